@@ -40,22 +40,33 @@ def _keywords(function):
     return wrapper
 
 
-def _many(value, field: str, tokens: bool = False) -> list:
-    """An int, a '4096,32K' string, or a list of either -> a list of positive ints."""
-    from .units import int_list, parse_tokens, require_positive
+def _many(value, field: str, tokens: bool = False, auto_alone: bool = False) -> list:
+    """An int, a '4096,32K' string, or a list of either -> a list of positive ints. `auto_alone`: max_model_len's,
+    whose 'auto' stands alone (units.refuse_auto_in_list)."""
+    from .units import int_list, parse_tokens, refuse_auto_in_list, require_positive
 
     if isinstance(value, str):
-        return int_list(value, field, tokens=tokens)
+        return int_list(value, field, tokens=tokens, auto_alone=auto_alone)
     values = list(value) if isinstance(value, (list, tuple)) else [value]
     if not values:
         raise FieldError(field, "must name at least one value.")
+    if auto_alone and isinstance(value, (list, tuple)):
+        refuse_auto_in_list(values, field, value)
     return [parse_tokens(v, field) if tokens else require_positive(field, v) for v in values]
 
 
 def _flag(value, field: str) -> bool:
+    """A switch: a Python bool only ("false", 0 or [] are not read by their truth, which would take "false" as on)."""
     if not isinstance(value, bool):
-        raise FieldError(field, f"must be True or False, got {value!r}.")
+        raise FieldError(field, f"must be True or False (a Python bool), got {value!r}.")
     return value
+
+
+def _switches(**values) -> None:
+    """Every switch keyword a Python bool (_flag), checked before any is read: a deployments file's validators,
+    which check() shares, would speak of YAML booleans."""
+    for field, value in values.items():
+        _flag(value, field)
 
 
 def _strings(value, field: str) -> list:
@@ -88,15 +99,17 @@ def estimate(model: str, *, max_model_len: Optional[Many] = None, kv_cache_dtype
     `kvplan estimate` computes them. Each of those keywords takes one value or a list (a sweep); every default
     is vLLM's (max_model_len: the model's own; gpu_memory_utilization, block_size, max_num_batched_tokens,
     max_num_seqs: what the engine picks); sizes take ints (bytes, a whole float too) or strings ('10G', '80GiB'), and
-    gpu_memory refuses a number without a unit below 1 MiB (40 is 40 bytes: write '40GiB'); enforce_eager as
+    gpu_memory refuses a number without a unit below 1 MiB (40 is 40 bytes: write '40GiB'); a value given twice in
+    a sweep, or two KV dtypes that plan alike (fp8, fp8_e4m3), give one plan; the switches (enforce_eager,
+    skip_mm_profiling, language_model_only, enable_*, fully_sharded_loras) take True or False only; enforce_eager as
     vLLM's (no CUDA-graph reserve), skip_mm_profiling (no vision-tower pass in the profile peak) and
     language_model_only (no vision tower at all), limit_mm_per_prompt ('{"image": 0}', image=0 or a dict),
-    mm_encoder_tp_mode ('weights' or 'data'), cpu_offload_gb (GiB a GPU), num_gpu_blocks_override (blocks) and
-    speculative_config (JSON text or a dict), data_parallel_size and enable_expert_parallel as vLLM's (each plan's
-    figures are one DP rank's; Plan.total_concurrency the deployment's); mm_processor_kwargs (JSON text or a dict:
-    the Qwen-VL processors' size limits size the profile run's dummy image and video, Gemma 4's max_soft_tokens
-    an image's tokens); enable_eplb with
-    eplb_config (JSON text or a dict: '{"num_redundant_experts": 32}') or num_redundant_experts (vLLM before 0.12);
+    mm_encoder_tp_mode ('weights' or 'data'), cpu_offload_gb (GiB a GPU, 0 to 2**30), num_gpu_blocks_override
+    (blocks) and speculative_config (JSON text or a dict), data_parallel_size and enable_expert_parallel as vLLM's
+    (each plan's figures are one DP rank's; Plan.total_concurrency the deployment's); mm_processor_kwargs (JSON text
+    or a dict: the Qwen-VL processors' size limits size the profile run's dummy image and video, Gemma 4's
+    max_soft_tokens an image's tokens); enable_eplb with eplb_config (JSON text or a dict:
+    '{"num_redundant_experts": 32}') or num_redundant_experts (vLLM before 0.12);
     pp_layer_partition as VLLM_PP_LAYER_PARTITION ('41,39' or [41, 39]); gpus_per_node (kvplan's own): the GPUs of
     one node in place of the catalog's, which the remedies keep a tensor-parallel group within; enable_lora with
     max_loras, max_lora_rank, lora_dtype and fully_sharded_loras as vLLM's (the adapter slots a budget term of their
@@ -112,11 +125,15 @@ def estimate(model: str, *, max_model_len: Optional[Many] = None, kv_cache_dtype
     from .engines.vllm_runner_flag import convert_choice, runner_choice
     from .units import human_int
 
+    _switches(enforce_eager=enforce_eager, skip_mm_profiling=skip_mm_profiling,
+              language_model_only=language_model_only, enable_expert_parallel=enable_expert_parallel,
+              enable_eplb=enable_eplb, enable_lora=enable_lora, fully_sharded_loras=fully_sharded_loras)
     balancer = eplb(enable_eplb, eplb_config, num_redundant_experts)
-    adapters = lora(_flag(enable_lora, "enable_lora"), max_loras, max_lora_rank, lora_dtype,
-                    _flag(fully_sharded_loras, "fully_sharded_loras"))
+    adapters = lora(enable_lora, max_loras, max_lora_rank, lora_dtype, fully_sharded_loras)
     auto_fit = isinstance(max_model_len, (str, int)) and str(max_model_len).strip().lower() in AUTO_LENGTHS
-    contexts = None if max_model_len is None or auto_fit else _many(max_model_len, "context", tokens=True)
+    contexts = None
+    if max_model_len is not None and not auto_fit:
+        contexts = _many(max_model_len, "context", tokens=True, auto_alone=True)
     batched = None if max_num_batched_tokens is None else human_int(max_num_batched_tokens, "max_num_batched_tokens")
     partition = None if pp_layer_partition is None else layer_partition(list(pp_layer_partition) if isinstance(
         pp_layer_partition, tuple) else pp_layer_partition)
@@ -132,7 +149,7 @@ def estimate(model: str, *, max_model_len: Optional[Many] = None, kv_cache_dtype
                                    encoder_tp_mode(mm_encoder_tp_mode), offload(cpu_offload_gb),
                                    num_gpu_blocks_override=gpu_blocks_override(num_gpu_blocks_override),
                                    speculative=speculative(speculative_config), dp=replicas(data_parallel_size),
-                                   enable_expert_parallel=_flag(enable_expert_parallel, "enable_expert_parallel"),
+                                   enable_expert_parallel=enable_expert_parallel,
                                    mm_processor_kwargs=processor(mm_processor_kwargs), enable_eplb=balancer,
                                    enable_lora=adapters,
                                    lora_ignored=ignored_lora(enable_lora, max_loras, max_lora_rank, lora_dtype,
@@ -175,10 +192,11 @@ def check(model: str, *, tensor_parallel_size: Many, pipeline_parallel_size: Opt
     # read as estimate() reads them (a deployments file's validators would take "2" for a quoted YAML value)
     data_parallel_size, num_gpu_blocks_override = replicas(data_parallel_size), gpu_blocks_override(
         num_gpu_blocks_override)
-    enable_expert_parallel = _flag(enable_expert_parallel, "enable_expert_parallel")
+    _switches(enforce_eager=enforce_eager, skip_mm_profiling=skip_mm_profiling,
+              language_model_only=language_model_only, enable_expert_parallel=enable_expert_parallel,
+              enable_eplb=enable_eplb, enable_lora=enable_lora, fully_sharded_loras=fully_sharded_loras)
     eplb(enable_eplb, eplb_config, num_redundant_experts)  # refused here as estimate() refuses it
-    lora(_flag(enable_lora, "enable_lora"), max_loras, max_lora_rank, lora_dtype,
-         _flag(fully_sharded_loras, "fully_sharded_loras"))
+    lora(enable_lora, max_loras, max_lora_rank, lora_dtype, fully_sharded_loras)
     config = None if eplb_config is None else eplb_config_of(eplb_config)
     redundant = redundant_count(num_redundant_experts)
     deployments = model_deployments(model, _many(tensor_parallel_size, "tp"), pp=pipeline_parallel_size, gpu=gpu,

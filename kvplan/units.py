@@ -42,6 +42,9 @@ _DECIMAL = re.compile(r"[0-9]*\.[0-9]+", re.ASCII)  # a number with a fraction, 
 # a number without a unit in decimal or exponent form (85899345920.0, 80e9, 8.0e+10, as Python's float() and YAML
 # write one); the exponent at most 4 digits keeps Decimal within its limits (10^9999 bytes is far past MAX_BYTES)
 _BARE = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]{1,4})?", re.ASCII)
+# a real number in decimal or exponent form, ASCII digits (0.9, .5, 9e-1, 1e300): YAML 1.2's float, and float()'s text
+# less 'inf', 'nan', '1_0' and Unicode digits ('٣')
+REAL_TEXT = re.compile(r"[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?", re.ASCII)
 _DIGITS = re.compile(r"[0-9]{1,%d}" % MAX_TEXT, re.ASCII)
 _SIZE = re.compile(r"^([0-9]+(?:\.[0-9]+)?|[0-9]*\.[0-9]+)\s*([a-z]+)$", re.IGNORECASE | re.ASCII)
 # vLLM's spellings of --max-model-len's auto-fit (0.32.0 utils/argparse_utils.py:76-93 human_readable_int_or_auto)
@@ -156,11 +159,14 @@ def parse_tokens(value, field: str, example: str = "8192, 32K or 1M") -> int:
     return count
 
 
-def int_list(text: str, field: str, example: str = "1,2,4,8", tokens: bool = False) -> list:
-    """'4096,32K' -> [4096, 32768]. Token counts take vLLM's suffixes; other lists plain integers."""
+def int_list(text: str, field: str, example: str = "1,2,4,8", tokens: bool = False, auto_alone: bool = False) -> list:
+    """'4096,32K' -> [4096, 32768]. Token counts take vLLM's suffixes; other lists plain integers. `auto_alone`: the
+    list is --max-model-len's, where auto (or -1) is valid alone only (refuse_auto_in_list)."""
     items = str(text).split(",", MAX_ITEMS)
     if len(items) > MAX_ITEMS:
         raise FieldError(field, f"takes at most {MAX_ITEMS} values, got more.")
+    if auto_alone and len(items) > 1:
+        refuse_auto_in_list(items, field, text)
     values = []
     for item in items:
         item = item.strip()
@@ -174,6 +180,15 @@ def int_list(text: str, field: str, example: str = "1,2,4,8", tokens: bool = Fal
             raise FieldError(field, f"must be at most {MAX_TOKENS:,}, got {quote(item)}.")
         values.append(int(item))
     return values
+
+
+def refuse_auto_in_list(items, field: str, given) -> None:
+    """vLLM's auto-fit (--max-model-len auto or -1, AUTO_LENGTHS) is one length, the longest that fits: it stands
+    alone, never in a sweep beside other lengths."""
+    for item in items:
+        if isinstance(item, (str, int)) and not isinstance(item, bool) and str(item).strip().lower() in AUTO_LENGTHS:
+            raise FieldError(field, f"takes {str(item).strip()} (vLLM's auto-fit: the longest length that fits) only "
+                                    f"alone, not in a list of lengths; got {quote(given)}.")
 
 
 def require_positive(field: str, value, maximum: int = MAX_TOKENS) -> int:

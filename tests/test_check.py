@@ -507,7 +507,7 @@ def test_engine_flags_for_one_model():
 
 @pytest.mark.parametrize("value,needles", [
     ("engine: sglang", ("deployments.yaml:5", "'engine'", "sglang", "vllm==<release>")),
-    ("engine: vllm==9.9", ("deployments.yaml:5", "'engine'", "0.2 to 0.34")),
+    ("engine: vllm==9.9", ("deployments.yaml:5", "'engine'", "from 0.2.0 to 0.34.0")),
     ("enforce_eager: yes please", ("deployments.yaml:5", "'enforce_eager'", "true or false")),
     ("enforce_eager: 1", ("deployments.yaml:5", "'enforce_eager'", "true or false")),
 ])

@@ -274,7 +274,7 @@ def test_unknown_engine_lists_the_valid_ones(write_config):
     _one_line_error(run_kvplan("estimate", write_config(LLAMA3_8B), "--engine", "foo"),
                     "--engine 'foo' is not an engine", "vllm (vLLM 0.32.0)", "none")
     _one_line_error(run_kvplan("estimate", write_config(LLAMA3_8B), "--engine", "vllm==0.1"),
-                    "--engine", "0.2 to 0.34.0")
+                    "--engine", "from 0.2.0 to 0.34.0")
     _one_line_error(run_kvplan("estimate", write_config(LLAMA3_8B), "--engine", "vllm==x"),
                     "--engine", "is not a vLLM release")
     with pytest.raises(FieldError) as error:

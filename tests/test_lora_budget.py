@@ -303,7 +303,7 @@ def test_the_api_plans_without_the_ignored_setting():
 
 @pytest.mark.parametrize("args,words", [
     (("--max-lora-rank", "7"), "--max-lora-rank must be one of 1, 8, 16, 32, 64, 128, 256, 320, 512"),
-    (("--max-loras", "0"), "--max-loras must be 1 or more"),
+    (("--max-loras", "0"), "--max-loras must be 1 to 1,048,576"),
     (("--lora-dtype", "fp8"), "--lora-dtype must be one of auto, float16, bfloat16"),
     (("--engine", "vllm==0.11.0"), "--enable-lora is modelled from vLLM 0.12 on"),
     (("--engine", "none"), "--enable-lora is modelled with the vLLM engine only"),
@@ -535,7 +535,7 @@ def test_max_loras_zero_without_enable_lora_is_ignored_not_refused():
     r = run_kvplan(*args)
     assert r.returncode == 0, r.stderr
     assert "--max-loras changes nothing without --enable-lora" in " ".join(r.stdout.split())
-    assert "--max-loras must be 1 or more" in one_error_line(run_kvplan(*args, "--enable-lora"))
+    assert "--max-loras must be 1 to 1,048,576" in one_error_line(run_kvplan(*args, "--enable-lora"))
 
 
 def test_the_vocab_refusals_summary_is_vllms_sentence(tmp_path):

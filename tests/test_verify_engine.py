@@ -41,7 +41,8 @@ def _plan(release: str, tp: int = 1, gpu_util=None, gpu_name: str = "H100"):
 # ---- the flag ------------------------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("value,needle", [
-    ("vllm==0.99", "--engine vllm==0.99 is outside the releases kvplan models (0.2 to 0.34.0)"),
+    ("vllm==0.99", "--engine vllm==0.99 is outside the releases kvplan models: give a release published on PyPI from "
+                   "0.2.0 to 0.34.0"),
     ("vllm==abc", "--engine version 'abc' is not a vLLM release"),
     ("none", "--engine 'none' has no engine budget to judge"),
     ("sglang", "--engine 'sglang' is not an engine kvplan models; verify takes vllm (vLLM 0.32.0) or vllm==<release>"),

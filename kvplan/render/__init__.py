@@ -14,17 +14,27 @@ FORMATS = ("table", "json", "yaml", "csv", "html")
 
 
 def check_format(fmt: str, formats: tuple = FORMATS) -> str:
-    if fmt not in formats:
+    """`fmt` as one of `formats` names it, in any case (-f JSON, as --kv-cache-dtype FP8 is taken)."""
+    name = fmt.strip().lower() if isinstance(fmt, str) else fmt
+    if name not in formats:
         raise FieldError("format", f"{fmt!r} is not one of {', '.join(formats)}.")
-    return fmt
+    return name
+
+
+def format_help(formats: tuple = FORMATS) -> str:
+    """--format's help, naming what check_format takes."""
+    named = {"table": "table (for people)", "html": "html (a standalone page)"}
+    listed = [named.get(name, name) for name in formats]
+    scripts = [name for name in formats if name in ("json", "yaml", "csv")]
+    return (f"Output format: {', '.join(listed[:-1])} or {listed[-1]}, in any case; "
+            f"{', '.join(scripts[:-1])} and {scripts[-1]} are stable for scripts.")
 
 
 def emit(result, fmt: str, **options) -> str:
     """`options` reach the table view (estimate's `chart`)."""
     from . import formats, text
 
-    formats_of = getattr(result, "formats", FORMATS)
-    check_format(fmt, formats_of)
+    fmt = check_format(fmt, getattr(result, "formats", FORMATS))
     if fmt == "json":
         return formats.to_json(result.to_dict())
     if fmt == "yaml":

@@ -1,0 +1,59 @@
+"""The names --engine vllm==<release> takes: a vLLM release published on PyPI that kvplan models (0.2.0 to
+vllm_versions.NEWEST), or a minor series of them (0.10: its .0 release's rules, as before).
+
+PUBLISHED is data, not a rule: `pip index versions vllm` of 2026-12-05 (PyPI's index), 0.2.0 to 0.34.0; 0.2.1 was
+published only as 0.2.1.post1. A four-part release (0.9.0.1, 0.10.1.1) or a post-release (0.8.5.post1) is a fix of
+its three-part base and takes the base's rules (vllm_versions.parse_version drops the fourth part): kvplan models
+no difference between them.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Optional
+
+PUBLISHED = (
+    "0.2.0", "0.2.1.post1", "0.2.2", "0.2.3", "0.2.4", "0.2.5", "0.2.6", "0.2.7",
+    "0.3.0", "0.3.1", "0.3.2", "0.3.3",
+    "0.4.0", "0.4.0.post1", "0.4.1", "0.4.2", "0.4.3",
+    "0.5.0", "0.5.0.post1", "0.5.1", "0.5.2", "0.5.3", "0.5.3.post1", "0.5.4", "0.5.5",
+    "0.6.0", "0.6.1", "0.6.1.post1", "0.6.1.post2", "0.6.2", "0.6.3", "0.6.3.post1", "0.6.4", "0.6.4.post1", "0.6.5",
+    "0.6.6", "0.6.6.post1",
+    "0.7.0", "0.7.1", "0.7.2", "0.7.3",
+    "0.8.0", "0.8.1", "0.8.2", "0.8.3", "0.8.4", "0.8.5", "0.8.5.post1",
+    "0.9.0", "0.9.0.1", "0.9.1", "0.9.2",
+    "0.10.0", "0.10.1", "0.10.1.1", "0.10.2",
+    "0.11.0", "0.11.1", "0.11.2", "0.12.0", "0.13.0", "0.14.0", "0.14.1", "0.15.0", "0.15.1", "0.16.0", "0.17.0",
+    "0.17.1", "0.18.0", "0.18.1", "0.19.0", "0.19.1", "0.20.0", "0.20.1", "0.20.2", "0.21.0", "0.22.0", "0.22.1",
+    "0.23.0", "0.24.0", "0.25.0", "0.25.1", "0.26.0", "0.27.0", "0.27.1", "0.28.0", "0.29.0", "0.30.0", "0.31.0",
+    "0.32.0", "0.33.0", "0.34.0",
+)
+SERIES = frozenset(name.rsplit(".", 1)[0] for name in PUBLISHED if name.count(".") == 2 and name.endswith(".0"))
+# X.Y, X.Y.Z, X.Y.Z.N or X.Y.Z.postN, as PyPI names vLLM's releases
+RELEASE_FORM = re.compile(r"([0-9]{1,4})\.([0-9]{1,4})(?:\.([0-9]{1,4})(?:\.([0-9]{1,4})|\.post([0-9]{1,4}))?)?",
+                          re.ASCII)
+# the rule in words: whole (a refusal of the release) and short (the engine lists)
+ACCEPTED = (f"a release published on PyPI from {PUBLISHED[0]} to {PUBLISHED[-1]} (0.32.0, 0.10.1.1, 0.8.5.post1) "
+            f"or a minor series of them (0.10)")
+SPAN = f"published from {PUBLISHED[0]} to {PUBLISHED[-1]}"
+
+
+def release_parts(text) -> Optional[tuple]:
+    """(major, minor) or (major, minor, patch) of a release name, None when it is not written as one; a four-part or
+    post-release is its base's (0.10.1.1 -> (0, 10, 1), 0.8.5.post1 -> (0, 8, 5))."""
+    match = RELEASE_FORM.fullmatch(str(text).strip())
+    if match is None:
+        return None
+    return tuple(int(part) for part in match.groups()[:3] if part is not None)
+
+
+def published(text) -> bool:
+    """Whether `text` names a release in PUBLISHED (0.10.01 is 0.10.1, as pip reads it) or a minor series of them."""
+    match = RELEASE_FORM.fullmatch(str(text).strip())
+    if match is None:
+        return False
+    major, minor, patch, fourth, post = (None if part is None else int(part) for part in match.groups())
+    if patch is None:
+        return f"{major}.{minor}" in SERIES
+    tail = f".{fourth}" if fourth is not None else f".post{post}" if post is not None else ""
+    return f"{major}.{minor}.{patch}{tail}" in PUBLISHED
