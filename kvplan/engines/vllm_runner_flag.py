@@ -50,9 +50,11 @@ REWARD_UNTIL = (0, 15)  # ConvertType lists "reward" up to 0.14.1 (0.14.0 config
 EMBEDDING_WORDS_SINCE = (0, 22)  # "Embedding models do not support ..." (0.22.0 config/model.py:594)
 FLAGS_SINCE = (0, 11)  # the first release kvplan has read these flags in
 REWARD_SUFFIX_UNTIL = (0, 13)  # _SUFFIX_TO_DEFAULTS: *RewardModel -> reward up to 0.12.0 (:1897-1898), embed 0.13.0 on
-# the releases at which these rules change, for the remedy search (vllm_engine.releases)
-# (0.16: the first release read without --convert reward, REWARD_UNTIL's 0.15 not read)
-BOUNDARIES = (FLAGS_SINCE, REWARD_SUFFIX_UNTIL, (0, 16), EMBEDDING_WORDS_SINCE, CONVERT_PICKS_RUNNER_SINCE)
+# the releases at which these rules change, for the remedy search (vllm_engine.releases): REWARD_UNTIL among them, for
+# a remedy's closed run ends at the first boundary that refuses and must not take in the 0.15.x that runner_refusal
+# refuses (0.16: the first release read without --convert reward)
+BOUNDARIES = (FLAGS_SINCE, REWARD_SUFFIX_UNTIL, REWARD_UNTIL, (0, 16), EMBEDDING_WORDS_SINCE,
+              CONVERT_PICKS_RUNNER_SINCE)
 # pooling classes vLLM registers under their own name (0.34.0 registry.py: _REWARD_MODELS :300-304 and the classes
 # vllm_pooling.POOLING_NAMED / vllm_pooling_budget.CLASS_POOLING list); the adapters leave them as they are
 # (adapters.py 0.34.0 as_embedding_model: `if is_pooling_model(cls): return cls`)
