@@ -62,8 +62,9 @@ def test_gemma4_names_the_closed_range_that_holds_a_request():
     text = remedy("google/gemma-4-31B-it", "--gpu", "h100", "-c", "64K", "--kv-cache-dtype", "fp8",
                   "--engine", "vllm==0.18.0")
     assert "or newer" not in text
-    (low, high) = re.search(r"it starts with --engine vllm==(\S+) to (\S+?)\.?$", text).groups()
-    assert (low, high) == ("0.19.0", "0.32.0")
+    (named, low, before) = re.search(r"it starts with --engine vllm==(\S+) \(any release from (\S+) before "
+                                     r"(\S+?)\)\.?$", text).groups()
+    assert (named, low, before) == ("0.19.0", "0.19.0", "0.33.0")
     for release in ("0.19.0", "0.20.1", "0.21.0", "0.24.0", "0.32.0"):
         assert holds("google/gemma-4-31B-it", release, **GEMMA), release
     assert not holds("google/gemma-4-31B-it", "0.33.0", **GEMMA)  # the next boundary
@@ -72,7 +73,7 @@ def test_gemma4_names_the_closed_range_that_holds_a_request():
 def test_falcon40b_names_the_closed_range_that_holds_a_request():
     """Was "it starts with --engine vllm==0.28.0 or older": 0.24.0 and older hold none on four L4s."""
     text = remedy("tiiuae/falcon-40b", "--gpu", "L4", "-tp", "4", "-c", "2048")
-    assert text.endswith("it starts with --engine vllm==0.25.0 to 0.28.0."), text
+    assert text.endswith("it starts with --engine vllm==0.28.0 (any release from 0.25.0 before 0.29.0)."), text
     for release in ("0.25.0", "0.26.0", "0.27.0", "0.28.0"):
         assert holds("tiiuae/falcon-40b", release, **FALCON), release
     for release in ("0.24.0", "0.20.0"):
@@ -84,7 +85,7 @@ def test_glm5_says_the_weights_do_not_fit_only_where_they_do_not():
     weights fit (the shortfall is KV memory)."""
     text = remedy("zai-org/GLM-5.2", "--gpu", "mi300x", "-tp", "8", "--engine", "vllm==0.10.2")
     assert "or newer" not in text
-    assert "vLLM accepts --engine vllm==0.18.0 to 0.19.0" in text
+    assert "vLLM accepts --engine vllm==0.18.0 (any release from 0.18.0 before 0.20.0)" in text
     assert "but then the weights alone do not fit" in text
     for release in ("0.18.0", "0.19.0"):
         assert not weights_fit("zai-org/GLM-5.2", release, **GLM), release

@@ -93,15 +93,18 @@ def test_e_series_good_soft_tokens_start():
 
 def test_before_0_19_the_registry_refuses_gemma_4_first():
     """0.18.0's registry.py has no Gemma4ForConditionalGeneration (0.19.0:385 first): ModelConfig refuses the
-    architecture before any processor runs, for the E-series and the 31B prefix LM alike. No release is offered:
+    architecture before any processor runs, for the E-series and the 31B prefix LM alike. No release starts it:
     every release that lists the class refuses 100 (gemma4_mm.py 0.19.0:474-488 sys.exit(1); 0.20.0:488-499,
-    0.32.0:598-604 ValueError)."""
+    0.32.0:598-604 ValueError), so the remedy names the nearest that clears the registry and what then stops it
+    (session 58)."""
     for model in (E4B, "google/gemma-4-31B-it"):
         out = run_kvplan("estimate", model, "--gpu", "H100", "-c", "8192", "--engine", "vllm==0.18.0", *BAD_SOFT)
         assert out.returncode == 0, out.stderr
         text = _flat(out.stdout)
         assert "Model architectures ['Gemma4ForConditionalGeneration'] are not supported for now" in text
-        assert "--engine vllm==" not in text and "it starts with" not in text
+        assert "it starts with" not in text
+        assert ("older); --engine vllm==0.19.0 clears this, but then: mm_processor_kwargs max_soft_tokens must be one "
+                "of 70, 140, 280, 560, 1120 for Gemma 4.") in text
 
 
 def test_before_0_19_a_supported_value_gets_the_release():
@@ -207,12 +210,13 @@ def test_the_registry_remedy_stops_before_the_encoder_only_releases(tmp_path):
     """JinaEmbeddingsV5Model: registered from 0.20.0 (registry.py 0.20.0:233), built encoder-only where is_decoder is
     false from 0.27.0 (models/config.py 0.27.0:477-493; 0.20-0.26 build it a causal Qwen3). Asked at 0.19.0, the
     registry refuses it; 0.20.0 starts, but not every newer release does (0.27.0 on: no cache to size), so the
-    remedy names the run of modelled releases that start, 0.20.0 to 0.26.0, not "0.20.0 or newer" (session 58)."""
+    remedy names the run of releases that start, any from 0.20.0 before 0.27.0, not "0.20.0 or newer" (session 58)."""
     (tmp_path / "config.json").write_text(json.dumps(JINA_V5))
     out = run_kvplan("estimate", tmp_path, "-c", "2048", "--gpu", "H100", "--engine", "vllm==0.19.0")
     assert out.returncode == 0, out.stderr
     text = _flat(out.stdout)
-    assert "it starts with --engine vllm==0.20.0 to 0.26.0." in text and "or newer" not in text
+    assert "it starts with --engine vllm==0.20.0 (any release from 0.20.0 before 0.27.0)." in text
+    assert "or newer" not in text
 
 
 def test_the_remedy_still_says_or_newer_where_every_newer_release_is_causal(tmp_path):
@@ -319,11 +323,15 @@ def test_pangu_sink_with_engine_none_and_causal(tmp_path):
 
 def test_pangu_remedy_names_no_release(tmp_path):
     """Asked at 0.11.0 (no PanguEmbeddedForCausalLM in its registry), a sink config with is_causal false gets no
-    release: 0.11.1-0.13.x build it encoder-only, 0.14.0 on raise."""
+    release that starts it: 0.11.1-0.13.x build it encoder-only, 0.14.0 on raise; the remedy says the nearest that
+    clears the registry and what then stops it (session 58)."""
     (tmp_path / "config.json").write_text(json.dumps({**PANGU, "param_sink_number": 128, "is_causal": False}))
     out = run_kvplan("estimate", tmp_path, "-c", "8192", "--gpu", "H100", "--engine", "vllm==0.11.0")
     assert out.returncode == 0, out.stderr
-    assert "it starts with" not in _flat(out.stdout) and "--engine vllm==" not in _flat(out.stdout)
+    text = _flat(out.stdout)
+    assert "it starts with" not in text
+    assert "older); --engine vllm==0.11.1 clears this, but then: " in text
+    assert "(PanguEmbeddedForCausalLM) is an encoder-only model." in text
 
 
 # review fixes: FLy's fields (config/speculative.py 0.33.0, 0.34.0)
@@ -425,14 +433,14 @@ def test_colqwen_before_0_27_is_causal(tmp_path, release):
 
 def test_colqwen_registered_from_0_19(tmp_path):
     """registry.py 0.19.0:279 lists ColQwen3_5 (0.18.1's does not); 0.27.0 on build it encoder-only
-    (models/config.py 0.27.0:855-862 reads its contract; 0.26.0's has no handler), so the remedy names 0.19.0 to
-    0.26.0, the modelled releases before 0.27.0."""
+    (models/config.py 0.27.0:855-862 reads its contract; 0.26.0's has no handler), so the remedy names any release
+    from 0.19.0 before 0.27.0."""
     out = _estimate(tmp_path, _colqwen("bidirectional"), "0.18.0")
     assert out.returncode == 0, out.stderr
     text = _flat(out.stdout)
     assert ("Model architectures ['ColQwen3_5'] are not supported for now (vLLM's registry lists them from v0.19.0"
             in text)
-    assert "it starts with --engine vllm==0.19.0 to 0.26.0." in text
+    assert "it starts with --engine vllm==0.19.0 (any release from 0.19.0 before 0.27.0)." in text
 
 
 @pytest.mark.parametrize("outer, inner, said", [

@@ -21,23 +21,34 @@ class Fix:
     note: str = ""  # kvplan's words on the first change (a length past the model's own: the env var that allows it)
     fits: Optional[bool] = None  # None: not planned; True: it starts and holds a request; False: it does not
     shortfall: str = ""  # with fits False: what stops it then, in kvplan's words ("the weights alone do not fit")
-    # a release fix's other end where it holds over a closed range only: the modelled releases next to it that pass
-    # every configuration refusal alike (vllm_remedy), or that share its planned outcome (plan.ranged_fixes); "0.14.1"
-    until: str = ""
+    # a release fix that holds over a closed run of releases only (the modelled releases next to it that pass every
+    # configuration refusal alike, vllm_remedy, or share its planned outcome, plan.ranged_fixes): (the run's oldest
+    # release, the first newer one past it that does not pass alike), ("0.11.1", "0.15.0"); release_span
+    span: tuple = ()
 
     def words(self, spell: Callable[[str], str] = str, onward: bool = True) -> str:
-        """The changes as `spell` names the fields: "--engine vllm==0.12.0 or newer and --block-size 1"."""
+        """The changes as `spell` names the fields: "--engine vllm==0.12.0 or newer and --block-size 1", "--engine
+        vllm==0.11.1 (any release from 0.11.1 before 0.15.0)"."""
         parts = [f"{spell(field)} {value}" for field, value in self.changes]
-        if self.until:  # releases between two boundaries act as the older one, so the closed range is exact
-            low, high = sorted((self.changes[0][1].split("==", 1)[1], self.until), key=_release)
-            parts[0] = f"{spell(self.changes[0][0])} vllm=={low} to {high}"
+        if self.span:
+            parts[0] += f" (any release from {self.span[0]} before {self.span[1]})"
         elif onward and self.onward:
             parts[0] += " " + ONWARD[self.onward]
         return " and ".join(parts) + (f" ({self.note})" if self.note else "")
 
 
+def release_span(run, releases) -> tuple:
+    """A closed run of `releases` (the releases at which a rule kvplan models changes) as (its oldest, the first of
+    `releases` newer than its newest): a release between two of them acts as the older one, so every release from
+    the first before the second (0.17.1 of a run of 0.11.0 ... 0.17.0 that 0.18.0 ends) acts as one of the run;
+    () where none of `releases` is newer (the run is not closed)."""
+    newest = max(run, key=_release)
+    after = [r for r in releases if _release(r) > _release(newest)]
+    return (min(run, key=_release), min(after, key=_release)) if after else ()
+
+
 def _release(name: str) -> tuple:
-    return tuple(int(part) for part in name.split("."))
+    return tuple(int(part) for part in name.split("==")[-1].split("."))
 
 
 def fixes_advice(fixes: tuple, spell: Callable[[str], str] = str) -> str:
@@ -58,6 +69,11 @@ def fixes_advice(fixes: tuple, spell: Callable[[str], str] = str) -> str:
     return "; or ".join(clauses)
 
 
+def first_named(fixes: tuple) -> Optional[Fix]:
+    """The fix fixes_advice names first: the first that starts, else the first (None for no fixes)."""
+    return next((fix for fix in fixes if fix.fits), fixes[0] if fixes else None)
+
+
 def _merged(fixes: tuple) -> list:
     """Single-change fixes of one field with the same outcome, as one fix listing their values."""
     out: list = []
@@ -65,7 +81,7 @@ def _merged(fixes: tuple) -> list:
         last = out[-1] if out else None
         same_outcome = last is not None and (fix.fits, fix.shortfall) == (last.fits, last.shortfall)
         if (same_outcome and len(fix.changes) == len(last.changes) == 1 and not fix.onward and not last.onward
-                and not fix.until and not last.until
+                and not fix.span and not last.span
                 and fix.changes[0][0] == last.changes[0][0]):
             field, value = last.changes[0]
             out[-1] = replace(last, changes=((field, f"{value}, {fix.changes[0][1]}"),))
@@ -93,9 +109,10 @@ class Refusal:
     # the field at fault for a configuration refusal, as deployments files name it: kv_dtype, context (the max
     # model length), engine (the release), block_size; in the JSON only when set
     field: str = ""
-    # the last release of the first closed release range the remedy names (Fix.until: "0.14.1" of "--engine
-    # vllm==0.11.1 to 0.14.1"), for scripts; set with the remedy (plan.plan), in the JSON only when set
-    remedy_until: str = ""
+    # the closed run of releases of the fix the remedy names first, where that fix has one (Fix.span), for scripts:
+    # ("0.11.1", "0.15.0") of "--engine vllm==0.11.1 (any release from 0.11.1 before 0.15.0)"; set with the remedy
+    # (plan.plan), in the JSON only when set, as {"from": "0.11.1", "before": "0.15.0"}
+    remedy_range: tuple = ()
     # the values of `field` that pass this check (a release as an engine name), and whether the values past them
     # do as well (Fix.onward); kvplan's note on them. Not in the JSON: the engine's search starts from them
     options: tuple = ()
@@ -177,15 +194,19 @@ class EngineFigures:
         if data["refusal"] is not None:
             for key in REFUSAL_NOT_IN_JSON:
                 del data["refusal"][key]
-        for key in ("allocation_fails", "configuration", "remedy", "field", "remedy_until"):
+            if self.refusal.remedy_range:
+                data["refusal"]["remedy_range"] = dict(zip(("from", "before"), self.refusal.remedy_range))
+        for key in ("allocation_fails", "configuration", "remedy", "field", "remedy_range"):
             if data["refusal"] is not None and not data["refusal"][key]:
                 del data["refusal"][key]
         return data
 
 
-# refusal keys added after check's CSV columns were set (commands/check.py CHECK_COLUMNS): written after all the
-# others, so that a script reading a column by position finds the older ones where they were
-LATER_REFUSAL_KEYS = ("remedy_until",)
+# refusal keys added after check's CSV columns were set (commands/check.py CHECK_COLUMNS), as a CSV flattens them
+# (remedy_range's from and before): written after all the others, so that a script reading a column by position
+# finds the older ones where they were
+LATER_REFUSAL_KEYS = ("remedy_range",)
+LATER_REFUSAL_COLUMNS = ("remedy_range_from", "remedy_range_before")
 
 
 def figure_columns() -> tuple:
@@ -197,5 +218,5 @@ def figure_columns() -> tuple:
 
 
 def later_figure_columns() -> tuple:
-    """The refusal's keys a CSV writes after all its other columns (LATER_REFUSAL_KEYS)."""
-    return tuple(f"refusal_{key}" for key in LATER_REFUSAL_KEYS)
+    """The refusal's columns a CSV writes after all its other columns (LATER_REFUSAL_COLUMNS)."""
+    return tuple(f"refusal_{key}" for key in LATER_REFUSAL_COLUMNS)

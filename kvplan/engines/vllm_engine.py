@@ -151,12 +151,15 @@ class VllmEngine:
         return configuration_fixes(lambda trial: self.configuration_refusal(spec, trial, tp, gpu), asked, refusal,
                                    releases())
 
-    @staticmethod
-    def nothing_clears(refusal):
-        """`refusal` whose fixes (self.fixes) came to none, saying so (vllm_remedy.nothing_clears)."""
+    def nothing_clears(self, spec, refusal, *, kv_dtype: str, context: int, block_size: Optional[int], tp: int,
+                       gpu=None):
+        """`refusal` whose fixes (self.fixes, asked alike) came to none, saying why (vllm_remedy.nothing_clears):
+        what clears it but is then refused, or that nothing does."""
         from .vllm_remedy import nothing_clears
 
-        return nothing_clears(refusal)
+        asked = dict(engine=f"vllm=={self.version}", kv_dtype=kv_dtype, context=context, block_size=block_size)
+        return nothing_clears(refusal, lambda trial: self.configuration_refusal(spec, trial, tp, gpu), asked,
+                              releases())
 
     def boundary_releases(self) -> tuple:
         """The releases at which a rule kvplan models changes (releases), to plan a remedy's range at."""
@@ -255,7 +258,7 @@ class VllmEngine:
             return refusal
         plain = VllmEngine(self.version, replace(self.flags, enable_lora=None, lora_ignored=()))
         flag = dict(FIELD_FLAGS)
-        ways = [Fix(fix.changes, onward=fix.onward, until=fix.until).words(lambda field: flag.get(field, field))
+        ways = [Fix(fix.changes, onward=fix.onward, span=fix.span).words(lambda field: flag.get(field, field))
                 for fix in plain.fixes(spec, refusal, **asked)]
         if not ways:
             return refusal
@@ -348,7 +351,8 @@ def _runner_refusal(spec, version: str):
     from .vllm_runner_flag import runner_refusal
 
     refused = runner_refusal(spec, version)
-    return Refusal(refused, None, configuration=True, field="engine") if refused else None
+    flags = (("runner", "--runner"), ("convert", "--convert"))  # as a remedy quoting it names them (vllm_remedy)
+    return Refusal(refused, None, configuration=True, field="engine", remedy_flags=flags) if refused else None
 
 
 def _pooler_config_refusal(spec, version: str):

@@ -257,8 +257,9 @@ def _pooling_why(spec, version: Optional[str], spell=None) -> str:
 
 
 def runner_words(spec, spell=None) -> str:
-    """The runner flags `spec` carries, named as `spell` writes a field (None: vLLM's flags), '' for auto / auto."""
+    """The runner flags `spec` carries, named as `spell` writes a field (None: vLLM's flags), '' for auto / auto:
+    "--runner pooling and --convert reward" ("runner pooling and convert reward" as a deployments file's keys)."""
     runner, convert = getattr(spec, "runner", "auto"), getattr(spec, "convert", "auto")
     name = spell or (lambda field: f"--{field}")
-    return " ".join(f"{name(field)} {value}" for field, value in (("runner", runner), ("convert", convert))
-                    if value != "auto")
+    return " and ".join(f"{name(field)} {value}" for field, value in (("runner", runner), ("convert", convert))
+                        if value != "auto")

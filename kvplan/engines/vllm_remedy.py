@@ -12,16 +12,18 @@ searched on that field.
 Releases: a rule kvplan models changes only at the first release of one of its rows, so those releases (and the
 pinned one) are the ones to try; "0.18.0 or newer" is claimed only when every later one of them passes with the
 same other changes, "0.28.0 or older" only when every earlier one does; else the run of them next to it that pass
-alike, as a closed range (Fix.until: Kimi-Linear with --runner pooling --convert reward, "0.11.1 to 0.14.1": its
-class is registered from 0.11.1, reward is a --convert choice up to 0.14.1 and not in 0.16.0), or that release
-alone. A search that finds nothing says so (nothing_clears)."""
+alike, as a closed run from its oldest release before the first newer one that refuses (Fix.span, release_span:
+Kimi-Linear with --runner pooling --convert reward, "any release from 0.11.1 before 0.15.0": its class is
+registered from 0.11.1, reward is a --convert choice up to 0.14.1, refused from 0.15.0 (vllm_runner_flag.
+REWARD_UNTIL); a release between two of them acts as the older), or that release alone. A search that finds
+nothing says what clears this refusal and what then stops start-up, or that nothing clears it (nothing_clears)."""
 
 from __future__ import annotations
 
 from dataclasses import replace
 from typing import Callable, Optional
 
-from .figures import Fix, Refusal
+from .figures import Fix, Refusal, release_span
 from .vllm_versions import PINNED, parse_version
 
 MAX_FIELDS = 3  # fields one fix may change (engine, kv_dtype, block_size: the longest chain kvplan models)
@@ -114,7 +116,7 @@ def _passing_run(refused: Refused, asked: dict, changes: tuple, onward: str, rel
     run = []
     for r in past:
         # the run ends at the first modelled release that refuses: the ones past it are not claimed even where they
-        # pass again, and it names modelled releases only (0.14.1, not an unread 0.15.x before the 0.16.0 that refuses)
+        # pass again
         if refused({**asked, **rest, "engine": f"vllm=={r}"}) is not None:
             return tuple(run), False
         run.append(r)
@@ -130,7 +132,7 @@ def configuration_fixes(refused: Refused, asked: dict, refusal: Refusal, release
     ways = _clearing(refused, asked, refusal, (), releases)
     if searched(refusal) == "engine" and refusal.onward in ("newer", "older"):
         ways = _nearest_releases(refused, asked, ways, refusal.onward, releases)
-        fixes = [Fix(way, onward=onward, until=until) for way, onward, until in ways]
+        fixes = [Fix(way, onward=onward, span=span) for way, onward, span in ways]
     else:
         onward = refusal.onward if refusal.onward == "less" else ""
         fixes = [Fix(way, onward=onward if way[0][1] in refusal.options else "", note=refusal.note) for way in ways]
@@ -146,8 +148,8 @@ def configuration_fixes(refused: Refused, asked: dict, refusal: Refusal, release
 
 def _nearest_releases(refused: Refused, asked: dict, ways: list, onward: str, releases: tuple) -> list:
     """For each set of other changes, the nearest release that passes onward with them ((way, "newer" / "older",
-    "")); where none does, the nearest that passes, with the last release of the run past it that passes alike
-    ((way, "", last), last "" where the next modelled release refuses)."""
+    ())); where none does, the nearest that passes, with the closed run of releases past it that pass alike ((way,
+    "", span), figures.release_span; () where the next modelled release refuses)."""
     out, seen, runs = [], set(), {}
     for way in ways:
         rest = way[1:]
@@ -156,24 +158,62 @@ def _nearest_releases(refused: Refused, asked: dict, ways: list, onward: str, re
         runs[way] = _passing_run(refused, asked, way, onward, releases)
         if runs[way][1]:
             seen.add(rest)
-            out.append((way, onward, ""))
+            out.append((way, onward, ()))
     for way in ways:
         if way[1:] not in seen:
             seen.add(way[1:])
             run, _ = runs.get(way) or _passing_run(refused, asked, way, onward, releases)
-            out.append((way, "", run[-1] if run else ""))
+            out.append((way, "", release_span((release_name(way[0][1]),) + run, releases) if run else ()))
     return sorted(out, key=lambda item: ways.index(item[0]))
 
 
-def nothing_clears(refusal: Refusal) -> Refusal:
-    """`refusal` whose fix search found no fix, its remedy saying so in one clause (then `also`, what else clears
-    it, where it has that): a release for a release's refusal (Qwen3.5 with --runner pooling --convert reward on
-    0.14.1: 0.17.0 on register its class, and refuse reward), else the refused field's values tried. Unchanged where
-    the search changes no field of it (a GPU, a dtype: those refusals carry words of their own)."""
+def release_name(engine: str) -> str:
+    """"0.11.1" of "vllm==0.11.1"."""
+    return engine.split("==", 1)[1] if "==" in engine else PINNED
+
+
+def nothing_clears(refusal: Refusal, refused: Optional[Refused] = None, asked: Optional[dict] = None,
+                   releases: tuple = ()) -> Refusal:
+    """`refusal` whose fix search (configuration_fixes, of `refused` from `asked`) found no fix, its remedy saying
+    why in one clause (then `also`, what else clears it, where it has that): where a value of the refused field
+    clears this refusal but a later one then stops start-up, that value and that refusal (first_stop: Falcon-7B with
+    --enable-lora -c 4096 on 0.14.1, "--max-model-len 2048 or less (the model's own maximum; ...) clears this, but
+    then: FalconForCausalLM does not support LoRA yet; leave --enable-lora out"); else that nothing kvplan tries
+    clears it.
+    Unchanged where the search changes no field of it (a GPU, a dtype: those refusals carry words of their own)."""
     flags = dict(FIELD_FLAGS)
     field = searched(refusal)
     if field not in flags:
         return refusal
-    words = NO_RELEASE if field == "engine" else f"no {flags[field]} value kvplan tries clears this"
-    return replace(refusal, remedy=words + (f"; {refusal.also}" if refusal.also else ""),
-                   remedy_flags=refusal.remedy_flags + FIELD_FLAGS)
+    stop = first_stop(refused, asked, refusal, (), releases) if refused is not None else None
+    written = refusal.remedy_flags + FIELD_FLAGS
+    if stop is None:
+        words = NO_RELEASE if field == "engine" else f"no {flags[field]} value kvplan tries clears this"
+    else:
+        changes, after = stop
+        onward = refusal.onward if refusal.onward == "less" and changes[0][1] in refusal.options else ""
+        fix = Fix(changes, onward=onward, note=refusal.note).words(lambda name: flags.get(name, name))
+        # the later refusal's one-line summary, and its own remedy where it has one in kvplan's words
+        words = (f"{fix} {'clears' if len(changes) == 1 else 'clear'} this, but then: {after.summary}"
+                 + (f"; {after.remedy}" if after.remedy else ""))
+        written += after.remedy_flags
+    return replace(refusal, remedy=words + (f"; {refusal.also}" if refusal.also else ""), remedy_flags=written)
+
+
+def first_stop(refused: Refused, asked: dict, refusal: Refusal, changed: tuple, releases: tuple) -> Optional[tuple]:
+    """Where no way clears the chain (_clearing found none): the nearest value of the refused field that clears
+    `refusal` itself, with the nearest such value of each other field refused next (as _clearing changes them), and
+    the refusal that then stops start-up: (((field, value), ...), that refusal); None where no value clears
+    `refusal` itself."""
+    field = searched(refusal)
+    if not field or field in dict(changed) or len(changed) >= MAX_FIELDS:
+        return None
+    for value in _candidates(refusal, releases):
+        trial = {**asked, field: value}
+        after = refused(trial)
+        if after is None or after.summary == refusal.summary:  # a way the search found; this check again
+            continue
+        further = first_stop(refused, trial, after, changed + ((field, value),), releases) \
+            if searched(after) != field else None
+        return (((field, value),) + further[0], further[1]) if further else (((field, value),), after)
+    return None

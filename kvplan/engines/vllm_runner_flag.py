@@ -53,7 +53,8 @@ REWARD_LISTED_UNTIL = (0, 19)  # _RUNNER_CONVERTS["pooling"] keeps "reward" to 0
 EMBEDDING_WORDS_SINCE = (0, 22)  # "Embedding models do not support ..." (0.22.0 config/model.py:594)
 FLAGS_SINCE = (0, 11)  # the first release kvplan has read these flags in
 REWARD_SUFFIX_UNTIL = (0, 13)  # _SUFFIX_TO_DEFAULTS: *RewardModel -> reward up to 0.12.0 (:1897-1898), embed 0.13.0 on
-# the releases at which these rules change, for the remedy search (vllm_engine.releases)
+# the releases at which these rules change, for the remedy search (vllm_engine.releases): REWARD_UNTIL among them, for
+# a remedy's closed run ends at the first boundary that refuses (0.16.0 for --convert reward)
 BOUNDARIES = (FLAGS_SINCE, REWARD_SUFFIX_UNTIL, REWARD_UNTIL, REWARD_LISTED_UNTIL, EMBEDDING_WORDS_SINCE,
               CONVERT_PICKS_RUNNER_SINCE)
 # pooling classes vLLM registers under their own name (0.34.0 registry.py: _REWARD_MODELS :300-304 and the classes

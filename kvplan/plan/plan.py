@@ -22,7 +22,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field as dataclass_field, replace
 from typing import Callable, Optional
 
-from ..engines.figures import Fix
+from ..engines.figures import Fix, first_named, release_span
 from ..errors import FieldError, KvplanError
 from ..model.precision import Precision, resolve_kv_dtype
 from ..model.spec import ModelSpec
@@ -367,9 +367,10 @@ def plan(spec: ModelSpec, *, context: int, kv_dtype: str, tp: int, budget_for: C
         # the remedy in the caller's names: the planned fixes', or the engine's own words re-spelled (Refusal.advice)
         refusal = replace(refusal, fixes=fixes)
         if not fixes and not refusal.remedy and hasattr(model, "nothing_clears"):  # said, not left blank
-            refusal = model.nothing_clears(refusal)
-        until = next((fix.until for fix in fixes if fix.until), "")
-        refusal = replace(refusal, remedy=refusal.advice(spell), remedy_until=until)
+            refusal = model.nothing_clears(asked.spec, refusal, kv_dtype=asked.kv_dtype, context=asked.context,
+                                           block_size=asked.block_size, tp=asked.tp, gpu=engine_gpu)
+        first = first_named(fixes)  # the range of the fix the remedy names first, for scripts (Refusal.remedy_range)
+        refusal = replace(refusal, remedy=refusal.advice(spell), remedy_range=first.span if first else ())
         figures = replace(figures, refusal=refusal)
     if not fits and suggest:
         options = tuple(fitting_remedies_for(refusal, spec, context, precision, tp, block_size, budget_for, pp=pp,
@@ -744,7 +745,7 @@ def planned_fixes(model, refusal, asked: Replan, gpu) -> tuple:
     """The engine's fixes of `refusal` (checked against its configuration refusals), each planned: whether it then
     holds a request (Fix.fits), else what stops it (Fix.shortfall). A fix that cannot be planned here (a release
     without other_engine, or one whose planning fails on a field: a flag its release lacks) stays unplanned ("vLLM
-    accepts ..."). A release fix that holds onward ("or newer") or over a closed range (Fix.until) is planned at every
+    accepts ..."). A release fix that holds onward ("or newer") or over a closed run (Fix.span) is planned at every
     boundary release of it (ranged_fixes)."""
     if not hasattr(model, "fixes"):
         return ()
@@ -753,8 +754,8 @@ def planned_fixes(model, refusal, asked: Replan, gpu) -> tuple:
                            block_size=asked.block_size, tp=asked.tp, gpu=gpu):
         outcome = _outcome(asked, fix.changes)
         if outcome is None:  # not planned: no release range claimed past the one named (its flags unchecked there)
-            out.append(replace(fix, onward="", until="") if fix.onward in ("newer", "older") or fix.until else fix)
-        elif (fix.onward in ("newer", "older") or fix.until) and hasattr(model, "boundary_releases"):
+            out.append(replace(fix, onward="", span=()) if fix.onward in ("newer", "older") or fix.span else fix)
+        elif (fix.onward in ("newer", "older") or fix.span) and hasattr(model, "boundary_releases"):
             out += ranged_fixes(asked, fix, outcome, model.boundary_releases())
         else:
             out.append(replace(fix, fits=outcome[0], shortfall=outcome[1]))
@@ -773,16 +774,16 @@ def _outcome(asked: Replan, changes: tuple) -> Optional[tuple]:
 
 
 def ranged_fixes(asked: Replan, fix: Fix, outcome: tuple, boundaries: tuple) -> list:
-    """A release fix whose configuration passes onward ("0.19.0 or newer") or over a closed range ("0.11.1 to
-    0.14.1", Fix.until), planned at each boundary release of it (a rule kvplan models, memory's included, changes only
-    at one): the range is claimed only for an outcome every one of them shares. Else the releases that hold a
-    request, nearest first, as a closed range ("0.19.0 to 0.22.0", releases between two boundaries acting as the older
-    one) or alone; and, where the nearest does not hold one, what stops it over the run of releases it stops alike."""
+    """A release fix whose configuration passes onward ("0.19.0 or newer") or over a closed run ("any release from
+    0.11.1 before 0.15.0", Fix.span), planned at each boundary release of it (a rule kvplan models, memory's included,
+    changes only at one): the range is claimed only for an outcome every one of them shares. Else the releases that
+    hold a request, nearest first, as a closed run (release_span: from the oldest of them before the first newer
+    boundary that differs, releases between two boundaries acting as the older one) or alone; and, where the nearest
+    does not hold one, what stops it over the run of releases it stops alike."""
     first = release_number(fix.changes[0][1])
-    end = release_number(fix.until) if fix.until else None
-    newer = fix.onward == "newer" if not fix.until else end > first
+    newer = fix.onward == "newer" or (bool(fix.span) and release_number(fix.span[0]) == first)
     onward = [r for r in boundaries if (release_number(r) > first if newer else release_number(r) < first)
-              and (end is None or (release_number(r) <= end if newer else release_number(r) >= end))]
+              and _within(r, fix.span)]
     onward.sort(key=release_number, reverse=not newer)
     rest = fix.changes[1:]
     outcomes = [(fix.changes[0][1].split("==", 1)[1], outcome)]
@@ -793,10 +794,16 @@ def ranged_fixes(asked: Replan, fix: Fix, outcome: tuple, boundaries: tuple) -> 
     found = []
     fitting = _first_run(outcomes, (True, ""))
     if fitting:
-        found.append(_ranged(fix, fitting, outcomes, fits=True))
+        found.append(_ranged(fix, fitting, outcomes, boundaries, fits=True))
     if not outcome[0]:
-        found.insert(0, _ranged(fix, _first_run(outcomes, outcome), outcomes, fits=False, shortfall=outcome[1]))
+        found.insert(0, _ranged(fix, _first_run(outcomes, outcome), outcomes, boundaries, fits=False,
+                                shortfall=outcome[1]))
     return found
+
+
+def _within(release: str, span: tuple) -> bool:
+    """`release` lies in the closed run `span` (Fix.span: from its first, before its second); any where it is ()."""
+    return not span or release_number(span[0]) <= release_number(release) < release_number(span[1])
 
 
 def _first_run(outcomes: list, wanted: tuple) -> list:
@@ -810,13 +817,15 @@ def _first_run(outcomes: list, wanted: tuple) -> list:
     return run
 
 
-def _ranged(fix: Fix, run: list, outcomes: list, **outcome) -> Fix:
+def _ranged(fix: Fix, run: list, outcomes: list, boundaries: tuple, **outcome) -> Fix:
     """`fix` moved to the first release of `run`: onward where the run reaches the last boundary of an onward fix,
-    else a closed range to the run's last release, or that release alone."""
+    else the closed run (release_span; ending where the fix's own does where it reaches that), or that release
+    alone."""
     changes = (("engine", f"vllm=={run[0]}"),) + fix.changes[1:]
     if run[-1] == outcomes[-1][0] and fix.onward:
         return replace(fix, changes=changes, **outcome)
-    return replace(fix, changes=changes, onward="", until=run[-1] if len(run) > 1 else "", **outcome)
+    span = release_span(run, boundaries) if len(run) > 1 else ()
+    return replace(fix, changes=changes, onward="", span=span, **outcome)
 
 
 def release_number(name: str) -> tuple:
