@@ -13,7 +13,7 @@ import functools
 from typing import Optional, Sequence, Union
 
 from .errors import FieldError
-from .units import AUTO_LENGTHS
+from .units import is_auto_length
 
 # field (as the core names it) -> the keyword these functions take
 KEYWORDS = {
@@ -130,7 +130,7 @@ def estimate(model: str, *, max_model_len: Optional[Many] = None, kv_cache_dtype
               enable_eplb=enable_eplb, enable_lora=enable_lora, fully_sharded_loras=fully_sharded_loras)
     balancer = eplb(enable_eplb, eplb_config, num_redundant_experts)
     adapters = lora(enable_lora, max_loras, max_lora_rank, lora_dtype, fully_sharded_loras)
-    auto_fit = isinstance(max_model_len, (str, int)) and str(max_model_len).strip().lower() in AUTO_LENGTHS
+    auto_fit = max_model_len is not None and is_auto_length(max_model_len)  # 'auto', ['auto'], [-1], 'auto,-1'
     contexts = None
     if max_model_len is not None and not auto_fit:
         contexts = _many(max_model_len, "context", tokens=True, auto_alone=True)
