@@ -877,7 +877,8 @@ def layer_specs(spec, tp: int, precision, settings: Settings, block_size: Option
         page = max(mamba_page(layer, tp, *state_bytes) for layer in mamba)
         if attention is not None:
             per_token = attention.bytes_per_token(tp, precision)
-            raised = hybrid_block_size(per_token, page, bs, isinstance(attention, MLALatent), alignment)
+            raised = hybrid_block_size(per_token, page, bs, isinstance(attention, MLALatent), alignment, version,
+                                       capability, getattr(attention, "head_dim", 0))
             if raised > bs:
                 lines.append(f"Setting attention block size to {raised} tokens to ensure that attention page "
                              f"size is >= mamba page size.")
