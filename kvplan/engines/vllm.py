@@ -221,6 +221,10 @@ class Settings:
     # where vLLM picks max_num_batched_tokens: (the GPU's default, a prefix-LM's media item or 0) before max_num_seqs x
     # max_model_len caps the larger; None where --max-num-batched-tokens is given
     picked: Optional[tuple] = None
+    # where vLLM has a pooler config (hybrid_without_prefix_caching): the pooling runner (vllm_pooling.pooling_runner),
+    # or --pooler-config given on the generate runner (vllm_pooler_config.given); set by VllmEngine.settings
+    pooling_runner: bool = False
+    pooler_config: bool = False
 
     @property
     def in_flight_tokens(self) -> int:
@@ -312,7 +316,7 @@ def with_model_defaults(spec, settings: Settings, version: str = PINNED) -> Sett
     request one block."""
     if spec.layers and all(isinstance(layer, LinearState) for layer in spec.layers):
         return replace(settings, prefix_caching=False)
-    if hybrid_without_prefix_caching(spec, version):
+    if hybrid_without_prefix_caching(spec, version, settings.pooling_runner, settings.pooler_config):
         return replace(settings, prefix_caching=False)
     return settings
 
@@ -322,25 +326,19 @@ def _is_hybrid(spec) -> bool:
     return 0 < states < len(spec.layers)
 
 
-def hybrid_without_prefix_caching(spec, version: str) -> bool:
+def hybrid_without_prefix_caching(spec, version: str, pooling_runner: bool = False,
+                                  pooler_config: bool = False) -> bool:
     """Whether vLLM `version` starts `spec`, a hybrid of recurrent states and attention, with prefix caching off
     whatever its pooler (HYBRID_PREFIX_RULES; where it is not, the pooler's type decides:
-    vllm_pooling_budget.incremental_prefill); False for any other model."""
+    vllm_pooling_budget.incremental_prefill); False for any other model. `pooling_runner`: vLLM serves it on the
+    pooling runner; `pooler_config`: --pooler-config is given (Settings)."""
     if not _is_hybrid(spec):
         return False
     release = parse_version(version)
     who = next(rule for first, rule in HYBRID_PREFIX_RULES if release >= first)
-    if who == "nobody":
-        return False
-    if who == "every runner":
-        return True
-    from .vllm_pooler_config import given
-    from .vllm_pooling import pooling_runner
-
-    pooled = pooling_runner(spec, version)
-    if who == "generate runner" and not pooled:
-        return True
-    if who == "without a pooler config" and not pooled and given(spec) is None:
+    if who in ("nobody", "every runner"):
+        return who == "every runner"
+    if not pooling_runner and (who == "generate runner" or not pooler_config):
         return True
     return release < MAMBA_FALLBACK_OFF_BEFORE and not _mamba_prefix_class(spec)
 

@@ -189,10 +189,12 @@ def _engine_note(spec: ModelSpec, model) -> str:
     if version is None:
         return ""
     from ..engines.vllm import hybrid_without_prefix_caching, mamba_all_mode_note
+    from ..engines.vllm_pooler_config import given
+    from ..engines.vllm_pooling import pooling_runner
     from ..engines.vllm_pooling_budget import incremental_prefill
 
-    on = incremental_prefill(spec, version) and not hybrid_without_prefix_caching(spec, version)
-    return mamba_all_mode_note(spec, version, on)
+    off = hybrid_without_prefix_caching(spec, version, pooling_runner(spec, version), given(spec) is not None)
+    return mamba_all_mode_note(spec, version, incremental_prefill(spec, version) and not off)
 
 
 def release_of(engine) -> Optional[str]:
@@ -349,7 +351,8 @@ def plan(spec: ModelSpec, *, context: int, kv_dtype: str, tp: int, budget_for: C
     common = dict(model=spec.name, context=context, kv_dtype=precision.name, kv_dtype_scheme=scheme, spell=spell,
                   kv_cache_dtype=kv_dtype.strip().lower(), tp=tp, pp=pp, pp_partition=sharding.partition,
                   tp_valid=sharding.valid, parallel=layout,
-                  tp_errors=sharding.errors, tp_warnings=sharding.warnings + tuple(n for n in (past_node, unmodelled) if n),
+                  tp_errors=sharding.errors,
+                  tp_warnings=sharding.warnings + tuple(n for n in (past_node, unmodelled) if n),
                   pp_errors=sharding.pp_errors, kv_budget_bytes_per_gpu=budget.kv_budget_bytes_per_gpu, budget=budget,
                   node=(engine_gpu.node_gpus, engine_gpu.node_source), runner=_runner(spec, model))
     if not sharding.valid:
