@@ -191,3 +191,19 @@ def test_head_256_hybrid_block_on_blackwell(version, gpu, block):
     (plan,) = api.estimate(QWEN3_NEXT, gpu=gpu, tensor_parallel_size=4, max_model_len=8192,
                            engine=f"vllm=={version}")
     assert plan.engine.block_size == block
+
+
+# ---- nits ----------------------------------------------------------------------------------------------------------
+SWITCHES = ("enforce_eager", "skip_mm_profiling", "language_model_only", "enable_expert_parallel", "enable_eplb",
+            "enable_lora", "fully_sharded_loras")
+
+
+@pytest.mark.parametrize("switch", SWITCHES)
+def test_api_switch_none_is_the_default(switch):
+    """None is off, as every other keyword takes None for its default (a string or 0 is still refused:
+    test_fuzz_s58.test_api_switches_are_python_bools)."""
+    (plan,) = api.estimate(LLAMA, max_model_len=8192, gpu="h100", **{switch: None})
+    (default,) = api.estimate(LLAMA, max_model_len=8192, gpu="h100")
+    assert plan.engine.num_gpu_blocks == default.engine.num_gpu_blocks
+    (result,) = api.check(LLAMA, tensor_parallel_size=1, max_model_len=8192, **{switch: None})
+    assert result["passed"]

@@ -278,9 +278,9 @@ def _more_seqs_than_tokens(seqs: int, tokens: int, raised: Optional[str]) -> Fie
 
 
 # A hybrid model (recurrent states beside attention layers: vLLM's IsHybrid classes, ModelConfig.is_hybrid) starts
-# with prefix caching off unless --enable-prefix-caching, up to 0.27, by these rules (HYBRID_PREFIX_RULES):
-# - 0.11.0, every runner: MambaModelConfig turns it off (model_executor/models/config.py 0.11.0:296), which
-#   VllmConfig runs for every hybrid (config/__init__.py 0.11.0:641-642).
+# with prefix caching off up to 0.27, by these rules (HYBRID_PREFIX_RULES), unless --enable-prefix-caching from 0.11.1:
+# - 0.11.0, every runner: MambaModelConfig turns it off whatever the flag (model_executor/models/config.py
+#   0.11.0:296), which VllmConfig runs for every hybrid (config/__init__.py 0.11.0:641-642).
 # - 0.11.1-0.11.2: the generate runner defaults it to `not model_config.is_hybrid`; the pooling runner by its pooling
 #   type alone (engine/arg_utils.py 0.11.1:1838-1858; vllm_pooling_budget.incremental_prefill).
 # - 0.12.0-0.25.x: is_prefix_caching_supported, False for attn_type "hybrid" (config/model.py 0.12.0:1839-1844,
