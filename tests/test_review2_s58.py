@@ -65,7 +65,7 @@ def test_hybrid_pooling_prefix_caching_by_release(version, blocks, noted):
 
 
 def test_hybrid_generate_runner_keeps_prefix_caching_off_before_028():
-    """The generate runner's rule is unchanged: off up to 0.27 (config/model.py 0.15.1:1663-1668, attn_type
+    """The generate runner's rule is unchanged: off up to 0.27 (config/model.py 0.15.1:1665-1672, attn_type
     "hybrid"), so the review's repro answer 14 stays the generating model's."""
     (plan,) = api.estimate(NEMOTRON_H, gpu="h100", max_model_len=8192, engine="vllm==0.20.0")
     assert plan.engine.blocks_per_request == NEMOTRON_OFF and not plan.tp_warnings
