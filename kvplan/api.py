@@ -13,7 +13,7 @@ import functools
 from typing import Optional, Sequence, Union
 
 from .errors import FieldError
-from .units import AUTO_LENGTHS
+from .units import is_auto_length
 
 # field (as the core names it) -> the keyword these functions take
 KEYWORDS = {
@@ -56,17 +56,19 @@ def _many(value, field: str, tokens: bool = False, auto_alone: bool = False) -> 
 
 
 def _flag(value, field: str) -> bool:
-    """A switch: a Python bool only ("false", 0 or [] are not read by their truth, which would take "false" as on)."""
+    """A switch: a Python bool only ("false", 0 or [] are not read by their truth, which would take "false" as on);
+    None is the default, off, as every other keyword takes None for its default."""
+    if value is None:
+        return False
     if not isinstance(value, bool):
         raise FieldError(field, f"must be True or False (a Python bool), got {value!r}.")
     return value
 
 
-def _switches(**values) -> None:
-    """Every switch keyword a Python bool (_flag), checked before any is read: a deployments file's validators,
-    which check() shares, would speak of YAML booleans."""
-    for field, value in values.items():
-        _flag(value, field)
+def _switches(**values) -> dict:
+    """Every switch keyword a Python bool or None (_flag), checked before any is read: a deployments file's
+    validators, which check() shares, would speak of YAML booleans. Returns them as bools, None as False."""
+    return {field: _flag(value, field) for field, value in values.items()}
 
 
 def _strings(value, field: str) -> list:
@@ -101,8 +103,8 @@ def estimate(model: str, *, max_model_len: Optional[Many] = None, kv_cache_dtype
     max_num_seqs: what the engine picks); sizes take ints (bytes, a whole float too) or strings ('10G', '80GiB'), and
     gpu_memory refuses a number without a unit below 1 MiB (40 is 40 bytes: write '40GiB'); a value given twice in
     a sweep, or two KV dtypes that plan alike (fp8, fp8_e4m3), give one plan; the switches (enforce_eager,
-    skip_mm_profiling, language_model_only, enable_*, fully_sharded_loras) take True or False only; enforce_eager as
-    vLLM's (no CUDA-graph reserve), skip_mm_profiling (no vision-tower pass in the profile peak) and
+    skip_mm_profiling, language_model_only, enable_*, fully_sharded_loras) take True or False (None: off);
+    enforce_eager as vLLM's (no CUDA-graph reserve), skip_mm_profiling (no vision-tower pass in the profile peak) and
     language_model_only (no vision tower at all), limit_mm_per_prompt ('{"image": 0}', image=0 or a dict),
     mm_encoder_tp_mode ('weights' or 'data'), cpu_offload_gb (GiB a GPU, 0 to 2**30), num_gpu_blocks_override
     (blocks) and speculative_config (JSON text or a dict), data_parallel_size and enable_expert_parallel as vLLM's
@@ -125,12 +127,14 @@ def estimate(model: str, *, max_model_len: Optional[Many] = None, kv_cache_dtype
     from .engines.vllm_runner_flag import convert_choice, runner_choice
     from .units import human_int
 
-    _switches(enforce_eager=enforce_eager, skip_mm_profiling=skip_mm_profiling,
-              language_model_only=language_model_only, enable_expert_parallel=enable_expert_parallel,
-              enable_eplb=enable_eplb, enable_lora=enable_lora, fully_sharded_loras=fully_sharded_loras)
+    (enforce_eager, skip_mm_profiling, language_model_only, enable_expert_parallel, enable_eplb, enable_lora,
+     fully_sharded_loras) = _switches(enforce_eager=enforce_eager, skip_mm_profiling=skip_mm_profiling,
+                                      language_model_only=language_model_only,
+                                      enable_expert_parallel=enable_expert_parallel, enable_eplb=enable_eplb,
+                                      enable_lora=enable_lora, fully_sharded_loras=fully_sharded_loras).values()
     balancer = eplb(enable_eplb, eplb_config, num_redundant_experts)
     adapters = lora(enable_lora, max_loras, max_lora_rank, lora_dtype, fully_sharded_loras)
-    auto_fit = isinstance(max_model_len, (str, int)) and str(max_model_len).strip().lower() in AUTO_LENGTHS
+    auto_fit = max_model_len is not None and is_auto_length(max_model_len)  # 'auto', ['auto'], [-1], 'auto,-1'
     contexts = None
     if max_model_len is not None and not auto_fit:
         contexts = _many(max_model_len, "context", tokens=True, auto_alone=True)
@@ -192,9 +196,11 @@ def check(model: str, *, tensor_parallel_size: Many, pipeline_parallel_size: Opt
     # read as estimate() reads them (a deployments file's validators would take "2" for a quoted YAML value)
     data_parallel_size, num_gpu_blocks_override = replicas(data_parallel_size), gpu_blocks_override(
         num_gpu_blocks_override)
-    _switches(enforce_eager=enforce_eager, skip_mm_profiling=skip_mm_profiling,
-              language_model_only=language_model_only, enable_expert_parallel=enable_expert_parallel,
-              enable_eplb=enable_eplb, enable_lora=enable_lora, fully_sharded_loras=fully_sharded_loras)
+    (enforce_eager, skip_mm_profiling, language_model_only, enable_expert_parallel, enable_eplb, enable_lora,
+     fully_sharded_loras) = _switches(enforce_eager=enforce_eager, skip_mm_profiling=skip_mm_profiling,
+                                      language_model_only=language_model_only,
+                                      enable_expert_parallel=enable_expert_parallel, enable_eplb=enable_eplb,
+                                      enable_lora=enable_lora, fully_sharded_loras=fully_sharded_loras).values()
     eplb(enable_eplb, eplb_config, num_redundant_experts)  # refused here as estimate() refuses it
     lora(enable_lora, max_loras, max_lora_rank, lora_dtype, fully_sharded_loras)
     config = None if eplb_config is None else eplb_config_of(eplb_config)

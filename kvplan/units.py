@@ -182,11 +182,27 @@ def int_list(text: str, field: str, example: str = "1,2,4,8", tokens: bool = Fal
     return values
 
 
+def is_auto_length(value) -> bool:
+    """Whether a max_model_len as given means vLLM's auto-fit alone: auto or -1 (AUTO_LENGTHS), or a list of them
+    only, as a comma list ('auto,auto') or a sequence (['auto'], [-1]): repeats of one value merge, as in any sweep."""
+    if isinstance(value, str):
+        items = value.split(",", MAX_ITEMS)
+    elif isinstance(value, (list, tuple)):
+        items = list(value)
+    else:
+        items = [value]
+    return bool(items) and len(items) <= MAX_ITEMS and all(_auto_item(item) for item in items)
+
+
+def _auto_item(item) -> bool:
+    return isinstance(item, (str, int)) and not isinstance(item, bool) and str(item).strip().lower() in AUTO_LENGTHS
+
+
 def refuse_auto_in_list(items, field: str, given) -> None:
     """vLLM's auto-fit (--max-model-len auto or -1, AUTO_LENGTHS) is one length, the longest that fits: it stands
     alone, never in a sweep beside other lengths."""
     for item in items:
-        if isinstance(item, (str, int)) and not isinstance(item, bool) and str(item).strip().lower() in AUTO_LENGTHS:
+        if _auto_item(item):
             raise FieldError(field, f"takes {str(item).strip()} (vLLM's auto-fit: the longest length that fits) only "
                                     f"alone, not in a list of lengths; got {quote(given)}.")
 

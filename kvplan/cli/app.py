@@ -11,7 +11,7 @@ import typer
 
 from ..errors import FieldError, KvplanError, quote
 from ..engines.vllm_releases import SPAN
-from ..units import AUTO_LENGTHS
+from ..units import is_auto_length
 from .flags import (CHECK_CONTEXT_HELP, CHECK_MODEL_OPTIONS, CONTEXT_HELP, CPU_OFFLOAD_HELP, DEFAULT_GPU_HELP,
                     MM_PROCESSOR_KWARGS_HELP, ENABLE_LORA_HELP, MAX_LORAS_HELP, MAX_LORA_RANK_HELP, LORA_DTYPE_HELP,
                     FULLY_SHARDED_LORAS_HELP, RUNNER_HELP, CONVERT_HELP, POOLER_CONFIG_HELP,
@@ -258,7 +258,7 @@ def estimate(
     fmt = check_format(fmt)
     balancer = enable_eplb(eplb, eplb_config, redundant)
     adapters = enable_lora(lora, max_loras, max_lora_rank, lora_dtype, fully_sharded_loras)
-    auto_fit = context is not None and context.strip().lower() in AUTO_LENGTHS
+    auto_fit = context is not None and is_auto_length(context)  # 'auto,auto' is auto, as repeats merge
     contexts = None
     if context is not None and not auto_fit:
         contexts = _list(context, "context", "8192,32K", tokens=True, auto_alone=True)

@@ -365,7 +365,7 @@ def model_deployments(model: str, tps: list, **options) -> list:
 # levels of nesting (checked on the parser's events, before the composer recurses) and MAX_VALUES values after
 # aliases are expanded (a billion-laughs file stops there). Refused with their line: a key given twice at any
 # level (YAML keeps the last one silently), merge keys (<<), keys that are not plain scalars, and integer
-# fields written in a YAML 1.1 form another parser reads differently (010 octal, 0x10, 1_000, 2:16:32).
+# and float fields written in a YAML 1.1 form another parser reads differently (010 octal, 0x10, 1_000, 2:16:32).
 
 MAX_FILE_BYTES = 2**20
 MAX_DEPTH = 32
@@ -375,8 +375,10 @@ INT_FIELDS = ("tp", "pp", "min_concurrency", "context", "kv_budget", "num_gpu_bl
               "gpu_memory", "gpus_per_node")
 # YAML 1.1 (PyYAML) reads a float only with a dot and a signed exponent, so 9e-1, 1e300 and 1.0e300 stay strings
 # while YAML 1.2 and the flags (--gpu-util 9e-1) read them as numbers: an unquoted one in these fields is read as the
-# float YAML 1.2 reads (quoted text is left to the field's validator)
+# float YAML 1.2 reads, and so is quoted decimal text ('0.9', '8'), in both fields alike; YAML 1.1-only number forms
+# (010, 0x8, 0b1, 1_000.5, 1:30) are refused as in INT_FIELDS (_yaml_1_1_number)
 FLOAT_FIELDS = ("gpu_util", "cpu_offload_gb")
+FLOAT_TAG = "tag:yaml.org,2002:float"
 STR_TAG = "tag:yaml.org,2002:str"
 # a scalar YAML reads as a number or date: its text
 TEXT_FIELDS = ("name", "gpu", "kv_dtype", "revision", "engine", "quantization", "dtype", "runner", "convert")
@@ -501,19 +503,31 @@ class _Values:
 
         items = node.value if key in INT_FIELDS and isinstance(node, yaml.SequenceNode) else [node]  # a list's too
         for item in items:
-            if key in INT_FIELDS and item.tag == INT_TAG and not PLAIN_INT.match(item.value):
+            if key in INT_FIELDS + FLOAT_FIELDS and _yaml_1_1_number(item):
+                digits = "plain decimal digits" if key in INT_FIELDS else "a plain decimal number (8, 0.9, 9e-1)"
                 raise FieldError(key, f"is written {quote(item.value)}, which YAML 1.1 reads as "
-                                      f"{_yaml_1_1_form(item.value)} and YAML 1.2 may not; write plain decimal digits.")
+                                      f"{_yaml_1_1_form(item.value)} and YAML 1.2 may not; write {digits}.")
         if key in TEXT_FIELDS and node.tag != "tag:yaml.org,2002:null" and not isinstance(node.value, list):
             return node.value
-        if key in FLOAT_FIELDS and _plain_float(node):
+        if key in FLOAT_FIELDS and _decimal_text(node):
             return float(node.value)  # inf past the float range: the field's validator refuses it
         return self(node)
 
 
-def _plain_float(node) -> bool:
-    """An unquoted scalar YAML 1.1 leaves a string that YAML 1.2 reads as a float (FLOAT_FIELDS)."""
-    return node.tag == STR_TAG and node.style in (None, "") and REAL_TEXT.fullmatch(node.value) is not None
+def _yaml_1_1_number(node) -> bool:
+    """A number only YAML 1.1 reads so (PyYAML's int and float resolvers): an int not in plain decimal digits (010
+    octal, 0x8, 0b1, 1_000, 1:30 base 60), a float with '_' or ':' (1_000.5, 1:30.5); .inf and .nan are left to the
+    field's validator."""
+    if node.tag == INT_TAG:
+        return not PLAIN_INT.match(node.value)
+    return node.tag == FLOAT_TAG and ("_" in node.value or ":" in node.value)
+
+
+def _decimal_text(node) -> bool:
+    """A scalar YAML 1.1 leaves a string that is a decimal number (REAL_TEXT), read as a float in FLOAT_FIELDS:
+    unquoted, YAML 1.2's float that YAML 1.1 misses (9e-1, 1e300); quoted, the same text, as the flags read it
+    (--gpu-util '0.9', --cpu-offload-gb '8'), so both fields take '0.9' and '8' alike (FLOAT_FIELDS)."""
+    return node.tag == STR_TAG and REAL_TEXT.fullmatch(node.value) is not None
 
 
 def _unknown_key(where: str, key, valid: tuple) -> KvplanError:

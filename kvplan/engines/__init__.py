@@ -14,7 +14,7 @@ from typing import Optional
 
 from ..errors import FieldError, quote
 from ..units import MAX_BYTES, REAL_TEXT
-from .vllm_releases import SPAN
+from .vllm_releases import SPAN, canonical
 
 ENGINE_NAMES = ("vllm", "none")
 VALID = f"vllm (vLLM 0.32.0), vllm==<release> (another vLLM release, {SPAN}), none (ideal paging, no engine)"
@@ -399,5 +399,5 @@ def get_engine(name, flags: EngineFlags = EngineFlags()):
     if text is not None and text.startswith("vllm=="):
         version = text[len("vllm=="):]
         behaviour(version)  # FieldError for a release outside the table
-        return VllmEngine(version, flags)
+        return VllmEngine(canonical(version), flags)  # as PyPI spells it: " 0.32.0" and 0.10.01 are 0.32.0, 0.10.1
     raise FieldError("engine", f"{quote(name)} is not an engine kvplan models; use one of {VALID}.")

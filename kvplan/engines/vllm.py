@@ -13,7 +13,7 @@ Rules and where vLLM 0.32.0 has them (paths under vllm/):
   max_num_batched_tokens (max_in_flight_tokens). Releases before 0.26 reserved one batch (vllm_versions.py).
 - prefix caching on by default: Mamba layers run in "align" mode with the attention block size
   (model_executor/models/config.py MambaModelConfig), else one state block of max_model_len tokens; off for
-  attention-free models, and for hybrids before 0.28 (with_model_defaults: HYBRID_PREFIX_CACHING_SINCE).
+  attention-free models, and for hybrids before 0.28 but a pooling runner's (with_model_defaults: HYBRID_PREFIX_RULES).
 - family quirks: see KV_DTYPE_QUIRKS.
 - start-up (v1/core/kv_cache_utils.py get_kv_cache_configs): groups from the whole model, projected on each
   pipeline stage; num_blocks = available // bytes per block on each stage, the smallest stage wins; one block
@@ -221,6 +221,10 @@ class Settings:
     # where vLLM picks max_num_batched_tokens: (the GPU's default, a prefix-LM's media item or 0) before max_num_seqs x
     # max_model_len caps the larger; None where --max-num-batched-tokens is given
     picked: Optional[tuple] = None
+    # where vLLM has a pooler config (hybrid_without_prefix_caching): the pooling runner (vllm_pooling.pooling_runner),
+    # or --pooler-config given on the generate runner (vllm_pooler_config.given); set by VllmEngine.settings
+    pooling_runner: bool = False
+    pooler_config: bool = False
 
     @property
     def in_flight_tokens(self) -> int:
@@ -274,36 +278,88 @@ def _more_seqs_than_tokens(seqs: int, tokens: int, raised: Optional[str]) -> Fie
 
 
 # A hybrid model (recurrent states beside attention layers: vLLM's IsHybrid classes, ModelConfig.is_hybrid) starts
-# with prefix caching off unless --enable-prefix-caching, up to 0.27: 0.11.0's MambaModelConfig turns it off
-# (model_executor/models/config.py 0.11.0:296), 0.11.1-0.11.2 default it to `not model_config.is_hybrid`
-# (engine/arg_utils.py 0.11.1:1847), 0.12.0-0.25.1 to is_prefix_caching_supported, False for attn_type "hybrid"
-# (config/model.py 0.12.0:1839-1844, 0.15.0 and 0.15.1 :1667-1672, 0.25.1 :1883-1888; arg_utils.py 0.15.1:1895,
-# :1927-1928), 0.26.0-0.27.1 to `is_prefix_caching_supported and not model_config.is_hybrid` ("keep it opt-in for
-# now", arg_utils.py 0.26.0:2518-2522); from 0.28.0 to is_prefix_caching_supported (arg_utils.py 0.28.0:2650), True
-# for a hybrid (config/model.py 0.28.0:2072-2074). Off, MambaModelConfig leaves mamba_cache_mode "none" and
-# mamba_block_size max_model_len (models/config.py 0.15.0:373-380): one state block of the whole length a request
-# (MambaSpec.max_memory_usage_bytes, v1/kv_cache_interface.py 0.15.1:294-300), as for an attention-free model.
-HYBRID_PREFIX_CACHING_SINCE = (0, 28)
+# with prefix caching off up to 0.27, by these rules (HYBRID_PREFIX_RULES), unless --enable-prefix-caching from 0.11.1:
+# - 0.11.0, every runner: MambaModelConfig turns it off whatever the flag (model_executor/models/config.py
+#   0.11.0:296), which VllmConfig runs for every hybrid (config/__init__.py 0.11.0:641-642).
+# - 0.11.1-0.11.2: the generate runner defaults it to `not model_config.is_hybrid`; the pooling runner by its pooling
+#   type alone (engine/arg_utils.py 0.11.1:1838-1858; vllm_pooling_budget.incremental_prefill).
+# - 0.12.0-0.25.x: is_prefix_caching_supported, False for attn_type "hybrid" (config/model.py 0.12.0:1839-1844,
+#   0.15.0 and 0.15.1 :1667-1672, 0.25.1 :1883-1888; arg_utils.py 0.15.1:1895, :1927-1928); but with a pooler config
+#   attn_type is the class's, "decoder" (0.12.0:1754-1761, 0.15.1:1566-1572, 0.25.1:1782-1788), so the pooler's
+#   type decides (0.15.1:1640-1661), as incremental_prefill has it.
+# - 0.26.0-0.27.1, every runner: `is_prefix_caching_supported and not model_config.is_hybrid` ("keep it opt-in for
+#   now", arg_utils.py 0.26.0:2518-2522, 0.27.1:2605).
+# - from 0.28.0: is_prefix_caching_supported (arg_utils.py 0.28.0:2650), True for a hybrid (config/model.py
+#   0.28.0:2072-2074).
+# Off, MambaModelConfig leaves mamba_cache_mode "none" and mamba_block_size max_model_len (models/config.py
+# 0.15.0:373-380): one state block of the whole length a request (MambaSpec.max_memory_usage_bytes,
+# v1/kv_cache_interface.py 0.15.1:294-300), as for an attention-free model.
+HYBRID_PREFIX_RULES = (  # (first release, who starts a hybrid with it off), newest first
+    ((0, 28), "nobody"), ((0, 26), "every runner"), ((0, 12), "without a pooler config"),
+    ((0, 11, 1), "generate runner"), ((0, 0), "every runner"),
+)
+HYBRID_PREFIX_CACHING_SINCE = (0, 28)  # every runner, whatever the pooler
+# Hybrid classes that implement SupportsMambaPrefixCaching (model_executor/models/*.py 0.11.1-0.25.1: bamba.py (to
+# 0.25.0), falcon_h1.py, granitemoehybrid.py, jamba.py, nemotron_h.py, zamba2.py). With prefix caching on, the others
+# have it turned off again in 0.11.1-0.14.x (MambaModelConfig, models/config.py 0.11.1:293-305), run "align" in
+# 0.15.0-0.27.x and these "all" (0.15.0:332-347), from 0.28 every class "align" (0.28.0:602-609).
+MAMBA_PREFIX_CLASSES = frozenset({"BambaForCausalLM", "FalconH1ForCausalLM", "GraniteMoeHybridForCausalLM",
+                                  "JambaForCausalLM", "NemotronHForCausalLM", "Zamba2ForCausalLM"})
+MAMBA_ALL_MODE = ((0, 11, 1), (0, 28))  # [from, before): releases whose MAMBA_PREFIX_CLASSES keep one state a block
+MAMBA_FALLBACK_OFF_BEFORE = (0, 15)  # before it, a class outside MAMBA_PREFIX_CLASSES gets prefix caching off
 
 
 def with_model_defaults(spec, settings: Settings, version: str = PINNED) -> Settings:
     """The settings vLLM `version` starts this model with: prefix caching off for an attention-free model (every
     layer a Mamba state: config/model.py is_prefix_caching_supported, 'Attention free models do not support prefix
-    caching') and, before 0.28, for a hybrid one (HYBRID_PREFIX_CACHING_SINCE), so each state block holds a whole
-    max_model_len and a request one block."""
+    caching') and, by HYBRID_PREFIX_RULES, for a hybrid one, so each state block holds a whole max_model_len and a
+    request one block."""
     if spec.layers and all(isinstance(layer, LinearState) for layer in spec.layers):
         return replace(settings, prefix_caching=False)
-    if hybrid_without_prefix_caching(spec, version):
+    if hybrid_without_prefix_caching(spec, version, settings.pooling_runner, settings.pooler_config):
         return replace(settings, prefix_caching=False)
     return settings
 
 
-def hybrid_without_prefix_caching(spec, version: str) -> bool:
-    """Whether vLLM `version` starts `spec`, a hybrid of recurrent states and attention, with prefix caching off by
-    default (HYBRID_PREFIX_CACHING_SINCE); False for any other model."""
+def _is_hybrid(spec) -> bool:
     states = sum(isinstance(layer, LinearState) for layer in spec.layers)
-    hybrid = 0 < states < len(spec.layers)
-    return hybrid and parse_version(version) < HYBRID_PREFIX_CACHING_SINCE
+    return 0 < states < len(spec.layers)
+
+
+def hybrid_without_prefix_caching(spec, version: str, pooling_runner: bool = False,
+                                  pooler_config: bool = False) -> bool:
+    """Whether vLLM `version` starts `spec`, a hybrid of recurrent states and attention, with prefix caching off
+    whatever its pooler (HYBRID_PREFIX_RULES; where it is not, the pooler's type decides:
+    vllm_pooling_budget.incremental_prefill); False for any other model. `pooling_runner`: vLLM serves it on the
+    pooling runner; `pooler_config`: --pooler-config is given (Settings)."""
+    if not _is_hybrid(spec):
+        return False
+    release = parse_version(version)
+    who = next(rule for first, rule in HYBRID_PREFIX_RULES if release >= first)
+    if who in ("nobody", "every runner"):
+        return who == "every runner"
+    if not pooling_runner and (who == "generate runner" or not pooler_config):
+        return True
+    return release < MAMBA_FALLBACK_OFF_BEFORE and not _mamba_prefix_class(spec)
+
+
+def _mamba_prefix_class(spec) -> bool:
+    return (spec.registered_architecture or spec.architecture) in MAMBA_PREFIX_CLASSES
+
+
+def mamba_all_mode_note(spec, version: str, prefix_caching: bool) -> str:
+    """kvplan's line where vLLM `version` keeps `spec`'s Mamba states in "all" mode, which kvplan does not model:
+    a hybrid of MAMBA_PREFIX_CLASSES with prefix caching on in MAMBA_ALL_MODE (a pooling runner's, before 0.28).
+    "all" mode keeps cdiv(max_model_len, block) state blocks a request (MambaSpec.max_memory_usage_bytes,
+    v1/kv_cache_interface.py 0.15.1:293-296) at a block aligned to the model's Mamba chunk (models/config.py
+    0.15.0:459-479); kvplan's figures are "align" mode's (2 state blocks a request, the smallest block that fits)."""
+    first, before = MAMBA_ALL_MODE
+    if not (prefix_caching and _is_hybrid(spec) and _mamba_prefix_class(spec)
+            and first <= parse_version(version) < before):
+        return ""
+    return (f"not modelled: vLLM {version} keeps this hybrid's Mamba states in \"all\" mode here (a state block "
+            f"every block of tokens, the block aligned to the Mamba chunk); kvplan's block size and blocks per "
+            f"request are \"align\" mode's (2 state blocks a request)")
 
 
 def format_gib(value: int) -> str:
@@ -819,7 +875,8 @@ def layer_specs(spec, tp: int, precision, settings: Settings, block_size: Option
         page = max(mamba_page(layer, tp, *state_bytes) for layer in mamba)
         if attention is not None:
             per_token = attention.bytes_per_token(tp, precision)
-            raised = hybrid_block_size(per_token, page, bs, isinstance(attention, MLALatent), alignment)
+            raised = hybrid_block_size(per_token, page, bs, isinstance(attention, MLALatent), alignment, version,
+                                       capability, getattr(attention, "head_dim", 0))
             if raised > bs:
                 lines.append(f"Setting attention block size to {raised} tokens to ensure that attention page "
                              f"size is >= mamba page size.")

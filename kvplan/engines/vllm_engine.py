@@ -192,6 +192,7 @@ class VllmEngine:
         tokens raised to a prefix-LM's largest media item (vllm_media_floor.py), and a pooling model's chunked
         prefill and prefix caching (vllm_pooling_budget.incremental_prefill)."""
         from .vllm_media_floor import media_floor
+        from .vllm_pooler_config import given
         from .vllm_pooling_budget import incremental_prefill
         from .vllm_runner import async_scheduling, model_runner
 
@@ -200,10 +201,12 @@ class VllmEngine:
                                     self.version)
         runner = model_runner(spec, self.rules, gpu, self.version)
         incremental = incremental_prefill(spec, self.version)  # a pooling model's chunked prefill / prefix caching
-        return resolve_settings(context, gpu.name, gpu.memory_bytes, pp, max_num_batched_tokens, max_num_seqs,
-                                self.version, async_scheduling(spec, self.rules, runner), prefix_caching=incremental,
-                                v1_runner=runner.name == "V1", media_floor=media_floor(spec, self.version, self.flags),
-                                chunked_prefill=incremental)
+        settings = resolve_settings(context, gpu.name, gpu.memory_bytes, pp, max_num_batched_tokens, max_num_seqs,
+                                    self.version, async_scheduling(spec, self.rules, runner),
+                                    prefix_caching=incremental, v1_runner=runner.name == "V1",
+                                    media_floor=media_floor(spec, self.version, self.flags),
+                                    chunked_prefill=incremental)
+        return replace(settings, pooling_runner=runner.pooling, pooler_config=given(spec) is not None)
 
     def capacity(self, stage_specs: list, *, spec, stages: list, context: int, precision, tp: int, budgets: list,
                  block_size: Optional[int], gpu, pp: int = 1, max_num_seqs: Optional[int] = None,

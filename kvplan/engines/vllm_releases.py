@@ -57,3 +57,33 @@ def published(text) -> bool:
         return f"{major}.{minor}" in SERIES
     tail = f".{fourth}" if fourth is not None else f".post{post}" if post is not None else ""
     return f"{major}.{minor}.{patch}{tail}" in PUBLISHED
+
+
+def canonical(text) -> str:
+    """The published spelling of a name `published` takes (' 0.32.0' -> '0.32.0', '0.10.01' -> '0.10.1', '0.10'
+    stays a series), so the engine's version is written as PyPI writes it; `text` stripped where it names none."""
+    match = RELEASE_FORM.fullmatch(str(text).strip())
+    if match is None:
+        return str(text).strip()
+    major, minor, patch, fourth, post = (None if part is None else int(part) for part in match.groups())
+    if patch is None:
+        return f"{major}.{minor}"
+    tail = f".{fourth}" if fourth is not None else f".post{post}" if post is not None else ""
+    return f"{major}.{minor}.{patch}{tail}"
+
+
+def nearest_published(text) -> tuple:
+    """The published releases nearest an unpublished name inside PUBLISHED's span: those of its own base where there
+    are any (0.2.1 -> ('0.2.1.post1',)), else the last before and the first after it (0.34.99 -> ('0.34.0',));
+    () where `text` is no release name or lies outside the span (before 0.2.0, past the newest minor series)."""
+    parts = release_parts(text)
+    if parts is None or len(parts) < 3 or parts[:2] > release_parts(PUBLISHED[-1])[:2]:
+        return ()  # a later minor series than the newest (0.35.0) is outside, not unpublished
+    same = tuple(name for name in PUBLISHED if release_parts(name) == parts)
+    if same:
+        return same
+    before = [name for name in PUBLISHED if release_parts(name) < parts]
+    after = [name for name in PUBLISHED if release_parts(name) > parts]
+    if not before:
+        return ()
+    return (before[-1],) + ((after[0],) if after else ())

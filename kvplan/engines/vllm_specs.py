@@ -28,7 +28,24 @@ from .vllm_sparse import (BLACKWELL, FLASHINFER, FLASHINFER_DTYPES, HOPPER, is_r
                           rocm_sparse_block)
 from .vllm_versions import PINNED, behaviour, parse_version, release_rule
 
-MLA_ALIGN_BLOCK = 128  # platforms/interface.py _align_hybrid_block_size: MLA hybrids align blocks to 128
+MLA_ALIGN_BLOCK = 128  # platforms/interface.py _align_hybrid_block_size: MLA hybrids align blocks to 128 (0.27 on)
+# The kernel block alignment a hybrid's attention block is raised by (its first release, rule, citation), newest
+# first; each rule's block is the smallest multiple of the alignment whose attention page holds a Mamba state, never
+# below the block chosen so far (hybrid_block_size):
+HYBRID_ALIGN_RULES = (
+    ((0, 27), "backend, mla 128", "0.27.0 platforms/interface.py:876-888: max(the backend's smallest kernel block, "
+                                  "the block so far), at least 128 for MLA (TRTLLM / FlashInfer MLA decode)"),
+    ((0, 20), "backend", "0.20.0 platforms/interface.py:576-583 (0.26.0 :876-883): max(the backend's smallest kernel "
+                         "block, the block so far); no MLA floor"),
+    ((0, 18), "mla 64", "0.18.0 model_executor/models/config.py:135-149 (0.19.0 :204-218): 64 for MLA (128 only "
+                        "for an explicitly chosen CUTLASS_MLA, which kvplan is never told), else 16"),
+    ((0, 13), "mla 64, sm10x family 32", "0.13.0 models/config.py:356-375 (0.15.0 :421-440, 0.17.1 :461-480): as "
+                                         "0.18, but 32 for head size 256 on compute capability 10.x "
+                                         "(is_device_capability_family(100); flashinfer#1993)"),
+    ((0, 11, 1), "mla 64, sm100 32", "0.11.1 models/config.py:349-368 (0.12.0 :356-375): as 0.13, the 32 on "
+                                     "capability 10.0 only (is_device_capability(100))"),
+    ((0, 0), "16", "0.11.0 models/config.py:364-367: 16 for every hybrid, MLA too"),
+)
 # Sparse MLA on Hopper (platforms/cuda.py _get_backend_priorities: FLASH_ATTN_MLA_SPARSE for a 16-bit cache,
 # FLASHMLA_SPARSE for fp8): both kernels take MultipleOf(64) blocks (v1/attention/backends/mla/
 # flashattn_mla_sparse.py and flashmla_sparse.py get_supported_kernel_block_sizes), so the block is 64.
@@ -418,15 +435,31 @@ def v4_spec(layer, block_size: int, tp: int, precision) -> CacheSpec:
 
 
 def hybrid_block_size(attention_bytes_per_token: int, mamba_page: int, block_size: int, mla: bool,
-                      prefill_alignment: Optional[int] = None) -> int:
-    """platforms/interface.py _align_hybrid_block_size: the smallest block (a multiple of the kernel block
-    alignment: max(the backend's smallest kernel block, the block chosen so far), at least 128 for MLA, and from 0.33
-    in "align" mode the lcm with the layers' prefill_alignment, 64 for gated DeltaNet on FlashInfer) whose attention
-    page holds one Mamba state; never below the block size already chosen. The block chosen so far is the release's
-    default from 0.34 (64), so Mamba-hybrid blocks are multiples of 64 there."""
-    align = lcm(max(16, block_size, MLA_ALIGN_BLOCK if mla else 0), prefill_alignment or 1)
+                      prefill_alignment: Optional[int] = None, version: str = PINNED, capability: tuple = (),
+                      head_size: int = 0) -> int:
+    """The attention block vLLM `version` raises a hybrid's to on a GPU of `capability` (() for Hopper's rules):
+    the smallest multiple of the kernel block alignment (HYBRID_ALIGN_RULES; from 0.33 in "align" mode its lcm with
+    the layers' prefill_alignment, 64 for gated DeltaNet on FlashInfer) whose attention page holds one Mamba state;
+    never below the block size already chosen. From 0.20 the block chosen so far is in the alignment (the release's
+    default from 0.34, 64, so Mamba-hybrid blocks are multiples of 64 there); `head_size` is the attention head's,
+    for the SM10x rule of 0.11.1-0.17.x."""
+    align = lcm(hybrid_alignment(block_size, mla, version, capability, head_size), prefill_alignment or 1)
     raised = align * blocks_for(mamba_page, align * attention_bytes_per_token)
     return max(block_size, -(-raised // 16) * 16)
+
+
+def hybrid_alignment(block_size: int, mla: bool, version: str, capability: tuple, head_size: int) -> int:
+    """The kernel block alignment of HYBRID_ALIGN_RULES. The backend's smallest kernel block (0.20 on) is taken as
+    at most the block already chosen, which is the backend's own (attention_block_size), and at least 16."""
+    rule = release_rule(HYBRID_ALIGN_RULES, version)
+    if rule.startswith("backend"):
+        return max(16, block_size, MLA_ALIGN_BLOCK if mla and rule.endswith("128") else 0)
+    if rule == "16":
+        return 16
+    if mla:
+        return 64
+    blackwell = tuple(capability[:1]) == (10,) if "family" in rule else tuple(capability[:2]) == (10, 0)
+    return 32 if "32" in rule and blackwell and head_size == 256 else 16
 
 
 def unify_pages(specs: list) -> list:

