@@ -527,7 +527,7 @@ def _decimal_text(node) -> bool:
     """A scalar YAML 1.1 leaves a string that is a decimal number (REAL_TEXT), read as a float in FLOAT_FIELDS:
     unquoted, YAML 1.2's float that YAML 1.1 misses (9e-1, 1e300); quoted, the same text, as the flags read it
     (--gpu-util '0.9', --cpu-offload-gb '8'), so both fields take '0.9' and '8' alike (FLOAT_FIELDS)."""
-    return node.tag == STR_TAG and REAL_TEXT.fullmatch(node.value) is not None
+    return node.tag == STR_TAG and REAL_TEXT.fullmatch(node.value.strip()) is not None  # as the flags strip
 
 
 def _unknown_key(where: str, key, valid: tuple) -> KvplanError:

@@ -182,7 +182,7 @@ def _runner(spec: ModelSpec, model) -> str:
     return runner_name(spec, getattr(model, "version", None))
 
 
-def _engine_note(spec: ModelSpec, model) -> str:
+def engine_note(spec: ModelSpec, model) -> str:
     """The engine's line on what its figures leave unmodelled for `spec` ("" for none, or an engine without a
     release): a hybrid's Mamba "all" mode (engines/vllm.py mamba_all_mode_note)."""
     version = getattr(model, "version", None)
@@ -344,7 +344,7 @@ def plan(spec: ModelSpec, *, context: int, kv_dtype: str, tp: int, budget_for: C
     sharding = with_layout_errors(shard(spec, tp, pp if pp > 1 or pp_partition else None, pp_partition, spell,
                                         getattr(model, "version", None)), layout)
     past_node = node_note(tp, engine_gpu, spell)
-    unmodelled = _engine_note(spec, model)
+    unmodelled = engine_note(spec, model)
     stages = pp_stages(spec.num_hidden_layers, pp, pp_partition) if sharding.valid and pp > 1 else ()
     budgets = [served_budget(budget_for, tp, stage, kv_dtype) for stage in (stages or [None])]
     budget = min(budgets, key=lambda b: b.kv_budget_bytes_per_gpu)
