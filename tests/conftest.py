@@ -10,6 +10,12 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 
+# torch's CPU work in these tests is on tiny tensors: one intra-op thread each. Its default, a thread per core that
+# spins while it waits, oversubscribes a 2-core machine (the gloo tests' two ranks are two more processes): on a
+# busy one, test_verify_gemma4's noise-floor test took 64 s instead of 8. Set before any test module imports torch;
+# the spawned ranks and subprocesses inherit it; a value the caller set wins.
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
 
 class Run:
     """What a command run gave: exit code, stdout, stderr (the shape of subprocess.CompletedProcess)."""
@@ -70,6 +76,14 @@ def run_installed(*args, env=None, cwd=None):
     full_env = {**os.environ, "PYTHONPATH": str(ROOT), "HF_HUB_OFFLINE": "1", **(env or {})}
     return subprocess.run([sys.executable, "-m", "kvplan", *map(str, args)], capture_output=True, text=True,
                           env=full_env, cwd=cwd or ROOT, timeout=120)
+
+
+def load_yaml(text: str):
+    """yaml.safe_load's value, parsed by libyaml where PyYAML has it (a tenth of the time on the bundled specs,
+    which several test modules read at collection)."""
+    import yaml
+
+    return yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
 
 
 @pytest.fixture

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -11,12 +12,17 @@ CHECKED = ("meta-llama/Llama-3.1-70B-Instruct", "deepseek-ai/DeepSeek-V3", "Qwen
 
 
 def bundled_ids() -> list:
+    return list(_bundled_ids())
+
+
+@functools.lru_cache(maxsize=None)
+def _bundled_ids() -> tuple:
+    """Read once per process: test_golden's parametrize and ids, and test_speed_cli's, ask at collection."""
     import yaml
 
-    ids = []
-    for path in sorted((ROOT / "model_specs").glob("*.yaml")):
-        ids.append(str(yaml.safe_load(path.read_text())["id"]))
-    return ids
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    return tuple(str(yaml.load(path.read_text(), Loader=loader)["id"])
+                 for path in sorted((ROOT / "model_specs").glob("*.yaml")))
 
 
 def cases() -> list:

@@ -7,9 +7,8 @@ import json
 from pathlib import Path
 
 import pytest
-import yaml
 
-from tests.conftest import one_error_line, run_kvplan
+from tests.conftest import load_yaml, one_error_line, run_kvplan
 from tests.hub_configs import GPT_OSS_20B, LLAMA3_8B
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -32,7 +31,7 @@ def _refusal(write_config, config) -> str:
 
 
 def _bundled(name: str) -> dict:
-    return yaml.safe_load((ROOT / "model_specs" / f"{name}.yaml").read_text())["config"]
+    return load_yaml((ROOT / "model_specs" / f"{name}.yaml").read_text())["config"]
 
 
 def test_the_controls_estimate_the_published_counts(write_config):

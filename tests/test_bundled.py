@@ -4,9 +4,8 @@ import json
 from pathlib import Path
 
 import pytest
-import yaml
 
-from conftest import ROOT, run_kvplan
+from conftest import ROOT, load_yaml, run_kvplan
 from kvplan.model.sources import bundled_files, find_bundled, load_bundled, resolve
 
 REQUIRED_IDS = [
@@ -30,7 +29,7 @@ def test_at_least_thirty_specs_with_sources():
     files = bundled_files()
     assert len(files) >= 30
     for path in files:
-        entry = yaml.safe_load(path.read_text())
+        entry = load_yaml(path.read_text())
         assert entry["source"], path.name
         assert path.stem == entry["id"].replace("/", "--"), path.name
 
@@ -149,6 +148,6 @@ def test_every_layer_kind_a_bundled_spec_holds_is_a_kvlayer():
 
     from kvplan.model import KVLayer
 
-    ids = [yaml.safe_load(path.read_text())["id"] for path in bundled_files()]
+    ids = [load_yaml(path.read_text())["id"] for path in bundled_files()]
     kinds = {type(layer) for model_id in ids for layer in resolve(model_id).layers}
     assert kinds <= set(get_args(KVLayer)), kinds - set(get_args(KVLayer))

@@ -9,12 +9,11 @@ import json
 import os
 
 import pytest
-import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import hub_configs
-from conftest import run_kvplan
+from conftest import load_yaml, run_kvplan
 from kvplan.commands.estimate import EstimateResult
 from kvplan.errors import KvplanError
 from kvplan.model import parse_config
@@ -27,10 +26,10 @@ CI = bool(os.environ.get("CI"))
 FAST = dict(deadline=None, derandomize=CI, database=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
                                                                       HealthCheck.too_slow])
 
-BASES = [yaml.safe_load(p.read_text())["config"] for p in bundled_files()] + \
+BASES = [load_yaml(p.read_text())["config"] for p in bundled_files()] + \
     [v for k, v in vars(hub_configs).items() if k.isupper() and isinstance(v, dict)]
 RULE_KEYS = sorted({key for base in BASES for key in base if key not in ("architectures", "vision_config")})
-BUNDLED_IDS = [yaml.safe_load(p.read_text())["id"] for p in bundled_files()]
+BUNDLED_IDS = [load_yaml(p.read_text())["id"] for p in bundled_files()]
 
 evil = st.one_of(
     st.integers(-2**70, 2**70), st.floats(allow_nan=True, allow_infinity=True), st.booleans(), st.none(),

@@ -11,9 +11,8 @@ import sys
 from pathlib import Path
 
 import pytest
-import yaml
 
-from conftest import run_kvplan
+from conftest import load_yaml, run_kvplan
 from kvplan.errors import KvplanError
 from kvplan.model.kinds import FullAttention, SharedKV, SlidingWindow
 from kvplan.model.parse import parse_config
@@ -34,7 +33,7 @@ _spec.loader.exec_module(reference)
 
 
 def bundled_config() -> dict:
-    return yaml.safe_load((ROOT / "model_specs" / "google--gemma-3n-E2B.yaml").read_text())["config"]
+    return load_yaml((ROOT / "model_specs" / "google--gemma-3n-E2B.yaml").read_text())["config"]
 
 
 def spec_of(model: str):

@@ -10,9 +10,8 @@ import sys
 from pathlib import Path
 
 import pytest
-import yaml
 
-from conftest import run_kvplan
+from conftest import load_yaml, run_kvplan
 from kvplan.engines.vllm import resolve_settings
 from kvplan.engines.vllm_budget import per_layer_input_buffer
 from kvplan.errors import KvplanError
@@ -35,7 +34,7 @@ FROZEN = [c for c in reference.load()["cases"] if c["inputs"]["grid"] == "gemma4
 
 
 def bundled_config(model: str) -> dict:
-    return yaml.safe_load((ROOT / "model_specs" / (model.replace("/", "--") + ".yaml")).read_text())["config"]
+    return load_yaml((ROOT / "model_specs" / (model.replace("/", "--") + ".yaml")).read_text())["config"]
 
 
 def test_e4b_keeps_24_caches_and_18_layers_that_read_them():

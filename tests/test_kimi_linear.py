@@ -13,9 +13,8 @@ import sys
 from pathlib import Path
 
 import pytest
-import yaml
 
-from conftest import run_kvplan
+from conftest import load_yaml, run_kvplan
 from kvplan.engines.vllm import Settings, layer_specs
 from kvplan.engines.vllm_versions import behaviour
 from kvplan.errors import KvplanError
@@ -43,7 +42,7 @@ STATE_TP1 = 32 * 128 * 128 * 4  # heads x head_dim x head_dim, float32 = 2,097,1
 
 
 def bundled_config() -> dict:
-    return yaml.safe_load((ROOT / "model_specs" / (KIMI.replace("/", "--") + ".yaml")).read_text())["config"]
+    return load_yaml((ROOT / "model_specs" / (KIMI.replace("/", "--") + ".yaml")).read_text())["config"]
 
 
 def with_fields(**fields) -> dict:

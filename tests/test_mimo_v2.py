@@ -12,9 +12,8 @@ import sys
 from pathlib import Path
 
 import pytest
-import yaml
 
-from conftest import run_kvplan
+from conftest import load_yaml, run_kvplan
 from kvplan.errors import KvplanError
 from kvplan.model.kinds import FullAttention, SlidingWindow
 from kvplan.model.parse import parse_config
@@ -36,7 +35,7 @@ FROZEN = [c for c in reference.load()["cases"] if c["inputs"]["family"] == "mimo
 
 
 def bundled_config() -> dict:
-    return yaml.safe_load((ROOT / "model_specs" / (FLASH.replace("/", "--") + ".yaml")).read_text())["config"]
+    return load_yaml((ROOT / "model_specs" / (FLASH.replace("/", "--") + ".yaml")).read_text())["config"]
 
 
 def frozen(tp=1, kv="auto", ctx=32768, budget_gib=6.51) -> dict:

@@ -9,9 +9,8 @@ import json
 from pathlib import Path
 
 import pytest
-import yaml
 
-from conftest import run_kvplan
+from conftest import load_yaml, run_kvplan
 from kvplan.errors import KvplanError
 from kvplan.model.config import Config
 from kvplan.model.parse import parse_config
@@ -24,7 +23,7 @@ H, VOCAB, LAYERS = 3072, 200064, 62
 
 
 def bundled() -> dict:
-    return yaml.safe_load((ROOT / "model_specs" / (M27.replace("/", "--") + ".yaml")).read_text())
+    return load_yaml((ROOT / "model_specs" / (M27.replace("/", "--") + ".yaml")).read_text())
 
 
 def test_parameters_are_what_vllm_allocates():

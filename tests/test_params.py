@@ -4,8 +4,8 @@ Every count below is an equality. Expected numbers are either public figures (ci
 worked out by hand from the tensor shapes the family's modeling code declares; none is produced by kvplan."""
 
 import pytest
-import yaml
 
+from conftest import load_yaml
 from hub_configs import (DEEPSEEK_V2_LITE, DEEPSEEK_V3, GPT2, GPT_OSS_20B, JAMBA, LLAMA2_7B, LLAMA3_8B,
                          LLAMA4_SCOUT, NEMOTRON_H_8B, QWEN2_5_7B, QWEN3_NEXT_80B)
 from kvplan.model import parse_config
@@ -14,7 +14,7 @@ from kvplan.model.layers import ffn_kinds
 from kvplan.model.sources import bundled_files
 
 
-BUNDLED = {entry["id"]: entry for entry in (yaml.safe_load(path.read_text()) for path in bundled_files())}
+BUNDLED = {entry["id"]: entry for entry in (load_yaml(path.read_text()) for path in bundled_files())}
 
 
 def spec_of(name):

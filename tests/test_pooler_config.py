@@ -15,18 +15,17 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
-import yaml
 
 from kvplan import api
 from kvplan.engines.vllm_pooler_config import (FIELDS, pooler_config_choice, pooler_config_refusal, release_fields,
                                                user_pooling_types)
 from kvplan.engines.vllm_pooling_budget import incremental_prefill
 from kvplan.errors import FieldError
-from tests.conftest import deployments_file, one_error_line, run_kvplan
+from tests.conftest import deployments_file, load_yaml, one_error_line, run_kvplan
 
 ROOT = Path(__file__).resolve().parents[1]
 REFERENCE = json.loads((ROOT / "tests" / "data" / "vllm_pooler_config.json").read_text())
-QWEN3_8B = dict(yaml.safe_load((ROOT / "model_specs" / "Qwen--Qwen3-8B.yaml").read_text())["config"])
+QWEN3_8B = dict(load_yaml((ROOT / "model_specs" / "Qwen--Qwen3-8B.yaml").read_text())["config"])
 TRANSFORMER = {"idx": 0, "name": "0", "path": "", "type": "sentence_transformers.models.Transformer"}
 POOLING = {"idx": 1, "name": "1", "path": "1_Pooling", "type": "sentence_transformers.models.Pooling"}
 MEAN = {"pooling_mode_cls_token": False, "pooling_mode_mean_tokens": True, "pooling_mode_lasttoken": False}

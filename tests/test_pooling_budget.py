@@ -8,8 +8,8 @@ import json
 from pathlib import Path
 
 import pytest
-import yaml
 
+from conftest import load_yaml
 from kvplan.engines.vllm_engine import VllmEngine
 from kvplan.engines.vllm import whole_prompt_batch
 from kvplan.engines.vllm_pooling_budget import incremental_prefill, pooler_pass_bytes
@@ -20,7 +20,7 @@ from kvplan.plan.catalog import find_gpu
 
 ROOT = Path(__file__).resolve().parents[1]
 REFERENCE = json.loads((ROOT / "tests" / "data" / "vllm_pooling_defaults.json").read_text())
-QWEN3_8B = dict(yaml.safe_load((ROOT / "model_specs" / "Qwen--Qwen3-8B.yaml").read_text())["config"])
+QWEN3_8B = dict(load_yaml((ROOT / "model_specs" / "Qwen--Qwen3-8B.yaml").read_text())["config"])
 HEAD = 151_936 * 4_096 * 2  # Qwen3-8B's untied LM head, bf16: vocab x hidden x 2 B
 GiB = 2**30
 

@@ -35,14 +35,13 @@ import socket
 from pathlib import Path
 
 import pytest
-import yaml
 
-from tests.conftest import one_error_line, run_installed, run_kvplan
+from tests.conftest import load_yaml, one_error_line, run_installed, run_kvplan
 from tests.fake_hub import cached_repo, hub_env, repo_handler, serving
 from tests.hub_configs import QWEN2_5_7B
 
 ROOT = Path(__file__).resolve().parents[1]
-QWEN3_8B = dict(yaml.safe_load((ROOT / "model_specs" / "Qwen--Qwen3-8B.yaml").read_text())["config"])
+QWEN3_8B = dict(load_yaml((ROOT / "model_specs" / "Qwen--Qwen3-8B.yaml").read_text())["config"])
 TRANSFORMER = {"idx": 0, "name": "0", "path": "", "type": "sentence_transformers.models.Transformer"}
 POOLING = {"idx": 1, "name": "1", "path": "1_Pooling", "type": "sentence_transformers.models.Pooling"}
 NEWER_POOLING = {**POOLING, "type": "sentence_transformers.sentence_transformer.modules.pooling.Pooling"}

@@ -18,7 +18,7 @@ import json
 
 import pytest
 
-from conftest import estimate_plan, one_error_line, run_kvplan
+from conftest import estimate_plan, load_yaml, one_error_line, run_kvplan
 
 TEXT = "Qwen/Qwen3-8B"
 KEEPS_ROOM = "keeps room for one output token"
@@ -26,11 +26,9 @@ KEEPS_ROOM = "keeps room for one output token"
 
 def qwen3_config(architecture: str) -> dict:
     """Qwen/Qwen3-8B's bundled config under another architecture name."""
-    import yaml
-
     from conftest import ROOT
 
-    config = dict(yaml.safe_load((ROOT / "model_specs" / "Qwen--Qwen3-8B.yaml").read_text())["config"])
+    config = dict(load_yaml((ROOT / "model_specs" / "Qwen--Qwen3-8B.yaml").read_text())["config"])
     config["architectures"] = [architecture]
     return config
 

@@ -6,9 +6,8 @@ import json
 from pathlib import Path
 
 import pytest
-import yaml
 
-from conftest import run_kvplan
+from conftest import load_yaml, run_kvplan
 from hub_configs import LLAMA3_8B
 from kvplan.errors import FieldError, KvplanError
 from kvplan.model import parse_config
@@ -25,7 +24,7 @@ NOT_WEIGHTS = ("q_scale:", "k_scale:", "v_scale:", "prob_scale:", "q_zero_point:
 
 
 def _spec(model: str, qcfg: dict):
-    cfg = yaml.safe_load((ROOT / "model_specs" / (model.replace("/", "--") + ".yaml")).read_text())["config"]
+    cfg = load_yaml((ROOT / "model_specs" / (model.replace("/", "--") + ".yaml")).read_text())["config"]
     return parse_config({**copy.deepcopy(cfg), "quantization_config": copy.deepcopy(qcfg)}, model)
 
 

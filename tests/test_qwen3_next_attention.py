@@ -5,8 +5,7 @@ counted neither for Qwen3.5 (only for model_type qwen3_next). Expected values by
 
 import copy
 
-import yaml
-
+from conftest import load_yaml
 from kvplan.model.bundled import spec_dir
 from kvplan.model.parse import parse_config
 from kvplan.model.sources import resolve
@@ -14,7 +13,7 @@ from kvplan.verify.arch import architecture
 
 
 def bundled_config(name: str) -> dict:
-    return copy.deepcopy(yaml.safe_load((spec_dir() / name).read_text())["config"])
+    return copy.deepcopy(load_yaml((spec_dir() / name).read_text())["config"])
 
 
 def qwen35_27b(**text_fields):

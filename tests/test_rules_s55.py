@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from tests.conftest import one_error_line, run_kvplan
+from tests.conftest import load_yaml, one_error_line, run_kvplan
 
 LLAMA = "meta-llama/Llama-3.1-8B-Instruct"
 
@@ -138,11 +138,9 @@ PANGU = {"architectures": ["PanguEmbeddedForCausalLM"], "model_type": "PanguEmbe
 
 
 def _bundled(model: str) -> dict:
-    import yaml
-
     from tests.conftest import ROOT
 
-    return yaml.safe_load((ROOT / "model_specs" / (model.replace("/", "--") + ".yaml")).read_text())["config"]
+    return load_yaml((ROOT / "model_specs" / (model.replace("/", "--") + ".yaml")).read_text())["config"]
 
 
 def _estimate(tmp_path, config: dict, release: str):

@@ -9,8 +9,7 @@ import json
 from pathlib import Path
 
 import pytest
-import yaml
-from conftest import one_error_line, run_kvplan
+from conftest import load_yaml, one_error_line, run_kvplan
 
 from kvplan import api
 from kvplan.engines import EngineFlags
@@ -22,7 +21,7 @@ from kvplan.model.parse import parse_config
 from kvplan.plan.catalog import find_gpu
 
 ROOT = Path(__file__).resolve().parents[1]
-QWEN3_8B = dict(yaml.safe_load((ROOT / "model_specs" / "Qwen--Qwen3-8B.yaml").read_text())["config"])
+QWEN3_8B = dict(load_yaml((ROOT / "model_specs" / "Qwen--Qwen3-8B.yaml").read_text())["config"])
 HEAD = 151_936 * 4_096 * 2  # Qwen3-8B's untied LM head, bf16: vocab x hidden x 2 B = 1,244,659,712 B
 
 

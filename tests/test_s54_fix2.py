@@ -31,9 +31,8 @@ import copy
 from pathlib import Path
 
 import pytest
-import yaml
 
-from tests.conftest import estimate_plan, one_error_line, run_kvplan
+from tests.conftest import estimate_plan, load_yaml, one_error_line, run_kvplan
 
 ROOT = Path(__file__).resolve().parents[1]
 DENSE = "google/gemma-4-31B-it"
@@ -53,7 +52,7 @@ def _refusal(*args):
 
 
 def _config() -> dict:
-    return copy.deepcopy(yaml.safe_load((ROOT / "model_specs" / (DENSE.replace("/", "--") + ".yaml")).read_text())
+    return copy.deepcopy(load_yaml((ROOT / "model_specs" / (DENSE.replace("/", "--") + ".yaml")).read_text())
                          ["config"])
 
 

@@ -25,9 +25,8 @@ import json
 import re
 from pathlib import Path
 
-import yaml
 
-from tests.conftest import estimate_plan, one_error_line, run_installed, run_kvplan
+from tests.conftest import estimate_plan, load_yaml, one_error_line, run_installed, run_kvplan
 
 ROOT = Path(__file__).resolve().parents[1]
 DENSE = "google/gemma-4-31B-it"
@@ -44,7 +43,7 @@ def _refusal(*args):
 
 
 def _with_audio(write_config):
-    config = copy.deepcopy(yaml.safe_load((ROOT / "model_specs" / (DENSE.replace("/", "--") + ".yaml")).read_text())
+    config = copy.deepcopy(load_yaml((ROOT / "model_specs" / (DENSE.replace("/", "--") + ".yaml")).read_text())
                            ["config"])
     config["audio_config"] = {"model_type": "gemma4_audio"}
     return write_config(config)

@@ -22,9 +22,8 @@ import json
 from pathlib import Path
 
 import pytest
-import yaml
 
-from tests.conftest import one_error_line, run_kvplan
+from tests.conftest import load_yaml, one_error_line, run_kvplan
 from kvplan.model.config import Config
 from kvplan.model.kinds import SlidingWindow
 from kvplan.model.parse import parse_config
@@ -34,7 +33,7 @@ KIB = 1024
 
 
 def _bundled(model: str) -> dict:
-    return copy.deepcopy(yaml.safe_load((ROOT / "model_specs" / (model.replace("/", "--") + ".yaml")).read_text())
+    return copy.deepcopy(load_yaml((ROOT / "model_specs" / (model.replace("/", "--") + ".yaml")).read_text())
                          ["config"])
 
 

@@ -31,9 +31,8 @@ import json
 from pathlib import Path
 
 import pytest
-import yaml
 
-from tests.conftest import one_error_line, run_kvplan
+from tests.conftest import load_yaml, one_error_line, run_kvplan
 
 ROOT = Path(__file__).resolve().parents[1]
 DENSE, E4B = "google/gemma-4-31B-it", "google/gemma-4-E4B-it"
@@ -54,7 +53,7 @@ def _batched(*args) -> int:
 
 
 def _config() -> dict:
-    return copy.deepcopy(yaml.safe_load((ROOT / "model_specs" / (DENSE.replace("/", "--") + ".yaml")).read_text())
+    return copy.deepcopy(load_yaml((ROOT / "model_specs" / (DENSE.replace("/", "--") + ".yaml")).read_text())
                          ["config"])
 
 

@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 
 import pytest
-from conftest import run_kvplan
+from conftest import load_yaml, run_kvplan
 
 from kvplan.engines.vllm import cache_precision, resolve_settings
 from kvplan.engines.vllm_budget import index_groups, sparse_index_buffers
@@ -113,8 +113,7 @@ def test_an_mtp_module_runs_its_own_indexer():
 
 
 def _config() -> dict:
-    import yaml
-    return yaml.safe_load((Path(__file__).parents[1] / "model_specs" / "zai-org--GLM-5.2.yaml").read_text())["config"]
+    return load_yaml((Path(__file__).parents[1] / "model_specs" / "zai-org--GLM-5.2.yaml").read_text())["config"]
 
 
 def _spec_of(config: dict):

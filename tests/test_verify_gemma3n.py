@@ -14,7 +14,7 @@ import re
 
 import pytest
 
-from conftest import ROOT, run_kvplan
+from conftest import ROOT, load_yaml, run_kvplan
 from tiny_models import TINY
 
 torch = pytest.importorskip("torch")
@@ -59,9 +59,7 @@ def bundled(tp=1):
 
 
 def bundled_config() -> dict:
-    import yaml
-
-    return yaml.safe_load((ROOT / "model_specs" / "google--gemma-3n-E2B.yaml").read_text())["config"]
+    return load_yaml((ROOT / "model_specs" / "google--gemma-3n-E2B.yaml").read_text())["config"]
 
 
 # ---- the forward against the float64 reference ----------------------------------------------------------------

@@ -12,9 +12,8 @@ import math
 import re
 
 import pytest
-import yaml
 
-from conftest import ROOT, run_kvplan
+from conftest import ROOT, load_yaml, run_kvplan
 from tiny_models import TINY
 
 torch = pytest.importorskip("torch")
@@ -64,7 +63,7 @@ def bundled(model, tp=1):
 
 
 def bundled_config(model: str) -> dict:
-    return yaml.safe_load((ROOT / "model_specs" / (model.replace("/", "--") + ".yaml")).read_text())["config"]
+    return load_yaml((ROOT / "model_specs" / (model.replace("/", "--") + ".yaml")).read_text())["config"]
 
 
 # ---- the forward against the float64 reference ----------------------------------------------------------------

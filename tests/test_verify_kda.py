@@ -14,9 +14,8 @@ import sys
 from pathlib import Path
 
 import pytest
-import yaml
 
-from conftest import run_kvplan
+from conftest import load_yaml, run_kvplan
 from tiny_models import TINY
 
 torch = pytest.importorskip("torch")
@@ -46,7 +45,7 @@ MLA_LAYERS = [3, 7, 11, 15, 19, 23, 26]  # full_attn_layers 4, 8, ..., 24, 27 co
 
 
 def bundled() -> dict:
-    return yaml.safe_load((ROOT / "model_specs" / (KIMI.replace("/", "--") + ".yaml")).read_text())["config"]
+    return load_yaml((ROOT / "model_specs" / (KIMI.replace("/", "--") + ".yaml")).read_text())["config"]
 
 
 def kimi_arch(tp: int, config: dict = None):

@@ -9,9 +9,8 @@ import math
 from pathlib import Path
 
 import pytest
-import yaml
 
-from conftest import run_kvplan
+from conftest import load_yaml, run_kvplan
 from tiny_models import TINY
 
 torch = pytest.importorskip("torch")
@@ -40,7 +39,7 @@ GiB = 2**30
 
 
 def bundled_config() -> dict:
-    return yaml.safe_load((ROOT / "model_specs" / (FLASH.replace("/", "--") + ".yaml")).read_text())["config"]
+    return load_yaml((ROOT / "model_specs" / (FLASH.replace("/", "--") + ".yaml")).read_text())["config"]
 
 
 def flash(tp: int, config: dict = None):

@@ -7,12 +7,11 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import yaml
 
-from tests.conftest import one_error_line, run_kvplan
+from tests.conftest import load_yaml, one_error_line, run_kvplan
 
 ROOT = Path(__file__).resolve().parents[1]
-QWEN3_8B = dict(yaml.safe_load((ROOT / "model_specs" / "Qwen--Qwen3-8B.yaml").read_text())["config"])
+QWEN3_8B = dict(load_yaml((ROOT / "model_specs" / "Qwen--Qwen3-8B.yaml").read_text())["config"])
 
 
 def _folder(tmp_path, architecture: str, modules=None):
