@@ -99,6 +99,57 @@ ADDED_ARCHITECTURES = {"DeepseekV32ForCausalLM": "0.11.0", "KimiLinearForCausalL
                                         "Lfm3AudioForConditionalGeneration", "Lfm3VlForConditionalGeneration",
                                         "MingV3ASRForConditionalGeneration",
                                         "Nemotron3_5TranscribeForConditionalGeneration"), "0.34.0"),
+                       # 0.16.0 to 0.32.0: every other generative architecture (_TEXT_GENERATION_MODELS,
+                       # _MULTIMODAL_MODELS) a release's registry.py adds over the release before, listed from then
+                       # on, that kvplan's reader does not refuse as unmodelled (model/unmodelled.py ARCHITECTURES):
+                       # registry.py 0.16.0:168, 297, 318, 328, 342, 367, 421, 460, 478; 0.17.0:78, 85, 344, 348, 448,
+                       # 449, 487; 0.18.0:135, 136, 176, 196, 197, 428; 0.19.0:534; 0.20.0:114, 137, 189, 362, 363,
+                       # 380, 389, 413, 484, 485, 505; 0.21.0:92, 154, 177, 487, 488, 514; 0.22.0:439, 486, 507;
+                       # 0.22.1:163; 0.23.0:372, 422; 0.24.0:135, 401, 503; 0.25.0:355, 450, 474; 0.26.0:148, 362;
+                       # 0.27.0:100; 0.28.0:82, 186, 455, 534; 0.29.0:131, 132, 515; 0.30.0:145, 353, 363;
+                       # 0.32.0:519. ExaoneMoEForCausalLM is not here: registered 0.14.0-0.26.0, renamed
+                       # ExaoneMoeForCausalLM in 0.27.0 (:100), back beside it from 0.32.0 (:102)
+                       **dict.fromkeys(("NemotronHPuzzleForCausalLM", "MusicFlamingoForConditionalGeneration",
+                                        "DeepseekOCR2ForCausalLM", "FunAudioChatForConditionalGeneration",
+                                        "GlmOcrForConditionalGeneration", "InternS1ProForConditionalGeneration",
+                                        "OpenPanguVLForConditionalGeneration", "Qwen3ASRForConditionalGeneration",
+                                        "VoxtralRealtimeGeneration"), "0.16.0"),
+                       **dict.fromkeys(("AXK1ForCausalLM", "BailingMoeV2_5ForCausalLM",
+                                        "FireRedASR2ForConditionalGeneration", "FunASRForConditionalGeneration",
+                                        "Ovis2_6ForCausalLM", "Ovis2_6_MoeForCausalLM", "Qwen3ASRRealtimeGeneration"
+                                       ), "0.17.0"),
+                       **dict.fromkeys(("HCXVisionV2ForCausalLM", "HyperCLOVAXForCausalLM", "OlmoHybridForCausalLM",
+                                        "SarvamMoEForCausalLM", "SarvamMLAForCausalLM", "MoonshotKimiaForCausalLM"
+                                       ), "0.18.0"),
+                       "CohereAsrForConditionalGeneration": "0.19.0",
+                       **dict.fromkeys(("Rnj1ForCausalLM", "HYV3ForCausalLM", "Param2MoEForCausalLM", "Cheers",
+                                        "CheersForConditionalGeneration", "Exaone4_5_ForConditionalGeneration",
+                                        "FireRedLIDForConditionalGeneration", "Granite4VisionForConditionalGeneration",
+                                        "NemotronH_Nano_Omni_Reasoning_V3", "NemotronH_Super_Omni_Reasoning_V3",
+                                        "Phi4ForCausalLMV"), "0.20.0"),
+                       **dict.fromkeys(("Cohere2MoeForCausalLM", "LagunaForCausalLM", "MiMoV2ForCausalLM",
+                                        "Moondream3ForCausalLM", "HfMoondream", "QianfanOCRForConditionalGeneration"
+                                       ), "0.21.0"),
+                       **dict.fromkeys(("InternS2PreviewForConditionalGeneration",
+                                        "MiniCPMV4_6ForConditionalGeneration", "OpenVLAForActionPrediction"), "0.22.0"),
+                       "MellumForCausalLM": "0.22.1",
+                       **dict.fromkeys(("Cosmos3ForConditionalGeneration", "GraniteSpeechPlusForConditionalGeneration"
+                                       ), "0.23.0"),
+                       **dict.fromkeys(("HrmTextForCausalLM", "DiffusionGemmaForBlockDiffusion", "MossAudioModel"
+                                       ), "0.24.0"),
+                       **dict.fromkeys(("UnlimitedOCRForCausalLM", "MossTranscribeDiarizeForConditionalGeneration",
+                                        "LlavaOnevision2ForConditionalGeneration"), "0.25.0"),
+                       **dict.fromkeys(("LongcatFlashNgramForCausalLM", "Cosmos3EdgeForConditionalGeneration"
+                                       ), "0.26.0"),
+                       "ExaoneMoeForCausalLM": "0.27.0",
+                       **dict.fromkeys(("BailingMoeV3ForCausalLM", "MuseGlimmerForCausalLM",
+                                        "InternS2MobiusForConditionalGeneration", "MuseGlimmerForConditionalGeneration"
+                                       ), "0.28.0"),
+                       **dict.fromkeys(("GraniteMoeSWAForCausalLM", "GraniteSWAForCausalLM",
+                                        "NemotronH_Omni_Reasoning_V3"), "0.29.0"),
+                       **dict.fromkeys(("K2HorizonForCausalLM", "BailingMoeV3VLForConditionalGeneration",
+                                        "CohereCompassForConditionalGeneration"), "0.30.0"),
+                       "MiniCPMV4_7ForConditionalGeneration": "0.32.0",
                        # encoder-only models (ENCODER_ONLY_FROM): registry.py 0.14.0:214, :259; 0.16.0:241;
                        # 0.17.0:264, :287; 0.20.0:233; 0.29.0:225
                        **dict.fromkeys(("LlamaBidirectionalModel", "LlamaBidirectionalForSequenceClassification"),

@@ -39,7 +39,8 @@ def release_boundaries(firsts_elsewhere=()) -> tuple:
     from . import vllm, vllm_nvfp4, vllm_quant, vllm_sparse, vllm_specs, vllm_versions
 
     firsts = {(0, 2), parse_version(PINNED)}
-    for table in (vllm_specs.DENSE_MLA_BLOCK_RULES, vllm_specs.HYBRID_ALIGN_RULES, vllm_sparse.CONFIG_REWRITE, vllm_sparse.HOPPER_ORDER, vllm_sparse.BLACKWELL_FLASHINFER_FIRST,
+    for table in (vllm_specs.DENSE_MLA_BLOCK_RULES, vllm_specs.HYBRID_ALIGN_RULES,
+                  vllm_sparse.CONFIG_REWRITE, vllm_sparse.HOPPER_ORDER, vllm_sparse.BLACKWELL_FLASHINFER_FIRST,
                   vllm_sparse.FLASHMLA_DTYPES, vllm_sparse.FLASHINFER_DTYPES, vllm_sparse.SM10X_AUTO,
                   vllm_sparse.ROCM_DTYPES, vllm_sparse.ROCM_BLOCK_RULES, vllm.SPARSE_MLA_AUTO, vllm.CHECKPOINT_KV,
                   vllm_versions._FROM):
