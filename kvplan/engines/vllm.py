@@ -23,7 +23,8 @@ Rules and where vLLM 0.32.0 has them (paths under vllm/):
 - resident sequences: vllm_admission.py.
 - --num-gpu-blocks-override N: OVERRIDE_RULES.
 - configurations refused whatever the memory (architecture, length, a 16-bit cache dtype other than the model's
-  from 0.33, cache dtype, ROCm's sparse block, sparse MLA on a GPU no sparse backend runs on): configuration_refusal;
+  from 0.33, cache dtype, ROCm's sparse block, sparse MLA on a GPU no sparse backend runs on, an MLA hybrid's block
+  forced by its backend up to 0.17): configuration_refusal;
   what clears each, checked against all of them: vllm_remedy.py. A multimodal prefix-LM's media item past the
   batched tokens (0.20+: vllm_media_floor.item_refusal) is refused in start, its remedy in words.
 """
@@ -49,8 +50,9 @@ from .vllm_sparse import (ROCM_NO_SPARSE, ROCM_SPARSE_SINCE, auto_on_gpu, dense_
                           taken_dtypes, v4_gpu_refusal_line)
 from .vllm_quant import REMEDY_FLAGS, gpu_quantization_refusal, is_deprecation, marlin_refusal, \
     model_config_refusal, quant_config_refusal, scheme_refusal
-from .vllm_specs import (attention_block_size, cuda_sparse_block_refusal, hybrid_block_size, kv_cache_groups,
-                         layer_spec, mamba_page, prefill_checkpoint_alignment)
+from .vllm_specs import (DENSE_MLA_BLOCK_RULES, attention_block_size, cuda_sparse_block_refusal, default_block_size,
+                         dense_mla_backend, forced_mla_block, hybrid_block_size, kv_cache_groups, layer_spec,
+                         mamba_page, prefill_checkpoint_alignment, ununified_pages_error)
 from .vllm_versions import NEWEST, PINNED, Behaviour, behaviour, parse_version, release_rule
 
 GiB = 2**30
@@ -97,6 +99,57 @@ ADDED_ARCHITECTURES = {"DeepseekV32ForCausalLM": "0.11.0", "KimiLinearForCausalL
                                         "Lfm3AudioForConditionalGeneration", "Lfm3VlForConditionalGeneration",
                                         "MingV3ASRForConditionalGeneration",
                                         "Nemotron3_5TranscribeForConditionalGeneration"), "0.34.0"),
+                       # 0.16.0 to 0.32.0: every other generative architecture (_TEXT_GENERATION_MODELS,
+                       # _MULTIMODAL_MODELS) a release's registry.py adds over the release before, listed from then
+                       # on, that kvplan's reader does not refuse as unmodelled (model/unmodelled.py ARCHITECTURES):
+                       # registry.py 0.16.0:168, 297, 318, 328, 342, 367, 421, 460, 478; 0.17.0:78, 85, 344, 348, 448,
+                       # 449, 487; 0.18.0:135, 136, 176, 196, 197, 428; 0.19.0:534; 0.20.0:114, 137, 189, 362, 363,
+                       # 380, 389, 413, 484, 485, 505; 0.21.0:92, 154, 177, 487, 488, 514; 0.22.0:439, 486, 507;
+                       # 0.22.1:163; 0.23.0:372, 422; 0.24.0:135, 401, 503; 0.25.0:355, 450, 474; 0.26.0:148, 362;
+                       # 0.27.0:100; 0.28.0:82, 186, 455, 534; 0.29.0:131, 132, 515; 0.30.0:145, 353, 363;
+                       # 0.32.0:519. ExaoneMoEForCausalLM is not here: registered 0.14.0-0.26.0, renamed
+                       # ExaoneMoeForCausalLM in 0.27.0 (:100), back beside it from 0.32.0 (:102)
+                       **dict.fromkeys(("NemotronHPuzzleForCausalLM", "MusicFlamingoForConditionalGeneration",
+                                        "DeepseekOCR2ForCausalLM", "FunAudioChatForConditionalGeneration",
+                                        "GlmOcrForConditionalGeneration", "InternS1ProForConditionalGeneration",
+                                        "OpenPanguVLForConditionalGeneration", "Qwen3ASRForConditionalGeneration",
+                                        "VoxtralRealtimeGeneration"), "0.16.0"),
+                       **dict.fromkeys(("AXK1ForCausalLM", "BailingMoeV2_5ForCausalLM",
+                                        "FireRedASR2ForConditionalGeneration", "FunASRForConditionalGeneration",
+                                        "Ovis2_6ForCausalLM", "Ovis2_6_MoeForCausalLM", "Qwen3ASRRealtimeGeneration"
+                                       ), "0.17.0"),
+                       **dict.fromkeys(("HCXVisionV2ForCausalLM", "HyperCLOVAXForCausalLM", "OlmoHybridForCausalLM",
+                                        "SarvamMoEForCausalLM", "SarvamMLAForCausalLM", "MoonshotKimiaForCausalLM"
+                                       ), "0.18.0"),
+                       "CohereAsrForConditionalGeneration": "0.19.0",
+                       **dict.fromkeys(("Rnj1ForCausalLM", "HYV3ForCausalLM", "Param2MoEForCausalLM", "Cheers",
+                                        "CheersForConditionalGeneration", "Exaone4_5_ForConditionalGeneration",
+                                        "FireRedLIDForConditionalGeneration", "Granite4VisionForConditionalGeneration",
+                                        "NemotronH_Nano_Omni_Reasoning_V3", "NemotronH_Super_Omni_Reasoning_V3",
+                                        "Phi4ForCausalLMV"), "0.20.0"),
+                       **dict.fromkeys(("Cohere2MoeForCausalLM", "LagunaForCausalLM", "MiMoV2ForCausalLM",
+                                        "Moondream3ForCausalLM", "HfMoondream", "QianfanOCRForConditionalGeneration"
+                                       ), "0.21.0"),
+                       **dict.fromkeys(("InternS2PreviewForConditionalGeneration",
+                                        "MiniCPMV4_6ForConditionalGeneration", "OpenVLAForActionPrediction"), "0.22.0"),
+                       "MellumForCausalLM": "0.22.1",
+                       **dict.fromkeys(("Cosmos3ForConditionalGeneration", "GraniteSpeechPlusForConditionalGeneration"
+                                       ), "0.23.0"),
+                       **dict.fromkeys(("HrmTextForCausalLM", "DiffusionGemmaForBlockDiffusion", "MossAudioModel"
+                                       ), "0.24.0"),
+                       **dict.fromkeys(("UnlimitedOCRForCausalLM", "MossTranscribeDiarizeForConditionalGeneration",
+                                        "LlavaOnevision2ForConditionalGeneration"), "0.25.0"),
+                       **dict.fromkeys(("LongcatFlashNgramForCausalLM", "Cosmos3EdgeForConditionalGeneration"
+                                       ), "0.26.0"),
+                       "ExaoneMoeForCausalLM": "0.27.0",
+                       **dict.fromkeys(("BailingMoeV3ForCausalLM", "MuseGlimmerForCausalLM",
+                                        "InternS2MobiusForConditionalGeneration", "MuseGlimmerForConditionalGeneration"
+                                       ), "0.28.0"),
+                       **dict.fromkeys(("GraniteMoeSWAForCausalLM", "GraniteSWAForCausalLM",
+                                        "NemotronH_Omni_Reasoning_V3"), "0.29.0"),
+                       **dict.fromkeys(("K2HorizonForCausalLM", "BailingMoeV3VLForConditionalGeneration",
+                                        "CohereCompassForConditionalGeneration"), "0.30.0"),
+                       "MiniCPMV4_7ForConditionalGeneration": "0.32.0",
                        # encoder-only models (ENCODER_ONLY_FROM): registry.py 0.14.0:214, :259; 0.16.0:241;
                        # 0.17.0:264, :287; 0.20.0:233; 0.29.0:225
                        **dict.fromkeys(("LlamaBidirectionalModel", "LlamaBidirectionalForSequenceClassification"),
@@ -686,6 +739,45 @@ def sparse_block_refusal(spec, block_size: Optional[int], capability=(), version
     return Refusal(why, None, configuration=True, field="block_size", options=(1,)) if why else None
 
 
+def mla_hybrid_block_refusal(spec, precision, block_size: Optional[int], capability=(), version: str = PINNED,
+                             tp: int = 1) -> Optional[Refusal]:
+    """vLLM's failure to unify the pages of an MLA hybrid (Kimi-Linear) where its CUDA platform forces an MLA
+    backend's block over the attention block the hybrid rule chose (vllm_specs.FORCED_AFTER_HYBRID: on SM10x
+    CUTLASS_MLA's 128 in 0.11.1-0.14.x over a block that is not a multiple of 128, as Kimi-Linear's 960 at tp 2 or
+    3776 with an fp8 cache), None where the block is kept. vLLM stops after profiling memory, whatever the memory.
+    The release is at fault: the remedy is the first that keeps the block (0.15.0 for Kimi-Linear on SM10x, whose
+    forced FLASHINFER_MLA takes its multiples of 64). A smaller --block-size is raised to the hybrid's, and the
+    --block-size choices end at 256 up to 0.17 (config/cache.py BlockSize); a CUTLASS_MLA chosen by hand (aligned to
+    128) is a backend choice kvplan does not model."""
+    if is_rocm_platform(capability):
+        return None
+    built = cache_precision(spec, precision, capability, version, tp)
+    attention, per_token, page = hybrid_pages(spec, tp, built)
+    if not isinstance(attention, MLALatent) or isinstance(attention, V4_KINDS) or attention.sparse:
+        return None
+    quantized = built.bits < 16
+
+    def chosen(release: str) -> tuple:  # (the hybrid's block in `release`, the block forced over it or None)
+        raised = hybrid_block_size(per_token, page, block_size or default_block_size(release), True, None, release,
+                                   capability)
+        return raised, forced_mla_block(raised, quantized, release, capability)
+
+    raised, forced = chosen(version)
+    if forced is None:
+        return None
+    later = [".".join(map(str, row[0] + (0,) * (3 - len(row[0])))) for row in reversed(DENSE_MLA_BLOCK_RULES)
+             if row[0] > parse_version(version)]
+    first = next(release for release in later if chosen(release)[1] is None)  # 0.18 forces none
+    backend = dense_mla_backend(quantized, version, capability)
+    where = f"compute capability {capability[0]}.{capability[1]}" if len(capability) > 1 else "Hopper"
+    pages = (forced * per_token, raised * per_token)
+    why = (f"vLLM {version} cannot unify this MLA hybrid's KV cache pages: the {raised}-token attention block that "
+           f"holds a Mamba state is forced to {backend}'s {forced} tokens on {where}, so the MLA page ({pages[0]:,} "
+           f"bytes) no longer matches the state page padded to {pages[1]:,} bytes (v1/core/kv_cache_utils.py "
+           f"get_kv_cache_groups: {ununified_pages_error(pages, version)}).")
+    return Refusal(why, None, configuration=True, field="engine", options=(f"vllm=={first}",), onward="newer")
+
+
 def release_view(spec, version: str):
     """`spec` as vLLM `version` builds it, where that differs from 0.32.0: what `--kv-cache-dtype auto` stores
     (auto_kv_dtype), and the note on the checkpoint's KV cache saying what this release makes of it."""
@@ -866,15 +958,12 @@ def layer_specs(spec, tp: int, precision, settings: Settings, block_size: Option
     bs = attention_block_size(layers, quantized, block_size, version, capability)
     lines = []
     mamba = [layer for layer in layers if isinstance(layer, LinearState)]
-    ssm = SSM_DTYPE_QUIRKS.get(getattr(spec, "model_type", ""), (spec.dtype,))[0]
-    state_bytes = (DTYPE_BYTES[spec.dtype], DTYPE_BYTES[ssm])
+    state_bytes = mamba_state_bytes(spec)
     # in "align" mode only (prefix caching on): Qwen's gated DeltaNet checkpoints from 0.33 (vllm_specs)
     alignment = prefill_checkpoint_alignment(layers, version, capability) if settings.prefix_caching else None
     if mamba:
-        attention = next((layer for layer in layers if isinstance(layer, (FullAttention, MLALatent))), None)
-        page = max(mamba_page(layer, tp, *state_bytes) for layer in mamba)
+        attention, per_token, page = hybrid_pages(spec, tp, precision)
         if attention is not None:
-            per_token = attention.bytes_per_token(tp, precision)
             raised = hybrid_block_size(per_token, page, bs, isinstance(attention, MLALatent), alignment, version,
                                        capability, getattr(attention, "head_dim", 0))
             if raised > bs:
@@ -897,6 +986,25 @@ def layer_specs(spec, tp: int, precision, settings: Settings, block_size: Option
         specs = [s if s is None or s.kind != "mamba" else replace(s, page_bytes=max(page, s.page_bytes))
                  for s in specs]
     return specs, bs, lines
+
+
+def mamba_state_bytes(spec) -> tuple:
+    """(conv, temporal) bytes per element of `spec`'s Mamba states: the model dtype, the temporal one as a family
+    keeps it (SSM_DTYPE_QUIRKS)."""
+    ssm = SSM_DTYPE_QUIRKS.get(getattr(spec, "model_type", ""), (spec.dtype,))[0]
+    return DTYPE_BYTES[spec.dtype], DTYPE_BYTES[ssm]
+
+
+def hybrid_pages(spec, tp: int, precision) -> tuple:
+    """(the attention layer a Mamba hybrid's state page is padded to, its bytes a token on one GPU at the cache
+    `precision`, the largest state page): vLLM sizes both from the first attention layer (models/config.py
+    HybridAttentionMambaModelConfig); (None, 0, the page) for a model with no attention, (None, 0, 0) for no state."""
+    mamba = [layer for layer in spec.layers if isinstance(layer, LinearState)]
+    page = max((mamba_page(layer, tp, *mamba_state_bytes(spec)) for layer in mamba), default=0)
+    attention = next((layer for layer in spec.layers if isinstance(layer, (FullAttention, MLALatent))), None)
+    if not mamba or attention is None:
+        return None, 0, page
+    return attention, attention.bytes_per_token(tp, precision), page
 
 
 def groups_for(specs, rules: Behaviour):
@@ -1162,8 +1270,9 @@ def configuration_refusal(spec, precision, *, tp: int, length: int, block_size: 
     quantisation's class, GPU and served dtype (:1608; vllm_quant.quant_config_refusal), bfloat16 on a GPU without it
     as the worker starts, a compressed-tensors scheme or an AutoGPTQ group size Marlin lacks as the layers are built,
     then the cache dtype (an NVFP4 one: nvfp4_refusal), the GPU and the block size while the attention layers pick
-    their backends (the ROCm assert on the block comes after its fp8 check: rocm.py 0.17.0 :364-371); None when it
-    gets as far as profiling memory.
+    their backends (the ROCm assert on the block comes after its fp8 check: rocm.py 0.17.0 :364-371), last an MLA
+    hybrid's pages that the block forced on its MLA backend leaves ununified (mla_hybrid_block_refusal: met after
+    profiling, whatever the memory); None when it gets past them all.
     `gpu_name`: the GPU as vLLM names it in its messages (catalog.device_name). A refusal of the dtype or the
     quantisation, and vLLM's bypass of a deprecated method, says in words only what passes every one of these checks
     (`checked`: vllm_dtype_remedy.checked_remedy, bypass_remedy)."""
@@ -1181,7 +1290,8 @@ def configuration_refusal(spec, precision, *, tp: int, length: int, block_size: 
         nvfp4_refusal(spec, precision, capability, version) or sparse_gpu_refusal(spec, capability, version) or \
         sparse_dtype_refusal(spec, precision, capability, version, tp) or \
         dense_mla_dtype_refusal(spec, precision, capability, version, tp) or \
-        sparse_block_refusal(spec, block_size, capability, version, precision.vllm_dtype)
+        sparse_block_refusal(spec, block_size, capability, version, precision.vllm_dtype) or \
+        mla_hybrid_block_refusal(spec, precision, block_size, capability, version, tp)
     deprecated = refusal is not None and is_deprecation(refusal)
     if refusal is None or not checked or (refusal.field not in ("dtype", "quantization") and not deprecated):
         return refusal

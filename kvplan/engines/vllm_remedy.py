@@ -36,10 +36,11 @@ NO_RELEASE = "no vLLM release kvplan models clears this"
 def release_boundaries(firsts_elsewhere=()) -> tuple:
     """The first release of every row of the rules a configuration refusal reads (and `firsts_elsewhere`: the
     engine's flags), oldest first, as vLLM names them."""
-    from . import vllm, vllm_nvfp4, vllm_quant, vllm_sparse, vllm_versions
+    from . import vllm, vllm_nvfp4, vllm_quant, vllm_sparse, vllm_specs, vllm_versions
 
     firsts = {(0, 2), parse_version(PINNED)}
-    for table in (vllm_sparse.CONFIG_REWRITE, vllm_sparse.HOPPER_ORDER, vllm_sparse.BLACKWELL_FLASHINFER_FIRST,
+    for table in (vllm_specs.DENSE_MLA_BLOCK_RULES, vllm_specs.HYBRID_ALIGN_RULES,
+                  vllm_sparse.CONFIG_REWRITE, vllm_sparse.HOPPER_ORDER, vllm_sparse.BLACKWELL_FLASHINFER_FIRST,
                   vllm_sparse.FLASHMLA_DTYPES, vllm_sparse.FLASHINFER_DTYPES, vllm_sparse.SM10X_AUTO,
                   vllm_sparse.ROCM_DTYPES, vllm_sparse.ROCM_BLOCK_RULES, vllm.SPARSE_MLA_AUTO, vllm.CHECKPOINT_KV,
                   vllm_versions._FROM):

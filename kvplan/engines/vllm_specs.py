@@ -276,6 +276,36 @@ def dense_mla_block(block_size: Optional[int], kv_quantized: bool, version: str 
     return block if block % forced == 0 else forced
 
 
+# Up to 0.17 a Mamba hybrid's attention block is sized before the forcing above: VllmConfig.__post_init__ runs
+# try_verify_and_update_config (models/config.py HybridAttentionMambaModelConfig: the block that holds a state, the
+# state page padded to it) before current_platform.check_and_update_config (config/vllm.py 0.11.1 :348 then :609,
+# 0.14.1 :537 / :828, 0.17.1 :663 / :1020). An MLA hybrid's block is aligned to 64 (128 only for a CUTLASS_MLA
+# chosen by hand: models/config.py 0.11.1:348-349, 0.14.1:390-393), so on SM10x the CUTLASS_MLA forced in 0.11.1-
+# 0.14.x sets a 128-token block over one that is not a multiple of 128 (platforms/cuda.py 0.11.1:184-217, 0.14.1
+# :183-218), and the MLA page then differs from the state page padded to the old block: get_kv_cache_groups cannot
+# unify them (v1/core/kv_cache_utils.py 0.11.1:1177 a bare NotImplementedError; 0.12.0 :912-916, 0.14.1 :931-935
+# unify_kv_cache_spec_page_size "The page size of the layer is not divisible by the maximum page size"; where the
+# smaller page divides the larger, the padded state page cannot grow with its block: 0.12.0 :920, 0.14.1 :939 an
+# AssertionError). From 0.18 platforms/cuda.py forces no MLA block (DENSE_MLA_BLOCK_RULES "preferred").
+FORCED_AFTER_HYBRID = ("exact", "cutlass-sm100", "cutlass", "flashinfer")  # DENSE_MLA_BLOCK_RULES' rules up to 0.17
+UNIFY_PAGES_SINCE = (0, 12)  # unify_kv_cache_spec_page_size (0.12.0 kv_cache_utils.py:885); 0.11.x raises at once
+
+
+def ununified_pages_error(pages: tuple, version: str = PINNED) -> str:
+    """The exception get_kv_cache_groups raises in vLLM `version` for two page sizes it cannot unify (above)."""
+    divides = max(pages) % min(pages) == 0
+    return "AssertionError" if divides and parse_version(version) >= UNIFY_PAGES_SINCE else "NotImplementedError"
+
+
+def forced_mla_block(hybrid_block: int, kv_quantized: bool, version: str = PINNED, capability=()) -> Optional[int]:
+    """The block vLLM `version`'s CUDA platform forces over an MLA hybrid's attention block `hybrid_block` on a GPU of
+    `capability` (dense_mla_block of that block), None where it keeps it (and from 0.18: FORCED_AFTER_HYBRID)."""
+    if dense_mla_block_rule(version) not in FORCED_AFTER_HYBRID:
+        return None
+    forced = dense_mla_block(hybrid_block, kv_quantized, version, capability)
+    return None if forced == hybrid_block else forced
+
+
 def preferred_block(default: int, kernel_blocks: tuple) -> int:
     """v1/attention/backend.py get_preferred_block_size (0.18.0 :189-197): `default` where supports_block_size takes
     it (a multiple of any kernel block, :170-186), else the smallest kernel block."""
