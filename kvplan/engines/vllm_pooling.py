@@ -245,10 +245,16 @@ def pooling_note(spec, version: Optional[str] = None, spell=None) -> str:
 def _pooling_why(spec, version: Optional[str], spell=None) -> str:
     """Why the pooling runner, where not by the architecture alone: the runner flags, or the modules.json."""
     if asked_runner(spec, version) == "pooling" and architecture_runner(spec) == "generate":
+        from .vllm_runner_flag import REWARD_AS_EMBED_SINCE
+
         convert = getattr(spec, "convert", "auto")
-        adapter = "classify" if convert == "classify" else "reward" if convert == "reward" else "embed"
+        adapter = convert if convert in ("classify", "reward") else "embed"
+        warned = ""
+        if adapter == "reward" and parse_version(version or PINNED) >= REWARD_AS_EMBED_SINCE:
+            adapter, warned = "embed", ("warns that --convert reward is deprecated (\"Please use `--convert embed` "
+                                        "instead.\", config/model.py _get_convert_type) and ")
         score = " (its score head, num_labels x hidden float32, is not priced)" if adapter == "classify" else ""
-        return (f", because of {runner_words(spec, spell)}: vLLM converts it with its {adapter} adapter "
+        return (f", because of {runner_words(spec, spell)}: vLLM {warned}converts it with its {adapter} adapter "
                 f"(model_executor/models/adapters.py), which builds no LM head{score}")
     if asked_runner(spec, version) is None and st_pooling_runner(spec, version):
         return (", because its modules.json lists a Sentence Transformers Pooling module, which vLLM looks for before "
