@@ -301,7 +301,8 @@ def attention_block_size(layers: tuple, kv_quantized: bool, block_size: Optional
     (default_block_size: 16, 64 from 0.34) unless the backend wants more. Dense MLA on a CUDA GPU follows its
     backend's kernel blocks by release and compute capability (dense_mla_block: on Hopper FLASHMLA's 64 up to 0.17
     whatever the dtype, from 0.18 for a quantized cache only; on SM10x CUTLASS_MLA's 128 up to 0.14, FLASHINFER_MLA's
-    64 forced in 0.15-0.17 and its 32 preferred from 0.18 to 0.33). Sparse MLA's backends take multiples of 64 only,
+    64 forced in 0.15-0.17 and its 32 preferred from 0.18 to 0.33 where it takes the model's qk_nope_head_dim, else
+    CUTLASS_MLA's 128: FLASHINFER_MLA_NOPE). Sparse MLA's backends take multiples of 64 only,
     so any other --block-size leaves vLLM no attention backend (platforms/cuda.py get_valid_backends: "No valid
     attention backend found", reason "block_size not supported": a configuration refusal, vllm.sparse_block_refusal;
     the block is kept as given here); before 0.18 vLLM forced sparse MLA's block to 64 whatever --block-size said
