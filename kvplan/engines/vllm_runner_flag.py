@@ -49,10 +49,6 @@ from .vllm_versions import PINNED, parse_version
 RUNNERS = ("auto", "generate", "pooling")
 CONVERTS = ("auto", "none", "embed", "classify", "reward", "mm_encoder_only")
 REWARD_UNTIL = (0, 16)  # ConvertType lists "reward" up to 0.15.1 (config/model.py 0.15.1:78), not in 0.16.0 (:77)
-# from 0.13 _get_convert_type warns that --convert reward is deprecated and returns "embed": the embed adapter, not the
-# reward one (config/model.py 0.13.0:813-818, 0.14.0:845-850, 0.15.0 and 0.15.1 :857-862; 0.12.0 model_loader/
-# utils.py:210-212 still builds as_reward_model)
-REWARD_AS_EMBED_SINCE = (0, 13)
 REWARD_LISTED_UNTIL = (0, 19)  # _RUNNER_CONVERTS["pooling"] keeps "reward" to 0.18.0 (:91), not in 0.19.0 (:96)
 EMBEDDING_WORDS_SINCE = (0, 22)  # "Embedding models do not support ..." (0.22.0 config/model.py:594)
 FLAGS_SINCE = (0, 11)  # the first release kvplan has read these flags in
