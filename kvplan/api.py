@@ -115,9 +115,10 @@ def estimate(model: str, *, max_model_len: Optional[Many] = None, kv_cache_dtype
     pp_layer_partition as VLLM_PP_LAYER_PARTITION ('41,39' or [41, 39]); gpus_per_node (kvplan's own): the GPUs of
     one node in place of the catalog's, which the remedies keep a tensor-parallel group within; enable_lora with
     max_loras, max_lora_rank, lora_dtype and fully_sharded_loras as vLLM's (the adapter slots a budget term of their
-    own, "lora"); runner ('auto', 'generate', 'pooling') and convert ('auto', 'none', 'embed', 'classify', 'reward')
-    as vLLM's --runner / --convert (engines/vllm_runner_flag.py; None: auto, as check's); pooler_config (JSON text or
-    a dict, '{"pooling_type": "MEAN"}') as vLLM's --pooler-config (engines/vllm_pooler_config.py)."""
+    own, "lora"); runner ('auto', 'generate', 'pooling') and convert ('auto', 'none', 'embed', 'classify', 'reward',
+    'mm_encoder_only') as vLLM's --runner / --convert (engines/vllm_runner_flag.py; None: auto, as check's);
+    pooler_config (JSON text or a dict, '{"pooling_type": "MEAN"}') as vLLM's --pooler-config
+    (engines/vllm_pooler_config.py)."""
     from .commands.deployments import layer_partition
     from .commands.estimate import estimate as run
     from .engines import (EngineFlags, cpu_offload_gb as offload, data_parallel_size as replicas, enable_eplb as eplb,

@@ -42,25 +42,28 @@ def _embed(model: str, version: str, **kwargs):
 
 # ---- D1 ----------------------------------------------------------------------------------------------------------
 # Nemotron-H-8B at 8K: 4 attention layers, 24 Mamba-2 layers (hybrid_override_pattern), grouped 4 a group: one
-# attention group of cdiv(8192, 1040) = 8 blocks (block 1040 = 16 x 65, the smallest holding a Mamba state) and 6 Mamba
-# groups of one state block each with prefix caching off (mamba_cache_mode "none": MambaSpec.max_memory_usage_bytes
-# 1 page, v1/kv_cache_interface.py 0.15.1:299-300), two in "align" mode (0.15.1:297-298).
+# attention group of cdiv(8192, block) blocks (block 1040 = 16 x 65, the smallest holding a Mamba state with a float32
+# SSM state, from 0.20; 528 = 16 x 33 with a 2-byte one up to 0.19: test_review_rules_s59.py) and 6 Mamba groups of
+# one state block each with prefix caching off (mamba_cache_mode "none": MambaSpec.max_memory_usage_bytes 1 page,
+# v1/kv_cache_interface.py 0.15.1:299-300), two in "align" mode (0.15.1:297-298).
 NEMOTRON_OFF = _cdiv(8192, 1040) + 6 * 1  # 14
 NEMOTRON_ON = _cdiv(8192, 1040) + 6 * 2  # 20
+NEMOTRON_OFF_16 = _cdiv(8192, 528) + 6 * 1  # 22: a float16 SSM state (0.13-0.19) or bf16 (0.11-0.12)
+NEMOTRON_ON_16 = _cdiv(8192, 528) + 6 * 2  # 28
 
 
-@pytest.mark.parametrize("version, blocks, noted", [
-    ("0.11.0", NEMOTRON_OFF, False),  # MambaModelConfig turns it off (models/config.py 0.11.0:296), every runner
-    ("0.11.1", NEMOTRON_ON, True),  # the pooling branch: LAST keeps it (arg_utils.py 0.11.1:1849-1858)
-    ("0.14.1", NEMOTRON_ON, True),  # NemotronH supports Mamba prefix caching (nemotron_h.py 0.14.1): kept
-    ("0.20.0", NEMOTRON_ON, True),  # attn_type "decoder" with a pooler (config/model.py 0.15.1:1566-1572)
-    ("0.26.0", NEMOTRON_OFF, False),  # `and not model_config.is_hybrid` (arg_utils.py 0.26.0:2518-2522)
-    ("0.27.1", NEMOTRON_OFF, False),  # the same (arg_utils.py 0.27.1:2605)
-    ("0.28.0", NEMOTRON_ON, False),  # every hybrid, "align" for every class (models/config.py 0.28.0:602-609)
+@pytest.mark.parametrize("version, block, blocks, noted", [
+    ("0.11.0", 528, NEMOTRON_OFF_16, False),  # MambaModelConfig turns it off (models/config.py 0.11.0:296)
+    ("0.11.1", 528, NEMOTRON_ON_16, True),  # the pooling branch: LAST keeps it (arg_utils.py 0.11.1:1849-1858)
+    ("0.14.1", 528, NEMOTRON_ON_16, True),  # NemotronH supports Mamba prefix caching (nemotron_h.py 0.14.1): kept
+    ("0.20.0", 1040, NEMOTRON_ON, True),  # attn_type "decoder" with a pooler (config/model.py 0.15.1:1566-1572)
+    ("0.26.0", 1040, NEMOTRON_OFF, False),  # `and not model_config.is_hybrid` (arg_utils.py 0.26.0:2518-2522)
+    ("0.27.1", 1040, NEMOTRON_OFF, False),  # the same (arg_utils.py 0.27.1:2605)
+    ("0.28.0", 1040, NEMOTRON_ON, False),  # every hybrid, "align" for every class (models/config.py 0.28.0:602-609)
 ])
-def test_hybrid_pooling_prefix_caching_by_release(version, blocks, noted):
+def test_hybrid_pooling_prefix_caching_by_release(version, block, blocks, noted):
     plan = _embed(NEMOTRON_H, version)
-    assert plan.engine.block_size == 1040 and plan.engine.blocks_per_request == blocks
+    assert plan.engine.block_size == block and plan.engine.blocks_per_request == blocks
     assert any('"all" mode' in w for w in plan.tp_warnings) == noted
 
 

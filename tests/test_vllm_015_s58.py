@@ -198,16 +198,21 @@ def test_a_hybrid_starts_without_prefix_caching_before_0_28():
     assert with_model_defaults(dense, on, "0.15.1").prefix_caching is True
 
 
-@pytest.mark.parametrize("version, per_request", [("0.15.1", 8 + 6 * 1), ("0.27.1", 8 + 6 * 1), ("0.28.0", 8 + 6 * 2),
-                                                  ("0.31.0", 8 + 6 * 2), ("0.32.0", 8 + 6 * 3)])
-def test_nemotron_h_8b_blocks_a_request_by_release(version, per_request):
+@pytest.mark.parametrize("version, block, per_request", [
+    ("0.15.1", 528, 16 + 6 * 1), ("0.27.1", 1040, 8 + 6 * 1), ("0.28.0", 1040, 8 + 6 * 2), ("0.31.0", 1040, 8 + 6 * 2),
+    ("0.32.0", 1040, 8 + 6 * 3)])
+def test_nemotron_h_8b_blocks_a_request_by_release(version, block, per_request):
     """Nemotron-H-8B-Base-8K at tp 1, bf16, 8,192 tokens: a Mamba-2 state is conv (8,192 + 2 x 8 x 128 = 10,240
-    channels x 3 taps x 2 B = 61,440) + SSM (128 heads x 64 x 128 x 4 B, float32 = 4,194,304) = 4,255,744 bytes; an
-    attention token 2 x 8 x 128 x 2 = 4,096, so the block is 16 x cdiv(4,255,744, 16 x 4,096) = 1,040 tokens. Four
-    attention layers and 24 Mamba-2 layers: groups of 4, one attention group (cdiv(8,192, 1,040) = 8 blocks) and six
-    Mamba groups (1 block each with prefix caching off, 2 in "align", 3 with Mamba-2's checkpoint)."""
+    channels x 3 taps x 2 B = 61,440) + SSM (128 heads x 64 x 128 = 1,048,576 values) in the dtype vLLM's NemotronH
+    config handler picks for a config that names none: float16 in 0.13-0.19 (models/config.py 0.15.1:573-582), so
+    2,097,152 + 61,440 = 2,158,592 bytes; float32 from 0.20 (DEFAULT_MAMBA_SSM_CACHE_DTYPE, 0.20.0:410), so
+    4,194,304 + 61,440 = 4,255,744. An attention token is 2 x 8 x 128 x 2 = 4,096 bytes, so the block is
+    16 x cdiv(2,158,592, 16 x 4,096) = 528 tokens (float16) or 16 x cdiv(4,255,744, 16 x 4,096) = 1,040 (float32).
+    Four attention layers and 24 Mamba-2 layers: groups of 4, one attention group (cdiv(8,192, 528) = 16 blocks,
+    cdiv(8,192, 1,040) = 8) and six Mamba groups (1 block each with prefix caching off, 2 in "align", 3 with
+    Mamba-2's checkpoint)."""
     engine = _engine("nvidia/Nemotron-H-8B-Base-8K", version, "--gpu", "h100")
-    assert (engine["block_size"], engine["num_kv_cache_groups"]) == (1040, 7)
+    assert (engine["block_size"], engine["num_kv_cache_groups"]) == (block, 7)
     assert engine["blocks_per_request"] == per_request
     assert engine["max_concurrency"] == pytest.approx(engine["num_gpu_blocks"] / per_request)
 

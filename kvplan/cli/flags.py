@@ -127,8 +127,9 @@ RUNNER_HELP = ("As vLLM's --runner: auto (the architecture's, or pooling by a Se
                "the default), generate, or pooling (no LM head, the pooler's profile pass; a generating class "
                "converted by --convert). Where the class cannot, vLLM's refusal.")
 CONVERT_HELP = ("As vLLM's --convert: auto (the default), none, embed, classify (a score head, not priced), or "
-                "reward (vLLM 0.11-0.15): the pooling adapter for a generating class; from vLLM 0.22 it picks the "
-                "pooling runner under --runner auto.")
+                "reward (vLLM 0.11-0.15; embed from 0.13): the pooling adapter for a generating class; from vLLM 0.22 "
+                "it picks the pooling runner under --runner auto. mm_encoder_only (vLLM 0.14-0.15): a text model is "
+                "served as with none; a multimodal one's encoder-only instance is not planned.")
 POOLER_CONFIG_HELP = ("As vLLM's --pooler-config, a JSON object ('{\"pooling_type\": \"MEAN\"}'): its pooling type "
                       "(pooling_type; from vLLM 0.14 seq_pooling_type / tok_pooling_type) comes before the Sentence "
                       "Transformers module's and the class's, and MEAN, CLS or STEP turn chunked prefill and prefix "

@@ -37,7 +37,7 @@ from typing import Optional
 
 from ..errors import FieldError, KvplanError
 from ..model.kinds import V4_KINDS, FullAttention, LinearState, MLALatent
-from ..model.precision import DTYPE_BYTES, PRECISIONS, kv_dtype_name, vllm_name
+from ..model.precision import DTYPE_BYTES, PRECISIONS, kv_dtype_name, normalize_dtype_name, vllm_name
 from ..model.unmodelled import encoder_only_error, switched_on
 from .figures import EngineFigures, Refusal
 from .vllm_admission import footprint
@@ -232,11 +232,31 @@ CAUSAL_BY_KEYS = {"PanguEmbeddedForCausalLM": ("qk_nope_head_dim", "qk_rope_head
 # two disagree (models/config.py 0.27.0:851-872, 0.34.0:1424-1445)
 BUILD_REFUSED_SINCE = {"PanguEmbeddedForCausalLM": "0.14.0", "ColQwen3_5": "0.27.0"}
 CONTRACTS = ("causal", "bidirectional")  # models/config.py 0.27.0:858 (0.34.0:1431)
-# Mamba temporal (SSM) state dtype when mamba_ssm_cache_dtype is 'auto' (else the model dtype):
-SSM_DTYPE_QUIRKS = {
-    "nemotron_h": ("fp32", "vllm/model_executor/models/config.py:712-736 NemotronHForCausalLMConfig: "
-                           "mamba_ssm_cache_dtype 'auto' becomes float32 (DEFAULT_MAMBA_SSM_CACHE_DTYPE)"),
+# The Mamba temporal (SSM) state's dtype. vLLM's --mamba-ssm-cache-dtype is 'auto' by default (config/cache.py
+# 0.11.0:100, 0.34.0:310; kvplan has no such flag), which keeps it in the model dtype (mamba_utils.py
+# _mamba_state_dtype, 0.12.0:57-63) unless the model's config handler sets it (config/vllm.py
+# try_verify_and_update_config picks the handler by the architecture vLLM registers: 0.13.0:1232-1242, 0.34.0:
+# 2825-2843). NemotronHForCausalLMConfig sets 'auto' to the config's own mamba_ssm_cache_dtype, else its default:
+# float16 from 0.13.0 to 0.19.1 (getattr(hf_config, "mamba_ssm_cache_dtype", "float16"): models/config.py
+# 0.13.0:500-510, 0.15.1:573-582, 0.19.1:491-500), float32 from 0.20.0 (DEFAULT_MAMBA_SSM_CACHE_DTYPE, 0.20.0:410,
+# 0.34.0:1144). Architectures mapped to it (MODELS_CONFIG_MAP), by the release that first does so:
+NEMOTRON_H_SSM_HANDLER = {
+    "NemotronHForCausalLM": (0, 13),  # models/config.py 0.13.0:530 (0.11.x-0.12.0 have no handler: 'auto')
+    "NemotronHPuzzleForCausalLM": (0, 16),  # 0.16.0:613
+    # mapped from 0.18.0 (:668) to a handler that only sets a video backend (:434-440); from 0.20.0 it updates the
+    # dtype from text_config (:439-445)
+    "NemotronH_Nano_VL_V2": (0, 20),
+    **dict.fromkeys(("NemotronH_Nano_Omni_Reasoning_V3", "NemotronH_Super_Omni_Reasoning_V3",
+                     "NemotronH_Omni_Reasoning_V3", "Nemotron3_5TranscribeForConditionalGeneration"),
+                    (0, 34)),  # 0.34.0:1591-1596 (not in 0.33.0's map, :1251-1253)
 }
+NEMOTRON_H_SSM_DEFAULTS = (((0, 20), "float32"), ((0, 13), "float16"))  # (first release, the handler's default)
+# Not mirrored: the handler's getattr also finds a default the config class itself declares. A checkpoint's own
+# configuration_nemotron_h.py (--trust-remote-code; vLLM's tests load Nemotron-H that way: tests/models/registry.py
+# 0.19.1:439) declares none; transformers' own NemotronHConfig (transformers 5.5.1 on, which 0.19.1 allows and tests
+# with: requirements/test.txt 0.19.1:1270, 5.5.3) declares float32 (configuration_nemotron_h.py:121), so 0.19.1
+# without --trust-remote-code keeps float32. 0.13.0-0.19.0 need transformers < 5 (requirements/common.txt:10), which
+# has no nemotron_h: the checkpoint's class.
 
 
 def batch_defaults(gpu_name: str, gpu_memory: int, tiers: str = "0.28") -> tuple:
@@ -752,7 +772,7 @@ def mla_hybrid_block_refusal(spec, precision, block_size: Optional[int], capabil
     if is_rocm_platform(capability):
         return None
     built = cache_precision(spec, precision, capability, version, tp)
-    attention, per_token, page = hybrid_pages(spec, tp, built)
+    attention, per_token, page = hybrid_pages(spec, tp, built, version)
     if not isinstance(attention, MLALatent) or isinstance(attention, V4_KINDS) or attention.sparse:
         return None
     quantized = built.bits < 16
@@ -948,6 +968,20 @@ def _quirk_precision(spec, precision, named: str):
     return PRECISIONS[spec.dtype] if precision.bits < DTYPE_BYTES[spec.dtype] * 8 else precision
 
 
+def ssm_state_dtype(spec, version: str = PINNED) -> tuple:
+    """(kvplan's dtype name, vLLM's log line or '') of a Mamba layer's temporal state in vLLM `version`: the model
+    dtype, unless the NemotronH handler (NEMOTRON_H_SSM_HANDLER) sets mamba_ssm_cache_dtype to the config's
+    (spec.ssm_cache_dtype; 'auto' keeps the model dtype) or its default, logging it (models/config.py 0.15.1:578-581,
+    0.34.0:1159-1162)."""
+    handled = getattr(spec, "registered_architecture", "") or getattr(spec, "architecture", "")
+    since = NEMOTRON_H_SSM_HANDLER.get(handled)
+    if since is None or parse_version(version) < since:
+        return spec.dtype, ""
+    named = getattr(spec, "ssm_cache_dtype", "") or release_rule(NEMOTRON_H_SSM_DEFAULTS, version)
+    dtype = spec.dtype if named == "auto" else normalize_dtype_name(named)
+    return dtype, f"Updating mamba_ssm_cache_dtype to '{named}' for NemotronH model"
+
+
 def layer_specs(spec, tp: int, precision, settings: Settings, block_size: Optional[int], rules: Behaviour,
                 version: str = PINNED, capability=()):
     """(per-layer CacheSpecs, block size, log lines) for the whole model in vLLM `version` on a GPU of
@@ -958,11 +992,14 @@ def layer_specs(spec, tp: int, precision, settings: Settings, block_size: Option
     bs = attention_block_size(layers, quantized, block_size, version, capability)
     lines = []
     mamba = [layer for layer in layers if isinstance(layer, LinearState)]
-    state_bytes = mamba_state_bytes(spec)
+    updated = ssm_state_dtype(spec, version)[1]
+    if mamba and updated:
+        lines.append(updated)
+    state_bytes = mamba_state_bytes(spec, version)
     # in "align" mode only (prefix caching on): Qwen's gated DeltaNet checkpoints from 0.33 (vllm_specs)
     alignment = prefill_checkpoint_alignment(layers, version, capability) if settings.prefix_caching else None
     if mamba:
-        attention, per_token, page = hybrid_pages(spec, tp, precision)
+        attention, per_token, page = hybrid_pages(spec, tp, precision, version)
         if attention is not None:
             raised = hybrid_block_size(per_token, page, bs, isinstance(attention, MLALatent), alignment, version,
                                        capability, getattr(attention, "head_dim", 0))
@@ -988,19 +1025,18 @@ def layer_specs(spec, tp: int, precision, settings: Settings, block_size: Option
     return specs, bs, lines
 
 
-def mamba_state_bytes(spec) -> tuple:
-    """(conv, temporal) bytes per element of `spec`'s Mamba states: the model dtype, the temporal one as a family
-    keeps it (SSM_DTYPE_QUIRKS)."""
-    ssm = SSM_DTYPE_QUIRKS.get(getattr(spec, "model_type", ""), (spec.dtype,))[0]
-    return DTYPE_BYTES[spec.dtype], DTYPE_BYTES[ssm]
+def mamba_state_bytes(spec, version: str = PINNED) -> tuple:
+    """(conv, temporal) bytes per element of `spec`'s Mamba states in vLLM `version`: the model dtype, the temporal
+    one as ssm_state_dtype says."""
+    return DTYPE_BYTES[spec.dtype], DTYPE_BYTES[ssm_state_dtype(spec, version)[0]]
 
 
-def hybrid_pages(spec, tp: int, precision) -> tuple:
+def hybrid_pages(spec, tp: int, precision, version: str = PINNED) -> tuple:
     """(the attention layer a Mamba hybrid's state page is padded to, its bytes a token on one GPU at the cache
     `precision`, the largest state page): vLLM sizes both from the first attention layer (models/config.py
     HybridAttentionMambaModelConfig); (None, 0, the page) for a model with no attention, (None, 0, 0) for no state."""
     mamba = [layer for layer in spec.layers if isinstance(layer, LinearState)]
-    page = max((mamba_page(layer, tp, *mamba_state_bytes(spec)) for layer in mamba), default=0)
+    page = max((mamba_page(layer, tp, *mamba_state_bytes(spec, version)) for layer in mamba), default=0)
     attention = next((layer for layer in spec.layers if isinstance(layer, (FullAttention, MLALatent))), None)
     if not mamba or attention is None:
         return None, 0, page

@@ -81,6 +81,10 @@ ST_MODE_RULES = (((0, 30), "named", "transformers_utils/config.py 0.30.0:946-949
 SEQ_TYPES, TOK_TYPES = ("CLS", "LAST", "MEAN"), ("ALL", "STEP")
 LEGACY_TYPES = ("LAST", "ALL", "CLS", "STEP", "MEAN")  # get_pooling_config_name's (0.11.0:775, 0.13.0:799)
 CONVERT_PICKS_RUNNER_SINCE = (0, 22)  # _get_runner_type: a convert makes auto pooling (0.22.0 config/model.py:935)
+# from 0.13 _get_convert_type warns that --convert reward is deprecated and returns "embed": the embed adapter, not the
+# reward one (config/model.py 0.13.0:813-818, 0.14.0:845-850, 0.15.0 and 0.15.1 :857-862; 0.12.0 model_loader/
+# utils.py:210-212 still builds as_reward_model)
+REWARD_AS_EMBED_SINCE = (0, 13)
 
 
 def pooling_type_name(field: str) -> str:
@@ -246,9 +250,13 @@ def _pooling_why(spec, version: Optional[str], spell=None) -> str:
     """Why the pooling runner, where not by the architecture alone: the runner flags, or the modules.json."""
     if asked_runner(spec, version) == "pooling" and architecture_runner(spec) == "generate":
         convert = getattr(spec, "convert", "auto")
-        adapter = "classify" if convert == "classify" else "reward" if convert == "reward" else "embed"
+        adapter = convert if convert in ("classify", "reward") else "embed"
+        warned = ""
+        if adapter == "reward" and parse_version(version or PINNED) >= REWARD_AS_EMBED_SINCE:
+            adapter, warned = "embed", ("warns that --convert reward is deprecated (\"Please use `--convert embed` "
+                                        "instead.\", config/model.py _get_convert_type) and ")
         score = " (its score head, num_labels x hidden float32, is not priced)" if adapter == "classify" else ""
-        return (f", because of {runner_words(spec, spell)}: vLLM converts it with its {adapter} adapter "
+        return (f", because of {runner_words(spec, spell)}: vLLM {warned}converts it with its {adapter} adapter "
                 f"(model_executor/models/adapters.py), which builds no LM head{score}")
     if asked_runner(spec, version) is None and st_pooling_runner(spec, version):
         return (", because its modules.json lists a Sentence Transformers Pooling module, which vLLM looks for before "

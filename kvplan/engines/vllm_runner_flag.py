@@ -47,16 +47,25 @@ from .vllm_pooling import CONVERT_PICKS_RUNNER_SINCE, POOLING_NAMED, architectur
 from .vllm_versions import PINNED, parse_version
 
 RUNNERS = ("auto", "generate", "pooling")
-CONVERTS = ("auto", "none", "embed", "classify", "reward")
+CONVERTS = ("auto", "none", "embed", "classify", "reward", "mm_encoder_only")
 REWARD_UNTIL = (0, 16)  # ConvertType lists "reward" up to 0.15.1 (config/model.py 0.15.1:78), not in 0.16.0 (:77)
 REWARD_LISTED_UNTIL = (0, 19)  # _RUNNER_CONVERTS["pooling"] keeps "reward" to 0.18.0 (:91), not in 0.19.0 (:96)
 EMBEDDING_WORDS_SINCE = (0, 22)  # "Embedding models do not support ..." (0.22.0 config/model.py:594)
 FLAGS_SINCE = (0, 11)  # the first release kvplan has read these flags in
 REWARD_SUFFIX_UNTIL = (0, 13)  # _SUFFIX_TO_DEFAULTS: *RewardModel -> reward up to 0.12.0 (:1897-1898), embed 0.13.0 on
+# ConvertType lists "mm_encoder_only" in 0.14.0-0.15.1 only (config/model.py 0.13.0:74 not, 0.14.0 and 0.15.1 :78,
+# 0.16.0:77 not). 0.14: model_loader/utils.py 0.14.0:205-209 wraps the class in as_mm_encoder_only_model, which
+# returns a class without embed_multimodal unchanged (adapters.py 0.14.0:534-540: a text model is served as it is),
+# builds a multimodal one without its language model (:552-575), or raises a TypeError where the class names no
+# language model (get_language_model_spec, :542-550; interfaces.py 0.14.0:158-163 (None, None) by default). 0.15.0 /
+# 0.15.1 warn it is deprecated and turn it into --convert none with --mm-encoder-only (config/model.py 0.15.0:502-509),
+# which only a multimodal model's config carries (:577-597): its language model is not built (interfaces.py
+# 0.15.0:199-211). An encoder-only instance keeps no KV cache: kvplan plans it for a text model only (as none).
+MM_ENCODER_ONLY = ((0, 14), (0, 16))  # (first release, first release without)
 # the releases at which these rules change, for the remedy search (vllm_engine.releases): REWARD_UNTIL among them, for
 # a remedy's closed run ends at the first boundary that refuses (0.16.0 for --convert reward)
 BOUNDARIES = (FLAGS_SINCE, REWARD_SUFFIX_UNTIL, REWARD_UNTIL, REWARD_LISTED_UNTIL, EMBEDDING_WORDS_SINCE,
-              CONVERT_PICKS_RUNNER_SINCE)
+              CONVERT_PICKS_RUNNER_SINCE, *MM_ENCODER_ONLY)
 # pooling classes vLLM registers under their own name (0.34.0 registry.py: _REWARD_MODELS :300-304 and the classes
 # vllm_pooling.POOLING_NAMED / vllm_pooling_budget.CLASS_POOLING list); the adapters leave them as they are
 # (adapters.py 0.34.0 as_embedding_model: `if is_pooling_model(cls): return cls`)
@@ -70,7 +79,8 @@ def runner_choice(value) -> str:
 
 
 def convert_choice(value) -> str:
-    """vLLM's --convert: auto, none, embed, classify or reward (reward up to vLLM 0.15, checked with the release)."""
+    """vLLM's --convert: auto, none, embed, classify, reward or mm_encoder_only (reward up to vLLM 0.15, mm_encoder_only
+    in 0.14-0.15 only: checked with the release)."""
     return _choice("convert", value, CONVERTS, " (vLLM's --convert)")
 
 
@@ -114,6 +124,12 @@ def runner_refusal(spec, version: Optional[str] = None) -> Optional[str]:
     if convert == "reward" and release >= REWARD_UNTIL:
         return (f"vLLM {version} refuses --convert reward: its choices are auto, none, embed, classify (config/"
                 f"model.py ConvertType, reward up to 0.15); use --convert embed.")
+    asked = convert
+    if convert == "mm_encoder_only":
+        refused = mm_encoder_only_refusal(spec, version, release)
+        if refused:
+            return refused
+        convert = "none"  # a model without a multimodal encoder: vLLM serves it as --convert none would
     arch = served_architecture(spec)
     by_architecture = architecture_runner(spec)
     picked = "pooling" if pooling_runner(spec, version) else "generate"
@@ -128,16 +144,43 @@ def runner_refusal(spec, version: Optional[str] = None) -> Optional[str]:
                                                                         "to the architecture)."))
     if by_architecture == "generate" and convert == "none":
         converts = "embed|classify|reward" if release < REWARD_LISTED_UNTIL else "embed|classify"
-        return (f"vLLM {version} refuses {arch} with --runner pooling and --convert none: \"This model does not "
+        return (f"vLLM {version} refuses {arch} with --runner pooling and --convert {asked}: \"This model does not "
                 f"support `--runner pooling`. You can pass `--convert <{converts}> to adapt it into a pooling "
                 f"model.\" (config/model.py ModelConfig.__post_init__).")
     if by_architecture == "pooling" and convert != "auto" and not _registered_pooling(arch) \
             and convert != _suffix_convert(arch, release):
-        return (f"kvplan does not plan {arch} with --convert {convert}: vLLM resolves no class of that name for it and "
+        return (f"kvplan does not plan {arch} with --convert {asked}: vLLM resolves no class of that name for it and "
                 f"falls back to the Transformers backend's (0.34.0: TransformersForSequenceClassification, CLS "
                 f"pooling, encoder-only attention), which kvplan does not model; leave --convert auto "
                 f"({_suffix_convert(arch, release)} here).")
     return None
+
+
+def mm_encoder_only_refusal(spec, version: str, release: tuple) -> Optional[str]:
+    """Why vLLM `version` does not serve `spec` with --convert mm_encoder_only (MM_ENCODER_ONLY), or kvplan does not
+    plan it: a release that does not take it, or a multimodal model, which it makes an encoder-only instance; None
+    for a text model in 0.14-0.15, which vLLM serves as --convert none would, and where ModelConfig refuses the
+    runner first (runner_refusal says so, as for --convert none)."""
+    first, without = MM_ENCODER_ONLY
+    if not first <= release < without:
+        choices = "auto, none, embed, classify" + (", reward" if release < REWARD_UNTIL else "")
+        instead = "; from 0.15 its --mm-encoder-only flag asks for that" if release >= without else ""
+        return (f"vLLM {version} refuses --convert mm_encoder_only: its choices are {choices} (config/model.py "
+                f"ConvertType, mm_encoder_only in 0.14.0-0.15.1 only: a multimodal model's encoder-only instance"
+                f"{instead}).")
+    by_architecture = architecture_runner(spec)
+    runner_refused = (getattr(spec, "runner", "auto") == "generate" and by_architecture == "pooling") or \
+        (pooling_runner(spec, version) and by_architecture == "generate")  # ModelConfig's checks, before the model
+    if not getattr(spec, "multimodal", False) or runner_refused:
+        return None
+    from .vllm import served_architecture
+
+    how = ("builds it without its language model, or raises a TypeError where the class names none "
+           "(model_executor/models/adapters.py as_mm_encoder_only_model)" if release < (0, 15) else
+           "warns the flag is deprecated and builds it without its language model, as --mm-encoder-only does "
+           "(config/model.py 0.15.0:502-509, model_executor/models/interfaces.py:199-211)")
+    return (f"kvplan does not plan {served_architecture(spec)} with --convert mm_encoder_only: vLLM {version} {how}, "
+            f"an encoder instance for disaggregated serving that keeps no KV cache; kvplan plans a language model's.")
 
 
 def _generate_refusal(arch: str, version: str, release: tuple) -> str:

@@ -233,6 +233,15 @@ DENSE_MLA_BLOCK_RULES = (
 MLA_KERNEL_BLOCKS = {"FLASHINFER_MLA": (32, 64), "CUTLASS_MLA": (128,), "FLASHMLA": (64,), "FLASH_ATTN_MLA": (16,),
                      "TRITON_MLA": (16,)}  # a block is taken where one of them divides it (backend.py:170-186)
 FORCED_MLA_BLOCK = {"FLASHINFER_MLA": 64, "CUTLASS_MLA": 128, "FLASHMLA": 64}  # "Forcing kv cache block size to N"
+# The qk_nope_head_dim values for which SM10x's dense MLA is FLASHINFER_MLA, by first release (newest first); any other
+# (a config without the key reads as 1) gets CUTLASS_MLA. 0.15-0.17 force FLASHINFER_MLA only where it is 128, else
+# CUTLASS_MLA (platforms/cuda.py getattr(hf_text_config, "qk_nope_head_dim", 1): 0.15.0 :188-204, 0.16.0 :191-207,
+# 0.17.0 / 0.17.1 :208-224). From 0.18 FLASHINFER_MLA's supports_combination refuses the others (flashinfer_mla.py
+# 0.18.0:80-90 [64, 128]; 0.19.0:80-90, 0.34.0:240-248 [64, 128, 192]) and the next SM10x backend in the priority
+# list is CUTLASS_MLA (platforms/cuda.py 0.18.0:68-69, 0.19.0:84-85, 0.34.0:120-125; TOKENSPEED_MLA between them from
+# 0.22 takes qk_nope_head_dim 128 only, tokenspeed_mla.py 0.34.0:156-165). 0.11.1-0.14.x force CUTLASS_MLA whatever
+# the dims (platforms/cuda.py 0.13.0:185-187).
+FLASHINFER_MLA_NOPE = (((0, 19), (64, 128, 192)), ((0, 18), (64, 128)), ((0, 15), (128,)))
 
 
 def dense_mla_block_rule(version: str) -> Optional[str]:
@@ -240,29 +249,33 @@ def dense_mla_block_rule(version: str) -> Optional[str]:
     return release_rule(DENSE_MLA_BLOCK_RULES, version)
 
 
-def dense_mla_backend(kv_quantized: bool, version: str = PINNED, capability=()) -> str:
+def dense_mla_backend(kv_quantized: bool, version: str = PINNED, capability=(), qk_nope_head_dim: int = 128) -> str:
     """The MLA backend whose kernel blocks set a dense MLA model's block in vLLM `version` on a CUDA GPU of
     `capability` (() is Hopper). Up to 0.17 the one check_and_update_config forces the block for (FLASHMLA on
     Hopper even where FLASH_ATTN_MLA then runs a 16-bit cache); TRITON_MLA where none is forced or preferred
-    (Ampere, Ada, SM12x, and 0.11.0-0.12.x's compute capability 10.3). SM10x assumes qk_nope_head_dim 128, which
-    kvplan's MLA layer does not keep: FLASHINFER_MLA takes 64 or 128 in 0.18.x, also 192 from 0.19 (flashinfer_mla.py
-    supports_combination: 0.18.0 :87, 0.19.0 :87), else CUTLASS_MLA, as for GLM-4.7-Flash (192) in 0.15-0.18.x."""
+    (Ampere, Ada, SM12x, and 0.11.0-0.12.x's compute capability 10.3). SM10x: CUTLASS_MLA up to 0.14; from 0.15
+    FLASHINFER_MLA where it takes the model's `qk_nope_head_dim` (FLASHINFER_MLA_NOPE), else CUTLASS_MLA, as for
+    GLM-4.7-Flash (192) in 0.15-0.18.x."""
     rule = dense_mla_block_rule(version)
     major = major_of(capability)
     if major == HOPPER:
         return "FLASH_ATTN_MLA" if rule == "preferred" and not kv_quantized else "FLASHMLA"
     if major != BLACKWELL or (rule in ("exact", "cutlass-sm100") and tuple(capability[:2]) != (10, 0)):
         return "TRITON_MLA"
-    return "FLASHINFER_MLA" if rule in ("preferred", "flashinfer") else "CUTLASS_MLA"
+    if rule in ("preferred", "flashinfer") and qk_nope_head_dim in release_rule(FLASHINFER_MLA_NOPE, version, ()):
+        return "FLASHINFER_MLA"
+    return "CUTLASS_MLA"
 
 
-def dense_mla_block(block_size: Optional[int], kv_quantized: bool, version: str = PINNED, capability=()) -> int:
+def dense_mla_block(block_size: Optional[int], kv_quantized: bool, version: str = PINNED, capability=(),
+                    qk_nope_head_dim: int = 128) -> int:
     """A dense MLA model's block in vLLM `version` (0.11 on) on a CUDA GPU of `capability` (DENSE_MLA_BLOCK_RULES) at
-    --block-size `block_size` (None: unset). From 0.18: as given, else the backend's preferred block (SM10x's
-    FLASHINFER_MLA: 32, 64 from 0.34; Hopper's FLASHMLA for a quantized cache: 64); up to 0.17: given or 16, then
-    replaced by the forced backend's block unless that backend takes it (0.11.0: only its own block)."""
+    --block-size `block_size` (None: unset), for a model of `qk_nope_head_dim` (dense_mla_backend). From 0.18: as
+    given, else the backend's preferred block (SM10x's FLASHINFER_MLA: 32, 64 from 0.34; CUTLASS_MLA: 128; Hopper's
+    FLASHMLA for a quantized cache: 64); up to 0.17: given or 16, then replaced by the forced backend's block unless
+    that backend takes it (0.11.0: only its own block)."""
     rule = dense_mla_block_rule(version)
-    backend = dense_mla_backend(kv_quantized, version, capability)
+    backend = dense_mla_backend(kv_quantized, version, capability, qk_nope_head_dim)
     if rule == "preferred":
         return block_size or preferred_block(default_block_size(version), MLA_KERNEL_BLOCKS[backend])
     block = block_size or default_block_size(version)
@@ -318,7 +331,8 @@ def attention_block_size(layers: tuple, kv_quantized: bool, block_size: Optional
     (default_block_size: 16, 64 from 0.34) unless the backend wants more. Dense MLA on a CUDA GPU follows its
     backend's kernel blocks by release and compute capability (dense_mla_block: on Hopper FLASHMLA's 64 up to 0.17
     whatever the dtype, from 0.18 for a quantized cache only; on SM10x CUTLASS_MLA's 128 up to 0.14, FLASHINFER_MLA's
-    64 forced in 0.15-0.17 and its 32 preferred from 0.18 to 0.33). Sparse MLA's backends take multiples of 64 only,
+    64 forced in 0.15-0.17 and its 32 preferred from 0.18 to 0.33 where it takes the model's qk_nope_head_dim, else
+    CUTLASS_MLA's 128: FLASHINFER_MLA_NOPE). Sparse MLA's backends take multiples of 64 only,
     so any other --block-size leaves vLLM no attention backend (platforms/cuda.py get_valid_backends: "No valid
     attention backend found", reason "block_size not supported": a configuration refusal, vllm.sparse_block_refusal;
     the block is kept as given here); before 0.18 vLLM forced sparse MLA's block to 64 whatever --block-size said
@@ -337,9 +351,10 @@ def attention_block_size(layers: tuple, kv_quantized: bool, block_size: Optional
         return block_size or max(rocm_sparse_block(None), default)
     if sparse and sparse_block_rule(version) == "forced":
         return SPARSE_MLA_BLOCK
-    dense_mla = not sparse and any(isinstance(layer, MLALatent) for layer in layers)
+    mla = next((layer for layer in layers if isinstance(layer, MLALatent)), None)
+    dense_mla = not sparse and mla is not None
     if dense_mla and not is_rocm_platform(capability) and dense_mla_block_rule(version) is not None:
-        return dense_mla_block(block_size, kv_quantized, version, capability)
+        return dense_mla_block(block_size, kv_quantized, version, capability, mla.qk_nope_head_dim)
     if block_size is not None:
         return block_size
     if sparse:

@@ -189,6 +189,9 @@ class MLALatent(PagedKV):
     # the layer runs that indexer itself and leads the index group of the layers after it that reuse its top-k
     # (GLM-5.2's shared indexers; vLLM MLAAttentionSpec.is_index_group_leader); False for a layer that reuses one
     leads_index_group: bool = False
+    # the query's non-rotary head dim: vLLM picks SM10x's dense MLA backend by it (engines/vllm_specs.py
+    # FLASHINFER_MLA_NOPE); 128, DeepSeek-V3's, where a layer is built without a config
+    qk_nope_head_dim: int = 128
     kind: str = field(default="mla", init=False)
 
     @property

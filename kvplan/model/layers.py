@@ -578,5 +578,6 @@ def attention_kind(cfg: Config, kv_heads: int, head_dim: int):
     """The full-attention layer of this model: MLA latents when the config has kv_lora_rank."""
     if cfg.has("kv_lora_rank"):
         return MLALatent(cfg.int("kv_lora_rank"), cfg.int("qk_rope_head_dim", minimum=0),
-                         cfg.int("index_topk", required=False, minimum=1) or 0)
+                         cfg.int("index_topk", required=False, minimum=1) or 0,
+                         qk_nope_head_dim=cfg.int("qk_nope_head_dim", minimum=0, default=1))  # vLLM's getattr default
     return FullAttention(kv_heads, head_dim)

@@ -166,6 +166,7 @@ def parse_config(raw: Any, name: str, weights: Optional[Weights] = None) -> Mode
         auto_kv_dtype="fp8_ds_mla" if is_v4(cfg) else checkpoint_kv,
         checkpoint_kv_dtype=checkpoint_kv,
         kv_cache_scheme=compressed_kv_scheme(cfg.get("quantization_config")) if checkpoint_kv == "fp8" else (),
+        ssm_cache_dtype=_ssm_cache_dtype(raw),
         attention_sinks=attention_sinks(cfg, kinds),
         quantization=checkpoint_method(cfg.get("quantization_config")),
         quantization_fields=quantization_fields(cfg.get("quantization_config")),
@@ -173,6 +174,19 @@ def parse_config(raw: Any, name: str, weights: Optional[Weights] = None) -> Mode
         dynamic_overrides=dynamic_overrides(cfg.get("quantization_config")),
         modelopt_legacy=modelopt_legacy_form(cfg.get("quantization_config")),
     )
+
+
+# the values vLLM's mamba_ssm_cache_dtype takes (config/cache.py MambaDType: auto / float32 / float16 from 0.13.0 :32,
+# bfloat16 too by 0.34.0 :175); the NemotronH config handler copies the config's into it unchecked
+MAMBA_DTYPES = ("auto", "float32", "float16", "bfloat16")
+
+
+def _ssm_cache_dtype(raw) -> str:
+    """The mamba_ssm_cache_dtype the language model's own config names (vLLM's NemotronH handler reads hf_config's, or
+    a multimodal wrapper's text_config's: model_executor/models/config.py 0.34.0:1155-1158, :1173-1179), as written;
+    "" where it names none of MAMBA_DTYPES."""
+    value = language_model_config(raw).get("mamba_ssm_cache_dtype") if isinstance(raw, dict) else None
+    return value if value in MAMBA_DTYPES else ""
 
 
 def _checkpoint_kv(raw: dict, cfg: Config, layers: tuple, notes: list) -> str:

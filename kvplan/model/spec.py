@@ -112,6 +112,9 @@ class ModelSpec:
     # the compressed-tensors kv_cache_scheme's fields vLLM validates, ((key, value), ...), where checkpoint_kv_dtype
     # comes from one (params.compressed_kv_scheme; engines/vllm_ct_kv.py refuses what each release refuses)
     kv_cache_scheme: tuple = ()
+    # the language model's config's own mamba_ssm_cache_dtype ("auto", "float32", "float16", "bfloat16" as written;
+    # "" where it names none of them), which vLLM's NemotronH config handler reads (engines/vllm.py ssm_state_dtype)
+    ssm_cache_dtype: str = ""
     attention_sinks: bool = False  # some attention layer has a learned sink a head (layers.attention_sinks)
     dtype_asked: bool = False  # --dtype named the model dtype (vLLM resolves only `auto` per GPU: vllm.served_dtype)
     length_key: str = "max_position_embeddings"  # the config field max_position_embeddings was read from
