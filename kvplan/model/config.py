@@ -74,7 +74,7 @@ FIELDS = {
     **_ints("moe_layer_end_index", -1, MAX_COUNT),  # -1: the last layer (transformers' Ernie4_5_MoeConfig)
     **_ints("vocab_size padded_vocab_size", 1, MAX_VOCAB),
     **_ints("max_position_embeddings n_positions seq_length max_seq_len attention_chunk_size model_max_length "
-            "sliding_window_size", 1, MAX_TOKENS),
+            "sliding_window_size mamba_chunk_size", 1, MAX_TOKENS),
     **_ints("sliding_window", 0, MAX_TOKENS),  # 0 (or null) means no window
     **{name: ("bool",) for name in "multi_query new_decoder_architecture use_sliding_window tie_word_embeddings "
        "attention_bias mlp_bias parallel_attn mamba_proj_bias mamba_conv_bias use_conv_bias norm_topk_prob "

@@ -248,6 +248,9 @@ class LinearState(NoTokenPages):
     # bytes of a recurrent-state element where the layer fixes its dtype whatever the model's (Kimi Delta
     # Attention: float32, mamba_utils.py MambaStateDtypeCalculator.kda_state_dtype); 0: the dtype it is given
     ssm_bytes: int = 0
+    # a Mamba-1 / Mamba-2 layer's kernel chunk (tokens), as vLLM reads it (layers.mamba_chunk_size): the block its
+    # "all" cache mode aligns to (engines/vllm_specs.py mamba_all_blocks); 0 for the other flavors
+    chunk_size: int = 0
     kind: str = field(default="linear", init=False)
 
     window = None

@@ -270,6 +270,35 @@ def gdn_state_bytes(cfg: Config) -> int:
     return 4 if first in SSM_DTYPE_FROM_CONFIG and named == "fp32" else 0
 
 
+# The Mamba kernel's chunk (tokens) as vLLM reads it, ModelConfig.get_mamba_chunk_size (config/model.py 0.11.1
+# :1463-1478, 0.15.0 :1267-1282, 0.20.0 :1331-1346, 0.27.1 :1531-1546, unchanged): the text config's
+# mamba_chunk_size, else its chunk_size, else 2048 ("Mamba1 does not have a chunk notion"). The text config is
+# transformers' class (vLLM registers none of its own for these types: transformers_utils/config.py _CONFIG_REGISTRY,
+# 0.11.1-0.27.1), which fills the field a file leaves out (transformers 5.22.2: configuration_nemotron_h.py:130
+# chunk_size 128, :167 mamba_chunk_size read into it; configuration_granitemoehybrid.py:102, configuration_bamba.py:73,
+# configuration_falcon_h1.py:84 mamba_chunk_size 256; configuration_zamba2.py:89 chunk_size 256; JambaConfig none).
+MAMBA_CHUNK_KEYS = ("mamba_chunk_size", "chunk_size")
+MAMBA_CHUNK_DEFAULTS = {"nemotron_h": ("chunk_size", 128), "granitemoehybrid": ("mamba_chunk_size", 256),
+                        "bamba": ("mamba_chunk_size", 256), "falcon_h1": ("mamba_chunk_size", 256),
+                        "zamba2": ("chunk_size", 256)}
+MAMBA_CHUNK_FALLBACK = 2048
+
+
+def mamba_chunk_size(cfg: Config) -> int:
+    """vLLM's get_mamba_chunk_size for this config (MAMBA_CHUNK_KEYS): each field as the file writes it, or its
+    class's default where the file leaves it out (a field written null stays None, as transformers keeps it);
+    the first set, else 2048."""
+    default = MAMBA_CHUNK_DEFAULTS.get(cfg.model_type)
+    for key in MAMBA_CHUNK_KEYS:
+        if key in cfg.fields:
+            value = cfg.int(key, maximum=MAX_TOKENS, required=False)
+        else:
+            value = default[1] if default is not None and default[0] == key else None
+        if value is not None:
+            return value
+    return MAMBA_CHUNK_FALLBACK
+
+
 def linear_state(cfg: Config) -> LinearState:
     """The fixed per-sequence state of a linear-attention or Mamba layer."""
     if kda_config(cfg) is not None:  # Kimi Delta Attention
@@ -287,7 +316,8 @@ def linear_state(cfg: Config) -> LinearState:
         # one group is replicated on every rank (its B / C conv window whole), more are split with the heads
         one = groups == 1
         return LinearState(heads if one else math.gcd(heads, groups), (kernel - 1) * (inner + 2 * groups * state),
-                           heads * head_dim * state, "mamba2", (kernel - 1) * 2 * state if one else 0, kernel - 1)
+                           heads * head_dim * state, "mamba2", (kernel - 1) * 2 * state if one else 0, kernel - 1,
+                           chunk_size=mamba_chunk_size(cfg))
     if cfg.has("conv_L_cache"):  # LFM2 short convolution (vLLM short_conv.py): a window of L - 1 inputs, no state
         width = cfg.int(("conv_dim", "hidden_size"))
         return LinearState(width, (cfg.int("conv_L_cache") - 1) * width, 0, "shortconv",
@@ -295,7 +325,8 @@ def linear_state(cfg: Config) -> LinearState:
     if cfg.has("mamba_d_state") or cfg.model_type in MAMBA1_ONLY:  # Mamba-1 (Jamba; Mamba, Falcon-Mamba)
         inner = mamba1_inner(cfg)
         kernel = cfg.int(("mamba_d_conv", "conv_kernel"), default=4)
-        return LinearState(inner, (kernel - 1) * inner, inner * cfg.int(("mamba_d_state", "state_size")), "mamba")
+        return LinearState(inner, (kernel - 1) * inner, inner * cfg.int(("mamba_d_state", "state_size")), "mamba",
+                           chunk_size=mamba_chunk_size(cfg))
     raise KvplanError(
         "config declares linear-attention layers but no state shape: expected linear_num_value_heads "
         "(gated DeltaNet), linear_attn_config (Kimi Delta Attention), mamba_num_heads / mamba_n_heads (Mamba-2) or "
