@@ -7,7 +7,7 @@ D1  a hybrid on the POOLING runner was planned with prefix caching off in 0.11.1
     pooling supports prefix caching (0.15.1:1640-1661). Still off on every runner in 0.11.0 (models/config.py
     0.11.0:296) and 0.26-0.27 (arg_utils.py 0.26.0:2518-2522). A class without SupportsMambaPrefixCaching has it
     turned off again before 0.15 (models/config.py 0.11.1:293-305) and runs "align" from 0.15 (0.15.0:332-347); one
-    with it runs "all", which kvplan does not model and says so.
+    with it runs "all", which kvplan said it did not model, and since s59 models (test_mamba_all_mode_s59.py).
 D2  deployments float fields took YAML 1.1-only number forms (010 octal, 0x8, 0b1, 1_000.5, 1:30); '0.9' was refused
     for gpu_util while '8' passed for cpu_offload_gb.
 D3  api.estimate(max_model_len=["auto"]) was refused as auto in a list; -c auto,auto too.
@@ -48,23 +48,25 @@ def _embed(model: str, version: str, **kwargs):
 # v1/kv_cache_interface.py 0.15.1:299-300), two in "align" mode (0.15.1:297-298).
 NEMOTRON_OFF = _cdiv(8192, 1040) + 6 * 1  # 14
 NEMOTRON_ON = _cdiv(8192, 1040) + 6 * 2  # 20
-NEMOTRON_OFF_16 = _cdiv(8192, 528) + 6 * 1  # 22: a float16 SSM state (0.13-0.19) or bf16 (0.11-0.12)
-NEMOTRON_ON_16 = _cdiv(8192, 528) + 6 * 2  # 28
+HALF_OFF = _cdiv(8192, 528) + 6 * 1  # 22
+# "all" mode (test_mamba_all_mode_s59.py): the block the lowest multiple of the Mamba chunk, 128, holding a state
+# (640 with the 2-byte SSM state, 1,152 with the float32 one), a state block every block in each of the 7 groups
+ALL_HALF, ALL_FP32 = 7 * _cdiv(8192, 640), 7 * _cdiv(8192, 1152)  # 91, 56
 
 
-@pytest.mark.parametrize("version, block, blocks, noted", [
-    ("0.11.0", 528, NEMOTRON_OFF_16, False),  # MambaModelConfig turns it off (models/config.py 0.11.0:296)
-    ("0.11.1", 528, NEMOTRON_ON_16, True),  # the pooling branch: LAST keeps it (arg_utils.py 0.11.1:1849-1858)
-    ("0.14.1", 528, NEMOTRON_ON_16, True),  # NemotronH supports Mamba prefix caching (nemotron_h.py 0.14.1): kept
-    ("0.20.0", 1040, NEMOTRON_ON, True),  # attn_type "decoder" with a pooler (config/model.py 0.15.1:1566-1572)
-    ("0.26.0", 1040, NEMOTRON_OFF, False),  # `and not model_config.is_hybrid` (arg_utils.py 0.26.0:2518-2522)
-    ("0.27.1", 1040, NEMOTRON_OFF, False),  # the same (arg_utils.py 0.27.1:2605)
-    ("0.28.0", 1040, NEMOTRON_ON, False),  # every hybrid, "align" for every class (models/config.py 0.28.0:602-609)
+@pytest.mark.parametrize("version, block, blocks", [
+    ("0.11.0", 528, HALF_OFF),  # MambaModelConfig turns it off (models/config.py 0.11.0:296), every runner
+    ("0.11.1", 640, ALL_HALF),  # the pooling branch: LAST keeps it (arg_utils.py 0.11.1:1849-1858)
+    ("0.14.1", 640, ALL_HALF),  # NemotronH supports Mamba prefix caching (nemotron_h.py 0.14.1): kept
+    ("0.20.0", 1152, ALL_FP32),  # attn_type "decoder" with a pooler (config/model.py 0.15.1:1566-1572)
+    ("0.26.0", 1040, NEMOTRON_OFF),  # `and not model_config.is_hybrid` (arg_utils.py 0.26.0:2518-2522)
+    ("0.27.1", 1040, NEMOTRON_OFF),  # the same (arg_utils.py 0.27.1:2605)
+    ("0.28.0", 1040, NEMOTRON_ON),  # every hybrid, "align" for every class (models/config.py 0.28.0:602-609)
 ])
-def test_hybrid_pooling_prefix_caching_by_release(version, block, blocks, noted):
+def test_hybrid_pooling_prefix_caching_by_release(version, block, blocks):
     plan = _embed(NEMOTRON_H, version)
     assert plan.engine.block_size == block and plan.engine.blocks_per_request == blocks
-    assert any('"all" mode' in w for w in plan.tp_warnings) == noted
+    assert not any('"all" mode' in w for w in plan.tp_warnings)
 
 
 def test_hybrid_generate_runner_keeps_prefix_caching_off_before_028():
@@ -85,7 +87,7 @@ def test_hybrid_generate_runner_with_pooler_config_from_012():
     0.12.0:1754-1761): a --pooler-config on the generate runner makes it "decoder" too."""
     (plan,) = api.estimate(NEMOTRON_H, gpu="h100", max_model_len=8192, engine="vllm==0.20.0",
                            pooler_config={"pooling_type": "LAST"})
-    assert plan.runner == "generate" and plan.engine.blocks_per_request == NEMOTRON_ON
+    assert plan.runner == "generate" and plan.engine.blocks_per_request == ALL_FP32  # "all" mode, as pooling
 
 
 # Qwen3-Next (no SupportsMambaPrefixCaching: qwen3_next.py 0.14.1 and 0.20.0) at tp 4, 8K: 12 attention layers, 36
@@ -101,11 +103,11 @@ def test_hybrid_pooling_without_mamba_prefix_support(version, blocks):
     assert not any('"all" mode' in w for w in plan.tp_warnings)
 
 
-def test_all_mode_note_is_said_in_the_table():
+def test_all_mode_is_modelled_so_the_table_says_no_note():
     run = run_kvplan("estimate", NEMOTRON_H, "--gpu", "h100", "-c", "8K", "--runner", "pooling", "--convert",
                      "embed", "--engine", "vllm==0.20.0")
     assert run.returncode == 0, run.stderr
-    assert 'not modelled: vLLM 0.20.0 keeps this hybrid\'s Mamba states in "all" mode' in " ".join(run.stdout.split())
+    assert "not modelled" not in " ".join(run.stdout.split())
 
 
 # ---- D2 ----------------------------------------------------------------------------------------------------------

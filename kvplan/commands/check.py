@@ -26,7 +26,7 @@ from ..engines.vllm_speculative import served
 from ..plan.capacity import token_bytes
 from ..plan.catalog import with_node_gpus
 from ..plan.max_len import default_max_model_len
-from ..plan.plan import (MAX_TP, engine_note, fitting_remedies, moe_layout_of, plan, prompt_for, raised_cap,
+from ..plan.plan import (MAX_TP, fitting_remedies, moe_layout_of, plan, prompt_for, raised_cap,
                          reaching, release_of, node_note, remedy_reach, with_layout_errors)
 from ..plan.sharding import shard, valid_tp_degrees
 from .estimate import bounded_prefill, budget_function
@@ -340,9 +340,6 @@ def check_deployment(dep: Deployment, spell: Callable[[str], str] = str, resolve
     past_node = node_note(dep.tp, device, spell)
     if past_node:  # vLLM runs it (its Ray executor warns): a warning, not a failure
         add("warning", "tp", past_node)
-    unmodelled = engine_note(spec, _engine(dep))
-    if unmodelled:  # what the engine's figures leave out (a hybrid's Mamba "all" mode), as estimate warns
-        add("warning", "model", unmodelled)
     if spec.max_position_embeddings and dep.context > spec.max_position_embeddings:
         add("warning", "context", f"context {dep.context} exceeds max_position_embeddings "
                                   f"({spec.max_position_embeddings}); vLLM serves longer sequences only with RoPE "

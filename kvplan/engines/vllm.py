@@ -13,7 +13,8 @@ Rules and where vLLM 0.32.0 has them (paths under vllm/):
   max_num_batched_tokens (max_in_flight_tokens). Releases before 0.26 reserved one batch (vllm_versions.py).
 - prefix caching on by default: Mamba layers run in "align" mode with the attention block size
   (model_executor/models/config.py MambaModelConfig), else one state block of max_model_len tokens; off for
-  attention-free models, and for hybrids before 0.28 but a pooling runner's (with_model_defaults: HYBRID_PREFIX_RULES).
+  attention-free models, and for hybrids before 0.28 but a pooling runner's (with_model_defaults: HYBRID_PREFIX_RULES),
+  where in 0.11.1-0.27.x a class with Mamba prefix caching runs "all" mode, a state every block (mamba_all_mode).
 - family quirks: see KV_DTYPE_QUIRKS.
 - start-up (v1/core/kv_cache_utils.py get_kv_cache_configs): groups from the whole model, projected on each
   pipeline stage; num_blocks = available // bytes per block on each stage, the smallest stage wins; one block
@@ -37,6 +38,7 @@ from typing import Optional
 
 from ..errors import FieldError, KvplanError
 from ..model.kinds import V4_KINDS, FullAttention, LinearState, MLALatent
+from ..model.layers import MAMBA_CHUNK_FALLBACK
 from ..model.precision import DTYPE_BYTES, PRECISIONS, kv_dtype_name, normalize_dtype_name, vllm_name
 from ..model.unmodelled import encoder_only_error, switched_on
 from .figures import EngineFigures, Refusal
@@ -52,7 +54,7 @@ from .vllm_quant import REMEDY_FLAGS, gpu_quantization_refusal, is_deprecation, 
     model_config_refusal, quant_config_refusal, scheme_refusal
 from .vllm_specs import (DENSE_MLA_BLOCK_RULES, attention_block_size, cuda_sparse_block_refusal, default_block_size,
                          dense_mla_backend, forced_mla_block, hybrid_block_size, kv_cache_groups, layer_spec,
-                         mamba_page, prefill_checkpoint_alignment, ununified_pages_error)
+                         mamba_all_blocks, mamba_page, prefill_checkpoint_alignment, ununified_pages_error)
 from .vllm_versions import NEWEST, PINNED, Behaviour, behaviour, parse_version, release_rule
 
 GiB = 2**30
@@ -375,10 +377,18 @@ HYBRID_PREFIX_CACHING_SINCE = (0, 28)  # every runner, whatever the pooler
 # Hybrid classes that implement SupportsMambaPrefixCaching (model_executor/models/*.py 0.11.1-0.25.1: bamba.py (to
 # 0.25.0), falcon_h1.py, granitemoehybrid.py, jamba.py, nemotron_h.py, zamba2.py). With prefix caching on, the others
 # have it turned off again in 0.11.1-0.14.x (MambaModelConfig, models/config.py 0.11.1:293-305), run "align" in
-# 0.15.0-0.27.x and these "all" (0.15.0:332-347), from 0.28 every class "align" (0.28.0:602-609).
+# 0.15.0-0.27.x and these "all" (0.15.0:332-347), from 0.28 every class "align" (0.28.0:602-609). In 0.11.1-0.14.x,
+# before mamba_cache_mode, these keep prefix caching on and the hybrid block takes the same "all" branch
+# (models/config.py 0.11.1:394-415, 0.14.1 the same under `if cache_config.enable_prefix_caching`), and MambaSpec
+# keeps cdiv(max_model_len, mamba_block_size) states a request whatever the mode (v1/kv_cache_interface.py
+# 0.11.1:261-263, 0.14.1:292-294). "all" mode: vllm_specs.mamba_all_blocks, CacheSpec.all_mode.
 MAMBA_PREFIX_CLASSES = frozenset({"BambaForCausalLM", "FalconH1ForCausalLM", "GraniteMoeHybridForCausalLM",
                                   "JambaForCausalLM", "NemotronHForCausalLM", "Zamba2ForCausalLM"})
 MAMBA_ALL_MODE = ((0, 11, 1), (0, 28))  # [from, before): releases whose MAMBA_PREFIX_CLASSES keep one state a block
+# MambaManager frees a request's states behind the newest (get_num_skipped_tokens = computed - 1) from 0.14
+# (v1/core/single_type_kv_cache_manager.py 0.14.0:830-834, 0.20.0:1044, 0.27.1:1673); before, it skips none (the
+# base class's 0, 0.13.0 :290-301), so a request holds every state block it was given until it ends.
+MAMBA_FREES_STATES_SINCE = (0, 14)
 MAMBA_FALLBACK_OFF_BEFORE = (0, 15)  # before it, a class outside MAMBA_PREFIX_CLASSES gets prefix caching off
 
 
@@ -420,19 +430,45 @@ def _mamba_prefix_class(spec) -> bool:
     return (spec.registered_architecture or spec.architecture) in MAMBA_PREFIX_CLASSES
 
 
-def mamba_all_mode_note(spec, version: str, prefix_caching: bool) -> str:
-    """kvplan's line where vLLM `version` keeps `spec`'s Mamba states in "all" mode, which kvplan does not model:
-    a hybrid of MAMBA_PREFIX_CLASSES with prefix caching on in MAMBA_ALL_MODE (a pooling runner's, before 0.28).
-    "all" mode keeps cdiv(max_model_len, block) state blocks a request (MambaSpec.max_memory_usage_bytes,
-    v1/kv_cache_interface.py 0.15.1:293-296) at a block aligned to the model's Mamba chunk (models/config.py
-    0.15.0:459-479); kvplan's figures are "align" mode's (2 state blocks a request, the smallest block that fits)."""
+def mamba_all_mode(spec, version: str, prefix_caching: bool) -> str:
+    """How vLLM `version` keeps `spec`'s Mamba states in "all" mode (CacheSpec.all_mode), "" where it does not: a
+    hybrid of MAMBA_PREFIX_CLASSES with prefix caching on (`prefix_caching`: with_model_defaults' settings) in
+    MAMBA_ALL_MODE, which is a pooling runner's or a --pooler-config's (HYBRID_PREFIX_RULES); "frees" from 0.14,
+    else "keeps" (MAMBA_FREES_STATES_SINCE)."""
     first, before = MAMBA_ALL_MODE
-    if not (prefix_caching and _is_hybrid(spec) and _mamba_prefix_class(spec)
-            and first <= parse_version(version) < before):
+    release = parse_version(version)
+    if not (prefix_caching and _is_hybrid(spec) and _mamba_prefix_class(spec) and first <= release < before):
         return ""
-    return (f"not modelled: vLLM {version} keeps this hybrid's Mamba states in \"all\" mode here (a state block "
-            f"every block of tokens, the block aligned to the Mamba chunk); kvplan's block size and blocks per "
-            f"request are \"align\" mode's (2 state blocks a request)")
+    return "frees" if release >= MAMBA_FREES_STATES_SINCE else "keeps"
+
+
+# A --block-size above "all" mode's Mamba block keeps the attention block there and the Mamba block below it in
+# 0.11.1-0.19.x, whose alignment does not take the block so far (vllm_specs.mamba_all_blocks; from 0.20 it does, so
+# the two are equal). With prefix caching the hybrid coordinator then asserts, as the engine core builds its scheduler
+# after sizing the cache (v1/engine/core.py 0.15.0:132-144, hash_block_size = cache_config.block_size): its words by
+# first release, newest first (v1/core/kv_cache_coordinator.py 0.12.0:366-369 ... 0.19.1:402-405 every group's block
+# a multiple of it; 0.11.1 and 0.11.2 :364-370 the Mamba block a multiple of the attention block).
+ALL_MODE_BLOCK_WORDS = (
+    ((0, 12), "block_size must be divisible by hash_block_size"),
+    ((0, 11, 1), "KVCacheCoordinator assumes the block_size of full attention layers is divisible by other layers "
+                 "now."),
+)
+
+
+def all_mode_block_refusal(groups, version: str) -> Optional[Refusal]:
+    """vLLM's AssertionError where "all" mode's Mamba block is not a multiple of the attention block
+    (ALL_MODE_BLOCK_WORDS); --block-size at the Mamba block or less clears it. None elsewhere."""
+    mamba = next((g.spec.block_size for g in groups if g.spec.all_mode), None)
+    attention = next((g.spec.block_size for g in groups if g.spec.kind != "mamba"), None)
+    if mamba is None or attention is None or mamba % attention == 0:
+        return None
+    words = release_rule(ALL_MODE_BLOCK_WORDS, version, ALL_MODE_BLOCK_WORDS[-1][1])
+    return Refusal(f"No common Mamba and attention block at --block-size {attention}: vLLM {version} keeps this "
+                   f"hybrid's Mamba states in \"all\" mode, a state every {mamba} tokens (the multiple of the Mamba "
+                   f"chunk that holds one), below the attention block the flag keeps. Its engine core stops as it "
+                   f"builds the scheduler (v1/core/kv_cache_coordinator.py HybridKVCacheCoordinator): AssertionError: "
+                   f"{words}", None, configuration=True,
+                   field="block_size", options=(mamba,), onward="less")
 
 
 def format_gib(value: int) -> str:
@@ -998,11 +1034,17 @@ def layer_specs(spec, tp: int, precision, settings: Settings, block_size: Option
     state_bytes = mamba_state_bytes(spec, version)
     # in "align" mode only (prefix caching on): Qwen's gated DeltaNet checkpoints from 0.33 (vllm_specs)
     alignment = prefill_checkpoint_alignment(layers, version, capability) if settings.prefix_caching else None
+    all_mode = mamba_all_mode(spec, version, settings.prefix_caching)  # a state every block: CacheSpec.all_mode
+    all_block = None  # "all" mode's Mamba block, aligned to the Mamba chunk (mamba_all_blocks)
     if mamba:
         attention, per_token, page = hybrid_pages(spec, tp, precision, version)
         if attention is not None:
-            raised = hybrid_block_size(per_token, page, bs, isinstance(attention, MLALatent), alignment, version,
-                                       capability, getattr(attention, "head_dim", 0))
+            shape = (isinstance(attention, MLALatent), version, capability, getattr(attention, "head_dim", 0))
+            if all_mode:
+                chunk = max(layer.chunk_size for layer in mamba) or MAMBA_CHUNK_FALLBACK
+                raised, all_block = mamba_all_blocks(per_token, page, bs, chunk, *shape)
+            else:
+                raised = hybrid_block_size(per_token, page, bs, shape[0], alignment, *shape[1:])
             if raised > bs:
                 lines.append(f"Setting attention block size to {raised} tokens to ensure that attention page "
                              f"size is >= mamba page size.")
@@ -1010,7 +1052,7 @@ def layer_specs(spec, tp: int, precision, settings: Settings, block_size: Option
             if bs * per_token > page:
                 lines.append(f"Padding mamba page size by {100 * (bs * per_token - page) / page:.2f}% to ensure "
                              f"that mamba page size and attention page size are exactly equal.")
-    mamba_block = bs if settings.prefix_caching else settings.max_model_len
+    mamba_block = all_block or (bs if settings.prefix_caching else settings.max_model_len)
     if mamba and len(mamba) == len(layers):  # attention-free: the state block is the only block there is
         bs = mamba_block
     made: dict = {}  # layers of one kind are equal (frozen): one spec per kind, shared by its layers
@@ -1020,7 +1062,8 @@ def layer_specs(spec, tp: int, precision, settings: Settings, block_size: Option
     specs = [made[layer] for layer in layers]
     if mamba and any(s.kind != "mamba" for s in specs if s is not None):
         page = max(s.page_bytes for s in specs if s is not None and s.kind != "mamba")
-        specs = [s if s is None or s.kind != "mamba" else replace(s, page_bytes=max(page, s.page_bytes))
+        specs = [s if s is None or s.kind != "mamba" else replace(s, page_bytes=max(page, s.page_bytes),
+                                                                   all_mode=all_mode)
                  for s in specs]
     return specs, bs, lines
 
@@ -1411,6 +1454,7 @@ def start(spec, *, tp: int, precision, settings: Settings, available: list, stag
     if refusal is None and too_big is not None:
         refusal = Refusal(OVERRIDE_TOO_BIG.format(n=override, needed=format_gib(too_big[0]),
                                                   left=format_gib(max(too_big[1], 0))), None, allocation_fails=True)
+    refusal = refusal or all_mode_block_refusal(groups, version)  # the scheduler's, once the cache is sized
     num_blocks = max(min(blocks), 0) if blocks else 0
     per_block = _stage_block(groups, stages[0])
     tokens, concurrency, size = size_lines(num_blocks, per_request, groups, settings, rules, per_block)

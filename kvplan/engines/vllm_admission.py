@@ -6,7 +6,8 @@ one after another until the block pool (less the null block) refuses one.
 Per request, in scheduler order:
 - admission gate (`full_sequence_must_fit`, SchedulerConfig.scheduler_reserve_full_isl, on by default): the
   whole sequence's blocks, capped by `max_admission_blocks_per_request` for sliding/chunked groups, one Mamba
-  block in "align" mode, must be free;
+  block in "align" mode (in "all" mode a state block every block of the sequence, as a full-attention group's),
+  must be free;
 - each prefill chunk of max_num_batched_tokens: `remove_skipped_blocks` frees what fell out of the window up to
   the processed tokens (computed minus the previous chunk still in flight under async scheduling), then the
   chunk's new blocks must be free;
@@ -32,7 +33,8 @@ class _Blocks:
 
     def __init__(self, spec, max_model_len: int):
         self.spec, self.length, self.nulled = spec, 0, 0
-        self.block_size = max_model_len if spec.kind == "mamba" else spec.block_size  # "none" mode
+        mamba_none = spec.kind == "mamba" and not spec.all_mode  # "none" mode: one block of the whole length
+        self.block_size = max_model_len if mamba_none else spec.block_size
         # MambaManager without "align": the draft tokens' states as num_speculative_blocks more blocks
         self.extra = spec.speculative_blocks if spec.kind == "mamba" else 0
 
@@ -52,8 +54,8 @@ class _Blocks:
             return max(0, processed - window + 1)
         if kind == "chunked":
             return processed // window * window
-        if kind == "mamba":
-            return processed - 1
+        if kind == "mamba":  # "all" mode before 0.14 keeps every state (CacheSpec.all_mode "keeps")
+            return 0 if self.spec.all_mode == "keeps" else processed - 1
         return 0
 
     def gate(self, tokens: int, cap) -> int:
@@ -150,8 +152,8 @@ def footprint(groups, max_model_len: int, chunk: int, in_flight_batches: int, ma
     """Simulate one request through every group. `admission_in_flight` is VllmConfig.max_in_flight_tokens
     (the sliding/chunked admission caps); the previous chunk stays in flight while the next is allocated
     when more than one batch is in flight (async scheduling)."""
-    states = [(_MambaAlign if g.spec.kind == "mamba" and mamba_align else _Blocks)(g.spec, max_model_len)
-              for g in groups]
+    states = [(_MambaAlign if g.spec.kind == "mamba" and mamba_align and not g.spec.all_mode else _Blocks)(
+        g.spec, max_model_len) for g in groups]
     gate = sum(s.gate(max_model_len, g.spec.admission_cap(max_model_len, admission_in_flight))
                for s, g in zip(states, groups))
     peak, computed, previous = 0, 0, 0

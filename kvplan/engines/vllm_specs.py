@@ -7,7 +7,8 @@ function it mirrors (paths under vllm/); nothing here is copied from vLLM.
 - Per-request blocks (`max_memory_usage_bytes` / page): full and MLA cdiv(max_model_len, bs); sliding window
   cdiv(min(w - 1 + in_flight, max_model_len), bs) + 1; chunked local cdiv(min(chunk + in_flight, max_model_len),
   bs); Mamba 2 pages with prefix caching ("align" mode), else 1, + 1 prefill checkpoint (Mamba-2 from 0.32:
-  MAMBA2_CHECKPOINT_SINCE; Qwen's gated DeltaNet from 0.33 where FlashInfer runs its prefill: PREFILL_CHECKPOINTS).
+  MAMBA2_CHECKPOINT_SINCE; Qwen's gated DeltaNet from 0.33 where FlashInfer runs its prefill: PREFILL_CHECKPOINTS);
+  in "all" mode (0.11.1-0.27.x, vllm.mamba_all_mode) cdiv(max_model_len, the chunk-aligned block: mamba_all_blocks).
 - Groups (v1/core/kv_cache_utils.py get_kv_cache_groups): all specs equal, or one "uniform type" -> one group;
   otherwise pages are unified (`unify_kv_cache_spec_page_size`) and each bucket of equal specs is split into
   groups of `group_size` layers (`_get_kv_cache_groups_uniform_page_size`: the smallest bucket, or the largest
@@ -159,6 +160,9 @@ class CacheSpec:
     # the layer's backend takes only block-outermost layouts (DeepseekV4IndexerBackend.supported_kv_cache_layouts:
     # BLHNC, BLNHC), so the whole model's cache is laid out that way and grouped by packed_groups
     block_outermost: bool = False
+    # Mamba "all" mode (vllm.mamba_all_mode): a state block every block_size tokens of the request, "frees" where
+    # MambaManager frees those behind the newest as the request runs, "keeps" where it holds them to the end
+    all_mode: str = ""
 
     @property
     def uniform_type(self) -> tuple:
@@ -180,6 +184,8 @@ class CacheSpec:
 
     def blocks_per_request(self, max_model_len: int, in_flight: int, mamba_align: bool) -> int:
         """cdiv(max_memory_usage_bytes, page_size_bytes) of the spec."""
+        if self.kind == "mamba" and self.all_mode:  # MambaSpec.max_memory_usage_bytes in "all" mode
+            return blocks_for(max_model_len, self.block_size) + self.speculative_blocks
         if self.kind == "mamba":  # MambaSpec.max_memory_usage_bytes: 2 pages (+ checkpoint) in "align", else 1
             return (2 + self.checkpoint_blocks if mamba_align else 1) + self.speculative_blocks
         cap = self.admission_cap(max_model_len, in_flight)
@@ -505,6 +511,18 @@ def hybrid_alignment(block_size: int, mla: bool, version: str, capability: tuple
         return 64
     blackwell = tuple(capability[:1]) == (10,) if "family" in rule else tuple(capability[:2]) == (10, 0)
     return 32 if "32" in rule and blackwell and head_size == 256 else 16
+
+
+def mamba_all_blocks(attention_bytes_per_token: int, mamba_page: int, block_size: int, chunk: int, mla: bool,
+                     version: str = PINNED, capability: tuple = (), head_size: int = 0) -> tuple:
+    """(attention block, Mamba block) of a hybrid whose Mamba states vLLM `version` keeps in "all" mode: the Mamba
+    block is the lowest multiple of lcm(`chunk`, the kernel block alignment: hybrid_alignment) whose attention page
+    holds one Mamba state, cdiv(mamba_page, bytes a token) tokens; the attention block is raised to it where smaller,
+    never lowered (models/config.py 0.11.1:394-431, 0.15.0:466-503, 0.19.1:244-280; platforms/interface.py
+    0.20.0:585-605, 0.27.1:890-910). `chunk`: the model's Mamba chunk (model/layers.py mamba_chunk_size)."""
+    step = lcm(chunk, hybrid_alignment(block_size, mla, version, capability, head_size))
+    mamba_block = step * blocks_for(blocks_for(mamba_page, attention_bytes_per_token), step)
+    return max(block_size, mamba_block), mamba_block
 
 
 def unify_pages(specs: list) -> list:

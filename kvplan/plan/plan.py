@@ -182,21 +182,6 @@ def _runner(spec: ModelSpec, model) -> str:
     return runner_name(spec, getattr(model, "version", None))
 
 
-def engine_note(spec: ModelSpec, model) -> str:
-    """The engine's line on what its figures leave unmodelled for `spec` ("" for none, or an engine without a
-    release): a hybrid's Mamba "all" mode (engines/vllm.py mamba_all_mode_note)."""
-    version = getattr(model, "version", None)
-    if version is None:
-        return ""
-    from ..engines.vllm import hybrid_without_prefix_caching, mamba_all_mode_note
-    from ..engines.vllm_pooler_config import given
-    from ..engines.vllm_pooling import pooling_runner
-    from ..engines.vllm_pooling_budget import incremental_prefill
-
-    off = hybrid_without_prefix_caching(spec, version, pooling_runner(spec, version), given(spec) is not None)
-    return mamba_all_mode_note(spec, version, incremental_prefill(spec, version) and not off)
-
-
 def release_of(engine) -> Optional[str]:
     """The vLLM release an engine (name or model) runs; None for one without (the ideal pool: the pinned release's
     sharding rules, sharding.shard)."""
@@ -344,7 +329,6 @@ def plan(spec: ModelSpec, *, context: int, kv_dtype: str, tp: int, budget_for: C
     sharding = with_layout_errors(shard(spec, tp, pp if pp > 1 or pp_partition else None, pp_partition, spell,
                                         getattr(model, "version", None)), layout)
     past_node = node_note(tp, engine_gpu, spell)
-    unmodelled = engine_note(spec, model)
     stages = pp_stages(spec.num_hidden_layers, pp, pp_partition) if sharding.valid and pp > 1 else ()
     budgets = [served_budget(budget_for, tp, stage, kv_dtype) for stage in (stages or [None])]
     budget = min(budgets, key=lambda b: b.kv_budget_bytes_per_gpu)
@@ -352,7 +336,7 @@ def plan(spec: ModelSpec, *, context: int, kv_dtype: str, tp: int, budget_for: C
                   kv_cache_dtype=kv_dtype.strip().lower(), tp=tp, pp=pp, pp_partition=sharding.partition,
                   tp_valid=sharding.valid, parallel=layout,
                   tp_errors=sharding.errors,
-                  tp_warnings=sharding.warnings + tuple(n for n in (past_node, unmodelled) if n),
+                  tp_warnings=sharding.warnings + ((past_node,) if past_node else ()),
                   pp_errors=sharding.pp_errors, kv_budget_bytes_per_gpu=budget.kv_budget_bytes_per_gpu, budget=budget,
                   node=(engine_gpu.node_gpus, engine_gpu.node_source), runner=_runner(spec, model))
     if not sharding.valid:
