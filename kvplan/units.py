@@ -17,6 +17,11 @@ below 1 MiB (`40`, `40.0` meant 40GiB).
 Every parser here is bounded: ASCII digits only ('²', '٣' and other Unicode digits are not numbers here), at most
 MAX_TEXT characters, exact decimal arithmetic (no float overflow from 400-digit numbers), and a ceiling on the
 result (MAX_TOKENS tokens, MAX_BYTES bytes, MAX_ITEMS entries in a comma list).
+
+A plain integer literal, wherever it comes from (a flag or API string for a count: whole_number; a deployments file's
+YAML integer; a JSON number in config.json or a JSON flag), has its digits counted before int() reads it: past
+MAX_INT_DIGITS it becomes an OversizedInteger, which no field accepts (Python's int() refuses past 4,300 digits, with
+a ValueError that is not the user's error message).
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ from __future__ import annotations
 import math
 import re
 from decimal import Decimal
+from typing import Optional
 
 from .errors import FieldError, quote
 
@@ -31,6 +37,7 @@ MAX_TOKENS = 2**40  # a context or token count: ~10^12, far beyond any model
 MAX_BYTES = 2**60  # 1 EiB: far beyond any GPU's memory
 MAX_ITEMS = 64  # entries of one comma list (a sweep)
 MAX_TEXT = 4000  # characters of one number as typed (Python converts at most 4,300 digits)
+MAX_INT_DIGITS = 64  # digits of an integer literal: every bound kvplan has (MAX_BYTES: 19 digits) is far below
 
 DECIMAL = {"k": 10**3, "m": 10**6, "g": 10**9, "t": 10**12}
 BINARY = {"K": 2**10, "M": 2**20, "G": 2**30, "T": 2**40}
@@ -49,7 +56,38 @@ _DIGITS = re.compile(r"[0-9]{1,%d}" % MAX_TEXT, re.ASCII)
 _SIZE = re.compile(r"^([0-9]+(?:\.[0-9]+)?|[0-9]*\.[0-9]+)\s*([a-z]+)$", re.IGNORECASE | re.ASCII)
 # vLLM's spellings of --max-model-len's auto-fit (0.32.0 utils/argparse_utils.py:76-93 human_readable_int_or_auto)
 AUTO_LENGTHS = ("auto", "-1")
+_WHOLE = re.compile(r"\+?([0-9]+)", re.ASCII)  # a count as text: ASCII digits ('٣' and '²' are not), one '+' at most
 RULES = "k/m/g/t = 10^3/6/9/12, K/M/G/T = 2^10/20/30/40, as vLLM's arguments"
+
+
+class OversizedInteger:
+    """Stands in for an integer literal of more than MAX_INT_DIGITS digits: no field accepts it, and its repr says
+    what it was without repeating thousands of digits."""
+
+    def __init__(self, digits: int):
+        self.digits = digits
+
+    def __repr__(self) -> str:
+        return f"<an integer of {self.digits:,} digits>"
+
+
+def oversized(text: str) -> Optional[OversizedInteger]:
+    """OversizedInteger when the integer literal `text` ('-12', YAML's '1_000') has more than MAX_INT_DIGITS digits,
+    counted before any int() reads it; None otherwise."""
+    digits = sum(char.isdigit() for char in text)
+    return OversizedInteger(digits) if digits > MAX_INT_DIGITS else None
+
+
+def integer_literal(text: str):
+    """int(text) of a decimal integer literal, or OversizedInteger (oversized) rather than a ValueError."""
+    return oversized(text) or int(text)
+
+
+def whole_number(value):
+    """A count given as text ('8', ' +8 ': a flag, an API string) as int, an OversizedInteger past MAX_INT_DIGITS
+    digits; anything else (an int, '-1', '8.0', '++8', '٣') unchanged, for the field's own check to refuse by name."""
+    match = _WHOLE.fullmatch(value.strip()) if isinstance(value, str) else None
+    return integer_literal(match.group(1)) if match else value
 
 
 def human_int(text, field: str, example: str = "8192, 32K or 1M") -> int:

@@ -252,7 +252,8 @@ def test_lines_come_from_the_same_parse_as_values(tmp_path):
 
 @pytest.mark.parametrize("fmt", ["csv", "table", "json", "yaml"])
 def test_no_output_line_is_a_github_workflow_command(tmp_path, fmt):
-    names = ['"::error::pwned"', '"a\\n::warning::b"', "'##[error]x'", '"\\u2028::notice::y"']
+    # a name with a line break in it (a\n::warning::b, \u2028::notice::y) is refused: tests/test_fuzz_s59.py
+    names = ['"::error::pwned"', '" ::warning::b"', "'##[error]x'", '"x ::notice::y"']
     entries = "".join(f"  - name: {name}\n    model: meta-llama/Llama-3.1-8B\n    tp: {2 + i % 2}\n"
                       for i, name in enumerate(names))
     result = check_file(tmp_path, "deployments:\n" + entries, "--format", fmt, env={"GITHUB_ACTIONS": "true"})
@@ -263,7 +264,7 @@ def test_no_output_line_is_a_github_workflow_command(tmp_path, fmt):
         assert line.startswith(("::error file=", "::warning file=")) and "##[" not in line.split("::", 2)[1], line
     if fmt == "json":
         assert [r["name"] for r in json.loads(result.stdout)["results"]] == \
-            ["::error::pwned", "a\n::warning::b", "##[error]x", "\u2028::notice::y"]
+            ["::error::pwned", " ::warning::b", "##[error]x", "x ::notice::y"]
     if fmt == "yaml":
         import yaml
         assert yaml.safe_load(result.stdout)["results"][2]["name"] == "##[error]x"

@@ -11,6 +11,7 @@ from typing import Callable, Optional
 from ..errors import FieldError, KvplanError, quote
 from ..gpu.detect import choose_gpu
 from ..model.precision import resolve_kv_dtype
+from ..model.files import unloadable_notes
 from ..model.hub import unchecked_notes
 from ..model.quantization import apply_weight_precision, settings_file_method
 from ..model.sources import resolve
@@ -300,6 +301,15 @@ def _past_the_cap(spec: ModelSpec, dep: Deployment, have: int, where: str, preci
     return f"{head}, and at {words} its KV cache holds {held.max_concurrency}; {reach}."
 
 
+def _on_budget(budget: int) -> str:
+    """The KV budget of one GPU in words: 'on a KV budget of 12.3 GiB per GPU', or, where the weights and the
+    engine's other terms take the whole GPU, the shortfall, never a negative budget (as estimate's budget line says
+    it: render/estimate.py)."""
+    if budget > 0:
+        return f"on a KV budget of {size(budget)} per GPU"
+    return f"with nothing left for the KV cache, {size(-budget)} short per GPU"
+
+
 def _eplb_key(dep: Deployment) -> str:
     """The deployment's key that set EPLB's redundant experts (a refusal of the layout points at its line)."""
     balancer = _engine(dep).flags.enable_eplb
@@ -351,6 +361,8 @@ def check_deployment(dep: Deployment, spell: Callable[[str], str] = str, resolve
     ignored = ignored_note(engine_flags.lora_ignored, spell) if engine_flags is not None else ""
     if ignored:  # vLLM ignores them without enable_lora: a warning on the first one's key, not a failure
         add("warning", engine_flags.lora_ignored[0], ignored + ".")
+    for note in unloadable_notes(spec.notes):  # a folder with shards missing: the plan prices what vLLM won't load
+        add("warning", "model", note + ".")
     for note in unchecked_notes(spec.notes):  # the Hub said nothing of hf_quant_config.json or modules.json
         add("warning", "model", note + ".")
     pooled = pooling_note(spec, release_of(_engine(dep)), spell)  # estimate's rule note
@@ -384,9 +396,8 @@ def check_deployment(dep: Deployment, spell: Callable[[str], str] = str, resolve
             numbers.update(data_parallel_size=result.parallel.dp, max_concurrency_total=result.total_concurrency)
         shape = f"tp {dep.tp}" + (f", pp {pp} ({','.join(map(str, result.pp_partition))} layers)" if pp > 1 else "")
         who = "an ideal paged pool" if dep.engine == "none" else "vLLM"
-        where = (f"{who} keeps {have} sequences of {dep.context} tokens resident on a KV budget of "
-                 f"{size(budget_per_gpu)} per GPU ({size(per_sequence)} of KV each per GPU at {shape}, kv_dtype "
-                 f"{precision.name})")
+        where = (f"{who} keeps {have} sequences of {dep.context} tokens resident {_on_budget(budget_per_gpu)} "
+                 f"({size(per_sequence)} of KV each per GPU at {shape}, kv_dtype {precision.name})")
         if result.parallel is not None and result.parallel.dp > 1:
             where += f", on each of {result.parallel.dp} DP ranks ({result.total_concurrency} in all)"
         refusal = result.engine.refusal if result.engine else None

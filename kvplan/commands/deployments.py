@@ -14,8 +14,8 @@ from ..model.precision import check_kv_dtype
 from ..model.hub import check_revision
 from ..plan.catalog import find_gpu, node_gpus
 from ..plan.sharding import require_stage_counts
-from ..units import (AUTO_LENGTHS, REAL_TEXT, human_int, int_list, parse_gpu_memory, parse_size, parse_tokens,
-                     require_fraction, require_positive)
+from ..units import (AUTO_LENGTHS, REAL_TEXT, human_int, int_list, oversized, parse_gpu_memory, parse_size,
+                     parse_tokens, require_fraction, require_positive)
 
 if TYPE_CHECKING:
     from ..engines import MediaLimits
@@ -450,13 +450,17 @@ def _read_yaml(path: str):
 
 
 class _Values:
-    """Python values from YAML nodes, counting what it builds (aliases expand: the count bounds them)."""
+    """Python values from YAML nodes, counting what it builds (aliases expand: the count bounds them) and the lists
+    and mappings it is inside (an alias can nest a value in itself, or deeper than the text does: the parser's
+    depth check sees only the text)."""
 
     def __init__(self, path: str):
         import yaml
 
         self.path = path
         self.left = MAX_VALUES
+        self.building: list = []  # the lists and mappings being built, outermost first
+        self.key: Optional[str] = None  # the deployment field being built (field), which an error names
         self.constructor = yaml.constructor.SafeConstructor()
 
     def __call__(self, node):
@@ -466,14 +470,37 @@ class _Values:
         if self.left < 0:
             raise _bad(f"{self.path}:{_line(node)}: the file expands to more than {MAX_VALUES:,} values (YAML "
                        f"aliases?); a deployments file holds a few dozen.")
-        if isinstance(node, yaml.MappingNode):
-            return {key: self(value) for key, (_, value) in self.keys(node).items()}
-        if isinstance(node, yaml.SequenceNode):
-            return [self(item) for item in node.value]
+        if isinstance(node, (yaml.MappingNode, yaml.SequenceNode)):
+            return self.collection(node)
+        if node.tag == INT_TAG and oversized(node.value):  # before PyYAML's int(), which stops at 4,300 digits
+            return oversized(node.value)
         try:
             return self.constructor.construct_object(node, deep=True)
         except yaml.YAMLError as exc:
             raise _bad(f"{self.path}:{_line(node)}: {getattr(exc, 'problem', None) or exc}.") from None
+
+    def collection(self, node):
+        """A list or mapping, refused where an alias puts it inside itself (&a [*a]: it never ends) or nests it
+        deeper than MAX_DEPTH."""
+        import yaml
+
+        problem = None
+        if any(node is outer for outer in self.building):
+            problem = "holds itself through a YAML alias (&anchor ... *anchor), so it never ends; write the value out."
+        elif len(self.building) >= MAX_DEPTH:
+            problem = f"nests deeper than {MAX_DEPTH} levels through YAML aliases; a deployments file needs three."
+        if problem and self.key:  # named by the field it is in, at the field's line (_deployment)
+            raise FieldError(self.key, problem)
+        if problem:
+            kind = "list" if isinstance(node, yaml.SequenceNode) else "mapping"
+            raise _bad(f"{self.path}:{_line(node)}: this {kind} {problem}")
+        self.building.append(node)
+        try:
+            if isinstance(node, yaml.MappingNode):
+                return {key: self(value) for key, (_, value) in self.keys(node).items()}
+            return [self(item) for item in node.value]
+        finally:
+            self.building.pop()
 
     def keys(self, node) -> dict:
         """key -> (line, value node) of a mapping node; a repeated key, a merge key or a key that is not a
@@ -511,7 +538,11 @@ class _Values:
             return node.value
         if key in FLOAT_FIELDS and _decimal_text(node):
             return float(node.value)  # inf past the float range: the field's validator refuses it
-        return self(node)
+        self.key = key
+        try:
+            return self(node)
+        finally:
+            self.key = None
 
 
 def _yaml_1_1_number(node) -> bool:
@@ -574,6 +605,23 @@ def load_deployments(path: str) -> list:
     return deployments
 
 
+NAME_BREAKS = ("Cc", "Zl", "Zp")  # Unicode categories of control characters (\n, \t, NUL, DEL, C1) and line breaks
+
+
+def deployment_name(value) -> str:
+    """A deployment's name: a non-empty string that prints as one line in every output, so no control character
+    or line break (a newline splits the table's row; CSV and JSON would each escape it their own way)."""
+    import unicodedata
+
+    if not isinstance(value, str) or not value.strip():
+        raise FieldError("name", f"must be a non-empty string, got {quote(value)}.")
+    bad = next((char for char in value if unicodedata.category(char) in NAME_BREAKS), None)
+    if bad is not None:
+        raise FieldError("name", f"holds U+{ord(bad):04X}, a control character or line break, in {quote(value)}; a "
+                                 f"name is printable text on one line (letters, digits, spaces, punctuation).")
+    return value
+
+
 def _local_model(path: str, model: str) -> str:
     """A relative model path is read from the deployments file's folder first; a bundled Hub id stays the
     bundled spec (kvplan/model/sources.py, rule 1)."""
@@ -613,9 +661,10 @@ def _deployment(path: str, index: int, node, values: _Values) -> Deployment:
         return f"{path}:{lines.get(key, line)}: deployment {quote(name)} field '{key}'"
 
     name = values.field("name", keys["name"][1])
-    if not isinstance(name, str) or not name.strip():
-        raise _bad(f"{path}:{lines['name']}: deployments entry {index} field 'name' must be a non-empty string, "
-                   f"got {quote(name)}.")
+    try:
+        deployment_name(name)
+    except FieldError as exc:
+        raise _bad(exc.spelled(f"{path}:{lines['name']}: deployments entry {index} field 'name'")) from None
     try:
         entry = {key: values.field(key, value) for key, (_, value) in keys.items() if key != "name"}
     except FieldError as exc:

@@ -13,7 +13,7 @@ from dataclasses import dataclass, replace
 from typing import Optional
 
 from ..errors import FieldError, quote
-from ..units import MAX_BYTES, REAL_TEXT
+from ..units import MAX_BYTES, REAL_TEXT, whole_number
 from .vllm_releases import SPAN, canonical
 
 ENGINE_NAMES = ("vllm", "none")
@@ -124,9 +124,7 @@ def data_parallel_size(value) -> Optional[int]:
     """vLLM's --data-parallel-size: engine replicas, a whole number 1 or more; None when not given or 1."""
     if value is None:
         return None
-    number = value
-    if isinstance(value, str) and value.strip().lstrip("+").isdigit():
-        number = int(value)
+    number = whole_number(value)  # '8' as 8; ASCII digits, counted before int() (units.MAX_INT_DIGITS)
     if isinstance(number, bool) or not isinstance(number, int) or not 1 <= number <= 4096:
         raise FieldError("dp", f"must be a whole number of engine replicas, 1 to 4096 (vLLM's --data-parallel-size), "
                                f"got {quote(value)}.")
@@ -146,9 +144,7 @@ def gpu_blocks_override(value) -> Optional[int]:
     int); None when not given."""
     if value is None:
         return None
-    number = value
-    if isinstance(value, str) and value.strip().lstrip("+").isdigit():
-        number = int(value)
+    number = whole_number(value)  # '8' as 8; ASCII digits, counted before int() (units.MAX_INT_DIGITS)
     if isinstance(number, bool) or not isinstance(number, int) or not 1 <= number <= MAX_BLOCKS:
         raise FieldError("num_gpu_blocks_override", f"must be a whole number of KV-cache blocks, 1 to 2^48 (vLLM's "
                                                     f"--num-gpu-blocks-override), got {quote(value)}.")

@@ -24,6 +24,7 @@ from typing import Optional
 
 from ..errors import FieldError, quote
 from ..model.tensors import NON_GATED_MLP
+from ..units import whole_number
 from .vllm_versions import PINNED, release_rule
 
 MAX_REDUNDANT = 1023  # eplb_state.py add_model: MAX_EXPERT_REDUNDANCY
@@ -109,7 +110,7 @@ def redundant_count(value) -> Optional[int]:
     """--num-redundant-experts (vLLM 0.9.2 to 0.11.2): a whole number, 0 or more; None when not given."""
     if value is None:
         return None
-    number = int(value) if isinstance(value, str) and value.strip().isdigit() else value
+    number = whole_number(value)  # '8' as 8; ASCII digits, counted before int() (units.MAX_INT_DIGITS)
     if isinstance(number, bool) or not isinstance(number, int) or number < 0:
         raise FieldError("num_redundant_experts", f"must be a whole number of experts, 0 or more, got {quote(value)}.")
     return number

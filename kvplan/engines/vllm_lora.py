@@ -68,6 +68,7 @@ from typing import Optional
 from ..errors import FieldError, quote
 from ..model.kinds import kv_heads_per_gpu
 from ..model.precision import DTYPE_BYTES
+from ..units import whole_number
 from .vllm_versions import parse_version, release_rule
 
 FLAGS = ("max_loras", "max_lora_rank", "lora_dtype", "fully_sharded_loras")  # the ones --enable-lora switches on
@@ -136,9 +137,7 @@ PRICED = {
 
 
 def _count(value, field: str, valid: str) -> int:
-    number = value
-    if isinstance(value, str) and value.strip().lstrip("+").isdigit():
-        number = int(value)
+    number = whole_number(value)  # '8' as 8; ASCII digits, counted before int() (units.MAX_INT_DIGITS)
     if isinstance(number, bool) or not isinstance(number, int):
         raise FieldError(field, f"must be a whole number, {valid}, got {quote(value)}.")
     return number

@@ -3,8 +3,9 @@
 
 - The config (config/speculative.py SpeculativeConfig.__post_init__): a JSON object; `method` inferred as "ngram"
   from model "ngram"/"[ngram]", else "draft_model"; the per-model MTP names (deepseek_mtp, qwen3_next_mtp, ...)
-  are deprecated spellings of "mtp"; num_speculative_tokens > 0 (a pydantic Field(gt=0)); for MTP a count above the
-  model's n_predict must be a multiple of it ("must be divisible by n_predict").
+  are deprecated spellings of "mtp"; num_speculative_tokens > 0 (a pydantic Field(gt=0), 0.34.0:455, with no upper
+  bound: kvplan's is units.MAX_TOKENS, as every token count's); for MTP a count above the model's n_predict must be
+  a multiple of it ("must be divisible by n_predict").
 - ngram, ngram_gpu, suffix: no weights, no KV layers; VllmConfig.num_lookahead_tokens is 0 (only EAGLE-family and
   draft-model methods reserve lookahead slots). Suffix decoding runs on the V1 model runner through 0.33
   (VllmConfig._get_v2_model_runner_unsupported_features), on V2 in 0.34; ngram and suffix turn async scheduling off
@@ -54,13 +55,14 @@ model-runner and MTP rules were not read) and pipeline parallelism.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, replace
 from typing import Optional
 
-from ..errors import FieldError, quote
+from ..errors import FieldError, KvplanError, quote
+from ..model.files import parse_json
 from ..model.kinds import IndexerKeys, LinearState, MLALatent
 from ..model.layers import MIMO_ARCHITECTURES
+from ..units import MAX_TOKENS
 
 FIELD = "speculative_config"
 NO_WEIGHTS = ("ngram", "ngram_gpu", "suffix")
@@ -151,9 +153,9 @@ def speculative_config(value) -> Optional[Speculative]:
         return None
     config = value
     if not isinstance(value, dict):
-        try:
-            config = json.loads(str(value))
-        except ValueError:
+        try:  # the bounded JSON reader: a 5,000-digit number or 100,000 '[' is refused, not a crash
+            config = parse_json(str(value).encode("utf-8"), "--speculative-config")
+        except (KvplanError, ValueError):
             raise FieldError(FIELD, f"must be a JSON object like '{{\"method\": \"mtp\", \"num_speculative_tokens\": "
                                     f"1}}' (vLLM's --speculative-config), got {quote(value)}.") from None
     if not isinstance(config, dict):
@@ -175,6 +177,9 @@ def speculative_config(value) -> Optional[Speculative]:
     if isinstance(tokens, bool) or not isinstance(tokens, int) or tokens < 1:
         what = "is missing" if tokens is None else f"must be a whole number, 1 or more, got {quote(tokens)}"
         raise FieldError(FIELD, f"num_speculative_tokens {what} (the draft tokens a step proposes).")
+    if tokens > MAX_TOKENS:  # vLLM takes any count above 0 (Field(gt=0)); kvplan bounds it as every token count
+        raise FieldError(FIELD, f"num_speculative_tokens must be at most {MAX_TOKENS:,} (kvplan's bound on a token "
+                                f"count; vLLM sets none), got {quote(tokens)}.")
     sampling = config.get("draft_sample_method", "greedy")
     check_draft_sampling(method, sampling)
     parallel = config.get("parallel_drafting")

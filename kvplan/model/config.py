@@ -21,17 +21,6 @@ MAX_LAYERS = 2**10
 MAX_VOCAB = 2**24  # tokens: MAX_TOKENS, kvplan/units.py
 
 
-class OversizedInteger:
-    """Stands in for an integer literal too long to be a count (the JSON reader's cap on digits): no field
-    accepts it, and its repr says what it was without repeating thousands of digits."""
-
-    def __init__(self, digits: int):
-        self.digits = digits
-
-    def __repr__(self) -> str:
-        return f"<an integer of {self.digits:,} digits>"
-
-
 # Multimodal wrappers keep the language model's fields one level down.
 NESTED_TEXT_KEYS = ("text_config", "llm_config", "language_config")
 LAYER_KEYS = ("num_hidden_layers", "n_layer", "num_layers", "n_layers")

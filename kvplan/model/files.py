@@ -1,6 +1,6 @@
 """Files a MODEL folder holds, read with bounds: only regular files are opened (a FIFO, socket or device named
 config.json or *.safetensors is refused, never waited on); JSON is read up to MAX_JSON_BYTES with at most
-MAX_JSON_DEPTH levels of nesting and MAX_INT_DIGITS digits per integer literal; a safetensors header is read only
+MAX_JSON_DEPTH levels of nesting and units.MAX_INT_DIGITS digits per integer literal; a safetensors header is read only
 when its declared size is under MAX_HEADER_BYTES and within the file, and its tensors are checked (known dtype,
 a shape of at most 8 non-negative integer dims) before they are counted."""
 
@@ -8,20 +8,20 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import stat
 import struct
 from pathlib import Path
 from typing import Callable, Optional
 
 from ..errors import KvplanError, quote
-from .config import OversizedInteger
+from ..units import integer_literal
 from .spec import Weights
 
 SAFETENSORS_BYTES = {"F64": 8, "I64": 8, "U64": 8, "F32": 4, "I32": 4, "U32": 4, "F16": 2, "BF16": 2, "I16": 2,
                      "U16": 2, "F8_E4M3": 1, "F8_E5M2": 1, "F8_E8M0": 1, "I8": 1, "U8": 1, "BOOL": 1}
 MAX_JSON_BYTES = 16 * 2**20  # a config.json is a few KB, an index a few hundred
 MAX_JSON_DEPTH = 32  # real configs nest 4 deep (quantization_config groups)
-MAX_INT_DIGITS = 64  # no count a config holds has more digits
 MAX_HEADER_BYTES = 16 * 2**20  # real safetensors headers are under 1 MiB (the format's own cap is 100 MB)
 MAX_SHARDS = 4096  # DeepSeek-V3 has 163
 MAX_ELEMENTS = 2**50  # per tensor: far above any checkpoint
@@ -70,11 +70,6 @@ def read_regular(path: Path, limit: int, name: Optional[str] = None) -> bytes:
         os.close(fd)
 
 
-def _int_literal(text: str):
-    digits = len(text.lstrip("-"))
-    return OversizedInteger(digits) if digits > MAX_INT_DIGITS else int(text)
-
-
 def _depth(value) -> int:
     """Nesting depth of parsed JSON, without recursion."""
     deepest, stack = 0, [(value, 1)]
@@ -89,11 +84,11 @@ def _depth(value) -> int:
 
 
 def parse_json(data: bytes, where: str):
-    """JSON with limits: integers of more than MAX_INT_DIGITS digits become OversizedInteger (no field accepts
+    """JSON with limits: integers of more than units.MAX_INT_DIGITS digits become OversizedInteger (no field accepts
     one), nesting deeper than MAX_JSON_DEPTH is refused. NaN and Infinity parse as floats, which no integer
     field accepts either."""
     try:
-        value = json.loads(data.decode("utf-8"), parse_int=_int_literal)
+        value = json.loads(data.decode("utf-8"), parse_int=integer_literal)
     except UnicodeDecodeError:
         raise KvplanError(f"{where} is not valid JSON: it is not UTF-8 text.") from None
     except json.JSONDecodeError as exc:
@@ -171,33 +166,108 @@ def _regular_files(folder: Path, pattern: str) -> list:
     return sorted(files)
 
 
+INDEX = "model.safetensors.index.json"
+SHARD_NAME = re.compile(r"(.*)-([0-9]+)-of-([0-9]+)\.safetensors", re.ASCII)  # transformers' model-00001-of-00004
+# vLLM refuses to load a folder with shards missing: those the index lists (model_loader/weight_utils.py 0.34.0:636-643
+# filter_duplicate_safetensors_files, "Weight files referenced in index but missing", from 0.26.0), or, without an
+# index, the tensors they hold (default_loader.py 0.34.0:608-613, 0.11.0:274-277 "Following weights were not
+# initialized from checkpoint")
+INCOMPLETE = "which vLLM refuses to load; finish the download before serving it"
+
+
 def local_weights(folder: Path) -> tuple[Optional[Weights], Optional[str]]:
-    """(exact size from the checkpoint's safetensors headers or the sharded index's total_size, None), or
-    (None, why not) when the checkpoint is there but unreadable, or (None, None) when there is none."""
+    """(size, note) of the folder's checkpoint, as vLLM would load it:
+    - every shard there: the exact size from their safetensors headers (only the shards the index lists where
+      there is one, as vLLM filters them: Mistral's folders also hold consolidated.safetensors), no note;
+    - no shard but an index: its metadata.total_size (a download of the JSON files only), no note;
+    - shards missing (the index lists one that is absent, or model-00001-of-00002 has no 00002): incomplete, which
+      vLLM refuses to load (INCOMPLETE), said in the note; the size is the index's total_size, or the config's
+      estimate (None) without an index;
+    - headers that describe no tensors, or none at all: (None, why), the config's estimate;
+    - no checkpoint: (None, None)."""
     try:
         shards = _regular_files(folder, "*.safetensors")
-        if shards:
-            counts: dict = {}
-            for shard in shards:
+        index = _index(folder) if (folder / INDEX).is_file() else None
+        if not shards:
+            return (None, None) if index is None else (_index_size(index, INDEX), None)
+        listed = _listed_shards(index) if index is not None else None
+        counts: dict = {}
+        for shard in shards:
+            if listed is None or shard.name in listed:
                 _safetensors_counts(shard, counts)
-            return weights_from_counts(counts, "safetensors headers"), None
-        index = folder / "model.safetensors.index.json"
-        if index.is_file():
-            try:
-                data = load_json(index)
-            except KvplanError as exc:
-                raise _Unreadable(str(exc).rstrip(".")) from None
-            meta = data.get("metadata") if isinstance(data, dict) else None
-            total = meta.get("total_size") if isinstance(meta, dict) else None
-            if not isinstance(total, int) or isinstance(total, bool) or not 0 < total <= MAX_ELEMENTS * 8:
-                raise _Unreadable(f"model.safetensors.index.json has no valid metadata.total_size "
-                                  f"({quote(total)})")
-            return Weights(0, total, "", "model.safetensors.index.json total_size"), None
+        missing = _missing_shards(listed, {shard.name for shard in shards})
+        if missing:
+            return _incomplete(index, missing)
+        if listed is not None and not listed & {shard.name for shard in shards}:
+            raise _Unreadable(f"{INDEX} lists none of the folder's .safetensors files")
+        if not counts:
+            raise _Unreadable(f"{', '.join(shard.name for shard in shards[:3])} hold{'s' * (len(shards) == 1)} no "
+                              f"tensors, only metadata")
+        return weights_from_counts(counts, "safetensors headers"), None
     except _Unreadable as exc:
-        return None, str(exc)
+        return None, f"checkpoint size estimated from the config: {exc}"
     except OSError as exc:
-        return None, f"the folder cannot be listed ({exc.strerror})"
-    return None, None
+        return None, f"checkpoint size estimated from the config: the folder cannot be listed ({exc.strerror})"
+
+
+def unloadable_notes(notes) -> tuple:
+    """Of a spec's notes, those saying its folder's checkpoint is incomplete (local_weights), which vLLM refuses to
+    load: `check` makes each a warning on the deployment's model."""
+    return tuple(note for note in notes if note.endswith(INCOMPLETE))
+
+
+def _index(folder: Path) -> object:
+    try:
+        return load_json(folder / INDEX)
+    except KvplanError as exc:
+        raise _Unreadable(str(exc).rstrip(".")) from None
+
+
+def _index_size(index, name: str) -> Weights:
+    meta = index.get("metadata") if isinstance(index, dict) else None
+    total = meta.get("total_size") if isinstance(meta, dict) else None
+    if not isinstance(total, int) or isinstance(total, bool) or not 0 < total <= MAX_ELEMENTS * 8:
+        raise _Unreadable(f"{name} has no valid metadata.total_size ({quote(total)})")
+    return Weights(0, total, "", f"{name} total_size")
+
+
+def _listed_shards(index) -> set:
+    """The file names the index's weight_map gives its tensors (vLLM loads those only)."""
+    weight_map = index.get("weight_map") if isinstance(index, dict) else None
+    if not isinstance(weight_map, dict) or not all(isinstance(name, str) for name in weight_map.values()):
+        raise _Unreadable(f"{INDEX} has no weight_map of tensor names to shard files")
+    return set(weight_map.values())
+
+
+def _missing_shards(listed: Optional[set], present: set) -> list:
+    """The shards the index lists, or the model-N-of-M names imply, that are not in the folder (sorted)."""
+    if listed is not None:
+        return sorted(listed - present)
+    series: dict = {}
+    for name in present:
+        match = SHARD_NAME.fullmatch(name)
+        if match and len(match.group(3)) <= 6:  # a real series has a few thousand shards at most (MAX_SHARDS)
+            prefix, number, total = match.groups()
+            series.setdefault((prefix, total), set()).add(int(number))
+    missing = []
+    for (prefix, total), numbers in series.items():
+        width = len(total)
+        missing += [f"{prefix}-{n:0{width}d}-of-{total}.safetensors" for n in range(1, min(int(total), MAX_SHARDS) + 1)
+                    if n not in numbers]
+    return sorted(missing)
+
+
+def _incomplete(index, missing: list) -> tuple:
+    """(size, note) of a folder with shards missing: the index's total_size where it has one, else the config's."""
+    shown = ", ".join(missing[:3]) + (f" and {len(missing) - 3:,} more" if len(missing) > 3 else "")
+    why = f"the folder's checkpoint is incomplete ({shown} missing), {INCOMPLETE}"
+    try:
+        size = _index_size(index, INDEX) if index is not None else None
+    except _Unreadable:
+        size = None
+    if size is None:
+        return None, f"checkpoint size estimated from the config: {why}"
+    return size, f"checkpoint size from {INDEX}'s total_size: {why}"
 
 
 def json_names(folder: Path) -> list:

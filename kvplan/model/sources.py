@@ -107,15 +107,14 @@ def from_path(path: Path, raw_out: Optional[list] = None, quantization: Optional
         pooling, modes = _local_pooling_modules(folder)
     if raw_out is not None:
         raw_out.append(raw)
-    weights, problem = local_weights(folder) if in_folder else (None, None)
+    weights, note = local_weights(folder) if in_folder else (None, None)
     spec = parse_config(raw, str(path))
     if pooling:
         spec = replace(spec, st_pooling=pooling, st_pooling_modes=modes)
     if read:
         spec = replace(spec, notes=spec.notes + read)
-    if problem:
-        note = f"checkpoint size estimated from the config: {problem}"
-        return replace(spec, notes=spec.notes + (note,))
+    if note:  # a checkpoint vLLM cannot load as it is: the size's source and why (files.local_weights)
+        spec = replace(spec, notes=spec.notes + (note,))
     if weights is None:
         return spec
     if weights.parameters == 0:  # index.json gives bytes only: the count is the config's estimate
