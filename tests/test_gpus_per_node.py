@@ -283,7 +283,8 @@ def test_check_file_takes_gpus_per_node_and_refuses_bad_values_with_their_line(t
     r = run_kvplan("check", "--file", path, "--format", "json")
     (result,) = json.loads(r.stdout)["results"]
     assert (result["node_gpus"], result["node_gpus_source"]) == (4, "gpus_per_node")
-    assert any("would fit with tp 4 and pp 3" in w for w in result["warnings"])
+    # vLLM would not start it (not one sequence fits): an error even without min_concurrency (docs/ci.md)
+    assert any("would fit with tp 4 and pp 3" in e for e in result["errors"]) and not result["passed"]
     assert any(w.startswith("tp 8 spans more than one node of gpus_per_node 4") for w in result["warnings"])
     for bad, words in (("0", "must be a positive integer, got 0."), ('"4"', "must be a positive integer, got '4'."),
                        ("0x4", "is written '0x4'")):

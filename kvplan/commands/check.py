@@ -426,9 +426,12 @@ def check_deployment(dep: Deployment, spell: Callable[[str], str] = str, resolve
                 f"max_concurrency {have} < min_concurrency {want}: {where}, and {need}; "
                 f"{what_would_reach(spec, dep, budget_for, want, precision, spell, device)}.")
         elif want is None and have == 0 and not crashes and not refused:
-            add("warning", None, f"not one sequence fits: {where}; "
-                                 f"{what_would_reach(spec, dep, budget_for, 1, precision, spell, device)} "
-                                 f"(set min_concurrency to make capacity a rule).")
+            # vLLM refusing to start is a deployment that cannot work: an error without min_concurrency too; the
+            # ideal pool (engine none) models no engine's start-up, so there it stays a warning
+            level = "error" if refusal is not None else "warning"
+            add(level, None, f"not one sequence fits: {where}; "
+                             f"{what_would_reach(spec, dep, budget_for, 1, precision, spell, device)}"
+                             + ("." if level == "error" else " (set min_concurrency to make capacity a rule)."))
     errors = [f.message for f in findings if f.level == "error"]
     return {
         "name": dep.name,
