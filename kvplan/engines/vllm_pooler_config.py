@@ -36,7 +36,7 @@ import json
 from functools import lru_cache
 from typing import Optional
 
-from ..errors import FieldError, KvplanError, quote
+from ..errors import FieldError, RefusedInput, quote
 from .vllm_pooling import LEGACY_TYPES, SEQ_TYPES, TOK_TYPES
 from .vllm_versions import PINNED, parse_version
 
@@ -219,4 +219,5 @@ def refuse_pooler_config(spec, version: Optional[str]) -> None:
     """Raise pooler_config_refusal's line (estimate and check, before any figure, beside refuse_runner)."""
     refusal = pooler_config_refusal(spec, version)
     if refusal:
-        raise KvplanError(refusal)
+        fault = "engine" if parse_version(version or PINNED) < FLAG_SINCE else "pooler_config"
+        raise RefusedInput(refusal, (("pooler_config", "--pooler-config"),), fault)

@@ -42,7 +42,7 @@ from __future__ import annotations
 
 from typing import Optional
 
-from ..errors import FieldError, KvplanError, quote
+from ..errors import FieldError, RefusedInput, quote
 from .vllm_pooling import CONVERT_PICKS_RUNNER_SINCE, POOLING_NAMED, architecture_runner, pooling_runner
 from .vllm_versions import PINNED, parse_version
 
@@ -154,8 +154,16 @@ def _generate_refusal(arch: str, version: str, release: tuple) -> str:
             f"checkpoint does not ship; serve it with --runner auto or pooling.")
 
 
+# the flags runner_refusal names, as the caller writes their fields (errors.RefusedInput; vllm_engine._runner_refusal)
+RUNNER_FLAGS = (("runner", "--runner"), ("convert", "--convert"))
+
+
 def refuse_runner(spec, version: Optional[str]) -> None:
-    """Raise runner_refusal's line (estimate and check, before any figure, beside vllm_pooling.refuse_st_pooling)."""
+    """Raise runner_refusal's line (estimate and check, before any figure, beside vllm_pooling.refuse_st_pooling),
+    on the input at fault: the release where it reads neither flag, --convert where the line names it, else
+    --runner."""
     refusal = runner_refusal(spec, version)
     if refusal:
-        raise KvplanError(refusal)
+        fault = "engine" if parse_version(version or PINNED) < FLAGS_SINCE else \
+            "convert" if "--convert" in refusal.split('"')[0] else "runner"  # kvplan's words, not vLLM's quoted
+        raise RefusedInput(refusal, RUNNER_FLAGS, fault)
