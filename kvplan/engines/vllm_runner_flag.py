@@ -66,7 +66,7 @@ REWARD_CLASSES = frozenset({"InternLM2ForRewardModel", "Qwen2ForRewardModel", "Q
 def runner_choice(value) -> str:
     """vLLM's --runner: auto, generate or pooling; FieldError('runner') naming the valid values otherwise."""
     return _choice("runner", value, RUNNERS, " (vLLM's --runner; its draft runner is a speculative model's draft, "
-                                             "which kvplan plans through --speculative-config)")
+                                             "which kvplan plans through speculative_config)", ("speculative_config",))
 
 
 def convert_choice(value) -> str:
@@ -74,11 +74,15 @@ def convert_choice(value) -> str:
     return _choice("convert", value, CONVERTS, " (vLLM's --convert)")
 
 
-def _choice(field: str, value, valid: tuple, whose: str) -> str:
-    text = value.strip().lower() if isinstance(value, str) else None
-    if text not in valid:
-        raise FieldError(field, f"must be one of {', '.join(valid)}{whose}, got {quote(value)}.")
-    return text
+def _choice(field: str, value, valid: tuple, whose: str, names: tuple = ()) -> str:
+    """`value` as vLLM's argparse takes it: one of its choices exactly (engine/arg_utils.py 0.11.0, 0.34.0
+    literal_to_kwargs: `choices`, type str), so POOLING or " embed" is refused as vLLM refuses it ("argument
+    --runner: invalid choice: 'POOLING' (choose from ...)"; measured on 0.11.0, 0.14.1, 0.20.0 and 0.34.0)."""
+    if not isinstance(value, str) or value not in valid:
+        hint = "; vLLM takes them exactly as written" if isinstance(value, str) and value.strip().lower() in valid \
+            else ""
+        raise FieldError(field, f"must be one of {', '.join(valid)}{whose}, got {quote(value)}{hint}.", names)
+    return value
 
 
 def _registered_pooling(architecture: str) -> bool:
