@@ -11,7 +11,7 @@ from ..errors import FieldError
 from ..plan.catalog import device_name
 from . import EngineFlags
 from .ideal import EngineResult
-from .vllm import architecture_refusal, resolve_settings, served_architecture, start
+from .vllm import OVERRIDE_RULES, architecture_refusal, resolve_settings, served_architecture, start
 from .vllm_multimodal import DROPPED_SINCE as MEDIA_FLAGS_DROPPED_SINCE, text_only_refusal
 from .vllm_pooling import runner_name
 from .vllm_speculative import NO_WEIGHTS
@@ -318,9 +318,11 @@ def releases() -> tuple:
     from .vllm_runner_flag import BOUNDARIES as RUNNER_BOUNDARIES
 
     flags = list(FLAG_SINCE.values()) + [since for since, _ in MODELLED_SINCE.values()]
+    # --num-gpu-blocks-override's rules too: 0.9.1 ignores it, unlike 0.9.0 and 0.9.2 (vllm.OVERRIDE_RULES), so a run
+    # of releases holds over 0.9.1 only where it is planned there
     return release_boundaries(flags + [EPLB_CONFIG_SINCE, DUMMY_OPTIONS_SINCE, MEDIA_FLAGS_DROPPED_SINCE]
                               + [row[0] for row in VOCAB_RULES] + list(RUNNER_BOUNDARIES)
-                              + list(POOLER_BOUNDARIES))
+                              + list(POOLER_BOUNDARIES) + [row[0] for row in OVERRIDE_RULES])
 
 
 def _encoder_only_refusal(spec, version: str):
