@@ -1,6 +1,8 @@
 """`--format html`: one standalone page (inline CSS and SVG, no script, nothing fetched) with the same figures
 as the table: for an estimate, requests held against max length as a line chart, each GPU budget as a stacked
-bar, and the plans table; for other commands, the rows of their csv as a table."""
+bar, vLLM's startup lines, the plans table and the text output's footnotes (render/estimate.py's, so a refusal's
+remedy, the rules and the budget lines read as the table's do); for other commands, the rows of their csv as a
+table."""
 
 from __future__ import annotations
 
