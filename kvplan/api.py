@@ -1,6 +1,7 @@
 """The Python API: the command line's questions as functions, with vLLM's keyword names (`max_model_len`,
 `gpu_memory_utilization`, `kv_cache_dtype`, `tensor_parallel_size`, `kv_cache_memory_bytes`, ...). Errors are
-`kvplan.errors.FieldError` / `KvplanError` whose message names the keyword, never a command-line flag.
+`kvplan.errors.FieldError` / `KvplanError` whose message names the keyword, never a command-line flag (a refusal
+of vLLM's worded with its flags, `RefusedInput`, is re-spelled with the keywords).
 
 Results speak the same names: a `Plan` from `estimate` words its `suggestion()`, `to_dict()` and its engine refusal's
 `remedy` with these keywords ("max_model_len 131072", "block_size 1"), as `check`'s result dicts do.
@@ -12,7 +13,7 @@ from __future__ import annotations
 import functools
 from typing import Optional, Sequence, Union
 
-from .errors import FieldError
+from .errors import FieldError, RefusedInput
 from .units import is_auto_length
 
 # field (as the core names it) -> the keyword these functions take
@@ -30,13 +31,16 @@ def keyword(field: str) -> str:
 
 
 def _keywords(function):
-    """Re-raise a core FieldError with the field spelled as this API's keyword."""
+    """Re-raise a core FieldError with the field spelled as this API's keyword, and a RefusedInput with the flags it
+    names spelled so."""
     @functools.wraps(function)
     def wrapper(*args, **kwargs):
         try:
             return function(*args, **kwargs)
         except FieldError as exc:
             raise FieldError(keyword(exc.field), exc.problem_as(keyword)) from None
+        except RefusedInput as exc:
+            raise RefusedInput(exc.spelled(keyword), field=keyword(exc.field)) from None
     return wrapper
 
 

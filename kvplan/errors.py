@@ -4,7 +4,8 @@ The core never names a command-line flag: a problem with an input carries the fi
 (`FieldError("tp", "must be a positive integer, got 0.")`), and whoever asked spells the field its own way:
 the CLI as `--tp`, a deployments file as `deploy.yaml:4: deployment 'chat' field 'tp'`, the Python API as `tp`.
 A message that names other fields besides its own (a remedy: "set max_num_batched_tokens to 2400") lists them, and
-`respelled` writes them the caller's way too, the one path every message takes (engines/figures.py Refusal as well).
+`respelled` writes them the caller's way too, the one path every message takes (engines/figures.py Refusal as well,
+and RefusedInput: a refusal of the input worded with vLLM's flags, which it lists).
 """
 
 from __future__ import annotations
@@ -39,6 +40,20 @@ class FieldError(KvplanError):
     def problem_as(self, spell: Callable[[str], str]) -> str:
         """`problem` with the other fields it names written as `spell` writes them."""
         return respelled(self.problem, ((key, key) for key in self.names), spell)
+
+
+class RefusedInput(KvplanError):
+    """Input that vLLM refuses (or kvplan does not plan), said in a sentence of kvplan's that names the inputs by the
+    flags vLLM spells them ("vLLM 0.32.0 refuses --pooler-config pooling_type 5: ..."): `flags`, ((field, flag as
+    written), ...), are written the caller's way by `spelled`, as Refusal.advice writes a remedy's (the command line
+    prints the sentence as it is); `field`: the input at fault, whose line a deployments file's error names."""
+
+    def __init__(self, text: str, flags: tuple = (), field: str = ""):
+        super().__init__(text)
+        self.text, self.flags, self.field = text, tuple(flags), field
+
+    def spelled(self, spell: Callable[[str], str] = str) -> str:
+        return respelled(self.text, self.flags, spell)
 
 
 def respelled(text: str, written: Iterable, spell: Callable[[str], str]) -> str:

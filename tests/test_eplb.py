@@ -133,7 +133,7 @@ def test_decode_reads_as_without_redundant_experts():
      "num_redundant_experts must be a whole number, 0 or more, got true."),
     ((QWEN, "-tp", "4", "-ep", "--enable-eplb", "--eplb-config", '{"log_balancedness": null}'),
      "log_balancedness must be true or false, got null."),
-    ((QWEN, "-tp", "4", "--enable-eplb", "--engine", "none"), "--enable-eplb is modelled with the vLLM"),
+    ((QWEN, "-tp", "4", "--enable-eplb", "--engine", "none"), "--enable-eplb is modelled with vLLM only"),
     ((QWEN, "-tp", "4", "-ep", "--enable-eplb", "--engine", "vllm==0.9.1"), "needs vLLM 0.9.2 or later"),
     ((QWEN, "-tp", "4", "-ep", "--enable-eplb", "--engine", "vllm==0.20.0"), "is modelled from vLLM 0.24 on"),
     ((QWEN, "-tp", "4", "-ep", "--enable-eplb", "--num-redundant-experts", "4", "--engine", "vllm==0.11.2"),

@@ -306,7 +306,7 @@ def test_the_api_plans_without_the_ignored_setting():
     (("--max-loras", "0"), "--max-loras must be 1 to 1,048,576"),
     (("--lora-dtype", "fp8"), "--lora-dtype must be one of auto, float16, bfloat16"),
     (("--engine", "vllm==0.11.0"), "--enable-lora is modelled from vLLM 0.12 on"),
-    (("--engine", "none"), "--enable-lora is modelled with the vLLM engine only"),
+    (("--engine", "none"), "--enable-lora is modelled with vLLM only"),
     (("-tp", "2", "--fully-sharded-loras", "--max-lora-rank", "1"), "--max-lora-rank 1 does not split over tp 2"),
 ])
 def test_bad_lora_settings_are_one_line(args, words):

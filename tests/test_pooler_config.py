@@ -234,7 +234,7 @@ def test_an_unknown_field_is_one_line_naming_it():
 def test_not_an_object_and_engine_none():
     assert "JSON object" in one_error_line(run_kvplan("estimate", "Qwen/Qwen3-8B", "--pooler-config", "MEAN"))
     line = one_error_line(run_kvplan("estimate", "Qwen/Qwen3-8B", "--engine", "none", "--pooler-config", "{}"))
-    assert "--pooler-config" in line and "vLLM engine only" in line
+    assert "--pooler-config" in line and "with vLLM only" in line
 
 
 def test_before_011_it_is_not_read():
@@ -278,7 +278,7 @@ def test_check_refuses_it_under_engine_none_as_estimate_does():
     for command in (("estimate", "Qwen/Qwen3-8B"), ("check", "Qwen/Qwen3-8B", "--tp", "1")):
         line = one_error_line(run_kvplan(*command, "--gpu", "h100", "-c", "8192", "--engine", "none",
                                          "--pooler-config", '{"dimensions": 8}'))
-        assert "--pooler-config is modelled with the vLLM engine only" in line
+        assert "--pooler-config is modelled with vLLM only" in line
 
 
 def test_a_deployments_value_json_cannot_hold_is_one_line(tmp_path):

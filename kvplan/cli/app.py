@@ -240,8 +240,8 @@ def estimate(
     pooler_config: Optional[str] = POOLER_CONFIG,
     chart: bool = typer.Option(False, "--chart", help="Also draw requests held against max model length and "
                                "each GPU's memory as a stacked bar (always in --format html)."),
-    fmt: str = typer.Option("table", "--format", "-f", help=FORMAT_HELP[:-1] + "; html's page has the chart and "
-                            "the table."),
+    fmt: str = typer.Option("table", "--format", "-f", help=FORMAT_HELP[:-1] + "; html's page has the chart, "
+                            "the table and its notes."),
 ) -> None:
     """What vLLM would log at startup (available KV cache memory, KV cache size in tokens, maximum
     concurrency) for each plan, with kvplan's footprint, budget, decode ITL and time to first token; comma

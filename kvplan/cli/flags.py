@@ -176,8 +176,20 @@ def flag(field: str) -> str:
 
 
 def typed(field: str) -> str:
-    """The flag for `field` as the user typed it in this run (an error names what they wrote), else vLLM's."""
-    for spelling in ALIASES.get(field, ()):
-        if any(arg == spelling or arg.startswith(spelling + "=") for arg in typed_args):
+    """The flag for `field` as the user typed it in this run (an error names what they wrote), else vLLM's. Where
+    two spellings were typed (-c 8K --max-model-len 0) the last is the one whose value was read, as click keeps an
+    option's last value; the arguments after `--` are MODEL's, not flags."""
+    spellings = ALIASES.get(field, ())
+    options = typed_args[:typed_args.index("--")] if "--" in typed_args else typed_args
+    for arg in reversed(options):
+        spelling = next((s for s in spellings if _spells(arg, s)), None)
+        if spelling is not None:
             return spelling
     return flag(field)
+
+
+def _spells(arg: str, spelling: str) -> bool:
+    """Whether the argument `arg` is the flag `spelling`: alone, with `=value`, or a one-letter flag with its value
+    attached (-c8K, -qfp8: click reads the rest of the argument as the value)."""
+    attached = len(spelling) == 2 and spelling[0] == "-" and spelling[1] != "-" and len(arg) > 2
+    return arg == spelling or arg.startswith(spelling + "=") or (attached and arg.startswith(spelling))

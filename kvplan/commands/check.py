@@ -8,7 +8,7 @@ from dataclasses import dataclass, replace
 from functools import lru_cache
 from typing import Callable, Optional
 
-from ..errors import FieldError, KvplanError, quote
+from ..errors import FieldError, KvplanError, RefusedInput, quote
 from ..gpu.detect import choose_gpu
 from ..model.precision import resolve_kv_dtype
 from ..model.files import unloadable_notes
@@ -122,8 +122,10 @@ def _spec_for(dep: Deployment, resolved: dict) -> ModelSpec:
     except KvplanError as exc:
         if dep.file is None or getattr(exc, "field", None) == "quantization":
             raise  # a refusal of the quantization key: check() says that key's line
-        raise KvplanError(one_line(f"{dep.file}:{dep.line_of('model')}: deployment {dep.name!r} field 'model': "
-                                   f"{exc}")) from None
+        # a refused runner or pooler config: on its key, with the keys the file names (RefusedInput)
+        key, said = (exc.field, exc.spelled()) if isinstance(exc, RefusedInput) and exc.field else ("model", exc)
+        raise KvplanError(one_line(f"{dep.file}:{dep.line_of(key)}: deployment {dep.name!r} field '{key}': "
+                                   f"{said}")) from None
     return apply_weight_precision(spec, dep.quantization, dep.dtype)  # FieldError: check() says the key's line
 
 

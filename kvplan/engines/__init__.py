@@ -387,8 +387,8 @@ def get_engine(name, flags: EngineFlags = EngineFlags()):
         for name, missing in vllm_only.items():  # refused, not silently left out of the figures
             if getattr(flags, name):
                 field = fields.get(name, name)
-                raise FieldError(field, f"is modelled with the vLLM engine only (--engine vllm): the ideal engine "
-                                        f"has {missing}.")
+                raise FieldError(field, f"is modelled with vLLM only (engine vllm): engine none, ideal paging, "
+                                        f"has {missing}.", names=("engine",))
         return IdealEngine(flags.enforce_eager)
     if text == "vllm":
         return VllmEngine(PINNED, flags)

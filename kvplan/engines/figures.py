@@ -23,12 +23,12 @@ class Fix:
     shortfall: str = ""  # with fits False: what stops it then, in kvplan's words ("the weights alone do not fit")
     # a release fix that holds over a closed run of releases only (the modelled releases next to it that pass every
     # configuration refusal alike, vllm_remedy, or share its planned outcome, plan.ranged_fixes): (the run's oldest
-    # release, the first newer one past it that does not pass alike), ("0.11.1", "0.15.0"); release_span
+    # release, the first newer one past it that does not pass alike), ("0.11.1", "0.16.0"); release_span
     span: tuple = ()
 
     def words(self, spell: Callable[[str], str] = str, onward: bool = True) -> str:
         """The changes as `spell` names the fields: "--engine vllm==0.12.0 or newer and --block-size 1", "--engine
-        vllm==0.11.1 (any release from 0.11.1 before 0.15.0)"."""
+        vllm==0.11.1 (any release from 0.11.1 before 0.16.0)"."""
         parts = [f"{spell(field)} {value}" for field, value in self.changes]
         if self.span:
             parts[0] += f" (any release from {self.span[0]} before {self.span[1]})"
@@ -110,8 +110,8 @@ class Refusal:
     # model length), engine (the release), block_size; in the JSON only when set
     field: str = ""
     # the closed run of releases of the fix the remedy names first, where that fix has one (Fix.span), for scripts:
-    # ("0.11.1", "0.15.0") of "--engine vllm==0.11.1 (any release from 0.11.1 before 0.15.0)"; set with the remedy
-    # (plan.plan), in the JSON only when set, as {"from": "0.11.1", "before": "0.15.0"}
+    # ("0.11.1", "0.16.0") of "--engine vllm==0.11.1 (any release from 0.11.1 before 0.16.0)"; set with the remedy
+    # (plan.plan), in the JSON only when set, as {"from": "0.11.1", "before": "0.16.0"}
     remedy_range: tuple = ()
     # the values of `field` that pass this check (a release as an engine name), and whether the values past them
     # do as well (Fix.onward); kvplan's note on them. Not in the JSON: the engine's search starts from them

@@ -11,7 +11,7 @@ from ..errors import FieldError
 from ..plan.catalog import device_name
 from . import EngineFlags
 from .ideal import EngineResult
-from .vllm import architecture_refusal, resolve_settings, served_architecture, start
+from .vllm import OVERRIDE_RULES, architecture_refusal, resolve_settings, served_architecture, start
 from .vllm_multimodal import DROPPED_SINCE as MEDIA_FLAGS_DROPPED_SINCE, text_only_refusal
 from .vllm_pooling import runner_name
 from .vllm_speculative import NO_WEIGHTS
@@ -58,16 +58,18 @@ class VllmEngine:
                 raise FieldError(name, f"is modelled from vLLM {release} on, as that release {what} (vllm=={version} "
                                        f"is older); pick {release} or later.")
         if flags.enable_eplb and not flags.enable_expert_parallel:  # config/parallel.py ParallelConfig
-            raise FieldError("enable_eplb", "needs --enable-expert-parallel: vLLM refuses EPLB without it "
-                                            "(\"enable_expert_parallel must be True to use EPLB\").")
+            raise FieldError("enable_eplb", "needs enable_expert_parallel: vLLM refuses EPLB without it "
+                                            "(\"enable_expert_parallel must be True to use EPLB\").",
+                             names=("enable_expert_parallel",))
         if flags.mm_limits is not None and flags.mm_limits.sized and parse_version(version) < DUMMY_OPTIONS_SINCE:
             raise FieldError("limit_mm_per_prompt", f"width / height / num_frames options need vLLM 0.11.1 or later "
                                                     f"(vllm=={version} takes a count a modality only).")
         drafts = flags.speculative is not None and flags.speculative.method not in NO_WEIGHTS
         if drafts and (flags.dp or flags.enable_expert_parallel):  # the drafter's experts, layout not read
-            raise FieldError("speculative_config", f"method {flags.speculative.method} with --data-parallel-size / "
-                                                   f"--enable-expert-parallel is not modelled yet (kvplan lays out "
-                                                   f"the target's experts only); ngram and suffix are.")
+            raise FieldError("speculative_config", f"method {flags.speculative.method} with dp / "
+                                                   f"enable_expert_parallel is not modelled yet (kvplan lays out "
+                                                   f"the target's experts only); ngram and suffix are.",
+                             names=("dp", "enable_expert_parallel"))
         self.flags = flags
         self.enforce_eager = flags.enforce_eager  # vLLM's --enforce-eager: cudagraph_mode NONE
 
@@ -316,9 +318,11 @@ def releases() -> tuple:
     from .vllm_runner_flag import BOUNDARIES as RUNNER_BOUNDARIES
 
     flags = list(FLAG_SINCE.values()) + [since for since, _ in MODELLED_SINCE.values()]
+    # --num-gpu-blocks-override's rules too: 0.9.1 ignores it, unlike 0.9.0 and 0.9.2 (vllm.OVERRIDE_RULES), so a run
+    # of releases holds over 0.9.1 only where it is planned there
     return release_boundaries(flags + [EPLB_CONFIG_SINCE, DUMMY_OPTIONS_SINCE, MEDIA_FLAGS_DROPPED_SINCE]
                               + [row[0] for row in VOCAB_RULES] + list(RUNNER_BOUNDARIES)
-                              + list(POOLER_BOUNDARIES))
+                              + list(POOLER_BOUNDARIES) + [row[0] for row in OVERRIDE_RULES])
 
 
 def _encoder_only_refusal(spec, version: str):
@@ -351,11 +355,10 @@ def _runner_refusal(spec, version: str):
     """A release that refuses the --runner / --convert asked (vllm_runner_flag.runner_refusal) as a refusal of the
     release, so that a remedy never names it; the release asked meets it before the engine runs."""
     from .figures import Refusal
-    from .vllm_runner_flag import runner_refusal
+    from .vllm_runner_flag import RUNNER_FLAGS, runner_refusal
 
-    refused = runner_refusal(spec, version)
-    flags = (("runner", "--runner"), ("convert", "--convert"))  # as a remedy quoting it names them (vllm_remedy)
-    return Refusal(refused, None, configuration=True, field="engine", remedy_flags=flags) if refused else None
+    refused = runner_refusal(spec, version)  # its flags as a remedy quoting it names them (vllm_remedy)
+    return Refusal(refused, None, configuration=True, field="engine", remedy_flags=RUNNER_FLAGS) if refused else None
 
 
 def _pooler_config_refusal(spec, version: str):
@@ -364,8 +367,9 @@ def _pooler_config_refusal(spec, version: str):
     from .figures import Refusal
     from .vllm_pooler_config import pooler_config_refusal
 
-    refused = pooler_config_refusal(spec, version)
-    return Refusal(refused, None, configuration=True, field="engine") if refused else None
+    refused = pooler_config_refusal(spec, version)  # its flag as a remedy quoting it names it (vllm_remedy)
+    return Refusal(refused, None, configuration=True, field="engine",
+                   remedy_flags=(("pooler_config", "--pooler-config"),)) if refused else None
 
 
 def _soft_tokens_refusal(spec, engine):
@@ -408,10 +412,10 @@ def _eplb_spelling(spelling: str, version: str) -> None:
     release = parse_version(version)
     if spelling == "eplb_config" and release < EPLB_CONFIG_SINCE:
         raise FieldError("eplb_config", f"needs vLLM 0.10.2 or later (vllm=={version} takes "
-                                        f"--num-redundant-experts N).")
+                                        f"num_redundant_experts N).", names=("num_redundant_experts",))
     if spelling == "num_redundant_experts" and release > REDUNDANT_FLAG_UNTIL:
-        raise FieldError("num_redundant_experts", f"was removed in vLLM 0.12 (vllm=={version} takes --eplb-config "
-                                                  f"'{{\"num_redundant_experts\": N}}').")
+        raise FieldError("num_redundant_experts", f"was removed in vLLM 0.12 (vllm=={version} takes eplb_config "
+                                                  f"'{{\"num_redundant_experts\": N}}').", names=("eplb_config",))
 
 
 def _capability(gpu) -> tuple:

@@ -124,16 +124,17 @@ def eplb(enable, config=None, redundant=None) -> Optional[Eplb]:
     parsed = None if config is None else eplb_config(config)
     count = redundant_count(redundant)
     if parsed is not None and count is not None:
-        raise FieldError("num_redundant_experts", "and --eplb-config both name the redundant experts: vLLM 0.10.2 "
-                                                  "and later take it in --eplb-config; give one.")
+        raise FieldError("num_redundant_experts", "and eplb_config both name the redundant experts: vLLM 0.10.2 "
+                                                  "and later take it in eplb_config; give one.", names=("eplb_config",))
     spelling = "eplb_config" if parsed is not None else "num_redundant_experts" if count is not None else "enable_eplb"
     parsed = parsed or {}
     named = count is not None or "num_redundant_experts" in parsed
     count = parsed.get("num_redundant_experts", 0) if count is None else count
     if not enable:
         if count:
-            raise FieldError(spelling, f"sets {count} redundant experts without --enable-eplb: vLLM refuses it "
-                                       f"(\"Either enable EPLB or unset num_redundant_experts\").")
+            raise FieldError(spelling, f"sets {count} redundant experts without enable_eplb: vLLM refuses it "
+                                       f"(\"Either enable EPLB or unset num_redundant_experts\").",
+                             names=("enable_eplb",))
         return None
     if count > MAX_REDUNDANT:
         raise FieldError(spelling, f"sets {count} redundant experts; vLLM takes at most {MAX_REDUNDANT} "

@@ -33,10 +33,12 @@ ModelConfig and EngineArgs (benchmarks/vllm_reference/pooler_config.py, tests/da
 from __future__ import annotations
 
 import json
+import math
+import re
 from functools import lru_cache
 from typing import Optional
 
-from ..errors import FieldError, KvplanError, quote
+from ..errors import FieldError, RefusedInput, json_value, quote
 from .vllm_pooling import LEGACY_TYPES, SEQ_TYPES, TOK_TYPES
 from .vllm_versions import PINNED, parse_version
 
@@ -67,7 +69,26 @@ LITERAL_TYPES_SINCE = (0, 12)  # PoolingTypeStr (pooler.py 0.12.0:14); 0.11.x a 
 SPLIT_TYPES_SINCE = (0, 14)  # seq_pooling_type / tok_pooling_type (pooler.py 0.14.0:14-18)
 # the type names: vllm_pooling's (PoolingType, layers/pooler.py 0.11.0:32-38; 0.12.0 :14; 0.14.0 :14-18)
 # the releases at which these rules change, for the remedy search (vllm_engine.releases)
-BOUNDARIES = (FLAG_SINCE, (0, 11, 1), (0, 12), (0, 14), (0, 16), (0, 19), (0, 20), (0, 23), (0, 32))
+BOUNDARIES = (FLAG_SINCE, (0, 11, 1), (0, 12), (0, 14), (0, 16), (0, 17), (0, 19), (0, 20), (0, 23), (0, 32))
+# The fields' types, which pydantic checks as it parses the flag (lax: "7", 7.0 and true are the int 7, 7, 1; "yes"
+# and 1 the bool True; inf, NaN, 7.5 and "abc" no int), read by hand in config/pooler.py and checked against each
+# release's own parser (benchmarks/vllm_reference/pooler_config_values.py, tests/data/vllm_pooler_config_values.json):
+# every field `X | None` but these, plain bools from the release named: enable_chunked_processing (0.17.0:58),
+# enable_flash_late_interaction (0.32.0:66). softmax and activation are bools in 0.11.0 (:51, :62), floats from
+# 0.11.1 (:76, :80); pooling_type a str before 0.12 (0.11.0:17; a Literal from 0.12, _type_refusal), task a
+# PoolingTask Literal (vllm/tasks.py 0.19.0:8-15, 0.34.0:10-17)
+INT_FIELDS = ("dimensions", "max_embed_len", "step_tag_id")
+BOOL_FIELDS = ("normalize", "use_activation", "enable_chunked_processing", "enable_flash_late_interaction")
+FLOAT_FIELDS = ("logit_bias", "logit_mean", "logit_sigma", "logit_scale")
+SCALES = ("softmax", "activation")  # bool in 0.11.0, float from FLOAT_SCALES_SINCE
+FLOAT_SCALES_SINCE = (0, 11, 1)
+NOT_NONE_SINCE = {"enable_chunked_processing": (0, 17), "enable_flash_late_interaction": (0, 32)}
+TASKS = ("embed", "classify", "token_embed", "token_classify", "plugin", "embed&token_classify")
+SIGMA_NONZERO_SINCE = (0, 20)  # __post_init__: "logit_sigma cannot be 0 (division by zero)" (pooler.py 0.20.0:153)
+BOOL_WORDS = ("0", "off", "f", "false", "n", "no", "1", "on", "t", "true", "y", "yes")  # pydantic's, any case
+# a string pydantic reads as an int ("7", " +7 ", "7.0", "1_000")
+INT_TEXT = re.compile(r"\s*[+-]?\d+(_\d+)*(\.0*)?\s*")
+INT_FLOAT_LIMIT = 2.0**63  # a float pydantic takes as an int is below this ("exceeded maximum size")
 
 
 def pooler_config_choice(value) -> Optional[str]:
@@ -169,7 +190,90 @@ def pooler_config_refusal(spec, version: Optional[str] = None) -> Optional[str]:
         removed = " (`normalize` was removed; use `use_activation`)" if "normalize" in unknown else ""
         return (f"vLLM {version} refuses --pooler-config field {unknown[0]!r}{removed}: PoolerConfig forbids names it "
                 f"does not have (config/utils.py @config, extra=\"forbid\"); its fields: {', '.join(names)}.")
-    return _type_refusal(spec, fields, version, release) or _generate_refusal(spec, fields, version, release)
+    return _value_refusal(fields, names, version, release) or _type_refusal(spec, fields, version, release) or \
+        _generate_refusal(spec, fields, version, release)
+
+
+def _value_refusal(fields: dict, names: tuple, version: str, release: tuple) -> Optional[str]:
+    """The first field of the release (`names`: before 0.16 it drops the others unread) whose value pydantic refuses
+    as it parses the flag, in pydantic's words (the INT_FIELDS comment); logit_sigma 0 from 0.20."""
+    for key, value in fields.items():
+        if key not in names:
+            continue
+        kind, words = _value_words(key, value, release)
+        if words:
+            return (f"vLLM {version} refuses --pooler-config {key} {json_value(value)}: \"{words}\" (pydantic, parsing "
+                    f"PoolerConfig's {key}: {kind}; config/pooler.py).")
+    return None
+
+
+def _value_words(key: str, value, release: tuple) -> tuple:
+    """(the field's type as vLLM `release` annotates it, pydantic's refusal of `value` or '')."""
+    optional = release < NOT_NONE_SINCE.get(key, (99,))
+    if key in INT_FIELDS:
+        kind, words = "int", _int_words(value)
+    elif key in BOOL_FIELDS or (key in SCALES and release < FLOAT_SCALES_SINCE):
+        kind, words = "bool", _bool_words(value)
+    elif key in FLOAT_FIELDS or key in SCALES:
+        kind, words = "float", _float_words(value)
+        if not words and key == "logit_sigma" and release >= SIGMA_NONZERO_SINCE and value is not None \
+                and float(value) == 0:
+            words = "Value error, logit_sigma cannot be 0 (division by zero)"
+    elif key == "returned_token_ids":
+        kind = "list[int]"
+        words = next(filter(None, map(_int_words, value)), "") if isinstance(value, list) else \
+            "Input should be a valid array"
+    elif key == "pooling_type" and release < LITERAL_TYPES_SINCE:
+        kind, words = "str", "" if isinstance(value, str) else "Input should be a valid string"
+    elif key == "task":
+        kind = "PoolingTask"
+        words = "" if value in TASKS else "Input should be " + ", ".join(f"'{task}'" for task in TASKS[:-1]) + \
+            f" or '{TASKS[-1]}'"
+    else:
+        return "", ""
+    if value is None:
+        return kind, "" if optional else f"Input should be a valid {kind.replace('bool', 'boolean')}"
+    return (f"{kind} | None" if optional else kind), words
+
+
+def _int_words(value) -> str:
+    """pydantic's lax int: a bool or int, a whole finite float below 2**63, a string of digits; '' where taken."""
+    if isinstance(value, (bool, int)):
+        return ""
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            return "Input should be a finite number"
+        if not value.is_integer():
+            return "Input should be a valid integer, got a number with a fractional part"
+        return "Unable to parse input string as an integer, exceeded maximum size" if abs(value) >= INT_FLOAT_LIMIT \
+            else ""
+    if isinstance(value, str):
+        return "" if INT_TEXT.fullmatch(value) else \
+            "Input should be a valid integer, unable to parse string as an integer"
+    return "Input should be a valid integer"
+
+
+def _bool_words(value) -> str:
+    """pydantic's lax bool: a bool, 0 or 1, one of BOOL_WORDS in any case; '' where taken."""
+    if isinstance(value, bool) or (isinstance(value, (int, float)) and value in (0, 1)):
+        return ""
+    if isinstance(value, (int, str)):
+        return "" if isinstance(value, str) and value.lower() in BOOL_WORDS else \
+            "Input should be a valid boolean, unable to interpret input"
+    return "Input should be a valid boolean"
+
+
+def _float_words(value) -> str:
+    """pydantic's lax float: a bool, int or float (NaN and infinities too), a string Python reads as one."""
+    if isinstance(value, (bool, int, float)):
+        return ""
+    if isinstance(value, str):
+        try:
+            float(value)
+        except ValueError:
+            return "Input should be a valid number, unable to parse string as a number"
+        return ""
+    return "Input should be a valid number"
 
 
 def _type_refusal(spec, fields: dict, version: str, release: tuple) -> Optional[str]:
@@ -219,4 +323,5 @@ def refuse_pooler_config(spec, version: Optional[str]) -> None:
     """Raise pooler_config_refusal's line (estimate and check, before any figure, beside refuse_runner)."""
     refusal = pooler_config_refusal(spec, version)
     if refusal:
-        raise KvplanError(refusal)
+        fault = "engine" if parse_version(version or PINNED) < FLAG_SINCE else "pooler_config"
+        raise RefusedInput(refusal, (("pooler_config", "--pooler-config"),), fault)

@@ -13,8 +13,8 @@ Releases: a rule kvplan models changes only at the first release of one of its r
 pinned one) are the ones to try; "0.18.0 or newer" is claimed only when every later one of them passes with the
 same other changes, "0.28.0 or older" only when every earlier one does; else the run of them next to it that pass
 alike, as a closed run from its oldest release before the first newer one that refuses (Fix.span, release_span:
-Kimi-Linear with --runner pooling --convert reward, "any release from 0.11.1 before 0.15.0": its class is
-registered from 0.11.1, reward is a --convert choice up to 0.14.1, refused from 0.15.0 (vllm_runner_flag.
+Kimi-Linear with --runner pooling --convert reward, "any release from 0.11.1 before 0.16.0": its class is
+registered from 0.11.1, reward is a --convert choice up to 0.15.1, refused from 0.16.0 (vllm_runner_flag.
 REWARD_UNTIL); a release between two of them acts as the older), or that release alone. A search that finds
 nothing says what clears this refusal and what then stops start-up, or that nothing clears it (nothing_clears)."""
 

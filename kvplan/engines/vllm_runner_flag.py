@@ -42,7 +42,7 @@ from __future__ import annotations
 
 from typing import Optional
 
-from ..errors import FieldError, KvplanError, quote
+from ..errors import FieldError, RefusedInput, quote
 from .vllm_pooling import CONVERT_PICKS_RUNNER_SINCE, POOLING_NAMED, architecture_runner, pooling_runner
 from .vllm_versions import PINNED, parse_version
 
@@ -75,7 +75,7 @@ REWARD_CLASSES = frozenset({"InternLM2ForRewardModel", "Qwen2ForRewardModel", "Q
 def runner_choice(value) -> str:
     """vLLM's --runner: auto, generate or pooling; FieldError('runner') naming the valid values otherwise."""
     return _choice("runner", value, RUNNERS, " (vLLM's --runner; its draft runner is a speculative model's draft, "
-                                             "which kvplan plans through --speculative-config)")
+                                             "which kvplan plans through speculative_config)", ("speculative_config",))
 
 
 def convert_choice(value) -> str:
@@ -84,11 +84,15 @@ def convert_choice(value) -> str:
     return _choice("convert", value, CONVERTS, " (vLLM's --convert)")
 
 
-def _choice(field: str, value, valid: tuple, whose: str) -> str:
-    text = value.strip().lower() if isinstance(value, str) else None
-    if text not in valid:
-        raise FieldError(field, f"must be one of {', '.join(valid)}{whose}, got {quote(value)}.")
-    return text
+def _choice(field: str, value, valid: tuple, whose: str, names: tuple = ()) -> str:
+    """`value` as vLLM's argparse takes it: one of its choices exactly (engine/arg_utils.py 0.11.0, 0.34.0
+    literal_to_kwargs: `choices`, type str), so POOLING or " embed" is refused as vLLM refuses it ("argument
+    --runner: invalid choice: 'POOLING' (choose from ...)"; measured on 0.11.0, 0.14.1, 0.20.0 and 0.34.0)."""
+    if not isinstance(value, str) or value not in valid:
+        hint = "; vLLM takes them exactly as written" if isinstance(value, str) and value.strip().lower() in valid \
+            else ""
+        raise FieldError(field, f"must be one of {', '.join(valid)}{whose}, got {quote(value)}{hint}.", names)
+    return value
 
 
 def _registered_pooling(architecture: str) -> bool:
@@ -197,8 +201,16 @@ def _generate_refusal(arch: str, version: str, release: tuple) -> str:
             f"checkpoint does not ship; serve it with --runner auto or pooling.")
 
 
+# the flags runner_refusal names, as the caller writes their fields (errors.RefusedInput; vllm_engine._runner_refusal)
+RUNNER_FLAGS = (("runner", "--runner"), ("convert", "--convert"))
+
+
 def refuse_runner(spec, version: Optional[str]) -> None:
-    """Raise runner_refusal's line (estimate and check, before any figure, beside vllm_pooling.refuse_st_pooling)."""
+    """Raise runner_refusal's line (estimate and check, before any figure, beside vllm_pooling.refuse_st_pooling),
+    on the input at fault: the release where it reads neither flag, --convert where the line names it, else
+    --runner."""
     refusal = runner_refusal(spec, version)
     if refusal:
-        raise KvplanError(refusal)
+        fault = "engine" if parse_version(version or PINNED) < FLAGS_SINCE else \
+            "convert" if "--convert" in refusal.split('"')[0] else "runner"  # kvplan's words, not vLLM's quoted
+        raise RefusedInput(refusal, RUNNER_FLAGS, fault)

@@ -198,7 +198,7 @@ def with_node_gpus(gpu: GPU, gpus_per_node: Optional[int]) -> GPU:
 AMBIGUOUS = {
     "a100": ("A100-40GB", "A100-80GB", "A100-80GB-PCIe"),
     "nvidia a100": ("A100-40GB", "A100-80GB", "A100-80GB-PCIe"), "rtx 6000": ("RTX-6000-Ada", "Quadro RTX 6000 "
-    "(Turing, not in the catalog: give --gpu-memory with a GPU of similar bandwidth)"),
+    "(Turing, not in the catalog: give gpu_memory with a GPU of similar bandwidth)"),
 }
 
 DEFAULT_GPU = "H100-80GB-SXM"
@@ -221,7 +221,8 @@ def find_gpu(name: str) -> GPU:
     choices = AMBIGUOUS.get(key.replace("-", " ")) or AMBIGUOUS.get(key)
     if choices:
         listed = " or ".join(choices)
-        raise FieldError("gpu", f"{quote(name)} could mean {listed}; name one of them (see `kvplan gpus`).")
+        raise FieldError("gpu", f"{quote(name)} could mean {listed}; name one of them (see `kvplan gpus`).",
+                         names=("gpu_memory",))
     import difflib
 
     close = difflib.get_close_matches(key, list(names), n=1, cutoff=0.75)

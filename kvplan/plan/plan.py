@@ -776,7 +776,7 @@ def _outcome(asked: Replan, changes: tuple) -> Optional[tuple]:
 
 def ranged_fixes(asked: Replan, fix: Fix, outcome: tuple, boundaries: tuple) -> list:
     """A release fix whose configuration passes onward ("0.19.0 or newer") or over a closed run ("any release from
-    0.11.1 before 0.15.0", Fix.span), planned at each boundary release of it (a rule kvplan models, memory's included,
+    0.11.1 before 0.16.0", Fix.span), planned at each boundary release of it (a rule kvplan models, memory's included,
     changes only at one): the range is claimed only for an outcome every one of them shares. Else the releases that
     hold a request, nearest first, as a closed run (release_span: from the oldest of them before the first newer
     boundary that differs, releases between two boundaries acting as the older one) or alone; and, where the nearest

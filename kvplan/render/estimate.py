@@ -262,13 +262,18 @@ def columns_for(plans: list) -> list:
     return [*COLUMNS[:3], PP_COLUMN, *COLUMNS[3:]] if with_pp else list(COLUMNS)
 
 
-def plans_table(plans: list, title: str, width: Optional[int]):
-    """(table, the columns shown)."""
+def plan_rows(plans: list) -> tuple:
+    """(the columns, one row of cells a plan): the table's, and the html page's."""
     columns = columns_for(plans)
     rows = [_row(p) for p in plans]
     if PP_COLUMN in columns:
         rows = [row[:3] + [str(p.pp)] + row[3:] for row, p in zip(rows, plans)]
-    return fitted_table(columns, rows, width, title=title)
+    return columns, rows
+
+
+def plans_table(plans: list, title: str, width: Optional[int]):
+    """(table, the columns shown)."""
+    return fitted_table(*plan_rows(plans), width, title=title)
 
 
 def served_spec(result):

@@ -1,6 +1,8 @@
 """`--format html`: one standalone page (inline CSS and SVG, no script, nothing fetched) with the same figures
 as the table: for an estimate, requests held against max length as a line chart, each GPU budget as a stacked
-bar, and the plans table; for other commands, the rows of their csv as a table."""
+bar, vLLM's startup lines, the plans table and the text output's footnotes (render/estimate.py's, so a refusal's
+remedy, the rules and the budget lines read as the table's do); for other commands, the rows of their csv as a
+table."""
 
 from __future__ import annotations
 
@@ -17,7 +19,7 @@ SERIES = ("#3b6fb6", "#d1495b", "#4c9a2a", "#c9a227", "#7b4fb3", "#2a9d8f", "#e0
 STYLE = ("body{font-family:system-ui,sans-serif;margin:2em;color:#222;max-width:1100px}"
          "table{border-collapse:collapse;font-size:14px}th,td{padding:4px 10px;text-align:right;"
          "border-bottom:1px solid #ddd}th{background:#f4f4f4}td.l,th.l{text-align:left}"
-         "svg text{font-size:12px;fill:#333}.note{color:#555;font-size:13px}")
+         "svg text{font-size:12px;fill:#333}.note{color:#555;font-size:13px}pre{white-space:pre-wrap}")
 
 
 def _line_chart(result, width: int = 720, height: int = 300) -> str:
@@ -101,9 +103,12 @@ def _cell(value) -> str:
 
 
 def _estimate_body(result) -> str:
-    from .estimate import _row, COLUMNS, cache_dtype_note, gpu_refusal, gpu_refusal_line, served_spec, weights_heading
+    """The text output's facts, each said as the table says it (render/estimate.py: the same functions): vLLM's
+    startup lines and refusal per plan, a refusal of the GPU once, the plans table, and every footnote (the rules,
+    the budget, what would start instead of a refused plan, what the figures are one of)."""
+    from .estimate import footnotes, gpu_refusal, gpu_refusal_line, log_block, plan_rows, served_spec, weights_heading
 
-    spec = result.spec
+    spec, spell = result.spec, result.spell
     parts = [f"<h1>{escape(spec.name)}</h1>",
              f"<p class='note'>{spec.num_hidden_layers} layers, {weights_heading(spec, served_spec(result))} "
              f"({escape(spec.weights.source)}).</p>", "<h2>Requests held at once against max model length</h2>",
@@ -113,47 +118,30 @@ def _estimate_body(result) -> str:
         if p.budget.source == "gpu" and p.tp not in seen:
             seen.add(p.tp)
             parts.append(_budget_bar(p))
-    refused_gpu = set()  # a refusal of the GPU is the same for every plan: shown once
+    shown = set()  # lines said above the footnotes: not said twice
     for p in result.plans:
         engine = getattr(p, "engine", None)
-        lines, refusal = list(getattr(engine, "log_lines", ()) or ()), getattr(engine, "refusal", None)
         if gpu_refusal(p) is not None:  # the GPU's, not the plan's: once, with what would start
-            if (engine.version, refusal.reason) not in refused_gpu:
-                refused_gpu.add((engine.version, refusal.reason))
+            line = _strip_markup(gpu_refusal_line(p, spell))
+            if line not in shown:
+                shown.add(line)
                 parts.append(f"<h3>{escape(engine.name)} {escape(engine.version)} on {escape(p.budget.gpu_name)} "
-                             f"(every plan)</h3><p class='note'>{escape(_strip_markup(gpu_refusal_line(p)))}</p>")
+                             f"(every plan)</h3><p class='note'>{escape(line)}</p>")
             continue
-        if lines or refusal is not None:
-            notes = [cache_dtype_note(p)] + ([f"refuses to start: {refusal.reason}"] if refusal is not None else [])
-            parts.append(f"<h3>vLLM at max model length {p.context:,}, {escape(p.kv_dtype)}, tp {p.tp}</h3>"
-                         + "".join(f"<p class='note'>{escape(n)}</p>" for n in notes if n)
-                         + (f"<pre>{escape(chr(10).join(lines))}</pre>" if lines else ""))
-    header = "".join(f"<th title='{escape(c.legend)}'>{escape(c.header)}</th>" for c in COLUMNS)
-    body = ""
-    for p in result.plans:
-        cells = [_strip_markup(cell) for cell in _row(p)]
-        body += "<tr>" + "".join(f"<td>{escape(cell)}</td>" for cell in cells) + "</tr>"
+        block = [_strip_markup(line) for line in log_block(p, spell)]
+        if block:  # its heading, then vLLM's lines and what kvplan says of them, as the text prints them
+            parts.append(f"<h3>{escape(block[0])}</h3><pre>{escape(chr(10).join(block[1:]))}</pre>")
+    columns, rows = plan_rows(result.plans)
+    header = "".join(f"<th title='{escape(c.legend)}'>{escape(c.header)}</th>" for c in columns)
+    body = "".join("<tr>" + "".join(f"<td>{escape(_strip_markup(cell))}</td>" for cell in row) + "</tr>"
+                   for row in rows)
     parts.append(f"<h2>Plans</h2><table><thead><tr>{header}</tr></thead><tbody>{body}</tbody></table>")
-    notes = flag_notes(result)
+    notes = [line for line in map(_strip_markup, footnotes(result, result.plans, spell)) if line not in shown]
     if notes:
-        parts.append("<ul class='note'>" + "".join(f"<li>{escape(_strip_markup(n))}</li>" for n in notes) + "</ul>")
+        parts.append("<ul class='note'>" + "".join(f"<li>{escape(n)}</li>" for n in notes) + "</ul>")
     parts.append("<ul class='note'>" + "".join(f"<li><b>{escape(c.header)}</b>: {escape(c.legend)}</li>"
-                                               for c in COLUMNS if c.legend) + "</ul>")
+                                               for c in columns if c.legend) + "</ul>")
     return "".join(parts)
-
-
-def flag_notes(result) -> list:
-    """What the table's figures are under --data-parallel-size / --enable-expert-parallel (one DP rank's),
-    --num-gpu-blocks-override (the pool's blocks) and --speculative-config (the drafter counted): the text
-    footnotes' lines, so the page does not show one rank's figures as the deployment's."""
-    from .estimate import drafter_line, override_note, parallel_line
-
-    spell, plans = getattr(result, "spell", str), result.plans
-    notes = [drafter_line(result.spec, spell)] if result.spec.draft is not None else []
-    notes += [f"tp {p.tp}: {override_note(p, spell)[2:]}." for p in plans if override_note(p, spell)]
-    swept = len({(p.context, p.kv_dtype) for p in plans}) > 1
-    notes += [parallel_line(p, spell, swept) for p in plans if p.parallel is not None and p.tp_valid]
-    return sorted(set(notes), key=notes.index)
 
 
 def _strip_markup(text: str) -> str:
