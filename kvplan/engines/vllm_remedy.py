@@ -44,7 +44,7 @@ def release_boundaries(firsts_elsewhere=()) -> tuple:
                   vllm_sparse.CONFIG_REWRITE, vllm_sparse.HOPPER_ORDER, vllm_sparse.BLACKWELL_FLASHINFER_FIRST,
                   vllm_sparse.FLASHMLA_DTYPES, vllm_sparse.FLASHINFER_DTYPES, vllm_sparse.SM10X_AUTO,
                   vllm_sparse.ROCM_DTYPES, vllm_sparse.ROCM_BLOCK_RULES, vllm.SPARSE_MLA_AUTO, vllm.CHECKPOINT_KV,
-                  vllm_versions._FROM):
+                  vllm_versions._FROM, vllm_versions.BLOCK_SIZE_CHOICES):
         firsts.update(row[0] for row in table)
     firsts.add(vllm_sparse.ROCM_SPARSE_SINCE)
     firsts.update(vllm_quant.boundaries())  # the quantisation checks
