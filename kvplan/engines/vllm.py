@@ -50,9 +50,9 @@ from .vllm_nvfp4 import nvfp4_refusal_line, refusal_options
 from .vllm_sparse import (ROCM_NO_SPARSE, ROCM_SPARSE_SINCE, auto_on_gpu, dense_mla_fp8, dense_mla_refusal_line,
                           is_rocm_platform, refusal_line, rocm_block_refusal, sparse_cache, sparse_gpu_refusal_line,
                           taken_dtypes, v4_gpu_refusal_line)
-from .vllm_registry import FIRST_LISTED, padded_release, unlisted_span
 from .vllm_quant import REMEDY_FLAGS, gpu_quantization_refusal, is_deprecation, marlin_refusal, \
     model_config_refusal, quant_config_refusal, scheme_refusal
+from .vllm_registry import FIRST_LISTED, padded_release, unlisted_span
 from .vllm_specs import (DENSE_MLA_BLOCK_RULES, attention_block_size, cuda_sparse_block_refusal, default_block_size,
                          dense_mla_backend, forced_mla_block, hybrid_block_size, kv_cache_groups, layer_spec,
                          mamba_all_blocks, mamba_page, prefill_checkpoint_alignment, ununified_pages_error)
