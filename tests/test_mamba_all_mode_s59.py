@@ -171,9 +171,11 @@ def test_mean_pooling_keeps_it_off():
 # coordinator asserts every group's block divides by it (kv_cache_coordinator.py 0.15.0:397-400); 0.11.1 asserts the
 # Mamba block a multiple of the attention one (:364-370). From 0.20 the alignment is max(kernel block, block so far)
 # (platforms/interface.py 0.20.0:576-583): lcm(128, 2048) = 2,048, both blocks 2,048, 4 a group, 8 x 4 = 32.
+# 0.11.1-0.17.x list no --block-size above 256 (config/cache.py 0.11.1:23, 0.17.1:22 BlockSize): 2048 reaches the
+# scheduler from 0.18.0 (SkipValidation[int], config/cache.py 0.18.0:36; kv_cache_coordinator.py 0.18.0:402-405).
 @pytest.mark.parametrize("version, words", [
-    ("0.15.0", "block_size must be divisible by hash_block_size"),
-    ("0.11.1", "KVCacheCoordinator assumes the block_size of full attention layers is divisible by other layers now."),
+    ("0.18.0", "block_size must be divisible by hash_block_size"),
+    ("0.19.1", "block_size must be divisible by hash_block_size"),
 ])
 def test_a_block_size_above_the_mamba_block_stops_the_scheduler(version, words):
     plan = _pooled(NEMOTRON_H, version, block_size=2048)
@@ -181,6 +183,14 @@ def test_a_block_size_above_the_mamba_block_stops_the_scheduler(version, words):
     assert not plan.engine.starts and refusal.configuration and refusal.field == "block_size"
     assert refusal.reason.endswith(words) and "a state every 640 tokens" in refusal.reason
     assert refusal.remedy == "it starts with block_size 640 or less"  # the API names fields by their keys
+
+
+@pytest.mark.parametrize("version", ["0.11.1", "0.15.0"])
+def test_before_018_a_2048_block_is_no_choice(version):
+    from kvplan.errors import FieldError
+
+    with pytest.raises(FieldError, match="is not a choice of vLLM"):
+        _pooled(NEMOTRON_H, version, block_size=2048)
 
 
 def test_from_020_the_block_size_joins_the_alignment():

@@ -151,9 +151,11 @@ def test_late_architectures_are_refused_before_their_release(architecture, befor
     assert architecture_refusal(architecture, "0.34.0") is None
 
 
-def test_exaone_moe_old_spelling_is_not_tabled():
-    """ExaoneMoEForCausalLM: registry.py 0.14.0:101 ... 0.26.0:99, absent 0.27.0-0.31.0, back at 0.32.0:102; a
-    first-release table cannot say that, so it is left out (no refusal from it in any release)."""
-    from kvplan.engines.vllm import ADDED_ARCHITECTURES
+def test_exaone_moe_old_spelling_is_refused_where_unlisted():
+    """ExaoneMoEForCausalLM: registry.py 0.14.0:101 ... 0.26.0:99, absent 0.27.0-0.31.0, back at 0.32.0:102: first
+    listed at 0.14.0 and dropped in between (vllm_registry.UNLISTED; tests/test_late_arch_early_s59.py)."""
+    from kvplan.engines.vllm import ADDED_ARCHITECTURES, architecture_refusal
 
-    assert "ExaoneMoEForCausalLM" not in ADDED_ARCHITECTURES
+    assert ADDED_ARCHITECTURES["ExaoneMoEForCausalLM"] == "0.14.0"
+    assert [architecture_refusal("ExaoneMoEForCausalLM", v) is None for v in ("0.26.0", "0.27.0", "0.31.0", "0.32.0")
+            ] == [True, False, False, True]

@@ -77,14 +77,15 @@ def test_the_named_releases_are_the_true_boundaries():
     """By rocm.py: 0.11.0 refuses sparse attention, 0.12.0-0.17.0 the default block, 0.18.0 starts; 0.12.0 starts
     at block 1; and every release kvplan models after each named one starts the same way ("or newer")."""
     from kvplan.engines.vllm_engine import releases
+    from kvplan.engines.vllm_releases import release_parts  # 0.2.1.post1 is named as published
 
     assert not starts(V32, "0.11.0") and not starts(V32, "0.11.0", block_size=1)
     assert not starts(V32, "0.12.0") and not starts(V32, "0.17.0")
     assert starts(V32, "0.12.0", block_size=1) and starts(V32, "0.18.0")
-    later = [r for r in releases() if tuple(map(int, r.split("."))) >= (0, 12)]
+    later = [r for r in releases() if release_parts(r) >= (0, 12)]
     assert {"0.12.0", "0.18.0", "0.21.0", "0.32.0"} <= set(releases())
     assert all(starts(V32, r, block_size=1) for r in later)
-    assert all(starts(V32, r) for r in later if tuple(map(int, r.split("."))) >= (0, 18))
+    assert all(starts(V32, r) for r in later if release_parts(r) >= (0, 18))
 
 
 def test_glm5_before_its_registry_entry_names_releases_that_start():

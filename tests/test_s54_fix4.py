@@ -201,7 +201,8 @@ def test_a_marlin_24_checkpoint_end_to_end(tmp_path):
     assert _refusal(path, "--gpu", "H100", "--engine", "vllm==0.11.0") is None
     refused = _refusal(path, "--gpu", "H100")
     assert refused["reason"].startswith("vLLM removed gptq_marlin_24 (the class for checkpoint_format marlin_24)")
-    assert refused["remedy"] == "it starts with --engine vllm==0.13.0 or older"
+    # Qwen2ForCausalLM is registered from 0.3.0 (models/__init__.py 0.3.0:40): the run starts there
+    assert refused["remedy"] == "it starts with --engine vllm==0.13.0 (any release from 0.3.0 before 0.14.0)"
 
 
 # -- 5: the summary keeps the value, the remedies name the checkpoint's method -------------------------------------
@@ -211,7 +212,8 @@ def test_the_summary_keeps_the_value_at_fault(tmp_path):
                                           "desc_act": False}, "float16", "bits3.json")
     assert _plan(bits3, "--gpu", "H100")["suggestion"] == (
         "vllm 0.32.0 refuses the configuration: Unsupported quantization config: bits=3, sym=True; it starts with "
-        "--engine vllm==0.21.0 or older; or vLLM accepts a checkpoint of the model not quantised as gptq")
+        "--engine vllm==0.21.0 (any release from 0.3.0 before 0.22.0); or vLLM accepts a checkpoint of the model not "
+        "quantised as gptq")
     marlin = _write(tmp_path, QWEN2_5_7B, {"quant_method": "marlin", "bits": 4, "group_size": 128}, "float16",
                     "marlin.json")
     assert _plan(marlin, "--gpu", "H100")["suggestion"] == (
@@ -232,8 +234,9 @@ def test_a_missing_sym_names_the_key_to_add(tmp_path):
     path = _write(tmp_path, QWEN2_5_7B, {"quant_method": "gptq", "bits": 4, "group_size": 128, "desc_act": False},
                   "float16")
     assert _refusal(path, "--gpu", "H100")["remedy"] == (
-        'it starts with --engine vllm==0.21.0 or older; or vLLM accepts the checkpoint with "sym": true added to its '
-        'quantization_config, where it was quantised so, or a checkpoint of the model not quantised as gptq')
+        'it starts with --engine vllm==0.21.0 (any release from 0.3.0 before 0.22.0); or vLLM accepts the checkpoint '
+        'with "sym": true added to its quantization_config, where it was quantised so, or a checkpoint of the model '
+        'not quantised as gptq')
 
 
 def test_a_missing_desc_act_before_0_30_takes_either_value(tmp_path):

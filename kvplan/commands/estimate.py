@@ -126,6 +126,8 @@ def estimate(model: str, *, contexts: Optional[list] = None, kv_dtypes: list = (
     if hasattr(engine_model, "check_kv_dtype"):  # a value the release's --kv-cache-dtype does not list
         for kv_dtype in kv_dtypes:
             engine_model.check_kv_dtype(kv_dtype)
+    if hasattr(engine_model, "check_block_size"):  # nor its --block-size
+        engine_model.check_block_size(block_size)
     weighted = flags.with_runner(apply_weight_precision(resolve(model, revision, quantization=quantization),
                                                         quantization, dtype))  # --runner / --convert / --pooler-config
     refuse_encoder_only(weighted, engine_model.version)  # vLLM's rules by release; --engine none: the newest's

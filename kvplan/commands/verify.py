@@ -118,6 +118,7 @@ def verify(model: str, *, tp: int = 1, context: int = 8192, kv_dtype: str = "aut
         architecture(raw[0], spec, tp)
     kernel_kv_dtype(kv_dtype, spec)
     get_engine(release).check_kv_dtype(kv_dtype)  # a dtype this release's --kv-cache-dtype does not list
+    get_engine(release).check_block_size(block_size)  # a block its --block-size does not
     sharding = shard(spec, tp)
     if not sharding.valid:  # before torch: a bad TP degree needs no GPU to be refused
         raise FieldError("tp", f"{tp} cannot shard {spec.name}: {sharding.errors[0].rstrip('.')}.")

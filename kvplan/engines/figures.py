@@ -48,7 +48,14 @@ def release_span(run, releases) -> tuple:
 
 
 def _release(name: str) -> tuple:
-    return tuple(int(part) for part in name.split("==")[-1].split("."))
+    return release_number(name)
+
+
+def release_number(name: str) -> tuple:
+    """(0, 2, 1) of "vllm==0.2.1.post1" or "0.2.1.post1": a post-release is its base (vllm_releases.release_parts)."""
+    from .vllm_releases import release_parts
+
+    return release_parts(name.split("==")[-1])
 
 
 def fixes_advice(fixes: tuple, spell: Callable[[str], str] = str) -> str:

@@ -52,6 +52,7 @@ from .vllm_sparse import (ROCM_NO_SPARSE, ROCM_SPARSE_SINCE, auto_on_gpu, dense_
                           taken_dtypes, v4_gpu_refusal_line)
 from .vllm_quant import REMEDY_FLAGS, gpu_quantization_refusal, is_deprecation, marlin_refusal, \
     model_config_refusal, quant_config_refusal, scheme_refusal
+from .vllm_registry import FIRST_LISTED, padded_release, unlisted_span
 from .vllm_specs import (DENSE_MLA_BLOCK_RULES, attention_block_size, cuda_sparse_block_refusal, default_block_size,
                          dense_mla_backend, forced_mla_block, hybrid_block_size, kv_cache_groups, layer_spec,
                          mamba_all_blocks, mamba_page, prefill_checkpoint_alignment, ununified_pages_error)
@@ -73,9 +74,11 @@ REMOVED_ARCHITECTURES = {"RWForCausalLM": "0.28.0", "MPTForCausalLM": "0.28.0", 
                          "KeyeVL1_5ForConditionalGeneration": "0.33.0"}
 # Architectures that came later, with the first release whose registry.py lists them (checked in each release's
 # vllm/model_executor/models/registry.py); an older release refuses them in _raise_for_unsupported ("are not
-# supported for now") instead of serving them by 0.32's rules. 0.33.0 and 0.34.0: the generative architectures their
-# registries add (the _TEXT_GENERATION_MODELS / _MULTIMODAL_MODELS dicts diffed against the release before; 0.33.0
-# registry.py:83, 111, 354, 528, 556, 648; 0.34.0 :153, 209, 220, 507, 511, 533, 568, 661) that kvplan's reader takes;
+# supported for now") instead of serving them by 0.32's rules. The generating ones 0.2.1-0.14.1 add and the pooling
+# ones of every release are vllm_registry.py's (FIRST_LISTED, with their lines; a release that drops one: UNLISTED).
+# 0.33.0 and 0.34.0: the generative architectures their registries add (the _TEXT_GENERATION_MODELS /
+# _MULTIMODAL_MODELS dicts diffed against the release before; 0.33.0 registry.py:83, 111, 354, 528, 556, 648; 0.34.0
+# :153, 209, 220, 507, 511, 533, 568, 661) that kvplan's reader takes;
 # the rest it refuses as layouts it does not model (model/unmodelled.py: AliceAI, Dory, DomynEdge, Step5, Mistral
 # Large 4, ZAYA1, Kimi K3.1, Canary):
 # Qwen3.5: the ConditionalGeneration pair from 0.17.0 (registry.py:496-503), the CausalLM pair from 0.27.0 (:201-202);
@@ -83,7 +86,7 @@ REMOVED_ARCHITECTURES = {"RWForCausalLM": "0.28.0", "MPTForCausalLM": "0.28.0", 
 # SSM_DTYPE_FROM_CONFIG). 0.15.0 and 0.15.1 (their wheels' registry.py diffed against 0.14.1's): the generative
 # architectures 0.15.0 adds (registry.py 0.15.0:115 GLM-4.7-Flash's Glm4MoeLiteForCausalLM, :189, :306, :333, :362
 # KimiK25ForConditionalGeneration, :396) and 0.15.1's Step3p5ForCausalLM (0.15.1 :191).
-ADDED_ARCHITECTURES = {"DeepseekV32ForCausalLM": "0.11.0", "KimiLinearForCausalLM": "0.11.1",
+ADDED_ARCHITECTURES = {**FIRST_LISTED, "DeepseekV32ForCausalLM": "0.11.0", "KimiLinearForCausalLM": "0.11.1",
                        "GlmMoeDsaForCausalLM": "0.16.0", "Gemma4ForCausalLM": "0.19.0",
                        **dict.fromkeys(("Glm4MoeLiteForCausalLM", "Step1ForCausalLM",
                                         "Eagle2_5_VLForConditionalGeneration", "StepVLForConditionalGeneration",
@@ -109,8 +112,8 @@ ADDED_ARCHITECTURES = {"DeepseekV32ForCausalLM": "0.11.0", "KimiLinearForCausalL
                        # 380, 389, 413, 484, 485, 505; 0.21.0:92, 154, 177, 487, 488, 514; 0.22.0:439, 486, 507;
                        # 0.22.1:163; 0.23.0:372, 422; 0.24.0:135, 401, 503; 0.25.0:355, 450, 474; 0.26.0:148, 362;
                        # 0.27.0:100; 0.28.0:82, 186, 455, 534; 0.29.0:131, 132, 515; 0.30.0:145, 353, 363;
-                       # 0.32.0:519. ExaoneMoEForCausalLM is not here: registered 0.14.0-0.26.0, renamed
-                       # ExaoneMoeForCausalLM in 0.27.0 (:100), back beside it from 0.32.0 (:102)
+                       # 0.32.0:519. ExaoneMoEForCausalLM (0.14.0, FIRST_LISTED) is renamed ExaoneMoeForCausalLM in
+                       # 0.27.0 (:100) and back beside it from 0.32.0 (:102): vllm_registry.UNLISTED
                        **dict.fromkeys(("NemotronHPuzzleForCausalLM", "MusicFlamingoForConditionalGeneration",
                                         "DeepseekOCR2ForCausalLM", "FunAudioChatForConditionalGeneration",
                                         "GlmOcrForConditionalGeneration", "InternS1ProForConditionalGeneration",
@@ -1250,16 +1253,33 @@ def architecture_refusal(architecture: str, version: str) -> Optional[Refusal]:
     registry does not list is refused while the config is read, whatever the memory; the release is at fault
     (field engine), and the remedy names the releases that serve it."""
     first = ADDED_ARCHITECTURES.get(architecture)
-    if first is not None and parse_version(version) < parse_version(first):
+    if first is not None and padded_release(version) < padded_release(first):  # a minor series as its .0 release
         return Refusal(f"Model architectures ['{architecture}'] are not supported for now (vLLM's registry lists "
                        f"them from v{first} on; vllm=={version} is older).", None, configuration=True, field="engine",
                        options=(f"vllm=={first}",), onward="newer")
+    dropped = _unlisted_refusal(architecture, version)
+    if dropped is not None:
+        return dropped
     last = REMOVED_ARCHITECTURES.get(architecture)
-    if last is None or parse_version(version) <= parse_version(last):
+    if last is None or padded_release(version) <= padded_release(last):
         return None
     return Refusal(f"Model architecture {architecture} was supported in vLLM until v{last}, and is not supported "
                    f"anymore. Please use an older version of vLLM if you want to use this model architecture.", None,
                    configuration=True, field="engine", options=(f"vllm=={last}",), onward="older")
+
+
+def _unlisted_refusal(architecture: str, version: str) -> Optional[Refusal]:
+    """The same refusal where `version`'s registry drops an architecture an older one lists (vllm_registry.UNLISTED:
+    renamed, or gone without a _PREVIOUSLY_SUPPORTED_MODELS entry): the remedy is the first release that lists it
+    again, else the last that did."""
+    span = unlisted_span(architecture, version)
+    if span is None:
+        return None
+    last, back = span
+    listed = f"up to v{last} and again from v{back}" if back else f"up to v{last}"
+    return Refusal(f"Model architectures ['{architecture}'] are not supported for now (vLLM's registry lists them "
+                   f"{listed}; vllm=={version} does not).", None, configuration=True, field="engine",
+                   options=(f"vllm=={back or last}",), onward="newer" if back else "older")
 
 
 # Families whose transformers config class has no length attribute (MambaConfig, FalconMambaConfig,

@@ -16,7 +16,7 @@ from .vllm_multimodal import DROPPED_SINCE as MEDIA_FLAGS_DROPPED_SINCE, text_on
 from .vllm_pooling import runner_name
 from .vllm_speculative import NO_WEIGHTS
 from ..model.precision import RESULT_NAMES, check_kv_dtype, kv_dtype_name, vllm_name
-from .vllm_versions import KV_DTYPE_SINCE, PINNED, behaviour, kv_dtype_choices, parse_version
+from .vllm_versions import KV_DTYPE_SINCE, PINNED, behaviour, block_size_choices, kv_dtype_choices, parse_version
 
 # the first release with each flag (engine/arg_utils.py): skip_mm_profiling vllm#22950; language_model_only
 # (config/multimodal.py MultiModalConfig), whose towers' weights every release with it skips (_mark_tower_model, 0.15);
@@ -88,6 +88,14 @@ class VllmEngine:
             raise FieldError("kv_dtype", f"{asked} is not a choice of vLLM {self.version} (first listed in {first}); "
                                          f"it takes {', '.join(choices)}.")
 
+    def check_block_size(self, block_size: Optional[int]) -> None:
+        """Refuse a --block-size value this release's argparse does not list (vllm_versions.BLOCK_SIZE_CHOICES:
+        2048 up to 0.17, whose BlockSize ends at 256); None (the engine's default) and any value from 0.18 pass."""
+        choices = block_size_choices(self.version)
+        if block_size is not None and choices is not None and block_size not in choices:
+            raise FieldError("block_size", f"{block_size} is not a choice of vLLM {self.version}; it takes "
+                                           f"{', '.join(map(str, choices))}.")
+
     def cache_precision(self, spec, precision, gpu=None, tp=None):
         """The cache vLLM keeps for `precision` (as spelled) on `gpu` at `tp` ranks (sparse MLA's and DeepSeek-V4's
         fp8_ds_mla, Falcon's bf16; sparse MLA's plain fp8 on FlashInfer's backends: vllm_sparse.py)."""
@@ -132,6 +140,11 @@ class VllmEngine:
         except FieldError as exc:  # the release's argparse choices: the values a remedy may pair with the release
             return Refusal(str(exc), None, configuration=True, field=exc.field,
                            options=kv_dtype_choices(engine.version) if exc.field == "kv_dtype" else ())
+        try:
+            engine.check_block_size(asked["block_size"])
+        except FieldError as exc:  # the release's choices, the nearest to the one asked first
+            return Refusal(str(exc), None, configuration=True, field=exc.field,
+                           options=nearest_block_sizes(block_size_choices(engine.version), asked["block_size"]))
         capability = _capability(gpu)
         viewed = on_gpu(release_view(unviewed(spec), engine.version), capability, engine.version)
         precision = resolve_kv_dtype(asked["kv_dtype"], viewed.dtype, viewed.auto_kv_dtype)
@@ -425,6 +438,11 @@ def _capability(gpu) -> tuple:
     from .vllm_sparse import ROCM
 
     return ROCM if is_rocm(gpu) else (getattr(gpu, "compute_capability", ()) or ())
+
+
+def nearest_block_sizes(choices: tuple, asked: int) -> tuple:
+    """`choices` nearest `asked` first (both powers of two: by their distance in doublings), the larger on a tie."""
+    return tuple(sorted(choices, key=lambda size: (abs(size.bit_length() - asked.bit_length()), -size)))
 
 
 def _with_memory(gpu, memory: int):

@@ -24,6 +24,7 @@ from dataclasses import replace
 from typing import Callable, Optional
 
 from .figures import Fix, Refusal, release_span
+from .vllm_releases import nearest_published, published
 from .vllm_versions import PINNED, parse_version
 
 MAX_FIELDS = 3  # fields one fix may change (engine, kv_dtype, block_size: the longest chain kvplan models)
@@ -36,14 +37,14 @@ NO_RELEASE = "no vLLM release kvplan models clears this"
 def release_boundaries(firsts_elsewhere=()) -> tuple:
     """The first release of every row of the rules a configuration refusal reads (and `firsts_elsewhere`: the
     engine's flags), oldest first, as vLLM names them."""
-    from . import vllm, vllm_nvfp4, vllm_quant, vllm_sparse, vllm_specs, vllm_versions
+    from . import vllm, vllm_nvfp4, vllm_quant, vllm_registry, vllm_sparse, vllm_specs, vllm_versions
 
     firsts = {(0, 2), parse_version(PINNED)}
     for table in (vllm_specs.DENSE_MLA_BLOCK_RULES, vllm_specs.HYBRID_ALIGN_RULES,
                   vllm_sparse.CONFIG_REWRITE, vllm_sparse.HOPPER_ORDER, vllm_sparse.BLACKWELL_FLASHINFER_FIRST,
                   vllm_sparse.FLASHMLA_DTYPES, vllm_sparse.FLASHINFER_DTYPES, vllm_sparse.SM10X_AUTO,
                   vllm_sparse.ROCM_DTYPES, vllm_sparse.ROCM_BLOCK_RULES, vllm.SPARSE_MLA_AUTO, vllm.CHECKPOINT_KV,
-                  vllm_versions._FROM):
+                  vllm_versions._FROM, vllm_versions.BLOCK_SIZE_CHOICES):
         firsts.update(row[0] for row in table)
     firsts.add(vllm_sparse.ROCM_SPARSE_SINCE)
     firsts.update(vllm_quant.boundaries())  # the quantisation checks
@@ -53,11 +54,17 @@ def release_boundaries(firsts_elsewhere=()) -> tuple:
     firsts.update(parse_version(v) for v in vllm.ADDED_ARCHITECTURES.values())
     # the last release that serves a removed architecture (the next boundary refuses it as any later release does)
     firsts.update(parse_version(v) for v in vllm.REMOVED_ARCHITECTURES.values())
+    firsts.update(vllm_registry.unlisted_boundaries())  # a registry that drops an architecture, and one that lists it
     # the first release that builds a model encoder-only (a remedy skips it and those after: vllm_engine)
     firsts.update(parse_version(entry[0]) for entry in vllm.ENCODER_ONLY_FROM.values())
     firsts.update(parse_version(v) for v in vllm.BUILD_REFUSED_SINCE.values())  # and the first that refuses to build
     named = {tuple(v) + (0,) * (3 - len(v)) for v in firsts if v >= (0, 2)}  # kvplan models 0.2 on
-    return tuple(".".join(map(str, v)) for v in sorted(named))
+    return tuple(_published_name(".".join(map(str, v))) for v in sorted(named))
+
+
+def _published_name(name: str) -> str:
+    """The name PyPI publishes a release under: 0.2.1 only as 0.2.1.post1 (vllm_releases.PUBLISHED)."""
+    return name if published(name) else (nearest_published(name) or (name,))[0]
 
 
 # (the configuration with one field changed) -> its first configuration refusal, None when vLLM gets past them all

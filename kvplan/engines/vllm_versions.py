@@ -170,6 +170,31 @@ KV_DTYPE_SINCE = {
 }
 
 
+# --block-size's choices by release, newest first: (first release, the values vLLM's argparse takes, None for any
+# integer, where they are read). Up to 0.8.4 arg_utils.py's add_argument lists them; from 0.8.5 get_kwargs takes the
+# BlockSize Literal of the config's field (arg_utils.py 0.8.5:153-161, 0.17.0:174-188, through SkipValidation's
+# Annotated); 0.18.0 types the field int (SkipValidation[int]; pydantic's gt=0 from 0.25.0:49). Post-releases were
+# not read: they take their base's (vllm_releases.py).
+BLOCK_SIZE_CHOICES = (
+    ((0, 18), None, "config/cache.py 0.18.0:36, 0.25.0:49, 0.34.0:188"),
+    ((0, 11, 1), (1, 8, 16, 32, 64, 128, 256), "config/cache.py 0.11.1:23, 0.14.1:23, 0.17.1:22"),
+    ((0, 8, 5), (1, 8, 16, 32, 64, 128), "config.py 0.8.5:1290, 0.10.0:1608; config/cache.py 0.10.1:24, 0.11.0:24"),
+    ((0, 6, 6), (8, 16, 32, 64, 128), "engine/arg_utils.py 0.6.6:431, 0.7.3:441, 0.8.4:470"),
+    ((0, 6, 5), (8, 16, 32), "engine/arg_utils.py 0.6.5:426"),
+    ((0, 6, 4), (8, 16, 32, 64, 128), "engine/arg_utils.py 0.6.4:404"),
+    ((0, 6), (8, 16, 32), "engine/arg_utils.py 0.6.0:324, 0.6.3:364"),
+    ((0, 5, 5), (8, 16, 32, 128, 256, 512, 1024, 2048), "engine/arg_utils.py 0.5.5:320"),
+    ((0, 4, 1), (8, 16, 32), "engine/arg_utils.py 0.4.1:241, 0.5.4:293"),
+    ((0, 3, 3), (8, 16, 32, 128), "engine/arg_utils.py 0.3.3:174, 0.4.0:196"),
+    ((0, 2), (8, 16, 32), "engine/arg_utils.py 0.2.0:126, 0.3.2:174"),
+)
+
+
+def block_size_choices(version: str) -> Optional[tuple]:
+    """The --block-size values vLLM `version` accepts (BLOCK_SIZE_CHOICES); None where it takes any."""
+    return release_rule(BLOCK_SIZE_CHOICES, version)
+
+
 def kv_dtype_choices(version: str) -> tuple:
     """The --kv-cache-dtype values vLLM `version` accepts (KV_DTYPE_SINCE)."""
     since = parse_version(version) + (0,)  # 0.10 as 0.10.0

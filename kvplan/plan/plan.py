@@ -22,7 +22,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field as dataclass_field, replace
 from typing import Callable, Optional
 
-from ..engines.figures import Fix, first_named, release_span
+from ..engines.figures import Fix, first_named, release_number, release_span
 from ..errors import FieldError, KvplanError
 from ..model.precision import Precision, resolve_kv_dtype
 from ..model.spec import ModelSpec
@@ -828,9 +828,6 @@ def _ranged(fix: Fix, run: list, outcomes: list, boundaries: tuple, **outcome) -
     span = release_span(run, boundaries) if len(run) > 1 else ()
     return replace(fix, changes=changes, onward="", span=span, **outcome)
 
-
-def release_number(name: str) -> tuple:
-    return tuple(int(part) for part in name.split("==")[-1].split("."))
 
 
 def shortfall(held: Plan) -> str:

@@ -1,0 +1,207 @@
+"""The architectures each vLLM release's model registry adds over the release before, read in every release's own
+source, so that an older release refuses them (vllm.architecture_refusal: "are not supported for now") instead of
+serving them by a later release's rules; and the architectures a release drops and may list again (UNLISTED).
+
+The registry is the module-level dicts of vllm/model_executor/model_loader.py (_MODEL_REGISTRY, 0.2.0-0.2.4),
+models/__init__.py (_MODELS, then _GENERATION_MODELS / _EMBEDDING_MODELS / _MULTIMODAL_MODELS, 0.2.5-0.6.2) and
+models/registry.py (0.6.3 on); each key was diffed against the release before, the line cited is the key's in the
+release that first lists it. Read in the sdists on PyPI (0.2.0-0.10.2; 0.3.2, 0.4.0 and 0.4.0.post1 have none, read
+in their wheels), the sdists 0.11.0-0.34.0 and the 0.15.x wheels; every post-release lists what its base does, so
+a release named here is the first of its minor series to list the key (0.2.1 was published as 0.2.1.post1).
+
+Kept: generating architectures (text generation and multimodal; before 0.4.3's split the one registry) first listed
+in 0.2.1-0.14.1 (later ones: vllm.ADDED_ARCHITECTURES, with its own citations), and pooling ones (embedding,
+cross-encoder / classification, token classification, late interaction, reward) in every release. Left out: those
+kvplan's reader refuses by name (model/unmodelled.py ARCHITECTURES, ENCODER_ONLY without a switch), the
+encoder-decoder ones (Florence-2, mBART, Donut: the reader refuses is_encoder_decoder), the speculative heads listed
+among the generating models before _SPECULATIVE_DECODING_MODELS existed (MLPSpeculatorPreTrainedModel 0.5.1,
+MedusaModel 0.5.2, EAGLEModel 0.5.5: never the served model), vLLM's internal QuantMixtralForCausalLM alias (0.3.0),
+names first listed in _TRANSFORMERS_SUPPORTED_MODELS (the Transformers backend serves them before that), names a
+release before their own serves through a sibling class (InternVLForConditionalGeneration, which 0.10.1's
+_normalize_arch maps to InternVLChatModel: registry.py 0.10.1:577-601; ChameleonForCausalLM, 0.5.3 only) and those
+vllm.ADDED_ARCHITECTURES already names.
+
+Not modelled: from 0.7.2 a release first hands an architecture its registry lacks to the Transformers backend
+(model_loader/utils.py 0.7.2:92-98, 0.8.5:102-107; registry.py 0.11.0:802-829), which serves it where the installed
+transformers, or the checkpoint's remote code, has a model class that declares itself compatible; the refusal here
+is vLLM's answer where it has none.
+"""
+
+from __future__ import annotations
+
+from typing import Optional
+
+from .vllm_releases import PUBLISHED, release_parts
+from .vllm_versions import parse_version
+
+# (release, registry file under vllm/model_executor/, {architecture: its line there}), oldest first
+GENERATING = (
+    ("0.2.1.post1", "model_loader.py", {"AquilaForCausalLM": 17}),
+    ("0.2.2", "model_loader.py", {"ChatGLMModel": 21, "MptForCausalLM": 32, "PhiForCausalLM": 35, "YiForCausalLM": 38}),
+    ("0.2.4", "model_loader.py", {"ChatGLMForConditionalGeneration": 26, "MixtralForCausalLM": 36}),
+    ("0.2.7", "models/__init__.py", {"DeciLMForCausalLM": 20}),
+    ("0.3.0", "models/__init__.py", {"DeepseekForCausalLM": 21, "Qwen2ForCausalLM": 40,
+                                     "StableLMEpochForCausalLM": 42}),
+    ("0.3.1", "models/__init__.py", {"InternLM2ForCausalLM": 28}),
+    ("0.3.2", "models/__init__.py", {"GemmaForCausalLM": 23, "OLMoForCausalLM": 39}),
+    ("0.3.3", "models/__init__.py", {"OrionForCausalLM": 41, "StableLmForCausalLM": 47, "Starcoder2ForCausalLM": 48}),
+    ("0.4.0", "models/__init__.py", {"CohereForCausalLM": 20, "DbrxForCausalLM": 21, "JAISLMHeadModel": 32,
+                                     "LlavaForConditionalGeneration": 34, "Qwen2MoeForCausalLM": 50,
+                                     "XverseForCausalLM": 55}),
+    ("0.4.1", "models/__init__.py", {"MiniCPMForCausalLM": 44}),
+    ("0.4.2", "models/__init__.py", {"OlmoForCausalLM": 45, "Phi3ForCausalLM": 49}),
+    ("0.4.3", "models/__init__.py", {"ArcticForCausalLM": 57, "Phi3SmallForCausalLM": 59}),
+    ("0.5.0", "models/__init__.py", {"LlavaNextForConditionalGeneration": 36}),
+    ("0.5.1", "models/__init__.py", {"DeepseekV2ForCausalLM": 24, "Gemma2ForCausalLM": 27, "Phi3VForCausalLM": 54,
+                                     "JambaForCausalLM": 66}),
+    ("0.5.2", "models/__init__.py", {"FuyuForCausalLM": 26, "PersimmonForCausalLM": 53,
+                                     "PaliGemmaForConditionalGeneration": 54}),
+    ("0.5.3", "models/__init__.py", {"ChameleonForConditionalGeneration": 21}),
+    ("0.5.4", "models/__init__.py", {"Blip2ForConditionalGeneration": 19, "InternVLChatModel": 40, "MiniCPMV": 56,
+                                     "NemotronForCausalLM": 57}),
+    ("0.5.5", "models/__init__.py", {"UltravoxModel": 87}),
+    ("0.6.0", "models/__init__.py", {"ExaoneForCausalLM": 25, "PhiMoEForCausalLM": 53, "GraniteForCausalLM": 68}),
+    ("0.6.1", "models/__init__.py", {"Qwen2VLForConditionalGeneration": 56,
+                                     "LlavaNextVideoForConditionalGeneration": 87,
+                                     "PixtralForConditionalGeneration": 95}),
+    ("0.6.2", "models/__init__.py", {"MiniCPM3ForCausalLM": 46, "OlmoeForCausalLM": 49, "SolarForCausalLM": 64,
+                                     "LlavaOnevisionForConditionalGeneration": 92,
+                                     "MllamaForConditionalGeneration": 104}),
+    ("0.6.3", "models/registry.py", {"GraniteMoeForCausalLM": 47, "MambaForCausalLM": 55, "MolmoForCausalLM": 107,
+                                     "NVLM_D": 108}),
+    ("0.6.4", "models/registry.py", {"InternLM2VEForCausalLM": 58, "FalconMambaForCausalLM": 65,
+                                     "H2OVLChatModel": 131, "Idefics3ForConditionalGeneration": 133,
+                                     "Qwen2AudioForConditionalGeneration": 146}),
+    ("0.6.5", "models/registry.py", {"Cohere2ForCausalLM": 44, "GlmForCausalLM": 53, "GritLM": 60,
+                                     "Olmo2ForCausalLM": 81, "TeleChat2ForCausalLM": 98,
+                                     "AriaForConditionalGeneration": 145, "MantisForConditionalGeneration": 158}),
+    ("0.6.6", "models/registry.py", {"DeepseekV3ForCausalLM": 48}),
+    ("0.7.0", "models/registry.py", {"Fairseq2LlamaForCausalLM": 50, "InternLM3ForCausalLM": 64,
+                                     "DeepseekVLV2ForCausalLM": 155}),
+    ("0.7.1", "models/registry.py", {"MiniCPMO": 165}),
+    ("0.7.2", "models/registry.py", {"Qwen2_5_VLForConditionalGeneration": 175}),
+    ("0.7.3", "models/registry.py", {"BambaForCausalLM": 40, "Mamba2ForCausalLM": 74, "GLM4VForCausalLM": 162,
+                                     "QwenVLForConditionalGeneration": 178}),
+    ("0.8.0", "models/registry.py", {"Gemma3ForCausalLM": 56, "GraniteMoeSharedForCausalLM": 64,
+                                     "Grok1ModelForCausalLM": 66, "Zamba2ForCausalLM": 108,
+                                     "Gemma3ForConditionalGeneration": 166, "Phi4MMForCausalLM": 188}),
+    ("0.8.2", "models/registry.py", {"TeleFLMForCausalLM": 107}),
+    ("0.8.3", "models/registry.py", {"MiniMaxText01ForCausalLM": 38, "Llama4ForCausalLM": 76,
+                                     "AyaVisionForConditionalGeneration": 166,
+                                     "Mistral3ForConditionalGeneration": 183, "Llama4ForConditionalGeneration": 198,
+                                     "SkyworkR1VChatModel": 199}),
+    ("0.8.4", "models/registry.py", {"Glm4ForCausalLM": 61, "Qwen3ForCausalLM": 105, "Qwen3MoeForCausalLM": 106,
+                                     "SmolVLMForConditionalGeneration": 179}),
+    ("0.8.5", "models/registry.py", {"Plamo2ForCausalLM": 102, "GraniteSpeechForConditionalGeneration": 181,
+                                     "KimiVLForConditionalGeneration": 186, "Qwen2_5OmniModel": 204}),
+    ("0.9.0", "models/registry.py", {"GraniteMoeHybridForCausalLM": 67, "FalconH1ForCausalLM": 82,
+                                     "MiMoForCausalLM": 92, "MiniMaxVL01ForConditionalGeneration": 196, "Ovis": 202,
+                                     "Qwen2_5OmniForConditionalGeneration": 211}),
+    ("0.9.1", "models/registry.py", {"NemotronHForCausalLM": 95, "TarsierForConditionalGeneration": 216}),
+    ("0.9.2", "models/registry.py", {"MiniMaxM1ForCausalLM": 39, "Dots1ForCausalLM": 55, "Ernie4_5_ForCausalLM": 56,
+                                     "Ernie4_5_MoeForCausalLM": 57, "Gemma3nForConditionalGeneration": 65,
+                                     "HunYuanMoEV1ForCausalLM": 78, "Glm4vForConditionalGeneration": 196,
+                                     "KeyeForConditionalGeneration": 202, "Tarsier2ForConditionalGeneration": 228}),
+    ("0.10.0", "models/registry.py", {"ArceeForCausalLM": 36, "MiniMaxForCausalLM": 38, "BailingMoeForCausalLM": 45,
+                                      "Exaone4ForCausalLM": 61, "Glm4MoeForCausalLM": 71,
+                                      "HunYuanDenseV1ForCausalLM": 83, "Phi4FlashForCausalLM": 117,
+                                      "Llama_Nemotron_Nano_VL": 208, "VoxtralForConditionalGeneration": 234}),
+    ("0.10.1", "models/registry.py", {"Ernie4_5ForCausalLM": 63, "Gemma3nForCausalLM": 72, "GptOssForCausalLM": 76,
+                                      "HCXVisionForCausalLM": 89, "Step3TextForCausalLM": 132,
+                                      "Cohere2VisionForConditionalGeneration": 205,
+                                      "Glm4vMoeForConditionalGeneration": 212,
+                                      "InternS1ForConditionalGeneration": 216, "Phi4MultimodalForCausalLM": 237,
+                                      "Step3VLForConditionalGeneration": 246}),
+    ("0.10.2", "models/registry.py", {"ApertusForCausalLM": 42, "Qwen3NextForCausalLM": 77, "Lfm2ForCausalLM": 101,
+                                      "MotifForCausalLM": 114, "SeedOssForCausalLM": 138,
+                                      "Ernie4_5_VLMoeForConditionalGeneration": 218, "NemotronH_Nano_VL": 228,
+                                      "KeyeVL1_5ForConditionalGeneration": 234, "RForConditionalGeneration": 235,
+                                      "MiDashengLMModel": 243, "Ovis2_5": 251}),
+    ("0.11.0", "models/registry.py", {"BailingMoeV2ForCausalLM": 60, "CwmForCausalLM": 67,
+                                      "LongcatFlashForCausalLM": 114, "Olmo3ForCausalLM": 132,
+                                      "DotsOCRForCausalLM": 224, "NemotronH_Nano_VL_V2": 235,
+                                      "Qwen3VLForConditionalGeneration": 271,
+                                      "Qwen3VLMoeForConditionalGeneration": 272}),
+    ("0.11.1", "models/registry.py", {"AfmoeForCausalLM": 59, "FlexOlmoForCausalLM": 93, "Lfm2MoeForCausalLM": 124,
+                                      "MiniMaxM2ForCausalLM": 137, "OuroForCausalLM": 152,
+                                      "PanguUltraMoEForCausalLM": 154, "BeeForConditionalGeneration": 258,
+                                      "DeepseekOCRForCausalLM": 269, "LightOnOCRForConditionalGeneration": 311,
+                                      "PaddleOCRVLForConditionalGeneration": 346,
+                                      "Qwen3OmniMoeForConditionalGeneration": 376}),
+    ("0.12.0", "models/registry.py", {"MistralLarge3ForCausalLM": 148, "Plamo3ForCausalLM": 170,
+                                      "TeleChatForCausalLM": 183, "HunYuanVLForConditionalGeneration": 302,
+                                      "OpenCUAForConditionalGeneration": 308}),
+    ("0.13.0", "models/registry.py", {"Jais2ForCausalLM": 130, "AudioFlamingo3ForConditionalGeneration": 268,
+                                      "BagelForConditionalGeneration": 276}),
+    ("0.14.0", "models/registry.py", {"ExaoneMoEForCausalLM": 101, "Grok1ForCausalLM": 126,
+                                      "MiMoV2FlashForCausalLM": 162, "PanguProMoEV2ForCausalLM": 173,
+                                      "GlmAsrForConditionalGeneration": 313, "IsaacForConditionalGeneration": 344,
+                                      "KananaVForConditionalGeneration": 346, "Lfm2VlForConditionalGeneration": 358,
+                                      "VoxtralStreamingGeneration": 437,
+                                      "NemotronParseForConditionalGeneration": 439}),
+)
+POOLING = (
+    ("0.4.3", "models/__init__.py", {"MistralModel": 63}),
+    ("0.6.3", "models/registry.py", {"Qwen2ForRewardModel": 90, "Gemma2Model": 91}),
+    ("0.6.4", "models/registry.py", {"LlamaModel": 106, "Qwen2Model": 114, "Qwen2ForSequenceClassification": 117}),
+    ("0.6.6", "models/registry.py", {"JambaForSequenceClassification": 116}),
+    ("0.7.0", "models/registry.py", {"InternLM2ForRewardModel": 117, "Qwen2ForProcessRewardModel": 130}),
+    ("0.7.3", "models/registry.py", {"PrithviGeoSpatialMAE": 144}),
+    ("0.9.2", "models/registry.py", {"GPT2ForSequenceClassification": 139, "Qwen3ForSequenceClassification": 183}),
+    ("0.10.0", "models/registry.py", {"JinaVLForRanking": 187}),
+    ("0.10.2", "models/registry.py", {"Gemma3TextModel": 159, "Terratorch": 193}),
+    ("0.11.1", "models/registry.py", {"CLIPModel": 212, "SiglipModel": 219}),
+    ("0.17.0", "models/registry.py", {"ColModernVBertForRetrieval": 253, "ColQwen3": 260, "OpsColQwen3Model": 261,
+                                      "Qwen3VLNemotronEmbedModel": 262}),
+    ("0.18.0", "models/registry.py", {"ErnieModel": 217, "ColPaliForRetrieval": 251,
+                                      "ErnieForTokenClassification": 290, "ErnieForSequenceClassification": 300}),
+    ("0.19.0", "models/registry.py", {"ColBERTLfm2Model": 273, "Qwen3ASRForcedAlignerForTokenClassification": 296}),
+    ("0.20.0", "models/registry.py", {"JinaForRanking": 281}),
+    ("0.32.0", "models/registry.py", {"EmbeddingGemma2Model": 251, "ClefOmniForJointSchema": 290}),
+    ("0.33.0", "models/registry.py", {"ColUltraVBertForRetrieval": 283, "ModernVBertModel": 286,
+                                      "ClefFlashForJointSchema": 301, "D3ForSequenceClassification": 344}),
+    ("0.34.0", "models/registry.py", {"UltraVBertModel": 293}),
+)
+FIRST_LISTED = {architecture: release for release, _, added in GENERATING + POOLING for architecture in added}
+
+# Architectures a release's registry drops: architecture -> (the last release that lists it, the first that lists it
+# again or None). ExaoneMoEForCausalLM: registry.py 0.26.0:99, absent 0.27.0-0.31.0 (ExaoneMoeForCausalLM only),
+# back at 0.32.0:102. ChatGLMForConditionalGeneration: 0.7.2:155, absent 0.7.3-0.8.3 (ChatGLMModel only), back at
+# 0.8.4:46. Llama4ForCausalLM: 0.8.3:76, absent 0.8.4-0.10.0, back at 0.10.1:97. Renamed or dropped without a
+# _PREVIOUSLY_SUPPORTED_MODELS entry (vllm.REMOVED_ARCHITECTURES has those): YiForCausalLM (models/__init__.py
+# 0.3.0:43), OLMoForCausalLM (0.4.1:45; 0.4.2:45 OlmoForCausalLM), Ernie4_5_ForCausalLM (registry.py 0.10.0:58;
+# 0.10.1:63 Ernie4_5ForCausalLM), NemotronH_Nano_VL (0.10.2:228; 0.11.0:235 NemotronH_Nano_VL_V2),
+# VoxtralStreamingGeneration (0.15.1:448; 0.16.0:448 VoxtralRealtimeGeneration).
+UNLISTED = {"ExaoneMoEForCausalLM": ("0.26.0", "0.32.0"), "ChatGLMForConditionalGeneration": ("0.7.2", "0.8.4"),
+            "Llama4ForCausalLM": ("0.8.3", "0.10.1"), "YiForCausalLM": ("0.3.0", None),
+            "OLMoForCausalLM": ("0.4.1", None), "Ernie4_5_ForCausalLM": ("0.10.0", None),
+            "NemotronH_Nano_VL": ("0.10.2", None), "VoxtralStreamingGeneration": ("0.15.1", None)}
+
+
+def unlisted_boundaries() -> set:
+    """The releases where a dropped architecture's refusal starts or ends (UNLISTED), as (major, minor, patch): the
+    last that lists it, the first published after it, the first that lists it again (vllm_remedy.release_boundaries)."""
+    found = set()
+    for last, back in UNLISTED.values():
+        after = next(parts for parts in map(release_parts, PUBLISHED) if parts > padded_release(last))
+        found.update({padded_release(last), after} | ({padded_release(back)} if back else set()))
+    return found
+
+
+def padded_release(version: str) -> tuple:
+    """(major, minor, patch) of a release or of a minor series, which takes its .0 release's rules (0.8 as 0.8.0)."""
+    parts = parse_version(version)
+    return parts + (0,) * (3 - len(parts))
+
+
+def unlisted_span(architecture: str, version: str) -> Optional[tuple]:
+    """(the last release before `version` that lists `architecture`, the first after it that does or None) where
+    `version`'s registry drops it (UNLISTED); None where it lists it or never dropped it."""
+    span = UNLISTED.get(architecture)
+    if span is None:
+        return None
+    last, back = span
+    asked = padded_release(version)
+    if asked <= padded_release(last) or (back is not None and asked >= padded_release(back)):
+        return None
+    return span
