@@ -47,12 +47,14 @@ from .vllm_ct_kv import kv_scheme_refusal
 from .vllm_e5m2 import MLA_BACKEND_FIRST, attention_without_quant_config, e5m2_refusal
 from .vllm_media_floor import raised_note
 from .vllm_nvfp4 import nvfp4_refusal_line, refusal_options
+from .vllm_pooling import pooling_runner
 from .vllm_sparse import (ROCM_NO_SPARSE, ROCM_SPARSE_SINCE, auto_on_gpu, dense_mla_fp8, dense_mla_refusal_line,
                           is_rocm_platform, refusal_line, rocm_block_refusal, sparse_cache, sparse_gpu_refusal_line,
                           taken_dtypes, v4_gpu_refusal_line)
 from .vllm_quant import REMEDY_FLAGS, gpu_quantization_refusal, is_deprecation, marlin_refusal, \
     model_config_refusal, quant_config_refusal, scheme_refusal
-from .vllm_registry import FIRST_LISTED, padded_release, unlisted_span
+from .vllm_registry import (FIRST_LISTED, PLUGINS, RETIRED, last_serving, padded_release, retirement,
+                            served_architecture, unlisted_span)
 from .vllm_specs import (DENSE_MLA_BLOCK_RULES, attention_block_size, cuda_sparse_block_refusal, default_block_size,
                          dense_mla_backend, forced_mla_block, hybrid_block_size, kv_cache_groups, layer_spec,
                          mamba_all_blocks, mamba_page, prefill_checkpoint_alignment, ununified_pages_error)
@@ -65,13 +67,16 @@ GiB = 2**30
 _FALCON = ("vllm/model_executor/models/falcon.py:173-197: FalconAttention builds Attention without cache_config on "
            "its rotary and ALiBi paths, so model_executor/layers/attention/attention.py:276-279 falls back to "
            "kv_cache_dtype 'auto' (the RefinedWeb model types ran the same class until vLLM 0.28)")
-KV_DTYPE_QUIRKS = {"falcon": _FALCON, "refinedweb": _FALCON, "refinedwebmodel": _FALCON}
-# Architectures vLLM dropped, with the last release that ran them
-# (vllm/model_executor/models/registry.py:849 _PREVIOUSLY_SUPPORTED_MODELS, message at 1186-1195):
-# 0.34.0 registry.py:937-938 adds the Keye models (last served by 0.33.0)
-REMOVED_ARCHITECTURES = {"RWForCausalLM": "0.28.0", "MPTForCausalLM": "0.28.0", "MptForCausalLM": "0.28.0",
-                         "StableLMEpochForCausalLM": "0.28.0", "KeyeForConditionalGeneration": "0.33.0",
-                         "KeyeVL1_5ForConditionalGeneration": "0.33.0"}
+# CLIP's text tower (the language model kvplan reads: model_type clip_text_model) is causal, built of plain decoder
+# Attention with a KV cache but no cache_config (clip.py 0.11.1:392-397 and 0.34.0:404-409 CLIPAttention, the text
+# encoder's attn_cls=Attention at 0.11.1:557 and 0.34.0:587; 'auto' without it: attention/layer.py 0.11.1:255-260,
+# layers/attention/attention.py 0.32.0:276-279), in every release that lists CLIPModel (0.11.1 on); its vision
+# tower's MMEncoderAttention keeps none
+_CLIP = "vllm/model_executor/models/clip.py 0.34.0:404-409, :587: Attention without cache_config"
+KV_DTYPE_QUIRKS = {"falcon": _FALCON, "refinedweb": _FALCON, "refinedwebmodel": _FALCON, "clip_text_model": _CLIP,
+                   "clip": _CLIP}
+# Architectures vLLM dropped (_PREVIOUSLY_SUPPORTED_MODELS, message at registry.py 0.32.0:1186-1195), by release:
+# vllm_registry.RETIRED, with the release each stops being listed, is named from and is named with.
 # Architectures that came later, with the first release whose registry.py lists them (checked in each release's
 # vllm/model_executor/models/registry.py); an older release refuses them in _raise_for_unsupported ("are not
 # supported for now") instead of serving them by 0.32's rules. The generating ones 0.2.1-0.14.1 add and the pooling
@@ -175,14 +180,17 @@ ADDED_ARCHITECTURES = {**FIRST_LISTED, "DeepseekV32ForCausalLM": "0.11.0", "Kimi
 # Architectures vLLM builds encoder-only from a release on (EncoderOnlyAttention asks for no KV cache spec:
 # layers/attention/encoder_only_attention.py 0.34.0:94-96), so it allocates no cache to size: architecture (the config's
 # top-level one, vLLM's registry key) -> (first release, the config switch (key, the value that makes it encoder-only)
-# or None where the config handler always does, where vLLM reads it). Older releases build the same config causal, with
-# a KV cache, or (ADDED_ARCHITECTURES) do not serve it. The architectures every release builds encoder-only (BERT's
-# family, EmbeddingGemma) model/unmodelled.py ENCODER_ONLY refuses for every engine.
+# or None where the config handler or the model class always does, or _POOLING_RUNNER where the class does on the
+# pooling runner, where vLLM reads it). Older releases build the same config causal, with a KV cache, or
+# (ADDED_ARCHITECTURES) do not serve it; a release that has dropped it refuses it (vllm_registry.RETIRED). The
+# architectures every release builds encoder-only (BERT's family, EmbeddingGemma) model/unmodelled.py ENCODER_ONLY
+# refuses for every engine.
 _IS_CAUSAL = ("is_causal", False)
 _LLAMA = ("0.11.0", _IS_CAUSAL, "llama.py LlamaDecoderLayer 0.11.0:275, 0.34.0:280")
 _QWEN2 = ("0.11.0", _IS_CAUSAL, "qwen2.py Qwen2DecoderLayer 0.11.0:214, 0.34.0:266")
 _DEEPSEEK = ("0.29.0", _IS_CAUSAL, "deepseek_v2.py 0.29.0:566, 0.34.0:571; no is_causal in 0.28.0's")
 _ALWAYS = None  # the config handler sets is_causal false whatever the config says
+_POOLING_RUNNER = "pooling runner"  # the class sets is_causal false when vLLM serves it with the pooling runner
 ENCODER_ONLY_FROM = {
     # registry.py 0.11.0:106, :121, :178 (Mistral's in the llama module until 0.14.1), 0.14.0:134, 0.20.0:214
     **dict.fromkeys(("LlamaForCausalLM", "LLaMAForCausalLM", "LlamaModel", "MistralModel", "InternLM3ForCausalLM",
@@ -222,6 +230,28 @@ ENCODER_ONLY_FROM = {
     **dict.fromkeys(("LlamaBidirectionalModel", "LlamaBidirectionalForSequenceClassification"),
                     ("0.14.0", _ALWAYS, "LlamaBidirectionalConfig, models/config.py 0.14.0:94-100")),
     "VoyageQwen3BidirectionalEmbedModel": ("0.16.0", _ALWAYS, "models/config.py 0.16.0:585, 0.17.0:652-655"),
+    # pooling classes whose every attention layer is built encoder-only (Attention with attn_type ENCODER_ONLY or
+    # EncoderOnlyAttention: get_kv_cache_spec returns None, layers/attention/attention.py 0.32.0:614-615) in every
+    # release that lists them (vllm_registry.FIRST_LISTED, RETIRED); their vision towers' MMEncoderAttention keeps no
+    # cache either. SigLIP's text tower (siglip.py 0.11.1:592, 0.34.0:575), unlike CLIP's (KV_DTYPE_QUIRKS)
+    "SiglipModel": ("0.11.1", _ALWAYS, "siglip.py 0.11.1:592, 0.34.0:575"),
+    # ERNIE's classes build bert.py's layers (ernie.py 0.18.0 and 0.23.0:73 ErnieModel(BertModel), :125, :194;
+    # bert.py 0.18.0 and 0.23.0:265 EncoderOnlyAttention); listed 0.18.0-0.23.0
+    **dict.fromkeys(("ErnieModel", "ErnieForSequenceClassification", "ErnieForTokenClassification"),
+                    ("0.18.0", _ALWAYS, "ernie.py 0.18.0:73 over bert.py 0.18.0:265")),
+    # ModernBertLayer (colmodernvbert.py 0.17.0:278, 0.34.0:285; modernbert.py 0.17.0:114, 0.34.0:110);
+    # ModernVBertModel is its alias from 0.33.0 (registry.py 0.33.0:286)
+    **dict.fromkeys(("ColModernVBertForRetrieval", "ModernVBertModel"),
+                    ("0.17.0", _ALWAYS, "colmodernvbert.py 0.17.0:278 over modernbert.py 0.17.0:114")),
+    # UltraBertAttention (colultravbert.py 0.33.0 and 0.34.0:110); UltraVBertModel its alias from 0.34.0 (:293)
+    **dict.fromkeys(("ColUltraVBertForRetrieval", "UltraVBertModel"),
+                    ("0.33.0", _ALWAYS, "colultravbert.py 0.33.0:110, 0.34.0:110")),
+    # EmbeddingGemma2Attention: Attention(attn_type=ENCODER_ONLY) (embedding_gemma2.py 0.32.0:157, 0.33.0:158), then
+    # EncoderOnlyAttention (0.34.0:148)
+    "EmbeddingGemma2Model": ("0.32.0", _ALWAYS, "embedding_gemma2.py 0.32.0:157, 0.34.0:148"),
+    # GritLM sets hf_config.is_causal = False on the pooling runner (gritlm.py 0.11.0:245-247, 0.28.0:226-228), which
+    # LlamaDecoderLayer reads (llama.py 0.11.0:275); on the generate runner it is a causal Llama; listed to 0.28.0
+    "GritLM": ("0.11.0", _POOLING_RUNNER, "gritlm.py 0.11.0:245-247 over llama.py 0.11.0:275"),
     **dict.fromkeys(("LlamaNemotronVLModel", "LlamaNemotronVLForSequenceClassification"),
                     ("0.17.0", _ALWAYS, "LlamaNemotronVLConfig, models/config.py 0.17.0:115-127")),
 }
@@ -1172,17 +1202,20 @@ def refusal_message(max_model_len: int, needed: int, available: int, estimate: i
             f"See https://docs.vllm.ai/en/latest/configuration/conserving_memory/ for more details.")
 
 
-def encoder_only_since(spec) -> Optional[str]:
+def encoder_only_since(spec, version: Optional[str] = None) -> Optional[str]:
     """The first release that builds `spec` encoder-only (ENCODER_ONLY_FROM), by its top-level architecture and its
-    switches, and serves it (ADDED_ARCHITECTURES: TeleChat3's Llama module reads is_causal before 0.20 registers
-    it); None where none does."""
+    switches (a _POOLING_RUNNER one: the runner `version`, None the newest, serves it with), and serves it
+    (ADDED_ARCHITECTURES: TeleChat3's Llama module reads is_causal before 0.20 registers it); None where none does."""
     architecture = served_architecture(spec)
     entry = ENCODER_ONLY_FROM.get(architecture)
     if entry is None:
         return None
     first, switch, _ = entry
     switches = dict(getattr(spec, "attention_switches", ()))
-    if not switched_on(switch, switches.get) or _built_causal(architecture, switches):
+    if switch == _POOLING_RUNNER:
+        if not pooling_runner(spec, version or NEWEST):
+            return None
+    elif not switched_on(switch, switches.get) or _built_causal(architecture, switches):
         return None
     return max(first, ADDED_ARCHITECTURES.get(architecture, first), key=parse_version)
 
@@ -1201,10 +1234,12 @@ def refuse_encoder_only(spec, version: Optional[str]) -> None:
         by = f"vLLM {version}" if version else f"vLLM (from {BUILD_REFUSED_SINCE[architecture]})"
         raise KvplanError(f"{spec.name} ({architecture}) does not start on {by}: building the model raises "
                           f"\"{reason}\".")
-    first = encoder_only_since(spec)
+    first = encoder_only_since(spec, version)
     if first is not None and parse_version(version or NEWEST) >= parse_version(first):
-        by = f"vLLM {version}" if version else f"vLLM (from {first})"
-        raise encoder_only_error(spec.name, served_architecture(spec), by, keeps_state=bool(spec.linear_layers))
+        retired = RETIRED.get(architecture)
+        span = f"{first} to {last_serving(architecture)}" if retired else f"from {first}"
+        by = f"vLLM {version}" if version else f"vLLM ({span})"
+        raise encoder_only_error(spec.name, architecture, by, keeps_state=bool(spec.linear_layers))
 
 
 def build_refusal(spec, version: Optional[str]) -> Optional[str]:
@@ -1242,12 +1277,6 @@ def _built_causal(architecture: str, switches: dict) -> bool:
     return keys is not None and all(switches.get(key) is not None for key in keys)
 
 
-def served_architecture(spec) -> str:
-    """The architecture vLLM's registry serves `spec` as: the top-level config's (ModelSpec.registered_architecture)
-    where a nested language model's config names another."""
-    return getattr(spec, "registered_architecture", "") or getattr(spec, "architecture", "")
-
-
 def architecture_refusal(architecture: str, version: str) -> Optional[Refusal]:
     """model_executor/models/registry.py (0.32.0:1186-1209, _raise_for_unsupported): an architecture the release's
     registry does not list is refused while the config is read, whatever the memory; the release is at fault
@@ -1257,15 +1286,30 @@ def architecture_refusal(architecture: str, version: str) -> Optional[Refusal]:
         return Refusal(f"Model architectures ['{architecture}'] are not supported for now (vLLM's registry lists "
                        f"them from v{first} on; vllm=={version} is older).", None, configuration=True, field="engine",
                        options=(f"vllm=={first}",), onward="newer")
-    dropped = _unlisted_refusal(architecture, version)
-    if dropped is not None:
-        return dropped
-    last = REMOVED_ARCHITECTURES.get(architecture)
-    if last is None or padded_release(version) <= padded_release(last):
+    return _unlisted_refusal(architecture, version) or _retired_refusal(architecture, version)
+
+
+def _retired_refusal(architecture: str, version: str) -> Optional[Refusal]:
+    """_raise_for_unsupported's line where `version`'s registry has dropped the architecture for good
+    (vllm_registry.RETIRED): "not supported for now" until a release names it in _PREVIOUSLY_SUPPORTED_MODELS, then
+    the release it names (registry.py 0.32.0:1186-1195), or the plugin that serves it (PLUGINS: 0.32.0:1196-1203).
+    The remedy is the newest release that serves it (last_serving), which vLLM's named release is not always."""
+    kind = retirement(architecture, version)
+    if kind is None:
         return None
-    return Refusal(f"Model architecture {architecture} was supported in vLLM until v{last}, and is not supported "
-                   f"anymore. Please use an older version of vLLM if you want to use this model architecture.", None,
-                   configuration=True, field="engine", options=(f"vllm=={last}",), onward="older")
+    retired = RETIRED[architecture]
+    if kind == "unlisted":
+        reason = (f"Model architectures ['{architecture}'] are not supported for now (vLLM's registry lists them up "
+                  f"to v{retired.last}; vllm=={version} does not).")
+    elif kind == "plugin":
+        reason = (f"Model architecture {architecture} is not supported in-tree anymore. Please install the plugin at "
+                  f"{PLUGINS[architecture][1]} if you want to use this model architecture.")
+    else:
+        reason = (f"Model architecture {architecture} was supported in vLLM until v{retired.until}, and is not "
+                  f"supported anymore. Please use an older version of vLLM if you want to use this model "
+                  f"architecture.")
+    return Refusal(reason, None, configuration=True, field="engine", options=(f"vllm=={last_serving(architecture)}",),
+                   onward="older")
 
 
 def _unlisted_refusal(architecture: str, version: str) -> Optional[Refusal]:

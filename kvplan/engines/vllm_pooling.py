@@ -224,7 +224,7 @@ def auto_pooling_runner(spec, version: Optional[str] = None) -> bool:
 def architecture_runner(spec) -> str:
     """The runner vLLM's registry gives `spec`'s architecture (vllm.served_architecture, the top-level config's),
     where no release read differs: "pooling" or "generate"."""
-    from .vllm import served_architecture
+    from .vllm_registry import served_architecture
 
     architecture = served_architecture(spec)
     if architecture in POOLING_NAMED:
@@ -238,7 +238,7 @@ def pooling_note(spec, version: Optional[str] = None, spell=None) -> str:
     or modules.json, so."""
     if not pooling_runner(spec, version):
         return ""
-    from .vllm import served_architecture
+    from .vllm_registry import served_architecture
 
     why = _pooling_why(spec, version, spell)
     return (f"{served_architecture(spec)} runs on vLLM's pooling runner (embedding, classification or reward){why}: "

@@ -1,6 +1,7 @@
 """The architectures each vLLM release's model registry adds over the release before, read in every release's own
 source, so that an older release refuses them (vllm.architecture_refusal: "are not supported for now") instead of
-serving them by a later release's rules; and the architectures a release drops and may list again (UNLISTED).
+serving them by a later release's rules; the architectures a release drops and may list again (UNLISTED); and those
+it drops for good, which a later release names as previously supported (RETIRED: "was supported in vLLM until ...").
 
 The registry is the module-level dicts of vllm/model_executor/model_loader.py (_MODEL_REGISTRY, 0.2.0-0.2.4),
 models/__init__.py (_MODELS, then _GENERATION_MODELS / _EMBEDDING_MODELS / _MULTIMODAL_MODELS, 0.2.5-0.6.2) and
@@ -29,7 +30,7 @@ is vLLM's answer where it has none.
 
 from __future__ import annotations
 
-from typing import Optional
+from typing import NamedTuple, Optional
 
 from .vllm_releases import PUBLISHED, release_parts
 from .vllm_versions import parse_version
@@ -168,7 +169,7 @@ FIRST_LISTED = {architecture: release for release, _, added in GENERATING + POOL
 # again or None). ExaoneMoEForCausalLM: registry.py 0.26.0:99, absent 0.27.0-0.31.0 (ExaoneMoeForCausalLM only),
 # back at 0.32.0:102. ChatGLMForConditionalGeneration: 0.7.2:155, absent 0.7.3-0.8.3 (ChatGLMModel only), back at
 # 0.8.4:46. Llama4ForCausalLM: 0.8.3:76, absent 0.8.4-0.10.0, back at 0.10.1:97. Renamed or dropped without a
-# _PREVIOUSLY_SUPPORTED_MODELS entry (vllm.REMOVED_ARCHITECTURES has those): YiForCausalLM (models/__init__.py
+# _PREVIOUSLY_SUPPORTED_MODELS entry (RETIRED has those): YiForCausalLM (models/__init__.py
 # 0.3.0:43), OLMoForCausalLM (0.4.1:45; 0.4.2:45 OlmoForCausalLM), Ernie4_5_ForCausalLM (registry.py 0.10.0:58;
 # 0.10.1:63 Ernie4_5ForCausalLM), NemotronH_Nano_VL (0.10.2:228; 0.11.0:235 NemotronH_Nano_VL_V2),
 # VoxtralStreamingGeneration (0.15.1:448; 0.16.0:448 VoxtralRealtimeGeneration).
@@ -176,6 +177,107 @@ UNLISTED = {"ExaoneMoEForCausalLM": ("0.26.0", "0.32.0"), "ChatGLMForConditional
             "Llama4ForCausalLM": ("0.8.3", "0.10.1"), "YiForCausalLM": ("0.3.0", None),
             "OLMoForCausalLM": ("0.4.1", None), "Ernie4_5_ForCausalLM": ("0.10.0", None),
             "NemotronH_Nano_VL": ("0.10.2", None), "VoxtralStreamingGeneration": ("0.15.1", None)}
+
+
+# Architectures a release's registry drops and names in _PREVIOUSLY_SUPPORTED_MODELS (model_executor/models/
+# registry.py), which _raise_for_unsupported reads from 0.10.1 (0.10.1:488-495; 0.10.0 defines it, :280, and never
+# reads it): from the first release that names it vLLM refuses it as "Model architecture X was supported in vLLM until
+# vY, and is not supported anymore. ...", before that, from the first release that drops it, "are not supported for
+# now". architecture -> Retired(the last release whose registry lists it, the first that names it, the release its
+# message names), each read in every release's registry.py 0.9.2-0.34.0 (0.15.x: the wheels'). The named release is
+# not always the last listing: JAISLMHeadModel "0.22.0" (0.23.0:717) is listed by 0.22.1 (:149); Baichuan's two
+# "0.23.0" (0.25.0:731-732) by 0.24.0 (:81, :83); TeleChat, Persimmon and Fuyu "0.25.0" (0.26.0:759-761) by 0.25.1
+# (:239, :183, :382); MotifForCausalLM "0.10.2" (0.11.1:481) by 0.11.0 (:123). Phi3SmallForCausalLM (0.9.2:111) is
+# unnamed in 0.10.0 (0.10.1:306 names it) and Phi4FlashForCausalLM (0.10.2:130) in 0.11.0 (0.11.1:483 names it).
+# The first naming line of each group: 0.10.1:306; 0.11.0:335-343; 0.11.1:481-483; 0.13.0:515; 0.23.0:717;
+# 0.24.0:718-735; 0.25.0:731-741; 0.26.0:759-761; 0.27.0:780-781; 0.29.0:804-817; 0.34.0:937-938.
+class Retired(NamedTuple):
+    last: str  # the last release whose registry lists it
+    named_from: str  # the first release whose _PREVIOUSLY_SUPPORTED_MODELS names it
+    until: str  # the release its message names
+
+
+_FROM_0_24 = Retired("0.23.0", "0.24.0", "0.23.0")
+_FROM_0_25 = Retired("0.24.0", "0.25.0", "0.24.0")
+_FROM_0_29 = Retired("0.28.0", "0.29.0", "0.28.0")
+RETIRED = {
+    "Phi3SmallForCausalLM": Retired("0.9.2", "0.10.1", "0.9.2"),
+    # encoder-decoder models (V0 only) dropped with V0 (registry.py 0.11.0:336-337's comment); the BART family named
+    # until 0.18.1, then left to a plugin (PLUGINS)
+    **dict.fromkeys(("MllamaForConditionalGeneration", "DonutForConditionalGeneration", "BartModel",
+                     "BartForConditionalGeneration", "Florence2ForConditionalGeneration",
+                     "MBartForConditionalGeneration"), Retired("0.10.2", "0.11.0", "0.10.2")),
+    "Phi4FlashForCausalLM": Retired("0.10.2", "0.11.1", "0.10.2"),
+    "MotifForCausalLM": Retired("0.11.0", "0.11.1", "0.10.2"),
+    "Phi4MultimodalForCausalLM": Retired("0.12.0", "0.13.0", "0.12.0"),
+    "JAISLMHeadModel": Retired("0.22.1", "0.23.0", "0.22.0"),
+    **dict.fromkeys(("ErnieModel", "ErnieForSequenceClassification", "ErnieForTokenClassification",
+                     "InternLM2VEForCausalLM", "QWenLMHeadModel", "QwenVLForConditionalGeneration",
+                     "InternLMForCausalLM", "XverseForCausalLM", "Dots1ForCausalLM", "BambaForCausalLM",
+                     "MiniMaxForCausalLM", "MiniMaxText01ForCausalLM", "MiniMaxM1ForCausalLM",
+                     "MiniMaxVL01ForConditionalGeneration"), _FROM_0_24),
+    **dict.fromkeys(("BaiChuanForCausalLM", "BaichuanForCausalLM"), Retired("0.24.0", "0.25.0", "0.23.0")),
+    **dict.fromkeys(("AquilaModel", "AquilaForCausalLM", "Grok1ModelForCausalLM", "Grok1ForCausalLM",
+                     "TarsierForConditionalGeneration", "MantisForConditionalGeneration",
+                     "MusicFlamingoForConditionalGeneration", "AyaVisionForConditionalGeneration"), _FROM_0_25),
+    "Tarsier2ForConditionalGeneration": Retired("0.24.0", "0.25.0", "0.23.0"),
+    **dict.fromkeys(("TeleChatForCausalLM", "PersimmonForCausalLM", "FuyuForCausalLM"),
+                    Retired("0.25.1", "0.26.0", "0.25.0")),
+    **dict.fromkeys(("Plamo2ForCausalLM", "OuroForCausalLM"), Retired("0.26.0", "0.27.0", "0.26.0")),
+    **dict.fromkeys(("ArcticForCausalLM", "ChameleonForConditionalGeneration", "Cheers",
+                     "CheersForConditionalGeneration", "Fairseq2LlamaForCausalLM",
+                     "FireRedLIDForConditionalGeneration", "GritLM", "HCXVisionForCausalLM", "MPTForCausalLM",
+                     "MptForCausalLM", "RWForCausalLM", "StableLMEpochForCausalLM", "PrithviGeoSpatialMAE"),
+                    _FROM_0_29),
+    **dict.fromkeys(("KeyeForConditionalGeneration", "KeyeVL1_5ForConditionalGeneration"),
+                    Retired("0.33.0", "0.34.0", "0.33.0")),
+}
+# The last release that runs a retired architecture where older than the last that lists it: Tarsier2 is named
+# "0.23.0  # last version with Transformers v4" (registry.py 0.25.0:738); 0.24.0 lists it (:578) but requires
+# transformers >= 5.5.3 (requirements/common.txt 0.24.0:10), above the 5.3 its own tests cap it at (tests/models/
+# registry.py 0.24.0:1384-1390: Qwen2VLConfig split in transformers v5)
+LAST_RUNS = {"Tarsier2ForConditionalGeneration": "0.23.0"}
+# Retired architectures a release leaves to an out-of-tree plugin instead (_OOT_SUPPORTED_MODELS, registry.py
+# 0.19.0:656-661, message :959-966; 0.34.0:941-945): from that release, "Model architecture X is not supported in-tree
+# anymore. Please install the plugin at URL ..." (0.18.1 still names them, :651-655)
+PLUGINS = dict.fromkeys(("BartModel", "BartForConditionalGeneration", "Florence2ForConditionalGeneration",
+                         "MBartForConditionalGeneration"), ("0.19.0", "https://github.com/vllm-project/bart-plugin"))
+
+
+def retirement(architecture: str, version: str) -> Optional[str]:
+    """How `version` refuses a retired architecture (RETIRED): "unlisted" from the first release that drops it to the
+    last before one names it, "named" from then on, "plugin" where it points at a plugin instead (PLUGINS); None where
+    its registry lists it, or the architecture was never retired."""
+    retired = RETIRED.get(architecture)
+    asked = padded_release(version)
+    if retired is None or asked <= padded_release(retired.last):
+        return None
+    if asked < padded_release(retired.named_from):
+        return "unlisted"
+    plugin = PLUGINS.get(architecture)
+    return "plugin" if plugin and asked >= padded_release(plugin[0]) else "named"
+
+
+def last_serving(architecture: str) -> str:
+    """The newest release that serves a retired architecture (RETIRED, LAST_RUNS): a refusal's remedy."""
+    return LAST_RUNS.get(architecture, RETIRED[architecture].last)
+
+
+def retired_boundaries() -> set:
+    """The releases where a retired architecture's refusal starts or changes (RETIRED, PLUGINS), as (major, minor,
+    patch): the last that serves it, the first published after the last that lists it, the first that names it, the
+    first that points at a plugin (vllm_remedy.release_boundaries)."""
+    found = {padded_release(first) for first, _ in PLUGINS.values()}
+    for architecture, retired in RETIRED.items():
+        after = next(parts for parts in map(release_parts, PUBLISHED) if parts > padded_release(retired.last))
+        found.update({padded_release(last_serving(architecture)), after, padded_release(retired.named_from)})
+    return found
+
+
+def served_architecture(spec) -> str:
+    """The architecture vLLM's registry serves `spec` as: the top-level config's (ModelSpec.registered_architecture)
+    where a nested language model's config names another."""
+    return getattr(spec, "registered_architecture", "") or getattr(spec, "architecture", "")
 
 
 def unlisted_boundaries() -> set:

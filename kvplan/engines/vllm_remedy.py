@@ -52,8 +52,7 @@ def release_boundaries(firsts_elsewhere=()) -> tuple:
     firsts.update(vllm_versions.KV_DTYPE_SINCE.values())
     firsts.update(firsts_elsewhere)
     firsts.update(parse_version(v) for v in vllm.ADDED_ARCHITECTURES.values())
-    # the last release that serves a removed architecture (the next boundary refuses it as any later release does)
-    firsts.update(parse_version(v) for v in vllm.REMOVED_ARCHITECTURES.values())
+    firsts.update(vllm_registry.retired_boundaries())  # where a dropped architecture is last served, then refused
     firsts.update(vllm_registry.unlisted_boundaries())  # a registry that drops an architecture, and one that lists it
     # the first release that builds a model encoder-only (a remedy skips it and those after: vllm_engine)
     firsts.update(parse_version(entry[0]) for entry in vllm.ENCODER_ONLY_FROM.values())
