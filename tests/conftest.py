@@ -83,25 +83,24 @@ def hub_client(env: dict):
     """huggingface_hub as an interpreter started with `env` has it: the client reads HF_ENDPOINT, HF_HUB_CACHE,
     HF_HOME, HF_HUB_OFFLINE... once, as huggingface_hub.constants is imported (and its module-level HfApi, behind
     get_safetensors_metadata and model_info, keeps the endpoint it was made with), so within the block constants is
-    imported again under `env` and that HfApi pointed at its endpoint; on the way out the environment, the constants
-    and the endpoint are this process's again, and the client's connections to the block's server are closed."""
+    imported again under `env` and that HfApi pointed at its endpoint; on the way out the environment, every constant
+    and that endpoint are what they were, and the client's connections to the block's server are closed."""
     import importlib
 
     from huggingface_hub import close_session, constants, hf_api
 
-    def reread():
-        importlib.reload(constants)
-        hf_api.api.endpoint = constants.ENDPOINT
-
+    saved, endpoint = dict(vars(constants)), hf_api.api.endpoint
     try:
         with environment(env):
-            reread()
+            importlib.reload(constants)
+            hf_api.api.endpoint = constants.ENDPOINT
             try:
                 yield
             finally:
                 close_session()
     finally:
-        reread()
+        vars(constants).update(saved)
+        hf_api.api.endpoint = endpoint
 
 
 def run_hub(*args, env=None, cwd=None):

@@ -1,6 +1,6 @@
 """The bundled specs (model_specs/*.yaml, one per Hub id, each value's source cited): finding one by id or alias,
 loading it, and the "did you mean" that points a near-miss id at one. A process reads and parses each spec file once
-while it is unchanged (the caches key on its mtime and size)."""
+while it is unchanged (the caches key on its mtime, size and inode)."""
 
 from __future__ import annotations
 
@@ -40,13 +40,14 @@ def spec_dir() -> Path:
 
 
 def _stamp(path: Path) -> tuple:
-    """(mtime in ns, size) of a file or folder, None where there is none: the caches below key on it, so that a spec
-    written since (or a folder whose files came or went) is read again; a process reads each unchanged file once."""
+    """(mtime in ns, size, inode) of a file or folder, None where there is none: the caches below key on it, so that
+    a spec written since (or a folder whose files came or went) is read again; a process reads each unchanged file
+    once."""
     try:
         stat = path.stat()
     except OSError:
         return None
-    return stat.st_mtime_ns, stat.st_size
+    return stat.st_mtime_ns, stat.st_size, stat.st_ino
 
 
 @lru_cache(maxsize=8)
