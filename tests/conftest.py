@@ -105,10 +105,18 @@ def hub_client(env: dict):
 
 def run_hub(*args, env=None, cwd=None):
     """run_installed's command in this process, the Hub client configured from `env` as a fresh interpreter's would be
-    (hub_client): for the tests of what kvplan makes of a Hub's answers, a fake Hub's or a cache folder's."""
+    (hub_client): for the tests of what kvplan makes of a Hub's answers, a fake Hub's or a cache folder's. A warning
+    the run raises is on its stderr as an interpreter's default filters would print it (pytest would keep it)."""
+    import warnings
+
     env = {"HF_HUB_OFFLINE": "1", **(env or {})}
-    with hub_client(env):
-        return run_kvplan(*args, env=env, cwd=cwd or ROOT)
+    with hub_client(env), warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("default")
+        for hidden in (DeprecationWarning, PendingDeprecationWarning, ImportWarning, ResourceWarning):
+            warnings.simplefilter("ignore", hidden)
+        result = run_kvplan(*args, env=env, cwd=cwd or ROOT)
+    printed = "".join(warnings.formatwarning(w.message, w.category, w.filename, w.lineno, w.line) for w in caught)
+    return Run(result.returncode, result.stdout, result.stderr + printed)
 
 
 def load_yaml(text: str):

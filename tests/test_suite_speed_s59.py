@@ -144,3 +144,23 @@ def test_a_bundled_spec_is_a_copy_and_read_again_once_rewritten(tmp_path):
     assert again["config"]["num_hidden_layers"] == 32 and same is spec
     path.write_text(path.read_text().replace("num_hidden_layers: 32", "num_hidden_layers: 8"))
     assert load_bundled(path)[1].num_hidden_layers == 8
+
+
+def test_a_warning_in_a_hub_run_reaches_its_stderr(tmp_path, monkeypatch):
+    """A fresh interpreter prints a client's UserWarning on stderr, where the Hub tests' one-line checks see it;
+    run_hub does the same (a DeprecationWarning stays hidden, as the default filters hide it)."""
+    import warnings
+
+    import kvplan.model.hub as hub
+
+    offline = hub._offline
+
+    def warning_offline():
+        warnings.warn("the client says something", UserWarning)
+        warnings.warn("old spelling", DeprecationWarning)
+        return offline()
+
+    monkeypatch.setattr(hub, "_offline", warning_offline)
+    r = run_hub("estimate", "acme/never-seen", env=hub_env(tmp_path, offline=True))
+    assert r.returncode == 2 and "UserWarning: the client says something" in r.stderr, r.stderr
+    assert "old spelling" not in r.stderr and len(r.stderr.strip().splitlines()) > 1
