@@ -78,6 +78,47 @@ def run_installed(*args, env=None, cwd=None):
                           env=full_env, cwd=cwd or ROOT, timeout=120)
 
 
+@contextlib.contextmanager
+def hub_client(env: dict):
+    """huggingface_hub as an interpreter started with `env` has it: the client reads HF_ENDPOINT, HF_HUB_CACHE,
+    HF_HOME, HF_HUB_OFFLINE... once, as huggingface_hub.constants is imported (and its module-level HfApi, behind
+    get_safetensors_metadata and model_info, keeps the endpoint it was made with), so within the block constants is
+    imported again under `env` and that HfApi pointed at its endpoint; on the way out the environment, every constant
+    and that endpoint are what they were, and the client's connections to the block's server are closed."""
+    import importlib
+
+    from huggingface_hub import close_session, constants, hf_api
+
+    saved, endpoint = dict(vars(constants)), hf_api.api.endpoint
+    try:
+        with environment(env):
+            importlib.reload(constants)
+            hf_api.api.endpoint = constants.ENDPOINT
+            try:
+                yield
+            finally:
+                close_session()
+    finally:
+        vars(constants).update(saved)
+        hf_api.api.endpoint = endpoint
+
+
+def run_hub(*args, env=None, cwd=None):
+    """run_installed's command in this process, the Hub client configured from `env` as a fresh interpreter's would be
+    (hub_client): for the tests of what kvplan makes of a Hub's answers, a fake Hub's or a cache folder's. A warning
+    the run raises is on its stderr as an interpreter's default filters would print it (pytest would keep it)."""
+    import warnings
+
+    env = {"HF_HUB_OFFLINE": "1", **(env or {})}
+    with hub_client(env), warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("default")
+        for hidden in (DeprecationWarning, PendingDeprecationWarning, ImportWarning, ResourceWarning):
+            warnings.simplefilter("ignore", hidden)
+        result = run_kvplan(*args, env=env, cwd=cwd or ROOT)
+    printed = "".join(warnings.formatwarning(w.message, w.category, w.filename, w.lineno, w.line) for w in caught)
+    return Run(result.returncode, result.stdout, result.stderr + printed)
+
+
 def load_yaml(text: str):
     """yaml.safe_load's value, parsed by libyaml where PyYAML has it (a tenth of the time on the bundled specs,
     which several test modules read at collection)."""

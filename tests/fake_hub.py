@@ -104,9 +104,10 @@ class QuietServer(ThreadingHTTPServer):
 
 @contextlib.contextmanager
 def serving(handler_class):
-    """The endpoint (HF_ENDPOINT) of a server answering with `handler_class`, shut down on exit."""
+    """The endpoint (HF_ENDPOINT) of a server answering with `handler_class`, shut down on exit (its loop looks for
+    the shutdown every 20 ms, not serve_forever's default 0.5 s that every test using one would wait out)."""
     server = QuietServer(("127.0.0.1", 0), handler_class)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
+    threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True).start()
     try:
         yield f"http://127.0.0.1:{server.server_address[1]}"
     finally:
@@ -114,7 +115,8 @@ def serving(handler_class):
 
 
 def hub_env(tmp_path, endpoint=None, offline=False) -> dict:
-    """The environment a kvplan subprocess reads the Hub with: its own cache under tmp_path, `endpoint` as the Hub."""
+    """The environment a kvplan run reads the Hub with (conftest.run_hub in this process, or a subprocess): its own
+    cache under tmp_path, `endpoint` as the Hub."""
     env = {"HF_HUB_CACHE": str(tmp_path / "cache"), "HF_HOME": str(tmp_path / "home"),
            "HF_HUB_OFFLINE": "1" if offline else "0", "HF_HUB_DISABLE_XET": "1", "KVPLAN_HUB_TIMEOUT": ""}
     return {**env, "HF_ENDPOINT": endpoint} if endpoint else env

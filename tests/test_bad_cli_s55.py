@@ -14,7 +14,8 @@ import sys
 
 import pytest
 
-from conftest import deployments_file, environment, estimate_plan, one_error_line, run_installed, run_kvplan
+from conftest import (deployments_file, environment, estimate_plan, one_error_line, run_hub, run_installed,
+                      run_kvplan)
 
 # rich's SIMPLE_HEAD / HEAVY_HEAD rules and the chart's blocks
 BOX = "─━┃│┏┓┳┡┩╇└┘┴█▓▒░·■"
@@ -382,7 +383,7 @@ def closed_endpoint() -> str:
 
 
 def hub_error(tmp_path, env, *args) -> str:
-    r = run_installed("estimate", *args, "--gpu", "H100", env=env)
+    r = run_hub("estimate", *args, "--gpu", "H100", env=env)
     lines = r.stderr.strip().splitlines()
     assert r.returncode == 2 and len(lines) == 1 and r.stdout == "", r.stderr
     assert "snapshots" not in lines[0] and str(tmp_path) not in lines[0], lines[0]
@@ -431,8 +432,8 @@ def test_bundled_at_a_revision_without_config(tmp_path, revision_hub):
 
 
 def test_bundled_at_a_revision_that_works(tmp_path, revision_hub):
-    r = run_installed("estimate", BUNDLED, "--revision", "v1", "--gpu", "H100", "--kv-budget", "1GiB", "--format",
-                      "json", env=hub_env(tmp_path, revision_hub))
+    r = run_hub("estimate", BUNDLED, "--revision", "v1", "--gpu", "H100", "--kv-budget", "1GiB", "--format",
+                "json", env=hub_env(tmp_path, revision_hub))
     assert r.returncode == 0, r.stderr
     assert json.loads(r.stdout)["model"]["num_hidden_layers"] == 4  # the Hub's config, not the bundled 32 layers
 

@@ -37,7 +37,7 @@ import sys
 import pytest
 
 from tests.checkpoints import NVFP4_FILE, NVFP4_KV_FILE, checkpoint_folder as _folder
-from tests.conftest import ROOT, one_error_line, run_installed, run_kvplan
+from tests.conftest import ROOT, one_error_line, run_hub, run_kvplan
 from tests.fake_hub import cached_repo, hub_env, repo_handler, serving
 from tests.hub_configs import LLAMA3_8B, MISTRAL3_WRAPPER
 from kvplan.model.sources import resolve
@@ -243,7 +243,7 @@ def _hub_plan(hub, tmp_path, files: dict):
     handler, endpoint = hub
     handler.asked.clear()
     handler.hold(files)
-    return run_installed("estimate", "acme/llama-fp8", "--gpu", "h100", "-c", "8192", "--format", "json",
+    return run_hub("estimate", "acme/llama-fp8", "--gpu", "h100", "-c", "8192", "--format", "json",
                          env=hub_env(tmp_path, endpoint))
 
 
@@ -284,7 +284,7 @@ def test_offline_the_cached_snapshot_holds_it_or_not(tmp_path):
     cached_repo(tmp_path, "acme/llama", {"config.json": LLAMA})
     env = hub_env(tmp_path, offline=True)
     for repo, total in (("acme/llama-fp8", NVFP4_BYTES), ("acme/llama", BF16_BYTES)):
-        r = run_installed("estimate", repo, "--gpu", "h100", "-c", "8192", "--format", "json", env=env)
+        r = run_hub("estimate", repo, "--gpu", "h100", "-c", "8192", "--format", "json", env=env)
         assert r.returncode == 0, r.stderr
         assert json.loads(r.stdout)["model"]["weights_bytes"] == total
 
@@ -298,7 +298,7 @@ def test_a_hub_that_cannot_be_reached_leaves_a_note(tmp_path):
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    r = run_installed("estimate", "acme/llama", "--gpu", "h100", "-c", "8192", "--format", "json",
+    r = run_hub("estimate", "acme/llama", "--gpu", "h100", "-c", "8192", "--format", "json",
                       env=hub_env(tmp_path, f"http://127.0.0.1:{port}"))
     assert r.returncode == 0, r.stderr
     model = json.loads(r.stdout)["model"]

@@ -1,8 +1,10 @@
 """MODEL ids that are not bundled go through the real huggingface_hub client: a Hub cache folder built in a
 temp dir (offline), and a loopback HTTP server standing in for the Hub (HF_ENDPOINT, which the client reads
-when it is imported: hence fresh processes, a few). Every failure is one line on stderr with exit 2, within
-the deadline: 404 and 401 at once, 429/5xx retried exactly once, a silent or trickling server cut at
---hub-timeout; a typo of a bundled id gets a 'did you mean'; Ctrl-C while waiting is one line, exit 130."""
+when it is imported: conftest.run_hub imports its constants again in this process; a fresh process where the
+process itself is checked: the first fetch, the deadlines' wall time with abandoned threads, Ctrl-C). Every failure
+is one line on stderr with exit 2, within the deadline: 404 and 401 at once, 429/5xx retried exactly once, a silent
+or trickling server cut at --hub-timeout; a typo of a bundled id gets a 'did you mean'; Ctrl-C while waiting is one
+line, exit 130."""
 
 import json
 import signal
@@ -16,7 +18,7 @@ from http.server import BaseHTTPRequestHandler
 
 import pytest
 
-from conftest import ROOT, run_installed, run_kvplan
+from conftest import ROOT, run_hub, run_installed, run_kvplan
 from fake_hub import cached_repo, hub_env, send_error, send_file, serving
 from hub_configs import LLAMA3_8B, QWEN3_14B
 
@@ -138,15 +140,15 @@ def test_fetches_config_and_exact_size_from_the_hub(hub, tmp_path):
     assert data["model"]["weights_source"] == "safetensors metadata"
     assert data["model"]["weights_bytes"] == (1000 * 512 * 2 + 1024 * 512) * 2 + 512 * 4
     # ...and it is now in the normal Hub cache, so it works offline too.
-    cached = run_installed("estimate", "acme/tiny-llama", "--kv-budget", "1GiB", env=hub_env(tmp_path, offline=True))
+    cached = run_hub("estimate", "acme/tiny-llama", "--kv-budget", "1GiB", env=hub_env(tmp_path, offline=True))
     assert cached.returncode == 0, cached.stderr
 
 
 def test_prebuilt_hub_cache_offline(tmp_path):
     """A Hub cache folder laid out as huggingface_hub writes it: refs/main -> snapshots/<commit>/config.json."""
     cached_repo(tmp_path, "acme/qwen-like", {"config.json": QWEN3_14B})
-    result = run_installed("estimate", "acme/qwen-like", "--kv-budget", "6.51GiB", "--format", "json",
-                           env=hub_env(tmp_path, offline=True))
+    result = run_hub("estimate", "acme/qwen-like", "--kv-budget", "6.51GiB", "--format", "json",
+                     env=hub_env(tmp_path, offline=True))
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout)["plans"][0]["kv_capacity_tokens"] == 42_656
     assert json.loads(result.stdout)["model"]["weights_source"] == "estimated from config"
@@ -192,11 +194,12 @@ def test_unreachable_hub_fails_fast_with_did_you_mean(tmp_path):
     with socket.socket() as sock:  # a port nobody listens on: connection refused
         sock.bind(("127.0.0.1", 0))
         closed = f"http://127.0.0.1:{sock.getsockname()[1]}"
-    [refused] = run_cases(hub_env(tmp_path, closed), ("estimate", "meta-llama/Llama-3.1-8B-Instuct"))
-    assert refused["code"] == 2 and refused["seconds"] < 2, refused
-    assert "could not reach the Hugging Face Hub" in refused["stderr"]
-    assert "Did you mean meta-llama/Llama-3.1-8B-Instruct (bundled)?" in refused["stderr"]
-    one_line_error(run_installed("estimate", "acme/never-seen", env=hub_env(tmp_path, offline=True)),
+    started = time.monotonic()
+    refused = run_hub("estimate", "meta-llama/Llama-3.1-8B-Instuct", env=hub_env(tmp_path, closed))
+    assert time.monotonic() - started < 2
+    one_line_error(refused, "could not reach the Hugging Face Hub",
+                   "Did you mean meta-llama/Llama-3.1-8B-Instruct (bundled)?")
+    one_line_error(run_hub("estimate", "acme/never-seen", env=hub_env(tmp_path, offline=True)),
                    "acme/never-seen", "HF_HUB_OFFLINE")
 
 

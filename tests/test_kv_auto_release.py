@@ -41,7 +41,7 @@ import pytest
 from kvplan.engines.vllm_nvfp4 import nvfp4_refusal_line
 from kvplan.model.parse import parse_config
 from tests.checkpoints import NVFP4_KV_FILE, checkpoint_folder as _folder
-from tests.conftest import estimate_plan, one_error_line, run_installed, run_kvplan
+from tests.conftest import estimate_plan, one_error_line, run_hub, run_kvplan
 from tests.fake_hub import COMMIT, cached_repo, hub_env, repo_handler, send_error, serving
 from tests.hub_configs import DEEPSEEK_V2_LITE, LLAMA3_8B
 
@@ -275,7 +275,7 @@ def _flaky(files: dict, failures: int, status: int = 503):
 
 
 def _hub_estimate(tmp_path, endpoint, repo: str = "acme/llama"):
-    return run_installed("estimate", repo, "--gpu", "h100", "-c", "8192", "--format", "json",
+    return run_hub("estimate", repo, "--gpu", "h100", "-c", "8192", "--format", "json",
                          env=hub_env(tmp_path, endpoint))
 
 
@@ -321,7 +321,7 @@ def test_check_warns_where_the_hub_could_not_be_asked(tmp_path):
     path = tmp_path / "deployments.yaml"
     path.write_text("deployments:\n  - name: llama\n    model: acme/llama\n    tp: 1\n    gpu: H100\n"
                     "    context: 8192\n")
-    r = run_installed("check", "--file", path, "--format", "json", env=hub_env(tmp_path, f"http://127.0.0.1:{port}"))
+    r = run_hub("check", "--file", path, "--format", "json", env=hub_env(tmp_path, f"http://127.0.0.1:{port}"))
     assert r.returncode == 0, r.stdout + r.stderr
     (result,) = json.loads(r.stdout)["results"]
     (finding,) = [f for f in result["findings"] if "hf_quant_config.json" in f["message"]]

@@ -180,14 +180,10 @@ def test_nemotron_h_8b():
 
 def _script_config(name):
     """A config the vLLM reference figures use (benchmarks/vllm_reference/make_figures.py), read from the script's
-    source."""
-    import ast
-    from pathlib import Path
+    source (parsed once per process: engine_vllm_reference.script_config)."""
+    from conftest import vllm_reference
 
-    source = (Path(__file__).resolve().parents[1] / "benchmarks" / "vllm_reference" / "make_figures.py").read_text()
-    node = next(n for n in ast.parse(source).body if isinstance(n, ast.Assign)
-                and getattr(n.targets[0], "id", None) == name)
-    return ast.literal_eval(node.value)
+    return vllm_reference().script_config(name)
 
 
 def test_falcon_h1_layers_hold_attention_and_mamba_2_side_by_side():

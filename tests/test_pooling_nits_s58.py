@@ -28,12 +28,11 @@ import types
 from pathlib import Path
 
 import pytest
-import yaml
 
-from tests.conftest import deployments_file, line_of, run_kvplan
+from tests.conftest import deployments_file, line_of, load_yaml, run_kvplan
 
 ROOT = Path(__file__).resolve().parents[1]
-QWEN3_8B = dict(yaml.safe_load((ROOT / "model_specs" / "Qwen--Qwen3-8B.yaml").read_text())["config"])
+QWEN3_8B = dict(load_yaml((ROOT / "model_specs" / "Qwen--Qwen3-8B.yaml").read_text())["config"])
 TRANSFORMER = {"idx": 0, "name": "0", "path": "", "type": "sentence_transformers.models.Transformer"}
 POOLING = {"idx": 1, "name": "1", "path": "1_Pooling", "type": "sentence_transformers.models.Pooling"}
 LAST = {"pooling_mode_cls_token": False, "pooling_mode_mean_tokens": False, "pooling_mode_lasttoken": True}
@@ -83,7 +82,7 @@ def test_yaml_and_csv_say_the_same_runner_on_every_row():
     args = ("--engine", "none", "--runner", "pooling", "-tp", "1,3")  # 32 query heads: tp 3 does not shard
     plans = json.loads(_estimate("Qwen/Qwen3-8B", *args))["plans"]
     assert [p["runner"] for p in plans] == ["pooling", "pooling"] and plans[1]["tp_valid"] is False
-    assert [p["runner"] for p in yaml.safe_load(_estimate("Qwen/Qwen3-8B", *args, fmt="yaml"))["plans"]] == \
+    assert [p["runner"] for p in load_yaml(_estimate("Qwen/Qwen3-8B", *args, fmt="yaml"))["plans"]] == \
         ["pooling", "pooling"]
     text = _estimate("Qwen/Qwen3-8B", *args, fmt="csv")
     header = text.splitlines()[0].split(",")

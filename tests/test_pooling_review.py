@@ -36,7 +36,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import load_yaml, one_error_line, run_installed, run_kvplan
+from tests.conftest import load_yaml, one_error_line, run_hub, run_kvplan
 from tests.fake_hub import cached_repo, hub_env, repo_handler, serving
 from tests.hub_configs import QWEN2_5_7B
 
@@ -238,7 +238,7 @@ def hub():
 def test_the_hub_repos_pooling_config_is_read(hub, tmp_path):
     handler, endpoint = hub
     handler.hold({"config.json": QWEN2_5_7B, "modules.json": [TRANSFORMER, POOLING], "1_Pooling/config.json": MEAN})
-    r = run_installed("estimate", "acme/gte", "--gpu", "h100", "-c", "32768", "--format", "json",
+    r = run_hub("estimate", "acme/gte", "--gpu", "h100", "-c", "32768", "--format", "json",
                       env=hub_env(tmp_path, endpoint))
     assert r.returncode == 0, r.stderr
     assert "forward over 32768 tokens" in _peak_source(json.loads(r.stdout))
@@ -254,7 +254,7 @@ def test_a_hub_that_cannot_be_asked_for_it_leaves_a_note(tmp_path):
     """modules.json in the cache, the module's config.json not: the Hub cannot be reached, so the plan says so and
     takes the class's type (vLLM's `or {}` when the download fails, 0.14 on)."""
     cached_repo(tmp_path, "acme/gte", {"config.json": QWEN2_5_7B, "modules.json": [TRANSFORMER, POOLING]})
-    r = run_installed("estimate", "acme/gte", "--gpu", "h100", "-c", "32768", "--format", "json",
+    r = run_hub("estimate", "acme/gte", "--gpu", "h100", "-c", "32768", "--format", "json",
                       env=hub_env(tmp_path, _closed_port()))
     assert r.returncode == 0, r.stderr
     result = json.loads(r.stdout)

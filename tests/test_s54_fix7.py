@@ -26,7 +26,7 @@ import re
 from pathlib import Path
 
 
-from tests.conftest import estimate_plan, load_yaml, one_error_line, run_installed, run_kvplan
+from tests.conftest import estimate_plan, load_yaml, one_error_line, run_hub, run_kvplan
 
 ROOT = Path(__file__).resolve().parents[1]
 DENSE = "google/gemma-4-31B-it"
@@ -147,7 +147,7 @@ def test_offline_cache_without_the_settings_file(tmp_path):
          "max_position_embeddings": 4096, "torch_dtype": "float16"}))
     env = {"HF_HUB_CACHE": str(tmp_path / "cache"), "HF_HOME": str(tmp_path / "home"), "HF_HUB_OFFLINE": "1",
            "KVPLAN_HUB_TIMEOUT": ""}
-    r = run_installed("estimate", "acme/tiny", "-q", "gptq", env=env)
+    r = run_hub("estimate", "acme/tiny", "-q", "gptq", env=env)
     assert r.returncode == 2, r.stderr
     assert "the Hugging Face cache holds no quantize_config.json" in r.stderr and "HF_HUB_OFFLINE is set" in r.stderr
     assert "lies beside" not in r.stderr

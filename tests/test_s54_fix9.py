@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import json
 
-from tests.conftest import one_error_line, run_installed, run_kvplan
+from tests.conftest import one_error_line, run_hub, run_kvplan
 from tests.fake_hub import COMMIT, cached_repo, hub_env
 
 LLAMA = "meta-llama/Llama-3.1-8B-Instruct"
@@ -105,7 +105,7 @@ def test_a_no_exist_marker_does_not_prove_the_repo_lacks_a_settings_file(tmp_pat
     marker = tmp_path / "cache" / "models--acme--tiny-gptq" / ".no_exist" / COMMIT
     marker.mkdir(parents=True)
     (marker / "quantize_config.json").touch()
-    r = run_installed("estimate", "acme/tiny-gptq", "-q", "gptq", env=hub_env(tmp_path, offline=True))
+    r = run_hub("estimate", "acme/tiny-gptq", "-q", "gptq", env=hub_env(tmp_path, offline=True))
     assert r.returncode == 2, r.stderr
     assert "the Hugging Face cache holds no quantize_config.json for it, nor a *.json whose name ends so" in r.stderr
     assert "the repo may hold one the cache lacks" in r.stderr and "lies beside" not in r.stderr
@@ -114,6 +114,6 @@ def test_a_no_exist_marker_does_not_prove_the_repo_lacks_a_settings_file(tmp_pat
 def test_awq_offline_names_both_endings(tmp_path):
     """AWQ reads a file ending quant_config.json or quantize_config.json: the error names both."""
     cached_repo(tmp_path, "acme/tiny-awq", {"config.json": TINY})
-    r = run_installed("estimate", "acme/tiny-awq", "-q", "awq", env=hub_env(tmp_path, offline=True))
+    r = run_hub("estimate", "acme/tiny-awq", "-q", "awq", env=hub_env(tmp_path, offline=True))
     assert r.returncode == 2 and "the Hugging Face cache holds no quant_config.json or quantize_config.json for it" \
         in r.stderr, r.stderr

@@ -31,7 +31,7 @@ import sys
 
 import pytest
 
-from tests.conftest import ROOT, one_error_line, run_installed, run_kvplan
+from tests.conftest import ROOT, one_error_line, run_hub, run_kvplan
 from tests.fake_hub import cached_repo, hub_env, repo_handler, serving
 from kvplan.model.config import Config
 from kvplan.model.kinds import FullAttention, SlidingWindow
@@ -155,7 +155,7 @@ def test_a_deployments_file_reads_it_too(tmp_path):
 
 def test_a_cached_hub_repo_offline(tmp_path):
     cached_repo(tmp_path, "acme/tiny-gptq", {"config.json": TINY, "quantize_config.json": GPTQ_FILE})
-    r = run_installed("estimate", "acme/tiny-gptq", "-q", "gptq", "--gpu", "h100", "-c", "4096", "--format", "json",
+    r = run_hub("estimate", "acme/tiny-gptq", "-q", "gptq", "--gpu", "h100", "-c", "4096", "--format", "json",
                       env=hub_env(tmp_path, offline=True))
     assert r.returncode == 0, r.stderr
     assert json.loads(r.stdout)["model"]["weights_bytes"] == GPTQ_BYTES
@@ -163,7 +163,7 @@ def test_a_cached_hub_repo_offline(tmp_path):
 
 def test_a_cached_hub_repo_without_the_file_is_refused(tmp_path):
     cached_repo(tmp_path, "acme/tiny-gptq", {"config.json": TINY})
-    r = run_installed("estimate", "acme/tiny-gptq", "-q", "gptq", env=hub_env(tmp_path, offline=True))
+    r = run_hub("estimate", "acme/tiny-gptq", "-q", "gptq", env=hub_env(tmp_path, offline=True))
     # offline, the cache lacking the file says nothing of the repo: the error says the cache (s54 fix7)
     assert r.returncode == 2 and "the Hugging Face cache holds no quantize_config.json" in r.stderr, r.stderr
     assert "HF_HUB_OFFLINE is set" in r.stderr
@@ -182,11 +182,11 @@ def repo_server():
 
 def test_the_hub_is_asked_for_the_file_only_for_awq_or_gptq(repo_server, tmp_path):
     env = hub_env(tmp_path, repo_server)
-    plain = run_installed("estimate", "acme/tiny", "--gpu", "h100", "-c", "4096", "--format", "json", env=env)
+    plain = run_hub("estimate", "acme/tiny", "--gpu", "h100", "-c", "4096", "--format", "json", env=env)
     assert plain.returncode == 0, plain.stderr
     assert json.loads(plain.stdout)["model"]["weights_bytes"] == FP16_BYTES
     assert _Repo.asked["config.json"] and not _Repo.asked["quantize_config.json"]
-    asked = run_installed("estimate", "acme/tiny", "-q", "gptq", "--gpu", "h100", "-c", "4096", "--format", "json",
+    asked = run_hub("estimate", "acme/tiny", "-q", "gptq", "--gpu", "h100", "-c", "4096", "--format", "json",
                           env=env)
     assert asked.returncode == 0, asked.stderr
     assert json.loads(asked.stdout)["model"]["weights_bytes"] == GPTQ_BYTES

@@ -34,7 +34,7 @@ import sys
 
 import pytest
 
-from conftest import run_installed, run_kvplan
+from conftest import run_hub, run_kvplan
 from fake_hub import cached_repo, hub_env, repo_handler, serving
 
 GiB = 2**30
@@ -184,7 +184,7 @@ def hub():
 def _hub_estimate(hub, tmp_path, files: dict, method: str):
     handler, endpoint = hub
     handler.hold({"config.json": TINY, **files})
-    return run_installed("estimate", "acme/tiny", "-q", method, "--gpu", "h100", "-c", "4096", "--format", "json",
+    return run_hub("estimate", "acme/tiny", "-q", method, "--gpu", "h100", "-c", "4096", "--format", "json",
                          env=hub_env(tmp_path, endpoint))
 
 
@@ -218,7 +218,7 @@ def test_a_file_in_a_sub_folder_is_not_globbed(hub, tmp_path):
 
 def test_offline_the_cached_snapshot_is_globbed_alike(tmp_path):
     cached_repo(tmp_path, "acme/tiny-gptq", {"config.json": TINY, "tiny_quantize_config.json": GPTQ_FILE})
-    r = run_installed("estimate", "acme/tiny-gptq", "-q", "gptq", "--gpu", "h100", "-c", "4096", "--format", "json",
+    r = run_hub("estimate", "acme/tiny-gptq", "-q", "gptq", "--gpu", "h100", "-c", "4096", "--format", "json",
                       env=hub_env(tmp_path, offline=True))
     assert r.returncode == 0, r.stderr
     assert json.loads(r.stdout)["model"]["weights_bytes"] == GPTQ_BYTES
@@ -234,7 +234,7 @@ def test_a_listing_that_cannot_reach_the_hub_falls_back_to_the_snapshot(tmp_path
     with socket.socket() as probe:  # a port nothing listens on once closed
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    r = run_installed("estimate", "acme/tiny-gptq", "-q", "gptq", "--gpu", "h100", "-c", "4096", "--format", "json",
+    r = run_hub("estimate", "acme/tiny-gptq", "-q", "gptq", "--gpu", "h100", "-c", "4096", "--format", "json",
                       env=hub_env(tmp_path, f"http://127.0.0.1:{port}"))
     assert r.returncode == 0, r.stderr
     model = json.loads(r.stdout)["model"]

@@ -32,7 +32,7 @@ import socket
 
 import pytest
 
-from tests.conftest import one_error_line, run_installed, run_kvplan
+from tests.conftest import one_error_line, run_hub, run_kvplan
 from tests.fake_hub import COMMIT, cached_repo, hub_env, repo_handler, serving
 from tests.hub_configs import QWEN2_5_7B
 
@@ -208,7 +208,7 @@ def _hub(hub, tmp_path, files: dict):
     handler, endpoint = hub
     handler.asked.clear()
     handler.hold(files)
-    return run_installed("estimate", "acme/gte", "--gpu", "h100", "-c", CONTEXT, "--format", "json",
+    return run_hub("estimate", "acme/gte", "--gpu", "h100", "-c", CONTEXT, "--format", "json",
                          env=hub_env(tmp_path, endpoint))
 
 
@@ -232,7 +232,7 @@ def test_a_repo_without_it_is_its_architectures_and_asked_once(hub, tmp_path):
     assert asked >= 1
     assert (tmp_path / "cache" / "models--acme--gte" / ".no_exist" / COMMIT / "modules.json").is_file()
     handler, endpoint = hub
-    second = run_installed("estimate", "acme/gte", "--gpu", "h100", "-c", CONTEXT, "--format", "json",
+    second = run_hub("estimate", "acme/gte", "--gpu", "h100", "-c", CONTEXT, "--format", "json",
                            env=hub_env(tmp_path, endpoint))
     assert second.returncode == 0, second.stderr
     assert handler.asked["modules.json"] == asked  # not asked again
@@ -249,7 +249,7 @@ def test_offline_the_cached_snapshot_holds_it_or_not(tmp_path):
     cached_repo(tmp_path, "acme/qwen", {"config.json": QWEN2_5_7B})
     env = hub_env(tmp_path, offline=True)
     for repo, runner in (("acme/gte", "pooling"), ("acme/qwen", "generate")):
-        r = run_installed("estimate", repo, "--gpu", "h100", "-c", CONTEXT, "--format", "json", env=env)
+        r = run_hub("estimate", repo, "--gpu", "h100", "-c", CONTEXT, "--format", "json", env=env)
         assert r.returncode == 0, r.stderr
         assert _runner(json.loads(r.stdout)) == runner, repo
 
@@ -264,7 +264,7 @@ def test_a_hub_that_cannot_be_reached_leaves_a_note(tmp_path):
     """config.json from the cache (hub.py _fetch_config); modules.json cannot be asked for: the plan says so and
     takes the architecture's runner, as for hf_quant_config.json."""
     cached_repo(tmp_path, "acme/gte", {"config.json": QWEN2_5_7B})
-    r = run_installed("estimate", "acme/gte", "--gpu", "h100", "-c", CONTEXT, "--format", "json",
+    r = run_hub("estimate", "acme/gte", "--gpu", "h100", "-c", CONTEXT, "--format", "json",
                       env=hub_env(tmp_path, _closed_port()))
     assert r.returncode == 0, r.stderr
     result = json.loads(r.stdout)
@@ -278,7 +278,7 @@ def test_check_warns_where_the_hub_could_not_be_asked(tmp_path):
     cached_repo(tmp_path, "acme/gte", {"config.json": QWEN2_5_7B})
     path = tmp_path / "deployments.yaml"
     path.write_text("deployments:\n  - name: gte\n    model: acme/gte\n    tp: 1\n    gpu: H100\n    context: 8192\n")
-    r = run_installed("check", "--file", path, "--format", "json", env=hub_env(tmp_path, _closed_port()))
+    r = run_hub("check", "--file", path, "--format", "json", env=hub_env(tmp_path, _closed_port()))
     assert r.returncode == 0, r.stdout + r.stderr
     (result,) = json.loads(r.stdout)["results"]
     (finding,) = [f for f in result["findings"] if "modules.json" in f["message"]]

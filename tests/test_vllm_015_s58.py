@@ -40,7 +40,6 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
-import yaml
 
 from kvplan import api
 from kvplan.engines import EngineFlags
@@ -57,11 +56,11 @@ from kvplan.engines.vllm_wna16 import class_refusal
 from kvplan.model.bundled import find_bundled, load_bundled
 from kvplan.model.parse import parse_config
 from tests.checkpoints import checkpoint_folder
-from tests.conftest import estimate_plan
+from tests.conftest import estimate_plan, load_yaml
 from tests.hub_configs import LLAMA3_8B
 
 ROOT = Path(__file__).resolve().parents[1]
-QWEN3_8B = dict(yaml.safe_load((ROOT / "model_specs" / "Qwen--Qwen3-8B.yaml").read_text())["config"])
+QWEN3_8B = dict(load_yaml((ROOT / "model_specs" / "Qwen--Qwen3-8B.yaml").read_text())["config"])
 H100, B200 = (9, 0), (10, 0)
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import sys
 from contextlib import contextmanager
+from functools import lru_cache
 from typing import List, Optional
 
 import typer
@@ -35,6 +36,15 @@ app = typer.Typer(
            "kvplan check --file deployments.yaml  (docs/ci.md)\n\n"
            "Every command takes -h. Shell completion: kvplan --install-completion.",
 )
+
+
+@lru_cache(maxsize=None)
+def click_command():
+    """`app` as the click command typer builds from the commands' signatures: built once per process (typer's own
+    app() rebuilds it on every call, a tenth of the test suite's time in-process) and reused, as a click command can
+    be: each call parses into a fresh context, the options' defaults are never written, and help reads the terminal's
+    width and COLUMNS as it is laid out, not here."""
+    return typer.main.get_command(app)
 
 
 class ReaderLeft(Exception):

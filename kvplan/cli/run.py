@@ -9,7 +9,7 @@ from typing import Optional
 
 from ..errors import FieldError, KvplanError
 from . import flags
-from .app import GuardedStdout, ReaderLeft, _drop_stdout, app
+from .app import GuardedStdout, ReaderLeft, _drop_stdout, app, click_command
 
 def _click_errors() -> tuple:
     """(usage errors, Abort, Exit) of whichever click typer runs on: vendored since typer 0.26."""
@@ -71,6 +71,14 @@ def _crash_line(exc: BaseException) -> str:
             f"your input; please report it with the command line (KVPLAN_TRACEBACK=1 shows the traceback).")
 
 
+def _runner():
+    """The command to run: the one built once (click_command); under KVPLAN_TRACEBACK=1 typer's app itself, whose
+    call installs typer's traceback printer for the crash that leaves main."""
+    import os
+
+    return app if os.environ.get("KVPLAN_TRACEBACK") == "1" else click_command()
+
+
 def main(argv: Optional[list] = None) -> int:
     """Run one command. Exit codes: 0 ok, 1 a check or verdict failed, 2 bad input (or an output that cannot
     be written), 3 kvplan itself failed (a bug: one line says where), 130 interrupted. Never a traceback
@@ -83,7 +91,7 @@ def main(argv: Optional[list] = None) -> int:
     try:
         # click's Exit (--version) and SystemExit (shell completion's answer) end a command that wrote its output
         with guarded_stdout((exit_, SystemExit)):  # `kvplan` alone: the command list and a first command, exit 0
-            result = app(args=args or ["--help"], prog_name="kvplan", standalone_mode=False)
+            result = _runner()(args=args or ["--help"], prog_name="kvplan", standalone_mode=False)
     except FieldError as exc:
         say(f"kvplan: error: {exc.spelled(flags.typed(exc.field), flags.typed)}")
         return 2

@@ -10,6 +10,7 @@ no difference between them.
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 from typing import Optional
 
 PUBLISHED = (
@@ -41,7 +42,12 @@ SPAN = f"published from {PUBLISHED[0]} to {PUBLISHED[-1]}"
 def release_parts(text) -> Optional[tuple]:
     """(major, minor) or (major, minor, patch) of a release name, None when it is not written as one; a four-part or
     post-release is its base's (0.10.1.1 -> (0, 10, 1), 0.8.5.post1 -> (0, 8, 5))."""
-    match = RELEASE_FORM.fullmatch(str(text).strip())
+    return _release_parts(str(text).strip())
+
+
+@lru_cache(maxsize=1024)  # one plan's rules ask for the same few names hundreds of times
+def _release_parts(name: str) -> Optional[tuple]:
+    match = RELEASE_FORM.fullmatch(name)
     if match is None:
         return None
     return tuple(int(part) for part in match.groups()[:3] if part is not None)

@@ -1,8 +1,10 @@
 """The bundled specs (model_specs/*.yaml, one per Hub id, each value's source cited): finding one by id or alias,
-loading it, and the "did you mean" that points a near-miss id at one."""
+loading it, and the "did you mean" that points a near-miss id at one. A process reads and parses each spec file once
+while it is unchanged (the caches key on its mtime, size and inode)."""
 
 from __future__ import annotations
 
+import copy
 from dataclasses import replace
 from functools import lru_cache
 from pathlib import Path
@@ -37,8 +39,30 @@ def spec_dir() -> Path:
     return SPEC_DIRS[-1]
 
 
+def _stamp(path: Path) -> tuple:
+    """(mtime in ns, size, inode) of a file or folder, None where there is none: the caches below key on it, so that
+    a spec written since (or a folder whose files came or went) is read again; a process reads each unchanged file
+    once."""
+    try:
+        stat = path.stat()
+    except OSError:
+        return None
+    return stat.st_mtime_ns, stat.st_size, stat.st_ino
+
+
+@lru_cache(maxsize=8)
+def _spec_files(folder: Path, stamp) -> tuple:
+    return tuple(sorted(folder.glob("*.yaml")))
+
+
 def bundled_files() -> list:
-    return sorted(spec_dir().glob("*.yaml"))
+    folder = spec_dir()
+    return list(_spec_files(folder, _stamp(folder)))
+
+
+@lru_cache(maxsize=None)  # bounded by the bundled files (and their rewrites)
+def _lowered_text(path: Path, stamp) -> str:
+    return path.read_text(encoding="utf-8").lower()
 
 
 def _bundled_weights(info: object, estimate: Weights, name: str, mtp: tuple = (0, 0)) -> Weights:
@@ -54,7 +78,20 @@ def _bundled_weights(info: object, estimate: Weights, name: str, mtp: tuple = (0
 
 
 def load_bundled(path: Path) -> tuple[dict, ModelSpec]:
-    entry = _load_yaml(path)
+    """The spec file's entry (a copy the caller may change) and its ModelSpec (frozen, shared)."""
+    entry, spec = _parsed_bundled(path, _stamp(path))
+    return copy.deepcopy(entry), spec
+
+
+@lru_cache(maxsize=None)  # bounded by the bundled files (and their rewrites)
+def _entry(path: Path, stamp):
+    """The spec file parsed, shared: read it, never change it (load_bundled hands out copies)."""
+    return _load_yaml(path)
+
+
+@lru_cache(maxsize=None)
+def _parsed_bundled(path: Path, stamp) -> tuple[dict, ModelSpec]:
+    entry = _entry(path, stamp)
     if not isinstance(entry, dict) or not isinstance(entry.get("config"), dict):
         raise KvplanError(f"bundled spec {path.name} has no 'config' mapping.")
     name = str(entry.get("id", path.stem))
@@ -71,9 +108,9 @@ def find_bundled(model_id: str) -> Optional[Path]:
     if hit:
         return hit
     for path in files:  # aliases (instruct/chat variants) only when the file name misses
-        if wanted not in path.read_text(encoding="utf-8").lower():
+        if wanted not in _lowered_text(path, _stamp(path)):
             continue  # a plain text scan skips parsing YAML files that cannot hold the id
-        entry = _load_yaml(path)
+        entry = _entry(path, _stamp(path))
         aliases = entry.get("aliases") or [] if isinstance(entry, dict) else []
         if wanted in {str(a).lower() for a in aliases}:
             return path
@@ -85,7 +122,7 @@ def bundled_names() -> tuple:
     """Every bundled id and alias, as written in the specs."""
     names = []
     for path in bundled_files():
-        entry = _load_yaml(path)
+        entry = _entry(path, _stamp(path))
         if isinstance(entry, dict):
             names += [str(entry.get("id", path.stem))] + [str(a) for a in entry.get("aliases") or []]
     return tuple(names)
