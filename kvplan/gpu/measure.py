@@ -19,6 +19,7 @@ import torch
 
 from .caches import caches_from_layout
 from .generate import decode, prefill
+from ..verify.terms import vllm_method_estimate
 from .timing import capture
 
 
@@ -134,13 +135,17 @@ def graph_memory(model, layout, sizes: list) -> dict:
     before_used, before_reserved = used_bytes(), int(torch.cuda.memory_reserved())
     t0 = time.perf_counter()
     pool = torch.cuda.graph_pool_handle()
-    graphs = []
+    graphs, samples = [], []
     try:
         for b in sorted(sizes, reverse=True):  # largest first: the smaller graphs reuse its pool
             def step(b=b):
                 return decode(model, tokens[:b], positions[:b], {n: t[:b] for n, t in tables.items()},
                               None if slots is None else slots[:b]).argmax(-1)
+            used_before = used_bytes() if len(graphs) < 2 else 0
             graphs.append(capture(step, pool))
+            if len(graphs) <= 2:  # vLLM's estimator samples the two largest captures (vllm_method_estimate)
+                torch.cuda.synchronize()
+                samples.append(used_bytes() - used_before)
         torch.cuda.synchronize()
         torch.cuda.empty_cache()  # the warm-up runs' blocks, not the graphs'
         after_used, after_reserved = used_bytes(), int(torch.cuda.memory_reserved())
@@ -152,4 +157,7 @@ def graph_memory(model, layout, sizes: list) -> dict:
         torch.cuda.synchronize()
         torch.cuda.empty_cache()
     return {"sizes": list(sizes), "bytes": after_used - before_used, "pool_bytes": after_reserved - before_reserved,
-            "driver_bytes": (after_used - before_used) - (after_reserved - before_reserved), "seconds": seconds}
+            "driver_bytes": (after_used - before_used) - (after_reserved - before_reserved), "seconds": seconds,
+            "first_capture_bytes": samples[0], "second_capture_bytes": samples[1] if len(samples) > 1 else None,
+            "vllm_method_bytes": vllm_method_estimate(samples, len(sizes))}
+

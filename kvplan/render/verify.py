@@ -75,13 +75,23 @@ def terms_table(r: dict):
     return table
 
 
+def _vllm_method(gr: dict) -> str:
+    """What vLLM's profiler would charge for the same captures (verify/terms.py vllm_method_estimate); older
+    results lack it."""
+    if gr.get("vllm_method_bytes") is None:
+        return ""
+    second = gr.get("second_capture_bytes")
+    return (f"; vLLM's estimator on these captures (largest {size(gr['first_capture_bytes'])} + "
+            f"{len(gr['sizes']) - 1} x {size(max(second or 0, 1 << 20))}) would charge {size(gr['vllm_method_bytes'])}")
+
 def measurement_lines(r: dict) -> list:
     p, gr = r["profile"], r["graphs"]
     return [f"Profile run: {p['tokens']:,} tokens as {p['sequences']} sequences of {p['tokens_per_sequence']} "
             f"({escape(p['attention'])}), sampler over {p['sequences']} rows: peak {size(p['peak_bytes'])} "
             f"above the weights ({p['seconds']:.1f} s).",
             f"Decode graphs: {len(gr['sizes'])} sizes (1..{max(gr['sizes'])}), one pool: {size(gr['bytes'])} "
-            f"(pool {size(gr['pool_bytes'])}, driver {size(gr['driver_bytes'])}; {gr['seconds']:.1f} s).",
+            f"(pool {size(gr['pool_bytes'])}, driver {size(gr['driver_bytes'])}; {gr['seconds']:.1f} s)"
+            + _vllm_method(gr) + ".",
             f"CUDA context {size(r['gpu']['cuda_context_bytes_nvml'])} (NVML)" + _cublas(r["gpu"]) + ": "
             + ("in the baseline, which vLLM 0.34 keeps out of the device's memory." if r["budget"].get("extensible")
                else "not a budget term, the engine's baseline is taken after it."),

@@ -222,6 +222,16 @@ def capture_sizes(max_num_seqs: int, max_num_batched_tokens: int) -> list:
     return sorted(set(sizes))
 
 
+MIN_PER_GRAPH = 1 << 20  # vLLM's floor for one graph's driver overhead (gpu_model_runner.py 0.32.0:6417-6420)
+
+
+def vllm_method_estimate(samples: list, graphs: int) -> int:
+    """What vLLM's profiler would charge for these captures (v1/worker/gpu_model_runner.py 0.32.0:6394-6423
+    profile_cudagraph_memory): the largest graph's used-memory growth, plus every other graph at the second
+    largest's growth (at least 1 MiB each). It extrapolates from two samples; `bytes` is what all of them hold."""
+    per_graph = max(samples[1] if len(samples) > 1 else 0, MIN_PER_GRAPH)
+    return int(samples[0] + (graphs - 1) * per_graph)
+
 def decode_batches(served: int, max_num_seqs: int) -> tuple:
     """The decode batches verify times: 1 and the most sequences the engine runs in one step, which is what the
     pools admit (the boundary's served) but never above max_num_seqs (vLLM's scheduler admits no more: an
