@@ -102,7 +102,7 @@ def shared_sizes(version: tuple, max_num_seqs: int, max_num_batched_tokens: int,
     if capture_sizes is not None:
         sizes = sorted({s for s in capture_sizes if s <= mnbt})
         if max_capture_size is not None and sizes and max_capture_size != sizes[-1]:
-            raise FieldError("--max-cudagraph-capture-size",
+            raise FieldError("max_cudagraph_capture_size",
                              f"{max_capture_size} differs from the largest of --cudagraph-capture-sizes "
                              f"({sizes[-1]}): vLLM requires them equal (config/vllm.py _set_cudagraph_sizes).")
         return sizes
@@ -169,13 +169,34 @@ def graph_counts(version: tuple, max_num_seqs: int, max_num_batched_tokens: int,
 
 def check_flags(version: tuple, max_capture_size: Optional[int], capture_sizes: Optional[Sequence[int]]) -> None:
     """Refuse the capture-size flags where the release has none, or values vLLM rejects."""
-    for flag, given in (("--max-cudagraph-capture-size", max_capture_size),
-                        ("--cudagraph-capture-sizes", capture_sizes)):
+    for field, flag, given in (("max_cudagraph_capture_size", "--max-cudagraph-capture-size", max_capture_size),
+                               ("cudagraph_capture_sizes", "--cudagraph-capture-sizes", capture_sizes)):
         if given is not None and version < FLAGS_SINCE:
-            raise FieldError(flag, f"vLLM {'.'.join(map(str, version))} has no {flag}: it came with 0.11.1 "
+            raise FieldError(field, f"is not a flag of vLLM {'.'.join(map(str, version))}: {flag} came with 0.11.1 "
                                    f"(engine/arg_utils.py); give vllm==0.11.1 or later.")
     if max_capture_size is not None and max_capture_size < 1:
-        raise FieldError("--max-cudagraph-capture-size", f"{max_capture_size} is below 1: give a positive number of "
+        raise FieldError("max_cudagraph_capture_size", f"{max_capture_size} is below 1: give a positive number of "
                                                          "tokens (or --enforce-eager for no graphs).")
     if capture_sizes is not None and (not capture_sizes or any(s < 1 for s in capture_sizes)):
-        raise FieldError("--cudagraph-capture-sizes", "give one or more positive token counts, e.g. 1,2,4,8.")
+        raise FieldError("cudagraph_capture_sizes", "give one or more positive token counts, e.g. 1,2,4,8.")
+
+
+def max_capture_size_value(value) -> Optional[int]:
+    """--max-cudagraph-capture-size / max_cudagraph_capture_size: a positive token count (None: vLLM's default)."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not str(value).strip().isdigit() or int(value) < 1:
+        raise FieldError("max_cudagraph_capture_size", f"{value!r} is not a positive whole number of tokens "
+                                                         "(e.g. 256).")
+    return int(value)
+
+
+def capture_sizes_value(value) -> Optional[tuple]:
+    """--cudagraph-capture-sizes / cudagraph_capture_sizes: positive token counts, comma-separated or a YAML list."""
+    if value is None:
+        return None
+    items = value if isinstance(value, (list, tuple)) else str(value).replace(" ", "").split(",")
+    if not items or any(isinstance(i, bool) or not str(i).isdigit() or int(i) < 1 for i in items):
+        raise FieldError("cudagraph_capture_sizes", f"{value!r} is not a list of positive token counts "
+                                                      "(e.g. 1,2,4,8,16).")
+    return tuple(sorted({int(i) for i in items}))
