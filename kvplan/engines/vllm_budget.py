@@ -29,7 +29,8 @@ determine_available_memory and vllm/utils/mem_utils.py memory_profiling in 0.32.
   workspaces; V0's baseline also preceded the CUDA context and NCCL).
 - CUDA graphs: 0.20+ subtracts the model runner's estimate of graph capture (VLLM_MEMORY_PROFILER_ESTIMATE_CUDAGRAPHS),
   which is 0 for Model Runner V2 before 0.29 and on ROCm (vllm_runner.py); earlier releases sized the cache first
-  and captured graphs after.
+  and captured graphs after. The term names the graphs that estimate captures (vllm_graphs.py: counts per release,
+  --max-cudagraph-capture-size / --cudagraph-capture-sizes); its bytes stay CONSTANTS "cuda_graphs".
 
 Constants and the public start-up logs (../shared/groundtruth/vllm-startup-logs.yaml) they were fitted on are
 in CONSTANTS; benchmarks/engine_budget_calibration.py scores every other case with them.
