@@ -25,7 +25,8 @@ FLAGS = {
     "enable_lora": "--enable-lora", "max_loras": "--max-loras",
     "max_lora_rank": "--max-lora-rank", "lora_dtype": "--lora-dtype", "fully_sharded_loras": "--fully-sharded-loras",
     "runner": "--runner", "convert": "--convert", "pooler_config": "--pooler-config",
-    "max_cudagraph_capture_size": "--max-cudagraph-capture-size", "cudagraph_capture_sizes": "--cudagraph-capture-sizes",
+    "max_cudagraph_capture_size": "--max-cudagraph-capture-size",
+    "cudagraph_capture_sizes": "--cudagraph-capture-sizes",
 }
 # every spelling of a field's flag; errors and suggestions use the one the user typed
 ALIASES = {

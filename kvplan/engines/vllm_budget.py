@@ -70,7 +70,7 @@ CONSTANTS = {
                                          "an H200 (NVML; torch 2.11, CUDA 13; benchmarks/RESULTS.md), held before "
                                          "vLLM 0.34's init snapshot; the cuBLAS / cuBLASLt handles and workspaces "
                                          "0.34 also creates before it (gpu_worker.py:534-535) are not in it"),
-    "cuda_graphs": (int(1.25 * GiB), "1.25 GiB assumed whatever the count: vLLM's public estimates (G01-G06, "
+    "cuda_graphs": (int(1.25 * GiB), "assumed, 1.25 GiB whatever the count: vLLM's public estimates (G01-G06, "
                                      "tests/data/vllm_graph_estimates.yaml: 0.17-2.22 GiB, 118.65 on GB300) mostly "
                                      "lack the settings behind them, and a constant fitted on the others (leave one "
                                      "out) misses by 1.36 GiB (median) where 1.25 misses by 0.93"),
