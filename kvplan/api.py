@@ -100,7 +100,8 @@ def estimate(model: str, *, max_model_len: Optional[Many] = None, kv_cache_dtype
              pp_layer_partition: Optional[Union[str, Sequence]] = None, gpus_per_node: Optional[int] = None,
              enable_lora: bool = False, max_loras: Optional[int] = None, max_lora_rank: Optional[int] = None,
              lora_dtype: Optional[str] = None, fully_sharded_loras: bool = False, runner: str = "auto",
-             convert: str = "auto", pooler_config=None) -> list:
+             convert: str = "auto", pooler_config=None, max_cudagraph_capture_size: Optional[int] = None,
+             cudagraph_capture_sizes: Optional[Sequence] = None) -> list:
     """One `kvplan.plan.plan.Plan` per (max_model_len, kv_cache_dtype, tensor_parallel_size), as
     `kvplan estimate` computes them. Each of those keywords takes one value or a list (a sweep); every default
     is vLLM's (max_model_len: the model's own; gpu_memory_utilization, block_size, max_num_batched_tokens,
@@ -125,6 +126,7 @@ def estimate(model: str, *, max_model_len: Optional[Many] = None, kv_cache_dtype
     (engines/vllm_pooler_config.py)."""
     from .commands.deployments import layer_partition
     from .commands.estimate import estimate as run
+    from .engines.vllm_graphs import capture_sizes_value, max_capture_size_value
     from .engines import (EngineFlags, cpu_offload_gb as offload, data_parallel_size as replicas, enable_eplb as eplb,
                           enable_lora as lora, encoder_tp_mode, gpu_blocks_override, ignored_lora, media_limits,
                           mm_processor_kwargs as processor, speculative_config as speculative)
@@ -165,7 +167,9 @@ def estimate(model: str, *, max_model_len: Optional[Many] = None, kv_cache_dtype
                                                              fully_sharded_loras),
                                    runner=runner_choice("auto" if runner is None else runner),
                                    convert=convert_choice("auto" if convert is None else convert),
-                                   pooler_config=pooler_config_choice(pooler_config)))
+                                   pooler_config=pooler_config_choice(pooler_config),
+                                   max_cudagraph_capture_size=max_capture_size_value(max_cudagraph_capture_size),
+                                   cudagraph_capture_sizes=capture_sizes_value(cudagraph_capture_sizes)))
     return list(result.plans)
 
 
@@ -187,7 +191,8 @@ def check(model: str, *, tensor_parallel_size: Many, pipeline_parallel_size: Opt
           pp_layer_partition: Optional[Union[str, Sequence]] = None, gpus_per_node: Optional[int] = None,
           enable_lora: bool = False, max_loras: Optional[int] = None, max_lora_rank: Optional[int] = None,
           lora_dtype: Optional[str] = None, fully_sharded_loras: bool = False, runner: Optional[str] = None,
-          convert: Optional[str] = None, pooler_config=None) -> list:
+          convert: Optional[str] = None, pooler_config=None, max_cudagraph_capture_size: Optional[int] = None,
+          cudagraph_capture_sizes: Optional[Sequence] = None) -> list:
     """`kvplan check MODEL`: one result dict per TP degree (`passed`, `errors`, `warnings`, `max_concurrency`,
     ...), the same dicts as `kvplan check --format json`; `engine`, `block_size`, `quantization`, `dtype`,
     `max_num_seqs`, `max_num_batched_tokens`, `gpu_memory`, `pp_layer_partition`, `gpus_per_node` and the LoRA
@@ -195,6 +200,7 @@ def check(model: str, *, tensor_parallel_size: Many, pipeline_parallel_size: Opt
     `convert` and `pooler_config` as `kvplan estimate` takes them."""
     from .commands import check as run
     from .commands.deployments import model_deployments
+    from .engines.vllm_graphs import capture_sizes_value, max_capture_size_value
     from .engines import data_parallel_size as replicas, enable_eplb as eplb, enable_lora as lora, gpu_blocks_override
     from .engines.vllm_eplb import eplb_config as eplb_config_of, redundant_count
 
@@ -229,7 +235,9 @@ def check(model: str, *, tensor_parallel_size: Many, pipeline_parallel_size: Opt
                                         pp_layer_partition, tuple) else pp_layer_partition,
                                     enable_lora=enable_lora or None, max_loras=max_loras, max_lora_rank=max_lora_rank,
                                     lora_dtype=lora_dtype, fully_sharded_loras=fully_sharded_loras or None,
-                                    runner=runner, convert=convert, pooler_config=pooler_config)
+                                    runner=runner, convert=convert, pooler_config=pooler_config,
+                                    max_cudagraph_capture_size=max_capture_size_value(max_cudagraph_capture_size),
+                                    cudagraph_capture_sizes=capture_sizes_value(cudagraph_capture_sizes))
     return run.check(deployments, spell=keyword).results
 
 

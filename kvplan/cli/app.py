@@ -13,7 +13,8 @@ import typer
 from ..errors import FieldError, KvplanError, quote
 from ..engines.vllm_releases import SPAN
 from ..units import is_auto_length
-from .flags import (CHECK_CONTEXT_HELP, CHECK_MODEL_OPTIONS, CONTEXT_HELP, CPU_OFFLOAD_HELP, DEFAULT_GPU_HELP,
+from .flags import (CAPTURE_SIZES_HELP, MAX_CAPTURE_HELP,  # noqa: I001
+                    CHECK_CONTEXT_HELP, CHECK_MODEL_OPTIONS, CONTEXT_HELP, CPU_OFFLOAD_HELP, DEFAULT_GPU_HELP,
                     MM_PROCESSOR_KWARGS_HELP, ENABLE_LORA_HELP, MAX_LORAS_HELP, MAX_LORA_RANK_HELP, LORA_DTYPE_HELP,
                     FULLY_SHARDED_LORAS_HELP, RUNNER_HELP, CONVERT_HELP, POOLER_CONFIG_HELP,
                     DP_HELP, ENFORCE_EAGER_HELP, EP_HELP, EPLB_CONFIG_HELP, EPLB_HELP, REDUNDANT_HELP,
@@ -142,6 +143,8 @@ LANGUAGE_MODEL_ONLY = typer.Option(False, "--language-model-only", help=LANGUAGE
 LIMIT_MM_PER_PROMPT = typer.Option(None, "--limit-mm-per-prompt", help=LIMIT_MM_HELP)
 MM_ENCODER_TP_MODE = typer.Option(None, "--mm-encoder-tp-mode", help=MM_ENCODER_TP_HELP)
 CPU_OFFLOAD_GB = typer.Option(None, "--cpu-offload-gb", help=CPU_OFFLOAD_HELP)
+MAX_CAPTURE_SIZE = typer.Option(None, "--max-cudagraph-capture-size", help=MAX_CAPTURE_HELP)
+CAPTURE_SIZES = typer.Option(None, "--cudagraph-capture-sizes", help=CAPTURE_SIZES_HELP)
 MM_PROCESSOR_KWARGS = typer.Option(None, "--mm-processor-kwargs", help=MM_PROCESSOR_KWARGS_HELP)
 NUM_GPU_BLOCKS_OVERRIDE = typer.Option(None, "--num-gpu-blocks-override", help=GPU_BLOCKS_OVERRIDE_HELP)
 SPECULATIVE_CONFIG = typer.Option(None, "--speculative-config", help=SPECULATIVE_HELP)
@@ -248,6 +251,8 @@ def estimate(
     runner: str = RUNNER,
     convert: str = CONVERT,
     pooler_config: Optional[str] = POOLER_CONFIG,
+    max_capture_size: Optional[str] = MAX_CAPTURE_SIZE,
+    capture_sizes: Optional[str] = CAPTURE_SIZES,
     chart: bool = typer.Option(False, "--chart", help="Also draw requests held against max model length and "
                                "each GPU's memory as a stacked bar (always in --format html)."),
     fmt: str = typer.Option("table", "--format", "-f", help=FORMAT_HELP[:-1] + "; html's page has the chart, "
@@ -264,6 +269,7 @@ def estimate(
 
     from ..engines.vllm_pooler_config import pooler_config_choice
     from ..engines.vllm_runner_flag import convert_choice, runner_choice
+    from ..engines.vllm_graphs import capture_sizes_value, max_capture_size_value
 
     fmt = check_format(fmt)
     balancer = enable_eplb(eplb, eplb_config, redundant)
@@ -293,7 +299,9 @@ def estimate(
                                        lora_ignored=ignored_lora(lora, max_loras, max_lora_rank, lora_dtype,
                                                                  fully_sharded_loras),
                                        runner=runner_choice(runner), convert=convert_choice(convert),
-                                       pooler_config=pooler_config_choice(pooler_config)))
+                                       pooler_config=pooler_config_choice(pooler_config),
+                                       max_cudagraph_capture_size=max_capture_size_value(max_capture_size),
+                                       cudagraph_capture_sizes=capture_sizes_value(capture_sizes)))
     show(result, fmt, chart=chart)
 
 
@@ -330,7 +338,7 @@ def check(
                                        "quantization, dtype, max_num_seqs, max_num_batched_tokens, "
                                        "pp_layer_partition, gpu_memory, gpus_per_node, enable_lora, max_loras, "
                                        "max_lora_rank, lora_dtype, fully_sharded_loras, runner, convert, "
-                                       "pooler_config). See "
+                                       "pooler_config, max_cudagraph_capture_size, cudagraph_capture_sizes). See "
                                        "docs/ci.md."),
     tp: Optional[str] = typer.Option(None, "-tp", "--tensor-parallel-size", "--tp",
                                      help="TP degrees to check for MODEL (8 or 2,4,8)."),
@@ -372,6 +380,8 @@ def check(
     runner: Optional[str] = typer.Option(None, "--runner", help=RUNNER_HELP),
     convert: Optional[str] = typer.Option(None, "--convert", help=CONVERT_HELP),
     pooler_config: Optional[str] = POOLER_CONFIG,
+    max_capture_size: Optional[str] = MAX_CAPTURE_SIZE,
+    capture_sizes: Optional[str] = CAPTURE_SIZES,
     quantization: Optional[str] = QUANTIZATION,
     dtype: Optional[str] = DTYPE,
     max_num_seqs: Optional[int] = MAX_NUM_SEQS,
@@ -407,7 +417,8 @@ def check(
                    gpu_memory=gpu_memory, gpus_per_node=gpus_per_node, enable_lora=lora or None,
                    max_loras=max_loras, max_lora_rank=max_lora_rank, lora_dtype=lora_dtype,
                    fully_sharded_loras=fully_sharded_loras or None, runner=runner, convert=convert,
-                   pooler_config=pooler_config)
+                   pooler_config=pooler_config, max_cudagraph_capture_size=max_capture_size,
+                   cudagraph_capture_sizes=capture_sizes)
     given = [name for name in CHECK_MODEL_OPTIONS if options[name] is not None]
     tps = None if tp is None else _list(tp, "tp")
     if file is not None:

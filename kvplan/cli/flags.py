@@ -25,6 +25,8 @@ FLAGS = {
     "enable_lora": "--enable-lora", "max_loras": "--max-loras",
     "max_lora_rank": "--max-lora-rank", "lora_dtype": "--lora-dtype", "fully_sharded_loras": "--fully-sharded-loras",
     "runner": "--runner", "convert": "--convert", "pooler_config": "--pooler-config",
+    "max_cudagraph_capture_size": "--max-cudagraph-capture-size",
+    "cudagraph_capture_sizes": "--cudagraph-capture-sizes",
 }
 # every spelling of a field's flag; errors and suggestions use the one the user typed
 ALIASES = {
@@ -42,7 +44,7 @@ CHECK_MODEL_OPTIONS = ("pp", "gpu", "gpu_util", "kv_budget", "context", "kv_dtyp
                        "num_redundant_experts", "block_size", "quantization", "dtype", "max_num_seqs",
                        "max_num_batched_tokens", "pp_layer_partition", "gpu_memory", "gpus_per_node", "enable_lora",
                        "max_loras", "max_lora_rank", "lora_dtype", "fully_sharded_loras", "runner", "convert",
-                       "pooler_config")
+                       "pooler_config", "max_cudagraph_capture_size", "cudagraph_capture_sizes")
 
 
 MODEL_HELP = "Hugging Face id (bundled spec first, then the Hub), a local config.json, or a model folder."
@@ -193,3 +195,8 @@ def _spells(arg: str, spelling: str) -> bool:
     attached (-c8K, -qfp8: click reads the rest of the argument as the value)."""
     attached = len(spelling) == 2 and spelling[0] == "-" and spelling[1] != "-" and len(arg) > 2
     return arg == spelling or arg.startswith(spelling + "=") or (attached and arg.startswith(spelling))
+MAX_CAPTURE_HELP = ("As vLLM's --max-cudagraph-capture-size (0.11.1+): the largest batch, in tokens, given a CUDA "
+                    "graph (default: min(2 x max_num_seqs, 512; 1024 on B200-class GPUs from 0.28)); changes the "
+                    "graph counts the CUDA-graph term reports.")
+CAPTURE_SIZES_HELP = ("As vLLM's --cudagraph-capture-sizes (0.11.1+): the batch sizes, in tokens, given CUDA graphs, "
+                      "comma-separated (e.g. 1,2,4,8,16,32).")

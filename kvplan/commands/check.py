@@ -167,7 +167,9 @@ def _engine(dep: Deployment):
                                               enable_expert_parallel=dep.enable_expert_parallel,
                                               mm_processor_kwargs=dep.mm_processor_kwargs, enable_eplb=balancer,
                                               enable_lora=adapters, lora_ignored=ignored,
-                                              pooler_config=dep.pooler_config))
+                                              pooler_config=dep.pooler_config,
+                                              max_cudagraph_capture_size=dep.max_cudagraph_capture_size,
+                                              cudagraph_capture_sizes=dep.cudagraph_capture_sizes))
 
 
 def _replication(spec: ModelSpec, tp: int, precision) -> str:

@@ -29,7 +29,8 @@ OPTIONAL_KEYS = ("pp", "gpu", "gpu_util", "kv_budget", "context", "kv_dtype", "m
                  "enable_expert_parallel", "enable_eplb", "mm_processor_kwargs", "eplb_config", "num_redundant_experts",
                  "block_size", "quantization", "dtype", "max_num_seqs", "max_num_batched_tokens", "pp_layer_partition",
                  "gpu_memory", "gpus_per_node", "enable_lora", "max_loras", "max_lora_rank", "lora_dtype",
-                 "fully_sharded_loras", "runner", "convert", "pooler_config")
+                 "fully_sharded_loras", "runner", "convert", "pooler_config", "max_cudagraph_capture_size",
+                 "cudagraph_capture_sizes")
 VALID_KEYS = REQUIRED_KEYS + OPTIONAL_KEYS
 TOP_KEYS = ("deployments",)
 
@@ -57,6 +58,8 @@ class Deployment:
     limit_mm_per_prompt: Optional["MediaLimits"] = None  # vLLM's --limit-mm-per-prompt (None: 999 a modality)
     mm_encoder_tp_mode: Optional[str] = None  # vLLM's --mm-encoder-tp-mode (None: weights)
     cpu_offload_gb: Optional[float] = None  # vLLM's --cpu-offload-gb
+    max_cudagraph_capture_size: Optional[int] = None  # vLLM's --max-cudagraph-capture-size (engines/vllm_graphs.py)
+    cudagraph_capture_sizes: Optional[tuple] = None  # vLLM's --cudagraph-capture-sizes (engines/vllm_graphs.py)
     num_gpu_blocks_override: Optional[int] = None  # vLLM's --num-gpu-blocks-override
     speculative_config: Optional[object] = None  # vLLM's --speculative-config (engines/vllm_speculative.py)
     dp: Optional[int] = None  # vLLM's --data-parallel-size (None: 1)
@@ -132,6 +135,12 @@ def _encoder_tp_mode(value) -> Optional[str]:
     from ..engines import encoder_tp_mode
 
     return encoder_tp_mode(value)
+
+
+def _graphs():
+    from ..engines import vllm_graphs
+
+    return vllm_graphs
 
 
 def _cpu_offload_gb(value) -> Optional[float]:
@@ -304,6 +313,8 @@ VALIDATORS = {
     "limit_mm_per_prompt": _media_limits,
     "mm_encoder_tp_mode": _encoder_tp_mode,
     "cpu_offload_gb": _cpu_offload_gb,
+    "max_cudagraph_capture_size": lambda v: _graphs().max_capture_size_value(v),
+    "cudagraph_capture_sizes": lambda v: _graphs().capture_sizes_value(v),
     "num_gpu_blocks_override": _gpu_blocks,
     "speculative_config": _speculative,
     "dp": _dp,

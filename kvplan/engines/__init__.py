@@ -43,6 +43,8 @@ class EngineFlags:
     runner: str = "auto"  # --runner auto | generate | pooling (vllm_runner_flag.py), carried on the spec (with_runner)
     convert: str = "auto"  # --convert auto | none | embed | classify | reward: the pooling adapter
     pooler_config: Optional[str] = None  # --pooler-config, canonical JSON (vllm_pooler_config.py), on the spec too
+    max_cudagraph_capture_size: Optional[int] = None  # --max-cudagraph-capture-size (vllm_graphs.py; 0.11.1+)
+    cudagraph_capture_sizes: Optional[tuple] = None  # --cudagraph-capture-sizes (vllm_graphs.py; 0.11.1+)
 
     def unused_on(self, spec) -> tuple:
         """The multimodal flags set (as MEDIA_FLAGS names their fields) that change nothing for `spec`, a model vLLM's

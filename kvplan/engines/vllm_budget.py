@@ -29,7 +29,8 @@ determine_available_memory and vllm/utils/mem_utils.py memory_profiling in 0.32.
   workspaces; V0's baseline also preceded the CUDA context and NCCL).
 - CUDA graphs: 0.20+ subtracts the model runner's estimate of graph capture (VLLM_MEMORY_PROFILER_ESTIMATE_CUDAGRAPHS),
   which is 0 for Model Runner V2 before 0.29 and on ROCm (vllm_runner.py); earlier releases sized the cache first
-  and captured graphs after.
+  and captured graphs after. The term names the graphs that estimate captures (vllm_graphs.py: counts per release,
+  --max-cudagraph-capture-size / --cudagraph-capture-sizes); its bytes stay CONSTANTS "cuda_graphs".
 
 Constants and the public start-up logs (../shared/groundtruth/vllm-startup-logs.yaml) they were fitted on are
 in CONSTANTS; benchmarks/engine_budget_calibration.py scores every other case with them.
@@ -69,9 +70,10 @@ CONSTANTS = {
                                          "an H200 (NVML; torch 2.11, CUDA 13; benchmarks/RESULTS.md), held before "
                                          "vLLM 0.34's init snapshot; the cuBLAS / cuBLASLt handles and workspaces "
                                          "0.34 also creates before it (gpu_worker.py:534-535) are not in it"),
-    "cuda_graphs": (int(1.25 * GiB), "assumed (kvplan's earlier graph reserve): public 0.21+ estimates run from "
-                                     "0.21 GiB (Qwen2.5-0.5B, vllm#50159) to ~9.5 (Llama-3.1-70B fp8 tp 8, "
-                                     "vllm#49224), too few with their settings to fit a rule"),
+    "cuda_graphs": (int(1.25 * GiB), "assumed, 1.25 GiB whatever the count: vLLM's public estimates (G01-G06, "
+                                     "tests/data/vllm_graph_estimates.yaml: 0.17-2.22 GiB, 118.65 on GB300) mostly "
+                                     "lack the settings behind them, and a constant fitted on the others (leave one "
+                                     "out) misses by 1.36 GiB (median) where 1.25 misses by 0.93"),
 }
 EXTENSIBLE_MARGIN_FRACTION = 0.75  # v1/worker/extensible_kv_cache.py:65 KV_CACHE_MARGIN_FRACTION (0.34)
 EXTENSIBLE_GRANULE = 2 << 20  # utils/extensible_tensor.py _MIN_GRANULARITY: CUDA's VMM granularity, floored at 2 MiB
@@ -678,7 +680,7 @@ def runner_state(spec, settings, runner: Runner, version: str, stage=None, rules
 
 
 def extensible_budget(gpu, memory: int, requested: int, gpu_util: float, version: str, stage, flags: EngineFlags,
-                      tp: int, terms: dict, persistent: int, kv_init: int = 0) -> Budget:
+                      tp: int, terms: dict, persistent: int, kv_init: int = 0, counts=None) -> Budget:
     """vLLM 0.34's extensible KV cache, sized from the memory free after warmup and CUDA-graph capture
     (v1/worker/extensible_kv_cache.py:592-618 measure_kv_cache_bytes, called by measure_kv_cache_blocks):
 
@@ -700,13 +702,13 @@ def extensible_budget(gpu, memory: int, requested: int, gpu_util: float, version
     context, nccl = _value("cuda_context"), NCCL_BYTES if tp > 1 or stage is not None else 0
     peak = terms["profile_peak"].bytes
     transient = peak - persistent
-    graphs = 0 if flags.enforce_eager else _value("cuda_graphs")  # captured whatever the platform, then measured
+    graphs, graph_source = (0, "") if flags.enforce_eager else graph_bytes(counts)  # captured, then measured
     lora = terms.get("lora")  # --enable-lora's slots, built at load beside the weights
     used = (terms["weights"].bytes + (lora.bytes if lora else 0) + terms["non_torch"].bytes
             + terms["runner_state"].bytes + graphs)
     margin = max((3 if rocm else 1) * GiB, int(EXTENSIBLE_MARGIN_FRACTION * transient))
     graph_term = BudgetTerm("cuda_graphs", graphs, "0: --enforce-eager captures no graphs" if flags.enforce_eager
-                            else f"captured before the cache is sized, {CONSTANTS['cuda_graphs'][1]}"
+                            else f"captured before the cache is sized, {graph_source}"
                             + _lora_graphs(flags, lora))
     if memory - context - nccl - margin < requested:  # the device's headroom binds (always at utilisation 1.0)
         top = memory
@@ -738,8 +740,37 @@ ROCM_GRAPHS_SINCE = (0, 26)  # gpu_worker.py determine_available_memory: is_cuda
                              # from 0.26.0 (:502)
 
 
-def graph_reserve(rules: Behaviour, runner: Runner, gpu, eager: bool = False, version: str = PINNED) -> tuple:
-    """(bytes, source) of the CUDA-graph term: what profile_cudagraph_memory returns, where the worker asks it."""
+def capture_counts(spec, settings, gpu, version: str, flags: EngineFlags, runner: Runner):
+    """The graphs vLLM's memory profile captures for this deployment (vllm_graphs.graph_counts); None: eager."""
+    from .vllm_graphs import check_flags, graph_counts
+
+    release = parse_version(version)
+    check_flags(release, flags.max_cudagraph_capture_size, flags.cudagraph_capture_sizes)
+    if flags.enforce_eager:
+        return None
+    draft = getattr(getattr(spec, "draft", None), "config", None)
+    query_len = 1 + (getattr(draft, "num_speculative_tokens", 0) or 0)
+    capability = tuple(getattr(gpu, "compute_capability", ()) or ())
+    return graph_counts(release, settings.max_num_seqs, settings.max_num_batched_tokens, query_len,
+                        sm100=bool(capability) and capability[0] == 10 and not is_rocm(gpu), pooling=runner.pooling,
+                        encoder_decoder=bool(getattr(spec, "encoder_decoder", False)),
+                        max_capture_size=flags.max_cudagraph_capture_size,
+                        capture_sizes=flags.cudagraph_capture_sizes)
+
+
+def graph_bytes(counts) -> tuple:
+    """(bytes, source) of a graph profile that captures `counts` (vllm_graphs.GraphCounts): the fixed reserve, since
+    the public estimates (tests/data/vllm_graph_estimates.yaml) are too few and too mixed to fit a rule on."""
+    if counts is not None and not counts.total:
+        return 0, "0: no capture size is left, so nothing is captured"
+    what = f"capturing {counts.describe()} (vllm_graphs.py); " if counts is not None else ""
+    return _value("cuda_graphs"), what + CONSTANTS["cuda_graphs"][1]
+
+
+def graph_reserve(rules: Behaviour, runner: Runner, gpu, eager: bool = False, version: str = PINNED,
+                  counts=None) -> tuple:
+    """(bytes, source) of the CUDA-graph term: what profile_cudagraph_memory returns, where the worker asks it.
+    `counts`: the graphs it captures (capture_counts)."""
     if not rules.graphs_subtracted:
         return 0, "0: graphs captured after the cache was sized"
     if eager:
@@ -748,7 +779,8 @@ def graph_reserve(rules: Behaviour, runner: Runner, gpu, eager: bool = False, ve
         return 0, "0: the worker skips the graph profile on ROCm before 0.26 (gpu_worker.py determine_available_memory)"
     if not runner.graphs_profiled:
         return 0, f"0: {runner.why}"
-    return _value("cuda_graphs"), f"{runner.name}'s profiled capture, {CONSTANTS['cuda_graphs'][1]}"
+    size, source = graph_bytes(counts)
+    return size, f"{runner.name}'s profiled capture, {source}"
 
 
 def vllm_budget(spec, tp: int, gpu, gpu_util: float, settings, rules: Behaviour, version: str,
@@ -832,8 +864,9 @@ def vllm_budget(spec, tp: int, gpu, gpu_util: float, settings, rules: Behaviour,
         kv_init = (block_tables(settings, runner, version, rules, True, groups, block_size, built_len)
                    - block_tables(settings, runner, version, rules, False, groups, block_size, built_len))
         return extensible_budget(gpu, memory, requested, gpu_util, version, stage, flags, tp, terms, persistent,
-                                 kv_init)
-    graphs, graph_source = graph_reserve(rules, runner, gpu, flags.enforce_eager, version)
+                                 kv_init, capture_counts(spec, settings, gpu, version, flags, runner))
+    graphs, graph_source = graph_reserve(rules, runner, gpu, flags.enforce_eager, version,
+                                         capture_counts(spec, settings, gpu, version, flags, runner))
     lora = lora_term.bytes if lora_term else 0
     available = requested - weights - lora - peak - non_torch - state - nccl - graphs
     terms = (

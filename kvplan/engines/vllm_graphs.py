@@ -1,0 +1,202 @@
+"""How many CUDA graphs vLLM's memory profile captures, by release: the counts behind the graph term.
+
+vLLM 0.20+ subtracts `profile_cudagraph_memory()` from the KV budget (vllm_budget.graph_reserve). It captures the two
+largest graphs of each mode and charges `first + (n - 1) x max(second, 1 MiB)` (0.32.0 v1/worker/gpu_model_runner.py:
+6394-6432; V2 measures every PIECEWISE graph and extrapolates FULL the same way, v1/worker/gpu/cudagraph_utils.py:
+873-957), logging "Profiling CUDA graph memory: PIECEWISE=n (largest=t), FULL=m (largest=u)" (V1, :6358-6369).
+This module gives those counts from vLLM's own rules, each read in the release that changed it:
+
+- Mode: FULL_AND_PIECEWISE by default (config/compilation.py, 0.20.0:1339 ... 0.34.0:1578): PIECEWISE graphs of
+  mixed batches at every capture size, FULL graphs of uniform decode batches. A pooling model keeps PIECEWISE only,
+  an encoder-decoder FULL decode only (config/vllm.py 0.20.0:1042-1058, 0.32.0:1882-1898, 0.34.0:1870-1886);
+  --enforce-eager sets NONE (0.32.0:1928-1933): no graph, no profile.
+- Token sizes (VllmConfig._set_cudagraph_sizes, 0.20.0:1423, 0.32.0:2292, 0.34.0:2322), where neither
+  --max-cudagraph-capture-size nor --cudagraph-capture-sizes is given: the cap is min(max_num_seqs x q x 2, 512)
+  tokens (q = 1 + speculative tokens, the uniform decode query length), 1024 on SM100 from 0.28 (0.28.0:1934-1940),
+  then min(cap, max_num_batched_tokens); sizes 1, 2, 4, every 8 below 256, every 16 from 256, up to the cap.
+  0.20.1 adds max_num_batched_tokens itself when within the cap (0.20.1 :1517-1521); 0.29 adds the uniform decode
+  sizes n x q when q > 1 (0.29.0:2008-2053); 0.31 adds max_num_seqs when within the cap (0.31.0:2501-2502).
+  --max-cudagraph-capture-size M replaces the default cap (no decode sizes added); --cudagraph-capture-sizes L is
+  taken as given, less sizes above max_num_batched_tokens, and M must then equal max(L) (0.32.0:2506-2518).
+- FULL decode graphs, up to 0.33: the sizes from q to max_num_seqs x q, each rounded up to a multiple of q
+  (v1/cudagraph_dispatcher.py 0.32.0:221-240; V2 v1/worker/gpu/cudagraph_utils.py 0.32.0:316-335).
+- 0.34 splits the two (config/vllm.py:2558-2717 _split_cudagraph_capture_sizes): PIECEWISE at the shared sizes, FULL
+  at the request counts min(ceil(s / q), max_num_seqs) of those sizes; on SM100, where neither legacy flag is given,
+  the wider grids of config/compilation.py:78-124 instead (prefill tokens up to min(8192, max_num_batched_tokens),
+  decode requests up to max_num_seqs).
+
+Not modelled: attention backends that downgrade the mode (FlashInfer's spec-decode PIECEWISE fallback, an
+AttentionCGSupport of NEVER), sequence parallelism's size filter (0.29-0.31, off by default), LoRA's extra capture
+cases, the interactivity performance mode, dynamic speculative decoding's tiers, encoder CUDA graphs.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Optional, Sequence
+
+from ..errors import FieldError
+
+DEFAULT_CAP, SM100_CAP = 512, 1024  # default_max_graph_size (0.28+: 1024 on is_device_capability_family(100))
+SM100_CAP_SINCE = (0, 28)
+MNBT_APPENDED_SINCE = (0, 20, 1)
+DECODE_SIZES_SINCE = (0, 29)  # uniform decode sizes n x q appended when q > 1
+MAX_SEQS_APPENDED_SINCE = (0, 31)
+SPLIT_SIZES_SINCE = (0, 34)
+FLAGS_SINCE = (0, 11, 1)  # engine/arg_utils.py: --cudagraph-capture-sizes and --max-cudagraph-capture-size
+# (0.11.1:1112-1124 ... 0.34.0:1855-1858); 0.11.0 has neither
+SM100_PREFILL_TOKENS = 8192  # _split_cudagraph_capture_sizes' wide prefill default and decode token bound (0.34)
+
+
+@dataclass(frozen=True)
+class GraphCounts:
+    """The graphs vLLM's profile captures per mode, as its "Profiling CUDA graph memory" line logs them."""
+
+    piecewise: int
+    piecewise_largest: int
+    full: int
+    full_largest: int
+
+    @property
+    def total(self) -> int:
+        return self.piecewise + self.full
+
+    def describe(self) -> str:
+        parts = [f"{name}={n} (largest={largest})" for name, n, largest in
+                 (("PIECEWISE", self.piecewise, self.piecewise_largest), ("FULL", self.full, self.full_largest)) if n]
+        return ", ".join(parts) or "no graphs"
+
+
+def _grid(cap: int) -> list:
+    """1, 2, 4, every 8 below 256, every 16 from 256, up to `cap` tokens (config/vllm.py 0.32.0:2466-2485)."""
+    sizes = [s for s in (1, 2, 4) if s <= cap]
+    sizes += list(range(8, min(cap + 1, 256), 8)) if cap >= 8 else []
+    return sizes + (list(range(256, cap + 1, 16)) if cap >= 256 else [])
+
+
+def _request_counts(max_reqs: int, ceiling: int) -> list:
+    """0.29's request-count grid for uniform decode sizes (config/vllm.py 0.29.0:2016-2023): the token grid's
+    steps over requests, capped at the platform ceiling, with the largest count itself."""
+    max_reqs = min(max_reqs, ceiling)
+    return sorted(set(_grid(max_reqs) + [max_reqs]))
+
+
+def _walk(limit: int, step) -> list:
+    """0.34's grids (config/compilation.py:78-86): from 1, each next size the next multiple of the largest power of
+    two not above step(size), then `limit` itself."""
+    grid, size = [], 1
+    while size < limit:
+        grid.append(size)
+        stride = 1 << max(0, math.floor(math.log2(max(1.0, step(size)))))
+        size = (size // stride + 1) * stride
+    return grid + [limit] if limit else []
+
+
+def shared_sizes(version: tuple, max_num_seqs: int, max_num_batched_tokens: int, query_len: int = 1,
+                 sm100: bool = False, max_capture_size: Optional[int] = None,
+                 capture_sizes: Optional[Sequence[int]] = None) -> list:
+    """compilation_config.cudagraph_capture_sizes as _set_cudagraph_sizes resolves them (the token counts of the
+    PIECEWISE graphs), before 0.34's split."""
+    mnbt = max_num_batched_tokens
+    if capture_sizes is not None:
+        sizes = sorted({s for s in capture_sizes if s <= mnbt})
+        if max_capture_size is not None and sizes and max_capture_size != sizes[-1]:
+            raise FieldError("max_cudagraph_capture_size",
+                             f"{max_capture_size} differs from the largest of --cudagraph-capture-sizes "
+                             f"({sizes[-1]}): vLLM requires them equal (config/vllm.py _set_cudagraph_sizes).")
+        return sizes
+    decode_sizes = []
+    cap = max_capture_size
+    if cap is None:
+        ceiling = SM100_CAP if sm100 and version >= SM100_CAP_SINCE else DEFAULT_CAP
+        cap = min(max_num_seqs * query_len * 2, ceiling)
+        if query_len > 1 and version >= DECODE_SIZES_SINCE:
+            decode_sizes = [n * query_len for n in _request_counts(max_num_seqs, ceiling) if n * query_len <= cap]
+        elif query_len == 1 and version >= MAX_SEQS_APPENDED_SINCE and max_num_seqs <= cap:
+            decode_sizes = [max_num_seqs]
+    cap = min(cap, mnbt)
+    sizes = _grid(cap)
+    if version >= MNBT_APPENDED_SINCE and mnbt <= cap:
+        sizes.append(mnbt)
+    return sorted(set(sizes + [s for s in decode_sizes if s <= mnbt]))
+
+
+def _full_token_counts(sizes: list, max_num_seqs: int, query_len: int) -> list:
+    """The FULL decode graphs' token counts up to 0.33: sizes from q to max_num_seqs x q, rounded up to q."""
+    cap = max(sizes, default=0)
+    rounded = {-(-s // query_len) * query_len for s in sizes if query_len <= s <= max_num_seqs * query_len}
+    return sorted(t for t in rounded if t <= cap and t // query_len <= max_num_seqs)
+
+
+def _split_counts(sizes: list, legacy: bool, max_num_seqs: int, mnbt: int, query_len: int, sm100: bool) -> tuple:
+    """0.34's (prefill token sizes, decode request counts) (config/vllm.py:2558-2717)."""
+    wide = sm100 and not legacy
+    if wide:
+        prefill = _walk(min(SM100_PREFILL_TOKENS, mnbt), lambda t: min(t, max(8, t / 4), 0.07 * max(t, 4096)))
+        requests = _walk(max_num_seqs, lambda n: 0.65 * n ** (2 / 3))
+        decode_tokens = min(mnbt, SM100_PREFILL_TOKENS)
+    else:
+        prefill, top = sizes, max(sizes, default=0)
+        requests = sorted({min(-(-s // query_len), max_num_seqs) for s in sizes if -(-s // query_len) * query_len
+                           <= top})
+        decode_tokens = min(mnbt, max(top, max((n * query_len for n in requests), default=0)))
+    limit = min(max_num_seqs, decode_tokens // query_len)
+    reachable = [n for n in requests if n < limit] + ([limit] if any(n >= limit for n in requests) else [])
+    return prefill, sorted({min(n, limit) for n in reachable if limit >= 1})
+
+
+def graph_counts(version: tuple, max_num_seqs: int, max_num_batched_tokens: int, query_len: int = 1,
+                 sm100: bool = False, pooling: bool = False, encoder_decoder: bool = False,
+                 max_capture_size: Optional[int] = None,
+                 capture_sizes: Optional[Sequence[int]] = None) -> GraphCounts:
+    """The PIECEWISE and FULL graphs vLLM `version` captures (module docstring) for a generating model (`pooling`:
+    PIECEWISE only; `encoder_decoder`: FULL decode only)."""
+    sizes = shared_sizes(version, max_num_seqs, max_num_batched_tokens, query_len, sm100, max_capture_size,
+                         capture_sizes)
+    if version >= SPLIT_SIZES_SINCE:
+        legacy = max_capture_size is not None or capture_sizes is not None
+        prefill, requests = _split_counts(sizes, legacy, max_num_seqs, max_num_batched_tokens, query_len, sm100)
+        full = [n * query_len for n in requests]
+    else:
+        prefill, full = sizes, _full_token_counts(sizes, max_num_seqs, query_len)
+    if pooling:
+        full = []
+    if encoder_decoder:
+        prefill = []
+    return GraphCounts(len(prefill), max(prefill, default=0), len(full), max(full, default=0))
+
+
+def check_flags(version: tuple, max_capture_size: Optional[int], capture_sizes: Optional[Sequence[int]]) -> None:
+    """Refuse the capture-size flags where the release has none, or values vLLM rejects."""
+    for field, flag, given in (("max_cudagraph_capture_size", "--max-cudagraph-capture-size", max_capture_size),
+                               ("cudagraph_capture_sizes", "--cudagraph-capture-sizes", capture_sizes)):
+        if given is not None and version < FLAGS_SINCE:
+            raise FieldError(field, f"is not a flag of vLLM {'.'.join(map(str, version))}: {flag} came with 0.11.1 "
+                                   f"(engine/arg_utils.py); give vllm==0.11.1 or later.")
+    if max_capture_size is not None and max_capture_size < 1:
+        raise FieldError("max_cudagraph_capture_size", f"{max_capture_size} is below 1: give a positive number of "
+                                                         "tokens (or --enforce-eager for no graphs).")
+    if capture_sizes is not None and (not capture_sizes or any(s < 1 for s in capture_sizes)):
+        raise FieldError("cudagraph_capture_sizes", "give one or more positive token counts, e.g. 1,2,4,8.")
+
+
+def max_capture_size_value(value) -> Optional[int]:
+    """--max-cudagraph-capture-size / max_cudagraph_capture_size: a positive token count (None: vLLM's default)."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not str(value).strip().isdigit() or int(value) < 1:
+        raise FieldError("max_cudagraph_capture_size", f"{value!r} is not a positive whole number of tokens "
+                                                         "(e.g. 256).")
+    return int(value)
+
+
+def capture_sizes_value(value) -> Optional[tuple]:
+    """--cudagraph-capture-sizes / cudagraph_capture_sizes: positive token counts, comma-separated or a YAML list."""
+    if value is None:
+        return None
+    items = value if isinstance(value, (list, tuple)) else str(value).replace(" ", "").split(",")
+    if not items or any(isinstance(i, bool) or not str(i).isdigit() or int(i) < 1 for i in items):
+        raise FieldError("cudagraph_capture_sizes", f"{value!r} is not a list of positive token counts "
+                                                      "(e.g. 1,2,4,8,16).")
+    return tuple(sorted({int(i) for i in items}))
