@@ -16,6 +16,7 @@ from ..units import is_auto_length
 from .flags import (CHECK_CONTEXT_HELP, CHECK_MODEL_OPTIONS, CONTEXT_HELP, CPU_OFFLOAD_HELP, DEFAULT_GPU_HELP,
                     MM_PROCESSOR_KWARGS_HELP, ENABLE_LORA_HELP, MAX_LORAS_HELP, MAX_LORA_RANK_HELP, LORA_DTYPE_HELP,
                     FULLY_SHARDED_LORAS_HELP, RUNNER_HELP, CONVERT_HELP, POOLER_CONFIG_HELP,
+                    MAMBA_CACHE_DTYPE_HELP, MAMBA_SSM_CACHE_DTYPE_HELP, DISABLE_SLIDING_WINDOW_HELP,
                     DP_HELP, ENFORCE_EAGER_HELP, EP_HELP, EPLB_CONFIG_HELP, EPLB_HELP, REDUNDANT_HELP,
                     GPU_BLOCKS_OVERRIDE_HELP, SPECULATIVE_HELP,
                     FORMAT_HELP, GPU_UTIL_HELP, HUB_TIMEOUT_HELP, KV_BUDGET_HELP, KV_DTYPE_HELP,
@@ -158,6 +159,9 @@ FULLY_SHARDED_LORAS = typer.Option(False, "--fully-sharded-loras", help=FULLY_SH
 RUNNER = typer.Option("auto", "--runner", help=RUNNER_HELP)
 CONVERT = typer.Option("auto", "--convert", help=CONVERT_HELP)
 POOLER_CONFIG = typer.Option(None, "--pooler-config", help=POOLER_CONFIG_HELP)
+MAMBA_CACHE_DTYPE = typer.Option(None, "--mamba-cache-dtype", help=MAMBA_CACHE_DTYPE_HELP)
+MAMBA_SSM_CACHE_DTYPE = typer.Option(None, "--mamba-ssm-cache-dtype", help=MAMBA_SSM_CACHE_DTYPE_HELP)
+DISABLE_SLIDING_WINDOW = typer.Option(False, "--disable-sliding-window", help=DISABLE_SLIDING_WINDOW_HELP)
 # the other flags that change capacity, declared once for estimate and check
 QUANTIZATION = typer.Option(None, "--quantization", "-q", help=QUANTIZATION_HELP)
 DTYPE = typer.Option(None, "--dtype", help=DTYPE_HELP)
@@ -248,6 +252,9 @@ def estimate(
     runner: str = RUNNER,
     convert: str = CONVERT,
     pooler_config: Optional[str] = POOLER_CONFIG,
+    mamba_cache_dtype: Optional[str] = MAMBA_CACHE_DTYPE,
+    mamba_ssm_cache_dtype: Optional[str] = MAMBA_SSM_CACHE_DTYPE,
+    disable_sliding_window: bool = DISABLE_SLIDING_WINDOW,
     chart: bool = typer.Option(False, "--chart", help="Also draw requests held against max model length and "
                                "each GPU's memory as a stacked bar (always in --format html)."),
     fmt: str = typer.Option("table", "--format", "-f", help=FORMAT_HELP[:-1] + "; html's page has the chart, "
@@ -262,6 +269,7 @@ def estimate(
                            gpu_blocks_override, ignored_lora, media_limits, mm_processor_kwargs, speculative_config)
     from ..render import check_format
 
+    from ..engines.vllm_cache_flags import mamba_dtype
     from ..engines.vllm_pooler_config import pooler_config_choice
     from ..engines.vllm_runner_flag import convert_choice, runner_choice
 
@@ -293,7 +301,11 @@ def estimate(
                                        lora_ignored=ignored_lora(lora, max_loras, max_lora_rank, lora_dtype,
                                                                  fully_sharded_loras),
                                        runner=runner_choice(runner), convert=convert_choice(convert),
-                                       pooler_config=pooler_config_choice(pooler_config)))
+                                       pooler_config=pooler_config_choice(pooler_config),
+                                       mamba_cache_dtype=mamba_dtype("mamba_cache_dtype", mamba_cache_dtype),
+                                       mamba_ssm_cache_dtype=mamba_dtype("mamba_ssm_cache_dtype",
+                                                                         mamba_ssm_cache_dtype),
+                                       disable_sliding_window=disable_sliding_window))
     show(result, fmt, chart=chart)
 
 
@@ -330,7 +342,8 @@ def check(
                                        "quantization, dtype, max_num_seqs, max_num_batched_tokens, "
                                        "pp_layer_partition, gpu_memory, gpus_per_node, enable_lora, max_loras, "
                                        "max_lora_rank, lora_dtype, fully_sharded_loras, runner, convert, "
-                                       "pooler_config). See "
+                                       "pooler_config, mamba_cache_dtype, mamba_ssm_cache_dtype, "
+                                       "disable_sliding_window). See "
                                        "docs/ci.md."),
     tp: Optional[str] = typer.Option(None, "-tp", "--tensor-parallel-size", "--tp",
                                      help="TP degrees to check for MODEL (8 or 2,4,8)."),
@@ -372,6 +385,9 @@ def check(
     runner: Optional[str] = typer.Option(None, "--runner", help=RUNNER_HELP),
     convert: Optional[str] = typer.Option(None, "--convert", help=CONVERT_HELP),
     pooler_config: Optional[str] = POOLER_CONFIG,
+    mamba_cache_dtype: Optional[str] = MAMBA_CACHE_DTYPE,
+    mamba_ssm_cache_dtype: Optional[str] = MAMBA_SSM_CACHE_DTYPE,
+    disable_sliding_window: bool = DISABLE_SLIDING_WINDOW,
     quantization: Optional[str] = QUANTIZATION,
     dtype: Optional[str] = DTYPE,
     max_num_seqs: Optional[int] = MAX_NUM_SEQS,
@@ -407,7 +423,8 @@ def check(
                    gpu_memory=gpu_memory, gpus_per_node=gpus_per_node, enable_lora=lora or None,
                    max_loras=max_loras, max_lora_rank=max_lora_rank, lora_dtype=lora_dtype,
                    fully_sharded_loras=fully_sharded_loras or None, runner=runner, convert=convert,
-                   pooler_config=pooler_config)
+                   pooler_config=pooler_config, mamba_cache_dtype=mamba_cache_dtype,
+                   mamba_ssm_cache_dtype=mamba_ssm_cache_dtype, disable_sliding_window=disable_sliding_window or None)
     given = [name for name in CHECK_MODEL_OPTIONS if options[name] is not None]
     tps = None if tp is None else _list(tp, "tp")
     if file is not None:
