@@ -21,7 +21,8 @@ from ..engines.vllm_lora import ignored_note
 from ..engines.figures import figure_columns, later_figure_columns
 from ..engines.vllm import refuse_encoder_only
 from ..engines.vllm_pooling import pooling_field, pooling_note, refuse_st_pooling, runner_name
-from ..engines.vllm_cache_flags import cache_flag_notes, with_cache_flags
+from ..engines.vllm_cache_flags import with_cache_flags
+from ..engines.vllm_cache_notes import cache_flag_notes
 from ..engines.vllm_pooler_config import ignored_note as ignored_pooler_note, refuse_pooler_config
 from ..engines.vllm_runner_flag import refuse_runner
 from ..engines.vllm_speculative import served
@@ -132,7 +133,7 @@ def _spec_for(dep: Deployment, resolved: dict) -> ModelSpec:
 
 def _cache_flag_findings(dep: Deployment, spec: ModelSpec, resolved: dict, spell) -> list:
     """(key, sentence) for each of the Mamba dtypes and --disable-sliding-window the deployment sets: estimate's
-    notes (vllm_cache_flags.cache_flag_notes), each on the key it speaks of."""
+    notes (vllm_cache_notes.cache_flag_notes), each on the key it speaks of."""
     if not (dep.mamba_cache_dtype or dep.mamba_ssm_cache_dtype or dep.disable_sliding_window):
         return []
     said = cache_flag_notes(_resolve(dep, resolved), spec, dep, release_of(_engine(dep)), spell)
