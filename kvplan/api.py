@@ -101,7 +101,8 @@ def estimate(model: str, *, max_model_len: Optional[Many] = None, kv_cache_dtype
              enable_lora: bool = False, max_loras: Optional[int] = None, max_lora_rank: Optional[int] = None,
              lora_dtype: Optional[str] = None, fully_sharded_loras: bool = False, runner: str = "auto",
              convert: str = "auto", pooler_config=None, max_cudagraph_capture_size: Optional[int] = None,
-             cudagraph_capture_sizes: Optional[Sequence] = None) -> list:
+             cudagraph_capture_sizes: Optional[Sequence] = None, mamba_cache_dtype: Optional[str] = None,
+             mamba_ssm_cache_dtype: Optional[str] = None, disable_sliding_window: bool = False) -> list:
     """One `kvplan.plan.plan.Plan` per (max_model_len, kv_cache_dtype, tensor_parallel_size), as
     `kvplan estimate` computes them. Each of those keywords takes one value or a list (a sweep); every default
     is vLLM's (max_model_len: the model's own; gpu_memory_utilization, block_size, max_num_batched_tokens,
@@ -123,22 +124,25 @@ def estimate(model: str, *, max_model_len: Optional[Many] = None, kv_cache_dtype
     own, "lora"); runner ('auto', 'generate', 'pooling') and convert ('auto', 'none', 'embed', 'classify', 'reward',
     'mm_encoder_only') as vLLM's --runner / --convert (engines/vllm_runner_flag.py; None: auto, as check's);
     pooler_config (JSON text or a dict, '{"pooling_type": "MEAN"}') as vLLM's --pooler-config
-    (engines/vllm_pooler_config.py)."""
+    (engines/vllm_pooler_config.py); mamba_cache_dtype and mamba_ssm_cache_dtype ('auto', 'float32', 'float16',
+    'bfloat16', as the release takes them) and disable_sliding_window (a bool) as vLLM's flags
+    (engines/vllm_cache_flags.py)."""
     from .commands.deployments import layer_partition
     from .commands.estimate import estimate as run
     from .engines.vllm_graphs import capture_sizes_value, max_capture_size_value
     from .engines import (EngineFlags, cpu_offload_gb as offload, data_parallel_size as replicas, enable_eplb as eplb,
                           enable_lora as lora, encoder_tp_mode, gpu_blocks_override, ignored_lora, media_limits,
                           mm_processor_kwargs as processor, speculative_config as speculative)
+    from .engines.vllm_cache_flags import mamba_dtype
     from .engines.vllm_pooler_config import pooler_config_choice
     from .engines.vllm_runner_flag import convert_choice, runner_choice
     from .units import human_int
 
     (enforce_eager, skip_mm_profiling, language_model_only, enable_expert_parallel, enable_eplb, enable_lora,
-     fully_sharded_loras) = _switches(enforce_eager=enforce_eager, skip_mm_profiling=skip_mm_profiling,
-                                      language_model_only=language_model_only,
-                                      enable_expert_parallel=enable_expert_parallel, enable_eplb=enable_eplb,
-                                      enable_lora=enable_lora, fully_sharded_loras=fully_sharded_loras).values()
+     fully_sharded_loras, disable_sliding_window) = _switches(
+        enforce_eager=enforce_eager, skip_mm_profiling=skip_mm_profiling, language_model_only=language_model_only,
+        enable_expert_parallel=enable_expert_parallel, enable_eplb=enable_eplb, enable_lora=enable_lora,
+        fully_sharded_loras=fully_sharded_loras, disable_sliding_window=disable_sliding_window).values()
     balancer = eplb(enable_eplb, eplb_config, num_redundant_experts)
     adapters = lora(enable_lora, max_loras, max_lora_rank, lora_dtype, fully_sharded_loras)
     auto_fit = max_model_len is not None and is_auto_length(max_model_len)  # 'auto', ['auto'], [-1], 'auto,-1'
@@ -169,7 +173,10 @@ def estimate(model: str, *, max_model_len: Optional[Many] = None, kv_cache_dtype
                                    convert=convert_choice("auto" if convert is None else convert),
                                    pooler_config=pooler_config_choice(pooler_config),
                                    max_cudagraph_capture_size=max_capture_size_value(max_cudagraph_capture_size),
-                                   cudagraph_capture_sizes=capture_sizes_value(cudagraph_capture_sizes)))
+                                   cudagraph_capture_sizes=capture_sizes_value(cudagraph_capture_sizes),
+                                   mamba_cache_dtype=mamba_dtype("mamba_cache_dtype", mamba_cache_dtype),
+                                   mamba_ssm_cache_dtype=mamba_dtype("mamba_ssm_cache_dtype", mamba_ssm_cache_dtype),
+                                   disable_sliding_window=disable_sliding_window))
     return list(result.plans)
 
 
@@ -192,12 +199,14 @@ def check(model: str, *, tensor_parallel_size: Many, pipeline_parallel_size: Opt
           enable_lora: bool = False, max_loras: Optional[int] = None, max_lora_rank: Optional[int] = None,
           lora_dtype: Optional[str] = None, fully_sharded_loras: bool = False, runner: Optional[str] = None,
           convert: Optional[str] = None, pooler_config=None, max_cudagraph_capture_size: Optional[int] = None,
-          cudagraph_capture_sizes: Optional[Sequence] = None) -> list:
+          cudagraph_capture_sizes: Optional[Sequence] = None, mamba_cache_dtype: Optional[str] = None,
+          mamba_ssm_cache_dtype: Optional[str] = None, disable_sliding_window: bool = False) -> list:
     """`kvplan check MODEL`: one result dict per TP degree (`passed`, `errors`, `warnings`, `max_concurrency`,
     ...), the same dicts as `kvplan check --format json`; `engine`, `block_size`, `quantization`, `dtype`,
     `max_num_seqs`, `max_num_batched_tokens`, `gpu_memory`, `pp_layer_partition`, `gpus_per_node` and the LoRA
     settings (`enable_lora`, `max_loras`, `max_lora_rank`, `lora_dtype`, `fully_sharded_loras`), `runner`,
-    `convert` and `pooler_config` as `kvplan estimate` takes them."""
+    `convert`, `pooler_config`, `mamba_cache_dtype`, `mamba_ssm_cache_dtype` and `disable_sliding_window` as
+    `kvplan estimate` takes them."""
     from .commands import check as run
     from .commands.deployments import model_deployments
     from .engines.vllm_graphs import capture_sizes_value, max_capture_size_value
@@ -208,10 +217,10 @@ def check(model: str, *, tensor_parallel_size: Many, pipeline_parallel_size: Opt
     data_parallel_size, num_gpu_blocks_override = replicas(data_parallel_size), gpu_blocks_override(
         num_gpu_blocks_override)
     (enforce_eager, skip_mm_profiling, language_model_only, enable_expert_parallel, enable_eplb, enable_lora,
-     fully_sharded_loras) = _switches(enforce_eager=enforce_eager, skip_mm_profiling=skip_mm_profiling,
-                                      language_model_only=language_model_only,
-                                      enable_expert_parallel=enable_expert_parallel, enable_eplb=enable_eplb,
-                                      enable_lora=enable_lora, fully_sharded_loras=fully_sharded_loras).values()
+     fully_sharded_loras, disable_sliding_window) = _switches(
+        enforce_eager=enforce_eager, skip_mm_profiling=skip_mm_profiling, language_model_only=language_model_only,
+        enable_expert_parallel=enable_expert_parallel, enable_eplb=enable_eplb, enable_lora=enable_lora,
+        fully_sharded_loras=fully_sharded_loras, disable_sliding_window=disable_sliding_window).values()
     eplb(enable_eplb, eplb_config, num_redundant_experts)  # refused here as estimate() refuses it
     lora(enable_lora, max_loras, max_lora_rank, lora_dtype, fully_sharded_loras)
     config = None if eplb_config is None else eplb_config_of(eplb_config)
@@ -237,7 +246,9 @@ def check(model: str, *, tensor_parallel_size: Many, pipeline_parallel_size: Opt
                                     lora_dtype=lora_dtype, fully_sharded_loras=fully_sharded_loras or None,
                                     runner=runner, convert=convert, pooler_config=pooler_config,
                                     max_cudagraph_capture_size=max_capture_size_value(max_cudagraph_capture_size),
-                                    cudagraph_capture_sizes=capture_sizes_value(cudagraph_capture_sizes))
+                                    cudagraph_capture_sizes=capture_sizes_value(cudagraph_capture_sizes),
+                                    mamba_cache_dtype=mamba_cache_dtype, mamba_ssm_cache_dtype=mamba_ssm_cache_dtype,
+                                    disable_sliding_window=disable_sliding_window or None)
     return run.check(deployments, spell=keyword).results
 
 

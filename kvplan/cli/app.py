@@ -17,6 +17,7 @@ from .flags import (CAPTURE_SIZES_HELP, MAX_CAPTURE_HELP,  # noqa: I001
                     CHECK_CONTEXT_HELP, CHECK_MODEL_OPTIONS, CONTEXT_HELP, CPU_OFFLOAD_HELP, DEFAULT_GPU_HELP,
                     MM_PROCESSOR_KWARGS_HELP, ENABLE_LORA_HELP, MAX_LORAS_HELP, MAX_LORA_RANK_HELP, LORA_DTYPE_HELP,
                     FULLY_SHARDED_LORAS_HELP, RUNNER_HELP, CONVERT_HELP, POOLER_CONFIG_HELP,
+                    MAMBA_CACHE_DTYPE_HELP, MAMBA_SSM_CACHE_DTYPE_HELP, DISABLE_SLIDING_WINDOW_HELP,
                     DP_HELP, ENFORCE_EAGER_HELP, EP_HELP, EPLB_CONFIG_HELP, EPLB_HELP, REDUNDANT_HELP,
                     GPU_BLOCKS_OVERRIDE_HELP, SPECULATIVE_HELP,
                     FORMAT_HELP, GPU_UTIL_HELP, HUB_TIMEOUT_HELP, KV_BUDGET_HELP, KV_DTYPE_HELP,
@@ -161,6 +162,9 @@ FULLY_SHARDED_LORAS = typer.Option(False, "--fully-sharded-loras", help=FULLY_SH
 RUNNER = typer.Option("auto", "--runner", help=RUNNER_HELP)
 CONVERT = typer.Option("auto", "--convert", help=CONVERT_HELP)
 POOLER_CONFIG = typer.Option(None, "--pooler-config", help=POOLER_CONFIG_HELP)
+MAMBA_CACHE_DTYPE = typer.Option(None, "--mamba-cache-dtype", help=MAMBA_CACHE_DTYPE_HELP)
+MAMBA_SSM_CACHE_DTYPE = typer.Option(None, "--mamba-ssm-cache-dtype", help=MAMBA_SSM_CACHE_DTYPE_HELP)
+DISABLE_SLIDING_WINDOW = typer.Option(False, "--disable-sliding-window", help=DISABLE_SLIDING_WINDOW_HELP)
 # the other flags that change capacity, declared once for estimate and check
 QUANTIZATION = typer.Option(None, "--quantization", "-q", help=QUANTIZATION_HELP)
 DTYPE = typer.Option(None, "--dtype", help=DTYPE_HELP)
@@ -253,6 +257,9 @@ def estimate(
     pooler_config: Optional[str] = POOLER_CONFIG,
     max_capture_size: Optional[str] = MAX_CAPTURE_SIZE,
     capture_sizes: Optional[str] = CAPTURE_SIZES,
+    mamba_cache_dtype: Optional[str] = MAMBA_CACHE_DTYPE,
+    mamba_ssm_cache_dtype: Optional[str] = MAMBA_SSM_CACHE_DTYPE,
+    disable_sliding_window: bool = DISABLE_SLIDING_WINDOW,
     chart: bool = typer.Option(False, "--chart", help="Also draw requests held against max model length and "
                                "each GPU's memory as a stacked bar (always in --format html)."),
     fmt: str = typer.Option("table", "--format", "-f", help=FORMAT_HELP[:-1] + "; html's page has the chart, "
@@ -267,6 +274,7 @@ def estimate(
                            gpu_blocks_override, ignored_lora, media_limits, mm_processor_kwargs, speculative_config)
     from ..render import check_format
 
+    from ..engines.vllm_cache_flags import mamba_dtype
     from ..engines.vllm_pooler_config import pooler_config_choice
     from ..engines.vllm_runner_flag import convert_choice, runner_choice
     from ..engines.vllm_graphs import capture_sizes_value, max_capture_size_value
@@ -301,7 +309,11 @@ def estimate(
                                        runner=runner_choice(runner), convert=convert_choice(convert),
                                        pooler_config=pooler_config_choice(pooler_config),
                                        max_cudagraph_capture_size=max_capture_size_value(max_capture_size),
-                                       cudagraph_capture_sizes=capture_sizes_value(capture_sizes)))
+                                       cudagraph_capture_sizes=capture_sizes_value(capture_sizes),
+                                       mamba_cache_dtype=mamba_dtype("mamba_cache_dtype", mamba_cache_dtype),
+                                       mamba_ssm_cache_dtype=mamba_dtype("mamba_ssm_cache_dtype",
+                                                                         mamba_ssm_cache_dtype),
+                                       disable_sliding_window=disable_sliding_window))
     show(result, fmt, chart=chart)
 
 
@@ -338,7 +350,8 @@ def check(
                                        "quantization, dtype, max_num_seqs, max_num_batched_tokens, "
                                        "pp_layer_partition, gpu_memory, gpus_per_node, enable_lora, max_loras, "
                                        "max_lora_rank, lora_dtype, fully_sharded_loras, runner, convert, "
-                                       "pooler_config, max_cudagraph_capture_size, cudagraph_capture_sizes). See "
+                                       "pooler_config, max_cudagraph_capture_size, cudagraph_capture_sizes, "
+                                       "mamba_cache_dtype, mamba_ssm_cache_dtype, disable_sliding_window). See "
                                        "docs/ci.md."),
     tp: Optional[str] = typer.Option(None, "-tp", "--tensor-parallel-size", "--tp",
                                      help="TP degrees to check for MODEL (8 or 2,4,8)."),
@@ -382,6 +395,9 @@ def check(
     pooler_config: Optional[str] = POOLER_CONFIG,
     max_capture_size: Optional[str] = MAX_CAPTURE_SIZE,
     capture_sizes: Optional[str] = CAPTURE_SIZES,
+    mamba_cache_dtype: Optional[str] = MAMBA_CACHE_DTYPE,
+    mamba_ssm_cache_dtype: Optional[str] = MAMBA_SSM_CACHE_DTYPE,
+    disable_sliding_window: bool = DISABLE_SLIDING_WINDOW,
     quantization: Optional[str] = QUANTIZATION,
     dtype: Optional[str] = DTYPE,
     max_num_seqs: Optional[int] = MAX_NUM_SEQS,
@@ -418,7 +434,8 @@ def check(
                    max_loras=max_loras, max_lora_rank=max_lora_rank, lora_dtype=lora_dtype,
                    fully_sharded_loras=fully_sharded_loras or None, runner=runner, convert=convert,
                    pooler_config=pooler_config, max_cudagraph_capture_size=max_capture_size,
-                   cudagraph_capture_sizes=capture_sizes)
+                   cudagraph_capture_sizes=capture_sizes, mamba_cache_dtype=mamba_cache_dtype,
+                   mamba_ssm_cache_dtype=mamba_ssm_cache_dtype, disable_sliding_window=disable_sliding_window or None)
     given = [name for name in CHECK_MODEL_OPTIONS if options[name] is not None]
     tps = None if tp is None else _list(tp, "tp")
     if file is not None:

@@ -27,6 +27,8 @@ FLAGS = {
     "runner": "--runner", "convert": "--convert", "pooler_config": "--pooler-config",
     "max_cudagraph_capture_size": "--max-cudagraph-capture-size",
     "cudagraph_capture_sizes": "--cudagraph-capture-sizes",
+    "mamba_cache_dtype": "--mamba-cache-dtype", "mamba_ssm_cache_dtype": "--mamba-ssm-cache-dtype",
+    "disable_sliding_window": "--disable-sliding-window",
 }
 # every spelling of a field's flag; errors and suggestions use the one the user typed
 ALIASES = {
@@ -44,7 +46,8 @@ CHECK_MODEL_OPTIONS = ("pp", "gpu", "gpu_util", "kv_budget", "context", "kv_dtyp
                        "num_redundant_experts", "block_size", "quantization", "dtype", "max_num_seqs",
                        "max_num_batched_tokens", "pp_layer_partition", "gpu_memory", "gpus_per_node", "enable_lora",
                        "max_loras", "max_lora_rank", "lora_dtype", "fully_sharded_loras", "runner", "convert",
-                       "pooler_config", "max_cudagraph_capture_size", "cudagraph_capture_sizes")
+                       "pooler_config", "max_cudagraph_capture_size", "cudagraph_capture_sizes",
+                       "mamba_cache_dtype", "mamba_ssm_cache_dtype", "disable_sliding_window")
 
 
 MODEL_HELP = "Hugging Face id (bundled spec first, then the Hub), a local config.json, or a model folder."
@@ -136,6 +139,17 @@ POOLER_CONFIG_HELP = ("As vLLM's --pooler-config, a JSON object ('{\"pooling_typ
                       "(pooling_type; from vLLM 0.14 seq_pooling_type / tok_pooling_type) comes before the Sentence "
                       "Transformers module's and the class's, and MEAN, CLS or STEP turn chunked prefill and prefix "
                       "caching off; its other fields change nothing kvplan prices.")
+MAMBA_CACHE_DTYPE_HELP = ("As vLLM's --mamba-cache-dtype (0.10.1+): auto (the model dtype, the default), float32, "
+                          "float16 (0.13+), bfloat16 (0.22+): a Mamba / linear-attention layer's convolution state, "
+                          "and its SSM state too while --mamba-ssm-cache-dtype is auto; the state page sets a "
+                          "hybrid's block size and capacity.")
+MAMBA_SSM_CACHE_DTYPE_HELP = ("As vLLM's --mamba-ssm-cache-dtype (0.10.1+; same values): the temporal (SSM) state "
+                              "only. auto: --mamba-cache-dtype's, unless the model's config handler sets it "
+                              "(Nemotron-H: its config's, else float32 from 0.20; Qwen3.5: its mamba_ssm_dtype); "
+                              "gated DeltaNet reads it from vLLM 0.17, Kimi Delta Attention never (float32).")
+DISABLE_SLIDING_WINDOW_HELP = ("As vLLM's --disable-sliding-window (modelled from 0.11): every sliding-window layer "
+                               "attends in full and the model's length is capped to the window (Gemma 3: 1024, "
+                               "gpt-oss: 128 tokens), so a longer --max-model-len is refused, as vLLM refuses it.")
 # the flags that change capacity besides the engine's (estimate and check alike)
 GPU_MEMORY_HELP = ("Override the GPU's memory (80GB, 79.2GiB, 80G = 80 GiB, or bytes); kvplan's own flag. A number "
                    "without a unit is bytes, refused below 1 MiB (40 means 40 bytes: write 40GiB).")

@@ -21,6 +21,8 @@ from ..engines.vllm_lora import ignored_note
 from ..engines.figures import figure_columns, later_figure_columns
 from ..engines.vllm import refuse_encoder_only
 from ..engines.vllm_pooling import pooling_field, pooling_note, refuse_st_pooling, runner_name
+from ..engines.vllm_cache_flags import with_cache_flags
+from ..engines.vllm_cache_notes import cache_flag_notes
 from ..engines.vllm_pooler_config import ignored_note as ignored_pooler_note, refuse_pooler_config
 from ..engines.vllm_runner_flag import refuse_runner
 from ..engines.vllm_speculative import served
@@ -113,8 +115,8 @@ def _spec_for(dep: Deployment, resolved: dict) -> ModelSpec:
     """The model as the deployment serves its weights: its dtype, then its quantization (as estimate's; awq / gptq
     also read the settings file vLLM reads beside a config.json with none: model/sources.py resolve)."""
     try:
-        spec = replace(_resolve(dep, resolved), runner=dep.runner, convert=dep.convert,
-                       pooler_config=dep.pooler_config)  # as estimate's flags
+        spec = with_cache_flags(replace(_resolve(dep, resolved), runner=dep.runner, convert=dep.convert,
+                                        pooler_config=dep.pooler_config), dep)  # as estimate's flags
         refuse_encoder_only(spec, get_engine(dep.engine).version)  # said on the model's line, as any model error
         refuse_runner(spec, get_engine(dep.engine).version)  # a runner the class cannot do, as vLLM's ModelConfig
         refuse_pooler_config(spec, get_engine(dep.engine).version)  # a field or type the release refuses
@@ -127,6 +129,18 @@ def _spec_for(dep: Deployment, resolved: dict) -> ModelSpec:
         raise KvplanError(one_line(f"{dep.file}:{dep.line_of(key)}: deployment {dep.name!r} field '{key}': "
                                    f"{said}")) from None
     return apply_weight_precision(spec, dep.quantization, dep.dtype)  # FieldError: check() says the key's line
+
+
+def _cache_flag_findings(dep: Deployment, spec: ModelSpec, resolved: dict, spell) -> list:
+    """(key, sentence) for each of the Mamba dtypes and --disable-sliding-window the deployment sets: estimate's
+    notes (vllm_cache_notes.cache_flag_notes), each on the key it speaks of."""
+    if not (dep.mamba_cache_dtype or dep.mamba_ssm_cache_dtype or dep.disable_sliding_window):
+        return []
+    said = cache_flag_notes(_resolve(dep, resolved), spec, dep, release_of(_engine(dep)), spell)
+    keys = ([next(k for k in ("mamba_cache_dtype", "mamba_ssm_cache_dtype") if getattr(dep, k))]
+            if dep.mamba_cache_dtype or dep.mamba_ssm_cache_dtype else []) + \
+        (["disable_sliding_window"] if dep.disable_sliding_window else [])
+    return list(zip(keys, said))
 
 
 def _device(dep: Deployment):
@@ -169,7 +183,10 @@ def _engine(dep: Deployment):
                                               enable_lora=adapters, lora_ignored=ignored,
                                               pooler_config=dep.pooler_config,
                                               max_cudagraph_capture_size=dep.max_cudagraph_capture_size,
-                                              cudagraph_capture_sizes=dep.cudagraph_capture_sizes))
+                                              cudagraph_capture_sizes=dep.cudagraph_capture_sizes,
+                                              mamba_cache_dtype=dep.mamba_cache_dtype,
+                                              mamba_ssm_cache_dtype=dep.mamba_ssm_cache_dtype,
+                                              disable_sliding_window=dep.disable_sliding_window))
 
 
 def _replication(spec: ModelSpec, tp: int, precision) -> str:
@@ -377,6 +394,8 @@ def check_deployment(dep: Deployment, spell: Callable[[str], str] = str, resolve
     dropped = ignored_pooler_note(spec, release_of(_engine(dep)), spell)
     if dropped:  # names vLLM 0.11-0.15 drop without a word: a warning on the pooler_config key, not a failure
         add("warning", "pooler_config", dropped + ".")
+    for key, said in _cache_flag_findings(dep, spec, resolved, spell):  # what the cache flags did, on their key
+        add("warning", key, said + ".")
 
     pp = dep.pp or 1
     budget_for = _budget_for(spec, dep)[1]

@@ -30,7 +30,7 @@ OPTIONAL_KEYS = ("pp", "gpu", "gpu_util", "kv_budget", "context", "kv_dtype", "m
                  "block_size", "quantization", "dtype", "max_num_seqs", "max_num_batched_tokens", "pp_layer_partition",
                  "gpu_memory", "gpus_per_node", "enable_lora", "max_loras", "max_lora_rank", "lora_dtype",
                  "fully_sharded_loras", "runner", "convert", "pooler_config", "max_cudagraph_capture_size",
-                 "cudagraph_capture_sizes")
+                 "cudagraph_capture_sizes", "mamba_cache_dtype", "mamba_ssm_cache_dtype", "disable_sliding_window")
 VALID_KEYS = REQUIRED_KEYS + OPTIONAL_KEYS
 TOP_KEYS = ("deployments",)
 
@@ -83,6 +83,9 @@ class Deployment:
     runner: str = "auto"  # vLLM's --runner (engines/vllm_runner_flag.py)
     convert: str = "auto"  # vLLM's --convert
     pooler_config: Optional[str] = None  # vLLM's --pooler-config, canonical JSON (engines/vllm_pooler_config.py)
+    mamba_cache_dtype: Optional[str] = None  # vLLM's --mamba-cache-dtype (engines/vllm_cache_flags.py; None: auto)
+    mamba_ssm_cache_dtype: Optional[str] = None  # vLLM's --mamba-ssm-cache-dtype
+    disable_sliding_window: bool = False  # vLLM's --disable-sliding-window
     file: Optional[str] = None  # the deployments file, as given on the command line
     line: Optional[int] = None  # 1-based line of the entry's first key
     key_lines: dict = field(default_factory=dict)  # key -> 1-based line
@@ -296,6 +299,13 @@ def _kv_dtype(value, engine: str) -> str:
     return getattr(get_engine(engine), "known_kv_dtype", check_kv_dtype)(value)
 
 
+def _mamba_dtype(name: str, value) -> str:
+    """A Mamba state dtype (vllm_cache_flags.mamba_dtype); the release's own list is the engine's to check."""
+    from ..engines.vllm_cache_flags import mamba_dtype
+
+    return mamba_dtype(name, value)
+
+
 # field -> validator of its value; each raises FieldError naming the field (kv_dtype: _kv_dtype, with the engine)
 VALIDATORS = {
     "tp": lambda v: require_positive("tp", v),
@@ -339,11 +349,14 @@ VALIDATORS = {
     "runner": _runner,
     "convert": _convert,
     "pooler_config": _pooler_config,
+    "mamba_cache_dtype": lambda v: _mamba_dtype("mamba_cache_dtype", v),
+    "mamba_ssm_cache_dtype": lambda v: _mamba_dtype("mamba_ssm_cache_dtype", v),
+    "disable_sliding_window": _flag("disable_sliding_window"),
 }
 DEFAULTS = {"gpu_util": DEFAULT_GPU_UTIL, "context": DEFAULT_CONTEXT, "kv_dtype": "auto", "engine": "vllm",
             "enforce_eager": False, "skip_mm_profiling": False, "language_model_only": False,
             "enable_expert_parallel": False, "enable_eplb": False, "enable_lora": False, "fully_sharded_loras": False,
-            "runner": "auto", "convert": "auto"}
+            "runner": "auto", "convert": "auto", "disable_sliding_window": False}
 
 
 def deployment_fields(values: dict) -> dict:
@@ -392,7 +405,8 @@ FLOAT_FIELDS = ("gpu_util", "cpu_offload_gb")
 FLOAT_TAG = "tag:yaml.org,2002:float"
 STR_TAG = "tag:yaml.org,2002:str"
 # a scalar YAML reads as a number or date: its text
-TEXT_FIELDS = ("name", "gpu", "kv_dtype", "revision", "engine", "quantization", "dtype", "runner", "convert")
+TEXT_FIELDS = ("name", "gpu", "kv_dtype", "revision", "engine", "quantization", "dtype", "runner", "convert",
+               "mamba_cache_dtype", "mamba_ssm_cache_dtype")
 PLAIN_INT = re.compile(r"^[-+]?(0|[1-9][0-9]*)$")
 INT_TAG = "tag:yaml.org,2002:int"
 

@@ -8,6 +8,7 @@ from typing import Callable, Optional, Union
 
 from ..engines import EngineFlags, get_engine, unused_media_note
 from ..engines.vllm import refuse_encoder_only
+from ..engines.vllm_cache_notes import cache_flag_notes
 from ..engines.vllm_lora import lora_notes
 from ..engines.vllm_pooling import pooling_note, refuse_st_pooling
 from ..engines.vllm_pooler_config import ignored_note as ignored_pooler_note, refuse_pooler_config
@@ -128,8 +129,8 @@ def estimate(model: str, *, contexts: Optional[list] = None, kv_dtypes: list = (
             engine_model.check_kv_dtype(kv_dtype)
     if hasattr(engine_model, "check_block_size"):  # nor its --block-size
         engine_model.check_block_size(block_size)
-    weighted = flags.with_runner(apply_weight_precision(resolve(model, revision, quantization=quantization),
-                                                        quantization, dtype))  # --runner / --convert / --pooler-config
+    plain = apply_weight_precision(resolve(model, revision, quantization=quantization), quantization, dtype)
+    weighted = flags.with_runner(plain)  # --runner / --convert / --pooler-config, the Mamba dtypes, the window switch
     refuse_encoder_only(weighted, engine_model.version)  # vLLM's rules by release; --engine none: the newest's
     refuse_runner(weighted, engine_model.version)  # a runner the class cannot do, as vLLM's ModelConfig
     refuse_pooler_config(weighted, engine_model.version)  # a field or type the release refuses
@@ -140,6 +141,8 @@ def estimate(model: str, *, contexts: Optional[list] = None, kv_dtypes: list = (
         spec = replace(spec, notes=spec.notes + (unused,))
     # LoRA settings vLLM ignores; what LoRA costs that is not modelled
     for said in lora_notes(flags, spell, spec, engine_model.version):
+        spec = replace(spec, notes=spec.notes + (said,))
+    for said in cache_flag_notes(plain, spec, flags, engine_model.version, spell):  # what the cache flags did
         spec = replace(spec, notes=spec.notes + (said,))
     pooled = pooling_note(spec, engine_model.version, spell)
     if pooled:  # it generates no tokens: its decode figures are said to be a generating model's

@@ -45,6 +45,11 @@ class EngineFlags:
     pooler_config: Optional[str] = None  # --pooler-config, canonical JSON (vllm_pooler_config.py), on the spec too
     max_cudagraph_capture_size: Optional[int] = None  # --max-cudagraph-capture-size (vllm_graphs.py; 0.11.1+)
     cudagraph_capture_sizes: Optional[tuple] = None  # --cudagraph-capture-sizes (vllm_graphs.py; 0.11.1+)
+    # --mamba-cache-dtype / --mamba-ssm-cache-dtype as vLLM spells them (None: not given) and
+    # --disable-sliding-window: carried on the spec (vllm_cache_flags.with_cache_flags)
+    mamba_cache_dtype: Optional[str] = None
+    mamba_ssm_cache_dtype: Optional[str] = None
+    disable_sliding_window: bool = False
 
     def unused_on(self, spec) -> tuple:
         """The multimodal flags set (as MEDIA_FLAGS names their fields) that change nothing for `spec`, a model vLLM's
@@ -60,9 +65,13 @@ class EngineFlags:
 
     def with_runner(self, spec):
         """`spec` carrying --runner / --convert (ModelSpec.runner / .convert), which vllm_pooling.pooling_runner reads
-        wherever the runner matters (the ideal engine's LM head too, engines/ideal.py), and --pooler-config
-        (ModelSpec.pooler_config, vllm_pooling_budget.incremental_prefill)."""
-        return replace(spec, runner=self.runner, convert=self.convert, pooler_config=self.pooler_config)
+        wherever the runner matters (the ideal engine's LM head too, engines/ideal.py), --pooler-config
+        (ModelSpec.pooler_config, vllm_pooling_budget.incremental_prefill), and the Mamba dtypes and
+        --disable-sliding-window (vllm_cache_flags.with_cache_flags)."""
+        from .vllm_cache_flags import with_cache_flags
+
+        return with_cache_flags(replace(spec, runner=self.runner, convert=self.convert,
+                                        pooler_config=self.pooler_config), self)
 
     def moe_layout(self, spec, tp: int, version: Optional[tuple] = None):
         """The routed experts on one GPU under these flags (plan/sharding.py moe_layout, the rule's one place)."""
@@ -384,7 +393,9 @@ def get_engine(name, flags: EngineFlags = EngineFlags()):
                      "cpu_offload_gb": "no CPU offload", "skip_mm_profiling": "no profile run",
                      "language_model_only": "no vision-tower rules", "mm_limits": "no profile run",
                      "mm_encoder_tp_mode": "no vision-tower rules", "mm_processor_kwargs": "no profile run",
-                     "pooler_config": "no chunked-prefill or prefix-caching rule"}
+                     "pooler_config": "no chunked-prefill or prefix-caching rule",
+                     "mamba_cache_dtype": "no state dtype rules", "mamba_ssm_cache_dtype": "no state dtype rules",
+                     "disable_sliding_window": "no sliding-window switch"}
         fields = {"speculative": "speculative_config", "mm_limits": "limit_mm_per_prompt"}
         for name, missing in vllm_only.items():  # refused, not silently left out of the figures
             if getattr(flags, name):

@@ -268,7 +268,7 @@ CAUSAL_BY_KEYS = {"PanguEmbeddedForCausalLM": ("qk_nope_head_dim", "qk_rope_head
 BUILD_REFUSED_SINCE = {"PanguEmbeddedForCausalLM": "0.14.0", "ColQwen3_5": "0.27.0"}
 CONTRACTS = ("causal", "bidirectional")  # models/config.py 0.27.0:858 (0.34.0:1431)
 # The Mamba temporal (SSM) state's dtype. vLLM's --mamba-ssm-cache-dtype is 'auto' by default (config/cache.py
-# 0.11.0:100, 0.34.0:310; kvplan has no such flag), which keeps it in the model dtype (mamba_utils.py
+# 0.11.0:100, 0.34.0:310; engines/vllm_cache_flags.py), which keeps it in the model dtype (mamba_utils.py
 # _mamba_state_dtype, 0.12.0:57-63) unless the model's config handler sets it (config/vllm.py
 # try_verify_and_update_config picks the handler by the architecture vLLM registers: 0.13.0:1232-1242, 0.34.0:
 # 2825-2843). NemotronHForCausalLMConfig sets 'auto' to the config's own mamba_ssm_cache_dtype, else its default:
@@ -1038,16 +1038,22 @@ def _quirk_precision(spec, precision, named: str):
 
 
 def ssm_state_dtype(spec, version: str = PINNED) -> tuple:
-    """(kvplan's dtype name, vLLM's log line or '') of a Mamba layer's temporal state in vLLM `version`: the model
-    dtype, unless the NemotronH handler (NEMOTRON_H_SSM_HANDLER) sets mamba_ssm_cache_dtype to the config's
-    (spec.ssm_cache_dtype; 'auto' keeps the model dtype) or its default, logging it (models/config.py 0.15.1:578-581,
-    0.34.0:1159-1162)."""
+    """(kvplan's dtype name, vLLM's log line or '') of a Mamba layer's temporal state in vLLM `version`:
+    --mamba-ssm-cache-dtype where the layers read it (vllm_cache_flags.asked_ssm_dtype), else, while that is 'auto',
+    what the NemotronH handler (NEMOTRON_H_SSM_HANDLER) sets it to from the config (spec.ssm_cache_dtype) or its
+    default, logging it (models/config.py 0.15.1:578-581, 0.34.0:1159-1162); 'auto' is the conv state's dtype,
+    --mamba-cache-dtype or the model's (mamba_utils.py _mamba_state_dtype, 0.32.0:104-108)."""
+    from .vllm_cache_flags import asked_ssm_dtype, conv_state_dtype
+
+    conv, asked = conv_state_dtype(spec), asked_ssm_dtype(spec, version)
+    if asked != "auto":  # the handler leaves an explicit value alone (0.32.0:724 `== "auto"`)
+        return normalize_dtype_name(asked), ""
     handled = getattr(spec, "registered_architecture", "") or getattr(spec, "architecture", "")
     since = NEMOTRON_H_SSM_HANDLER.get(handled)
     if since is None or parse_version(version) < since:
-        return spec.dtype, ""
+        return conv, ""
     named = getattr(spec, "ssm_cache_dtype", "") or release_rule(NEMOTRON_H_SSM_DEFAULTS, version)
-    dtype = spec.dtype if named == "auto" else normalize_dtype_name(named)
+    dtype = conv if named == "auto" else normalize_dtype_name(named)
     return dtype, f"Updating mamba_ssm_cache_dtype to '{named}' for NemotronH model"
 
 
@@ -1102,9 +1108,11 @@ def layer_specs(spec, tp: int, precision, settings: Settings, block_size: Option
 
 
 def mamba_state_bytes(spec, version: str = PINNED) -> tuple:
-    """(conv, temporal) bytes per element of `spec`'s Mamba states in vLLM `version`: the model dtype, the temporal
-    one as ssm_state_dtype says."""
-    return DTYPE_BYTES[spec.dtype], DTYPE_BYTES[ssm_state_dtype(spec, version)[0]]
+    """(conv, temporal) bytes per element of `spec`'s Mamba states in vLLM `version`: --mamba-cache-dtype or the
+    model dtype (vllm_cache_flags.conv_state_dtype), the temporal one as ssm_state_dtype says."""
+    from .vllm_cache_flags import conv_state_dtype
+
+    return DTYPE_BYTES[conv_state_dtype(spec)], DTYPE_BYTES[ssm_state_dtype(spec, version)[0]]
 
 
 def hybrid_pages(spec, tp: int, precision, version: str = PINNED) -> tuple:
@@ -1345,16 +1353,21 @@ def length_refusal(max_model_len: int, derived: Optional[int], model_type: str =
     derived = derived or 2048
     if max_model_len <= derived:
         return None
+    # the derived length is a float once multiplied by the RoPE factor, which a "gemma3" model type skips
+    # (0.32.0:2585): --disable-sliding-window's cap on Gemma 3 prints the window as an int
+    shown = derived if key == "sliding_window" and "gemma3" in model_type else float(derived)
+    owner = "the model's own maximum" if key != "sliding_window" else \
+        "the sliding window --disable-sliding-window caps it to"
     return Refusal(
         f"User-specified max_model_len ({max_model_len}) is greater than the derived max_model_len "
-        f"({key}={float(derived)} or model_max_length={derived if key == 'model_max_length' else None} in model's "
+        f"({key}={shown} or model_max_length={derived if key == 'model_max_length' else None} in model's "
         f"config.json). To allow "
         f"overriding this maximum, set the env var VLLM_ALLOW_LONG_MAX_MODEL_LEN=1. VLLM_ALLOW_LONG_MAX_MODEL_LEN "
         f"must be used with extreme caution. If the model uses relative position encoding (RoPE), positions "
         f"exceeding derived_max_model_len lead to nan. If the model uses absolute position encoding, positions "
         f"exceeding derived_max_model_len will cause a CUDA array out-of-bounds error.", derived,
         configuration=True, field="context", options=(derived,), onward="less",
-        note="the model's own maximum; or VLLM_ALLOW_LONG_MAX_MODEL_LEN=1, at your own risk")
+        note=f"{owner}; or VLLM_ALLOW_LONG_MAX_MODEL_LEN=1, at your own risk")
 
 
 # --num-gpu-blocks-override N (config/cache.py CacheConfig.num_gpu_blocks_override, "used for testing preemption"):

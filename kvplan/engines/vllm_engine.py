@@ -13,6 +13,7 @@ from . import EngineFlags
 from .ideal import EngineResult
 from .vllm import OVERRIDE_RULES, architecture_refusal, resolve_settings, served_architecture, start
 from .vllm_multimodal import DROPPED_SINCE as MEDIA_FLAGS_DROPPED_SINCE, text_only_refusal
+from .vllm_cache_flags import release_refusal
 from .vllm_pooling import runner_name
 from .vllm_speculative import NO_WEIGHTS
 from ..model.precision import RESULT_NAMES, check_kv_dtype, kv_dtype_name, vllm_name
@@ -26,13 +27,19 @@ from .vllm_versions import KV_DTYPE_SINCE, PINNED, behaviour, block_size_choices
 # (fused_moe/layer.py FusedMoEParallelConfig.make flattens TP across DP; 0.8.5's does not): MODELLED_SINCE
 # enable_eplb: --enable-eplb in 0.9.2's arg_utils.py (not 0.9.1's); modelled as 0.24 on builds EplbState
 # (eplb_state.py add_model's transfer buffer from 0.12, the communicator choice preferring NIXL from 0.24)
+# mamba_cache_dtype / mamba_ssm_cache_dtype (0.10.1's arg_utils.py, not 0.10.0's) and disable_sliding_window (0.4.3's,
+# not 0.4.2's): vllm_cache_flags.py
 FLAG_SINCE = {"skip_mm_profiling": (0, 10, 1), "language_model_only": (0, 17), "mm_encoder_tp_mode": (0, 10, 2),
-              "cpu_offload_gb": (0, 5, 3), "enable_eplb": (0, 9, 2)}
+              "cpu_offload_gb": (0, 5, 3), "enable_eplb": (0, 9, 2), "mamba_cache_dtype": (0, 10, 1),
+              "mamba_ssm_cache_dtype": (0, 10, 1), "disable_sliding_window": (0, 4, 3)}
 
 # older releases have these flags, not what kvplan models: (first release modelled, what it models)
 MODELLED_SINCE = {"dp": ((0, 9), "lays out the experts"), "enable_expert_parallel": ((0, 9), "lays out the experts"),
                   "enable_eplb": ((0, 24), "builds EPLB's state and picks its communicator"),
-                  "enable_lora": ((0, 12), "drops the extra-vocabulary LoRA slots kvplan does not model")}
+                  "enable_lora": ((0, 12), "drops the extra-vocabulary LoRA slots kvplan does not model"),
+                  "disable_sliding_window": ((0, 11), "caps the length and clears the window as kvplan read it"),
+                  **dict.fromkeys(("mamba_cache_dtype", "mamba_ssm_cache_dtype"),
+                                  ((0, 10, 2), "keeps the states in the dtypes as kvplan read them"))}
 # how the redundant experts were spelled (arg_utils.py): --num-redundant-experts 0.9.2 to 0.11.2, --eplb-config 0.10.2+
 EPLB_CONFIG_SINCE, REDUNDANT_FLAG_UNTIL = (0, 10, 2), (0, 11, 2)
 # --limit-mm-per-prompt's dummy-data options (width / height / num_frames): config/multimodal.py ImageDummyOptions and
@@ -57,6 +64,7 @@ class VllmEngine:
                 release = ".".join(map(str, since))
                 raise FieldError(name, f"is modelled from vLLM {release} on, as that release {what} (vllm=={version} "
                                        f"is older); pick {release} or later.")
+        release_refusal(flags, version)  # a Mamba dtype this release's argparse does not list
         if flags.enable_eplb and not flags.enable_expert_parallel:  # config/parallel.py ParallelConfig
             raise FieldError("enable_eplb", "needs enable_expert_parallel: vLLM refuses EPLB without it "
                                             "(\"enable_expert_parallel must be True to use EPLB\").",
@@ -327,6 +335,7 @@ def releases() -> tuple:
 
     from .vllm_lora import VOCAB_RULES
 
+    from .vllm_cache_flags import MAMBA_DTYPE_RULES
     from .vllm_pooler_config import BOUNDARIES as POOLER_BOUNDARIES
     from .vllm_runner_flag import BOUNDARIES as RUNNER_BOUNDARIES
 
@@ -335,7 +344,8 @@ def releases() -> tuple:
     # of releases holds over 0.9.1 only where it is planned there
     return release_boundaries(flags + [EPLB_CONFIG_SINCE, DUMMY_OPTIONS_SINCE, MEDIA_FLAGS_DROPPED_SINCE]
                               + [row[0] for row in VOCAB_RULES] + list(RUNNER_BOUNDARIES)
-                              + list(POOLER_BOUNDARIES) + [row[0] for row in OVERRIDE_RULES])
+                              + list(POOLER_BOUNDARIES) + [row[0] for row in OVERRIDE_RULES]
+                              + [row[0] for row in MAMBA_DTYPE_RULES])
 
 
 def _encoder_only_refusal(spec, version: str):

@@ -115,6 +115,10 @@ class ModelSpec:
     # the language model's config's own mamba_ssm_cache_dtype ("auto", "float32", "float16", "bfloat16" as written;
     # "" where it names none of them), which vLLM's NemotronH config handler reads (engines/vllm.py ssm_state_dtype)
     ssm_cache_dtype: str = ""
+    # vLLM's --mamba-cache-dtype / --mamba-ssm-cache-dtype as asked ("" not given: 'auto'), set where the commands
+    # apply the flags (engines/vllm_cache_flags.py with_cache_flags); engines/vllm.py ssm_state_dtype reads them
+    mamba_cache_dtype: str = ""
+    mamba_ssm_cache_dtype: str = ""
     attention_sinks: bool = False  # some attention layer has a learned sink a head (layers.attention_sinks)
     dtype_asked: bool = False  # --dtype named the model dtype (vLLM resolves only `auto` per GPU: vllm.served_dtype)
     length_key: str = "max_position_embeddings"  # the config field max_position_embeddings was read from

@@ -362,7 +362,9 @@ def footnotes(result, plans: list, spell=str) -> list:
             lines.append(f"{spell('context')} auto: the model's full length fits (vLLM's auto-fit keeps it).")
     for context in sorted({p.context for p in plans}):
         if limit and context > limit:
-            lines.append(f"[yellow]{spell('context')} {context:,} exceeds the model's max_position_embeddings "
+            capped = getattr(spec, "length_key", "") == "sliding_window"  # --disable-sliding-window's cap
+            limit_name = f"sliding window ({spell('disable_sliding_window')})" if capped else "max_position_embeddings"
+            lines.append(f"[yellow]{spell('context')} {context:,} exceeds the model's {limit_name} "
                          f"({limit:,}):[/yellow] vLLM refuses it unless VLLM_ALLOW_LONG_MAX_MODEL_LEN=1, and "
                          f"positions past {limit:,} are out of the model's training range.")
     budget = plans[0].budget

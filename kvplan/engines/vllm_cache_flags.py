@@ -1,0 +1,169 @@
+"""vLLM's cache-shape flags: --mamba-cache-dtype, --mamba-ssm-cache-dtype (the dtypes of a Mamba / linear-attention
+layer's states, so its page, a hybrid's block size and its capacity) and --disable-sliding-window (every sliding
+layer attends in full, and the model's length is capped to the window). One place for their values by release,
+their precedence over the config handlers, what each does to the spec, and the notes that say so.
+
+The state dtypes (model_executor/layers/mamba/mamba_utils.py MambaStateDtypeCalculator; 0.10.2:47-61, 0.11.0:46-60,
+0.32.0:97-110, 0.34.0:105-118 _mamba_state_dtype):
+- the convolution state in --mamba-cache-dtype, 'auto' meaning the model dtype (get_kv_cache_torch_dtype);
+- the temporal (SSM / recurrent) state in --mamba-ssm-cache-dtype, 'auto' meaning the conv state's dtype: so
+  --mamba-cache-dtype float32 alone puts both states in float32.
+- by layer: Mamba-1 / Mamba-2 mixers (Nemotron-H, Falcon-H1, Granite 4.0, Bamba, Zamba2, Jamba, Mamba) read both
+  flags in every release that has them; the gated DeltaNet (Qwen3-Next, Qwen3.5) keeps both states in
+  --mamba-cache-dtype up to 0.16.x (gated_delta_net_state_dtype takes no SSM dtype: 0.11.0:74-80, 0.16.0:79-85;
+  qwen3_next.py 0.16.0:229-232) and reads both from 0.17.0 (mamba_utils.py 0.17.0:79-88, qwen3_next.py
+  0.17.0:338-343); Kimi Delta Attention's recurrent state is float32 whatever is asked (kda_state_dtype is called
+  with --mamba-cache-dtype alone: kda.py 0.20.0:95-97, kimi_gdn_linear_attn.py 0.34.0:163-165); LFM2's short
+  convolution has a conv state only (short_conv_state_dtype, 0.32.0:113-119).
+- the config handlers (model_executor/models/config.py, run before the page size is set) touch the SSM dtype only,
+  and only while it is 'auto': Nemotron-H's sets it to the config's mamba_ssm_cache_dtype or its default
+  (engines/vllm.py NEMOTRON_H_SSM_HANDLER: 0.32.0:717-732 `if cache_config.mamba_ssm_cache_dtype == "auto"`),
+  Qwen3.5's to the config's mamba_ssm_dtype (0.32.0:853-879; an explicit flag wins, with a warning). No handler
+  touches --mamba-cache-dtype, and none exists for Qwen3-Next or Falcon-H1 (MODELS_CONFIG_MAP 0.32.0:1060-1120).
+
+--disable-sliding-window (config/model.py ModelConfig; 0.11.0 / 0.20.0 / 0.32.0 / 0.33.0 / 0.34.0 lines):
+- the derived max_model_len is capped to the config's sliding_window where that is smaller (_get_and_verify_max_len:
+  0.11.0:1807-1811, 0.20.0:2064-2070, 0.32.0:2544-2550, 0.33.0:2562-2568, 0.34.0:2606-2612, max_len_key
+  "sliding_window"), before the RoPE factor (skipped for "gemma3" model types: 0.32.0:2585); a longer
+  --max-model-len is then refused as any length past the derived one (0.32.0:2639-2666);
+- then hf_text_config.sliding_window = None (0.11.0:632-635, 0.20.0:679-682, 0.32.0:901-904, 0.34.0:934-937), so
+  every layer that took its window from it attends in full: Gemma 2 / 3 (gemma2.py 0.32.0:156, gemma3.py :155),
+  gpt-oss (gpt_oss.py :176), Llama / Mistral (llama.py :185-204, and CacheConfig.sliding_window from
+  get_sliding_window for an all-sliding model: engine/arg_utils.py 0.32.0:2248-2254), Gemma 4 (gemma4.py :451);
+  Llama 4's chunked layers read attention_chunk_size and stay chunked.
+- kvplan refuses it where it does not model the result: Gemma 3n (its KV-sharing target moves with the window:
+  gemma3n.py 0.32.0:359), MiMo-V2 (sliding_window_size, which the switch does not clear: mimo_v2.py :298, :375-388)
+  and DeepSeek-V4 (its compressed window layers).
+The flag is in arg_utils.py from 0.4.3 (not 0.4.2); kvplan models it from 0.11.0, the first release read."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Optional
+
+from ..errors import FieldError, KvplanError
+from ..model.kinds import ChunkedAttention, FullAttention, LinearState, SlidingWindow
+from ..model.precision import normalize_dtype_name
+from .vllm_versions import parse_version, release_rule
+
+# config/cache.py MambaDType, by the first release listing each set (argparse takes its choices from the Literal):
+# 0.10.1:26 and 0.12.0:32 (auto, float32); 0.13.0:32 and 0.21.0:35 (+ float16); 0.22.0:35, 0.32.0:62, 0.34.0:175
+# (+ bfloat16). The flags themselves first appear in 0.10.1 (engine/arg_utils.py; 0.10.0's has neither).
+MAMBA_DTYPE_RULES = (((0, 22), ("auto", "float32", "float16", "bfloat16")),
+                     ((0, 13), ("auto", "float32", "float16")),
+                     ((0, 10, 1), ("auto", "float32")))
+MAMBA_FIELDS = ("mamba_cache_dtype", "mamba_ssm_cache_dtype")
+ALL_MAMBA_DTYPES = MAMBA_DTYPE_RULES[0][1]
+GDN_READS_SSM_FLAG = (0, 17)  # gated_delta_net_state_dtype takes mamba_ssm_cache_dtype from 0.17.0 (see above)
+SSM_FLAG_FLAVORS = ("mamba", "mamba2")  # the Mamba mixers read it in every release with the flag
+GDN_FLAVOR = "gated-deltanet"
+# windowed layers whose --disable-sliding-window result kvplan does not model, by model_type (see the docstring)
+UNMODELLED_SLIDING = {"gemma3n": "its KV-sharing layers take another layer's cache once the window is gone",
+                      "gemma3n_text": "its KV-sharing layers take another layer's cache once the window is gone",
+                      "mimo_v2_flash": "its sliding layers keep sliding_window_size, which the switch does not clear",
+                      "mimo_v2": "its sliding layers keep sliding_window_size, which the switch does not clear"}
+
+
+def mamba_dtype_choices(version: str) -> tuple:
+    """The values vLLM `version`'s --mamba-cache-dtype / --mamba-ssm-cache-dtype take (MAMBA_DTYPE_RULES); () before
+    0.10.1, which has neither flag."""
+    return release_rule(MAMBA_DTYPE_RULES, version) or ()
+
+
+def mamba_dtype(field: str, value) -> Optional[str]:
+    """A --mamba-cache-dtype / --mamba-ssm-cache-dtype value as vLLM spells it (None: not given); FieldError naming
+    `field` for a value no release takes. The release's own list is checked by the engine (release_refusal)."""
+    if value is None:
+        return None
+    text = value.strip().lower() if isinstance(value, str) else None
+    if text not in ALL_MAMBA_DTYPES:
+        raise FieldError(field, f"must be one of {', '.join(ALL_MAMBA_DTYPES)} (vLLM's values; bfloat16 from "
+                                f"0.22, float16 from 0.13), got {value!r}.")
+    return text
+
+
+def release_refusal(flags, version: str) -> None:
+    """FieldError naming the flag where vLLM `version`'s argparse does not take the value asked, with its values."""
+    choices = mamba_dtype_choices(version)
+    for field in MAMBA_FIELDS:
+        asked = getattr(flags, field, None)
+        if asked is not None and choices and asked not in choices:
+            raise FieldError(field, f"{asked} is not a choice of vLLM {version}; it takes {', '.join(choices)}.")
+
+
+def reads_ssm_flag(flavor: str, version: str) -> bool:
+    """Whether a state layer of `flavor` keeps its temporal state in --mamba-ssm-cache-dtype in vLLM `version`."""
+    return flavor in SSM_FLAG_FLAVORS or (flavor == GDN_FLAVOR and parse_version(version) >= GDN_READS_SSM_FLAG)
+
+
+def conv_state_dtype(spec) -> str:
+    """kvplan's dtype name of the convolution state: --mamba-cache-dtype, 'auto' (or not given) the model dtype."""
+    asked = getattr(spec, "mamba_cache_dtype", "") or "auto"
+    return spec.dtype if asked == "auto" else normalize_dtype_name(asked)
+
+
+def asked_ssm_dtype(spec, version: str) -> str:
+    """--mamba-ssm-cache-dtype as `spec`'s state layers read it in `version`: 'auto' where none of them reads it."""
+    asked = getattr(spec, "mamba_ssm_cache_dtype", "") or "auto"
+    flavors = {layer.flavor for layer in spec.layers if isinstance(layer, LinearState)}
+    return asked if any(reads_ssm_flag(flavor, version) for flavor in flavors) else "auto"
+
+
+# ---- the spec as the flags leave it --------------------------------------------------------------------------
+
+def with_cache_flags(spec, flags):
+    """`spec` carrying the Mamba dtypes asked (ModelSpec.mamba_cache_dtype / mamba_ssm_cache_dtype, read by
+    engines/vllm.py ssm_state_dtype) and, with --disable-sliding-window, its sliding layers full and its length capped
+    to the window (without_sliding_window)."""
+    cache, ssm = getattr(flags, "mamba_cache_dtype", None), getattr(flags, "mamba_ssm_cache_dtype", None)
+    if cache or ssm:
+        spec = replace(spec, mamba_cache_dtype=cache or "", mamba_ssm_cache_dtype=ssm or "")
+    if ssm and ssm != "auto":  # an explicit flag beats Qwen3.5's handler (it copies mamba_ssm_dtype only on 'auto')
+        spec = replace(spec, layers=tuple(replace(layer, ssm_bytes=0) if _gdn_with_config_dtype(layer) else layer
+                                          for layer in spec.layers))
+    if getattr(flags, "disable_sliding_window", False):
+        spec = without_sliding_window(spec)
+    return spec
+
+
+def _gdn_with_config_dtype(layer) -> bool:
+    return isinstance(layer, LinearState) and layer.flavor == GDN_FLAVOR and layer.ssm_bytes != 0
+
+
+def config_window(spec) -> Optional[int]:
+    """The config's sliding_window as vLLM's get_sliding_window reads it: the window of the spec's sliding layers
+    (their own field; None where none slides, which covers use_sliding_window false: transformers then leaves it
+    None)."""
+    windows = {layer.sliding_window for layer in spec.layers if plain_sliding(layer)}
+    return min(windows) if windows else None
+
+
+def plain_sliding(layer) -> bool:
+    return isinstance(layer, SlidingWindow) and not isinstance(layer, ChunkedAttention)
+
+
+def without_sliding_window(spec):
+    """`spec` as vLLM serves it with --disable-sliding-window: each sliding layer a full-attention layer of its own
+    shape, and the model's length capped to the window where that is shorter (length_key 'sliding_window'); a
+    model with no sliding layer is unchanged. KvplanError for the layouts kvplan does not model (UNMODELLED_SLIDING,
+    DeepSeek-V4's window layers)."""
+    why = UNMODELLED_SLIDING.get(spec.model_type)
+    if why is None and any(getattr(layer, "kind", "").startswith("v4") for layer in spec.layers):
+        why = "its compressed window layers are not plain sliding layers"
+    if why is not None:
+        raise KvplanError(f"--disable-sliding-window is not modelled for {spec.name} ({spec.model_type}): {why}; "
+                          f"leave it off.")
+    window = config_window(spec)
+    if window is None:
+        return spec
+    layers = tuple(_full(layer) if plain_sliding(layer) else layer for layer in spec.layers)
+    capped = spec.max_position_embeddings is None or window < spec.max_position_embeddings
+    return replace(spec, layers=layers, max_position_embeddings=window if capped else spec.max_position_embeddings,
+                   length_key="sliding_window" if capped else spec.length_key)
+
+
+def _full(layer: SlidingWindow) -> FullAttention:
+    """The layer with no window: FullAttention with every field it shares with the sliding layer."""
+    shared = {name: getattr(layer, name) for name in FullAttention.__dataclass_fields__
+              if FullAttention.__dataclass_fields__[name].init}
+    return FullAttention(**shared)
