@@ -100,7 +100,8 @@ def estimate(model: str, *, max_model_len: Optional[Many] = None, kv_cache_dtype
              pp_layer_partition: Optional[Union[str, Sequence]] = None, gpus_per_node: Optional[int] = None,
              enable_lora: bool = False, max_loras: Optional[int] = None, max_lora_rank: Optional[int] = None,
              lora_dtype: Optional[str] = None, fully_sharded_loras: bool = False, runner: str = "auto",
-             convert: str = "auto", pooler_config=None) -> list:
+             convert: str = "auto", pooler_config=None, enable_prefix_caching: Optional[bool] = None,
+             mamba_block_size: Optional[int] = None) -> list:
     """One `kvplan.plan.plan.Plan` per (max_model_len, kv_cache_dtype, tensor_parallel_size), as
     `kvplan estimate` computes them. Each of those keywords takes one value or a list (a sweep); every default
     is vLLM's (max_model_len: the model's own; gpu_memory_utilization, block_size, max_num_batched_tokens,
@@ -122,13 +123,16 @@ def estimate(model: str, *, max_model_len: Optional[Many] = None, kv_cache_dtype
     own, "lora"); runner ('auto', 'generate', 'pooling') and convert ('auto', 'none', 'embed', 'classify', 'reward',
     'mm_encoder_only') as vLLM's --runner / --convert (engines/vllm_runner_flag.py; None: auto, as check's);
     pooler_config (JSON text or a dict, '{"pooling_type": "MEAN"}') as vLLM's --pooler-config
-    (engines/vllm_pooler_config.py)."""
+    (engines/vllm_pooler_config.py); enable_prefix_caching (True / False; None: vLLM's default) and mamba_block_size
+    (tokens) as vLLM's --enable-prefix-caching / --no-enable-prefix-caching and --mamba-block-size
+    (engines/vllm_prefix_flag.py)."""
     from .commands.deployments import layer_partition
     from .commands.estimate import estimate as run
     from .engines import (EngineFlags, cpu_offload_gb as offload, data_parallel_size as replicas, enable_eplb as eplb,
                           enable_lora as lora, encoder_tp_mode, gpu_blocks_override, ignored_lora, media_limits,
                           mm_processor_kwargs as processor, speculative_config as speculative)
     from .engines.vllm_pooler_config import pooler_config_choice
+    from .engines.vllm_prefix_flag import mamba_block_size as mamba_block, prefix_caching_choice
     from .engines.vllm_runner_flag import convert_choice, runner_choice
     from .units import human_int
 
@@ -165,7 +169,9 @@ def estimate(model: str, *, max_model_len: Optional[Many] = None, kv_cache_dtype
                                                              fully_sharded_loras),
                                    runner=runner_choice("auto" if runner is None else runner),
                                    convert=convert_choice("auto" if convert is None else convert),
-                                   pooler_config=pooler_config_choice(pooler_config)))
+                                   pooler_config=pooler_config_choice(pooler_config),
+                                   enable_prefix_caching=prefix_caching_choice(enable_prefix_caching),
+                                   mamba_block_size=mamba_block(mamba_block_size)))
     return list(result.plans)
 
 
@@ -187,16 +193,18 @@ def check(model: str, *, tensor_parallel_size: Many, pipeline_parallel_size: Opt
           pp_layer_partition: Optional[Union[str, Sequence]] = None, gpus_per_node: Optional[int] = None,
           enable_lora: bool = False, max_loras: Optional[int] = None, max_lora_rank: Optional[int] = None,
           lora_dtype: Optional[str] = None, fully_sharded_loras: bool = False, runner: Optional[str] = None,
-          convert: Optional[str] = None, pooler_config=None) -> list:
+          convert: Optional[str] = None, pooler_config=None, enable_prefix_caching: Optional[bool] = None,
+          mamba_block_size: Optional[int] = None) -> list:
     """`kvplan check MODEL`: one result dict per TP degree (`passed`, `errors`, `warnings`, `max_concurrency`,
     ...), the same dicts as `kvplan check --format json`; `engine`, `block_size`, `quantization`, `dtype`,
     `max_num_seqs`, `max_num_batched_tokens`, `gpu_memory`, `pp_layer_partition`, `gpus_per_node` and the LoRA
     settings (`enable_lora`, `max_loras`, `max_lora_rank`, `lora_dtype`, `fully_sharded_loras`), `runner`,
-    `convert` and `pooler_config` as `kvplan estimate` takes them."""
+    `convert`, `pooler_config`, `enable_prefix_caching` and `mamba_block_size` as `kvplan estimate` takes them."""
     from .commands import check as run
     from .commands.deployments import model_deployments
     from .engines import data_parallel_size as replicas, enable_eplb as eplb, enable_lora as lora, gpu_blocks_override
     from .engines.vllm_eplb import eplb_config as eplb_config_of, redundant_count
+    from .engines.vllm_prefix_flag import mamba_block_size as mamba_block, prefix_caching_choice
 
     # read as estimate() reads them (a deployments file's validators would take "2" for a quoted YAML value)
     data_parallel_size, num_gpu_blocks_override = replicas(data_parallel_size), gpu_blocks_override(
@@ -229,7 +237,9 @@ def check(model: str, *, tensor_parallel_size: Many, pipeline_parallel_size: Opt
                                         pp_layer_partition, tuple) else pp_layer_partition,
                                     enable_lora=enable_lora or None, max_loras=max_loras, max_lora_rank=max_lora_rank,
                                     lora_dtype=lora_dtype, fully_sharded_loras=fully_sharded_loras or None,
-                                    runner=runner, convert=convert, pooler_config=pooler_config)
+                                    runner=runner, convert=convert, pooler_config=pooler_config,
+                                    enable_prefix_caching=prefix_caching_choice(enable_prefix_caching),
+                                    mamba_block_size=mamba_block(mamba_block_size))
     return run.check(deployments, spell=keyword).results
 
 

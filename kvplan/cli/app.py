@@ -15,7 +15,8 @@ from ..engines.vllm_releases import SPAN
 from ..units import is_auto_length
 from .flags import (CHECK_CONTEXT_HELP, CHECK_MODEL_OPTIONS, CONTEXT_HELP, CPU_OFFLOAD_HELP, DEFAULT_GPU_HELP,
                     MM_PROCESSOR_KWARGS_HELP, ENABLE_LORA_HELP, MAX_LORAS_HELP, MAX_LORA_RANK_HELP, LORA_DTYPE_HELP,
-                    FULLY_SHARDED_LORAS_HELP, RUNNER_HELP, CONVERT_HELP, POOLER_CONFIG_HELP,
+                    FULLY_SHARDED_LORAS_HELP, RUNNER_HELP, CONVERT_HELP, POOLER_CONFIG_HELP, PREFIX_CACHING_HELP,
+                    MAMBA_BLOCK_SIZE_HELP,
                     DP_HELP, ENFORCE_EAGER_HELP, EP_HELP, EPLB_CONFIG_HELP, EPLB_HELP, REDUNDANT_HELP,
                     GPU_BLOCKS_OVERRIDE_HELP, SPECULATIVE_HELP,
                     FORMAT_HELP, GPU_UTIL_HELP, HUB_TIMEOUT_HELP, KV_BUDGET_HELP, KV_DTYPE_HELP,
@@ -158,6 +159,9 @@ FULLY_SHARDED_LORAS = typer.Option(False, "--fully-sharded-loras", help=FULLY_SH
 RUNNER = typer.Option("auto", "--runner", help=RUNNER_HELP)
 CONVERT = typer.Option("auto", "--convert", help=CONVERT_HELP)
 POOLER_CONFIG = typer.Option(None, "--pooler-config", help=POOLER_CONFIG_HELP)
+PREFIX_CACHING = typer.Option(None, "--enable-prefix-caching/--no-enable-prefix-caching", show_default=False,
+                              help=PREFIX_CACHING_HELP)
+MAMBA_BLOCK_SIZE = typer.Option(None, "--mamba-block-size", show_default=False, help=MAMBA_BLOCK_SIZE_HELP)
 # the other flags that change capacity, declared once for estimate and check
 QUANTIZATION = typer.Option(None, "--quantization", "-q", help=QUANTIZATION_HELP)
 DTYPE = typer.Option(None, "--dtype", help=DTYPE_HELP)
@@ -248,6 +252,8 @@ def estimate(
     runner: str = RUNNER,
     convert: str = CONVERT,
     pooler_config: Optional[str] = POOLER_CONFIG,
+    prefix_caching: Optional[bool] = PREFIX_CACHING,
+    mamba_block: Optional[str] = MAMBA_BLOCK_SIZE,
     chart: bool = typer.Option(False, "--chart", help="Also draw requests held against max model length and "
                                "each GPU's memory as a stacked bar (always in --format html)."),
     fmt: str = typer.Option("table", "--format", "-f", help=FORMAT_HELP[:-1] + "; html's page has the chart, "
@@ -263,6 +269,7 @@ def estimate(
     from ..render import check_format
 
     from ..engines.vllm_pooler_config import pooler_config_choice
+    from ..engines.vllm_prefix_flag import mamba_block_size
     from ..engines.vllm_runner_flag import convert_choice, runner_choice
 
     fmt = check_format(fmt)
@@ -293,7 +300,9 @@ def estimate(
                                        lora_ignored=ignored_lora(lora, max_loras, max_lora_rank, lora_dtype,
                                                                  fully_sharded_loras),
                                        runner=runner_choice(runner), convert=convert_choice(convert),
-                                       pooler_config=pooler_config_choice(pooler_config)))
+                                       pooler_config=pooler_config_choice(pooler_config),
+                                       enable_prefix_caching=prefix_caching,
+                                       mamba_block_size=mamba_block_size(mamba_block)))
     show(result, fmt, chart=chart)
 
 
@@ -330,7 +339,7 @@ def check(
                                        "quantization, dtype, max_num_seqs, max_num_batched_tokens, "
                                        "pp_layer_partition, gpu_memory, gpus_per_node, enable_lora, max_loras, "
                                        "max_lora_rank, lora_dtype, fully_sharded_loras, runner, convert, "
-                                       "pooler_config). See "
+                                       "pooler_config, enable_prefix_caching, mamba_block_size). See "
                                        "docs/ci.md."),
     tp: Optional[str] = typer.Option(None, "-tp", "--tensor-parallel-size", "--tp",
                                      help="TP degrees to check for MODEL (8 or 2,4,8)."),
@@ -372,6 +381,8 @@ def check(
     runner: Optional[str] = typer.Option(None, "--runner", help=RUNNER_HELP),
     convert: Optional[str] = typer.Option(None, "--convert", help=CONVERT_HELP),
     pooler_config: Optional[str] = POOLER_CONFIG,
+    prefix_caching: Optional[bool] = PREFIX_CACHING,
+    mamba_block: Optional[str] = MAMBA_BLOCK_SIZE,
     quantization: Optional[str] = QUANTIZATION,
     dtype: Optional[str] = DTYPE,
     max_num_seqs: Optional[int] = MAX_NUM_SEQS,
@@ -387,6 +398,7 @@ def check(
     """CI gate: TP/PP sharding and capacity targets. Exit 0 pass, 1 a rule fails, 2 bad input.
     Under GitHub Actions, also prints ::error/::warning annotations (to stderr)."""
     from ..engines import data_parallel_size, gpu_blocks_override
+    from ..engines.vllm_prefix_flag import mamba_block_size
     from ..commands import check as run
     from ..commands.deployments import VALID_KEYS, load_deployments, model_deployments
     from ..render import check_format
@@ -407,7 +419,8 @@ def check(
                    gpu_memory=gpu_memory, gpus_per_node=gpus_per_node, enable_lora=lora or None,
                    max_loras=max_loras, max_lora_rank=max_lora_rank, lora_dtype=lora_dtype,
                    fully_sharded_loras=fully_sharded_loras or None, runner=runner, convert=convert,
-                   pooler_config=pooler_config)
+                   pooler_config=pooler_config, enable_prefix_caching=prefix_caching,
+                   mamba_block_size=None if mamba_block is None else mamba_block_size(mamba_block))
     given = [name for name in CHECK_MODEL_OPTIONS if options[name] is not None]
     tps = None if tp is None else _list(tp, "tp")
     if file is not None:

@@ -25,6 +25,7 @@ FLAGS = {
     "enable_lora": "--enable-lora", "max_loras": "--max-loras",
     "max_lora_rank": "--max-lora-rank", "lora_dtype": "--lora-dtype", "fully_sharded_loras": "--fully-sharded-loras",
     "runner": "--runner", "convert": "--convert", "pooler_config": "--pooler-config",
+    "enable_prefix_caching": "--enable-prefix-caching", "mamba_block_size": "--mamba-block-size",
 }
 # every spelling of a field's flag; errors and suggestions use the one the user typed
 ALIASES = {
@@ -42,7 +43,7 @@ CHECK_MODEL_OPTIONS = ("pp", "gpu", "gpu_util", "kv_budget", "context", "kv_dtyp
                        "num_redundant_experts", "block_size", "quantization", "dtype", "max_num_seqs",
                        "max_num_batched_tokens", "pp_layer_partition", "gpu_memory", "gpus_per_node", "enable_lora",
                        "max_loras", "max_lora_rank", "lora_dtype", "fully_sharded_loras", "runner", "convert",
-                       "pooler_config")
+                       "pooler_config", "enable_prefix_caching", "mamba_block_size")
 
 
 MODEL_HELP = "Hugging Face id (bundled spec first, then the Hub), a local config.json, or a model folder."
@@ -134,6 +135,15 @@ POOLER_CONFIG_HELP = ("As vLLM's --pooler-config, a JSON object ('{\"pooling_typ
                       "(pooling_type; from vLLM 0.14 seq_pooling_type / tok_pooling_type) comes before the Sentence "
                       "Transformers module's and the class's, and MEAN, CLS or STEP turn chunked prefill and prefix "
                       "caching off; its other fields change nothing kvplan prices.")
+PREFIX_CACHING_HELP = ("As vLLM's --enable-prefix-caching / --no-enable-prefix-caching (default: vLLM's, on but "
+                       "for attention-free models, and for Mamba hybrids before 0.28). Off, a hybrid keeps one "
+                       "Mamba state of max_model_len a request; on, a state a block (0.15+; 0.11.1-0.14 only the "
+                       "classes with Mamba prefix caching, vLLM turns it off for the others, as up to 0.11.0 for "
+                       "all).")
+MAMBA_BLOCK_SIZE_HELP = ("As vLLM's --mamba-block-size (0.11.1+), tokens: only with prefix caching on (vLLM refuses "
+                         "it otherwise); the base of the Mamba block in \"all\" mode (Jamba, Nemotron-H, Granite 4, "
+                         "Bamba, Falcon-H1, Zamba2 in 0.11.1-0.27), which it raises the attention block to; in "
+                         "\"align\" mode vLLM uses the attention block instead.")
 # the flags that change capacity besides the engine's (estimate and check alike)
 GPU_MEMORY_HELP = ("Override the GPU's memory (80GB, 79.2GiB, 80G = 80 GiB, or bytes); kvplan's own flag. A number "
                    "without a unit is bytes, refused below 1 MiB (40 means 40 bytes: write 40GiB).")

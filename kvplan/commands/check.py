@@ -167,7 +167,9 @@ def _engine(dep: Deployment):
                                               enable_expert_parallel=dep.enable_expert_parallel,
                                               mm_processor_kwargs=dep.mm_processor_kwargs, enable_eplb=balancer,
                                               enable_lora=adapters, lora_ignored=ignored,
-                                              pooler_config=dep.pooler_config))
+                                              pooler_config=dep.pooler_config,
+                                              enable_prefix_caching=dep.enable_prefix_caching,
+                                              mamba_block_size=dep.mamba_block_size))
 
 
 def _replication(spec: ModelSpec, tp: int, precision) -> str:

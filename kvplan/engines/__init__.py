@@ -43,6 +43,10 @@ class EngineFlags:
     runner: str = "auto"  # --runner auto | generate | pooling (vllm_runner_flag.py), carried on the spec (with_runner)
     convert: str = "auto"  # --convert auto | none | embed | classify | reward: the pooling adapter
     pooler_config: Optional[str] = None  # --pooler-config, canonical JSON (vllm_pooler_config.py), on the spec too
+    # --enable-prefix-caching / --no-enable-prefix-caching (None: vLLM's default) and --mamba-block-size
+    # (vllm_prefix_flag.py)
+    enable_prefix_caching: Optional[bool] = None
+    mamba_block_size: Optional[int] = None
 
     def unused_on(self, spec) -> tuple:
         """The multimodal flags set (as MEDIA_FLAGS names their fields) that change nothing for `spec`, a model vLLM's
@@ -382,7 +386,8 @@ def get_engine(name, flags: EngineFlags = EngineFlags()):
                      "cpu_offload_gb": "no CPU offload", "skip_mm_profiling": "no profile run",
                      "language_model_only": "no vision-tower rules", "mm_limits": "no profile run",
                      "mm_encoder_tp_mode": "no vision-tower rules", "mm_processor_kwargs": "no profile run",
-                     "pooler_config": "no chunked-prefill or prefix-caching rule"}
+                     "pooler_config": "no chunked-prefill or prefix-caching rule",
+                     "enable_prefix_caching": "no prefix-caching rule", "mamba_block_size": "no Mamba block rule"}
         fields = {"speculative": "speculative_config", "mm_limits": "limit_mm_per_prompt"}
         for name, missing in vllm_only.items():  # refused, not silently left out of the figures
             if getattr(flags, name):

@@ -333,6 +333,11 @@ class Settings:
     # or --pooler-config given on the generate runner (vllm_pooler_config.given); set by VllmEngine.settings
     pooling_runner: bool = False
     pooler_config: bool = False
+    # --enable-prefix-caching / --no-enable-prefix-caching (None: not given), --mamba-block-size, and whether a
+    # --speculative-config is given: vllm_prefix_flag.as_asked, which with_model_defaults applies
+    prefix_caching_asked: Optional[bool] = None
+    mamba_block_size: Optional[int] = None
+    speculative: bool = False
 
     @property
     def in_flight_tokens(self) -> int:
@@ -429,12 +434,15 @@ def with_model_defaults(spec, settings: Settings, version: str = PINNED) -> Sett
     """The settings vLLM `version` starts this model with: prefix caching off for an attention-free model (every
     layer a Mamba state: config/model.py is_prefix_caching_supported, 'Attention free models do not support prefix
     caching') and, by HYBRID_PREFIX_RULES, for a hybrid one, so each state block holds a whole max_model_len and a
-    request one block."""
+    request one block; then --enable-prefix-caching / --no-enable-prefix-caching and --mamba-block-size as vLLM
+    `version` takes them (vllm_prefix_flag.as_asked)."""
+    from .vllm_prefix_flag import as_asked
+
     if spec.layers and all(isinstance(layer, LinearState) for layer in spec.layers):
-        return replace(settings, prefix_caching=False)
+        return as_asked(spec, replace(settings, prefix_caching=False), version)
     if hybrid_without_prefix_caching(spec, version, settings.pooling_runner, settings.pooler_config):
-        return replace(settings, prefix_caching=False)
-    return settings
+        return as_asked(spec, replace(settings, prefix_caching=False), version)
+    return as_asked(spec, settings, version)
 
 
 def _is_hybrid(spec) -> bool:
@@ -1074,7 +1082,8 @@ def layer_specs(spec, tp: int, precision, settings: Settings, block_size: Option
         if attention is not None:
             shape = (isinstance(attention, MLALatent), version, capability, getattr(attention, "head_dim", 0))
             if all_mode:
-                chunk = max(layer.chunk_size for layer in mamba) or MAMBA_CHUNK_FALLBACK
+                # --mamba-block-size replaces the chunk as the block's base (vllm_prefix_flag)
+                chunk = settings.mamba_block_size or max(layer.chunk_size for layer in mamba) or MAMBA_CHUNK_FALLBACK
                 raised, all_block = mamba_all_blocks(per_token, page, bs, chunk, *shape)
             else:
                 raised = hybrid_block_size(per_token, page, bs, shape[0], alignment, *shape[1:])
