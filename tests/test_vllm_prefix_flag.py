@@ -234,3 +234,15 @@ def test_api_check_and_yaml_agree_with_estimate(tmp_path):
 def test_engine_none_refuses_them():
     line = one_error_line(run_kvplan("estimate", NEMOTRON_H, "--engine", "none", "--enable-prefix-caching"))
     assert "modelled with vLLM only" in line
+
+
+def test_both_spellings_the_last_wins():
+    """argparse.BooleanOptionalAction sets the value at each occurrence, so the last one typed is kept."""
+    def tokens(*args):
+        r = run_kvplan("estimate", NEMOTRON_H, "-c", "8K", "--gpu", "H100", "--format", "json", *args)
+        assert r.returncode == 0, r.stderr
+        return json.loads(r.stdout)["plans"][0]["engine"]["gpu_kv_cache_tokens"]
+    on, off = tokens("--enable-prefix-caching"), tokens("--no-enable-prefix-caching")
+    assert on != off
+    assert tokens("--enable-prefix-caching", "--no-enable-prefix-caching") == off
+    assert tokens("--no-enable-prefix-caching", "--enable-prefix-caching") == on

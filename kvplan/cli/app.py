@@ -16,7 +16,7 @@ from ..units import is_auto_length
 from .flags import (CHECK_CONTEXT_HELP, CHECK_MODEL_OPTIONS, CONTEXT_HELP, CPU_OFFLOAD_HELP, DEFAULT_GPU_HELP,
                     MM_PROCESSOR_KWARGS_HELP, ENABLE_LORA_HELP, MAX_LORAS_HELP, MAX_LORA_RANK_HELP, LORA_DTYPE_HELP,
                     FULLY_SHARDED_LORAS_HELP, RUNNER_HELP, CONVERT_HELP, POOLER_CONFIG_HELP, PREFIX_CACHING_HELP,
-                    MAMBA_BLOCK_SIZE_HELP,
+                    MAMBA_BLOCK_SIZE_HELP, prefix_caching_typed,
                     DP_HELP, ENFORCE_EAGER_HELP, EP_HELP, EPLB_CONFIG_HELP, EPLB_HELP, REDUNDANT_HELP,
                     GPU_BLOCKS_OVERRIDE_HELP, SPECULATIVE_HELP,
                     FORMAT_HELP, GPU_UTIL_HELP, HUB_TIMEOUT_HELP, KV_BUDGET_HELP, KV_DTYPE_HELP,
@@ -159,8 +159,10 @@ FULLY_SHARDED_LORAS = typer.Option(False, "--fully-sharded-loras", help=FULLY_SH
 RUNNER = typer.Option("auto", "--runner", help=RUNNER_HELP)
 CONVERT = typer.Option("auto", "--convert", help=CONVERT_HELP)
 POOLER_CONFIG = typer.Option(None, "--pooler-config", help=POOLER_CONFIG_HELP)
-PREFIX_CACHING = typer.Option(None, "--enable-prefix-caching/--no-enable-prefix-caching", show_default=False,
-                              help=PREFIX_CACHING_HELP)
+# two plain flags, not typer's on/off pair, whose second column would squeeze every option name at 80 columns
+PREFIX_CACHING = typer.Option(False, "--enable-prefix-caching", help=PREFIX_CACHING_HELP)
+NO_PREFIX_CACHING = typer.Option(False, "--no-enable-prefix-caching", help="As vLLM's --no-enable-prefix-caching: "
+                                 "prefix caching off (see --enable-prefix-caching).")
 MAMBA_BLOCK_SIZE = typer.Option(None, "--mamba-block-size", show_default=False, help=MAMBA_BLOCK_SIZE_HELP)
 # the other flags that change capacity, declared once for estimate and check
 QUANTIZATION = typer.Option(None, "--quantization", "-q", help=QUANTIZATION_HELP)
@@ -252,7 +254,8 @@ def estimate(
     runner: str = RUNNER,
     convert: str = CONVERT,
     pooler_config: Optional[str] = POOLER_CONFIG,
-    prefix_caching: Optional[bool] = PREFIX_CACHING,
+    prefix_caching: bool = PREFIX_CACHING,
+    no_prefix_caching: bool = NO_PREFIX_CACHING,
     mamba_block: Optional[str] = MAMBA_BLOCK_SIZE,
     chart: bool = typer.Option(False, "--chart", help="Also draw requests held against max model length and "
                                "each GPU's memory as a stacked bar (always in --format html)."),
@@ -301,7 +304,7 @@ def estimate(
                                                                  fully_sharded_loras),
                                        runner=runner_choice(runner), convert=convert_choice(convert),
                                        pooler_config=pooler_config_choice(pooler_config),
-                                       enable_prefix_caching=prefix_caching,
+                                       enable_prefix_caching=prefix_caching_typed(prefix_caching, no_prefix_caching),
                                        mamba_block_size=mamba_block_size(mamba_block)))
     show(result, fmt, chart=chart)
 
@@ -381,7 +384,8 @@ def check(
     runner: Optional[str] = typer.Option(None, "--runner", help=RUNNER_HELP),
     convert: Optional[str] = typer.Option(None, "--convert", help=CONVERT_HELP),
     pooler_config: Optional[str] = POOLER_CONFIG,
-    prefix_caching: Optional[bool] = PREFIX_CACHING,
+    prefix_caching: bool = PREFIX_CACHING,
+    no_prefix_caching: bool = NO_PREFIX_CACHING,
     mamba_block: Optional[str] = MAMBA_BLOCK_SIZE,
     quantization: Optional[str] = QUANTIZATION,
     dtype: Optional[str] = DTYPE,
@@ -419,7 +423,8 @@ def check(
                    gpu_memory=gpu_memory, gpus_per_node=gpus_per_node, enable_lora=lora or None,
                    max_loras=max_loras, max_lora_rank=max_lora_rank, lora_dtype=lora_dtype,
                    fully_sharded_loras=fully_sharded_loras or None, runner=runner, convert=convert,
-                   pooler_config=pooler_config, enable_prefix_caching=prefix_caching,
+                   pooler_config=pooler_config,
+                   enable_prefix_caching=prefix_caching_typed(prefix_caching, no_prefix_caching),
                    mamba_block_size=None if mamba_block is None else mamba_block_size(mamba_block))
     given = [name for name in CHECK_MODEL_OPTIONS if options[name] is not None]
     tps = None if tp is None else _list(tp, "tp")

@@ -203,3 +203,14 @@ def _spells(arg: str, spelling: str) -> bool:
     attached (-c8K, -qfp8: click reads the rest of the argument as the value)."""
     attached = len(spelling) == 2 and spelling[0] == "-" and spelling[1] != "-" and len(arg) > 2
     return arg == spelling or arg.startswith(spelling + "=") or (attached and arg.startswith(spelling))
+
+
+def prefix_caching_typed(on: bool, off: bool):
+    """--enable-prefix-caching / --no-enable-prefix-caching (None: neither). Both given, the last typed wins, as with
+    vLLM's argparse.BooleanOptionalAction (engine/arg_utils.py 0.34.0:1420-1426); the arguments after `--` are
+    MODEL's."""
+    if on and off:
+        options = typed_args[:typed_args.index("--")] if "--" in typed_args else typed_args
+        spelled = [arg for arg in options if arg in ("--enable-prefix-caching", "--no-enable-prefix-caching")]
+        return spelled[-1] == "--enable-prefix-caching"
+    return True if on else False if off else None

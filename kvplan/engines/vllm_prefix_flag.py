@@ -9,12 +9,12 @@ the model's config hook may turn it off again (asked_prefix_caching):
 - a model with Mamba layers (hybrid or attention-free) up to 0.11.0: MambaModelConfig turns it off whatever the flag
   (model_executor/models/config.py 0.11.0:296-298, "Hybrid or mamba-based model detected: disabling prefix caching
   since it is not yet supported."); releases before 0.11.0 are taken as 0.11.0.
-- 0.11.1-0.14.x: kept for a class that implements SupportsMambaPrefixCaching (vllm.MAMBA_PREFIX_CLASSES, and the
-  attention-free Mamba classes), else off ("Hybrid or mamba-based model detected without support for prefix
+- 0.11.1-0.14.x: kept for a class that implements SupportsMambaPrefixCaching (vllm_mamba_mode.MAMBA_PREFIX_CLASSES,
+  and the attention-free Mamba classes), else off ("Hybrid or mamba-based model detected without support for prefix
   caching: disabling.", models/config.py 0.11.1:293-305, 0.12.0:292-309, 0.14.1:332-349).
-- from 0.15.0: kept; Mamba states in "all" mode (MAMBA_PREFIX_CLASSES up to 0.27.x: vllm.mamba_all_mode) or "align"
-  (models/config.py 0.15.0:332-351, 0.28.0:602-609, 0.34.0:1094-1110). "align" refuses a speculative config in
-  0.15.0-0.16.x (AssertionError, models/config.py 0.15.0:357-359, 0.16.0:357-359; gone in 0.17.0).
+- from 0.15.0: kept; Mamba states in "all" mode (MAMBA_PREFIX_CLASSES up to 0.27.x: vllm_mamba_mode.mamba_all_mode)
+  or "align" (models/config.py 0.15.0:332-351, 0.28.0:602-609, 0.34.0:1094-1110). "align" refuses a speculative
+  config in 0.15.0-0.16.x (AssertionError, models/config.py 0.15.0:357-359, 0.16.0:357-359; gone in 0.17.0).
 An attention-free model in "all" mode (0.11.1-0.27.x: a state every attention-sized block) is not modelled: refused.
 
 --mamba-block-size (first in 0.11.1: arg_utils.py 0.11.1:933; absent from 0.11.0; CacheConfig.mamba_block_size
@@ -37,6 +37,7 @@ from typing import Optional
 
 from ..errors import FieldError, quote
 from ..model.kinds import LinearState
+from .vllm_mamba_mode import MAMBA_PREFIX_CLASSES, mamba_all_mode
 from .vllm_versions import parse_version
 
 MAMBA_PREFIX_OFF_BEFORE = (0, 11, 1)  # MambaModelConfig turns it off whatever the flag (0.11.0:296-298)
@@ -81,8 +82,6 @@ def _attention_free(spec) -> bool:
 
 
 def _supports_mamba_prefix(spec) -> bool:
-    from .vllm import MAMBA_PREFIX_CLASSES
-
     name = getattr(spec, "registered_architecture", "") or spec.architecture
     return name in MAMBA_PREFIX_CLASSES or name in ATTENTION_FREE_PREFIX_CLASSES
 
@@ -136,8 +135,6 @@ def as_asked(spec, settings, version: str):
 def _aligns(spec, version: str) -> bool:
     """Whether vLLM `version` keeps `spec`'s Mamba states in "align" mode with prefix caching on, in a release whose
     "align" refuses a speculative config (ALIGN_REFUSES_DRAFTS)."""
-    from .vllm import mamba_all_mode
-
     first, before = ALIGN_REFUSES_DRAFTS
     return bool(_states(spec)) and first <= parse_version(version) < before and not mamba_all_mode(spec, version, True)
 
@@ -154,8 +151,6 @@ def _off_because(spec, version: str, asked: Optional[bool]) -> str:
 def prefix_notes(spec, flags, version: str, spell=str) -> tuple:
     """What --enable-prefix-caching / --no-enable-prefix-caching and --mamba-block-size did for `spec` under vLLM
     `version`, as notes (no full stop), `spell` naming the fields: () when neither is given."""
-    from .vllm import mamba_all_mode
-
     asked, block = getattr(flags, "enable_prefix_caching", None), getattr(flags, "mamba_block_size", None)
     notes = []
     if asked is not None:
@@ -175,8 +170,6 @@ def prefix_notes(spec, flags, version: str, spell=str) -> tuple:
 
 
 def _what_it_did(spec, version: str, on: bool) -> str:
-    from .vllm import mamba_all_mode
-
     if not _states(spec):
         return f"prefix caching {'on' if on else 'off'} as asked"
     if not on:
