@@ -102,7 +102,8 @@ def estimate(model: str, *, max_model_len: Optional[Many] = None, kv_cache_dtype
              lora_dtype: Optional[str] = None, fully_sharded_loras: bool = False, runner: str = "auto",
              convert: str = "auto", pooler_config=None, max_cudagraph_capture_size: Optional[int] = None,
              cudagraph_capture_sizes: Optional[Sequence] = None, mamba_cache_dtype: Optional[str] = None,
-             mamba_ssm_cache_dtype: Optional[str] = None, disable_sliding_window: bool = False) -> list:
+             mamba_ssm_cache_dtype: Optional[str] = None, disable_sliding_window: bool = False,
+             enable_prefix_caching: Optional[bool] = None, mamba_block_size: Optional[int] = None) -> list:
     """One `kvplan.plan.plan.Plan` per (max_model_len, kv_cache_dtype, tensor_parallel_size), as
     `kvplan estimate` computes them. Each of those keywords takes one value or a list (a sweep); every default
     is vLLM's (max_model_len: the model's own; gpu_memory_utilization, block_size, max_num_batched_tokens,
@@ -126,7 +127,9 @@ def estimate(model: str, *, max_model_len: Optional[Many] = None, kv_cache_dtype
     pooler_config (JSON text or a dict, '{"pooling_type": "MEAN"}') as vLLM's --pooler-config
     (engines/vllm_pooler_config.py); mamba_cache_dtype and mamba_ssm_cache_dtype ('auto', 'float32', 'float16',
     'bfloat16', as the release takes them) and disable_sliding_window (a bool) as vLLM's flags
-    (engines/vllm_cache_flags.py)."""
+    (engines/vllm_cache_flags.py); enable_prefix_caching (True / False; None: vLLM's default) and mamba_block_size
+    (tokens) as vLLM's --enable-prefix-caching / --no-enable-prefix-caching and --mamba-block-size
+    (engines/vllm_prefix_flag.py)."""
     from .commands.deployments import layer_partition
     from .commands.estimate import estimate as run
     from .engines.vllm_graphs import capture_sizes_value, max_capture_size_value
@@ -135,6 +138,7 @@ def estimate(model: str, *, max_model_len: Optional[Many] = None, kv_cache_dtype
                           mm_processor_kwargs as processor, speculative_config as speculative)
     from .engines.vllm_cache_flags import mamba_dtype
     from .engines.vllm_pooler_config import pooler_config_choice
+    from .engines.vllm_prefix_flag import mamba_block_size as mamba_block, prefix_caching_choice
     from .engines.vllm_runner_flag import convert_choice, runner_choice
     from .units import human_int
 
@@ -176,7 +180,9 @@ def estimate(model: str, *, max_model_len: Optional[Many] = None, kv_cache_dtype
                                    cudagraph_capture_sizes=capture_sizes_value(cudagraph_capture_sizes),
                                    mamba_cache_dtype=mamba_dtype("mamba_cache_dtype", mamba_cache_dtype),
                                    mamba_ssm_cache_dtype=mamba_dtype("mamba_ssm_cache_dtype", mamba_ssm_cache_dtype),
-                                   disable_sliding_window=disable_sliding_window))
+                                   disable_sliding_window=disable_sliding_window,
+                                   enable_prefix_caching=prefix_caching_choice(enable_prefix_caching),
+                                   mamba_block_size=mamba_block(mamba_block_size)))
     return list(result.plans)
 
 
@@ -200,18 +206,20 @@ def check(model: str, *, tensor_parallel_size: Many, pipeline_parallel_size: Opt
           lora_dtype: Optional[str] = None, fully_sharded_loras: bool = False, runner: Optional[str] = None,
           convert: Optional[str] = None, pooler_config=None, max_cudagraph_capture_size: Optional[int] = None,
           cudagraph_capture_sizes: Optional[Sequence] = None, mamba_cache_dtype: Optional[str] = None,
-          mamba_ssm_cache_dtype: Optional[str] = None, disable_sliding_window: bool = False) -> list:
+          mamba_ssm_cache_dtype: Optional[str] = None, disable_sliding_window: bool = False,
+          enable_prefix_caching: Optional[bool] = None, mamba_block_size: Optional[int] = None) -> list:
     """`kvplan check MODEL`: one result dict per TP degree (`passed`, `errors`, `warnings`, `max_concurrency`,
     ...), the same dicts as `kvplan check --format json`; `engine`, `block_size`, `quantization`, `dtype`,
     `max_num_seqs`, `max_num_batched_tokens`, `gpu_memory`, `pp_layer_partition`, `gpus_per_node` and the LoRA
     settings (`enable_lora`, `max_loras`, `max_lora_rank`, `lora_dtype`, `fully_sharded_loras`), `runner`,
-    `convert`, `pooler_config`, `mamba_cache_dtype`, `mamba_ssm_cache_dtype` and `disable_sliding_window` as
-    `kvplan estimate` takes them."""
+    `convert`, `pooler_config`, `mamba_cache_dtype`, `mamba_ssm_cache_dtype`, `disable_sliding_window`,
+    `enable_prefix_caching` and `mamba_block_size` as `kvplan estimate` takes them."""
     from .commands import check as run
     from .commands.deployments import model_deployments
     from .engines.vllm_graphs import capture_sizes_value, max_capture_size_value
     from .engines import data_parallel_size as replicas, enable_eplb as eplb, enable_lora as lora, gpu_blocks_override
     from .engines.vllm_eplb import eplb_config as eplb_config_of, redundant_count
+    from .engines.vllm_prefix_flag import mamba_block_size as mamba_block, prefix_caching_choice
 
     # read as estimate() reads them (a deployments file's validators would take "2" for a quoted YAML value)
     data_parallel_size, num_gpu_blocks_override = replicas(data_parallel_size), gpu_blocks_override(
@@ -248,7 +256,9 @@ def check(model: str, *, tensor_parallel_size: Many, pipeline_parallel_size: Opt
                                     max_cudagraph_capture_size=max_capture_size_value(max_cudagraph_capture_size),
                                     cudagraph_capture_sizes=capture_sizes_value(cudagraph_capture_sizes),
                                     mamba_cache_dtype=mamba_cache_dtype, mamba_ssm_cache_dtype=mamba_ssm_cache_dtype,
-                                    disable_sliding_window=disable_sliding_window or None)
+                                    disable_sliding_window=disable_sliding_window or None,
+                                    enable_prefix_caching=prefix_caching_choice(enable_prefix_caching),
+                                    mamba_block_size=mamba_block(mamba_block_size))
     return run.check(deployments, spell=keyword).results
 
 

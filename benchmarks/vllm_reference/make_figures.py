@@ -836,7 +836,8 @@ def make_vllm_config(case: dict, drop_quant: bool):
                   kv_cache_dtype=case["kv_cache_dtype"], tensor_parallel_size=case["tp"])
     if case["max_model_len"] is not None:
         kwargs["max_model_len"] = case["max_model_len"]
-    for key in ("async_scheduling", "enable_prefix_caching", "max_num_batched_tokens", "max_num_seqs", "block_size"):
+    for key in ("async_scheduling", "enable_prefix_caching", "max_num_batched_tokens", "max_num_seqs", "block_size",
+                "mamba_block_size"):
         if case.get(key) is not None:
             kwargs[key] = case[key]
     return EngineArgs(**kwargs).create_engine_config(UsageContext.OPENAI_API_SERVER)

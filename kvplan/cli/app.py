@@ -16,8 +16,9 @@ from ..units import is_auto_length
 from .flags import (CAPTURE_SIZES_HELP, MAX_CAPTURE_HELP,  # noqa: I001
                     CHECK_CONTEXT_HELP, CHECK_MODEL_OPTIONS, CONTEXT_HELP, CPU_OFFLOAD_HELP, DEFAULT_GPU_HELP,
                     MM_PROCESSOR_KWARGS_HELP, ENABLE_LORA_HELP, MAX_LORAS_HELP, MAX_LORA_RANK_HELP, LORA_DTYPE_HELP,
-                    FULLY_SHARDED_LORAS_HELP, RUNNER_HELP, CONVERT_HELP, POOLER_CONFIG_HELP,
                     MAMBA_CACHE_DTYPE_HELP, MAMBA_SSM_CACHE_DTYPE_HELP, DISABLE_SLIDING_WINDOW_HELP,
+                    FULLY_SHARDED_LORAS_HELP, RUNNER_HELP, CONVERT_HELP, POOLER_CONFIG_HELP, PREFIX_CACHING_HELP,
+                    MAMBA_BLOCK_SIZE_HELP, prefix_caching_typed,
                     DP_HELP, ENFORCE_EAGER_HELP, EP_HELP, EPLB_CONFIG_HELP, EPLB_HELP, REDUNDANT_HELP,
                     GPU_BLOCKS_OVERRIDE_HELP, SPECULATIVE_HELP,
                     FORMAT_HELP, GPU_UTIL_HELP, HUB_TIMEOUT_HELP, KV_BUDGET_HELP, KV_DTYPE_HELP,
@@ -165,6 +166,11 @@ POOLER_CONFIG = typer.Option(None, "--pooler-config", help=POOLER_CONFIG_HELP)
 MAMBA_CACHE_DTYPE = typer.Option(None, "--mamba-cache-dtype", help=MAMBA_CACHE_DTYPE_HELP)
 MAMBA_SSM_CACHE_DTYPE = typer.Option(None, "--mamba-ssm-cache-dtype", help=MAMBA_SSM_CACHE_DTYPE_HELP)
 DISABLE_SLIDING_WINDOW = typer.Option(False, "--disable-sliding-window", help=DISABLE_SLIDING_WINDOW_HELP)
+# two plain flags, not typer's on/off pair, whose second column would squeeze every option name at 80 columns
+PREFIX_CACHING = typer.Option(False, "--enable-prefix-caching", help=PREFIX_CACHING_HELP)
+NO_PREFIX_CACHING = typer.Option(False, "--no-enable-prefix-caching", help="As vLLM's --no-enable-prefix-caching: "
+                                 "prefix caching off (see --enable-prefix-caching).")
+MAMBA_BLOCK_SIZE = typer.Option(None, "--mamba-block-size", show_default=False, help=MAMBA_BLOCK_SIZE_HELP)
 # the other flags that change capacity, declared once for estimate and check
 QUANTIZATION = typer.Option(None, "--quantization", "-q", help=QUANTIZATION_HELP)
 DTYPE = typer.Option(None, "--dtype", help=DTYPE_HELP)
@@ -260,6 +266,9 @@ def estimate(
     mamba_cache_dtype: Optional[str] = MAMBA_CACHE_DTYPE,
     mamba_ssm_cache_dtype: Optional[str] = MAMBA_SSM_CACHE_DTYPE,
     disable_sliding_window: bool = DISABLE_SLIDING_WINDOW,
+    prefix_caching: bool = PREFIX_CACHING,
+    no_prefix_caching: bool = NO_PREFIX_CACHING,
+    mamba_block: Optional[str] = MAMBA_BLOCK_SIZE,
     chart: bool = typer.Option(False, "--chart", help="Also draw requests held against max model length and "
                                "each GPU's memory as a stacked bar (always in --format html)."),
     fmt: str = typer.Option("table", "--format", "-f", help=FORMAT_HELP[:-1] + "; html's page has the chart, "
@@ -276,6 +285,7 @@ def estimate(
 
     from ..engines.vllm_cache_flags import mamba_dtype
     from ..engines.vllm_pooler_config import pooler_config_choice
+    from ..engines.vllm_prefix_flag import mamba_block_size
     from ..engines.vllm_runner_flag import convert_choice, runner_choice
     from ..engines.vllm_graphs import capture_sizes_value, max_capture_size_value
 
@@ -313,7 +323,9 @@ def estimate(
                                        mamba_cache_dtype=mamba_dtype("mamba_cache_dtype", mamba_cache_dtype),
                                        mamba_ssm_cache_dtype=mamba_dtype("mamba_ssm_cache_dtype",
                                                                          mamba_ssm_cache_dtype),
-                                       disable_sliding_window=disable_sliding_window))
+                                       disable_sliding_window=disable_sliding_window,
+                                       enable_prefix_caching=prefix_caching_typed(prefix_caching, no_prefix_caching),
+                                       mamba_block_size=mamba_block_size(mamba_block)))
     show(result, fmt, chart=chart)
 
 
@@ -351,7 +363,8 @@ def check(
                                        "pp_layer_partition, gpu_memory, gpus_per_node, enable_lora, max_loras, "
                                        "max_lora_rank, lora_dtype, fully_sharded_loras, runner, convert, "
                                        "pooler_config, max_cudagraph_capture_size, cudagraph_capture_sizes, "
-                                       "mamba_cache_dtype, mamba_ssm_cache_dtype, disable_sliding_window). See "
+                                       "mamba_cache_dtype, mamba_ssm_cache_dtype, disable_sliding_window, "
+                                       "enable_prefix_caching, mamba_block_size). See "
                                        "docs/ci.md."),
     tp: Optional[str] = typer.Option(None, "-tp", "--tensor-parallel-size", "--tp",
                                      help="TP degrees to check for MODEL (8 or 2,4,8)."),
@@ -398,6 +411,9 @@ def check(
     mamba_cache_dtype: Optional[str] = MAMBA_CACHE_DTYPE,
     mamba_ssm_cache_dtype: Optional[str] = MAMBA_SSM_CACHE_DTYPE,
     disable_sliding_window: bool = DISABLE_SLIDING_WINDOW,
+    prefix_caching: bool = PREFIX_CACHING,
+    no_prefix_caching: bool = NO_PREFIX_CACHING,
+    mamba_block: Optional[str] = MAMBA_BLOCK_SIZE,
     quantization: Optional[str] = QUANTIZATION,
     dtype: Optional[str] = DTYPE,
     max_num_seqs: Optional[int] = MAX_NUM_SEQS,
@@ -413,6 +429,7 @@ def check(
     """CI gate: TP/PP sharding and capacity targets. Exit 0 pass, 1 a rule fails, 2 bad input.
     Under GitHub Actions, also prints ::error/::warning annotations (to stderr)."""
     from ..engines import data_parallel_size, gpu_blocks_override
+    from ..engines.vllm_prefix_flag import mamba_block_size
     from ..commands import check as run
     from ..commands.deployments import VALID_KEYS, load_deployments, model_deployments
     from ..render import check_format
@@ -435,7 +452,9 @@ def check(
                    fully_sharded_loras=fully_sharded_loras or None, runner=runner, convert=convert,
                    pooler_config=pooler_config, max_cudagraph_capture_size=max_capture_size,
                    cudagraph_capture_sizes=capture_sizes, mamba_cache_dtype=mamba_cache_dtype,
-                   mamba_ssm_cache_dtype=mamba_ssm_cache_dtype, disable_sliding_window=disable_sliding_window or None)
+                   mamba_ssm_cache_dtype=mamba_ssm_cache_dtype, disable_sliding_window=disable_sliding_window or None,
+                   enable_prefix_caching=prefix_caching_typed(prefix_caching, no_prefix_caching),
+                   mamba_block_size=None if mamba_block is None else mamba_block_size(mamba_block))
     given = [name for name in CHECK_MODEL_OPTIONS if options[name] is not None]
     tps = None if tp is None else _list(tp, "tp")
     if file is not None:

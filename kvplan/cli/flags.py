@@ -29,6 +29,7 @@ FLAGS = {
     "cudagraph_capture_sizes": "--cudagraph-capture-sizes",
     "mamba_cache_dtype": "--mamba-cache-dtype", "mamba_ssm_cache_dtype": "--mamba-ssm-cache-dtype",
     "disable_sliding_window": "--disable-sliding-window",
+    "enable_prefix_caching": "--enable-prefix-caching", "mamba_block_size": "--mamba-block-size",
 }
 # every spelling of a field's flag; errors and suggestions use the one the user typed
 ALIASES = {
@@ -47,7 +48,8 @@ CHECK_MODEL_OPTIONS = ("pp", "gpu", "gpu_util", "kv_budget", "context", "kv_dtyp
                        "max_num_batched_tokens", "pp_layer_partition", "gpu_memory", "gpus_per_node", "enable_lora",
                        "max_loras", "max_lora_rank", "lora_dtype", "fully_sharded_loras", "runner", "convert",
                        "pooler_config", "max_cudagraph_capture_size", "cudagraph_capture_sizes",
-                       "mamba_cache_dtype", "mamba_ssm_cache_dtype", "disable_sliding_window")
+                       "mamba_cache_dtype", "mamba_ssm_cache_dtype", "disable_sliding_window",
+                       "enable_prefix_caching", "mamba_block_size")
 
 
 MODEL_HELP = "Hugging Face id (bundled spec first, then the Hub), a local config.json, or a model folder."
@@ -150,6 +152,15 @@ MAMBA_SSM_CACHE_DTYPE_HELP = ("As vLLM's --mamba-ssm-cache-dtype (0.10.1+; same 
 DISABLE_SLIDING_WINDOW_HELP = ("As vLLM's --disable-sliding-window (modelled from 0.11): every sliding-window layer "
                                "attends in full and the model's length is capped to the window (Gemma 3: 1024, "
                                "gpt-oss: 128 tokens), so a longer --max-model-len is refused, as vLLM refuses it.")
+PREFIX_CACHING_HELP = ("As vLLM's --enable-prefix-caching / --no-enable-prefix-caching (default: vLLM's, on but "
+                       "for attention-free models, and for Mamba hybrids before 0.28). Off, a hybrid keeps one "
+                       "Mamba state of max_model_len a request; on, a state a block (0.15+; 0.11.1-0.14 only the "
+                       "classes with Mamba prefix caching, vLLM turns it off for the others, as up to 0.11.0 for "
+                       "all).")
+MAMBA_BLOCK_SIZE_HELP = ("As vLLM's --mamba-block-size (0.11.1+), tokens: only with prefix caching on (vLLM refuses "
+                         "it otherwise); the base of the Mamba block in \"all\" mode (Jamba, Nemotron-H, Granite 4, "
+                         "Bamba, Falcon-H1, Zamba2 in 0.11.1-0.27), which it raises the attention block to; in "
+                         "\"align\" mode vLLM uses the attention block instead.")
 # the flags that change capacity besides the engine's (estimate and check alike)
 GPU_MEMORY_HELP = ("Override the GPU's memory (80GB, 79.2GiB, 80G = 80 GiB, or bytes); kvplan's own flag. A number "
                    "without a unit is bytes, refused below 1 MiB (40 means 40 bytes: write 40GiB).")
@@ -214,3 +225,14 @@ MAX_CAPTURE_HELP = ("As vLLM's --max-cudagraph-capture-size (0.11.1+): the large
                     "graph counts the CUDA-graph term reports.")
 CAPTURE_SIZES_HELP = ("As vLLM's --cudagraph-capture-sizes (0.11.1+): the batch sizes, in tokens, given CUDA graphs, "
                       "comma-separated (e.g. 1,2,4,8,16,32).")
+
+
+def prefix_caching_typed(on: bool, off: bool):
+    """--enable-prefix-caching / --no-enable-prefix-caching (None: neither). Both given, the last typed wins, as with
+    vLLM's argparse.BooleanOptionalAction (engine/arg_utils.py 0.34.0:1420-1426); the arguments after `--` are
+    MODEL's."""
+    if on and off:
+        options = typed_args[:typed_args.index("--")] if "--" in typed_args else typed_args
+        spelled = [arg for arg in options if arg in ("--enable-prefix-caching", "--no-enable-prefix-caching")]
+        return spelled[-1] == "--enable-prefix-caching"
+    return True if on else False if off else None

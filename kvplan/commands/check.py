@@ -186,7 +186,9 @@ def _engine(dep: Deployment):
                                               cudagraph_capture_sizes=dep.cudagraph_capture_sizes,
                                               mamba_cache_dtype=dep.mamba_cache_dtype,
                                               mamba_ssm_cache_dtype=dep.mamba_ssm_cache_dtype,
-                                              disable_sliding_window=dep.disable_sliding_window))
+                                              disable_sliding_window=dep.disable_sliding_window,
+                                              enable_prefix_caching=dep.enable_prefix_caching,
+                                              mamba_block_size=dep.mamba_block_size))
 
 
 def _replication(spec: ModelSpec, tp: int, precision) -> str:

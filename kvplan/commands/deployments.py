@@ -30,7 +30,8 @@ OPTIONAL_KEYS = ("pp", "gpu", "gpu_util", "kv_budget", "context", "kv_dtype", "m
                  "block_size", "quantization", "dtype", "max_num_seqs", "max_num_batched_tokens", "pp_layer_partition",
                  "gpu_memory", "gpus_per_node", "enable_lora", "max_loras", "max_lora_rank", "lora_dtype",
                  "fully_sharded_loras", "runner", "convert", "pooler_config", "max_cudagraph_capture_size",
-                 "cudagraph_capture_sizes", "mamba_cache_dtype", "mamba_ssm_cache_dtype", "disable_sliding_window")
+                 "cudagraph_capture_sizes", "mamba_cache_dtype", "mamba_ssm_cache_dtype", "disable_sliding_window",
+                 "enable_prefix_caching", "mamba_block_size")
 VALID_KEYS = REQUIRED_KEYS + OPTIONAL_KEYS
 TOP_KEYS = ("deployments",)
 
@@ -86,6 +87,10 @@ class Deployment:
     mamba_cache_dtype: Optional[str] = None  # vLLM's --mamba-cache-dtype (engines/vllm_cache_flags.py; None: auto)
     mamba_ssm_cache_dtype: Optional[str] = None  # vLLM's --mamba-ssm-cache-dtype
     disable_sliding_window: bool = False  # vLLM's --disable-sliding-window
+    # vLLM's --enable-prefix-caching / --no-enable-prefix-caching (None: vLLM's default) and --mamba-block-size
+    # (engines/vllm_prefix_flag.py)
+    enable_prefix_caching: Optional[bool] = None
+    mamba_block_size: Optional[int] = None
     file: Optional[str] = None  # the deployments file, as given on the command line
     line: Optional[int] = None  # 1-based line of the entry's first key
     key_lines: dict = field(default_factory=dict)  # key -> 1-based line
@@ -232,6 +237,15 @@ def _pooler_config(value) -> Optional[str]:
     return pooler_config_choice(value)
 
 
+def _mamba_block_size(value) -> int:
+    """vLLM's --mamba-block-size: a YAML integer of tokens above 0, unquoted (as block_size)."""
+    from ..engines.vllm_prefix_flag import mamba_block_size
+
+    if isinstance(value, str):
+        raise FieldError("mamba_block_size", f"must be a whole number of tokens, unquoted, got {quote(value)}.")
+    return mamba_block_size(value)
+
+
 def block_size(value) -> int:
     """vLLM's --block-size: tokens a KV-cache block, a power of two (CacheConfig's choices; estimate takes the
     same)."""
@@ -352,6 +366,8 @@ VALIDATORS = {
     "mamba_cache_dtype": lambda v: _mamba_dtype("mamba_cache_dtype", v),
     "mamba_ssm_cache_dtype": lambda v: _mamba_dtype("mamba_ssm_cache_dtype", v),
     "disable_sliding_window": _flag("disable_sliding_window"),
+    "enable_prefix_caching": _flag("enable_prefix_caching"),
+    "mamba_block_size": _mamba_block_size,
 }
 DEFAULTS = {"gpu_util": DEFAULT_GPU_UTIL, "context": DEFAULT_CONTEXT, "kv_dtype": "auto", "engine": "vllm",
             "enforce_eager": False, "skip_mm_profiling": False, "language_model_only": False,
@@ -396,7 +412,7 @@ MAX_DEPTH = 32
 MAX_VALUES = 20_000
 INT_FIELDS = ("tp", "pp", "min_concurrency", "context", "kv_budget", "num_gpu_blocks_override", "dp",
               "num_redundant_experts", "block_size", "max_num_seqs", "max_num_batched_tokens", "pp_layer_partition",
-              "gpu_memory", "gpus_per_node")
+              "gpu_memory", "gpus_per_node", "mamba_block_size")
 # YAML 1.1 (PyYAML) reads a float only with a dot and a signed exponent, so 9e-1, 1e300 and 1.0e300 stay strings
 # while YAML 1.2 and the flags (--gpu-util 9e-1) read them as numbers: an unquoted one in these fields is read as the
 # float YAML 1.2 reads, and so is quoted decimal text ('0.9', '8'), in both fields alike; YAML 1.1-only number forms

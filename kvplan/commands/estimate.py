@@ -12,6 +12,7 @@ from ..engines.vllm_cache_notes import cache_flag_notes
 from ..engines.vllm_lora import lora_notes
 from ..engines.vllm_pooling import pooling_note, refuse_st_pooling
 from ..engines.vllm_pooler_config import ignored_note as ignored_pooler_note, refuse_pooler_config
+from ..engines.vllm_prefix_flag import prefix_notes
 from ..engines.vllm_runner_flag import refuse_runner
 from ..engines.vllm_speculative import served
 from ..errors import FieldError, KvplanError
@@ -150,6 +151,8 @@ def estimate(model: str, *, contexts: Optional[list] = None, kv_dtypes: list = (
     dropped = ignored_pooler_note(spec, engine_model.version, spell)
     if dropped:  # --pooler-config names vLLM 0.11-0.15 drop without a word: said, not refused
         spec = replace(spec, notes=spec.notes + (dropped,))
+    # what --enable-prefix-caching / --no-enable-prefix-caching and --mamba-block-size did (vllm_prefix_flag.py)
+    spec = replace(spec, notes=spec.notes + prefix_notes(spec, flags, engine_model.version, spell))
     device = with_node_gpus(choose_gpu(gpu), gpus_per_node)
     if memory is not None:
         device = replace(device, memory_bytes=memory)

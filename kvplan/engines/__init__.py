@@ -50,6 +50,10 @@ class EngineFlags:
     mamba_cache_dtype: Optional[str] = None
     mamba_ssm_cache_dtype: Optional[str] = None
     disable_sliding_window: bool = False
+    # --enable-prefix-caching / --no-enable-prefix-caching (None: vLLM's default) and --mamba-block-size
+    # (vllm_prefix_flag.py)
+    enable_prefix_caching: Optional[bool] = None
+    mamba_block_size: Optional[int] = None
 
     def unused_on(self, spec) -> tuple:
         """The multimodal flags set (as MEDIA_FLAGS names their fields) that change nothing for `spec`, a model vLLM's
@@ -395,7 +399,8 @@ def get_engine(name, flags: EngineFlags = EngineFlags()):
                      "mm_encoder_tp_mode": "no vision-tower rules", "mm_processor_kwargs": "no profile run",
                      "pooler_config": "no chunked-prefill or prefix-caching rule",
                      "mamba_cache_dtype": "no state dtype rules", "mamba_ssm_cache_dtype": "no state dtype rules",
-                     "disable_sliding_window": "no sliding-window switch"}
+                     "disable_sliding_window": "no sliding-window switch",
+                     "enable_prefix_caching": "no prefix-caching rule", "mamba_block_size": "no Mamba block rule"}
         fields = {"speculative": "speculative_config", "mm_limits": "limit_mm_per_prompt"}
         for name, missing in vllm_only.items():  # refused, not silently left out of the figures
             if getattr(flags, name):

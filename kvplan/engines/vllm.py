@@ -45,9 +45,12 @@ from .figures import EngineFigures, Refusal
 from .vllm_admission import footprint
 from .vllm_ct_kv import kv_scheme_refusal
 from .vllm_e5m2 import MLA_BACKEND_FIRST, attention_without_quant_config, e5m2_refusal
+from .vllm_mamba_mode import (MAMBA_ALL_MODE, MAMBA_FREES_STATES_SINCE, MAMBA_PREFIX_CLASSES, _is_hybrid,
+                              _mamba_prefix_class, mamba_all_mode)
 from .vllm_media_floor import raised_note
 from .vllm_nvfp4 import nvfp4_refusal_line, refusal_options
 from .vllm_pooling import pooling_runner
+from .vllm_prefix_flag import as_asked
 from .vllm_sparse import (ROCM_NO_SPARSE, ROCM_SPARSE_SINCE, auto_on_gpu, dense_mla_fp8, dense_mla_refusal_line,
                           is_rocm_platform, refusal_line, rocm_block_refusal, sparse_cache, sparse_gpu_refusal_line,
                           taken_dtypes, v4_gpu_refusal_line)
@@ -333,6 +336,11 @@ class Settings:
     # or --pooler-config given on the generate runner (vllm_pooler_config.given); set by VllmEngine.settings
     pooling_runner: bool = False
     pooler_config: bool = False
+    # --enable-prefix-caching / --no-enable-prefix-caching (None: not given), --mamba-block-size, and whether a
+    # --speculative-config is given: vllm_prefix_flag.as_asked, which with_model_defaults applies
+    prefix_caching_asked: Optional[bool] = None
+    mamba_block_size: Optional[int] = None
+    speculative: bool = False
 
     @property
     def in_flight_tokens(self) -> int:
@@ -407,21 +415,6 @@ HYBRID_PREFIX_RULES = (  # (first release, who starts a hybrid with it off), new
     ((0, 11, 1), "generate runner"), ((0, 0), "every runner"),
 )
 HYBRID_PREFIX_CACHING_SINCE = (0, 28)  # every runner, whatever the pooler
-# Hybrid classes that implement SupportsMambaPrefixCaching (model_executor/models/*.py 0.11.1-0.25.1: bamba.py (to
-# 0.25.0), falcon_h1.py, granitemoehybrid.py, jamba.py, nemotron_h.py, zamba2.py). With prefix caching on, the others
-# have it turned off again in 0.11.1-0.14.x (MambaModelConfig, models/config.py 0.11.1:293-305), run "align" in
-# 0.15.0-0.27.x and these "all" (0.15.0:332-347), from 0.28 every class "align" (0.28.0:602-609). In 0.11.1-0.14.x,
-# before mamba_cache_mode, these keep prefix caching on and the hybrid block takes the same "all" branch
-# (models/config.py 0.11.1:394-415, 0.14.1 the same under `if cache_config.enable_prefix_caching`), and MambaSpec
-# keeps cdiv(max_model_len, mamba_block_size) states a request whatever the mode (v1/kv_cache_interface.py
-# 0.11.1:261-263, 0.14.1:292-294). "all" mode: vllm_specs.mamba_all_blocks, CacheSpec.all_mode.
-MAMBA_PREFIX_CLASSES = frozenset({"BambaForCausalLM", "FalconH1ForCausalLM", "GraniteMoeHybridForCausalLM",
-                                  "JambaForCausalLM", "NemotronHForCausalLM", "Zamba2ForCausalLM"})
-MAMBA_ALL_MODE = ((0, 11, 1), (0, 28))  # [from, before): releases whose MAMBA_PREFIX_CLASSES keep one state a block
-# MambaManager frees a request's states behind the newest (get_num_skipped_tokens = computed - 1) from 0.14
-# (v1/core/single_type_kv_cache_manager.py 0.14.0:830-834, 0.20.0:1044, 0.27.1:1673); before, it skips none (the
-# base class's 0, 0.13.0 :290-301), so a request holds every state block it was given until it ends.
-MAMBA_FREES_STATES_SINCE = (0, 14)
 MAMBA_FALLBACK_OFF_BEFORE = (0, 15)  # before it, a class outside MAMBA_PREFIX_CLASSES gets prefix caching off
 
 
@@ -429,17 +422,13 @@ def with_model_defaults(spec, settings: Settings, version: str = PINNED) -> Sett
     """The settings vLLM `version` starts this model with: prefix caching off for an attention-free model (every
     layer a Mamba state: config/model.py is_prefix_caching_supported, 'Attention free models do not support prefix
     caching') and, by HYBRID_PREFIX_RULES, for a hybrid one, so each state block holds a whole max_model_len and a
-    request one block."""
+    request one block; then --enable-prefix-caching / --no-enable-prefix-caching and --mamba-block-size as vLLM
+    `version` takes them (vllm_prefix_flag.as_asked)."""
     if spec.layers and all(isinstance(layer, LinearState) for layer in spec.layers):
-        return replace(settings, prefix_caching=False)
+        return as_asked(spec, replace(settings, prefix_caching=False), version)
     if hybrid_without_prefix_caching(spec, version, settings.pooling_runner, settings.pooler_config):
-        return replace(settings, prefix_caching=False)
-    return settings
-
-
-def _is_hybrid(spec) -> bool:
-    states = sum(isinstance(layer, LinearState) for layer in spec.layers)
-    return 0 < states < len(spec.layers)
+        return as_asked(spec, replace(settings, prefix_caching=False), version)
+    return as_asked(spec, settings, version)
 
 
 def hybrid_without_prefix_caching(spec, version: str, pooling_runner: bool = False,
@@ -457,22 +446,6 @@ def hybrid_without_prefix_caching(spec, version: str, pooling_runner: bool = Fal
     if not pooling_runner and (who == "generate runner" or not pooler_config):
         return True
     return release < MAMBA_FALLBACK_OFF_BEFORE and not _mamba_prefix_class(spec)
-
-
-def _mamba_prefix_class(spec) -> bool:
-    return (spec.registered_architecture or spec.architecture) in MAMBA_PREFIX_CLASSES
-
-
-def mamba_all_mode(spec, version: str, prefix_caching: bool) -> str:
-    """How vLLM `version` keeps `spec`'s Mamba states in "all" mode (CacheSpec.all_mode), "" where it does not: a
-    hybrid of MAMBA_PREFIX_CLASSES with prefix caching on (`prefix_caching`: with_model_defaults' settings) in
-    MAMBA_ALL_MODE, which is a pooling runner's or a --pooler-config's (HYBRID_PREFIX_RULES); "frees" from 0.14,
-    else "keeps" (MAMBA_FREES_STATES_SINCE)."""
-    first, before = MAMBA_ALL_MODE
-    release = parse_version(version)
-    if not (prefix_caching and _is_hybrid(spec) and _mamba_prefix_class(spec) and first <= release < before):
-        return ""
-    return "frees" if release >= MAMBA_FREES_STATES_SINCE else "keeps"
 
 
 # A --block-size above "all" mode's Mamba block keeps the attention block there and the Mamba block below it in
@@ -1080,7 +1053,8 @@ def layer_specs(spec, tp: int, precision, settings: Settings, block_size: Option
         if attention is not None:
             shape = (isinstance(attention, MLALatent), version, capability, getattr(attention, "head_dim", 0))
             if all_mode:
-                chunk = max(layer.chunk_size for layer in mamba) or MAMBA_CHUNK_FALLBACK
+                # --mamba-block-size replaces the chunk as the block's base (vllm_prefix_flag)
+                chunk = settings.mamba_block_size or max(layer.chunk_size for layer in mamba) or MAMBA_CHUNK_FALLBACK
                 raised, all_block = mamba_all_blocks(per_token, page, bs, chunk, *shape)
             else:
                 raised = hybrid_block_size(per_token, page, bs, shape[0], alignment, *shape[1:])

@@ -31,7 +31,8 @@ from .vllm_versions import KV_DTYPE_SINCE, PINNED, behaviour, block_size_choices
 # not 0.4.2's): vllm_cache_flags.py
 FLAG_SINCE = {"skip_mm_profiling": (0, 10, 1), "language_model_only": (0, 17), "mm_encoder_tp_mode": (0, 10, 2),
               "cpu_offload_gb": (0, 5, 3), "enable_eplb": (0, 9, 2), "mamba_cache_dtype": (0, 10, 1),
-              "mamba_ssm_cache_dtype": (0, 10, 1), "disable_sliding_window": (0, 4, 3)}
+              "mamba_ssm_cache_dtype": (0, 10, 1), "disable_sliding_window": (0, 4, 3),
+              "mamba_block_size": (0, 11, 1)}  # --mamba-block-size: arg_utils.py 0.11.1:933, not in 0.11.0's
 
 # older releases have these flags, not what kvplan models: (first release modelled, what it models)
 MODELLED_SINCE = {"dp": ((0, 9), "lays out the experts"), "enable_expert_parallel": ((0, 9), "lays out the experts"),
@@ -229,7 +230,9 @@ class VllmEngine:
                                     prefix_caching=incremental, v1_runner=runner.name == "V1",
                                     media_floor=media_floor(spec, self.version, self.flags),
                                     chunked_prefill=incremental)
-        return replace(settings, pooling_runner=runner.pooling, pooler_config=given(spec) is not None)
+        return replace(settings, pooling_runner=runner.pooling, pooler_config=given(spec) is not None,
+                       prefix_caching_asked=self.flags.enable_prefix_caching,
+                       mamba_block_size=self.flags.mamba_block_size, speculative=self.flags.speculative is not None)
 
     def capacity(self, stage_specs: list, *, spec, stages: list, context: int, precision, tp: int, budgets: list,
                  block_size: Optional[int], gpu, pp: int = 1, max_num_seqs: Optional[int] = None,
