@@ -358,13 +358,16 @@ def test_decode_verdict_below_the_estimate_splits_the_forward_by_its_batch1_cost
 
 # ---- budget terms ------------------------------------------------------------------------------------------------
 
-def test_capture_sizes_follow_vllm():
-    # vllm/config/vllm.py _set_cudagraph_sizes: [1, 2, 4] + range(8, 256, 8) + range(256, max + 1, 16), max =
-    # min(2 x max_num_seqs, 512): 3 + 31 + 17 = 51 sizes for the default 256 sequences
-    sizes = V.capture_sizes(256, 8192)
-    assert len(sizes) == 51 and sizes[:5] == [1, 2, 4, 8, 16] and sizes[-2:] == [496, 512] and 248 in sizes
-    assert V.capture_sizes(8, 8192) == [1, 2, 4, 8, 16]
-    assert V.capture_sizes(256, 64) == [1, 2, 4, 8, 16, 24, 32, 40, 48, 56, 64]
+def test_capture_sizes_are_the_engines_full_decode_graphs():
+    # vLLM 0.32.0 logs "Profiling CUDA graph memory: PIECEWISE=51 (largest=512), FULL=35 (largest=256)" at
+    # max_num_seqs 256 (LMCache#3430, tests/data/vllm_graph_estimates.yaml G01): the decode graphs verify captures
+    # are the FULL ones, [1, 2, 4] + range(8, 256, 8) + [256]: 3 + 31 + 1 = 35 sizes
+    sizes = V.capture_sizes("0.32.0", 256, 8192)
+    assert len(sizes) == 35 and sizes[:5] == [1, 2, 4, 8, 16] and sizes[-2:] == [248, 256]
+    assert V.capture_sizes("0.32.0", 8, 8192) == [1, 2, 4, 8]  # no decode batch above max_num_seqs
+    assert V.capture_sizes("0.32.0", 256, 64) == [1, 2, 4, 8, 16, 24, 32, 40, 48, 56, 64]  # within the token budget
+    # 1,024 sequences (vLLM's H100/H200 default): every size up to the 512-token cap, 3 + 31 + 17 = 51
+    assert len(V.capture_sizes("0.32.0", 1024, 8192)) == 51
 
 
 def _vllm_plan(config, tp, context=8192):

@@ -146,20 +146,33 @@ def _split_counts(sizes: list, legacy: bool, max_num_seqs: int, mnbt: int, query
     return prefill, sorted({min(n, limit) for n in reachable if limit >= 1})
 
 
+def _mode_sizes(version: tuple, max_num_seqs: int, max_num_batched_tokens: int, query_len: int, sm100: bool,
+                max_capture_size: Optional[int], capture_sizes: Optional[Sequence[int]]) -> tuple:
+    """(PIECEWISE token sizes, FULL decode token sizes) of a generating model."""
+    sizes = shared_sizes(version, max_num_seqs, max_num_batched_tokens, query_len, sm100, max_capture_size,
+                         capture_sizes)
+    if version >= SPLIT_SIZES_SINCE:
+        legacy = max_capture_size is not None or capture_sizes is not None
+        prefill, requests = _split_counts(sizes, legacy, max_num_seqs, max_num_batched_tokens, query_len, sm100)
+        return prefill, [n * query_len for n in requests]
+    return sizes, _full_token_counts(sizes, max_num_seqs, query_len)
+
+
+def decode_sizes(version: tuple, max_num_seqs: int, max_num_batched_tokens: int, sm100: bool = False,
+                 max_capture_size: Optional[int] = None, capture_sizes: Optional[Sequence[int]] = None) -> list:
+    """The batch sizes of the FULL decode graphs vLLM `version` captures, one token a sequence (no speculative
+    tokens): what a decode step of that many sequences replays, and what kvplan verify captures."""
+    return _mode_sizes(version, max_num_seqs, max_num_batched_tokens, 1, sm100, max_capture_size, capture_sizes)[1]
+
+
 def graph_counts(version: tuple, max_num_seqs: int, max_num_batched_tokens: int, query_len: int = 1,
                  sm100: bool = False, pooling: bool = False, encoder_decoder: bool = False,
                  max_capture_size: Optional[int] = None,
                  capture_sizes: Optional[Sequence[int]] = None) -> GraphCounts:
     """The PIECEWISE and FULL graphs vLLM `version` captures (module docstring) for a generating model (`pooling`:
     PIECEWISE only; `encoder_decoder`: FULL decode only)."""
-    sizes = shared_sizes(version, max_num_seqs, max_num_batched_tokens, query_len, sm100, max_capture_size,
-                         capture_sizes)
-    if version >= SPLIT_SIZES_SINCE:
-        legacy = max_capture_size is not None or capture_sizes is not None
-        prefill, requests = _split_counts(sizes, legacy, max_num_seqs, max_num_batched_tokens, query_len, sm100)
-        full = [n * query_len for n in requests]
-    else:
-        prefill, full = sizes, _full_token_counts(sizes, max_num_seqs, query_len)
+    prefill, full = _mode_sizes(version, max_num_seqs, max_num_batched_tokens, query_len, sm100, max_capture_size,
+                                capture_sizes)
     if pooling:
         full = []
     if encoder_decoder:
