@@ -55,9 +55,10 @@ from .vllm_quant import REMEDY_FLAGS, gpu_quantization_refusal, is_deprecation, 
     model_config_refusal, quant_config_refusal, scheme_refusal
 from .vllm_registry import (FIRST_LISTED, PLUGINS, RETIRED, last_serving, padded_release, retirement,
                             served_architecture, unlisted_span)
-from .vllm_specs import (DENSE_MLA_BLOCK_RULES, attention_block_size, cuda_sparse_block_refusal, default_block_size,
-                         dense_mla_backend, forced_mla_block, hybrid_block_size, kv_cache_groups, layer_spec,
-                         mamba_all_blocks, mamba_page, prefill_checkpoint_alignment, ununified_pages_error)
+from .vllm_specs import (BACKEND_BLOCK_MULTIPLE, DENSE_MLA_BLOCK_RULES, attention_block_size, backend_block_refusal,
+                         cuda_sparse_block_refusal, default_block_size, dense_mla_backend, forced_mla_block,
+                         hybrid_block_size, kv_cache_groups, layer_spec, mamba_all_blocks, mamba_page,
+                         prefill_checkpoint_alignment, ununified_pages_error)
 from .vllm_versions import NEWEST, PINNED, Behaviour, behaviour, parse_version, release_rule
 
 GiB = 2**30
@@ -415,8 +416,13 @@ HYBRID_PREFIX_CACHING_SINCE = (0, 28)  # every runner, whatever the pooler
 # (models/config.py 0.11.1:394-415, 0.14.1 the same under `if cache_config.enable_prefix_caching`), and MambaSpec
 # keeps cdiv(max_model_len, mamba_block_size) states a request whatever the mode (v1/kv_cache_interface.py
 # 0.11.1:261-263, 0.14.1:292-294). "all" mode: vllm_specs.mamba_all_blocks, CacheSpec.all_mode.
+# vLLM asks the class the registry resolves the architecture to (supports_mamba_prefix_caching(model), registry.py
+# 0.14.1:594), so the table names architectures by that class: JambaForSequenceClassification subclasses
+# JambaForCausalLM (jamba.py 0.14.1:576, 0.20.0:584) and NemotronHPuzzleForCausalLM resolves to NemotronHForCausalLM
+# (registry.py 0.16.0:168, 0.20.0:177).
 MAMBA_PREFIX_CLASSES = frozenset({"BambaForCausalLM", "FalconH1ForCausalLM", "GraniteMoeHybridForCausalLM",
-                                  "JambaForCausalLM", "NemotronHForCausalLM", "Zamba2ForCausalLM"})
+                                  "JambaForCausalLM", "JambaForSequenceClassification", "NemotronHForCausalLM",
+                                  "NemotronHPuzzleForCausalLM", "Zamba2ForCausalLM"})
 MAMBA_ALL_MODE = ((0, 11, 1), (0, 28))  # [from, before): releases whose MAMBA_PREFIX_CLASSES keep one state a block
 # MambaManager frees a request's states behind the newest (get_num_skipped_tokens = computed - 1) from 0.14
 # (v1/core/single_type_kv_cache_manager.py 0.14.0:830-834, 0.20.0:1044, 0.27.1:1673); before, it skips none (the
@@ -826,6 +832,34 @@ def sparse_block_refusal(spec, block_size: Optional[int], capability=(), version
         return Refusal(why, None, configuration=True, field="block_size", options=(64, 128)) if why else None
     why = rocm_block_refusal(block_size, version)
     return Refusal(why, None, configuration=True, field="block_size", options=(1,)) if why else None
+
+
+HYBRID_RAISED_AFTER_SELECTION = (0, 20)  # a Mamba hybrid's block is raised after its layers pick backends
+
+
+def attention_block_refusal(spec, precision, block_size: Optional[int], capability=(), version: str = PINNED,
+                            tp: int = 1) -> Optional[Refusal]:
+    """vLLM's "No valid attention backend found" for a --block-size no CUDA attention backend takes, from 0.18
+    (vllm_specs.backend_block_refusal: a multiple of 16, FlexAttention's any block in 0.18-0.20). The block the
+    selector sees is the flag's, but a Mamba hybrid's in 0.18-0.19 is first raised to the multiple of 16 that holds
+    a state (models/config.py 0.18.0:135-149, run from VllmConfig.__post_init__, config/vllm.py 0.18.0:669, before the
+    layers pick their backends); from 0.20 the raise comes after (platforms/interface.py 0.20.0:499)."""
+    if is_rocm_platform(capability) or is_sparse(spec) or is_v4(spec) or block_size is None:
+        return None
+    if spec.layers and all(isinstance(layer, LinearState) for layer in spec.layers):
+        return None  # no attention layer picks a backend
+    attention, per_token, page = hybrid_pages(spec, tp, cache_precision(spec, precision, capability, version, tp),
+                                              version)
+    mla = isinstance(attention, MLALatent) or any(isinstance(layer, MLALatent) for layer in spec.layers)
+    if attention is not None and page and parse_version(version) < HYBRID_RAISED_AFTER_SELECTION:
+        if hybrid_block_size(per_token, page, block_size, mla, None, version, capability) > block_size:
+            return None
+    why = backend_block_refusal(block_size, version, mla, precision.vllm_dtype, getattr(spec, "attention_sinks", False))
+    if not why:
+        return None
+    below = block_size // BACKEND_BLOCK_MULTIPLE * BACKEND_BLOCK_MULTIPLE  # the multiples of 16 around it
+    options = tuple(size for size in (below, below + BACKEND_BLOCK_MULTIPLE) if size)
+    return Refusal(why, None, configuration=True, field="block_size", options=options)
 
 
 def mla_hybrid_block_refusal(spec, precision, block_size: Optional[int], capability=(), version: str = PINNED,
@@ -1434,6 +1468,7 @@ def configuration_refusal(spec, precision, *, tp: int, length: int, block_size: 
         sparse_dtype_refusal(spec, precision, capability, version, tp) or \
         dense_mla_dtype_refusal(spec, precision, capability, version, tp) or \
         sparse_block_refusal(spec, block_size, capability, version, precision.vllm_dtype) or \
+        attention_block_refusal(spec, precision, block_size, capability, version, tp) or \
         mla_hybrid_block_refusal(spec, precision, block_size, capability, version, tp)
     deprecated = refusal is not None and is_deprecation(refusal)
     if refusal is None or not checked or (refusal.field not in ("dtype", "quantization") and not deprecated):
