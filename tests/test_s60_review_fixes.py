@@ -134,3 +134,92 @@ def test_the_cli_takes_any_positive_block(write_config):
     result = run_kvplan("estimate", write_config(LLAMA3_8B), "--engine", "vllm==0.34.0", "--block-size", "48",
                         "--format", "json")
     assert result.returncode == 0 and json.loads(result.stdout)["plans"][0]["engine"]["block_size"] == 48
+
+
+# ---- 3. GritLM encoder-only from 0.10.2; Llama / Qwen2's is_causal from 0.10.1 --------------------------------------
+GRITLM = {"architectures": ["GritLM"], "model_type": "mistral", "hidden_size": 4096, "intermediate_size": 14336,
+          "num_hidden_layers": 32, "num_attention_heads": 32, "num_key_value_heads": 8, "head_dim": 128,
+          "max_position_embeddings": 32768, "vocab_size": 32000, "rms_norm_eps": 1e-5, "rope_theta": 10000.0,
+          "sliding_window": None, "tie_word_embeddings": False, "torch_dtype": "bfloat16", "hidden_act": "silu"}
+
+
+def _encoder_only(config: dict, version: str, write_config, *flags) -> bool:
+    result = run_kvplan("estimate", write_config(config), "--gpu", "h100", "-c", "8192", "--engine",
+                        f"vllm=={version}", *flags)
+    return result.returncode == 2 and "is an encoder-only model" in result.stderr
+
+
+@pytest.mark.parametrize("version, encoder_only", [
+    # gritlm.py 0.10.1:218 GritLM(LlamaForCausalLM, SupportsV0Only): V0, a cache for every layer
+    ("0.10.1", False),
+    # gritlm.py 0.10.2:219 no SupportsV0Only; :245-247 is_causal False on the pooling runner (its default: registry
+    # is_pooling_model first, config/__init__.py 0.10.2:936-939); llama.py 0.10.2:193-194, :271-274
+    # EncoderOnlyAttention; v1/worker/gpu_model_runner.py 0.10.2:3692-3694 no cache for it
+    ("0.10.2", True),
+    ("0.11.0", True),
+])
+def test_gritlm_is_encoder_only_from_0102(write_config, version, encoder_only):
+    assert _encoder_only(GRITLM, version, write_config) == encoder_only
+
+
+@pytest.mark.parametrize("version, encoder_only", [
+    ("0.10.0", False),  # not modelled: 0.10.0's V1 FlashAttentionImpl raises for it (flash_attn.py 0.10.0:378-382)
+    # llama.py 0.10.1:251-254 ENCODER_ONLY; flash_attn.py 0.10.1:393 runs it; gpu_model_runner.py 0.10.1:3256-3258
+    ("0.10.1", True),
+])
+def test_llama_is_causal_false_from_0101(write_config, version, encoder_only):
+    config = {**GRITLM, "architectures": ["LlamaForCausalLM"], "model_type": "llama", "is_causal": False}
+    assert _encoder_only(config, version, write_config) == encoder_only
+
+
+# ---- 4. GritLM generates; JambaForSequenceClassification's generate refusal -----------------------------------------
+def test_gritlm_runner_generate_is_a_causal_llama(write_config):
+    """registry.py 0.11.0:98 (_TEXT_GENERATION_MODELS) and :167 (_EMBEDDING_MODELS), 0.28.0:127 and :231; GritLM
+    subclasses LlamaForCausalLM (gritlm.py 0.11.0:219), so ModelConfig's is_generative_model lets --runner generate
+    through (config/model.py 0.11.0:527-532); is_causal stays true off the pooling runner (gritlm.py 0.11.0:245-247).
+    Its cache is then a Llama's: 32 layers x 8 KV heads x 128 x 2 (K, V) x 2 B = 131,072 B a token."""
+    from dataclasses import replace
+
+    from kvplan.engines.vllm_runner_flag import runner_refusal
+    from kvplan.model.parse import parse_config
+
+    assert runner_refusal(replace(parse_config(GRITLM, "gritlm"), runner="generate"), "0.20.0") is None
+    e = _engine(str(write_config(GRITLM)), "0.20.0", runner="generate")
+    assert e.starts and e.runner == "generate"
+    assert e.gpu_kv_cache_tokens == e.available_kv_cache_bytes // (16 * 131072) * 16
+
+
+def test_jamba_sequence_classification_generate_refusal_names_the_assert(tmp_path):
+    """JambaForSequenceClassification is registered (registry.py 0.20.0:318) and subclasses JambaForCausalLM
+    (jamba.py 0.20.0:584), so ModelConfig takes it as generating; its __init__ asserts a pooler config (jamba.py
+    0.20.0:605), which only the pooling runner sets (config/model.py 0.20.0:580-582)."""
+    folder = _bundled_as(JAMBA, "JambaForSequenceClassification", tmp_path, num_labels=1)
+    result = run_kvplan("estimate", folder, "--gpu", "h100", "--tp", "2", "-c", "8192", "--engine", "vllm==0.20.0",
+                        "--runner", "generate")
+    assert result.returncode == 2 and "TransformersForCausalLM" not in result.stderr
+    assert "asserts a pooler config" in result.stderr and "jamba.py 0.11.0:559" in result.stderr
+
+
+# ---- 5. --pooler-config numbers as pydantic parses them ------------------------------------------------------------
+# vLLM 0.34.0's TypeAdapter(PoolerConfig).validate_json (engine/arg_utils.py 0.34.0:368-373), pydantic 2.14.4, run on
+# {"dimensions": X} (int | None) and {"logit_mean": X} (float | None): "" = taken.
+INT_CASES = [("7.", False), ("\u0667", False), ("\u0661", False), ("\uff17", False), ("7.0", True), ("7.00", True),
+             (" 7 ", True), ("1_000", True), ("1_0.0", True), ("1.0_0", False), ("+_1", False), ("7\u3000", True),
+             ("\x1c7", False), ("7\x85", True)]
+FLOAT_CASES = [("7.", True), ("\u0667", False), ("\u0661", False), ("\u0661.5", False), ("1e3", True),
+               ("1_e3", True), ("_1", False), ("1__0", False), ("inf", True), ("\x1c7", False), ("7\x1f", False),
+               ("7\u2003", True)]
+
+
+@pytest.mark.parametrize("text, taken", INT_CASES)
+def test_int_fields_as_pydantic(text, taken):
+    from kvplan.engines.vllm_pooler_config import _value_words
+
+    assert (_value_words("dimensions", text, (0, 34))[1] == "") == taken
+
+
+@pytest.mark.parametrize("text, taken", FLOAT_CASES)
+def test_float_fields_as_pydantic(text, taken):
+    from kvplan.engines.vllm_pooler_config import _value_words
+
+    assert (_value_words("logit_mean", text, (0, 34))[1] == "") == taken

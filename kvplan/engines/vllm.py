@@ -187,8 +187,11 @@ ADDED_ARCHITECTURES = {**FIRST_LISTED, "DeepseekV32ForCausalLM": "0.11.0", "Kimi
 # architectures every release builds encoder-only (BERT's family, EmbeddingGemma) model/unmodelled.py ENCODER_ONLY
 # refuses for every engine.
 _IS_CAUSAL = ("is_causal", False)
-_LLAMA = ("0.11.0", _IS_CAUSAL, "llama.py LlamaDecoderLayer 0.11.0:275, 0.34.0:280")
-_QWEN2 = ("0.11.0", _IS_CAUSAL, "qwen2.py Qwen2DecoderLayer 0.11.0:214, 0.34.0:266")
+# From 0.10.1 the V1 engine keeps no cache for an ENCODER_ONLY layer (v1/worker/gpu_model_runner.py 0.10.1:3256-3258,
+# and marks a model of them encoder-only, :2823-2857) and its FlashAttention runs one (flash_attn.py 0.10.1:393);
+# 0.10.0's raises NotImplementedError for any attention but the decoder's (flash_attn.py 0.10.0:378-382).
+_LLAMA = ("0.10.1", _IS_CAUSAL, "llama.py LlamaDecoderLayer 0.10.1:251-254, 0.10.2:271-274, 0.11.0:275, 0.34.0:280")
+_QWEN2 = ("0.10.1", _IS_CAUSAL, "qwen2.py Qwen2DecoderLayer 0.10.1:211-214, 0.11.0:214, 0.34.0:266")
 _DEEPSEEK = ("0.29.0", _IS_CAUSAL, "deepseek_v2.py 0.29.0:566, 0.34.0:571; no is_causal in 0.28.0's")
 _ALWAYS = None  # the config handler sets is_causal false whatever the config says
 _POOLING_RUNNER = "pooling runner"  # the class sets is_causal false when vLLM serves it with the pooling runner
@@ -250,9 +253,12 @@ ENCODER_ONLY_FROM = {
     # EmbeddingGemma2Attention: Attention(attn_type=ENCODER_ONLY) (embedding_gemma2.py 0.32.0:157, 0.33.0:158), then
     # EncoderOnlyAttention (0.34.0:148)
     "EmbeddingGemma2Model": ("0.32.0", _ALWAYS, "embedding_gemma2.py 0.32.0:157, 0.34.0:148"),
-    # GritLM sets hf_config.is_causal = False on the pooling runner (gritlm.py 0.11.0:245-247, 0.28.0:226-228), which
-    # LlamaDecoderLayer reads (llama.py 0.11.0:275); on the generate runner it is a causal Llama; listed to 0.28.0
-    "GritLM": ("0.11.0", _POOLING_RUNNER, "gritlm.py 0.11.0:245-247 over llama.py 0.11.0:275"),
+    # GritLM sets hf_config.is_causal = False on the pooling runner (gritlm.py 0.10.2:245-247, 0.11.0:245-247, 0.28.0:
+    # 226-228), which LlamaDecoderLayer reads (llama.py 0.10.2:271-274 EncoderOnlyAttention); on the generate runner it
+    # is a causal Llama; listed to 0.28.0. Up to 0.10.1 it is SupportsV0Only (gritlm.py 0.10.1:218), so V0 runs it with
+    # a cache for every layer; 0.10.2 drops that (gritlm.py 0.10.2:219) and V1 keeps none (gpu_model_runner.py
+    # 0.10.2:3692-3694).
+    "GritLM": ("0.10.2", _POOLING_RUNNER, "gritlm.py 0.10.2:245-247 over llama.py 0.10.2:271-274"),
     **dict.fromkeys(("LlamaNemotronVLModel", "LlamaNemotronVLForSequenceClassification"),
                     ("0.17.0", _ALWAYS, "LlamaNemotronVLConfig, models/config.py 0.17.0:115-127")),
 }
