@@ -223,3 +223,31 @@ def test_float_fields_as_pydantic(text, taken):
     from kvplan.engines.vllm_pooler_config import _value_words
 
     assert (_value_words("logit_mean", text, (0, 34))[1] == "") == taken
+
+
+# ---- 6. the requests column ----------------------------------------------------------------------------------------
+# vLLM logs "Maximum concurrency" as blocks / blocks a whole max-len request needs (v1/core/kv_cache_utils.py
+# get_max_concurrency_for_kv_cache_config); the table shows what the engine holds at once (vllm_admission: sliding
+# windows recycle their blocks). gemma-3-12b at 32K: the two differ, and the note gives both; Llama 3.1 8B (full
+# attention only): they agree, no note.
+def _text_and_json(model: str, context: str):
+    args = ("estimate", model, "--gpu", "h100", "-c", context)
+    text = run_kvplan(*args)
+    (plan,) = json.loads(run_kvplan(*args, "--format", "json").stdout)["plans"]
+    return " ".join(text.stdout.split()), plan
+
+
+def test_the_requests_note_gives_both_figures():
+    text, plan = _text_and_json("google/gemma-3-12b-it", "32768")
+    shown, logged = plan["max_concurrency"], plan["engine"]["max_concurrency"]
+    assert shown != int(logged)
+    assert (f"max len 32,768 bf16 tp 1: requests {shown:,} is what the engine holds at once; vLLM logs \"Maximum "
+            f"concurrency\" {logged:,.2f}x (vLLM's figure counts each request at the blocks of its whole max "
+            f"len") in text
+    assert "requests of max len the engine holds at once" in text
+
+
+def test_no_note_where_they_agree():
+    text, plan = _text_and_json(LLAMA, "8192")
+    assert plan["max_concurrency"] == int(plan["engine"]["max_concurrency"])
+    assert "is what the engine holds at once" not in text
