@@ -122,7 +122,7 @@ BAD_FLAGS = [
     (("--tp", "0"), ("--tp",)),
     (("--tp", "two"), ("--tp",)),
     (("--context", "-5"), ("--context",)),
-    (("--block-size", "12"), ("--block-size", "power of two")),
+    (("--block-size", "0"), ("--block-size", "positive integer")),
     (("--kv-budget", "lots"), ("--kv-budget", "10GiB")),
     (("--gpu", "voodoo5"), ("--gpu", "H100-80GB-SXM")),
     (("--gpu-util", "1.5"), ("--gpu-util",)),

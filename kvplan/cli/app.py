@@ -216,7 +216,9 @@ def estimate(
                            "as vLLM splits them (uneven counts allowed)."),
     block_size: Optional[int] = typer.Option(None, "--block-size", help="Paged-attention block size in tokens "
                                              "(default: the engine's; vLLM uses 16 (64 from 0.34), MLA by GPU and "
-                                             "release; up to 0.17 one the release lists: 1 to 256 in 0.11.1-0.17)."),
+                                             "release; up to 0.17 one the release lists: 1 to 256 in 0.11.1-0.17; "
+                                             "from 0.18 any its attention backends take: a multiple of 16 on "
+                                             "CUDA)."),
     kv_budget: Optional[str] = typer.Option(None, "--kv-cache-memory-bytes", "--kv-budget", help=KV_BUDGET_HELP),
     gpu: Optional[str] = typer.Option(None, "--gpu", help=DEFAULT_GPU_HELP, autocompletion=_complete_gpu),
     gpu_memory: Optional[str] = GPU_MEMORY,
@@ -377,7 +379,9 @@ def check(
                                            help="KV-cache dtype (default auto = the model's dtype)."),
     block_size: Optional[int] = typer.Option(None, "--block-size", help="Paged-attention block size in tokens "
                                              "(default: the engine's; vLLM uses 16 (64 from 0.34), MLA by GPU and "
-                                             "release; up to 0.17 one the release lists: 1 to 256 in 0.11.1-0.17)."),
+                                             "release; up to 0.17 one the release lists: 1 to 256 in 0.11.1-0.17; "
+                                             "from 0.18 any its attention backends take: a multiple of 16 on "
+                                             "CUDA)."),
     gpu: Optional[str] = typer.Option(None, "--gpu", help=DEFAULT_GPU_HELP),
     gpu_util: Optional[float] = typer.Option(None, "--gpu-memory-utilization", "--gpu-util", help=GPU_UTIL_HELP),
     kv_budget: Optional[str] = typer.Option(None, "--kv-cache-memory-bytes", "--kv-budget", help=KV_BUDGET_HELP),

@@ -247,14 +247,12 @@ def _mamba_block_size(value) -> int:
 
 
 def block_size(value) -> int:
-    """vLLM's --block-size: tokens a KV-cache block, a power of two (CacheConfig's choices; estimate takes the
-    same)."""
+    """vLLM's --block-size: a positive number of tokens a KV-cache block (estimate takes the same). Which values a
+    release takes is the engine's to say: the argparse choices up to 0.17, from 0.18 any int its attention backends
+    take (vllm_engine.check_block_size, vllm.attention_block_refusal)."""
     if isinstance(value, str):  # a YAML integer, not text (as tp)
         raise FieldError("block_size", f"must be a whole number of tokens, unquoted, got {quote(value)}.")
-    require_positive("block_size", value, maximum=MAX_BLOCK_SIZE)
-    if value & (value - 1):
-        raise FieldError("block_size", f"must be a positive power of two (16 is vLLM's default), got {value}.")
-    return value
+    return require_positive("block_size", value, maximum=MAX_BLOCK_SIZE)
 
 
 def _speculative(value):

@@ -58,9 +58,10 @@ from .vllm_quant import REMEDY_FLAGS, gpu_quantization_refusal, is_deprecation, 
     model_config_refusal, quant_config_refusal, scheme_refusal
 from .vllm_registry import (FIRST_LISTED, PLUGINS, RETIRED, last_serving, padded_release, retirement,
                             served_architecture, unlisted_span)
-from .vllm_specs import (DENSE_MLA_BLOCK_RULES, attention_block_size, cuda_sparse_block_refusal, default_block_size,
-                         dense_mla_backend, forced_mla_block, hybrid_block_size, kv_cache_groups, layer_spec,
-                         mamba_all_blocks, mamba_page, prefill_checkpoint_alignment, ununified_pages_error)
+from .vllm_specs import (BACKEND_BLOCK_MULTIPLE, DENSE_MLA_BLOCK_RULES, attention_block_size, backend_block_refusal,
+                         cuda_sparse_block_refusal, default_block_size, dense_mla_backend, forced_mla_block,
+                         hybrid_block_size, kv_cache_groups, layer_spec, mamba_all_blocks, mamba_page,
+                         prefill_checkpoint_alignment, ununified_pages_error)
 from .vllm_versions import NEWEST, PINNED, Behaviour, behaviour, parse_version, release_rule
 
 GiB = 2**30
@@ -189,8 +190,11 @@ ADDED_ARCHITECTURES = {**FIRST_LISTED, "DeepseekV32ForCausalLM": "0.11.0", "Kimi
 # architectures every release builds encoder-only (BERT's family, EmbeddingGemma) model/unmodelled.py ENCODER_ONLY
 # refuses for every engine.
 _IS_CAUSAL = ("is_causal", False)
-_LLAMA = ("0.11.0", _IS_CAUSAL, "llama.py LlamaDecoderLayer 0.11.0:275, 0.34.0:280")
-_QWEN2 = ("0.11.0", _IS_CAUSAL, "qwen2.py Qwen2DecoderLayer 0.11.0:214, 0.34.0:266")
+# From 0.10.1 the V1 engine keeps no cache for an ENCODER_ONLY layer (v1/worker/gpu_model_runner.py 0.10.1:3256-3258,
+# and marks a model of them encoder-only, :2823-2857) and its FlashAttention runs one (flash_attn.py 0.10.1:393);
+# 0.10.0's raises NotImplementedError for any attention but the decoder's (flash_attn.py 0.10.0:378-382).
+_LLAMA = ("0.10.1", _IS_CAUSAL, "llama.py LlamaDecoderLayer 0.10.1:251-254, 0.10.2:271-274, 0.11.0:275, 0.34.0:280")
+_QWEN2 = ("0.10.1", _IS_CAUSAL, "qwen2.py Qwen2DecoderLayer 0.10.1:211-214, 0.11.0:214, 0.34.0:266")
 _DEEPSEEK = ("0.29.0", _IS_CAUSAL, "deepseek_v2.py 0.29.0:566, 0.34.0:571; no is_causal in 0.28.0's")
 _ALWAYS = None  # the config handler sets is_causal false whatever the config says
 _POOLING_RUNNER = "pooling runner"  # the class sets is_causal false when vLLM serves it with the pooling runner
@@ -252,9 +256,12 @@ ENCODER_ONLY_FROM = {
     # EmbeddingGemma2Attention: Attention(attn_type=ENCODER_ONLY) (embedding_gemma2.py 0.32.0:157, 0.33.0:158), then
     # EncoderOnlyAttention (0.34.0:148)
     "EmbeddingGemma2Model": ("0.32.0", _ALWAYS, "embedding_gemma2.py 0.32.0:157, 0.34.0:148"),
-    # GritLM sets hf_config.is_causal = False on the pooling runner (gritlm.py 0.11.0:245-247, 0.28.0:226-228), which
-    # LlamaDecoderLayer reads (llama.py 0.11.0:275); on the generate runner it is a causal Llama; listed to 0.28.0
-    "GritLM": ("0.11.0", _POOLING_RUNNER, "gritlm.py 0.11.0:245-247 over llama.py 0.11.0:275"),
+    # GritLM sets hf_config.is_causal = False on the pooling runner (gritlm.py 0.10.2:245-247, 0.11.0:245-247, 0.28.0:
+    # 226-228), which LlamaDecoderLayer reads (llama.py 0.10.2:271-274 EncoderOnlyAttention); on the generate runner it
+    # is a causal Llama; listed to 0.28.0. Up to 0.10.1 it is SupportsV0Only (gritlm.py 0.10.1:218), so V0 runs it with
+    # a cache for every layer; 0.10.2 drops that (gritlm.py 0.10.2:219) and V1 keeps none (gpu_model_runner.py
+    # 0.10.2:3692-3694).
+    "GritLM": ("0.10.2", _POOLING_RUNNER, "gritlm.py 0.10.2:245-247 over llama.py 0.10.2:271-274"),
     **dict.fromkeys(("LlamaNemotronVLModel", "LlamaNemotronVLForSequenceClassification"),
                     ("0.17.0", _ALWAYS, "LlamaNemotronVLConfig, models/config.py 0.17.0:115-127")),
 }
@@ -799,6 +806,34 @@ def sparse_block_refusal(spec, block_size: Optional[int], capability=(), version
         return Refusal(why, None, configuration=True, field="block_size", options=(64, 128)) if why else None
     why = rocm_block_refusal(block_size, version)
     return Refusal(why, None, configuration=True, field="block_size", options=(1,)) if why else None
+
+
+HYBRID_RAISED_AFTER_SELECTION = (0, 20)  # a Mamba hybrid's block is raised after its layers pick backends
+
+
+def attention_block_refusal(spec, precision, block_size: Optional[int], capability=(), version: str = PINNED,
+                            tp: int = 1) -> Optional[Refusal]:
+    """vLLM's "No valid attention backend found" for a --block-size no CUDA attention backend takes, from 0.18
+    (vllm_specs.backend_block_refusal: a multiple of 16, FlexAttention's any block in 0.18-0.20). The block the
+    selector sees is the flag's, but a Mamba hybrid's in 0.18-0.19 is first raised to the multiple of 16 that holds
+    a state (models/config.py 0.18.0:135-149, run from VllmConfig.__post_init__, config/vllm.py 0.18.0:669, before the
+    layers pick their backends); from 0.20 the raise comes after (platforms/interface.py 0.20.0:499)."""
+    if is_rocm_platform(capability) or is_sparse(spec) or is_v4(spec) or block_size is None:
+        return None
+    if spec.layers and all(isinstance(layer, LinearState) for layer in spec.layers):
+        return None  # no attention layer picks a backend
+    attention, per_token, page = hybrid_pages(spec, tp, cache_precision(spec, precision, capability, version, tp),
+                                              version)
+    mla = isinstance(attention, MLALatent) or any(isinstance(layer, MLALatent) for layer in spec.layers)
+    if attention is not None and page and parse_version(version) < HYBRID_RAISED_AFTER_SELECTION:
+        if hybrid_block_size(per_token, page, block_size, mla, None, version, capability) > block_size:
+            return None
+    why = backend_block_refusal(block_size, version, mla, precision.vllm_dtype, getattr(spec, "attention_sinks", False))
+    if not why:
+        return None
+    below = block_size // BACKEND_BLOCK_MULTIPLE * BACKEND_BLOCK_MULTIPLE  # the multiples of 16 around it
+    options = tuple(size for size in (below, below + BACKEND_BLOCK_MULTIPLE) if size)
+    return Refusal(why, None, configuration=True, field="block_size", options=options)
 
 
 def mla_hybrid_block_refusal(spec, precision, block_size: Optional[int], capability=(), version: str = PINNED,
@@ -1421,6 +1456,7 @@ def configuration_refusal(spec, precision, *, tp: int, length: int, block_size: 
         sparse_dtype_refusal(spec, precision, capability, version, tp) or \
         dense_mla_dtype_refusal(spec, precision, capability, version, tp) or \
         sparse_block_refusal(spec, block_size, capability, version, precision.vllm_dtype) or \
+        attention_block_refusal(spec, precision, block_size, capability, version, tp) or \
         mla_hybrid_block_refusal(spec, precision, block_size, capability, version, tp)
     deprecated = refusal is not None and is_deprecation(refusal)
     if refusal is None or not checked or (refusal.field not in ("dtype", "quantization") and not deprecated):

@@ -14,8 +14,13 @@ from .vllm_versions import parse_version
 # (models/config.py 0.11.1:394-415, 0.14.1 the same under `if cache_config.enable_prefix_caching`), and MambaSpec
 # keeps cdiv(max_model_len, mamba_block_size) states a request whatever the mode (v1/kv_cache_interface.py
 # 0.11.1:261-263, 0.14.1:292-294). "all" mode: vllm_specs.mamba_all_blocks, CacheSpec.all_mode.
+# vLLM asks the class the registry resolves the architecture to (supports_mamba_prefix_caching(model), registry.py
+# 0.14.1:594), so the table names architectures by that class: JambaForSequenceClassification subclasses
+# JambaForCausalLM (jamba.py 0.14.1:576, 0.20.0:584) and NemotronHPuzzleForCausalLM resolves to NemotronHForCausalLM
+# (registry.py 0.16.0:168, 0.20.0:177).
 MAMBA_PREFIX_CLASSES = frozenset({"BambaForCausalLM", "FalconH1ForCausalLM", "GraniteMoeHybridForCausalLM",
-                                  "JambaForCausalLM", "NemotronHForCausalLM", "Zamba2ForCausalLM"})
+                                  "JambaForCausalLM", "JambaForSequenceClassification", "NemotronHForCausalLM",
+                                  "NemotronHPuzzleForCausalLM", "Zamba2ForCausalLM"})
 MAMBA_ALL_MODE = ((0, 11, 1), (0, 28))  # [from, before): releases whose MAMBA_PREFIX_CLASSES keep one state a block
 # MambaManager frees a request's states behind the newest (get_num_skipped_tokens = computed - 1) from 0.14
 # (v1/core/single_type_kv_cache_manager.py 0.14.0:830-834, 0.20.0:1044, 0.27.1:1673); before, it skips none (the

@@ -62,8 +62,9 @@ FLAG_SINCE = (0, 11)  # the first release kvplan has read the flag in (as --runn
 # 0.11.0:22-35, 0.14.1:35-48) and PoolerConfig is a bare pydantic dataclass (config/pooler.py 0.11.0:12-14,
 # 0.14.1:21-23), whose default extra="ignore" drops a name it lacks without a word as arg_utils.py's
 # TypeAdapter(PoolerConfig).validate_json parses the flag (0.11.0:200, 0.14.1:282; run on 0.11.0's, 0.13.0's and
-# 0.14.1's own class: the unknown name is gone, no warning). vLLM 0.15.x, which kvplan has not read (no sdist), is
-# taken as 0.14.1: ignored, with 0.14's fields (FIELDS' 0.14 row)
+# 0.14.1's own class: the unknown name is gone, no warning). 0.15.0 and 0.15.1 (read in their wheels) are 0.14.1's:
+# config/pooler.py the same file, `config` still returns the class (config/utils.py 0.15.1:35-48), so ignored, with
+# 0.14's fields (FIELDS' 0.14 row)
 FORBIDS_UNKNOWN_SINCE = (0, 16)
 LITERAL_TYPES_SINCE = (0, 12)  # PoolingTypeStr (pooler.py 0.12.0:14); 0.11.x a plain str
 SPLIT_TYPES_SINCE = (0, 14)  # seq_pooling_type / tok_pooling_type (pooler.py 0.14.0:14-18)
@@ -86,8 +87,14 @@ NOT_NONE_SINCE = {"enable_chunked_processing": (0, 17), "enable_flash_late_inter
 TASKS = ("embed", "classify", "token_embed", "token_classify", "plugin", "embed&token_classify")
 SIGMA_NONZERO_SINCE = (0, 20)  # __post_init__: "logit_sigma cannot be 0 (division by zero)" (pooler.py 0.20.0:153)
 BOOL_WORDS = ("0", "off", "f", "false", "n", "no", "1", "on", "t", "true", "y", "yes")  # pydantic's, any case
-# a string pydantic reads as an int ("7", " +7 ", "7.0", "1_000")
-INT_TEXT = re.compile(r"\s*[+-]?\d+(_\d+)*(\.0*)?\s*")
+# The whitespace pydantic-core trims from a number's text (Rust's str::trim, char::is_whitespace: Unicode White_Space;
+# not Python's str.isspace, which adds U+001C-U+001F); its digits are ASCII only (checked on vLLM 0.34.0's
+# TypeAdapter(PoolerConfig).validate_json, pydantic 2.14.4: "7.", "\u0667" and "\u0661" refused for an int, the
+# last two for a float, "7\u3000" taken, "\x1c7" refused)
+PYDANTIC_SPACE = "\t\n\v\f\r \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000"
+TRIMMED = re.compile(f"[{PYDANTIC_SPACE}]*(.*?)[{PYDANTIC_SPACE}]*", re.DOTALL)
+# the trimmed text pydantic reads as an int ("7", "+7", "1_000", "7.0"; not "7.", "1.0_0", "+_1")
+INT_TEXT = re.compile(r"[+-]?[0-9]+(_[0-9]+)*(\.0+)?")
 INT_FLOAT_LIMIT = 2.0**63  # a float pydantic takes as an int is below this ("exceeded maximum size")
 
 
@@ -151,8 +158,8 @@ def user_pooling_type(spec, version: str) -> Optional[str]:
 
 def ignored_fields(spec, version: Optional[str] = None) -> tuple:
     """The names in `spec`'s --pooler-config that vLLM `version` (None: PINNED) drops without a word: those its
-    PoolerConfig lacks, 0.11 up to 0.16 (FORBIDS_UNKNOWN_SINCE: 0.15 taken as 0.14.1); () where there are none, from
-    0.16 (which refuses them: pooler_config_refusal) and before 0.11 (which refuses the flag)."""
+    PoolerConfig lacks, 0.11 up to 0.16 (FORBIDS_UNKNOWN_SINCE; 0.15.x's PoolerConfig is 0.14.1's); () where there
+    are none, from 0.16 (which refuses them: pooler_config_refusal) and before 0.11 (which refuses the flag)."""
     release = parse_version(version or PINNED)
     if not FLAG_SINCE <= release < FORBIDS_UNKNOWN_SINCE:
         return ()
@@ -248,7 +255,7 @@ def _int_words(value) -> str:
         return "Unable to parse input string as an integer, exceeded maximum size" if abs(value) >= INT_FLOAT_LIMIT \
             else ""
     if isinstance(value, str):
-        return "" if INT_TEXT.fullmatch(value) else \
+        return "" if INT_TEXT.fullmatch(TRIMMED.fullmatch(value).group(1)) else \
             "Input should be a valid integer, unable to parse string as an integer"
     return "Input should be a valid integer"
 
@@ -268,12 +275,23 @@ def _float_words(value) -> str:
     if isinstance(value, (bool, int, float)):
         return ""
     if isinstance(value, str):
-        try:
-            float(value)
+        text = _number_text(value)
+        try:  # Python's float grammar on the ASCII text pydantic reads, with nothing left to strip
+            taken = text is not None and text == text.strip() and float(text) is not None
         except ValueError:
-            return "Input should be a valid number, unable to parse string as a number"
-        return ""
+            taken = False
+        return "" if taken else "Input should be a valid number, unable to parse string as a number"
     return "Input should be a valid number"
+
+
+def _number_text(value: str) -> Optional[str]:
+    """The text pydantic parses a number from: trimmed (PYDANTIC_SPACE), its underscores dropped where none leads,
+    ends or doubles ("1_000", "1_e3"; not "_1", "1_", "1__0"); None where that is not ASCII or the underscores are
+    refused."""
+    text = TRIMMED.fullmatch(value).group(1)
+    if not text.isascii() or text.startswith("_") or text.endswith("_") or "__" in text:
+        return None
+    return text.replace("_", "")
 
 
 def _type_refusal(spec, fields: dict, version: str, release: tuple) -> Optional[str]:

@@ -54,6 +54,10 @@ POOLING_NAMED = frozenset({
     "ColUltraVBertForRetrieval", "ColPaliForRetrieval", "ColQwen3", "ColQwen3_5", "JinaVLForRanking",
     "ClefFlashForJointSchema", "ClefOmniForJointSchema", "Terratorch", "GritLM", "PrithviGeoSpatialMAE",
 })
+# Pooling classes vLLM also lists among its generating models, so `--runner generate` builds them (ModelConfig's
+# is_generative_model): GritLM, a LlamaForCausalLM that sets is_causal false on the pooling runner only (registry.py
+# 0.11.0:98 and :167, 0.28.0:127 and :231; gritlm.py 0.11.0:219, :243-247). --runner auto picks pooling.
+BOTH_RUNNERS = frozenset({"GritLM"})
 # Registered generating classes whose names end with "Model" (0.34.0 registry.py at the lines given): ChatGLM's
 # (:85) and Aquila's (a Llama alias, 0.11.1 :61 to 0.24.0 :75), and the multimodal ones (:531, :562, :613, :657)
 GENERATING_NAMED = frozenset({

@@ -43,7 +43,7 @@ from __future__ import annotations
 from typing import Optional
 
 from ..errors import FieldError, RefusedInput, quote
-from .vllm_pooling import CONVERT_PICKS_RUNNER_SINCE, POOLING_NAMED, architecture_runner, pooling_runner
+from .vllm_pooling import BOTH_RUNNERS, CONVERT_PICKS_RUNNER_SINCE, POOLING_NAMED, architecture_runner, pooling_runner
 from .vllm_versions import PINNED, parse_version
 
 RUNNERS = ("auto", "generate", "pooling")
@@ -70,6 +70,13 @@ BOUNDARIES = (FLAGS_SINCE, REWARD_SUFFIX_UNTIL, REWARD_UNTIL, REWARD_LISTED_UNTI
 # vllm_pooling.POOLING_NAMED / vllm_pooling_budget.CLASS_POOLING list); the adapters leave them as they are
 # (adapters.py 0.34.0 as_embedding_model: `if is_pooling_model(cls): return cls`)
 REWARD_CLASSES = frozenset({"InternLM2ForRewardModel", "Qwen2ForRewardModel", "Qwen2ForProcessRewardModel"})
+# Registered pooling classes that subclass a generating one, so ModelConfig takes them as generating (is_text_generation
+# _model: compute_logits inherited) and `--runner generate` reaches the class, whose __init__ asserts a pooler config,
+# which that runner leaves None (config/model.py 0.20.0:580-582 sets one for the pooling runner only): class -> where.
+POOLING_SUBCLASSES = {
+    "JambaForSequenceClassification": "jamba.py 0.11.0:559 JambaForSequenceClassification(JambaForCausalLM), :581 the "
+                                      "assert (0.20.0:584, :605; 0.34.0:501, :522); registry.py 0.11.0:171, 0.20.0:318",
+}
 
 
 def runner_choice(value) -> str:
@@ -116,7 +123,7 @@ def _suffix_convert(architecture: str, release: tuple) -> str:
 def runner_refusal(spec, version: Optional[str] = None) -> Optional[str]:
     """Why vLLM `version` (None: PINNED) does not serve `spec` with its --runner / --convert, or kvplan does not plan
     it (the module docstring), in one line; None where it does."""
-    from .vllm import served_architecture
+    from .vllm_registry import served_architecture
 
     runner, convert = getattr(spec, "runner", "auto"), getattr(spec, "convert", "auto")
     if runner == "auto" and convert == "auto":
@@ -137,7 +144,7 @@ def runner_refusal(spec, version: Optional[str] = None) -> Optional[str]:
     arch = served_architecture(spec)
     by_architecture = architecture_runner(spec)
     picked = "pooling" if pooling_runner(spec, version) else "generate"
-    if runner == "generate" and by_architecture == "pooling":
+    if runner == "generate" and by_architecture == "pooling" and arch not in BOTH_RUNNERS:
         return _generate_refusal(arch, version, release)
     if picked != "pooling":
         if convert in ("auto", "none"):
@@ -177,7 +184,7 @@ def mm_encoder_only_refusal(spec, version: str, release: tuple) -> Optional[str]
         (pooling_runner(spec, version) and by_architecture == "generate")  # ModelConfig's checks, before the model
     if not getattr(spec, "multimodal", False) or runner_refused:
         return None
-    from .vllm import served_architecture
+    from .vllm_registry import served_architecture
 
     how = ("builds it without its language model, or raises a TypeError where the class names none "
            "(model_executor/models/adapters.py as_mm_encoder_only_model)" if release < (0, 15) else
@@ -190,6 +197,11 @@ def mm_encoder_only_refusal(spec, version: str, release: tuple) -> Optional[str]
 def _generate_refusal(arch: str, version: str, release: tuple) -> str:
     """--runner generate on a pooling architecture: vLLM's refusal of a registered pooling class, else why kvplan
     plans none (module docstring)."""
+    if arch in POOLING_SUBCLASSES:
+        return (f"vLLM {version} does not start {arch} with --runner generate: it subclasses a generating class, so "
+                f"ModelConfig lets the runner through, and its __init__ asserts a pooler config, which the generate "
+                f"runner does not set (AssertionError; {POOLING_SUBCLASSES[arch].split(',')[0]}); serve it with "
+                f"--runner auto or pooling.")
     if _registered_pooling(arch):
         words = ("Embedding models do not support `--runner generate`. Use `--runner pooling` or `--runner auto` "
                  "for embedding models." if release >= EMBEDDING_WORDS_SINCE

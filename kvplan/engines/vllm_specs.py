@@ -139,6 +139,41 @@ def _attention_groups(layers: tuple) -> list:
 def sparse_block_rule(version: str) -> str:
     """SPARSE_MLA_BLOCK_RULES' rule for vLLM `version` ("multiple" before 0.11, which refuses the model anyway)."""
     return release_rule(SPARSE_MLA_BLOCK_RULES, version, "multiple")
+# From 0.18 a --block-size given by hand reaches the attention backend selector (v1/attention/selector.py 0.18.0:74,
+# 0.34.0:135 user_specified_block_size), which keeps only the backends whose supports_block_size takes it (a multiple
+# of one of its kernel block sizes: v1/attention/backend.py 0.18.0:170-186, 0.34.0:125-141) and, where none is left,
+# raises "No valid attention backend found" (platforms/cuda.py 0.18.0:282, 0.34.0:514). On CUDA every backend kvplan
+# models takes the multiples of 16 and none a block that is not one: FLASH_ATTN MultipleOf(16) (flash_attn.py
+# 0.18.0:91; [16, 32, 64] for a hybrid with a float32 state, :90), FLASHINFER [16, 32, 64] (flashinfer.py 0.18.0:305,
+# 0.34.0:587-605 and larger pages), TRITON_ATTN MultipleOf(16) (triton_attn.py 0.18.0:274-275, 0.34.0:339-340); for MLA
+# TRITON_MLA a multiple of 16 (mla/triton_mla.py 0.18.0:48-52), FLASH_ATTN_MLA MultipleOf(16), the others 32, 64 or
+# 128 (MLA_KERNEL_BLOCKS). The exception: FLEX_ATTENTION, last of the non-MLA backends (platforms/cuda.py 0.18.0:89,
+# :96), lists no kernel block in 0.18-0.20 (the base class's [MultipleOf(1)], backend.py 0.18.0:65), so it takes any
+# block there for a 16-bit cache (its supported_kv_cache_dtypes, flex_attention.py 0.18.0:83-87) and no sinks (the
+# base supports_sink False, backend.py 0.18.0:204, checked :283); MultipleOf(16) from 0.21 (flex_attention.py
+# 0.21.0:143-144). Sparse MLA (multiples of 64: cuda_sparse_block_refusal) and DeepSeek-V4 (V4_BLOCK) have their own.
+BACKEND_BLOCK_MULTIPLE = 16
+BACKEND_BLOCK_SINCE = (0, 18)  # before it the release's --block-size choices (vllm_versions.BLOCK_SIZE_CHOICES) rule
+FLEX_ANY_BLOCK = ((0, 18), (0, 21))  # [from, before): FLEX_ATTENTION takes a block of any size
+FLEX_DTYPES = ("auto", "bfloat16", "float16")
+
+
+def backend_block_refusal(block_size: Optional[int], version: str, mla: bool, dtype: str = "auto",
+                          sinks: bool = False) -> str:
+    """Why vLLM `version` finds no CUDA attention backend for a --block-size `block_size` given by hand (None:
+    unset, the backend's own), '' where one takes it (BACKEND_BLOCK_MULTIPLE; FLEX_ANY_BLOCK for a non-`mla` model
+    whose cache `dtype`, as vLLM spells it, is 16-bit and that has no attention `sinks`)."""
+    release = parse_version(version)
+    if block_size is None or release < BACKEND_BLOCK_SINCE or block_size % BACKEND_BLOCK_MULTIPLE == 0:
+        return ""
+    first, before = FLEX_ANY_BLOCK
+    if not mla and first <= release < before and dtype in FLEX_DTYPES and not sinks:
+        return ""
+    return (f"No valid attention backend found for block size {block_size}: vLLM {version}'s "
+            f"{'MLA ' if mla else ''}attention backends on CUDA take blocks of a multiple of {BACKEND_BLOCK_MULTIPLE} "
+            f"tokens only (v1/attention/backend.py supports_block_size; platforms/cuda.py get_valid_backends).")
+
+
 # DeepSeek-V4 (models/deepseek_v4/sparse_mla.py DeepseekV4SparseMLABackend and v1/attention/backends/mla/indexer.py
 # DeepseekV4IndexerBackend: kernel blocks [256] only; the window cache's backend prefers 256): the compressed and
 # indexer caches page 256 tokens. The window cache (64) and the compressor states (4 / 8) keep blocks of their own.

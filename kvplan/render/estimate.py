@@ -27,8 +27,8 @@ COLUMNS = (
     Column("max len", legend="tokens per request (vLLM's --max-model-len)"),
     Column("KV dtype", justify="left", legend=""),
     Column("TP", legend=""),
-    Column("requests", legend="requests of max len the KV cache holds at once, rounded down (vLLM's "
-                              "\"Maximum concurrency\"); ! = a warning below"),
+    Column("requests", legend="requests of max len the engine holds at once (vLLM's \"Maximum concurrency\" "
+                              "rounded down, unless a note below gives both); ! = a warning below"),
     Column("KV memory", priority=2, legend="KV-cache memory per GPU (vLLM's \"Available KV cache memory\")"),
     Column("KV tokens", priority=4, legend="tokens the KV cache holds per GPU (vLLM's \"GPU KV cache size\")"),
     Column("per request", priority=3, legend="KV bytes one request of max len holds per GPU (paged, windows "
@@ -379,6 +379,9 @@ def footnotes(result, plans: list, spell=str) -> list:
             continue
         for message in p.tp_warnings:
             lines.append(f"[yellow]! tp {p.tp}:[/yellow] {message}")
+        held = concurrency_note(p, spell)
+        if held:
+            lines.append(held)
         if not p.fits and gpu_refusal(p):  # the GPU itself: one line for every row it stops
             lines.append(gpu_refusal_line(p, spell))
             if weights_exceed(p):
@@ -402,6 +405,27 @@ def footnotes(result, plans: list, spell=str) -> list:
     lines += [parallel_line(p, spell, swept) for p in plans if p.parallel is not None and p.tp_valid]
     lines.extend(speed_lines(plans))
     return sorted(set(lines), key=lines.index)
+
+
+def concurrency_note(p: Plan, spell=str) -> str:
+    """Where the row's `requests` (what the engine holds at once: vllm_admission, max_num_seqs) is not vLLM's logged
+    "Maximum concurrency" rounded down, both and why; '' where they agree."""
+    e = _engine(p)
+    if not p.fits or e is None or e.max_concurrency is None or p.max_concurrency is None:
+        return ""
+    logged = int(e.max_concurrency)
+    if p.max_concurrency == logged:
+        return ""
+    if p.max_concurrency_limited_by == "max_num_seqs":
+        why = f"{spell('max_num_seqs')} caps them"
+    elif p.max_concurrency > logged:
+        why = ("vLLM's figure counts each request at the blocks of its whole max len, while a running one holds "
+               "fewer: blocks past a sliding window or attention chunk, and Mamba states behind the newest, are freed")
+    else:
+        why = ("the scheduler admits a request only while all its blocks are free, out of the pool less its null "
+               "block")
+    return (f"max len {p.context:,} {dtype_label(p)} tp {p.tp}: requests {p.max_concurrency:,} is what the engine "
+            f"holds at once; vLLM logs \"Maximum concurrency\" {e.max_concurrency:,.2f}x ({why}).")
 
 
 def dtype_scheme(plan) -> str:
