@@ -126,3 +126,18 @@ def test_estimate_with_one_token_chunks_stays_quick():
                   "--max-num-batched-tokens", "1", "-tp", "1,2,4,8", "--kv-dtype", "auto,fp8,bfloat16,fp8_e5m2")
     assert out.returncode == 0, out.stderr
     assert time.time() - start < 10  # generous for a loaded machine; ~1 s alone
+
+
+# F2 -------------------------------------------------------------------------------------------------------------
+def _with_reader_gone(*args):
+    """Exit code of kvplan whose stdout's reader has already left (`kvplan ... | true`)."""
+    proc = subprocess.Popen([sys.executable, "-m", "kvplan", *args], cwd=ROOT, stdout=subprocess.PIPE,
+                            stderr=subprocess.DEVNULL)
+    proc.stdout.close()
+    return proc.wait(timeout=120)
+
+
+def test_a_failed_check_exits_1_even_when_the_reader_left():
+    """falcon-7b at tp 2 fails check (exit 1 without a pipe); `| true` used to make it exit 0."""
+    assert _with_reader_gone("check", "tiiuae/falcon-7b", "-tp", "2") == 1
+    assert _with_reader_gone("estimate", "tiiuae/falcon-7b", "-tp", "2") == 0

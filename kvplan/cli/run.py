@@ -88,6 +88,7 @@ def main(argv: Optional[list] = None) -> int:
     args = sys.argv[1:] if argv is None else list(argv)
     flags.typed_args[:] = args
     usage_errors, abort, exit_ = _click_errors()
+    result = None  # the command's exit code, kept when only writing its output fails
     try:
         # click's Exit (--version) and SystemExit (shell completion's answer) end a command that wrote its output
         with guarded_stdout((exit_, SystemExit)):  # `kvplan` alone: the command list and a first command, exit 0
@@ -107,8 +108,8 @@ def main(argv: Optional[list] = None) -> int:
         say("kvplan: interrupted.")
         return 130
     except (ReaderLeft, BrokenPipeError):  # `kvplan ... | head`: the reader left; say nothing more
-        _drop_stdout()
-        return 0
+        _drop_stdout()  # but a failed check's verdict (exit 1) stands: `kvplan check ... | head` in a pipeline
+        return 1 if result == 1 else 0
     except Exception as exc:  # a bug: its own exit code, one line, never 0 or 1
         if os.environ.get("KVPLAN_TRACEBACK") == "1":
             raise
