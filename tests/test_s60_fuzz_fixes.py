@@ -141,3 +141,39 @@ def test_a_failed_check_exits_1_even_when_the_reader_left():
     """falcon-7b at tp 2 fails check (exit 1 without a pipe); `| true` used to make it exit 0."""
     assert _with_reader_gone("check", "tiiuae/falcon-7b", "-tp", "2") == 1
     assert _with_reader_gone("estimate", "tiiuae/falcon-7b", "-tp", "2") == 0
+
+
+# F3 -------------------------------------------------------------------------------------------------------------
+def _keyword_names(function):
+    import inspect
+
+    return [n for n, p in inspect.signature(function).parameters.items() if p.kind == p.KEYWORD_ONLY]
+
+
+@pytest.mark.parametrize("value", [10**5000, 10**300, [10**5000], {"image": 10**5000}, "9" * 5000, ["x" * 5000]],
+                         ids=["int5000", "int300", "list", "dict", "digits", "strings"])
+def test_api_keywords_refuse_huge_values_naming_the_keyword(value):
+    """Python refuses str() of an int past 4,300 digits (sys.int_info); the checks wrote values with repr/str, so
+    api.estimate(M, enforce_eager=10**5000) raised a bare ValueError (fuzzer, s60). Every keyword of estimate and
+    check now answers a FieldError naming it, in one short line."""
+    from kvplan import api
+    from kvplan.errors import FieldError, KvplanError
+
+    model = "meta-llama/Llama-3.1-8B-Instruct"
+    for function, base in ((api.estimate, {}), (api.check, {"tensor_parallel_size": 1})):
+        for name in _keyword_names(function):
+            try:
+                function(model, **{**base, name: value})
+            except FieldError as exc:
+                assert exc.field == name and len(str(exc)) < 600, (name, str(exc)[:200])
+            except KvplanError as exc:
+                assert len(str(exc)) < 600, (name, str(exc)[:200])
+
+
+def test_a_huge_integer_keyword_is_named():
+    from kvplan import api
+    from kvplan.errors import FieldError
+
+    with pytest.raises(FieldError) as caught:
+        api.estimate("meta-llama/Llama-3.1-8B-Instruct", enforce_eager=10**5000)
+    assert caught.value.field == "enforce_eager" and "thousands of digits" in str(caught.value)
