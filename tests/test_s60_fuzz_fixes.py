@@ -177,3 +177,17 @@ def test_a_huge_integer_keyword_is_named():
     with pytest.raises(FieldError) as caught:
         api.estimate("meta-llama/Llama-3.1-8B-Instruct", enforce_eager=10**5000)
     assert caught.value.field == "enforce_eager" and "thousands of digits" in str(caught.value)
+
+
+# F4 -------------------------------------------------------------------------------------------------------------
+def test_install_completion_into_an_unwritable_home_is_one_line_exit_2(tmp_path):
+    """HOME=/proc: typer cannot write /proc/.bashrc; that was exit 3 'internal error'. Only ever a temporary or
+    unwritable HOME here: --install-completion writes HOME's shell rc file."""
+    import os
+
+    env = {**os.environ, "HOME": "/proc", "SHELL": "/bin/bash"}
+    out = _kvplan("--install-completion", env=env)
+    assert out.returncode == 2 and out.stderr.count("\n") == 1, out.stderr
+    assert "--install-completion" in out.stderr and "/proc/.bashrc" in out.stderr
+    ok = _kvplan("--install-completion", env={**os.environ, "HOME": str(tmp_path), "SHELL": "/bin/bash"})
+    assert ok.returncode == 0 and (tmp_path / ".bashrc").exists()
