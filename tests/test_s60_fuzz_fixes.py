@@ -191,3 +191,11 @@ def test_install_completion_into_an_unwritable_home_is_one_line_exit_2(tmp_path)
     assert "--install-completion" in out.stderr and "/proc/.bashrc" in out.stderr
     ok = _kvplan("--install-completion", env={**os.environ, "HOME": str(tmp_path), "SHELL": "/bin/bash"})
     assert ok.returncode == 0 and (tmp_path / ".bashrc").exists()
+
+
+# F5 -------------------------------------------------------------------------------------------------------------
+def test_a_deployments_file_name_too_long_names_file():
+    """A 300-character file name (over NAME_MAX, 255 on Linux) used to be 'MODEL ... cannot be looked up'."""
+    out = _kvplan("check", "--file", "/tmp/" + "a" * 300 + ".yaml")
+    assert out.returncode == 2 and out.stderr.startswith("kvplan: error: --file '/tmp/aaa"), out.stderr
+    assert "File name too long" in out.stderr and "MODEL" not in out.stderr and len(out.stderr) < 300

@@ -453,7 +453,11 @@ def _read_yaml(path: str):
     if not path:  # Path('') is the current folder: said as what was given (' ' is a file name like any other)
         raise FieldError("file", f"is empty ({quote(path)}); give a YAML file with a list of entries under "
                                  f"'deployments:'.")
-    target = existing_path(path)
+    try:
+        target = existing_path(path, what="")
+    except KvplanError as exc:  # a name too long, a folder we may not enter
+        raise FieldError("file", f"{str(exc).rstrip('.')}; give a YAML file with a list of entries under "
+                                 f"'deployments:'.") from None
     if target is None:  # a name with spaces at its ends quoted, so they show
         shown = quote(path) if str(path) != str(path).strip() else path
         raise FieldError("file", f"{shown} does not exist; give a YAML file with a list of entries under "
