@@ -199,3 +199,25 @@ def test_a_deployments_file_name_too_long_names_file():
     out = _kvplan("check", "--file", "/tmp/" + "a" * 300 + ".yaml")
     assert out.returncode == 2 and out.stderr.startswith("kvplan: error: --file '/tmp/aaa"), out.stderr
     assert "File name too long" in out.stderr and "MODEL" not in out.stderr and len(out.stderr) < 300
+
+
+# F6 -------------------------------------------------------------------------------------------------------------
+X3000 = "x" * 3000
+
+
+@pytest.mark.parametrize("args", [
+    ["estimate", "meta-llama/Llama-3.1-8B-Instruct", "--block-size", X3000],
+    ["estimate", "meta-llama/Llama-3.1-8B-Instruct", "-pp", X3000],
+    ["estimate", "meta-llama/Llama-3.1-8B-Instruct", "--gpu-util", X3000],
+    ["estimate", "meta-llama/Llama-3.1-8B-Instruct", "--max-num-seqs=" + X3000],
+    ["estimate", "meta-llama/Llama-3.1-8B-Instruct", "--" + X3000],
+    ["estimate", "meta-llama/Llama-3.1-8B-Instruct", "--format", X3000],
+    ["check", "meta-llama/Llama-3.1-8B-Instruct", "-tp", "1", "--min-concurrency", X3000],
+    ["verify", "meta-llama/Llama-3.1-8B-Instruct", "-tp", X3000],
+], ids=["block-size", "pp", "gpu-util", "max-num-seqs=", "no-such-option", "format", "min-concurrency", "verify-tp"])
+def test_click_errors_cut_a_long_argument(args):
+    """click's own type errors and 'No such option' repeated a 3,000-character argument whole (a 3,072-character
+    line); cut to 80 characters in its middle, as kvplan's own errors quote values."""
+    out = _kvplan(*args)
+    assert out.returncode == 2 and out.stderr.count("\n") == 1 and len(out.stderr) < 250, out.stderr[:300]
+    assert "xxx...xxx" in out.stderr

@@ -7,7 +7,7 @@ import sys
 from contextlib import contextmanager
 from typing import Optional
 
-from ..errors import FieldError, KvplanError, quote
+from ..errors import MAX_QUOTED, FieldError, KvplanError, quote
 from . import flags
 from .app import GuardedStdout, ReaderLeft, _drop_stdout, app, click_command
 
@@ -98,7 +98,7 @@ def main(argv: Optional[list] = None) -> int:
         say(f"kvplan: error: {exc}")
         return 2
     except usage_errors as exc:
-        say(f"kvplan: error: {exc.format_message()}")
+        say(f"kvplan: error: {_cut_arguments(exc.format_message(), args)}")
         return 2
     except exit_ as exc:
         return exc.exit_code if isinstance(getattr(exc, "exit_code", None), int) else 0
@@ -122,6 +122,16 @@ def main(argv: Optional[list] = None) -> int:
     if result == 130:  # typer's answer to a KeyboardInterrupt (no command of ours returns 130)
         say("kvplan: interrupted.")
     return result if isinstance(result, int) else 0
+
+
+def _cut_arguments(message: str, args: list) -> str:
+    """click's own errors (a value its type refuses, an unknown option) repeat the argument whole: each one longer
+    than MAX_QUOTED is cut in its middle there, as quote() cuts a value, so the error stays one short line."""
+    long = {part for arg in args for part in (arg, *arg.split("=", 1)[1:]) if len(part) > MAX_QUOTED}
+    for arg in sorted(long, key=len, reverse=True):
+        half = (MAX_QUOTED - 3) // 2
+        message = message.replace(arg, f"{arg[:half]}...{arg[-half:]}")
+    return message
 
 
 def _crashed(exc: Exception) -> int:
