@@ -221,3 +221,24 @@ def test_click_errors_cut_a_long_argument(args):
     out = _kvplan(*args)
     assert out.returncode == 2 and out.stderr.count("\n") == 1 and len(out.stderr) < 250, out.stderr[:300]
     assert "xxx...xxx" in out.stderr
+
+
+# F7 -------------------------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("value, said", [
+    ("2024-01-01", "got 2024-01-01."), ("true", "got true."), ("[null]", "got [null]."),
+    ("!!binary aGVsbG8=", "got !!binary aGVsbG8=."), ("{a: null}", "got {'a': null}."), (".inf", "got .inf."),
+], ids=["date", "bool", "list-null", "binary", "mapping", "inf"])
+def test_deployments_file_values_are_said_as_yaml_writes_them(tmp_path, value, said):
+    """tp: 2024-01-01 said 'got datetime.date(2024, 1, 1)', true 'True', [null] '[None]', !!binary b'hello' (s60)."""
+    file = tmp_path / "d.yaml"
+    file.write_text(f"deployments:\n  - name: a\n    model: meta-llama/Llama-3.1-8B-Instruct\n    tp: {value}\n")
+    out = _kvplan("check", "--file", str(file))
+    assert out.returncode == 2 and f"field 'tp' must be a positive integer, {said}" in out.stderr, out.stderr
+
+
+def test_the_api_keeps_python_spellings():
+    from kvplan import api
+    from kvplan.errors import FieldError
+
+    with pytest.raises(FieldError, match=r"got True\."):
+        api.estimate("meta-llama/Llama-3.1-8B-Instruct", max_num_seqs=True)

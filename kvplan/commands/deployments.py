@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Optional
 
-from ..errors import FieldError, KvplanError, quote
+from ..errors import FieldError, KvplanError, quote, values_as_yaml
 from ..model.precision import check_kv_dtype
 from ..model.hub import check_revision
 from ..plan.catalog import find_gpu, node_gpus
@@ -615,7 +615,13 @@ def _unknown_key(where: str, key, valid: tuple) -> KvplanError:
 
 
 def load_deployments(path: str) -> list:
-    """Every entry under `deployments:`, validated, with the line of each key for annotations."""
+    """Every entry under `deployments:`, validated, with the line of each key for annotations; a value the file
+    wrote is said in errors as YAML writes it (errors.values_as_yaml)."""
+    with values_as_yaml():
+        return _load_deployments(path)
+
+
+def _load_deployments(path: str) -> list:
     import yaml
 
     root = _read_yaml(path)
