@@ -242,3 +242,29 @@ def test_the_api_keeps_python_spellings():
 
     with pytest.raises(FieldError, match=r"got True\."):
         api.estimate("meta-llama/Llama-3.1-8B-Instruct", max_num_seqs=True)
+
+
+# F8 -------------------------------------------------------------------------------------------------------------
+GEMMA3 = {"architectures": ["Gemma3ForConditionalGeneration"], "model_type": "gemma3", "torch_dtype": "bfloat16",
+          "text_config": {"model_type": "gemma3_text", "hidden_size": 2560, "intermediate_size": 10240,
+                          "num_hidden_layers": 34, "sliding_window": 1024},
+          "vision_config": {"hidden_size": 1152, "num_hidden_layers": 27, "intermediate_size": 4304,
+                            "patch_size": 14, "image_size": 896}}
+
+
+def _config_error(raw) -> str:
+    from kvplan.errors import KvplanError
+    from kvplan.model.parse import parse_config
+
+    with pytest.raises(KvplanError) as caught:
+        parse_config(raw, "test")
+    return str(caught.value)
+
+
+def test_a_text_config_field_is_named_under_text_config():
+    """Gemma 3's text_config.num_hidden_layers = -1 said "config field 'num_hidden_layers'" (s60)."""
+    bad = {**GEMMA3, "text_config": {**GEMMA3["text_config"], "num_hidden_layers": -1}}
+    assert "config field 'text_config.num_hidden_layers' must be a positive integer, got -1" in _config_error(bad)
+    top = {k: v for k, v in GEMMA3.items() if k not in ("text_config", "vision_config")}
+    flat = {**top, **GEMMA3["text_config"], "model_type": "gemma3_text", "num_hidden_layers": -1}
+    assert "config field 'num_hidden_layers' must be" in _config_error(flat)  # no nesting: the bare key
