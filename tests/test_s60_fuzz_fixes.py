@@ -268,3 +268,18 @@ def test_a_text_config_field_is_named_under_text_config():
     top = {k: v for k, v in GEMMA3.items() if k not in ("text_config", "vision_config")}
     flat = {**top, **GEMMA3["text_config"], "model_type": "gemma3_text", "num_hidden_layers": -1}
     assert "config field 'num_hidden_layers' must be" in _config_error(flat)  # no nesting: the bare key
+
+
+# F9 -------------------------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("line, said", [
+    ("cpu_offload_gb: =", "field 'cpu_offload_gb' must be a number of GiB"),
+    ("gpu_util: =", "field 'gpu_util' must be a fraction in (0, 1]"),
+], ids=["cpu_offload_gb", "gpu_util"])
+def test_yaml_value_tag_names_the_field(tmp_path, line, said):
+    """`=` is YAML 1.1's 'value' type; PyYAML builds nothing of it and said only 'could not determine a constructor
+    for the tag tag:yaml.org,2002:value' (s60)."""
+    file = tmp_path / "d.yaml"
+    file.write_text(f"deployments:\n  - name: a\n    model: meta-llama/Llama-3.1-8B-Instruct\n    tp: 1\n    {line}\n")
+    out = _kvplan("check", "--file", str(file))
+    assert out.returncode == 2 and said in out.stderr and "constructor" not in out.stderr, out.stderr
+    assert f"{file}:5: deployment 'a'" in out.stderr and out.stderr.count("\n") == 1

@@ -522,6 +522,8 @@ class _Values:
         try:
             return self.constructor.construct_object(node, deep=True)
         except yaml.YAMLError as exc:
+            if self.key and isinstance(node, yaml.ScalarNode):  # `gpu_util: =` (YAML 1.1's value tag)
+                raise _unbuildable(self.key, node) from None
             raise _bad(f"{self.path}:{_line(node)}: {getattr(exc, 'problem', None) or exc}.") from None
 
     def collection(self, node):
@@ -588,6 +590,19 @@ class _Values:
             return self(node)
         finally:
             self.key = None
+
+
+def _unbuildable(key: str, node) -> FieldError:
+    """A field's scalar PyYAML builds no value of (`=` is YAML 1.1's 'value' type, tag:yaml.org,2002:value): the
+    field's own check of the text as written says what the field takes; where the text would do, quoting it says so."""
+    validate = VALIDATORS.get(key)
+    try:
+        if validate is not None:
+            validate(node.value)
+    except FieldError as exc:
+        return exc
+    return FieldError(key, f"is written {quote(node.value)}, which YAML reads as {node.tag}, not a value; quote it "
+                           f"(\"{node.value}\") to mean the text.")
 
 
 def _yaml_1_1_number(node) -> bool:
