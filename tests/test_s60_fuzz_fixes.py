@@ -283,3 +283,24 @@ def test_yaml_value_tag_names_the_field(tmp_path, line, said):
     out = _kvplan("check", "--file", str(file))
     assert out.returncode == 2 and said in out.stderr and "constructor" not in out.stderr, out.stderr
     assert f"{file}:5: deployment 'a'" in out.stderr and out.stderr.count("\n") == 1
+
+
+# F10 ------------------------------------------------------------------------------------------------------------
+def test_a_token_http_cannot_carry_is_named(tmp_path):
+    """HF_TOKEN=😀 said 'could not reach the Hugging Face Hub (UnicodeEncodeError); check the network' (s60)."""
+    import os
+
+    env = {**os.environ, "HF_TOKEN": "\U0001F600", "HF_HOME": str(tmp_path)}
+    env.pop("HF_HUB_OFFLINE", None)
+    out = _kvplan("estimate", "nobody/nothing-model", env=env)
+    assert out.returncode == 2 and "HF_TOKEN holds characters an HTTP header cannot carry" in out.stderr, out.stderr
+
+
+def test_an_unusable_cache_folder_is_named():
+    """HF_HOME=/dev/null/x said 'could not reach the Hugging Face Hub (NotADirectoryError)' (s60)."""
+    import os
+
+    env = {k: v for k, v in os.environ.items() if k not in ("HF_HUB_OFFLINE", "HF_TOKEN", "HF_HUB_CACHE")}
+    out = _kvplan("estimate", "nobody/nothing-model", env={**env, "HF_HOME": "/dev/null/x"})
+    assert out.returncode == 2 and "the Hugging Face cache folder '/dev/null/x' cannot be used" in out.stderr
+    assert "set HF_HOME" in out.stderr, out.stderr
