@@ -304,3 +304,10 @@ def test_an_unusable_cache_folder_is_named():
     out = _kvplan("estimate", "nobody/nothing-model", env={**env, "HF_HOME": "/dev/null/x"})
     assert out.returncode == 2 and "the Hugging Face cache folder '/dev/null/x' cannot be used" in out.stderr
     assert "set HF_HOME" in out.stderr, out.stderr
+
+
+# minor ------------------------------------------------------------------------------------------------------------
+def test_check_says_it_does_not_sweep_kv_dtypes():
+    out = _kvplan("check", "meta-llama/Llama-3.1-8B-Instruct", "-tp", "1", "--kv-dtype", "auto,fp8")
+    assert out.returncode == 2 and "--kv-dtype takes one KV-cache dtype in check" in out.stderr, out.stderr
+    assert "not KV dtypes" in out.stderr and "vLLM 0.32.0's --kv-cache-dtype values" not in out.stderr

@@ -393,6 +393,10 @@ def model_deployments(model: str, tps: list, **options) -> list:
         raise FieldError("tp", "is required with MODEL (a TP degree such as 8, or several: 2,4,8).")
     for tp in tps:
         require_positive("tp", tp)
+    kv_dtype = options.get("kv_dtype")
+    if isinstance(kv_dtype, str) and "," in kv_dtype:  # before the dtype check, which would call the list unknown
+        raise FieldError("kv_dtype", f"takes one KV-cache dtype in check, got {quote(kv_dtype)}: check sweeps TP "
+                                     f"degrees, not KV dtypes; run it once per dtype (estimate sweeps them).")
     common = deployment_fields(options)
     pp = common["pp"]
     return [Deployment(name=f"tp{tp}" + (f"-pp{pp}" if pp else ""), model=model, tp=tp, **common)
