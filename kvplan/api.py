@@ -46,13 +46,13 @@ def _keywords(function):
     return wrapper
 
 
-HUGE_BITS = 200  # no keyword takes an integer near 2**200; quote() writes such a one as its digit count
+HUGE_BITS = 3000  # ~900 digits: no keyword takes such an integer (the checks themselves word smaller ones)
 
 
 def _refuse_huge_numbers(value, field: str, depth: int = 3) -> None:
-    """An integer of hundreds of digits anywhere in a keyword's value (a few levels into lists and dicts) is refused
-    here, naming the keyword: the checks further in would write it with str() or repr(), which Python refuses past
-    4,300 digits (sys.int_info), and a thousand-digit line is no error message."""
+    """An integer of about a thousand digits or more anywhere in a keyword's value (a few levels into lists and
+    dicts) is refused here, naming the keyword: the checks further in may write it with str(), which Python refuses
+    past 4,300 digits (sys.int_info)."""
     if isinstance(value, int) and not isinstance(value, bool) and value.bit_length() > HUGE_BITS:
         raise FieldError(field, f"is {quote(value)}, far beyond anything it takes (see help(kvplan.api.estimate)).")
     if depth and isinstance(value, (list, tuple, set, frozenset)):

@@ -181,9 +181,6 @@ class _YamlRepr(reprlib.Repr):
     def repr_bool(self, x, level):
         return "true" if x else "false"
 
-    def repr_float(self, x, level):
-        return {float("inf"): ".inf", float("-inf"): "-.inf"}.get(x, ".nan" if x != x else repr(x))
-
     def repr_date(self, x, level):
         return x.isoformat()
 

@@ -226,8 +226,8 @@ def test_click_errors_cut_a_long_argument(args):
 # F7 -------------------------------------------------------------------------------------------------------------
 @pytest.mark.parametrize("value, said", [
     ("2024-01-01", "got 2024-01-01."), ("true", "got true."), ("[null]", "got [null]."),
-    ("!!binary aGVsbG8=", "got !!binary aGVsbG8=."), ("{a: null}", "got {'a': null}."), (".inf", "got .inf."),
-], ids=["date", "bool", "list-null", "binary", "mapping", "inf"])
+    ("!!binary aGVsbG8=", "got !!binary aGVsbG8=."), ("{a: null}", "got {'a': null}."),
+], ids=["date", "bool", "list-null", "binary", "mapping"])
 def test_deployments_file_values_are_said_as_yaml_writes_them(tmp_path, value, said):
     """tp: 2024-01-01 said 'got datetime.date(2024, 1, 1)', true 'True', [null] '[None]', !!binary b'hello' (s60)."""
     file = tmp_path / "d.yaml"

@@ -128,7 +128,8 @@ def looks_like_path(model: str) -> bool:
 
 def existing_path(model: str, what: str = "MODEL ") -> Optional[Path]:
     """`model` as an existing path, None when nothing is there; a path that cannot even be looked at (an
-    unknown ~user, a name too long, a folder we may not enter) is a one-line error, the path named as `what` says ("MODEL ", or "" where the caller names it)."""
+    unknown ~user, a name too long, a folder we may not enter) is a one-line error naming the path as `what` says
+    ("MODEL ", or "" where the caller names it)."""
     try:
         path = Path(model).expanduser()
     except RuntimeError:
