@@ -13,7 +13,7 @@ from __future__ import annotations
 import functools
 from typing import Optional, Sequence, Union
 
-from .errors import FieldError, RefusedInput
+from .errors import FieldError, RefusedInput, quote
 from .units import is_auto_length
 
 # field (as the core names it) -> the keyword these functions take
@@ -35,6 +35,8 @@ def _keywords(function):
     names spelled so."""
     @functools.wraps(function)
     def wrapper(*args, **kwargs):
+        for name, value in kwargs.items():
+            _refuse_huge_numbers(value, name)
         try:
             return function(*args, **kwargs)
         except FieldError as exc:
@@ -42,6 +44,24 @@ def _keywords(function):
         except RefusedInput as exc:
             raise RefusedInput(exc.spelled(keyword), field=keyword(exc.field)) from None
     return wrapper
+
+
+HUGE_BITS = 3000  # ~900 digits: no keyword takes such an integer (the checks themselves word smaller ones)
+
+
+def _refuse_huge_numbers(value, field: str, depth: int = 3) -> None:
+    """An integer of about a thousand digits or more anywhere in a keyword's value (a few levels into lists and
+    dicts) is refused here, naming the keyword: the checks further in may write it with str(), which Python refuses
+    past 4,300 digits (sys.int_info)."""
+    if isinstance(value, int) and not isinstance(value, bool) and value.bit_length() > HUGE_BITS:
+        raise FieldError(field, f"is {quote(value)}, far beyond anything it takes (see help(kvplan.api.estimate)).")
+    if depth and isinstance(value, (list, tuple, set, frozenset)):
+        for item in list(value)[:1000]:
+            _refuse_huge_numbers(item, field, depth - 1)
+    elif depth and isinstance(value, dict):
+        for key, item in list(value.items())[:1000]:
+            _refuse_huge_numbers(key, field, depth - 1)
+            _refuse_huge_numbers(item, field, depth - 1)
 
 
 def _many(value, field: str, tokens: bool = False, auto_alone: bool = False) -> list:
@@ -65,7 +85,7 @@ def _flag(value, field: str) -> bool:
     if value is None:
         return False
     if not isinstance(value, bool):
-        raise FieldError(field, f"must be True or False (a Python bool), got {value!r}.")
+        raise FieldError(field, f"must be True or False (a Python bool), got {quote(value)}.")
     return value
 
 
@@ -80,7 +100,7 @@ def _strings(value, field: str) -> list:
         return [v.strip() for v in value.split(",")]
     if isinstance(value, (list, tuple)) and value and all(isinstance(v, str) for v in value):
         return list(value)
-    raise FieldError(field, f"must be a dtype name or a list of them, got {value!r}.")
+    raise FieldError(field, f"must be a dtype name or a list of them, got {quote(value)}.")
 
 
 @_keywords

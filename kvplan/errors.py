@@ -10,9 +10,12 @@ and RefusedInput: a refusal of the input worded with vLLM's flags, which it list
 
 from __future__ import annotations
 
+import base64
+import contextvars
 import json
 import re
 import reprlib
+from contextlib import contextmanager
 from typing import Callable, Iterable
 
 MAX_QUOTED = 80  # characters of a user's value an error message repeats
@@ -149,4 +152,43 @@ def quote(value, limit: int = MAX_QUOTED) -> str:
         return f"<an integer of {len(str(abs(value))) if value.bit_length() < 10000 else 'thousands of'} digits>"
     if isinstance(value, str):
         value = value[:limit]
-    return _bounded(reprlib.Repr(), value, limit, f"<a {type(value).__name__}>", "##\\x5b")
+    walker = _YamlRepr() if _YAML_VALUES.get() else reprlib.Repr()
+    return _bounded(walker, value, limit, f"<a {type(value).__name__}>", "##\\x5b")
+
+
+_YAML_VALUES = contextvars.ContextVar("kvplan_yaml_values", default=False)
+
+
+@contextmanager
+def values_as_yaml():
+    """Within it, quote() writes a value read from a YAML file (a deployments file) as YAML writes it: true, null,
+    2024-01-01, !!binary aGk=, [null], not Python's True, None, datetime.date(2024, 1, 1), b'hi', [None]. Strings
+    keep repr's quotes, which YAML reads alike."""
+    token = _YAML_VALUES.set(True)
+    try:
+        yield
+    finally:
+        _YAML_VALUES.reset(token)
+
+
+class _YamlRepr(reprlib.Repr):
+    """reprlib's bounded walk with YAML's spelling of the scalars Python spells otherwise (reprlib dispatches on
+    the type's name)."""
+
+    def repr_NoneType(self, x, level):
+        return "null"
+
+    def repr_bool(self, x, level):
+        return "true" if x else "false"
+
+    def repr_date(self, x, level):
+        return x.isoformat()
+
+    def repr_datetime(self, x, level):
+        return x.isoformat(sep=" ")
+
+    def repr_bytes(self, x, level):
+        return "!!binary " + base64.b64encode(x[:self.maxstring]).decode("ascii")
+
+    def repr_tuple(self, x, level):
+        return self.repr_list(list(x), level)

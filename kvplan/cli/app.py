@@ -529,7 +529,7 @@ def verify(
     fmt = check_format(fmt, VerifyResult.formats)
     lengths = _list(context, "context", "8192 or 32K", tokens=True)
     if len(lengths) != 1:
-        raise FieldError("context", f"takes one length for verify (it allocates one plan), got {context!r}.")
+        raise FieldError("context", f"takes one length for verify (it allocates one plan), got {quote(context)}.")
     from ..units import human_int
 
     batched = None if max_num_batched_tokens is None else human_int(max_num_batched_tokens, "max_num_batched_tokens")

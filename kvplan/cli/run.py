@@ -7,7 +7,7 @@ import sys
 from contextlib import contextmanager
 from typing import Optional
 
-from ..errors import FieldError, KvplanError
+from ..errors import MAX_QUOTED, FieldError, KvplanError, quote
 from . import flags
 from .app import GuardedStdout, ReaderLeft, _drop_stdout, app, click_command
 
@@ -83,11 +83,10 @@ def main(argv: Optional[list] = None) -> int:
     """Run one command. Exit codes: 0 ok, 1 a check or verdict failed, 2 bad input (or an output that cannot
     be written), 3 kvplan itself failed (a bug: one line says where), 130 interrupted. Never a traceback
     (unless KVPLAN_TRACEBACK=1)."""
-    import os
-
     args = sys.argv[1:] if argv is None else list(argv)
     flags.typed_args[:] = args
     usage_errors, abort, exit_ = _click_errors()
+    result = None  # the command's exit code, kept when only writing its output fails
     try:
         # click's Exit (--version) and SystemExit (shell completion's answer) end a command that wrote its output
         with guarded_stdout((exit_, SystemExit)):  # `kvplan` alone: the command list and a first command, exit 0
@@ -99,7 +98,7 @@ def main(argv: Optional[list] = None) -> int:
         say(f"kvplan: error: {exc}")
         return 2
     except usage_errors as exc:
-        say(f"kvplan: error: {exc.format_message()}")
+        say(f"kvplan: error: {_cut_arguments(exc.format_message(), args)}")
         return 2
     except exit_ as exc:
         return exc.exit_code if isinstance(getattr(exc, "exit_code", None), int) else 0
@@ -107,16 +106,42 @@ def main(argv: Optional[list] = None) -> int:
         say("kvplan: interrupted.")
         return 130
     except (ReaderLeft, BrokenPipeError):  # `kvplan ... | head`: the reader left; say nothing more
-        _drop_stdout()
-        return 0
+        _drop_stdout()  # but a failed check's verdict (exit 1) stands: `kvplan check ... | head` in a pipeline
+        return 1 if result == 1 else 0
+    except OSError as exc:
+        if "--install-completion" not in args:
+            return _crashed(exc)
+        # typer writes the shell's rc file and a completion script under HOME: a HOME it cannot write is the user's
+        where = f" ({quote(exc.filename)})" if exc.filename else ""
+        say(f"kvplan: error: --install-completion could not write the completion script: "
+            f"{exc.strerror or type(exc).__name__}{where}; check HOME and SHELL, or print the script with "
+            f"--show-completion and install it by hand.")
+        return 2
     except Exception as exc:  # a bug: its own exit code, one line, never 0 or 1
-        if os.environ.get("KVPLAN_TRACEBACK") == "1":
-            raise
-        say(_crash_line(exc))
-        return 3
+        return _crashed(exc)
     if result == 130:  # typer's answer to a KeyboardInterrupt (no command of ours returns 130)
         say("kvplan: interrupted.")
     return result if isinstance(result, int) else 0
+
+
+def _cut_arguments(message: str, args: list) -> str:
+    """click's own errors (a value its type refuses, an unknown option) repeat the argument whole: each one longer
+    than MAX_QUOTED is cut in its middle there, as quote() cuts a value, so the error stays one short line."""
+    long = {part for arg in args for part in (arg, *arg.split("=", 1)[1:]) if len(part) > MAX_QUOTED}
+    for arg in sorted(long, key=len, reverse=True):
+        half = (MAX_QUOTED - 3) // 2
+        message = message.replace(arg, f"{arg[:half]}...{arg[-half:]}")
+    return message
+
+
+def _crashed(exc: Exception) -> int:
+    """A bug: its own exit code, one line, never 0 or 1 (the traceback itself under KVPLAN_TRACEBACK=1)."""
+    import os
+
+    if os.environ.get("KVPLAN_TRACEBACK") == "1":
+        raise exc
+    say(_crash_line(exc))
+    return 3
 
 
 def finish(code: int) -> None:

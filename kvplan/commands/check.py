@@ -4,11 +4,12 @@ and on which key of the deployments file; `ok` is false when any rule fails."""
 
 from __future__ import annotations
 
+from contextlib import nullcontext
 from dataclasses import dataclass, replace
 from functools import lru_cache
 from typing import Callable, Optional
 
-from ..errors import FieldError, KvplanError, RefusedInput, quote
+from ..errors import FieldError, KvplanError, RefusedInput, quote, values_as_yaml
 from ..gpu.detect import choose_gpu
 from ..model.precision import resolve_kv_dtype
 from ..model.files import unloadable_notes
@@ -509,7 +510,8 @@ def check(deployments: list, spell: Callable[[str], str] = str) -> CheckResult:
     results, resolved = [], {}  # resolved: each model read once in this call (_resolve)
     for dep in deployments:
         try:
-            results.append(check_deployment(dep, spell, resolved))
+            with values_as_yaml() if dep.file is not None else nullcontext():  # a file's values as it wrote them
+                results.append(check_deployment(dep, spell, resolved))
         except FieldError as exc:  # an engine rule on a file's key (a release without the flag, pp with a drafter)
             if dep.file is None or exc.field not in VALID_KEYS:
                 raise

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Optional
 
-from ..errors import FieldError, KvplanError, quote
+from ..errors import FieldError, KvplanError, quote, values_as_yaml
 from ..model.precision import check_kv_dtype
 from ..model.hub import check_revision
 from ..plan.catalog import find_gpu, node_gpus
@@ -391,6 +391,10 @@ def model_deployments(model: str, tps: list, **options) -> list:
         raise FieldError("tp", "is required with MODEL (a TP degree such as 8, or several: 2,4,8).")
     for tp in tps:
         require_positive("tp", tp)
+    kv_dtype = options.get("kv_dtype")
+    if isinstance(kv_dtype, str) and "," in kv_dtype:  # before the dtype check, which would call the list unknown
+        raise FieldError("kv_dtype", f"takes one KV-cache dtype in check, got {quote(kv_dtype)}: check sweeps TP "
+                                     f"degrees, not KV dtypes; run it once per dtype (estimate sweeps them).")
     common = deployment_fields(options)
     pp = common["pp"]
     return [Deployment(name=f"tp{tp}" + (f"-pp{pp}" if pp else ""), model=model, tp=tp, **common)
@@ -451,7 +455,11 @@ def _read_yaml(path: str):
     if not path:  # Path('') is the current folder: said as what was given (' ' is a file name like any other)
         raise FieldError("file", f"is empty ({quote(path)}); give a YAML file with a list of entries under "
                                  f"'deployments:'.")
-    target = existing_path(path)
+    try:
+        target = existing_path(path, what="")
+    except KvplanError as exc:  # a name too long, a folder we may not enter
+        raise FieldError("file", f"{str(exc).rstrip('.')}; give a YAML file with a list of entries under "
+                                 f"'deployments:'.") from None
     if target is None:  # a name with spaces at its ends quoted, so they show
         shown = quote(path) if str(path) != str(path).strip() else path
         raise FieldError("file", f"{shown} does not exist; give a YAML file with a list of entries under "
@@ -516,6 +524,8 @@ class _Values:
         try:
             return self.constructor.construct_object(node, deep=True)
         except yaml.YAMLError as exc:
+            if self.key and isinstance(node, yaml.ScalarNode):  # `gpu_util: =` (YAML 1.1's value tag)
+                raise _unbuildable(self.key, node) from None
             raise _bad(f"{self.path}:{_line(node)}: {getattr(exc, 'problem', None) or exc}.") from None
 
     def collection(self, node):
@@ -584,6 +594,19 @@ class _Values:
             self.key = None
 
 
+def _unbuildable(key: str, node) -> FieldError:
+    """A field's scalar PyYAML builds no value of (`=` is YAML 1.1's 'value' type, tag:yaml.org,2002:value): the
+    field's own check of the text as written says what the field takes; where the text would do, quoting it says so."""
+    validate = VALIDATORS.get(key)
+    try:
+        if validate is not None:
+            validate(node.value)
+    except FieldError as exc:
+        return exc
+    return FieldError(key, f"is written {quote(node.value)}, which YAML reads as {node.tag}, not a value; quote it "
+                           f"(\"{node.value}\") to mean the text.")
+
+
 def _yaml_1_1_number(node) -> bool:
     """A number only YAML 1.1 reads so (PyYAML's int and float resolvers): an int not in plain decimal digits (010
     octal, 0x8, 0b1, 1_000, 1:30 base 60), a float with '_' or ':' (1_000.5, 1:30.5); .inf and .nan are left to the
@@ -609,7 +632,13 @@ def _unknown_key(where: str, key, valid: tuple) -> KvplanError:
 
 
 def load_deployments(path: str) -> list:
-    """Every entry under `deployments:`, validated, with the line of each key for annotations."""
+    """Every entry under `deployments:`, validated, with the line of each key for annotations; a value the file
+    wrote is said in errors as YAML writes it (errors.values_as_yaml)."""
+    with values_as_yaml():
+        return _load_deployments(path)
+
+
+def _load_deployments(path: str) -> list:
     import yaml
 
     root = _read_yaml(path)

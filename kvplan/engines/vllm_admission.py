@@ -22,6 +22,7 @@ The pool holds num_blocks - 1 usable blocks (BlockPool keeps block 0 as the null
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 from ..model.kinds import blocks_for
@@ -70,6 +71,28 @@ class _Blocks:
     def allocate(self, tokens: int, start: int = 0) -> None:
         self.length = max(self.length, blocks_for(tokens, self.block_size) + self.extra)
 
+    # _Period: length is blocks_for(computed) and nulled skipped_tokens(processed) // block_size, both growing
+    # by tokens/block_size a period once skipped_tokens is positive (a chunked layer's chunk divides `tokens`)
+    def repeats_every(self) -> int:
+        if self.block_size != self.spec.block_size:  # "none"-mode Mamba: one block of max_model_len, fixed
+            return 1
+        chunked = self.spec.kind == "chunked" and self.spec.window > 0
+        return math.lcm(self.block_size, self.spec.window) if chunked else self.block_size
+
+    def settled_after(self) -> int:
+        return max(self.spec.window, 0) + 2
+
+    def snapshot(self) -> tuple:
+        return self.length, self.nulled
+
+    def repeats(self, before: tuple, tokens: int) -> bool:
+        grown, freed = self.length - before[0], self.nulled - before[1]
+        return 0 <= freed <= grown
+
+    def advance(self, before: tuple, periods: int) -> None:
+        self.length += periods * (self.length - before[0])
+        self.nulled += periods * (self.nulled - before[1])
+
 
 class _MambaAlign:
     """MambaManager in "align" mode (prefix caching on): one state block per step at the position of the
@@ -113,6 +136,30 @@ class _MambaAlign:
         if self.last_state is not None and self.last_state < blocks_for(processed, self.block_size) - 1:
             self.real.discard(self.last_state)
 
+    # _Period: the block indices move by tokens/block_size a period; checkpoints only come with the last chunk
+    def repeats_every(self) -> int:
+        return self.block_size
+
+    def settled_after(self) -> int:
+        return 2 * self.block_size + 2
+
+    def snapshot(self) -> tuple:
+        return self.length, frozenset(self.real), self.retired, self.last_state, self.allocated
+
+    def _shifted(self, state: tuple, blocks: int) -> tuple:
+        length, real, retired, last_state, allocated = state
+        return (length + blocks, frozenset(b + blocks for b in real), retired + blocks,
+                None if last_state is None else last_state + blocks, allocated)
+
+    def repeats(self, before: tuple, tokens: int) -> bool:
+        return self.snapshot() == self._shifted(before, tokens // self.block_size)
+
+    def advance(self, before: tuple, periods: int) -> None:
+        blocks = periods * (self.length - before[0])
+        self.length, self.real, self.retired, self.last_state, self.allocated = self._shifted(
+            self.snapshot(), blocks)
+        self.real = set(self.real)
+
     def allocate(self, tokens: int, start: int = 0) -> None:
         required = blocks_for(tokens, self.block_size)
         checkpoint = self.needs_checkpoint(start, tokens)
@@ -151,11 +198,13 @@ def footprint(groups, max_model_len: int, chunk: int, in_flight_batches: int, ma
               admission_in_flight: int) -> Footprint:
     """Simulate one request through every group. `admission_in_flight` is VllmConfig.max_in_flight_tokens
     (the sliding/chunked admission caps); the previous chunk stays in flight while the next is allocated
-    when more than one batch is in flight (async scheduling)."""
+    when more than one batch is in flight (async scheduling). Whole periods of identical steps are jumped
+    (_Period), so a chunk of 1 token at a million-token length costs a few periods, not a million steps."""
     states = [(_MambaAlign if g.spec.kind == "mamba" and mamba_align and not g.spec.all_mode else _Blocks)(
         g.spec, max_model_len) for g in groups]
     gate = sum(s.gate(max_model_len, g.spec.admission_cap(max_model_len, admission_in_flight))
                for s, g in zip(states, groups))
+    period = _Period(states, chunk, max_model_len)
     peak, computed, previous = 0, 0, 0
     while computed < max_model_len:
         n = min(chunk, max_model_len - computed)
@@ -166,11 +215,44 @@ def footprint(groups, max_model_len: int, chunk: int, in_flight_batches: int, ma
             s.allocate(computed + n, computed)
         peak = max(peak, sum(s.held for s in states))
         computed, previous = computed + n, n
+        computed += period.jump(computed, computed - (n if in_flight_batches > 1 else 0))
     decoding = _held_before_chunk_ends(states, groups, max_model_len)
     for s in states:
         s.remove_skipped(max_model_len)
     held = sum(s.held for s in states)
     return Footprint(gate, peak, held, max(held, decoding))
+
+
+class _Period:
+    """Once every window has filled, the step `tokens` later (a common multiple of the chunk and of what each
+    group repeats on: its block size, a chunked layer's chunk) is the same step shifted by whole blocks: full
+    layers grow by tokens/block_size entries, windowed and Mamba tables slide by as many, a "none"-mode Mamba
+    block stays. So what a step holds only grows period over period and the peak is reached in the last period
+    too: once one period has been seen to repeat, whole periods are jumped and the last one is stepped through."""
+
+    def __init__(self, states, chunk: int, max_model_len: int):
+        self.states, self.chunk, self.end = states, chunk, max_model_len
+        self.tokens = math.lcm(chunk, *(s.repeats_every() for s in states))
+        self.settled = max(s.settled_after() for s in states) if states else 0
+        self.seen = None  # (computed, snapshots) at the start of the period being watched
+
+    def jump(self, computed: int, processed: int) -> int:
+        """Tokens to skip after a step that ended at `computed`, the next step processing `processed`: 0 or
+        whole periods, leaving at least one period and the last chunk to step through."""
+        if processed < self.settled or self.end - computed < 2 * self.tokens + self.chunk:
+            return 0
+        if self.seen is None:
+            self.seen = (computed, [s.snapshot() for s in self.states])
+            return 0
+        if computed - self.seen[0] < self.tokens:
+            return 0
+        before, self.seen = self.seen[1], None
+        if not all(s.repeats(b, self.tokens) for s, b in zip(self.states, before)):
+            return 0
+        periods = (self.end - computed - self.tokens - self.chunk) // self.tokens
+        for s, b in zip(self.states, before):
+            s.advance(b, periods)
+        return periods * self.tokens
 
 
 def _held_before_chunk_ends(states, groups, max_model_len: int) -> int:

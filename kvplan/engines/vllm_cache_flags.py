@@ -41,7 +41,7 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Optional
 
-from ..errors import FieldError, KvplanError
+from ..errors import FieldError, KvplanError, quote
 from ..model.kinds import ChunkedAttention, FullAttention, LinearState, SlidingWindow
 from ..model.precision import normalize_dtype_name
 from .vllm_versions import parse_version, release_rule
@@ -78,7 +78,7 @@ def mamba_dtype(field: str, value) -> Optional[str]:
     text = value.strip().lower() if isinstance(value, str) else None
     if text not in ALL_MAMBA_DTYPES:
         raise FieldError(field, f"must be one of {', '.join(ALL_MAMBA_DTYPES)} (vLLM's values; bfloat16 from "
-                                f"0.22, float16 from 0.13), got {value!r}.")
+                                f"0.22, float16 from 0.13), got {quote(value)}.")
     return text
 
 

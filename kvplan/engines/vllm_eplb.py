@@ -132,7 +132,7 @@ def eplb(enable, config=None, redundant=None) -> Optional[Eplb]:
     count = parsed.get("num_redundant_experts", 0) if count is None else count
     if not enable:
         if count:
-            raise FieldError(spelling, f"sets {count} redundant experts without enable_eplb: vLLM refuses it "
+            raise FieldError(spelling, f"sets {quote(count)} redundant experts without enable_eplb: vLLM refuses it "
                                        f"(\"Either enable EPLB or unset num_redundant_experts\").",
                              names=("enable_eplb",))
         return None

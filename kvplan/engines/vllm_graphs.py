@@ -36,7 +36,7 @@ import math
 from dataclasses import dataclass
 from typing import Optional, Sequence
 
-from ..errors import FieldError
+from ..errors import FieldError, quote
 
 DEFAULT_CAP, SM100_CAP = 512, 1024  # default_max_graph_size (0.28+: 1024 on is_device_capability_family(100))
 SM100_CAP_SINCE = (0, 28)
@@ -198,10 +198,19 @@ def max_capture_size_value(value) -> Optional[int]:
     """--max-cudagraph-capture-size / max_cudagraph_capture_size: a positive token count (None: vLLM's default)."""
     if value is None:
         return None
-    if isinstance(value, bool) or not str(value).strip().isdigit() or int(value) < 1:
-        raise FieldError("max_cudagraph_capture_size", f"{value!r} is not a positive whole number of tokens "
+    if not _token_count(value):
+        raise FieldError("max_cudagraph_capture_size", f"{quote(value)} is not a positive whole number of tokens "
                                                          "(e.g. 256).")
     return int(value)
+
+
+def _token_count(item) -> bool:
+    """A positive whole number of tokens, an int or its ASCII digits (at most 18: no longer one is a count, and
+    Python refuses int() past 4,300 digits)."""
+    if isinstance(item, int) and not isinstance(item, bool):
+        return 1 <= item < 10**18
+    text = item.strip() if isinstance(item, str) else ""
+    return text.isascii() and text.isdigit() and len(text) <= 18 and int(text) >= 1
 
 
 def capture_sizes_value(value) -> Optional[tuple]:
@@ -209,7 +218,7 @@ def capture_sizes_value(value) -> Optional[tuple]:
     if value is None:
         return None
     items = value if isinstance(value, (list, tuple)) else str(value).replace(" ", "").split(",")
-    if not items or any(isinstance(i, bool) or not str(i).isdigit() or int(i) < 1 for i in items):
-        raise FieldError("cudagraph_capture_sizes", f"{value!r} is not a list of positive token counts "
+    if not items or not all(_token_count(i) for i in items):
+        raise FieldError("cudagraph_capture_sizes", f"{quote(value)} is not a list of positive token counts "
                                                       "(e.g. 1,2,4,8,16).")
     return tuple(sorted({int(i) for i in items}))

@@ -151,8 +151,9 @@ def lora_config(enable, max_loras=None, max_lora_rank=None, lora_dtype=None,
     only with --enable-lora, its Field(ge=1) being LoRAConfig's, which is built only then."""
     slots = 1 if max_loras is None else _count(max_loras, "max_loras", "1 or more (vLLM's --max-loras)")
     if enable and not 1 <= slots <= MAX_SLOTS:
+        shown = f"{slots:,}" if slots < 2**64 else quote(slots)  # quote(): an integer of hundreds of digits
         raise FieldError("max_loras", f"must be 1 to {MAX_SLOTS:,} (vLLM's --max-loras takes 1 or more, Field(ge=1); "
-                                      f"kvplan's bound is 2**20), got {slots:,}.")
+                                      f"kvplan's bound is 2**20), got {shown}.")
     ranks = MAX_LORA_RANKS
     rank = 16 if max_lora_rank is None else _count(max_lora_rank, "max_lora_rank", "one of vLLM's ranks")
     if rank not in ranks:

@@ -57,8 +57,8 @@ def mamba_block_size(value) -> Optional[int]:
     if value is None:
         return None
     number = value if isinstance(value, int) and not isinstance(value, bool) else None
-    if isinstance(value, str) and value.strip().isascii() and value.strip().isdigit():
-        number = int(value.strip())
+    if isinstance(value, str) and value.strip().isascii() and value.strip().isdigit() and len(value.strip()) <= 18:
+        number = int(value.strip())  # no longer: not a token count, and int() refuses past 4,300 digits
     if number is None or number <= 0:
         raise FieldError("mamba_block_size", f"must be a whole number of tokens above 0 (vLLM's CacheConfig: "
                                              f"gt=0), got {quote(value)}.")

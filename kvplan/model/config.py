@@ -8,6 +8,7 @@ Nothing downstream sees the raw dict."""
 from __future__ import annotations
 
 import math
+import re
 from typing import Any, Iterable, Optional
 
 from ..errors import json_kind, json_value, KvplanError, quote
@@ -304,6 +305,28 @@ def language_model_config(raw: dict) -> dict:
         if isinstance(inner, dict) and _names_layers(inner):
             return inner
     return raw
+
+
+def in_nested_config(exc: KvplanError, raw: Any) -> KvplanError:
+    """`exc` with each config field the nested language-model config gave (language_model_config: text_config,
+    llm_config, language_config) written under it, 'text_config.num_hidden_layers' as vision_config.* fields are:
+    Config flattens the nested config, so its readers name the bare key. The wrapper's own quantization_config and
+    architectures, which win over a nested one, keep their name; other errors (FieldError...) come back as they are."""
+    if type(exc) is not KvplanError or not isinstance(raw, dict):
+        return exc
+    nested = next((key for key in NESTED_TEXT_KEYS if isinstance(raw.get(key), dict) and _names_layers(raw[key])),
+                  None)  # the one language_model_config reads
+    if nested is None:
+        return exc
+    inner = raw[nested]
+    own = {key for key in ("quantization_config", "architectures") if raw.get(key) is not None}
+
+    def prefixed(match) -> str:
+        key = match.group(1)
+        return f"config field '{nested}.{key}'" if key in inner and key not in own else match.group(0)
+
+    text = re.sub(r"config field '([^'.]+)'", prefixed, str(exc))
+    return exc if text == str(exc) else KvplanError(text)
 
 
 class Config:

@@ -445,8 +445,38 @@ def _hub_error(model_id: str, exc: Exception, seconds: float, revision: Optional
     if "timeout" in type(exc).__name__.lower():
         return KvplanError(f"could not reach the Hugging Face Hub for {model_id}: the request timed out; "
                            f"{bundled}.")
+    local = _local_setup_error(model_id, exc)
+    if local is not None:
+        return local
     return KvplanError(f"could not reach the Hugging Face Hub for {model_id} ({type(exc).__name__}); check the "
                        f"network or pass a local config.json; {bundled}.{did_you_mean(model_id)}")
+
+
+TOKEN_VARIABLES = ("HF_TOKEN", "HUGGING_FACE_HUB_TOKEN")  # huggingface_hub constants.py, in the order it reads them
+
+
+def _local_setup_error(model_id: str, exc: Exception) -> Optional[KvplanError]:
+    """A Hub failure that is this machine's setup, not the network: a token HTTP cannot carry (a header is latin-1:
+    the request raises UnicodeEncodeError before it leaves) or a Hugging Face cache folder that cannot be used
+    (HF_HOME=/dev/null/x: the token file or the cache under it is not a folder, not writable...). None otherwise."""
+    import os
+
+    from huggingface_hub import constants
+
+    if isinstance(exc, UnicodeEncodeError):
+        name = next((n for n in TOKEN_VARIABLES if os.environ.get(n)), None)
+        if name is not None and not os.environ[name].isascii():
+            return KvplanError(f"{name} holds characters an HTTP header cannot carry, so the Hugging Face Hub "
+                               f"cannot be asked for {model_id}; set it to a Hugging Face token (hf_..., ASCII) "
+                               f"or unset it.")
+    filename = exc.filename if isinstance(exc, OSError) and isinstance(exc.filename, str) else None
+    for variable, folder in (("HF_HUB_CACHE", constants.HF_HUB_CACHE), ("HF_HOME", constants.HF_HOME)):
+        folder = os.path.abspath(folder)
+        if filename and (os.path.abspath(filename) + os.sep).startswith(folder + os.sep):
+            return KvplanError(f"the Hugging Face cache folder {quote(folder)} cannot be used for {model_id} "
+                               f"({exc.strerror or type(exc).__name__}: {quote(filename)}); set {variable} to a "
+                               f"folder you can write, or pass a local config.json.")
+    return None
 
 
 def _past_bundled(model_id: str, revision: str, exc: Exception, seconds: float) -> FieldError:

@@ -480,12 +480,37 @@ class V4Cache(PagedKV):
 
 def attended_keys(start: int, count: int, ratio: int = 1, cap: Optional[int] = None) -> float:
     """Keys the queries at positions start .. start+count-1 see in total when every `ratio` tokens make one key
-    and a query sees at most `cap` of them (the first position's keys, then one more every `ratio`)."""
-    total = 0.0
-    for first in range(start, start + count, max(1, count // 64)):  # 64 samples at most: prefill chunks are long
-        step = min(max(1, count // 64), start + count - first)
-        seen = (first + 1) // ratio
-        total += step * (seen if cap is None else min(seen, cap))
+    and a query sees at most `cap` of them (the first position's keys, then one more every `ratio`). 64 samples
+    at most (prefill chunks are long): each of the first count // 64 positions stands for that many, the last
+    sample for what is left; summed in closed form (_floor_sum), not sample by sample."""
+    stride = max(1, count // 64)
+    samples = -(-count // stride)
+    last = count - (samples - 1) * stride  # the last sample's positions
+
+    def keys(first_sample: int, end_sample: int) -> int:  # sum of min((first + 1) // ratio, cap) over samples
+        capped_from = end_sample if cap is None else min(end_sample, max(first_sample, -(
+            -(cap * ratio - 1 - start) // stride)))
+        uncapped = (_floor_sum(capped_from, ratio, stride, start + 1) -
+                    _floor_sum(first_sample, ratio, stride, start + 1)) if capped_from > first_sample else 0
+        return uncapped + (0 if cap is None else (end_sample - max(capped_from, first_sample)) * cap)
+
+    return float(stride * keys(0, samples - 1) + last * keys(samples - 1, samples))
+
+
+def _floor_sum(n: int, m: int, a: int, b: int) -> int:
+    """sum of (a * i + b) // m for i in 0 .. n-1, a, b >= 0, m >= 1 (the Euclid-like reduction)."""
+    total = 0
+    while n > 0:
+        if a >= m:
+            total += (n - 1) * n // 2 * (a // m)
+            a %= m
+        if b >= m:
+            total += n * (b // m)
+            b %= m
+        y = a * n + b
+        if y < m:
+            break
+        n, b, m, a = y // m, y % m, a, m
     return total
 
 

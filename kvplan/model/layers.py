@@ -539,8 +539,9 @@ def _pattern_marks(cfg: Config) -> list:
     pattern = cfg.get("index_topk_pattern")
     marks = list(pattern) if isinstance(pattern, (str, list)) else None
     if not marks or any(mark not in PATTERN_MARKS for mark in marks):
-        raise KvplanError(f"config field 'index_topk_pattern' is {pattern!r}; it must be a string (or list) of "
-                          f"'F' (the layer runs its indexer) and 'S' (it reuses the last top-k), one per layer.")
+        raise KvplanError(f"config field 'index_topk_pattern' is {json_value(pattern)}; it must be a string (or "
+                          f"list) of 'F' (the layer runs its indexer) and 'S' (it reuses the last top-k), one per "
+                          f"layer.")
     return marks
 
 

@@ -8,7 +8,7 @@ from typing import Any, Optional
 
 from ..errors import json_value, KvplanError
 from .config import (EXPERT_KEYS, EXPERTS_PER_TOKEN_KEYS, MAX_TOKENS, Config, first_architecture,
-                     language_model_config)
+                     in_nested_config, language_model_config)
 from .layers import (ATTENTION_FREE, HIDDEN_KEYS, attention_kind, attention_sinks, cache_layers, ffn_kinds, is_v4,
                      laguna_before_031_note, mixer_kinds)
 from .kinds import FullAttention
@@ -94,7 +94,15 @@ def _head_dim(cfg: Config, hidden: int, heads: int) -> int:
 
 def parse_config(raw: Any, name: str, weights: Optional[Weights] = None) -> ModelSpec:
     """Turn a config.json (already loaded) into a ModelSpec. `weights` comes from safetensors metadata or a
-    bundled spec when known; otherwise the size is estimated from the config."""
+    bundled spec when known; otherwise the size is estimated from the config. A field of a nested text_config is
+    named under it in errors (in_nested_config)."""
+    try:
+        return _parse_config(raw, name, weights)
+    except KvplanError as exc:
+        raise in_nested_config(exc, raw) from None
+
+
+def _parse_config(raw: Any, name: str, weights: Optional[Weights]) -> ModelSpec:
     cfg = Config(raw, name)
     registered = _registered_architecture(raw, cfg)
     refuse_unmodelled(cfg.architecture, cfg.get, name, registered)

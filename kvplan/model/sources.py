@@ -126,19 +126,20 @@ def looks_like_path(model: str) -> bool:
     return model.startswith((".", "/", "~")) or model.endswith((".json", ".yaml")) or os.sep + os.sep in model
 
 
-def existing_path(model: str) -> Optional[Path]:
+def existing_path(model: str, what: str = "MODEL ") -> Optional[Path]:
     """`model` as an existing path, None when nothing is there; a path that cannot even be looked at (an
-    unknown ~user, a name too long, a folder we may not enter) is a one-line error."""
+    unknown ~user, a name too long, a folder we may not enter) is a one-line error naming the path as `what` says
+    ("MODEL ", or "" where the caller names it)."""
     try:
         path = Path(model).expanduser()
     except RuntimeError:
-        raise KvplanError(f"MODEL {quote(model)} starts with ~ but names no known user's home folder.") from None
+        raise KvplanError(f"{what}{quote(model)} starts with ~ but names no known user's home folder.") from None
     try:
         return path if path.exists() else None
     except OSError as exc:
-        raise KvplanError(f"MODEL {quote(model)} cannot be looked up: {exc.strerror or exc}.") from None
+        raise KvplanError(f"{what}{quote(model)} cannot be looked up: {exc.strerror or exc}.") from None
     except ValueError as exc:  # an embedded NUL byte
-        raise KvplanError(f"MODEL {quote(model)} is not a usable path ({exc}).") from None
+        raise KvplanError(f"{what}{quote(model)} is not a usable path ({exc}).") from None
 
 
 def bundled_for(model: str, revision: Optional[str] = None) -> Optional[Path]:

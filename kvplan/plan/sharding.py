@@ -17,7 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import Callable, Optional
 
-from ..errors import FieldError
+from ..errors import FieldError, quote
 from ..model.kinds import FullAttention, LinearState, kv_heads_per_gpu
 from ..model.spec import ModelSpec
 from ..units import require_positive
@@ -337,7 +337,7 @@ def moe_layout(spec: ModelSpec, tp: int, dp: int = 1, expert_parallel: bool = Fa
     - config/model.py _verify_with_expert_parallelism: EP on a model without experts is refused."""
     if isinstance(dp, bool) or not isinstance(dp, int) or dp < 1:
         raise FieldError("dp", f"must be a whole number of engine replicas, 1 or more (vLLM's --data-parallel-size), "
-                               f"got {dp!r}.")
+                               f"got {quote(dp)}.")
     experts = spec.experts
     if expert_parallel and not experts:
         raise FieldError("enable_expert_parallel", f"needs a model with routed experts, and {spec.name} has none: "

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import importlib
 
-from ..errors import FieldError
+from ..errors import FieldError, quote
 
 FORMATS = ("table", "json", "yaml", "csv", "html")
 
@@ -17,7 +17,7 @@ def check_format(fmt: str, formats: tuple = FORMATS) -> str:
     """`fmt` as one of `formats` names it, in any case (-f JSON, as --kv-cache-dtype FP8 is taken)."""
     name = fmt.strip().lower() if isinstance(fmt, str) else fmt
     if name not in formats:
-        raise FieldError("format", f"{fmt!r} is not one of {', '.join(formats)}.")
+        raise FieldError("format", f"{quote(fmt)} is not one of {', '.join(formats)}.")
     return name
 
 

@@ -9,7 +9,7 @@ import struct
 from dataclasses import dataclass, field, replace
 from typing import Optional
 
-from ..errors import KvplanError, quote
+from ..errors import KvplanError, json_value, quote
 from ..model.config import Config
 from ..model.kda import kda_config, kda_shape
 from ..model.kinds import IndexerKeys, LinearState, MLALatent, SharedKV
@@ -594,7 +594,7 @@ def _config_float(cfg: Config, key: str, default: Optional[float]) -> float:
     if value is None:
         raise KvplanError(f"config field '{key}' is missing; it must be a positive number.")
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < math.inf:
-        raise KvplanError(f"config field '{key}' must be a positive number, got {value!r}.")
+        raise KvplanError(f"config field '{key}' must be a positive number, got {json_value(value)}.")
     return float(value)
 
 
