@@ -12,8 +12,9 @@ This module gives those counts from vLLM's own rules, each read in the release t
   --enforce-eager sets NONE (0.32.0:1928-1933): no graph, no profile.
 - Token sizes (VllmConfig._set_cudagraph_sizes, 0.20.0:1423, 0.32.0:2292, 0.34.0:2322), where neither
   --max-cudagraph-capture-size nor --cudagraph-capture-sizes is given: the cap is min(max_num_seqs x q x 2, 512)
-  tokens (q = 1 + speculative tokens, the uniform decode query length), 1024 on SM100 from 0.28 (0.28.0:1934-1940),
-  then min(cap, max_num_batched_tokens); sizes 1, 2, 4, every 8 below 256, every 16 from 256, up to the cap.
+  tokens (q = 1 + speculative tokens, the uniform decode query length, from 0.13; 2 x max_num_seqs before), 1024
+  on SM100 from 0.28 (0.28.0:1934-1940), then min(cap, max_num_batched_tokens); sizes 1, 2, 4, every 8 below 256,
+  every 16 from 256, up to the cap.
   0.20.1 adds max_num_batched_tokens itself when within the cap (0.20.1 :1517-1521); 0.29 adds the uniform decode
   sizes n x q when q > 1 (0.29.0:2008-2053); 0.31 adds max_num_seqs when within the cap (0.31.0:2501-2502).
   --max-cudagraph-capture-size M replaces the default cap (no decode sizes added); --cudagraph-capture-sizes L is
@@ -36,14 +37,16 @@ This module gives those counts from vLLM's own rules, each read in the release t
   the wider grids of config/compilation.py:78-124 instead (prefill tokens up to min(8192, max_num_batched_tokens),
   decode requests up to max_num_seqs).
 
-Not modelled: LongcatFlashNgram's hook (0.26+: FULL graphs and no compilation unless configured), attention backends that downgrade the mode (FlashInfer's spec-decode PIECEWISE fallback, an
-AttentionCGSupport of NEVER), sequence parallelism's size filter (0.29-0.31, off by default), LoRA's extra capture
-cases, the interactivity performance mode, dynamic speculative decoding's tiers, encoder CUDA graphs.
+Not modelled: LongcatFlashNgram's hook (0.26+: FULL graphs, no compilation, unless configured), attention backends
+that downgrade the mode (FlashInfer's spec-decode PIECEWISE fallback, an AttentionCGSupport of NEVER), sequence
+parallelism's size filter (0.29-0.31, off by default), LoRA's extra capture cases, the interactivity performance
+mode, dynamic speculative decoding's tiers, encoder CUDA graphs.
 """
 
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass
 from typing import Optional, Sequence
 
@@ -52,6 +55,7 @@ from ..errors import FieldError, KvplanError
 DEFAULT_CAP, SM100_CAP = 512, 1024  # default_max_graph_size (0.28+: 1024 on is_device_capability_family(100))
 SM100_CAP_SINCE = (0, 28)
 MNBT_APPENDED_SINCE = (0, 20, 1)
+CAP_QUERY_LEN_SINCE = (0, 13)  # the default cap counts q tokens a request (config/vllm.py 0.13.0:1074; 0.12.0:1039)
 DECODE_SIZES_SINCE = (0, 29)  # uniform decode sizes n x q appended when q > 1
 MAX_SEQS_APPENDED_SINCE = (0, 31)
 SPLIT_SIZES_SINCE = (0, 34)
@@ -124,7 +128,7 @@ def shared_sizes(version: tuple, max_num_seqs: int, max_num_batched_tokens: int,
     cap = max_capture_size
     if cap is None:
         ceiling = SM100_CAP if sm100 and version >= SM100_CAP_SINCE else DEFAULT_CAP
-        cap = min(max_num_seqs * query_len * 2, ceiling)
+        cap = min(max_num_seqs * (query_len if version >= CAP_QUERY_LEN_SINCE else 1) * 2, ceiling)
         if query_len > 1 and version >= DECODE_SIZES_SINCE:
             decode_sizes = [n * query_len for n in _request_counts(max_num_seqs, ceiling) if n * query_len <= cap]
         elif query_len == 1 and version >= MAX_SEQS_APPENDED_SINCE and max_num_seqs <= cap:
@@ -275,18 +279,32 @@ def max_capture_size_value(value) -> Optional[int]:
     """--max-cudagraph-capture-size / max_cudagraph_capture_size: a positive token count (None: vLLM's default)."""
     if value is None:
         return None
-    if isinstance(value, bool) or not str(value).strip().isdigit() or int(value) < 1:
+    if not _positive_count(value):
         raise FieldError("max_cudagraph_capture_size", f"{value!r} is not a positive whole number of tokens "
                                                          "(e.g. 256).")
-    return int(value)
+    return int(str(value).strip())
 
 
 def capture_sizes_value(value) -> Optional[tuple]:
-    """--cudagraph-capture-sizes / cudagraph_capture_sizes: positive token counts, comma-separated or a YAML list."""
+    """--cudagraph-capture-sizes / cudagraph_capture_sizes: positive token counts, space-separated as vLLM takes them
+    (a list[int] flag with nargs="+": engine/arg_utils.py 0.34.0:258, :1854-1855), comma-separated (kvplan's list
+    style), or a YAML / Python list; never two numbers glued into one."""
     if value is None:
         return None
-    items = value if isinstance(value, (list, tuple)) else str(value).replace(" ", "").split(",")
-    if not items or any(isinstance(i, bool) or not str(i).isdigit() or int(i) < 1 for i in items):
+    items = list(value) if isinstance(value, (list, tuple)) else _size_words(str(value))
+    if not items or not all(_positive_count(i) for i in items):
         raise FieldError("cudagraph_capture_sizes", f"{value!r} is not a list of positive token counts "
-                                                      "(e.g. 1,2,4,8,16).")
-    return tuple(sorted({int(i) for i in items}))
+                                                      "(e.g. '1 2 4 8' as vLLM takes it, or 1,2,4,8).")
+    return tuple(sorted({int(str(i).strip()) for i in items}))
+
+
+def _positive_count(value) -> bool:
+    """A whole number of tokens of 1 or more, as an int or ASCII digits (not a bool, not '²')."""
+    return not isinstance(value, bool) and re.fullmatch(r"[0-9]+", str(value).strip()) is not None \
+        and int(str(value).strip()) >= 1
+
+
+def _size_words(text: str) -> list:
+    """The counts of '1 2 4 8', '1,2,4,8' or '1, 2, 4': split at commas and spaces; an empty piece between two
+    commas ('1,,2') stays, to be refused."""
+    return [word for piece in text.split(",") for word in (piece.split() or [""])]
