@@ -158,8 +158,10 @@ def without_sliding_window(spec):
         return spec
     layers = tuple(_full(layer) if plain_sliding(layer) else layer for layer in spec.layers)
     capped = spec.max_position_embeddings is None or window < spec.max_position_embeddings
-    return replace(spec, layers=layers, max_position_embeddings=window if capped else spec.max_position_embeddings,
-                   length_key="sliding_window" if capped else spec.length_key)
+    if not capped:
+        return replace(spec, layers=layers)
+    return replace(spec, layers=layers, max_position_embeddings=window, length_key="sliding_window",
+                   config_length=spec.max_position_embeddings)
 
 
 def _full(layer: SlidingWindow) -> FullAttention:
