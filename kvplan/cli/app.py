@@ -18,7 +18,7 @@ from .flags import (CAPTURE_SIZES_HELP, MAX_CAPTURE_HELP,  # noqa: I001
                     MM_PROCESSOR_KWARGS_HELP, ENABLE_LORA_HELP, MAX_LORAS_HELP, MAX_LORA_RANK_HELP, LORA_DTYPE_HELP,
                     MAMBA_CACHE_DTYPE_HELP, MAMBA_SSM_CACHE_DTYPE_HELP, DISABLE_SLIDING_WINDOW_HELP,
                     FULLY_SHARDED_LORAS_HELP, RUNNER_HELP, CONVERT_HELP, POOLER_CONFIG_HELP, PREFIX_CACHING_HELP,
-                    MAMBA_BLOCK_SIZE_HELP, prefix_caching_typed,
+                    MAMBA_BLOCK_SIZE_HELP, loose_capture_sizes, prefix_caching_typed,
                     DP_HELP, ENFORCE_EAGER_HELP, EP_HELP, EPLB_CONFIG_HELP, EPLB_HELP, REDUNDANT_HELP,
                     GPU_BLOCKS_OVERRIDE_HELP, SPECULATIVE_HELP,
                     FORMAT_HELP, GPU_UTIL_HELP, HUB_TIMEOUT_HELP, KV_BUDGET_HELP, KV_DTYPE_HELP,
@@ -47,7 +47,26 @@ def click_command():
     app() rebuilds it on every call, a tenth of the test suite's time in-process) and reused, as a click command can
     be: each call parses into a fresh context, the options' defaults are never written, and help reads the terminal's
     width and COLUMNS as it is laid out, not here."""
-    return typer.main.get_command(app)
+    command = typer.main.get_command(app)
+    for name in ("estimate", "check"):
+        _refuse_loose_capture_sizes(command.commands[name])
+    return command
+
+
+def _refuse_loose_capture_sizes(command) -> None:
+    """Have `command` refuse `--cudagraph-capture-sizes 1 2 4 8` unquoted (vLLM's spelling) in one sentence, before
+    click reads the 2, 4 and 8 as more MODEL arguments."""
+    parse = command.parse_args
+
+    def parse_args(ctx, args):
+        stray = loose_capture_sizes(args)
+        if stray:
+            raise FieldError("cudagraph_capture_sizes", f"takes one argument here, but {' '.join(stray)} followed "
+                                                        f"it: quote the list ('1 2 4 8', as vLLM takes it) or join "
+                                                        f"it with commas (1,2,4,8).")
+        return parse(ctx, args)
+
+    command.parse_args = parse_args
 
 
 class ReaderLeft(Exception):

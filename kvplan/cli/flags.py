@@ -221,10 +221,28 @@ def _spells(arg: str, spelling: str) -> bool:
     attached = len(spelling) == 2 and spelling[0] == "-" and spelling[1] != "-" and len(arg) > 2
     return arg == spelling or arg.startswith(spelling + "=") or (attached and arg.startswith(spelling))
 MAX_CAPTURE_HELP = ("As vLLM's --max-cudagraph-capture-size (0.11.1+): the largest batch, in tokens, given a CUDA "
-                    "graph (default: min(2 x max_num_seqs, 512; 1024 on B200-class GPUs from 0.28)); changes the "
-                    "graph counts the CUDA-graph term reports.")
-CAPTURE_SIZES_HELP = ("As vLLM's --cudagraph-capture-sizes (0.11.1+): the batch sizes, in tokens, given CUDA graphs, "
-                      "comma-separated (e.g. 1,2,4,8,16,32).")
+                    "graph (default: min(2 x max_num_seqs x (1 + speculative tokens) (0.13+), 512); 1024 on "
+                    "B200-class GPUs from 0.28; gpt-oss 1024); changes the graph counts the CUDA-graph term reports.")
+CAPTURE_SIZES_HELP = ("As vLLM's --cudagraph-capture-sizes (0.11.1+): the batch sizes, in tokens, given CUDA graphs. "
+                      "vLLM takes them space-separated (--cudagraph-capture-sizes 1 2 4 8); here quote that list "
+                      "('1 2 4 8') or join it with commas (1,2,4,8).")
+
+
+def loose_capture_sizes(args: list) -> list:
+    """The bare numbers typed after --cudagraph-capture-sizes's value: vLLM's own spelling (a list[int] flag with
+    nargs="+", engine/arg_utils.py 0.34.0:258, :1854-1855), `--cudagraph-capture-sizes 1 2 4 8` unquoted, which
+    click would read as more MODEL arguments; [] where there are none (the arguments after `--` are MODEL's)."""
+    import re
+
+    options = args[:args.index("--")] if "--" in args else list(args)
+    for index, arg in enumerate(options):
+        if arg == "--cudagraph-capture-sizes" or arg.startswith("--cudagraph-capture-sizes="):
+            rest = options[index + (1 if "=" in arg else 2):]
+            stray = [word for word in rest[:next((i for i, w in enumerate(rest)
+                                                  if not re.fullmatch(r"[0-9]+,?", w)), len(rest))]]
+            if stray:
+                return stray
+    return []
 
 
 def prefix_caching_typed(on: bool, off: bool):

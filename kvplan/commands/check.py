@@ -377,7 +377,9 @@ def check_deployment(dep: Deployment, spell: Callable[[str], str] = str, resolve
     if past_node:  # vLLM runs it (its Ray executor warns): a warning, not a failure
         add("warning", "tp", past_node)
     if spec.max_position_embeddings and dep.context > spec.max_position_embeddings:
-        add("warning", "context", f"context {dep.context} exceeds max_position_embeddings "
+        limit = "max_position_embeddings" if spec.length_key != "sliding_window" else \
+            f"the sliding window {spell('disable_sliding_window')} caps the length to"
+        add("warning", "context", f"context {dep.context} exceeds {limit} "
                                   f"({spec.max_position_embeddings}); vLLM serves longer sequences only with RoPE "
                                   f"scaling or VLLM_ALLOW_LONG_MAX_MODEL_LEN.")
     engine_flags = getattr(_engine(dep), "flags", None)  # the ideal engine refuses the multimodal flags itself

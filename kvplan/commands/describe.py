@@ -105,6 +105,21 @@ def kv_shapes(spec: ModelSpec) -> list:
     return [" ".join((shape, "/".join(kinds))).strip() for shape, kinds in shapes.items()]
 
 
+def _config_length(spec: ModelSpec):
+    """The config's own length, also where --disable-sliding-window capped the one served."""
+    capped = getattr(spec, "length_key", "") == "sliding_window"
+    return spec.config_length if capped else spec.max_position_embeddings
+
+
+def _length_cap(spec: ModelSpec) -> dict:
+    """{'max_model_len_cap': {...}} where --disable-sliding-window capped the length to the window, as vLLM's
+    _get_and_verify_max_len does (config/model.py 0.32.0:2544-2550); {} otherwise."""
+    if getattr(spec, "length_key", "") != "sliding_window":
+        return {}
+    return {"max_model_len_cap": {"max_model_len": spec.max_position_embeddings, "key": "sliding_window",
+                                  "by": "disable_sliding_window"}}
+
+
 def model_summary(spec: ModelSpec) -> dict:
     return {
         "id": spec.name,
@@ -114,7 +129,8 @@ def model_summary(spec: ModelSpec) -> dict:
         "head_dim": spec.head_dim,
         "hidden_size": spec.hidden_size,
         "dtype": spec.dtype,
-        "max_position_embeddings": spec.max_position_embeddings,
+        "max_position_embeddings": _config_length(spec),
+        **_length_cap(spec),
         "layer_kinds": dict(Counter(layer.kind for layer in spec.layers)),
         "windows": {str(k): v for k, v in spec.windows.items()},
         "parameters": spec.weights.parameters,

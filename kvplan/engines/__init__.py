@@ -400,7 +400,8 @@ def get_engine(name, flags: EngineFlags = EngineFlags()):
                      "pooler_config": "no chunked-prefill or prefix-caching rule",
                      "mamba_cache_dtype": "no state dtype rules", "mamba_ssm_cache_dtype": "no state dtype rules",
                      "disable_sliding_window": "no sliding-window switch",
-                     "enable_prefix_caching": "no prefix-caching rule", "mamba_block_size": "no Mamba block rule"}
+                     "enable_prefix_caching": "no prefix-caching rule", "mamba_block_size": "no Mamba block rule",
+                     "max_cudagraph_capture_size": "no CUDA graphs", "cudagraph_capture_sizes": "no CUDA graphs"}
         fields = {"speculative": "speculative_config", "mm_limits": "limit_mm_per_prompt"}
         for name, missing in vllm_only.items():  # refused, not silently left out of the figures
             if getattr(flags, name):

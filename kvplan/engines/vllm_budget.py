@@ -755,7 +755,8 @@ def capture_counts(spec, settings, gpu, version: str, flags: EngineFlags, runner
                         sm100=bool(capability) and capability[0] == 10 and not is_rocm(gpu), pooling=runner.pooling,
                         encoder_decoder=bool(getattr(spec, "encoder_decoder", False)),
                         max_capture_size=flags.max_cudagraph_capture_size,
-                        capture_sizes=flags.cudagraph_capture_sizes)
+                        capture_sizes=flags.cudagraph_capture_sizes, architecture=spec.architecture or "",
+                        v1_runner=runner.name == "V1")
 
 
 def graph_bytes(counts) -> tuple:

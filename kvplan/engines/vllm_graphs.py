@@ -12,12 +12,24 @@ This module gives those counts from vLLM's own rules, each read in the release t
   --enforce-eager sets NONE (0.32.0:1928-1933): no graph, no profile.
 - Token sizes (VllmConfig._set_cudagraph_sizes, 0.20.0:1423, 0.32.0:2292, 0.34.0:2322), where neither
   --max-cudagraph-capture-size nor --cudagraph-capture-sizes is given: the cap is min(max_num_seqs x q x 2, 512)
-  tokens (q = 1 + speculative tokens, the uniform decode query length), 1024 on SM100 from 0.28 (0.28.0:1934-1940),
-  then min(cap, max_num_batched_tokens); sizes 1, 2, 4, every 8 below 256, every 16 from 256, up to the cap.
+  tokens (q = 1 + speculative tokens, the uniform decode query length, from 0.13; 2 x max_num_seqs before), 1024
+  on SM100 from 0.28 (0.28.0:1934-1940), then min(cap, max_num_batched_tokens); sizes 1, 2, 4, every 8 below 256,
+  every 16 from 256, up to the cap.
   0.20.1 adds max_num_batched_tokens itself when within the cap (0.20.1 :1517-1521); 0.29 adds the uniform decode
   sizes n x q when q > 1 (0.29.0:2008-2053); 0.31 adds max_num_seqs when within the cap (0.31.0:2501-2502).
   --max-cudagraph-capture-size M replaces the default cap (no decode sizes added); --cudagraph-capture-sizes L is
   taken as given, less sizes above max_num_batched_tokens, and M must then equal max(L) (0.32.0:2506-2518).
+- Speculative decoding on the V1 runner (q > 1, FULL decode graphs): resolve_cudagraph_mode_and_sizes replaces the
+  shared sizes with their multiples of q, each size rounded up to q and kept within the cap
+  (config/compilation.py adjust_cudagraph_sizes_for_spec_decode, 0.32.0:1495-1501 and :1530-1557; from the V1
+  runner 0.11.1-0.19, gpu_model_runner.py 0.13.0:4902-4908; whatever the runner 0.20-0.24, compilation.py
+  0.20.0:1411-1418; V1 only from 0.25, 0.25.0:1432-1437; gone in 0.34).
+- gpt-oss (GptOssForCausalLMConfig.verify_and_update_config, model_executor/models/config.py, run before the sizes
+  are set): where neither capture flag is given, 0.11.0 captures 1, 2, 4, every 8 below 256, every 16 up to 992
+  tokens (0.11.0:256-273); 0.11.1-0.33 raise the cap to 1024 tokens, as --max-cudagraph-capture-size 1024 would
+  (0.11.1:261-275, 0.32.0:471-483, 0.33.0:549-561; vLLM logs "Overriding max cuda graph capture size to 1024");
+  0.34 off SM100 sets the prefill sizes to that grid below min(max_num_batched_tokens, 1024) plus that bound and
+  the decode requests up to 1024 // q (0.34.0:850-881), leaving SM100's wider defaults alone.
 - FULL decode graphs, up to 0.33: the sizes from q to max_num_seqs x q, each rounded up to a multiple of q
   (v1/cudagraph_dispatcher.py 0.32.0:221-240; V2 v1/worker/gpu/cudagraph_utils.py 0.32.0:316-335).
 - 0.34 splits the two (config/vllm.py:2558-2717 _split_cudagraph_capture_sizes): PIECEWISE at the shared sizes, FULL
@@ -25,27 +37,33 @@ This module gives those counts from vLLM's own rules, each read in the release t
   the wider grids of config/compilation.py:78-124 instead (prefill tokens up to min(8192, max_num_batched_tokens),
   decode requests up to max_num_seqs).
 
-Not modelled: attention backends that downgrade the mode (FlashInfer's spec-decode PIECEWISE fallback, an
-AttentionCGSupport of NEVER), sequence parallelism's size filter (0.29-0.31, off by default), LoRA's extra capture
-cases, the interactivity performance mode, dynamic speculative decoding's tiers, encoder CUDA graphs.
+Not modelled: LongcatFlashNgram's hook (0.26+: FULL graphs, no compilation, unless configured), attention backends
+that downgrade the mode (FlashInfer's spec-decode PIECEWISE fallback, an AttentionCGSupport of NEVER), sequence
+parallelism's size filter (0.29-0.31, off by default), LoRA's extra capture cases, the interactivity performance
+mode, dynamic speculative decoding's tiers, encoder CUDA graphs.
 """
 
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass
 from typing import Optional, Sequence
 
-from ..errors import FieldError, quote
+from ..errors import FieldError, KvplanError, quote
 
 DEFAULT_CAP, SM100_CAP = 512, 1024  # default_max_graph_size (0.28+: 1024 on is_device_capability_family(100))
 SM100_CAP_SINCE = (0, 28)
 MNBT_APPENDED_SINCE = (0, 20, 1)
+CAP_QUERY_LEN_SINCE = (0, 13)  # the default cap counts q tokens a request (config/vllm.py 0.13.0:1074; 0.12.0:1039)
 DECODE_SIZES_SINCE = (0, 29)  # uniform decode sizes n x q appended when q > 1
 MAX_SEQS_APPENDED_SINCE = (0, 31)
 SPLIT_SIZES_SINCE = (0, 34)
 FLAGS_SINCE = (0, 11, 1)  # engine/arg_utils.py: --cudagraph-capture-sizes and --max-cudagraph-capture-size
 # (0.11.1:1112-1124 ... 0.34.0:1855-1858); 0.11.0 has neither
+SPEC_ROUNDING_SINCE, SPEC_ROUNDING_V1_ONLY_SINCE = (0, 11, 1), (0, 25)  # adjust_cudagraph_sizes_for_spec_decode
+GPT_OSS = "GptOssForCausalLM"  # MODELS_CONFIG_MAP's key for GptOssForCausalLMConfig (0.32.0:1079)
+GPT_OSS_CAP, GPT_OSS_CAP_011 = 1024, 992
 SM100_PREFILL_TOKENS = 8192  # _split_cudagraph_capture_sizes' wide prefill default and decode token bound (0.34)
 
 
@@ -110,7 +128,7 @@ def shared_sizes(version: tuple, max_num_seqs: int, max_num_batched_tokens: int,
     cap = max_capture_size
     if cap is None:
         ceiling = SM100_CAP if sm100 and version >= SM100_CAP_SINCE else DEFAULT_CAP
-        cap = min(max_num_seqs * query_len * 2, ceiling)
+        cap = min(max_num_seqs * (query_len if version >= CAP_QUERY_LEN_SINCE else 1) * 2, ceiling)
         if query_len > 1 and version >= DECODE_SIZES_SINCE:
             decode_sizes = [n * query_len for n in _request_counts(max_num_seqs, ceiling) if n * query_len <= cap]
         elif query_len == 1 and version >= MAX_SEQS_APPENDED_SINCE and max_num_seqs <= cap:
@@ -122,6 +140,40 @@ def shared_sizes(version: tuple, max_num_seqs: int, max_num_batched_tokens: int,
     return sorted(set(sizes + [s for s in decode_sizes if s <= mnbt]))
 
 
+def family_sizes(version: tuple, architecture: str, max_capture_size: Optional[int],
+                 capture_sizes: Optional[Sequence[int]]) -> tuple:
+    """(max_capture_size, capture_sizes) after the model's config hook up to 0.33 (module docstring: gpt-oss raises
+    the cap where neither flag is given); the flags as given otherwise."""
+    if architecture != GPT_OSS or max_capture_size is not None or capture_sizes is not None:
+        return max_capture_size, capture_sizes
+    if version < FLAGS_SINCE:  # 0.11.0 replaces scheduler_config.cuda_graph_sizes with an explicit list
+        return None, _grid(GPT_OSS_CAP_011)
+    return (GPT_OSS_CAP, None) if version < SPLIT_SIZES_SINCE else (None, None)
+
+
+def spec_rounded(sizes: list, query_len: int) -> list:
+    """adjust_cudagraph_sizes_for_spec_decode (config/compilation.py 0.32.0:1530-1557): each size rounded up to a
+    multiple of q, those within the largest size kept; q itself where none is but q fits; vLLM refuses to start
+    where q exceeds every size."""
+    cap = max(sizes, default=0)
+    rounded = sorted({r for r in (-(-s // query_len) * query_len for s in sizes) if r <= cap})
+    if not rounded and query_len <= cap:
+        rounded = [query_len]
+    if not rounded and sizes:
+        raise KvplanError(f"vLLM refuses to start: no CUDA graph capture size (largest {cap}) is left after rounding "
+                          f"to a multiple of {query_len} (num_speculative_tokens + 1; config/compilation.py "
+                          f"adjust_cudagraph_sizes_for_spec_decode): raise --max-cudagraph-capture-size or give "
+                          f"fewer speculative tokens.")
+    return rounded
+
+
+def rounds_for_spec(version: tuple, query_len: int, v1_runner: bool) -> bool:
+    """Whether resolve_cudagraph_mode_and_sizes rounds the shared sizes to q (module docstring) for this runner."""
+    if query_len <= 1 or not SPEC_ROUNDING_SINCE <= version < SPLIT_SIZES_SINCE:
+        return False
+    return v1_runner or version < SPEC_ROUNDING_V1_ONLY_SINCE
+
+
 def _full_token_counts(sizes: list, max_num_seqs: int, query_len: int) -> list:
     """The FULL decode graphs' token counts up to 0.33: sizes from q to max_num_seqs x q, rounded up to q."""
     cap = max(sizes, default=0)
@@ -129,13 +181,17 @@ def _full_token_counts(sizes: list, max_num_seqs: int, query_len: int) -> list:
     return sorted(t for t in rounded if t <= cap and t // query_len <= max_num_seqs)
 
 
-def _split_counts(sizes: list, legacy: bool, max_num_seqs: int, mnbt: int, query_len: int, sm100: bool) -> tuple:
+def _split_counts(sizes: list, legacy: bool, max_num_seqs: int, mnbt: int, query_len: int, sm100: bool,
+                  gpt_oss: bool = False) -> tuple:
     """0.34's (prefill token sizes, decode request counts) (config/vllm.py:2558-2717)."""
     wide = sm100 and not legacy
     if wide:
         prefill = _walk(min(SM100_PREFILL_TOKENS, mnbt), lambda t: min(t, max(8, t / 4), 0.07 * max(t, 4096)))
-        requests = _walk(max_num_seqs, lambda n: 0.65 * n ** (2 / 3))
+        requests = _walk(max_num_seqs, _decode_step)
         decode_tokens = min(mnbt, SM100_PREFILL_TOKENS)
+    elif gpt_oss and not legacy:
+        prefill, requests = _gpt_oss_split(max_num_seqs, mnbt, query_len)
+        decode_tokens = mnbt
     else:
         prefill, top = sizes, max(sizes, default=0)
         requests = sorted({min(-(-s // query_len), max_num_seqs) for s in sizes if -(-s // query_len) * query_len
@@ -146,33 +202,58 @@ def _split_counts(sizes: list, legacy: bool, max_num_seqs: int, mnbt: int, query
     return prefill, sorted({min(n, limit) for n in reachable if limit >= 1})
 
 
+def _decode_step(requests: int) -> float:
+    """decode_cudagraph_capture_grid's step (config/compilation.py 0.34.0:119-124)."""
+    return 0.65 * requests ** (2 / 3)
+
+
+def _gpt_oss_split(max_num_seqs: int, mnbt: int, query_len: int) -> tuple:
+    """gpt-oss's 0.34 hook off SM100 (models/config.py 0.34.0:850-881): prefill at the 1024-token grid's sizes below
+    min(max_num_batched_tokens, 1024) and that bound; decode requests on decode_cudagraph_capture_grid up to
+    min(1024 // q, max_num_seqs) (config/vllm.py:2646-2651)."""
+    bound = min(mnbt, GPT_OSS_CAP)
+    prefill = sorted({s for s in _grid(GPT_OSS_CAP - 1) if s < bound} | {bound})
+    return prefill, _walk(min(GPT_OSS_CAP // query_len, max_num_seqs), _decode_step)
+
+
 def _mode_sizes(version: tuple, max_num_seqs: int, max_num_batched_tokens: int, query_len: int, sm100: bool,
-                max_capture_size: Optional[int], capture_sizes: Optional[Sequence[int]]) -> tuple:
-    """(PIECEWISE token sizes, FULL decode token sizes) of a generating model."""
+                max_capture_size: Optional[int], capture_sizes: Optional[Sequence[int]], architecture: str = "",
+                spec_rounding: bool = False) -> tuple:
+    """(PIECEWISE token sizes, FULL decode token sizes) of a generating model; `spec_rounding`: the runner rounds the
+    shared sizes to q (rounds_for_spec)."""
+    legacy = max_capture_size is not None or capture_sizes is not None
+    max_capture_size, capture_sizes = family_sizes(version, architecture, max_capture_size, capture_sizes)
     sizes = shared_sizes(version, max_num_seqs, max_num_batched_tokens, query_len, sm100, max_capture_size,
                          capture_sizes)
     if version >= SPLIT_SIZES_SINCE:
-        legacy = max_capture_size is not None or capture_sizes is not None
-        prefill, requests = _split_counts(sizes, legacy, max_num_seqs, max_num_batched_tokens, query_len, sm100)
+        prefill, requests = _split_counts(sizes, legacy, max_num_seqs, max_num_batched_tokens, query_len, sm100,
+                                          gpt_oss=architecture == GPT_OSS)
         return prefill, [n * query_len for n in requests]
+    if spec_rounding:
+        sizes = spec_rounded(sizes, query_len)
     return sizes, _full_token_counts(sizes, max_num_seqs, query_len)
 
 
 def decode_sizes(version: tuple, max_num_seqs: int, max_num_batched_tokens: int, sm100: bool = False,
-                 max_capture_size: Optional[int] = None, capture_sizes: Optional[Sequence[int]] = None) -> list:
+                 max_capture_size: Optional[int] = None, capture_sizes: Optional[Sequence[int]] = None,
+                 architecture: str = "") -> list:
     """The batch sizes of the FULL decode graphs vLLM `version` captures, one token a sequence (no speculative
-    tokens): what a decode step of that many sequences replays, and what kvplan verify captures."""
-    return _mode_sizes(version, max_num_seqs, max_num_batched_tokens, 1, sm100, max_capture_size, capture_sizes)[1]
+    tokens): what a decode step of that many sequences replays, and what kvplan verify captures; `architecture`:
+    the model's, for the config hooks that change the sizes (gpt-oss)."""
+    return _mode_sizes(version, max_num_seqs, max_num_batched_tokens, 1, sm100, max_capture_size, capture_sizes,
+                       architecture)[1]
 
 
 def graph_counts(version: tuple, max_num_seqs: int, max_num_batched_tokens: int, query_len: int = 1,
                  sm100: bool = False, pooling: bool = False, encoder_decoder: bool = False,
-                 max_capture_size: Optional[int] = None,
-                 capture_sizes: Optional[Sequence[int]] = None) -> GraphCounts:
+                 max_capture_size: Optional[int] = None, capture_sizes: Optional[Sequence[int]] = None,
+                 architecture: str = "", v1_runner: bool = True) -> GraphCounts:
     """The PIECEWISE and FULL graphs vLLM `version` captures (module docstring) for a generating model (`pooling`:
-    PIECEWISE only; `encoder_decoder`: FULL decode only)."""
+    PIECEWISE only; `encoder_decoder`: FULL decode only); `architecture`: the model's (gpt-oss's hook);
+    `v1_runner`: the V1 model runner, which rounds the sizes to q with speculative decoding."""
+    rounding = not pooling and rounds_for_spec(version, query_len, v1_runner)  # pooling: no FULL decode mode
     prefill, full = _mode_sizes(version, max_num_seqs, max_num_batched_tokens, query_len, sm100, max_capture_size,
-                                capture_sizes)
+                                capture_sizes, architecture, rounding)
     if pooling:
         full = []
     if encoder_decoder:
@@ -201,7 +282,7 @@ def max_capture_size_value(value) -> Optional[int]:
     if not _token_count(value):
         raise FieldError("max_cudagraph_capture_size", f"{quote(value)} is not a positive whole number of tokens "
                                                          "(e.g. 256).")
-    return int(value)
+    return int(str(value).strip())
 
 
 def _token_count(item) -> bool:
@@ -214,11 +295,19 @@ def _token_count(item) -> bool:
 
 
 def capture_sizes_value(value) -> Optional[tuple]:
-    """--cudagraph-capture-sizes / cudagraph_capture_sizes: positive token counts, comma-separated or a YAML list."""
+    """--cudagraph-capture-sizes / cudagraph_capture_sizes: positive token counts, space-separated as vLLM takes them
+    (a list[int] flag with nargs="+": engine/arg_utils.py 0.34.0:258, :1854-1855), comma-separated (kvplan's list
+    style), or a YAML / Python list; never two numbers glued into one."""
     if value is None:
         return None
-    items = value if isinstance(value, (list, tuple)) else str(value).replace(" ", "").split(",")
+    items = list(value) if isinstance(value, (list, tuple)) else _size_words(str(value))
     if not items or not all(_token_count(i) for i in items):
         raise FieldError("cudagraph_capture_sizes", f"{quote(value)} is not a list of positive token counts "
-                                                      "(e.g. 1,2,4,8,16).")
-    return tuple(sorted({int(i) for i in items}))
+                                                      "(e.g. '1 2 4 8' as vLLM takes it, or 1,2,4,8).")
+    return tuple(sorted({int(str(i).strip()) for i in items}))
+
+
+def _size_words(text: str) -> list:
+    """The counts of '1 2 4 8', '1,2,4,8' or '1, 2, 4': split at commas and spaces; an empty piece between two
+    commas ('1,,2') stays, to be refused."""
+    return [word for piece in text.split(",") for word in (piece.split() or [""])]

@@ -171,7 +171,7 @@ def measure_terms(spec, opts: Options, held: dict, progress, plan, read_bw: floa
         outside = nvml.used() - baseline[0] - (torch.cuda.memory_reserved() - baseline[1])
     capability = torch.cuda.get_device_capability()
     sizes = capture_sizes(plan_engine(spec, opts).version, opts.max_num_seqs, opts.max_num_batched_tokens,
-                          sm100=capability[0] == 10)
+                          sm100=capability[0] == 10, architecture=spec.architecture or "")
     with progress.step(f"capturing the decode graphs at {len(sizes)} batch sizes (1..{max(sizes)})"):
         graphs = graph_memory(model, cache_layout(spec, plan), sizes)
     return {"gemm": gemm, "profile": profile, "non_torch_bytes": outside, "graphs": graphs}

@@ -54,6 +54,24 @@ def _max_length(cfg: Config):
     return cfg.int(POSITION_KEYS, required=False, maximum=MAX_TOKENS)
 
 
+def _rope_factors(cfg: Config) -> tuple:
+    """((rope_type, factor), ...) of the config's RoPE scaling entries that carry a numeric factor: rope_scaling or
+    rope_parameters, one entry or one per layer type (vLLM's iter_rope_parameters), 'type' read as 'rope_type'
+    (patch_rope_parameters). engines/vllm_cache_flags.py reads them for --disable-sliding-window's cap."""
+    found = []
+    for key in ("rope_parameters", "rope_scaling"):
+        value = cfg.get(key)
+        entries = [value] if isinstance(value, dict) and ("rope_type" in value or "type" in value) else \
+            [v for v in value.values() if isinstance(v, dict)] if isinstance(value, dict) else []
+        for entry in entries:
+            factor = entry.get("factor")
+            if isinstance(factor, (int, float)) and not isinstance(factor, bool):
+                found.append((str(entry.get("rope_type", entry.get("type", ""))), float(factor)))
+        if entries:
+            return tuple(found)
+    return ()
+
+
 def _kv_heads(cfg: Config, heads: int) -> int:
     if cfg.model_type == "falcon" and not cfg.get("new_decoder_architecture"):
         kv = 1 if cfg.get("multi_query") else heads  # transformers' Falcon ignores num_kv_heads here
@@ -145,6 +163,7 @@ def _parse_config(raw: Any, name: str, weights: Optional[Weights]) -> ModelSpec:
         dtype=dtype,
         max_position_embeddings=_max_length(cfg),
         length_key="model_max_length" if cfg.has("model_max_length") else "max_position_embeddings",
+        rope_factors=_rope_factors(cfg),
         expert_min_partition=KIMI_MIN_EXPERT_PARTITION if cfg.model_type == "kimi_linear" else 0,
         weights=weights or estimate_weights(groups, dtype, delta),
         load_delta=delta,

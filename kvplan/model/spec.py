@@ -122,6 +122,11 @@ class ModelSpec:
     attention_sinks: bool = False  # some attention layer has a learned sink a head (layers.attention_sinks)
     dtype_asked: bool = False  # --dtype named the model dtype (vLLM resolves only `auto` per GPU: vllm.served_dtype)
     length_key: str = "max_position_embeddings"  # the config field max_position_embeddings was read from
+    # the config's own length where --disable-sliding-window capped max_position_embeddings to the window
+    # (length_key 'sliding_window'; engines/vllm_cache_flags.py without_sliding_window); None: not capped
+    config_length: Optional[int] = None
+    # ((rope_type, factor), ...) of the config's RoPE scaling entries with a factor (parse._rope_factors)
+    rope_factors: tuple = ()
     # the smallest share of an expert's intermediate size a TP rank holds, vLLM padding the experts to tp x it
     # when tp splits them thinner (Kimi Linear: 256, kimi_k3/nvidia/model.py KimiMoE); 0: no padding
     expert_min_partition: int = 0

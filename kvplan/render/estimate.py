@@ -348,9 +348,8 @@ def footnotes(result, plans: list, spell=str) -> list:
     if getattr(result, "default_context", False):
         from ..plan.max_len import default_max_model_len
 
-        source = "max_position_embeddings" if limit else "none in the config: vLLM's fallback"
-        lines.append(f"max len {default_max_model_len(spec):,} = the model's own ({source}), vLLM's default; set "
-                     f"{spell('context')} (or auto, the longest that fits) to plan another.")
+        lines.append(f"max len {default_max_model_len(spec):,} = {_default_length_source(spec, spell)}, vLLM's "
+                     f"default; set {spell('context')} (or auto, the longest that fits) to plan another.")
     fitted = getattr(result, "auto_fitted", None)
     if fitted is not None:
         for index, original in fitted:
@@ -526,3 +525,14 @@ def renderable(result, width: Optional[int] = None, chart: bool = False):
 
         parts += charts(result, width)
     return Group(*parts)
+
+
+def _default_length_source(spec, spell) -> str:
+    """Where the default max len comes from: the model's own length, or the window --disable-sliding-window caps it
+    to (vLLM's _get_and_verify_max_len, config/model.py 0.32.0:2544-2550, max_len_key 'sliding_window')."""
+    if getattr(spec, "length_key", "") == "sliding_window":
+        own = f"({spec.config_length:,}) " if spec.config_length else "(none in the config) "
+        return f"the model's max_position_embeddings {own}capped to its sliding window by " \
+               f"{spell('disable_sliding_window')}"
+    source = "max_position_embeddings" if spec.max_position_embeddings else "none in the config: vLLM's fallback"
+    return f"the model's own ({source})"

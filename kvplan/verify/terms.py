@@ -213,13 +213,15 @@ def responsible_term(rows: list) -> Optional[dict]:
     return max(known, key=lambda r: abs(r["difference_bytes"])) if known else None
 
 
-def capture_sizes(version: str, max_num_seqs: int, max_num_batched_tokens: int, sm100: bool = False) -> list:
+def capture_sizes(version: str, max_num_seqs: int, max_num_batched_tokens: int, sm100: bool = False,
+                  architecture: str = "") -> list:
     """The decode batch sizes vLLM `version` captures FULL CUDA graphs for by default (engines/vllm_graphs.py
     decode_sizes: 1, 2, 4, multiples of 8 below 256, multiples of 16 from 256, within min(2 x max_num_seqs, 512,
-    max_num_batched_tokens) and at most max_num_seqs sequences)."""
+    max_num_batched_tokens) and at most max_num_seqs sequences; gpt-oss's config hook raises the 512 to 1024)."""
     from ..engines.vllm_graphs import decode_sizes
 
-    return decode_sizes(parse_version(version), max_num_seqs, max_num_batched_tokens, sm100)
+    return decode_sizes(parse_version(version), max_num_seqs, max_num_batched_tokens, sm100,
+                        architecture=architecture)
 
 
 MIN_PER_GRAPH = 1 << 20  # vLLM's floor for one graph's driver overhead (gpu_model_runner.py 0.32.0:6417-6420)
