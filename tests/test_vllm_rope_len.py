@@ -1,7 +1,7 @@
 """vLLM's RoPE scaling of the model's derived length (engines/vllm_rope_len.py). vLLM 0.34.0's own
-_get_and_verify_max_len, run on 16 configs (20 cases with the switch) (benchmarks/vllm_reference/rope_max_len.py, frozen in
-tests/data/vllm_rope_max_len.json), gives the default length and the refusal of a longer --max-model-len; the older
-releases are hand arithmetic from the vLLM source line each test cites."""
+_get_and_verify_max_len, run on 16 configs, 20 cases with --disable-sliding-window (benchmarks/vllm_reference/
+rope_max_len.py, frozen in tests/data/vllm_rope_max_len.json), gives the default length and the refusal of a
+longer --max-model-len; the older releases are hand arithmetic from the vLLM source line each test cites."""
 
 import json
 import sys
