@@ -189,12 +189,14 @@ def _config(tmp_path, rope, model_type="mistral"):
     return str(path)
 
 
-def test_a_linear_rope_factor_is_refused_with_the_switch(tmp_path, capsys):
-    # config/model.py 0.34.0:2606-2612 caps to 4096, then :2657-2678 multiplies by 2 (8192); kvplan reads no factor
+def test_a_linear_rope_factor_scales_the_capped_length(tmp_path, capsys):
+    # config/model.py 0.34.0:2606-2612 caps to 4096, then :2657-2678 multiplies by 2 (8192): modelled since the RoPE
+    # factor is (engines/vllm_rope_len.py; tests/test_vllm_rope_len.py checks it against vLLM 0.34.0's own code)
     path = _config(tmp_path, {"type": "linear", "factor": 2.0})
-    code, out, err = _run(capsys, "estimate", path, "--disable-sliding-window")
-    assert code == 2 and not out and err.count("\n") == 1 and "RoPE factor" in err and "linear x 2" in err
-    assert _run(capsys, "estimate", path)[0] == 0  # without the switch, as before
+    code, out, _ = _run(capsys, "estimate", path, "-f", "json", "--disable-sliding-window")
+    assert code == 0 and json.loads(out)["plans"][0]["context"] == 4096 * 2
+    code, out, _ = _run(capsys, "estimate", path, "-f", "json")  # without the switch: 32768 x 2
+    assert code == 0 and json.loads(out)["plans"][0]["context"] == 32768 * 2
 
 
 def test_yarn_leaves_the_capped_length_alone(tmp_path, capsys):

@@ -877,7 +877,11 @@ def mla_hybrid_block_refusal(spec, precision, block_size: Optional[int], capabil
 
 def release_view(spec, version: str):
     """`spec` as vLLM `version` builds it, where that differs from 0.32.0: what `--kv-cache-dtype auto` stores
-    (auto_kv_dtype), and the note on the checkpoint's KV cache saying what this release makes of it."""
+    (auto_kv_dtype), the note on the checkpoint's KV cache saying what this release makes of it, and the model's
+    length as this release scales it by the RoPE factor (vllm_rope_len.rope_view)."""
+    from .vllm_rope_len import rope_view
+
+    spec = rope_view(spec, version)
     auto = auto_kv_dtype(spec, version)
     notes = _checkpoint_kv_note(spec, version)
     if (auto, notes) == (spec.auto_kv_dtype, spec.notes):
@@ -1355,8 +1359,8 @@ def length_refusal(max_model_len: int, derived: Optional[int], model_type: str =
     """config/model.py _get_and_verify_max_len (0.32.0:2637-2666): a max_model_len above the model's own
     (max_position_embeddings, 2048 when the config names none) is refused while the config is read, whatever the
     memory, unless VLLM_ALLOW_LONG_MAX_MODEL_LEN=1; the length is at fault (field context), and the remedy is the
-    model's own maximum (also `estimated_max_model_len`). (RoPE scaling factors of linear/dynamic types, which vLLM
-    multiplies in, are not in kvplan's spec; no bundled model uses them.)"""
+    model's own maximum (also `estimated_max_model_len`). `derived` is the length after the RoPE factor
+    (vllm_rope_len.rope_view), as an int: vLLM compares with the float, the same for a whole --max-model-len."""
     if derived is None and model_type in NO_LENGTH_ATTRIBUTE:
         return None
     derived = derived or 2048
@@ -1377,6 +1381,18 @@ def length_refusal(max_model_len: int, derived: Optional[int], model_type: str =
         f"exceeding derived_max_model_len will cause a CUDA array out-of-bounds error.", derived,
         configuration=True, field="context", options=(derived,), onward="less",
         note=f"{owner}; or VLLM_ALLOW_LONG_MAX_MODEL_LEN=1, at your own risk")
+
+
+def rope_window_refusal(spec, version: str) -> Optional[Refusal]:
+    """vLLM 0.4.3-0.11.x's NotImplementedError for --disable-sliding-window beside a RoPE scaling type it multiplies
+    the length by (vllm_rope_len.window_pair_refused), met while the length is derived; 0.12 takes the pair."""
+    from .vllm_rope_len import window_pair_refused
+
+    said = window_pair_refused(spec, version, getattr(spec, "sliding_window_disabled", False))
+    if not said:
+        return None
+    return Refusal(said, None, configuration=True, field="engine", options=("vllm==0.12.0",), onward="newer",
+                   note="vLLM 0.12 caps the length to the window and multiplies it by the RoPE factor")
 
 
 # --num-gpu-blocks-override N (config/cache.py CacheConfig.num_gpu_blocks_override, "used for testing preemption"):
@@ -1444,6 +1460,7 @@ def configuration_refusal(spec, precision, *, tp: int, length: int, block_size: 
     refusal = architecture_refusal(served_architecture(spec), version) or \
         length_refusal(length, spec.max_position_embeddings, getattr(spec, "model_type", ""),
                        getattr(spec, "length_key", "max_position_embeddings")) or \
+        rope_window_refusal(spec, version) or \
         model_dtype_refusal(spec, version, capability) or \
         model_config_refusal(spec, capability, version, allow_deprecated=allow_deprecated) or \
         float_kv_refusal(spec, precision, version, capability) or \

@@ -33,10 +33,9 @@ The state dtypes (model_executor/layers/mamba/mamba_utils.py MambaStateDtypeCalc
   Llama 4's chunked layers read attention_chunk_size and stay chunked.
 - kvplan refuses it where it does not model the result: Gemma 3n (its KV-sharing target moves with the window:
   gemma3n.py 0.32.0:359), MiMo-V2 (sliding_window_size, which the switch does not clear: mimo_v2.py :298, :375-388)
-  and DeepSeek-V4 (its compressed window layers); and a RoPE factor that scales the capped length (linear,
-  dynamic: the window x factor from 0.12, config/model.py 0.32.0:2585-2616, 0.34.0:2657-2678; 0.11.x refuses the
-  pair, 0.11.0:1847-1855), since kvplan reads no RoPE factor into the length. YaRN-like types leave the capped length
-  alone from 0.30; 0.12-0.29 set it from original_max_position_embeddings x factor, not modelled.
+  and DeepSeek-V4 (its compressed window layers). A RoPE factor (linear, dynamic) scales the capped length by
+  release as it scales the config's own: engines/vllm_rope_len.py (the window x factor from 0.12; 0.12-0.29's YaRN
+  original x factor; 0.11.x refuses the pair, 0.11.0:1847-1855).
 The flag is in arg_utils.py from 0.4.3 (not 0.4.2); kvplan models it from 0.11.0, the first release read."""
 
 from __future__ import annotations
@@ -126,6 +125,8 @@ def with_cache_flags(spec, flags):
                                           for layer in spec.layers))
     if getattr(flags, "disable_sliding_window", False):
         spec = without_sliding_window(spec)
+        if getattr(spec, "rope_factors", ()):  # marked for 0.11's refusal beside a RoPE scaling (vllm_rope_len.py)
+            spec = replace(spec, sliding_window_disabled=True)
     return spec
 
 
@@ -147,8 +148,9 @@ def plain_sliding(layer) -> bool:
 
 def without_sliding_window(spec):
     """`spec` as vLLM serves it with --disable-sliding-window: each sliding layer a full-attention layer of its own
-    shape, and the model's length capped to the window where that is shorter (length_key 'sliding_window'); a
-    model with no sliding layer is unchanged. KvplanError for the layouts kvplan does not model (UNMODELLED_SLIDING,
+    shape, and the model's length capped to the window where that is shorter (length_key 'sliding_window'; each
+    release's view multiplies it by the RoPE factor: vllm_rope_len.rope_view); a model with no sliding layer is
+    unchanged. KvplanError for the layouts kvplan does not model (UNMODELLED_SLIDING,
     DeepSeek-V4's window layers)."""
     why = UNMODELLED_SLIDING.get(spec.model_type)
     if why is None and any(getattr(layer, "kind", "").startswith("v4") for layer in spec.layers):
@@ -161,31 +163,10 @@ def without_sliding_window(spec):
         return spec
     layers = tuple(_full(layer) if plain_sliding(layer) else layer for layer in spec.layers)
     capped = spec.max_position_embeddings is None or window < spec.max_position_embeddings
-    scaled = capped and scaling_factor(spec)
-    if scaled:
-        raise KvplanError(f"--disable-sliding-window is not modelled for {spec.name}: vLLM caps its length to the "
-                          f"window ({window:,}) and then multiplies it by the RoPE factor ({scaled}), or refuses "
-                          f"the pair before 0.12 (config/model.py _get_and_verify_max_len, 0.11.0:1847-1855, "
-                          f"0.32.0:2544-2550 and :2585-2616), which kvplan does not model; leave it off.")
     if not capped:
         return replace(spec, layers=layers)
     return replace(spec, layers=layers, max_position_embeddings=window, length_key="sliding_window",
                    config_length=spec.max_position_embeddings)
-
-
-# RoPE types whose factor vLLM does not apply to the derived length (config/model.py 0.34.0:2657-2664; 0.12-0.29 list
-# su, longrope, llama3 only, and set a YaRN model's length from original_max_position_embeddings x factor)
-UNSCALED_ROPE = ("su", "longrope", "llama3", "yarn", "deepseek_yarn", "deepseek_llama_scaling")
-
-
-def scaling_factor(spec) -> str:
-    """The RoPE factor vLLM multiplies the window-capped length by, in words ('linear x 2.0'); '' for none: Gemma 3
-    skips the scaling (config/model.py 0.32.0:2585), the YaRN-like types leave the length alone (0.30 on)."""
-    if "gemma3" in (spec.model_type or ""):
-        return ""
-    scaled = [f"{kind or 'default'} x {factor:g}" for kind, factor in getattr(spec, "rope_factors", ())
-              if kind not in UNSCALED_ROPE and factor != 1]
-    return scaled[0] if scaled else ""
 
 
 def _full(layer: SlidingWindow) -> FullAttention:

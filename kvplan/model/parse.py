@@ -18,7 +18,7 @@ from .params import (NO_METHOD_NOTE, checkpoint_kv_note, checkpoint_method, comp
 from .tensors import eagle_head_tensors, expert_width, mla_up_projection, mtp_blocks, per_layer_input, per_layer_table
 from .unmodelled import refuse_unmodelled
 from .precision import normalize_dtype_name
-from .spec import ModelSpec, Weights
+from .spec import ModelSpec, RopeEntry, Weights
 from .vision import media_prefix, vision_encoder
 
 LAYER_KEYS = ("num_hidden_layers", "n_layer", "num_layers", "n_layers")
@@ -55,21 +55,36 @@ def _max_length(cfg: Config):
 
 
 def _rope_factors(cfg: Config) -> tuple:
-    """((rope_type, factor), ...) of the config's RoPE scaling entries that carry a numeric factor: rope_scaling or
-    rope_parameters, one entry or one per layer type (vLLM's iter_rope_parameters), 'type' read as 'rope_type'
-    (patch_rope_parameters). engines/vllm_cache_flags.py reads them for --disable-sliding-window's cap."""
-    found = []
+    """The config's RoPE scaling entries (spec.RopeEntry): rope_parameters or rope_scaling, one entry or one per layer
+    type (vLLM's iter_rope_parameters: dict entries only), 'type' read as 'rope_type' (patch_rope_parameters).
+    engines/vllm_rope_len.py scales the model's length by them, release by release."""
     for key in ("rope_parameters", "rope_scaling"):
         value = cfg.get(key)
         entries = [value] if isinstance(value, dict) and ("rope_type" in value or "type" in value) else \
-            [v for v in value.values() if isinstance(v, dict)] if isinstance(value, dict) else []
-        for entry in entries:
-            factor = entry.get("factor")
-            if isinstance(factor, (int, float)) and not isinstance(factor, bool):
-                found.append((str(entry.get("rope_type", entry.get("type", ""))), float(factor)))
+            [v for v in value.values() if isinstance(v, dict) and v] if isinstance(value, dict) else []
         if entries:
-            return tuple(found)
+            return tuple(_rope_entry(entry, key) for entry in entries)
     return ()
+
+
+def _rope_entry(entry: dict, key: str) -> RopeEntry:
+    factor, original = entry.get("factor"), entry.get("original_max_position_embeddings")
+    numeric = isinstance(factor, (int, float)) and not isinstance(factor, bool) and factor > 0
+    if "factor" in entry and factor is not None and not numeric:
+        raise KvplanError(f"config field '{key}.factor' must be a positive number or null, got "
+                          f"{json_value(factor)}.")
+    has_original = isinstance(original, int) and not isinstance(original, bool) and 0 < original <= MAX_TOKENS
+    return RopeEntry(str(entry.get("rope_type", entry.get("type", ""))), float(factor) if numeric else None,
+                     "factor" in entry, original if has_original else None)
+
+
+def _rope_original(cfg: Config) -> Optional[int]:
+    """The top-level original_max_position_embeddings (Phi-3's LongRoPE default; transformers moves it into the
+    rope entries, over theirs)."""
+    value = cfg.get("original_max_position_embeddings")
+    if isinstance(value, int) and not isinstance(value, bool) and 0 < value <= MAX_TOKENS:
+        return value
+    return None
 
 
 def _kv_heads(cfg: Config, heads: int) -> int:
@@ -164,6 +179,7 @@ def _parse_config(raw: Any, name: str, weights: Optional[Weights]) -> ModelSpec:
         max_position_embeddings=_max_length(cfg),
         length_key="model_max_length" if cfg.has("model_max_length") else "max_position_embeddings",
         rope_factors=_rope_factors(cfg),
+        rope_original=_rope_original(cfg),
         expert_min_partition=KIMI_MIN_EXPERT_PARTITION if cfg.model_type == "kimi_linear" else 0,
         weights=weights or estimate_weights(groups, dtype, delta),
         load_delta=delta,

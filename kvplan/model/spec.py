@@ -43,6 +43,17 @@ class Weights:
 
 
 @dataclass(frozen=True)
+class RopeEntry:
+    """One RoPE scaling entry of the config (rope_scaling / rope_parameters, or one of its per-layer-type entries),
+    as vLLM's length rule reads it (engines/vllm_rope_len.py)."""
+
+    kind: str  # rope_type, 'type' read as it (patch_rope_parameters); "" where neither is named
+    factor: Optional[float]  # None for a null factor
+    named_factor: bool  # the entry names 'factor' (vLLM keeps the previous entry's factor where it does not)
+    original: Optional[int] = None  # the entry's original_max_position_embeddings
+
+
+@dataclass(frozen=True)
 class ModelSpec:
     """One model, whatever shape its config.json had. The derived views below are computed once per spec
     (cached_property: a plan's TP and context searches ask them hundreds of times)."""
@@ -125,8 +136,15 @@ class ModelSpec:
     # the config's own length where --disable-sliding-window capped max_position_embeddings to the window
     # (length_key 'sliding_window'; engines/vllm_cache_flags.py without_sliding_window); None: not capped
     config_length: Optional[int] = None
-    # ((rope_type, factor), ...) of the config's RoPE scaling entries with a factor (parse._rope_factors)
+    # the config's RoPE scaling entries, RopeEntry each (parse._rope_factors), and its top-level
+    # original_max_position_embeddings (Phi-3's LongRoPE); engines/vllm_rope_len.py scales the length by them
     rope_factors: tuple = ()
+    rope_original: Optional[int] = None
+    # the length before vLLM's RoPE scaling where a release's view multiplied max_position_embeddings
+    # (vllm_rope_len.rope_view; None: not scaled), and LongRoPE's shorter default length (None: the derived one)
+    rope_base_length: Optional[int] = None
+    rope_default_length: Optional[int] = None
+    sliding_window_disabled: bool = False  # --disable-sliding-window asked (engines/vllm_cache_flags.with_cache_flags)
     # the smallest share of an expert's intermediate size a TP rank holds, vLLM padding the experts to tp x it
     # when tp splits them thinner (Kimi Linear: 256, kimi_k3/nvidia/model.py KimiMoE); 0: no padding
     expert_min_partition: int = 0

@@ -363,6 +363,8 @@ def footnotes(result, plans: list, spell=str) -> list:
         if limit and context > limit:
             capped = getattr(spec, "length_key", "") == "sliding_window"  # --disable-sliding-window's cap
             limit_name = f"sliding window ({spell('disable_sliding_window')})" if capped else "max_position_embeddings"
+            if getattr(spec, "rope_base_length", None):
+                limit_name += " x its RoPE factor"
             lines.append(f"[yellow]{spell('context')} {context:,} exceeds the model's {limit_name} "
                          f"({limit:,}):[/yellow] vLLM refuses it unless VLLM_ALLOW_LONG_MAX_MODEL_LEN=1, and "
                          f"positions past {limit:,} are out of the model's training range.")
@@ -529,10 +531,16 @@ def renderable(result, width: Optional[int] = None, chart: bool = False):
 
 def _default_length_source(spec, spell) -> str:
     """Where the default max len comes from: the model's own length, or the window --disable-sliding-window caps it
-    to (vLLM's _get_and_verify_max_len, config/model.py 0.32.0:2544-2550, max_len_key 'sliding_window')."""
+    to (vLLM's _get_and_verify_max_len, config/model.py 0.32.0:2544-2550, max_len_key 'sliding_window'), each
+    scaled by the RoPE factor (engines/vllm_rope_len.py; its note says how), or LongRoPE's original length."""
+    if getattr(spec, "rope_default_length", None):
+        return "the config's original_max_position_embeddings (LongRoPE's default)"
+    scaled = ", scaled by its RoPE factor (see the RoPE note)" if getattr(spec, "rope_base_length", None) else ""
     if getattr(spec, "length_key", "") == "sliding_window":
         own = f"({spec.config_length:,}) " if spec.config_length else "(none in the config) "
         return f"the model's max_position_embeddings {own}capped to its sliding window by " \
-               f"{spell('disable_sliding_window')}"
+               f"{spell('disable_sliding_window')}{scaled}"
+    if scaled:
+        return f"the model's own (max_position_embeddings{scaled})"
     source = "max_position_embeddings" if spec.max_position_embeddings else "none in the config: vLLM's fallback"
     return f"the model's own ({source})"
