@@ -3,6 +3,7 @@ through a closed pipe (F2), bad-input errors that name the flag or field in one 
 
 from __future__ import annotations
 
+import json
 import random
 import subprocess
 import sys
@@ -81,14 +82,17 @@ def test_footprint_jumps_periods_with_the_stepped_result(monkeypatch):
     assert sum(1 for j in jumps if j) > 150  # many of the cases exercise the jump
 
 
-def test_footprint_of_a_million_tokens_one_token_a_chunk_is_quick():
+def test_footprint_of_a_million_tokens_one_token_a_chunk_takes_a_few_periods(monkeypatch):
     """Kimi-Linear's layout at 1M tokens (MLA + three Mamba groups, align mode, block 1,920 = the attention block
     vLLM sets to match the Mamba page): a million chunks of one token. Stepped it took ~4 s (fuzzer, s60); jumped
-    it must be well under 0.2 s and equal the stepped result on the shorter 200K length."""
+    it takes a few periods of 1,920 steps (counted here: speed itself is measured outside the tests) and equals the
+    stepped result on the shorter 200K length."""
     groups = [_group("mamba", 1920) for _ in range(3)] + [_group("mla", 1920)]
-    start = time.process_time()
+    steps, jump = [], admission._Period.jump
+    monkeypatch.setattr(admission._Period, "jump", lambda self, *a: steps.append(1) or jump(self, *a))
     one = admission.footprint(groups, 1 << 20, 1, 2, True, 64)
-    assert time.process_time() - start < 0.2
+    assert len(steps) < 10 * 1920  # not the 1,048,576 chunk-by-chunk steps
+    monkeypatch.undo()
     assert one.held == 3 * 1 + -(-(1 << 20) // 1920)  # one state block each + the MLA table (hand arithmetic)
     assert admission.footprint(groups, 200_000, 1, 2, True, 64) == _stepped(groups, 200_000, 1, 2, True, 64)
 
@@ -120,12 +124,13 @@ def _kvplan(*args, env=None, timeout=120):
 
 
 def test_estimate_with_one_token_chunks_stays_quick():
-    """The fuzzer's case: 16 plans took 84 s of CPU (s60); each plan's admission walk is now a few periods."""
-    start = time.time()
+    """The fuzzer's case: 16 plans took 84 s of CPU (s60), ~1 s now (benchmarks/RESULTS.md, session 60); here the
+    plans still come out, and the timeout is only a guard against the old walk's minutes."""
     out = _kvplan("estimate", "moonshotai/Kimi-Linear-48B-A3B-Instruct", "--input-len", "100",
-                  "--max-num-batched-tokens", "1", "-tp", "1,2,4,8", "--kv-dtype", "auto,fp8,bfloat16,fp8_e5m2")
+                  "--max-num-batched-tokens", "1", "-tp", "1,2,4,8", "--kv-dtype", "auto,fp8,bfloat16,fp8_e5m2",
+                  "--format", "json", timeout=60)
     assert out.returncode == 0, out.stderr
-    assert time.time() - start < 10  # generous for a loaded machine; ~1 s alone
+    assert len(json.loads(out.stdout)["plans"]) == 12  # 4 TP degrees x 3 KV dtypes (auto is bfloat16 here)
 
 
 # F2 -------------------------------------------------------------------------------------------------------------
