@@ -39,3 +39,33 @@ def test_qwen35_state_follows_mamba_dtypes(flags, conv, ssm):
 ])
 def test_nemotron_h_state_follows_mamba_dtypes(flags, conv, ssm):
     assert _state("nvidia/Nemotron-H-8B-Base-8K", **flags) == NEMO_LAYERS * (NEMO_CONV * conv + NEMO_SSM * ssm)
+
+
+# ---- R2: rope_scaling over rope_parameters where a config has both --------------------------------------------------
+# transformers_utils/config.py 0.12.0:305-306 (patch_rope_parameters: rope_parameters = rope_scaling when it is not
+# None); vLLM 0.29.0 / 0.34.0 measured by the reviewer: default length 4096 x 4 = 16384 for each pair below.
+LLAMA = {"architectures": ["LlamaForCausalLM"], "model_type": "llama", "hidden_size": 4096, "intermediate_size": 11008,
+         "num_hidden_layers": 32, "num_attention_heads": 32, "num_key_value_heads": 8, "vocab_size": 32000,
+         "torch_dtype": "bfloat16", "rope_theta": 10000.0, "max_position_embeddings": 4096}
+
+
+@pytest.mark.parametrize("parameters, expected", [
+    ({"rope_type": "linear", "factor": 2.0}, 4096 * 4),
+    ({"rope_type": "default"}, 4096 * 4),
+    (None, 4096 * 4),
+])
+@pytest.mark.parametrize("release", ["0.29.0", "0.34.0"])
+def test_rope_scaling_wins_over_rope_parameters(tmp_path, parameters, expected, release):
+    import json
+
+    config = dict(LLAMA, rope_scaling={"type": "linear", "factor": 4.0}, rope_parameters=parameters)
+    (tmp_path / "config.json").write_text(json.dumps(config))
+    assert api.estimate(str(tmp_path / "config.json"), engine=f"vllm=={release}")[0].context == expected
+
+
+def test_rope_parameters_read_when_rope_scaling_is_null(tmp_path):
+    import json
+
+    config = dict(LLAMA, rope_scaling=None, rope_parameters={"rope_type": "linear", "factor": 2.0})
+    (tmp_path / "config.json").write_text(json.dumps(config))
+    assert api.estimate(str(tmp_path / "config.json"), engine="vllm==0.34.0")[0].context == 4096 * 2

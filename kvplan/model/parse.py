@@ -55,10 +55,12 @@ def _max_length(cfg: Config):
 
 
 def _rope_factors(cfg: Config) -> tuple:
-    """The config's RoPE scaling entries (spec.RopeEntry): rope_parameters or rope_scaling, one entry or one per layer
-    type (vLLM's iter_rope_parameters: dict entries only), 'type' read as 'rope_type' (patch_rope_parameters).
-    engines/vllm_rope_len.py scales the model's length by them, release by release."""
-    for key in ("rope_parameters", "rope_scaling"):
+    """The config's RoPE scaling entries (spec.RopeEntry): rope_scaling or else rope_parameters, one entry or one per
+    layer type (vLLM's iter_rope_parameters: dict entries only), 'type' read as 'rope_type' (patch_rope_parameters).
+    Where both are given vLLM reads rope_scaling: 0.12-0.19's patch_rope_parameters copies it over rope_parameters
+    (transformers_utils/config.py 0.12.0:305-306), 0.29 / 0.34 through transformers 5 (measured), before 0.12 the
+    length rule reads rope_scaling alone. engines/vllm_rope_len.py scales the model's length by them."""
+    for key in ("rope_scaling", "rope_parameters"):
         value = cfg.get(key)
         entries = [value] if isinstance(value, dict) and ("rope_type" in value or "type" in value) else \
             [v for v in value.values() if isinstance(v, dict) and v] if isinstance(value, dict) else []
