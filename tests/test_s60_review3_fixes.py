@@ -69,3 +69,43 @@ def test_rope_parameters_read_when_rope_scaling_is_null(tmp_path):
     config = dict(LLAMA, rope_scaling=None, rope_parameters={"rope_type": "linear", "factor": 2.0})
     (tmp_path / "config.json").write_text(json.dumps(config))
     assert api.estimate(str(tmp_path / "config.json"), engine="vllm==0.34.0")[0].context == 4096 * 2
+
+
+# ---- R1: the bundled specs carry their configs' RoPE entries, so the length rule runs for them ----------------------
+# --disable-sliding-window caps the length to the window (config/model.py 0.29.0 _get_and_verify_max_len, max_len_key
+# 'sliding_window'), then 0.12-0.29 replace it with YaRN's original x factor (vllm_rope_len.YARN_FROM_ORIGINAL; vLLM
+# 0.29.0 measured by the reviewer: gpt-oss 131072); 0.30+ leave YaRN alone (0.34.0 measured: the window, 128).
+@pytest.mark.parametrize("model, release, expected", [
+    ("openai/gpt-oss-20b", "0.29.0", 4096 * 32),
+    ("openai/gpt-oss-120b", "0.29.0", 4096 * 32),
+    ("allenai/Olmo-3.1-32B-Instruct", "0.29.0", 8192 * 8),
+    ("openai/gpt-oss-20b", "0.34.0", 128),
+    ("allenai/Olmo-3.1-32B-Instruct", "0.34.0", 4096),
+])
+def test_bundled_yarn_length_with_window_disabled(model, release, expected):
+    plan = api.estimate(model, engine=f"vllm=={release}", disable_sliding_window=True)[0]
+    assert plan.context == expected
+
+
+# config/model.py 0.11.0:1847-1855: NotImplementedError for --disable-sliding-window beside any rope_scaling type
+# but su / longrope / llama3 (mrope is patched to 'default', still not skipped).
+@pytest.mark.parametrize("model", ["openai/gpt-oss-20b", "allenai/Olmo-3.1-32B-Instruct",
+                                   "Qwen/Qwen2.5-VL-7B-Instruct"])
+def test_bundled_rope_with_window_disabled_refused_by_0_11(model):
+    plan = api.estimate(model, engine="vllm==0.11.0", disable_sliding_window=True)[0]
+    refusal = plan.engine.refusal
+    assert refusal is not None and refusal.reason.startswith("Disabling sliding window is not supported")
+
+
+# Without the flag the default length is the config's max_position_embeddings in every release read: YaRN's
+# original x factor equals it (4096 x 32, 8192 x 8, 4096 x 40, 4096 x 64, 8192 x 48), llama3 is skipped, mrope has no
+# factor (config/model.py 0.11.0:1841-1870, 0.34.0:2606-2640).
+@pytest.mark.parametrize("model, length", [
+    ("openai/gpt-oss-20b", 131072), ("allenai/Olmo-3.1-32B-Instruct", 65536), ("Qwen/Qwen2.5-VL-7B-Instruct", 128000),
+    ("LGAI-EXAONE/EXAONE-4.0-32B", 131072), ("meta-llama/Llama-3.3-70B-Instruct", 131072),
+    ("deepseek-ai/DeepSeek-V3.2", 163840), ("moonshotai/Kimi-K2-Instruct", 131072),
+    ("mistralai/Devstral-2-123B-Instruct-2512", 262144), ("mistralai/Devstral-Small-2-24B-Instruct-2512", 393216),
+])
+@pytest.mark.parametrize("release", ["0.11.0", "0.12.0", "0.29.0", "0.34.0"])
+def test_bundled_default_length_unchanged(model, length, release):
+    assert api.estimate(model, engine=f"vllm=={release}")[0].context == length
