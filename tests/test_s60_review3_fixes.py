@@ -109,3 +109,23 @@ def test_bundled_rope_with_window_disabled_refused_by_0_11(model):
 @pytest.mark.parametrize("release", ["0.11.0", "0.12.0", "0.29.0", "0.34.0"])
 def test_bundled_default_length_unchanged(model, length, release):
     assert api.estimate(model, engine=f"vllm=={release}")[0].context == length
+
+
+# ---- F2: --mamba-block-size with prefix caching off: no "align" mode --------------------------------------------------
+# models/config.py 0.34.0:1111-1118: caching off, the cache mode is 'none' and the Mamba block max_model_len;
+# config/vllm.py 0.34.0:3583-3593 takes --mamba-block-size then only when it equals max_model_len.
+def test_mamba_block_note_with_prefix_caching_off():
+    out = _cli("estimate", "nvidia/Nemotron-H-8B-Base-8K", "--engine", "vllm==0.34.0", "--no-enable-prefix-caching",
+               "--mamba-block-size", "8192").stdout
+    said = " ".join(out.split())
+    assert "--mamba-block-size changes nothing here: with prefix caching off" in said
+    assert "\"align\" mode" not in said
+
+
+def _cli(*args):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    return subprocess.run([sys.executable, "-m", "kvplan", *args], capture_output=True, text=True,
+                          cwd=Path(__file__).resolve().parent.parent)

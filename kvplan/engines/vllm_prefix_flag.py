@@ -160,7 +160,11 @@ def prefix_notes(spec, flags, version: str, spell=str) -> tuple:
         on = asked_prefix_caching(spec, version, asked)[0] if asked is not None else None
         if not _states(spec):
             notes.append(f"{spell('mamba_block_size')} changes nothing here: {spec.name} has no Mamba layer")
-        elif on is not False and mamba_all_mode(spec, version, True):
+        elif on is False:  # no cache mode: one state block of max_model_len, the only value vLLM takes then
+            notes.append(f"{spell('mamba_block_size')} changes nothing here: with prefix caching off vLLM keeps one "
+                         f"Mamba block of max_model_len tokens a request ({_CONFIG.split()[0]} 0.34.0:1117-1118), "
+                         f"the only value it takes then (config/vllm.py 0.34.0:3583-3593)")
+        elif mamba_all_mode(spec, version, True):
             notes.append(f"{spell('mamba_block_size')} {block} is the base of the Mamba block in place of the "
                          f"model's chunk (\"all\" mode, {_CONFIG.split()[0]} 0.15.0:483)")
         else:
