@@ -129,3 +129,22 @@ def _cli(*args):
 
     return subprocess.run([sys.executable, "-m", "kvplan", *args], capture_output=True, text=True,
                           cwd=Path(__file__).resolve().parent.parent)
+
+
+# ---- F4: the API's bounds as the CLI's; vLLM's dtype choices are case-sensitive ------------------------------------
+def test_api_mamba_block_size_bounded_like_the_cli():
+    with pytest.raises(api.FieldError, match="mamba_block_size .*at most 18 digits"):
+        api.estimate("nvidia/Nemotron-H-8B-Base-8K", engine="vllm==0.34.0", enable_prefix_caching=True,
+                     mamba_block_size=10 ** 30)
+    assert _cli("estimate", "nvidia/Nemotron-H-8B-Base-8K", "--enable-prefix-caching",
+                "--mamba-block-size", str(10 ** 30)).returncode == 2
+
+
+# argparse matches choices exactly; config/cache.py 0.34.0:175 MambaDType = Literal["auto", "float32", "float16",
+# "bfloat16"]
+@pytest.mark.parametrize("field, value", [("mamba_cache_dtype", "FLOAT32"), ("mamba_ssm_cache_dtype", "Bfloat16")])
+def test_mamba_dtype_case_sensitive(field, value):
+    with pytest.raises(api.FieldError, match=f"{field} must be one of auto, float32, float16, bfloat16"):
+        api.estimate("nvidia/Nemotron-H-8B-Base-8K", engine="vllm==0.34.0", **{field: value})
+    out = _cli("estimate", "nvidia/Nemotron-H-8B-Base-8K", "--" + field.replace("_", "-"), value)
+    assert out.returncode == 2 and "Traceback" not in out.stderr and "lower case" in out.stderr

@@ -74,13 +74,14 @@ def mamba_dtype_choices(version: str) -> tuple:
 
 def mamba_dtype(field: str, value) -> Optional[str]:
     """A --mamba-cache-dtype / --mamba-ssm-cache-dtype value as vLLM spells it (None: not given); FieldError naming
-    `field` for a value no release takes. The release's own list is checked by the engine (release_refusal)."""
+    `field` for a value no release takes, in any other case too: argparse matches its choices exactly (the MambaDType
+    Literal, config/cache.py 0.34.0:175). The release's own list is checked by the engine (release_refusal)."""
     if value is None:
         return None
-    text = value.strip().lower() if isinstance(value, str) else None
+    text = value.strip() if isinstance(value, str) else None
     if text not in ALL_MAMBA_DTYPES:
-        raise FieldError(field, f"must be one of {', '.join(ALL_MAMBA_DTYPES)} (vLLM's values; bfloat16 from "
-                                f"0.22, float16 from 0.13), got {quote(value)}.")
+        raise FieldError(field, f"must be one of {', '.join(ALL_MAMBA_DTYPES)}, in lower case (vLLM's values; "
+                                f"bfloat16 from 0.22, float16 from 0.13), got {quote(value)}.")
     return text
 
 

@@ -45,6 +45,7 @@ UNSUPPORTED_CLASS_OFF_BEFORE = (0, 15)  # a class without SupportsMambaPrefixCac
 ALL_MODE_BEFORE = (0, 28)  # attention-free "all" mode, 0.11.1-0.27.x: not modelled
 ALIGN_REFUSES_DRAFTS = ((0, 15), (0, 17))  # [from, before): "align" asserts no speculative config
 MAMBA_BLOCK_SIZE_SINCE = (0, 11, 1)
+MAMBA_BLOCK_LIMIT = 10 ** 18  # 18 digits at most: past that no token count (mamba_block_size)
 # attention-free classes that implement SupportsMambaPrefixCaching (model_executor/models/mamba.py, mamba2.py
 # 0.12.0 and 0.25.1; FalconMamba is served by mamba.py's class)
 ATTENTION_FREE_PREFIX_CLASSES = frozenset({"MambaForCausalLM", "Mamba2ForCausalLM", "FalconMambaForCausalLM"})
@@ -59,9 +60,9 @@ def mamba_block_size(value) -> Optional[int]:
     number = value if isinstance(value, int) and not isinstance(value, bool) else None
     if isinstance(value, str) and value.strip().isascii() and value.strip().isdigit() and len(value.strip()) <= 18:
         number = int(value.strip())  # no longer: not a token count, and int() refuses past 4,300 digits
-    if number is None or number <= 0:
+    if number is None or not 0 < number < MAMBA_BLOCK_LIMIT:  # the API's int under the CLI's 18-digit bound
         raise FieldError("mamba_block_size", f"must be a whole number of tokens above 0 (vLLM's CacheConfig: "
-                                             f"gt=0), got {quote(value)}.")
+                                             f"gt=0) of at most 18 digits, got {quote(value)}.")
     return number
 
 
