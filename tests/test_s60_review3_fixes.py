@@ -148,3 +148,30 @@ def test_mamba_dtype_case_sensitive(field, value):
         api.estimate("nvidia/Nemotron-H-8B-Base-8K", engine="vllm==0.34.0", **{field: value})
     out = _cli("estimate", "nvidia/Nemotron-H-8B-Base-8K", "--" + field.replace("_", "-"), value)
     assert out.returncode == 2 and "Traceback" not in out.stderr and "lower case" in out.stderr
+
+
+# ---- R3: before 0.12 YaRN starts from the entry's own original_max_position_embeddings -------------------------------
+# config/model.py 0.11.2:2103 rope_scaling["original_max_position_embeddings"] (the entry's: 8192 x 4); from 0.12
+# patch_rope_parameters copies the top-level 2048 over it (transformers_utils/config.py 0.12.0:316-318): 2048 x 4,
+# measured 8192 on vLLM 0.29.0 by the reviewer; 0.34.0 leaves YaRN alone (4096, measured).
+@pytest.mark.parametrize("release, expected", [("0.11.0", 8192 * 4), ("0.12.0", 2048 * 4), ("0.29.0", 2048 * 4),
+                                               ("0.34.0", 4096)])
+def test_yarn_original_by_release(tmp_path, release, expected):
+    import json
+
+    config = dict(LLAMA, original_max_position_embeddings=2048,
+                  rope_scaling={"type": "yarn", "factor": 4.0, "original_max_position_embeddings": 8192})
+    (tmp_path / "config.json").write_text(json.dumps(config))
+    assert api.estimate(str(tmp_path / "config.json"), engine=f"vllm=={release}")[0].context == expected
+
+
+# ---- R4: a null factor is read as 1.0, and said (config/model.py 0.18.0:2024-2032 warns and falls back to 1.0) -------
+def test_null_factor_is_said(tmp_path):
+    import json
+
+    config = dict(LLAMA, rope_scaling={"rope_type": "linear", "factor": None})
+    (tmp_path / "config.json").write_text(json.dumps(config))
+    out = _cli("estimate", str(tmp_path / "config.json"), "--engine", "vllm==0.34.0")
+    assert out.returncode == 0
+    assert "(a null factor read as 1.0)" in " ".join(out.stdout.split())
+    assert api.estimate(str(tmp_path / "config.json"), engine="vllm==0.34.0")[0].context == 4096

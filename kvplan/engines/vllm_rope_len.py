@@ -11,8 +11,9 @@ longer --max-model-len. Read in the sources of every release where the rule chan
 - YaRN before 0.30 (from 0.2.2: config.py 0.2.2:442-444, 0.11.0:1860-1862, 0.12.0:2220-2221, 0.29.0:2457-2458) sets
   the length to the entry's original_max_position_embeddings, then multiplies it by the factor: Qwen's documented
   recipe (factor 4 over 32,768, max_position_embeddings 32,768) serves 131,072 tokens there, 32,768 from 0.30. The
-  original is the config's top-level one where it has one (0.12.0 transformers_utils/config.py:316-318
-  patch_rope_parameters; transformers 5 standardize_rope_params prefers it too), else the entry's, else
+  original is, from 0.12, the config's top-level one where it has one (0.12.0 transformers_utils/config.py:316-318
+  patch_rope_parameters; transformers 5 standardize_rope_params prefers it too), else the entry's (before 0.12 the
+  entry's alone: config/model.py 0.11.2:2103), else
   max_position_embeddings (transformers 5's setdefault; transformers 4 raised KeyError there, not modelled).
 - Gemma 3 ("gemma3" in model_type) skips the scaling from 0.8.0 (0.8.0:2672-2674), the release that added it.
 - a factor-less entry (mrope, default) scales by 1 (0.6.4:1950-1952 rope_scaling.get("factor", 1.0)); where several
@@ -46,6 +47,7 @@ SKIPPED_BY_RELEASE = (((0, 30), ("su", "longrope", "llama3") + YARN_LIKE),
                       ((0, 4, 2), ("su",)),
                       ((0, 2), ()))
 YARN_FROM_ORIGINAL = ((0, 2, 2), (0, 30))  # [from, before): YaRN's length is original x factor
+TOP_ORIGINAL_SINCE = (0, 12)  # the top-level original_max_position_embeddings over the entry's (_yarn_original)
 GEMMA3_SKIPPED_SINCE = (0, 8)
 NULL_FACTOR_WARNED_SINCE = (0, 18)
 LONGROPE_DEFAULT_SINCE = (0, 11, 1)
@@ -69,14 +71,17 @@ def _factor(entries: tuple) -> Optional[float]:
 
 
 def _yarn_original(entries: tuple, spec, version: str) -> Optional[int]:
-    """The length a pre-0.30 YaRN entry starts from: the top-level original_max_position_embeddings, the entry's, or
-    the config's own length; None where the release does not do this (or no entry is YaRN)."""
+    """The length a pre-0.30 YaRN entry starts from: from 0.12 the top-level original_max_position_embeddings, which
+    patch_rope_parameters copies over the entry's (transformers_utils/config.py 0.12.0:316-318), before 0.12 the
+    entry's own (rope_scaling["original_max_position_embeddings"], config/model.py 0.11.2:2103); else the config's
+    own length. None where the release does not do this (or no entry is YaRN)."""
     start, end = YARN_FROM_ORIGINAL
     if not start <= parse_version(version) < end:
         return None
+    top = getattr(spec, "rope_original", None) if parse_version(version) >= TOP_ORIGINAL_SINCE else None
     for entry in entries:
         if entry.kind == "yarn":
-            return getattr(spec, "rope_original", None) or entry.original or _config_length(spec)
+            return top or entry.original or _config_length(spec)
     return None
 
 
@@ -99,7 +104,7 @@ def derived_length(spec, version: str) -> tuple:
     if start is not None:
         words = f"YaRN's original_max_position_embeddings {start:,} x factor {factor:g}"
         base = start
-    elif factor == 1.0:
+    elif factor == 1.0 and not null:  # a null one is said (below), though the length stands
         return base, ""
     else:
         words = f"{_length_name(spec)} {base:,} x {kinds} RoPE factor {factor:g}"
