@@ -101,7 +101,8 @@ def test_bundled_rope_with_window_disabled_refused_by_0_11(model):
 # original x factor equals it (4096 x 32, 8192 x 8, 4096 x 40, 4096 x 64, 8192 x 48), llama3 is skipped, mrope has no
 # factor (config/model.py 0.11.0:1841-1870, 0.34.0:2606-2640).
 @pytest.mark.parametrize("model, length", [
-    ("openai/gpt-oss-20b", 131072), ("allenai/Olmo-3.1-32B-Instruct", 65536), ("Qwen/Qwen2.5-VL-7B-Instruct", 128000),
+    ("openai/gpt-oss-20b", 131072), ("allenai/Olmo-3.1-32B-Instruct", 65536),
+    ("Qwen/Qwen2.5-VL-7B-Instruct", 128000),
     ("LGAI-EXAONE/EXAONE-4.0-32B", 131072), ("meta-llama/Llama-3.3-70B-Instruct", 131072),
     ("deepseek-ai/DeepSeek-V3.2", 163840), ("moonshotai/Kimi-K2-Instruct", 131072),
     ("mistralai/Devstral-2-123B-Instruct-2512", 262144), ("mistralai/Devstral-Small-2-24B-Instruct-2512", 393216),
