@@ -112,7 +112,7 @@ def test_bundled_default_length_unchanged(model, length, release):
     assert api.estimate(model, engine=f"vllm=={release}")[0].context == length
 
 
-# ---- F2: --mamba-block-size with prefix caching off: no "align" mode --------------------------------------------------
+# ---- F2: --mamba-block-size with prefix caching off: no "align" mode ------------------------------------------------
 # models/config.py 0.34.0:1111-1118: caching off, the cache mode is 'none' and the Mamba block max_model_len;
 # config/vllm.py 0.34.0:3583-3593 takes --mamba-block-size then only when it equals max_model_len.
 def test_mamba_block_note_with_prefix_caching_off():
