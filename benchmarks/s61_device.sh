@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# Session 61: issue 13's list and verify's GPU tests on the tree of session 60 (and 61's merges).
+#   bash benchmarks/s61_device.sh verify   four of issue 13's models through verify (8K, vLLM 0.32.0) + verify's GPU tests
+#   bash benchmarks/s61_device.sh list     issue 13's whole list through verify (after the session's merges)
+#   bash benchmarks/s61_device.sh tests    verify's GPU test files
+set -u
+cd "$(dirname "$0")/.."
+export PYTHONPATH=$PWD PYTHONUNBUFFERED=1 HF_HUB_OFFLINE=1
+mode=${1:-verify}
+LOG=$OUT/s61_$mode.txt
+nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader | tee "$LOG"
+date -u | tee -a "$LOG"
+run() {  # name, then verify's arguments
+  local name=$1; shift
+  local t0=$SECONDS
+  timeout 80 python3 -m kvplan verify "$@" >"$OUT/v_$name.txt" 2>&1
+  echo "$name ($*) rc=$? $((SECONDS - t0)) s" | tee -a "$LOG"
+  grep -E "^Verdict|^Decode graphs|^Capacity|^Budget|^Decode|^TTFT|^Weight" "$OUT/v_$name.txt" | cut -c1-170 | tee -a "$LOG"
+}
+if [ "$mode" = verify ]; then
+  run llama8b meta-llama/Llama-3.1-8B-Instruct -c 8192
+  run gptoss openai/gpt-oss-20b -c 8192
+  run v2lite deepseek-ai/DeepSeek-V2-Lite -c 8192
+  run llama1b meta-llama/Llama-3.2-1B-Instruct -c 8192
+  files=$(grep -l "kernel_torch\|cuda.is_available\|needs a CUDA" tests/test_verify_*.py)
+  timeout 300 python3 -m pytest -q -p no:cacheprovider -rfE $files 2>&1 | tail -8 | tee -a "$LOG"
+elif [ "$mode" = list ]; then  # issue 13's whole list, after the session's merges
+  run llama8b meta-llama/Llama-3.1-8B-Instruct -c 8192
+  run llama8b_32k_fp8 meta-llama/Llama-3.1-8B-Instruct -c 32768 --kv-dtype fp8
+  run qwen3_14b Qwen/Qwen3-14B -c 8192
+  run gemma27b google/gemma-3-27b-it -c 8192
+  run gptoss openai/gpt-oss-20b -c 8192
+  run v2lite deepseek-ai/DeepSeek-V2-Lite -c 8192
+  run mixtral_tp2 mistralai/Mixtral-8x7B-v0.1 -c 8192 --tp 2
+  run llama70b_tp2 meta-llama/Llama-3.1-70B-Instruct -c 8192 --tp 2
+  run qwen3next Qwen/Qwen3-Next-80B-A3B-Thinking -c 8192 --tp 2
+  run llama1b meta-llama/Llama-3.2-1B-Instruct -c 8192
+else
+  files=$(grep -l "kernel_torch\|cuda.is_available\|needs a CUDA" tests/test_verify_*.py)
+  timeout 500 python3 -m pytest -q -p no:cacheprovider -rfE $files 2>&1 | tail -8 | tee -a "$LOG"
+fi
