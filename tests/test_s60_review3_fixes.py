@@ -6,6 +6,41 @@ import pytest
 from kvplan import api
 
 
+def _state(model: str, **flags) -> int:
+    return api.estimate(model, engine="vllm==0.34.0", **flags)[0].state_bytes_per_sequence_per_gpu
+
+
+# ---- F1: the per-sequence state in the dtypes vLLM keeps it in ---------------------------------------------------
+# mamba_utils.py 0.34.0:105-118 _mamba_state_dtype: conv state in --mamba-cache-dtype ('auto': the model dtype), the
+# temporal state in --mamba-ssm-cache-dtype ('auto': the conv state's), which the config handlers set while 'auto'
+# (models/config.py 0.34.0:1159-1162 NemotronH; Qwen3.5 copies mamba_ssm_dtype, 0.32.0:853-879).
+# Qwen3.5-9B: 24 gated DeltaNet layers (full attention every 4th of 32), 16 key heads x 128, 32 value heads x 128,
+# conv kernel 4, mamba_ssm_dtype float32: conv 3 x (2 x 16 x 128 + 32 x 128) = 24576, temporal 32 x 128 x 128 = 524288.
+QWEN_CONV, QWEN_SSM, QWEN_LAYERS = 3 * (2 * 16 * 128 + 32 * 128), 32 * 128 * 128, 24
+# Nemotron-H-8B: 24 Mamba-2 layers, 128 heads x 64, state 128, 8 groups, kernel 4: conv 3 x (8192 + 2 x 8 x 128),
+# temporal 128 x 64 x 128; its handler's default temporal dtype float32.
+NEMO_CONV, NEMO_SSM, NEMO_LAYERS = 3 * (128 * 64 + 2 * 8 * 128), 128 * 64 * 128, 24
+
+
+@pytest.mark.parametrize("flags, conv, ssm", [
+    ({}, 2, 4),  # the config's float32 temporal state
+    ({"mamba_ssm_cache_dtype": "float32"}, 2, 4),  # asked what the config says: unchanged, not halved
+    ({"mamba_ssm_cache_dtype": "bfloat16"}, 2, 2),  # an explicit flag beats the handler
+    ({"mamba_cache_dtype": "float32"}, 4, 4),
+])
+def test_qwen35_state_follows_mamba_dtypes(flags, conv, ssm):
+    assert _state("Qwen/Qwen3.5-9B", **flags) == QWEN_LAYERS * (QWEN_CONV * conv + QWEN_SSM * ssm)
+
+
+@pytest.mark.parametrize("flags, conv, ssm", [
+    ({}, 2, 4),
+    ({"mamba_cache_dtype": "float32"}, 4, 4),  # the conv state moves to float32 too
+    ({"mamba_ssm_cache_dtype": "bfloat16"}, 2, 2),
+])
+def test_nemotron_h_state_follows_mamba_dtypes(flags, conv, ssm):
+    assert _state("nvidia/Nemotron-H-8B-Base-8K", **flags) == NEMO_LAYERS * (NEMO_CONV * conv + NEMO_SSM * ssm)
+
+
 # ---- R2: rope_scaling over rope_parameters where a config has both --------------------------------------------------
 # transformers_utils/config.py 0.12.0:305-306 (patch_rope_parameters: rope_parameters = rope_scaling when it is not
 # None); vLLM 0.29.0 / 0.34.0 measured by the reviewer: default length 4096 x 4 = 16384 for each pair below.

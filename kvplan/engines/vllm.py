@@ -718,14 +718,18 @@ def model_dtype_refusal(spec, version: str = PINNED, capability=()) -> Optional[
 def on_gpu(spec, capability=(), version: str = PINNED):
     """`spec` as vLLM `version` serves it on a GPU of `capability`: in the dtype it serves there (served_dtype: a
     T4's float16 for a bfloat16 checkpoint, float32 for Gemma 2 / 3 and GLM-4 there, whose weights and `auto` cache
-    then take 4 bytes an element), and what `auto` stores there (gpu_auto_kv_dtype)."""
+    then take 4 bytes an element), what `auto` stores there (gpu_auto_kv_dtype) and the Mamba states' dtypes
+    (mamba_state_bytes: ModelSpec.state_dtype_bytes)."""
     dtype = served_dtype(spec, capability, version)
     if dtype == "fp32" and spec.dtype != "fp32":
         from ..model.quantization import drafter_in_dtype, with_dtype
 
         spec = drafter_in_dtype(replace(with_dtype(spec, "float32"), dtype_asked=False))
     auto = gpu_auto_kv_dtype(spec, capability, version)
-    return spec if (auto, dtype) == (spec.auto_kv_dtype, spec.dtype) else replace(spec, auto_kv_dtype=auto, dtype=dtype)
+    spec = spec if (auto, dtype) == (spec.auto_kv_dtype, spec.dtype) else replace(spec, auto_kv_dtype=auto, dtype=dtype)
+    # the per-sequence state in the dtypes its page is sized in (plan/capacity.py state_bytes reads them)
+    state = mamba_state_bytes(spec, version) if any(isinstance(x, LinearState) for x in spec.layers) else ()
+    return spec if state == spec.state_dtype_bytes else replace(spec, state_dtype_bytes=state)
 
 
 def sparse_dtype_refusal(spec, precision, capability=(), version: str = PINNED,

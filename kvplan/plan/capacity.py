@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ..model.kinds import LinearState
 from ..model.precision import DTYPE_BYTES, Precision
 from ..model.spec import ModelSpec
 
@@ -21,9 +22,12 @@ def token_bytes(spec: ModelSpec, tp: int, precision: Precision) -> int:
     return sum(n * layer.bytes_per_token(tp, precision) for layer, n in layer_kinds(spec))
 
 
-def state_bytes(spec: ModelSpec, tp: int) -> int:
-    """Fixed per-sequence linear-attention / Mamba state on one GPU."""
-    return sum(n * layer.state_bytes(tp, DTYPE_BYTES[spec.dtype]) for layer, n in layer_kinds(spec))
+def state_bytes(spec: ModelSpec, tp: int, kinds: tuple = ()) -> int:
+    """Fixed per-sequence linear-attention / Mamba state on one GPU (of `kinds`, by default the model's layers):
+    each state in the dtype the engine keeps it in (ModelSpec.state_dtype_bytes), else the model dtype."""
+    conv, ssm = spec.state_dtype_bytes or (DTYPE_BYTES[spec.dtype], None)
+    return sum(n * layer.state_bytes(tp, conv, ssm) for layer, n in kinds or layer_kinds(spec)
+               if isinstance(layer, LinearState))  # the other kinds hold no state
 
 
 def sequence_bytes(spec: ModelSpec, tp: int, precision: Precision, tokens: int, block_size: int) -> int:

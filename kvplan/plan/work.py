@@ -25,9 +25,9 @@ import math
 from dataclasses import dataclass
 from typing import Optional
 
-from ..model.precision import DTYPE_BYTES, Precision
+from ..model.precision import Precision
 from ..model.spec import ModelSpec
-from .capacity import layer_kinds, read_bytes
+from .capacity import layer_kinds, read_bytes, state_bytes
 
 NOT_STREAMED = ("embed", "vision")
 REPLICATED = ("router", "norms")
@@ -67,9 +67,8 @@ def _group_params(spec: ModelSpec, group) -> int:
 
 def kv_read_bytes(spec: ModelSpec, tp: int, precision: Precision, context: int, kinds: Optional[tuple] = None) -> int:
     """capacity.read_bytes over the model's distinct layer kinds (equal by test; asked once per prefill chunk)."""
-    dtype = DTYPE_BYTES[spec.dtype]
-    return sum(n * (layer.read_bytes(context, tp, precision) + 2 * layer.state_bytes(tp, dtype))
-               for layer, n in kinds or layer_kinds(spec))
+    kinds = kinds or layer_kinds(spec)
+    return sum(n * layer.read_bytes(context, tp, precision) for layer, n in kinds) + 2 * state_bytes(spec, tp, kinds)
 
 
 def _laid_out(moe) -> bool:
