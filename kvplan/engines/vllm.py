@@ -719,7 +719,7 @@ def on_gpu(spec, capability=(), version: str = PINNED):
     """`spec` as vLLM `version` serves it on a GPU of `capability`: in the dtype it serves there (served_dtype: a
     T4's float16 for a bfloat16 checkpoint, float32 for Gemma 2 / 3 and GLM-4 there, whose weights and `auto` cache
     then take 4 bytes an element), what `auto` stores there (gpu_auto_kv_dtype) and the Mamba states' dtypes
-    (mamba_state_bytes: ModelSpec.state_dtype_bytes)."""
+    (mamba_state_dtypes: ModelSpec.state_dtypes)."""
     dtype = served_dtype(spec, capability, version)
     if dtype == "fp32" and spec.dtype != "fp32":
         from ..model.quantization import drafter_in_dtype, with_dtype
@@ -728,8 +728,8 @@ def on_gpu(spec, capability=(), version: str = PINNED):
     auto = gpu_auto_kv_dtype(spec, capability, version)
     spec = spec if (auto, dtype) == (spec.auto_kv_dtype, spec.dtype) else replace(spec, auto_kv_dtype=auto, dtype=dtype)
     # the per-sequence state in the dtypes its page is sized in (plan/capacity.py state_bytes reads them)
-    state = mamba_state_bytes(spec, version) if any(isinstance(x, LinearState) for x in spec.layers) else ()
-    return spec if state == spec.state_dtype_bytes else replace(spec, state_dtype_bytes=state)
+    state = mamba_state_dtypes(spec, version) if any(isinstance(x, LinearState) for x in spec.layers) else ()
+    return spec if state == spec.state_dtypes else replace(spec, state_dtypes=state)
 
 
 def sparse_dtype_refusal(spec, precision, capability=(), version: str = PINNED,
@@ -1124,12 +1124,17 @@ def layer_specs(spec, tp: int, precision, settings: Settings, block_size: Option
     return specs, bs, lines
 
 
-def mamba_state_bytes(spec, version: str = PINNED) -> tuple:
-    """(conv, temporal) bytes per element of `spec`'s Mamba states in vLLM `version`: --mamba-cache-dtype or the
+def mamba_state_dtypes(spec, version: str = PINNED) -> tuple:
+    """(conv, temporal) kvplan dtype names of `spec`'s Mamba states in vLLM `version`: --mamba-cache-dtype or the
     model dtype (vllm_cache_flags.conv_state_dtype), the temporal one as ssm_state_dtype says."""
     from .vllm_cache_flags import conv_state_dtype
 
-    return DTYPE_BYTES[conv_state_dtype(spec)], DTYPE_BYTES[ssm_state_dtype(spec, version)[0]]
+    return conv_state_dtype(spec), ssm_state_dtype(spec, version)[0]
+
+
+def mamba_state_bytes(spec, version: str = PINNED) -> tuple:
+    """(conv, temporal) bytes per element of `spec`'s Mamba states in vLLM `version` (mamba_state_dtypes)."""
+    return tuple(DTYPE_BYTES[name] for name in mamba_state_dtypes(spec, version))
 
 
 def hybrid_pages(spec, tp: int, precision, version: str = PINNED) -> tuple:

@@ -123,9 +123,18 @@ class Mamba2:
         self.label = LABEL
         self._plans: dict = {}
 
-    def _step_plan(self, x, pool):
+    def _slots(self, cache) -> tuple:
+        """(windows [slots, conv elements], states [slots, heads P N]) of the layer's cache: its two tensors where
+        the engine keeps them in two dtypes (verify/layout.py _state_group), else views of its one pool's rows."""
+        if len(cache.tensors) == 2:
+            return cache.tensors
+        pool = cache.tensors[0]
+        return pool[:, :self.conv_elements], pool[:, self.conv_elements:]
+
+    def _step_plan(self, x, cache):
         """The step kernel's plan for these dtypes, or None (CPU, no NVRTC, a shape it does not take)."""
-        key = (x.dtype, pool.dtype)
+        split = len(cache.tensors) == 2
+        key = (x.dtype,) + tuple(t.dtype for t in cache.tensors)
         if key not in self._plans:
             self._plans[key] = None
             if x.is_cuda:
@@ -134,9 +143,11 @@ class Mamba2:
                 from ..kernels.mamba_step import MambaStepPlan, mamba_step_supported
 
                 shape = (self.heads, self.groups, self.p, self.n, self.kernel, dtype_name(x.dtype),
-                         dtype_name(pool.dtype))
-                if kernel_unavailable_reason() is None and mamba_step_supported(*shape) is None:
-                    self._plans[key] = MambaStepPlan(*shape, x.device)
+                         dtype_name(cache.tensors[-1].dtype))
+                conv = dtype_name(cache.tensors[0].dtype) if split else None
+                if kernel_unavailable_reason() is None and mamba_step_supported(*shape) is None \
+                        and (conv is None or mamba_step_supported(*shape[:-1], conv) is None):
+                    self._plans[key] = MambaStepPlan(*shape, x.device, conv_dtype=conv)
                     self.label = KERNEL_LABEL
         return self._plans[key]
 
@@ -152,10 +163,10 @@ class Mamba2:
     def _step(self, xbc, dt, cache, slots):
         """One token per sequence: the convolution window and the state read from the sequences' slots, advanced,
         written back. -> y [B, H, P] float32 (D x included)."""
-        pool, bsz = cache.tensors[0], xbc.shape[0]
-        rows = pool[slots]
-        conv = rows[:, :self.conv_elements].view(bsz, self.conv_dim, self.kernel - 1)
-        state = rows[:, self.conv_elements:].view(bsz, self.groups, self.heads // self.groups, self.p, self.n)
+        windows, states = self._slots(cache)
+        bsz = xbc.shape[0]
+        conv = windows[slots].view(bsz, self.conv_dim, self.kernel - 1)
+        state = states[slots].view(bsz, self.groups, self.heads // self.groups, self.p, self.n)
         window = torch.cat([conv.float(), xbc.float()[:, :, None]], dim=-1)  # [B, C, K]
         out = (window * self.w["conv"].float()[None]).sum(-1)
         bias = self.w.get("conv_bias")
@@ -165,8 +176,8 @@ class Mamba2:
         xg = (dt[..., None] * x).view(bsz, self.groups, -1, self.p)  # [B, G, rep, P]
         s = state.float() * decay.view(bsz, self.groups, -1)[..., None, None] + xg[..., None] * b[:, :, None, None]
         y = (s @ c[:, :, None, :, None])[..., 0].reshape(bsz, self.heads, self.p)
-        pool[slots, :self.conv_elements] = window[:, :, 1:].reshape(bsz, -1).to(pool.dtype)
-        pool[slots, self.conv_elements:] = s.reshape(bsz, -1).to(pool.dtype)
+        windows[slots] = window[:, :, 1:].reshape(bsz, -1).to(windows.dtype)
+        states[slots] = s.reshape(bsz, -1).to(states.dtype)
         return y + self.w["D"].float()[:, None] * x
 
     def _prefill(self, xbc, dt, step, cache):
@@ -180,9 +191,9 @@ class Mamba2:
         y, s = self._ssd(x.view(r, n, self.heads, self.p), dt, a, b.view(r, n, self.groups, self.n),
                          c.view(r, n, self.groups, self.n))
         if cache is not None and step.state_slots is not None:
-            pool = cache.tensors[0]
-            pool[step.state_slots, :self.conv_elements] = window.reshape(r, -1).to(pool.dtype)
-            pool[step.state_slots, self.conv_elements:] = s.reshape(r, -1).to(pool.dtype)
+            windows, states = self._slots(cache)
+            windows[step.state_slots] = window.reshape(r, -1).to(windows.dtype)
+            states[step.state_slots] = s.reshape(r, -1).to(states.dtype)
         return y.reshape(r * n, self.heads, self.p)
 
     def _ssd(self, x, dt, a, b, c):
@@ -222,12 +233,13 @@ class Mamba2:
     def __call__(self, x, step, cache):
         rt, w = self.rt, self.w
         z, xbc, dt = rt.mm(x, w["in_proj"]).split(self.sizes, dim=-1)
-        plan = self._step_plan(x, cache.tensors[0]) if step.decode else None
+        plan = self._step_plan(x, cache) if step.decode else None
         if step.decode:
             rt.labels["mamba"] = self.label  # which code ran, for verify's report
         if plan is not None:
             gated = plan.run(xbc, dt, z, cache.tensors[0], step.state_slots_int32(), w["conv"], w.get("conv_bias"),
-                             w["A_log"], w["D"], w["dt_bias"], w["o_norm"], self.arch.norm_eps)
+                             w["A_log"], w["D"], w["dt_bias"], w["o_norm"], self.arch.norm_eps,
+                             state_pool=cache.tensors[1] if plan.split else None)
             return rt.comm.all_reduce(rt.mm(gated, w["o"]))
         if step.decode:
             y = self._step(xbc, dt, cache, step.state_slots)
@@ -237,7 +249,7 @@ class Mamba2:
             y = xbc[:, :self.inner].clone()
         else:
             y = self._prefill(xbc, dt, step, cache)
-        plan = self._step_plan(x, cache.tensors[0]) if cache is not None and y.dtype == torch.float32 else None
+        plan = self._step_plan(x, cache) if cache is not None and y.dtype == torch.float32 else None
         if plan is not None:  # a prefill's rows through the step's norm launch
             gated = plan.gated_norm(y.reshape(y.shape[0], -1).contiguous(), z, w["o_norm"], self.arch.norm_eps)
         else:

@@ -5,6 +5,12 @@ update in its slot with D x, and the group's gated RMSNorm, in three launches.
                          state_dtype="bfloat16")
     gated = plan.run(xbc, dt, z, pool, slots, conv_w, conv_b, a_log, d, dt_bias, o_norm, eps)   # [B, heads * P]
 
+A slot is one row, the convolution window then the state, in the state dtype; or, with `conv_dtype` set (an
+engine that keeps the window in another dtype than the state: vLLM's NemotronH handler's float32 SSM state beside
+a bfloat16 window), two pools, `run(..., conv_pool, ..., state_pool=...)`: [slots, window] in conv_dtype and
+[slots, state] in state_dtype. The kernels index a slot by a row stride and an offset, so the two views need no
+other code: the convolution launch comes from the module built for conv_dtype.
+
 `mamba_step_supported(...)` says why a shape cannot run here (the caller then takes the torch path)."""
 
 from __future__ import annotations
@@ -55,8 +61,10 @@ class MambaStepPlan:
     """Shapes checked and kernels loaded once; `run` packs pointers and launches on torch's current stream."""
 
     def __init__(self, heads: int, groups: int, head_dim: int, state: int, taps: int, act_dtype: str,
-                 state_dtype: str, device=None):
+                 state_dtype: str, device=None, conv_dtype: Optional[str] = None):
         why = mamba_step_supported(heads, groups, head_dim, state, taps, act_dtype, state_dtype)
+        if why is None and conv_dtype is not None:
+            why = mamba_step_supported(heads, groups, head_dim, state, taps, act_dtype, conv_dtype)
         if why:
             raise ValueError(f"the Mamba-2 step kernel cannot run this layer: {why}")
         import torch
@@ -72,22 +80,31 @@ class MambaStepPlan:
         dev = rt.device_info(self.index)
         ld = rt.load(MambaStepConfig(act_dtype, state_dtype), dev)
         self._rt, self._torch = rt, torch
-        self._conv = rt.PreparedLaunch(ld, "kvp_state_conv", CONV_ARGS, 256, 0, None, "driver")
+        self.split = conv_dtype is not None  # two pools: the window in conv_dtype, the state in state_dtype
+        conv_ld = rt.load(MambaStepConfig(act_dtype, conv_dtype), dev) if self.split else ld
+        self._conv = rt.PreparedLaunch(conv_ld, "kvp_state_conv", CONV_ARGS, 256, 0, None, "driver")
         self._ssm = rt.PreparedLaunch(ld, "kvp_mb_ssm", SSM_ARGS, THREADS, 2 * state * 4, None, "driver")
         self._norm = rt.PreparedLaunch(ld, "kvp_mb_norm", NORM_ARGS, THREADS, 0, None, "driver")
         self.sm_count = dev.sm_count
         self._act = getattr(torch, act_dtype)
         self._state = getattr(torch, state_dtype)
+        self._conv_dtype = getattr(torch, conv_dtype or state_dtype)
 
-    def _check(self, xbc, dt, z, pool, slots) -> None:
+    def _check(self, xbc, dt, z, pool, slots, state_pool=None) -> None:
         b = xbc.shape[0]
         for name, t, width in (("xbc", xbc, self.channels), ("dt", dt, self.heads), ("z", z, self.inner)):
             if t.dim() != 2 or t.shape[0] != b or t.shape[1] < width or t.stride(-1) != 1 or t.dtype != self._act:
                 raise ValueError(f"{name} must be [{b}, >= {width}] {self._act} with unit last stride")
-        if pool.dim() != 2 or pool.shape[1] != self.row_elements or not pool.is_contiguous() \
-                or pool.dtype != self._state:
-            raise ValueError(f"the state pool must be contiguous [slots, {self.row_elements}] {self._state}")
-        if self.state_offset % 8 or self.row_elements % 8 or pool.data_ptr() % 16:
+        if (state_pool is not None) != self.split:
+            raise ValueError("a plan built with conv_dtype takes the state in state_pool, one without it one pool")
+        pools = ((pool, self.state_offset, self._conv_dtype, "window pool"),
+                 (state_pool, self.row_elements - self.state_offset, self._state, "state pool")) if self.split \
+            else ((pool, self.row_elements, self._state, "state pool"),)
+        for t, width, dtype, name in pools:
+            if t.dim() != 2 or t.shape[1] != width or not t.is_contiguous() or t.dtype != dtype:
+                raise ValueError(f"the {name} must be contiguous [slots, {width}] {dtype}")
+        states, offset = pools[-1][0], 0 if self.split else self.state_offset  # the update's 16-byte vectors
+        if offset % 8 or states.shape[1] % 8 or states.data_ptr() % 16:
             raise ValueError("the state slots must start on 8-value boundaries (conv_dim x (taps - 1) and the row "
                              "a multiple of 8)")
         if slots.shape != (b,) or slots.dtype != self._torch.int32:
@@ -116,12 +133,15 @@ class MambaStepPlan:
             self._norm.launch((self.groups, rows, 1), stream)
         return out
 
-    def run(self, xbc, dt, z, pool, slots, conv_w, conv_b, a_log, d, dt_bias, o_norm, eps: float, out=None):
+    def run(self, xbc, dt, z, pool, slots, conv_w, conv_b, a_log, d, dt_bias, o_norm, eps: float, out=None,
+            state_pool=None):
         """xbc [B, channels], dt [B, heads], z [B, heads P] (activations, any row stride); pool [slots, row] (state
-        dtype), slots [B] int32; conv_w [channels, taps], conv_b [channels] or None, a_log / d / dt_bias [heads],
-        o_norm [heads P] (activations) -> [B, heads P]."""
+        dtype; with conv_dtype: [slots, window] in it, and state_pool [slots, state] in the state dtype), slots [B]
+        int32; conv_w [channels, taps], conv_b [channels] or None, a_log / d / dt_bias [heads], o_norm [heads P]
+        (activations) -> [B, heads P]."""
         torch = self._torch
-        self._check(xbc, dt, z, pool, slots)
+        self._check(xbc, dt, z, pool, slots, state_pool)
+        states, offset = (state_pool, 0) if self.split else (pool, self.state_offset)
         b = xbc.shape[0]
         conv_out = torch.empty(b, self.channels, dtype=torch.float32, device=xbc.device)
         if out is None:
@@ -139,7 +159,7 @@ class MambaStepPlan:
         y = torch.empty(b, self.inner, dtype=torch.float32, device=xbc.device)
         s = self._ssm.args
         for i, v in enumerate((conv_out.data_ptr(), self.channels, dt.data_ptr(), dt.stride(0), slots.data_ptr(),
-                               pool.data_ptr(), pool.stride(0), self.state_offset, weights[2].data_ptr(),
+                               states.data_ptr(), states.stride(0), offset, weights[2].data_ptr(),
                                weights[3].data_ptr(), weights[4].data_ptr(), self.heads, self.groups, self.p, self.n,
                                hc, y.data_ptr())):
             s[i].value = v

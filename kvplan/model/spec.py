@@ -130,9 +130,9 @@ class ModelSpec:
     # apply the flags (engines/vllm_cache_flags.py with_cache_flags); engines/vllm.py ssm_state_dtype reads them
     mamba_cache_dtype: str = ""
     mamba_ssm_cache_dtype: str = ""
-    # (conv, temporal) bytes an element of the Mamba / linear-attention states as the engine keeps them, set by its
-    # GPU view (engines/vllm.py on_gpu from mamba_state_bytes, the page size's rule); (): the model dtype
-    state_dtype_bytes: tuple = ()
+    # (conv, temporal) dtype names of the Mamba / linear-attention states as the engine keeps them, set by its GPU
+    # view (engines/vllm.py on_gpu from mamba_state_dtypes, the page size's rule); (): the model dtype
+    state_dtypes: tuple = ()
     attention_sinks: bool = False  # some attention layer has a learned sink a head (layers.attention_sinks)
     dtype_asked: bool = False  # --dtype named the model dtype (vLLM resolves only `auto` per GPU: vllm.served_dtype)
     length_key: str = "max_position_embeddings"  # the config field max_position_embeddings was read from

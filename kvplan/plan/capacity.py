@@ -24,8 +24,9 @@ def token_bytes(spec: ModelSpec, tp: int, precision: Precision) -> int:
 
 def state_bytes(spec: ModelSpec, tp: int, kinds: tuple = ()) -> int:
     """Fixed per-sequence linear-attention / Mamba state on one GPU (of `kinds`, by default the model's layers):
-    each state in the dtype the engine keeps it in (ModelSpec.state_dtype_bytes), else the model dtype."""
-    conv, ssm = spec.state_dtype_bytes or (DTYPE_BYTES[spec.dtype], None)
+    each state in the dtype the engine keeps it in (ModelSpec.state_dtypes), else the model dtype."""
+    conv, ssm = (DTYPE_BYTES[spec.dtype], None) if not spec.state_dtypes else \
+        (DTYPE_BYTES[name] for name in spec.state_dtypes)
     return sum(n * layer.state_bytes(tp, conv, ssm) for layer, n in kinds or layer_kinds(spec)
                if isinstance(layer, LinearState))  # the other kinds hold no state
 

@@ -170,7 +170,8 @@ def cache_layout(spec: ModelSpec, plan: Plan) -> Layout:
             name += f" ({layer.heads_per_gpu(tp)} x {layer.head_dim})"
         if isinstance(layer, LinearState):  # one state slot per sequence
             slots = plan.max_concurrency
-            groups.append(_state_group(name, layer, tuple(indices), slots, tp, spec.dtype))
+            dtypes = spec.state_dtypes or (spec.dtype,) * 2  # the engine's (conv, recurrent) state dtypes
+            groups.append(_state_group(name, layer, tuple(indices), slots, tp, dtypes))
             continue
         per_sequence = layer.blocks_per_sequence(context, bs)
         blocks = plan.kv_blocks if spec.uniform else plan.max_concurrency * per_sequence
@@ -188,19 +189,26 @@ def cache_layout(spec: ModelSpec, plan: Plan) -> Layout:
 
 
 STATE_DTYPES = {4: "fp32"}  # a layer's own recurrent-state precision by its bytes (LinearState.ssm_bytes)
+SPLIT_FLAVORS = ("mamba2",)  # mixers whose forward here takes the two states in two dtypes (gpu/mamba.py Mamba2)
 
 
-def _state_group(name: str, layer: LinearState, indices: tuple, slots: int, tp: int, dtype: str) -> CacheGroup:
-    """One state slot per sequence: [slots, state elements] in the model dtype; a layer that fixes its recurrent
-    state's precision (KDA: float32, vLLM mamba_utils.py kda_state_dtype) holds two tensors, [slots, convolution
-    window] in the model dtype and [slots, recurrent state] in its own, as vLLM views one page as both."""
-    if not layer.ssm_bytes:
-        return CacheGroup(name, layer.kind, indices, None, slots, 1, 0, layer.page_shapes(slots, 0, tp), dtype,
-                          DTYPE_BYTES[dtype])
-    state = STATE_DTYPES[layer.ssm_bytes]
+def _state_group(name: str, layer: LinearState, indices: tuple, slots: int, tp: int, dtypes: tuple) -> CacheGroup:
+    """One state slot per sequence, in the (convolution, recurrent) dtypes the engine keeps (ModelSpec.state_dtypes):
+    where they are one dtype, [slots, state elements] in it; where they differ (Nemotron-H's float32 SSM state beside
+    a bfloat16 window, vLLM's NemotronH config handler) and where the layer fixes its recurrent state's precision (KDA:
+    float32, vLLM mamba_utils.py kda_state_dtype), two tensors, [slots, convolution window] and [slots, recurrent
+    state], as vLLM views one page as both."""
+    conv, ssm = dtypes[0], STATE_DTYPES[layer.ssm_bytes] if layer.ssm_bytes else dtypes[1]
+    if conv == ssm or not layer.ssm_elements:  # one dtype, or a convolution state alone (LFM2)
+        return CacheGroup(name, layer.kind, indices, None, slots, 1, 0, layer.page_shapes(slots, 0, tp), conv,
+                          DTYPE_BYTES[conv])
+    if not layer.ssm_bytes and layer.flavor not in SPLIT_FLAVORS:
+        raise FieldError("mamba_ssm_cache_dtype", f"verify keeps a {layer.flavor} layer's convolution and recurrent "
+                                                  f"states in one dtype, but the engine keeps them in {conv} and "
+                                                  f"{ssm}; `kvplan estimate` plans it.")
     shapes = ((slots, layer.conv_per_gpu(tp)), (slots, layer.ssm_elements // tp))
-    return CacheGroup(name, layer.kind, indices, None, slots, 1, 0, shapes, dtype, DTYPE_BYTES[dtype],
-                      tensor_dtypes=(dtype, state))
+    return CacheGroup(name, layer.kind, indices, None, slots, 1, 0, shapes, conv, DTYPE_BYTES[conv],
+                      tensor_dtypes=(conv, ssm))
 
 
 def attention_read_bytes(spec: ModelSpec, plan: Plan) -> int:
