@@ -3,6 +3,8 @@
 #   bash benchmarks/s61_device.sh verify   four of issue 13's models through verify (8K, vLLM 0.32.0) + verify's GPU tests
 #   bash benchmarks/s61_device.sh list     issue 13's whole list through verify (after the session's merges)
 #   bash benchmarks/s61_device.sh tests    verify's GPU test files
+#   bash benchmarks/s61_device.sh mamba    Nemotron-H with its float32 SSM state in two-dtype slots, the Mamba GPU tests,
+#                                          the list's three runs whose files did not come back in call 1
 set -u
 cd "$(dirname "$0")/.."
 export PYTHONPATH=$PWD PYTHONUNBUFFERED=1 HF_HUB_OFFLINE=1
@@ -35,7 +37,15 @@ elif [ "$mode" = list ]; then  # issue 13's whole list, after the session's merg
   run llama70b_tp2 meta-llama/Llama-3.1-70B-Instruct -c 8192 --tp 2
   run qwen3next Qwen/Qwen3-Next-80B-A3B-Thinking -c 8192 --tp 2
   run llama1b meta-llama/Llama-3.2-1B-Instruct -c 8192
+elif [ "$mode" = mamba ]; then
+  run nemotron_h nvidia/Nemotron-H-8B-Base-8K -c 8192
+  run qwen3_14b Qwen/Qwen3-14B -c 8192
+  run v2lite deepseek-ai/DeepSeek-V2-Lite -c 8192
+  run qwen3next Qwen/Qwen3-Next-80B-A3B-Thinking -c 8192 --tp 2
+  timeout 400 python3 -m pytest -q -p no:cacheprovider -rfE tests/test_state_dtypes_s61.py tests/test_mamba_step.py \
+    tests/test_verify_gpu.py 2>&1 | tail -8 | tee -a "$LOG"
 else
   files=$(grep -l "kernel_torch\|cuda.is_available\|needs a CUDA" tests/test_verify_*.py)
   timeout 500 python3 -m pytest -q -p no:cacheprovider -rfE $files 2>&1 | tail -8 | tee -a "$LOG"
 fi
+(cd "$OUT" && tar czf runs.tgz v_*.txt && rm -f v_*.txt)  # one file back: the device returns a few
