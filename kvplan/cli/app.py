@@ -26,6 +26,7 @@ from .flags import (CAPTURE_SIZES_HELP, MAX_CAPTURE_HELP,  # noqa: I001
                     SUFFIXES, DTYPE_HELP, GPU_MEMORY_HELP, GPUS_PER_NODE_HELP, MAX_NUM_BATCHED_TOKENS_HELP,
                     MAX_NUM_SEQS_HELP,
                     PP_PARTITION_HELP, QUANTIZATION_HELP,
+                    VERIFY_ENFORCE_EAGER_HELP, VERIFY_GRAPHS, VERIFY_MAMBA_DTYPE, VERIFY_WINDOW,
                     _complete_gpu, _complete_kv_dtype, _complete_model, flag, typed)
 
 app = typer.Typer(
@@ -48,7 +49,7 @@ def click_command():
     be: each call parses into a fresh context, the options' defaults are never written, and help reads the terminal's
     width and COLUMNS as it is laid out, not here."""
     command = typer.main.get_command(app)
-    for name in ("estimate", "check"):
+    for name in ("estimate", "check", "verify"):
         _refuse_loose_capture_sizes(command.commands[name])
     return command
 
@@ -535,6 +536,20 @@ def verify(
                                f"vllm==<release> for another vLLM ({SPAN}): the release whose plan and budget "
                                "rules verify judges."),
     revision: Optional[str] = typer.Option(None, "--revision", help="Hub revision (branch, tag or commit)."),
+    enforce_eager: bool = typer.Option(False, "--enforce-eager", help=VERIFY_ENFORCE_EAGER_HELP),
+    max_capture_size: Optional[str] = typer.Option(None, "--max-cudagraph-capture-size",
+                                                   help=MAX_CAPTURE_HELP + VERIFY_GRAPHS),
+    capture_sizes: Optional[str] = typer.Option(None, "--cudagraph-capture-sizes",
+                                                help=CAPTURE_SIZES_HELP + VERIFY_GRAPHS),
+    prefix_caching: bool = PREFIX_CACHING,
+    no_prefix_caching: bool = NO_PREFIX_CACHING,
+    mamba_block: Optional[str] = MAMBA_BLOCK_SIZE,
+    disable_sliding_window: bool = typer.Option(False, "--disable-sliding-window",
+                                                help=DISABLE_SLIDING_WINDOW_HELP + VERIFY_WINDOW),
+    mamba_cache_dtype: Optional[str] = typer.Option(None, "--mamba-cache-dtype",
+                                                    help=MAMBA_CACHE_DTYPE_HELP + VERIFY_MAMBA_DTYPE),
+    mamba_ssm_cache_dtype: Optional[str] = typer.Option(None, "--mamba-ssm-cache-dtype",
+                                                        help=MAMBA_SSM_CACHE_DTYPE_HELP + VERIFY_MAMBA_DTYPE),
     hub_timeout: Optional[str] = typer.Option(None, "--hub-timeout", help=HUB_TIMEOUT_HELP),
     fmt: str = typer.Option("table", "--format", "-f", help="Output format: table, json or yaml."),
 ) -> int:
@@ -555,7 +570,11 @@ def verify(
     with hub_deadline(hub_timeout):
         result = run(model, tp=tp, context=lengths[0], kv_dtype=kv_dtype, gpu_util=gpu_util,
                      block_size=block_size, max_num_seqs=max_num_seqs, max_num_batched_tokens=batched,
-                     revision=revision, engine=engine)
+                     revision=revision, engine=engine, enforce_eager=enforce_eager,
+                     max_cudagraph_capture_size=max_capture_size, cudagraph_capture_sizes=capture_sizes,
+                     enable_prefix_caching=prefix_caching_typed(prefix_caching, no_prefix_caching),
+                     mamba_block_size=mamba_block, disable_sliding_window=disable_sliding_window,
+                     mamba_cache_dtype=mamba_cache_dtype, mamba_ssm_cache_dtype=mamba_ssm_cache_dtype)
     show(result, fmt)
     return 0 if result.ok else 1
 

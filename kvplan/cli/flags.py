@@ -161,6 +161,14 @@ MAMBA_BLOCK_SIZE_HELP = ("As vLLM's --mamba-block-size (0.11.1+), tokens: only w
                          "it otherwise); the base of the Mamba block in \"all\" mode (Jamba, Nemotron-H, Granite 4, "
                          "Bamba, Falcon-H1, Zamba2 in 0.11.1-0.27), which it raises the attention block to; in "
                          "\"align\" mode vLLM uses the attention block instead.")
+# verify's words for the engine flags whose measurement it changes (the others' help is estimate's)
+VERIFY_ENFORCE_EAGER_HELP = ("As vLLM's --enforce-eager: no CUDA graphs, so the plan reserves no graph memory (vLLM "
+                             "0.20+); verify captures none and times decode eagerly, as vLLM runs it (not judged: "
+                             "the planner's decode estimate assumes graphs).")
+VERIFY_GRAPHS = " Verify captures its decode graphs at the sizes this leaves."
+VERIFY_MAMBA_DTYPE = (" Verify takes auto or the model's own dtype only: its state pools hold one dtype each, the "
+                      "convolution and SSM states in one tensor (estimate plans the others).")
+VERIFY_WINDOW = " Verify's forward pass then attends in full in those layers."
 # the flags that change capacity besides the engine's (estimate and check alike)
 GPU_MEMORY_HELP = ("Override the GPU's memory (80GB, 79.2GiB, 80G = 80 GiB, or bytes); kvplan's own flag. A number "
                    "without a unit is bytes, refused below 1 MiB (40 means 40 bytes: write 40GiB).")

@@ -15,6 +15,13 @@ With --tp N and N GPUs, one process per GPU runs its rank (kvplan/gpu/tp.py); wi
 simulated and said to be. --engine vllm==X.Y.Z judges that vLLM release's plan (its defaults, budget terms and
 sizing: verify/terms.py; 0.34 sizes the cache from the memory measured after warmup).
 
+The engine flags that change the plan and that the GPU run can honour are taken as estimate takes them (parsed by
+the same functions, carried as engines.EngineFlags on gpu/rank.py Options): --enforce-eager (no graph term, no
+decode graphs captured, decode timed eagerly), --max-cudagraph-capture-size / --cudagraph-capture-sizes (the sizes
+captured), --enable-prefix-caching / --no-enable-prefix-caching and --mamba-block-size (a hybrid's blocks), and
+--disable-sliding-window (the spec's sliding layers full, so the forward's too). The Mamba state dtypes are refused
+where they would change a state pool's dtype: verify's pools hold one (verify_flags).
+
 Nothing here imports torch or pynvml: `kvplan estimate` never pays for them.
 """
 
@@ -23,8 +30,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Optional
 
-from ..engines import ENGINE_NAMES, get_engine
+from ..engines import ENGINE_NAMES, EngineFlags, get_engine
 from ..engines.vllm import refuse_encoder_only
+from ..engines.vllm_cache_flags import with_cache_flags
 from ..engines.vllm_pooling import pooling_runner
 from ..engines.vllm_releases import SPAN
 from ..errors import FieldError, quote
@@ -33,7 +41,7 @@ from ..plan.plan import KEEPS_ROOM, default_prompt, no_prompt_words
 from ..plan.sharding import shard
 from ..units import require_fraction, require_positive
 from ..verify.arch import architecture
-from ..verify.layout import kernel_kv_dtype
+from ..verify.layout import TORCH_DTYPES, kernel_kv_dtype
 from ..verify.progress import Progress
 from ..verify.shards import rank_weights
 
@@ -103,17 +111,27 @@ def refuse_pooling(spec, version: str) -> None:
 def verify(model: str, *, tp: int = 1, context: int = 8192, kv_dtype: str = "auto", gpu_util: Optional[float] = None,
            block_size: Optional[int] = None, max_num_seqs: Optional[int] = None,
            max_num_batched_tokens: Optional[int] = None, revision: Optional[str] = None,
-           progress: Optional[Progress] = None, engine: str = "vllm") -> VerifyResult:
+           progress: Optional[Progress] = None, engine: str = "vllm", enforce_eager: bool = False,
+           max_cudagraph_capture_size=None, cudagraph_capture_sizes=None,
+           enable_prefix_caching: Optional[bool] = None, mamba_block_size=None, disable_sliding_window: bool = False,
+           mamba_cache_dtype: Optional[str] = None, mamba_ssm_cache_dtype: Optional[str] = None) -> VerifyResult:
     """Everything `kvplan verify` does. Every GPU tensor it makes is released before it returns, raises or is
     interrupted. None means the engine's default (vLLM's, for this GPU); `engine`: the vLLM release whose plan is
-    judged (vllm: 0.32.0, vllm==X.Y.Z)."""
+    judged (vllm: 0.32.0, vllm==X.Y.Z); the engine flags as vLLM's keywords, taken as kvplan.api.estimate takes them
+    (verify_flags)."""
     check_options(tp, context, gpu_util, block_size, max_num_seqs, max_num_batched_tokens)
+    flags = verify_flags(enforce_eager, max_cudagraph_capture_size, cudagraph_capture_sizes, enable_prefix_caching,
+                         mamba_block_size, disable_sliding_window, mamba_cache_dtype, mamba_ssm_cache_dtype)
     release = verify_engine(engine)
+    version = get_engine(release, flags).version  # the release's own refusals of the flags (engines/vllm_engine.py)
+    refuse_capture_flags(flags, version, max_num_batched_tokens)
     raw: list = []
-    spec = resolve(model, revision, raw_out=raw)
-    refuse_encoder_only(spec, get_engine(release).version)  # before torch, as the release-independent refusal
-    refuse_no_prompt(spec, context, get_engine(release).version)
-    refuse_pooling(spec, get_engine(release).version)
+    spec = with_cache_flags(resolve(model, revision, raw_out=raw), flags)  # --disable-sliding-window: layers full
+    refuse_encoder_only(spec, version)  # before torch, as the release-independent refusal
+    refuse_no_prompt(spec, context, version)
+    refuse_pooling(spec, version)
+    refuse_state_dtypes(spec, flags, version)
+    refuse_prefix_flags(spec, flags, context, version)
     if spec.compressed_attention:  # before the KV dtype: no dtype would make verify run it
         architecture(raw[0], spec, tp)
     kernel_kv_dtype(kv_dtype, spec)
@@ -132,7 +150,8 @@ def verify(model: str, *, tp: int = 1, context: int = 8192, kv_dtype: str = "aut
 
     from ..gpu.rank import Options
 
-    options = Options(tp, context, kv_dtype, gpu_util, block_size, max_num_seqs, max_num_batched_tokens, release)
+    options = Options(tp, context, kv_dtype, gpu_util, block_size, max_num_seqs, max_num_batched_tokens, release,
+                      flags)
     progress = progress or Progress()
     if tp > 1 and torch.cuda.device_count() >= tp:  # a real group: one process per GPU
         from ..gpu.tp import verify_group
@@ -141,3 +160,82 @@ def verify(model: str, *, tp: int = 1, context: int = 8192, kv_dtype: str = "aut
     from ..gpu.verify_run import verify_rank
 
     return VerifyResult(verify_rank(spec, raw[0], options, progress))
+
+
+# ---- the engine flags verify takes (estimate's, where the GPU run can honour them) -----------------------------
+
+def verify_flags(enforce_eager=False, max_capture_size=None, capture_sizes=None, prefix_caching=None,
+                 mamba_block=None, disable_sliding_window=False, mamba_cache_dtype=None,
+                 mamba_ssm_cache_dtype=None) -> EngineFlags:
+    """The engine flags as estimate reads them (the same parsers: engines/vllm_graphs.py, vllm_prefix_flag.py,
+    vllm_cache_flags.py; kvplan.api's switches), the command line's strings or the Python values alike. Before torch."""
+    from ..api import _switches
+    from ..engines.vllm_cache_flags import mamba_dtype
+    from ..engines.vllm_graphs import capture_sizes_value, max_capture_size_value
+    from ..engines.vllm_prefix_flag import mamba_block_size, prefix_caching_choice
+
+    eager, no_window = _switches(enforce_eager=enforce_eager, disable_sliding_window=disable_sliding_window).values()
+    return EngineFlags(enforce_eager=eager, max_cudagraph_capture_size=max_capture_size_value(max_capture_size),
+                       cudagraph_capture_sizes=capture_sizes_value(capture_sizes),
+                       enable_prefix_caching=prefix_caching_choice(prefix_caching),
+                       mamba_block_size=mamba_block_size(mamba_block), disable_sliding_window=no_window,
+                       mamba_cache_dtype=mamba_dtype("mamba_cache_dtype", mamba_cache_dtype),
+                       mamba_ssm_cache_dtype=mamba_dtype("mamba_ssm_cache_dtype", mamba_ssm_cache_dtype))
+
+
+def refuse_capture_flags(flags: EngineFlags, version: str, max_num_batched_tokens: Optional[int]) -> None:
+    """The capture-size flags as vLLM `version` refuses them (vllm_graphs.check_flags: a release without them, a size
+    below 1), and the two together where vLLM's _set_cudagraph_sizes refuses them whatever max_num_batched_tokens it
+    picks on the GPU: a max size that is none of the sizes (config/vllm.py 0.32.0:2501-2518 holds it to the largest
+    size within max_num_batched_tokens); given max_num_batched_tokens, exactly as the plan checks them. Before torch."""
+    from ..engines.vllm_graphs import check_flags, shared_sizes
+    from ..engines.vllm_versions import parse_version
+
+    largest, sizes = flags.max_cudagraph_capture_size, flags.cudagraph_capture_sizes
+    check_flags(parse_version(version), largest, sizes)
+    if largest is None or sizes is None:
+        return
+    if largest not in sizes:
+        raise FieldError("max_cudagraph_capture_size", f"{largest} is not one of cudagraph_capture_sizes "
+                                                        f"({', '.join(map(str, sizes))}): vLLM requires it to equal "
+                                                        f"the largest of them within max_num_batched_tokens "
+                                                        f"(config/vllm.py _set_cudagraph_sizes).",
+                         names=("cudagraph_capture_sizes", "max_num_batched_tokens"))
+    if max_num_batched_tokens is not None:
+        shared_sizes(parse_version(version), 1, max_num_batched_tokens, max_capture_size=largest, capture_sizes=sizes)
+
+
+def refuse_state_dtypes(spec, flags: EngineFlags, version: str) -> None:
+    """--mamba-cache-dtype / --mamba-ssm-cache-dtype where they would change a state pool's dtype: verify's Mamba and
+    linear-attention pools hold one dtype each, the model's, the convolution and SSM states in one tensor (verify/
+    layout.py _state_group), so vLLM's states in another dtype are not laid out. auto, the model's own dtype, a model
+    with no state layers and an SSM dtype none of its layers reads in `version` (vllm_cache_flags.asked_ssm_dtype)
+    are taken. Before torch."""
+    from ..engines.vllm_cache_flags import asked_ssm_dtype
+    from ..model.kinds import LinearState
+    from ..model.precision import normalize_dtype_name
+
+    if not any(isinstance(layer, LinearState) for layer in spec.layers):
+        return
+    asked = {"mamba_cache_dtype": flags.mamba_cache_dtype,
+             "mamba_ssm_cache_dtype": flags.mamba_ssm_cache_dtype and asked_ssm_dtype(spec, version)}
+    own = TORCH_DTYPES.get(spec.dtype, spec.dtype)  # the model's dtype as vLLM's flags spell it
+    for field, value in asked.items():
+        if value not in (None, "auto") and normalize_dtype_name(value) != spec.dtype:
+            raise FieldError(field, f"{value} is not run by verify for {spec.name}: its state pools hold one dtype "
+                                    f"each, the model's ({own}), with the convolution and SSM states in one tensor, "
+                                    f"so states in {value} are not laid out; leave it out, or give auto or {own} "
+                                    f"(`kvplan estimate` plans {value}).")
+
+
+def refuse_prefix_flags(spec, flags: EngineFlags, context: int, version: str) -> None:
+    """--enable-prefix-caching / --no-enable-prefix-caching and --mamba-block-size where vLLM `version` refuses them
+    for `spec` (vllm_prefix_flag.as_asked, through vllm.with_model_defaults as the plan applies them after torch):
+    before torch. as_asked reads the length and these flags of the settings (verify builds a generating model with no
+    drafter), so the batch figures there are placeholders."""
+    from ..engines.vllm import Settings, with_model_defaults
+
+    if flags.enable_prefix_caching is None and flags.mamba_block_size is None:
+        return
+    with_model_defaults(spec, Settings(context, 1, 1, 1, prefix_caching_asked=flags.enable_prefix_caching,
+                                       mamba_block_size=flags.mamba_block_size), version)

@@ -44,7 +44,7 @@ from dataclasses import replace
 from typing import Optional
 
 from ..errors import FieldError, KvplanError, quote
-from ..model.kinds import ChunkedAttention, FullAttention, LinearState, SlidingWindow
+from ..model.kinds import ChunkedAttention, FullAttention, LinearState, SharedKV, SlidingWindow
 from ..model.precision import normalize_dtype_name
 from .vllm_versions import parse_version, release_rule
 
@@ -162,12 +162,20 @@ def without_sliding_window(spec):
     window = config_window(spec)
     if window is None:
         return spec
-    layers = tuple(_full(layer) if plain_sliding(layer) else layer for layer in spec.layers)
+    layers = tuple(_full(layer) if plain_sliding(layer) else _unwindowed_reader(layer) for layer in spec.layers)
     capped = spec.max_position_embeddings is None or window < spec.max_position_embeddings
     if not capped:
         return replace(spec, layers=layers)
     return replace(spec, layers=layers, max_position_embeddings=window, length_key="sliding_window",
                    config_length=spec.max_position_embeddings)
+
+
+def _unwindowed_reader(layer):
+    """A KV-sharing layer (Gemma 4's) attends as its target does: in full once its sliding target is (vLLM clears the
+    one sliding_window every layer reads, gemma4.py 0.32.0:451); any other layer as it is."""
+    if isinstance(layer, SharedKV) and plain_sliding(layer.target):
+        return replace(layer, target=_full(layer.target))
+    return layer
 
 
 def _full(layer: SlidingWindow) -> FullAttention:

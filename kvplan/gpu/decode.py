@@ -1,6 +1,7 @@
 """Timing the forward pass over the allocated pools: the decode step of `batch` admitted sequences of `context`
-tokens (the whole model, LM head and greedy pick included) captured in a CUDA graph and replayed; and the
-prefill of one prompt (TTFT), eager, as its own allocator blocks."""
+tokens (the whole model, LM head and greedy pick included) captured in a CUDA graph and replayed (launched eagerly
+under --enforce-eager, as vLLM then runs it); and the prefill of one prompt (TTFT), eager, as its own allocator
+blocks."""
 
 from __future__ import annotations
 
@@ -25,8 +26,9 @@ def _inputs(layout, allocator, batch: int, context: int) -> tuple:
     return tables, slots
 
 
-def time_decode(model, layout, allocator, batch: int, context: int, reps: int = 20) -> dict:
-    """Milliseconds of one decode step of `batch` sequences whose new token is token `context` - 1."""
+def time_decode(model, layout, allocator, batch: int, context: int, reps: int = 20, eager: bool = False) -> dict:
+    """Milliseconds of one decode step of `batch` sequences whose new token is token `context` - 1; `eager`: each
+    step launched kernel by kernel, no graph (vLLM's --enforce-eager)."""
     tables, slots = _inputs(layout, allocator, batch, context)
     tokens = torch.randint(0, model.arch.vocab, (batch,), device="cuda")
     positions = torch.full((batch,), context - 1, dtype=torch.int64, device="cuda")
@@ -34,14 +36,15 @@ def time_decode(model, layout, allocator, batch: int, context: int, reps: int = 
     def step():
         return decode(model, tokens, positions, tables, slots).argmax(-1)
 
-    graph, _ = capture(step)
+    graph = None if eager else capture(step)[0]
     try:
-        timing = time_replays(graph.replay, reps=reps)
+        timing = time_replays(step if graph is None else graph.replay, reps=reps)
     finally:
         del graph
         torch.cuda.empty_cache()
+    how = "eager launches (--enforce-eager, as vLLM runs it)" if eager else "CUDA graph replay"
     return {"batch": batch, "measured_ms": timing["ms"], "measured_ms_min": timing["ms_min"], "reps": timing["reps"],
-            "tokens_per_s": batch / (timing["ms"] / 1e3), "method": "CUDA graph replay, CUDA events, median"}
+            "tokens_per_s": batch / (timing["ms"] / 1e3), "eager": eager, "method": f"{how}, CUDA events, median"}
 
 
 def time_prefill(model, layout, allocator, input_len: int, reps: int = 3) -> dict:

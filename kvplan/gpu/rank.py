@@ -21,7 +21,7 @@ from ..verify.arch import architecture
 from ..verify.shards import tower_bytes, weight_bytes
 from ..verify.judge import pool_bytes_in_nvml_view
 from ..verify.layout import cache_layout
-from ..verify.terms import capture_sizes, decode_batches
+from ..verify.terms import capture_sizes, decode_batches, largest_graph
 from .caches import caches_from_layout
 from .decode import time_decode, time_prefill
 from .gemm import choose_forms, decode_order_stream
@@ -42,12 +42,25 @@ class Options:
     max_num_seqs: Optional[int]  # None: what the engine picks on this GPU
     max_num_batched_tokens: Optional[int]
     engine: str = "vllm"
+    flags: EngineFlags = EngineFlags()  # the engine flags given (commands/verify.py verify_flags)
+
+    def given_flags(self) -> dict:
+        """The engine flags given, by vLLM's keywords, for the result's options."""
+        values = {name: getattr(self.flags, name) for name in VERIFY_FLAGS}
+        return {name: list(value) if isinstance(value, tuple) else value for name, value in values.items()
+                if value not in (None, False)}
+
+
+# the engine flags verify takes (EngineFlags' fields, vLLM's keywords)
+VERIFY_FLAGS = ("enforce_eager", "max_cudagraph_capture_size", "cudagraph_capture_sizes", "enable_prefix_caching",
+                "mamba_block_size", "disable_sliding_window", "mamba_cache_dtype", "mamba_ssm_cache_dtype")
 
 
 def plan_engine(spec, opts: Options):
-    """The engine model verify plans with. Verify builds the language model alone, so a multimodal model is
-    planned as vLLM runs it with --skip-mm-profiling: the profile peak it measures is the text forward's."""
-    return get_engine(opts.engine, EngineFlags(skip_mm_profiling=spec.multimodal))
+    """The engine model verify plans with, with the flags given. Verify builds the language model alone, so a
+    multimodal model is planned as vLLM runs it with --skip-mm-profiling: the profile peak it measures is the text
+    forward's."""
+    return get_engine(opts.engine, replace(opts.flags, skip_mm_profiling=spec.multimodal))
 
 
 def resolve_options(spec, opts: Options, gpu, total: int) -> Options:
@@ -170,19 +183,37 @@ def measure_terms(spec, opts: Options, held: dict, progress, plan, read_bw: floa
         torch.cuda.synchronize()  # growth of memory outside torch's pool since the baseline (NVML)
         outside = nvml.used() - baseline[0] - (torch.cuda.memory_reserved() - baseline[1])
     capability = torch.cuda.get_device_capability()
-    sizes = capture_sizes(plan_engine(spec, opts).version, opts.max_num_seqs, opts.max_num_batched_tokens,
-                          sm100=capability[0] == 10, architecture=spec.architecture or "")
+    asked = (plan_engine(spec, opts).version, opts.max_num_seqs, opts.max_num_batched_tokens, capability[0] == 10,
+             spec.architecture or "", opts.flags.max_cudagraph_capture_size, opts.flags.cudagraph_capture_sizes)
+    sizes = [] if opts.flags.enforce_eager else capture_sizes(*asked)
+    if not sizes:  # --enforce-eager, or no size within max_num_batched_tokens: vLLM captures none
+        return {"gemm": gemm, "profile": profile, "non_torch_bytes": outside, "graphs": no_graphs(opts.flags)}
     with progress.step(f"capturing the decode graphs at {len(sizes)} batch sizes (1..{max(sizes)})"):
         graphs = graph_memory(model, cache_layout(spec, plan), sizes)
+    graphs["largest_graph_tokens"] = largest_graph(*asked)  # a decode step of more runs without a graph in vLLM
     return {"gemm": gemm, "profile": profile, "non_torch_bytes": outside, "graphs": graphs}
 
 
+def no_graphs(flags: EngineFlags) -> dict:
+    """The graphs record where none is captured, as vLLM captures none: --enforce-eager (cudagraph_mode NONE, config/
+    vllm.py 0.32.0:1928-1932), or no capture size left within max_num_batched_tokens."""
+    why = ("--enforce-eager: vLLM captures no CUDA graph, so neither does verify, and decode runs eagerly"
+           if flags.enforce_eager else "no capture size is within max_num_batched_tokens: vLLM captures none")
+    return {"sizes": [], "bytes": 0, "pool_bytes": 0, "driver_bytes": 0, "seconds": 0.0, "first_capture_bytes": 0,
+            "second_capture_bytes": None, "vllm_method_bytes": 0, "eager": flags.enforce_eager, "why": why}
+
+
+def pool_plan(spec, opts: Options, budget: int, block_size: int):
+    """The measured budget laid out with ideal paging (every block a sequence can use; the engine's own admission
+    holds back its null block and in-flight reserves) at the engine plan's block size (`block_size`: the one its
+    flags leave, a hybrid's raised to hold a Mamba state), one state slot a sequence."""
+    return make_plan(spec, context=opts.context, kv_dtype=opts.kv_dtype, tp=opts.tp, budget_for=fixed_budget(budget),
+                     block_size=block_size, engine="none", speed=False, suggest=False)
+
+
 def allocate_pools(spec, opts: Options, held: dict, progress, nvml, budget: int, block_size: int) -> dict:
-    """Lay out the measured budget with ideal paging (every block a sequence can use; the engine's own
-    admission holds back its null block and in-flight reserves), allocate the pools, prove the boundary."""
-    plan = make_plan(spec, context=opts.context, kv_dtype=opts.kv_dtype, tp=opts.tp,
-                     budget_for=fixed_budget(budget), block_size=block_size, engine="none",
-                     speed=False, suggest=False)
+    """Lay out the measured budget (pool_plan), allocate the pools, prove the boundary."""
+    plan = pool_plan(spec, opts, budget, block_size)
     if not plan.fits:
         raise KvplanError(f"{spec.name}: the measured budget ({size(budget)} after the measured weights, profile "
                           f"peak, non-torch memory and graphs) leaves no room for one {opts.context:,}-token sequence.")
@@ -227,10 +258,10 @@ def allocate_pools(spec, opts: Options, held: dict, progress, nvml, budget: int,
 
 def time_forward(spec, opts: Options, held: dict, progress, pools: dict, input_len: int) -> dict:
     model, layout, allocator = held["model"], pools["layout"], pools["allocator"]
-    points = []
+    points, eager = [], opts.flags.enforce_eager  # --enforce-eager: the step as vLLM runs it then, no graph
     for batch in decode_batches(pools["boundary"].served, opts.max_num_seqs):
-        with progress.step(f"decode, batch {batch} (CUDA graph of the whole step)"):
-            points.append(time_decode(model, layout, allocator, batch, opts.context))
+        with progress.step(f"decode, batch {batch} ({'eager' if eager else 'CUDA graph of the whole step'})"):
+            points.append(time_decode(model, layout, allocator, batch, opts.context, eager=eager))
     with progress.step(f"prefill of one {input_len:,}-token prompt (TTFT)"):
         prefill = time_prefill(model, layout, allocator, input_len)
     return {"points": points, "prefill": prefill, "labels": {**model.rt.paged.labels, **model.rt.labels}}
@@ -241,19 +272,23 @@ def bandwidth(progress) -> dict:
         return read_bandwidth(min(4 * 2**30, torch.cuda.mem_get_info()[0] // 4))
 
 
-def time_all_reduce(held: dict, progress, batches: tuple, plan) -> dict:
-    """The decode step's collectives alone: two all-reduces of [batch, hidden] per layer, in a CUDA graph, at the
-    decode batches timed (terms.decode_batches)."""
+def time_all_reduce(held: dict, progress, batches: tuple, plan, eager: bool = False) -> dict:
+    """The decode step's collectives alone: two all-reduces of [batch, hidden] per layer, in a CUDA graph (launched
+    eagerly under --enforce-eager: `eager`), at the decode batches timed (terms.decode_batches)."""
     model = held["model"]
     comm, arch = model.rt.comm, model.arch
     layers = len(arch.layers)
     points = []
     for batch in batches:
-        with progress.step(f"all-reduce, batch {batch} (2 per layer, CUDA graph)"):
+        with progress.step(f"all-reduce, batch {batch} (2 per layer, {'eager' if eager else 'CUDA graph'})"):
             x = torch.randn(batch, arch.hidden, dtype=held["weights"]["norm"].dtype, device="cuda")
-            graph, _ = capture(lambda: [comm.all_reduce(x) for _ in range(2 * layers)])
-            t = time_replays(graph.replay, reps=10)
+
+            def reduce(x=x):
+                return [comm.all_reduce(x) for _ in range(2 * layers)]
+
+            graph = None if eager else capture(reduce)[0]
+            t = time_replays(reduce if graph is None else graph.replay, reps=10)
             del graph
         points.append({"batch": batch, "ms": t["ms"], "per_layer_us": t["ms"] / layers * 1e3,
                        "bytes_per_call": batch * arch.hidden * x.element_size()})
-    return {"calls_per_layer": 2, "points": points, "ranks": comm.size}
+    return {"calls_per_layer": 2, "points": points, "ranks": comm.size, "eager": eager}

@@ -178,9 +178,21 @@ def _verify(spec, raw, opts, progress, comm, group, nvml, held) -> dict:
     ttft_estimate = prefill_prediction(spec, plan, precision, prompt.tokens, opts.max_num_batched_tokens, device,
                                        gpu.decode_bandwidth)
     batches = decode_batches(pools["boundary"].served, opts.max_num_seqs)
-    tp = R.time_all_reduce(held, progress, batches, plan) if in_group else None
+    tp = R.time_all_reduce(held, progress, batches, plan, opts.flags.enforce_eager) if in_group else None
     return _result(spec, opts, info, plan, precision, facts, m, measured, usable, (own, budget), pools, timed,
                    ttft_estimate, tp, group, t0, engine_view, subtracted, device, sizing, prompt.note)
+
+
+def ungraphed_batches_note(graphs: dict, batches: list) -> list:
+    """A note where a decode batch timed in a graph holds more tokens than any graph the engine captures
+    (terms.largest_graph): vLLM runs that step without one. None under --enforce-eager (every step eager there), nor
+    for a result without the figure."""
+    largest = graphs.get("largest_graph_tokens")
+    above = [b for b in batches if largest and b > largest]
+    if not above:
+        return []
+    return [f"decode batch {', '.join(map(str, above))} is above every CUDA graph vLLM captures (the largest holds "
+            f"{largest} tokens), so vLLM runs that step without a graph; verify timed it in one"]
 
 
 PERSISTENT_FROM = ("predicted (engines/vllm_profile.py persistent_after_profile: the Triton sampler's cached rows and "
@@ -233,13 +245,14 @@ def _result(spec, opts, info, plan, precision, facts, m, measured, usable, budge
         labels.setdefault("mamba1", MAMBA1_LABEL)
     parts = stand_ins(labels)
     notes += stand_in_graphs_note(parts, responsible)
+    notes += ungraphed_batches_note(m["graphs"], [p["batch"] for p in points])
     planned, measured_count, counted = budget_counts(plan, engine_view)
     roundings = (layout.rounding_bytes, layout.torch_rounding_bytes)
     errors = capacity_errors(layout.predicted_bytes, torch_bytes, nvml_bytes, *roundings)
     verdict = judge(judge_capacity(layout.predicted_bytes, torch_bytes, nvml_bytes, boundary, *roundings),
                     judge_budget(planned, measured_count, responsible, boundary.served, counted),
                     judge_decode([{k: p.get(k) for k in ("batch", "measured_ms", "estimate_ms", "roofline_ms",
-                                                         "estimate_terms")} for p in points],
+                                                         "estimate_terms", "eager")} for p in points],
                                  tuple(parts)), tuple(notes))
     for q in (tp or {}).get("points", ()):  # the planner's TP term at the same batch, per layer
         q["planner_per_layer_us"] = decode_prediction(spec, plan, precision, q["batch"], device,
@@ -251,7 +264,7 @@ def _result(spec, opts, info, plan, precision, facts, m, measured, usable, budge
         "options": {"engine": opts.engine, "tp": opts.tp, "context": opts.context, "kv_dtype": opts.kv_dtype,
                     "gpu_util": opts.gpu_util,
                     "block_size": opts.block_size, "max_num_seqs": opts.max_num_seqs,
-                    "max_num_batched_tokens": opts.max_num_batched_tokens},
+                    "max_num_batched_tokens": opts.max_num_batched_tokens, "engine_flags": opts.given_flags()},
         "rank": {"tp": opts.tp, "mode": mode, "real_group": group is not None,
                  "weights_bytes_total": spec.weights.bytes,
                  "weights_bytes_per_gpu": plan.budget.weights_bytes_per_gpu, "arch_weights_bytes": facts["arch_bytes"],

@@ -47,9 +47,23 @@ def header_lines(r: dict) -> list:
              "Options: " + (f"engine {engine_release(r)}, " if engine_release(r) else "")
              + f"context {o['context']:,}, KV {r['plan']['kv_dtype']}, block {o['block_size']}, "
              f"--gpu-util {o['gpu_util']:.2f}, max_num_seqs {o['max_num_seqs']}, max_num_batched_tokens "
-             f"{o['max_num_batched_tokens']:,}."]
+             f"{o['max_num_batched_tokens']:,}{_engine_flags(o.get('engine_flags'))}."]
     lines += [f"Forward ({kind}): {escape(label)}." for kind, label in r["forward"]["labels"].items()]
     return lines
+
+
+def _engine_flags(given) -> str:
+    """The engine flags given (the result's options), as vLLM's command line spells them."""
+    words = []
+    for name, value in (given or {}).items():
+        flag = "--" + name.replace("_", "-")
+        if value is True:
+            words.append(flag)
+        elif value is False:  # --no-enable-prefix-caching
+            words.append(flag.replace("--", "--no-", 1))
+        else:
+            words.append(f"{flag} {' '.join(map(str, value)) if isinstance(value, list) else value}")
+    return "".join(f", {escape(word)}" for word in words)
 
 
 def engine_release(r: dict):
@@ -84,14 +98,22 @@ def _vllm_method(gr: dict) -> str:
     return (f"; vLLM's estimator on these captures (largest {size(gr['first_capture_bytes'])} + "
             f"{len(gr['sizes']) - 1} x {size(max(second or 0, 1 << 20))}) would charge {size(gr['vllm_method_bytes'])}")
 
+def _graphs_line(gr: dict) -> str:
+    """The decode graphs captured, or why none was (gpu/rank.py no_graphs: --enforce-eager)."""
+    if not gr["sizes"]:
+        return f"Decode graphs: none captured ({escape(gr.get('why', 'no capture size'))})."
+    sizes = ", ".join(map(str, gr["sizes"])) if len(gr["sizes"]) <= 8 else f"1..{max(gr['sizes'])}"
+    return (f"Decode graphs: {len(gr['sizes'])} sizes ({sizes}), one pool: {size(gr['bytes'])} "
+            f"(pool {size(gr['pool_bytes'])}, driver {size(gr['driver_bytes'])}; {gr['seconds']:.1f} s)"
+            + _vllm_method(gr) + ".")
+
+
 def measurement_lines(r: dict) -> list:
     p, gr = r["profile"], r["graphs"]
     return [f"Profile run: {p['tokens']:,} tokens as {p['sequences']} sequences of {p['tokens_per_sequence']} "
             f"({escape(p['attention'])}), sampler over {p['sequences']} rows: peak {size(p['peak_bytes'])} "
             f"above the weights ({p['seconds']:.1f} s).",
-            f"Decode graphs: {len(gr['sizes'])} sizes (1..{max(gr['sizes'])}), one pool: {size(gr['bytes'])} "
-            f"(pool {size(gr['pool_bytes'])}, driver {size(gr['driver_bytes'])}; {gr['seconds']:.1f} s)"
-            + _vllm_method(gr) + ".",
+            _graphs_line(gr),
             f"CUDA context {size(r['gpu']['cuda_context_bytes_nvml'])} (NVML)" + _cublas(r["gpu"]) + ": "
             + ("in the baseline, which vLLM 0.34 keeps out of the device's memory." if r["budget"].get("extensible")
                else "not a budget term, the engine's baseline is taken after it."),
@@ -191,8 +213,9 @@ def gemm_line(r: dict) -> str:
 def decode_table(r: dict):
     from rich.table import Table
 
-    table = Table(title="Decode step (whole forward, CUDA graph), ms", title_justify="left", box=table_box(),
-                  pad_edge=False)
+    eager = any(p.get("eager") for p in r["decode"]["points"])
+    table = Table(title=f"Decode step (whole forward, {'eager: --enforce-eager' if eager else 'CUDA graph'}), ms",
+                  title_justify="left", box=table_box(), pad_edge=False)
     for name in ("batch", "measured", "estimate", "vs estimate", "roofline", "vs roofline", "tokens/s"):
         table.add_column(name, justify="right", no_wrap=True)
     for p in r["decode"]["points"]:
@@ -216,7 +239,8 @@ def timing_lines(r: dict) -> list:
                      f"simulated rank runs no all-reduce.")
     if r.get("tp"):
         parts = [f"batch {q['batch']}: {q['per_layer_us']:.1f} us/layer" for q in r["tp"]["points"]]
-        lines.append(f"All-reduce ({r['tp']['ranks']} ranks, 2 per layer, CUDA graph): {'; '.join(parts)}.")
+        how = "eager" if r["tp"].get("eager") else "CUDA graph"
+        lines.append(f"All-reduce ({r['tp']['ranks']} ranks, 2 per layer, {how}): {'; '.join(parts)}.")
     for s in r.get("ranks", []):
         lines.append(f"Rank {s['rank']}: NCCL {size(s['nccl_init_bytes'])} after init, {size(s['nccl_bytes'])} after "
                      f"the first collectives; own KV budget "

@@ -317,8 +317,12 @@ def architecture(raw: dict, spec: ModelSpec, tp: int) -> Arch:
                           f"on the hidden state.")
     theta = _rope_field(cfg, "rope_theta", DEFAULT_THETA.get(family, 10000.0))
     local_theta = _config_float(cfg, "rope_local_base_freq", theta)
+    # a sliding layer keeps its local RoPE theta under --disable-sliding-window (the spec's window gone): vLLM picks
+    # the theta by the config's layer type (gemma3.py 0.32.0:152-162), so by the config's kind here too
+    config_kinds, _ = mixer_kinds(cfg, n)
+    local = [kind == "sliding" or window is not None for kind, (_, window, _, _) in zip(config_kinds, kinds)]
     layers = tuple(LayerArch(i, mixer, window, ffns[i] if experts or ffns[i] == "none" else "dense",
-                             local_theta if window is not None else theta, cache, keys=keys)
+                             local_theta if local[i] else theta, cache, keys=keys)
                    for i, (mixer, window, cache, keys) in enumerate(kinds))
     notes = []
     heads = spec.num_attention_heads

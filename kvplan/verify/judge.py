@@ -12,7 +12,8 @@
 - decode: the measured decode step is within DECODE_TOLERANCE of the plan's calibrated engine estimate at
   batch 1 and at max concurrency. A plan that carries no calibrated estimate is not judged (the roofline is
   shown, but a forward pass is never expected to run at the roofline), nor is a step in which some layer kind ran
-  a torch stand-in (a label carrying STAND_IN): its time says what torch takes, not what an engine's kernels do.
+  a torch stand-in (a label carrying STAND_IN): its time says what torch takes, not what an engine's kernels do;
+  nor a step timed eagerly (--enforce-eager): the calibrated estimate is a CUDA graph's.
 
 Why 15%: the calibrated estimate already carries the per-layer fixed cost and the compute term the roofline
 leaves out, so what remains is run-to-run and GPU-to-GPU spread; a larger miss would mislead sizing.
@@ -188,11 +189,14 @@ def judge_decode(points: list, torch_parts: tuple = ()) -> tuple:
     torch_parts: the layer parts that ran a torch stand-in (stand_ins of the forward's labels)."""
     if not points:
         return False, "decode was not measured"
+    steps = "; ".join(f"batch {p['batch']}: {p['measured_ms']:.3f} ms" + (
+        f" (estimate {p['estimate_ms']:.3f} ms)" if p.get("estimate_ms") is not None else "") for p in points)
     if torch_parts:
-        steps = "; ".join(f"batch {p['batch']}: {p['measured_ms']:.3f} ms" + (
-            f" (estimate {p['estimate_ms']:.3f} ms)" if p.get("estimate_ms") is not None else "") for p in points)
         return None, (f"not judged: {', '.join(torch_parts)} ran a torch stand-in, not a CUDA kernel, so the step "
                       f"times torch rather than an engine; {steps}")
+    if all(p.get("eager") for p in points):
+        return None, (f"not judged: the step ran eagerly, as vLLM runs it with --enforce-eager, and the planner's "
+                      f"calibrated estimate assumes CUDA graphs; {steps}")
     parts, within, judged = [], True, True
     layer_us = layer_over_roofline_us(points)
     for p in points:

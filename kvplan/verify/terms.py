@@ -214,14 +214,29 @@ def responsible_term(rows: list) -> Optional[dict]:
 
 
 def capture_sizes(version: str, max_num_seqs: int, max_num_batched_tokens: int, sm100: bool = False,
-                  architecture: str = "") -> list:
-    """The decode batch sizes vLLM `version` captures FULL CUDA graphs for by default (engines/vllm_graphs.py
-    decode_sizes: 1, 2, 4, multiples of 8 below 256, multiples of 16 from 256, within min(2 x max_num_seqs, 512,
-    max_num_batched_tokens) and at most max_num_seqs sequences; gpt-oss's config hook raises the 512 to 1024)."""
+                  architecture: str = "", max_capture_size: Optional[int] = None,
+                  sizes: Optional[tuple] = None) -> list:
+    """The decode batch sizes vLLM `version` captures FULL CUDA graphs for (engines/vllm_graphs.py decode_sizes: by
+    default 1, 2, 4, multiples of 8 below 256, multiples of 16 from 256, within min(2 x max_num_seqs, 512,
+    max_num_batched_tokens) and at most max_num_seqs sequences; gpt-oss's config hook raises the 512 to 1024), under
+    --max-cudagraph-capture-size (`max_capture_size`) and --cudagraph-capture-sizes (`sizes`) where given."""
     from ..engines.vllm_graphs import decode_sizes
 
     return decode_sizes(parse_version(version), max_num_seqs, max_num_batched_tokens, sm100,
-                        architecture=architecture)
+                        max_capture_size=max_capture_size, capture_sizes=sizes, architecture=architecture)
+
+
+def largest_graph(version: str, max_num_seqs: int, max_num_batched_tokens: int, sm100: bool = False,
+                  architecture: str = "", max_capture_size: Optional[int] = None, sizes: Optional[tuple] = None) -> int:
+    """The most tokens any graph vLLM `version` captures holds, PIECEWISE or FULL (engines/vllm_graphs.py
+    graph_counts, the same arguments as capture_sizes): a decode step of more runs without a graph (V1
+    v1/cudagraph_dispatcher.py 0.32.0:270-279, num_tokens above max_cudagraph_capture_size; V2
+    v1/worker/gpu/cudagraph_utils.py 0.32.0:518-548, no captured candidate)."""
+    from ..engines.vllm_graphs import graph_counts
+
+    counts = graph_counts(parse_version(version), max_num_seqs, max_num_batched_tokens, sm100=sm100,
+                          max_capture_size=max_capture_size, capture_sizes=sizes, architecture=architecture)
+    return max(counts.piecewise_largest, counts.full_largest)
 
 
 MIN_PER_GRAPH = 1 << 20  # vLLM's floor for one graph's driver overhead (gpu_model_runner.py 0.32.0:6417-6420)
