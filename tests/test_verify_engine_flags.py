@@ -323,6 +323,15 @@ def test_good_values_reach_the_gpu_check(no_gpu, args):
     assert line == "kvplan: error: kvplan verify needs a CUDA GPU (stand-in)."
 
 
+def test_eager_takes_any_capture_pair(no_gpu):
+    """--enforce-eager empties both capture settings before vLLM compares them (config/vllm.py 0.32.0:1928-1932, ahead
+    of _set_cudagraph_sizes): a pair that disagrees is no refusal then, in estimate or verify."""
+    pair = ("--max-cudagraph-capture-size", "8", "--cudagraph-capture-sizes", "1,2,4")
+    line = one_error_line(run_kvplan("verify", "meta-llama/Llama-3.2-1B-Instruct", "--enforce-eager", *pair))
+    assert line.endswith("needs a CUDA GPU (stand-in).")
+    assert run_kvplan("estimate", "meta-llama/Llama-3.2-1B-Instruct", "--enforce-eager", *pair).returncode == 0
+
+
 @pytest.mark.parametrize("keywords, field", [
     ({"max_cudagraph_capture_size": 0}, "max_cudagraph_capture_size"),
     ({"cudagraph_capture_sizes": [1, -2]}, "cudagraph_capture_sizes"),
