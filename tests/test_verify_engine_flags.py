@@ -1,7 +1,7 @@
 """`kvplan verify` with the engine flags it honours (commands/verify.py verify_flags, carried on gpu/rank.py Options):
 --enforce-eager, --max-cudagraph-capture-size / --cudagraph-capture-sizes, --enable-prefix-caching /
---no-enable-prefix-caching, --mamba-block-size and --disable-sliding-window; --mamba-cache-dtype /
---mamba-ssm-cache-dtype refused where a state pool's dtype would change.
+--no-enable-prefix-caching, --mamba-block-size, --disable-sliding-window and --mamba-cache-dtype /
+--mamba-ssm-cache-dtype (refused where they would split a state that verify's forward holds in one tensor).
 
 Without a GPU: the plan verify judges (its Options resolved and planned on the catalog's H100, as gpu/verify_run.py
 plans on the detected GPU) against estimate's plan for the same flags; the sizes verify captures, by hand from vLLM
@@ -239,28 +239,68 @@ def test_disable_sliding_window_refused_where_not_modelled():
     assert "--disable-sliding-window is not modelled for google/gemma-3n-E2B" in one_error_line(r)
 
 
-# ---- the Mamba state dtypes: one dtype a pool -----------------------------------------------------------------------
+# ---- the Mamba state dtypes: what verify's pools can hold -----------------------------------------------------------
 
-@pytest.mark.parametrize("flag, value", [("--mamba-cache-dtype", "float32"), ("--mamba-ssm-cache-dtype", "float32"),
-                                         ("--mamba-cache-dtype", "float16")])
-def test_state_dtype_refused(flag, value):
-    line = one_error_line(run_kvplan("verify", NEMOTRON, flag, value))
-    assert line.startswith(f"kvplan: error: {flag} {value} is not run by verify for {NEMOTRON}")
-    assert "hold one dtype each, the model's (bfloat16)" in line
+QWEN_NEXT = "Qwen/Qwen3-Next-80B-A3B-Thinking"
 
 
-@pytest.mark.parametrize("flags", [{"mamba_cache_dtype": "bfloat16"}, {"mamba_cache_dtype": "auto"},
-                                   {"mamba_ssm_cache_dtype": "bfloat16"}, {"mamba_ssm_cache_dtype": "auto"}])
-def test_state_dtype_of_the_pools_taken(options, flags):
-    """The model's own dtype (Nemotron-H: bfloat16) or auto: the pools as they are; the plan as estimate's."""
-    spec, opts = options(NEMOTRON, context=8192, **flags)
-    assert figures(verify_plan(spec, opts)[0]) == estimate_figures(NEMOTRON, 8192, **flags)
+@pytest.mark.parametrize("model, args, flag, conv, ssm", [
+    (JAMBA, ("--mamba-ssm-cache-dtype", "float32"), "--mamba-ssm-cache-dtype float32", "bfloat16", "float32"),
+    (QWEN_NEXT, ("--mamba-ssm-cache-dtype", "float32"), "--mamba-ssm-cache-dtype float32", "bfloat16", "float32"),
+    (JAMBA, ("--mamba-cache-dtype", "float16", "--mamba-ssm-cache-dtype", "float32", "--engine", "vllm==0.20.0"),
+     "--mamba-ssm-cache-dtype float32", "float16", "float32")])
+def test_two_state_dtypes_refused_on_a_one_pool_mixer(no_gpu, model, args, flag, conv, ssm):
+    """Jamba's Mamba-1 layers read both flags (mamba_utils.py 0.32.0:97-110), Qwen3-Next's gated DeltaNet both from
+    0.17 (0.17.0:79-88): the states in two dtypes, which verify's one-tensor forward of those mixers does not hold
+    (verify/layout.py splits): refused before the GPU, naming the flag."""
+    line = one_error_line(run_kvplan("verify", model, "-tp", "4", *args))
+    assert line.startswith(f"kvplan: error: {flag} is not run by verify for {model}")
+    assert f"convolution state in {conv} and SSM state in {ssm}" in line
+
+
+@pytest.mark.parametrize("model, tp, flags", [
+    (NEMOTRON, 1, {"mamba_cache_dtype": "float32"}),  # both float32 (the handler's SSM default, 0.20+): one pool
+    (NEMOTRON, 1, {"mamba_ssm_cache_dtype": "bfloat16"}),  # both bfloat16: one pool
+    (NEMOTRON, 1, {"mamba_cache_dtype": "float16", "mamba_ssm_cache_dtype": "float32"}),  # Mamba-2: two tensors
+    (JAMBA, 2, {"mamba_cache_dtype": "float32"}),  # 'auto' SSM follows the convolution state: one float32 pool
+    (NEMOTRON, 1, {"mamba_ssm_cache_dtype": "auto"}),
+])
+def test_state_dtypes_verify_lays_out(options, model, tp, flags):
+    """Taken, and planned as estimate plans them; the pools (gpu/rank.py pool_plan) hold the plan's state bytes."""
+    from kvplan.gpu import rank as R
+    from kvplan.verify.layout import cache_layout, served_spec
+
+    spec, opts = options(model, context=8192, tp=tp, **flags)
+    plan, resolved = verify_plan(spec, opts)
+    assert figures(plan) == estimate_figures(model, 8192, tp, **flags)
+    served = served_spec(spec, R.plan_engine(spec, opts), find_gpu("H100"))
+    layout = cache_layout(served, R.pool_plan(served, resolved, plan.kv_budget_bytes_per_gpu, plan.block_size))
+    assert layout.allocated_bytes == layout.predicted_bytes
+
+
+def test_nemotron_h_float16_window_beside_a_float32_state(options):
+    """Mamba-2 slots as two tensors (verify/layout.py, gpu/mamba.py): the window in float16, the state in float32.
+    Nemotron-H-8B by hand: 24 Mamba-2 layers, a window of 3 x (8,192 + 2 x 8 x 128) = 30,720 values and a state of
+    128 x 64 x 128 = 1,048,576 values a layer."""
+    from kvplan.gpu import rank as R
+    from kvplan.verify.layout import cache_layout, served_spec
+
+    spec, opts = options(NEMOTRON, context=8192, mamba_cache_dtype="float16", mamba_ssm_cache_dtype="float32")
+    served = served_spec(spec, R.plan_engine(spec, opts), find_gpu("H100"))
+    plan, resolved = verify_plan(spec, opts)
+    assert plan.state_bytes_per_sequence_per_gpu == 24 * (30_720 * 2 + 1_048_576 * 4)
+    layout = cache_layout(served, R.pool_plan(served, resolved, plan.kv_budget_bytes_per_gpu, plan.block_size))
+    (state,) = [g for g in layout.groups if g.kind == "linear"]
+    assert state.dtypes == ("fp16", "fp32")
 
 
 def test_state_dtype_no_layer_reads(options):
     """Kimi Delta Attention keeps its recurrent state in float32 whatever --mamba-ssm-cache-dtype says (kda.py
-    0.20.0:95-97): no pool changes, so verify takes it; a model without state layers takes either."""
+    0.20.0:95-97), and gated DeltaNet reads it only from 0.17 (mamba_utils.py 0.16.0:79-85): nothing splits, so
+    verify takes it; a model without state layers takes either."""
     _, opts = options("moonshotai/Kimi-Linear-48B-A3B-Instruct", context=8192, tp=4, mamba_ssm_cache_dtype="float32")
+    assert opts.flags.mamba_ssm_cache_dtype == "float32"
+    _, opts = options(QWEN_NEXT, context=8192, tp=4, engine="vllm==0.16.0", mamba_ssm_cache_dtype="float32")
     assert opts.flags.mamba_ssm_cache_dtype == "float32"
     _, opts = options(LLAMA_8B, context=8192, mamba_cache_dtype="float32")
     assert opts.flags.mamba_cache_dtype == "float32"
@@ -360,7 +400,7 @@ def test_help_names_the_flags():
                  "--disable-sliding-window", "--mamba-cache-dtype", "--mamba-ssm-cache-dtype"):
         assert flag in flat
     assert "verify captures none and times decode eagerly" in flat
-    assert "Verify takes auto or the model's own dtype only" in flat
+    assert "Verify refuses a pair its forward holds in one tensor" in flat
 
 
 # ---- the result: eager decode said, not judged against a graph's estimate ------------------------------------------

@@ -19,8 +19,9 @@ The engine flags that change the plan and that the GPU run can honour are taken 
 the same functions, carried as engines.EngineFlags on gpu/rank.py Options): --enforce-eager (no graph term, no
 decode graphs captured, decode timed eagerly), --max-cudagraph-capture-size / --cudagraph-capture-sizes (the sizes
 captured), --enable-prefix-caching / --no-enable-prefix-caching and --mamba-block-size (a hybrid's blocks), and
---disable-sliding-window (the spec's sliding layers full, so the forward's too). The Mamba state dtypes are refused
-where they would change a state pool's dtype: verify's pools hold one (verify_flags).
+--disable-sliding-window (the spec's sliding layers full, so the forward's too), and the Mamba state dtypes (the
+pools in the engine's dtypes), refused where they would split a state verify's forward holds in one tensor
+(refuse_state_dtypes).
 
 Nothing here imports torch or pynvml: `kvplan estimate` never pays for them.
 """
@@ -206,26 +207,32 @@ def refuse_capture_flags(flags: EngineFlags, version: str, max_num_batched_token
 
 
 def refuse_state_dtypes(spec, flags: EngineFlags, version: str) -> None:
-    """--mamba-cache-dtype / --mamba-ssm-cache-dtype where they would change a state pool's dtype: verify's Mamba and
-    linear-attention pools hold one dtype each, the model's, the convolution and SSM states in one tensor (verify/
-    layout.py _state_group), so vLLM's states in another dtype are not laid out. auto, the model's own dtype, a model
-    with no state layers and an SSM dtype none of its layers reads in `version` (vllm_cache_flags.asked_ssm_dtype)
-    are taken. Before torch."""
-    from ..engines.vllm_cache_flags import asked_ssm_dtype
+    """--mamba-cache-dtype / --mamba-ssm-cache-dtype where verify cannot lay the states out as vLLM `version` would
+    keep them (engines/vllm.py mamba_state_dtypes, as the plan and the pools read them): its forward holds a layer's
+    convolution and SSM states in one tensor of one dtype, two tensors only for a Mamba-2 layer or a layer that fixes
+    its recurrent precision (verify/layout.py splits). Before torch."""
+    from ..engines.vllm import mamba_state_dtypes
     from ..model.kinds import LinearState
-    from ..model.precision import normalize_dtype_name
+    from ..verify.layout import splits
 
-    if not any(isinstance(layer, LinearState) for layer in spec.layers):
+    given = [(field, value) for field, value in (("mamba_ssm_cache_dtype", flags.mamba_ssm_cache_dtype),
+                                                 ("mamba_cache_dtype", flags.mamba_cache_dtype)) if value is not None]
+    states = [layer for layer in spec.layers if isinstance(layer, LinearState)]
+    if not given or not states:
         return
-    asked = {"mamba_cache_dtype": flags.mamba_cache_dtype,
-             "mamba_ssm_cache_dtype": flags.mamba_ssm_cache_dtype and asked_ssm_dtype(spec, version)}
-    own = TORCH_DTYPES.get(spec.dtype, spec.dtype)  # the model's dtype as vLLM's flags spell it
-    for field, value in asked.items():
-        if value not in (None, "auto") and normalize_dtype_name(value) != spec.dtype:
-            raise FieldError(field, f"{value} is not run by verify for {spec.name}: its state pools hold one dtype "
-                                    f"each, the model's ({own}), with the convolution and SSM states in one tensor, "
-                                    f"so states in {value} are not laid out; leave it out, or give auto or {own} "
-                                    f"(`kvplan estimate` plans {value}).")
+    dtypes = mamba_state_dtypes(spec, version)
+    layer = next((layer for layer in states if not splits(layer, dtypes)), None)
+    if layer is not None:
+        conv, ssm = (TORCH_DTYPES.get(d, d) for d in dtypes)  # as vLLM's flags spell them
+        field, value = given[0]
+        mixer = MIXER_NAMES.get(layer.flavor, layer.flavor)
+        raise FieldError(field, f"{value} is not run by verify for {spec.name}: vLLM {version} would keep its "
+                                f"{mixer} layers' convolution state in {conv} and SSM state in {ssm}, and verify's "
+                                f"{mixer} layer holds both in one tensor of one dtype (only its Mamba-2 layer takes "
+                                f"two); leave it out, or give the two one dtype (`kvplan estimate` plans it).")
+
+
+MIXER_NAMES = {"mamba": "Mamba-1", "gated-deltanet": "gated DeltaNet"}  # LinearState.flavor, as the refusal says it
 
 
 def refuse_prefix_flags(spec, flags: EngineFlags, context: int, version: str) -> None:

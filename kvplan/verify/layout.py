@@ -192,17 +192,31 @@ STATE_DTYPES = {4: "fp32"}  # a layer's own recurrent-state precision by its byt
 SPLIT_FLAVORS = ("mamba2",)  # mixers whose forward here takes the two states in two dtypes (gpu/mamba.py Mamba2)
 
 
+def state_tensor_dtypes(layer: LinearState, dtypes: tuple) -> tuple:
+    """(convolution, recurrent) dtypes of `layer`'s states, from the engine's (`dtypes`) but where the layer fixes its
+    recurrent precision (LinearState.ssm_bytes)."""
+    return dtypes[0], STATE_DTYPES[layer.ssm_bytes] if layer.ssm_bytes else dtypes[1]
+
+
+def splits(layer: LinearState, dtypes: tuple) -> bool:
+    """Whether verify lays `layer`'s states out as the engine keeps them in `dtypes`: one dtype, a convolution state
+    alone, or two dtypes on a mixer whose forward here takes two tensors (SPLIT_FLAVORS) or a layer that fixes its
+    recurrent precision (commands/verify.py refuses the Mamba dtype flags before torch where it does not)."""
+    conv, ssm = state_tensor_dtypes(layer, dtypes)
+    return conv == ssm or not layer.ssm_elements or bool(layer.ssm_bytes) or layer.flavor in SPLIT_FLAVORS
+
+
 def _state_group(name: str, layer: LinearState, indices: tuple, slots: int, tp: int, dtypes: tuple) -> CacheGroup:
     """One state slot per sequence, in the (convolution, recurrent) dtypes the engine keeps (ModelSpec.state_dtypes):
     where they are one dtype, [slots, state elements] in it; where they differ (Nemotron-H's float32 SSM state beside
     a bfloat16 window, vLLM's NemotronH config handler) and where the layer fixes its recurrent state's precision (KDA:
     float32, vLLM mamba_utils.py kda_state_dtype), two tensors, [slots, convolution window] and [slots, recurrent
     state], as vLLM views one page as both."""
-    conv, ssm = dtypes[0], STATE_DTYPES[layer.ssm_bytes] if layer.ssm_bytes else dtypes[1]
+    conv, ssm = state_tensor_dtypes(layer, dtypes)
     if conv == ssm or not layer.ssm_elements:  # one dtype, or a convolution state alone (LFM2)
         return CacheGroup(name, layer.kind, indices, None, slots, 1, 0, layer.page_shapes(slots, 0, tp), conv,
                           DTYPE_BYTES[conv])
-    if not layer.ssm_bytes and layer.flavor not in SPLIT_FLAVORS:
+    if not splits(layer, dtypes):
         raise FieldError("mamba_ssm_cache_dtype", f"verify keeps a {layer.flavor} layer's convolution and recurrent "
                                                   f"states in one dtype, but the engine keeps them in {conv} and "
                                                   f"{ssm}; `kvplan estimate` plans it.")
