@@ -42,8 +42,10 @@ elif [ "$mode" = mamba ]; then
   run qwen3_14b Qwen/Qwen3-14B -c 8192
   run v2lite deepseek-ai/DeepSeek-V2-Lite -c 8192
   run qwen3next Qwen/Qwen3-Next-80B-A3B-Thinking -c 8192 --tp 2
+  run nemotron_h_ssm_bf16 nvidia/Nemotron-H-8B-Base-8K -c 8192 --mamba-ssm-cache-dtype bfloat16
+  run llama8b_eager meta-llama/Llama-3.1-8B-Instruct -c 8192 --enforce-eager
   timeout 400 python3 -m pytest -q -p no:cacheprovider -rfE tests/test_state_dtypes_s61.py tests/test_mamba_step.py \
-    tests/test_verify_gpu.py 2>&1 | tail -8 | tee -a "$LOG"
+    tests/test_verify_engine_flags.py tests/test_verify_gpu.py 2>&1 | tail -8 | tee -a "$LOG"
 else
   files=$(grep -l "kernel_torch\|cuda.is_available\|needs a CUDA" tests/test_verify_*.py)
   timeout 500 python3 -m pytest -q -p no:cacheprovider -rfE $files 2>&1 | tail -8 | tee -a "$LOG"
