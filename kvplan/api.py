@@ -282,6 +282,45 @@ def check(model: str, *, tensor_parallel_size: Many, pipeline_parallel_size: Opt
     return run.check(deployments, spell=keyword).results
 
 
+@_keywords
+def verify(model: str, *, tensor_parallel_size: int = 1, max_model_len: Union[int, str] = 8192,
+           kv_cache_dtype: str = "auto", gpu_memory_utilization: Optional[float] = None,
+           block_size: Optional[int] = None, max_num_seqs: Optional[int] = None,
+           max_num_batched_tokens: Optional[Union[int, str]] = None, revision: Optional[str] = None,
+           engine: str = "vllm", enforce_eager: bool = False, max_cudagraph_capture_size: Optional[int] = None,
+           cudagraph_capture_sizes: Optional[Sequence] = None, enable_prefix_caching: Optional[bool] = None,
+           mamba_block_size: Optional[int] = None, disable_sliding_window: bool = False,
+           mamba_cache_dtype: Optional[str] = None, mamba_ssm_cache_dtype: Optional[str] = None,
+           progress: bool = False) -> dict:
+    """`kvplan verify MODEL` on the local GPU: the result dict `kvplan verify --format json` prints (`verdict` with
+    `ok`, the budget terms predicted vs measured, the pools, the boundary, decode and prefill timed). Needs the `gpu`
+    extra; no usable GPU or NVRTC is a `KvplanError` in one sentence, bad input a `FieldError` naming the keyword,
+    both before torch is imported. `progress`: the steps' timed lines on stderr, as the command prints them."""
+    from .commands.verify import verify as run
+    from .units import human_int
+    from .verify.progress import Progress
+
+    (enforce_eager, disable_sliding_window, progress) = _switches(
+        enforce_eager=enforce_eager, disable_sliding_window=disable_sliding_window, progress=progress).values()
+    lengths = _many(max_model_len, "context", tokens=True)
+    if len(lengths) != 1:
+        raise FieldError("context", f"takes one length for verify (it allocates one plan), got {quote(max_model_len)}.")
+    batched = human_int(max_num_batched_tokens, "max_num_batched_tokens") \
+        if isinstance(max_num_batched_tokens, str) else max_num_batched_tokens
+    quiet = None
+    if not progress:
+        from rich.console import Console
+
+        quiet = Progress(Console(stderr=True, quiet=True))
+    return run(model, tp=tensor_parallel_size, context=lengths[0], kv_dtype=kv_cache_dtype,
+               gpu_util=gpu_memory_utilization, block_size=block_size, max_num_seqs=max_num_seqs,
+               max_num_batched_tokens=batched, revision=revision, engine=engine, enforce_eager=enforce_eager,
+               max_cudagraph_capture_size=max_cudagraph_capture_size, cudagraph_capture_sizes=cudagraph_capture_sizes,
+               enable_prefix_caching=enable_prefix_caching, mamba_block_size=mamba_block_size,
+               disable_sliding_window=disable_sliding_window, mamba_cache_dtype=mamba_cache_dtype,
+               mamba_ssm_cache_dtype=mamba_ssm_cache_dtype, progress=quiet).to_dict()
+
+
 def models() -> list:
     """The bundled model specs, one dict each (id, aliases, layers, heads, max_position_embeddings, ...)."""
     from .commands.catalogs import models as run
