@@ -49,3 +49,30 @@ def test_small_model_on_the_gpu():
     assert result["verdict"]["capacity_confirmed"] and result["boundary"]["confirmed"]
     assert {p["batch"] for p in result["decode"]["points"]} >= {1}
     assert all(p["measured_ms"] > 0 for p in result["decode"]["points"])
+
+
+def test_the_api_function_survives_the_package_import():
+    """kvplan.verify is the package of verify's pure parts (importing a submodule binds it there), so the API
+    function lives at kvplan.api.verify only: a second call still reaches it."""
+    import kvplan
+    import kvplan.verify.layout  # noqa: F401
+
+    for _ in range(2):
+        with pytest.raises(FieldError, match="max_model_len"):
+            api.verify(SMALL, max_model_len=-5)
+    assert not callable(kvplan.verify)
+
+
+def test_no_prefix_caching_is_recorded_in_the_options():
+    """--no-enable-prefix-caching changes a hybrid's block size (vLLM 0.32 'align' mode off), so the result's
+    options say it was asked, as a switch that is on is said."""
+    from kvplan.commands.verify import verify_flags
+    from kvplan.gpu.rank import Options
+
+    pytest.importorskip("torch")
+    off = Options(1, 8192, "auto", None, None, None, None, "vllm==0.32.0",
+                  flags=verify_flags(False, None, None, False, None, False, None, None))
+    assert off.given_flags() == {"enable_prefix_caching": False}
+    eager = Options(1, 8192, "auto", None, None, None, None, "vllm==0.32.0",
+                    flags=verify_flags(True, None, None, None, None, False, None, None))
+    assert eager.given_flags() == {"enforce_eager": True}

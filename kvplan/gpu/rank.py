@@ -45,10 +45,11 @@ class Options:
     flags: EngineFlags = EngineFlags()  # the engine flags given (commands/verify.py verify_flags)
 
     def given_flags(self) -> dict:
-        """The engine flags given, by vLLM's keywords, for the result's options."""
+        """The engine flags given, by vLLM's keywords, for the result's options: a switch when on, and prefix caching
+        whichever way it was asked (False is --no-enable-prefix-caching, which changes a hybrid's block size)."""
         values = {name: getattr(self.flags, name) for name in VERIFY_FLAGS}
         return {name: list(value) if isinstance(value, tuple) else value for name, value in values.items()
-                if value not in (None, False)}
+                if value is not None and (value is not False or name == "enable_prefix_caching")}
 
 
 # the engine flags verify takes (EngineFlags' fields, vLLM's keywords)
