@@ -14,7 +14,7 @@ import functools
 from typing import Optional, Sequence, Union
 
 from .errors import FieldError, RefusedInput, quote
-from .units import is_auto_length
+from .units import is_auto_length, switches
 
 # field (as the core names it) -> the keyword these functions take
 KEYWORDS = {
@@ -77,22 +77,6 @@ def _many(value, field: str, tokens: bool = False, auto_alone: bool = False) -> 
     if auto_alone and isinstance(value, (list, tuple)):
         refuse_auto_in_list(values, field, value)
     return [parse_tokens(v, field) if tokens else require_positive(field, v) for v in values]
-
-
-def _flag(value, field: str) -> bool:
-    """A switch: a Python bool only ("false", 0 or [] are not read by their truth, which would take "false" as on);
-    None is the default, off, as every other keyword takes None for its default."""
-    if value is None:
-        return False
-    if not isinstance(value, bool):
-        raise FieldError(field, f"must be True or False (a Python bool), got {quote(value)}.")
-    return value
-
-
-def _switches(**values) -> dict:
-    """Every switch keyword a Python bool or None (_flag), checked before any is read: a deployments file's
-    validators, which check() shares, would speak of YAML booleans. Returns them as bools, None as False."""
-    return {field: _flag(value, field) for field, value in values.items()}
 
 
 def _strings(value, field: str) -> list:
@@ -163,7 +147,7 @@ def estimate(model: str, *, max_model_len: Optional[Many] = None, kv_cache_dtype
     from .units import human_int
 
     (enforce_eager, skip_mm_profiling, language_model_only, enable_expert_parallel, enable_eplb, enable_lora,
-     fully_sharded_loras, disable_sliding_window) = _switches(
+     fully_sharded_loras, disable_sliding_window) = switches(
         enforce_eager=enforce_eager, skip_mm_profiling=skip_mm_profiling, language_model_only=language_model_only,
         enable_expert_parallel=enable_expert_parallel, enable_eplb=enable_eplb, enable_lora=enable_lora,
         fully_sharded_loras=fully_sharded_loras, disable_sliding_window=disable_sliding_window).values()
@@ -245,7 +229,7 @@ def check(model: str, *, tensor_parallel_size: Many, pipeline_parallel_size: Opt
     data_parallel_size, num_gpu_blocks_override = replicas(data_parallel_size), gpu_blocks_override(
         num_gpu_blocks_override)
     (enforce_eager, skip_mm_profiling, language_model_only, enable_expert_parallel, enable_eplb, enable_lora,
-     fully_sharded_loras, disable_sliding_window) = _switches(
+     fully_sharded_loras, disable_sliding_window) = switches(
         enforce_eager=enforce_eager, skip_mm_profiling=skip_mm_profiling, language_model_only=language_model_only,
         enable_expert_parallel=enable_expert_parallel, enable_eplb=enable_eplb, enable_lora=enable_lora,
         fully_sharded_loras=fully_sharded_loras, disable_sliding_window=disable_sliding_window).values()
@@ -300,7 +284,7 @@ def verify(model: str, *, tensor_parallel_size: int = 1, max_model_len: Union[in
     from .units import human_int
     from .verify.progress import Progress
 
-    (enforce_eager, disable_sliding_window, progress) = _switches(
+    (enforce_eager, disable_sliding_window, progress) = switches(
         enforce_eager=enforce_eager, disable_sliding_window=disable_sliding_window, progress=progress).values()
     lengths = _many(max_model_len, "context", tokens=True)
     if len(lengths) != 1:

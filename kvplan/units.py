@@ -259,3 +259,21 @@ def require_fraction(field: str, value) -> float:
         raise FieldError(field, f"must be a fraction in (0, 1] (the share of GPU memory the engine may use), got "
                                 f"{quote(value)}.")
     return float(value)
+
+
+# ---- switches as the Python API and verify take them ------------------------------------------------------------
+
+def switch(value, field: str) -> bool:
+    """A switch: a Python bool only ("false", 0 or [] are not read by their truth, which would take "false" as on);
+    None is the default, off, as every other keyword takes None for its default."""
+    if value is None:
+        return False
+    if not isinstance(value, bool):
+        raise FieldError(field, f"must be True or False (a Python bool), got {quote(value)}.")
+    return value
+
+
+def switches(**values) -> dict:
+    """Every switch keyword a Python bool or None (switch), checked before any is read: a deployments file's
+    validators, which check() shares, would speak of YAML booleans. Returns them as bools, None as False."""
+    return {field: switch(value, field) for field, value in values.items()}

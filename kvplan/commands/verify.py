@@ -37,6 +37,7 @@ from ..engines.vllm_cache_flags import with_cache_flags
 from ..engines.vllm_pooling import pooling_runner
 from ..engines.vllm_releases import SPAN
 from ..errors import FieldError, quote
+from ..units import switches
 from ..model.sources import resolve
 from ..plan.plan import KEEPS_ROOM, default_prompt, no_prompt_words
 from ..plan.sharding import shard
@@ -169,13 +170,12 @@ def verify_flags(enforce_eager=False, max_capture_size=None, capture_sizes=None,
                  mamba_block=None, disable_sliding_window=False, mamba_cache_dtype=None,
                  mamba_ssm_cache_dtype=None) -> EngineFlags:
     """The engine flags as estimate reads them (the same parsers: engines/vllm_graphs.py, vllm_prefix_flag.py,
-    vllm_cache_flags.py; kvplan.api's switches), the command line's strings or the Python values alike. Before torch."""
-    from ..api import _switches
+    vllm_cache_flags.py; units.switches), the command line's strings or the Python values alike. Before torch."""
     from ..engines.vllm_cache_flags import mamba_dtype
     from ..engines.vllm_graphs import capture_sizes_value, max_capture_size_value
     from ..engines.vllm_prefix_flag import mamba_block_size, prefix_caching_choice
 
-    eager, no_window = _switches(enforce_eager=enforce_eager, disable_sliding_window=disable_sliding_window).values()
+    eager, no_window = switches(enforce_eager=enforce_eager, disable_sliding_window=disable_sliding_window).values()
     return EngineFlags(enforce_eager=eager, max_cudagraph_capture_size=max_capture_size_value(max_capture_size),
                        cudagraph_capture_sizes=capture_sizes_value(capture_sizes),
                        enable_prefix_caching=prefix_caching_choice(prefix_caching),
