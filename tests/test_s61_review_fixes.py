@@ -63,7 +63,8 @@ def test_kda_ignores_the_flag_up_to_vllm_029():
         assert plan["max_concurrency"] > 0
     r = run_kvplan("estimate", *KIMI_ARGS, "--engine", "vllm==0.29.0", "--mamba-ssm-cache-dtype", "bfloat16")
     note = " ".join(r.stdout.split())
-    assert "is not read by these layers in vLLM 0.29.0" in note and "Kimi Delta Attention reads it from vLLM 0.30" in note
+    assert "is not read by these layers in vLLM 0.29.0" in note
+    assert "Kimi Delta Attention reads it from vLLM 0.30" in note
 
 
 def test_kda_note_from_030_says_the_dtype_kept():
@@ -168,7 +169,10 @@ def test_gpt_oss_0110_keeps_its_81_sizes():
 
 
 # 3. DeepSeek's YaRN rope_scaling ----------------------------------------------------------------------------------
-@pytest.mark.parametrize("model", ["deepseek-ai/DeepSeek-V3", "deepseek-ai/DeepSeek-R1", "deepseek-ai/DeepSeek-V2-Lite"])
+DEEPSEEKS = ["deepseek-ai/DeepSeek-V3", "deepseek-ai/DeepSeek-R1", "deepseek-ai/DeepSeek-V2-Lite"]
+
+
+@pytest.mark.parametrize("model", DEEPSEEKS)
 def test_deepseek_specs_carry_yarn_and_011_refuses_the_window_switch(model):
     """The configs' rope_scaling is YaRN, factor 40 over original_max_position_embeddings 4096 (tt-metal's V3 config;
     mlc-llm's deepseek_v2_lite preset): 0.4.3-0.11.x raise NotImplementedError for --disable-sliding-window beside it

@@ -18,8 +18,10 @@ The state dtypes (model_executor/layers/mamba/mamba_utils.py MambaStateDtypeCalc
   0.30.0 Kimi-Linear's class (vllm.models.kimi_k3, nvidia/model.py 0.30.0:1674-1678, kda.py :545-549; 0.34.0
   model.py:1600-1604, kda.py:583-587) passes --mamba-ssm-cache-dtype too, and kda_state_dtype keeps float32 or
   bfloat16 as asked and raises "KDA recurrent state supports only auto, float32, and bfloat16" for float16
-  (mamba_utils.py 0.30.0:133-147, met in VllmConfig.__post_init__'s hybrid config hook: kda_refusal); LFM2's short
-  convolution has a conv state only (short_conv_state_dtype, 0.32.0:113-119).
+  (mamba_utils.py 0.30.0:133-147, met in VllmConfig.__post_init__'s hybrid config hook: kda_refusal). Not modelled:
+  ROCm's class (kimi_k3/amd/linear.py, kda.py) passes the flag only from 0.33 (0.32.0 linear.py:1115-1117, 0.33.0
+  :1142-1146); kvplan takes 0.30 on every platform. LFM2's short convolution has a conv state only
+  (short_conv_state_dtype, 0.32.0:113-119).
 - the config handlers (model_executor/models/config.py, run before the page size is set) touch the SSM dtype only,
   and only while it is 'auto': Nemotron-H's sets it to the config's mamba_ssm_cache_dtype or its default
   (engines/vllm.py NEMOTRON_H_SSM_HANDLER: 0.32.0:717-732 `if cache_config.mamba_ssm_cache_dtype == "auto"`),
