@@ -10,7 +10,7 @@ import json
 
 import pytest
 
-from conftest import deployments_file, estimate_plan, line_of, run_kvplan
+from conftest import deployments_file, estimate_plan, line_of, one_error_line, run_kvplan
 from kvplan import api
 from kvplan.errors import FieldError
 from kvplan.model.kinds import LinearState
@@ -125,6 +125,23 @@ def test_verify_keeps_kda_in_float32_and_refuses_a_bfloat16_state():
     with pytest.raises(FieldError) as caught:
         _state_group("kda", _kda_layer(0), (0,), 8, 2, ("bf16", "bf16"))
     assert caught.value.field == "mamba_ssm_cache_dtype" and "float32 only" in str(caught.value)
+
+
+def test_verify_refuses_a_bfloat16_kda_state_before_torch(monkeypatch):
+    """verify --mamba-ssm-cache-dtype bfloat16 on Kimi-Linear: refused in one line under 0.30+ (the engine would keep
+    the state bfloat16); under 0.29 (float32 whatever) and with float32 it goes on to the GPU (stopped here)."""
+    from kvplan.errors import KvplanError
+    from kvplan.gpu import nvml
+
+    def stop():
+        raise KvplanError("stopped before torch")
+
+    monkeypatch.setattr(nvml, "import_stack", stop)
+    line = one_error_line(run_kvplan("verify", KIMI, "--mamba-ssm-cache-dtype", "bfloat16"))
+    assert "--mamba-ssm-cache-dtype bfloat16 is not run by verify" in line and "float32 one only" in line
+    for args in (("--mamba-ssm-cache-dtype", "float32"), ("--mamba-ssm-cache-dtype", "bfloat16", "--engine",
+                                                          "vllm==0.29.0")):
+        assert one_error_line(run_kvplan("verify", KIMI, *args)) == "kvplan: error: stopped before torch"
 
 
 # 2. The default CUDA-graph capture grid by release -------------------------------------------------------------
