@@ -74,11 +74,14 @@ def test_qwen3_5_handler_only_on_auto():
 
 
 def test_kda_recurrent_state_stays_float32():
-    """Kimi Delta Attention: conv in --mamba-cache-dtype, recurrent float32 whatever (kda row of the frozen table)."""
+    """Kimi Delta Attention called as kimi_gdn_linear_attn.py:163-165 calls it (--mamba-cache-dtype alone): conv in
+    that dtype, recurrent float32 (kda row of the frozen table). The class vLLM registers passes
+    --mamba-ssm-cache-dtype too from 0.30 (tests/test_s61_review_fixes.py): float32 up to 0.29, bfloat16 as asked
+    from 0.30."""
     assert FROZEN["states"]["auto,float16"]["kda"] == ["bfloat16", "float32"]
     spec = with_cache_flags(resolve("moonshotai/Kimi-Linear-48B-A3B-Instruct"),
                             EngineFlags(mamba_ssm_cache_dtype="bfloat16"))
-    assert {layer.ssm_bytes for layer in spec.layers if layer.kind == "linear"} == {4}
+    assert ssm_state_dtype(spec, "0.29.0")[0] == "fp32" and ssm_state_dtype(spec, "0.30.0")[0] == "bf16"
 
 
 # Nemotron-H-8B at tp 1 (its bundled config): conv 3 x (128 x 64 + 2 x 8 x 128) = 30,720 elements, SSM

@@ -148,7 +148,8 @@ MAMBA_CACHE_DTYPE_HELP = ("As vLLM's --mamba-cache-dtype (0.10.1+): auto (the mo
 MAMBA_SSM_CACHE_DTYPE_HELP = ("As vLLM's --mamba-ssm-cache-dtype (0.10.1+; same values): the temporal (SSM) state "
                               "only. auto: --mamba-cache-dtype's, unless the model's config handler sets it "
                               "(Nemotron-H: its config's, else float32 from 0.20; Qwen3.5: its mamba_ssm_dtype); "
-                              "gated DeltaNet reads it from vLLM 0.17, Kimi Delta Attention never (float32).")
+                              "gated DeltaNet reads it from vLLM 0.17, Kimi Delta Attention from 0.30 (auto "
+                              "float32; bfloat16 or float32 only, vLLM refuses float16).")
 DISABLE_SLIDING_WINDOW_HELP = ("As vLLM's --disable-sliding-window (modelled from 0.11): every sliding-window layer "
                                "attends in full and the model's length is capped to the window (Gemma 3: 1024, "
                                "gpt-oss: 128 tokens), so a longer --max-model-len is refused, as vLLM refuses it.")

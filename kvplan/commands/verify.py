@@ -225,6 +225,10 @@ def refuse_state_dtypes(spec, flags: EngineFlags, version: str) -> None:
     if layer is not None:
         conv, ssm = (TORCH_DTYPES.get(d, d) for d in dtypes)  # as vLLM's flags spell them
         field, value = given[0]
+        if layer.flavor == "kda":  # vLLM 0.30+ keeps it as --mamba-ssm-cache-dtype asks (vllm_cache_flags.py)
+            raise FieldError(field, f"{value} is not run by verify for {spec.name}: vLLM {version} would keep its "
+                                    f"Kimi Delta Attention recurrent state in {ssm}, and verify's KDA layer runs a "
+                                    f"float32 one only; leave it out, or give float32 (`kvplan estimate` plans it).")
         mixer = MIXER_NAMES.get(layer.flavor, layer.flavor)
         raise FieldError(field, f"{value} is not run by verify for {spec.name}: vLLM {version} would keep its "
                                 f"{mixer} layers' convolution state in {conv} and SSM state in {ssm}, and verify's "

@@ -43,6 +43,7 @@ from ..model.precision import DTYPE_BYTES, PRECISIONS, kv_dtype_name, normalize_
 from ..model.unmodelled import encoder_only_error, switched_on
 from .figures import EngineFigures, Refusal
 from .vllm_admission import footprint
+from .vllm_cache_flags import kda_refusal
 from .vllm_ct_kv import kv_scheme_refusal
 from .vllm_e5m2 import MLA_BACKEND_FIRST, attention_without_quant_config, e5m2_refusal
 from .vllm_mamba_mode import (MAMBA_ALL_MODE, MAMBA_FREES_STATES_SINCE, MAMBA_PREFIX_CLASSES, _is_hybrid,
@@ -1058,12 +1059,15 @@ def ssm_state_dtype(spec, version: str = PINNED) -> tuple:
     --mamba-ssm-cache-dtype where the layers read it (vllm_cache_flags.asked_ssm_dtype), else, while that is 'auto',
     what the NemotronH handler (NEMOTRON_H_SSM_HANDLER) sets it to from the config (spec.ssm_cache_dtype) or its
     default, logging it (models/config.py 0.15.1:578-581, 0.34.0:1159-1162); 'auto' is the conv state's dtype,
-    --mamba-cache-dtype or the model's (mamba_utils.py _mamba_state_dtype, 0.32.0:104-108)."""
-    from .vllm_cache_flags import asked_ssm_dtype, conv_state_dtype
+    --mamba-cache-dtype or the model's (mamba_utils.py _mamba_state_dtype, 0.32.0:104-108), but float32 for Kimi
+    Delta Attention (kda_state_dtype: mamba_utils.py 0.29.0:137-138, 0.30.0:140-141)."""
+    from .vllm_cache_flags import asked_ssm_dtype, conv_state_dtype, has_kda
 
     conv, asked = conv_state_dtype(spec), asked_ssm_dtype(spec, version)
     if asked != "auto":  # the handler leaves an explicit value alone (0.32.0:724 `== "auto"`)
         return normalize_dtype_name(asked), ""
+    if has_kda(spec):
+        return "fp32", ""
     handled = getattr(spec, "registered_architecture", "") or getattr(spec, "architecture", "")
     since = NEMOTRON_H_SSM_HANDLER.get(handled)
     if since is None or parse_version(version) < since:
@@ -1455,14 +1459,15 @@ def configuration_refusal(spec, precision, *, tp: int, length: int, block_size: 
                           allow_deprecated: bool = False) -> Optional[Refusal]:
     """vLLM's first refusal of the configuration itself, whatever the memory, in the order start-up meets them: the
     architecture, the length, a float16 the model refuses and the weight quantisation's method (unregistered, not on
-    ROCm, deprecated unless `allow_deprecated`) while ModelConfig reads the config (config/model.py 0.33.0:922), then
-    in VllmConfig.__post_init__ a 16-bit cache dtype other than the model's (0.33.0 config/vllm.py:1540) and the
-    quantisation's class, GPU and served dtype (:1608; vllm_quant.quant_config_refusal), bfloat16 on a GPU without it
-    as the worker starts, a compressed-tensors scheme or an AutoGPTQ group size Marlin lacks as the layers are built,
-    then the cache dtype (an NVFP4 one: nvfp4_refusal), the GPU and the block size while the attention layers pick
-    their backends (the ROCm assert on the block comes after its fp8 check: rocm.py 0.17.0 :364-371), last an MLA
-    hybrid's pages that the block forced on its MLA backend leaves ununified (mla_hybrid_block_refusal: met after
-    profiling, whatever the memory); None when it gets past them all.
+    ROCm, deprecated unless `allow_deprecated`) while ModelConfig reads the config (config/model.py 0.33.0:922),
+    then in VllmConfig.__post_init__ a KDA state dtype (its hybrid hook: vllm_cache_flags.kda_refusal), a 16-bit
+    cache dtype other than the model's (0.33.0 config/vllm.py:1540) and the quantisation's class, GPU and served
+    dtype (:1608; vllm_quant.quant_config_refusal), bfloat16 on a GPU without it as the worker starts, a
+    compressed-tensors scheme or an AutoGPTQ group size Marlin lacks as the layers are built, then the cache dtype
+    (an NVFP4 one: nvfp4_refusal), the GPU and the block size while the attention layers pick their backends (the
+    ROCm assert on the block comes after its fp8 check: rocm.py 0.17.0 :364-371), last an MLA hybrid's pages that
+    the block forced on its MLA backend leaves ununified (mla_hybrid_block_refusal: met after profiling, whatever
+    the memory); None when it gets past them all.
     `gpu_name`: the GPU as vLLM names it in its messages (catalog.device_name). A refusal of the dtype or the
     quantisation, and vLLM's bypass of a deprecated method, says in words only what passes every one of these checks
     (`checked`: vllm_dtype_remedy.checked_remedy, bypass_remedy)."""
@@ -1472,7 +1477,7 @@ def configuration_refusal(spec, precision, *, tp: int, length: int, block_size: 
         rope_window_refusal(spec, version) or \
         model_dtype_refusal(spec, version, capability) or \
         model_config_refusal(spec, capability, version, allow_deprecated=allow_deprecated) or \
-        float_kv_refusal(spec, precision, version, capability) or \
+        kda_refusal(spec, version) or float_kv_refusal(spec, precision, version, capability) or \
         built_quantization_refusal(spec, capability, version) or \
         gpu_dtype_refusal(spec, capability, version, gpu_name) or \
         scheme_refusal(spec, capability, version) or marlin_refusal(spec, capability, version) or \

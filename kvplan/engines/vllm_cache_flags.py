@@ -12,9 +12,16 @@ The state dtypes (model_executor/layers/mamba/mamba_utils.py MambaStateDtypeCalc
   flags in every release that has them; the gated DeltaNet (Qwen3-Next, Qwen3.5) keeps both states in
   --mamba-cache-dtype up to 0.16.x (gated_delta_net_state_dtype takes no SSM dtype: 0.11.0:74-80, 0.16.0:79-85;
   qwen3_next.py 0.16.0:229-232) and reads both from 0.17.0 (mamba_utils.py 0.17.0:79-88, qwen3_next.py
-  0.17.0:338-343); Kimi Delta Attention's recurrent state is float32 whatever is asked (kda_state_dtype is called
-  with --mamba-cache-dtype alone: kda.py 0.20.0:95-97, kimi_gdn_linear_attn.py 0.34.0:163-165); LFM2's short
-  convolution has a conv state only (short_conv_state_dtype, 0.32.0:113-119).
+  0.17.0:338-343); Kimi Delta Attention's recurrent state is float32 under 'auto' in every release
+  (kda_state_dtype), and float32 whatever is asked up to 0.29.x (kda_state_dtype takes --mamba-cache-dtype alone:
+  kda.py 0.20.0:95-97, mamba_utils.py 0.29.0:132-138, models/kimi_k3/nvidia/model.py 0.29.0:1660-1662); from
+  0.30.0 Kimi-Linear's class (vllm.models.kimi_k3, nvidia/model.py 0.30.0:1674-1678, kda.py :545-549; 0.34.0
+  model.py:1600-1604, kda.py:583-587) passes --mamba-ssm-cache-dtype too, and kda_state_dtype keeps float32 or
+  bfloat16 as asked and raises "KDA recurrent state supports only auto, float32, and bfloat16" for float16
+  (mamba_utils.py 0.30.0:133-147, met in VllmConfig.__post_init__'s hybrid config hook: kda_refusal). Not modelled:
+  ROCm's class (kimi_k3/amd/linear.py, kda.py) passes the flag only from 0.33 (0.32.0 linear.py:1115-1117, 0.33.0
+  :1142-1146); kvplan takes 0.30 on every platform. LFM2's short convolution has a conv state only
+  (short_conv_state_dtype, 0.32.0:113-119).
 - the config handlers (model_executor/models/config.py, run before the page size is set) touch the SSM dtype only,
   and only while it is 'auto': Nemotron-H's sets it to the config's mamba_ssm_cache_dtype or its default
   (engines/vllm.py NEMOTRON_H_SSM_HANDLER: 0.32.0:717-732 `if cache_config.mamba_ssm_cache_dtype == "auto"`),
@@ -43,7 +50,7 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Optional
 
-from ..errors import FieldError, KvplanError, quote
+from ..errors import FieldError, RefusedInput, quote
 from ..model.kinds import ChunkedAttention, FullAttention, LinearState, SharedKV, SlidingWindow
 from ..model.precision import normalize_dtype_name
 from .vllm_versions import parse_version, release_rule
@@ -57,8 +64,13 @@ MAMBA_DTYPE_RULES = (((0, 22), ("auto", "float32", "float16", "bfloat16")),
 MAMBA_FIELDS = ("mamba_cache_dtype", "mamba_ssm_cache_dtype")
 ALL_MAMBA_DTYPES = MAMBA_DTYPE_RULES[0][1]
 GDN_READS_SSM_FLAG = (0, 17)  # gated_delta_net_state_dtype takes mamba_ssm_cache_dtype from 0.17.0 (see above)
+KDA_READS_SSM_FLAG = (0, 30)  # Kimi-Linear's class passes it to kda_state_dtype from 0.30.0 (see above)
 SSM_FLAG_FLAVORS = ("mamba", "mamba2")  # the Mamba mixers read it in every release with the flag
-GDN_FLAVOR = "gated-deltanet"
+GDN_FLAVOR, KDA_FLAVOR = "gated-deltanet", "kda"
+READS_SSM_SINCE = {GDN_FLAVOR: GDN_READS_SSM_FLAG, KDA_FLAVOR: KDA_READS_SSM_FLAG}
+# the recurrent-state dtypes kda_state_dtype takes (mamba_utils.py 0.30.0:140-147); 'auto' is float32 there
+KDA_SSM_DTYPES = ("auto", "float32", "bfloat16")
+KDA_SSM_REFUSAL = "KDA recurrent state supports only auto, float32, and bfloat16; got {asked}"
 # windowed layers whose --disable-sliding-window result kvplan does not model, by model_type (see the docstring)
 UNMODELLED_SLIDING = {"gemma3n": "its KV-sharing layers take another layer's cache once the window is gone",
                       "gemma3n_text": "its KV-sharing layers take another layer's cache once the window is gone",
@@ -96,7 +108,26 @@ def release_refusal(flags, version: str) -> None:
 
 def reads_ssm_flag(flavor: str, version: str) -> bool:
     """Whether a state layer of `flavor` keeps its temporal state in --mamba-ssm-cache-dtype in vLLM `version`."""
-    return flavor in SSM_FLAG_FLAVORS or (flavor == GDN_FLAVOR and parse_version(version) >= GDN_READS_SSM_FLAG)
+    since = READS_SSM_SINCE.get(flavor)
+    return flavor in SSM_FLAG_FLAVORS or (since is not None and parse_version(version) >= since)
+
+
+def has_kda(spec) -> bool:
+    return any(isinstance(layer, LinearState) and layer.flavor == KDA_FLAVOR for layer in spec.layers)
+
+
+def kda_refusal(spec, version: str):
+    """vLLM `version`'s ValueError for a --mamba-ssm-cache-dtype Kimi Delta Attention does not keep (float16, from
+    0.30: KDA_SSM_DTYPES), as a configuration refusal (figures.Refusal) on that flag; None otherwise."""
+    from .figures import Refusal
+
+    asked = asked_ssm_dtype(spec, version)
+    if not has_kda(spec) or asked in KDA_SSM_DTYPES:
+        return None
+    flag = (("mamba_ssm_cache_dtype", "--mamba-ssm-cache-dtype"),)
+    return Refusal(KDA_SSM_REFUSAL.format(asked=asked), None, configuration=True, field="mamba_ssm_cache_dtype",
+                   remedy="vLLM accepts --mamba-ssm-cache-dtype auto, float32 or bfloat16 for Kimi Delta Attention",
+                   remedy_flags=flag)
 
 
 def conv_state_dtype(spec) -> str:
@@ -121,8 +152,10 @@ def with_cache_flags(spec, flags):
     cache, ssm = getattr(flags, "mamba_cache_dtype", None), getattr(flags, "mamba_ssm_cache_dtype", None)
     if cache or ssm:
         spec = replace(spec, mamba_cache_dtype=cache or "", mamba_ssm_cache_dtype=ssm or "")
-    if ssm and ssm != "auto":  # an explicit flag beats Qwen3.5's handler (it copies mamba_ssm_dtype only on 'auto')
-        spec = replace(spec, layers=tuple(replace(layer, ssm_bytes=0) if _gdn_with_config_dtype(layer) else layer
+    # an explicit flag beats Qwen3.5's handler (it copies mamba_ssm_dtype only on 'auto'); a KDA layer's float32 is
+    # vLLM's 'auto' (engines/vllm.py ssm_state_dtype says it, by release, once the layer no longer fixes it)
+    if ssm and ssm != "auto":
+        spec = replace(spec, layers=tuple(replace(layer, ssm_bytes=0) if _dtype_from_flag(layer) else layer
                                           for layer in spec.layers))
     if getattr(flags, "disable_sliding_window", False):
         spec = without_sliding_window(spec)
@@ -131,8 +164,8 @@ def with_cache_flags(spec, flags):
     return spec
 
 
-def _gdn_with_config_dtype(layer) -> bool:
-    return isinstance(layer, LinearState) and layer.flavor == GDN_FLAVOR and layer.ssm_bytes != 0
+def _dtype_from_flag(layer) -> bool:
+    return isinstance(layer, LinearState) and layer.flavor in READS_SSM_SINCE and layer.ssm_bytes != 0
 
 
 def config_window(spec) -> Optional[int]:
@@ -151,14 +184,15 @@ def without_sliding_window(spec):
     """`spec` as vLLM serves it with --disable-sliding-window: each sliding layer a full-attention layer of its own
     shape, and the model's length capped to the window where that is shorter (length_key 'sliding_window'; each
     release's view multiplies it by the RoPE factor: vllm_rope_len.rope_view); a model with no sliding layer is
-    unchanged. KvplanError for the layouts kvplan does not model (UNMODELLED_SLIDING,
+    unchanged. RefusedInput (on the flag) for the layouts kvplan does not model (UNMODELLED_SLIDING,
     DeepSeek-V4's window layers)."""
     why = UNMODELLED_SLIDING.get(spec.model_type)
     if why is None and any(getattr(layer, "kind", "").startswith("v4") for layer in spec.layers):
         why = "its compressed window layers are not plain sliding layers"
-    if why is not None:
-        raise KvplanError(f"--disable-sliding-window is not modelled for {spec.name} ({spec.model_type}): {why}; "
-                          f"leave it off.")
+    if why is not None:  # on the flag's own key in a deployments file (commands/check.py _spec_for)
+        raise RefusedInput(f"--disable-sliding-window is not modelled for {spec.name} ({spec.model_type}): {why}; "
+                           f"leave it off.", (("disable_sliding_window", "--disable-sliding-window"),),
+                           "disable_sliding_window")
     window = config_window(spec)
     if window is None:
         return spec

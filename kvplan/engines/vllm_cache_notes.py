@@ -7,7 +7,8 @@ from typing import Optional
 
 from ..model.kinds import LinearState
 from .vllm import ssm_state_dtype
-from .vllm_cache_flags import MAMBA_FIELDS, plain_sliding, asked_ssm_dtype, conv_state_dtype
+from .vllm_cache_flags import (KDA_READS_SSM_FLAG, MAMBA_FIELDS, asked_ssm_dtype, config_window, conv_state_dtype,
+                               has_kda, kda_refusal, plain_sliding)
 
 
 def cache_flag_notes(before, spec, flags, version: str, spell=str) -> tuple:
@@ -34,14 +35,19 @@ def _state_note(spec, states, names: str, version: str, ssm_asked: Optional[str]
     temporal = [layer for layer in states if layer.ssm_elements]
     if not temporal:
         return f"{names}: the {'/'.join(flavors)} layers' convolution state in {conv} (they keep no SSM state)"
+    if kda_refusal(spec, version) is not None:
+        return f"{names}: Kimi Delta Attention keeps its recurrent state in float32 or bfloat16 only, so vLLM " \
+               f"{version} does not start"
     fixed = {layer.ssm_bytes for layer in temporal if layer.ssm_bytes}
     ssm = "float32" if fixed == {4} else _torch_name(ssm_state_dtype(spec, version)[0])
     said = f"{names}: the {'/'.join(flavors)} layers' convolution state in {conv}, their temporal (SSM) state in {ssm}"
     ignored = ssm_asked not in (None, "auto") and asked_ssm_dtype(spec, version) == "auto"
     if ignored:
         said += f" ({spell('mamba_ssm_cache_dtype')} is not read by these layers in vLLM {version})"
-    elif fixed == {4} and any(layer.flavor == "kda" for layer in temporal):
-        said += " (Kimi Delta Attention keeps it in float32 whatever is asked)"
+        if has_kda(spec):
+            said += f"; Kimi Delta Attention reads it from vLLM {'.'.join(map(str, KDA_READS_SSM_FLAG))}"
+    elif has_kda(spec) and asked_ssm_dtype(spec, version) == "auto":
+        said += " (Kimi Delta Attention's 'auto' is float32)"
     return said + "; the state page, and so a hybrid's block size and capacity, follow"
 
 
@@ -52,8 +58,14 @@ def _sliding_note(before, spec, spell) -> str:
         return f"{flag}: {spec.name} has no sliding-window layers, so nothing changes"
     said = f"{flag}: its {slid} sliding-window layers attend in full (vLLM clears the config's sliding_window)"
     if spec.length_key == "sliding_window":
-        return (f"{said}, and the model's length is capped to the window, {spec.max_position_embeddings:,} tokens, "
-                f"as vLLM caps it; a longer {spell('context')} is refused")
+        window, length = config_window(before), spec.max_position_embeddings
+        refused = f"a longer {spell('context')} is refused"
+        if length == window:
+            return f"{said}, and the model's length is capped to the window, {window:,} tokens, as vLLM caps it; " \
+                   f"{refused}"
+        # the release's RoPE rule (vllm_rope_len.rope_view): the window x factor, or 0.12-0.29's YaRN original x factor
+        return (f"{said}, and vLLM caps the model's length to the window, {window:,} tokens, then its RoPE scaling "
+                f"rule sets it to {length:,} tokens; {refused}")
     return said + "; the window was not shorter than the model's length, which stands"
 
 

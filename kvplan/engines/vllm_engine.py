@@ -338,7 +338,7 @@ def releases() -> tuple:
 
     from .vllm_lora import VOCAB_RULES
 
-    from .vllm_cache_flags import MAMBA_DTYPE_RULES
+    from .vllm_cache_flags import MAMBA_DTYPE_RULES, READS_SSM_SINCE
     from .vllm_pooler_config import BOUNDARIES as POOLER_BOUNDARIES
     from .vllm_runner_flag import BOUNDARIES as RUNNER_BOUNDARIES
 
@@ -348,7 +348,7 @@ def releases() -> tuple:
     return release_boundaries(flags + [EPLB_CONFIG_SINCE, DUMMY_OPTIONS_SINCE, MEDIA_FLAGS_DROPPED_SINCE]
                               + [row[0] for row in VOCAB_RULES] + list(RUNNER_BOUNDARIES)
                               + list(POOLER_BOUNDARIES) + [row[0] for row in OVERRIDE_RULES]
-                              + [row[0] for row in MAMBA_DTYPE_RULES])
+                              + [row[0] for row in MAMBA_DTYPE_RULES] + list(READS_SSM_SINCE.values()))
 
 
 def _encoder_only_refusal(spec, version: str):

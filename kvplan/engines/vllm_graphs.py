@@ -14,7 +14,13 @@ This module gives those counts from vLLM's own rules, each read in the release t
   --max-cudagraph-capture-size nor --cudagraph-capture-sizes is given: the cap is min(max_num_seqs x q x 2, 512)
   tokens (q = 1 + speculative tokens, the uniform decode query length, from 0.13; 2 x max_num_seqs before), 1024
   on SM100 from 0.28 (0.28.0:1934-1940), then min(cap, max_num_batched_tokens); sizes 1, 2, 4, every 8 below 256,
-  every 16 from 256, up to the cap.
+  every 16 from 256, up to the cap. Before 0.11.1 (release_grid): 1, 2, 4 and every 8 up to the cap, those within
+  max_num_batched_tokens (config/__init__.py 0.11.0:593-610, 0.10.2:3652-3665, 0.10.1:3768-3781; config.py 0.10.0
+  :4760-4773, 0.9.2:4727-4743; 67 sizes at 512, as 0.11.0's gpt-oss hook says, models/config.py:256-258), the cap
+  min(2 x max_num_seqs, 512) from 0.10.0 (SchedulerConfig.cuda_graph_sizes: config.py 0.10.0:2456, config/
+  scheduler.py 0.10.1:244, 0.11.0:227) and 512 before (cuda_graph_sizes [512]: config.py 0.9.0:1972, 0.9.2:2133;
+  0.8.0-0.8.5 build range(8, 513, 8) outright: 0.8.0:3586-3595, 0.8.5:4032-4045). These are V1's; V0's grid (the
+  default engine before 0.8) is not modelled: its releases take 0.8's.
   0.20.1 adds max_num_batched_tokens itself when within the cap (0.20.1 :1517-1521); 0.29 adds the uniform decode
   sizes n x q when q > 1 (0.29.0:2008-2053); 0.31 adds max_num_seqs when within the cap (0.31.0:2501-2502).
   --max-cudagraph-capture-size M replaces the default cap (no decode sizes added); --cudagraph-capture-sizes L is
@@ -30,8 +36,9 @@ This module gives those counts from vLLM's own rules, each read in the release t
   (0.11.1:261-275, 0.32.0:471-483, 0.33.0:549-561; vLLM logs "Overriding max cuda graph capture size to 1024");
   0.34 off SM100 sets the prefill sizes to that grid below min(max_num_batched_tokens, 1024) plus that bound and
   the decode requests up to 1024 // q (0.34.0:850-881), leaving SM100's wider defaults alone.
-- FULL decode graphs, up to 0.33: the sizes from q to max_num_seqs x q, each rounded up to a multiple of q
-  (v1/cudagraph_dispatcher.py 0.32.0:221-240; V2 v1/worker/gpu/cudagraph_utils.py 0.32.0:316-335).
+- FULL decode graphs, up to 0.33: the sizes each rounded up to a multiple of q (1 and 2 as well), those within
+  the largest size and max_num_seqs x q (v1/cudagraph_dispatcher.py 0.32.0:221-240 on sizes already rounded; V2
+  v1/worker/gpu/cudagraph_utils.py 0.32.0:316-335).
 - 0.34 splits the two (config/vllm.py:2558-2717 _split_cudagraph_capture_sizes): PIECEWISE at the shared sizes, FULL
   at the request counts min(ceil(s / q), max_num_seqs) of those sizes; on SM100, where neither legacy flag is given,
   the wider grids of config/compilation.py:78-124 instead (prefill tokens up to min(8192, max_num_batched_tokens),
@@ -55,6 +62,8 @@ from ..errors import FieldError, KvplanError, quote
 DEFAULT_CAP, SM100_CAP = 512, 1024  # default_max_graph_size (0.28+: 1024 on is_device_capability_family(100))
 SM100_CAP_SINCE = (0, 28)
 MNBT_APPENDED_SINCE = (0, 20, 1)
+SEQS_CAP_SINCE = (0, 10)  # the default cap min(2 x max_num_seqs, 512) (config.py 0.10.0:2456); 512 before
+STEP_16_SINCE = (0, 11, 1)  # the grid steps by 16 from 256 (config/vllm.py 0.11.1:876-888); by 8 throughout before
 CAP_QUERY_LEN_SINCE = (0, 13)  # the default cap counts q tokens a request (config/vllm.py 0.13.0:1074; 0.12.0:1039)
 DECODE_SIZES_SINCE = (0, 29)  # uniform decode sizes n x q appended when q > 1
 MAX_SEQS_APPENDED_SINCE = (0, 31)
@@ -93,6 +102,15 @@ def _grid(cap: int) -> list:
     return sizes + (list(range(256, cap + 1, 16)) if cap >= 256 else [])
 
 
+def release_grid(version: tuple, cap: int, max_num_batched_tokens: int) -> list:
+    """The default capture sizes of vLLM `version` up to `cap` tokens, within max_num_batched_tokens: _grid from
+    0.11.1; before, 1, 2, 4 and every 8 up to the cap (config/__init__.py 0.11.0:594-597), then those within
+    max_num_batched_tokens (:606-610), which alone bounds 1, 2 and 4."""
+    if version >= STEP_16_SINCE:
+        return _grid(min(cap, max_num_batched_tokens))
+    return [s for s in [1, 2, 4] + list(range(8, cap + 1, 8)) if s <= max_num_batched_tokens]
+
+
 def _request_counts(max_reqs: int, ceiling: int) -> list:
     """0.29's request-count grid for uniform decode sizes (config/vllm.py 0.29.0:2016-2023): the token grid's
     steps over requests, capped at the platform ceiling, with the largest count itself."""
@@ -126,15 +144,17 @@ def shared_sizes(version: tuple, max_num_seqs: int, max_num_batched_tokens: int,
         return sizes
     decode_sizes = []
     cap = max_capture_size
-    if cap is None:
+    if cap is None and version < SEQS_CAP_SINCE:
+        cap = DEFAULT_CAP
+    elif cap is None:
         ceiling = SM100_CAP if sm100 and version >= SM100_CAP_SINCE else DEFAULT_CAP
         cap = min(max_num_seqs * (query_len if version >= CAP_QUERY_LEN_SINCE else 1) * 2, ceiling)
         if query_len > 1 and version >= DECODE_SIZES_SINCE:
             decode_sizes = [n * query_len for n in _request_counts(max_num_seqs, ceiling) if n * query_len <= cap]
         elif query_len == 1 and version >= MAX_SEQS_APPENDED_SINCE and max_num_seqs <= cap:
             decode_sizes = [max_num_seqs]
+    sizes = release_grid(version, cap, mnbt)
     cap = min(cap, mnbt)
-    sizes = _grid(cap)
     if version >= MNBT_APPENDED_SINCE and mnbt <= cap:
         sizes.append(mnbt)
     return sorted(set(sizes + [s for s in decode_sizes if s <= mnbt]))
@@ -175,9 +195,13 @@ def rounds_for_spec(version: tuple, query_len: int, v1_runner: bool) -> bool:
 
 
 def _full_token_counts(sizes: list, max_num_seqs: int, query_len: int) -> list:
-    """The FULL decode graphs' token counts up to 0.33: sizes from q to max_num_seqs x q, rounded up to q."""
+    """The FULL decode graphs' token counts up to 0.33: every size rounded up to q, those within the largest size and
+    max_num_seqs x q. V2 rounds each size, 1 and 2 too (v1/worker/gpu/cudagraph_utils.py 0.25.0:233-241, 0.32.0
+    :316-326); V1's dispatcher keeps the sizes from q to max_num_seqs x q (v1/cudagraph_dispatcher.py 0.32.0:221-240)
+    of sizes already multiples of q (spec_rounded), and V2 before 0.25 those of sizes 0.20-0.24 round for every
+    runner (cudagraph_utils.py 0.20.0:126-129): the same graphs."""
     cap = max(sizes, default=0)
-    rounded = {-(-s // query_len) * query_len for s in sizes if query_len <= s <= max_num_seqs * query_len}
+    rounded = {-(-s // query_len) * query_len for s in sizes}
     return sorted(t for t in rounded if t <= cap and t // query_len <= max_num_seqs)
 
 

@@ -190,6 +190,7 @@ def cache_layout(spec: ModelSpec, plan: Plan) -> Layout:
 
 STATE_DTYPES = {4: "fp32"}  # a layer's own recurrent-state precision by its bytes (LinearState.ssm_bytes)
 SPLIT_FLAVORS = ("mamba2",)  # mixers whose forward here takes the two states in two dtypes (gpu/mamba.py Mamba2)
+KDA_FLAVOR = "kda"  # its forward here keeps the recurrent state in float32 only (gpu/caches.py, gpu/kda.py)
 
 
 def state_tensor_dtypes(layer: LinearState, dtypes: tuple) -> tuple:
@@ -201,8 +202,11 @@ def state_tensor_dtypes(layer: LinearState, dtypes: tuple) -> tuple:
 def splits(layer: LinearState, dtypes: tuple) -> bool:
     """Whether verify lays `layer`'s states out as the engine keeps them in `dtypes`: one dtype, a convolution state
     alone, or two dtypes on a mixer whose forward here takes two tensors (SPLIT_FLAVORS) or a layer that fixes its
-    recurrent precision (commands/verify.py refuses the Mamba dtype flags before torch where it does not)."""
+    recurrent precision; a KDA layer only with a float32 recurrent state (KDA_FLAVOR) (commands/verify.py refuses
+    the Mamba dtype flags before torch where it does not)."""
     conv, ssm = state_tensor_dtypes(layer, dtypes)
+    if layer.flavor == KDA_FLAVOR:  # two tensors, the recurrent one float32 only (vLLM 0.30+ may keep it bfloat16)
+        return ssm == "fp32"
     return conv == ssm or not layer.ssm_elements or bool(layer.ssm_bytes) or layer.flavor in SPLIT_FLAVORS
 
 
@@ -211,8 +215,13 @@ def _state_group(name: str, layer: LinearState, indices: tuple, slots: int, tp: 
     where they are one dtype, [slots, state elements] in it; where they differ (Nemotron-H's float32 SSM state beside
     a bfloat16 window, vLLM's NemotronH config handler) and where the layer fixes its recurrent state's precision (KDA:
     float32, vLLM mamba_utils.py kda_state_dtype), two tensors, [slots, convolution window] and [slots, recurrent
-    state], as vLLM views one page as both."""
+    state], as vLLM views one page as both. A KDA state the engine keeps in another dtype (vLLM 0.30+ with
+    --mamba-ssm-cache-dtype bfloat16) is refused: verify's KDA runs a float32 recurrent state only."""
     conv, ssm = state_tensor_dtypes(layer, dtypes)
+    if layer.flavor == KDA_FLAVOR and not splits(layer, dtypes):  # vLLM 0.30+ with --mamba-ssm-cache-dtype bfloat16
+        raise FieldError("mamba_ssm_cache_dtype", f"verify's Kimi Delta Attention keeps its recurrent state in "
+                                                  f"float32 only, but the engine keeps it in {ssm} here; `kvplan "
+                                                  f"estimate` plans it.")
     if conv == ssm or not layer.ssm_elements:  # one dtype, or a convolution state alone (LFM2)
         return CacheGroup(name, layer.kind, indices, None, slots, 1, 0, layer.page_shapes(slots, 0, tp), conv,
                           DTYPE_BYTES[conv])
