@@ -141,3 +141,28 @@ def test_step_kernel_with_a_bf16_window_and_a_float32_state(batch):
     assert torch.equal(windows[others], before_w[others]) and torch.equal(states[others], before_s[others])
     with pytest.raises(ValueError, match="state_pool"):
         plan.run(xbc, dt, z, windows, slots, *w, eps)
+
+
+@pytest.mark.parametrize("model, flags, conv, ssm, tensors", [
+    # Kimi-Linear: KDA's recurrent state float32 whatever the window's dtype; its forward takes two tensors always
+    ("moonshotai/Kimi-Linear-48B-A3B-Instruct", {"mamba_cache_dtype": "float32"}, "fp32", "fp32", 2),
+    # Qwen3-Next's gated DeltaNet reads the SSM flag from 0.17 (mamba_utils.py 0.17.0:79-88): bf16 + fp32, two tensors
+    ("Qwen/Qwen3-Next-80B-A3B-Thinking", {"mamba_ssm_cache_dtype": "float32"}, "bf16", "fp32", 2),
+    ("Qwen/Qwen3-Next-80B-A3B-Thinking", {}, "bf16", "bf16", 1),
+])
+def test_state_layouts_the_forward_takes(model, flags, conv, ssm, tensors):
+    """Each linear-state group laid out in as many tensors as verify's forward of that mixer takes (gpu/kda.py
+    unpacks two; gpu/deltanet.py one pool or two), and the layout's bytes the plan's prediction."""
+    from kvplan.commands.verify import verify_flags
+    from kvplan.engines.vllm_cache_flags import with_cache_flags
+    from kvplan.model.sources import resolve
+
+    flag = verify_flags(mamba_cache_dtype=flags.get("mamba_cache_dtype"),
+                        mamba_ssm_cache_dtype=flags.get("mamba_ssm_cache_dtype"))
+    spec = served_spec(with_cache_flags(resolve(model), flag), get_engine("vllm==0.32.0"), find_gpu("H200"))
+    p = plan(spec, context=8192, kv_dtype="auto", tp=4, budget_for=fixed_budget(60 * GiB), block_size=None)
+    (state,) = [g for g in V.cache_layout(spec, p).groups if g.kind == "linear"]
+    assert len(state.tensor_shapes) == tensors
+    assert state.dtypes == ((conv, ssm) if tensors == 2 else (conv,))
+    layout = V.cache_layout(spec, p)
+    assert layout.allocated_bytes == layout.predicted_bytes

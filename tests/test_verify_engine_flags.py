@@ -246,13 +246,12 @@ QWEN_NEXT = "Qwen/Qwen3-Next-80B-A3B-Thinking"
 
 @pytest.mark.parametrize("model, args, flag, conv, ssm", [
     (JAMBA, ("--mamba-ssm-cache-dtype", "float32"), "--mamba-ssm-cache-dtype float32", "bfloat16", "float32"),
-    (QWEN_NEXT, ("--mamba-ssm-cache-dtype", "float32"), "--mamba-ssm-cache-dtype float32", "bfloat16", "float32"),
     (JAMBA, ("--mamba-cache-dtype", "float16", "--mamba-ssm-cache-dtype", "float32", "--engine", "vllm==0.20.0"),
      "--mamba-ssm-cache-dtype float32", "float16", "float32")])
 def test_two_state_dtypes_refused_on_a_one_pool_mixer(no_gpu, model, args, flag, conv, ssm):
-    """Jamba's Mamba-1 layers read both flags (mamba_utils.py 0.32.0:97-110), Qwen3-Next's gated DeltaNet both from
-    0.17 (0.17.0:79-88): the states in two dtypes, which verify's one-tensor forward of those mixers does not hold
-    (verify/layout.py splits): refused before the GPU, naming the flag."""
+    """Jamba's Mamba-1 layers read both flags (mamba_utils.py 0.32.0:97-110): the states in two dtypes, which verify's
+    one-tensor forward of that mixer does not hold (verify/layout.py splits): refused before the GPU, naming the
+    flag."""
     line = one_error_line(run_kvplan("verify", model, "-tp", "4", *args))
     assert line.startswith(f"kvplan: error: {flag} is not run by verify for {model}")
     assert f"convolution state in {conv} and SSM state in {ssm}" in line

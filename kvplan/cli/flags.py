@@ -167,8 +167,8 @@ VERIFY_ENFORCE_EAGER_HELP = ("As vLLM's --enforce-eager: no CUDA graphs, so the 
                              "0.20+); verify captures none and times decode eagerly, as vLLM runs it (not judged: "
                              "the planner's decode estimate assumes graphs).")
 VERIFY_GRAPHS = " Verify captures its decode graphs at the sizes this leaves."
-VERIFY_MAMBA_DTYPE = (" Verify refuses a pair its forward holds in one tensor (every mixer but Mamba-2 keeps the "
-                      "convolution and SSM states in one dtype there); estimate plans it.")
+VERIFY_MAMBA_DTYPE = (" Verify refuses a pair its forward holds in one tensor (Mamba-1 keeps the convolution and SSM "
+                      "states in one dtype there; Kimi's KDA a float32 SSM state only); estimate plans it.")
 VERIFY_WINDOW = " Verify's forward pass then attends in full in those layers."
 # the flags that change capacity besides the engine's (estimate and check alike)
 GPU_MEMORY_HELP = ("Override the GPU's memory (80GB, 79.2GiB, 80G = 80 GiB, or bytes); kvplan's own flag. A number "

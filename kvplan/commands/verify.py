@@ -209,8 +209,8 @@ def refuse_capture_flags(flags: EngineFlags, version: str, max_num_batched_token
 def refuse_state_dtypes(spec, flags: EngineFlags, version: str) -> None:
     """--mamba-cache-dtype / --mamba-ssm-cache-dtype where verify cannot lay the states out as vLLM `version` would
     keep them (engines/vllm.py mamba_state_dtypes, as the plan and the pools read them): its forward holds a layer's
-    convolution and SSM states in one tensor of one dtype, two tensors only for a Mamba-2 layer or a layer that fixes
-    its recurrent precision (verify/layout.py splits). Before torch."""
+    convolution and SSM states in one tensor of one dtype but for Mamba-2, gated DeltaNet and KDA layers
+    (verify/layout.py splits), and KDA's recurrent state in float32 only. Before torch."""
     from ..engines.vllm import mamba_state_dtypes
     from ..model.kinds import LinearState
     from ..verify.layout import splits
@@ -232,8 +232,9 @@ def refuse_state_dtypes(spec, flags: EngineFlags, version: str) -> None:
         mixer = MIXER_NAMES.get(layer.flavor, layer.flavor)
         raise FieldError(field, f"{value} is not run by verify for {spec.name}: vLLM {version} would keep its "
                                 f"{mixer} layers' convolution state in {conv} and SSM state in {ssm}, and verify's "
-                                f"{mixer} layer holds both in one tensor of one dtype (only its Mamba-2 layer takes "
-                                f"two); leave it out, or give the two one dtype (`kvplan estimate` plans it).")
+                                f"{mixer} layer holds both in one tensor of one dtype (its Mamba-2 and "
+                                f"gated DeltaNet layers take two); leave it out, or give the two one dtype "
+                                f"(`kvplan estimate` plans it).")
 
 
 MIXER_NAMES = {"mamba": "Mamba-1", "gated-deltanet": "gated DeltaNet"}  # LinearState.flavor, as the refusal says it

@@ -189,7 +189,9 @@ def cache_layout(spec: ModelSpec, plan: Plan) -> Layout:
 
 
 STATE_DTYPES = {4: "fp32"}  # a layer's own recurrent-state precision by its bytes (LinearState.ssm_bytes)
-SPLIT_FLAVORS = ("mamba2",)  # mixers whose forward here takes the two states in two dtypes (gpu/mamba.py Mamba2)
+# mixers whose forward here takes the two states as two tensors in two dtypes (gpu/mamba.py Mamba2._slots,
+# gpu/deltanet.py: its torch step over two pools; its step kernel takes one)
+SPLIT_FLAVORS = ("mamba2", "gated-deltanet")
 KDA_FLAVOR = "kda"  # its forward here keeps the recurrent state in float32 only (gpu/caches.py, gpu/kda.py)
 
 
@@ -222,7 +224,8 @@ def _state_group(name: str, layer: LinearState, indices: tuple, slots: int, tp: 
         raise FieldError("mamba_ssm_cache_dtype", f"verify's Kimi Delta Attention keeps its recurrent state in "
                                                   f"float32 only, but the engine keeps it in {ssm} here; `kvplan "
                                                   f"estimate` plans it.")
-    if conv == ssm or not layer.ssm_elements:  # one dtype, or a convolution state alone (LFM2)
+    # one dtype, or a convolution state alone (LFM2); KDA's forward takes two tensors whatever their dtypes (gpu/kda.py)
+    if (conv == ssm and layer.flavor != KDA_FLAVOR) or not layer.ssm_elements:
         return CacheGroup(name, layer.kind, indices, None, slots, 1, 0, layer.page_shapes(slots, 0, tp), conv,
                           DTYPE_BYTES[conv])
     if not splits(layer, dtypes):
