@@ -1,0 +1,106 @@
+"""Fixes for the s61 fuzzer's finds (/tmp/s61/fuzz): the footprint's period jump for blocks as long as the request
+(1), flags and values old releases never parsed (2), bad input refused before check judges sharding (3), a capture
+list emptied by the token budget (4), --max-loras validated in one place (5), rope_scaling fields named (6)."""
+
+from __future__ import annotations
+
+import random
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from kvplan.engines import vllm_admission as admission  # noqa: E402
+from test_s60_fuzz_fixes import _group, _random_groups, _stepped  # noqa: E402  (the chunk-by-chunk walk)
+
+
+def _kvplan(*args):
+    return subprocess.run([sys.executable, "-m", "kvplan", *args], cwd=ROOT, capture_output=True, text=True,
+                          timeout=120)
+
+
+# 1 ---------------------------------------------------------------------------------------------------------------
+def _counting_jumps(monkeypatch):
+    calls, jumped, jump = [], [], admission._Period.jump
+
+    def counted(self, *a):
+        calls.append(1)
+        jumped.append(jump(self, *a))
+        return jumped[-1]
+
+    monkeypatch.setattr(admission._Period, "jump", counted)
+    return calls, jumped
+
+
+def test_blocks_as_long_as_the_request_jump_with_the_stepped_result(monkeypatch):
+    """Random layouts where some group's block spans the whole request or more (vLLM before 0.28 sets a Mamba
+    group's block to max_model_len without prefix caching: 0.15.0 model_executor/models/config.py:379-380
+    `cache_config.mamba_block_size = model_config.max_model_len`), Mamba in every mode, align included: the
+    jumping footprint equals the chunk-by-chunk walk field for field, and jumps."""
+    rng = random.Random(61)
+    calls, jumped = _counting_jumps(monkeypatch)
+    for _ in range(400):
+        length = rng.choice([17, 1000, 4096, 8191, 20000, rng.randint(1, 30000)])
+        groups = _random_groups(rng)
+        for _ in range(rng.randint(1, 3)):
+            big = rng.choice([length, length, length + 1, 4 * length])
+            groups.append(_group("mamba", big, 0, rng.choice(["", "all", "keeps"]), rng.choice([0, 2]),
+                                 rng.choice([0, 1])))
+        rng.shuffle(groups)
+        chunk = rng.choice([1, 2, 3, 7, 16, 512, length + 5])
+        args = (groups, length, chunk, rng.choice([1, 2]), rng.choice([True, False]), 64)
+        assert admission.footprint(*args) == _stepped(*args), args
+    assert sum(1 for j in jumped if j) > 100
+
+
+@pytest.mark.parametrize("attention_block", [528, 784, 960])
+def test_pre_028_hybrid_layout_at_one_token_a_chunk_jumps(monkeypatch, attention_block):
+    """The layouts the fuzzer timed (Qwen3.5-9B/-397B at 0.15.0: three gated-deltanet groups with one block of
+    262,144 tokens + full attention in blocks of 528; Qwen3.5-27B at 0.11.1: 784; Kimi-Linear: MLA in 960): at one
+    token a chunk every step was walked (262,144 steps, ~1.7 s a call, 22 calls in one estimate). Now a few periods
+    of the attention block; the result equals the walk, and by hand: three state blocks + ceil(262,144 / block)."""
+    length = 262_144
+    groups = [_group("mamba", length) for _ in range(3)] + [_group("full", attention_block)]
+    calls, _ = _counting_jumps(monkeypatch)
+    one = admission.footprint(groups, length, 1, 1, False, 1)
+    assert len(calls) < 5 * attention_block
+    monkeypatch.undo()
+    assert one.held == 3 + -(-length // attention_block)  # 528: 3 + 497 = 500
+    assert one == _stepped(groups, length, 1, 1, False, 1)
+
+
+@pytest.mark.parametrize("args", [
+    ("Qwen/Qwen3.5-9B", "--engine", "vllm==0.15.0", "--max-num-batched-tokens", "1", "--input-len", "16"),
+    ("Qwen/Qwen3.5-27B", "--engine", "vllm==0.11.1", "--max-num-batched-tokens", "1", "--input-len", "16"),
+    ("moonshotai/Kimi-Linear-48B-A3B-Instruct", "--engine", "vllm==0.11.1", "--max-num-batched-tokens", "1",
+     "--input-len", "16"),
+    ("Qwen/Qwen3.5-9B", "--engine", "vllm==0.11.1", "--max-num-batched-tokens", "8", "--max-model-len", "256K"),
+])
+def test_fuzzed_hybrid_estimates_spend_little_in_the_footprint(monkeypatch, args):
+    """The fuzzer's commands (2.6-15.7 s before, the footprint's walk all of it): the footprint's share now under
+    0.5 s (measured in-process around every call, so the import and the rest of the plan do not count)."""
+    from kvplan.engines import vllm as engine
+    from kvplan.cli import main
+
+    spent, simulate = [], admission.footprint
+
+    def timed(*a):
+        start = time.process_time()
+        try:
+            return simulate(*a)
+        finally:
+            spent.append(time.process_time() - start)
+
+    monkeypatch.setattr(engine, "footprint", timed)
+    admission._REMEMBERED.clear()
+    monkeypatch.setattr(sys, "argv", ["kvplan", "estimate", *args])
+    try:
+        main()
+    except SystemExit as stop:
+        assert stop.code in (0, None, 1)
+    assert spent and sum(spent) < 0.5, sum(spent)
