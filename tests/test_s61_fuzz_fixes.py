@@ -104,3 +104,60 @@ def test_fuzzed_hybrid_estimates_spend_little_in_the_footprint(monkeypatch, args
     except SystemExit as stop:
         assert stop.code in (0, None, 1)
     assert spent and sum(spent) < 0.5, sum(spent)
+
+
+# 2 ---------------------------------------------------------------------------------------------------------------
+# Each case: what the release's engine/arg_utils.py (read by hand, wheels / sdists) has, and the line it is refused on.
+@pytest.mark.parametrize("args, said", [
+    # 0.2.0 arg_utils.py: the options at :44-209, no --kv-cache-dtype (first: 0.3.0:127, choices auto, fp8_e5m2)
+    (("--engine", "vllm==0.2.0", "--kv-cache-dtype", "fp8"), "--kv-cache-dtype fp8 needs vLLM 0.3.0 or later"),
+    # 0.3.3 :136-138 choices=['auto', 'fp8_e5m2']; fp8 first in 0.4.1 :176-178 choices=['auto', 'fp8']
+    (("--engine", "vllm==0.3.3", "--kv-cache-dtype", "fp8"), "fp8 is not a choice of vLLM 0.3.3 (first listed in 0.4.1)"),
+    # 0.4.1 and 0.4.2 dropped fp8_e5m2 (choices=['auto', 'fp8']); 0.4.3 :193-196 lists it again
+    (("--engine", "vllm==0.4.2", "--kv-cache-dtype", "fp8_e5m2"), "(first listed in 0.4.3); it takes auto, fp8."),
+    # --enforce-eager: absent from 0.2.5's, 0.2.6 :192
+    (("--engine", "vllm==0.2.0", "--enforce-eager"), "--enforce-eager needs vLLM 0.2.6 or later"),
+    # --enable-prefix-caching: absent from 0.3.3's, 0.4.0 :199 (store_true); --no-: 0.6.5 :431-434 BooleanOptionalAction
+    (("--engine", "vllm==0.3.3", "--enable-prefix-caching"), "--enable-prefix-caching needs vLLM 0.4 or later"),
+    (("--engine", "vllm==0.3.3", "--no-enable-prefix-caching"), "needs vLLM 0.6.5 or later (vllm==0.3.3 has no"),
+    (("--engine", "vllm==0.6.4", "--no-enable-prefix-caching"), "needs vLLM 0.6.5 or later (vllm==0.6.4 takes"),
+    # -q: 0.2.0 :155-158 choices=['awq', None]; 0.3.3 :208-211 ['awq', 'gptq', 'squeezellm', None]; from 0.4.1
+    # QUANTIZATION_METHODS (fp8 at quantization/__init__.py 0.4.1:15), mxfp4 first in 0.10.1's (:39)
+    (("--engine", "vllm==0.2.0", "-q", "fp8"), "fp8 is not a choice of vLLM 0.2.0 (first listed in 0.4.1)"),
+    (("--engine", "vllm==0.2.0", "-q", "gptq"), "it takes awq."),
+    (("--engine", "vllm==0.3.3", "-q", "fp8"), "it takes awq, gptq."),
+    (("--engine", "vllm==0.3.3", "-q", "mxfp4"), "mxfp4 is not a choice of vLLM 0.3.3 (first listed in 0.10.1)"),
+    (("--engine", "vllm==0.10.0", "-q", "mxfp4"), "(first listed in 0.10.1)"),
+])
+def test_old_releases_refuse_flags_their_argparse_never_had(args, said):
+    done = _kvplan("estimate", "meta-llama/Llama-2-7b-hf", *args)
+    assert done.returncode == 2, done.stderr
+    assert said in done.stderr and done.stderr.count("\n") == 1 and "Traceback" not in done.stderr
+
+
+@pytest.mark.parametrize("args", [
+    ("--engine", "vllm==0.3.0", "--kv-cache-dtype", "fp8_e5m2"),  # 0.3.0 :127-129
+    ("--engine", "vllm==0.4.1", "--kv-cache-dtype", "fp8"),  # 0.4.1 :176-178
+    ("--engine", "vllm==0.2.6", "--enforce-eager"),  # 0.2.6 :192
+    ("--engine", "vllm==0.4.0", "--enable-prefix-caching"),  # 0.4.0 :199
+    ("--engine", "vllm==0.6.5", "--no-enable-prefix-caching"),  # 0.6.5 :431
+    ("--engine", "vllm==0.2.0", "-q", "awq"),  # 0.2.0 :158 (refused later, as a checkpoint-only method, not here)
+    ("--engine", "vllm==0.2.6", "-q", "gptq"),  # 0.2.6 :184
+    ("--engine", "vllm==0.4.1", "-q", "fp8"),  # quantization/__init__.py 0.4.1:15
+    ("--engine", "vllm==0.10.1", "-q", "mxfp4"),  # quantization/__init__.py 0.10.1:39
+])
+def test_first_releases_with_the_flag_take_it(args):
+    done = _kvplan("estimate", "meta-llama/Llama-2-7b-hf", *args)
+    assert "is not a choice of vLLM" not in done.stderr and "or later" not in done.stderr, done.stderr
+
+
+def test_api_and_check_refuse_the_same_values():
+    from kvplan import api
+    from kvplan.errors import FieldError
+
+    with pytest.raises(FieldError, match="first listed in 0.4.1"):
+        api.estimate("meta-llama/Llama-2-7b-hf", engine="vllm==0.3.3", quantization="fp8")
+    with pytest.raises(FieldError, match="needs vLLM 0.6.5 or later"):
+        api.estimate("meta-llama/Llama-2-7b-hf", engine="vllm==0.3.3", enable_prefix_caching=False)
+    done = _kvplan("check", "meta-llama/Llama-2-7b-hf", "-tp", "1", "--engine", "vllm==0.2.0", "--kv-cache-dtype", "fp8")
+    assert done.returncode == 2 and "needs vLLM 0.3.0 or later" in done.stderr

@@ -348,6 +348,8 @@ def check_deployment(dep: Deployment, spell: Callable[[str], str] = str, resolve
         dep = replace(dep, context=default_max_model_len(spec))
     if hasattr(_engine(dep), "check_kv_dtype"):  # a value the release's --kv-cache-dtype does not list
         _engine(dep).check_kv_dtype(dep.kv_dtype)
+    if hasattr(_engine(dep), "check_quantization"):  # nor its --quantization
+        _engine(dep).check_quantization(dep.quantization)
     if hasattr(_engine(dep), "check_block_size"):  # nor its --block-size
         _engine(dep).check_block_size(dep.block_size)
     engine = _engine(dep)  # `auto` as the engine serves the model on this GPU (a T4's float16 or float32)
