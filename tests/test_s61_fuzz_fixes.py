@@ -112,7 +112,8 @@ def test_fuzzed_hybrid_estimates_spend_little_in_the_footprint(monkeypatch, args
     # 0.2.0 arg_utils.py: the options at :44-209, no --kv-cache-dtype (first: 0.3.0:127, choices auto, fp8_e5m2)
     (("--engine", "vllm==0.2.0", "--kv-cache-dtype", "fp8"), "--kv-cache-dtype fp8 needs vLLM 0.3.0 or later"),
     # 0.3.3 :136-138 choices=['auto', 'fp8_e5m2']; fp8 first in 0.4.1 :176-178 choices=['auto', 'fp8']
-    (("--engine", "vllm==0.3.3", "--kv-cache-dtype", "fp8"), "fp8 is not a choice of vLLM 0.3.3 (first listed in 0.4.1)"),
+    (("--engine", "vllm==0.3.3", "--kv-cache-dtype", "fp8"),
+     "fp8 is not a choice of vLLM 0.3.3 (first listed in 0.4.1)"),
     # 0.4.1 and 0.4.2 dropped fp8_e5m2 (choices=['auto', 'fp8']); 0.4.3 :193-196 lists it again
     (("--engine", "vllm==0.4.2", "--kv-cache-dtype", "fp8_e5m2"), "(first listed in 0.4.3); it takes auto, fp8."),
     # --enforce-eager: absent from 0.2.5's, 0.2.6 :192
@@ -159,5 +160,41 @@ def test_api_and_check_refuse_the_same_values():
         api.estimate("meta-llama/Llama-2-7b-hf", engine="vllm==0.3.3", quantization="fp8")
     with pytest.raises(FieldError, match="needs vLLM 0.6.5 or later"):
         api.estimate("meta-llama/Llama-2-7b-hf", engine="vllm==0.3.3", enable_prefix_caching=False)
-    done = _kvplan("check", "meta-llama/Llama-2-7b-hf", "-tp", "1", "--engine", "vllm==0.2.0", "--kv-cache-dtype", "fp8")
+    done = _kvplan("check", "meta-llama/Llama-2-7b-hf", "-tp", "1", "--engine", "vllm==0.2.0",
+                   "--kv-cache-dtype", "fp8")
     assert done.returncode == 2 and "needs vLLM 0.3.0 or later" in done.stderr
+
+
+# 3 ---------------------------------------------------------------------------------------------------------------
+def test_check_refuses_a_capture_pair_before_a_sharding_failure(tmp_path):
+    """Qwen2.5-7B's 28 query heads do not split over 8 GPUs (a failed rule, exit 1), but 992 is none of the capture
+    sizes (16): vLLM holds the max size to the largest size kept (config/vllm.py 0.32.0:2503-2518), so no TP degree
+    makes the pair start. Bad input: exit 2 at every TP degree, in the CLI, the YAML and the API."""
+    from kvplan import api
+    from kvplan.errors import FieldError
+
+    for tp in ("4", "8"):
+        done = _kvplan("check", "Qwen/Qwen2.5-7B-Instruct", "-tp", tp, "--max-cudagraph-capture-size", "992",
+                       "--cudagraph-capture-sizes", "16")
+        assert done.returncode == 2 and "--max-cudagraph-capture-size 992" in done.stderr, done
+    file = tmp_path / "d.yaml"
+    file.write_text("deployments:\n  - name: a\n    model: Qwen/Qwen2.5-7B-Instruct\n    tp: 8\n"
+                    "    max_cudagraph_capture_size: 992\n    cudagraph_capture_sizes: [16]\n")
+    done = _kvplan("check", "--file", str(file))
+    assert done.returncode == 2 and "d.yaml:5:" in done.stderr and "max_cudagraph_capture_size" in done.stderr
+    with pytest.raises(FieldError, match="992"):
+        api.check("Qwen/Qwen2.5-7B-Instruct", tensor_parallel_size=8, max_cudagraph_capture_size=992,
+                  cudagraph_capture_sizes=[16])
+
+
+# 4 ---------------------------------------------------------------------------------------------------------------
+def test_capture_sizes_all_past_the_token_budget_leave_a_largest_of_zero():
+    """vLLM 0.32.0 config/vllm.py:2460-2465 keeps the given sizes within max_num_batched_tokens ([4096] at 2048:
+    none), :2503-2505 takes the largest kept or 0, and :2506-2518 raises where a max size given differs (4096 != 0;
+    the same lines at 0.11.1:900-913 and 0.34.0:2508-2521). Eager skips the whole function (estimate exits 0)."""
+    base = ("estimate", "Qwen/Qwen3-8B", "--cudagraph-capture-sizes", "4096", "--max-cudagraph-capture-size", "4096",
+            "--max-num-batched-tokens", "2048")
+    done = _kvplan(*base)
+    assert done.returncode == 2 and "(0, none of them within --max-num-batched-tokens 2048)" in done.stderr, done
+    assert _kvplan(*base, "--enforce-eager").returncode == 0
+    assert _kvplan(*base[:-1], "4096").returncode == 0  # 4096 kept: the largest, equal
