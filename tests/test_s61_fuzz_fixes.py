@@ -198,3 +198,24 @@ def test_capture_sizes_all_past_the_token_budget_leave_a_largest_of_zero():
     assert done.returncode == 2 and "(0, none of them within --max-num-batched-tokens 2048)" in done.stderr, done
     assert _kvplan(*base, "--enforce-eager").returncode == 0
     assert _kvplan(*base[:-1], "4096").returncode == 0  # 4096 kept: the largest, equal
+
+
+# 5 ---------------------------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("count", ["-1", "0", str(10 ** 30)])
+def test_max_loras_out_of_range_is_judged_alike_by_estimate_and_check(tmp_path, count):
+    """vLLM checks max_loras only in LoRAConfig (config/lora.py 0.32.0:35 Field(ge=1)), which it builds only with
+    --enable-lora (engine/arg_utils.py 0.32.0:2650-2668); argparse takes any int. So estimate, check (CLI and YAML)
+    all accept it without --enable-lora (a warning that it changes nothing) and refuse it with (exit 2)."""
+    model = "meta-llama/Llama-3.1-8B"
+    for command in (("estimate", model), ("check", model, "-tp", "1")):
+        off = _kvplan(*command, "--max-loras", count)
+        assert off.returncode == 0 and "--max-loras changes nothing" in " ".join(off.stdout.split()), off
+        on = _kvplan(*command, "--max-loras", count, "--enable-lora")
+        assert on.returncode == 2 and "--max-loras must be 1 to" in on.stderr, on
+    file = tmp_path / "d.yaml"
+    file.write_text(f"deployments:\n  - name: a\n    model: {model}\n    tp: 1\n    max_loras: {count}\n")
+    assert _kvplan("check", "--file", str(file)).returncode == 0
+    file.write_text(f"deployments:\n  - name: a\n    model: {model}\n    tp: 1\n    max_loras: {count}\n"
+                    f"    enable_lora: true\n")
+    on = _kvplan("check", "--file", str(file))
+    assert on.returncode == 2 and "d.yaml:5:" in on.stderr, on
