@@ -219,3 +219,47 @@ def test_max_loras_out_of_range_is_judged_alike_by_estimate_and_check(tmp_path, 
                     f"    enable_lora: true\n")
     on = _kvplan("check", "--file", str(file))
     assert on.returncode == 2 and "d.yaml:5:" in on.stderr, on
+
+
+# 6 ---------------------------------------------------------------------------------------------------------------
+LLAMA_CONFIG = {"architectures": ["LlamaForCausalLM"], "model_type": "llama", "hidden_size": 4096,
+                "intermediate_size": 14336, "num_attention_heads": 32, "num_key_value_heads": 8, "num_hidden_layers": 32,
+                "vocab_size": 128256, "max_position_embeddings": 131072, "torch_dtype": "bfloat16",
+                "rms_norm_eps": 1e-5, "rope_theta": 500000.0}
+
+
+def _config(tmp_path, **fields):
+    import json
+
+    folder = tmp_path / "m"
+    folder.mkdir(exist_ok=True)
+    (folder / "config.json").write_text(json.dumps({**LLAMA_CONFIG, **fields}))
+    return str(folder / "config.json")
+
+
+@pytest.mark.parametrize("key", ["rope_scaling", "rope_parameters"])
+def test_a_rope_factor_past_the_token_bound_is_blamed_on_the_config(tmp_path, key):
+    """A linear factor of 1e7 over 131,072 positions: vLLM's default length 131,072 x 1e7 = 1,310,720,000,000
+    (config/model.py 0.29.0:2469 multiplies), past kvplan's 2**40 = 1,099,511,627,776. The config's field is named,
+    not --max-model-len the user never gave; a --max-model-len given still plans."""
+    path = _config(tmp_path, **{key: {"rope_type": "linear", "factor": 1e7}})
+    done = _kvplan("estimate", path)
+    assert done.returncode == 2 and f"config field '{key}.factor'" in done.stderr, done
+    assert "1,310,720,000,000 tokens" in done.stderr and "--max-model-len must" not in done.stderr
+    assert _kvplan("estimate", path, "--max-model-len", "8192").returncode == 0
+
+
+@pytest.mark.parametrize("value, shown", [(0, "0"), ("8192", '"8192"'), (True, "true")])
+def test_an_original_length_that_is_no_token_count_is_refused(tmp_path, value, shown):
+    """vLLM takes original_max_position_embeddings as a token count (0.29.0 config/model.py:2458 as YaRN's length,
+    then x factor at :2469; 0.34.0 rotary_embedding/__init__.py:245 as YaRN's original length): 0, text and true
+    were read past (the config's own length used instead). Refused on the field, in the entry and at the top."""
+    path = _config(tmp_path, rope_scaling={"rope_type": "yarn", "factor": 4.0,
+                                           "original_max_position_embeddings": value})
+    done = _kvplan("estimate", path)
+    assert done.returncode == 2, done
+    assert done.stderr.strip().endswith(f"'rope_scaling.original_max_position_embeddings' must be a whole number of "
+                                        f"tokens, 1 to 2**40, got {shown}."), done.stderr
+    path = _config(tmp_path, original_max_position_embeddings=value)
+    done = _kvplan("estimate", path)
+    assert done.returncode == 2 and "field 'original_max_position_embeddings'" in done.stderr, done
