@@ -223,7 +223,8 @@ def test_max_loras_out_of_range_is_judged_alike_by_estimate_and_check(tmp_path, 
 
 # 6 ---------------------------------------------------------------------------------------------------------------
 LLAMA_CONFIG = {"architectures": ["LlamaForCausalLM"], "model_type": "llama", "hidden_size": 4096,
-                "intermediate_size": 14336, "num_attention_heads": 32, "num_key_value_heads": 8, "num_hidden_layers": 32,
+                "intermediate_size": 14336, "num_attention_heads": 32, "num_key_value_heads": 8,
+                "num_hidden_layers": 32,
                 "vocab_size": 128256, "max_position_embeddings": 131072, "torch_dtype": "bfloat16",
                 "rms_norm_eps": 1e-5, "rope_theta": 500000.0}
 
