@@ -19,6 +19,7 @@ from ..model.sources import resolve
 from ..model.spec import ModelSpec
 from ..engines import EngineFlags, get_engine, unused_media_note
 from ..engines.vllm_lora import ignored_note
+from ..engines.vllm_graphs import refuse_capture_flags
 from ..engines.figures import figure_columns, later_figure_columns
 from ..engines.vllm import refuse_encoder_only
 from ..engines.vllm_pooling import pooling_field, pooling_note, refuse_st_pooling, runner_name
@@ -348,8 +349,12 @@ def check_deployment(dep: Deployment, spell: Callable[[str], str] = str, resolve
         dep = replace(dep, context=default_max_model_len(spec))
     if hasattr(_engine(dep), "check_kv_dtype"):  # a value the release's --kv-cache-dtype does not list
         _engine(dep).check_kv_dtype(dep.kv_dtype)
+    if hasattr(_engine(dep), "check_quantization"):  # nor its --quantization
+        _engine(dep).check_quantization(dep.quantization)
     if hasattr(_engine(dep), "check_block_size"):  # nor its --block-size
         _engine(dep).check_block_size(dep.block_size)
+    if getattr(_engine(dep), "flags", None) is not None:  # a capture pair no TP degree starts: before sharding
+        refuse_capture_flags(_engine(dep).flags, _engine(dep).version, dep.max_num_batched_tokens)
     engine = _engine(dep)  # `auto` as the engine serves the model on this GPU (a T4's float16 or float32)
     viewed = engine.on_gpu(spec, _device(dep)) if hasattr(engine, "on_gpu") else spec
     precision = resolve_kv_dtype(dep.kv_dtype, viewed.dtype, viewed.auto_kv_dtype)

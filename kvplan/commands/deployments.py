@@ -202,9 +202,15 @@ def _lora_setting(**settings):
 
 
 def _lora_count(field: str, value) -> int:
+    """max_loras / max_lora_rank as estimate checks them (vllm_lora.lora_config, the one place): the checks that hold
+    with LoRA off here; max_loras' range (LoRAConfig's Field(ge=1)) with enable_lora, as the deployment is built."""
+    from ..engines import enable_lora
+    from ..units import whole_number
+
     if isinstance(value, str):  # a YAML integer, not text (as tp)
         raise FieldError(field, f"must be a whole number, unquoted, got {quote(value)}.")
-    return getattr(_lora_setting(**{field: value}), field)
+    enable_lora(False, **{field: value})
+    return whole_number(value)
 
 
 def lora_settings(fields: dict):

@@ -128,6 +128,8 @@ def estimate(model: str, *, contexts: Optional[list] = None, kv_dtypes: list = (
     if hasattr(engine_model, "check_kv_dtype"):  # a value the release's --kv-cache-dtype does not list
         for kv_dtype in kv_dtypes:
             engine_model.check_kv_dtype(kv_dtype)
+    if hasattr(engine_model, "check_quantization"):  # nor its --quantization
+        engine_model.check_quantization(quantization)
     if hasattr(engine_model, "check_block_size"):  # nor its --block-size
         engine_model.check_block_size(block_size)
     plain = apply_weight_precision(resolve(model, revision, quantization=quantization), quantization, dtype)

@@ -34,6 +34,7 @@ from typing import Optional
 from ..engines import ENGINE_NAMES, EngineFlags, get_engine
 from ..engines.vllm import refuse_encoder_only
 from ..engines.vllm_cache_flags import with_cache_flags
+from ..engines.vllm_graphs import refuse_capture_flags
 from ..engines.vllm_pooling import pooling_runner
 from ..engines.vllm_releases import SPAN
 from ..errors import FieldError, quote
@@ -182,28 +183,6 @@ def verify_flags(enforce_eager=False, max_capture_size=None, capture_sizes=None,
                        mamba_block_size=mamba_block_size(mamba_block), disable_sliding_window=no_window,
                        mamba_cache_dtype=mamba_dtype("mamba_cache_dtype", mamba_cache_dtype),
                        mamba_ssm_cache_dtype=mamba_dtype("mamba_ssm_cache_dtype", mamba_ssm_cache_dtype))
-
-
-def refuse_capture_flags(flags: EngineFlags, version: str, max_num_batched_tokens: Optional[int]) -> None:
-    """The capture-size flags as vLLM `version` refuses them (vllm_graphs.check_flags: a release without them, a size
-    below 1), and the two together where vLLM's _set_cudagraph_sizes refuses them whatever max_num_batched_tokens it
-    picks on the GPU: a max size that is none of the sizes (config/vllm.py 0.32.0:2501-2518 holds it to the largest
-    size within max_num_batched_tokens); given max_num_batched_tokens, exactly as the plan checks them. Before torch."""
-    from ..engines.vllm_graphs import check_flags, shared_sizes
-    from ..engines.vllm_versions import parse_version
-
-    largest, sizes = flags.max_cudagraph_capture_size, flags.cudagraph_capture_sizes
-    check_flags(parse_version(version), largest, sizes)
-    if largest is None or sizes is None or flags.enforce_eager:  # eager: vLLM empties both (0.32.0:1928-1932)
-        return
-    if largest not in sizes:
-        raise FieldError("max_cudagraph_capture_size", f"{largest} is not one of cudagraph_capture_sizes "
-                                                        f"({', '.join(map(str, sizes))}): vLLM requires it to equal "
-                                                        f"the largest of them within max_num_batched_tokens "
-                                                        f"(config/vllm.py _set_cudagraph_sizes).",
-                         names=("cudagraph_capture_sizes", "max_num_batched_tokens"))
-    if max_num_batched_tokens is not None:
-        shared_sizes(parse_version(version), 1, max_num_batched_tokens, max_capture_size=largest, capture_sizes=sizes)
 
 
 def refuse_state_dtypes(spec, flags: EngineFlags, version: str) -> None:

@@ -23,6 +23,7 @@ The pool holds num_blocks - 1 usable blocks (BlockPool keeps block 0 as the null
 from __future__ import annotations
 
 import math
+from collections.abc import Hashable
 from dataclasses import dataclass
 
 from ..model.kinds import blocks_for
@@ -36,6 +37,9 @@ class _Blocks:
         self.spec, self.length, self.nulled = spec, 0, 0
         mamba_none = spec.kind == "mamba" and not spec.all_mode  # "none" mode: one block of the whole length
         self.block_size = max_model_len if mamba_none else spec.block_size
+        # one block spans the whole length (a "none"-mode Mamba block; a block size vLLM set to max_model_len
+        # before 0.28): nothing is freed below max_model_len, so the table stays the same from the first chunk on
+        self.fixed = self.block_size >= max_model_len
         # MambaManager without "align": the draft tokens' states as num_speculative_blocks more blocks
         self.extra = spec.speculative_blocks if spec.kind == "mamba" else 0
 
@@ -74,7 +78,7 @@ class _Blocks:
     # _Period: length is blocks_for(computed) and nulled skipped_tokens(processed) // block_size, both growing
     # by tokens/block_size a period once skipped_tokens is positive (a chunked layer's chunk divides `tokens`)
     def repeats_every(self) -> int:
-        if self.block_size != self.spec.block_size:  # "none"-mode Mamba: one block of max_model_len, fixed
+        if self.fixed:
             return 1
         chunked = self.spec.kind == "chunked" and self.spec.window > 0
         return math.lcm(self.block_size, self.spec.window) if chunked else self.block_size
@@ -136,12 +140,13 @@ class _MambaAlign:
         if self.last_state is not None and self.last_state < blocks_for(processed, self.block_size) - 1:
             self.real.discard(self.last_state)
 
-    # _Period: the block indices move by tokens/block_size a period; checkpoints only come with the last chunk
+    # _Period: the block indices move by tokens/block_size a period; checkpoints only come with the last chunk.
+    # A block of the whole prompt or more holds one state, the same from the first chunk to the last.
     def repeats_every(self) -> int:
-        return self.block_size
+        return 1 if self.block_size >= self.prompt else self.block_size
 
     def settled_after(self) -> int:
-        return 2 * self.block_size + 2
+        return 2 if self.block_size >= self.prompt else 2 * self.block_size + 2
 
     def snapshot(self) -> tuple:
         return self.length, frozenset(self.real), self.retired, self.last_state, self.allocated
@@ -194,12 +199,30 @@ class Footprint:
         return (usable_blocks - need) // held + 1
 
 
+_REMEMBERED: dict = {}  # (specs, arguments) -> Footprint: the remedy search asks again at other releases
+
+
 def footprint(groups, max_model_len: int, chunk: int, in_flight_batches: int, mamba_align: bool,
               admission_in_flight: int) -> Footprint:
     """Simulate one request through every group. `admission_in_flight` is VllmConfig.max_in_flight_tokens
     (the sliding/chunked admission caps); the previous chunk stays in flight while the next is allocated
     when more than one batch is in flight (async scheduling). Whole periods of identical steps are jumped
-    (_Period), so a chunk of 1 token at a million-token length costs a few periods, not a million steps."""
+    (_Period), so a chunk of 1 token at a million-token length costs a few periods, not a million steps.
+    The same specs and arguments give the same footprint, remembered (the simulation reads nothing else)."""
+    args = (max_model_len, chunk, in_flight_batches, mamba_align, admission_in_flight)
+    specs = tuple(g.spec for g in groups)
+    if not all(isinstance(spec, Hashable) for spec in specs):
+        return _simulated(groups, *args)
+    key = (specs, args)
+    if key not in _REMEMBERED:
+        if len(_REMEMBERED) >= 256:
+            _REMEMBERED.clear()
+        _REMEMBERED[key] = _simulated(groups, *args)
+    return _REMEMBERED[key]
+
+
+def _simulated(groups, max_model_len: int, chunk: int, in_flight_batches: int, mamba_align: bool,
+               admission_in_flight: int) -> Footprint:
     states = [(_MambaAlign if g.spec.kind == "mamba" and mamba_align and not g.spec.all_mode else _Blocks)(
         g.spec, max_model_len) for g in groups]
     gate = sum(s.gate(max_model_len, g.spec.admission_cap(max_model_len, admission_in_flight))

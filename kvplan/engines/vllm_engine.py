@@ -17,7 +17,9 @@ from .vllm_cache_flags import release_refusal
 from .vllm_pooling import runner_name
 from .vllm_speculative import NO_WEIGHTS
 from ..model.precision import RESULT_NAMES, check_kv_dtype, kv_dtype_name, vllm_name
-from .vllm_versions import KV_DTYPE_SINCE, PINNED, behaviour, block_size_choices, kv_dtype_choices, parse_version
+from ..model.quantization import QUANTIZATIONS
+from .vllm_versions import (KV_DTYPE_FLAG_SINCE, PINNED, behaviour, block_size_choices, kv_dtype_choices,
+                            kv_dtype_first_after, parse_version, quantization_choices, quantization_first_listed)
 
 # the first release with each flag (engine/arg_utils.py): skip_mm_profiling vllm#22950; language_model_only
 # (config/multimodal.py MultiModalConfig), whose towers' weights every release with it skips (_mark_tower_model, 0.15);
@@ -29,10 +31,17 @@ from .vllm_versions import KV_DTYPE_SINCE, PINNED, behaviour, block_size_choices
 # (eplb_state.py add_model's transfer buffer from 0.12, the communicator choice preferring NIXL from 0.24)
 # mamba_cache_dtype / mamba_ssm_cache_dtype (0.10.1's arg_utils.py, not 0.10.0's) and disable_sliding_window (0.4.3's,
 # not 0.4.2's): vllm_cache_flags.py
-FLAG_SINCE = {"skip_mm_profiling": (0, 10, 1), "language_model_only": (0, 17), "mm_encoder_tp_mode": (0, 10, 2),
+# enforce_eager: --enforce-eager first in 0.2.6's arg_utils.py (:192-196), absent from 0.2.0-0.2.5's;
+# enable_prefix_caching (on): --enable-prefix-caching first in 0.4.0's (:199-201), absent from 0.2.0-0.3.3's
+FLAG_SINCE = {"enforce_eager": (0, 2, 6), "enable_prefix_caching": (0, 4),
+              "skip_mm_profiling": (0, 10, 1), "language_model_only": (0, 17), "mm_encoder_tp_mode": (0, 10, 2),
               "cpu_offload_gb": (0, 5, 3), "enable_eplb": (0, 9, 2), "mamba_cache_dtype": (0, 10, 1),
               "mamba_ssm_cache_dtype": (0, 10, 1), "disable_sliding_window": (0, 4, 3),
               "mamba_block_size": (0, 11, 1)}  # --mamba-block-size: arg_utils.py 0.11.1:933, not in 0.11.0's
+
+# --no-enable-prefix-caching: argparse.BooleanOptionalAction first in 0.6.5's arg_utils.py (:431-434); 0.4.0-0.6.4
+# take --enable-prefix-caching alone (action='store_true', 0.4.0:199-201, 0.6.4:409-411)
+PREFIX_OFF_FLAG_SINCE = (0, 6, 5)
 
 # older releases have these flags, not what kvplan models: (first release modelled, what it models)
 MODELLED_SINCE = {"dp": ((0, 9), "lays out the experts"), "enable_expert_parallel": ((0, 9), "lays out the experts"),
@@ -65,6 +74,11 @@ class VllmEngine:
                 release = ".".join(map(str, since))
                 raise FieldError(name, f"is modelled from vLLM {release} on, as that release {what} (vllm=={version} "
                                        f"is older); pick {release} or later.")
+        if flags.enable_prefix_caching is False and parse_version(version) < PREFIX_OFF_FLAG_SINCE:
+            had = "has no prefix-caching flag" if parse_version(version) < FLAG_SINCE["enable_prefix_caching"] else \
+                "takes --enable-prefix-caching alone, a switch off unless given"
+            raise FieldError("enable_prefix_caching", f"off (--no-enable-prefix-caching) needs vLLM 0.6.5 or later "
+                                                      f"(vllm=={version} {had}); leave it out.")
         release_refusal(flags, version)  # a Mamba dtype this release's argparse does not list
         if flags.enable_eplb and not flags.enable_expert_parallel:  # config/parallel.py ParallelConfig
             raise FieldError("enable_eplb", "needs enable_expert_parallel: vLLM refuses EPLB without it "
@@ -92,10 +106,24 @@ class VllmEngine:
         self.known_kv_dtype(name)
         asked = vllm_name(kv_dtype_name(name)) if name.strip().lower() in RESULT_NAMES else name.strip().lower()
         choices = kv_dtype_choices(self.version)
+        if asked != "auto" and parse_version(self.version) < KV_DTYPE_FLAG_SINCE:
+            raise FieldError("kv_dtype", f"{asked} needs vLLM 0.3.0 or later (vllm=={self.version} has no such flag: "
+                                         f"it keeps the cache in the model's dtype); leave it out or pick a later "
+                                         f"release.")
         if asked not in choices:
-            first = ".".join(map(str, KV_DTYPE_SINCE[asked])) if asked in KV_DTYPE_SINCE else "a later release"
-            raise FieldError("kv_dtype", f"{asked} is not a choice of vLLM {self.version} (first listed in {first}); "
-                                         f"it takes {', '.join(choices)}.")
+            raise FieldError("kv_dtype", f"{asked} is not a choice of vLLM {self.version} (first listed in "
+                                         f"{kv_dtype_first_after(asked, self.version)}); it takes "
+                                         f"{', '.join(choices)}.")
+
+    def check_quantization(self, method: Optional[str]) -> None:
+        """Refuse a --quantization method this release's argparse does not list (vllm_versions.QUANTIZATION_CHOICES:
+        0.2.0 takes awq only, fp8 comes in 0.4.1, mxfp4 in 0.10.1); None (the checkpoint's own) passes."""
+        choices = quantization_choices(self.version)
+        key = str(method).strip().lower() if method is not None else None
+        if key is not None and key in QUANTIZATIONS and key not in choices:
+            raise FieldError("quantization", f"{key} is not a choice of vLLM {self.version} (first listed in "
+                                             f"{quantization_first_listed(key)}); of the methods kvplan prices it "
+                                             f"takes {', '.join(choices)}.")
 
     def check_block_size(self, block_size: Optional[int]) -> None:
         """Refuse a --block-size value this release's argparse does not list (vllm_versions.BLOCK_SIZE_CHOICES:

@@ -137,10 +137,14 @@ def shared_sizes(version: tuple, max_num_seqs: int, max_num_batched_tokens: int,
     mnbt = max_num_batched_tokens
     if capture_sizes is not None:
         sizes = sorted({s for s in capture_sizes if s <= mnbt})
-        if max_capture_size is not None and sizes and max_capture_size != sizes[-1]:
+        # the largest kept, 0 where none is within max_num_batched_tokens (config/vllm.py 0.32.0:2503-2505, 0.11.1:
+        # 900-902, 0.34.0:2508-2510), must equal a max size given (the ValueError, 0.32.0:2506-2518)
+        largest = sizes[-1] if sizes else 0
+        if max_capture_size is not None and max_capture_size != largest:
+            within = "" if sizes else f", none of them within --max-num-batched-tokens {mnbt}"
             raise FieldError("max_cudagraph_capture_size",
                              f"{max_capture_size} differs from the largest of --cudagraph-capture-sizes "
-                             f"({sizes[-1]}): vLLM requires them equal (config/vllm.py _set_cudagraph_sizes).")
+                             f"({largest}{within}): vLLM requires them equal (config/vllm.py _set_cudagraph_sizes).")
         return sizes
     decode_sizes = []
     cap = max_capture_size
@@ -335,3 +339,25 @@ def _size_words(text: str) -> list:
     """The counts of '1 2 4 8', '1,2,4,8' or '1, 2, 4': split at commas and spaces; an empty piece between two
     commas ('1,,2') stays, to be refused."""
     return [word for piece in text.split(",") for word in (piece.split() or [""])]
+
+
+def refuse_capture_flags(flags, version: str, max_num_batched_tokens: Optional[int]) -> None:
+    """The capture-size flags (`flags`: engines.EngineFlags) as vLLM `version` refuses them (check_flags: a release
+    without them, a size below 1), and the two together where vLLM's _set_cudagraph_sizes refuses them whatever
+    max_num_batched_tokens it picks on the GPU: a max size that is none of the sizes (config/vllm.py 0.32.0:2501-2518
+    holds it to the largest size within max_num_batched_tokens); given max_num_batched_tokens, exactly as the plan
+    checks them. Before torch (verify), and before check judges the sharding, whose failure would hide it."""
+    from .vllm_versions import parse_version
+
+    largest, sizes = flags.max_cudagraph_capture_size, flags.cudagraph_capture_sizes
+    check_flags(parse_version(version), largest, sizes)
+    if largest is None or sizes is None or flags.enforce_eager:  # eager: vLLM empties both (0.32.0:1928-1932)
+        return
+    if largest not in sizes:
+        raise FieldError("max_cudagraph_capture_size", f"{largest} is not one of cudagraph_capture_sizes "
+                                                        f"({', '.join(map(str, sizes))}): vLLM requires it to equal "
+                                                        f"the largest of them within max_num_batched_tokens "
+                                                        f"(config/vllm.py _set_cudagraph_sizes).",
+                         names=("cudagraph_capture_sizes", "max_num_batched_tokens"))
+    if max_num_batched_tokens is not None:
+        shared_sizes(parse_version(version), 1, max_num_batched_tokens, max_capture_size=largest, capture_sizes=sizes)

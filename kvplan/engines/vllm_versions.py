@@ -195,10 +195,52 @@ def block_size_choices(version: str) -> Optional[tuple]:
     return release_rule(BLOCK_SIZE_CHOICES, version)
 
 
+# Before 0.4.3 fewer: engine/arg_utils.py's add_argument listed them, read in every release 0.2.0-0.4.2 (post-releases
+# take their base's). 0.2.x has no --kv-cache-dtype (the cache in the model's dtype: `auto` alone stands for it).
+OLD_KV_DTYPE_CHOICES = (
+    ((0, 4, 3), ("auto", "fp8", "fp8_e4m3", "fp8_e5m2"), "engine/arg_utils.py 0.4.3:193-196, 0.6.0:253, 0.8.4:386"),
+    ((0, 4, 1), ("auto", "fp8"), "engine/arg_utils.py 0.4.1:176-178, 0.4.2:187-189"),
+    ((0, 3), ("auto", "fp8_e5m2"), "engine/arg_utils.py 0.3.0:127-129, 0.3.3:136-138, 0.4.0:154-156"),
+    ((0, 2), ("auto",), "engine/arg_utils.py 0.2.0-0.2.7: no --kv-cache-dtype"),
+)
+KV_DTYPE_FLAG_SINCE = (0, 3)
+
+
 def kv_dtype_choices(version: str) -> tuple:
-    """The --kv-cache-dtype values vLLM `version` accepts (KV_DTYPE_SINCE)."""
+    """The --kv-cache-dtype values vLLM `version` accepts (KV_DTYPE_SINCE; OLD_KV_DTYPE_CHOICES before 0.4.3)."""
     since = parse_version(version) + (0,)  # 0.10 as 0.10.0
-    return ("auto", "fp8", "fp8_e4m3", "fp8_e5m2") + tuple(d for d, first in KV_DTYPE_SINCE.items() if first <= since)
+    old = release_rule(OLD_KV_DTYPE_CHOICES, version)
+    return old + tuple(d for d, first in KV_DTYPE_SINCE.items() if first <= since)
+
+
+def kv_dtype_first_after(dtype: str, version: str) -> str:
+    """The first release after `version` whose --kv-cache-dtype lists `dtype` ("a later release" if none read)."""
+    later = [row[0] for row in OLD_KV_DTYPE_CHOICES if dtype in row[1] and row[0] > parse_version(version)]
+    first = min(later) if later else KV_DTYPE_SINCE.get(dtype)
+    return ".".join(map(str, first)) if first else "a later release"
+
+
+# --quantization's choices among the methods kvplan prices (model/quantization.py QUANTIZATIONS), newest first. Up to
+# 0.4.0 arg_utils.py's add_argument lists them (read in every release 0.2.0-0.4.0); from 0.4.1 `choices=
+# [*QUANTIZATION_METHODS, None]` (arg_utils.py 0.4.1:301), the registry of model_executor/layers/quantization/
+# __init__.py: fp8 in 0.4.1's (:15, read from the wheel) and in every one read since (0.6.6, 0.7.3, 0.8.5, 0.10.0;
+# 0.4.2-0.6.5 inferred); mxfp4 first in 0.10.1's (:39; absent from 0.10.0's), 0.10.2:36.
+QUANTIZATION_CHOICES = (
+    ((0, 10, 1), ("fp8", "awq", "gptq", "mxfp4"), "quantization/__init__.py 0.10.1:39, 0.10.2:36"),
+    ((0, 4, 1), ("fp8", "awq", "gptq"), "quantization/__init__.py 0.4.1:12-19; 0.10.0:14"),
+    ((0, 2, 6), ("awq", "gptq"), "engine/arg_utils.py 0.2.6:181-184, 0.3.3:208-211, 0.4.0:246-249"),
+    ((0, 2), ("awq",), "engine/arg_utils.py 0.2.0:155-158, 0.2.1:163-166 (0.2.2-0.2.5 add squeezellm, not priced)"),
+)
+
+
+def quantization_choices(version: str) -> tuple:
+    """The --quantization methods kvplan prices that vLLM `version`'s argparse accepts (QUANTIZATION_CHOICES)."""
+    return release_rule(QUANTIZATION_CHOICES, version)
+
+
+def quantization_first_listed(method: str) -> str:
+    """The first release whose --quantization takes `method`."""
+    return ".".join(map(str, min(row[0] for row in QUANTIZATION_CHOICES if method in row[1])))
 
 
 def parse_version(text: str) -> tuple:

@@ -70,23 +70,33 @@ def _rope_factors(cfg: Config) -> tuple:
 
 
 def _rope_entry(entry: dict, key: str) -> RopeEntry:
-    factor, original = entry.get("factor"), entry.get("original_max_position_embeddings")
+    factor = entry.get("factor")
     numeric = isinstance(factor, (int, float)) and not isinstance(factor, bool) and factor > 0
     if "factor" in entry and factor is not None and not numeric:
         raise KvplanError(f"config field '{key}.factor' must be a positive number or null, got "
                           f"{json_value(factor)}.")
-    has_original = isinstance(original, int) and not isinstance(original, bool) and 0 < original <= MAX_TOKENS
+    original = _original_length(entry.get("original_max_position_embeddings"),
+                                f"{key}.original_max_position_embeddings")
     return RopeEntry(str(entry.get("rope_type", entry.get("type", ""))), float(factor) if numeric else None,
-                     "factor" in entry, original if has_original else None)
+                     "factor" in entry, original, key)
+
+
+def _original_length(value, field: str) -> Optional[int]:
+    """An original_max_position_embeddings, a token count vLLM uses as one: pre-0.30 YaRN's length before the factor
+    (config/model.py 0.29.0:2458 `derived_max_model_len = rp["original_max_position_embeddings"]`, multiplied at
+    :2469), the rotary's original length (model_executor/layers/rotary_embedding/__init__.py 0.34.0:171, :245). So
+    0, text or a boolean is refused, not read past; None where absent or null."""
+    if value is None:
+        return None
+    if isinstance(value, int) and not isinstance(value, bool) and 0 < value <= MAX_TOKENS:
+        return value
+    raise KvplanError(f"config field '{field}' must be a whole number of tokens, 1 to 2**40, got {json_value(value)}.")
 
 
 def _rope_original(cfg: Config) -> Optional[int]:
     """The top-level original_max_position_embeddings (Phi-3's LongRoPE default; transformers moves it into the
     rope entries, over theirs)."""
-    value = cfg.get("original_max_position_embeddings")
-    if isinstance(value, int) and not isinstance(value, bool) and 0 < value <= MAX_TOKENS:
-        return value
-    return None
+    return _original_length(cfg.get("original_max_position_embeddings"), "original_max_position_embeddings")
 
 
 def _kv_heads(cfg: Config, heads: int) -> int:

@@ -51,6 +51,7 @@ class RopeEntry:
     factor: Optional[float]  # None for a null factor
     named_factor: bool  # the entry names 'factor' (vLLM keeps the previous entry's factor where it does not)
     original: Optional[int] = None  # the entry's original_max_position_embeddings
+    key: str = "rope_scaling"  # the config field it came from (rope_scaling or rope_parameters)
 
 
 @dataclass(frozen=True)

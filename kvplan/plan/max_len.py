@@ -5,10 +5,19 @@ the config names none; a RoPE scaling factor multiplies it, and LongRoPE serves 
 
 from __future__ import annotations
 
+from ..errors import KvplanError
 from ..model.spec import ModelSpec
+from ..units import MAX_TOKENS
 
 VLLM_FALLBACK_MAX_LEN = 2048  # vLLM's default when the config has no length key
 
 
 def default_max_model_len(spec: ModelSpec) -> int:
-    return getattr(spec, "rope_default_length", None) or spec.max_position_embeddings or VLLM_FALLBACK_MAX_LEN
+    length = getattr(spec, "rope_default_length", None) or spec.max_position_embeddings or VLLM_FALLBACK_MAX_LEN
+    if length > MAX_TOKENS and getattr(spec, "rope_base_length", None) is not None:  # the config's factor did it
+        key = next((entry.key for entry in reversed(spec.rope_factors) if entry.named_factor), "rope_scaling")
+        shown = f"{length:,}" if length < 10**18 else f"{length:.3g}"  # a factor of 1e300: not 300 digits
+        raise KvplanError(f"config field '{key}.factor' scales the model's length to {shown} tokens (vLLM's "
+                          f"default max model length), past kvplan's bound of 2**40; check the config's RoPE "
+                          f"scaling, or give a max model length (--max-model-len).")
+    return length
