@@ -264,3 +264,25 @@ def test_an_original_length_that_is_no_token_count_is_refused(tmp_path, value, s
     path = _config(tmp_path, original_max_position_embeddings=value)
     done = _kvplan("estimate", path)
     assert done.returncode == 2 and "field 'original_max_position_embeddings'" in done.stderr, done
+
+
+def test_verify_refuses_a_capture_pair_no_default_batch_starts():
+    """--max-cudagraph-capture-size 4 beside --cudagraph-capture-sizes 1,2,4,8 without --max-num-batched-tokens:
+    vLLM keeps every size within its max_num_batched_tokens, at least 2048 on a CUDA GPU (engine/arg_utils.py
+    0.32.0:2923-2951), so 8 stays, and it refuses a max size other than the largest kept (config/vllm.py
+    0.32.0:2501-2518): refused before torch, as estimate refuses it (review, session 61)."""
+    from kvplan.engines import EngineFlags
+    from kvplan.engines.vllm_graphs import refuse_capture_flags
+    from kvplan.errors import FieldError
+
+    with pytest.raises(FieldError, match="keeps 8"):
+        refuse_capture_flags(EngineFlags(max_cudagraph_capture_size=4, cudagraph_capture_sizes=(1, 2, 4, 8)),
+                             "0.32.0", None)
+    # sizes past 2048 may fall away with a small default: not refused before the GPU says which default
+    refuse_capture_flags(EngineFlags(max_cudagraph_capture_size=2048, cudagraph_capture_sizes=(1, 2048, 4096)),
+                         "0.32.0", None)
+    from conftest import one_error_line, run_kvplan
+
+    line = one_error_line(run_kvplan("estimate", "meta-llama/Llama-3.2-1B-Instruct", "--gpu", "H100",
+                                     "--max-cudagraph-capture-size", "4", "--cudagraph-capture-sizes", "1,2,4,8"))
+    assert "max-cudagraph-capture-size" in line

@@ -341,6 +341,11 @@ def _size_words(text: str) -> list:
     return [word for piece in text.split(",") for word in (piece.split() or [""])]
 
 
+# the smallest max_num_batched_tokens vLLM defaults to on a CUDA GPU (engine/arg_utils.py 0.32.0:2923-2951: the
+# server's 2048 on GPUs under 70 GiB and A100s; 8192-16384 on larger ones and for the LLM class)
+SMALLEST_DEFAULT_BATCHED = 2048
+
+
 def refuse_capture_flags(flags, version: str, max_num_batched_tokens: Optional[int]) -> None:
     """The capture-size flags (`flags`: engines.EngineFlags) as vLLM `version` refuses them (check_flags: a release
     without them, a size below 1), and the two together where vLLM's _set_cudagraph_sizes refuses them whatever
@@ -361,3 +366,12 @@ def refuse_capture_flags(flags, version: str, max_num_batched_tokens: Optional[i
                          names=("cudagraph_capture_sizes", "max_num_batched_tokens"))
     if max_num_batched_tokens is not None:
         shared_sizes(parse_version(version), 1, max_num_batched_tokens, max_capture_size=largest, capture_sizes=sizes)
+        return
+    kept = max((s for s in sizes if s <= SMALLEST_DEFAULT_BATCHED), default=0)
+    if largest < kept:  # whatever default the GPU gets, a larger size than the max given stays
+        raise FieldError("max_cudagraph_capture_size", f"{largest} is not the largest of cudagraph_capture_sizes "
+                                                        f"within vLLM's max_num_batched_tokens (at least "
+                                                        f"{SMALLEST_DEFAULT_BATCHED:,} by default, which keeps {kept}): "
+                                                        f"vLLM requires them equal (config/vllm.py "
+                                                        f"_set_cudagraph_sizes).",
+                         names=("cudagraph_capture_sizes", "max_num_batched_tokens"))
