@@ -371,7 +371,7 @@ def refuse_capture_flags(flags, version: str, max_num_batched_tokens: Optional[i
     if largest < kept:  # whatever default the GPU gets, a larger size than the max given stays
         raise FieldError("max_cudagraph_capture_size", f"{largest} is not the largest of cudagraph_capture_sizes "
                                                         f"within vLLM's max_num_batched_tokens (at least "
-                                                        f"{SMALLEST_DEFAULT_BATCHED:,} by default, which keeps {kept}): "
-                                                        f"vLLM requires them equal (config/vllm.py "
+                                                        f"{SMALLEST_DEFAULT_BATCHED:,} by default, which keeps "
+                                                        f"{kept}): vLLM requires them equal (config/vllm.py "
                                                         f"_set_cudagraph_sizes).",
                          names=("cudagraph_capture_sizes", "max_num_batched_tokens"))
