@@ -87,15 +87,17 @@ def _supports_mamba_prefix(spec) -> bool:
     return name in MAMBA_PREFIX_CLASSES or name in ATTENTION_FREE_PREFIX_CLASSES
 
 
-def asked_prefix_caching(spec, version: str, asked: bool) -> tuple:
+def asked_prefix_caching(spec, version: str, asked: bool, spell=None) -> tuple:
     """(prefix caching as vLLM `version` runs it, the note saying why where that is not `asked`): the flag kept, but
-    turned off again for a model with Mamba layers as the module docstring says."""
+    turned off again for a model with Mamba layers as the module docstring says. `spell`: the caller's name for the
+    field (None: vLLM's flag)."""
     if not asked or not _states(spec):
         return asked, ""
     release = parse_version(version)
     if release < MAMBA_PREFIX_OFF_BEFORE:
+        flag = spell("enable_prefix_caching") if spell else "--enable-prefix-caching"
         return False, (f"vLLM {version} turns prefix caching off for a model with Mamba layers whatever "
-                       f"--enable-prefix-caching says (\"Hybrid or mamba-based model detected: disabling prefix "
+                       f"{flag} says (\"Hybrid or mamba-based model detected: disabling prefix "
                        f"caching since it is not yet supported.\", {_CONFIG}, 0.11.0:296-298)")
     if release < UNSUPPORTED_CLASS_OFF_BEFORE and not _supports_mamba_prefix(spec):
         return False, (f"vLLM {version} turns prefix caching off again for {spec.architecture}, a class without "
@@ -155,7 +157,7 @@ def prefix_notes(spec, flags, version: str, spell=str) -> tuple:
     asked, block = getattr(flags, "enable_prefix_caching", None), getattr(flags, "mamba_block_size", None)
     notes = []
     if asked is not None:
-        on, said = asked_prefix_caching(spec, version, asked)
+        on, said = asked_prefix_caching(spec, version, asked, spell)
         notes.append(said or _what_it_did(spec, version, on))
     if block is not None:
         on = asked_prefix_caching(spec, version, asked)[0] if asked is not None else None

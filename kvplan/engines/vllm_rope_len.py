@@ -143,6 +143,11 @@ def rope_view(spec, version: str):
 NOTE_START = "RoPE scaling: vLLM derives a max model length of"
 
 
+def rope_note(spec) -> str:
+    """rope_view's note on `spec` (how the release scaled the model's length), '' where it scaled nothing."""
+    return next((note for note in spec.notes if note.startswith(NOTE_START)), "")
+
+
 def _longrope_default(spec, version: str) -> Optional[int]:
     if parse_version(version) < LONGROPE_DEFAULT_SINCE:
         return None

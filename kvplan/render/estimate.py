@@ -139,12 +139,17 @@ def budget_line(plan: Plan, spell=str) -> str:
     where = f" pp stage {b.stage}" if b.stage is not None else ""
     left = b.kv_budget_bytes_per_gpu
     total = size(left) if left > 0 else f"nothing left (short by {size(-left)})"
-    # a release that reserves graph memory but not here: say why (model runner, --enforce-eager, ROCm)
-    why = next((t.source[3:] for t in b.terms if t.name == "cuda_graphs" and not t.bytes
-                and t.source.startswith("0: ") and "after the cache was sized" not in t.source), None)
-    return (f"KV budget (tp {plan.tp}{where}{whose}) = {terms} = {total}"
-            + (f"; no CUDA-graph reserve: {why}" if why else "") + lora_graphs_note(b) + vision_note(b)
-            + override_note(plan, spell))
+    graphs = graph_reserve_note(b)
+    return (f"KV budget (tp {plan.tp}{where}{whose}) = {terms} = {total}" + (f"; {graphs}" if graphs else "")
+            + lora_graphs_note(b) + vision_note(b) + override_note(plan, spell))
+
+
+def graph_reserve_note(budget) -> str:
+    """Why a release that reserves CUDA-graph memory reserves none here (the model runner, --enforce-eager, ROCm,
+    capture sizes that leave no graph: vllm_budget.graph_reserve), from the graph term's source; '' otherwise."""
+    why = next((t.source.split("0: ", 1)[1] for t in budget.terms if t.name == "cuda_graphs" and not t.bytes
+                and "0: " in t.source and "after the cache was sized" not in t.source), None)
+    return f"no CUDA-graph reserve: {why}" if why else ""
 
 
 def lora_graphs_note(budget) -> str:
@@ -368,11 +373,9 @@ def footnotes(result, plans: list, spell=str) -> list:
             lines.append(f"[yellow]{spell('context')} {context:,} exceeds the model's {limit_name} "
                          f"({limit:,}):[/yellow] vLLM refuses it unless VLLM_ALLOW_LONG_MAX_MODEL_LEN=1, and "
                          f"positions past {limit:,} are out of the model's training range.")
-    budget = plans[0].budget
-    if budget.source != "gpu" and budget.kv_budget_bytes_per_gpu < SMALL_KV_BUDGET:
-        n = budget.kv_budget_bytes_per_gpu
-        lines.append(f"[yellow]{spell('kv_budget')} {n} is {n:,} bytes[/yellow] (a bare number is bytes, as in "
-                     f"vLLM): did you mean {n}G ({n} GiB) or {n}GiB?")
+    small = small_budget_note(plans[0].budget, spell, mark=lambda text: f"[yellow]{text}[/yellow]")
+    if small:
+        lines.append(small)
     for p in plans:
         for message in p.tp_errors:
             lines.append(f"[red]tp {p.tp}:[/red] {message}")
@@ -406,6 +409,16 @@ def footnotes(result, plans: list, spell=str) -> list:
     lines += [parallel_line(p, spell, swept) for p in plans if p.parallel is not None and p.tp_valid]
     lines.extend(speed_lines(plans))
     return sorted(set(lines), key=lines.index)
+
+
+def small_budget_note(budget, spell=str, mark=str) -> str:
+    """A KV budget given below SMALL_KV_BUDGET, most likely a number missing its unit; '' otherwise. `mark` dresses
+    the first half (estimate's colour)."""
+    n = budget.kv_budget_bytes_per_gpu
+    if budget.source == "gpu" or n >= SMALL_KV_BUDGET:
+        return ""
+    return (mark(f"{spell('kv_budget')} {n} is {n:,} bytes") + f" (a bare number is bytes, as in vLLM): did you mean "
+            f"{n}G ({n} GiB) or {n}GiB?")
 
 
 def concurrency_note(p: Plan, spell=str) -> str:
@@ -446,8 +459,17 @@ def drafter_line(spec, spell=str) -> str:
 
 
 def parallel_line(p: Plan, spell=str, swept: bool = False) -> str:
-    """--data-parallel-size / --enable-expert-parallel: what the figures are one of, and the deployment's total;
-    `swept`: the plans differ in max len or KV dtype, so the line names them as well as tp."""
+    """--data-parallel-size / --enable-expert-parallel: what the figures are one of, the deployment's total
+    (parallel_capacity), and how decode is timed across the ranks; `swept`: the plans differ in max len or KV dtype,
+    so the line names them as well as tp."""
+    return (f"{parallel_capacity(p, spell, swept)} Decode at batch b = b requests on every DP rank in the same step "
+            f"(MoE layers over all ranks' tokens; under EP the busiest rank's touched experts); time to first token as "
+            f"without DP / EP.{eplb_note(p.parallel)}")
+
+
+def parallel_capacity(p: Plan, spell=str, swept: bool = False) -> str:
+    """parallel_line's words on capacity alone (check's, which times nothing): the GPUs, whose figures they are, the
+    requests resident in all, the layout of the ranks."""
     layout = p.parallel
     which = f"max len {p.context:,} {p.kv_dtype} tp {p.tp}" if swept else f"tp {p.tp}"
     gpus = layout.dp * p.tp * p.pp
@@ -457,9 +479,7 @@ def parallel_line(p: Plan, spell=str, swept: bool = False) -> str:
         [spell("enable_eplb")] if layout.eplb else [])
     return (f"{' + '.join(flags)} ({which}): {layout.dp} engine core(s) x {p.tp * p.pp} GPU(s) = {gpus} GPUs; "
             f"the figures above are one DP rank's, as its vLLM log prints them: {held}. {layout.describe()[0].upper()}"
-            f"{layout.describe()[1:]}. Decode at batch b = b requests on every DP rank in the same step (MoE layers "
-            f"over all ranks' tokens; under EP the busiest rank's touched experts); time to first token as without "
-            f"DP / EP.{eplb_note(layout)}")
+            f"{layout.describe()[1:]}.")
 
 
 def eplb_note(layout) -> str:
