@@ -292,7 +292,7 @@ def test_a_max_num_seqs_cap_under_min_concurrency_names_max_num_seqs(tmp_path):
     runs at most max_num_seqs (v1/core/sched/scheduler.py): 8 < 16 is that key's doing, not memory's."""
     path = _write(tmp_path, f"  - name: a\n    model: {LLAMA_8B}\n    tp: 1\n    gpu: H100\n    context: 8192\n"
                             f"    max_num_seqs: 8\n    min_concurrency: 16\n")
-    (finding,) = _check_file(path)[1]["a"]["findings"]
+    (finding,) = [f for f in _check_file(path)[1]["a"]["findings"] if f["level"] != "notice"]
     assert (finding["key"], finding["line"]) == ("max_num_seqs", _line(path, "max_num_seqs: 8"))
     assert finding["message"].startswith("max_concurrency 8 < min_concurrency 16: vLLM runs at most max_num_seqs 8 "
                                          "sequences at once (")
@@ -306,7 +306,7 @@ def test_raising_max_num_seqs_is_advised_only_where_it_is_enough(want, enough):
     at 884 the cache holds 876, not 884: the advice is planned at the raised value before it is given."""
     r = run_kvplan("check", LLAMA_8B, "--tp", "1", "--gpu", "H100", "-c", "512", "--max-num-seqs", "16",
                    "--min-concurrency", want, "--format", "json")
-    (finding,) = json.loads(r.stdout)["results"][0]["findings"]
+    (finding,) = [f for f in json.loads(r.stdout)["results"][0]["findings"] if f["level"] != "notice"]
     assert finding["message"].endswith(f"; it holds {want} with --max-num-seqs {want}.") == enough
     if not enough:
         assert f"and at --max-num-seqs {want} its KV cache holds 876; would fit with --tensor-parallel-size 2" in \
@@ -375,5 +375,5 @@ def test_more_sequences_than_batched_tokens_is_refused_as_vllm_refuses_it():
         '--max-num-batched-tokens to 10000 or more, or --max-num-seqs to 8192 or less.')
     r = run_kvplan("check", LLAMA_8B, "--tp", "1", "--gpu", "H100", "-c", "512", "--max-num-seqs", "16",
                    "--max-num-batched-tokens", "512", "--min-concurrency", "870", "--format", "json")
-    (finding,) = json.loads(r.stdout)["results"][0]["findings"]
+    (finding,) = [f for f in json.loads(r.stdout)["results"][0]["findings"] if f["level"] != "notice"]
     assert finding["message"].endswith("; it holds 870 with --max-num-seqs 870 and --max-num-batched-tokens 870.")

@@ -35,7 +35,11 @@ from ..plan.plan import (MAX_TP, fitting_remedies, moe_layout_of, plan, prompt_f
                          reaching, release_of, node_note, remedy_reach, with_layout_errors)
 from ..plan.sharding import shard, valid_tp_degrees
 from .estimate import bounded_prefill, budget_function
-from ..render.estimate import cache_dtype_note
+from ..engines.vllm_prefix_flag import prefix_notes
+from ..engines.vllm_rope_len import rope_note
+from ..render.estimate import (cache_dtype_note, concurrency_note, drafter_line, graph_reserve_note, lora_graphs_note,
+                               override_fix, override_note, parallel_capacity, small_budget_note, vision_note,
+                               weights_exceed)
 from ..render.text import size
 from .deployments import VALID_KEYS, Deployment, one_line
 
@@ -43,7 +47,7 @@ from .deployments import VALID_KEYS, Deployment, one_line
 
 @dataclass(frozen=True)
 class Finding:
-    level: str  # "error" or "warning"
+    level: str  # "error", "warning" or "notice" (what estimate explains of the same plan; never fails or warns)
     key: Optional[str]  # the deployment field at fault (tp, pp, min_concurrency, context), None: the entry
     message: str
     line: Optional[int]
@@ -134,15 +138,56 @@ def _spec_for(dep: Deployment, resolved: dict) -> ModelSpec:
 
 
 def _cache_flag_findings(dep: Deployment, spec: ModelSpec, resolved: dict, spell) -> list:
-    """(key, sentence) for each of the Mamba dtypes and --disable-sliding-window the deployment sets: estimate's
-    notes (vllm_cache_notes.cache_flag_notes), each on the key it speaks of."""
-    if not (dep.mamba_cache_dtype or dep.mamba_ssm_cache_dtype or dep.disable_sliding_window):
+    """(key, sentence) for each of the Mamba dtypes, --disable-sliding-window, --enable-prefix-caching and
+    --mamba-block-size the deployment sets: estimate's notes (vllm_cache_notes.cache_flag_notes,
+    vllm_prefix_flag.prefix_notes), each on the key it speaks of."""
+    found = []
+    if dep.mamba_cache_dtype or dep.mamba_ssm_cache_dtype or dep.disable_sliding_window:
+        said = cache_flag_notes(_resolve(dep, resolved), spec, dep, release_of(_engine(dep)), spell)
+        keys = ([next(k for k in ("mamba_cache_dtype", "mamba_ssm_cache_dtype") if getattr(dep, k))]
+                if dep.mamba_cache_dtype or dep.mamba_ssm_cache_dtype else []) + \
+            (["disable_sliding_window"] if dep.disable_sliding_window else [])
+        found += zip(keys, said)
+    # prefix_notes says the prefix-caching flag first, then the Mamba block, each only where given
+    keys = [k for k in ("enable_prefix_caching", "mamba_block_size") if getattr(dep, k) is not None]
+    return found + list(zip(keys, prefix_notes(spec, dep, release_of(_engine(dep)), spell)))
+
+
+def _plan_notices(dep: Deployment, spec: ModelSpec, result, spell) -> list:
+    """(key, sentence) for what estimate's footnotes explain of the same plan (render/estimate.py, the one render
+    path): the requests held against vLLM's logged concurrency, the DP / EP ranks the figures are one of, a KV cache
+    sized by num_gpu_blocks_override (and what it would take), a CUDA-graph reserve left out, LoRA's second graph
+    capture, the vision tower's profile pass. `result`: the
+    deployment's Plan, None where there is none to explain (sharding failed, vLLM refuses it, or it crashes)."""
+    if result is None:
         return []
-    said = cache_flag_notes(_resolve(dep, resolved), spec, dep, release_of(_engine(dep)), spell)
-    keys = ([next(k for k in ("mamba_cache_dtype", "mamba_ssm_cache_dtype") if getattr(dep, k))]
-            if dep.mamba_cache_dtype or dep.mamba_ssm_cache_dtype else []) + \
-        (["disable_sliding_window"] if dep.disable_sliding_window else [])
-    return list(zip(keys, said))
+    capped = result.max_concurrency_limited_by == "max_num_seqs" and dep.max_num_seqs is not None
+    eager = next((k for k in ("enforce_eager", "max_cudagraph_capture_size", "cudagraph_capture_sizes")
+                  if getattr(dep, k)), None)
+    ranks = next((k for k in ("dp", "enable_expert_parallel", "enable_eplb", "eplb_config") if getattr(dep, k)), "dp")
+    said = [("max_num_seqs" if capped else None, concurrency_note(result, spell)),
+            (ranks, parallel_capacity(result, spell) if result.parallel is not None else ""),
+            ("num_gpu_blocks_override", override_note(result, spell).removeprefix("; ")),
+            ("num_gpu_blocks_override", _override_fix(result, spell)),
+            (eager, graph_reserve_note(result.budget)),
+            ("enable_lora", lora_graphs_note(result.budget).removeprefix("; ")),
+            (None, vision_note(result.budget).removeprefix("; "))]
+    return [(key, text) for key, text in said if text]
+
+
+def _override_fix(result, spell) -> str:
+    """What num_gpu_blocks_override would have to be where it alone keeps every request out (estimate's footnote,
+    render/estimate.py override_fix); '' otherwise."""
+    blocked = not result.fits and not weights_exceed(result) and override_note(result)
+    return override_fix(result, spell) if blocked else ""
+
+
+def _spec_notices(spec: ModelSpec, spell) -> list:
+    """(key, sentence) for estimate's notes on the model as served that explain a setting: the length vLLM derives
+    from a RoPE scaling (vllm_rope_len.rope_note), the drafter's memory (render/estimate.py drafter_line)."""
+    said = [("context", rope_note(spec)),
+            ("speculative_config", drafter_line(spec, spell) if spec.draft is not None else "")]
+    return [(key, text) for key, text in said if text]
 
 
 def _device(dep: Deployment):
@@ -414,7 +459,7 @@ def check_deployment(dep: Deployment, spell: Callable[[str], str] = str, resolve
                         dep.max_num_batched_tokens, 1)
     numbers = dict.fromkeys(("kv_bytes_per_token", "kv_bytes_per_token_per_gpu", "kv_bytes_per_sequence_per_gpu",
                              "max_concurrency", "max_concurrency_limited_by", "engine"))
-    budget_per_gpu = None
+    budget_per_gpu, explained = None, None  # explained: the plan whose figures estimate's notes explain
     if sharding.valid:
         result = plan(spec, context=dep.context, kv_dtype=dep.kv_dtype, tp=dep.tp, budget_for=budget_for,
                       block_size=dep.block_size, suggest=False, remedies=True, speed=False, engine=_engine(dep),
@@ -446,6 +491,7 @@ def check_deployment(dep: Deployment, spell: Callable[[str], str] = str, resolve
                 findings[:] = [f for f in findings if not (f.level == "warning" and f.key == "context")]
         elif refusal is not None:
             where += f"; vLLM would refuse to start: {refusal.reason.split('. Try')[0]}"
+        explained = None if refused or crashes else result  # a server that does not start has no figures to explain
         kept = "" if refused or crashes or _asked_eight_bits_kept(result) else cache_dtype_note(result)
         if kept:  # the engine stores another cache than kv_dtype asks (a kv_cache_scheme in vLLM 0.15-0.21, Falcon)
             add("warning", "kv_dtype", kept + ".")
@@ -467,6 +513,10 @@ def check_deployment(dep: Deployment, spell: Callable[[str], str] = str, resolve
             add(level, None, f"not one sequence fits: {where}; "
                              f"{what_would_reach(spec, dep, budget_for, 1, precision, spell, device)}"
                              + ("." if level == "error" else " (set min_concurrency to make capacity a rule)."))
+    if explained is not None and small_budget_note(explained.budget, spell):  # a kv_budget missing its unit
+        add("warning", "kv_budget", small_budget_note(explained.budget, spell))
+    for key, said in _spec_notices(spec, spell) + _plan_notices(dep, spec, explained, spell):  # estimate's, last
+        add("notice", key, said if said.endswith(".") else said + ".")
     errors = [f.message for f in findings if f.level == "error"]
     return {
         "name": dep.name,

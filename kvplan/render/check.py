@@ -1,6 +1,6 @@
 """`kvplan check` for people, and for GitHub Actions: the deployments table with each finding under it, and
-one `::error file=PATH,line=N::message` workflow command per finding (what GitHub turns into an annotation on
-the offending line of the deployments file)."""
+one `::error file=PATH,line=N::message` workflow command per finding (`::warning`, `::notice` by its level: what
+GitHub turns into an annotation on the offending line of the deployments file)."""
 
 from __future__ import annotations
 
@@ -63,6 +63,9 @@ COLUMNS = (
 )
 
 
+MARKS = {"error": "red", "warning": "yellow", "notice": "cyan"}  # a finding's level, as its line is marked
+
+
 def renderable(result, width=None):
     from rich.console import Group
     from rich.markup import escape
@@ -87,6 +90,6 @@ def renderable(result, width=None):
     for r in results:
         for f in r["findings"]:
             where = f" ({r['file']}:{f['line']})" if r["file"] and f["line"] else ""
-            mark, style = ("error", "red") if f["level"] == "error" else ("warning", "yellow")
-            notes.append(Text.assemble((f"{mark}: ", style), f"{r['name']}{where}: {f['message']}"))
+            style = MARKS.get(f["level"], "yellow")
+            notes.append(Text.assemble((f"{f['level']}: ", style), f"{r['name']}{where}: {f['message']}"))
     return Group(table, *notes)
