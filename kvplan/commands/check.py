@@ -25,6 +25,8 @@ from ..engines.vllm import refuse_encoder_only
 from ..engines.vllm_pooling import pooling_field, pooling_note, refuse_st_pooling, runner_name
 from ..engines.vllm_cache_flags import with_cache_flags
 from ..engines.vllm_cache_notes import cache_flag_notes
+from ..engines.vllm_prefix_flag import prefix_notes
+from ..engines.vllm_rope_len import rope_note
 from ..engines.vllm_pooler_config import ignored_note as ignored_pooler_note, refuse_pooler_config
 from ..engines.vllm_runner_flag import refuse_runner
 from ..engines.vllm_speculative import served
@@ -35,8 +37,6 @@ from ..plan.plan import (MAX_TP, fitting_remedies, moe_layout_of, plan, prompt_f
                          reaching, release_of, node_note, remedy_reach, with_layout_errors)
 from ..plan.sharding import shard, valid_tp_degrees
 from .estimate import bounded_prefill, budget_function
-from ..engines.vllm_prefix_flag import prefix_notes
-from ..engines.vllm_rope_len import rope_note
 from ..render.estimate import (cache_dtype_note, concurrency_note, drafter_line, graph_reserve_note, lora_graphs_note,
                                override_fix, override_note, parallel_capacity, small_budget_note, vision_note,
                                weights_exceed)
@@ -153,12 +153,12 @@ def _cache_flag_findings(dep: Deployment, spec: ModelSpec, resolved: dict, spell
     return found + list(zip(keys, prefix_notes(spec, dep, release_of(_engine(dep)), spell)))
 
 
-def _plan_notices(dep: Deployment, spec: ModelSpec, result, spell) -> list:
+def _plan_notices(dep: Deployment, result, spell) -> list:
     """(key, sentence) for what estimate's footnotes explain of the same plan (render/estimate.py, the one render
     path): the requests held against vLLM's logged concurrency, the DP / EP ranks the figures are one of, a KV cache
     sized by num_gpu_blocks_override (and what it would take), a CUDA-graph reserve left out, LoRA's second graph
-    capture, the vision tower's profile pass. `result`: the
-    deployment's Plan, None where there is none to explain (sharding failed, vLLM refuses it, or it crashes)."""
+    capture, the vision tower's profile pass. `result`: the deployment's Plan, None where there is none to explain
+    (sharding failed, vLLM refuses it, or it crashes)."""
     if result is None:
         return []
     capped = result.max_concurrency_limited_by == "max_num_seqs" and dep.max_num_seqs is not None
@@ -513,9 +513,10 @@ def check_deployment(dep: Deployment, spell: Callable[[str], str] = str, resolve
             add(level, None, f"not one sequence fits: {where}; "
                              f"{what_would_reach(spec, dep, budget_for, 1, precision, spell, device)}"
                              + ("." if level == "error" else " (set min_concurrency to make capacity a rule)."))
-    if explained is not None and small_budget_note(explained.budget, spell):  # a kv_budget missing its unit
-        add("warning", "kv_budget", small_budget_note(explained.budget, spell))
-    for key, said in _spec_notices(spec, spell) + _plan_notices(dep, spec, explained, spell):  # estimate's, last
+    unitless = small_budget_note(explained.budget, spell) if explained is not None else ""
+    if unitless:  # a kv_budget missing its unit, as estimate warns of it
+        add("warning", "kv_budget", unitless)
+    for key, said in _spec_notices(spec, spell) + _plan_notices(dep, explained, spell):  # estimate's, last
         add("notice", key, said if said.endswith(".") else said + ".")
     errors = [f.message for f in findings if f.level == "error"]
     return {
