@@ -254,6 +254,18 @@ def test_requests_against_vllms_logged_concurrency_is_a_notice(tmp_path):
             f"(--max-num-seqs caps them).") in text
 
 
+def test_a_cap_that_vllms_rounded_figure_hides_is_still_said(tmp_path):
+    """EXAONE-4.0-32B at 8K with max_num_seqs 4: vLLM logs 4.97x, which rounds down to the 4 the cap runs, so no
+    concurrency note; estimate's start-up block still says the cap holds them, and so does check."""
+    path = deployments_file(tmp_path, "  - name: four\n    model: LGAI-EXAONE/EXAONE-4.0-32B\n    tp: 1\n"
+                                      "    gpu: H100\n    context: 8192\n    max_num_seqs: 4\n")
+    _, rows = _checked(path)
+    row = rows["four"]
+    assert row["max_concurrency"] == 4 == int(row["engine"]["max_concurrency"]) < row["engine"]["max_concurrency"]
+    assert _said(row, "notice", "max_num_seqs") == [
+        (line_of(path, "max_num_seqs", "name: four"), "resident: 4 requests (max_num_seqs caps them).")]
+
+
 def test_data_parallel_override_and_drafter_notes(tmp_path):
     path = deployments_file(tmp_path, f"""  - name: dp
     model: {LLAMA}

@@ -38,8 +38,8 @@ from ..plan.plan import (MAX_TP, fitting_remedies, moe_layout_of, plan, prompt_f
 from ..plan.sharding import shard, valid_tp_degrees
 from .estimate import bounded_prefill, budget_function
 from ..render.estimate import (cache_dtype_note, concurrency_note, drafter_line, graph_reserve_note, lora_graphs_note,
-                               override_fix, override_note, parallel_capacity, small_budget_note, vision_note,
-                               weights_exceed)
+                               override_fix, override_note, parallel_capacity, resident_line, small_budget_note,
+                               vision_note, weights_exceed)
 from ..render.text import size
 from .deployments import VALID_KEYS, Deployment, one_line
 
@@ -155,17 +155,17 @@ def _cache_flag_findings(dep: Deployment, spec: ModelSpec, resolved: dict, spell
 
 def _plan_notices(dep: Deployment, result, spell) -> list:
     """(key, sentence) for what estimate's footnotes explain of the same plan (render/estimate.py, the one render
-    path): the requests held against vLLM's logged concurrency, the DP / EP ranks the figures are one of, a KV cache
-    sized by num_gpu_blocks_override (and what it would take), a CUDA-graph reserve left out, LoRA's second graph
-    capture, the vision tower's profile pass. `result`: the deployment's Plan, None where there is none to explain
-    (sharding failed, vLLM refuses it, or it crashes)."""
+    path): the requests held against vLLM's logged concurrency (else a max_num_seqs cap), the DP / EP ranks the
+    figures are one of, a KV cache sized by num_gpu_blocks_override (and what it would take), a CUDA-graph reserve
+    left out, LoRA's second graph capture, the vision tower's profile pass. `result`: the deployment's Plan, None
+    where there is none to explain (sharding failed, vLLM refuses it, or it crashes)."""
     if result is None:
         return []
     capped = result.max_concurrency_limited_by == "max_num_seqs" and dep.max_num_seqs is not None
     eager = next((k for k in ("enforce_eager", "max_cudagraph_capture_size", "cudagraph_capture_sizes")
                   if getattr(dep, k)), None)
     ranks = next((k for k in ("dp", "enable_expert_parallel", "enable_eplb", "eplb_config") if getattr(dep, k)), "dp")
-    said = [("max_num_seqs" if capped else None, concurrency_note(result, spell)),
+    said = [("max_num_seqs" if capped else None, concurrency_note(result, spell) or resident_line(result, spell)),
             (ranks, parallel_capacity(result, spell) if result.parallel is not None else ""),
             ("num_gpu_blocks_override", override_note(result, spell).removeprefix("; ")),
             ("num_gpu_blocks_override", _override_fix(result, spell)),

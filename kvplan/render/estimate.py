@@ -83,9 +83,16 @@ def log_block(plan, spell=str) -> list:
     out += [f"  {escape(line)}" for line in e.log_lines]
     if e.refusal is not None:
         out.append(f"  [red]refuses to start:[/red] {escape(e.refusal.reason)}")
-    elif plan.max_concurrency_limited_by == "max_num_seqs":
-        out.append(f"  resident: {plan.max_concurrency:,} requests ({spell('max_num_seqs')} caps them)")
+    elif resident_line(plan, spell):
+        out.append(f"  {resident_line(plan, spell)}")
     return out
+
+
+def resident_line(plan, spell=str) -> str:
+    """The requests resident where --max-num-seqs, not memory, caps them; '' otherwise."""
+    if plan.max_concurrency_limited_by != "max_num_seqs":
+        return ""
+    return f"resident: {plan.max_concurrency:,} requests ({spell('max_num_seqs')} caps them)"
 
 
 def dtype_label(plan, kept_only: bool = False) -> str:
