@@ -95,6 +95,30 @@ def test_mamba2_forward_reads_two_pools_as_one():
     assert run_against_reference(arch, caches=split) < TOL
 
 
+def test_gated_deltanet_forward_reads_two_pools_as_one():
+    """verify's gated DeltaNet (torch step) over two tensors a slot, [slots, window] and [slots, recurrent state], as
+    the layout gives it where the engine keeps two dtypes (Qwen3-Next / Qwen3.5 from vLLM 0.17): the float64
+    reference matched as with one pool."""
+    torch = pytest.importorskip("torch")
+    from test_verify_model import TOL, run_against_reference, tiny
+
+    from kvplan.gpu.caches import small_caches
+    from kvplan.gpu.step import LayerCache
+
+    arch = tiny("qwen3_next")
+    caches = small_caches(arch, 64, 4, 2, torch.float32)
+    conv = arch.conv_dim // arch.tp * (arch.conv_kernel - 1)
+    split = {}
+    for index, cache in caches.items():
+        if cache.kind == "state":
+            pool = cache.tensors[0]
+            tensors = (torch.zeros(pool.shape[0], conv), torch.zeros(pool.shape[0], pool.shape[1] - conv))
+            cache = LayerCache(cache.kind, cache.group, tensors, cache.window)
+        split[index] = cache
+    assert any(c.kind == "state" and len(c.tensors) == 2 for c in split.values())
+    assert run_against_reference(arch, caches=split) < TOL
+
+
 # ---- GPU --------------------------------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("batch", [1, 6])
