@@ -176,7 +176,8 @@ def run(tally: Tally, label: str, args: list, codes=(0, 2), env: dict | None = N
     if code == 2 and stdout:
         tally.bad("output on stdout with exit 2", f"{label}: {stdout[:100]!r}")
     lines = [line for line in stderr.splitlines() if not line.startswith(("::error file=", "::warning file=",
-                                                                          "::error::", "::warning::"))]
+                                                                          "::notice file=", "::error::",
+                                                                          "::warning::", "::notice::"))]
     command = workflow_commands(stdout) or workflow_commands("\n".join(lines))
     if command:
         tally.bad("workflow command in output", f"{label}: {command!r}")

@@ -286,3 +286,44 @@ def test_verify_refuses_a_capture_pair_no_default_batch_starts():
     line = one_error_line(run_kvplan("estimate", "meta-llama/Llama-3.2-1B-Instruct", "--gpu", "H100",
                                      "--max-cudagraph-capture-size", "4", "--cudagraph-capture-sizes", "1,2,4,8"))
     assert "max-cudagraph-capture-size" in line
+
+
+# ---- fuzz round 2 (session 61, the merged tree) -------------------------------------------------------------------
+
+def test_an_infinite_rope_factor_is_refused_on_its_field(tmp_path):
+    """rope_scaling.factor Infinity (JSON's extension, which Python's reader takes) scaled no length: refused in one
+    sentence naming the field, as NaN is, instead of an OverflowError (exit 3)."""
+    import json
+
+    from conftest import one_error_line, run_kvplan
+    from hub_configs import LLAMA3_8B
+
+    config = {**LLAMA3_8B, "rope_scaling": {"rope_type": "dynamic", "factor": float("inf")}}
+    (tmp_path / "config.json").write_text(json.dumps(config))
+    line = one_error_line(run_kvplan("estimate", str(tmp_path)))
+    assert "'rope_scaling.factor' must be a positive finite number or null, got Infinity" in line
+
+
+def test_verify_refuses_more_sequences_than_batched_tokens_before_torch():
+    """vLLM refuses max_num_batched_tokens below max_num_seqs (config/scheduler.py 0.32.0:328-333); estimate says
+    so, and verify now says the same before torch loads."""
+    from kvplan.commands.verify import check_options
+    from kvplan.errors import FieldError
+
+    with pytest.raises(FieldError, match=r"64 is more than max_num_batched_tokens 16, which vLLM refuses"):
+        check_options(1, 8192, None, None, max_num_seqs=64, max_num_batched_tokens=16)
+    check_options(1, 8192, None, None, max_num_seqs=16, max_num_batched_tokens=16)
+
+
+def test_check_notices_name_the_yaml_key(tmp_path):
+    """A deployments file's enforce_eager: the no-graph-reserve notice names the key as the file writes it, as
+    every other finding does; on the command line it stays --enforce-eager."""
+    from conftest import run_kvplan
+
+    (tmp_path / "d.yaml").write_text("deployments:\n  - name: eager\n    model: meta-llama/Llama-3.1-8B-Instruct\n"
+                                     "    gpu: H100\n    tp: 1\n    context: 8192\n    enforce_eager: true\n")
+    out = run_kvplan("check", "--file", str(tmp_path / "d.yaml"), "--format", "json")
+    assert "enforce_eager sets cudagraph_mode NONE" in out.stdout and "--enforce-eager" not in out.stdout
+    flags = run_kvplan("check", "meta-llama/Llama-3.1-8B-Instruct", "-tp", "1", "--gpu", "H100", "--enforce-eager",
+                       "--format", "json")
+    assert "--enforce-eager sets cudagraph_mode NONE" in flags.stdout

@@ -9,7 +9,7 @@ from dataclasses import dataclass, replace
 from functools import lru_cache
 from typing import Callable, Optional
 
-from ..errors import FieldError, KvplanError, RefusedInput, quote, values_as_yaml
+from ..errors import FieldError, KvplanError, RefusedInput, quote, respelled, values_as_yaml
 from ..gpu.detect import choose_gpu
 from ..model.precision import resolve_kv_dtype
 from ..model.files import unloadable_notes
@@ -172,7 +172,11 @@ def _plan_notices(dep: Deployment, result, spell) -> list:
             (eager, graph_reserve_note(result.budget)),
             ("enable_lora", lora_graphs_note(result.budget).removeprefix("; ")),
             (None, vision_note(result.budget).removeprefix("; "))]
-    return [(key, text) for key, text in said if text]
+    return [(key, respelled(text, BUDGET_FLAGS, spell)) for key, text in said if text]
+
+
+# the flags the budget's own sentences name as the command line writes them (engines/vllm_budget.py, vision_note)
+BUDGET_FLAGS = (("enforce_eager", "--enforce-eager"), ("skip_mm_profiling", "--skip-mm-profiling"))
 
 
 def _override_fix(result, spell) -> str:

@@ -74,6 +74,10 @@ def check_options(tp: int, context: int, gpu_util: Optional[float], block_size: 
     for field, value in (("max_num_seqs", max_num_seqs), ("max_num_batched_tokens", max_num_batched_tokens)):
         if value is not None:
             require_positive(field, value)
+    if max_num_seqs is not None and max_num_batched_tokens is not None and max_num_batched_tokens < max_num_seqs:
+        from ..engines.vllm import more_seqs_than_tokens
+
+        raise more_seqs_than_tokens(max_num_seqs, max_num_batched_tokens, None)  # as estimate refuses it, before torch
     if block_size is not None and block_size not in KERNEL_BLOCK_SIZES:
         raise FieldError("block_size", f"must be one of {', '.join(map(str, KERNEL_BLOCK_SIZES))} for verify (the "
                                        f"block sizes the bundled kernel reads), got {block_size}.")

@@ -377,7 +377,7 @@ def resolve_settings(max_model_len: int, gpu_name: str, gpu_memory: int, pp: int
     if max_num_seqs is None:
         seqs = min(seqs, tokens)
     elif tokens < seqs:  # config/scheduler.py verify_max_model_len (0.11.0 ... 0.34.0; 0.32.0:328-333)
-        raise _more_seqs_than_tokens(seqs, tokens, None if max_num_batched_tokens else raised)
+        raise more_seqs_than_tokens(seqs, tokens, None if max_num_batched_tokens else raised)
     asynchronous = async_scheduling is not False  # on by default (0.14+) unless something turns it off
     if not rules.concurrent_batches:
         batches = 1
@@ -388,7 +388,7 @@ def resolve_settings(max_model_len: int, gpu_name: str, gpu_memory: int, pp: int
     return Settings(max_model_len, tokens, seqs, batches, prefix_caching, raised, picked)
 
 
-def _more_seqs_than_tokens(seqs: int, tokens: int, raised: Optional[str]) -> FieldError:
+def more_seqs_than_tokens(seqs: int, tokens: int, raised: Optional[str]) -> FieldError:
     """vLLM's refusal of more sequences than batched tokens, on max_num_seqs; `raised`: None where the user gave
     the batched tokens, else why vLLM's own pick is what it is ("" for the GPU's default). The remedy names both
     limits by their keys (FieldError.names), which the caller writes its own way (the command line's flags); a pick
