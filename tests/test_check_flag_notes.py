@@ -322,10 +322,11 @@ def test_data_parallel_override_and_drafter_notes(tmp_path):
     assert said[1].startswith(f"num_gpu_blocks_override 200 blocks hold no request of max len; one needs "
                               f"{8192 // 16 + 1} (the null block included), and the budget holds ")
     # Gemma 3's profile run: the encoder budget (max_num_batched_tokens 8,192) over 256 tokens an image = 32 images
-    # (multimodal/encoder_budget.py 0.32.0:153-182); estimate's budget line says the same words
+    # (multimodal/encoder_budget.py 0.32.0:153-182); estimate's budget line says the same words, the flag named as the
+    # deployments file names it
     (said,) = [text for _, text in _said(rows["vision"], "notice", None) if "vision tower" in text]
     assert said == (f"the profile peak holds the vision tower's pass over {8192 // 256} dummy images "
-                    f"(--skip-mm-profiling leaves it out, as vLLM's).")
+                    f"(skip_mm_profiling leaves it out, as vLLM's).")
 
 
 def test_a_kv_budget_without_its_unit_is_warned_as_estimate_warns_it(tmp_path):

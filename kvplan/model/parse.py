@@ -74,7 +74,7 @@ def _rope_entry(entry: dict, key: str) -> RopeEntry:
     factor = entry.get("factor")
     numeric = isinstance(factor, (int, float)) and not isinstance(factor, bool) and 0 < factor < math.inf
     if "factor" in entry and factor is not None and not numeric:
-        raise KvplanError(f"config field '{key}.factor' must be a positive finite number or null, got "
+        raise KvplanError(f"config field '{key}.factor' must be a positive number or null, got "
                           f"{json_value(factor)}.")
     original = _original_length(entry.get("original_max_position_embeddings"),
                                 f"{key}.original_max_position_embeddings")
