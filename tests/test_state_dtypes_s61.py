@@ -72,25 +72,32 @@ def test_two_dtypes_on_a_mixer_verify_keeps_in_one_are_refused():
         V.cache_layout(spec, p)
 
 
-def test_mamba2_forward_reads_two_pools_as_one():
-    """The torch path of verify's Mamba-2 layer (CPU) over two tensors a slot (window, state) matches the float64
-    reference as the one-pool form does."""
-    torch = pytest.importorskip("torch")
-    from test_verify_model import TOL, run_against_reference, tiny
+def split_state_caches(arch, window: int) -> dict:
+    """verify's small CPU caches for `arch` with every state slot as two zeroed float32 tensors, [slots, window] and
+    [slots, recurrent state], as the layout gives them where the engine keeps two dtypes."""
+    import torch
 
     from kvplan.gpu.caches import small_caches
     from kvplan.gpu.step import LayerCache
 
-    arch = tiny("nemotron_h")
-    caches = small_caches(arch, 64, 4, 2, torch.float32)
-    conv = arch.conv_dim_rank * (arch.conv_kernel - 1)
     split = {}
-    for index, cache in caches.items():
+    for index, cache in small_caches(arch, 64, 4, 2, torch.float32).items():
         if cache.kind == "state":
-            pool = cache.tensors[0]
-            tensors = (torch.zeros(pool.shape[0], conv), torch.zeros(pool.shape[0], pool.shape[1] - conv))
+            rows, width = cache.tensors[0].shape
+            tensors = (torch.zeros(rows, window), torch.zeros(rows, width - window))
             cache = LayerCache(cache.kind, cache.group, tensors, cache.window)
         split[index] = cache
+    return split
+
+
+def test_mamba2_forward_reads_two_pools_as_one():
+    """The torch path of verify's Mamba-2 layer (CPU) over two tensors a slot (window, state) matches the float64
+    reference as the one-pool form does."""
+    pytest.importorskip("torch")
+    from test_verify_model import TOL, run_against_reference, tiny
+
+    arch = tiny("nemotron_h")
+    split = split_state_caches(arch, arch.conv_dim_rank * (arch.conv_kernel - 1))
     assert sum(c.kind == "state" and len(c.tensors) == 2 for c in split.values()) == 2  # two Mamba-2 layers
     assert run_against_reference(arch, caches=split) < TOL
 
@@ -99,22 +106,11 @@ def test_gated_deltanet_forward_reads_two_pools_as_one():
     """verify's gated DeltaNet (torch step) over two tensors a slot, [slots, window] and [slots, recurrent state], as
     the layout gives it where the engine keeps two dtypes (Qwen3-Next / Qwen3.5 from vLLM 0.17): the float64
     reference matched as with one pool."""
-    torch = pytest.importorskip("torch")
+    pytest.importorskip("torch")
     from test_verify_model import TOL, run_against_reference, tiny
 
-    from kvplan.gpu.caches import small_caches
-    from kvplan.gpu.step import LayerCache
-
     arch = tiny("qwen3_next")
-    caches = small_caches(arch, 64, 4, 2, torch.float32)
-    conv = arch.conv_dim // arch.tp * (arch.conv_kernel - 1)
-    split = {}
-    for index, cache in caches.items():
-        if cache.kind == "state":
-            pool = cache.tensors[0]
-            tensors = (torch.zeros(pool.shape[0], conv), torch.zeros(pool.shape[0], pool.shape[1] - conv))
-            cache = LayerCache(cache.kind, cache.group, tensors, cache.window)
-        split[index] = cache
+    split = split_state_caches(arch, arch.conv_dim // arch.tp * (arch.conv_kernel - 1))
     assert any(c.kind == "state" and len(c.tensors) == 2 for c in split.values())
     assert run_against_reference(arch, caches=split) < TOL
 
