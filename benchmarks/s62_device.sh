@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# Session 62: session 61's last tree on the GPU (the calls it could not make), then this session's merges.
+#   bash benchmarks/s62_device.sh final    gated DeltaNet's and KDA's two-tensor slots through verify, Nemotron-H, then
+#                                          the GPU tests of the files session 61 touched and every verify GPU test file
+#   bash benchmarks/s62_device.sh list     issue 13's whole list through verify (8K, vLLM 0.32.0)
+#   bash benchmarks/s62_device.sh tests    verify's GPU test files
+set -u
+cd "$(dirname "$0")/.."
+export PYTHONPATH=$PWD PYTHONUNBUFFERED=1 HF_HUB_OFFLINE=1
+mode=${1:-final}
+LOG=$OUT/s62_$mode.txt
+nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader | tee "$LOG"
+date -u | tee -a "$LOG"
+run() {  # name, then verify's arguments
+  local name=$1; shift
+  local t0=$SECONDS
+  timeout 80 python3 -m kvplan verify "$@" >"$OUT/v_$name.txt" 2>&1
+  echo "$name ($*) rc=$? $((SECONDS - t0)) s" | tee -a "$LOG"
+  grep -E "^Verdict|^Decode graphs|^Capacity|^Budget|^Decode|^TTFT|^Weight" "$OUT/v_$name.txt" | cut -c1-170 | tee -a "$LOG"
+}
+if [ "$mode" = final ]; then
+  run qwen3next_ssm_fp32 Qwen/Qwen3-Next-80B-A3B-Thinking -c 8192 --tp 2 --mamba-ssm-cache-dtype float32
+  run kimi_linear_tp2 moonshotai/Kimi-Linear-48B-A3B-Instruct -c 8192 --tp 2
+  run qwen35_9b Qwen/Qwen3.5-9B -c 8192
+  run nemotron_h nvidia/Nemotron-H-8B-Base-8K -c 8192
+  files=$(grep -l "kernel_torch\|cuda.is_available\|needs a CUDA" tests/test_verify_*.py)
+  timeout 330 python3 -m pytest -q -p no:cacheprovider -rfE tests/test_api_verify_s61.py tests/test_state_dtypes_s61.py \
+    $files 2>&1 | tail -8 | tee -a "$LOG"
+elif [ "$mode" = list ]; then
+  run llama8b meta-llama/Llama-3.1-8B-Instruct -c 8192
+  run llama8b_32k_fp8 meta-llama/Llama-3.1-8B-Instruct -c 32768 --kv-dtype fp8
+  run qwen3_14b Qwen/Qwen3-14B -c 8192
+  run gemma27b google/gemma-3-27b-it -c 8192
+  run gptoss openai/gpt-oss-20b -c 8192
+  run v2lite deepseek-ai/DeepSeek-V2-Lite -c 8192
+  run mixtral_tp2 mistralai/Mixtral-8x7B-v0.1 -c 8192 --tp 2
+  run llama70b_tp2 meta-llama/Llama-3.1-70B-Instruct -c 8192 --tp 2
+  run qwen3next Qwen/Qwen3-Next-80B-A3B-Thinking -c 8192 --tp 2
+  run llama1b meta-llama/Llama-3.2-1B-Instruct -c 8192
+else
+  files=$(grep -l "kernel_torch\|cuda.is_available\|needs a CUDA" tests/test_verify_*.py)
+  timeout 500 python3 -m pytest -q -p no:cacheprovider -rfE $files 2>&1 | tail -8 | tee -a "$LOG"
+fi
+(cd "$OUT" && tar czf runs.tgz v_*.txt && rm -f v_*.txt)  # one file back: the device returns a few
