@@ -108,7 +108,8 @@ SPECULATIVE_HELP = ("As vLLM 0.32's --speculative-config ('{\"method\": \"mtp\",
                     "states widen for the draft tokens. Decode speed-ups (acceptance) are not modelled.")
 DP_HELP = ("As vLLM's --data-parallel-size (0.9+): engine replicas of TP GPUs each, every one with its own KV "
            "cache, scheduler and max_num_seqs; the figures are one replica's (what its log prints), the total "
-           "resident requests D times them. An MoE model's experts span all D x TP GPUs (vLLM's FusedMoE).")
+           "resident requests D times them. An MoE model's experts span all D x TP GPUs (vLLM's FusedMoE). "
+           "Default 1.")
 EP_HELP = ("As vLLM's --enable-expert-parallel / -ep (0.9+): each of the TP x DP GPUs holds its share of the routed "
            "experts whole (experts / ranks, the first ranks one more); attention, shared experts and embeddings "
            "stay split over TP. vLLM refuses it on a model without experts.")
@@ -180,10 +181,13 @@ MAX_NUM_BATCHED_TOKENS_HELP = ("Tokens of the largest forward pass (default: wha
                                "H100/H200, raised to the largest media item of a multimodal prefix LM such as Gemma 4 "
                                f"31B); {SUFFIXES}.")
 MAX_NUM_SEQS_HELP = "Most sequences the engine runs at once (default: what vLLM picks for the GPU, 1024 on H100/H200)."
-PP_PARTITION_HELP = "Layers per stage, like VLLM_PP_LAYER_PARTITION (e.g. 31,30)."
+PP_PARTITION_HELP = ("Layers per stage, like VLLM_PP_LAYER_PARTITION (e.g. 31,30; default: vLLM's split, "
+                     "get_pp_indices).")
 QUANTIZATION_HELP = ("Serve the weights quantised as vLLM's --quantization: fp8 or mxfp4 (online, from 16-bit "
-                     "weights), awq or gptq (a checkpoint quantised so).")
-DTYPE_HELP = "Model dtype as vLLM's --dtype: auto, half, float16, bfloat16, float, float32."
+                     "weights), awq or gptq (a checkpoint quantised so). Default: the checkpoint's own.")
+DTYPE_HELP = "Model dtype as vLLM's --dtype: auto (the default), half, float16, bfloat16, float, float32."
+REVISION_HELP = ("Hub revision: a branch, tag, 40-hex commit or refs/pr/N (default: the bundled spec where there is "
+                 "one, else main).")
 DEFAULT_GPU_HELP = "GPU from `kvplan gpus` (nvidia-smi's name or an alias); default: the detected GPU, else H100."
 
 
