@@ -170,3 +170,40 @@ def test_every_deployments_key_is_documented_once_in_docs_ci():
     assert named - set(VALID_KEYS) <= {"auto", "float32", "float16", "bfloat16", "deployments", "max_concurrency"}
     reference = yaml.safe_load(_block_after(text, "## The deployments file"))
     assert {k for entry in reference["deployments"] for k in entry} <= set(VALID_KEYS)
+
+
+def test_readme_opens_with_the_two_commands_and_ci_runs_the_second():
+    """README's first two blocks: install + estimate on a bundled model; install + the test suite, which .ci/run runs
+    verbatim; and the README says torch==2.13.0 is a CPU build only on this project's machines."""
+    text = (ROOT / "README.md").read_text()
+    first, second = [m.group(1).strip() for m in re.finditer(r"```bash\n(.*?)```", text, re.S)][:2]
+    assert first.startswith("pip install . && kvplan estimate ") and "HF_HUB_OFFLINE" not in first
+    assert first.split("kvplan estimate ")[1].split()[0] == "meta-llama/Llama-3.1-8B-Instruct"  # bundled
+    assert second.startswith("pip install torch==2.13.0 -e ") and " python -m pytest " in second
+    ci = [line.strip() for line in (ROOT / ".ci" / "run").read_text().splitlines()]
+    assert second in ci
+    assert [line for line in ci if "pytest" in line and not line.startswith("#")] == [second]
+    prose = " ".join(text[:text.index("## Commands")].split())
+    assert "`torch==2.13.0` is a CPU build on the machines this project is developed and tested on" in prose
+    assert "a CUDA build" in prose
+
+
+def test_model_specs_readme_lists_every_bundled_spec_in_one_table():
+    """model_specs/README.md's table: one row per bundled file, its aliases and layer count as the file has them,
+    and no blank line that would cut the table in two (the rows after it would render as text)."""
+    text = (ROOT / "model_specs" / "README.md").read_text()
+    rows = {}
+    for line in text.splitlines():
+        if line.startswith("| `"):
+            cells = [c.strip() for c in line.strip("|").split("|")]
+            rows[cells[0].strip("`")] = cells
+    specs = [yaml.safe_load(p.read_text()) for p in sorted((ROOT / "model_specs").glob("*.yaml"))]
+    assert sorted(rows) == sorted(s["id"] for s in specs)
+    for spec in specs:
+        cells, config = rows[spec["id"]], spec["config"].get("text_config", spec["config"])
+        assert sorted(re.findall(r"`([^`]+)`", cells[1])) == sorted(spec.get("aliases") or []), spec["id"]
+        layers = config.get("num_hidden_layers", config.get("n_layer"))
+        assert cells[2] == str(layers), spec["id"]
+    table = text[text.index("| id | aliases |"):]
+    table = table[:table.index("\n\n")]
+    assert len([line for line in table.splitlines() if line.startswith("| `")]) == len(specs)
