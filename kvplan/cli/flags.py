@@ -87,7 +87,7 @@ LIMIT_MM_HELP = ("As vLLM's --limit-mm-per-prompt ('{\"image\": 2, \"video\": 0}
                  "prompt, which bound the profile run's dummy items; 0 for every modality the tower serves (image; "
                  "Qwen-VL: image and video) leaves it out (0.15+: not loaded) and its pass. vLLM's dummy options "
                  "('{\"video\": {\"count\": 1, \"num_frames\": 8, \"width\": 1280, \"height\": 720}}', image "
-                 "width / height) cap the Qwen-VL dummy item.")
+                 "width / height) cap the Qwen-VL dummy item. Default: vLLM's, 999 items a modality.")
 MM_ENCODER_TP_HELP = ("As vLLM's --mm-encoder-tp-mode (0.10.2+): weights (the vision tower split over the TP ranks, "
                       "the default) or data (every rank holds the whole tower and runs its share of the images; "
                       "Llama 4 and the Qwen VL models, others fall back to weights).")
@@ -98,7 +98,7 @@ MM_PROCESSOR_KWARGS_HELP = ("As vLLM's --mm-processor-kwargs (JSON, e.g. '{\"max
                              "other keys reach only the processor, so they change nothing here.")
 CPU_OFFLOAD_HELP = ("As vLLM's --cpu-offload-gb (0.5.3+): GiB of each GPU's decoder-layer weights held in CPU "
                     "memory, which the KV cache gains (Model Runner V2 before 0.28 ignores it); decode times do "
-                    "not count reading them back.")
+                    "not count reading them back. Default 0.")
 GPU_BLOCKS_OVERRIDE_HELP = ("As vLLM's --num-gpu-blocks-override: the KV cache holds exactly this many blocks of "
                             "every cache group, whatever the budget leaves; vLLM does not check it against free "
                             "memory, so a pool the budget cannot hold fails to allocate.")
@@ -172,8 +172,9 @@ VERIFY_MAMBA_DTYPE = (" Verify refuses a pair its forward holds in one tensor (M
                       "states in one dtype there; Kimi's KDA a float32 SSM state only); estimate plans it.")
 VERIFY_WINDOW = " Verify's forward pass then attends in full in those layers."
 # the flags that change capacity besides the engine's (estimate and check alike)
-GPU_MEMORY_HELP = ("Override the GPU's memory (80GB, 79.2GiB, 80G = 80 GiB, or bytes); kvplan's own flag. A number "
-                   "without a unit is bytes, refused below 1 MiB (40 means 40 bytes: write 40GiB).")
+GPU_MEMORY_HELP = ("Override the GPU's memory (80GB, 79.2GiB, 80G = 80 GiB, or bytes; default: the catalog's, "
+                   "`kvplan gpus`); kvplan's own flag. A number without a unit is bytes, refused below 1 MiB (40 "
+                   "means 40 bytes: write 40GiB).")
 GPUS_PER_NODE_HELP = ("GPUs of one node (kvplan's flag; default: the catalog's, `kvplan gpus`: 8, GH200 4, GB200 72): "
                       "the remedies keep a tensor-parallel group within it and put pipeline stages across nodes. "
                       "A larger -tp is planned and noted (vLLM runs TP across nodes, slowly).")
