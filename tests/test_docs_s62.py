@@ -207,3 +207,19 @@ def test_model_specs_readme_lists_every_bundled_spec_in_one_table():
     table = text[text.index("| id | aliases |"):]
     table = table[:table.index("\n\n")]
     assert len([line for line in table.splitlines() if line.startswith("| `")]) == len(specs)
+
+
+def test_the_repository_paths_the_pages_name_exist():
+    """Every kvplan/, benchmarks/, tests/, docs/ path README.md and docs/*.md name (README's Architecture once
+    named kvplan/cli.py, a package since), and every file named bare (`vllm_graphs.py`) somewhere in the tree."""
+    missing = []
+    for page in PAGES:
+        text = page.read_text()
+        for path in set(re.findall(r"(?<![\w/.-])((?:kvplan|benchmarks|tests|docs|\.ci)/[\w./*-]+)", text)):
+            path = path.rstrip(".,);:")
+            if not any(ROOT.glob(path)):
+                missing.append(f"{page.name}: {path}")
+        here = {p.name for top in ("kvplan", "benchmarks", "tests") for p in (ROOT / top).rglob("*")}
+        for name in set(re.findall(r"`([\w]+\.(?:py|cu|cuh))`", text)) - here:
+            missing.append(f"{page.name}: {name}")
+    assert not missing
