@@ -223,3 +223,17 @@ def test_the_repository_paths_the_pages_name_exist():
         for name in set(re.findall(r"`([\w]+\.(?:py|cu|cuh))`", text)) - here:
             missing.append(f"{page.name}: {name}")
     assert not missing
+
+
+def test_every_flag_the_pages_name_is_a_flag_of_kvplan():
+    """A --flag README.md or docs/*.md names is one of kvplan's (its commands' or its own), or one of the few the
+    pages name as another tool's: pip's, pytest's, a benchmark script's, or vLLM's that kvplan has no flag for."""
+    from kvplan.cli.app import click_command
+
+    ours = {"--version", "--help", "--install-completion", "--show-completion"}
+    for command in click_command().commands.values():
+        ours |= {o for p in command.params for o in getattr(p, "opts", []) + getattr(p, "secondary_opts", [])}
+    others = {"--index-url", "--dist", "--ordered-pages", "--walks", "--enable-prompt-embeds", "--task"}
+    for page in PAGES:
+        named = set(re.findall(r"(?<![\w-])(--[a-z][a-z0-9-]+)", page.read_text()))
+        assert named - ours <= others, (page.name, sorted(named - ours - others))
