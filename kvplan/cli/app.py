@@ -25,7 +25,7 @@ from .flags import (CAPTURE_SIZES_HELP, MAX_CAPTURE_HELP,  # noqa: I001
                     LANGUAGE_MODEL_ONLY_HELP, LIMIT_MM_HELP, MM_ENCODER_TP_HELP, MODEL_HELP, SKIP_MM_PROFILING_HELP,
                     SUFFIXES, DTYPE_HELP, GPU_MEMORY_HELP, GPUS_PER_NODE_HELP, MAX_NUM_BATCHED_TOKENS_HELP,
                     MAX_NUM_SEQS_HELP,
-                    PP_PARTITION_HELP, QUANTIZATION_HELP,
+                    PP_PARTITION_HELP, QUANTIZATION_HELP, REVISION_HELP,
                     VERIFY_ENFORCE_EAGER_HELP, VERIFY_GRAPHS, VERIFY_MAMBA_DTYPE, VERIFY_WINDOW,
                     _complete_gpu, _complete_kv_dtype, _complete_model, flag, typed)
 
@@ -250,10 +250,11 @@ def estimate(
     pp_partition: Optional[str] = PP_LAYER_PARTITION,
     engine: str = typer.Option("vllm", "--engine", help="Engine model (kvplan's flag): vllm (0.32.0), "
                                "vllm==<release> for an older vLLM, or none (ideal paging, no engine reserves)."),
-    revision: Optional[str] = typer.Option(None, "--revision", help="Hub revision (branch, tag or commit)."),
+    revision: Optional[str] = typer.Option(None, "--revision", help=REVISION_HELP),
     hub_timeout: Optional[str] = typer.Option(None, "--hub-timeout", help=HUB_TIMEOUT_HELP),
     batch: Optional[str] = typer.Option(None, "--batch", help="Decode batch sizes to estimate besides 1 and max "
-                                        "concurrency (1,8,64); batches that do not fit are marked."),
+                                        "concurrency, a comma list (8,64; default: those two only); batches that do "
+                                        "not fit are marked."),
     quantization: Optional[str] = QUANTIZATION,
     dtype: Optional[str] = DTYPE,
     input_len: Optional[int] = typer.Option(None, "--input-len", help="Prompt tokens for the time to first token "
@@ -389,14 +390,15 @@ def check(
                                        "enable_prefix_caching, mamba_block_size). See "
                                        "docs/ci.md."),
     tp: Optional[str] = typer.Option(None, "-tp", "--tensor-parallel-size", "--tp",
-                                     help="TP degrees to check for MODEL (8 or 2,4,8)."),
+                                     help="TP degrees to check for MODEL (8 or 2,4,8); required with MODEL."),
     pp: Optional[int] = typer.Option(None, "-pp", "--pipeline-parallel-size", "--pp",
-                                     help="Pipeline-parallel degree."),
+                                     help="Pipeline stages; layers split as vLLM splits them (default 1)."),
     min_concurrency: Optional[int] = typer.Option(None, "--min-concurrency", help="Fail unless this many "
-                                                  "requests of --max-model-len tokens fit at once."),
+                                                  "requests of --max-model-len tokens fit at once (default: no "
+                                                  "target; not one request fails anyway, as vLLM refuses to start)."),
     context: Optional[str] = typer.Option(None, "--max-model-len", "--context", "-c", help=CHECK_CONTEXT_HELP),
     kv_dtype: Optional[str] = typer.Option(None, "--kv-cache-dtype", "--kv-dtype",
-                                           help="KV-cache dtype (default auto = the model's dtype)."),
+                                           help=KV_DTYPE_HELP + " Default: auto."),
     block_size: Optional[int] = typer.Option(None, "--block-size", help="Paged-attention block size in tokens "
                                              "(default: the engine's; vLLM uses 16 (64 from 0.34), MLA by GPU and "
                                              "release; up to 0.17 one the release lists: 1 to 256 in 0.11.1-0.17; "
@@ -405,7 +407,7 @@ def check(
     gpu: Optional[str] = typer.Option(None, "--gpu", help=DEFAULT_GPU_HELP),
     gpu_util: Optional[float] = typer.Option(None, "--gpu-memory-utilization", "--gpu-util", help=GPU_UTIL_HELP),
     kv_budget: Optional[str] = typer.Option(None, "--kv-cache-memory-bytes", "--kv-budget", help=KV_BUDGET_HELP),
-    revision: Optional[str] = typer.Option(None, "--revision", help="Hub revision (branch, tag or commit)."),
+    revision: Optional[str] = typer.Option(None, "--revision", help=REVISION_HELP),
     engine: Optional[str] = typer.Option(None, "--engine", help="Engine model (kvplan's flag): vllm (0.32.0, the "
                                          "default), vllm==<release> for the vLLM the deployment runs, or none."),
     enforce_eager: bool = ENFORCE_EAGER,
@@ -535,7 +537,7 @@ def verify(
     engine: str = typer.Option("vllm", "--engine", help="Engine model (kvplan's flag): vllm (0.32.0) or "
                                f"vllm==<release> for another vLLM ({SPAN}): the release whose plan and budget "
                                "rules verify judges."),
-    revision: Optional[str] = typer.Option(None, "--revision", help="Hub revision (branch, tag or commit)."),
+    revision: Optional[str] = typer.Option(None, "--revision", help=REVISION_HELP),
     enforce_eager: bool = typer.Option(False, "--enforce-eager", help=VERIFY_ENFORCE_EAGER_HELP),
     max_capture_size: Optional[str] = typer.Option(None, "--max-cudagraph-capture-size",
                                                    help=MAX_CAPTURE_HELP + VERIFY_GRAPHS),

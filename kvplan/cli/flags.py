@@ -87,7 +87,7 @@ LIMIT_MM_HELP = ("As vLLM's --limit-mm-per-prompt ('{\"image\": 2, \"video\": 0}
                  "prompt, which bound the profile run's dummy items; 0 for every modality the tower serves (image; "
                  "Qwen-VL: image and video) leaves it out (0.15+: not loaded) and its pass. vLLM's dummy options "
                  "('{\"video\": {\"count\": 1, \"num_frames\": 8, \"width\": 1280, \"height\": 720}}', image "
-                 "width / height) cap the Qwen-VL dummy item.")
+                 "width / height) cap the Qwen-VL dummy item. Default: vLLM's, 999 items a modality.")
 MM_ENCODER_TP_HELP = ("As vLLM's --mm-encoder-tp-mode (0.10.2+): weights (the vision tower split over the TP ranks, "
                       "the default) or data (every rank holds the whole tower and runs its share of the images; "
                       "Llama 4 and the Qwen VL models, others fall back to weights).")
@@ -98,7 +98,7 @@ MM_PROCESSOR_KWARGS_HELP = ("As vLLM's --mm-processor-kwargs (JSON, e.g. '{\"max
                              "other keys reach only the processor, so they change nothing here.")
 CPU_OFFLOAD_HELP = ("As vLLM's --cpu-offload-gb (0.5.3+): GiB of each GPU's decoder-layer weights held in CPU "
                     "memory, which the KV cache gains (Model Runner V2 before 0.28 ignores it); decode times do "
-                    "not count reading them back.")
+                    "not count reading them back. Default 0.")
 GPU_BLOCKS_OVERRIDE_HELP = ("As vLLM's --num-gpu-blocks-override: the KV cache holds exactly this many blocks of "
                             "every cache group, whatever the budget leaves; vLLM does not check it against free "
                             "memory, so a pool the budget cannot hold fails to allocate.")
@@ -108,7 +108,8 @@ SPECULATIVE_HELP = ("As vLLM 0.32's --speculative-config ('{\"method\": \"mtp\",
                     "states widen for the draft tokens. Decode speed-ups (acceptance) are not modelled.")
 DP_HELP = ("As vLLM's --data-parallel-size (0.9+): engine replicas of TP GPUs each, every one with its own KV "
            "cache, scheduler and max_num_seqs; the figures are one replica's (what its log prints), the total "
-           "resident requests D times them. An MoE model's experts span all D x TP GPUs (vLLM's FusedMoE).")
+           "resident requests D times them. An MoE model's experts span all D x TP GPUs (vLLM's FusedMoE). "
+           "Default 1.")
 EP_HELP = ("As vLLM's --enable-expert-parallel / -ep (0.9+): each of the TP x DP GPUs holds its share of the routed "
            "experts whole (experts / ranks, the first ranks one more); attention, shared experts and embeddings "
            "stay split over TP. vLLM refuses it on a model without experts.")
@@ -171,8 +172,9 @@ VERIFY_MAMBA_DTYPE = (" Verify refuses a pair its forward holds in one tensor (M
                       "states in one dtype there; Kimi's KDA a float32 SSM state only); estimate plans it.")
 VERIFY_WINDOW = " Verify's forward pass then attends in full in those layers."
 # the flags that change capacity besides the engine's (estimate and check alike)
-GPU_MEMORY_HELP = ("Override the GPU's memory (80GB, 79.2GiB, 80G = 80 GiB, or bytes); kvplan's own flag. A number "
-                   "without a unit is bytes, refused below 1 MiB (40 means 40 bytes: write 40GiB).")
+GPU_MEMORY_HELP = ("Override the GPU's memory (80GB, 79.2GiB, 80G = 80 GiB, or bytes; default: the catalog's, "
+                   "`kvplan gpus`); kvplan's own flag. A number without a unit is bytes, refused below 1 MiB (40 "
+                   "means 40 bytes: write 40GiB).")
 GPUS_PER_NODE_HELP = ("GPUs of one node (kvplan's flag; default: the catalog's, `kvplan gpus`: 8, GH200 4, GB200 72): "
                       "the remedies keep a tensor-parallel group within it and put pipeline stages across nodes. "
                       "A larger -tp is planned and noted (vLLM runs TP across nodes, slowly).")
@@ -180,10 +182,13 @@ MAX_NUM_BATCHED_TOKENS_HELP = ("Tokens of the largest forward pass (default: wha
                                "H100/H200, raised to the largest media item of a multimodal prefix LM such as Gemma 4 "
                                f"31B); {SUFFIXES}.")
 MAX_NUM_SEQS_HELP = "Most sequences the engine runs at once (default: what vLLM picks for the GPU, 1024 on H100/H200)."
-PP_PARTITION_HELP = "Layers per stage, like VLLM_PP_LAYER_PARTITION (e.g. 31,30)."
+PP_PARTITION_HELP = ("Layers per stage, like VLLM_PP_LAYER_PARTITION (e.g. 31,30; default: vLLM's split, "
+                     "get_pp_indices).")
 QUANTIZATION_HELP = ("Serve the weights quantised as vLLM's --quantization: fp8 or mxfp4 (online, from 16-bit "
-                     "weights), awq or gptq (a checkpoint quantised so).")
-DTYPE_HELP = "Model dtype as vLLM's --dtype: auto, half, float16, bfloat16, float, float32."
+                     "weights), awq or gptq (a checkpoint quantised so). Default: the checkpoint's own.")
+DTYPE_HELP = "Model dtype as vLLM's --dtype: auto (the default), half, float16, bfloat16, float, float32."
+REVISION_HELP = ("Hub revision: a branch, tag, 40-hex commit or refs/pr/N (default: the bundled spec where there is "
+                 "one, else main).")
 DEFAULT_GPU_HELP = "GPU from `kvplan gpus` (nvidia-smi's name or an alias); default: the detected GPU, else H100."
 
 
