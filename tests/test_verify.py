@@ -450,7 +450,7 @@ def test_no_torch_fails_in_one_line():
     (["--kv-dtype", "int8_per_token_head"], "--kv-dtype int8_per_token_head"),
     (["--kv-cache-dtype", "int8"], "--kv-cache-dtype 'int8' is not one of vLLM's KV-cache dtypes; use "
                                    "int8_per_token_head"),
-    (["--format", "csv"], "--format 'csv'"),
+    (["--format", "html"], "--format 'html'"),
     (["--gpu-util", "1.5"], "--gpu-util must be a fraction in (0, 1]"),
     (["--tp", "3"], "--tp 3 cannot shard"),
     (["--context", "abc"], "--context must be a whole number"),

@@ -26,7 +26,7 @@ from .flags import (CAPTURE_SIZES_HELP, MAX_CAPTURE_HELP,  # noqa: I001
                     SUFFIXES, DTYPE_HELP, GPU_MEMORY_HELP, GPUS_PER_NODE_HELP, MAX_NUM_BATCHED_TOKENS_HELP,
                     MAX_NUM_SEQS_HELP,
                     PP_PARTITION_HELP, QUANTIZATION_HELP, REVISION_HELP,
-                    VERIFY_ENFORCE_EAGER_HELP, VERIFY_GRAPHS, VERIFY_MAMBA_DTYPE, VERIFY_WINDOW,
+                    VERIFY_ENFORCE_EAGER_HELP, VERIFY_FORMAT_HELP, VERIFY_GRAPHS, VERIFY_MAMBA_DTYPE, VERIFY_WINDOW,
                     _complete_gpu, _complete_kv_dtype, _complete_model, flag, typed)
 
 app = typer.Typer(
@@ -553,7 +553,7 @@ def verify(
     mamba_ssm_cache_dtype: Optional[str] = typer.Option(None, "--mamba-ssm-cache-dtype",
                                                         help=MAMBA_SSM_CACHE_DTYPE_HELP + VERIFY_MAMBA_DTYPE),
     hub_timeout: Optional[str] = typer.Option(None, "--hub-timeout", help=HUB_TIMEOUT_HELP),
-    fmt: str = typer.Option("table", "--format", "-f", help="Output format: table, json or yaml."),
+    fmt: str = typer.Option("table", "--format", "-f", help=VERIFY_FORMAT_HELP),
 ) -> int:
     """On the local GPU: run the model's real forward pass (dummy weights), measure every budget term, size
     the paged KV pools from what is left, prove the capacity boundary, time decode and prefill against the

@@ -4,7 +4,7 @@ name, with the commands in app.py that declare them."""
 
 from __future__ import annotations
 
-from ..render import format_help
+from ..render import VERIFY_FORMATS, format_help
 
 # field (as the core names it) -> the flag a user types (vLLM's spelling where vLLM has the flag)
 FLAGS = {
@@ -54,6 +54,7 @@ CHECK_MODEL_OPTIONS = ("pp", "gpu", "gpu_util", "kv_budget", "context", "kv_dtyp
 
 MODEL_HELP = "Hugging Face id (bundled spec first, then the Hub), a local config.json, or a model folder."
 FORMAT_HELP = format_help()  # render.FORMATS: what every command but verify takes
+VERIFY_FORMAT_HELP = format_help(VERIFY_FORMATS)
 HUB_TIMEOUT_HELP = ("Seconds the Hugging Face Hub may take for MODEL, all requests together (default 10, or "
                     "KVPLAN_HUB_TIMEOUT); 404s and gated repos answer at once, 429/5xx are retried once.")
 

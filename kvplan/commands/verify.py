@@ -38,6 +38,7 @@ from ..engines.vllm_graphs import refuse_capture_flags
 from ..engines.vllm_pooling import pooling_runner
 from ..engines.vllm_releases import SPAN
 from ..errors import FieldError, quote
+from ..render import VERIFY_FORMATS
 from ..units import switches
 from ..model.sources import resolve
 from ..plan.plan import KEEPS_ROOM, default_prompt, no_prompt_words
@@ -55,7 +56,7 @@ KERNEL_BLOCK_SIZES = (8, 16, 32, 64, 128)
 class VerifyResult:
     result: dict
     view = "verify"
-    formats = ("table", "json", "yaml")
+    formats = VERIFY_FORMATS
 
     @property
     def ok(self) -> bool:
@@ -63,6 +64,11 @@ class VerifyResult:
 
     def to_dict(self) -> dict:
         return self.result
+
+    def rows(self) -> list:
+        from ..verify.rows import verify_rows
+
+        return verify_rows(self.result)
 
 
 def check_options(tp: int, context: int, gpu_util: Optional[float], block_size: Optional[int],

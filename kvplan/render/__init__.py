@@ -11,6 +11,7 @@ import importlib
 from ..errors import FieldError, quote
 
 FORMATS = ("table", "json", "yaml", "csv", "html")
+VERIFY_FORMATS = FORMATS[:-1]  # a measured run has no standalone page
 
 
 def check_format(fmt: str, formats: tuple = FORMATS) -> str:
