@@ -28,6 +28,10 @@ KERNEL_LABEL = ("kvplan's gated-DeltaNet step kernel (deltanet_step.cu: conv win
                 "the convolution, chunk-solve, state-recurrence and gated-norm kernels of deltanet_prefill.cu")
 
 
+def dtype_label(t) -> str:
+    return str(t.dtype).replace("torch.", "")
+
+
 def _decay_and_gate(w, a, b):
     g = -torch.exp(w["A_log"].float()) * F.softplus(a.float() + w["dt_bias"].float())
     return g, torch.sigmoid(b.float())
@@ -138,9 +142,12 @@ class GatedDeltaNet:
         self._plans: dict = {}
         self.joint = stacked_rows(w.get("qkvz"), w.get("ba"))  # both projections in one matmul where stacked
 
-    def _step_plan(self, x, pool):
-        """The step kernel's plan for these dtypes, or None (CPU, no NVRTC, a shape it does not compile)."""
-        key = (x.dtype, pool.dtype)
+    def _step_plan(self, x, cache):
+        """The step kernel's plan for these dtypes, or None (CPU, no NVRTC, a shape it does not compile). Two cache
+        tensors (the window and the recurrent state in two dtypes, verify/layout.py _state_group) take the plan's
+        two-pool form."""
+        split = len(cache.tensors) == 2
+        key = (x.dtype,) + tuple(t.dtype for t in cache.tensors)
         if key not in self._plans:
             self._plans[key] = None
             if x.is_cuda:
@@ -148,13 +155,18 @@ class GatedDeltaNet:
                 from ..kernels._runtime import kernel_unavailable_reason
                 from ..kernels.deltanet_step import DeltaNetStepPlan, deltanet_step_supported
 
-                act, state = dtype_name(x.dtype), dtype_name(pool.dtype)
-                if kernel_unavailable_reason() is None and deltanet_step_supported(
-                        self.nk, self.nv, self.dk, self.dv, act, state) is None:
-                    self._plans[key] = DeltaNetStepPlan(self.nk, self.nv, self.dk, self.dv, self.kernel, act, state,
-                                                        x.device)
-                    self.label = KERNEL_LABEL
-        return self._plans[key]
+                act, state = dtype_name(x.dtype), dtype_name(cache.tensors[-1].dtype)
+                conv = dtype_name(cache.tensors[0].dtype) if split else None
+                shape = (self.nk, self.nv, self.dk, self.dv)
+                if kernel_unavailable_reason() is None and deltanet_step_supported(*shape, act, state) is None \
+                        and (conv is None or deltanet_step_supported(*shape, act, conv) is None):
+                    self._plans[key] = DeltaNetStepPlan(*shape, self.kernel, act, state, x.device, conv_dtype=conv)
+        plan = self._plans[key]
+        # which path this step runs (a plan for one pair of dtypes says nothing of another's)
+        self.label = LABEL if plan is None else KERNEL_LABEL + (
+            f"; the window ({dtype_label(cache.tensors[0])}) and the recurrent state ({dtype_label(cache.tensors[1])}) "
+            f"in two pools" if split else "")
+        return plan
 
     def _state_views(self, cache, slots):
         """(conv [B, conv_dim, K-1], recurrent [B, H, dk, dv]) of the sequences' slots (gathered: a copy). One pool
@@ -219,14 +231,13 @@ class GatedDeltaNet:
         a, w, rt, t = self.arch, self.w, self.rt, x.shape[0]
         qkvz, ba = rt.mm.pair(x, w["qkvz"], w["ba"], self.joint)
         mixed, z = qkvz.split([self.conv_dim, self.nv * self.dv], dim=-1)
-        # the step kernel reads one pool of both states a row; two pools (a float32 recurrent state) run in torch
-        plan = self._step_plan(x, cache.tensors[0]) if step.decode and len(cache.tensors) == 1 else None
+        plan = self._step_plan(x, cache) if step.decode else None
         if step.decode:
             rt.labels["linear"] = self.label  # which code ran, for verify's report
         if plan is not None:
             slots = step.state_slots_int32()
-            gated = plan.run(mixed, ba, z, cache.tensors[0], slots, w["conv"], w["A_log"],
-                             w["dt_bias"], w["o_norm"], a.norm_eps)
+            gated = plan.run(mixed, ba, z, cache.tensors[0], slots, w["conv"], w["A_log"], w["dt_bias"], w["o_norm"],
+                             a.norm_eps, state_pool=cache.tensors[1] if plan.split else None)
             return rt.comm.all_reduce(rt.mm(gated, w["o"]))
         b, a_gate = ba.split([self.nv, self.nv], dim=-1)
         g, beta = _decay_and_gate(w, a_gate, b)

@@ -1,9 +1,11 @@
 """Kimi Delta Attention (KDA), Kimi Linear's recurrent layers, as vLLM 0.32.0 runs them
 (model_executor/layers/mamba/gdn/kimi_gdn_linear_attn.py KimiGatedDeltaNetAttention.forward / _forward; its Triton
 ops in vllm/models/kimi_k3/nvidia/ops/third_party/kda/: fused_recurrent.py fused_recurrent_kda_packed_decode for
-decode, chunk.py chunk_kda_with_fused_gate for prefill). kvplan has no kernel for it: decode and prefill run here in
-float32 torch, and the forward label says NOT a CUDA kernel, so verify measures the cache and budget of a Kimi
-Linear model but does not judge its decode step.
+decode, chunk.py chunk_kda_with_fused_gate for prefill). On a GPU decode runs kvplan's KDA step kernel
+(kvplan/kernels/kda_step.cu: the short convolutions, the gated delta rule on the float32 state in its slot and the
+gated norm, one launch a layer) where it takes the shape; prefill, and decode elsewhere (the CPU, a shape it does not
+compile), run here in float32 torch, and a torch decode's label says NOT a CUDA kernel, so that verify judges the
+decode step only where the kernel ran it.
 
 Per head (heads x head_dim D for q, k and v alike) and token:
 
@@ -33,8 +35,13 @@ PAIR_BYTES = 256 * 2**20  # bytes of per-channel pair decays [C, C, D] made at o
 # so that the gathered copies (which the engine's kernel, updating the state in its slot, never makes) stay small in
 # the decode graphs' memory, a term verify measures (at tp 1 a state is 2 MiB: 32 sequences a slice)
 STATE_GATHER_BYTES = 64 * 2**20
-LABEL = ("torch Kimi Delta Attention (short convolutions, per-channel gated delta rule on the float32 state in its "
-         "slot, gated RMS norm; prefill in float32 chunks of 64); NOT a CUDA kernel: kvplan has no KDA kernel")
+LABEL = ("torch Kimi Delta Attention decode (short convolutions, per-channel gated delta rule on gathered float32 "
+         "states, gated RMS norm); NOT a CUDA kernel (kvplan's KDA step kernel: {why})")
+KERNEL_LABEL = ("decode: kvplan's KDA step kernel (kda_step.cu: the short convolutions with their windows in the "
+                "slot, the per-channel gated delta rule on the float32 state in its slot, the gated RMS norm; one "
+                "launch a layer); prefill: float32 torch chunks of 64 (kvplan has no KDA prefill kernel)")
+PREFILL_LABEL = ("float32 torch: short convolutions, the per-channel gated delta rule in chunks of 64, gated RMS norm "
+                 "(kvplan has no KDA prefill kernel; the TTFT times torch)")
 
 
 def kda_gate(g_raw, dt_bias, a_log, heads: int, dim: int, lower_bound: float = 0.0):
@@ -140,6 +147,30 @@ class KimiDeltaAttention:
         self.arch, self.layer, self.w, self.rt = arch, layer, w, rt
         self.heads, self.dim, self.kernel = arch.lin_key_heads // arch.tp, arch.lin_key_dim, arch.conv_kernel
         self.width = self.heads * self.dim  # of q, k and v each, on this rank
+        self.label = LABEL.format(why="not on a GPU")
+        self._plans: dict = {}
+
+    def _step_plan(self, x, cache):
+        """The step kernel's plan for these dtypes, or None (CPU, no NVRTC, a shape it does not compile); sets the
+        label of the path this step runs."""
+        key = (x.dtype,) + tuple(t.dtype for t in cache.tensors)
+        if key not in self._plans:
+            plan, why = None, "not on a GPU"
+            if x.is_cuda:
+                from ..kernels._checks import dtype_name
+                from ..kernels._runtime import kernel_unavailable_reason
+                from ..kernels.kda_step import KdaStepPlan, kda_step_supported
+
+                act, conv, state = (dtype_name(t.dtype) for t in (x, *cache.tensors))
+                why = kernel_unavailable_reason() or kda_step_supported(self.heads, self.dim, self.kernel, act, conv,
+                                                                        state)
+                if why is None:
+                    plan = KdaStepPlan(self.heads, self.dim, self.kernel, act, conv, self.arch.kda_gate_lower_bound,
+                                       x.device)
+            self._plans[key] = plan, why
+        plan, why = self._plans[key]
+        self.label = KERNEL_LABEL if plan is not None else LABEL.format(why=str(why).rstrip("."))
+        return plan
 
     def _split(self, mixed):
         """silu-convolved q, k, v [T, 3 width] -> q, k normalised (q scaled), v: [T, heads, dim] float32 each."""
@@ -179,6 +210,14 @@ class KimiDeltaAttention:
     def __call__(self, x, step, cache):
         a, w, rt, t = self.arch, self.w, self.rt, x.shape[0]
         mixed, beta, f_a = rt.mm(x, w["in_proj"]).split([3 * self.width, self.heads, self.dim], dim=-1)
+        plan = self._step_plan(x, cache) if step.decode else None
+        if step.decode:
+            rt.labels["kda"] = self.label  # which code ran, for verify's report (its decode verdict reads it)
+        if plan is not None:  # the gate, the convolutions, the recurrence and the gated norm in one launch
+            g_raw, gate = rt.mm(f_a, w["f_b"]), rt.mm(rt.mm(x, w["g_a"]), w["g_b"])
+            gated = plan.run(mixed, beta, g_raw, gate, *cache.tensors, step.state_slots_int32(), w["conv"],
+                             w["A_log"], w["dt_bias"], w["o_norm"], NORM_EPS)
+            return rt.comm.all_reduce(rt.mm(gated, w["o"]))
         g = kda_gate(rt.mm(f_a, w["f_b"]), w["dt_bias"], w["A_log"], self.heads, self.dim, a.kda_gate_lower_bound)
         gate = rt.mm(rt.mm(x, w["g_a"]), w["g_b"])
         beta = torch.sigmoid(beta.float())
@@ -186,12 +225,12 @@ class KimiDeltaAttention:
             # the profile run (no cache yet): vLLM's KDA layer returns from _forward before the convolution, the
             # recurrence and the gated norm when attn_metadata is None, and o_proj reads the empty output buffer
             return rt.comm.all_reduce(rt.mm(torch.zeros(t, self.width, dtype=x.dtype, device=x.device), w["o"]))
-        rt.labels["kda"] = LABEL
         if step.decode:
             per = max(1, STATE_GATHER_BYTES // (self.heads * self.dim * self.dim * 4))
             parts = [slice(i, i + per) for i in range(0, t, per)]
             out = torch.cat([self._decode(mixed[p], g[p], beta[p], cache, step.state_slots[p]) for p in parts])
         else:
+            rt.labels["kda prefill"] = PREFILL_LABEL
             out = self._prefill(mixed, g, beta, cache, step)
         normed = out * torch.rsqrt(out.pow(2).mean(-1, keepdim=True) + NORM_EPS) * w["o_norm"].float()
         gated = (normed * torch.sigmoid(gate.float().unflatten(-1, (self.heads, self.dim)))).to(x.dtype)

@@ -356,6 +356,38 @@ def all_deltanet_configs() -> list[DeltaNetStepConfig]:
             for d in DELTANET_KEY_DIMS]
 
 
+KDA_HEAD_DIMS = (128,)  # head dims kda_step.cu is compiled for (Kimi Linear's); others take the torch path
+
+
+@dataclass(frozen=True)
+class KdaStepConfig:
+    """One instantiation of kda_step.cu: the activations', and the convolution window's dtype (the recurrent state
+    is float32 in every one, as vLLM keeps it: mamba_utils.py kda_state_dtype), and the head dim."""
+
+    act_dtype: str
+    conv_dtype: str
+    head_dim: int = 128
+
+    source = "kda_step.cu"
+    kernels = ("kvp_kda_step",)
+    compile_cost = 0.35
+
+    def macros(self) -> list[tuple[str, str]]:
+        return [("KVP_DN_T", str(DELTANET_ACT_DTYPES[self.act_dtype])),
+                ("KVP_DN_S", str(DELTANET_STATE_DTYPES[self.conv_dtype])),
+                ("KVP_KDA_D", str(self.head_dim))]
+
+    @property
+    def name(self) -> str:
+        return f"kda_{self.act_dtype}_window{self.conv_dtype}_d{self.head_dim}"
+
+
+def all_kda_configs() -> list[KdaStepConfig]:
+    """The instantiations CI compiles: the window in the activations' dtype (the model's, vLLM's default) or float32
+    (--mamba-cache-dtype float32)."""
+    return [KdaStepConfig(a, w, d) for a in DELTANET_ACT_DTYPES for w in (a, "float32") for d in KDA_HEAD_DIMS]
+
+
 @dataclass(frozen=True)
 class RopeCacheConfig:
     """One instantiation of rope_cache.cu (GQA and MLA entry points): activations fp16/bf16, the cache in their
@@ -650,6 +682,7 @@ INSTANTIATION_SETS = (
     all_mla_configs,
     lambda arch: all_deltanet_configs(),
     lambda arch: all_mamba_configs(),
+    lambda arch: all_kda_configs(),
     lambda arch: [ReadProbeConfig()],
     lambda arch: [MLAWgConfig(d, h, early_free=mla_early_free_default(d, h)) for d in ("bfloat16", "float8_e4m3fn")
                   for h in limits.MLA_WG_HEAD_GROUPS] + [MLAWgConfig("float8_e4m3fn", 16, e4m3_mma=True)]

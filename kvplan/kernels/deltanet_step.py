@@ -4,6 +4,13 @@ delta-rule update of each value head's state in its slot, and the gated output n
     plan = deltanet_step_plan(nk=8, nv=16, dk=128, dv=128, taps=4, act_dtype="bfloat16", state_dtype="bfloat16")
     gated = plan.run(mixed, ba, z, pool, slots, conv_w, a_log, dt_bias, o_norm, eps)   # [B, nv * dv]
 
+A slot is one row, the convolution window then the state, in the state dtype; or, with `conv_dtype` set (an engine
+that keeps the window in another dtype than the state: Qwen3.5's float32 recurrent state beside a bfloat16 window,
+verify/layout.py _state_group), two pools, `run(..., conv_pool, ..., state_pool=...)`: [slots, window] in conv_dtype
+and [slots, state] in state_dtype, as MambaStepPlan takes them: the convolution launch comes from the module built
+for conv_dtype, and the delta kernel reads the state pool at offset 0 (both kernels index a slot by a row stride and
+an offset, so the CUDA source is the same).
+
 `deltanet_step_supported(...)` says why a shape cannot run here (the caller then takes the torch path)."""
 
 from __future__ import annotations
@@ -39,8 +46,11 @@ def deltanet_step_supported(nk: int, nv: int, dk: int, dv: int, act_dtype: str, 
 class DeltaNetStepPlan:
     """Shapes checked and kernels loaded once; `run` packs pointers and launches on torch's current stream."""
 
-    def __init__(self, nk: int, nv: int, dk: int, dv: int, taps: int, act_dtype: str, state_dtype: str, device=None):
+    def __init__(self, nk: int, nv: int, dk: int, dv: int, taps: int, act_dtype: str, state_dtype: str, device=None,
+                 conv_dtype: Optional[str] = None):
         why = deltanet_step_supported(nk, nv, dk, dv, act_dtype, state_dtype)
+        if why is None and conv_dtype is not None:
+            why = deltanet_step_supported(nk, nv, dk, dv, act_dtype, conv_dtype)
         if why:
             raise ValueError(f"the DeltaNet step kernel cannot run this layer: {why}")
         if taps < 1:
@@ -57,14 +67,17 @@ class DeltaNetStepPlan:
         dev = rt.device_info(self.index)
         ld = rt.load(DeltaNetStepConfig(act_dtype, state_dtype, dk), dev)
         self._rt, self._torch = rt, torch
-        self._conv = rt.PreparedLaunch(ld, "kvp_state_conv", CONV_ARGS, 256, 0, None, "driver")
+        self.split = conv_dtype is not None  # two pools: the window in conv_dtype, the state in state_dtype
+        conv_ld = rt.load(DeltaNetStepConfig(act_dtype, conv_dtype, dk), dev) if self.split else ld
+        self._conv = rt.PreparedLaunch(conv_ld, "kvp_state_conv", CONV_ARGS, 256, 0, None, "driver")
         self._delta = rt.PreparedLaunch(ld, "kvp_dn_delta", ("u64", "i32", "u64", "u64", "u64", "u64", "u64", "u64",
                                                              "u64", "u64", "u64", "u64", "u64", "i32", "i32", "i32",
                                                              "f32", "u64"), dv * DKS, 0, None, "driver")
         self._act = getattr(torch, act_dtype)
         self._state = getattr(torch, state_dtype)
+        self._conv_dtype = getattr(torch, conv_dtype or state_dtype)
 
-    def _check(self, mixed, ba, z, pool, slots) -> None:
+    def _check(self, mixed, ba, z, pool, slots, state_pool=None) -> None:
         b = mixed.shape[0]
         if mixed.shape != (b, self.channels) or mixed.stride(-1) != 1 or mixed.dtype != self._act:
             raise ValueError(f"mixed must be [{b}, {self.channels}] {self._act} with unit last stride")
@@ -72,17 +85,27 @@ class DeltaNetStepPlan:
             raise ValueError(f"ba must be [{b}, >= {2 * self.nv}] {self._act}")
         if z.shape[0] != b or z.shape[1] != self.nv * self.dv or z.stride(-1) != 1 or z.dtype != self._act:
             raise ValueError(f"z must be [{b}, {self.nv * self.dv}] {self._act}")
-        if pool.dim() != 2 or pool.shape[1] != self.row_elements or not pool.is_contiguous() \
-                or pool.dtype != self._state:
-            raise ValueError(f"the state pool must be contiguous [slots, {self.row_elements}] {self._state}")
+        if (state_pool is not None) != self.split:
+            raise ValueError("a plan built with conv_dtype takes the state in state_pool, one without it one pool")
+        pools = ((pool, self.state_offset, self._conv_dtype, "window pool"),
+                 (state_pool, self.row_elements - self.state_offset, self._state, "state pool")) if self.split \
+            else ((pool, self.row_elements, self._state, "state pool"),)
+        for t, width, dtype, name in pools:
+            if t.dim() != 2 or t.shape[1] != width or not t.is_contiguous() or t.dtype != dtype:
+                raise ValueError(f"the {name} must be contiguous [slots, {width}] {dtype}, got "
+                                 f"{list(t.shape)} {t.dtype}")
+        if self.split and pool.shape[0] != state_pool.shape[0]:
+            raise ValueError(f"the window pool has {pool.shape[0]} slots and the state pool {state_pool.shape[0]}")
         if slots.shape != (b,) or slots.dtype != self._torch.int32:
             raise ValueError(f"slots must be [{b}] int32")
 
-    def run(self, mixed, ba, z, pool, slots, conv_w, a_log, dt_bias, o_norm, eps: float, out=None):
-        """mixed [B, channels], ba [B, 2 nv], z [B, nv dv] (activations); pool [slots, row] (state dtype), slots
-        [B] int32; conv_w [channels, taps], a_log / dt_bias [nv], o_norm [dv] (activations) -> [B, nv dv]."""
+    def run(self, mixed, ba, z, pool, slots, conv_w, a_log, dt_bias, o_norm, eps: float, out=None, state_pool=None):
+        """mixed [B, channels], ba [B, 2 nv], z [B, nv dv] (activations); pool [slots, row] (state dtype; with
+        conv_dtype: [slots, window] in it, and state_pool [slots, state] in the state dtype), slots [B] int32; conv_w
+        [channels, taps], a_log / dt_bias [nv], o_norm [dv] (activations) -> [B, nv dv]."""
         torch = self._torch
-        self._check(mixed, ba, z, pool, slots)
+        self._check(mixed, ba, z, pool, slots, state_pool)
+        states, offset = (state_pool, 0) if self.split else (pool, self.state_offset)
         b = mixed.shape[0]
         conv_out = torch.empty(b, self.channels, dtype=torch.float32, device=mixed.device)
         if out is None:
@@ -97,7 +120,7 @@ class DeltaNetStepPlan:
         self._conv.launch((-(-self.channels // 256), b, 1), stream)
         d = self._delta.args
         for i, v in enumerate((conv_out.data_ptr(), self.channels, ba.data_ptr(), ba.stride(0), z.data_ptr(),
-                               z.stride(0), slots.data_ptr(), pool.data_ptr(), pool.stride(0), self.state_offset,
+                               z.stride(0), slots.data_ptr(), states.data_ptr(), states.stride(0), offset,
                                weights[1].data_ptr(), weights[2].data_ptr(), weights[3].data_ptr(), self.nk,
                                self.nv, self.dv, float(eps), out.data_ptr())):
             d[i].value = v

@@ -1,6 +1,7 @@
-// What the recurrent-state decode steps share (deltanet_step.cu, mamba_step.cu): the activation and state-slot
-// types, and the causal depthwise convolution over each channel's stored window. Activations are fp16 or bf16
-// (KVP_DN_T 0 / 1), state slots fp16, bf16 or fp32 (KVP_DN_S 0 / 1 / 2); arithmetic in fp32.
+// What the recurrent-state decode steps share (deltanet_step.cu, mamba_step.cu, mamba1_scan.cu, kda_step.cu): the
+// activation and state-slot types, and the causal depthwise convolution over each channel's stored window.
+// Activations are fp16 or bf16 (KVP_DN_T 0 / 1), state slots fp16, bf16 or fp32 (KVP_DN_S 0 / 1 / 2); arithmetic in
+// fp32.
 #pragma once
 
 #if KVP_DN_T == 0
@@ -41,6 +42,25 @@ __device__ __forceinline__ float block_sum(float v, float* scratch) {
   return s;
 }
 
+__device__ __forceinline__ float to_f32(float x) { return x; }
+__device__ __forceinline__ float to_f32(__half x) { return __half2float(x); }
+__device__ __forceinline__ float to_f32(__nv_bfloat16 x) { return __bfloat162float(x); }
+
+// One channel's causal depthwise convolution: acc (the bias, or 0) + sum_j w[j] win[j] + w[taps - 1] x over its
+// stored window win[0 .. taps - 2] (oldest first, in the slot's dtype) and the new input x, the window shifted left
+// in place (the oldest input leaves, x enters). Weights of any float type (KDA's are float32).
+template <typename W>
+__device__ __forceinline__ float state_conv_step(state_t* win, const W* w, float x, int taps, float acc) {
+  for (int j = 0; j < taps - 1; ++j) {
+    const float s = S_TO_F(win[j]);
+    acc += s * to_f32(w[j]);
+    if (j > 0) win[j - 1] = F_TO_S(s);
+  }
+  acc += x * to_f32(w[taps - 1]);
+  if (taps > 1) win[taps - 2] = F_TO_S(x);
+  return acc;
+}
+
 // mixed [B, C] (activations, row stride mixed_stride), slot [B] int32, pool rows of `row_stride` elements: the
 // [C, K-1] window first. conv_w [C, K], conv_b [C] or null (activations' dtype). out [B, C] float32:
 // SiLU(conv + bias); the window shifted left in place (the oldest input leaves, the new one enters).
@@ -53,15 +73,7 @@ kvp_state_conv(const act_t* __restrict__ mixed, long long mixed_stride, const in
   const int c = blockIdx.x * blockDim.x + threadIdx.x;
   if (c >= channels) return;
   state_t* win = pool + (long long)slot[b] * row_stride + (long long)c * (taps - 1);
-  const act_t* w = conv_w + (long long)c * taps;
   const float x = ACT_TO_F(mixed[(long long)b * mixed_stride + c]);
-  float acc = conv_b ? ACT_TO_F(conv_b[c]) : 0.0f;
-  for (int j = 0; j < taps - 1; ++j) {
-    const float s = S_TO_F(win[j]);
-    acc += s * ACT_TO_F(w[j]);
-    if (j > 0) win[j - 1] = F_TO_S(s);
-  }
-  acc += x * ACT_TO_F(w[taps - 1]);
-  if (taps > 1) win[taps - 2] = F_TO_S(x);
+  const float acc = state_conv_step(win, conv_w + (long long)c * taps, x, taps, conv_b ? ACT_TO_F(conv_b[c]) : 0.0f);
   out[(long long)b * channels + c] = silu(acc);
 }

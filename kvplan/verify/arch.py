@@ -380,8 +380,7 @@ def architecture(raw: dict, spec: ModelSpec, tp: int) -> Arch:
         common.update(_mamba1_fields(cfg, spec, hidden))
     elif any(layer.mixer == "kda" for layer in layers):
         common.update(_kda_fields(cfg))
-        notes.append("Kimi Delta Attention runs in float32 torch, decode and prefill (no kvplan kernel runs it: "
-                     "its decode step is not judged)")
+        notes.append(_kda_note(common["lin_key_dim"]))
     elif spec.linear_layers:
         common.update(lin_key_heads=cfg.int("linear_num_key_heads"), lin_value_heads=cfg.int("linear_num_value_heads"),
                       lin_key_dim=cfg.int("linear_key_head_dim"), lin_value_dim=cfg.int("linear_value_head_dim"),
@@ -486,6 +485,17 @@ def _attention_free_notes(cfg: Config) -> list:
         notes.append("residual_in_fp32 is not applied: vLLM 0.32.0's mamba.py / mamba2.py carry the residual in the "
                      "model dtype (neither reads it)")
     return notes
+
+
+def _kda_note(head_dim: int) -> str:
+    """What runs a KDA layer: decode in kvplan's step kernel where it is compiled for the head dim, prefill in torch."""
+    from ..kernels.configs import KDA_HEAD_DIMS
+
+    if head_dim in KDA_HEAD_DIMS:
+        return ("Kimi Delta Attention: decode runs kvplan's KDA step kernel (kda_step.cu, 16-bit activations), prefill "
+                "float32 torch chunks (the TTFT times torch)")
+    return (f"Kimi Delta Attention runs in float32 torch, decode and prefill (kvplan's KDA step kernel is compiled for "
+            f"head dim {', '.join(map(str, KDA_HEAD_DIMS))}, not {head_dim}: the decode step is not judged)")
 
 
 def _kda_fields(cfg: Config) -> dict:
