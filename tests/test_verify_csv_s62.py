@@ -16,7 +16,8 @@ from conftest import one_error_line, run_kvplan
 from kvplan.commands.verify import VerifyResult
 from kvplan.render import emit
 
-RUN = Path(__file__).resolve().parent.parent / "benchmarks/device_runs/s54_h200_2026-12-05/s53_verify_llama8b_0.32.0.json"
+RUNS = Path(__file__).resolve().parent.parent / "benchmarks/device_runs"
+RUN = RUNS / "s54_h200_2026-12-05/s53_verify_llama8b_0.32.0.json"
 
 
 @pytest.fixture(scope="module")
