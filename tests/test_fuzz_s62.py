@@ -1,0 +1,60 @@
+"""Defects the s62 fuzz round (benchmarks/fuzz_campaign.py --fields/--parity/--contract) found, each reproduced here.
+Bad input is one line on stderr naming the field and what is valid, exit 2; exit 3 (kvplan's crash code) is a defect.
+
+G1  a RoPE factor whose product with the model's length overflows a float (1e308 x 131,072 = inf) crashed the
+    release's length rule (int(inf): OverflowError, exit 3) instead of being refused by name like a factor of 1e300.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from conftest import one_error_line, run_kvplan
+
+# Llama-3.1-8B's shape (its config.json), the RoPE entry replaced by the case's
+LLAMA_CONFIG = {"architectures": ["LlamaForCausalLM"], "model_type": "llama", "hidden_size": 4096,
+                "intermediate_size": 14336, "num_hidden_layers": 32, "num_attention_heads": 32,
+                "num_key_value_heads": 8, "vocab_size": 128256, "max_position_embeddings": 131072,
+                "tie_word_embeddings": False, "torch_dtype": "bfloat16"}
+
+
+def _folder(tmp_path, **fields):
+    (tmp_path / "config.json").write_text(json.dumps({**LLAMA_CONFIG, **fields}))
+    return tmp_path
+
+
+# ---- G1: a RoPE factor that overflows the float product ---------------------------------------------------------
+
+@pytest.mark.parametrize("scaling, engine", [
+    ({"type": "linear", "factor": 1e308}, "vllm"),  # 0.32 multiplies a linear factor in
+    ({"type": "yarn", "factor": 1e308, "original_max_position_embeddings": 4096}, "vllm==0.15.0"),  # original x f
+    ({"type": "dynamic", "factor": 1.7976931348623157e308}, "vllm==0.11.0"),  # the largest float itself
+])
+def test_an_overflowing_rope_factor_is_refused_by_name(tmp_path, scaling, engine):
+    base = scaling.get("original_max_position_embeddings", 131072)
+    assert base * scaling["factor"] == float("inf")  # the case: the float product overflows (float64 arithmetic)
+    line = one_error_line(run_kvplan("estimate", _folder(tmp_path, rope_scaling=scaling), "--engine", engine))
+    assert "'rope_scaling.factor'" in line and "past kvplan's bound of 2**40" in line and "--max-model-len" in line
+    assert "1.8e+308 tokens" in line  # the largest float stands in for the overflowed length, shown short
+
+
+def test_an_overflowing_rope_factor_with_a_max_model_len_is_planned(tmp_path):
+    """vLLM compares an asked --max-model-len with the derived float (config/model.py 0.34.0:2700): 8192 < inf is
+    served. The note gives the derived length in 3 digits, not 309."""
+    r = run_kvplan("estimate", _folder(tmp_path, rope_scaling={"type": "linear", "factor": 1e308}),
+                   "--max-model-len", "8192", "--format", "json")
+    assert r.returncode == 0, r.stderr
+    data = json.loads(r.stdout)
+    assert data["plans"][0]["context"] == 8192
+    note = next(n for n in data["model"]["rules"] if n.startswith("RoPE scaling"))
+    assert "max model length of 1.8e+308 = max_position_embeddings 131,072 x linear RoPE factor 1e+308" in note
+
+
+def test_a_large_finite_rope_factor_keeps_its_digits_short(tmp_path):
+    """1e300 x 131,072 = 1.31e305 is finite: refused as before, and its note (with a length given) no longer prints
+    all 306 digits."""
+    folder = _folder(tmp_path, rope_scaling={"type": "linear", "factor": 1e300})
+    assert "1.31e+305 tokens" in one_error_line(run_kvplan("estimate", folder))
+    r = run_kvplan("estimate", folder, "--max-model-len", "8192")
+    assert r.returncode == 0 and "1.31e+305 = max_position_embeddings 131,072" in r.stdout.replace("\n", " ")
