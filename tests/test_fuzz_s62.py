@@ -3,6 +3,9 @@ Bad input is one line on stderr naming the field and what is valid, exit 2; exit
 
 G1  a RoPE factor whose product with the model's length overflows a float (1e308 x 131,072 = inf) crashed the
     release's length rule (int(inf): OverflowError, exit 3) instead of being refused by name like a factor of 1e300.
+G2  enable_lora on a model kvplan does not price LoRA for (an MoE, a multimodal model) at a TP degree that does not
+    split the heads: estimate refused it (exit 2, it builds the budget at every TP degree) while check reported only
+    the failed sharding rule (exit 1), so the same deployment got two answers (the --parity family).
 """
 
 from __future__ import annotations
@@ -58,3 +61,28 @@ def test_a_large_finite_rope_factor_keeps_its_digits_short(tmp_path):
     assert "1.31e+305 tokens" in one_error_line(run_kvplan("estimate", folder))
     r = run_kvplan("estimate", folder, "--max-model-len", "8192")
     assert r.returncode == 0 and "1.31e+305 = max_position_embeddings 131,072" in r.stdout.replace("\n", " ")
+
+
+# ---- G2: unpriced LoRA is bad input in check as in estimate, whatever the TP degree -----------------------------
+
+GLM_FLASH = "zai-org/GLM-4.7-Flash"  # 20 query heads (its config.json): tp 8 does not split them; MoE experts
+
+
+@pytest.mark.parametrize("tp", ["8", "2"])
+def test_unpriced_lora_is_refused_alike_by_estimate_and_check(tmp_path, tp):
+    said = one_error_line(run_kvplan("estimate", GLM_FLASH, "-tp", tp, "--enable-lora"))
+    assert "--enable-lora is not priced by kvplan" in said and "(MoE experts)" in said
+    said = one_error_line(run_kvplan("check", GLM_FLASH, "-tp", tp, "--enable-lora"))
+    assert "--enable-lora is not priced by kvplan" in said
+    path = tmp_path / "d.yaml"
+    path.write_text(f"deployments:\n  - name: d\n    model: {GLM_FLASH}\n    tp: {tp}\n    enable_lora: true\n")
+    said = one_error_line(run_kvplan("check", "--file", path))
+    assert "d.yaml:5:" in said and "field 'enable_lora' is not priced by kvplan" in said
+
+
+def test_priced_lora_at_a_refused_tp_stays_a_failed_rule():
+    """Llama-3.1-8B is priced (a dense LlamaForCausalLM): at tp 3 its 32 heads do not split, a failed rule (exit 1),
+    as before; estimate plans it as an invalid TP (exit 0)."""
+    done = run_kvplan("check", "meta-llama/Llama-3.1-8B", "-tp", "3", "--enable-lora")
+    assert done.returncode == 1 and "num_attention_heads (32) is not divisible by tp 3" in done.stdout
+    assert run_kvplan("estimate", "meta-llama/Llama-3.1-8B", "-tp", "3", "--enable-lora").returncode == 0
