@@ -9,11 +9,19 @@ G2  enable_lora on a model kvplan does not price LoRA for (an MoE, a multimodal 
 G3  speed (the design's 0.5 s bound): a hybrid's state page re-derived the model's state dtypes once per linear layer
     (45 of Qwen3.5-397B's 60, each time through the release's NemotronH handler rules) in every plan the remedies
     replan: `estimate Qwen/Qwen3.5-397B-A17B -tp 1,2,4,8` took 0.8-0.9 s here, now about half that.
+G4  speed (a hang past the campaign's 5 s): a chunked-attention model's decode peak walked every chunk boundary up
+    to max_model_len, so Llama 4 Scout with attention_chunk_size 16 at its 10,485,760 tokens walked 655,360
+    boundaries x 4 groups (4.5 s cold, 10 s in the campaign); now the boundaries of the last common period only.
+G5  found checking G4 against the full walk: at 0 tokens done an "all"-mode Mamba table counted one block more than
+    it holds (its skip of -1 tokens, floor-divided, "freed" -1 blocks); vLLM frees nothing on a skip <= 0. Reached
+    only through a chunk boundary at token 0 (attention_chunk_size 1), never the peak otherwise.
 """
 
 from __future__ import annotations
 
 import json
+import random
+import time
 
 import pytest
 from conftest import one_error_line, run_kvplan
@@ -110,3 +118,70 @@ def test_a_hybrid_state_page_reads_the_state_dtypes_once(monkeypatch):
     assert page == 2 * (4 - 1) * (2 * 16 * 128 + 64 * 128) + 4 * 64 * 128 * 128 == 4_268_032
     assert per_token == 2 * 2 * 256 * 2  # the first full-attention layer: K and V, 2 KV heads of 256, bf16
     assert len(calls) == 1
+
+
+# ---- G4: a chunked model's decode peak walks one period of chunk boundaries, not all of them --------------------
+
+def _every_boundary(states, groups, max_model_len):
+    """The decode peak by definition: every chunk boundary below max_model_len walked (kvplan before s62)."""
+    from kvplan.engines import vllm_admission as admission
+
+    chunks = {g.spec.window for g in groups if g.spec.kind == "chunked" and g.spec.window > 0}
+    points = {k * w - 1 for w in chunks for k in range(1, max_model_len // w + 1) if k * w - 1 < max_model_len}
+    points |= {max_model_len - 1} if chunks else set()
+    return max((sum(s.held_while_decoding(c) if isinstance(s, admission._Blocks) else s.held for s in states)
+                for c in points), default=0)
+
+
+def test_the_decode_peak_of_one_period_is_every_boundarys():
+    """400 random layouts with at least one chunked group (full, sliding, chunked, MLA, Mamba in every mode,
+    speculative blocks), lengths 1 to 12,000, after a prefill simulated chunk by chunk: the decode peak from the
+    last period's boundaries equals the one from every boundary."""
+    from kvplan.engines import vllm_admission as admission
+    from test_s60_fuzz_fixes import _group, _random_groups
+
+    rng = random.Random(62)
+    walked_less = 0
+    for _ in range(400):
+        groups = _random_groups(rng) + [_group("chunked", rng.choice([1, 4, 16, 64]), rng.choice([1, 3, 16, 500, 8192]))]
+        rng.shuffle(groups)
+        length = rng.choice([1, 15, 16, 17, 4095, 8192, 8193, rng.randint(1, 12_000)])
+        mamba_align = rng.choice([True, False])
+        states = [(admission._MambaAlign if g.spec.kind == "mamba" and mamba_align and not g.spec.all_mode
+                   else admission._Blocks)(g.spec, length) for g in groups]
+        for end in range(0, length, max(1, length // 7)):  # a prefill's tables, roughly
+            for state in states:
+                state.remove_skipped(end)
+                state.allocate(min(end + max(1, length // 7), length), end)
+        assert admission._held_before_chunk_ends(states, groups, length) == _every_boundary(states, groups, length)
+        walked_less += length > 2 * max(g.spec.window for g in groups if g.spec.kind == "chunked")
+    assert walked_less > 100
+
+
+def test_a_small_attention_chunk_at_ten_million_tokens_is_quick(tmp_path):
+    """Llama 4 Scout's config with attention_chunk_size 16 (8,192 in Meta's) at its own 10,485,760 tokens."""
+    import yaml
+    from conftest import ROOT
+
+    config = yaml.safe_load((ROOT / "model_specs" / "meta-llama--Llama-4-Scout-17B-16E-Instruct.yaml").read_text())
+    config["config"]["text_config"]["attention_chunk_size"] = 16
+    (tmp_path / "config.json").write_text(json.dumps(config["config"]))
+    started = time.process_time()
+    done = run_kvplan("estimate", tmp_path, "--format", "json")
+    assert done.returncode == 0, done.stderr
+    assert time.process_time() - started < 2.0  # 4-10 s before
+    assert json.loads(done.stdout)["plans"][0]["context"] == 10_485_760
+
+
+def test_a_mamba_skip_of_minus_one_frees_nothing():
+    """MambaManager.get_num_skipped_tokens is computed - 1 (v1/core/single_type_kv_cache_manager.py 0.32.0:1959); a
+    skip <= 0 returns before any block is freed (:696-697). With 0 tokens done and the next slot allocated an
+    "all"-mode table of 96-token blocks holds that one block and its 2 speculative blocks: 3, not 4."""
+    from kvplan.engines import vllm_admission as admission
+    from test_s60_fuzz_fixes import _group
+
+    table = admission._Blocks(_group("mamba", 96, 0, "all", 2).spec, 17)
+    assert table.held_while_decoding(0) == 1 + 2
+    assert table.held_while_decoding(1) == 1 + 2  # skip 0: still nothing freed
+    wide = admission._Blocks(_group("mamba", 4, 0, "all", 0).spec, 100)
+    assert wide.held_while_decoding(9) == 3 - 2  # tokens 0-9 in 3 blocks, the first 8 skipped: 2 blocks freed
