@@ -143,7 +143,8 @@ def test_the_decode_peak_of_one_period_is_every_boundarys():
     rng = random.Random(62)
     walked_less = 0
     for _ in range(400):
-        groups = _random_groups(rng) + [_group("chunked", rng.choice([1, 4, 16, 64]), rng.choice([1, 3, 16, 500, 8192]))]
+        chunked = _group("chunked", rng.choice([1, 4, 16, 64]), rng.choice([1, 3, 16, 500, 8192]))
+        groups = _random_groups(rng) + [chunked]
         rng.shuffle(groups)
         length = rng.choice([1, 15, 16, 17, 4095, 8192, 8193, rng.randint(1, 12_000)])
         mamba_align = rng.choice([True, False])
