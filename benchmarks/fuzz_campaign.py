@@ -611,8 +611,8 @@ def parity_differences(result: dict, plan: dict, entry: dict) -> dict:
     if "pp" not in entry:
         diffs.pop("pp", None)
         diffs.pop("pp_partition", None)
-    if str(entry.get("pp")) == "1":
-        diffs.pop("pp_partition", None)  # estimate names no partition at -pp 1, check the one stage's
+    if str(entry.get("pp")) == "1" or not any(diffs.get("pp_partition", (1,))):
+        diffs.pop("pp_partition", None)  # -pp 1: estimate names none, check the one stage; a refused split: [] / null
     if not plan.get("tp_valid"):
         diffs.pop("kv_heads_per_gpu", None)
         if result.get("kv_budget_bytes_per_gpu") is None:
