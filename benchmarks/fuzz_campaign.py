@@ -17,6 +17,16 @@ Inputs
   octal/sexagesimal/hex integers, Python tags, deep nesting, workflow-command text in names; run with
   `check --file` in every format, some under GITHUB_ACTIONS=true.
 
+Added in s62 (each off unless asked):
+- --fields N: every value of every bundled config (nested text_config, rope_scaling, quantization_config, lists
+  and mappings themselves) set in turn to N values, hostile (null, bools, 0, -1, floats, 1e308, NaN, Infinity,
+  strings, lists, mappings, 4,301 digits, removed) or plausible for its type (halved, doubled, +1, 1, 3, 7...),
+  through estimate with one of FIELD_FLAGS (sweeps, old releases, small --max-num-batched-tokens, PP, auto).
+- --parity N: N deployments with random valid keys, through `check --file` and through estimate's flags: the
+  numbers and the engine's figures must agree (parity_differences says what differs by design).
+- --contract: every bundled model x 7 engines x tp 1/2/8 x kv auto/fp8 through estimate --format json: design.md's
+  plan/engine/decode/prefill keys present, no NaN/Infinity, and runs over 0.5 s listed.
+
 Every run is in-process (kvplan.cli.main), stdout/stderr captured, under a 5 s alarm and a 6 GiB address-space
 limit. Counted: tracebacks (an exception escaping main, or exit 3: kvplan's own crash code), exit codes
 outside the command's contract, bad-input errors that are not exactly one stderr line, nonsense outputs
@@ -75,7 +85,9 @@ class Tally:
             self.examples[kind].append(what[:400])
 
 
-ALLOWED_NEGATIVE = ("budget", "available", "margin", "headroom")
+# profiled_bytes: the profile run's "Available KV cache memory" (vLLM 0.34's measured sizing), negative as vLLM logs it
+# when the weights alone do not fit, like engine.available_kv_cache_bytes
+ALLOWED_NEGATIVE = ("budget", "available", "margin", "headroom", "profiled")
 
 
 COUNT_KEYS = ("context", "tp", "pp", "block_size", "batch", "num_hidden_layers", "num_attention_heads",
@@ -459,6 +471,232 @@ def deployment_case(index: int, model: str, rng: random.Random, work: Path, tall
         parse_json=fmt == "json")
 
 
+# ---- fields: every leaf of every bundled config (s62) -----------------------------------------------------------
+
+def config_leaves(node, path=()):
+    """The paths of every value in a config (mappings and lists themselves included; the first 3 items of a list)."""
+    if isinstance(node, dict):
+        for key, value in node.items():
+            yield from config_leaves(value, path + (key,))
+    elif isinstance(node, list):
+        for index, value in enumerate(node[:3]):
+            if isinstance(value, (dict, list)):
+                yield from config_leaves(value, path + (index,))
+    if path:
+        yield path
+
+
+FIELD_EVIL = [None, True, False, 0, -1, -7, 0.5, 1.5, 3.0, 2**63, 10**30, 1e308, float("nan"), float("inf"), "",
+              "abc", "32", [], [1, 2], [None], {}, {"a": 1}, "@HUGE@", ["x"] * 5000]
+
+
+def field_values(old, rng: random.Random, mild: bool) -> list:
+    """Hostile values for any field, or (mild) plausible ones of the field's own type: what an unusual real model
+    or a careless edit holds, so that accepted configs reach the engine rules with odd shapes."""
+    if not mild:
+        return FIELD_EVIL + ["@DELETE@"]
+    if isinstance(old, bool):
+        return [not old, None, "@DELETE@"]
+    if isinstance(old, int):
+        return sorted({0, 1, 2, 3, 5, 7, 8, 16, 64, 96, max(1, old // 2), old * 2, old + 1, max(1, old - 1)})
+    if isinstance(old, float):
+        return [old * 2, old / 2, 1.0, 0.0, 0.25, 4.0]
+    if isinstance(old, str):
+        return ["", old.upper(), "linear", "yarn", "float16", "fp8", "full_attention", "sliding_attention"]
+    if isinstance(old, list):
+        return [old[:-1], old + old[-1:] if old else [1], [], old[::-1]]
+    return ["@DELETE@", None, []]
+
+
+FIELD_FLAGS = [[], ["-tp", "1,2,8"], ["--kv-cache-dtype", "auto,fp8"], ["--engine", "vllm==0.10.2"],
+               ["--engine", "vllm==0.15.0"], ["--engine", "vllm==0.28.0"], ["--engine", "vllm==0.34.0"],
+               ["--engine", "none"], ["-c", "8192", "--max-num-batched-tokens", "100"], ["-pp", "2"],
+               ["-pp", "3", "-tp", "2"], ["--no-enable-prefix-caching"], ["--block-size", "64"], ["-c", "auto"],
+               ["--disable-sliding-window"], ["--enforce-eager", "--max-num-seqs", "3"]]
+
+
+def fields_family(per_leaf: int, rng: random.Random, work: Path, tally: Tally) -> None:
+    """Each value of each bundled config (nested text_config, rope_scaling, quantization_config... included) set in
+    turn to `per_leaf` values, half the configs hostile, half plausible; through estimate (a config.json or its
+    folder) with one of FIELD_FLAGS. Runs over 0.5 s are counted apart (the design's speed bound)."""
+    import yaml
+
+    for index, path in enumerate(sorted((ROOT / "model_specs").glob("*.yaml"))):
+        base = yaml.safe_load(path.read_text())["config"]
+        for leaf in list(config_leaves(base)):
+            node = base
+            for step in leaf:
+                node = node[step]
+            mild = rng.random() < 0.5
+            pool = field_values(node, rng, mild)
+            for value in rng.sample(pool, min(per_leaf, len(pool))):
+                cfg = json.loads(json.dumps(base))
+                parent = cfg
+                for step in leaf[:-1]:
+                    parent = parent[step]
+                if value == "@DELETE@" and isinstance(parent, dict):
+                    del parent[leaf[-1]]
+                else:
+                    parent[leaf[-1]] = None if value == "@DELETE@" else value
+                folder = work / f"f{index}-{tally.counts['runs']}"
+                folder.mkdir()
+                (folder / "config.json").write_text(json.dumps(cfg).replace('"@HUGE@"', HUGE_INT))
+                target = folder / "config.json" if rng.random() < 0.5 else folder
+                started = time.monotonic()
+                run(tally, f"{path.stem}:{'/'.join(map(str, leaf))}={str(value)[:30]}",
+                    ["estimate", target, "--format", "json", *rng.choice(FIELD_FLAGS)], parse_json=True)
+                if time.monotonic() - started > 0.5:
+                    tally.counts["runs over 0.5 s (not failures)"] += 1
+
+
+# ---- parity: estimate's flags and check's file, the same deployment (s62) ---------------------------------------
+
+PARITY_KEYS = {  # deployments key: (estimate flag, values); a True value is a switch
+    "context": ("--max-model-len", ["4096", "8192", "32k", "32K", "131072", "1000", "100000"]),
+    "kv_dtype": ("--kv-cache-dtype", ["auto", "fp8", "bfloat16", "fp8_e5m2", "fp8_e4m3", "nvfp4", "float16"]),
+    "pp": ("-pp", ["1", "2", "3", "4"]),
+    "gpu": ("--gpu", ["H100", "H200", "A100", "L4", "4090", "B200", "MI300X", "GH200"]),
+    "gpu_util": ("--gpu-memory-utilization", ["0.5", "0.8", "0.9", "0.95", "1"]),
+    "kv_budget": ("--kv-cache-memory-bytes", ["10GiB", "1G", "5e9", "80GB"]),
+    "engine": ("--engine", ["vllm", "vllm==0.15.0", "vllm==0.11.0", "vllm==0.20.0", "vllm==0.28.0", "vllm==0.34.0",
+                            "none", "vllm==0.10.2", "vllm==0.33.0"]),
+    "enforce_eager": ("--enforce-eager", [True]),
+    "block_size": ("--block-size", ["16", "32", "64", "128", "1", "256"]),
+    "max_num_seqs": ("--max-num-seqs", ["1", "8", "256", "1024"]),
+    "max_num_batched_tokens": ("--max-num-batched-tokens", ["512", "2048", "8192", "16k", "100"]),
+    "gpu_memory": ("--gpu-memory", ["40GiB", "24GB", "141GB"]),
+    "dtype": ("--dtype", ["auto", "half", "bfloat16", "float32"]),
+    "quantization": ("--quantization", ["fp8", "mxfp4"]),
+    "num_gpu_blocks_override": ("--num-gpu-blocks-override", ["100", "5000"]),
+    "cpu_offload_gb": ("--cpu-offload-gb", ["0", "4", "10.5"]),
+    "dp": ("--data-parallel-size", ["1", "2", "4"]),
+    "enable_expert_parallel": ("--enable-expert-parallel", [True]),
+    "max_cudagraph_capture_size": ("--max-cudagraph-capture-size", ["1", "64", "512"]),
+    "disable_sliding_window": ("--disable-sliding-window", [True]),
+    "mamba_block_size": ("--mamba-block-size", ["16", "256", "1024"]),
+    "mamba_cache_dtype": ("--mamba-cache-dtype", ["auto", "float32", "float16"]),
+    "language_model_only": ("--language-model-only", [True]),
+    "skip_mm_profiling": ("--skip-mm-profiling", [True]),
+    "enable_lora": ("--enable-lora", [True]),
+    "max_loras": ("--max-loras", ["1", "4"]),
+    "max_lora_rank": ("--max-lora-rank", ["8", "64"]),
+    "gpus_per_node": ("--gpus-per-node", ["4", "8"]),
+}
+PARITY_FIELDS = ("context", "kv_dtype", "kv_heads_per_gpu", "kv_budget_bytes_per_gpu", "kv_bytes_per_token",
+                 "kv_bytes_per_token_per_gpu", "kv_bytes_per_sequence_per_gpu", "max_concurrency",
+                 "max_concurrency_limited_by", "tp", "pp", "pp_partition", "node_gpus", "runner")
+
+
+def captured(args: list) -> tuple:
+    from kvplan.cli import main
+
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        code = main([str(a) for a in args])
+    return code, out.getvalue(), err.getvalue()
+
+
+def parity_differences(result: dict, plan: dict, entry: dict) -> dict:
+    """check's result against estimate's plan: the numbers and the engine's figures, less what the two say apart by
+    design (check's pp null when not given, the refusal's remedy in the file's key names or the flag's, the heads of
+    a TP degree that is refused)."""
+    diffs = {k: (result.get(k), plan.get(k)) for k in PARITY_FIELDS if k in result and result.get(k) != plan.get(k)}
+    ours, theirs = result.get("engine") or {}, plan.get("engine") or {}
+    for key in set(ours) | set(theirs):
+        a, b = ours.get(key), theirs.get(key)
+        if key == "refusal" and a and b:
+            a, b = ({k: v for k, v in r.items() if k not in ("remedy", "remedy_range")} for r in (a, b))
+        if a != b:
+            diffs[f"engine.{key}"] = (a, b)
+    if "pp" not in entry:
+        diffs.pop("pp", None)
+        diffs.pop("pp_partition", None)
+    if str(entry.get("pp")) == "1" or not any(diffs.get("pp_partition", (1,))):
+        diffs.pop("pp_partition", None)  # -pp 1: estimate names none, check the one stage; a refused split: [] / null
+    if not plan.get("tp_valid"):
+        diffs.pop("kv_heads_per_gpu", None)
+        if result.get("kv_budget_bytes_per_gpu") is None:
+            diffs.pop("kv_budget_bytes_per_gpu", None)
+    return diffs
+
+
+def parity_case(models: list, rng: random.Random, work: Path, tally: Tally) -> None:
+    model, tp = rng.choice(models), rng.choice(["1", "2", "4", "8"])
+    entry, flags = {"name": "d", "model": model, "tp": tp}, ["estimate", model, "-tp", tp, "--format", "json"]
+    for key in rng.sample(sorted(PARITY_KEYS), rng.randrange(0, 5)):
+        flag, values = PARITY_KEYS[key]
+        value = rng.choice(values)
+        entry[key] = "true" if value is True else value
+        flags += [flag] if value is True else [flag, value]
+    path = work / f"p{tally.counts['runs']}.yaml"
+    path.write_text("deployments:\n  - " + "\n    ".join(f"{k}: {v}" for k, v in entry.items()) + "\n")
+    (checked, out_c, err_c), (estimated, out_e, err_e) = captured(["check", "--file", path, "--format", "json"]), \
+        captured(flags)
+    tally.counts["runs"] += 2
+    if (checked == 2) != (estimated == 2):
+        tally.counts["refused by one only (not failures: check judges sharding before pricing)"] += 1
+        return
+    if checked == 2:
+        return
+    diffs = parity_differences(json.loads(out_c)["results"][0], json.loads(out_e)["plans"][0], entry)
+    tally.counts["pairs compared"] += 1
+    if diffs:
+        tally.bad("estimate and check differ", f"{json.dumps(diffs, default=str)[:300]} :: {flags}")
+
+
+# ---- contract: design.md's JSON keys, every bundled model, engines x tp x kv dtype (s62) ------------------------
+
+PLAN_KEYS = ("context", "kv_dtype", "tp", "pp", "block_size", "tp_valid", "tp_errors", "kv_bytes_per_token",
+             "kv_bytes_per_token_per_gpu", "kv_bytes_per_sequence_per_gpu", "kv_budget_bytes_per_gpu",
+             "max_concurrency", "max_concurrency_limited_by", "engine", "budget", "decode", "prefill")
+ENGINE_KEYS = ("name", "version", "available_kv_cache_bytes", "num_gpu_blocks", "gpu_kv_cache_tokens",
+               "max_concurrency", "starts", "refusal", "log_lines")
+POINT_KEYS = ("batch", "itl_ms", "roofline_itl_ms", "tokens_per_s", "fits")
+
+
+def contract_gaps(plan: dict, engine: str) -> list:
+    gaps = [f"plan.{k}" for k in PLAN_KEYS if k not in plan]
+    if not plan.get("tp_valid"):
+        return gaps
+    if plan.get("max_concurrency_limited_by") not in ("memory", "max_num_seqs"):
+        gaps.append(f"max_concurrency_limited_by {plan.get('max_concurrency_limited_by')!r}")
+    figures = plan.get("engine")
+    if engine != "none":
+        gaps += [f"engine.{k}" for k in ENGINE_KEYS if not isinstance(figures, dict) or k not in figures]
+        if isinstance(figures, dict) and figures.get("starts") is False and not figures.get("refusal"):
+            gaps.append("engine refuses with no refusal")
+    points = (plan.get("decode") or {}).get("points", [])
+    gaps += sorted({f"decode.points[].{k}" for point in points for k in POINT_KEYS if k not in point})
+    if isinstance(plan.get("prefill"), dict):
+        gaps += [f"prefill.{k}" for k in ("input_len", "ttft_ms") if k not in plan["prefill"]]
+    return gaps
+
+
+def contract_family(models: list, tally: Tally) -> None:
+    for model in models:
+        for engine in ("vllm", "vllm==0.10.2", "vllm==0.15.0", "vllm==0.20.0", "vllm==0.28.0", "vllm==0.34.0", "none"):
+            for tp in ("1", "2", "8"):
+                for kv in ("auto", "fp8"):
+                    args = ["estimate", model, "--engine", engine, "-tp", tp, "--kv-cache-dtype", kv, "--format", "json"]
+                    started = time.monotonic()
+                    code, out, err = captured(args)
+                    tally.counts["runs"] += 1
+                    if time.monotonic() - started > 0.5:
+                        tally.bad("runs over 0.5 s (not failures)", " ".join(args[1:8]))
+                    if code != 0:
+                        if code != 2 or len(err.strip().splitlines()) != 1:
+                            tally.bad("traceback" if code == 3 else "exit code outside the contract",
+                                      f"{args[1:8]} exit {code}: {err[:200]}")
+                        continue
+                    data = json.loads(out, parse_constant=lambda c: (_ for _ in ()).throw(ValueError(c)))
+                    why = nonsense(data)
+                    if why:
+                        tally.bad("nonsense output", f"{args[1:8]}: {why}")
+                    for plan in data["plans"]:
+                        for gap in contract_gaps(plan, engine):
+                            tally.bad("JSON contract gap", f"{args[1:8]}: {gap}")
+
+
 # ---- the Hub -------------------------------------------------------------------------------------------------
 
 def hub_paths() -> list:
@@ -588,6 +826,9 @@ def main() -> None:
     parser.add_argument("--flags", type=int, default=1_000)
     parser.add_argument("--deployments", type=int, default=200)
     parser.add_argument("--seed", type=int, default=20261122)
+    parser.add_argument("--fields", type=int, default=0, help="values per leaf of every bundled config (s62: 2)")
+    parser.add_argument("--parity", type=int, default=0, help="deployments through both estimate and check (s62: 1500)")
+    parser.add_argument("--contract", action="store_true", help="every bundled model x engines x tp x kv dtype")
     parser.add_argument("--hub", action="store_true", help="also time the Hub error paths (subprocesses)")
     parser.add_argument("--out", type=Path, default=None, help="write the tallies as JSON here")
     options = parser.parse_args()
@@ -609,8 +850,14 @@ def main() -> None:
         for name, count, case in (("configs", options.configs, lambda i, t: config_case(i, base, rng, work, t)),
                                   ("flags", options.flags, lambda i, t: flag_case(i, models, rng, work, t)),
                                   ("deployments", options.deployments,
-                                   lambda i, t: deployment_case(i, rng.choice(models), rng, work, t))):
+                                   lambda i, t: deployment_case(i, rng.choice(models), rng, work, t)),
+                                  ("fields", 1 if options.fields else 0,
+                                   lambda i, t: fields_family(options.fields, rng, work, t)),
+                                  ("parity", options.parity, lambda i, t: parity_case(models, rng, work, t)),
+                                  ("contract", 1 if options.contract else 0, lambda i, t: contract_family(models, t))):
             tally, started = Tally(), time.monotonic()
+            if not count:
+                continue
             for index in range(count):
                 case(index, tally)
             seconds = time.monotonic() - started
@@ -618,7 +865,8 @@ def main() -> None:
                             "slowest_run_s": round(tally.slowest, 2),
                             "slowest_run_cpu_s": round(tally.slowest_cpu, 2), "counts": dict(tally.counts),
                             "examples": tally.examples}
-            problems = {k: v for k, v in tally.counts.items() if not k.startswith(("runs", "exit ", "reruns"))}
+            problems = {k: v for k, v in tally.counts.items()
+                        if not k.startswith(("runs", "exit ", "reruns", "pairs")) and "not failures" not in k}
             print(f"{name}: {count} inputs, {tally.counts['runs']} runs in {seconds:.0f} s (slowest "
                   f"{tally.slowest:.2f} s wall, {tally.slowest_cpu:.2f} s CPU; reruns "
                   f"{tally.counts['reruns after 5 s of wall time']}); exits "

@@ -390,6 +390,18 @@ def _eplb_key(dep: Deployment) -> str:
     return balancer.spelling if balancer is not None and balancer.redundant else "enable_eplb"
 
 
+def _refuse_unpriced_lora(spec, engine) -> None:
+    """enable_lora on a model kvplan does not price LoRA for (vllm_lora.layout: FieldError, exit 2), before the sharding
+    is judged: estimate meets it building the budget, which it does at every TP degree, a refused one included, so
+    a deployment at a TP degree that does not split the heads is bad input there too, not a failed rule (exit 1). A
+    class vLLM refuses LoRA for (vllm_lora.lora_refusal) stays the plan's refusal, as in estimate (adapter_slots)."""
+    from ..engines.vllm_lora import layout, lora_refusal
+
+    config = engine.flags.enable_lora
+    if config and lora_refusal(spec, engine.version, config) is None:
+        layout(spec, engine.version)
+
+
 def check_deployment(dep: Deployment, spell: Callable[[str], str] = str, resolved: Optional[dict] = None) -> dict:
     """`resolved`: the models read so far in this check() call (_resolve); None: a dict of this deployment's own."""
     resolved = {} if resolved is None else resolved
@@ -404,6 +416,7 @@ def check_deployment(dep: Deployment, spell: Callable[[str], str] = str, resolve
         _engine(dep).check_block_size(dep.block_size)
     if getattr(_engine(dep), "flags", None) is not None:  # a capture pair no TP degree starts: before sharding
         refuse_capture_flags(_engine(dep).flags, _engine(dep).version, dep.max_num_batched_tokens)
+        _refuse_unpriced_lora(spec, _engine(dep))
     engine = _engine(dep)  # `auto` as the engine serves the model on this GPU (a T4's float16 or float32)
     viewed = engine.on_gpu(spec, _device(dep)) if hasattr(engine, "on_gpu") else spec
     precision = resolve_kv_dtype(dep.kv_dtype, viewed.dtype, viewed.auto_kv_dtype)

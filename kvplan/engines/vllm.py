@@ -1146,7 +1146,9 @@ def hybrid_pages(spec, tp: int, precision, version: str = PINNED) -> tuple:
     `precision`, the largest state page): vLLM sizes both from the first attention layer (models/config.py
     HybridAttentionMambaModelConfig); (None, 0, the page) for a model with no attention, (None, 0, 0) for no state."""
     mamba = [layer for layer in spec.layers if isinstance(layer, LinearState)]
-    page = max((mamba_page(layer, tp, *mamba_state_bytes(spec, version)) for layer in mamba), default=0)
+    # the state dtypes are the model's, and equal layers are one kind (frozen): each priced once, not per layer
+    state_bytes = mamba_state_bytes(spec, version)
+    page = max((mamba_page(layer, tp, *state_bytes) for layer in dict.fromkeys(mamba)), default=0)
     attention = next((layer for layer in spec.layers if isinstance(layer, (FullAttention, MLALatent))), None)
     if not mamba or attention is None:
         return None, 0, page

@@ -48,9 +48,12 @@ class _Blocks:
         return self.length - self.nulled
 
     def held_while_decoding(self, computed: int) -> int:
-        """Blocks held with `computed` tokens done and the next one's slot allocated."""
-        return blocks_for(computed + 1, self.block_size) - min(self.skipped_tokens(computed) // self.block_size,
-                                                               blocks_for(computed + 1, self.block_size)) + self.extra
+        """Blocks held with `computed` tokens done and the next one's slot allocated. A Mamba table's skip at 0
+        tokens done (MambaManager.get_num_skipped_tokens: computed - 1 = -1) frees nothing: remove_skipped_blocks
+        returns on a skip <= 0 (v1/core/single_type_kv_cache_manager.py 0.32.0:696-697, :1959)."""
+        freed = max(0, self.skipped_tokens(computed)) // self.block_size
+        return blocks_for(computed + 1, self.block_size) - min(freed, blocks_for(computed + 1, self.block_size)) + \
+            self.extra
 
     def skipped_tokens(self, processed: int) -> int:
         """get_num_skipped_tokens of each manager."""
@@ -281,9 +284,19 @@ class _Period:
 def _held_before_chunk_ends(states, groups, max_model_len: int) -> int:
     """The most the request holds just before one of its chunked layers' chunk boundaries (k x chunk - 1 tokens
     computed, below max_model_len): every group at that point, Mamba states as they end. 0 without chunked layers
-    (full and sliding layers hold most at the end)."""
+    (full and sliding layers hold most at the end).
+    Only the boundaries of the last `span` tokens are walked, `span` a common multiple of the chunks and of what
+    every table repeats on (_Blocks.repeats_every): `span` tokens later each table holds at least as much (a full
+    one more, a windowed, chunked or "all"-mode Mamba one the same, a whole-length Mamba block and an "align"-mode
+    state the same), and a boundary `span` later is a boundary too, so none before them holds more. A chunk of 16
+    tokens at 10M tokens is one boundary to walk, not 655,360."""
     chunks = {g.spec.window for g in groups if g.spec.kind == "chunked" and g.spec.window > 0}
-    points = {k * w - 1 for w in chunks for k in range(1, max_model_len // w + 1) if k * w - 1 < max_model_len}
-    points |= {max_model_len - 1} if chunks else set()
+    if not chunks:
+        return 0
+    span = math.lcm(*chunks, *(s.repeats_every() for s in states if isinstance(s, _Blocks)))
+    first = max(0, max_model_len - span)  # the first token of the last span
+    points = {k * w - 1 for w in chunks for k in range(max(1, -(-(first + 1) // w)), max_model_len // w + 1)
+              if k * w - 1 < max_model_len}
+    points |= {max_model_len - 1}
     return max((sum(s.held_while_decoding(c) if isinstance(s, _Blocks) else s.held for s in states)
                 for c in points), default=0)

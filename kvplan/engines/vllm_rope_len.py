@@ -33,6 +33,7 @@ with absolute positions: 0.34.0:2191-2203; kvplan reads no tokenizer files), a r
 
 from __future__ import annotations
 
+import sys
 from dataclasses import replace
 from typing import Optional
 
@@ -130,8 +131,11 @@ def rope_view(spec, version: str):
             return spec
         return replace(spec, max_position_embeddings=base, rope_base_length=None, rope_default_length=None,
                        notes=notes)
-    length = int(derived)
-    said = f"{NOTE_START} {length:,} = {words}" if words else f"{NOTE_START} {length:,}"
+    # a factor near the float limit makes the product inf, which int() refuses: the largest float stands in, past
+    # any bound, so plan/max_len.py refuses it by name and a --max-model-len under it is served (vLLM compares floats)
+    length = int(min(derived, sys.float_info.max))
+    shown = f"{length:,}" if length < 10**18 else f"{length:.3g}"  # a factor of 1e300: not 300 digits
+    said = f"{NOTE_START} {shown} = {words}" if words else f"{NOTE_START} {shown}"
     if default is not None:
         said += (f"; LongRoPE serves original_max_position_embeddings {default:,} by default (config/model.py "
                  f"0.34.0:2684-2694), and a --max-model-len up to {length:,}")

@@ -7,13 +7,13 @@ time only: no HTTP, tokenizer or queueing (serving benchmarks add 20-50 ms of th
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Optional
 
 from ..model.precision import Precision
 from ..model.spec import ModelSpec
 from .catalog import SpeedProfile
-from .speed import basis, engine_ms
+from .speed import chunk_basis, engine_ms
 from .work import attention_flops, kv_read_bytes, layer_kinds, prefill_work
 
 PREFILL_LABEL = ("engine estimate at batch 1: per chunk of max-num-batched-tokens, weights read + fixed costs + "
@@ -41,10 +41,9 @@ def chunk_times(spec: ModelSpec, tp: int, precision: Precision, input_len: int, 
     for start in range(0, input_len, chunk_tokens):
         count = min(chunk_tokens, input_len - start)
         if count not in first:
-            first[count] = prefill_work(spec, tp, precision, 0, count)
-        work = replace(first[count], kv_bytes=kv_read_bytes(spec, tp, precision, start, kinds) if start else 0,
-                       attention_flops=attention_flops(spec, tp, start, count, False, kinds))
-        b = basis(work, bandwidth, profile.compute)
+            first[count] = chunk_basis(prefill_work(spec, tp, precision, 0, count), bandwidth, profile.compute)
+        b = first[count](kv_read_bytes(spec, tp, precision, start, kinds) if start else 0,
+                         attention_flops(spec, tp, start, count, False, kinds))
         out.append((engine_ms(b, fit.layer_us, fit.allreduce_us, fit.prefill_efficiency),
                     max(b.roofline_ms, b.peak_ms)))
     return out

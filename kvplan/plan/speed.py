@@ -58,6 +58,23 @@ def basis(work: PassWork, bandwidth: float, compute: Compute) -> Basis:
                  calls * ring * activation / compute.link * 1e3, flops_ms)
 
 
+def chunk_basis(work: PassWork, bandwidth: float, compute: Compute):
+    """basis() of `work` with other kv_bytes and attention_flops, as a function of those two: the prefill chunks of
+    one size differ in nothing else (plan/prefill.py walks up to 32,768 of them). The same arithmetic in the same
+    order as basis(), the rest worked out once, so each chunk's figures are basis()'s to the last bit."""
+    fixed = basis(work, bandwidth, compute)
+    weights = sum(work.weight_bytes.values())
+    linear_ms = sum(f / compute.peak(stored) for stored, f in work.linear_flops.items()) * 1e3
+    attention_peak = compute.peak(work.dtype)
+
+    def at(kv_bytes: float, attention_flops: float) -> Basis:
+        flops_ms = linear_ms
+        flops_ms += attention_flops / attention_peak * 1e3
+        return Basis((weights + kv_bytes) / bandwidth * 1e3, fixed.layer_units, fixed.allreduce_calls,
+                     fixed.allreduce_bytes_ms, flops_ms)
+    return at
+
+
 def engine_ms(b: Basis, layer_us: float, allreduce_us: float, efficiency: float) -> float:
     """The engine estimate of one forward pass (the formula the calibration fits, term by term)."""
     return (b.roofline_ms + b.layer_units * layer_us * 1e-3 + b.allreduce_calls * allreduce_us * 1e-3
