@@ -196,7 +196,7 @@ def test_unreachable_hub_fails_fast_with_did_you_mean(tmp_path):
         closed = f"http://127.0.0.1:{sock.getsockname()[1]}"
     started = time.monotonic()
     refused = run_hub("estimate", "meta-llama/Llama-3.1-8B-Instuct", env=hub_env(tmp_path, closed))
-    assert time.monotonic() - started < 2
+    assert time.monotonic() - started < 5  # well inside the 10 s default timeout: refused at once, not waited out
     one_line_error(refused, "could not reach the Hugging Face Hub",
                    "Did you mean meta-llama/Llama-3.1-8B-Instruct (bundled)?")
     one_line_error(run_hub("estimate", "acme/never-seen", env=hub_env(tmp_path, offline=True)),
