@@ -36,9 +36,10 @@ def row(rows: list, section: str, item: str) -> dict:
 
 def test_columns_and_sections(result):
     rows = table(result)
-    assert list(rows[0]) == ["section", "item", "unit", "predicted", "measured", "error", "verdict"]
+    assert list(rows[0]) == ["rank", "section", "item", "unit", "predicted", "measured", "error", "verdict"]
+    assert {x["rank"] for x in rows} == {"0"}  # one GPU
     assert [x["item"] for x in rows if x["section"] == "budget"] == [
-        "weights", "activation_peak", "non_torch", "cuda_graphs", "nccl", "runner_state"]
+        "weights", "activation_peak", "non_torch", "cuda_graphs", "nccl", "runner_state", "kv_budget"]
     assert [x["item"] for x in rows if x["section"] == "verdict"] == ["capacity", "budget", "decode"]
 
 
@@ -53,11 +54,16 @@ def test_figures_of_the_h200_run(result):
     conc = row(rows, "capacity", "max_concurrency")
     assert (int(conc["predicted"]), int(conc["measured"])) == (110, 111)
     assert float(conc["error"]) == pytest.approx(1 / 110)
-    b1 = row(rows, "decode", "batch 1")
+    budget = row(rows, "budget", "kv_budget")  # what the terms leave: 110.5 GiB planned, 111.7 measured
+    assert (int(budget["predicted"]), int(budget["measured"])) == (118645466727, 119941375079)
+    b1 = row(rows, "decode", "batch 1 (graph)")
     assert float(b1["measured"]) == pytest.approx(4.54, abs=0.005)
     assert float(b1["predicted"]) == pytest.approx(6.11, abs=0.005)
     assert float(b1["error"]) == pytest.approx(-0.257, abs=0.0005)  # the decode verdict's own "-25.7%"
-    assert row(rows, "decode", "batch 111")["unit"] == "ms"
+    assert row(rows, "decode", "max concurrency batch")["measured"] == "111"
+    at_max = row(rows, "decode", "at max concurrency (graph)")  # b111 32.8 ms against 42.7
+    assert float(at_max["measured"]) == pytest.approx(32.85, abs=0.005)
+    assert float(row(rows, "decode", "batch 1 roofline")["predicted"]) == pytest.approx(3.765, abs=0.0005)
     assert row(rows, "capacity", "boundary_sequences")["measured"] == "111"
 
 
@@ -74,8 +80,42 @@ def test_verdict_rows(result):
 def test_an_unmeasured_figure_leaves_its_error_blank(result):
     r = copy.deepcopy(result)
     r["prefill"]["estimate_ms"] = None
-    ttft = row(table(r), "prefill", "ttft 8192 tokens")
+    ttft = row(table(r), "prefill", "ttft")
     assert ttft["predicted"] == "" and ttft["error"] == "" and float(ttft["measured"]) > 0
+
+
+def test_the_count_the_budget_verdict_judged(result):
+    # where max_num_seqs caps both plans the verdict judges resident sequences (judge.budget_counts): the csv follows
+    r = copy.deepcopy(result)
+    r["budget"]["verdict_counts"] = {"planned": 3072, "measured": 3001, "what": "resident sequences (before the cap)"}
+    counted = row(table(r), "capacity", "resident_sequences")
+    assert (counted["predicted"], counted["measured"]) == ("3072", "3001")
+    assert float(counted["error"]) == pytest.approx(-71 / 3072)
+
+
+def test_a_real_group_has_a_row_set_per_rank(result):
+    r = copy.deepcopy(result)
+    r["tp"] = {"ranks": 2, "eager": False, "points": [{"batch": 1, "per_layer_us": 21.0, "planner_per_layer_us": 20.0}]}
+    other = {"rank": 1, "terms": {t["term"]: t["measured_bytes"] for t in r["terms"]},
+             "measured_kv_budget_bytes": 5 * 2**30, "rank_kv_budget_bytes": None, "allocation": r["allocation"],
+             "boundary_confirmed": False, "served": 45}
+    r["ranks"] = [dict(other, rank=0), other]
+    rows = table(r)
+    ar = row(rows, "allreduce", "batch 1 per layer")
+    assert (ar["unit"], float(ar["error"])) == ("us", pytest.approx(0.05))
+    ones = [x for x in rows if x["rank"] == "1"]
+    assert [x["item"] for x in ones if x["section"] == "budget"][-1] == "kv_budget"
+    assert [x for x in ones if x["item"] == "kv_budget"][0]["measured"] == str(5 * 2**30)
+    assert [x for x in ones if x["item"] == "boundary_sequences"][0]["verdict"] == "not confirmed"
+    assert not [x for x in rows if x["rank"] == "0" and x["section"] == "budget" and x["predicted"] == ""
+                and x["item"] != "nccl"]  # rank 0's rows keep their predictions; its summary is not repeated
+
+
+def test_eager_steps_say_so(result):
+    r = copy.deepcopy(result)
+    for p in r["decode"]["points"]:
+        p["eager"] = True
+    assert row(table(r), "decode", "batch 1 (eager)")["unit"] == "ms"
 
 
 def test_the_cli_takes_csv_and_refuses_html():

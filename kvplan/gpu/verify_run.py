@@ -277,6 +277,7 @@ def _result(spec, opts, info, plan, precision, facts, m, measured, usable, budge
                    "measured_kv_budget_bytes": budget, "rank_kv_budget_bytes": own,
                    "subtracted_terms": list(subtracted),
                    "engine": plan.budget.engine, "responsible_term": responsible and responsible["term"],
+                   "verdict_counts": {"planned": planned, "measured": measured_count, "what": counted},
                    "sizing": "profile" if sizing is None else "extensible",
                    "extensible": None if sizing is None else extensible_record(sizing, m["profile"])},
         "profile": m["profile"], "graphs": m["graphs"], "gemm": m["gemm"],

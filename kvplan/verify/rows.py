@@ -1,45 +1,91 @@
 """verify's csv (`kvplan verify --format csv`): one row a figure verify predicted and then measured, so a script can
-track every error across runs without walking the JSON. Columns: section, item, unit, predicted, measured, error
-((measured - predicted) / predicted, blank where either is missing), verdict (on the three verdict rows: the verdict
-and its reason).
+track every error across runs without walking the JSON. Columns: rank (the GPU the row is of: 0 for a one-GPU run),
+section, item, unit, predicted, measured, error ((measured - predicted) / predicted throughout, blank where either is
+missing: the sign says which way the measurement fell, where the verdict lines quote the plan's error against the
+measurement), verdict (on the three verdict rows: the verdict and its reason).
 
-Sections: `budget` (every budget term, bytes), `capacity` (max concurrency as planned vs on the measured budget; the
-pools' bytes as laid out vs as torch and NVML saw them; the sequences the boundary admitted), `decode` (a row a timed
-batch, ms: the calibrated estimate vs the step), `prefill` (TTFT, ms), and the three verdicts with their reasons."""
+Sections: `budget` (every budget term and the KV budget they leave, bytes), `capacity` (the count the budget verdict
+judges, max concurrency or, where max_num_seqs caps both plans, the resident sequences; the pools' bytes as laid out
+vs as torch and NVML saw them; the sequences the boundary admitted), `decode` (the calibrated estimate vs the step at
+batch 1 and at max concurrency, ms, items stable across runs: the batch itself is its own row), `allreduce` (a real
+TP group's measured all-reduce per layer vs the planner's term), `prefill` (TTFT, ms), the three verdicts, and in a
+real TP group every other rank's budget, allocation and boundary."""
 
 from __future__ import annotations
 
 from typing import Optional
 
-COLUMNS = ("section", "item", "unit", "predicted", "measured", "error", "verdict")
+COLUMNS = ("rank", "section", "item", "unit", "predicted", "measured", "error", "verdict")
 
 
 def _row(section: str, item: str, unit: str, predicted, measured, error: Optional[float] = None,
-         verdict: str = "") -> dict:
+         verdict: str = "", rank: int = 0) -> dict:
     if error is None and predicted and measured is not None:
         error = (measured - predicted) / predicted
-    return dict(zip(COLUMNS, (section, item, unit, predicted, measured, error, verdict)))
+    return dict(zip(COLUMNS, (rank, section, item, unit, predicted, measured, error, verdict)))
 
 
 def _word(value: Optional[bool], yes: str, no: str) -> str:
     return {True: yes, False: no, None: "not judged"}[value]
 
 
+def _counts(r: dict) -> tuple:
+    """(item, planned, measured) of the budget verdict (judge.budget_counts, recorded by verify_run); a result
+    written before session 62 carries the plans' max concurrency only."""
+    c = r["budget"].get("verdict_counts")
+    if c is None:
+        return "max_concurrency", r["plan"]["max_concurrency"], r["measured_plan"]["max_concurrency"]
+    item = "max_concurrency" if c["what"] == "max concurrency" else "resident_sequences"
+    return item, c["planned"], c["measured"]
+
+
+def _decode_rows(points: list) -> list:
+    rows = []
+    for i, p in enumerate(points):
+        at = "batch 1" if p["batch"] == 1 else "at max concurrency" if i == len(points) - 1 else f"batch {p['batch']}"
+        how = "eager" if p.get("eager") else "graph"
+        if at == "at max concurrency":
+            rows.append(_row("decode", "max concurrency batch", "sequences", None, p["batch"]))
+        rows.append(_row("decode", f"{at} ({how})", "ms", p.get("estimate_ms"), p["measured_ms"]))
+        rows.append(_row("decode", f"{at} roofline", "ms", p["roofline_ms"], p["measured_ms"]))
+    return rows
+
+
+def _rank_rows(s: dict) -> list:
+    """Another rank of a real TP group (gpu/tp.py _rank_summary): what it measured, where rank 0 holds the plan."""
+    n, a = s["rank"], s["allocation"]
+    rows = [_row("budget", term, "bytes", None, measured, rank=n) for term, measured in s["terms"].items()]
+    rows += [_row("budget", "kv_budget", "bytes", None, s.get("rank_kv_budget_bytes") or s["measured_kv_budget_bytes"],
+                  rank=n),
+             _row("capacity", "kv_pools_torch", "bytes", a["layout_bytes"], a["torch_bytes"], a["torch_error"],
+                  rank=n),
+             _row("capacity", "boundary_sequences", "sequences", None, s["served"], rank=n,
+                  verdict="confirmed" if s["boundary_confirmed"] else "not confirmed")]
+    return rows
+
+
 def verify_rows(r: dict) -> list:
     """The rows of one verify result (`VerifyResult.result`)."""
-    v, a, m = r["verdict"], r["allocation"], r["measured_plan"]
+    v, a, b = r["verdict"], r["allocation"], r["budget"]
     rows = [_row("budget", t["term"], "bytes", t["predicted_bytes"], t["measured_bytes"], t["error"])
             for t in r["terms"]]
-    rows += [_row("capacity", "max_concurrency", "sequences", r["plan"]["max_concurrency"], m["max_concurrency"]),
+    rows.append(_row("budget", "kv_budget", "bytes", b["predicted_kv_budget_bytes"], b["measured_kv_budget_bytes"]))
+    item, planned, measured = _counts(r)
+    rows += [_row("capacity", item, "sequences", planned, measured),
              _row("capacity", "kv_pools_torch", "bytes", a["layout_bytes"], a["torch_bytes"], a["torch_error"]),
              _row("capacity", "kv_pools_nvml", "bytes", a["layout_bytes"], a["nvml_bytes"], a["nvml_error"]),
-             _row("capacity", "boundary_sequences", "sequences", m["pool_sequences"], r["boundary"]["served"])]
-    rows += [_row("decode", f"batch {p['batch']}", "ms", p.get("estimate_ms"), p["measured_ms"])
-             for p in r["decode"]["points"]]
+             _row("capacity", "boundary_sequences", "sequences", r["measured_plan"]["pool_sequences"],
+                  r["boundary"]["served"])]
+    rows += _decode_rows(r["decode"]["points"])
+    rows += [_row("allreduce", f"batch {q['batch']} per layer", "us", q.get("planner_per_layer_us"), q["per_layer_us"])
+             for q in (r.get("tp") or {}).get("points", ())]
     p = r["prefill"]
-    rows.append(_row("prefill", f"ttft {p['input_len']} tokens", "ms", p.get("estimate_ms"), p["ttft_ms"]))
+    rows += [_row("prefill", "prompt tokens", "tokens", None, p["input_len"]),
+             _row("prefill", "ttft", "ms", p.get("estimate_ms"), p["ttft_ms"])]
     verdicts = (("capacity", _word(v["capacity_confirmed"], "confirmed", "not confirmed"), v["capacity_reason"]),
                 ("budget", _word(v["budget_within"], "within", "not within"), v["budget_reason"]),
                 ("decode", _word(v["decode_within"], "within", "not within"), v["decode_reason"]))
     rows += [_row("verdict", name, "", None, None, None, f"{word}: {reason}") for name, word, reason in verdicts]
+    for s in r.get("ranks", ())[1:]:
+        rows += _rank_rows(s)
     return rows
