@@ -677,7 +677,8 @@ def contract_family(models: list, tally: Tally) -> None:
         for engine in ("vllm", "vllm==0.10.2", "vllm==0.15.0", "vllm==0.20.0", "vllm==0.28.0", "vllm==0.34.0", "none"):
             for tp in ("1", "2", "8"):
                 for kv in ("auto", "fp8"):
-                    args = ["estimate", model, "--engine", engine, "-tp", tp, "--kv-cache-dtype", kv, "--format", "json"]
+                    args = ["estimate", model, "--engine", engine, "-tp", tp, "--kv-cache-dtype", kv,
+                            "--format", "json"]
                     started = time.monotonic()
                     code, out, err = captured(args)
                     tally.counts["runs"] += 1

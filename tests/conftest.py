@@ -127,6 +127,19 @@ def load_yaml(text: str):
     return yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
 
 
+@pytest.fixture(autouse=True, scope="session")
+def planned_for_the_stated_default_gpu():
+    """Without --gpu, estimate and check plan for the detected GPU (gpu/detect.py choose_gpu): the suite pins the
+    stated default (H100 80GB SXM) so that its figures are the same on a GPU host (the device runs of the GPU tests)
+    as on CI. verify sizes its GPU through torch, not through this."""
+    import kvplan.gpu.detect as detect
+
+    patch = pytest.MonkeyPatch()
+    patch.setattr(detect, "detect_gpu", lambda: None)
+    yield
+    patch.undo()
+
+
 @pytest.fixture
 def write_config(tmp_path):
     def write(config, name="config.json"):

@@ -499,7 +499,7 @@ def test_verify_notes_say_decode_runs_the_kernel():
     from test_verify_kda import kimi_arch, tiny_arch
 
     note, = [n for n in kimi_arch(2).notes if "Kimi Delta Attention" in n]
-    assert "KDA step kernel (kda_step.cu" in note and "not judged" not in note
+    assert "KDA step kernel where it compiles (kda_step.cu" in note and "not judged" not in note
     note, = [n for n in tiny_arch().notes if "Kimi Delta Attention" in n]  # head dim 8: torch, not judged
     assert "not 8" in note and "not judged" in note
 

@@ -284,3 +284,21 @@ def torch_dtype_arg(torch, name: str, value, allowed):
     if value not in allowed:
         raise ValueError(f"{name} must be one of {', '.join(dtype_name(d) for d in allowed)}, got {value!r}")
     return value
+
+
+def check_state_pools(pool, state_pool, split: bool, row_elements: int, state_offset: int, conv_dtype,
+                      state_dtype) -> tuple:
+    """A recurrent step's slots (mamba_step, deltanet_step): one pool [slots, row_elements] in the state dtype, or,
+    for a plan built with a window dtype (`split`), the window pool [slots, state_offset] in it beside the state pool
+    [slots, row_elements - state_offset]. Returns ((tensor, width, dtype, name), ...), the state pool last."""
+    if (state_pool is not None) != split:
+        raise ValueError("a plan built with conv_dtype takes the state in state_pool, one without it one pool")
+    pools = ((pool, state_offset, conv_dtype, "window pool"),
+             (state_pool, row_elements - state_offset, state_dtype, "state pool")) if split \
+        else ((pool, row_elements, state_dtype, "state pool"),)
+    for t, width, dtype, name in pools:
+        if t.dim() != 2 or t.shape[1] != width or not t.is_contiguous() or t.dtype != dtype:
+            raise ValueError(f"the {name} must be contiguous [slots, {width}] {dtype}, got {list(t.shape)} {t.dtype}")
+    if split and pool.shape[0] != state_pool.shape[0]:
+        raise ValueError(f"the window pool has {pool.shape[0]} slots and the state pool {state_pool.shape[0]}")
+    return pools

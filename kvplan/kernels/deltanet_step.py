@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from typing import Optional
 
+from ._checks import check_state_pools
 from .configs import DELTANET_ACT_DTYPES as ACT_DTYPES
 from .configs import DELTANET_KEY_DIMS as KEY_DIMS
 from .configs import DELTANET_STATE_DTYPES as STATE_DTYPES
@@ -85,17 +86,8 @@ class DeltaNetStepPlan:
             raise ValueError(f"ba must be [{b}, >= {2 * self.nv}] {self._act}")
         if z.shape[0] != b or z.shape[1] != self.nv * self.dv or z.stride(-1) != 1 or z.dtype != self._act:
             raise ValueError(f"z must be [{b}, {self.nv * self.dv}] {self._act}")
-        if (state_pool is not None) != self.split:
-            raise ValueError("a plan built with conv_dtype takes the state in state_pool, one without it one pool")
-        pools = ((pool, self.state_offset, self._conv_dtype, "window pool"),
-                 (state_pool, self.row_elements - self.state_offset, self._state, "state pool")) if self.split \
-            else ((pool, self.row_elements, self._state, "state pool"),)
-        for t, width, dtype, name in pools:
-            if t.dim() != 2 or t.shape[1] != width or not t.is_contiguous() or t.dtype != dtype:
-                raise ValueError(f"the {name} must be contiguous [slots, {width}] {dtype}, got "
-                                 f"{list(t.shape)} {t.dtype}")
-        if self.split and pool.shape[0] != state_pool.shape[0]:
-            raise ValueError(f"the window pool has {pool.shape[0]} slots and the state pool {state_pool.shape[0]}")
+        check_state_pools(pool, state_pool, self.split, self.row_elements, self.state_offset, self._conv_dtype,
+                          self._state)
         if slots.shape != (b,) or slots.dtype != self._torch.int32:
             raise ValueError(f"slots must be [{b}] int32")
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from typing import Optional
 
+from ._checks import check_state_pools
 from .configs import DELTANET_ACT_DTYPES as ACT_DTYPES
 from .configs import DELTANET_STATE_DTYPES as STATE_DTYPES
 from .configs import MambaStepConfig, all_mamba_configs  # noqa: F401  (re-exported)
@@ -95,14 +96,8 @@ class MambaStepPlan:
         for name, t, width in (("xbc", xbc, self.channels), ("dt", dt, self.heads), ("z", z, self.inner)):
             if t.dim() != 2 or t.shape[0] != b or t.shape[1] < width or t.stride(-1) != 1 or t.dtype != self._act:
                 raise ValueError(f"{name} must be [{b}, >= {width}] {self._act} with unit last stride")
-        if (state_pool is not None) != self.split:
-            raise ValueError("a plan built with conv_dtype takes the state in state_pool, one without it one pool")
-        pools = ((pool, self.state_offset, self._conv_dtype, "window pool"),
-                 (state_pool, self.row_elements - self.state_offset, self._state, "state pool")) if self.split \
-            else ((pool, self.row_elements, self._state, "state pool"),)
-        for t, width, dtype, name in pools:
-            if t.dim() != 2 or t.shape[1] != width or not t.is_contiguous() or t.dtype != dtype:
-                raise ValueError(f"the {name} must be contiguous [slots, {width}] {dtype}")
+        pools = check_state_pools(pool, state_pool, self.split, self.row_elements, self.state_offset,
+                                  self._conv_dtype, self._state)
         states, offset = pools[-1][0], 0 if self.split else self.state_offset  # the update's 16-byte vectors
         if offset % 8 or states.shape[1] % 8 or states.data_ptr() % 16:
             raise ValueError("the state slots must start on 8-value boundaries (conv_dim x (taps - 1) and the row "

@@ -492,8 +492,9 @@ def _kda_note(head_dim: int) -> str:
     from ..kernels.configs import KDA_HEAD_DIMS
 
     if head_dim in KDA_HEAD_DIMS:
-        return ("Kimi Delta Attention: decode runs kvplan's KDA step kernel (kda_step.cu, 16-bit activations), prefill "
-                "float32 torch chunks (the TTFT times torch)")
+        return ("Kimi Delta Attention: decode runs kvplan's KDA step kernel where it compiles (kda_step.cu, 16-bit "
+                "activations; else float32 torch, as the forward label says), prefill float32 torch chunks (the TTFT "
+                "times torch)")
     return (f"Kimi Delta Attention runs in float32 torch, decode and prefill (kvplan's KDA step kernel is compiled for "
             f"head dim {', '.join(map(str, KDA_HEAD_DIMS))}, not {head_dim}: the decode step is not judged)")
 
