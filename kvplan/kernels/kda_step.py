@@ -10,8 +10,9 @@ head_dim each), beta [B, >= heads] (the logits), g_raw [B, >= width] (f_b's outp
 form) and gate [B, >= width] (g_b's output), in the activations' dtype and read through their row strides (views of
 in_proj's rows need no copy); the two pools of a KDA slot as vLLM keeps them (verify/layout.py _state_group): windows
 [slots, 3 width (taps - 1)] in conv_dtype, channel after channel, and recurrent states [slots, heads D D] float32
-([key, value] a head, as kvplan's torch path keeps it; vLLM's kernels keep [value, key]: the same bytes); slots [B] int32; conv_w [3 width, taps], a_log [heads], dt_bias [width] (float32, as the
-checkpoint keeps them), o_norm [head_dim]. Out: [B, width] in the activations' dtype, RMSNorm(o) o_norm
+([key, value] a head, as kvplan's torch path keeps it; vLLM's kernels keep [value, key]: the same bytes); slots
+[B] int32; conv_w [3 width, taps], a_log [heads], dt_bias [width] (float32, as the checkpoint keeps them), o_norm
+[head_dim]. Out: [B, width] in the activations' dtype, RMSNorm(o) o_norm
 sigmoid(gate), what o_proj multiplies. The slots' values are not checked here (a read on the host would break a
 CUDA graph): the caller's step hands out valid, distinct slots.
 
