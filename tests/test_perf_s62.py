@@ -1,0 +1,89 @@
+"""Session 62 speed work keeps every answer: each memo and closed form is checked against the unmemoised
+computation (fresh engines, cleared tables) or the walk it replaces, never against a time."""
+
+import random
+
+import pytest
+
+from kvplan.engines import EngineFlags, get_engine
+from kvplan.engines import vllm_budget as vb
+from kvplan.engines.vllm_engine import VllmEngine
+from kvplan.model.sources import resolve
+from kvplan.plan.catalog import DEFAULT_GPU, find_gpu
+from kvplan.plan.sharding import pp_stages
+
+MODELS = ("tiiuae/falcon-7b", "deepseek-ai/DeepSeek-V3.2", "Qwen/Qwen3-235B-A22B", "google/gemma-3-12b-it",
+          "nvidia/Nemotron-H-8B-Base-8K", "Qwen/Qwen3-Next-80B-A3B-Thinking", "openai/gpt-oss-20b")
+RELEASES = ("0.32.0", "0.10.2", "0.6.0", "0.19.0", "0.34.0")
+
+
+def _budgets(engine, spec, gpu, pp, **asked):
+    stages = pp_stages(spec.num_hidden_layers, pp) if pp > 1 else (None,)
+    out = []
+    for stage in stages:
+        try:
+            out.append(engine.budget(spec, 1, gpu, None, stage=stage, **asked))
+        except Exception as exc:  # an error must stay the same error
+            out.append((type(exc).__name__, str(exc)))
+    return out
+
+
+def _fresh(release):
+    vb._STAGE_FREE.clear()
+    return VllmEngine(release, EngineFlags())
+
+
+@pytest.mark.parametrize("model", MODELS)
+def test_budget_memos_change_no_stage_budget(model):
+    """Every stage's budget through the warm memos (one engine asked again and again, settings and the stage-free
+    terms kept) equals the budget a fresh engine with cleared tables works out for that stage alone."""
+    spec, gpu = resolve(model, None), find_gpu(DEFAULT_GPU)
+    rng = random.Random(model)
+    warm = {release: VllmEngine(release, EngineFlags()) for release in RELEASES}
+    for _ in range(6):
+        release = rng.choice(RELEASES)
+        pp = rng.choice((1, 2, 4, 16))
+        asked = dict(context=rng.choice((None, 2048, 32768)), max_num_batched_tokens=rng.choice((None, 512, 8192)),
+                     max_num_seqs=rng.choice((None, 8)), kv_dtype=rng.choice(("auto", "fp8")))
+        memoised = _budgets(warm[release], spec, gpu, pp, **asked)
+        again = _budgets(warm[release], spec, gpu, pp, **asked)  # every answer from the tables
+        fresh = []
+        for stage_budget in range(len(memoised)):
+            stages = pp_stages(spec.num_hidden_layers, pp) if pp > 1 else (None,)
+            try:
+                fresh.append(_fresh(release).budget(spec, 1, gpu, None, stage=stages[stage_budget], **asked))
+            except Exception as exc:
+                fresh.append((type(exc).__name__, str(exc)))
+        assert memoised == fresh == again
+
+
+def test_budget_settings_memo_is_the_settings_call():
+    """_budget_settings answers what on_gpu and settings answer when asked directly, and keys the spec by identity:
+    an equal spec built apart gets an answer equal to, not taken for, the first's."""
+    spec, gpu = resolve("tiiuae/falcon-40b", None), find_gpu(DEFAULT_GPU)
+    engine = get_engine("vllm==0.10.2")
+    viewed, settings = engine._budget_settings(spec, gpu, None, 16, 2048, None, None)
+    direct = engine.on_gpu(spec, gpu)
+    assert viewed == direct
+    assert settings == engine.settings(2048, gpu, 16, None, None, direct)
+    assert engine._budget_settings(spec, gpu, None, 16, 2048, None, None)[1] is settings
+    other = resolve("tiiuae/falcon-40b", None)
+    if other is not spec:
+        assert engine._budget_settings(other, gpu, None, 16, 2048, None, None) == (viewed, settings)
+
+
+def test_stage_free_keys_by_identity_and_keeps_no_error():
+    calls = []
+
+    def compute():
+        calls.append(1)
+        if len(calls) == 1:
+            raise ValueError("first")
+        return len(calls)
+
+    a, b = [1], [1]
+    with pytest.raises(ValueError):
+        vb.stage_free("t", (a,), (), compute)
+    assert vb.stage_free("t", (a,), (), compute) == 2  # the error was not kept
+    assert vb.stage_free("t", (a,), (), compute) == 2  # the answer was
+    assert vb.stage_free("t", (b,), (), compute) == 3  # an equal object is another key
