@@ -87,3 +87,48 @@ def test_stage_free_keys_by_identity_and_keeps_no_error():
     assert vb.stage_free("t", (a,), (), compute) == 2  # the error was not kept
     assert vb.stage_free("t", (a,), (), compute) == 2  # the answer was
     assert vb.stage_free("t", (b,), (), compute) == 3  # an equal object is another key
+
+
+# --- whole estimates: every memo on (and warm from an earlier run) against every memo off ---
+
+def _unmemoised(monkeypatch):
+    """Every session-62 memo bypassed: settings and the stage-free terms worked out per call, remedies replanned."""
+    from kvplan.plan import plan as plan_module
+
+    monkeypatch.setattr(vb, "stage_free", lambda name, objects, values, compute: compute())
+
+    def settings_afresh(self, spec, gpu, gpu_memory, pp, context, max_num_batched_tokens, max_num_seqs):
+        from kvplan.engines.vllm_engine import _with_memory
+
+        viewed = self.on_gpu(spec, gpu)
+        length = context or viewed.max_position_embeddings or 8192
+        memory_gpu = gpu if gpu_memory is None else _with_memory(gpu, gpu_memory)
+        return viewed, self.settings(length, memory_gpu, pp, max_num_batched_tokens, max_num_seqs, viewed)
+
+    monkeypatch.setattr(VllmEngine, "_budget_settings", settings_afresh)
+    monkeypatch.setattr(plan_module, "_replanned", lambda spec, context, precision, tp, block_size, budget_for,
+                        pp=None, settings=None: plan_module._plan_afresh(spec, context, precision, tp, block_size,
+                                                                         budget_for, pp, settings or {}))
+
+
+SWEEPS = (
+    ("tiiuae/falcon-40b", dict(pp=16)),
+    ("tiiuae/falcon-7b", dict(pp=16, contexts=[2**20], kv_dtypes=["auto", "fp8", "fp8_e5m2"])),
+    ("deepseek-ai/DeepSeek-V3", dict(tps=[1, 2, 4, 8, 16], engine="vllm==0.10.2")),
+    ("Qwen/Qwen3-235B-A22B", dict(tps=[1, 2, 4, 8, 16])),
+    ("deepseek-ai/DeepSeek-V3.2", dict(max_num_batched_tokens=64, tps=[1, 8])),
+    ("meta-llama/Llama-3.1-405B", dict(tps=[1, 2, 8], kv_dtypes=["auto", "fp8"], pp=2)),
+    ("google/gemma-3-27b-it", dict(tps=[1, 2], contexts=[2**20], engine="vllm==0.8.5")),
+)
+
+
+@pytest.mark.parametrize("model, asked", SWEEPS, ids=[m for m, _ in SWEEPS])
+def test_estimates_are_the_unmemoised_estimates(model, asked, monkeypatch):
+    from kvplan.commands.estimate import estimate
+
+    first = estimate(model, **asked).to_dict()
+    warm = estimate(model, **asked).to_dict()  # every table already holds this run's answers
+    with monkeypatch.context() as patched:
+        _unmemoised(patched)
+        plain = estimate(model, **asked).to_dict()
+    assert first == warm == plain
