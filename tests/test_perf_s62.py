@@ -96,6 +96,7 @@ def _unmemoised(monkeypatch):
     from kvplan.plan import plan as plan_module
 
     monkeypatch.setattr(vb, "stage_free", lambda name, objects, values, compute: compute())
+    monkeypatch.setattr(plan_module, "_stage_specs", _stage_views)
 
     def settings_afresh(self, spec, gpu, gpu_memory, pp, context, max_num_batched_tokens, max_num_seqs):
         from kvplan.engines.vllm_engine import _with_memory
@@ -132,3 +133,25 @@ def test_estimates_are_the_unmemoised_estimates(model, asked, monkeypatch):
         _unmemoised(patched)
         plain = estimate(model, **asked).to_dict()
     assert first == warm == plain
+
+
+def _stage_views(spec, layer_sets):
+    """Each stage's spec built afresh (what plan._stage_specs keeps)."""
+    from dataclasses import replace
+
+    return [replace(spec, layers=tuple(spec.layers[i] for i in sorted(s))) for s in layer_sets]
+
+
+@pytest.mark.parametrize("model", MODELS)
+def test_stage_specs_memo_is_the_fresh_views(model):
+    from kvplan.plan.plan import _stage_specs
+    from kvplan.plan.sharding import stage_cache_layers
+
+    spec = resolve(model, None)
+    for pp in (2, 3, 4, 16):
+        if pp > spec.num_hidden_layers:
+            continue
+        sets = stage_cache_layers(spec, pp_stages(spec.num_hidden_layers, pp))
+        first, again = _stage_specs(spec, sets), _stage_specs(spec, sets)
+        assert first == again == _stage_views(spec, sets)
+        assert all(a is b for a, b in zip(first, again)) and first is not again  # shared views, a list each

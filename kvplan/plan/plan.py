@@ -280,7 +280,22 @@ def with_layout_errors(sharding: Sharding, layout: Optional[MoeLayout]) -> Shard
 
 
 def _stage_specs(spec: ModelSpec, layer_sets: list) -> list:
-    return [replace(spec, layers=tuple(spec.layers[i] for i in sorted(s))) for s in layer_sets]
+    """Each stage's view of `spec` (its cache layers). A remedy's search plans the same stages again and again (a pp
+    16 release fix: every boundary release), so each view is built once per (spec, stages) and shared (frozen);
+    `spec` is keyed by identity and kept alive with its views."""
+    key = (id(spec), tuple(tuple(sorted(s)) for s in layer_sets))
+    held = _STAGE_SPECS.get(key)
+    if held is not None and held[0] is spec:
+        return list(held[1])
+    views = tuple(replace(spec, layers=tuple(spec.layers[i] for i in layers)) for layers in key[1])
+    if len(_STAGE_SPECS) >= MAX_STAGE_SPECS:  # the oldest goes (and the spec it kept alive)
+        del _STAGE_SPECS[next(iter(_STAGE_SPECS))]
+    _STAGE_SPECS[key] = (spec, views)
+    return list(views)
+
+
+_STAGE_SPECS: dict = {}
+MAX_STAGE_SPECS = 256
 
 
 def plan(spec: ModelSpec, *, context: int, kv_dtype: str, tp: int, budget_for: Callable[..., Budget],
