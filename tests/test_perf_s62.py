@@ -155,3 +155,72 @@ def test_stage_specs_memo_is_the_fresh_views(model):
         first, again = _stage_specs(spec, sets), _stage_specs(spec, sets)
         assert first == again == _stage_views(spec, sets)
         assert all(a is b for a, b in zip(first, again)) and first is not again  # shared views, a list each
+
+
+# --- the prefill walk's per-chunk figures: the hoisted forms against the per-call forms they replace ---
+
+def _attention_flops_per_call(spec, tp, start, count, decode, kinds):
+    """work.attention_flops as it was before session 62 (every factor worked out on every call): the reference."""
+    from kvplan.plan.work import _attended
+
+    heads = spec.num_attention_heads / tp
+    total = 0.0
+    for layer, n in kinds:
+        if hasattr(layer, "attention_flops"):
+            total += n * layer.attention_flops(heads, start, count, decode)
+            continue
+        if layer.kind == "linear":
+            total += n * 4 * layer.state_elements_per_sequence(tp) * count
+            continue
+        if decode:
+            keys = count * layer.tokens_read(start + count)
+        else:
+            keys = _attended(start, count, getattr(layer, "index_topk", 0) or layer.window)
+        scoring = heads
+        if layer.kind == "indexer":
+            per_key, scoring = layer.head_dim, layer.heads
+        elif layer.kind == "mla":
+            per_key = (layer.latent_dim + layer.kv_lora_rank) if decode else \
+                (layer.kv_lora_rank // 4 + layer.qk_rope_head_dim + layer.kv_lora_rank // 4)
+        else:
+            per_key = layer.head_dim + layer.value_dim
+        total += n * 2 * scoring * per_key * keys
+    return total
+
+
+def _bundled_models():
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent / "model_specs"
+    return sorted(p.stem.replace("--", "/", 1) for p in root.glob("*.yaml"))
+
+
+@pytest.mark.parametrize("model", _bundled_models())
+def test_hoisted_chunk_figures_are_the_per_call_figures(model):
+    """kv_reader and attention_counter (worked out once per prefill) give, bit for bit, what the per-call forms give,
+    over every bundled model, TP degree, cache dtype and many random (start, count) pairs, decode and prefill."""
+    from kvplan.model.precision import resolve_kv_dtype
+    from kvplan.plan.capacity import layer_kinds, state_bytes
+    from kvplan.plan.work import attention_counter, attention_flops, kv_reader, kv_read_bytes
+
+    spec = resolve(model, None)
+    kinds = layer_kinds(spec)
+    rng = random.Random(model)
+    for tp in (1, 2, 8):
+        for dtype in ("auto", "fp8"):
+            try:
+                precision = resolve_kv_dtype(dtype, spec.dtype, spec.auto_kv_dtype)
+            except Exception:
+                continue
+            read = kv_reader(spec, tp, precision, kinds)
+            state = 2 * state_bytes(spec, tp, kinds)
+            for decode in (False, True):
+                count_flops = attention_counter(spec, tp, decode, kinds)
+                for _ in range(40):
+                    start, count = rng.choice((0, 1, rng.randrange(1, 1 << 21))), rng.choice((1, 16, 8192, 100_003))
+                    reference = _attention_flops_per_call(spec, tp, start, count, decode, kinds)
+                    assert count_flops(start, count) == reference
+                    assert attention_flops(spec, tp, start, count, decode, kinds) == reference
+                    assert attention_flops(spec, tp, start, count, decode) == reference
+                    expected = sum(n * layer.read_bytes(start, tp, precision) for layer, n in kinds) + state
+                    assert read(start) == kv_read_bytes(spec, tp, precision, start) == expected
