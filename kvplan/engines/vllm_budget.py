@@ -784,6 +784,32 @@ def graph_reserve(rules: Behaviour, runner: Runner, gpu, eager: bool = False, ve
     return size, f"{runner.name}'s profiled capture, {source}"
 
 
+def _capture_counts(spec, settings, gpu, version: str, flags: EngineFlags, runner: Runner):
+    """capture_counts, once per deployment (stage_free): it reads no stage. An error it raises is not kept."""
+    return stage_free("capture_counts", (spec, settings, flags, runner), (gpu, version),
+                      lambda: capture_counts(spec, settings, gpu, version, flags, runner))
+
+
+# stage_free's answers: a pp 16 plan asks vllm_budget 16 times with the same spec and settings (and a release remedy's
+# search plans every boundary release so), bounded as each answer keeps its objects alive
+_STAGE_FREE: dict = {}
+MAX_STAGE_FREE = 512
+
+
+def stage_free(name: str, objects: tuple, values: tuple, compute):
+    """compute(), a pure function of `objects` (keyed by identity: each is kept alive with the answer, so its id is
+    not reused while the key is held) and the hashable `values`, worked out once for them."""
+    key = (name, *map(id, objects), *values)
+    held = _STAGE_FREE.get(key)
+    if held is not None and all(a is b for a, b in zip(held[0], objects)):
+        return held[1]
+    answer = compute()
+    if len(_STAGE_FREE) >= MAX_STAGE_FREE:  # the oldest goes (and the objects it kept alive)
+        del _STAGE_FREE[next(iter(_STAGE_FREE))]
+    _STAGE_FREE[key] = (objects, answer)
+    return answer
+
+
 def vllm_budget(spec, tp: int, gpu, gpu_util: float, settings, rules: Behaviour, version: str,
                 gpu_memory: Optional[int] = None, stage=None, flags: EngineFlags = EngineFlags(),
                 block_size: Optional[int] = None, built_len: Optional[int] = None, kv_dtype: str = "auto") -> Budget:
@@ -812,7 +838,8 @@ def vllm_budget(spec, tp: int, gpu, gpu_util: float, settings, rules: Behaviour,
         weights, weights_source = whole_towers(spec, tp, weights, weights_source)
     elif flags.mm_encoder_tp_mode == "data" and spec.multimodal and not towerless:
         weights_source += "; --mm-encoder-tp-mode data falls back to weights for this architecture (vLLM warns)"
-    runner = model_runner(spec, rules, gpu, version)
+    # the same for every pipeline stage of a deployment: worked out once per (spec, settings) (stage_free)
+    runner = stage_free("runner", (spec, rules), (gpu, version), lambda: model_runner(spec, rules, gpu, version))
     if flags.cpu_offload_gb:
         weights, weights_source = offloaded_weights(spec, tp, stage, weights, weights_source, flags.cpu_offload_gb,
                                                     runner)
@@ -865,9 +892,9 @@ def vllm_budget(spec, tp: int, gpu, gpu_util: float, settings, rules: Behaviour,
         kv_init = (block_tables(settings, runner, version, rules, True, groups, block_size, built_len)
                    - block_tables(settings, runner, version, rules, False, groups, block_size, built_len))
         return extensible_budget(gpu, memory, requested, gpu_util, version, stage, flags, tp, terms, persistent,
-                                 kv_init, capture_counts(spec, settings, gpu, version, flags, runner))
+                                 kv_init, _capture_counts(spec, settings, gpu, version, flags, runner))
     graphs, graph_source = graph_reserve(rules, runner, gpu, flags.enforce_eager, version,
-                                         capture_counts(spec, settings, gpu, version, flags, runner))
+                                         _capture_counts(spec, settings, gpu, version, flags, runner))
     lora = lora_term.bytes if lora_term else 0
     available = requested - weights - lora - peak - non_torch - state - nccl - graphs
     terms = (

@@ -63,6 +63,7 @@ class VllmEngine:
     def __init__(self, version: str = PINNED, flags: EngineFlags = EngineFlags()):
         self.version = version
         self.rules = behaviour(version)
+        self._settings_memo: dict = {}  # _budget_settings' answers
         for name, since in FLAG_SINCE.items():
             if getattr(flags, name) and parse_version(version) < since:
                 raise FieldError(name, f"needs vLLM {'.'.join(map(str, since))} or later (vllm=={version} has no "
@@ -341,15 +342,33 @@ class VllmEngine:
         --kv-cache-dtype served (0.34 builds its block tables at that cache's block size)."""
         from .vllm_budget import vllm_budget
 
-        spec = self.on_gpu(spec, gpu)  # the weights in the dtype vLLM serves there (a T4's float32 Gemma 3)
-        length = context or spec.max_position_embeddings or 8192
-        memory_gpu = gpu if gpu_memory is None else _with_memory(gpu, gpu_memory)
-        settings = self.settings(length, memory_gpu, 1 if stage is None else stage.stages, max_num_batched_tokens,
-                                 max_num_seqs, spec)
+        spec, settings = self._budget_settings(spec, gpu, gpu_memory, 1 if stage is None else stage.stages, context,
+                                               max_num_batched_tokens, max_num_seqs)
         util = self.default_gpu_util if gpu_util is None else gpu_util
         return vllm_budget(spec, tp, gpu, util, settings, self.rules, self.version, gpu_memory, stage, self.flags,
                            block_size, asked_context, kv_dtype)
 
+    def _budget_settings(self, spec, gpu, gpu_memory: Optional[int], pp: int, context: Optional[int],
+                         max_num_batched_tokens: Optional[int], max_num_seqs: Optional[int]) -> tuple:
+        """(spec as served on `gpu`, the engine's settings) for budget(): the same for every pipeline stage of a
+        deployment, so kept per engine (a pp 16 plan asks 16 times, a release remedy's search once per release). Both
+        are pure in these arguments and the engine's version, rules and flags (fixed at construction); `spec` is
+        keyed by identity and kept alive with its answer, so an id is never reused while its key is held."""
+        key = (id(spec), gpu, gpu_memory, pp, context, max_num_batched_tokens, max_num_seqs)
+        held = self._settings_memo.get(key)
+        if held is not None and held[0] is spec:
+            return held[1]
+        viewed = self.on_gpu(spec, gpu)  # the weights in the dtype vLLM serves there (a T4's float32 Gemma 3)
+        length = context or viewed.max_position_embeddings or 8192
+        memory_gpu = gpu if gpu_memory is None else _with_memory(gpu, gpu_memory)
+        answer = viewed, self.settings(length, memory_gpu, pp, max_num_batched_tokens, max_num_seqs, viewed)
+        if len(self._settings_memo) >= MAX_SETTINGS:  # the oldest goes (and the spec it kept alive)
+            del self._settings_memo[next(iter(self._settings_memo))]
+        self._settings_memo[key] = (spec, answer)
+        return answer
+
+
+MAX_SETTINGS = 256
 
 # configuration_refusal's answers within one run: a sweep's rows, and the remedy search's trials of one row, ask the
 # same (release, dtype, length, block, tp, GPU) again and again (a 128-row refused sweep: ~11,000 asks of far fewer

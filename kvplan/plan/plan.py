@@ -280,7 +280,22 @@ def with_layout_errors(sharding: Sharding, layout: Optional[MoeLayout]) -> Shard
 
 
 def _stage_specs(spec: ModelSpec, layer_sets: list) -> list:
-    return [replace(spec, layers=tuple(spec.layers[i] for i in sorted(s))) for s in layer_sets]
+    """Each stage's view of `spec` (its cache layers). A remedy's search plans the same stages again and again (a pp
+    16 release fix: every boundary release), so each view is built once per (spec, stages) and shared (frozen);
+    `spec` is keyed by identity and kept alive with its views."""
+    key = (id(spec), tuple(tuple(sorted(s)) for s in layer_sets))
+    held = _STAGE_SPECS.get(key)
+    if held is not None and held[0] is spec:
+        return list(held[1])
+    views = tuple(replace(spec, layers=tuple(spec.layers[i] for i in layers)) for layers in key[1])
+    if len(_STAGE_SPECS) >= MAX_STAGE_SPECS:  # the oldest goes (and the spec it kept alive)
+        del _STAGE_SPECS[next(iter(_STAGE_SPECS))]
+    _STAGE_SPECS[key] = (spec, views)
+    return list(views)
+
+
+_STAGE_SPECS: dict = {}
+MAX_STAGE_SPECS = 256
 
 
 def plan(spec: ModelSpec, *, context: int, kv_dtype: str, tp: int, budget_for: Callable[..., Budget],
@@ -422,8 +437,33 @@ def node_note(tp: int, gpu: GPU, spell: Callable[[str], str] = str) -> str:
 
 
 def _replanned(spec, context, precision, tp, block_size, budget_for, pp=None, settings=None) -> Optional[Plan]:
-    """The plan at these fields (no suggestions, no speed); None for a shape the heads or the layout refuse."""
+    """The plan at these fields (no suggestions, no speed); None for a shape the heads or the layout refuse. A sweep's
+    rows search the same remedies (row tp 1 tries tp 8, and so does row tp 2): each is planned once per run
+    (_REPLANS), plan() being a pure function of these arguments. `spec` is keyed by identity (a field left out of
+    its equality, such as a layer's heads_field, still words an error) and kept alive with the answer; the others
+    by value (budget_for and an engine model by identity, their default); an unhashable one plans afresh."""
     settings = settings or {}
+    try:
+        key = (id(spec), context, precision, getattr(precision, "auto", None), tp, block_size, budget_for, pp,
+               tuple(sorted(settings.items())))
+        hash(key)
+    except TypeError:
+        return _plan_afresh(spec, context, precision, tp, block_size, budget_for, pp, settings)
+    held = _REPLANS.get(key)
+    if held is not None and held[0] is spec:
+        return held[1]
+    answer = _plan_afresh(spec, context, precision, tp, block_size, budget_for, pp, settings)
+    if len(_REPLANS) >= MAX_REPLANS:  # the oldest goes (and the spec it kept alive)
+        del _REPLANS[next(iter(_REPLANS))]
+    _REPLANS[key] = (spec, answer)
+    return answer
+
+
+_REPLANS: dict = {}
+MAX_REPLANS = 1024
+
+
+def _plan_afresh(spec, context, precision, tp, block_size, budget_for, pp, settings: dict) -> Optional[Plan]:
     version = release_of(settings.get("engine", "none"))
     if not shard(spec, tp, pp if pp and pp > 1 else None, settings.get("pp_partition"), version=version).valid:
         return None

@@ -14,7 +14,7 @@ from ..model.precision import Precision
 from ..model.spec import ModelSpec
 from .catalog import SpeedProfile
 from .speed import chunk_basis, engine_ms
-from .work import attention_flops, kv_read_bytes, layer_kinds, prefill_work
+from .work import attention_counter, kv_reader, layer_kinds, prefill_work
 
 PREFILL_LABEL = ("engine estimate at batch 1: per chunk of max-num-batched-tokens, weights read + fixed costs + "
                  "matmul and causal attention FLOPs over the dense peak x the fitted prefill efficiency")
@@ -37,13 +37,13 @@ def chunk_times(spec: ModelSpec, tp: int, precision: Precision, input_len: int, 
     """(engine ms, floor ms) per chunk. Chunks differ only in the cache they attend and read: the weights' part
     of a chunk of `count` tokens is worked out once (a 10M-token prompt is 1,221 chunks)."""
     fit, kinds, first = profile.fit, layer_kinds(spec), {}
+    read, attention = kv_reader(spec, tp, precision, kinds), attention_counter(spec, tp, False, kinds)
     out = []
     for start in range(0, input_len, chunk_tokens):
         count = min(chunk_tokens, input_len - start)
         if count not in first:
             first[count] = chunk_basis(prefill_work(spec, tp, precision, 0, count), bandwidth, profile.compute)
-        b = first[count](kv_read_bytes(spec, tp, precision, start, kinds) if start else 0,
-                         attention_flops(spec, tp, start, count, False, kinds))
+        b = first[count](read(start) if start else 0, attention(start, count))
         out.append((engine_ms(b, fit.layer_us, fit.allreduce_us, fit.prefill_efficiency),
                     max(b.roofline_ms, b.peak_ms)))
     return out

@@ -67,8 +67,19 @@ def _group_params(spec: ModelSpec, group) -> int:
 
 def kv_read_bytes(spec: ModelSpec, tp: int, precision: Precision, context: int, kinds: Optional[tuple] = None) -> int:
     """capacity.read_bytes over the model's distinct layer kinds (equal by test; asked once per prefill chunk)."""
+    return kv_reader(spec, tp, precision, kinds)(context)
+
+
+def kv_reader(spec: ModelSpec, tp: int, precision: Precision, kinds: Optional[tuple] = None):
+    """kv_read_bytes as a function of the context alone: the state's bytes and each kind's method looked up once (a
+    prefill asks once per chunk, up to 32,768 times); the same sum in the same order, so the same number."""
     kinds = kinds or layer_kinds(spec)
-    return sum(n * layer.read_bytes(context, tp, precision) for layer, n in kinds) + 2 * state_bytes(spec, tp, kinds)
+    reads = tuple((n, layer.read_bytes) for layer, n in kinds)
+    state = 2 * state_bytes(spec, tp, kinds)
+
+    def read(context: int) -> int:
+        return sum(n * read_bytes(context, tp, precision) for n, read_bytes in reads) + state
+    return read
 
 
 def _laid_out(moe) -> bool:
@@ -131,19 +142,24 @@ def attention_flops(spec: ModelSpec, tp: int, start: int, count: int, decode: bo
     dims; the latent kind does not carry them). Sparse MLA attends at most index_topk keys a query; its indexer
     scores every key with all its heads on every rank (index_head_dim a head, no value sum). A linear-attention
     layer updates and reads its state: about 4 FLOPs per state element per token."""
+    return attention_counter(spec, tp, decode, kinds)(start, count)
+
+
+def attention_counter(spec: ModelSpec, tp: int, decode: bool, kinds: Optional[tuple] = None):
+    """attention_flops as a function of (start, count) alone: each layer kind's factor worked out once (a prefill asks
+    once per chunk, up to 32,768 times). Each term is the same product in the same order (n x 2 x scoring x per_key,
+    then x keys; n x 4 x state elements, then x count) and the terms are summed in the same order from 0.0, so every
+    float is attention_flops' own to the last bit."""
     heads = spec.num_attention_heads / tp
-    total = 0.0
+    terms = []
     for layer, n in kinds or layer_kinds(spec):
         if hasattr(layer, "attention_flops"):  # kinds that price their own attention (DeepSeek-V4's caches)
-            total += n * layer.attention_flops(heads, start, count, decode)
+            terms.append(lambda start, count, n=n, own=layer.attention_flops: n * own(heads, start, count, decode))
             continue
         if layer.kind == "linear":
-            total += n * 4 * layer.state_elements_per_sequence(tp) * count
+            per_token = n * 4 * layer.state_elements_per_sequence(tp)
+            terms.append(lambda start, count, factor=per_token: factor * count)
             continue
-        if decode:
-            keys = count * layer.tokens_read(start + count)
-        else:
-            keys = _attended(start, count, getattr(layer, "index_topk", 0) or layer.window)
         scoring = heads
         if layer.kind == "indexer":
             per_key, scoring = layer.head_dim, layer.heads
@@ -152,7 +168,20 @@ def attention_flops(spec: ModelSpec, tp: int, start: int, count: int, decode: bo
                 (layer.kv_lora_rank // 4 + layer.qk_rope_head_dim + layer.kv_lora_rank // 4)
         else:
             per_key = layer.head_dim + layer.value_dim
-        total += n * 2 * scoring * per_key * keys
+        factor = n * 2 * scoring * per_key
+        if decode:
+            terms.append(lambda start, count, factor=factor, read=layer.tokens_read:
+                         factor * (count * read(start + count)))
+        else:
+            window = getattr(layer, "index_topk", 0) or layer.window
+            terms.append(lambda start, count, factor=factor, window=window:
+                         factor * _attended(start, count, window))
+
+    def total(start: int, count: int) -> float:
+        flops = 0.0
+        for term in terms:
+            flops += term(start, count)
+        return flops
     return total
 
 
