@@ -157,35 +157,28 @@ def test_stage_specs_memo_is_the_fresh_views(model):
         assert all(a is b for a, b in zip(first, again)) and first is not again  # shared views, a list each
 
 
-# --- the prefill walk's per-chunk figures: the hoisted forms against the per-call forms they replace ---
+# --- the prefill walk's per-chunk figures: by hand, and the hoisted forms against the layers' own reads ---
 
-def _attention_flops_per_call(spec, tp, start, count, decode, kinds):
-    """work.attention_flops as it was before session 62 (every factor worked out on every call): the reference."""
-    from kvplan.plan.work import _attended
+@pytest.mark.parametrize("model,tp,start,count,decode,flops", [
+    # 32 layers x 2 (q.K and p.V) x 32 heads x (128 + 128) x the 1,001 keys the new token sees
+    ("meta-llama/Llama-3.1-8B-Instruct", 1, 1000, 1, True, 32 * 2 * 32 * 256 * 1001),
+    # an 8,192-token prompt from empty: the i-th token sees i keys, 8,192 x 8,193 / 2 in all
+    ("meta-llama/Llama-3.1-8B-Instruct", 1, 0, 8192, False, 32 * 2 * 32 * 256 * (8192 * 8193 // 2)),
+    # DeepSeek-V3 at tp 8, absorbed MLA decode: 61 layers x 2 x 16 heads x (576 latent + rope, 512 summed) x 4,096
+    ("deepseek-ai/DeepSeek-V3", 8, 4095, 1, True, 61 * 2 * 16 * (576 + 512) * 4096),
+    # its prefill up-projected at DeepSeek's head shape: 128 nope + 64 rope scored, 128 values summed
+    ("deepseek-ai/DeepSeek-V3", 8, 0, 4096, False, 61 * 2 * 16 * (128 + 64 + 128) * (4096 * 4097 // 2)),
+    # Qwen3-Next at tp 2: 12 full layers (8 heads of 256 + 256, 101 keys) and 36 gated-DeltaNet layers, 4 FLOPs an
+    # element of their state (16 value heads x 128 x 128) and window (4,096 channels x 3) per token
+    ("Qwen/Qwen3-Next-80B-A3B-Thinking", 2, 100, 1, True,
+     12 * 2 * 8 * 512 * 101 + 36 * 4 * (16 * 128 * 128 + 4096 * 3)),
+])
+def test_attention_flops_by_hand(model, tp, start, count, decode, flops):
+    from kvplan.plan.work import attention_counter, attention_flops
 
-    heads = spec.num_attention_heads / tp
-    total = 0.0
-    for layer, n in kinds:
-        if hasattr(layer, "attention_flops"):
-            total += n * layer.attention_flops(heads, start, count, decode)
-            continue
-        if layer.kind == "linear":
-            total += n * 4 * layer.state_elements_per_sequence(tp) * count
-            continue
-        if decode:
-            keys = count * layer.tokens_read(start + count)
-        else:
-            keys = _attended(start, count, getattr(layer, "index_topk", 0) or layer.window)
-        scoring = heads
-        if layer.kind == "indexer":
-            per_key, scoring = layer.head_dim, layer.heads
-        elif layer.kind == "mla":
-            per_key = (layer.latent_dim + layer.kv_lora_rank) if decode else \
-                (layer.kv_lora_rank // 4 + layer.qk_rope_head_dim + layer.kv_lora_rank // 4)
-        else:
-            per_key = layer.head_dim + layer.value_dim
-        total += n * 2 * scoring * per_key * keys
-    return total
+    spec = resolve(model, None)
+    assert attention_flops(spec, tp, start, count, decode) == flops
+    assert attention_counter(spec, tp, decode)(start, count) == flops
 
 
 def _bundled_models():
@@ -197,8 +190,9 @@ def _bundled_models():
 
 @pytest.mark.parametrize("model", _bundled_models())
 def test_hoisted_chunk_figures_are_the_per_call_figures(model):
-    """kv_reader and attention_counter (worked out once per prefill) give, bit for bit, what the per-call forms give,
-    over every bundled model, TP degree, cache dtype and many random (start, count) pairs, decode and prefill."""
+    """kv_reader (worked out once per prefill) gives, bit for bit, the layers' own reads plus the states, and an
+    attention_counter asked many times what attention_flops gives, over every bundled model, TP degree, cache dtype
+    and many random (start, count) pairs, decode and prefill."""
     from kvplan.model.precision import resolve_kv_dtype
     from kvplan.plan.capacity import layer_kinds, state_bytes
     from kvplan.plan.work import attention_counter, attention_flops, kv_reader, kv_read_bytes
@@ -218,9 +212,7 @@ def test_hoisted_chunk_figures_are_the_per_call_figures(model):
                 count_flops = attention_counter(spec, tp, decode, kinds)
                 for _ in range(40):
                     start, count = rng.choice((0, 1, rng.randrange(1, 1 << 21))), rng.choice((1, 16, 8192, 100_003))
-                    reference = _attention_flops_per_call(spec, tp, start, count, decode, kinds)
-                    assert count_flops(start, count) == reference
-                    assert attention_flops(spec, tp, start, count, decode, kinds) == reference
-                    assert attention_flops(spec, tp, start, count, decode) == reference
+                    once = count_flops(start, count)  # one counter asked many times: no state between calls
+                    assert once == attention_flops(spec, tp, start, count, decode) == count_flops(start, count)
                     expected = sum(n * layer.read_bytes(start, tp, precision) for layer, n in kinds) + state
                     assert read(start) == kv_read_bytes(spec, tp, precision, start) == expected
