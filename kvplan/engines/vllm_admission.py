@@ -217,11 +217,12 @@ def footprint(groups, max_model_len: int, chunk: int, in_flight_batches: int, ma
     if not all(isinstance(spec, Hashable) for spec in specs):
         return _simulated(groups, *args)
     key = (specs, args)
-    if key not in _REMEMBERED:
+    held = _REMEMBERED.get(key)
+    if held is None:  # kept here, not read back: another thread may clear the table in between (kvplan/memo.py)
         if len(_REMEMBERED) >= 256:
             _REMEMBERED.clear()
-        _REMEMBERED[key] = _simulated(groups, *args)
-    return _REMEMBERED[key]
+        held = _REMEMBERED[key] = _simulated(groups, *args)
+    return held
 
 
 def _simulated(groups, max_model_len: int, chunk: int, in_flight_batches: int, mamba_align: bool,

@@ -42,6 +42,7 @@ import math
 from typing import Optional
 
 from ..errors import FieldError
+from ..memo import remember
 from ..model.kinds import MLALatent
 from ..model.precision import DTYPE_BYTES
 from ..model.vision import UNCOUNTED_TOWER
@@ -804,9 +805,7 @@ def stage_free(name: str, objects: tuple, values: tuple, compute):
     if held is not None and all(a is b for a, b in zip(held[0], objects)):
         return held[1]
     answer = compute()
-    if len(_STAGE_FREE) >= MAX_STAGE_FREE:  # the oldest goes (and the objects it kept alive)
-        del _STAGE_FREE[next(iter(_STAGE_FREE))]
-    _STAGE_FREE[key] = (objects, answer)
+    remember(_STAGE_FREE, MAX_STAGE_FREE, key, (objects, answer))  # the oldest goes (and the objects it kept alive)
     return answer
 
 

@@ -8,6 +8,7 @@ from dataclasses import replace
 from typing import Optional
 
 from ..errors import FieldError
+from ..memo import remember
 from ..plan.catalog import device_name
 from . import EngineFlags
 from .ideal import EngineResult
@@ -157,10 +158,8 @@ class VllmEngine:
         held = _REFUSALS.get(key)
         if held is not None and held[0] is spec and held[1] is self.flags:  # ids are reused only once freed
             return held[2]
-        if len(_REFUSALS) >= MAX_REFUSALS:  # the oldest answer goes (and the spec it kept alive)
-            del _REFUSALS[next(iter(_REFUSALS))]
         refusal = self._configuration_refusal(spec, asked, tp, gpu)
-        _REFUSALS[key] = (spec, self.flags, refusal)
+        remember(_REFUSALS, MAX_REFUSALS, key, (spec, self.flags, refusal))  # the oldest goes (and its spec)
         return refusal
 
     def _configuration_refusal(self, spec, asked: dict, tp: int, gpu=None):
@@ -362,9 +361,7 @@ class VllmEngine:
         length = context or viewed.max_position_embeddings or 8192
         memory_gpu = gpu if gpu_memory is None else _with_memory(gpu, gpu_memory)
         answer = viewed, self.settings(length, memory_gpu, pp, max_num_batched_tokens, max_num_seqs, viewed)
-        if len(self._settings_memo) >= MAX_SETTINGS:  # the oldest goes (and the spec it kept alive)
-            del self._settings_memo[next(iter(self._settings_memo))]
-        self._settings_memo[key] = (spec, answer)
+        remember(self._settings_memo, MAX_SETTINGS, key, (spec, answer))  # the oldest goes (and its spec)
         return answer
 
 

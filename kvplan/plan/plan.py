@@ -24,6 +24,7 @@ from typing import Callable, Optional
 
 from ..engines.figures import Fix, first_named, release_number, release_span
 from ..errors import FieldError, KvplanError
+from ..memo import remember
 from ..model.precision import Precision, resolve_kv_dtype
 from ..model.spec import ModelSpec
 from ..units import require_positive
@@ -288,9 +289,7 @@ def _stage_specs(spec: ModelSpec, layer_sets: list) -> list:
     if held is not None and held[0] is spec:
         return list(held[1])
     views = tuple(replace(spec, layers=tuple(spec.layers[i] for i in layers)) for layers in key[1])
-    if len(_STAGE_SPECS) >= MAX_STAGE_SPECS:  # the oldest goes (and the spec it kept alive)
-        del _STAGE_SPECS[next(iter(_STAGE_SPECS))]
-    _STAGE_SPECS[key] = (spec, views)
+    remember(_STAGE_SPECS, MAX_STAGE_SPECS, key, (spec, views))  # the oldest goes (and the spec it kept alive)
     return list(views)
 
 
@@ -453,9 +452,7 @@ def _replanned(spec, context, precision, tp, block_size, budget_for, pp=None, se
     if held is not None and held[0] is spec:
         return held[1]
     answer = _plan_afresh(spec, context, precision, tp, block_size, budget_for, pp, settings)
-    if len(_REPLANS) >= MAX_REPLANS:  # the oldest goes (and the spec it kept alive)
-        del _REPLANS[next(iter(_REPLANS))]
-    _REPLANS[key] = (spec, answer)
+    remember(_REPLANS, MAX_REPLANS, key, (spec, answer))  # the oldest goes (and the spec it kept alive)
     return answer
 
 
