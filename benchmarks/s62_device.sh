@@ -8,27 +8,16 @@
 #   bash benchmarks/s62_device.sh tests    verify's GPU test files
 #   bash benchmarks/s62_device.sh state    the state-step kernels' GPU tests, then Qwen3.5-9B (gated DeltaNet over two
 #                                          pools), Kimi-Linear tp 2 (the KDA step kernel), Qwen3-Next tp 2 float32
-#                                          state (where the rank fits), Nemotron-H, and verify's csv
+#                                          state (where the rank fits), and verify's csv on Llama-3.2-1B
 set -u
-cd "$(dirname "$0")/.."
-export PYTHONPATH=$PWD PYTHONUNBUFFERED=1 HF_HUB_OFFLINE=1
-mode=${1:-final}
-LOG=$OUT/s62_$mode.txt
-nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader | tee "$LOG"
-date -u | tee -a "$LOG"
-run() {  # name, then verify's arguments
-  local name=$1; shift
-  local t0=$SECONDS
-  timeout 80 python3 -m kvplan verify "$@" >"$OUT/v_$name.txt" 2>&1
-  echo "$name ($*) rc=$? $((SECONDS - t0)) s" | tee -a "$LOG"
-  grep -E "^Verdict|^Decode graphs|^Capacity|^Budget|^Decode|^TTFT|^Weight" "$OUT/v_$name.txt" | cut -c1-170 | tee -a "$LOG"
-}
+session=s62 mode=${1:-final}
+source "$(dirname "$0")/device_verify_lib.sh"
 if [ "$mode" = final ]; then
   run qwen3next_ssm_fp32 Qwen/Qwen3-Next-80B-A3B-Thinking -c 8192 --tp 2 --mamba-ssm-cache-dtype float32
   run kimi_linear_tp2 moonshotai/Kimi-Linear-48B-A3B-Instruct -c 8192 --tp 2
   run qwen35_9b Qwen/Qwen3.5-9B -c 8192
   run nemotron_h nvidia/Nemotron-H-8B-Base-8K -c 8192
-  files=$(grep -l "kernel_torch\|cuda.is_available\|needs a CUDA" tests/test_verify_*.py)
+  files=$(verify_gpu_test_files)
   timeout 330 python3 -m pytest -q -p no:cacheprovider -rfE tests/test_api_verify_s61.py tests/test_state_dtypes_s61.py \
     $files 2>&1 | tail -8 | tee -a "$LOG"
 elif [ "$mode" = state ]; then
@@ -40,7 +29,7 @@ elif [ "$mode" = state ]; then
   timeout 80 python3 -m kvplan verify meta-llama/Llama-3.2-1B-Instruct -c 8192 -f csv >"$OUT/v_llama1b_csv.txt" 2>&1
   echo "llama1b csv rc=$?" | tee -a "$LOG"; head -30 "$OUT/v_llama1b_csv.txt" | cut -c1-170 | tee -a "$LOG"
 elif [ "$mode" = last ]; then
-  files=$(grep -l "kernel_torch\|cuda.is_available\|needs a CUDA" tests/test_verify_*.py)
+  files=$(verify_gpu_test_files)
   timeout 330 python3 -m pytest -q -p no:cacheprovider -rfE tests/test_statestep_s62.py tests/test_deltanet_step.py \
     tests/test_mamba_step.py tests/test_state_dtypes_s61.py tests/test_api_verify_s61.py $files 2>&1 | tail -8 | tee -a "$LOG"
   run kimi_linear_tp2 moonshotai/Kimi-Linear-48B-A3B-Instruct -c 8192 --tp 2
@@ -58,7 +47,7 @@ elif [ "$mode" = list ]; then
   run qwen3next Qwen/Qwen3-Next-80B-A3B-Thinking -c 8192 --tp 2
   run llama1b meta-llama/Llama-3.2-1B-Instruct -c 8192
 else
-  files=$(grep -l "kernel_torch\|cuda.is_available\|needs a CUDA" tests/test_verify_*.py)
+  files=$(verify_gpu_test_files)
   timeout 500 python3 -m pytest -q -p no:cacheprovider -rfE $files 2>&1 | tail -8 | tee -a "$LOG"
 fi
-(cd "$OUT" && tar czf runs.tgz v_*.txt && rm -f v_*.txt)  # one file back: the device returns a few
+pack_runs
