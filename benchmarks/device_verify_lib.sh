@@ -1,7 +1,8 @@
 # What every session's device script shares (source it after setting `session` and `mode`): the environment, a log
 # under $OUT opened with the GPU and the date, `run NAME VERIFY-ARGS...` (one verify run, its output in
-# $OUT/v_NAME.txt, its verdict lines in the log), `verify_gpu_test_files` (every tests/test_verify_*.py that needs
-# CUDA) and `pack_runs` (the per-run outputs as one runs.tgz: the device returns only a few files a call).
+# $OUT/v_NAME.txt, its verdict lines in the log), `run_issue13_list` (issue 13's ten deployments),
+# `verify_gpu_test_files` (every tests/test_verify_*.py that needs CUDA) and `pack_runs` (the per-run outputs as one
+# runs.tgz: the device returns only a few files a call).
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 export PYTHONPATH=$PWD PYTHONUNBUFFERED=1 HF_HUB_OFFLINE=1
 LOG=$OUT/${session}_$mode.txt
@@ -17,3 +18,15 @@ run() {  # name, then verify's arguments
 }
 verify_gpu_test_files() { grep -l "kernel_torch\|cuda.is_available\|needs a CUDA" tests/test_verify_*.py; }
 pack_runs() { (cd "$OUT" && tar czf runs.tgz v_*.txt && rm -f v_*.txt); }
+run_issue13_list() {  # issue 13's list at 8K (vLLM 0.32.0's rules by default), one simulated rank at tp 2
+  run llama8b meta-llama/Llama-3.1-8B-Instruct -c 8192
+  run llama8b_32k_fp8 meta-llama/Llama-3.1-8B-Instruct -c 32768 --kv-dtype fp8
+  run qwen3_14b Qwen/Qwen3-14B -c 8192
+  run gemma27b google/gemma-3-27b-it -c 8192
+  run gptoss openai/gpt-oss-20b -c 8192
+  run v2lite deepseek-ai/DeepSeek-V2-Lite -c 8192
+  run mixtral_tp2 mistralai/Mixtral-8x7B-v0.1 -c 8192 --tp 2
+  run llama70b_tp2 meta-llama/Llama-3.1-70B-Instruct -c 8192 --tp 2
+  run qwen3next Qwen/Qwen3-Next-80B-A3B-Thinking -c 8192 --tp 2
+  run llama1b meta-llama/Llama-3.2-1B-Instruct -c 8192
+}

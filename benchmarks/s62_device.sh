@@ -36,16 +36,7 @@ elif [ "$mode" = last ]; then
   run qwen3next_ssm_fp32 Qwen/Qwen3-Next-80B-A3B-Thinking -c 8192 --tp 2 --mamba-ssm-cache-dtype float32
   run llama8b meta-llama/Llama-3.1-8B-Instruct -c 8192
 elif [ "$mode" = list ]; then
-  run llama8b meta-llama/Llama-3.1-8B-Instruct -c 8192
-  run llama8b_32k_fp8 meta-llama/Llama-3.1-8B-Instruct -c 32768 --kv-dtype fp8
-  run qwen3_14b Qwen/Qwen3-14B -c 8192
-  run gemma27b google/gemma-3-27b-it -c 8192
-  run gptoss openai/gpt-oss-20b -c 8192
-  run v2lite deepseek-ai/DeepSeek-V2-Lite -c 8192
-  run mixtral_tp2 mistralai/Mixtral-8x7B-v0.1 -c 8192 --tp 2
-  run llama70b_tp2 meta-llama/Llama-3.1-70B-Instruct -c 8192 --tp 2
-  run qwen3next Qwen/Qwen3-Next-80B-A3B-Thinking -c 8192 --tp 2
-  run llama1b meta-llama/Llama-3.2-1B-Instruct -c 8192
+  run_issue13_list
 else
   files=$(verify_gpu_test_files)
   timeout 500 python3 -m pytest -q -p no:cacheprovider -rfE $files 2>&1 | tail -8 | tee -a "$LOG"
