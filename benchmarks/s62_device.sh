@@ -18,10 +18,12 @@ if [ "$mode" = final ]; then
   run qwen35_9b Qwen/Qwen3.5-9B -c 8192
   run nemotron_h nvidia/Nemotron-H-8B-Base-8K -c 8192
   files=$(verify_gpu_test_files)
-  timeout 330 python3 -m pytest -q -p no:cacheprovider -rfE tests/test_api_verify_s61.py tests/test_state_dtypes_s61.py \
+  timeout 330 python3 -m pytest -q -p no:cacheprovider -rfE tests/test_api_verify_s61.py \
+    tests/test_state_dtypes_s61.py \
     $files 2>&1 | tail -8 | tee -a "$LOG"
 elif [ "$mode" = state ]; then
-  timeout 150 python3 -m pytest -q -p no:cacheprovider -rfE tests/test_statestep_s62.py tests/test_deltanet_step.py tests/test_mamba_step.py tests/test_verify_kda.py \
+  timeout 150 python3 -m pytest -q -p no:cacheprovider -rfE tests/test_statestep_s62.py tests/test_deltanet_step.py \
+    tests/test_mamba_step.py tests/test_verify_kda.py \
     tests/test_state_dtypes_s61.py 2>&1 | tail -12 | tee -a "$LOG"
   run qwen35_9b Qwen/Qwen3.5-9B -c 8192
   run kimi_linear_tp2 moonshotai/Kimi-Linear-48B-A3B-Instruct -c 8192 --tp 2
@@ -31,7 +33,8 @@ elif [ "$mode" = state ]; then
 elif [ "$mode" = last ]; then
   files=$(verify_gpu_test_files)
   timeout 330 python3 -m pytest -q -p no:cacheprovider -rfE tests/test_statestep_s62.py tests/test_deltanet_step.py \
-    tests/test_mamba_step.py tests/test_state_dtypes_s61.py tests/test_api_verify_s61.py $files 2>&1 | tail -8 | tee -a "$LOG"
+    tests/test_mamba_step.py tests/test_state_dtypes_s61.py tests/test_api_verify_s61.py $files 2>&1 | tail -8 \
+    | tee -a "$LOG"
   run kimi_linear_tp2 moonshotai/Kimi-Linear-48B-A3B-Instruct -c 8192 --tp 2
   run qwen3next_ssm_fp32 Qwen/Qwen3-Next-80B-A3B-Thinking -c 8192 --tp 2 --mamba-ssm-cache-dtype float32
   run llama8b meta-llama/Llama-3.1-8B-Instruct -c 8192
