@@ -20,6 +20,7 @@ from ..engines.vllm_runner import is_rocm
 from ..errors import KvplanError
 from ..plan.budget import MeasuredSizing
 from ..plan.catalog import GPU, match_device_name
+from ..verify.decode_terms import of_run
 from ..verify.judge import (budget_counts, capacity_errors, judge, judge_budget, judge_capacity, judge_decode,
                             relative_error, stand_in_graphs_note, stand_ins, verdict_dict)
 from ..verify.layout import kernel_kv_dtype, served_spec
@@ -220,6 +221,9 @@ def _result(spec, opts, info, plan, precision, facts, m, measured, usable, budge
         pred = decode_prediction(spec, plan, precision, p["batch"], device, info["bandwidth_planner_bytes_per_s"],
                                  collectives=not simulated)
         points.append({**p, **pred})
+    split = of_run(points, info, tp)  # the step term by term, beside the estimate's terms
+    for p in points:
+        p["terms"] = split.get(p["batch"])
     first = points[0]
     at_read = first["roofline_ms"] * info["bandwidth_planner_bytes_per_s"] / info["bandwidth_read_bytes_per_s"]
     fixed_us = (first["measured_ms"] - at_read) / spec.num_hidden_layers * 1e3
@@ -252,7 +256,7 @@ def _result(spec, opts, info, plan, precision, facts, m, measured, usable, budge
     verdict = judge(judge_capacity(layout.predicted_bytes, torch_bytes, nvml_bytes, boundary, *roundings),
                     judge_budget(planned, measured_count, responsible, boundary.served, counted),
                     judge_decode([{k: p.get(k) for k in ("batch", "measured_ms", "estimate_ms", "roofline_ms",
-                                                         "estimate_terms", "eager")} for p in points],
+                                                         "estimate_terms", "terms", "eager")} for p in points],
                                  tuple(parts)), tuple(notes))
     for q in (tp or {}).get("points", ()):  # the planner's TP term at the same batch, per layer
         q["planner_per_layer_us"] = decode_prediction(spec, plan, precision, q["batch"], device,

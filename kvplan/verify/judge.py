@@ -13,7 +13,8 @@
   batch 1 and at max concurrency. A plan that carries no calibrated estimate is not judged (the roofline is
   shown, but a forward pass is never expected to run at the roofline), nor is a step in which some layer kind ran
   a torch stand-in (a label carrying STAND_IN): its time says what torch takes, not what an engine's kernels do;
-  nor a step timed eagerly (--enforce-eager): the calibrated estimate is a CUDA graph's.
+  nor a step timed eagerly (--enforce-eager): the calibrated estimate is a CUDA graph's. A miss names the estimate
+  term furthest from the same term of the measured step (verify/decode_terms.py), its two figures and why.
 
 Why 15%: the calibrated estimate already carries the per-layer fixed cost and the compute term the roofline
 leaves out, so what remains is run-to-run and GPU-to-GPU spread; a larger miss would mislead sizing.
@@ -27,6 +28,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Optional
 
 from .allocator import Boundary
+from .decode_terms import responsible_line, step_terms
 
 ALLOCATION_TOLERANCE = 0.005  # allocated bytes vs the layout, in torch's view and in NVML's
 BUDGET_TOLERANCE = 0.03  # planned vs measured max concurrency
@@ -140,53 +142,13 @@ def judge_budget(planned: int, measured: int, responsible: Optional[dict], ideal
     return within, head
 
 
-def responsible_decode_term(measured_ms: float, terms: dict, layer_over_us: Optional[float] = None) -> str:
-    """Which term of the engine estimate (plan/speed.py: roofline + per-layer fixed cost + all-reduce + compute)
-    a measured step disputes. Above the estimate: the step's time over the roofline that no term covers, per
-    layer (what the fixed cost would have to be). Below it, with this forward pass's own per-layer cost
-    (`layer_over_us`: its batch-1 step over the roofline, per layer; at batch 1 the matmuls' FLOPs are a few
-    percent of that; the estimate's roofline, at the planner's bandwidth like the fitted cost, where verify's
-    per_layer_fixed_us takes the measured read bandwidth): its time over the roofline split into that cost x layers
-    and the rest (its compute and all-reduces), each set against the estimate's terms, and the one further off named.
-    Without it: the largest
-    added term, set against the whole time this forward pass spends over the roofline."""
-    over = measured_ms - terms["roofline_ms"]
-    added = {"per-layer fixed cost": terms["fixed_ms"], "all-reduce": terms["allreduce_ms"],
-             "compute (matmul and attention FLOPs at the dense peak x the fitted efficiency)": terms["compute_ms"]}
-    listed = ", ".join(f"{name.split(' (')[0]} {ms:.3f} ms" for name, ms in added.items())
-    estimate = terms["roofline_ms"] + sum(added.values())
-    if measured_ms >= estimate:
-        per_layer = (over - terms["allreduce_ms"] - terms["compute_ms"]) / max(1, terms["layers"]) * 1e3
-        return (f"term responsible: per-layer fixed cost, {per_layer:.1f} us per layer measured over the roofline "
-                f"and the other terms vs {terms['layer_us']:.1f} us fitted (estimate terms: {listed})")
-    if layer_over_us is not None:
-        fixed = layer_over_us * terms["layers"] * 1e-3
-        spent = {"per-layer fixed cost": fixed, "compute and all-reduce": over - fixed}
-        estimated = {"per-layer fixed cost": terms["fixed_ms"],
-                     "compute and all-reduce": terms["compute_ms"] + terms["allreduce_ms"]}
-        name = max(spent, key=lambda n: abs(estimated[n] - spent[n]))
-        return (f"term responsible: {name}, {estimated[name]:.3f} ms estimated vs {round(spent[name], 3) + 0.0:.3f} "
-                f"ms measured (this forward pass's {over:.3f} ms over the roofline split into its per-layer cost, "
-                f"{terms['layers']} layers x {layer_over_us:.1f} us from batch 1 against {terms['layer_us']:.1f} us "
-                f"fitted, and the rest, its compute and all-reduces; estimate terms: {listed})")
-    name, ms = max(added.items(), key=lambda kv: kv[1])
-    return (f"term responsible: {name}, {ms:.3f} ms, while this forward pass runs {over:.3f} ms over the "
-            f"roofline in all (estimate terms: {listed})")
-
-
-def layer_over_roofline_us(points: list) -> Optional[float]:
-    """This forward pass's batch-1 step over the roofline, per layer (None without a judged batch-1 point)."""
-    first = next((p for p in points if p["batch"] == 1 and p.get("estimate_terms")), None)
-    if first is None:
-        return None
-    terms = first["estimate_terms"]
-    return (first["measured_ms"] - terms["roofline_ms"]) / max(1, terms["layers"]) * 1e3
-
-
 def judge_decode(points: list, torch_parts: tuple = ()) -> tuple:
     """points: [{'batch', 'measured_ms', 'estimate_ms' (None when the plan has none), 'roofline_ms',
-    'estimate_terms' (optional: verify/terms.py decode_prediction's, to name the term a miss disputes)}];
-    torch_parts: the layer parts that ran a torch stand-in (stand_ins of the forward's labels)."""
+    'estimate_terms' (optional: verify/terms.py decode_prediction's, to name the term a miss disputes), 'terms'
+    (optional: the step term by term, verify/decode_terms.py step_terms; worked out from estimate_terms at the
+    planner's bandwidth where absent)}]; torch_parts: the layer parts that ran a torch stand-in (stand_ins of the
+    forward's labels). A miss names, once after the batches, the term furthest from its estimate at each batch
+    outside the tolerance, its two figures and why (decode_terms.responsible_line)."""
     if not points:
         return False, "decode was not measured"
     steps = "; ".join(f"batch {p['batch']}: {p['measured_ms']:.3f} ms" + (
@@ -197,24 +159,26 @@ def judge_decode(points: list, torch_parts: tuple = ()) -> tuple:
     if all(p.get("eager") for p in points):
         return None, (f"not judged: the step ran eagerly, as vLLM runs it with --enforce-eager, and the planner's "
                       f"calibrated estimate assumes CUDA graphs; {steps}")
-    parts, within, judged = [], True, True
-    layer_us = layer_over_roofline_us(points)
+    parts, within, judged, missed = [], True, True, []
+    derived = step_terms(points)
     for p in points:
-        roof = f"roofline {p['roofline_ms']:.3f} ms ({relative_error(p['measured_ms'], p['roofline_ms']):+.0%})"
         if p.get("estimate_ms") is None:
             judged = False
-            parts.append(f"batch {p['batch']}: {p['measured_ms']:.3f} ms; no calibrated estimate; {roof}")
+            parts.append(f"batch {p['batch']}: {p['measured_ms']:.3f} ms; no calibrated estimate; roofline "
+                         f"{p['roofline_ms']:.3f} ms ({relative_error(p['measured_ms'], p['roofline_ms']):+.0%})")
             continue
         err = relative_error(p["measured_ms"], p["estimate_ms"])
         within &= abs(err) <= DECODE_TOLERANCE
         parts.append(f"batch {p['batch']}: {p['measured_ms']:.3f} ms vs estimate {p['estimate_ms']:.3f} ms "
-                     f"({err:+.1%}); {roof}")
-        if abs(err) > DECODE_TOLERANCE and p.get("estimate_terms"):
-            parts[-1] += "; " + responsible_decode_term(p["measured_ms"], p["estimate_terms"], layer_us)
+                     f"({err:+.1%})")
+        rows = p.get("terms") or derived.get(p["batch"])
+        if abs(err) > DECODE_TOLERANCE and rows:
+            missed.append((p["batch"], rows))
     if not judged:
         return None, "the plan carries no calibrated decode estimate; " + "; ".join(parts)
     head = "within" if within else "not within"
-    return within, f"{head} {DECODE_TOLERANCE:.0%} of the calibrated estimate: " + "; ".join(parts)
+    return within, (f"{head} {DECODE_TOLERANCE:.0%} of the calibrated estimate: " + "; ".join(parts)
+                    + ("; " + responsible_line(missed) if missed else ""))
 
 
 def judge(capacity: tuple, budget: tuple, decode: tuple, notes: tuple = ()) -> Verdict:
