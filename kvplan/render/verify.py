@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from rich.markup import escape
 
+from ..verify.decode_terms import NAMES, of_result
 from .text import prompt_words, size, table_box
 
 MAX_WIDTH = 100
@@ -211,11 +212,16 @@ def gemm_line(r: dict) -> str:
 
 
 def decode_table(r: dict):
+    """The decode step at each batch: the calibrated estimate term by term against this forward pass
+    (verify/decode_terms.py), or for a plan without a calibrated estimate the step against its roofline."""
     from rich.table import Table
 
     eager = any(p.get("eager") for p in r["decode"]["points"])
-    table = Table(title=f"Decode step (whole forward, {'eager: --enforce-eager' if eager else 'CUDA graph'}), ms",
-                  title_justify="left", box=table_box(), pad_edge=False)
+    title = f"Decode step (whole forward, {'eager: --enforce-eager' if eager else 'CUDA graph'}), ms"
+    split = of_result(r)
+    if split:
+        return terms_of_step_table(r, split, title + ": the calibrated estimate term by term vs this forward pass")
+    table = Table(title=title, title_justify="left", box=table_box(), pad_edge=False)
     for name in ("batch", "measured", "estimate", "vs estimate", "roofline", "vs roofline", "tokens/s"):
         table.add_column(name, justify="right", no_wrap=True)
     for p in r["decode"]["points"]:
@@ -226,9 +232,58 @@ def decode_table(r: dict):
     return table
 
 
+def signed_ms(value) -> str:
+    """A difference in milliseconds, signed, to about three significant digits."""
+    value = round(value, 3) + 0.0
+    return ("+" if value > 0 else "-" if value < 0 else "") + ms(abs(value))
+
+
+def terms_of_step_table(r: dict, split: dict, title: str):
+    from rich.table import Table
+
+    table = Table(title=title, title_justify="left", box=table_box(), pad_edge=False)
+    for name in ("batch", "term", "estimate", "measured", "difference"):
+        table.add_column(name, justify="left" if name == "term" else "right", no_wrap=True)
+    table.add_column("from: estimate | measured")
+    points = {p["batch"]: p for p in r["decode"]["points"]}
+    for batch, rows in split.items():
+        for i, row in enumerate(rows):
+            step = row["term"] == "step"
+            name = f"[bold]{NAMES[row['term']]}[/bold]" if step else NAMES[row["term"]]
+            table.add_row(f"{batch:,}" if i == 0 else "", name, ms(row["estimate_ms"]), ms(row["measured_ms"]),
+                          signed_ms(row["difference_ms"]), escape(_term_basis(r, row, points[batch])),
+                          end_section=step and batch != list(split)[-1])
+    return table
+
+
+def _term_basis(r: dict, row: dict, point: dict) -> str:
+    """What a row's two figures are made of: the estimate's side, then the measured side."""
+    term = row["term"]
+    if term == "roofline":
+        bytes_read = "bytes" if row.get("bytes") is None else f"{row['bytes'] / 1e9:.2f} GB"
+        return (f"{bytes_read} / {tbps(row['estimate_bandwidth_bytes_per_s']).removesuffix(' TB/s')} | "
+                f"{tbps(row['measured_bandwidth_bytes_per_s'])}")
+    if term == "per_layer_fixed":
+        return f"{row['layers']} x {row['estimate_us']:.1f} | {row['measured_us']:.1f} us"
+    if term == "allreduce":
+        if row["measured_how"] == "none in this step":
+            return "none: one GPU" if r["rank"]["tp"] == 1 else "none: one simulated rank"
+        return f"planner | {row['measured_how']}"
+    if term == "compute":
+        eff = (((r["plan"].get("decode") or {}).get("constants") or {}).get("gemm_efficiency"))
+        return ("FLOPs" + (f" at {eff:.1%} of peak" if eff else " x fitted efficiency")) + " | rest"
+    return f"{row['error']:+.1%}; {point['tokens_per_s']:,.0f} tokens/s"
+
+
+SPLIT_LINE = ("Measured terms: the roofline's bytes at the measured read bandwidth; the per-layer cost is batch 1's "
+              "step over its roofline and all-reduces, per layer, at every batch (so batch 1's compute reads 0); "
+              "compute is what remains of each step.")
+
+
 def timing_lines(r: dict) -> list:
     d, p = r["decode"], r["prefill"]
-    lines = [f"Per-layer fixed cost: {d['per_layer_fixed_us']:.1f} us ({escape(d['per_layer_fixed_how'])}).",
+    lines = [SPLIT_LINE if of_result(r) else
+             f"Per-layer fixed cost: {d['per_layer_fixed_us']:.1f} us ({escape(d['per_layer_fixed_how'])}).",
              f"TTFT of one {prompt_words(p['input_len'], p.get('input_len_note'))}: {ms(p['ttft_ms'])} ms"
              + (f" vs estimate {ms(p['estimate_ms'])} ms ({pct(p['error'])})" if p.get("estimate_ms") else
                 " (the plan carries no prefill estimate)") + "."]

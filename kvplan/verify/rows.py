@@ -7,13 +7,17 @@ measurement), verdict (on the three verdict rows: the verdict and its reason).
 Sections: `budget` (every budget term and the KV budget they leave, bytes), `capacity` (the count the budget verdict
 judges, max concurrency or, where max_num_seqs caps both plans, the resident sequences; the pools' bytes as laid out
 vs as torch and NVML saw them; the sequences the boundary admitted), `decode` (the calibrated estimate vs the step at
-batch 1 and at max concurrency, ms, items stable across runs: the batch itself is its own row), `allreduce` (a real
-TP group's measured all-reduce per layer vs the planner's term), `prefill` (TTFT, ms), the three verdicts, and in a
-real TP group every other rank's budget, allocation and boundary."""
+batch 1 and at max concurrency, ms, items stable across runs: the batch itself is its own row; each term of the
+estimate vs the same term of the measured step, `<batch> term roofline|per_layer_fixed|allreduce|compute`
+(verify/decode_terms.py); the bandwidth the roofline divides by, the catalog's vs the measured read; the per-layer
+fixed cost, fitted vs batch 1's), `allreduce` (a real TP group's measured all-reduce per layer vs the planner's term),
+`prefill` (TTFT, ms), the three verdicts, and in a real TP group every other rank's budget, allocation and boundary."""
 
 from __future__ import annotations
 
 from typing import Optional
+
+from .decode_terms import TERMS, of_result
 
 COLUMNS = ("rank", "section", "item", "unit", "predicted", "measured", "error", "verdict")
 
@@ -39,7 +43,8 @@ def _counts(r: dict) -> tuple:
     return item, c["planned"], c["measured"]
 
 
-def _decode_rows(points: list) -> list:
+def _decode_rows(r: dict) -> list:
+    points, split = r["decode"]["points"], of_result(r)
     rows = []
     for i, p in enumerate(points):
         at = "batch 1" if p["batch"] == 1 else "at max concurrency" if i == len(points) - 1 else f"batch {p['batch']}"
@@ -48,6 +53,14 @@ def _decode_rows(points: list) -> list:
             rows.append(_row("decode", "max concurrency batch", "sequences", None, p["batch"]))
         rows.append(_row("decode", f"{at} ({how})", "ms", p.get("estimate_ms"), p["measured_ms"]))
         rows.append(_row("decode", f"{at} roofline", "ms", p["roofline_ms"], p["measured_ms"]))
+        rows += [_row("decode", f"{at} term {t['term']}", "ms", t["estimate_ms"], t["measured_ms"])
+                 for t in split.get(p["batch"], ()) if t["term"] in TERMS]
+    first = next(iter(split.values()), None)
+    if first:  # what the roofline and per-layer rows are made of, once: they are the same at every batch
+        roofline, fixed = first[0], first[1]
+        rows += [_row("decode", "read bandwidth", "bytes/s", roofline["estimate_bandwidth_bytes_per_s"],
+                      roofline["measured_bandwidth_bytes_per_s"]),
+                 _row("decode", "per-layer fixed cost", "us", fixed["estimate_us"], fixed["measured_us"])]
     return rows
 
 
@@ -76,7 +89,7 @@ def verify_rows(r: dict) -> list:
              _row("capacity", "kv_pools_nvml", "bytes", a["layout_bytes"], a["nvml_bytes"], a["nvml_error"]),
              _row("capacity", "boundary_sequences", "sequences", r["measured_plan"]["pool_sequences"],
                   r["boundary"]["served"])]
-    rows += _decode_rows(r["decode"]["points"])
+    rows += _decode_rows(r)
     rows += [_row("allreduce", f"batch {q['batch']} per layer", "us", q.get("planner_per_layer_us"), q["per_layer_us"])
              for q in (r.get("tp") or {}).get("points", ())]
     p = r["prefill"]
