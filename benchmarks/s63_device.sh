@@ -3,6 +3,8 @@
 # H200's memory), then this session's merges.
 #   bash benchmarks/s63_device.sh h200     Qwen3-Next tp 2 with a float32 SSM state, the state-step GPU tests, then
 #                                          issue 13's whole list through verify (8K, vLLM 0.32.0)
+#   bash benchmarks/s63_device.sh h100     the decode terms on a real run (Llama-3.1-8B, Kimi-Linear tp 2 csv), then
+#                                          every verify GPU test file and the state-step tests
 #   bash benchmarks/s63_device.sh tests    every verify GPU test file and the state-step tests
 set -u
 session=s63 mode=${1:-h200}
@@ -13,6 +15,14 @@ if [ "$mode" = h200 ]; then
   run qwen3next_ssm_fp32 Qwen/Qwen3-Next-80B-A3B-Thinking -c 8192 --tp 2 --mamba-ssm-cache-dtype float32
   timeout 150 python3 -m pytest -q -p no:cacheprovider -rfE $state_tests 2>&1 | tail -6 | tee -a "$LOG"
   run_issue13_list
+elif [ "$mode" = h100 ]; then
+  run llama8b meta-llama/Llama-3.1-8B-Instruct -c 8192
+  sed -n '/^Decode step/,/^TTFT/p' "$OUT/v_llama8b.txt" | tee -a "$LOG"
+  timeout 80 python3 -m kvplan verify moonshotai/Kimi-Linear-48B-A3B-Instruct -c 8192 --tp 2 -f csv \
+    >"$OUT/v_kimi_linear_tp2_csv.txt" 2>&1
+  echo "kimi csv rc=$?" | tee -a "$LOG"; grep -E "term|decode|verdict" "$OUT/v_kimi_linear_tp2_csv.txt" | tee -a "$LOG"
+  files=$(verify_gpu_test_files)
+  timeout 400 python3 -m pytest -q -p no:cacheprovider -rfE $state_tests $files 2>&1 | tail -8 | tee -a "$LOG"
 else
   files=$(verify_gpu_test_files)
   timeout 500 python3 -m pytest -q -p no:cacheprovider -rfE $state_tests $files 2>&1 | tail -8 | tee -a "$LOG"
