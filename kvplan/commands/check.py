@@ -552,7 +552,7 @@ def check_deployment(dep: Deployment, spell: Callable[[str], str] = str, resolve
         "line": dep.line,
         "tp": dep.tp,
         "pp": dep.pp,
-        "pp_partition": list(sharding.partition) or None,
+        "pp_partition": _listed(sharding.stage_layers(spec.num_hidden_layers)),  # as estimate's plans give them
         "passed": not errors,
         "errors": errors,
         "warnings": [f.message for f in findings if f.level == "warning"],
@@ -560,7 +560,7 @@ def check_deployment(dep: Deployment, spell: Callable[[str], str] = str, resolve
         "num_attention_heads": spec.num_attention_heads,
         "num_key_value_heads": spec.kv_heads,
         "mla": spec.is_mla,
-        "kv_heads_per_gpu": sharding.kv_heads_per_gpu,
+        "kv_heads_per_gpu": sharding.served_kv_heads_per_gpu,
         "kv_heads_replicated": sharding.replicated,
         "context": dep.context,
         "kv_dtype": precision.name,
@@ -579,6 +579,10 @@ def check_deployment(dep: Deployment, spell: Callable[[str], str] = str, resolve
 # the keys a row carries only when the deployment sets them (the JSON contract's other keys stay as they were)
 SET_ONLY_KEYS = ("quantization", "dtype", "max_num_seqs", "max_num_batched_tokens", "pp_layer_partition",
                  "gpu_memory")
+
+
+def _listed(value: Optional[tuple]) -> Optional[list]:
+    return list(value) if value is not None else None
 
 
 def _set_keys(dep: Deployment) -> dict:

@@ -207,6 +207,21 @@ class Sharding:
     def valid(self) -> bool:
         return not self.errors
 
+    # how estimate's plans and check's rows give the sharding in their JSON (one form for both: tests/
+    # test_coldpaths_s63.py compares them)
+    @property
+    def served_kv_heads_per_gpu(self) -> Optional[int]:
+        """KV heads on one GPU of the deployment vLLM serves: None where it refuses the sharding (the TP degree, the
+        pipeline or the experts' layout), as every other per-GPU figure of such a plan."""
+        return self.kv_heads_per_gpu if self.valid else None
+
+    def stage_layers(self, num_hidden_layers: int) -> Optional[tuple]:
+        """The decoder layers each pipeline stage holds: one stage of every layer without a pipeline (pp 1, given or
+        not), so that len() is pp and sum() the model's layers on every row; None where the pipeline is refused."""
+        if self.pp_errors:
+            return None
+        return self.partition or (num_hidden_layers,)
+
 
 def _unique(messages) -> tuple:
     return tuple(dict.fromkeys(messages))
