@@ -12,3 +12,14 @@ def remember(table: dict, cap: int, key, value) -> None:
         except (RuntimeError, StopIteration):  # changed or emptied by another thread as we looked: nothing to drop
             break
     table[key] = value
+
+
+def per_object(table: dict, cap: int, obj, compute):
+    """compute(obj), worked out once per `obj`: keyed by identity, `obj` kept alive with its answer so that its id is
+    not reused while the entry is held (for a frozen object whose equality is dearer than the answer)."""
+    held = table.get(id(obj))
+    if held is not None and held[0] is obj:
+        return held[1]
+    answer = compute(obj)
+    remember(table, cap, id(obj), (obj, answer))
+    return answer

@@ -16,7 +16,7 @@ from ..model.files import unloadable_notes
 from ..model.hub import unchecked_notes
 from ..model.quantization import apply_weight_precision, settings_file_method
 from ..model.sources import resolve
-from ..model.spec import ModelSpec
+from ..model.spec import ModelSpec, identical
 from ..engines import EngineFlags, get_engine, unused_media_note
 from ..engines.vllm_lora import ignored_note
 from ..engines.vllm_graphs import refuse_capture_flags
@@ -316,10 +316,18 @@ def _text_only_remedy(spec: ModelSpec, dep: Deployment, target: int) -> Optional
 def other_engine(dep: Deployment, resolved: dict):
     """plan()'s other_engine for `dep`: the deployment under another release (a remedy's), as check plans it;
     `resolved`: the check() call's models (_resolve)."""
+    built: list = []  # the specs built so far: most releases serve the model alike
+
     @lru_cache(maxsize=None)  # a remedy plans each release's range and the changes that fit at it
     def build(name: str, context: int):
         other = replace(dep, engine=name, context=context)
         spec = served(_spec_for(other, resolved), _engine(other), other.pp or 1)
+        # an identical spec built for another release is that one, so that the memos keyed by a spec's identity
+        # (plan._stage_specs, the engine's settings and stage-free budget terms) serve every release alike, as
+        # estimate's one spec does
+        spec = next((held for held in built if identical(held, spec)), spec)
+        if not any(held is spec for held in built):
+            built.append(spec)
         return (spec, _engine(other), _budget_for(spec, other)[1])
     return build
 
@@ -544,7 +552,7 @@ def check_deployment(dep: Deployment, spell: Callable[[str], str] = str, resolve
         "line": dep.line,
         "tp": dep.tp,
         "pp": dep.pp,
-        "pp_partition": list(sharding.partition) or None,
+        "pp_partition": _listed(sharding.stage_layers(spec.num_hidden_layers)),  # as estimate's plans give them
         "passed": not errors,
         "errors": errors,
         "warnings": [f.message for f in findings if f.level == "warning"],
@@ -552,7 +560,7 @@ def check_deployment(dep: Deployment, spell: Callable[[str], str] = str, resolve
         "num_attention_heads": spec.num_attention_heads,
         "num_key_value_heads": spec.kv_heads,
         "mla": spec.is_mla,
-        "kv_heads_per_gpu": sharding.kv_heads_per_gpu,
+        "kv_heads_per_gpu": sharding.served_kv_heads_per_gpu,
         "kv_heads_replicated": sharding.replicated,
         "context": dep.context,
         "kv_dtype": precision.name,
@@ -571,6 +579,10 @@ def check_deployment(dep: Deployment, spell: Callable[[str], str] = str, resolve
 # the keys a row carries only when the deployment sets them (the JSON contract's other keys stay as they were)
 SET_ONLY_KEYS = ("quantization", "dtype", "max_num_seqs", "max_num_batched_tokens", "pp_layer_partition",
                  "gpu_memory")
+
+
+def _listed(value: Optional[tuple]) -> Optional[list]:
+    return list(value) if value is not None else None
 
 
 def _set_keys(dep: Deployment) -> dict:

@@ -42,7 +42,7 @@ import math
 from typing import Optional
 
 from ..errors import FieldError
-from ..memo import remember
+from ..memo import per_object, remember
 from ..model.kinds import MLALatent
 from ..model.precision import DTYPE_BYTES
 from ..model.vision import UNCOUNTED_TOWER
@@ -273,7 +273,8 @@ def sparse_index_buffers(spec, settings, stage=None, version: str = PINNED) -> i
     DeepseekV32MultiTokenPredictorLayer). DeepSeek-V4 (models/deepseek_v4/nvidia/model.py DeepseekV4Model) has the
     shared buffer only: its indexers (kind v4_indexer) register no index group. 0 for models without sparse
     attention. Releases before 0.30 have no index groups, 0.30 a request-id row more a group (INDEX_GROUP_RULES)."""
-    topk = max((getattr(layer, "index_topk", 0) for layer in spec.layers), default=0)
+    topk = per_object(_INDEX_TOPK, MAX_INDEX_TOPK, spec.layers,  # every stage's budget of every release planned
+                      lambda layers: max((getattr(layer, "index_topk", 0) for layer in layers), default=0))
     if not topk:
         return 0
     drafts = spec.draft.config.num_speculative_tokens if spec.draft is not None else 0
@@ -285,6 +286,10 @@ def sparse_index_buffers(spec, settings, stage=None, version: str = PINNED) -> i
     last = stage is None or stage.end_layer == spec.num_hidden_layers
     modules = spec.draft.modules if spec.draft is not None and last else 0
     return INDEX_BYTES * (shared + index_groups(spec, stage) * group + modules * (shared + group))
+
+
+_INDEX_TOPK: dict = {}
+MAX_INDEX_TOPK = 256
 
 
 def mla_dequantized_copies(spec, tp: int, stage=None) -> int:

@@ -245,10 +245,19 @@ def quantization_first_listed(method: str) -> str:
 
 def parse_version(text: str) -> tuple:
     """(0, 32, 0) for 0.32.0, (0, 10) for 0.10; 0.10.1.1 and 0.8.5.post1 as their base (vllm_releases.py)."""
+    parts = _PARSED.get(text) if type(text) is str else None  # a plan's rules ask the same few names thousands of times
+    if parts is not None:
+        return parts
     parts = release_parts(text)
     if parts is None:
         raise FieldError("engine", f"version {quote(text)} is not a vLLM release; give {ACCEPTED}.")
+    if type(text) is str and len(_PARSED) < MAX_PARSED:
+        _PARSED[text] = parts
     return parts
+
+
+_PARSED: dict = {}  # release name -> parse_version's answer
+MAX_PARSED = 4096
 
 
 def release_rule(rules, version: str, default=None):

@@ -239,3 +239,10 @@ class ModelSpec:
     def uniform(self) -> bool:
         """Every cache layer holds every token (full attention or MLA): one pool with one token count."""
         return all(layer.window is None for layer in self.layers) and not self.linear_layers
+
+
+def identical(a: ModelSpec, b: ModelSpec) -> bool:
+    """`a` and `b` alike in every field, the ones equality leaves out included (a layer's heads_field, which words
+    its errors): either may stand for the other where a memo keys specs by identity."""
+    return a is b or (a == b and [getattr(layer, "heads_field", None) for layer in a.layers]
+                      == [getattr(layer, "heads_field", None) for layer in b.layers])

@@ -10,6 +10,7 @@ from dataclasses import dataclass, replace
 from typing import Callable, Optional
 
 from ..errors import FieldError, quote
+from ..memo import per_object
 from ..units import require_positive
 
 GiB = 2**30
@@ -209,7 +210,13 @@ def _key(text: str) -> str:
 
 
 def _names() -> dict:
-    return {key: gpu for gpu in CATALOG for key in {_key(gpu.name), *(_key(a) for a in gpu.aliases)}}
+    """name or alias (as _key writes it) -> GPU, worked out once per catalog (a remedy search looks the GPU up for
+    every release it plans)."""
+    return per_object(_NAMES, 4, CATALOG, lambda catalog: {
+        key: gpu for gpu in catalog for key in {_key(gpu.name), *(_key(a) for a in gpu.aliases)}})
+
+
+_NAMES: dict = {}
 
 
 def find_gpu(name: str) -> GPU:

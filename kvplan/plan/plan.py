@@ -48,7 +48,7 @@ class Plan:
     kv_dtype_scheme: str
     tp: int
     pp: int
-    pp_partition: tuple
+    pp_partition: Optional[tuple]  # Sharding.stage_layers: (layers,) at pp 1, None where the pipeline is refused
     block_size: int
     tp_valid: bool
     tp_errors: tuple
@@ -146,7 +146,7 @@ class Plan:
         data = asdict(self)
         del data["spell"]
         data["tp_errors"], data["tp_warnings"] = list(self.tp_errors), list(self.tp_warnings)
-        data["pp_partition"] = list(self.pp_partition)
+        data["pp_partition"] = list(self.pp_partition) if self.pp_partition is not None else None
         data["budget"] = self.budget.to_dict()
         data["engine"] = self.engine.to_dict(spell) if self.engine is not None else None
         del data["fitting_options"], data["reach"]
@@ -347,7 +347,8 @@ def plan(spec: ModelSpec, *, context: int, kv_dtype: str, tp: int, budget_for: C
     budgets = [served_budget(budget_for, tp, stage, kv_dtype) for stage in (stages or [None])]
     budget = min(budgets, key=lambda b: b.kv_budget_bytes_per_gpu)
     common = dict(model=spec.name, context=context, kv_dtype=precision.name, kv_dtype_scheme=scheme, spell=spell,
-                  kv_cache_dtype=kv_dtype.strip().lower(), tp=tp, pp=pp, pp_partition=sharding.partition,
+                  kv_cache_dtype=kv_dtype.strip().lower(), tp=tp, pp=pp,
+                  pp_partition=sharding.stage_layers(spec.num_hidden_layers),
                   tp_valid=sharding.valid, parallel=layout,
                   tp_errors=sharding.errors,
                   tp_warnings=sharding.warnings + ((past_node,) if past_node else ()),
@@ -406,7 +407,7 @@ def plan(spec: ModelSpec, *, context: int, kv_dtype: str, tp: int, budget_for: C
     arithmetic = asdict(numbers)
     arithmetic.update(kv_bytes_per_token=token_bytes(spec, tp, kept) * tp, kv_blocks=result.kv_blocks,
                       kv_capacity_tokens=result.kv_capacity_tokens, max_concurrency=result.max_concurrency)
-    return Plan(**common, block_size=result.block_size, kv_heads_per_gpu=sharding.kv_heads_per_gpu, **arithmetic,
+    return Plan(**common, block_size=result.block_size, kv_heads_per_gpu=sharding.served_kv_heads_per_gpu, **arithmetic,
                 max_concurrency_limited_by=result.limited_by, fits=fits, fitting_options=options, engine=figures,
                 decode=steps, prefill=prompt, reach=reach)
 

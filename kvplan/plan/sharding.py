@@ -18,6 +18,7 @@ from dataclasses import dataclass, replace
 from typing import Callable, Optional
 
 from ..errors import FieldError, quote
+from ..memo import per_object
 from ..model.kinds import FullAttention, LinearState, kv_heads_per_gpu
 from ..model.spec import ModelSpec
 from ..units import require_positive
@@ -90,10 +91,18 @@ def stage_cache_layers(spec: ModelSpec, stages: tuple) -> list:
         layer += kind.kind != "indexer"
         owners.append(layer)
     n, total = layer + 1, spec.num_hidden_layers
-    def decoder_index(i: int) -> int:
-        return owners[i] if n == total else owners[i] * total // max(n, 1)
-    return [{i for i in range(len(owners)) if stage.first_layer <= decoder_index(i) < stage.end_layer}
-            for stage in stages]
+    decoder = owners if n == total else [owner * total // max(n, 1) for owner in owners]
+    # one pass over the layers (a pp 16 release remedy asks this of every release it plans): each layer goes to the
+    # stages whose range holds its decoder layer
+    where: dict = {}
+    for position, stage in enumerate(stages):
+        for index in range(stage.first_layer, stage.end_layer):
+            where.setdefault(index, []).append(position)
+    held = [set() for _ in stages]
+    for i, index in enumerate(decoder):
+        for position in where.get(index, ()):
+            held[position].add(i)
+    return held
 
 
 # Architectures whose vLLM model class does not implement SupportsPP, which config/model.py refuses at pp > 1 whatever
@@ -197,6 +206,21 @@ class Sharding:
     @property
     def valid(self) -> bool:
         return not self.errors
+
+    # how estimate's plans and check's rows give the sharding in their JSON (one form for both: tests/
+    # test_coldpaths_s63.py compares them)
+    @property
+    def served_kv_heads_per_gpu(self) -> Optional[int]:
+        """KV heads on one GPU of the deployment vLLM serves: None where it refuses the sharding (the TP degree, the
+        pipeline or the experts' layout), as every other per-GPU figure of such a plan."""
+        return self.kv_heads_per_gpu if self.valid else None
+
+    def stage_layers(self, num_hidden_layers: int) -> Optional[tuple]:
+        """The decoder layers each pipeline stage holds: one stage of every layer without a pipeline (pp 1, given or
+        not), so that len() is pp and sum() the model's layers on every row; None where the pipeline is refused."""
+        if self.pp_errors:
+            return None
+        return self.partition or (num_hidden_layers,)
 
 
 def _unique(messages) -> tuple:
@@ -383,19 +407,19 @@ def stage_weights(spec: ModelSpec, tp: int, stage: Optional[Stage] = None, moe: 
     them on this GPU instead of 1/tp. `head` False: the last stage builds no untied LM head (vLLM's pooling runner,
     engines/vllm_pooling_budget.py; the caller's spec has no lm_head group then, which would read as tied)."""
     total = spec.resident_weight_bytes
-    estimated = sum(g.bytes for g in spec.params)
+    sums = _group_sums(spec.params)
+    estimated = sums["estimated"]
     if not estimated:
         return -(-total // tp)
-    replicated = sum(g.replicated for g in spec.params)  # in the decoder layers but for the final norm
+    replicated = sums["replicated"]  # in the decoder layers but for the final norm
     if stage is None or stage.stages == 1:
         share, layers = 1.0, 1.0
     else:
-        per_layer = sum(g.bytes for g in spec.params if g.name not in ("embed", "lm_head", "vision"))
-        embed = sum(g.bytes for g in spec.params if g.name == "embed")
+        per_layer, embed = sums["per_layer"], sums["embed"]
         # vLLM builds a multimodal model's tower and projector on every pipeline rank (gemma3_mm.py, mllama4.py
         # __init__: no get_pp_group() check, 0.8.5 to 0.32.0 read), and loads their weights there
-        tower = sum(g.bytes for g in spec.params if g.name == "vision")
-        head_bytes = (sum(g.bytes for g in spec.params if g.name == "lm_head") or embed) if head else 0
+        tower = sums["vision"]
+        head_bytes = (sums["lm_head"] or embed) if head else 0
         layers = stage.layers / spec.num_hidden_layers
         share = (per_layer * layers + embed * stage.is_first + head_bytes * stage.is_last + tower) / estimated
     # the estimate's split applied to the checkpoint's own bytes
@@ -408,6 +432,19 @@ def stage_weights(spec: ModelSpec, tp: int, stage: Optional[Stage] = None, moe: 
     if padding > 1:  # zero-filled expert columns vLLM allocates beyond the checkpoint's
         extra += round(_routed_bytes(spec, layers) * (moe.share if moe is not None else 1 / tp) * (padding - 1))
     return -(-(int(total * share) - whole) // tp) + whole + extra
+
+
+def _group_sums(params: tuple) -> dict:
+    """The byte sums stage_weights reads of a spec's parameter groups, once per `params` (a pp 16 plan asks them for
+    every stage, and a release remedy plans every boundary release so); keyed by identity, the tuple kept alive."""
+    return per_object(_GROUP_SUMS, MAX_GROUP_SUMS, params, lambda groups: {
+        "estimated": sum(g.bytes for g in groups), "replicated": sum(g.replicated for g in groups),
+        "per_layer": sum(g.bytes for g in groups if g.name not in ("embed", "lm_head", "vision")),
+        **{name: sum(g.bytes for g in groups if g.name == name) for name in ("embed", "vision", "lm_head")}})
+
+
+_GROUP_SUMS: dict = {}
+MAX_GROUP_SUMS = 256
 
 
 def kv_replica_bytes(params, tp: int) -> float:
