@@ -5,6 +5,8 @@
 #                                          issue 13's whole list through verify (8K, vLLM 0.32.0)
 #   bash benchmarks/s63_device.sh h100     the decode terms on a real run (Llama-3.1-8B, Kimi-Linear tp 2 csv), then
 #                                          every verify GPU test file and the state-step tests
+#   bash benchmarks/s63_device.sh list     issue 13's list but Qwen3-Next tp 2 (an H200 rank) through verify as JSON
+#                                          (v_NAME.json, progress in v_NAME.err), its verdict lines rendered here
 #   bash benchmarks/s63_device.sh tests    every verify GPU test file and the state-step tests
 set -u
 session=s63 mode=${1:-h200}
@@ -23,6 +25,27 @@ elif [ "$mode" = h100 ]; then
   echo "kimi csv rc=$?" | tee -a "$LOG"; grep -E "term|decode|verdict" "$OUT/v_kimi_linear_tp2_csv.txt" | tee -a "$LOG"
   files=$(verify_gpu_test_files)
   timeout 400 python3 -m pytest -q -p no:cacheprovider -rfE $state_tests $files 2>&1 | tail -8 | tee -a "$LOG"
+elif [ "$mode" = list ]; then
+  json() {  # name, then verify's arguments: the whole result as JSON, rendered again by the table's render path
+    local name=$1; shift
+    local t0=$SECONDS
+    timeout 80 python3 -m kvplan verify "$@" -f json >"$OUT/v_$name.json" 2>"$OUT/v_$name.err"
+    echo "$name ($*) rc=$? $((SECONDS - t0)) s" | tee -a "$LOG"
+    python3 -c "import json, sys; from kvplan.render import emit; from kvplan.commands.verify import VerifyResult
+print(emit(VerifyResult(json.load(open(sys.argv[1]))), 'table'))" "$OUT/v_$name.json" 2>&1 \
+      | sed -n '/^Decode step/,/^TTFT/p;/^Verdict/,$p' | tee -a "$LOG"
+  }
+  json llama8b meta-llama/Llama-3.1-8B-Instruct -c 8192
+  json llama8b_32k_fp8 meta-llama/Llama-3.1-8B-Instruct -c 32768 --kv-dtype fp8
+  json qwen3_14b Qwen/Qwen3-14B -c 8192
+  json gemma27b google/gemma-3-27b-it -c 8192
+  json gptoss openai/gpt-oss-20b -c 8192
+  json v2lite deepseek-ai/DeepSeek-V2-Lite -c 8192
+  json mixtral_tp2 mistralai/Mixtral-8x7B-v0.1 -c 8192 --tp 2
+  json llama70b_tp2 meta-llama/Llama-3.1-70B-Instruct -c 8192 --tp 2
+  json llama1b meta-llama/Llama-3.2-1B-Instruct -c 8192
+  (cd "$OUT" && tar czf runs.tgz v_*.json v_*.err && rm -f v_*.json v_*.err)
+  exit 0
 else
   files=$(verify_gpu_test_files)
   timeout 500 python3 -m pytest -q -p no:cacheprovider -rfE $state_tests $files 2>&1 | tail -8 | tee -a "$LOG"
