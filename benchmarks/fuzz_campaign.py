@@ -598,8 +598,7 @@ def captured(args: list) -> tuple:
 
 def parity_differences(result: dict, plan: dict, entry: dict) -> dict:
     """check's result against estimate's plan: the numbers and the engine's figures, less what the two say apart by
-    design (check's pp null when not given, the refusal's remedy in the file's key names or the flag's, the heads of
-    a TP degree that is refused)."""
+    design (check's pp null when not given, the refusal's remedy in the file's key names or the flag's)."""
     diffs = {k: (result.get(k), plan.get(k)) for k in PARITY_FIELDS if k in result and result.get(k) != plan.get(k)}
     ours, theirs = result.get("engine") or {}, plan.get("engine") or {}
     for key in set(ours) | set(theirs):
@@ -610,13 +609,8 @@ def parity_differences(result: dict, plan: dict, entry: dict) -> dict:
             diffs[f"engine.{key}"] = (a, b)
     if "pp" not in entry:
         diffs.pop("pp", None)
-        diffs.pop("pp_partition", None)
-    if str(entry.get("pp")) == "1" or not any(diffs.get("pp_partition", (1,))):
-        diffs.pop("pp_partition", None)  # -pp 1: estimate names none, check the one stage; a refused split: [] / null
-    if not plan.get("tp_valid"):
-        diffs.pop("kv_heads_per_gpu", None)
-        if result.get("kv_budget_bytes_per_gpu") is None:
-            diffs.pop("kv_budget_bytes_per_gpu", None)
+    if not plan.get("tp_valid") and result.get("kv_budget_bytes_per_gpu") is None:
+        diffs.pop("kv_budget_bytes_per_gpu", None)
     return diffs
 
 

@@ -110,3 +110,19 @@ def test_check_shares_one_spec_among_releases_that_serve_it_alike():
     spec = resolve("tiiuae/falcon-40b", None)
     renamed = replace(spec, layers=tuple(replace(layer, heads_field="other") for layer in spec.layers))
     assert renamed == spec and not identical(renamed, spec) and identical(spec, spec)
+
+
+def test_identical_looks_into_a_drafters_spec():
+    """A drafter's ModelSpec is compared as the target's (its layers' heads_field words the drafter's sharding errors,
+    engines/vllm_budget.py shard(drafter.model, tp)), so two targets whose drafts differ only there are not one."""
+    from dataclasses import replace
+
+    from kvplan.engines.vllm_speculative import Drafter
+
+    target, draft = resolve("meta-llama/Llama-3.1-8B", None), resolve("meta-llama/Llama-3.2-1B-Instruct", None)
+    renamed = replace(draft, layers=tuple(replace(layer, heads_field="other") for layer in draft.layers))
+    one, other = (replace(target, draft=Drafter(config=None, modules=0, params=(), layers=(), model=m))
+                  for m in (draft, renamed))
+    assert one == other and not identical(one, other)
+    same = replace(target, draft=Drafter(config=None, modules=0, params=(), layers=(), model=draft))
+    assert identical(one, same)

@@ -227,6 +227,12 @@ def _result(spec, opts, info, plan, precision, facts, m, measured, usable, budge
     first = points[0]
     at_read = first["roofline_ms"] * info["bandwidth_planner_bytes_per_s"] / info["bandwidth_read_bytes_per_s"]
     fixed_us = (first["measured_ms"] - at_read) / spec.num_hidden_layers * 1e3
+    fixed_how = "(batch-1 step - its roofline bytes / measured read bandwidth) / layers"
+    layer_row = next((row for row in split.get(1) or () if row["term"] == "per_layer_fixed"), None)
+    if layer_row is not None and "measured_us" in layer_row:  # the figure the decode terms use: net of all-reduces
+        fixed_us = layer_row["measured_us"]
+        fixed_how = ("(batch-1 step - its roofline bytes / measured read bandwidth - its all-reduces, as timed alone "
+                     "in a real group) / layers")
     torch_bytes, nvml_bytes = pools["torch_bytes"], pools["nvml_bytes"]
     mode = ("the whole model (tp 1)" if opts.tp == 1 else
             f"rank {group['rank']} of a real {opts.tp}-GPU group (NCCL)" if group else
@@ -305,8 +311,7 @@ def _result(spec, opts, info, plan, precision, facts, m, measured, usable, budge
                        "gpu_used_after_bytes": pools["gpu_used_after_bytes"],
                        "gpu_used_after_fraction": pools["gpu_used_after_bytes"] / info["nvml_total_bytes"]},
         "boundary": dict(boundary.__dict__),
-        "decode": {"points": points, "per_layer_fixed_us": fixed_us,
-                   "per_layer_fixed_how": "(batch-1 step - its roofline bytes / measured read bandwidth) / layers"},
+        "decode": {"points": points, "per_layer_fixed_us": fixed_us, "per_layer_fixed_how": fixed_how},
         "prefill": prefill,
         "tp": tp,
         "verdict": verdict_dict(verdict),

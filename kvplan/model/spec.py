@@ -243,6 +243,14 @@ class ModelSpec:
 
 def identical(a: ModelSpec, b: ModelSpec) -> bool:
     """`a` and `b` alike in every field, the ones equality leaves out included (a layer's heads_field, which words
-    its errors): either may stand for the other where a memo keys specs by identity."""
-    return a is b or (a == b and [getattr(layer, "heads_field", None) for layer in a.layers]
-                      == [getattr(layer, "heads_field", None) for layer in b.layers])
+    its errors), a drafter's spec's as well: either may stand for the other where a memo keys specs by identity."""
+    if a is b:
+        return True
+    if a != b or _heads_fields(a) != _heads_fields(b):
+        return False
+    drafts = [getattr(getattr(s, "draft", None), "model", None) for s in (a, b)]
+    return drafts[0] is None or identical(*drafts)
+
+
+def _heads_fields(spec: ModelSpec) -> list:
+    return [getattr(layer, "heads_field", None) for layer in spec.layers]

@@ -93,9 +93,8 @@ def why(row: dict) -> str:
     """One plain sentence on why `row`'s term misses, from what the term holds (plan/speed.py)."""
     below = row["difference_ms"] < 0
     if row["term"] == "compute" and below:
-        return ("the compute term is fitted on serving engines' whole step times, so it prices as matmul FLOPs all "
-                "the time their steps add as the batch grows, engine work outside the forward pass included, which "
-                "a bare forward pass does not spend")
+        return ("the compute term is fitted on serving engines' whole step times, so it prices as matmul FLOPs "
+                "whatever their steps add as the batch grows, and a bare forward pass does not spend that time")
     if row["term"] == "compute":
         return "this forward pass's matmuls and attention run slower than the efficiency fitted on engines' kernels"
     if row["term"] == "per_layer_fixed":
