@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Session 63: session 62's tree on an H200 (gated DeltaNet over two pools on the real Qwen3-Next rank, which needs an
 # H200's memory), then this session's merges.
-#   bash benchmarks/s63_device.sh h200     Qwen3-Next tp 2 with a float32 SSM state, the state-step GPU tests, then
-#                                          issue 13's whole list through verify (8K, vLLM 0.32.0)
+#   bash benchmarks/s63_device.sh h200     Qwen3-Next tp 2 (issue 13's list; its gated DeltaNet over two pools since
+#                                          session 62) and with a float32 SSM state, then the state-step GPU tests
 #   bash benchmarks/s63_device.sh h100     the decode terms on a real run (Llama-3.1-8B, Kimi-Linear tp 2 csv), then
 #                                          every verify GPU test file and the state-step tests
 #   bash benchmarks/s63_device.sh list     issue 13's list but Qwen3-Next tp 2 (an H200 rank) through verify as JSON
@@ -14,9 +14,10 @@ source "$(dirname "$0")/device_verify_lib.sh"
 state_tests="tests/test_statestep_s62.py tests/test_deltanet_step.py tests/test_mamba_step.py tests/test_verify_kda.py
   tests/test_state_dtypes_s61.py"
 if [ "$mode" = h200 ]; then
+  run qwen3next Qwen/Qwen3-Next-80B-A3B-Thinking -c 8192 --tp 2
   run qwen3next_ssm_fp32 Qwen/Qwen3-Next-80B-A3B-Thinking -c 8192 --tp 2 --mamba-ssm-cache-dtype float32
+  sed -n '/^Decode step/,/^TTFT/p' "$OUT/v_qwen3next.txt" | tee -a "$LOG"
   timeout 150 python3 -m pytest -q -p no:cacheprovider -rfE $state_tests 2>&1 | tail -6 | tee -a "$LOG"
-  run_issue13_list
 elif [ "$mode" = h100 ]; then
   run llama8b meta-llama/Llama-3.1-8B-Instruct -c 8192
   sed -n '/^Decode step/,/^TTFT/p' "$OUT/v_llama8b.txt" | tee -a "$LOG"
