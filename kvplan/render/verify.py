@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from rich.markup import escape
 
+from ..verify import weight_stream
 from ..verify.decode_terms import NAMES, of_result
 from .text import prompt_words, size, table_box
 
@@ -194,6 +195,8 @@ def boundary_line(r: dict) -> str:
 
 
 def gemm_line(r: dict) -> str:
+    """The stream of every dense linear at each skinny batch (shape by shape, and in decode order), the shapes under
+    the bar, and the form chosen where it is not F.linear."""
     stream = r["gemm"]["stream"]
     parts = [f"batch {b}: {tbps(s['bytes_per_s'])}" + (f" ({s['fraction_of_read']:.0%} of read)"
                                                         if s.get("fraction_of_read") else "")
@@ -208,7 +211,48 @@ def gemm_line(r: dict) -> str:
     in_order = "; in decode order (one graph of every linear) " + ", ".join(
         f"batch {b}: {s['fraction_of_read']:.0%}" for b, s in chain.items() if s.get("fraction_of_read")) \
         if any(s.get("fraction_of_read") for s in chain.values()) else ""
-    return f"Weight stream (dense linears, chosen forms, shape by shape): {'; '.join(parts)}{in_order}{forms}."
+    return (f"Weight stream (dense linears, chosen forms, shape by shape): {'; '.join(parts)}{in_order}"
+            f"{_under_bar_clause(r)}{forms}.")
+
+
+def _under_bar_clause(r: dict) -> str:
+    shapes = weight_stream.by_shape(r)
+    under = weight_stream.under_bar(shapes)
+    if not shapes:
+        return ""
+    if not under:
+        return f"; every shape at or above {weight_stream.BAR:.0%} of read"
+    first = min(shapes[0]["batches"])
+    share = weight_stream.share_of_time(shapes, first)
+    extra = [b["extra_us"] for s in under for b in s["batches"].values()]
+    return (f"; under {weight_stream.BAR:.0%} of read: {len(under)} of {len(shapes)} shapes "
+            f"({share:.0%} of the stream's time at batch {first}), their launches {min(extra):.1f}-{max(extra):.1f} "
+            f"us each over reading their weight at the read bandwidth (table below)")
+
+
+def stream_table(r: dict):
+    """Each weight shape's stream, % of the measured read bandwidth per batch (under the bar in red), with the
+    microseconds a launch spends over reading its weight at that bandwidth: None where nothing is under the bar."""
+    from rich.table import Table
+
+    shapes = weight_stream.by_shape(r)
+    if not weight_stream.under_bar(shapes):
+        return None
+    batches = sorted({b for s in shapes for b in s["batches"]})
+    table = Table(title="Weight stream by shape, % of the measured read bandwidth (the chosen form, every layer's "
+                        "weight in one graph)", title_justify="left", box=table_box(), pad_edge=False)
+    for name in ("shape", "layers", "MB each", *(f"batch {b}" for b in batches), "us over read, a launch"):
+        table.add_column(name, justify="left" if name == "shape" else "right", no_wrap=True)
+    for s in shapes:
+        cells = []
+        for b in batches:
+            f = s["batches"].get(b, {}).get("fraction")
+            cells.append("-" if f is None else f"[red]{f:.0%}[/red]" if f < weight_stream.BAR else f"{f:.0%}")
+        extra = [x["extra_us"] for x in s["batches"].values()]
+        kind = "" if s["kind"] == "16-bit" else f" {s['kind']}"
+        table.add_row(f"{s['shape'][0]}x{s['shape'][1]}{kind}", f"{s['layers']:,}", f"{s['bytes'] / 1e6:,.1f}",
+                      *cells, f"{min(extra):.1f}-{max(extra):.1f}")
+    return table
 
 
 def decode_table(r: dict):
@@ -327,5 +371,6 @@ def renderable(result, width=None):
 
     r = result.result
     return Group(*text(header_lines(r)), terms_table(r), *text(measurement_lines(r)), allocation_table(r),
-                 Text.from_markup(boundary_line(r)), Text.from_markup(gemm_line(r)), decode_table(r),
+                 Text.from_markup(boundary_line(r)), Text.from_markup(gemm_line(r)),
+                 *[t for t in (stream_table(r),) if t is not None], decode_table(r),
                  *text(timing_lines(r)), *text(verdict_lines(r)))

@@ -11,12 +11,15 @@ batch 1 and at max concurrency, ms, items stable across runs: the batch itself i
 estimate vs the same term of the measured step, `<batch> term roofline|per_layer_fixed|allreduce|compute`
 (verify/decode_terms.py); the bandwidth the roofline divides by, the catalog's vs the measured read; the per-layer
 fixed cost, fitted vs batch 1's), `allreduce` (a real TP group's measured all-reduce per layer vs the planner's term),
-`prefill` (TTFT, ms), the three verdicts, and in a real TP group every other rank's budget, allocation and boundary."""
+`weight stream` (the dense linears' stream per batch, shape by shape and in decode order, then each weight shape
+per batch, bytes/s against the measured read bandwidth: issue 13's bar is 90% of it), `prefill` (TTFT, ms), the
+three verdicts, and in a real TP group every other rank's budget, allocation and boundary."""
 
 from __future__ import annotations
 
 from typing import Optional
 
+from . import weight_stream
 from .decode_terms import TERMS, of_result
 
 COLUMNS = ("rank", "section", "item", "unit", "predicted", "measured", "error", "verdict")
@@ -64,6 +67,20 @@ def _decode_rows(r: dict) -> list:
     return rows
 
 
+def _stream_rows(r: dict) -> list:
+    """The weight stream against the measured read bandwidth (issue 13's bar: 90% of it), bytes/s: all dense linears
+    shape by shape and in decode order per batch, then each shape per batch (verify/weight_stream.py)."""
+    g, read = r.get("gemm") or {}, r["gpu"].get("bandwidth_read_bytes_per_s")
+    rows = [_row("weight stream", f"batch {b}{how}", "bytes/s", read, s["bytes_per_s"])
+            for part, how in (("stream", ""), ("decode_order", ", decode order"))
+            for b, s in (g.get(part) or {}).items() if s.get("bytes_per_s")]
+    for shape in weight_stream.by_shape(r) if g.get("shapes") else ():
+        name = f"{shape['shape'][0]}x{shape['shape'][1]}" + ("" if shape["kind"] == "16-bit" else f" {shape['kind']}")
+        rows += [_row("weight stream", f"{name} x {shape['layers']} batch {b}", "bytes/s", read, read * x["fraction"])
+                 for b, x in shape["batches"].items()]
+    return rows
+
+
 def _rank_rows(s: dict) -> list:
     """Another rank of a real TP group (gpu/tp.py _rank_summary): what it measured, where rank 0 holds the plan."""
     n, a = s["rank"], s["allocation"]
@@ -89,7 +106,7 @@ def verify_rows(r: dict) -> list:
              _row("capacity", "kv_pools_nvml", "bytes", a["layout_bytes"], a["nvml_bytes"], a["nvml_error"]),
              _row("capacity", "boundary_sequences", "sequences", r["measured_plan"]["pool_sequences"],
                   r["boundary"]["served"])]
-    rows += _decode_rows(r)
+    rows += _decode_rows(r) + _stream_rows(r)
     rows += [_row("allreduce", f"batch {q['batch']} per layer", "us", q.get("planner_per_layer_us"), q["per_layer_us"])
              for q in (r.get("tp") or {}).get("points", ())]
     p = r["prefill"]
