@@ -70,3 +70,18 @@ def test_csv_rows_carry_the_stream_against_the_read_bandwidth():
     assert {row["item"] for row in rows if row["item"].startswith("8x4096 x 32")} == {
         f"8x4096 x 32 batch {b}" for b in (1, 2, 4, 8)}
     assert len(rows) == 8 + 4 * 4  # the stream and decode order per batch, then 4 shapes x 4 batches
+
+
+def test_forms_refused_a_shape_under_the_bar_are_named_under_the_table():
+    """gpt-oss-20b's qkv (5120 x 2880) reads 75% of read at batch 1: its k of 2,880 is not a multiple of 256, which
+    the row-owned GEMV forms need (gemv_stream_config), so it ran the rotated in-order form. A result carrying
+    forms_refused (gpu/gemm.py, from session 63 on) names that under the table; one recorded before names only the
+    skinny kernel's and the in-order GEMV's refusals (none here)."""
+    r = _result("gptoss")
+    assert "refused (" not in " ".join(emit(VerifyResult(r), "table").split())
+    reason = "k must be a multiple of 256 for own=True, got 2880"
+    r["gemm"]["forms_refused"] = {"kvplan streaming GEMV, rows owned": {"5120x2880": reason, "32x2880": reason}}
+    text = " ".join(emit(VerifyResult(r), "table").split())
+    assert f"32x2880, 5120x2880: kvplan streaming GEMV, rows owned refused ({reason})" in text
+    qkv = next(s for s in weight_stream.by_shape(r) if s["shape"] == [5120, 2880])
+    assert qkv["batches"][1]["fraction"] == pytest.approx(2.3175 / 3.0932, abs=1e-3)

@@ -248,4 +248,5 @@ def choose_forms(mm, weights: dict, tied: bool, read_bw: float, batches=SKINNY, 
                       "per 128 columns; "
                       "F.linear kept unless another form is 1% faster; the stream: the chosen forms timed again",
             "shapes": rows, "stream": stream, "skinny_refused": refused[MM_FORMS[2]],
-            "stream_refused": refused[MM_FORMS[3]]}
+            "stream_refused": refused[MM_FORMS[3]],
+            "forms_refused": {form: where for form, where in refused.items() if where}}  # every kernel form's

@@ -252,6 +252,16 @@ def stream_table(r: dict):
         kind = "" if s["kind"] == "16-bit" else f" {s['kind']}"
         table.add_row(f"{s['shape'][0]}x{s['shape'][1]}{kind}", f"{s['layers']:,}", f"{s['bytes'] / 1e6:,.1f}",
                       *cells, f"{min(extra):.1f}-{max(extra):.1f}")
+    refused: dict = {}  # reason -> (forms, shapes) under the bar it kept from a form
+    for s in weight_stream.under_bar(shapes):
+        for form, reason in s["refused"].items():
+            forms, names = refused.setdefault(reason, (set(), set()))
+            forms.add(form)
+            names.add(f"{s['shape'][0]}x{s['shape'][1]}")
+    if refused:
+        table.caption = "; ".join(f"{', '.join(sorted(names))}: {', '.join(sorted(forms))} refused ({reason})"
+                                  for reason, (forms, names) in refused.items())
+        table.caption_justify = "left"
     return table
 
 

@@ -31,11 +31,20 @@ def by_shape(r: dict) -> list:
         nbytes = weight_bytes(row)
         key = (tuple(row["shape"]), row["kind"])
         entry = shapes.setdefault(key, {"shape": row["shape"], "kind": row["kind"], "layers": row["layers"],
-                                        "bytes": nbytes, "batches": {}})
+                                        "bytes": nbytes, "batches": {}, "refused": refusals(r, row["shape"])})
         seconds = nbytes / (rate * 1e12)
         entry["batches"][row["batch"]] = {"fraction": rate * 1e12 / read,
                                           "extra_us": (seconds - nbytes / read) * 1e6}
     return list(shapes.values())
+
+
+def refusals(r: dict, shape: list) -> dict:
+    """{form: reason} of the bundled kernels' forms that refused `shape` (gpu/gemm.py forms_refused; results
+    recorded before session 63 carry only the skinny kernel's and the in-order GEMV's)."""
+    g, name = r["gemm"], f"{shape[0]}x{shape[1]}"
+    recorded = g.get("forms_refused") or {"kvplan skinny kernel": g.get("skinny_refused") or {},
+                                          "kvplan streaming GEMV": g.get("stream_refused") or {}}
+    return {form: where[name] for form, where in recorded.items() if name in where}
 
 
 def under_bar(shapes: list) -> list:
