@@ -239,10 +239,12 @@ def stream_table(r: dict):
     if not weight_stream.under_bar(shapes):
         return None
     batches = sorted({b for s in shapes for b in s["batches"]})
-    table = Table(title="Weight stream by shape, % of the measured read bandwidth (the chosen form, every layer's "
-                        "weight in one graph)", title_justify="left", box=table_box(), pad_edge=False)
-    for name in ("shape", "layers", "MB each", *(f"batch {b}" for b in batches), "us over read, a launch"):
+    table = Table(title="Weight stream by shape: bN, % of the measured read bandwidth at batch N (the chosen form, "
+                        "every layer's weight in one graph); the us a launch spends over reading its weight at it",
+                  title_justify="left", box=table_box(), pad_edge=False)
+    for name in ("shape", "layers", "MB each", *(f"b{b}" for b in batches)):
         table.add_column(name, justify="left" if name == "shape" else "right", no_wrap=True)
+    table.add_column("us over", justify="right")
     for s in shapes:
         cells = []
         for b in batches:
