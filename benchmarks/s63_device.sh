@@ -7,6 +7,8 @@
 #                                          every verify GPU test file and the state-step tests
 #   bash benchmarks/s63_device.sh list     issue 13's list but Qwen3-Next tp 2 (an H200 rank) through verify as JSON
 #                                          (v_NAME.json, progress in v_NAME.err), its verdict lines rendered here
+#   bash benchmarks/s63_device.sh final    the session's last tree: gpt-oss-20b through verify (the weight-stream table
+#                                          and its refused forms from a real run), then every verify GPU test file
 #   bash benchmarks/s63_device.sh tests    every verify GPU test file and the state-step tests
 set -u
 session=s63 mode=${1:-h200}
@@ -26,6 +28,17 @@ elif [ "$mode" = h100 ]; then
   echo "kimi csv rc=$?" | tee -a "$LOG"; grep -E "term|decode|verdict" "$OUT/v_kimi_linear_tp2_csv.txt" | tee -a "$LOG"
   files=$(verify_gpu_test_files)
   timeout 400 python3 -m pytest -q -p no:cacheprovider -rfE $state_tests $files 2>&1 | tail -8 | tee -a "$LOG"
+elif [ "$mode" = final ]; then
+  run gptoss openai/gpt-oss-20b -c 8192
+  sed -n '/^Weight stream by/,/^Decode step/p' "$OUT/v_gptoss.txt" | tee -a "$LOG"
+  timeout 80 python3 -m kvplan verify openai/gpt-oss-20b -c 8192 -f json 2>/dev/null >"$OUT/v_gptoss.json"
+  python3 -c "import json, sys; r = json.load(open(sys.argv[1])); print('forms_refused', r['gemm'].get('forms_refused'))
+print('per_layer_fixed', r['decode']['per_layer_fixed_us'], r['decode']['per_layer_fixed_how'])" "$OUT/v_gptoss.json" \
+    2>&1 | tee -a "$LOG"
+  files=$(verify_gpu_test_files)
+  timeout 400 python3 -m pytest -q -p no:cacheprovider -rfE $state_tests $files 2>&1 | tail -8 | tee -a "$LOG"
+  (cd "$OUT" && tar czf runs.tgz v_* && rm -f v_*)
+  exit 0
 elif [ "$mode" = list ]; then
   json() {  # name, then verify's arguments: the whole result as JSON, rendered again by the table's render path
     local name=$1; shift
