@@ -16,6 +16,67 @@ ROOT = Path(__file__).resolve().parent.parent
 # the spawned ranks and subprocesses inherit it; a value the caller set wins.
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
+# The test command's `-n N --dist loadfile` hands each file whole to a worker, by default the files with the most
+# tests first: a long file of few tests started last and kept one worker busy while the others idled (the kernel
+# compiles, minutes with an empty kernel cache as CI has it, started last of all). With xdist's reordering off, files
+# go out in collection order, which puts these first, longest first (seconds on 2 cores, session 63: warm kernel
+# cache, the compiles' with an empty one), then the rest by number of tests as before.
+LONGEST_FILES_FIRST = (
+    "test_kernel_compile.py",  # ~20 s; ~450 s of NVRTC with an empty kernel cache
+    "test_s61_fuzz_fixes.py",  # ~45
+    "test_verify_gemma4.py",  # ~33
+    "test_s60_fuzz_fixes.py",  # ~22
+    "test_verify_model.py",  # ~21
+    "test_verify_gemma3n.py",  # ~17
+    "test_kernel_mla_fragments.py",  # ~15
+    "test_verify_mimo_v2.py",  # ~12
+    "test_verify_tp.py",  # ~11
+    "test_fuzz.py",  # ~10
+    "test_hub.py",  # ~10
+)
+# Last: with an empty kernel cache these compile cubins that test_kernel_compile.py's compile_all builds in the same
+# run; late, they find most of them in the cache instead of compiling them a second time alongside it.
+FILES_LAST = ("test_statestep_s62.py", "test_kernel_release.py")
+
+
+def _files_whole(config) -> bool:
+    """Under xdist's --dist loadfile (or loadscope): asked in the controller, or in a worker (whose own dist option
+    xdist sets to "no") through what the controller told it (pytest_configure_node)."""
+    worker = getattr(config, "workerinput", None)
+    if worker is not None:
+        return bool(worker.get("kvplan_files_whole"))
+    return getattr(config.option, "dist", "no") in ("loadfile", "loadscope")
+
+
+def pytest_configure(config):
+    if _files_whole(config) and hasattr(config.option, "loadscopereorder"):
+        config.option.loadscopereorder = False  # xdist's --no-loadscope-reorder: collection order stands
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_configure_node(node):
+    node.workerinput["kvplan_files_whole"] = _files_whole(node.config)
+
+
+def pytest_collection_modifyitems(config, items):
+    """Under --dist loadfile, files in the order they should start in (LONGEST_FILES_FIRST); each file's tests keep
+    their order. Other runs keep pytest's order."""
+    if not _files_whole(config):
+        return
+    from collections import Counter
+
+    tests_in = Counter(item.path.name for item in items)
+
+    def rank(item):
+        name = item.path.name
+        if name in LONGEST_FILES_FIRST:
+            return 0, LONGEST_FILES_FIRST.index(name), name
+        if name in FILES_LAST:
+            return 2, FILES_LAST.index(name), name
+        return 1, -tests_in[name], name
+
+    items.sort(key=rank)
+
 
 class Run:
     """What a command run gave: exit code, stdout, stderr (the shape of subprocess.CompletedProcess)."""

@@ -6,6 +6,7 @@ compile time.) Needs NVRTC and nvdisasm (the nvidia-cuda-nvdisasm wheel .ci/run 
 unless KVPLAN_REQUIRE_NVRTC=1."""
 
 import os
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
@@ -71,12 +72,20 @@ def test_no_stage_is_released_with_its_loads_in_flight(tmp_path):
             pytest.fail(f"KVPLAN_REQUIRE_NVRTC=1 but {missing}")
         pytest.skip(missing)
     tool = nvdisasm()
+    # the decode kernel's four stage bodies (16-bit / e4m3 x heads in M or not) at head_dim 128
+    cfgs = [cfg for cfg in _configs()
+            if type(cfg).__name__ != "KernelConfig" or (cfg.head_dim == 128 and cfg.q_dtype == "bfloat16")]
+    cubins = [build.compile_entry(cfg, "sm_90")[0] for cfg in cfgs]
+
+    def sass(i):  # ~0.5 s of nvdisasm start-up each, whatever the cubin: a process per CPU at once
+        (tmp_path / str(i)).mkdir()
+        return disassemble(cubins[i], tool, str(tmp_path / str(i)))
+
+    with ThreadPoolExecutor(os.cpu_count() or 1) as pool:
+        listings = list(pool.map(sass, range(len(cfgs))))
     checked, races = 0, []
-    for cfg in _configs():
-        if type(cfg).__name__ == "KernelConfig" and (cfg.head_dim != 128 or cfg.q_dtype != "bfloat16"):
-            continue  # the decode kernel's four stage bodies (16-bit / e4m3 x heads in M or not) at head_dim 128
-        cubin, _ = build.compile_entry(cfg, "sm_90")
-        for name, code in instructions(disassemble(cubin, tool, str(tmp_path))).items():
+    for cfg, listing in zip(cfgs, listings):
+        for name, code in instructions(listing).items():
             if name in cfg.kernels:
                 checked += 1
                 races += [(cfg.name, name, a, loads) for a, loads in loads_in_flight_at_releases(code)]

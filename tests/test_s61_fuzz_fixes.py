@@ -5,7 +5,6 @@ list emptied by the token budget (4), --max-loras validated in one place (5), ro
 from __future__ import annotations
 
 import random
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -15,13 +14,15 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from conftest import run_hub  # noqa: E402
 from kvplan.engines import vllm_admission as admission  # noqa: E402
 from test_s60_fuzz_fixes import _group, _random_groups, _stepped  # noqa: E402  (the chunk-by-chunk walk)
 
 
 def _kvplan(*args):
-    return subprocess.run([sys.executable, "-m", "kvplan", *args], cwd=ROOT, capture_output=True, text=True,
-                          timeout=120)
+    """`python -m kvplan ARGS` run in this process (conftest.run_hub: exit code, stdout, and stderr with the warnings
+    a fresh interpreter would print); none of these tests is about the process itself."""
+    return run_hub(*args)
 
 
 # 1 ---------------------------------------------------------------------------------------------------------------
