@@ -1,6 +1,7 @@
 # What every session's device script shares (source it after setting `session` and `mode`): the environment, a log
 # under $OUT opened with the GPU and the date, `run NAME VERIFY-ARGS...` (one verify run, its output in
-# $OUT/v_NAME.txt, its verdict lines in the log), `run_issue13_list` (issue 13's ten deployments),
+# $OUT/v_NAME.txt, its verdict lines in the log), `run_json NAME VERIFY-ARGS...` (the whole result as JSON, its
+# decode table and verdicts rendered in the log), `run_issue13_list` (issue 13's ten deployments),
 # `verify_gpu_test_files` (every tests/test_verify_*.py that needs CUDA) and `pack_runs` (the per-run outputs as one
 # runs.tgz: the device returns only a few files a call).
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -16,8 +17,18 @@ run() {  # name, then verify's arguments
   grep -E "^Verdict|^Decode graphs|^Capacity|^Budget|^Decode|^TTFT|^Weight" "$OUT/v_$name.txt" | cut -c1-170 \
     | tee -a "$LOG"
 }
+run_json() {  # name, then verify's arguments: the whole result as JSON (progress in v_NAME.err), its decode table and
+  # verdicts rendered again here by the table's render path (so that later render changes can be run on it)
+  local name=$1; shift
+  local t0=$SECONDS
+  timeout 80 python3 -m kvplan verify "$@" -f json >"$OUT/v_$name.json" 2>"$OUT/v_$name.err"
+  echo "$name ($*) rc=$? $((SECONDS - t0)) s" | tee -a "$LOG"
+  python3 -c "import json, sys; from kvplan.render import emit; from kvplan.commands.verify import VerifyResult
+print(emit(VerifyResult(json.load(open(sys.argv[1]))), 'table'))" "$OUT/v_$name.json" 2>&1 \
+    | sed -n '/^Decode step/,/^TTFT/p;/^Verdict/,$p' | tee -a "$LOG"
+}
 verify_gpu_test_files() { grep -l "kernel_torch\|cuda.is_available\|needs a CUDA" tests/test_verify_*.py; }
-pack_runs() { (cd "$OUT" && tar czf runs.tgz v_*.txt && rm -f v_*.txt); }
+pack_runs() { (cd "$OUT" && tar czf runs.tgz v_* && rm -f v_*); }
 run_issue13_list() {  # issue 13's list at 8K (vLLM 0.32.0's rules by default), one simulated rank at tp 2
   run llama8b meta-llama/Llama-3.1-8B-Instruct -c 8192
   run llama8b_32k_fp8 meta-llama/Llama-3.1-8B-Instruct -c 32768 --kv-dtype fp8

@@ -37,29 +37,16 @@ print('per_layer_fixed', r['decode']['per_layer_fixed_us'], r['decode']['per_lay
     2>&1 | tee -a "$LOG"
   files=$(verify_gpu_test_files)
   timeout 400 python3 -m pytest -q -p no:cacheprovider -rfE $state_tests $files 2>&1 | tail -8 | tee -a "$LOG"
-  (cd "$OUT" && tar czf runs.tgz v_* && rm -f v_*)
-  exit 0
 elif [ "$mode" = list ]; then
-  json() {  # name, then verify's arguments: the whole result as JSON, rendered again by the table's render path
-    local name=$1; shift
-    local t0=$SECONDS
-    timeout 80 python3 -m kvplan verify "$@" -f json >"$OUT/v_$name.json" 2>"$OUT/v_$name.err"
-    echo "$name ($*) rc=$? $((SECONDS - t0)) s" | tee -a "$LOG"
-    python3 -c "import json, sys; from kvplan.render import emit; from kvplan.commands.verify import VerifyResult
-print(emit(VerifyResult(json.load(open(sys.argv[1]))), 'table'))" "$OUT/v_$name.json" 2>&1 \
-      | sed -n '/^Decode step/,/^TTFT/p;/^Verdict/,$p' | tee -a "$LOG"
-  }
-  json llama8b meta-llama/Llama-3.1-8B-Instruct -c 8192
-  json llama8b_32k_fp8 meta-llama/Llama-3.1-8B-Instruct -c 32768 --kv-dtype fp8
-  json qwen3_14b Qwen/Qwen3-14B -c 8192
-  json gemma27b google/gemma-3-27b-it -c 8192
-  json gptoss openai/gpt-oss-20b -c 8192
-  json v2lite deepseek-ai/DeepSeek-V2-Lite -c 8192
-  json mixtral_tp2 mistralai/Mixtral-8x7B-v0.1 -c 8192 --tp 2
-  json llama70b_tp2 meta-llama/Llama-3.1-70B-Instruct -c 8192 --tp 2
-  json llama1b meta-llama/Llama-3.2-1B-Instruct -c 8192
-  (cd "$OUT" && tar czf runs.tgz v_*.json v_*.err && rm -f v_*.json v_*.err)
-  exit 0
+  run_json llama8b meta-llama/Llama-3.1-8B-Instruct -c 8192
+  run_json llama8b_32k_fp8 meta-llama/Llama-3.1-8B-Instruct -c 32768 --kv-dtype fp8
+  run_json qwen3_14b Qwen/Qwen3-14B -c 8192
+  run_json gemma27b google/gemma-3-27b-it -c 8192
+  run_json gptoss openai/gpt-oss-20b -c 8192
+  run_json v2lite deepseek-ai/DeepSeek-V2-Lite -c 8192
+  run_json mixtral_tp2 mistralai/Mixtral-8x7B-v0.1 -c 8192 --tp 2
+  run_json llama70b_tp2 meta-llama/Llama-3.1-70B-Instruct -c 8192 --tp 2
+  run_json llama1b meta-llama/Llama-3.2-1B-Instruct -c 8192
 else
   files=$(verify_gpu_test_files)
   timeout 500 python3 -m pytest -q -p no:cacheprovider -rfE $state_tests $files 2>&1 | tail -8 | tee -a "$LOG"
