@@ -30,14 +30,18 @@ print(emit(VerifyResult(json.load(open(sys.argv[1]))), 'table'))" "$OUT/v_$name.
 verify_gpu_test_files() { grep -l "kernel_torch\|cuda.is_available\|needs a CUDA" tests/test_verify_*.py; }
 pack_runs() { (cd "$OUT" && tar czf runs.tgz v_* && rm -f v_*); }
 run_issue13_list() {  # issue 13's list at 8K (vLLM 0.32.0's rules by default), one simulated rank at tp 2
-  run llama8b meta-llama/Llama-3.1-8B-Instruct -c 8192
-  run llama8b_32k_fp8 meta-llama/Llama-3.1-8B-Instruct -c 32768 --kv-dtype fp8
-  run qwen3_14b Qwen/Qwen3-14B -c 8192
-  run gemma27b google/gemma-3-27b-it -c 8192
-  run gptoss openai/gpt-oss-20b -c 8192
-  run v2lite deepseek-ai/DeepSeek-V2-Lite -c 8192
-  run mixtral_tp2 mistralai/Mixtral-8x7B-v0.1 -c 8192 --tp 2
-  run llama70b_tp2 meta-llama/Llama-3.1-70B-Instruct -c 8192 --tp 2
+  run_issue13_list_80gb run
   run qwen3next Qwen/Qwen3-Next-80B-A3B-Thinking -c 8192 --tp 2
-  run llama1b meta-llama/Llama-3.2-1B-Instruct -c 8192
+}
+run_issue13_list_80gb() {  # the nine of the list an 80 GB rank holds (not Qwen3-Next tp 2), through RUNNER (run|run_json)
+  local runner=$1
+  $runner llama8b meta-llama/Llama-3.1-8B-Instruct -c 8192
+  $runner llama8b_32k_fp8 meta-llama/Llama-3.1-8B-Instruct -c 32768 --kv-dtype fp8
+  $runner qwen3_14b Qwen/Qwen3-14B -c 8192
+  $runner gemma27b google/gemma-3-27b-it -c 8192
+  $runner gptoss openai/gpt-oss-20b -c 8192
+  $runner v2lite deepseek-ai/DeepSeek-V2-Lite -c 8192
+  $runner mixtral_tp2 mistralai/Mixtral-8x7B-v0.1 -c 8192 --tp 2
+  $runner llama70b_tp2 meta-llama/Llama-3.1-70B-Instruct -c 8192 --tp 2
+  $runner llama1b meta-llama/Llama-3.2-1B-Instruct -c 8192
 }

@@ -38,15 +38,7 @@ print('per_layer_fixed', r['decode']['per_layer_fixed_us'], r['decode']['per_lay
   files=$(verify_gpu_test_files)
   timeout 400 python3 -m pytest -q -p no:cacheprovider -rfE $state_tests $files 2>&1 | tail -8 | tee -a "$LOG"
 elif [ "$mode" = list ]; then
-  run_json llama8b meta-llama/Llama-3.1-8B-Instruct -c 8192
-  run_json llama8b_32k_fp8 meta-llama/Llama-3.1-8B-Instruct -c 32768 --kv-dtype fp8
-  run_json qwen3_14b Qwen/Qwen3-14B -c 8192
-  run_json gemma27b google/gemma-3-27b-it -c 8192
-  run_json gptoss openai/gpt-oss-20b -c 8192
-  run_json v2lite deepseek-ai/DeepSeek-V2-Lite -c 8192
-  run_json mixtral_tp2 mistralai/Mixtral-8x7B-v0.1 -c 8192 --tp 2
-  run_json llama70b_tp2 meta-llama/Llama-3.1-70B-Instruct -c 8192 --tp 2
-  run_json llama1b meta-llama/Llama-3.2-1B-Instruct -c 8192
+  run_issue13_list_80gb run_json
 else
   files=$(verify_gpu_test_files)
   timeout 500 python3 -m pytest -q -p no:cacheprovider -rfE $state_tests $files 2>&1 | tail -8 | tee -a "$LOG"
