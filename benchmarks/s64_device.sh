@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Session 64.
+#   bash benchmarks/s64_device.sh h200     issue 13's whole list on an H200 rank as JSON (Qwen3-Next tp 2 first, with
+#                                          session 62's two-pool gated DeltaNet, then with a float32 SSM state, then
+#                                          the nine), its decode tables and verdicts rendered in the log
+#   bash benchmarks/s64_device.sh bench    issue 14's kernel table against FlashInfer and SDPA (carry .peers)
+#   bash benchmarks/s64_device.sh tests    every verify GPU test file and the state-step tests
+set -u
+session=s64 mode=${1:-h200}
+source "$(dirname "$0")/device_verify_lib.sh"
+state_tests="tests/test_statestep_s62.py tests/test_deltanet_step.py tests/test_mamba_step.py tests/test_verify_kda.py
+  tests/test_state_dtypes_s61.py"
+if [ "$mode" = h200 ]; then
+  run_json qwen3next Qwen/Qwen3-Next-80B-A3B-Thinking -c 8192 --tp 2
+  run_json qwen3next_ssm_fp32 Qwen/Qwen3-Next-80B-A3B-Thinking -c 8192 --tp 2 --mamba-ssm-cache-dtype float32
+  run_issue13_list_80gb run_json
+elif [ "$mode" = bench ]; then
+  timeout 580 python3 benchmarks/kernel_device_run.py env bench >"$OUT/v_kernel_run.txt" 2>&1
+  tail -80 "$OUT/v_kernel_run.txt" | tee -a "$LOG"
+else
+  files=$(verify_gpu_test_files)
+  timeout 500 python3 -m pytest -q -p no:cacheprovider -rfE $state_tests $files 2>&1 | tail -8 | tee -a "$LOG"
+fi
+pack_runs
