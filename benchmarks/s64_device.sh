@@ -4,6 +4,10 @@
 #                                          session 62's two-pool gated DeltaNet, then with a float32 SSM state, then
 #                                          the nine), its decode tables and verdicts rendered in the log
 #   bash benchmarks/s64_device.sh bench    issue 14's kernel table against FlashInfer and SDPA (carry .peers)
+#   bash benchmarks/s64_device.sh ktail    the row-owned GEMV with k past its last box of four steps (gpt-oss's 2,880):
+#                                          its GPU tests, memcheck and racecheck; gpt-oss-20b through verify; where
+#                                          gpt-oss's step at 295 sequences and DeepSeek-V2-Lite's at 174 go, kernel by
+#                                          kernel (benchmarks/forward_profile.py)
 #   bash benchmarks/s64_device.sh tests    every verify GPU test file and the state-step tests
 set -u
 session=s64 mode=${1:-h200}
@@ -17,6 +21,20 @@ if [ "$mode" = h200 ]; then
 elif [ "$mode" = bench ]; then
   timeout 580 python3 benchmarks/kernel_device_run.py env bench >"$OUT/v_kernel_run.txt" 2>&1
   tail -80 "$OUT/v_kernel_run.txt" | tee -a "$LOG"
+elif [ "$mode" = ktail ]; then
+  timeout 200 python3 -m pytest -q -p no:cacheprovider -rfE tests/test_gemv_stream_gpu.py 2>&1 | tail -4 | tee -a "$LOG"
+  san="compute-sanitizer --report-api-errors no --error-exitcode 1"
+  for tool in memcheck racecheck; do
+    timeout 100 $san --tool $tool python3 benchmarks/gemv_racecheck.py own=1 2>&1 | tail -3 | tee -a "$LOG"
+  done
+  run_json gptoss openai/gpt-oss-20b -c 8192
+  python3 -c "import json, sys; from kvplan.render import emit; from kvplan.commands.verify import VerifyResult
+print(emit(VerifyResult(json.load(open(sys.argv[1]))), 'table'))" "$OUT/v_gptoss.json" 2>&1 \
+    | sed -n '/^Weight stream by/,/^Decode step/p' | tee -a "$LOG"
+  timeout 150 python3 benchmarks/forward_profile.py openai/gpt-oss-20b --batch 295 --context 8192 --top 20 \
+    >"$OUT/v_profile_gptoss.txt" 2>&1; tail -30 "$OUT/v_profile_gptoss.txt" | tee -a "$LOG"
+  timeout 120 python3 benchmarks/forward_profile.py deepseek-ai/DeepSeek-V2-Lite --batch 174 --context 8192 --top 20 \
+    >"$OUT/v_profile_v2lite.txt" 2>&1; tail -30 "$OUT/v_profile_v2lite.txt" | tee -a "$LOG"
 else
   files=$(verify_gpu_test_files)
   timeout 500 python3 -m pytest -q -p no:cacheprovider -rfE $state_tests $files 2>&1 | tail -8 | tee -a "$LOG"

@@ -360,6 +360,25 @@ __device__ __forceinline__ void gv_copy_x(const GvArgs& a, int step, unsigned xs
   }
 }
 
+#if KVP_GV_OWN
+// x's k step `step`, or zeros for a step past k (a row-owned group's last step may reach past k: gv_group), through
+// the same cp.async as x (a source size of 0 writes 16 zero bytes), so that the stage's arrive covers it alike
+__device__ __forceinline__ void gv_copy_x_or_zero(const GvArgs& a, int step, int steps_per_slice, unsigned xs,
+                                                  int lane) {
+  if (step < steps_per_slice) {
+    gv_copy_x(a, step, xs, lane);
+    return;
+  }
+  const int j = lane >> 2;
+#pragma unroll
+  for (int h = 0; h < 2; ++h) {
+    const int q = 2 * (lane & 3) + h;
+    asm volatile("cp.async.ca.shared.global [%0], [%1], 16, %2;\n" ::"r"(xs + j * 128 + ((q ^ j) << 4)),
+                 "l"(a.x), "r"(0) : "memory");
+  }
+}
+#endif
+
 // CTAs whose step range touches 64-row tile t (ranges of per_cta steps from 0): they all add into its cells.
 __device__ __forceinline__ int gv_contributors(int t, int steps_per_tile, int per_cta) {
   const long long first = (long long)t * steps_per_tile / per_cta;
@@ -679,7 +698,9 @@ __device__ __forceinline__ void gv_tma3(unsigned dst, const GvTmap* map, int row
 
 // A group of the row-owned form: h slices from `first`, q = 4 / h k steps a step for h <= 2 (else 1): one box of
 // 16 h rows x q k steps (map h - 1), in shared memory k step by k step, so 2 KB slab j is slice j % h at k step
-// j / h of the step. The CTA runs a group's k from its own offset on, wrapping round.
+// j / h of the step. The CTA runs a group's k from its own offset on, wrapping round. Where q does not divide the
+// slice's k steps (gpt-oss's k of 2,880: 45 steps), the last step reaches past k: the copy engine fills the box's
+// steps past the view with zeros and x's are zeros too (gv_copy_x_or_zero), so they add nothing.
 struct GvGroup {
   int first, h, q, steps, k0;
 };
@@ -692,7 +713,7 @@ __device__ __forceinline__ GvGroup gv_group(int s, int s1, int steps_per_slice) 
   if (g.h == 3) g.h = 2;  // three slices as two then one: 8 KB a step, every warp busy (not 6 KB, one warp idle)
 #endif
   g.q = g.h <= 2 ? 4 / g.h : 1;
-  g.steps = steps_per_slice / g.q;
+  g.steps = (steps_per_slice + g.q - 1) / g.q;
   g.k0 = (int)((unsigned)blockIdx.x * (unsigned)g.steps / gridDim.x) * g.q;  // the first step's k step
   return g;
 }
@@ -700,7 +721,7 @@ __device__ __forceinline__ GvGroup gv_group(int s, int s1, int steps_per_slice) 
 // the k step after `ks` in a group (q at a time, wrapping round at the slice's end)
 __device__ __forceinline__ int gv_own_next(int ks, const GvGroup& g, int steps_per_slice) {
   ks += g.q;
-  return ks == steps_per_slice ? 0 : ks;
+  return ks >= steps_per_slice ? 0 : ks;
 }
 
 template <int BF>
@@ -744,7 +765,8 @@ __device__ __forceinline__ void gemv_own(const GvArgs& a) {
         kvp::pdl_wait();
         if (KVP_GV_TRACE && lane == 0) GV_MARK(1);
         for (int j = 0; j < (int)min(i, (long long)D); ++j) {
-          for (int r = 0; r < xg.q; ++r) gv_copy_x(a, xks + r, xring + j * XST + r * 1024, lane);
+          for (int r = 0; r < xg.q; ++r)
+            gv_copy_x_or_zero(a, xks + r, steps_per_slice, xring + j * XST + r * 1024, lane);
           gv_cp_arrive(full + 8 * j);
           xks = gv_own_next(xks, xg, steps_per_slice);
           if (++xst == xg.steps) {
@@ -761,7 +783,7 @@ __device__ __forceinline__ void gemv_own(const GvArgs& a) {
         gv_tma3(wring + d * WST, a.map + gr.h - 1, gr.first * 16, ks, full + 8 * d, policy);
       }
       if (i >= D) {
-        for (int r = 0; r < gr.q; ++r) gv_copy_x(a, ks + r, xring + d * XST + r * 1024, lane);
+        for (int r = 0; r < gr.q; ++r) gv_copy_x_or_zero(a, ks + r, steps_per_slice, xring + d * XST + r * 1024, lane);
         gv_cp_arrive(full + 8 * d);
       }
       ks = gv_own_next(ks, gr, steps_per_slice);

@@ -18,9 +18,9 @@ CTAs): one stream at a time.
 
 Two other orders, opt-in, which verify times beside the default per weight shape (kvplan/gpu/gemm.py):
 ``rotate=True`` (a CTA runs its last tile first and finishes its first tile alone) and ``own=True`` (each CTA owns
-whole 16-row slices along all of k, one 3-D TMA box a step, nothing cut between CTAs; ``k`` a multiple of 256; two
-CTAs per SM with rings of 6 where there are more slices than SMs: gemv_stream_config.own_launch). Bad arguments
-raise ``ValueError`` naming the argument; no CUDA/NVRTC or a GPU other than sm_90 raises
+whole 16-row slices along all of k, one 3-D TMA box a step, nothing cut between CTAs, a box reaching past k read as
+zeros; two CTAs per SM with rings of 6 where there are more slices than SMs: gemv_stream_config.own_launch). Bad
+arguments raise ``ValueError`` naming the argument; no CUDA/NVRTC or a GPU other than sm_90 raises
 ``KernelUnavailableError``.
 
 ``gather="rows"`` / ``gather="k"`` (one token, ``experts`` and ``pairs`` given; in order only): an MoE layer's
@@ -95,9 +95,6 @@ class GemvStreamPlan:
         elif gather == "k":
             k *= pairs
         units = k // 2 if name == E4M3 else k  # a row in 16-bit units (e4m3: k / 2, gemv_stream.cu)
-        if own and units % (4 * STEP_K):
-            raise ValueError(f"k must be a multiple of {4 * STEP_K * k // units} for own=True (a slice's k in steps "
-                             f"of four), got {k}")
         rt.require_kernel("the streaming GEMV kernel")
         self.device_index = rt.device_index(device)
         dev = rt.device_info(self.device_index)
