@@ -8,6 +8,8 @@
 #                                          its GPU tests, memcheck and racecheck; gpt-oss-20b through verify; where
 #                                          gpt-oss's step at 295 sequences and DeepSeek-V2-Lite's at 174 go, kernel by
 #                                          kernel (benchmarks/forward_profile.py)
+#   bash benchmarks/s64_device.sh profile  gpt-oss-20b's step at 295 sequences kernel by kernel (2K context: at 8K every
+#                                          layer's own pool does not fit 80 GB), and at 64
 #   bash benchmarks/s64_device.sh tests    every verify GPU test file and the state-step tests
 set -u
 session=s64 mode=${1:-h200}
@@ -35,6 +37,11 @@ print(emit(VerifyResult(json.load(open(sys.argv[1]))), 'table'))" "$OUT/v_gptoss
     >"$OUT/v_profile_gptoss.txt" 2>&1; tail -30 "$OUT/v_profile_gptoss.txt" | tee -a "$LOG"
   timeout 120 python3 benchmarks/forward_profile.py deepseek-ai/DeepSeek-V2-Lite --batch 174 --context 8192 --top 20 \
     >"$OUT/v_profile_v2lite.txt" 2>&1; tail -30 "$OUT/v_profile_v2lite.txt" | tee -a "$LOG"
+elif [ "$mode" = profile ]; then
+  for b in 295 64; do
+    timeout 200 python3 benchmarks/forward_profile.py openai/gpt-oss-20b --batch $b --context 2048 --top 24 \
+      >"$OUT/v_profile_gptoss_b$b.txt" 2>&1; tail -27 "$OUT/v_profile_gptoss_b$b.txt" | tee -a "$LOG"
+  done
 else
   files=$(verify_gpu_test_files)
   timeout 500 python3 -m pytest -q -p no:cacheprovider -rfE $state_tests $files 2>&1 | tail -8 | tee -a "$LOG"
