@@ -10,6 +10,9 @@
 #                                          kernel (benchmarks/forward_profile.py)
 #   bash benchmarks/s64_device.sh profile  gpt-oss-20b's step at 295 sequences kernel by kernel (2K context: at 8K every
 #                                          layer's own pool does not fit 80 GB), and at 64
+#   bash benchmarks/s64_device.sh mx       mxfp4 experts through the row-tile by-expert kernel: the MoE GPU tests, gpt-oss-20b's
+#                                          experts by tokens (row tiles, k split, dequantised + grouped GEMMs), then
+#                                          gpt-oss-20b through verify and its step at 295 sequences kernel by kernel
 #   bash benchmarks/s64_device.sh tests    every verify GPU test file and the state-step tests
 set -u
 session=s64 mode=${1:-h200}
@@ -42,6 +45,12 @@ elif [ "$mode" = profile ]; then
     timeout 200 python3 benchmarks/forward_profile.py openai/gpt-oss-20b --batch $b --context 2048 --top 24 \
       >"$OUT/v_profile_gptoss_b$b.txt" 2>&1; tail -27 "$OUT/v_profile_gptoss_b$b.txt" | tee -a "$LOG"
   done
+elif [ "$mode" = mx ]; then
+  timeout 240 python3 -m pytest -q -p no:cacheprovider -rfE tests/test_skinny_gpu.py 2>&1 | tail -4 | tee -a "$LOG"
+  timeout 150 python3 benchmarks/skinny_gemm.py --moe-large --dequant 2>&1 | tail -12 | tee -a "$LOG"
+  run_json gptoss openai/gpt-oss-20b -c 8192
+  timeout 100 python3 benchmarks/forward_profile.py openai/gpt-oss-20b --batch 295 --context 2048 --top 12 \
+    >"$OUT/v_profile_gptoss_b295.txt" 2>&1; tail -15 "$OUT/v_profile_gptoss_b295.txt" | tee -a "$LOG"
 else
   files=$(verify_gpu_test_files)
   timeout 500 python3 -m pytest -q -p no:cacheprovider -rfE $state_tests $files 2>&1 | tail -8 | tee -a "$LOG"

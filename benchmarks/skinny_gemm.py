@@ -5,7 +5,7 @@ CUDA events, median of the replays.
     python3 benchmarks/skinny_gemm.py [--out results.json]
     python3 benchmarks/skinny_gemm.py --sweep [--out sweep.json]   # default out: $OUT/skinny_sweep.json
     python3 benchmarks/skinny_gemm.py --moe-sweep                  # MoE pairs-kernel variants (MOE_VARIANTS)
-    python3 benchmarks/skinny_gemm.py --moe-large [--dequant]      # gpt-oss experts above 16 tokens
+    python3 benchmarks/skinny_gemm.py --moe-large [--dequant]      # gpt-oss experts above 16 tokens, both forms
     python3 benchmarks/skinny_gemm.py --stream                     # whole-model stream, PDL on and off
     python3 benchmarks/skinny_gemm.py --gemv [--out FILE]          # the streaming GEMV's forms against F.linear
     python3 benchmarks/skinny_gemm.py --moe-batch                  # 16-bit experts above 16 tokens: by expert or grouped
@@ -334,16 +334,15 @@ def moe_batch(read_bw, variants=None):
     return rows
 
 
-def moe_large(read_bw, sizes=(17, 64, 256, 599, 1024, 8192), tiles=(None, 2, 4), dequant=False):
-    """gpt-oss-20b's routed experts (one layer's, 8 layers allocated) above 16 tokens: the by-expert launch (what
-    MoEPairsPlan.run does below ffn.MXFP4_GROUPED_TOKENS) against the pair-slot launch over chunks of 16 tokens (what
-    verify did before); with ``dequant``, instead of those two, every expert dequantised to bf16 by the mxfp4 kernel
-    into the layers' one scratch then the grouped GEMMs (ffn.MoE._grouped, what verify runs from the threshold on),
-    and the dequantisation alone."""
+def moe_large(read_bw, sizes=(17, 32, 64, 128, 256, 295, 384, 512, 1024), dequant=False):
+    """gpt-oss-20b's routed experts (one layer's, 8 layers allocated) above 16 tokens, ms a layer: MoEPairsPlan.run's
+    by-expert launches (below ffn.MXFP4_GROUPED_TOKENS) with a row tile per warp (the default since session 64) and
+    with warps splitting k (expert_rows=False, the form before); with ``dequant`` also every expert dequantised to
+    bf16 by the mxfp4 kernel into the layers' one scratch then the grouped GEMMs (ffn.MoE._grouped, what verify runs
+    from the threshold on), and the dequantisation alone."""
     experts, hidden, inter, top_k, fmt, layers = MOE["gpt-oss-20b"]
-    plans = {et: moe_pairs_plan(experts, hidden, inter, top_k, dtype=torch.bfloat16, weight_format=fmt,
-                                expert_tiles=et) for et in tiles}
-    plan = plans[None]
+    plans = {name: moe_pairs_plan(experts, hidden, inter, top_k, dtype=torch.bfloat16, weight_format=fmt,
+                                  expert_rows=rows) for name, rows in (("rows", True), ("k_split", False))}
     ws = [((torch.randint(0, 256, (experts, 2 * inter, hidden // 2), dtype=torch.uint8, device="cuda"),
             torch.randint(119, 125, (experts, 2 * inter, hidden // 32), dtype=torch.uint8, device="cuda")),
            (torch.randint(0, 256, (experts, hidden, inter // 2), dtype=torch.uint8, device="cuda"),
@@ -351,7 +350,6 @@ def moe_large(read_bw, sizes=(17, 64, 256, 599, 1024, 8192), tiles=(None, 2, 4),
           for _ in range(layers)]
     per_layer_bytes = sum(t.numel() for pair in ws[0] for t in pair)
     if dequant:
-        tiles, sizes = (None,), (64, 128, 192, 256, 384, 599, 1024, 8192)
         arch = types.SimpleNamespace(experts=experts, top_k=top_k, activation="silu", gated_mlp=True,
                                      experts_format="mxfp4", shared_intermediate=0, shared_gate=False, hidden=hidden)
         rt = types.SimpleNamespace(labels={})
@@ -364,27 +362,17 @@ def moe_large(read_bw, sizes=(17, 64, 256, 599, 1024, 8192), tiles=(None, 2, 4),
         ids = torch.rand(t, experts, device="cuda").topk(top_k, dim=-1).indices
         wts = torch.softmax(torch.rand(t, top_k, device="cuda"), -1)
         out = torch.empty_like(x)
-        new = timed(lambda: [plan.run(x, wts, ids, *w, out=out) for w in ws], reps=5) / layers
-        row = {"tokens": t, "by_expert_ms_per_layer": new, "read_once": per_layer_bytes / (new / 1e3) / read_bw}
+        row = {"tokens": t}
+        for name, plan in plans.items():
+            ms = timed(lambda: [plan.run(x, wts, ids, *w, out=out) for w in ws], reps=5) / layers
+            row[f"{name}_ms_per_layer"] = ms
+            row[f"{name}_read_once"] = per_layer_bytes / (ms / 1e3) / read_bw
         if dequant:
             row["dequant_grouped_ms_per_layer"] = timed(lambda: [m._grouped(x, wts, ids) for m in blocks],
                                                         reps=5) / layers
             row["dequant_only_ms_per_layer"] = timed(
                 lambda: [(m._dequantized("w13", torch.bfloat16), m._dequantized("w2", torch.bfloat16))
                          for m in blocks], reps=5) / layers
-            rows.append(row)
-            print(json.dumps(row), flush=True)
-            continue
-        for et, p in plans.items():
-            if et is not None:
-                row[f"expert_tiles_{et}_ms_per_layer"] = timed(
-                    lambda: [p.run(x, wts, ids, *w, out=out) for w in ws], reps=5) / layers
-        if t <= 1024:
-            def chunked():
-                for w in ws:
-                    for i in range(0, t, 16):
-                        plan.run(x[i:i + 16], wts[i:i + 16], ids[i:i + 16], *w, out=out[i:i + 16])
-            row["chunks16_ms_per_layer"] = timed(chunked, reps=3) / layers
         rows.append(row)
         print(json.dumps(row), flush=True)
     return rows

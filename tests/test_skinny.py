@@ -161,8 +161,7 @@ def test_fp8_kernels_and_steps_by_hand():
     assert [sc.kernel_name("bfloat16", "fp8", c) for c in (1, 8, 9, 16)] == ["kvp_skinny_fp8_c8"] * 2 + \
         ["kvp_skinny_fp8_c16"] * 2
     assert sc.kernel_name("bfloat16", "fp8", 16, by_expert=True) == "kvp_skinny_fp8_e"
-    with pytest.raises(ValueError, match="row-tile kernel takes 16-bit or fp8 weights, not mxfp4"):
-        sc.kernel_name("bfloat16", "mxfp4", 16, by_expert=True, rows=True)
+    assert sc.kernel_name("bfloat16", "mxfp4", 16, by_expert=True, rows=True) == "kvp_skinny_mxfp4_er"
     assert sc.kernel_name("bfloat16", "fp8", 16, by_expert=True, rows=True) == "kvp_skinny_fp8_er"
     assert sc.k_steps(7168, "fp8", 8) == 56  # DeepSeek-V3's hidden: 56 blocks of 128
     assert sc.k_steps(2048, "fp8", 16) == 16
@@ -279,8 +278,6 @@ def test_plans_refuse_bad_arguments_before_needing_cuda():
         skinny_gemm_plan(2112, 7168, torch.float16, weight_format="fp8")
     with pytest.raises(ValueError, match="k must be a multiple of 128 for fp8"):
         skinny_gemm_plan(2112, 7104, torch.bfloat16, weight_format="fp8")
-    with pytest.raises(ValueError, match="expert_rows needs 16-bit or fp8 experts, not mxfp4"):
-        moe_pairs_plan(8, 512, 256, 2, weight_format="mxfp4", expert_rows=True)
     with pytest.raises(ValueError, match="fp8 experts take bfloat16 activations"):
         moe_pairs_plan(8, 512, 256, 2, dtype=torch.float16, weight_format="fp8")
     with pytest.raises(ValueError, match="hidden must be a multiple of 128 for fp8"):
@@ -457,6 +454,27 @@ def test_moe_label_states_the_fp8_by_expert_kernel():
         return moe.label()
 
     assert "a row tile per warp, each expert's e4m3 bytes read once per 32 pairs" in label(True)
+    assert "read once per 1,024 tokens and its pairs taken 64 at a time" in label(False)
+
+
+def test_moe_label_states_the_mxfp4_by_expert_kernel():
+    """gpt-oss: mxfp4 experts above the pair slots take the row-tile kernel by default (session 64) and the label
+    says so, with the dequantised grouped GEMMs from MXFP4_GROUPED_TOKENS on; the k-split kernel when asked."""
+    pytest.importorskip("torch")
+    import types
+
+    from kvplan.gpu import ffn
+
+    def label(rows):
+        moe = object.__new__(ffn.MoE)
+        moe.pairs = types.SimpleNamespace(max_tokens=16, expert_rows=rows)
+        moe.mxfp4, moe.fp8, moe.joined, moe.pairs_refused, moe.mx_dequant = True, False, 0, None, object()
+        moe.one_token = None
+        return moe.label()
+
+    assert ("mxfp4 as packed bytes dequantised in registers, activation fused, weighted sum in a third launch; above "
+            "that the same kernel by expert: the pairs sorted by expert, a row tile per warp, each expert's packed "
+            "bytes read once per 32 pairs; from 320 tokens on every expert dequantised") in label(True)
     assert "read once per 1,024 tokens and its pairs taken 64 at a time" in label(False)
 
 

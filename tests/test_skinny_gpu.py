@@ -210,16 +210,16 @@ def test_moe_bad_run_arguments():
         plan.run(randn(0, 256), weights[:0], ids[:0], w13, w2)
 
 
-@pytest.mark.parametrize("fmt, rows", [("bf16", False), ("bf16", None), ("mxfp4", None)])
+@pytest.mark.parametrize("fmt, rows", [("bf16", False), ("bf16", None), ("mxfp4", None), ("mxfp4", False)])
 @pytest.mark.parametrize("tokens, routing, tiles", [(17, "random", None), (40, "random", None),
                                                     (300, "random", None), (37, "same", None),
                                                     (150, "same", None), (150, "same", 2), (70, "same", 4),
                                                     (150, "chunks", None)])
 def test_moe_by_expert_above_max_tokens(fmt, rows, tokens, routing, tiles, monkeypatch):
     """More tokens than the plan's pair slots: pairs sorted by expert, each expert's CTAs walk them 64 (tiles x 8)
-    a pass with warps splitting k (mxfp4, and 16-bit with rows=False), or 32 a pass with a row tile per warp (the
-    16-bit default: 6 gate/up tiles and 10 down tiles leave warps idle in a CTA; an expert's passes dealt over
-    ceil(T / 64) CTAs) ("same": every token on experts 3 and 1: 37 columns of one expert fill part of one or two
+    a pass with warps splitting k (rows=False), or 32 a pass with a row tile per warp (the default, mxfp4 too since
+    session 64: 6 gate/up tiles and 10 down tiles leave warps idle in a CTA; k = 320 and 96 leave a partial last
+    step of 256 values; an expert's passes dealt over ceil(T / 64) CTAs) ("same": every token on experts 3 and 1: 37 columns of one expert fill part of one or two
     passes, 150 three or five, the last partial; "chunks": the launch pair repeated per 64 tokens)."""
     from kvplan.kernels import skinny_config as sc
 
@@ -240,7 +240,7 @@ def test_moe_by_expert_above_max_tokens(fmt, rows, tokens, routing, tiles, monke
     weights = torch.rand(tokens, top_k, device=DEV, generator=GEN)
     plan = moe_pairs_plan(experts, hidden, inter, top_k, max_tokens=16, weight_format=fmt, expert_tiles=tiles,
                           expert_rows=rows)
-    assert plan.expert_rows == (fmt != "mxfp4" if rows is None else rows)
+    assert plan.expert_rows == (True if rows is None else rows)
     for _ in range(2):
         out = torch.full_like(x, float("nan"))
         got = plan.run(x, weights, ids, w13_run, w2_run, out=out)

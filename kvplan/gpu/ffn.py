@@ -37,8 +37,8 @@ SLOT_FACTOR = 4
 BY_EXPERT_PAIRS = 24
 MXFP4_CHUNKS_LABEL = ("the same kernel by expert: the pairs sorted by expert, each expert's packed bytes read once per "
                       "{chunk:,} tokens and its pairs taken 64 at a time")
-FP8_ROWS_LABEL = ("the same kernel by expert: the pairs sorted by expert, a row tile per warp, each expert's e4m3 "
-                  "bytes read once per 32 pairs")
+ROWS_LABEL = ("the same kernel by expert: the pairs sorted by expert, a row tile per warp, each expert's {bytes} "
+              "read once per 32 pairs")
 # mxfp4 experts from MXFP4_GROUPED_TOKENS tokens on: every expert of the layer dequantised to bf16 by the bundled
 # kernel (kvplan/kernels/mxfp4.cu) into one scratch the layers share, then the grouped GEMMs. The by-expert kernel
 # runs its MMAs on values dequantised per warp. H200, `skinny_gemm.py --moe-large --dequant` (gpt-oss-20b, ms a
@@ -268,8 +268,8 @@ class MoE:
         if self.mxfp4 or self.fp8:
             from ..kernels.skinny_config import EXPERT_CHUNK_TOKENS
 
-            rows = self.fp8 and self.pairs.expert_rows  # fp8's default (skinny.py); mxfp4 has no row-tile kernel
-            rest = (FP8_ROWS_LABEL if rows else MXFP4_CHUNKS_LABEL.format(chunk=EXPERT_CHUNK_TOKENS)) + joined
+            rest = (ROWS_LABEL.format(bytes="e4m3 bytes" if self.fp8 else "packed bytes") if self.pairs.expert_rows
+                    else MXFP4_CHUNKS_LABEL.format(chunk=EXPERT_CHUNK_TOKENS)) + joined
             if self.mx_dequant is not None:
                 rest += MXFP4_GROUPED_LABEL.format(tokens=MXFP4_GROUPED_TOKENS)
             if self.fp8 and self._fp8_dequant_ok():

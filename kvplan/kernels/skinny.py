@@ -11,13 +11,12 @@
     out = moe.run(x, weights, ids, w13, w2)  # x [T, hidden], weights [T, top_k] fp32, ids [T, top_k] int
     #   T <= max_tokens: one CTA row per (token, expert) pair slot, the first slot of an expert runs all of its
     #   pairs; T > max_tokens: the pairs sorted by expert, each expert's CTAs walk its pairs 64 at a time
-    #   (expert_rows, the default for 16-bit and fp8 experts: each warp a row tile over the whole k, 32 pairs a pass)
+    #   (expert_rows, the default: each warp a row tile over the whole k, 32 pairs a pass)
     #   w13 [E, 2 * intermediate, hidden] (gate rows, then up rows), w2 [E, hidden, intermediate]; or, with
     #   weight_format="mxfp4", w13 = (blocks [E, 2I, hidden/2] u8, scales [E, 2I, hidden/32] u8), w2 likewise;
     #   or, with weight_format="fp8" (bf16 x; hidden and intermediate multiples of 128), w13 = (q [E, 2I, hidden]
     #   float8_e4m3fn, scales [E, 2I/128, hidden/128] fp32: one per 128 x 128 block, the up rows' blocks after the
-    #   gate rows'), w2 = (q [E, hidden, I], scales [E, hidden/128, I/128]); mxfp4 experts never take the
-    #   row-tile kernel (expert_rows)
+    #   gate rows'), w2 = (q [E, hidden, I], scales [E, hidden/128, I/128])
     #   out[t] = sum_j weights[t, j] * w2[e] @ (act(gate_e @ x[t]) * (up_e @ x[t])),  e = ids[t, j]
     #   (gated=False, activation="relu2": w13 [E, intermediate, hidden], act(w13[e] @ x[t]); Nemotron-H)
     out = moe.run(x, weights, ids, w13, w2, shared=s, shared_gate=g)
@@ -80,9 +79,9 @@ class _Gemm:
                                       sc.k_steps(k, weight_format, columns, config.unroll_for(weight_format)))
         self.by_expert = rt.PreparedLaunch(ld, sc.kernel_name(dtype, weight_format, 16, True), _GEMM_ARGS,
                                            sc.THREADS, 0, None, launcher)
-        self.by_expert_rows = None if weight_format == "mxfp4" else rt.PreparedLaunch(
-            ld, sc.kernel_name(dtype, weight_format, 16, True, rows=True), _GEMM_ARGS, sc.THREADS,
-            sc.row_ring_bytes(config.row_stages), None, launcher)
+        self.by_expert_rows = rt.PreparedLaunch(ld, sc.kernel_name(dtype, weight_format, 16, True, rows=True),
+                                                _GEMM_ARGS, sc.THREADS, sc.row_ring_bytes(config.row_stages), None,
+                                                launcher)
 
     def ksplit(self, columns: int, slots_y: int) -> int:
         _, slots, steps = self.launches[8 if columns <= 8 else 16]
@@ -227,13 +226,11 @@ class MoEPairsPlan:
             raise ValueError(f"joined must be an int in 0..{min(top_k, experts - 1)} (the last experts every token "
                              f"routes to), got {joined!r}")
         self.joined = joined
-        # above max_tokens, 16-bit and fp8 experts take a row tile per warp by default (no k split:
-        # skinny_by_expert_rows; H200, benchmarks/RESULTS.md: 16-bit session 10, ahead of grouped GEMMs up to ~10
-        # pairs per expert; fp8 session 42, DeepSeek-V3's experts at tp 8 2.3-2.6x faster than the k-split kernel at
-        # 32-256 tokens, which stays for expert_rows=False)
-        if expert_rows and weight_format == "mxfp4":
-            raise ValueError(f"expert_rows needs 16-bit or fp8 experts, not {weight_format}")
-        self.expert_rows = weight_format != "mxfp4" if expert_rows is None else bool(expert_rows)
+        # above max_tokens, experts take a row tile per warp by default (no k split: skinny_by_expert_rows; H200,
+        # benchmarks/RESULTS.md: 16-bit session 10, ahead of grouped GEMMs up to ~10 pairs per expert; fp8 session 42,
+        # DeepSeek-V3's experts at tp 8 2.3-2.6x faster than the k-split kernel at 32-256 tokens, which stays for
+        # expert_rows=False; mxfp4 session 64, gpt-oss-20b's experts on an H100: benchmarks/RESULTS.md)
+        self.expert_rows = True if expert_rows is None else bool(expert_rows)
         self.passes_per_cta = sc.ROW_PASSES_PER_CTA  # a joined expert's passes a CTA row (benchmarks may set it)
         self.config = sc.variant(weight_format, unroll, min_blocks, prefetch, expert_tiles, row_stages)
         rule = sc.check_ksplit_rule(ksplit_rule)

@@ -87,7 +87,7 @@ class SkinnyConfig:
                "kvp_skinny_f16_c8", "kvp_skinny_f16_c16", "kvp_skinny_mxfp4_c8", "kvp_skinny_mxfp4_c16",
                "kvp_skinny_fp8_c8", "kvp_skinny_fp8_c16", "kvp_skinny_bf16_e", "kvp_skinny_f16_e",
                "kvp_skinny_mxfp4_e", "kvp_skinny_fp8_e", "kvp_skinny_bf16_er", "kvp_skinny_f16_er",
-               "kvp_skinny_fp8_er")
+               "kvp_skinny_fp8_er", "kvp_skinny_mxfp4_er")
 
     def _extra(self) -> list[tuple[str, str, str, int]]:
         """(macro, name suffix, value, default) of every variant field."""
@@ -170,11 +170,8 @@ def check_ksplit_rule(rule) -> str:
 
 def kernel_name(dtype: str, weight_format: str, columns: int, by_expert: bool = False, rows: bool = False) -> str:
     """The kernel of a launch: 8 or 16 columns; ``by_expert``: MoE pairs sorted by expert, EXPERT_TILES x 8 a pass
-    (warps split k), or with ``rows`` (16-bit or fp8 weights) a row tile per warp over the whole k, 32 pairs a
-    pass."""
+    (warps split k), or with ``rows`` a row tile per warp over the whole k, 32 pairs a pass."""
     kind = weight_format if weight_format in QUANTISED else ("bf16" if dtype == "bfloat16" else "f16")
-    if rows and weight_format == "mxfp4":
-        raise ValueError(f"the row-tile kernel takes 16-bit or fp8 weights, not {weight_format}")
     if by_expert:
         return f"kvp_skinny_{kind}_er" if rows else f"kvp_skinny_{kind}_e"
     return f"kvp_skinny_{kind}_c{8 if columns <= 8 else 16}"

@@ -791,11 +791,13 @@ __device__ __forceinline__ void row_issue(unsigned ring, int stage, int lane, co
   asm volatile("cp.async.commit_group;\n" ::: "memory");
 }
 
-// FMT 0 (16-bit) or 2 (fp8: a lane's 16-byte chunk is 16 e4m3 values, dequantised in registers by its 128 x 128
-// block's scale as the pair-slot kernel does (fp8_chunk); a step of U chunks is one block along k).
+// FMT 0 (16-bit), 2 (fp8: a lane's 16-byte chunk is 16 e4m3 values, dequantised in registers by its 128 x 128
+// block's scale as the pair-slot kernel does (fp8_chunk); a step of U chunks is one block along k) or 1 (mxfp4: a
+// chunk is 32 e2m1 values, one E8M0 scale group, unpacked as fp4_chunk does; the scales read before the step's
+// wait). The k-split skinny_by_expert ran gpt-oss-20b's mxfp4 experts at 295 tokens at 12% of read (H100, session
+// 64: 1.09 ms a layer, each x fragment an L2 round trip per warp step, one CTA per SM).
 template <bool BF, int FMT, int PT>
 __device__ __forceinline__ void skinny_by_expert_rows(const SkArgs& a) {
-  static_assert(FMT == 0 || FMT == 2, "16-bit or fp8 weights");
   constexpr int CE = SkFmt<FMT>::CE, QS = 4 * CE, XV = SkFmt<FMT>::XV, U = SK_ROW_U, D = KVP_SK_ROW_STAGES;
   constexpr int PASS = PT * 8;
   static_assert(D >= 2, "a ring of at least two steps");
@@ -854,6 +856,18 @@ __device__ __forceinline__ void skinny_by_expert_rows(const SkArgs& a) {
 #pragma unroll
         for (int t = 0; t < 2; ++t) bs[t] = kb < a.k && rok[t][0] ? fp8_scale(srow[t][0], kb) : 0.f;
       }
+      unsigned e8[U][2][2];  // mxfp4: each chunk's E8M0 scale (127, 2^0, past k or the rows: those chunks are zeros)
+      if constexpr (FMT == 1) {
+#pragma unroll
+        for (int u = 0; u < U; ++u)
+#pragma unroll
+          for (int t = 0; t < 2; ++t)
+#pragma unroll
+            for (int h = 0; h < 2; ++h) {
+              const int k0 = (st * U + u) * QS + c * CE;
+              e8[u][t][h] = k0 < a.k && rok[t][h] ? ld_stream_u8(srow[t][h] + k0 / 32) : 127u;
+            }
+      }
       asm volatile("cp.async.wait_group %0;\n" ::"n"(D - 1) : "memory");  // this step's group has landed
       const uint4* mine = reinterpret_cast<const uint4*>(sk_ring) + ((warp * D + step % D) * SK_ROW_CHUNKS * 32 + lane);
 #pragma unroll
@@ -863,11 +877,12 @@ __device__ __forceinline__ void skinny_by_expert_rows(const SkArgs& a) {
         for (int t = 0; t < 2; ++t)
 #pragma unroll
           for (int h = 0; h < 2; ++h) wv[t][h] = mine[(u * 4 + t * 2 + h) * 32];
-        if constexpr (FMT == 2) {
-          // each column tile's x (16 values) loaded once for both row tiles, the first before the dequantisation
-          // and each next one before the MMAs of the one before, so their latency (L1 / L2 hits) runs under work
-          // (H200, session 42: loaded again for each row tile, at its use, the kernel stalled on those loads most,
-          // 28% of read at 84 tokens)
+        if constexpr (FMT != 0) {
+          // each column tile's x (a chunk's values) loaded once for both row tiles, the first before the
+          // dequantisation and each next one before the MMAs of the one before, so their latency (L1 / L2 hits)
+          // runs under work (H200, session 42: loaded again for each row tile, at its use, the fp8 kernel stalled on
+          // those loads most, 28% of read at 84 tokens)
+          constexpr int REGS = SkFmt<FMT>::REGS;
           const int k0 = (st * U + u) * QS + c * CE;
           auto load_x = [&](int nt, uint4(&v)[XV]) {
 #pragma unroll
@@ -877,22 +892,29 @@ __device__ __forceinline__ void skinny_by_expert_rows(const SkArgs& a) {
           };
           uint4 x2[XV];
           load_x(0, x2);
-          unsigned r[2][2][8];
+          unsigned r[2][2][REGS];
 #pragma unroll
-          for (int t = 0; t < 2; ++t) {
-            fp8_chunk(wv[t][0], bs[t], r[t][0]);
-            fp8_chunk(wv[t][1], bs[t], r[t][1]);
-          }
+          for (int t = 0; t < 2; ++t)
+#pragma unroll
+            for (int h = 0; h < 2; ++h) {
+              if constexpr (FMT == 1)
+                fp4_chunk(wv[t][h], e8[u][t][h], r[t][h]);
+              else
+                fp8_chunk(wv[t][h], bs[t], r[t][h]);
+            }
 #pragma unroll
           for (int nt = 0; nt < PT; ++nt) {
             if (nt >= ntiles) break;
-            unsigned b[8];
-            x_pairs_fp8(x2, b);
+            unsigned b[REGS];
+            if constexpr (FMT == 1)
+              x_pairs_fp4(x2, b);
+            else
+              x_pairs_fp8(x2, b);
             if (nt + 1 < ntiles) load_x(nt + 1, x2);
 #pragma unroll
             for (int t = 0; t < 2; ++t)
 #pragma unroll
-              for (int i = 0; i < 4; ++i)
+              for (int i = 0; i < REGS / 2; ++i)
                 mma16816<BF>(acc[t][nt], r[t][0][2 * i], r[t][1][2 * i], r[t][0][2 * i + 1], r[t][1][2 * i + 1],
                              b[2 * i], b[2 * i + 1]);
           }
@@ -969,15 +991,17 @@ SK_EXPERT_KERNEL(kvp_skinny_bf16_e, true, 0)
 SK_EXPERT_KERNEL(kvp_skinny_f16_e, false, 0)
 SK_EXPERT_KERNEL(kvp_skinny_mxfp4_e, true, 1)
 SK_EXPERT_KERNEL(kvp_skinny_fp8_e, true, 2)
-// by expert, a row tile per warp (16-bit or fp8 weights; KVP_SK_ROW_TILES x 8 pairs a pass)
+// by expert, a row tile per warp (KVP_SK_ROW_TILES x 8 pairs a pass); the format's register cap (mxfp4: none, its
+// unpacked chunks and the pass's accumulators live together)
 #define SK_EXPERT_ROWS_KERNEL(NAME, BF, FMT)                                                                     \
-  extern "C" __global__ void __launch_bounds__(SK_THREADS, KVP_SK_MINB) NAME(SK_PARAMS) {                        \
+  extern "C" __global__ void __launch_bounds__(SK_THREADS, SkFmt<FMT>::MINB) NAME(SK_PARAMS) {                   \
     const SkArgs a = SK_ARGS;                                                                                    \
     skinny_by_expert_rows<BF, FMT, KVP_SK_ROW_TILES>(a);                                                         \
   }
 SK_EXPERT_ROWS_KERNEL(kvp_skinny_bf16_er, true, 0)
 SK_EXPERT_ROWS_KERNEL(kvp_skinny_f16_er, false, 0)
 SK_EXPERT_ROWS_KERNEL(kvp_skinny_fp8_er, true, 2)
+SK_EXPERT_ROWS_KERNEL(kvp_skinny_mxfp4_er, true, 1)
 
 template <bool BF>
 __device__ __forceinline__ float load16(const void* p, long long i) {
