@@ -5,7 +5,7 @@ CUDA events, median of the replays.
     python3 benchmarks/skinny_gemm.py [--out results.json]
     python3 benchmarks/skinny_gemm.py --sweep [--out sweep.json]   # default out: $OUT/skinny_sweep.json
     python3 benchmarks/skinny_gemm.py --moe-sweep                  # MoE pairs-kernel variants (MOE_VARIANTS)
-    python3 benchmarks/skinny_gemm.py --moe-large [--dequant]      # gpt-oss experts above 16 tokens, both forms
+    python3 benchmarks/skinny_gemm.py --moe-large [--dequant] [--sizes 295,512]   # gpt-oss experts above 16 tokens
     python3 benchmarks/skinny_gemm.py --stream                     # whole-model stream, PDL on and off
     python3 benchmarks/skinny_gemm.py --gemv [--out FILE]          # the streaming GEMV's forms against F.linear
     python3 benchmarks/skinny_gemm.py --moe-batch                  # 16-bit experts above 16 tokens: by expert or grouped
@@ -39,6 +39,7 @@ from kvplan.kernels import batch, build
 from kvplan.kernels import skinny_config as sc
 from kvplan.kernels.probes import read_bandwidth
 from kvplan.kernels.skinny import moe_pairs_plan, skinny_gemm_plan
+from kvplan.model.routing import Routing
 
 # (rows, cols) of qkv, o, gate_up, down from each config.json: hidden, heads x head_dim, kv heads, intermediate
 DENSE = {
@@ -351,7 +352,8 @@ def moe_large(read_bw, sizes=(17, 32, 64, 128, 256, 295, 384, 512, 1024), dequan
     per_layer_bytes = sum(t.numel() for pair in ws[0] for t in pair)
     if dequant:
         arch = types.SimpleNamespace(experts=experts, top_k=top_k, activation="silu", gated_mlp=True,
-                                     experts_format="mxfp4", shared_intermediate=0, shared_gate=False, hidden=hidden)
+                                     experts_format="mxfp4", shared_intermediate=0, shared_gate=False, hidden=hidden,
+                                     routing=Routing())
         rt = types.SimpleNamespace(labels={})
         blocks = [MoE(arch, {"router": torch.randn(experts, hidden, dtype=torch.bfloat16, device="cuda"),
                              "w13_blocks": w13[0], "w13_scales": w13[1], "w2_blocks": w2[0], "w2_scales": w2[1]}, rt)
@@ -581,8 +583,9 @@ def main(argv):
     if "--moe-batch" in argv:  # [--only NAME[,NAME]]: some of MOE_BATCH's models
         _keep(argv, "--only", MOE_BATCH)
         return moe_batch(_bandwidth().bytes_per_s)
-    if "--moe-large" in argv:
-        return moe_large(_bandwidth().bytes_per_s, dequant="--dequant" in argv)
+    if "--moe-large" in argv:  # [--sizes N[,N]]: token counts
+        sizes = tuple(int(v) for v in argv[argv.index("--sizes") + 1].split(",")) if "--sizes" in argv else None
+        return moe_large(_bandwidth().bytes_per_s, dequant="--dequant" in argv, **({"sizes": sizes} if sizes else {}))
     if "--moe-sweep" in argv:  # [--only NAME[,NAME]]: some of MOE's models; [--variants NAME[,NAME]]: some variants
         _keep(argv, "--only", MOE)
         _keep(argv, "--variants", MOE_VARIANTS)
