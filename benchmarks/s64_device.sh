@@ -46,11 +46,11 @@ elif [ "$mode" = profile ]; then
       >"$OUT/v_profile_gptoss_b$b.txt" 2>&1; tail -27 "$OUT/v_profile_gptoss_b$b.txt" | tee -a "$LOG"
   done
 elif [ "$mode" = mx ]; then
-  timeout 150 python3 -m pytest -q -p no:cacheprovider -rfE tests/test_skinny_gpu.py -k "by_expert or row_tiles" 2>&1 \
+  timeout 280 python3 -m pytest -q -p no:cacheprovider -rfE tests/test_skinny_gpu.py -k "by_expert or row_tiles" 2>&1 \
     | tail -4 | tee -a "$LOG"
   timeout 150 python3 benchmarks/skinny_gemm.py --moe-large --dequant 2>&1 | tail -12 | tee -a "$LOG"
   if which ncu >/dev/null; then
-    timeout 120 ncu --kernel-name kvp_skinny_mxfp4_er --launch-count 2 --section SpeedOfLight --section Occupancy \
+    timeout 120 ncu --kernel-name kvp_skinny_mxfp4_er --launch-count 1 --section SpeedOfLight --section Occupancy \
       --section WarpStateStats --section MemoryWorkloadAnalysis python3 benchmarks/skinny_gemm.py --moe-large \
       --sizes 295 >"$OUT/v_ncu_mx.txt" 2>&1; grep -v "^==PROF==" "$OUT/v_ncu_mx.txt" | tail -90 | tee -a "$LOG"
   else echo "no ncu" | tee -a "$LOG"; fi

@@ -31,8 +31,10 @@ def test_kernel_names_match_the_source():
 
 def test_kernel_macros_are_the_python_limits():
     assert dict(sc.SkinnyConfig().macros()) == {"KVP_SK_WARPS": str(sc.WARPS), "KVP_SK_MAX_SLOTS": str(sc.MAX_SLOTS),
-                                                "KVP_SK_ROW_TILES": str(sc.ROW_TILES)}
+                                                "KVP_SK_ROW_TILES": str(sc.ROW_TILES),
+                                                "KVP_SK_ROW_TILES_FP4": str(sc.ROW_TILES_FP4)}
     assert sc.ROW_PASS == 8 * sc.ROW_TILES  # the row-tile kernel's pairs per pass: 8-column MMA tiles
+    assert (sc.row_pass("bf16"), sc.row_pass("fp8"), sc.row_pass("mxfp4")) == (32, 32, 64)
 
 
 def test_variants_change_name_and_macros_only_when_not_default():
@@ -474,7 +476,7 @@ def test_moe_label_states_the_mxfp4_by_expert_kernel():
 
     assert ("mxfp4 as packed bytes dequantised in registers, activation fused, weighted sum in a third launch; above "
             "that the same kernel by expert: the pairs sorted by expert, a row tile per warp, each expert's packed "
-            "bytes read once per 32 pairs; from 320 tokens on every expert dequantised") in label(True)
+            "bytes read once per 64 pairs; from 320 tokens on every expert dequantised") in label(True)
     assert "read once per 1,024 tokens and its pairs taken 64 at a time" in label(False)
 
 

@@ -38,7 +38,7 @@ BY_EXPERT_PAIRS = 24
 MXFP4_CHUNKS_LABEL = ("the same kernel by expert: the pairs sorted by expert, each expert's packed bytes read once per "
                       "{chunk:,} tokens and its pairs taken 64 at a time")
 ROWS_LABEL = ("the same kernel by expert: the pairs sorted by expert, a row tile per warp, each expert's {bytes} "
-              "read once per 32 pairs")
+              "read once per {pairs} pairs")
 # mxfp4 experts from MXFP4_GROUPED_TOKENS tokens on: every expert of the layer dequantised to bf16 by the bundled
 # kernel (kvplan/kernels/mxfp4.cu) into one scratch the layers share, then the grouped GEMMs. The by-expert kernel
 # runs its MMAs on values dequantised per warp. H200, `skinny_gemm.py --moe-large --dequant` (gpt-oss-20b, ms a
@@ -268,7 +268,10 @@ class MoE:
         if self.mxfp4 or self.fp8:
             from ..kernels.skinny_config import EXPERT_CHUNK_TOKENS
 
-            rest = (ROWS_LABEL.format(bytes="e4m3 bytes" if self.fp8 else "packed bytes") if self.pairs.expert_rows
+            from ..kernels.skinny_config import row_pass
+
+            rest = (ROWS_LABEL.format(bytes="e4m3 bytes" if self.fp8 else "packed bytes",
+                                      pairs=row_pass("fp8" if self.fp8 else "mxfp4")) if self.pairs.expert_rows
                     else MXFP4_CHUNKS_LABEL.format(chunk=EXPERT_CHUNK_TOKENS)) + joined
             if self.mx_dequant is not None:
                 rest += MXFP4_GROUPED_LABEL.format(tokens=MXFP4_GROUPED_TOKENS)

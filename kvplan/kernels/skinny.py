@@ -11,7 +11,7 @@
     out = moe.run(x, weights, ids, w13, w2)  # x [T, hidden], weights [T, top_k] fp32, ids [T, top_k] int
     #   T <= max_tokens: one CTA row per (token, expert) pair slot, the first slot of an expert runs all of its
     #   pairs; T > max_tokens: the pairs sorted by expert, each expert's CTAs walk its pairs 64 at a time
-    #   (expert_rows, the default: each warp a row tile over the whole k, 32 pairs a pass)
+    #   (expert_rows, the default: each warp a row tile over the whole k, 32 pairs a pass, mxfp4 64)
     #   w13 [E, 2 * intermediate, hidden] (gate rows, then up rows), w2 [E, hidden, intermediate]; or, with
     #   weight_format="mxfp4", w13 = (blocks [E, 2I, hidden/2] u8, scales [E, 2I, hidden/32] u8), w2 likewise;
     #   or, with weight_format="fp8" (bf16 x; hidden and intermediate multiples of 128), w13 = (q [E, 2I, hidden]
@@ -371,9 +371,10 @@ class MoEPairsPlan:
         h = torch.empty(pairs, self.intermediate, dtype=self.dtype, device=x.device)
         y = torch.empty(pairs, self.hidden, dtype=torch.float32, device=x.device)
         w13p, s13p, w2p, s2p, w13s, s13s, w2s, s2s = ptrs
-        # row tiles: a joined expert's passes of ROW_PASS pairs (it sees all t tokens) dealt over CTA rows, at most
+        # row tiles: a joined expert's passes of row_pass pairs (it sees all t tokens) dealt over CTA rows, at most
         # passes_per_cta each; every other expert is one CTA row
-        z = -(-t // (sc.ROW_PASS * self.passes_per_cta)) if self.expert_rows and self.joined else 1
+        z = -(-t // (sc.row_pass(self.weight_format) * self.passes_per_cta)) if self.expert_rows and self.joined \
+            else 1
         with self._lock:
             stream = rt.current_stream_handle(torch, self.device_index)
             ws, cnt = self._ws.data_ptr(), self._counters.data_ptr()

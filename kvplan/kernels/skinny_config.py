@@ -47,6 +47,15 @@ PREFETCH = 0  # L2 prefetch distance in the lane's own steps (0: none)
 EXPERT_TILES = 8  # by-expert kernels: 8-column MMA tiles per pass over an expert's pairs (KVP_SK_EXPERT_TILES)
 ROW_TILES = 4  # the row-tile by-expert kernel: 8-column tiles per pass (KVP_SK_ROW_TILES) ...
 ROW_PASS = ROW_TILES * 8  # ... so pairs per pass
+# mxfp4's passes (KVP_SK_ROW_TILES_FP4): twice the pairs for each chunk unpacked. H100, session 64
+# (`skinny_gemm.py --moe-large`), gpt-oss-20b's experts, ms a layer at 295 tokens: 1.11 at 4 tiles (k split 1.13)
+ROW_TILES_FP4 = 8
+
+
+def row_pass(weight_format: str) -> int:
+    """Pairs per pass of the row-tile by-expert kernel for ``weight_format``."""
+    return 8 * (ROW_TILES_FP4 if weight_format == "mxfp4" else ROW_TILES)
+
 # a hot (joined) expert's passes dealt over CTA rows, at most this many each. H200, session 42
 # (benchmarks/fp8_experts_probe.py, us a layer, one pass a CTA row against two): DeepSeek-V3's fp8 experts at tp 8,
 # 84 tokens 601 vs 816, 256 tokens 745 vs 940, 32 tokens the same; Qwen3-Next's bf16 experts at tp 2, 440 tokens
@@ -110,7 +119,8 @@ class SkinnyConfig:
 
     def macros(self) -> list[tuple[str, str]]:
         return [("KVP_SK_WARPS", str(self.warps)), ("KVP_SK_MAX_SLOTS", str(MAX_SLOTS)),
-                ("KVP_SK_ROW_TILES", str(ROW_TILES))] + [(m, str(v)) for m, _, v, d in self._extra() if v != d]
+                ("KVP_SK_ROW_TILES", str(ROW_TILES)), ("KVP_SK_ROW_TILES_FP4", str(ROW_TILES_FP4))] + [
+                    (m, str(v)) for m, _, v, d in self._extra() if v != d]
 
     def unroll_for(self, weight_format: str) -> int:
         """Chunks per row per lane per step of ``weight_format``'s kernels (fp8 shares the 16-bit ones' KVP_SK_U)."""

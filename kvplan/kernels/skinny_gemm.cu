@@ -55,6 +55,11 @@
 #ifndef KVP_SK_ROW_TILES
 #define KVP_SK_ROW_TILES 4
 #endif
+// mxfp4's row-tile passes: 8 column tiles (64 pairs), so that a chunk's unpacking (most of the kernel's instructions)
+// serves twice the MMAs: gpt-oss-20b's experts at 295 tokens ran two passes of 32 (37 pairs per expert on average)
+#ifndef KVP_SK_ROW_TILES_FP4
+#define KVP_SK_ROW_TILES_FP4 8
+#endif
 #ifndef KVP_SK_WARPS
 #define KVP_SK_WARPS 8
 #endif
@@ -996,7 +1001,7 @@ SK_EXPERT_KERNEL(kvp_skinny_fp8_e, true, 2)
 #define SK_EXPERT_ROWS_KERNEL(NAME, BF, FMT)                                                                     \
   extern "C" __global__ void __launch_bounds__(SK_THREADS, SkFmt<FMT>::MINB) NAME(SK_PARAMS) {                   \
     const SkArgs a = SK_ARGS;                                                                                    \
-    skinny_by_expert_rows<BF, FMT, KVP_SK_ROW_TILES>(a);                                                         \
+    skinny_by_expert_rows<BF, FMT, FMT == 1 ? KVP_SK_ROW_TILES_FP4 : KVP_SK_ROW_TILES>(a);                      \
   }
 SK_EXPERT_ROWS_KERNEL(kvp_skinny_bf16_er, true, 0)
 SK_EXPERT_ROWS_KERNEL(kvp_skinny_f16_er, false, 0)
