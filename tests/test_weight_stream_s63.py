@@ -73,8 +73,9 @@ def test_csv_rows_carry_the_stream_against_the_read_bandwidth():
 
 
 def test_forms_refused_a_shape_under_the_bar_are_named_under_the_table():
-    """gpt-oss-20b's qkv (5120 x 2880) reads 75% of read at batch 1: its k of 2,880 is not a multiple of 256, which
-    the row-owned GEMV forms need (gemv_stream_config), so it ran the rotated in-order form. A result carrying
+    """gpt-oss-20b's qkv (5120 x 2880) read 75% of read at batch 1 in session 63: its k of 2,880 was not a multiple of
+    256, which the row-owned GEMV forms needed then (session 64 reads the box past k as zeros), so it ran the rotated
+    in-order form. A result carrying
     forms_refused (gpu/gemm.py, from session 63 on) names that under the table; one recorded before names only the
     skinny kernel's and the in-order GEMV's refusals (none here)."""
     r = _result("gptoss")

@@ -43,10 +43,11 @@ ROWS_LABEL = ("the same kernel by expert: the pairs sorted by expert, a row tile
 # kernel (kvplan/kernels/mxfp4.cu) into one scratch the layers share, then the grouped GEMMs. The by-expert kernel
 # runs its MMAs on values dequantised per warp. H200, `skinny_gemm.py --moe-large --dequant` (gpt-oss-20b, ms a
 # layer, by expert vs dequantised + grouped; benchmarks/RESULTS.md, session 13): 256 tokens 1.04 vs 1.18, 384 1.36
-# vs 1.18, 599 2.18 vs 1.20, 8192 27.4 vs 4.6 (the dequantisation alone 0.50). The scratch costs one projection's
-# experts in bf16 (gpt-oss-20b: 1.06 GB), allocated at the first call that uses it (verify's profile run, so its
-# activation peak includes it).
-MXFP4_GROUPED_TOKENS = 320
+# vs 1.18, 599 2.18 vs 1.20, 8192 27.4 vs 4.6 (the dequantisation alone 0.50). H100, session 64, the row-tile
+# kernel's passes of 64 pairs: 295 tokens 0.90 vs 1.37, 384 1.10 vs 1.37, 512 1.47 vs 1.38, 1,024 2.72 vs 1.64.
+# The scratch costs one projection's experts in bf16 (gpt-oss-20b: 1.06 GB), allocated at the first call that uses
+# it (verify's profile run, so its activation peak includes it).
+MXFP4_GROUPED_TOKENS = 448
 MXFP4_GROUPED_LABEL = ("; from {tokens} tokens on every expert dequantised to bf16 by the bundled mxfp4 kernel "
                        "(mxfp4.cu) into one scratch the layers share, then the grouped GEMMs")
 # Block-scaled fp8 experts from FP8_GROUPED_TOKENS tokens on: FP8_CHUNK_EXPERTS experts at a time dequantised to
