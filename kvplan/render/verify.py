@@ -6,6 +6,7 @@ from rich.markup import escape
 
 from ..verify import weight_stream
 from ..verify.decode_terms import NAMES, of_result
+from ..verify.recorded import known, recorded
 from .text import prompt_words, size, table_box
 
 MAX_WIDTH = 100
@@ -37,7 +38,7 @@ def _shape(shapes: list, dtype: str) -> str:
 
 def header_lines(r: dict) -> list:
     g, rank, o = r["gpu"], r["rank"], r["options"]
-    lines = [f"[bold]kvplan verify {r['model']}[/bold] on {g['name']} ({r['date']}; driver {g.get('driver')}, "
+    lines = [f"[bold]kvplan verify {r['model']}[/bold] on {g['name']} ({r['date']}; driver {recorded(g, 'driver')}, "
              f"torch {g['torch']}, CUDA {g['cuda']}; {r['elapsed_s']:.0f} s)",
              f"GPU: {size(g['memory_total_bytes'])}, {g['sm_count']} SMs; bandwidth: planner "
              f"{tbps(g['bandwidth_planner_bytes_per_s'])} ({g['bandwidth_planner_source']}), measured read "
@@ -131,8 +132,8 @@ def _cublas(g: dict) -> str:
 def _budget_line(r: dict) -> str:
     b, m = r["budget"], r["measured_plan"]
     engine = engine_release(r) or "kvplan's generic budget"
-    pools = (f"; the pools below lay it out with ideal paging: {m['pool_sequences']:,} sequences"
-             if "pool_sequences" in m else "")
+    laid_out = recorded(m, "pool_sequences")  # the clause is left out of a result recorded before the pools' count
+    pools = f"; the pools below lay it out with ideal paging: {laid_out:,} sequences" if known(laid_out) else ""
     held = (f"{engine} keeps {m['max_concurrency']:,} sequences resident on it, its plan "
             f"{r['plan']['max_concurrency']:,}{pools}.")
     if b.get("extensible"):

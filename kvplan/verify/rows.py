@@ -21,13 +21,14 @@ from typing import Optional
 
 from . import weight_stream
 from .decode_terms import TERMS, of_result
+from .recorded import known, recorded
 
 COLUMNS = ("rank", "section", "item", "unit", "predicted", "measured", "error", "verdict")
 
 
 def _row(section: str, item: str, unit: str, predicted, measured, error: Optional[float] = None,
          verdict: str = "", rank: int = 0) -> dict:
-    if error is None and predicted and measured is not None:
+    if error is None and predicted and known(measured):
         error = (measured - predicted) / predicted
     return dict(zip(COLUMNS, (rank, section, item, unit, predicted, measured, error, verdict)))
 
@@ -104,7 +105,7 @@ def verify_rows(r: dict) -> list:
     rows += [_row("capacity", item, "sequences", planned, measured),
              _row("capacity", "kv_pools_torch", "bytes", a["layout_bytes"], a["torch_bytes"], a["torch_error"]),
              _row("capacity", "kv_pools_nvml", "bytes", a["layout_bytes"], a["nvml_bytes"], a["nvml_error"]),
-             _row("capacity", "boundary_sequences", "sequences", r["measured_plan"]["pool_sequences"],
+             _row("capacity", "boundary_sequences", "sequences", recorded(r["measured_plan"], "pool_sequences"),
                   r["boundary"]["served"])]
     rows += _decode_rows(r) + _stream_rows(r)
     rows += [_row("allreduce", f"batch {q['batch']} per layer", "us", q.get("planner_per_layer_us"), q["per_layer_us"])
