@@ -20,14 +20,18 @@ budget, so the measured side had that much more room than the plan: see benchmar
 
 import json
 import sys
+from pathlib import Path
 
-from kvplan.gpu.rank import Options, predicted_plan
-from kvplan.gpu.verify_run import device_gpu
-from kvplan.model.sources import resolve
-from kvplan.verify.judge import judge_budget, judge_decode, relative_error
-from kvplan.verify.layout import kernel_kv_dtype
-from kvplan.verify.terms import (decode_prediction, measured_kv_budget, predicted_terms, prefill_prediction,
-                                 responsible_term, subtracted_terms, term_rows)
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run as its usage line says, from the repo root
+
+from kvplan.gpu.rank import Options, predicted_plan  # noqa: E402
+from kvplan.gpu.verify_run import device_gpu  # noqa: E402
+from kvplan.model.sources import resolve  # noqa: E402
+from kvplan.verify.judge import judge_budget, judge_decode, relative_error  # noqa: E402
+from kvplan.verify.layout import kernel_kv_dtype  # noqa: E402
+from kvplan.verify.recorded import NOT_RECORDED  # noqa: E402
+from kvplan.verify.terms import (decode_prediction, measured_kv_budget, predicted_terms,  # noqa: E402
+                                 prefill_prediction, responsible_term, subtracted_terms, term_rows)
 
 GiB = 2**30
 
@@ -83,7 +87,7 @@ def unrecorded_terms(subtracted: tuple, measured: dict, predicted: dict) -> dict
 
 def subtracted_column(term: str, judged: dict) -> str:
     if term in judged["unrecorded"]:
-        return "not recorded"
+        return str(NOT_RECORDED)
     return "yes" if term in judged["subtracted"] else "no"
 
 

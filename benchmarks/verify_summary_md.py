@@ -2,12 +2,21 @@
 against the planner, and every budget term predicted vs measured.
 
     python3 benchmarks/verify_summary_md.py benchmarks/verify_h200_2026-12-01_s4.jsonl
+
+Records from before the plan carried a calibrated estimate (verify_h200_2026-12-01.jsonl) have none to compare: their
+cells read "-" and their decode verdict "not judged", as recorded.
 """
 
 import json
 import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from kvplan.verify.recorded import known  # noqa: E402
 
 GiB = 2**30
+DECODE_VERDICT = {True: "within 15%", False: "not within", None: "not judged"}
 
 
 def short(args):
@@ -22,12 +31,13 @@ def like_for_like(r: dict) -> bool:
         return False
     changed = False
     for p in r["decode"]["points"]:
-        if "estimate_includes_allreduce" not in p:
+        if "estimate_includes_allreduce" not in p and known(p["estimate_ms"]):  # none to take the term out of
             p.update(engine_estimate_ms=p["estimate_ms"], estimate_ms=p["estimate_ms"] - p["tp_term_ms"],
                      estimate_includes_allreduce=False)
             changed = True
     pts = r["decode"]["points"]
-    r["verdict"]["decode_within"] = all(abs(p["measured_ms"] / p["estimate_ms"] - 1) <= 0.15 for p in pts)
+    if all(known(p["estimate_ms"]) for p in pts):  # a record with no estimate keeps its verdict: not judged
+        r["verdict"]["decode_within"] = all(abs(p["measured_ms"] / p["estimate_ms"] - 1) <= 0.15 for p in pts)
     return changed
 
 
@@ -51,13 +61,17 @@ def main(path):
         planned, measured = r["plan"]["max_concurrency"], r["measured_plan"]["max_concurrency"]
 
         def err(pt):
+            if not known(pt["estimate_ms"]):
+                return f"{pt['measured_ms']:.2f} / -"
             return f"{pt['measured_ms']:.2f} / {pt['estimate_ms']:.2f} ({pt['measured_ms'] / pt['estimate_ms'] - 1:+.0%})"
+
+        ttft = (f"{p['ttft_ms']:.0f} / {p['estimate_ms']:.0f} ({p['error']:+.0%})" if known(p["estimate_ms"])
+                else f"{p['ttft_ms']:.0f} / -")
 
         print(f"| `{short(run['args'])}` | {run['wall_s']:.0f} s | {a['torch_error']:+.3%} / {a['nvml_error']:+.3%}, "
               f"{'confirmed' if bd['confirmed'] else 'NOT confirmed'} ({bd['served']}) | {planned} / {measured} "
               f"{'within' if v['budget_within'] else 'NOT within'} | {err(first)} | b{last['batch']}: {err(last)} | "
-              f"{'within 15%' if v['decode_within'] else 'not within'} | {p['ttft_ms']:.0f} / {p['estimate_ms']:.0f} "
-              f"({p['error']:+.0%}) | {d['per_layer_fixed_us']:.0f} |")
+              f"{DECODE_VERDICT[v['decode_within']]} | {ttft} | {d['per_layer_fixed_us']:.0f} |")
     print()
     print("| model | " + " | ".join(f"{t} GiB: predicted / measured" for t in
                                      ("weights", "activation_peak", "non_torch", "cuda_graphs")) + " |")
