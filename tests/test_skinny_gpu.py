@@ -217,10 +217,11 @@ def test_moe_bad_run_arguments():
                                                     (150, "chunks", None)])
 def test_moe_by_expert_above_max_tokens(fmt, rows, tokens, routing, tiles, monkeypatch):
     """More tokens than the plan's pair slots: pairs sorted by expert, each expert's CTAs walk them 64 (tiles x 8)
-    a pass with warps splitting k (rows=False), or 32 a pass with a row tile per warp (the default, mxfp4 too since
+    a pass with warps splitting k (rows=False), or with a row tile per warp (the default; 32 a pass, mxfp4 64 since
     session 64: 6 gate/up tiles and 10 down tiles leave warps idle in a CTA; k = 320 and 96 leave a partial last
-    step of 256 values; an expert's passes dealt over ceil(T / 64) CTAs) ("same": every token on experts 3 and 1: 37 columns of one expert fill part of one or two
-    passes, 150 three or five, the last partial; "chunks": the launch pair repeated per 64 tokens)."""
+    step of 256 values; an expert's passes dealt over ceil(T / 64) CTAs) ("same": every token on experts 3 and 1:
+    37 columns of one expert fill part of one or two passes, 150 three or five, the last partial; "chunks": the
+    launch pair repeated per 64 tokens)."""
     from kvplan.kernels import skinny_config as sc
 
     if routing == "chunks":

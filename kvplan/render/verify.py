@@ -48,11 +48,17 @@ def header_lines(r: dict) -> list:
              + (f" + {size(rank['per_layer_input_buffer_bytes'])} per-layer-input buffer (Gemma 4's multimodal "
                 f"wrapper) held" if rank.get("per_layer_input_buffer_bytes") else "") + ".",
              "Options: " + (f"engine {engine_release(r)}, " if engine_release(r) else "")
-             + f"context {o['context']:,}, KV {r['plan']['kv_dtype']}, block {o['block_size']}, "
+             + f"context {o['context']:,}, KV {r['plan']['kv_dtype']}, block {_block_size(r)}, "
              f"--gpu-util {o['gpu_util']:.2f}, max_num_seqs {o['max_num_seqs']}, max_num_batched_tokens "
              f"{o['max_num_batched_tokens']:,}{_engine_flags(o.get('engine_flags'))}."]
     lines += [f"Forward ({kind}): {escape(label)}." for kind, label in r["forward"]["labels"].items()]
     return lines
+
+
+def _block_size(r: dict):
+    """The block size the plan ran with: the engine's default where --block-size was not given (the options hold
+    None then, which the line printed as "block None" until session 64)."""
+    return recorded(r["plan"], "block_size")
 
 
 def _engine_flags(given) -> str:
