@@ -160,3 +160,12 @@ def test_the_summary_scripts_read_the_oldest_records(capsys):
     assert "  TTFT 241.7 ms, estimate -\n" in capsys.readouterr().out
     lines.main(str(ROOT / "benchmarks/verify_h200_2026-12-03_s37_call1.jsonl"))
     assert "llama4-scout-tp2 no result (exit 3)\n" in capsys.readouterr().out
+
+
+def test_the_options_line_names_the_block_size_the_plan_ran_with():
+    """Session 63's H100 run of Llama-3.1-8B was given no --block-size (options null): vLLM's default of 16 is what
+    the plan ran (its plan records 16, its pools [28638, 16, 8, 128]); the line printed "block None" before."""
+    r = json.loads(H100_LLAMA8B.read_text())
+    assert r["options"]["block_size"] is None and r["layout"][0]["tensor_shapes"][0][1] == 16
+    options = next(line for line in emit(VerifyResult(r), "table").splitlines() if line.startswith("Options"))
+    assert "block 16," in options and "None" not in options
