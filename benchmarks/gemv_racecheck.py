@@ -16,8 +16,9 @@ from kvplan.kernels.skinny import reference_skinny_gemm  # noqa: E402
 BOOLS = ("evict_first", "rotate", "own")  # the plan's True/False options; the rest take integers (depth, mma_tiles)
 opts = {k: bool(int(v)) if k in BOOLS else int(v) for k, v in (a.split("=") for a in sys.argv[1:])}
 worst = 0.0
-# 1024, 4096: refills; own: 16x64, 3x192 and 160x2880 run boxes reaching past k (read as zeros)
-for n, k in ((16, 64), (3, 192), (1500, 2048), (1024, 8192), (4096, 4096), (14779, 256), (160, 2880)):
+# 1024, 4096: refills; own: 16x64, 3x192, 160x2880 (one slice a CTA) and 5120x2880 (groups of two slices) run boxes
+# reaching past k (read as zeros)
+for n, k in ((16, 64), (3, 192), (1500, 2048), (1024, 8192), (4096, 4096), (14779, 256), (160, 2880), (5120, 2880)):
     w = torch.randn(n, k, dtype=torch.bfloat16, device="cuda") * k ** -0.5
     plan = gemv_stream_plan(n, k, torch.bfloat16, **opts)
     for b in (1, 8):

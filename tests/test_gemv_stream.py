@@ -136,7 +136,7 @@ def test_own_launch_takes_two_ctas_per_sm_only_when_slices_outnumber_sms(n, want
 
 
 @pytest.mark.parametrize("options, word", [({"own": True, "rotate": True}, "own=True"),
-                                           ({"own": True, "k": 320 + 32}, "multiple of 64"),
+                                           ({"k": 320 + 32}, "multiple of 64"),
                                            ({"ctas_per_sm": 3}, "ctas_per_sm"), ({"depth": 7}, "depth"),
                                            ({"own": 1}, "own")])
 def test_bad_plan_options_are_named_before_a_gpu_is_needed(options, word):

@@ -45,14 +45,15 @@ def launch(order: str, ctas_per_sm: int) -> dict:
 @pytest.mark.parametrize("ctas_per_sm", [1, 2, 3])
 @pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
 @pytest.mark.parametrize("n, k", [(1001, 1024), (16, 64), (3, 192), (4096, 4096), (2048, 8192), (50000, 128),
-                                  (3072, 2048), (6144, 1024), (14779, 256), (160, 2880)])
+                                  (3072, 2048), (6144, 1024), (14779, 256), (160, 2880), (5120, 2880)])
 def test_every_batch_twice(dtype, n, k, ctas_per_sm, order):
     """Every batch, each launch twice (the workspace and counters come back zeroed); rotated: a CTA runs its last
     tile first and finishes its first tile alone (3072x2048: up to four CTAs share a tile, middle ones included);
     own: whole 16-row slices a CTA, in groups of 1 (four k steps a step: 2048x8192), 2 (two: 4096x4096), 3 (6144x1024
     on 132 SMs) and 4 then 3 (14779x256: seven slices a CTA, the last one cut short); k not a multiple of four
-    steps (16x64, 3x192, 1001x1024's last groups, 160x2880: gpt-oss's k, one slice a CTA, 45 steps in boxes of four)
-    reads the box past k as zeros."""
+    steps reads the box past k as zeros: 16x64, 3x192 and 160x2880 (gpt-oss's k, 45 steps) one slice a CTA in
+    boxes of four steps, 5120x2880 (gpt-oss's qkv, 320 slices) groups of two slices in boxes of two steps (two CTAs
+    an SM, and split3's three as two then one)."""
     if ctas_per_sm == 3 and not order.startswith("own"):
         with pytest.raises(ValueError, match="ctas_per_sm must be 1 or 2"):
             gemv_stream_plan(n, k, dtype, device=0, **launch(order, ctas_per_sm))
@@ -79,11 +80,11 @@ def e4m3(*shape, scale):
 @pytest.mark.parametrize("order", list(ORDERS))
 @pytest.mark.parametrize("ctas_per_sm", [1, 2, 3])
 @pytest.mark.parametrize("n, k", [(1001, 1024), (16, 128), (3, 384), (4096, 5120), (2048, 8192), (50000, 256),
-                                  (3072, 2048), (6144, 1024), (14779, 512), (160, 2944)])
+                                  (3072, 2048), (6144, 1024), (14779, 512), (160, 2944), (5120, 2944)])
 def test_e4m3_every_batch_twice(n, k, ctas_per_sm, order):
     """W8A8: e4m3 x and w, the fp32 sums times `scale` in bf16, against float64 over the same e4m3 values; the
-    same cuts of the work as the 16-bit kernels (a step is 128 values; rows owned, 160x2944: 23 steps in boxes of four,
-    the last reaching past k).
+    same cuts of the work as the 16-bit kernels (a step is 128 values; rows owned, 160x2944 and 5120x2944: 23 steps
+    in boxes of four and of two, the last reaching past k).
     Five runs of each batch: a stage released before its ldmatrix loads had landed (gemv_stream.cu gv_release) gave
     wrong sums from the second run on at batch 1, 4096 x 5120, two CTAs per SM (H200, session 36)."""
     if ctas_per_sm == 3 and not order.startswith("own"):

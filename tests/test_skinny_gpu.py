@@ -270,6 +270,28 @@ def test_moe_row_tiles_with_joined_experts(tokens, joined, stages):
         assert_close(got, reference_moe_pairs(x, weights, ids, w13, w2), 2e-2,
                      f"row tiles T={tokens} joined {joined} stages {stages}")
 
+@pytest.mark.parametrize("tokens, joined, scale_range", [(150, 1, (118, 125)), (70, 0, (126, 132)),
+                                                         (300, 1, (126, 132))])
+def test_moe_mxfp4_row_tiles_joined_and_large_scales(tokens, joined, scale_range):
+    """mxfp4 experts on row tiles (64 pairs a pass) with a joined expert taking every token (its passes dealt over
+    ceil(T / 64) CTA rows: 150 tokens three passes, 300 five) and E8M0 scales past 2^1 (fp4_chunk's second multiply);
+    k = 320 and 96 leave a partial last step of 256 values."""
+    experts, hidden, inter, top_k = 9, 320, 96, 3
+    (b13, s13), (b2, s2) = _mxfp4(experts, 2 * inter, hidden, scale_range), _mxfp4(experts, hidden, inter, scale_range)
+    w13, w2 = dequantize_mxfp4(b13, s13, torch.float32), dequantize_mxfp4(b2, s2, torch.float32)
+    x = randn(tokens, hidden, scale=0.05)
+    routed = experts - joined
+    ids = torch.rand(tokens, routed, device=DEV, generator=GEN).topk(top_k - joined, dim=-1).indices
+    ids = torch.cat([ids, torch.arange(routed, experts, device=DEV).expand(tokens, joined)], 1).contiguous()
+    weights = torch.rand(tokens, top_k, device=DEV, generator=GEN)
+    plan = moe_pairs_plan(experts, hidden, inter, top_k, max_tokens=16, weight_format="mxfp4", joined=joined)
+    assert plan.expert_rows
+    out = torch.full_like(x, float("nan"))
+    got = plan.run(x, weights, ids, (b13, s13), (b2, s2), out=out)
+    assert_close(got, reference_moe_pairs(x, weights, ids, w13, w2), 2e-2,
+                 f"mxfp4 row tiles T={tokens} joined {joined} scales {scale_range}")
+
+
 def test_moe_by_expert_in_a_cuda_graph():
     """Sorting, counting and both launches capture (no host sync); replays see new routing."""
     experts, hidden, inter, top_k, tokens = 8, 256, 128, 2, 48

@@ -44,7 +44,8 @@ ROWS_LABEL = ("the same kernel by expert: the pairs sorted by expert, a row tile
 # runs its MMAs on values dequantised per warp. H200, `skinny_gemm.py --moe-large --dequant` (gpt-oss-20b, ms a
 # layer, by expert vs dequantised + grouped; benchmarks/RESULTS.md, session 13): 256 tokens 1.04 vs 1.18, 384 1.36
 # vs 1.18, 599 2.18 vs 1.20, 8192 27.4 vs 4.6 (the dequantisation alone 0.50). H100, session 64, the row-tile
-# kernel's passes of 64 pairs: 295 tokens 0.90 vs 1.37, 384 1.10 vs 1.37, 512 1.47 vs 1.38, 1,024 2.72 vs 1.64.
+# kernel's passes of 64 pairs: 295 tokens 0.90 vs 1.37, 384 1.10 vs 1.37, 512 1.47 vs 1.38, 1,024 2.72 vs 1.64 (not
+# yet timed on an H200).
 # The scratch costs one projection's experts in bf16 (gpt-oss-20b: 1.06 GB), allocated at the first call that uses
 # it (verify's profile run, so its activation peak includes it).
 MXFP4_GROUPED_TOKENS = 448
@@ -267,9 +268,7 @@ class MoE:
         if self.pairs is None:
             return rest + (f" (the bundled MoE kernel refused: {self.pairs_refused})" if self.pairs_refused else "")
         if self.mxfp4 or self.fp8:
-            from ..kernels.skinny_config import EXPERT_CHUNK_TOKENS
-
-            from ..kernels.skinny_config import row_pass
+            from ..kernels.skinny_config import EXPERT_CHUNK_TOKENS, row_pass
 
             rest = (ROWS_LABEL.format(bytes="e4m3 bytes" if self.fp8 else "packed bytes",
                                       pairs=row_pass("fp8" if self.fp8 else "mxfp4")) if self.pairs.expert_rows

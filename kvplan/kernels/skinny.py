@@ -361,8 +361,8 @@ class MoEPairsPlan:
 
     def _by_expert(self, torch, x, weights, ids, ptrs, out, extra) -> None:
         """More tokens than max_tokens: the pairs sorted by expert (torch, no host sync: graph-safe), one CTA row
-        per expert walking its pairs 64 columns a pass (each weight chunk unpacked once per pass), so each
-        expert's weights stream from HBM once per chunk of tokens. Ids outside 0..experts-1 sort last and are
+        per expert walking its pairs a pass at a time (row tiles: row_pass pairs; k split: 64), each weight chunk
+        unpacked once per pass, so each expert's weights stream from HBM once per pass. Ids outside 0..experts-1 sort last and are
         never run (their outputs are undefined)."""
         t, e = x.shape[0], self.experts
         pairs = t * self.top_k
@@ -416,8 +416,8 @@ def moe_pairs_plan(experts, hidden, intermediate, top_k, max_tokens=16, dtype=No
                    prefetch=None, ksplit_rule=None, expert_tiles=None, expert_rows=None, joined=0,
                    row_stages=None, gated=True) -> MoEPairsPlan:
     """Plan the routed experts of one MoE layer: pair slots for 1..max_tokens (<= 16) tokens, by expert above
-    (``expert_tiles``: 8-column tiles per pass of the k-split by-expert kernels; ``expert_rows``: 16-bit and fp8
-    experts by a row tile per warp, the default; ``joined``: the last ``joined`` experts take every token (shared
+    (``expert_tiles``: 8-column tiles per pass of the k-split by-expert kernels; ``expert_rows``: experts by a row
+    tile per warp, the default; ``joined``: the last ``joined`` experts take every token (shared
     experts joined to the routed ones), their passes spread over CTA rows that start first; ``row_stages``: the
     row-tile kernel's weight ring, in steps; ``gated``: False for experts of one up projection and a plain activation,
     Nemotron-H's relu2; see the module docstring)."""

@@ -45,10 +45,10 @@ MIN_BLOCKS = 2  # the launch bound's CTAs per SM: registers capped at 65536 / (2
 MIN_BLOCKS_FP4 = 1
 PREFETCH = 0  # L2 prefetch distance in the lane's own steps (0: none)
 EXPERT_TILES = 8  # by-expert kernels: 8-column MMA tiles per pass over an expert's pairs (KVP_SK_EXPERT_TILES)
-ROW_TILES = 4  # the row-tile by-expert kernel: 8-column tiles per pass (KVP_SK_ROW_TILES) ...
-ROW_PASS = ROW_TILES * 8  # ... so pairs per pass
+ROW_TILES = 4  # the row-tile by-expert kernel: 8-column tiles per pass (KVP_SK_ROW_TILES)
 # mxfp4's passes (KVP_SK_ROW_TILES_FP4): twice the pairs for each chunk unpacked. H100, session 64
-# (`skinny_gemm.py --moe-large`), gpt-oss-20b's experts, ms a layer at 295 tokens: 1.11 at 4 tiles (k split 1.13)
+# (`skinny_gemm.py --moe-large`), gpt-oss-20b's experts, ms a layer at 295 tokens: 0.90 at 8 tiles, 1.11 at 4 (k split
+# 1.13); not yet timed on an H200
 ROW_TILES_FP4 = 8
 
 
@@ -180,7 +180,7 @@ def check_ksplit_rule(rule) -> str:
 
 def kernel_name(dtype: str, weight_format: str, columns: int, by_expert: bool = False, rows: bool = False) -> str:
     """The kernel of a launch: 8 or 16 columns; ``by_expert``: MoE pairs sorted by expert, EXPERT_TILES x 8 a pass
-    (warps split k), or with ``rows`` a row tile per warp over the whole k, 32 pairs a pass."""
+    (warps split k), or with ``rows`` a row tile per warp over the whole k, row_pass(weight_format) pairs a pass."""
     kind = weight_format if weight_format in QUANTISED else ("bf16" if dtype == "bfloat16" else "f16")
     if by_expert:
         return f"kvp_skinny_{kind}_er" if rows else f"kvp_skinny_{kind}_e"

@@ -765,7 +765,7 @@ __device__ __forceinline__ void skinny_by_expert(const SkArgs& a) {
 #ifndef KVP_SK_ROW_STAGES
 #define KVP_SK_ROW_STAGES 2
 #endif
-#define SK_ROW_U 2      // chunks per row per lane per step: a step is 64 k (fp8: 128) of 32 rows (4 KB a warp)
+#define SK_ROW_U 2  // chunks per row per lane per step: 64 k (fp8 128, mxfp4 256) of 32 rows a step (4 KB a warp)
 #define SK_ROW_CHUNKS (SK_ROW_U * 4)  // 16-byte chunks a lane copies per step: U x (2 tiles x 2 halves)
 
 __device__ __forceinline__ void row_copy16(unsigned dst, const unsigned char* src, bool ok) {
@@ -996,8 +996,8 @@ SK_EXPERT_KERNEL(kvp_skinny_bf16_e, true, 0)
 SK_EXPERT_KERNEL(kvp_skinny_f16_e, false, 0)
 SK_EXPERT_KERNEL(kvp_skinny_mxfp4_e, true, 1)
 SK_EXPERT_KERNEL(kvp_skinny_fp8_e, true, 2)
-// by expert, a row tile per warp (KVP_SK_ROW_TILES x 8 pairs a pass); the format's register cap (mxfp4: none, its
-// unpacked chunks and the pass's accumulators live together)
+// by expert, a row tile per warp (KVP_SK_ROW_TILES x 8 pairs a pass, mxfp4 KVP_SK_ROW_TILES_FP4 x 8); the format's
+// register cap (mxfp4: none, its unpacked chunks and the pass's accumulators live together)
 #define SK_EXPERT_ROWS_KERNEL(NAME, BF, FMT)                                                                     \
   extern "C" __global__ void __launch_bounds__(SK_THREADS, SkFmt<FMT>::MINB) NAME(SK_PARAMS) {                   \
     const SkArgs a = SK_ARGS;                                                                                    \

@@ -31,6 +31,9 @@ class NotRecorded:
     def __bool__(self) -> bool:
         return False
 
+    def __reduce__(self) -> str:  # a copy or an unpickled one is the module's one sentinel, so `known` still sees it
+        return "NOT_RECORDED"
+
 
 NOT_RECORDED = NotRecorded()
 
