@@ -13,6 +13,10 @@
 #   bash benchmarks/s64_device.sh mx       mxfp4 experts through the row-tile by-expert kernel: the MoE GPU tests, gpt-oss-20b's
 #                                          experts by tokens (row tiles, k split, dequantised + grouped GEMMs), then
 #                                          gpt-oss-20b through verify and its step at 295 sequences kernel by kernel
+#   bash benchmarks/s64_device.sh final    the session's last tree: the review's new GPU cases (gpt-oss's qkv past k in
+#                                          groups of two slices, mxfp4 row tiles joined / large scales), memcheck and
+#                                          racecheck of the row-owned GEMV, the mxfp4 threshold tests, every verify GPU
+#                                          test file and the state-step tests, then issue 13's list (80 GB) as JSON
 #   bash benchmarks/s64_device.sh tests    every verify GPU test file and the state-step tests
 set -u
 session=s64 mode=${1:-h200}
@@ -59,6 +63,17 @@ elif [ "$mode" = mx ]; then
     timeout 100 python3 benchmarks/forward_profile.py openai/gpt-oss-20b --batch 295 --context 2048 --top 12 \
       >"$OUT/v_profile_gptoss_b295.txt" 2>&1; tail -15 "$OUT/v_profile_gptoss_b295.txt" | tee -a "$LOG"
   fi
+elif [ "$mode" = final ]; then
+  timeout 150 python3 -m pytest -q -p no:cacheprovider -rfE tests/test_gemv_stream_gpu.py tests/test_skinny_gpu.py \
+    -k "5120 or mxfp4_row_tiles" 2>&1 | tail -4 | tee -a "$LOG"
+  timeout 100 python3 -m pytest -q -p no:cacheprovider -rfE tests/test_mxfp4_gpu.py 2>&1 | tail -4 | tee -a "$LOG"
+  san="compute-sanitizer --report-api-errors no --error-exitcode 1"
+  for tool in memcheck racecheck; do
+    timeout 60 $san --tool $tool python3 benchmarks/gemv_racecheck.py own=1 ctas_per_sm=2 2>&1 | tail -2 | tee -a "$LOG"
+  done
+  files=$(verify_gpu_test_files)
+  timeout 240 python3 -m pytest -q -p no:cacheprovider -rfE $state_tests $files 2>&1 | tail -6 | tee -a "$LOG"
+  run_issue13_list_80gb run_json
 else
   files=$(verify_gpu_test_files)
   timeout 500 python3 -m pytest -q -p no:cacheprovider -rfE $state_tests $files 2>&1 | tail -8 | tee -a "$LOG"
