@@ -86,6 +86,10 @@ def stage_cache_layers(spec: ModelSpec, stages: tuple) -> list:
     every decoder layer; when a config has cache-less layers (Nemotron-H MLP blocks) their positions are not in
     the spec, so cache layers are dealt to stages in proportion (approximate). A sparse-attention indexer's keys
     sit with the latent before them, in the same decoder layer."""
+    if len(spec.layers) == spec.num_hidden_layers and all(kind.kind != "indexer" for kind, _ in spec.layer_counts):
+        # one cache layer a decoder layer (a pp 16 release remedy asks this of every release it plans): a stage
+        # holds its own range
+        return [set(range(max(stage.first_layer, 0), min(stage.end_layer, len(spec.layers)))) for stage in stages]
     owners, layer = [], -1
     for kind in spec.layers:
         layer += kind.kind != "indexer"
