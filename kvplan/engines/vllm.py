@@ -1085,7 +1085,8 @@ def layer_specs(spec, tp: int, precision, settings: Settings, block_size: Option
     precision = cache_precision(spec, precision, capability, version, tp)
     layers = spec.layers
     quantized = precision.bits < 16
-    bs = attention_block_size(layers, quantized, block_size, version, capability)
+    # its layers' kinds, each once in first-seen order (ModelSpec.layer_counts): what the backend's block reads
+    bs = attention_block_size(tuple(kind for kind, _ in spec.layer_counts), quantized, block_size, version, capability)
     lines = []
     mamba = list(spec.linear_layers)
     updated = ssm_state_dtype(spec, version)[1]

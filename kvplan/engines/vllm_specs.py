@@ -655,7 +655,7 @@ def kv_cache_groups(specs: list) -> tuple:
     specs = [specs[i] for i in everyone]
     if not specs:
         return (), []
-    if all(s == specs[0] for s in specs):  # is_kv_cache_spec_uniform
+    if all(s is specs[0] or s == specs[0] for s in specs):  # is_kv_cache_spec_uniform (a kind's layers share one)
         return (Group(specs[0], everyone, tuple(s.page_bytes for s in specs)),), []
     if len({s.block_size for s in specs}) == 1 and len({s.uniform_type for s in specs}) == 1:
         # UniformTypeKVCacheSpecs.from_specs: one group, each layer its own page
