@@ -208,3 +208,29 @@ def test_falcon_40b_pp_16_remedy_as_recorded():
     assert [(f.changes, f.onward, f.fits, f.span) for f in refusal.fixes] == [
         ((("engine", "vllm==0.28.0"),), "older", True, ())]
     assert plan.engine.available_kv_cache_bytes == 68662707063
+
+
+def test_falcon_40b_on_an_rtx_4090_stops_at_the_first_release_short_of_memory(monkeypatch):
+    """At pp 4 on 24 GB cards falcon-40b's stages fit from 0.25.0 to 0.28.0 only (older releases leave no request
+    room): the remedy is that closed run, as main wrote it before, planned up to the first release that does not hold
+    one, and the same as the walk over every boundary release (settled never true)."""
+    from kvplan.commands.estimate import estimate
+
+    asked = dict(contexts=[2048], gpu="RTX-4090", pp=4)
+    planned = []
+    outcome = plan_module._outcome
+
+    def counted(replan, changes):
+        planned.append(changes[0][1])
+        return outcome(replan, changes)
+
+    monkeypatch.setattr(plan_module, "_outcome", counted)
+    stopped = estimate("tiiuae/falcon-40b", **asked).plans[0].engine.refusal
+    assert stopped.remedy == "it starts with engine vllm==0.28.0 (any release from 0.25.0 before 0.29.0)"
+    assert planned == ["vllm==0.28.0", "vllm==0.27.1", "vllm==0.27.0", "vllm==0.26.0", "vllm==0.25.1",
+                       "vllm==0.25.0", "vllm==0.24.0"]
+    monkeypatch.setattr(plan_module, "settled", lambda outcomes: False)
+    monkeypatch.setattr(plan_module, "_REPLANS", {})
+    planned.clear()
+    walked = estimate("tiiuae/falcon-40b", **asked).plans[0].engine.refusal
+    assert walked == stopped and len(planned) == 67  # 0.28.0 and the 66 boundary releases before it

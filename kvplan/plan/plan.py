@@ -818,7 +818,8 @@ def ranged_fixes(asked: Replan, fix: Fix, outcome: tuple, boundaries: tuple) -> 
     changes only at one): the range is claimed only for an outcome every one of them shares. Else the releases that
     hold a request, nearest first, as a closed run (release_span: from the oldest of them before the first newer
     boundary that differs, releases between two boundaries acting as the older one) or alone; and, where the nearest
-    does not hold one, what stops it over the run of releases it stops alike."""
+    does not hold one, what stops it over the run of releases it stops alike. Releases past the first that differs
+    are planned only until those runs are known (settled)."""
     first = release_number(fix.changes[0][1])
     newer = fix.onward == "newer" or (bool(fix.span) and release_number(fix.span[0]) == first)
     onward = [r for r in boundaries if (release_number(r) > first if newer else release_number(r) < first)
