@@ -149,6 +149,16 @@ def test_bytes_per_block_of_a_stage():
     assert group.bytes_per_block(set(range(10))) == 100
 
 
+# --- sharding.pp_stages, dealt once ---
+
+def test_pp_stages_are_kept_and_a_listed_partition_dealt_afresh():
+    stages = pp_stages(60, 16)
+    assert pp_stages(60, 16) is stages
+    assert [(s.first_layer, s.end_layer) for s in stages[:4]] == [(0, 3), (3, 6), (6, 9), (9, 13)]
+    listed = pp_stages(10, 2, [4, 6])  # a list is no cache key
+    assert listed == pp_stages(10, 2, (4, 6)) and [(s.first_layer, s.end_layer) for s in listed] == [(0, 4), (4, 10)]
+
+
 # --- sharding.stage_cache_layers: one cache layer a decoder layer ---
 
 def test_stage_cache_layers_of_falcon_40b_at_pp_16():

@@ -333,10 +333,11 @@ def v4_prefill_workspace(spec, settings) -> int:
     of PREFILL_CHUNK_SIZE = 4 rows of (max_model_len / 4 compressed + window + max_num_batched_tokens) latents,
     and int32 top-k indices and lengths for max_num_batched_tokens rows (index_topk + window rounded up to 128).
     0 for other models."""
-    compressed = [layer for layer in spec.layers if layer.kind == "v4_compressed"]
+    kinds = [layer for layer, _ in spec.layer_counts]  # each kind once, in first-seen order
+    compressed = [layer for layer in kinds if layer.kind == "v4_compressed"]
     if not compressed:
         return 0
-    window = next(layer.window for layer in spec.layers if layer.kind == "v4_window")
+    window = next(layer.window for layer in kinds if layer.kind == "v4_window")
     tokens = settings.max_num_batched_tokens
     rows = max(-(-settings.max_model_len // layer.ratio) for layer in compressed) + window + tokens
     topk = max(layer.index_topk for layer in compressed)
