@@ -313,10 +313,10 @@ def _text_only_remedy(spec: ModelSpec, dep: Deployment, target: int) -> Optional
         return None
 
 
-def other_engine(dep: Deployment, resolved: dict):
+def other_engine(dep: Deployment, resolved: dict, planned: Optional[ModelSpec] = None):
     """plan()'s other_engine for `dep`: the deployment under another release (a remedy's), as check plans it;
-    `resolved`: the check() call's models (_resolve)."""
-    built: list = []  # the specs built so far: most releases serve the model alike
+    `resolved`: the check() call's models (_resolve); `planned`: the spec the deployment itself is planned with."""
+    built: list = [planned] if planned is not None else []  # the specs built so far: most releases serve it alike
 
     @lru_cache(maxsize=None)  # a remedy plans each release's range and the changes that fit at it
     def build(name: str, context: int):
@@ -488,7 +488,8 @@ def check_deployment(dep: Deployment, spell: Callable[[str], str] = str, resolve
     if sharding.valid:
         result = plan(spec, context=dep.context, kv_dtype=dep.kv_dtype, tp=dep.tp, budget_for=budget_for,
                       block_size=dep.block_size, suggest=False, remedies=True, speed=False, engine=_engine(dep),
-                      pp=pp, gpu=device, spell=spell, other_engine=other_engine(dep, resolved), **_settings(dep))
+                      pp=pp, gpu=device, spell=spell, other_engine=other_engine(dep, resolved, spec),
+                      **_settings(dep))
         budget_per_gpu = result.kv_budget_bytes_per_gpu
         have, want = result.max_concurrency, dep.min_concurrency
         per_sequence = result.kv_bytes_per_sequence_per_gpu + result.state_bytes_per_sequence_per_gpu

@@ -19,7 +19,7 @@ from ..errors import FieldError, KvplanError
 from ..gpu.detect import choose_gpu
 from ..model.quantization import apply_weight_precision
 from ..model.sources import resolve
-from ..model.spec import ModelSpec
+from ..model.spec import ModelSpec, identical
 from ..plan.budget import batched_tokens, flag_budget
 from ..plan.catalog import node_gpus, with_node_gpus
 from ..plan.max_len import default_max_model_len
@@ -189,6 +189,10 @@ def estimate(model: str, *, contexts: Optional[list] = None, kv_dtypes: list = (
         model with the same flags, and its budget."""
         release = get_engine(name, flags)
         served_spec = served(weighted, release, pp)
+        # the spec planned, where this release serves it alike: the memos keyed by a spec's identity (the engine's
+        # configuration refusals, settings and stage-free budget terms) then answer the remedy's search and each
+        # release's plan at once
+        served_spec = spec if identical(served_spec, spec) else served_spec
         return served_spec, release, budget_function(
             served_spec, engine=release, device=device, gpu_util=gpu_util, context=context, kv_budget=budget_bytes,
             gpu_memory=memory, max_num_batched_tokens=max_num_batched_tokens, max_num_seqs=max_num_seqs,

@@ -37,7 +37,8 @@ from functools import partial
 from typing import Optional
 
 from ..errors import FieldError, KvplanError
-from ..model.kinds import V4_KINDS, FullAttention, LinearState, MLALatent
+from ..memo import remember
+from ..model.kinds import V4_KINDS, FullAttention, MLALatent
 from ..model.layers import MAMBA_CHUNK_FALLBACK
 from ..model.precision import DTYPE_BYTES, PRECISIONS, kv_dtype_name, normalize_dtype_name, vllm_name
 from ..model.unmodelled import encoder_only_error, switched_on
@@ -432,7 +433,7 @@ def with_model_defaults(spec, settings: Settings, version: str = PINNED) -> Sett
     caching') and, by HYBRID_PREFIX_RULES, for a hybrid one, so each state block holds a whole max_model_len and a
     request one block; then --enable-prefix-caching / --no-enable-prefix-caching and --mamba-block-size as vLLM
     `version` takes them (vllm_prefix_flag.as_asked)."""
-    if spec.layers and all(isinstance(layer, LinearState) for layer in spec.layers):
+    if spec.layers and len(spec.linear_layers) == len(spec.layers):
         return as_asked(spec, replace(settings, prefix_caching=False), version)
     if hybrid_without_prefix_caching(spec, version, settings.pooling_runner, settings.pooler_config):
         return as_asked(spec, replace(settings, prefix_caching=False), version)
@@ -729,7 +730,7 @@ def on_gpu(spec, capability=(), version: str = PINNED):
     auto = gpu_auto_kv_dtype(spec, capability, version)
     spec = spec if (auto, dtype) == (spec.auto_kv_dtype, spec.dtype) else replace(spec, auto_kv_dtype=auto, dtype=dtype)
     # the per-sequence state in the dtypes its page is sized in (plan/capacity.py state_bytes reads them)
-    state = mamba_state_dtypes(spec, version) if any(isinstance(x, LinearState) for x in spec.layers) else ()
+    state = mamba_state_dtypes(spec, version) if spec.linear_layers else ()
     return spec if state == spec.state_dtypes else replace(spec, state_dtypes=state)
 
 
@@ -825,7 +826,7 @@ def attention_block_refusal(spec, precision, block_size: Optional[int], capabili
     layers pick their backends); from 0.20 the raise comes after (platforms/interface.py 0.20.0:499)."""
     if is_rocm_platform(capability) or is_sparse(spec) or is_v4(spec) or block_size is None:
         return None
-    if spec.layers and all(isinstance(layer, LinearState) for layer in spec.layers):
+    if spec.layers and len(spec.linear_layers) == len(spec.layers):
         return None  # no attention layer picks a backend
     attention, per_token, page = hybrid_pages(spec, tp, cache_precision(spec, precision, capability, version, tp),
                                               version)
@@ -1084,9 +1085,10 @@ def layer_specs(spec, tp: int, precision, settings: Settings, block_size: Option
     precision = cache_precision(spec, precision, capability, version, tp)
     layers = spec.layers
     quantized = precision.bits < 16
-    bs = attention_block_size(layers, quantized, block_size, version, capability)
+    # its layers' kinds, each once in first-seen order (ModelSpec.layer_counts): what the backend's block reads
+    bs = attention_block_size(tuple(kind for kind, _ in spec.layer_counts), quantized, block_size, version, capability)
     lines = []
-    mamba = [layer for layer in layers if isinstance(layer, LinearState)]
+    mamba = list(spec.linear_layers)
     updated = ssm_state_dtype(spec, version)[1]
     if mamba and updated:
         lines.append(updated)
@@ -1145,7 +1147,7 @@ def hybrid_pages(spec, tp: int, precision, version: str = PINNED) -> tuple:
     """(the attention layer a Mamba hybrid's state page is padded to, its bytes a token on one GPU at the cache
     `precision`, the largest state page): vLLM sizes both from the first attention layer (models/config.py
     HybridAttentionMambaModelConfig); (None, 0, the page) for a model with no attention, (None, 0, 0) for no state."""
-    mamba = [layer for layer in spec.layers if isinstance(layer, LinearState)]
+    mamba = spec.linear_layers
     # the state dtypes are the model's, and equal layers are one kind (frozen): each priced once, not per layer
     state_bytes = mamba_state_bytes(spec, version)
     page = max((mamba_page(layer, tp, *state_bytes) for layer in dict.fromkeys(mamba)), default=0)
@@ -1472,7 +1474,30 @@ def configuration_refusal(spec, precision, *, tp: int, length: int, block_size: 
     the memory); None when it gets past them all.
     `gpu_name`: the GPU as vLLM names it in its messages (catalog.device_name). A refusal of the dtype or the
     quantisation, and vLLM's bypass of a deprecated method, says in words only what passes every one of these checks
-    (`checked`: vllm_dtype_remedy.checked_remedy, bypass_remedy)."""
+    (`checked`: vllm_dtype_remedy.checked_remedy, bypass_remedy).
+    Worked out once per question (_CONFIGURATIONS, `spec` by identity): a release remedy's search asks it of every
+    boundary release, and each release's plan asks it again as the engine starts."""
+    asked = dict(tp=tp, length=length, block_size=block_size, version=version, capability=capability,
+                 gpu_name=gpu_name, checked=checked, allow_deprecated=allow_deprecated)
+    key = (id(spec), precision, getattr(precision, "auto", None), *asked.values())
+    try:
+        held = _CONFIGURATIONS.get(key)
+    except TypeError:  # an unhashable field (a capability given as a list): asked afresh
+        return _configuration_refusal(spec, precision, **asked)
+    if held is not None and held[0] is spec:
+        return held[1]
+    refusal = _configuration_refusal(spec, precision, **asked)
+    remember(_CONFIGURATIONS, MAX_CONFIGURATIONS, key, (spec, refusal))  # the oldest goes (and the spec it kept alive)
+    return refusal
+
+
+# configuration_refusal's answers within a run, each keeping its spec alive (so that its id is not reused)
+_CONFIGURATIONS: dict = {}
+MAX_CONFIGURATIONS = 4096
+
+
+def _configuration_refusal(spec, precision, *, tp: int, length: int, block_size: Optional[int], version: str,
+                           capability, gpu_name: str, checked: bool, allow_deprecated: bool) -> Optional[Refusal]:
     refusal = architecture_refusal(served_architecture(spec), version) or \
         length_refusal(length, spec.max_position_embeddings, getattr(spec, "model_type", ""),
                        getattr(spec, "length_key", "max_position_embeddings")) or \

@@ -333,10 +333,11 @@ def v4_prefill_workspace(spec, settings) -> int:
     of PREFILL_CHUNK_SIZE = 4 rows of (max_model_len / 4 compressed + window + max_num_batched_tokens) latents,
     and int32 top-k indices and lengths for max_num_batched_tokens rows (index_topk + window rounded up to 128).
     0 for other models."""
-    compressed = [layer for layer in spec.layers if layer.kind == "v4_compressed"]
+    kinds = [layer for layer, _ in spec.layer_counts]  # each kind once, in first-seen order
+    compressed = [layer for layer in kinds if layer.kind == "v4_compressed"]
     if not compressed:
         return 0
-    window = next(layer.window for layer in spec.layers if layer.kind == "v4_window")
+    window = next(layer.window for layer in kinds if layer.kind == "v4_window")
     tokens = settings.max_num_batched_tokens
     rows = max(-(-settings.max_model_len // layer.ratio) for layer in compressed) + window + tokens
     topk = max(layer.index_topk for layer in compressed)
@@ -659,27 +660,28 @@ def runner_state(spec, settings, runner: Runner, version: str, stage=None, rules
     seqs = settings.max_num_seqs
     built = built_len or settings.max_model_len
     samples = not runner.pooling  # V2 builds no sampler for a pooling model (vllm_pooling_budget.py)
-    parts = (
+    parts = (  # (bytes, their words: worded only where counted, as a budget is asked of every stage of every release)
         (samples and penalty_state(spec, settings, runner, version, stage),
-         f"Model Runner V2's penalty counts, int32 max_num_seqs {seqs:,} x (vocab {spec.vocab_size or 0:,} + a 1/32 "
-         "mask) (penalty_state)"),
+         lambda: f"Model Runner V2's penalty counts, int32 max_num_seqs {seqs:,} x (vocab {spec.vocab_size or 0:,} "
+                 "+ a 1/32 mask) (penalty_state)"),
         (samples and sampler_state(settings, runner, version, stage),
-         f"its sampler's other rows, {SAMPLER_REQUEST_BYTES:,} B a sequence (sampler_state)"),
+         lambda: f"its sampler's other rows, {SAMPLER_REQUEST_BYTES:,} B a sequence (sampler_state)"),
         (samples and grammar_bitmask(spec, settings, runner, version, stage),
-         "its structured-output bitmask, int32 max_num_seqs x vocab / 32 (grammar_bitmask)"),
+         lambda: "its structured-output bitmask, int32 max_num_seqs x vocab / 32 (grammar_bitmask)"),
         (inputs_embeds(spec, settings, runner, version, stage, media),
-         f"{runner.name}'s embeddings buffer, max_num_batched_tokens {settings.max_num_batched_tokens:,} x hidden "
-         f"{spec.hidden_size or 0:,} (inputs_embeds)"),
+         lambda: f"{runner.name}'s embeddings buffer, max_num_batched_tokens {settings.max_num_batched_tokens:,} x "
+                 f"hidden {spec.hidden_size or 0:,} (inputs_embeds)"),
         (block_tables(settings, runner, version, rules, measured, groups, block_size, built),
-         describe_tables(runner, groups, block_size, rules, built)),
+         lambda: describe_tables(runner, groups, block_size, rules, built)),
         (stage_inputs(spec, settings, version, stage),
-         "a later pipeline stage's hidden states and residual, max_num_batched_tokens x hidden (stage_inputs)"),
+         lambda: "a later pipeline stage's hidden states and residual, max_num_batched_tokens x hidden "
+                 "(stage_inputs)"),
         (token_history(spec, settings, runner, version, built),
-         f"the drafter's token history, int32 max_num_seqs x max_model_len {built:,} (token_history)"),
+         lambda: f"the drafter's token history, int32 max_num_seqs x max_model_len {built:,} (token_history)"),
         (drafter_buffers(spec, settings, runner, version, stage, built),
-         describe_drafter(spec, runner) if getattr(spec.draft, "config", None) is not None else ""),
+         lambda: describe_drafter(spec, runner) if getattr(spec.draft, "config", None) is not None else ""),
     )
-    counted = [(size, text) for size, text in parts if size]
+    counted = [(size, words()) for size, words in parts if size]
     source = ("; ".join(f"{text} {_mib_or_gib(size)}" for size, text in counted)
               + ", built after the init snapshot") if counted else "0: none counted here"
     return BudgetTerm("runner_state", sum(size for size, _ in counted), source)
@@ -792,14 +794,14 @@ def graph_reserve(rules: Behaviour, runner: Runner, gpu, eager: bool = False, ve
 
 def _capture_counts(spec, settings, gpu, version: str, flags: EngineFlags, runner: Runner):
     """capture_counts, once per deployment (stage_free): it reads no stage. An error it raises is not kept."""
-    return stage_free("capture_counts", (spec, settings, flags, runner), (gpu, version),
+    return stage_free("capture_counts", (spec, settings, flags, runner, gpu), (version,),
                       lambda: capture_counts(spec, settings, gpu, version, flags, runner))
 
 
 # stage_free's answers: a pp 16 plan asks vllm_budget 16 times with the same spec and settings (and a release remedy's
 # search plans every boundary release so), bounded as each answer keeps its objects alive
 _STAGE_FREE: dict = {}
-MAX_STAGE_FREE = 512
+MAX_STAGE_FREE = 1024
 
 
 def stage_free(name: str, objects: tuple, values: tuple, compute):
@@ -819,12 +821,51 @@ def vllm_budget(spec, tp: int, gpu, gpu_util: float, settings, rules: Behaviour,
                 block_size: Optional[int] = None, built_len: Optional[int] = None, kv_dtype: str = "auto") -> Budget:
     """`block_size`: --block-size (None: the engine's own); `built_len`: the max_model_len asked where it differs
     from the one planned (--max-model-len auto), which the runner's buffers built before profiling keep;
-    `kv_dtype`: --kv-cache-dtype, whose block size 0.34's block tables are built at (table_groups)."""
+    `kv_dtype`: --kv-cache-dtype, whose block size 0.34's block tables are built at (table_groups). A pipeline
+    stage's budget is worked out once per kind of stage (stage_kind: a pp 16 plan's sixteen stages are four kinds,
+    and a release remedy plans every boundary release so) and carries the stage's own index."""
+    asked = (spec, tp, gpu, gpu_util, settings, rules, version, gpu_memory, stage, flags, block_size, built_len,
+             kv_dtype)
+    if stage is None:
+        return _budget(*asked)
+    held = stage_free("budget", (spec, gpu, settings, rules, flags),
+                      (tp, gpu_util, version, gpu_memory, block_size, built_len, kv_dtype, stage_kind(spec, stage)),
+                      lambda: _budget(*asked))
+    return held if held.stage == stage.index else held.at_stage(stage.index)
+
+
+def stage_kind(spec, stage) -> tuple:
+    """All that a budget (vllm_budget and what it calls) reads of a pipeline stage but its index, which the Budget
+    only carries: the stage count, its layer count, whether it is the first (the embeddings, the media encoder's
+    pass, no intermediate tensors) or the last (the LM head, the sampler, the drafter), and for sparse attention
+    its layers' index-group leaders (index_groups, its one read of the layer range). Stages alike in these have the
+    same budget."""
+    leaders = per_object(_LEADERS, MAX_LEADERS, spec, index_group_leaders)
+    window = tuple(leaders[stage.first_layer:stage.end_layer]) if leaders else ()
+    return stage.stages, stage.layers, stage.is_first, stage.is_last, window
+
+
+_LEADERS: dict = {}  # index_group_leaders of a spec, read for each of its stages' budgets
+MAX_LEADERS = 256
+
+
+def _served(spec, tp: int, flags: EngineFlags, version: str) -> tuple:
+    """(the routed experts' layout, whether the pooling runner builds no LM head the checkpoint has, the spec as
+    `version` loads its weights) for _budget."""
+    headless = pooling_runner(spec, version) and any(g.name == "lm_head" and g.bytes for g in spec.params)
+    return flags.moe_layout(spec, tp, parse_version(version)), headless, without_lm_head(spec, version)
+
+
+def _budget(spec, tp: int, gpu, gpu_util: float, settings, rules: Behaviour, version: str,
+            gpu_memory: Optional[int] = None, stage=None, flags: EngineFlags = EngineFlags(),
+            block_size: Optional[int] = None, built_len: Optional[int] = None, kv_dtype: str = "auto") -> Budget:
     memory = gpu_memory or gpu.memory_bytes
     requested = math.ceil(memory * gpu_util) if rules.era != "v0" else int(memory * gpu_util)
-    layout = flags.moe_layout(spec, tp, parse_version(version))
-    headless = pooling_runner(spec, version) and any(g.name == "lm_head" and g.bytes for g in spec.params)
-    spec = without_lm_head(spec, version)  # the weights as the pooling runner loads them; the same spec otherwise
+    # the same for every pipeline stage (stage_free): the experts' layout, whether the pooling runner leaves out the
+    # LM head, and the spec as it loads the weights (the same spec otherwise)
+    asked = spec
+    layout, headless, spec = stage_free("served", (asked, flags), (tp, version),
+                                        lambda: _served(asked, tp, flags, version))
     weights, weights_source = loaded_weights(spec, tp, stage, gpu.name, rules, layout, head=not headless)
     if headless:
         weights_source += "; no LM head (vLLM's pooling runner builds none)"
@@ -843,7 +884,7 @@ def vllm_budget(spec, tp: int, gpu, gpu_util: float, settings, rules: Behaviour,
     elif flags.mm_encoder_tp_mode == "data" and spec.multimodal and not towerless:
         weights_source += "; --mm-encoder-tp-mode data falls back to weights for this architecture (vLLM warns)"
     # the same for every pipeline stage of a deployment: worked out once per (spec, settings) (stage_free)
-    runner = stage_free("runner", (spec, rules), (gpu, version), lambda: model_runner(spec, rules, gpu, version))
+    runner = stage_free("runner", (spec, rules, gpu), (version,), lambda: model_runner(spec, rules, gpu, version))
     if flags.cpu_offload_gb:
         weights, weights_source = offloaded_weights(spec, tp, stage, weights, weights_source, flags.cpu_offload_gb,
                                                     runner)

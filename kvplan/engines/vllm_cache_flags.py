@@ -113,7 +113,7 @@ def reads_ssm_flag(flavor: str, version: str) -> bool:
 
 
 def has_kda(spec) -> bool:
-    return any(isinstance(layer, LinearState) and layer.flavor == KDA_FLAVOR for layer in spec.layers)
+    return any(layer.flavor == KDA_FLAVOR for layer in spec.linear_layers)
 
 
 def kda_refusal(spec, version: str):
@@ -139,7 +139,7 @@ def conv_state_dtype(spec) -> str:
 def asked_ssm_dtype(spec, version: str) -> str:
     """--mamba-ssm-cache-dtype as `spec`'s state layers read it in `version`: 'auto' where none of them reads it."""
     asked = getattr(spec, "mamba_ssm_cache_dtype", "") or "auto"
-    flavors = {layer.flavor for layer in spec.layers if isinstance(layer, LinearState)}
+    flavors = {layer.flavor for layer in spec.linear_layers}
     return asked if any(reads_ssm_flag(flavor, version) for flavor in flavors) else "auto"
 
 

@@ -14,8 +14,11 @@ from . import EngineFlags
 from .ideal import EngineResult
 from .vllm import OVERRIDE_RULES, architecture_refusal, resolve_settings, served_architecture, start
 from .vllm_multimodal import DROPPED_SINCE as MEDIA_FLAGS_DROPPED_SINCE, text_only_refusal
+from .vllm_budget import sized_after_warmup, vllm_budget
 from .vllm_cache_flags import release_refusal
 from .vllm_pooling import runner_name
+from .vllm_runner import is_rocm
+from .vllm_sparse import ROCM
 from .vllm_speculative import NO_WEIGHTS
 from ..model.precision import RESULT_NAMES, check_kv_dtype, kv_dtype_name, vllm_name
 from ..model.quantization import QUANTIZATIONS
@@ -65,6 +68,7 @@ class VllmEngine:
         self.version = version
         self.rules = behaviour(version)
         self._settings_memo: dict = {}  # _budget_settings' answers
+        self._settings_of: dict = {}  # settings' answers
         for name, since in FLAG_SINCE.items():
             if getattr(flags, name) and parse_version(version) < since:
                 raise FieldError(name, f"needs vLLM {'.'.join(map(str, since))} or later (vllm=={version} has no "
@@ -222,12 +226,10 @@ class VllmEngine:
         # (vllm_specs.DENSE_MLA_BLOCK_RULES: 64 for fp8 on Hopper, 32 on Blackwell 0.18-0.33); raised for hybrids
         return None
 
-    @property
+    @functools.cached_property  # of the rules and flags, fixed at construction; every stage's budget reads it
     def default_gpu_util(self) -> float:
         """config/cache.py resolved_gpu_memory_utilization: 1.0 where the extensible KV cache sizes the cache from
         measured memory (0.34), else the release's default."""
-        from .vllm_budget import sized_after_warmup
-
         return 1.0 if sized_after_warmup(self.rules, self.flags) else self.rules.default_gpu_util
 
     def dummy_sampler(self, spec, gpu=None) -> str:
@@ -242,7 +244,19 @@ class VllmEngine:
         """The engine's settings on `gpu`; with `spec`, the batches in flight as its model runner runs them (and
         async scheduling as its speculative method leaves it: vllm_runner.async_scheduling), the default batched
         tokens raised to a prefix-LM's largest media item (vllm_media_floor.py), and a pooling model's chunked
-        prefill and prefix caching (vllm_pooling_budget.incremental_prefill)."""
+        prefill and prefix caching (vllm_pooling_budget.incremental_prefill). Worked out once per engine for these
+        arguments (`gpu` and `spec` by identity, kept alive with the answer): a plan asks it for its budget
+        (_budget_settings) and again for its start-up figures (capacity), as does every release a remedy plans."""
+        key = (context, id(gpu), pp, max_num_batched_tokens, max_num_seqs, id(spec))
+        held = self._settings_of.get(key)
+        if held is not None and held[0] is gpu and held[1] is spec:
+            return held[2]
+        answer = self._settings(context, gpu, pp, max_num_batched_tokens, max_num_seqs, spec)
+        remember(self._settings_of, MAX_SETTINGS, key, (gpu, spec, answer))  # the oldest goes (and what it kept)
+        return answer
+
+    def _settings(self, context: int, gpu, pp: int, max_num_batched_tokens: Optional[int],
+                  max_num_seqs: Optional[int], spec):
         from .vllm_media_floor import media_floor
         from .vllm_pooler_config import given
         from .vllm_pooling_budget import incremental_prefill
@@ -339,8 +353,6 @@ class VllmEngine:
                asked_context: Optional[int] = None, kv_dtype: str = "auto"):
         """`asked_context`: the length asked where --max-model-len auto plans a shorter `context`; `kv_dtype`: the
         --kv-cache-dtype served (0.34 builds its block tables at that cache's block size)."""
-        from .vllm_budget import vllm_budget
-
         spec, settings = self._budget_settings(spec, gpu, gpu_memory, 1 if stage is None else stage.stages, context,
                                                max_num_batched_tokens, max_num_seqs)
         util = self.default_gpu_util if gpu_util is None else gpu_util
@@ -352,16 +364,17 @@ class VllmEngine:
         """(spec as served on `gpu`, the engine's settings) for budget(): the same for every pipeline stage of a
         deployment, so kept per engine (a pp 16 plan asks 16 times, a release remedy's search once per release). Both
         are pure in these arguments and the engine's version, rules and flags (fixed at construction); `spec` is
-        keyed by identity and kept alive with its answer, so an id is never reused while its key is held."""
-        key = (id(spec), gpu, gpu_memory, pp, context, max_num_batched_tokens, max_num_seqs)
+        keyed by identity and kept alive with its answer, so an id is never reused while its key is held (and so is
+        `gpu`: a frozen GPU's hash reads every field, each stage's budget again)."""
+        key = (id(spec), id(gpu), gpu_memory, pp, context, max_num_batched_tokens, max_num_seqs)
         held = self._settings_memo.get(key)
-        if held is not None and held[0] is spec:
+        if held is not None and held[0] is spec and held[2] is gpu:
             return held[1]
         viewed = self.on_gpu(spec, gpu)  # the weights in the dtype vLLM serves there (a T4's float32 Gemma 3)
         length = context or viewed.max_position_embeddings or 8192
         memory_gpu = gpu if gpu_memory is None else _with_memory(gpu, gpu_memory)
         answer = viewed, self.settings(length, memory_gpu, pp, max_num_batched_tokens, max_num_seqs, viewed)
-        remember(self._settings_memo, MAX_SETTINGS, key, (spec, answer))  # the oldest goes (and its spec)
+        remember(self._settings_memo, MAX_SETTINGS, key, (spec, answer, gpu))  # the oldest goes (and what it kept)
         return answer
 
 
@@ -491,9 +504,6 @@ def _eplb_spelling(spelling: str, version: str) -> None:
 def _capability(gpu) -> tuple:
     """The GPU's CUDA compute capability (catalog.GPU.compute_capability); () when unknown; vllm_sparse.ROCM for an
     AMD GPU (vLLM's ROCm platform picks its own backends)."""
-    from .vllm_runner import is_rocm
-    from .vllm_sparse import ROCM
-
     return ROCM if is_rocm(gpu) else (getattr(gpu, "compute_capability", ()) or ())
 
 

@@ -3,7 +3,6 @@ the rule vllm.py (with_model_defaults, layer_specs) and vllm_prefix_flag.py both
 
 from __future__ import annotations
 
-from ..model.kinds import LinearState
 from .vllm_versions import parse_version
 
 # Hybrid classes that implement SupportsMambaPrefixCaching (model_executor/models/*.py 0.11.1-0.25.1: bamba.py (to
@@ -29,7 +28,7 @@ MAMBA_FREES_STATES_SINCE = (0, 14)
 
 
 def _is_hybrid(spec) -> bool:
-    states = sum(isinstance(layer, LinearState) for layer in spec.layers)
+    states = len(spec.linear_layers)
     return 0 < states < len(spec.layers)
 
 

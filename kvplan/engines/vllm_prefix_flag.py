@@ -36,7 +36,6 @@ from dataclasses import replace
 from typing import Optional
 
 from ..errors import FieldError, quote
-from ..model.kinds import LinearState
 from .vllm_mamba_mode import MAMBA_PREFIX_CLASSES, mamba_all_mode
 from .vllm_versions import parse_version
 
@@ -75,7 +74,7 @@ def prefix_caching_choice(value) -> Optional[bool]:
 
 
 def _states(spec) -> list:
-    return [layer for layer in spec.layers if isinstance(layer, LinearState)]
+    return list(spec.linear_layers)
 
 
 def _attention_free(spec) -> bool:

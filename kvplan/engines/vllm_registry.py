@@ -268,8 +268,10 @@ def retired_boundaries() -> set:
     patch): the last that serves it, the first published after the last that lists it, the first that names it, the
     first that points at a plugin (vllm_remedy.release_boundaries)."""
     found = {padded_release(first) for first, _ in PLUGINS.values()}
+    published = [release_parts(name) for name in PUBLISHED]  # read once, not once an architecture
     for architecture, retired in RETIRED.items():
-        after = next(parts for parts in map(release_parts, PUBLISHED) if parts > padded_release(retired.last))
+        last = padded_release(retired.last)
+        after = next(parts for parts in published if parts > last)
         found.update({padded_release(last_serving(architecture)), after, padded_release(retired.named_from)})
     return found
 
@@ -283,9 +285,9 @@ def served_architecture(spec) -> str:
 def unlisted_boundaries() -> set:
     """The releases where a dropped architecture's refusal starts or ends (UNLISTED), as (major, minor, patch): the
     last that lists it, the first published after it, the first that lists it again (vllm_remedy.release_boundaries)."""
-    found = set()
+    found, published = set(), [release_parts(name) for name in PUBLISHED]
     for last, back in UNLISTED.values():
-        after = next(parts for parts in map(release_parts, PUBLISHED) if parts > padded_release(last))
+        after = next(parts for parts in published if parts > padded_release(last))
         found.update({padded_release(last), after} | ({padded_release(back)} if back else set()))
     return found
 

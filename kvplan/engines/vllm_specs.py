@@ -18,6 +18,7 @@ function it mirrors (paths under vllm/); nothing here is copied from vLLM.
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from functools import cached_property
 from typing import Optional
 
 from math import lcm
@@ -238,7 +239,17 @@ class Group:
     def bytes_per_block(self, on: Optional[set] = None) -> int:
         """Pool bytes one block takes in this group (layer-outermost layout: the layers' pages side by side),
         counting only the layers in `on` (one pipeline stage) when given."""
-        return sum(p for i, p in zip(self.layers, self.page_bytes_of_layers) if on is None or i in on)
+        if on is None:
+            return sum(self.page_bytes_of_layers)
+        if len(on) >= len(self.layers):
+            return sum(p for i, p in zip(self.layers, self.page_bytes_of_layers) if i in on)
+        page = self._page_of  # a stage of a few layers in a group of many (pp 16): its own layers looked up
+        return sum(page[i] for i in on if i in page)
+
+    @cached_property
+    def _page_of(self) -> dict:
+        """layer -> its page bytes (a group's layers are distinct)."""
+        return dict(zip(self.layers, self.page_bytes_of_layers))
 
 
 # Dense MLA (no indexer) on a CUDA GPU: how a release sets the block, by its first release (newest first). Up to 0.17
@@ -644,7 +655,7 @@ def kv_cache_groups(specs: list) -> tuple:
     specs = [specs[i] for i in everyone]
     if not specs:
         return (), []
-    if all(s == specs[0] for s in specs):  # is_kv_cache_spec_uniform
+    if all(s is specs[0] or s == specs[0] for s in specs):  # is_kv_cache_spec_uniform (a kind's layers share one)
         return (Group(specs[0], everyone, tuple(s.page_bytes for s in specs)),), []
     if len({s.block_size for s in specs}) == 1 and len({s.uniform_type for s in specs}) == 1:
         # UniformTypeKVCacheSpecs.from_specs: one group, each layer its own page

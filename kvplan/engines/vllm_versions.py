@@ -60,6 +60,7 @@ between 0.8.5 and 0.32.0 grep-checked; N = 2I gate/up rows per rank, K = hidden)
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from functools import lru_cache
 from typing import Optional
 
 from ..errors import FieldError, quote
@@ -267,6 +268,7 @@ def release_rule(rules, version: str, default=None):
     return next((row[1] for row in rules if release >= row[0]), default)
 
 
+@lru_cache(maxsize=1024)  # a remedy's search asks it of every boundary release, several times each
 def behaviour(version: str) -> Behaviour:
     """The behaviour of a vLLM release (0.2 to NEWEST)."""
     v = parse_version(version)

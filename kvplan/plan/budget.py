@@ -54,6 +54,14 @@ class Budget:
     terms: tuple = ()
     measured: Optional[MeasuredSizing] = None  # the engine sizes the cache after warmup (vLLM 0.34)
 
+    def at_stage(self, index: Optional[int]) -> "Budget":
+        """This budget as another pipeline stage's, one that reads alike (engines/vllm_budget.py stage_kind): the
+        same terms, its own index. Its fields copied whole, not through dataclasses.replace (five times as dear: a
+        pp 16 remedy asks this ~800 times); a frozen dataclass's __init__ sets them so too."""
+        twin = object.__new__(type(self))
+        twin.__dict__.update(self.__dict__, stage=index)
+        return twin
+
     @property
     def weights_exceed(self) -> bool:
         """The weights alone take all the GPU memory the engine may use (nothing else can fit beside them)."""

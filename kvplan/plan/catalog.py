@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, replace
+from functools import cached_property
 from typing import Callable, Optional
 
 from ..errors import FieldError, quote
@@ -58,7 +59,7 @@ class GPU:
         count = f" ({self.node_gpus} GPUs)" if counted else ""
         return f"one {NODE_NAMES.get(self.name, f'{self.name} node')}{count}"
 
-    @property
+    @cached_property  # asked for every budget term that tells ROCm from CUDA
     def device_names(self) -> tuple:
         """The names nvidia-smi / ROCm print for this GPU (kept in the catalog's aliases)."""
         return tuple(a for a in self.aliases if a.startswith(DEVICE_NAME_PREFIXES))

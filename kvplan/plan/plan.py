@@ -818,7 +818,8 @@ def ranged_fixes(asked: Replan, fix: Fix, outcome: tuple, boundaries: tuple) -> 
     changes only at one): the range is claimed only for an outcome every one of them shares. Else the releases that
     hold a request, nearest first, as a closed run (release_span: from the oldest of them before the first newer
     boundary that differs, releases between two boundaries acting as the older one) or alone; and, where the nearest
-    does not hold one, what stops it over the run of releases it stops alike."""
+    does not hold one, what stops it over the run of releases it stops alike. Releases past the first that differs
+    are planned only until those runs are known (settled)."""
     first = release_number(fix.changes[0][1])
     newer = fix.onward == "newer" or (bool(fix.span) and release_number(fix.span[0]) == first)
     onward = [r for r in boundaries if (release_number(r) > first if newer else release_number(r) < first)
@@ -826,18 +827,38 @@ def ranged_fixes(asked: Replan, fix: Fix, outcome: tuple, boundaries: tuple) -> 
     onward.sort(key=release_number, reverse=not newer)
     rest = fix.changes[1:]
     outcomes = [(fix.changes[0][1].split("==", 1)[1], outcome)]
-    for release in onward:
+    last = onward[-1] if onward else outcomes[0][0]
+    for release in onward:  # nearest first, until the runs below are known
         outcomes.append((release, _outcome(asked, (("engine", f"vllm=={release}"),) + rest)))
-    if all(o == outcome for _, o in outcomes):
+        if settled(outcomes):
+            break
+    if all(o == outcome for _, o in outcomes):  # every boundary planned, all alike
         return [replace(fix, fits=outcome[0], shortfall=outcome[1])]
     found = []
-    fitting = _first_run(outcomes, (True, ""))
+    fitting = _first_run(outcomes, FITS)
     if fitting:
-        found.append(_ranged(fix, fitting, outcomes, boundaries, fits=True))
+        found.append(_ranged(fix, fitting, last, boundaries, fits=True))
     if not outcome[0]:
-        found.insert(0, _ranged(fix, _first_run(outcomes, outcome), outcomes, boundaries, fits=False,
+        found.insert(0, _ranged(fix, _first_run(outcomes, outcome), last, boundaries, fits=False,
                                 shortfall=outcome[1]))
     return found
+
+
+FITS = (True, "")  # a planned fix's outcome (fits, shortfall) where it holds a request
+
+
+def settled(outcomes: list) -> bool:
+    """Whether ranged_fixes' answer is known from these outcomes (release, (fits, shortfall)), the fix's own first
+    and the boundary releases past it nearest first, whatever the farther ones hold: once one differs from the fix's
+    own (the range is not claimed whole), the first run alike ends there; where the fix's own holds a request that
+    run is the answer, else the answer also needs the first run that holds one, started and ended."""
+    own = outcomes[0][1]
+    if all(o == own for _, o in outcomes):
+        return False
+    if own == FITS:
+        return True
+    held = [o == FITS for _, o in outcomes]
+    return True in held and False in held[held.index(True):]
 
 
 def _within(release: str, span: tuple) -> bool:
@@ -856,12 +877,12 @@ def _first_run(outcomes: list, wanted: tuple) -> list:
     return run
 
 
-def _ranged(fix: Fix, run: list, outcomes: list, boundaries: tuple, **outcome) -> Fix:
-    """`fix` moved to the first release of `run`: onward where the run reaches the last boundary of an onward fix,
-    else the closed run (release_span; ending where the fix's own does where it reaches that), or that release
+def _ranged(fix: Fix, run: list, last: str, boundaries: tuple, **outcome) -> Fix:
+    """`fix` moved to the first release of `run`: onward where the run reaches `last`, the last boundary of an onward
+    fix, else the closed run (release_span; ending where the fix's own does where it reaches that), or that release
     alone."""
     changes = (("engine", f"vllm=={run[0]}"),) + fix.changes[1:]
-    if run[-1] == outcomes[-1][0] and fix.onward:
+    if run[-1] == last and fix.onward:
         return replace(fix, changes=changes, **outcome)
     span = release_span(run, boundaries) if len(run) > 1 else ()
     return replace(fix, changes=changes, onward="", span=span, **outcome)

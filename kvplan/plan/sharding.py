@@ -15,6 +15,7 @@ model's routed experts (moe_layout, MoeLayout): see moe_layout's docstring."""
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from functools import lru_cache
 from typing import Callable, Optional
 
 from ..errors import FieldError, quote
@@ -74,6 +75,16 @@ def pp_partition(num_hidden_layers: int, pp: int, partition: Optional[tuple] = N
 
 
 def pp_stages(num_hidden_layers: int, pp: int, partition: Optional[tuple] = None) -> tuple:
+    """The pipeline's stages (frozen), dealt once per layer count and partition: a release remedy plans every
+    boundary release at the same stages."""
+    try:
+        return _pp_stages(num_hidden_layers, pp, partition)
+    except TypeError:  # a partition given as a list: dealt afresh
+        return _pp_stages.__wrapped__(num_hidden_layers, pp, partition)
+
+
+@lru_cache(maxsize=256)
+def _pp_stages(num_hidden_layers: int, pp: int, partition: Optional[tuple] = None) -> tuple:
     counts, start, stages = pp_partition(num_hidden_layers, pp, partition), 0, []
     for i, count in enumerate(counts):
         stages.append(Stage(i, pp, start, start + count))
@@ -86,6 +97,10 @@ def stage_cache_layers(spec: ModelSpec, stages: tuple) -> list:
     every decoder layer; when a config has cache-less layers (Nemotron-H MLP blocks) their positions are not in
     the spec, so cache layers are dealt to stages in proportion (approximate). A sparse-attention indexer's keys
     sit with the latent before them, in the same decoder layer."""
+    if len(spec.layers) == spec.num_hidden_layers and all(kind.kind != "indexer" for kind, _ in spec.layer_counts):
+        # one cache layer a decoder layer (a pp 16 release remedy asks this of every release it plans): a stage
+        # holds its own range
+        return [set(range(max(stage.first_layer, 0), min(stage.end_layer, len(spec.layers)))) for stage in stages]
     owners, layer = [], -1
     for kind in spec.layers:
         layer += kind.kind != "indexer"
