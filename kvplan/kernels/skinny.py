@@ -362,8 +362,8 @@ class MoEPairsPlan:
     def _by_expert(self, torch, x, weights, ids, ptrs, out, extra) -> None:
         """More tokens than max_tokens: the pairs sorted by expert (torch, no host sync: graph-safe), one CTA row
         per expert walking its pairs a pass at a time (row tiles: row_pass pairs; k split: 64), each weight chunk
-        unpacked once per pass, so each expert's weights stream from HBM once per pass. Ids outside 0..experts-1 sort last and are
-        never run (their outputs are undefined)."""
+        unpacked once per pass, so each expert's weights stream from HBM once per pass. Ids outside 0..experts-1
+        sort last and are never run (their outputs are undefined)."""
         t, e = x.shape[0], self.experts
         pairs = t * self.top_k
         order, offs = pairs_by_expert(torch, ids, e)
