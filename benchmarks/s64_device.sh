@@ -16,7 +16,8 @@
 #   bash benchmarks/s64_device.sh final    the session's last tree: the review's new GPU cases (gpt-oss's qkv past k in
 #                                          groups of two slices, mxfp4 row tiles joined / large scales), memcheck and
 #                                          racecheck of the row-owned GEMV, the mxfp4 threshold tests, every verify GPU
-#                                          test file and the state-step tests, then issue 13's list (80 GB) as JSON
+#                                          test file and the state-step tests, then gpt-oss-20b and DeepSeek-V2-Lite
+#                                          (its 2048 x 10944 down past k) through verify as JSON
 #   bash benchmarks/s64_device.sh tests    every verify GPU test file and the state-step tests
 set -u
 session=s64 mode=${1:-h200}
@@ -73,7 +74,8 @@ elif [ "$mode" = final ]; then
   done
   files=$(verify_gpu_test_files)
   timeout 240 python3 -m pytest -q -p no:cacheprovider -rfE $state_tests $files 2>&1 | tail -6 | tee -a "$LOG"
-  run_issue13_list_80gb run_json
+  run_json gptoss openai/gpt-oss-20b -c 8192
+  run_json v2lite deepseek-ai/DeepSeek-V2-Lite -c 8192
 else
   files=$(verify_gpu_test_files)
   timeout 500 python3 -m pytest -q -p no:cacheprovider -rfE $state_tests $files 2>&1 | tail -8 | tee -a "$LOG"
