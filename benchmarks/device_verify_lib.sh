@@ -2,8 +2,9 @@
 # under $OUT opened with the GPU and the date, `run NAME VERIFY-ARGS...` (one verify run, its output in
 # $OUT/v_NAME.txt, its verdict lines in the log), `run_json NAME VERIFY-ARGS...` (the whole result as JSON, its
 # decode table and verdicts rendered in the log), `run_issue13_list` (issue 13's ten deployments),
-# `verify_gpu_test_files` (every tests/test_verify_*.py that needs CUDA) and `pack_runs` (the per-run outputs as one
-# runs.tgz: the device returns only a few files a call).
+# `run_qwen3next_tp2 RUNNER` (Qwen3-Next tp 2 as listed and with a float32 SSM state), `verify_gpu_test_files`
+# (every tests/test_verify_*.py that needs CUDA), `$state_tests` (the state-step GPU tests) and `pack_runs` (the
+# per-run outputs as one runs.tgz: the device returns only a few files a call).
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 export PYTHONPATH=$PWD PYTHONUNBUFFERED=1 HF_HUB_OFFLINE=1
 LOG=$OUT/${session}_$mode.txt
@@ -28,10 +29,18 @@ print(emit(VerifyResult(json.load(open(sys.argv[1]))), 'table'))" "$OUT/v_$name.
     | sed -n '/^Decode step/,/^TTFT/p;/^Verdict/,$p' | tee -a "$LOG"
 }
 verify_gpu_test_files() { grep -l "kernel_torch\|cuda.is_available\|needs a CUDA" tests/test_verify_*.py; }
+# the state-step GPU tests (gated DeltaNet, Mamba, KDA steps and their state dtypes) that session scripts run beside them
+state_tests="tests/test_statestep_s62.py tests/test_deltanet_step.py tests/test_mamba_step.py tests/test_verify_kda.py
+  tests/test_state_dtypes_s61.py"
 pack_runs() { (cd "$OUT" && tar czf runs.tgz v_* && rm -f v_*); }
 run_issue13_list() {  # issue 13's list at 8K (vLLM 0.32.0's rules by default), one simulated rank at tp 2
   run_issue13_list_80gb run
   run qwen3next Qwen/Qwen3-Next-80B-A3B-Thinking -c 8192 --tp 2
+}
+run_qwen3next_tp2() {  # Qwen3-Next tp 2 (an H200 rank) as issue 13's list has it and with a float32 SSM state, through
+  # RUNNER (run|run_json)
+  $1 qwen3next Qwen/Qwen3-Next-80B-A3B-Thinking -c 8192 --tp 2
+  $1 qwen3next_ssm_fp32 Qwen/Qwen3-Next-80B-A3B-Thinking -c 8192 --tp 2 --mamba-ssm-cache-dtype float32
 }
 run_issue13_list_80gb() {  # the nine of the list an 80 GB rank holds (not Qwen3-Next tp 2), through RUNNER (run|run_json)
   local runner=$1

@@ -13,11 +13,8 @@
 set -u
 session=s63 mode=${1:-h200}
 source "$(dirname "$0")/device_verify_lib.sh"
-state_tests="tests/test_statestep_s62.py tests/test_deltanet_step.py tests/test_mamba_step.py tests/test_verify_kda.py
-  tests/test_state_dtypes_s61.py"
 if [ "$mode" = h200 ]; then
-  run qwen3next Qwen/Qwen3-Next-80B-A3B-Thinking -c 8192 --tp 2
-  run qwen3next_ssm_fp32 Qwen/Qwen3-Next-80B-A3B-Thinking -c 8192 --tp 2 --mamba-ssm-cache-dtype float32
+  run_qwen3next_tp2 run
   sed -n '/^Decode step/,/^TTFT/p' "$OUT/v_qwen3next.txt" | tee -a "$LOG"
   timeout 150 python3 -m pytest -q -p no:cacheprovider -rfE $state_tests 2>&1 | tail -6 | tee -a "$LOG"
 elif [ "$mode" = h100 ]; then

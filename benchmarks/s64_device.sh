@@ -22,11 +22,8 @@
 set -u
 session=s64 mode=${1:-h200}
 source "$(dirname "$0")/device_verify_lib.sh"
-state_tests="tests/test_statestep_s62.py tests/test_deltanet_step.py tests/test_mamba_step.py tests/test_verify_kda.py
-  tests/test_state_dtypes_s61.py"
 if [ "$mode" = h200 ]; then
-  run_json qwen3next Qwen/Qwen3-Next-80B-A3B-Thinking -c 8192 --tp 2
-  run_json qwen3next_ssm_fp32 Qwen/Qwen3-Next-80B-A3B-Thinking -c 8192 --tp 2 --mamba-ssm-cache-dtype float32
+  run_qwen3next_tp2 run_json
   run_issue13_list_80gb run_json
 elif [ "$mode" = bench ]; then
   timeout 580 python3 benchmarks/kernel_device_run.py env bench >"$OUT/v_kernel_run.txt" 2>&1
