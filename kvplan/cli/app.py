@@ -1,7 +1,9 @@
 """The commands as typer declares them: each parses its flags, calls kvplan/commands/ and hands the result to
-`show`. No rule lives here."""
+`show`. No rule lives here.
 
-from __future__ import annotations
+No `from __future__ import annotations` here: typer reads every command's annotations at each start, and real
+objects spare it compiling each string (half of building the command line). Commands import what they need when
+they run, so that one command never pays for another's modules."""
 
 import sys
 from contextlib import contextmanager
@@ -300,7 +302,6 @@ def estimate(
     """What vLLM would log at startup (available KV cache memory, KV cache size in tokens, maximum
     concurrency) for each plan, with kvplan's footprint, budget, decode ITL and time to first token; comma
     lists sweep."""
-    from ..commands.deployments import batched_tokens, layer_partition
     from ..commands.estimate import estimate as run
     from ..engines import (EngineFlags, cpu_offload_gb, data_parallel_size, enable_eplb, enable_lora, encoder_tp_mode,
                            gpu_blocks_override, ignored_lora, media_limits, mm_processor_kwargs, speculative_config)
@@ -319,8 +320,12 @@ def estimate(
     contexts = None
     if context is not None and not auto_fit:
         contexts = _list(context, "context", "8192,32K", tokens=True, auto_alone=True)
-    partition = None if pp_partition is None else layer_partition(pp_partition)  # '' is refused, not unset
-    batched = None if max_num_batched_tokens is None else batched_tokens(max_num_batched_tokens)
+    partition = batched = None
+    if pp_partition is not None or max_num_batched_tokens is not None:  # deployments.py: check's big Deployment class
+        from ..commands.deployments import batched_tokens, layer_partition
+
+        partition = None if pp_partition is None else layer_partition(pp_partition)  # '' is refused, not unset
+        batched = None if max_num_batched_tokens is None else batched_tokens(max_num_batched_tokens)
     with hub_deadline(hub_timeout):
         result = run(model, contexts=contexts, kv_dtypes=[d.strip() for d in kv_dtype.split(",")],
                      tps=_list(tp, "tp"), block_size=block_size, kv_budget=kv_budget, gpu=gpu,

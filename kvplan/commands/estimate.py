@@ -26,8 +26,6 @@ from ..plan.max_len import default_max_model_len
 from ..plan.plan import check_input_len, plan, prompt_for
 from ..plan.sharding import require_stage_counts
 from ..units import parse_gpu_memory, parse_size, require_fraction, require_positive
-from .curve import curves
-from .deployments import block_size as valid_block_size
 from .describe import model_summary
 
 
@@ -115,6 +113,9 @@ def estimate(model: str, *, contexts: Optional[list] = None, kv_dtypes: list = (
         raise KvplanError(f"the sweep asks for {sweep:,} plans (contexts x KV dtypes x TP degrees); at most "
                           f"{MAX_PLANS} per run.")
     if block_size is not None:
+        # imported here, as curve below: most runs need neither (deployments builds check's 52-field Deployment)
+        from .deployments import block_size as valid_block_size
+
         valid_block_size(block_size)
     for field, value in (("max_num_batched_tokens", max_num_batched_tokens), ("max_num_seqs", max_num_seqs)):
         if value is not None:
@@ -214,7 +215,11 @@ def estimate(model: str, *, contexts: Optional[list] = None, kv_dtypes: list = (
                 fitted.append((i, p.context))
                 plans[i] = fit
     plans, fitted = distinct_plans(plans, fitted, spell)
-    drawn = curves(plans, plan_at) if chart else ()
+    drawn = ()
+    if chart:
+        from .curve import curves
+
+        drawn = curves(plans, plan_at)
     return EstimateResult(spec, plans, spell, default_context and not auto_fit, drawn,
                           tuple(fitted) if auto_fit else None, device, engine_model)
 
