@@ -134,7 +134,6 @@ def estimate(model: str, *, max_model_len: Optional[Many] = None, kv_cache_dtype
     (engines/vllm_cache_flags.py); enable_prefix_caching (True / False; None: vLLM's default) and mamba_block_size
     (tokens) as vLLM's --enable-prefix-caching / --no-enable-prefix-caching and --mamba-block-size
     (engines/vllm_prefix_flag.py)."""
-    from .commands.deployments import layer_partition
     from .commands.estimate import estimate as run
     from .engines.vllm_graphs import capture_sizes_value, max_capture_size_value
     from .engines import (EngineFlags, cpu_offload_gb as offload, data_parallel_size as replicas, enable_eplb as eplb,
@@ -158,8 +157,12 @@ def estimate(model: str, *, max_model_len: Optional[Many] = None, kv_cache_dtype
     if max_model_len is not None and not auto_fit:
         contexts = _many(max_model_len, "context", tokens=True, auto_alone=True)
     batched = None if max_num_batched_tokens is None else human_int(max_num_batched_tokens, "max_num_batched_tokens")
-    partition = None if pp_layer_partition is None else layer_partition(list(pp_layer_partition) if isinstance(
-        pp_layer_partition, tuple) else pp_layer_partition)
+    partition = None
+    if pp_layer_partition is not None:  # only then: deployments.py builds check's big Deployment class
+        from .commands.deployments import layer_partition
+
+        partition = layer_partition(list(pp_layer_partition) if isinstance(pp_layer_partition, tuple)
+                                    else pp_layer_partition)
     result = run(model, contexts=contexts, kv_dtypes=_strings(kv_cache_dtype, "kv_dtype"),
                  tps=_many(tensor_parallel_size, "tp"), pp=pipeline_parallel_size, pp_partition=partition,
                  block_size=block_size,
