@@ -3,19 +3,8 @@
 #   bash benchmarks/s59_device.sh verify   issue 13's models through verify (8K; vLLM 0.32.0 unless said) + kernel tests
 #   bash benchmarks/s59_device.sh tests    verify's GPU test files
 set -u
-cd "$(dirname "$0")/.."
-export PYTHONPATH=$PWD PYTHONUNBUFFERED=1 HF_HUB_OFFLINE=1
-mode=${1:-verify}
-LOG=$OUT/s59_$mode.txt
-nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader | tee "$LOG"
-date -u | tee -a "$LOG"
-run() {  # name, then verify's arguments
-  local name=$1; shift
-  local t0=$SECONDS
-  timeout 80 python3 -m kvplan verify "$@" >"$OUT/v_$name.txt" 2>&1
-  echo "$name ($*) rc=$? $((SECONDS - t0)) s" | tee -a "$LOG"
-  grep -E "^Verdict|^Capacity|^Budget|^Decode|^TTFT|^Weight" "$OUT/v_$name.txt" | cut -c1-170 | tee -a "$LOG"
-}
+session=s59 mode=${1:-verify}
+source "$(dirname "$0")/device_verify_lib.sh"  # the environment, the log, run()
 if [ "$mode" = verify ]; then
   run llama8b meta-llama/Llama-3.1-8B-Instruct -c 8192
   run llama8b_034 meta-llama/Llama-3.1-8B-Instruct -c 8192 --engine vllm==0.34.0
@@ -27,6 +16,6 @@ if [ "$mode" = verify ]; then
   timeout 150 python3 -m pytest -q -p no:cacheprovider -rfE tests/test_kernel_gpu.py tests/test_kernel_mla_gpu.py \
     2>&1 | tail -4 | tee -a "$LOG"
 else
-  files=$(grep -l "kernel_torch\|cuda.is_available\|needs a CUDA" tests/test_verify_*.py)
+  files=$(verify_gpu_test_files)
   timeout 500 python3 -m pytest -q -p no:cacheprovider -rfE $files 2>&1 | tail -8 | tee -a "$LOG"
 fi

@@ -8,25 +8,14 @@
 #   bash benchmarks/s61_device.sh mamba    Nemotron-H with its float32 SSM state in two-dtype slots, the Mamba GPU tests,
 #                                          the list's three runs whose files did not come back in call 1
 set -u
-cd "$(dirname "$0")/.."
-export PYTHONPATH=$PWD PYTHONUNBUFFERED=1 HF_HUB_OFFLINE=1
-mode=${1:-verify}
-LOG=$OUT/s61_$mode.txt
-nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader | tee "$LOG"
-date -u | tee -a "$LOG"
-run() {  # name, then verify's arguments
-  local name=$1; shift
-  local t0=$SECONDS
-  timeout 80 python3 -m kvplan verify "$@" >"$OUT/v_$name.txt" 2>&1
-  echo "$name ($*) rc=$? $((SECONDS - t0)) s" | tee -a "$LOG"
-  grep -E "^Verdict|^Decode graphs|^Capacity|^Budget|^Decode|^TTFT|^Weight" "$OUT/v_$name.txt" | cut -c1-170 | tee -a "$LOG"
-}
+session=s61 mode=${1:-verify}
+source "$(dirname "$0")/device_verify_lib.sh"  # the environment, the log, run()
 if [ "$mode" = verify ]; then
   run llama8b meta-llama/Llama-3.1-8B-Instruct -c 8192
   run gptoss openai/gpt-oss-20b -c 8192
   run v2lite deepseek-ai/DeepSeek-V2-Lite -c 8192
   run llama1b meta-llama/Llama-3.2-1B-Instruct -c 8192
-  files=$(grep -l "kernel_torch\|cuda.is_available\|needs a CUDA" tests/test_verify_*.py)
+  files=$(verify_gpu_test_files)
   timeout 300 python3 -m pytest -q -p no:cacheprovider -rfE $files 2>&1 | tail -8 | tee -a "$LOG"
 elif [ "$mode" = list ]; then  # issue 13's whole list, after the session's merges
   run llama8b meta-llama/Llama-3.1-8B-Instruct -c 8192
@@ -53,7 +42,7 @@ elif [ "$mode" = final ]; then  # little device time left: the GDN two-tensor ru
   timeout 200 python3 -m pytest -q -p no:cacheprovider -rfE tests/test_api_verify_s61.py tests/test_state_dtypes_s61.py \
     tests/test_verify_engine_flags.py tests/test_verify_gpu.py 2>&1 | tail -8 | tee -a "$LOG"
 else
-  files=$(grep -l "kernel_torch\|cuda.is_available\|needs a CUDA" tests/test_verify_*.py)
+  files=$(verify_gpu_test_files)
   timeout 500 python3 -m pytest -q -p no:cacheprovider -rfE $files 2>&1 | tail -8 | tee -a "$LOG"
 fi
 (cd "$OUT" && tar czf runs.tgz v_*.txt && rm -f v_*.txt)  # one file back: the device returns a few
