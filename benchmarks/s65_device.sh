@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# Session 65.
+#   bash benchmarks/s65_device.sh h200     issue 13's whole list on an H200 rank as JSON (Qwen3-Next tp 2 first, as
+#                                          listed and with a float32 SSM state, then the nine)
+#   bash benchmarks/s65_device.sh bench    issue 14's kernel table against FlashInfer and SDPA (carry .peers)
+#   bash benchmarks/s65_device.sh tests    every verify GPU test file and the state-step tests
+set -u
+session=s65 mode=${1:-h200}
+source "$(dirname "$0")/device_verify_lib.sh"
+if [ "$mode" = h200 ]; then
+  run_qwen3next_tp2 run_json
+  run_issue13_list_80gb run_json
+elif [ "$mode" = bench ]; then
+  timeout 580 python3 benchmarks/kernel_device_run.py env bench >"$OUT/v_kernel_run.txt" 2>&1
+  tail -80 "$OUT/v_kernel_run.txt" | tee -a "$LOG"
+else
+  files=$(verify_gpu_test_files)
+  timeout 500 python3 -m pytest -q -p no:cacheprovider -rfE $state_tests $files 2>&1 | tail -8 | tee -a "$LOG"
+fi
+pack_runs
