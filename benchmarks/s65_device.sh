@@ -5,7 +5,8 @@
 #   bash benchmarks/s65_device.sh bench    issue 14's kernel table against FlashInfer and SDPA (carry .peers)
 #   bash benchmarks/s65_device.sh router   the router's matmul inside the router kernel: its GPU tests, the router and
 #                                          MoE tests, then gpt-oss-20b, DeepSeek-V2-Lite and Mixtral tp 2 through verify
-#                                          with the router apart (benchmarks/router_fused_ab.py) and fused, as JSON
+#                                          with the router apart (benchmarks/router_fused_ab.py) and fused, as JSON;
+#                                          `router all`: then every verify GPU test file
 #   bash benchmarks/s65_device.sh tests    every verify GPU test file and the state-step tests
 set -u
 session=s65 mode=${1:-h200}
@@ -28,8 +29,10 @@ elif [ "$mode" = router ]; then
     run_json ${name} "$@" -c 8192
   done
   python3 benchmarks/router_fused_summary.py "$OUT"/v_*.json 2>&1 | tee -a "$LOG"
-  files=$(verify_gpu_test_files)
-  timeout 280 python3 -m pytest -q -p no:cacheprovider -rfE $files 2>&1 | tail -6 | tee -a "$LOG"
+  if [ "${2:-}" = all ]; then
+    files=$(verify_gpu_test_files)
+    timeout 280 python3 -m pytest -q -p no:cacheprovider -rfE $files 2>&1 | tail -6 | tee -a "$LOG"
+  fi
 else
   files=$(verify_gpu_test_files)
   timeout 500 python3 -m pytest -q -p no:cacheprovider -rfE $state_tests $files 2>&1 | tail -8 | tee -a "$LOG"

@@ -21,11 +21,13 @@ CASES = [
 
 
 def test_arguments_it_refuses_before_touching_a_gpu():
-    with pytest.raises(ValueError, match=r"hidden must be a positive multiple of 8 \(16-byte rows of bfloat16\), "
+    with pytest.raises(ValueError, match=r"hidden must be a multiple of 8 \(16-byte rows of bfloat16\) up to 8,192, "
                                          r"got 2884"):
         FusedRouterPlan(32, 4, "bfloat16", True, hidden=2884)
-    with pytest.raises(ValueError, match=r"hidden must be a positive multiple of 4 \(16-byte rows of float32\)"):
+    with pytest.raises(ValueError, match=r"hidden must be a multiple of 4 \(16-byte rows of float32\)"):
         FusedRouterPlan(32, 4, "float32", True, hidden=2)
+    with pytest.raises(ValueError, match=r"up to 8,192, got 8200"):
+        FusedRouterPlan(32, 4, "bfloat16", True, hidden=8200)
     with pytest.raises(ValueError, match=r"gate_row needs shared > 0"):
         FusedRouterPlan(32, 4, "bfloat16", True, hidden=2048, gate_row=True)
     with pytest.raises(ValueError, match=r"experts must be an int in 1\.\.512, got 513"):

@@ -228,6 +228,7 @@ kvp_router(const logit_t* __restrict__ logits, long long row, int tokens, int ex
 // routes the tokens, a warp a token, as kvp_router does; then zeroes the counter for the next launch.
 #define KVP_RT_FUSED_T 16
 #define KVP_RT_CHUNK 1024
+#define KVP_RT_MAX_CHUNKS 8  // hidden <= 8,192 (kernels/router.py checks)
 
 __device__ __forceinline__ float dot_vec(const uint4& a, const uint4& b) {
   const logit_t* x = reinterpret_cast<const logit_t*>(&a);
@@ -284,19 +285,25 @@ kvp_router_fused(const logit_t* __restrict__ x, long long x_row, int tokens, int
   __threadfence();  // every CTA's partial sums are visible from here
   for (int tok = warp; tok < tokens; tok += 4) {
     float v[KVP_RT_PER_LANE];
+    const float* pt = partial + (long long)tok * rows;
+    const long long chunk_stride = (long long)KVP_RT_FUSED_T * rows;
 #pragma unroll
     for (int j = 0; j < KVP_RT_PER_LANE; ++j) {
       const int e = lane + 32 * j;
+      float part[KVP_RT_MAX_CHUNKS];  // every chunk's load issued before the first add (no chain of round trips)
+#pragma unroll
+      for (int c = 0; c < KVP_RT_MAX_CHUNKS; ++c)
+        part[c] = e < experts && c < chunks ? __ldcg(pt + c * chunk_stride + e) : 0.f;
       float s = 0.f;
-      if (e < experts)
-        for (int c = 0; c < chunks; ++c) s += __ldcg(partial + ((long long)c * KVP_RT_FUSED_T + tok) * rows + e);
+#pragma unroll
+      for (int c = 0; c < KVP_RT_MAX_CHUNKS; ++c) s += part[c];  // in chunk order: the same sum whoever arrived last
       v[j] = e < experts ? to_f(logit_t(s)) + (logit_bias != nullptr ? to_f(logit_bias[e]) : 0.f)
                          : KVP_RT_NEG_INF;
     }
     float shared_w = 1.f;
     if (gate_index >= 0) {
       float g = 0.f;
-      for (int c = 0; c < chunks; ++c) g += __ldcg(partial + ((long long)c * KVP_RT_FUSED_T + tok) * rows + gate_index);
+      for (int c = 0; c < chunks; ++c) g += __ldcg(pt + c * chunk_stride + gate_index);
       shared_w = shared_weight(to_f(logit_t(g)));
     }
     route_token(v, tok, lane, experts, k, renorm, scale, shared_w, weights, ids, ids32, shared, general, sigmoid,

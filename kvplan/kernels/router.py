@@ -31,6 +31,7 @@ WARPS = 4  # tokens per CTA (one warp each)
 MAX_FUSED_TOKENS = 16  # router.cu KVP_RT_FUSED_T: the fused kernel's partial sums hold this many tokens
 ELEMENT_BYTES = {"float16": 2, "bfloat16": 2, "float32": 4}
 FUSED_CHUNK = 1024  # router.cu KVP_RT_CHUNK: the columns of one weight row a warp of the fused kernel multiplies
+MAX_FUSED_HIDDEN = 8 * FUSED_CHUNK  # router.cu KVP_RT_MAX_CHUNKS chunks
 
 
 class RouterPlan:
@@ -129,9 +130,10 @@ class FusedRouterPlan(RouterPlan):
     def __init__(self, experts: int, top_k: int, logits_dtype: str, renormalize: bool, scale: float = 1.0, *,
                  hidden: int, gate_row: bool = False, **options):
         vec = 16 // ELEMENT_BYTES.get(logits_dtype, 2)  # elements of a 16-byte vector
-        if isinstance(hidden, bool) or not isinstance(hidden, int) or hidden < vec or hidden % vec:
-            raise ValueError(f"hidden must be a positive multiple of {vec} (16-byte rows of {logits_dtype}), "
-                             f"got {hidden!r}")
+        if isinstance(hidden, bool) or not isinstance(hidden, int) or not vec <= hidden <= MAX_FUSED_HIDDEN \
+                or hidden % vec:
+            raise ValueError(f"hidden must be a multiple of {vec} (16-byte rows of {logits_dtype}) up to "
+                             f"{MAX_FUSED_HIDDEN:,}, got {hidden!r}")
         if gate_row and not options.get("shared"):
             raise ValueError("gate_row needs shared > 0 (the gate weighs the joined shared expert)")
         super().__init__(experts, top_k, logits_dtype, renormalize, scale, **options)
