@@ -1,11 +1,12 @@
-"""`kvplan verify` with the router's matmul apart from the router kernel, as before session 65: the baseline of an
-A/B against the fused router (kernels/router.py FusedRouterPlan). Every MoE layer's fused plan is withheld
+"""kvplan with the router's matmul apart from the router kernel, as before session 65: the baseline of an A/B
+against the fused router (kernels/router.py FusedRouterPlan). Every MoE layer's fused plan is withheld
 (gpu/ffn.py MoE._fused_router_plan returns None), nothing else changes.
 
-    python3 benchmarks/router_fused_ab.py verify openai/gpt-oss-20b -c 8192 -f json   # the baseline
-    python3 -m kvplan verify openai/gpt-oss-20b -c 8192 -f json                       # the fused router
+    python3 benchmarks/router_fused_ab.py verify openai/gpt-oss-20b -c 8192 -f json   # kvplan's command line
+    python3 benchmarks/router_fused_ab.py benchmarks/forward_profile.py openai/gpt-oss-20b --batch 1   # a script
 """
 
+import runpy
 import sys
 from pathlib import Path
 
@@ -16,6 +17,10 @@ from kvplan.gpu.ffn import MoE  # noqa: E402
 MoE._fused_router_plan = lambda self: None
 
 if __name__ == "__main__":
-    from kvplan.__main__ import entry
+    if sys.argv[1:2] and sys.argv[1].endswith(".py"):
+        sys.argv = sys.argv[1:]
+        runpy.run_path(sys.argv[0], run_name="__main__")
+    else:
+        from kvplan.__main__ import entry
 
-    entry()
+        entry()

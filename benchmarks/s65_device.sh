@@ -29,6 +29,11 @@ elif [ "$mode" = router ]; then
     run_json ${name} "$@" -c 8192
   done
   python3 benchmarks/router_fused_summary.py "$OUT"/v_*.json 2>&1 | tee -a "$LOG"
+  for how in apart fused; do
+    pre=""; [ $how = apart ] && pre=benchmarks/router_fused_ab.py
+    timeout 100 python3 $pre benchmarks/forward_profile.py openai/gpt-oss-20b --batch 1 --context 2048 --top 14 \
+      >"$OUT/v_profile_gptoss_b1_$how.txt" 2>&1; echo "== $how"; tail -17 "$OUT/v_profile_gptoss_b1_$how.txt" | tee -a "$LOG"
+  done
   if [ "${2:-}" = all ]; then
     files=$(verify_gpu_test_files)
     timeout 280 python3 -m pytest -q -p no:cacheprovider -rfE $files 2>&1 | tail -6 | tee -a "$LOG"
