@@ -175,8 +175,6 @@ class MoE:
         self.correction = w["router_correction"].float().contiguous() if "router_correction" in w else None
         self.rule = arch.routing.describe()  # the router's label, once (route() runs every layer of every step)
         self.pairs, self.pairs_refused, self.mx_dequant, self.one_token = None, None, None, None
-        # decode's few tokens routed with the logits' matmul in the router's launch (router.cu), or None
-        self.fused_router = self._fused_router_plan() if w["router"].is_cuda else None
         if w["router"].is_cuda:
             self.pairs = self._pairs_plan()
             self.one_token = self._one_token_plan()
@@ -475,13 +473,13 @@ class MoE:
         return _plus_shared(out, shared, gate)
 
     def __call__(self, x):
-        fused = self.fused_router
-        if fused is not None and x.shape[0] <= fused.max_tokens and x.is_contiguous():
-            weights, ids = fused.run(x, self.router_weight, correction=self.correction,
-                                     logit_bias=self.w.get("router_bias"))
-            gate = None  # the gate weighs the joined shared expert inside `weights`
+        if self.arch.shared_gate:
+            logits, gate = self.rt.mm.pair(x, self.w["router"], self.w["shared_gate"], self.router_gate)
         else:
-            weights, ids, gate = self._route_after_matmul(x)
+            # in the router's dtype: a float32 router (MiniMax-M2) gives float32 logits from x in float32, as vLLM's
+            # GateLinear(params_dtype=float32, out_dtype=float32); the router kernel takes them as they come
+            logits, gate = self.rt.mm(x.to(self.w["router"].dtype), self.w["router"]), None
+        weights, ids = self.route(logits, gate)
         routed = x
         if self.arch.routing.on_input:  # Llama 4 (top 1): the weight scales what the expert reads, not its output
             routed = (x * weights.to(x.dtype)).contiguous()
@@ -489,50 +487,3 @@ class MoE:
         if self.shared is None:  # none, or joined to the routed experts (its gate is in `weights`)
             return self.rt.comm.all_reduce(self.experts(routed, weights, ids))
         return self.rt.comm.all_reduce(self.experts(routed, weights, ids, self.shared.partial(x).contiguous(), gate))
-
-    @property
-    def router_weight(self):
-        """The weight the router multiplies by: the router's rows, stacked with the shared expert's gate row where
-        the layer has one (weights.py JOINT_ROWS)."""
-        return self.router_gate if self.router_gate is not None else self.w["router"]
-
-    def _fused_router_plan(self):
-        """The router kernel's fused plan (kernels/router.py FusedRouterPlan: the logits' matmul in the route's
-        launch, for up to MAX_FUSED_TOKENS tokens), or None where it cannot serve this layer: a gate read after
-        the route (a shared expert not joined), a router in another dtype than the activations (MiniMax-M2's
-        float32), a gate row not stacked behind the router's, or a shape the kernel refuses."""
-        a, r, w = self.arch, self.arch.routing, self.router_weight
-        if a.shared_gate and (not self.joined or self.router_gate is None) or w.dtype != self.dtype:
-            return None
-        key = ("router_fused", a.experts, a.top_k, w.dtype, r, self.joined, w.shape[1])
-        plans = vars(self.rt).setdefault("moe_plans", {})
-        if key not in plans:
-            try:
-                from ..kernels._checks import dtype_name
-                from ..kernels.router import FusedRouterPlan
-
-                plans[key] = FusedRouterPlan(a.experts, a.top_k, dtype_name(w.dtype), r.renormalize, r.scale,
-                                             hidden=w.shape[1], gate_row=bool(a.shared_gate), device=w.device.index,
-                                             ids_dtype="int32", shared=self.joined, scoring=r.scoring, groups=r.groups,
-                                             topk_groups=r.topk_groups, correction=r.correction_bias,
-                                             logit_bias=r.logit_bias)
-            except (ValueError, RuntimeError, ImportError) as exc:
-                plans[key] = str(exc)
-        plan = plans[key]
-        if isinstance(plan, str):
-            self.rt.labels["router fused"] = f"the router's matmul apart (the fused router kernel refused: {plan})"
-            return None
-        self.rt.labels["router fused"] = (f"up to {plan.max_tokens} tokens the router's matmul in the router kernel's "
-                                          "launch (router.cu kvp_router_fused: its weight read before the wait on the "
-                                          "kernel before)")
-        return plan
-
-    def _route_after_matmul(self, x):
-        """(weights, ids, gate): the router's logits by the matmul, then routed (route)."""
-        if self.arch.shared_gate:
-            logits, gate = self.rt.mm.pair(x, self.w["router"], self.w["shared_gate"], self.router_gate)
-        else:
-            # in the router's dtype: a float32 router (MiniMax-M2) gives float32 logits from x in float32, as vLLM's
-            # GateLinear(params_dtype=float32, out_dtype=float32); the router kernel takes them as they come
-            logits, gate = self.rt.mm(x.to(self.w["router"].dtype), self.w["router"]), None
-        return (*self.route(logits, gate), gate)

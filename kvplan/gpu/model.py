@@ -127,13 +127,6 @@ class Transformer:
         self.streams = AltUpStreams(arch, weights, rt) if arch.is_gemma3n else None
         self.caches: dict = {}  # cache index (LayerArch.cache) -> LayerCache (none during the profile run)
 
-
-    def routers_in_kernel(self) -> set:
-        """Names of the router weights that decode's few tokens do not multiply through the matmul: each MoE layer's
-        whose router kernel computes its logits in the same launch (ffn.py MoE.fused_router), the shared expert's
-        gate row stacked behind it included."""
-        return {f"layers.{b.index}.{name}" for b in self.blocks if getattr(b.ffn, "fused_router", None) is not None
-                for name in ("router", "shared_gate")}
     def embed(self, tokens):
         a, comm = self.arch, self.rt.comm
         table = self.w["embed"]

@@ -176,12 +176,8 @@ def measure_terms(spec, opts: Options, held: dict, progress, plan, read_bw: floa
     """Matmul forms, the profile run and the graph memory of this rank."""
     model = held["model"]
     with progress.step("choosing the skinny matmul form per weight shape (batches 1-8)"):
-        # the routers whose logits the router kernel computes at these batches are read there, not by a matmul
-        in_router = model.routers_in_kernel()
-        linears = {name: w for name, w in held["weights"].items() if name not in in_router}
-        gemm = choose_forms(model.rt.mm, linears, model.arch.tied_embeddings, read_bw)
-        gemm["decode_order"] = decode_order_stream(model.rt.mm, linears, model.arch.tied_embeddings, read_bw)
-        gemm["routers_in_router_kernel"] = len(in_router) // 2
+        gemm = choose_forms(model.rt.mm, held["weights"], model.arch.tied_embeddings, read_bw)
+        gemm["decode_order"] = decode_order_stream(model.rt.mm, held["weights"], model.arch.tied_embeddings, read_bw)
     with progress.step(f"profile run: prefill of {opts.max_num_batched_tokens:,} tokens + sampler"):
         profile = profile_run(model, model.arch.vocab, opts.max_num_batched_tokens, opts.max_num_seqs,
                               plan_engine(spec, opts).dummy_sampler(spec))

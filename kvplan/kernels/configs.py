@@ -518,7 +518,7 @@ class RouterConfig:
 
     DTYPES = {"float16": 0, "bfloat16": 1, "float32": 2}
     source = "router.cu"
-    kernels = ("kvp_router", "kvp_router_fused")
+    kernels = ("kvp_router",)
     compile_cost = 0.2
 
     def macros(self) -> list[tuple[str, str]]:

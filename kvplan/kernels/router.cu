@@ -14,9 +14,6 @@
 // `shared` columns are a shared expert joined to the routed ones (kvplan/gpu/weights.py join_shared_experts): ids
 // E, E + 1, ... at weight sigmoid(gate[t * gate_row]) (Qwen's shared-expert gate, same dtype as the logits), or 1
 // without a gate.
-//
-// kvp_router_fused (at the end) computes the logits in the same launch from x and the router's weight, for decode's
-// few tokens.
 
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
@@ -63,10 +60,10 @@ __device__ __forceinline__ void lane_argmax(const float (&v)[KVP_RT_PER_LANE], i
 }
 
 // Lane l < k writes the token's l-th chosen expert (weight p times the scale), lanes k .. k + shared - 1 the joined
-// shared expert's columns at weight `shared_w` (sigmoid of its gate, or 1).
+// shared expert's columns.
 __device__ __forceinline__ void write_route(int tok, int lane, int k, int shared, int experts, float p, float scale,
-                                            long long picked_id, float shared_w, float* __restrict__ weights,
-                                            void* __restrict__ ids, int ids32) {
+                                            long long picked_id, const logit_t* __restrict__ gate, long long gate_row,
+                                            float* __restrict__ weights, void* __restrict__ ids, int ids32) {
   const int width = k + shared;
   if (lane >= width) return;
   float w;
@@ -74,7 +71,7 @@ __device__ __forceinline__ void write_route(int tok, int lane, int k, int shared
     w = p * scale;
   } else {
     picked_id = experts + lane - k;
-    w = shared_w;
+    w = gate != nullptr ? 1.f / (1.f + __expf(-to_f(gate[tok * gate_row]))) : 1.f;
   }
   weights[(long long)tok * width + lane] = w;
   if (ids32)
@@ -92,7 +89,8 @@ __device__ __forceinline__ void write_route(int tok, int lane, int k, int shared
 template <bool SCORED>
 __device__ __forceinline__ void take_top_k(float (&v)[KVP_RT_PER_LANE], const float (&s)[KVP_RT_PER_LANE], int lane,
                                            int experts, int k, float m, float sum, int tok, int shared, int renorm,
-                                           float scale, float shared_w, float* weights, void* ids, int ids32) {
+                                           float scale, const logit_t* gate, long long gate_row, float* weights,
+                                           void* ids, int ids32) {
   const unsigned FULL = 0xffffffffu;
   float lane_best;
   int lane_e;
@@ -122,21 +120,31 @@ __device__ __forceinline__ void take_top_k(float (&v)[KVP_RT_PER_LANE], const fl
     picked_sum += p;
     if (lane == r) picked_p = p, picked_id = best_e;
   }
-  write_route(tok, lane, k, shared, experts, renorm ? picked_p / picked_sum : picked_p, scale, picked_id, shared_w,
-              weights, ids, ids32);
+  write_route(tok, lane, k, shared, experts, renorm ? picked_p / picked_sum : picked_p, scale, picked_id, gate,
+              gate_row, weights, ids, ids32);
 }
 
-// One token's route from its logits v (the router's own bias added; experts past `experts` at -inf), by one warp;
-// `gv` the warp's KVP_RT_MAX_E floats of shared memory (the grouped rule reads values group by group).
-__device__ __forceinline__ void route_token(float (&v)[KVP_RT_PER_LANE], int tok, int lane, int experts, int k,
-                                            int renorm, float scale, float shared_w, float* __restrict__ weights,
-                                            void* __restrict__ ids, int ids32, int shared, int general, int sigmoid,
-                                            const float* __restrict__ correction, int groups, int topk_groups,
-                                            float* gv) {
+extern "C" __global__ void __launch_bounds__(128)
+kvp_router(const logit_t* __restrict__ logits, long long row, int tokens, int experts, int k, int renorm,
+           float scale, float* __restrict__ weights, void* __restrict__ ids, int ids32, int shared,
+           const logit_t* __restrict__ gate, long long gate_row, int general, int sigmoid,
+           const logit_t* __restrict__ logit_bias, const float* __restrict__ correction, int groups,
+           int topk_groups) {
   const unsigned FULL = 0xffffffffu;
+  __shared__ float group_values[4][KVP_RT_MAX_E];  // a warp's chosen-on values, read group by group
+  kvp::pdl_enter();  // the logits come from the kernel before
+  const int lane = threadIdx.x & 31;
+  const int tok = blockIdx.x * (blockDim.x >> 5) + (threadIdx.x >> 5);
+  if (tok >= tokens) return;  // whole warps leave together
+  const logit_t* lr = logits + tok * row;
+  float v[KVP_RT_PER_LANE];
   float m = KVP_RT_NEG_INF;
 #pragma unroll
-  for (int j = 0; j < KVP_RT_PER_LANE; ++j) m = fmaxf(m, v[j]);
+  for (int j = 0; j < KVP_RT_PER_LANE; ++j) {
+    const int e = lane + 32 * j;
+    v[j] = e < experts ? to_f(lr[e]) + (logit_bias != nullptr ? to_f(logit_bias[e]) : 0.f) : KVP_RT_NEG_INF;
+    m = fmaxf(m, v[j]);
+  }
 #pragma unroll
   for (int o = 16; o > 0; o >>= 1) m = fmaxf(m, __shfl_xor_sync(FULL, m, o));
   float sum = 0.f;
@@ -154,6 +162,7 @@ __device__ __forceinline__ void route_token(float (&v)[KVP_RT_PER_LANE], int tok
       v[j] = e >= experts ? KVP_RT_NEG_INF : s[j] + (correction != nullptr ? correction[e] : 0.f);
     }
     if (topk_groups < groups) {
+      float* gv = group_values[(threadIdx.x >> 5) & 3];
 #pragma unroll
       for (int j = 0; j < KVP_RT_PER_LANE; ++j)
         if (lane + 32 * j < experts) gv[lane + 32 * j] = v[j];
@@ -169,7 +178,6 @@ __device__ __forceinline__ void route_token(float (&v)[KVP_RT_PER_LANE], int tok
         }
         g = correction != nullptr ? b1 + b2 : b1;
       }
-      __syncwarp();  // gv is the warp's next token's too
       unsigned allowed = 0;  // bit per group: among the topk_groups best (ties to the lower group)
       for (int r = 0; r < topk_groups; ++r) {
         float best = g;
@@ -187,128 +195,9 @@ __device__ __forceinline__ void route_token(float (&v)[KVP_RT_PER_LANE], int tok
       for (int j = 0; j < KVP_RT_PER_LANE; ++j)
         if (lane + 32 * j < experts && !((allowed >> ((lane + 32 * j) / size)) & 1u)) v[j] = KVP_RT_NEG_INF;
     }
-    take_top_k<true>(v, s, lane, experts, k, m, sum, tok, shared, renorm, scale, shared_w, weights, ids, ids32);
+    take_top_k<true>(v, s, lane, experts, k, m, sum, tok, shared, renorm, scale, gate, gate_row, weights, ids,
+                     ids32);
     return;
   }
-  take_top_k<false>(v, v, lane, experts, k, m, sum, tok, shared, renorm, scale, shared_w, weights, ids, ids32);
-}
-
-__device__ __forceinline__ float shared_weight(const float gate) { return 1.f / (1.f + __expf(-gate)); }
-
-extern "C" __global__ void __launch_bounds__(128)
-kvp_router(const logit_t* __restrict__ logits, long long row, int tokens, int experts, int k, int renorm,
-           float scale, float* __restrict__ weights, void* __restrict__ ids, int ids32, int shared,
-           const logit_t* __restrict__ gate, long long gate_row, int general, int sigmoid,
-           const logit_t* __restrict__ logit_bias, const float* __restrict__ correction, int groups,
-           int topk_groups) {
-  __shared__ float group_values[4][KVP_RT_MAX_E];  // a warp's chosen-on values, read group by group
-  kvp::pdl_enter();  // the logits come from the kernel before
-  const int lane = threadIdx.x & 31;
-  const int tok = blockIdx.x * (blockDim.x >> 5) + (threadIdx.x >> 5);
-  if (tok >= tokens) return;  // whole warps leave together
-  const logit_t* lr = logits + tok * row;
-  float v[KVP_RT_PER_LANE];
-#pragma unroll
-  for (int j = 0; j < KVP_RT_PER_LANE; ++j) {
-    const int e = lane + 32 * j;
-    v[j] = e < experts ? to_f(lr[e]) + (logit_bias != nullptr ? to_f(logit_bias[e]) : 0.f) : KVP_RT_NEG_INF;
-  }
-  const float shared_w = gate != nullptr ? shared_weight(to_f(gate[tok * gate_row])) : 1.f;
-  route_token(v, tok, lane, experts, k, renorm, scale, shared_w, weights, ids, ids32, shared, general, sigmoid,
-              correction, groups, topk_groups, group_values[(threadIdx.x >> 5) & 3]);
-}
-
-// The router's matmul in the same launch, for a few tokens (decode): logits = x W^T, W [rows, hidden] (the experts'
-// rows, then the shared expert's gate row at `gate_index` where >= 0). A launch of the logits alone took 3-4 us a
-// layer for 64-256 KB routers on an H100 (benchmarks/RESULTS.md, session 63), latency, not bytes: here each warp
-// reads its slice of W before griddepcontrol.wait (W is a constant), so the read overlaps the kernel before.
-// A warp owns one (row, chunk of KVP_RT_CHUNK columns) and writes its float32 partial sums for every token to
-// `partial` [chunks][KVP_RT_FUSED_T][rows]; the CTA that arrives last (`counter`) sums each token's chunks in order
-// (the same sums whatever the arrival order), rounds them to the logits' dtype as a GEMM's output would be, and
-// routes the tokens, a warp a token, as kvp_router does; then zeroes the counter for the next launch.
-#define KVP_RT_FUSED_T 16
-#define KVP_RT_CHUNK 1024
-#define KVP_RT_MAX_CHUNKS 8  // hidden <= 8,192 (kernels/router.py checks)
-
-__device__ __forceinline__ float dot_vec(const uint4& a, const uint4& b) {
-  const logit_t* x = reinterpret_cast<const logit_t*>(&a);
-  const logit_t* y = reinterpret_cast<const logit_t*>(&b);
-  float s = 0.f;
-#pragma unroll
-  for (int i = 0; i < (int)(16 / sizeof(logit_t)); ++i) s = fmaf(to_f(x[i]), to_f(y[i]), s);
-  return s;
-}
-
-extern "C" __global__ void __launch_bounds__(128, 1)
-kvp_router_fused(const logit_t* __restrict__ x, long long x_row, int tokens, int hidden,
-                 const logit_t* __restrict__ w, int rows, int gate_index, float* __restrict__ partial,
-                 unsigned* __restrict__ counter, int experts, int k, int renorm, float scale,
-                 float* __restrict__ weights, void* __restrict__ ids, int ids32, int shared, int general, int sigmoid,
-                 const logit_t* __restrict__ logit_bias, const float* __restrict__ correction, int groups,
-                 int topk_groups) {
-  __shared__ float group_values[4][KVP_RT_MAX_E];
-  __shared__ int arrived_last;
-  constexpr int PER_VEC = 16 / sizeof(logit_t);  // elements a 16-byte vector holds
-  constexpr int VECS = KVP_RT_CHUNK / PER_VEC / 32;
-  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
-  const int chunks = (hidden + KVP_RT_CHUNK - 1) / KVP_RT_CHUNK;
-  const int task = blockIdx.x * 4 + warp;  // (row, chunk), rows fastest
-  const int row = task % rows, chunk = task / rows;
-  const bool working = chunk < chunks;
-  uint4 wv[VECS];
-#pragma unroll
-  for (int i = 0; i < VECS; ++i) {  // this warp's slice of W, before the wait
-    const int col = chunk * KVP_RT_CHUNK + (lane + 32 * i) * PER_VEC;
-    wv[i] = working && col < hidden ? __ldg(reinterpret_cast<const uint4*>(w + (long long)row * hidden + col))
-                                    : make_uint4(0, 0, 0, 0);
-  }
-  kvp::pdl_wait();  // x comes from the kernel before
-  kvp::pdl_release();
-  if (working) {
-    for (int t = 0; t < tokens; ++t) {
-      float s = 0.f;
-#pragma unroll
-      for (int i = 0; i < VECS; ++i) {
-        const int col = chunk * KVP_RT_CHUNK + (lane + 32 * i) * PER_VEC;
-        if (col < hidden) s += dot_vec(wv[i], *reinterpret_cast<const uint4*>(x + t * x_row + col));
-      }
-#pragma unroll
-      for (int o = 16; o > 0; o >>= 1) s += __shfl_xor_sync(0xffffffffu, s, o);
-      if (lane == 0) partial[((long long)chunk * KVP_RT_FUSED_T + t) * rows + row] = s;
-    }
-  }
-  __threadfence();
-  __syncthreads();
-  if (threadIdx.x == 0) arrived_last = atomicAdd(counter, 1u) == gridDim.x - 1;
-  __syncthreads();
-  if (!arrived_last) return;
-  __threadfence();  // every CTA's partial sums are visible from here
-  for (int tok = warp; tok < tokens; tok += 4) {
-    float v[KVP_RT_PER_LANE];
-    const float* pt = partial + (long long)tok * rows;
-    const long long chunk_stride = (long long)KVP_RT_FUSED_T * rows;
-#pragma unroll
-    for (int j = 0; j < KVP_RT_PER_LANE; ++j) {
-      const int e = lane + 32 * j;
-      float part[KVP_RT_MAX_CHUNKS];  // every chunk's load issued before the first add (no chain of round trips)
-#pragma unroll
-      for (int c = 0; c < KVP_RT_MAX_CHUNKS; ++c)
-        part[c] = e < experts && c < chunks ? __ldcg(pt + c * chunk_stride + e) : 0.f;
-      float s = 0.f;
-#pragma unroll
-      for (int c = 0; c < KVP_RT_MAX_CHUNKS; ++c) s += part[c];  // in chunk order: the same sum whoever arrived last
-      v[j] = e < experts ? to_f(logit_t(s)) + (logit_bias != nullptr ? to_f(logit_bias[e]) : 0.f)
-                         : KVP_RT_NEG_INF;
-    }
-    float shared_w = 1.f;
-    if (gate_index >= 0) {
-      float g = 0.f;
-      for (int c = 0; c < chunks; ++c) g += __ldcg(pt + c * chunk_stride + gate_index);
-      shared_w = shared_weight(to_f(logit_t(g)));
-    }
-    route_token(v, tok, lane, experts, k, renorm, scale, shared_w, weights, ids, ids32, shared, general, sigmoid,
-                correction, groups, topk_groups, group_values[warp]);
-  }
-  __syncthreads();
-  if (threadIdx.x == 0) *counter = 0;  // the next launch counts after this grid has ended (griddepcontrol.wait)
+  take_top_k<false>(v, v, lane, experts, k, m, sum, tok, shared, renorm, scale, gate, gate_row, weights, ids, ids32);
 }

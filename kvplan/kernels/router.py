@@ -14,10 +14,6 @@ model does so, times the routed scale; what kvplan/gpu/ffn.py MoE.route computes
     #   (float32 [experts]) from the 4 best of 8 groups, weighed by the scores (kvplan/model/routing.py)
     RouterPlan(..., logit_bias=True).run(logits, logit_bias=b)  # the router's own bias [experts] added first
 
-    plan = FusedRouterPlan(32, 4, "bfloat16", True, hidden=2880)   # the router's matmul in the same launch
-    weights, ids = plan.run(x, w)   # x [T <= 16, 2880], w [32, 2880] (rows past them ignored: a stacked weight's
-    #   padding); gate_row=True with shared > 0: w's row `experts` is the shared expert's gate
-
 Ties between equal logits go to the lower expert id; the order of a token's k experts is by weight."""
 
 from __future__ import annotations
@@ -28,10 +24,6 @@ MAX_EXPERTS = 512  # router.cu: 16 logits per lane
 MAX_GROUPS = 32  # a lane per group
 MAX_TOP_K = 32  # one lane per chosen expert
 WARPS = 4  # tokens per CTA (one warp each)
-MAX_FUSED_TOKENS = 16  # router.cu KVP_RT_FUSED_T: the fused kernel's partial sums hold this many tokens
-ELEMENT_BYTES = {"float16": 2, "bfloat16": 2, "float32": 4}
-FUSED_CHUNK = 1024  # router.cu KVP_RT_CHUNK: the columns of one weight row a warp of the fused kernel multiplies
-MAX_FUSED_HIDDEN = 8 * FUSED_CHUNK  # router.cu KVP_RT_MAX_CHUNKS chunks
 
 
 class RouterPlan:
@@ -70,7 +62,7 @@ class RouterPlan:
         self.correction, self.logit_bias = bool(correction), bool(logit_bias)
         self._general = int(scoring != "softmax" or self.correction or self.logit_bias or topk_groups < groups)
         self.index = torch.cuda.current_device() if device is None else rt.device_index(device)
-        self._ld = ld = rt.load(RouterConfig(logits_dtype), rt.device_info(self.index))
+        ld = rt.load(RouterConfig(logits_dtype), rt.device_info(self.index))
         args = ("u64", "u64", "i32", "i32", "i32", "i32", "f32", "u64", "u64", "i32", "i32", "u64", "u64",
                 "i32", "i32", "u64", "u64", "i32", "i32")
         self._launch = rt.PreparedLaunch(ld, "kvp_router", args, WARPS * 32, 0, None, "driver")
@@ -89,8 +81,16 @@ class RouterPlan:
                                      and gate.is_cuda and gate.numel() == t and (t == 0 or gate.shape[0] == t)):
             raise ValueError(f"gate must be a CUDA {self._dtype} tensor of {t} values ([{t}] or [{t}, 1]) on a plan "
                              f"with shared > 0")
-        self._check_biases(correction, logit_bias)
-        weights, ids = self._outputs(t, logits.device)
+        for name, value, wanted, dtype in (("correction", correction, self.correction, torch.float32),
+                                           ("logit_bias", logit_bias, self.logit_bias, self._dtype)):
+            if wanted != (value is not None) or value is not None and not (
+                    isinstance(value, torch.Tensor) and value.is_cuda and value.dtype == dtype
+                    and tuple(value.shape) == (self.experts,) and value.is_contiguous()):
+                raise ValueError(f"{name} must be a contiguous CUDA {dtype} tensor [{self.experts}] exactly when the "
+                                 f"plan was made with {name}=True")
+        width = self.top_k + self.shared
+        weights = torch.empty(t, width, dtype=torch.float32, device=logits.device)
+        ids = torch.empty(t, width, dtype=self._ids, device=logits.device)
         if t == 0:
             return weights, ids
         a = self._launch.args
@@ -102,77 +102,4 @@ class RouterPlan:
         for i, val in enumerate(values):
             a[i].value = val
         self._launch.launch((-(-t // WARPS), 1, 1), self._rt.current_stream_handle(torch, self.index))
-        return weights, ids
-
-    def _check_biases(self, correction, logit_bias):
-        torch = self._torch
-        for name, value, wanted, dtype in (("correction", correction, self.correction, torch.float32),
-                                           ("logit_bias", logit_bias, self.logit_bias, self._dtype)):
-            if wanted != (value is not None) or value is not None and not (
-                    isinstance(value, torch.Tensor) and value.is_cuda and value.dtype == dtype
-                    and tuple(value.shape) == (self.experts,) and value.is_contiguous()):
-                raise ValueError(f"{name} must be a contiguous CUDA {dtype} tensor [{self.experts}] exactly when the "
-                                 f"plan was made with {name}=True")
-
-    def _outputs(self, t: int, device):
-        width = self.top_k + self.shared
-        return (self._torch.empty(t, width, dtype=self._torch.float32, device=device),
-                self._torch.empty(t, width, dtype=self._ids, device=device))
-
-
-class FusedRouterPlan(RouterPlan):
-    """The router's matmul and the route in one launch (router.cu kvp_router_fused) for up to MAX_FUSED_TOKENS
-    tokens: decode's router without a launch of its own for the logits (3-4 us a layer on an H100, session 63).
-    `hidden`: the weight's columns (a multiple of 16 bytes); `gate_row`: the weight's row `experts` is the joined
-    shared expert's gate (needs shared > 0). The logits are rounded to their dtype before routing, as a GEMM's
-    output is."""
-
-    def __init__(self, experts: int, top_k: int, logits_dtype: str, renormalize: bool, scale: float = 1.0, *,
-                 hidden: int, gate_row: bool = False, **options):
-        vec = 16 // ELEMENT_BYTES.get(logits_dtype, 2)  # elements of a 16-byte vector
-        if isinstance(hidden, bool) or not isinstance(hidden, int) or not vec <= hidden <= MAX_FUSED_HIDDEN \
-                or hidden % vec:
-            raise ValueError(f"hidden must be a multiple of {vec} (16-byte rows of {logits_dtype}) up to "
-                             f"{MAX_FUSED_HIDDEN:,}, got {hidden!r}")
-        if gate_row and not options.get("shared"):
-            raise ValueError("gate_row needs shared > 0 (the gate weighs the joined shared expert)")
-        super().__init__(experts, top_k, logits_dtype, renormalize, scale, **options)
-        torch, rt = self._torch, self._rt
-        self.hidden, self.rows, self.vec = hidden, experts + int(bool(gate_row)), vec
-        self.max_tokens = MAX_FUSED_TOKENS
-        self.gate_index = experts if gate_row else -1
-        chunks = -(-hidden // FUSED_CHUNK)
-        dev = torch.device("cuda", self.index)
-        self._partial = torch.empty(chunks * MAX_FUSED_TOKENS * self.rows, dtype=torch.float32, device=dev)
-        self._counter = torch.zeros(1, dtype=torch.int32, device=dev)  # the last CTA leaves it at 0
-        self._grid = (-(-chunks * self.rows // WARPS), 1, 1)
-        args = ("u64", "u64", "i32", "i32", "u64", "i32", "i32", "u64", "u64", "i32", "i32", "i32", "f32", "u64",
-                "u64", "i32", "i32", "i32", "i32", "u64", "u64", "i32", "i32")
-        self._fused = rt.PreparedLaunch(self._ld, "kvp_router_fused", args, WARPS * 32, 0, None, "driver")
-
-    def run(self, x, w, correction=None, logit_bias=None):
-        torch = self._torch
-        if not (isinstance(x, torch.Tensor) and x.dim() == 2 and x.shape[1] == self.hidden and x.dtype == self._dtype
-                and x.is_cuda and x.stride(1) == 1 and x.stride(0) % self.vec == 0 and x.data_ptr() % 16 == 0
-                and x.shape[0] <= MAX_FUSED_TOKENS):
-            raise ValueError(f"x must be a CUDA {self._dtype} tensor [tokens <= {MAX_FUSED_TOKENS}, {self.hidden}], "
-                             "columns adjacent, rows 16-byte aligned")
-        if not (isinstance(w, torch.Tensor) and w.dim() == 2 and w.shape[0] >= self.rows and w.shape[1] == self.hidden
-                and w.dtype == self._dtype and w.is_cuda and w.is_contiguous() and w.data_ptr() % 16 == 0):
-            raise ValueError(f"w must be a contiguous CUDA {self._dtype} tensor [>= {self.rows}, {self.hidden}], "
-                             "16-byte aligned")
-        self._check_biases(correction, logit_bias)
-        t = x.shape[0]
-        weights, ids = self._outputs(t, x.device)
-        if t == 0:
-            return weights, ids
-        a = self._fused.args
-        values = (x.data_ptr(), x.stride(0), t, self.hidden, w.data_ptr(), self.rows, self.gate_index,
-                  self._partial.data_ptr(), self._counter.data_ptr(), self.experts, self.top_k, int(self.renormalize),
-                  self.scale, weights.data_ptr(), ids.data_ptr(), int(self._ids == torch.int32), self.shared,
-                  self._general, int(self.scoring == "sigmoid"), 0 if logit_bias is None else logit_bias.data_ptr(),
-                  0 if correction is None else correction.data_ptr(), self.groups, self.topk_groups)
-        for i, val in enumerate(values):
-            a[i].value = val
-        self._fused.launch(self._grid, self._rt.current_stream_handle(torch, self.index))
         return weights, ids

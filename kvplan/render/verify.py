@@ -218,11 +218,8 @@ def gemm_line(r: dict) -> str:
     in_order = "; in decode order (one graph of every linear) " + ", ".join(
         f"batch {b}: {s['fraction_of_read']:.0%}" for b, s in chain.items() if s.get("fraction_of_read")) \
         if any(s.get("fraction_of_read") for s in chain.values()) else ""
-    routers = r["gemm"].get("routers_in_router_kernel")
-    in_router = (f"; the routers of {routers} MoE layers are read by the router kernel with their logits' matmul "
-                 "(not in this stream)") if routers else ""
     return (f"Weight stream (dense linears, chosen forms, shape by shape): {'; '.join(parts)}{in_order}"
-            f"{_under_bar_clause(r)}{forms}{in_router}.")
+            f"{_under_bar_clause(r)}{forms}.")
 
 
 def _under_bar_clause(r: dict) -> str:
