@@ -137,8 +137,8 @@ def estimate(model: str, *, max_model_len: Optional[Many] = None, kv_cache_dtype
     from .commands.estimate import estimate as run
     from .engines.vllm_graphs import capture_sizes_value, max_capture_size_value
     from .engines import (EngineFlags, cpu_offload_gb as offload, data_parallel_size as replicas, enable_eplb as eplb,
-                          enable_lora as lora, encoder_tp_mode, gpu_blocks_override, ignored_lora, media_limits,
-                          mm_processor_kwargs as processor, speculative_config as speculative)
+                          enable_lora as lora, encoder_tp_mode, eplb_spelled_off, gpu_blocks_override, ignored_lora,
+                          media_limits, mm_processor_kwargs as processor, speculative_config as speculative)
     from .engines.vllm_cache_flags import mamba_dtype
     from .engines.vllm_pooler_config import pooler_config_choice
     from .engines.vllm_prefix_flag import mamba_block_size as mamba_block, prefix_caching_choice
@@ -178,6 +178,7 @@ def estimate(model: str, *, max_model_len: Optional[Many] = None, kv_cache_dtype
                                    enable_expert_parallel=enable_expert_parallel,
                                    mm_processor_kwargs=processor(mm_processor_kwargs), enable_eplb=balancer,
                                    enable_lora=adapters,
+                                   eplb_spelled_off=eplb_spelled_off(enable_eplb, eplb_config, num_redundant_experts),
                                    lora_ignored=ignored_lora(enable_lora, max_loras, max_lora_rank, lora_dtype,
                                                              fully_sharded_loras),
                                    runner=runner_choice("auto" if runner is None else runner),

@@ -304,7 +304,8 @@ def estimate(
     lists sweep."""
     from ..commands.estimate import estimate as run
     from ..engines import (EngineFlags, cpu_offload_gb, data_parallel_size, enable_eplb, enable_lora, encoder_tp_mode,
-                           gpu_blocks_override, ignored_lora, media_limits, mm_processor_kwargs, speculative_config)
+                           eplb_spelled_off, gpu_blocks_override, ignored_lora, media_limits, mm_processor_kwargs,
+                           speculative_config)
     from ..render import check_format
 
     from ..engines.vllm_cache_flags import mamba_dtype
@@ -342,6 +343,7 @@ def estimate(
                                        enable_expert_parallel=expert_parallel,
                                        mm_processor_kwargs=mm_processor_kwargs(processor_kwargs),
                                        enable_eplb=balancer, enable_lora=adapters,
+                                       eplb_spelled_off=eplb_spelled_off(eplb, eplb_config, redundant),
                                        lora_ignored=ignored_lora(lora, max_loras, max_lora_rank, lora_dtype,
                                                                  fully_sharded_loras),
                                        runner=runner_choice(runner), convert=convert_choice(convert),
@@ -460,9 +462,10 @@ def check(
     """CI gate: TP/PP sharding and capacity targets. Exit 0 pass, 1 a rule fails, 2 bad input.
     Under GitHub Actions, also prints ::error/::warning annotations (to stderr)."""
     from ..engines import data_parallel_size, gpu_blocks_override
+    from ..engines.vllm_eplb import redundant_count
     from ..engines.vllm_prefix_flag import mamba_block_size
     from ..commands import check as run
-    from ..commands.deployments import VALID_KEYS, load_deployments, model_deployments
+    from ..commands.deployments import VALID_KEYS, further_file, load_deployments, model_deployments
     from ..render import check_format
 
     fmt = check_format(fmt)
@@ -475,7 +478,8 @@ def check(
                    num_gpu_blocks_override=None if gpu_blocks is None else gpu_blocks_override(gpu_blocks),
                    speculative_config=speculative, dp=data_parallel_size(dp),
                    enable_expert_parallel=expert_parallel or None, enable_eplb=eplb or None,
-                   mm_processor_kwargs=processor_kwargs, eplb_config=eplb_config, num_redundant_experts=redundant,
+                   mm_processor_kwargs=processor_kwargs, eplb_config=eplb_config,
+                   num_redundant_experts=redundant_count(redundant),  # the flag's text read as estimate reads it
                    block_size=block_size, quantization=quantization, dtype=dtype, max_num_seqs=max_num_seqs,
                    max_num_batched_tokens=max_num_batched_tokens, pp_layer_partition=pp_partition,
                    gpu_memory=gpu_memory, gpus_per_node=gpus_per_node, enable_lora=lora or None,
@@ -494,7 +498,7 @@ def check(
         if tps or given:
             raise KvplanError(f"{typed('tp' if tps else given[0])} applies to MODEL only; with --file give it on "
                               f"each deployment (valid keys: {', '.join(VALID_KEYS)}).")
-        deployments = [dep for path in [file, *models] for dep in load_deployments(path)]
+        deployments = [dep for path in [file, *map(further_file, models)] for dep in load_deployments(path)]
     elif not models:
         raise KvplanError(f"kvplan check needs MODEL with {flag('tp')} N (or --suggest), or --file "
                           f"deployments.yaml.")

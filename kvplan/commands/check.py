@@ -219,7 +219,7 @@ def _budget_for(spec: ModelSpec, dep: Deployment):
 
 
 def _engine(dep: Deployment):
-    from ..engines import enable_eplb, ignored_lora
+    from ..engines import enable_eplb, eplb_spelled_off, ignored_lora
     from .deployments import lora_settings
 
     balancer = enable_eplb(dep.enable_eplb, dep.eplb_config, dep.num_redundant_experts)
@@ -231,6 +231,8 @@ def _engine(dep: Deployment):
                                               speculative=dep.speculative_config, dp=dep.dp,
                                               enable_expert_parallel=dep.enable_expert_parallel,
                                               mm_processor_kwargs=dep.mm_processor_kwargs, enable_eplb=balancer,
+                                              eplb_spelled_off=eplb_spelled_off(dep.enable_eplb, dep.eplb_config,
+                                                                                dep.num_redundant_experts),
                                               enable_lora=adapters, lora_ignored=ignored,
                                               pooler_config=dep.pooler_config,
                                               max_cudagraph_capture_size=dep.max_cudagraph_capture_size,

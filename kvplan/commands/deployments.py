@@ -637,6 +637,20 @@ def _unknown_key(where: str, key, valid: tuple) -> KvplanError:
     return _bad(f"{where} has unknown key {quote(key)}{hint}; valid keys are {', '.join(valid)}.")
 
 
+def further_file(path: str) -> str:
+    """An argument beside --file, read as one more deployments file (pre-commit passes several): `path` when it names
+    a file. Else one sentence that says how it was read, since a MODEL given with --file is the likelier slip, and
+    names no --file the user never gave it."""
+    from ..model.sources import existing_path
+
+    found = existing_path(path, what="")
+    if found is None or found.is_dir():
+        raise KvplanError(f"{quote(path)} beside --file is read as one more deployments file (as pre-commit passes "
+                          f"them), and it {'is a folder' if found else 'does not exist'}; check a MODEL with "
+                          f"--tensor-parallel-size, or deployments files with --file, not both.")
+    return path
+
+
 def load_deployments(path: str) -> list:
     """Every entry under `deployments:`, validated, with the line of each key for annotations; a value the file
     wrote is said in errors as YAML writes it (errors.values_as_yaml)."""

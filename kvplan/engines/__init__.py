@@ -38,6 +38,7 @@ class EngineFlags:
     enable_expert_parallel: bool = False  # --enable-expert-parallel: routed experts whole, over T x D ranks
     mm_processor_kwargs: Optional["ProcessorKwargs"] = None  # --mm-processor-kwargs: the Qwen-VL dummy items' size
     enable_eplb: Optional[object] = None  # --enable-eplb with --eplb-config: vllm_eplb.Eplb (None: off)
+    eplb_spelled_off: Optional[str] = None  # the redundant experts' flag given with EPLB off (vllm_eplb.spelled_off)
     enable_lora: Optional[object] = None  # --enable-lora with --max-loras ...: vllm_lora.LoraConfig (None: off)
     lora_ignored: tuple = ()  # the LoRA settings given without --enable-lora, which vLLM ignores (said, not priced)
     runner: str = "auto"  # --runner auto | generate | pooling (vllm_runner_flag.py), carried on the spec (with_runner)
@@ -152,6 +153,13 @@ def enable_eplb(value, config=None, redundant=None):
     from .vllm_eplb import eplb
 
     return eplb(value, config, redundant)
+
+
+def eplb_spelled_off(value, config=None, redundant=None) -> Optional[str]:
+    """The redundant experts' flag given without --enable-eplb (vllm_eplb.spelled_off): EngineFlags.eplb_spelled_off."""
+    from .vllm_eplb import spelled_off
+
+    return spelled_off(value, config, redundant)
 
 
 def gpu_blocks_override(value) -> Optional[int]:

@@ -55,7 +55,7 @@ MODELLED_SINCE = {"dp": ((0, 9), "lays out the experts"), "enable_expert_paralle
                   **dict.fromkeys(("mamba_cache_dtype", "mamba_ssm_cache_dtype"),
                                   ((0, 10, 2), "keeps the states in the dtypes as kvplan read them"))}
 # how the redundant experts were spelled (arg_utils.py): --num-redundant-experts 0.9.2 to 0.11.2, --eplb-config 0.10.2+
-EPLB_CONFIG_SINCE, REDUNDANT_FLAG_UNTIL = (0, 10, 2), (0, 11, 2)
+EPLB_CONFIG_SINCE, REDUNDANT_FLAG_SINCE, REDUNDANT_FLAG_UNTIL = (0, 10, 2), (0, 9, 2), (0, 11, 2)
 # --limit-mm-per-prompt's dummy-data options (width / height / num_frames): config/multimodal.py ImageDummyOptions and
 # VideoDummyOptions, first in 0.11.1's sources (absent from 0.11.0's); older releases take counts only
 DUMMY_OPTIONS_SINCE = (0, 11, 1)
@@ -73,8 +73,9 @@ class VllmEngine:
             if getattr(flags, name) and parse_version(version) < since:
                 raise FieldError(name, f"needs vLLM {'.'.join(map(str, since))} or later (vllm=={version} has no "
                                        f"such flag); leave it off or pick a later release.")
-        if flags.enable_eplb:
-            _eplb_spelling(flags.enable_eplb.spelling, version)
+        spelled = flags.enable_eplb.spelling if flags.enable_eplb else flags.eplb_spelled_off
+        if spelled:  # with EPLB off too: a flag the release's argparse lacks stops it whatever its value
+            _eplb_spelling(spelled, version)
         for name, (since, what) in MODELLED_SINCE.items():
             if getattr(flags, name) and parse_version(version) < since:
                 release = ".".join(map(str, since))
@@ -494,8 +495,12 @@ def _eplb_spelling(spelling: str, version: str) -> None:
     """The redundant experts' flag as `version` spells it (engine/arg_utils.py)."""
     release = parse_version(version)
     if spelling == "eplb_config" and release < EPLB_CONFIG_SINCE:
-        raise FieldError("eplb_config", f"needs vLLM 0.10.2 or later (vllm=={version} takes "
-                                        f"num_redundant_experts N).", names=("num_redundant_experts",))
+        instead = "takes num_redundant_experts N" if release >= REDUNDANT_FLAG_SINCE else "has no such flag"
+        raise FieldError("eplb_config", f"needs vLLM 0.10.2 or later (vllm=={version} {instead}).",
+                         names=("num_redundant_experts",))
+    if spelling == "num_redundant_experts" and release < REDUNDANT_FLAG_SINCE:  # EPLB off: FLAG_SINCE said nothing
+        raise FieldError("num_redundant_experts", f"needs vLLM 0.9.2 or later (vllm=={version} has no such flag); "
+                                                  f"leave it off or pick a later release.")
     if spelling == "num_redundant_experts" and release > REDUNDANT_FLAG_UNTIL:
         raise FieldError("num_redundant_experts", f"was removed in vLLM 0.12 (vllm=={version} takes eplb_config "
                                                   f"'{{\"num_redundant_experts\": N}}').", names=("eplb_config",))

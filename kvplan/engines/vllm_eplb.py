@@ -116,6 +116,15 @@ def redundant_count(value) -> Optional[int]:
     return number
 
 
+def spelled_off(enable, config=None, redundant=None) -> Optional[str]:
+    """The redundant experts' flag given with EPLB off (eplb_config or num_redundant_experts; None where EPLB is on or
+    neither is given): vLLM ignores its value then, but only a release whose argparse has the flag starts
+    (vllm_engine._eplb_spelling). Read after eplb() has checked the values."""
+    if enable:
+        return None
+    return "eplb_config" if config is not None else "num_redundant_experts" if redundant is not None else None
+
+
 def eplb(enable, config=None, redundant=None) -> Optional[Eplb]:
     """--enable-eplb, --eplb-config and --num-redundant-experts as one Eplb; None when EPLB is off (ParallelConfig:
     redundant experts without EPLB are refused)."""

@@ -180,6 +180,7 @@ def speculative_config(value) -> Optional[Speculative]:
     if tokens > MAX_TOKENS:  # vLLM takes any count above 0 (Field(gt=0)); kvplan bounds it as every token count
         raise FieldError(FIELD, f"num_speculative_tokens must be at most {MAX_TOKENS:,} (kvplan's bound on a token "
                                 f"count; vLLM sets none), got {quote(tokens)}.")
+    check_ngram_window(config, method)
     sampling = config.get("draft_sample_method", "greedy")
     check_draft_sampling(method, sampling)
     parallel = config.get("parallel_drafting")
@@ -202,6 +203,20 @@ def speculative_config(value) -> Optional[Speculative]:
         raise FieldError(FIELD, f"draft_tensor_parallel_size must be a whole number, 1 or more, got "
                                 f"{quote(draft_tp)}.")
     return Speculative(method, tokens, model.strip(), draft_tp, **common)
+
+
+def check_ngram_window(config: dict, method: str) -> None:
+    """prompt_lookup_min / prompt_lookup_max as vLLM checks them (0.32.0 config/speculative.py:470-474 Field(ge=1)
+    on an int | None, whatever the method; :1195-1221 for the ngram proposers, an unset one taking the other's value:
+    min at most max). They size nothing, but a value vLLM refuses is a server that does not start."""
+    window = {key: config.get(key) for key in ("prompt_lookup_min", "prompt_lookup_max")}
+    for key, value in window.items():
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+            raise FieldError(FIELD, f"{key} must be a whole number, 1 or more, got {quote(value)}.")
+    low, high = window.values()
+    if method in ("ngram", "ngram_gpu") and low is not None and high is not None and low > high:
+        raise FieldError(FIELD, f"prompt_lookup_min ({low}) must be at most prompt_lookup_max ({high}), as vLLM "
+                                f"requires for the ngram proposer.")
 
 
 def check_draft_sampling(method: str, sampling) -> None:

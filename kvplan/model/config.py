@@ -74,6 +74,10 @@ FIELDS = {
     "compression_config": ("dict",),
     "linear_attn_config": ("dict",),
     "vision_config": ("dict",),
+    # transformers reads either as a mapping (rope_config_validation: rope_scaling.get("rope_type")), per layer type
+    # a mapping of mappings; anything else stops its config class, so vLLM never loads such a model
+    "rope_scaling": ("dict",),
+    "rope_parameters": ("dict",),
     **{name: ("list",) for name in "layer_types no_rope_layers moe_layers mlp_only_layers full_attn_idxs "
        "hybrid_layer_pattern".split()},
     # an integer period in DeepSeek (checked where layers.ffn_kinds reads it), a per-layer list in MiMo-V2

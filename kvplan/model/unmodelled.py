@@ -58,6 +58,13 @@ _STEP3P5 = ("KV heads named 'num_attention_groups', sliding layers with attentio
             "0.32.0:412-476, 0.34.0:71-84, :112-122, :436-477)")
 _ML4 = ("sparse MLA whose layers share latent caches and indexers (config fields 'kv_source_layers', "
         "'index_sharing'; vllm/models/mistral/common/layer_spec.py:24-40)")
+# vLLM 0.32.0 nemotron_nas.py:133-170 (per layer: attention.no_op, KV heads num_attention_heads // n_heads_in_group,
+# ffn_mult), nemotron_h.py:670-695 (a puzzle model's experts by block); DeciLM-7B's variable GQA (0.32.0's
+# DeciLMForCausalLM, nemotron_nas.py, reads block_configs, which such a config lacks)
+_BLOCKS = ("per-layer block settings (Nemotron-NAS / DeciLM layers without attention or with KV heads of their own, "
+           "FFN widths by layer, NemotronH puzzle layers with experts of their own; "
+           "model_executor/models/nemotron_nas.py, nemotron_h.py)")
+_KV_PER_LAYER = "a KV head count by layer (DeciLM-7B's variable GQA)"
 _CCA = ("Compressed Convolutional Attention: a convolution state of past queries and keys beside each layer's KV "
         "cache (config fields 'cca_time0', 'cca_time1'; model_executor/models/zaya.py:42-47)")
 
@@ -123,6 +130,8 @@ FIELDS = {  # in the order they are asked: Mistral Large 4's index_sharing befor
     "window_sizes": _DOMYN,
     "attention_other_setting": _STEP3P5,
     "cca_time0": _CCA,
+    "block_configs": _BLOCKS,
+    "num_key_value_heads_per_layer": _KV_PER_LAYER,
 }
 
 
