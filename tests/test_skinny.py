@@ -19,7 +19,11 @@ def test_kernel_names_match_the_source():
     source = (configs.HERE / sc.SkinnyConfig.source).read_text()
     defined = set(re.findall(r"SK_(?:EXPERT_(?:ROWS_)?)?KERNEL\((kvp_\w+),", source)) | \
         set(re.findall(r"void __launch_bounds__\(256\) (kvp_\w+)\(", source))
-    assert defined == set(sc.SkinnyConfig.kernels)
+    assert defined == set(sc.SkinnyConfig.ALL_KERNELS) == set(sc.SkinnyConfig().kernels)
+    # the dense-only variant (KVP_SK_DENSE_ONLY) leaves out exactly the kernels between its #if and #endif
+    guarded = source.split("#if !KVP_SK_DENSE_ONLY", 1)[1].split("#endif", 1)[0]
+    left_out = set(re.findall(r"SK_EXPERT_(?:ROWS_)?KERNEL\((kvp_\w+),", guarded))
+    assert set(sc.SkinnyConfig(dense_only=True).kernels) == defined - left_out and left_out
     for dtype in sc.DTYPES:
         for fmt in ("bf16", "mxfp4"):
             assert sc.kernel_name(dtype, fmt, 16, by_expert=True) in defined

@@ -89,14 +89,22 @@ class SkinnyConfig:
     expert_tiles: int = EXPERT_TILES
     row_stages: int = ROW_STAGES
     warps: int = WARPS  # a CTA's warps (pair_warps: fewer for a k too short to give each of eight a step)
+    # the GEMM's kernels alone, without the by-expert ones (KVP_SK_DENSE_ONLY): the sweep variants' compile check
+    # (their 16-bit kernels are the same code; the by-expert kernels were 4/5 of each cubin's NVRTC time)
+    dense_only: bool = False
 
     source = "skinny_gemm.cu"
     compile_cost = 2.6  # rough NVRTC seconds on one CI core (batch.py schedules longest first)
-    kernels = ("kvp_skinny_combine_bf16", "kvp_skinny_combine_f16", "kvp_skinny_bf16_c8", "kvp_skinny_bf16_c16",
-               "kvp_skinny_f16_c8", "kvp_skinny_f16_c16", "kvp_skinny_mxfp4_c8", "kvp_skinny_mxfp4_c16",
-               "kvp_skinny_fp8_c8", "kvp_skinny_fp8_c16", "kvp_skinny_bf16_e", "kvp_skinny_f16_e",
-               "kvp_skinny_mxfp4_e", "kvp_skinny_fp8_e", "kvp_skinny_bf16_er", "kvp_skinny_f16_er",
-               "kvp_skinny_fp8_er", "kvp_skinny_mxfp4_er")
+    DENSE_KERNELS = ("kvp_skinny_combine_bf16", "kvp_skinny_combine_f16", "kvp_skinny_bf16_c8", "kvp_skinny_bf16_c16",
+                     "kvp_skinny_f16_c8", "kvp_skinny_f16_c16", "kvp_skinny_mxfp4_c8", "kvp_skinny_mxfp4_c16",
+                     "kvp_skinny_fp8_c8", "kvp_skinny_fp8_c16")
+    ALL_KERNELS = DENSE_KERNELS + ("kvp_skinny_bf16_e", "kvp_skinny_f16_e", "kvp_skinny_mxfp4_e", "kvp_skinny_fp8_e",
+                                   "kvp_skinny_bf16_er", "kvp_skinny_f16_er", "kvp_skinny_fp8_er",
+                                   "kvp_skinny_mxfp4_er")
+
+    @property
+    def kernels(self) -> tuple:
+        return self.DENSE_KERNELS if self.dense_only else self.ALL_KERNELS
 
     def _extra(self) -> list[tuple[str, str, str, int]]:
         """(macro, name suffix, value, default) of every variant field."""
@@ -111,7 +119,7 @@ class SkinnyConfig:
     @property
     def name(self) -> str:
         return ("skinny_gemm" + "".join(f"_{sfx}{v}" for _, sfx, v, d in self._extra() if v != d)
-                + ("" if self.warps == WARPS else f"_w{self.warps}"))
+                + ("" if self.warps == WARPS else f"_w{self.warps}") + ("_dense" if self.dense_only else ""))
 
     @property
     def threads(self) -> int:
@@ -120,7 +128,8 @@ class SkinnyConfig:
     def macros(self) -> list[tuple[str, str]]:
         return [("KVP_SK_WARPS", str(self.warps)), ("KVP_SK_MAX_SLOTS", str(MAX_SLOTS)),
                 ("KVP_SK_ROW_TILES", str(ROW_TILES)), ("KVP_SK_ROW_TILES_FP4", str(ROW_TILES_FP4))] + [
-                    (m, str(v)) for m, _, v, d in self._extra() if v != d]
+                    (m, str(v)) for m, _, v, d in self._extra() if v != d] + (
+                    [("KVP_SK_DENSE_ONLY", "1")] if self.dense_only else [])
 
     def unroll_for(self, weight_format: str) -> int:
         """Chunks per row per lane per step of ``weight_format``'s kernels (fp8 shares the 16-bit ones' KVP_SK_U)."""
