@@ -36,7 +36,7 @@ LONGEST_FILES_FIRST = (
 )
 # Last: with an empty kernel cache these compile cubins that test_kernel_compile.py's compile_all builds in the same
 # run; late, they find most of them in the cache instead of compiling them a second time alongside it.
-FILES_LAST = ("test_statestep_s62.py", "test_kernel_release.py")
+FILES_LAST = ("test_statestep_s62.py", "test_kernel_release.py", "test_kernel_release_s65.py")
 
 
 def _files_whole(config) -> bool:

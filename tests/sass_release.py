@@ -12,6 +12,7 @@ next arrive: branches are not followed, which fits these kernels' straight-line 
 
 from __future__ import annotations
 
+import bisect
 import glob
 import os
 import re
@@ -41,6 +42,31 @@ def disassemble(cubin: bytes, tool: str, workdir: str) -> str:
     with open(path, "wb") as f:
         f.write(cubin)
     return subprocess.run([tool, "-hex", "-c", path], capture_output=True, text=True, check=True).stdout
+
+
+def kernels_of(cubins: list, tool: str, workdir: str, arch: str = "SM90") -> list:
+    """instructions() of every kernel of every cubin, [{kernel: code}] in the cubins' order, from one nvdisasm run:
+    a run costs ~0.5 s of CPU before it reads a byte (a run per cubin was most of the test's time), so the kernels'
+    code sections go in as one raw instruction binary (-b), each kernel's addresses then taken back to its own.
+    The encodings, hence each instruction's text, scoreboard and wait bits, are the cubin's; only a branch target
+    prints as an address where the cubin's symbols give it a label (the scan follows no branch)."""
+    spans, blob = [], bytearray()
+    for i, cubin in enumerate(cubins):
+        for name, code in elf_code_sections(cubin).items():
+            assert len(code) % 16 == 0, (name, len(code))  # whole 128-bit instructions: the next kernel aligns
+            spans.append((i, name, len(blob), len(code)))
+            blob += code
+    path = os.path.join(workdir, "kernels.bin")
+    with open(path, "wb") as f:
+        f.write(blob)
+    listing = subprocess.run([tool, "-hex", "-b", arch, path], capture_output=True, text=True, check=True).stdout
+    code = instructions(".text.all:\n" + listing)["all"]
+    addresses = [a for a, *_ in code]
+    out: list = [{} for _ in cubins]
+    for i, name, start, size in spans:
+        first, end = bisect.bisect_left(addresses, start), bisect.bisect_left(addresses, start + size)
+        out[i][name] = [(a - start, *rest) for a, *rest in code[first:end]]
+    return out
 
 
 def instructions(sass: str) -> dict:
@@ -82,13 +108,24 @@ def loads_in_flight_at_releases(code: list) -> list:
     return found
 
 
-def elf_sections(blob: bytes) -> dict:
-    """{section name: size} of an ELF64 file (a cubin): the static shared memory ptxas gave each kernel
-    (.nv.shared.NAME) without a GPU."""
+def _section_headers(blob: bytes) -> dict:
+    """{section name: (file offset, size)} of an ELF64 file (a cubin)."""
     import struct
 
     shoff = struct.unpack_from("<Q", blob, 0x28)[0]
     entsize, count, names_at = struct.unpack_from("<HHH", blob, 0x3A)
     heads = [struct.unpack_from("<IIQQQQ", blob, shoff + i * entsize) for i in range(count)]
     names = blob[heads[names_at][4]:heads[names_at][4] + heads[names_at][5]]
-    return {names[h[0]:names.index(b"\0", h[0])].decode(): h[5] for h in heads}
+    return {names[h[0]:names.index(b"\0", h[0])].decode(): (h[4], h[5]) for h in heads}
+
+
+def elf_sections(blob: bytes) -> dict:
+    """{section name: size} of an ELF64 file (a cubin): the static shared memory ptxas gave each kernel
+    (.nv.shared.NAME) without a GPU."""
+    return {name: size for name, (_, size) in _section_headers(blob).items()}
+
+
+def elf_code_sections(blob: bytes) -> dict:
+    """{kernel: its instructions' bytes} of a cubin (the .text.KERNEL sections)."""
+    return {name[len(".text."):]: blob[at:at + size] for name, (at, size) in _section_headers(blob).items()
+            if name.startswith(".text.")}

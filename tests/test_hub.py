@@ -163,8 +163,8 @@ def test_error_paths_one_line_within_the_deadline(hub, tmp_path):
                         ("estimate", "limited/model"),
                         ("estimate", "unavailable/model"),
                         ("estimate", "broken/model"),
-                        ("estimate", "slow/model", "--hub-timeout", "1.5"),
-                        ("estimate", "trickle/model", "--hub-timeout", "1.5"),
+                        ("estimate", "slow/model", "--hub-timeout", "0.5"),  # a deadline only waited for
+                        ("estimate", "trickle/model", "--hub-timeout", "0.5"),
                         ("estimate", "empty/model"))
     expected = [  # (words in the one line, most seconds it may take)
         (["missing/model was not found on the Hugging Face Hub", "kvplan models"], 2),
@@ -173,8 +173,8 @@ def test_error_paths_one_line_within_the_deadline(hub, tmp_path):
         (["answered 429 (rate limited) for limited/model, it asks to retry in 60 s"], 2),
         (["answered 503 for unavailable/model, also when asked again"], 4),
         (["answered 500 for broken/model, also when asked again"], 4),
-        (["--hub-timeout (1.5 s) ran out before the Hugging Face Hub answered for slow/model"], 3),
-        (["--hub-timeout (1.5 s) ran out", "trickle/model"], 3),
+        (["--hub-timeout (0.5 s) ran out before the Hugging Face Hub answered for slow/model"], 1.5),
+        (["--hub-timeout (0.5 s) ran out", "trickle/model"], 1.5),
         (["empty/model has no config.json on the Hugging Face Hub"], 2),
     ]
     for result, (words, seconds) in zip(results, expected):

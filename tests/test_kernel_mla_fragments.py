@@ -14,22 +14,24 @@ from kvplan.kernels import limits
 RANK, ROW, NW = limits.MLA_KV_LORA_RANK, limits.MLA_ROW, limits.MLA_WARPS
 
 
+_R, _J = np.arange(32) >> 2, np.arange(32) & 3  # each lane's (r, j): row r (group of 4 lanes), pair j
+_ROWS, _COLS = _R[:, None], 2 * _J[:, None] + np.arange(2)  # a pair's matrix row and its two columns
+
+
 def mma(c, a, b):
-    """m16n8k16 (row.col) from per-lane fragments: a[lane] = 4 pairs, b[lane] = 2 pairs, c[lane] = 4."""
+    """m16n8k16 (row.col) from per-lane fragments: a[lane] = 4 pairs, b[lane] = 2 pairs, c[lane] = 4. Lane (r, j)
+    holds A[r, 2j:2j+2], A[r+8, 2j:2j+2], A[r, 2j+8:2j+10], A[r+8, 2j+8:2j+10], B[2j:2j+2, r], B[2j+8:2j+10, r]
+    and C[r, 2j], C[r, 2j+1], C[r+8, 2j], C[r+8, 2j+1] (every lane's pairs placed at once)."""
+    a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)  # [lane, pair, 2]
     A = np.zeros((16, 16))
     B = np.zeros((16, 8))
-    for lane in range(32):
-        r, j = lane >> 2, lane & 3
-        A[r, 2 * j:2 * j + 2] = a[lane][0]
-        A[r + 8, 2 * j:2 * j + 2] = a[lane][1]
-        A[r, 2 * j + 8:2 * j + 10] = a[lane][2]
-        A[r + 8, 2 * j + 8:2 * j + 10] = a[lane][3]
-        B[2 * j:2 * j + 2, r] = b[lane][0]
-        B[2 * j + 8:2 * j + 10, r] = b[lane][1]
+    A[_ROWS, _COLS], A[_ROWS + 8, _COLS] = a[:, 0], a[:, 1]
+    A[_ROWS, _COLS + 8], A[_ROWS + 8, _COLS + 8] = a[:, 2], a[:, 3]
+    B[_COLS, _ROWS], B[_COLS + 8, _ROWS] = b[:, 0], b[:, 1]
     C = A @ B
+    lanes = np.stack([C[_R, 2 * _J], C[_R, 2 * _J + 1], C[_R + 8, 2 * _J], C[_R + 8, 2 * _J + 1]], axis=1)
     for lane in range(32):
-        r, j = lane >> 2, lane & 3
-        c[lane] += np.array([C[r, 2 * j], C[r, 2 * j + 1], C[r + 8, 2 * j], C[r + 8, 2 * j + 1]])
+        c[lane] += lanes[lane]
 
 
 def conflicts(addrs, width):

@@ -6,11 +6,10 @@ compile time.) Needs NVRTC and nvdisasm (the nvidia-cuda-nvdisasm wheel .ci/run 
 unless KVPLAN_REQUIRE_NVRTC=1."""
 
 import os
-from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from sass_release import disassemble, instructions, loads_in_flight_at_releases, nvdisasm
+from sass_release import instructions, kernels_of, loads_in_flight_at_releases, nvdisasm
 
 REQUIRED = os.environ.get("KVPLAN_REQUIRE_NVRTC") == "1"
 
@@ -58,7 +57,9 @@ def _configs():
     return [c for c in out if c is not None]
 
 
-def test_no_stage_is_released_with_its_loads_in_flight(tmp_path):
+def nvrtc_and_nvdisasm() -> str:
+    """The nvdisasm binary, where NVRTC can compile the kernels too; the test is skipped (failed under
+    KVPLAN_REQUIRE_NVRTC=1) otherwise."""
     from kvplan.kernels import build
 
     try:
@@ -71,21 +72,20 @@ def test_no_stage_is_released_with_its_loads_in_flight(tmp_path):
         if REQUIRED:
             pytest.fail(f"KVPLAN_REQUIRE_NVRTC=1 but {missing}")
         pytest.skip(missing)
-    tool = nvdisasm()
+    return nvdisasm()
+
+
+def test_no_stage_is_released_with_its_loads_in_flight(tmp_path):
+    from kvplan.kernels import build
+
+    tool = nvrtc_and_nvdisasm()
     # the decode kernel's four stage bodies (16-bit / e4m3 x heads in M or not) at head_dim 128
     cfgs = [cfg for cfg in _configs()
             if type(cfg).__name__ != "KernelConfig" or (cfg.head_dim == 128 and cfg.q_dtype == "bfloat16")]
     cubins = [build.compile_entry(cfg, "sm_90")[0] for cfg in cfgs]
-
-    def sass(i):  # ~0.5 s of nvdisasm start-up each, whatever the cubin: a process per CPU at once
-        (tmp_path / str(i)).mkdir()
-        return disassemble(cubins[i], tool, str(tmp_path / str(i)))
-
-    with ThreadPoolExecutor(os.cpu_count() or 1) as pool:
-        listings = list(pool.map(sass, range(len(cfgs))))
     checked, races = 0, []
-    for cfg, listing in zip(cfgs, listings):
-        for name, code in instructions(listing).items():
+    for cfg, kernels in zip(cfgs, kernels_of(cubins, tool, str(tmp_path))):
+        for name, code in kernels.items():
             if name in cfg.kernels:
                 checked += 1
                 races += [(cfg.name, name, a, loads) for a, loads in loads_in_flight_at_releases(code)]

@@ -16,6 +16,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from conftest import run_kvplan  # noqa: E402  (the bad-input errors F5-F9: their line, in this process)
 from kvplan.engines import vllm_admission as admission  # noqa: E402
 from kvplan.model.kinds import attended_keys  # noqa: E402
 
@@ -119,6 +120,7 @@ def test_attended_keys_closed_form_equals_the_sampled_sum():
 
 
 def _kvplan(*args, env=None, timeout=120):
+    """A fresh `python -m kvplan ARGS`: for a run held to a timeout, and the environment the process starts with."""
     return subprocess.run([sys.executable, "-m", "kvplan", *args], cwd=ROOT, capture_output=True, text=True,
                           env=env, timeout=timeout)
 
@@ -208,7 +210,7 @@ def test_install_completion_into_an_unwritable_home_is_one_line_exit_2(tmp_path)
 # F5 -------------------------------------------------------------------------------------------------------------
 def test_a_deployments_file_name_too_long_names_file():
     """A 300-character file name (over NAME_MAX, 255 on Linux) used to be 'MODEL ... cannot be looked up'."""
-    out = _kvplan("check", "--file", "/tmp/" + "a" * 300 + ".yaml")
+    out = run_kvplan("check", "--file", "/tmp/" + "a" * 300 + ".yaml")
     assert out.returncode == 2 and out.stderr.startswith("kvplan: error: --file '/tmp/aaa"), out.stderr
     assert "File name too long" in out.stderr and "MODEL" not in out.stderr and len(out.stderr) < 300
 
@@ -230,7 +232,7 @@ X3000 = "x" * 3000
 def test_click_errors_cut_a_long_argument(args):
     """click's own type errors and 'No such option' repeated a 3,000-character argument whole (a 3,072-character
     line); cut to 80 characters in its middle, as kvplan's own errors quote values."""
-    out = _kvplan(*args)
+    out = run_kvplan(*args)
     assert out.returncode == 2 and out.stderr.count("\n") == 1 and len(out.stderr) < 250, out.stderr[:300]
     assert "xxx...xxx" in out.stderr
 
@@ -244,7 +246,7 @@ def test_deployments_file_values_are_said_as_yaml_writes_them(tmp_path, value, s
     """tp: 2024-01-01 said 'got datetime.date(2024, 1, 1)', true 'True', [null] '[None]', !!binary b'hello' (s60)."""
     file = tmp_path / "d.yaml"
     file.write_text(f"deployments:\n  - name: a\n    model: meta-llama/Llama-3.1-8B-Instruct\n    tp: {value}\n")
-    out = _kvplan("check", "--file", str(file))
+    out = run_kvplan("check", "--file", str(file))
     assert out.returncode == 2 and f"field 'tp' must be a positive integer, {said}" in out.stderr, out.stderr
 
 
@@ -292,7 +294,7 @@ def test_yaml_value_tag_names_the_field(tmp_path, line, said):
     for the tag tag:yaml.org,2002:value' (s60)."""
     file = tmp_path / "d.yaml"
     file.write_text(f"deployments:\n  - name: a\n    model: meta-llama/Llama-3.1-8B-Instruct\n    tp: 1\n    {line}\n")
-    out = _kvplan("check", "--file", str(file))
+    out = run_kvplan("check", "--file", str(file))
     assert out.returncode == 2 and said in out.stderr and "constructor" not in out.stderr, out.stderr
     assert f"{file}:5: deployment 'a'" in out.stderr and out.stderr.count("\n") == 1
 
@@ -320,6 +322,6 @@ def test_an_unusable_cache_folder_is_named():
 
 # minor ------------------------------------------------------------------------------------------------------------
 def test_check_says_it_does_not_sweep_kv_dtypes():
-    out = _kvplan("check", "meta-llama/Llama-3.1-8B-Instruct", "-tp", "1", "--kv-dtype", "auto,fp8")
+    out = run_kvplan("check", "meta-llama/Llama-3.1-8B-Instruct", "-tp", "1", "--kv-dtype", "auto,fp8")
     assert out.returncode == 2 and "--kv-dtype takes one KV-cache dtype in check" in out.stderr, out.stderr
     assert "not KV dtypes" in out.stderr and "vLLM 0.32.0's --kv-cache-dtype values" not in out.stderr

@@ -3,6 +3,7 @@ read by hand (file:line cited), never from the formula under test."""
 
 import pytest
 
+from conftest import run_kvplan
 from kvplan import api
 
 
@@ -124,12 +125,8 @@ def test_mamba_block_note_with_prefix_caching_off():
 
 
 def _cli(*args):
-    import subprocess
-    import sys
-    from pathlib import Path
-
-    return subprocess.run([sys.executable, "-m", "kvplan", *args], capture_output=True, text=True,
-                          cwd=Path(__file__).resolve().parent.parent)
+    """`kvplan ARGS` in this process (conftest.run_kvplan): what these tests read is the text, not the process."""
+    return run_kvplan(*args)
 
 
 # ---- F4: the API's bounds as the CLI's; vLLM's dtype choices are case-sensitive ------------------------------------

@@ -4,7 +4,6 @@ arithmetic from each release's config/vllm.py, and the public log lines of tests
 
 import json
 import statistics
-import subprocess
 import sys
 from pathlib import Path
 
@@ -14,6 +13,7 @@ import yaml
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from conftest import run_kvplan  # noqa: E402
 from kvplan.engines.vllm_graphs import GraphCounts, graph_counts  # noqa: E402
 from kvplan.errors import FieldError  # noqa: E402
 
@@ -83,8 +83,7 @@ def test_flat_reserve_beats_a_constant_fitted_on_the_other_cases():
 
 
 def _estimate(*args):
-    return subprocess.run([sys.executable, "-m", "kvplan", "estimate", "meta-llama/Llama-3.1-8B-Instruct",
-                           "--gpu", "H100", "-f", "json", *args], capture_output=True, text=True, cwd=ROOT)
+    return run_kvplan("estimate", "meta-llama/Llama-3.1-8B-Instruct", "--gpu", "H100", "-f", "json", *args)
 
 
 def _graph_term(run):
@@ -119,6 +118,5 @@ def test_api_and_check_yaml_take_the_flags(tmp_path):
     file = tmp_path / "d.yaml"
     file.write_text("deployments:\n- name: a\n  model: meta-llama/Llama-3.1-8B-Instruct\n  tp: 1\n  gpu: H100\n"
                     "  max_cudagraph_capture_size: -3\n")
-    run = subprocess.run([sys.executable, "-m", "kvplan", "check", "--file", str(file)], capture_output=True,
-                         text=True, cwd=ROOT)
+    run = run_kvplan("check", "--file", str(file))
     assert run.returncode == 2 and "max_cudagraph_capture_size" in run.stderr
