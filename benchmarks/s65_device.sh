@@ -3,6 +3,8 @@
 #   bash benchmarks/s65_device.sh h200     issue 13's whole list on an H200 rank as JSON (Qwen3-Next tp 2 first, as
 #                                          listed and with a float32 SSM state, then the nine)
 #   bash benchmarks/s65_device.sh bench    issue 14's kernel table against FlashInfer and SDPA (carry .peers)
+#   bash benchmarks/s65_device.sh skinny   the skinny GEMM's GPU tests by expert and in pair slots, the MoE one-token and
+#                                          mxfp4 tests (skinny_gemm.cu's by-expert kernels now sit behind an #if)
 #   bash benchmarks/s65_device.sh tests    every verify GPU test file and the state-step tests
 set -u
 session=s65 mode=${1:-h200}
@@ -13,6 +15,9 @@ if [ "$mode" = h200 ]; then
 elif [ "$mode" = bench ]; then
   timeout 580 python3 benchmarks/kernel_device_run.py env bench >"$OUT/v_kernel_run.txt" 2>&1
   tail -80 "$OUT/v_kernel_run.txt" | tee -a "$LOG"
+elif [ "$mode" = skinny ]; then
+  timeout 400 python3 -m pytest -q -p no:cacheprovider -rfE tests/test_moe_one_token_gpu.py tests/test_mxfp4_gpu.py \
+    tests/test_skinny_gpu.py -k "by_expert or row_tiles or pairs or moe" 2>&1 | tail -5 | tee -a "$LOG"
 else
   files=$(verify_gpu_test_files)
   timeout 500 python3 -m pytest -q -p no:cacheprovider -rfE $state_tests $files 2>&1 | tail -8 | tee -a "$LOG"
