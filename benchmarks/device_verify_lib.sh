@@ -3,8 +3,9 @@
 # $OUT/v_NAME.txt, its verdict lines in the log), `run_json NAME VERIFY-ARGS...` (the whole result as JSON, its
 # decode table and verdicts rendered in the log), `run_issue13_list` (issue 13's ten deployments),
 # `run_qwen3next_tp2 RUNNER` (Qwen3-Next tp 2 as listed and with a float32 SSM state), `verify_gpu_test_files`
-# (every tests/test_verify_*.py that needs CUDA), `$state_tests` (the state-step GPU tests) and `pack_runs` (the
-# per-run outputs as one runs.tgz: the device returns only a few files a call).
+# (every tests/test_verify_*.py that needs CUDA), `$state_tests` (the state-step GPU tests), `run_h200_list` (issue 13's
+# whole list as JSON on an H200 rank), `run_kernel_bench` (issue 14's table; carry .peers), `run_verify_tests` and
+# `pack_runs` (the per-run outputs as one runs.tgz: the device returns only a few files a call).
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 export PYTHONPATH=$PWD PYTHONUNBUFFERED=1 HF_HUB_OFFLINE=1
 LOG=$OUT/${session}_$mode.txt
@@ -53,4 +54,17 @@ run_issue13_list_80gb() {  # the nine of the list an 80 GB rank holds (not Qwen3
   $runner mixtral_tp2 mistralai/Mixtral-8x7B-v0.1 -c 8192 --tp 2
   $runner llama70b_tp2 meta-llama/Llama-3.1-70B-Instruct -c 8192 --tp 2
   $runner llama1b meta-llama/Llama-3.2-1B-Instruct -c 8192
+}
+run_h200_list() {  # issue 13's whole list on an H200 rank as JSON: Qwen3-Next tp 2 first (as listed, then with a float32
+  # SSM state), then the nine an 80 GB rank holds
+  run_qwen3next_tp2 run_json
+  run_issue13_list_80gb run_json
+}
+run_kernel_bench() {  # issue 14's kernel table against FlashInfer and SDPA (.peers carried)
+  timeout 580 python3 benchmarks/kernel_device_run.py env bench >"$OUT/v_kernel_run.txt" 2>&1
+  tail -80 "$OUT/v_kernel_run.txt" | tee -a "$LOG"
+}
+run_verify_tests() {  # every verify GPU test file and the state-step tests, within SECONDS (default 500)
+  local files; files=$(verify_gpu_test_files)
+  timeout "${1:-500}" python3 -m pytest -q -p no:cacheprovider -rfE $state_tests $files 2>&1 | tail -8 | tee -a "$LOG"
 }

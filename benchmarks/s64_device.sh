@@ -23,11 +23,9 @@ set -u
 session=s64 mode=${1:-h200}
 source "$(dirname "$0")/device_verify_lib.sh"
 if [ "$mode" = h200 ]; then
-  run_qwen3next_tp2 run_json
-  run_issue13_list_80gb run_json
+  run_h200_list
 elif [ "$mode" = bench ]; then
-  timeout 580 python3 benchmarks/kernel_device_run.py env bench >"$OUT/v_kernel_run.txt" 2>&1
-  tail -80 "$OUT/v_kernel_run.txt" | tee -a "$LOG"
+  run_kernel_bench
 elif [ "$mode" = ktail ]; then
   timeout 200 python3 -m pytest -q -p no:cacheprovider -rfE tests/test_gemv_stream_gpu.py 2>&1 | tail -4 | tee -a "$LOG"
   san="compute-sanitizer --report-api-errors no --error-exitcode 1"
@@ -74,7 +72,6 @@ elif [ "$mode" = final ]; then
   run_json gptoss openai/gpt-oss-20b -c 8192
   run_json v2lite deepseek-ai/DeepSeek-V2-Lite -c 8192
 else
-  files=$(verify_gpu_test_files)
-  timeout 500 python3 -m pytest -q -p no:cacheprovider -rfE $state_tests $files 2>&1 | tail -8 | tee -a "$LOG"
+  run_verify_tests 500
 fi
 pack_runs

@@ -10,16 +10,13 @@ set -u
 session=s65 mode=${1:-h200}
 source "$(dirname "$0")/device_verify_lib.sh"
 if [ "$mode" = h200 ]; then
-  run_qwen3next_tp2 run_json
-  run_issue13_list_80gb run_json
+  run_h200_list
 elif [ "$mode" = bench ]; then
-  timeout 580 python3 benchmarks/kernel_device_run.py env bench >"$OUT/v_kernel_run.txt" 2>&1
-  tail -80 "$OUT/v_kernel_run.txt" | tee -a "$LOG"
+  run_kernel_bench
 elif [ "$mode" = skinny ]; then
   timeout 400 python3 -m pytest -q -p no:cacheprovider -rfE tests/test_moe_one_token_gpu.py tests/test_mxfp4_gpu.py \
     tests/test_skinny_gpu.py -k "by_expert or row_tiles or pairs or moe" 2>&1 | tail -5 | tee -a "$LOG"
 else
-  files=$(verify_gpu_test_files)
-  timeout 500 python3 -m pytest -q -p no:cacheprovider -rfE $state_tests $files 2>&1 | tail -8 | tee -a "$LOG"
+  run_verify_tests 500
 fi
 pack_runs
