@@ -181,7 +181,9 @@ def _parse_config(raw: Any, name: str, weights: Optional[Weights]) -> ModelSpec:
     mtp = mtp_size(cfg, hidden=hidden, layers=n, heads=heads, kv_heads=kv, head_dim=head_dim, dtype=dtype)
     delta = load_delta(cfg, hidden=hidden, layers=n, heads=heads, kv_heads=kv, head_dim=head_dim, dtype=dtype)
     experts = cfg.optional_int(EXPERT_KEYS)
-    experts_per_token = cfg.optional_int(EXPERTS_PER_TOKEN_KEYS)
+    # with routed experts each token takes 1 or more of them (vLLM's FusedMoE top_k); 0 planned as if every expert
+    # were read (work.py touched_share's share for an unknown top-k)
+    experts_per_token = cfg.optional_int(EXPERTS_PER_TOKEN_KEYS, minimum=1 if experts else 0)
     return ModelSpec(
         name=name,
         layers=layers,
