@@ -14,8 +14,9 @@ if [ "$mode" = h200 ]; then
 elif [ "$mode" = bench ]; then
   run_kernel_bench
 elif [ "$mode" = skinny ]; then
-  timeout 400 python3 -m pytest -q -p no:cacheprovider -rfE tests/test_moe_one_token_gpu.py tests/test_mxfp4_gpu.py \
-    tests/test_skinny_gpu.py -k "by_expert or row_tiles or pairs or moe" 2>&1 | tail -5 | tee -a "$LOG"
+  timeout "${2:-400}" python3 -m pytest -q -p no:cacheprovider -rfE tests/test_moe_one_token_gpu.py \
+    tests/test_mxfp4_gpu.py tests/test_skinny_gpu.py -k "by_expert or row_tiles or pairs or moe" 2>&1 | tail -5 \
+    | tee -a "$LOG"
 else
   run_verify_tests 500
 fi
