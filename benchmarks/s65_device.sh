@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SESSION=sNN names the log and the raw-output folder of a later session that reuses this script.
 # Session 65.
 #   bash benchmarks/s65_device.sh h200     issue 13's whole list on an H200 rank as JSON (Qwen3-Next tp 2 first, as
 #                                          listed and with a float32 SSM state, then the nine)
@@ -7,7 +8,7 @@
 #                                          mxfp4 tests (skinny_gemm.cu's by-expert kernels now sit behind an #if)
 #   bash benchmarks/s65_device.sh tests    every verify GPU test file and the state-step tests
 set -u
-session=s65 mode=${1:-h200}
+session=${SESSION:-s65} mode=${1:-h200}
 source "$(dirname "$0")/device_verify_lib.sh"
 if [ "$mode" = h200 ]; then
   run_h200_list

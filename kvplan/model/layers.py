@@ -35,6 +35,11 @@ MAMBA2_HEADS = ("mamba_num_heads", "mamba_n_heads")  # Nemotron-H, Granite 4.0 (
 MAMBA1_ONLY = ("mamba", "falcon_mamba")
 ERNIE_MOE_RANGE = ("moe_layer_start_index", "moe_layer_end_index", "moe_layer_interval")  # ERNIE-4.5 MoE
 ATTENTION_FREE = MAMBA1_ONLY + ("mamba2",)
+# Families whose every decoder layer is an MoE block with no dense fallback, and the field their expert count is in
+# (vLLM 0.32.0 mixtral.py:247, olmoe.py:232, phimoe.py:404, granitemoe.py:266, gpt_oss.py:392, minimax_m2.py:97: a
+# FusedMoE of config's count; Qwen2/3-MoE, DeepSeek, Jamba, GraniteMoeHybrid fall back to a dense MLP at 0)
+ALWAYS_MOE = {"mixtral": "num_local_experts", "olmoe": "num_experts", "phimoe": "num_local_experts",
+              "granitemoe": "num_local_experts", "gpt_oss": "num_local_experts", "minimax_m2": "num_local_experts"}
 # Families whose vLLM model builds each layer's feed-forward block from mlp_layer_types, "dense" or "sparse" (MoE)
 # per layer (0.34.0: laguna.py:517-535, cohere2_moe.py:447-457, exaone_moe.py:336-350, AXK1.py:98-100 and
 # :657-664, step3p5.py:112-118, models/beam/nvidia/model.py:101-115, models/muse_spark/nvidia/model.py:1464-1499;
@@ -148,6 +153,10 @@ def ffn_kinds(cfg: Config, n: int) -> tuple[list, str]:
     if is_mimo_v2(cfg):
         return mimo_ffn_kinds(cfg, n)
     experts = cfg.optional_int(EXPERT_KEYS)
+    if experts == 0 and cfg.model_type in ALWAYS_MOE:
+        raise KvplanError(f"config field '{ALWAYS_MOE[cfg.model_type]}' is 0 or missing: {cfg.model_type}'s every "
+                          f"decoder layer routes its tokens to experts (vLLM builds a FusedMoE of that many); give "
+                          f"1 or more.")
     if experts == 0 or (experts == 1 and cfg.model_type == "jamba"):
         return ["dense"] * n, "no routed experts"
     if cfg.model_type in MLP_LAYER_TYPES_FAMILIES:

@@ -1,0 +1,48 @@
+"""Defects found in session 66, each reproduced here.
+
+I1  a Mixtral config with `num_local_experts: 0` (or without the field) planned as a dense model of
+    intermediate_size-wide MLPs; vLLM 0.32.0's MixtralForCausalLM builds a FusedMoE of num_local_experts experts in
+    every layer (mixtral.py:247) and has no dense fallback, as Qwen2/3-MoE and DeepSeek have (qwen2_moe.py:319).
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import yaml
+from conftest import ROOT, estimate_plan, one_error_line, run_kvplan
+
+
+def _bundled_config(name: str) -> dict:
+    return yaml.safe_load((ROOT / "model_specs" / name).read_text())["config"]
+
+
+@pytest.mark.parametrize("spec, field", [("mistralai--Mixtral-8x7B-v0.1.yaml", "num_local_experts"),
+                                         ("openai--gpt-oss-20b.yaml", "num_local_experts"),
+                                         ("MiniMaxAI--MiniMax-M2.7.yaml", "num_local_experts")])
+@pytest.mark.parametrize("value", [0, None])
+def test_an_always_moe_family_without_experts_is_refused(tmp_path, spec, field, value):
+    config = _bundled_config(spec)
+    assert config[field] > 0  # the bundled spec names its count in this field
+    if value is None:
+        del config[field]
+    else:
+        config[field] = value
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps(config))
+    line = one_error_line(run_kvplan("estimate", path, "--gpu", "H100", "-c", "4096"))
+    assert f"'{field}'" in line and "1 or more" in line
+
+
+def test_a_family_with_a_dense_fallback_still_plans_dense_at_zero(tmp_path):
+    config = _bundled_config("Qwen--Qwen3-30B-A3B.yaml")
+    config["num_experts"] = 0  # qwen3_moe.py builds a dense MLP where num_experts is 0
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps(config))
+    dense = estimate_plan(path, "--gpu", "H100", "-c", "4096")
+    moe = estimate_plan("Qwen/Qwen3-30B-A3B", "--gpu", "H100", "-c", "4096")
+    # each layer then reads a dense MLP 6,144 wide where batch 1 read 8 of 128 experts 768 wide (the same bytes)
+    # and a 128 x 2,048 router: what differs is the 48 routers in bf16
+    difference = moe["decode"]["weights_bytes_read_batch1"] - dense["decode"]["weights_bytes_read_batch1"]
+    assert difference == 48 * 128 * 2048 * 2
