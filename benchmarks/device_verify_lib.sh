@@ -68,3 +68,15 @@ run_verify_tests() {  # every verify GPU test file and the state-step tests, wit
   local files; files=$(verify_gpu_test_files)
   timeout "${1:-500}" python3 -m pytest -q -p no:cacheprovider -rfE $state_tests $files 2>&1 | tail -8 | tee -a "$LOG"
 }
+kernel_gpu_test_files() {  # every GPU test file that is not verify's or a state step's (kernels and forward parts;
+  # not CI's compile test)
+  grep -l 'needs a CUDA\|no CUDA device\|needs an sm_90\|cuda.is_available\|kernel_torch\|device="cuda"' tests/test_*.py \
+    | grep -v -e "test_verify_" -e "_s6[0-9]\.py" -e test_kernel_compile.py \
+      $(for f in $state_tests; do printf -- "-e %s " "$f"; done)
+}
+run_kernel_tests() {  # kernel_gpu_test_files within SECONDS (default 400), on four pytest-xdist workers where the
+  # machine has xdist (the kernels' compiles are CPU-bound; verify's files stay serial, their pools fill the GPU)
+  local workers=""; python3 -c "import xdist" 2>/dev/null && workers="-n 4 --dist loadfile"
+  timeout "${1:-400}" python3 -m pytest -q -p no:cacheprovider -rfE $workers $(kernel_gpu_test_files) 2>&1 \
+    | tail -8 | tee -a "$LOG"
+}

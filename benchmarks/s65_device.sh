@@ -7,6 +7,7 @@
 #   bash benchmarks/s65_device.sh skinny   the skinny GEMM's GPU tests by expert and in pair slots, the MoE one-token and
 #                                          mxfp4 tests (skinny_gemm.cu's by-expert kernels now sit behind an #if)
 #   bash benchmarks/s65_device.sh tests    every verify GPU test file and the state-step tests
+#   bash benchmarks/s65_device.sh kernels  every other GPU test file (the kernels and forward parts), four workers
 set -u
 session=${SESSION:-s65} mode=${1:-h200}
 source "$(dirname "$0")/device_verify_lib.sh"
@@ -18,7 +19,9 @@ elif [ "$mode" = skinny ]; then
   timeout "${2:-400}" python3 -m pytest -q -p no:cacheprovider -rfE tests/test_moe_one_token_gpu.py \
     tests/test_mxfp4_gpu.py tests/test_skinny_gpu.py -k "by_expert or row_tiles or pairs or moe" 2>&1 | tail -5 \
     | tee -a "$LOG"
+elif [ "$mode" = kernels ]; then
+  run_kernel_tests "${2:-400}"
 else
-  run_verify_tests 500
+  run_verify_tests "${2:-500}"
 fi
 pack_runs
