@@ -3,6 +3,7 @@
 I1  a Mixtral config with `num_local_experts: 0` (or without the field) planned as a dense model of
     intermediate_size-wide MLPs; vLLM 0.32.0's MixtralForCausalLM builds a FusedMoE of num_local_experts experts in
     every layer (mixtral.py:247) and has no dense fallback, as Qwen2/3-MoE and DeepSeek have (qwen2_moe.py:319).
+I2  `-c auto` checked the prefill-chunk bound on the model's own length before auto-fit picked the length planned.
 """
 
 from __future__ import annotations
@@ -46,3 +47,32 @@ def test_a_family_with_a_dense_fallback_still_plans_dense_at_zero(tmp_path):
     # and a 128 x 2,048 router: what differs is the 48 routers in bf16
     difference = moe["decode"]["weights_bytes_read_batch1"] - dense["decode"]["weights_bytes_read_batch1"]
     assert difference == 48 * 128 * 2048 * 2
+
+
+# ---- I2: --max-model-len auto on a model whose own length is past what kvplan prices in one run ------------------
+# The chunk bound was checked on the model's own length before auto-fit had picked one: a 2,000,000,000-position
+# Mixtral at tp 2 (which holds 436,160 tokens on an H100) was refused for 244,141 prefill chunks it would never walk.
+
+def test_auto_fit_bounds_the_fitted_length_not_the_models_own(tmp_path):
+    config = _bundled_config("mistralai--Mixtral-8x7B-v0.1.yaml")
+    config["max_position_embeddings"] = 2_000_000_000
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps(config))
+    fitted = estimate_plan(path, "--gpu", "H100", "--tp", "2", "-c", "auto")
+    assert fitted["context"] < 1_000_000 and fitted["max_concurrency"] == 1
+    prompt = fitted["prefill"]["input_len"]
+    assert prompt == fitted["context"] - 1  # vLLM 0.32 keeps room for one output token
+    assert fitted["prefill"]["chunks"] == -(-prompt // 8192)
+    # and the fitted plan is the plan asked at that length, TTFT included
+    asked = estimate_plan(path, "--gpu", "H100", "--tp", "2", "-c", str(fitted["context"]))
+    assert asked["prefill"] == fitted["prefill"] and asked["max_concurrency"] == fitted["max_concurrency"]
+
+
+def test_auto_fit_still_refuses_a_walk_past_the_bound(tmp_path):
+    config = _bundled_config("mistralai--Mixtral-8x7B-v0.1.yaml")
+    config["max_position_embeddings"] = 2_000_000_000
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps(config))
+    # at tp 1 the weights leave no cache at all: no length fits, the model's own stays, and its prompt is refused
+    line = one_error_line(run_kvplan("estimate", path, "--gpu", "H100", "-c", "auto"))
+    assert "--max-num-batched-tokens" in line and "244,141 prefill chunks" in line

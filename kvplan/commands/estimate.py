@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from functools import lru_cache
+from functools import lru_cache, partial
 from typing import Callable, Optional, Union
 
 from ..engines import EngineFlags, get_engine, unused_media_note
@@ -171,8 +171,12 @@ def estimate(model: str, *, contexts: Optional[list] = None, kv_dtypes: list = (
     owner = None if max_num_batched_tokens else "vLLM's" if hasattr(engine_model, "settings") else "kvplan's"
     if input_len is not None:  # as plan() checks it, before the chunk bound would blame max_num_batched_tokens
         check_input_len(input_len, min(contexts), spec, engine_model.version)
-    prompts = [prompt_for(input_len, c, spec, engine_model.version).tokens for c in contexts]
-    bounded_prefill(prompts, chunk, len(kv_dtypes) * len(tps), owner)
+    def bound(lengths: list, plans_per_length: int) -> None:
+        prompts = [prompt_for(input_len, c, spec, engine_model.version).tokens for c in lengths]
+        bounded_prefill(prompts, chunk, plans_per_length, owner)
+
+    if not auto_fit:  # auto-fit's lengths are known once it has planned: bounded then, before any prompt is timed
+        bound(contexts, len(kv_dtypes) * len(tps))
 
     def plan_at(context: int, kv_dtype: str, tp: int, suggest: bool = True, asked: Optional[int] = None,
                 ttft: bool = True):
@@ -206,14 +210,18 @@ def estimate(model: str, *, contexts: Optional[list] = None, kv_dtypes: list = (
                                max_num_batched_tokens=max_num_batched_tokens, max_num_seqs=max_num_seqs,
                                block_size=block_size, asked_context=asked)
 
-    plans = [plan_at(c, d, t) for c in contexts for d in kv_dtypes for t in tps]
+    plans = [plan_at(c, d, t, ttft=not auto_fit) for c in contexts for d in kv_dtypes for t in tps]
     fitted = []
     if auto_fit:
+        untimed = partial(plan_at, ttft=False)
         for i, p in enumerate(plans):
-            fit = auto_fitted(p, plan_at)
+            fit = auto_fitted(p, untimed)
             if fit.context != p.context:
                 fitted.append((i, p.context))
                 plans[i] = fit
+        bound([p.context for p in plans], 1)
+        asked = dict(fitted)
+        plans = [plan_at(p.context, p.asked_kv_dtype, p.tp, asked=asked.get(i)) for i, p in enumerate(plans)]
     plans, fitted = distinct_plans(plans, fitted, spell)
     drawn = ()
     if chart:
