@@ -328,7 +328,7 @@ def report(cal: Calibration) -> str:
 # Alternative model structures, for the record in benchmarks/RESULTS.md (each changes one term of kvplan's model
 # in this process only; the shipped model is "shipped").
 VARIANTS = ("shipped", "no-tile", "tile-64", "flat-allreduce", "moe-block", "no-robust-loss", "overlap", "host",
-            "overlap-host")
+            "overlap-host", "hidden-attention")
 MOE_BLOCK = False  # variant moe-block: each MoE layer pays the per-layer fixed cost twice
 
 
@@ -357,6 +357,10 @@ def apply_variant(name: str) -> None:
         LOSS = "linear"
     elif name in ("overlap", "overlap-host"):
         globals()["engine_ms"] = overlapped_engine_ms
+    elif name == "hidden-attention":  # decode attention's FLOPs under its KV read (memory-bound kernels), unpriced
+        flops = work.attention_flops
+        work.attention_flops = lambda spec, tp, start, count, decode, kinds=None: (
+            0.0 if decode else flops(spec, tp, start, count, decode, kinds))
     elif name not in ("shipped", "host"):
         raise SystemExit(f"unknown variant {name!r}; one of {', '.join(VARIANTS)}")
     if name.endswith("host"):  # a 4th constant per GPU: host_us x the batch's sequences, whatever the model size
