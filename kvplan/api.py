@@ -271,7 +271,7 @@ def check(model: str, *, tensor_parallel_size: Many, pipeline_parallel_size: Opt
 
 
 @_keywords
-def verify(model: str, *, tensor_parallel_size: int = 1, max_model_len: Union[int, str] = 8192,
+def verify(model: str, *, tensor_parallel_size: int = 1, max_model_len: Optional[Union[int, str]] = None,
            kv_cache_dtype: str = "auto", gpu_memory_utilization: Optional[float] = None,
            block_size: Optional[int] = None, max_num_seqs: Optional[int] = None,
            max_num_batched_tokens: Optional[Union[int, str]] = None, revision: Optional[str] = None,
@@ -283,14 +283,15 @@ def verify(model: str, *, tensor_parallel_size: int = 1, max_model_len: Union[in
     """`kvplan verify MODEL` on the local GPU: the result dict `kvplan verify --format json` prints (`verdict` with
     `ok`, the budget terms predicted vs measured, the pools, the boundary, decode and prefill timed). Needs the `gpu`
     extra; no usable GPU or NVRTC is a `KvplanError` in one sentence, bad input a `FieldError` naming the keyword,
-    both before torch is imported. `progress`: the steps' timed lines on stderr, as the command prints them."""
+    both before torch is imported. `max_model_len` None: 8192, or the model's own maximum where that is shorter.
+    `progress`: the steps' timed lines on stderr, as the command prints them."""
     from .commands.verify import verify as run
     from .units import human_int
     from .verify.progress import Progress
 
     (enforce_eager, disable_sliding_window, progress) = switches(
         enforce_eager=enforce_eager, disable_sliding_window=disable_sliding_window, progress=progress).values()
-    lengths = _many(max_model_len, "context", tokens=True)
+    lengths = [None] if max_model_len is None else _many(max_model_len, "context", tokens=True)
     if len(lengths) != 1:
         raise FieldError("context", f"takes one length for verify (it allocates one plan), got {quote(max_model_len)}.")
     batched = human_int(max_num_batched_tokens, "max_num_batched_tokens") \

@@ -530,8 +530,9 @@ def verify(
     model: str = typer.Argument(..., help=MODEL_HELP),
     tp: int = typer.Option(1, "-tp", "--tensor-parallel-size", "--tp", help="Tensor-parallel degree: one "
                            "process per GPU when the machine has that many, else one simulated rank."),
-    context: str = typer.Option("8192", "--max-model-len", "--context", "-c",
-                                help=f"Tokens per request (8192, 32K); {SUFFIXES}."),
+    context: Optional[str] = typer.Option(None, "--max-model-len", "--context", "-c",
+                                          help=f"Tokens per request (8192, 32K; default 8192, or the model's own "
+                                               f"maximum where that is shorter, as vLLM refuses more); {SUFFIXES}."),
     kv_dtype: str = typer.Option("auto", "--kv-cache-dtype", "--kv-dtype",
                                  help="KV-cache dtype the kernel reads: auto, bfloat16, float16, fp8."),
     gpu_util: Optional[float] = typer.Option(None, "--gpu-memory-utilization", "--gpu-util", help=GPU_UTIL_HELP),
@@ -572,7 +573,7 @@ def verify(
     from ..render import check_format
 
     fmt = check_format(fmt, VerifyResult.formats)
-    lengths = _list(context, "context", "8192 or 32K", tokens=True)
+    lengths = [None] if context is None else _list(context, "context", "8192 or 32K", tokens=True)
     if len(lengths) != 1:
         raise FieldError("context", f"takes one length for verify (it allocates one plan), got {quote(context)}.")
     from ..units import human_int

@@ -32,7 +32,8 @@ from dataclasses import dataclass
 from typing import Optional
 
 from ..engines import ENGINE_NAMES, EngineFlags, get_engine
-from ..engines.vllm import refuse_encoder_only
+from ..engines.figures import fixes_advice
+from ..engines.vllm import config_read_refusal, model_length_refusal, refuse_encoder_only, release_view, unviewed
 from ..engines.vllm_cache_flags import with_cache_flags
 from ..engines.vllm_graphs import refuse_capture_flags
 from ..engines.vllm_pooling import pooling_runner
@@ -79,10 +80,11 @@ class VerifyResult:
         return verify_rows(self.result)
 
 
-def check_options(tp: int, context: int, gpu_util: Optional[float], block_size: Optional[int],
+def check_options(tp: int, context: Optional[int], gpu_util: Optional[float], block_size: Optional[int],
                   max_num_seqs: Optional[int] = None, max_num_batched_tokens: Optional[int] = None) -> None:
     require_positive("tp", tp)
-    require_positive("context", context)
+    if context is not None:  # None: verify_length's default
+        require_positive("context", context)
     if gpu_util is not None:
         require_fraction("gpu_util", gpu_util)
     for field, value in (("max_num_seqs", max_num_seqs), ("max_num_batched_tokens", max_num_batched_tokens)):
@@ -111,6 +113,35 @@ def verify_engine(name) -> str:
     return f"vllm=={get_engine(text).version}"
 
 
+VERIFY_CONTEXT = 8192  # verify's max model length where none is given (vLLM's default, the model's own, may be 1M)
+
+
+def verify_length(spec, context: Optional[int]) -> int:
+    """The max model length verify runs: the one given, else VERIFY_CONTEXT, or the model's own maximum where vLLM
+    would refuse VERIFY_CONTEXT as longer (Llama 2's 4,096; a window --disable-sliding-window caps it to): a run
+    given no length must not be refused for one. `spec` as the release views it (release_view: RoPE factors)."""
+    if context is not None:
+        return context
+    refusal = model_length_refusal(spec, VERIFY_CONTEXT)
+    return VERIFY_CONTEXT if refusal is None else refusal.estimated_max_model_len
+
+
+def refuse_config_read(spec, context: int, engine, *, kv_dtype: str, block_size: Optional[int], tp: int) -> None:
+    """vLLM's refusals of the configuration met before any GPU is read (engines/vllm.py config_read_refusal: the
+    architecture, the length), named before torch as estimate plans them, with the values the release accepts
+    instead (its own fix search, unplanned: whether those hold a request is the GPU's to say)."""
+    refusal = config_read_refusal(spec, context, engine.version)
+    if refusal is None:
+        return
+    fixes = engine.fixes(spec, refusal, kv_dtype=kv_dtype, context=context, block_size=block_size, tp=tp)
+    advice = fixes_advice(fixes) or refusal.remedy
+    value = f"{context:,}" if refusal.field == "context" else f"vllm=={engine.version}"
+    whom = "the model" if refusal.field == "engine" else "it"
+    raise FieldError(refusal.field, f"{value}: vLLM {engine.version} refuses {whom} on any GPU (\"{refusal.summary}\")"
+                                    f"{'; ' + advice if advice else ''}.",
+                     names=tuple(dict.fromkeys(field for fix in fixes for field, _ in fix.changes)))
+
+
 def refuse_no_prompt(spec, context: int, version: str) -> None:
     """Verify times a prompt (TTFT): a max model length at which the release serves none (1, where it keeps room
     for one output token: plan.default_prompt) is refused before torch."""
@@ -129,8 +160,8 @@ def refuse_pooling(spec, version: str) -> None:
                                   f"model's LM head, sampler pass and decode steps; `kvplan estimate` plans it.")
 
 
-def verify(model: str, *, tp: int = 1, context: int = 8192, kv_dtype: str = "auto", gpu_util: Optional[float] = None,
-           block_size: Optional[int] = None, max_num_seqs: Optional[int] = None,
+def verify(model: str, *, tp: int = 1, context: Optional[int] = None, kv_dtype: str = "auto",
+           gpu_util: Optional[float] = None, block_size: Optional[int] = None, max_num_seqs: Optional[int] = None,
            max_num_batched_tokens: Optional[int] = None, revision: Optional[str] = None,
            progress: Optional[Progress] = None, engine: str = "vllm", enforce_eager: bool = False,
            max_cudagraph_capture_size=None, cudagraph_capture_sizes=None,
@@ -138,17 +169,21 @@ def verify(model: str, *, tp: int = 1, context: int = 8192, kv_dtype: str = "aut
            mamba_cache_dtype: Optional[str] = None, mamba_ssm_cache_dtype: Optional[str] = None) -> VerifyResult:
     """Everything `kvplan verify` does. Every GPU tensor it makes is released before it returns, raises or is
     interrupted. None means the engine's default (vLLM's, for this GPU); `engine`: the vLLM release whose plan is
-    judged (vllm: 0.32.0, vllm==X.Y.Z); the engine flags as vLLM's keywords, taken as kvplan.api.estimate takes them
-    (verify_flags)."""
+    judged (vllm: 0.32.0, vllm==X.Y.Z); `context` None: verify_length's; the engine flags as vLLM's keywords, taken
+    as kvplan.api.estimate takes them (verify_flags)."""
     check_options(tp, context, gpu_util, block_size, max_num_seqs, max_num_batched_tokens)
     flags = verify_flags(enforce_eager, max_cudagraph_capture_size, cudagraph_capture_sizes, enable_prefix_caching,
                          mamba_block_size, disable_sliding_window, mamba_cache_dtype, mamba_ssm_cache_dtype)
     release = verify_engine(engine)
-    version = get_engine(release, flags).version  # the release's own refusals of the flags (engines/vllm_engine.py)
+    engine_model = get_engine(release, flags)  # the release's own refusals of the flags (engines/vllm_engine.py)
+    version = engine_model.version
     refuse_capture_flags(flags, version, max_num_batched_tokens)
     raw: list = []
     spec = with_cache_flags(resolve(model, revision, raw_out=raw), flags)  # --disable-sliding-window: layers full
     refuse_encoder_only(spec, version)  # before torch, as the release-independent refusal
+    viewed = release_view(unviewed(spec), version)  # the length as this release derives it (RoPE factors)
+    context = verify_length(viewed, context)
+    refuse_config_read(viewed, context, engine_model, kv_dtype=kv_dtype, block_size=block_size, tp=tp)
     refuse_no_prompt(spec, context, version)
     refuse_pooling(spec, version)
     refuse_state_dtypes(spec, flags, version)

@@ -1491,6 +1491,21 @@ def configuration_refusal(spec, precision, *, tp: int, length: int, block_size: 
     return refusal
 
 
+def config_read_refusal(spec, length: int, version: str) -> Optional[Refusal]:
+    """The first refusals start-up meets, while ModelConfig reads the config and before anything reads the GPU: the
+    architecture (the release's registry), the length past the model's own (or the window --disable-sliding-window
+    caps it to) and a RoPE type the release cannot pair with that switch. The same on every GPU, so verify asks them
+    before torch (commands/verify.py); `spec` as the release views it (release_view)."""
+    return architecture_refusal(served_architecture(spec), version) or model_length_refusal(spec, length) or \
+        rope_window_refusal(spec, version)
+
+
+def model_length_refusal(spec, length: int) -> Optional[Refusal]:
+    """length_refusal of `length` against `spec`'s own length (`spec` as the release views it: release_view)."""
+    return length_refusal(length, spec.max_position_embeddings, getattr(spec, "model_type", ""),
+                          getattr(spec, "length_key", "max_position_embeddings"))
+
+
 # configuration_refusal's answers within a run, each keeping its spec alive (so that its id is not reused)
 _CONFIGURATIONS: dict = {}
 MAX_CONFIGURATIONS = 4096
@@ -1498,11 +1513,7 @@ MAX_CONFIGURATIONS = 4096
 
 def _configuration_refusal(spec, precision, *, tp: int, length: int, block_size: Optional[int], version: str,
                            capability, gpu_name: str, checked: bool, allow_deprecated: bool) -> Optional[Refusal]:
-    refusal = architecture_refusal(served_architecture(spec), version) or \
-        length_refusal(length, spec.max_position_embeddings, getattr(spec, "model_type", ""),
-                       getattr(spec, "length_key", "max_position_embeddings")) or \
-        rope_window_refusal(spec, version) or \
-        model_dtype_refusal(spec, version, capability) or \
+    refusal = config_read_refusal(spec, length, version) or model_dtype_refusal(spec, version, capability) or \
         model_config_refusal(spec, capability, version, allow_deprecated=allow_deprecated) or \
         kda_refusal(spec, version) or float_kv_refusal(spec, precision, version, capability) or \
         built_quantization_refusal(spec, capability, version) or \
