@@ -7,6 +7,7 @@ V1  vLLM refuses a max model length past the model's own while ModelConfig reads
 V2  verify's default max model length, 8192, is past the own maximum of bundled models (Llama 2's 4,096; Gemma 3's
     1,024-token window under --disable-sliding-window), so a run given no length was refused for one on any GPU.
     Now 8192, or the model's own maximum (as the release derives it) where that is shorter.
+V3  verify read the model before it checked --kv-cache-dtype / --block-size against the release's own lists.
 """
 
 from __future__ import annotations
@@ -98,3 +99,16 @@ def test_a_length_given_is_never_lowered(lengths):
     line = one_error_line(run_kvplan("verify", "meta-llama/Llama-2-7b-hf", "--max-model-len", "8192"))
     assert "--max-model-len 8,192: vLLM 0.32.0 refuses it" in line and "--max-model-len 4096 or less" in line
     assert lengths == []
+
+
+@pytest.mark.parametrize("args, said", [
+    (("--kv-cache-dtype", "fp8_e4m4"), "--kv-cache-dtype 'fp8_e4m4' is not a KV-cache dtype vLLM takes"),
+    (("--engine", "vllm==0.5.0", "--block-size", "64"), "--block-size 64 is not a choice of vLLM 0.5.0"),
+    (("--engine", "vllm==0.2.0", "--kv-cache-dtype", "fp8"), "--kv-cache-dtype fp8 needs vLLM 0.3.0 or later"),
+])
+def test_a_value_the_release_does_not_list_is_named_before_the_model_is_read(args, said):
+    """V3: verify read the model (from the Hub, up to --hub-timeout) before it checked --kv-cache-dtype and --block-size
+    against the release's lists, which need no model; estimate checks them first. A Hub id that is neither bundled nor
+    cached (offline) shows which came first."""
+    line = one_error_line(run_kvplan("verify", "nobody/no-such-model", *args))
+    assert said in line and "Hugging Face" not in line

@@ -178,6 +178,9 @@ def verify(model: str, *, tp: int = 1, context: Optional[int] = None, kv_dtype: 
     engine_model = get_engine(release, flags)  # the release's own refusals of the flags (engines/vllm_engine.py)
     version = engine_model.version
     refuse_capture_flags(flags, version, max_num_batched_tokens)
+    # before the model is read (from the Hub, maybe), as estimate checks them: they need no model
+    engine_model.check_kv_dtype(kv_dtype)  # a dtype this release's --kv-cache-dtype does not list
+    engine_model.check_block_size(block_size)  # a block its --block-size does not
     raw: list = []
     spec = with_cache_flags(resolve(model, revision, raw_out=raw), flags)  # --disable-sliding-window: layers full
     refuse_encoder_only(spec, version)  # before torch, as the release-independent refusal
@@ -191,8 +194,6 @@ def verify(model: str, *, tp: int = 1, context: Optional[int] = None, kv_dtype: 
     if spec.compressed_attention:  # before the KV dtype: no dtype would make verify run it
         architecture(raw[0], spec, tp)
     kernel_kv_dtype(kv_dtype, spec)
-    get_engine(release).check_kv_dtype(kv_dtype)  # a dtype this release's --kv-cache-dtype does not list
-    get_engine(release).check_block_size(block_size)  # a block its --block-size does not
     sharding = shard(spec, tp)
     if not sharding.valid:  # before torch: a bad TP degree needs no GPU to be refused
         raise FieldError("tp", f"{tp} cannot shard {spec.name}: {sharding.errors[0].rstrip('.')}.")
