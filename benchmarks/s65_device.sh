@@ -9,6 +9,7 @@
 #   bash benchmarks/s65_device.sh tests    every verify GPU test file and the state-step tests
 #   bash benchmarks/s65_device.sh public   verify at the batch and length of public vLLM decode measurements
 #                                          (decode-measurements.yaml D01/D04, D08/D11, D10/D13, D09/D12)
+#   bash benchmarks/s65_device.sh list80   the nine of issue 13's list an 80 GB rank holds (all but Qwen3-Next tp 2)
 #   bash benchmarks/s65_device.sh kernels  every other GPU test file (the kernels and forward parts), four workers
 set -u
 session=${SESSION:-s65} mode=${1:-h200}
@@ -26,6 +27,8 @@ elif [ "$mode" = public ]; then  # verify's forward at public measurements' own 
   run_json llama3_8b_d11 meta-llama/Meta-Llama-3-8B -c 160 --max-num-seqs 8
   run_json mixtral_tp2_d13 mistralai/Mixtral-8x7B-v0.1 -c 160 --tp 2 --max-num-seqs 8
   run_json llama3_70b_tp4_d12 meta-llama/Meta-Llama-3-70B -c 160 --tp 4 --max-num-seqs 8
+elif [ "$mode" = list80 ]; then  # the nine of issue 13's list an 80 GB rank holds, as JSON
+  run_issue13_list_80gb run_json
 elif [ "$mode" = kernels ]; then
   run_kernel_tests "${2:-400}"
 else
