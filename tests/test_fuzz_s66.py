@@ -4,6 +4,8 @@ I1  a Mixtral config with `num_local_experts: 0` (or without the field) planned 
     intermediate_size-wide MLPs; vLLM 0.32.0's MixtralForCausalLM builds a FusedMoE of num_local_experts experts in
     every layer (mixtral.py:247) and has no dense fallback, as Qwen2/3-MoE and DeepSeek have (qwen2_moe.py:319).
 I2  `-c auto` checked the prefill-chunk bound on the model's own length before auto-fit picked the length planned.
+I3  `kvplan models` showed "-" as the max length of configs that name none (Falcon), where vLLM and `kvplan
+    estimate` serve 2,048 (vLLM config/model.py _get_and_verify_max_len's fallback).
 """
 
 from __future__ import annotations
@@ -76,3 +78,17 @@ def test_auto_fit_still_refuses_a_walk_past_the_bound(tmp_path):
     # at tp 1 the weights leave no cache at all: no length fits, the model's own stays, and its prompt is refused
     line = one_error_line(run_kvplan("estimate", path, "--gpu", "H100", "-c", "auto"))
     assert "--max-num-batched-tokens" in line and "244,141 prefill chunks" in line
+
+
+# ---- I3: kvplan models' max len is the length estimate serves by default ----------------------------------------
+
+@pytest.mark.parametrize("model, length", [("tiiuae/falcon-7b", 2048), ("tiiuae/falcon-mamba-7b", 2048),
+                                           ("meta-llama/Llama-3.1-8B-Instruct", 131072)])
+def test_models_lists_the_default_max_model_len(model, length):
+    rows = json.loads(run_kvplan("models", "--format", "json").stdout)["models"]
+    row = next(r for r in rows if r["id"] == model or model in r["aliases"])
+    assert row["default_max_model_len"] == length
+    assert estimate_plan(model, "--gpu", "H100")["context"] == length
+    table = run_kvplan("models").stdout
+    line = next(line for line in table.splitlines() if line.startswith(row["id"] + " "))
+    assert f"{length:,}" in line.split()

@@ -8,6 +8,7 @@ from typing import Optional
 from ..gpu.detect import detect_gpu
 from ..model.sources import bundled_files, load_bundled
 from ..plan.catalog import CATALOG, DEFAULT_GPU, GPU
+from ..plan.max_len import default_max_model_len
 from .describe import kv_shapes
 
 
@@ -58,6 +59,9 @@ def models() -> ModelsResult:
             "weights_bytes": spec.weights.bytes,
             "dtype": spec.dtype,
             "max_position_embeddings": spec.max_position_embeddings,
+            # what vLLM (and `kvplan estimate`) serves without --max-model-len: RoPE-scaled, else 2,048 where the
+            # config names no length
+            "default_max_model_len": default_max_model_len(spec),
             "source": entry.get("source"),
         })
     return ModelsResult(rows)

@@ -28,10 +28,11 @@ def renderable(result, width: Optional[int] = None):
     rows = []
     for r in result.models:
         rows.append([escape(r["id"]), str(r["layers"]), str(r["attention_heads"] or "-"), ", ".join(r["kv_shapes"]),
-                     ",".join(r["layer_kinds"]), f"{r['max_position_embeddings'] or '-':,}" if
-                     r["max_position_embeddings"] else "-", f"{r['parameters'] / 1e9:,.1f}B",
+                     ",".join(r["layer_kinds"]), f"{r['default_max_model_len']:,}", f"{r['parameters'] / 1e9:,.1f}B",
                      size(r["weights_bytes"])])
     table, _ = fitted_table(list(COLUMNS), rows, width, title=f"{len(rows)} bundled model specs")
     aliases = sum(len(r["aliases"]) for r in result.models)
-    return Group(table, Text(f"{aliases} more ids resolve as aliases of these (instruct/chat variants with the same "
+    return Group(table, Text("max len: the max model length vLLM serves by default (the config's, RoPE-scaled; "
+                             "2,048 where it names none).", style="dim"),
+                 Text(f"{aliases} more ids resolve as aliases of these (instruct/chat variants with the same "
                              f"config): `kvplan models --format json` lists them.", style="dim"))
