@@ -6,6 +6,7 @@ I1  a Mixtral config with `num_local_experts: 0` (or without the field) planned 
 I2  `-c auto` checked the prefill-chunk bound on the model's own length before auto-fit picked the length planned.
 I3  `kvplan models` showed "-" as the max length of configs that name none (Falcon), where vLLM and `kvplan
     estimate` serve 2,048 (vLLM config/model.py _get_and_verify_max_len's fallback).
+I4  `--engine none --no-enable-prefix-caching` planned, the flag silently ignored; `--enable-prefix-caching` was refused.
 """
 
 from __future__ import annotations
@@ -92,3 +93,12 @@ def test_models_lists_the_default_max_model_len(model, length):
     table = run_kvplan("models").stdout
     line = next(line for line in table.splitlines() if line.startswith(row["id"] + " "))
     assert f"{length:,}" in line.split()
+
+
+# ---- I4: --engine none refuses --no-enable-prefix-caching as it refuses --enable-prefix-caching -------------------
+# get_engine tested the flag's truth, so the tri-state flag's False (the user's --no-...) read as not given.
+
+@pytest.mark.parametrize("flag", ["--enable-prefix-caching", "--no-enable-prefix-caching"])
+def test_engine_none_refuses_either_prefix_caching_flag(flag):
+    line = one_error_line(run_kvplan("estimate", "meta-llama/Llama-3.1-8B-Instruct", "--engine", "none", flag))
+    assert line.startswith(f"kvplan: error: {flag} is modelled with vLLM only")

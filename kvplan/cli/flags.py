@@ -38,6 +38,7 @@ ALIASES = {
     "kv_budget": ("--kv-cache-memory-bytes", "--kv-budget"), "gpu_util": ("--gpu-memory-utilization", "--gpu-util"),
     "dp": ("-dp", "--data-parallel-size", "--dp"), "enable_expert_parallel": ("--enable-expert-parallel", "-ep"),
     "quantization": ("--quantization", "-q"),
+    "enable_prefix_caching": ("--enable-prefix-caching", "--no-enable-prefix-caching"),
 }
 typed_args: list = []  # this run's arguments (set by run.main)
 CHECK_MODEL_OPTIONS = ("pp", "gpu", "gpu_util", "kv_budget", "context", "kv_dtype", "min_concurrency", "revision",

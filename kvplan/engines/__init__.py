@@ -20,6 +20,9 @@ ENGINE_NAMES = ("vllm", "none")
 VALID = f"vllm (vLLM 0.32.0), vllm==<release> (another vLLM release, {SPAN}), none (ideal paging, no engine)"
 
 
+TRI_STATE_FLAGS = ("enable_prefix_caching",)  # None where not given: False is the user's --no-enable-prefix-caching
+
+
 @dataclass(frozen=True)
 class EngineFlags:
     """The engine's own flags that change its budget (vLLM's names). The ideal engine reads enforce_eager and the
@@ -412,7 +415,8 @@ def get_engine(name, flags: EngineFlags = EngineFlags()):
                      "max_cudagraph_capture_size": "no CUDA graphs", "cudagraph_capture_sizes": "no CUDA graphs"}
         fields = {"speculative": "speculative_config", "mm_limits": "limit_mm_per_prompt"}
         for name, missing in vllm_only.items():  # refused, not silently left out of the figures
-            if getattr(flags, name):
+            value = getattr(flags, name)
+            if value or (value is False and name in TRI_STATE_FLAGS):  # --no-X is given too, as much as --X
                 field = fields.get(name, name)
                 raise FieldError(field, f"is modelled with vLLM only (engine vllm): engine none, ideal paging, "
                                         f"has {missing}.", names=("engine",))
