@@ -6,7 +6,8 @@ I1  a Mixtral config with `num_local_experts: 0` (or without the field) planned 
 I2  `-c auto` checked the prefill-chunk bound on the model's own length before auto-fit picked the length planned.
 I3  `kvplan models` showed "-" as the max length of configs that name none (Falcon), where vLLM and `kvplan
     estimate` serve 2,048 (vLLM config/model.py _get_and_verify_max_len's fallback).
-I4  `--engine none --no-enable-prefix-caching` planned, the flag silently ignored; `--enable-prefix-caching` was refused.
+I4  `--engine none --no-enable-prefix-caching` planned, the flag silently ignored (`--enable-prefix-caching` was
+    refused).
 """
 
 from __future__ import annotations
