@@ -171,6 +171,7 @@ def estimate(model: str, *, contexts: Optional[list] = None, kv_dtypes: list = (
     owner = None if max_num_batched_tokens else "vLLM's" if hasattr(engine_model, "settings") else "kvplan's"
     if input_len is not None:  # as plan() checks it, before the chunk bound would blame max_num_batched_tokens
         check_input_len(input_len, min(contexts), spec, engine_model.version)
+
     def bound(lengths: list, plans_per_length: int) -> None:
         prompts = [prompt_for(input_len, c, spec, engine_model.version).tokens for c in lengths]
         bounded_prefill(prompts, chunk, plans_per_length, owner)
