@@ -43,8 +43,8 @@ DECIMAL = {"k": 10**3, "m": 10**6, "g": 10**9, "t": 10**12}
 BINARY = {"K": 2**10, "M": 2**20, "G": 2**30, "T": 2**40}
 _HUMAN = re.compile(r"([0-9]+(?:\.[0-9]+)?)([kKmMgGtT])", re.ASCII)
 _INTEGER = re.compile(r"[+-]?[0-9](?:_?[0-9])*", re.ASCII)  # what int() takes, ASCII digits only
-_BYTES = {"b": 1, "kb": 10**3, "mb": 10**6, "gb": 10**9, "tb": 10**12, "kib": 2**10, "mib": 2**20, "gib": 2**30,
-          "tib": 2**40}
+_BYTES = {"b": 1, "kb": 10**3, "mb": 10**6, "gb": 10**9, "tb": 10**12, "pb": 10**15, "kib": 2**10,
+          "mib": 2**20, "gib": 2**30, "tib": 2**40, "pib": 2**50}
 _DECIMAL = re.compile(r"[0-9]*\.[0-9]+", re.ASCII)  # a number with a fraction, no unit: 79.5 (GiB meant)
 # a number without a unit in decimal or exponent form (85899345920.0, 80e9, 8.0e+10, as Python's float() and YAML
 # write one); the exponent at most 4 digits keeps Decimal within its limits (10^9999 bytes is far past MAX_BYTES)
