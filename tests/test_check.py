@@ -385,7 +385,7 @@ def test_malformed_yaml(tmp_path):
 
 
 @pytest.mark.parametrize("text, needles", [
-    ("deployments:\n  name: a\n  model: x\n  tp: 2\n", ["'deployments'", "must be a list", "got a dict"]),
+    ("deployments:\n  name: a\n  model: x\n  tp: 2\n", ["'deployments'", "must be a list", "got a mapping"]),
     ("deployments:\n", ["'deployments'", "must be a list", "got nothing"]),
     ("deployments: []\n", ["empty list"]),
     ("- name: a\n  model: x\n  tp: 2\n", ["must be a mapping with a 'deployments:' list"]),
@@ -398,11 +398,11 @@ def test_file_shape_errors(tmp_path, text, needles):
 
 
 @pytest.mark.parametrize("entry, needles", [
-    ("name: a\n    tp: 2", ["deployments entry 2 is missing 'model'"]),
-    ("name: a\n    model: {llama}", ["deployments entry 2 is missing 'tp'", "positive integer"]),
+    ("name: a\n    tp: 2", ["deployment 'a' (entry 2) is missing 'model'"]),
+    ("name: a\n    model: {llama}", ["deployment 'a' (entry 2) is missing 'tp'", "positive integer"]),
     ("model: {llama}\n    tp: 2", ["is missing 'name'"]),
     ("name: a\n    model: {llama}\n    tpp: 2\n    tp: 2",
-     [":8: deployments entry 2 has unknown key 'tpp'", "did you mean 'tp'", "valid keys are name, model, tp, pp"]),
+     [":8: deployment 'a' (entry 2) has unknown key 'tpp'", "did you mean 'tp'", "valid keys are name, model, tp, pp"]),
     ("name: a\n    model: {llama}\n    tp: 0", [":8: deployment 'a' field 'tp' must be a positive integer, got 0"]),
     ("name: a\n    model: {llama}\n    tp: -4", ["field 'tp' must be a positive integer, got -4"]),
     ("name: a\n    model: {llama}\n    tp: eight", ["field 'tp' must be a positive integer, got 'eight'"]),

@@ -491,6 +491,11 @@ def _read_yaml(path: str):
             elif isinstance(event, yaml.CollectionEndEvent):
                 depth -= 1
         return yaml.compose(text, Loader=loader)
+    except yaml.reader.ReaderError as exc:  # a control character: found here, as libyaml counts bytes, not lines
+        where = text.find(chr(exc.character)) if isinstance(exc.character, int) else -1
+        line = f" at line {text.count(chr(10), 0, where) + 1}" if where >= 0 else ""
+        raise FieldError("file", f"{path} is not valid YAML{line}: it holds U+{exc.character:04X}, a control "
+                                 f"character YAML does not allow; remove it.") from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}" if mark is not None else ""
@@ -557,24 +562,36 @@ class _Values:
         finally:
             self.building.pop()
 
-    def keys(self, node) -> dict:
+    def keys(self, node, owner: str = "") -> dict:
         """key -> (line, value node) of a mapping node; a repeated key, a merge key or a key that is not a
-        plain scalar is an error at its line."""
+        plain scalar is an error at its line, naming `owner` (a deployment) where given, or the deployment field
+        being built (a FieldError, which _deployment says with the deployment's name)."""
         import yaml
 
         found: dict = {}
         for key_node, value_node in node.value:
             line = _line(key_node)
             if key_node.tag == "tag:yaml.org,2002:merge" or key_node.value == "<<":
-                raise _bad(f"{self.path}:{line}: merge keys (<<) are not supported in a deployments file; write "
-                           f"each key out.")
+                if self.key:  # within a field's value ({image: 1, <<: *base}): said on the field, by deployment
+                    raise FieldError(self.key, f"uses a merge key (<<) at line {line}, which a deployments file does "
+                                               f"not support; write each key out.")
+                raise _bad(f"{self.path}:{line}: merge keys (<<) are not supported in "
+                           f"{owner or 'a deployments file'}; write each key out.")
             if not isinstance(key_node, yaml.ScalarNode):
-                raise _bad(f"{self.path}:{line}: a key must be a plain name, got a "
-                           f"{'list' if isinstance(key_node, yaml.SequenceNode) else 'mapping'}.")
+                kind = "list" if isinstance(key_node, yaml.SequenceNode) else "mapping"
+                if self.key:
+                    raise FieldError(self.key, f"has a key at line {line} that is a {kind}; a key must be a plain "
+                                               f"name.")
+                raise _bad(f"{self.path}:{line}: {f'{owner}: ' if owner else ''}a key must be a plain name, got a "
+                           f"{kind}.")
             key = key_node.value
             if key in found:
-                raise _bad(f"{self.path}:{line}: the file repeats key {quote(key)} (first at line {found[key][0]}); "
-                           f"YAML would silently keep only the last, so give each key once.")
+                if self.key:
+                    raise FieldError(self.key, f"repeats key {quote(key)} at line {line} (first at line "
+                                               f"{found[key][0]}); YAML would silently keep only the last, so give "
+                                               f"each key once.")
+                raise _bad(f"{self.path}:{line}: {owner or 'the file'} repeats key {quote(key)} (first at line "
+                           f"{found[key][0]}); YAML would silently keep only the last, so give each key once.")
             found[key] = (line, value_node)
         return found
 
@@ -629,12 +646,39 @@ def _decimal_text(node) -> bool:
     return node.tag == STR_TAG and REAL_TEXT.fullmatch(node.value.strip()) is not None  # as the flags strip
 
 
+# vLLM's names for what an entry writes under another key (EngineArgs fields, vllm/engine/arg_utils.py:500-597 in
+# 0.32.0; `vllm serve` spells them --max-model-len): an unknown key that is one of them, or close to one, names the
+# entry's key, where a plain closest match would name another field (kv_cache_dtype -> mamba_cache_dtype)
+VLLM_NAMES = {"max_model_len": "context", "tensor_parallel_size": "tp", "pipeline_parallel_size": "pp",
+              "data_parallel_size": "dp", "gpu_memory_utilization": "gpu_util", "kv_cache_dtype": "kv_dtype",
+              "kv_cache_memory_bytes": "kv_budget"}
+
+
 def _unknown_key(where: str, key, valid: tuple) -> KvplanError:
     import difflib
 
-    close = difflib.get_close_matches(str(key), valid, n=1)
-    hint = f" (did you mean '{close[0]}'?)" if close else ""
+    written = str(key).strip().lstrip("-").replace("-", "_").lower()  # a flag's spelling: --max-num-seqs
+    names = {**({k: k for k in valid}), **({k: v for k, v in VLLM_NAMES.items() if v in valid})}
+    close = [written] if written in names else difflib.get_close_matches(written, list(names), n=1)
+    hint = ""
+    if close and names[close[0]] != close[0]:
+        hint = f" (vLLM's {close[0]} is '{names[close[0]]}' here)"
+    elif close:
+        hint = f" (did you mean '{close[0]}'?)"
     return _bad(f"{where} has unknown key {quote(key)}{hint}; valid keys are {', '.join(valid)}.")
+
+
+def _kind(value) -> str:
+    """What a YAML value is, in YAML's words (a mapping, not a dict): for 'must be a list, got ...'."""
+    if value is None:
+        return "nothing"
+    if isinstance(value, bool):
+        return f"a boolean ({quote(value)})"
+    if isinstance(value, (int, float)):
+        return f"a number ({quote(value)})"
+    if isinstance(value, str):
+        return f"the text {quote(value)}"
+    return {list: "a list", dict: "a mapping"}.get(type(value), f"a {type(value).__name__}")  # a date, bytes
 
 
 def further_file(path: str) -> str:
@@ -666,8 +710,8 @@ def _load_deployments(path: str) -> list:
     if root is None or (isinstance(root, yaml.ScalarNode) and root.tag == "tag:yaml.org,2002:null"):
         raise FieldError("file", f"{path} is empty; it needs a list of entries under 'deployments:'.")
     if not isinstance(root, yaml.MappingNode):
-        kind = "list" if isinstance(root, yaml.SequenceNode) else type(values(root)).__name__
-        raise FieldError("file", f"{path} must be a mapping with a 'deployments:' list at the top, got a {kind}.")
+        kind = "a list" if isinstance(root, yaml.SequenceNode) else _kind(values(root))
+        raise FieldError("file", f"{path} must be a mapping with a 'deployments:' list at the top, got {kind}.")
     top = values.keys(root)
     for key, (line, _) in top.items():
         if key not in TOP_KEYS:
@@ -677,9 +721,8 @@ def _load_deployments(path: str) -> list:
     line, seq = top["deployments"]
     where = f"{path}:{line}: 'deployments'"
     if not isinstance(seq, yaml.SequenceNode):
-        entries = values(seq)
-        kind = "nothing" if entries is None else f"a {type(entries).__name__}"
-        raise _bad(f"{where} must be a list of entries (each '- name: ...' with model and tp), got {kind}.")
+        raise _bad(f"{where} must be a list of entries (each '- name: ...' with model and tp), got "
+                   f"{_kind(values(seq))}.")
     if not seq.value:
         raise _bad(f"{where} is an empty list; add at least one entry with name, model and tp.")
     deployments, seen = [], {}
@@ -724,33 +767,46 @@ def _local_model(path: str, model: str) -> str:
     return str(local) if local is not None else model
 
 
+def _written_name(node) -> Optional[str]:
+    """The entry's name as its first `name:` writes it, where that is a valid name (deployment_name), else None."""
+    import yaml
+
+    for key_node, value_node in node.value:
+        if isinstance(key_node, yaml.ScalarNode) and key_node.value == "name":
+            text = value_node.value if isinstance(value_node, yaml.ScalarNode) else None
+            try:
+                return deployment_name(text) if value_node.tag != "tag:yaml.org,2002:null" else None
+            except FieldError:
+                return None
+    return None
+
+
 def _deployment(path: str, index: int, node, values: _Values) -> Deployment:
     import yaml
 
     line = _line(node)
     if not isinstance(node, yaml.MappingNode):
-        entry = values(node)
         raise _bad(f"{path}:{line}: deployments entry {index} must be a mapping with name, model and tp, got "
-                   f"{'nothing' if entry is None else f'a {type(entry).__name__}'}.")
-    keys = values.keys(node)
+                   f"{_kind(values(node))}.")
+    named = _written_name(node)  # errors before the name is checked still say whose entry it is
+    entry_is = f"deployment {quote(named)} (entry {index})" if named is not None else f"deployments entry {index}"
+    keys = values.keys(node, entry_is)
     line = min((key_line for key_line, _ in keys.values()), default=line)
     lines = {key: key_line for key, (key_line, _) in keys.items()}
-    label = f"{path}:{line}: deployments entry {index}"
     for key in keys:
         if key not in VALID_KEYS:
-            raise _unknown_key(f"{path}:{lines[key]}: deployments entry {index}", key, VALID_KEYS)
+            raise _unknown_key(f"{path}:{lines[key]}: {entry_is}", key, VALID_KEYS)
     for key in REQUIRED_KEYS:
         if key not in keys:
             what = {"name": "a unique label", "model": "a Hugging Face id, config.json or model folder",
                     "tp": "a positive integer"}[key]
-            raise _bad(f"{label} is missing '{key}' ({what}); every entry needs name, model and tp.")
+            raise _bad(f"{path}:{line}: {entry_is} is missing '{key}' ({what}); every entry needs name, model and tp.")
 
     def label_of(key: str, name: str) -> str:
         return f"{path}:{lines.get(key, line)}: deployment {quote(name)} field '{key}'"
 
-    name = values.field("name", keys["name"][1])
     try:
-        deployment_name(name)
+        name = deployment_name(values.field("name", keys["name"][1]))
     except FieldError as exc:
         raise _bad(exc.spelled(f"{path}:{lines['name']}: deployments entry {index} field 'name'")) from None
     try:

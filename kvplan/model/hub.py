@@ -33,7 +33,8 @@ from .spec import ModelSpec, Weights
 from .st_modules import MODULES_FILE, pooling_modules, read_pooling_modes
 
 # A branch or tag (one path component), a 40-hex commit, or a pull-request ref (refs/pr/N) of the Hub.
-REVISION = re.compile(r"^(?:[0-9a-f]{40}|refs/pr/[0-9]{1,9}|[A-Za-z0-9][A-Za-z0-9._-]{0,127})$", re.ASCII)
+# \Z, not $, which also matches before a final newline ('main\n' is no revision the Hub has)
+REVISION = re.compile(r"^(?:[0-9a-f]{40}|refs/pr/[0-9]{1,9}|[A-Za-z0-9][A-Za-z0-9._-]{0,127})\Z", re.ASCII)
 DEFAULT_HUB_TIMEOUT = 10.0  # seconds, for everything one MODEL asks of the Hub
 MAX_HUB_TIMEOUT = 3600.0
 RETRY_STATUS = (429, 500, 502, 503, 504)  # retried once, within the deadline

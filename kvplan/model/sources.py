@@ -46,7 +46,8 @@ __all__ = ["bundled_files", "bundled_names", "did_you_mean", "find_bundled", "lo
            "local_weights", "parse_json", "read_regular", "weights_from_counts", "check_revision", "from_hub",
            "hub_deadline", "hub_timeout_seconds", "resolve", "existing_path", "bundled_for", "looks_like_path",
            "from_path"]
-HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]{0,95}(/[A-Za-z0-9][\w.-]{0,95})?$", re.ASCII)
+# \Z, not $: $ also matches before a final newline, and 'owner/name\n' (a YAML block scalar's) is no Hub id
+HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]{0,95}(/[A-Za-z0-9][\w.-]{0,95})?\Z", re.ASCII)
 
 
 def _local_modelopt_file(raw, folder: Path) -> tuple:

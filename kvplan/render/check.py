@@ -84,7 +84,7 @@ def renderable(result, width=None):
             Text("pass, warned", style="yellow") if r["warnings"] else Text("pass", style="green")
         rows.append([Text(r["name"]), Text(r["model_id"]), str(r["tp"]), str(r["pp"] or "-"), heads,
                      f"{r['context']:,}", "-" if r["max_concurrency"] is None else f"{r['max_concurrency']:,}",
-                     str(r["min_concurrency"] or "-"), verdict])
+                     "-" if r["min_concurrency"] is None else f"{r['min_concurrency']:,}", verdict])
     table, _ = fitted_table(list(COLUMNS), rows, width, title=escape(title))
     notes = []
     for r in results:
