@@ -27,7 +27,8 @@ sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 
 import hub_configs  # noqa: E402
 from kvplan.engines import EngineFlags  # noqa: E402
-from kvplan.engines.vllm import resolve_settings, start  # noqa: E402
+from kvplan.engines.vllm import start  # noqa: E402
+from kvplan.engines.vllm_settings import resolve_settings  # noqa: E402
 from kvplan.engines.vllm_budget import EXTENSIBLE_GRANULE, sized_after_warmup  # noqa: E402
 from kvplan.engines.vllm_versions import PINNED, behaviour  # noqa: E402
 from kvplan.model import parse_config  # noqa: E402

@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 from conftest import run_kvplan
 
-from kvplan.engines.vllm import resolve_settings, start
+from kvplan.engines.vllm import start
+from kvplan.engines.vllm_settings import resolve_settings
 from kvplan.engines.vllm_budget import sparse_index_buffers, v4_prefill_workspace
 from kvplan.errors import FieldError
 from kvplan.model.kinds import V4Compressed, V4CompressorState, V4IndexerKeys, V4Window

@@ -35,6 +35,7 @@ import pytest
 
 from kvplan.api import estimate
 from kvplan.engines import vllm
+from kvplan.engines.vllm_model_dtype import on_gpu
 from kvplan.engines.vllm_e5m2 import E5M2, handed_classes
 from kvplan.model.parse import parse_config
 from kvplan.model.precision import resolve_kv_dtype
@@ -203,7 +204,7 @@ def test_falcon_builds_its_layers_with_auto(tmp_path, engine):
 # ---- sparse MLA: the backend's refusal first from 0.18 ----------------------------------------------------------
 
 def _refusal(spec, version: str, capability, tp: int = 8):
-    served = vllm.on_gpu(spec, capability, version)
+    served = on_gpu(spec, capability, version)
     asked = resolve_kv_dtype("fp8_e5m2", served.dtype, served.auto_kv_dtype)
     return vllm.configuration_refusal(served, asked, tp=tp, length=4096, block_size=None, version=version,
                                       capability=capability, checked=False)

@@ -111,14 +111,14 @@ def test_a_hybrid_state_page_reads_the_state_dtypes_once(monkeypatch):
     get_state_shape: conv (kernel - 1) x (2 x 16 x 128 + 64 x 128) in the model dtype, temporal 64 x 128 x 128 in
     float32 by Qwen3.5's config hook, models/config.py 0.32.0:853-879): 4,268,032 bytes, the dtypes worked out
     once, not once per layer."""
-    from kvplan.engines import vllm
+    from kvplan.engines import vllm_mamba_state
     from kvplan.model.precision import PRECISIONS
     from kvplan.model.sources import resolve
 
     spec = resolve("Qwen/Qwen3.5-397B-A17B")
-    calls, priced = [], vllm.mamba_state_bytes
-    monkeypatch.setattr(vllm, "mamba_state_bytes", lambda *a: calls.append(a) or priced(*a))
-    attention, per_token, page = vllm.hybrid_pages(spec, 1, PRECISIONS["bf16"], "0.32.0")
+    calls, priced = [], vllm_mamba_state.mamba_state_bytes
+    monkeypatch.setattr(vllm_mamba_state, "mamba_state_bytes", lambda *a: calls.append(a) or priced(*a))
+    attention, per_token, page = vllm_mamba_state.hybrid_pages(spec, 1, PRECISIONS["bf16"], "0.32.0")
     assert page == 2 * (4 - 1) * (2 * 16 * 128 + 64 * 128) + 4 * 64 * 128 * 128 == 4_268_032
     assert per_token == 2 * 2 * 256 * 2  # the first full-attention layer: K and V, 2 KV heads of 256, bf16
     assert len(calls) == 1

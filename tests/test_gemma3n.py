@@ -117,7 +117,7 @@ def test_the_frozen_cases_are_vllms_and_kvplan_reproduces_them(monkeypatch):
 
 
 def test_per_layer_input_buffer_of_the_multimodal_wrapper():
-    from kvplan.engines.vllm import resolve_settings
+    from kvplan.engines.vllm_settings import resolve_settings
     from kvplan.engines.vllm_budget import per_layer_input_buffer
 
     (vllm,) = [w for w in FIGURES["weights"] if w["model"] == E2B and w["tp"] == 1]

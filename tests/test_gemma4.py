@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from conftest import load_yaml, run_kvplan
-from kvplan.engines.vllm import resolve_settings
+from kvplan.engines.vllm_settings import resolve_settings
 from kvplan.engines.vllm_budget import per_layer_input_buffer
 from kvplan.errors import KvplanError
 from kvplan.model.kinds import FullAttention, SharedKV, SlidingWindow

@@ -15,7 +15,8 @@ from pathlib import Path
 import pytest
 
 from conftest import load_yaml, run_kvplan
-from kvplan.engines.vllm import Settings, layer_specs
+from kvplan.engines.vllm import layer_specs
+from kvplan.engines.vllm_settings import Settings
 from kvplan.engines.vllm_versions import behaviour
 from kvplan.errors import KvplanError
 from kvplan.model.kinds import LinearState, MLALatent

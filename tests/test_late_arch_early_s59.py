@@ -28,7 +28,7 @@ import pytest
 
 from conftest import deployments_file, one_error_line, run_kvplan
 
-from kvplan.engines.vllm import ADDED_ARCHITECTURES, architecture_refusal
+from kvplan.engines.vllm_config_read import ADDED_ARCHITECTURES, architecture_refusal
 
 # (architecture, the last release whose registry lacks it, the first that lists it)
 LATE = (

@@ -6,7 +6,8 @@ mamba_cache_mode "all" for such a class (models/config.py 0.15.0:332-347); in 0.
 it keeps prefix caching on for it (0.11.1:293-305) and the hybrid block takes the same branch under
 `if cache_config.enable_prefix_caching` (0.11.1:394-415). From 0.28 every class runs "align" (0.28.0:602-609). A
 hybrid has prefix caching on before 0.28 only with a pooler config (the pooling runner, or --pooler-config on the
-generate runner from 0.12) whose pooling type keeps it (LAST), never in 0.11.0 or 0.26-0.27 (vllm.HYBRID_PREFIX_RULES).
+generate runner from 0.12) whose pooling type keeps it (LAST), never in 0.11.0 or 0.26-0.27
+(vllm_settings.HYBRID_PREFIX_RULES).
 
 The block ("all" branch: models/config.py 0.11.1:408-415, 0.15.0:480-487; platforms/interface.py 0.20.0:585-595):
     chunk = lcm(get_mamba_chunk_size(), kernel_block_alignment_size)

@@ -1,5 +1,5 @@
 """Session 59: an MLA hybrid (Kimi-Linear: MLA + Kimi Delta Attention) whose attention block vLLM's CUDA platform
-forces after the hybrid rule sized it does not start (vllm.mla_hybrid_block_refusal).
+forces after the hybrid rule sized it does not start (vllm_backend_refusals.mla_hybrid_block_refusal).
 
 vLLM lines read by hand in the unpacked sdists (vllm-X.Y.Z/vllm/...):
 - Order: VllmConfig.__post_init__ runs try_verify_and_update_config (models/config.py HybridAttentionMambaModelConfig)
@@ -142,7 +142,7 @@ LATE_ARCHITECTURES = (
 
 @pytest.mark.parametrize("architecture, before, first, line", LATE_ARCHITECTURES)
 def test_late_architectures_are_refused_before_their_release(architecture, before, first, line):
-    from kvplan.engines.vllm import architecture_refusal
+    from kvplan.engines.vllm_config_read import architecture_refusal
 
     refusal = architecture_refusal(architecture, before)
     assert refusal.reason.startswith(f"Model architectures ['{architecture}'] are not supported for now")
@@ -154,7 +154,7 @@ def test_late_architectures_are_refused_before_their_release(architecture, befor
 def test_exaone_moe_old_spelling_is_refused_where_unlisted():
     """ExaoneMoEForCausalLM: registry.py 0.14.0:101 ... 0.26.0:99, absent 0.27.0-0.31.0, back at 0.32.0:102: first
     listed at 0.14.0 and dropped in between (vllm_registry.UNLISTED; tests/test_late_arch_early_s59.py)."""
-    from kvplan.engines.vllm import ADDED_ARCHITECTURES, architecture_refusal
+    from kvplan.engines.vllm_config_read import ADDED_ARCHITECTURES, architecture_refusal
 
     assert ADDED_ARCHITECTURES["ExaoneMoEForCausalLM"] == "0.14.0"
     assert [architecture_refusal("ExaoneMoEForCausalLM", v) is None for v in ("0.26.0", "0.27.0", "0.31.0", "0.32.0")

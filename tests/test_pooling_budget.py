@@ -11,7 +11,7 @@ import pytest
 
 from conftest import load_yaml
 from kvplan.engines.vllm_engine import VllmEngine
-from kvplan.engines.vllm import whole_prompt_batch
+from kvplan.engines.vllm_settings import whole_prompt_batch
 from kvplan.engines.vllm_pooling_budget import incremental_prefill, pooler_pass_bytes
 from kvplan.engines.vllm_runner import async_scheduling, model_runner
 from kvplan.engines.vllm_versions import behaviour

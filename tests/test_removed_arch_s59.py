@@ -35,7 +35,7 @@ import pytest
 
 from conftest import one_error_line, run_kvplan
 
-from kvplan.engines.vllm import architecture_refusal, refuse_encoder_only
+from kvplan.engines.vllm_config_read import architecture_refusal, refuse_encoder_only
 from kvplan.engines.vllm_remedy import release_boundaries
 from kvplan.errors import KvplanError
 from kvplan.model.parse import parse_config

@@ -45,7 +45,7 @@ from pathlib import Path
 import pytest
 
 from kvplan.engines import EngineFlags
-from kvplan.engines.vllm import ssm_state_dtype
+from kvplan.engines.vllm_mamba_state import ssm_state_dtype
 from kvplan.engines.vllm_pooling import pooling_note
 from kvplan.engines.vllm_runner_flag import convert_choice, runner_refusal
 from kvplan.engines.vllm_specs import dense_mla_backend, dense_mla_block

@@ -33,7 +33,8 @@ import pytest
 from conftest import run_kvplan
 
 from kvplan.api import estimate
-from kvplan.engines.vllm import Settings, layer_specs
+from kvplan.engines.vllm import layer_specs
+from kvplan.engines.vllm_settings import Settings
 from kvplan.engines.vllm_sparse import ROCM
 from kvplan.engines.vllm_versions import behaviour
 from kvplan.model.precision import PRECISIONS

@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from kvplan.engines.vllm import Settings, refuse_encoder_only
+from kvplan.engines.vllm_config_read import refuse_encoder_only
+from kvplan.engines.vllm_settings import Settings
 from kvplan.engines.vllm_budget import drafter_buffers
 from kvplan.engines.vllm_runner import Runner
 from kvplan.engines.vllm_speculative import speculative_config
@@ -61,7 +62,8 @@ def test_the_other_always_bidirectional_poolers_are_refused():
     for arch in ("LlamaBidirectionalModel", "LlamaBidirectionalForSequenceClassification",
                  "VoyageQwen3BidirectionalEmbedModel"):
         config = dict(EMBEDDING_GEMMA, architectures=[arch], model_type="llama", use_bidirectional_attention=None)
-        with pytest.raises(KvplanError, match="is an encoder-only model"):  # decided by release (engines/vllm.py)
+        # decided by release (engines/vllm_config_read.py)
+        with pytest.raises(KvplanError, match="is an encoder-only model"):
             refuse_encoder_only(parse_config(config, arch), "0.32.0")
 
 

@@ -14,6 +14,7 @@ from tests.conftest import estimate_plan, run_kvplan
 from tests.hub_configs import LLAMA3_8B, QWEN2_5_7B
 
 from kvplan.engines import vllm
+from kvplan.engines.vllm_model_dtype import on_gpu
 from kvplan.engines.figures import Refusal
 from kvplan.engines.vllm_quant import gpu_quantization_refusal, vllm_method
 from kvplan.engines.vllm_sparse import ROCM
@@ -253,7 +254,7 @@ def test_the_configuration_order_through_the_engine():
     """configuration_refusal as start() calls it: the deprecation first, then the cache (0.33.0)."""
     from kvplan.model.precision import resolve_kv_dtype
 
-    spec = vllm.on_gpu(parse_config({**LLAMA3_8B, "quantization_config": FBGEMM}, "f"), H100, "0.33.0")
+    spec = on_gpu(parse_config({**LLAMA3_8B, "quantization_config": FBGEMM}, "f"), H100, "0.33.0")
     cache = resolve_kv_dtype("float16", spec.dtype, spec.auto_kv_dtype)
     refused = vllm.configuration_refusal(spec, cache, tp=1, length=4096, block_size=None,
                                          version="0.33.0", capability=H100, checked=False)

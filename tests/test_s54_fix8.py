@@ -8,7 +8,7 @@ import json
 
 import pytest
 
-from kvplan.engines.vllm import architecture_refusal, encoder_only_since, refuse_encoder_only
+from kvplan.engines.vllm_config_read import architecture_refusal, encoder_only_since, refuse_encoder_only
 from kvplan.errors import KvplanError
 from kvplan.model.parse import parse_config
 from tests.conftest import one_error_line, run_kvplan

@@ -13,7 +13,7 @@ import pytest
 from tests.conftest import one_error_line, run_kvplan
 from tests.hub_configs import LLAMA3_8B
 
-from kvplan.engines import vllm
+from kvplan.engines.vllm_model_dtype import on_gpu, quantization_refusal
 from kvplan.engines.vllm_quant import gpu_quantization_refusal, marlin_refusal, vllm_method
 from kvplan.engines.vllm_sparse import ROCM
 from kvplan.model.parse import parse_config
@@ -30,8 +30,8 @@ def _checkpoint(qcfg: dict, dtype: str = "bfloat16"):
 
 def _refused(spec, capability, version):
     """The quantisation refusal of `spec` as vLLM `version` serves it (`auto`) on a GPU of `capability`, or None."""
-    served = vllm.on_gpu(spec, capability, version)
-    return vllm.quantization_refusal(served, capability, version) or marlin_refusal(served, capability, version)
+    served = on_gpu(spec, capability, version)
+    return quantization_refusal(served, capability, version) or marlin_refusal(served, capability, version)
 
 
 def _engine(path, *args):
@@ -222,7 +222,7 @@ def test_auto_round_deprecated_in_0_14_and_inc_from_0_15():
     assert refused.reason == DEPRECATED.format("auto-round")
     assert refused.options == ("vllm==0.15.0",) and refused.onward == "newer"
     assert vllm_method(spec, H100, "0.16.0") == "inc" and _refused(spec, H100, "0.16.0") is None
-    assert _refused(vllm.on_gpu(spec, T4, "0.32.0"), T4, "0.32.0") is None  # 60: a T4 (float16) too
+    assert _refused(on_gpu(spec, T4, "0.32.0"), T4, "0.32.0") is None  # 60: a T4 (float16) too
 
 
 def test_a_marlin_checkpoint_is_unknown_in_every_release_read():

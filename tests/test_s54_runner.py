@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from kvplan.engines.vllm import Settings
+from kvplan.engines.vllm_settings import Settings
 from kvplan.engines.vllm_budget import drafter_buffers
 from kvplan.engines.vllm_runner import Runner
 from kvplan.engines.vllm_speculative import Speculative, speculative_config

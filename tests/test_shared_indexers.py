@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 from conftest import load_yaml, run_kvplan
 
-from kvplan.engines.vllm import cache_precision, resolve_settings
+from kvplan.engines.vllm_kv_dtype import cache_precision
+from kvplan.engines.vllm_settings import resolve_settings
 from kvplan.engines.vllm_budget import index_groups, sparse_index_buffers
 from kvplan.engines.vllm_speculative import speculative_config, with_drafter
 from kvplan.model.kinds import IndexerKeys, MLALatent

@@ -6,7 +6,8 @@ import json
 
 from conftest import one_error_line, run_kvplan
 
-from kvplan.engines.vllm import cache_precision, resolve_settings
+from kvplan.engines.vllm_kv_dtype import cache_precision
+from kvplan.engines.vllm_settings import resolve_settings
 from kvplan.engines.vllm_budget import sparse_index_buffers
 from kvplan.model.sources import resolve
 from kvplan.model.kinds import IndexerKeys

@@ -1,6 +1,7 @@
 """DeepSeek-V3.2's sparse attention by vLLM release (--engine vllm==X): where a release's rules differ from 0.32.0's.
-Expected values are hand arithmetic from the rules read in each release's sources (cited in kvplan/engines/vllm.py
-SPARSE_MLA_AUTO, vllm_specs.py SPARSE_MLA_BLOCK_RULES, vllm_budget.py INDEX_GROUP_RULES):
+Expected values are hand arithmetic from the rules read in each release's sources (cited in
+kvplan/engines/vllm_kv_dtype.py SPARSE_MLA_AUTO, vllm_specs.py SPARSE_MLA_BLOCK_RULES, vllm_budget.py
+INDEX_GROUP_RULES):
 - 0.11.0 turns `--kv-cache-dtype auto` into the 656-byte fp8_ds_mla entry; 0.11.1 on keeps bf16 (1,152 bytes);
 - 0.11-0.17 force the block to 64 whatever --block-size says; 0.18 on take multiples of 64 and refuse others;
 - top-k buffers: the shared 8,192 x 2,048 int32 one only up to 0.29, per-layer index groups from 0.30.
@@ -10,7 +11,7 @@ import json
 
 from conftest import run_kvplan
 
-from kvplan.engines.vllm import resolve_settings
+from kvplan.engines.vllm_settings import resolve_settings
 from kvplan.engines.vllm_budget import sparse_index_buffers
 from kvplan.model.sources import resolve
 

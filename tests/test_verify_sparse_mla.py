@@ -80,8 +80,8 @@ def test_glm_runs_21_indexers_and_57_layers_reuse_their_top_k():
 
 
 def test_verify_refuses_fp8_latents_in_one_line_naming_the_flag():
-    """vLLM keeps a sparse model's fp8 cache as 656-byte fp8_ds_mla entries (engines/vllm.py SPARSE_MLA_FP8); verify's
-    sparse MLA reads 16-bit latents only, and says so before it needs a GPU."""
+    """vLLM keeps a sparse model's fp8 cache as 656-byte fp8_ds_mla entries (engines/vllm_kv_dtype.py
+    SPARSE_MLA_FP8); verify's sparse MLA reads 16-bit latents only, and says so before it needs a GPU."""
     for dtype in ("fp8", "fp8_ds_mla"):
         r = run_kvplan("verify", V32, "--tp", "8", "--kv-cache-dtype", dtype)
         assert r.returncode == 2 and r.stdout == "" and "Traceback" not in r.stderr

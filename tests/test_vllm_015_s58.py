@@ -43,7 +43,8 @@ import pytest
 
 from kvplan import api
 from kvplan.engines import EngineFlags
-from kvplan.engines.vllm import ADDED_ARCHITECTURES, Settings, with_model_defaults
+from kvplan.engines.vllm_config_read import ADDED_ARCHITECTURES
+from kvplan.engines.vllm_settings import Settings, with_model_defaults
 from kvplan.engines.vllm_ct_kv import STRATEGY_014, scheme_problem
 from kvplan.engines.vllm_lora import LLAMA, NO_EMBEDDINGS, PRICED
 from kvplan.engines.vllm_lora_classes import WITHOUT_LORA

@@ -16,7 +16,7 @@ from conftest import deployments_file, estimate_plan, one_error_line, run_kvplan
 
 from kvplan import api
 from kvplan.engines import EngineFlags
-from kvplan.engines.vllm import ssm_state_dtype
+from kvplan.engines.vllm_mamba_state import ssm_state_dtype
 from kvplan.engines.vllm_cache_flags import conv_state_dtype, mamba_dtype_choices, with_cache_flags
 from kvplan.errors import FieldError, KvplanError
 from kvplan.model.sources import resolve

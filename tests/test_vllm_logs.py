@@ -14,7 +14,8 @@ import pytest
 
 from conftest import run_kvplan
 from hub_configs import QWEN3_14B
-from kvplan.engines.vllm import resolve_settings, start
+from kvplan.engines.vllm import start
+from kvplan.engines.vllm_settings import resolve_settings
 from kvplan.engines.vllm_budget import CONSTANTS
 from kvplan.model.precision import resolve_kv_dtype
 from kvplan.model.sources import resolve

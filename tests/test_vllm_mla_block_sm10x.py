@@ -30,7 +30,8 @@ rank), a 40 GiB (42,949,672,960-byte) budget, 10,000-token requests:
 import pytest
 
 from kvplan.api import estimate
-from kvplan.engines.vllm import Settings, layer_specs
+from kvplan.engines.vllm import layer_specs
+from kvplan.engines.vllm_settings import Settings
 from kvplan.engines.vllm_sparse import ROCM
 from kvplan.engines.vllm_specs import attention_block_size, dense_mla_backend
 from kvplan.engines.vllm_versions import behaviour

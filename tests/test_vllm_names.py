@@ -143,7 +143,8 @@ def test_every_vllm_kv_dtype_plans_a_model(write_config):
             err = one_error(run_kvplan("estimate", path, "--kv-cache-dtype", dtype, "--kv-budget", "20G"))
             assert "MLA" in err  # FlashMLA-sparse entries exist only for DeepSeek-style latents
             continue
-        if dtype.startswith("octave_"):  # 0.33 on, ROCm only: refused on the default CUDA GPU (vllm.octave_refusal)
+        # 0.33 on, ROCm only: refused on the default CUDA GPU (vllm_backend_refusals.octave_refusal)
+        if dtype.startswith("octave_"):
             row = plans(path, "--kv-cache-dtype", dtype, "--kv-budget", "20G", "--engine", "vllm==0.33.0")[0]
             assert row["max_concurrency"] == 0 and row["engine"]["refusal"]["configuration"], dtype
             continue

@@ -17,7 +17,8 @@ import pytest
 
 from kvplan import api
 from kvplan.engines import EngineFlags, get_engine
-from kvplan.engines.vllm import Settings, start, with_model_defaults
+from kvplan.engines.vllm import start
+from kvplan.engines.vllm_settings import Settings, with_model_defaults
 from kvplan.engines.vllm_prefix_flag import as_asked, asked_prefix_caching
 from kvplan.errors import FieldError
 from kvplan.model.precision import resolve_kv_dtype

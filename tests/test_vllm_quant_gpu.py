@@ -24,9 +24,9 @@ import pytest
 
 from tests.conftest import run_kvplan
 
-from kvplan.engines import vllm
+from kvplan.engines.vllm_model_dtype import gpu_dtype_refusal, on_gpu
 from kvplan.engines.vllm_engine import VllmEngine
-from kvplan.engines.vllm_quant import gpu_quantization_refusal, method_rule, vllm_method
+from kvplan.engines.vllm_quant import gpu_quantization_refusal, method_rule, scheme_refusal, vllm_method
 from kvplan.engines.vllm_sparse import ROCM
 from kvplan.plan.catalog import find_gpu
 from kvplan.engines.vllm_speculative import Speculative, draft_weights, with_drafter
@@ -82,7 +82,7 @@ def test_gpt_oss_mxfp4_checkpoint_needs_capability_8_0():
     assert older.startswith("The quantization method mxfp4 is not supported")
     spec = resolve(GPT_OSS, None)
     for capability in (A100, L4, H100):
-        assert gpu_quantization_refusal(vllm.on_gpu(spec, capability), capability) is None
+        assert gpu_quantization_refusal(on_gpu(spec, capability), capability) is None
 
 
 def test_quantization_mxfp4_asked_on_a_t4_is_online_from_0_28():
@@ -235,13 +235,13 @@ def test_compressed_tensors_schemes_asked_8_0_in_older_releases(stored, last_80,
     below 8.9: compressed_tensors.py 0.14.1:623-640); w4a16_nvfp4 80 to 0.14.1, 75 in 0.16.0 (W4A4 falls back to it
     without CUTLASS FP4: :611-621); wNa16 80 in 0.11.2, 75 in 0.12.0. The check: compressed_tensors.py 0.14.0:756
     _check_scheme_supported, "Quantization scheme is not supported for the current GPU. Min capability: ..." """
-    spec = vllm.on_gpu(_with_stored(resolve(LLAMA_1B, None), stored), T4, last_80)
+    spec = on_gpu(_with_stored(resolve(LLAMA_1B, None), stored), T4, last_80)
     assert gpu_quantization_refusal(spec, T4, last_80) is None  # the method itself asks 70
-    refused = vllm.scheme_refusal(spec, T4, last_80)
+    refused = scheme_refusal(spec, T4, last_80)
     assert refused.reason == ("Quantization scheme is not supported for the current GPU. Min capability: 80. Current "
                               "capability: 75.")
-    assert vllm.scheme_refusal(spec, T4, first_75) is None and vllm.scheme_refusal(spec, A100, last_80) is None
-    assert vllm.scheme_refusal(_with_stored(spec, "int8-w8a8"), T4, "0.11.0") is None  # w8a8_int8: 75
+    assert scheme_refusal(spec, T4, first_75) is None and scheme_refusal(spec, A100, last_80) is None
+    assert scheme_refusal(_with_stored(spec, "int8-w8a8"), T4, "0.11.0") is None  # w8a8_int8: 75
 
 
 def test_bitsandbytes_checkpoint_is_an_unknown_method_from_0_28():
@@ -304,7 +304,7 @@ def test_the_method_an_awq_checkpoint_runs_as():
     gptq = replace(awq, quantization="gptq", quantization_fields=GPTQ_FIELDS)
     assert vllm_method(gptq, H100, "0.21.0") == "gptq_marlin" and vllm_method(gptq, H100, "0.22.0") == "auto_gptq"
     # a T4 before 0.14 runs the plain AWQ kernel: float16 only, so a float32 Gemma 3 is refused there
-    gemma = vllm.on_gpu(replace(resolve(GEMMA3, None), quantization="awq", quantization_fields=AWQ_FIELDS), T4,
+    gemma = on_gpu(replace(resolve(GEMMA3, None), quantization="awq", quantization_fields=AWQ_FIELDS), T4,
                         "0.12.0")
     assert gpu_quantization_refusal(gemma, T4, "0.12.0").reason == (
         "torch.float32 is not supported for quantization method awq. Supported dtypes: [torch.float16]")
@@ -312,7 +312,7 @@ def test_the_method_an_awq_checkpoint_runs_as():
 
 def test_compressed_tensors_takes_float32():
     """CompressedTensorsConfig 70, [float32, float16, bfloat16] (0.32.0 compressed_tensors.py:119-124)."""
-    spec = vllm.on_gpu(replace(resolve(GEMMA3, None), quantization="compressed-tensors"), T4)
+    spec = on_gpu(replace(resolve(GEMMA3, None), quantization="compressed-tensors"), T4)
     assert spec.dtype == "fp32" and gpu_quantization_refusal(spec, T4) is None
 
 
@@ -347,7 +347,7 @@ def test_bfloat16_refusal_names_the_gpu_as_nvml_does():
                        "has compute capability 7.5. You can use float16 instead by explicitly setting the `dtype` flag "
                        "in CLI, for example: --dtype=half.")
     spec = replace(resolve(LLAMA_1B, None), dtype_asked=True)
-    assert "Your GPU has compute capability 7.5." in vllm.gpu_dtype_refusal(spec, T4).reason  # no name known
+    assert "Your GPU has compute capability 7.5." in gpu_dtype_refusal(spec, T4).reason  # no name known
 
 
 def test_heading_names_the_weights_the_budget_prices():
@@ -367,8 +367,8 @@ def test_draft_model_served_in_a_float32_targets_dtype():
     """gemma-3-4b-it drafting for gemma-3-12b-it: 4,300,079,472 parameters, 8,600,158,944 bytes in bfloat16 on an
     H100, 17,200,317,888 in float32 on a T4 (the target's dtype)."""
     spec = with_drafter(resolve("google/gemma-3-12b-it", None), Speculative("draft_model", 2, GEMMA3), "0.32.0")
-    assert draft_weights(vllm.on_gpu(spec, H100).draft, 1) == 8_600_158_944
-    t4 = vllm.on_gpu(spec, T4)
+    assert draft_weights(on_gpu(spec, H100).draft, 1) == 8_600_158_944
+    t4 = on_gpu(spec, T4)
     assert t4.dtype == "fp32" and draft_weights(t4.draft, 1) == 17_200_317_888
 
 
@@ -386,10 +386,10 @@ def test_mtp_modules_follow_dtype_float32():
 @pytest.mark.parametrize("method, fields", [("fp8", ()), ("awq", AWQ_FIELDS), ("gptq", GPTQ_FIELDS)])
 def test_h100_takes_every_method_in_16_bits(method, fields):
     spec = replace(resolve(LLAMA_1B, None), quantization=method, quantization_fields=fields)
-    assert gpu_quantization_refusal(vllm.on_gpu(spec, H100), H100) is None
+    assert gpu_quantization_refusal(on_gpu(spec, H100), H100) is None
     if method == "fp8":
         spec = apply_weight_precision(resolve(LLAMA_1B, None), method)  # online, from the 16-bit checkpoint
-        assert gpu_quantization_refusal(vllm.on_gpu(spec, H100), H100) is None
+        assert gpu_quantization_refusal(on_gpu(spec, H100), H100) is None
 
 
 def test_float16_refused_for_gemma_3_names_what_the_gpu_serves_it_in():

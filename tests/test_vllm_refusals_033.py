@@ -186,7 +186,7 @@ BEAM = dict(BASE, architectures=["BeamForCausalLM"], model_type="beam", sliding_
 
 
 def test_an_architecture_first_registered_in_0_33_is_refused_before():
-    from kvplan.engines.vllm import architecture_refusal
+    from kvplan.engines.vllm_config_read import architecture_refusal
 
     assert architecture_refusal("BeamForCausalLM", "0.33.0") is None
     old = architecture_refusal("BeamForCausalLM", "0.32.0")
@@ -204,7 +204,7 @@ def test_beam_plans_from_0_33_with_its_layer_types(write_config):
 
 
 def test_keye_was_served_until_0_33():
-    from kvplan.engines.vllm import architecture_refusal
+    from kvplan.engines.vllm_config_read import architecture_refusal
 
     assert architecture_refusal("KeyeVL1_5ForConditionalGeneration", "0.33.0") is None
     gone = architecture_refusal("KeyeForConditionalGeneration", "0.34.0")

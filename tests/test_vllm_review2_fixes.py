@@ -33,7 +33,8 @@ import pytest
 from conftest import run_kvplan
 
 from kvplan.api import estimate
-from kvplan.engines import vllm
+from kvplan.engines.vllm_config_read import architecture_refusal
+from kvplan.engines.vllm_model_dtype import float_kv_refusal, on_gpu, served_dtype
 from kvplan.engines.vllm_sparse import v4_gpu_refusal_line
 from kvplan.model.precision import resolve_kv_dtype
 from kvplan.model.sources import resolve
@@ -161,16 +162,16 @@ LLAMA_1B, GEMMA2 = "meta-llama/Llama-3.2-1B-Instruct", "google/gemma-2-9b"
 
 
 def _float_refusal(model, asked, capability, release="0.33.0"):
-    spec = vllm.on_gpu(resolve(model), capability, release)
-    return vllm.float_kv_refusal(spec, resolve_kv_dtype(asked, spec.dtype, spec.auto_kv_dtype), release, capability)
+    spec = on_gpu(resolve(model), capability, release)
+    return float_kv_refusal(spec, resolve_kv_dtype(asked, spec.dtype, spec.auto_kv_dtype), release, capability)
 
 
 def test_a_t4_serves_bfloat16_checkpoints_in_float16():
-    assert vllm.served_dtype(resolve(LLAMA_1B), T4, "0.33.0") == "fp16"
-    assert vllm.served_dtype(resolve(LLAMA_1B), H100, "0.33.0") == "bf16"
-    assert vllm.served_dtype(resolve(GEMMA2), T4, "0.33.0") == "fp32"  # gemma2: no float16
-    assert vllm.on_gpu(resolve(LLAMA_1B), T4, "0.33.0").dtype == "fp16"
-    served = vllm.on_gpu(resolve(GEMMA2), T4, "0.33.0")  # float32: the weights re-priced at 4 bytes an element
+    assert served_dtype(resolve(LLAMA_1B), T4, "0.33.0") == "fp16"
+    assert served_dtype(resolve(LLAMA_1B), H100, "0.33.0") == "bf16"
+    assert served_dtype(resolve(GEMMA2), T4, "0.33.0") == "fp32"  # gemma2: no float16
+    assert on_gpu(resolve(LLAMA_1B), T4, "0.33.0").dtype == "fp16"
+    served = on_gpu(resolve(GEMMA2), T4, "0.33.0")  # float32: the weights re-priced at 4 bytes an element
     assert served.dtype == "fp32" and served.weights.bytes > 1.9 * resolve(GEMMA2).weights.bytes
 
 
@@ -223,11 +224,11 @@ def test_qwen35_9b_state_and_block_by_release():
 
 def test_qwen35_before_its_first_release_is_refused():
     """registry.py: Qwen3_5ForConditionalGeneration first in 0.17.0 (:496-499), absent from 0.16.0."""
-    assert vllm.architecture_refusal("Qwen3_5ForConditionalGeneration", "0.17.0") is None
-    assert vllm.architecture_refusal("Qwen3_5ForConditionalGeneration", "0.16.0").reason.startswith(
+    assert architecture_refusal("Qwen3_5ForConditionalGeneration", "0.17.0") is None
+    assert architecture_refusal("Qwen3_5ForConditionalGeneration", "0.16.0").reason.startswith(
         "Model architectures ['Qwen3_5ForConditionalGeneration'] are not supported for now")
-    assert vllm.architecture_refusal("Qwen3_5ForCausalLM", "0.26.0") is not None  # registry.py 0.27.0:201
-    assert vllm.architecture_refusal("Qwen3_5ForCausalLM", "0.27.0") is None
+    assert architecture_refusal("Qwen3_5ForCausalLM", "0.26.0") is not None  # registry.py 0.27.0:201
+    assert architecture_refusal("Qwen3_5ForCausalLM", "0.27.0") is None
 
 
 # 5. DeepSeek-V4 on compute capability 8.x ----------------------------------------------------------------------

@@ -14,7 +14,7 @@ import types
 from pathlib import Path
 
 from kvplan.engines import EngineFlags
-from kvplan.engines.vllm import Settings
+from kvplan.engines.vllm_settings import Settings
 from kvplan.engines import get_engine
 from kvplan.engines.vllm_budget import (SAMPLER_REQUEST_BYTES, block_tables, extensible_budget, grammar_bitmask,
                                         group_table_width, inputs_embeds, lazy_stage_inputs, runner_state,

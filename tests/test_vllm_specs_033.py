@@ -17,6 +17,7 @@ import pytest
 from conftest import run_kvplan
 
 from kvplan.engines import vllm
+from kvplan.engines.vllm_settings import Settings
 from kvplan.engines.vllm_eplb import Eplb, eplb
 from kvplan.engines.vllm_sparse import ROCM
 from kvplan.engines.vllm_specs import (attention_block_size, cuda_sparse_block_refusal, default_block_size,
@@ -150,7 +151,7 @@ def test_prefix_caching_off_keeps_0_32s_block():
     2,146,304-byte state over 4,096 B a token = 524 tokens, to a multiple of 16), against 576 aligned to 64."""
     spec, bf16 = resolve(QWEN35_9B), PRECISIONS["bf16"]
     for caching, block, checkpoints in ((True, 576, 1), (False, 528, 0)):
-        settings = vllm.Settings(32768, 8192, 256, 1, caching)
+        settings = Settings(32768, 8192, 256, 1, caching)
         specs, bs, _ = vllm.layer_specs(spec, 1, bf16, settings, None, behaviour("0.33.0"), "0.33.0", HOPPER)
         assert bs == block
         assert {s.checkpoint_blocks for s in specs if s is not None and s.kind == "mamba"} == {checkpoints}

@@ -21,7 +21,7 @@ from ..engines import EngineFlags, get_engine, unused_media_note
 from ..engines.vllm_lora import ignored_note
 from ..engines.vllm_graphs import refuse_capture_flags
 from ..engines.figures import figure_columns, later_figure_columns
-from ..engines.vllm import refuse_encoder_only
+from ..engines.vllm_config_read import refuse_encoder_only
 from ..engines.vllm_pooling import pooling_field, pooling_note, refuse_st_pooling, runner_name
 from ..engines.vllm_cache_flags import with_cache_flags
 from ..engines.vllm_cache_notes import cache_flag_notes

@@ -7,8 +7,8 @@ from functools import lru_cache, partial
 from typing import Callable, Optional, Union
 
 from ..engines import EngineFlags, get_engine, unused_media_note
-from ..engines.vllm import refuse_encoder_only
 from ..engines.vllm_cache_notes import cache_flag_notes
+from ..engines.vllm_config_read import refuse_encoder_only
 from ..engines.vllm_lora import lora_notes
 from ..engines.vllm_pooling import pooling_note, refuse_st_pooling
 from ..engines.vllm_pooler_config import ignored_note as ignored_pooler_note, refuse_pooler_config

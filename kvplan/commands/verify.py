@@ -33,9 +33,10 @@ from typing import Optional
 
 from ..engines import ENGINE_NAMES, EngineFlags, get_engine
 from ..engines.figures import fixes_advice
-from ..engines.vllm import config_read_refusal, model_length_refusal, refuse_encoder_only, release_view, unviewed
 from ..engines.vllm_cache_flags import with_cache_flags
+from ..engines.vllm_config_read import config_read_refusal, model_length_refusal, refuse_encoder_only
 from ..engines.vllm_graphs import refuse_capture_flags
+from ..engines.vllm_kv_dtype import release_view, unviewed
 from ..engines.vllm_pooling import pooling_runner
 from ..engines.vllm_releases import SPAN
 from ..errors import FieldError, quote
@@ -91,7 +92,7 @@ def check_options(tp: int, context: Optional[int], gpu_util: Optional[float], bl
         if value is not None:
             require_positive(field, value)
     if max_num_seqs is not None and max_num_batched_tokens is not None and max_num_batched_tokens < max_num_seqs:
-        from ..engines.vllm import more_seqs_than_tokens
+        from ..engines.vllm_settings import more_seqs_than_tokens
 
         raise more_seqs_than_tokens(max_num_seqs, max_num_batched_tokens, None)  # as estimate refuses it, before torch
     if block_size is not None and block_size not in KERNEL_BLOCK_SIZES:
@@ -127,9 +128,9 @@ def verify_length(spec, context: Optional[int]) -> int:
 
 
 def refuse_config_read(spec, context: int, engine, *, kv_dtype: str, block_size: Optional[int], tp: int) -> None:
-    """vLLM's refusals of the configuration met before any GPU is read (engines/vllm.py config_read_refusal: the
-    architecture, the length), named before torch as estimate plans them, with the values the release accepts
-    instead (its own fix search, unplanned: whether those hold a request is the GPU's to say)."""
+    """vLLM's refusals of the configuration met before any GPU is read (engines/vllm_config_read.py
+    config_read_refusal: the architecture, the length), named before torch as estimate plans them, with the values
+    the release accepts instead (its own fix search, unplanned: whether those hold a request is the GPU's to say)."""
     refusal = config_read_refusal(spec, context, engine.version)
     if refusal is None:
         return
@@ -241,10 +242,10 @@ def verify_flags(enforce_eager=False, max_capture_size=None, capture_sizes=None,
 
 def refuse_state_dtypes(spec, flags: EngineFlags, version: str) -> None:
     """--mamba-cache-dtype / --mamba-ssm-cache-dtype where verify cannot lay the states out as vLLM `version` would
-    keep them (engines/vllm.py mamba_state_dtypes, as the plan and the pools read them): its forward holds a layer's
-    convolution and SSM states in one tensor of one dtype but for Mamba-2, gated DeltaNet and KDA layers
-    (verify/layout.py splits), and KDA's recurrent state in float32 only. Before torch."""
-    from ..engines.vllm import mamba_state_dtypes
+    keep them (engines/vllm_mamba_state.py mamba_state_dtypes, as the plan and the pools read them): its forward
+    holds a layer's convolution and SSM states in one tensor of one dtype but for Mamba-2, gated DeltaNet and KDA
+    layers (verify/layout.py splits), and KDA's recurrent state in float32 only. Before torch."""
+    from ..engines.vllm_mamba_state import mamba_state_dtypes
     from ..model.kinds import LinearState
     from ..verify.layout import splits
 
@@ -275,10 +276,10 @@ MIXER_NAMES = {"mamba": "Mamba-1", "gated-deltanet": "gated DeltaNet"}  # Linear
 
 def refuse_prefix_flags(spec, flags: EngineFlags, context: int, version: str) -> None:
     """--enable-prefix-caching / --no-enable-prefix-caching and --mamba-block-size where vLLM `version` refuses them
-    for `spec` (vllm_prefix_flag.as_asked, through vllm.with_model_defaults as the plan applies them after torch):
-    before torch. as_asked reads the length and these flags of the settings (verify builds a generating model with no
-    drafter), so the batch figures there are placeholders."""
-    from ..engines.vllm import Settings, with_model_defaults
+    for `spec` (vllm_prefix_flag.as_asked, through vllm_settings.with_model_defaults as the plan applies them after
+    torch): before torch. as_asked reads the length and these flags of the settings (verify builds a generating model
+    with no drafter), so the batch figures there are placeholders."""
+    from ..engines.vllm_settings import Settings, with_model_defaults
 
     if flags.enable_prefix_caching is None and flags.mamba_block_size is None:
         return

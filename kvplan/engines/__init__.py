@@ -106,7 +106,7 @@ def unused_media_note(spec, flags: EngineFlags, spell=str, version: Optional[str
     fields = flags.unused_on(spec)
     if not fields or (version is not None and refused_flag(spec, version, flags)):
         return ""
-    from .vllm import served_architecture
+    from .vllm_registry import served_architecture
 
     verb = "changes" if len(fields) == 1 else "change"
     return (f"{', '.join(spell(f) for f in fields)} {verb} nothing here: vLLM serves {spec.name} "

@@ -475,7 +475,8 @@ def table_groups(spec, tp: int, settings, block_size: Optional[int], rules: Beha
     `kv_dtype`): the dtype sets a Mamba hybrid's attention block (matched to the state's page: 0.34.0
     platforms/interface.py:797 _align_hybrid_block_size) and a dense MLA backend's block, so a table's width."""
     from ..model.precision import resolve_kv_dtype
-    from .vllm import groups_for, layer_specs, with_model_defaults
+    from .vllm import groups_for, layer_specs
+    from .vllm_settings import with_model_defaults
     from .vllm_sparse import ROCM
 
     precision = resolve_kv_dtype(kv_dtype, spec.dtype, spec.auto_kv_dtype)

@@ -24,7 +24,7 @@ The state dtypes (model_executor/layers/mamba/mamba_utils.py MambaStateDtypeCalc
   (short_conv_state_dtype, 0.32.0:113-119).
 - the config handlers (model_executor/models/config.py, run before the page size is set) touch the SSM dtype only,
   and only while it is 'auto': Nemotron-H's sets it to the config's mamba_ssm_cache_dtype or its default
-  (engines/vllm.py NEMOTRON_H_SSM_HANDLER: 0.32.0:717-732 `if cache_config.mamba_ssm_cache_dtype == "auto"`),
+  (vllm_mamba_state.NEMOTRON_H_SSM_HANDLER: 0.32.0:717-732 `if cache_config.mamba_ssm_cache_dtype == "auto"`),
   Qwen3.5's to the config's mamba_ssm_dtype (0.32.0:853-879; an explicit flag wins, with a warning). No handler
   touches --mamba-cache-dtype, and none exists for Qwen3-Next or Falcon-H1 (MODELS_CONFIG_MAP 0.32.0:1060-1120).
 
@@ -147,13 +147,13 @@ def asked_ssm_dtype(spec, version: str) -> str:
 
 def with_cache_flags(spec, flags):
     """`spec` carrying the Mamba dtypes asked (ModelSpec.mamba_cache_dtype / mamba_ssm_cache_dtype, read by
-    engines/vllm.py ssm_state_dtype) and, with --disable-sliding-window, its sliding layers full and its length capped
-    to the window (without_sliding_window)."""
+    vllm_mamba_state.ssm_state_dtype) and, with --disable-sliding-window, its sliding layers full and its length
+    capped to the window (without_sliding_window)."""
     cache, ssm = getattr(flags, "mamba_cache_dtype", None), getattr(flags, "mamba_ssm_cache_dtype", None)
     if cache or ssm:
         spec = replace(spec, mamba_cache_dtype=cache or "", mamba_ssm_cache_dtype=ssm or "")
     # an explicit flag beats Qwen3.5's handler (it copies mamba_ssm_dtype only on 'auto'); a KDA layer's float32 is
-    # vLLM's 'auto' (engines/vllm.py ssm_state_dtype says it, by release, once the layer no longer fixes it)
+    # vLLM's 'auto' (vllm_mamba_state.ssm_state_dtype says it, by release, once the layer no longer fixes it)
     if ssm and ssm != "auto":
         spec = replace(spec, layers=tuple(replace(layer, ssm_bytes=0) if _dtype_from_flag(layer) else layer
                                           for layer in spec.layers))

@@ -1,12 +1,12 @@
 """What vLLM's --mamba-cache-dtype, --mamba-ssm-cache-dtype and --disable-sliding-window did to a model, in words
-for the output (estimate's notes, check's warnings); the rules are vllm_cache_flags.py's and vllm.py's."""
+for the output (estimate's notes, check's warnings); the rules are vllm_cache_flags.py's and vllm_mamba_state.py's."""
 
 from __future__ import annotations
 
 from typing import Optional
 
 from ..model.kinds import LinearState
-from .vllm import ssm_state_dtype
+from .vllm_mamba_state import ssm_state_dtype
 from .vllm_cache_flags import (KDA_READS_SSM_FLAG, MAMBA_FIELDS, asked_ssm_dtype, config_window, conv_state_dtype,
                                has_kda, kda_refusal, plain_sliding)
 

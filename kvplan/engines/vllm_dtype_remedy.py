@@ -32,7 +32,7 @@ def checked_remedy(refusal, spec, precision, capability, version: str, trial, se
     """(remedy, also): kvplan's words for what clears `refusal` of `spec` (as served on this GPU) with `precision`,
     each change checked with `trial(spec, precision, version=, capability=, gpu_name=)` (configuration_refusal,
     unchecked); and those of them that stand beside the fix search's (Refusal.also: a later release is the search's,
-    Refusal.fix_field), "" where none do. `servable(spec, capability, version)`: vllm.servable_dtypes."""
+    Refusal.fix_field), "" where none do. `servable(spec, capability, version)`: vllm_model_dtype.servable_dtypes."""
     auto = partial(auto_dtype, servable=servable)
     passing = passing_dtypes(spec, precision, trial) if refusal.field == "dtype" else []
     if passing:
@@ -105,8 +105,8 @@ def _checkpoint_16bit(spec) -> str:
 
 
 def auto_dtype(spec, capability, version: str, servable) -> str:
-    """The dtype `--dtype auto` serves `spec` in on a GPU of `capability` (vllm.served_dtype, from the checkpoint);
-    `servable`: vllm.servable_dtypes."""
+    """The dtype `--dtype auto` serves `spec` in on a GPU of `capability` (vllm_model_dtype.served_dtype, from the
+    checkpoint); `servable`: vllm_model_dtype.servable_dtypes."""
     dtypes = servable(spec, capability, version)
     checkpoint = _checkpoint_16bit(spec)
     return checkpoint if checkpoint in dtypes else dtypes[0]

@@ -35,7 +35,7 @@ never hand a method (`isinstance(layer, Attention)`). Recurrent layers, the spar
 attention (models/deepseek_v4/attention.py 0.34.0:133) are neither. Not modelled: a family's own MLA class (Kimi
 Linear's kimi_k3 MultiHeadLatentAttention in 0.34.0, models/kimi_k3/nvidia/mla.py:130), which no config hands one.
 
-The dtype checked is the one the layer was built with, which the caller passes (vllm.cache_precision): a
+The dtype checked is the one the layer was built with, which the caller passes (vllm_kv_dtype.cache_precision): a
 KV_DTYPE_QUIRKS family's layers see auto; a compressed-tensors kv_cache_scheme makes any dtype fp8 first in 0.15-0.21
 (attention/layer.py 0.15.0:198-203, attention.py 0.16.0:231-236, 0.21.0:232-237), only auto from 0.22 (0.22.0:238),
 never in 0.11-0.14 (attention/layer.py 0.14.1:192); ModelOpt's kv_cache_quant_algo replaces auto only
@@ -43,8 +43,8 @@ never in 0.11-0.14 (attention/layer.py 0.14.1:192); ModelOpt's kv_cache_quant_al
 becomes fp8_ds_mla before any layer up to 0.17 (models/config.py: vllm_sparse.CONFIG_REWRITE), and on FLASHMLA_SPARSE
 before the check from 0.18, when MLAAttention picks its backend first (mla_attention.py 0.18.0:333, the check at
 :370): a sparse layer no backend takes is refused there, as is any dense MLA layer's fp8_e5m2, which no CUDA MLA
-backend lists (MLA_BACKEND_FIRST; the caller's, vllm.sparse_dtype_refusal and vllm.dense_mla_dtype_refusal;
-vllm_sparse.DENSE_MLA_FP8).
+backend lists (MLA_BACKEND_FIRST; the caller's, vllm_backend_refusals.sparse_dtype_refusal and
+dense_mla_dtype_refusal; vllm_sparse.DENSE_MLA_FP8).
 
 An architecture whose attention layers are built without quant_config is handed nothing whatever the checkpoint
 (NO_QUANT_CONFIG_ATTENTION: Jamba, Bailing, LFM2, Zamba2, ...).
@@ -78,9 +78,9 @@ HANDED = {"fp8": _ATTENTION_ONLY, "compressed-tensors": _ATTENTION_ONLY, "modelo
 # :209-213), by first release, newest first (paths under model_executor/models/; found by an AST scan of every
 # model file of 0.11.0 ... 0.34.0 for attention-class calls without a quant_config argument). No layer of theirs is
 # refused fp8_e5m2, validates a compressed-tensors kv_cache_scheme or turns its cache fp8 for one (vllm_ct_kv.py;
-# vllm.checkpoint_kv); a ModelOpt kv_cache_quant_algo still resolves `auto` in the engine (vllm.CHECKPOINT_KV).
-# Encoder-only ones (ModernBert, Lfm2BidirectionalModel) have no cache; a wrapper whose text_config names one of
-# these (Step3VL, Lfm2-VL, Nemotron-H VL) builds it the same.
+# vllm_kv_dtype.checkpoint_kv); a ModelOpt kv_cache_quant_algo still resolves `auto` in the engine
+# (vllm_kv_dtype.CHECKPOINT_KV). Encoder-only ones (ModernBert, Lfm2BidirectionalModel) have no cache; a wrapper whose
+# text_config names one of these (Step3VL, Lfm2-VL, Nemotron-H VL) builds it the same.
 _ALWAYS = (
     "JambaForCausalLM", "JambaForSequenceClassification",  # jamba.py 0.11.0:205, 0.20.0:237, 0.34.0:231
     "BailingMoeForCausalLM", "BailingMoeV2ForCausalLM",  # bailing_moe.py 0.11.0:134, 0.20.0:143, 0.34.0:147
@@ -132,7 +132,8 @@ def handed_classes(spec, version: str = PINNED, capability=()) -> tuple:
 
 def e5m2_refusal(spec, built: str, version: str = PINNED, capability=()) -> Optional[Refusal]:
     """vLLM's refusal of an fp8_e5m2 cache where `spec`'s quantisation config hands one of its attention layers a KV
-    cache method, `built` being the cache dtype the layers are built with (the caller's: vllm.cache_precision)."""
+    cache method, `built` being the cache dtype the layers are built with (the caller's:
+    vllm_kv_dtype.cache_precision)."""
     if built != "fp8_e5m2":
         return None
     handed = handed_classes(spec, version, capability)

@@ -12,7 +12,10 @@ from ..memo import remember
 from ..plan.catalog import device_name
 from . import EngineFlags
 from .ideal import EngineResult
-from .vllm import OVERRIDE_RULES, architecture_refusal, resolve_settings, served_architecture, start
+from .vllm import OVERRIDE_RULES, start
+from .vllm_config_read import architecture_refusal
+from .vllm_registry import served_architecture
+from .vllm_settings import resolve_settings
 from .vllm_multimodal import DROPPED_SINCE as MEDIA_FLAGS_DROPPED_SINCE, text_only_refusal
 from .vllm_budget import sized_after_warmup, vllm_budget
 from .vllm_cache_flags import release_refusal
@@ -143,13 +146,14 @@ class VllmEngine:
     def cache_precision(self, spec, precision, gpu=None, tp=None):
         """The cache vLLM keeps for `precision` (as spelled) on `gpu` at `tp` ranks (sparse MLA's and DeepSeek-V4's
         fp8_ds_mla, Falcon's bf16; sparse MLA's plain fp8 on FlashInfer's backends: vllm_sparse.py)."""
-        from .vllm import cache_precision
+        from .vllm_kv_dtype import cache_precision
 
         return cache_precision(spec, precision, _capability(gpu), self.version, tp)
 
     def on_gpu(self, spec, gpu=None):
-        """`spec` as this release serves it on `gpu`: GLM-5.x's `auto` is fp8_e4m3 on SM10x from 0.32 (vllm.on_gpu)."""
-        from .vllm import on_gpu
+        """`spec` as this release serves it on `gpu`: GLM-5.x's `auto` is fp8_e4m3 on SM10x from 0.32
+        (vllm_model_dtype.on_gpu)."""
+        from .vllm_model_dtype import on_gpu
 
         return on_gpu(spec, _capability(gpu), self.version)
 
@@ -171,7 +175,9 @@ class VllmEngine:
         from ..engines import get_engine
         from ..model.precision import resolve_kv_dtype
         from .figures import Refusal
-        from .vllm import configuration_refusal, on_gpu, release_view, unviewed
+        from .vllm import configuration_refusal
+        from .vllm_kv_dtype import release_view, unviewed
+        from .vllm_model_dtype import on_gpu
 
         try:
             engine = self if asked["engine"] == f"vllm=={self.version}" else get_engine(asked["engine"], self.flags)
@@ -309,7 +315,7 @@ class VllmEngine:
         remedy reckoned from vLLM's default max_num_seqs on `gpu` where --max-num-seqs is not `given_seqs`."""
         if not self.flags.enable_lora:
             return None
-        from .vllm import batch_defaults
+        from .vllm_settings import batch_defaults
         from .vllm_lora import speculative_refusal
 
         default_seqs = None if given_seqs else batch_defaults(gpu.name, gpu.memory_bytes, self.rules.batch_defaults)[1]
@@ -410,12 +416,12 @@ def releases() -> tuple:
 
 
 def _encoder_only_refusal(spec, version: str):
-    """A release that builds `spec` encoder-only (vllm.refuse_encoder_only: kvplan refuses it, there being no cache to
-    size) as a refusal of the release, so that a remedy never names it; its own rule is checked before the engine
-    runs (commands/estimate.py), so here only a remedy's other releases meet it."""
+    """A release that builds `spec` encoder-only (vllm_config_read.refuse_encoder_only: kvplan refuses it, there
+    being no cache to size) as a refusal of the release, so that a remedy never names it; its own rule is checked
+    before the engine runs (commands/estimate.py), so here only a remedy's other releases meet it."""
     from ..errors import KvplanError
     from .figures import Refusal
-    from .vllm import refuse_encoder_only
+    from .vllm_config_read import refuse_encoder_only
 
     try:
         refuse_encoder_only(spec, version)

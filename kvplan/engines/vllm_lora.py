@@ -205,7 +205,7 @@ def lora_notes(flags, spell=str, spec=None, version: str = "") -> tuple:
 
 def class_refusal(spec, version: str) -> str:
     """vLLM `version`'s words refusing LoRA for `spec`'s class (vllm_lora_classes.WITHOUT_LORA), or ''."""
-    from .vllm import served_architecture
+    from .vllm_registry import served_architecture
     from .vllm_lora_classes import WITHOUT_LORA
 
     first, name = WITHOUT_LORA.get(served_architecture(spec), ("", ""))
@@ -286,7 +286,7 @@ def batched_tokens_needed(seqs: int, drafts: int, default_seqs: Optional[int]) -
 
 
 def _architecture(spec) -> str:
-    from .vllm import served_architecture
+    from .vllm_registry import served_architecture
 
     return served_architecture(spec)
 
@@ -376,7 +376,7 @@ def tied_embeddings(spec) -> bool:
 
 
 def shape_source(spec, version: str) -> str:
-    from .vllm import served_architecture
+    from .vllm_registry import served_architecture
 
     return next(row[2] for row in PRICED[served_architecture(spec)] if parse_version(version) >= row[0])
 

@@ -1,5 +1,5 @@
 """Which hybrids vLLM keeps Mamba states for in "all" mode (a state every block) with prefix caching on, by release:
-the rule vllm.py (with_model_defaults, layer_specs) and vllm_prefix_flag.py both read."""
+the rule vllm_settings.py (with_model_defaults), vllm.py (layer_specs) and vllm_prefix_flag.py read."""
 
 from __future__ import annotations
 
@@ -39,8 +39,8 @@ def _mamba_prefix_class(spec) -> bool:
 def mamba_all_mode(spec, version: str, prefix_caching: bool) -> str:
     """How vLLM `version` keeps `spec`'s Mamba states in "all" mode (CacheSpec.all_mode), "" where it does not: a
     hybrid of MAMBA_PREFIX_CLASSES with prefix caching on (`prefix_caching`: with_model_defaults' settings) in
-    MAMBA_ALL_MODE: a pooling runner's, a --pooler-config's (vllm.HYBRID_PREFIX_RULES) or --enable-prefix-caching's
-    (vllm_prefix_flag.py); "frees" from 0.14,
+    MAMBA_ALL_MODE: a pooling runner's, a --pooler-config's (vllm_settings.HYBRID_PREFIX_RULES) or
+    --enable-prefix-caching's (vllm_prefix_flag.py); "frees" from 0.14,
     else "keeps" (MAMBA_FREES_STATES_SINCE)."""
     first, before = MAMBA_ALL_MODE
     release = parse_version(version)

@@ -160,9 +160,9 @@ def taken_items(spec, version: str, flags) -> dict:
 
 
 def item_refusal(spec, version: str, flags, settings, capability=()) -> Optional[Refusal]:
-    """vLLM's refusal of a media item bigger than the max_num_batched_tokens of `settings` (vllm.Settings) for a
-    multimodal prefix-LM model, whose items are never chunked (the module's docstring), or None; `capability`: the
-    GPU's (vllm_sparse.ROCM for an AMD one)."""
+    """vLLM's refusal of a media item bigger than the max_num_batched_tokens of `settings` (vllm_settings.Settings)
+    for a multimodal prefix-LM model, whose items are never chunked (the module's docstring), or None; `capability`:
+    the GPU's (vllm_sparse.ROCM for an AMD one)."""
     check_soft_tokens(spec, version, flags)
     release = parse_version(version)
     if release < PREFIX_LM_SINCE or (is_rocm_platform(capability) and release < ROCM_FORCED_SINCE):

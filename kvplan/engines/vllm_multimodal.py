@@ -59,7 +59,7 @@ MULTIMODAL_NAMED = frozenset({
 def registry_multimodal(spec) -> bool:
     """Whether vLLM serves `spec` as a multimodal class (the module's docstring): by the architecture its registry
     looks up (vllm.served_architecture, the top-level config's)."""
-    from .vllm import served_architecture
+    from .vllm_registry import served_architecture
 
     architecture = served_architecture(spec)
     if architecture in MULTIMODAL_NAMED:

@@ -164,7 +164,7 @@ def st_pooling_refusal(spec, version: Optional[str]) -> Optional[str]:
 
 def refuse_st_pooling(spec, version: Optional[str]) -> None:
     """Raise st_pooling_refusal's line where vLLM `version` stops on the Pooling module's config.json (estimate and
-    check, before any figure, beside vllm.refuse_encoder_only)."""
+    check, before any figure, beside vllm_config_read.refuse_encoder_only)."""
     from ..errors import KvplanError
 
     refusal = st_pooling_refusal(spec, version)

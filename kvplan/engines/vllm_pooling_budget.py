@@ -22,7 +22,7 @@ changes in the memory budget and the scheduler settings kvplan plans with. Read 
   (engines/vllm_pooler_config.py), else the Sentence Transformers Pooling module's config.json's where it names one
   (model/st_modules.py; config/model.py 0.34.0:796-822 sets the user's, then the file's, then the class's default),
   else the class's; off, `vllm serve`'s default max_num_batched_tokens is raised to max_model_len
-  (vllm.whole_prompt_batch).
+  (vllm_settings.whole_prompt_batch).
 Not modelled: CUDA graphs are PIECEWISE only for a pooling model (config/vllm.py 0.32.0:1874-1884 overrides a
 full-graph mode), which kvplan's one assumed graph reserve (vllm_budget.CONSTANTS "cuda_graphs") does not tell
 apart; a *ForSequenceClassification's score head, [num_labels, hidden] float32 (the pooling head_dtype, config/

@@ -3,9 +3,9 @@
 The flag: `--enable-prefix-caching` with argparse's BooleanOptionalAction, so `--no-enable-prefix-caching` too, in
 every release kvplan has the source of (CacheConfig.enable_prefix_caching Optional[bool] -> get_kwargs' bool branch:
 engine/arg_utils.py 0.11.0:206-208, :773-774; 0.12.0:887-893 and 0.34.0:1420-1426 default None, so "not given" is
-told apart from off). Not given, the model's default (vllm.with_model_defaults); given, vLLM's arg_utils keeps it
-(0.12.0:1927-1946, 0.34.0:3112-3128: a pooling runner's on where the default is off is only warned about), and then
-the model's config hook may turn it off again (asked_prefix_caching):
+told apart from off). Not given, the model's default (vllm_settings.with_model_defaults); given, vLLM's arg_utils
+keeps it (0.12.0:1927-1946, 0.34.0:3112-3128: a pooling runner's on where the default is off is only warned about),
+and then the model's config hook may turn it off again (asked_prefix_caching):
 - a model with Mamba layers (hybrid or attention-free) up to 0.11.0: MambaModelConfig turns it off whatever the flag
   (model_executor/models/config.py 0.11.0:296-298, "Hybrid or mamba-based model detected: disabling prefix caching
   since it is not yet supported."); releases before 0.11.0 are taken as 0.11.0.
@@ -106,7 +106,7 @@ def asked_prefix_caching(spec, version: str, asked: bool, spell=None) -> tuple:
 
 
 def as_asked(spec, settings, version: str):
-    """`settings` (vLLM's defaults for `spec`: vllm.with_model_defaults) with --enable-prefix-caching /
+    """`settings` (vLLM's defaults for `spec`: vllm_settings.with_model_defaults) with --enable-prefix-caching /
     --no-enable-prefix-caching and --mamba-block-size applied as vLLM `version` applies them; FieldError where vLLM
     refuses the pair, or kvplan does not model what vLLM would run."""
     asked = settings.prefix_caching_asked

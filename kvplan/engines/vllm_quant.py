@@ -26,8 +26,8 @@ Before those, ModelConfig._verify_quantization refuses, whatever the GPU unless 
   (vllm_dtype_remedy.bypass_remedy: an fbgemm_fp8 checkpoint on a T4 still meets FBGEMMFp8Config's 80).
 These run as ModelConfig is built (ModelConfig.__post_init__, config/model.py 0.33.0:922), so before anything
 VllmConfig checks: 0.33's refusal of a float16 / bfloat16 cache other than the model's dtype (config/vllm.py
-0.33.0:1540, vllm.float_kv_refusal) comes after them and before _get_quantization_config (:1608; 0.34.0 :1484 then
-:1555; before 0.33 there is no such check): model_config_refusal, then quant_config_refusal.
+0.33.0:1540, vllm_model_dtype.float_kv_refusal) comes after them and before _get_quantization_config (:1608; 0.34.0
+:1484 then :1555; before 0.33 there is no such check): model_config_refusal, then quant_config_refusal.
 Then get_quant_config builds the class, whose constructor may refuse the checkpoint's quantization_config (an AWQ /
 GPTQ checkpoint's bits, activation ordering or a missing key: vllm_wna16.py, which also says which class claims such a
 checkpoint: Marlin's by its group size, bits, zero point or symmetry, the plain one, or from 0.24 / 0.22 the Auto*
@@ -445,8 +445,8 @@ def gpu_quantization_refusal(spec, capability=(), version: str = PINNED, served:
     """vLLM's refusal of `spec`'s weight quantisation on a GPU of `capability` (vllm_sparse.ROCM for an AMD GPU),
     served in `served` (kvplan's dtype name: bf16 / fp16 / fp32; the spec's when empty), in the order start-up meets
     them: ModelConfig's (model_config_refusal), then VllmConfig's (quant_config_refusal). `servable`: the dtypes vLLM
-    serves this model in on this GPU (vllm.servable_dtypes), which a remedy may name; `search`: a refusal names the
-    nearest release that takes it (_first_later, _nearest); `allow_deprecated`: as with vLLM's
+    serves this model in on this GPU (vllm_model_dtype.servable_dtypes), which a remedy may name; `search`: a refusal
+    names the nearest release that takes it (_first_later, _nearest); `allow_deprecated`: as with vLLM's
     --allow-deprecated-quantization (a remedy's trial: is_deprecation)."""
     return model_config_refusal(spec, capability, version, served, search, allow_deprecated) or \
         quant_config_refusal(spec, capability, version, served, servable, search)

@@ -1,7 +1,8 @@
 """The architectures each vLLM release's model registry adds over the release before, read in every release's own
-source, so that an older release refuses them (vllm.architecture_refusal: "are not supported for now") instead of
-serving them by a later release's rules; the architectures a release drops and may list again (UNLISTED); and those
-it drops for good, which a later release names as previously supported (RETIRED: "was supported in vLLM until ...").
+source, so that an older release refuses them (vllm_config_read.architecture_refusal: "are not supported for now")
+instead of serving them by a later release's rules; the architectures a release drops and may list again (UNLISTED);
+and those it drops for good, which a later release names as previously supported (RETIRED: "was supported in vLLM
+until ...").
 
 The registry is the module-level dicts of vllm/model_executor/model_loader.py (_MODEL_REGISTRY, 0.2.0-0.2.4),
 models/__init__.py (_MODELS, then _GENERATION_MODELS / _EMBEDDING_MODELS / _MULTIMODAL_MODELS, 0.2.5-0.6.2) and
@@ -11,7 +12,7 @@ in their wheels), the sdists 0.11.0-0.34.0 and the 0.15.x wheels; every post-rel
 a release named here is the first of its minor series to list the key (0.2.1 was published as 0.2.1.post1).
 
 Kept: generating architectures (text generation and multimodal; before 0.4.3's split the one registry) first listed
-in 0.2.1-0.14.1 (later ones: vllm.ADDED_ARCHITECTURES, with its own citations), and pooling ones (embedding,
+in 0.2.1-0.14.1 (later ones: vllm_config_read.ADDED_ARCHITECTURES, with its own citations), and pooling ones (embedding,
 cross-encoder / classification, token classification, late interaction, reward) in every release. Left out: those
 kvplan's reader refuses by name (model/unmodelled.py ARCHITECTURES, ENCODER_ONLY without a switch), the
 encoder-decoder ones (Florence-2, mBART, Donut: the reader refuses is_encoder_decoder), the speculative heads listed
@@ -20,7 +21,7 @@ MedusaModel 0.5.2, EAGLEModel 0.5.5: never the served model), vLLM's internal Qu
 names first listed in _TRANSFORMERS_SUPPORTED_MODELS (the Transformers backend serves them before that), names a
 release before their own serves through a sibling class (InternVLForConditionalGeneration, which 0.10.1's
 _normalize_arch maps to InternVLChatModel: registry.py 0.10.1:577-601; ChameleonForCausalLM, 0.5.3 only) and those
-vllm.ADDED_ARCHITECTURES already names.
+vllm_config_read.ADDED_ARCHITECTURES already names.
 
 Not modelled: from 0.7.2 a release first hands an architecture its registry lacks to the Transformers backend
 (model_loader/utils.py 0.7.2:92-98, 0.8.5:102-107; registry.py 0.11.0:802-829), which serves it where the installed

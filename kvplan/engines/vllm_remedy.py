@@ -37,26 +37,28 @@ NO_RELEASE = "no vLLM release kvplan models clears this"
 def release_boundaries(firsts_elsewhere=()) -> tuple:
     """The first release of every row of the rules a configuration refusal reads (and `firsts_elsewhere`: the
     engine's flags), oldest first, as vLLM names them."""
-    from . import vllm, vllm_nvfp4, vllm_quant, vllm_registry, vllm_sparse, vllm_specs, vllm_versions
+    from . import (vllm_config_read, vllm_kv_dtype, vllm_nvfp4, vllm_quant, vllm_registry, vllm_sparse, vllm_specs,
+                   vllm_versions)
 
     firsts = {(0, 2), parse_version(PINNED)}
     for table in (vllm_specs.DENSE_MLA_BLOCK_RULES, vllm_specs.HYBRID_ALIGN_RULES,
                   vllm_sparse.CONFIG_REWRITE, vllm_sparse.HOPPER_ORDER, vllm_sparse.BLACKWELL_FLASHINFER_FIRST,
                   vllm_sparse.FLASHMLA_DTYPES, vllm_sparse.FLASHINFER_DTYPES, vllm_sparse.SM10X_AUTO,
-                  vllm_sparse.ROCM_DTYPES, vllm_sparse.ROCM_BLOCK_RULES, vllm.SPARSE_MLA_AUTO, vllm.CHECKPOINT_KV,
-                  vllm_versions._FROM, vllm_versions.BLOCK_SIZE_CHOICES):
+                  vllm_sparse.ROCM_DTYPES, vllm_sparse.ROCM_BLOCK_RULES, vllm_kv_dtype.SPARSE_MLA_AUTO,
+                  vllm_kv_dtype.CHECKPOINT_KV, vllm_versions._FROM, vllm_versions.BLOCK_SIZE_CHOICES):
         firsts.update(row[0] for row in table)
     firsts.add(vllm_sparse.ROCM_SPARSE_SINCE)
     firsts.update(vllm_quant.boundaries())  # the quantisation checks
     firsts.update(vllm_nvfp4.boundaries())  # an NVFP4 cache's backend
     firsts.update(vllm_versions.KV_DTYPE_SINCE.values())
     firsts.update(firsts_elsewhere)
-    firsts.update(parse_version(v) for v in vllm.ADDED_ARCHITECTURES.values())
+    firsts.update(parse_version(v) for v in vllm_config_read.ADDED_ARCHITECTURES.values())
     firsts.update(vllm_registry.retired_boundaries())  # where a dropped architecture is last served, then refused
     firsts.update(vllm_registry.unlisted_boundaries())  # a registry that drops an architecture, and one that lists it
     # the first release that builds a model encoder-only (a remedy skips it and those after: vllm_engine)
-    firsts.update(parse_version(entry[0]) for entry in vllm.ENCODER_ONLY_FROM.values())
-    firsts.update(parse_version(v) for v in vllm.BUILD_REFUSED_SINCE.values())  # and the first that refuses to build
+    firsts.update(parse_version(entry[0]) for entry in vllm_config_read.ENCODER_ONLY_FROM.values())
+    # and the first that refuses to build
+    firsts.update(parse_version(v) for v in vllm_config_read.BUILD_REFUSED_SINCE.values())
     named = {tuple(v) + (0,) * (3 - len(v)) for v in firsts if v >= (0, 2)}  # kvplan models 0.2 on
     return tuple(_published_name(".".join(map(str, v))) for v in sorted(named))
 

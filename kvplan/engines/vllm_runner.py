@@ -31,7 +31,7 @@ What the runner changes in the budget (gpu_worker.py determine_available_memory,
   any runner but "generate" (config/vllm.py 0.22.0:523, 0.28.0:696); 0.29 on, V2 as every model.
 - Async scheduling, on by default: CPU-side drafting (ngram, suffix) turns it off on either runner up to 0.32
   (0.32 config/vllm.py:1597-1610), on the V1 runner only in 0.33 (:1651-1666, 1711-1717), never in 0.34
-  (:1610-1637); what it changes is VllmConfig.max_concurrent_batches (vllm.resolve_settings).
+  (:1610-1637); what it changes is VllmConfig.max_concurrent_batches (vllm_settings.resolve_settings).
 - A multimodal model's encoder pass: V1 runs the vision tower over a batch of dummy images before the text
   forward (gpu_model_runner.py profile_run); V2's profile_run ran the text forward alone until 0.27
   (v1/worker/gpu/model_runner.py, 0.26.0; 0.27.0 added encoder_runner.profile_encoder_cache).

@@ -1,7 +1,7 @@
 """Sparse MLA (DeepSeek-V3.2, GLM-5.x: a config with index_topk) in vLLM, release by release: which attention
 backend a quantized --kv-cache-dtype lands on for the GPU's compute capability, the latent that backend keeps, or
-vLLM's refusal when none takes it. DeepSeek-V4 has its own path (vllm.py V4_REFUSAL); 16-bit caches keep a bf16
-latent on every backend. Paths are under vllm/ of the release named; kvplan copies no vLLM code.
+vLLM's refusal when none takes it. DeepSeek-V4 has its own path (vllm_backend_refusals.py V4_REFUSAL); 16-bit
+caches keep a bf16 latent on every backend. Paths are under vllm/ of the release named; kvplan copies no vLLM code.
 
 How vLLM gets there (0.18 on; 0.32.0's is also frozen from vLLM's own functions in
 tests/data/sparse_mla_backends_0.32.0.json, made by tests/data/sparse_mla_backends.py):

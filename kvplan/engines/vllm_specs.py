@@ -386,8 +386,9 @@ def attention_block_size(layers: tuple, kv_quantized: bool, block_size: Optional
     64 forced in 0.15-0.17 and its 32 preferred from 0.18 to 0.33 where it takes the model's qk_nope_head_dim, else
     CUTLASS_MLA's 128: FLASHINFER_MLA_NOPE). Sparse MLA's backends take multiples of 64 only,
     so any other --block-size leaves vLLM no attention backend (platforms/cuda.py get_valid_backends: "No valid
-    attention backend found", reason "block_size not supported": a configuration refusal, vllm.sparse_block_refusal;
-    the block is kept as given here); before 0.18 vLLM forced sparse MLA's block to 64 whatever --block-size said
+    attention backend found", reason "block_size not supported": a configuration refusal,
+    vllm_backend_refusals.sparse_block_refusal; the block is kept as given here); before 0.18 vLLM forced sparse MLA's
+    block to 64 whatever --block-size said
     (SPARSE_MLA_BLOCK_RULES). On ROCm (`capability` vllm_sparse.ROCM) sparse MLA takes --block-size as given, else
     the release's default (16, vllm_sparse.ROCM_BLOCK_RULES; 64 from 0.34, which both its backends take: [1,
     MultipleOf(16)], 0.34.0 rocm_aiter_mla_sparse.py:361-362, indexer.py:238)."""

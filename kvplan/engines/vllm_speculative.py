@@ -461,10 +461,10 @@ def with_eagle_head(spec, config: Speculative):
 
 
 def served(spec, engine, pp: int = 1):
-    """The model as `engine` serves it: as its vLLM release builds it (vllm.release_view), with its drafter where
-    the engine's flags name a speculative config."""
+    """The model as `engine` serves it: as its vLLM release builds it (vllm_kv_dtype.release_view), with its drafter
+    where the engine's flags name a speculative config."""
     if getattr(engine, "name", "") == "vllm":
-        from .vllm import release_view
+        from .vllm_kv_dtype import release_view
 
         spec = release_view(spec, engine.version)
     config = getattr(getattr(engine, "flags", None), "speculative", None)

@@ -21,7 +21,7 @@ special cases scattered through the engine.
   max_num_batched_tokens (read in 0.25.1 and 0.26.0).
 - before 0.28 a hybrid model (Mamba / linear-attention states beside attention) starts with prefix caching off
   unless asked, so one state block of the whole length a request, but on the pooling runner in 0.11.1-0.25.x (and
-  with --pooler-config in 0.12-0.25.x) its pooler's type decides; from 0.28 on, "align" mode (vllm.py
+  with --pooler-config in 0.12-0.25.x) its pooler's type decides; from 0.28 on, "align" mode (vllm_settings.py
   HYBRID_PREFIX_RULES; read in 0.11.0-0.34.0, 0.15.x in its wheels).
 - a hybrid's block alignment (vllm_specs.py HYBRID_ALIGN_RULES): 16 in 0.11.0; 64 for MLA and 32 for head size 256
   on SM10x in 0.11.1-0.17.x; 64 for MLA in 0.18-0.19.x; the backend's smallest kernel block in 0.20-0.26; at least
@@ -82,7 +82,8 @@ class Behaviour:
     moe_buffers: str  # separate | caches | workspace (the fused-MoE buffers, module docstring)
     moe_chunk_tokens: Optional[int]  # VLLM_FUSED_MOE_CHUNK_SIZE's default; None: no chunking
     runner: str = "v1"  # how the release picks its model runner: a key of vllm_runner.RULES
-    batch_defaults: str = "0.9"  # the tiers of `vllm serve`'s batch defaults (vllm.batch_defaults): 0.8 | 0.9 | 0.28
+    # the tiers of `vllm serve`'s batch defaults (vllm_settings.batch_defaults): 0.8 | 0.9 | 0.28
+    batch_defaults: str = "0.9"
     # The V1 runner's top-k / top-p sampling (vllm_profile.dummy_sampler): "flashinfer" by default where FlashInfer
     # runs, or "native"; and the native path's top-k / top-p: "sort" (a sorted copy, scattered into a new tensor)
     # or "triton" (the Triton kernel in place from 8 requests, else the sort scattered in place)
@@ -160,7 +161,8 @@ _FROM = _chain(_STEPS, "0.18") + [((0, 18), "0.18"), ((0, 17), "0.17"), ((0, 14)
 # --kv-cache-dtype's choices by release (CacheDType in vllm/config.py, from 0.11 vllm/config/cache.py; read in every
 # source 0.8.5-0.34.0): the first release that lists each value beyond auto / fp8 / fp8_e4m3 / fp8_e5m2, which all
 # take. int4_per_token_head: absent in 0.24.0, listed in 0.25.0 (config/cache.py:32) and 0.25.1. The octave_*
-# formats: 0.33.0 config/cache.py:58-60 (absent from 0.32.0; kept in 0.34.0), ROCm only (vllm.octave_refusal).
+# formats: 0.33.0 config/cache.py:58-60 (absent from 0.32.0; kept in 0.34.0), ROCm only
+# (vllm_backend_refusals.octave_refusal).
 KV_DTYPE_SINCE = {
     "fp8_inc": (0, 10, 0), "bfloat16": (0, 11, 0), "fp8_ds_mla": (0, 11, 1), "float16": (0, 18, 0),
     **dict.fromkeys(("turboquant_k8v4", "turboquant_4bit_nc", "turboquant_k3v4_nc", "turboquant_3bit_nc",

@@ -142,7 +142,8 @@ def modelopt_legacy_form(qcfg) -> tuple:
 # first set of kv_cache_scheme (in the "quantization" block, then at the top) and kv_cache_quant_algo (the same); a
 # {"dynamic": false, "num_bits": 8, "type": "float"} scheme or the name fp8 (any case) is fp8_e4m3, a 4-bit float
 # scheme or the name nvfp4 is nvfp4 (MODELOPT_TO_VLLM_KV_CACHE_DTYPE_MAP); anything else is "" (vLLM falls back to
-# auto). Which releases store it, and for which --kv-cache-dtype, is the engine's (engines/vllm.py CHECKPOINT_KV).
+# auto). Which releases store it, and for which --kv-cache-dtype, is the engine's (engines/vllm_kv_dtype.py
+# CHECKPOINT_KV).
 MODELOPT_KV = {"fp8": "fp8_e4m3", "nvfp4": "nvfp4"}
 
 
@@ -166,8 +167,8 @@ def compressed_kv_cache(qcfg) -> str:
     CompressedTensorsConfig keeps as it is (compressed_tensors.py 0.16.0:238, 0.34.0:267 config.get("kv_cache_scheme"))
     and vLLM's Attention layer turns into an fp8 cache whatever the scheme holds (attention/layer.py 0.15.0:198-203,
     attention.py 0.16.0:231-236, 0.34.0:308-312 `kv_cache_scheme is not None`); "" for none. Which releases do, and for
-    which --kv-cache-dtype, is the engine's (engines/vllm.py CHECKPOINT_KV); which schemes vLLM refuses, by release,
-    vllm_ct_kv.py's (compressed_kv_scheme keeps the fields it checks)."""
+    which --kv-cache-dtype, is the engine's (engines/vllm_kv_dtype.py CHECKPOINT_KV); which schemes vLLM refuses, by
+    release, vllm_ct_kv.py's (compressed_kv_scheme keeps the fields it checks)."""
     if not isinstance(qcfg, dict) or quant_method(qcfg) != "compressed-tensors":
         return ""
     return "fp8" if qcfg.get("kv_cache_scheme") is not None else ""
@@ -194,7 +195,7 @@ def compressed_kv_scheme(qcfg) -> tuple:
 
 def checkpoint_kv_note(quantization: str, kv: str) -> str:
     """The model's words on the KV cache its checkpoint names (modelopt_kv_cache, compressed_kv_cache); what a vLLM
-    release makes of it the engine adds (engines/vllm.py release_view)."""
+    release makes of it the engine adds (engines/vllm_kv_dtype.py release_view)."""
     if quantization.startswith("modelopt"):
         return f"the ModelOpt quantization_config names an {kv} KV cache (kv_cache_quant_algo / kv_cache_scheme)"
     return "the compressed-tensors quantization_config sets a kv_cache_scheme (an fp8 KV cache)"

@@ -285,8 +285,9 @@ def _multimodal(cfg: Config) -> bool:
     return isinstance(cfg.get("vision_config"), dict) or cfg.architecture.endswith("ForConditionalGeneration")
 
 
-# the config keys vLLM's decoder layers pick their attention by (engines/vllm.py ENCODER_ONLY_FROM): the switches to
-# bidirectional attention, and openpangu.py's keys for its MLA and sink attention (CAUSAL_BY_KEYS, build_refusal)
+# the config keys vLLM's decoder layers pick their attention by (engines/vllm_config_read.py ENCODER_ONLY_FROM): the
+# switches to bidirectional attention, and openpangu.py's keys for its MLA and sink attention (CAUSAL_BY_KEYS,
+# build_refusal)
 SWITCH_KEYS = ("is_causal", "is_decoder", "param_sink_number", "qk_nope_head_dim", "qk_rope_head_dim", "v_head_dim",
                "kv_lora_rank")
 # the keys a config handler reads from the outer config and the language model's both: ColQwen3_5Config's contract

@@ -226,6 +226,6 @@ def resolve_kv_dtype(name: str, model_dtype: str, auto: str = "") -> Precision:
     key = kv_dtype_name(check_kv_dtype(name))
     if key == "auto":
         resolved = PRECISIONS[kv_dtype_name(auto) if auto else model_dtype]  # vLLM's spelling ("fp8") or kvplan's
-        # a model's own default (GLM-5.x on SM10x) or its checkpoint's (vllm.CHECKPOINT_KV)
+        # a model's own default (GLM-5.x on SM10x) or its checkpoint's (vllm_kv_dtype.CHECKPOINT_KV)
         return replace(resolved, spelling=auto, auto=True) if auto else replace(resolved, auto=True)
     return replace(PRECISIONS[key], spelling=vllm_name(name.strip().lower()))

@@ -79,11 +79,11 @@ class ModelSpec:
     model_type: str = ""  # the config's model_type: engine models key their family quirks on it
     architecture: str = ""  # the config's first `architectures` entry (engines refuse ones they dropped)
     # the top-level config's first `architectures` entry where a nested language model's config names another: the
-    # one vLLM's registry and config handlers pick by (engines/vllm.py ENCODER_ONLY_FROM); "" where the same
+    # one vLLM's registry and config handlers pick by (engines/vllm_config_read.py ENCODER_ONLY_FROM); "" where the same
     registered_architecture: str = ""
     # the config keys vLLM's decoder layers pick their attention by, ((key, value), ...) as the language model's config
     # sets them (parse.SWITCH_KEYS: is_causal, is_decoder, openpangu.py's MLA and sink keys): vLLM builds some
-    # architectures encoder-only by them, from a release on (engines/vllm.py ENCODER_ONLY_FROM)
+    # architectures encoder-only by them, from a release on (engines/vllm_config_read.py ENCODER_ONLY_FROM)
     attention_switches: tuple = ()
     # the Pooling module types the Sentence Transformers modules.json beside config.json lists (model/st_modules.py):
     # vLLM then serves the model on its pooling runner before looking at its architecture (engines/vllm_pooling.py);
@@ -119,23 +119,26 @@ class ModelSpec:
     auto_kv_dtype: str = ""
     # the KV cache the checkpoint names: a ModelOpt quantization_config's (params.modelopt_kv_cache: fp8_e4m3, nvfp4)
     # or a compressed-tensors kv_cache_scheme's (params.compressed_kv_cache: fp8), which vLLM stores from a release on
-    # (engines/vllm.py CHECKPOINT_KV); auto_kv_dtype holds it as kvplan's pinned release reads it; "" for none
+    # (engines/vllm_kv_dtype.py CHECKPOINT_KV); auto_kv_dtype holds it as kvplan's pinned release reads it; "" for none
     checkpoint_kv_dtype: str = ""
     # the compressed-tensors kv_cache_scheme's fields vLLM validates, ((key, value), ...), where checkpoint_kv_dtype
     # comes from one (params.compressed_kv_scheme; engines/vllm_ct_kv.py refuses what each release refuses)
     kv_cache_scheme: tuple = ()
     # the language model's config's own mamba_ssm_cache_dtype ("auto", "float32", "float16", "bfloat16" as written;
-    # "" where it names none of them), which vLLM's NemotronH config handler reads (engines/vllm.py ssm_state_dtype)
+    # "" where it names none of them), which vLLM's NemotronH config handler reads (engines/vllm_mamba_state.py
+    # ssm_state_dtype)
     ssm_cache_dtype: str = ""
     # vLLM's --mamba-cache-dtype / --mamba-ssm-cache-dtype as asked ("" not given: 'auto'), set where the commands
-    # apply the flags (engines/vllm_cache_flags.py with_cache_flags); engines/vllm.py ssm_state_dtype reads them
+    # apply the flags (engines/vllm_cache_flags.py with_cache_flags); engines/vllm_mamba_state.py ssm_state_dtype
+    # reads them
     mamba_cache_dtype: str = ""
     mamba_ssm_cache_dtype: str = ""
     # (conv, temporal) dtype names of the Mamba / linear-attention states as the engine keeps them, set by its GPU
-    # view (engines/vllm.py on_gpu from mamba_state_dtypes, the page size's rule); (): the model dtype
+    # view (engines/vllm_model_dtype.py on_gpu from mamba_state_dtypes, the page size's rule); (): the model dtype
     state_dtypes: tuple = ()
     attention_sinks: bool = False  # some attention layer has a learned sink a head (layers.attention_sinks)
-    dtype_asked: bool = False  # --dtype named the model dtype (vLLM resolves only `auto` per GPU: vllm.served_dtype)
+    # --dtype named the model dtype (vLLM resolves only `auto` per GPU: vllm_model_dtype.served_dtype)
+    dtype_asked: bool = False
     length_key: str = "max_position_embeddings"  # the config field max_position_embeddings was read from
     # the config's own length where --disable-sliding-window capped max_position_embeddings to the window
     # (length_key 'sliding_window'; engines/vllm_cache_flags.py without_sliding_window); None: not capped

@@ -170,7 +170,7 @@ SIZED = ("kvplan sizes MHA / GQA / MQA, MLA and sparse MLA, sliding and chunked 
 # serves them: kvplan refuses them for every engine, --engine none included. Each entry reads the config's switch
 # (key, the value that makes it encoder-only), or None where it is encoder-only whatever the config. The ones that
 # depend on the release (a module that reads is_causal from some release on, an architecture registered late) are
-# the vLLM engine's to decide: engines/vllm.py ENCODER_ONLY_FROM.
+# the vLLM engine's to decide: engines/vllm_config_read.py ENCODER_ONLY_FROM.
 _BERT_FAMILY = (  # registry.py 0.32.0:215-328: the bert, roberta, modernbert, bert_with_rope, colbert and
     # openai_privacy_filter modules' pooling classes, each built of EncoderOnlyAttention (bert.py 0.32.0:266,
     # modernbert.py :110, bert_with_rope.py :137, openai_privacy_filter.py :41; roberta.py and colbert.py build bert's

@@ -33,7 +33,7 @@ class GPU:
     memory_source: str = ""
     detected: bool = False
     # CUDA compute capability (major, minor); () for AMD GPUs and GPUs outside the catalog. vLLM picks attention
-    # backends by it (platforms/cuda.py _get_backend_priorities: sparse MLA on SM10x, engines/vllm.py)
+    # backends by it (platforms/cuda.py _get_backend_priorities: sparse MLA on SM10x, engines/vllm_kv_dtype.py)
     compute_capability: tuple = ()
     # the GPUs of one node (NODE_GPUS; 8 for a GPU outside the catalog): the largest TP degree a remedy proposes
     # (plan.fitting_remedies); the user's --gpus-per-node / gpus_per_node replaces it (with_node_gpus)

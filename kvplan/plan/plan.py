@@ -475,9 +475,10 @@ def _plan_afresh(spec, context, precision, tp, block_size, budget_for, pp, setti
 def raised_cap(target: int, plan_with: Callable[[tuple], Optional[Plan]]) -> tuple:
     """(changes, plan): the engine's cap on the sequences it runs at once raised to `target` (max_num_seqs: vLLM
     0.32.0 v1/core/sched/scheduler.py:129 max_num_running_reqs), and max_num_batched_tokens with it where the engine
-    refuses fewer batched tokens than sequences (config/scheduler.py:328-333; engines/vllm.py resolve_settings says
-    so on max_num_seqs). `plan_with(changes)` plans the deployment with those settings changed: its budget too, as
-    each running request's buffers grow with max_num_seqs. The one place kvplan raises the cap (check's remedies)."""
+    refuses fewer batched tokens than sequences (config/scheduler.py:328-333; engines/vllm_settings.py
+    resolve_settings says so on max_num_seqs). `plan_with(changes)` plans the deployment with those settings changed:
+    its budget too, as each running request's buffers grow with max_num_seqs. The one place kvplan raises the cap
+    (check's remedies)."""
     changes = (("max_num_seqs", target),)
     try:
         return changes, plan_with(changes)

@@ -303,7 +303,7 @@ def fp8_refusal(result):
         return None
     from dataclasses import replace
 
-    from ..engines.vllm import quantization_refusal
+    from ..engines.vllm_model_dtype import quantization_refusal
     from ..engines.vllm_engine import _capability
 
     asked = replace(served_spec(result), quantization_asked="fp8")

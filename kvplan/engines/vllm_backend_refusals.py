@@ -1,0 +1,249 @@
+"""vLLM's refusals, whatever the memory, met as the attention layers are built and pick their backends
+(model_executor/layers/attention/, v1/attention/backends/, platforms/cuda.py and rocm.py _get_backend_priorities),
+each on the dtype the layers are built with (vllm_kv_dtype.cache_precision):
+- a cache dtype no backend stores on this GPU: sparse MLA's (sparse_dtype_refusal, over vllm_sparse.py), dense MLA's
+  fp8_e5m2 (dense_mla_dtype_refusal), NVFP4 (nvfp4_refusal, over vllm_nvfp4.py), Octave on CUDA (octave_refusal),
+  DeepSeek-V4's fp8-only layout (v4_dtype_refusal), fp8_e5m2 beside a quantisation config's KV cache method
+  (checkpoint_e5m2_refusal, over vllm_e5m2.py);
+- sparse MLA or DeepSeek-V4 on a GPU none of its kernels runs on (sparse_gpu_refusal);
+- a --block-size no backend takes (sparse_block_refusal, attention_block_refusal, over vllm_specs.py), and an MLA
+  hybrid's pages the block forced on its MLA backend leaves ununified (mla_hybrid_block_refusal).
+vllm.configuration_refusal asks them in the order vLLM meets them.
+"""
+
+from __future__ import annotations
+
+from typing import Optional
+
+from ..model.kinds import V4_KINDS, FullAttention, MLALatent
+from ..model.precision import vllm_name
+from .figures import Refusal
+from .vllm_e5m2 import MLA_BACKEND_FIRST, e5m2_refusal
+from .vllm_kv_dtype import _sparse_layer_args, cache_precision, is_sparse, is_v4, sparse_choice
+from .vllm_mamba_state import hybrid_pages
+from .vllm_nvfp4 import nvfp4_refusal_line, refusal_options
+from .vllm_sparse import (ROCM_NO_SPARSE, ROCM_SPARSE_SINCE, dense_mla_fp8, dense_mla_refusal_line, is_rocm_platform,
+                          refusal_line, rocm_block_refusal, sparse_gpu_refusal_line, taken_dtypes,
+                          v4_gpu_refusal_line)
+from .vllm_specs import (BACKEND_BLOCK_MULTIPLE, DENSE_MLA_BLOCK_RULES, backend_block_refusal,
+                         cuda_sparse_block_refusal, default_block_size, dense_mla_backend, forced_mla_block,
+                         hybrid_block_size, ununified_pages_error)
+from .vllm_versions import PINNED, parse_version
+
+# DeepSeek-V4 on NVIDIA Hopper and Blackwell datacenter GPUs (models/deepseek_v4/nvidia/model.py
+# _select_dsv4_attn_cls: DeepseekV4FlashMLAAttention unless SM12x or an explicit FlashInfer backend): the fp8_ds_mla
+# layout only; models/deepseek_v4/attention.py _resolve_dsv4_kv_cache_dtype turns auto and every fp8* dtype into
+# fp8_ds_mla and raises for any other.
+V4_REFUSAL = ("DeepseekV4 fp8_ds_mla layout only supports fp8 kv-cache, got {dtype}. Please set `--kv-cache-dtype "
+              "fp8` or select a backend that supports bfloat16 KV cache.")
+
+
+def sparse_dtype_refusal(spec, precision, capability=(), version: str = PINNED,
+                         tp: Optional[int] = None) -> Optional[Refusal]:
+    """vLLM's refusal of a quantized cache dtype no sparse MLA backend takes on this GPU (None when one does), or
+    of sparse attention itself (ROCm before 0.12)."""
+    if not is_sparse(spec) or is_v4(spec):
+        return None
+    if is_rocm_platform(capability) and parse_version(version) + (0,) < ROCM_SPARSE_SINCE:
+        return Refusal(ROCM_NO_SPARSE, None, configuration=True, field="engine",
+                       options=("vllm==" + ".".join(map(str, ROCM_SPARSE_SINCE + (0,))),), onward="newer")
+    if precision.bits >= 16:
+        return None
+    choice = sparse_choice(spec, precision, capability, version, tp)
+    if choice.backend:
+        return None
+    taken = taken_dtypes(capability, version, *_sparse_layer_args(spec, tp))
+    return Refusal(refusal_line(precision.vllm_dtype, capability, choice.why), None, configuration=True,
+                   field="kv_dtype", options=taken)
+
+
+def _has_dense_mla(spec) -> bool:
+    return any(isinstance(layer, MLALatent) and not layer.sparse and not isinstance(layer, V4_KINDS)
+               for layer, _ in spec.layer_counts)
+
+
+def dense_mla_dtype_refusal(spec, precision, capability=(), version: str = PINNED,
+                            tp: Optional[int] = None) -> Optional[Refusal]:
+    """vLLM's refusal of a plain fp8 cache (fp8_e5m2) no dense MLA backend takes on this GPU, on the dtype the layers
+    are built with (vllm_sparse.DENSE_MLA_FP8); the remedy names the values that start."""
+    if not _has_dense_mla(spec):
+        return None
+    built = cache_precision(spec, precision, capability, version, tp).vllm_dtype
+    why = dense_mla_refusal_line(built, capability, version)
+    if not why:
+        return None
+    return Refusal(why, None, configuration=True, field="kv_dtype",
+                   options=("auto",) + dense_mla_fp8(capability, version))
+
+
+def _mla_backend_first(spec, precision, capability, version: str, tp: Optional[int]) -> bool:
+    """Whether an MLA layer's backend refuses `precision` before its KV cache quant check runs (from
+    MLA_BACKEND_FIRST: sparse_dtype_refusal, dense_mla_dtype_refusal)."""
+    if parse_version(version) < MLA_BACKEND_FIRST:
+        return False
+    if is_sparse(spec):
+        return sparse_choice(spec, precision, capability, version, tp).backend is None
+    return dense_mla_dtype_refusal(spec, precision, capability, version, tp) is not None
+
+
+SPARSE_GPU_REMEDY = "it starts on a Hopper or Blackwell GPU (H100, H200, B200, ...)"
+
+
+def sparse_gpu_refusal(spec, capability=(), version: str = PINNED) -> Optional[Refusal]:
+    """vLLM's refusal of a sparse MLA layer (DeepSeek-V3.2, GLM-5.x) on a CUDA GPU none of its sparse backends runs on
+    (A100, A10, L4, L40S: vllm_sparse.SPARSE_MAJORS), or of DeepSeek-V4's attention where its FlashMLA kernels do not
+    run (vllm_sparse.V4_MAJORS), whatever the dtype and block. The GPU is at fault; kvplan's remedy search changes
+    the release, dtype, length and block only, so the remedy is said in words."""
+    if is_v4(spec):
+        why = v4_gpu_refusal_line(capability, version)
+    elif is_sparse(spec):
+        why = sparse_gpu_refusal_line(capability, version)
+    else:
+        return None
+    return Refusal(why, None, configuration=True, field="gpu", remedy=SPARSE_GPU_REMEDY) if why else None
+
+
+def sparse_block_refusal(spec, block_size: Optional[int], capability=(), version: str = PINNED,
+                         dtype: str = "auto") -> Optional[Refusal]:
+    """vLLM's AssertionError for a sparse MLA layer on ROCm 0.12-0.17 at any block but 1, the unset --block-size (16)
+    included (vllm_sparse.ROCM_BLOCK_RULES); block 1 passes it. On CUDA from 0.18.0, no attention backend for a block
+    that is not a multiple of 64 (vllm_specs.cuda_sparse_block_refusal; on SM10x one of 32 finds no kernel block the
+    indexer shares, for a `dtype` FLASHINFER_MLA_SPARSE stores): 64 and 128 pass."""
+    if not is_sparse(spec) or is_v4(spec):
+        return None
+    if not is_rocm_platform(capability):
+        why = cuda_sparse_block_refusal(block_size, version, capability, dtype, spec.layers)
+        return Refusal(why, None, configuration=True, field="block_size", options=(64, 128)) if why else None
+    why = rocm_block_refusal(block_size, version)
+    return Refusal(why, None, configuration=True, field="block_size", options=(1,)) if why else None
+
+
+HYBRID_RAISED_AFTER_SELECTION = (0, 20)  # a Mamba hybrid's block is raised after its layers pick backends
+
+
+def attention_block_refusal(spec, precision, block_size: Optional[int], capability=(), version: str = PINNED,
+                            tp: int = 1) -> Optional[Refusal]:
+    """vLLM's "No valid attention backend found" for a --block-size no CUDA attention backend takes, from 0.18
+    (vllm_specs.backend_block_refusal: a multiple of 16, FlexAttention's any block in 0.18-0.20). The block the
+    selector sees is the flag's, but a Mamba hybrid's in 0.18-0.19 is first raised to the multiple of 16 that holds
+    a state (models/config.py 0.18.0:135-149, run from VllmConfig.__post_init__, config/vllm.py 0.18.0:669, before the
+    layers pick their backends); from 0.20 the raise comes after (platforms/interface.py 0.20.0:499)."""
+    if is_rocm_platform(capability) or is_sparse(spec) or is_v4(spec) or block_size is None:
+        return None
+    if spec.layers and len(spec.linear_layers) == len(spec.layers):
+        return None  # no attention layer picks a backend
+    attention, per_token, page = hybrid_pages(spec, tp, cache_precision(spec, precision, capability, version, tp),
+                                              version)
+    mla = isinstance(attention, MLALatent) or any(isinstance(layer, MLALatent) for layer in spec.layers)
+    if attention is not None and page and parse_version(version) < HYBRID_RAISED_AFTER_SELECTION:
+        if hybrid_block_size(per_token, page, block_size, mla, None, version, capability) > block_size:
+            return None
+    why = backend_block_refusal(block_size, version, mla, precision.vllm_dtype, getattr(spec, "attention_sinks", False))
+    if not why:
+        return None
+    below = block_size // BACKEND_BLOCK_MULTIPLE * BACKEND_BLOCK_MULTIPLE  # the multiples of 16 around it
+    options = tuple(size for size in (below, below + BACKEND_BLOCK_MULTIPLE) if size)
+    return Refusal(why, None, configuration=True, field="block_size", options=options)
+
+
+def mla_hybrid_block_refusal(spec, precision, block_size: Optional[int], capability=(), version: str = PINNED,
+                             tp: int = 1) -> Optional[Refusal]:
+    """vLLM's failure to unify the pages of an MLA hybrid (Kimi-Linear) where its CUDA platform forces an MLA
+    backend's block over the attention block the hybrid rule chose (vllm_specs.FORCED_AFTER_HYBRID: on SM10x
+    CUTLASS_MLA's 128 in 0.11.1-0.14.x over a block that is not a multiple of 128, as Kimi-Linear's 960 at tp 2 or
+    3776 with an fp8 cache), None where the block is kept. vLLM stops after profiling memory, whatever the memory.
+    The release is at fault: the remedy is the first that keeps the block (0.15.0 for Kimi-Linear on SM10x, whose
+    forced FLASHINFER_MLA takes its multiples of 64). A smaller --block-size is raised to the hybrid's, and the
+    --block-size choices end at 256 up to 0.17 (config/cache.py BlockSize); a CUTLASS_MLA chosen by hand (aligned to
+    128) is a backend choice kvplan does not model."""
+    if is_rocm_platform(capability):
+        return None
+    built = cache_precision(spec, precision, capability, version, tp)
+    attention, per_token, page = hybrid_pages(spec, tp, built, version)
+    if not isinstance(attention, MLALatent) or isinstance(attention, V4_KINDS) or attention.sparse:
+        return None
+    quantized = built.bits < 16
+
+    def chosen(release: str) -> tuple:  # (the hybrid's block in `release`, the block forced over it or None)
+        raised = hybrid_block_size(per_token, page, block_size or default_block_size(release), True, None, release,
+                                   capability)
+        return raised, forced_mla_block(raised, quantized, release, capability)
+
+    raised, forced = chosen(version)
+    if forced is None:
+        return None
+    later = [".".join(map(str, row[0] + (0,) * (3 - len(row[0])))) for row in reversed(DENSE_MLA_BLOCK_RULES)
+             if row[0] > parse_version(version)]
+    first = next(release for release in later if chosen(release)[1] is None)  # 0.18 forces none
+    backend = dense_mla_backend(quantized, version, capability)
+    where = f"compute capability {capability[0]}.{capability[1]}" if len(capability) > 1 else "Hopper"
+    pages = (forced * per_token, raised * per_token)
+    why = (f"vLLM {version} cannot unify this MLA hybrid's KV cache pages: the {raised}-token attention block that "
+           f"holds a Mamba state is forced to {backend}'s {forced} tokens on {where}, so the MLA page ({pages[0]:,} "
+           f"bytes) no longer matches the state page padded to {pages[1]:,} bytes (v1/core/kv_cache_utils.py "
+           f"get_kv_cache_groups: {ununified_pages_error(pages, version)}).")
+    return Refusal(why, None, configuration=True, field="engine", options=(f"vllm=={first}",), onward="newer")
+
+
+def v4_dtype_refusal(spec, precision) -> Optional[Refusal]:
+    """vLLM's refusal of a DeepSeek-V4 cache dtype its FlashMLA path cannot store (None when it can)."""
+    if not is_v4(spec) or vllm_name(precision.name).startswith("fp8"):
+        return None
+    return Refusal(V4_REFUSAL.format(dtype=vllm_name(precision.name)), None, configuration=True, field="kv_dtype")
+
+
+# The octave_* formats (0.33 on) are ROCm's: ROCM_OCTAVE is the only backend that lists them (0.33.0
+# v1/attention/backends/rocm_octave_attn.py:95-99 supported_kv_cache_dtypes; on ROCm platforms/rocm.py:566), so on
+# CUDA every backend answers "kv_cache_dtype not supported" and platforms/cuda.py raises (0.33.0 :471-475, 0.34.0
+# :512-516). On ROCm the slot depends on the model's rotary width (rocm_octave.py:76-98 rope_dim_from_hf_config),
+# which kvplan's spec does not keep, and the backend runs on RDNA3 / CDNA3 with head_size 256 and 64 rotary dims only
+# (rocm_octave_attn.py:120-127, :292-301): not modelled yet.
+OCTAVE_NO_BACKEND = ("No valid attention backend found for cuda with kv_cache_dtype {dtype}: the Octave formats have "
+                     "one backend, ROCm's ROCM_OCTAVE, and every CUDA backend answers 'kv_cache_dtype not supported'.")
+
+
+def octave_refusal(precision, capability=()) -> Optional[Refusal]:
+    """vLLM's refusal of an Octave cache on a CUDA GPU (None for other dtypes; ROCm: cache_precision refuses to plan
+    it)."""
+    if precision.layout != "octave" or is_rocm_platform(capability):
+        return None
+    return Refusal(OCTAVE_NO_BACKEND.format(dtype=precision.vllm_dtype), None, configuration=True, field="kv_dtype",
+                   options=("fp8", "auto"))
+
+
+def checkpoint_e5m2_refusal(spec, precision, capability=(), version: str = PINNED,
+                            tp: Optional[int] = None) -> Optional[Refusal]:
+    """vLLM's refusal of fp8_e5m2 where the quantisation config hands an attention layer a KV cache method
+    (vllm_e5m2.e5m2_refusal), on the dtype the layers are built with (cache_precision: a
+    vllm_kv_dtype.KV_DTYPE_QUIRKS family's auto, a compressed-tensors scheme's fp8 in 0.15-0.21, sparse MLA's
+    fp8_ds_mla); from 0.18 an MLA layer no backend takes is refused by its backend first (MLA_BACKEND_FIRST:
+    sparse_dtype_refusal, dense_mla_dtype_refusal; 0.11.1-0.17 the other way round)."""
+    if precision.vllm_dtype != "fp8_e5m2":
+        return None
+    if _mla_backend_first(spec, precision, capability, version, tp):
+        return None
+    built = cache_precision(spec, precision, capability, version, tp).vllm_dtype
+    return e5m2_refusal(spec, built, version, capability)
+
+
+def nvfp4_refusal(spec, precision, capability=(), version: str = PINNED) -> Optional[Refusal]:
+    """vLLM's refusal of an NVFP4 cache on `spec`'s ordinary attention layers where no backend takes it on this GPU
+    (vllm_nvfp4.py: the release, the compute capability, the head sizes, attention sinks); None when one does. Sparse
+    MLA and DeepSeek-V4 have their own (sparse_dtype_refusal, v4_dtype_refusal); a family that keeps its model dtype
+    (vllm_kv_dtype.KV_DTYPE_QUIRKS) stores none. Where `auto` was asked and stored the checkpoint's NVFP4
+    (vllm_kv_dtype.CHECKPOINT_KV), the message says so (not for nvfp4 asked by name), and the fix search finds `auto`
+    refused the same way."""
+    if precision.layout != "nvfp4" or is_sparse(spec) or is_v4(spec):
+        return None
+    if cache_precision(spec, precision, capability, version).layout != "nvfp4":
+        return None
+    heads = tuple(sorted({layer.head_dim for layer in spec.layers if isinstance(layer, FullAttention)}))
+    if not heads:  # no attention layer picks a backend for it
+        return None
+    dtype, sinks = precision.vllm_dtype, getattr(spec, "attention_sinks", False)
+    chosen = precision.auto and getattr(spec, "checkpoint_kv_dtype", "") == dtype == spec.auto_kv_dtype
+    why = nvfp4_refusal_line(dtype, capability, version, heads, sinks, chosen)
+    if not why:
+        return None
+    return Refusal(why, None, configuration=True, field="kv_dtype",
+                   options=refusal_options(dtype, capability, version, heads, sinks))

@@ -1,0 +1,181 @@
+"""The settings one vLLM start-up runs with (Settings), resolved as `vllm serve` resolves them: the batch limits and
+the batches in flight (resolve_settings), and whether this model starts with prefix caching (with_model_defaults).
+
+Rules and where vLLM 0.32.0 has them (paths under vllm/):
+- batch defaults (engine/arg_utils.py EngineArgs.get_batch_defaults, `vllm serve`): >= 160 GiB GPUs 16384
+  batched tokens / 1024 sequences; >= 70 GiB and not an A100: 8192 / 1024; others 2048 / 256 (older releases:
+  vllm_versions.py); a multimodal prefix-LM's default raised to its largest media item (0.22+: vllm_media_floor.py);
+  then max_num_batched_tokens <= max_num_seqs x max_model_len and max_num_seqs <= max_num_batched_tokens
+  (_set_default_max_num_seqs_and_batched_tokens_args).
+- batches in flight (config/vllm.py max_concurrent_batches): pp, +1 with async scheduling (on by default); the V1
+  model runner (vllm_runner.py) overlaps two batches only without PP; in-flight tokens = batches x
+  max_num_batched_tokens (max_in_flight_tokens). Releases before 0.26 reserved one batch (vllm_versions.py).
+- prefix caching on by default: Mamba layers run in "align" mode with the attention block size
+  (model_executor/models/config.py MambaModelConfig), else one state block of max_model_len tokens; off for
+  attention-free models, and for hybrids before 0.28 but a pooling runner's (with_model_defaults: HYBRID_PREFIX_RULES),
+  where in 0.11.1-0.27.x a class with Mamba prefix caching runs "all" mode, a state every block (mamba_all_mode).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from typing import Optional
+
+from ..errors import FieldError
+from .vllm_mamba_mode import _is_hybrid, _mamba_prefix_class
+from .vllm_media_floor import raised_note
+from .vllm_prefix_flag import as_asked
+from .vllm_versions import PINNED, behaviour, parse_version
+
+GiB = 2**30
+
+
+def batch_defaults(gpu_name: str, gpu_memory: int, tiers: str = "0.28") -> tuple:
+    """(max_num_batched_tokens, max_num_seqs) that `vllm serve` picks on this GPU, by the release's tiers
+    (vllm_versions.Behaviour.batch_defaults: the 160 GiB tier from 0.28, the A100 exception from 0.9)."""
+    if tiers == "0.28" and gpu_memory >= 160 * GiB:
+        return 16384, 1024
+    if gpu_memory >= 70 * GiB and (tiers == "0.8" or "a100" not in gpu_name.lower()):
+        return 8192, 1024
+    return 2048, 256
+
+
+WHOLE_PROMPT_FLOOR_SINCE = (0, 11, 1)  # engine/arg_utils.py 0.11.1:2013-2018 (0.34.0:3231-3236): max(len, default)
+
+
+def whole_prompt_batch(default: int, max_model_len: int, version: str) -> int:
+    """`vllm serve`'s max_num_batched_tokens with chunked prefill off, before the max_num_seqs x max_model_len cap: a
+    whole prompt must fit one step, so max(max_model_len, the GPU's default) from 0.11.1; 0.11.0 took max_model_len
+    itself (engine/arg_utils.py 0.11.0:1667-1668)."""
+    if parse_version(version) >= WHOLE_PROMPT_FLOOR_SINCE:
+        return max(max_model_len, default)
+    return max_model_len
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The scheduler and cache settings one start-up uses, resolved as vLLM resolves them."""
+
+    max_model_len: int
+    max_num_batched_tokens: int
+    max_num_seqs: int
+    in_flight_batches: int
+    prefix_caching: bool = True
+    raised: str = ""  # why max_num_batched_tokens is above the GPU's default (vllm_media_floor.raised_note)
+    # where vLLM picks max_num_batched_tokens: (the GPU's default, a prefix-LM's media item or 0) before max_num_seqs x
+    # max_model_len caps the larger; None where --max-num-batched-tokens is given
+    picked: Optional[tuple] = None
+    # where vLLM has a pooler config (hybrid_without_prefix_caching): the pooling runner (vllm_pooling.pooling_runner),
+    # or --pooler-config given on the generate runner (vllm_pooler_config.given); set by VllmEngine.settings
+    pooling_runner: bool = False
+    pooler_config: bool = False
+    # --enable-prefix-caching / --no-enable-prefix-caching (None: not given), --mamba-block-size, and whether a
+    # --speculative-config is given: vllm_prefix_flag.as_asked, which with_model_defaults applies
+    prefix_caching_asked: Optional[bool] = None
+    mamba_block_size: Optional[int] = None
+    speculative: bool = False
+
+    @property
+    def in_flight_tokens(self) -> int:
+        return self.in_flight_batches * self.max_num_batched_tokens
+
+
+def resolve_settings(max_model_len: int, gpu_name: str, gpu_memory: int, pp: int = 1,
+                     max_num_batched_tokens: Optional[int] = None, max_num_seqs: Optional[int] = None,
+                     version: str = PINNED, async_scheduling: Optional[bool] = None,
+                     prefix_caching: bool = True, v1_runner: bool = False, media_floor: tuple = (0, ""),
+                     chunked_prefill: bool = True) -> Settings:
+    """`media_floor`: (tokens, modality) of the media item a multimodal prefix-LM raises the default batched tokens
+    to (vllm_media_floor.media_floor), applied only where max_num_batched_tokens is vLLM's to pick.
+    `chunked_prefill` False (a pooling model's default: vllm_pooling_budget.incremental_prefill): vLLM's pick is
+    raised to a whole prompt (whole_prompt_batch)."""
+    rules = behaviour(version)
+    default, seqs = batch_defaults(gpu_name, gpu_memory, rules.batch_defaults)
+    if not chunked_prefill:
+        default = whole_prompt_batch(default, max_model_len, version)
+    seqs = seqs if max_num_seqs is None else max_num_seqs
+    tokens, raised, picked = max_num_batched_tokens, "", None
+    if tokens is None:  # arg_utils.py _set_default_max_num_seqs_and_batched_tokens_args: the floor, then the cap
+        picked = (default, media_floor[0])
+        tokens = min(seqs * max_model_len, max(picked))
+        raised = raised_note(default, media_floor, tokens) or ""
+    if max_num_seqs is None:
+        seqs = min(seqs, tokens)
+    elif tokens < seqs:  # config/scheduler.py verify_max_model_len (0.11.0 ... 0.34.0; 0.32.0:328-333)
+        raise more_seqs_than_tokens(seqs, tokens, None if max_num_batched_tokens else raised)
+    asynchronous = async_scheduling is not False  # on by default (0.14+) unless something turns it off
+    if not rules.concurrent_batches:
+        batches = 1
+    elif v1_runner:
+        batches = 2 if asynchronous and pp <= 1 else pp
+    else:
+        batches = pp + (1 if asynchronous else 0)
+    return Settings(max_model_len, tokens, seqs, batches, prefix_caching, raised, picked)
+
+
+def more_seqs_than_tokens(seqs: int, tokens: int, raised: Optional[str]) -> FieldError:
+    """vLLM's refusal of more sequences than batched tokens, on max_num_seqs; `raised`: None where the user gave
+    the batched tokens, else why vLLM's own pick is what it is ("" for the GPU's default). The remedy names both
+    limits by their keys (FieldError.names), which the caller writes its own way (the command line's flags); a pick
+    of vLLM's is named in a code span, as vLLM's setting, which no caller respells (errors.respelled)."""
+    limit = f"max_num_batched_tokens {tokens}" if raised is None else \
+        f"vLLM's `max_num_batched_tokens` {tokens} (the default here{f': {raised}' if raised else ''})"
+    return FieldError("max_num_seqs", f"{seqs} is more than {limit}, which vLLM refuses (\"max_num_batched_tokens "
+                                      f"({tokens}) must be greater than or equal to max_num_seqs ({seqs})\"); set "
+                                      f"max_num_batched_tokens to {seqs} or more, or max_num_seqs to {tokens} or less.",
+                      names=("max_num_batched_tokens", "max_num_seqs"))
+
+
+# A hybrid model (recurrent states beside attention layers: vLLM's IsHybrid classes, ModelConfig.is_hybrid) starts
+# with prefix caching off up to 0.27, by these rules (HYBRID_PREFIX_RULES), unless --enable-prefix-caching from 0.11.1:
+# - 0.11.0, every runner: MambaModelConfig turns it off whatever the flag (model_executor/models/config.py
+#   0.11.0:296), which VllmConfig runs for every hybrid (config/__init__.py 0.11.0:641-642).
+# - 0.11.1-0.11.2: the generate runner defaults it to `not model_config.is_hybrid`; the pooling runner by its pooling
+#   type alone (engine/arg_utils.py 0.11.1:1838-1858; vllm_pooling_budget.incremental_prefill).
+# - 0.12.0-0.25.x: is_prefix_caching_supported, False for attn_type "hybrid" (config/model.py 0.12.0:1839-1844,
+#   0.15.0 and 0.15.1 :1667-1672, 0.25.1 :1883-1888; arg_utils.py 0.15.1:1895, :1927-1928); but with a pooler config
+#   attn_type is the class's, "decoder" (0.12.0:1754-1761, 0.15.1:1566-1572, 0.25.1:1782-1788), so the pooler's
+#   type decides (0.15.1:1640-1661), as incremental_prefill has it.
+# - 0.26.0-0.27.1, every runner: `is_prefix_caching_supported and not model_config.is_hybrid` ("keep it opt-in for
+#   now", arg_utils.py 0.26.0:2518-2522, 0.27.1:2605).
+# - from 0.28.0: is_prefix_caching_supported (arg_utils.py 0.28.0:2650), True for a hybrid (config/model.py
+#   0.28.0:2072-2074).
+# Off, MambaModelConfig leaves mamba_cache_mode "none" and mamba_block_size max_model_len (models/config.py
+# 0.15.0:373-380): one state block of the whole length a request (MambaSpec.max_memory_usage_bytes,
+# v1/kv_cache_interface.py 0.15.1:294-300), as for an attention-free model.
+HYBRID_PREFIX_RULES = (  # (first release, who starts a hybrid with it off), newest first
+    ((0, 28), "nobody"), ((0, 26), "every runner"), ((0, 12), "without a pooler config"),
+    ((0, 11, 1), "generate runner"), ((0, 0), "every runner"),
+)
+HYBRID_PREFIX_CACHING_SINCE = (0, 28)  # every runner, whatever the pooler
+MAMBA_FALLBACK_OFF_BEFORE = (0, 15)  # before it, a class outside MAMBA_PREFIX_CLASSES gets prefix caching off
+
+
+def with_model_defaults(spec, settings: Settings, version: str = PINNED) -> Settings:
+    """The settings vLLM `version` starts this model with: prefix caching off for an attention-free model (every
+    layer a Mamba state: config/model.py is_prefix_caching_supported, 'Attention free models do not support prefix
+    caching') and, by HYBRID_PREFIX_RULES, for a hybrid one, so each state block holds a whole max_model_len and a
+    request one block; then --enable-prefix-caching / --no-enable-prefix-caching and --mamba-block-size as vLLM
+    `version` takes them (vllm_prefix_flag.as_asked)."""
+    if spec.layers and len(spec.linear_layers) == len(spec.layers):
+        return as_asked(spec, replace(settings, prefix_caching=False), version)
+    if hybrid_without_prefix_caching(spec, version, settings.pooling_runner, settings.pooler_config):
+        return as_asked(spec, replace(settings, prefix_caching=False), version)
+    return as_asked(spec, settings, version)
+
+
+def hybrid_without_prefix_caching(spec, version: str, pooling_runner: bool = False,
+                                  pooler_config: bool = False) -> bool:
+    """Whether vLLM `version` starts `spec`, a hybrid of recurrent states and attention, with prefix caching off
+    whatever its pooler (HYBRID_PREFIX_RULES; where it is not, the pooler's type decides:
+    vllm_pooling_budget.incremental_prefill); False for any other model. `pooling_runner`: vLLM serves it on the
+    pooling runner; `pooler_config`: --pooler-config is given (Settings)."""
+    if not _is_hybrid(spec):
+        return False
+    release = parse_version(version)
+    who = next(rule for first, rule in HYBRID_PREFIX_RULES if release >= first)
+    if who in ("nobody", "every runner"):
+        return who == "every runner"
+    if not pooling_runner and (who == "generate runner" or not pooler_config):
+        return True
+    return release < MAMBA_FALLBACK_OFF_BEFORE and not _mamba_prefix_class(spec)
