@@ -255,7 +255,7 @@ def _mamba_block_size(value) -> int:
 def block_size(value) -> int:
     """vLLM's --block-size: a positive number of tokens a KV-cache block (estimate takes the same). Which values a
     release takes is the engine's to say: the argparse choices up to 0.17, from 0.18 any int its attention backends
-    take (vllm_engine.check_block_size, vllm.attention_block_refusal)."""
+    take (vllm_engine.check_block_size, vllm_backend_refusals.attention_block_refusal)."""
     if isinstance(value, str):  # a YAML integer, not text (as tp)
         raise FieldError("block_size", f"must be a whole number of tokens, unquoted, got {quote(value)}.")
     return require_positive("block_size", value, maximum=MAX_BLOCK_SIZE)
