@@ -182,7 +182,7 @@ def test_buffers_by_hand():
 
 
 @pytest.mark.parametrize("args, needle", [
-    (("--block-size", "128"), "blocks of a multiple of 256"),
+    (("--block-size", "128"), "must be a multiple of 256 tokens"),
     (("--speculative-config", '{"method": "mtp", "num_speculative_tokens": 1}'), "not modelled for DeepSeek-V4"),
 ])
 def test_what_kvplan_does_not_model_is_refused_in_one_line(args, needle):

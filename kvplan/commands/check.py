@@ -32,7 +32,7 @@ from ..engines.vllm_runner_flag import refuse_runner
 from ..engines.vllm_speculative import served
 from ..plan.capacity import token_bytes
 from ..plan.catalog import with_node_gpus
-from ..plan.max_len import default_max_model_len
+from ..plan.max_len import default_max_model_len, served_length_limit
 from ..plan.plan import (MAX_TP, fitting_remedies, moe_layout_of, plan, prompt_for, raised_cap,
                          reaching, release_of, node_note, remedy_reach, with_layout_errors)
 from ..plan.sharding import shard, valid_tp_degrees
@@ -453,11 +453,12 @@ def check_deployment(dep: Deployment, spell: Callable[[str], str] = str, resolve
     past_node = node_note(dep.tp, device, spell)
     if past_node:  # vLLM runs it (its Ray executor warns): a warning, not a failure
         add("warning", "tp", past_node)
-    if spec.max_position_embeddings and dep.context > spec.max_position_embeddings:
-        limit = "max_position_embeddings" if spec.length_key != "sliding_window" else \
+    length_limit, limit_key = served_length_limit(spec)
+    if length_limit and dep.context > length_limit:
+        limit = limit_key if spec.length_key != "sliding_window" else \
             f"the sliding window {spell('disable_sliding_window')} caps the length to"
         add("warning", "context", f"context {dep.context} exceeds {limit} "
-                                  f"({spec.max_position_embeddings}); vLLM serves longer sequences only with RoPE "
+                                  f"({length_limit}); vLLM serves longer sequences only with RoPE "
                                   f"scaling or VLLM_ALLOW_LONG_MAX_MODEL_LEN.")
     engine_flags = getattr(_engine(dep), "flags", None)  # the ideal engine refuses the multimodal flags itself
     unused = "" if engine_flags is None else unused_media_note(spec, engine_flags, spell, _engine(dep).version)

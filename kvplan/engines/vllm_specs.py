@@ -394,9 +394,8 @@ def attention_block_size(layers: tuple, kv_quantized: bool, block_size: Optional
     MultipleOf(16)], 0.34.0 rocm_aiter_mla_sparse.py:361-362, indexer.py:238)."""
     if any(isinstance(layer, V4_KINDS) for layer in layers):
         if block_size is not None and block_size % V4_BLOCK:
-            raise FieldError("block_size", f"DeepSeek-V4's compressed and indexer caches take blocks of a multiple "
-                                           f"of {V4_BLOCK} tokens in vLLM 0.32 (their backends' kernel block sizes), "
-                                           f"got {block_size}.")
+            raise FieldError("block_size", f"must be a multiple of {V4_BLOCK} tokens for DeepSeek-V4 (its compressed "
+                                           f"and indexer caches' kernel block sizes in vLLM 0.32), got {block_size}.")
         return block_size or V4_BLOCK
     default = default_block_size(version)
     sparse = any(getattr(layer, "sparse", False) for layer in layers)

@@ -12,6 +12,19 @@ from ..units import MAX_TOKENS
 VLLM_FALLBACK_MAX_LEN = 2048  # vLLM's default when the config has no length key
 
 
+def served_length_limit(spec: ModelSpec):
+    """(the longest max model len vLLM serves without VLLM_ALLOW_LONG_MAX_MODEL_LEN, the config key it comes from),
+    or (None, "") where vLLM sets none: the config's length (max_position_embeddings or its legacy spellings), else
+    2048 (Falcon), except the Mamba model types, which vLLM leaves uncapped (vllm_config_read.length_refusal)."""
+    from ..engines.vllm_config_read import NO_LENGTH_ATTRIBUTE
+
+    if spec.max_position_embeddings:
+        return spec.max_position_embeddings, "max_position_embeddings"
+    if spec.model_type in NO_LENGTH_ATTRIBUTE:
+        return None, ""
+    return VLLM_FALLBACK_MAX_LEN, "length vLLM assumes without one in its config"
+
+
 def default_max_model_len(spec: ModelSpec) -> int:
     length = getattr(spec, "rope_default_length", None) or spec.max_position_embeddings or VLLM_FALLBACK_MAX_LEN
     if length > MAX_TOKENS and getattr(spec, "rope_base_length", None) is not None:  # the config's factor did it

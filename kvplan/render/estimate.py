@@ -356,7 +356,9 @@ def footnotes(result, plans: list, spell=str) -> list:
             lines.append(budget_line(p, spell) + ".")
     dtypes = {p.kv_dtype: dtype_scheme(p) for p in plans}
     lines.append("KV dtype: " + "; ".join(f"{k} = {v}" for k, v in dtypes.items()) + ".")
-    limit = spec.max_position_embeddings
+    from ..plan.max_len import served_length_limit
+
+    limit, limit_key = served_length_limit(spec)
     if getattr(result, "default_context", False):
         from ..plan.max_len import default_max_model_len
 
@@ -374,7 +376,7 @@ def footnotes(result, plans: list, spell=str) -> list:
     for context in sorted({p.context for p in plans}):
         if limit and context > limit:
             capped = getattr(spec, "length_key", "") == "sliding_window"  # --disable-sliding-window's cap
-            limit_name = f"sliding window ({spell('disable_sliding_window')})" if capped else "max_position_embeddings"
+            limit_name = f"sliding window ({spell('disable_sliding_window')})" if capped else limit_key
             if getattr(spec, "rope_base_length", None):
                 limit_name += " x its RoPE factor"
             lines.append(f"[yellow]{spell('context')} {context:,} exceeds the model's {limit_name} "
