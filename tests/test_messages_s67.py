@@ -38,3 +38,19 @@ def test_check_warns_as_estimate_does(tmp_path):
     assert r.returncode == 0, r.stdout + r.stderr
     assert ("context 100000 exceeds length vLLM assumes without one in its config (2048); vLLM serves longer "
             "sequences only with RoPE scaling or VLLM_ALLOW_LONG_MAX_MODEL_LEN.") in _flat(r.stdout + r.stderr)
+
+
+def _check_text(tmp_path, text):
+    path = tmp_path / "deployments.yaml"
+    path.write_text(text)
+    return one_error_line(run_kvplan("check", "--file", path))
+
+
+def test_too_many_values_names_aliases_only_where_the_file_has_them(tmp_path):
+    plain = ("deployments:\n  - name: a\n    model: m\n    tp: 1\n    gpu: ["
+             + ", ".join(str(i) for i in range(21000)) + "]\n")
+    line = _check_text(tmp_path, plain)
+    assert "expands to more than 20,000 values; a deployments file holds a few dozen." in line
+    aliased = ("deployments:\n  - name: a\n    model: m\n    tp: 1\n    gpu: [&x [1, 2, 3, 4, 5, 6, 7, 8, 9, 10], "
+               + ", ".join(["*x"] * 2100) + "]\n")
+    assert "more than 20,000 values (YAML aliases repeat parts of it);" in _check_text(tmp_path, aliased)

@@ -520,14 +520,19 @@ class _Values:
         self.building: list = []  # the lists and mappings being built, outermost first
         self.key: Optional[str] = None  # the deployment field being built (field), which an error names
         self.constructor = yaml.constructor.SafeConstructor()
+        self.seen: set = set()  # ids of the nodes built: an alias is the node it names, met again
+        self.aliased = False
 
     def __call__(self, node):
         import yaml
 
         self.left -= 1
+        self.aliased = self.aliased or id(node) in self.seen
+        self.seen.add(id(node))
         if self.left < 0:
-            raise _bad(f"{self.path}:{_line(node)}: the file expands to more than {MAX_VALUES:,} values (YAML "
-                       f"aliases?); a deployments file holds a few dozen.")
+            why = " (YAML aliases repeat parts of it)" if self.aliased else ""
+            raise _bad(f"{self.path}:{_line(node)}: the file expands to more than {MAX_VALUES:,} values{why}; a "
+                       f"deployments file holds a few dozen.")
         if isinstance(node, (yaml.MappingNode, yaml.SequenceNode)):
             return self.collection(node)
         if node.tag == INT_TAG and oversized(node.value):  # before PyYAML's int(), which stops at 4,300 digits
