@@ -167,7 +167,7 @@ def test_error_paths_one_line_within_the_deadline(hub, tmp_path):
                         ("estimate", "trickle/model", "--hub-timeout", "0.5"),
                         ("estimate", "empty/model"))
     expected = [  # (words in the one line, most seconds it may take)
-        (["missing/model was not found on the Hugging Face Hub", "kvplan models"], 2),
+        (["missing/model was not found on the Hugging Face Hub", "kvplan models"], 3),  # pays the Hub client import
         (["not found", "Did you mean meta-llama/Llama-3.1-8B-Instruct (bundled)?"], 2),
         (["gated", "HF_TOKEN"], 2),
         (["answered 429 (rate limited) for limited/model, it asks to retry in 60 s"], 2),

@@ -70,16 +70,23 @@ def test_explicit_sizes_must_end_at_the_max_capture_size():
     assert graph_counts((0, 32, 0), 256, 8192, max_capture_size=32, capture_sizes=(1, 2, 32)).piecewise == 3
 
 
-def test_flat_reserve_beats_a_constant_fitted_on_the_other_cases():
-    """Why the graph term stays 1.25 GiB: leave one public estimate out, fit a constant (the median) on the rest;
-    its median miss is larger than the fixed reserve's."""
+def test_the_public_estimates_scored_against_the_flat_reserve_leave_one_out():
+    """The graph term's 1.25 GiB against the public estimates with a figure, leave one out. On G01-G06 the flat
+    reserve won (median miss 0.93 GiB against 1.355 for the median of the others). With vllm#52872's two rows
+    (G09-G10, a 27B GDN hybrid on an RTX 5090: 0.89 GiB at 8,192 batched tokens, 0.52 at 2,048) the median of the
+    others wins (0.625 against 0.81): the reserve is kept for now (vllm_budget.CONSTANTS says why), and these
+    figures are what a later change of it must start from."""
     points = [c["estimate_gib"] for c in PUBLIC if c.get("estimate_gib") is not None]
-    assert len(points) == 6
-    flat = statistics.median(abs(1.25 - x) for x in points)
-    held_out = statistics.median(abs(statistics.median(points[:i] + points[i + 1:]) - x)
-                                 for i, x in enumerate(points))
-    assert flat == pytest.approx(0.93) and held_out == pytest.approx(1.355)
-    assert flat < held_out
+
+    def scores(figures):
+        flat = statistics.median(abs(1.25 - x) for x in figures)
+        held_out = statistics.median(abs(statistics.median(figures[:i] + figures[i + 1:]) - x)
+                                     for i, x in enumerate(figures))
+        return flat, held_out
+
+    assert len(points) == 8 and statistics.median(points) == pytest.approx(0.705)
+    assert scores(points[:6]) == pytest.approx((0.93, 1.355))
+    assert scores(points) == pytest.approx((0.81, 0.625))
 
 
 def _estimate(*args):
