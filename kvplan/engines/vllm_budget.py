@@ -71,14 +71,13 @@ CONSTANTS = {
                                          "an H200 (NVML; torch 2.11, CUDA 13; benchmarks/RESULTS.md), held before "
                                          "vLLM 0.34's init snapshot; the cuBLAS / cuBLASLt handles and workspaces "
                                          "0.34 also creates before it (gpu_worker.py:534-535) are not in it"),
-    "cuda_graphs": (int(1.25 * GiB), "assumed, 1.25 GiB whatever the count: vLLM's public estimates (G01-G06, "
-                                     "tests/data/vllm_graph_estimates.yaml: 0.17-2.22 GiB, 118.65 on GB300) mostly "
-                                     "lack the settings behind them, and a constant fitted on the others (leave one "
-                                     "out) misses by 1.36 GiB (median) where 1.25 misses by 0.93"),
-    # G09-G10 (vllm#52872, session 67) turn that round: with them the median of the others misses by 0.63 GiB and
-    # 1.25 by 0.81 (tests/test_vllm_graph_estimate.py). Not adopted yet: the new rows are a consumer card at 2,048 and
-    # 8,192 batched tokens (0.52, 0.89 GiB), not the H100 defaults most plans take, and the change moves the hand
-    # figures of 42 tests; the next change of this term should model its growth with max_num_batched_tokens.
+    "cuda_graphs": (int(0.705 * GiB), "0.705 GiB whatever the count: the median of vLLM's public estimates (the "
+                                      "eight with a figure in tests/data/vllm_graph_estimates.yaml: 0.17-2.22 GiB, "
+                                      "118.65 on GB300), most without the settings behind them; leaving one out, "
+                                      "the median of the others misses by 0.63 GiB (median) where the 1.25 GiB "
+                                      "kvplan assumed before session 67 misses by 0.81"),
+    # The two figures with their settings (vllm#52872, one model on an RTX 5090) grow with max_num_batched_tokens:
+    # 0.52 GiB at 2,048, 0.89 at 8,192; too few to fit that growth on yet.
 }
 EXTENSIBLE_MARGIN_FRACTION = 0.75  # v1/worker/extensible_kv_cache.py:65 KV_CACHE_MARGIN_FRACTION (0.34)
 EXTENSIBLE_GRANULE = 2 << 20  # utils/extensible_tensor.py _MIN_GRANULARITY: CUDA's VMM granularity, floored at 2 MiB
@@ -773,8 +772,9 @@ def capture_counts(spec, settings, gpu, version: str, flags: EngineFlags, runner
 
 
 def graph_bytes(counts) -> tuple:
-    """(bytes, source) of a graph profile that captures `counts` (vllm_graphs.GraphCounts): the fixed reserve, since
-    the public estimates (tests/data/vllm_graph_estimates.yaml) are too few and too mixed to fit a rule on."""
+    """(bytes, source) of a graph profile that captures `counts` (vllm_graphs.GraphCounts): one figure whatever the
+    count, the median of the public estimates (tests/data/vllm_graph_estimates.yaml), too few and too mixed to fit a
+    rule of the count or the batched tokens on."""
     if counts is not None and not counts.total:
         return 0, "0: no capture size is left, so nothing is captured"
     what = f"capturing {counts.describe()} (vllm_graphs.py); " if counts is not None else ""
