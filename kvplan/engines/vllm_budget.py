@@ -71,8 +71,8 @@ CONSTANTS = {
                                          "an H200 (NVML; torch 2.11, CUDA 13; benchmarks/RESULTS.md), held before "
                                          "vLLM 0.34's init snapshot; the cuBLAS / cuBLASLt handles and workspaces "
                                          "0.34 also creates before it (gpu_worker.py:534-535) are not in it"),
-    "cuda_graphs": (int(0.705 * GiB), "0.705 GiB whatever the count: the median of vLLM's public estimates (the "
-                                      "eight with a figure in tests/data/vllm_graph_estimates.yaml: 0.17-2.22 GiB, "
+    "cuda_graphs": (int(0.705 * GiB), "0.705 GiB whatever the count: the median of vLLM's public estimates "
+                                      "G01-G06 and G09-G10 (tests/data/vllm_graph_estimates.yaml: 0.17-2.22 GiB, "
                                       "118.65 on GB300), most without the settings behind them; leaving one out, "
                                       "the median of the others misses by 0.63 GiB (median) where the 1.25 GiB "
                                       "kvplan assumed before session 67 misses by 0.81"),
