@@ -50,8 +50,8 @@ def _spec(folder, runner="auto", pooler_config=None):
     return replace(resolve(str(folder)), runner=runner, pooler_config=pooler_config_choice(pooler_config))
 
 
-def _plan(*args) -> dict:
-    r = run_kvplan("estimate", "Qwen/Qwen3-8B", "-c", "32768", "--gpu", "H100", "--format", "json", *args)
+def _plan(*args, context: int = 32_768) -> dict:
+    r = run_kvplan("estimate", "Qwen/Qwen3-8B", "-c", str(context), "--gpu", "H100", "--format", "json", *args)
     assert r.returncode == 0, r.stderr
     return json.loads(r.stdout)["plans"][0]
 
@@ -211,17 +211,29 @@ def test_the_generate_runner_by_release(tmp_path):
 
 
 def test_the_figures_before_and_after():
-    """Qwen3-8B at 32K on an H100: MEAN makes vLLM's batched tokens the max model length (pooling_mean: 32,768),
-    which the profile pass then holds: fewer requests, on both runners."""
-    generate, mean_generate = _plan(), _plan("--pooler-config", '{"pooling_type": "MEAN"}')
-    pooling, mean_pooling = _plan("--runner", "pooling"), _plan("--runner", "pooling", "--pooler-config",
-                                                                 '{"pooling_type": "MEAN"}')
+    """Qwen3-8B at 30K on an H100: MEAN makes vLLM's batched tokens the max model length (pooling_mean: 30,720),
+    which the profile pass then holds: fewer requests, on both runners. 30,720 tokens since session 67 (32,768
+    before): with the 0.705 GiB graph term the pooling runner holds 12 at 32K with MEAN or without.
+    By hand, a 16-token block of 36 layers x 2 x 8 KV heads x 128 x 2 B = 2,359,296 bytes, 1,920 a sequence, kvplan's
+    forward peak 102,400 B a token; resident = (blocks - 1 - 1,920) // 1,920 + 1:
+    generate 78,216,094,024 - weights 16,381,470,720 - peak 8,192 x 102,400 - non-torch 536,870,912 - runner state
+    679,583,744 - graphs 756,987,985 = 59,022,319,863 -> 25,016 blocks, 13; with MEAN the peak is 30,720 x 102,400:
+    56,715,452,663 -> 24,039, 12. Pooling (weights 15,136,811,008 without the LM head, no runner state):
+    60,946,563,319 -> 25,832, 13; with MEAN 58,639,696,119 -> 24,854, 12."""
+    generate, mean_generate = _plan(context=30_720), _plan("--pooler-config", '{"pooling_type": "MEAN"}',
+                                                           context=30_720)
+    pooling = _plan("--runner", "pooling", context=30_720)
+    mean_pooling = _plan("--runner", "pooling", "--pooler-config", '{"pooling_type": "MEAN"}', context=30_720)
     assert [p["engine"]["max_num_batched_tokens"] for p in (generate, mean_generate, pooling, mean_pooling)] == [
-        8_192, 32_768, 8_192, 32_768]
+        8_192, 30_720, 8_192, 30_720]
+    assert [p["engine"]["num_gpu_blocks"] for p in (generate, mean_generate, pooling, mean_pooling)] == [
+        25_016, 24_039, 25_832, 24_854]
+    assert [p["max_concurrency"] for p in (generate, mean_generate, pooling, mean_pooling)] == [13, 12, 13, 12]
     assert mean_pooling["max_concurrency"] < pooling["max_concurrency"]
     assert mean_generate["max_concurrency"] < generate["max_concurrency"]
     assert mean_generate["engine"]["runner"] == "generate"
-    assert _plan("--pooler-config", '{"dimensions": 8}')["max_concurrency"] == generate["max_concurrency"]
+    assert _plan("--pooler-config", '{"dimensions": 8}', context=30_720)["max_concurrency"] == \
+        generate["max_concurrency"]
 
 
 # ---- 5. the flag's wiring ------------------------------------------------------------------------------------------

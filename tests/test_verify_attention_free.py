@@ -123,23 +123,25 @@ def _pools(budget: int, context: int = 2048):
 
 
 def test_state_pools_hold_what_vllm_allocates():
-    """The estimate's KV budget on an H100 (named: on a GPU machine estimate takes the local GPU), 60,936,724,808
-    bytes (V2's penalty counts, 1024 x (65,024 + 2,032) x 4 B, its other sampler rows, 1024 x 17,924 B, and
-    structured-output bitmask, 1024 x (2,032 + 1) x 4 B, counted), holds 60,936,724,808 // 19,922,944 = 3,058
-    sequences' states: one pool, 64 layers of [3,058, 3 x 8192 + 8192 x 16] bf16, no paged group. vLLM allocates
-    the same: num_gpu_blocks = available // (64 layers x a 311,296-byte page) = 3,058 blocks, each one request's
-    state (its null block among them), every block allocated whatever max_num_seqs says."""
+    """The estimate's KV budget on an H100 (named: on a GPU machine estimate takes the local GPU), 78,216,094,024 -
+    weights 14,562,107,392 - profile peak 536,870,912 - non-torch 536,870,912 - runner state 301,342,720 (V2's
+    penalty counts, 1024 x (65,024 + 2,032) x 4 B, its other sampler rows, 1024 x 17,924 B, and structured-output
+    bitmask, 1024 x (2,032 + 1) x 4 B) - graphs int(0.705 GiB) 756,987,985 = 61,521,914,103 bytes (60,936,724,808
+    with the 1.25 GiB graph term before session 67), holds 61,521,914,103 // 19,922,944 = 3,087 sequences' states:
+    one pool, 64 layers of [3,087, 3 x 8192 + 8192 x 16] bf16, no paged group. vLLM allocates the same:
+    num_gpu_blocks = available // (64 layers x a 311,296-byte page) = 3,087 blocks, each one request's state (its
+    null block among them), every block allocated whatever max_num_seqs says."""
     from kvplan.gpu.caches import state_elements
     from kvplan.verify.allocator import probe_boundary
 
     budget = estimate(FALCON_MAMBA, "--gpu", "h100")["kv_budget_bytes_per_gpu"]
-    assert budget == 60_936_724_808
+    assert budget == 61_521_914_103
     spec, layout, engine = _pools(budget)
     (group,) = layout.groups
     assert (group.kind, len(group.layers), group.num_blocks, group.blocks_per_sequence, group.block_tokens) == \
-        ("linear", 64, 3058, 1, 0)
-    assert group.tensor_shapes == ((3058, 3 * 8192 + 8192 * 16),) and group.dtype == "bf16"
-    assert layout.predicted_bytes == layout.allocated_bytes == 3058 * STATE_BYTES
+        ("linear", 64, 3087, 1, 0)
+    assert group.tensor_shapes == ((3087, 3 * 8192 + 8192 * 16),) and group.dtype == "bf16"
+    assert layout.predicted_bytes == layout.allocated_bytes == 3087 * STATE_BYTES
     assert engine.engine.num_gpu_blocks == group.num_blocks and engine.engine.blocks_per_request == 1
     assert engine.block_size == 2048  # vLLM's Mamba block in "none" cache mode: max_model_len tokens
     _, _, arch = falcon_mamba()
@@ -148,7 +150,7 @@ def test_state_pools_hold_what_vllm_allocates():
         _, _, sharded = falcon_mamba(tp)
         assert state_elements(sharded) == spec.linear_layers[0].state_elements_per_sequence(tp)
     boundary, _ = probe_boundary(layout, budget)
-    assert boundary.confirmed and boundary.served == 3058 and boundary.budget_left_bytes == budget - 3058 * STATE_BYTES
+    assert boundary.confirmed and boundary.served == 3087 and boundary.budget_left_bytes == budget - 3087 * STATE_BYTES
 
 
 def test_the_budget_verdict_weighs_the_sequences_before_the_cap():

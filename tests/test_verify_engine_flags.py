@@ -26,7 +26,7 @@ from kvplan.verify.judge import judge_decode
 
 LLAMA_8B, GPT_OSS, NEMOTRON = "meta-llama/Llama-3.1-8B-Instruct", "openai/gpt-oss-20b", "nvidia/Nemotron-H-8B-Base-8K"
 JAMBA, GEMMA4 = "ai21labs/AI21-Jamba-1.5-Mini", "google/gemma-4-E4B-it"
-GRAPH_TERM = 1_342_177_280  # 1.25 GiB: the budget's CUDA-graph reserve where graphs are captured
+GRAPH_TERM = 756_987_985  # int(0.705 x 1,073,741,824): vLLM's CUDA-graph term (>= 0.20) where graphs are captured
 
 
 class NoGpu(KvplanError):
@@ -98,8 +98,8 @@ def test_verify_plans_as_estimate(options, model, context, tp, engine, flags):
 
 def test_enforce_eager_plans_no_graph_term(options):
     """vLLM 0.32 sets cudagraph_mode NONE and no capture sizes under --enforce-eager (config/vllm.py 0.32.0:1928-1932)
-    and its worker then estimates no graph memory (v1/worker/gpu_worker.py 0.32.0:700-704): the 1.25 GiB reserve
-    goes, and the KV budget is that much larger."""
+    and its worker then estimates no graph memory (v1/worker/gpu_worker.py 0.32.0:700-704): the 0.705 GiB term
+    (756,987,985 bytes) goes, and the KV budget is that much larger."""
     spec, opts = options(LLAMA_8B, context=8192, enforce_eager=True)
     eager, _ = verify_plan(spec, opts)
     default, _ = verify_plan(*options(LLAMA_8B, context=8192))
@@ -192,9 +192,17 @@ def test_pools_take_the_plans_block(options):
 
 def test_prefix_caching_changes_nemotron_h(options):
     """0.32 keeps Nemotron-H's states in "align" mode with prefix caching on (its default from 0.28): 2 state pages
-    and a prefill checkpoint a request (vllm_specs.py), one with it off, so one request more fits with it off."""
-    on, _ = verify_plan(*options(NEMOTRON, context=8192))
-    off, _ = verify_plan(*options(NEMOTRON, context=8192, enable_prefix_caching=False))
+    and a prefill checkpoint a request (vllm_specs.py), one with it off, so one request more fits with it off.
+    At 4,096 tokens on the H100 (8,192 until session 67: with the 0.705 GiB graph term both settings hold 246 there):
+    budget 58,254,704,968 + 585,189,295 = 58,839,894,263 // 17,039,360 a 1,040-token block (4 attention layers x 2
+    x 8 x 128 x 2 B x 1,040) = 3,453 blocks, 3,452 usable. Off: 4 attention blocks + 6 Mamba groups x 1 = 10 a
+    request, (3,452 - 10) // 10 + 1 = 345. On: the first request's prefill holds 4 + 6 x 2 (its state and the
+    checkpoint at 3,120 tokens) = 16 before it settles to 10, (3,452 - 16) // 10 + 1 = 344. The startup counts
+    4 + 6 x 3 = 22 blocks a request with it on (3,453 / 22 = 156.95x), 10 with it off (345.3x)."""
+    on, _ = verify_plan(*options(NEMOTRON, context=4096))
+    off, _ = verify_plan(*options(NEMOTRON, context=4096, enable_prefix_caching=False))
+    assert (on.kv_blocks, on.engine.blocks_per_request, off.engine.blocks_per_request) == (3453, 22, 10)
+    assert (on.max_concurrency, off.max_concurrency) == (344, 345)
     assert off.max_concurrency == on.max_concurrency + 1
 
 
