@@ -180,7 +180,7 @@ def test_when_the_default_does_not_fit_it_says_so_and_names_what_does():
     text = " ".join(r.stdout.split())
     assert "max len 131,072 = the model's own (max_position_embeddings), vLLM's default" in text
     # vLLM's own refusal and estimate: the 3.77 GiB an L4 leaves at utilization 0.92 (4,192,664,225 B: the
-    # 3,607,474,930 B of the 1.25 GiB graph term + 585,189,295 B for its 0.705 GiB, less V2's penalty counts,
+    # 3,607,474,930 B under the old 1.25 GiB graph term + 585,189,295 B now it is 0.705 GiB, less V2's penalty counts,
     # 256 x (128,256 + 4,008) x 4 = 135,438,336 B, and its other runner buffers, 256 x (17,924 + (4,008 + 1) x 4) =
     # 8,693,760 B: tests/test_vllm_runner_buffers.py; 4,048,532,129 B) hold 1,930 blocks of 16 tokens x 131,072 B
     # (32 layers x 8 KV heads x 128 x 2 x 2 B) = 30,880 tokens at most; vLLM's binary search
