@@ -25,8 +25,9 @@ def test_offloaded_gib_leave_the_weights_term():
     """Llama-3.1-8B (16,060,522,496 bytes, the bundled checkpoint size) with 10 GiB offloaded keeps 16,060,522,496 -
     10 x 2^30 = 5,323,104,256 bytes on the GPU, and the KV cache takes the difference (24 -> 34 sequences of 8K on an
     L40S: a budget of 26,116,933,089 B with vLLM's 0.705 GiB graph term, then 36,854,351,329 B, is 12,453 and
-    17,573 blocks of 2 MiB, less the null block // 512 blocks a request = 24 and 34); 1000 GiB move the decoder layers only: the embedding and the LM head (2 x 128,256 x 4,096 bf16 =
-    2,101,346,304 bytes) stay, as make_layers wraps the layers alone."""
+    17,573 blocks of 2 MiB; 12,452 and 17,572 past the null block // 512 blocks a request = 24 and 34); 1000 GiB
+    move the decoder layers only: the embedding and the LM head (2 x 128,256 x 4,096 bf16 = 2,101,346,304 bytes)
+    stay, as make_layers wraps the layers alone."""
     plain, ten, all_ = _plan(), _plan("--cpu-offload-gb", "10"), _plan("--cpu-offload-gb", "1000")
     assert _weights(plain)["bytes"] == 16_060_522_496
     assert _weights(ten)["bytes"] == 16_060_522_496 - 10 * 2**30 == 5_323_104_256
