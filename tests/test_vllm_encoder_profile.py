@@ -237,10 +237,15 @@ def test_language_model_only_needs_the_release_that_has_it():
 
 
 def test_check_takes_language_model_only_from_a_deployment(tmp_path):
-    """The deployment key holds two more Gemma 3 sequences at 8K on an H200: 64 with the tower neither loaded nor
-    profiled, 62 with both (test_gemma3_profiles_32_images_on_an_h200)."""
+    """The deployment key holds three more Gemma 3 sequences at 8K on an H200: 65 with the tower neither loaded nor
+    profiled, 62 with both (test_gemma3_profiles_32_images_on_an_h200). By hand: a pool block is 10 layers x 16
+    tokens x 16 KV heads x 128 x 2 x 2 B = 1,310,720 B (7 groups of 10, 8 padding layers); a request needs 7 x 512
+    = 3,584 blocks while its 8,192-token prompt is prefilled in one chunk and then keeps 512 full + 6 x 64 sliding
+    (the last 1,023 tokens, 7,169-8,191) = 896. Budgets with the 0.705 GiB graph term (the 1.25 GiB term's
+    + 585,189,295 B): 77,076,214,070 B = 58,804 blocks, (58,803 - 3,584) // 896 + 1 = 62 with the tower;
+    80,261,707,798 B = 61,234 blocks, (61,233 - 3,584) // 896 + 1 = 65 without (the null block never handed out)."""
     entry = "deployments:\n  - name: g\n    model: google/gemma-3-27b-it\n    tp: 1\n    gpu: h200\n    context: 8192\n"
-    assert _deployment_counts(tmp_path / "deployments.yaml", entry, "    language_model_only: true\n") == [62, 64]
+    assert _deployment_counts(tmp_path / "deployments.yaml", entry, "    language_model_only: true\n") == [62, 65]
 
 
 def _deployment_counts(path, entry: str, extra: str) -> list:
@@ -273,8 +278,8 @@ def test_short_requests_hold_fewer_images_a_prompt():
 
 
 def test_check_names_a_text_only_deployment_among_the_changes_that_fit():
-    """62 Gemma-3-27B sequences at 8K on an H200 and 64 without the tower: a min_concurrency of 64 fails, and the
-    changes that would hold it include --language-model-only; a text model's never does."""
+    """62 Gemma-3-27B sequences at 8K on an H200 and 65 without the tower (the test above): a min_concurrency of 64
+    fails, and the changes that would hold it include --language-model-only; a text model's never does."""
     result = run_kvplan("check", GEMMA, "--tp", "1", "--gpu", "h200", "--context", "8192", "--min-concurrency", "64")
     assert result.returncode == 1
     assert "--language-model-only (text only: no vision tower)" in " ".join(result.stdout.split())
@@ -284,7 +289,7 @@ def test_check_names_a_text_only_deployment_among_the_changes_that_fit():
 
 
 def test_check_says_why_fewer_fit_than_the_bytes_would_hold():
-    """Gemma-3-27B at 32K on an H100: 2 resident, and 4 x 2.91 GiB would fit the 15.6 GiB budget as bytes; vLLM's
+    """Gemma-3-27B at 32K on an H100: 2 resident, and 4 x 2.91 GiB would fit the 16.0 GiB budget as bytes; vLLM's
     seven block groups (one a layer pattern position, equal pages) are what hold only 2, and the error says so."""
     result = run_kvplan("check", GEMMA, "--tp", "1", "--gpu", "h100", "--context", "32768", "--min-concurrency", "4")
     text = " ".join(result.stdout.split())
@@ -315,7 +320,7 @@ def test_limit_mm_per_prompt_as_vllm_takes_it(tmp_path):
                     "    context: 8192\n    limit_mm_per_prompt: {image: 0}\n")
     result = run_kvplan("check", "--file", path, "--format", "json")
     assert result.returncode == 0, result.stderr
-    assert json.loads(result.stdout)["results"][0]["max_concurrency"] == 64
+    assert json.loads(result.stdout)["results"][0]["max_concurrency"] == 65  # as --language-model-only
 
 
 def test_every_pipeline_stage_holds_the_tower():

@@ -70,7 +70,8 @@ def test_capacity_follows_the_blocks():
     e = plan["engine"]
     assert (e["num_gpu_blocks"], e["gpu_kv_cache_tokens"], plan["max_concurrency"]) == (5000, 80_000, 9)
     assert e["num_gpu_blocks_override"] == 5000 and e["override_kv_cache_bytes"] == 5000 * 16 * 131_072
-    assert "Overriding num_gpu_blocks=12174 with num_gpu_blocks_override=5000" in e["log_lines"]
+    # 12,453: the blocks the budget itself holds (test_a_pool_larger_than_the_budget_fails_to_allocate)
+    assert "Overriding num_gpu_blocks=12453 with num_gpu_blocks_override=5000" in e["log_lines"]
     table = run_kvplan("estimate", LLAMA, "--gpu", "l40s", "-c", "8192", "--num-gpu-blocks-override", "5000")
     assert "the KV cache is 5,000 blocks (9.77 GiB) by --num-gpu-blocks-override" in " ".join(table.stdout.split())
     plain = run_kvplan("estimate", LLAMA, "--gpu", "l40s", "-c", "8192", "--format", "json")
@@ -78,13 +79,15 @@ def test_capacity_follows_the_blocks():
 
 
 def test_a_pool_larger_than_the_budget_fails_to_allocate(tmp_path):
-    """12,174 blocks fit the L40S budget (23.78 GiB; V2 runner buffers of 256 sequences counted); 20,000 do not:
+    """12,453 blocks fit the L40S budget (26,116,933,089 B = 24.32 GiB, V2 runner buffers of 256 sequences counted:
+    the 25,531,743,794 B of the old 1.25 GiB graph term + 585,189,295 B for its 0.705 GiB; // 2 MiB a block = 12,453);
+    20,000 (20,000 x 2 MiB = 39.06 GiB) do not:
     vLLM starts sizing them (nothing checks) and the worker's allocation fails, so the estimate says so and check
     fails on the key."""
     run = run_kvplan("estimate", LLAMA, "--gpu", "l40s", "-c", "8192", "--num-gpu-blocks-override", "20000")
     text = " ".join(run.stdout.split())
-    assert run.returncode == 0 and "asks for 39.06 GiB of KV cache a GPU, more than the 23.78 GiB" in text
-    assert "--num-gpu-blocks-override 20,000 blocks do not fit the budget; at most 12,174 do." in text
+    assert run.returncode == 0 and "asks for 39.06 GiB of KV cache a GPU, more than the 24.32 GiB" in text
+    assert "--num-gpu-blocks-override 20,000 blocks do not fit the budget; at most 12,453 do." in text
     path = tmp_path / "deployments.yaml"
     path.write_text(f"deployments:\n  - name: l\n    model: {LLAMA}\n    tp: 1\n    gpu: l40s\n    context: 8192\n"
                     "    num_gpu_blocks_override: 20000\n")

@@ -179,15 +179,17 @@ def test_when_the_default_does_not_fit_it_says_so_and_names_what_does():
     r = run_kvplan("estimate", MODEL, "--gpu", "L4")
     text = " ".join(r.stdout.split())
     assert "max len 131,072 = the model's own (max_position_embeddings), vLLM's default" in text
-    # vLLM's own refusal and estimate: the 3.23 GiB an L4 leaves at utilization 0.92 (3,607,474,930 B less V2's
-    # penalty counts, 256 x (128,256 + 4,008) x 4 = 135,438,336 B, and its other runner buffers, 256 x (17,924 +
-    # (4,008 + 1) x 4) = 8,693,760 B: tests/test_vllm_runner_buffers.py) hold 1,651 blocks of 16 tokens x 131,072 B
-    # (32 layers x 8 KV heads x 128 x 2 x 2 B) = 26,416 tokens at most; vLLM's
-    # binary search (kv_cache_utils._estimate_max_model_len_from_groups, checked against vLLM's own code in
-    # tests/data/vllm_0.32.0_kv_figures.json) lands one block below that
+    # vLLM's own refusal and estimate: the 3.77 GiB an L4 leaves at utilization 0.92 (4,192,664,225 B: the
+    # 3,607,474,930 B under the old 1.25 GiB graph term + 585,189,295 B now it is 0.705 GiB, less V2's penalty counts,
+    # 256 x (128,256 + 4,008) x 4 = 135,438,336 B, and its other runner buffers, 256 x (17,924 + (4,008 + 1) x 4) =
+    # 8,693,760 B: tests/test_vllm_runner_buffers.py; 4,048,532,129 B) hold 1,930 blocks of 16 tokens x 131,072 B
+    # (32 layers x 8 KV heads x 128 x 2 x 2 B) = 30,880 tokens at most; vLLM's binary search
+    # (kv_cache_utils._estimate_max_model_len_from_groups, checked against vLLM's own code in
+    # tests/data/vllm_0.32.0_kv_figures.json) lands one block below that: 1,929 x 16 = 30,864, as the check first
+    # holds back the null block (kv_cache_utils.py:1123-1131)
     assert "refuses to start: To serve at least one request with the model's max seq len (131072)" in text
-    assert "the estimated maximum model length is 26400" in text
-    assert "does not fit" in text and "--max-model-len 26400" in text
+    assert "the estimated maximum model length is 30864" in text
+    assert "does not fit" in text and "--max-model-len 30864" in text
 
 
 def test_estimate_warns_beyond_max_position_embeddings():
@@ -206,13 +208,13 @@ def test_max_model_len_auto_is_vllms_auto_fit():
     """vLLM 0.32: --max-model-len auto (or -1) keeps the model's length when it fits, else the estimate its refusal
     names (_auto_fit_max_model_len and _check_enough_kv_cache_memory share _estimate_max_model_len_from_groups)."""
     refused = plans(MODEL, "--gpu", "L4")[0]
-    assert refused["engine"]["refusal"]["estimated_max_model_len"] == 26400
+    assert refused["engine"]["refusal"]["estimated_max_model_len"] == 30864
     for spelling in ("auto", "-1", "AUTO"):
         fitted = plans(MODEL, "--gpu", "L4", "--max-model-len", spelling)[0]
-        assert fitted["context"] == 26400 and fitted["engine"]["starts"] and fitted["max_concurrency"] == 1
+        assert fitted["context"] == 30864 and fitted["engine"]["starts"] and fitted["max_concurrency"] == 1
     assert plans(MODEL, "--gpu", "h200", "--max-model-len", "auto")[0]["context"] == 131072
     text = " ".join(run_kvplan("estimate", MODEL, "--gpu", "L4", "--max-model-len", "auto").stdout.split())
-    assert "vLLM's auto-fit reduces max_model_len from 131,072 to 26,400" in text
+    assert "vLLM's auto-fit reduces max_model_len from 131,072 to 30,864" in text
 
 
 def test_python_api_auto_fit():
@@ -221,4 +223,4 @@ def test_python_api_auto_fit():
 
     with environment({"HF_HUB_OFFLINE": "1"}):
         (plan,) = kvplan.estimate(MODEL, gpu="L4", max_model_len="auto")
-    assert plan.context == 26400
+    assert plan.context == 30864

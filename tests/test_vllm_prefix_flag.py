@@ -213,12 +213,20 @@ def test_cli_spellings_notes_and_help():
 
 
 def test_api_check_and_yaml_agree_with_estimate(tmp_path):
-    kwargs = dict(max_model_len=8192, gpu="H100", enable_prefix_caching=False)
+    """Nemotron-H-8B at 8K holds 252 requests with caching off and 251 with it on (0.32.0's default for a hybrid),
+    so the flag shows in the count. A block of every group is 4 layers x 1,040 tokens x 2 x 8 KV heads x 128 x 2 B
+    = 17,039,360 B (4 attention layers, 24 Mamba in 6 groups of 4); a request keeps cdiv(8,192, 1,040) = 8 attention
+    blocks and 1 a Mamba group, 14, and its admission takes 14 off, 20 on (2 a Mamba group: vllm_admission.py
+    footprint). An A100-80GB's 60,222,004,315 B (with vLLM's 0.705 GiB graph term) is 3,534 blocks, 3,533 past the
+    null block: (3,533 - 14) // 14 + 1 = 252, (3,533 - 20) // 14 + 1 = 251. The GPU was an H100 until the graph term
+    went from 1.25 to 0.705 GiB (session 67): its 3,453 blocks now hold 246 either way (3,452 - 20 = 3,432 = 245 x
+    14 + 2)."""
+    kwargs = dict(max_model_len=8192, gpu="A100-80GB", enable_prefix_caching=False)
     plan = api.estimate(NEMOTRON_H, **kwargs)[0]
     checked = api.check(NEMOTRON_H, tensor_parallel_size=1, **kwargs)
-    assert checked[0]["max_concurrency"] == plan.max_concurrency
-    assert plan.max_concurrency != api.estimate(NEMOTRON_H, max_model_len=8192, gpu="H100")[0].max_concurrency
-    file = deployments_file(tmp_path, f"  - name: h\n    model: {NEMOTRON_H}\n    tp: 1\n    gpu: H100\n"
+    assert checked[0]["max_concurrency"] == plan.max_concurrency == 252
+    assert api.estimate(NEMOTRON_H, max_model_len=8192, gpu="A100-80GB")[0].max_concurrency == 251
+    file = deployments_file(tmp_path, f"  - name: h\n    model: {NEMOTRON_H}\n    tp: 1\n    gpu: A100-80GB\n"
                                       f"    context: 8192\n    enable_prefix_caching: false\n")
     result = run_kvplan("check", "--file", file, "--format", "json")
     assert result.returncode == 0, result.stderr

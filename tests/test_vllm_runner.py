@@ -18,6 +18,9 @@ from kvplan.plan.catalog import find_gpu
 DATA = json.loads((Path(__file__).parent / "data" / "vllm_model_runner.json").read_text())
 RELEASES = sorted(DATA["releases"], key=lambda v: tuple(int(p) for p in v.split(".")))
 GiB = 2**30
+# vLLM's graph term from 0.20: int(0.705 x 2**30) = 756,987,985 B, the median of the public estimates
+# (tests/test_vllm_graph_estimate.py); --engine none keeps kvplan's generic int(1.25 x 2**30)
+VLLM_GRAPHS = 756_987_985
 
 
 @pytest.mark.parametrize("version", RELEASES)
@@ -78,17 +81,17 @@ def test_v2_before_0_29_subtracts_no_graphs():
     v2_early, avail_early = _terms("meta-llama/Llama-3.1-8B-Instruct", "vllm==0.25.1")
     v2, avail_v2 = _terms("meta-llama/Llama-3.1-8B-Instruct", "vllm==0.32.0")
     assert v1["profile_peak"]["bytes"] == 1_981_894_656 and "x 14 B" in v1["profile_peak"]["source"]
-    assert v1["cuda_graphs"]["bytes"] == int(1.25 * GiB) and v1["cuda_graphs"]["source"].startswith("V1")
+    assert v1["cuda_graphs"]["bytes"] == VLLM_GRAPHS and v1["cuda_graphs"]["source"].startswith("V1")
     assert v2_early["cuda_graphs"]["bytes"] == 0 and "returns 0 before 0.29" in v2_early["cuda_graphs"]["source"]
     assert "x 2 B" in v2_early["profile_peak"]["source"]
     # the forward then sets the peak: 8,192 tokens x (hidden, residual, q/k/v 6,144 and 3 x 14,336 MLP values) x 2 B
     assert v2_early["profile_peak"]["bytes"] == v2["profile_peak"]["bytes"] == 939_524_096
-    assert v2["cuda_graphs"]["bytes"] == int(1.25 * GiB)
+    assert v2["cuda_graphs"]["bytes"] == VLLM_GRAPHS
     # 0.25.1 and 0.32 differ by the graph term and the runner buffers counted from 0.27: penalty counts (1024 x
     # (128,256 + 4,008) x 4 B), other sampler rows (1024 x 17,924 B) and the structured-output bitmask (1024 x
     # (4,008 + 1) x 4 B) (tests/test_vllm_runner_buffers.py); 0.32's memory request is the same ceil(total x 0.92)
-    assert avail_early - avail_v2 == int(1.25 * GiB) + 541_753_344 + 1024 * 17_924 + 1024 * 4_009 * 4
-    assert avail_early - avail_v1 == int(1.25 * GiB) + 1_981_894_656 - v2["profile_peak"]["bytes"]
+    assert avail_early - avail_v2 == VLLM_GRAPHS + 541_753_344 + 1024 * 17_924 + 1024 * 4_009 * 4
+    assert avail_early - avail_v1 == VLLM_GRAPHS + 1_981_894_656 - v2["profile_peak"]["bytes"]
 
 
 def test_rocm_subtracts_graphs_from_0_26():
@@ -139,14 +142,14 @@ def test_bundled_specs_read_hybrid_and_attention_free_as_vllm_does():
 
 def test_enforce_eager_reserves_no_graph_memory():
     """vLLM's --enforce-eager sets cudagraph_mode NONE and gpu_worker.py determine_available_memory then skips
-    profile_cudagraph_memory: 0.32 gives back the 1.25 GiB graph term, 0.19 (graphs never subtracted) nothing."""
+    profile_cudagraph_memory: 0.32 gives back the 0.705 GiB graph term, 0.19 (graphs never subtracted) nothing."""
     graphs, avail = _terms("meta-llama/Llama-3.1-8B-Instruct", "vllm")
     out = run_kvplan("estimate", "meta-llama/Llama-3.1-8B-Instruct", "--gpu", "h100", "-c", "8192",
                      "--enforce-eager", "--format", "json")
     (row,) = json.loads(out.stdout)["plans"]
     eager = {t["name"]: t for t in row["budget"]["terms"]}
     assert eager["cuda_graphs"]["bytes"] == 0 and "--enforce-eager" in eager["cuda_graphs"]["source"]
-    assert row["engine"]["available_kv_cache_bytes"] - avail == graphs["cuda_graphs"]["bytes"] == int(1.25 * GiB)
+    assert row["engine"]["available_kv_cache_bytes"] - avail == graphs["cuda_graphs"]["bytes"] == VLLM_GRAPHS
     assert row["budget"]["engine"] == "vllm 0.32.0, enforce eager"
     old = [json.loads(run_kvplan("estimate", "meta-llama/Llama-3.1-8B-Instruct", "--gpu", "h100", "-c", "8192",
                                  "--engine", "vllm==0.19.0", *flags, "--format", "json").stdout)["plans"][0]
@@ -169,7 +172,7 @@ def test_api_takes_enforce_eager():
 
     eager, = kvplan.estimate("meta-llama/Llama-3.1-8B-Instruct", gpu="h100", max_model_len=8192, enforce_eager=True)
     plain, = kvplan.estimate("meta-llama/Llama-3.1-8B-Instruct", gpu="h100", max_model_len=8192)
-    assert eager.budget.cuda_graph_bytes == 0 and plain.budget.cuda_graph_bytes == int(1.25 * GiB)
+    assert eager.budget.cuda_graph_bytes == 0 and plain.budget.cuda_graph_bytes == VLLM_GRAPHS
 
 
 def test_the_public_report_of_v2s_missing_graph_reserve():
@@ -194,7 +197,8 @@ def test_the_table_says_why_a_release_reserves_no_graph_memory():
            "returns 0 before 0.29" in text
     plain = run_kvplan("estimate", "meta-llama/Llama-3.1-8B-Instruct", "--gpu", "h100", "-c", "8192",
                        env={"COLUMNS": "200"})
-    assert "no CUDA-graph reserve" not in plain.stdout and "CUDA graphs 1.25 GiB" in " ".join(plain.stdout.split())
+    # 756,987,985 B / 2**20 = 721.9 MiB, which the table prints in MiB as it is under 1 GiB
+    assert "no CUDA-graph reserve" not in plain.stdout and "CUDA graphs 722 MiB" in " ".join(plain.stdout.split())
 
 
 def test_enforce_eager_drops_the_ideal_engines_graph_reserve_too():
