@@ -255,15 +255,22 @@ def test_requests_against_vllms_logged_concurrency_is_a_notice(tmp_path):
 
 
 def test_a_cap_that_vllms_rounded_figure_hides_is_still_said(tmp_path):
-    """EXAONE-4.0-32B at 8K with max_num_seqs 4: vLLM logs 4.97x, which rounds down to the 4 the cap runs, so no
-    concurrency note; estimate's start-up block still says the cap holds them, and so does check."""
-    path = deployments_file(tmp_path, "  - name: four\n    model: LGAI-EXAONE/EXAONE-4.0-32B\n    tp: 1\n"
-                                      "    gpu: H100\n    context: 8192\n    max_num_seqs: 4\n")
+    """EXAONE-4.0-32B at 8K with max_num_seqs 5: vLLM logs 5.25x, which rounds down to the 5 the cap runs, so no
+    concurrency note; estimate's start-up block still says the cap holds them, and so does check. By hand: 64 layers
+    of 8 KV heads of 128 in 4 groups of 16 (one global, three of a 4,096-token window), a block 16 layers x 16 tokens
+    x 8 x 128 x 2 x 2 = 1 MiB; the KV budget 11,281,985,231 B (at vLLM's 0.705 GiB graph term) holds 10,759 blocks;
+    a request takes 512 global blocks and 3 x (cdiv(min(4,095 + 8,192, 8,192), 16) + 1) = 3 x 513 windowed ones
+    (vLLM 0.32.0 v1/kv_cache_interface.py:859-885, SlidingWindowSpec.max_admission_blocks_per_request), 2,051:
+    10,759 / 2,051 = 5.25. (Until session 67, with vLLM's graph term at 1.25 GiB, max_num_seqs 4 showed it:
+    10,201 blocks, 4.97x.)"""
+    path = deployments_file(tmp_path, "  - name: five\n    model: LGAI-EXAONE/EXAONE-4.0-32B\n    tp: 1\n"
+                                      "    gpu: H100\n    context: 8192\n    max_num_seqs: 5\n")
     _, rows = _checked(path)
-    row = rows["four"]
-    assert row["max_concurrency"] == 4 == int(row["engine"]["max_concurrency"]) < row["engine"]["max_concurrency"]
+    row = rows["five"]
+    assert row["engine"]["num_gpu_blocks"] == 10_759 and row["engine"]["blocks_per_request"] == 2_051
+    assert row["max_concurrency"] == 5 == int(row["engine"]["max_concurrency"]) < row["engine"]["max_concurrency"]
     assert _said(row, "notice", "max_num_seqs") == [
-        (line_of(path, "max_num_seqs", "name: four"), "resident: 4 requests (max_num_seqs caps them).")]
+        (line_of(path, "max_num_seqs", "name: five"), "resident: 5 requests (max_num_seqs caps them).")]
 
 
 def test_data_parallel_override_and_drafter_notes(tmp_path):

@@ -137,10 +137,13 @@ def test_70b_on_a_2_gpu_a100_node_gets_two_nodes_of_tp_2():
 
 
 def test_70b_at_tp_2_on_a_2_gpu_node_gets_stages_or_a_shorter_length():
+    """At tp 2, 80 x 4 x 128 x 2 x 2 = 163,840 B a token, 2,621,440 B a block of 16: the KV budget of 5,930,474,587 B
+    (5,345,285,292 with vLLM's graph term at 1.25 GiB, plus 585,189,295 at 0.705 GiB) holds 2,262 blocks; less the
+    null block, 2,261 x 16 = 36,176 tokens."""
     plan = _plan(L70, gpu="A100-80GB", tensor_parallel_size=2, gpus_per_node=2)
-    assert plan.fitting_options == ((("context", 32608),), (("pp", 2),))
+    assert plan.fitting_options == ((("context", 36176),), (("pp", 2),))
     assert plan.suggestion() == ("no tensor_parallel_size up to 2 (one node of gpus_per_node 2) fits, even with "
-                                 "kv_cache_dtype fp8; would fit with max_model_len 32608 or pipeline_parallel_size 2")
+                                 "kv_cache_dtype fp8; would fit with max_model_len 36176 or pipeline_parallel_size 2")
     assert "tp 2 spans" not in " ".join(plan.tp_warnings)  # tp 2 is the node: no note
 
 
@@ -178,11 +181,13 @@ def test_json_reports_the_users_node_in_estimate_and_check():
 
 
 def test_the_table_words_the_users_node():
+    """The budget and the length of test_70b_at_tp_2_on_a_2_gpu_node_gets_stages_or_a_shorter_length:
+    5,930,474,587 B = 5.52 GiB, 36,176 tokens."""
     out = run_kvplan("estimate", L70, "--gpu", "A100-80GB", "-tp", "2", "--gpus-per-node", "2").stdout
     text = " ".join(out.split())
-    assert ("max len 131,072 bf16 tp 2 does not fit: one request needs 20.0 GiB of KV per GPU, the budget is 4.98 GiB; "
+    assert ("max len 131,072 bf16 tp 2 does not fit: one request needs 20.0 GiB of KV per GPU, the budget is 5.52 GiB; "
             "no --tensor-parallel-size up to 2 (one node of --gpus-per-node 2) fits, even with --kv-cache-dtype fp8; "
-            "would fit with --max-model-len 32608 or --pipeline-parallel-size 2.") in text
+            "would fit with --max-model-len 36176 or --pipeline-parallel-size 2.") in text
     weights = " ".join(run_kvplan("estimate", L405, "--gpu", "H100", "--gpus-per-node", "4").stdout.split())
     assert "split or shrink them: --tensor-parallel-size 4 and --pipeline-parallel-size 3, " in weights
 

@@ -132,9 +132,12 @@ def test_a_fixed_budget_gets_tp_8_with_fp8():
 
 def test_a_small_model_on_l40s_reaches_30_with_tp_8_and_fp8():
     """30 sequences of 131,072 tokens on L40S (40.84 GiB usable): tp 8 keeps one KV head a GPU, 2 GiB a bf16 sequence,
-    60 GiB for 30; fp8 at tp 4 the same 2 GiB; either is past the whole usable memory. tp 8 with fp8 needs 30 GiB."""
+    60 GiB for 30; fp8 at tp 4 the same 2 GiB; either is past the whole usable memory. tp 8 with fp8 needs 30 GiB.
+    The shorter length at tp 1: a KV budget of 26,116,933,089 B (25,531,743,794 with the 1.25 GiB graph term, plus
+    585,189,295) makes 26,116,933,089 // (16 x 128 KiB) = 12,453 blocks; less the null block, 12,452 // 30 = 415
+    blocks a sequence, 415 x 16 = 6,640 tokens."""
     error = _error(L8, gpu="L40S", tensor_parallel_size=1, min_concurrency=30)
-    assert error.endswith("would fit with tensor_parallel_size 8 and kv_cache_dtype fp8; or max_model_len 6480.")
+    assert error.endswith("would fit with tensor_parallel_size 8 and kv_cache_dtype fp8; or max_model_len 6640.")
     for cheaper in (dict(tensor_parallel_size=8), dict(tensor_parallel_size=4, kv_cache_dtype="fp8")):
         assert _fails(L8, gpu="L40S", min_concurrency=30, **cheaper)["kv_bytes_per_sequence_per_gpu"] == 2 * GiB
     row = _passes(L8, gpu="L40S", tensor_parallel_size=8, kv_cache_dtype="fp8", min_concurrency=30)
@@ -142,12 +145,15 @@ def test_a_small_model_on_l40s_reaches_30_with_tp_8_and_fp8():
 
 
 def test_an_8_card_geforce_server_offers_tp_8():
-    """RTX-4090 (an 8-card PCIe server): four sequences of 131,072 tokens at tp 8 keep one KV head a GPU, 2 GiB a
-    sequence, 8 GiB for four; at tp 4 each takes 4 GiB and three fit."""
-    error = _error(L8, gpu="RTX-4090", tensor_parallel_size=1, min_concurrency=4)
-    assert error.endswith("would fit with tensor_parallel_size 8 or max_model_len 9472.")
-    assert _fails(L8, gpu="RTX-4090", tensor_parallel_size=4, min_concurrency=4)["max_concurrency"] == 3
-    row = _passes(L8, gpu="RTX-4090", tensor_parallel_size=8, min_concurrency=4)
+    """RTX-4090 (an 8-card PCIe server): five sequences of 131,072 tokens at tp 8 keep one KV head a GPU, 2 GiB a
+    sequence, 10 GiB for five; at tp 4 each takes 4 GiB and four fit: a KV budget of 17,755,263,216 B makes
+    17,755,263,216 // (16 x 32 KiB) = 33,865 blocks, 33,864 // 8,192 = 4 sequences. (Four were asked until session
+    67: with vLLM's graph term at 1.25 GiB, tp 4 had 32,749 blocks, three sequences.) The shorter length at tp 1:
+    5,559,931,120 // (16 x 128 KiB) = 2,651 blocks, 2,650 // 5 = 530 blocks, 8,480 tokens."""
+    error = _error(L8, gpu="RTX-4090", tensor_parallel_size=1, min_concurrency=5)
+    assert error.endswith("would fit with tensor_parallel_size 8 or max_model_len 8480.")
+    assert _fails(L8, gpu="RTX-4090", tensor_parallel_size=4, min_concurrency=5)["max_concurrency"] == 4
+    row = _passes(L8, gpu="RTX-4090", tensor_parallel_size=8, min_concurrency=5)
     assert row["kv_bytes_per_sequence_per_gpu"] == LONG * 32 * 1 * 128 * 2 * 2 == 2 * GiB
 
 
@@ -208,16 +214,19 @@ def test_more_stages_with_fp8_beat_more_stages_alone():
     """Llama-3.1-405B at tp 8 x pp 2 on H100, 40 sequences (the search used to try only the asked dtype: pp 6, 48
     GPUs). tp 8 x pp 4 with fp8 (32 GPUs): 126 layers split 31,32,32,31, one KV head a GPU, 32 x 128 x 2 x 1 = 8 KiB a
     token, 1 GiB a sequence. Cheaper: tp 8 x pp 3 with fp8 (42 layers, 24 GPUs) and tp 4 x pp 7 with fp8 (28 GPUs)
-    fall short; tp 8 x pp 4 in bf16 (2 GiB a sequence) too."""
+    fall short; tp 8 x pp 4 in bf16 (2 GiB a sequence) too. With vLLM's 0.705 GiB graph term: tp 8 x pp 3 with fp8,
+    the tighter stage's 41,176,849,997 B // (16 x 10,752) = 239,355 blocks, 239,354 // 8,192 = 29 sequences; the
+    shorter length at tp 8 x pp 2, 24,440,195,319 // (16 x 32,256) = 47,355 blocks, 47,354 // 40 = 1,183 blocks a
+    sequence, 18,928 tokens."""
     error = _error(L405, gpu="H100", tensor_parallel_size=8, pipeline_parallel_size=2, min_concurrency=40)
     assert error.endswith("no tensor_parallel_size up to 8 (one H100-80GB-SXM node) reaches it, even with "
-                          "kv_cache_dtype fp8; would fit with max_model_len 18480; or pipeline_parallel_size 4 and "
+                          "kv_cache_dtype fp8; would fit with max_model_len 18928; or pipeline_parallel_size 4 and "
                           "kv_cache_dtype fp8.")
     row = _passes(L405, gpu="H100", tensor_parallel_size=8, pipeline_parallel_size=4, kv_cache_dtype="fp8",
                   min_concurrency=40)
     assert row["kv_bytes_per_sequence_per_gpu"] == LONG * 32 * 1 * 128 * 2 * 1 == GiB
     assert _fails(L405, gpu="H100", tensor_parallel_size=8, pipeline_parallel_size=3, kv_cache_dtype="fp8",
-                  min_concurrency=40)["max_concurrency"] == 28
+                  min_concurrency=40)["max_concurrency"] == 29
     _fails(L405, gpu="H100", tensor_parallel_size=4, pipeline_parallel_size=7, kv_cache_dtype="fp8", min_concurrency=40)
     _fails(L405, gpu="H100", tensor_parallel_size=8, pipeline_parallel_size=4, min_concurrency=40)
 
@@ -226,7 +235,9 @@ def test_mla_latents_shrink_with_stages_not_tp():
     """DeepSeek-V2-Lite on L4, 40 sequences of 131,072 tokens. The latent is on every TP rank: 31,104 B a token at tp 1
     and at tp 8 alike, so no TP degree helps, and the old search (stages at tp 8 only) said nothing reaches it. With
     stages: pp 7 splits the 27 layers 4,4,4,4,4,4,3, and in fp8 4 x 576 x 1 = 2,304 B a token, 288 MiB a sequence;
-    7 L4s, one node, so the text says nothing about nodes. pp 6 (5 layers a stage) holds 37, pp 7 in bf16 24."""
+    7 L4s, one node, so the text says nothing about nodes. pp 6 (5 layers on its tightest stages, 5 x 576 x 1 x 16 =
+    46,080 B a block) holds 14,672,055,287 // 46,080 = 318,403 blocks, 318,402 // 8,192 = 38 sequences; pp 7 in bf16
+    (4 x 576 x 2 x 16 = 73,728 B a block) 15,393,387,852 // 73,728 = 208,786 blocks, 25 sequences."""
     for tp in (1, 8):
         assert _plan(V2_LITE, gpu="L4", tensor_parallel_size=tp).kv_bytes_per_sequence_per_gpu == LONG * MLA_TOKEN
     error = _error(V2_LITE, gpu="L4", tensor_parallel_size=1, min_concurrency=40)
@@ -236,19 +247,21 @@ def test_mla_latents_shrink_with_stages_not_tp():
                   min_concurrency=40)
     assert row["kv_bytes_per_sequence_per_gpu"] == LONG * 4 * 576 * 1 == 288 * MiB
     assert _fails(V2_LITE, gpu="L4", tensor_parallel_size=1, pipeline_parallel_size=6, kv_cache_dtype="fp8",
-                  min_concurrency=40)["max_concurrency"] == 37
+                  min_concurrency=40)["max_concurrency"] == 38
     assert _fails(V2_LITE, gpu="L4", tensor_parallel_size=1, pipeline_parallel_size=7,
-                  min_concurrency=40)["max_concurrency"] == 24
+                  min_concurrency=40)["max_concurrency"] == 25
 
 
 def test_64_sequences_on_l40s_need_16_gpus():
     """64 sequences of 131,072 tokens on L40S: tp 8 with fp8 is 1 GiB a sequence, 64 GiB, past the 40.84 GiB usable.
     tp 8 x pp 2 with fp8 keeps 16 layers a GPU: 16 x 1 x 128 x 2 x 1 = 4 KiB a token, 512 MiB a sequence, 32 GiB for
     64 (kvplan used to offer tp 8 x pp 4 in bf16, 32 GPUs). 12 GPUs, tp 4 x pp 3 with fp8 (11 layers of 2 heads: 704
-    MiB), hold 54; tp 8 x pp 2 in bf16 (1 GiB) 37."""
+    MiB), hold 55 (stage 0: 41,010,160,353 B // 90,112 = 455,102 blocks, 455,101 // 8,192); tp 8 x pp 2 in bf16 (1
+    GiB) 38 (41,290,225,121 // 131,072 = 315,019 blocks). The shorter length at tp 1: 26,116,933,089 // 2 MiB =
+    12,453 blocks, 12,452 // 64 = 194 blocks a sequence, 3,104 tokens."""
     error = _error(L8, gpu="L40S", tensor_parallel_size=1, min_concurrency=64)
     assert error.endswith("no tensor_parallel_size up to 8 (one L40S node) reaches it, even with kv_cache_dtype fp8; "
-                          "would fit with max_model_len 3040; or tensor_parallel_size 8 and pipeline_parallel_size 2 "
+                          "would fit with max_model_len 3104; or tensor_parallel_size 8 and pipeline_parallel_size 2 "
                           "and kv_cache_dtype fp8.")
     row = _passes(L8, gpu="L40S", tensor_parallel_size=8, pipeline_parallel_size=2, kv_cache_dtype="fp8",
                   min_concurrency=64)
@@ -263,17 +276,20 @@ def test_gb200_stages_within_the_nvl72_domain():
     """Llama-3.1-405B at tp 8 on GB200, 150 sequences (the old search tried tp 64, the widest, and 64 // 64 = 1 stage:
     only a shorter context). tp 4 x pp 9 with fp8, 36 GPUs within one NVLink domain of 72: 14 layers of 2 KV heads,
     14 x 2 x 128 x 2 x 1 = 7 KiB a token, 896 MiB a sequence, 131.25 GiB for 150. The 32-GPU shapes keep 16 layers of 2
-    heads or 32 of 1 (1 GiB a sequence) and hold 141; tp 1 x pp 35 with fp8 (4 layers of 8 heads, 1 GiB) 137."""
+    heads or 32 of 1 (1 GiB a sequence, 128 KiB a block) and hold 141 (tp 4 x pp 8: 152,212,615,078 B // 128 KiB =
+    1,161,290 blocks, 1,161,289 // 8,192) and 142 (tp 8 x pp 4: 152,941,371,237 B, 1,166,850 blocks); tp 1 x pp 35 with
+    fp8 (4 layers of 8 heads, 1 GiB) 137. The shorter length at tp 8: 76,934,586,343 // (16 x 64,512) = 74,535
+    blocks, 74,534 // 150 = 496 blocks a sequence, 7,936 tokens."""
     error = _error(L405, gpu="GB200", tensor_parallel_size=8, min_concurrency=150)
-    assert error.endswith("would fit with max_model_len 7888; or tensor_parallel_size 4 and pipeline_parallel_size 9 "
+    assert error.endswith("would fit with max_model_len 7936; or tensor_parallel_size 4 and pipeline_parallel_size 9 "
                           "and kv_cache_dtype fp8.")
     assert "node" not in error and "domain" not in error
     row = _passes(L405, gpu="GB200", tensor_parallel_size=4, pipeline_parallel_size=9, kv_cache_dtype="fp8",
                   min_concurrency=150)
     assert row["kv_bytes_per_sequence_per_gpu"] == LONG * 14 * 2 * 128 * 2 * 1 == 896 * MiB
-    for tp, pp in ((4, 8), (8, 4)):
+    for tp, pp, held in ((4, 8, 141), (8, 4, 142)):
         assert _fails(L405, gpu="GB200", tensor_parallel_size=tp, pipeline_parallel_size=pp, kv_cache_dtype="fp8",
-                      min_concurrency=150)["max_concurrency"] == 141
+                      min_concurrency=150)["max_concurrency"] == held
     assert _fails(L405, gpu="GB200", tensor_parallel_size=1, pipeline_parallel_size=35, kv_cache_dtype="fp8",
                   min_concurrency=150)["max_concurrency"] == 137
 
@@ -296,11 +312,14 @@ def test_past_the_nvl72_domain_the_text_names_the_domain():
 
 def test_an_asked_tp_past_the_node_is_said_and_the_stages_keep_tp_within_it():
     """Llama-3.1-405B at tp 16 on H100, 40 sequences: tp 16 spans two nodes already, so "no tp up to 8 reaches it"
-    would be false; the remedy is tp 8 x pp 4 with fp8 (1 GiB a sequence, 46 held), never a TP group past 8."""
+    would be false; the remedy is tp 8 x pp 4 with fp8 (1 GiB a sequence, 46 held: 50,248,550,517 B // 128 KiB =
+    383,366 blocks on a 32-layer stage, 383,365 // 8,192), never a TP group past 8. The shorter length at tp 16 (one
+    replicated head a GPU, 64,512 B a token): 24,356,358,391 // (16 x 64,512) = 23,596 blocks, 23,595 // 40 = 589
+    blocks a sequence, 9,424 tokens."""
     _fails(L405, gpu="H100", tensor_parallel_size=16, kv_cache_dtype="fp8", min_concurrency=40)
     error = _error(L405, gpu="H100", tensor_parallel_size=16, min_concurrency=40)
     assert "tensor_parallel_size 16 spans more than one H100-80GB-SXM node (8 GPUs), and kv_cache_dtype fp8 alone " \
-           "falls short; would fit with max_model_len 9200; or tensor_parallel_size 8 and pipeline_parallel_size 4 " \
+           "falls short; would fit with max_model_len 9424; or tensor_parallel_size 8 and pipeline_parallel_size 4 " \
            "and kv_cache_dtype fp8." in error
     assert "up to 8" not in error
     assert _passes(L405, gpu="H100", tensor_parallel_size=8, pipeline_parallel_size=4, kv_cache_dtype="fp8",
@@ -318,11 +337,13 @@ H11 = {"architectures": ["LlamaForCausalLM"], "model_type": "llama", "hidden_act
 def test_eleven_heads_allow_no_tp_above_1(write_config):
     """11 attention heads (prime): no tp from 2 to 8 divides them. One token a layer: 11 x 128 x 2 x 1 = 2,816 B in fp8.
     30 sequences of 131,072 tokens need 1 layer a GPU in fp8 (352 MiB a sequence, 10.3 GiB): pp 24, one per layer;
-    from 13 to 23 stages one stage holds 2 (704 MiB, 20.6 GiB for 30, past the L4's budget), as does pp 24 in bf16."""
+    from 13 to 23 stages one stage holds 2 (704 MiB, 20.6 GiB for 30, past the L4's budget), as does pp 24 in bf16.
+    The shorter length at tp 1 (24 x 11 x 128 x 2 x 2 = 135,168 B a token): 18,647,725,985 // (16 x 135,168) = 8,622
+    blocks, 8,621 // 30 = 287 blocks a sequence, 4,592 tokens."""
     model = str(write_config(H11))
     error = _error(model, gpu="L4", tensor_parallel_size=1, min_concurrency=30)
     assert "the 11 attention heads allow no tensor_parallel_size above 1 within one L4 node, and kv_cache_dtype fp8 " \
-           "alone falls short; would fit with max_model_len 4448; or pipeline_parallel_size 24 and kv_cache_dtype " \
+           "alone falls short; would fit with max_model_len 4592; or pipeline_parallel_size 24 and kv_cache_dtype " \
            "fp8." in error
     assert "tensor_parallel_size up to" not in error
     row = _passes(model, gpu="L4", tensor_parallel_size=1, pipeline_parallel_size=24, kv_cache_dtype="fp8",
@@ -362,7 +383,7 @@ def test_check_cli_keeps_its_exit_code_and_flag_names():
     (finding,) = json.loads(r.stdout)["results"][0]["findings"]
     assert finding["key"] == "min_concurrency"
     assert "no --tensor-parallel-size up to 8 (one L40S node) reaches it, even with --kv-cache-dtype fp8; would " \
-           "fit with --max-model-len 3040; or --tensor-parallel-size 8 and --pipeline-parallel-size 2 and " \
+           "fit with --max-model-len 3104; or --tensor-parallel-size 8 and --pipeline-parallel-size 2 and " \
            "--kv-cache-dtype fp8." in finding["message"]
 
 
@@ -382,21 +403,26 @@ def test_gemma_3n_is_refused_pipeline_stages_on_the_pp_key():
 
 
 def test_deepseek_v4_takes_stages_from_0_21_0_and_is_offered_none_before():
-    """DeepSeek-V4-Flash at tp 4 on H100, 200 sequences of its 1,048,576 tokens: 0.21.0 offers tp 1 x pp 22 (213
-    held; pp 21 holds 180); 0.20.0, whose DeepseekV4ForCausalLM lacks SupportsPP, refuses pp 2 and offers no stages,
-    nor says it tried them."""
+    """DeepSeek-V4-Flash at tp 4 on H100, 200 sequences of its 1,048,576 tokens: 0.21.0 offers tp 1 x pp 22 (215
+    held; pp 21 holds 181); 0.20.0, whose DeepseekV4ForCausalLM lacks SupportsPP, refuses pp 2 and offers no stages,
+    nor says it tried them. A request of 1,048,576 tokens asks 7,450 blocks to be admitted and keeps 4,118
+    (vllm_admission.footprint); pp 22's tightest stage, 66,752,463,159 B at 74,880 B a block, has 891,459 blocks:
+    (891,458 - 7,450) // 4,118 + 1 = 215; pp 21's, 64,165,563,734 B at 85,248, 752,692: (752,691 - 7,450) // 4,118 +
+    1 = 181. 0.20.0's shorter length, searched on the budget at 1,048,576 tokens (33,795,629,187 B, 33,720 blocks,
+    33,719 usable): a request of 33,024 tokens asks 3,483 blocks and keeps 151, (33,719 - 3,483) // 151 + 1 = 201
+    held; one of 33,025 asks 3,484 and keeps 156, 194."""
     flash = "deepseek-ai/DeepSeek-V4-Flash"
     newer = _error(flash, engine="vllm==0.21.0", gpu="H100", tensor_parallel_size=4, min_concurrency=200,
                    max_model_len=None)
     assert newer.endswith("; or tensor_parallel_size 1 and pipeline_parallel_size 22.")
     assert _passes(flash, engine="vllm==0.21.0", gpu="H100", tensor_parallel_size=1, pipeline_parallel_size=22,
-                   min_concurrency=200, max_model_len=None)["max_concurrency"] == 213
+                   min_concurrency=200, max_model_len=None)["max_concurrency"] == 215
     assert _fails(flash, engine="vllm==0.21.0", gpu="H100", tensor_parallel_size=1, pipeline_parallel_size=21,
-                  min_concurrency=200, max_model_len=None)["max_concurrency"] == 180
+                  min_concurrency=200, max_model_len=None)["max_concurrency"] == 181
     older = _error(flash, engine="vllm==0.20.0", gpu="H100", tensor_parallel_size=4, min_concurrency=200,
                    max_model_len=None)
     assert older.endswith("no tensor_parallel_size up to 8 (one H100-80GB-SXM node) reaches it; would fit with "
-                          "max_model_len 32512.")
+                          "max_model_len 33024.")
     refused = _fails(flash, engine="vllm==0.20.0", gpu="H100", tensor_parallel_size=8, pipeline_parallel_size=2,
                      max_model_len=None)
     assert "vLLM 0.20.0 refuses pipeline parallelism for DeepseekV4ForCausalLM" in refused["errors"][0]
@@ -412,7 +438,7 @@ def test_a_pipeline_remedy_is_withdrawn_when_the_architecture_lacks_supports_pp(
     monkeypatch.setitem(sharding.NO_PIPELINE, "LlamaForCausalLM", ("", ""))
     error = _error(L8, gpu="L40S", tensor_parallel_size=1, min_concurrency=64)
     assert error.endswith("no tensor_parallel_size up to 8 (one L40S node) reaches it, even with kv_cache_dtype fp8; "
-                          "would fit with max_model_len 3040.")
+                          "would fit with max_model_len 3104.")
 
 
 def test_weights_past_the_gpu_of_gemma_3n_get_no_stages():
@@ -426,9 +452,13 @@ def test_weights_past_the_gpu_of_gemma_3n_get_no_stages():
 
 def test_a_tp_group_that_does_not_divide_the_node_takes_a_node_of_its_own():
     """microsoft/phi-4 (40 heads, 10 KV heads: tp 1, 2 or 5) on L4s at 16K, 200 sequences with fp8. An 8-GPU node holds
-    one TP group of 5, so tp 5 x pp 4 (215 held) takes 4 nodes, not ceil(20 / 8) = 3; tp 2 x pp 10 (211 held) takes
-    ceil(10 / (8 // 2)) = 3, as tp 1 x pp 20 (203) does with twice the stages; tp 5 x pp 3 and tp 2 x pp 9 fall
-    short."""
+    one TP group of 5, so tp 5 x pp 4 (222 held) takes 4 nodes, not ceil(20 / 8) = 3; tp 2 x pp 10 (218 held) takes
+    ceil(10 / (8 // 2)) = 3, as tp 1 x pp 20 (210) does with twice the stages; tp 5 x pp 3 (157) and tp 2 x pp 9 (177)
+    fall short. Each at 16 x layers x KV heads a GPU x 128 x 2 x 1 B a block, 1,024 blocks a sequence, on its
+    tightest stage: tp 2 x pp 10 18,308,517,537 B // 81,920 = 223,492 blocks, 223,491 // 1,024 = 218; tp 5 x pp 4
+    18,688,501,921 // 81,920 = 228,131, 222; tp 1 x pp 20 17,668,927,649 // 81,920 = 215,685, 210; tp 5 x pp 3 (14
+    layers) 18,466,122,913 // 114,688 = 161,011, 157; tp 2 x pp 9 (5 layers) 18,595,284,385 // 102,400 = 181,594, 177.
+    """
     from kvplan.plan.plan import staged_cost
 
     assert staged_cost(8, 5, 4, 1)[0] == 4 and staged_cost(8, 2, 10, 1)[0] == staged_cost(8, 1, 20, 1)[0] == 3
@@ -439,7 +469,7 @@ def test_a_tp_group_that_does_not_divide_the_node_takes_a_node_of_its_own():
     held = {(tp, pp): _row("microsoft/phi-4", gpu="L4", tensor_parallel_size=tp, pipeline_parallel_size=pp,
                            kv_cache_dtype="fp8", max_model_len=16384, min_concurrency=200)["max_concurrency"]
             for tp, pp in ((2, 10), (5, 4), (1, 20), (5, 3), (2, 9))}
-    assert held == {(2, 10): 211, (5, 4): 215, (1, 20): 203, (5, 3): 152, (2, 9): 171}
+    assert held == {(2, 10): 218, (5, 4): 222, (1, 20): 210, (5, 3): 157, (2, 9): 177}
 
 
 def test_architectures_without_supports_pp_in_0_34():

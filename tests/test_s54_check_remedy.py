@@ -48,11 +48,12 @@ def _capacity_message(row: dict) -> str:
 
 
 def test_tp_2_with_max_num_seqs_1500_reaches_1500_at_512_tokens(tmp_path):
-    """At tp 1 an H100 keeps 875 of the 64 MiB sequences (memory's limit); tp 2 halves a sequence to 32 MiB but
-    the default cap keeps it at 1024: only tp 2 with max_num_seqs 1500 reaches 1500, which check used to miss."""
+    """At tp 1 an H100 keeps 884 of the 64 MiB sequences (memory's limit: a KV budget of 59,345,660,151 B at vLLM's
+    0.705 GiB graph term, // 2 MiB = 28,298 blocks, 28,297 // 32 = 884); tp 2 halves a sequence to 32 MiB but the
+    default cap keeps it at 1024: only tp 2 with max_num_seqs 1500 reaches 1500, which check used to miss."""
     row = _check(_file(tmp_path, 512, 1500))
     assert row["kv_bytes_per_token"] == TOKEN_BYTES
-    assert (row["max_concurrency"], row["max_concurrency_limited_by"]) == (875, "memory")
+    assert (row["max_concurrency"], row["max_concurrency_limited_by"]) == (884, "memory")
     message = _capacity_message(row)
     assert "would fit with tp 2, kv_dtype fp8 or context 288, each with max_num_seqs 1500." in message
     assert "no tp up to" not in message
@@ -60,7 +61,7 @@ def test_tp_2_with_max_num_seqs_1500_reaches_1500_at_512_tokens(tmp_path):
     followed = _check(_file(tmp_path, 512, 1500, tp=2, max_num_seqs=1500))
     per_sequence = 512 * TOKEN_BYTES // 2  # 4 of 8 KV heads per GPU
     assert per_sequence == 32 * MIB == followed["kv_bytes_per_sequence_per_gpu"]
-    predicted = followed["kv_budget_bytes_per_gpu"] // per_sequence  # the remedy's memory, uncapped: 1,994
+    predicted = followed["kv_budget_bytes_per_gpu"] // per_sequence  # the remedy's memory, uncapped: 2,011
     assert predicted >= 1500
     assert followed["passed"] and (followed["max_concurrency"], followed["max_concurrency_limited_by"]) == \
         (1500, "max_num_seqs")
@@ -72,7 +73,8 @@ def test_tp_2_with_max_num_seqs_1500_reaches_1500_at_512_tokens(tmp_path):
 
 def test_every_remedy_past_the_cap_names_the_cap_cheapest_first_and_passes_when_followed(tmp_path):
     """tp first, then fp8 KV (32 MiB a sequence at tp 1), then the longest context: 1500 sequences of 18 blocks
-    (2 MiB a block of 16 bf16 tokens) take 52.7 GiB of the ~54.5 GiB budget, 19 blocks 55.7 GiB: 288 tokens."""
+    (2 MiB a block of 16 bf16 tokens) take 52.7 GiB of the 55.0 GiB budget at max_num_seqs 1500 (59,077,664,535 B:
+    28,170 blocks, 28,169 // 1,500 = 18), 19 blocks 55.7 GiB: 288 tokens."""
     message = _capacity_message(_check(_file(tmp_path, 512, 1500)))
     assert message.endswith("would fit with tp 2, kv_dtype fp8 or context 288, each with max_num_seqs 1500.")
     for context, keys in ((512, dict(tp=2)), (512, dict(kv_dtype="fp8")), (288, {})):

@@ -133,14 +133,17 @@ def _errors(*args) -> list:
 
 
 def test_text_only_is_offered_with_the_cap_raised_where_memory_does_not_stop_it():
-    """976 tokens, 1030 sequences: with its vision tower an H100 keeps 1012 (memory); without it the cache holds
-    more than 1030 but vLLM runs 1024 at once, so the remedy is --language-model-only with --max-num-seqs 1030."""
+    """976 tokens, 1030 sequences: with its vision tower an H100 keeps 1022 (memory); without it the cache holds
+    more than 1030 but vLLM runs 1024 at once, so the remedy is --language-model-only with --max-num-seqs 1030.
+    By hand at vLLM's 0.705 GiB graph term (585,189,295 B more than at 1.25 GiB): the KV budget 57,240,006,903 B //
+    917,504 = 62,386 blocks, 62,385 usable // 61 = 1,022 sequences. At the raised cap the budget is 57,236,021,703 B
+    (the cap's buffers grow): 62,382 blocks, 62,381 // 1,030 = 60 blocks a sequence, --max-model-len 960."""
     row = _errors("-c", "976", "--min-concurrency", "1030")
     assert row["kv_bytes_per_sequence_per_gpu"] == 61 * QWEN_BLOCK == 55_967_744
-    assert (row["max_concurrency"], row["max_concurrency_limited_by"]) == (1012, "memory")
-    assert row["kv_budget_bytes_per_gpu"] // QWEN_BLOCK - 1 == 61_747  # 61,747 blocks / 61 = 1,012 sequences
+    assert (row["max_concurrency"], row["max_concurrency_limited_by"]) == (1022, "memory")
+    assert row["kv_budget_bytes_per_gpu"] // QWEN_BLOCK - 1 == 62_385  # 62,385 blocks / 61 = 1,022 sequences
     (error,) = row["errors"]
-    assert error.endswith("would fit with --tensor-parallel-size 2, --kv-cache-dtype fp8, --max-model-len 944 or "
+    assert error.endswith("would fit with --tensor-parallel-size 2, --kv-cache-dtype fp8, --max-model-len 960 or "
                           "--language-model-only (text only: no vision tower), each with --max-num-seqs 1030.")
 
     at_default_cap = _errors("-c", "976", "--min-concurrency", "1030", "--language-model-only")
@@ -148,17 +151,20 @@ def test_text_only_is_offered_with_the_cap_raised_where_memory_does_not_stop_it(
         (H100_MAX_NUM_SEQS, "max_num_seqs")
     followed = _errors("-c", "976", "--min-concurrency", "1030", "--language-model-only", "--max-num-seqs", "1030")
     blocks = followed["kv_budget_bytes_per_gpu"] // QWEN_BLOCK - 1
-    assert blocks // 61 >= 1030  # the text-only cache at the raised cap, by hand: 64,628 blocks, 1,059 sequences
+    assert blocks // 61 >= 1030  # the text-only cache at the raised cap, by hand: 65,266 blocks, 1,069 sequences
     assert followed["passed"] and (followed["max_concurrency"], followed["max_concurrency_limited_by"]) == \
         (1030, "max_num_seqs")
 
 
 def test_past_the_cap_the_text_only_remedy_reads_as_the_others():
-    """960 tokens: the cap (1024) stops it, and at 1030 the cache holds 1029; each remedy needs the cap raised."""
-    (error,) = _errors("-c", "960", "--min-concurrency", "1030")["errors"]
-    assert "and at --max-num-seqs 1030 its KV cache holds 1029; would fit with --tensor-parallel-size 2, " \
+    """960 tokens (60 blocks), 1040 sequences: the cap (1024) stops it, and at 1040 the cache holds 1039; each remedy
+    needs the cap raised. At the cap of 1040 the budget is 57,229,379,703 B: 62,375 blocks, 62,374 // 60 = 1,039
+    sequences, and 62,374 // 1,040 = 59 blocks a sequence, --max-model-len 944. (Until session 67, with vLLM's graph
+    term at 1.25 GiB, 1030 sequences showed it: 1029 held at that cap; now 1,039 are.)"""
+    (error,) = _errors("-c", "960", "--min-concurrency", "1040")["errors"]
+    assert "and at --max-num-seqs 1040 its KV cache holds 1039; would fit with --tensor-parallel-size 2, " \
            "--kv-cache-dtype fp8, --max-model-len 944 or --language-model-only (text only: no vision tower), each " \
-           "with --max-num-seqs 1030." in error
+           "with --max-num-seqs 1040." in error
 
 
 def test_a_text_only_deployment_is_not_offered_text_only():
