@@ -156,8 +156,9 @@ def test_state_pools_hold_what_vllm_allocates():
 def test_the_budget_verdict_weighs_the_sequences_before_the_cap():
     """Both plans meet max_num_seqs (1,024), which would agree whatever the budget terms: the verdict weighs the
     sequences each budget keeps resident before the cap, num_gpu_blocks less the null block: 3,072 on a planned
-    budget of 61,238,067,528 bytes (a fixed input here, not the estimate's); 1 GiB less holds (61,238,067,528 - 1,073,741,824) // 19,922,944 - 1 = 3,018 (54 fewer: within 3%),
-    2 GiB less 2,964 (108 fewer: 3.6%, outside)."""
+    budget of 61,238,067,528 bytes (a fixed input here, not the estimate's); 1 GiB less holds
+    (61,238,067,528 - 1,073,741,824) // 19,922,944 - 1 = 3,018 (54 fewer: within 3%), 2 GiB less 2,964 (108 fewer:
+    3.6%, outside)."""
     from kvplan.verify.judge import budget_counts, judge_budget
 
     budget = 61_238_067_528
