@@ -21,7 +21,7 @@ from ..engines import EngineFlags, get_engine, unused_media_note
 from ..engines.vllm_lora import ignored_note
 from ..engines.vllm_graphs import refuse_capture_flags
 from ..engines.figures import figure_columns, later_figure_columns
-from ..engines.vllm_config_read import refuse_encoder_only
+from ..engines.vllm_config_read import refuse_encoder_only, unlisted_note
 from ..engines.vllm_pooling import pooling_field, pooling_note, refuse_st_pooling, runner_name
 from ..engines.vllm_cache_flags import with_cache_flags
 from ..engines.vllm_cache_notes import cache_flag_notes
@@ -474,6 +474,9 @@ def check_deployment(dep: Deployment, spell: Callable[[str], str] = str, resolve
     pooled = pooling_note(spec, release_of(_engine(dep)), spell)  # estimate's rule note
     if pooled:  # on the runner / convert key that picked the pooling runner, else the model's line
         add("warning", pooling_field(spec, release_of(_engine(dep))) or "model", pooled + ".")
+    unlisted = unlisted_note(spec, release_of(_engine(dep)))  # estimate's note: the Transformers backend decides
+    if unlisted:
+        add("warning", "model", unlisted + ".")
     dropped = ignored_pooler_note(spec, release_of(_engine(dep)), spell)
     if dropped:  # names vLLM 0.11-0.15 drop without a word: a warning on the pooler_config key, not a failure
         add("warning", "pooler_config", dropped + ".")

@@ -8,7 +8,7 @@ from typing import Callable, Optional, Union
 
 from ..engines import EngineFlags, get_engine, unused_media_note
 from ..engines.vllm_cache_notes import cache_flag_notes
-from ..engines.vllm_config_read import refuse_encoder_only
+from ..engines.vllm_config_read import refuse_encoder_only, unlisted_note
 from ..engines.vllm_lora import lora_notes
 from ..engines.vllm_pooling import pooling_note, refuse_st_pooling
 from ..engines.vllm_pooler_config import ignored_note as ignored_pooler_note, refuse_pooler_config
@@ -151,6 +151,9 @@ def estimate(model: str, *, contexts: Optional[list] = None, kv_dtypes: list = (
     pooled = pooling_note(spec, engine_model.version, spell)
     if pooled:  # it generates no tokens: its decode figures are said to be a generating model's
         spec = replace(spec, notes=spec.notes + (pooled,))
+    unlisted = unlisted_note(spec, engine_model.version)
+    if unlisted:  # no release lists its architecture: the Transformers backend's to serve or refuse
+        spec = replace(spec, notes=spec.notes + (unlisted,))
     dropped = ignored_pooler_note(spec, engine_model.version, spell)
     if dropped:  # --pooler-config names vLLM 0.11-0.15 drop without a word: said, not refused
         spec = replace(spec, notes=spec.notes + (dropped,))

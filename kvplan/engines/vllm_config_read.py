@@ -21,8 +21,9 @@ from ..errors import KvplanError
 from ..model.unmodelled import encoder_only_error, switched_on
 from .figures import Refusal
 from .vllm_pooling import pooling_runner
-from .vllm_registry import (FIRST_LISTED, PLUGINS, RETIRED, last_serving, padded_release, retirement,
-                            served_architecture, unlisted_span)
+from .vllm_registry import (FIRST_LISTED, LAST_RUNS, PLUGINS, RETIRED, UNLISTED, last_serving, padded_release,
+                            retirement, served_architecture, unlisted_span)
+from .vllm_registry_names import LISTED_0_32
 from .vllm_versions import NEWEST, parse_version
 
 # Architectures vLLM dropped (_PREVIOUSLY_SUPPORTED_MODELS, message at registry.py 0.32.0:1186-1195), by release:
@@ -310,7 +311,57 @@ def architecture_refusal(architecture: str, version: str) -> Optional[Refusal]:
         return Refusal(f"Model architectures ['{architecture}'] are not supported for now (vLLM's registry lists "
                        f"them from v{first} on; vllm=={version} is older).", None, configuration=True, field="engine",
                        options=(f"vllm=={first}",), onward="newer")
-    return _unlisted_refusal(architecture, version) or _retired_refusal(architecture, version)
+    return (_unlisted_refusal(architecture, version) or _retired_refusal(architecture, version)
+            or _nowhere_refusal(architecture, version))
+
+
+TRANSFORMERS_BACKEND = "0.7.2"  # the first release that tries the Transformers backend for an unlisted name
+
+
+def _nowhere_refusal(architecture: str, version: str) -> Optional[Refusal]:
+    """_raise_for_unsupported's line (registry.py 0.32.0:1206-1209, worded as architecture_refusal's) for an
+    architecture no release lists, in a release from before the Transformers backend took such names
+    (TRANSFORMERS_BACKEND); later ones may serve it there (unlisted_note)."""
+    if not architecture or listed_anywhere(architecture) or not before_transformers_backend(version):
+        return None
+    return Refusal(f"Model architectures ['{architecture}'] are not supported for now (no vLLM release lists them; "
+                   f"vllm=={version} predates the Transformers backend of v{TRANSFORMERS_BACKEND}).", None,
+                   configuration=True, field="engine", options=(f"vllm=={TRANSFORMERS_BACKEND}",), onward="newer")
+
+
+# config/model.py 0.32.0:2322-2339 (_SUFFIX_TO_DEFAULTS): registry.py's _normalize_arch (0.32.0:1297-1320) serves an
+# unlisted name as the listed one its suffix swapped for another of these names (a ...ForSequenceClassification as
+# its ...ForCausalLM, converted)
+SUFFIXES = ("ForCausalLM", "ForConditionalGeneration", "ChatModel", "LMHeadModel", "ForTextEncoding", "EmbeddingModel",
+            "ForSequenceClassification", "ForTokenClassification", "ForAudioClassification", "ForImageClassification",
+            "ForVideoClassification", "ClassificationModel", "ForRewardModeling", "RewardModel", "Model")
+
+
+def listed_anywhere(architecture: str) -> bool:
+    """Whether any release kvplan models lists `architecture` in its registry, or a name it is served as (SUFFIXES):
+    the pinned release's names (vllm_registry_names, read from its source), those later or earlier releases add
+    (ADDED_ARCHITECTURES), drop (UNLISTED, RETIRED, LAST_RUNS) or hand to a plugin (PLUGINS)."""
+    stems = [architecture[:-len(suffix)] for suffix in SUFFIXES if architecture.endswith(suffix)]
+    names = {architecture} | {stem + suffix for stem in stems for suffix in SUFFIXES}
+    return any(name in listed for name in names
+               for listed in (LISTED_0_32, ADDED_ARCHITECTURES, UNLISTED, RETIRED, LAST_RUNS, PLUGINS))
+
+
+def before_transformers_backend(version: str) -> bool:
+    return padded_release(version) < padded_release(TRANSFORMERS_BACKEND)
+
+
+def unlisted_note(spec, version: Optional[str]) -> str:
+    """The note on a model whose architecture no release lists, where `version` (0.7.2 on) hands it to the
+    Transformers backend (registry.py 0.32.0:1222-1295, _try_resolve_transformers): that backend serves it only where
+    transformers or the checkpoint's remote code has a compatible class, which kvplan cannot see offline; '' for
+    a listed one, --engine none (version None) and earlier releases (they refuse it: _nowhere_refusal)."""
+    architecture = served_architecture(spec)
+    if version is None or not architecture or listed_anywhere(architecture) or before_transformers_backend(version):
+        return ""
+    return (f"no vLLM release lists {architecture} in its registry: vLLM {version} hands it to its Transformers "
+            f"backend, which serves it only where the installed transformers (or the checkpoint's auto_map code) has "
+            f"a compatible class for it, and refuses it otherwise; kvplan plans the layers its config names")
 
 
 def _retired_refusal(architecture: str, version: str) -> Optional[Refusal]:

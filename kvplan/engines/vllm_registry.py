@@ -24,9 +24,10 @@ _normalize_arch maps to InternVLChatModel: registry.py 0.10.1:577-601; Chameleon
 vllm_config_read.ADDED_ARCHITECTURES already names.
 
 Not modelled: from 0.7.2 a release first hands an architecture its registry lacks to the Transformers backend
-(model_loader/utils.py 0.7.2:92-98, 0.8.5:102-107; registry.py 0.11.0:802-829), which serves it where the installed
-transformers, or the checkpoint's remote code, has a model class that declares itself compatible; the refusal here
-is vLLM's answer where it has none.
+(model_loader/utils.py 0.7.2:92-98, 0.8.5:102-107; registry.py 0.11.0:802-829, 0.32.0:1222-1295), which serves it
+where the installed transformers, or the checkpoint's remote code, has a model class that declares itself
+compatible; the refusal here is vLLM's answer where it has none. An architecture no release lists at all
+(vllm_config_read.listed_anywhere) is said so (its unlisted_note) from 0.7.2 on, and refused before.
 """
 
 from __future__ import annotations
