@@ -311,7 +311,8 @@ def verify(model: str, *, tensor_parallel_size: int = 1, max_model_len: Optional
 
 
 def models() -> list:
-    """The bundled model specs, one dict each (id, aliases, layers, heads, max_position_embeddings, ...)."""
+    """The bundled model specs, one dict each (id, aliases, layers, attention_heads, kv_heads,
+    max_position_embeddings, default_max_model_len, ...)."""
     from .commands.catalogs import models as run
 
     return run().models
