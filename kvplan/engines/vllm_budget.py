@@ -76,8 +76,9 @@ CONSTANTS = {
                                       "118.65 on GB300), most without the settings behind them; leaving one out, "
                                       "the median of the others misses by 0.63 GiB (median) where the 1.25 GiB "
                                       "kvplan assumed before session 67 misses by 0.81"),
-    # The two figures with their settings (vllm#52872, one model on an RTX 5090) grow with max_num_batched_tokens:
-    # 0.52 GiB at 2,048, 0.89 at 8,192; too few to fit that growth on yet.
+    # Session 68's figures (G11-G35): a line in the graphs captured (0.117 + 0.00771 GiB a graph) beats this median
+    # left out, one in max_num_batched_tokens does not (tests/test_vllm_graph_estimate.py); not applied: it moves ~60
+    # tests and the goldens, so the lead decides (branch s68-graphs-count).
 }
 EXTENSIBLE_MARGIN_FRACTION = 0.75  # v1/worker/extensible_kv_cache.py:65 KV_CACHE_MARGIN_FRACTION (0.34)
 EXTENSIBLE_GRANULE = 2 << 20  # utils/extensible_tensor.py _MIN_GRANULARITY: CUDA's VMM granularity, floored at 2 MiB
