@@ -135,7 +135,7 @@ def test_the_graph_term_is_the_session_67_median_and_beats_the_old_reserve_left_
 def test_the_median_rule_still_beats_the_old_reserve_over_all_33_figures():
     """Session 68's 25 figures (G11-G35) with the eight: the median of the others misses the one left out by 0.325
     GiB (median over the 33), the flat 1.25 GiB by 0.97. The median of all 33 is 0.47 GiB, below the 0.705 GiB term
-    (kept: the lead decides)."""
+    (kept: kvplan/engines/vllm_budget.py says why)."""
     flat = statistics.median(abs(1.25 - c["estimate_gib"]) for c in FIGURES)
     held_out = statistics.median(_held_out_median_misses(FIGURES, FIGURES))
     assert (flat, held_out) == pytest.approx((0.97, 0.325))
