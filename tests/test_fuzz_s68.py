@@ -1,0 +1,59 @@
+"""Defects found by session 68's fuzz round on the least-fuzzed surfaces (estimate --chart / --format html, the
+model summary, `kvplan models` / `kvplan gpus`, the Python API), each reproduced here.
+
+D1  a refusal of the GPU itself (sparse MLA or DeepSeek-V4 where none of their kernels runs) with a KV budget given
+    (--kv-cache-memory-bytes: no GPU budget, so the budget names no GPU) said "does not start on None" in the table,
+    and --format html crashed (exit 3) on escaping the missing name.
+D2  click's usage errors said nothing of what is valid and were no sentence: `kvplan models json` gave "Got
+    unexpected extra argument(s) (json)", `kvplan gpus --gpu H100` "No such option: --gpu".
+"""
+
+from __future__ import annotations
+
+import pytest
+from conftest import one_error_line, run_kvplan
+
+
+# ---- D1: the GPU a refusal of the GPU names, with a KV budget given --------------------------------------------
+
+@pytest.mark.parametrize("model, gpu, said", [
+    ("zai-org/GLM-5.2", "L4", "with a sparse MLA layer"),  # compute capability 8.9: no sparse MLA backend
+    ("deepseek-ai/DeepSeek-V4-Flash", "A10G", "compute capability 8.6"),
+])
+def test_a_refused_gpu_is_named_with_a_kv_budget_given(model, gpu, said):
+    args = ("estimate", model, "--gpu", gpu, "-tp", "4", "-c", "32K", "--kv-cache-memory-bytes", "20G")
+    table = run_kvplan(*args)
+    assert table.returncode == 0, table.stderr
+    assert f"does not start on {gpu}:" in table.stdout and said in table.stdout
+    assert "on None" not in table.stdout
+    page = run_kvplan(*args, "--format", "html")
+    assert page.returncode == 0 and page.stderr == "", page.stderr
+    assert f"<h3>vllm 0.32.0 on {gpu} (every plan)</h3>" in page.stdout
+    assert f"does not start on {gpu}:" in page.stdout
+
+
+def test_the_gpu_budgets_own_name_still_leads():
+    out = run_kvplan("estimate", "zai-org/GLM-5.2", "--gpu", "L4", "-tp", "8", "-c", "8K", "--format", "html")
+    assert out.returncode == 0 and "<h3>vllm 0.32.0 on L4 (every plan)</h3>" in out.stdout
+
+
+# ---- D2: click's usage errors, one sentence that says what is valid ----------------------------------------------
+
+@pytest.mark.parametrize("args, line", [
+    (("models", "json"),
+     "kvplan models takes no arguments, got 'json'; `kvplan models -h` lists the options it takes."),
+    (("gpus", "H100", "json"),
+     "kvplan gpus takes no arguments, got 'H100 json'; `kvplan gpus -h` lists the options it takes."),
+    (("gpus", "--gpu", "H100"), "kvplan gpus has no option --gpu; `kvplan gpus -h` lists the options it takes."),
+    (("models", "--forma", "json"), "kvplan models has no option --forma; did you mean --format?"),
+    (("estimate", "meta-llama/Llama-3.1-8B-Instruct", "-c", "8K", "32K"),
+     "kvplan estimate takes one MODEL, got '32K' besides; each option takes one value (a list joined with commas: "
+     "8K,32K), and `kvplan estimate -h` lists the options."),
+])
+def test_usage_errors_say_what_is_valid(args, line):
+    assert one_error_line(run_kvplan(*args)) == "kvplan: error: " + line
+
+
+def test_a_long_unknown_option_is_still_cut():
+    line = one_error_line(run_kvplan("models", "--" + "x" * 3000))
+    assert len(line) < 250 and "xxx...xxx" in line
