@@ -6,12 +6,15 @@ D1  a refusal of the GPU itself (sparse MLA or DeepSeek-V4 where none of their k
     and --format html crashed (exit 3) on escaping the missing name.
 D2  click's usage errors said nothing of what is valid and were no sentence: `kvplan models json` gave "Got
     unexpected extra argument(s) (json)", `kvplan gpus --gpu H100` "No such option: --gpu".
+D3  the remedy of a length past the window --disable-sliding-window caps the model to named the switch by its flag
+    wherever it was read: the API's remedy said "max_model_len 1024 or less (the sliding window
+    --disable-sliding-window caps it to; ...)", a deployments file's "context 1024 ... --disable-sliding-window".
 """
 
 from __future__ import annotations
 
 import pytest
-from conftest import one_error_line, run_kvplan
+from conftest import environment, one_error_line, run_kvplan
 
 
 # ---- D1: the GPU a refusal of the GPU names, with a KV budget given --------------------------------------------
@@ -57,3 +60,35 @@ def test_usage_errors_say_what_is_valid(args, line):
 def test_a_long_unknown_option_is_still_cut():
     line = one_error_line(run_kvplan("models", "--" + "x" * 3000))
     assert len(line) < 250 and "xxx...xxx" in line
+
+
+# ---- D3: the window's remedy names the switch as the caller spells it -------------------------------------------
+# gemma-3-4b-it's sliding_window is 1024 (model_specs/google--gemma-3-4b-it.yaml): vLLM caps the length to it with
+# the switch on (config/model.py 0.32.0 _get_and_verify_max_len), so 131072 is refused and 1024 is the remedy
+
+def test_the_api_remedy_names_the_window_switch_by_its_keyword():
+    import kvplan
+
+    with environment({"HF_HUB_OFFLINE": "1"}):
+        (plan,) = kvplan.estimate("google/gemma-3-4b-it", disable_sliding_window=True, max_model_len=131072,
+                                  kv_cache_memory_bytes="10G", gpu="H100")
+    remedy = plan.to_dict(kvplan.api.keyword)["engine"]["refusal"]["remedy"]
+    assert remedy == ("it starts with max_model_len 1024 or less (the sliding window disable_sliding_window caps it "
+                      "to; or VLLM_ALLOW_LONG_MAX_MODEL_LEN=1, at your own risk)")
+
+
+def test_a_deployments_file_remedy_names_the_window_switch_by_its_key(tmp_path):
+    file = tmp_path / "d.yaml"
+    file.write_text("deployments:\n  - name: g\n    model: google/gemma-3-4b-it\n    tp: 1\n    context: 131072\n"
+                    "    disable_sliding_window: true\n    kv_budget: 10G\n")
+    out = run_kvplan("check", "--file", file, "--format", "json")
+    assert out.returncode == 1, out.stderr
+    assert ("it starts with context 1024 or less (the sliding window disable_sliding_window caps it to" in out.stdout
+            and "--disable-sliding-window" not in out.stdout)
+
+
+def test_the_command_line_remedy_keeps_the_flag():
+    out = run_kvplan("estimate", "google/gemma-3-4b-it", "--disable-sliding-window", "-c", "131072", "--kv-budget",
+                     "10G", "--format", "json")
+    assert ("it starts with --max-model-len 1024 or less (the sliding window --disable-sliding-window caps it to; "
+            in out.stdout)
