@@ -9,6 +9,9 @@ D2  click's usage errors said nothing of what is valid and were no sentence: `kv
 D3  the remedy of a length past the window --disable-sliding-window caps the model to named the switch by its flag
     wherever it was read: the API's remedy said "max_model_len 1024 or less (the sliding window
     --disable-sliding-window caps it to; ...)", a deployments file's "context 1024 ... --disable-sliding-window".
+D4  the API's gpu_memory_utilization='0.9' was refused as "must be a fraction in (0, 1] ..., got '0.9'" and
+    max_num_seqs='64' as "must be a positive integer, got '64'": right values, and the sentence did not say that
+    their type (a string) was what was wrong.
 """
 
 from __future__ import annotations
@@ -92,3 +95,27 @@ def test_the_command_line_remedy_keeps_the_flag():
                      "10G", "--format", "json")
     assert ("it starts with --max-model-len 1024 or less (the sliding window --disable-sliding-window caps it to; "
             in out.stdout)
+
+
+# ---- D4: a number given as a string is said to be the string ----------------------------------------------------
+
+@pytest.mark.parametrize("keyword, value, said", [
+    ("gpu_memory_utilization", "0.9", "gpu_memory_utilization must be a fraction in (0, 1], unquoted (the share of "
+                                      "GPU memory the engine may use), got '0.9'."),
+    ("max_num_seqs", "64", "max_num_seqs must be a positive integer, unquoted, got '64'."),
+    ("pipeline_parallel_size", "2", "pipeline_parallel_size must be a positive integer, unquoted, got '2'."),
+])
+def test_the_api_says_a_number_in_quotes_is_the_fault(keyword, value, said):
+    import kvplan
+
+    with environment({"HF_HUB_OFFLINE": "1"}), pytest.raises(kvplan.FieldError) as caught:
+        kvplan.estimate("meta-llama/Llama-3.1-8B-Instruct", **{keyword: value})
+    assert str(caught.value) == said
+
+
+@pytest.mark.parametrize("value, said", [("'x'", "must be a positive integer, got 'x'."),
+                                         ("0", "must be a positive integer, got 0.")])
+def test_a_value_that_is_no_number_keeps_its_words(tmp_path, value, said):
+    file = tmp_path / "d.yaml"
+    file.write_text(f"deployments:\n  - name: a\n    model: meta-llama/Llama-3.1-8B-Instruct\n    tp: {value}\n")
+    assert one_error_line(run_kvplan("check", "--file", file)).endswith(f"field 'tp' {said}")
