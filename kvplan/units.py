@@ -263,7 +263,7 @@ def require_fraction(field: str, value) -> float:
 
 def _unquoted(value, number) -> str:
     """", unquoted" where `value` is a string that reads as the number asked for (the API's max_num_seqs='64', a
-    deployments file's gpu_util: "0.9"): the value is right, its type is not, and "got '64'" alone does not say so."""
+    deployments file's tp: '8'): the value is right, its type is not, and "got '64'" alone does not say so."""
     try:
         return ", unquoted" if isinstance(value, str) and number(value) is not None else ""
     except ValueError:
