@@ -406,7 +406,7 @@ def test_file_shape_errors(tmp_path, text, needles):
     ("name: a\n    model: {llama}\n    tp: 0", [":8: deployment 'a' field 'tp' must be a positive integer, got 0"]),
     ("name: a\n    model: {llama}\n    tp: -4", ["field 'tp' must be a positive integer, got -4"]),
     ("name: a\n    model: {llama}\n    tp: eight", ["field 'tp' must be a positive integer, got 'eight'"]),
-    ("name: a\n    model: {llama}\n    tp: '8'", ["field 'tp' must be a positive integer, got '8'"]),
+    ("name: a\n    model: {llama}\n    tp: '8'", ["field 'tp' must be a positive integer, unquoted, got '8'"]),
     ("name: a\n    model: {llama}\n    tp: true", ["field 'tp' must be a positive integer, got true"]),
     ("name: a\n    model: {llama}\n    tp: 2\n    pp: 0", ["field 'pp' must be a positive integer, got 0"]),
     ("name: a\n    model: {llama}\n    tp: 2\n    gpu: H900",

@@ -217,7 +217,7 @@ def test_a_bad_value_names_file_line_deployment_and_key_as_estimate_words_it(tmp
 
 
 def test_a_quoted_count_and_a_yaml_1_1_number_are_refused(tmp_path):
-    for entry, problem in (("max_num_seqs: '64'", "must be a positive integer, got '64'."),
+    for entry, problem in (("max_num_seqs: '64'", "must be a positive integer, unquoted, got '64'."),
                            ("max_num_batched_tokens: 0x4000", "is written '0x4000', which YAML 1.1 reads as")):
         path = _write(tmp_path, f"  - name: bad\n    model: {LLAMA_8B}\n    tp: 1\n    {entry}\n")
         r = run_kvplan("check", "--file", path)

@@ -291,8 +291,8 @@ def test_check_file_takes_gpus_per_node_and_refuses_bad_values_with_their_line(t
     # vLLM would not start it (not one sequence fits): an error even without min_concurrency (docs/ci.md)
     assert any("would fit with tp 4 and pp 3" in e for e in result["errors"]) and not result["passed"]
     assert any(w.startswith("tp 8 spans more than one node of gpus_per_node 4") for w in result["warnings"])
-    for bad, words in (("0", "must be a positive integer, got 0."), ('"4"', "must be a positive integer, got '4'."),
-                       ("0x4", "is written '0x4'")):
+    for bad, words in (("0", "must be a positive integer, got 0."),
+                       ('"4"', "must be a positive integer, unquoted, got '4'."), ("0x4", "is written '0x4'")):
         path.write_text(f"deployments:\n  - name: a\n    model: {L8}\n    tp: 1\n    gpus_per_node: {bad}\n")
         line = one_error_line(run_kvplan("check", "--file", path))
         assert f"{path}:5: deployment 'a' field 'gpus_per_node' {words}" in line

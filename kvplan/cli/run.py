@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import re
 import sys
 from contextlib import contextmanager
 from typing import Optional
@@ -98,7 +99,7 @@ def main(argv: Optional[list] = None) -> int:
         say(f"kvplan: error: {exc}")
         return 2
     except usage_errors as exc:
-        say(f"kvplan: error: {_cut_arguments(exc.format_message(), args)}")
+        say(f"kvplan: error: {_usage_sentence(exc) or _cut_arguments(exc.format_message(), args)}")
         return 2
     except exit_ as exc:
         return exc.exit_code if isinstance(getattr(exc, "exit_code", None), int) else 0
@@ -122,6 +123,32 @@ def main(argv: Optional[list] = None) -> int:
     if result == 130:  # typer's answer to a KeyboardInterrupt (no command of ours returns 130)
         say("kvplan: interrupted.")
     return result if isinstance(result, int) else 0
+
+
+EXTRA_ARGUMENTS = re.compile(r"Got unexpected extra argument(?:s|\(s\))? \((.*)\)", re.DOTALL)  # click 8's, typer's
+
+
+def _usage_sentence(exc) -> Optional[str]:
+    """click's two usage errors that say nothing of what is valid, as one sentence that does: an option the command
+    lacks ("No such option: --gpu", from `kvplan models --gpu H100`) and arguments past the command's own ("Got
+    unexpected extra argument(s) (json)", from `kvplan models json` or `-c 8K 32K`); None for the others."""
+    ctx = getattr(exc, "ctx", None)
+    if ctx is None:
+        return None
+    path = ctx.command_path
+    name = getattr(exc, "option_name", None)
+    if name is not None:
+        near = sorted(getattr(exc, "possibilities", None) or ())
+        return (f"{path} has no option {quote(name)[1:-1]}; " +
+                (f"did you mean {' or '.join(near)}?" if near else f"`{path} -h` lists the options it takes."))
+    extra = EXTRA_ARGUMENTS.fullmatch(exc.format_message())
+    if extra is None:
+        return None
+    takes = [param.name.upper() for param in ctx.command.params if param.param_type_name == "argument"]
+    if not takes:
+        return f"{path} takes no arguments, got {quote(extra[1])}; `{path} -h` lists the options it takes."
+    return (f"{path} takes one {' '.join(takes)}, got {quote(extra[1])} besides; each option takes one value (a "
+            f"list joined with commas: 8K,32K), and `{path} -h` lists the options.")
 
 
 def _cut_arguments(message: str, args: list) -> str:

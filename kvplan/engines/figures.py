@@ -156,7 +156,8 @@ class Refusal:
         """The remedy, naming the fields as `spell` writes them (a flag, a deployments file's key, an API keyword)."""
         if not self.fixes:  # kvplan's own words (a search that found none says so: vllm_remedy.nothing_clears)
             return self.spelled(self.remedy, spell)
-        return fixes_advice(self.fixes, spell) + (f"; or {self.spelled(self.also, spell)}" if self.also else "")
+        # the fixes' notes are kvplan's words too ("the sliding window --disable-sliding-window caps it to")
+        return self.spelled(fixes_advice(self.fixes, spell) + (f"; or {self.also}" if self.also else ""), spell)
 
     def spelled(self, text: str, spell: Callable[[str], str]) -> str:
         """kvplan's words with the flags of remedy_flags written as `spell` names their fields."""

@@ -434,7 +434,8 @@ def length_refusal(max_model_len: int, derived: Optional[int], model_type: str =
         f"exceeding derived_max_model_len lead to nan. If the model uses absolute position encoding, positions "
         f"exceeding derived_max_model_len will cause a CUDA array out-of-bounds error.", derived,
         configuration=True, field="context", options=(derived,), onward="less",
-        note=f"{owner}; or VLLM_ALLOW_LONG_MAX_MODEL_LEN=1, at your own risk")
+        note=f"{owner}; or VLLM_ALLOW_LONG_MAX_MODEL_LEN=1, at your own risk",
+        remedy_flags=(("disable_sliding_window", "--disable-sliding-window"),) if key == "sliding_window" else ())
 
 
 def rope_window_refusal(spec, version: str) -> Optional[Refusal]:

@@ -60,11 +60,18 @@ def gpu_refusal(plan):
     return refusal if refusal is not None and refusal.field == "gpu" else None
 
 
-def gpu_refusal_line(plan, spell=str) -> str:
+def refused_gpu_name(plan, device=None) -> str:
+    """The GPU a refusal of the GPU names: the budget's, else (a KV budget given: no GPU budget) `device`, the GPU
+    planned on (EstimateResult.gpu), whose compute capability the engine picked its kernels by all the same."""
+    return plan.budget.gpu_name or getattr(device, "name", None) or "the GPU planned on"
+
+
+def gpu_refusal_line(plan, spell=str, device=None) -> str:
     """A refusal of the GPU, once for every plan it stops: vLLM's words and what would start."""
     e, refusal = _engine(plan), gpu_refusal(plan)
     advice = refusal.advice(spell)
-    return (f"[red]{escape(e.name)} {escape(e.version)} does not start on {escape(plan.budget.gpu_name)}:[/red] "
+    return (f"[red]{escape(e.name)} {escape(e.version)} does not start on "
+            f"{escape(refused_gpu_name(plan, device))}:[/red] "
             f"{escape(refusal.reason.rstrip('.'))}" + (f"; {escape(advice)}." if advice else "."))
 
 
@@ -396,7 +403,7 @@ def footnotes(result, plans: list, spell=str) -> list:
         if held:
             lines.append(held)
         if not p.fits and gpu_refusal(p):  # the GPU itself: one line for every row it stops
-            lines.append(gpu_refusal_line(p, spell))
+            lines.append(gpu_refusal_line(p, spell, result.gpu))
             if weights_exceed(p):
                 lines.append(_weights_message(p, spec, spell, fp8_refused))
         elif not p.fits and configuration_refusal(p):  # refused whatever the memory: no byte count explains it

@@ -106,7 +106,8 @@ def _estimate_body(result) -> str:
     """The text output's facts, each said as the table says it (render/estimate.py: the same functions): vLLM's
     startup lines and refusal per plan, a refusal of the GPU once, the plans table, and every footnote (the rules,
     the budget, what would start instead of a refused plan, what the figures are one of)."""
-    from .estimate import footnotes, gpu_refusal, gpu_refusal_line, log_block, plan_rows, served_spec, weights_heading
+    from .estimate import (footnotes, gpu_refusal, gpu_refusal_line, log_block, plan_rows, refused_gpu_name,
+                           served_spec, weights_heading)
 
     spec, spell = result.spec, result.spell
     parts = [f"<h1>{escape(spec.name)}</h1>",
@@ -122,10 +123,11 @@ def _estimate_body(result) -> str:
     for p in result.plans:
         engine = getattr(p, "engine", None)
         if gpu_refusal(p) is not None:  # the GPU's, not the plan's: once, with what would start
-            line = _strip_markup(gpu_refusal_line(p, spell))
+            line = _strip_markup(gpu_refusal_line(p, spell, result.gpu))
             if line not in shown:
                 shown.add(line)
-                parts.append(f"<h3>{escape(engine.name)} {escape(engine.version)} on {escape(p.budget.gpu_name)} "
+                parts.append(f"<h3>{escape(engine.name)} {escape(engine.version)} on "
+                             f"{escape(refused_gpu_name(p, result.gpu))} "
                              f"(every plan)</h3><p class='note'>{escape(line)}</p>")
             continue
         block = [_strip_markup(line) for line in log_block(p, spell)]
