@@ -8,9 +8,11 @@ non-torch memory; `terms` lists every term with its source."""
 
 from __future__ import annotations
 
+import re
 from dataclasses import asdict, dataclass
-from typing import Optional
+from typing import Callable, Optional
 
+from ..errors import respelled
 from ..model.precision import DTYPE_BYTES
 from ..model.spec import ModelSpec
 from .catalog import GPU
@@ -67,14 +69,26 @@ class Budget:
         """The weights alone take all the GPU memory the engine may use (nothing else can fit beside them)."""
         return self.source == "gpu" and self.weights_bytes_per_gpu >= self.usable_bytes
 
-    def to_dict(self) -> dict:
+    def to_dict(self, spell: Callable[[str], str] = str) -> dict:
+        """The budget as JSON, the engine flags its terms' sources name ("--enforce-eager sets ...") written as
+        `spell` writes their fields (the Python API: enforce_eager)."""
         data = asdict(self)
-        data["terms"] = [asdict(t) for t in self.terms]
+        data["terms"] = [dict(asdict(t), source=_flags_spelled(t.source, spell)) for t in self.terms]
         if self.measured is None:  # a key of 0.34's sizing only: older plans' JSON stays as it was
             del data["measured"]
         return data
 
 
+def _flags_spelled(text: str, spell: Callable[[str], str]) -> str:
+    """`text` with each engine flag it names (--name-of-field, vLLM's own spelling of the field name_of_field)
+    written as `spell` writes that field."""
+    if spell is str or "--" not in text:
+        return text
+    written = {(name.replace("-", "_"), "--" + name) for name in FLAG_NAME.findall(text)}
+    return respelled(text, written, spell)
+
+
+FLAG_NAME = re.compile(r"--([a-z][a-z0-9]*(?:-[a-z0-9]+)*)")
 GiB = 2**30
 CUDA_CONTEXT_BYTES = GiB // 2
 CUDA_GRAPH_BYTES = int(1.25 * GiB)

@@ -147,7 +147,7 @@ class Plan:
         del data["spell"]
         data["tp_errors"], data["tp_warnings"] = list(self.tp_errors), list(self.tp_warnings)
         data["pp_partition"] = list(self.pp_partition) if self.pp_partition is not None else None
-        data["budget"] = self.budget.to_dict()
+        data["budget"] = self.budget.to_dict(spell)
         data["engine"] = self.engine.to_dict(spell) if self.engine is not None else None
         del data["fitting_options"], data["reach"]
         del data["kv_cache_dtype"]  # the JSON keeps its keys; engine.kv_cache_dtype says what the engine keeps
