@@ -467,7 +467,9 @@ class Config:
         the field as the caller has trimmed it (else the file's)."""
         value = self.fields[key] if value is None else value
         if not isinstance(value, (list, str)) or len(value) != n:
-            raise KvplanError(f"config field '{key}' must give one entry per layer ({n}), got {json_value(value)}.")
+            count = f"{len(value)} entries: " if isinstance(value, (list, str)) else ""
+            raise KvplanError(f"config field '{key}' must give one entry per layer ({n}), got {count}"
+                              f"{json_value(value)}.")
         kinds = []
         for item in value:
             kind = mapping.get(str(item).lower()) if isinstance(item, str) or _is_int(item) else None

@@ -177,8 +177,8 @@ def _pp_errors(spec: ModelSpec, pp: int, partition: Optional[tuple], spell: Call
             return [f"{split} has {len(partition)} stages ({','.join(map(str, partition))}) but {stages} is {pp}: "
                     f"vLLM needs one layer count per stage (VLLM_PP_LAYER_PARTITION)."]
         if sum(partition) != layers or min(partition) < 1:
-            return [f"{split} {','.join(map(str, partition))} must be {pp} positive layer counts summing to "
-                    f"num_hidden_layers ({layers})."]
+            counts = "one positive layer count equal to" if pp == 1 else f"{pp} positive layer counts summing to"
+            return [f"{split} {','.join(map(str, partition))} must be {counts} num_hidden_layers ({layers})."]
     elif pp > layers:
         return [f"{stages} {pp} exceeds num_hidden_layers ({layers}): every pipeline stage needs at least one layer."]
     return _sharing_errors(spec, pp_partition(layers, pp, partition), spell)
