@@ -29,6 +29,17 @@ class PagedKV:
 
     window: Optional[int] = None  # tokens of the sequence the layer keeps (None: all of them)
 
+    def block(self, block_size: int) -> int:
+        """Tokens one page of this layer holds where the engine pages in `block_size` (DeepSeek-V4's window and
+        state caches page in blocks of their own)."""
+        return block_size
+
+    def kept_cycle(self, block_size: int) -> Optional[int]:
+        """Tokens of length after which the blocks this layer keeps of a prefilled sequence repeat their pattern: a
+        window keeps the blocks its newest tokens touch, fewest where the length is a multiple of its block. None
+        where the layer keeps every token (what it keeps only grows with the length)."""
+        return self.block(block_size) if self.window else None
+
     def bytes_per_token(self, tp: int, precision: Precision) -> int:
         """Cache bytes one token occupies in this layer on one GPU of a TP group."""
         return precision.bytes_for(self.elements_per_token(tp), self.vectors_per_token(tp))
@@ -174,6 +185,10 @@ class ChunkedAttention(SlidingWindow):
 
     kind: str = field(default="chunked", init=False)
     chunked: bool = field(default=True, init=False)
+
+    def kept_cycle(self, block_size: int) -> Optional[int]:
+        """The blocks of the chunk the newest token is in: the pattern repeats with the chunk and the block."""
+        return math.lcm(self.block(block_size), self.window)
 
 
 @dataclass(frozen=True)
@@ -599,9 +614,6 @@ class V4IndexerKeys(IndexerKeys):
 
     ratio: int = 4
     kind: str = field(default="v4_indexer", init=False)
-
-    def block(self, block_size: int) -> int:
-        return block_size
 
     def entries(self, tokens: int) -> int:
         return tokens // self.ratio

@@ -31,6 +31,7 @@ from ..units import require_positive
 from .budget import Budget, batched_tokens
 from .capacity import capacity, token_bytes
 from .catalog import GPU, speed_profile
+from .longest import longest_fitting, page_cycles
 from .prefill import Prefill, prefill
 from .sharding import MoeLayout, Sharding, pipeline_refusal, pp_stages, shard, stage_cache_layers
 from .speed import Decode, decode
@@ -627,9 +628,9 @@ def fitting_remedies(spec: ModelSpec, context: int, precision: Precision, tp: in
                      settings: Optional[dict] = None) -> list:
     """The nearest remedies that hold `target` sequences, cheapest first, each a tuple of (field, value) changes (how
     far: Reach): the smallest larger TP degree within one node, fp8 KV, and where neither alone does, the smallest
-    such degree with fp8 KV; the longest context that fits as is; and where nothing within one node does, the
-    cheapest tp x pp shape (staged_remedy, staged_cost). Each with the engine's cap on running sequences raised to
-    `target` (raised_cap) where that cap, not memory, keeps it short:
+    such degree with fp8 KV; the longest context that fits as is (longest.py); and where nothing within one node
+    does, the cheapest tp x pp shape (staged_remedy, staged_cost). Each with the engine's cap on running sequences
+    raised to `target` (raised_cap) where that cap, not memory, keeps it short:
     ((("tp", 2), ("max_num_seqs", 1500)), (("kv_dtype", "fp8"), ("max_num_seqs", 1500)), ...)."""
     settings = settings or {}
     reach = remedy_reach(spec, tp, pp, precision, settings.get("gpu"), release_of(settings.get("engine", "none")))
@@ -661,15 +662,10 @@ def fitting_remedies(spec: ModelSpec, context: int, precision: Precision, tp: in
             remedies.append(smallest(remedy((("tp", t), ("kv_dtype", "fp8")), tp=t, precision=reach.fp8)
                                      for t in reach.wider))
     in_one_node = any(remedies)
-    low, high, longest = 0, context - 1, None  # what fits shrinks monotonically with the context length
-    while low < high:
-        mid = (low + high + 1) // 2
-        found = remedy((("context", mid),), context=mid)
-        if found:
-            low, longest = mid, found
-        else:
-            high = mid - 1
-    remedies.append(longest)
+    asked = _replanned(spec, context, precision, tp, block_size, budget_for, pp, settings)
+    if asked is not None and asked.kv_budget_bytes_per_gpu > 0:  # the search keeps this budget: none holds nothing
+        remedies.append(longest_fitting(context, lambda length: remedy((("context", length),), context=length),
+                                        *page_cycles(spec.layers, asked.block_size)))
     if not in_one_node:
         remedies.append(staged_remedy(reach, shape))
     return [r for r in remedies if r]
