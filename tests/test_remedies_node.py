@@ -408,9 +408,11 @@ def test_deepseek_v4_takes_stages_from_0_21_0_and_is_offered_none_before():
     nor says it tried them. A request of 1,048,576 tokens asks 7,450 blocks to be admitted and keeps 4,118
     (vllm_admission.footprint); pp 22's tightest stage, 66,752,463,159 B at 74,880 B a block, has 891,459 blocks:
     (891,458 - 7,450) // 4,118 + 1 = 215; pp 21's, 64,165,563,734 B at 85,248, 752,692: (752,691 - 7,450) // 4,118 +
-    1 = 181. 0.20.0's shorter length, searched on the budget at 1,048,576 tokens (33,795,629,187 B, 33,720 blocks,
-    33,719 usable): a request of 33,024 tokens asks 3,483 blocks and keeps 151, (33,719 - 3,483) // 151 + 1 = 201
-    held; one of 33,025 asks 3,484 and keeps 156, 194."""
+    1 = 181. 0.20.0's shorter length, each planned on the budget vLLM leaves at it (its block tables shrink with the
+    length; blocks of 1,002,240 B; test_remedy_length_s68 derives the blocks a request asks and keeps): at 34,560
+    tokens 34,833,981,571 B, 34,756 blocks, 34,755 usable, a request asks 3,489 and keeps 157, (34,755 - 3,489) //
+    157 + 1 = 200 held; from 34,561 to 34,816 (34,755 blocks at most) it asks 3,490 and keeps 158 or more, 198 at
+    most. On the budget at 1,048,576 tokens (33,795,629,187 B) the search named 33,024."""
     flash = "deepseek-ai/DeepSeek-V4-Flash"
     newer = _error(flash, engine="vllm==0.21.0", gpu="H100", tensor_parallel_size=4, min_concurrency=200,
                    max_model_len=None)
@@ -422,7 +424,9 @@ def test_deepseek_v4_takes_stages_from_0_21_0_and_is_offered_none_before():
     older = _error(flash, engine="vllm==0.20.0", gpu="H100", tensor_parallel_size=4, min_concurrency=200,
                    max_model_len=None)
     assert older.endswith("no tensor_parallel_size up to 8 (one H100-80GB-SXM node) reaches it; would fit with "
-                          "max_model_len 33024.")
+                          "max_model_len 34560.")
+    assert _passes(flash, engine="vllm==0.20.0", gpu="H100", tensor_parallel_size=4, min_concurrency=200,
+                   max_model_len=34560)["max_concurrency"] == 200
     refused = _fails(flash, engine="vllm==0.20.0", gpu="H100", tensor_parallel_size=8, pipeline_parallel_size=2,
                      max_model_len=None)
     assert "vLLM 0.20.0 refuses pipeline parallelism for DeepseekV4ForCausalLM" in refused["errors"][0]

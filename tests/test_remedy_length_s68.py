@@ -17,6 +17,10 @@ ceil(L/256) blocks of the 256 group and, for each window, cdiv(w - 1 + 8,192, b)
 - 33,025 to 33,280: 130 blocks of 256, gate 3,484; kept at least 2 x 2 + 130 + 2 + 16 = 152 (a multiple of 64, or
   63 past one), so at most 30,235 // 152 + 1 = 199; 33,088 = 517 x 64 keeps 152: 199.
 A bisection over lengths named 32,256 (200 requests below 33,040) and 32,512 (199 below 33,100).
+
+Without the flag each length is planned on the budget vLLM leaves at it, as `check` plans it there: the block table
+(int32, max_num_seqs x cdiv(max_model_len, 4)) shrinks with the length, 1,024 x (262,144 - 8,640) x 4 =
+1,038,352,384 B more at 34,560 tokens than at 1,048,576 (test_remedies_node derives its 200 requests there).
 """
 
 from __future__ import annotations
@@ -55,6 +59,18 @@ def test_v4_remedy_can_lie_inside_a_block_of_256():
     assert row["errors"][0].endswith("; would fit with max_model_len 33088.")
     assert _v4(33088, 199)["max_concurrency"] == 199
     assert all(not _v4(length, 199)["passed"] for length in range(33089, 33100))
+
+
+def test_v4_remedy_is_planned_on_the_budget_at_its_length():
+    """200 requests of the model's 1,048,576 tokens: 34,560 holds them on the 34,833,981,571 B vLLM leaves there;
+    a search on the budget at 1,048,576 tokens (33,795,629,187 B) named 33,024."""
+    flags = dict(engine="vllm==0.20.0", gpu="H100", tensor_parallel_size=4, min_concurrency=200)
+    (row,) = check(V4, max_model_len=None, **flags)
+    assert row["errors"][0].endswith("; would fit with max_model_len 34560.")
+    rows = {n: check(V4, max_model_len=n, **flags)[0] for n in (1048576, 34560, *range(34561, 34577), 34816)}
+    assert rows[34560]["kv_budget_bytes_per_gpu"] - rows[1048576]["kv_budget_bytes_per_gpu"] == 1_038_352_384
+    assert rows[34560]["max_concurrency"] == 200 and rows[34816]["max_concurrency"] == 198
+    assert not any(rows[n]["passed"] for n in range(34561, 34577))
 
 
 def test_dense_remedy_is_unchanged():

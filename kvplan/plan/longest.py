@@ -6,9 +6,10 @@ more just past it. DeepSeek-V4-Flash (windows paged in blocks of 64, compressor 
 indexer caches in the engine's 256) keeps 151 blocks a request at 33,024 tokens, 155 at 33,022 and 156 at 33,025; a
 bisection named 30,736 tokens for 200 requests on H100s at tp 4, where 31,488 hold them.
 
-Every other term only grows with the length (the blocks of layers that keep every token, the admission gate, the
-prefill peak), so with `step` the lcm of the layers' blocks and `cycle` that of what their windows keep
-(page_cycles), the search is exact:
+Every other term only grows with the length, in steps just past a multiple of some block (the blocks of layers that
+keep every token, the admission gate, the prefill peak, the engine's block tables in the budget at that length), so
+with `step` the lcm of the layers' blocks and `cycle` that of what their windows keep (page_cycles) the search is
+exact:
 1. at multiples of `step` every window keeps its fewest blocks, so what fits there only shrinks: bisect them (s);
 2. a length that fits leaves its multiple of `step` below fitting too, so the longest is less than `step` past s;
 3. past s a term grows only just past a multiple of some block, and windows only shrink in between: the longest is a
@@ -16,7 +17,9 @@ prefill peak), so with `step` the lcm of the layers' blocks and `cycle` that of 
 4. those lengths `cycle` apart keep alike, so along each residue what fits only shrinks: each is bisected once its
    shortest fits (mostly nothing past s fits: one plan a residue).
 DeepSeek-V4: 17 residues (multiples of 4 modulo 64, and the stretch's last), one to three plans each. One block size
-(every other model): one length past s at most. No paged layer: a bisection over every length."""
+(every other model): one length past s at most. No paged layer: a bisection over every length. Where the budget
+shrinks token by token instead (V0's profile run over max_model_len tokens, a drafter's token history), 1 and 2
+still hold: the length named fits and the longest is less than `step` past it."""
 
 from __future__ import annotations
 

@@ -634,7 +634,7 @@ def fitting_remedies(spec: ModelSpec, context: int, precision: Precision, tp: in
     ((("tp", 2), ("max_num_seqs", 1500)), (("kv_dtype", "fp8"), ("max_num_seqs", 1500)), ...)."""
     settings = settings or {}
     reach = remedy_reach(spec, tp, pp, precision, settings.get("gpu"), release_of(settings.get("engine", "none")))
-    raised_budgets = {}  # the budget at each raised cap, built once for the whole search
+    raised_budgets = {}  # the budget at each raised cap and length, built once for the whole search
 
     def budget_at(changes: tuple):
         if not changes or not hasattr(budget_for, "at"):  # the cap as set, or a fixed budget (no buffer moves)
@@ -643,9 +643,15 @@ def fitting_remedies(spec: ModelSpec, context: int, precision: Precision, tp: in
             raised_budgets[changes] = budget_for.at(**dict(changes))
         return raised_budgets[changes]
 
-    def remedy(change: tuple, context=context, precision=precision, tp=tp, pp=pp, settings=settings):
+    def remedy(change: tuple, context=context, precision=precision, tp=tp, pp=pp, settings=settings, moved=()):
         return reaching(change, target, lambda raised: _replanned(spec, context, precision, tp, block_size,
-                                                                  budget_at(raised), pp, {**settings, **dict(raised)}))
+                                                                  budget_at(moved + raised), pp,
+                                                                  {**settings, **dict(raised)}))
+
+    def at_length(length: int) -> Optional[tuple]:
+        # on the budget vLLM leaves at that length, as `check` plans it there: its block tables shrink with
+        # max_model_len (DeepSeek-V4-Flash, tp 4, H100, vLLM 0.20.0: 0.97 GiB more at 34,560 tokens than at 1M)
+        return remedy((("context", length),), context=length, moved=(("context", length),))
 
     def smallest(found) -> Optional[tuple]:
         return next((r for r in found if r), None)
@@ -663,9 +669,8 @@ def fitting_remedies(spec: ModelSpec, context: int, precision: Precision, tp: in
                                      for t in reach.wider))
     in_one_node = any(remedies)
     asked = _replanned(spec, context, precision, tp, block_size, budget_for, pp, settings)
-    if asked is not None and asked.kv_budget_bytes_per_gpu > 0:  # the search keeps this budget: none holds nothing
-        remedies.append(longest_fitting(context, lambda length: remedy((("context", length),), context=length),
-                                        *page_cycles(spec.layers, asked.block_size)))
+    if asked is not None and not asked.budget.weights_exceed:  # weights past the GPU leave no length room
+        remedies.append(longest_fitting(context, at_length, *page_cycles(spec.layers, asked.block_size)))
     if not in_one_node:
         remedies.append(staged_remedy(reach, shape))
     return [r for r in remedies if r]
