@@ -247,7 +247,8 @@ def refuse_auto_in_list(items, field: str, given) -> None:
 
 def require_positive(field: str, value, maximum: int = MAX_TOKENS) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise FieldError(field, f"must be a positive integer{_unquoted(value, int)}, got {quote(value)}.")
+        raise FieldError(field, f"must be a positive integer{_unquoted(value, int, lambda n: 0 < n <= maximum)}, "
+                                f"got {quote(value)}.")
     if value > maximum:
         raise FieldError(field, f"must be at most {maximum:,}, got {quote(value)}.")
     return value
@@ -256,16 +257,18 @@ def require_positive(field: str, value, maximum: int = MAX_TOKENS) -> int:
 def require_fraction(field: str, value) -> float:
     """(0, 1], like vLLM's --gpu-memory-utilization."""
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value <= 1:
-        raise FieldError(field, f"must be a fraction in (0, 1]{_unquoted(value, float)} (the share of GPU memory the "
-                                f"engine may use), got {quote(value)}.")
+        unquoted = _unquoted(value, float, lambda n: 0 < n <= 1)
+        raise FieldError(field, f"must be a fraction in (0, 1]{unquoted} (the share of GPU memory the engine may "
+                                f"use), got {quote(value)}.")
     return float(value)
 
 
-def _unquoted(value, number) -> str:
-    """", unquoted" where `value` is a string that reads as the number asked for (the API's max_num_seqs='64', a
-    deployments file's tp: '8'): the value is right, its type is not, and "got '64'" alone does not say so."""
+def _unquoted(value, number, valid) -> str:
+    """", unquoted" where `value` is a string that reads as a number asked for (`valid`: the API's max_num_seqs='64',
+    a deployments file's tp: '8'): the value is right, its type is not, and "got '64'" alone does not say so. Not for
+    one that unquoted is refused all the same ('0', '1.5', 'nan')."""
     try:
-        return ", unquoted" if isinstance(value, str) and number(value) is not None else ""
+        return ", unquoted" if isinstance(value, str) and valid(number(value)) else ""
     except ValueError:
         return ""
 

@@ -320,12 +320,16 @@ TRANSFORMERS_BACKEND = "0.7.2"  # the first release that tries the Transformers 
 
 def _nowhere_refusal(architecture: str, version: str) -> Optional[Refusal]:
     """_raise_for_unsupported's line (registry.py 0.32.0:1206-1209, worded as architecture_refusal's) for an
-    architecture no release lists, in a release from before the Transformers backend took such names
-    (TRANSFORMERS_BACKEND); later ones may serve it there (unlisted_note)."""
-    if not architecture or listed_anywhere(architecture) or not before_transformers_backend(version):
+    architecture no release lists by that name (listed_by_name), in a release from before the Transformers backend
+    took such names (TRANSFORMERS_BACKEND); later ones may serve it there (unlisted_note) or as another name."""
+    if not architecture or not before_transformers_backend(version) or listed_by_name(architecture):
         return None
-    return Refusal(f"Model architectures ['{architecture}'] are not supported for now (no vLLM release lists them; "
-                   f"vllm=={version} predates the Transformers backend of v{TRANSFORMERS_BACKEND}).", None,
+    # a name served later only through another one (_normalize_arch) or the Transformers backend: such a release
+    # resolves the names it lists, no other (vllm#11647: 'Gemma2ForSequenceClassification' refused in December 2024)
+    listed = (f"vllm=={version} lists no such name and" if listed_anywhere(architecture)
+              else f"no vLLM release lists them; vllm=={version}")
+    return Refusal(f"Model architectures ['{architecture}'] are not supported for now ({listed} predates the "
+                   f"Transformers backend of v{TRANSFORMERS_BACKEND}).", None,
                    configuration=True, field="engine", options=(f"vllm=={TRANSFORMERS_BACKEND}",), onward="newer")
 
 
@@ -343,8 +347,26 @@ def listed_anywhere(architecture: str) -> bool:
     (ADDED_ARCHITECTURES), drop (UNLISTED, RETIRED, LAST_RUNS) or hand to a plugin (PLUGINS)."""
     stems = [architecture[:-len(suffix)] for suffix in SUFFIXES if architecture.endswith(suffix)]
     names = {architecture} | {stem + suffix for stem in stems for suffix in SUFFIXES}
-    return any(name in listed for name in names
-               for listed in (LISTED_0_32, ADDED_ARCHITECTURES, UNLISTED, RETIRED, LAST_RUNS, PLUGINS))
+    return any(_in_a_registry(name) for name in names)
+
+
+# registry.py 0.32.0:715-739, 745-778: the names it lists only for its Transformers backend
+# (_TRANSFORMERS_SUPPORTED_MODELS, _TRANSFORMERS_BACKEND_MODELS) that no release lists with a module of its own (that
+# dict's others are ADDED_ARCHITECTURES' or 0.2.0's): no release before TRANSFORMERS_BACKEND serves them
+TRANSFORMERS_ONLY = frozenset({"NanbeigeForCausalLM", "SmolLM3ForCausalLM", "VaultGemmaForCausalLM",
+                               "Emu3ForConditionalGeneration", "VibeVoiceAsrForConditionalGeneration"}
+                              | {name for name in LISTED_0_32 if name.startswith("Transformers")})
+
+
+def listed_by_name(architecture: str) -> bool:
+    """Whether a release lists `architecture` itself with a module of its own, as a release before
+    TRANSFORMERS_BACKEND needs it to: no suffix swapped (listed_anywhere), not the Transformers backend's
+    (TRANSFORMERS_ONLY)."""
+    return architecture not in TRANSFORMERS_ONLY and _in_a_registry(architecture)
+
+
+def _in_a_registry(name: str) -> bool:
+    return any(name in listed for listed in (LISTED_0_32, ADDED_ARCHITECTURES, UNLISTED, RETIRED, LAST_RUNS, PLUGINS))
 
 
 def before_transformers_backend(version: str) -> bool:
