@@ -463,7 +463,7 @@ def check_deployment(dep: Deployment, spell: Callable[[str], str] = str, resolve
     engine_flags = getattr(_engine(dep), "flags", None)  # the ideal engine refuses the multimodal flags itself
     unused = "" if engine_flags is None else unused_media_note(spec, engine_flags, spell, _engine(dep).version)
     if unused:  # vLLM ignores them on a text-only model: a warning on the first one's key, not a failure
-        add("warning", engine_flags.unused_on(spec)[0], unused + ".")
+        add("warning", engine_flags.unused_on(spec, _engine(dep).version)[0], unused + ".")
     ignored = ignored_note(engine_flags.lora_ignored, spell) if engine_flags is not None else ""
     if ignored:  # vLLM ignores them without enable_lora: a warning on the first one's key, not a failure
         add("warning", engine_flags.lora_ignored[0], ignored + ".")

@@ -59,7 +59,7 @@ class EngineFlags:
     enable_prefix_caching: Optional[bool] = None
     mamba_block_size: Optional[int] = None
 
-    def unused_on(self, spec) -> tuple:
+    def unused_on(self, spec, version: Optional[str] = None) -> tuple:
         """The multimodal flags set (as MEDIA_FLAGS names their fields) that change nothing for `spec`, a model vLLM's
         registry serves as a text class (vllm_multimodal.registry_multimodal, whatever kvplan reads of its towers).
         vLLM reads them into MultiModalConfig alone, which it builds only for a class that supports multimodal input,
@@ -67,7 +67,7 @@ class EngineFlags:
         else branch), so kvplan says so in a note (unused_media_note) rather than refuse what vLLM serves."""
         from .vllm_multimodal import registry_multimodal
 
-        if registry_multimodal(spec):
+        if registry_multimodal(spec, version):
             return ()
         return tuple(field for name, field in MEDIA_FLAGS.items() if getattr(self, name))
 
@@ -103,14 +103,14 @@ def unused_media_note(spec, flags: EngineFlags, spell=str, version: Optional[str
     vllm_multimodal.text_only_refusal, which the plans carry)."""
     from .vllm_multimodal import refused_flag
 
-    fields = flags.unused_on(spec)
+    fields = flags.unused_on(spec, version)
     if not fields or (version is not None and refused_flag(spec, version, flags)):
         return ""
     from .vllm_registry import served_architecture
 
     verb = "changes" if len(fields) == 1 else "change"
     return (f"{', '.join(spell(f) for f in fields)} {verb} nothing here: vLLM serves {spec.name} "
-            f"({served_architecture(spec)}) as a text-only model, and ignores its multimodal flags on one")
+            f"({served_architecture(spec, version)}) as a text-only model, and ignores its multimodal flags on one")
 
 
 ENCODER_TP_MODES = ("weights", "data")

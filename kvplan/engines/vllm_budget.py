@@ -51,6 +51,7 @@ from ..plan.sharding import shard, stage_weights
 from .vllm import format_gib
 from .vllm_profile import FLASHINFER_SAMPLER_BYTES, persistent_after_profile, profile_peak, tower_data_parallel
 from .vllm_pooling_budget import pooling_runner, without_lm_head
+from .vllm_registry import planned_architecture
 from .vllm_runner import Runner, is_rocm, model_runner
 from . import EngineFlags
 from .vllm_versions import PINNED, Behaviour, behaviour, parse_version, release_rule
@@ -770,7 +771,8 @@ def capture_counts(spec, settings, gpu, version: str, flags: EngineFlags, runner
                         sm100=bool(capability) and capability[0] == 10 and not is_rocm(gpu), pooling=runner.pooling,
                         encoder_decoder=bool(getattr(spec, "encoder_decoder", False)),
                         max_capture_size=flags.max_cudagraph_capture_size,
-                        capture_sizes=flags.cudagraph_capture_sizes, architecture=spec.architecture or "",
+                        capture_sizes=flags.cudagraph_capture_sizes,
+                        architecture=planned_architecture(spec, version),  # gpt-oss's handler: the resolved name
                         v1_runner=runner.name == "V1")
 
 

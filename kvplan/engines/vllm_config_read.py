@@ -2,9 +2,10 @@
 (config_read_refusal), and the architectures a release builds with no KV cache at all.
 
 Rules and where vLLM has them (paths under vllm/):
-- an architecture the release's registry does not list: added later (ADDED_ARCHITECTURES), dropped or renamed
-  (vllm_registry.py RETIRED, UNLISTED) (architecture_refusal: model_executor/models/registry.py
-  _raise_for_unsupported).
+- an architecture the release's registry does not list: added later (vllm_registry.py ADDED_ARCHITECTURES), dropped
+  or renamed (RETIRED, UNLISTED) (architecture_refusal: model_executor/models/registry.py _raise_for_unsupported);
+  of a config naming several, the first the release lists decides (architectures_refusal; vllm_registry.served_name:
+  registry.py inspect_model_cls).
 - a max_model_len past the model's own (length_refusal: config/model.py _get_and_verify_max_len; the length the
   RoPE factor scales: vllm_rope_len.py), and --disable-sliding-window beside a RoPE scaling type 0.4.3-0.11.x cannot
   pair with it (rope_window_refusal).
@@ -15,119 +16,18 @@ Rules and where vLLM has them (paths under vllm/):
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Optional
 
 from ..errors import KvplanError
 from ..model.unmodelled import encoder_only_error, switched_on
 from .figures import Refusal
 from .vllm_pooling import pooling_runner
-from .vllm_registry import (FIRST_LISTED, LAST_RUNS, PLUGINS, RETIRED, UNLISTED, last_serving, padded_release,
-                            retirement, served_architecture, unlisted_span)
-from .vllm_registry_names import LISTED_0_32
+from .vllm_registry import (ADDED_ARCHITECTURES, PLUGINS, RETIRED, TRANSFORMERS_BACKEND, before_transformers_backend,
+                            last_serving, listed_anywhere, listed_by_name, padded_release, retirement,
+                            served_architecture, served_name, unlisted_span)
 from .vllm_versions import NEWEST, parse_version
 
-# Architectures vLLM dropped (_PREVIOUSLY_SUPPORTED_MODELS, message at registry.py 0.32.0:1186-1195), by release:
-# vllm_registry.RETIRED, with the release each stops being listed, is named from and is named with.
-# Architectures that came later, with the first release whose registry.py lists them (checked in each release's
-# vllm/model_executor/models/registry.py); an older release refuses them in _raise_for_unsupported ("are not
-# supported for now") instead of serving them by 0.32's rules. The generating ones 0.2.1-0.14.1 add and the pooling
-# ones of every release are vllm_registry.py's (FIRST_LISTED, with their lines; a release that drops one: UNLISTED).
-# 0.33.0 and 0.34.0: the generative architectures their registries add (the _TEXT_GENERATION_MODELS /
-# _MULTIMODAL_MODELS dicts diffed against the release before; 0.33.0 registry.py:83, 111, 354, 528, 556, 648; 0.34.0
-# :153, 209, 220, 507, 511, 533, 568, 661) that kvplan's reader takes;
-# the rest it refuses as layouts it does not model (model/unmodelled.py: AliceAI, Dory, DomynEdge, Step5, Mistral
-# Large 4, ZAYA1, Kimi K3.1, Canary):
-# Qwen3.5: the ConditionalGeneration pair from 0.17.0 (registry.py:496-503), the CausalLM pair from 0.27.0 (:201-202);
-# each release that lists them keeps their GDN recurrent state in the config's mamba_ssm_dtype (model/layers.py
-# SSM_DTYPE_FROM_CONFIG). 0.15.0 and 0.15.1 (their wheels' registry.py diffed against 0.14.1's): the generative
-# architectures 0.15.0 adds (registry.py 0.15.0:115 GLM-4.7-Flash's Glm4MoeLiteForCausalLM, :189, :306, :333, :362
-# KimiK25ForConditionalGeneration, :396) and 0.15.1's Step3p5ForCausalLM (0.15.1 :191).
-ADDED_ARCHITECTURES = {**FIRST_LISTED, "DeepseekV32ForCausalLM": "0.11.0", "KimiLinearForCausalLM": "0.11.1",
-                       "GlmMoeDsaForCausalLM": "0.16.0", "Gemma4ForCausalLM": "0.19.0",
-                       **dict.fromkeys(("Glm4MoeLiteForCausalLM", "Step1ForCausalLM",
-                                        "Eagle2_5_VLForConditionalGeneration", "StepVLForConditionalGeneration",
-                                        "KimiK25ForConditionalGeneration", "Molmo2ForConditionalGeneration"), "0.15.0"),
-                       "Step3p5ForCausalLM": "0.15.1",
-                       **dict.fromkeys(("Qwen3_5ForConditionalGeneration", "Qwen3_5MoeForConditionalGeneration"),
-                                       "0.17.0"),
-                       **dict.fromkeys(("Qwen3_5ForCausalLM", "Qwen3_5MoeForCausalLM"), "0.27.0"),
-                       "Gemma4ForConditionalGeneration": "0.19.0", "DeepseekV4ForCausalLM": "0.20.0",
-                       "Gemma4UnifiedForConditionalGeneration": "0.23.0",
-                       **dict.fromkeys(("BeamForCausalLM", "FlintForCausalLM", "Alpamayo2Super",
-                                        "MiniCPMOcrForConditionalGeneration", "MuseSparkForConditionalGeneration",
-                                        "RadioMBartPrefixForCausalLM"), "0.33.0"),
-                       **dict.fromkeys(("Lfm3ForCausalLM", "RicursiveForCausalLM", "UnlimitedOCR2TextForCausalLM",
-                                        "Lfm3AudioForConditionalGeneration", "Lfm3VlForConditionalGeneration",
-                                        "MingV3ASRForConditionalGeneration",
-                                        "Nemotron3_5TranscribeForConditionalGeneration"), "0.34.0"),
-                       # 0.16.0 to 0.32.0: every other generative architecture (_TEXT_GENERATION_MODELS,
-                       # _MULTIMODAL_MODELS) a release's registry.py adds over the release before, listed from then
-                       # on, that kvplan's reader does not refuse as unmodelled (model/unmodelled.py ARCHITECTURES):
-                       # registry.py 0.16.0:168, 297, 318, 328, 342, 367, 421, 460, 478; 0.17.0:78, 85, 344, 348, 448,
-                       # 449, 487; 0.18.0:135, 136, 176, 196, 197, 428; 0.19.0:534; 0.20.0:114, 137, 189, 362, 363,
-                       # 380, 389, 413, 484, 485, 505; 0.21.0:92, 154, 177, 487, 488, 514; 0.22.0:439, 486, 507;
-                       # 0.22.1:163; 0.23.0:372, 422; 0.24.0:135, 401, 503; 0.25.0:355, 450, 474; 0.26.0:148, 362;
-                       # 0.27.0:100; 0.28.0:82, 186, 455, 534; 0.29.0:131, 132, 515; 0.30.0:145, 353, 363;
-                       # 0.32.0:519. ExaoneMoEForCausalLM (0.14.0, FIRST_LISTED) is renamed ExaoneMoeForCausalLM in
-                       # 0.27.0 (:100) and back beside it from 0.32.0 (:102): vllm_registry.UNLISTED
-                       **dict.fromkeys(("NemotronHPuzzleForCausalLM", "MusicFlamingoForConditionalGeneration",
-                                        "DeepseekOCR2ForCausalLM", "FunAudioChatForConditionalGeneration",
-                                        "GlmOcrForConditionalGeneration", "InternS1ProForConditionalGeneration",
-                                        "OpenPanguVLForConditionalGeneration", "Qwen3ASRForConditionalGeneration",
-                                        "VoxtralRealtimeGeneration"), "0.16.0"),
-                       **dict.fromkeys(("AXK1ForCausalLM", "BailingMoeV2_5ForCausalLM",
-                                        "FireRedASR2ForConditionalGeneration", "FunASRForConditionalGeneration",
-                                        "Ovis2_6ForCausalLM", "Ovis2_6_MoeForCausalLM", "Qwen3ASRRealtimeGeneration"
-                                       ), "0.17.0"),
-                       **dict.fromkeys(("HCXVisionV2ForCausalLM", "HyperCLOVAXForCausalLM", "OlmoHybridForCausalLM",
-                                        "SarvamMoEForCausalLM", "SarvamMLAForCausalLM", "MoonshotKimiaForCausalLM"
-                                       ), "0.18.0"),
-                       "CohereAsrForConditionalGeneration": "0.19.0",
-                       **dict.fromkeys(("Rnj1ForCausalLM", "HYV3ForCausalLM", "Param2MoEForCausalLM", "Cheers",
-                                        "CheersForConditionalGeneration", "Exaone4_5_ForConditionalGeneration",
-                                        "FireRedLIDForConditionalGeneration", "Granite4VisionForConditionalGeneration",
-                                        "NemotronH_Nano_Omni_Reasoning_V3", "NemotronH_Super_Omni_Reasoning_V3",
-                                        "Phi4ForCausalLMV"), "0.20.0"),
-                       **dict.fromkeys(("Cohere2MoeForCausalLM", "LagunaForCausalLM", "MiMoV2ForCausalLM",
-                                        "Moondream3ForCausalLM", "HfMoondream", "QianfanOCRForConditionalGeneration"
-                                       ), "0.21.0"),
-                       **dict.fromkeys(("InternS2PreviewForConditionalGeneration",
-                                        "MiniCPMV4_6ForConditionalGeneration", "OpenVLAForActionPrediction"), "0.22.0"),
-                       "MellumForCausalLM": "0.22.1",
-                       **dict.fromkeys(("Cosmos3ForConditionalGeneration", "GraniteSpeechPlusForConditionalGeneration"
-                                       ), "0.23.0"),
-                       **dict.fromkeys(("HrmTextForCausalLM", "DiffusionGemmaForBlockDiffusion", "MossAudioModel"
-                                       ), "0.24.0"),
-                       **dict.fromkeys(("UnlimitedOCRForCausalLM", "MossTranscribeDiarizeForConditionalGeneration",
-                                        "LlavaOnevision2ForConditionalGeneration"), "0.25.0"),
-                       **dict.fromkeys(("LongcatFlashNgramForCausalLM", "Cosmos3EdgeForConditionalGeneration"
-                                       ), "0.26.0"),
-                       "ExaoneMoeForCausalLM": "0.27.0",
-                       **dict.fromkeys(("BailingMoeV3ForCausalLM", "MuseGlimmerForCausalLM",
-                                        "InternS2MobiusForConditionalGeneration", "MuseGlimmerForConditionalGeneration"
-                                       ), "0.28.0"),
-                       **dict.fromkeys(("GraniteMoeSWAForCausalLM", "GraniteSWAForCausalLM",
-                                        "NemotronH_Omni_Reasoning_V3"), "0.29.0"),
-                       **dict.fromkeys(("K2HorizonForCausalLM", "BailingMoeV3VLForConditionalGeneration",
-                                        "CohereCompassForConditionalGeneration"), "0.30.0"),
-                       "MiniCPMV4_7ForConditionalGeneration": "0.32.0",
-                       # encoder-only models (ENCODER_ONLY_FROM): registry.py 0.14.0:214, :259; 0.16.0:241;
-                       # 0.17.0:264, :287; 0.20.0:233; 0.29.0:225
-                       **dict.fromkeys(("LlamaBidirectionalModel", "LlamaBidirectionalForSequenceClassification"),
-                                       "0.14.0"),
-                       "VoyageQwen3BidirectionalEmbedModel": "0.16.0",
-                       **dict.fromkeys(("LlamaNemotronVLModel", "LlamaNemotronVLForSequenceClassification"),
-                                       "0.17.0"),
-                       "JinaEmbeddingsV5Model": "0.20.0", "DeepseekV3BidirectionalModel": "0.29.0",
-                       # Llama-module aliases and Ministral 3 (ENCODER_ONLY_FROM): registry.py 0.14.0:134-135,
-                       # 0.20.0:166, :214 (none in 0.13.0's or 0.19.1's)
-                       **dict.fromkeys(("IQuestCoderForCausalLM", "IQuestLoopCoderForCausalLM"), "0.14.0"),
-                       **dict.fromkeys(("Ministral3ForCausalLM", "TeleChat3ForCausalLM"), "0.20.0"),
-                       # openpangu.py's dense model: registry.py 0.11.1:153, absent from 0.11.0's
-                       "PanguEmbeddedForCausalLM": "0.11.1",
-                       # colqwen3_5.py's late-interaction Qwen3.5: registry.py 0.19.0:279 (0.20.0:287), absent from
-                       # 0.18.1's
-                       "ColQwen3_5": "0.19.0"}
 # Architectures vLLM builds encoder-only from a release on (EncoderOnlyAttention asks for no KV cache spec:
 # layers/attention/encoder_only_attention.py 0.34.0:94-96), so it allocates no cache to size: architecture (the config's
 # top-level one, vLLM's registry key) -> (first release, the config switch (key, the value that makes it encoder-only)
@@ -231,7 +131,7 @@ def encoder_only_since(spec, version: Optional[str] = None) -> Optional[str]:
     """The first release that builds `spec` encoder-only (ENCODER_ONLY_FROM), by its top-level architecture and its
     switches (a _POOLING_RUNNER one: the runner `version`, None the newest, serves it with), and serves it
     (ADDED_ARCHITECTURES: TeleChat3's Llama module reads is_causal before 0.20 registers it); None where none does."""
-    architecture = served_architecture(spec)
+    architecture = served_architecture(spec, version or NEWEST)
     entry = ENCODER_ONLY_FROM.get(architecture)
     if entry is None:
         return None
@@ -251,8 +151,8 @@ def refuse_encoder_only(spec, version: Optional[str]) -> None:
     architecture refuses it first (architecture_refusal, while ModelConfig reads the config, before any layer is
     built): that refusal is the engine's to say, so this one stays quiet. A release whose model class raises while
     it builds such a config's attention (build_refusal) says that instead."""
-    architecture = served_architecture(spec)
-    if version is not None and architecture_refusal(architecture, version):
+    architecture = served_architecture(spec, version or NEWEST)
+    if version is not None and architectures_refusal(registry_names(spec), version):
         return
     reason = build_refusal(spec, version)
     if reason is not None:
@@ -270,7 +170,7 @@ def refuse_encoder_only(spec, version: Optional[str]) -> None:
 def build_refusal(spec, version: Optional[str]) -> Optional[str]:
     """vLLM's error while its model class builds `spec`'s attention at `version` (None: the newest), for a config
     ENCODER_ONLY_FROM would otherwise call encoder-only (BUILD_REFUSED_SINCE); None where it builds."""
-    architecture = served_architecture(spec)
+    architecture = served_architecture(spec, version or NEWEST)
     since = BUILD_REFUSED_SINCE.get(architecture)
     if since is None or parse_version(version or NEWEST) < parse_version(since):
         return None
@@ -315,7 +215,59 @@ def architecture_refusal(architecture: str, version: str) -> Optional[Refusal]:
             or _nowhere_refusal(architecture, version))
 
 
-TRANSFORMERS_BACKEND = "0.7.2"  # the first release that tries the Transformers backend for an unlisted name
+def architectures_refusal(names, version: str) -> Optional[Refusal]:
+    """architecture_refusal of a config's whole `architectures` list, as registry.py inspect_model_cls
+    (0.32.0:1323-1374) resolves it: none where the release lists one of the names or (from TRANSFORMERS_BACKEND) tries
+    its Transformers backend on the first, which no release lists (vllm_registry.served_name); else
+    _raise_for_unsupported's (0.32.0:1177-1209, 0.7.1:346-356, model_loader.py 0.2.0:55-57), which walks the list for
+    the first name it names as retired or left to a plugin (:1186-1203) and else names the whole list. The remedy
+    searches the first name's way (newer or older) from the nearest release that lists any name that way, each release
+    it tries checked against the whole list."""
+    names = tuple(names)
+    if len(names) < 2:
+        return architecture_refusal(names[0] if names else "", version)
+    own = architecture_refusal(served_name(names, version), version)
+    if own is None:
+        return None
+    named = next((name for name in names if retirement(name, version) in ("named", "plugin")), None)
+    if named is not None:
+        return _retired_refusal(named, version)
+    listings = [listing for listing in (_listing(name, version) for name in names) if listing]
+    why = (f"vLLM's registry lists {', '.join(listings)}; " if listings else "no vLLM release lists them; ") + \
+        f"vllm=={version} lists none of them" + \
+        (f" and predates the Transformers backend of v{TRANSFORMERS_BACKEND}"
+         if before_transformers_backend(version) else "")
+    options = {option for refusal in (architecture_refusal(name, version) for name in names)
+               if refusal is not None and refusal.onward == own.onward for option in refusal.options}
+    nearest = (min if own.onward == "newer" else max)(options, key=lambda name: padded_release(name.split("==")[1]))
+    return replace(own, reason=f"Model architectures {list(names)!r} are not supported for now ({why}).",
+                   options=tuple(sorted(options)), note=own.note if nearest in own.options else "")
+
+
+def _listing(name: str, version: str) -> str:
+    """Where vLLM's registries list `name`, for a refusal of several names no one of which `version` lists: from the
+    release that adds it, up to the one that drops it, only from the Transformers backend's release (a name served
+    by another or on that backend: vllm_registry.listed_by_name); "" for one no release lists."""
+    first = ADDED_ARCHITECTURES.get(name)
+    span = unlisted_span(name, version)
+    if first is not None and padded_release(version) < padded_release(first):
+        return f"{name} from v{first} on"
+    if span is not None:
+        return f"{name} up to v{span[0]}" + (f" and again from v{span[1]}" if span[1] else "")
+    if retirement(name, version):
+        return f"{name} up to v{RETIRED[name].last}"
+    return f"{name} only from v{TRANSFORMERS_BACKEND} on" if listed_anywhere(name) else ""
+
+
+def registry_names(spec) -> tuple:
+    """The names vLLM's registry resolves `spec` by: the top-level config's `architectures` where it names several
+    (ModelSpec.architectures), else the one it serves."""
+    return getattr(spec, "architectures", ()) or (served_architecture(spec),)
+
+
+# the remedy's words on TRANSFORMERS_BACKEND for a name no release before it lists (_nowhere_refusal): that release
+# serves such a name only where its Transformers backend takes it (unlisted_note), which kvplan cannot see offline
+BACKEND_MAY_SERVE = "the Transformers backend it tries on a name its registry lacks may or may not serve it"
 
 
 def _nowhere_refusal(architecture: str, version: str) -> Optional[Refusal]:
@@ -330,55 +282,19 @@ def _nowhere_refusal(architecture: str, version: str) -> Optional[Refusal]:
               else f"no vLLM release lists them; vllm=={version}")
     return Refusal(f"Model architectures ['{architecture}'] are not supported for now ({listed} predates the "
                    f"Transformers backend of v{TRANSFORMERS_BACKEND}).", None,
-                   configuration=True, field="engine", options=(f"vllm=={TRANSFORMERS_BACKEND}",), onward="newer")
+                   configuration=True, field="engine", options=(f"vllm=={TRANSFORMERS_BACKEND}",), onward="newer",
+                   note=BACKEND_MAY_SERVE)
 
 
-# config/model.py 0.32.0:2322-2339 (_SUFFIX_TO_DEFAULTS): registry.py's _normalize_arch (0.32.0:1297-1320) serves an
-# unlisted name as the listed one its suffix swapped for another of these names (a ...ForSequenceClassification as
-# its ...ForCausalLM, converted)
-SUFFIXES = ("ForCausalLM", "ForConditionalGeneration", "ChatModel", "LMHeadModel", "ForTextEncoding", "EmbeddingModel",
-            "ForSequenceClassification", "ForTokenClassification", "ForAudioClassification", "ForImageClassification",
-            "ForVideoClassification", "ClassificationModel", "ForRewardModeling", "RewardModel", "Model")
-
-
-def listed_anywhere(architecture: str) -> bool:
-    """Whether any release kvplan models lists `architecture` in its registry, or a name it is served as (SUFFIXES):
-    the pinned release's names (vllm_registry_names, read from its source), those later or earlier releases add
-    (ADDED_ARCHITECTURES), drop (UNLISTED, RETIRED, LAST_RUNS) or hand to a plugin (PLUGINS)."""
-    stems = [architecture[:-len(suffix)] for suffix in SUFFIXES if architecture.endswith(suffix)]
-    names = {architecture} | {stem + suffix for stem in stems for suffix in SUFFIXES}
-    return any(_in_a_registry(name) for name in names)
-
-
-# registry.py 0.32.0:715-739, 745-778: the names it lists only for its Transformers backend
-# (_TRANSFORMERS_SUPPORTED_MODELS, _TRANSFORMERS_BACKEND_MODELS) that no release lists with a module of its own (that
-# dict's others are ADDED_ARCHITECTURES' or 0.2.0's): no release before TRANSFORMERS_BACKEND serves them
-TRANSFORMERS_ONLY = frozenset({"NanbeigeForCausalLM", "SmolLM3ForCausalLM", "VaultGemmaForCausalLM",
-                               "Emu3ForConditionalGeneration", "VibeVoiceAsrForConditionalGeneration"}
-                              | {name for name in LISTED_0_32 if name.startswith("Transformers")})
-
-
-def listed_by_name(architecture: str) -> bool:
-    """Whether a release lists `architecture` itself with a module of its own, as a release before
-    TRANSFORMERS_BACKEND needs it to: no suffix swapped (listed_anywhere), not the Transformers backend's
-    (TRANSFORMERS_ONLY)."""
-    return architecture not in TRANSFORMERS_ONLY and _in_a_registry(architecture)
-
-
-def _in_a_registry(name: str) -> bool:
-    return any(name in listed for listed in (LISTED_0_32, ADDED_ARCHITECTURES, UNLISTED, RETIRED, LAST_RUNS, PLUGINS))
-
-
-def before_transformers_backend(version: str) -> bool:
-    return padded_release(version) < padded_release(TRANSFORMERS_BACKEND)
 
 
 def unlisted_note(spec, version: Optional[str]) -> str:
     """The note on a model whose architecture no release lists, where `version` (0.7.2 on) hands it to the
     Transformers backend (registry.py 0.32.0:1222-1295, _try_resolve_transformers): that backend serves it only where
     transformers or the checkpoint's remote code has a compatible class, which kvplan cannot see offline; '' for
-    a listed one, --engine none (version None) and earlier releases (they refuse it: _nowhere_refusal)."""
-    architecture = served_architecture(spec)
+    a listed one, --engine none (version None) and earlier releases (they refuse it: _nowhere_refusal). Of a config
+    naming several, the one `version` serves (vllm_registry.served_name): the first only where it lists none."""
+    architecture = served_architecture(spec, version)
     if version is None or not architecture or listed_anywhere(architecture) or before_transformers_backend(version):
         return ""
     return (f"no vLLM release lists {architecture} in its registry: vLLM {version} hands it to its Transformers "
@@ -477,7 +393,7 @@ def config_read_refusal(spec, length: int, version: str) -> Optional[Refusal]:
     architecture (the release's registry), the length past the model's own (or the window --disable-sliding-window
     caps it to) and a RoPE type the release cannot pair with that switch. The same on every GPU, so verify asks them
     before torch (commands/verify.py); `spec` as the release views it (vllm_kv_dtype.release_view)."""
-    return architecture_refusal(served_architecture(spec), version) or model_length_refusal(spec, length) or \
+    return architectures_refusal(registry_names(spec), version) or model_length_refusal(spec, length) or \
         rope_window_refusal(spec, version)
 
 

@@ -13,8 +13,7 @@ from ..plan.catalog import device_name
 from . import EngineFlags
 from .ideal import EngineResult
 from .vllm import OVERRIDE_RULES, start
-from .vllm_config_read import architecture_refusal
-from .vllm_registry import served_architecture
+from .vllm_config_read import architectures_refusal, registry_names
 from .vllm_settings import resolve_settings
 from .vllm_multimodal import DROPPED_SINCE as MEDIA_FLAGS_DROPPED_SINCE, text_only_refusal
 from .vllm_budget import sized_after_warmup, vllm_budget
@@ -290,7 +289,7 @@ class VllmEngine:
 
         settings = self.settings(context, gpu, pp, max_num_batched_tokens, max_num_seqs, spec)
         # a release whose registry lacks the architecture refuses it before any media item (start's first refusal)
-        registered = architecture_refusal(served_architecture(spec), self.version) is None
+        registered = architectures_refusal(registry_names(spec), self.version) is None
         # then, up to 0.10.0, a media flag on a text class (ModelConfig), LoRA's batch for drafts (create_engine_
         # config), a media item past the batched tokens (the front end), LoRA's class or vocabulary (load_model)
         refused_flag = None if not registered else (

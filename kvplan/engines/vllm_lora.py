@@ -208,7 +208,7 @@ def class_refusal(spec, version: str) -> str:
     from .vllm_registry import served_architecture
     from .vllm_lora_classes import WITHOUT_LORA
 
-    first, name = WITHOUT_LORA.get(served_architecture(spec), ("", ""))
+    first, name = WITHOUT_LORA.get(served_architecture(spec, version), ("", ""))
     if not name or (first is not None and parse_version(version) >= parse_version(first)):
         return ""
     return f"{name} does not support LoRA yet."
@@ -225,7 +225,7 @@ def lora_refusal(spec, version: str, config: LoraConfig):
     said = class_refusal(spec, version)
     if said:
         return Refusal(said, None, configuration=True, field="enable_lora", remedy=LEAVE_OUT, remedy_flags=LORA_FLAG)
-    return vocab_refusal(spec, version) if priced(spec) else None
+    return vocab_refusal(spec, version) if priced(spec, version) else None
 
 
 LEAVE_OUT, LORA_FLAG = "leave --enable-lora out", (("enable_lora", "--enable-lora"),)
@@ -240,7 +240,7 @@ def vocab_refusal(spec, version: str):
 
     vocab = spec.vocab_size
     _, limit, words, where = next(row for row in VOCAB_RULES if parse_version(version) >= row[0])
-    if not release_rule(PRICED[_architecture(spec)], version).embeddings or vocab <= limit:
+    if not release_rule(PRICED[_architecture(spec, version)], version).embeddings or vocab <= limit:
         return None
     reason = f"{words} ({spec.name}'s is {vocab:,}, above {limit:,}: logits_processor.py {where})"
     later = [row[0] for row in VOCAB_RULES if vocab <= row[1] and row[0] > parse_version(version)]
@@ -285,26 +285,28 @@ def batched_tokens_needed(seqs: int, drafts: int, default_seqs: Optional[int]) -
     return max(seqs, default_seqs or 0) * (drafts + 1)
 
 
-def _architecture(spec) -> str:
+def _architecture(spec, version: Optional[str]) -> str:
     from .vllm_registry import served_architecture
 
-    return served_architecture(spec)
+    return served_architecture(spec, version)
 
 
-def priced(spec) -> bool:
-    """Whether kvplan prices LoRA's slots for `spec`: a dense text decoder of PRICED."""
-    return _architecture(spec) in PRICED and not spec.experts and not spec.multimodal
+def priced(spec, version: Optional[str] = None) -> bool:
+    """Whether kvplan prices LoRA's slots for `spec` under vLLM `version` (None: PINNED): a dense text decoder of
+    PRICED."""
+    return _architecture(spec, version) in PRICED and not spec.experts and not spec.multimodal
 
 
 def layout(spec, version: str) -> Layout:
     """The LoRA modules vLLM `version` wraps in `spec`'s decoder layers, or FieldError (exit 2) where kvplan does not
     price them (PRICED: dense text decoders); a class vLLM refuses is lora_refusal's."""
-    if not priced(spec):
-        what = "MoE experts" if spec.experts else "a multimodal model" if spec.multimodal else _architecture(spec)
+    if not priced(spec, version):
+        what = "MoE experts" if spec.experts else "a multimodal model" if spec.multimodal else \
+            _architecture(spec, version)
         raise FieldError("enable_lora", f"is not priced by kvplan for {spec.name} ({what}): kvplan models LoRA's "
                                         f"adapter memory for the dense decoders {', '.join(PRICED)} only (vLLM "
                                         f"serves LoRA here; kvplan's limit).")
-    return release_rule(PRICED[_architecture(spec)], version)
+    return release_rule(PRICED[_architecture(spec, version)], version)
 
 
 def _linear(rank: int, a_rows: int, inputs: int, outputs: tuple) -> int:
@@ -378,7 +380,7 @@ def tied_embeddings(spec) -> bool:
 def shape_source(spec, version: str) -> str:
     from .vllm_registry import served_architecture
 
-    return next(row[2] for row in PRICED[served_architecture(spec)] if parse_version(version) >= row[0])
+    return next(row[2] for row in PRICED[served_architecture(spec, version)] if parse_version(version) >= row[0])
 
 
 def _slices(count: int) -> str:

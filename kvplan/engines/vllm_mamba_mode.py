@@ -3,6 +3,7 @@ the rule vllm_settings.py (with_model_defaults), vllm.py (layer_specs) and vllm_
 
 from __future__ import annotations
 
+from .vllm_registry import served_architecture
 from .vllm_versions import parse_version
 
 # Hybrid classes that implement SupportsMambaPrefixCaching (model_executor/models/*.py 0.11.1-0.25.1: bamba.py (to
@@ -32,8 +33,8 @@ def _is_hybrid(spec) -> bool:
     return 0 < states < len(spec.layers)
 
 
-def _mamba_prefix_class(spec) -> bool:
-    return (spec.registered_architecture or spec.architecture) in MAMBA_PREFIX_CLASSES
+def _mamba_prefix_class(spec, version: str) -> bool:
+    return served_architecture(spec, version) in MAMBA_PREFIX_CLASSES
 
 
 def mamba_all_mode(spec, version: str, prefix_caching: bool) -> str:
@@ -44,6 +45,6 @@ def mamba_all_mode(spec, version: str, prefix_caching: bool) -> str:
     else "keeps" (MAMBA_FREES_STATES_SINCE)."""
     first, before = MAMBA_ALL_MODE
     release = parse_version(version)
-    if not (prefix_caching and _is_hybrid(spec) and _mamba_prefix_class(spec) and first <= release < before):
+    if not (prefix_caching and _is_hybrid(spec) and _mamba_prefix_class(spec, version) and first <= release < before):
         return ""
     return "frees" if release >= MAMBA_FREES_STATES_SINCE else "keeps"

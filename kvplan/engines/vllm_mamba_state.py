@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from ..model.kinds import FullAttention, MLALatent
 from ..model.precision import DTYPE_BYTES, normalize_dtype_name
+from .vllm_registry import served_architecture
 from .vllm_specs import mamba_page
 from .vllm_versions import PINNED, parse_version, release_rule
 
@@ -58,7 +59,7 @@ def ssm_state_dtype(spec, version: str = PINNED) -> tuple:
         return normalize_dtype_name(asked), ""
     if has_kda(spec):
         return "fp32", ""
-    handled = getattr(spec, "registered_architecture", "") or getattr(spec, "architecture", "")
+    handled = served_architecture(spec, version)
     since = NEMOTRON_H_SSM_HANDLER.get(handled)
     if since is None or parse_version(version) < since:
         return conv, ""

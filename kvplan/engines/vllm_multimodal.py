@@ -17,6 +17,8 @@ before any of this.
 
 from __future__ import annotations
 
+from typing import Optional
+
 # The ...ForConditionalGeneration keys of _TEXT_GENERATION_MODELS whose class is not SupportsMultiModal: ChatGLM's
 # (0.32.0 registry.py:83 -> chatglm.py:432 ChatGLMForCausalLM; 0.11.0 :64, 0.34.0 :86). InklingForConditionalGeneration
 # sits in the same dict (0.32.0 :168-171) but its class is SupportsMultiModal (models/inkling/amd/model.py:449).
@@ -56,12 +58,12 @@ MULTIMODAL_NAMED = frozenset({
 })
 
 
-def registry_multimodal(spec) -> bool:
-    """Whether vLLM serves `spec` as a multimodal class (the module's docstring): by the architecture its registry
-    looks up (vllm.served_architecture, the top-level config's)."""
+def registry_multimodal(spec, version: Optional[str] = None) -> bool:
+    """Whether vLLM `version` (None: PINNED) serves `spec` as a multimodal class (the module's docstring): by the
+    architecture its registry looks up (vllm_registry.served_architecture, the top-level config's)."""
     from .vllm_registry import served_architecture
 
-    architecture = served_architecture(spec)
+    architecture = served_architecture(spec, version)
     if architecture in MULTIMODAL_NAMED:
         return True
     return architecture.endswith("ForConditionalGeneration") and architecture not in TEXT_CONDITIONAL
@@ -86,7 +88,7 @@ def refused_flag(spec, version: str, flags) -> str:
     non-empty value), else ''."""
     from .vllm_versions import parse_version
 
-    if parse_version(version) >= DROPPED_SINCE or registry_multimodal(spec):
+    if parse_version(version) >= DROPPED_SINCE or registry_multimodal(spec, version):
         return ""
     return next((field for name, field in REFUSED_FLAGS if not _empty(getattr(flags, name))), "")
 

@@ -222,15 +222,15 @@ def asked_runner(spec, version: Optional[str] = None) -> Optional[str]:
 def auto_pooling_runner(spec, version: Optional[str] = None) -> bool:
     """--runner auto's answer (the module docstring): a Pooling module its modules.json lists first, then the
     architecture (architecture_runner)."""
-    return st_pooling_runner(spec, version) or architecture_runner(spec) == "pooling"
+    return st_pooling_runner(spec, version) or architecture_runner(spec, version) == "pooling"
 
 
-def architecture_runner(spec) -> str:
-    """The runner vLLM's registry gives `spec`'s architecture (vllm.served_architecture, the top-level config's),
-    where no release read differs: "pooling" or "generate"."""
+def architecture_runner(spec, version: Optional[str] = None) -> str:
+    """The runner vLLM's registry gives `spec`'s architecture (vllm_registry.served_architecture at `version`, None:
+    PINNED; the top-level config's), where no release read differs: "pooling" or "generate"."""
     from .vllm_registry import served_architecture
 
-    architecture = served_architecture(spec)
+    architecture = served_architecture(spec, version)
     if architecture in POOLING_NAMED:
         return "pooling"
     return "generate" if architecture in GENERATING_NAMED else suffix_runner(architecture)
@@ -245,14 +245,14 @@ def pooling_note(spec, version: Optional[str] = None, spell=None) -> str:
     from .vllm_registry import served_architecture
 
     why = _pooling_why(spec, version, spell)
-    return (f"{served_architecture(spec)} runs on vLLM's pooling runner (embedding, classification or reward){why}: "
-            f"it generates no tokens, so its ITL and tok/s are those of a generating model of its shape, and the "
-            f"time to first token is the whole request")
+    return (f"{served_architecture(spec, version)} runs on vLLM's pooling runner (embedding, classification or "
+            f"reward){why}: it generates no tokens, so its ITL and tok/s are those of a generating model of its "
+            f"shape, and the time to first token is the whole request")
 
 
 def _pooling_why(spec, version: Optional[str], spell=None) -> str:
     """Why the pooling runner, where not by the architecture alone: the runner flags, or the modules.json."""
-    if asked_runner(spec, version) == "pooling" and architecture_runner(spec) == "generate":
+    if asked_runner(spec, version) == "pooling" and architecture_runner(spec, version) == "generate":
         convert = getattr(spec, "convert", "auto")
         adapter = convert if convert in ("classify", "reward") else "embed"
         warned = ""

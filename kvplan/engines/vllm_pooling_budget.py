@@ -40,6 +40,7 @@ from ..model.precision import DTYPE_BYTES
 from ..model.spec import Weights
 from .vllm_pooler_config import given, user_pooling_type, user_pooling_types
 from .vllm_pooling import SUFFIX_RUNNER, pooling_runner, st_legacy_pooling_type, st_pooling_types
+from .vllm_registry import served_architecture
 from .vllm_versions import parse_version
 
 __all__ = ["pooling_runner", "without_lm_head", "pooler_pass_bytes", "incremental_prefill"]
@@ -132,7 +133,7 @@ def incremental_prefill(spec, version: str) -> bool:
     pooled = pooling_runner(spec, version)
     if not pooled and given(spec) is None:
         return True
-    classes = CLASS_POOLING.get(spec.registered_architecture or spec.architecture, DEFAULT_POOLING)
+    classes = CLASS_POOLING.get(served_architecture(spec, version), DEFAULT_POOLING)
     seq, tok, single = classes if pooled else (None, None, None)  # the generate runner merges no default
     release = parse_version(version)
     if release >= ENCODER_ONLY_CLS_SINCE and (classes[0] if release >= SPLIT_TYPES_SINCE else classes[2]) == "CLS":

@@ -12,7 +12,7 @@ in their wheels), the sdists 0.11.0-0.34.0 and the 0.15.x wheels; every post-rel
 a release named here is the first of its minor series to list the key (0.2.1 was published as 0.2.1.post1).
 
 Kept: generating architectures (text generation and multimodal; before 0.4.3's split the one registry) first listed
-in 0.2.1-0.14.1 (later ones: vllm_config_read.ADDED_ARCHITECTURES, with its own citations), and pooling ones (embedding,
+in 0.2.1-0.14.1 (later ones: ADDED_ARCHITECTURES, with its own citations), and pooling ones (embedding,
 cross-encoder / classification, token classification, late interaction, reward) in every release. Left out: those
 kvplan's reader refuses by name (model/unmodelled.py ARCHITECTURES, ENCODER_ONLY without a switch), the
 encoder-decoder ones (Florence-2, mBART, Donut: the reader refuses is_encoder_decoder), the speculative heads listed
@@ -21,21 +21,26 @@ MedusaModel 0.5.2, EAGLEModel 0.5.5: never the served model), vLLM's internal Qu
 names first listed in _TRANSFORMERS_SUPPORTED_MODELS (the Transformers backend serves them before that), names a
 release before their own serves through a sibling class (InternVLForConditionalGeneration, which 0.10.1's
 _normalize_arch maps to InternVLChatModel: registry.py 0.10.1:577-601; ChameleonForCausalLM, 0.5.3 only) and those
-vllm_config_read.ADDED_ARCHITECTURES already names.
+ADDED_ARCHITECTURES already names.
 
 Not modelled: from 0.7.2 a release first hands an architecture its registry lacks to the Transformers backend
 (model_loader/utils.py 0.7.2:92-98, 0.8.5:102-107; registry.py 0.11.0:802-829, 0.32.0:1222-1295), which serves it
 where the installed transformers, or the checkpoint's remote code, has a model class that declares itself
 compatible; the refusal here is vLLM's answer where it has none. An architecture no release lists at all
-(vllm_config_read.listed_anywhere) is said so (its unlisted_note) from 0.7.2 on, and refused before.
+(listed_anywhere) is said so (its unlisted_note) from 0.7.2 on, and refused before.
+
+A config whose `architectures` names several is served as the first its release lists, the backend tried on the first
+only where it lists none (served_name: every release's registry walks the list); the rules that key on the name vLLM
+resolved read it through served_architecture / planned_architecture.
 """
 
 from __future__ import annotations
 
 from typing import NamedTuple, Optional
 
+from .vllm_registry_names import LISTED_0_32
 from .vllm_releases import PUBLISHED, release_parts
-from .vllm_versions import parse_version
+from .vllm_versions import PINNED, parse_version
 
 # (release, registry file under vllm/model_executor/, {architecture: its line there}), oldest first
 GENERATING = (
@@ -246,6 +251,149 @@ PLUGINS = dict.fromkeys(("BartModel", "BartForConditionalGeneration", "Florence2
                          "MBartForConditionalGeneration"), ("0.19.0", "https://github.com/vllm-project/bart-plugin"))
 
 
+# Architectures that came later, with the first release whose registry.py lists them (checked in each release's
+# vllm/model_executor/models/registry.py); an older release refuses them in _raise_for_unsupported ("are not
+# supported for now") instead of serving them by 0.32's rules. The generating ones 0.2.1-0.14.1 add and the pooling
+# ones of every release are FIRST_LISTED's, with their lines (a release that drops one: UNLISTED).
+# 0.33.0 and 0.34.0: the generative architectures their registries add (the _TEXT_GENERATION_MODELS /
+# _MULTIMODAL_MODELS dicts diffed against the release before; 0.33.0 registry.py:83, 111, 354, 528, 556, 648; 0.34.0
+# :153, 209, 220, 507, 511, 533, 568, 661) that kvplan's reader takes;
+# the rest it refuses as layouts it does not model (model/unmodelled.py: AliceAI, Dory, DomynEdge, Step5, Mistral
+# Large 4, ZAYA1, Kimi K3.1, Canary):
+# Qwen3.5: the ConditionalGeneration pair from 0.17.0 (registry.py:496-503), the CausalLM pair from 0.27.0 (:201-202);
+# each release that lists them keeps their GDN recurrent state in the config's mamba_ssm_dtype (model/layers.py
+# SSM_DTYPE_FROM_CONFIG). 0.15.0 and 0.15.1 (their wheels' registry.py diffed against 0.14.1's): the generative
+# architectures 0.15.0 adds (registry.py 0.15.0:115 GLM-4.7-Flash's Glm4MoeLiteForCausalLM, :189, :306, :333, :362
+# KimiK25ForConditionalGeneration, :396) and 0.15.1's Step3p5ForCausalLM (0.15.1 :191).
+ADDED_ARCHITECTURES = {**FIRST_LISTED, "DeepseekV32ForCausalLM": "0.11.0", "KimiLinearForCausalLM": "0.11.1",
+                       "GlmMoeDsaForCausalLM": "0.16.0", "Gemma4ForCausalLM": "0.19.0",
+                       **dict.fromkeys(("Glm4MoeLiteForCausalLM", "Step1ForCausalLM",
+                                        "Eagle2_5_VLForConditionalGeneration", "StepVLForConditionalGeneration",
+                                        "KimiK25ForConditionalGeneration", "Molmo2ForConditionalGeneration"), "0.15.0"),
+                       "Step3p5ForCausalLM": "0.15.1",
+                       **dict.fromkeys(("Qwen3_5ForConditionalGeneration", "Qwen3_5MoeForConditionalGeneration"),
+                                       "0.17.0"),
+                       **dict.fromkeys(("Qwen3_5ForCausalLM", "Qwen3_5MoeForCausalLM"), "0.27.0"),
+                       "Gemma4ForConditionalGeneration": "0.19.0", "DeepseekV4ForCausalLM": "0.20.0",
+                       "Gemma4UnifiedForConditionalGeneration": "0.23.0",
+                       **dict.fromkeys(("BeamForCausalLM", "FlintForCausalLM", "Alpamayo2Super",
+                                        "MiniCPMOcrForConditionalGeneration", "MuseSparkForConditionalGeneration",
+                                        "RadioMBartPrefixForCausalLM"), "0.33.0"),
+                       **dict.fromkeys(("Lfm3ForCausalLM", "RicursiveForCausalLM", "UnlimitedOCR2TextForCausalLM",
+                                        "Lfm3AudioForConditionalGeneration", "Lfm3VlForConditionalGeneration",
+                                        "MingV3ASRForConditionalGeneration",
+                                        "Nemotron3_5TranscribeForConditionalGeneration"), "0.34.0"),
+                       # 0.16.0 to 0.32.0: every other generative architecture (_TEXT_GENERATION_MODELS,
+                       # _MULTIMODAL_MODELS) a release's registry.py adds over the release before, listed from then
+                       # on, that kvplan's reader does not refuse as unmodelled (model/unmodelled.py ARCHITECTURES):
+                       # registry.py 0.16.0:168, 297, 318, 328, 342, 367, 421, 460, 478; 0.17.0:78, 85, 344, 348, 448,
+                       # 449, 487; 0.18.0:135, 136, 176, 196, 197, 428; 0.19.0:534; 0.20.0:114, 137, 189, 362, 363,
+                       # 380, 389, 413, 484, 485, 505; 0.21.0:92, 154, 177, 487, 488, 514; 0.22.0:439, 486, 507;
+                       # 0.22.1:163; 0.23.0:372, 422; 0.24.0:135, 401, 503; 0.25.0:355, 450, 474; 0.26.0:148, 362;
+                       # 0.27.0:100; 0.28.0:82, 186, 455, 534; 0.29.0:131, 132, 515; 0.30.0:145, 353, 363;
+                       # 0.32.0:519. ExaoneMoEForCausalLM (0.14.0, FIRST_LISTED) is renamed ExaoneMoeForCausalLM in
+                       # 0.27.0 (:100) and back beside it from 0.32.0 (:102): vllm_registry.UNLISTED
+                       **dict.fromkeys(("NemotronHPuzzleForCausalLM", "MusicFlamingoForConditionalGeneration",
+                                        "DeepseekOCR2ForCausalLM", "FunAudioChatForConditionalGeneration",
+                                        "GlmOcrForConditionalGeneration", "InternS1ProForConditionalGeneration",
+                                        "OpenPanguVLForConditionalGeneration", "Qwen3ASRForConditionalGeneration",
+                                        "VoxtralRealtimeGeneration"), "0.16.0"),
+                       **dict.fromkeys(("AXK1ForCausalLM", "BailingMoeV2_5ForCausalLM",
+                                        "FireRedASR2ForConditionalGeneration", "FunASRForConditionalGeneration",
+                                        "Ovis2_6ForCausalLM", "Ovis2_6_MoeForCausalLM", "Qwen3ASRRealtimeGeneration"
+                                       ), "0.17.0"),
+                       **dict.fromkeys(("HCXVisionV2ForCausalLM", "HyperCLOVAXForCausalLM", "OlmoHybridForCausalLM",
+                                        "SarvamMoEForCausalLM", "SarvamMLAForCausalLM", "MoonshotKimiaForCausalLM"
+                                       ), "0.18.0"),
+                       "CohereAsrForConditionalGeneration": "0.19.0",
+                       **dict.fromkeys(("Rnj1ForCausalLM", "HYV3ForCausalLM", "Param2MoEForCausalLM", "Cheers",
+                                        "CheersForConditionalGeneration", "Exaone4_5_ForConditionalGeneration",
+                                        "FireRedLIDForConditionalGeneration", "Granite4VisionForConditionalGeneration",
+                                        "NemotronH_Nano_Omni_Reasoning_V3", "NemotronH_Super_Omni_Reasoning_V3",
+                                        "Phi4ForCausalLMV"), "0.20.0"),
+                       **dict.fromkeys(("Cohere2MoeForCausalLM", "LagunaForCausalLM", "MiMoV2ForCausalLM",
+                                        "Moondream3ForCausalLM", "HfMoondream", "QianfanOCRForConditionalGeneration"
+                                       ), "0.21.0"),
+                       **dict.fromkeys(("InternS2PreviewForConditionalGeneration",
+                                        "MiniCPMV4_6ForConditionalGeneration", "OpenVLAForActionPrediction"), "0.22.0"),
+                       "MellumForCausalLM": "0.22.1",
+                       **dict.fromkeys(("Cosmos3ForConditionalGeneration", "GraniteSpeechPlusForConditionalGeneration"
+                                       ), "0.23.0"),
+                       **dict.fromkeys(("HrmTextForCausalLM", "DiffusionGemmaForBlockDiffusion", "MossAudioModel"
+                                       ), "0.24.0"),
+                       **dict.fromkeys(("UnlimitedOCRForCausalLM", "MossTranscribeDiarizeForConditionalGeneration",
+                                        "LlavaOnevision2ForConditionalGeneration"), "0.25.0"),
+                       **dict.fromkeys(("LongcatFlashNgramForCausalLM", "Cosmos3EdgeForConditionalGeneration"
+                                       ), "0.26.0"),
+                       "ExaoneMoeForCausalLM": "0.27.0",
+                       **dict.fromkeys(("BailingMoeV3ForCausalLM", "MuseGlimmerForCausalLM",
+                                        "InternS2MobiusForConditionalGeneration", "MuseGlimmerForConditionalGeneration"
+                                       ), "0.28.0"),
+                       **dict.fromkeys(("GraniteMoeSWAForCausalLM", "GraniteSWAForCausalLM",
+                                        "NemotronH_Omni_Reasoning_V3"), "0.29.0"),
+                       **dict.fromkeys(("K2HorizonForCausalLM", "BailingMoeV3VLForConditionalGeneration",
+                                        "CohereCompassForConditionalGeneration"), "0.30.0"),
+                       "MiniCPMV4_7ForConditionalGeneration": "0.32.0",
+                       # encoder-only models (ENCODER_ONLY_FROM): registry.py 0.14.0:214, :259; 0.16.0:241;
+                       # 0.17.0:264, :287; 0.20.0:233; 0.29.0:225
+                       **dict.fromkeys(("LlamaBidirectionalModel", "LlamaBidirectionalForSequenceClassification"),
+                                       "0.14.0"),
+                       "VoyageQwen3BidirectionalEmbedModel": "0.16.0",
+                       **dict.fromkeys(("LlamaNemotronVLModel", "LlamaNemotronVLForSequenceClassification"),
+                                       "0.17.0"),
+                       "JinaEmbeddingsV5Model": "0.20.0", "DeepseekV3BidirectionalModel": "0.29.0",
+                       # Llama-module aliases and Ministral 3 (ENCODER_ONLY_FROM): registry.py 0.14.0:134-135,
+                       # 0.20.0:166, :214 (none in 0.13.0's or 0.19.1's)
+                       **dict.fromkeys(("IQuestCoderForCausalLM", "IQuestLoopCoderForCausalLM"), "0.14.0"),
+                       **dict.fromkeys(("Ministral3ForCausalLM", "TeleChat3ForCausalLM"), "0.20.0"),
+                       # openpangu.py's dense model: registry.py 0.11.1:153, absent from 0.11.0's
+                       "PanguEmbeddedForCausalLM": "0.11.1",
+                       # colqwen3_5.py's late-interaction Qwen3.5: registry.py 0.19.0:279 (0.20.0:287), absent from
+                       # 0.18.1's
+                       "ColQwen3_5": "0.19.0"}
+
+TRANSFORMERS_BACKEND = "0.7.2"  # the first release that tries the Transformers backend for an unlisted name
+
+# config/model.py 0.32.0:2322-2339 (_SUFFIX_TO_DEFAULTS): registry.py's _normalize_arch (0.32.0:1297-1320) serves an
+# unlisted name as the listed one its suffix swapped for another of these names (a ...ForSequenceClassification as
+# its ...ForCausalLM, converted)
+SUFFIXES = ("ForCausalLM", "ForConditionalGeneration", "ChatModel", "LMHeadModel", "ForTextEncoding", "EmbeddingModel",
+            "ForSequenceClassification", "ForTokenClassification", "ForAudioClassification", "ForImageClassification",
+            "ForVideoClassification", "ClassificationModel", "ForRewardModeling", "RewardModel", "Model")
+
+
+def listed_anywhere(architecture: str) -> bool:
+    """Whether any release kvplan models lists `architecture` in its registry, or a name it is served as (SUFFIXES):
+    the pinned release's names (vllm_registry_names, read from its source), those later or earlier releases add
+    (ADDED_ARCHITECTURES), drop (UNLISTED, RETIRED, LAST_RUNS) or hand to a plugin (PLUGINS)."""
+    stems = [architecture[:-len(suffix)] for suffix in SUFFIXES if architecture.endswith(suffix)]
+    names = {architecture} | {stem + suffix for stem in stems for suffix in SUFFIXES}
+    return any(_in_a_registry(name) for name in names)
+
+
+# registry.py 0.32.0:715-739, 745-778: the names it lists only for its Transformers backend
+# (_TRANSFORMERS_SUPPORTED_MODELS, _TRANSFORMERS_BACKEND_MODELS) that no release lists with a module of its own (that
+# dict's others are ADDED_ARCHITECTURES' or 0.2.0's): no release before TRANSFORMERS_BACKEND serves them
+TRANSFORMERS_ONLY = frozenset({"NanbeigeForCausalLM", "SmolLM3ForCausalLM", "VaultGemmaForCausalLM",
+                               "Emu3ForConditionalGeneration", "VibeVoiceAsrForConditionalGeneration"}
+                              | {name for name in LISTED_0_32 if name.startswith("Transformers")})
+
+
+def listed_by_name(architecture: str) -> bool:
+    """Whether a release lists `architecture` itself with a module of its own, as a release before
+    TRANSFORMERS_BACKEND needs it to: no suffix swapped (listed_anywhere), not the Transformers backend's
+    (TRANSFORMERS_ONLY)."""
+    return architecture not in TRANSFORMERS_ONLY and _in_a_registry(architecture)
+
+
+def _in_a_registry(name: str) -> bool:
+    return any(name in listed for listed in (LISTED_0_32, ADDED_ARCHITECTURES, UNLISTED, RETIRED, LAST_RUNS, PLUGINS))
+
+
+def before_transformers_backend(version: str) -> bool:
+    return padded_release(version) < padded_release(TRANSFORMERS_BACKEND)
+
+
 def retirement(architecture: str, version: str) -> Optional[str]:
     """How `version` refuses a retired architecture (RETIRED): "unlisted" from the first release that drops it to the
     last before one names it, "named" from then on, "plugin" where it points at a plugin instead (PLUGINS); None where
@@ -278,10 +426,55 @@ def retired_boundaries() -> set:
     return found
 
 
-def served_architecture(spec) -> str:
-    """The architecture vLLM's registry serves `spec` as: the top-level config's (ModelSpec.registered_architecture)
-    where a nested language model's config names another."""
+def lists(architecture: str, version: str) -> bool:
+    """Whether release `version`'s registry serves `architecture` as kvplan models it: a name some release lists
+    (listed_anywhere) that this one neither lacks yet (ADDED_ARCHITECTURES) nor has dropped (UNLISTED, RETIRED), and,
+    before TRANSFORMERS_BACKEND, lists by that very name (listed_by_name). The names vllm_config_read.
+    architecture_refusal lets pass, but for one no release lists, which only the Transformers backend may take."""
+    first = ADDED_ARCHITECTURES.get(architecture)
+    return (listed_anywhere(architecture) and (first is None or padded_release(version) >= padded_release(first))
+            and unlisted_span(architecture, version) is None and retirement(architecture, version) is None
+            and not (before_transformers_backend(version) and not listed_by_name(architecture)))
+
+
+def served_name(names, version: Optional[str]) -> str:
+    """Which of a config's `architectures` vLLM `version` (None: PINNED) serves it as, the one rule every release
+    follows (registry.py 0.32.0:1323-1374, _ModelRegistry.inspect_model_cls, which ModelConfig calls with the whole
+    list, config/model.py 0.32.0:730): the first name the release lists (`lists`; the walk, :1357-1361); where it lists
+    none, the first name, which from TRANSFORMERS_BACKEND it tries on its Transformers backend (:1345-1355,
+    :1363-1372: architectures[0] alone) and otherwise refuses (:1374, _raise_for_unsupported:
+    vllm_config_read.architectures_refusal). Every older release walks alike, with no backend before 0.7.2
+    (model_loader.py 0.2.0:50-57 _get_model_architecture; registry.py 0.7.1:382-393 inspect_model_cls, :346-356);
+    0.7.2 hands every name to the backend where none is listed, which raises at the first it has no class for
+    (model_loader/utils.py 0.7.2:45-74, :92-98), so the first decides there too.
+    Not modelled: where no name is in the registry by its own name, 0.32 tries the Transformers backend on the first
+    name before a later one served through _normalize_arch (:1345-1355); kvplan takes the walk's."""
+    names = tuple(names)
+    release = version or PINNED
+    return next((name for name in names if lists(name, release)), names[0] if names else "")
+
+
+def served_architecture(spec, version: Optional[str] = None) -> str:
+    """The architecture vLLM `version`'s registry (None: PINNED) serves `spec` as, which its registry-keyed rules
+    (config handlers, runners, encoder-only builds, LoRA, pipeline support) read: of the top-level config's
+    `architectures` where it names several (ModelSpec.architectures), served_name's; else the top-level config's
+    (ModelSpec.registered_architecture) where a nested language model's config names another, else the one."""
+    names = getattr(spec, "architectures", ())
+    if len(names) > 1:
+        return served_name(names, version)
     return getattr(spec, "registered_architecture", "") or getattr(spec, "architecture", "")
+
+
+def planned_architecture(spec, version: Optional[str] = None) -> str:
+    """The class name kvplan plans `spec`'s engine rules by where vLLM checks the name it resolved
+    (model_config.architecture: the V2 runner's default list, MODELS_CONFIG_MAP's handlers): served_architecture's
+    where the config's top-level `architectures` names several and no nested language model's config names its own;
+    else ModelSpec.architecture, the class whose layers the reader read (a nested config's own language model).
+    The reader's layer rules (model/layers.py, model/unmodelled.py) key on the first name: model/ reads no registry
+    and no release, and which name a release serves changes only where the first is one it does not list."""
+    if len(getattr(spec, "architectures", ())) > 1 and not getattr(spec, "registered_architecture", ""):
+        return served_architecture(spec, version)
+    return getattr(spec, "architecture", "")
 
 
 def unlisted_boundaries() -> set:

@@ -141,7 +141,9 @@ def configuration_fixes(refused: Refused, asked: dict, refusal: Refusal, release
     ways = _clearing(refused, asked, refusal, (), releases)
     if searched(refusal) == "engine" and refusal.onward in ("newer", "older"):
         ways = _nearest_releases(refused, asked, ways, refusal.onward, releases)
-        fixes = [Fix(way, onward=onward, span=span) for way, onward, span in ways]
+        # the refusal's note is on the release it names (vllm_config_read.BACKEND_MAY_SERVE), not on those past it
+        fixes = [Fix(way, onward=onward, span=span, note=refusal.note if way[0][1] in refusal.options else "")
+                 for way, onward, span in ways]
     else:
         onward = refusal.onward if refusal.onward == "less" else ""
         fixes = [Fix(way, onward=onward if way[0][1] in refusal.options else "", note=refusal.note) for way in ways]

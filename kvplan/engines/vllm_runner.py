@@ -149,12 +149,14 @@ def model_runner(spec, rules, gpu, version: Optional[str] = None) -> Runner:
     from .vllm_pooling import pooling_runner
 
     pooled = pooling_runner(spec, version)
-    return replace(_model_runner(spec, rules, gpu, pooled), pooling=pooled)
+    return replace(_model_runner(spec, rules, gpu, pooled, version), pooling=pooled)
 
 
-def _model_runner(spec, rules, gpu, pooled: bool) -> Runner:
+def _model_runner(spec, rules, gpu, pooled: bool, version: Optional[str]) -> Runner:
+    from .vllm_registry import planned_architecture
+
     rule = RULES[rules.runner]
-    arch = spec.architecture
+    arch = planned_architecture(spec, version)  # VllmConfig checks the name vLLM resolved
     if rule.check not in ("v1", "v2") and pooled:  # V2 takes generating models only before 0.29
         return Runner("V1", True, "V1 (vllm/v1/worker/gpu_model_runner.py): V2 is the default for generating models "
                                   "only before 0.29 (VllmConfig._is_default_v2_model_runner_model, config/vllm.py "

@@ -141,8 +141,8 @@ def runner_refusal(spec, version: Optional[str] = None) -> Optional[str]:
         if refused:
             return refused
         convert = "none"  # a model without a multimodal encoder: vLLM serves it as --convert none would
-    arch = served_architecture(spec)
-    by_architecture = architecture_runner(spec)
+    arch = served_architecture(spec, version)
+    by_architecture = architecture_runner(spec, version)
     picked = "pooling" if pooling_runner(spec, version) else "generate"
     if runner == "generate" and by_architecture == "pooling" and arch not in BOTH_RUNNERS:
         return _generate_refusal(arch, version, release)
@@ -179,7 +179,7 @@ def mm_encoder_only_refusal(spec, version: str, release: tuple) -> Optional[str]
         return (f"vLLM {version} refuses --convert mm_encoder_only: its choices are {choices} (config/model.py "
                 f"ConvertType, mm_encoder_only in 0.14.0-0.15.1 only: a multimodal model's encoder-only instance"
                 f"{instead}).")
-    by_architecture = architecture_runner(spec)
+    by_architecture = architecture_runner(spec, version)
     runner_refused = (getattr(spec, "runner", "auto") == "generate" and by_architecture == "pooling") or \
         (pooling_runner(spec, version) and by_architecture == "generate")  # ModelConfig's checks, before the model
     if not getattr(spec, "multimodal", False) or runner_refused:
@@ -190,8 +190,9 @@ def mm_encoder_only_refusal(spec, version: str, release: tuple) -> Optional[str]
            "(model_executor/models/adapters.py as_mm_encoder_only_model)" if release < (0, 15) else
            "warns the flag is deprecated and builds it without its language model, as --mm-encoder-only does "
            "(config/model.py 0.15.0:502-509, model_executor/models/interfaces.py:199-211)")
-    return (f"kvplan does not plan {served_architecture(spec)} with --convert mm_encoder_only: vLLM {version} {how}, "
-            f"an encoder instance for disaggregated serving that keeps no KV cache; kvplan plans a language model's.")
+    return (f"kvplan does not plan {served_architecture(spec, version)} with --convert mm_encoder_only: vLLM "
+            f"{version} {how}, an encoder instance for disaggregated serving that keeps no KV cache; kvplan plans a "
+            f"language model's.")
 
 
 def _generate_refusal(arch: str, version: str, release: tuple) -> str:

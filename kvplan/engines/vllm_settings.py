@@ -178,4 +178,4 @@ def hybrid_without_prefix_caching(spec, version: str, pooling_runner: bool = Fal
         return who == "every runner"
     if not pooling_runner and (who == "generate runner" or not pooler_config):
         return True
-    return release < MAMBA_FALLBACK_OFF_BEFORE and not _mamba_prefix_class(spec)
+    return release < MAMBA_FALLBACK_OFF_BEFORE and not _mamba_prefix_class(spec, version)

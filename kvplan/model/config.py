@@ -83,8 +83,9 @@ FIELDS = {
     # an integer period in DeepSeek (checked where layers.ffn_kinds reads it), a per-layer list in MiMo-V2
     "moe_layer_freq": ("int or list",),
     "hybrid_override_pattern": ("list or str",),
-    # transformers' PretrainedConfig.architectures: a list of class names, of which vLLM's registry reads them all
-    # and kvplan the first (Config.architecture); a bare string would read as its first character
+    # transformers' PretrainedConfig.architectures: a list of class names, of which vLLM's registry serves the first
+    # its release lists (engines/vllm_registry.py served_name) and kvplan's reader keys its own rules on the first
+    # (Config.architecture); a bare string would read as its first character
     "architectures": ("names",),
     # a wrapper's language model (NESTED_TEXT_KEYS): a mapping, else nothing of it could be read
     **{name: ("dict",) for name in NESTED_TEXT_KEYS},

@@ -212,6 +212,7 @@ def _parse_config(raw: Any, name: str, weights: Optional[Weights]) -> ModelSpec:
         model_type=cfg.model_type,
         architecture=cfg.architecture,
         registered_architecture=registered,
+        architectures=_registry_names(raw, cfg),
         attention_switches=_attention_switches(raw),
         mtp=mtp,
         mtp_modules=mtp_blocks(cfg),
@@ -310,6 +311,15 @@ def _attention_switches(raw) -> tuple:
         if declared:
             switches.append((key, declared[0] if all(v == declared[0] for v in declared) else tuple(declared)))
     return tuple(switches)
+
+
+def _registry_names(raw, cfg: Config) -> tuple:
+    """The top-level config's `architectures` (the flattened one's where it names none) where it names more than one:
+    vLLM's registry walks them all (engines/vllm_registry.py served_name), so which one it serves depends on the
+    release. The reader's own rules key on the first (Config.architecture): model/ reads no registry."""
+    top = raw.get("architectures") if isinstance(raw, dict) else None  # checked by Config
+    names = top if isinstance(top, list) and top else cfg.get("architectures")
+    return tuple(names) if isinstance(names, list) and len(names) > 1 else ()
 
 
 def _registered_architecture(raw, cfg: Config) -> str:

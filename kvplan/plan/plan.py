@@ -260,7 +260,7 @@ def _refuses_full_prompt(spec: ModelSpec, version: str) -> bool:
     refused = release_rule(FULL_PROMPT_REFUSED, version)
     if refused is None or pooling_runner(spec, version):
         return False
-    return refused == "generate" or not registry_multimodal(spec)
+    return refused == "generate" or not registry_multimodal(spec, version)
 
 
 def moe_layout_of(model, spec: ModelSpec, tp: int) -> Optional[MoeLayout]:

@@ -153,9 +153,10 @@ NO_PIPELINE = {
 def pipeline_refusal(spec: ModelSpec, version: Optional[str] = None) -> str:
     """vLLM `version`'s refusal of any pp > 1 for the model's architecture (NO_PIPELINE; None: kvplan's pinned
     release), in words; "" where it takes pipeline stages."""
+    from ..engines.vllm_registry import served_architecture
     from ..engines.vllm_versions import PINNED, parse_version
 
-    architecture = getattr(spec, "registered_architecture", "") or spec.architecture
+    architecture = served_architecture(spec, version)
     refused = NO_PIPELINE.get(architecture)
     release = parse_version(version or PINNED)
     if refused is None or (refused[0] and release < parse_version(refused[0])) or \
