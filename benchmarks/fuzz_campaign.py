@@ -135,9 +135,10 @@ def workflow_commands(text: str) -> str:
 
 
 def run(tally: Tally, label: str, args: list, codes=(0, 2), env: dict | None = None, cwd=None,
-        parse_json: bool = False) -> int | None:
+        parse_json: bool = False, errors: list | None = None) -> int | None:
     """One command in this process. A run past HANG_SECONDS of wall time is run again once (other work on a
-    shared machine can stall a 20 ms run for seconds): a hang is a run that is slow both times."""
+    shared machine can stall a 20 ms run for seconds): a hang is a run that is slow both times. `errors`: a list
+    each exit 2's (args, stderr) is appended to (benchmarks/fuzz_surfaces.py reads whether it names the flag)."""
     from kvplan.cli import main
 
     for attempt in (1, 2):
@@ -183,6 +184,8 @@ def run(tally: Tally, label: str, args: list, codes=(0, 2), env: dict | None = N
         tally.bad("exit code outside the contract", f"{label}: exit {code} :: {args[:6]} :: {stderr[:200]}")
     if code == 2 and os.environ.get("FUZZ_SHOW_ERRORS") and random.random() < 0.02:
         print("   e.g.", label, stderr.strip()[:220])
+    if code == 2 and errors is not None:
+        errors.append(([str(a) for a in args], stderr.strip()))
     if code == 2 and len(stderr.strip().splitlines()) != 1:
         tally.bad("bad-input error not one line", f"{label}: {stderr[:300]!r}")
     if code == 2 and stdout:

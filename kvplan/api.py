@@ -80,8 +80,8 @@ def _many(value, field: str, tokens: bool = False, auto_alone: bool = False) -> 
 
 
 def _strings(value, field: str) -> list:
-    if isinstance(value, str):
-        return [v.strip() for v in value.split(",")]
+    if isinstance(value, str):  # each as given: the checks read past spaces, and quote a refused one as written
+        return value.split(",")
     if isinstance(value, (list, tuple)) and value and all(isinstance(v, str) for v in value):
         return list(value)
     raise FieldError(field, f"must be a dtype name or a list of them, got {quote(value)}.")

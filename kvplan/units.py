@@ -206,16 +206,16 @@ def int_list(text: str, field: str, example: str = "1,2,4,8", tokens: bool = Fal
     if auto_alone and len(items) > 1:
         refuse_auto_in_list(items, field, text)
     values = []
-    for item in items:
-        item = item.strip()
+    for given in items:  # an error quotes the item as given (' ' is no number: '' was not what the user wrote)
+        item = given.strip()
         if tokens:
-            values.append(parse_tokens(item, field, example))
+            values.append(parse_tokens(given, field, example))
             continue
         if not _DIGITS.fullmatch(item) or int(item) < 1:
             raise FieldError(field, f"takes positive whole numbers separated by commas (e.g. {example}), got "
-                                    f"{quote(item)}.")
+                                    f"{quote(given)}.")
         if int(item) > MAX_TOKENS:
-            raise FieldError(field, f"must be at most {MAX_TOKENS:,}, got {quote(item)}.")
+            raise FieldError(field, f"must be at most {MAX_TOKENS:,}, got {quote(given)}.")
         values.append(int(item))
     return values
 

@@ -58,7 +58,7 @@ def test_a_length_past_the_model_s_own_is_named_before_the_gpu(tmp_path, lengths
                    rope_scaling=None)
     line = one_error_line(run_kvplan("verify", path, "-c", "8K"))
     # vLLM's own words, the length as a float (config/model.py 0.32.0:2647), and the longest it takes
-    assert line.startswith("kvplan: error: -c 8,192: vLLM 0.32.0 refuses it on any GPU")
+    assert line.startswith("kvplan: error: -c 8192: vLLM 0.32.0 refuses it on any GPU")
     assert "(max_position_embeddings=4096.0 or model_max_length=None" in line and "-c 4096 or less" in line
     assert "CUDA" not in line and lengths == []
     with pytest.raises(FieldError) as caught:  # the API names its keyword
@@ -97,7 +97,7 @@ def test_verify_s_default_length_is_one_the_release_takes(lengths, model, args, 
 
 def test_a_length_given_is_never_lowered(lengths):
     line = one_error_line(run_kvplan("verify", "meta-llama/Llama-2-7b-hf", "--max-model-len", "8192"))
-    assert "--max-model-len 8,192: vLLM 0.32.0 refuses it" in line and "--max-model-len 4096 or less" in line
+    assert "--max-model-len 8192: vLLM 0.32.0 refuses it" in line and "--max-model-len 4096 or less" in line
     assert lengths == []
 
 

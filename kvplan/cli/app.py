@@ -328,7 +328,7 @@ def estimate(
         partition = None if pp_partition is None else layer_partition(pp_partition)  # '' is refused, not unset
         batched = None if max_num_batched_tokens is None else batched_tokens(max_num_batched_tokens)
     with hub_deadline(hub_timeout):
-        result = run(model, contexts=contexts, kv_dtypes=[d.strip() for d in kv_dtype.split(",")],
+        result = run(model, contexts=contexts, kv_dtypes=kv_dtype.split(","),
                      tps=_list(tp, "tp"), block_size=block_size, kv_budget=kv_budget, gpu=gpu,
                      gpu_memory=gpu_memory, gpu_util=gpu_util, max_num_batched_tokens=batched,
                      max_num_seqs=max_num_seqs, engine=engine, pp=pp, pp_partition=partition, revision=revision,
@@ -382,7 +382,7 @@ def check(
     model: Optional[List[str]] = typer.Argument(None, metavar="[MODEL]", show_default=False,
                                                 help=MODEL_HELP + " With --file, extra arguments are more "
                                                 "deployment files (as pre-commit passes them)."),
-    file: Optional[str] = typer.Option(None, "--file", help="YAML file with a list under 'deployments:' "
+    files: Optional[List[str]] = typer.Option(None, "--file", help="YAML file with a list under 'deployments:' "
                                        "(name, model, tp; optional pp, gpu, gpu_util, kv_budget, context, "
                                        "kv_dtype, min_concurrency, revision, engine, enforce_eager, "
                                        "skip_mm_profiling, language_model_only, limit_mm_per_prompt, "
@@ -394,8 +394,8 @@ def check(
                                        "max_lora_rank, lora_dtype, fully_sharded_loras, runner, convert, "
                                        "pooler_config, max_cudagraph_capture_size, cudagraph_capture_sizes, "
                                        "mamba_cache_dtype, mamba_ssm_cache_dtype, disable_sliding_window, "
-                                       "enable_prefix_caching, mamba_block_size). See "
-                                       "docs/ci.md."),
+                                       "enable_prefix_caching, mamba_block_size); repeat --file for more "
+                                       "files, each checked. See docs/ci.md."),
     tp: Optional[str] = typer.Option(None, "-tp", "--tensor-parallel-size", "--tp",
                                      help="TP degrees to check for MODEL (8 or 2,4,8); required with MODEL."),
     pp: Optional[int] = typer.Option(None, "-pp", "--pipeline-parallel-size", "--pp",
@@ -492,13 +492,13 @@ def check(
                    mamba_block_size=None if mamba_block is None else mamba_block_size(mamba_block))
     given = [name for name in CHECK_MODEL_OPTIONS if options[name] is not None]
     tps = None if tp is None else _list(tp, "tp")
-    if file is not None:
+    if files:  # each --file given, not the last only: a gate never drops a file
         if suggest:
             raise KvplanError("--suggest takes a MODEL, not --file; run `kvplan check --suggest MODEL`.")
         if tps or given:
             raise KvplanError(f"{typed('tp' if tps else given[0])} applies to MODEL only; with --file give it on "
                               f"each deployment (valid keys: {', '.join(VALID_KEYS)}).")
-        deployments = [dep for path in [file, *map(further_file, models)] for dep in load_deployments(path)]
+        deployments = [dep for path in [*files, *map(further_file, models)] for dep in load_deployments(path)]
     elif not models:
         raise KvplanError(f"kvplan check needs MODEL with {flag('tp')} N (or --suggest), or --file "
                           f"deployments.yaml.")
@@ -515,7 +515,7 @@ def check(
     else:
         deployments = model_deployments(models[0], tps or [], **options)
     with hub_deadline(hub_timeout):
-        result = run.check(deployments, spell=str if file is not None else flag)
+        result = run.check(deployments, spell=str if files else flag)
     show(result, fmt)
     from ..render.check import annotations, in_github_actions
 

@@ -4,6 +4,8 @@ name, with the commands in app.py that declare them."""
 
 from __future__ import annotations
 
+from typing import Optional
+
 from ..render import VERIFY_FORMATS, format_help
 
 # field (as the core names it) -> the flag a user types (vLLM's spelling where vLLM has the flag)
@@ -222,13 +224,17 @@ def typed(field: str) -> str:
     """The flag for `field` as the user typed it in this run (an error names what they wrote), else vLLM's. Where
     two spellings were typed (-c 8K --max-model-len 0) the last is the one whose value was read, as click keeps an
     option's last value; the arguments after `--` are MODEL's, not flags."""
-    spellings = ALIASES.get(field, ())
+    return typed_spelling(ALIASES.get(field, ())) or flag(field)
+
+
+def typed_spelling(spellings) -> Optional[str]:
+    """Which of an option's `spellings` the user typed last in this run (the one whose value click read), or None."""
     options = typed_args[:typed_args.index("--")] if "--" in typed_args else typed_args
     for arg in reversed(options):
         spelling = next((s for s in spellings if _spells(arg, s)), None)
         if spelling is not None:
             return spelling
-    return flag(field)
+    return None
 
 
 def _spells(arg: str, spelling: str) -> bool:

@@ -43,9 +43,10 @@ def guarded_stdout(finished: tuple = ()):
 
 
 def say(message: str) -> None:
-    """One line on stderr, whatever `message` holds: whitespace (line breaks included) collapsed, `##[` (a
-    GitHub Actions workflow command anywhere in a log line) escaped, silently dropped when stderr is gone."""
-    line = " ".join(str(message).split()).replace("##[", "##\\x5b")
+    """One line on stderr, whatever `message` holds: each line break (with the whitespace around it) one space, `##[`
+    (a GitHub Actions workflow command anywhere in a log line) escaped, silently dropped when stderr is gone. Other
+    spaces stay: a value quoted ('   ', 'H100  X') is said as the user gave it."""
+    line = LINE_BREAKS.sub(" ", str(message)).strip().replace("##[", "##\\x5b")
     try:
         if sys.stderr is not None:
             sys.stderr.write(line + "\n")
@@ -99,7 +100,7 @@ def main(argv: Optional[list] = None) -> int:
         say(f"kvplan: error: {exc}")
         return 2
     except usage_errors as exc:
-        say(f"kvplan: error: {_usage_sentence(exc) or _cut_arguments(exc.format_message(), args)}")
+        say(f"kvplan: error: {_cut_arguments(_usage_sentence(exc) or exc.format_message(), args)}")
         return 2
     except exit_ as exc:
         return exc.exit_code if isinstance(getattr(exc, "exit_code", None), int) else 0
@@ -125,17 +126,40 @@ def main(argv: Optional[list] = None) -> int:
     return result if isinstance(result, int) else 0
 
 
+LINE_BREAKS = re.compile(r"\s*[\n\r\v\f\x1c-\x1e\x85\u2028\u2029]\s*")  # what str.splitlines splits at
 EXTRA_ARGUMENTS = re.compile(r"Got unexpected extra argument(?:s|\(s\))? \((.*)\)", re.DOTALL)  # click 8's, typer's
+NO_COMMAND = re.compile(r"No such command (.*?)\.(?: Did you mean '(.+)'\?)?", re.DOTALL)
+NEEDS_VALUE = re.compile(r"Option '(.+)' requires an argument\.", re.DOTALL)
+NOT_A_NUMBER = re.compile(r"Invalid value for .*?: (.*) is not a valid (int|integer|float)\.", re.DOTALL)
 
 
 def _usage_sentence(exc) -> Optional[str]:
-    """click's two usage errors that say nothing of what is valid, as one sentence that does: an option the command
-    lacks ("No such option: --gpu", from `kvplan models --gpu H100`) and arguments past the command's own ("Got
-    unexpected extra argument(s) (json)", from `kvplan models json` or `-c 8K 32K`); None for the others."""
+    """click's usage errors that say nothing of what is valid, as one sentence that does: an option the command
+    lacks ("No such option: --gpu", from `kvplan models --gpu H100`), arguments past the command's own ("Got
+    unexpected extra argument(s) (json)", from `kvplan models json` or `-c 8K 32K`), a command kvplan lacks, a
+    missing MODEL, an option given no value, and text where an option takes a number ("Invalid value for '-tp' /
+    '--tensor-parallel-size' / '--tp': '1,2' is not a valid int."); None for the others."""
+    message = exc.format_message()
+    needs = NEEDS_VALUE.fullmatch(message)
+    if needs:  # click gives this one no context
+        return f"{needs[1]} needs a value after it; the command's -h says which it takes."
     ctx = getattr(exc, "ctx", None)
     if ctx is None:
         return None
     path = ctx.command_path
+    command = NO_COMMAND.fullmatch(message)
+    if command:
+        choices = f"did you mean {command[2]}?" if command[2] else \
+            f"the commands are {', '.join(ctx.command.list_commands(ctx))} (`{path} -h`)."
+        return f"{path} has no command {command[1]}; {choices}"
+    param = getattr(exc, "param", None)
+    number = NOT_A_NUMBER.fullmatch(message)
+    if number and param is not None:
+        spelled = flags.typed_spelling(param.opts) or param.opts[0]
+        whole = number[2] != "float"
+        return f"{spelled} takes {'a whole number' if whole else 'a number'}, got {number[1]}."
+    if param is not None and param.param_type_name == "argument" and message.startswith("Missing argument"):
+        return f"{path} needs {param.name.upper()}: {flags.MODEL_HELP}"  # MODEL: the one argument a command needs
     name = getattr(exc, "option_name", None)
     if name is not None:
         near = sorted(getattr(exc, "possibilities", None) or ())

@@ -136,7 +136,8 @@ def refuse_config_read(spec, context: int, engine, *, kv_dtype: str, block_size:
         return
     fixes = engine.fixes(spec, refusal, kv_dtype=kv_dtype, context=context, block_size=block_size, tp=tp)
     advice = fixes_advice(fixes) or refusal.remedy
-    value = f"{context:,}" if refusal.field == "context" else f"vllm=={engine.version}"
+    # the value as the flag takes it: "-c 8,192" would read as a sweep of 8 and 192
+    value = f"{context}" if refusal.field == "context" else f"vllm=={engine.version}"
     whom = "the model" if refusal.field == "engine" else "it"
     raise FieldError(refusal.field, f"{value}: vLLM {engine.version} refuses {whom} on any GPU (\"{refusal.summary}\")"
                                     f"{'; ' + advice if advice else ''}.",

@@ -93,7 +93,7 @@ GiB = 2**30
 CUDA_CONTEXT_BYTES = GiB // 2
 CUDA_GRAPH_BYTES = int(1.25 * GiB)
 NCCL_BYTES = int(1.75 * GiB)
-NCCL_SOURCE = "fixed 1.75 GiB at tp > 1 (NCCL, custom all-reduce)"
+NCCL_SOURCE = "fixed 1.75 GiB where tensor parallelism spans GPUs (NCCL, custom all-reduce)"
 IDEAL_BATCHED_TOKENS = 8192  # the forward pass (and prefill chunk) of an engine without its own default
 SAMPLER_SEQUENCES = 256
 SAMPLER_COPIES = 3
@@ -154,7 +154,9 @@ def gpu_budget(spec: ModelSpec, tp: int, gpu: GPU, gpu_util: float, max_num_batc
     nccl = NCCL_BYTES if tp > 1 else 0
     graph_bytes = CUDA_GRAPH_BYTES if graphs else 0
     kv = usable - weights - activation - CUDA_CONTEXT_BYTES - graph_bytes - nccl
-    terms = (BudgetTerm("memory", usable, f"{gpu.name} memory as the CUDA runtime reports it x gpu_util"),
+    memory_words = "the GPU memory given (--gpu-memory)" if gpu_memory else \
+        f"{gpu.name} memory as the CUDA runtime reports it"
+    terms = (BudgetTerm("memory", usable, f"{memory_words}, times the memory utilisation {gpu_util}"),
              BudgetTerm("weights", weights, f"{spec.weights.source}, split over {tp} GPU(s)"),
              BudgetTerm("activation", activation, f"forward over {tokens} tokens{logits} (generic)"),
              BudgetTerm("cuda_context", CUDA_CONTEXT_BYTES, "fixed 0.5 GiB (CUDA context, cuBLAS workspaces)"),

@@ -204,6 +204,7 @@ AMBIGUOUS = {
 }
 
 DEFAULT_GPU = "H100-80GB-SXM"
+VENDOR = re.compile(r"^(nvidia|amd(-instinct)?)-")  # as _key writes it
 
 
 def _key(text: str) -> str:
@@ -223,17 +224,22 @@ _NAMES: dict = {}
 def find_gpu(name: str) -> GPU:
     """The catalog entry `name` names (its name or any alias, case- and space-insensitive)."""
     key = _key(str(name))
+    bare = VENDOR.sub("", key)  # the maker's name before the model's: "NVIDIA H100" is what "H100" is
     names = _names()
-    if key in names:
-        return names[key]
-    choices = AMBIGUOUS.get(key.replace("-", " ")) or AMBIGUOUS.get(key)
+    for spelled in (key, bare):
+        if spelled in names:
+            return names[spelled]
+    choices = AMBIGUOUS.get(bare.replace("-", " ")) or AMBIGUOUS.get(bare)
     if choices:
         listed = " or ".join(choices)
         raise FieldError("gpu", f"{quote(name)} could mean {listed}; name one of them (see `kvplan gpus`).",
                          names=("gpu_memory",))
     import difflib
 
-    close = difflib.get_close_matches(key, list(names), n=1, cutoff=0.75)
+    # a hint of the model the name gives (h100-sxm5-80gb: an H100, not the A100-SXM4-80GB one letter away)
+    model = next((part for part in bare.split("-") if re.search(r"[0-9]", part)), None)
+    same_model = [spelled for spelled in names if model in spelled.split("-")] if model else []
+    close = difflib.get_close_matches(bare, same_model or list(names), n=1, cutoff=0.6 if same_model else 0.75)
     hint = f" (did you mean {names[close[0]].name}?)" if close else ""
     catalog = ", ".join(g.name for g in CATALOG)
     raise FieldError("gpu", f"{quote(name)} is not in the GPU catalog{hint}; use one of {catalog} or a name "

@@ -531,7 +531,7 @@ def rope_number(key: str, value) -> float:
     number = not isinstance(value, bool) and isinstance(value, (int, float)) and math.isfinite(value)
     if not number or (value < 0 or value > 1 if partial else value <= 0):
         valid = "a number from 0 to 1" if partial else "a positive number"
-        raise KvplanError(f"config field '{key}' must be {valid}, got {quote(value)}.")
+        raise KvplanError(f"config field '{key}' must be {valid}, got {json_value(value)}.")
     return float(value)
 
 
