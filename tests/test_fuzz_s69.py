@@ -84,8 +84,8 @@ def _sources(plan: dict) -> dict:
 def test_the_generic_budget_says_its_terms_in_words():
     terms = _sources(estimate_plan(LLAMA, "--engine", "none", "-c", "8K", "-tp", "2", "--gpu", "H100"))
     # 85,017,493,504 B (the catalog's measured H100 total) x 0.9, kvplan's generic default: 76,515,744,153.6
-    assert terms["memory"] == (76_515_744_153, "H100-80GB-SXM memory as the CUDA runtime reports it, times the "
-                                               "memory utilisation 0.9")
+    assert terms["memory"] == (76_515_744_153, "H100-80GB-SXM memory as the CUDA runtime reports it, times the GPU "
+                                               "memory utilization 0.9")
     assert terms["nccl"] == (int(1.75 * GiB), "fixed 1.75 GiB where tensor parallelism spans GPUs (NCCL, custom "
                                               "all-reduce)")
     assert not any("gpu_util" in source or "tp >" in source for _, source in terms.values())
@@ -93,14 +93,14 @@ def test_the_generic_budget_says_its_terms_in_words():
 
 def test_a_given_gpu_memory_is_said_to_be_given():
     plan = estimate_plan(LLAMA, "--engine", "none", "-c", "8K", "--gpu-memory", "24GiB", "--gpu-util", "0.5")
-    assert _sources(plan)["memory"] == (12 * GiB, "the GPU memory given (--gpu-memory), times the memory "
-                                                  "utilisation 0.5")
+    assert _sources(plan)["memory"] == (12 * GiB, "the GPU memory given (--gpu-memory), times the GPU memory "
+                                                  "utilization 0.5")
     with environment({"HF_HUB_OFFLINE": "1"}):
         (through_api,) = kvplan.estimate(LLAMA, engine="none", max_model_len=8192, gpu_memory="24GiB",
                                          gpu_memory_utilization=0.5)
     memory = through_api.to_dict(kvplan.api.keyword)["budget"]["terms"][0]
     assert memory == {"name": "memory", "bytes": 12 * GiB,
-                      "source": "the GPU memory given (gpu_memory), times the memory utilisation 0.5"}
+                      "source": "the GPU memory given (gpu_memory), times the GPU memory utilization 0.5"}
 
 
 # ---- E4: every --file is checked ---------------------------------------------------------------------------------
@@ -166,7 +166,7 @@ def test_verify_writes_a_rotary_value_as_json_writes_it(tmp_path, value, written
     (("estmate",), "kvplan has no command 'estmate'; did you mean estimate?"),
     (("estimate",), "kvplan estimate needs MODEL: Hugging Face id (bundled spec first, then the Hub), a local "
                     "config.json, or a model folder."),
-    (("models", "--format"), "--format needs a value after it; the command's -h says which it takes."),
+    (("models", "--format"), "--format needs a value after it; `kvplan models -h` says what it takes."),
     (("verify", LLAMA, "-tp", "1,2"), "-tp takes a whole number, got '1,2'."),
     (("estimate", LLAMA, "--gpu-util", "x"), "--gpu-util takes a number, got 'x'."),
     (("estimate", LLAMA, "--max-num-seqs", "1e3"), "--max-num-seqs takes a whole number, got '1e3'."),

@@ -141,8 +141,10 @@ def _usage_sentence(exc) -> Optional[str]:
     '--tensor-parallel-size' / '--tp': '1,2' is not a valid int."); None for the others."""
     message = exc.format_message()
     needs = NEEDS_VALUE.fullmatch(message)
-    if needs:  # click gives this one no context
-        return f"{needs[1]} needs a value after it; the command's -h says which it takes."
+    if needs:  # click gives this one no context: the command is the run's first argument
+        given = flags.typed_args[:1]
+        path = f"kvplan {given[0]}" if given and given[0] in click_command().commands else "kvplan"
+        return f"{needs[1]} needs a value after it; `{path} -h` says what it takes."
     ctx = getattr(exc, "ctx", None)
     if ctx is None:
         return None

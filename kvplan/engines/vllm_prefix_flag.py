@@ -37,7 +37,7 @@ from typing import Optional
 
 from ..errors import FieldError, quote
 from .vllm_mamba_mode import MAMBA_PREFIX_CLASSES, mamba_all_mode
-from .vllm_registry import planned_architecture, served_architecture
+from .vllm_registry import served_architecture
 from .vllm_versions import parse_version
 
 MAMBA_PREFIX_OFF_BEFORE = (0, 11, 1)  # MambaModelConfig turns it off whatever the flag (0.11.0:296-298)
@@ -82,9 +82,10 @@ def _attention_free(spec) -> bool:
     return bool(spec.layers) and len(_states(spec)) == len(spec.layers)
 
 
-def _supports_mamba_prefix(spec, version: str) -> bool:
-    name = served_architecture(spec, version)
-    return name in MAMBA_PREFIX_CLASSES or name in ATTENTION_FREE_PREFIX_CLASSES
+def _supports_mamba_prefix(served: str) -> bool:
+    """Whether the class vLLM serves (vllm_registry.served_architecture: the top-level config's, the name it resolved)
+    implements SupportsMambaPrefixCaching."""
+    return served in MAMBA_PREFIX_CLASSES or served in ATTENTION_FREE_PREFIX_CLASSES
 
 
 def asked_prefix_caching(spec, version: str, asked: bool, spell=None) -> tuple:
@@ -99,10 +100,11 @@ def asked_prefix_caching(spec, version: str, asked: bool, spell=None) -> tuple:
         return False, (f"vLLM {version} turns prefix caching off for a model with Mamba layers whatever "
                        f"{flag} says (\"Hybrid or mamba-based model detected: disabling prefix "
                        f"caching since it is not yet supported.\", {_CONFIG}, 0.11.0:296-298)")
-    if release < UNSUPPORTED_CLASS_OFF_BEFORE and not _supports_mamba_prefix(spec, version):
-        return False, (f"vLLM {version} turns prefix caching off again for {planned_architecture(spec, version)}, a "
-                       f"class without Mamba prefix caching (\"Hybrid or mamba-based model detected without support "
-                       f"for prefix caching: disabling.\", {_CONFIG}, 0.12.0:304-309); 0.15 and later keep it")
+    served = served_architecture(spec, version)  # the note names the class the check reads, not a nested config's
+    if release < UNSUPPORTED_CLASS_OFF_BEFORE and not _supports_mamba_prefix(served):
+        return False, (f"vLLM {version} turns prefix caching off again for {served}, a class without Mamba prefix "
+                       f"caching (\"Hybrid or mamba-based model detected without support for prefix caching: "
+                       f"disabling.\", {_CONFIG}, 0.12.0:304-309); 0.15 and later keep it")
     return True, ""
 
 

@@ -156,7 +156,7 @@ def gpu_budget(spec: ModelSpec, tp: int, gpu: GPU, gpu_util: float, max_num_batc
     kv = usable - weights - activation - CUDA_CONTEXT_BYTES - graph_bytes - nccl
     memory_words = "the GPU memory given (--gpu-memory)" if gpu_memory else \
         f"{gpu.name} memory as the CUDA runtime reports it"
-    terms = (BudgetTerm("memory", usable, f"{memory_words}, times the memory utilisation {gpu_util}"),
+    terms = (BudgetTerm("memory", usable, f"{memory_words}, times the GPU memory utilization {gpu_util}"),
              BudgetTerm("weights", weights, f"{spec.weights.source}, split over {tp} GPU(s)"),
              BudgetTerm("activation", activation, f"forward over {tokens} tokens{logits} (generic)"),
              BudgetTerm("cuda_context", CUDA_CONTEXT_BYTES, "fixed 0.5 GiB (CUDA context, cuBLAS workspaces)"),

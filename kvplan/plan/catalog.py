@@ -196,11 +196,12 @@ def with_node_gpus(gpu: GPU, gpus_per_node: Optional[int]) -> GPU:
         return gpu
     return replace(gpu, node_gpus=node_gpus(gpus_per_node), node_source="gpus_per_node")
 
-# Names that fit several catalog entries: --gpu lists the choices instead of guessing.
+# Names that fit several catalog entries: --gpu lists the choices instead of guessing. Without the maker's name
+# (find_gpu reads "NVIDIA A100" as "a100", VENDOR).
 AMBIGUOUS = {
     "a100": ("A100-40GB", "A100-80GB", "A100-80GB-PCIe"),
-    "nvidia a100": ("A100-40GB", "A100-80GB", "A100-80GB-PCIe"), "rtx 6000": ("RTX-6000-Ada", "Quadro RTX 6000 "
-    "(Turing, not in the catalog: give gpu_memory with a GPU of similar bandwidth)"),
+    "rtx 6000": ("RTX-6000-Ada", "Quadro RTX 6000 (Turing, not in the catalog: give gpu_memory with a GPU of similar "
+                 "bandwidth)"),
 }
 
 DEFAULT_GPU = "H100-80GB-SXM"
