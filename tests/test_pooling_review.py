@@ -345,7 +345,7 @@ def test_engine_none_loads_no_untied_head(tmp_path):
 
 def test_lfm2_bidirectional_is_encoder_only(tmp_path):
     """lfm2.py 0.34.0:500-514: EncoderOnlyAttention and a stateless bidirectional convolution: no cache to size."""
-    from tests.test_params import _script_config
+    from test_params import _script_config
 
     config = dict(_script_config("LFM2_1_2B"), architectures=["Lfm2BidirectionalModel"])
     path = tmp_path / "config.json"

@@ -9,7 +9,7 @@ torch = pytest.importorskip("torch")
 from kvplan.gpu.caches import small_caches  # noqa: E402
 from kvplan.gpu.deltanet import GatedDeltaNet  # noqa: E402
 from kvplan.gpu.step import LayerCache  # noqa: E402
-from tests.test_verify_model import TOL, run_against_reference, tiny  # noqa: E402
+from test_verify_model import TOL, run_against_reference, tiny  # noqa: E402
 
 
 def _split_state_pools(arch, built, prompts: int) -> dict:

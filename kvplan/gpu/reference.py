@@ -57,15 +57,17 @@ def _attend(q, cache: list, window, shape, sinks=None):
     e^(z_j) / (e^(s) + sum_i e^(z_i)), the sink adding to the denominator only."""
     h, kvh = q.shape[0], cache[0][0].shape[0]
     first = max(0, len(cache) - window) if window else 0
+    keys = torch.stack([kk for kk, _ in cache[first:]])  # [positions, kv_heads, head_dim]
+    values = torch.stack([vv for _, vv in cache[first:]])  # [positions, kv_heads, v_head_dim]
     out = torch.zeros(h, shape.v_head_dim, dtype=D)
     for head in range(h):
         kv = head // (h // kvh)
-        scores = torch.stack([q[head] @ kk[kv] for kk, _ in cache[first:]]) * shape.scale
+        scores = keys[:, kv] @ q[head] * shape.scale  # one score a position
         exps = torch.exp(scores - scores.max())
         denominator = exps.sum()
         if sinks is not None:
             denominator = denominator + torch.exp(sinks[head] - scores.max())
-        out[head] = sum(e / denominator * vv[kv] for e, (_, vv) in zip(exps, cache[first:]))
+        out[head] = exps / denominator @ values[:, kv]  # the positions' values, each weighted by its probability
     return out.flatten()
 
 
@@ -209,10 +211,12 @@ class Reference:
             self.chosen = self._indexer(x, q_c, w, layer)
         attended = [cache[j] for j in self.chosen] if a.index_topk else cache
         kv_b = w["kv_b"].view(h, nope + vd, rank)
+        latents = torch.stack([c for c, _ in attended])  # [positions, rank]
+        rotated = torch.stack([kr for _, kr in attended])  # [positions, rope]
         out = []
-        for head in range(h):
-            keys = torch.stack([torch.cat([kv_b[head, :nope] @ c, kr]) for c, kr in attended])
-            values = torch.stack([kv_b[head, nope:] @ c for c, _ in attended])
+        for head in range(h):  # each position's latent up-projected to the head's key (+ its rope part) and value
+            keys = torch.cat([latents @ kv_b[head, :nope].T, rotated], dim=-1)
+            values = latents @ kv_b[head, nope:].T
             probs = torch.softmax(keys @ q[head] * a.attn_scale, dim=0)
             out.append(probs @ values)
         return w["o"] @ torch.cat(out)
