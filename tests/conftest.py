@@ -19,20 +19,20 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 # The test command's `-n N --dist loadfile` hands each file whole to a worker, by default the files with the most
 # tests first: a long file of few tests started last and kept one worker busy while the others idled (the kernel
 # compiles, minutes with an empty kernel cache as CI has it, started last of all). With xdist's reordering off, files
-# go out in collection order, which puts these first, longest first (seconds on 2 cores, session 63: warm kernel
-# cache, the compiles' with an empty one), then the rest by number of tests as before.
+# go out in collection order, which puts these first, longest first (seconds in one process on 2 cores, session 69:
+# warm kernel cache, the compiles' with an empty one), then the rest by number of tests as before.
 LONGEST_FILES_FIRST = (
-    "test_kernel_compile.py",  # ~20 s; ~450 s of NVRTC with an empty kernel cache
-    "test_s61_fuzz_fixes.py",  # ~45
-    "test_verify_gemma4.py",  # ~33
-    "test_s60_fuzz_fixes.py",  # ~22
-    "test_verify_model.py",  # ~21
-    "test_verify_gemma3n.py",  # ~17
-    "test_kernel_mla_fragments.py",  # ~15
-    "test_verify_mimo_v2.py",  # ~12
-    "test_verify_tp.py",  # ~11
-    "test_fuzz.py",  # ~10
-    "test_hub.py",  # ~10
+    "test_kernel_compile.py",  # ~8 s; ~450 s of NVRTC with an empty kernel cache
+    "test_verify_gemma4.py",  # ~9
+    "test_verify_gemma3n.py",  # ~7
+    "test_verify_tp.py",  # ~5 (two launches of two spawned ranks)
+    "test_verify_model.py",  # ~5
+    "test_verify_attention_free.py",  # ~5
+    "test_hub.py",  # ~5 (mostly the fake Hub's retry waits)
+    "test_verify.py",  # ~4
+    "test_kernel_mla_fragments.py",  # ~4
+    "test_s60_fuzz_fixes.py",  # ~3
+    "test_verify_mimo_v2.py",  # ~3
 )
 # Last: with an empty kernel cache these compile cubins that test_kernel_compile.py's compile_all builds in the same
 # run; late, they find most of them in the cache instead of compiling them a second time alongside it.

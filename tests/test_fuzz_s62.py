@@ -126,38 +126,12 @@ def test_a_hybrid_state_page_reads_the_state_dtypes_once(monkeypatch):
 
 # ---- G4: a chunked model's decode peak walks one period of chunk boundaries, not all of them --------------------
 
-def _every_boundary(states, groups, max_model_len):
-    """The decode peak by definition: every chunk boundary below max_model_len walked (kvplan before s62), each
-    table's blocks at all of them as one integer array: with `c` tokens done and the next one's slot allocated, the
-    blocks of c + 1 tokens (+ a Mamba table's speculative ones) less the whole blocks skipped, none for a skip <= 0
-    (remove_skipped_blocks, v1/core/single_type_kv_cache_manager.py 0.32.0:696-697); an "align" state as it ends."""
-    import numpy as np
-
-    from kvplan.engines import vllm_admission as admission
-    from test_s60_fuzz_fixes import _skipped_tokens
-
-    chunks = {g.spec.window for g in groups if g.spec.kind == "chunked" and g.spec.window > 0}
-    points = {k * w - 1 for w in chunks for k in range(1, max_model_len // w + 1) if k * w - 1 < max_model_len}
-    points |= {max_model_len - 1} if chunks else set()
-    if not points:
-        return 0
-    done = np.array(sorted(points), dtype=np.int64)
-    held = np.zeros(len(done), dtype=np.int64)
-    for s in states:
-        if isinstance(s, admission._Blocks):
-            table = -(-(done + 1) // s.block_size)
-            held += table - np.minimum(np.maximum(0, _skipped_tokens(s.spec, done)) // s.block_size, table) + s.extra
-        else:
-            held += s.held
-    return int(held.max())
-
-
 def test_the_decode_peak_of_one_period_is_every_boundarys():
     """400 random layouts with at least one chunked group (full, sliding, chunked, MLA, Mamba in every mode,
     speculative blocks), lengths 1 to 12,000, after a prefill simulated chunk by chunk: the decode peak from the
     last period's boundaries equals the one from every boundary."""
     from kvplan.engines import vllm_admission as admission
-    from test_s60_fuzz_fixes import _group, _random_groups
+    from test_s60_fuzz_fixes import _every_boundary, _group, _random_groups
 
     rng = random.Random(62)
     walked_less = 0

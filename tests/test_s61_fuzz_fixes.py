@@ -45,7 +45,7 @@ def test_blocks_as_long_as_the_request_jump_with_the_stepped_result(monkeypatch)
     jumping footprint equals the chunk-by-chunk walk field for field, and jumps."""
     rng = random.Random(61)
     calls, jumped = _counting_jumps(monkeypatch)
-    cases = long_walks = 0
+    cases = long_walks = long_jumps = 0
     while cases < 400:
         length = rng.choice([17, 1000, 4096, 8191, 20000, rng.randint(1, 30000)])
         groups = _random_groups(rng)
@@ -56,13 +56,13 @@ def test_blocks_as_long_as_the_request_jump_with_the_stepped_result(monkeypatch)
         rng.shuffle(groups)
         chunk = rng.choice([1, 2, 3, 7, 16, 512, length + 5])
         args = (groups, length, chunk, rng.choice([1, 2]), rng.choice([True, False]), 64)
-        if _long_walk(length, chunk):  # a bounded share of them (test_s60_fuzz_fixes.LONG_WALKS)
-            if long_walks == LONG_WALKS:
-                continue
-            long_walks += 1
+        long = _long_walk(length, chunk)  # a bounded share of them (test_s60_fuzz_fixes.LONG_WALKS)
+        if long and long_walks == LONG_WALKS:
+            continue
+        first = len(jumped)
         assert admission.footprint(*args) == _stepped(*args), args
-        cases += 1
-    assert long_walks == LONG_WALKS
+        cases, long_walks, long_jumps = cases + 1, long_walks + long, long_jumps + (long and any(jumped[first:]))
+    assert long_walks == LONG_WALKS and long_jumps > LONG_WALKS // 2
     assert sum(1 for j in jumped if j) > 100
 
 
