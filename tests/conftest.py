@@ -16,12 +16,6 @@ ROOT = Path(__file__).resolve().parent.parent
 # the spawned ranks and subprocesses inherit it; a value the caller set wins.
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
-# Every worker of `-n N` imports every test module, and pytest rewrites each one's asserts first: ~8 s of CPU a worker
-# on 2 cores. pytest keeps the rewritten module in __pycache__ (git-ignored) for the next run, unless bytecode writing
-# is off: under PYTHONDONTWRITEBYTECODE every run did it all again, so the test processes write it anyway (set before
-# any test module is imported; the spawned ranks and subprocesses keep the variable).
-sys.dont_write_bytecode = False
-
 # The test command's `-n N --dist loadfile` hands each file whole to a worker, by default the files with the most
 # tests first: a long file of few tests started last and kept one worker busy while the others idled (the kernel
 # compiles, minutes with an empty kernel cache as CI has it, started last of all). With xdist's reordering off, files
