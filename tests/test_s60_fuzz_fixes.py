@@ -24,9 +24,11 @@ from kvplan.model.kinds import attended_keys  # noqa: E402
 
 # F1 -------------------------------------------------------------------------------------------------------------
 def _stepped(groups, max_model_len, chunk, in_flight_batches, mamba_align, admission_in_flight):
-    """The footprint as it was before periods were jumped: every chunk stepped (kvplan 0d5c... main, s60). Each
+    """The footprint with every chunk stepped, as before periods were jumped (kvplan 0d5c... main, s60). Each
     group's table changes only through its own remove_skipped and allocate, so the request's blocks after a chunk
-    are the sum of every table's then: each table's held blocks after every chunk, summed, the peak their most."""
+    are the sum of every table's then: each table's held blocks after every chunk (block tables as integer arrays,
+    not through their objects' steps; "align" states through theirs), summed, the peak their most; the decode
+    peak at every chunk boundary."""
     states = [(admission._MambaAlign if g.spec.kind == "mamba" and mamba_align and not g.spec.all_mode
                else admission._Blocks)(g.spec, max_model_len) for g in groups]
     gate = sum(s.gate(max_model_len, g.spec.admission_cap(max_model_len, admission_in_flight))
@@ -37,7 +39,7 @@ def _stepped(groups, max_model_len, chunk, in_flight_batches, mamba_align, admis
     processed = np.maximum(0, computed - (chunk if in_flight_batches > 1 else 0))
     held = np.zeros(len(computed), dtype=np.int64)
     for s in states:
-        held += _blocks_held(s, computed, tokens, processed) if isinstance(s, admission._Blocks) else \
+        held += _blocks_held(s, tokens, processed) if isinstance(s, admission._Blocks) else \
             _states_held(s, computed, tokens, processed)
     decoding = _every_boundary(states, groups, max_model_len)  # every boundary; the footprint walks the last span
     for s in states:
@@ -80,7 +82,7 @@ def _every_boundary(states, groups, max_model_len):
     return int(held.max())
 
 
-def _blocks_held(table, computed, tokens, processed):
+def _blocks_held(table, tokens, processed):
     """A block table's blocks after every chunk, walked as two running maxima over integer arrays: its length
     (allocate: the blocks of the tokens so far, plus a Mamba table's speculative ones) and its nulled prefix
     (remove_skipped, before the chunk's allocate: the whole blocks skipped, at most the length so far)."""
