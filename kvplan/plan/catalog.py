@@ -238,10 +238,12 @@ def find_gpu(name: str) -> GPU:
     import difflib
 
     # a hint of the model the name gives (h100-sxm5-80gb: an H100, not the A100-SXM4-80GB one letter away)
+    # names compared without their maker's (a bare "NVIDIA" is like no model, not like "nvidia-t4")
+    unmade = {VENDOR.sub("", spelled): gpu for spelled, gpu in names.items()}
     model = next((part for part in bare.split("-") if re.search(r"[0-9]", part)), None)
-    same_model = [spelled for spelled in names if model in spelled.split("-")] if model else []
-    close = difflib.get_close_matches(bare, same_model or list(names), n=1, cutoff=0.6 if same_model else 0.75)
-    hint = f" (did you mean {names[close[0]].name}?)" if close else ""
+    same_model = [spelled for spelled in unmade if model in spelled.split("-")] if model else []
+    close = difflib.get_close_matches(bare, same_model or list(unmade), n=1, cutoff=0.6 if same_model else 0.75)
+    hint = f" (did you mean {unmade[close[0]].name}?)" if close else ""
     catalog = ", ".join(g.name for g in CATALOG)
     raise FieldError("gpu", f"{quote(name)} is not in the GPU catalog{hint}; use one of {catalog} or a name "
                             f"nvidia-smi prints (see `kvplan gpus`), or give the GPU memory and the KV budget "
