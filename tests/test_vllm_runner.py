@@ -31,7 +31,7 @@ def test_runner_choice_is_the_releases_own(version):
     for platform in ("cuda", "rocm"):
         for arch, bits in release[platform].items():
             for bit, flags in zip(bits, product((False, True), repeat=4)):
-                got = uses_v2(rule, arch, *flags, rocm=platform == "rocm")
+                got = uses_v2(rule, (arch,), *flags, rocm=platform == "rocm")
                 assert got == (bit == "1"), (version, platform, arch, dict(zip(DATA["flags"], flags)))
 
 

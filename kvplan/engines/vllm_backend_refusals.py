@@ -52,7 +52,7 @@ def sparse_dtype_refusal(spec, precision, capability=(), version: str = PINNED,
     choice = sparse_choice(spec, precision, capability, version, tp)
     if choice.backend:
         return None
-    taken = taken_dtypes(capability, version, *_sparse_layer_args(spec, tp))
+    taken = taken_dtypes(capability, version, *_sparse_layer_args(spec, tp, version))
     return Refusal(refusal_line(precision.vllm_dtype, capability, choice.why), None, configuration=True,
                    field="kv_dtype", options=taken)
 

@@ -51,7 +51,7 @@ from ..plan.sharding import shard, stage_weights
 from .vllm import format_gib
 from .vllm_profile import FLASHINFER_SAMPLER_BYTES, persistent_after_profile, profile_peak, tower_data_parallel
 from .vllm_pooling_budget import pooling_runner, without_lm_head
-from .vllm_registry import planned_architecture
+from .vllm_registry import served_architecture
 from .vllm_runner import Runner, is_rocm, model_runner
 from . import EngineFlags
 from .vllm_versions import PINNED, Behaviour, behaviour, parse_version, release_rule
@@ -319,7 +319,8 @@ def mla_dequantized_copies(spec, tp: int, stage=None) -> int:
 
 
 # The multimodal Gemma 4 wrappers (gemma4_mm.py, and gemma4_unified.py's subclass) keep a per-layer-input buffer, and
-# so does Gemma 3n's (gemma3n_mm.py:636-642, the same shape)
+# so does Gemma 3n's (gemma3n_mm.py:636-642, the same shape): the wrapper class vLLM serves (served_architecture, the
+# top-level name; gemma4_mm.py 0.32.0:1143-1156 in its __init__), whatever class a nested text_config names
 PER_LAYER_INPUT_WRAPPERS = ("Gemma4ForConditionalGeneration", "Gemma4UnifiedForConditionalGeneration",
                             "Gemma3nForConditionalGeneration")
 
@@ -329,7 +330,7 @@ def per_layer_input_buffer(spec, settings) -> int:
     (model_executor/models/gemma4_mm.py Gemma4ForConditionalGeneration.__init__: zeros of max_num_batched_tokens x
     num_hidden_layers x hidden_size_per_layer_input in the model dtype), which the weights term measures. 0 without
     per-layer inputs or for Gemma4ForCausalLM."""
-    if not spec.per_layer_input or spec.architecture not in PER_LAYER_INPUT_WRAPPERS:
+    if not spec.per_layer_input or served_architecture(spec) not in PER_LAYER_INPUT_WRAPPERS:
         return 0
     return settings.max_num_batched_tokens * spec.num_hidden_layers * spec.per_layer_input * DTYPE_BYTES[spec.dtype]
 
@@ -772,7 +773,9 @@ def capture_counts(spec, settings, gpu, version: str, flags: EngineFlags, runner
                         encoder_decoder=bool(getattr(spec, "encoder_decoder", False)),
                         max_capture_size=flags.max_cudagraph_capture_size,
                         capture_sizes=flags.cudagraph_capture_sizes,
-                        architecture=planned_architecture(spec, version),  # gpt-oss's handler: the resolved name
+                        # gpt-oss's handler: MODELS_CONFIG_MAP by model_config.architecture, the top-level name
+                        # vLLM resolved (config/vllm.py 0.32.0:2638-2659), never a nested config's
+                        architecture=served_architecture(spec, version),
                         v1_runner=runner.name == "V1")
 
 

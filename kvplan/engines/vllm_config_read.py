@@ -25,7 +25,7 @@ from .figures import Refusal
 from .vllm_pooling import pooling_runner
 from .vllm_registry import (ADDED_ARCHITECTURES, PLUGINS, RETIRED, TRANSFORMERS_BACKEND, before_transformers_backend,
                             last_serving, listed_anywhere, listed_by_name, padded_release, retirement,
-                            served_architecture, served_name, unlisted_span)
+                            language_model_architecture, served_architecture, served_name, unlisted_span)
 from .vllm_versions import NEWEST, parse_version
 
 # Architectures vLLM builds encoder-only from a release on (EncoderOnlyAttention asks for no KV cache spec:
@@ -131,7 +131,7 @@ def encoder_only_since(spec, version: Optional[str] = None) -> Optional[str]:
     """The first release that builds `spec` encoder-only (ENCODER_ONLY_FROM), by its top-level architecture and its
     switches (a _POOLING_RUNNER one: the runner `version`, None the newest, serves it with), and serves it
     (ADDED_ARCHITECTURES: TeleChat3's Llama module reads is_causal before 0.20 registers it); None where none does."""
-    architecture = served_architecture(spec, version or NEWEST)
+    architecture = encoder_only_class(spec, version or NEWEST)
     entry = ENCODER_ONLY_FROM.get(architecture)
     if entry is None:
         return None
@@ -151,7 +151,7 @@ def refuse_encoder_only(spec, version: Optional[str]) -> None:
     architecture refuses it first (architecture_refusal, while ModelConfig reads the config, before any layer is
     built): that refusal is the engine's to say, so this one stays quiet. A release whose model class raises while
     it builds such a config's attention (build_refusal) says that instead."""
-    architecture = served_architecture(spec, version or NEWEST)
+    architecture = encoder_only_class(spec, version or NEWEST)
     if version is not None and architectures_refusal(registry_names(spec), version):
         return
     reason = build_refusal(spec, version)
@@ -170,7 +170,7 @@ def refuse_encoder_only(spec, version: Optional[str]) -> None:
 def build_refusal(spec, version: Optional[str]) -> Optional[str]:
     """vLLM's error while its model class builds `spec`'s attention at `version` (None: the newest), for a config
     ENCODER_ONLY_FROM would otherwise call encoder-only (BUILD_REFUSED_SINCE); None where it builds."""
-    architecture = served_architecture(spec, version or NEWEST)
+    architecture = encoder_only_class(spec, version or NEWEST)
     since = BUILD_REFUSED_SINCE.get(architecture)
     if since is None or parse_version(version or NEWEST) < parse_version(since):
         return None
@@ -182,6 +182,20 @@ def build_refusal(spec, version: Optional[str]) -> Optional[str]:
     if not sink_attention or _built_causal(architecture, switches) or not switched_on(_IS_CAUSAL, switches.get):
         return None
     return f"is_causal={switches['is_causal']} is not support for attention with sink"
+
+
+def encoder_only_class(spec, version: str) -> str:
+    """The class whose ENCODER_ONLY_FROM entry decides for `spec` in `version`: the one vLLM serves (the top-level
+    name: its config handler, or its own layers); where that has none, the language model a wrapper builds from its
+    nested config's class (vllm_registry.language_model_architecture) if that class's decoder layers read is_causal
+    (_IS_CAUSAL entries), which they read from the nested config they are built with (the copy's hf_config, config/
+    vllm.py 0.32.0:987; llama.py 0.32.0:369, :277-283)."""
+    served = served_architecture(spec, version)
+    if served in ENCODER_ONLY_FROM:
+        return served
+    inner = language_model_architecture(spec, version)
+    entry = ENCODER_ONLY_FROM.get(inner)
+    return inner if entry is not None and entry[1] == _IS_CAUSAL else served
 
 
 def _contract_refusal(declared) -> Optional[str]:

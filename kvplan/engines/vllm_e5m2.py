@@ -57,6 +57,7 @@ from typing import Optional
 from ..model.kinds import FullAttention, MLALatent, SharedKV
 from .figures import Refusal
 from .vllm_quant import ONLINE_SINCE, vllm_method
+from .vllm_registry import language_model_architecture
 from .vllm_versions import PINNED, parse_version, release_rule
 
 E5M2 = "fp8_e5m2 kv-cache is not supported with fp8 checkpoints."
@@ -114,8 +115,10 @@ def layer_class(layer) -> str:
 
 def attention_without_quant_config(spec, version: str = PINNED) -> bool:
     """Whether vLLM `version` builds every attention layer of `spec`'s architecture without quant_config
-    (NO_QUANT_CONFIG_ATTENTION): no config is asked for their KV cache method."""
-    return getattr(spec, "architecture", "") in release_rule(NO_QUANT_CONFIG_ATTENTION, version, ())
+    (NO_QUANT_CONFIG_ATTENTION): no config is asked for their KV cache method. The language model's own code: a
+    wrapper's nested config's class where it names one (vllm_registry.language_model_architecture: llava.py,
+    internvl.py, nano_nemotron_vl.py 0.32.0:986-990 hand the nested config on, whose list the copy resolves)."""
+    return language_model_architecture(spec, version) in release_rule(NO_QUANT_CONFIG_ATTENTION, version, ())
 
 
 def handed_classes(spec, version: str = PINNED, capability=()) -> tuple:

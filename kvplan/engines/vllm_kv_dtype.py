@@ -22,6 +22,7 @@ from ..errors import FieldError
 from ..model.kinds import V4_KINDS
 from ..model.precision import DTYPE_BYTES, PRECISIONS, kv_dtype_name, vllm_name
 from .vllm_e5m2 import attention_without_quant_config
+from .vllm_registry import served_architecture
 from .vllm_sparse import auto_on_gpu, is_rocm_platform, sparse_cache
 from .vllm_versions import PINNED, release_rule
 
@@ -106,7 +107,8 @@ def auto_kv_dtype(spec, version: str = PINNED) -> str:
     if named:
         return named
     own = "" if getattr(spec, "checkpoint_kv_dtype", "") else spec.auto_kv_dtype  # the parser's: the pinned release's
-    if getattr(spec, "architecture", "") != "DeepseekV32ForCausalLM" or own:
+    # the handler MODELS_CONFIG_MAP picks by the name vLLM resolved (config/vllm.py 0.32.0:2638-2659)
+    if served_architecture(spec, version) != "DeepseekV32ForCausalLM" or own:
         return own
     return release_rule(SPARSE_MLA_AUTO, version, "")  # older: refused
 
@@ -145,19 +147,20 @@ def _layers_have(layers, kind: str) -> bool:
     return held[1] if kind == "sparse" else held[2]
 
 
-def _sparse_layer_args(spec, tp: Optional[int]) -> tuple:
+def _sparse_layer_args(spec, tp: Optional[int], version: str) -> tuple:
     """(query heads a rank, latent shape, architecture) of `spec`'s sparse MLA layers, as vllm_sparse's rules read
-    them (models/config.py rewrites the dtype by architecture before 0.18: vllm_sparse.CONFIG_REWRITE)."""
+    them (models/config.py rewrites the dtype by architecture before 0.18: vllm_sparse.CONFIG_REWRITE, the handler
+    MODELS_CONFIG_MAP picks by the top-level name vLLM resolved, config/vllm.py 0.32.0:2638-2659)."""
     layer = next(layer for layer in spec.layers if getattr(layer, "sparse", False))
     heads = spec.num_attention_heads // tp if tp else None
     shape = {"kv_lora_rank": layer.kv_lora_rank, "qk_rope_head_dim": layer.qk_rope_head_dim}
-    return heads, shape, getattr(spec, "architecture", "")
+    return heads, shape, served_architecture(spec, version)
 
 
 def sparse_choice(spec, precision, capability=(), version: str = PINNED, tp: Optional[int] = None):
     """vllm_sparse.sparse_cache for `spec`'s sparse MLA layers asked for `precision` (as spelled), `tp` ranks
     splitting its query heads (None: unknown)."""
-    return sparse_cache(precision.vllm_dtype, capability, version, *_sparse_layer_args(spec, tp))
+    return sparse_cache(precision.vllm_dtype, capability, version, *_sparse_layer_args(spec, tp, version))
 
 
 def gpu_auto_kv_dtype(spec, capability=(), version: str = PINNED) -> str:
@@ -165,7 +168,7 @@ def gpu_auto_kv_dtype(spec, capability=(), version: str = PINNED) -> str:
     (vllm_sparse.SM10X_AUTO)."""
     if spec.auto_kv_dtype:
         return spec.auto_kv_dtype
-    return auto_on_gpu(getattr(spec, "architecture", ""), capability, version)
+    return auto_on_gpu(served_architecture(spec, version), capability, version)  # SM10X_AUTO: a handler's, as above
 
 
 def release_view(spec, version: str):
@@ -202,7 +205,7 @@ def unviewed(spec):
     named = getattr(spec, "checkpoint_kv_dtype", "")
     if named:
         return spec if spec.auto_kv_dtype == named else replace(spec, auto_kv_dtype=named)
-    if getattr(spec, "architecture", "") == "DeepseekV32ForCausalLM" and spec.auto_kv_dtype == SPARSE_MLA_FP8:
+    if served_architecture(spec) == "DeepseekV32ForCausalLM" and spec.auto_kv_dtype == SPARSE_MLA_FP8:
         return replace(spec, auto_kv_dtype="")
     return spec
 

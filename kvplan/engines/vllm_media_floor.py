@@ -48,6 +48,7 @@ from typing import Optional
 from ..errors import FieldError, quote
 from . import MediaLimits
 from .figures import Refusal
+from .vllm_registry import served_architecture
 from .vllm_sparse import is_rocm_platform
 from .vllm_versions import parse_version
 
@@ -80,9 +81,10 @@ def item_tokens(spec, version: str, flags) -> dict:
     (no media prefix, not a multimodal Gemma 4 class, or a config without the image field, where vLLM's lookup
     raises). The one source of the floor's item and the refusal's."""
     media = getattr(spec, "media_prefix", None)
-    if media is None or spec.architecture not in IMAGE_FIELD:
+    served = processor_class(spec, version)
+    if media is None or served not in IMAGE_FIELD:
         return {}
-    image = dict(media.vision_tokens).get(IMAGE_FIELD[spec.architecture])
+    image = dict(media.vision_tokens).get(IMAGE_FIELD[served])
     if image is None:
         return {}
     asked = soft_tokens(flags.mm_processor_kwargs, version)
@@ -93,6 +95,13 @@ def item_tokens(spec, version: str, flags) -> dict:
     if limits is not None and limits.video_frames and parse_version(version) >= FRAMES_OPTION_SINCE:
         frames = min(frames, limits.video_frames)
     return {"image": image, **({"audio": AUDIO_TOKENS} if spec.audio_tower else {}), "video": frames * FRAME_TOKENS}
+
+
+def processor_class(spec, version: str) -> str:
+    """The class whose multimodal processor vLLM runs: the one it resolved from the top-level `architectures`
+    (multimodal/registry.py 0.32.0:115-125 _get_model_cls, get_model_architecture of the whole model's config), not
+    a nested text_config's."""
+    return served_architecture(spec, version)
 
 
 def soft_tokens(kwargs, version: str):
@@ -118,7 +127,7 @@ def check_soft_tokens(spec, version: str, flags) -> None:
     deployment that takes no media (_text_only) processes no dummy item (0.19.0 gpu_model_runner.py profile_run: no
     budget, or all limits 0), so it starts whatever the value. --skip-mm-profiling, which skips the dummy item too,
     still refuses here: where else start-up meets the processor was not read."""
-    if spec.architecture not in IMAGE_FIELD or _text_only(spec.audio_tower, flags):
+    if processor_class(spec, version) not in IMAGE_FIELD or _text_only(spec.audio_tower, flags):
         return
     value = soft_tokens(flags.mm_processor_kwargs, version)
     if value is not None and value not in SUPPORTED_SOFT_TOKENS:

@@ -22,6 +22,7 @@ from .figures import Refusal
 from .vllm_kv_dtype import gpu_auto_kv_dtype
 from .vllm_mamba_state import mamba_state_dtypes
 from .vllm_quant import REMEDY_FLAGS, gpu_quantization_refusal, quant_config_refusal
+from .vllm_registry import served_architecture
 from .vllm_sparse import is_rocm_platform
 from .vllm_versions import PINNED, parse_version, release_rule
 
@@ -135,7 +136,8 @@ def on_gpu(spec, capability=(), version: str = PINNED):
 # A float16 / bfloat16 --kv-cache-dtype other than the model's dtype, from 0.33 (config/vllm.py 0.33.0:1492-1508
 # VllmConfig._reject_mismatched_float_kv_cache, 0.34.0 :1431-1447): called in __post_init__ right after
 # try_verify_and_update_config (0.33.0 :1539-1540, 0.34.0 :1483-1484), so a per-architecture rewrite comes first:
-# DeepSeek-V3.2's bfloat16 becomes auto (model_executor/models/config.py 0.33.0:84-86, 0.34.0 :91-93).
+# DeepSeek-V3.2's bfloat16 becomes auto (model_executor/models/config.py 0.33.0:84-86, 0.34.0 :91-93), the handler
+# MODELS_CONFIG_MAP picks by the top-level name vLLM resolved (config/vllm.py 0.32.0:2638-2659).
 FLOAT_KV_SINCE = (0, 33)
 FLOAT_KV_REWRITTEN = {"DeepseekV32ForCausalLM": "bfloat16"}
 FLOAT_KV_REFUSAL = ('kv_cache_dtype="{asked}" is incompatible with dtype="{model}". Please set `--kv-cache-dtype` '
@@ -149,7 +151,7 @@ def float_kv_refusal(spec, precision, version: str = PINNED, capability=()) -> O
     asked = precision.spelling
     if asked not in ("float16", "bfloat16") or parse_version(version)[:2] < FLOAT_KV_SINCE:
         return None
-    if FLOAT_KV_REWRITTEN.get(getattr(spec, "architecture", "")) == asked:
+    if FLOAT_KV_REWRITTEN.get(served_architecture(spec, version)) == asked:  # a handler's: the resolved name
         return None
     served = served_dtype(spec, capability, version)
     model = _TORCH_NAMES.get(served, served)

@@ -18,6 +18,7 @@ from ..plan.catalog import DEFAULT_SM_COUNT, sm_count
 from . import MediaLimits, ProcessorKwargs
 from .vllm import format_gib
 from .vllm_pooling_budget import pooler_pass_bytes
+from .vllm_registry import served_architecture
 from .vllm_runner import Runner, is_rocm
 from .vllm_versions import Behaviour
 
@@ -340,7 +341,8 @@ MM_LIMIT_PER_PROMPT = 999  # V1's images a prompt when --limit-mm-per-prompt lea
 # Architectures whose vLLM class sets supports_encoder_tp_data (0.32 read: mllama4.py, qwen2_vl.py, qwen2_5_vl.py,
 # qwen3_vl.py, and qwen3_5.py's subclasses of it): with --mm-encoder-tp-mode data every TP rank builds the whole tower
 # (its layers with disable_tp) and runs its share of the images (vision.py run_dp_sharded_vision_model); any other
-# falls back to weights with a warning (config/model.py).
+# falls back to weights with a warning (config/model.py). vLLM asks the class it resolved for the whole model
+# (config/model.py 0.32.0:730-731 _model_info, :818-829), the top-level name, never a nested config's.
 ENCODER_TP_DATA = ("Llama4ForConditionalGeneration", "Qwen2VLForConditionalGeneration",
                    "Qwen2_5_VLForConditionalGeneration", "Qwen3VLForConditionalGeneration",
                    "Qwen3VLMoeForConditionalGeneration", "Qwen3_5ForConditionalGeneration",
@@ -350,7 +352,7 @@ ENCODER_TP_DATA = ("Llama4ForConditionalGeneration", "Qwen2VLForConditionalGener
 def tower_data_parallel(spec, mode) -> bool:
     """Whether vLLM runs this model's tower data-parallel over the TP ranks (--mm-encoder-tp-mode data where its
     class supports it)."""
-    return mode == "data" and spec.architecture in ENCODER_TP_DATA
+    return mode == "data" and served_architecture(spec) in ENCODER_TP_DATA
 
 
 def encoder_pass(spec, tp: int, stage, settings, runner: Runner, skip: bool,

@@ -31,7 +31,8 @@ compatible; the refusal here is vLLM's answer where it has none. An architecture
 
 A config whose `architectures` names several is served as the first its release lists, the backend tried on the first
 only where it lists none (served_name: every release's registry walks the list); the rules that key on the name vLLM
-resolved read it through served_architecture / planned_architecture.
+resolved read it through served_architecture, those of a wrapper's language model's own code through
+language_model_architecture (the nested config's class, walked alike).
 """
 
 from __future__ import annotations
@@ -465,16 +466,26 @@ def served_architecture(spec, version: Optional[str] = None) -> str:
     return getattr(spec, "registered_architecture", "") or getattr(spec, "architecture", "")
 
 
-def planned_architecture(spec, version: Optional[str] = None) -> str:
-    """The class name kvplan plans `spec`'s engine rules by where vLLM checks the name it resolved
-    (model_config.architecture: the V2 runner's default list, MODELS_CONFIG_MAP's handlers): served_architecture's
-    where the config's top-level `architectures` names several and no nested language model's config names its own;
-    else ModelSpec.architecture, the class whose layers the reader read (a nested config's own language model).
-    The reader's layer rules (model/layers.py, model/unmodelled.py) key on the first name: model/ reads no registry
-    and no release, and which name a release serves changes only where the first is one it does not list."""
-    if len(getattr(spec, "architectures", ())) > 1 and not getattr(spec, "registered_architecture", ""):
-        return served_architecture(spec, version)
-    return getattr(spec, "architecture", "")
+def language_model_architecture(spec, version: Optional[str] = None) -> str:
+    """The class vLLM `version` (None: PINNED) builds `spec`'s language model as, which the rules of that model's own
+    code read (vllm_e5m2: attention built without quant_config). A wrapper hands its nested config to
+    init_vllm_registered_model (models/utils.py 0.32.0:624-643, e.g. llava.py:569-573, internvl.py:618-622,
+    nano_nemotron_vl.py:986-990); with_hf_config keeps that config's own `architectures` (config/vllm.py 0.32.0:
+    939-952) and the copy resolves them by the registry's walk (model_loader/utils.py :299-307, registry.py
+    resolve_model_cls :1411-1415): served_name of the nested list where it names several
+    (ModelSpec.language_architectures), else its one (ModelSpec.architecture). Where no nested config names a class
+    of its own, the served class is the language model (served_architecture). Rules vLLM keys on the class it
+    resolved for the whole model read served_architecture: the copy keeps the top-level model_config.architecture
+    (config/vllm.py :953, no new resolution).
+    Not modelled: a wrapper that names its language model's class itself (gemma3_mm.py:561-566 Gemma3ForCausalLM,
+    qwen2_5_vl.py:1444-1447 Qwen2ForCausalLM) builds that whatever the nested config names; kvplan reads the
+    config's."""
+    names = getattr(spec, "language_architectures", ())
+    if len(names) > 1:
+        return served_name(names, version)
+    if getattr(spec, "registered_architecture", ""):
+        return getattr(spec, "architecture", "")
+    return served_architecture(spec, version)
 
 
 def unlisted_boundaries() -> set:

@@ -101,11 +101,14 @@ RULES = {  # vllm_versions.Behaviour.runner -> its rule
 ASYNC_DRAFTING = ("eagle", "eagle3", "mtp", "ngram_gpu", "draft_model")
 
 
-def uses_v2(rule: RunnerRule, arch: str, is_moe: bool, is_quantized: bool, is_hybrid: bool, attention_free: bool,
-            rocm: bool = False) -> bool:
+def uses_v2(rule: RunnerRule, names: tuple, is_moe: bool, is_quantized: bool, is_hybrid: bool,
+            attention_free: bool, rocm: bool = False) -> bool:
     """VllmConfig.use_v2_model_runner for a text-generation model without speculative decoding or the other
-    features that force one runner."""
-    listed = arch in rule.listed and not (rocm and arch in rule.rocm_v1)
+    features that force one runner; `names`: the top-level config's `architectures`, of which any one listed counts
+    (config/vllm.py 0.23.0:552-554, 0.28.0:699-703, ROCm's 0.30.0:699-701: `any(arch in ... for arch in
+    model_config.architectures)`, hf_config's own list, not the name the registry resolved nor a nested config's)."""
+    rocm_v1 = rocm and any(name in rule.rocm_v1 for name in names)
+    listed = any(name in rule.listed for name in names) and not rocm_v1
     if rule.check == "v1":
         return False
     if rule.check == "dense_listed":
@@ -116,7 +119,7 @@ def uses_v2(rule: RunnerRule, arch: str, is_moe: bool, is_quantized: bool, is_hy
         return not is_hybrid and not attention_free and (listed or not is_moe)
     if rule.check == "hybrid_listed":
         return not (is_hybrid and not listed) and not attention_free and (listed or not is_moe)
-    return not (rocm and arch in rule.rocm_v1)
+    return not rocm_v1
 
 
 @dataclass(frozen=True)
@@ -153,23 +156,24 @@ def model_runner(spec, rules, gpu, version: Optional[str] = None) -> Runner:
 
 
 def _model_runner(spec, rules, gpu, pooled: bool, version: Optional[str]) -> Runner:
-    from .vllm_registry import planned_architecture
+    from .vllm_config_read import registry_names
 
     rule = RULES[rules.runner]
-    arch = planned_architecture(spec, version)  # VllmConfig checks the name vLLM resolved
+    names = registry_names(spec)  # the top-level list, as uses_v2 says
     if rule.check not in ("v1", "v2") and pooled:  # V2 takes generating models only before 0.29
         return Runner("V1", True, "V1 (vllm/v1/worker/gpu_model_runner.py): V2 is the default for generating models "
                                   "only before 0.29 (VllmConfig._is_default_v2_model_runner_model, config/vllm.py "
                                   "0.22.0:523, 0.28.0:696), and this is a pooling model")
-    v2 = uses_v2(rule, arch, *model_properties(spec), rocm=is_rocm(gpu))
+    v2 = uses_v2(rule, names, *model_properties(spec), rocm=is_rocm(gpu))
     unsupported = v2_unsupported_drafting(spec) if v2 and rule.has_v1 else ""
     if unsupported:
         return Runner("V1", True, f"V1 (vllm/v1/worker/gpu_model_runner.py): V2 has no {unsupported} "
                                   f"(VllmConfig._get_v2_model_runner_unsupported_features)")
     if not v2:
+        named = " / ".join(name for name in names if name) or "this architecture"
         why = ("V1 (vllm/v1/worker/gpu_model_runner.py): " + ("this release has no V2 default" if rule.check == "v1"
-                                                               else f"{arch or 'this architecture'} is not a V2 "
-                                                                    f"default here (VllmConfig.use_v2_model_runner)"))
+                                                               else f"{named} is not a V2 default here "
+                                                                    f"(VllmConfig.use_v2_model_runner)"))
         return Runner("V1", True, why)
     if rule.v2_profiles_graphs:
         return Runner("V2", True, "V2 (vllm/v1/worker/gpu/model_runner.py), which profiles graph capture",

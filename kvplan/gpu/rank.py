@@ -13,7 +13,7 @@ import torch
 from ..errors import FieldError, KvplanError
 from ..engines import EngineFlags, get_engine
 from ..engines.vllm_budget import per_layer_input_buffer
-from ..engines.vllm_registry import planned_architecture
+from ..engines.vllm_registry import served_architecture
 from ..plan.budget import batched_tokens, fixed_budget, flag_budget
 from ..plan.plan import plan as make_plan
 from ..render.text import size
@@ -187,7 +187,7 @@ def measure_terms(spec, opts: Options, held: dict, progress, plan, read_bw: floa
     capability = torch.cuda.get_device_capability()
     version = plan_engine(spec, opts).version
     asked = (version, opts.max_num_seqs, opts.max_num_batched_tokens, capability[0] == 10,
-             planned_architecture(spec, version), opts.flags.max_cudagraph_capture_size,
+             served_architecture(spec, version), opts.flags.max_cudagraph_capture_size,  # as vllm_budget's
              opts.flags.cudagraph_capture_sizes)
     sizes = [] if opts.flags.enforce_eager else capture_sizes(*asked)
     if not sizes:  # --enforce-eager, or no size within max_num_batched_tokens: vLLM captures none

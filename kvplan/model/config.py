@@ -360,6 +360,9 @@ class Config:
         for key, value in self.fields.items():
             if value is not None and key in FIELDS:
                 _check_field(key, value)
+        # the top-level config's first class, which vLLM's registry and config handlers key on (a nested
+        # language-model config's own `architectures` win in fields); model/ reads no registry, so the first
+        self.top_architecture = first_architecture(raw.get("architectures")) or self.architecture
         self._bidirectional_window(family)
         self._check_consistency()
 

@@ -265,7 +265,8 @@ def mamba2_shape(cfg: Config) -> tuple:
 # convolution state in the model's (model_executor/layers/mamba/mamba_utils.py gated_delta_net_state_dtype ->
 # _mamba_state_dtype, 0.34.0:106-138). MODELS_CONFIG_MAP maps these architectures from the release whose registry
 # first lists them (0.17.0 :685-686 the ConditionalGeneration pair, 0.27.0 :959-962 the CausalLM pair too), so
-# every release that serves them applies it. Qwen3-Next has no such hook: 'auto', the model dtype.
+# every release that serves them applies it, by the top-level name (config/vllm.py 0.32.0:2638-2659) and the
+# language model's field (models/config.py 0.32.0:861-866 hf_text_config). Qwen3-Next has no such hook: 'auto'.
 SSM_DTYPE_FROM_CONFIG = ("Qwen3_5ForConditionalGeneration", "Qwen3_5MoeForConditionalGeneration",
                          "Qwen3_5ForCausalLM", "Qwen3_5MoeForCausalLM")
 
@@ -273,7 +274,7 @@ SSM_DTYPE_FROM_CONFIG = ("Qwen3_5ForConditionalGeneration", "Qwen3_5MoeForCondit
 def gdn_state_bytes(cfg: Config) -> int:
     """Bytes of a gated DeltaNet's recurrent-state element where the config fixes them (LinearState.ssm_bytes):
     4 for a Qwen3.5 config whose mamba_ssm_dtype is float32 (SSM_DTYPE_FROM_CONFIG), else 0 (the model dtype)."""
-    first = cfg.architecture
+    first = cfg.top_architecture
     dtype = cfg.get("mamba_ssm_dtype")
     named = normalize_dtype_name(dtype) if isinstance(dtype, str) else None
     return 4 if first in SSM_DTYPE_FROM_CONFIG and named == "fp32" else 0

@@ -8,8 +8,8 @@ import math
 from typing import Any, Optional
 
 from ..errors import json_value, KvplanError
-from .config import (EXPERT_KEYS, EXPERTS_PER_TOKEN_KEYS, MAX_TOKENS, Config, first_architecture,
-                     in_nested_config, language_model_config)
+from .config import (EXPERT_KEYS, EXPERTS_PER_TOKEN_KEYS, MAX_TOKENS, Config, in_nested_config,
+                     language_model_config)
 from .layers import (ATTENTION_FREE, HIDDEN_KEYS, attention_kind, attention_sinks, cache_layers, ffn_kinds, is_v4,
                      laguna_before_031_note, mixer_kinds)
 from .kinds import FullAttention
@@ -213,6 +213,7 @@ def _parse_config(raw: Any, name: str, weights: Optional[Weights]) -> ModelSpec:
         architecture=cfg.architecture,
         registered_architecture=registered,
         architectures=_registry_names(raw, cfg),
+        language_architectures=_language_names(raw),
         attention_switches=_attention_switches(raw),
         mtp=mtp,
         mtp_modules=mtp_blocks(cfg),
@@ -282,8 +283,10 @@ def eagle_head_groups(raw: dict, name: str, eagle3: bool, target_vocab: int, dty
 
 def _multimodal(cfg: Config) -> bool:
     """A vision_config beside the language model, or an architecture named as vLLM names its multimodal models
-    (Qwen3_5ForConditionalGeneration, Mistral3ForConditionalGeneration): vLLM loads and profiles their towers."""
-    return isinstance(cfg.get("vision_config"), dict) or cfg.architecture.endswith("ForConditionalGeneration")
+    (Qwen3_5ForConditionalGeneration, Mistral3ForConditionalGeneration): vLLM loads and profiles their towers. The
+    top-level name: the class vLLM serves (registry.py 0.32.0:1323-1374 inspects hf_config.architectures, config/
+    model.py :730), whatever class a nested language-model config names."""
+    return isinstance(cfg.get("vision_config"), dict) or cfg.top_architecture.endswith("ForConditionalGeneration")
 
 
 # the config keys vLLM's decoder layers pick their attention by (engines/vllm_config_read.py ENCODER_ONLY_FROM): the
@@ -322,9 +325,17 @@ def _registry_names(raw, cfg: Config) -> tuple:
     return tuple(names) if isinstance(names, list) and len(names) > 1 else ()
 
 
+def _language_names(raw) -> tuple:
+    """The nested language-model config's own `architectures` (language_model_config's) where it names more than one:
+    a wrapper that hands that config on has its language model built as the first the release lists
+    (engines/vllm_registry.py language_model_architecture). The reader's own rules key on the first."""
+    inner = language_model_config(raw) if isinstance(raw, dict) else raw
+    names = inner.get("architectures") if inner is not raw else None  # checked by Config
+    return tuple(names) if isinstance(names, list) and len(names) > 1 else ()
+
+
 def _registered_architecture(raw, cfg: Config) -> str:
     """The top-level config's architecture where a nested language model's config (which the reader flattens over
     it: config._first_text_config) names another; vLLM picks its config handler and module by the top-level one
     (model_executor/models/registry.py by hf_config.architectures), so its encoder-only rules read that."""
-    top = first_architecture(raw.get("architectures")) if isinstance(raw, dict) else ""  # checked by Config
-    return top if top and top != cfg.architecture else ""
+    return cfg.top_architecture if cfg.top_architecture != cfg.architecture else ""

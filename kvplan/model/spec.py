@@ -84,6 +84,10 @@ class ModelSpec:
     # the top-level config's `architectures` where it names more than one, in order: vLLM serves the first its release
     # lists (engines/vllm_registry.py served_name), which may be another than `architecture`; () for one name
     architectures: tuple = ()
+    # a nested language-model config's own `architectures` where it names more than one, in order: a wrapper that
+    # hands that config on gets its language model built as the first the release lists (engines/vllm_registry.py
+    # language_model_architecture); () otherwise
+    language_architectures: tuple = ()
     # the config keys vLLM's decoder layers pick their attention by, ((key, value), ...) as the language model's config
     # sets them (parse.SWITCH_KEYS: is_causal, is_decoder, openpangu.py's MLA and sink keys): vLLM builds some
     # architectures encoder-only by them, from a release on (engines/vllm_config_read.py ENCODER_ONLY_FROM)

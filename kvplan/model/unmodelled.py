@@ -139,19 +139,28 @@ def _present(value) -> bool:
     return value not in (None, 0, False, [], {}, "")
 
 
+def named_layout(architecture: str, get) -> Optional[str]:
+    """Why kvplan cannot size a config vLLM serves as `architecture`, by that name alone (ARCHITECTURES,
+    LAYER_TYPES); None where the name says nothing."""
+    if architecture in ARCHITECTURES:
+        return f"architecture {architecture} has {ARCHITECTURES[architecture]}"
+    if architecture in LAYER_TYPES and not _present(get("layer_types")):
+        return (f"architecture {architecture} without a layer_types list has the default layer pattern of its config "
+                f"class ({LAYER_TYPES[architecture]})")
+    return None
+
+
 def unmodelled_layout(architecture: str, get) -> Optional[str]:
     """Why kvplan cannot size this config (None when it can): `get` reads a config field (Config.get, which
     looks through a multimodal wrapper to its language model)."""
-    if architecture in ARCHITECTURES:
-        return f"architecture {architecture} has {ARCHITECTURES[architecture]}"
+    named = named_layout(architecture, get)
+    if named is not None:
+        return named
     kda = get("linear_attn_config")
     if isinstance(kda, dict) and _present(kda.get("use_full_rank_gate")):
         return f"config field 'linear_attn_config.use_full_rank_gate' marks {_K3}"
     if architecture in OMNI_WHEN_VISION and _present(get("vision_config")):
         return f"architecture {architecture} with a vision_config has {_MIMO_OMNI}"
-    if architecture in LAYER_TYPES and not _present(get("layer_types")):
-        return (f"architecture {architecture} without a layer_types list has the default layer pattern of its config "
-                f"class ({LAYER_TYPES[architecture]})")
     family = str(get("model_type") or "").lower()
     own = MODELLED_FIELDS.get(architecture, ())
     field = next((key for key in FIELDS if key not in own and _present(get(key))
@@ -227,10 +236,12 @@ def encoder_only_error(name: str, architecture: str, by: str = "vLLM", keeps_sta
 
 def refuse_unmodelled(architecture: str, get, name: str, registered: str = "") -> None:
     """`registered`: the config's top-level architecture (vLLM's registry key) where a nested language model's
-    config names another (`architecture`)."""
+    config names another (`architecture`). The class vLLM serves is the top-level one (registry.py 0.32.0:1323-1374
+    over hf_config.architectures, config/model.py :730), so its name refuses whatever the nested config names; the
+    fields and the exemptions of a class kvplan models (MODELLED_FIELDS) are the language model's."""
     if is_encoder_only(registered or architecture, get):
         raise encoder_only_error(name, registered or architecture)
-    reason = unmodelled_layout(architecture, get)
+    reason = (named_layout(registered, get) if registered else None) or unmodelled_layout(architecture, get)
     if reason is not None:
         raise KvplanError(f"{name}: {reason}, which kvplan does not model; it refuses rather than mis-size the "
                           f"KV cache and weights ({SIZED}).")

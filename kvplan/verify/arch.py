@@ -9,6 +9,7 @@ import struct
 from dataclasses import dataclass, field, replace
 from typing import Optional
 
+from ..engines.vllm_registry import served_architecture
 from ..errors import KvplanError, json_value, quote
 from ..model.config import Config
 from ..model.kda import kda_config, kda_shape
@@ -1017,7 +1018,10 @@ def gemma3n_architecture(raw: dict, spec: ModelSpec, tp: int) -> Arch:
                                 reads=cached.source if shared else None, intermediate=inter, sparsity=sparsity[i]))
     notes = [GEMMA3N_CLIP_NOTE] + ([GEMMA3N_TOWERS_NOTE] if any(g.name == "vision" and g.parameters
                                                                   for g in spec.params) else [])
-    if spec.architecture == "Gemma3nForCausalLM":
+    # the class vLLM serves (the top-level name): gemma3n_mm.py's wrapper fills the per-layer inputs from the table
+    # (0.32.0:636-642, :806-815) whatever class a nested text_config names
+    text_only = served_architecture(spec) == "Gemma3nForCausalLM"
+    if text_only:
         notes.append(GEMMA3N_CAUSAL_LM_NOTE)
     ple = cfg.int("hidden_size_per_layer_input")
     arch = Arch(name=spec.name, family=cfg.model_type, tp=tp, dtype=spec.dtype, hidden=hidden, vocab=spec.vocab_size,
@@ -1030,7 +1034,7 @@ def gemma3n_architecture(raw: dict, spec: ModelSpec, tp: int) -> Arch:
                 per_layer_vocab=cfg.int("vocab_size_per_layer_input"),
                 logit_softcap=_config_float(cfg, "final_logit_softcapping", 30.0), altup_inputs=streams,
                 altup_active=active, laurel_rank=cfg.int("laurel_rank"),
-                per_layer_table=spec.architecture != "Gemma3nForCausalLM", notes=tuple(notes))
+                per_layer_table=not text_only, notes=tuple(notes))
     _gemma3n_check_divisible(arch)
     return arch
 
