@@ -203,10 +203,11 @@ def test_dtype_remedies_with_fp8_name_no_dtype_fp8_refuses():
 def test_gpu_remedy_offers_only_what_passes_the_rest_of_the_chain():
     """DeepSeek-V3.2 on a T4 under 0.11.0: fp8 asks 80 there (fp8.py 0.11.0:110-115), 75 from 0.14, but no sparse MLA
     backend runs on a T4 or an A100 (vllm_sparse.SPARSE_MAJORS: Hopper and Blackwell), so neither a release nor a
-    GPU of 8.0 is offered: a GPU of 9.0 is."""
+    GPU of 8.0 is offered: Hopper GPUs are, by name, since FlashMLA's sparse kernels run on no 12.x GPU (RTX 5090,
+    RTX PRO 6000: UNCHECKED_SPARSE_GPU), so not every GPU from 9.0 on takes it."""
     remedy = _engine("deepseek-ai/DeepSeek-V3.2", "--gpu", "T4", "--engine", "vllm==0.11.0")["refusal"]["remedy"]
     assert "--engine" not in remedy and "8.0" not in remedy
-    assert "a GPU of compute capability 9.0 or more" in remedy
+    assert "a GPU such as H100-80GB-SXM" in remedy and "or more" not in remedy and "RTX" not in remedy
     assert not _engine("deepseek-ai/DeepSeek-V3.2", "--gpu", "a100-80gb", "--engine", "vllm==0.11.0")["starts"]
     assert not _engine("deepseek-ai/DeepSeek-V3.2", "--gpu", "T4", "--engine", "vllm==0.14.0")["starts"]
 
@@ -424,7 +425,7 @@ def test_the_reviewed_commands_as_typed():
         assert "vLLM accepts the model without --quantization fp8 with --dtype float32" in remedy
         assert "accepts --dtype" not in remedy
     remedy = _typed("deepseek-ai/DeepSeek-V3.2", "--gpu", "T4", "--engine", "vllm==0.11.0", "-c", "8192")["refusal"]
-    assert remedy["remedy"] == "vLLM accepts a GPU of compute capability 9.0 or more"
+    assert remedy["remedy"] == "vLLM accepts a GPU such as H100-80GB-SXM, H100-80GB-PCIe, H100-NVL, GH200"  # no 12.x
     remedy = _typed(GPT_OSS, "--gpu", "T4", "--dtype", "float16")["refusal"]["remedy"]
     assert remedy == ("vLLM accepts a checkpoint of the model not quantised as mxfp4, or a GPU of compute "
                       "capability 8.0 or more with --dtype bfloat16")

@@ -23,7 +23,7 @@ from .vllm_kv_dtype import _sparse_layer_args, cache_precision, is_sparse, is_v4
 from .vllm_mamba_state import hybrid_pages
 from .vllm_nvfp4 import nvfp4_refusal_line, refusal_options
 from .vllm_sparse import (ROCM_NO_SPARSE, ROCM_SPARSE_SINCE, dense_mla_fp8, dense_mla_refusal_line, is_rocm_platform,
-                          refusal_line, rocm_block_refusal, sparse_gpu_refusal_line, taken_dtypes,
+                          refusal_line, rocm_block_refusal, sm120_sparse, sparse_gpu_refusal_line, taken_dtypes,
                           v4_gpu_refusal_line)
 from .vllm_specs import (BACKEND_BLOCK_MULTIPLE, DENSE_MLA_BLOCK_RULES, backend_block_refusal,
                          cuda_sparse_block_refusal, default_block_size, dense_mla_backend, forced_mla_block,
@@ -47,7 +47,7 @@ def sparse_dtype_refusal(spec, precision, capability=(), version: str = PINNED,
     if is_rocm_platform(capability) and parse_version(version) + (0,) < ROCM_SPARSE_SINCE:
         return Refusal(ROCM_NO_SPARSE, None, configuration=True, field="engine",
                        options=("vllm==" + ".".join(map(str, ROCM_SPARSE_SINCE + (0,))),), onward="newer")
-    if precision.bits >= 16:
+    if precision.bits >= 16 and not sm120_sparse(capability, version):  # 16-bit latents on every other backend
         return None
     choice = sparse_choice(spec, precision, capability, version, tp)
     if choice.backend:

@@ -23,7 +23,7 @@ from ..model.kinds import V4_KINDS
 from ..model.precision import DTYPE_BYTES, PRECISIONS, kv_dtype_name, vllm_name
 from .vllm_e5m2 import attention_without_quant_config
 from .vllm_registry import served_architecture
-from .vllm_sparse import auto_on_gpu, is_rocm_platform, sparse_cache
+from .vllm_sparse import auto_on_gpu, is_rocm_platform, sm120_sparse, sparse_cache
 from .vllm_versions import PINNED, release_rule
 
 # Family quirks, keyed by the config's model_type, each with the vLLM 0.32.0 source line it comes from.
@@ -226,7 +226,8 @@ def cache_precision(spec, precision, capability=(), version: str = PINNED, tp: O
     the release stores it whatever is asked: checkpoint_kv; KV_DTYPE_QUIRKS; sparse MLA's 656-byte fp8_ds_mla on
     FLASHMLA_SPARSE or plain fp8 on FlashInfer's and ROCm's backends: sparse_choice). A plain 8-bit dtype no sparse
     backend takes keeps the dtype as asked: its row is refused (vllm_backend_refusals.sparse_dtype_refusal). An Octave
-    cache on ROCm is not planned (OCTAVE_ON_ROCM)."""
+    cache on ROCm is not planned (OCTAVE_ON_ROCM). On SM12x every dtype FLASHINFER_MLA_SPARSE_SM120 takes, 16-bit
+    ones too, is stored as fp8_ds_mla (vllm_sparse.SM120_DTYPES)."""
     if precision.layout == "octave" and is_rocm_platform(capability):
         raise FieldError("kv_dtype", OCTAVE_ON_ROCM.format(dtype=precision.vllm_dtype))
     named, scope = checkpoint_kv(spec, version)
@@ -236,7 +237,8 @@ def cache_precision(spec, precision, capability=(), version: str = PINNED, tp: O
         precision = replace(PRECISIONS[kv_dtype_name(named)], spelling=named)
     if is_v4(spec) and vllm_name(precision.name).startswith("fp8"):
         return PRECISIONS[SPARSE_MLA_FP8]
-    if is_sparse(spec) and precision.bits == 8 and precision.layout == "plain":
+    plain_fp8 = precision.bits == 8 and precision.layout == "plain"
+    if is_sparse(spec) and (plain_fp8 or sm120_sparse(capability, version)):
         choice = sparse_choice(spec, precision, capability, version, tp)
         if choice.backend is None or choice.cache == precision.vllm_dtype:
             return precision

@@ -100,6 +100,20 @@ FLASHINFER_SM90_LATENT = 512
 # GLM-5.x on SM10x: models/config.py:43-55 GlmMoeDsaForCausalLM turns `auto` into fp8_e4m3 ("Using fp8 kv-cache for
 # GlmMoeDsaForCausalLM on SM10x"), from 0.32.0 (0.31.0's class sets DCP defaults only); an explicit bfloat16 stays.
 SM10X_AUTO = (((0, 32), {"GlmMoeDsaForCausalLM": "fp8_e4m3"}, "0.32.0 models/config.py:43-55"),)
+# SM12x (GB202: RTX PRO 6000, GeForce RTX 5090): the platform lists TRITON_MLA, which refuses a sparse layer, then
+# FLASHINFER_MLA_SPARSE_SM120 (platforms/cuda.py 0.32.0 :121-125; supports_compute_capability major == 12,
+# flashinfer_mla_sparse.py :196-197). It lists auto, fp8, fp8_e4m3 and fp8_ds_mla (:172-177, supports_combination
+# :226-235; index_topk 2048 and a bfloat16 model only, :236-245, as both bundled sparse models are) and keeps every one
+# as the 656-byte fp8_ds_mla entry, `auto` included (mla_attention.py:369-374 _canonicalize_sparse_mla_kv_cache_dtype;
+# its impl raises for any other, flashinfer_mla_sparse_sm120.py:64-68); DeepSeek-V3.2's bfloat16 is `auto` by then
+# (models/config.py:38-40), GLM-5.x's finds no backend. Read in 0.32.0 only (0.24-0.31, whose SM12x backend kvplan
+# has not read, keep the Hopper reading above).
+SM120 = 12
+FLASHINFER_SM120 = "FLASHINFER_MLA_SPARSE_SM120"
+SM120_DTYPES = (((0, 32), ("auto", "fp8", "fp8_e4m3", FP8_DS_MLA), "0.32.0 flashinfer_mla_sparse.py:172-177, "
+                                                                  "mla_attention.py:369-374"),)
+SM120_BF16_AS_AUTO = ("DeepseekV32ForCausalLM",)  # models/config.py 0.32.0 :38-40: bfloat16 becomes auto
+SPARSE_ARCHITECTURES = ("DeepseekV32ForCausalLM", "GlmMoeDsaForCausalLM")  # the sparse MLA models kvplan plans
 # ROCm: every sparse MLA layer gets ROCM_AITER_MLA_SPARSE, the only backend its priority list holds (platforms/
 # rocm.py _get_backend_priorities: 0.18.0 :315-316, 0.32.0 :485-486), and mla_attention.py turns nothing there into
 # fp8_ds_mla (0.32.0 :358-375 rewrites on FLASHMLA_SPARSE and FLASHINFER_MLA_SPARSE_SM120 only): the dtype it takes
@@ -230,10 +244,20 @@ def major_of(capability) -> int:
 
 
 def auto_on_gpu(architecture: str, capability=(), version: str = PINNED) -> str:
-    """What models/config.py turns `auto` into on this GPU ("" for no rewrite): SM10X_AUTO."""
+    """What `auto` becomes on this GPU ("" for no rewrite): models/config.py's SM10X_AUTO, or on SM12x the sparse
+    MLA backend's fp8_ds_mla (SM120_DTYPES) for a sparse MLA architecture (those models/config.py rewrites)."""
+    if sm120_sparse(capability, version):
+        return FP8_DS_MLA if architecture in SPARSE_ARCHITECTURES else ""
     if major_of(capability) != BLACKWELL:
         return ""
     return release_rule(SM10X_AUTO, version, {}).get(architecture, "")
+
+
+def sm120_sparse(capability=(), version: str = PINNED) -> bool:
+    """Whether vLLM `version` runs sparse MLA on this GPU with FLASHINFER_MLA_SPARSE_SM120 as kvplan has read it
+    (SM120_DTYPES): every cache dtype it takes, 16-bit ones included, stored as fp8_ds_mla."""
+    return bool(capability) and not is_rocm_platform(capability) and capability[0] == SM120 and \
+        release_rule(SM120_DTYPES, version) is not None
 
 
 def _order(major: int, dtype: str, heads: Optional[int], version: str) -> tuple:
@@ -294,13 +318,19 @@ def sparse_cache(dtype: str, capability=(), version: str = PINNED, heads: Option
                  shape: Optional[dict] = None, architecture: str = "") -> SparseCache:
     """The backend vLLM `version` gives a sparse MLA layer of `architecture` asked for quantized `dtype` (as spelled)
     on a GPU of `capability` (ROCM: an AMD GPU), with `heads` query heads a rank and the latent `shape`
-    (kv_lora_rank, qk_rope_head_dim), and the cache dtype it keeps. Other capabilities keep kvplan's earlier reading,
-    fp8* as fp8_ds_mla and no refusal (SM12x's FLASHINFER_MLA_SPARSE_SM120 is not modelled)."""
+    (kv_lora_rank, qk_rope_head_dim), and the cache dtype it keeps. SM12x from 0.32: FLASHINFER_MLA_SPARSE_SM120
+    (SM120_DTYPES); other capabilities (and SM12x before 0.32) keep kvplan's earlier reading, fp8* as fp8_ds_mla and
+    no refusal."""
     shape = shape or {}
     if dtype.startswith("fp8") and architecture in release_rule(CONFIG_REWRITE, version, ()):
         dtype = FP8_DS_MLA  # models/config.py, before any platform chooses a backend
     if is_rocm_platform(capability):
         return _rocm_cache(dtype, version)
+    if sm120_sparse(capability, version):
+        dtype = "auto" if dtype == "bfloat16" and architecture in SM120_BF16_AS_AUTO else dtype
+        if dtype in release_rule(SM120_DTYPES, version):
+            return SparseCache(FLASHINFER_SM120, FP8_DS_MLA)
+        return SparseCache(None, None, "kv_cache_dtype not supported")
     major = major_of(capability)
     if major not in (HOPPER, BLACKWELL):
         return SparseCache(FLASHMLA, FP8_DS_MLA if dtype.startswith("fp8") else dtype)
@@ -319,8 +349,9 @@ def taken_dtypes(capability=(), version: str = PINNED, heads: Optional[int] = No
     """The --kv-cache-dtype values a sparse MLA layer of `architecture` starts with in `version` on this GPU: the
     16-bit ones and the quantized ones some backend takes."""
     quantized = ("fp8", "fp8_e4m3", "fp8_e5m2", FP8_DS_MLA, "nvfp4_ds_mla")
-    return ("auto", "bfloat16") + tuple(d for d in quantized if sparse_cache(d, capability, version, heads, shape,
-                                                                             architecture).backend is not None)
+    checked = ("auto", "bfloat16") + quantized if sm120_sparse(capability, version) else quantized
+    return tuple(d for d in ("auto", "bfloat16") if d not in checked) + tuple(
+        d for d in checked if sparse_cache(d, capability, version, heads, shape, architecture).backend is not None)
 
 
 def sparse_gpu_refusal_line(capability=(), version: str = PINNED) -> str:

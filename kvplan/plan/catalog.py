@@ -97,6 +97,19 @@ _ENTRIES = (
         "vLLM logs: total_gpu_memory 79.15GiB"),
     GPU("A100-80GB-PCIe", _gib(79.15), 1.935e12, ("a100-80gb-pcie", "a100 80gb pcie", "NVIDIA A100 80GB PCIe"),
         "as A100-80GB (same 80 GB HBM2e); bandwidth: NVIDIA A100 datasheet, PCIe 1,935 GB/s"),
+    GPU("A800-80GB", _gib(79.15), 2.039e12, ("a800-80g", "a800-sxm4-80gb", "a800 80gb", "a800-80gb-sxm", "a800-sxm",
+                                             "NVIDIA A800-SXM4-80GB"),
+        "as A100-80GB (the same 80 GB HBM2e: nvidia-smi 81920 MiB on both, search index ids 36921727690, "
+        "34116126722; vLLM logs on the A100: total_gpu_memory 79.15GiB); 2,039 GB/s: NVIDIA A800 SXM4 80GB "
+        "specification (the A100 SXM's)"),
+    GPU("A800-80GB-PCIe", _gib(79.15), 1.935e12, ("a800-80gb-pcie", "a800 80gb pcie", "a800-pcie",
+                                                  "NVIDIA A800 80GB PCIe", "NVIDIA A800 80GB PCIe LC"),
+        "as A100-80GB-PCIe (81920 MiB nvidia-smi, search index ids 40541863978, 27427098995); 1,935 GB/s: NVIDIA "
+        "A800 PCIe 80GB specification (the A100 PCIe's)"),
+    GPU("A800-40GB", _gib(39.39), 1.555e12, ("a800-40gb", "a800 40gb", "a800-40gb-active", "a800 40gb active",
+                                             "a800-40gb-pcie", "a800 40gb pcie", "NVIDIA A800 40GB Active"),
+        "as A100-40GB (40960 MiB nvidia-smi on both, search index id 40760344465; vLLM logs on the A100: "
+        "total_gpu_memory 39.39GiB); 1,555 GB/s: NVIDIA A800 40GB Active specification (the A100 40GB's)"),
     GPU("H100-80GB-SXM", 85_017_493_504, 3.35e12,
         ("h100", "h100-80gb", "h100-sxm", "h100-sxm5", "h100 80gb hbm3", "h100-80gb-hbm3", "NVIDIA H100 80GB HBM3"),
         "measured: torch total_memory on an H100 80GB HBM3, driver 580 (vLLM PR #10511 logged 79.22 GiB)"),
@@ -110,6 +123,13 @@ _ENTRIES = (
         "4.0 TB/s: NVIDIA GH200 datasheet"),
     GPU("H20", _gib(95.0), 4.0e12, ("h20-96gb", "NVIDIA H20"),
         "approx: 96 GB HBM3 less driver reserve; 4.0 TB/s: NVIDIA H20 specification"),
+    GPU("H800", 85_017_493_504, 3.35e12, ("h800-80gb", "h800-sxm", "h800-sxm5", "h800 80gb", "NVIDIA H800"),
+        "as H100-80GB-SXM (the same 80 GB HBM3: nvidia-smi 81559 MiB on both, public nvidia-smi outputs of an "
+        "H800, search index ids 41507333121, 57382739794): torch total_memory measured on an H100; 3.35 TB/s: "
+        "the H100 SXM's HBM3, which the H800 keeps (NVIDIA H800 specification)"),
+    GPU("H800-PCIe", _gib(79.19), 2.0e12, ("h800-pcie", "h800 pcie", "h800-80gb-pcie", "NVIDIA H800 PCIe"),
+        "approx: 81559 MiB nvidia-smi (search index id 69706101187) less driver reserve, as H100-80GB-PCIe; "
+        "2.0 TB/s: the H100 PCIe's 80 GB HBM2e, which the H800 PCIe keeps"),
     GPU("H200", 150_109_880_320, 4.8e12, ("h200-141gb", "h200-sxm", "h200 141gb", "NVIDIA H200", "h200 nvl",
                                           "NVIDIA H200 NVL"),
         "measured: torch total_memory on an H200 (nvidia-smi 143771 MiB), driver 580"),
@@ -129,6 +149,20 @@ _ENTRIES = (
                                             "NVIDIA RTX 6000 Ada Generation"),
         "approx: 49140 MiB nvidia-smi (search index id 27465955083) less driver reserve; 960 GB/s: NVIDIA RTX "
         "6000 Ada datasheet"),
+    GPU("RTX-PRO-6000-Server", _gib(94.97), 1.597e12,
+        ("rtx-pro-6000-server", "rtx pro 6000 server", "rtx pro 6000 server edition", "rtx-pro-6000-se",
+         "rtx pro 6000 blackwell server edition", "NVIDIA RTX PRO 6000 Blackwell Server Edition"),
+        "as RTX-PRO-6000-Workstation (the same 96 GB GDDR7: nvidia-smi 97887 MiB on both, search index ids "
+        "67160152436, 70226878406; torch's 94.97 GiB total capacity is the Max-Q Workstation's); 1,597 GB/s: "
+        "NVIDIA RTX PRO 6000 Blackwell Server Edition datasheet"),
+    GPU("RTX-PRO-6000-Workstation", _gib(94.97), 1.792e12,
+        ("rtx-pro-6000-workstation", "rtx pro 6000 workstation", "rtx pro 6000 workstation edition",
+         "rtx-pro-6000-ws", "rtx pro 6000 max-q", "rtx-pro-6000-max-q",
+         "rtx pro 6000 blackwell workstation edition", "NVIDIA RTX PRO 6000 Blackwell Workstation Edition",
+         "NVIDIA RTX PRO 6000 Blackwell Max-Q Workstation Edition"),
+        "torch total capacity 94.97 GiB (a vLLM 0.15.1 OOM message on the Max-Q Workstation Edition, search index "
+        "id 29156490496; nvidia-smi 97887 MiB, ids 54960637267, 60574094568); 1,792 GB/s: NVIDIA RTX PRO 6000 "
+        "Blackwell Workstation Edition datasheet (the Max-Q's memory too)"),
     GPU("L4", _gib(22.05), 300e9, ("l4-24gb", "NVIDIA L4"), "approx: 23034 MiB nvidia-smi less driver reserve"),
     GPU("A10G", _gib(22.05), 600e9, ("a10g-24gb", "NVIDIA A10G"), "approx: 23028 MiB nvidia-smi less driver reserve"),
     GPU("A10", _gib(22.05), 600e9, ("a10-24gb", "NVIDIA A10"),
@@ -141,6 +175,9 @@ _ENTRIES = (
         "approx: 24576 MiB less driver reserve"),
     GPU("RTX-4090", _gib(23.58), 1008e9, ("4090", "rtx4090", "geforce rtx 4090", "NVIDIA GeForce RTX 4090"),
         "vLLM log (24 GB card): total_gpu_memory 23.58GiB"),
+    GPU("RTX-5090", _gib(31.36), 1792e9, ("5090", "rtx5090", "rtx 5090", "geforce rtx 5090", "NVIDIA GeForce RTX 5090"),
+        "torch total capacity 31.36 GiB (an OOM message under vLLM 0.25.1, nvidia-smi 32607 MiB: search index id "
+        "60102485733); 1,792 GB/s: NVIDIA GeForce RTX 5090 specification"),
     GPU("MI250X", _gib(63.98), 1.6e12, ("mi250x-gcd", "mi250", "AMD Instinct MI250X", "AMD Instinct MI250X/MI250",
                                           "AMD Instinct MI250"),
         "approx: one of the card's two GCDs (ROCm and vLLM see each as a GPU): 64 GB HBM2e and half the card's "
@@ -149,24 +186,31 @@ _ENTRIES = (
         "approx: 192 GiB HBM3 less reserve"),
     GPU("MI325X", _gib(255.98), 6.0e12, ("mi325", "AMD Instinct MI325X", "AMD Instinct MI325X OAM"),
         "approx: 256 GB HBM3E less reserve; 6 TB/s: AMD MI325X datasheet"),
+    GPU("MI355X", _gib(287.98), 8.0e12, ("mi355", "AMD Instinct MI355X", "AMD Instinct MI355X OAM"),
+        "torch total capacity 287.98 GiB (HIP OOM messages on MI355X nodes, search index id 60904491974); 8 TB/s: "
+        "AMD MI355X datasheet"),
 )
 
 # CUDA compute capabilities, from NVIDIA's table "CUDA GPUs - Compute Capability" (developer.nvidia.com/cuda-gpus):
-# Ampere datacenter 8.0, Ampere GDDR6 8.6, Ada 8.9, Hopper 9.0, Blackwell datacenter 10.0, Turing 7.5.
+# Ampere datacenter 8.0, Ampere GDDR6 8.6, Ada 8.9, Hopper 9.0, Blackwell datacenter 10.0, Blackwell RTX (GB202:
+# RTX PRO 6000, GeForce RTX 5090) 12.0, Turing 7.5. The China SKUs (A800, H800) are their A100 / H100 dies.
 COMPUTE_CAPABILITIES = {
-    "A100-40GB": (8, 0), "A100-80GB": (8, 0), "A100-80GB-PCIe": (8, 0), "H100-80GB-SXM": (9, 0),
-    "H100-80GB-PCIe": (9, 0), "H100-NVL": (9, 0), "GH200": (9, 0), "H20": (9, 0), "H200": (9, 0), "B200": (10, 0),
+    "A100-40GB": (8, 0), "A100-80GB": (8, 0), "A100-80GB-PCIe": (8, 0), "A800-80GB": (8, 0), "A800-80GB-PCIe": (8, 0),
+    "A800-40GB": (8, 0), "H100-80GB-SXM": (9, 0), "H100-80GB-PCIe": (9, 0), "H100-NVL": (9, 0), "GH200": (9, 0),
+    "H20": (9, 0), "H800": (9, 0), "H800-PCIe": (9, 0), "H200": (9, 0), "B200": (10, 0),
     "GB200": (10, 0), "B300": (10, 3),  # B300: sm_103 (torch reports cc=(10, 3): search index id 53869921643)
     "L40S": (8, 9), "L40": (8, 9), "RTX-6000-Ada": (8, 9), "L4": (8, 9), "A10G": (8, 6), "A10": (8, 6), "T4": (7, 5),
-    "RTX-3090": (8, 6), "RTX-4090": (8, 9),
+    "RTX-3090": (8, 6), "RTX-4090": (8, 9), "RTX-5090": (12, 0), "RTX-PRO-6000-Server": (12, 0),
+    "RTX-PRO-6000-Workstation": (12, 0),
 }
 # The GPUs of one node, by one rule: the GPUs one tensor-parallel group can span over one fast fabric (NVLink, or one
 # host's PCIe). A TP group all-reduces twice a layer, so vLLM keeps it within a node and puts pipeline stages across
 # nodes (vLLM 0.32.0 docs/serving/parallelism_scaling.md:8-9: tp up to a node's GPUs, then pp = the number of nodes);
-# kvplan's remedies never propose a larger TP degree. 8 unless listed: HGX / DGX boards (A100, H100, H200, H20, B200,
-# B300), AMD's 8-OAM platforms (MI300X, MI325X; a node of 4 MI250X is 8 GCDs, each one GPU to ROCm), the 8-slot PCIe
-# servers the datacenter PCIe cards ship in (L40S, L40, L4, A10G, A10, T4, RTX 6000 Ada, H100 PCIe / NVL), and the
-# 8-card GeForce servers (RTX-3090, RTX-4090) rented by the machine: one host's PCIe, NCCL through host memory.
+# kvplan's remedies never propose a larger TP degree. 8 unless listed: HGX / DGX boards (A100, A800, H100, H800, H200,
+# H20, B200, B300), AMD's 8-OAM platforms (MI300X, MI325X, MI355X; a node of 4 MI250X is 8 GCDs, each one GPU to
+# ROCm), the 8-slot PCIe servers the datacenter and workstation PCIe cards ship in (L40S, L40, L4, A10G, A10, T4, RTX
+# 6000 Ada, RTX PRO 6000, A800 PCIe / 40GB, H100 PCIe / NVL, H800 PCIe), and the 8-card GeForce servers (RTX-3090,
+# RTX-4090, RTX-5090) rented by the machine: one host's PCIe, NCCL through host memory.
 NODE_GPUS = {
     # one superchip a GPU; the common multi-GPU hosts (quad GH200 nodes: HPE Cray EX254n, as in CSCS Alps) link
     # their four Hoppers all-to-all over NVLink; the NVLink-switch systems (GH200 NVL32, DGX GH200) are rare builds
@@ -200,6 +244,10 @@ def with_node_gpus(gpu: GPU, gpus_per_node: Optional[int]) -> GPU:
 # (find_gpu reads "NVIDIA A100" as "a100", VENDOR).
 AMBIGUOUS = {
     "a100": ("A100-40GB", "A100-80GB", "A100-80GB-PCIe"),
+    "a800": ("A800-40GB", "A800-80GB", "A800-80GB-PCIe"),
+    # one memory, two bandwidths (the Server Edition's 1,597 GB/s, the Workstation's 1,792)
+    "rtx pro 6000": ("RTX-PRO-6000-Server", "RTX-PRO-6000-Workstation"),
+    "rtx pro 6000 blackwell": ("RTX-PRO-6000-Server", "RTX-PRO-6000-Workstation"),
     "rtx 6000": ("RTX-6000-Ada", "Quadro RTX 6000 (Turing, not in the catalog: give gpu_memory with a GPU of similar "
                  "bandwidth)"),
 }
@@ -257,13 +305,21 @@ def match_device_name(device_name: str) -> Optional[GPU]:
     if exact is not None:
         return exact
     text = device_name.lower()
+    if "laptop" in text:  # a laptop GPU is another card than the desktop one it is named after (less memory)
+        return None
     rules = (("h100", "nvl", "H100-NVL"), ("h100", "pcie", "H100-80GB-PCIe"), ("h100", "", "H100-80GB-SXM"),
+             ("h800", "pcie", "H800-PCIe"), ("h800", "", "H800"),
              ("gh200", "", "GH200"), ("h200", "", "H200"), ("h20", "", "H20"), ("gb200", "", "GB200"),
              ("b200", "", "B200"), ("b300", "", "B300"),
              ("a100", "40gb", "A100-40GB"), ("a100", "pcie", "A100-80GB-PCIe"), ("a100", "", "A100-80GB"),
+             ("a800", "40gb", "A800-40GB"), ("a800", "pcie", "A800-80GB-PCIe"), ("a800", "", "A800-80GB"),
              ("l40s", "", "L40S"), ("l40", "", "L40"), ("a10g", "", "A10G"), ("rtx 6000 ada", "", "RTX-6000-Ada"),
-             ("rtx 3090", "", "RTX-3090"), ("rtx 4090", "", "RTX-4090"), ("mi300x", "", "MI300X"),
-             ("mi325x", "", "MI325X"), ("mi250", "", "MI250X"), ("t4", "tesla", "T4"))
+             # "rtx pro 6000 blackwell", not "rtx pro 6000": the RTX PRO 6000D (84 GB) is another card
+             ("rtx pro 6000 blackwell", "server", "RTX-PRO-6000-Server"),
+             ("rtx pro 6000 blackwell", "workstation", "RTX-PRO-6000-Workstation"),
+             ("rtx 3090", "", "RTX-3090"), ("rtx 4090", "", "RTX-4090"), ("rtx 5090", "", "RTX-5090"),
+             ("mi300x", "", "MI300X"), ("mi325x", "", "MI325X"), ("mi355x", "", "MI355X"), ("mi250", "", "MI250X"),
+             ("t4", "tesla", "T4"))
     for first, second, name in rules:
         if first in text and second in text:
             return find_gpu(name)
@@ -279,10 +335,15 @@ def match_device_name(device_name: str) -> Optional[GPU]:
 
 # Streaming multiprocessors (AMD: compute units) per device, from the vendors' whitepapers and datasheets: what an
 # engine sizes per-SM buffers by (vLLM's Triton top-k/top-p keeps one vocabulary row a program, up to one a SM).
-SM_COUNTS = {"A100-40GB": 108, "A100-80GB": 108, "A100-80GB-PCIe": 108, "H100-80GB-SXM": 132, "H100-80GB-PCIe": 114,
-             "H100-NVL": 132, "GH200": 132, "H20": 78, "H200": 132, "B200": 148, "L40S": 142, "L40": 142,
-             "RTX-6000-Ada": 142, "L4": 58, "A10G": 80, "A10": 72, "T4": 40, "RTX-3090": 82, "RTX-4090": 128,
-             "MI250X": 110, "MI300X": 304, "MI325X": 304}
+# The China SKUs keep their dies' SMs: A800 108 (the A100's), H800 132 / H800 PCIe 114 (the H100 SXM's / PCIe's;
+# torch's multi_processor_count 114 on an H800 PCIe, search index id 71272164265); GB202: RTX PRO 6000 188 of 192,
+# RTX 5090 170 (NVIDIA RTX Blackwell whitepaper); MI355X 256 CUs (8 XCDs x 32, AMD CDNA 4).
+SM_COUNTS = {"A100-40GB": 108, "A100-80GB": 108, "A100-80GB-PCIe": 108, "A800-80GB": 108, "A800-80GB-PCIe": 108,
+             "A800-40GB": 108, "H100-80GB-SXM": 132, "H100-80GB-PCIe": 114, "H100-NVL": 132, "GH200": 132, "H20": 78,
+             "H800": 132, "H800-PCIe": 114, "H200": 132, "B200": 148, "L40S": 142, "L40": 142, "RTX-6000-Ada": 142,
+             "RTX-PRO-6000-Server": 188, "RTX-PRO-6000-Workstation": 188, "L4": 58, "A10G": 80, "A10": 72, "T4": 40,
+             "RTX-3090": 82, "RTX-4090": 128, "RTX-5090": 170, "MI250X": 110, "MI300X": 304, "MI325X": 304,
+             "MI355X": 256}
 DEFAULT_SM_COUNT = 132  # a GPU outside the catalog: an H100's / H200's
 
 
@@ -350,6 +411,39 @@ COMPUTE = {
     "MI300X": Compute(1307.4e12, 2614.9e12, 163.4e12, 448e9, "cdna3",
                       "AMD Instinct MI300X datasheet: BF16 1307.4, FP8 2614.9 TFLOPS dense, FP32 163.4; Infinity "
                       "Fabric 896 GB/s (both ways)"),
+    # the China SKUs: their dies' tensor cores, a slower NVLink (400 GB/s both ways)
+    "H800": Compute(989.4e12, 1978.9e12, 66.9e12, 200e9, "hopper",
+                    f"as H100 SXM (NVIDIA H100 SXM datasheet, {_HALVED}: BF16 989.4, FP8 1978.9 TFLOPS, FP32 66.9; the "
+                    f"H800 keeps its tensor cores); NVLink 400 GB/s (both ways)"),
+    "H800-PCIe": Compute(756.5e12, 1513e12, 51.2e12, 64e9, "hopper",
+                         f"as H100 PCIe (NVIDIA H100 PCIe datasheet, {_HALVED}: BF16 756.5, FP8 1513 TFLOPS, FP32 "
+                         f"51.2); PCIe Gen5 x16 128 GB/s (both ways)"),
+    "A800-80GB": Compute(312e12, None, 19.5e12, 200e9, "ampere",
+                         "as A100 (NVIDIA A100 datasheet: BF16 312 TFLOPS dense, FP32 19.5); NVLink 400 GB/s (both "
+                         "ways)"),
+    "A800-80GB-PCIe": Compute(312e12, None, 19.5e12, 32e9, "ampere",
+                              "as A100 PCIe (NVIDIA A100 datasheet: BF16 312 TFLOPS dense, FP32 19.5); PCIe Gen4 x16"),
+    "A800-40GB": Compute(312e12, None, 19.5e12, 32e9, "ampere",
+                         "approx: as A100 (NVIDIA A100 datasheet: BF16 312 TFLOPS dense, FP32 19.5; the same GA100 "
+                         "with 108 SMs); PCIe Gen4 x16"),
+    # GB202 (compute capability 12.0): FP16/BF16 and FP8 tensor peaks with FP32 accumulate, as vLLM's matmuls run
+    "RTX-5090": Compute(209.5e12, 419e12, 104.8e12, 64e9, "rtx-blackwell",
+                        "NVIDIA RTX Blackwell whitepaper: RTX 5090 FP16/BF16 tensor (FP32 accumulate) 209.5, FP8 419, "
+                        "FP4 1676 TFLOPS dense, FP32 104.8 (search index ids 70112329193, 52816121317); PCIe Gen5 x16 "
+                        "128 GB/s (both ways)", fp4=1676e12),
+    "RTX-PRO-6000-Workstation": Compute(503.8e12, 1007.6e12, 125e12, 64e9, "rtx-blackwell",
+                                        "NVIDIA RTX PRO 6000 Blackwell Workstation datasheet: FP32 125 TFLOPS, 4000 AI "
+                                        "TOPS (FP4 with sparsity: 2015 dense); BF16 503.8, FP8 1007.6 TFLOPS dense as "
+                                        "published tables give (search index id 58213436869); PCIe Gen5 x16 "
+                                        "128 GB/s (both ways)",
+                                        fp4=2015e12),
+    "RTX-PRO-6000-Server": Compute(503.8e12, 1007.6e12, 120e12, 64e9, "rtx-blackwell",
+                                   "approx: the Workstation Edition's tensor peaks (the same GB202 with 188 SMs; the "
+                                   "Server Edition datasheet gives FP32 120 TFLOPS and no tensor figures); PCIe Gen5 "
+                                   "x16 128 GB/s (both ways)", fp4=2015e12),
+    "MI355X": Compute(2516.6e12, 5033.2e12, 157.3e12, 537.6e9, "cdna4",
+                      "AMD Instinct MI355X datasheet: BF16 2.5, FP8 5.0 PFLOPS dense (2516.6 / 5033.2 at 2.4 GHz, "
+                      "search index id 58395098631), FP32 157.3 TFLOPS; Infinity Fabric 1,075 GB/s (both ways)"),
 }
 
 
@@ -380,8 +474,9 @@ FIT_SOURCE = ("benchmarks/calibrate_decode.py on tests/data/decode-measurements.
 # END FITTED CONSTANTS
 
 # GPUs without measurements borrow the constants of the nearest measured architecture.
+# GB202 (compute capability 12.0) runs warp-level mma.sync as Ampere and Ada do (no wgmma, no tcgen05): A100-80GB's.
 NEAREST_MEASURED = {"ampere": "A100-80GB", "ada": "A100-80GB", "hopper": "H100-80GB-SXM", "blackwell": "H200",
-                    "cdna3": "H200"}
+                    "rtx-blackwell": "A100-80GB", "cdna3": "H200", "cdna4": "H200"}
 
 
 @dataclass(frozen=True)
