@@ -91,7 +91,7 @@ CASES = [
     LogCase("A21", None, None, None, reason="Qwen3.6-35B-A3B NVFP4 is a local checkpoint kvplan does not know"),
     LogCase("A22", None, None, None, reason="Qwen3.6-35B-A3B NVFP4 is a local checkpoint kvplan does not know"),
     LogCase("A23", None, None, None, reason="model named only by its author (Qwen3.8-27B-FP8)"),
-    LogCase("A24", None, None, None, reason="a vLLM fork, and the A40 is not in kvplan's GPU catalog"),
+    LogCase("A24", None, None, None, reason="a vLLM fork (Dec 2023), not vLLM"),
     LogCase("A25", None, None, None, reason="model not named in the log"),
     LogCase("A26", None, None, None, reason="model not named in the log"),
     LogCase("A27", "openai/gpt-oss-20b", "A100-80GB", "0.19.0", gpu_util=0.65, context=131072,

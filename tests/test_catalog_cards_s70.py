@@ -49,6 +49,7 @@ NAMES = [
     ("rtx pro 6000 workstation", "RTX-PRO-6000-Workstation"), ("RTX PRO 6000 Max-Q", "RTX-PRO-6000-Workstation"),
     ("NVIDIA GeForce RTX 5090", "RTX-5090"), ("5090", "RTX-5090"), ("rtx5090", "RTX-5090"), ("RTX 5090", "RTX-5090"),
     ("AMD Instinct MI355X", "MI355X"), ("mi355x", "MI355X"), ("mi355", "MI355X"),
+    ("NVIDIA A40", "A40"), ("a40", "A40"), ("A40 48GB", "A40"),  # groundtruth A24's card (nvidia-smi's name)
 ]
 DEVICE_NAMES = [(name, entry) for name, entry in NAMES if name.startswith(("NVIDIA ", "AMD "))]
 
@@ -101,7 +102,8 @@ def test_h800_is_no_longer_taken_for_an_h200():
 # entry: (compute capability, SMs / CUs)
 FACTS = {"H800": ((9, 0), 132), "H800-PCIe": ((9, 0), 114), "A800-80GB": ((8, 0), 108),
          "A800-80GB-PCIe": ((8, 0), 108), "A800-40GB": ((8, 0), 108), "RTX-PRO-6000-Server": ((12, 0), 188),
-         "RTX-PRO-6000-Workstation": ((12, 0), 188), "RTX-5090": ((12, 0), 170), "MI355X": ((), 256)}
+         "RTX-PRO-6000-Workstation": ((12, 0), 188), "RTX-5090": ((12, 0), 170), "MI355X": ((), 256),
+         "A40": ((8, 6), 84)}
 
 
 @pytest.mark.parametrize("entry", sorted(FACTS))
@@ -180,3 +182,11 @@ def test_sparse_mla_on_sm120_refuses_what_its_backend_does_not_list(model, dtype
         assert "bfloat16" in refusal["remedy"]
     else:
         assert "bfloat16" not in refusal["remedy"]
+
+
+def test_an_a40_holds_what_an_l40_does():
+    """The A40 and the L40 are both 48 GB GDDR6 cards (nvidia-smi 46068 MiB each): the same model at the same length
+    plans the same KV cache on both; only the decode speed differs (696 against 864 GB/s)."""
+    a40, l40 = (estimate_plan("meta-llama/Llama-3.1-8B-Instruct", "--gpu", gpu, "-c", "8192") for gpu in ("A40", "L40"))
+    assert a40["kv_capacity_tokens"] == l40["kv_capacity_tokens"] > 0
+    assert find_gpu("A40").bandwidth == 696e9

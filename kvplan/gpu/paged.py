@@ -128,9 +128,10 @@ class PagedAttention:
 
             reason = kernels.kernel_unavailable_reason()
             if reason is not None:
+                remedy = "" if "install" in reason else ("; pip install 'kvplan[gpu]' (cuda-core and the CUDA "
+                                                          "runtime headers)")
                 raise KvplanError(f"kvplan verify times decode with its bundled CUDA kernel, which cannot run here "
-                                  f"({reason.rstrip('.')}); pip install 'kvplan[gpu]' (cuda-core and the CUDA "
-                                  f"runtime headers).")
+                                  f"({reason.rstrip('.')}){remedy}.")
             self._kernels = kernels
 
     def label(self, part: str, text: str) -> None:

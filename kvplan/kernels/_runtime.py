@@ -15,7 +15,8 @@ from . import build, configs
 
 
 class KernelUnavailableError(RuntimeError):
-    """The CUDA kernel cannot run here (no CUDA device, no cuda.core/NVRTC, no CUDA headers).
+    """The CUDA kernel cannot run here (no CUDA device, no cuda.core/NVRTC, no CUDA headers, an NVRTC older than the
+    GPU).
 
     ``str(err)`` is the reason; callers may fall back to ``reference_paged_decode_attention``.
     """
@@ -43,6 +44,7 @@ def kernel_unavailable_reason() -> str | None:
                 build._import_cuda_core()
                 build.nvrtc_version()
                 build.cuda_include_dir()
+                reason = build.arch_unsupported(*torch.cuda.get_device_capability())
             except build.NVRTCUnavailableError as exc:
                 reason = str(exc)
         _reason.append(reason)

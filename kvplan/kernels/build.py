@@ -126,6 +126,29 @@ def nvrtc_version() -> tuple[int, int]:
     return _nvrtc_version
 
 
+def supported_archs() -> tuple[int, ...]:
+    """The compute capabilities this NVRTC compiles for (nvrtcGetSupportedArchs: 90 for sm_90); () where the library
+    does not say (cuda-bindings without the call)."""
+    try:
+        from cuda.bindings import nvrtc
+
+        err, archs = nvrtc.nvrtcGetSupportedArchs()
+    except Exception:
+        return ()
+    return tuple(int(a) for a in archs) if int(err) == 0 else ()
+
+
+def arch_unsupported(major: int, minor: int) -> str | None:
+    """Why this NVRTC cannot compile for a GPU of compute capability (major, minor) (an NVRTC older than the GPU:
+    CUDA 12.8 is the first to know sm_120), None where it can or does not say. A pure check of the library's list."""
+    archs = supported_archs()
+    if not archs or major * 10 + minor in archs:
+        return None
+    nv_major, nv_minor = nvrtc_version()
+    return (f"NVRTC {nv_major}.{nv_minor} does not compile for this GPU's sm_{major}{minor} (it compiles for "
+            f"sm_{min(archs)} to sm_{max(archs)}); install an nvidia-cuda-nvrtc release that lists sm_{major}{minor}")
+
+
 _LOCAL_INCLUDE = re.compile(r'^#include "([A-Za-z0-9_]+\.cuh)"$', re.M)
 
 

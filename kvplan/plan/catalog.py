@@ -145,6 +145,9 @@ _ENTRIES = (
     GPU("L40", _gib(44.39), 864e9, ("l40-48gb", "NVIDIA L40"),
         "approx: 46068 MiB nvidia-smi (as the L40S, same 48 GB GDDR6) less driver reserve; 864 GB/s: NVIDIA L40 "
         "datasheet"),
+    GPU("A40", _gib(44.39), 696e9, ("a40-48gb", "NVIDIA A40"),
+        "approx: 46068 MiB nvidia-smi (as the L40, same 48 GB GDDR6) less driver reserve; 696 GB/s: NVIDIA A40 "
+        "datasheet"),
     GPU("RTX-6000-Ada", _gib(47.4), 960e9, ("rtx 6000 ada", "rtx6000-ada", "rtx 6000 ada generation",
                                             "NVIDIA RTX 6000 Ada Generation"),
         "approx: 49140 MiB nvidia-smi (search index id 27465955083) less driver reserve; 960 GB/s: NVIDIA RTX "
@@ -199,7 +202,8 @@ COMPUTE_CAPABILITIES = {
     "A800-40GB": (8, 0), "H100-80GB-SXM": (9, 0), "H100-80GB-PCIe": (9, 0), "H100-NVL": (9, 0), "GH200": (9, 0),
     "H20": (9, 0), "H800": (9, 0), "H800-PCIe": (9, 0), "H200": (9, 0), "B200": (10, 0),
     "GB200": (10, 0), "B300": (10, 3),  # B300: sm_103 (torch reports cc=(10, 3): search index id 53869921643)
-    "L40S": (8, 9), "L40": (8, 9), "RTX-6000-Ada": (8, 9), "L4": (8, 9), "A10G": (8, 6), "A10": (8, 6), "T4": (7, 5),
+    "L40S": (8, 9), "L40": (8, 9), "RTX-6000-Ada": (8, 9), "L4": (8, 9), "A10G": (8, 6), "A10": (8, 6), "A40": (8, 6),
+    "T4": (7, 5),
     "RTX-3090": (8, 6), "RTX-4090": (8, 9), "RTX-5090": (12, 0), "RTX-PRO-6000-Server": (12, 0),
     "RTX-PRO-6000-Workstation": (12, 0),
 }
@@ -208,8 +212,8 @@ COMPUTE_CAPABILITIES = {
 # nodes (vLLM 0.32.0 docs/serving/parallelism_scaling.md:8-9: tp up to a node's GPUs, then pp = the number of nodes);
 # kvplan's remedies never propose a larger TP degree. 8 unless listed: HGX / DGX boards (A100, A800, H100, H800, H200,
 # H20, B200, B300), AMD's 8-OAM platforms (MI300X, MI325X, MI355X; a node of 4 MI250X is 8 GCDs, each one GPU to
-# ROCm), the 8-slot PCIe servers the datacenter and workstation PCIe cards ship in (L40S, L40, L4, A10G, A10, T4, RTX
-# 6000 Ada, RTX PRO 6000, A800 PCIe / 40GB, H100 PCIe / NVL, H800 PCIe), and the 8-card GeForce servers (RTX-3090,
+# ROCm), the 8-slot PCIe servers the datacenter and workstation PCIe cards ship in (L40S, L40, A40, L4, A10G, A10, T4,
+# RTX 6000 Ada, RTX PRO 6000, A800 PCIe / 40GB, H100 PCIe / NVL, H800 PCIe), and the 8-card GeForce servers (RTX-3090,
 # RTX-4090, RTX-5090) rented by the machine: one host's PCIe, NCCL through host memory.
 NODE_GPUS = {
     # one superchip a GPU; the common multi-GPU hosts (quad GH200 nodes: HPE Cray EX254n, as in CSCS Alps) link
@@ -313,7 +317,8 @@ def match_device_name(device_name: str) -> Optional[GPU]:
              ("b200", "", "B200"), ("b300", "", "B300"),
              ("a100", "40gb", "A100-40GB"), ("a100", "pcie", "A100-80GB-PCIe"), ("a100", "", "A100-80GB"),
              ("a800", "40gb", "A800-40GB"), ("a800", "pcie", "A800-80GB-PCIe"), ("a800", "", "A800-80GB"),
-             ("l40s", "", "L40S"), ("l40", "", "L40"), ("a10g", "", "A10G"), ("rtx 6000 ada", "", "RTX-6000-Ada"),
+             ("l40s", "", "L40S"), ("l40", "", "L40"), ("a10g", "", "A10G"), ("a40", "", "A40"),
+             ("rtx 6000 ada", "", "RTX-6000-Ada"),
              # "rtx pro 6000 blackwell", not "rtx pro 6000": the RTX PRO 6000D (84 GB) is another card
              ("rtx pro 6000 blackwell", "server", "RTX-PRO-6000-Server"),
              ("rtx pro 6000 blackwell", "workstation", "RTX-PRO-6000-Workstation"),
@@ -337,12 +342,13 @@ def match_device_name(device_name: str) -> Optional[GPU]:
 # engine sizes per-SM buffers by (vLLM's Triton top-k/top-p keeps one vocabulary row a program, up to one a SM).
 # The China SKUs keep their dies' SMs: A800 108 (the A100's), H800 132 / H800 PCIe 114 (the H100 SXM's / PCIe's;
 # torch's multi_processor_count 114 on an H800 PCIe, search index id 71272164265); GB202: RTX PRO 6000 188 of 192,
-# RTX 5090 170 (NVIDIA RTX Blackwell whitepaper); MI355X 256 CUs (8 XCDs x 32, AMD CDNA 4).
+# RTX 5090 170 (NVIDIA RTX Blackwell whitepaper); A40 84 (its
+# datasheet's 10,752 CUDA cores, 128 an SM); MI355X 256 CUs (8 XCDs x 32, AMD CDNA 4).
 SM_COUNTS = {"A100-40GB": 108, "A100-80GB": 108, "A100-80GB-PCIe": 108, "A800-80GB": 108, "A800-80GB-PCIe": 108,
              "A800-40GB": 108, "H100-80GB-SXM": 132, "H100-80GB-PCIe": 114, "H100-NVL": 132, "GH200": 132, "H20": 78,
              "H800": 132, "H800-PCIe": 114, "H200": 132, "B200": 148, "L40S": 142, "L40": 142, "RTX-6000-Ada": 142,
-             "RTX-PRO-6000-Server": 188, "RTX-PRO-6000-Workstation": 188, "L4": 58, "A10G": 80, "A10": 72, "T4": 40,
-             "RTX-3090": 82, "RTX-4090": 128, "RTX-5090": 170, "MI250X": 110, "MI300X": 304, "MI325X": 304,
+             "RTX-PRO-6000-Server": 188, "RTX-PRO-6000-Workstation": 188, "L4": 58, "A10G": 80, "A10": 72, "A40": 84,
+             "T4": 40, "RTX-3090": 82, "RTX-4090": 128, "RTX-5090": 170, "MI250X": 110, "MI300X": 304, "MI325X": 304,
              "MI355X": 256}
 DEFAULT_SM_COUNT = 132  # a GPU outside the catalog: an H100's / H200's
 
@@ -402,6 +408,8 @@ COMPUTE = {
     "A10G": Compute(125e12, None, 31.2e12, 32e9, "ampere",
                     f"approx: NVIDIA A10 datasheet ({_HALVED}): BF16 125, FP32 31.2 TFLOPS (the A10G runs lower "
                     f"clocks); PCIe Gen4 x16"),
+    "A40": Compute(149.7e12, None, 37.4e12, 32e9, "ampere",
+                   f"NVIDIA A40 datasheet ({_HALVED}): BF16 149.7, FP32 37.4 TFLOPS; PCIe Gen4 x16"),
     "RTX-3090": Compute(71e12, None, 35.6e12, 32e9, "ampere",
                         "NVIDIA GA102 whitepaper: RTX 3090 FP16/BF16 tensor with FP32 accumulate 71 TFLOPS dense, "
                         "FP32 35.6; PCIe Gen4 x16"),
