@@ -61,7 +61,7 @@ run_h200_list() {  # issue 13's whole list on an H200 rank as JSON: Qwen3-Next t
   run_issue13_list_80gb run_json
 }
 run_kernel_bench() {  # issue 14's kernel table against FlashInfer and SDPA (.peers carried)
-  timeout 580 python3 benchmarks/kernel_device_run.py env bench >"$OUT/v_kernel_run.txt" 2>&1
+  timeout "${BENCH_LIMIT:-580}" python3 benchmarks/kernel_device_run.py env bench >"$OUT/v_kernel_run.txt" 2>&1
   tail -80 "$OUT/v_kernel_run.txt" | tee -a "$LOG"
 }
 run_verify_tests() {  # every verify GPU test file and the state-step tests, within SECONDS (default 500)
