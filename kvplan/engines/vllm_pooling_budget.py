@@ -61,7 +61,9 @@ def without_lm_head(spec, version: Optional[str] = None):
     if head is None or not head.bytes or not pooling_runner(spec, version):
         return spec
     estimated = spec.weights.source == "estimated from config"
-    shipped = estimated or _generating_checkpoint(spec.architecture)
+    # the class that saved the checkpoint: the top-level config's (transformers' save_pretrained writes its own class
+    # there), not a nested language-model config's
+    shipped = estimated or _generating_checkpoint(getattr(spec, "registered_architecture", "") or spec.architecture)
     parameters, stored = (head.parameters, head.bytes) if shipped else (0, 0)
     weights = Weights(spec.weights.parameters - parameters, spec.weights.bytes - stored, spec.weights.dtype,
                       spec.weights.source)

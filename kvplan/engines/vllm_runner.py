@@ -106,9 +106,12 @@ def uses_v2(rule: RunnerRule, names: tuple, is_moe: bool, is_quantized: bool, is
     """VllmConfig.use_v2_model_runner for a text-generation model without speculative decoding or the other
     features that force one runner; `names`: the top-level config's `architectures`, of which any one listed counts
     (config/vllm.py 0.23.0:552-554, 0.28.0:699-703, ROCm's 0.30.0:699-701: `any(arch in ... for arch in
-    model_config.architectures)`, hf_config's own list, not the name the registry resolved nor a nested config's)."""
+    model_config.architectures)`, hf_config's own list, not the name the registry resolved nor a nested config's).
+    ROCm's list differs by release: 0.27-0.28 take its names out of the default list (default_v2_model_runner_
+    architectures, 0.27.1:91-101, 0.28.0:84-93, a set difference), so another listed name of `names` still counts;
+    0.29-0.31 keep V1 where any name is in it (use_v2_model_runner, 0.29.0:654-655, 0.31.0:726-727)."""
     rocm_v1 = rocm and any(name in rule.rocm_v1 for name in names)
-    listed = any(name in rule.listed for name in names) and not rocm_v1
+    listed = any(name in rule.listed and not (rocm and name in rule.rocm_v1) for name in names)
     if rule.check == "v1":
         return False
     if rule.check == "dense_listed":
