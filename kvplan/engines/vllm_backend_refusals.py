@@ -22,13 +22,14 @@ from .vllm_e5m2 import MLA_BACKEND_FIRST, e5m2_refusal
 from .vllm_kv_dtype import _sparse_layer_args, cache_precision, is_sparse, is_v4, sparse_choice
 from .vllm_mamba_state import hybrid_pages
 from .vllm_nvfp4 import nvfp4_refusal_line, refusal_options
-from .vllm_sparse import (ROCM_NO_SPARSE, ROCM_SPARSE_SINCE, dense_mla_fp8, dense_mla_refusal_line, is_rocm_platform,
-                          refusal_line, rocm_block_refusal, sm120_sparse, sparse_gpu_refusal_line, taken_dtypes,
-                          v4_gpu_refusal_line)
+from .vllm_sparse import (ROCM_NO_SPARSE, ROCM_SPARSE_SINCE, SM120, TRITON_MLA_QUANTIZED, dense_mla_fp8,
+                          dense_mla_refusal_line, is_rocm_platform, refusal_line, rocm_block_refusal,
+                          sm120_first_release, sm120_pin_refusal_line, sm120_sparse, sparse_gpu_refusal_line,
+                          taken_dtypes, v4_gpu_refusal_line)
 from .vllm_specs import (BACKEND_BLOCK_MULTIPLE, DENSE_MLA_BLOCK_RULES, backend_block_refusal,
                          cuda_sparse_block_refusal, default_block_size, dense_mla_backend, forced_mla_block,
                          hybrid_block_size, ununified_pages_error)
-from .vllm_versions import PINNED, parse_version
+from .vllm_versions import PINNED, parse_version, release_rule
 
 # DeepSeek-V4 on NVIDIA Hopper and Blackwell datacenter GPUs (models/deepseek_v4/nvidia/model.py
 # _select_dsv4_attn_cls: DeepseekV4FlashMLAAttention unless SM12x or an explicit FlashInfer backend): the fp8_ds_mla
@@ -65,10 +66,15 @@ def _has_dense_mla(spec) -> bool:
 def dense_mla_dtype_refusal(spec, precision, capability=(), version: str = PINNED,
                             tp: Optional[int] = None) -> Optional[Refusal]:
     """vLLM's refusal of a plain fp8 cache (fp8_e5m2) no dense MLA backend takes on this GPU, on the dtype the layers
-    are built with (vllm_sparse.DENSE_MLA_FP8); the remedy names the values that start."""
+    are built with (vllm_sparse.DENSE_MLA_FP8); the remedy names the values that start. In 0.11.0 TRITON_MLA, the
+    backend of every CUDA GPU but Hopper and 10.0, raises for any dtype but auto (vllm_sparse.TRITON_MLA_QUANTIZED)."""
     if not _has_dense_mla(spec):
         return None
     built = cache_precision(spec, precision, capability, version, tp).vllm_dtype
+    triton = release_rule(TRITON_MLA_QUANTIZED, version, "")
+    if triton and not precision.auto and not is_rocm_platform(capability) and \
+            dense_mla_backend(True, version, capability) == "TRITON_MLA":  # what the layer sees: `auto` as asked
+        return Refusal(triton, None, configuration=True, field="kv_dtype", options=("auto",))
     why = dense_mla_refusal_line(built, capability, version)
     if not why:
         return None
@@ -87,20 +93,43 @@ def _mla_backend_first(spec, precision, capability, version: str, tp: Optional[i
 
 
 SPARSE_GPU_REMEDY = "it starts on a Hopper or Blackwell GPU (H100, H200, B200, ...)"
+SM120_GPU_ALSO = "on a Hopper or SM10x Blackwell GPU (H100, H200, B200, ...)"  # besides a later release
 
 
 def sparse_gpu_refusal(spec, capability=(), version: str = PINNED) -> Optional[Refusal]:
     """vLLM's refusal of a sparse MLA layer (DeepSeek-V3.2, GLM-5.x) on a CUDA GPU none of its sparse backends runs on
     (A100, A10, L4, L40S: vllm_sparse.SPARSE_MAJORS), or of DeepSeek-V4's attention where its FlashMLA kernels do not
     run (vllm_sparse.V4_MAJORS), whatever the dtype and block. The GPU is at fault; kvplan's remedy search changes
-    the release, dtype, length and block only, so the remedy is said in words."""
+    the release, dtype, length and block only, so the remedy is said in words, and on SM12x (RTX PRO 6000, RTX 5090:
+    no sparse MLA backend before 0.24) the search also tries the releases from the first that starts there
+    (vllm_sparse.sm120_first_release)."""
     if is_v4(spec):
         why = v4_gpu_refusal_line(capability, version)
     elif is_sparse(spec):
         why = sparse_gpu_refusal_line(capability, version)
     else:
         return None
-    return Refusal(why, None, configuration=True, field="gpu", remedy=SPARSE_GPU_REMEDY) if why else None
+    if not why:
+        return None
+    if not is_v4(spec) and capability and capability[0] == SM120:
+        return Refusal(why, None, configuration=True, field="gpu", remedy=f"{SPARSE_GPU_REMEDY[:9]}{SM120_GPU_ALSO}",
+                       fix_field="engine", options=(f"vllm=={sm120_first_release()}",), onward="newer",
+                       also=SM120_GPU_ALSO)
+    return Refusal(why, None, configuration=True, field="gpu", remedy=SPARSE_GPU_REMEDY)
+
+
+def sm120_decode_refusal(spec, capability=(), version: str = PINNED) -> Optional[Refusal]:
+    """Sparse MLA on SM12x in 0.24-0.25: FLASHINFER_MLA_SPARSE_SM120 is chosen and the cache sized, then its first
+    decode (the CUDA graph capture of start-up) calls the FlashInfer the release pins with an argument it lacks
+    (vllm_sparse.SM120_FLASHINFER_PIN). The release is at fault: the remedy is the first whose pin takes it. Met after
+    every other configuration check (and after the memory check, which kvplan does not order against it)."""
+    if not is_sparse(spec) or is_v4(spec):
+        return None
+    why = sm120_pin_refusal_line(capability, version)
+    if not why:
+        return None
+    return Refusal(why, None, configuration=True, field="engine", options=(f"vllm=={sm120_first_release()}",),
+                   onward="newer")
 
 
 def sparse_block_refusal(spec, block_size: Optional[int], capability=(), version: str = PINNED,

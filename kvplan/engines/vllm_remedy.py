@@ -44,7 +44,8 @@ def release_boundaries(firsts_elsewhere=()) -> tuple:
     for table in (vllm_specs.DENSE_MLA_BLOCK_RULES, vllm_specs.HYBRID_ALIGN_RULES,
                   vllm_sparse.CONFIG_REWRITE, vllm_sparse.HOPPER_ORDER, vllm_sparse.BLACKWELL_FLASHINFER_FIRST,
                   vllm_sparse.FLASHMLA_DTYPES, vllm_sparse.FLASHINFER_DTYPES, vllm_sparse.SM10X_AUTO,
-                  vllm_sparse.ROCM_DTYPES, vllm_sparse.ROCM_BLOCK_RULES, vllm_kv_dtype.SPARSE_MLA_AUTO,
+                  vllm_sparse.ROCM_DTYPES, vllm_sparse.ROCM_BLOCK_RULES, vllm_sparse.SPARSE_MAJORS,
+                  vllm_sparse.SM120_DTYPES, vllm_sparse.SM120_FLASHINFER_PIN, vllm_kv_dtype.SPARSE_MLA_AUTO,
                   vllm_kv_dtype.CHECKPOINT_KV, vllm_versions._FROM, vllm_versions.BLOCK_SIZE_CHOICES):
         firsts.update(row[0] for row in table)
     firsts.add(vllm_sparse.ROCM_SPARSE_SINCE)

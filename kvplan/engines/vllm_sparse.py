@@ -100,19 +100,46 @@ FLASHINFER_SM90_LATENT = 512
 # GLM-5.x on SM10x: models/config.py:43-55 GlmMoeDsaForCausalLM turns `auto` into fp8_e4m3 ("Using fp8 kv-cache for
 # GlmMoeDsaForCausalLM on SM10x"), from 0.32.0 (0.31.0's class sets DCP defaults only); an explicit bfloat16 stays.
 SM10X_AUTO = (((0, 32), {"GlmMoeDsaForCausalLM": "fp8_e4m3"}, "0.32.0 models/config.py:43-55"),)
-# SM12x (GB202: RTX PRO 6000, GeForce RTX 5090): the platform lists TRITON_MLA, which refuses a sparse layer, then
-# FLASHINFER_MLA_SPARSE_SM120 (platforms/cuda.py 0.32.0 :121-125; supports_compute_capability major == 12,
-# flashinfer_mla_sparse.py :196-197). It lists auto, fp8, fp8_e4m3 and fp8_ds_mla (:172-177, supports_combination
-# :226-235; index_topk 2048 and a bfloat16 model only, :236-245, as both bundled sparse models are) and keeps every one
-# as the 656-byte fp8_ds_mla entry, `auto` included (mla_attention.py:369-374 _canonicalize_sparse_mla_kv_cache_dtype;
-# its impl raises for any other, flashinfer_mla_sparse_sm120.py:64-68); DeepSeek-V3.2's bfloat16 is `auto` by then
-# (models/config.py:38-40), GLM-5.x's finds no backend. Read in 0.32.0 only (0.24-0.31, whose SM12x backend kvplan
-# has not read, keep the Hopper reading above).
+# SM12x (GB202: RTX PRO 6000, GeForce RTX 5090), by release:
+# - 0.11.0 picks FLASHMLA_SPARSE with no capability check (SPARSE_MAJORS' None row: UNCHECKED_SPARSE_GPU);
+# - 0.11.1-0.23.x: the platform's list for any major but 10 ends in FLASHMLA_SPARSE (0.11.1 cuda.py:63-70, 0.23.0
+#   :123-130), which needs major 9 or 10 (SPARSE_MAJORS): "No valid attention backend found" (NO_SPARSE_GPU);
+# - from 0.24.0 the list for major 12 is TRITON_MLA, which refuses a sparse layer, then FLASHINFER_MLA_SPARSE_SM120
+#   (0.24.0 cuda.py:130-134, 0.32.0 :132-136; supports_compute_capability major == 12, flashinfer_mla_sparse.py 0.24.0
+#   :170-171). It lists auto, fp8, fp8_e4m3 and fp8_ds_mla (supports_combination: index_topk 2048 and a bfloat16
+#   model only, as both bundled sparse models are) and keeps every one as the 656-byte fp8_ds_mla entry, `auto`
+#   included (mla_attention.py _canonicalize_sparse_mla_kv_cache_dtype; its impl raises for any other,
+#   flashinfer_mla_sparse_sm120.py 0.24.0 :65-69); DeepSeek-V3.2's bfloat16 is `auto` by then (models/config.py
+#   0.24.0 :37-39, 0.32.0 :38-40), GLM-5.x's finds no backend. Its kernel blocks are [64, 256] up to 0.31 (0.24.0
+#   :158-159, 0.31.0 :174-175) and MultipleOf(64) from 0.32 (:184-185): either way a block must be a multiple of 64
+#   (backend.py supports_block_size), as vllm_specs.SPARSE_MLA_BLOCK_RULES says, and an unset one is 64.
+# - 0.24.0-0.25.x start-up then fails at the first sparse decode: SM120_FLASHINFER_PIN.
 SM120 = 12
 FLASHINFER_SM120 = "FLASHINFER_MLA_SPARSE_SM120"
-SM120_DTYPES = (((0, 32), ("auto", "fp8", "fp8_e4m3", FP8_DS_MLA), "0.32.0 flashinfer_mla_sparse.py:172-177, "
-                                                                  "mla_attention.py:369-374"),)
-SM120_BF16_AS_AUTO = ("DeepseekV32ForCausalLM",)  # models/config.py 0.32.0 :38-40: bfloat16 becomes auto
+SM120_DTYPES = (
+    ((0, 24), ("auto", "fp8", "fp8_e4m3", FP8_DS_MLA), "0.24.0 flashinfer_mla_sparse.py:146-151 (supports_combination "
+                                                       ":174-218), mla_attention.py:323-335; the same lists to 0.32.0 "
+                                                       "(flashinfer_mla_sparse.py:172-177, mla_attention.py:369-374)"),
+)
+# FLASHINFER_MLA_SPARSE_SM120's decode passes kv_scale_format= to FlashInfer's trtllm_batch_decode_with_kv_cache_mla
+# (flashinfer_mla_sparse_sm120.py 0.24.0 :141-156, 0.31.0 :241), a keyword FlashInfer takes from 0.6.14 (flashinfer/
+# mla/_core.py:2553). The flashinfer-python each release's wheel pins (METADATA Requires-Dist) where it lacks it, by
+# first release ("": the pin takes it). The call runs when start-up captures the full decode CUDA graphs (the sparse
+# metadata builder's AttentionCGSupport.UNIFORM_BATCH, flashinfer_mla_sparse.py 0.24.0 :266; v1/worker/
+# gpu_model_runner.py 0.24.0 :6673 force_attention), or at the first request under --enforce-eager.
+SM120_FLASHINFER_PIN = (
+    ((0, 26), "", "0.26.0 pins flashinfer-python 0.6.14, 0.27-0.28 0.6.16.post3, 0.29.0 0.6.18, 0.30.0 0.6.18.post1, "
+                  "0.31.0 and 0.32.0 0.7.0.post1: all take kv_scale_format"),
+    ((0, 25), "0.6.13", "0.25.0 and 0.25.1 pin flashinfer-python==0.6.13 (mla/_core.py:1622-1645: no kv_scale_format)"),
+    ((0, 24), "0.6.12", "0.24.0 pins flashinfer-python==0.6.12 (mla/_core.py:1054-1077: no kv_scale_format)"),
+)
+SM120_PIN_FAILURE = ("vLLM {version} runs sparse MLA on compute capability {cc} with FLASHINFER_MLA_SPARSE_SM120, "
+                     "whose decode passes kv_scale_format to FlashInfer (v1/attention/backends/mla/"
+                     "flashinfer_mla_sparse_sm120.py:155), but the FlashInfer it pins (flashinfer-python=={pin}) has "
+                     "no such argument: TypeError: trtllm_batch_decode_with_kv_cache_mla() got an unexpected keyword "
+                     "argument 'kv_scale_format', as start-up captures the decode CUDA graphs (with --enforce-eager, "
+                     "at the first request).")
+SM120_BF16_AS_AUTO = ("DeepseekV32ForCausalLM",)  # models/config.py 0.24.0 :37-39, 0.32.0 :38-40: bfloat16 -> auto
 SPARSE_ARCHITECTURES = ("DeepseekV32ForCausalLM", "GlmMoeDsaForCausalLM")  # the sparse MLA models kvplan plans
 # ROCm: every sparse MLA layer gets ROCM_AITER_MLA_SPARSE, the only backend its priority list holds (platforms/
 # rocm.py _get_backend_priorities: 0.18.0 :315-316, 0.32.0 :485-486), and mla_attention.py turns nothing there into
@@ -180,13 +207,21 @@ UNCHECKED_SPARSE_GPU = ("FlashMLA's sparse kernels do not run on compute capabil
 # 0.18 (vllm_e5m2.MLA_BACKEND_FIRST). No CUDA MLA backend lists fp8_e5m2 in any release (FLASHMLA, FLASH_ATTN_MLA,
 # TRITON_MLA, FLASHINFER_MLA, CUTLASS_MLA; TOKENSPEED_MLA from 0.22: fp8 and fp8_e4m3 only); ROCm's ROCM_AITER_MLA
 # does from 0.18 (rocm_aiter_mla.py 0.18.0:27-34), not modelled. 0.11.0 picks by GPU and block with no dtype check
-# (cuda.py 0.11.0:240-300): not refused here.
+# (cuda.py 0.11.0:240-300): FLASHMLA on Hopper, CUTLASS_MLA on 10.0, TRITON_MLA on any other GPU (Ampere, Ada, 10.3,
+# SM12x: vllm_specs.dense_mla_backend), whose impl then raises for every cache dtype but auto: TRITON_MLA_QUANTIZED.
 DENSE_MLA_FP8 = (
     ((0, 18), {None: ("fp8", "fp8_e4m3")}, "0.18.0 triton_mla.py:32-38 (any GPU, :63), flashmla.py:50-56, "
                                            "0.22.0 / 0.28.0 / 0.34.0 the same lists"),
     ((0, 11, 1), {HOPPER: ("fp8", "fp8_e4m3"), BLACKWELL: ("fp8", "fp8_e4m3")},
      "0.11.1 flashmla.py:43-47 on majors 9 and 10 (:62), cutlass_mla.py:40-44 and flashinfer_mla.py:39-43 on 10; "
      "triton_mla.py:31 and flashattn_mla.py:45 auto only (0.17.0 :31-34, :47-50 auto and bfloat16)"),
+)
+# TritonMLAImpl.__init__'s refusal of a cache dtype, by first release ("": none; the selector checks from 0.11.1):
+TRITON_MLA_QUANTIZED = (
+    ((0, 11, 1), "", "0.11.1 triton_mla.py:31 supported_kv_cache_dtypes, checked by the selector (DENSE_MLA_FP8)"),
+    ((0, 11), "TritonMLA V1 with FP8 KV cache not yet supported",
+     "0.11.0 v1/attention/backends/mla/triton_mla.py:68-70 NotImplementedError for is_quantized_kv_cache, any dtype "
+     "but auto (attention/backends/abstract.py:203-204), bfloat16 too"),
 )
 PLAIN_FP8 = ("fp8", "fp8_e4m3", "fp8_e5m2")  # the spellings DENSE_MLA_FP8 decides; others are other rules'
 DENSE_NO_BACKEND = ("No valid attention backend found for cuda (compute capability {cc}) with kv_cache_dtype {dtype}: "
@@ -318,9 +353,9 @@ def sparse_cache(dtype: str, capability=(), version: str = PINNED, heads: Option
                  shape: Optional[dict] = None, architecture: str = "") -> SparseCache:
     """The backend vLLM `version` gives a sparse MLA layer of `architecture` asked for quantized `dtype` (as spelled)
     on a GPU of `capability` (ROCM: an AMD GPU), with `heads` query heads a rank and the latent `shape`
-    (kv_lora_rank, qk_rope_head_dim), and the cache dtype it keeps. SM12x from 0.32: FLASHINFER_MLA_SPARSE_SM120
-    (SM120_DTYPES); other capabilities (and SM12x before 0.32) keep kvplan's earlier reading, fp8* as fp8_ds_mla and
-    no refusal."""
+    (kv_lora_rank, qk_rope_head_dim), and the cache dtype it keeps. SM12x from 0.24: FLASHINFER_MLA_SPARSE_SM120
+    (SM120_DTYPES); other capabilities (and SM12x before 0.24, which no sparse backend runs on: sparse_gpu_refusal_line)
+    keep kvplan's earlier reading, fp8* as fp8_ds_mla and no refusal."""
     shape = shape or {}
     if dtype.startswith("fp8") and architecture in release_rule(CONFIG_REWRITE, version, ()):
         dtype = FP8_DS_MLA  # models/config.py, before any platform chooses a backend
@@ -367,6 +402,21 @@ def sparse_gpu_refusal_line(capability=(), version: str = PINNED) -> str:
         return UNCHECKED_SPARSE_GPU.format(cc=cc, version=version)
     named = [f"{m}.x" for m in majors]
     return NO_SPARSE_GPU.format(cc=cc, version=version, majors=", ".join(named[:-1]) + " or " + named[-1])
+
+
+def sm120_pin_refusal_line(capability=(), version: str = PINNED) -> str:
+    """Why sparse MLA on SM12x fails at its first decode in `version` ('' where it does not, and on other GPUs): the
+    FlashInfer the release pins lacks an argument FLASHINFER_MLA_SPARSE_SM120 passes (SM120_FLASHINFER_PIN)."""
+    pin = release_rule(SM120_FLASHINFER_PIN, version, "")
+    if not pin or not sm120_sparse(capability, version):
+        return ""
+    return SM120_PIN_FAILURE.format(version=version, cc=f"{capability[0]}.{capability[1]}", pin=pin)
+
+
+def sm120_first_release() -> str:
+    """The first release whose sparse MLA starts on SM12x (SM120_DTYPES' first row, past SM120_FLASHINFER_PIN)."""
+    first = max(SM120_DTYPES[-1][0], next(row[0] for row in SM120_FLASHINFER_PIN if not row[1]))
+    return ".".join(map(str, first + (0,) * (3 - len(first))))
 
 
 def v4_gpu_refusal_line(capability=(), version: str = PINNED) -> str:
