@@ -172,3 +172,14 @@ def test_dense_mla_fp8_on_sm120_is_triton_mla_s_from_0_18(release, starts):
     if not starts:
         assert refusal(plan)["reason"].startswith("No valid attention backend found for cuda (compute capability 12.0) "
                                                   "with kv_cache_dtype fp8")
+
+
+def test_the_sm120_gpu_refusal_s_own_remedy_reads_as_a_sentence():
+    """What `kvplan check` says where no planned fix is given (Refusal.remedy): 'it starts on a Hopper ...'."""
+    from kvplan.engines.vllm_backend_refusals import sparse_gpu_refusal
+    from kvplan.model.bundled import load_bundled
+    from kvplan.model.sources import bundled_for
+
+    _, spec = load_bundled(bundled_for("deepseek-ai/DeepSeek-V3.2"))
+    refused = sparse_gpu_refusal(spec, (12, 0), "0.20.0")
+    assert refused.remedy == "it starts on a Hopper or SM10x Blackwell GPU (H100, H200, B200, ...)"

@@ -112,7 +112,7 @@ def sparse_gpu_refusal(spec, capability=(), version: str = PINNED) -> Optional[R
     if not why:
         return None
     if not is_v4(spec) and capability and capability[0] == SM120:
-        return Refusal(why, None, configuration=True, field="gpu", remedy=f"{SPARSE_GPU_REMEDY[:9]}{SM120_GPU_ALSO}",
+        return Refusal(why, None, configuration=True, field="gpu", remedy=f"it starts {SM120_GPU_ALSO}",
                        fix_field="engine", options=(f"vllm=={sm120_first_release()}",), onward="newer",
                        also=SM120_GPU_ALSO)
     return Refusal(why, None, configuration=True, field="gpu", remedy=SPARSE_GPU_REMEDY)
