@@ -41,6 +41,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Optional
 
+from ..model.layers import DSA_ARCHITECTURES  # the sparse MLA models kvplan plans
 from .vllm_versions import PINNED, release_rule
 
 FP8_DS_MLA = "fp8_ds_mla"
@@ -140,7 +141,6 @@ SM120_PIN_FAILURE = ("vLLM {version} runs sparse MLA on compute capability {cc} 
                      "argument 'kv_scale_format', as start-up captures the decode CUDA graphs (with --enforce-eager, "
                      "at the first request).")
 SM120_BF16_AS_AUTO = ("DeepseekV32ForCausalLM",)  # models/config.py 0.24.0 :37-39, 0.32.0 :38-40: bfloat16 -> auto
-SPARSE_ARCHITECTURES = ("DeepseekV32ForCausalLM", "GlmMoeDsaForCausalLM")  # the sparse MLA models kvplan plans
 # ROCm: every sparse MLA layer gets ROCM_AITER_MLA_SPARSE, the only backend its priority list holds (platforms/
 # rocm.py _get_backend_priorities: 0.18.0 :315-316, 0.32.0 :485-486), and mla_attention.py turns nothing there into
 # fp8_ds_mla (0.32.0 :358-375 rewrites on FLASHMLA_SPARSE and FLASHINFER_MLA_SPARSE_SM120 only): the dtype it takes
@@ -282,7 +282,7 @@ def auto_on_gpu(architecture: str, capability=(), version: str = PINNED) -> str:
     """What `auto` becomes on this GPU ("" for no rewrite): models/config.py's SM10X_AUTO, or on SM12x the sparse
     MLA backend's fp8_ds_mla (SM120_DTYPES) for a sparse MLA architecture (those models/config.py rewrites)."""
     if sm120_sparse(capability, version):
-        return FP8_DS_MLA if architecture in SPARSE_ARCHITECTURES else ""
+        return FP8_DS_MLA if architecture in DSA_ARCHITECTURES else ""
     if major_of(capability) != BLACKWELL:
         return ""
     return release_rule(SM10X_AUTO, version, {}).get(architecture, "")

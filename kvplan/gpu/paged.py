@@ -128,6 +128,7 @@ class PagedAttention:
 
             reason = kernels.kernel_unavailable_reason()
             if reason is not None:
+                # a reason that names what to install (an NVRTC too old for this GPU) needs no extra remedy
                 remedy = "" if "install" in reason else ("; pip install 'kvplan[gpu]' (cuda-core and the CUDA "
                                                           "runtime headers)")
                 raise KvplanError(f"kvplan verify times decode with its bundled CUDA kernel, which cannot run here "
