@@ -202,13 +202,16 @@ NEXT_STATE = (3 * (2 * 16 * 128 + 32 * 128) + 32 * 128 * 128) * 2
 
 
 def test_qwen35_state_page_is_vllms_own():
+    from kvplan.engines.vllm_mamba_state import mamba_state_bytes
     from kvplan.engines.vllm_specs import mamba_page
 
     assert QWEN35_STATE == 2146304 and NEXT_STATE == 1097728
-    (qwen35,) = set(resolve(QWEN35_9B).linear_layers)
-    (next_,) = set(resolve(QWEN3_NEXT).linear_layers)
-    assert mamba_page(qwen35, 1, 2, 2) == QWEN35_STATE  # the layer's own float32, whatever it is handed
-    assert mamba_page(next_, 1, 2, 2) == NEXT_STATE  # Qwen3-Next: 'auto', the model dtype
+    qwen35_spec, next_spec = resolve(QWEN35_9B), resolve(QWEN3_NEXT)
+    (qwen35,), (next_,) = set(qwen35_spec.linear_layers), set(next_spec.linear_layers)
+    assert mamba_state_bytes(qwen35_spec) == (2, 4)  # the config's float32, by Qwen3.5's config handler
+    assert mamba_page(qwen35, 1, *mamba_state_bytes(qwen35_spec)) == QWEN35_STATE
+    assert mamba_state_bytes(next_spec) == (2, 2)  # Qwen3-Next: 'auto', the model dtype
+    assert mamba_page(next_, 1, *mamba_state_bytes(next_spec)) == NEXT_STATE
 
 
 def test_qwen35_9b_state_and_block_by_release():

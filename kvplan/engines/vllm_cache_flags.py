@@ -25,8 +25,9 @@ The state dtypes (model_executor/layers/mamba/mamba_utils.py MambaStateDtypeCalc
 - the config handlers (model_executor/models/config.py, run before the page size is set) touch the SSM dtype only,
   and only while it is 'auto': Nemotron-H's sets it to the config's mamba_ssm_cache_dtype or its default
   (vllm_mamba_state.NEMOTRON_H_SSM_HANDLER: 0.32.0:717-732 `if cache_config.mamba_ssm_cache_dtype == "auto"`),
-  Qwen3.5's to the config's mamba_ssm_dtype (0.32.0:853-879; an explicit flag wins, with a warning). No handler
-  touches --mamba-cache-dtype, and none exists for Qwen3-Next or Falcon-H1 (MODELS_CONFIG_MAP 0.32.0:1060-1120).
+  Qwen3.5's to the config's mamba_ssm_dtype (vllm_mamba_state.QWEN3_5_SSM_HANDLER: 0.32.0:853-877; an explicit flag
+  wins, with a warning). No handler touches --mamba-cache-dtype, and none exists for Qwen3-Next or Falcon-H1
+  (MODELS_CONFIG_MAP 0.32.0:1060-1120).
 
 --disable-sliding-window (config/model.py ModelConfig; 0.11.0 / 0.20.0 / 0.32.0 / 0.33.0 / 0.34.0 lines):
 - the derived max_model_len is capped to the config's sliding_window where that is smaller (_get_and_verify_max_len:
@@ -136,11 +137,15 @@ def conv_state_dtype(spec) -> str:
     return spec.dtype if asked == "auto" else normalize_dtype_name(asked)
 
 
+def reads_ssm(spec, version: str) -> bool:
+    """Whether some state layer of `spec` keeps its temporal state in --mamba-ssm-cache-dtype in vLLM `version`."""
+    return any(reads_ssm_flag(flavor, version) for flavor in {layer.flavor for layer in spec.linear_layers})
+
+
 def asked_ssm_dtype(spec, version: str) -> str:
     """--mamba-ssm-cache-dtype as `spec`'s state layers read it in `version`: 'auto' where none of them reads it."""
     asked = getattr(spec, "mamba_ssm_cache_dtype", "") or "auto"
-    flavors = {layer.flavor for layer in spec.linear_layers}
-    return asked if any(reads_ssm_flag(flavor, version) for flavor in flavors) else "auto"
+    return asked if reads_ssm(spec, version) else "auto"
 
 
 # ---- the spec as the flags leave it --------------------------------------------------------------------------
@@ -152,8 +157,8 @@ def with_cache_flags(spec, flags):
     cache, ssm = getattr(flags, "mamba_cache_dtype", None), getattr(flags, "mamba_ssm_cache_dtype", None)
     if cache or ssm:
         spec = replace(spec, mamba_cache_dtype=cache or "", mamba_ssm_cache_dtype=ssm or "")
-    # an explicit flag beats Qwen3.5's handler (it copies mamba_ssm_dtype only on 'auto'); a KDA layer's float32 is
-    # vLLM's 'auto' (vllm_mamba_state.ssm_state_dtype says it, by release, once the layer no longer fixes it)
+    # a KDA layer's float32 is vLLM's 'auto': an explicit flag unfixes it (vllm_mamba_state.ssm_state_dtype says, by
+    # release, which dtype it then keeps)
     if ssm and ssm != "auto":
         spec = replace(spec, layers=tuple(replace(layer, ssm_bytes=0) if _dtype_from_flag(layer) else layer
                                           for layer in spec.layers))

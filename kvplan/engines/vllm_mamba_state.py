@@ -2,9 +2,9 @@
 
 Rules and where vLLM has them (paths under vllm/):
 - the conv state in --mamba-cache-dtype or the model dtype; the temporal (SSM) state in --mamba-ssm-cache-dtype,
-  whose 'auto' a config handler may set (NEMOTRON_H_SSM_HANDLER: model_executor/models/config.py), float32 for Kimi
-  Delta Attention (ssm_state_dtype: model_executor/layers/mamba/mamba_utils.py _mamba_state_dtype); the flags
-  themselves: vllm_cache_flags.py.
+  whose 'auto' a config handler may set (NEMOTRON_H_SSM_HANDLER, QWEN3_5_SSM_HANDLER: model_executor/models/config.py),
+  float32 for Kimi Delta Attention (ssm_state_dtype: model_executor/layers/mamba/mamba_utils.py _mamba_state_dtype);
+  the flags themselves: vllm_cache_flags.py.
 - a hybrid's pages: the largest state page and the first attention layer's bytes a token, which the attention
   block is raised to hold a state (hybrid_pages: models/config.py HybridAttentionMambaModelConfig; the raise:
   vllm_specs.hybrid_block_size). Prefix caching's Mamba modes: vllm_mamba_mode.py.
@@ -44,24 +44,49 @@ NEMOTRON_H_SSM_DEFAULTS = (((0, 20), "float32"), ((0, 13), "float16"))  # (first
 # without --trust-remote-code keeps float32. 0.13.0-0.19.0 need transformers < 5 (requirements/common.txt:10), which
 # has no nemotron_h: the checkpoint's class.
 
+# Qwen3_5ForConditionalGenerationConfig sets 'auto' to the language model's own mamba_ssm_dtype as written
+# (getattr(hf_text_config, "mamba_ssm_dtype", None): models/config.py 0.17.0:634-638, 0.26.0:753-757, 0.32.0:862-866;
+# kvplan reads the MambaDType values: ModelSpec.config_ssm_dtype), and leaves 'auto' where the config names none; an
+# explicit flag wins, with a warning (0.32.0:867-877). Architectures mapped to it, by the release that first does so
+# (each the release whose registry first lists the name): the ConditionalGeneration pair 0.17.0:685-686 (registry.py
+# 0.17.0:496-503; none in 0.16.0), ColQwen3_5 0.19.0:719 (registry.py 0.19.0:279; from 0.24.0 through the subclass
+# ColQwen3_5Config, 0.32.0:981, :1065), the CausalLM pair 0.27.0:959-962 through the subclass Qwen3_5ForCausalLMConfig
+# (:826-829; not in 0.26.0's map, :863-864; registry.py 0.27.0:201-202); 0.32.0:1104-1107. The gated DeltaNet reads
+# the dtype it sets from 0.17 (vllm_cache_flags.GDN_READS_SSM_FLAG).
+# Not mirrored: Qwen4Exp's handlers (from 0.29.0) call it too; kvplan refuses that layout (model/unmodelled.py).
+QWEN3_5_SSM_HANDLER = {**dict.fromkeys(("Qwen3_5ForConditionalGeneration", "Qwen3_5MoeForConditionalGeneration"),
+                                       (0, 17)),
+                       "ColQwen3_5": (0, 19),
+                       **dict.fromkeys(("Qwen3_5ForCausalLM", "Qwen3_5MoeForCausalLM"), (0, 27))}
+
+
+def handled_by(handlers: dict, spec, version: str) -> bool:
+    """Whether vLLM `version` runs one of `handlers` (architecture: first release mapping it) for `spec`: the
+    architecture it serves (served_architecture) mapped there by then (config/vllm.py try_verify_and_update_config,
+    MODELS_CONFIG_MAP.get(model_config.architecture): 0.17.0:1577-1588, 0.32.0:2638-2658)."""
+    since = handlers.get(served_architecture(spec, version))
+    return since is not None and parse_version(version) >= since
+
 
 def ssm_state_dtype(spec, version: str = PINNED) -> tuple:
     """(kvplan's dtype name, vLLM's log line or '') of a Mamba layer's temporal state in vLLM `version`:
     --mamba-ssm-cache-dtype where the layers read it (vllm_cache_flags.asked_ssm_dtype), else, while that is 'auto',
-    what the NemotronH handler (NEMOTRON_H_SSM_HANDLER) sets it to from the config (spec.ssm_cache_dtype) or its
-    default, logging it (models/config.py 0.15.1:578-581, 0.34.0:1159-1162); 'auto' is the conv state's dtype,
+    what the Qwen3.5 handler (QWEN3_5_SSM_HANDLER) sets it to from the config (spec.config_ssm_dtype) where the layers
+    read it, or what the NemotronH handler (NEMOTRON_H_SSM_HANDLER) sets it to from the config (spec.ssm_cache_dtype)
+    or its default, logging it (models/config.py 0.15.1:578-581, 0.34.0:1159-1162); 'auto' is the conv state's dtype,
     --mamba-cache-dtype or the model's (mamba_utils.py _mamba_state_dtype, 0.32.0:104-108), but float32 for Kimi
     Delta Attention (kda_state_dtype: mamba_utils.py 0.29.0:137-138, 0.30.0:140-141)."""
-    from .vllm_cache_flags import asked_ssm_dtype, conv_state_dtype, has_kda
+    from .vllm_cache_flags import asked_ssm_dtype, conv_state_dtype, has_kda, reads_ssm
 
     conv, asked = conv_state_dtype(spec), asked_ssm_dtype(spec, version)
-    if asked != "auto":  # the handler leaves an explicit value alone (0.32.0:724 `== "auto"`)
+    if asked != "auto":  # the handlers leave an explicit value alone (0.32.0:724, :864 `== "auto"`)
         return normalize_dtype_name(asked), ""
     if has_kda(spec):
         return "fp32", ""
-    handled = served_architecture(spec, version)
-    since = NEMOTRON_H_SSM_HANDLER.get(handled)
-    if since is None or parse_version(version) < since:
+    if handled_by(QWEN3_5_SSM_HANDLER, spec, version):
+        named = getattr(spec, "config_ssm_dtype", "")
+        return (normalize_dtype_name(named) if named not in ("", "auto") and reads_ssm(spec, version) else conv), ""
+    if not handled_by(NEMOTRON_H_SSM_HANDLER, spec, version):
         return conv, ""
     named = getattr(spec, "ssm_cache_dtype", "") or release_rule(NEMOTRON_H_SSM_DEFAULTS, version)
     dtype = conv if named == "auto" else normalize_dtype_name(named)

@@ -262,8 +262,8 @@ PLUGINS = dict.fromkeys(("BartModel", "BartForConditionalGeneration", "Florence2
 # the rest it refuses as layouts it does not model (model/unmodelled.py: AliceAI, Dory, DomynEdge, Step5, Mistral
 # Large 4, ZAYA1, Kimi K3.1, Canary):
 # Qwen3.5: the ConditionalGeneration pair from 0.17.0 (registry.py:496-503), the CausalLM pair from 0.27.0 (:201-202);
-# each release that lists them keeps their GDN recurrent state in the config's mamba_ssm_dtype (model/layers.py
-# SSM_DTYPE_FROM_CONFIG). 0.15.0 and 0.15.1 (their wheels' registry.py diffed against 0.14.1's): the generative
+# each release that lists them keeps their GDN recurrent state in the config's mamba_ssm_dtype (vllm_mamba_state.py
+# QWEN3_5_SSM_HANDLER). 0.15.0 and 0.15.1 (their wheels' registry.py diffed against 0.14.1's): the generative
 # architectures 0.15.0 adds (registry.py 0.15.0:115 GLM-4.7-Flash's Glm4MoeLiteForCausalLM, :189, :306, :333, :362
 # KimiK25ForConditionalGeneration, :396) and 0.15.1's Step3p5ForCausalLM (0.15.1 :191).
 ADDED_ARCHITECTURES = {**FIRST_LISTED, "DeepseekV32ForCausalLM": "0.11.0", "KimiLinearForCausalLM": "0.11.1",

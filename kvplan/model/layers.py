@@ -11,7 +11,6 @@ from .config import EXPERT_KEYS, MAX_COUNT, MAX_TOKENS, Config, checked_int
 from .kda import kda_config, kda_mixers, kda_state
 from .kinds import (ChunkedAttention, FullAttention, IndexerKeys, LinearState, MLALatent, SharedKV,
                     SlidingWindow, V4Compressed, V4CompressorState, V4IndexerKeys, V4Window)
-from .precision import normalize_dtype_name
 
 LAYER_TYPE_NAMES = {
     "full_attention": "full", "attention": "full", "global_attention": "full", "full": "full",
@@ -258,28 +257,6 @@ def mamba2_shape(cfg: Config) -> tuple:
             cfg.int(("n_groups", "mamba_n_groups"), default=1), cfg.int(("conv_kernel", "mamba_d_conv"), default=4))
 
 
-# Qwen3.5's config hook copies the config's mamba_ssm_dtype into mamba_ssm_cache_dtype while that is 'auto'
-# (model_executor/models/config.py Qwen3_5ForConditionalGenerationConfig: 0.17.0:625-651, 0.32.0:853-879,
-# 0.34.0:1293-1319), before the hybrid page-size rule reads it (config/vllm.py try_verify_and_update_config,
-# 0.17.0:1588-1591, 0.34.0:2845-2848); the gated DeltaNet keeps its recurrent state in that dtype and its
-# convolution state in the model's (model_executor/layers/mamba/mamba_utils.py gated_delta_net_state_dtype ->
-# _mamba_state_dtype, 0.34.0:106-138). MODELS_CONFIG_MAP maps these architectures from the release whose registry
-# first lists them (0.17.0 :685-686 the ConditionalGeneration pair, 0.27.0 :959-962 the CausalLM pair too), so
-# every release that serves them applies it, by the top-level name (config/vllm.py 0.32.0:2638-2659) and the
-# language model's field (models/config.py 0.32.0:861-866 hf_text_config). Qwen3-Next has no such hook: 'auto'.
-SSM_DTYPE_FROM_CONFIG = ("Qwen3_5ForConditionalGeneration", "Qwen3_5MoeForConditionalGeneration",
-                         "Qwen3_5ForCausalLM", "Qwen3_5MoeForCausalLM")
-
-
-def gdn_state_bytes(cfg: Config) -> int:
-    """Bytes of a gated DeltaNet's recurrent-state element where the config fixes them (LinearState.ssm_bytes):
-    4 for a Qwen3.5 config whose mamba_ssm_dtype is float32 (SSM_DTYPE_FROM_CONFIG), else 0 (the model dtype)."""
-    first = cfg.top_architecture
-    dtype = cfg.get("mamba_ssm_dtype")
-    named = normalize_dtype_name(dtype) if isinstance(dtype, str) else None
-    return 4 if first in SSM_DTYPE_FROM_CONFIG and named == "fp32" else 0
-
-
 # The Mamba kernel's chunk (tokens) as vLLM reads it, ModelConfig.get_mamba_chunk_size (config/model.py 0.11.1
 # :1463-1478, 0.15.0 :1267-1282, 0.20.0 :1331-1346, 0.27.1 :1531-1546, unchanged): the text config's
 # mamba_chunk_size, else its chunk_size, else 2048 ("Mamba1 does not have a chunk notion"). The text config is
@@ -318,8 +295,7 @@ def linear_state(cfg: Config) -> LinearState:
         dk, dv = cfg.int("linear_key_head_dim"), cfg.int("linear_value_head_dim")
         kernel = cfg.int("linear_conv_kernel_dim")
         conv = (kernel - 1) * (2 * nk * dk + nv * dv)
-        return LinearState(math.gcd(nk, nv), conv, nv * dk * dv, "gated-deltanet", conv_window=kernel - 1,
-                           ssm_bytes=gdn_state_bytes(cfg))
+        return LinearState(math.gcd(nk, nv), conv, nv * dk * dv, "gated-deltanet", conv_window=kernel - 1)
     if any(cfg.has(key) for key in MAMBA2_HEADS) or cfg.model_type == "mamba2":  # Mamba-2
         heads, head_dim, state, groups, kernel = mamba2_shape(cfg)
         inner = heads * head_dim

@@ -226,7 +226,8 @@ def _parse_config(raw: Any, name: str, weights: Optional[Weights]) -> ModelSpec:
         auto_kv_dtype="fp8_ds_mla" if is_v4(cfg) else checkpoint_kv,
         checkpoint_kv_dtype=checkpoint_kv,
         kv_cache_scheme=compressed_kv_scheme(cfg.get("quantization_config")) if checkpoint_kv == "fp8" else (),
-        ssm_cache_dtype=_ssm_cache_dtype(raw),
+        ssm_cache_dtype=_named_state_dtype(raw, "mamba_ssm_cache_dtype"),
+        config_ssm_dtype=_named_state_dtype(raw, "mamba_ssm_dtype"),
         attention_sinks=attention_sinks(cfg, kinds),
         quantization=checkpoint_method(cfg.get("quantization_config")),
         quantization_fields=quantization_fields(cfg.get("quantization_config")),
@@ -237,15 +238,17 @@ def _parse_config(raw: Any, name: str, weights: Optional[Weights]) -> ModelSpec:
 
 
 # the values vLLM's mamba_ssm_cache_dtype takes (config/cache.py MambaDType: auto / float32 / float16 from 0.13.0 :32,
-# bfloat16 too by 0.34.0 :175); the NemotronH config handler copies the config's into it unchecked
+# bfloat16 too by 0.34.0 :175); the NemotronH and Qwen3.5 config handlers copy the config's value into it unchecked
+# (engines/vllm_mamba_state.py)
 MAMBA_DTYPES = ("auto", "float32", "float16", "bfloat16")
 
 
-def _ssm_cache_dtype(raw) -> str:
-    """The mamba_ssm_cache_dtype the language model's own config names (vLLM's NemotronH handler reads hf_config's, or
-    a multimodal wrapper's text_config's: model_executor/models/config.py 0.34.0:1155-1158, :1173-1179), as written;
-    "" where it names none of MAMBA_DTYPES."""
-    value = language_model_config(raw).get("mamba_ssm_cache_dtype") if isinstance(raw, dict) else None
+def _named_state_dtype(raw, key: str) -> str:
+    """The SSM-state dtype the language model's own config names under `key`, as written; "" where it names none of
+    MAMBA_DTYPES. mamba_ssm_cache_dtype is what vLLM's NemotronH handler reads (hf_config's, or a multimodal
+    wrapper's text_config's: model_executor/models/config.py 0.34.0:1155-1158, :1173-1179), mamba_ssm_dtype what
+    Qwen3.5's reads (hf_text_config's: 0.17.0:634-635, 0.32.0:862-863)."""
+    value = language_model_config(raw).get(key) if isinstance(raw, dict) else None
     return value if value in MAMBA_DTYPES else ""
 
 

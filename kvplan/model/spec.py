@@ -135,6 +135,9 @@ class ModelSpec:
     # "" where it names none of them), which vLLM's NemotronH config handler reads (engines/vllm_mamba_state.py
     # ssm_state_dtype)
     ssm_cache_dtype: str = ""
+    # the language model's config's own mamba_ssm_dtype (the same values, as written; "" where it names none of them),
+    # which vLLM's Qwen3.5 config handler reads (engines/vllm_mamba_state.py ssm_state_dtype)
+    config_ssm_dtype: str = ""
     # vLLM's --mamba-cache-dtype / --mamba-ssm-cache-dtype as asked ("" not given: 'auto'), set where the commands
     # apply the flags (engines/vllm_cache_flags.py with_cache_flags); engines/vllm_mamba_state.py ssm_state_dtype
     # reads them
