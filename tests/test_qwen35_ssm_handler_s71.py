@@ -164,7 +164,23 @@ def test_verify_lays_out_what_estimate_plans():
     assert layout.allocated_bytes == layout.predicted_bytes
 
 
-def test_no_engine_keeps_the_model_dtype():
-    """--engine none applies no engine's config handler (as for Nemotron-H's): both states in the model dtype."""
-    got = estimate_plan("Qwen/Qwen3.5-9B", "-c", "32K", "--gpu", "H100", "--engine", "none")
-    assert got["state_bytes_per_sequence_per_gpu"] == GDN_LAYERS * BF16_STATE
+@pytest.mark.parametrize("named, state", [("float32", FP32_STATE), (None, BF16_STATE), ("auto", BF16_STATE)])
+def test_no_engine_keeps_the_dtype_the_config_declares(tmp_path, named, state):
+    """--engine none runs no engine's handler, but keeps the recurrent state in the dtype the model's own config
+    declares for it (the bundled 9B's float32), else the model's bfloat16 (engines/ideal.py on_gpu)."""
+    (tmp_path / "config.json").write_text(json.dumps(_config(mamba_ssm_dtype=named)))
+    got = estimate_plan(tmp_path / "config.json", "-c", "32K", "--gpu", "H100", "--engine", "none")
+    assert got["state_bytes_per_sequence_per_gpu"] == GDN_LAYERS * state
+
+
+@pytest.mark.parametrize("named, per_layer", [
+    # Nemotron-H-8B's Mamba-2 layer: a conv window of 3 x (8192 + 2 x 8 x 128) = 30,720 values in the model's bf16,
+    # and 128 heads x 64 x 128 = 1,048,576 SSM values in the declared dtype (4 bytes) or bf16 (2)
+    ("float32", 30720 * 2 + 1048576 * 4), (None, (30720 + 1048576) * 2)])
+def test_no_engine_keeps_nemotron_h_declared_dtype(tmp_path, named, per_layer):
+    raw = load_yaml((ROOT / "model_specs" / "nvidia--Nemotron-H-8B-Base-8K.yaml").read_text())["config"]
+    if named:
+        raw["mamba_ssm_cache_dtype"] = named
+    (tmp_path / "config.json").write_text(json.dumps(raw))
+    got = estimate_plan(tmp_path / "config.json", "-c", "8K", "--gpu", "H100", "--engine", "none")
+    assert got["state_bytes_per_sequence_per_gpu"] == 24 * per_layer

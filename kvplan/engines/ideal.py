@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import Optional
 
+from ..model.precision import normalize_dtype_name
 from ..plan.budget import gpu_budget
 from ..plan.capacity import capacity
 from ..plan.sharding import stage_weights
@@ -45,6 +46,18 @@ class IdealEngine:
 
     def default_block_size(self) -> int:
         return 16
+
+    def on_gpu(self, spec, gpu=None):
+        """`spec` with its Mamba temporal state in the dtype its own config declares (Qwen3.5's mamba_ssm_dtype,
+        Nemotron-H's mamba_ssm_cache_dtype: ModelSpec.config_ssm_dtype / ssm_cache_dtype), else the model dtype:
+        no engine handler decides it here, but the precision the model's authors ask for is the model's. A spec an
+        engine's view already set them on (verify's served_spec) keeps them."""
+        if not spec.linear_layers or spec.state_dtypes:
+            return spec
+        declared = spec.config_ssm_dtype or spec.ssm_cache_dtype
+        temporal = spec.dtype if declared in ("", "auto") else normalize_dtype_name(declared)
+        state = (spec.dtype, temporal)
+        return spec if state == spec.state_dtypes else replace(spec, state_dtypes=state)
 
     def budget(self, spec, tp: int, gpu, gpu_util: Optional[float], *, gpu_memory: Optional[int] = None,
                stage=None, context: Optional[int] = None, max_num_batched_tokens: Optional[int] = None,
