@@ -35,7 +35,7 @@ from conftest import run_kvplan
 from kvplan.api import estimate
 from kvplan.engines.vllm_config_read import architecture_refusal
 from kvplan.engines.vllm_model_dtype import float_kv_refusal, on_gpu, served_dtype
-from kvplan.engines.vllm_sparse import v4_gpu_refusal_line
+from kvplan.engines.vllm_v4_gpu import v4_gpu_refusal_line
 from kvplan.model.precision import resolve_kv_dtype
 from kvplan.model.sources import resolve
 

@@ -25,16 +25,18 @@ from .vllm_nvfp4 import nvfp4_refusal_line, refusal_options
 from .vllm_sparse import (ROCM_NO_SPARSE, ROCM_SPARSE_SINCE, SM120, TRITON_MLA_QUANTIZED, dense_mla_fp8,
                           dense_mla_refusal_line, is_rocm_platform, refusal_line, rocm_block_refusal,
                           sm120_first_release, sm120_pin_refusal_line, sm120_sparse, sparse_gpu_refusal_line,
-                          taken_dtypes, v4_gpu_refusal_line)
+                          taken_dtypes)
 from .vllm_specs import (BACKEND_BLOCK_MULTIPLE, DENSE_MLA_BLOCK_RULES, backend_block_refusal,
                          cuda_sparse_block_refusal, default_block_size, dense_mla_backend, forced_mla_block,
                          hybrid_block_size, ununified_pages_error)
+from .vllm_v4_gpu import v4_gpu_refusal_line, v4_sm120_first_release, v4_sm120_pin_refusal_line
 from .vllm_versions import PINNED, parse_version, release_rule
 
 # DeepSeek-V4 on NVIDIA Hopper and Blackwell datacenter GPUs (models/deepseek_v4/nvidia/model.py
-# _select_dsv4_attn_cls: DeepseekV4FlashMLAAttention unless SM12x or an explicit FlashInfer backend): the fp8_ds_mla
-# layout only; models/deepseek_v4/attention.py _resolve_dsv4_kv_cache_dtype turns auto and every fp8* dtype into
-# fp8_ds_mla and raises for any other.
+# _select_dsv4_attn_cls: DeepseekV4FlashMLAAttention unless SM12x or an explicit FlashInfer backend), and on SM12x
+# (its DeepseekV4FlashInferSM120Attention keeps the same layout: vllm_v4_gpu.py): the fp8_ds_mla layout only;
+# models/deepseek_v4/attention.py _resolve_dsv4_kv_cache_dtype turns auto and every fp8* dtype into fp8_ds_mla and
+# raises for any other.
 V4_REFUSAL = ("DeepseekV4 fp8_ds_mla layout only supports fp8 kv-cache, got {dtype}. Please set `--kv-cache-dtype "
               "fp8` or select a backend that supports bfloat16 KV cache.")
 
@@ -99,37 +101,41 @@ SM120_GPU_ALSO = "on a Hopper or SM10x Blackwell GPU (H100, H200, B200, ...)"  #
 def sparse_gpu_refusal(spec, capability=(), version: str = PINNED) -> Optional[Refusal]:
     """vLLM's refusal of a sparse MLA layer (DeepSeek-V3.2, GLM-5.x) on a CUDA GPU none of its sparse backends runs on
     (A100, A10, L4, L40S: vllm_sparse.SPARSE_MAJORS), or of DeepSeek-V4's attention where its FlashMLA kernels do not
-    run (vllm_sparse.V4_MAJORS), whatever the dtype and block. The GPU is at fault; kvplan's remedy search changes
+    run (vllm_v4_gpu.V4_MAJORS), whatever the dtype and block. The GPU is at fault; kvplan's remedy search changes
     the release, dtype, length and block only, so the remedy is said in words, and on SM12x (RTX PRO 6000, RTX 5090:
-    no sparse MLA backend before 0.24) the search also tries the releases from the first that starts there
-    (vllm_sparse.sm120_first_release)."""
+    no sparse MLA backend before 0.24, FlashMLA's V4 path before 0.24) the search also tries the releases from the
+    first that starts there (vllm_sparse.sm120_first_release, vllm_v4_gpu.v4_sm120_first_release)."""
     if is_v4(spec):
-        why = v4_gpu_refusal_line(capability, version)
+        why, first = v4_gpu_refusal_line(capability, version), v4_sm120_first_release()
     elif is_sparse(spec):
-        why = sparse_gpu_refusal_line(capability, version)
+        why, first = sparse_gpu_refusal_line(capability, version), sm120_first_release()
     else:
         return None
     if not why:
         return None
-    if not is_v4(spec) and capability and capability[0] == SM120:
+    if capability and capability[0] == SM120:
         return Refusal(why, None, configuration=True, field="gpu", remedy=f"it starts {SM120_GPU_ALSO}",
-                       fix_field="engine", options=(f"vllm=={sm120_first_release()}",), onward="newer",
-                       also=SM120_GPU_ALSO)
+                       fix_field="engine", options=(f"vllm=={first}",), onward="newer", also=SM120_GPU_ALSO)
     return Refusal(why, None, configuration=True, field="gpu", remedy=SPARSE_GPU_REMEDY)
 
 
 def sm120_decode_refusal(spec, capability=(), version: str = PINNED) -> Optional[Refusal]:
     """Sparse MLA on SM12x in 0.24-0.25: FLASHINFER_MLA_SPARSE_SM120 is chosen and the cache sized, then its first
     decode (the CUDA graph capture of start-up) calls the FlashInfer the release pins with an argument it lacks
-    (vllm_sparse.SM120_FLASHINFER_PIN). The release is at fault: the remedy is the first whose pin takes it. Met after
-    every other configuration check (and after the memory check, which kvplan does not order against it)."""
-    if not is_sparse(spec) or is_v4(spec):
+    (vllm_sparse.SM120_FLASHINFER_PIN). DeepSeek-V4 likewise, its SM120 attention class failing as start-up warms it
+    up (vllm_v4_gpu.V4_SM120_FLASHINFER_PIN). The release is at fault: the remedy is the first whose pin takes it,
+    or a GPU without the SM12x path. Met after every other configuration check (and after the memory check, which
+    kvplan does not order against it)."""
+    if is_v4(spec):
+        why, first = v4_sm120_pin_refusal_line(capability, version), v4_sm120_first_release()
+    elif is_sparse(spec):
+        why, first = sm120_pin_refusal_line(capability, version), sm120_first_release()
+    else:
         return None
-    why = sm120_pin_refusal_line(capability, version)
     if not why:
         return None
-    return Refusal(why, None, configuration=True, field="engine", options=(f"vllm=={sm120_first_release()}",),
-                   onward="newer")
+    return Refusal(why, None, configuration=True, field="engine", options=(f"vllm=={first}",), onward="newer",
+                   also=SM120_GPU_ALSO if is_v4(spec) else "")
 
 
 def sparse_block_refusal(spec, block_size: Optional[int], capability=(), version: str = PINNED,

@@ -53,6 +53,7 @@ from .vllm_profile import FLASHINFER_SAMPLER_BYTES, persistent_after_profile, pr
 from .vllm_pooling_budget import pooling_runner, without_lm_head
 from .vllm_registry import served_architecture
 from .vllm_runner import Runner, is_rocm, model_runner
+from .vllm_v4_gpu import V4_SM120_WORKSPACE, v4_flashinfer_sm120
 from . import EngineFlags
 from .vllm_versions import PINNED, Behaviour, behaviour, parse_version, release_rule
 
@@ -335,16 +336,19 @@ def per_layer_input_buffer(spec, settings) -> int:
     return settings.max_num_batched_tokens * spec.num_hidden_layers * spec.per_layer_input * DTYPE_BYTES[spec.dtype]
 
 
-def v4_prefill_workspace(spec, settings) -> int:
+def v4_prefill_workspace(spec, settings, capability=(), version: str = PINNED) -> int:
     """Bytes of the workspace DeepSeek-V4's FlashMLA attention reserves in the profile run, which stays allocated
     (models/deepseek_v4/nvidia/flashmla.py forward_mqa, dummy run): for its widest layer (ratio 4) a bf16 gather
     of PREFILL_CHUNK_SIZE = 4 rows of (max_model_len / 4 compressed + window + max_num_batched_tokens) latents,
     and int32 top-k indices and lengths for max_num_batched_tokens rows (index_topk + window rounded up to 128).
-    0 for other models."""
+    Where vLLM builds FlashInfer's SM120 class instead (SM12x from 0.24), its fixed workspace
+    (vllm_v4_gpu.V4_SM120_WORKSPACE). 0 for other models."""
     kinds = [layer for layer, _ in spec.layer_counts]  # each kind once, in first-seen order
     compressed = [layer for layer in kinds if layer.kind == "v4_compressed"]
     if not compressed:
         return 0
+    if v4_flashinfer_sm120(capability, version):
+        return V4_SM120_WORKSPACE
     window = next(layer.window for layer in kinds if layer.kind == "v4_window")
     tokens = settings.max_num_batched_tokens
     rows = max(-(-settings.max_model_len // layer.ratio) for layer in compressed) + window + tokens
@@ -916,10 +920,12 @@ def _budget(spec, tp: int, gpu, gpu_util: float, settings, rules: Behaviour, ver
     peak, peak_source = profile_peak(spec, tp, stage, settings, rules, runner, skip_mm, gpu, flags.mm_limits,
                                      data_parallel, layout, flags.mm_processor_kwargs,
                                      lazy_stage_inputs(spec, settings, runner, version, rules, stage))
-    workspace = v4_prefill_workspace(spec, settings)
+    capability = tuple(getattr(gpu, "compute_capability", ()) or ())
+    workspace = v4_prefill_workspace(spec, settings, capability, version)
     if workspace:
         peak += workspace
-        peak_source += f"; + {format_gib(workspace)} GiB of DeepSeek-V4's prefill gather workspace"
+        which = "FlashInfer SM120 attention's" if v4_flashinfer_sm120(capability, version) else "prefill gather"
+        peak_source += f"; + {format_gib(workspace)} GiB of DeepSeek-V4's {which} workspace"
     if flags.enable_eplb:
         weights, weights_source, peak, peak_source = with_eplb(spec, layout, flags.enable_eplb, stage, weights,
                                                                weights_source, peak, peak_source)

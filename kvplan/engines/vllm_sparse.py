@@ -1,7 +1,8 @@
 """Sparse MLA (DeepSeek-V3.2, GLM-5.x: a config with index_topk) in vLLM, release by release: which attention
 backend a quantized --kv-cache-dtype lands on for the GPU's compute capability, the latent that backend keeps, or
-vLLM's refusal when none takes it. DeepSeek-V4 has its own path (vllm_backend_refusals.py V4_REFUSAL); 16-bit
-caches keep a bf16 latent on every backend. Paths are under vllm/ of the release named; kvplan copies no vLLM code.
+vLLM's refusal when none takes it. DeepSeek-V4 has its own path (vllm_backend_refusals.py V4_REFUSAL,
+vllm_v4_gpu.py); 16-bit caches keep a bf16 latent on every backend. Paths are under vllm/ of the release named;
+kvplan copies no vLLM code.
 
 How vLLM gets there (0.18 on; 0.32.0's is also frozen from vLLM's own functions in
 tests/data/sparse_mla_backends_0.32.0.json, made by tests/data/sparse_mla_backends.py):
@@ -246,23 +247,6 @@ def dense_mla_refusal_line(dtype: str, capability=(), version: str = PINNED) -> 
     return DENSE_NO_BACKEND.format(cc=cc, dtype=dtype, version=version)
 
 
-# DeepSeek-V4 on CUDA: the compute capability majors its attention runs on, by first release. No platform check
-# stands in the way on the others: vLLM builds the FlashMLA path with no capability check and start-up fails at the
-# first sparse kernel, FlashMLA's being SM90 / SM100 only (models/deepseek_v4/sparse_mla.py 0.34.0:95-96
-# supports_compute_capability major in [9, 10], never asked on this path).
-V4_MAJORS = (
-    ((0, 24), (HOPPER, BLACKWELL, 12), "models/deepseek_v4/nvidia/model.py _select_dsv4_attn_cls (0.24.0 :738-768, "
-                                       "0.34.0 :539-569): FlashInfer's SM120 path on major 12 (flashinfer_sparse.py "
-                                       "0.34.0 :139-141 majors [10, 12]), FlashMLA's on every other CUDA GPU"),
-    ((0, 20), (HOPPER, BLACKWELL), "FlashMLA's path on every CUDA GPU (0.20.0 model_executor/layers/"
-                                   "deepseek_v4_attention.py:627-628, 0.22.1 models/deepseek_v4/nvidia/flashmla.py"
-                                   ":117, 0.23.0 nvidia/model.py:716-727: FlashInfer's only by --attention-backend)"),
-)
-V4_UNCHECKED_GPU = ("FlashMLA's sparse kernels do not run on compute capability {cc}: vLLM {version} builds "
-                    "DeepSeek-V4's attention on them on {where}, with no capability check, so start-up fails at the "
-                    "first sparse kernel call.")
-
-
 @dataclass(frozen=True)
 class SparseCache:
     """What one sparse MLA layer keeps for a quantized dtype: the backend, the cache dtype it keeps (fp8_ds_mla or
@@ -417,15 +401,6 @@ def sm120_first_release() -> str:
     """The first release whose sparse MLA starts on SM12x (SM120_DTYPES' first row, past SM120_FLASHINFER_PIN)."""
     first = max(SM120_DTYPES[-1][0], next(row[0] for row in SM120_FLASHINFER_PIN if not row[1]))
     return ".".join(map(str, first + (0,) * (3 - len(first))))
-
-
-def v4_gpu_refusal_line(capability=(), version: str = PINNED) -> str:
-    """Why DeepSeek-V4 does not start on this CUDA GPU ('' where it does, on ROCm, for an unknown GPU): V4_MAJORS."""
-    majors = release_rule(V4_MAJORS, version)
-    if not capability or is_rocm_platform(capability) or majors is None or capability[0] in majors:
-        return ""
-    where = "every CUDA GPU but 12.x (FlashInfer's)" if 12 in majors else "every CUDA GPU"
-    return V4_UNCHECKED_GPU.format(cc=f"{capability[0]}.{capability[1]}", version=version, where=where)
 
 
 def refusal_line(dtype: str, capability=(), why: str = "") -> str:
