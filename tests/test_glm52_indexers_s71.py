@@ -1,7 +1,7 @@
 """GLM-5.2's shared lightning indexers (IndexShare) in vLLM releases before 0.24, read in vLLM's sources (paths under
 vllm/ of the release named):
 
-- 0.16.0-0.20.2 model_executor/models/deepseek_v2.py DeepseekV2MLAAttention (0.16.0 :832-853, 0.20.0 :976-995)
+- 0.16.0-0.20.2 model_executor/models/deepseek_v2.py DeepseekV2MLAAttention (0.16.0 :832-853, 0.20.0 :976-997)
   builds an Indexer, and with it a DeepseekV32IndexerCache, on every layer of a config with index_topk; no
   index_topk_freq / index_skip_topk_offset / index_topk_pattern is read. 0.21.0-0.22.1 (:986-1023) read freq and
   pattern for skip_topk only, under use_index_cache; 0.23.0 (:999-1038) reads all three for skip_topk but still

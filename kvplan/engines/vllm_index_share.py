@@ -4,14 +4,15 @@ index_topk_pattern) in vLLM releases before the first that builds an indexer onl
 kvplan's model reader sizes them as vLLM 0.32 builds them (model/layers.py indexer_layers: 21 of GLM-5.2's 78
 layers run an indexer and hold its 132-byte key cache). Read in the sources of 0.16.0 (GlmMoeDsaForCausalLM's first
 registry entry, models/registry.py:117) to 0.32.0, model_executor/models/deepseek_v2.py DeepseekV2MLAAttention:
-- 0.16.0-0.20.2 (0.16.0 :832-853, 0.20.0 :976-995; 0.17.0, 0.20.1 and 0.20.2 alike): every layer of a config with
+- 0.16.0-0.20.2 (0.16.0 :832-853, 0.20.0 :976-997; 0.17.0, 0.20.1 and 0.20.2 alike): every layer of a config with
   index_topk builds an Indexer, whose DeepseekV32IndexerCache registers its key cache; no sharing key is read.
 - 0.21.0-0.22.1 (:986-1023): the same; index_topk_freq / index_topk_pattern (offset fixed at 1) only set
   skip_topk, and only under the config's use_index_cache.
 - 0.23.0 (:999-1038): all three keys set skip_topk, the offset too, but every layer still builds its indexer.
-- 0.24.0 on (:1003-1049 `if self.is_v32 and (not _skip_topk or is_mtp_layer)`; 0.25.1 :1106, 0.27.0 :1121; from 0.28
-  models/deepseek_v32/attention.py DeepseekV32Attention, 0.28.0 :206-227, 0.29.0 :164-185, 0.30.0-0.32.0 :169-190,
-  whose ROCm subclass builds alike): a layer that reuses a top-k builds no indexer and holds no key cache.
+- 0.24.0 on (:1003-1049 `if self.is_v32 and (not _skip_topk or is_mtp_layer)`; 0.25.1 :1106, 0.27.0 :1121, 0.28.0
+  :1084-1110; from 0.29, whose registry names vllm.models.deepseek_v32, models/deepseek_v32/attention.py
+  DeepseekV32Attention, 0.29.0 :164-185, 0.30.0-0.32.0 :169-190, whose ROCm subclass builds alike): a layer that
+  reuses a top-k builds no indexer and holds no key cache.
   MLAAttentionSpec.is_index_group_leader (v1/kv_cache_interface.py 0.30.0 :653; none in 0.29.0) only parts the two
   kinds of latent into attention groups of the one KV cache group: no capacity changes with it.
 So before 0.24 every sparse layer holds the indexer's keys (index_view). And there vLLM loads such a checkpoint only
@@ -38,7 +39,7 @@ from .vllm_versions import PINNED, release_rule
 INDEXERS_BUILT = (
     ((0, 24), "own", "0.24.0 deepseek_v2.py:1003-1049 ... 0.32.0 models/deepseek_v32/attention.py:169-190"),
     ((0, 23), "every, skipping", "0.23.0 deepseek_v2.py:999-1038: the keys set skip_topk; an Indexer on every layer"),
-    ((0, 11), "every", "0.16.0 deepseek_v2.py:832-853, 0.20.0 :976-995, 0.21.0-0.22.1 :986-1023 (use_index_cache)"),
+    ((0, 11), "every", "0.16.0 deepseek_v2.py:832-853, 0.20.0 :976-997, 0.21.0-0.22.1 :986-1023 (use_index_cache)"),
 )
 NOTE_START = "Shared indexers: vLLM"
 MISSING = "Following weights were not initialized from checkpoint"  # default_loader.py 0.16.0 :304-305
