@@ -90,14 +90,21 @@ def test_the_named_releases_are_the_true_boundaries():
 
 def test_glm5_before_its_registry_entry_names_releases_that_start():
     """Was "serves them from v0.16.0" (0.16.0 asserts block 1 on ROCm): the reason says what the registry does,
-    the remedy what starts."""
+    the remedy what starts. With fp8 weights (the bf16 checkpoint does not load before 0.24: session 71,
+    tests/test_glm52_indexers_s71.py), 0.16 starts at block 1 and 0.18 at its default block."""
     text = table("estimate", GLM, "--gpu", "mi300x", "-tp", "8", "-c", "32K", "--engine", "vllm==0.15.0",
-                 "--kv-cache-memory-bytes", BUDGET)
+                 "--kv-cache-memory-bytes", BUDGET, "--quantization", "fp8")
     line = refused_line(text)
     assert "(vLLM's registry lists them from v0.16.0 on; vllm==0.15.0 is older)" in line
     assert line.endswith("; it starts with --engine vllm==0.18.0 or newer, or with --engine vllm==0.16.0 or newer "
                          "and --block-size 1.")
-    assert not starts(GLM, "0.16.0") and starts(GLM, "0.16.0", block_size=1) and starts(GLM, "0.18.0")
+    fp8 = dict(quantization="fp8")
+    assert not starts(GLM, "0.16.0", **fp8) and starts(GLM, "0.16.0", block_size=1, **fp8)
+    assert starts(GLM, "0.18.0", **fp8)
+    bf16 = refused_line(table("estimate", GLM, "--gpu", "mi300x", "-tp", "8", "-c", "32K", "--engine", "vllm==0.15.0",
+                              "--kv-cache-memory-bytes", BUDGET))
+    assert bf16.endswith("; it starts with --engine vllm==0.24.0 or newer.")
+    assert not starts(GLM, "0.18.0") and not starts(GLM, "0.16.0", block_size=1) and starts(GLM, "0.24.0")
 
 
 def test_a_fix_is_planned_under_the_release_it_names():
@@ -216,14 +223,19 @@ def test_glm5_block_remedy_does_not_start_at_tp_8():
     """Was "it starts with --block-size 1" while --block-size 1 leaves no KV memory (the weights, 173.1 GiB a GPU by
     hand, exceed 172.8 GiB usable)."""
     text = table("estimate", GLM, "--gpu", "mi300x", "-tp", "8", "-c", "32K", "--engine", "vllm==0.17.0")
+    # block 1 then meets the bf16 checkpoint's missing indexers, which 0.24 loads (tests/test_glm52_indexers_s71.py)
     assert refused_line(text).startswith("vllm 0.17.0 refuses the configuration: Sparse MLA backend on ROCm only "
-                                         "supports block size 1 for now; vLLM accepts --block-size 1, but then the "
-                                         "weights alone do not fit; at --block-size 1 it would fit with")
+                                         "supports block size 1 for now; vLLM accepts --block-size 1 and --engine "
+                                         "vllm==0.24.0, but then no KV memory is left; at --block-size 1 and "
+                                         "--engine vllm==0.24.0 it would fit with")
     assert "it starts with" not in text and "the weights alone do not fit at tp 8:" in text
     assert 743.38e9 * 2 / 8 > 0.90 * 192 * GiB
     (held,) = estimate(GLM, gpu="MI300X", tensor_parallel_size=8, max_model_len=32768, engine="vllm==0.17.0",
                        block_size=1)
     assert held.kv_budget_bytes_per_gpu <= 0 and held.max_concurrency == 0
+    (later,) = estimate(GLM, gpu="MI300X", tensor_parallel_size=8, max_model_len=32768, engine="vllm==0.24.0",
+                        block_size=1)
+    assert later.engine.starts is False and later.max_concurrency == 0  # no KV memory left, as the remedy says
 
 
 # -- 5. a length past the model's own that does not fit at the model's own ---------------------------------------------

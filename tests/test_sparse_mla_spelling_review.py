@@ -16,9 +16,9 @@ V32, GLM = "deepseek-ai/DeepSeek-V3.2", "zai-org/GLM-5.2"
 BUDGET = 40 * 2**30
 
 
-def plan(model, kv, gpu, engine, length=32768):
+def plan(model, kv, gpu, engine, length=32768, quantization=None):
     return estimate(model, kv_cache_dtype=kv, tensor_parallel_size=8, gpu=gpu, kv_cache_memory_bytes=BUDGET,
-                    max_model_len=length, engine=f"vllm=={engine}")[0]
+                    max_model_len=length, engine=f"vllm=={engine}", quantization=quantization)[0]
 
 
 def test_hand_figures():
@@ -53,9 +53,12 @@ def test_glm5_fp8_on_blackwell_0_17_is_refused_too():
 
 
 def test_glm5_fp8_ds_mla_spelled_on_0_17_starts():
-    """fp8_ds_mla is in FLASHMLA_SPARSE's list (0.17.0 flashmla_sparse.py:85): 53,940 bytes a token, 12,441 blocks."""
-    p = plan(GLM, "fp8_ds_mla", "H200", "0.17.0")
-    assert p.engine.starts and p.kv_bytes_per_token_per_gpu == 53940 and p.engine.num_gpu_blocks == 12441
+    """fp8_ds_mla is in FLASHMLA_SPARSE's list (0.17.0 flashmla_sparse.py:85). 0.17 builds an indexer on all 78 layers
+    and loads GLM-5.2 only with quantised weights (tests/test_glm52_indexers_s71.py): 78 x (656 + 132) = 61,464
+    bytes a token, 10,918 blocks; the bf16 checkpoint stops as it loads."""
+    p = plan(GLM, "fp8_ds_mla", "H200", "0.17.0", quantization="fp8")
+    assert p.engine.starts and p.kv_bytes_per_token_per_gpu == 61464 and p.engine.num_gpu_blocks == 10918
+    assert "Following weights were not initialized" in plan(GLM, "fp8_ds_mla", "H200", "0.17.0").engine.refusal.reason
 
 
 def test_v32_fp8_on_0_17_keeps_its_656_byte_entry():
@@ -165,7 +168,7 @@ def test_glm5_fp8_on_0_17_names_the_spelling_that_starts():
     """0.17.0: GLM-5's fp8 reaches backend selection unrewritten (models/config.py:659-688 has no GlmMoeDsa entry) and
     FLASHMLA_SPARSE takes only auto / bfloat16 / fp8_ds_mla (flashmla_sparse.py:82-86): the row says so."""
     r = run_kvplan("estimate", GLM, "-tp", "8", "--gpu", "H200", "--engine", "vllm==0.17.0", "--kv-cache-dtype",
-                   "fp8", "--kv-cache-memory-bytes", "40G", "-c", "auto")
+                   "fp8", "--kv-cache-memory-bytes", "40G", "-c", "auto", "--quantization", "fp8")  # loads on 0.17
     text = " ".join(r.stdout.split())
     assert "fp8 tp 8 does not start" in text and "vLLM accepts --kv-cache-dtype auto, bfloat16, fp8_ds_mla" in text
     # planned: at the auto-fit's 1,048,576 tokens the 40 GiB hold no request with them (tests/test_refusal_remedies.py)

@@ -38,6 +38,7 @@ from .vllm_backend_refusals import (attention_block_refusal, checkpoint_e5m2_ref
                                     mla_hybrid_block_refusal, nvfp4_refusal, octave_refusal, sm120_decode_refusal,
                                     sparse_block_refusal, sparse_dtype_refusal, sparse_gpu_refusal, v4_dtype_refusal)
 from .vllm_cache_flags import kda_refusal
+from .vllm_index_share import index_share_refusal
 from .vllm_config_read import config_read_refusal
 from .vllm_ct_kv import kv_scheme_refusal
 from .vllm_kv_dtype import cache_precision
@@ -280,10 +281,11 @@ def configuration_refusal(spec, precision, *, tp: int, length: int, block_size: 
     dtype (:1608; vllm_quant.quant_config_refusal), bfloat16 on a GPU without it as the worker starts, a
     compressed-tensors scheme or an AutoGPTQ group size Marlin lacks as the layers are built, then the cache dtype
     (an NVFP4 one: nvfp4_refusal), the GPU and the block size while the attention layers pick their backends (the
-    ROCm assert on the block comes after its fp8 check: rocm.py 0.17.0 :364-371), then an MLA hybrid's pages that
-    the block forced on its MLA backend leaves ununified (mla_hybrid_block_refusal: met after profiling, whatever
-    the memory), last sparse MLA's first decode on SM12x in 0.24-0.25 (sm120_decode_refusal: the CUDA graph capture);
-    None when it gets past them all.
+    ROCm assert on the block comes after its fp8 check: rocm.py 0.17.0 :364-371), then as the weights load the
+    indexers a shared-indexer config's checkpoint lacks before 0.24 (vllm_index_share.index_share_refusal), then an
+    MLA hybrid's pages that the block forced on its MLA backend leaves ununified (mla_hybrid_block_refusal: met after
+    profiling, whatever the memory), last sparse MLA's first decode on SM12x in 0.24-0.25 (sm120_decode_refusal: the
+    CUDA graph capture); None when it gets past them all.
     `gpu_name`: the GPU as vLLM names it in its messages (catalog.device_name). A refusal of the dtype or the
     quantisation, and vLLM's bypass of a deprecated method, says in words only what passes every one of these checks
     (`checked`: vllm_dtype_remedy.checked_remedy, bypass_remedy).
@@ -323,6 +325,7 @@ def _configuration_refusal(spec, precision, *, tp: int, length: int, block_size:
         dense_mla_dtype_refusal(spec, precision, capability, version, tp) or \
         sparse_block_refusal(spec, block_size, capability, version, precision.vllm_dtype) or \
         attention_block_refusal(spec, precision, block_size, capability, version, tp) or \
+        index_share_refusal(spec, version, capability) or \
         mla_hybrid_block_refusal(spec, precision, block_size, capability, version, tp) or \
         sm120_decode_refusal(spec, capability, version)
     deprecated = refusal is not None and is_deprecation(refusal)

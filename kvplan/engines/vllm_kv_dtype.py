@@ -173,11 +173,13 @@ def gpu_auto_kv_dtype(spec, capability=(), version: str = PINNED) -> str:
 
 def release_view(spec, version: str):
     """`spec` as vLLM `version` builds it, where that differs from 0.32.0: what `--kv-cache-dtype auto` stores
-    (auto_kv_dtype), the note on the checkpoint's KV cache saying what this release makes of it, and the model's
-    length as this release scales it by the RoPE factor (vllm_rope_len.rope_view)."""
+    (auto_kv_dtype), the note on the checkpoint's KV cache saying what this release makes of it, the model's
+    length as this release scales it by the RoPE factor (vllm_rope_len.rope_view), and its sparse layers' indexers
+    as this release builds them (vllm_index_share.index_view)."""
+    from .vllm_index_share import index_view
     from .vllm_rope_len import rope_view
 
-    spec = rope_view(spec, version)
+    spec = index_view(rope_view(spec, version), version)
     auto = auto_kv_dtype(spec, version)
     notes = _checkpoint_kv_note(spec, version)
     if (auto, notes) == (spec.auto_kv_dtype, spec.notes):

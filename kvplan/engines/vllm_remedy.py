@@ -37,8 +37,8 @@ NO_RELEASE = "no vLLM release kvplan models clears this"
 def release_boundaries(firsts_elsewhere=()) -> tuple:
     """The first release of every row of the rules a configuration refusal reads (and `firsts_elsewhere`: the
     engine's flags), oldest first, as vLLM names them."""
-    from . import (vllm_config_read, vllm_kv_dtype, vllm_nvfp4, vllm_quant, vllm_registry, vllm_sparse, vllm_specs,
-                   vllm_v4_gpu, vllm_versions)
+    from . import (vllm_config_read, vllm_index_share, vllm_kv_dtype, vllm_nvfp4, vllm_quant, vllm_registry,
+                   vllm_sparse, vllm_specs, vllm_v4_gpu, vllm_versions)
 
     firsts = {(0, 2), parse_version(PINNED)}
     for table in (vllm_specs.DENSE_MLA_BLOCK_RULES, vllm_specs.HYBRID_ALIGN_RULES,
@@ -47,7 +47,7 @@ def release_boundaries(firsts_elsewhere=()) -> tuple:
                   vllm_sparse.ROCM_DTYPES, vllm_sparse.ROCM_BLOCK_RULES, vllm_sparse.SPARSE_MAJORS,
                   vllm_sparse.SM120_DTYPES, vllm_sparse.SM120_FLASHINFER_PIN, vllm_kv_dtype.SPARSE_MLA_AUTO,
                   vllm_kv_dtype.CHECKPOINT_KV, vllm_versions._FROM, vllm_versions.BLOCK_SIZE_CHOICES,
-                  vllm_v4_gpu.V4_MAJORS, vllm_v4_gpu.V4_SM120_FLASHINFER_PIN):
+                  vllm_v4_gpu.V4_MAJORS, vllm_v4_gpu.V4_SM120_FLASHINFER_PIN, vllm_index_share.INDEXERS_BUILT):
         firsts.update(row[0] for row in table)
     firsts.add(vllm_sparse.ROCM_SPARSE_SINCE)
     firsts.update(vllm_quant.boundaries())  # the quantisation checks

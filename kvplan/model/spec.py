@@ -161,6 +161,9 @@ class ModelSpec:
     # (vllm_rope_len.rope_view; None: not scaled), and LongRoPE's shorter default length (None: the derived one)
     rope_base_length: Optional[int] = None
     rope_default_length: Optional[int] = None
+    # whether each decoder layer's sparse latent runs its own indexer as the config says (vLLM 0.32's reading) where a
+    # release's view gave every one an indexer (engines/vllm_index_share.py index_view); (): the layers say it
+    config_index_leaders: tuple = ()
     sliding_window_disabled: bool = False  # --disable-sliding-window asked (engines/vllm_cache_flags.with_cache_flags)
     # the smallest share of an expert's intermediate size a TP rank holds, vLLM padding the experts to tp x it
     # when tp splits them thinner (Kimi Linear: 256, kimi_k3/nvidia/model.py KimiMoE); 0: no padding
