@@ -114,22 +114,19 @@ def test_check_says_that_vllm_refuses_the_length():
                     "own 131,072 tokens).")
 
 
-def test_a_deployments_file_says_that_vllm_refuses_the_length(tmp_path):
-    path = _deployments(tmp_path, "    context: 999999999\n    max_num_batched_tokens: 16\n    max_num_seqs: 16\n")
+@pytest.mark.parametrize("context, chunk, chunks, refused", [
+    # 999,999,999 tokens less one in chunks of 16: 62,500,000; vLLM refuses the length anyway
+    (999_999_999, 16, "62,500,000", " (vLLM refuses context 999999999 anyway, past the model's own 131,072 tokens)"),
+    # the model's own 131,072 tokens less one (vLLM 0.32's room for an output token) in chunks of 2: 65,536
+    (131_072, 2, "65,536", ""),
+])
+def test_a_deployments_chunk_bound(tmp_path, context, chunk, chunks, refused):
+    path = _deployments(tmp_path, f"    context: {context}\n    max_num_batched_tokens: {chunk}\n"
+                                  f"    max_num_seqs: {chunk}\n")
     line = one_error_line(run_kvplan("check", "--file", path))
-    assert line.endswith("deploy.yaml:6: deployment 'a' field 'max_num_batched_tokens' (16) splits the prompts of this "
-                         "run into 62,500,000 prefill chunks, more than the 32,768 kvplan prices in one run; raise it, "
-                         "or ask for shorter max model lengths or fewer plans (vLLM refuses context 999999999 anyway, "
-                         "past the model's own 131,072 tokens).")
-
-
-def test_check_still_bounds_a_length_vllm_takes(tmp_path):
-    # 131,072 tokens, the model's own, less one (vLLM 0.32's room for an output token) in chunks of 2: 65,536 chunks
-    path = _deployments(tmp_path, "    context: 131072\n    max_num_batched_tokens: 2\n    max_num_seqs: 2\n")
-    line = one_error_line(run_kvplan("check", "--file", path))
-    assert line.endswith("deploy.yaml:6: deployment 'a' field 'max_num_batched_tokens' (2) splits the prompts of this "
-                         "run into 65,536 prefill chunks, more than the 32,768 kvplan prices in one run; raise it, or "
-                         "ask for shorter max model lengths or fewer plans.")
+    assert line.endswith(f"deploy.yaml:6: deployment 'a' field 'max_num_batched_tokens' ({chunk}) splits the prompts "
+                         f"of this run into {chunks} prefill chunks, more than the 32,768 kvplan prices in one run; "
+                         f"raise it, or ask for shorter max model lengths or fewer plans{refused}.")
 
 
 # ---- D4: --gpu with a count ---------------------------------------------------------------------------------------
