@@ -36,7 +36,7 @@ from ..plan.max_len import default_max_model_len, served_length_limit
 from ..plan.plan import (MAX_TP, fitting_remedies, moe_layout_of, plan, prompt_for, raised_cap,
                          reaching, release_of, node_note, remedy_reach, with_layout_errors)
 from ..plan.sharding import shard, valid_tp_degrees
-from .estimate import bounded_prefill, budget_function
+from .estimate import bounded_prefill, budget_function, refused_length
 from ..render.estimate import (cache_dtype_note, concurrency_note, drafter_line, graph_reserve_note, lora_graphs_note,
                                override_fix, override_note, parallel_capacity, resident_line, small_budget_note,
                                vision_note, weights_exceed)
@@ -486,8 +486,9 @@ def check_deployment(dep: Deployment, spell: Callable[[str], str] = str, resolve
     pp = dep.pp or 1
     budget_for = _budget_for(spec, dep)[1]
     if dep.max_num_batched_tokens is not None:  # a chunk the file sets that splits prompts past what kvplan walks
+        limit = refused_length(spec, _engine(dep), dep.context)  # a length vLLM refuses anyway: said too
         bounded_prefill([prompt_for(None, dep.context, spec, release_of(_engine(dep))).tokens],
-                        dep.max_num_batched_tokens, 1)
+                        dep.max_num_batched_tokens, 1, refused=(dep.context, limit) if limit else ())
     numbers = dict.fromkeys(("kv_bytes_per_token", "kv_bytes_per_token_per_gpu", "kv_bytes_per_sequence_per_gpu",
                              "max_concurrency", "max_concurrency_limited_by", "engine"))
     budget_per_gpu, explained = None, None  # explained: the plan whose figures estimate's notes explain

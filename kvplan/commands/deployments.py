@@ -304,6 +304,9 @@ def _fixed_length(value) -> int:
     if isinstance(value, (str, int)) and not isinstance(value, bool) and str(value).strip().lower() in AUTO_LENGTHS:
         raise FieldError("context", f"takes a fixed length in check (8192, 32K), got {quote(value)}; the longest "
                                     f"that fits (vLLM's auto-fit, auto or -1) is estimate's answer.")
+    if isinstance(value, (list, tuple)) or isinstance(value, str) and "," in value:  # not a malformed number
+        raise FieldError("context", f"takes one length in check, got {quote(value)}: a deployment is checked at "
+                                    f"one max model length, so check each length on its own (estimate sweeps them).")
     return parse_tokens(value, "context")
 
 
@@ -683,7 +686,9 @@ def _kind(value) -> str:
         return f"a number ({quote(value)})"
     if isinstance(value, str):
         return f"the text {quote(value)}"
-    return {list: "a list", dict: "a mapping"}.get(type(value), f"a {type(value).__name__}")  # a date, bytes
+    if isinstance(value, bytes):
+        return "binary data (!!binary)"
+    return {list: "a list", dict: "a mapping"}.get(type(value), f"a {type(value).__name__}")  # a date, a datetime
 
 
 def further_file(path: str) -> str:

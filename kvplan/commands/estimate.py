@@ -8,7 +8,7 @@ from typing import Callable, Optional, Union
 
 from ..engines import EngineFlags, get_engine, unused_media_note
 from ..engines.vllm_cache_notes import cache_flag_notes
-from ..engines.vllm_config_read import refuse_encoder_only, unlisted_note
+from ..engines.vllm_config_read import model_length_refusal, refuse_encoder_only, unlisted_note
 from ..engines.vllm_lora import lora_notes
 from ..engines.vllm_pooling import pooling_note, refuse_st_pooling
 from ..engines.vllm_pooler_config import ignored_note as ignored_pooler_note, refuse_pooler_config
@@ -177,7 +177,8 @@ def estimate(model: str, *, contexts: Optional[list] = None, kv_dtypes: list = (
 
     def bound(lengths: list, plans_per_length: int) -> None:
         prompts = [prompt_for(input_len, c, spec, engine_model.version).tokens for c in lengths]
-        bounded_prefill(prompts, chunk, plans_per_length, owner)
+        refused = [(c, limit) for c in lengths for limit in [refused_length(spec, engine_model, c)] if limit]
+        bounded_prefill(prompts, chunk, plans_per_length, owner, max(refused, default=()))
 
     if not auto_fit:  # auto-fit's lengths are known once it has planned: bounded then, before any prompt is timed
         bound(contexts, len(kv_dtypes) * len(tps))
@@ -287,15 +288,29 @@ def auto_fitted(plan, plan_at):
     return plan
 
 
-def bounded_prefill(prompts: list, chunk: int, plans_per_context: int, default_owner: Optional[str] = None) -> None:
+def refused_length(spec, engine_model, length: int) -> Optional[int]:
+    """The model's own max length where a vLLM release refuses max model length `length` past it while it reads the
+    config (vllm_config_read.length_refusal: before any request, so no prompt of that length reaches it); else None."""
+    if getattr(engine_model, "name", "") != "vllm":
+        return None
+    refusal = model_length_refusal(spec, length)
+    return refusal.estimated_max_model_len if refusal is not None else None
+
+
+def bounded_prefill(prompts: list, chunk: int, plans_per_context: int, default_owner: Optional[str] = None,
+                    refused: tuple = ()) -> None:
     """Bounded work: a prompt runs as chunks of `chunk` (max_num_batched_tokens) tokens, and time to first token and
     the engine's admission walk them one by one; a run that would walk more than MAX_PREFILL_CHUNKS says so instead.
     `prompts`: the tokens of each max model length's prompt (plan.prompt_for: the one asked, else the release's
-    default); `default_owner`: whose default `chunk` is ("vLLM's") where the caller set no max_num_batched_tokens."""
+    default); `default_owner`: whose default `chunk` is ("vLLM's") where the caller set no max_num_batched_tokens;
+    `refused`: (the longest of the run's lengths the engine refuses, the model's own, refused_length), said too."""
     chunks = sum(-(-tokens // chunk) for tokens in prompts) * plans_per_context
     if chunks > MAX_PREFILL_CHUNKS:
         value = f"({default_owner} default here, {chunk:,})" if default_owner else f"({chunk:,})"
+        # a length written without thousands separators after its flag: -c 1,048,576 would read as a sweep
+        past = f" (vLLM refuses context {refused[0]} anyway, past the model's own {refused[1]:,} tokens)" \
+            if refused else ""
         raise FieldError("max_num_batched_tokens", f"{value} splits the prompts of this run into {chunks:,} "
                                                    f"prefill chunks, more than the {MAX_PREFILL_CHUNKS:,} kvplan "
                                                    f"prices in one run; raise it, or ask for shorter max model "
-                                                   f"lengths or fewer plans.")
+                                                   f"lengths or fewer plans{past}.", names=("context",))

@@ -181,6 +181,9 @@ def verify(model: str, *, tp: int = 1, context: Optional[int] = None, kv_dtype: 
     version = engine_model.version
     refuse_capture_flags(flags, version, max_num_batched_tokens)
     # before the model is read (from the Hub, maybe), as estimate checks them: they need no model
+    if isinstance(kv_dtype, str) and "," in kv_dtype:  # a sweep's list, which the dtype check would call unknown
+        raise FieldError("kv_dtype", f"takes one KV-cache dtype for verify (it allocates one plan), got "
+                                     f"{quote(kv_dtype)}.")
     engine_model.check_kv_dtype(kv_dtype)  # a dtype this release's --kv-cache-dtype does not list
     engine_model.check_block_size(block_size)  # a block its --block-size does not
     raw: list = []

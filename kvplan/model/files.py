@@ -25,6 +25,7 @@ MAX_JSON_DEPTH = 32  # real configs nest 4 deep (quantization_config groups)
 MAX_HEADER_BYTES = 16 * 2**20  # real safetensors headers are under 1 MiB (the format's own cap is 100 MB)
 MAX_SHARDS = 4096  # DeepSeek-V3 has 163
 MAX_ELEMENTS = 2**50  # per tensor: far above any checkpoint
+UTF8_BOM = b"\xef\xbb\xbf"
 
 
 def open_regular(path: Path, not_regular: Callable[[str], Exception], name: Optional[str] = None) -> tuple:
@@ -87,6 +88,10 @@ def parse_json(data: bytes, where: str):
     """JSON with limits: integers of more than units.MAX_INT_DIGITS digits become OversizedInteger (no field accepts
     one), nesting deeper than MAX_JSON_DEPTH is refused. NaN and Infinity parse as floats, which no integer
     field accepts either."""
+    if data.startswith(UTF8_BOM):  # transformers (PretrainedConfig._dict_from_json_file) and vLLM read utf-8 text
+        # into json.loads, which refuses the mark: said in words, not as Python's "decode using utf-8-sig"
+        raise KvplanError(f"{where} starts with a UTF-8 byte-order mark, which the JSON readers of transformers and "
+                          f"vLLM refuse; save it as UTF-8 without the mark.")
     try:
         value = json.loads(data.decode("utf-8"), parse_int=integer_literal)
     except UnicodeDecodeError:

@@ -48,6 +48,9 @@ __all__ = ["bundled_files", "bundled_names", "did_you_mean", "find_bundled", "lo
            "from_path"]
 # \Z, not $: $ also matches before a final newline, and 'owner/name\n' (a YAML block scalar's) is no Hub id
 HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]{0,95}(/[A-Za-z0-9][\w.-]{0,95})?\Z", re.ASCII)
+# a model's Hub address pasted for its id: https://huggingface.co/owner/name[/tree/main...], hf.co, hf://
+HUB_ADDRESS = re.compile(r"(?:https?://(?:www\.)?(?:huggingface\.co|hf\.co)/|hf://(?:models/)?)"
+                         r"(?!(?:datasets|spaces)/)(?P<id>[^/?#\s]+/[^/?#\s]+)(?:[/?#].*)?", re.IGNORECASE | re.DOTALL)
 
 
 def _local_modelopt_file(raw, folder: Path) -> tuple:
@@ -176,6 +179,9 @@ def resolve(model: str, revision: Optional[str] = None, raw_out: Optional[list] 
     path = existing_path(model)
     if path is not None:
         return from_path(path, raw_out, quantization)
+    address = HUB_ADDRESS.fullmatch(model.strip())
+    if address and HUB_ID.match(address["id"]):
+        raise KvplanError(f"MODEL {quote(model)} is a Hub address; give the model's id, {address['id']} (owner/name).")
     if looks_like_path(model):
         raise KvplanError(f"MODEL {quote(model)} does not exist; give a config.json, a model folder or a Hub id.")
     if ".." in model or not HUB_ID.match(model):

@@ -282,7 +282,13 @@ def find_gpu(name: str) -> GPU:
     for spelled in (key, bare):
         if spelled in names:
             return names[spelled]
-    choices = AMBIGUOUS.get(bare.replace("-", " ")) or AMBIGUOUS.get(bare)
+    choices = _choices(bare)
+    counted = None if choices else _counted(key)
+    if counted:
+        count, named = counted
+        raise FieldError("gpu", f"{quote(name)} names {count} GPUs; it takes one GPU's name ({named}), and the GPUs a "
+                                f"deployment uses are tp x pp (x dp): for {count} GPUs of one node, tp {count}.",
+                         names=("tp", "pp", "dp", "gpu_memory"))
     if choices:
         listed = " or ".join(choices)
         raise FieldError("gpu", f"{quote(name)} could mean {listed}; name one of them (see `kvplan gpus`).",
@@ -300,6 +306,30 @@ def find_gpu(name: str) -> GPU:
     raise FieldError("gpu", f"{quote(name)} is not in the GPU catalog{hint}; use one of {catalog} or a name "
                             f"nvidia-smi prints (see `kvplan gpus`), or give the GPU memory and the KV budget "
                             f"directly.")
+
+
+COUNTED = (re.compile(r"(?P<count>\d+)-?[x×*]-?(?P<gpu>.+)"), re.compile(r"(?P<gpu>.+?)-?[x×*:]-?(?P<count>\d+)"))
+
+
+def _choices(bare: str) -> tuple:
+    """The catalog names a name that could mean several GPUs (AMBIGUOUS) stands for; () for any other name."""
+    return AMBIGUOUS.get(bare.replace("-", " ")) or AMBIGUOUS.get(bare) or ()
+
+
+def _counted(key: str) -> Optional[tuple]:
+    """(count, the catalog name or names) where a name (as _key writes it) is a count of GPUs, as cluster specs
+    write them (8xH100, 8 x H100, H100:8): a GPU's name is one GPU, the count is the parallel degrees'."""
+    for pattern in COUNTED:
+        match = pattern.fullmatch(key)
+        if match and int(match["count"]) > 0:
+            choices = _choices(VENDOR.sub("", match["gpu"]))
+            if choices:
+                return int(match["count"]), " or ".join(choices)
+            try:
+                return int(match["count"]), find_gpu(match["gpu"]).name
+            except FieldError:
+                continue
+    return None
 
 
 def match_device_name(device_name: str) -> Optional[GPU]:
