@@ -19,7 +19,7 @@ def test_a_makers_name_alone_gets_no_hint(name):
     assert "not in the GPU catalog" in said and "did you mean" not in said
 
 
-@pytest.mark.parametrize("name, hinted", [("l4O", "L4"), ("mi30", "MI300X"), ("h100-sxm5-80gb", "H100-80GB-SXM"),
+@pytest.mark.parametrize("name, hinted", [("l4O", "L4"), ("mi30", "MI300X"), ("h100-sxm5-96gb", "H100-80GB-SXM"),
                                           ("NVIDIA l4O", "L4")])
 def test_a_typo_of_a_model_keeps_its_hint(name, hinted):
     assert f"(did you mean {hinted}?)" in _said(name)

@@ -282,6 +282,9 @@ def find_gpu(name: str) -> GPU:
     for spelled in (key, bare):
         if spelled in names:
             return names[spelled]
+    loose = _by_parts(bare, names)
+    if loose is not None:
+        return loose
     choices = _choices(bare)
     counted = None if choices else _counted(key)
     if counted:
@@ -306,6 +309,30 @@ def find_gpu(name: str) -> GPU:
     raise FieldError("gpu", f"{quote(name)} is not in the GPU catalog{hint}; use one of {catalog} or a name "
                             f"nvidia-smi prints (see `kvplan gpus`), or give the GPU memory and the KV budget "
                             f"directly.")
+
+
+FORM_FACTOR = re.compile(r"sxm\d?")  # a cloud's SKU spelling: H100-SXM5-80GB, H200-SXM-141GB
+PCIE_CARD = re.compile(r"pcie|nvl", re.I)  # entries an SXM name is not (H100-NVL is a PCIe card)
+NOMINAL_MEMORY = re.compile(r"(?P<gb>\d+)gb?")  # the memory a name advertises: 80GB, 141GB, 24G
+
+
+def _by_parts(bare: str, names: dict) -> Optional[GPU]:
+    """The one catalog entry a name spelled in another order, or with a form factor (sxm5) or an advertised memory
+    (141gb) the catalog's names leave out, stands for: its other parts those of a catalog name, an SXM name no PCIe
+    card's, and its memory, where it names one, within 10% of the entry's in GiB (H100-SXM5-80GB, H100-PCIe-80GB,
+    RTX-4090-24GB; not H100-SXM5-94GB). None where no name, or more than one entry, fits."""
+    parts = bare.split("-")
+    memory = [int(m["gb"]) for part in parts if (m := NOMINAL_MEMORY.fullmatch(part))]
+
+    def model(spelled: str) -> frozenset:
+        return frozenset(p for p in VENDOR.sub("", spelled).split("-")
+                         if not FORM_FACTOR.fullmatch(p) and not NOMINAL_MEMORY.fullmatch(p))
+
+    asked, socketed = model(bare), any(FORM_FACTOR.fullmatch(part) for part in parts)
+    fits = {gpu.name: gpu for spelled, gpu in names.items() if asked and model(spelled) == asked
+            and all(abs(gpu.memory_bytes / 2**30 - gb) <= 0.1 * gb for gb in memory)
+            and not (socketed and PCIE_CARD.search(gpu.name))}
+    return next(iter(fits.values())) if len(fits) == 1 else None
 
 
 COUNTED = (re.compile(r"(?P<count>\d+)-?[x×*]-?(?P<gpu>.+)"), re.compile(r"(?P<gpu>.+?)-?[x×*:]-?(?P<count>\d+)"))
