@@ -414,23 +414,24 @@ def test_deepseek_v4_takes_stages_from_0_21_0_and_is_offered_none_before():
     157 + 1 = 200 held; from 34,561 to 34,816 (34,755 blocks at most) it asks 3,490 and keeps 158 or more, 198 at
     most. On the budget at 1,048,576 tokens (33,795,629,187 B) the search named 33,024."""
     flash = "deepseek-ai/DeepSeek-V4-Flash"
-    newer = _error(flash, engine="vllm==0.21.0", gpu="H100", tensor_parallel_size=4, min_concurrency=200,
+    h100_fp8 = dict(gpu="H100", kv_cache_dtype="fp8")  # both releases refuse `auto` (test_v4_auto_dtype_s71)
+    newer = _error(flash, engine="vllm==0.21.0", **h100_fp8, tensor_parallel_size=4, min_concurrency=200,
                    max_model_len=None)
     assert newer.endswith("; or tensor_parallel_size 1 and pipeline_parallel_size 22.")
-    assert _passes(flash, engine="vllm==0.21.0", gpu="H100", tensor_parallel_size=1, pipeline_parallel_size=22,
+    assert _passes(flash, engine="vllm==0.21.0", **h100_fp8, tensor_parallel_size=1, pipeline_parallel_size=22,
                    min_concurrency=200, max_model_len=None)["max_concurrency"] == 215
-    assert _fails(flash, engine="vllm==0.21.0", gpu="H100", tensor_parallel_size=1, pipeline_parallel_size=21,
+    assert _fails(flash, engine="vllm==0.21.0", **h100_fp8, tensor_parallel_size=1, pipeline_parallel_size=21,
                   min_concurrency=200, max_model_len=None)["max_concurrency"] == 181
-    older = _error(flash, engine="vllm==0.20.0", gpu="H100", tensor_parallel_size=4, min_concurrency=200,
+    older = _error(flash, engine="vllm==0.20.0", **h100_fp8, tensor_parallel_size=4, min_concurrency=200,
                    max_model_len=None)
     assert older.endswith("no tensor_parallel_size up to 8 (one H100-80GB-SXM node) reaches it; would fit with "
                           "max_model_len 34560.")
-    assert _passes(flash, engine="vllm==0.20.0", gpu="H100", tensor_parallel_size=4, min_concurrency=200,
+    assert _passes(flash, engine="vllm==0.20.0", **h100_fp8, tensor_parallel_size=4, min_concurrency=200,
                    max_model_len=34560)["max_concurrency"] == 200
-    refused = _fails(flash, engine="vllm==0.20.0", gpu="H100", tensor_parallel_size=8, pipeline_parallel_size=2,
+    refused = _fails(flash, engine="vllm==0.20.0", **h100_fp8, tensor_parallel_size=8, pipeline_parallel_size=2,
                      max_model_len=None)
     assert "vLLM 0.20.0 refuses pipeline parallelism for DeepseekV4ForCausalLM" in refused["errors"][0]
-    nothing = _error(flash, engine="vllm==0.20.0", gpu="H100", gpu_memory="20GiB", tensor_parallel_size=8,
+    nothing = _error(flash, engine="vllm==0.20.0", **h100_fp8, gpu_memory="20GiB", tensor_parallel_size=8,
                      min_concurrency=1, max_model_len=None)
     assert nothing.endswith("no tensor_parallel_size up to 8 (one H100-80GB-SXM node) or shorter max_model_len "
                             "reaches it on this budget.")

@@ -34,7 +34,9 @@ from kvplan.api import check, estimate
 from kvplan.plan.longest import longest_fitting
 
 V4 = "deepseek-ai/DeepSeek-V4-Flash"
-V4_ON_H100 = dict(engine="vllm==0.20.0", gpu="H100", tensor_parallel_size=4, kv_cache_memory_bytes=33_795_629_187)
+# fp8, the fp8_ds_mla cache (0.20.0 refuses `auto`: test_v4_auto_dtype_s71)
+V4_ON_H100 = dict(engine="vllm==0.20.0", kv_cache_dtype="fp8", gpu="H100", tensor_parallel_size=4,
+                  kv_cache_memory_bytes=33_795_629_187)
 L8 = "meta-llama/Llama-3.1-8B"
 GiB = 2**30
 
@@ -64,7 +66,7 @@ def test_v4_remedy_can_lie_inside_a_block_of_256():
 def test_v4_remedy_is_planned_on_the_budget_at_its_length():
     """200 requests of the model's 1,048,576 tokens: 34,560 holds them on the 34,833,981,571 B vLLM leaves there;
     a search on the budget at 1,048,576 tokens (33,795,629,187 B) named 33,024."""
-    flags = dict(engine="vllm==0.20.0", gpu="H100", tensor_parallel_size=4, min_concurrency=200)
+    flags = dict(engine="vllm==0.20.0", kv_cache_dtype="fp8", gpu="H100", tensor_parallel_size=4, min_concurrency=200)
     (row,) = check(V4, max_model_len=None, **flags)
     assert row["errors"][0].endswith("; would fit with max_model_len 34560.")
     rows = {n: check(V4, max_model_len=n, **flags)[0] for n in (1048576, 34560, *range(34561, 34577), 34816)}

@@ -92,8 +92,11 @@ def test_0_24_and_0_25_pin_a_flashinfer_the_sm120_decode_cannot_call(release, pi
         f"vLLM {release} runs sparse MLA on compute capability 12.0 with FLASHINFER_MLA_SPARSE_SM120, whose decode "
         f"passes kv_scale_format to FlashInfer (v1/attention/backends/mla/flashinfer_mla_sparse_sm120.py:155), but "
         f"the FlashInfer it pins (flashinfer-python=={pin}) has no such argument: TypeError: "
-        f"trtllm_batch_decode_with_kv_cache_mla() got an unexpected keyword argument 'kv_scale_format', as start-up "
-        f"captures the decode CUDA graphs (with --enforce-eager, at the first request).")
+        f"trtllm_batch_decode_with_kv_cache_mla() got an unexpected keyword argument 'kv_scale_format', as start-up's "
+        f"kernel warm-up, after sizing the KV cache, runs a mixed prefill + decode batch through it to autotune "
+        f"FlashInfer (model_executor/warmup/flashinfer_sparse_mla_warmup.py; autotune is on at every optimization "
+        f"level but -O0, so --enforce-eager does not skip it; with autotune off, at the decode CUDA graph capture, or "
+        f"with no graphs either, at the first request).")
     assert "--engine vllm==0.26.0" in why["remedy"]
 
 

@@ -54,7 +54,7 @@ def refusal(plan: dict) -> dict:
 @pytest.mark.parametrize("release", FLASHMLA_ONLY)
 @pytest.mark.parametrize("gpu", SM12X)
 def test_0_20_to_0_23_build_flashmla_s_path_on_sm12x(release, gpu):
-    why = refusal(v4(gpu, release))
+    why = refusal(v4(gpu, release, "--kv-cache-dtype", "fp8"))  # `auto` is refused first (test_v4_auto_dtype_s71)
     assert why["field"] == "gpu" and why["configuration"]
     assert why["reason"] == (f"FlashMLA's sparse kernels do not run on compute capability 12.0: vLLM {release} builds "
                              f"DeepSeek-V4's attention on them on every CUDA GPU, with no capability check, so "
@@ -64,7 +64,7 @@ def test_0_20_to_0_23_build_flashmla_s_path_on_sm12x(release, gpu):
 
 
 @pytest.mark.parametrize("release,pin", sorted(PIN_LACKS_THEM.items()))
-@pytest.mark.parametrize("dtype", ["auto", "fp8", "fp8_e4m3", "fp8_ds_mla"])
+@pytest.mark.parametrize("dtype", ["fp8", "fp8_e4m3", "fp8_ds_mla"])  # `auto` is refused first (test_v4_auto_dtype_s71)
 def test_0_24_and_0_25_pin_a_flashinfer_the_sm120_class_cannot_call(release, pin, dtype):
     plan = v4("RTX-PRO-6000-Server", release, "--kv-cache-dtype", dtype)
     why = refusal(plan)
@@ -83,13 +83,18 @@ def test_0_24_and_0_25_pin_a_flashinfer_the_sm120_class_cannot_call(release, pin
 
 
 def test_the_eager_flag_does_not_skip_the_warm_up():
-    why = refusal(v4("RTX-PRO-6000-Server", "0.24.0", "--enforce-eager"))
+    why = refusal(v4("RTX-PRO-6000-Server", "0.24.0", "--enforce-eager", "--kv-cache-dtype", "fp8"))
     assert why["field"] == "engine" and "'swa_topk_lens'" in why["reason"]
 
 
 def test_the_brief_s_command():
-    """estimate DeepSeek-V4-Flash --gpu RTX-PRO-6000-Server --tp 4 --engine vllm==0.24.0: sized, then refused."""
-    plan = estimate_plan(FLASH, "--gpu", "RTX-PRO-6000-Server", "--tp", "4", "--engine", "vllm==0.24.0")
+    """estimate DeepSeek-V4-Flash --gpu RTX-PRO-6000-Server --tp 4 --engine vllm==0.24.0: `auto` is refused as the
+    layers are built (test_v4_auto_dtype_s71); with fp8, sized, then refused at the warm-up."""
+    asked = (FLASH, "--gpu", "RTX-PRO-6000-Server", "--tp", "4", "--engine", "vllm==0.24.0")
+    plan = estimate_plan(*asked)
+    assert not plan["engine"]["starts"] and plan["max_concurrency"] == 0
+    assert refusal(plan)["field"] == "kv_dtype" and "--engine vllm==0.26.0" in refusal(plan)["remedy"]
+    plan = estimate_plan(*asked, "--kv-cache-dtype", "fp8")
     assert not plan["engine"]["starts"] and plan["max_concurrency"] == 0
     assert "flashinfer-python==0.6.12" in refusal(plan)["reason"]
 

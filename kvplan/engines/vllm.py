@@ -284,8 +284,8 @@ def configuration_refusal(spec, precision, *, tp: int, length: int, block_size: 
     ROCm assert on the block comes after its fp8 check: rocm.py 0.17.0 :364-371), then as the weights load the
     indexers a shared-indexer config's checkpoint lacks before 0.24 (vllm_index_share.index_share_refusal), then an
     MLA hybrid's pages that the block forced on its MLA backend leaves ununified (mla_hybrid_block_refusal: met after
-    profiling, whatever the memory), last sparse MLA's first decode on SM12x in 0.24-0.25 (sm120_decode_refusal: the
-    CUDA graph capture); None when it gets past them all.
+    profiling, whatever the memory), last sparse MLA's FlashInfer call on SM12x in 0.24-0.25 (sm120_decode_refusal:
+    the kernel warm-up); None when it gets past them all.
     `gpu_name`: the GPU as vLLM names it in its messages (catalog.device_name). A refusal of the dtype or the
     quantisation, and vLLM's bypass of a deprecated method, says in words only what passes every one of these checks
     (`checked`: vllm_dtype_remedy.checked_remedy, bypass_remedy).
@@ -319,7 +319,7 @@ def _configuration_refusal(spec, precision, *, tp: int, length: int, block_size:
         gpu_dtype_refusal(spec, capability, version, gpu_name) or \
         scheme_refusal(spec, capability, version) or marlin_refusal(spec, capability, version) or \
         kv_scheme_refusal(spec, version) or checkpoint_e5m2_refusal(spec, precision, capability, version, tp) or \
-        v4_dtype_refusal(spec, precision) or octave_refusal(precision, capability) or \
+        v4_dtype_refusal(spec, precision, capability, version) or octave_refusal(precision, capability) or \
         nvfp4_refusal(spec, precision, capability, version) or sparse_gpu_refusal(spec, capability, version) or \
         sparse_dtype_refusal(spec, precision, capability, version, tp) or \
         dense_mla_dtype_refusal(spec, precision, capability, version, tp) or \

@@ -19,7 +19,7 @@ from ..model.kinds import V4_KINDS, FullAttention, MLALatent
 from ..model.precision import vllm_name
 from .figures import Refusal
 from .vllm_e5m2 import MLA_BACKEND_FIRST, e5m2_refusal
-from .vllm_kv_dtype import _sparse_layer_args, cache_precision, is_sparse, is_v4, sparse_choice
+from .vllm_kv_dtype import V4_AUTO, _sparse_layer_args, cache_precision, is_sparse, is_v4, sparse_choice
 from .vllm_mamba_state import hybrid_pages
 from .vllm_nvfp4 import nvfp4_refusal_line, refusal_options
 from .vllm_sparse import (ROCM_NO_SPARSE, ROCM_SPARSE_SINCE, SM120, TRITON_MLA_QUANTIZED, dense_mla_fp8,
@@ -34,11 +34,27 @@ from .vllm_versions import PINNED, parse_version, release_rule
 
 # DeepSeek-V4 on NVIDIA Hopper and Blackwell datacenter GPUs (models/deepseek_v4/nvidia/model.py
 # _select_dsv4_attn_cls: DeepseekV4FlashMLAAttention unless SM12x or an explicit FlashInfer backend), and on SM12x
-# (its DeepseekV4FlashInferSM120Attention keeps the same layout: vllm_v4_gpu.py): the fp8_ds_mla layout only;
-# models/deepseek_v4/attention.py _resolve_dsv4_kv_cache_dtype turns auto and every fp8* dtype into fp8_ds_mla and
-# raises for any other.
+# (its DeepseekV4FlashInferSM120Attention keeps the same layout: vllm_v4_gpu.py): the fp8_ds_mla layout only; the
+# attention layer, as it is built, turns every fp8* dtype into fp8_ds_mla and refuses any other, `auto` too before
+# 0.30 (vllm_kv_dtype.V4_AUTO). vLLM's words by first release (newest first): an AssertionError up to 0.29, then a
+# ValueError with advice.
 V4_REFUSAL = ("DeepseekV4 fp8_ds_mla layout only supports fp8 kv-cache, got {dtype}. Please set `--kv-cache-dtype "
               "fp8` or select a backend that supports bfloat16 KV cache.")
+V4_DTYPE_REFUSALS = (
+    ((0, 30), V4_REFUSAL, "0.30.0 models/deepseek_v4/attention.py:111-118 _resolve_dsv4_kv_cache_dtype (0.32.0 "
+                          ":110-117)"),
+    ((0, 24), "DeepseekV4 fp8_ds_mla layout only supports fp8 kv-cache, got {dtype}.",
+     "0.24.0 models/deepseek_v4/attention.py:79-82, 0.25.x and 0.26.0 :83-86, 0.27.0 :105-108, 0.28.0 :106-109, "
+     "0.29.0 :105-108"),
+    ((0, 23), "DeepseekV4 FlashMLA fp8 layout only supports fp8 kv-cache, got {dtype}.",
+     "0.23.0 models/deepseek_v4/attention.py:80-83"),
+    ((0, 20), "DeepseekV4 only supports fp8 kv-cache format for now, got {dtype}.",
+     "0.20.0 model_executor/layers/deepseek_v4_attention.py:597-600, 0.20.1 and 0.20.2 :671-674, 0.21.0 :697-700; "
+     "0.22.x models/deepseek_v4/attention.py:671-674"),
+)
+V4_FP8 = ("fp8",)  # the dtype vLLM's own advice names; every fp8* is stored alike (vllm_kv_dtype.cache_precision)
+# where `auto` is refused, the release that stores it (V4_AUTO's newest row), said beside the dtype the search checks
+V4_AUTO_RELEASE = "--engine vllm=={first} or newer, where auto is fp8_ds_mla"
 
 
 def sparse_dtype_refusal(spec, precision, capability=(), version: str = PINNED,
@@ -120,12 +136,12 @@ def sparse_gpu_refusal(spec, capability=(), version: str = PINNED) -> Optional[R
 
 
 def sm120_decode_refusal(spec, capability=(), version: str = PINNED) -> Optional[Refusal]:
-    """Sparse MLA on SM12x in 0.24-0.25: FLASHINFER_MLA_SPARSE_SM120 is chosen and the cache sized, then its first
-    decode (the CUDA graph capture of start-up) calls the FlashInfer the release pins with an argument it lacks
-    (vllm_sparse.SM120_FLASHINFER_PIN). DeepSeek-V4 likewise, its SM120 attention class failing as start-up warms it
-    up (vllm_v4_gpu.V4_SM120_FLASHINFER_PIN). The release is at fault: the remedy is the first whose pin takes it,
-    or a GPU without the SM12x path. Met after every other configuration check (and after the memory check, which
-    kvplan does not order against it)."""
+    """Sparse MLA on SM12x in 0.24-0.25: FLASHINFER_MLA_SPARSE_SM120 is chosen and the cache sized, then start-up's
+    kernel warm-up (FlashInfer autotune, on by default, --enforce-eager or not) calls the FlashInfer the release pins
+    with an argument it lacks (vllm_sparse.SM120_FLASHINFER_PIN). DeepSeek-V4 likewise, its SM120 attention class
+    failing as start-up warms it up (vllm_v4_gpu.V4_SM120_FLASHINFER_PIN). The release is at fault: the remedy is
+    the first whose pin takes it, or a GPU without the SM12x path. Met after every other configuration check (and
+    after the memory check, which kvplan does not order against it)."""
     if is_v4(spec):
         why, first = v4_sm120_pin_refusal_line(capability, version), v4_sm120_first_release()
     elif is_sparse(spec):
@@ -220,11 +236,22 @@ def mla_hybrid_block_refusal(spec, precision, block_size: Optional[int], capabil
     return Refusal(why, None, configuration=True, field="engine", options=(f"vllm=={first}",), onward="newer")
 
 
-def v4_dtype_refusal(spec, precision) -> Optional[Refusal]:
-    """vLLM's refusal of a DeepSeek-V4 cache dtype its FlashMLA path cannot store (None when it can)."""
+def v4_dtype_refusal(spec, precision, capability=(), version: str = PINNED) -> Optional[Refusal]:
+    """vLLM's refusal of a DeepSeek-V4 cache dtype its fp8_ds_mla layout cannot store (None when it can): every dtype
+    not fp8*, and `auto` before 0.30, which the layer sees as "auto" (vllm_kv_dtype.V4_AUTO). The remedy the search
+    checks is fp8 (and auto from 0.30); for `auto` refused, also the release that stores it, where V4 runs on this GPU
+    there (vllm_v4_gpu.v4_gpu_refusal_line)."""
     if not is_v4(spec) or vllm_name(precision.name).startswith("fp8"):
         return None
-    return Refusal(V4_REFUSAL.format(dtype=vllm_name(precision.name)), None, configuration=True, field="kv_dtype")
+    asked = "auto" if precision.auto else vllm_name(precision.name)
+    why = release_rule(V4_DTYPE_REFUSALS, version, V4_REFUSAL).format(dtype=asked)
+    stored_auto = release_rule(V4_AUTO, version, "")
+    options = (("auto",) if stored_auto else ()) + V4_FP8
+    first = ".".join(map(str, V4_AUTO[0][0] + (0,)))
+    also = V4_AUTO_RELEASE.format(first=first) if asked == "auto" and not v4_gpu_refusal_line(capability, first) \
+        else ""
+    return Refusal(why, None, configuration=True, field="kv_dtype", options=options, also=also,
+                   remedy_flags=(("engine", "--engine"),) if also else ())
 
 
 # The octave_* formats (0.33 on) are ROCm's: ROCM_OCTAVE is the only backend that lists them (0.33.0

@@ -59,6 +59,24 @@ SPARSE_MLA_AUTO = (
                                  "fp8_ds_mla ('we use a custom fp8 format as default')"),
 )
 
+# What `--kv-cache-dtype auto` stores for DeepSeek-V4, by first release (newest first). Its attention layer reads
+# cache_config.cache_dtype as it is built and, under the fp8_ds_mla layout of every class vLLM picks without
+# --attention-backend (Hopper, SM10x, SM12x, ROCm), refuses what does not start with "fp8"
+# (vllm_backend_refusals.V4_DTYPE_REFUSALS). Nothing before it rewrites `auto` in 0.20-0.29: the CacheConfig gets
+# resolve_kv_cache_dtype_string's answer (engine/arg_utils.py 0.20.0:1643-1645, 0.29.0:2070), which reads a
+# ModelOpt checkpoint's kv_cache_quant_algo only (utils/torch_utils.py 0.20.0:288-289, 0.29.0:451-452; V4's
+# quantization_config is quant_method fp8, no kv field); the DeepseekV4ForCausalLM config handler renames that
+# method to deepseek_v4_fp8 and touches no cache setting (model_executor/models/config.py 0.20.0:110-132, 0.27.0
+# :317-339; MODELS_CONFIG_MAP keys DeepseekV32ForCausalLM's handler, the only one that rewrites a cache dtype
+# (bfloat16 -> auto), by V3.2's name: 0.20.0 :663-664, 0.29.0 :1004-1005); platforms/cuda.py and config/vllm.py
+# assign no cache_dtype. So `auto` reaches the layer as "auto" and is refused until 0.30 turns it into fp8 there.
+V4_AUTO = (
+    ((0, 30), SPARSE_MLA_FP8, "0.30.0 models/deepseek_v4/attention.py:109-110 _resolve_dsv4_kv_cache_dtype: auto -> "
+                              "fp8 -> fp8_ds_mla (0.34.0 :110-111)"),
+    ((0, 20), "", "0.20.0 model_executor/layers/deepseek_v4_attention.py:595-600 ... 0.29.0 models/deepseek_v4/"
+                  "attention.py:103-108: auto kept, then refused"),
+)
+
 
 # What vLLM makes of the KV cache a checkpoint names (ModelSpec.checkpoint_kv_dtype), by the first release of each
 # rule (newest first): for each method family, the caches it stores and for which --kv-cache-dtype ("auto": `auto`
@@ -102,7 +120,9 @@ def checkpoint_kv(spec, version: str = PINNED) -> tuple:
 def auto_kv_dtype(spec, version: str = PINNED) -> str:
     """The cache `--kv-cache-dtype auto` names for `spec` in vLLM `version` ("" for the model dtype): the checkpoint's
     own KV cache where the release stores it (checkpoint_kv), else ModelSpec.auto_kv_dtype, or DeepSeek-V3.2's
-    fp8_ds_mla where the release defaults to it (SPARSE_MLA_AUTO)."""
+    fp8_ds_mla where the release defaults to it (SPARSE_MLA_AUTO); DeepSeek-V4's by release (V4_AUTO)."""
+    if is_v4(spec):
+        return release_rule(V4_AUTO, version, "")
     named, _ = checkpoint_kv(spec, version)
     if named:
         return named
@@ -203,10 +223,13 @@ def _checkpoint_kv_note(spec, version: str) -> tuple:
 def unviewed(spec):
     """`spec` before release_view: the one thing it changes for a release is `auto`, which the parser set to the
     checkpoint's own KV cache (CHECKPOINT_KV: the model dtype before 0.14) or, for DeepSeek-V3.2, to nothing
-    (fp8_ds_mla in 0.11.0 only, SPARSE_MLA_AUTO), which that architecture's config never names itself."""
+    (fp8_ds_mla in 0.11.0 only, SPARSE_MLA_AUTO), which that architecture's config never names itself; for
+    DeepSeek-V4, to fp8_ds_mla (V4_AUTO: the model dtype, refused, before 0.30)."""
     named = getattr(spec, "checkpoint_kv_dtype", "")
     if named:
         return spec if spec.auto_kv_dtype == named else replace(spec, auto_kv_dtype=named)
+    if is_v4(spec):  # the parser's fp8_ds_mla, V4_AUTO's newest row
+        return spec if spec.auto_kv_dtype == SPARSE_MLA_FP8 else replace(spec, auto_kv_dtype=SPARSE_MLA_FP8)
     if served_architecture(spec) == "DeepseekV32ForCausalLM" and spec.auto_kv_dtype == SPARSE_MLA_FP8:
         return replace(spec, auto_kv_dtype="")
     return spec

@@ -1,9 +1,9 @@
 """An NVFP4 KV cache (--kv-cache-dtype nvfp4 / nvfp4_4over6, or `auto` where a ModelOpt checkpoint names an NVFP4 KV
 cache: vllm_kv_dtype.CHECKPOINT_KV) on ordinary attention layers in vLLM, release by release: whether an attention
 backend takes it for the GPU's compute capability, the layers' head size and their attention sinks, or vLLM's refusal.
-Sparse MLA's nvfp4_ds_mla is vllm_sparse.py's, DeepSeek-V4's cache its own (vllm_backend_refusals.V4_REFUSAL); a dense
-MLA latent has no nvfp4 layout at all (precision.Precision.latent_bytes). Paths are under vllm/ of the release named;
-kvplan copies no vLLM code.
+Sparse MLA's nvfp4_ds_mla is vllm_sparse.py's, DeepSeek-V4's cache its own (vllm_backend_refusals.
+V4_DTYPE_REFUSALS); a dense MLA latent has no nvfp4 layout at all (precision.Precision.latent_bytes). Paths are
+under vllm/ of the release named; kvplan copies no vLLM code.
 
 FLASHINFER is the one attention backend that lists nvfp4 (every other backend's supported_kv_cache_dtypes, CUDA's
 and ROCm's, stops short of it, 0.20.0-0.34.0), so on CUDA the platform either picks FLASHINFER (its head sizes,

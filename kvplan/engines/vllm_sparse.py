@@ -1,6 +1,6 @@
 """Sparse MLA (DeepSeek-V3.2, GLM-5.x: a config with index_topk) in vLLM, release by release: which attention
 backend a quantized --kv-cache-dtype lands on for the GPU's compute capability, the latent that backend keeps, or
-vLLM's refusal when none takes it. DeepSeek-V4 has its own path (vllm_backend_refusals.py V4_REFUSAL,
+vLLM's refusal when none takes it. DeepSeek-V4 has its own path (vllm_backend_refusals.py V4_DTYPE_REFUSALS,
 vllm_v4_gpu.py); 16-bit caches keep a bf16 latent on every backend. Paths are under vllm/ of the release named;
 kvplan copies no vLLM code.
 
@@ -115,7 +115,7 @@ SM10X_AUTO = (((0, 32), {"GlmMoeDsaForCausalLM": "fp8_e4m3"}, "0.32.0 models/con
 #   0.24.0 :37-39, 0.32.0 :38-40), GLM-5.x's finds no backend. Its kernel blocks are [64, 256] up to 0.31 (0.24.0
 #   :158-159, 0.31.0 :174-175) and MultipleOf(64) from 0.32 (:184-185): either way a block must be a multiple of 64
 #   (backend.py supports_block_size), as vllm_specs.SPARSE_MLA_BLOCK_RULES says, and an unset one is 64.
-# - 0.24.0-0.25.x start-up then fails at the first sparse decode: SM120_FLASHINFER_PIN.
+# - 0.24.0-0.25.x start-up then fails at its kernel warm-up's first sparse MLA call: SM120_FLASHINFER_PIN.
 SM120 = 12
 FLASHINFER_SM120 = "FLASHINFER_MLA_SPARSE_SM120"
 SM120_DTYPES = (
@@ -126,9 +126,18 @@ SM120_DTYPES = (
 # FLASHINFER_MLA_SPARSE_SM120's decode passes kv_scale_format= to FlashInfer's trtllm_batch_decode_with_kv_cache_mla
 # (flashinfer_mla_sparse_sm120.py 0.24.0 :141-156, 0.31.0 :241), a keyword FlashInfer takes from 0.6.14 (flashinfer/
 # mla/_core.py:2553). The flashinfer-python each release's wheel pins (METADATA Requires-Dist) where it lacks it, by
-# first release ("": the pin takes it). The call runs when start-up captures the full decode CUDA graphs (the sparse
-# metadata builder's AttentionCGSupport.UNIFORM_BATCH, flashinfer_mla_sparse.py 0.24.0 :266; v1/worker/
-# gpu_model_runner.py 0.24.0 :6673 force_attention), or at the first request under --enforce-eager.
+# first release ("": the pin takes it). forward_mqa sends every token, prefill ones too, through that call
+# (flashinfer_mla_sparse_sm120.py 0.24.0 and 0.25.x :103-156). Start-up first reaches it in the kernel warm-up, after
+# the KV cache is sized and before any CUDA graph capture (v1/worker/gpu_worker.py 0.24.0 :654 then :657-658, 0.25.x
+# :758 then :761-762): flashinfer_sparse_mla_decode_autotune_warmup (model_executor/warmup/kernel_warmup.py 0.24.0
+# :55, 0.25.x :72) runs a 16-token mixed prefill + decode dummy run with force_attention=True on a 12.x GPU with this
+# backend whenever kernel_config.enable_flashinfer_autotune is True (flashinfer_sparse_mla_warmup.py 0.24.0 and 0.25.x
+# :92-97, :115-121, :145, :157). That is every optimization level but -O0 (config/vllm.py 0.24.0 :214 False, :235,
+# :256, :277 True, default O2 :364; 0.25.x :211, :232, :253, :274, :361), and --enforce-eager keeps the level (it sets
+# the compile and cudagraph modes to NONE only: 0.24.0 :1061-1067, 0.25.x :1095-1101). With autotune off the call
+# comes at the full decode CUDA graph capture (the sparse metadata builder's AttentionCGSupport.UNIFORM_BATCH,
+# flashinfer_mla_sparse.py 0.24.0 :266; gpu_model_runner.py 0.24.0 :6673 force_attention), and with no graphs either
+# (-O0's cudagraph_mode NONE, 0.24.0 :210) at the first request. kvplan models the default level.
 SM120_FLASHINFER_PIN = (
     ((0, 26), "", "0.26.0 pins flashinfer-python 0.6.14, 0.27-0.28 0.6.16.post3, 0.29.0 0.6.18, 0.30.0 0.6.18.post1, "
                   "0.31.0 and 0.32.0 0.7.0.post1: all take kv_scale_format"),
@@ -139,8 +148,11 @@ SM120_PIN_FAILURE = ("vLLM {version} runs sparse MLA on compute capability {cc} 
                      "whose decode passes kv_scale_format to FlashInfer (v1/attention/backends/mla/"
                      "flashinfer_mla_sparse_sm120.py:155), but the FlashInfer it pins (flashinfer-python=={pin}) has "
                      "no such argument: TypeError: trtllm_batch_decode_with_kv_cache_mla() got an unexpected keyword "
-                     "argument 'kv_scale_format', as start-up captures the decode CUDA graphs (with --enforce-eager, "
-                     "at the first request).")
+                     "argument 'kv_scale_format', as start-up's kernel warm-up, after sizing the KV cache, runs a "
+                     "mixed prefill + decode batch through it to autotune FlashInfer (model_executor/warmup/"
+                     "flashinfer_sparse_mla_warmup.py; autotune is on at every optimization level but -O0, so "
+                     "--enforce-eager does not skip it; with autotune off, at the decode CUDA graph capture, or with "
+                     "no graphs either, at the first request).")
 SM120_BF16_AS_AUTO = ("DeepseekV32ForCausalLM",)  # models/config.py 0.24.0 :37-39, 0.32.0 :38-40: bfloat16 -> auto
 # ROCm: every sparse MLA layer gets ROCM_AITER_MLA_SPARSE, the only backend its priority list holds (platforms/
 # rocm.py _get_backend_priorities: 0.18.0 :315-316, 0.32.0 :485-486), and mla_attention.py turns nothing there into
@@ -389,8 +401,9 @@ def sparse_gpu_refusal_line(capability=(), version: str = PINNED) -> str:
 
 
 def sm120_pin_refusal_line(capability=(), version: str = PINNED) -> str:
-    """Why sparse MLA on SM12x fails at its first decode in `version` ('' where it does not, and on other GPUs): the
-    FlashInfer the release pins lacks an argument FLASHINFER_MLA_SPARSE_SM120 passes (SM120_FLASHINFER_PIN)."""
+    """Why sparse MLA on SM12x fails at start-up's kernel warm-up in `version` ('' where it does not, and on other
+    GPUs): the FlashInfer the release pins lacks an argument FLASHINFER_MLA_SPARSE_SM120 passes
+    (SM120_FLASHINFER_PIN)."""
     pin = release_rule(SM120_FLASHINFER_PIN, version, "")
     if not pin or not sm120_sparse(capability, version):
         return ""

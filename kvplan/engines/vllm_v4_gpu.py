@@ -9,9 +9,9 @@ Without --attention-backend (which kvplan does not model), models/deepseek_v4/nv
   (_select_dsv4_attn_cls, 0.24.0 :738-769, 0.32.0 :1042-1044). That class keeps the fp8_ds_mla layout
   (use_fp8_ds_mla_layout = True: flashinfer_sparse.py 0.24.0 :513, 0.32.0 :624, 0.34.0 :622) and FlashMLA's cache
   shape (get_kv_cache_shape delegates on major 12, 0.24.0 :124-141) and kernel block [256] (0.24.0 :65-66, 0.34.0
-  :119-120, as sparse_mla.py's): the cache, its pages and the dtype rules (vllm_backend_refusals.V4_REFUSAL) are
-  Hopper's. What differs: the FlashInfer it calls (V4_SM120_FLASHINFER_PIN) and its profile-run workspace
-  (V4_SM120_WORKSPACE).
+  :119-120, as sparse_mla.py's): the cache, its pages and the dtype rules
+  (vllm_backend_refusals.V4_DTYPE_REFUSALS) are Hopper's. What differs: the FlashInfer it calls
+  (V4_SM120_FLASHINFER_PIN) and its profile-run workspace (V4_SM120_WORKSPACE).
 """
 
 from __future__ import annotations
