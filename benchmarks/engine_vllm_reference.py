@@ -30,6 +30,7 @@ from kvplan.engines import EngineFlags  # noqa: E402
 from kvplan.engines.vllm import start  # noqa: E402
 from kvplan.engines.vllm_settings import resolve_settings  # noqa: E402
 from kvplan.engines.vllm_budget import EXTENSIBLE_GRANULE, sized_after_warmup  # noqa: E402
+from kvplan.engines.vllm_fa4_fp8_block import fa4_fp8_block  # noqa: E402
 from kvplan.engines.vllm_versions import PINNED, behaviour  # noqa: E402
 from kvplan.model import parse_config  # noqa: E402
 from kvplan.model.precision import resolve_kv_dtype  # noqa: E402
@@ -99,9 +100,23 @@ def kvplan_startup(case: dict, release: str = PINNED):
         prefix_caching=inputs.get("enable_prefix_caching", True) is not False)
     precision = resolve_kv_dtype(inputs["kv_cache_dtype"], spec.dtype, spec.auto_kv_dtype)
     budget = inputs["available_kv_cache_bytes"]
+    block_size = inputs.get("block_size") or emulated_block(case, spec, precision, release)
     result = start(spec, tp=inputs["tp"], precision=precision, settings=settings, available=[budget],
-                   block_size=inputs.get("block_size"), version=release, measured=measured_sizing(budget, release))
+                   block_size=block_size, version=release, measured=measured_sizing(budget, release))
     return result, settings
+
+
+def emulated_block(case: dict, spec, precision, release: str):
+    """The block the harness ran at, made explicit where it could not run vLLM's rule: it emulates SM90 with FA3
+    only (the data files' emulated_gpu), and flash_attn.py's FA4 fp8 block (64 for a 512-wide head on SM90 from 0.31:
+    kvplan/engines/vllm_fa4_fp8_block.py, Gemma 4's full layers) asks the platform for a capability the CPU platform
+    does not have, so those cases kept the release's default (settings.block_size_after_backend). None elsewhere."""
+    settings = case.get("settings") or {}
+    default = behaviour(release).block_size
+    if "block_size_after_backend" not in settings or \
+            fa4_fp8_block(spec.layers, precision, None, default, release) == default:
+        return None
+    return settings["block_size_after_backend"]
 
 
 def category(case: dict) -> str:

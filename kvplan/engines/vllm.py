@@ -41,9 +41,11 @@ from .vllm_cache_flags import kda_refusal
 from .vllm_index_share import index_share_refusal
 from .vllm_config_read import config_read_refusal
 from .vllm_ct_kv import kv_scheme_refusal
+from .vllm_fa4_fp8_block import fa4_fp8_block
 from .vllm_kv_dtype import cache_precision
 from .vllm_mamba_mode import mamba_all_mode
 from .vllm_mamba_state import hybrid_pages, mamba_state_bytes, ssm_state_dtype
+from .vllm_mimo import served_layers
 from .vllm_model_dtype import (built_quantization_refusal, float_kv_refusal, gpu_dtype_refusal, model_dtype_refusal,
                                servable_dtypes)
 from .vllm_quant import is_deprecation, marlin_refusal, model_config_refusal, scheme_refusal
@@ -94,10 +96,13 @@ def layer_specs(spec, tp: int, precision, settings: Settings, block_size: Option
     """(per-layer CacheSpecs, block size, log lines) for the whole model in vLLM `version` on a GPU of
     `capability` (the CUDA compute capability: sparse MLA's cache, cache_precision)."""
     precision = cache_precision(spec, precision, capability, version, tp)
+    spec = served_layers(spec, version)  # the widths this release pages (MiMo-V2's values: vllm_mimo)
     layers = spec.layers
     quantized = precision.bits < 16
     # its layers' kinds, each once in first-seen order (ModelSpec.layer_counts): what the backend's block reads
-    bs = attention_block_size(tuple(kind for kind, _ in spec.layer_counts), quantized, block_size, version, capability)
+    kinds = tuple(kind for kind, _ in spec.layer_counts)
+    bs = attention_block_size(kinds, quantized, block_size, version, capability)
+    bs = fa4_fp8_block(kinds, precision, block_size, bs, version, capability)  # Hopper's 512-wide fp8 heads
     lines = []
     mamba = list(spec.linear_layers)
     updated = ssm_state_dtype(spec, version)[1]
