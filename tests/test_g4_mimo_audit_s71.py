@@ -159,3 +159,27 @@ def test_the_config_widths_stay_the_arithmetic():
     gemma = resolve(E4B)
     assert served_layers(gemma, "0.16.0") is gemma  # only MiMo-V2 pads
 
+
+# ---- Gemma 4: the KV-sharing layers' projections before 0.30 ----
+
+def weights_term(release: str, tp: int = 1) -> int:
+    plan = estimate_plan(E4B, "--gpu", "H200", "-tp", str(tp), "-c", "32768", "--engine", f"vllm=={release}")
+    return next(t["bytes"] for t in plan["budget"]["terms"] if t["name"] == "weights")
+
+
+def test_e4b_shared_layers_keep_k_v_projections_before_0_30():
+    """E4B's 18 KV-sharing layers (15 sliding of 2 heads x 256, 3 full of 2 x 512; hidden 2560, bf16) build a
+    QKVParallelLinear and a k_norm in 0.19-0.29 (gemma4.py 0.19.0:286-311), a q_proj alone from 0.30."""
+    projections = 2 * (15 * 2 * 256 + 3 * 2 * 512) * 2560
+    norms = 15 * 256 + 3 * 512
+    assert weights_term("0.29.0") - weights_term("0.30.0") == 2 * (projections + norms) == 110_111_232
+    assert weights_term("0.19.0") == weights_term("0.29.0")
+    # tp 2: one of the 2 KV heads a rank, each k_norm whole
+    assert weights_term("0.25.0", tp=2) - weights_term("0.30.0", tp=2) == 2 * (projections // 2 + norms)
+
+
+def test_the_31b_shares_no_cache_and_loads_alike():
+    plan = {r: estimate_plan(DENSE, "--gpu", "H200", "-c", "32768", "--engine", f"vllm=={r}") for r in ("0.29.0",
+                                                                                                       "0.30.0")}
+    weights = {r: next(t["bytes"] for t in p["budget"]["terms"] if t["name"] == "weights") for r, p in plan.items()}
+    assert weights["0.29.0"] == weights["0.30.0"]

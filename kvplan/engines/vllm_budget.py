@@ -53,6 +53,7 @@ from .vllm_profile import FLASHINFER_SAMPLER_BYTES, persistent_after_profile, pr
 from .vllm_pooling_budget import pooling_runner, without_lm_head
 from .vllm_registry import served_architecture
 from .vllm_runner import Runner, is_rocm, model_runner
+from .vllm_shared_kv import shared_kv_projections
 from .vllm_v4_gpu import V4_SM120_WORKSPACE, v4_flashinfer_sm120
 from . import EngineFlags
 from .vllm_versions import PINNED, Behaviour, behaviour, parse_version, release_rule
@@ -917,6 +918,11 @@ def _budget(spec, tp: int, gpu, gpu_util: float, settings, rules: Behaviour, ver
     if ple_buffer:
         weights += ple_buffer
         weights_source += f"; + {format_gib(ple_buffer)} GiB per-layer-input buffer (Gemma 4's multimodal wrapper)"
+    shared_kv = shared_kv_projections(spec, tp, stage, version)
+    if shared_kv:
+        weights += shared_kv
+        weights_source += (f"; + {format_gib(shared_kv)} GiB of K / V projections Gemma 4's KV-sharing layers still "
+                           f"build before 0.30 (vllm_shared_kv.py)")
     peak, peak_source = profile_peak(spec, tp, stage, settings, rules, runner, skip_mm, gpu, flags.mm_limits,
                                      data_parallel, layout, flags.mm_processor_kwargs,
                                      lazy_stage_inputs(spec, settings, runner, version, rules, stage))
