@@ -22,6 +22,8 @@ v_head_dim]); no head_size_v), so a KV head stores 2 x 192 values a token, not 1
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from tests.conftest import estimate_plan
@@ -183,3 +185,45 @@ def test_the_31b_shares_no_cache_and_loads_alike():
                                                                                                        "0.30.0")}
     weights = {r: next(t["bytes"] for t in p["budget"]["terms"] if t["name"] == "weights") for r, p in plan.items()}
     assert weights["0.29.0"] == weights["0.30.0"]
+
+
+# ---- MiMo-V2-Flash: FlashAttentionDiffKVBackend's sinks off Hopper / SM10x in 0.20-0.23 ----
+
+def mimo_engine(release: str, gpu: str) -> dict:
+    return estimate_plan(MIMO, "--gpu", gpu, "-tp", "8", "-c", "32768", "--engine", f"vllm=={release}")["engine"]
+
+
+@pytest.mark.parametrize("release", ["0.20.0", "0.21.0", "0.22.1", "0.23.0"])
+@pytest.mark.parametrize("gpu,cc", [("A100-80GB", "8.0"), ("L40S", "8.9"), ("RTX-PRO-6000-Server", "12.0")])
+def test_mimo_sinks_stop_fa2_gpus_in_0_20_to_0_23(release, gpu, cc):
+    """mimo_v2_flash.py 0.20.0:294-300 / mimo_v2.py 0.21.0:295-300 hand the sliding layers (sinks: config
+    add_swa_attention_sink_bias; values 128 under 192-wide keys) FlashAttentionDiffKVBackend, and FlashAttentionImpl
+    asserts flash_attn_supports_sinks() (flash_attn.py 0.20.0:658-662), FA 3 or 4: FA2 on these GPUs."""
+    e = mimo_engine(release, gpu)
+    why = e["refusal"]
+    assert not e["starts"] and why["configuration"] and why["field"] == "engine"
+    assert f"compute capability {cc} does not run (FA2)" in why["reason"]
+    assert why["reason"].endswith("AssertionError: Sinks are only supported in FlashAttention 3")
+    assert why["remedy"].startswith("it starts with --engine vllm==0.24.0 or newer")
+
+
+@pytest.mark.parametrize("release,gpu", [("0.19.1", "A100-80GB"), ("0.24.0", "A100-80GB"), ("0.21.0", "H200"),
+                                         ("0.21.0", "B200")])
+def test_mimo_starts_where_its_sinks_find_a_kernel(release, gpu):
+    # 0.19: the selector's TRITON_ATTN (supports_sink True, triton_attn.py 0.19.0:335-336); 0.24: TRITON_ATTN_DIFFKV
+    # (mimo_v2.py 0.24.0:297-318); Hopper FA3, SM10x FA4
+    assert mimo_engine(release, gpu)["starts"]
+
+
+def test_a_mimo_config_without_sliding_sinks_starts(write_config):
+    import copy
+    import json
+
+    from tests.conftest import load_yaml
+
+    spec_file = Path(__file__).resolve().parents[1] / "model_specs" / "XiaomiMiMo--MiMo-V2-Flash.yaml"
+    config = copy.deepcopy(load_yaml(spec_file.read_text())["config"])
+    config["add_swa_attention_sink_bias"] = False
+    path = write_config(config)
+    plan = estimate_plan(str(path), "--gpu", "A100-80GB", "-tp", "8", "-c", "32768", "--engine", "vllm==0.21.0")
+    assert plan["engine"]["starts"], json.dumps(plan["engine"]["refusal"])

@@ -10,17 +10,33 @@ and what vLLM stores of the value is a release's choice:
 - 0.20.0 on passes head_size_v (mimo_v2_flash.py 0.20.0:302-315 on FlashAttentionDiffKVBackend; mimo_v2.py from
   0.21.0, 0.32.0 :325-339) and the cache specs count head_size + head_size_v (v1/kv_cache_interface.py 0.20.0:174-184,
   :262-272 AttentionSpec.real_page_size_bytes): the config's widths.
+
+Its attention backend: 0.14-0.19 let the selector pick one as for any layer (the sliding layers' sinks need FA3 /
+FA4, FlashInfer's TRTLLM path or TRITON_ATTN). 0.20-0.23 hand every layer whose value is narrower than its key
+FlashAttentionDiffKVBackend, whatever the GPU (mimo_v2_flash.py 0.20.0:294-300, mimo_v2.py 0.21.0:295-300, 0.23.0 the
+same), and FlashAttentionImpl asserts that a layer with sinks runs FlashAttention 3 or 4 (v1/attention/backends/
+flash_attn.py 0.20.0:658-662, 0.23.0 the same; fa_utils.py flash_attn_supports_sinks: get_flash_attn_version() in
+(3, 4)), which CUDA picks on 9.x (FA3) and 10.x (FA4) only, FA2 elsewhere (fa_utils.py 0.20.0 get_flash_attn_version).
+So on an A100, L40S or RTX GPU the first sliding layer stops start-up as the model is built: diffkv_sink_refusal.
+0.24 on fall back to TRITON_ATTN_DIFFKV where FlashAttention cannot take the shape (mimo_v2.py 0.24.0:297-318).
+Not modelled: ROCm, where vLLM's FlashAttention answers no version.
 """
 
 from __future__ import annotations
 
 from dataclasses import replace
+from typing import Optional
 
-from ..model.kinds import FullAttention
+from ..model.kinds import FullAttention, SlidingWindow
 from ..model.layers import MIMO_ARCHITECTURES
+from .figures import Refusal
+from .vllm_sparse import is_rocm_platform
 from .vllm_versions import parse_version
 
 VALUE_WIDTH_SINCE = (0, 20)  # the first release whose MiMo-V2 layers cache the value at its own width
+DIFFKV_FORCED = ((0, 20), (0, 24))  # [from, before): FlashAttentionDiffKVBackend on every GPU
+SINK_FA_MAJORS = (9, 10)  # the compute capability majors whose FlashAttention (3, 4) takes sinks
+SINK_ASSERTION = "Sinks are only supported in FlashAttention 3"
 
 
 def served_layers(spec, version: str):
@@ -36,3 +52,27 @@ def padded_value(layer):
     if isinstance(layer, FullAttention) and layer.value_dim != layer.head_dim:
         return replace(layer, v_head_dim=None)
     return layer
+
+
+def diffkv_sink_refusal(spec, capability=(), version: str = "0.32.0") -> Optional[Refusal]:
+    """vLLM's AssertionError for MiMo-V2's sliding layers (sinks, a value narrower than the key) built on
+    FlashAttentionDiffKVBackend on a CUDA GPU whose FlashAttention is FA2 (DIFFKV_FORCED, SINK_FA_MAJORS); None
+    elsewhere. The remedies: 0.24 or later (TRITON_ATTN_DIFFKV), 0.19 or earlier (the selector's backend), or a
+    Hopper / SM10x GPU."""
+    first, before = DIFFKV_FORCED
+    if spec.architecture not in MIMO_ARCHITECTURES or not first <= parse_version(version) < before:
+        return None
+    if not capability or is_rocm_platform(capability) or capability[0] in SINK_FA_MAJORS:
+        return None
+    if not dict(spec.attention_switches).get("add_swa_attention_sink_bias"):
+        return None
+    if not any(isinstance(layer, SlidingWindow) and layer.value_dim != layer.head_dim for layer in spec.layers):
+        return None
+    cc = f"{capability[0]}.{capability[1]}"
+    why = (f"vLLM {version} builds MiMo-V2's sliding layers, whose values are narrower than their keys, on "
+           f"FlashAttentionDiffKVBackend whatever the GPU, and their attention sinks need FlashAttention 3 or 4, "
+           f"which compute capability {cc} does not run (FA2): start-up stops as the model is built "
+           f"(v1/attention/backends/flash_attn.py FlashAttentionImpl): AssertionError: {SINK_ASSERTION}")
+    return Refusal(why, None, configuration=True, field="engine", options=("vllm==0.24.0",), onward="newer",
+                   also="--engine vllm==0.19.1 (whose selector runs the sinks on TRITON_ATTN), or on a Hopper or "
+                        "SM10x Blackwell GPU (H100, H200, B200, ...)")

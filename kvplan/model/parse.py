@@ -293,10 +293,11 @@ def _multimodal(cfg: Config) -> bool:
 
 
 # the config keys vLLM's decoder layers pick their attention by (engines/vllm_config_read.py ENCODER_ONLY_FROM): the
-# switches to bidirectional attention, and openpangu.py's keys for its MLA and sink attention (CAUSAL_BY_KEYS,
-# build_refusal)
+# switches to bidirectional attention, openpangu.py's keys for its MLA and sink attention (CAUSAL_BY_KEYS,
+# build_refusal), and MiMo-V2's sinks on its sliding layers (mimo_v2_flash.py 0.20.0:360-362, mimo_v2.py
+# 0.32.0:390-392; its full layers get none; the DiffKV backend they meet: engines/vllm_mimo.py)
 SWITCH_KEYS = ("is_causal", "is_decoder", "param_sink_number", "qk_nope_head_dim", "qk_rope_head_dim", "v_head_dim",
-               "kv_lora_rank")
+               "kv_lora_rank", "add_swa_attention_sink_bias")
 # the keys a config handler reads from the outer config and the language model's both: ColQwen3_5Config's contract
 # (models/config.py 0.27.0:845-857, 0.34.0:1418-1430: hf_config and hf_text_config, once where they are one)
 BOTH_LEVELS_KEYS = ("retrieval_attention_contract",)
