@@ -227,3 +227,22 @@ def test_a_mimo_config_without_sliding_sinks_starts(write_config):
     path = write_config(config)
     plan = estimate_plan(str(path), "--gpu", "A100-80GB", "-tp", "8", "-c", "32768", "--engine", "vllm==0.21.0")
     assert plan["engine"]["starts"], json.dumps(plan["engine"]["refusal"])
+
+
+@pytest.mark.parametrize("release", ["0.20.0", "0.21.0"])
+@pytest.mark.parametrize("gpu", ["B200", "A100-80GB"])
+def test_mimo_fp8_needs_hopper_in_0_20_and_0_21(release, gpu):
+    """FlashAttentionImpl.__init__ (flash_attn.py 0.20.0:653-656, 0.21.0:648-651) raises for a quantised cache unless
+    flash_attn_supports_fp8(): FA3 on 9.x; the first layer (full, DiffKV) meets it before any sink. 0.22 drops it."""
+    plan = estimate_plan(MIMO, "--gpu", gpu, "-tp", "8", "-c", "32768", "--engine", f"vllm=={release}",
+                         "--kv-cache-dtype", "fp8")
+    why = plan["engine"]["refusal"]
+    assert not plan["engine"]["starts"] and why["field"] == "kv_dtype"
+    assert why["reason"].endswith("NotImplementedError: FlashAttention does not support fp8 kv-cache on this device.")
+
+
+@pytest.mark.parametrize("release,gpu", [("0.21.0", "H200"), ("0.22.0", "B200"), ("0.19.1", "B200")])
+def test_mimo_fp8_starts_on_hopper_and_past_the_check(release, gpu):
+    plan = estimate_plan(MIMO, "--gpu", gpu, "-tp", "8", "-c", "32768", "--engine", f"vllm=={release}",
+                         "--kv-cache-dtype", "fp8")
+    assert plan["engine"]["starts"], plan["engine"]["refusal"]

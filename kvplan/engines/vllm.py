@@ -45,7 +45,7 @@ from .vllm_fa4_fp8_block import fa4_fp8_block
 from .vllm_kv_dtype import cache_precision
 from .vllm_mamba_mode import mamba_all_mode
 from .vllm_mamba_state import hybrid_pages, mamba_state_bytes, ssm_state_dtype
-from .vllm_mimo import diffkv_sink_refusal, served_layers
+from .vllm_mimo import diffkv_refusal, served_layers
 from .vllm_model_dtype import (built_quantization_refusal, float_kv_refusal, gpu_dtype_refusal, model_dtype_refusal,
                                servable_dtypes)
 from .vllm_quant import is_deprecation, marlin_refusal, model_config_refusal, scheme_refusal
@@ -324,8 +324,8 @@ def _configuration_refusal(spec, precision, *, tp: int, length: int, block_size:
         gpu_dtype_refusal(spec, capability, version, gpu_name) or \
         scheme_refusal(spec, capability, version) or marlin_refusal(spec, capability, version) or \
         kv_scheme_refusal(spec, version) or checkpoint_e5m2_refusal(spec, precision, capability, version, tp) or \
-        v4_dtype_refusal(spec, precision, capability, version) or diffkv_sink_refusal(spec, capability, version) or \
-        octave_refusal(precision, capability) or \
+        v4_dtype_refusal(spec, precision, capability, version) or \
+        diffkv_refusal(spec, precision, capability, version) or octave_refusal(precision, capability) or \
         nvfp4_refusal(spec, precision, capability, version) or sparse_gpu_refusal(spec, capability, version) or \
         sparse_dtype_refusal(spec, precision, capability, version, tp) or \
         dense_mla_dtype_refusal(spec, precision, capability, version, tp) or \

@@ -17,7 +17,11 @@ FlashAttentionDiffKVBackend, whatever the GPU (mimo_v2_flash.py 0.20.0:294-300, 
 same), and FlashAttentionImpl asserts that a layer with sinks runs FlashAttention 3 or 4 (v1/attention/backends/
 flash_attn.py 0.20.0:658-662, 0.23.0 the same; fa_utils.py flash_attn_supports_sinks: get_flash_attn_version() in
 (3, 4)), which CUDA picks on 9.x (FA3) and 10.x (FA4) only, FA2 elsewhere (fa_utils.py 0.20.0 get_flash_attn_version).
-So on an A100, L40S or RTX GPU the first sliding layer stops start-up as the model is built: diffkv_sink_refusal.
+So on an A100, L40S or RTX GPU the first sliding layer stops start-up as the model is built: diffkv_refusal. Before
+that, 0.20 and 0.21 refuse a quantised cache (an fp8*, nvfp4 or per-token-head dtype: utils/torch_utils.py
+is_quantized_kv_cache, 0.20.0:70-75) on every GPU but Hopper in the first layer's FlashAttentionImpl: fp8 there needs
+FA3 on 9.x (flash_attn.py 0.20.0:653-656, 0.21.0:648-651; fa_utils.py flash_attn_supports_fp8), so an SM10x GPU (FA4)
+too; 0.22 drops that check (flash_attn.py 0.22.0 FlashAttentionImpl.__init__).
 0.24 on fall back to TRITON_ATTN_DIFFKV where FlashAttention cannot take the shape (mimo_v2.py 0.24.0:297-318).
 Not modelled: ROCm, where vLLM's FlashAttention answers no version.
 """
@@ -30,13 +34,15 @@ from typing import Optional
 from ..model.kinds import FullAttention, SlidingWindow
 from ..model.layers import MIMO_ARCHITECTURES
 from .figures import Refusal
-from .vllm_sparse import is_rocm_platform
+from .vllm_sparse import HOPPER, is_rocm_platform
 from .vllm_versions import parse_version
 
 VALUE_WIDTH_SINCE = (0, 20)  # the first release whose MiMo-V2 layers cache the value at its own width
 DIFFKV_FORCED = ((0, 20), (0, 24))  # [from, before): FlashAttentionDiffKVBackend on every GPU
 SINK_FA_MAJORS = (9, 10)  # the compute capability majors whose FlashAttention (3, 4) takes sinks
 SINK_ASSERTION = "Sinks are only supported in FlashAttention 3"
+FP8_CHECKED = ((0, 20), (0, 22))  # [from, before): FlashAttentionImpl refuses a quantised cache off FA3 / Hopper
+FP8_ERROR = "FlashAttention does not support fp8 kv-cache on this device."
 
 
 def served_layers(spec, version: str):
@@ -54,21 +60,32 @@ def padded_value(layer):
     return layer
 
 
-def diffkv_sink_refusal(spec, capability=(), version: str = "0.32.0") -> Optional[Refusal]:
-    """vLLM's AssertionError for MiMo-V2's sliding layers (sinks, a value narrower than the key) built on
-    FlashAttentionDiffKVBackend on a CUDA GPU whose FlashAttention is FA2 (DIFFKV_FORCED, SINK_FA_MAJORS); None
-    elsewhere. The remedies: 0.24 or later (TRITON_ATTN_DIFFKV), 0.19 or earlier (the selector's backend), or a
-    Hopper / SM10x GPU."""
+def diffkv_refusal(spec, precision, capability=(), version: str = "0.32.0") -> Optional[Refusal]:
+    """vLLM's refusal of MiMo-V2's layers (a value narrower than the key) built on FlashAttentionDiffKVBackend on a
+    CUDA GPU (DIFFKV_FORCED): in 0.20-0.21 a quantised cache off Hopper (FP8_CHECKED), then the sliding layers' sinks
+    where its FlashAttention is FA2 (SINK_FA_MAJORS); None elsewhere. The remedies: 0.24 or later
+    (TRITON_ATTN_DIFFKV), 0.19 or earlier (the selector's backend), or a Hopper / SM10x GPU."""
     first, before = DIFFKV_FORCED
-    if spec.architecture not in MIMO_ARCHITECTURES or not first <= parse_version(version) < before:
+    release = parse_version(version)
+    if spec.architecture not in MIMO_ARCHITECTURES or not first <= release < before:
         return None
-    if not capability or is_rocm_platform(capability) or capability[0] in SINK_FA_MAJORS:
+    if not capability or is_rocm_platform(capability):
+        return None
+    if not any(isinstance(layer, FullAttention) and layer.value_dim != layer.head_dim for layer in spec.layers):
+        return None  # every value as wide as its key: the selector's backend, no DiffKV
+    cc = f"{capability[0]}.{capability[1]}"
+    if precision.quantized and FP8_CHECKED[0] <= release < FP8_CHECKED[1] and capability[0] != HOPPER:
+        why = (f"vLLM {version} builds MiMo-V2's layers, whose values are narrower than their keys, on "
+               f"FlashAttentionDiffKVBackend whatever the GPU, and its FlashAttention stores a quantised cache with "
+               f"FA3 on Hopper only, not on compute capability {cc}: start-up stops as the model is built "
+               f"(v1/attention/backends/flash_attn.py FlashAttentionImpl): NotImplementedError: {FP8_ERROR}")
+        return Refusal(why, None, configuration=True, field="kv_dtype", options=("auto", "bfloat16"))
+    if capability[0] in SINK_FA_MAJORS:
         return None
     if not dict(spec.attention_switches).get("add_swa_attention_sink_bias"):
         return None
     if not any(isinstance(layer, SlidingWindow) and layer.value_dim != layer.head_dim for layer in spec.layers):
         return None
-    cc = f"{capability[0]}.{capability[1]}"
     why = (f"vLLM {version} builds MiMo-V2's sliding layers, whose values are narrower than their keys, on "
            f"FlashAttentionDiffKVBackend whatever the GPU, and their attention sinks need FlashAttention 3 or 4, "
            f"which compute capability {cc} does not run (FA2): start-up stops as the model is built "
