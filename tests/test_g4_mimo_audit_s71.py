@@ -246,3 +246,31 @@ def test_mimo_fp8_starts_on_hopper_and_past_the_check(release, gpu):
     plan = estimate_plan(MIMO, "--gpu", gpu, "-tp", "8", "-c", "32768", "--engine", f"vllm=={release}",
                          "--kv-cache-dtype", "fp8")
     assert plan["engine"]["starts"], plan["engine"]["refusal"]
+
+
+# ---- Gemma 4: TRITON_ATTN forced, and the dtypes it lacks ----
+
+TRITON_WORDS = ("Selected backend AttentionBackendEnum.TRITON_ATTN is not valid for this configuration. Reason: "
+                "['kv_cache_dtype not supported']")
+
+
+@pytest.mark.parametrize("release,gpu", [("0.22.0", "B200"), ("0.23.0", "H200"), ("0.21.0", "A100-80GB"),
+                                         ("0.24.0", "A100-80GB"), ("0.32.0", "A100-80GB"), ("0.32.0", "L40S")])
+@pytest.mark.parametrize("dtype", ["nvfp4", "turboquant_k8v4"])
+def test_gemma4_forced_triton_refuses_what_triton_lacks(release, gpu, dtype):
+    """models/config.py Gemma4Config sets TRITON_ATTN in 0.19-0.23 (0.19.0 :97-111) and, from 0.24, where FA4 does
+    not run (0.24.0 :100-111: not 9.x / 10.x / 11.x); the selected backend is validated alone (platforms/cuda.py
+    0.23.0 :312-316) and triton_attn.py lists neither dtype (0.23.0, 0.32.0 supported_kv_cache_dtypes)."""
+    plan = estimate_plan(E4B, "--gpu", gpu, "-c", "32768", "--engine", f"vllm=={release}", "--kv-cache-dtype", dtype)
+    why = plan["engine"]["refusal"]
+    assert not plan["engine"]["starts"] and why["field"] == "kv_dtype"
+    assert why["reason"].endswith(TRITON_WORDS)
+
+
+@pytest.mark.parametrize("release,gpu,dtype", [
+    ("0.24.0", "B200", "nvfp4"), ("0.32.0", "H200", "nvfp4"), ("0.23.0", "A100-80GB", "fp8"),
+    ("0.23.0", "H200", "fp8_per_token_head")])
+def test_gemma4_dtypes_a_backend_takes_start(release, gpu, dtype):
+    # FA4 GPUs from 0.24: the selector's FLASHINFER stores NVFP4 (SM100; SM90's fa2 path from 0.32); Triton's own list
+    plan = estimate_plan(E4B, "--gpu", gpu, "-c", "32768", "--engine", f"vllm=={release}", "--kv-cache-dtype", dtype)
+    assert plan["engine"]["starts"], plan["engine"]["refusal"]

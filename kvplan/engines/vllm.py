@@ -42,6 +42,7 @@ from .vllm_index_share import index_share_refusal
 from .vllm_config_read import config_read_refusal
 from .vllm_ct_kv import kv_scheme_refusal
 from .vllm_fa4_fp8_block import fa4_fp8_block
+from .vllm_gemma4_backend import forced_triton_refusal
 from .vllm_kv_dtype import cache_precision
 from .vllm_mamba_mode import mamba_all_mode
 from .vllm_mamba_state import hybrid_pages, mamba_state_bytes, ssm_state_dtype
@@ -326,6 +327,7 @@ def _configuration_refusal(spec, precision, *, tp: int, length: int, block_size:
         kv_scheme_refusal(spec, version) or checkpoint_e5m2_refusal(spec, precision, capability, version, tp) or \
         v4_dtype_refusal(spec, precision, capability, version) or \
         diffkv_refusal(spec, precision, capability, version) or octave_refusal(precision, capability) or \
+        forced_triton_refusal(spec, precision, capability, version) or \
         nvfp4_refusal(spec, precision, capability, version) or sparse_gpu_refusal(spec, capability, version) or \
         sparse_dtype_refusal(spec, precision, capability, version, tp) or \
         dense_mla_dtype_refusal(spec, precision, capability, version, tp) or \
