@@ -336,11 +336,19 @@ def per_layer_input_buffer(spec, settings) -> int:
     return settings.max_num_batched_tokens * spec.num_hidden_layers * spec.per_layer_input * DTYPE_BYTES[spec.dtype]
 
 
+# FlashMLA's dummy run (the profile run has no attention metadata) reserves the gather workspace alone up to 0.26
+# (model_executor/layers/deepseek_v4_attention.py 0.20.0:391-407; models/deepseek_v4/nvidia/flashmla.py 0.22.0
+# :150-165, 0.26.0 :85-102), and beside it the int32 top-k indices and lengths from 0.27 (flashmla.py 0.27.0:99-106,
+# 0.32.0 :117-129), as its prefill path takes them from the workspace too
+V4_TOPK_WORKSPACE_SINCE = (0, 27)
+WORKSPACE_VIEW_ALIGN = 256  # v1/worker/workspace.py get_simultaneous: each view rounded up (0.20.0:104, 0.34.0:203)
+
+
 def v4_prefill_workspace(spec, settings, capability=(), version: str = PINNED) -> int:
     """Bytes of the workspace DeepSeek-V4's FlashMLA attention reserves in the profile run, which stays allocated
-    (models/deepseek_v4/nvidia/flashmla.py forward_mqa, dummy run): for its widest layer (ratio 4) a bf16 gather
-    of PREFILL_CHUNK_SIZE = 4 rows of (max_model_len / 4 compressed + window + max_num_batched_tokens) latents,
-    and int32 top-k indices and lengths for max_num_batched_tokens rows (index_topk + window rounded up to 128).
+    (V4_TOPK_WORKSPACE_SINCE): for its widest layer (ratio 4) a bf16 gather of PREFILL_CHUNK_SIZE = 4 rows of
+    (max_model_len / 4 compressed + window + max_num_batched_tokens) latents, and from 0.27 int32 top-k indices and
+    lengths for max_num_batched_tokens rows (index_topk + window rounded up to 128), each view rounded up to 256 bytes.
     Where vLLM builds FlashInfer's SM120 class instead (SM12x from 0.24), its fixed workspace
     (vllm_v4_gpu.V4_SM120_WORKSPACE). 0 for other models."""
     kinds = [layer for layer, _ in spec.layer_counts]  # each kind once, in first-seen order
@@ -352,10 +360,11 @@ def v4_prefill_workspace(spec, settings, capability=(), version: str = PINNED) -
     window = next(layer.window for layer in kinds if layer.kind == "v4_window")
     tokens = settings.max_num_batched_tokens
     rows = max(-(-settings.max_model_len // layer.ratio) for layer in compressed) + window + tokens
-    topk = max(layer.index_topk for layer in compressed)
-    combined = -(-(topk + window) // 128) * 128
-    dim = compressed[0].head_dim
-    return 4 * rows * dim * 2 + tokens * combined * INDEX_BYTES + tokens * INDEX_BYTES
+    views = [4 * rows * compressed[0].head_dim * 2]
+    if parse_version(version) >= V4_TOPK_WORKSPACE_SINCE:
+        combined = -(-(max(layer.index_topk for layer in compressed) + window) // 128) * 128
+        views += [tokens * combined * INDEX_BYTES, tokens * INDEX_BYTES]
+    return sum(-(-view // WORKSPACE_VIEW_ALIGN) * WORKSPACE_VIEW_ALIGN for view in views)
 
 
 def sized_after_warmup(rules: Behaviour, flags: EngineFlags) -> bool:
