@@ -50,7 +50,7 @@ from .vllm_quant import is_deprecation, marlin_refusal, model_config_refusal, sc
 from .vllm_settings import Settings, with_model_defaults
 from .vllm_specs import (attention_block_size, hybrid_block_size, kv_cache_groups, layer_spec, mamba_all_blocks,
                          prefill_checkpoint_alignment)
-from .vllm_v4_pool import check_block, concurrency_blocks, pool_block, v4_pool_rule
+from .vllm_v4_pool import check_block, concurrency_blocks, kernel_pages, kernel_stride, pool_block, v4_pool_rule
 from .vllm_versions import PINNED, Behaviour, behaviour, release_rule
 
 GiB = 2**30
@@ -373,8 +373,13 @@ def start(spec, *, tp: int, precision, settings: Settings, available: list, stag
     length = settings.max_model_len
     per_request = blocks_per_request(groups, settings, length)
     pool_rule = v4_pool_rule(spec, version)  # DeepSeek-V4's pool by release (vllm_v4_pool.py), else None
-    block_of = partial(_stage_block, groups) if pool_rule is None else partial(pool_block, groups, rule=pool_rule)
-    priced = block_of if pool_rule is None else partial(check_block, groups, rule=pool_rule)
+    if pool_rule is None:
+        block_of = priced = partial(_stage_block, groups)
+    else:
+        stored = cache_precision(spec, precision, capability, version, tp)
+        stride = kernel_stride(kernel_pages(spec, tp, stored), bs, version)
+        block_of = partial(pool_block, groups, rule=pool_rule, stride=stride)
+        priced = partial(check_block, groups, rule=pool_rule, stride=stride)
     refusal = configuration_refusal(spec, precision, tp=tp, length=length, block_size=block_size, version=version,
                                     capability=capability, gpu_name=gpu_name) or flag_refusal
     if refusal is not None:  # refused while reading the config: no memory profile, no log lines
