@@ -85,13 +85,14 @@ def test_flashmla_reserves_its_top_k_views_from_0_27():
     from kvplan.model.sources import resolve
 
     spec = resolve(FLASH)
-    settings = SimpleNamespace(max_model_len=131_072, max_num_batched_tokens=8_192)
-    gather = 4 * (131_072 // 4 + 128 + 8_192) * 512 * 2  # flashmla.py 0.26.0 :85-102: the bf16 gather alone
-    assert gather == 168_296_448
+    # 16,384 batched tokens, so that the gather outgrows the indexer's 174,063,616 B (the test below)
+    settings = SimpleNamespace(max_model_len=131_072, max_num_batched_tokens=16_384)
+    gather = 4 * (131_072 // 4 + 128 + 16_384) * 512 * 2  # flashmla.py 0.26.0 :85-102: the bf16 gather alone
+    assert gather == 201_850_880
     for release in ("0.20.0", "0.22.0", "0.26.0"):
         assert v4_prefill_workspace(spec, settings, (9, 0), release) == gather
-    # flashmla.py 0.27.0 :99-106: + int32 [8,192, round_up(512 + 128, 128) = 640] and [8,192]
-    assert v4_prefill_workspace(spec, settings, (9, 0), "0.27.0") == gather + 20_971_520 + 32_768
+    # flashmla.py 0.27.0 :99-106: + int32 [16,384, round_up(512 + 128, 128) = 640] and [16,384]
+    assert v4_prefill_workspace(spec, settings, (9, 0), "0.27.0") == gather + 41_943_040 + 65_536
     # v1/worker/workspace.py get_simultaneous rounds each view up to 256 bytes: 8,191 x 4 = 32,764 -> 32,768
     odd = SimpleNamespace(max_model_len=131_072, max_num_batched_tokens=8_191)
     assert v4_prefill_workspace(spec, odd, (9, 0), "0.32.0") == \
@@ -126,3 +127,23 @@ def test_a_pipeline_stage_holds_whole_decoder_layers():
     assert [spec.layers[i].kind for i in sorted(held[0])] == ["v4_window", "v4_window"]
     assert sorted(held[1]) == list(range(2, 10))  # layers 2 (ratio 4: 5 caches) and 3 (ratio 128: 3)
     assert sum(len(h) for h in held) == len(spec.layers) == 2 + 21 * 5 + 20 * 3 == 167
+
+
+# The indexer's K gather shares FlashMLA's workspace (one buffer, grown to the largest request): keys =
+# get_max_prefill_buffer_size // 4, that size max_model_len x 40 up to 0.31 (v1/attention/backends/mla/indexer.py
+# 0.20.0:219-229), x 8 x (5 up to 256 Ki tokens, else 2) from 0.32 (indexer.py 0.32.0:918-929, config/vllm.py
+# :1790-1798); each key 128 fp8 bytes and a 4-byte scale, and the radix top-k's 1 MiB (sparse_attn_indexer.py
+# 0.20.0:108-117). At 131,072 tokens: 1,310,720 keys, 173,015,040 + 1,048,576 = 174,063,616 B, above 0.26's gather
+# (168,296,448) and below 0.27's (168,296,448 + 20,971,520 + 32,768 = 189,300,736); at 1,048,576 tokens 10,485,760
+# keys (1,385,168,896 B) up to 0.31, 4,194,304 (554,696,704 B) from 0.32, where the gather is 1,107,820,544 and
+# 1,128,824,832 with its top-k views.
+@pytest.mark.parametrize("length, release, workspace", [
+    (131_072, "0.26.0", 174_063_616), (131_072, "0.27.0", 189_300_736), (131_072, "0.32.0", 189_300_736),
+    (1_048_576, "0.26.0", 1_385_168_896), (1_048_576, "0.31.0", 1_385_168_896), (1_048_576, "0.32.0", 1_128_824_832),
+])
+def test_the_workspace_is_the_larger_of_flashmla_s_and_the_indexer_s(length, release, workspace):
+    from kvplan.engines.vllm_budget import v4_prefill_workspace
+    from kvplan.model.sources import resolve
+
+    settings = SimpleNamespace(max_model_len=length, max_num_batched_tokens=8_192)
+    assert v4_prefill_workspace(resolve(FLASH), settings, (9, 0), release) == workspace
