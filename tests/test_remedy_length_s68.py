@@ -2,16 +2,17 @@
 the length grows: DeepSeek-V4's caches page in blocks of 4, 8, 64 and 256 tokens, and a window keeps fewest blocks
 where the length is a multiple of its block.
 
-DeepSeek-V4-Flash at tp 4 on H100s under vLLM 0.20.0, with --kv-cache-memory-bytes 33,795,629,187 (the budget vLLM
-0.20.0 leaves there at 1,048,576 tokens, test_remedies_node) so that every length is judged on the same budget, as the
-remedy search judges them: 33,720 blocks, 33,719 usable (the null block). A request's blocks by hand, from its five
-cache groups (vLLM 0.20.0's DeepSeek-V4 layout, model/kinds.py): two of windows of 128 tokens in blocks of 64, one of
-compressed and indexer caches in the engine's blocks of 256, one of compressor states over 8 tokens in blocks of 4,
-one over 128 tokens in blocks of 8. Once prefilled a window of w tokens in blocks of b keeps ceil(L/b) - (L - w + 1)
-// b blocks (the tokens before its last w - 1 freed): ceil(127/64) = 2 at a multiple of 64, 3 at 1 to 62 past one;
-ceil(7/4) = 2 at a multiple of 4, 3 at 1 or 2 past; 16 at a multiple of 8, 17 at 1 to 6 past. The admission gate asks
-ceil(L/256) blocks of the 256 group and, for each window, cdiv(w - 1 + 8,192, b) + 1 (max_num_batched_tokens 8,192):
-2 x 131 + 2,051 + 1,041 = 3,354 past ceil(L/256). Resident requests: (33,719 - gate) // kept + 1.
+DeepSeek-V4-Flash at tp 4 on H100s under vLLM 0.20.0, with --kv-cache-memory-bytes 35,465,886,720 so that every
+length is judged on the same budget, as the remedy search judges them: 33,720 blocks of 0.20.0's 47,808 x 22 =
+1,051,776 B (engines/vllm_v4_pool.py, test_v4_audit_s71), 33,719 usable (the null block). A request's blocks by
+hand, from its five cache groups (vLLM 0.20.0's DeepSeek-V4 layout, model/kinds.py): two of windows of 128 tokens
+in blocks of 64, one of compressed and indexer caches in the engine's blocks of 256, one of compressor states over 8
+tokens in blocks of 4, one over 128 tokens in blocks of 8. Once prefilled a window of w tokens in blocks of b keeps
+ceil(L/b) - (L - w + 1) // b blocks (the tokens before its last w - 1 freed): ceil(127/64) = 2 at a multiple of
+64, 3 at 1 to 62 past one; ceil(7/4) = 2 at a multiple of 4, 3 at 1 or 2 past; 16 at a multiple of 8, 17 at 1 to 6 past.
+The admission gate asks ceil(L/256) blocks of the 256 group and, for each window, cdiv(w - 1 + 8,192, b) + 1
+(max_num_batched_tokens 8,192): 2 x 131 + 2,051 + 1,041 = 3,354 past ceil(L/256). Resident requests: (33,719 - gate) //
+kept + 1.
 - 33,024 = 129 x 256: kept 2 x 2 + 129 + 2 + 16 = 151, gate 3,483: 30,236 // 151 + 1 = 201.
 - 33,022: kept 2 x 3 + 129 + 3 + 17 = 155, gate 3,483: 196, fewer than at 33,024.
 - 33,025 to 33,280: 130 blocks of 256, gate 3,484; kept at least 2 x 2 + 130 + 2 + 16 = 152 (a multiple of 64, or
@@ -19,8 +20,11 @@ ceil(L/256) blocks of the 256 group and, for each window, cdiv(w - 1 + 8,192, b)
 A bisection over lengths named 32,256 (200 requests below 33,040) and 32,512 (199 below 33,100).
 
 Without the flag each length is planned on the budget vLLM leaves at it, as `check` plans it there: the block table
-(int32, max_num_seqs x cdiv(max_model_len, 4)) shrinks with the length, 1,024 x (262,144 - 8,640) x 4 =
-1,038,352,384 B more at 34,560 tokens than at 1,048,576 (test_remedies_node derives its 200 requests there).
+(int32, max_num_seqs x cdiv(max_model_len, 4)) shrinks with the length, 1,024 x (262,144 - 8,128) x 4 =
+1,040,449,536 B more at 32,512 tokens than at 1,048,576 (test_remedies_node derives its 200 requests there), and
+so does the profile's workspace: at 1,048,576 tokens the indexer's K gather, 10,485,760 x 132 + 1 MiB =
+1,385,168,896 B, exceeds FlashMLA's 1,107,820,544 by 277,348,352 (vllm_budget.v4_prefill_workspace); at 32,512
+FlashMLA's 67,371,008 exceeds the indexer's.
 """
 
 from __future__ import annotations
@@ -36,7 +40,7 @@ from kvplan.plan.longest import longest_fitting
 V4 = "deepseek-ai/DeepSeek-V4-Flash"
 # fp8, the fp8_ds_mla cache (0.20.0 refuses `auto`: test_v4_auto_dtype_s71)
 V4_ON_H100 = dict(engine="vllm==0.20.0", kv_cache_dtype="fp8", gpu="H100", tensor_parallel_size=4,
-                  kv_cache_memory_bytes=33_795_629_187)
+                  kv_cache_memory_bytes=33_720 * 1_051_776)
 L8 = "meta-llama/Llama-3.1-8B"
 GiB = 2**30
 
@@ -64,15 +68,18 @@ def test_v4_remedy_can_lie_inside_a_block_of_256():
 
 
 def test_v4_remedy_is_planned_on_the_budget_at_its_length():
-    """200 requests of the model's 1,048,576 tokens: 34,560 holds them on the 34,833,981,571 B vLLM leaves there;
-    a search on the budget at 1,048,576 tokens (33,795,629,187 B) named 33,024."""
+    """200 requests of the model's 1,048,576 tokens: 32,512 (127 x 256) holds them on the 34,857,083,011 B vLLM leaves
+    there, 33,141 blocks of 1,051,776 B, 33,140 usable: it asks 127 + 3,354 = 3,481 and keeps 2 x 2 + 127 + 2 + 16 =
+    149, (33,140 - 3,481) // 149 + 1 = 200; from 32,513 to 32,768 it asks 3,482 and keeps 150 or more, 198 at most."""
     flags = dict(engine="vllm==0.20.0", kv_cache_dtype="fp8", gpu="H100", tensor_parallel_size=4, min_concurrency=200)
     (row,) = check(V4, max_model_len=None, **flags)
-    assert row["errors"][0].endswith("; would fit with max_model_len 34560.")
-    rows = {n: check(V4, max_model_len=n, **flags)[0] for n in (1048576, 34560, *range(34561, 34577), 34816)}
-    assert rows[34560]["kv_budget_bytes_per_gpu"] - rows[1048576]["kv_budget_bytes_per_gpu"] == 1_038_352_384
-    assert rows[34560]["max_concurrency"] == 200 and rows[34816]["max_concurrency"] == 198
-    assert not any(rows[n]["passed"] for n in range(34561, 34577))
+    assert row["errors"][0].endswith("; would fit with max_model_len 32512.")
+    rows = {n: check(V4, max_model_len=n, **flags)[0] for n in (1048576, 32512, *range(32513, 32529), 32768)}
+    assert rows[32512]["kv_budget_bytes_per_gpu"] - rows[1048576]["kv_budget_bytes_per_gpu"] == \
+        1_040_449_536 + 277_348_352
+    assert rows[32512]["engine"]["num_gpu_blocks"] == rows[32512]["kv_budget_bytes_per_gpu"] // 1_051_776 == 33_141
+    assert rows[32512]["max_concurrency"] == 200 and rows[32768]["max_concurrency"] == 198
+    assert not any(rows[n]["passed"] for n in range(32513, 32529))
 
 
 def test_dense_remedy_is_unchanged():

@@ -128,12 +128,19 @@ def test_the_sm120_class_reserves_flashinfer_s_workspace_not_flashmla_s_gather()
     spec = resolve(FLASH)
     settings = SimpleNamespace(max_model_len=1_048_576, max_num_batched_tokens=8192)
     # window 128, index_topk 512, latent 512 (flashmla.py 0.32.0 :105-129)
-    gather = 4 * (1_048_576 // 4 + 128 + 8192) * 512 * 2 + 8192 * 640 * 4 + 8192 * 4
-    assert v4_prefill_workspace(spec, settings, (9, 0), "0.32.0") == gather
-    assert v4_prefill_workspace(spec, settings, (10, 0), "0.24.0") == gather
-    assert v4_prefill_workspace(spec, settings, (12, 0), "0.23.0") == gather  # FlashMLA's class there
-    for release in ("0.24.0", "0.26.0", "0.32.0", "0.34.0"):
-        assert v4_prefill_workspace(spec, settings, (12, 0), release) == 128 * MiB
+    # (its int32 top-k views from 0.27 only: flashmla.py 0.26.0 :98-100 reserves the gather alone). The indexer's
+    # K gather shares that workspace (test_v4_audit_s71): 1,048,576 x 40 / 4 keys of 128 + 4 B and 1 MiB up to 0.31,
+    # 1,048,576 x 8 x 2 / 4 from 0.32; a larger request replaces the buffer, FlashInfer's SM120 one stands apart
+    gather = 4 * (1_048_576 // 4 + 128 + 8192) * 512 * 2
+    old_indexer = 10 * 1_048_576 * 132 + MiB
+    new_indexer = 4 * 1_048_576 * 132 + MiB
+    assert v4_prefill_workspace(spec, settings, (9, 0), "0.32.0") == gather + 8192 * 640 * 4 + 8192 * 4
+    assert v4_prefill_workspace(spec, settings, (10, 0), "0.24.0") == old_indexer > gather
+    assert v4_prefill_workspace(spec, settings, (12, 0), "0.23.0") == old_indexer  # FlashMLA's class there
+    for release in ("0.24.0", "0.26.0"):
+        assert v4_prefill_workspace(spec, settings, (12, 0), release) == 128 * MiB + old_indexer
+    for release in ("0.32.0", "0.34.0"):
+        assert v4_prefill_workspace(spec, settings, (12, 0), release) == 128 * MiB + new_indexer
 
 
 def test_the_budget_says_which_workspace():
@@ -141,9 +148,11 @@ def test_the_budget_says_which_workspace():
         plan = v4(gpu, "0.32.0", "--kv-cache-dtype", "fp8")
         return next(t["source"] for t in plan["budget"]["terms"] if t["name"] == "profile_peak")
 
-    assert peak_source("RTX-PRO-6000-Server").endswith("+ 0.12 GiB of DeepSeek-V4's FlashInfer SM120 attention's "
-                                                       "workspace")
-    assert peak_source("H100").endswith("GiB of DeepSeek-V4's prefill gather workspace")
+    # 128 MiB + the indexer's 131,072 x 40 / 4 keys of 132 B and 1 MiB = 308,281,344 B (test_v4_audit_s71)
+    assert peak_source("RTX-PRO-6000-Server").endswith("+ 0.29 GiB of DeepSeek-V4's FlashInfer SM120 attention's "
+                                                       "and its indexer's workspace")
+    assert peak_source("H100").endswith("GiB of DeepSeek-V4's prefill gather (FlashMLA's or its indexer's, the "
+                                        "larger) workspace")
 
 
 @pytest.mark.parametrize("gpu", ["H100", "B200"])

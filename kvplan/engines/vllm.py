@@ -53,6 +53,7 @@ from .vllm_quant import is_deprecation, marlin_refusal, model_config_refusal, sc
 from .vllm_settings import Settings, with_model_defaults
 from .vllm_specs import (attention_block_size, hybrid_block_size, kv_cache_groups, layer_spec, mamba_all_blocks,
                          prefill_checkpoint_alignment)
+from .vllm_v4_pool import check_block, concurrency_blocks, kernel_pages, kernel_stride, pool_block, v4_pool_rule
 from .vllm_versions import PINNED, Behaviour, behaviour, release_rule
 
 GiB = 2**30
@@ -379,6 +380,14 @@ def start(spec, *, tp: int, precision, settings: Settings, available: list, stag
     stages = stages or [set(range(len(specs)))]
     length = settings.max_model_len
     per_request = blocks_per_request(groups, settings, length)
+    pool_rule = v4_pool_rule(spec, version)  # DeepSeek-V4's pool by release (vllm_v4_pool.py), else None
+    if pool_rule is None:
+        block_of = priced = partial(_stage_block, groups)
+    else:
+        stored = cache_precision(spec, precision, capability, version, tp)
+        stride = kernel_stride(kernel_pages(spec, tp, stored), bs, version)
+        block_of = partial(pool_block, groups, rule=pool_rule, stride=stride)
+        priced = partial(check_block, groups, rule=pool_rule, stride=stride)
     refusal = configuration_refusal(spec, precision, tp=tp, length=length, block_size=block_size, version=version,
                                     capability=capability, gpu_name=gpu_name) or flag_refusal
     if refusal is not None:  # refused while reading the config: no memory profile, no log lines
@@ -393,13 +402,13 @@ def start(spec, *, tp: int, precision, settings: Settings, available: list, stag
     util = measured[0].gpu_util if measured else None
     if measured:  # get_kv_cache_configs checks the profiled figure of every worker before warmup
         refusal = next((r for stage, memory in zip(stages, profiled)
-                        if (r := check(memory, _stage_block(groups, stage),
+                        if (r := check(memory, priced(stage),
                                        hint=more_memory_hint(rules, util, after_warmup=False))) is not None), None)
     blocks = []
     rule = override_rule(version) if override else None
     too_big = None  # (bytes N blocks take, bytes the budget leaves) on the first stage short of them
     for index, (stage, memory) in enumerate(zip(stages, available)):  # every worker checked, in order
-        per_block = _stage_block(groups, stage)
+        per_block = block_of(stage)
         if per_block == 0:
             continue
         if rule is not None:
@@ -413,7 +422,7 @@ def start(spec, *, tp: int, precision, settings: Settings, available: list, stag
             memory = min(fit, measured[index].profiled_bytes // per_block) * per_block
         blocks.append(override if rule in ("checked", "after_check") else memory // per_block)
         if refusal is None and not measured:
-            refusal = check(memory, per_block, hint=more_memory_hint(rules, util))
+            refusal = check(memory, priced(stage), hint=more_memory_hint(rules, util))
     if refusal is None and measured and blocks:
         refusal = after_warmup_refusal(groups, stages, min(blocks), partial(check, hint=more_memory_hint(rules, util)))
     if refusal is None and too_big is not None:
@@ -421,8 +430,10 @@ def start(spec, *, tp: int, precision, settings: Settings, available: list, stag
                                                   left=format_gib(max(too_big[1], 0))), None, allocation_fails=True)
     refusal = refusal or all_mode_block_refusal(groups, version)  # the scheduler's, once the cache is sized
     num_blocks = max(min(blocks), 0) if blocks else 0
-    per_block = _stage_block(groups, stages[0])
-    tokens, concurrency, size = size_lines(num_blocks, per_request, groups, settings, rules, per_block)
+    per_block = block_of(stages[0])
+    logged = per_request if pool_rule is None else concurrency_blocks(  # the first worker's log line
+        groups, [blocks_per_request((g,), settings, length) for g in groups], stages[0], pool_rule)
+    tokens, concurrency, size = size_lines(num_blocks, logged, groups, settings, rules, per_block)
     overridden = dict(num_gpu_blocks_override=override, override_kv_cache_bytes=override * per_block) \
         if rule is not None and rule != "ignored" else {}
     if refusal is not None:

@@ -337,26 +337,66 @@ def per_layer_input_buffer(spec, settings) -> int:
     return settings.max_num_batched_tokens * spec.num_hidden_layers * spec.per_layer_input * DTYPE_BYTES[spec.dtype]
 
 
+# FlashMLA's dummy run (the profile run has no attention metadata) reserves the gather workspace alone up to 0.26
+# (model_executor/layers/deepseek_v4_attention.py 0.20.0:391-407; models/deepseek_v4/nvidia/flashmla.py 0.22.0
+# :150-165, 0.26.0 :85-102), and beside it the int32 top-k indices and lengths from 0.27 (flashmla.py 0.27.0:99-106,
+# 0.32.0 :117-129), as its prefill path takes them from the workspace too
+V4_TOPK_WORKSPACE_SINCE = (0, 27)
+WORKSPACE_VIEW_ALIGN = 256  # v1/worker/workspace.py get_simultaneous: each view rounded up (0.20.0:104, 0.34.0:203)
+# The indexer's dummy run reserves, in the same workspace, its K gather over get_max_prefill_buffer_size //
+# compress_ratio keys: fp8 values, a float32 scale each and the radix top-k's 1 MiB (model_executor/layers/
+# sparse_attn_indexer.py 0.20.0:108-117, 0.32.0:444-461; RADIX_TOPK_WORKSPACE_SIZE :37). The buffer size is
+# max_model_len x 40 up to 0.31 (v1/attention/backends/mla/indexer.py 0.20.0:219-229, 0.31.0), then x (576 x 2 //
+# 132 = 8) x sparse_mla_prefill_workspace_factor (indexer.py 0.32.0:918-929), which VllmConfig sets to 5 up to
+# 256 Ki tokens and 2 past them (config/vllm.py 0.32.0:1790-1798, 0.34.0:1800-1803)
+V4_INDEXER_FACTOR_SINCE = (0, 32)
+RADIX_TOPK_BYTES = 1024 * 1024
+
+
+def _views(*views: int) -> int:
+    return sum(-(-view // WORKSPACE_VIEW_ALIGN) * WORKSPACE_VIEW_ALIGN for view in views)
+
+
+def v4_indexer_gather(spec, settings, version: str = PINNED) -> int:
+    """Bytes of the K gather DeepSeek-V4's indexer reserves in the profile run's workspace (its keys fp8 with a
+    float32 scale); 0 without an indexer."""
+    indexer = next((layer for layer, _ in spec.layer_counts if layer.kind == "v4_indexer"), None)
+    if indexer is None:
+        return 0
+    length = settings.max_model_len
+    if parse_version(version) < V4_INDEXER_FACTOR_SINCE:
+        buffer = length * 40
+    else:
+        buffer = length * (576 * 2 // 132) * (5 if length <= 256 * 1024 else 2)
+    keys = buffer // indexer.ratio
+    return _views(keys * indexer.head_dim, keys * 4, RADIX_TOPK_BYTES)
+
+
 def v4_prefill_workspace(spec, settings, capability=(), version: str = PINNED) -> int:
-    """Bytes of the workspace DeepSeek-V4's FlashMLA attention reserves in the profile run, which stays allocated
-    (models/deepseek_v4/nvidia/flashmla.py forward_mqa, dummy run): for its widest layer (ratio 4) a bf16 gather
-    of PREFILL_CHUNK_SIZE = 4 rows of (max_model_len / 4 compressed + window + max_num_batched_tokens) latents,
-    and int32 top-k indices and lengths for max_num_batched_tokens rows (index_topk + window rounded up to 128).
-    Where vLLM builds FlashInfer's SM120 class instead (SM12x from 0.24), its fixed workspace
-    (vllm_v4_gpu.V4_SM120_WORKSPACE). 0 for other models."""
+    """Bytes of the workspace DeepSeek-V4's layers reserve in the profile run, which stays allocated: one buffer
+    (v1/worker/workspace.py, grown to the largest request, never freed) that FlashMLA's attention and the indexer
+    share, so the larger of FlashMLA's reservation (V4_TOPK_WORKSPACE_SINCE: for its widest layer, ratio 4, a bf16
+    gather of PREFILL_CHUNK_SIZE = 4 rows of (max_model_len / 4 compressed + window + max_num_batched_tokens)
+    latents, and from 0.27 int32 top-k indices and lengths for max_num_batched_tokens rows, index_topk + window
+    rounded up to 128) and the indexer's K gather (v4_indexer_gather), each view rounded up to 256 bytes. Where vLLM
+    builds FlashInfer's SM120 class instead (SM12x from 0.24), its own fixed workspace (vllm_v4_gpu.
+    V4_SM120_WORKSPACE, a tensor of its own: flashinfer_sparse.py 0.26.0:33-45) beside the indexer's. 0 for other
+    models."""
     kinds = [layer for layer, _ in spec.layer_counts]  # each kind once, in first-seen order
     compressed = [layer for layer in kinds if layer.kind == "v4_compressed"]
     if not compressed:
         return 0
+    indexer = v4_indexer_gather(spec, settings, version)
     if v4_flashinfer_sm120(capability, version):
-        return V4_SM120_WORKSPACE
+        return V4_SM120_WORKSPACE + indexer
     window = next(layer.window for layer in kinds if layer.kind == "v4_window")
     tokens = settings.max_num_batched_tokens
     rows = max(-(-settings.max_model_len // layer.ratio) for layer in compressed) + window + tokens
-    topk = max(layer.index_topk for layer in compressed)
-    combined = -(-(topk + window) // 128) * 128
-    dim = compressed[0].head_dim
-    return 4 * rows * dim * 2 + tokens * combined * INDEX_BYTES + tokens * INDEX_BYTES
+    views = [4 * rows * compressed[0].head_dim * 2]
+    if parse_version(version) >= V4_TOPK_WORKSPACE_SINCE:
+        combined = -(-(max(layer.index_topk for layer in compressed) + window) // 128) * 128
+        views += [tokens * combined * INDEX_BYTES, tokens * INDEX_BYTES]
+    return max(_views(*views), indexer)
 
 
 def sized_after_warmup(rules: Behaviour, flags: EngineFlags) -> bool:
@@ -930,7 +970,8 @@ def _budget(spec, tp: int, gpu, gpu_util: float, settings, rules: Behaviour, ver
     workspace = v4_prefill_workspace(spec, settings, capability, version)
     if workspace:
         peak += workspace
-        which = "FlashInfer SM120 attention's" if v4_flashinfer_sm120(capability, version) else "prefill gather"
+        which = "FlashInfer SM120 attention's and its indexer's" if v4_flashinfer_sm120(capability, version) else \
+            "prefill gather (FlashMLA's or its indexer's, the larger)"
         peak_source += f"; + {format_gib(workspace)} GiB of DeepSeek-V4's {which} workspace"
     if flags.enable_eplb:
         weights, weights_source, peak, peak_source = with_eplb(spec, layout, flags.enable_eplb, stage, weights,

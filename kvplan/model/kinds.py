@@ -28,6 +28,7 @@ class PagedKV:
     """What every kind with a per-token paged cache answers the same way."""
 
     window: Optional[int] = None  # tokens of the sequence the layer keeps (None: all of them)
+    joins_layer = False  # whether this cache sits in the decoder layer of the cache before it (pipeline stages)
 
     def block(self, block_size: int) -> int:
         """Tokens one page of this layer holds where the engine pages in `block_size` (DeepSeek-V4's window and
@@ -79,6 +80,8 @@ class PagedKV:
 class NoTokenPages:
     """What a kind that keeps no per-token pages answers alike: a recurrent state (LinearState) or another layer's
     cache (SharedKV) holds no bytes a token, no blocks and nothing a sequence's tokens add."""
+
+    joins_layer = False
 
     def elements_per_token(self, tp: int) -> int:
         return 0
@@ -333,6 +336,7 @@ class IndexerKeys(PagedKV):
     head_dim: int
     heads: int = 1  # index_n_heads: query heads scoring each key, all of them on every rank
     kind: str = field(default="indexer", init=False)
+    joins_layer = True  # the latent's layer
 
     def heads_per_gpu(self, tp: int) -> int:
         return 1
@@ -577,6 +581,7 @@ class V4Compressed(V4Cache):
     ratio: int
     index_topk: int = 0
     kind: str = field(default="v4_compressed", init=False)
+    joins_layer = True  # the window's layer
 
     def stored_bytes(self, precision: Precision) -> int:
         return v4_entry_bytes(self.head_dim, self.rope_dim, precision)
@@ -655,6 +660,7 @@ class V4CompressorState(V4Cache):
     width: int
     ratio: int
     kind: str = field(default="v4_state", init=False)
+    joins_layer = True  # its compressed cache's or indexer's layer
 
     @property
     def coff(self) -> int:

@@ -503,9 +503,11 @@ def v4_ratios(cfg: Config, n: int) -> list:
 
 
 def v4_layer_caches(cfg: Config, ratio: int) -> list:
-    """The caches one V4 layer registers, in vLLM's order: a ratio-4 layer's indexer keys and its compressor's
-    state first (DeepseekV4Indexer is built inside the attention), then every layer's window cache, then the
-    layer's own compressed cache and its compressor's state."""
+    """The caches one V4 layer registers: its window cache first, then its own compressed cache and its compressor's
+    state, then a ratio-4 layer's indexer keys and its compressor's state. vLLM registers the indexer's two first
+    (DeepseekV4Indexer is built inside the attention); no group or page depends on the order within a layer
+    (vllm_specs.packed_groups buckets by type and lists each page size's layers in layer order), and leading with
+    the window lets every cache after it join its decoder layer (kinds joins_layer: pipeline stages)."""
     dim, rope = cfg.int("head_dim"), cfg.int("qk_rope_head_dim")
     window = [V4Window(dim, rope, cfg.int("sliding_window", maximum=MAX_TOKENS), cfg.int("o_groups"))]
     if ratio == 0:
@@ -518,7 +520,7 @@ def v4_layer_caches(cfg: Config, ratio: int) -> list:
     index_dim = cfg.int("index_head_dim")
     indexer = [V4IndexerKeys(index_dim, cfg.int("index_n_heads"), ratio=ratio),
                V4CompressorState(2 * coff * index_dim, ratio)]
-    return indexer + window + own
+    return window + own + indexer
 
 
 def _pattern_marks(cfg: Config) -> list:

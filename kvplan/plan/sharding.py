@@ -95,15 +95,16 @@ def _pp_stages(num_hidden_layers: int, pp: int, partition: Optional[tuple] = Non
 def stage_cache_layers(spec: ModelSpec, stages: tuple) -> list:
     """The cache-layer indices (positions in spec.layers) each stage holds. Every bundled family keeps a cache in
     every decoder layer; when a config has cache-less layers (Nemotron-H MLP blocks) their positions are not in
-    the spec, so cache layers are dealt to stages in proportion (approximate). A sparse-attention indexer's keys
-    sit with the latent before them, in the same decoder layer."""
-    if len(spec.layers) == spec.num_hidden_layers and all(kind.kind != "indexer" for kind, _ in spec.layer_counts):
+    the spec, so cache layers are dealt to stages in proportion (approximate). A cache that joins a layer (kinds
+    joins_layer: a sparse-attention indexer's keys beside the latent before them, DeepSeek-V4's compressed, state and
+    indexer caches after the layer's window) sits in the same decoder layer as the cache before it."""
+    if len(spec.layers) == spec.num_hidden_layers and not any(kind.joins_layer for kind, _ in spec.layer_counts):
         # one cache layer a decoder layer (a pp 16 release remedy asks this of every release it plans): a stage
         # holds its own range
         return [set(range(max(stage.first_layer, 0), min(stage.end_layer, len(spec.layers)))) for stage in stages]
     owners, layer = [], -1
     for kind in spec.layers:
-        layer += kind.kind != "indexer"
+        layer += not kind.joins_layer
         owners.append(layer)
     n, total = layer + 1, spec.num_hidden_layers
     decoder = owners if n == total else [owner * total // max(n, 1) for owner in owners]
