@@ -49,7 +49,10 @@ from ..model.vision import UNCOUNTED_TOWER
 from ..plan.budget import NCCL_BYTES, NCCL_SOURCE, Budget, BudgetTerm, MeasuredSizing
 from ..plan.sharding import shard, stage_weights
 from .vllm import format_gib
-from .vllm_profile import FLASHINFER_SAMPLER_BYTES, persistent_after_profile, profile_peak, tower_data_parallel
+from .vllm_gdn_workspace import gdn_checkpoint_workspace
+from .vllm_profile import (FLASHINFER_SAMPLER_BYTES, moe_workspace, persistent_after_profile, profile_peak,
+                           tower_data_parallel)
+from .vllm_specs import GDN_FLAVOR, PREFILL_CHECKPOINTS
 from .vllm_pooling_budget import pooling_runner, without_lm_head
 from .vllm_registry import served_architecture
 from .vllm_runner import Runner, is_rocm, model_runner
@@ -370,6 +373,20 @@ def v4_indexer_gather(spec, settings, version: str = PINNED) -> int:
         buffer = length * (576 * 2 // 132) * (5 if length <= 256 * 1024 else 2)
     keys = buffer // indexer.ratio
     return _views(keys * indexer.head_dim, keys * 4, RADIX_TOPK_BYTES)
+
+
+def gdn_checkpoints_beyond_moe(spec, tp: int, stage, settings, rules: Behaviour, version: str, gpu,
+                               block_size: Optional[int], kv_dtype: str, layout=None) -> int:
+    """Bytes the gated DeltaNet's prefill-checkpoint buffer (vllm_gdn_workspace) adds to the profile run's
+    workspace beyond the fused-MoE kernels' (vllm_profile.moe_workspace), which share its one buffer, grown to the
+    larger and kept: 0 before 0.33 (no checkpoints) and for a model without gated DeltaNet layers on this stage."""
+    if release_rule(PREFILL_CHECKPOINTS, version) is None or not any(
+            getattr(layer, "flavor", "") == GDN_FLAVOR for layer in spec.linear_layers):
+        return 0
+    groups = table_groups(spec, tp, settings, block_size, rules, version, gpu, kv_dtype)
+    tokens = settings.max_num_batched_tokens
+    needed = gdn_checkpoint_workspace(spec, tp, tokens, groups)
+    return max(0, needed - moe_workspace(spec, tp, tokens, rules, layout)) if needed else 0
 
 
 def v4_prefill_workspace(spec, settings, capability=(), version: str = PINNED) -> int:
@@ -973,6 +990,12 @@ def _budget(spec, tp: int, gpu, gpu_util: float, settings, rules: Behaviour, ver
         which = "FlashInfer SM120 attention's and its indexer's" if v4_flashinfer_sm120(capability, version) else \
             "prefill gather (FlashMLA's or its indexer's, the larger)"
         peak_source += f"; + {format_gib(workspace)} GiB of DeepSeek-V4's {which} workspace"
+    checkpoints = gdn_checkpoints_beyond_moe(spec, tp, stage, settings, rules, version, gpu, block_size, kv_dtype,
+                                             layout)
+    if checkpoints:
+        peak += checkpoints
+        peak_source += (f"; + {format_gib(checkpoints)} GiB of the gated DeltaNet's prefill-checkpoint workspace "
+                        f"(vllm_gdn_workspace.py)")
     if flags.enable_eplb:
         weights, weights_source, peak, peak_source = with_eplb(spec, layout, flags.enable_eplb, stage, weights,
                                                                weights_source, peak, peak_source)
@@ -999,7 +1022,7 @@ def _budget(spec, tp: int, gpu, gpu_util: float, settings, rules: Behaviour, ver
                                      BudgetTerm("profile_peak", peak, peak_source),
                                      BudgetTerm("non_torch", non_torch, nt_source), state_term,
                                      *((lora_term,) if lora_term else ()))}
-        persistent = persistent_after_profile(spec, tp, stage, settings, rules, runner, gpu, layout)
+        persistent = persistent_after_profile(spec, tp, stage, settings, rules, runner, gpu, layout) + checkpoints
         kv_init = (block_tables(settings, runner, version, rules, True, groups, block_size, built_len)
                    - block_tables(settings, runner, version, rules, False, groups, block_size, built_len))
         return extensible_budget(gpu, memory, requested, gpu_util, version, stage, flags, tp, terms, persistent,
