@@ -32,7 +32,8 @@ This module gives those counts from vLLM's own rules, each read in the release t
   0.20.0:1411-1418; V1 only from 0.25, 0.25.0:1432-1437; gone in 0.34).
 - gpt-oss (GptOssForCausalLMConfig.verify_and_update_config, model_executor/models/config.py, run before the sizes
   are set): where neither capture flag is given, 0.10.1-0.11.0 capture 1, 2, 4, every 8 below 256, every 16 up
-  to 1024 tokens in 0.10.x (0.10.1:258-275, 0.10.2:269-286), up to 992 in 0.11.0 (0.11.0:256-273); 0.11.1-0.33 raise the cap to 1024 tokens, as --max-cudagraph-capture-size 1024 would
+  to 1024 tokens in 0.10.x (0.10.1:258-275, 0.10.2:269-286), up to 992 in 0.11.0 (0.11.0:256-273); 0.11.1-0.33
+  raise the cap to 1024 tokens, as --max-cudagraph-capture-size 1024 would
   (0.11.1:261-275, 0.32.0:471-483, 0.33.0:549-561; vLLM logs "Overriding max cuda graph capture size to 1024");
   0.34 off SM100 sets the prefill sizes to that grid below min(max_num_batched_tokens, 1024) plus that bound and
   the decode requests up to 1024 // q (0.34.0:850-881), leaving SM100's wider defaults alone.
