@@ -53,6 +53,7 @@ from .vllm_quant import is_deprecation, marlin_refusal, model_config_refusal, sc
 from .vllm_settings import Settings, with_model_defaults
 from .vllm_specs import (attention_block_size, hybrid_block_size, kv_cache_groups, layer_spec, mamba_all_blocks,
                          prefill_checkpoint_alignment)
+from .vllm_triton_fp8 import triton_fp8_refusal
 from .vllm_v4_pool import check_block, concurrency_blocks, kernel_pages, kernel_stride, pool_block, v4_pool_rule
 from .vllm_versions import PINNED, Behaviour, behaviour, release_rule
 
@@ -334,6 +335,7 @@ def _configuration_refusal(spec, precision, *, tp: int, length: int, block_size:
         dense_mla_dtype_refusal(spec, precision, capability, version, tp) or \
         sparse_block_refusal(spec, block_size, capability, version, precision.vllm_dtype) or \
         attention_block_refusal(spec, precision, block_size, capability, version, tp) or \
+        triton_fp8_refusal(spec, precision, capability, version, gpu_name) or \
         index_share_refusal(spec, version, capability) or \
         mla_hybrid_block_refusal(spec, precision, block_size, capability, version, tp) or \
         sm120_decode_refusal(spec, capability, version)

@@ -31,8 +31,9 @@ This module gives those counts from vLLM's own rules, each read in the release t
   runner 0.11.1-0.19, gpu_model_runner.py 0.13.0:4902-4908; whatever the runner 0.20-0.24, compilation.py
   0.20.0:1411-1418; V1 only from 0.25, 0.25.0:1432-1437; gone in 0.34).
 - gpt-oss (GptOssForCausalLMConfig.verify_and_update_config, model_executor/models/config.py, run before the sizes
-  are set): where neither capture flag is given, 0.11.0 captures 1, 2, 4, every 8 below 256, every 16 up to 992
-  tokens (0.11.0:256-273); 0.11.1-0.33 raise the cap to 1024 tokens, as --max-cudagraph-capture-size 1024 would
+  are set): where neither capture flag is given, 0.10.1-0.11.0 capture 1, 2, 4, every 8 below 256, every 16 up
+  to 1024 tokens in 0.10.x (0.10.1:258-275, 0.10.2:269-286), up to 992 in 0.11.0 (0.11.0:256-273); 0.11.1-0.33
+  raise the cap to 1024 tokens, as --max-cudagraph-capture-size 1024 would
   (0.11.1:261-275, 0.32.0:471-483, 0.33.0:549-561; vLLM logs "Overriding max cuda graph capture size to 1024");
   0.34 off SM100 sets the prefill sizes to that grid below min(max_num_batched_tokens, 1024) plus that bound and
   the decode requests up to 1024 // q (0.34.0:850-881), leaving SM100's wider defaults alone.
@@ -73,6 +74,7 @@ FLAGS_SINCE = (0, 11, 1)  # engine/arg_utils.py: --cudagraph-capture-sizes and -
 SPEC_ROUNDING_SINCE, SPEC_ROUNDING_V1_ONLY_SINCE = (0, 11, 1), (0, 25)  # adjust_cudagraph_sizes_for_spec_decode
 GPT_OSS = "GptOssForCausalLM"  # MODELS_CONFIG_MAP's key for GptOssForCausalLMConfig (0.32.0:1079)
 GPT_OSS_CAP, GPT_OSS_CAP_011 = 1024, 992
+GPT_OSS_992_SINCE = (0, 11)  # the hook's list stops at 992 (0.11.0:256-273), at 1024 before (0.10.2:269-286)
 SM100_PREFILL_TOKENS = 8192  # _split_cudagraph_capture_sizes' wide prefill default and decode token bound (0.34)
 
 
@@ -171,7 +173,7 @@ def family_sizes(version: tuple, architecture: str, max_capture_size: Optional[i
     if architecture != GPT_OSS or max_capture_size is not None or capture_sizes is not None:
         return max_capture_size, capture_sizes
     if version < FLAGS_SINCE:  # 0.11.0 replaces scheduler_config.cuda_graph_sizes with an explicit list
-        return None, _grid(GPT_OSS_CAP_011)
+        return None, _grid(GPT_OSS_CAP_011 if version >= GPT_OSS_992_SINCE else GPT_OSS_CAP)
     return (GPT_OSS_CAP, None) if version < SPLIT_SIZES_SINCE else (None, None)
 
 
