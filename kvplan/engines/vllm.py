@@ -38,11 +38,11 @@ from .vllm_backend_refusals import (attention_block_refusal, checkpoint_e5m2_ref
                                     mla_hybrid_block_refusal, nvfp4_refusal, octave_refusal, sm120_decode_refusal,
                                     sparse_block_refusal, sparse_dtype_refusal, sparse_gpu_refusal, v4_dtype_refusal)
 from .vllm_cache_flags import kda_refusal
-from .vllm_index_share import index_share_refusal
 from .vllm_config_read import config_read_refusal
 from .vllm_ct_kv import kv_scheme_refusal
 from .vllm_fa4_fp8_block import fa4_fp8_block
 from .vllm_gemma4_backend import forced_triton_refusal
+from .vllm_index_share import index_share_refusal
 from .vllm_kv_dtype import cache_precision
 from .vllm_mamba_mode import mamba_all_mode
 from .vllm_mamba_state import hybrid_pages, mamba_state_bytes, ssm_state_dtype
@@ -288,8 +288,9 @@ def configuration_refusal(spec, precision, *, tp: int, length: int, block_size: 
     cache dtype other than the model's (0.33.0 config/vllm.py:1540) and the quantisation's class, GPU and served
     dtype (:1608; vllm_quant.quant_config_refusal), bfloat16 on a GPU without it as the worker starts, a
     compressed-tensors scheme or an AutoGPTQ group size Marlin lacks as the layers are built, then the cache dtype
-    (an NVFP4 one: nvfp4_refusal), the GPU and the block size while the attention layers pick their backends (the
-    ROCm assert on the block comes after its fp8 check: rocm.py 0.17.0 :364-371), then as the weights load the
+    (DeepSeek-V4's fp8 assert, MiMo-V2's DiffKV backend, Gemma 4's forced Triton, an NVFP4 one: nvfp4_refusal), the
+    GPU and the block size while the attention layers pick their backends (the ROCm assert on the block comes after
+    its fp8 check: rocm.py 0.17.0 :364-371; Triton's SM89 fp8 check: vllm_triton_fp8), then as the weights load the
     indexers a shared-indexer config's checkpoint lacks before 0.24 (vllm_index_share.index_share_refusal), then an
     MLA hybrid's pages that the block forced on its MLA backend leaves ununified (mla_hybrid_block_refusal: met after
     profiling, whatever the memory), last sparse MLA's FlashInfer call on SM12x in 0.24-0.25 (sm120_decode_refusal:
