@@ -138,8 +138,8 @@ def sparse_gpu_refusal(spec, capability=(), version: str = PINNED) -> Optional[R
 def sm120_decode_refusal(spec, capability=(), version: str = PINNED) -> Optional[Refusal]:
     """Sparse MLA on SM12x in 0.24-0.25: FLASHINFER_MLA_SPARSE_SM120 is chosen and the cache sized, then start-up's
     kernel warm-up (FlashInfer autotune, on by default, --enforce-eager or not) calls the FlashInfer the release pins
-    with an argument it lacks (vllm_sparse.SM120_FLASHINFER_PIN). DeepSeek-V4 likewise, its SM120 attention class
-    failing as start-up warms it up (vllm_v4_gpu.V4_SM120_FLASHINFER_PIN). The release is at fault: the remedy is
+    with an argument it lacks (vllm_sparse.KV_SCALE_FORMAT_SINCE). DeepSeek-V4 likewise, its SM120 attention class
+    failing as start-up warms it up (vllm_v4_gpu.V4_SM120_ARGS_SINCE). The release is at fault: the remedy is
     the first whose pin takes it, or a GPU without the SM12x path. Met after every other configuration check (and
     after the memory check, which kvplan does not order against it)."""
     if is_v4(spec):

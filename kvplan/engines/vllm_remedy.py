@@ -45,9 +45,9 @@ def release_boundaries(firsts_elsewhere=()) -> tuple:
                   vllm_sparse.CONFIG_REWRITE, vllm_sparse.HOPPER_ORDER, vllm_sparse.BLACKWELL_FLASHINFER_FIRST,
                   vllm_sparse.FLASHMLA_DTYPES, vllm_sparse.FLASHINFER_DTYPES, vllm_sparse.SM10X_AUTO,
                   vllm_sparse.ROCM_DTYPES, vllm_sparse.ROCM_BLOCK_RULES, vllm_sparse.SPARSE_MAJORS,
-                  vllm_sparse.SM120_DTYPES, vllm_sparse.SM120_FLASHINFER_PIN, vllm_kv_dtype.SPARSE_MLA_AUTO,
+                  vllm_sparse.SM120_DTYPES, vllm_sparse.FLASHINFER_PINS, vllm_kv_dtype.SPARSE_MLA_AUTO,
                   vllm_kv_dtype.CHECKPOINT_KV, vllm_versions._FROM, vllm_versions.BLOCK_SIZE_CHOICES,
-                  vllm_v4_gpu.V4_MAJORS, vllm_v4_gpu.V4_SM120_FLASHINFER_PIN, vllm_index_share.INDEXERS_BUILT):
+                  vllm_v4_gpu.V4_MAJORS, vllm_index_share.INDEXERS_BUILT):
         firsts.update(row[0] for row in table)
     firsts.add(vllm_sparse.ROCM_SPARSE_SINCE)
     firsts.update(vllm_quant.boundaries())  # the quantisation checks

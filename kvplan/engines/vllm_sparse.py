@@ -43,7 +43,7 @@ from dataclasses import dataclass
 from typing import Optional
 
 from ..model.layers import DSA_ARCHITECTURES  # the sparse MLA models kvplan plans
-from .vllm_versions import PINNED, release_rule
+from .vllm_versions import PINNED, parse_version, release_rule
 
 FP8_DS_MLA = "fp8_ds_mla"
 HOPPER, BLACKWELL = 9, 10  # compute capability majors (platforms/cuda.py:96 device_capability.major == 10)
@@ -115,7 +115,7 @@ SM10X_AUTO = (((0, 32), {"GlmMoeDsaForCausalLM": "fp8_e4m3"}, "0.32.0 models/con
 #   0.24.0 :37-39, 0.32.0 :38-40), GLM-5.x's finds no backend. Its kernel blocks are [64, 256] up to 0.31 (0.24.0
 #   :158-159, 0.31.0 :174-175) and MultipleOf(64) from 0.32 (:184-185): either way a block must be a multiple of 64
 #   (backend.py supports_block_size), as vllm_specs.SPARSE_MLA_BLOCK_RULES says, and an unset one is 64.
-# - 0.24.0-0.25.x start-up then fails at its kernel warm-up's first sparse MLA call: SM120_FLASHINFER_PIN.
+# - 0.24.0-0.25.x start-up then fails at its kernel warm-up's first sparse MLA call: KV_SCALE_FORMAT_SINCE.
 SM120 = 12
 FLASHINFER_SM120 = "FLASHINFER_MLA_SPARSE_SM120"
 SM120_DTYPES = (
@@ -125,8 +125,8 @@ SM120_DTYPES = (
 )
 # FLASHINFER_MLA_SPARSE_SM120's decode passes kv_scale_format= to FlashInfer's trtllm_batch_decode_with_kv_cache_mla
 # (flashinfer_mla_sparse_sm120.py 0.24.0 :141-156, 0.31.0 :241), a keyword FlashInfer takes from 0.6.14 (flashinfer/
-# mla/_core.py:2553). The flashinfer-python each release's wheel pins (METADATA Requires-Dist) where it lacks it, by
-# first release ("": the pin takes it). forward_mqa sends every token, prefill ones too, through that call
+# mla/_core.py:2553: KV_SCALE_FORMAT_SINCE), which 0.24-0.25's pins lack (FLASHINFER_PINS). forward_mqa sends
+# every token, prefill ones too, through that call
 # (flashinfer_mla_sparse_sm120.py 0.24.0 and 0.25.x :103-156). Start-up first reaches it in the kernel warm-up, after
 # the KV cache is sized and before any CUDA graph capture (v1/worker/gpu_worker.py 0.24.0 :654 then :657-658, 0.25.x
 # :758 then :761-762): flashinfer_sparse_mla_decode_autotune_warmup (model_executor/warmup/kernel_warmup.py 0.24.0
@@ -138,12 +138,21 @@ SM120_DTYPES = (
 # comes at the full decode CUDA graph capture (the sparse metadata builder's AttentionCGSupport.UNIFORM_BATCH,
 # flashinfer_mla_sparse.py 0.24.0 :266; gpu_model_runner.py 0.24.0 :6673 force_attention), and with no graphs either
 # (-O0's cudagraph_mode NONE, 0.24.0 :210) at the first request. kvplan models the default level.
-SM120_FLASHINFER_PIN = (
-    ((0, 26), "", "0.26.0 pins flashinfer-python 0.6.14, 0.27-0.28 0.6.16.post3, 0.29.0 0.6.18, 0.30.0 0.6.18.post1, "
-                  "0.31.0 and 0.32.0 0.7.0.post1: all take kv_scale_format"),
-    ((0, 25), "0.6.13", "0.25.0 and 0.25.1 pin flashinfer-python==0.6.13 (mla/_core.py:1622-1645: no kv_scale_format)"),
-    ((0, 24), "0.6.12", "0.24.0 pins flashinfer-python==0.6.12 (mla/_core.py:1054-1077: no kv_scale_format)"),
+# The flashinfer-python each release's wheel pins (METADATA Requires-Dist), by first release: what a rule needing
+# a FlashInfer argument asks (flashinfer_lacks). Releases before 0.24 are not listed: no rule here reads them.
+FLASHINFER_PINS = (
+    ((0, 34), (0, 7, 3), "0.34.0: 0.7.3 (not on PyPI to read; 0.7.4 is)"),
+    ((0, 33), (0, 7, 2), "0.33.0: 0.7.2.post1"),
+    ((0, 31), (0, 7, 0), "0.31.0 and 0.32.0: 0.7.0.post1"),
+    ((0, 30), (0, 6, 18), "0.30.0: 0.6.18.post1"),
+    ((0, 29), (0, 6, 18), "0.29.0: 0.6.18"),
+    ((0, 27), (0, 6, 16), "0.27.x and 0.28.0: 0.6.16.post3"),
+    ((0, 26), (0, 6, 14), "0.26.0: 0.6.14"),
+    ((0, 25), (0, 6, 13), "0.25.0 and 0.25.1: flashinfer-python==0.6.13"),
+    ((0, 24), (0, 6, 12), "0.24.0: flashinfer-python==0.6.12"),
 )
+# the first FlashInfer that takes kv_scale_format (0.6.12 mla/_core.py:1054-1077 and 0.6.13 :1622-1645 lack it)
+KV_SCALE_FORMAT_SINCE = (0, 6, 14)
 SM120_PIN_FAILURE = ("vLLM {version} runs sparse MLA on compute capability {cc} with FLASHINFER_MLA_SPARSE_SM120, "
                      "whose decode passes kv_scale_format to FlashInfer (v1/attention/backends/mla/"
                      "flashinfer_mla_sparse_sm120.py:155), but the FlashInfer it pins (flashinfer-python=={pin}) has "
@@ -400,19 +409,31 @@ def sparse_gpu_refusal_line(capability=(), version: str = PINNED) -> str:
     return NO_SPARSE_GPU.format(cc=cc, version=version, majors=", ".join(named[:-1]) + " or " + named[-1])
 
 
+def flashinfer_lacks(since: tuple, version: str = PINNED) -> str:
+    """The flashinfer-python release `version` pins where it is older than `since` (the first FlashInfer that takes
+    the arguments a backend passes), '' where it takes them or the pin is not listed (FLASHINFER_PINS)."""
+    row = next((row for row in FLASHINFER_PINS if parse_version(version)[:2] >= row[0]), None)
+    return ".".join(map(str, row[1])) if row is not None and row[1] < since else ""
+
+
+def first_pinning(since: tuple) -> tuple:
+    """The first release whose FlashInfer pin takes what a backend first passes in FlashInfer `since`."""
+    return min(row[0] for row in FLASHINFER_PINS if row[1] >= since)
+
+
 def sm120_pin_refusal_line(capability=(), version: str = PINNED) -> str:
     """Why sparse MLA on SM12x fails at start-up's kernel warm-up in `version` ('' where it does not, and on other
-    GPUs): the FlashInfer the release pins lacks an argument FLASHINFER_MLA_SPARSE_SM120 passes
-    (SM120_FLASHINFER_PIN)."""
-    pin = release_rule(SM120_FLASHINFER_PIN, version, "")
+    GPUs): the FlashInfer the release pins lacks kv_scale_format, which FLASHINFER_MLA_SPARSE_SM120 passes
+    (KV_SCALE_FORMAT_SINCE)."""
+    pin = flashinfer_lacks(KV_SCALE_FORMAT_SINCE, version)
     if not pin or not sm120_sparse(capability, version):
         return ""
     return SM120_PIN_FAILURE.format(version=version, cc=f"{capability[0]}.{capability[1]}", pin=pin)
 
 
 def sm120_first_release() -> str:
-    """The first release whose sparse MLA starts on SM12x (SM120_DTYPES' first row, past SM120_FLASHINFER_PIN)."""
-    first = max(SM120_DTYPES[-1][0], next(row[0] for row in SM120_FLASHINFER_PIN if not row[1]))
+    """The first release whose sparse MLA starts on SM12x (SM120_DTYPES' first row, past KV_SCALE_FORMAT_SINCE)."""
+    first = max(SM120_DTYPES[-1][0], first_pinning(KV_SCALE_FORMAT_SINCE))
     return ".".join(map(str, first + (0,) * (3 - len(first))))
 
 

@@ -11,12 +11,12 @@ Without --attention-backend (which kvplan does not model), models/deepseek_v4/nv
   shape (get_kv_cache_shape delegates on major 12, 0.24.0 :124-141) and kernel block [256] (0.24.0 :65-66, 0.34.0
   :119-120, as sparse_mla.py's): the cache, its pages and the dtype rules
   (vllm_backend_refusals.V4_DTYPE_REFUSALS) are Hopper's. What differs: the FlashInfer it calls
-  (V4_SM120_FLASHINFER_PIN) and its profile-run workspace (V4_SM120_WORKSPACE).
+  (V4_SM120_ARGS_SINCE) and its profile-run workspace (V4_SM120_WORKSPACE).
 """
 
 from __future__ import annotations
 
-from .vllm_sparse import BLACKWELL, HOPPER, SM120, is_rocm_platform
+from .vllm_sparse import BLACKWELL, HOPPER, SM120, first_pinning, flashinfer_lacks, is_rocm_platform
 from .vllm_versions import PINNED, release_rule
 
 # The compute capability majors DeepSeek-V4's attention runs on, by first release. No platform check stands in the
@@ -40,19 +40,14 @@ V4_UNCHECKED_GPU = ("FlashMLA's sparse kernels do not run on compute capability 
 # with swa_topk_lens=, extra_sparse_indices= and extra_sparse_topk_lens= (flashinfer_sparse.py 0.24.0 :750-763 and
 # :869-881; 0.25.x and 0.26.0 :769, :888; 0.32.0 :854, :973), keywords FlashInfer takes from 0.6.14
 # (flashinfer/mla/_core.py 0.6.14 :1141-1160; 0.6.16.post3 :1151, 0.6.18 / 0.6.18.post1 :1488, 0.7.0.post1 :1832,
-# 0.7.2.post1 :1889 keep them). The pin where it lacks them, by first release ("": the pin takes them). The class's
-# own probe passes on those pins (utils/flashinfer.py 0.24.0 :216-232 has_flashinfer_sparse_mla_sm120 only imports
-# the names, which flashinfer/decode.py 0.6.12 :34-35 exports), so start-up sizes the KV cache, then the kernel
-# warm-up's mixed prefill + decode dummy run with attention (model_executor/warmup/flashinfer_sparse_mla_warmup.py
-# 0.24.0 and 0.25.x :222-256 deepseek_v4_sparse_mla_attention_warmup, from kernel_warmup.py 0.24.0 :56 / 0.25.x :73,
-# v1/worker/gpu_worker.py 0.24.0 :654 / 0.25.x :758, before and whatever --enforce-eager) raises.
-V4_SM120_FLASHINFER_PIN = (
-    ((0, 26), "", "0.26.0 pins flashinfer-python 0.6.14, 0.27-0.28 0.6.16.post3, 0.29.0 0.6.18, 0.30.0 0.6.18.post1, "
-                  "0.31-0.32 0.7.0.post1, 0.33.0 0.7.2.post1: all take them (0.34.0's 0.7.3 is not on PyPI to read; "
-                  "0.7.4 takes them, mla/_core.py:1822)"),
-    ((0, 25), "0.6.13", "0.25.0 and 0.25.1 pin flashinfer-python==0.6.13 (mla/_core.py:463-479: none of them)"),
-    ((0, 24), "0.6.12", "0.24.0 pins flashinfer-python==0.6.12 (mla/_core.py:462-478: none of them)"),
-)
+# 0.7.2.post1 :1889, 0.7.4 :1822 keep them: V4_SM120_ARGS_SINCE), which 0.24-0.25's pins lack
+# (vllm_sparse.FLASHINFER_PINS). The class's own probe passes on those pins (utils/flashinfer.py 0.24.0 :216-232
+# has_flashinfer_sparse_mla_sm120 only imports the names, which flashinfer/decode.py 0.6.12 :34-35 exports), so start-up
+# sizes the KV cache, then the kernel warm-up's mixed prefill + decode dummy run with attention
+# (model_executor/warmup/flashinfer_sparse_mla_warmup.py 0.24.0 and 0.25.x :222-256
+# deepseek_v4_sparse_mla_attention_warmup, from kernel_warmup.py 0.24.0 :56 / 0.25.x :73, v1/worker/gpu_worker.py 0.24.0
+# :654 / 0.25.x :758, before and whatever --enforce-eager) raises.
+V4_SM120_ARGS_SINCE = (0, 6, 14)  # 0.6.12 mla/_core.py:462-478 and 0.6.13 :463-479 lack all three
 V4_SM120_PIN_FAILURE = ("vLLM {version} runs DeepSeek-V4's attention on compute capability {cc} with FlashInfer's "
                         "SM120 sparse MLA (models/deepseek_v4/nvidia/flashinfer_sparse.py "
                         "DeepseekV4FlashInferSM120Attention), whose prefill and decode pass swa_topk_lens, "
@@ -90,15 +85,15 @@ def v4_flashinfer_sm120(capability=(), version: str = PINNED) -> bool:
 
 def v4_sm120_pin_refusal_line(capability=(), version: str = PINNED) -> str:
     """Why DeepSeek-V4 on SM12x fails as start-up warms up its attention in `version` ('' where it does not, and on
-    other GPUs): the FlashInfer the release pins lacks arguments the SM120 class passes (V4_SM120_FLASHINFER_PIN)."""
-    pin = release_rule(V4_SM120_FLASHINFER_PIN, version, "")
+    other GPUs): the FlashInfer the release pins lacks arguments the SM120 class passes (V4_SM120_ARGS_SINCE)."""
+    pin = flashinfer_lacks(V4_SM120_ARGS_SINCE, version)
     if not pin or not v4_flashinfer_sm120(capability, version):
         return ""
     return V4_SM120_PIN_FAILURE.format(version=version, cc=_cc(capability), pin=pin)
 
 
 def v4_sm120_first_release() -> str:
-    """The first release whose DeepSeek-V4 starts on SM12x: the SM120 class's first, past V4_SM120_FLASHINFER_PIN."""
+    """The first release whose DeepSeek-V4 starts on SM12x: the SM120 class's first, past V4_SM120_ARGS_SINCE."""
     with_class = next(row[0] for row in reversed(V4_MAJORS) if SM120 in row[1])
-    first = max(with_class, next(row[0] for row in V4_SM120_FLASHINFER_PIN if not row[1]))
+    first = max(with_class, first_pinning(V4_SM120_ARGS_SINCE))
     return ".".join(map(str, first + (0,) * (3 - len(first))))
