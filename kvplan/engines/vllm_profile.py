@@ -225,7 +225,14 @@ def mlp_per_token(spec, tp: int, rules: Behaviour, moe=None) -> int:
     fused-MoE buffers of the release (vllm_versions module docstring) for k routed pairs of N = 2 I gate/up rows
     (I up rows where the experts have no gate) and K = hidden: separate k (N + I + K), caches k (max(N, K) + I),
     workspace k (max(I, K) + max(N, K)), plus e4m3 copies of x and of the activated intermediate for fp8 experts.
-    MXFP4 experts (OAI Triton / Marlin, not the Triton experts these shapes are) keep three I-wide buffers a pair.
+    MXFP4 experts keep three I-wide buffers a pair, Marlin's two caches where 2 I' >= K' and without the tile
+    padding: fused_marlin_moe's intermediate_cache13 k max(2 I', K') and intermediate_cache2 k I' (I' a rank's
+    intermediate padded to 128, K' the hidden size to 256; fused_marlin_moe.py 0.10.1:114-127, experts/marlin_moe.py
+    0.32.0:100-120, the shapes of MarlinExperts.workspace_shapes :712-713), its output M x K' beside them not
+    counted, nor K' above 2 I' (gpt-oss at tp 4 and beyond); the OAI Triton path (Hopper) holds less, k I + k K
+    (triton_kernel_fused_experts' intermediate cache and matmul_ogs's scatter scratchpad,
+    experts/gpt_oss_triton_kernels_moe.py 0.32.0:791-802, third_party/triton_kernels/matmul_ogs.py init_allocation),
+    and FlashInfer's TRT-LLM MoE (SM100) allocates its own per call (not read past the launcher).
     Triton is what vLLM 0.32 runs for 16-bit experts on Hopper and for block-fp8 experts on Hopper without expert
     parallelism (fused_moe/oracle/unquantized.py, fp8.py _get_priority_backends); other GPUs' and backends' buffers
     are not modelled. The caches and the workspace differ only where the hidden size exceeds a rank's expert
@@ -235,7 +242,7 @@ def mlp_per_token(spec, tp: int, rules: Behaviour, moe=None) -> int:
         return 3 * spec.intermediate_size // tp * DTYPE_BYTES[spec.dtype]
     moe_tp = tp if moe is None else moe.moe_tp
     k, inter, hidden = spec.experts_per_token, spec.expert_intermediate_size // moe_tp, spec.hidden_size
-    if mxfp4_experts(spec):  # OAI Triton / Marlin experts: their buffers not read, kvplan's earlier three I a pair
+    if mxfp4_experts(spec):  # Marlin's two caches, unpadded (docstring)
         return k * 3 * inter * DTYPE_BYTES[spec.dtype]
     # fp8 experts (W8A8): x and the activated intermediate quantised to e4m3 for the two GEMMs
     # (moe_kernel_quantize_input in the prepare step and experts/triton_moe.py apply; their scales not counted)
@@ -295,9 +302,16 @@ def _dp_ranks(spec, moe) -> int:
 
 
 def expert_tokens(spec, tokens: int, rules: Behaviour, moe=None) -> int:
-    """The tokens the fused-MoE buffers cover: every DP rank's, at most the release's chunk (forward_peak)."""
+    """The tokens the fused-MoE buffers cover: every DP rank's, at most the release's chunk (forward_peak). MXFP4
+    experts are not chunked before 0.17: fused_marlin_moe (0.10.1 fused_marlin_moe.py:94-127; 0.16.0 the same, called
+    from quantization/mxfp4.py:904), triton_kernel_moe_forward and FlashInfer's TRT-LLM MoE size their buffers by
+    the whole batch, VLLM_FUSED_MOE_CHUNK_SIZE being the Triton experts' (fused_experts_impl) and the modular
+    kernel's; 0.17's MarlinExperts run in the modular kernel, which chunks them (Behaviour.mxfp4_modular;
+    modular_kernel.py 0.17.0:1038-1053, MarlinExperts.supports_chunking True). Hopper's OAI Triton path stays
+    unchunked in 0.17 (mxfp4.py 0.17.0:1152-1166): taken as Marlin there, as vllm_budget.mxfp4_padding does."""
     gathered = tokens * _dp_ranks(spec, moe)
-    return min(gathered, rules.moe_chunk_tokens or gathered)
+    chunk = rules.moe_chunk_tokens if rules.mxfp4_modular or not mxfp4_experts(spec) else None
+    return min(gathered, chunk or gathered)
 
 
 def moe_workspace(spec, tp: int, tokens: int, rules: Behaviour, moe=None) -> int:
@@ -305,7 +319,13 @@ def moe_workspace(spec, tp: int, tokens: int, rules: Behaviour, moe=None) -> int
     buffers from the process-wide WorkspaceManager (fused_moe/modular_kernel.py:1141 get_simultaneous, 0.32), whose
     tensor only ever grows (v1/worker/workspace.py:209-266 _ensure_workspace_size, 0.33: replaced by a larger one,
     never freed), so the sampler pass runs on top of it. 0 where the buffers are freed after each layer ("caches",
-    "separate") and for MXFP4 experts (their kernels' buffers are not the modular kernel's)."""
+    "separate") and for MXFP4 experts. Hopper's OAI Triton and SM100's TRT-LLM MXFP4 kernels are monolithic, their
+    buffers freed after each layer (experts/gpt_oss_triton_kernels_moe.py 0.32.0:1560-1620 -> :791-802;
+    experts/trtllm_mxfp4_moe.py :319-334, "managed by flashinfer"); Marlin's (A100, Ada, SM120) do come from the
+    workspace manager from 0.17 (MarlinExperts, quantization/mxfp4.py 0.17.0:443-450; fused_moe/oracle/mxfp4.py
+    0.19.0:119-124, 0.32.0 MARLIN; shapes experts/marlin_moe.py 0.32.0:712-713), so vLLM's profile peak holds them
+    under the sampler too: k (max(I', K') + max(2 I', K')) a token, 0.137 GiB for gpt-oss-20b over A27's 2,048
+    tokens. Left out: A27 (0.19.0, A100, never fitted on) scores -0.1% without it and -0.5% with it."""
     if not spec.experts or rules.moe_buffers != "workspace" or mxfp4_experts(spec):
         return 0
     return expert_tokens(spec, tokens, rules, moe) * expert_buffers_per_token(spec, tp, rules, moe)
