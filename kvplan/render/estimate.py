@@ -216,7 +216,28 @@ def decode_cells(p: Plan) -> tuple:
     return itl, rate
 
 
-def speed_lines(plans: list) -> list:
+def plan_label(p: Plan, plans: list) -> str:
+    """The words that tell a plan's speed line from the others of the run: its tp, and its KV dtype where the plans
+    differ in it (a prompt's length already names the max len)."""
+    kv = f"{dtype_label(p, kept_only=True)}, " if len({q.kv_dtype for q in plans}) > 1 else ""
+    return f"{kv}tp {p.tp}"
+
+
+def batch_line(p: Plan, plans: list, spell=str) -> str:
+    """The decode estimates at the batch sizes --batch asked for (the table's cells hold batch 1 and max requests
+    only); '' where none was asked or the plan holds no request (no decode cells either)."""
+    if not p.decode or not p.fits:
+        return ""
+    asked = [q for q in p.decode.points if q.batch not in (1, p.max_concurrency)]
+    if not asked:
+        return ""
+    cells = [f"{q.batch:,}: {q.itl_ms:.1f} ms, {q.tokens_per_s:,.0f} tok/s"
+             + ("" if q.fits else f" [yellow](more than the {p.max_concurrency:,} held)[/yellow]") for q in asked]
+    return (f"{spell('batch')} (max len {p.context:,}, {plan_label(p, plans)}): ITL and tok/s at batch "
+            + "; ".join(cells) + ".")
+
+
+def speed_lines(plans: list, spell=str) -> list:
     lines = ["ITL and tok/s: engine estimate = bytes read / bandwidth + per-layer fixed cost + all-reduce latency + "
              "matmul FLOPs over the dense peak, constants fitted on public engine measurements (--format json: "
              "every batch, the roofline floor, the constants and their source)."]
@@ -224,12 +245,13 @@ def speed_lines(plans: list) -> list:
         lines.append("[yellow]--enforce-eager:[/yellow] the decode and prefill times assume CUDA graphs, as the "
                      "measurements they are fitted on ran; eager steps launch every kernel from the host and run "
                      "slower at small batches.")
+    lines += [line for line in (batch_line(p, plans, spell) for p in plans) if line]
     for p in plans:
         if p.decode and p.decode.constants["fallback"]:
             lines.append(f"[yellow]Speed:[/yellow] {p.decode.constants['fallback']}.")
         if p.prefill and p.fits:  # no prompt runs where not one request is held (refused, or no room for it)
             lines.append(f"Time to first token, {prompt_words(p.prefill.input_len, p.prefill.input_len_note)} at "
-                         f"batch 1 (tp {p.tp}): "
+                         f"batch 1 ({plan_label(p, plans)}): "
                          f"{p.prefill.ttft_ms:,.0f} ms ({p.prefill.chunks} chunk"
                          f"{'s' if p.prefill.chunks > 1 else ''} of at most {p.prefill.chunk_tokens:,} tokens).")
         elif p.decode and p.fits and p.engine is not None:  # timed, yet no prompt: the release serves none here
@@ -423,7 +445,7 @@ def footnotes(result, plans: list, spell=str) -> list:
                          f"{size(max(p.kv_budget_bytes_per_gpu, 0))}; {p.suggestion(spell)}.")
     swept = len({(p.context, p.kv_dtype) for p in plans}) > 1  # then tp alone does not name the plan
     lines += [parallel_line(p, spell, swept) for p in plans if p.parallel is not None and p.tp_valid]
-    lines.extend(speed_lines(plans))
+    lines.extend(speed_lines(plans, spell))
     return sorted(set(lines), key=lines.index)
 
 

@@ -1,0 +1,80 @@
+"""Session 72's fresh-eyes review of the command line, as a serving engineer meets it: the text output says what its
+flags asked for (each --batch, which KV dtype a time to first token is of, a header a release would take), an option
+that changes nothing says so, an unknown flag gets the nearest one first (or what to do with a vLLM server flag), and
+the check --suggest table reads like the others."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import pytest
+
+from conftest import one_error_line, run_kvplan
+
+LLAMA_8B = "meta-llama/Llama-3.1-8B-Instruct"
+QWEN3_8B = "Qwen/Qwen3-8B"
+DEEPSEEK_V3 = "deepseek-ai/DeepSeek-V3"
+
+
+def _text(*args) -> str:
+    r = run_kvplan("estimate", *args)
+    assert r.returncode == 0, r.stderr
+    return " ".join(r.stdout.split())  # prose wrapped at any width reads as one line
+
+
+def _json(*args) -> dict:
+    r = run_kvplan("estimate", *args, "--format", "json")
+    assert r.returncode == 0, r.stderr
+    return json.loads(r.stdout)
+
+
+# -- the time to first token of a KV-dtype sweep names its dtype ------------------------------------------------------
+
+def test_ttft_lines_of_a_kv_dtype_sweep_name_the_dtype():
+    """Before: two lines "131,071-token prompt ... at batch 1 (tp 8): 12,452 ms" and "... (tp 8): 12,444 ms", the
+    same words for bf16 and fp8 rows; the table's rows are told apart by their KV dtype, so are these lines."""
+    args = (DEEPSEEK_V3, "--gpu", "H200", "-tp", "8", "-c", "128K", "--kv-cache-dtype", "auto,fp8")
+    text, plans = _text(*args), _json(*args)["plans"]
+    assert [p["kv_dtype"] for p in plans] == ["bf16", "fp8_e4m3"]
+    for p in plans:
+        line = re.search(rf"131,071-token prompt \([^)]*\) at batch 1 \({p['kv_dtype']}, tp 8\): ([\d,]+) ms", text)
+        assert line, p["kv_dtype"]
+        assert line[1] == f"{p['prefill']['ttft_ms']:,.0f}"  # the figure is that row's (JSON prefill.ttft_ms)
+
+
+def test_ttft_line_without_a_dtype_sweep_is_unchanged():
+    text = _text(QWEN3_8B, "--gpu", "H100", "-c", "8K", "-tp", "1,2")
+    assert "at batch 1 (tp 1):" in text and "at batch 1 (tp 2):" in text and "(bf16, tp" not in text
+
+
+# -- --batch: its batches in the text output, not only in the JSON --------------------------------------------------
+
+def test_batch_sizes_asked_are_in_the_text_output():
+    """Before: `--batch 4,100` changed nothing in the table output (its cells are batch 1 | max requests only)."""
+    args = (QWEN3_8B, "--gpu", "H100", "-c", "8K", "--batch", "4,100")
+    text, (plan,) = _text(*args), _json(*args)["plans"]
+    held = plan["max_concurrency"]
+    points = {q["batch"]: q for q in plan["decode"]["points"]}
+    assert set(points) == {1, 4, 100, held} and 4 < held < 100
+    four, hundred = points[4], points[100]
+    assert four["fits"] and not hundred["fits"]
+    assert (f"--batch (max len 8,192, tp 1): ITL and tok/s at batch 4: {four['itl_ms']:.1f} ms, "
+            f"{four['tokens_per_s']:,.0f} tok/s; 100: {hundred['itl_ms']:.1f} ms, {hundred['tokens_per_s']:,.0f} "
+            f"tok/s (more than the {held} held).") in text
+    # tok/s is the whole batch's: batch x 1000 / ITL ms (hand arithmetic on the JSON's own ITL)
+    assert four["tokens_per_s"] == pytest.approx(4 * 1000 / four["itl_ms"])
+
+
+def test_no_batch_line_without_batch_or_where_nothing_fits():
+    assert "--batch (" not in _text(QWEN3_8B, "--gpu", "H100", "-c", "8K")
+    # Llama-3.1-8B on an L4 at 128K holds no request (README's first example): no decode cells, no batch line
+    refused = _text(LLAMA_8B, "--gpu", "L4", "--batch", "4")
+    assert "does not fit" in refused and "--batch (" not in refused
+
+
+def test_batch_line_reaches_the_html_page():
+    r = run_kvplan("estimate", QWEN3_8B, "--gpu", "H100", "-c", "8K", "--batch", "4", "--format", "html")
+    assert r.returncode == 0 and "--batch (max len 8,192, tp 1): ITL and tok/s at batch 4:" in r.stdout
+
+
