@@ -78,3 +78,25 @@ def test_batch_line_reaches_the_html_page():
     assert r.returncode == 0 and "--batch (max len 8,192, tp 1): ITL and tok/s at batch 4:" in r.stdout
 
 
+# -- the header names a --kv-cache-dtype the release takes -----------------------------------------------------------
+
+@pytest.mark.parametrize("model, engine, said", [
+    # vLLM 0.6.3 engine/arg_utils.py:293-295: choices=['auto', 'fp8', 'fp8_e5m2', 'fp8_e4m3'], no bfloat16
+    (LLAMA_8B, "vllm==0.6.3", "--kv-cache-dtype auto,"),
+    # vLLM 0.11.0 config/cache.py:25-26: CacheDType lists bfloat16 (not float16: Llama-2-7b-hf is float16)
+    (LLAMA_8B, "vllm==0.11.0", "--kv-cache-dtype bfloat16,"),
+    ("meta-llama/Llama-2-7b-hf", "vllm==0.11.0", "--kv-cache-dtype auto,"),
+    # vLLM 0.32.0 config/cache.py:39-42: float16 and bfloat16 both listed
+    ("meta-llama/Llama-2-7b-hf", "vllm", "--kv-cache-dtype float16,"),
+])
+def test_header_kv_dtype_is_one_the_release_takes(model, engine, said):
+    header = run_kvplan("estimate", model, "--gpu", "H100", "-c", "4096", "--engine", engine).stdout.splitlines()[0]
+    assert said in header, header
+
+
+def test_header_of_a_release_without_the_flag_names_no_kv_dtype():
+    """vLLM 0.2.0 engine/arg_utils.py has no --kv-cache-dtype at all (its first is 0.3.0)."""
+    header = run_kvplan("estimate", LLAMA_8B, "--gpu", "H100", "-c", "4096", "--engine", "vllm==0.2.0").stdout
+    assert header.splitlines()[0] == "vllm 0.2.0 at --max-model-len 4096, --tensor-parallel-size 1:"
+
+

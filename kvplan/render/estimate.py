@@ -82,8 +82,10 @@ def log_block(plan, spell=str) -> list:
     if e is None or not (e.log_lines or e.refusal) or gpu_refusal(plan) is not None:
         return []
     pp = f", {spell('pp')} {plan.pp}" if plan.pp > 1 else ""
+    kv = header_kv_dtype(plan)
+    kv = f"{spell('kv_dtype')} {kv}, " if kv else ""
     out = [f"[bold]{escape(e.name)} {escape(e.version)}[/bold] at {spell('context')} {plan.context}, "
-           f"{spell('kv_dtype')} {asked_vllm_name(plan)}, {spell('tp')} {plan.tp}{pp}:"]
+           f"{kv}{spell('tp')} {plan.tp}{pp}:"]
     note = cache_dtype_note(plan)
     if note:
         out.append(f"  [yellow]{note}[/yellow]")
@@ -122,6 +124,21 @@ def asked_vllm_name(plan) -> str:
     if plan.kv_dtype == "fp32":  # a float32 model's cache: only `auto` names it (vLLM's list has no float32)
         return "auto"
     return vllm_name(dtype_label(plan))
+
+
+def header_kv_dtype(plan) -> str:
+    """The KV dtype a plan's header names, as the release's own --kv-cache-dtype would be typed: the model's dtype
+    that `auto` resolves to where the release lists it, `auto` where it does not (bfloat16 is a choice from vLLM
+    0.11, float16 from 0.18: vllm_versions.KV_DTYPE_SINCE), '' before 0.3.0, which has no such flag."""
+    name = asked_vllm_name(plan)
+    e = _engine(plan)
+    if e is None or e.name != "vllm":
+        return name
+    from ..engines.vllm_versions import KV_DTYPE_FLAG_SINCE, kv_dtype_choices, parse_version
+
+    if parse_version(e.version) < KV_DTYPE_FLAG_SINCE:
+        return ""
+    return name if name in kv_dtype_choices(e.version) else "auto"
 
 
 def cache_dtype_note(plan) -> str:
