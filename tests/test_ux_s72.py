@@ -100,3 +100,18 @@ def test_header_of_a_release_without_the_flag_names_no_kv_dtype():
     assert header.splitlines()[0] == "vllm 0.2.0 at --max-model-len 4096, --tensor-parallel-size 1:"
 
 
+# -- the weights advice: fp8 named for what it does ------------------------------------------------------------------
+
+def test_fp8_weights_too_many_alone_say_so():
+    """Llama-3.1-405B in bf16: 405.85B x 2 B = 756 GiB; fp8 halves it to 378 GiB, still over an H100's usable
+    79.2 GiB x 0.92 = 72.8 GiB at tp 1, so fp8 alone is no way out (before: offered as one, "about 378 GiB per GPU")."""
+    text = _text("meta-llama/Llama-3.1-405B", "--gpu", "H100", "-c", "128K")
+    assert "fp8: about 378 GiB per GPU, too much alone at tp 1: with a split)" in text
+
+
+def test_fp8_weights_that_fit_alone_keep_the_plain_offer():
+    """Llama-3.1-70B in bf16: 70.55B x 2 B = 131 GiB; halved, 65.7 GiB fits the 72.8 GiB usable at tp 1."""
+    text = _text("meta-llama/Llama-3.1-70B-Instruct", "--gpu", "H100", "-c", "8K")
+    assert "fp8 weights (an fp8 checkpoint or --quantization fp8: about 65.7 GiB per GPU)." in text
+
+

@@ -372,9 +372,12 @@ def _weights_message(plan: Plan, spec, spell, fp8_refused=None) -> str:
         stages = -(-b.weights_bytes_per_gpu // room)
         options.append(f"{spell('pp')} {stages} or more (each stage holds 1/{stages} of the layers; the "
                        f"weights alone need that)")
-    if fp8 and fp8_refused is None:
-        options.append(f"fp8 weights (an fp8 checkpoint or {spell('quantization')} fp8: about "
-                       f"{size(b.weights_bytes_per_gpu // 2)} per GPU)")
+    half = b.weights_bytes_per_gpu // 2
+    if fp8 and fp8_refused is None and half <= room:
+        options.append(f"fp8 weights (an fp8 checkpoint or {spell('quantization')} fp8: about {size(half)} per GPU)")
+    elif fp8 and fp8_refused is None:  # halved, they still do not fit this tp: fp8 only shrinks a split's share
+        options.append(f"fp8 weights (an fp8 checkpoint or {spell('quantization')} fp8: about {size(half)} per GPU, "
+                       f"too much alone at tp {plan.tp}: with a split)")
     engine = f"{plan.engine.name} {plan.engine.version}" if plan.engine is not None else "the engine"
     refused = f" Not fp8 weights: {engine} refuses them here: {escape(fp8_refused.reason.rstrip('.'))}." \
         if fp8 and fp8_refused is not None else ""
