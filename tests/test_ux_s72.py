@@ -115,3 +115,35 @@ def test_fp8_weights_that_fit_alone_keep_the_plain_offer():
     assert "fp8 weights (an fp8 checkpoint or --quantization fp8: about 65.7 GiB per GPU)." in text
 
 
+# -- a KV budget given outright: what it makes moot, and the GPU it still times on ------------------------------------
+
+def test_gpu_settings_beside_a_kv_budget_are_named_as_moot():
+    """vLLM 0.32.0 config/cache.py:257-264: "kv_cache_memory_bytes (when not-None) ignores gpu_memory_utilization";
+    v1/worker/gpu_worker.py:649-673 skips the memory profile and reserves the bytes given."""
+    base = (QWEN3_8B, "--gpu", "H100", "-c", "8K", "--kv-cache-memory-bytes", "20G")
+    text = _text(*base, "--gpu-memory-utilization", "0.5")
+    assert ("--gpu-memory-utilization changes nothing beside --kv-cache-memory-bytes: vLLM sizes the KV cache as "
+            "given and ignores gpu_memory_utilization.") in text
+    both = _text(*base, "--gpu-memory-utilization", "0.5", "--gpu-memory", "40GB")
+    assert "--gpu-memory-utilization and --gpu-memory change nothing beside" in both
+    assert "changes nothing beside" not in _text(*base)
+    # 20 GiB is the budget whatever the utilization: the same plan with and without it
+    assert _json(*base, "--gpu-memory-utilization", "0.5")["plans"] == _json(*base)["plans"]
+
+
+def test_check_notices_gpu_util_beside_kv_budget(tmp_path):
+    path = tmp_path / "deployments.yaml"
+    path.write_text("deployments:\n  - name: a\n    model: Qwen/Qwen3-8B\n    tp: 1\n    context: 8192\n"
+                    "    kv_budget: 20GiB\n    gpu_util: 0.5\n")
+    r = run_kvplan("check", "--file", path, "--format", "json")
+    assert r.returncode == 0, r.stderr
+    (result,) = json.loads(r.stdout)["results"]
+    (notice,) = [f for f in result["findings"] if f["key"] == "gpu_util"]
+    assert notice["level"] == "notice" and notice["line"] == 7
+    assert notice["message"].startswith("gpu_util changes nothing beside kv_budget")
+
+
+def test_title_names_the_gpu_decode_is_timed_on_with_a_kv_budget():
+    """Before: "Qwen/Qwen3-8B: 36 layers, ..." with no GPU, while ITL and TTFT are the L4's."""
+    r = run_kvplan("estimate", QWEN3_8B, "--gpu", "L4", "-c", "8K", "--kv-cache-memory-bytes", "10G")
+    assert "Qwen/Qwen3-8B on L4: 36 layers" in r.stdout

@@ -403,6 +403,7 @@ def footnotes(result, plans: list, spell=str) -> list:
         if p.tp not in seen:
             seen.add(p.tp)
             lines.append(budget_line(p, spell) + ".")
+    lines += [f"[yellow]{note}.[/yellow]" for note in getattr(result, "notes", ())]
     dtypes = {p.kv_dtype: dtype_scheme(p) for p in plans}
     lines.append("KV dtype: " + "; ".join(f"{k} = {v}" for k, v in dtypes.items()) + ".")
     from ..plan.max_len import served_length_limit
@@ -592,7 +593,9 @@ def renderable(result, width: Optional[int] = None, chart: bool = False):
 
     spec = result.spec
     plans = result.plans
-    title = (escape(spec.name) + placement(plans[0].budget.gpu_name, result.gpu, result.spell) +
+    # a KV budget given outright has no GPU term, yet decode and prefill are timed on the GPU: the title names it
+    gpu_name = plans[0].budget.gpu_name or getattr(result.gpu, "name", None)
+    title = (escape(spec.name) + placement(gpu_name, result.gpu, result.spell) +
              f": {spec.num_hidden_layers} layers, {weights_heading(spec, served_spec(result))}")
     parts = []
     for p in plans:
