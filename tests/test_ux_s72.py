@@ -100,6 +100,42 @@ def test_header_of_a_release_without_the_flag_names_no_kv_dtype():
     assert header.splitlines()[0] == "vllm 0.2.0 at --max-model-len 4096, --tensor-parallel-size 1:"
 
 
+# -- unknown flags: the nearest first, a vLLM server flag told what to do, verify's --gpu -----------------------------
+
+def test_did_you_mean_puts_the_closest_option_first():
+    """Before: "did you mean --data-parallel-size or --enable-expert-parallel or --tensor-parallel-size?" (sorted by
+    name); click ranks them by similarity, and --tensor-parallel-size is the one meant."""
+    line = one_error_line(run_kvplan("estimate", QWEN3_8B, "--tensor-parallel", "2"))
+    assert "did you mean --tensor-parallel-size or " in line
+
+
+@pytest.mark.parametrize("args, tail", [
+    # vLLM 0.32.0 entrypoints/launchers/cli_args.py:285 `port: int = 8000`: a value follows it
+    (("--port", "8000"), "drop it and its value."),
+    (("--port=8000",), "drop it and its value."),
+    # engine/arg_utils.py:950 --trust-remote-code: a switch, no value
+    (("--trust-remote-code",), "drop it."),
+])
+def test_a_vllm_server_flag_is_named_as_changing_nothing(args, tail):
+    for command in (("estimate", QWEN3_8B), ("check", QWEN3_8B, "-tp", "1")):
+        line = one_error_line(run_kvplan(*command, *args))
+        name = args[0].split("=")[0]
+        assert f"has no option {name}: vLLM's {name} changes nothing kvplan plans" in line and line.endswith(tail)
+
+
+def test_verify_says_it_takes_no_gpu():
+    """Before: "kvplan verify has no option --gpu; did you mean --gpu-util or --tp?"."""
+    line = one_error_line(run_kvplan("verify", QWEN3_8B, "--gpu", "H100"))
+    assert "has no option --gpu: verify runs on the local GPU" in line and "did you mean" not in line
+
+
+def test_verify_kv_dtype_refusal_names_the_flag_values():
+    """Before: "... which the bundled kernel does not read; verify takes bf16, fp16, fp8_e4m3 (or auto)": kvplan's
+    internal names, which --kv-cache-dtype does not list as such (vLLM's are bfloat16, float16, fp8)."""
+    line = one_error_line(run_kvplan("verify", "meta-llama/Llama-3.2-1B-Instruct", "--kv-cache-dtype", "fp8_e5m2"))
+    assert "--kv-cache-dtype fp8_e5m2" in line and line.endswith("auto, bfloat16, float16 or fp8 (fp8_e4m3).")
+
+
 # -- the weights advice: fp8 named for what it does ------------------------------------------------------------------
 
 def test_fp8_weights_too_many_alone_say_so():
