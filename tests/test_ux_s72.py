@@ -136,6 +136,23 @@ def test_verify_kv_dtype_refusal_names_the_flag_values():
     assert "--kv-cache-dtype fp8_e5m2" in line and line.endswith("auto, bfloat16, float16 or fp8 (fp8_e4m3).")
 
 
+# -- completion keeps the case typed (typer drops what does not start with it) ---------------------------------------
+
+@pytest.mark.parametrize("typed, expected", [("h1", "h100-80gb-sxm"), ("H1", "H100-80GB-SXM"), ("l4", "l4")])
+def test_gpu_completion_in_the_case_typed(typed, expected):
+    from kvplan.cli.flags import _complete_gpu
+
+    got = _complete_gpu(typed)
+    assert expected in got and all(name.startswith(typed) for name in got)  # typer/core.py keeps only these
+
+
+def test_model_completion_in_the_case_typed():
+    from kvplan.cli.flags import _complete_model
+
+    assert _complete_model("qwen/qwen3-8") == ["qwen/qwen3-8b"]
+    assert _complete_model("Qwen/Qwen3-8") == ["Qwen/Qwen3-8B"]
+
+
 # -- the weights advice: fp8 named for what it does ------------------------------------------------------------------
 
 def test_fp8_weights_too_many_alone_say_so():

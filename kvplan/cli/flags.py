@@ -212,23 +212,35 @@ REVISION_HELP = ("Hub revision: a branch, tag, 40-hex commit or refs/pr/N (defau
 DEFAULT_GPU_HELP = "GPU from `kvplan gpus` (nvidia-smi's name or an alias); default: the detected GPU, else H100."
 
 
+def _in_typed_case(names, incomplete: str) -> list:
+    """`names` that start with `incomplete` in any case, each spelled so that it starts with `incomplete` as typed:
+    typer keeps only completions that do (typer/core.py compat_autocompletion), while --gpu, --kv-cache-dtype and a
+    bundled id take any case. `h1` completes to h100-80gb-sxm, `H1` to H100-80GB-SXM."""
+    out = []
+    for name in names:
+        if not name.lower().startswith(incomplete.lower()):
+            continue
+        out.append(name if name.startswith(incomplete) else name.lower() if incomplete.islower()
+                   else incomplete + name[len(incomplete):])
+    return out
+
+
 def _complete_gpu(incomplete: str) -> list:
     from ..plan.catalog import CATALOG
 
-    return [g.name for g in CATALOG if g.name.lower().startswith(incomplete.lower())]
+    return _in_typed_case([g.name for g in CATALOG], incomplete)
 
 
 def _complete_kv_dtype(incomplete: str) -> list:
     from ..model.precision import VLLM_KV_DTYPES
 
-    return [d for d in ("auto", *VLLM_KV_DTYPES) if d.startswith(incomplete.lower())]
+    return _in_typed_case(("auto", *VLLM_KV_DTYPES), incomplete)
 
 
 def _complete_model(incomplete: str) -> list:
     from ..model.sources import bundled_files
 
-    ids = [p.stem.replace("--", "/") for p in bundled_files()]
-    return [i for i in ids if i.lower().startswith(incomplete.lower())]
+    return _in_typed_case([p.stem.replace("--", "/") for p in bundled_files()], incomplete)
 
 
 def flag(field: str) -> str:
