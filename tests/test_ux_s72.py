@@ -153,6 +153,20 @@ def test_model_completion_in_the_case_typed():
     assert _complete_model("Qwen/Qwen3-8") == ["Qwen/Qwen3-8B"]
 
 
+# -- check --suggest: kvplan's table -----------------------------------------------------------------------------------
+
+def test_suggest_table_is_drawn_as_the_other_tables():
+    """Before: rich's heavy box with no padding (`┃TP ┃`, `no│`). Qwen3-32B: 64 query heads, 8 KV heads; at tp 16
+    each GPU holds 64 / 16 = 4 query heads and one KV head, each KV head on 16 / 8 = 2 GPUs."""
+    r = run_kvplan("check", "--suggest", "Qwen/Qwen3-32B")
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.splitlines()
+    assert not set("┏┃┡│└") & set(r.stdout)
+    assert lines[1].split() == ["TP", "query", "heads/GPU", "KV", "heads/GPU", "KV", "replicated"]
+    assert set(lines[2]) == {"─"}
+    assert re.search(r"^16 +4 +1 +yes, x2$", r.stdout, re.M)
+
+
 # -- the weights advice: fp8 named for what it does ------------------------------------------------------------------
 
 def test_fp8_weights_too_many_alone_say_so():
