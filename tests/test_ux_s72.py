@@ -10,7 +10,7 @@ import re
 
 import pytest
 
-from conftest import one_error_line, run_kvplan
+from conftest import deployments_file, one_error_line, run_kvplan
 
 LLAMA_8B = "meta-llama/Llama-3.1-8B-Instruct"
 QWEN3_8B = "Qwen/Qwen3-8B"
@@ -199,14 +199,11 @@ def test_gpu_settings_beside_a_kv_budget_are_named_as_moot():
 
 
 def test_check_notices_gpu_util_beside_kv_budget(tmp_path):
-    path = tmp_path / "deployments.yaml"
-    path.write_text("deployments:\n  - name: a\n    model: Qwen/Qwen3-8B\n    tp: 1\n    context: 8192\n"
-                    "    kv_budget: 20GiB\n    gpu_util: 0.5\n")
-    r = run_kvplan("check", "--file", path, "--format", "json")
+    entry = "  - name: a\n    model: Qwen/Qwen3-8B\n    tp: 1\n    kv_budget: 20GiB\n    gpu_util: 0.5\n"
+    r = run_kvplan("check", "--file", deployments_file(tmp_path, entry), "--format", "json")
     assert r.returncode == 0, r.stderr
-    (result,) = json.loads(r.stdout)["results"]
-    (notice,) = [f for f in result["findings"] if f["key"] == "gpu_util"]
-    assert notice["level"] == "notice" and notice["line"] == 7
+    (notice,) = [f for f in json.loads(r.stdout)["results"][0]["findings"] if f["key"] == "gpu_util"]
+    assert notice["level"] == "notice" and notice["line"] == 6  # the gpu_util line of the file
     assert notice["message"].startswith("gpu_util changes nothing beside kv_budget")
 
 
