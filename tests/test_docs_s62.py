@@ -236,7 +236,10 @@ def test_every_flag_the_pages_name_is_a_flag_of_kvplan():
     ours = {"--version", "--help", "--install-completion", "--show-completion"}
     for command in click_command().commands.values():
         ours |= {o for p in command.params for o in getattr(p, "opts", []) + getattr(p, "secondary_opts", [])}
-    others = {"--index-url", "--dist", "--ordered-pages", "--walks", "--enable-prompt-embeds", "--task"}
+    from kvplan.cli.flags import VLLM_SERVER_FLAGS  # vLLM's serve flags kvplan names as changing no plan
+
+    others = {"--index-url", "--dist", "--ordered-pages", "--walks", "--enable-prompt-embeds", "--task",
+              *VLLM_SERVER_FLAGS}
     for page in PAGES:
         named = set(re.findall(r"(?<![\w-])(--[a-z][a-z0-9-]+)", page.read_text()))
         assert named - ours <= others, (page.name, sorted(named - ours - others))

@@ -255,8 +255,8 @@ def estimate(
     revision: Optional[str] = typer.Option(None, "--revision", help=REVISION_HELP),
     hub_timeout: Optional[str] = typer.Option(None, "--hub-timeout", help=HUB_TIMEOUT_HELP),
     batch: Optional[str] = typer.Option(None, "--batch", help="Decode batch sizes to estimate besides 1 and max "
-                                        "concurrency, a comma list (8,64; default: those two only); batches that do "
-                                        "not fit are marked."),
+                                        "concurrency, a comma list (8,64; default: those two only): ITL and tok/s of "
+                                        "each in a note under the table; batches past max concurrency are marked."),
     quantization: Optional[str] = QUANTIZATION,
     dtype: Optional[str] = DTYPE,
     input_len: Optional[int] = typer.Option(None, "--input-len", help="Prompt tokens for the time to first token "

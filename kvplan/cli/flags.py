@@ -43,6 +43,22 @@ ALIASES = {
     "enable_prefix_caching": ("--enable-prefix-caching", "--no-enable-prefix-caching"),
 }
 typed_args: list = []  # this run's arguments (set by run.main)
+# vLLM's serve flags that change nothing kvplan plans (no memory, capacity or speed: the HTTP server, logging, the
+# chat template and tool parsers, remote code, the seed), so a `vllm serve` line pasted whole is told what to drop:
+# flag -> whether a value follows it (vLLM 0.32.0 entrypoints/launchers/cli_args.py FrontendArgs, engine/arg_utils.py;
+# --disable-log-requests: 0.2.0-era engine/arg_utils.py)
+VLLM_SERVER_FLAGS = {
+    "--host": True, "--port": True, "--uds": True, "--root-path": True, "--api-key": True, "--ssl-keyfile": True,
+    "--ssl-certfile": True, "--allowed-origins": True, "--uvicorn-log-level": True, "--served-model-name": True,
+    "--chat-template": True, "--response-role": True, "--tool-call-parser": True, "--reasoning-parser": True,
+    "--max-log-len": True, "--seed": True, "--download-dir": True, "--trust-remote-code": False,
+    "--enable-auto-tool-choice": False, "--disable-log-stats": False, "--enable-log-requests": False,
+    "--disable-log-requests": False, "--disable-uvicorn-access-log": False,
+}
+# flags of other commands that one command lacks, with what that command does instead
+NOT_THIS_COMMAND = {
+    ("verify", "--gpu"): "verify runs on the local GPU (`kvplan gpus` shows the one detected); drop it",
+}
 CHECK_MODEL_OPTIONS = ("pp", "gpu", "gpu_util", "kv_budget", "context", "kv_dtype", "min_concurrency", "revision",
                        "engine", "enforce_eager", "skip_mm_profiling", "language_model_only", "limit_mm_per_prompt",
                        "mm_encoder_tp_mode", "cpu_offload_gb", "num_gpu_blocks_override", "speculative_config",
@@ -196,23 +212,35 @@ REVISION_HELP = ("Hub revision: a branch, tag, 40-hex commit or refs/pr/N (defau
 DEFAULT_GPU_HELP = "GPU from `kvplan gpus` (nvidia-smi's name or an alias); default: the detected GPU, else H100."
 
 
+def _in_typed_case(names, incomplete: str) -> list:
+    """`names` that start with `incomplete` in any case, each spelled so that it starts with `incomplete` as typed:
+    typer keeps only completions that do (typer/core.py compat_autocompletion), while --gpu, --kv-cache-dtype and a
+    bundled id take any case. `h1` completes to h100-80gb-sxm, `H1` to H100-80GB-SXM."""
+    out = []
+    for name in names:
+        if not name.lower().startswith(incomplete.lower()):
+            continue
+        out.append(name if name.startswith(incomplete) else name.lower() if incomplete.islower()
+                   else incomplete + name[len(incomplete):])
+    return out
+
+
 def _complete_gpu(incomplete: str) -> list:
     from ..plan.catalog import CATALOG
 
-    return [g.name for g in CATALOG if g.name.lower().startswith(incomplete.lower())]
+    return _in_typed_case([g.name for g in CATALOG], incomplete)
 
 
 def _complete_kv_dtype(incomplete: str) -> list:
     from ..model.precision import VLLM_KV_DTYPES
 
-    return [d for d in ("auto", *VLLM_KV_DTYPES) if d.startswith(incomplete.lower())]
+    return _in_typed_case(("auto", *VLLM_KV_DTYPES), incomplete)
 
 
 def _complete_model(incomplete: str) -> list:
     from ..model.sources import bundled_files
 
-    ids = [p.stem.replace("--", "/") for p in bundled_files()]
-    return [i for i in ids if i.lower().startswith(incomplete.lower())]
+    return _in_typed_case([p.stem.replace("--", "/") for p in bundled_files()], incomplete)
 
 
 def flag(field: str) -> str:

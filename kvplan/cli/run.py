@@ -164,7 +164,14 @@ def _usage_sentence(exc) -> Optional[str]:
         return f"{path} needs {param.name.upper()}: {flags.MODEL_HELP}"  # MODEL: the one argument a command needs
     name = getattr(exc, "option_name", None)
     if name is not None:
-        near = sorted(getattr(exc, "possibilities", None) or ())
+        instead = flags.NOT_THIS_COMMAND.get((ctx.command.name, name))
+        if instead:
+            return f"{path} has no option {name}: {instead}."
+        if name in flags.VLLM_SERVER_FLAGS and ctx.command.name in ("estimate", "check", "verify"):
+            value = " and its value" if flags.VLLM_SERVER_FLAGS[name] else ""
+            return (f"{path} has no option {name}: vLLM's {name} changes nothing kvplan plans (memory, capacity, "
+                    f"speed); drop it{value}.")
+        near = list(getattr(exc, "possibilities", None) or ())  # click's order: the closest first
         return (f"{path} has no option {quote(name)[1:-1]}; " +
                 (f"did you mean {' or '.join(near)}?" if near else f"`{path} -h` lists the options it takes."))
     extra = EXTRA_ARGUMENTS.fullmatch(exc.format_message())

@@ -36,7 +36,7 @@ from ..plan.max_len import default_max_model_len, served_length_limit
 from ..plan.plan import (MAX_TP, fitting_remedies, moe_layout_of, plan, prompt_for, raised_cap,
                          reaching, release_of, node_note, remedy_reach, with_layout_errors)
 from ..plan.sharding import shard, valid_tp_degrees
-from .estimate import bounded_prefill, budget_function, refused_length
+from .estimate import bounded_prefill, budget_function, ignored_beside_kv_budget, refused_length
 from ..render.estimate import (cache_dtype_note, concurrency_note, drafter_line, graph_reserve_note, lora_graphs_note,
                                override_fix, override_note, parallel_capacity, resident_line, small_budget_note,
                                vision_note, weights_exceed)
@@ -546,6 +546,9 @@ def check_deployment(dep: Deployment, spell: Callable[[str], str] = str, resolve
             add(level, None, f"not one sequence fits: {where}; "
                              f"{what_would_reach(spec, dep, budget_for, 1, precision, spell, device)}"
                              + ("." if level == "error" else " (set min_concurrency to make capacity a rule)."))
+    moot = ignored_beside_kv_budget(dep.kv_budget, dep.gpu_util, dep.gpu_memory, spell)
+    if moot:
+        add("notice", "gpu_util" if dep.gpu_util is not None else "gpu_memory", moot + ".")
     unitless = small_budget_note(explained.budget, spell) if explained is not None else ""
     if unitless:  # a kv_budget missing its unit, as estimate warns of it
         add("warning", "kv_budget", unitless)

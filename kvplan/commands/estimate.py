@@ -46,6 +46,7 @@ class EstimateResult:
     # quantisation the engine refuses there, for the text's heading and advice
     gpu: Optional[object] = None
     engine: Optional[object] = None
+    notes: tuple = ()  # what the run's flags did not change (ignored_beside_kv_budget), for the text's notes
     view = "estimate"
 
     def to_dict(self) -> dict:
@@ -56,6 +57,22 @@ class EstimateResult:
 
     def rows(self) -> list:
         return [p.to_dict(self.spell) for p in self.plans]
+
+
+def ignored_beside_kv_budget(kv_budget, gpu_util, gpu_memory, spell: Callable[[str], str] = str) -> str:
+    """The GPU settings a KV budget given outright makes moot, in one sentence; '' where none was given. vLLM takes
+    --kv-cache-memory-bytes as the cache's size and skips its memory profile: "kv_cache_memory_bytes (when
+    not-None) ignores gpu_memory_utilization" (0.32.0 config/cache.py:257-264, v1/worker/gpu_worker.py:649-673);
+    the GPU's memory (kvplan's --gpu-memory) then enters no term either."""
+    if kv_budget is None:
+        return ""
+    moot = [spell(field) for field, value in (("gpu_util", gpu_util), ("gpu_memory", gpu_memory)) if value is not None]
+    if not moot:
+        return ""
+    verb = "changes" if len(moot) == 1 else "change"
+    why = "vLLM sizes the KV cache as given" + (" and ignores gpu_memory_utilization" if gpu_util is not None else "")
+    return (f"{' and '.join(moot)} {verb} nothing beside {spell('kv_budget')}: {why}"
+            + ("; the GPU's memory enters no term" if gpu_memory is not None else ""))
 
 
 def budget_function(spec: ModelSpec, *, engine, device, gpu_util: Optional[float], context: int,
@@ -233,8 +250,9 @@ def estimate(model: str, *, contexts: Optional[list] = None, kv_dtypes: list = (
         from .curve import curves
 
         drawn = curves(plans, plan_at)
+    moot = ignored_beside_kv_budget(kv_budget, gpu_util, gpu_memory, spell)
     return EstimateResult(spec, plans, spell, default_context and not auto_fit, drawn,
-                          tuple(fitted) if auto_fit else None, device, engine_model)
+                          tuple(fitted) if auto_fit else None, device, engine_model, (moot,) if moot else ())
 
 
 def distinct(values, key=lambda value: value) -> list:

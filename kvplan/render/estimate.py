@@ -82,8 +82,10 @@ def log_block(plan, spell=str) -> list:
     if e is None or not (e.log_lines or e.refusal) or gpu_refusal(plan) is not None:
         return []
     pp = f", {spell('pp')} {plan.pp}" if plan.pp > 1 else ""
+    kv = header_kv_dtype(plan)
+    kv = f"{spell('kv_dtype')} {kv}, " if kv else ""
     out = [f"[bold]{escape(e.name)} {escape(e.version)}[/bold] at {spell('context')} {plan.context}, "
-           f"{spell('kv_dtype')} {asked_vllm_name(plan)}, {spell('tp')} {plan.tp}{pp}:"]
+           f"{kv}{spell('tp')} {plan.tp}{pp}:"]
     note = cache_dtype_note(plan)
     if note:
         out.append(f"  [yellow]{note}[/yellow]")
@@ -122,6 +124,21 @@ def asked_vllm_name(plan) -> str:
     if plan.kv_dtype == "fp32":  # a float32 model's cache: only `auto` names it (vLLM's list has no float32)
         return "auto"
     return vllm_name(dtype_label(plan))
+
+
+def header_kv_dtype(plan) -> str:
+    """The KV dtype a plan's header names, as the release's own --kv-cache-dtype would be typed: the model's dtype
+    that `auto` resolves to where the release lists it, `auto` where it does not (bfloat16 is a choice from vLLM
+    0.11, float16 from 0.18: vllm_versions.KV_DTYPE_SINCE), '' before 0.3.0, which has no such flag."""
+    name = asked_vllm_name(plan)
+    e = _engine(plan)
+    if e is None or e.name != "vllm":
+        return name
+    from ..engines.vllm_versions import KV_DTYPE_FLAG_SINCE, kv_dtype_choices, parse_version
+
+    if parse_version(e.version) < KV_DTYPE_FLAG_SINCE:
+        return ""
+    return name if name in kv_dtype_choices(e.version) else "auto"
 
 
 def cache_dtype_note(plan) -> str:
@@ -216,7 +233,28 @@ def decode_cells(p: Plan) -> tuple:
     return itl, rate
 
 
-def speed_lines(plans: list) -> list:
+def plan_label(p: Plan, plans: list) -> str:
+    """The words that tell a plan's speed line from the others of the run: its tp, and its KV dtype where the plans
+    differ in it (a prompt's length already names the max len)."""
+    kv = f"{dtype_label(p, kept_only=True)}, " if len({q.kv_dtype for q in plans}) > 1 else ""
+    return f"{kv}tp {p.tp}"
+
+
+def batch_line(p: Plan, plans: list, spell=str) -> str:
+    """The decode estimates at the batch sizes --batch asked for (the table's cells hold batch 1 and max requests
+    only); '' where none was asked or the plan holds no request (no decode cells either)."""
+    if not p.decode or not p.fits:
+        return ""
+    asked = [q for q in p.decode.points if q.batch not in (1, p.max_concurrency)]
+    if not asked:
+        return ""
+    cells = [f"{q.batch:,}: {q.itl_ms:.1f} ms, {q.tokens_per_s:,.0f} tok/s"
+             + ("" if q.fits else f" [yellow](more than the {p.max_concurrency:,} held)[/yellow]") for q in asked]
+    return (f"{spell('batch')} (max len {p.context:,}, {plan_label(p, plans)}): ITL and tok/s at batch "
+            + "; ".join(cells) + ".")
+
+
+def speed_lines(plans: list, spell=str) -> list:
     lines = ["ITL and tok/s: engine estimate = bytes read / bandwidth + per-layer fixed cost + all-reduce latency + "
              "matmul FLOPs over the dense peak, constants fitted on public engine measurements (--format json: "
              "every batch, the roofline floor, the constants and their source)."]
@@ -224,12 +262,13 @@ def speed_lines(plans: list) -> list:
         lines.append("[yellow]--enforce-eager:[/yellow] the decode and prefill times assume CUDA graphs, as the "
                      "measurements they are fitted on ran; eager steps launch every kernel from the host and run "
                      "slower at small batches.")
+    lines += [line for line in (batch_line(p, plans, spell) for p in plans) if line]
     for p in plans:
         if p.decode and p.decode.constants["fallback"]:
             lines.append(f"[yellow]Speed:[/yellow] {p.decode.constants['fallback']}.")
         if p.prefill and p.fits:  # no prompt runs where not one request is held (refused, or no room for it)
             lines.append(f"Time to first token, {prompt_words(p.prefill.input_len, p.prefill.input_len_note)} at "
-                         f"batch 1 (tp {p.tp}): "
+                         f"batch 1 ({plan_label(p, plans)}): "
                          f"{p.prefill.ttft_ms:,.0f} ms ({p.prefill.chunks} chunk"
                          f"{'s' if p.prefill.chunks > 1 else ''} of at most {p.prefill.chunk_tokens:,} tokens).")
         elif p.decode and p.fits and p.engine is not None:  # timed, yet no prompt: the release serves none here
@@ -333,9 +372,12 @@ def _weights_message(plan: Plan, spec, spell, fp8_refused=None) -> str:
         stages = -(-b.weights_bytes_per_gpu // room)
         options.append(f"{spell('pp')} {stages} or more (each stage holds 1/{stages} of the layers; the "
                        f"weights alone need that)")
-    if fp8 and fp8_refused is None:
-        options.append(f"fp8 weights (an fp8 checkpoint or {spell('quantization')} fp8: about "
-                       f"{size(b.weights_bytes_per_gpu // 2)} per GPU)")
+    half = b.weights_bytes_per_gpu // 2
+    if fp8 and fp8_refused is None and half <= room:
+        options.append(f"fp8 weights (an fp8 checkpoint or {spell('quantization')} fp8: about {size(half)} per GPU)")
+    elif fp8 and fp8_refused is None:  # halved, they still do not fit this tp: fp8 only shrinks a split's share
+        options.append(f"fp8 weights (an fp8 checkpoint or {spell('quantization')} fp8: about {size(half)} per GPU, "
+                       f"too much alone at tp {plan.tp}: with a split)")
     engine = f"{plan.engine.name} {plan.engine.version}" if plan.engine is not None else "the engine"
     refused = f" Not fp8 weights: {engine} refuses them here: {escape(fp8_refused.reason.rstrip('.'))}." \
         if fp8 and fp8_refused is not None else ""
@@ -361,6 +403,7 @@ def footnotes(result, plans: list, spell=str) -> list:
         if p.tp not in seen:
             seen.add(p.tp)
             lines.append(budget_line(p, spell) + ".")
+    lines += [f"[yellow]{note}.[/yellow]" for note in getattr(result, "notes", ())]
     dtypes = {p.kv_dtype: dtype_scheme(p) for p in plans}
     lines.append("KV dtype: " + "; ".join(f"{k} = {v}" for k, v in dtypes.items()) + ".")
     from ..plan.max_len import served_length_limit
@@ -423,7 +466,7 @@ def footnotes(result, plans: list, spell=str) -> list:
                          f"{size(max(p.kv_budget_bytes_per_gpu, 0))}; {p.suggestion(spell)}.")
     swept = len({(p.context, p.kv_dtype) for p in plans}) > 1  # then tp alone does not name the plan
     lines += [parallel_line(p, spell, swept) for p in plans if p.parallel is not None and p.tp_valid]
-    lines.extend(speed_lines(plans))
+    lines.extend(speed_lines(plans, spell))
     return sorted(set(lines), key=lines.index)
 
 
@@ -550,7 +593,9 @@ def renderable(result, width: Optional[int] = None, chart: bool = False):
 
     spec = result.spec
     plans = result.plans
-    title = (escape(spec.name) + placement(plans[0].budget.gpu_name, result.gpu, result.spell) +
+    # a KV budget given outright has no GPU term, yet decode and prefill are timed on the GPU: the title names it
+    gpu_name = plans[0].budget.gpu_name or getattr(result.gpu, "name", None)
+    title = (escape(spec.name) + placement(gpu_name, result.gpu, result.spell) +
              f": {spec.num_hidden_layers} layers, {weights_heading(spec, served_spec(result))}")
     parts = []
     for p in plans:

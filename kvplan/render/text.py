@@ -36,8 +36,8 @@ def output_width() -> Optional[int]:
     return None
 
 
-# the box characters kvplan's tables draw (rich's SIMPLE_HEAD rule, the HEAVY_HEAD of check --suggest), and the bar
-# characters of estimate --chart (chart.SEGMENTS)
+# the box characters kvplan's tables draw (rich's SIMPLE_HEAD rule; HEAVY_HEAD's, rich's default, for any table built
+# without table_box), and the bar characters of estimate --chart (chart.SEGMENTS)
 BOX_CHARACTERS = "─━┃│┏┓┳┡┩╇└┘┴" + "█▓▒░·■"
 # SIMPLE_HEAD's eight rows (top, head, head row, mid, row, foot row, foot, bottom) with '-' for its rule
 ASCII_SIMPLE_HEAD = "    \n    \n -- \n    \n    \n    \n    \n    \n"
@@ -75,7 +75,7 @@ def table_box():
 
 class _Capture(io.StringIO):
     """The text rich renders, with the encoding rich picks its boxes by: an ASCII one where stdout's cannot hold the
-    box characters (rich then draws every other table, check --suggest's, in ASCII too)."""
+    box characters (rich then draws any other table in ASCII too)."""
 
     @property
     def encoding(self) -> str:

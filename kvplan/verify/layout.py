@@ -35,6 +35,8 @@ def _allocated(n: int) -> int:
     return segment if n >= ALLOCATOR_LARGE and segment - block <= ALLOCATOR_SPLIT_ABOVE else block
 # KV precisions the bundled kernel reads (kernel.md); int8/int4 carry per-head scales it does not take.
 KERNEL_KV_DTYPES = {"bf16": "bfloat16", "fp16": "float16", "fp8_e4m3": "float8_e4m3fn"}
+# those precisions as --kv-cache-dtype takes them (vLLM's names), for the refusals of the others
+KERNEL_KV_FLAG_VALUES = "auto, bfloat16, float16 or fp8 (fp8_e4m3)"
 TORCH_DTYPES = {"bf16": "bfloat16", "fp16": "float16", "fp32": "float32", "fp8_e4m3": "float8_e4m3fn", "u8": "uint8"}
 
 
@@ -155,7 +157,7 @@ def cache_layout(spec: ModelSpec, plan: Plan) -> Layout:
     precision = resolve_kv_dtype(plan.kv_dtype, spec.dtype, spec.auto_kv_dtype)
     if precision.scale_bytes_per_vector or precision.name not in TORCH_DTYPES:
         raise FieldError("kv_dtype", f"{plan.kv_dtype} is not laid out by verify (its per-head scales have no "
-                                     f"tensor layout here); use one of {', '.join(KERNEL_KV_DTYPES)}.")
+                                     f"tensor layout here); use {KERNEL_KV_FLAG_VALUES}.")
     tp, bs, context = plan.tp, plan.block_size, plan.context
     members: dict = {}
     for index, layer in enumerate(spec.layers):
@@ -269,8 +271,9 @@ def kernel_kv_dtype(kv_dtype: str, spec: ModelSpec) -> Precision:
                                      f"{'bfloat16' if kv_dtype.strip().lower() == 'auto' else 'auto'} (16-bit "
                                      f"latents).")
     if precision.name not in KERNEL_KV_DTYPES:
-        raise FieldError("kv_dtype", f"{kv_dtype} resolves to {precision.name}, which the bundled kernel does not "
-                                     f"read; verify takes {', '.join(KERNEL_KV_DTYPES)} (or auto).")
+        resolved = "" if precision.name == kv_dtype.strip().lower() else f" (here {precision.name})"
+        raise FieldError("kv_dtype", f"{kv_dtype}{resolved} is a cache the bundled kernel does not read; verify "
+                                     f"takes {KERNEL_KV_FLAG_VALUES}.")
     if spec.is_mla and precision.name.startswith("fp8"):
         raise FieldError("kv_dtype", "fp8 with an MLA model is not timed by verify: its torch MLA stand-in reads "
                                      "bf16/fp16 latents; use auto.")
