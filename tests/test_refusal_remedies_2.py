@@ -91,7 +91,11 @@ def test_glm5_says_the_weights_do_not_fit_only_where_they_do_not():
     assert "the weights alone do not fit" not in text
     for release in ("0.18.0", "0.19.0"):
         assert not weights_fit("zai-org/GLM-5.2", release, **GLM), release
-    assert weights_fit("zai-org/GLM-5.2", "0.20.0", **GLM) and weights_fit("zai-org/GLM-5.2", "0.24.0", **GLM)
+    assert weights_fit("zai-org/GLM-5.2", "0.24.0", **GLM)
+    # Session 72: 0.20-0.23 also build the 57 bf16 indexers the config shares (57 x 18,744,320 bytes a rank:
+    # tests/test_indexer_s72.py), 0.08 GiB past MI300X's 176.62 GiB at 0.92; those releases refuse this checkpoint
+    # at loading anyway (its missing indexers), and the remedy above names 0.24.0 all the same
+    assert not weights_fit("zai-org/GLM-5.2", "0.20.0", **GLM)
 
 
 def test_a_range_every_release_holds_is_still_claimed_onward():

@@ -17,8 +17,10 @@ determine_available_memory and vllm/utils/mem_utils.py memory_profiling in 0.32.
 - --enable-eplb (vllm_eplb.py): EplbState's buffers at load in the weights; the profile run's EPLB step (its
   all-gather reservation) beside the forward in the profile peak.
 - sparse attention's top-k index buffers (DeepSeek-V3.2; DeepSeek-V4's one shared buffer), allocated while the
-  model is built and so measured with the weights: sparse_index_buffers. DeepSeek-V4's prefill gather workspace,
-  reserved in the profile run, joins the profile peak: v4_prefill_workspace.
+  model is built and so measured with the weights: sparse_index_buffers; before 0.24 the lightning indexers vLLM
+  builds on GLM-5.2's layers that share one (vllm_index_share.shared_indexer_weights). DeepSeek-V4's prefill gather
+  workspace, reserved in the profile run, joins the profile peak: v4_prefill_workspace; so do DeepSeek-V3.2's and
+  GLM-5.x's indexer gather past the fused-MoE workspace and its dummy logits (indexer_buffers).
 - a pooling model (vllm_pooling_budget.py): no LM head, a pooler pass for the sampler's, none of V2's sampler
   state.
 - profile peak (vllm_profile.py): a multimodal model's vision tower over a batch of dummy images, the dummy
@@ -50,6 +52,8 @@ from ..plan.budget import NCCL_BYTES, NCCL_SOURCE, Budget, BudgetTerm, MeasuredS
 from ..plan.sharding import shard, stage_weights
 from .vllm import format_gib
 from .vllm_gdn_workspace import gdn_checkpoint_workspace
+from .vllm_index_share import shared_indexer_weights
+from .vllm_indexer_profile import gather_bytes, indexer_profile, prefill_buffer_keys, workspace_views
 from .vllm_profile import (FLASHINFER_SAMPLER_BYTES, moe_workspace, persistent_after_profile, profile_peak,
                            tower_data_parallel)
 from .vllm_specs import GDN_FLAVOR, PREFILL_CHECKPOINTS
@@ -345,34 +349,16 @@ def per_layer_input_buffer(spec, settings) -> int:
 # :150-165, 0.26.0 :85-102), and beside it the int32 top-k indices and lengths from 0.27 (flashmla.py 0.27.0:99-106,
 # 0.32.0 :117-129), as its prefill path takes them from the workspace too
 V4_TOPK_WORKSPACE_SINCE = (0, 27)
-WORKSPACE_VIEW_ALIGN = 256  # v1/worker/workspace.py get_simultaneous: each view rounded up (0.20.0:104, 0.34.0:203)
-# The indexer's dummy run reserves, in the same workspace, its K gather over get_max_prefill_buffer_size //
-# compress_ratio keys: fp8 values, a float32 scale each and the radix top-k's 1 MiB (model_executor/layers/
-# sparse_attn_indexer.py 0.20.0:108-117, 0.32.0:444-461; RADIX_TOPK_WORKSPACE_SIZE :37). The buffer size is
-# max_model_len x 40 up to 0.31 (v1/attention/backends/mla/indexer.py 0.20.0:219-229, 0.31.0), then x (576 x 2 //
-# 132 = 8) x sparse_mla_prefill_workspace_factor (indexer.py 0.32.0:918-929), which VllmConfig sets to 5 up to
-# 256 Ki tokens and 2 past them (config/vllm.py 0.32.0:1790-1798, 0.34.0:1800-1803)
-V4_INDEXER_FACTOR_SINCE = (0, 32)
-RADIX_TOPK_BYTES = 1024 * 1024
-
-
-def _views(*views: int) -> int:
-    return sum(-(-view // WORKSPACE_VIEW_ALIGN) * WORKSPACE_VIEW_ALIGN for view in views)
 
 
 def v4_indexer_gather(spec, settings, version: str = PINNED) -> int:
-    """Bytes of the K gather DeepSeek-V4's indexer reserves in the profile run's workspace (its keys fp8 with a
-    float32 scale); 0 without an indexer."""
+    """Bytes of the K gather DeepSeek-V4's indexer reserves in the profile run's workspace, as DeepSeek-V3.2's does
+    (vllm_indexer_profile.py) over get_max_prefill_buffer_size // compress_ratio keys; 0 without an indexer."""
     indexer = next((layer for layer, _ in spec.layer_counts if layer.kind == "v4_indexer"), None)
     if indexer is None:
         return 0
-    length = settings.max_model_len
-    if parse_version(version) < V4_INDEXER_FACTOR_SINCE:
-        buffer = length * 40
-    else:
-        buffer = length * (576 * 2 // 132) * (5 if length <= 256 * 1024 else 2)
-    keys = buffer // indexer.ratio
-    return _views(keys * indexer.head_dim, keys * 4, RADIX_TOPK_BYTES)
+    keys = prefill_buffer_keys(settings.max_model_len, version) // indexer.ratio
+    return gather_bytes(keys, indexer.head_dim, version)
 
 
 def gdn_checkpoints_beyond_moe(spec, tp: int, stage, settings, rules: Behaviour, version: str, gpu,
@@ -413,7 +399,25 @@ def v4_prefill_workspace(spec, settings, capability=(), version: str = PINNED) -
     if parse_version(version) >= V4_TOPK_WORKSPACE_SINCE:
         combined = -(-(max(layer.index_topk for layer in compressed) + window) // 128) * 128
         views += [tokens * combined * INDEX_BYTES, tokens * INDEX_BYTES]
-    return max(_views(*views), indexer)
+    return max(workspace_views(*views), indexer)
+
+
+def indexer_buffers(spec, tp: int, stage, settings, rules: Behaviour, version: str, gpu, layout=None) -> tuple:
+    """(growth, logits, words) of a sparse-attention model's lightning indexer in the profile run on a CUDA GPU
+    (vllm_indexer_profile.py): how far its K gather grows the shared workspace past the fused-MoE buffers
+    (moe_workspace), which stays allocated, and its transient dummy logits; (0, 0, "") on ROCm (its indexer not
+    read), without an indexer, and on a pipeline stage none of whose layers runs one."""
+    capability = tuple(getattr(gpu, "compute_capability", ()) or ())
+    found = None if is_rocm(gpu) else indexer_profile(spec, settings, version, capability, tp)
+    leaders = index_group_leaders(spec)
+    if found is None or stage is not None and not any(leaders[stage.first_layer:stage.end_layer]):
+        return 0, 0, ""
+    moe = moe_workspace(spec, tp, settings.max_num_batched_tokens, rules, layout)
+    growth = max(0, found.gather - moe)
+    held = (f"grows the shared workspace {format_gib(growth)} GiB past the fused-MoE buffers" if growth else
+            "fits in the shared workspace the fused-MoE buffers hold")
+    logits = f", and its {found.logits / 2**20:,.0f} MiB dummy logits join the forward" if found.logits else ""
+    return growth, found.logits, f"the lightning indexer's {found.how} {held}{logits} (vllm_indexer_profile.py)"
 
 
 def sized_after_warmup(rules: Behaviour, flags: EngineFlags) -> bool:
@@ -980,10 +984,16 @@ def _budget(spec, tp: int, gpu, gpu_util: float, settings, rules: Behaviour, ver
         weights += shared_kv
         weights_source += (f"; + {format_gib(shared_kv)} GiB of K / V projections Gemma 4's KV-sharing layers still "
                            f"build before 0.30 (vllm_shared_kv.py)")
+    indexers = shared_indexer_weights(spec, stage, version)
+    if indexers:
+        weights += indexers
+        weights_source += (f"; + {format_gib(indexers)} GiB of the lightning indexers vLLM {version} builds on the "
+                           f"layers the config marks as reusing a top-k (vllm_index_share.py)")
+    capability = tuple(getattr(gpu, "compute_capability", ()) or ())
+    indexer = indexer_buffers(spec, tp, stage, settings, rules, version, gpu, layout)
     peak, peak_source = profile_peak(spec, tp, stage, settings, rules, runner, skip_mm, gpu, flags.mm_limits,
                                      data_parallel, layout, flags.mm_processor_kwargs,
-                                     lazy_stage_inputs(spec, settings, runner, version, rules, stage))
-    capability = tuple(getattr(gpu, "compute_capability", ()) or ())
+                                     lazy_stage_inputs(spec, settings, runner, version, rules, stage), indexer)
     workspace = v4_prefill_workspace(spec, settings, capability, version)
     if workspace:
         peak += workspace
@@ -1022,7 +1032,8 @@ def _budget(spec, tp: int, gpu, gpu_util: float, settings, rules: Behaviour, ver
                                      BudgetTerm("profile_peak", peak, peak_source),
                                      BudgetTerm("non_torch", non_torch, nt_source), state_term,
                                      *((lora_term,) if lora_term else ()))}
-        persistent = persistent_after_profile(spec, tp, stage, settings, rules, runner, gpu, layout) + checkpoints
+        persistent = (persistent_after_profile(spec, tp, stage, settings, rules, runner, gpu, layout) + checkpoints
+                      + indexer[0])
         kv_init = (block_tables(settings, runner, version, rules, True, groups, block_size, built_len)
                    - block_tables(settings, runner, version, rules, False, groups, block_size, built_len))
         return extensible_budget(gpu, memory, requested, gpu_util, version, stage, flags, tp, terms, persistent,

@@ -24,6 +24,22 @@ every one; 0.21.0-0.23.0 (:403-436 track_weights_loading) excuse those of module
 layers), not the indexer's k_norm (a LayerNorm, deepseek_v2.py 0.23.0 :644). A quantised checkpoint or --quantization
 skips the check: vLLM starts with those indexers as allocated (index_share_refusal).
 Releases before 0.16 (DeepseekV32ForCausalLM's from 0.11.0) read no sharing key either (the keys came in 0.21.0).
+
+Those extra indexers' weights are allocated as the model is built, loaded or not, so the weights term vLLM measures
+holds them (shared_indexer_weights); kvplan's parameter groups price the indexers the config asks for (model/
+params.py, as 0.32 builds them). One Indexer (model_executor/models/deepseek_v2.py Indexer.__init__), every rank
+holding it whole:
+- wq_b, a ReplicatedLinear q_lora_rank -> index_n_heads x index_head_dim with the attention's quant_config (0.11.0
+  :746-750, 0.16.0 :614-618, 0.20.0 :632-636, 0.23.0 :627-631): stored as the checkpoint stores its attention
+  projections (an fp8 checkpoint: fp8 with its block scales; --quantization fp8: the online method's meta weight,
+  which model_loader/reload/layerwise.py 0.23.0 :254-259 finalize_layerwise_processing materialises and quantises
+  for a layer the checkpoint has no weights for, so fp8 and a scale all the same).
+- 0.11.0-0.19.x: wk, a ReplicatedLinear hidden -> index_head_dim with the quant_config too, and weights_proj, one
+  hidden -> index_n_heads with quant_config None (0.11.0 :751-760, 0.16.0 :621-633, 0.19.0 and 0.19.1 :642-654);
+  0.20.0 on: one MergedColumnParallelLinear wk_weights_proj hidden -> index_head_dim + index_n_heads, quant_config
+  None, disable_tp (0.20.0 :641-645, 0.23.0 :636-640): in the model dtype.
+- k_norm: a LayerNorm of index_head_dim, float32 weight and bias (model_executor/layers/layernorm.py 0.16.0
+  :452-453, 0.23.0 :322-323).
 """
 
 from __future__ import annotations
@@ -32,6 +48,7 @@ from dataclasses import replace
 from typing import Optional
 
 from ..model.kinds import IndexerKeys, MLALatent
+from ..model.precision import DTYPE_BYTES
 from .figures import Refusal
 from .vllm_versions import PINNED, release_rule
 
@@ -41,6 +58,12 @@ INDEXERS_BUILT = (
     ((0, 23), "every, skipping", "0.23.0 deepseek_v2.py:999-1038: the keys set skip_topk; an Indexer on every layer"),
     ((0, 11), "every", "0.16.0 deepseek_v2.py:832-853, 0.20.0 :976-997, 0.21.0-0.22.1 :986-1023 (use_index_cache)"),
 )
+# where wk leaves the quant_config for one unquantised projection fused with weights_proj, by first release
+WK_FUSED = (
+    ((0, 20), True, "0.20.0 deepseek_v2.py:641-645 wk_weights_proj, quant_config None (0.23.0 :636-640)"),
+    ((0, 11), False, "0.11.0 deepseek_v2.py:751-760, 0.16.0 :621-633, 0.19.1 :642-654: wk quantised, weights_proj not"),
+)
+NORM_BYTES = 4  # k_norm's float32 weight and bias
 NOTE_START = "Shared indexers: vLLM"
 MISSING = "Following weights were not initialized from checkpoint"  # default_loader.py 0.16.0 :304-305
 
@@ -83,6 +106,27 @@ def _with_leaders(layers: tuple, leaders: tuple, keys: IndexerKeys) -> tuple:
     return tuple(out)
 
 
+def shared_indexer_weights(spec, stage=None, version: str = PINNED) -> int:
+    """Bytes one rank of pipeline `stage` (None: the whole model) holds for the lightning indexers vLLM `version`
+    builds on the sparse layers the config marks as reusing a top-k (the module docstring): 0 where the release
+    builds an indexer only where the config says, which kvplan's weights already follow, and for a config that
+    shares none. The quantised projections at the attention group's stored bytes a parameter."""
+    keys = next((layer for layer in spec.layers if type(layer) is IndexerKeys), None)
+    attention = next((g for g in spec.params if g.name == "attention"), None)
+    if keys is None or attention is None or not builds_every_indexer(version):
+        return 0
+    first, end = (0, spec.num_hidden_layers) if stage is None else (stage.first_layer, stage.end_layer)
+    extra = config_leaders(spec)[first:end].count(False)
+    if not extra:
+        return 0
+    dim, heads, wk = keys.head_dim, keys.heads, spec.hidden_size * keys.head_dim
+    fused = release_rule(WK_FUSED, version, True)
+    quantised = heads * dim * spec.indexer_q_rank + (0 if fused else wk)  # wq_b (and wk up to 0.19)
+    plain = spec.hidden_size * heads + (wk if fused else 0)  # weights_proj (and wk from 0.20)
+    one = quantised * attention.bytes_per_param + plain * DTYPE_BYTES[spec.dtype] + 2 * dim * NORM_BYTES
+    return round(extra * one)
+
+
 def index_view(spec, version: str = PINNED):
     """`spec` with its cache layers as vLLM `version` builds them: before 0.24 an indexer on every sparse layer (the
     config's leaders kept in config_index_leaders, so a view for another release starts from them again) and a
@@ -108,7 +152,7 @@ def _note(shared: int, version: str) -> str:
             f"index_skip_topk_offset / index_topk_pattern say{skips} (model_executor/models/deepseek_v2.py "
             f"DeepseekV2MLAAttention), so the {shared} layers the config marks as reusing a top-k hold the indexer's "
             f"keys too, and its weights, which the checkpoint does not ship (left unset where a quantised model "
-            f"loads; not in the weights term); {first_sharing_release()} on build them only where the config says")
+            f"loads; counted in the weights term); {first_sharing_release()} on build them only where the config says")
 
 
 def index_share_refusal(spec, version: str = PINNED, capability=()) -> Optional[Refusal]:

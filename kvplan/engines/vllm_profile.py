@@ -453,11 +453,23 @@ def sampler_pass(spec, tp: int, tokens: int, requests: int, rules: Behaviour, ru
     return (sampler + held if last else 0), how, held_how
 
 
+def mlp_transient(spec, tp: int, tokens: int, rules: Behaviour, moe=None) -> int:
+    """Bytes of the forward's MLP buffers (mlp_per_token over the tokens they cover) beyond the fused-MoE workspace
+    that outlives them (moe_workspace): what is live only while the MLP runs."""
+    covered = expert_tokens(spec, tokens, rules, moe) if spec.experts else tokens
+    return covered * mlp_per_token(spec, tp, rules, moe) - moe_workspace(spec, tp, tokens, rules, moe)
+
+
 def profile_peak(spec, tp: int, stage, settings, rules: Behaviour, runner: Runner, skip_mm: bool = False,
                  gpu=None, mm_limits: Optional[MediaLimits] = None, data_parallel: bool = False,
-                 layout=None, processor_kwargs: Optional[ProcessorKwargs] = None, stage_buffers: int = 0) -> tuple:
+                 layout=None, processor_kwargs: Optional[ProcessorKwargs] = None, stage_buffers: int = 0,
+                 indexer: tuple = (0, 0, "")) -> tuple:
     """(bytes, source) of the profile run's torch peak. `stage_buffers`: a later stage's intermediate tensors made
-    by the text pass's first dummy run and kept under it and the sampler (vllm_budget.lazy_stage_inputs)."""
+    by the text pass's first dummy run and kept under it and the sampler (vllm_budget.lazy_stage_inputs).
+    `indexer`: (growth, logits, words) of a sparse-attention model's lightning indexer (vllm_indexer_profile.py):
+    the workspace its K gather grows beyond the fused-MoE buffers, held under the forward and the sampler alike, and
+    the dummy logits tensor it allocates at its call, beside the forward's activations and that workspace but not
+    the MLP's own buffers (mlp_transient)."""
     last = stage is None or stage.is_last
     moe = f" with the {MOE_BUFFERS[rules.moe_buffers]}" if spec.experts else ""
     if spec.experts and layout is not None and not layout.default:
@@ -471,12 +483,18 @@ def profile_peak(spec, tp: int, stage, settings, rules: Behaviour, runner: Runne
     tokens = settings.max_num_batched_tokens
     requests = min(settings.max_num_seqs, tokens)
     forward = forward_peak(spec, tp, tokens, rules, layout, stage is not None and stage.index > 0)
+    growth, logits, indexer_how = indexer
+    if growth or logits:
+        forward += growth + max(0, logits - mlp_transient(spec, tp, tokens, rules, layout))
     if runner.pooling:  # _dummy_pooler_run instead of the sampler (vllm_pooling_budget.py)
         last_pass, how = pooler_pass_bytes(spec, tokens, requests)
         sampler = last_pass + moe_workspace(spec, tp, tokens, rules, layout) if last else 0
         held_how = ""
     else:
         sampler, how, held_how = sampler_pass(spec, tp, tokens, requests, rules, runner, gpu, layout, last)
+    if growth and last:
+        sampler += growth
+        held_how += f" (+ {format_gib(growth)} GiB of the indexer's workspace)"
     raised = f" ({settings.raised})" if settings.raised else ""  # a prefix-LM's media floor (vllm_media_floor.py)
     last_pass = "" if runner.pooling else "sampler over "
     source = (f"forward over {tokens} tokens{raised}{moe} {format_gib(forward)} GiB, {last_pass}{how} "
@@ -484,6 +502,8 @@ def profile_peak(spec, tp: int, stage, settings, rules: Behaviour, runner: Runne
     if stage_buffers:
         source += (f"; + {format_gib(stage_buffers)} GiB of the stage's intermediate tensors (hidden states and "
                    f"residual), made by the first dummy run")
+    if indexer_how:
+        source += f"; {indexer_how}"
     encoder = encoder_pass(spec, tp, stage, settings, runner, skip_mm, mm_limits, data_parallel, processor_kwargs)
     if encoder is None:
         return stage_buffers + max(forward, sampler), f"max({source})"

@@ -200,6 +200,7 @@ def _parse_config(raw: Any, name: str, weights: Optional[Weights]) -> ModelSpec:
         load_delta=delta,
         per_layer_input=per_layer_input(cfg),
         mla_up_elements=mla_up_projection(cfg, heads),
+        indexer_q_rank=cfg.optional_int("q_lora_rank") if cfg.has("index_topk") else 0,
         per_layer_table=per_layer_table(cfg, n),
         params=groups,
         intermediate_size=cfg.optional_int(("intermediate_size", "n_inner", "ffn_hidden_size")) or 4 * hidden,
