@@ -64,6 +64,7 @@ def models() -> ModelsResult:
             "default_max_model_len": default_max_model_len(spec),
             "source": entry.get("source"),
         })
+    rows.sort(key=lambda row: row["id"].lower())  # as a reader looks a name up: ai21labs beside AllenAI, not after Qwen
     return ModelsResult(rows)
 
 
