@@ -18,6 +18,7 @@ from __future__ import annotations
 import pytest
 
 from kvplan.engines import get_engine
+from kvplan.engines.vllm_mxfp4 import kernel
 from kvplan.engines.vllm_profile import forward_peak
 from kvplan.engines.vllm_versions import behaviour
 from kvplan.model.sources import resolve
@@ -33,8 +34,10 @@ ACTIVATION = (2 * 2880 + 4096 + 1024) * 2  # 21,760
 EXPERTS = 4 * 3 * 2880 * 2  # 69,120
 
 
-def _forward(version: str, tokens: int, model: str = "openai/gpt-oss-120b") -> int:
-    return forward_peak(resolve(model, None), 1, tokens, behaviour(version))
+def _forward(version: str, tokens: int, model: str = "openai/gpt-oss-120b", gpu=None) -> int:
+    spec = resolve(model, None)
+    mxfp4 = kernel(spec, version, find_gpu(gpu)) if gpu else None
+    return forward_peak(spec, 1, tokens, behaviour(version), mxfp4=mxfp4)
 
 
 @pytest.mark.parametrize("version, chunk", [("0.11.0", 32768), ("0.14.0", 16384), ("0.16.0", 16384)])
@@ -50,8 +53,11 @@ def test_mxfp4_experts_take_the_whole_batch_before_0_17(version, chunk):
 
 def test_0_17_marlin_experts_run_chunked_in_the_modular_kernel():
     """0.17.0: MarlinExperts.supports_chunking (fused_marlin_moe.py 0.17.0:661-662) under the modular kernel's 16,384
-    tokens a chunk; the experts' buffers stop at 16,384 tokens while the rest of the forward keeps growing."""
-    assert _forward("0.17.0", 32768) == 32768 * ACTIVATION + 16384 * EXPERTS
+    tokens a chunk; the experts' buffers stop at 16,384 tokens while the rest of the forward keeps growing. Marlin is
+    an A100's kernel; an H100 runs OAI Triton, monolithic in 0.17 (quantization/mxfp4.py 0.17.0:1003-1011
+    is_monolithic), whose buffers take the whole batch."""
+    assert _forward("0.17.0", 32768, gpu="A100-80GB") == 32768 * ACTIVATION + 16384 * EXPERTS
+    assert _forward("0.17.0", 32768, gpu="H100-80GB-SXM") == 32768 * (ACTIVATION + EXPERTS)
 
 
 @pytest.mark.parametrize("version, modular", [("0.11.0", False), ("0.16.0", False), ("0.17.0", True),
@@ -60,8 +66,9 @@ def test_0_17_marlin_experts_run_chunked_in_the_modular_kernel():
 def test_mxfp4_marlin_in_the_modular_kernel_from_0_17(version, modular):
     """0.16.0 quantization/mxfp4.py:904 `return fused_marlin_moe(` in apply; 0.17.0 :443-450 mk.FusedMoEKernel(...,
     MarlinExperts(...)); 0.18.0 :469-471 the same; 0.19.0 on through fused_moe/oracle/mxfp4.py (MARLIN ->
-    [MarlinExperts], 0.19.0:119-124)."""
-    assert behaviour(version).mxfp4_modular is modular
+    [MarlinExperts], 0.19.0:119-124). An A100 runs Marlin in every release."""
+    mxfp4 = kernel(resolve("openai/gpt-oss-120b", None), version, find_gpu("A100-80GB"))
+    assert mxfp4.name == "Marlin" and mxfp4.modular is modular
 
 
 def test_a_long_batch_on_0_11_prices_every_token_through_the_experts():

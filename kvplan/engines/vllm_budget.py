@@ -8,10 +8,10 @@ determine_available_memory and vllm/utils/mem_utils.py memory_profiling in 0.32.
   the LM head, a copy of a tied embedding, on the last) over tp, but for the tensors every rank holds whole
   (norms, MoE routers as ReplicatedLinear, MLA's q_a / kv_a with disable_tp: plan/sharding.py). Quantised
   checkpoints keep their stored format for the linear layers; embeddings, LM head, norms, routers (and gpt-oss
-  attention, per its modules_to_not_convert) stay bf16. MXFP4 experts are padded to the MoE kernel's tile
-  (model_executor/layers/fused_moe/oracle/mxfp4.py mxfp4_round_up_hidden_size_and_intermediate_size): 0.32 on
-  Hopper runs OAI Triton (intermediate to 64), on other NVIDIA GPUs Marlin (intermediate to 128, hidden to
-  256), which is also what Hopper loaded before 0.21 [A19: 65.97 GiB logged for gpt-oss-120b, 65.81 here].
+  attention, per its modules_to_not_convert) stay bf16. MXFP4 experts are padded to the tile of the MoE kernel
+  they run on, which vllm_mxfp4.py picks by release and GPU: Marlin (hidden to 256, intermediate to 128), OAI
+  Triton (intermediate to 64: Hopper from 0.12), FlashInfer TRT-LLM (SM10x; hidden to 256, intermediate to 256 up
+  to 0.26, 128 from 0.27) [A19: 65.97 GiB logged for gpt-oss-120b on an H100 under 0.10.1's Marlin, 65.90 here].
 - --enable-lora (vllm_lora.py): the LoRA manager's adapter slots, built in load_model (so inside vLLM's "Model
   loading took"), a line of their own after the weights.
 - --enable-eplb (vllm_eplb.py): EplbState's buffers at load in the weights; the profile run's EPLB step (its
@@ -54,6 +54,7 @@ from .vllm import format_gib
 from .vllm_gdn_workspace import gdn_checkpoint_workspace
 from .vllm_index_share import shared_indexer_weights
 from .vllm_indexer_profile import gather_bytes, indexer_profile, prefill_buffer_keys, workspace_views
+from .vllm_mxfp4 import kernel as mxfp4_kernel
 from .vllm_profile import (FLASHINFER_SAMPLER_BYTES, moe_workspace, persistent_after_profile, profile_peak,
                            tower_data_parallel)
 from .vllm_specs import GDN_FLAVOR, PREFILL_CHECKPOINTS
@@ -101,21 +102,19 @@ def _value(name: str) -> int:
     return CONSTANTS[name][0]
 
 
-def mxfp4_padding(spec, tp: int, gpu_name: str, rules: Behaviour) -> float:
-    """Bytes of padded MXFP4 experts over stored bytes (`tp`: the experts' own TP degree)."""
+def mxfp4_padding(spec, tp: int, kernel) -> float:
+    """Bytes of padded MXFP4 experts over stored bytes: the tile of the kernel they run on (vllm_mxfp4.kernel;
+    `tp`: the experts' own TP degree)."""
     hidden, inter = spec.hidden_size, -(-spec.expert_intermediate_size // tp)
-    hopper = any(k in gpu_name.lower() for k in ("h100", "h200", "gh200", "h20"))
-    if hopper and rules.era == "v1-graphs":  # 0.21+ (0.32 read) Hopper: OAI Triton kernels
-        padded = (hidden, -(-inter // 64) * 64)
-    else:  # Marlin (and pre-0.21 Hopper)
-        padded = (-(-hidden // 256) * 256, -(-inter // 128) * 128)
+    padded = kernel.padded(hidden, inter)
     return padded[0] * padded[1] / (hidden * inter)
 
 
-def loaded_weights(spec, tp: int, stage, gpu_name: str, rules: Behaviour, moe=None, head: bool = True) -> tuple:
-    """`moe` (plan/sharding.py MoeLayout): the routed experts as --data-parallel-size / --enable-expert-parallel
-    lay them out; None or the default: split over tp as the rest. `head`: whether the last stage builds an LM head
-    (a tied one loads the embedding again; none for a pooling model)."""
+def loaded_weights(spec, tp: int, stage, mxfp4=None, moe=None, head: bool = True) -> tuple:
+    """`mxfp4` (vllm_mxfp4.Mxfp4Kernel): the kernel the MXFP4 experts run on, whose tile they are padded to; None
+    for a model without them. `moe` (plan/sharding.py MoeLayout): the routed experts as --data-parallel-size /
+    --enable-expert-parallel lay them out; None or the default: split over tp as the rest. `head`: whether the last
+    stage builds an LM head (a tied one loads the embedding again; none for a pooling model)."""
     weights = stage_weights(spec, tp, stage, moe, head)
     split = f"split over {tp} GPU(s)"
     if moe is not None and not moe.default:
@@ -124,17 +123,17 @@ def loaded_weights(spec, tp: int, stage, gpu_name: str, rules: Behaviour, moe=No
     # method whose maybe_roundup_sizes alone rounds up (quantization/mxfp4.py 0.32.0:91-107, :183-198, :607-625), so
     # a dense model under -q mxfp4 (its "experts" group empty) loads as stored, with no expert width to pad
     experts = [g for g in spec.params if g.name == "experts" and g.stored == "mxfp4" and g.parameters]
-    if not experts:
+    if not experts or mxfp4 is None:
         return weights, (f"{spec.weights.source}; {spec.weights.dtype}, {split}"
                          + (f"; {UNCOUNTED_TOWER}" if spec.tower_uncounted else ""))
     fraction = sum(g.bytes for g in experts) / sum(g.bytes for g in spec.params)
     stored = fraction * weights if moe is None or moe.default else fraction * spec.resident_weight_bytes * moe.share
-    factor = mxfp4_padding(spec, moe.moe_tp if moe is not None else tp, gpu_name, rules)
+    factor = mxfp4_padding(spec, moe.moe_tp if moe is not None else tp, mxfp4)
     attention = next((g.stored for g in spec.params if g.name == "attention"), "bf16")
     rest = "attention/embeddings/LM head bf16" if attention == "bf16" else \
         f"attention {attention}, embeddings/LM head bf16"  # DeepSeek-V4: fp8 attention
-    return int(weights + stored * (factor - 1)), (f"{spec.weights.source}; MXFP4 experts padded x{factor:.4f} to "
-                                                  f"the MoE kernel's tile, {rest}")
+    return int(weights + stored * (factor - 1)), (f"{spec.weights.source}; MXFP4 experts on {mxfp4.name}, padded "
+                                                  f"x{factor:.4f} to its tile ({mxfp4.backend.tile_words}), {rest}")
 
 
 TOWERLESS_SINCE = (0, 15)  # models/interfaces.py _mark_tower_model, 0.15.0:217-256 (0.14.1 has none): no tower for a
@@ -402,7 +401,8 @@ def v4_prefill_workspace(spec, settings, capability=(), version: str = PINNED) -
     return max(workspace_views(*views), indexer)
 
 
-def indexer_buffers(spec, tp: int, stage, settings, rules: Behaviour, version: str, gpu, layout=None) -> tuple:
+def indexer_buffers(spec, tp: int, stage, settings, rules: Behaviour, version: str, gpu, layout=None,
+                    mxfp4=None) -> tuple:
     """(growth, logits, words) of a sparse-attention model's lightning indexer in the profile run on a CUDA GPU
     (vllm_indexer_profile.py): how far its K gather grows the shared workspace past the fused-MoE buffers
     (moe_workspace), which stays allocated, and its transient dummy logits; (0, 0, "") on ROCm (its indexer not
@@ -412,7 +412,7 @@ def indexer_buffers(spec, tp: int, stage, settings, rules: Behaviour, version: s
     leaders = index_group_leaders(spec)
     if found is None or stage is not None and not any(leaders[stage.first_layer:stage.end_layer]):
         return 0, 0, ""
-    moe = moe_workspace(spec, tp, settings.max_num_batched_tokens, rules, layout)
+    moe = moe_workspace(spec, tp, settings.max_num_batched_tokens, rules, layout, mxfp4)
     growth = max(0, found.gather - moe)
     held = (f"grows the shared workspace {format_gib(growth)} GiB past the fused-MoE buffers" if growth else
             "fits in the shared workspace the fused-MoE buffers hold")
@@ -945,7 +945,8 @@ def _budget(spec, tp: int, gpu, gpu_util: float, settings, rules: Behaviour, ver
     asked = spec
     layout, headless, spec = stage_free("served", (asked, flags), (tp, version),
                                         lambda: _served(asked, tp, flags, version))
-    weights, weights_source = loaded_weights(spec, tp, stage, gpu.name, rules, layout, head=not headless)
+    mxfp4 = mxfp4_kernel(spec, version, gpu, layout, flags.enable_lora is not None)
+    weights, weights_source = loaded_weights(spec, tp, stage, mxfp4, layout, head=not headless)
     if headless:
         weights_source += "; no LM head (vLLM's pooling runner builds none)"
     modalities = spec.vision_encoder.modalities if spec.vision_encoder is not None else ("image",)
@@ -990,10 +991,11 @@ def _budget(spec, tp: int, gpu, gpu_util: float, settings, rules: Behaviour, ver
         weights_source += (f"; + {format_gib(indexers)} GiB of the lightning indexers vLLM {version} builds on the "
                            f"layers the config marks as reusing a top-k (vllm_index_share.py)")
     capability = tuple(getattr(gpu, "compute_capability", ()) or ())
-    indexer = indexer_buffers(spec, tp, stage, settings, rules, version, gpu, layout)
+    indexer = indexer_buffers(spec, tp, stage, settings, rules, version, gpu, layout, mxfp4)
     peak, peak_source = profile_peak(spec, tp, stage, settings, rules, runner, skip_mm, gpu, flags.mm_limits,
                                      data_parallel, layout, flags.mm_processor_kwargs,
-                                     lazy_stage_inputs(spec, settings, runner, version, rules, stage), indexer)
+                                     lazy_stage_inputs(spec, settings, runner, version, rules, stage), indexer,
+                                     mxfp4)
     workspace = v4_prefill_workspace(spec, settings, capability, version)
     if workspace:
         peak += workspace
@@ -1032,8 +1034,8 @@ def _budget(spec, tp: int, gpu, gpu_util: float, settings, rules: Behaviour, ver
                                      BudgetTerm("profile_peak", peak, peak_source),
                                      BudgetTerm("non_torch", non_torch, nt_source), state_term,
                                      *((lora_term,) if lora_term else ()))}
-        persistent = (persistent_after_profile(spec, tp, stage, settings, rules, runner, gpu, layout) + checkpoints
-                      + indexer[0])
+        persistent = (persistent_after_profile(spec, tp, stage, settings, rules, runner, gpu, layout, mxfp4)
+                      + checkpoints + indexer[0])
         kv_init = (block_tables(settings, runner, version, rules, True, groups, block_size, built_len)
                    - block_tables(settings, runner, version, rules, False, groups, block_size, built_len))
         return extensible_budget(gpu, memory, requested, gpu_util, version, stage, flags, tp, terms, persistent,

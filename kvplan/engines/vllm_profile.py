@@ -225,14 +225,14 @@ def mlp_per_token(spec, tp: int, rules: Behaviour, moe=None) -> int:
     fused-MoE buffers of the release (vllm_versions module docstring) for k routed pairs of N = 2 I gate/up rows
     (I up rows where the experts have no gate) and K = hidden: separate k (N + I + K), caches k (max(N, K) + I),
     workspace k (max(I, K) + max(N, K)), plus e4m3 copies of x and of the activated intermediate for fp8 experts.
-    MXFP4 experts keep three I-wide buffers a pair, Marlin's two caches where 2 I' >= K' and without the tile
-    padding: fused_marlin_moe's intermediate_cache13 k max(2 I', K') and intermediate_cache2 k I' (I' a rank's
-    intermediate padded to 128, K' the hidden size to 256; fused_marlin_moe.py 0.10.1:114-127, experts/marlin_moe.py
-    0.32.0:100-120, the shapes of MarlinExperts.workspace_shapes :712-713), its output M x K' beside them not
-    counted, nor K' above 2 I' (gpt-oss at tp 4 and beyond); the OAI Triton path (Hopper) holds less, k I + k K
-    (triton_kernel_fused_experts' intermediate cache and matmul_ogs's scatter scratchpad,
-    experts/gpt_oss_triton_kernels_moe.py 0.32.0:791-802, third_party/triton_kernels/matmul_ogs.py init_allocation),
-    and FlashInfer's TRT-LLM MoE (SM100) allocates its own per call (not read past the launcher).
+    MXFP4 experts keep three I-wide buffers a pair whatever kernel runs them (vllm_mxfp4.py), Marlin's two caches
+    where 2 I' >= K' and without the tile padding: fused_marlin_moe's intermediate_cache13 k max(2 I', K') and
+    intermediate_cache2 k I' (I' a rank's intermediate padded to 128, K' the hidden size to 256; fused_marlin_moe.py
+    0.10.1:114-127, experts/marlin_moe.py 0.32.0:100-120, the shapes of MarlinExperts.workspace_shapes :712-713), its
+    output M x K' beside them not counted, nor K' above 2 I' (gpt-oss at tp 4 and beyond); the OAI Triton path
+    (Hopper) holds less, k I + k K (triton_kernel_fused_experts' intermediate cache and matmul_ogs's scatter
+    scratchpad, experts/gpt_oss_triton_kernels_moe.py 0.32.0:791-802, third_party/triton_kernels/matmul_ogs.py
+    init_allocation), and FlashInfer's TRT-LLM MoE (SM10x) allocates its own per call (not read past the launcher).
     Triton is what vLLM 0.32 runs for 16-bit experts on Hopper and for block-fp8 experts on Hopper without expert
     parallelism (fused_moe/oracle/unquantized.py, fp8.py _get_priority_backends); other GPUs' and backends' buffers
     are not modelled. The caches and the workspace differ only where the hidden size exceeds a rank's expert
@@ -277,7 +277,8 @@ def expert_buffers_per_token(spec, tp: int, rules: Behaviour, moe=None) -> int:
 MOE_BUFFERS = {"separate": "fused-MoE buffers", "caches": "fused-MoE caches", "workspace": "fused-MoE workspace"}
 
 
-def forward_peak(spec, tp: int, tokens: int, rules: Behaviour, moe=None, later_stage: bool = False) -> int:
+def forward_peak(spec, tp: int, tokens: int, rules: Behaviour, moe=None, later_stage: bool = False,
+                 mxfp4=None) -> int:
     """The profile forward's activations over `tokens` tokens; the fused-MoE buffers cover at most the release's
     chunk of tokens. With D > 1 data-parallel ranks (`moe`: sharding.MoeLayout) the MoE layers run on every DP
     rank's tokens: the default all2all backend (config/parallel.py all2all_backend "allgather_reducescatter", 0.32)
@@ -287,10 +288,11 @@ def forward_peak(spec, tp: int, tokens: int, rules: Behaviour, moe=None, later_s
     more D x tokens x hidden tensor (the router logits gathered beside them not counted). That backend keeps no
     workspace of its own (device_communicators/all2all.py AgRsAll2AllManager: NCCL all-gather / reduce-scatter over
     the DP group, or the EP group with sequence-parallel MoE; nothing allocated before the KV cache). `later_stage`:
-    a later pipeline stage's residual is its intermediate buffer (activation_per_token)."""
+    a later pipeline stage's residual is its intermediate buffer (activation_per_token). `mxfp4`
+    (vllm_mxfp4.Mxfp4Kernel): the kernel of MXFP4 experts, which decides their chunking (expert_tokens)."""
     dp = _dp_ranks(spec, moe)
     gathered = tokens * dp
-    moe_tokens = expert_tokens(spec, tokens, rules, moe) if spec.experts else tokens
+    moe_tokens = expert_tokens(spec, tokens, rules, moe, mxfp4) if spec.experts else tokens
     held = gathered * spec.hidden_size * DTYPE_BYTES[spec.dtype] if dp > 1 else 0
     return (tokens * activation_per_token(spec, tp, later_stage) + moe_tokens * mlp_per_token(spec, tp, rules, moe)
             + held)
@@ -301,44 +303,48 @@ def _dp_ranks(spec, moe) -> int:
     return moe.dp if moe is not None and spec.experts and moe.dp > 1 else 1
 
 
-def expert_tokens(spec, tokens: int, rules: Behaviour, moe=None) -> int:
+def expert_tokens(spec, tokens: int, rules: Behaviour, moe=None, mxfp4=None) -> int:
     """The tokens the fused-MoE buffers cover: every DP rank's, at most the release's chunk (forward_peak). MXFP4
-    experts are not chunked before 0.17: fused_marlin_moe (0.10.1 fused_marlin_moe.py:94-127; 0.16.0 the same, called
-    from quantization/mxfp4.py:904), triton_kernel_moe_forward and FlashInfer's TRT-LLM MoE size their buffers by
-    the whole batch, VLLM_FUSED_MOE_CHUNK_SIZE being the Triton experts' (fused_experts_impl) and the modular
-    kernel's; 0.17's MarlinExperts run in the modular kernel, which chunks them (Behaviour.mxfp4_modular;
-    modular_kernel.py 0.17.0:1038-1053, MarlinExperts.supports_chunking True). Hopper's OAI Triton path stays
-    unchunked in 0.17 (mxfp4.py 0.17.0:1152-1166): taken as Marlin there, as vllm_budget.mxfp4_padding does."""
+    experts are chunked only where their kernel runs in the modular kernel (`mxfp4`, vllm_mxfp4.Mxfp4Kernel.modular;
+    None: not known, taken as unchunked): fused_marlin_moe (0.10.1 fused_marlin_moe.py:94-127; 0.16.0 the same,
+    called from quantization/mxfp4.py:904), triton_kernel_moe_forward and FlashInfer's TRT-LLM MoE size their buffers
+    by the whole batch, VLLM_FUSED_MOE_CHUNK_SIZE being the Triton experts' (fused_experts_impl) and the modular
+    kernel's; 0.17's MarlinExperts run in the modular kernel, which chunks them (modular_kernel.py 0.17.0:1038-1053,
+    MarlinExperts.supports_chunking True), while Hopper's OAI Triton and SM10x's TRT-LLM stay monolithic in 0.17
+    (quantization/mxfp4.py 0.17.0:1003-1011 is_monolithic, :1152-1166). The modular OAI Triton / TRT-LLM classes of
+    0.19 on meet no chunk (none from 0.18)."""
     gathered = tokens * _dp_ranks(spec, moe)
-    chunk = rules.moe_chunk_tokens if rules.mxfp4_modular or not mxfp4_experts(spec) else None
+    chunked = not mxfp4_experts(spec) or (mxfp4 is not None and mxfp4.modular)
+    chunk = rules.moe_chunk_tokens if chunked else None
     return min(gathered, chunk or gathered)
 
 
-def moe_workspace(spec, tp: int, tokens: int, rules: Behaviour, moe=None) -> int:
+def moe_workspace(spec, tp: int, tokens: int, rules: Behaviour, moe=None, mxfp4=None) -> int:
     """Bytes of the fused-MoE workspace the profile forward leaves allocated. From 0.14 the modular kernel takes its
     buffers from the process-wide WorkspaceManager (fused_moe/modular_kernel.py:1141 get_simultaneous, 0.32), whose
     tensor only ever grows (v1/worker/workspace.py:209-266 _ensure_workspace_size, 0.33: replaced by a larger one,
     never freed), so the sampler pass runs on top of it. 0 where the buffers are freed after each layer ("caches",
-    "separate") and for MXFP4 experts. Hopper's OAI Triton and SM100's TRT-LLM MXFP4 kernels are monolithic, their
-    buffers freed after each layer (experts/gpt_oss_triton_kernels_moe.py 0.32.0:1560-1620 -> :791-802;
-    experts/trtllm_mxfp4_moe.py :319-334, "managed by flashinfer"); Marlin's (A100, Ada, SM120) do come from the
-    workspace manager from 0.17 (MarlinExperts, quantization/mxfp4.py 0.17.0:443-450; fused_moe/oracle/mxfp4.py
-    0.19.0:119-124, 0.32.0 MARLIN; shapes experts/marlin_moe.py 0.32.0:712-713), so vLLM's profile peak holds them
-    under the sampler too: k (max(I', K') + max(2 I', K')) a token, 0.137 GiB for gpt-oss-20b over A27's 2,048
-    tokens. Left out: A27 (0.19.0, A100, never fitted on) scores -0.1% without it and -0.5% with it."""
-    if not spec.experts or rules.moe_buffers != "workspace" or mxfp4_experts(spec):
+    "separate"). MXFP4 experts keep what their kernel's shapes ask of the same manager where it is the modular
+    kernel (`mxfp4`, vllm_mxfp4.Mxfp4Kernel.kept_per_token; None: not known, 0): Marlin from 0.17, k (max(I', K') +
+    max(2 I', K')) a token, 0.137 GiB for gpt-oss-20b over A27's 2,048 tokens (A27, 0.19.0 on an A100, never fitted
+    on: -0.1% without it, -0.5% with it); OAI Triton and TRT-LLM only where their monolithic classes cannot run
+    (more than one DP rank, EPLB: 0.19 on)."""
+    if not spec.experts or rules.moe_buffers != "workspace":
         return 0
+    if mxfp4_experts(spec):
+        per_token = mxfp4.kept_per_token(spec, tp if moe is None else moe.moe_tp) if mxfp4 is not None else 0
+        return expert_tokens(spec, tokens, rules, moe, mxfp4) * per_token
     return expert_tokens(spec, tokens, rules, moe) * expert_buffers_per_token(spec, tp, rules, moe)
 
 
 def persistent_after_profile(spec, tp: int, stage, settings, rules: Behaviour, runner: Runner, gpu=None,
-                             moe=None) -> int:
+                             moe=None, mxfp4=None) -> int:
     """Bytes of the profile peak still allocated when the profile run ends, which a measured sizing counts as used
     memory rather than transient (0.34 extensible_kv_cache.py measure_kv_cache_bytes): the fused-MoE workspace
     (moe_workspace) and, on the last stage, the Triton top-k / top-p rows (triton_rows), cached for the process
     (v1/sample/ops/topk_topp_triton.py:1690-1696 _TRITON_BUFFER_CACHE)."""
     tokens = settings.max_num_batched_tokens
-    workspace = moe_workspace(spec, tp, tokens, rules, moe)
+    workspace = moe_workspace(spec, tp, tokens, rules, moe, mxfp4)
     if stage is not None and not stage.is_last or runner.pooling:  # a pooling model never samples
         return workspace
     requests = min(settings.max_num_seqs, tokens)
@@ -347,13 +353,14 @@ def persistent_after_profile(spec, tp: int, stage, settings, rules: Behaviour, r
     return workspace + (triton_rows(gpu, requests) * (spec.vocab_size or 0) * 4 if triton else 0)
 
 
-def held_under_sampler(spec, tp: int, tokens: int, requests: int, rules: Behaviour, kind: str, moe=None) -> int:
+def held_under_sampler(spec, tp: int, tokens: int, requests: int, rules: Behaviour, kind: str, moe=None,
+                       mxfp4=None) -> int:
     """Bytes the profile holds while its sampler pass runs: profile_run keeps the forward's output hidden states
     (tokens x hidden) and their rows for the dummy requests (requests x hidden) until the sampler returns
     (v1/worker/gpu/model_runner.py:1034-1050 in 0.33; gpu_model_runner.py:6193-6204 in 0.32's V1), and the fused-MoE
     workspace stays (moe_workspace). FlashInfer's fitted constant already counts the hidden states (measured peaks)."""
     hidden = 0 if kind == "flashinfer" else (tokens + requests) * spec.hidden_size * DTYPE_BYTES[spec.dtype]
-    return hidden + moe_workspace(spec, tp, tokens, rules, moe)
+    return hidden + moe_workspace(spec, tp, tokens, rules, moe, mxfp4)
 
 
 MM_LIMIT_PER_PROMPT = 999  # V1's images a prompt when --limit-mm-per-prompt leaves the modality out
@@ -437,7 +444,7 @@ def encoder_pass(spec, tp: int, stage, settings, runner: Runner, skip: bool,
 
 
 def sampler_pass(spec, tp: int, tokens: int, requests: int, rules: Behaviour, runner: Runner, gpu, layout,
-                 last: bool) -> tuple:
+                 last: bool, mxfp4=None) -> tuple:
     """(bytes, how, held words) of the profile's sampler pass on the last stage (0 elsewhere): the sampler's
     (sampler_pass_bytes) or the rejection sampler's where larger, on top of what the forward leaves held
     (held_under_sampler)."""
@@ -448,28 +455,28 @@ def sampler_pass(spec, tp: int, tokens: int, requests: int, rules: Behaviour, ru
     rejection, rejection_how = rejection_pass_bytes(spec, requests, rules, runner, gpu)
     if rejection > sampler:
         sampler, how = rejection, f"{rejection_how} (above the sampler pass's {format_gib(sampler)} GiB)"
-    held = held_under_sampler(spec, tp, tokens, requests, rules, kind, layout) if last else 0
+    held = held_under_sampler(spec, tp, tokens, requests, rules, kind, layout, mxfp4) if last else 0
     held_how = f", {format_gib(held)} GiB of it held from the forward" if held else ""
     return (sampler + held if last else 0), how, held_how
 
 
-def mlp_transient(spec, tp: int, tokens: int, rules: Behaviour, moe=None) -> int:
+def mlp_transient(spec, tp: int, tokens: int, rules: Behaviour, moe=None, mxfp4=None) -> int:
     """Bytes of the forward's MLP buffers (mlp_per_token over the tokens they cover) beyond the fused-MoE workspace
     that outlives them (moe_workspace): what is live only while the MLP runs."""
-    covered = expert_tokens(spec, tokens, rules, moe) if spec.experts else tokens
-    return covered * mlp_per_token(spec, tp, rules, moe) - moe_workspace(spec, tp, tokens, rules, moe)
+    covered = expert_tokens(spec, tokens, rules, moe, mxfp4) if spec.experts else tokens
+    return covered * mlp_per_token(spec, tp, rules, moe) - moe_workspace(spec, tp, tokens, rules, moe, mxfp4)
 
 
 def profile_peak(spec, tp: int, stage, settings, rules: Behaviour, runner: Runner, skip_mm: bool = False,
                  gpu=None, mm_limits: Optional[MediaLimits] = None, data_parallel: bool = False,
                  layout=None, processor_kwargs: Optional[ProcessorKwargs] = None, stage_buffers: int = 0,
-                 indexer: tuple = (0, 0, "")) -> tuple:
+                 indexer: tuple = (0, 0, ""), mxfp4=None) -> tuple:
     """(bytes, source) of the profile run's torch peak. `stage_buffers`: a later stage's intermediate tensors made
     by the text pass's first dummy run and kept under it and the sampler (vllm_budget.lazy_stage_inputs).
     `indexer`: (growth, logits, words) of a sparse-attention model's lightning indexer (vllm_indexer_profile.py):
     the workspace its K gather grows beyond the fused-MoE buffers, held under the forward and the sampler alike, and
     the dummy logits tensor it allocates at its call, beside the forward's activations and that workspace but not
-    the MLP's own buffers (mlp_transient)."""
+    the MLP's own buffers (mlp_transient). `mxfp4` (vllm_mxfp4.Mxfp4Kernel): the kernel the MXFP4 experts run on."""
     last = stage is None or stage.is_last
     moe = f" with the {MOE_BUFFERS[rules.moe_buffers]}" if spec.experts else ""
     if spec.experts and layout is not None and not layout.default:
@@ -477,21 +484,21 @@ def profile_peak(spec, tp: int, stage, settings, rules: Behaviour, runner: Runne
                                                       else "") + ")")
     if rules.era == "v0":
         tokens = max(settings.max_model_len, 2048) if settings.max_model_len <= 32768 else 512
-        forward = forward_peak(spec, tp, tokens, rules, layout)
+        forward = forward_peak(spec, tp, tokens, rules, layout, mxfp4=mxfp4)
         mm = "; V0's multimodal dummy data not modelled" if spec.multimodal and not skip_mm else ""
         return forward, f"forward over {tokens} tokens{moe} (V0 profile, chunked prefill off up to 32K){mm}"
     tokens = settings.max_num_batched_tokens
     requests = min(settings.max_num_seqs, tokens)
-    forward = forward_peak(spec, tp, tokens, rules, layout, stage is not None and stage.index > 0)
+    forward = forward_peak(spec, tp, tokens, rules, layout, stage is not None and stage.index > 0, mxfp4)
     growth, logits, indexer_how = indexer
     if growth or logits:
-        forward += growth + max(0, logits - mlp_transient(spec, tp, tokens, rules, layout))
+        forward += growth + max(0, logits - mlp_transient(spec, tp, tokens, rules, layout, mxfp4))
     if runner.pooling:  # _dummy_pooler_run instead of the sampler (vllm_pooling_budget.py)
         last_pass, how = pooler_pass_bytes(spec, tokens, requests)
-        sampler = last_pass + moe_workspace(spec, tp, tokens, rules, layout) if last else 0
+        sampler = last_pass + moe_workspace(spec, tp, tokens, rules, layout, mxfp4) if last else 0
         held_how = ""
     else:
-        sampler, how, held_how = sampler_pass(spec, tp, tokens, requests, rules, runner, gpu, layout, last)
+        sampler, how, held_how = sampler_pass(spec, tp, tokens, requests, rules, runner, gpu, layout, last, mxfp4)
     if growth and last:
         sampler += growth
         held_how += f" (+ {format_gib(growth)} GiB of the indexer's workspace)"

@@ -59,8 +59,9 @@ MXFP4 experts (gpt-oss) take none of these paths until 0.17 (read in 0.10.1, 0.1
 0.17.0, 0.18.0, 0.19.0, 0.24.0, 0.32.0, 0.34.0): Marlin (fused_marlin_moe), the OAI Triton kernels
 (triton_kernel_moe_forward) and FlashInfer's TRT-LLM MoE each take every token of the batch at once, their buffers
 torch.empty per call and freed after the layer, so VLLM_FUSED_MOE_CHUNK_SIZE never caps them; from 0.17 Marlin
-runs as MarlinExperts in the modular kernel (mxfp4_modular: chunked in 0.17 only, its buffers the workspace
-manager's), while Triton and TRT-LLM stay monolithic (vllm_profile.expert_tokens, moe_workspace).
+runs as MarlinExperts in the modular kernel (chunked in 0.17 only, its buffers the workspace manager's), while
+Triton and TRT-LLM stay monolithic where they can (vllm_mxfp4.py: which kernel, by release and GPU;
+vllm_profile.expert_tokens, moe_workspace).
 """
 
 from __future__ import annotations
@@ -78,7 +79,7 @@ NEWEST = "0.34.0"  # the newest release modelled (read in its source release)
 
 @dataclass(frozen=True)
 class Behaviour:
-    era: str  # v0 | v1 | v1-graphs (0.21 on: Hopper's MXFP4 experts on OAI Triton, vllm_budget.mxfp4_padding)
+    era: str  # v0 | v1 | v1-graphs (0.21 on)
     tokens_rule: str  # blocks | blocks_per_group | concurrency
     one_log_line: bool  # "GPU KV cache size: ..., Maximum concurrency ..." on one line
     null_block_in_check: bool
@@ -87,10 +88,6 @@ class Behaviour:
     default_gpu_util: float
     moe_buffers: str  # separate | caches | workspace (the fused-MoE buffers, module docstring)
     moe_chunk_tokens: Optional[int]  # VLLM_FUSED_MOE_CHUNK_SIZE's default; None: no chunking
-    # MXFP4 experts on Marlin through the modular kernel (mk.FusedMoEKernel with MarlinExperts, 0.17.0
-    # quantization/mxfp4.py:443-450; 0.16.0 :904 still calls fused_marlin_moe itself): the release's chunk then
-    # caps their tokens (vllm_profile.expert_tokens)
-    mxfp4_modular: bool = False
     runner: str = "v1"  # how the release picks its model runner: a key of vllm_runner.RULES
     # the tiers of `vllm serve`'s batch defaults (vllm_settings.batch_defaults): 0.8 | 0.9 | 0.28
     batch_defaults: str = "0.9"
@@ -121,12 +118,12 @@ BEHAVIOURS = {
     "0.14": Behaviour("v1", "blocks_per_group", False, False, False, False, 0.9, "workspace", 16384,
                       v1_sampler="native"),
     "0.18": Behaviour("v1", "blocks_per_group", False, False, False, False, 0.9, "workspace", None,
-                      v1_sampler="native", topk_topp="triton", mxfp4_modular=True),
+                      v1_sampler="native", topk_topp="triton"),
 }
 # VLLM_USE_FLASHINFER_SAMPLER (envs.py): unset means FlashInfer's sampler up to 0.11.0 (`is not False`), opt-in from
 # 0.11.1 to 0.20, on again from 0.21; v1/sample/ops/topk_topp_triton.py from 0.17 (read in the wheels 0.8.5-0.21.0)
 BEHAVIOURS["0.11.1"] = replace(BEHAVIOURS["0.9"], v1_sampler="native")
-BEHAVIOURS["0.17"] = replace(BEHAVIOURS["0.14"], topk_topp="triton", mxfp4_modular=True)
+BEHAVIOURS["0.17"] = replace(BEHAVIOURS["0.14"], topk_topp="triton")
 # From 0.20 each release changes a few rules; each entry is the one before with its changes (read in the wheels:
 # config/cache.py, v1/core/kv_cache_utils.py, v1/worker/gpu_worker.py, config/vllm.py)
 _STEPS = (
