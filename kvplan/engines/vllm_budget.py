@@ -18,8 +18,10 @@ determine_available_memory and vllm/utils/mem_utils.py memory_profiling in 0.32.
   all-gather reservation) beside the forward in the profile peak.
 - sparse attention's top-k index buffers (DeepSeek-V3.2; DeepSeek-V4's one shared buffer), allocated while the
   model is built and so measured with the weights: sparse_index_buffers; before 0.24 the lightning indexers vLLM
-  builds on GLM-5.2's layers that share one (vllm_index_share.shared_indexer_weights). DeepSeek-V4's prefill gather
-  workspace, reserved in the profile run, joins the profile peak: v4_prefill_workspace; so do DeepSeek-V3.2's and
+  builds on GLM-5.2's layers that share one (vllm_index_share.shared_indexer_weights); the workspace FLASHMLA_SPARSE
+  reserves as its layers are built (flashmla_sparse_reservation), which may already hold the profile run's fused-MoE
+  buffers and K gather. DeepSeek-V4's prefill gather workspace, reserved in the profile run, joins the profile peak
+  past the fused-MoE workspace it shares and stays allocated: v4_workspace_beyond_moe; so do DeepSeek-V3.2's and
   GLM-5.x's indexer gather past the fused-MoE workspace and its dummy logits (indexer_buffers).
 - a pooling model (vllm_pooling_budget.py): no LM head, a pooler pass for the sampler's, none of V2's sampler
   state.
@@ -53,7 +55,8 @@ from ..plan.sharding import shard, stage_weights
 from .vllm import format_gib
 from .vllm_gdn_workspace import gdn_checkpoint_workspace
 from .vllm_index_share import shared_indexer_weights
-from .vllm_indexer_profile import gather_bytes, indexer_profile, prefill_buffer_keys, workspace_views
+from .vllm_indexer_profile import (VIEWS_RELEASED_SINCE, flashmla_reservation, gather_bytes, indexer_profile,
+                                   prefill_buffer_keys, profile_allocation, workspace_views)
 from .vllm_mxfp4 import kernel as mxfp4_kernel
 from .vllm_profile import (FLASHINFER_SAMPLER_BYTES, moe_workspace, persistent_after_profile, profile_peak,
                            tower_data_parallel)
@@ -401,23 +404,85 @@ def v4_prefill_workspace(spec, settings, capability=(), version: str = PINNED) -
     return max(workspace_views(*views), indexer)
 
 
+def flashmla_sparse_reservation(spec, tp: int, settings, version: str, gpu, kv_dtype: str = "auto",
+                                built_len: Optional[int] = None) -> int:
+    """Bytes FLASHMLA_SPARSE reserves in the shared workspace as the model is built (vllm_indexer_profile.
+    flashmla_reservation), which the weights term measures: 0 unless vLLM `version` gives `spec`'s sparse MLA layers
+    that backend for --kv-cache-dtype `kv_dtype` on this GPU (vllm_sparse.sparse_cache for a quantized cache,
+    sixteen_bit_backend for a 16-bit one); at the length the model is built with (`built_len`, else the planned)."""
+    from ..model.precision import resolve_kv_dtype
+    from .vllm_kv_dtype import cache_precision, is_sparse, sparse_choice
+    from .vllm_sparse import FLASHMLA, ROCM, sixteen_bit_backend
+
+    if not is_sparse(spec):
+        return 0
+    capability = ROCM if is_rocm(gpu) else tuple(getattr(gpu, "compute_capability", ()) or ())
+    asked = resolve_kv_dtype(kv_dtype, spec.dtype, spec.auto_kv_dtype)
+    kept = cache_precision(spec, asked, capability, version, tp)
+    if kept.bits >= 16:
+        backend, cache = sixteen_bit_backend(capability, version, spec.num_attention_heads // tp), "auto"
+    else:
+        backend, cache = sparse_choice(spec, asked, capability, version, tp).backend, kept.vllm_dtype
+    if backend != FLASHMLA:
+        return 0
+    return flashmla_reservation(spec, settings, tp, cache, version, capability, built_len)
+
+
+def v4_workspace_beyond_moe(spec, tp: int, settings, rules: Behaviour, capability, version: str, layout=None,
+                            mxfp4=None) -> int:
+    """Bytes DeepSeek-V4's profile-run workspace (v4_prefill_workspace) adds to the profile peak and leaves allocated
+    after it: FlashMLA's and the indexer's requests go to the process-wide workspace (models/deepseek_v4/nvidia/
+    flashmla.py forward_mqa's dummy branch, current_workspace_manager().get_simultaneous: 0.30.0 to 0.33.0 :105-131,
+    0.34.0 :101-127), the buffer the fused-MoE modular kernel takes its buffers from
+    (moe_workspace), grown to the largest request and never freed (v1/worker/workspace.py 0.34.0:253-312), so they
+    add only what they exceed those buffers by, and that stays allocated (0.34's measured sizing counts it as used,
+    not transient: persistent_after_profile's). FlashInfer's SM120 buffer is a tensor of its own, kept per device
+    (flashinfer_sparse.py 0.34.0:46-58), so it adds in full and stays too."""
+    workspace = v4_prefill_workspace(spec, settings, capability, version)
+    if not workspace:
+        return 0
+    own = V4_SM120_WORKSPACE if v4_flashinfer_sm120(capability, version) else 0
+    moe = moe_workspace(spec, tp, settings.max_num_batched_tokens, rules, layout, mxfp4)
+    return own + max(0, workspace - own - moe)
+
+
 def indexer_buffers(spec, tp: int, stage, settings, rules: Behaviour, version: str, gpu, layout=None,
-                    mxfp4=None) -> tuple:
-    """(growth, logits, words) of a sparse-attention model's lightning indexer in the profile run on a CUDA GPU
-    (vllm_indexer_profile.py): how far its K gather grows the shared workspace past the fused-MoE buffers
-    (moe_workspace), which stays allocated, and its transient dummy logits; (0, 0, "") on ROCm (its indexer not
-    read), without an indexer, and on a pipeline stage none of whose layers runs one."""
+                    mxfp4=None, reserved: int = 0) -> tuple:
+    """(growth, logits, words) of a sparse-attention model's shared workspace and lightning indexer in the profile
+    run on a CUDA GPU (vllm_indexer_profile.py): how far the workspace the profile allocates (the fused-MoE buffers,
+    moe_workspace, or the indexer's K gather where larger) differs from the fused-MoE buffers the forward and the
+    sampler pass already count, after FLASHMLA_SPARSE's `reserved` bytes, reserved when built and measured with the
+    weights (flashmla_sparse_reservation; profile_allocation: negative where that reservation holds the fused-MoE
+    buffers), which stays allocated, and the indexer's transient dummy logits; (0, 0, "") with no reservation on
+    ROCm (its indexer not read), without an indexer, and on a pipeline stage none of whose layers runs one."""
     capability = tuple(getattr(gpu, "compute_capability", ()) or ())
     found = None if is_rocm(gpu) else indexer_profile(spec, settings, version, capability, tp)
     leaders = index_group_leaders(spec)
-    if found is None or stage is not None and not any(leaders[stage.first_layer:stage.end_layer]):
+    if found is not None and stage is not None and not any(leaders[stage.first_layer:stage.end_layer]):
+        found = None
+    if found is None and not reserved:
         return 0, 0, ""
     moe = moe_workspace(spec, tp, settings.max_num_batched_tokens, rules, layout, mxfp4)
-    growth = max(0, found.gather - moe)
-    held = (f"grows the shared workspace {format_gib(growth)} GiB past the fused-MoE buffers" if growth else
-            "fits in the shared workspace the fused-MoE buffers hold")
-    logits = f", and its {found.logits / 2**20:,.0f} MiB dummy logits join the forward" if found.logits else ""
-    return growth, found.logits, f"the lightning indexer's {found.how} {held}{logits} (vllm_indexer_profile.py)"
+    needed = max(moe, found.gather if found is not None else 0)
+    growth = profile_allocation(reserved, needed, version) - moe
+    gather = f"the lightning indexer's {found.how}" if found is not None else ""
+    requests = " and ".join(part for part in ("the fused-MoE buffers" if moe else "", gather) if part)
+    own = f"FLASHMLA_SPARSE's workspace reservation at build ({format_gib(reserved)} GiB, in the weights)"
+    if reserved and needed <= reserved:
+        words = f"{own} holds {requests or 'every later workspace request'}"
+    elif reserved and parse_version(version) >= VIEWS_RELEASED_SINCE:
+        words = f"{requests} grow{'s' if requests == gather else ''} the workspace " \
+                f"{format_gib(needed - reserved)} GiB past {own}"
+    elif found is None:
+        words = f"the fused-MoE buffers take a workspace of their own beside {own}, whose views its layers keep"
+    else:
+        held = (f"grows the shared workspace {format_gib(growth)} GiB past the fused-MoE buffers" if growth else
+                "fits in the shared workspace the fused-MoE buffers hold")
+        words = f"{gather} {held}" + (f", beside {own}, whose views its layers keep" if reserved else "")
+    logits = found.logits if found is not None else 0
+    if logits:
+        words += f", and its {logits / 2**20:,.0f} MiB dummy logits join the forward"
+    return growth, logits, f"{words} (vllm_indexer_profile.py)"
 
 
 def sized_after_warmup(rules: Behaviour, flags: EngineFlags) -> bool:
@@ -990,18 +1055,23 @@ def _budget(spec, tp: int, gpu, gpu_util: float, settings, rules: Behaviour, ver
         weights += indexers
         weights_source += (f"; + {format_gib(indexers)} GiB of the lightning indexers vLLM {version} builds on the "
                            f"layers the config marks as reusing a top-k (vllm_index_share.py)")
+    reserved = flashmla_sparse_reservation(spec, tp, settings, version, gpu, kv_dtype, built_len)
+    if reserved:
+        weights += reserved
+        weights_source += (f"; + {format_gib(reserved)} GiB of the workspace FLASHMLA_SPARSE reserves as its layers "
+                           f"are built (vllm_indexer_profile.flashmla_reservation)")
     capability = tuple(getattr(gpu, "compute_capability", ()) or ())
-    indexer = indexer_buffers(spec, tp, stage, settings, rules, version, gpu, layout, mxfp4)
+    indexer = indexer_buffers(spec, tp, stage, settings, rules, version, gpu, layout, mxfp4, reserved)
     peak, peak_source = profile_peak(spec, tp, stage, settings, rules, runner, skip_mm, gpu, flags.mm_limits,
                                      data_parallel, layout, flags.mm_processor_kwargs,
                                      lazy_stage_inputs(spec, settings, runner, version, rules, stage), indexer,
                                      mxfp4)
-    workspace = v4_prefill_workspace(spec, settings, capability, version)
-    if workspace:
-        peak += workspace
+    v4_workspace = v4_workspace_beyond_moe(spec, tp, settings, rules, capability, version, layout, mxfp4)
+    if v4_workspace:
+        peak += v4_workspace
         which = "FlashInfer SM120 attention's and its indexer's" if v4_flashinfer_sm120(capability, version) else \
             "prefill gather (FlashMLA's or its indexer's, the larger)"
-        peak_source += f"; + {format_gib(workspace)} GiB of DeepSeek-V4's {which} workspace"
+        peak_source += f"; + {format_gib(v4_workspace)} GiB of DeepSeek-V4's {which} workspace"
     checkpoints = gdn_checkpoints_beyond_moe(spec, tp, stage, settings, rules, version, gpu, block_size, kv_dtype,
                                              layout)
     if checkpoints:
@@ -1035,7 +1105,7 @@ def _budget(spec, tp: int, gpu, gpu_util: float, settings, rules: Behaviour, ver
                                      BudgetTerm("non_torch", non_torch, nt_source), state_term,
                                      *((lora_term,) if lora_term else ()))}
         persistent = (persistent_after_profile(spec, tp, stage, settings, rules, runner, gpu, layout, mxfp4)
-                      + checkpoints + indexer[0])
+                      + checkpoints + indexer[0] + v4_workspace)
         kv_init = (block_tables(settings, runner, version, rules, True, groups, block_size, built_len)
                    - block_tables(settings, runner, version, rules, False, groups, block_size, built_len))
         return extensible_budget(gpu, memory, requested, gpu_util, version, stage, flags, tp, terms, persistent,

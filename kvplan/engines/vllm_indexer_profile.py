@@ -31,15 +31,34 @@ dummy branch, on every layer that runs an indexer, before the attention returns:
 DeepSeek-V4's indexer (V4IndexerKeys) reserves the same gather over max_model_len / compress_ratio keys, priced with
 its attention's workspace (vllm_budget.v4_prefill_workspace). Releases before 0.16 (DeepSeek-V3.2 from 0.11.0: a
 transient gather in the op's fake implementation, 0.11.0 model_executor/models/deepseek_v2.py:704-712) are not
-modelled. Not modelled either: FLASHMLA_SPARSE's reservation of its own prefill workspace in the same buffer when
-its layers are built with an fp8_ds_mla cache (flashmla_sparse.py 0.24.0 :592-603, 0.32.0 :800-838: factor x
-max_model_len x 576 bf16 values and the prefill query buffers), which the weights term measures and which then holds
-the indexer's smaller gather; DCP / PCP's extra gather views.
+modelled.
+
+3. FLASHMLA_SPARSE reserves its own buffers in the same workspace when its layers are built, from 0.13
+   (v1/attention/backends/mla/flashmla_sparse.py FlashMLASparseImpl.__init__; FLASHMLA_RESERVATION): with an
+   fp8_ds_mla (from 0.30 also nvfp4_ds_mla) cache a bf16 prefill workspace of get_prefill_workspace_size rows x the
+   576-wide latent (max_model_len x 5; from 0.32 x sparse_mla_prefill_workspace_factor, 5 up to 256 Ki tokens and 2
+   past them), from 0.18 beside a bf16 query buffer of max_num_batched_tokens x the rank's query heads x 576 (the
+   one buffer it reserves for a 16-bit cache, whose heads are padded to the prefill kernel's 64, 128 on SM10x before
+   0.32, from 0.29), and from 0.31 beside three prefill query buffers. The workspace manager exists from the worker's
+   init_device (gpu_worker.py 0.13.0:261, 0.24.0:352), before load_model, whose DeviceMemoryProfiler covers the
+   model's construction (gpu_model_runner.py 0.24.0:5171-5243, gpu/model_runner.py 0.34.0:410-440): the weights
+   term measures the reservation (flashmla_reservation). The profile run's requests (the fused-MoE buffers, the K
+   gather) then fit in it or grow it (profile_allocation): up to 0.30 the layers keep views of the reserved buffer
+   (self.q_concat_buffer, self.prefill_bf16_workspace: 0.24.0 :599-608, 0.30.0 :748-755), so a larger request gets a
+   new buffer of its full size beside it, the manager dropping only its own reference (workspace.py 0.24.0:168-178);
+   from 0.31 they keep none ("Reserve capacity without retaining views", 0.31.0 :793-795, 0.34.0 :849-851), so the
+   reserved buffer is freed and replaced by the larger one: the profile adds only what the request exceeds it by.
+   Only the FLASHMLA_SPARSE backend does this (vllm_sparse.sparse_cache, sixteen_bit_backend): not FlashInfer's
+   sparse backends (SM10x's fp8, SM12x), FLASH_ATTN_MLA_SPARSE (Hopper's 16-bit cache from 0.25) or ROCm's (whose
+   own q_concat reservation, rocm_aiter_mla_sparse.py 0.34.0:842, is not modelled). Not modelled either: DCP / PCP's
+   extra gather views; a draft model's separate workspace lane (0.34 gpu/model_runner.py:217-220, :433, a
+   DraftModelSpeculator only).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Optional
 
 from ..model.kinds import IndexerKeys
 from .vllm_versions import PINNED, parse_version, release_rule
@@ -70,6 +89,24 @@ DUMMY_LOGITS = (
     ((0, 19), "fixed", "0.19.0 sparse_attn_indexer.py:58-61 ... 0.31.0 :385-386"),
     ((0, 16), "none", "0.16.0 sparse_attn_indexer.py:48-53, 0.18.0 :54-59: the gather alone"),
 )
+
+
+# FLASHMLA_SPARSE's reservation when built, by first release: "factor" (0.32: the prefill rows' factor by length, the
+# prefill kernel's head padding 64 on every GPU), "queries" (0.31: + three prefill query buffers), "padded" (0.29: a
+# 16-bit cache's query buffer heads padded), "concat" (0.18: the query buffer beside the prefill workspace, alone for
+# a 16-bit cache), "prefill" (0.13: the prefill workspace alone, fp8_ds_mla only)
+FLASHMLA_RESERVATION = (
+    ((0, 32), "factor", "flashmla_sparse.py 0.32.0:337-344 and :782-838, 0.33.0 :776-832, 0.34.0 :344-351 and "
+                        ":803-851; config/vllm.py 0.32.0:1790-1798, 0.33.0 :1866-1874, 0.34.0 :1795-1803"),
+    ((0, 31), "queries", "flashmla_sparse.py 0.31.0:305-315 and :737-795 (prefill_padding :723-725)"),
+    ((0, 29), "padded", "flashmla_sparse.py 0.29.0:583-628, 0.30.0 :693-755"),
+    ((0, 18), "concat", "flashmla_sparse.py 0.18.0:566-596, 0.24.0 :578-608, 0.28.0 :555-585"),
+    ((0, 13), "prefill", "flashmla_sparse.py 0.13.0 and 0.14.0 :360-367 and :725-736, 0.17.0 :209-216 and :571-582"),
+)
+VIEWS_RELEASED_SINCE = (0, 31)  # flashmla_sparse.py 0.31.0:793-795: the layers keep no views of the reservation
+DS_MLA_CACHES = ("fp8_ds_mla", "nvfp4_ds_mla")  # QUANTIZED_DS_MLA_CACHE_FORMATS (0.30.0 flashmla_sparse.py)
+DS_MLA_ROPE = 64  # FP8_DS_MLA_ROPE_DIM: a NoPE latent's queries on fp8_ds_mla keep DeepSeek's 576 (0.32.0 :763-768)
+BF16 = 2
 
 
 @dataclass(frozen=True)
@@ -130,3 +167,43 @@ def indexer_profile(spec, settings, version: str = PINNED, capability=(), tp: in
     gather = gather_bytes(count, keys.head_dim, version)
     return IndexerProfile(gather, dummy_logits_bytes(spec, settings, version, capability, tp),
                           f"K gather ({count:,} keys, {gather / 2**30:.2f} GiB)")
+
+
+def flashmla_reservation(spec, settings, tp: int, cache: str, version: str = PINNED, capability=(),
+                         length: Optional[int] = None) -> int:
+    """Bytes FLASHMLA_SPARSE reserves in the workspace as its layers are built (FLASHMLA_RESERVATION, one request of
+    views each rounded up to WORKSPACE_VIEW_ALIGN), for `spec`'s sparse MLA layers at `tp` ranks with the cache
+    dtype `cache` vLLM keeps (fp8_ds_mla, nvfp4_ds_mla or a 16-bit one), the model built at `length` tokens (None:
+    settings.max_model_len); 0 before 0.13, for a 16-bit cache before 0.18 and without sparse MLA layers. The caller
+    decides that FLASHMLA_SPARSE is the backend."""
+    rule = release_rule(FLASHMLA_RESERVATION, version)
+    layer = next((layer for layer in spec.layers if getattr(layer, "sparse", False)), None)
+    quantized = cache in DS_MLA_CACHES
+    if rule is None or layer is None or (rule == "prefill" and not quantized):
+        return 0
+    length = length or settings.max_model_len
+    tokens, heads, rank = settings.max_num_batched_tokens, spec.num_attention_heads // tp, layer.kv_lora_rank
+    width = layer.kv_lora_rank + layer.qk_rope_head_dim
+    if rule == "factor" and cache == "fp8_ds_mla" and layer.qk_rope_head_dim == 0:
+        width = rank + DS_MLA_ROPE
+    blackwell = bool(capability) and capability[0] == 10
+    pad = 128 if blackwell and rule in ("padded", "queries") else 64  # prefill_padding
+    padded = -(-heads // pad) * pad
+    views = []
+    if rule != "prefill":  # the query buffer: the rank's heads, padded for a 16-bit cache from 0.29
+        views.append(tokens * (heads if quantized or rule == "concat" else padded) * width * BF16)
+    if quantized:
+        factor = 2 if rule == "factor" and length > 256 * 1024 else 5
+        views.append(factor * length * width * BF16)
+        if rule in ("queries", "factor"):
+            views += [tokens * padded * width * BF16, tokens * padded * rank * BF16, tokens * heads * rank * BF16]
+    return workspace_views(*views)
+
+
+def profile_allocation(reserved: int, needed: int, version: str = PINNED) -> int:
+    """Bytes the profile run allocates in the workspace for requests of up to `needed` bytes after FLASHMLA_SPARSE
+    reserved `reserved` bytes when built: none while they fit; beyond it, the whole request up to 0.30 (its layers
+    keep the reservation alive beside the new buffer) and only the excess from 0.31 (VIEWS_RELEASED_SINCE)."""
+    if needed <= reserved:
+        return 0
+    return needed - reserved if parse_version(version) >= VIEWS_RELEASED_SINCE else needed

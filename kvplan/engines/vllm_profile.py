@@ -474,7 +474,8 @@ def profile_peak(spec, tp: int, stage, settings, rules: Behaviour, runner: Runne
     """(bytes, source) of the profile run's torch peak. `stage_buffers`: a later stage's intermediate tensors made
     by the text pass's first dummy run and kept under it and the sampler (vllm_budget.lazy_stage_inputs).
     `indexer`: (growth, logits, words) of a sparse-attention model's lightning indexer (vllm_indexer_profile.py):
-    the workspace its K gather grows beyond the fused-MoE buffers, held under the forward and the sampler alike, and
+    the workspace its K gather grows beyond the fused-MoE buffers, held under the forward and the sampler alike
+    (negative where FLASHMLA_SPARSE's reservation at build, in the weights, already holds those buffers), and
     the dummy logits tensor it allocates at its call, beside the forward's activations and that workspace but not
     the MLP's own buffers (mlp_transient). `mxfp4` (vllm_mxfp4.Mxfp4Kernel): the kernel the MXFP4 experts run on."""
     last = stage is None or stage.is_last
@@ -501,7 +502,8 @@ def profile_peak(spec, tp: int, stage, settings, rules: Behaviour, runner: Runne
         sampler, how, held_how = sampler_pass(spec, tp, tokens, requests, rules, runner, gpu, layout, last, mxfp4)
     if growth and last:
         sampler += growth
-        held_how += f" (+ {format_gib(growth)} GiB of the indexer's workspace)"
+        held_how += (f" (+ {format_gib(growth)} GiB of the indexer's workspace)" if growth > 0 else
+                     f" (- {format_gib(-growth)} GiB of it in FLASHMLA_SPARSE's reservation, counted with the weights)")
     raised = f" ({settings.raised})" if settings.raised else ""  # a prefix-LM's media floor (vllm_media_floor.py)
     last_pass = "" if runner.pooling else "sampler over "
     source = (f"forward over {tokens} tokens{raised}{moe} {format_gib(forward)} GiB, {last_pass}{how} "

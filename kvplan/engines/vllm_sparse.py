@@ -384,6 +384,30 @@ def sparse_cache(dtype: str, capability=(), version: str = PINNED, heads: Option
     return SparseCache(None, None, why)
 
 
+# FLASHINFER_MLA_SPARSE, the first release with it (0.17.0 flashinfer_mla_sparse.py:63-66, auto / bfloat16 only; 0.16.0
+# has none: its SM10x list ends in FLASHMLA_SPARSE, cuda.py:51-59)
+FLASHINFER_SPARSE_SINCE = (0, 17)
+
+
+def sixteen_bit_backend(capability=(), version: str = PINNED, heads: Optional[int] = None) -> str:
+    """The backend a sparse MLA layer with a 16-bit cache gets on CUDA: the first of the platform's list that takes a
+    16-bit cache. Hopper: FLASH_ATTN_MLA_SPARSE from 0.25 (16-bit only, flashattn_mla_sparse.py 0.32.0:93-96), else
+    FLASHMLA_SPARSE (HOPPER_ORDER); SM10x: FLASHINFER_MLA_SPARSE at <= 16 query heads a rank from 0.17 (_order), else
+    FLASHMLA_SPARSE; SM12x from 0.24 FLASHINFER_MLA_SPARSE_SM120 (which stores it as fp8_ds_mla: sparse_cache); ROCm
+    ROCM_AITER_MLA_SPARSE. `heads` None: more than 16."""
+    if is_rocm_platform(capability):
+        return "ROCM_AITER_MLA_SPARSE"
+    if sm120_sparse(capability, version):
+        return FLASHINFER_SM120
+    major = major_of(capability)
+    if major == HOPPER:
+        return release_rule(HOPPER_ORDER, version, (FLASHMLA,))[0]
+    few = heads is not None and heads <= 16
+    if major == BLACKWELL and few and parse_version(version) >= FLASHINFER_SPARSE_SINCE:
+        return FLASHINFER
+    return FLASHMLA
+
+
 def taken_dtypes(capability=(), version: str = PINNED, heads: Optional[int] = None,
                  shape: Optional[dict] = None, architecture: str = "") -> tuple:
     """The --kv-cache-dtype values a sparse MLA layer of `architecture` starts with in `version` on this GPU: the
