@@ -66,7 +66,7 @@ DEEPSEEK_V2_LITE = {
     "num_attention_heads": 16, "num_key_value_heads": 16, "kv_lora_rank": 512, "q_lora_rank": None,
     "qk_nope_head_dim": 128, "qk_rope_head_dim": 64, "v_head_dim": 128, "n_routed_experts": 64,
     "n_shared_experts": 2, "num_experts_per_tok": 6, "first_k_dense_replace": 1, "moe_layer_freq": 1,
-    "vocab_size": 102400, "max_position_embeddings": 163840, "torch_dtype": "bfloat16",
+    "vocab_size": 102400, "max_position_embeddings": 163840, "torch_dtype": "bfloat16", "n_group": 1, "topk_group": 1,
 }
 
 DEEPSEEK_V3 = {

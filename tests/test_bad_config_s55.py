@@ -81,8 +81,9 @@ def test_an_empty_absent_or_longer_list_still_estimates_the_same(write_config, v
 def test_gpt_oss_without_intermediate_size_is_refused(write_config):
     """Before: the expert width read as 0 and gpt-oss's MXFP4 padding divided by it (exit 3, ZeroDivisionError).
     vLLM 0.34.0 gpt_oss.py:394 reads config.intermediate_size, MoE blocks elsewhere moe_intermediate_size
-    (qwen3_moe.py:209)."""
-    config = {key: value for key, value in GPT_OSS_20B.items() if key != "intermediate_size"}
+    (qwen3_moe.py:209). Null here: a config without the key gets GptOssConfig's 2,880
+    (tests/test_config_defaults_s72.py)."""
+    config = {**GPT_OSS_20B, "intermediate_size": None}
     assert _refusal(write_config, config) == ("config field 'moe_intermediate_size' is missing (nor "
                                               "intermediate_size); it must be a positive integer.")
 

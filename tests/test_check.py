@@ -164,8 +164,8 @@ def test_mla_exempt_from_kv_head_rule(tmp_path):
     # Same head counts with the latent removed: the KV-head rule applies and fails (16 vs 24 divide neither
     # way); with the latent, MLA is exempt and the same tp passes.
     wide_mla = dict(DEEPSEEK_V2_LITE, num_attention_heads=48, num_key_value_heads=16)
-    gqa_twin = {k: v for k, v in wide_mla.items() if k not in ("kv_lora_rank", "qk_rope_head_dim",
-                                                                "qk_nope_head_dim", "v_head_dim")}
+    # (nulled, not left out: DeepseekV2Config fills a missing kv_lora_rank with 512, as vLLM would read it)
+    gqa_twin = {**wide_mla, **dict.fromkeys(("kv_lora_rank", "qk_rope_head_dim", "qk_nope_head_dim", "v_head_dim"))}
     gqa_twin["head_dim"] = 128
     mla = write_config(tmp_path, "mla-48", wide_mla)
     twin = write_config(tmp_path, "gqa-48-16", gqa_twin)

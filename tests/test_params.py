@@ -341,7 +341,8 @@ def test_expert_fraction_is_routed_experts_without_router():
 
 @pytest.mark.parametrize("fields,moe_layers", [
     ({"model_type": "deepseek_v3", "n_routed_experts": 8, "first_k_dense_replace": 3}, [3, 4, 5, 6, 7]),
-    ({"model_type": "deepseek_v2", "n_routed_experts": 8, "first_k_dense_replace": 1, "moe_layer_freq": 2},
+    ({"model_type": "deepseek_v2", "n_routed_experts": 8, "first_k_dense_replace": 1, "moe_layer_freq": 2,
+      "num_experts_per_tok": 2, "n_group": 1, "topk_group": 1},
      [2, 4, 6]),
     ({"model_type": "qwen2_moe", "num_experts": 8, "decoder_sparse_step": 2, "mlp_only_layers": [3]}, [1, 5, 7]),
     ({"model_type": "llama4_text", "num_local_experts": 8, "interleave_moe_layer_step": 2}, [1, 3, 5, 7]),

@@ -28,17 +28,21 @@ TINY = {
     "deepseek_v2": {**BASE, "model_type": "deepseek_v2", "intermediate_size": 96, "num_hidden_layers": 2,
                     "num_key_value_heads": 4, "kv_lora_rank": 32, "qk_nope_head_dim": 16, "qk_rope_head_dim": 8,
                     "v_head_dim": 16, "n_routed_experts": 4, "num_experts_per_tok": 2, "n_shared_experts": 1,
-                    "moe_intermediate_size": 32, "first_k_dense_replace": 1, "routed_scaling_factor": 1.5},
+                    "moe_intermediate_size": 32, "first_k_dense_replace": 1, "routed_scaling_factor": 1.5,
+                    # DeepSeek-V2-Lite's: full-rank queries, one expert group (DeepseekV2Config fills q_lora_rank
+                    # 1536 where absent and leaves the groups None, which vLLM cannot build)
+                    "q_lora_rank": None, "n_group": 1, "topk_group": 1},
     "deepseek_q_lora": {**BASE, "model_type": "deepseek_v3", "intermediate_size": 96, "num_hidden_layers": 1,
                         "num_key_value_heads": 4, "q_lora_rank": 24, "kv_lora_rank": 32, "qk_nope_head_dim": 16,
-                        "qk_rope_head_dim": 8, "v_head_dim": 16, "norm_topk_prob": True},
+                        "qk_rope_head_dim": 8, "v_head_dim": 16, "norm_topk_prob": True,
+                        "n_routed_experts": None},  # dense: DeepseekV3Config fills 256 experts where absent
     # DeepSeek-V3's router: sigmoid scores chosen with a correction bias from the best 2 of 4 expert groups
     "deepseek_v3_groups": {**BASE, "model_type": "deepseek_v3", "intermediate_size": 96, "num_hidden_layers": 2,
                            "num_key_value_heads": 4, "q_lora_rank": 24, "kv_lora_rank": 32, "qk_nope_head_dim": 16,
                            "qk_rope_head_dim": 8, "v_head_dim": 16, "n_routed_experts": 16, "num_experts_per_tok": 3,
                            "n_shared_experts": 1, "moe_intermediate_size": 32, "first_k_dense_replace": 1,
                            "n_group": 4, "topk_group": 2, "norm_topk_prob": True, "routed_scaling_factor": 2.5,
-                           "scoring_func": "sigmoid", "topk_method": "noaux_tc"},
+                           "scoring_func": "sigmoid", "topk_method": "noaux_tc", "num_nextn_predict_layers": 0},
     # DeepSeek-V3's checkpoint form: every layer matrix e4m3 with a float32 scale per 128 x 128 block (the experts'
     # 128 rows are one block, so the shared expert joins them as verify allocates it, and q_a's 128 rows stack with
     # kv_a's 40 and their scales; the rest are part blocks)
@@ -47,7 +51,7 @@ TINY = {
                         "qk_rope_head_dim": 8, "v_head_dim": 16, "n_routed_experts": 16, "num_experts_per_tok": 3,
                         "n_shared_experts": 1, "moe_intermediate_size": 128, "first_k_dense_replace": 1,
                         "n_group": 4, "topk_group": 2, "norm_topk_prob": True, "routed_scaling_factor": 2.5,
-                        "scoring_func": "sigmoid", "topk_method": "noaux_tc",
+                        "scoring_func": "sigmoid", "topk_method": "noaux_tc", "num_nextn_predict_layers": 0,
                         "quantization_config": {"quant_method": "fp8", "fmt": "e4m3", "activation_scheme": "dynamic",
                                                 "weight_block_size": [128, 128]}},
     # Llama 4: every second layer MoE (top 1, the router's sigmoid weighing the expert's input) with a shared
@@ -176,7 +180,10 @@ TINY["deepseek_v32"] = {**BASE, "architectures": ["DeepseekV32ForCausalLM"], "mo
                         "index_head_dim": 128, "index_n_heads": 16, "index_topk": 8, "n_routed_experts": 4,
                         "num_experts_per_tok": 2, "moe_intermediate_size": 32,
                         "first_k_dense_replace": 1, "norm_topk_prob": True, "routed_scaling_factor": 2.5,
-                        "scoring_func": "sigmoid", "topk_method": "noaux_tc", "rope_theta": 10000.0}
+                        "scoring_func": "sigmoid", "topk_method": "noaux_tc", "rope_theta": 10000.0,
+                        # no shared expert, one expert group, no MTP layer (DeepseekV3Config, which vLLM builds
+                        # deepseek_v32 with, fills 1, 8 / 4 and 1 where absent)
+                        "n_shared_experts": 0, "n_group": 1, "topk_group": 1, "num_nextn_predict_layers": 0}
 # the same with a top-k wider than any test prompt: every query attends all its latents, as dense MLA
 TINY["deepseek_v32_wide"] = {**TINY["deepseek_v32"], "index_topk": 64}
 # GLM-5.2's shared indexers (IndexShare): layers 0 and 2 run an indexer, layer 1 reuses layer 0's top-k

@@ -13,6 +13,7 @@ from typing import Any, Iterable, Optional
 
 from ..errors import json_kind, json_value, KvplanError, quote
 from ..units import MAX_TOKENS
+from .class_defaults import family_defaults, no_default_error, with_defaults
 
 # Sane ceilings, far above any real model, so that a typo or an attack cannot ask for unbounded work or
 # overflow an arithmetic result. Layers get their own, lower ceiling: planning walks every layer a few hundred
@@ -91,48 +92,6 @@ FIELDS = {
     **{name: ("dict",) for name in NESTED_TEXT_KEYS},
 }
 
-# Some Hub files omit fields that transformers' config class fills with defaults; serving engines read the
-# filled-in values, so we must too. Only families whose published configs rely on this are listed.
-FAMILY_DEFAULTS = {
-    # transformers Gemma3TextConfig defaults (google/gemma-3-4b-it's text_config names only 5 fields)
-    "gemma3_text": {"num_attention_heads": 8, "num_key_value_heads": 4, "head_dim": 256, "vocab_size": 262208,
-                    "sliding_window": 4096, "sliding_window_pattern": 6, "max_position_embeddings": 131072},
-    # transformers Gemma4TextConfig defaults (5.19: configuration_gemma4.py; global_head_dim popped with 512)
-    "gemma4_text": {"head_dim": 256, "global_head_dim": 512, "vocab_size": 262144, "sliding_window": 512,
-                    "hidden_size_per_layer_input": 256, "vocab_size_per_layer_input": 262144,
-                    "max_position_embeddings": 131072, "tie_word_embeddings": True},
-    # transformers Gemma4UnifiedTextConfig defaults (5.22.2 configuration_gemma4_unified.py:124-147, global_head_dim
-    # popped with 512 at :177; the same in 5.25.0 :123-146): its own window (1024, not Gemma4TextConfig's 512) and
-    # use_bidirectional_attention "vision" (Gemma4TextConfig's is None), which makes it a prefix LM over each media
-    # item (vision.media_prefix) and leaves the window whole (BIDIRECTIONAL_WINDOW). No per-layer-input fields: vLLM
-    # gemma4.py reads getattr(config, "hidden_size_per_layer_input", 0) (0.34.0:592-593, :858-859), none here. The
-    # flags the class defaults to False / 0 (attention_bias, attention_k_eq_v, num_kv_shared_layers,
-    # use_double_wide_mlp: :141-150) are kvplan's getters' defaults already; layer_types: layers.gemma4_mixers.
-    "gemma4_unified_text": {"vocab_size": 262144, "hidden_size": 2304, "intermediate_size": 9216,
-                            "num_hidden_layers": 30, "num_attention_heads": 8, "num_key_value_heads": 4,
-                            "head_dim": 256, "global_head_dim": 512, "max_position_embeddings": 262144,
-                            "tie_word_embeddings": True, "sliding_window": 1024,
-                            "use_bidirectional_attention": "vision"},
-    # transformers Gemma3nTextConfig defaults (5.19: configuration_gemma3n.py; E4B's shapes)
-    "gemma3n_text": {"vocab_size": 262400, "hidden_size": 2048, "intermediate_size": 16384, "num_hidden_layers": 35,
-                     "num_attention_heads": 8, "num_key_value_heads": 2, "head_dim": 256, "sliding_window": 512,
-                     "max_position_embeddings": 32768, "hidden_size_per_layer_input": 256,
-                     "vocab_size_per_layer_input": 262144, "altup_num_inputs": 4, "num_kv_shared_layers": 15,
-                     "laurel_rank": 64, "tie_word_embeddings": True},
-    # transformers 5.19 Glm4MoeConfig (configuration_glm4_moe.py; the object vLLM 0.32.0 glm4_moe.py reads) where a
-    # field is absent: its shapes (GLM-4.5-Air's), first_k_dense_replace 1, one shared expert, one MTP layer
-    # (num_mtp_layers, mapped to num_nextn_predict_layers), partial_rotary_factor 0.5 (its __post_init__; vLLM's
-    # glm4_moe.py:280 setdefaults the same into rope_parameters), no q/k norms, no attention biases. No head_dim:
-    # vLLM reads config.head_dim with no fallback (parse.py requires it). Routing defaults: routing.py DEFAULTS.
-    "glm4_moe": {"vocab_size": 151552, "hidden_size": 4096, "intermediate_size": 10944, "num_hidden_layers": 46,
-                 "num_attention_heads": 96, "num_key_value_heads": 8, "max_position_embeddings": 131072,
-                 "moe_intermediate_size": 1408, "num_experts_per_tok": 8, "n_shared_experts": 1,
-                 "n_routed_experts": 128, "first_k_dense_replace": 1, "num_nextn_predict_layers": 1,
-                 "partial_rotary_factor": 0.5, "use_qk_norm": False, "attention_bias": False,
-                 "tie_word_embeddings": False, "rms_norm_eps": 1e-5},
-}
-# Names a family's config class reads as another field (transformers' attribute_map): the file's alias sets it
-FAMILY_ALIASES = {"glm4_moe": {"num_mtp_layers": "num_nextn_predict_layers", "num_local_experts": "n_routed_experts"}}
 # The use_bidirectional_attention value on which a family's transformers config class rewrites the file's
 # sliding_window W to W // 2 + 1, a two-sided window's radius ("due to fa we set exclusive bounds"). vLLM's config is
 # that object (AutoConfig; 0.34.0 transformers_utils/config.py:404-415 builds gemma4_text's by Gemma4TextConfig) and
@@ -223,7 +182,8 @@ def _per_layer_widths(cfg: dict) -> dict:
 
 def _first_text_config(raw: dict) -> dict:
     """The first nested language-model config that names its layers, or whose family's config class fills them
-    (FAMILY_DEFAULTS: a Gemma 4 Unified text_config may hold only its model_type), over the outer one; else raw."""
+    (class_defaults.FAMILY_FIELDS: a Gemma 4 Unified text_config may hold only its model_type), over the outer one;
+    else raw."""
     inner = language_model_config(raw)
     if inner is raw:
         _check_null_text_config(raw)
@@ -285,8 +245,8 @@ def _check_text_compression(raw: dict, compressed: bool) -> None:
 
 
 def _names_layers(config: dict) -> bool:
-    """Whether `config` names its layer count, or its family's config class fills one in (FAMILY_DEFAULTS)."""
-    filled = FAMILY_DEFAULTS.get(str(config.get("model_type") or "").lower(), {})
+    """Whether `config` names its layer count, or its family's config class fills one in (class_defaults)."""
+    filled = family_defaults(str(config.get("model_type") or "").lower())
     return any({**filled, **config}.get(key) is not None for key in LAYER_KEYS)
 
 
@@ -352,14 +312,14 @@ class Config:
         if cfg.get("model_type") is not None:
             _check_field("model_type", cfg["model_type"])
         family = str(cfg.get("model_type") or "").lower()
-        cfg = {FAMILY_ALIASES.get(family, {}).get(key, key): value for key, value in cfg.items()}
-        defaults = FAMILY_DEFAULTS.get(family)
-        self.fields = _per_layer_widths({**defaults, **cfg} if defaults else cfg)
+        self.fields = _per_layer_widths(with_defaults(cfg, family))
         self.name = name
         self.notes: list = [COMPRESSION_NOTE] if compressed else []
         for key, value in self.fields.items():
             if value is not None and key in FIELDS:
                 _check_field(key, value)
+        if missing := no_default_error(self.fields, family, self.optional_int(EXPERT_KEYS)):
+            raise missing
         # the top-level config's first class, which vLLM's registry and config handlers key on (a nested
         # language-model config's own `architectures` win in fields); model/ reads no registry, so the first
         self.top_architecture = first_architecture(raw.get("architectures")) or self.architecture
@@ -426,7 +386,7 @@ class Config:
         """The vocabulary, the rows of the embedding and LM head (vLLM 0.34.0 llama.py:375 config.vocab_size).
         Required: where a file leaves it out, transformers' config class fills its own default (LlamaConfig's 32,000,
         transformers 5.22.2 configuration_llama.py:64), rarely the checkpoint's, so kvplan asks rather than guess;
-        a family whose published configs rely on that default has it in FAMILY_DEFAULTS."""
+        a family whose published configs rely on that default has it in class_defaults.FAMILY_FIELDS."""
         return self.int(VOCAB_KEYS, maximum=MAX_VOCAB)
 
     # ---- checked access ------------------------------------------------------------------------------------

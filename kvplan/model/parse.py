@@ -8,6 +8,7 @@ import math
 from typing import Any, Optional
 
 from ..errors import json_value, KvplanError
+from .class_defaults import HEAD_DIM_REQUIRED
 from .config import (EXPERT_KEYS, EXPERTS_PER_TOKEN_KEYS, MAX_TOKENS, Config, in_nested_config,
                      language_model_config)
 from .layers import (ATTENTION_FREE, HIDDEN_KEYS, attention_kind, attention_sinks, cache_layers, ffn_kinds, is_v4,
@@ -16,7 +17,8 @@ from .kinds import FullAttention
 from .params import (NO_METHOD_NOTE, checkpoint_kv_note, checkpoint_method, compressed_kv_cache, compressed_kv_scheme,
                      dynamic_overrides, estimate_weights, grouped, load_delta, modelopt_kv_cache, modelopt_legacy_form,
                      module_settings, mtp_module_groups, mtp_size, parameter_groups, quant_method, quantization_fields)
-from .tensors import eagle_head_tensors, expert_width, mla_up_projection, mtp_blocks, per_layer_input, per_layer_table
+from .tensors import (eagle_head_tensors, expert_width, mla_up_projection, mlp_width, mtp_blocks, per_layer_input,
+                      per_layer_table)
 from .unmodelled import refuse_unmodelled
 from .precision import normalize_dtype_name
 from .spec import ModelSpec, RopeEntry, Weights
@@ -106,8 +108,10 @@ def _kv_heads(cfg: Config, heads: int) -> int:
         key = "multi_query"
     else:
         key, _ = cfg.first(KV_HEAD_KEYS)
-        if key is None:
-            key, kv = ("multi_query", 1) if cfg.get("multi_query") else ("num_key_value_heads", heads)
+        if key is None:  # a new-architecture Falcon's num_kv_heads defaults to its heads, whatever multi_query
+            # says (FalconConfig's multi_query defaults to true; vLLM 0.34.0 falcon.py:116-117 reads num_kv_heads)
+            multi_query = cfg.get("multi_query") and cfg.model_type != "falcon"
+            key, kv = ("multi_query", 1) if multi_query else ("num_key_value_heads", heads)
         else:
             kv = cfg.int(KV_HEAD_KEYS)
     if kv > heads or heads % kv:
@@ -118,18 +122,12 @@ def _kv_heads(cfg: Config, heads: int) -> int:
     return kv
 
 
-# Families whose vLLM model reads config.head_dim with no fallback, from a config class that fills none: vLLM 0.32.0
-# glm4_moe.py:344 head_dim=config.head_dim (transformers 5.19 Glm4MoeConfig declares no head_dim: AttributeError)
-HEAD_DIM_REQUIRED = ("glm4_moe",)
-
-
 def _head_dim(cfg: Config, hidden: int, heads: int) -> int:
     explicit = cfg.int(("head_dim", "kv_channels"), required=False)
     if explicit is not None:
         return explicit  # never derive when the config states it (Gemma, Qwen3, gpt-oss differ)
     if cfg.model_type in HEAD_DIM_REQUIRED:
-        raise KvplanError(f"config field 'head_dim' is missing; vLLM's {cfg.model_type} model reads it with no "
-                          f"default (GLM-4.5's is 128, not hidden_size / num_attention_heads).")
+        raise KvplanError(f"config field 'head_dim' is missing; {HEAD_DIM_REQUIRED[cfg.model_type]}.")
     if hidden % heads:
         raise KvplanError(
             f"config has no 'head_dim' and hidden_size ({hidden}) is not a multiple of "
@@ -203,7 +201,7 @@ def _parse_config(raw: Any, name: str, weights: Optional[Weights]) -> ModelSpec:
         indexer_q_rank=cfg.optional_int("q_lora_rank") if cfg.has("index_topk") else 0,
         per_layer_table=per_layer_table(cfg, n),
         params=groups,
-        intermediate_size=cfg.optional_int(("intermediate_size", "n_inner", "ffn_hidden_size")) or 4 * hidden,
+        intermediate_size=mlp_width(cfg, hidden),
         vocab_size=cfg.vocab_size(),
         experts=experts,
         moe_layers=ffn_kinds(cfg, n)[0].count("moe") if experts else 0,

@@ -23,19 +23,10 @@ from .config import EXPERT_KEYS, EXPERTS_PER_TOKEN_KEYS, Config
 
 SCORING = ("softmax", "sigmoid")
 
-# Routing fields a config may leave out, as transformers' config classes fill them (vLLM reads the filled-in
-# values): Glm4MoeLiteConfig / Glm4MoeConfig / GlmMoeDsaConfig, DeepseekV2Config / DeepseekV3Config,
-# NemotronHConfig (transformers 5.19). DeepseekV3Config has no scoring_func / topk_method: every published V3 / R1
-# config names them.
-DEFAULTS = {
-    "glm4_moe_lite": {"n_group": 1, "topk_group": 1, "norm_topk_prob": True, "routed_scaling_factor": 1.8},
-    "glm4_moe": {"n_group": 1, "topk_group": 1, "norm_topk_prob": True, "routed_scaling_factor": 1.0},
-    "glm_moe_dsa": {"n_group": 1, "topk_group": 1, "norm_topk_prob": True, "routed_scaling_factor": 2.5},
-    "deepseek_v2": {"norm_topk_prob": False},
-    "deepseek_v3": {"n_group": 8, "topk_group": 4, "norm_topk_prob": True, "routed_scaling_factor": 2.5},
-    "nemotron_h": {"n_group": 1, "topk_group": 1, "norm_topk_prob": True, "routed_scaling_factor": 1.0},
-    "lfm2_moe": {"n_group": 1, "topk_group": 1, "norm_topk_prob": True, "routed_scaling_factor": 1.0},
-}
+# Routing fields a config leaves out (n_group, topk_group, norm_topk_prob, routed_scaling_factor) reach here as its
+# family's transformers config class fills them (config.Config, class_defaults.CLASS_DEFAULTS); the getters' own
+# defaults below serve families with no such class field. DeepseekV3Config has no scoring_func / topk_method: every
+# published V3 / R1 config names them.
 # Families whose router vLLM builds with use_grouped_topk and the config's n_group / topk_group, and whether the
 # sigmoid scores and correction bias are fixed by the model code (else read from scoring_func / topk_method).
 GROUPED = {"deepseek_v2": False, "deepseek_v3": False, "deepseek_v32": False, "glm_moe_dsa": False,
@@ -80,8 +71,9 @@ class Routing:
 def routing(cfg: Config) -> Routing:
     """The router of `cfg`'s MoE layers (a dense model gets the default, unused)."""
     family = cfg.model_type
-    defaults = DEFAULTS.get(family, {})
     experts = cfg.optional_int(EXPERT_KEYS)
+    if not experts:  # no router (a family's class may still fill num_experts_per_tok, n_group...: DeepseekV3Config)
+        return Routing()
     top_k = cfg.optional_int(EXPERTS_PER_TOKEN_KEYS)
     if family.startswith("llama4"):
         if top_k > 1:
@@ -97,7 +89,7 @@ def routing(cfg: Config) -> Routing:
         # moe_statics, :496-500), FusedMoE's default softmax, renormalize=True, no groups or scale: chosen on
         # scores + bias, weighed by the scores (router_factory.py:228 FusedTopKBiasRouter)
         return Routing(renormalize=True, correction_bias=True)
-    renormalize = cfg.flag("norm_topk_prob", defaults.get("norm_topk_prob", True))
+    renormalize = cfg.flag("norm_topk_prob", True)
     if family == "mixtral" or family in LOGIT_BIAS:  # mixtral.py, gpt_oss.py: renormalize=True
         renormalize = True
     if family == "jamba":  # jamba.py JambaMoE: FusedMoE(..., renormalize=False)
@@ -109,13 +101,13 @@ def routing(cfg: Config) -> Routing:
     if scoring not in SCORING:
         raise KvplanError(f"config field 'scoring_func' must be one of {', '.join(SCORING)}, got "
                           f"{json_value(scoring)}.")
-    groups = cfg.int("n_group", default=defaults.get("n_group", 1))
-    topk_groups = cfg.int("topk_group", default=defaults.get("topk_group", 1))
+    groups = cfg.int("n_group", default=1)
+    topk_groups = cfg.int("topk_group", default=1)
     _check_groups(experts, top_k, groups, topk_groups)
     correction = fixed or cfg.get("topk_method") == "noaux_tc"
     if family == "lfm2_moe":  # lfm2_moe.py: the gate's e_score_correction_bias only with use_expert_bias
         correction = cfg.flag("use_expert_bias", True)
-    scale = 1.0 if family in UNSCALED else _scale(cfg, defaults)
+    scale = 1.0 if family in UNSCALED else _scale(cfg)
     return Routing(scoring=scoring, renormalize=renormalize, scale=scale, groups=groups,
                    topk_groups=topk_groups, correction_bias=correction)
 
@@ -132,7 +124,7 @@ def _kimi_routing(cfg: Config, experts: int, top_k: int) -> Routing:
     groups = cfg.int("num_expert_group", default=1) if grouped else 1
     topk_groups = cfg.int("topk_group", default=1) if grouped else 1
     _check_groups(experts, top_k, groups, topk_groups)
-    return Routing(scoring=scoring, renormalize=cfg.flag("moe_renormalize", True), scale=_scale(cfg, {}),
+    return Routing(scoring=scoring, renormalize=cfg.flag("moe_renormalize", True), scale=_scale(cfg),
                    groups=groups, topk_groups=topk_groups, correction_bias=True)
 
 
@@ -164,8 +156,8 @@ def _check_groups(experts: int, top_k: int, groups: int, topk_groups: int) -> No
                           f"the topk_group ({topk_groups}) groups a token may choose from.")
 
 
-def _scale(cfg: Config, defaults: dict) -> float:
-    value = cfg.get("routed_scaling_factor", defaults.get("routed_scaling_factor", 1.0))
+def _scale(cfg: Config) -> float:
+    value = cfg.get("routed_scaling_factor", 1.0)
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
         raise KvplanError(f"config field 'routed_scaling_factor' must be a positive number, got {json_value(value)}.")
     return float(value)

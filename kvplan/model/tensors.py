@@ -8,10 +8,12 @@ from __future__ import annotations
 import math
 from typing import NamedTuple, Optional
 
-from .config import Config
+from ..errors import KvplanError, quote
+from .class_defaults import WIDTH_FROM_HIDDEN
+from .config import LAYER_KEYS, Config
 from .kda import kda_shape
-from .layers import (ATTENTION_FREE, EXPERT_KEYS, is_gemma3n, is_gemma4, is_mimo_v2, is_v4, linear_state, mamba1_inner,
-                     mamba2_shape, mimo_shape)
+from .layers import (ATTENTION_FREE, EXPERT_KEYS, ffn_kinds, is_gemma3n, is_gemma4, is_mimo_v2, is_v4, linear_state,
+                     mamba1_inner, mamba2_shape, mimo_shape)
 from .routing import routing
 
 GROUPS = ("embed", "lm_head", "attention", "linear", "dense", "shared_experts", "experts", "router", "norms",
@@ -414,9 +416,29 @@ def expert_width(cfg: Config) -> int:
     return cfg.int(EXPERT_WIDTH_KEYS)
 
 
+MLP_WIDTH_KEYS = ("intermediate_size", "n_inner", "ffn_hidden_size")
+
+
+def mlp_width(cfg: Config, hidden: int) -> int:
+    """The dense MLP's width: the config's intermediate_size (n_inner, ffn_hidden_size), its family's class default
+    filled in where the file leaves it out (config.Config), else 4 x hidden_size where the family's code derives
+    that (class_defaults.WIDTH_FROM_HIDDEN). A model with a dense MLP layer and none of those is refused: vLLM
+    would build the layer from a class default kvplan does not know (or none). Without a dense layer the width is
+    only the activation estimate's (ModelSpec.intermediate_size), 4 x hidden_size."""
+    width = cfg.optional_int(MLP_WIDTH_KEYS)
+    if width or cfg.model_type in WIDTH_FROM_HIDDEN:
+        return width or 4 * hidden
+    if "dense" in ffn_kinds(cfg, cfg.int(LAYER_KEYS))[0]:
+        family = f"model_type {quote(cfg.model_type)}" if cfg.model_type else "a config without a model_type"
+        raise KvplanError(f"config field 'intermediate_size' is missing and kvplan knows no default for it in "
+                          f"{family} (no transformers config class of that type fills one); add intermediate_size, "
+                          f"the width of the model's dense MLP layers.")
+    return 4 * hidden
+
+
 def feed_forward_sizes(cfg: Config, hidden: int) -> FeedForwardSizes:
     """The intermediate sizes of `cfg`'s feed-forward blocks (vLLM's model code names the same)."""
-    inter = cfg.optional_int(("intermediate_size", "n_inner", "ffn_hidden_size")) or 4 * hidden
+    inter = mlp_width(cfg, hidden)
     if cfg.model_type == "nemotron_h":  # nemotron_h.py NemotronHMoE: moe_shared_expert_intermediate_size x n
         count = cfg.int("n_shared_experts", minimum=0, default=1)
         shared = cfg.optional_int("moe_shared_expert_intermediate_size") * count

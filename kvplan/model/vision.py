@@ -608,7 +608,7 @@ class MediaPrefix:
 def media_prefix(cfg: Config) -> Optional[MediaPrefix]:
     """The model's MediaPrefix, or None for a causal language model. The field's type differs between families
     (a bool in EmbeddingGemma's Gemma 3 config), so only Gemma 4's string "vision" counts; a Gemma 4 Unified config
-    without the key gets transformers' "vision" from the family defaults (config.FAMILY_DEFAULTS)."""
+    without the key gets transformers' "vision" from the family defaults (class_defaults.FAMILY_FIELDS)."""
     if not cfg.model_type.startswith("gemma4") or cfg.fields.get("use_bidirectional_attention") != "vision":
         return None
     tokens = ()
