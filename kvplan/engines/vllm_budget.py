@@ -22,7 +22,8 @@ determine_available_memory and vllm/utils/mem_utils.py memory_profiling in 0.32.
   reserves as its layers are built (flashmla_sparse_reservation), which may already hold the profile run's fused-MoE
   buffers and K gather. DeepSeek-V4's prefill gather workspace, reserved in the profile run, joins the profile peak
   past the fused-MoE workspace it shares and stays allocated: v4_workspace_beyond_moe; so do DeepSeek-V3.2's and
-  GLM-5.x's indexer gather past the fused-MoE workspace and its dummy logits (indexer_buffers).
+  GLM-5.x's indexer gather past the fused-MoE workspace, and every indexer's dummy logits join the forward
+  (indexer_buffers); all at the length the model is built with, which --max-model-len auto shortens only after.
 - a pooling model (vllm_pooling_budget.py): no LM head, a pooler pass for the sampler's, none of V2's sampler
   state.
 - profile peak (vllm_profile.py): a multimodal model's vision tower over a batch of dummy images, the dummy
@@ -353,13 +354,14 @@ def per_layer_input_buffer(spec, settings) -> int:
 V4_TOPK_WORKSPACE_SINCE = (0, 27)
 
 
-def v4_indexer_gather(spec, settings, version: str = PINNED) -> int:
+def v4_indexer_gather(spec, settings, version: str = PINNED, length: Optional[int] = None) -> int:
     """Bytes of the K gather DeepSeek-V4's indexer reserves in the profile run's workspace, as DeepSeek-V3.2's does
-    (vllm_indexer_profile.py) over get_max_prefill_buffer_size // compress_ratio keys; 0 without an indexer."""
+    (vllm_indexer_profile.py) over get_max_prefill_buffer_size // compress_ratio keys, the model built at `length`
+    tokens (None: settings.max_model_len); 0 without an indexer."""
     indexer = next((layer for layer, _ in spec.layer_counts if layer.kind == "v4_indexer"), None)
     if indexer is None:
         return 0
-    keys = prefill_buffer_keys(settings.max_model_len, version) // indexer.ratio
+    keys = prefill_buffer_keys(length or settings.max_model_len, version) // indexer.ratio
     return gather_bytes(keys, indexer.head_dim, version)
 
 
@@ -377,7 +379,7 @@ def gdn_checkpoints_beyond_moe(spec, tp: int, stage, settings, rules: Behaviour,
     return max(0, needed - moe_workspace(spec, tp, tokens, rules, layout)) if needed else 0
 
 
-def v4_prefill_workspace(spec, settings, capability=(), version: str = PINNED) -> int:
+def v4_prefill_workspace(spec, settings, capability=(), version: str = PINNED, length: Optional[int] = None) -> int:
     """Bytes of the workspace DeepSeek-V4's layers reserve in the profile run, which stays allocated: one buffer
     (v1/worker/workspace.py, grown to the largest request, never freed) that FlashMLA's attention and the indexer
     share, so the larger of FlashMLA's reservation (V4_TOPK_WORKSPACE_SINCE: for its widest layer, ratio 4, a bf16
@@ -385,18 +387,21 @@ def v4_prefill_workspace(spec, settings, capability=(), version: str = PINNED) -
     latents, and from 0.27 int32 top-k indices and lengths for max_num_batched_tokens rows, index_topk + window
     rounded up to 128) and the indexer's K gather (v4_indexer_gather), each view rounded up to 256 bytes. Where vLLM
     builds FlashInfer's SM120 class instead (SM12x from 0.24), its own fixed workspace (vllm_v4_gpu.
-    V4_SM120_WORKSPACE, a tensor of its own: flashinfer_sparse.py 0.26.0:33-45) beside the indexer's. 0 for other
-    models."""
+    V4_SM120_WORKSPACE, a tensor of its own: flashinfer_sparse.py 0.26.0:33-45) beside the indexer's. `length`: the
+    max_model_len the model was built with, which both keep (None: settings.max_model_len; FlashMLA's layer reads it
+    when built, models/deepseek_v4/attention.py 0.34.0:336, and --max-model-len auto fits a shorter one only after
+    the profile: vllm_indexer_profile.py). 0 for other models."""
     kinds = [layer for layer, _ in spec.layer_counts]  # each kind once, in first-seen order
     compressed = [layer for layer in kinds if layer.kind == "v4_compressed"]
     if not compressed:
         return 0
-    indexer = v4_indexer_gather(spec, settings, version)
+    indexer = v4_indexer_gather(spec, settings, version, length)
     if v4_flashinfer_sm120(capability, version):
         return V4_SM120_WORKSPACE + indexer
     window = next(layer.window for layer in kinds if layer.kind == "v4_window")
     tokens = settings.max_num_batched_tokens
-    rows = max(-(-settings.max_model_len // layer.ratio) for layer in compressed) + window + tokens
+    length = length or settings.max_model_len
+    rows = max(-(-length // layer.ratio) for layer in compressed) + window + tokens
     views = [4 * rows * compressed[0].head_dim * 2]
     if parse_version(version) >= V4_TOPK_WORKSPACE_SINCE:
         combined = -(-(max(layer.index_topk for layer in compressed) + window) // 128) * 128
@@ -429,7 +434,7 @@ def flashmla_sparse_reservation(spec, tp: int, settings, version: str, gpu, kv_d
 
 
 def v4_workspace_beyond_moe(spec, tp: int, settings, rules: Behaviour, capability, version: str, layout=None,
-                            mxfp4=None) -> int:
+                            mxfp4=None, built_len: Optional[int] = None) -> int:
     """Bytes DeepSeek-V4's profile-run workspace (v4_prefill_workspace) adds to the profile peak and leaves allocated
     after it: FlashMLA's and the indexer's requests go to the process-wide workspace (models/deepseek_v4/nvidia/
     flashmla.py forward_mqa's dummy branch, current_workspace_manager().get_simultaneous: 0.30.0 to 0.33.0 :105-131,
@@ -437,8 +442,9 @@ def v4_workspace_beyond_moe(spec, tp: int, settings, rules: Behaviour, capabilit
     (moe_workspace), grown to the largest request and never freed (v1/worker/workspace.py 0.34.0:253-312), so they
     add only what they exceed those buffers by, and that stays allocated (0.34's measured sizing counts it as used,
     not transient: persistent_after_profile's). FlashInfer's SM120 buffer is a tensor of its own, kept per device
-    (flashinfer_sparse.py 0.34.0:46-58), so it adds in full and stays too."""
-    workspace = v4_prefill_workspace(spec, settings, capability, version)
+    (flashinfer_sparse.py 0.34.0:46-58), so it adds in full and stays too. `built_len`: the length the model was
+    built with (v4_prefill_workspace's `length`)."""
+    workspace = v4_prefill_workspace(spec, settings, capability, version, built_len)
     if not workspace:
         return 0
     own = V4_SM120_WORKSPACE if v4_flashinfer_sm120(capability, version) else 0
@@ -447,16 +453,21 @@ def v4_workspace_beyond_moe(spec, tp: int, settings, rules: Behaviour, capabilit
 
 
 def indexer_buffers(spec, tp: int, stage, settings, rules: Behaviour, version: str, gpu, layout=None,
-                    mxfp4=None, reserved: int = 0) -> tuple:
+                    mxfp4=None, reserved: int = 0, built_len: Optional[int] = None) -> tuple:
     """(growth, logits, words) of a sparse-attention model's shared workspace and lightning indexer in the profile
     run on a CUDA GPU (vllm_indexer_profile.py): how far the workspace the profile allocates (the fused-MoE buffers,
     moe_workspace, or the indexer's K gather where larger) differs from the fused-MoE buffers the forward and the
     sampler pass already count, after FLASHMLA_SPARSE's `reserved` bytes, reserved when built and measured with the
     weights (flashmla_sparse_reservation; profile_allocation: negative where that reservation holds the fused-MoE
-    buffers), which stays allocated, and the indexer's transient dummy logits; (0, 0, "") with no reservation on
-    ROCm (its indexer not read), without an indexer, and on a pipeline stage none of whose layers runs one."""
+    buffers), which stays allocated, and the indexer's transient dummy logits, both at the length the model was
+    built with (`built_len`, else the planned: vllm_indexer_profile.py), as FLASHMLA_SPARSE's reservation is; (0, 0,
+    "") with no reservation on ROCm (its indexer not read), without an indexer, and on a pipeline stage none of
+    whose layers runs one. DeepSeek-V4's indexer: its dummy logits alone (its gather is v4_workspace_beyond_moe's)."""
     capability = tuple(getattr(gpu, "compute_capability", ()) or ())
-    found = None if is_rocm(gpu) else indexer_profile(spec, settings, version, capability, tp)
+    found = None if is_rocm(gpu) else indexer_profile(spec, settings, version, capability, tp, built_len)
+    if found is not None and not found.gather:  # DeepSeek-V4 (no FLASHMLA_SPARSE reservation)
+        return 0, found.logits, (f"DeepSeek-V4's lightning indexer's {found.logits / 2**20:,.0f} MiB dummy logits "
+                                 f"join the forward (vllm_indexer_profile.py)")
     leaders = index_group_leaders(spec)
     if found is not None and stage is not None and not any(leaders[stage.first_layer:stage.end_layer]):
         found = None
@@ -1061,12 +1072,12 @@ def _budget(spec, tp: int, gpu, gpu_util: float, settings, rules: Behaviour, ver
         weights_source += (f"; + {format_gib(reserved)} GiB of the workspace FLASHMLA_SPARSE reserves as its layers "
                            f"are built (vllm_indexer_profile.flashmla_reservation)")
     capability = tuple(getattr(gpu, "compute_capability", ()) or ())
-    indexer = indexer_buffers(spec, tp, stage, settings, rules, version, gpu, layout, mxfp4, reserved)
+    indexer = indexer_buffers(spec, tp, stage, settings, rules, version, gpu, layout, mxfp4, reserved, built_len)
     peak, peak_source = profile_peak(spec, tp, stage, settings, rules, runner, skip_mm, gpu, flags.mm_limits,
                                      data_parallel, layout, flags.mm_processor_kwargs,
                                      lazy_stage_inputs(spec, settings, runner, version, rules, stage), indexer,
                                      mxfp4)
-    v4_workspace = v4_workspace_beyond_moe(spec, tp, settings, rules, capability, version, layout, mxfp4)
+    v4_workspace = v4_workspace_beyond_moe(spec, tp, settings, rules, capability, version, layout, mxfp4, built_len)
     if v4_workspace:
         peak += v4_workspace
         which = "FlashInfer SM120 attention's and its indexer's" if v4_flashinfer_sm120(capability, version) else \

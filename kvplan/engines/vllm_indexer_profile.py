@@ -1,7 +1,8 @@
-"""What the lightning indexer of DeepSeek sparse attention (DeepSeek-V3.2, GLM-5.x: IndexerKeys layers) allocates in
-vLLM's profile run, by release, and how it lands in the profile peak (vllm_budget.py). The profile run has no
-attention metadata, so the indexer op (model_executor/layers/sparse_attn_indexer.py sparse_attn_indexer) takes its
-dummy branch, on every layer that runs an indexer, before the attention returns:
+"""What the lightning indexer of DeepSeek sparse attention (DeepSeek-V3.2, GLM-5.x: IndexerKeys layers; DeepSeek-V4's
+V4IndexerKeys, below) allocates in vLLM's profile run, by release, and how it lands in the profile peak
+(vllm_budget.py). The profile run has no attention metadata, so the indexer op (model_executor/layers/
+sparse_attn_indexer.py sparse_attn_indexer) takes its dummy branch, on every layer that runs an indexer, before the
+attention returns:
 
 1. It reserves its prefill K gather in the process-wide workspace (v1/worker/workspace.py WorkspaceManager
    .get_simultaneous: one buffer, each view rounded up to 256 bytes, grown to the largest request and never freed,
@@ -20,18 +21,30 @@ dummy branch, on every layer that runs an indexer, before the attention returns:
    called at :472, 0.33.0 :510: 2 x the top-k indices buffer's max_num_batched_tokens x index_topk int32, where
    v1/attention/backends/mla/indexer.py 0.32.0 :245-262 tp_prefill_row_sharding_supported holds: CUDA, TP > 1, no
    DCP / PCP, a mixed-batch CUDA graph mode other than FULL, every default); in 0.34 the larger of the prefill budget
-   and the decode logits, max_decode_rows x round_up(max_model_len, row_align) x 4 bytes of float32 logits
-   (:626-664: max_decode_rows = min(max_num_seqs, max_num_batched_tokens) x (1 + speculative tokens), row_align =
-   lcm(split_kv, 256) with split_kv 384 on compute capability 10.x, else 256; on 10.x the decode is chunked to
-   VLLM_SPARSE_INDEXER_MAX_DECODE_LOGITS_MB = 2048 MiB, envs.py :1158, so the rows are at most that budget's).
+   and the decode logits, max_decode_rows x round_up(max_model_len, row_align) x the logit's bytes (:626-664:
+   max_decode_rows = min(max_num_seqs, max_num_batched_tokens) x (1 + speculative tokens), row_align =
+   lcm(split_kv, 1024 / the logit's bytes) with split_kv 384 on compute capability 10.x, else 256; on 10.x, for a
+   top-k of 512, 1024 or 2048, the decode is chunked to VLLM_SPARSE_INDEXER_MAX_DECODE_LOGITS_MB = 2048 MiB, envs.py
+   :1158, so the rows are at most that budget's). The logits are float32 (indexer_logits_dtype "auto", resolved to
+   float32 by the op, :1323-1325), but DeepSeek-V3.2's and DeepSeek-V4's config hooks resolve them to bfloat16 on
+   10.x (model_executor/models/config.py :68-78 _set_deepseek_indexer_logits_dtype, called at :95 and :760:
+   mqa_logits_use_mx_scales, utils/deep_gemm.py :656-666; not GLM-5.x's GlmMoeDsaForCausalLM, :163-181): there the
+   prefill budget holds bf16 logits and their float32 copy, 512 MiB / 4 x (2 + 4) = 768 MiB, the row align is
+   lcm(384, 512) = 1536, and the decode rows hold the bf16 logits alone where chunked, beside their float32 copy
+   (the "auto" top-k backend reads one, :587-589) where not.
    0.34's fused_mqa_topk workspaces (SM10x) are freed before that tensor and are smaller (model_executor/kernels/
    attention/dsa/fused_mqa_topk.py :112-135: 2 x 8 rows a CTA, one CTA an SM, of 16,384 x 6 + 4,096 x 8 bytes).
    The tensor is live beside the forward's activations and the workspace, not beside the MLP's own intermediates
    (vllm_profile.profile_peak).
-DeepSeek-V4's indexer (V4IndexerKeys) reserves the same gather over max_model_len / compress_ratio keys, priced with
-its attention's workspace (vllm_budget.v4_prefill_workspace). Releases before 0.16 (DeepSeek-V3.2 from 0.11.0: a
-transient gather in the op's fake implementation, 0.11.0 model_executor/models/deepseek_v2.py:704-712) are not
-modelled.
+DeepSeek-V4's indexer (V4IndexerKeys) runs the same op (DeepseekV4Indexer.indexer_op, a SparseAttnIndexer:
+model_executor/layers/deepseek_v4_attention.py 0.20.0:1043, models/deepseek_v4/attention.py 0.22.0:856, 0.29.0
+:892, 0.32.0:1033, 0.34.0:898-899 and :1005; called on every ratio-4 layer before its attention, 0.34.0 :706-713),
+built with max_model_len // compress_ratio as its length (0.20.0 :1010-1012, 0.34.0 :967-969) and the model's
+max_num_batched_tokens x index_topk top-k buffer (models/deepseek_v4/nvidia/model.py 0.32.0:1323-1328). Its gather,
+over get_max_prefill_buffer_size // compress_ratio keys, is priced with its attention's workspace
+(vllm_budget.v4_prefill_workspace); its dummy logits are this table's, at that length (indexer_profile).
+Releases before 0.16 (DeepSeek-V3.2 from 0.11.0: a transient gather in the op's fake implementation, 0.11.0
+model_executor/models/deepseek_v2.py:704-712) are not modelled.
 
 3. FLASHMLA_SPARSE reserves its own buffers in the same workspace when its layers are built, from 0.13
    (v1/attention/backends/mla/flashmla_sparse.py FlashMLASparseImpl.__init__; FLASHMLA_RESERVATION): with an
@@ -53,14 +66,24 @@ modelled.
    own q_concat reservation, rocm_aiter_mla_sparse.py 0.34.0:842, is not modelled). Not modelled either: DCP / PCP's
    extra gather views; a draft model's separate workspace lane (0.34 gpu/model_runner.py:217-220, :433, a
    DraftModelSpeculator only).
+
+Every length here is the one the model was built with. Under --max-model-len auto (or -1) vLLM builds and profiles
+at the model's own length and fits a shorter one only after: the engine core profiles (determine_available_memory,
+v1/engine/core.py 0.32.0:315, 0.34.0:338) before get_kv_cache_configs fits (:326 / :349; kv_cache_utils.py 0.32.0
+:2414-2483 _auto_fit_max_model_len), and the indexer's gather size and length are fixed when it is built
+(models/deepseek_v32/attention.py 0.32.0:101-120, 0.34.0:105-120; model_executor/models/deepseek_v2.py 0.32.0
+:737-741), as is sparse_mla_prefill_workspace_factor ("Resolved once: KV cache auto-fit can lower max_model_len
+later", config/vllm.py 0.32.0:1790-1798, 0.34.0:1794-1803); update_max_model_len (:337 / :360, gpu_worker.py
+0.34.0:874-884) resizes none of them. The callers pass that length (`length`, vllm_budget's built_len).
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Optional
 
-from ..model.kinds import IndexerKeys
+from ..model.kinds import IndexerKeys, V4IndexerKeys
 from .vllm_versions import PINNED, parse_version, release_rule
 
 MiB = 2**20
@@ -81,6 +104,12 @@ CHUNKED_DECODE_TOPK = (512, 1024, 2048)  # the top-k sizes 0.34's chunked decode
 # float32 logits: attention_config.indexer_logits_dtype "auto" resolves to float32 (0.34.0 config/attention.py:135,
 # :261-267; model_executor/layers/sparse_attn_indexer.py :1323-1325)
 LOGIT_BYTES = 4
+# ... but bfloat16 on compute capability 10.x for the architectures whose config hook resolves it so (0.34.0
+# model_executor/models/config.py :68-78, DeepseekV32ForCausalLM :95, DeepseekV4ForCausalLMConfig :760 for the
+# names mapped to it at :1548-1550)
+BF16_LOGIT_BYTES = 2
+BF16_LOGITS_ARCHITECTURES = ("DeepseekV32ForCausalLM", "DeepseekV4ForCausalLM", "DeepseekV4ForConditionalGeneration",
+                             "DeepseekV41ForCausalLM")
 # the dummy logits tensor the indexer's profile branch allocates, by first release: "decode" (0.34), "exchange"
 # (512 MiB and the row-shard exchange's transient), "fixed" (512 MiB), "none" (no such tensor)
 DUMMY_LOGITS = (
@@ -137,8 +166,10 @@ def gather_bytes(keys: int, head_dim: int, version: str = PINNED) -> int:
     return workspace_views(keys * head_dim, keys * KEY_SCALE_BYTES, *radix)
 
 
-def dummy_logits_bytes(spec, settings, version: str = PINNED, capability=(), tp: int = 1) -> int:
-    """Bytes of the dummy logits tensor the indexer's profile branch allocates (DUMMY_LOGITS)."""
+def dummy_logits_bytes(spec, settings, version: str = PINNED, capability=(), tp: int = 1,
+                       length: Optional[int] = None) -> int:
+    """Bytes of the dummy logits tensor the indexer's profile branch allocates (DUMMY_LOGITS), the model built at
+    `length` tokens (None: settings.max_model_len); a DeepSeek-V4 indexer's op is built at length // its ratio."""
     rule = release_rule(DUMMY_LOGITS, version, "none")
     fixed = MAX_LOGITS_MIB * MiB
     if rule == "none":
@@ -148,25 +179,37 @@ def dummy_logits_bytes(spec, settings, version: str = PINNED, capability=(), tp:
         return fixed + (2 * settings.max_num_batched_tokens * topk * INDEX_BYTES if tp > 1 else 0)
     if rule == "fixed":
         return fixed
+    length = length or settings.max_model_len
+    v4 = next((layer for layer, _ in spec.layer_counts if isinstance(layer, V4IndexerKeys)), None)
+    if v4 is not None:
+        length //= v4.ratio
     drafts = spec.draft.config.num_speculative_tokens if spec.draft is not None else 0
     rows = min(settings.max_num_seqs, settings.max_num_batched_tokens) * (1 + drafts)
     blackwell = bool(capability) and capability[0] == 10
-    if blackwell and topk in CHUNKED_DECODE_TOPK:
-        rows = min(rows, MAX_DECODE_LOGITS_MIB * MiB // (LOGIT_BYTES * settings.max_model_len))
-    align = 768 if blackwell else 256  # lcm(split_kv, 1024 // 4)
-    return max(fixed, rows * -(-settings.max_model_len // align) * align * LOGIT_BYTES)
+    half = blackwell and getattr(spec, "architecture", "") in BF16_LOGITS_ARCHITECTURES
+    logit, copy = (BF16_LOGIT_BYTES, LOGIT_BYTES) if half else (LOGIT_BYTES, 0)  # bf16 logits keep an fp32 copy
+    chunked = blackwell and topk in CHUNKED_DECODE_TOPK
+    if chunked:  # a chunk's logits are read in place: no copy
+        rows = min(rows, MAX_DECODE_LOGITS_MIB * MiB // (logit * length))
+    align = math.lcm(384 if blackwell else 256, 1024 // logit)  # lcm(split_kv, the 1024-byte row stride)
+    return max(fixed // LOGIT_BYTES * (logit + copy),
+               rows * -(-length // align) * align * (logit + (0 if chunked else copy)))
 
 
-def indexer_profile(spec, settings, version: str = PINNED, capability=(), tp: int = 1):
-    """The IndexerProfile of `spec`'s lightning indexer in vLLM `version` on a CUDA GPU of `capability`, None without
-    one (a DeepSeek-V4 indexer has its own rule) or before 0.16."""
-    keys = next((layer for layer, _ in spec.layer_counts if type(layer) is IndexerKeys), None)
+def indexer_profile(spec, settings, version: str = PINNED, capability=(), tp: int = 1,
+                    length: Optional[int] = None):
+    """The IndexerProfile of `spec`'s lightning indexer in vLLM `version` on a CUDA GPU of `capability`, the model
+    built at `length` tokens (None: settings.max_model_len); None without one or before 0.16. A DeepSeek-V4
+    indexer's gather is its attention's workspace's (vllm_budget.v4_prefill_workspace): 0 here."""
+    keys = next((layer for layer, _ in spec.layer_counts if isinstance(layer, IndexerKeys)), None)
     if keys is None or parse_version(version) < DUMMY_LOGITS[-1][0]:
         return None
-    count = prefill_buffer_keys(settings.max_model_len, version)
+    logits = dummy_logits_bytes(spec, settings, version, capability, tp, length)
+    if isinstance(keys, V4IndexerKeys):
+        return IndexerProfile(0, logits, "K gather (priced with DeepSeek-V4's attention workspace)")
+    count = prefill_buffer_keys(length or settings.max_model_len, version)
     gather = gather_bytes(count, keys.head_dim, version)
-    return IndexerProfile(gather, dummy_logits_bytes(spec, settings, version, capability, tp),
-                          f"K gather ({count:,} keys, {gather / 2**30:.2f} GiB)")
+    return IndexerProfile(gather, logits, f"K gather ({count:,} keys, {gather / 2**30:.2f} GiB)")
 
 
 def flashmla_reservation(spec, settings, tp: int, cache: str, version: str = PINNED, capability=(),
