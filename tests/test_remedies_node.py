@@ -403,35 +403,38 @@ def test_gemma_3n_is_refused_pipeline_stages_on_the_pp_key():
 
 
 def test_deepseek_v4_takes_stages_from_0_21_0_and_is_offered_none_before():
-    """DeepSeek-V4-Flash at tp 4 on H100, 200 sequences of its 1,048,576 tokens: 0.21.0 offers tp 1 x pp 22 (336
+    """DeepSeek-V4-Flash at tp 4 on H100, 200 sequences of its 1,048,576 tokens: 0.21.0 offers tp 1 x pp 22 (337
     held; pp 21 holds 161); 0.20.0, whose DeepseekV4ForCausalLM lacks SupportsPP, refuses pp 2 and offers no stages,
     nor says it tried them. A request of 1,048,576 tokens asks 7,450 blocks to be admitted and keeps 4,118
     (vllm_admission.footprint). 0.21's block on a stage is the MLA group's distinct pages there (the whole group's
     where the stage holds none) times the most layers of one page in any group (engines/vllm_v4_pool.py "tuples"):
     pp 22's tightest stage holds layers 0 and 1, a window in each window group, (1,728 + 8,640 + 37,440) x 1 = 47,808
-    B a block, 66,496,119,095 B, 1,390,899 blocks: (1,390,898 - 7,450) // 4,118 + 1 = 336; pp 21's holds layers 38-40
+    B a block, 66,563,227,959 B, 1,392,303 blocks: (1,392,302 - 7,450) // 4,118 + 1 = 337; pp 21's holds layers 38-40
     (ratios 4, 128, 4: two windows in one window group, two of each ratio-4 page), 47,808 x 2 = 95,616 B a block,
-    63,909,219,670 B, 668,394 blocks: (668,393 - 7,450) // 4,118 + 1 = 161. (Each budget holds the indexer's K gather,
-    1,385,168,896 B at this length, in place of FlashMLA's 1,107,820,544: vllm_budget.v4_prefill_workspace.) 0.20.0's
-    shorter length, each planned on the budget vLLM leaves at it (its block tables shrink with the length; blocks of
-    1,051,776 B; test_remedy_length_s68 derives the blocks a request asks and keeps): at 32,512 tokens 34,857,083,011 B,
-    33,141 blocks, 33,140 usable, a request asks 3,481 and keeps 149, (33,140 - 3,481) // 149 + 1 = 200 held; from
-    32,513 to 32,768 it asks 3,482 and keeps 150 or more, 198 at most."""
+    63,976,328,534 B, 669,096 blocks: (669,095 - 7,450) // 4,118 + 1 = 161. (Each budget holds the indexer's K gather,
+    1,385,168,896 B at this length, in place of FlashMLA's 1,107,820,544: vllm_budget.v4_prefill_workspace; the
+    Marlin experts' 805,306,368 B workspace, 6 x (4,096 + 4,096) x 2 B a token over 8,192, lies inside that one
+    buffer, and is the forward's expert buffers, which the indexer's 536,870,912 B dummy logits now join in full
+    where the forward counted the larger of them and the experts' three I-wide buffers, 603,979,776 B, before
+    session 72: 67,108,864 B more budget, test_v4_mxfp4_s72.) 0.20.0's shorter length, each planned on the budget
+    vLLM leaves at it (blocks of 1,051,776 B; test_remedy_length_s68 derives the blocks a request asks and keeps): at
+    31,488 tokens 34,119,147,651 B, 32,439 blocks, 32,438 usable, a request asks 3,477 and keeps 145, (32,438 -
+    3,477) // 145 + 1 = 200 held; from 31,489 to 31,744 it asks 3,478 and keeps 146 or more, 199 at most."""
     flash = "deepseek-ai/DeepSeek-V4-Flash"
     h100_fp8 = dict(gpu="H100", kv_cache_dtype="fp8")  # both releases refuse `auto` (test_v4_auto_dtype_s71)
     newer = _error(flash, engine="vllm==0.21.0", **h100_fp8, tensor_parallel_size=4, min_concurrency=200,
                    max_model_len=None)
     assert newer.endswith("; or tensor_parallel_size 1 and pipeline_parallel_size 22.")
     assert _passes(flash, engine="vllm==0.21.0", **h100_fp8, tensor_parallel_size=1, pipeline_parallel_size=22,
-                   min_concurrency=200, max_model_len=None)["max_concurrency"] == 336
+                   min_concurrency=200, max_model_len=None)["max_concurrency"] == 337
     assert _fails(flash, engine="vllm==0.21.0", **h100_fp8, tensor_parallel_size=1, pipeline_parallel_size=21,
                   min_concurrency=200, max_model_len=None)["max_concurrency"] == 161
     older = _error(flash, engine="vllm==0.20.0", **h100_fp8, tensor_parallel_size=4, min_concurrency=200,
                    max_model_len=None)
     assert older.endswith("no tensor_parallel_size up to 8 (one H100-80GB-SXM node) reaches it; would fit with "
-                          "max_model_len 32512.")
+                          "max_model_len 31488.")
     assert _passes(flash, engine="vllm==0.20.0", **h100_fp8, tensor_parallel_size=4, min_concurrency=200,
-                   max_model_len=32512)["max_concurrency"] == 200
+                   max_model_len=31488)["max_concurrency"] == 200
     refused = _fails(flash, engine="vllm==0.20.0", **h100_fp8, tensor_parallel_size=8, pipeline_parallel_size=2,
                      max_model_len=None)
     assert "vLLM 0.20.0 refuses pipeline parallelism for DeepseekV4ForCausalLM" in refused["errors"][0]

@@ -11,7 +11,9 @@ determine_available_memory and vllm/utils/mem_utils.py memory_profiling in 0.32.
   attention, per its modules_to_not_convert) stay bf16. MXFP4 experts are padded to the tile of the MoE kernel
   they run on, which vllm_mxfp4.py picks by release and GPU: Marlin (hidden to 256, intermediate to 128), OAI
   Triton (intermediate to 64: Hopper from 0.12), FlashInfer TRT-LLM (SM10x; hidden to 256, intermediate to 256 up
-  to 0.26, 128 from 0.27) [A19: 65.97 GiB logged for gpt-oss-120b on an H100 under 0.10.1's Marlin, 65.90 here].
+  to 0.26, 128 from 0.27) [A19: 65.97 GiB logged for gpt-oss-120b on an H100 under 0.10.1's Marlin, 65.90 here];
+  DeepSeek-V4's by another list (TRT-LLM on SM10x, DeepGEMM on SM12x from 0.24, Humming on Hopper from 0.32, Marlin
+  elsewhere); each bias along its one dimension, in float32 under OAI Triton and TRT-LLM (mxfp4_expert_bytes).
 - --enable-lora (vllm_lora.py): the LoRA manager's adapter slots, built in load_model (so inside vLLM's "Model
   loading took"), a line of their own after the weights.
 - --enable-eplb (vllm_eplb.py): EplbState's buffers at load in the weights; the profile run's EPLB step (its
@@ -49,6 +51,7 @@ from typing import Optional
 from ..errors import FieldError
 from ..memo import per_object, remember
 from ..model.kinds import MLALatent
+from ..model.params import quantized_bytes
 from ..model.precision import DTYPE_BYTES
 from ..model.vision import UNCOUNTED_TOWER
 from ..plan.budget import NCCL_BYTES, NCCL_SOURCE, Budget, BudgetTerm, MeasuredSizing
@@ -107,11 +110,31 @@ def _value(name: str) -> int:
 
 
 def mxfp4_padding(spec, tp: int, kernel) -> float:
-    """Bytes of padded MXFP4 experts over stored bytes: the tile of the kernel they run on (vllm_mxfp4.kernel;
-    `tp`: the experts' own TP degree)."""
+    """Bytes of padded MXFP4 expert matrices over stored bytes: the tile of the kernel they run on
+    (vllm_mxfp4.kernel; `tp`: the experts' own TP degree)."""
     hidden, inter = spec.hidden_size, -(-spec.expert_intermediate_size // tp)
     padded = kernel.padded(hidden, inter)
     return padded[0] * padded[1] / (hidden * inter)
+
+
+def mxfp4_expert_bytes(spec, experts: list, stored: float, tp: int, kernel) -> float:
+    """Bytes a rank loads of the MXFP4 experts of which it stores `stored` as kvplan shares them out (every tensor
+    over `tp`, the experts' TP degree): the matrices padded to the kernel's tile (mxfp4_padding); the biases (the
+    group's blend of 4.25-bit matrices and model-dtype biases: gpt-oss's w13_bias [E, 2 I], w2_bias [E, K]) each
+    padded along its one dimension, w2_bias whole on every rank, in float32 where the kernel converts them after
+    loading (OAI Triton, TRT-LLM: vllm_mxfp4 module docstring), which load_model's memory profiler counts."""
+    width, element = DTYPE_BYTES[spec.dtype], quantized_bytes("mxfp4", {}, 1, 1)
+    params, total = sum(g.parameters for g in experts), sum(g.bytes for g in experts)
+    biases = max(0.0, (total - params * element) / (width - element)) * width  # of `total`, the biases' bytes
+    matrices = stored * (1 - biases / total) * mxfp4_padding(spec, tp, kernel)
+    if not biases:
+        return matrices
+    hidden, full = spec.hidden_size, spec.expert_intermediate_size
+    inter = -(-full // tp)
+    padded_hidden, padded_inter = kernel.padded(hidden, inter)
+    share = stored * biases / total / (2 * full + hidden)  # a bias element's bytes on this rank, split over tp
+    loaded = share * (2 * full * padded_inter / inter + hidden * tp * padded_hidden / hidden)
+    return matrices + loaded * (4 / width if kernel.backend.fp32_biases else 1)
 
 
 def loaded_weights(spec, tp: int, stage, mxfp4=None, moe=None, head: bool = True) -> tuple:
@@ -130,14 +153,20 @@ def loaded_weights(spec, tp: int, stage, mxfp4=None, moe=None, head: bool = True
     if not experts or mxfp4 is None:
         return weights, (f"{spec.weights.source}; {spec.weights.dtype}, {split}"
                          + (f"; {UNCOUNTED_TOWER}" if spec.tower_uncounted else ""))
+    # the routed experts' checkpoint bytes on this GPU, as stage_weights shares them: this stage's layers over the
+    # experts' own TP degree (moe.share under DP / EP), never among what every rank holds whole
     fraction = sum(g.bytes for g in experts) / sum(g.bytes for g in spec.params)
-    stored = fraction * weights if moe is None or moe.default else fraction * spec.resident_weight_bytes * moe.share
-    factor = mxfp4_padding(spec, moe.moe_tp if moe is not None else tp, mxfp4)
+    layers = 1.0 if stage is None or stage.stages == 1 else stage.layers / spec.num_hidden_layers
+    stored = fraction * spec.resident_weight_bytes * layers * (1 / tp if moe is None or moe.default else moe.share)
+    moe_tp = moe.moe_tp if moe is not None else tp
+    factor = mxfp4_padding(spec, moe_tp, mxfp4)
+    loaded = mxfp4_expert_bytes(spec, experts, stored, moe_tp, mxfp4)
     attention = next((g.stored for g in spec.params if g.name == "attention"), "bf16")
     rest = "attention/embeddings/LM head bf16" if attention == "bf16" else \
         f"attention {attention}, embeddings/LM head bf16"  # DeepSeek-V4: fp8 attention
-    return int(weights + stored * (factor - 1)), (f"{spec.weights.source}; MXFP4 experts on {mxfp4.name}, padded "
-                                                  f"x{factor:.4f} to its tile ({mxfp4.backend.tile_words}), {rest}")
+    biases = ", their biases in float32" if mxfp4.backend.fp32_biases and loaded > stored * factor else ""
+    return int(weights - stored + loaded), (f"{spec.weights.source}; MXFP4 experts on {mxfp4.name}, padded "
+                                            f"x{factor:.4f} to its tile ({mxfp4.backend.tile_words}){biases}, {rest}")
 
 
 TOWERLESS_SINCE = (0, 15)  # models/interfaces.py _mark_tower_model, 0.15.0:217-256 (0.14.1 has none): no tower for a

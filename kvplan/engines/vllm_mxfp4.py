@@ -1,8 +1,10 @@
-"""The MoE kernel vLLM runs gpt-oss's MXFP4 experts on, by release and GPU, and what that choice costs the budget.
+"""The MoE kernel vLLM runs MXFP4 experts on (gpt-oss's; DeepSeek-V4's below), by release and GPU, and what that
+choice costs the budget.
 
 vLLM picks one kernel for every MXFP4 MoE layer at start-up (paths under vllm/model_executor/layers/ of the release
 named; read in the wheels of 0.10.1, 0.10.2, 0.11.0, 0.11.1, 0.11.2, 0.12.0, 0.14.0, 0.15.1, 0.16.0, 0.17.0, 0.18.0,
-0.19.0, 0.20.0, 0.23.0, 0.24.0, 0.26.0, 0.27.0, 0.28.0, 0.31.0, 0.32.0, 0.34.0). What decides it is whether the OAI
+0.19.0, 0.20.0, 0.23.0, 0.24.0, 0.26.0, 0.27.0, 0.28.0, 0.31.0, 0.32.0, 0.34.0; DeepSeek-V4's list in every release
+0.20.0-0.34.0). What decides it is whether the OAI
 Triton kernels (triton_kernels) and FlashInfer are installed, and the GPU's compute capability:
 - 0.10.1: Marlin unless the GPU is SM100 (quantization/mxfp4.py:123-135 _should_use_marlin: below SM90, or without
   triton_kernels, or torch < 2.8 -- the wheel pins torch 2.7.1). SM100 without FlashInfer (an extra, not a
@@ -46,14 +48,67 @@ What the kernel costs:
   EPLB (_supports_parallel_config, gpt_oss_triton_kernels_moe.py 0.19.0:917-925, experts/trtllm_mxfp4_moe.py
   0.19.0:127-135, 0.34.0:178-185); otherwise the modular OAITritonExperts takes M K (output) and M k N/2
   (gpt_oss_triton_kernels_moe.py 0.19.0:651-667, experts/ 0.32.0:1090-1106), TrtLlmMxfp4ExpertsModular only its
-  output M K, K padded up to 0.20 (0.19.0 :248-263, 0.20.0 :287) and the unpadded hidden size from 0.23 (0.23.0
-  :261, 0.32.0 :333; 0.21-0.22 not read, taken as 0.23).
+  output M K, K padded up to 0.20 (0.19.0 :248-263, 0.20.0 :287) and the unpadded hidden size from 0.21 (0.21.0
+  :277, 0.23.0 :261, 0.32.0 :333).
 
-Other MXFP4 experts (DeepSeek-V4's expert_dtype fp4, --quantization mxfp4 on another MoE): from 0.20 vLLM gives
-gpt-oss its own method (GptOssMxfp4Config) and the others Mxfp4MoEMethod, whose selector
-(select_deepseek_v4_mxfp4_moe_backend: TRT-LLM MXFP8, DeepGEMM, Marlin and Humming, the last two reordered on SM90;
-oracle/mxfp4.py 0.32.0:425-449, 742-813) is not read here: they keep kvplan's earlier rule (OAI Triton's tile on
-Hopper from 0.21, Marlin's elsewhere) and no kept workspace.
+Other MXFP4 experts: DeepSeek-V4's (expert_dtype fp4: DeepseekV4FP8Config gives its experts Mxfp4MoEMethod,
+models/deepseek_v4.py 0.20.0:150-158, models/deepseek_v4/quant_config.py 0.34.0:227), and from 0.27 any other
+model's under Mxfp4Config (a checkpoint of quant_method mxfp4, or --quantization mxfp4 before it went online), whose
+_make_moe_method returns Mxfp4MoEMethod where GptOssMxfp4Config's returns GptOssMxfp4MoEMethod (quantization/
+mxfp4.py 0.27.0:77-80, :144; 0.20.0-0.26.0 :89-91 give every MoE GptOssMxfp4MoEMethod, gpt-oss's list above, as
+every release before 0.20 did). Mxfp4MoEMethod's selector is another list (read in every wheel 0.20.0-0.34.0;
+select_mxfp4_moe_backend in 0.20.0 oracle/mxfp4.py:214-231, :425-502, select_deepseek_v4_mxfp4_moe_backend from
+0.21.0 :253-273, 0.24.0 :326-350, :564-630, 0.32.0 :425-452, :742-813, 0.34.0 :461-486, :756-820; quantization/
+mxfp4.py 0.20.0:469, 0.32.0:576, 0.34.0:682): FlashInfer TRT-LLM with MXFP8 activations, DeepGEMM (FP8
+activations), Marlin, and from 0.32 Humming, which prioritize_humming moves ahead of Marlin on compute capability 9.0
+alone (quantization/utils/humming/priority.py 0.32.0:11-50). Each kernel class answers is_supported_config:
+- TRT-LLM on the SM10x family with FlashInfer (experts/trtllm_mxfp4_moe.py 0.20.0:89-91, 0.34.0:123-125): B200,
+  B300, GB200.
+  Its monolithic class takes Renormalize routers only (DeepSeekV3's too from 0.27: :147-156, 0.27.0 :182-190), never
+  DeepSeek-V4's sqrtsoftplus one (fused_moe/config.py 0.20.0:126-139 RoutingMethodType.DeepseekV4), so V4 runs the
+  modular class; another model's softmax router is taken as Renormalize (monolithic with one DP rank, no EPLB).
+  Tile as gpt-oss's TRT-LLM: both sizes to 256 up to 0.26, the intermediate to 128 from 0.27 (0.24.0 :633-655,
+  0.27.0 :636-662): DeepSeek-V4-Pro at TP 8 (3,072 / 8 = 384) pads its experts to 512 in 0.20-0.26.
+- DeepGEMM on the SM10x family, and from 0.24 SM12x too (experts/deep_gemm_moe.py 0.20.0:354-360, 0.24.0:423-430;
+  is_deep_gemm_supported: VLLM_USE_DEEP_GEMM on by default, the bundled vllm/third_party/deep_gemm, and from 0.34
+  nvcc 12.9 or newer to JIT with, utils/deep_gemm.py 0.34.0:151-175, taken as present): after TRT-LLM, so it runs on
+  SM12x (RTX 5090, RTX PRO 6000) alone. Tile: both sizes to 128.
+- Marlin from capability 7.5 (experts/marlin_moe.py 0.34.0:514-560): Hopper up to 0.31, Ampere, Ada, SM11x, SM12x
+  before 0.24.
+- Humming (humming-kernels, a dependency from 0.22: its wheel's Requires-Dist) from 7.5 (fused_humming_moe.py
+  0.32.0:400-407), in the list from 0.32: Hopper. Its indexed class without expert parallelism, the grouped one
+  with it (get_humming_moe_gemm_type, :109-126). No tile of its own at create_weights (the round-up's last branch:
+  the intermediate to 64, oracle/mxfp4.py 0.32.0:816-896); its repacking after load is not modelled.
+All four are modular (their buffers the workspace manager's, kept under the sampler pass, no chunk from 0.18):
+- Marlin: as gpt-oss's (workspace_shapes unchanged 0.20.0 fused_marlin_moe.py:685-700 to 0.34.0 experts/
+  marlin_moe.py:638-653).
+- TRT-LLM: its output M x K alone (workspace13 and workspace2 empty), the padded hidden size in 0.20 (:273-288), the
+  unpadded from 0.21 (0.21.0 :263-277).
+- DeepGEMM: workspace1 M_sum x max(I', K') (FP8 bytes from 0.31, _fp8_workspace_shape, 0.31.0 :508; before, in the
+  activations' dtype, 0.30.0 :484), workspace2 M_sum x max(2 I', K'), the output M x K sharing workspace1's buffer,
+  where M_sum = round_up(M k + min(M k, E) (128 - 1), 128) for the E experts on the rank (deep_gemm_utils.py 0.24.0
+  :26-82 compute_aligned_M_and_alignment, the same to 0.34.0); the alignment taken as DeepGEMM's 128, of which it may
+  pick a smaller one per call (a heuristic inside DeepGEMM, not vLLM: an upper bound).
+- Humming: two buffers of the largest of the five it alternates between (_workspace_shapes, 0.32.0 :558-581;
+  get_buffer_metas :453-556): workspace1 the output M K, the quantised down input M k I' and the quantised input
+  (M K indexed, M k K grouped), workspace2 the down output M k K and the gate-up output M k 2 I'; the outputs in the
+  activations' dtype, the quantised inputs in it in 0.32 and in FP8 from 0.33, where V4 hands the method its
+  checkpoint's MXFP8 activations (models/deepseek_v4/quant_config.py 0.33.0:227), run on Hopper as block FP8
+  (oracle/mxfp4.py 0.33.0:512-530).
+DeepSeek-V4-Flash at TP 8 over 8,192 tokens (k = 6, K = 4,096, I' = 256): Marlin 6 x (4,096 + 4,096) x 2 = 98,304
+bytes a token, 0.75 GiB; Humming (8,192 + 49,152) = 57,344, 0.44 GiB; TRT-LLM 8,192, 64 MiB.
+--quantization mxfp4 on a checkpoint without a quantization config runs online from 0.28 (vllm_quant.ONLINE_SINCE:
+Mxfp4OnlineMoEMethod, quantization/online/mxfp4.py 0.32.0:142-156, on gpt-oss's selector with MXFP4 activations), not
+read: it keeps kvplan's earlier rule (OAI Triton's tile on Hopper, Marlin's elsewhere, nothing kept).
+
+Biases: OAI Triton and TRT-LLM hold the experts' biases in float32, converted after loading (process_weights_after_
+loading: quantization/mxfp4.py 0.10.1:307-308 and :390-394, 0.12.0:470-471 and :750-754; oracle/mxfp4.py 0.19.0
+:444-458 and :721-726, 0.32.0:977-991 and :1359-1363; the converted tensors replace the parameters, quantization/
+mxfp4.py 0.32.0:375-376), inside load_model's DeviceMemoryProfiler (v1/worker/gpu_model_runner.py 0.32.0:5050-5137;
+model_loader/base_loader.py :88-107 runs process_weights_after_loading in load_model): counted in the weights, as vLLM
+logs them. Marlin keeps them in the model dtype (marlin_utils_fp4.py 0.10.1:284-287). A bias pads along its one
+dimension: w13_bias [E, 2 I'] to the intermediate's tile, w2_bias [E, K'] to the hidden size's, the latter whole on
+every TP rank (create_weights, quantization/mxfp4.py 0.32.0:272-291).
 """
 
 from __future__ import annotations
@@ -62,17 +117,21 @@ from dataclasses import dataclass
 from typing import Optional
 
 from ..model.precision import DTYPE_BYTES
+from .vllm_quant import ONLINE_SINCE
 from .vllm_runner import is_rocm
 from .vllm_versions import parse_version
 
 
 @dataclass(frozen=True)
 class Backend:
-    """One of vLLM's MXFP4 MoE kernels: its name in words and the tile it pads the experts' weights to."""
+    """One of vLLM's MXFP4 MoE kernels: its name in words, the tile it pads the experts' weights to, and whether it
+    holds their biases in float32 (module docstring)."""
 
     name: str
     hidden_tile: int  # the hidden size rounded up to a multiple of this (1: as stored)
     inter_tile: int  # a rank's expert intermediate size rounded up to a multiple of this
+    kind: str = ""  # whose buffers: marlin | triton | trtllm | deepgemm | humming ("": not read, none kept)
+    fp32_biases: bool = False
 
     @property
     def tile_words(self) -> str:
@@ -80,18 +139,24 @@ class Backend:
         return f"{hidden}intermediate to {self.inter_tile}"
 
 
-MARLIN = Backend("Marlin", 256, 128)
-TRITON = Backend("OAI Triton", 1, 64)
-TRTLLM_256 = Backend("FlashInfer TRT-LLM", 256, 256)  # up to 0.26
-TRTLLM = Backend("FlashInfer TRT-LLM", 256, 128)  # 0.27 on
+MARLIN = Backend("Marlin", 256, 128, "marlin")
+TRITON = Backend("OAI Triton", 1, 64, "triton", True)
+TRTLLM_256 = Backend("FlashInfer TRT-LLM", 256, 256, "trtllm", True)  # up to 0.26
+TRTLLM = Backend("FlashInfer TRT-LLM", 256, 128, "trtllm", True)  # 0.27 on
+# Mxfp4MoEMethod's selector (module docstring): TRT-LLM with MXFP8 activations, DeepGEMM, Humming
+TRTLLM_MXFP8_256 = Backend("FlashInfer TRT-LLM (MXFP8 activations)", 256, 256, "trtllm", True)  # up to 0.26
+TRTLLM_MXFP8 = Backend("FlashInfer TRT-LLM (MXFP8 activations)", 256, 128, "trtllm", True)  # 0.27 on
+DEEPGEMM = Backend("DeepGEMM (FP8 activations)", 128, 128, "deepgemm")
+HUMMING = Backend("Humming", 1, 64, "humming")
 EARLIER_HOPPER = Backend("a kernel kvplan has not read (taken as OAI Triton)", 1, 64)
 EARLIER = Backend("a kernel kvplan has not read (taken as Marlin)", 256, 128)
 
 # The GPU classes the selection tells apart (module docstring): "sm90" Hopper; "sm100" exactly 10.0 (B200, GB200);
-# "sm10x" the rest of the SM10x family (B300: 10.3); "sm11x"; "other" every other CUDA GPU (Ampere, Ada, SM12x).
+# "sm10x" the rest of the SM10x family (B300: 10.3); "sm11x"; "sm12x" (RTX 5090, RTX PRO 6000); "other" every other
+# CUDA GPU (Ampere, Ada).
 # Rows newest first: (first release, backend by class without LoRA, backend by class with LoRA (None: as without),
 # where read).
-_ALL_MARLIN = {"sm90": MARLIN, "sm100": MARLIN, "sm10x": MARLIN, "sm11x": MARLIN, "other": MARLIN}
+_ALL_MARLIN = {"sm90": MARLIN, "sm100": MARLIN, "sm10x": MARLIN, "sm11x": MARLIN, "sm12x": MARLIN, "other": MARLIN}
 RULES = (
     ((0, 34), {**_ALL_MARLIN, "sm90": TRITON, "sm100": TRTLLM, "sm10x": TRTLLM}, _ALL_MARLIN,
      "oracle/mxfp4.py 0.34.0:421-458 (Triton behind Marlin on SM11x and SM12x)"),
@@ -110,11 +175,25 @@ RULES = (
     ((0, 10, 2), _ALL_MARLIN, None, "quantization/mxfp4.py 0.10.2:54-104, 0.11.0:59-107"),
     ((0, 10, 1), {**_ALL_MARLIN, "sm100": TRITON}, None, "quantization/mxfp4.py 0.10.1:123-135, :174-186"),
 )
+# Mxfp4MoEMethod's selector (DeepSeek-V4, other MXFP4 checkpoints; module docstring), rows newest first: (first
+# release, backend by class, where read)
+METHOD_RULES = (
+    ((0, 32), {**_ALL_MARLIN, "sm90": HUMMING, "sm100": TRTLLM_MXFP8, "sm10x": TRTLLM_MXFP8, "sm12x": DEEPGEMM},
+     "oracle/mxfp4.py 0.32.0:425-452 (Humming ahead of Marlin on SM90, priority.py :11-50)"),
+    ((0, 27), {**_ALL_MARLIN, "sm100": TRTLLM_MXFP8, "sm10x": TRTLLM_MXFP8, "sm12x": DEEPGEMM},
+     "oracle/mxfp4.py 0.27.0:333-358, :636-662 (TRT-LLM's intermediate to 128)"),
+    ((0, 24), {**_ALL_MARLIN, "sm100": TRTLLM_MXFP8_256, "sm10x": TRTLLM_MXFP8_256, "sm12x": DEEPGEMM},
+     "oracle/mxfp4.py 0.24.0:326-350, experts/deep_gemm_moe.py :423-430 (DeepGEMM on SM12x)"),
+    ((0, 20), {**_ALL_MARLIN, "sm100": TRTLLM_MXFP8_256, "sm10x": TRTLLM_MXFP8_256},
+     "oracle/mxfp4.py 0.20.0:214-231, :425-502"),
+)
 MARLIN_MODULAR_SINCE = (0, 17)  # MarlinExperts in mk.FusedMoEKernel (quantization/mxfp4.py 0.17.0:443-450)
 MONOLITHIC_NEEDS_ONE_DP_SINCE = (0, 19)  # the monolithic classes' _supports_parallel_config (0.19.0 oracle)
-TRTLLM_UNPADDED_OUTPUT_SINCE = (0, 21)  # TrtLlmMxfp4ExpertsModular's output hidden_dim_unpadded (0.23.0 :261)
-GPT_OSS_METHOD_SINCE = (0, 20)  # GptOssMxfp4Config: gpt-oss apart from Mxfp4MoEMethod (vllm_quant.GPT_OSS_SINCE)
-EARLIER_TRITON_SINCE = (0, 21)  # kvplan's earlier rule for the experts not read: Hopper on OAI Triton from 0.21
+TRTLLM_UNPADDED_OUTPUT_SINCE = (0, 21)  # TrtLlmMxfp4ExpertsModular's output hidden_dim_unpadded (0.21.0 :263-277)
+MXFP4_METHOD_SINCE = (0, 27)  # Mxfp4Config._make_moe_method: Mxfp4MoEMethod for a model other than gpt-oss
+DEEPGEMM_FP8_WORKSPACE_SINCE = (0, 31)  # DeepGemmFP4Experts' workspace1 in FP8 bytes (_fp8_workspace_shape, 0.31.0)
+HUMMING_FP8_INPUT_SINCE = (0, 33)  # V4 hands Mxfp4MoEMethod its MXFP8 activation key (quant_config.py 0.33.0:227)
+DEEPGEMM_ALIGNMENT = 128  # get_mk_alignment_for_contiguous_layout's BLOCK_M cap (module docstring: an upper bound)
 
 
 @dataclass(frozen=True)
@@ -125,6 +204,7 @@ class Mxfp4Kernel:
     modular: bool  # in the modular kernel: its buffers the workspace manager's, chunked where the release chunks
     unpadded_output: bool = False  # TRT-LLM's modular output at the unpadded hidden size
     source: str = ""
+    release: tuple = ()
 
     @property
     def name(self) -> str:
@@ -134,18 +214,42 @@ class Mxfp4Kernel:
         """(hidden, a rank's intermediate) as the kernel allocates them."""
         return _round_up(hidden, self.backend.hidden_tile), _round_up(inter, self.backend.inter_tile)
 
-    def kept_per_token(self, spec, moe_tp: int) -> int:
-        """Bytes a token of the buffers the workspace manager keeps after the profile forward (module docstring),
-        in the activations' dtype; 0 where the kernel allocates its own."""
-        if not self.modular:
+    def kept(self, spec, moe_tp: int, tokens: int, layout=None) -> int:
+        """Bytes of the buffers the workspace manager keeps after the profile forward of `tokens` tokens through the
+        experts (module docstring); 0 where the kernel allocates its own. `layout` (sharding.MoeLayout): expert
+        parallelism and the experts a rank holds (DeepGEMM's alignment, Humming's grouped GEMM)."""
+        if not self.modular or tokens <= 0:
             return 0
         k, width = spec.experts_per_token, DTYPE_BYTES[spec.dtype]
         hidden, inter = self.padded(spec.hidden_size, -(-spec.expert_intermediate_size // moe_tp))
-        if self.backend is MARLIN:  # max(M k max(N, K), M K) + M k max(2 N, K)
-            return k * (max(inter, hidden) + max(2 * inter, hidden)) * width
-        if self.backend is TRITON:  # output M K + M k N/2 (workspace13 empty)
-            return (hidden + k * inter) * width
-        return (spec.hidden_size if self.unpadded_output else hidden) * width  # TRT-LLM: its output alone
+        kind = self.backend.kind
+        if kind == "marlin":  # max(M k max(N, K), M K) + M k max(2 N, K)
+            return tokens * k * (max(inter, hidden) + max(2 * inter, hidden)) * width
+        if kind == "triton":  # output M K + M k N/2 (workspace13 empty)
+            return tokens * (hidden + k * inter) * width
+        if kind == "trtllm":  # its output alone
+            return tokens * (spec.hidden_size if self.unpadded_output else hidden) * width
+        ep = layout is not None and layout.ep > 1
+        if kind == "humming":  # the five buffers alternating over two workspaces
+            quantised = 1 if self.release >= HUMMING_FP8_INPUT_SINCE else width
+            rows_in = tokens * k if ep else tokens  # the grouped GEMM's input is permuted, one row a route
+            first = max(tokens * hidden * width, tokens * k * inter * quantised, rows_in * hidden * quantised)
+            return first + tokens * k * max(hidden, 2 * inter) * width
+        if kind == "deepgemm":
+            experts = layout.local_experts if ep and layout.local_experts else spec.experts
+            routes = tokens * k
+            rows = _round_up(routes + min(routes, experts) * (DEEPGEMM_ALIGNMENT - 1), DEEPGEMM_ALIGNMENT)
+            widest = max(inter, hidden)
+            first = rows * (-(-widest // width) if self.release >= DEEPGEMM_FP8_WORKSPACE_SINCE else widest)
+            return (max(first, tokens * hidden) + rows * max(2 * inter, hidden)) * width
+        return 0
+
+
+    def forward_buffers(self, estimate: int, kept: int) -> int:
+        """The profile forward's bytes of expert buffers, from kvplan's estimate of the kernel's own (vllm_profile.
+        mlp_per_token) and what it keeps in the workspace manager (kept): TRT-LLM keeps only its output, beside the
+        buffers FlashInfer allocates per call; the other modular kernels keep all of theirs."""
+        return estimate + kept if self.backend.kind == "trtllm" else max(estimate, kept)
 
 
 def _round_up(value: int, tile: int) -> int:
@@ -163,6 +267,8 @@ def gpu_class(capability) -> str:
         return "sm10x"
     if capability[:1] == (11,):
         return "sm11x"
+    if capability[:1] == (12,):
+        return "sm12x"
     return "other"
 
 
@@ -179,15 +285,23 @@ def kernel(spec, version: str, gpu, layout=None, lora: bool = False) -> Optional
     capability = tuple(getattr(gpu, "compute_capability", ()) or ())
     if is_rocm(gpu):
         return Mxfp4Kernel(EARLIER, False, source="ROCm not modelled: Marlin's tile")
-    if getattr(spec, "model_type", "") != "gpt_oss" and release >= GPT_OSS_METHOD_SINCE:
-        earlier = EARLIER_HOPPER if capability == (9, 0) and release >= EARLIER_TRITON_SINCE else EARLIER
-        return Mxfp4Kernel(earlier, False, source="Mxfp4MoEMethod's selector not read")
+    one_rank = layout is None or (layout.dp <= 1 and not layout.eplb)
+    model_type = getattr(spec, "model_type", "")
+    if model_type not in ("gpt_oss", "deepseek_v4") and not getattr(spec, "quantization", "") \
+            and release >= ONLINE_SINCE["mxfp4"]:  # --quantization mxfp4 online: Mxfp4OnlineMoEMethod
+        earlier = EARLIER_HOPPER if capability == (9, 0) else EARLIER
+        return Mxfp4Kernel(earlier, False, source="the online MXFP4 method's selector not read")
+    if model_type == "deepseek_v4" or model_type != "gpt_oss" and release >= MXFP4_METHOD_SINCE:
+        row = next((row for row in METHOD_RULES if release >= row[0]), METHOD_RULES[-1])
+        backend = row[1][gpu_class(capability)]
+        # TRT-LLM's monolithic class takes no DeepSeek-V4 router; another model's is taken as Renormalize
+        monolithic = backend.kind == "trtllm" and spec.model_type != "deepseek_v4" and one_rank
+        return Mxfp4Kernel(backend, not monolithic, release >= TRTLLM_UNPADDED_OUTPUT_SINCE, row[2], release)
     row = next((row for row in RULES if release >= row[0]), RULES[-1])
     by_class = row[2] if lora and row[2] is not None else row[1]
     backend = by_class[gpu_class(capability)]
     if backend is MARLIN:
         modular = release >= MARLIN_MODULAR_SINCE
     else:
-        one_rank = layout is None or (layout.dp <= 1 and not layout.eplb)
         modular = release >= MONOLITHIC_NEEDS_ONE_DP_SINCE and not one_rank
-    return Mxfp4Kernel(backend, modular, release >= TRTLLM_UNPADDED_OUTPUT_SINCE, row[3])
+    return Mxfp4Kernel(backend, modular, release >= TRTLLM_UNPADDED_OUTPUT_SINCE, row[3], release)

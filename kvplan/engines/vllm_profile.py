@@ -289,13 +289,25 @@ def forward_peak(spec, tp: int, tokens: int, rules: Behaviour, moe=None, later_s
     workspace of its own (device_communicators/all2all.py AgRsAll2AllManager: NCCL all-gather / reduce-scatter over
     the DP group, or the EP group with sequence-parallel MoE; nothing allocated before the KV cache). `later_stage`:
     a later pipeline stage's residual is its intermediate buffer (activation_per_token). `mxfp4`
-    (vllm_mxfp4.Mxfp4Kernel): the kernel of MXFP4 experts, which decides their chunking (expert_tokens)."""
+    (vllm_mxfp4.Mxfp4Kernel): the kernel of MXFP4 experts, which decides their chunking (expert_tokens) and, run
+    modular, holds its buffers in the workspace it keeps (moe_workspace; Mxfp4Kernel.forward_buffers: DeepSeek-V4's
+    Marlin at TP 8 keeps 10.7 times the three I-wide buffers mlp_per_token counts, the hidden size being 16 times a
+    rank's intermediate)."""
     dp = _dp_ranks(spec, moe)
     gathered = tokens * dp
-    moe_tokens = expert_tokens(spec, tokens, rules, moe, mxfp4) if spec.experts else tokens
     held = gathered * spec.hidden_size * DTYPE_BYTES[spec.dtype] if dp > 1 else 0
-    return (tokens * activation_per_token(spec, tp, later_stage) + moe_tokens * mlp_per_token(spec, tp, rules, moe)
-            + held)
+    mlp = mlp_buffers(spec, tp, tokens, rules, moe, mxfp4)
+    return tokens * activation_per_token(spec, tp, later_stage) + mlp + held
+
+
+def mlp_buffers(spec, tp: int, tokens: int, rules: Behaviour, moe=None, mxfp4=None) -> int:
+    """Bytes of the forward's MLP buffers: mlp_per_token over the tokens they cover (expert_tokens), or for MXFP4
+    experts on a modular kernel what it keeps where that is more (vllm_mxfp4.Mxfp4Kernel.forward_buffers)."""
+    covered = expert_tokens(spec, tokens, rules, moe, mxfp4) if spec.experts else tokens
+    mlp = covered * mlp_per_token(spec, tp, rules, moe)
+    if spec.experts and mxfp4_experts(spec) and mxfp4 is not None:  # the buffers a modular kernel keeps
+        mlp = mxfp4.forward_buffers(mlp, moe_workspace(spec, tp, tokens, rules, moe, mxfp4))
+    return mlp
 
 
 def _dp_ranks(spec, moe) -> int:
@@ -325,15 +337,15 @@ def moe_workspace(spec, tp: int, tokens: int, rules: Behaviour, moe=None, mxfp4=
     tensor only ever grows (v1/worker/workspace.py:209-266 _ensure_workspace_size, 0.33: replaced by a larger one,
     never freed), so the sampler pass runs on top of it. 0 where the buffers are freed after each layer ("caches",
     "separate"). MXFP4 experts keep what their kernel's shapes ask of the same manager where it is the modular
-    kernel (`mxfp4`, vllm_mxfp4.Mxfp4Kernel.kept_per_token; None: not known, 0): Marlin from 0.17, k (max(I', K') +
+    kernel (`mxfp4`, vllm_mxfp4.Mxfp4Kernel.kept; None: not known, 0): Marlin from 0.17, k (max(I', K') +
     max(2 I', K')) a token, 0.137 GiB for gpt-oss-20b over A27's 2,048 tokens (A27, 0.19.0 on an A100, never fitted
     on: -0.1% without it, -0.5% with it); OAI Triton and TRT-LLM only where their monolithic classes cannot run
-    (more than one DP rank, EPLB: 0.19 on)."""
+    (more than one DP rank, EPLB: 0.19 on); DeepSeek-V4's (Marlin, Humming, TRT-LLM, DeepGEMM) always."""
     if not spec.experts or rules.moe_buffers != "workspace":
         return 0
     if mxfp4_experts(spec):
-        per_token = mxfp4.kept_per_token(spec, tp if moe is None else moe.moe_tp) if mxfp4 is not None else 0
-        return expert_tokens(spec, tokens, rules, moe, mxfp4) * per_token
+        moe_tp = tp if moe is None else moe.moe_tp
+        return mxfp4.kept(spec, moe_tp, expert_tokens(spec, tokens, rules, moe, mxfp4), moe) if mxfp4 else 0
     return expert_tokens(spec, tokens, rules, moe) * expert_buffers_per_token(spec, tp, rules, moe)
 
 
@@ -461,10 +473,9 @@ def sampler_pass(spec, tp: int, tokens: int, requests: int, rules: Behaviour, ru
 
 
 def mlp_transient(spec, tp: int, tokens: int, rules: Behaviour, moe=None, mxfp4=None) -> int:
-    """Bytes of the forward's MLP buffers (mlp_per_token over the tokens they cover) beyond the fused-MoE workspace
-    that outlives them (moe_workspace): what is live only while the MLP runs."""
-    covered = expert_tokens(spec, tokens, rules, moe, mxfp4) if spec.experts else tokens
-    return covered * mlp_per_token(spec, tp, rules, moe) - moe_workspace(spec, tp, tokens, rules, moe, mxfp4)
+    """Bytes of the forward's MLP buffers (mlp_buffers) beyond the fused-MoE workspace that outlives them
+    (moe_workspace): what is live only while the MLP runs."""
+    return mlp_buffers(spec, tp, tokens, rules, moe, mxfp4) - moe_workspace(spec, tp, tokens, rules, moe, mxfp4)
 
 
 def profile_peak(spec, tp: int, stage, settings, rules: Behaviour, runner: Runner, skip_mm: bool = False,
