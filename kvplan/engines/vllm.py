@@ -43,7 +43,7 @@ from .vllm_ct_kv import kv_scheme_refusal
 from .vllm_fa4_fp8_block import fa4_fp8_block
 from .vllm_gemma4_backend import forced_triton_refusal
 from .vllm_index_share import index_share_refusal
-from .vllm_kv_dtype import cache_precision
+from .vllm_kv_dtype import cache_precision, config_hook_line
 from .vllm_mamba_mode import mamba_all_mode
 from .vllm_mamba_state import hybrid_pages, mamba_state_bytes, ssm_state_dtype
 from .vllm_mimo import diffkv_refusal, served_layers
@@ -98,7 +98,7 @@ def layer_specs(spec, tp: int, precision, settings: Settings, block_size: Option
                 version: str = PINNED, capability=()):
     """(per-layer CacheSpecs, block size, log lines) for the whole model in vLLM `version` on a GPU of
     `capability` (the CUDA compute capability: sparse MLA's cache, cache_precision)."""
-    precision = cache_precision(spec, precision, capability, version, tp)
+    asked, precision = precision, cache_precision(spec, precision, capability, version, tp)
     spec = served_layers(spec, version)  # the widths this release pages (MiMo-V2's values: vllm_mimo)
     layers = spec.layers
     quantized = precision.bits < 16
@@ -106,7 +106,7 @@ def layer_specs(spec, tp: int, precision, settings: Settings, block_size: Option
     kinds = tuple(kind for kind, _ in spec.layer_counts)
     bs = attention_block_size(kinds, quantized, block_size, version, capability)
     bs = fa4_fp8_block(kinds, precision, block_size, bs, version, capability)  # Hopper's 512-wide fp8 heads
-    lines = []
+    lines = [line] if (line := config_hook_line(spec, asked, capability, version)) else []
     mamba = list(spec.linear_layers)
     updated = ssm_state_dtype(spec, version)[1]
     if mamba and updated:

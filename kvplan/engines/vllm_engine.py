@@ -14,7 +14,7 @@ from . import EngineFlags
 from .ideal import EngineResult
 from .vllm import OVERRIDE_RULES, start
 from .vllm_config_read import architectures_refusal, registry_names
-from .vllm_settings import resolve_settings
+from .vllm_settings import hooked_seqs, resolve_settings
 from .vllm_multimodal import DROPPED_SINCE as MEDIA_FLAGS_DROPPED_SINCE, text_only_refusal
 from .vllm_budget import sized_after_warmup, vllm_budget
 from .vllm_cache_flags import release_refusal
@@ -278,7 +278,8 @@ class VllmEngine:
                                     prefix_caching=incremental, v1_runner=runner.name == "V1",
                                     media_floor=media_floor(spec, self.version, self.flags),
                                     chunked_prefill=incremental)
-        return replace(settings, pooling_runner=runner.pooling, pooler_config=given(spec) is not None,
+        return replace(settings, max_num_seqs=hooked_seqs(spec, settings.max_num_seqs, self.version),
+                       pooling_runner=runner.pooling, pooler_config=given(spec) is not None,
                        prefix_caching_asked=self.flags.enable_prefix_caching,
                        mamba_block_size=self.flags.mamba_block_size, speculative=self.flags.speculative is not None)
 

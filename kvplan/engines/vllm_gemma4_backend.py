@@ -1,11 +1,15 @@
 """The attention backend vLLM forces on Gemma 4, and the cache dtypes it then refuses (paths under vllm/ of the release
 named). model_executor/models/config.py Gemma4Config runs for Gemma4ForCausalLM, Gemma4ForConditionalGeneration and
-(from 0.23) Gemma4UnifiedForConditionalGeneration; where the model's sliding and full layers have different head sizes
-and the larger is over FlashAttention 3's 256 (Gemma 4: 256 and 512):
-- 0.19-0.23 set --attention-backend TRITON_ATTN unless one is given (0.19.0 :61-111, 0.23.0 :57-111), on every GPU;
-- 0.24 on set flash_attn_version 4 where the GPU runs FA4 (compute capability 9.x, 10.x, 11.x:
-  vllm_flash_attn/flash_attn_interface.py _is_fa4_supported), TRITON_ATTN elsewhere (0.24.0 :78-111, 0.32.0 :258-290,
-  0.34.0 :560-600): A100, L40S, the RTX cards.
+(from 0.23) Gemma4UnifiedForConditionalGeneration, and from 0.24 for DiffusionGemmaForBlockDiffusion, whose own hook
+calls it first (HOOK_CALLERS); where the model's sliding and full layers have different head sizes (Gemma 4: 256 and
+512):
+- 0.19-0.23 set --attention-backend TRITON_ATTN unless one is given, on every GPU, where the larger head is over
+  FlashAttention 3's 256 (0.19.0 :61-111, 0.23.0 :57-111: `max_head_dim > 256`);
+- 0.24 on, whatever the sizes (0.24.0 :75 returns only where they are equal; 0.28.0 :220, 0.34.0 :556 by layer type),
+  set flash_attn_version 4 where the GPU runs FA4 (compute capability 9.x, 10.x, 11.x:
+  vllm_flash_attn/flash_attn_interface.py _is_fa4_supported) and the larger head is at most 512 (0.24.0 :83, 0.32.0
+  :262, 0.34.0 :565), TRITON_ATTN elsewhere (0.24.0 :78-111, 0.32.0 :258-290, 0.34.0 :560-600): A100, L40S, the RTX
+  cards, and heads over 512 on any GPU.
 A selected backend is validated alone, with no fallback: platforms/cuda.py get_attn_backend_cls raises "Selected
 backend ... is not valid for this configuration" (0.19.0 :268-272, 0.23.0 :312-316, 0.32.0 :440-444) for a cache
 dtype TRITON_ATTN's supported_kv_cache_dtypes lacks (v1/attention/backend.py validate_configuration: "kv_cache_dtype
@@ -27,7 +31,11 @@ from .vllm_sparse import is_rocm_platform
 from .vllm_versions import parse_version
 
 GEMMA4_CLASSES = ("Gemma4ForCausalLM", "Gemma4ForConditionalGeneration", "Gemma4UnifiedForConditionalGeneration")
-FA3_HEAD_LIMIT = 256  # the head size past which Gemma4Config steps in
+# the architectures whose own config hook calls Gemma4Config's, by first release: DiffusionGemma's
+# (DiffusionGemmaModelForBlockDiffusionConfig 0.24.0:120, 0.32.0:330, 0.34.0:650; mapped 0.24.0:676, 0.34.0:1552)
+HOOK_CALLERS = {"DiffusionGemmaForBlockDiffusion": (0, 24)}
+FA3_HEAD_LIMIT = 256  # the head size past which Gemma4Config steps in before 0.24
+FA4_HEAD_LIMIT = 512  # the largest head it keeps on FlashAttention 4 from 0.24
 FA4_FROM = (0, 24)  # the first release that keeps FlashAttention (FA4) where the GPU runs it
 FA4_MAJORS = (9, 10, 11)  # _is_fa4_supported's compute capability families
 # the dtypes TRITON_ATTN's supported_kv_cache_dtypes lacks that another backend would store, by first release
@@ -39,13 +47,17 @@ WORDS = ("Selected backend AttentionBackendEnum.TRITON_ATTN is not valid for thi
 
 def triton_forced(spec, capability=(), version: str = "0.32.0") -> bool:
     """Whether vLLM `version` sets TRITON_ATTN for every layer of `spec` on a CUDA GPU of `capability`."""
-    if served_architecture(spec, version) not in GEMMA4_CLASSES:  # MODELS_CONFIG_MAP is keyed by the served class
+    architecture = served_architecture(spec, version)  # MODELS_CONFIG_MAP is keyed by the served class
+    release = parse_version(version)
+    if architecture not in GEMMA4_CLASSES and release < HOOK_CALLERS.get(architecture, (999,)):
         return False
-    if is_rocm_platform(capability) or not _mixed_heads(spec.layers):
+    heads = _head_sizes(spec.layers)
+    if is_rocm_platform(capability) or len(heads) < 2:
         return False
-    if parse_version(version) < FA4_FROM:
-        return True
-    return bool(capability) and capability[0] not in FA4_MAJORS
+    if release < FA4_FROM:
+        return max(heads) > FA3_HEAD_LIMIT
+    fa4 = not capability or capability[0] in FA4_MAJORS  # () is Hopper's
+    return not fa4 or max(heads) > FA4_HEAD_LIMIT
 
 
 def forced_triton_refusal(spec, precision, capability=(), version: str = "0.32.0") -> Optional[Refusal]:
@@ -53,13 +65,15 @@ def forced_triton_refusal(spec, precision, capability=(), version: str = "0.32.0
     elsewhere."""
     if precision.vllm_dtype not in FORCED_REFUSES or not triton_forced(spec, capability, version):
         return None
-    why = (f"vLLM {version} runs Gemma 4's mixed 256 / 512-wide heads on TRITON_ATTN "
-           f"({'on every GPU' if parse_version(version) < FA4_FROM else 'on a GPU without FlashAttention 4'}: "
+    heads = sorted(_head_sizes(spec.layers))
+    where = "on every GPU" if parse_version(version) < FA4_FROM else \
+        f"heads over {FA4_HEAD_LIMIT} on any GPU" if heads[-1] > FA4_HEAD_LIMIT else "on a GPU without FlashAttention 4"
+    why = (f"vLLM {version} runs Gemma 4's mixed {' / '.join(map(str, heads))}-wide heads on TRITON_ATTN ({where}: "
            f"models/config.py Gemma4Config), which stores no {precision.vllm_dtype} cache: {WORDS}")
     return Refusal(why, None, configuration=True, field="kv_dtype", options=("auto", "fp8"))
 
 
-def _mixed_heads(layers) -> bool:
-    heads = {(layer.target if isinstance(layer, SharedKV) else layer).head_dim for layer in layers
-             if isinstance(layer, (FullAttention, SharedKV))}
-    return len(heads) > 1 and max(heads) > FA3_HEAD_LIMIT
+def _head_sizes(layers) -> set:
+    """The head sizes of the model's attention layers (a KV-sharing layer's its target's)."""
+    return {(layer.target if isinstance(layer, SharedKV) else layer).head_dim for layer in layers
+            if isinstance(layer, (FullAttention, SharedKV))}

@@ -191,6 +191,39 @@ def gpu_auto_kv_dtype(spec, capability=(), version: str = PINNED) -> str:
     return auto_on_gpu(served_architecture(spec, version), capability, version)  # SM10X_AUTO: a handler's, as above
 
 
+# What models/config.py logs as it rewrites the cache dtype (VllmConfig.__post_init__, before every start-up line
+# kvplan writes; its `logger.info` / `info_once` lines, verbatim):
+# - GLM-5.x's `auto` on SM10x (SM10X_AUTO): 0.32.0:55, 0.33.0:101, 0.34.0:175;
+# - DeepSeek-V3.2's fp8_ds_mla rewrite (vllm_sparse.CONFIG_REWRITE: fp8*, and `auto` in 0.11.0, SPARSE_MLA_AUTO):
+#   0.11.0:422, 0.11.1:480, 0.17.0:599 (none from 0.18.0);
+# - DeepSeek-V3.2's bfloat16 -> auto, from its first release: 0.11.0:425, 0.17.0:602, 0.18.0:42, 0.32.0:40, 0.34.0:93.
+SM10X_AUTO_LINE = "Using fp8 kv-cache for {architecture} on SM10x"
+DS_MLA_LINE = "Using custom fp8 kv-cache format for DeepSeekV3.2"
+BF16_AS_AUTO_LINE = "Using bfloat16 kv-cache for DeepSeekV3.2"
+BF16_AS_AUTO = "DeepseekV32ForCausalLM"  # the one architecture whose hook turns bfloat16 into auto (0.11.0 on)
+
+
+def config_hook_line(spec, precision, capability=(), version: str = PINNED) -> str:
+    """The line vLLM `version`'s config hook for `spec` logs as it rewrites the cache asked for as `precision` on a
+    GPU of `capability`; "" where it rewrites nothing."""
+    from .vllm_sparse import BLACKWELL, CONFIG_REWRITE, SM10X_AUTO, major_of
+
+    architecture = served_architecture(spec, version)
+    spelled = precision.spelling or precision.vllm_dtype
+    if precision.auto:
+        if architecture in release_rule(SM10X_AUTO, version, {}) and major_of(capability) == BLACKWELL \
+                and not is_rocm_platform(capability):
+            return SM10X_AUTO_LINE.format(architecture=architecture)
+        rewrites_auto = architecture == BF16_AS_AUTO and release_rule(SPARSE_MLA_AUTO, version) == SPARSE_MLA_FP8
+        return DS_MLA_LINE if rewrites_auto else ""
+    if architecture != BF16_AS_AUTO or release_rule(SPARSE_MLA_AUTO, version) is None:  # before 0.11.0: no hook
+        return ""
+    if spelled == "bfloat16":
+        return BF16_AS_AUTO_LINE
+    return DS_MLA_LINE if spelled.startswith("fp8") and architecture in release_rule(CONFIG_REWRITE, version, ()) \
+        else ""
+
+
 def release_view(spec, version: str):
     """`spec` as vLLM `version` builds it, where that differs from 0.32.0: what `--kv-cache-dtype auto` stores
     (auto_kv_dtype), the note on the checkpoint's KV cache saying what this release makes of it, the model's

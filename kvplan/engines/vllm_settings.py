@@ -6,7 +6,8 @@ Rules and where vLLM 0.32.0 has them (paths under vllm/):
   batched tokens / 1024 sequences; >= 70 GiB and not an A100: 8192 / 1024; others 2048 / 256 (older releases:
   vllm_versions.py); a multimodal prefix-LM's default raised to its largest media item (0.22+: vllm_media_floor.py);
   then max_num_batched_tokens <= max_num_seqs x max_model_len and max_num_seqs <= max_num_batched_tokens
-  (_set_default_max_num_seqs_and_batched_tokens_args).
+  (_set_default_max_num_seqs_and_batched_tokens_args); then a model's config hook may lower max_num_seqs
+  (SEQS_HOOKS: DiffusionGemma's 8, from 0.24).
 - batches in flight (config/vllm.py max_concurrent_batches): pp, +1 with async scheduling (on by default); the V1
   model runner (vllm_runner.py) overlaps two batches only without PP; in-flight tokens = batches x
   max_num_batched_tokens (max_in_flight_tokens). Releases before 0.26 reserved one batch (vllm_versions.py).
@@ -111,6 +112,28 @@ def resolve_settings(max_model_len: int, gpu_name: str, gpu_memory: int, pp: int
     else:
         batches = pp + (1 if asynchronous else 0)
     return Settings(max_model_len, tokens, seqs, batches, prefix_caching, raised, picked)
+
+
+# A config hook that lowers max_num_seqs (model_executor/models/config.py, run by VllmConfig.__post_init__'s
+# try_verify_and_update_config: config/vllm.py 0.24.0:863, 0.32.0:1443, 0.34.0:1483). It comes after SchedulerConfig
+# has checked the batched tokens against the sequences asked (config/scheduler.py 0.32.0:312, :328-333, so
+# more_seqs_than_tokens stands) and before the CUDA graph sizes are set from max_num_seqs (config/vllm.py 0.24.0:1296,
+# 0.32.0:1937, 0.34.0:1925). DiffusionGemma's (DiffusionGemmaModelForBlockDiffusionConfig, mapped from 0.24.0:676 to
+# 0.34.0:1552; none in 0.23.0) sets it to 8 wherever it is at least SchedulerConfig.DEFAULT_MAX_NUM_SEQS, 128
+# (config/scheduler.py 0.24.0:44, 0.32.0:43, 0.34.0:42): the serve default arg_utils filled in, or a --max-num-seqs as
+# large, which it cannot tell apart ("use >= DEFAULT_MAX_NUM_SEQS as a proxy": 0.24.0:158-159, 0.32.0:371-372,
+# 0.34.0:691-692). Keyed by the architecture MODELS_CONFIG_MAP is looked up by: (first release, least value, value).
+SEQS_HOOKS = {"DiffusionGemmaForBlockDiffusion": ((0, 24), 128, 8)}
+
+
+def hooked_seqs(spec, seqs: int, version: str = PINNED) -> int:
+    """max_num_seqs once vLLM `version`'s config hook for `spec` has run (SEQS_HOOKS): `seqs` elsewhere."""
+    from .vllm_registry import served_architecture
+
+    hook = SEQS_HOOKS.get(served_architecture(spec, version))
+    if hook is None or parse_version(version) < hook[0] or seqs < hook[1]:
+        return seqs
+    return hook[2]
 
 
 def more_seqs_than_tokens(seqs: int, tokens: int, raised: Optional[str]) -> FieldError:

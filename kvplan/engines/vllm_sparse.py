@@ -100,8 +100,11 @@ FLASHINFER_SM90_DTYPES = ("fp8", "fp8_e4m3")  # flashinfer_mla_sparse_sm90.py 0.
 # and 0.7.0.post1 (0.31.0, 0.32.0), both with it (flashinfer/mla/_core.py:2309, mla/_batch_mla/_wrapper.py:780).
 FLASHINFER_SM90_LATENT = 512
 # GLM-5.x on SM10x: models/config.py:43-55 GlmMoeDsaForCausalLM turns `auto` into fp8_e4m3 ("Using fp8 kv-cache for
-# GlmMoeDsaForCausalLM on SM10x"), from 0.32.0 (0.31.0's class sets DCP defaults only); an explicit bfloat16 stays.
-SM10X_AUTO = (((0, 32), {"GlmMoeDsaForCausalLM": "fp8_e4m3"}, "0.32.0 models/config.py:43-55"),)
+# GlmMoeDsaForCausalLM on SM10x": vllm_kv_dtype.config_hook_line), from 0.32.0 (0.31.0's class sets DCP defaults only)
+# to 0.34.0 (0.33.0:89-101, 0.34.0:163-175); an explicit bfloat16 stays. Not modelled: 0.32-0.33 then keep a separate
+# drafter's cache at `auto` (speculative_config.kv_cache_dtype, for any method but mtp: 0.32.0:56-64), which 0.34 no
+# longer does; kvplan prices a drafter's cache layers at the target's dtype.
+SM10X_AUTO = (((0, 32), {"GlmMoeDsaForCausalLM": "fp8_e4m3"}, "0.32.0 models/config.py:43-55, 0.34.0:163-175"),)
 # SM12x (GB202: RTX PRO 6000, GeForce RTX 5090), by release:
 # - 0.11.0 picks FLASHMLA_SPARSE with no capability check (SPARSE_MAJORS' None row: UNCHECKED_SPARSE_GPU);
 # - 0.11.1-0.23.x: the platform's list for any major but 10 ends in FLASHMLA_SPARSE (0.11.1 cuda.py:63-70, 0.23.0
