@@ -16,9 +16,12 @@ Facts read in vLLM (wheels 0.10.1-0.34.0, 0.9.2 and 0.10.0; paths under vllm/ of
 - DiffusionGemmaModelForBlockDiffusionConfig (mapped from 0.24.0:676 to 0.34.0:1552, none in 0.23.0) sets
   scheduler_config.max_num_seqs = 8 wherever it is >= SchedulerConfig.DEFAULT_MAX_NUM_SEQS = 128 (config.py
   0.24.0:158-159, 0.32.0:371-372, 0.34.0:691-692; config/scheduler.py 0.24.0:44, 0.32.0:43, 0.34.0:42), run in
-  VllmConfig.__post_init__ (config/vllm.py 0.32.0:1443) before the CUDA graph sizes (:1937), so those follow the 8:
-  cap min(8 x 2, 512) = 16 tokens, sizes 1, 2, 4, 8, 16 = 5 PIECEWISE graphs; FULL decode graphs at the sizes within
-  max_num_seqs x 1 = 8: 1, 2, 4, 8 = 4. It calls Gemma4Config's hook first (0.24.0:120, 0.32.0:330, 0.34.0:650).
+  VllmConfig.__post_init__ (config/vllm.py 0.32.0:1443) before the CUDA graph sizes (:1937), so those follow the 8,
+  with the canvas (256 tokens, DiffusionConfig.canvas_length) as the draft tokens of a decode step
+  (num_speculative_tokens, 0.32.0:608-611; tests/test_dgemma_drafter_s72.py): query length 257, cap
+  min(8 x 257 x 2, 512) = 512, the grid 1, 2, 4, 8..256 by 8, 272..512 by 16 (51 sizes) and the decode size 257 = 52
+  PIECEWISE graphs; FULL decode graphs at n x 257 within 512: 257 = 1 (:2360-2441). It calls Gemma4Config's hook
+  first (0.24.0:120, 0.32.0:330, 0.34.0:650).
 - Gemma4Config (0.19.0:61-111 ... 0.34.0:532-600): 0.19-0.23 force TRITON_ATTN where the two head sizes differ and
   the larger is over 256 (0.19.0:96 `max_head_dim > 256`); from 0.24 wherever they differ (0.24.0:75, 0.28.0:220
   by layer type), TRITON_ATTN unless FlashAttention 4 runs there and the larger head is at most 512 (0.24.0:83,
@@ -117,7 +120,7 @@ def test_diffusion_gemma_with_the_hook_plans_as_eight_sequences_asked(write_conf
     hooked, asked = _plan(model, "H100", "0.32.0"), _plan(model, "H100", "0.32.0", max_num_seqs=8)
     assert hooked.to_dict() == asked.to_dict()
     graphs = next(t for t in hooked.budget.terms if t.name == "cuda_graphs").source
-    assert "PIECEWISE=5 (largest=16), FULL=4 (largest=8)" in graphs
+    assert "PIECEWISE=52 (largest=512), FULL=1 (largest=257)" in graphs  # the docstring (session 72, dgemma)
 
 
 def test_diffusion_gemma_keeps_the_default_before_its_hook(write_config):

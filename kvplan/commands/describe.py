@@ -10,15 +10,16 @@ from ..model.kinds import (ChunkedAttention, FullAttention, IndexerKeys, LinearS
 from ..model.spec import ModelSpec
 
 
-def layout_rules(spec: ModelSpec) -> list:
-    """One line per accounting rule this model triggered."""
+def layout_rules(spec: ModelSpec, drafter=None) -> list:
+    """One line per accounting rule this model triggered; `drafter`: spec.draft as served on the GPU planned on (its
+    cache dtype there: engines/vllm_draft_cache.py drafter_caches), where known."""
     # --speculative-config's decoder layers (a sparse MTP layer's indexer keys sit in its layer)
     drafted = sum(layer.kind != "indexer" for layer in spec.draft.layers) if spec.draft is not None else 0
     n = spec.num_hidden_layers + drafted
     whose = ("draft model's" if getattr(spec.draft, "whole", False) else "EAGLE head's"
              if getattr(spec.draft, "model", None) is not None else "drafter's MTP modules'")
-    rules = [f"{drafted} of {n} cache layers are the {whose} (--speculative-config), cached as the model's"] \
-        if drafted else []
+    cached = (drafter or spec.draft).cache_rule if drafted else ""  # its own cache dtype, where it keeps one
+    rules = [f"{drafted} of {n} cache layers are the {whose} (--speculative-config), {cached}"] if drafted else []
     shapes = Counter((layer.kv_heads, layer.head_dim, layer.value_dim) for layer in spec.layers
                      if isinstance(layer, FullAttention))
     if len(shapes) == 1:

@@ -937,7 +937,10 @@ def capture_counts(spec, settings, gpu, version: str, flags: EngineFlags, runner
     if flags.enforce_eager:
         return None
     draft = getattr(getattr(spec, "draft", None), "config", None)
-    query_len = 1 + (getattr(draft, "num_speculative_tokens", 0) or 0)
+    # the draft tokens a decode step verifies, else a diffusion model's canvas, which vLLM schedules as such
+    # (VllmConfig.num_speculative_tokens, config/vllm.py 0.24.0:510-518, 0.34.0:587-598; model/layers.py
+    # diffusion_canvas)
+    query_len = 1 + (getattr(draft, "num_speculative_tokens", 0) or getattr(spec, "canvas_length", 0))
     capability = tuple(getattr(gpu, "compute_capability", ()) or ())
     return graph_counts(release, settings.max_num_seqs, settings.max_num_batched_tokens, query_len,
                         sm100=bool(capability) and capability[0] == 10 and not is_rocm(gpu), pooling=runner.pooling,

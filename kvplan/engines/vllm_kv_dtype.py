@@ -294,13 +294,13 @@ def cache_precision(spec, precision, capability=(), version: str = PINNED, tp: O
     if scope == "any" and precision.spelling != named:  # a compressed-tensors kv_cache_scheme, 0.15-0.21
         precision = replace(PRECISIONS[kv_dtype_name(named)], spelling=named)
     if is_v4(spec) and vllm_name(precision.name).startswith("fp8"):
-        return PRECISIONS[SPARSE_MLA_FP8]
+        return replace(PRECISIONS[SPARSE_MLA_FP8], asked=precision)
     plain_fp8 = precision.bits == 8 and precision.layout == "plain"
     if is_sparse(spec) and (plain_fp8 or sm120_sparse(capability, version)):
         choice = sparse_choice(spec, precision, capability, version, tp)
         if choice.backend is None or choice.cache == precision.vllm_dtype:
             return precision
-        return PRECISIONS[SPARSE_MLA_FP8]
+        return replace(PRECISIONS[SPARSE_MLA_FP8], asked=precision)  # the MLA layers'; a drafter's others as asked
     return precision
 
 

@@ -62,7 +62,16 @@ ROCM_FORCED_SINCE = (0, 30)  # platforms/rocm.py forces disable_chunked_mm_input
 # the multimodal Gemma 4 classes (model_executor/models/registry.py _MULTIMODAL_MODELS) and the vision_config field
 # their processing info reads an image's tokens from
 IMAGE_FIELD = {"Gemma4ForConditionalGeneration": "default_output_length",
-               "Gemma4UnifiedForConditionalGeneration": "num_soft_tokens"}
+               "Gemma4UnifiedForConditionalGeneration": "num_soft_tokens",
+               # Gemma4MultiModalProcessor with DiffusionGemmaProcessingInfo, a Gemma4ProcessingInfo without audio
+               # (diffusion_gemma.py 0.24.0:100-120, 0.34.0:116-137)
+               "DiffusionGemmaForBlockDiffusion": "default_output_length"}
+# a class whose config vLLM reads as a prefix LM only from a later release than Gemma 4's: DiffusionGemma, whose
+# top-level model_type (diffusion_gemma) MODEL_ARCH_CONFIG_CONVERTORS maps to Gemma4ModelArchConfigConvertor from
+# 0.31.0 (transformers_utils/model_arch_config_convertor.py 0.31.0:816, 0.34.0:843); 0.24-0.30 map only
+# diffusion_gemma_text (0.24.0:629, 0.30.0:816), which the lookup by hf_config.model_type (config/model.py
+# 0.24.0:731-732) never meets, so the base convertor answers no (its MM_PREFIX_LM_MODELS, 0.24.0:298-307)
+PREFIX_LM_FROM = {"DiffusionGemmaForBlockDiffusion": (0, 31)}
 SUPPORTED_SOFT_TOKENS = (70, 140, 280, 560, 1120)  # gemma4_mm.py _SUPPORTED_SOFT_TOKENS (0.32.0:102)
 SOFT_TOKENS_SINCE = (0, 21)  # get_mm_max_tokens_per_item reads max_soft_tokens (0.21.0:238-242; 0.20.0 :225 does not)
 SCOPED_WINS_SINCE = (0, 32)  # context.py _resolve_mm_processor_kwargs, absent from 0.31.0
@@ -78,11 +87,11 @@ REMEDY_FLAGS = (("max_num_batched_tokens", "--max-num-batched-tokens"), ("max_nu
 def item_tokens(spec, version: str, flags) -> dict:
     """{modality: tokens} of one item at most, as Gemma4ProcessingInfo.get_mm_max_tokens_per_item answers for `spec`
     under `flags` (engines.EngineFlags), in its order (image, audio, video); {} for a model it does not answer for
-    (no media prefix, not a multimodal Gemma 4 class, or a config without the image field, where vLLM's lookup
-    raises). The one source of the floor's item and the refusal's."""
+    (no media prefix, not a multimodal Gemma 4 class, a release before its PREFIX_LM_FROM, or a config without the
+    image field, where vLLM's lookup raises). The one source of the floor's item and the refusal's."""
     media = getattr(spec, "media_prefix", None)
     served = processor_class(spec, version)
-    if media is None or served not in IMAGE_FIELD:
+    if media is None or served not in IMAGE_FIELD or parse_version(version) < PREFIX_LM_FROM.get(served, (0, 0)):
         return {}
     image = dict(media.vision_tokens).get(IMAGE_FIELD[served])
     if image is None:

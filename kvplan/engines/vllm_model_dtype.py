@@ -119,8 +119,8 @@ def model_dtype_refusal(spec, version: str = PINNED, capability=()) -> Optional[
 def on_gpu(spec, capability=(), version: str = PINNED):
     """`spec` as vLLM `version` serves it on a GPU of `capability`: in the dtype it serves there (served_dtype: a
     T4's float16 for a bfloat16 checkpoint, float32 for Gemma 2 / 3 and GLM-4 there, whose weights and `auto` cache
-    then take 4 bytes an element), what `auto` stores there (gpu_auto_kv_dtype) and the Mamba states' dtypes
-    (mamba_state_dtypes: ModelSpec.state_dtypes)."""
+    then take 4 bytes an element), what `auto` stores there (gpu_auto_kv_dtype), the Mamba states' dtypes
+    (mamba_state_dtypes: ModelSpec.state_dtypes) and the drafter's cache dtype (vllm_draft_cache.drafter_caches)."""
     dtype = served_dtype(spec, capability, version)
     if dtype == "fp32" and spec.dtype != "fp32":
         from ..model.quantization import drafter_in_dtype, with_dtype
@@ -130,7 +130,10 @@ def on_gpu(spec, capability=(), version: str = PINNED):
     spec = spec if (auto, dtype) == (spec.auto_kv_dtype, spec.dtype) else replace(spec, auto_kv_dtype=auto, dtype=dtype)
     # the per-sequence state in the dtypes its page is sized in (plan/capacity.py state_bytes reads them)
     state = mamba_state_dtypes(spec, version) if spec.linear_layers else ()
-    return spec if state == spec.state_dtypes else replace(spec, state_dtypes=state)
+    spec = spec if state == spec.state_dtypes else replace(spec, state_dtypes=state)
+    from .vllm_draft_cache import drafter_caches
+
+    return drafter_caches(spec, capability, version)  # the drafter's cache dtype (its kv_cache_dtype, GLM's hook)
 
 
 # A float16 / bfloat16 --kv-cache-dtype other than the model's dtype, from 0.33 (config/vllm.py 0.33.0:1492-1508

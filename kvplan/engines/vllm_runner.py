@@ -15,6 +15,8 @@ in the source releases of 0.33.0 and 0.34.0 (tests/test_vllm_runner_033.py):
 - 0.29-0.33: V2 for every model (on ROCm, 0.29-0.31 keep V1 for a few sparse-attention architectures).
 - 0.34: V2 only: gpu_model_runner.py is gone, gpu_worker.py:579-587 builds v1/worker/gpu/model_runner.py's
   GPUModelRunner for every generating model, and platforms/interface.py:1481-1490 refuses VLLM_USE_V2_MODEL_RUNNER != 1.
+A discrete-diffusion model (DiffusionGemma, registered from 0.24) runs on V2 in every release that has it
+(use_v2_model_runner: `is_diffusion`, 0.24.0:527-528, 0.28.0:645-646; V1 lists it unsupported, 0.32.0:2993-2994).
 Up to 0.33 suffix decoding sends any model back to V1 (_get_v2_model_runner_unsupported_features, 0.33
 config/vllm.py:3066-3068: "suffix" and "custom_class"); 0.34 runs it on V2 (v1/worker/gpu/spec_decode/suffix/).
 So does parallel drafting with any method but DFlash / DSpark (0.32 config/vllm.py:2935-2942, 0.33 :3070-3077:
@@ -167,7 +169,10 @@ def _model_runner(spec, rules, gpu, pooled: bool, version: Optional[str]) -> Run
         return Runner("V1", True, "V1 (vllm/v1/worker/gpu_model_runner.py): V2 is the default for generating models "
                                   "only before 0.29 (VllmConfig._is_default_v2_model_runner_model, config/vllm.py "
                                   "0.22.0:523, 0.28.0:696), and this is a pooling model")
-    v2 = uses_v2(rule, names, *model_properties(spec), rocm=is_rocm(gpu))
+    # a diffusion model runs on V2 wherever the release has it (use_v2_model_runner: is_diffusion, config/vllm.py
+    # 0.24.0:527-528, 0.28.0:645-646; V1 lists it unsupported, 0.32.0:2993-2994): DiffusionGemma from 0.24
+    diffusion = bool(getattr(spec, "canvas_length", 0)) and rule.check != "v1"
+    v2 = diffusion or uses_v2(rule, names, *model_properties(spec), rocm=is_rocm(gpu))
     unsupported = v2_unsupported_drafting(spec) if v2 and rule.has_v1 else ""
     if unsupported:
         return Runner("V1", True, f"V1 (vllm/v1/worker/gpu_model_runner.py): V2 has no {unsupported} "

@@ -101,9 +101,9 @@ FLASHINFER_SM90_DTYPES = ("fp8", "fp8_e4m3")  # flashinfer_mla_sparse_sm90.py 0.
 FLASHINFER_SM90_LATENT = 512
 # GLM-5.x on SM10x: models/config.py:43-55 GlmMoeDsaForCausalLM turns `auto` into fp8_e4m3 ("Using fp8 kv-cache for
 # GlmMoeDsaForCausalLM on SM10x": vllm_kv_dtype.config_hook_line), from 0.32.0 (0.31.0's class sets DCP defaults only)
-# to 0.34.0 (0.33.0:89-101, 0.34.0:163-175); an explicit bfloat16 stays. Not modelled: 0.32-0.33 then keep a separate
-# drafter's cache at `auto` (speculative_config.kv_cache_dtype, for any method but mtp: 0.32.0:56-64), which 0.34 no
-# longer does; kvplan prices a drafter's cache layers at the target's dtype.
+# to 0.34.0 (0.33.0:89-101, 0.34.0:163-175); an explicit bfloat16 stays. 0.32-0.33 then keep a separate drafter's
+# cache at `auto` (speculative_config.kv_cache_dtype, for any method but mtp: 0.32.0:56-64), which 0.34 no longer does:
+# vllm_speculative.SM10X_DRAFT_AUTO.
 SM10X_AUTO = (((0, 32), {"GlmMoeDsaForCausalLM": "fp8_e4m3"}, "0.32.0 models/config.py:43-55, 0.34.0:163-175"),)
 # SM12x (GB202: RTX PRO 6000, GeForce RTX 5090), by release:
 # - 0.11.0 picks FLASHMLA_SPARSE with no capability check (SPARSE_MAJORS' None row: UNCHECKED_SPARSE_GPU);

@@ -503,7 +503,7 @@ def layer_spec(layer, block_size: int, tp: int, precision, state_bytes: tuple, m
     if isinstance(layer, V4_KINDS):
         return v4_spec(layer, block_size, tp, precision)
     page = layer.page_bytes(block_size, tp, precision)
-    shape = (layer.bytes_per_token(tp, precision), precision.name)
+    shape = (layer.bytes_per_token(tp, precision), layer.cached_as(precision).name)  # a drafter's own dtype
     if isinstance(layer, ChunkedAttention):
         return CacheSpec("chunked", block_size, page, layer.window, shape)
     if isinstance(layer, SlidingWindow):

@@ -34,6 +34,23 @@
   allocated with its first state block: v1/core/single_type_kv_cache_manager.py MambaManager).
 - eagle, eagle3: a Llama EAGLE head (with_eagle_head), read as a draft model is; its attention layers join the
   groups; lookahead as MTP's.
+- the drafter's cache dtype (vllm_draft_cache.drafter_caches): SpeculativeConfig.kv_cache_dtype, a field from 0.26.0
+  (config/speculative.py 0.26.0:123; not in 0.25.0), "the draft inherits the target model's --kv-cache-dtype" when
+  unset. A set value builds the drafter's layers with their own cache_config.cache_dtype, whatever the method: a draft
+  model's (V2 standalone_ar/speculator.py 0.32.0:108-110; 0.34.0:114 apply_draft_overrides), an EAGLE head's or the
+  MTP modules' (spec_decode/eagle/utils.py 0.32.0:83, 0.34.0:124 apply_draft_overrides, _DRAFT_VLLM_CONFIG_OVERRIDES
+  0.32.0:376-383 ("kv_cache_dtype", "cache_config", "cache_dtype")); V1's proposer the same (llm_base_proposer.py
+  0.32.0:1292-1299). Each attention layer reads its cache_config's dtype (model_executor/layers/attention/
+  attention.py 0.32.0:276-279) and pages its own KVCacheSpec at it (:606-675), so the drafter's pages are its own
+  beside the target's. `auto` there is the drafter's model dtype, the target's (drafter_in_dtype). Its values: the
+  release's CacheDType (0.32.0 a Literal, pydantic refuses any other; 0.33.0 :448 and 0.34.0 :507 `CacheDType | str`,
+  which CacheConfig._validate_cache_dtype refuses as the draft's config is built, "Invalid kv_cache_dtype",
+  config/cache.py 0.33.0:468-475): kvplan takes the release's --kv-cache-dtype choices, spelled as vLLM spells them.
+  Unset, 0.32 and 0.33 keep a separate (non-MTP) drafter's cache at `auto` where GlmMoeDsaForCausalLM's hook turns
+  the target's `auto` into fp8_e4m3 on SM10x (models/config.py 0.32.0:56-64, 0.33.0:104-110: spec_config.
+  kv_cache_dtype = "auto" for a method other than mtp); 0.34 no longer does (0.34.0:163-181), so the drafter
+  inherits the fp8_e4m3. Not modelled: a drafter's own attention backend (its refusals and blocks are the target's
+  here), and an explicit dtype on sparse-MLA MTP modules (priced as a plain cache, not fp8_ds_mla).
 - the drafter's own runner buffers (EAGLE / MTP hidden states, the n-gram and suffix scans, suffix decoding's
   corpus of finished responses: SUFFIX_CORPUS) are runner_state's (vllm_budget.drafter_buffers).
 - parallel_drafting (P-EAGLE, PARD; 0.32.0 config/speculative.py:478, a bool): Model Runner V2 has no parallel
@@ -124,6 +141,7 @@ DRAFT_SAMPLE_METHODS = ("greedy", "probabilistic")  # config/speculative.py:85 (
 # the methods whose V2 speculator caches draft logits under "probabilistic" (DraftModelSpeculator's subclasses)
 DRAFT_LOGITS_METHODS = ("mtp", "draft_model") + EAGLE
 PARALLEL_DRAFTING_REFUSED_SINCE = (0, 34)  # 0.34.0 config/speculative.py:1688-1693
+TARGETS_CACHE = "cached as the model's"  # a drafter without a cache dtype of its own (Drafter.cache_rule)
 
 
 @dataclass(frozen=True)
@@ -140,6 +158,7 @@ class Speculative:
     rejection_method: str = "standard"  # rejection_sample_method, checked against the release (REJECTION_METHODS)
     fly: tuple = ()  # ((key, value), ...) of the FLY_FIELDS the config names, checked where the release has them
     keys: frozenset = frozenset()  # the fields the config names (check_fields: a release without one refuses it)
+    kv_cache_dtype: Optional[str] = None  # the drafter's own cache dtype (vllm_draft_cache); None: the target's
 
     @property
     def lookahead(self) -> int:
@@ -186,9 +205,13 @@ def speculative_config(value) -> Optional[Speculative]:
     parallel = config.get("parallel_drafting")
     if parallel is not None and not isinstance(parallel, bool):
         raise FieldError(FIELD, f"parallel_drafting must be true or false, got {quote(parallel)}.")
+    cache = config.get("kv_cache_dtype")
+    if cache is not None and not isinstance(cache, str):
+        raise FieldError(FIELD, f"kv_cache_dtype must be a cache dtype as vLLM spells it (\"auto\", \"fp8\", ...), "
+                                f"got {quote(cache)}.")
     common = dict(parallel_drafting=bool(parallel), keys=frozenset(config), draft_sampling=sampling,
                   rejection_method=config.get("rejection_sample_method", "standard"),
-                  fly=tuple((key, config[key]) for key, *_ in FLY_FIELDS if key in config))
+                  fly=tuple((key, config[key]) for key, *_ in FLY_FIELDS if key in config), kv_cache_dtype=cache)
     if method == "suffix":
         return Speculative(method, tokens, suffix_corpus=suffix_corpus_tokens(config), **common)
     if method not in ("draft_model",) + EAGLE:
@@ -244,6 +267,18 @@ def check_release(config: Speculative, version: str) -> None:
                                 f"vllm=={version}, not {quote(config.method)}; leave it off.")
     check_fly_fields(config)
     check_rejection_method(config, version, release)
+    check_cache_dtype(config, version)
+
+
+def check_cache_dtype(config: Speculative, version: str) -> None:
+    """kv_cache_dtype against `version`'s cache dtypes (the module docstring): exactly as vLLM spells one."""
+    from .vllm_versions import kv_dtype_choices
+
+    choices = kv_dtype_choices(version)
+    if config.kv_cache_dtype is not None and config.kv_cache_dtype not in choices:
+        raise FieldError(FIELD, f"kv_cache_dtype must be one of {', '.join(choices)} in vllm=={version} (the "
+                                f"drafter's cache dtype, spelled as vLLM spells it), got "
+                                f"{quote(config.kv_cache_dtype)}.")
 
 
 def check_fields(keys, version: str) -> None:
@@ -338,7 +373,21 @@ class Drafter:
             built = ", no draft weights"
         tokens = f"{c.num_speculative_tokens} draft token{'s' * (c.num_speculative_tokens != 1)}"
         parallel = ", drafted in one pass on vLLM's V1 runner (parallel_drafting)" if c.parallel_drafting else ""
-        return f"speculative {c.method}, {tokens} a step{parallel}{built}"
+        own = f", {self.cache_rule}" if self.cache_rule != TARGETS_CACHE else ""
+        return f"speculative {c.method}, {tokens} a step{parallel}{built}{own}"
+
+    @property
+    def cache_rule(self) -> str:
+        """The drafter's cache dtype in words (vllm_draft_cache.drafter_caches): TARGETS_CACHE where it keeps the
+        target's."""
+        own = next((layer for layer in self.layers if getattr(layer, "cache", None) is not None
+                    or getattr(layer, "auto_cache", None) is not None), None)
+        if own is None:
+            return TARGETS_CACHE
+        if own.cache is not None:
+            return f"cached as {own.cache.name} (its kv_cache_dtype {self.config.kv_cache_dtype})"
+        return (f"cached as {own.auto_cache.name} where the target's is auto (GlmMoeDsaForCausalLM's hook sets the "
+                f"drafter's kv_cache_dtype to auto)")
 
     @property
     def cached(self) -> str:
@@ -359,7 +408,10 @@ def with_drafter(spec, config: Speculative, version: str, pp: int = 1):
     (drafter_in_dtype), or FieldError where kvplan does not model it."""
     from ..model.quantization import drafter_in_dtype
 
-    return drafter_in_dtype(_with_drafter(spec, config, version, pp))
+    from .vllm_draft_cache import drafter_caches
+
+    # its cache dtype as far as the GPU does not decide it (on_gpu settles it: vllm_model_dtype.on_gpu)
+    return drafter_caches(drafter_in_dtype(_with_drafter(spec, config, version, pp)), (), version)
 
 
 def _with_drafter(spec, config: Speculative, version: str, pp: int = 1):

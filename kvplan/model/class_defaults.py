@@ -289,6 +289,12 @@ FAMILY_FIELDS = {
                             "head_dim": 256, "global_head_dim": 512, "max_position_embeddings": 262144,
                             "tie_word_embeddings": True, "sliding_window": 1024,
                             "use_bidirectional_attention": "vision"},
+    # transformers DiffusionGemmaTextConfig defaults (5.22.2 configuration_diffusion_gemma.py:80-106, global_head_dim
+    # popped with 512 at :130), which vLLM 0.32-0.34 builds from (0.24-0.31 register a DiffusionGemmaTextConfig of
+    # their own that fills none: transformers_utils/configs/diffusion_gemma.py 0.24.0:18-22). No per-layer-input fields
+    # and no attention_k_eq_v (layers.gemma4_k_eq_v: always K = V); layer_types: layers.gemma4_mixers.
+    "diffusion_gemma_text": {"head_dim": 256, "global_head_dim": 512, "vocab_size": 262144, "sliding_window": 512,
+                             "max_position_embeddings": 131072, "tie_word_embeddings": True},
     # transformers Gemma3nTextConfig defaults (5.19: configuration_gemma3n.py; E4B's shapes)
     "gemma3n_text": {"vocab_size": 262400, "hidden_size": 2048, "intermediate_size": 16384, "num_hidden_layers": 35,
                      "num_attention_heads": 8, "num_key_value_heads": 2, "head_dim": 256, "sliding_window": 512,

@@ -41,8 +41,18 @@ class PagedKV:
         where the layer keeps every token (what it keeps only grows with the length)."""
         return self.block(block_size) if self.window else None
 
+    def cached_as(self, precision: Precision) -> Precision:
+        """The precision this layer keeps where the model's cache is `precision`: its own where it has one (a
+        drafter's: engines/vllm_draft_cache.py drafter_caches), else the model's."""
+        own = getattr(self, "cache", None)
+        if own is not None:
+            return own
+        auto = getattr(self, "auto_cache", None)
+        return auto if auto is not None and precision.auto else precision
+
     def bytes_per_token(self, tp: int, precision: Precision) -> int:
         """Cache bytes one token occupies in this layer on one GPU of a TP group."""
+        precision = self.cached_as(precision)
         return precision.bytes_for(self.elements_per_token(tp), self.vectors_per_token(tp))
 
     def state_bytes(self, tp: int, dtype_bytes: int) -> int:
@@ -77,11 +87,20 @@ class PagedKV:
         return self.tokens_read(context) * self.bytes_per_token(tp, precision)
 
 
+def own_cache_key(layer) -> tuple:
+    """The names of a layer's own cache dtypes (FullAttention.cache, auto_cache) for its group_key; () without."""
+    own = (layer.cache, layer.auto_cache)
+    return () if own == (None, None) else tuple(p.name if p is not None else "" for p in own)
+
+
 class NoTokenPages:
     """What a kind that keeps no per-token pages answers alike: a recurrent state (LinearState) or another layer's
     cache (SharedKV) holds no bytes a token, no blocks and nothing a sequence's tokens add."""
 
     joins_layer = False
+
+    def cached_as(self, precision: Precision) -> Precision:
+        return precision
 
     def elements_per_token(self, tp: int) -> int:
         return 0
@@ -114,6 +133,10 @@ class FullAttention(PagedKV):
     v_head_dim: Optional[int] = None  # differs from head_dim only in a few models
     # the config field kv_heads came from, for the errors (MiMo-V2's sliding layers: swa_num_key_value_heads)
     heads_field: str = field(default="num_key_value_heads", compare=False)
+    # a cache dtype of the layer's own (a drafter's, engines/vllm_draft_cache.py drafter_caches): `cache` whatever the
+    # model's is, `auto_cache` where the model's is `auto` (PagedKV.cached_as); None: the model's
+    cache: Optional[Precision] = None
+    auto_cache: Optional[Precision] = None
     kind: str = field(default="full", init=False)
 
     @property
@@ -131,8 +154,15 @@ class FullAttention(PagedKV):
         """Quantisation scale vectors per token on one GPU (one per head, for K and for V)."""
         return 2 * self.heads_per_gpu(tp)
 
+    def cached_as(self, precision: Precision) -> Precision:
+        """PagedKV.cached_as; where the engine keeps a sparse-MLA format for the model's MLA layers (fp8_ds_mla), the
+        dtype asked, as vLLM builds an ordinary attention layer (a drafter's beside DeepSeek-V3.2 or GLM-5.x: only
+        mla_attention.py canonicalizes the dtype into that entry)."""
+        precision = PagedKV.cached_as(self, precision)
+        return precision.asked if precision.layout == "ds_mla" and precision.asked is not None else precision
+
     def bytes_per_token(self, tp: int, precision: Precision) -> int:
-        return self.heads_per_gpu(tp) * precision.head_bytes(self.head_dim, self.value_dim)
+        return self.heads_per_gpu(tp) * self.cached_as(precision).head_bytes(self.head_dim, self.value_dim)
 
     def tp_errors(self, tp: int) -> tuple:
         kv = self.kv_heads
@@ -161,7 +191,7 @@ class FullAttention(PagedKV):
     @property
     def group_key(self) -> tuple:
         """Layers with equal keys can share one pool of blocks."""
-        return (self.kind, self.window, self.kv_heads, self.head_dim, self.value_dim)
+        return (self.kind, self.window, self.kv_heads, self.head_dim, self.value_dim) + own_cache_key(self)
 
 
 @dataclass(frozen=True)
@@ -210,6 +240,8 @@ class MLALatent(PagedKV):
     # the query's non-rotary head dim: vLLM picks SM10x's dense MLA backend by it (engines/vllm_specs.py
     # FLASHINFER_MLA_NOPE); 128, DeepSeek-V3's, where a layer is built without a config
     qk_nope_head_dim: int = 128
+    cache: Optional[Precision] = None  # as FullAttention's
+    auto_cache: Optional[Precision] = None
     kind: str = field(default="mla", init=False)
 
     @property
@@ -234,7 +266,7 @@ class MLALatent(PagedKV):
         return 1
 
     def bytes_per_token(self, tp: int, precision: Precision) -> int:
-        return precision.latent_bytes(self.kv_lora_rank, self.qk_rope_head_dim)
+        return self.cached_as(precision).latent_bytes(self.kv_lora_rank, self.qk_rope_head_dim)
 
     def tp_errors(self, tp: int) -> tuple:
         return ()  # replicated by design
@@ -247,7 +279,7 @@ class MLALatent(PagedKV):
 
     @property
     def group_key(self) -> tuple:
-        return (self.kind, None, self.latent_dim)
+        return (self.kind, None, self.latent_dim) + own_cache_key(self)
 
 
 @dataclass(frozen=True)

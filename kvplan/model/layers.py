@@ -89,7 +89,7 @@ def mixer_kinds(cfg: Config, n: int) -> tuple[list, str]:
         return ["linear"] * n, "attention-free: every layer Mamba"
     if cfg.model_type == "falcon_h1":  # falcon_h1.py FalconH1ParallelHybrid: attention and Mamba-2 side by side
         return ["parallel"] * n, "Falcon-H1: attention and Mamba-2 side by side in every layer"
-    if cfg.model_type.startswith("gemma4"):
+    if is_gemma4(cfg):
         return gemma4_mixers(cfg, n)
     if is_gemma3n(cfg) and not cfg.has("layer_types"):  # transformers Gemma3nTextConfig: every 5th layer full
         return ["full" if (i + 1) % 5 == 0 else "sliding" for i in range(n)], "Gemma 3n default: every 5th full"
@@ -345,10 +345,53 @@ def indexer_keys(cfg: Config):
     return IndexerKeys(cfg.int("index_head_dim"), cfg.int("index_n_heads"))
 
 
+# The model types whose language model vLLM builds with model_executor/models/gemma4.py's Gemma4Model: Gemma 4's
+# (gemma4_text under gemma4 / gemma4_unified) and DiffusionGemma's (diffusion_gemma_text under diffusion_gemma), whose
+# DiffusionGemmaForConditionalGeneration holds one Gemma4Model run two ways, causal while it writes a committed block
+# into the paged cache and bidirectional while it denoises a canvas against it (diffusion_gemma.py 0.24.0:230,
+# 0.32.0:236, 0.34.0:238; DiffusionGemmaModelState.prepare_attn's per-request causal flag, 0.34.0:1087-1137).
+GEMMA4_BACKBONES = ("gemma4", "diffusion_gemma")
+
+
 def is_gemma4(cfg: Config) -> bool:
-    """Gemma 4's language model (gemma4_text under gemma4 / gemma4_unified): vLLM 0.32.0 model_executor/models/
-    gemma4.py builds it, whatever wrapper the checkpoint names."""
-    return cfg.model_type.startswith("gemma4")
+    """A language model vLLM builds as Gemma 4's (GEMMA4_BACKBONES), whatever wrapper the checkpoint names."""
+    return cfg.model_type.startswith(GEMMA4_BACKBONES)
+
+
+def is_diffusion_gemma(cfg: Config) -> bool:
+    """DiffusionGemma (diffusion_gemma / diffusion_gemma_text): Gemma 4's backbone with a self-conditioning MLP
+    (tensors.gemma4_model_tensors), K = V full layers whatever the file says (gemma4_k_eq_v)."""
+    return cfg.model_type.startswith("diffusion_gemma")
+
+
+# DiffusionGemmaConfig's canvas_length where the file has none: transformers 5.22.2 configuration_diffusion_gemma.py
+# (canvas_length: int | None = 256), vLLM 0.24-0.31's own class (transformers_utils/configs/diffusion_gemma.py
+# 0.24.0:31) and the hook's fallback (models/config.py 0.24.0 DiffusionGemmaModelForBlockDiffusionConfig, 0.34.0:677
+# getattr(hf_config, "canvas_length", 256))
+DIFFUSION_CANVAS = 256
+
+
+def diffusion_canvas(cfg: Config) -> int:
+    """The denoising canvas of a DiffusionGemma config (0 for any other, and for a null canvas_length, which makes
+    no diffusion model: ModelConfig.is_diffusion is `canvas_length is not None`, config/model.py 0.34.0:1983-1985).
+    vLLM schedules it as the draft tokens of each denoising step (VllmConfig.num_speculative_tokens falls back to
+    diffusion_config.canvas_length: config/vllm.py 0.24.0:515-518, 0.34.0:587-598)."""
+    if not is_diffusion_gemma(cfg):
+        return 0
+    if "canvas_length" not in cfg.fields:
+        return DIFFUSION_CANVAS
+    return cfg.int("canvas_length", required=False, maximum=MAX_TOKENS) or 0
+
+
+def gemma4_k_eq_v(cfg: Config) -> bool:
+    """Whether the full-attention layers take K = V (no v_proj: k_proj loaded into both shards, and
+    num_global_key_value_heads KV heads). Gemma 4: attention_k_eq_v as the file says. DiffusionGemma: always, as
+    vLLM sets it on the text config before building the layers (diffusion_gemma.py 0.24.0:190, 0.32.0:189,
+    0.34.0:190 `text_config.attention_k_eq_v = True`; vLLM's own DiffusionGemmaTextConfig does the same in
+    0.24-0.31, transformers_utils/configs/diffusion_gemma.py 0.24.0:15), and transformers' DiffusionGemmaTextConfig,
+    which declares no such field, takes num_global_key_value_heads whatever the file says (5.22.2
+    configuration_diffusion_gemma.py:136)."""
+    return is_diffusion_gemma(cfg) or cfg.flag("attention_k_eq_v", False)
 
 
 def is_gemma3n(cfg: Config) -> bool:
@@ -382,11 +425,24 @@ def first_shared_layer(cfg: Config, n: int) -> int:
 
 
 def _gemma4_override(cfg: Config, i: int) -> dict:
+    """Layer i's entry of per_layer_config. transformers reads each key as int(key) (integrations/heterogeneity/
+    configuration_utils.py 5.22.2:183-186) and writes them zero-padded to the widest index (:371-376: "05" among
+    "29"), so a config it saved names layer 5 "05"."""
     table = cfg.get("per_layer_config")
     if not isinstance(table, dict):
         return {}
-    entry = table.get(str(i), table.get(i))
-    return entry if isinstance(entry, dict) else {}
+    for key, entry in table.items():
+        if _layer_key(key) == i:
+            return entry if isinstance(entry, dict) else {}
+    return {}
+
+
+def _layer_key(key) -> int:
+    """A per_layer_config key as transformers reads it (int(key)), or -1 where it is no layer number."""
+    try:
+        return int(key)
+    except (TypeError, ValueError):
+        return -1
 
 
 def gemma4_attention(cfg: Config, kind: str, i: int, kv_heads: int, head_dim: int) -> FullAttention:
@@ -396,8 +452,7 @@ def gemma4_attention(cfg: Config, kind: str, i: int, kv_heads: int, head_dim: in
     k_eq_v layer still caches K and V: vLLM loads k_proj into both shards and V is normed without a weight."""
     heads_field = "num_key_value_heads"
     if kind == "full":
-        k_eq_v = cfg.flag("attention_k_eq_v", False)
-        global_kv = cfg.int("num_global_key_value_heads", required=False) if k_eq_v else None
+        global_kv = cfg.int("num_global_key_value_heads", required=False) if gemma4_k_eq_v(cfg) else None
         kv_heads, head_dim = global_kv or kv_heads, cfg.int("global_head_dim", default=512)
         heads_field = "num_global_key_value_heads" if global_kv else heads_field
     override = _gemma4_override(cfg, i)

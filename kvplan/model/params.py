@@ -38,8 +38,8 @@ from ..errors import json_value, KvplanError
 from . import gemma3n
 from .config import Config, as_int, settings_key
 from .gptq_dynamic import BITS, GROUP, decided, dynamic_rules, layer_decisions
-from .layers import (ffn_kinds, first_shared_layer, gemma4_attention, indexer_layers, is_gemma3n, is_gemma4, is_v4,
-                     mixer_kinds, V4_RATIOS, v4_ratios)
+from .layers import (ffn_kinds, first_shared_layer, gemma4_attention, gemma4_k_eq_v, indexer_layers, is_gemma3n,
+                     is_gemma4, is_v4, mixer_kinds, V4_RATIOS, v4_ratios)
 from .precision import DTYPE_BYTES
 from .quantized import CheckpointFormat, scheme_bytes
 from .spec import ParamGroup, Weights
@@ -529,7 +529,7 @@ def gemma4_layer_shapes(cfg: Config, dims: dict, n: int) -> dict:
     """(layer dims, KV-sharing?, K = V?) -> number of Gemma 4 layers of that shape (layers.gemma4_attention)."""
     kinds, _ = mixer_kinds(cfg, n)
     first = first_shared_layer(cfg, n)
-    k_eq_v = cfg.flag("attention_k_eq_v", False)
+    k_eq_v = gemma4_k_eq_v(cfg)
     shapes: dict = {}
     for i, kind in enumerate(kinds):
         attention = gemma4_attention(cfg, kind, i, dims["kv_heads"], dims["head_dim"])

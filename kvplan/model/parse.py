@@ -11,8 +11,8 @@ from ..errors import json_value, KvplanError
 from .class_defaults import HEAD_DIM_REQUIRED
 from .config import (EXPERT_KEYS, EXPERTS_PER_TOKEN_KEYS, MAX_TOKENS, Config, in_nested_config,
                      language_model_config)
-from .layers import (ATTENTION_FREE, HIDDEN_KEYS, attention_kind, attention_sinks, cache_layers, ffn_kinds, is_v4,
-                     laguna_before_031_note, mixer_kinds)
+from .layers import (ATTENTION_FREE, HIDDEN_KEYS, attention_kind, attention_sinks, cache_layers, diffusion_canvas,
+                     ffn_kinds, is_v4, laguna_before_031_note, mixer_kinds)
 from .kinds import FullAttention
 from .params import (NO_METHOD_NOTE, checkpoint_kv_note, checkpoint_method, compressed_kv_cache, compressed_kv_scheme,
                      dynamic_overrides, estimate_weights, grouped, load_delta, modelopt_kv_cache, modelopt_legacy_form,
@@ -222,6 +222,7 @@ def _parse_config(raw: Any, name: str, weights: Optional[Weights]) -> ModelSpec:
         vision_encoder=vision_encoder(cfg),
         media_prefix=media_prefix(cfg),
         audio_tower=isinstance(cfg.get("audio_config"), dict),
+        canvas_length=diffusion_canvas(cfg),
         auto_kv_dtype="fp8_ds_mla" if is_v4(cfg) else checkpoint_kv,
         checkpoint_kv_dtype=checkpoint_kv,
         kv_cache_scheme=compressed_kv_scheme(cfg.get("quantization_config")) if checkpoint_kv == "fp8" else (),

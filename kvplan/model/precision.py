@@ -55,6 +55,10 @@ class Precision:
     spelling: str = ""
     # asked as `--kv-cache-dtype auto` (what the model or its checkpoint stores then), not by name
     auto: bool = field(default=False, compare=False)
+    # the precision asked where the engine keeps this one in its place for the model's own layers (sparse MLA's and
+    # DeepSeek-V4's fp8_ds_mla: engines/vllm_kv_dtype.py cache_precision), which other layers keep as asked (a
+    # drafter's ordinary attention layers: model/kinds.py FullAttention.cached_as); None where it is the one asked
+    asked: Optional["Precision"] = field(default=None, compare=False, repr=False)
 
     @property
     def vllm_dtype(self) -> str:

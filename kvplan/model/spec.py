@@ -114,6 +114,9 @@ class ModelSpec:
     vision_encoder: Optional[VisionEncoder] = None  # the tower's profile shape where kvplan models it (vision.py)
     media_prefix: Optional[MediaPrefix] = None  # bidirectional attention over media items (Gemma 4's "vision")
     audio_tower: bool = False  # an audio_config beside the language model: vLLM's Gemma 4 then takes audio items
+    # a discrete-diffusion model's denoising canvas, the tokens vLLM schedules as draft tokens each denoising step
+    # (model/layers.py diffusion_canvas: DiffusionGemma's); 0: an autoregressive model
+    canvas_length: int = 0
     draft: Optional[object] = None  # engines/vllm_speculative.py Drafter: what --speculative-config adds to serving
     # (parameters, stored bytes) vLLM loads beyond the checkpoint, negative for fewer (params.load_delta: Gemma 4's
     # K = V layers gain V rows, its KV-sharing layers drop the K / V the checkpoint ships)

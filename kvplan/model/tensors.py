@@ -12,8 +12,8 @@ from ..errors import KvplanError, quote
 from .class_defaults import WIDTH_FROM_HIDDEN
 from .config import LAYER_KEYS, Config
 from .kda import kda_shape
-from .layers import (ATTENTION_FREE, EXPERT_KEYS, ffn_kinds, is_gemma3n, is_gemma4, is_mimo_v2, is_v4, linear_state,
-                     mamba1_inner, mamba2_shape, mimo_shape)
+from .layers import (ATTENTION_FREE, EXPERT_KEYS, ffn_kinds, is_diffusion_gemma, is_gemma3n, is_gemma4, is_mimo_v2,
+                     is_v4, linear_state, mamba1_inner, mamba2_shape, mimo_shape)
 from .routing import routing
 
 GROUPS = ("embed", "lm_head", "attention", "linear", "dense", "shared_experts", "experts", "router", "norms",
@@ -621,7 +621,20 @@ def gemma4_model_tensors(cfg: Config, d: dict) -> list:
         n = cfg.int("num_hidden_layers")
         out += [Tensor("embed", per_layer_table(cfg, n)), Tensor("dense", n * ple, h, linear=True),
                 Tensor("norms", ple, replicated=True)]
+    if is_diffusion_gemma(cfg):
+        out += self_conditioning_tensors(cfg, h)
     return out
+
+
+def self_conditioning_tensors(cfg: Config, h: int) -> list:
+    """DiffusionGemma's self-conditioning MLP beside the Gemma 4 layers (diffusion_gemma.py
+    DiffusionGemmaSelfConditioning, 0.24.0:66-81, 0.34.0:82-97): pre_norm (a weight of h; post_norm has none) and
+    gate / up / down projections between h and the outer config's self_conditioning_size, else the text config's
+    intermediate_size (0.24.0:254-256, 0.34.0:264-266). Plain nn.Linear: no quantization method, the model dtype,
+    whole on every TP rank."""
+    width = cfg.int("self_conditioning_size", required=False) or cfg.int("intermediate_size")
+    return [Tensor("norms", h, replicated=True), Tensor("dense", width, h, copies=2, replicated=True),
+            Tensor("dense", h, width, replicated=True)]
 
 
 def gemma4_load_delta(cfg: Config, d: dict, shared: bool, k_eq_v: bool) -> tuple:

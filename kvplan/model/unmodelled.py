@@ -99,10 +99,10 @@ LAYER_TYPES = {"BeamForCausalLM": "every layer sliding", "FlintForCausalLM": "ev
                "RicursiveForCausalLM": "every fifth layer full, the others sliding"}
 
 # A field present (and, for a count, above 0) marks the layout whatever the architecture is called, but in the
-# families kvplan models it for (layers.py: Gemma 4's and Gemma 3n's KV sharing, Gemma 3n's AltUp, Kimi Linear's KDA
-# layers, by model_type) and for the fields an architecture kvplan models declares itself (DeepSeek-V4's
-# compress_ratios, MiMo-V2's sliding heads).
-MODELLED_IN = {"num_kv_shared_layers": ("gemma4", "gemma3n"), "linear_attn_config": ("kimi_linear",),
+# families kvplan models it for (layers.py: Gemma 4's and DiffusionGemma's (its Gemma4Model reads it) and Gemma 3n's
+# KV sharing, Gemma 3n's AltUp, Kimi Linear's KDA layers, by model_type) and for the fields an architecture kvplan
+# models declares itself (DeepSeek-V4's compress_ratios, MiMo-V2's sliding heads).
+MODELLED_IN = {"num_kv_shared_layers": ("gemma4", "gemma3n", "diffusion_gemma"), "linear_attn_config": ("kimi_linear",),
                "altup_num_inputs": ("gemma3n",)}
 MODELLED_FIELDS = {"DeepseekV4ForCausalLM": ("compress_ratios",),
                    **dict.fromkeys(("MiMoV2FlashForCausalLM", "MiMoV2ForCausalLM"), ("swa_num_key_value_heads",))}

@@ -14,6 +14,7 @@ from typing import Optional
 
 from ..errors import FieldError, json_value, KvplanError
 from .config import Config
+from .layers import is_gemma4
 from .tensors import Tensor
 
 # Fields a config copy may leave out, at the values the published checkpoints carry (google/gemma-3-*-it and
@@ -234,7 +235,7 @@ def vision_tensors(cfg: Config, text_hidden: int) -> list:
         return _siglip(cfg, text_hidden)
     if cfg.model_type.startswith("llama4"):
         return _llama4(cfg, text_hidden)
-    if cfg.model_type.startswith("gemma4"):
+    if is_gemma4(cfg):  # DiffusionGemma's tower too (diffusion_gemma.py 0.34.0:204-233, Gemma 4's classes)
         return _gemma4(cfg, text_hidden)
     if _is_mistral3(cfg):
         return _mistral3(cfg, text_hidden)
@@ -609,7 +610,7 @@ def media_prefix(cfg: Config) -> Optional[MediaPrefix]:
     """The model's MediaPrefix, or None for a causal language model. The field's type differs between families
     (a bool in EmbeddingGemma's Gemma 3 config), so only Gemma 4's string "vision" counts; a Gemma 4 Unified config
     without the key gets transformers' "vision" from the family defaults (class_defaults.FAMILY_FIELDS)."""
-    if not cfg.model_type.startswith("gemma4") or cfg.fields.get("use_bidirectional_attention") != "vision":
+    if not is_gemma4(cfg) or cfg.fields.get("use_bidirectional_attention") != "vision":
         return None
     tokens = ()
     if isinstance(cfg.get("vision_config"), dict):

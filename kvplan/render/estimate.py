@@ -6,7 +6,7 @@ important first, when the terminal is narrow."""
 from __future__ import annotations
 
 import re
-
+from dataclasses import replace
 from typing import Optional
 
 from ..model.vision import UNCOUNTED_TOWER
@@ -347,8 +347,6 @@ def fp8_refusal(result):
     engine, gpu = getattr(result, "engine", None), getattr(result, "gpu", None)
     if getattr(engine, "name", "") != "vllm" or gpu is None:
         return None
-    from dataclasses import replace
-
     from ..engines.vllm_model_dtype import quantization_refusal
     from ..engines.vllm_engine import _capability
 
@@ -391,13 +389,14 @@ def footnotes(result, plans: list, spell=str) -> list:
 
     spec = result.spec
     fp8_refused = fp8_refusal(result)
-    lines = [f"Rules: {rule}." for rule in layout_rules(spec)]
+    drafter = served_spec(result).draft if spec.draft is not None else None  # its cache dtype on this GPU
+    lines = [f"Rules: {rule}." for rule in layout_rules(spec, drafter)]
     w = spec.weights
     tower = f"; {UNCOUNTED_TOWER}" if spec.tower_uncounted else ""
     lines.append(f"Weights: {w.parameters / 1e9:,.2f}B parameters, {size(w.bytes)} stored ({w.dtype or 'mixed'}; "
                  f"{w.source}{tower}).")
     if spec.draft is not None:
-        lines.append(drafter_line(spec, spell))
+        lines.append(drafter_line(replace(spec, draft=drafter), spell))
     seen = set()
     for p in plans:
         if p.tp not in seen:
