@@ -46,6 +46,7 @@ from .vllm_index_share import index_share_refusal
 from .vllm_kv_dtype import cache_precision, config_hook_line
 from .vllm_mamba_mode import mamba_all_mode
 from .vllm_mamba_state import hybrid_pages, mamba_state_bytes, ssm_state_dtype
+from .vllm_mamba_v0 import v0_state_refusal
 from .vllm_mimo import diffkv_refusal, served_layers
 from .vllm_model_dtype import (built_quantization_refusal, float_kv_refusal, gpu_dtype_refusal, model_dtype_refusal,
                                servable_dtypes)
@@ -284,6 +285,7 @@ def configuration_refusal(spec, precision, *, tp: int, length: int, block_size: 
     """vLLM's first refusal of the configuration itself, whatever the memory, in the order start-up meets them: the
     architecture, the length, a float16 the model refuses and the weight quantisation's method (unregistered, not on
     ROCm, deprecated unless `allow_deprecated`) while ModelConfig reads the config (config/model.py 0.33.0:922),
+    then a model with Mamba / linear-attention state that 0.8-0.10.1 runs on V0 (vllm_mamba_v0: the V1 oracle),
     then in VllmConfig.__post_init__ a KDA state dtype (its hybrid hook: vllm_cache_flags.kda_refusal), a 16-bit
     cache dtype other than the model's (0.33.0 config/vllm.py:1540) and the quantisation's class, GPU and served
     dtype (:1608; vllm_quant.quant_config_refusal), bfloat16 on a GPU without it as the worker starts, a
@@ -323,7 +325,7 @@ def _configuration_refusal(spec, precision, *, tp: int, length: int, block_size:
                            capability, gpu_name: str, checked: bool, allow_deprecated: bool) -> Optional[Refusal]:
     refusal = config_read_refusal(spec, length, version) or model_dtype_refusal(spec, version, capability) or \
         model_config_refusal(spec, capability, version, allow_deprecated=allow_deprecated) or \
-        kda_refusal(spec, version) or float_kv_refusal(spec, precision, version, capability) or \
+        v0_state_refusal(spec, version) or kda_refusal(spec, version) or float_kv_refusal(spec, precision, version, capability) or \
         built_quantization_refusal(spec, capability, version) or \
         gpu_dtype_refusal(spec, capability, version, gpu_name) or \
         scheme_refusal(spec, capability, version) or marlin_refusal(spec, capability, version) or \
