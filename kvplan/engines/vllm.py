@@ -325,7 +325,8 @@ def _configuration_refusal(spec, precision, *, tp: int, length: int, block_size:
                            capability, gpu_name: str, checked: bool, allow_deprecated: bool) -> Optional[Refusal]:
     refusal = config_read_refusal(spec, length, version) or model_dtype_refusal(spec, version, capability) or \
         model_config_refusal(spec, capability, version, allow_deprecated=allow_deprecated) or \
-        v0_state_refusal(spec, version) or kda_refusal(spec, version) or float_kv_refusal(spec, precision, version, capability) or \
+        v0_state_refusal(spec, version) or kda_refusal(spec, version) or \
+        float_kv_refusal(spec, precision, version, capability) or \
         built_quantization_refusal(spec, capability, version) or \
         gpu_dtype_refusal(spec, capability, version, gpu_name) or \
         scheme_refusal(spec, capability, version) or marlin_refusal(spec, capability, version) or \
