@@ -9,6 +9,7 @@ from typing import Callable, Optional, Union
 from ..engines import EngineFlags, get_engine, unused_media_note
 from ..engines.vllm_cache_notes import cache_flag_notes
 from ..engines.vllm_config_read import model_length_refusal, refuse_encoder_only, unlisted_note
+from ..engines.vllm_mamba_v0 import v0_state_unmodelled
 from ..engines.vllm_lora import lora_notes
 from ..engines.vllm_pooling import pooling_note, refuse_st_pooling
 from ..engines.vllm_pooler_config import ignored_note as ignored_pooler_note, refuse_pooler_config
@@ -153,6 +154,7 @@ def estimate(model: str, *, contexts: Optional[list] = None, kv_dtypes: list = (
     plain = apply_weight_precision(resolve(model, revision, quantization=quantization), quantization, dtype)
     weighted = flags.with_runner(plain)  # --runner / --convert / --pooler-config, the Mamba dtypes, the window switch
     refuse_encoder_only(weighted, engine_model.version)  # vLLM's rules by release; --engine none: the newest's
+    v0_state_unmodelled(weighted, engine_model.version)  # 0.8-0.10.1 start Mamba states on V0: not planned
     refuse_runner(weighted, engine_model.version)  # a runner the class cannot do, as vLLM's ModelConfig
     refuse_pooler_config(weighted, engine_model.version)  # a field or type the release refuses
     refuse_st_pooling(weighted, engine_model.version)  # 0.11-0.13 stop on a Pooling module's missing config.json

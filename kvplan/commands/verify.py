@@ -35,6 +35,7 @@ from ..engines import ENGINE_NAMES, EngineFlags, get_engine
 from ..engines.figures import fixes_advice
 from ..engines.vllm_cache_flags import with_cache_flags
 from ..engines.vllm_config_read import config_read_refusal, model_length_refusal, refuse_encoder_only
+from ..engines.vllm_mamba_v0 import v0_state_unmodelled
 from ..engines.vllm_graphs import refuse_capture_flags
 from ..engines.vllm_kv_dtype import release_view, unviewed
 from ..engines.vllm_pooling import pooling_runner
@@ -189,6 +190,7 @@ def verify(model: str, *, tp: int = 1, context: Optional[int] = None, kv_dtype: 
     raw: list = []
     spec = with_cache_flags(resolve(model, revision, raw_out=raw), flags)  # --disable-sliding-window: layers full
     refuse_encoder_only(spec, version)  # before torch, as the release-independent refusal
+    v0_state_unmodelled(spec, version)  # 0.8-0.10.1 start Mamba states on V0, which kvplan does not plan
     viewed = release_view(unviewed(spec), version)  # the length as this release derives it (RoPE factors)
     context = verify_length(viewed, context)
     refuse_config_read(viewed, context, engine_model, kv_dtype=kv_dtype, block_size=block_size, tp=tp)

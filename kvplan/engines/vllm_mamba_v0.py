@@ -1,6 +1,7 @@
 """Which releases run a model with Mamba / linear-attention state on vLLM's V0 engine by default, where kvplan's
 rules (V1's hybrid cache: MambaSpec pages beside attention, vllm_mamba_state.py) are not what vLLM does, so kvplan
-refuses the release in one line instead of planning V1 there (v0_state_refusal).
+refuses to plan the release asked for, in one line (v0_state_unmodelled: RefusedInput, exit 2, for vLLM does start
+there), and a remedy never names it (v0_state_refusal among the configuration's refusals).
 
 EngineArgs._is_v1_supported_oracle (engine/arg_utils.py), asked as the engine config is created, right after
 ModelConfig (the architecture, the length, the dtype and the quantisation are read first):
@@ -64,3 +65,24 @@ def v0_state_refusal(spec, version: str):
                    f"vllm=={V1_STATE_SINCE} on runs it on V1.", None, configuration=True, field="engine",
                    options=(f"vllm=={V1_STATE_SINCE}",), onward="newer")
 
+
+def v0_state_unmodelled(spec, version: str) -> None:
+    """Raise RefusedInput (field engine) where vLLM `version` serves `spec`'s Mamba / linear-attention states on V0
+    (runs_v0), asked for by --engine: vLLM starts there, on an engine whose state cache kvplan does not model, so
+    kvplan plans nothing rather than a V1 plan or a refusal vLLM never makes; it names the first release that runs the
+    model on V1. A release whose registry does not list the architecture refuses it first (the engine's refusal to
+    say). v0_state_refusal stays in the configuration's refusals, so that a remedy never names such a release."""
+    from ..errors import RefusedInput
+    from .vllm_config_read import architectures_refusal, registry_names
+
+    if version is None or not runs_v0(spec, version) or architectures_refusal(registry_names(spec), version):
+        return
+    architecture = served_architecture(spec, version)
+    if architecture in V0_ONLY_CLASSES:
+        raise RefusedInput(f"vLLM {version} serves {architecture} on its V0 engine only (SupportsV0Only), whose "
+                           "state cache kvplan does not model, and no release serves it on V1; --engine takes a "
+                           "release kvplan can plan it on only where one exists.", field="engine")
+    raise RefusedInput(f"vLLM {version} serves {architecture}'s Mamba / linear-attention state on its V0 engine by "
+                       f"default (engine/arg_utils.py _is_v1_supported_oracle), whose state cache kvplan does not "
+                       f"model; plan it with --engine vllm=={V1_STATE_SINCE} or newer, which run it on V1.",
+                       field="engine")
