@@ -603,12 +603,15 @@ def grammar_bitmask(spec, settings, runner: Runner, version: str, stage=None) ->
     """Bytes of Model Runner V2's structured-output buffers on the last stage: an int32 bitmask [max_num_logits,
     cdiv(vocab, 32)] and int32 logits indices [max_num_logits], max_num_logits = max_num_seqs x (1 + draft tokens)
     (0.32.0 gpu/structured_outputs.py:84-89, built in load_model: model_runner.py:518-520; 0.27.0 :375-377). V1
-    builds its bitmask per step."""
+    builds its bitmask per step. A diffusion model's decode_query_len is its canvas alone: num_speculative_tokens is
+    the canvas and its ModelState samples no new token a step (num_new_sampled_tokens_per_step 0,
+    diffusion_gemma.py 0.24.0:1027, 0.28.0:1032, 0.32.0:1121, 0.34.0:1139; model_runner.py 0.34.0:451-454)."""
     if runner.name != "V2" or not counts_runner_buffers(version) or (stage is not None and not stage.is_last):
         return 0
     draft = getattr(getattr(spec.draft, "config", None), "num_speculative_tokens", 0) or 0
+    logits = getattr(spec, "canvas_length", 0) or 1 + draft
     vocab = spec.vocab_size or 0
-    return settings.max_num_seqs * (1 + draft) * (-(-vocab // 32) + 1) * 4
+    return settings.max_num_seqs * logits * (-(-vocab // 32) + 1) * 4
 
 
 def inputs_embeds(spec, settings, runner: Runner, version: str, stage=None, media: bool = True) -> int:
@@ -622,6 +625,36 @@ def inputs_embeds(spec, settings, runner: Runner, version: str, stage=None, medi
     if runner.name == "V2" and (not (spec.multimodal and media) or (stage is not None and stage.index > 0)):
         return 0
     return settings.max_num_batched_tokens * spec.hidden_size * DTYPE_BYTES[spec.dtype]
+
+
+# DiffusionGemma's ModelState (diffusion_gemma.py DiffusionGemmaModelState and DiffusionGemmaRequestStates), built
+# by init_model_state in load_model after the weights' profiler and before the profile run (0.28.0
+# gpu/model_runner.py:387-392, 0.34.0 :447-452), so counted from 0.27 as the penalty counts are; per canvas
+# position of each of max_num_seqs slots, int64 canvas and argmax canvas (0.28.0 :713-715, :738-740; 0.34.0 :671-673,
+# :696-698) and the accepted-canvas history of generation_config's stability_threshold + 1 rows (+ 1 from 0.25.0:802;
+# 0.28.0 :697-703, :804; 0.34.0 :681-687, :901), and from 0.31 the int64 seed canvas and bool pin mask (0.31.0
+# :773-775, :780-782; 0.34.0 :716-718, :723-725); the DiffusionSampler's int32 sampled rows on the last stage
+# (0.28.0 :1093-1098, 0.34.0 :1203-1208). Per-slot scalars (step, prompt length, flags: under 40 B a slot) left out.
+DIFFUSION_HISTORY_ROWS = 1 + 1  # transformers' DiffusionGemmaGenerationConfig stability_threshold 1
+# (generation_diffusion_gemma.py _get_default_generation_params); kvplan does not read generation_config.json
+DIFFUSION_SEEDS_SINCE = (0, 31)
+
+
+def diffusion_state(spec, settings, runner: Runner, version: str, stage=None) -> int:
+    """Bytes of a diffusion model's ModelState and sampler buffers (DiffusionGemma's, the comment above), V2 from
+    0.27 (counts_runner_buffers): its own inputs-embeddings buffer [max_num_batched_tokens, hidden] in the model
+    dtype (so CUDA graphs see one address: 0.28.0 diffusion_gemma.py:818-823, 0.32.0 :901-906, 0.34.0 :911-916),
+    beside the multimodal EncoderRunner's (inputs_embeds); the self-conditioning soft embeddings, float32
+    [max_num_seqs, canvas, hidden] (0.28.0 :731-733, 0.32.0 :737-739, 0.34.0 :747-749); and the canvas rows,
+    max_num_seqs x canvas x (8 x (2 + DIFFUSION_HISTORY_ROWS), + 8 + 1 from 0.31, + 4 on the last stage)."""
+    canvas = getattr(spec, "canvas_length", 0)
+    if not canvas or runner.name != "V2" or not counts_runner_buffers(version):
+        return 0
+    seqs, hidden = settings.max_num_seqs, spec.hidden_size or 0
+    per_position = 8 * (2 + DIFFUSION_HISTORY_ROWS) + (9 if parse_version(version) >= DIFFUSION_SEEDS_SINCE else 0)
+    per_position += 4 if stage is None or stage.is_last else 0
+    return (settings.max_num_batched_tokens * hidden * DTYPE_BYTES[spec.dtype] + seqs * canvas * hidden * 4
+            + seqs * canvas * per_position)
 
 
 TABLE_TOKEN_ALIGNMENT = 128  # v1/kv_cache_interface.py:337-349 get_block_table_width (0.34.0; V1's 0.27.0
@@ -830,7 +863,8 @@ def runner_state(spec, settings, runner: Runner, version: str, stage=None, rules
                  built_len: Optional[int] = None) -> BudgetTerm:
     """What the model runner builds on the GPU after the init snapshot and keeps, which the budget counts from 0.27
     (counts_runner_buffers) as one term: V2's penalty counts (penalty_state) and other sampler rows
-    (sampler_state), its structured-output bitmask (grammar_bitmask), the embeddings buffer (inputs_embeds), block
+    (sampler_state), its structured-output bitmask (grammar_bitmask), the embeddings buffer (inputs_embeds), a
+    diffusion model's state (diffusion_state), block
     tables (block_tables; `measured`: 0.34's sizing after KV-cache init, over the KV-cache `groups`; `block_size`:
     --block-size), a later pipeline stage's inputs (stage_inputs), an n-gram drafter's token history
     (token_history) and the speculator's own buffers (drafter_buffers); none of the sampler's three for a pooling
@@ -847,10 +881,15 @@ def runner_state(spec, settings, runner: Runner, version: str, stage=None, rules
         (samples and sampler_state(settings, runner, version, stage),
          lambda: f"its sampler's other rows, {SAMPLER_REQUEST_BYTES:,} B a sequence (sampler_state)"),
         (samples and grammar_bitmask(spec, settings, runner, version, stage),
-         lambda: "its structured-output bitmask, int32 max_num_seqs x vocab / 32 (grammar_bitmask)"),
+         lambda: "its structured-output bitmask, int32 max_num_seqs" + (f" x canvas {spec.canvas_length}" if getattr(
+             spec, "canvas_length", 0) else "") + " x vocab / 32 (grammar_bitmask)"),
         (inputs_embeds(spec, settings, runner, version, stage, media),
          lambda: f"{runner.name}'s embeddings buffer, max_num_batched_tokens {settings.max_num_batched_tokens:,} x "
                  f"hidden {spec.hidden_size or 0:,} (inputs_embeds)"),
+        (diffusion_state(spec, settings, runner, version, stage),
+         lambda: f"DiffusionGemma's model state: its inputs-embeddings buffer, max_num_batched_tokens x hidden, "
+                 f"the float32 self-conditioning embeddings, max_num_seqs x canvas {spec.canvas_length} x hidden, and "
+                 "the canvas rows (diffusion_state)"),
         (block_tables(settings, runner, version, rules, measured, groups, block_size, built),
          lambda: describe_tables(runner, groups, block_size, rules, built)),
         (stage_inputs(spec, settings, version, stage),

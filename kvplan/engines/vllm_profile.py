@@ -169,6 +169,46 @@ def sampler_pass_bytes(spec, kind: str, requests: int, gpu) -> tuple:
     return logits * per, f"{requests} requests x {vocab} logits x {per} B (top-k/top-p by sorting)"
 
 
+SOFTCAP_LOGIT_BYTES = 4  # DiffusionGemma's _softcap_logits: a float32 [rows, vocab] output (below)
+
+
+def diffusion_samples(spec, runner: Runner) -> bool:
+    """Whether the profile's sampler is DiffusionGemma's DiffusionSampler: a diffusion model (its canvas) on V2,
+    whose ModelState.custom_sampler replaces the runner's Sampler in load_model (0.24.0 gpu/model_runner.py:334-337,
+    0.28.0 :409-412, 0.34.0 :527-533; diffusion_gemma.py DiffusionGemmaModelState.custom_sampler, rejection sampler
+    None), so neither the Gumbel pass nor 0.33's warmup-parameter pass runs."""
+    return bool(getattr(spec, "canvas_length", 0)) and runner.name == "V2"
+
+
+def diffusion_sampler_pass_bytes(spec, requests: int, runner: Runner) -> tuple:
+    """(bytes, how) of DiffusionGemma's profile sampler pass. Its compute_logits runs the LM head (logits in the
+    model dtype) and then _softcap_logits, one compiled kernel (torch.compile, diffusion_gemma.py 0.24.0:123-129,
+    0.28.0:129-135, 0.32.0:125-131, 0.34.0:126-132) writing float32 logits beside its input: width + 4 a logit, the
+    input freed as the name is rebound (0.34.0 :333-348). A config without final_logit_softcapping (transformers'
+    default 30.0) is not modelled.
+    - 0.24-0.33: the runner's _dummy_sampler_run computes those logits over the dummy requests' rows (0.24.0
+      model_runner.py:633-645, 0.28.0 :771-782, 0.32.0 :972-983; 0.33.0 :993-1014 calls the sampler twice) and
+      hands them to DiffusionSampler, whose dummy batch has num_draft_tokens 0 (InputBatch.make_dummy, 0.28.0
+      input_batch.py:185) and so takes _handle_prefill: nothing a logit. `requests` rows x (width + 4).
+    - 0.34 (Runner.model_state_sampler): DiffusionGemmaModelState.dummy_sampler_run (0.34.0 :924-926) runs
+      DiffusionSampler.profile_run (:1284-1300): one request's canvas, canvas_length rows of zero hidden states
+      (model dtype), as a denoise step (num_draft_tokens = canvas). The tile's logits (the softcap's width + 4),
+      then sample_row_stats (diffusion_gemma_sampler.py:112-155) writes the softmax in the embedding's dtype (the
+      model's) beside the float32 logits for self-conditioning (compute_sc: no single-step slot): 4 + width a logit
+      again; no top-k / top-p and no logprobs for the dummy slot; the self-conditioning matmul's output is
+      [canvas, hidden]. canvas x vocab x (width + 4) + the zero hidden states canvas x hidden x width."""
+    vocab, width = spec.vocab_size or 0, DTYPE_BYTES[spec.dtype]
+    per = width + SOFTCAP_LOGIT_BYTES
+    if not runner.model_state_sampler:
+        return (requests * vocab * per,
+                f"{requests} requests x {vocab} logits x {per} B (DiffusionGemma's logits and their float32 softcap; "
+                f"its sampler's dummy pass is a prefill, nothing sampled)")
+    canvas = spec.canvas_length
+    return (canvas * vocab * per + canvas * spec.hidden_size * width,
+            f"one canvas of {canvas} rows x {vocab} logits x {per} B (DiffusionSampler.profile_run: the float32 "
+            f"softcapped logits and the softmax for self-conditioning) + its {canvas} zero hidden states")
+
+
 SMALL_SORT_MAX = 4096  # torch sorts rows up to this long in place (aten/src/ATen/native/cuda/Sort.h)
 FULL_SORT_ROWS = range(2, 128)  # row counts torch sorts as one flat radix sort (SortStable.cu)
 ROW_BY_ROW_VOCAB = 1_000_000  # rows this long torch sorts one at a time (SortStable.cu: nsort >= 1000000)
@@ -354,14 +394,15 @@ def persistent_after_profile(spec, tp: int, stage, settings, rules: Behaviour, r
     """Bytes of the profile peak still allocated when the profile run ends, which a measured sizing counts as used
     memory rather than transient (0.34 extensible_kv_cache.py measure_kv_cache_bytes): the fused-MoE workspace
     (moe_workspace) and, on the last stage, the Triton top-k / top-p rows (triton_rows), cached for the process
-    (v1/sample/ops/topk_topp_triton.py:1690-1696 _TRITON_BUFFER_CACHE)."""
+    (v1/sample/ops/topk_topp_triton.py:1690-1696 _TRITON_BUFFER_CACHE); none where DiffusionSampler samples
+    (diffusion_samples), which never calls them."""
     tokens = settings.max_num_batched_tokens
     workspace = moe_workspace(spec, tp, tokens, rules, moe, mxfp4)
     if stage is not None and not stage.is_last or runner.pooling:  # a pooling model never samples
         return workspace
     requests = min(settings.max_num_seqs, tokens)
     kind = priced_kind(dummy_sampler(runner, rules, gpu), rules)
-    triton = kind == "v2-triton" or (kind == "triton" and requests >= 8)
+    triton = not diffusion_samples(spec, runner) and (kind == "v2-triton" or (kind == "triton" and requests >= 8))
     return workspace + (triton_rows(gpu, requests) * (spec.vocab_size or 0) * 4 if triton else 0)
 
 
@@ -458,10 +499,13 @@ def encoder_pass(spec, tp: int, stage, settings, runner: Runner, skip: bool,
 def sampler_pass(spec, tp: int, tokens: int, requests: int, rules: Behaviour, runner: Runner, gpu, layout,
                  last: bool, mxfp4=None) -> tuple:
     """(bytes, how, held words) of the profile's sampler pass on the last stage (0 elsewhere): the sampler's
-    (sampler_pass_bytes) or the rejection sampler's where larger, on top of what the forward leaves held
-    (held_under_sampler)."""
+    (sampler_pass_bytes; a diffusion model's: diffusion_sampler_pass_bytes) or the rejection sampler's where larger,
+    on top of what the forward leaves held (held_under_sampler)."""
     kind = priced_kind(dummy_sampler(runner, rules, gpu), rules)
-    sampler, how = sampler_pass_bytes(spec, kind, requests, gpu)
+    if diffusion_samples(spec, runner):
+        kind, (sampler, how) = "diffusion", diffusion_sampler_pass_bytes(spec, requests, runner)
+    else:
+        sampler, how = sampler_pass_bytes(spec, kind, requests, gpu)
     if kind == "triton" and rules.v1_native_warmup and runner.name == "V1":
         how += " (the seeded forward_native pass after FlashInfer's)"
     rejection, rejection_how = rejection_pass_bytes(spec, requests, rules, runner, gpu)

@@ -73,6 +73,7 @@ class RunnerRule:
     v2_profiles_encoder: bool = False  # V2's profile_run runs a multimodal model's vision tower (0.27 on)
     v2_offloads: bool = False  # V2 installs the weight offloader (0.28 on: set_offloader in its __init__)
     v2_sampler_warmup: bool = False  # V2's profile samples again with the warmup parameters (0.33 on)
+    v2_model_state_sampler: bool = False  # a ModelState may run its own dummy sampler pass (0.34: dummy_sampler_run)
     has_v1: bool = True  # the V1 runner still exists (removed in 0.34), so suffix decoding runs on it
     cpu_drafting_async: str = "never"  # the runners keeping async scheduling with ngram / suffix: never | v2 | both
 
@@ -96,7 +97,8 @@ RULES = {  # vllm_versions.Behaviour.runner -> its rule
     "0.33": RunnerRule("v2", v2_profiles_graphs=True, v2_profiles_encoder=True, v2_offloads=True,
                        v2_sampler_warmup=True, cpu_drafting_async="v2"),
     "0.34": RunnerRule("v2", v2_profiles_graphs=True, v2_profiles_encoder=True, v2_offloads=True,
-                       v2_sampler_warmup=True, has_v1=False, cpu_drafting_async="both"),
+                       v2_sampler_warmup=True, v2_model_state_sampler=True, has_v1=False,
+                       cpu_drafting_async="both"),
 }
 # Speculative methods whose drafting keeps async scheduling in every release: EagleModelTypes (eagle, eagle3, mtp),
 # NgramGPUTypes and draft_model (0.32 config/vllm.py:1597-1603); of kvplan's methods, ngram and suffix are not
@@ -136,6 +138,8 @@ class Runner:
     offloads: bool = True  # whether --cpu-offload-gb takes effect (V2 before 0.28 never installs the offloader)
     sampler_warmup: bool = False  # whether profile_run samples again with SamplingParams.for_sampler_warmup()
     pooling: bool = False  # the pooling runner (vllm_pooling.pooling_runner), which never samples
+    model_state_sampler: bool = False  # profile_run asks the ModelState for its own dummy sampler pass first
+    # (ModelState.dummy_sampler_run, 0.34.0 v1/worker/gpu/model_runner.py:1039-1042): DiffusionGemma's canvas pass
 
 
 def model_properties(spec) -> tuple:
@@ -185,7 +189,8 @@ def _model_runner(spec, rules, gpu, pooled: bool, version: Optional[str]) -> Run
         return Runner("V1", True, why)
     if rule.v2_profiles_graphs:
         return Runner("V2", True, "V2 (vllm/v1/worker/gpu/model_runner.py), which profiles graph capture",
-                      rule.v2_profiles_encoder, rule.v2_offloads, rule.v2_sampler_warmup)
+                      rule.v2_profiles_encoder, rule.v2_offloads, rule.v2_sampler_warmup,
+                      model_state_sampler=rule.v2_model_state_sampler)
     return Runner("V2", False, "V2 (vllm/v1/worker/gpu/model_runner.py), whose profile_cudagraph_memory returns 0 "
                                "before 0.29", rule.v2_profiles_encoder, rule.v2_offloads)
 
