@@ -9,8 +9,8 @@ from typing import Callable, Optional, Union
 from ..engines import EngineFlags, get_engine, unused_media_note
 from ..engines.vllm_cache_notes import cache_flag_notes
 from ..engines.vllm_config_read import model_length_refusal, refuse_encoder_only, unlisted_note
-from ..engines.vllm_mamba_v0 import v0_state_unmodelled
 from ..engines.vllm_lora import lora_notes
+from ..engines.vllm_mamba_v0 import v0_state_unmodelled
 from ..engines.vllm_pooling import pooling_note, refuse_st_pooling
 from ..engines.vllm_pooler_config import ignored_note as ignored_pooler_note, refuse_pooler_config
 from ..engines.vllm_prefix_flag import prefix_notes

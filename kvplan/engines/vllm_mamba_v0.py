@@ -18,8 +18,8 @@ ModelConfig (the architecture, the length, the dtype and the quantisation are re
 - 0.10.2: the Mamba fallback is gone (0.10.2:1479-1490 keeps only is_v1_compatible); Phi4FlashForCausalLM stays
   SupportsV0Only (phi4flash.py 0.10.2:598) until V0 is removed with it in 0.11.
 kvplan models vLLM's default, VLLM_USE_V1 unset, and does not model V0's state cache (MambaCacheManager's
-max_num_seqs slots, allocated in the profile's first forward, and V0's attention-only block count), so these
-releases are refused. Up to 0.7 kvplan's own era "v0" (vllm_versions.py) plans these models as before.
+max_num_seqs slots, allocated in the profile's first forward, and V0's attention-only block count), so it does not
+plan these releases. Up to 0.7 kvplan's own era "v0" (vllm_versions.py) plans these models as before.
 """
 
 from __future__ import annotations
