@@ -67,7 +67,7 @@ from .vllm_profile import (FLASHINFER_SAMPLER_BYTES, moe_workspace, persistent_a
 from .vllm_specs import GDN_FLAVOR, PREFILL_CHECKPOINTS
 from .vllm_pooling_budget import pooling_runner, without_lm_head
 from .vllm_registry import served_architecture
-from .vllm_runner import Runner, is_rocm, model_runner
+from .vllm_runner import Runner, cuda_capability, is_rocm, model_runner
 from .vllm_shared_kv import shared_kv_projections
 from .vllm_v4_gpu import V4_SM120_WORKSPACE, v4_flashinfer_sm120
 from . import EngineFlags
@@ -450,7 +450,7 @@ def flashmla_sparse_reservation(spec, tp: int, settings, version: str, gpu, kv_d
 
     if not is_sparse(spec):
         return 0
-    capability = ROCM if is_rocm(gpu) else tuple(getattr(gpu, "compute_capability", ()) or ())
+    capability = ROCM if is_rocm(gpu) else cuda_capability(gpu)
     asked = resolve_kv_dtype(kv_dtype, spec.dtype, spec.auto_kv_dtype)
     kept = cache_precision(spec, asked, capability, version, tp)
     if kept.bits >= 16:
@@ -492,7 +492,7 @@ def indexer_buffers(spec, tp: int, stage, settings, rules: Behaviour, version: s
     built with (`built_len`, else the planned: vllm_indexer_profile.py), as FLASHMLA_SPARSE's reservation is; (0, 0,
     "") with no reservation on ROCm (its indexer not read), without an indexer, and on a pipeline stage none of
     whose layers runs one. DeepSeek-V4's indexer: its dummy logits alone (its gather is v4_workspace_beyond_moe's)."""
-    capability = tuple(getattr(gpu, "compute_capability", ()) or ())
+    capability = cuda_capability(gpu)
     found = None if is_rocm(gpu) else indexer_profile(spec, settings, version, capability, tp, built_len)
     if found is not None and not found.gather:  # DeepSeek-V4 (no FLASHMLA_SPARSE reservation)
         return 0, found.logits, (f"DeepSeek-V4's lightning indexer's {found.logits / 2**20:,.0f} MiB dummy logits "
@@ -692,7 +692,7 @@ def table_groups(spec, tp: int, settings, block_size: Optional[int], rules: Beha
     from .vllm_sparse import ROCM
 
     precision = resolve_kv_dtype(kv_dtype, spec.dtype, spec.auto_kv_dtype)
-    capability = ROCM if is_rocm(gpu) else (getattr(gpu, "compute_capability", ()) or ())  # as the engine's plans
+    capability = ROCM if is_rocm(gpu) else cuda_capability(gpu)  # as the engine's plans
     specs, _, _ = layer_specs(spec, tp, precision, with_model_defaults(spec, settings, version), block_size, rules,
                               version, capability)
     return tuple(group.spec for group in groups_for(specs, rules)[0])
@@ -980,7 +980,7 @@ def capture_counts(spec, settings, gpu, version: str, flags: EngineFlags, runner
     # (VllmConfig.num_speculative_tokens, config/vllm.py 0.24.0:510-518, 0.34.0:587-598; model/layers.py
     # diffusion_canvas)
     query_len = 1 + (getattr(draft, "num_speculative_tokens", 0) or getattr(spec, "canvas_length", 0))
-    capability = tuple(getattr(gpu, "compute_capability", ()) or ())
+    capability = cuda_capability(gpu)
     return graph_counts(release, settings.max_num_seqs, settings.max_num_batched_tokens, query_len,
                         sm100=bool(capability) and capability[0] == 10 and not is_rocm(gpu), pooling=runner.pooling,
                         encoder_decoder=bool(getattr(spec, "encoder_decoder", False)),
@@ -1142,7 +1142,7 @@ def _budget(spec, tp: int, gpu, gpu_util: float, settings, rules: Behaviour, ver
         weights += reserved
         weights_source += (f"; + {format_gib(reserved)} GiB of the workspace FLASHMLA_SPARSE reserves as its layers "
                            f"are built (vllm_indexer_profile.flashmla_reservation)")
-    capability = tuple(getattr(gpu, "compute_capability", ()) or ())
+    capability = cuda_capability(gpu)
     indexer = indexer_buffers(spec, tp, stage, settings, rules, version, gpu, layout, mxfp4, reserved, built_len)
     peak, peak_source = profile_peak(spec, tp, stage, settings, rules, runner, skip_mm, gpu, flags.mm_limits,
                                      data_parallel, layout, flags.mm_processor_kwargs,

@@ -118,7 +118,7 @@ from typing import Optional
 
 from ..model.precision import DTYPE_BYTES
 from .vllm_quant import ONLINE_SINCE
-from .vllm_runner import is_rocm
+from .vllm_runner import cuda_capability, is_rocm
 from .vllm_versions import parse_version
 
 
@@ -282,7 +282,7 @@ def kernel(spec, version: str, gpu, layout=None, lora: bool = False) -> Optional
     if not has_mxfp4_experts(spec):
         return None
     release = parse_version(version)
-    capability = tuple(getattr(gpu, "compute_capability", ()) or ())
+    capability = cuda_capability(gpu)
     if is_rocm(gpu):
         return Mxfp4Kernel(EARLIER, False, source="ROCm not modelled: Marlin's tile")
     one_rank = layout is None or (layout.dp <= 1 and not layout.eplb)

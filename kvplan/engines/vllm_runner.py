@@ -155,6 +155,12 @@ def is_rocm(gpu) -> bool:
     return gpu is not None and any(name.startswith("AMD ") for name in gpu.device_names)
 
 
+def cuda_capability(gpu) -> tuple:
+    """The GPU's compute capability as the catalog gives it (catalog.GPU.compute_capability); () when unknown or no
+    GPU is named."""
+    return tuple(getattr(gpu, "compute_capability", ()) or ())
+
+
 def model_runner(spec, rules, gpu, version: Optional[str] = None) -> Runner:
     """The runner vLLM `rules` (a vllm_versions.Behaviour; `version` the release, None: PINNED, for the pooling
     runner's modules.json rule) runs `spec` with on `gpu` (None: a CUDA GPU), and why."""
