@@ -124,6 +124,9 @@ ACCOUNTED = {
     ("deepseek_v2", "num_key_value_heads"): "MLA: one latent per token, no KV heads",
     ("falcon", "num_kv_heads"): "heads",  # FalconConfig, new_decoder_architecture; multi_query's 1 otherwise
     ("zamba2", "num_key_value_heads"): "heads (given head_dim)",
+    # GPTBigCodeConfig 5.22.2: num_key_value_heads = 1 if multi_query else n_head, as parse._kv_heads reads multi_query
+    # (vLLM 0.34.0 gpt_bigcode.py reads multi_query too): tests/test_transformers_4x_defaults_s73.py
+    ("gpt_bigcode", "num_key_value_heads"): "multi_query",
     **{(family, "head_dim"): "head_dim" for family in (
         "llama", "mistral", "mistral3", "qwen3_vl_moe", "qwen3_vl_moe_text", "falcon")},
     ("mixtral", "head_dim"): "head_dim",  # MixtralConfig None; vLLM 0.34.0 mixtral.py:173-175 hidden // heads

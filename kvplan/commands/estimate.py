@@ -16,8 +16,10 @@ from ..engines.vllm_pooler_config import ignored_note as ignored_pooler_note, re
 from ..engines.vllm_prefix_flag import prefix_notes
 from ..engines.vllm_runner_flag import refuse_runner
 from ..engines.vllm_speculative import served
+from ..engines.vllm_versions import parse_version
 from ..errors import FieldError, KvplanError
 from ..gpu.detect import choose_gpu
+from ..model.class_defaults import transformers_for
 from ..model.quantization import apply_weight_precision
 from ..model.sources import resolve
 from ..model.spec import ModelSpec, identical
@@ -151,7 +153,10 @@ def estimate(model: str, *, contexts: Optional[list] = None, kv_dtypes: list = (
         engine_model.check_quantization(quantization)
     if hasattr(engine_model, "check_block_size"):  # nor its --block-size
         engine_model.check_block_size(block_size)
-    plain = apply_weight_precision(resolve(model, revision, quantization=quantization), quantization, dtype)
+    # the config's omitted fields as the transformers the release installs fills them (--engine none: the newest)
+    release = None if engine_model.version is None else parse_version(engine_model.version)
+    plain = apply_weight_precision(resolve(model, revision, quantization=quantization,
+                                           transformers=transformers_for(release)), quantization, dtype)
     weighted = flags.with_runner(plain)  # --runner / --convert / --pooler-config, the Mamba dtypes, the window switch
     refuse_encoder_only(weighted, engine_model.version)  # vLLM's rules by release; --engine none: the newest's
     v0_state_unmodelled(weighted, engine_model.version)  # 0.8-0.10.1 start Mamba states on V0: not planned

@@ -77,9 +77,10 @@ def _bundled_weights(info: object, estimate: Weights, name: str, mtp: tuple = (0
     return Weights(parameters, int(stored), str(info.get("dtype") or estimate.dtype), f"{how} ({name})")
 
 
-def load_bundled(path: Path) -> tuple[dict, ModelSpec]:
-    """The spec file's entry (a copy the caller may change) and its ModelSpec (frozen, shared)."""
-    entry, spec = _parsed_bundled(path, _stamp(path))
+def load_bundled(path: Path, transformers: Optional[str] = None) -> tuple[dict, ModelSpec]:
+    """The spec file's entry (a copy the caller may change) and its ModelSpec (frozen, shared), its config's omitted
+    fields filled as `transformers` fills them (parse_config)."""
+    entry, spec = _parsed_bundled(path, _stamp(path), transformers)
     return copy.deepcopy(entry), spec
 
 
@@ -90,12 +91,12 @@ def _entry(path: Path, stamp):
 
 
 @lru_cache(maxsize=None)
-def _parsed_bundled(path: Path, stamp) -> tuple[dict, ModelSpec]:
+def _parsed_bundled(path: Path, stamp, transformers: Optional[str]) -> tuple[dict, ModelSpec]:
     entry = _entry(path, stamp)
     if not isinstance(entry, dict) or not isinstance(entry.get("config"), dict):
         raise KvplanError(f"bundled spec {path.name} has no 'config' mapping.")
     name = str(entry.get("id", path.stem))
-    estimated = parse_config(entry["config"], name)
+    estimated = parse_config(entry["config"], name, transformers=transformers)
     weights = _bundled_weights(entry.get("weights"), estimated.weights, path.name, estimated.mtp)
     return entry, replace(estimated, weights=weights)
 

@@ -20,6 +20,12 @@ it builds a config (merged under the file's own fields, which win, null included
 - NO_DEFAULT: fields a family's class leaves None with nothing derived, which vLLM's model reads as they are and
   cannot build with: a config without them is refused (no_default_error) rather than guessed.
 
+- OLDER_DEFAULTS: what transformers 4.x fills differently, for the vLLM releases that install it (0.2.0-0.19.0):
+  TRANSFORMERS_SINCE maps a release to the transformers a fresh install of it got on its day, transformers_for reads
+  it (the engine's release: commands estimate and check hand it to sources.resolve, which hands it to Config), and
+  defaults_table composes the table of that version; frozen by the same script under transformers 4.57.6 and 4.45.2
+  (tests/data/transformers_config_defaults_<version>.json), checked by tests/test_transformers_4x_defaults_s73.py.
+
 Defaults a class derives from other fields stay with the readers that derive them the same way (parse._kv_heads:
 num_key_value_heads = num_attention_heads; parse._head_dim: hidden_size // num_attention_heads; tensors.mlp_width:
 4 x hidden_size where GPT-2's n_inner or Falcon's ffn_hidden_size is None). Families vLLM builds with a config class
@@ -118,7 +124,7 @@ CLASS_DEFAULTS = {
                     "kv_lora_rank": 512, "n_group": 1, "topk_group": 1, "routed_scaling_factor": 2.5,
                     "norm_topk_prob": True, "tie_word_embeddings": False, "attention_bias": False, "mlp_bias": False},
     "gpt2": {"n_positions": 1024, "tie_word_embeddings": True},
-    "gpt_bigcode": {"num_key_value_heads": 1, "multi_query": True, "n_positions": 1024, "tie_word_embeddings": True},
+    "gpt_bigcode": {"multi_query": True, "n_positions": 1024, "tie_word_embeddings": True},
     "gpt_neox": {"intermediate_size": 24576, "max_position_embeddings": 2048, "tie_word_embeddings": False,
                  "attention_bias": True},
     "gpt_oss": {"intermediate_size": 2880, "num_key_value_heads": 8, "head_dim": 64, "max_position_embeddings": 131072,
@@ -315,6 +321,80 @@ FAMILY_FIELDS = {
 }
 
 
+# The transformers a vLLM release installs, whose classes fill what its config.json leaves out: the newest the
+# release's Requires-Dist allows among those on PyPI the day the release was uploaded (a fresh `pip install vllm==X`
+# that day; today's pip would pick transformers 5 for 0.2.0-0.11.0, which name no upper bound and cannot run on it).
+# Requires-Dist (the wheels' METADATA): 0.2.0 transformers>=4.33.1 ... 0.11.0 >=4.55.2 (no upper bound); 0.11.1-0.19.0
+# >=4.56.0,<5; 0.19.1-0.23.0 >=4.56.0 but not 5.0-5.5.0 (5.5.4 on 0.19.1's day); 0.24.0 >=5.5.3, the first to require
+# transformers 5; 0.34.0 >=5.16.1,<5.23.0. The day's transformers: 4.33.3 (0.2.0) ... 4.46.2 (0.6.4.post1), 4.47.1
+# (0.6.5) ... 4.57.6 (0.19.0), 5.5.4 (0.19.1) ... 5.22.2 (0.34.0). Each run is read with one frozen table: the
+# script's output under 4.33.3, 4.36.2, 4.42.4, 4.45.2, 4.46.2 (the first run) and 4.47.1, 4.48.2, 4.51.3, 4.53.3,
+# 4.56.2, 4.57.6 (the second), compared when this was made (session 73), differs within a run only in fields a class
+# gained (LlamaConfig attention_bias 4.36, mlp_bias 4.42, GPTNeoXConfig attention_bias 4.42: the getters' defaults,
+# what those releases' models built), derived ones (head_dim, Falcon's ffn_hidden_size) and Mamba-2's time_step_rank,
+# which kvplan does not read; Gemma2Config's widths changed in 4.47 (24,576 and 16 -> 9,216 and 4), the one plain
+# default kvplan reads that moved, hence the cut at 0.6.5. (first release, the frozen transformers), newest first.
+TRANSFORMERS_SINCE = (((0, 19, 1), "5.22.2"), ((0, 6, 5), "4.57.6"), ((0, 0), "4.45.2"))
+
+# What an older transformers' classes fill differently from the next newer table (CLASS_DEFAULTS for 4.57.6, 4.57.6's
+# for 4.45.2), from tests/data/transformers_config_defaults_<version>.json: {version: {family: {field: its value, or
+# None where that class fills no plain value}}}. A family the older transformers has no class for keeps the newer
+# table's entry (vLLM of those releases built it from the checkpoint's own configuration code or a class of its own,
+# which kvplan does not read; the nearest class kvplan knows stands for it). CLASS_ALIASES is not versioned: an alias
+# copies the file's own value, which the older class reads under its own name (Qwen3MoeConfig 4.57's num_experts).
+# Of these, kvplan's figures move for Gemma-2 (a config without intermediate_size or num_key_value_heads: 24,576 and
+# 16 up to vLLM 0.6.4), Qwen3-VL-MoE (no tie_word_embeddings anywhere: an untied LM head, 0.6.5-0.19.0) and DeepSeek
+# V3 / GLM-4.5 (no num_nextn_predict_layers: no MTP block, 0.6.5-0.19.0); the rest read the same (norm_topk_prob's and
+# no_rope_layer_interval's getters default to the value the newer class fills; Mamba-2's time_step_rank is not read).
+OLDER_DEFAULTS = {
+    "4.57.6": {
+        "deepseek_v3": {"num_nextn_predict_layers": None},
+        "glm4_moe": {"num_nextn_predict_layers": None},
+        "llama4_text": {"no_rope_layer_interval": None},
+        "qwen3_moe": {"num_experts": 128, "num_local_experts": None},
+        "qwen3_vl_moe_text": {"norm_topk_prob": True, "num_experts": 60, "num_local_experts": None,
+                              "tie_word_embeddings": False},
+        "qwen3_vl_text": {"tie_word_embeddings": False},
+    },
+    "4.45.2": {
+        "gemma2": {"intermediate_size": 24576, "num_key_value_heads": 16},
+        "mamba2": {"time_step_rank": None},
+    },
+}
+
+
+def transformers_for(release: Optional[tuple]) -> Optional[str]:
+    """The frozen transformers whose defaults vLLM `release` ((0, 6, 4), or (0, 10) for a series: its .0) reads
+    (TRANSFORMERS_SINCE); None for no release (--engine none) or one of the newest run: CLASS_DEFAULTS as it is."""
+    if release is None:
+        return None
+    version = next(version for since, version in TRANSFORMERS_SINCE if tuple(release) >= since)
+    return None if version == TRANSFORMERS_SINCE[0][1] else version
+
+
+_TABLES: dict = {}
+
+
+def defaults_table(transformers: Optional[str]) -> dict:
+    """CLASS_DEFAULTS as `transformers` fills it: OLDER_DEFAULTS applied from the newest down to that version."""
+    if transformers is None:
+        return CLASS_DEFAULTS
+    if transformers not in OLDER_DEFAULTS:
+        raise ValueError(f"no frozen defaults of transformers {transformers}")
+    if transformers not in _TABLES:
+        table = {family: dict(fields) for family, fields in CLASS_DEFAULTS.items()}
+        for version, changes in OLDER_DEFAULTS.items():  # newest first
+            for family, fields in changes.items():
+                entry = table.setdefault(family, {})
+                entry.update(fields)
+                for field in [field for field, value in fields.items() if value is None]:
+                    del entry[field]
+            if version == transformers:
+                break
+        _TABLES[transformers] = table
+    return _TABLES[transformers]
+
+
 # Families whose dense MLP is 4 x hidden_size where the config names no width (tensors.mlp_width): transformers
 # GPT2Config / GPTJConfig / GPTBigCodeConfig n_inner None, read as 4 x n_embd by vLLM 0.34.0 gpt2.py:158, gpt_j.py:166
 # (GPT-BigCode: the Transformers backend, modeling_gpt_bigcode.py's the same); FalconConfig ffn_hidden_size None ->
@@ -367,20 +447,22 @@ def _names_moe_layers(fields: dict) -> bool:
         (isinstance(types, list) and "moe" in types)
 
 
-def family_defaults(family: str) -> dict:
-    """Every default a family's config class fills, CLASS_DEFAULTS' and FAMILY_FIELDS' ({} for none)."""
-    return {**CLASS_DEFAULTS.get(SAME_CLASS.get(family, family), {}), **FAMILY_FIELDS.get(family, {})}
+def family_defaults(family: str, transformers: Optional[str] = None) -> dict:
+    """Every default a family's config class fills, CLASS_DEFAULTS' (as `transformers` fills them: OLDER_DEFAULTS;
+    None: the newest) and FAMILY_FIELDS' ({} for none)."""
+    return {**defaults_table(transformers).get(SAME_CLASS.get(family, family), {}), **FAMILY_FIELDS.get(family, {})}
 
 
-def with_defaults(fields: dict, family: str) -> dict:
+def with_defaults(fields: dict, family: str, transformers: Optional[str] = None) -> dict:
     """`fields` (a flattened config.json) as the family's config class reads it: each alias the file gives copied to
     its field where the file does not name the field (CLASS_ALIASES), then every field the file leaves out filled
-    with the class's default (a field the file gives, null included, stays the file's)."""
+    with the class's default, as `transformers` (transformers_for's; None: the newest) fills it (a field the file
+    gives, null included, stays the file's)."""
     aliases = CLASS_ALIASES.get(SAME_CLASS.get(family, family), {})
     if aliases:
         fields = {**{field: fields[alias] for alias, field in aliases.items()
                      if alias in fields and field not in fields}, **fields}
-    defaults = family_defaults(family)
+    defaults = family_defaults(family, transformers)
     if family in MOE_LAYER_FIELDS and not _names_moe_layers(fields):
         defaults = {key: value for key, value in defaults.items() if key not in MOE_LAYER_FIELDS[family]}
     return {**defaults, **fields} if defaults else fields

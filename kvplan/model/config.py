@@ -298,7 +298,7 @@ class Config:
     """A config.json, flattened to its language model, with validated access to its fields. `notes` holds
     the consistency warnings (a window longer than the model's positions) for the reader to pass on."""
 
-    def __init__(self, raw: Any, name: str):
+    def __init__(self, raw: Any, name: str, transformers: Optional[str] = None):
         if not isinstance(raw, dict):
             raise KvplanError(f"config for {quote(name)} must be a JSON object of fields, got {json_kind(raw)}.")
         compressed = raw.get("quantization_config") is None and raw.get(COMPRESSION_KEY) is not None
@@ -312,7 +312,7 @@ class Config:
         if cfg.get("model_type") is not None:
             _check_field("model_type", cfg["model_type"])
         family = str(cfg.get("model_type") or "").lower()
-        self.fields = _per_layer_widths(with_defaults(cfg, family))
+        self.fields = _per_layer_widths(with_defaults(cfg, family, transformers))  # as that transformers fills them
         self.name = name
         self.notes: list = [COMPRESSION_NOTE] if compressed else []
         for key, value in self.fields.items():

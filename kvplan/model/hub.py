@@ -531,7 +531,8 @@ def _hub_weights(model_id: str, revision: Optional[str], seconds: float) -> tupl
 
 
 def from_hub(model_id: str, revision: Optional[str], raw_out: Optional[list] = None,
-             timeout: Optional[float] = None, quantization: Optional[str] = None) -> ModelSpec:
+             timeout: Optional[float] = None, quantization: Optional[str] = None,
+             transformers: Optional[str] = None) -> ModelSpec:
     from huggingface_hub.utils import disable_progress_bars, logging
 
     # Our one-line errors replace the client's retry warnings and progress bars on stderr.
@@ -552,7 +553,7 @@ def from_hub(model_id: str, revision: Optional[str], raw_out: Optional[list] = N
     if raw_out is not None:
         raw_out.append(raw)
     weights, note = _hub_weights(model_id, revision, deadline - time.monotonic())
-    spec = parse_config(raw, model_id, weights)
+    spec = parse_config(raw, model_id, weights, transformers)
     if pooling:
         spec = replace(spec, st_pooling=pooling, st_pooling_modes=modes)
     notes = tuple(n for n in (modelopt, settings, *modules, note) if n)

@@ -136,18 +136,20 @@ def _head_dim(cfg: Config, hidden: int, heads: int) -> int:
     return hidden // heads
 
 
-def parse_config(raw: Any, name: str, weights: Optional[Weights] = None) -> ModelSpec:
+def parse_config(raw: Any, name: str, weights: Optional[Weights] = None,
+                 transformers: Optional[str] = None) -> ModelSpec:
     """Turn a config.json (already loaded) into a ModelSpec. `weights` comes from safetensors metadata or a
-    bundled spec when known; otherwise the size is estimated from the config. A field of a nested text_config is
-    named under it in errors (in_nested_config)."""
+    bundled spec when known; otherwise the size is estimated from the config. `transformers`: whose config classes
+    fill the fields the file leaves out (class_defaults.transformers_for the planned release; None: the newest). A
+    field of a nested text_config is named under it in errors (in_nested_config)."""
     try:
-        return _parse_config(raw, name, weights)
+        return _parse_config(raw, name, weights, transformers)
     except KvplanError as exc:
         raise in_nested_config(exc, raw) from None
 
 
-def _parse_config(raw: Any, name: str, weights: Optional[Weights]) -> ModelSpec:
-    cfg = Config(raw, name)
+def _parse_config(raw: Any, name: str, weights: Optional[Weights], transformers: Optional[str]) -> ModelSpec:
+    cfg = Config(raw, name, transformers)
     registered = _registered_architecture(raw, cfg)
     refuse_unmodelled(cfg.architecture, cfg.get, name, registered)
     notes: list = list(cfg.notes)

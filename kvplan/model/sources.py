@@ -93,7 +93,8 @@ def _local_settings_file(raw, folder: Path, quantization: Optional[str]) -> tupl
     return with_settings_file(raw, method, {name: load_json(folder / name) for name in names}, str(folder))
 
 
-def from_path(path: Path, raw_out: Optional[list] = None, quantization: Optional[str] = None) -> ModelSpec:
+def from_path(path: Path, raw_out: Optional[list] = None, quantization: Optional[str] = None,
+              transformers: Optional[str] = None) -> ModelSpec:
     """The spec of a model folder or config file. With no quantization_config in config.json, a folder's (or a file
     named config.json's neighbour) hf_quant_config.json is read as it, as vLLM does; then `quantization` (the -q
     flag): awq / gptq read their settings file from there when there is still none. The modules.json there gives
@@ -112,7 +113,7 @@ def from_path(path: Path, raw_out: Optional[list] = None, quantization: Optional
     if raw_out is not None:
         raw_out.append(raw)
     weights, note = local_weights(folder) if in_folder else (None, None)
-    spec = parse_config(raw, str(path))
+    spec = parse_config(raw, str(path), transformers=transformers)
     if pooling:
         spec = replace(spec, st_pooling=pooling, st_pooling_modes=modes)
     if read:
@@ -154,19 +155,21 @@ def bundled_for(model: str, revision: Optional[str] = None) -> Optional[Path]:
 
 
 def resolve(model: str, revision: Optional[str] = None, raw_out: Optional[list] = None,
-            hub_timeout: Optional[float] = None, quantization: Optional[str] = None) -> ModelSpec:
+            hub_timeout: Optional[float] = None, quantization: Optional[str] = None,
+            transformers: Optional[str] = None) -> ModelSpec:
     """The spec of MODEL (sources in the order of the module docstring); `raw_out`, when given, receives the
     raw config.json it was parsed from (verify builds its forward pass from the fields the spec does not keep).
     A config.json with no quantization_config takes the hf_quant_config.json beside it (a local folder's, or the
     Hub repo's, asked for only then); `quantization` (the -q flag, unchecked here): awq / gptq also read the settings
     file vLLM reads beside a config.json with still none; a bundled spec is read from its bundled config alone (its
-    Hub repo is never asked)."""
+    Hub repo is never asked). `transformers`: whose config classes fill the fields a config leaves out
+    (class_defaults.transformers_for the planned release; None: the newest)."""
     if not isinstance(model, str) or not model.strip() or len(model) > 4096:
         raise FieldError("model", f"must be a Hugging Face id, a config.json or a model folder, got {quote(model)}.")
     revision = check_revision(revision)
     bundled = bundled_for(model, revision)
     if bundled is not None:
-        entry, spec = load_bundled(bundled)
+        entry, spec = load_bundled(bundled, transformers)
         if raw_out is not None:
             raw_out.append(entry["config"])
         spec = replace(spec, name=model)  # aliases keep the id the user typed
@@ -178,7 +181,7 @@ def resolve(model: str, revision: Optional[str] = None, raw_out: Optional[list] 
         return spec
     path = existing_path(model)
     if path is not None:
-        return from_path(path, raw_out, quantization)
+        return from_path(path, raw_out, quantization, transformers)
     address = HUB_ADDRESS.fullmatch(model.strip())
     if address and HUB_ID.match(address["id"]):
         raise KvplanError(f"MODEL {quote(model)} is a Hub address; give the model's id, {address['id']} (owner/name).")
@@ -187,4 +190,4 @@ def resolve(model: str, revision: Optional[str] = None, raw_out: Optional[list] 
     if ".." in model or not HUB_ID.match(model):
         raise KvplanError(f"MODEL {quote(model)} is not a Hugging Face id (owner/name) nor an existing path."
                           f"{did_you_mean(model)}")
-    return from_hub(model, revision, raw_out, hub_timeout, quantization)
+    return from_hub(model, revision, raw_out, hub_timeout, quantization, transformers)

@@ -8,8 +8,13 @@ requires (vLLM 0.34.0's METADATA: transformers>=5.16.1,<5.23.0):
     /tmp/tfvenv/bin/python tests/data/transformers_config_defaults.py > tests/data/transformers_config_defaults.json
     /tmp/tfvenv/bin/python tests/data/transformers_config_defaults.py --kvplan  # kvplan/model/class_defaults.py's
 
+Under an older transformers (4.57.6, 4.45.2: the ones vLLM 0.2.0-0.19.0 installed, class_defaults.TRANSFORMERS_SINCE)
+it writes tests/data/transformers_config_defaults_<version>.json (its `command`), a family that transformers has no
+class for listed under `no_class`; class_defaults.OLDER_DEFAULTS holds what those tables fill differently.
+
 Each class is built as from_dict builds it from a file without the field: once bare (cls()), then once for each of
-hidden_size, num_attention_heads and num_hidden_layers it has, that one doubled (under the class's own name for it).
+hidden_size, num_attention_heads and num_hidden_layers it has, that one doubled (under the class's own name for it),
+and once with its multi_query flipped where it has that switch.
 A field the same in every probe is the class's plain default, recorded as the value (null: None, no default); one
 that follows the probes is {"derived": the expression that reproduces them all, of those in DERIVED}; a field the
 class does not have is not recorded. Families vLLM 0.34.0 builds with a config class of its own (_CONFIG_REGISTRY
@@ -25,8 +30,14 @@ import sys
 import textwrap
 
 import transformers
-from huggingface_hub.errors import StrictDataclassError
 from transformers import CONFIG_MAPPING
+
+try:  # transformers 5's dataclass configs validate through huggingface_hub; 4.x's plain classes raise ValueError
+    from huggingface_hub.errors import StrictDataclassError
+except ImportError:
+    StrictDataclassError = ValueError
+# the base class: PreTrainedConfig from transformers 5, PretrainedConfig in 4.x
+BASE = getattr(transformers, "PreTrainedConfig", None) or transformers.PretrainedConfig
 
 # Every model_type kvplan's reader names (kvplan/model/*.py, engines' tables) or a bundled spec declares
 # (model_specs/*.yaml, nested text_config included) that transformers 5.22 has a config class for.
@@ -77,16 +88,18 @@ mm_tokens_per_image spatial_merge_size
 HIDDEN = ("hidden_size", "n_embd", "d_model", "dim")
 HEADS = ("num_attention_heads", "n_head", "num_heads", "n_heads")
 LAYERS = ("num_hidden_layers", "n_layer", "num_layers", "n_layers")
-# expressions a derived default is matched against, over the probe's core sizes (hidden, heads, layers)
+# expressions a derived default is matched against, over the probe's core sizes (hidden, heads, layers) and its
+# multi_query (None where the class has none)
 DERIVED = {
-    "num_attention_heads": lambda h, a, n: a,
-    "hidden_size // num_attention_heads": lambda h, a, n: h // a,
-    "2 * hidden_size // num_attention_heads": lambda h, a, n: 2 * h // a,
-    "4 * hidden_size": lambda h, a, n: 4 * h,
-    "2 * hidden_size": lambda h, a, n: 2 * h,
-    "hidden_size": lambda h, a, n: h,
-    "ceil(hidden_size / 16)": lambda h, a, n: -(-h // 16),
-    "num_hidden_layers - 1": lambda h, a, n: n - 1,
+    "num_attention_heads": lambda h, a, n, m: a,
+    "hidden_size // num_attention_heads": lambda h, a, n, m: h // a,
+    "2 * hidden_size // num_attention_heads": lambda h, a, n, m: 2 * h // a,
+    "4 * hidden_size": lambda h, a, n, m: 4 * h,
+    "2 * hidden_size": lambda h, a, n, m: 2 * h,
+    "hidden_size": lambda h, a, n, m: h,
+    "ceil(hidden_size / 16)": lambda h, a, n, m: -(-h // 16),
+    "num_hidden_layers - 1": lambda h, a, n, m: n - 1,
+    "1 if multi_query else num_attention_heads": lambda h, a, n, m: 1 if m else a,
 }
 
 
@@ -106,19 +119,25 @@ def read(config, field: str, missing):
 
 
 def probes(cls) -> list:
-    """(instance, (hidden, heads, layers)) for the bare class and one probe per core size it has, doubled."""
+    """(instance, (hidden, heads, layers, multi_query), the field the probe changed) for the bare class, one probe
+    per core size it has, doubled, and one with its multi_query flipped where it has that switch (GPTBigCodeConfig
+    derives num_key_value_heads from it: 1 if multi_query else n_head)."""
     bare = cls()
     sizes = [read(bare, name, None) for name in ("hidden_size", "num_attention_heads", "num_hidden_layers")]
-    out = [(bare, tuple(sizes))]
+    switch = read(bare, "multi_query", None)
+    switch = switch if isinstance(switch, bool) else None
+    out = [(bare, (*sizes, switch), None)]
     for i, names in enumerate((HIDDEN, HEADS, LAYERS)):
         if isinstance(sizes[i], int) and not isinstance(sizes[i], bool):
             probe = list(sizes)
             probe[i] *= 2
             try:
-                out.append((cls(**{own_name(cls, names): probe[i]}), tuple(probe)))
+                out.append((cls(**{own_name(cls, names): probe[i]}), (*probe, switch), own_name(cls, names)))
             except (ValueError, TypeError, StrictDataclassError) as exc:  # the class's validation refuses it
                 print(f"{cls.__name__}: no probe with {names[0]} doubled ({str(exc).splitlines()[-1][:80]})",
                       file=sys.stderr)
+    if switch is not None:
+        out.append((cls(multi_query=not switch), (*sizes, not switch), "multi_query"))
     return out
 
 
@@ -128,7 +147,8 @@ MISSING = object()
 def classify(field: str, runs: list):
     """The field's plain default (a number, bool, text or None), {"derived": expression}, {"not_scalar": ...}, or
     MISSING where the class has no such attribute."""
-    values = [read(config, field, MISSING) for config, _ in runs]
+    runs = [run for run in runs if run[2] != field]  # a switch probed is not its own default's witness
+    values = [read(config, field, MISSING) for config, _, _ in runs]
     if any(value is MISSING for value in values):
         return MISSING
     if all(value == values[0] and type(value) is type(values[0]) for value in values):
@@ -138,7 +158,7 @@ def classify(field: str, runs: list):
         return {"not_scalar": shown(value)}
     for name, expression in DERIVED.items():
         try:
-            if all(value == expression(*sizes) for value, (_, sizes) in zip(values, runs)):
+            if all(value == expression(*sizes) for value, (_, sizes, _) in zip(values, runs)):
                 return {"derived": name}
         except TypeError:  # a size the class does not have
             continue
@@ -177,17 +197,34 @@ def text_class(cls):
     where text_config is absent, which kvplan does not read as a wrapper)."""
     spec = (getattr(cls, "sub_configs_defaults", None) or {}).get("text_config")
     if spec is None:
-        return None
-    if isinstance(spec.config_class, type) and issubclass(spec.config_class, transformers.PreTrainedConfig):
+        return _text_class_4x(cls)
+    if isinstance(spec.config_class, type) and issubclass(spec.config_class, BASE):
         return spec.config_class
     return CONFIG_MAPPING[spec.model_type]
 
 
+def _text_class_4x(cls):
+    """transformers 4.x (no SubConfigSpec): the class its sub_configs names for text_config, or where that is
+    AutoConfig (Mistral3Config), the class of the text_config its __init__ builds by default (MistralConfig)."""
+    named = (getattr(cls, "sub_configs", None) or {}).get("text_config")
+    if named is None:
+        return None
+    if isinstance(named, type) and issubclass(named, BASE) and named is not BASE and getattr(named, "model_type", ""):
+        return named
+    built = getattr(cls(), "text_config", None)
+    return type(built) if isinstance(built, BASE) else None
+
+
 def family(model_type: str) -> dict:
+    """The family's record; {} where vLLM builds it with a class of its own; {"missing": ...} where this transformers
+    has no class for it (an older release: 4.57 has no Gemma 4)."""
     if model_type in VLLM_REGISTRY and VLLM_REGISTRY[model_type] is None:
         return {}
     name = VLLM_REGISTRY.get(model_type)
-    cls = getattr(transformers, name) if name else CONFIG_MAPPING[model_type]
+    cls = getattr(transformers, name, None) if name else \
+        CONFIG_MAPPING[model_type] if model_type in CONFIG_MAPPING else None
+    if cls is None:
+        return {"missing": name or model_type}
     text = text_class(cls)
     if text is None or text is cls:
         return {"class": cls.__name__, "fields": record(cls), "aliases": aliases(cls)}
@@ -245,20 +282,28 @@ def python_entries(table: dict, width: int = 120) -> str:
     return "\n".join(lines) + "\n"
 
 
-COMMAND = "python tests/data/transformers_config_defaults.py > tests/data/transformers_config_defaults.json"
+# the transformers kvplan's newest table is frozen from (vLLM 0.34.0's); an older one's file is named by its version
+NEWEST = "5.22.2"
+OUT = "tests/data/transformers_config_defaults.json" if transformers.__version__ == NEWEST else \
+    f"tests/data/transformers_config_defaults_{transformers.__version__}.json"
+COMMAND = f"python tests/data/transformers_config_defaults.py > {OUT}"
 
 
 def main() -> None:
-    families, skipped = {}, {}
+    families, skipped, missing = {}, {}, {}
     for model_type in MODEL_TYPES:
         entry = family(model_type)
-        if entry:
+        if "missing" in entry:
+            missing[model_type] = f"transformers {transformers.__version__} has no {entry['missing']}"
+        elif entry:
             families[model_type] = entry
         else:
             skipped[model_type] = "vLLM 0.34.0 builds it with a config class of its own (_CONFIG_REGISTRY)"
     out = {"transformers": transformers.__version__, "script": "tests/data/transformers_config_defaults.py",
            "command": COMMAND,
            "families": families, "not_transformers": skipped}
+    if missing:  # an older transformers (the 4.x freezes); 5.22.2 has a class for every type
+        out["no_class"] = missing
     if sys.argv[1:] == ["--kvplan"]:  # the tables kvplan/model/class_defaults.py holds
         width = 120
         table, aliases, same = kvplan_table(out)
