@@ -186,6 +186,15 @@ METHOD_RULES = (
     ((0, 20), {**_ALL_MARLIN, "sm100": TRTLLM_MXFP8_256, "sm10x": TRTLLM_MXFP8_256},
      "oracle/mxfp4.py 0.20.0:214-231, :425-502"),
 )
+# Mxfp4OnlineMoEMethod's choice (--quantization mxfp4 online; vllm_mxfp4_online module docstring), rows newest first:
+# (first release, backend by class, where read); before 0.32 a CUDA GPU has no backend (vllm_mxfp4_online.
+# online_refusal)
+CUTLASS = Backend("CUTLASS MXFP4 x MXFP4", 128, 128, "cutlass")  # CutlassExpertsMxfp4, modular
+ONLINE_RULES = (
+    ((0, 32), {**_ALL_MARLIN, "sm90": TRITON, "sm100": CUTLASS, "sm10x": CUTLASS, "sm11x": CUTLASS},
+     "oracle/mxfp4.py 0.32.0:389-422, :545-562 (MXFP4 activations first, BF16 after); 0.34.0 :421-458"),
+)
+ONLINE_BF16_FALLBACK_SINCE = (0, 32)  # _filter_by_activation keeps the BF16 backends after the matching ones
 MARLIN_MODULAR_SINCE = (0, 17)  # MarlinExperts in mk.FusedMoEKernel (quantization/mxfp4.py 0.17.0:443-450)
 MONOLITHIC_NEEDS_ONE_DP_SINCE = (0, 19)  # the monolithic classes' _supports_parallel_config (0.19.0 oracle)
 TRTLLM_UNPADDED_OUTPUT_SINCE = (0, 21)  # TrtLlmMxfp4ExpertsModular's output hidden_dim_unpadded (0.21.0 :263-277)
@@ -289,9 +298,7 @@ def kernel(spec, version: str, gpu, layout=None, lora: bool = False) -> Optional
     one_rank = layout is None or (layout.dp <= 1 and not layout.eplb)
     model_type = getattr(spec, "model_type", "")
     if not getattr(spec, "quantization", "") and release >= ONLINE_SINCE["mxfp4"]:  # Mxfp4OnlineMoEMethod
-        from .vllm_mxfp4_online import online_kernel
-
-        return online_kernel(release, capability, False, one_rank)
+        return online_kernel(release, capability, one_rank)
     if model_type == "deepseek_v4" or model_type != "gpt_oss" and release >= MXFP4_METHOD_SINCE:
         row = next((row for row in METHOD_RULES if release >= row[0]), METHOD_RULES[-1])
         backend = row[1][gpu_class(capability)]
@@ -306,3 +313,19 @@ def kernel(spec, version: str, gpu, layout=None, lora: bool = False) -> Optional
     else:
         modular = release >= MONOLITHIC_NEEDS_ONE_DP_SINCE and not one_rank
     return Mxfp4Kernel(backend, modular, release >= TRTLLM_UNPADDED_OUTPUT_SINCE, row[3], release)
+
+
+def online_kernel(release: tuple, capability, one_rank: bool) -> Mxfp4Kernel:
+    """The kernel Mxfp4OnlineMoEMethod runs the experts on (ONLINE_RULES); before 0.32 a CUDA GPU has none
+    (vllm_mxfp4_online.online_refusal) and Marlin's tile stands in, labelled."""
+    if release < ONLINE_BF16_FALLBACK_SINCE:
+        return Mxfp4Kernel(EARLIER, False, source="no CUDA backend for MXFP4 activations before 0.32 (refused)")
+    row = next((row for row in ONLINE_RULES if release >= row[0]), ONLINE_RULES[-1])
+    backend = row[1][gpu_class(capability)]
+    if backend is MARLIN:
+        modular = release >= MARLIN_MODULAR_SINCE
+    elif backend is CUTLASS:
+        modular = True
+    else:
+        modular = release >= MONOLITHIC_NEEDS_ONE_DP_SINCE and not one_rank
+    return Mxfp4Kernel(backend, modular, False, row[2], release)

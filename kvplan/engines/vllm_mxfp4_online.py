@@ -41,6 +41,8 @@ unless named):
     0.32 moves Triton behind Marlin, :412-420). Humming stays behind Triton on Hopper (prioritize_humming moves it
     ahead of Marlin only).
   - ROCm (AITER W4A4 on gfx950) is not modelled: Marlin's tile, labelled.
+  The table and the kernel it gives are vllm_mxfp4.ONLINE_RULES and online_kernel (beside gpt-oss's, whose Backend
+  and Mxfp4Kernel they reuse).
 - Tiles (mxfp4_round_up_hidden_size_and_intermediate_size, oracle/mxfp4.py 0.32.0:840-843, 0.34.0:846-849):
   CUTLASS_MXFP4_MXFP4 rounds both sizes up to 128, OAI Triton the intermediate to 64, Marlin the intermediate to 128
   and the hidden size to 256 (vllm_mxfp4.Backend). CUTLASS keeps the quantised uint8 weights as they are and its
@@ -59,21 +61,12 @@ from typing import Optional
 
 from ..model.quantization import requantized
 from .figures import Refusal
-from .vllm_mxfp4 import (EARLIER, MARLIN, MARLIN_MODULAR_SINCE, MONOLITHIC_NEEDS_ONE_DP_SINCE, TRITON, Backend,
-                         Mxfp4Kernel, gpu_class, has_mxfp4_experts)
+from .vllm_mxfp4 import ONLINE_BF16_FALLBACK_SINCE, has_mxfp4_experts
 from .vllm_quant import ONLINE_SINCE, REMEDY_FLAGS
 from .vllm_versions import parse_version
 
-CUTLASS = Backend("CUTLASS MXFP4 x MXFP4", 128, 128, "cutlass")
 # linears Mxfp4OnlineLinearMethod quantises (module docstring); kvplan's groups of LinearBase layers
 LINEAR_GROUPS = ("attention", "linear", "dense", "shared_experts")
-BF16_FALLBACK_SINCE = (0, 32)  # _filter_by_activation keeps the BF16 backends after the matching ones (0.32.0 :545-562)
-# Rows newest first: (first release, backend by GPU class (vllm_mxfp4.gpu_class), where read)
-RULES = (
-    ((0, 32), {"sm90": TRITON, "sm100": CUTLASS, "sm10x": CUTLASS, "sm11x": CUTLASS, "sm12x": MARLIN,
-               "other": MARLIN},
-     "oracle/mxfp4.py 0.32.0:389-422, :545-562 (MXFP4 activations first, BF16 after); 0.34.0 :421-458"),
-)
 _DENSE_NOTE = "mxfp4 quantises routed experts only"  # model/quantization.with_quantization's note, true before 0.28
 REFUSAL = ("vLLM {version} cannot serve this MoE model with --quantization mxfp4 on a CUDA GPU: the online MXFP4 method "
            "asks for MXFP4 activations, which only ROCm's AITER and the amd-quark emulation take before 0.32, so model "
@@ -98,33 +91,15 @@ def online_view(spec, version: str):
     return replace(spec, notes=tuple(n for n in spec.notes if not n.startswith(_DENSE_NOTE)))
 
 
-def online_kernel(release: tuple, capability, rocm: bool, one_rank: bool) -> Mxfp4Kernel:
-    """The kernel Mxfp4OnlineMoEMethod runs the experts on (module docstring); before 0.32 a CUDA GPU has none
-    (online_refusal), and Marlin's tile stands in, labelled, as it does on ROCm."""
-    if rocm:
-        return Mxfp4Kernel(EARLIER, False, source="ROCm's online MXFP4 (AITER W4A4) not modelled: Marlin's tile")
-    if release < BF16_FALLBACK_SINCE:
-        return Mxfp4Kernel(EARLIER, False, source="no CUDA backend for MXFP4 activations before 0.32 (refused)")
-    row = next((row for row in RULES if release >= row[0]), RULES[-1])
-    backend = row[1][gpu_class(capability)]
-    if backend is MARLIN:
-        modular = release >= MARLIN_MODULAR_SINCE
-    elif backend is CUTLASS:
-        modular = True  # CutlassExpertsMxfp4 is a FusedMoEExpertsModular
-    else:
-        modular = release >= MONOLITHIC_NEEDS_ONE_DP_SINCE and not one_rank
-    return Mxfp4Kernel(backend, modular, False, row[2], release)
-
-
 def online_refusal(spec, capability, version: str) -> Optional[Refusal]:
     """Model loading's stop in 0.28-0.31 for a model with routed experts on a CUDA GPU (module docstring)."""
     from .vllm_sparse import is_rocm_platform
 
     if not capability or is_rocm_platform(capability) or not applies(spec, version) \
-            or parse_version(version) >= BF16_FALLBACK_SINCE or not has_mxfp4_experts(spec):
+            or parse_version(version) >= ONLINE_BF16_FALLBACK_SINCE or not has_mxfp4_experts(spec):
         return None
     reason = REFUSAL.format(version=version)
-    later = "vllm==" + ".".join(map(str, BF16_FALLBACK_SINCE)) + ".0"
+    later = "vllm==" + ".".join(map(str, ONLINE_BF16_FALLBACK_SINCE)) + ".0"
     return Refusal(reason, None, configuration=True, field="quantization", headline=reason.split(": ")[0],
                    remedy=f"vLLM accepts --engine {later} or newer, or the model without --quantization",
                    fix_field="engine", options=(later,), onward="newer", remedy_flags=REMEDY_FLAGS)
