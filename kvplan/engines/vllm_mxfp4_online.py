@@ -68,9 +68,9 @@ from .vllm_versions import parse_version
 # linears Mxfp4OnlineLinearMethod quantises (module docstring); kvplan's groups of LinearBase layers
 LINEAR_GROUPS = ("attention", "linear", "dense", "shared_experts")
 _DENSE_NOTE = "mxfp4 quantises routed experts only"  # model/quantization.with_quantization's note, true before 0.28
-REFUSAL = ("vLLM {version} cannot serve this MoE model with --quantization mxfp4 on a CUDA GPU: the online MXFP4 method "
-           "asks for MXFP4 activations, which only ROCm's AITER and the amd-quark emulation take before 0.32, so model "
-           "loading stops at \"No MXFP4 MoE backend supports the deployment configuration.\"")
+REFUSAL = ("vLLM {version} cannot serve this MoE model with --quantization mxfp4 on a CUDA GPU: the online MXFP4 "
+           "method asks for MXFP4 activations, which only ROCm's AITER and the amd-quark emulation take before 0.32, "
+           "so model loading stops at \"No MXFP4 MoE backend supports the deployment configuration.\"")
 
 
 def applies(spec, version: str) -> bool:
