@@ -50,6 +50,7 @@ from .vllm_mamba_v0 import v0_state_refusal
 from .vllm_mimo import diffkv_refusal, served_layers
 from .vllm_model_dtype import (built_quantization_refusal, float_kv_refusal, gpu_dtype_refusal, model_dtype_refusal,
                                servable_dtypes)
+from .vllm_mxfp4_online import online_refusal
 from .vllm_quant import is_deprecation, marlin_refusal, model_config_refusal, scheme_refusal
 from .vllm_settings import Settings, with_model_defaults
 from .vllm_specs import (attention_block_size, hybrid_block_size, kv_cache_groups, layer_spec, mamba_all_blocks,
@@ -330,6 +331,7 @@ def _configuration_refusal(spec, precision, *, tp: int, length: int, block_size:
         built_quantization_refusal(spec, capability, version) or \
         gpu_dtype_refusal(spec, capability, version, gpu_name) or \
         scheme_refusal(spec, capability, version) or marlin_refusal(spec, capability, version) or \
+        online_refusal(spec, capability, version) or \
         kv_scheme_refusal(spec, version) or checkpoint_e5m2_refusal(spec, precision, capability, version, tp) or \
         v4_dtype_refusal(spec, precision, capability, version) or \
         diffkv_refusal(spec, precision, capability, version) or octave_refusal(precision, capability) or \

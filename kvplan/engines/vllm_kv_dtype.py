@@ -227,12 +227,14 @@ def config_hook_line(spec, precision, capability=(), version: str = PINNED) -> s
 def release_view(spec, version: str):
     """`spec` as vLLM `version` builds it, where that differs from 0.32.0: what `--kv-cache-dtype auto` stores
     (auto_kv_dtype), the note on the checkpoint's KV cache saying what this release makes of it, the model's
-    length as this release scales it by the RoPE factor (vllm_rope_len.rope_view), and its sparse layers' indexers
-    as this release builds them (vllm_index_share.index_view)."""
+    length as this release scales it by the RoPE factor (vllm_rope_len.rope_view), its sparse layers' indexers
+    as this release builds them (vllm_index_share.index_view), and --quantization mxfp4's linear layers where the
+    release quantises them online (vllm_mxfp4_online.online_view)."""
     from .vllm_index_share import index_view
+    from .vllm_mxfp4_online import online_view
     from .vllm_rope_len import rope_view
 
-    spec = index_view(rope_view(spec, version), version)
+    spec = online_view(index_view(rope_view(spec, version), version), version)
     auto = auto_kv_dtype(spec, version)
     notes = _checkpoint_kv_note(spec, version)
     if (auto, notes) == (spec.auto_kv_dtype, spec.notes):

@@ -98,8 +98,8 @@ All four are modular (their buffers the workspace manager's, kept under the samp
 DeepSeek-V4-Flash at TP 8 over 8,192 tokens (k = 6, K = 4,096, I' = 256): Marlin 6 x (4,096 + 4,096) x 2 = 98,304
 bytes a token, 0.75 GiB; Humming (8,192 + 49,152) = 57,344, 0.44 GiB; TRT-LLM 8,192, 64 MiB.
 --quantization mxfp4 on a checkpoint without a quantization config runs online from 0.28 (vllm_quant.ONLINE_SINCE:
-Mxfp4OnlineMoEMethod, quantization/online/mxfp4.py 0.32.0:142-156, on gpt-oss's selector with MXFP4 activations), not
-read: it keeps kvplan's earlier rule (OAI Triton's tile on Hopper, Marlin's elsewhere, nothing kept).
+Mxfp4OnlineMoEMethod on gpt-oss's list with MXFP4 activations): its kernels, tiles and what it quantises besides the
+experts are vllm_mxfp4_online.py's.
 
 Biases: OAI Triton and TRT-LLM hold the experts' biases in float32, converted after loading (process_weights_after_
 loading: quantization/mxfp4.py 0.10.1:307-308 and :390-394, 0.12.0:470-471 and :750-754; oracle/mxfp4.py 0.19.0
@@ -130,7 +130,7 @@ class Backend:
     name: str
     hidden_tile: int  # the hidden size rounded up to a multiple of this (1: as stored)
     inter_tile: int  # a rank's expert intermediate size rounded up to a multiple of this
-    kind: str = ""  # whose buffers: marlin | triton | trtllm | deepgemm | humming ("": not read, none kept)
+    kind: str = ""  # whose buffers: marlin | triton | trtllm | deepgemm | humming | cutlass ("": none kept)
     fp32_biases: bool = False
 
     @property
@@ -148,7 +148,6 @@ TRTLLM_MXFP8_256 = Backend("FlashInfer TRT-LLM (MXFP8 activations)", 256, 256, "
 TRTLLM_MXFP8 = Backend("FlashInfer TRT-LLM (MXFP8 activations)", 256, 128, "trtllm", True)  # 0.27 on
 DEEPGEMM = Backend("DeepGEMM (FP8 activations)", 128, 128, "deepgemm")
 HUMMING = Backend("Humming", 1, 64, "humming")
-EARLIER_HOPPER = Backend("a kernel kvplan has not read (taken as OAI Triton)", 1, 64)
 EARLIER = Backend("a kernel kvplan has not read (taken as Marlin)", 256, 128)
 
 # The GPU classes the selection tells apart (module docstring): "sm90" Hopper; "sm100" exactly 10.0 (B200, GB200);
@@ -187,6 +186,15 @@ METHOD_RULES = (
     ((0, 20), {**_ALL_MARLIN, "sm100": TRTLLM_MXFP8_256, "sm10x": TRTLLM_MXFP8_256},
      "oracle/mxfp4.py 0.20.0:214-231, :425-502"),
 )
+# Mxfp4OnlineMoEMethod's choice (--quantization mxfp4 online; vllm_mxfp4_online module docstring), rows newest first:
+# (first release, backend by class, where read); before 0.32 a CUDA GPU has no backend (vllm_mxfp4_online.
+# online_refusal)
+CUTLASS = Backend("CUTLASS MXFP4 x MXFP4", 128, 128, "cutlass")  # CutlassExpertsMxfp4, modular
+ONLINE_RULES = (
+    ((0, 32), {**_ALL_MARLIN, "sm90": TRITON, "sm100": CUTLASS, "sm10x": CUTLASS, "sm11x": CUTLASS},
+     "oracle/mxfp4.py 0.32.0:389-422, :545-562 (MXFP4 activations first, BF16 after); 0.34.0 :421-458"),
+)
+ONLINE_BF16_FALLBACK_SINCE = (0, 32)  # _filter_by_activation keeps the BF16 backends after the matching ones
 MARLIN_MODULAR_SINCE = (0, 17)  # MarlinExperts in mk.FusedMoEKernel (quantization/mxfp4.py 0.17.0:443-450)
 MONOLITHIC_NEEDS_ONE_DP_SINCE = (0, 19)  # the monolithic classes' _supports_parallel_config (0.19.0 oracle)
 TRTLLM_UNPADDED_OUTPUT_SINCE = (0, 21)  # TrtLlmMxfp4ExpertsModular's output hidden_dim_unpadded (0.21.0 :263-277)
@@ -229,6 +237,8 @@ class Mxfp4Kernel:
             return tokens * (hidden + k * inter) * width
         if kind == "trtllm":  # its output alone
             return tokens * (spec.hidden_size if self.unpadded_output else hidden) * width
+        if kind == "cutlass":  # max(M k max(2 N, K), M K) + M k N (vllm_mxfp4_online module docstring)
+            return (max(tokens * k * max(2 * inter, hidden), tokens * hidden) + tokens * k * inter) * width
         ep = layout is not None and layout.ep > 1
         if kind == "humming":  # the five buffers alternating over two workspaces
             quantised = 1 if self.release >= HUMMING_FP8_INPUT_SINCE else width
@@ -287,10 +297,8 @@ def kernel(spec, version: str, gpu, layout=None, lora: bool = False) -> Optional
         return Mxfp4Kernel(EARLIER, False, source="ROCm not modelled: Marlin's tile")
     one_rank = layout is None or (layout.dp <= 1 and not layout.eplb)
     model_type = getattr(spec, "model_type", "")
-    if model_type not in ("gpt_oss", "deepseek_v4") and not getattr(spec, "quantization", "") \
-            and release >= ONLINE_SINCE["mxfp4"]:  # --quantization mxfp4 online: Mxfp4OnlineMoEMethod
-        earlier = EARLIER_HOPPER if capability == (9, 0) else EARLIER
-        return Mxfp4Kernel(earlier, False, source="the online MXFP4 method's selector not read")
+    if not getattr(spec, "quantization", "") and release >= ONLINE_SINCE["mxfp4"]:  # Mxfp4OnlineMoEMethod
+        return online_kernel(release, capability, one_rank)
     if model_type == "deepseek_v4" or model_type != "gpt_oss" and release >= MXFP4_METHOD_SINCE:
         row = next((row for row in METHOD_RULES if release >= row[0]), METHOD_RULES[-1])
         backend = row[1][gpu_class(capability)]
@@ -305,3 +313,19 @@ def kernel(spec, version: str, gpu, layout=None, lora: bool = False) -> Optional
     else:
         modular = release >= MONOLITHIC_NEEDS_ONE_DP_SINCE and not one_rank
     return Mxfp4Kernel(backend, modular, release >= TRTLLM_UNPADDED_OUTPUT_SINCE, row[3], release)
+
+
+def online_kernel(release: tuple, capability, one_rank: bool) -> Mxfp4Kernel:
+    """The kernel Mxfp4OnlineMoEMethod runs the experts on (ONLINE_RULES); before 0.32 a CUDA GPU has none
+    (vllm_mxfp4_online.online_refusal) and Marlin's tile stands in, labelled."""
+    if release < ONLINE_BF16_FALLBACK_SINCE:
+        return Mxfp4Kernel(EARLIER, False, source="no CUDA backend for MXFP4 activations before 0.32 (refused)")
+    row = next((row for row in ONLINE_RULES if release >= row[0]), ONLINE_RULES[-1])
+    backend = row[1][gpu_class(capability)]
+    if backend is MARLIN:
+        modular = release >= MARLIN_MODULAR_SINCE
+    elif backend is CUTLASS:
+        modular = True
+    else:
+        modular = release >= MONOLITHIC_NEEDS_ONE_DP_SINCE and not one_rank
+    return Mxfp4Kernel(backend, modular, False, row[2], release)

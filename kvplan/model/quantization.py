@@ -147,6 +147,16 @@ def with_quantization(spec: ModelSpec, method: Optional[str]) -> ModelSpec:
     return spec
 
 
+def requantized(spec: ModelSpec, names: tuple, method: str, what: str) -> ModelSpec:
+    """`spec` with its groups named `names` still in the model dtype re-priced as `method` quantises a 16-bit
+    checkpoint (an engine release's own rule: engines/vllm_mxfp4_online.py), `what` saying why in the weights'
+    source."""
+    fmt, per_param, _ = _format_of(method, spec.hidden_size)
+    groups = tuple(_reprice(g, per_param, fmt) if g.name in names and g.stored == spec.dtype and g.parameters else g
+                   for g in spec.params)
+    return _with_groups(spec, groups, spec.dtype, what)
+
+
 def _mismatch(key: str, current: str) -> FieldError:
     return FieldError("quantization", f"{key} does not match the checkpoint, whose weights are stored as {current}; "
                                       f"vLLM refuses a different method for a quantised checkpoint.")
