@@ -1,6 +1,5 @@
-"""vLLM 0.8-0.10.1 serve a model with Mamba / linear-attention state on the V0 engine by default, which kvplan does
-not model: vLLM starts there, so kvplan plans nothing (RefusedInput on --engine, exit 2) rather than a V1 plan or a
-refusal vLLM never makes, and names 0.10.2, which runs them on V1.
+"""vLLM 0.8-0.10.1 serve a model with Mamba / linear-attention state on the V0 engine by default (runs_v0); since s73
+kvplan plans them by V0's rules (tests/test_mamba_v0_s73.py), so the s72 refusal tests went there.
 
 Read release by release in engine/arg_utils.py EngineArgs._is_v1_supported_oracle:
 - 0.8.0:1518-1519, 0.9.0:1300-1302, 0.9.1:1354: `if not model_config.is_v1_compatible` -> V0; every class with
@@ -18,46 +17,16 @@ import pytest
 
 from kvplan import api
 from kvplan.engines.vllm_mamba_v0 import runs_v0
-from kvplan.errors import RefusedInput
 
-from conftest import run_kvplan
 
 NEMOTRON_H = "nvidia/Nemotron-H-8B-Base-8K"
 JAMBA = "ai21labs/AI21-Jamba-1.5-Mini"
-FALCON_MAMBA = "tiiuae/falcon-mamba-7b"
 
 
 def _plan(model: str, version: str, tp: int = 1, **kwargs):
     (plan,) = api.estimate(model, gpu="h100", max_model_len=8192, engine=f"vllm=={version}",
                            tensor_parallel_size=tp, **kwargs)
     return plan
-
-
-@pytest.mark.parametrize("model,tp,version", [
-    (NEMOTRON_H, 1, "0.9.1"), (NEMOTRON_H, 1, "0.9.2"), (NEMOTRON_H, 1, "0.10.0"), (NEMOTRON_H, 1, "0.10.1"),
-    (JAMBA, 2, "0.8.0"), (JAMBA, 2, "0.9.2"), (JAMBA, 2, "0.10.1"), (FALCON_MAMBA, 1, "0.10.1")])
-def test_v0_releases_not_planned_with_the_v1_release_named(model, tp, version):
-    with pytest.raises(RefusedInput) as raised:
-        _plan(model, version, tp)
-    assert raised.value.field == "engine"
-    assert f"vLLM {version} serves" in raised.value.text and "on its V0 engine by default" in raised.value.text
-    assert "--engine vllm==0.10.2 or newer" in raised.value.text
-
-
-def test_fp8_cache_does_not_slip_past_the_refusal():
-    # 0.10.0's V1 runner would size the state in the cache dtype (v1/worker/gpu_model_runner.py 0.10.0:2848-2852),
-    # but 0.10.0 never runs V1 here by default
-    with pytest.raises(RefusedInput) as raised:
-        _plan(JAMBA, "0.10.0", 2, kv_cache_dtype="fp8")
-    assert raised.value.field == "engine"
-
-
-def test_command_line_says_it_in_one_line_exit_2():
-    for command in ("estimate", "check"):
-        result = run_kvplan(command, JAMBA, "--gpu", "H100", "--tp", "2", "-c", "8192", "--engine", "vllm==0.10.1")
-        err = result.stderr.strip()
-        assert result.returncode == 2 and result.stdout == ""
-        assert len(err.splitlines()) == 1 and "V0 engine" in err and "Traceback" not in err
 
 
 def test_nemotron_h_older_than_its_registry_keeps_the_architecture_refusal():

@@ -134,7 +134,7 @@ def _spec_for(dep: Deployment, resolved: dict) -> ModelSpec:
         spec = with_cache_flags(replace(_resolve(dep, resolved), runner=dep.runner, convert=dep.convert,
                                         pooler_config=dep.pooler_config), dep)  # as estimate's flags
         refuse_encoder_only(spec, get_engine(dep.engine).version)  # said on the model's line, as any model error
-        v0_state_unmodelled(spec, get_engine(dep.engine).version)  # 0.8-0.10.1 start Mamba states on V0: not planned
+        v0_state_unmodelled(spec, get_engine(dep.engine).version)  # V0 state kvplan does not model: not planned
         refuse_runner(spec, get_engine(dep.engine).version)  # a runner the class cannot do, as vLLM's ModelConfig
         refuse_pooler_config(spec, get_engine(dep.engine).version)  # a field or type the release refuses
         refuse_st_pooling(spec, get_engine(dep.engine).version)  # 0.11-0.13 stop on a Pooling module's config.json

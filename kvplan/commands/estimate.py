@@ -159,7 +159,7 @@ def estimate(model: str, *, contexts: Optional[list] = None, kv_dtypes: list = (
                                            transformers=transformers_for(release)), quantization, dtype)
     weighted = flags.with_runner(plain)  # --runner / --convert / --pooler-config, the Mamba dtypes, the window switch
     refuse_encoder_only(weighted, engine_model.version)  # vLLM's rules by release; --engine none: the newest's
-    v0_state_unmodelled(weighted, engine_model.version)  # 0.8-0.10.1 start Mamba states on V0: not planned
+    v0_state_unmodelled(weighted, engine_model.version)  # V0 state kvplan does not model (MiniMax ...): not planned
     refuse_runner(weighted, engine_model.version)  # a runner the class cannot do, as vLLM's ModelConfig
     refuse_pooler_config(weighted, engine_model.version)  # a field or type the release refuses
     refuse_st_pooling(weighted, engine_model.version)  # 0.11-0.13 stop on a Pooling module's missing config.json

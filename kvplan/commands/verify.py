@@ -190,7 +190,7 @@ def verify(model: str, *, tp: int = 1, context: Optional[int] = None, kv_dtype: 
     raw: list = []
     spec = with_cache_flags(resolve(model, revision, raw_out=raw), flags)  # --disable-sliding-window: layers full
     refuse_encoder_only(spec, version)  # before torch, as the release-independent refusal
-    v0_state_unmodelled(spec, version)  # 0.8-0.10.1 start Mamba states on V0, which kvplan does not plan
+    v0_state_unmodelled(spec, version)  # V0 state kvplan does not model (vllm_mamba_v0.V0_UNMODELLED)
     viewed = release_view(unviewed(spec), version)  # the length as this release derives it (RoPE factors)
     context = verify_length(viewed, context)
     refuse_config_read(viewed, context, engine_model, kv_dtype=kv_dtype, block_size=block_size, tp=tp)

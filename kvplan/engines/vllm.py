@@ -46,7 +46,7 @@ from .vllm_index_share import index_share_refusal
 from .vllm_kv_dtype import cache_precision, config_hook_line
 from .vllm_mamba_mode import mamba_all_mode
 from .vllm_mamba_state import hybrid_pages, mamba_state_bytes, ssm_state_dtype
-from .vllm_mamba_v0 import v0_state_refusal
+from .vllm_mamba_v0 import v0_rules, v0_state_refusal
 from .vllm_mimo import diffkv_refusal, served_layers
 from .vllm_model_dtype import (built_quantization_refusal, float_kv_refusal, gpu_dtype_refusal, model_dtype_refusal,
                                servable_dtypes)
@@ -118,7 +118,7 @@ def layer_specs(spec, tp: int, precision, settings: Settings, block_size: Option
     alignment = prefill_checkpoint_alignment(layers, version, capability) if settings.prefix_caching else None
     all_mode = mamba_all_mode(spec, version, settings.prefix_caching)  # a state every block: CacheSpec.all_mode
     all_block = None  # "all" mode's Mamba block, aligned to the Mamba chunk (mamba_all_blocks)
-    if mamba:
+    if mamba and rules.era != "v0":  # V0 pages its attention layers alone, at their own block (groups_for)
         attention, per_token, page = hybrid_pages(spec, tp, precision, version)
         if attention is not None:
             shape = (isinstance(attention, MLALatent), version, capability, getattr(attention, "head_dim", 0))
@@ -136,7 +136,7 @@ def layer_specs(spec, tp: int, precision, settings: Settings, block_size: Option
                 lines.append(f"Padding mamba page size by {100 * (bs * per_token - page) / page:.2f}% to ensure "
                              f"that mamba page size and attention page size are exactly equal.")
     mamba_block = all_block or (bs if settings.prefix_caching else settings.max_model_len)
-    if mamba and len(mamba) == len(layers):  # attention-free: the state block is the only block there is
+    if mamba and len(mamba) == len(layers) and rules.era != "v0":  # attention-free: the state block is the only one
         bs = mamba_block
     made: dict = {}  # layers of one kind are equal (frozen): one spec per kind, shared by its layers
     drafts = spec.draft.config.num_speculative_tokens if spec.draft is not None else 0  # --speculative-config
@@ -152,9 +152,15 @@ def layer_specs(spec, tp: int, precision, settings: Settings, block_size: Option
 
 
 def groups_for(specs, rules: Behaviour):
-    if rules.era == "v0":  # no cache groups: every layer in one block table
-        first = next(s for s in specs if s is not None)
-        return kv_cache_groups([first if s is not None else None for s in specs])[0], []
+    """V0: no cache groups, every attention layer in one block table with the first one's page; its Mamba layers
+    keep their states in the model's own cache (CacheEngine counts attention layers only: worker/cache_engine.py
+    0.9.2:121-143; vllm_mamba_v0.py), so an attention-free model has no group. V1: kv_cache_groups."""
+    if rules.era == "v0":
+        paged = [s if s is not None and s.kind != "mamba" else None for s in specs]
+        first = next((s for s in paged if s is not None), None)
+        if first is None:
+            return (), []
+        return kv_cache_groups([first if s is not None else None for s in paged])[0], []
     return kv_cache_groups(specs)
 
 
@@ -268,7 +274,8 @@ def size_lines(num_blocks: int, per_request: int, groups, settings: Settings, ru
     if rules.era == "v0":
         tokens = num_blocks * block
         concurrency = tokens / length
-        return tokens, concurrency, [f"# GPU blocks: {num_blocks}, # CPU blocks: {SWAP_SPACE // per_block}",
+        return tokens, concurrency, [f"# GPU blocks: {num_blocks}, # CPU blocks: "
+                                     f"{SWAP_SPACE // per_block if per_block else 0}",
                                      f"Maximum concurrency for {length} tokens per request: {concurrency:.2f}x"]
     concurrency = num_blocks / per_request
     if rules.tokens_rule == "blocks_per_group":
@@ -286,7 +293,7 @@ def configuration_refusal(spec, precision, *, tp: int, length: int, block_size: 
     """vLLM's first refusal of the configuration itself, whatever the memory, in the order start-up meets them: the
     architecture, the length, a float16 the model refuses and the weight quantisation's method (unregistered, not on
     ROCm, deprecated unless `allow_deprecated`) while ModelConfig reads the config (config/model.py 0.33.0:922),
-    then a model with Mamba / linear-attention state that 0.8-0.10.1 runs on V0 (vllm_mamba_v0: the V1 oracle),
+    then a model whose V0 state cache kvplan does not model (vllm_mamba_v0.V0_UNMODELLED: MiniMax, Falcon-H1, ...),
     then in VllmConfig.__post_init__ a KDA state dtype (its hybrid hook: vllm_cache_flags.kda_refusal), a 16-bit
     cache dtype other than the model's (0.33.0 config/vllm.py:1540) and the quantisation's class, GPU and served
     dtype (:1608; vllm_quant.quant_config_refusal), bfloat16 on a GPU without it as the worker starts, a
@@ -380,7 +387,7 @@ def start(spec, *, tp: int, precision, settings: Settings, available: list, stag
     tokens (vllm_media_floor.item_refusal), which the front end meets before the engine core starts, LoRA's
     (vllm_lora.lora_refusal, speculative_refusal); before the memory and, as kvplan orders them, after the
     configuration's other checks (vLLM meets the worker's and the attention backends' after the front end's)."""
-    rules = behaviour(version)
+    rules = v0_rules(spec, version) or behaviour(version)  # V0's where the release falls back to it (vllm_mamba_v0)
     settings = with_model_defaults(spec, settings, version)
     cache = cache_precision(spec, precision, capability, version, tp).name
     specs, bs, lines = layer_specs(spec, tp, precision, settings, block_size, rules, version, capability)
@@ -401,6 +408,8 @@ def start(spec, *, tp: int, precision, settings: Settings, available: list, stag
     if refusal is not None:  # refused while reading the config: no memory profile, no log lines
         return Startup(_figures(version, min(available), None, None, None, refusal, (), bs, groups, per_request, 0,
                                 settings, cache), 0, "memory")
+    if not groups:  # V0, attention-free: no KV block, a request holds a state slot only (attention_free_start)
+        return attention_free_start(version, available, bs, settings, cache, lines)
     profiled = [m.profiled_bytes for m in measured] if measured else available
     if rules.era != "v0":  # V0 logged a "Memory profiling results" line instead
         lines += [f"Available KV cache memory: {format_gib(a)} GiB" for a in dict.fromkeys(profiled)]
@@ -460,6 +469,25 @@ def start(spec, *, tp: int, precision, settings: Settings, available: list, stag
     decoding = one.resident(num_blocks - 1, one.decoding)  # chunked layers full again before a chunk ends
     capped = min(decoding, settings.max_num_seqs)
     return Startup(figures, capped, "max_num_seqs" if decoding > settings.max_num_seqs else "memory", bs)
+
+
+def attention_free_start(version: str, available: list, bs: int, settings: Settings, cache: str, lines: list):
+    """V0 on an attention-free model (Mamba): CacheEngine's block is 0 bytes, so 0 GPU and CPU blocks
+    (worker/worker.py 0.9.2:268-270), and raise_if_cache_size_invalid checks neither the memory nor the length
+    (:560-577): vLLM starts wherever the profile run itself fit the GPU, past --gpu-memory-utilization's share if
+    need be, which kvplan does not follow, refusing where its budget leaves less than nothing. The scheduler then
+    runs max_num_seqs requests, each in a state slot (vllm_mamba_v0.v0_slots pads them up)."""
+    lines = list(lines) + ["# GPU blocks: 0, # CPU blocks: 0",
+                           f"Maximum concurrency for {settings.max_model_len} tokens per request: 0.00x"]
+    if min(available) < 0:
+        refusal = Refusal("The weights, the profile run's activations and V0's Mamba state cache take more than "
+                          "--gpu-memory-utilization's share of the GPU; vLLM checks no KV memory for an attention-free "
+                          "model and starts only if the GPU itself holds them", None)
+        return Startup(_figures(version, min(available), 0, None, None, refusal, lines, bs, (), 0, 0, settings,
+                                cache), 0, "memory")
+    figures = _figures(version, min(available), 0, 0, 0.0, None, lines, bs, (), 0, settings.max_num_seqs, settings,
+                       cache)
+    return Startup(figures, settings.max_num_seqs, "max_num_seqs", bs)
 
 
 def after_warmup_refusal(groups, stages: list, num_blocks: int, check) -> Optional[Refusal]:

@@ -61,6 +61,7 @@ from .vllm_gdn_workspace import gdn_checkpoint_workspace
 from .vllm_index_share import shared_indexer_weights
 from .vllm_indexer_profile import (VIEWS_RELEASED_SINCE, flashmla_reservation, gather_bytes, indexer_profile,
                                    prefill_buffer_keys, profile_allocation, workspace_views)
+from .vllm_mamba_v0 import v0_state_term
 from .vllm_mxfp4 import kernel as mxfp4_kernel
 from .vllm_profile import (FLASHINFER_SAMPLER_BYTES, moe_workspace, persistent_after_profile, profile_peak,
                            tower_data_parallel)
@@ -1195,7 +1196,10 @@ def _budget(spec, tp: int, gpu, gpu_util: float, settings, rules: Behaviour, ver
     graphs, graph_source = graph_reserve(rules, runner, gpu, flags.enforce_eager, version,
                                          _capture_counts(spec, settings, gpu, version, flags, runner))
     lora = lora_term.bytes if lora_term else 0
-    available = requested - weights - lora - peak - non_torch - state - nccl - graphs
+    # V0's Mamba state cache, allocated in the profile run's first forward (vllm_mamba_v0.py)
+    mamba_term = v0_state_term(spec, tp, settings, flags.enforce_eager, version, stage) if rules.era == "v0" else None
+    mamba = mamba_term.bytes if mamba_term else 0
+    available = requested - weights - lora - peak - non_torch - state - mamba - nccl - graphs
     terms = (
         BudgetTerm("memory", requested, f"{gpu.name} {format_gib(memory)} GiB x gpu_memory_utilization {gpu_util}"),
         BudgetTerm("weights", weights, weights_source),
@@ -1203,6 +1207,7 @@ def _budget(spec, tp: int, gpu, gpu_util: float, settings, rules: Behaviour, ver
         BudgetTerm("profile_peak", peak, peak_source),
         BudgetTerm("non_torch", non_torch, nt_source),
         *((state_term,) if state else ()),
+        *((mamba_term,) if mamba else ()),
         BudgetTerm("cuda_graphs", graphs, graph_source + (_lora_graphs(flags, lora_term) if graphs else "")),
         BudgetTerm("nccl", nccl, nccl_source if tp > 1 else "tp 1"),
     )

@@ -238,12 +238,20 @@ class VllmEngine:
         measured memory (0.34), else the release's default."""
         return 1.0 if sized_after_warmup(self.rules, self.flags) else self.rules.default_gpu_util
 
+    def rules_for(self, spec):
+        """The rules `spec` is planned by: V0's where this release falls back to V0 for its Mamba states
+        (vllm_mamba_v0.v0_rules), else the release's."""
+        from .vllm_mamba_v0 import v0_rules
+
+        return (v0_rules(spec, self.version) if spec is not None else None) or self.rules
+
     def dummy_sampler(self, spec, gpu=None) -> str:
         """How the profile run samples for `spec` on `gpu` (None: a CUDA GPU): as its model runner does."""
         from .vllm_profile import dummy_sampler
         from .vllm_runner import model_runner
 
-        return dummy_sampler(model_runner(spec, self.rules, gpu, self.version), self.rules, gpu)
+        rules = self.rules_for(spec)
+        return dummy_sampler(model_runner(spec, rules, gpu, self.version), rules, gpu)
 
     def settings(self, context: int, gpu, pp: int = 1, max_num_batched_tokens: Optional[int] = None,
                  max_num_seqs: Optional[int] = None, spec=None):
@@ -271,13 +279,14 @@ class VllmEngine:
         if spec is None:
             return resolve_settings(context, gpu.name, gpu.memory_bytes, pp, max_num_batched_tokens, max_num_seqs,
                                     self.version)
-        runner = model_runner(spec, self.rules, gpu, self.version)
+        rules = self.rules_for(spec)
+        runner = model_runner(spec, rules, gpu, self.version)
         incremental = incremental_prefill(spec, self.version)  # a pooling model's chunked prefill / prefix caching
         settings = resolve_settings(context, gpu.name, gpu.memory_bytes, pp, max_num_batched_tokens, max_num_seqs,
-                                    self.version, async_scheduling(spec, self.rules, runner),
+                                    self.version, async_scheduling(spec, rules, runner),
                                     prefix_caching=incremental, v1_runner=runner.name == "V1",
                                     media_floor=media_floor(spec, self.version, self.flags),
-                                    chunked_prefill=incremental)
+                                    chunked_prefill=incremental, rules=rules)
         return replace(settings, max_num_seqs=hooked_seqs(spec, settings.max_num_seqs, self.version),
                        pooling_runner=runner.pooling, pooler_config=given(spec) is not None,
                        prefix_caching_asked=self.flags.enable_prefix_caching,
@@ -363,8 +372,8 @@ class VllmEngine:
         spec, settings = self._budget_settings(spec, gpu, gpu_memory, 1 if stage is None else stage.stages, context,
                                                max_num_batched_tokens, max_num_seqs)
         util = self.default_gpu_util if gpu_util is None else gpu_util
-        return vllm_budget(spec, tp, gpu, util, settings, self.rules, self.version, gpu_memory, stage, self.flags,
-                           block_size, asked_context, kv_dtype)
+        return vllm_budget(spec, tp, gpu, util, settings, self.rules_for(spec), self.version, gpu_memory, stage,
+                           self.flags, block_size, asked_context, kv_dtype)
 
     def _budget_settings(self, spec, gpu, gpu_memory: Optional[int], pp: int, context: Optional[int],
                          max_num_batched_tokens: Optional[int], max_num_seqs: Optional[int]) -> tuple:

@@ -26,14 +26,20 @@ from ..errors import FieldError
 from .vllm_mamba_mode import _is_hybrid, _mamba_prefix_class
 from .vllm_media_floor import raised_note
 from .vllm_prefix_flag import as_asked
-from .vllm_versions import PINNED, behaviour, parse_version
+from .vllm_versions import PINNED, Behaviour, behaviour, parse_version
 
 GiB = 2**30
 
 
 def batch_defaults(gpu_name: str, gpu_memory: int, tiers: str = "0.28") -> tuple:
     """(max_num_batched_tokens, max_num_seqs) that `vllm serve` picks on this GPU, by the release's tiers
-    (vllm_versions.Behaviour.batch_defaults: the 160 GiB tier from 0.28, the A100 exception from 0.9)."""
+    (vllm_versions.Behaviour.batch_defaults: the 160 GiB tier from 0.28, the A100 exception from 0.9); "v0": V0's
+    256 sequences (vllm_mamba_v0.V0_DEFAULT_SEQS) beside 0.9's tokens, which V0's own profile does not read
+    (vllm_profile.profile_peak)."""
+    if tiers == "v0":
+        from .vllm_mamba_v0 import V0_DEFAULT_SEQS
+
+        return batch_defaults(gpu_name, gpu_memory, "0.9")[0], V0_DEFAULT_SEQS
     if tiers == "0.28" and gpu_memory >= 160 * GiB:
         return 16384, 1024
     if gpu_memory >= 70 * GiB and (tiers == "0.8" or "a100" not in gpu_name.lower()):
@@ -85,12 +91,13 @@ def resolve_settings(max_model_len: int, gpu_name: str, gpu_memory: int, pp: int
                      max_num_batched_tokens: Optional[int] = None, max_num_seqs: Optional[int] = None,
                      version: str = PINNED, async_scheduling: Optional[bool] = None,
                      prefix_caching: bool = True, v1_runner: bool = False, media_floor: tuple = (0, ""),
-                     chunked_prefill: bool = True) -> Settings:
+                     chunked_prefill: bool = True, rules: Optional[Behaviour] = None) -> Settings:
     """`media_floor`: (tokens, modality) of the media item a multimodal prefix-LM raises the default batched tokens
     to (vllm_media_floor.media_floor), applied only where max_num_batched_tokens is vLLM's to pick.
     `chunked_prefill` False (a pooling model's default: vllm_pooling_budget.incremental_prefill): vLLM's pick is
-    raised to a whole prompt (whole_prompt_batch)."""
-    rules = behaviour(version)
+    raised to a whole prompt (whole_prompt_batch). `rules`: the release's (None) or V0's where it falls back to V0
+    for the model (vllm_mamba_v0.v0_rules)."""
+    rules = rules or behaviour(version)
     default, seqs = batch_defaults(gpu_name, gpu_memory, rules.batch_defaults)
     if not chunked_prefill:
         default = whole_prompt_batch(default, max_model_len, version)
