@@ -61,7 +61,7 @@ def test_jamba_0_9_2_state_cache_blocks_and_concurrency_by_hand():
     assert e.starts and e.num_gpu_blocks == plan.budget.kv_budget_bytes_per_gpu // 131_072
     assert e.gpu_kv_cache_tokens == e.num_gpu_blocks * 16  # no hybrid raise of the block in V0
     assert not any("attention block size" in line for line in e.log_lines)
-    assert e.log_lines[0].startswith(f"# GPU blocks: {e.num_gpu_blocks}, ")
+    assert e.log_lines[0].startswith(f"# cuda blocks: {e.num_gpu_blocks}, ")  # 0.7.3+: device_name
     assert e.max_num_seqs == 256  # V0's default, not V1's 1,024 on an H100
     # memory holds 8,192-token requests in 139,349 blocks x 16 / 8,192 = 272; the 256 sequences bind
     assert plan.max_concurrency == 256 and plan.max_concurrency_limited_by == "max_num_seqs"
@@ -95,7 +95,7 @@ def test_attention_free_mamba_has_no_blocks_and_runs_max_num_seqs():
     plan = _plan(FALCON_MAMBA, "0.9.2")
     assert _term(plan, "mamba_cache").bytes == 256 * 19_922_944
     e = plan.engine
-    assert e.starts and e.num_gpu_blocks == 0 and e.log_lines[0] == "# GPU blocks: 0, # CPU blocks: 0"
+    assert e.starts and e.num_gpu_blocks == 0 and e.log_lines[0] == "# cuda blocks: 0, # CPU blocks: 0"
     assert plan.max_concurrency == 256 and plan.max_concurrency_limited_by == "max_num_seqs"
 
 
@@ -122,7 +122,7 @@ def test_unmodelled_state_still_refused_in_one_line():
 
 def test_command_line_plans_0_10_1():
     result = run_kvplan("estimate", JAMBA, "--gpu", "H100", "--tp", "2", "-c", "8192", "--engine", "vllm==0.10.1")
-    assert result.returncode == 0 and "# GPU blocks:" in result.stdout
+    assert result.returncode == 0 and "# cuda blocks:" in result.stdout
 
 
 def test_unmodelled_release_asked_for_raises_naming_the_piece():
@@ -132,3 +132,24 @@ def test_unmodelled_release_asked_for_raises_naming_the_piece():
         v0_state_unmodelled(spec, "0.9.2")
     assert raised.value.field == "engine" and "Plamo2's own layer pattern" in raised.value.text
     assert "--engine vllm==0.10.2 or newer" in raised.value.text
+
+
+@pytest.mark.parametrize("version, gpu, word", [
+    ("0.6.4", "H100", "GPU"),   # distributed_gpu_executor.py 0.6.5:57 "# GPU blocks: %d"; A01/A02's logs (0.6.4) say so
+    ("0.6.0", "MI300X", "GPU"),  # A06 (ROCm, 0.6.0): "# GPU blocks: 78897"
+    ("0.7.0", "H100", "CUDA"),  # executor_base.py 0.7.0:108 current_platform.dispatch_key, platforms/cuda.py :79
+    ("0.7.2", "MI300X", "CUDA"),  # platforms/rocm.py 0.7.0:66 dispatch_key "CUDA" on ROCm too
+    ("0.7.3", "H100", "cuda"),  # executor_base.py 0.7.3:111 current_platform.device_name
+    ("0.7.3", "MI300X", "rocm"),  # platforms/rocm.py 0.7.0:64 device_name "rocm"
+])
+def test_v0_names_its_block_count_after_the_platform(version, gpu, word):
+    from kvplan.engines.vllm import v0_blocks_word
+    from kvplan.plan.catalog import device_name, find_gpu
+
+    assert v0_blocks_word(version, device_name(find_gpu(gpu))) == word
+
+
+def test_a_dense_v0_plan_logs_the_release_word():
+    lines = run_kvplan("estimate", "meta-llama/Llama-3.1-8B-Instruct", "--gpu", "H100", "-c", "8192",
+                       "--engine", "vllm==0.7.2").stdout
+    assert "# CUDA blocks: " in lines and "# GPU blocks" not in lines

@@ -57,7 +57,7 @@ from .vllm_specs import (attention_block_size, hybrid_block_size, kv_cache_group
                          prefill_checkpoint_alignment)
 from .vllm_triton_fp8 import triton_fp8_refusal
 from .vllm_v4_pool import check_block, concurrency_blocks, kernel_pages, kernel_stride, pool_block, v4_pool_rule
-from .vllm_versions import PINNED, Behaviour, behaviour, release_rule
+from .vllm_versions import PINNED, Behaviour, behaviour, parse_version, release_rule
 
 GiB = 2**30
 
@@ -266,15 +266,30 @@ def override_rule(version: str) -> str:
 SWAP_SPACE = 4 * GiB  # V0's default --swap-space per worker: "# CPU blocks" = this // bytes per block
 
 
+def v0_blocks_word(version: str, gpu_name: str = "") -> str:
+    """The device V0's block-count line names (the executor's initialize_cache): "GPU" up to 0.6
+    (distributed_gpu_executor.py 0.6.5:57), the platform's dispatch_key from 0.7.0, "CUDA" on ROCm too
+    (executor_base.py 0.7.0:108, 0.7.2:110; platforms/cuda.py 0.7.0:79, rocm.py :66), its device_name from 0.7.3 to
+    V0's last release, "cuda" or "rocm" (executor_base.py 0.7.3:111, 0.9.2:113; platforms/cuda.py 0.7.0:77, rocm.py
+    :64). `gpu_name`: the GPU as vLLM names it (catalog.device_name)."""
+    release = parse_version(version)
+    if release < (0, 7):
+        return "GPU"
+    if release < (0, 7, 3):
+        return "CUDA"
+    return "rocm" if gpu_name.startswith("AMD ") else "cuda"
+
+
 def size_lines(num_blocks: int, per_request: int, groups, settings: Settings, rules: Behaviour,
-               per_block: int = 0) -> tuple:
-    """(tokens, concurrency, log lines) as each release logs them."""
+               per_block: int = 0, device: str = "GPU") -> tuple:
+    """(tokens, concurrency, log lines) as each release logs them; `device`: V0's word for its GPU blocks
+    (v0_blocks_word)."""
     length = settings.max_model_len
     block = min(g.spec.block_size for g in groups)
     if rules.era == "v0":
         tokens = num_blocks * block
         concurrency = tokens / length
-        return tokens, concurrency, [f"# GPU blocks: {num_blocks}, # CPU blocks: "
+        return tokens, concurrency, [f"# {device} blocks: {num_blocks}, # CPU blocks: "
                                      f"{SWAP_SPACE // per_block if per_block else 0}",
                                      f"Maximum concurrency for {length} tokens per request: {concurrency:.2f}x"]
     concurrency = num_blocks / per_request
@@ -409,7 +424,7 @@ def start(spec, *, tp: int, precision, settings: Settings, available: list, stag
         return Startup(_figures(version, min(available), None, None, None, refusal, (), bs, groups, per_request, 0,
                                 settings, cache), 0, "memory")
     if not groups:  # V0, attention-free: no KV block, a request holds a state slot only (attention_free_start)
-        return attention_free_start(version, available, bs, settings, cache, lines)
+        return attention_free_start(version, available, bs, settings, cache, lines, gpu_name)
     profiled = [m.profiled_bytes for m in measured] if measured else available
     if rules.era != "v0":  # V0 logged a "Memory profiling results" line instead
         lines += [f"Available KV cache memory: {format_gib(a)} GiB" for a in dict.fromkeys(profiled)]
@@ -450,7 +465,8 @@ def start(spec, *, tp: int, precision, settings: Settings, available: list, stag
     per_block = block_of(stages[0])
     logged = per_request if pool_rule is None else concurrency_blocks(  # the first worker's log line
         groups, [blocks_per_request((g,), settings, length) for g in groups], stages[0], pool_rule)
-    tokens, concurrency, size = size_lines(num_blocks, logged, groups, settings, rules, per_block)
+    tokens, concurrency, size = size_lines(num_blocks, logged, groups, settings, rules, per_block,
+                                           v0_blocks_word(version, gpu_name))
     overridden = dict(num_gpu_blocks_override=override, override_kv_cache_bytes=override * per_block) \
         if rule is not None and rule != "ignored" else {}
     if refusal is not None:
@@ -471,13 +487,14 @@ def start(spec, *, tp: int, precision, settings: Settings, available: list, stag
     return Startup(figures, capped, "max_num_seqs" if decoding > settings.max_num_seqs else "memory", bs)
 
 
-def attention_free_start(version: str, available: list, bs: int, settings: Settings, cache: str, lines: list):
+def attention_free_start(version: str, available: list, bs: int, settings: Settings, cache: str, lines: list,
+                         gpu_name: str = ""):
     """V0 on an attention-free model (Mamba): CacheEngine's block is 0 bytes, so 0 GPU and CPU blocks
     (worker/worker.py 0.9.2:268-270), and raise_if_cache_size_invalid checks neither the memory nor the length
     (:560-577): vLLM starts wherever the profile run itself fit the GPU, past --gpu-memory-utilization's share if
     need be, which kvplan does not follow, refusing where its budget leaves less than nothing. The scheduler then
     runs max_num_seqs requests, each in a state slot (vllm_mamba_v0.v0_slots pads them up)."""
-    lines = list(lines) + ["# GPU blocks: 0, # CPU blocks: 0",
+    lines = list(lines) + [f"# {v0_blocks_word(version, gpu_name)} blocks: 0, # CPU blocks: 0",
                            f"Maximum concurrency for {settings.max_model_len} tokens per request: 0.00x"]
     if min(available) < 0:
         refusal = Refusal("The weights, the profile run's activations and V0's Mamba state cache take more than "

@@ -124,7 +124,7 @@ def v0_unmodelled(spec, version: str) -> Optional[str]:
 
 def v0_rules(spec, version: str):
     """The rules vLLM `version` plans `spec` by where it falls back to V0 for its states (runs_v0): the release's
-    own, but V0's engine (era "v0": attention-only blocks, "# GPU blocks" lines, V0's profile and reserves, V0's
+    own, but V0's engine (era "v0": attention-only blocks, "# cuda blocks" lines, V0's profile and reserves, V0's
     256 sequences); None elsewhere (the release's rules stand)."""
     if not runs_v0(spec, version):
         return None

@@ -3,8 +3,9 @@
 (../shared/groundtruth/vllm-startup-logs.yaml, case ids in brackets), kept as one small table instead of
 special cases scattered through the engine.
 
-- engine "v0" (<= 0.7): "# GPU blocks: N, # CPU blocks: M"; the profile run covers max(max_model_len, 2048)
-  tokens when chunked prefill is off (max_model_len <= 32K) [A01, A02]; KV = total x util - peak memory.
+- engine "v0" (<= 0.7): "# GPU blocks: N, # CPU blocks: M" ("# CUDA blocks" from 0.7.0, "# cuda blocks" from
+  0.7.3: vllm.v0_blocks_word); the profile run covers max(max_model_len, 2048) tokens when chunked prefill is off
+  (max_model_len <= 32K) [A01, A02]; KV = total x util - peak memory.
 - a model with Mamba state on 0.8-0.10.1 falls back to V0 (vllm_mamba_v0.v0_rules: the release's rules with era
   "v0"); V0 keeps the states in the model's own cache, outside the KV blocks (vllm_mamba_v0.py), and runs 256
   sequences unless asked (batch_defaults "v0").
