@@ -43,12 +43,13 @@ def test_the_frozen_files_name_their_transformers_and_script():
 @pytest.mark.parametrize("release, transformers", [
     ("0.2.0", "4.45.2"), ("0.6.4.post1", "4.45.2"),  # day one: transformers 4.33.3 ... 4.46.2
     ("0.6.5", "4.57.6"), ("0.19.0", "4.57.6"), ("0.19", "4.57.6"),  # 4.47.1 ... 4.57.6 (0.11.1-0.19.0: <5)
-    ("0.19.1", None), ("0.24.0", None), ("0.34.0", None),  # 5.5.4 ... 5.22.2: CLASS_DEFAULTS as it is
+    ("0.19.1", "5.5.4"), ("0.22.1", "5.5.4"), ("0.23.0", "5.12.0"), ("0.25.1", "5.12.0"),  # 5.5.4 ... 5.13.1
+    ("0.26.0", None), ("0.34.0", None),  # 5.14.1 ... 5.22.2: CLASS_DEFAULTS as it is
 ])
 def test_the_transformers_a_release_installs(release, transformers):
     """Requires-Dist of the wheels: 0.6.4.post1 transformers>=4.45.2 (4.46.2 the newest that day), 0.6.5 >=4.45.2
     (4.47.1, whose Gemma2Config has the 9,216 / 4 defaults), 0.19.0 >=4.56.0,<5, 0.19.1 >=4.56.0 but not 5.0-5.5.0
-    (5.5.4), 0.24.0 >=5.5.3 (the first to require 5)."""
+    (5.5.4), 0.24.0 >=5.5.3 (the first to require 5); tests/test_transformers_5x_defaults_s73.py: the 5.x cuts."""
     assert transformers_for(parse_version(release)) == transformers
     assert transformers_for(None) is None  # --engine none: the newest
 

@@ -154,9 +154,9 @@ def estimate(model: str, *, contexts: Optional[list] = None, kv_dtypes: list = (
     if hasattr(engine_model, "check_block_size"):  # nor its --block-size
         engine_model.check_block_size(block_size)
     # the config's omitted fields as the transformers the release installs fills them (--engine none: the newest)
-    release = None if engine_model.version is None else parse_version(engine_model.version)
-    plain = apply_weight_precision(resolve(model, revision, quantization=quantization,
-                                           transformers=transformers_for(release)), quantization, dtype)
+    table = transformers_for(None if engine_model.version is None else parse_version(engine_model.version))
+    plain = apply_weight_precision(resolve(model, revision, quantization=quantization, transformers=table),
+                                   quantization, dtype)
     weighted = flags.with_runner(plain)  # --runner / --convert / --pooler-config, the Mamba dtypes, the window switch
     refuse_encoder_only(weighted, engine_model.version)  # vLLM's rules by release; --engine none: the newest's
     v0_state_unmodelled(weighted, engine_model.version)  # V0 state kvplan does not model (MiniMax ...): not planned
@@ -217,12 +217,20 @@ def estimate(model: str, *, contexts: Optional[list] = None, kv_dtypes: list = (
                     max_num_batched_tokens=max_num_batched_tokens, suggest=suggest, spell=spell,
                     other_engine=other_engine, ttft=ttft)
 
+    @lru_cache(maxsize=None)  # one read per transformers table a remedy's releases install
+    def read_as(transformers: Optional[str]) -> ModelSpec:
+        """The model as another release's transformers fills the fields its config leaves out."""
+        return flags.with_runner(apply_weight_precision(
+            resolve(model, revision, quantization=quantization, transformers=transformers), quantization, dtype))
+
     @lru_cache(maxsize=None)  # a sweep's refused rows plan the same releases' fixes again
     def other_engine(name: str, context: int):
-        """This deployment under another release (a remedy's): its spec as that release serves it, the engine
-        model with the same flags, and its budget."""
+        """This deployment under another release (a remedy's): its spec as that release serves it (read with the
+        transformers it installs where that fills the config's omitted fields otherwise), the engine model with the
+        same flags, and its budget."""
         release = get_engine(name, flags)
-        served_spec = served(weighted, release, pp)
+        own = transformers_for(None if release.version is None else parse_version(release.version))
+        served_spec = served(weighted if own == table else read_as(own), release, pp)
         # the spec planned, where this release serves it alike: the memos keyed by a spec's identity (the engine's
         # configuration refusals, settings and stage-free budget terms) then answer the remedy's search and each
         # release's plan at once

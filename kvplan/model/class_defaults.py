@@ -20,11 +20,13 @@ it builds a config (merged under the file's own fields, which win, null included
 - NO_DEFAULT: fields a family's class leaves None with nothing derived, which vLLM's model reads as they are and
   cannot build with: a config without them is refused (no_default_error) rather than guessed.
 
-- OLDER_DEFAULTS: what transformers 4.x fills differently, for the vLLM releases that install it (0.2.0-0.19.0):
+- OLDER_DEFAULTS: what older transformers fill differently, for the vLLM releases that install them (0.2.0-0.25.1):
   TRANSFORMERS_SINCE maps a release to the transformers a fresh install of it got on its day, transformers_for reads
-  it (the engine's release: commands estimate and check hand it to sources.resolve, which hands it to Config), and
-  defaults_table composes the table of that version; frozen by the same script under transformers 4.57.6 and 4.45.2
-  (tests/data/transformers_config_defaults_<version>.json), checked by tests/test_transformers_4x_defaults_s73.py.
+  it (the engine's release: commands estimate and check hand it to sources.resolve, which hands it to Config; a
+  remedy under another release reads the model again where that release's table differs), and defaults_table
+  composes the table of that version; frozen by the same script under transformers 5.12.0, 5.5.4, 4.57.6 and 4.45.2
+  (tests/data/transformers_config_defaults_<version>.json), checked by tests/test_transformers_4x_defaults_s73.py and
+  tests/test_transformers_5x_defaults_s73.py (which also reads 5.17.0's freeze: 0.26.0-0.34.0 read alike).
 
 Defaults a class derives from other fields stay with the readers that derive them the same way (parse._kv_heads:
 num_key_value_heads = num_attention_heads; parse._head_dim: hidden_size // num_attention_heads; tensors.mlp_width:
@@ -308,16 +310,21 @@ FAMILY_FIELDS = {
                      "vocab_size_per_layer_input": 262144, "altup_num_inputs": 4, "num_kv_shared_layers": 15,
                      "laurel_rank": 64, "tie_word_embeddings": True},
     # transformers 5.19 Glm4MoeConfig (configuration_glm4_moe.py; the object vLLM 0.32.0 glm4_moe.py reads) where a
-    # field is absent: its shapes (GLM-4.5-Air's), first_k_dense_replace 1, one shared expert, one MTP layer
-    # (num_mtp_layers, its alias: CLASS_ALIASES), partial_rotary_factor 0.5 (its __post_init__; vLLM's
+    # field is absent: its shapes (GLM-4.5-Air's), first_k_dense_replace 1, one shared expert (one MTP layer from
+    # 5.14.1, none before: CLASS_DEFAULTS', by release), partial_rotary_factor 0.5 (its __post_init__; vLLM's
     # glm4_moe.py:280 setdefaults the same into rope_parameters), no q/k norms, no attention biases. No head_dim:
     # vLLM reads config.head_dim with no fallback (HEAD_DIM_REQUIRED). Routing defaults: CLASS_DEFAULTS.
     "glm4_moe": {"vocab_size": 151552, "hidden_size": 4096, "intermediate_size": 10944, "num_hidden_layers": 46,
                  "num_attention_heads": 96, "num_key_value_heads": 8, "max_position_embeddings": 131072,
                  "moe_intermediate_size": 1408, "num_experts_per_tok": 8, "n_shared_experts": 1,
-                 "n_routed_experts": 128, "first_k_dense_replace": 1, "num_nextn_predict_layers": 1,
-                 "partial_rotary_factor": 0.5, "use_qk_norm": False, "attention_bias": False,
-                 "tie_word_embeddings": False, "rms_norm_eps": 1e-5},
+                 "n_routed_experts": 128, "first_k_dense_replace": 1, "partial_rotary_factor": 0.5,
+                 "use_qk_norm": False, "attention_bias": False, "tie_word_embeddings": False, "rms_norm_eps": 1e-5},
+    # AXK1's first dense layer where the config names neither mlp_layer_types nor first_k_dense_replace, as every
+    # release read builds it: vLLM 0.30.0 with its own AXK1Config (transformers_utils/config.py 0.30.0:90;
+    # configs/AXK1.py:144 first_k_dense_replace 1), read at AXK1.py 0.30.0:652; 0.32.0 with transformers
+    # 5.19.0's (first_k_dense_replace 1), AXK1.py 0.32.0:649; 0.33.0-0.34.0 with 5.20.2 / 5.22.2's, which pops it with
+    # 1 into mlp_layer_types (5.22.2 configuration_axk1.py:125-129), read at AXK1.py 0.34.0:98-106.
+    "axk1": {"first_k_dense_replace": 1},
 }
 
 
@@ -325,31 +332,53 @@ FAMILY_FIELDS = {
 # release's Requires-Dist allows among those on PyPI the day the release was uploaded (a fresh `pip install vllm==X`
 # that day; today's pip would pick transformers 5 for 0.2.0-0.11.0, which name no upper bound and cannot run on it).
 # Requires-Dist (the wheels' METADATA): 0.2.0 transformers>=4.33.1 ... 0.11.0 >=4.55.2 (no upper bound); 0.11.1-0.19.0
-# >=4.56.0,<5; 0.19.1-0.23.0 >=4.56.0 but not 5.0-5.5.0 (5.5.4 on 0.19.1's day); 0.24.0 >=5.5.3, the first to require
-# transformers 5; 0.34.0 >=5.16.1,<5.23.0. The day's transformers: 4.33.3 (0.2.0) ... 4.46.2 (0.6.4.post1), 4.47.1
-# (0.6.5) ... 4.57.6 (0.19.0), 5.5.4 (0.19.1) ... 5.22.2 (0.34.0). Each run is read with one frozen table: the
-# script's output under 4.33.3, 4.36.2, 4.42.4, 4.45.2, 4.46.2 (the first run) and 4.47.1, 4.48.2, 4.51.3, 4.53.3,
-# 4.56.2, 4.57.6 (the second), compared when this was made (session 73), differs within a run only in fields a class
-# gained (LlamaConfig attention_bias 4.36, mlp_bias 4.42, GPTNeoXConfig attention_bias 4.42: the getters' defaults,
-# what those releases' models built), derived ones (head_dim, Falcon's ffn_hidden_size) and Mamba-2's time_step_rank,
-# which kvplan does not read; Gemma2Config's widths changed in 4.47 (24,576 and 16 -> 9,216 and 4), the one plain
-# default kvplan reads that moved, hence the cut at 0.6.5. (first release, the frozen transformers), newest first.
-TRANSFORMERS_SINCE = (((0, 19, 1), "5.22.2"), ((0, 6, 5), "4.57.6"), ((0, 0), "4.45.2"))
+# >=4.56.0,<5; 0.19.1-0.23.0 >=4.56.0 but not 5.0-5.5.0; 0.24.0-0.28.0 >=5.5.3, the first to require transformers 5;
+# 0.29.0-0.30.0 >=5.10.4; 0.31.0 >=5.10.4,<5.18.0; 0.32.0 >=5.16.1,<5.20.0; 0.33.0 <5.21.0; 0.34.0 <5.23.0. The day's
+# transformers: 4.33.3 (0.2.0) ... 4.46.2 (0.6.4.post1), 4.47.1 (0.6.5) ... 4.57.6 (0.19.0), 5.5.4 (0.19.1), 5.6.2
+# (0.20.0), 5.7.0, 5.8.0, 5.8.1 (0.21.0), 5.9.0 (0.22.0), 5.10.2 (0.22.1), 5.12.0 (0.23.0), 5.12.1 (0.24.0), 5.13.1
+# (0.25.x), 5.14.1 (0.26.0), 5.15.0 (0.27.x), 5.15.1 (0.28.0), 5.16.1 (0.29.0), 5.17.0 (0.30.0, 0.31.0), 5.19.0
+# (0.32.0), 5.20.2 (0.33.0), 5.22.2 (0.34.0). Each run is read with one frozen table: the script's output under every
+# one of those versions, compared when this was made (session 73), differs within a run only in fields a class gained
+# (LlamaConfig attention_bias 4.36, mlp_bias 4.42, GPTNeoXConfig attention_bias 4.42: the getters' defaults, what those
+# releases' models built), classes added (a family with none keeps the newer table's entry), derived ones (head_dim,
+# Falcon's ffn_hidden_size), fields no getter reads differently (Mamba-2's time_step_rank; Cohere2-MoE's
+# first_k_dense_replace 0 in 5.9.0, the getter's default; GLM-5's num_experts 256 in 5.12.x, read after its
+# n_routed_experts, 256 too; Gemma 4's global_head_dim 512 up to 5.14.1, then popped with 512: FAMILY_FIELDS),
+# Gemma4UnifiedTextConfig's max_position_embeddings 131,072 in 5.10.2 (vLLM serves that model from 0.23.0, 262,144) and
+# AXK1Config's first_k_dense_replace 1 in 5.15.0-5.19.0, popped with 1 into mlp_layer_types from 5.20 (FAMILY_FIELDS).
+# The plain defaults kvplan reads that moved: Gemma2Config's widths in 4.47 (24,576 and 16 -> 9,216 and 4), hence the
+# cut at 0.6.5; GlmMoeDsaConfig's first_k_dense_replace in 5.12.0 (none -> 3), the cut at 0.23.0; DeepseekV3Config's
+# and Glm4MoeConfig's num_nextn_predict_layers in 5.14.1 (none -> 1), the cut at 0.26.0. (first release, the frozen
+# transformers), newest first; the newest run reads CLASS_DEFAULTS, which 5.17.0's freeze reads alike.
+TRANSFORMERS_SINCE = (((0, 26, 0), "5.22.2"), ((0, 23, 0), "5.12.0"), ((0, 19, 1), "5.5.4"), ((0, 6, 5), "4.57.6"),
+                      ((0, 0), "4.45.2"))
 
-# What an older transformers' classes fill differently from the next newer table (CLASS_DEFAULTS for 4.57.6, 4.57.6's
-# for 4.45.2), from tests/data/transformers_config_defaults_<version>.json: {version: {family: {field: its value, or
-# None where that class fills no plain value}}}. A family the older transformers has no class for keeps the newer
-# table's entry (vLLM of those releases built it from the checkpoint's own configuration code or a class of its own,
-# which kvplan does not read; the nearest class kvplan knows stands for it). CLASS_ALIASES is not versioned: an alias
-# copies the file's own value, which the older class reads under its own name (Qwen3MoeConfig 4.57's num_experts).
-# Of these, kvplan's figures move for Gemma-2 (a config without intermediate_size or num_key_value_heads: 24,576 and
-# 16 up to vLLM 0.6.4), Qwen3-VL-MoE (no tie_word_embeddings anywhere: an untied LM head, 0.6.5-0.19.0) and DeepSeek
-# V3 / GLM-4.5 (no num_nextn_predict_layers: no MTP block, 0.6.5-0.19.0); the rest read the same (norm_topk_prob's and
-# no_rope_layer_interval's getters default to the value the newer class fills; Mamba-2's time_step_rank is not read).
+# What an older transformers' classes fill differently from the next newer table (CLASS_DEFAULTS for 5.12.0, 5.12.0's
+# for 5.5.4, and so on), from tests/data/transformers_config_defaults_<version>.json: {version: {family: {field: its
+# value, or None where that class fills no plain value}}}. A family the older transformers has no class for keeps the
+# newer table's entry (vLLM of those releases built it from the checkpoint's own configuration code or a class of its
+# own, which kvplan does not read; the nearest class kvplan knows stands for it). CLASS_ALIASES is not versioned: an
+# alias copies the file's own value, which the older class reads under its own name (Qwen3MoeConfig 4.57's
+# num_experts). Of these, kvplan's figures move for Gemma-2 (a config without intermediate_size or
+# num_key_value_heads: 24,576 and 16 up to vLLM 0.6.4), Qwen3-VL-MoE (no tie_word_embeddings anywhere: an untied LM
+# head, 0.6.5-0.19.0), DeepSeek V3 / GLM-4.5 (no num_nextn_predict_layers: no MTP module, 0.6.5-0.25.1) and GLM-5
+# (no first_k_dense_replace: every layer MoE, 0.19.1-0.22.1, where vLLM's deepseek_v2.py reads
+# config.first_k_dense_replace, 0.19.1:1069, and stops on a config without it); the rest read the same
+# (norm_topk_prob's and no_rope_layer_interval's getters default to the value the newer class fills; Mamba-2's
+# time_step_rank is not read; Gemma 4's global_head_dim is FAMILY_FIELDS' 512).
 OLDER_DEFAULTS = {
-    "4.57.6": {
+    "5.12.0": {
         "deepseek_v3": {"num_nextn_predict_layers": None},
+        "diffusion_gemma_text": {"global_head_dim": 512},
+        "gemma4_text": {"global_head_dim": 512},
+        "gemma4_unified_text": {"global_head_dim": 512},
         "glm4_moe": {"num_nextn_predict_layers": None},
+        "glm_moe_dsa": {"num_experts": 256},
+    },
+    "5.5.4": {
+        "glm_moe_dsa": {"first_k_dense_replace": None, "head_dim": None, "mlp_bias": None, "num_experts": None},
+    },
+    "4.57.6": {
         "llama4_text": {"no_rope_layer_interval": None},
         "qwen3_moe": {"num_experts": 128, "num_local_experts": None},
         "qwen3_vl_moe_text": {"norm_topk_prob": True, "num_experts": 60, "num_local_experts": None,

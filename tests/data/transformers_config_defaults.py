@@ -8,9 +8,10 @@ requires (vLLM 0.34.0's METADATA: transformers>=5.16.1,<5.23.0):
     /tmp/tfvenv/bin/python tests/data/transformers_config_defaults.py > tests/data/transformers_config_defaults.json
     /tmp/tfvenv/bin/python tests/data/transformers_config_defaults.py --kvplan  # kvplan/model/class_defaults.py's
 
-Under an older transformers (4.57.6, 4.45.2: the ones vLLM 0.2.0-0.19.0 installed, class_defaults.TRANSFORMERS_SINCE)
-it writes tests/data/transformers_config_defaults_<version>.json (its `command`), a family that transformers has no
-class for listed under `no_class`; class_defaults.OLDER_DEFAULTS holds what those tables fill differently.
+Under an older transformers (5.17.0, 5.12.0, 5.5.4, 4.57.6, 4.45.2: ones vLLM 0.2.0-0.31.0 installed,
+class_defaults.TRANSFORMERS_SINCE) it writes tests/data/transformers_config_defaults_<version>.json (its `command`), a
+family that transformers has no class for listed under `no_class`; class_defaults.OLDER_DEFAULTS holds what those
+tables fill differently.
 
 Each class is built as from_dict builds it from a file without the field: once bare (cls()), then once for each of
 hidden_size, num_attention_heads and num_hidden_layers it has, that one doubled (under the class's own name for it),
