@@ -63,7 +63,7 @@ def test_jamba_0_9_2_state_cache_blocks_and_concurrency_by_hand():
     assert not any("attention block size" in line for line in e.log_lines)
     assert e.log_lines[0].startswith(f"# cuda blocks: {e.num_gpu_blocks}, ")  # 0.7.3+: device_name
     assert e.max_num_seqs == 256  # V0's default, not V1's 1,024 on an H100
-    # memory holds 8,192-token requests in 139,349 blocks x 16 / 8,192 = 272; the 256 sequences bind
+    # memory holds 8,192-token requests in 142,462 blocks x 16 / 8,192 = 278; the 256 sequences bind
     assert plan.max_concurrency == 256 and plan.max_concurrency_limited_by == "max_num_seqs"
 
 

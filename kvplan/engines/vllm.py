@@ -37,7 +37,7 @@ from .vllm_admission import footprint
 from .vllm_backend_refusals import (attention_block_refusal, checkpoint_e5m2_refusal, dense_mla_dtype_refusal,
                                     mla_hybrid_block_refusal, nvfp4_refusal, octave_refusal, sm120_decode_refusal,
                                     sparse_block_refusal, sparse_dtype_refusal, sparse_gpu_refusal, v4_dtype_refusal)
-from .vllm_cache_flags import kda_refusal
+from .vllm_cache_flags import kda_refusal, mamba1_fp32_refusal
 from .vllm_config_read import config_read_refusal
 from .vllm_ct_kv import kv_scheme_refusal
 from .vllm_fa4_fp8_block import fa4_fp8_block
@@ -348,7 +348,7 @@ def _configuration_refusal(spec, precision, *, tp: int, length: int, block_size:
                            capability, gpu_name: str, checked: bool, allow_deprecated: bool) -> Optional[Refusal]:
     refusal = config_read_refusal(spec, length, version) or model_dtype_refusal(spec, version, capability) or \
         model_config_refusal(spec, capability, version, allow_deprecated=allow_deprecated) or \
-        v0_state_refusal(spec, version) or kda_refusal(spec, version) or \
+        v0_state_refusal(spec, version) or kda_refusal(spec, version) or mamba1_fp32_refusal(spec, version) or \
         float_kv_refusal(spec, precision, version, capability) or \
         built_quantization_refusal(spec, capability, version) or \
         gpu_dtype_refusal(spec, capability, version, gpu_name) or \

@@ -82,6 +82,13 @@ CONSTANTS = {
                                                  "24 GB cards"),
     "v0_non_torch": (int(2.17 * GiB), "fitted on A11 (Llama-3-8B, H100, TP 1: 71.29 - 14.96 - 53.29 less this "
                                       "model's 0.88 GiB forward peak; the log says non_torch 1.79 + peak 1.26)"),
+    # 0.8-0.10.1 falling back to V0 for Mamba state (vllm_mamba_v0.py) reuse these V0 figures, none of them fitted on
+    # a 0.8-0.10.1 log: A11's logged non_torch (v0_non_torch_logged) in place of v0_non_torch, whose fit absorbed
+    # the V0 sampler pass that their profile prices (vllm_profile.v0_fallback_peak: Llama-3-8B's 256 rows x 128,256
+    # logits x 38 B + the held output, 1.23 GiB, against A11's logged activation peak of 1.26 GiB at TP 1 and 2);
+    # v0_non_torch_small_gpu and v0_nccl as they are.
+    "v0_non_torch_logged": (int(1.79 * GiB), "A11's logged non_torch_memory (Llama-3-8B, H100, TP 1, a V0 worker of "
+                                             "Dec 2024), not fitted on 0.8-0.10.1"),
     "v0_nccl": (int(2.18 * GiB), "fitted on A11's TP 2 run (non_torch 3.58 vs 1.79 GiB at TP 1)"),
     "v1_non_torch": (GiB // 2, "assumed: V1 snapshots its baseline after the CUDA context and NCCL exist "
                                "(gpu_worker.py init_device), leaving cuBLAS/attention workspaces"),
@@ -1169,7 +1176,8 @@ def _budget(spec, tp: int, gpu, gpu_util: float, settings, rules: Behaviour, ver
                                                                   peak, peak_source)
     lora_term = adapter_slots(spec, tp, stage, settings, flags, version)
     if rules.era == "v0":
-        name = "v0_non_torch_small_gpu" if memory < SMALL_GPU else "v0_non_torch"
+        name = "v0_non_torch_small_gpu" if memory < SMALL_GPU else \
+            "v0_non_torch_logged" if rules.batch_defaults == "v0.8" else "v0_non_torch"  # (CONSTANTS)
         non_torch, nccl = _value(name), _value("v0_nccl") if tp > 1 else 0
         nt_source, nccl_source = CONSTANTS[name][1], CONSTANTS["v0_nccl"][1]
     else:

@@ -69,6 +69,11 @@ KDA_READS_SSM_FLAG = (0, 30)  # Kimi-Linear's class passes it to kda_state_dtype
 SSM_FLAG_FLAVORS = ("mamba", "mamba2")  # the Mamba mixers read it in every release with the flag
 GDN_FLAVOR, KDA_FLAVOR = "gated-deltanet", "kda"
 READS_SSM_SINCE = {GDN_FLAVOR: GDN_READS_SSM_FLAG, KDA_FLAVOR: KDA_READS_SSM_FLAG}
+# 0.10.1's V0 Mamba-1 mixers (Jamba, Mamba: flavor "mamba") raise on float32 states (mamba_utils.py 0.10.1.1:27-38
+# mamba1_state_dtype, met as the profile run builds MambaCacheManager: jamba.py 0.10.1.1:524-533); 0.10.2 takes it
+# (mamba_utils.py 0.10.2:27-34): the first release that does
+MAMBA1_FP32_SINCE = (0, 10, 2)
+MAMBA1_FP32_REFUSAL = "fp32 state for mamba1 is not yet supported"
 # the recurrent-state dtypes kda_state_dtype takes (mamba_utils.py 0.30.0:140-147); 'auto' is float32 there
 KDA_SSM_DTYPES = ("auto", "float32", "bfloat16")
 KDA_SSM_REFUSAL = "KDA recurrent state supports only auto, float32, and bfloat16; got {asked}"
@@ -129,6 +134,22 @@ def kda_refusal(spec, version: str):
     return Refusal(KDA_SSM_REFUSAL.format(asked=asked), None, configuration=True, field="mamba_ssm_cache_dtype",
                    remedy="vLLM accepts --mamba-ssm-cache-dtype auto, float32 or bfloat16 for Kimi Delta Attention",
                    remedy_flags=flag)
+
+
+def mamba1_fp32_refusal(spec, version: str):
+    """vLLM `version`'s ValueError for a float32 --mamba-cache-dtype / --mamba-ssm-cache-dtype on a Mamba-1 mixer
+    before MAMBA1_FP32_SINCE, as a configuration refusal on the flag asked; None otherwise."""
+    from .figures import Refusal
+
+    asked = [field for field in MAMBA_FIELDS if getattr(spec, field, "") == "float32"]
+    if not asked or parse_version(version) >= MAMBA1_FP32_SINCE or \
+            not any(layer.flavor == "mamba" for layer in spec.linear_layers):
+        return None
+    flag = "--" + asked[0].replace("_", "-")
+    return Refusal(MAMBA1_FP32_REFUSAL, None, configuration=True, field=asked[0],
+                   remedy=f"vLLM {version} keeps a Mamba-1 state in the model dtype only: {flag} auto, or "
+                          f"vllm=={'.'.join(map(str, MAMBA1_FP32_SINCE))} or later",
+                   remedy_flags=((asked[0], flag),))
 
 
 def conv_state_dtype(spec) -> str:

@@ -53,9 +53,9 @@ PREFIX_OFF_FLAG_SINCE = (0, 6, 5)
 MODELLED_SINCE = {"dp": ((0, 9), "lays out the experts"), "enable_expert_parallel": ((0, 9), "lays out the experts"),
                   "enable_eplb": ((0, 24), "builds EPLB's state and picks its communicator"),
                   "enable_lora": ((0, 12), "drops the extra-vocabulary LoRA slots kvplan does not model"),
-                  "disable_sliding_window": ((0, 11), "caps the length and clears the window as kvplan read it"),
-                  **dict.fromkeys(("mamba_cache_dtype", "mamba_ssm_cache_dtype"),
-                                  ((0, 10, 2), "keeps the states in the dtypes as kvplan read them"))}
+                  "disable_sliding_window": ((0, 11), "caps the length and clears the window as kvplan read it")}
+# the Mamba dtype flags are modelled from 0.10.1, their first release, whose V0 cache reads them (vllm_mamba_v0.py;
+# a Mamba-1 mixer's float32 refused there: vllm_cache_flags.mamba1_fp32_refusal)
 # how the redundant experts were spelled (arg_utils.py): --num-redundant-experts 0.9.2 to 0.11.2, --eplb-config 0.10.2+
 EPLB_CONFIG_SINCE, REDUNDANT_FLAG_SINCE, REDUNDANT_FLAG_UNTIL = (0, 10, 2), (0, 9, 2), (0, 11, 2)
 # --limit-mm-per-prompt's dummy-data options (width / height / num_frames): config/multimodal.py ImageDummyOptions and
@@ -282,11 +282,17 @@ class VllmEngine:
         rules = self.rules_for(spec)
         runner = model_runner(spec, rules, gpu, self.version)
         incremental = incremental_prefill(spec, self.version)  # a pooling model's chunked prefill / prefix caching
+        chunked = incremental
+        if rules.batch_defaults == "v0.8":  # V0's own default (vllm_mamba_v0.v0_chunked_prefill)
+            from .vllm_mamba_v0 import v0_chunked_prefill
+            from .vllm_runner import is_rocm
+
+            chunked = v0_chunked_prefill(spec, context, is_rocm(gpu), self.flags, runner.pooling)
         settings = resolve_settings(context, gpu.name, gpu.memory_bytes, pp, max_num_batched_tokens, max_num_seqs,
                                     self.version, async_scheduling(spec, rules, runner),
                                     prefix_caching=incremental, v1_runner=runner.name == "V1",
                                     media_floor=media_floor(spec, self.version, self.flags),
-                                    chunked_prefill=incremental, rules=rules)
+                                    chunked_prefill=chunked, rules=rules)
         return replace(settings, max_num_seqs=hooked_seqs(spec, settings.max_num_seqs, self.version),
                        pooling_runner=runner.pooling, pooler_config=given(spec) is not None,
                        prefix_caching_asked=self.flags.enable_prefix_caching,
@@ -295,6 +301,7 @@ class VllmEngine:
     def capacity(self, stage_specs: list, *, spec, stages: list, context: int, precision, tp: int, budgets: list,
                  block_size: Optional[int], gpu, pp: int = 1, max_num_seqs: Optional[int] = None,
                  max_num_batched_tokens: Optional[int] = None, measured: Optional[list] = None) -> EngineResult:
+        from .vllm_mamba_v0 import v0_slots_refusal
         from .vllm_media_floor import item_refusal
 
         settings = self.settings(context, gpu, pp, max_num_batched_tokens, max_num_seqs, spec)
@@ -306,7 +313,8 @@ class VllmEngine:
             text_only_refusal(spec, self.version, self.flags)
             or self._speculative_lora_refusal(settings, gpu, given_seqs=max_num_seqs is not None)
             or item_refusal(spec, self.version, self.flags, settings, _capability(gpu))
-            or self._lora_refusal(spec))
+            or self._lora_refusal(spec)
+            or v0_slots_refusal(spec, settings.max_num_seqs, self.flags.enforce_eager, self.version))
         result = start(spec, tp=tp, precision=precision, settings=settings, available=budgets, stages=stages,
                        block_size=block_size, version=self.version, override=self.flags.num_gpu_blocks_override,
                        capability=_capability(gpu), measured=measured, gpu_name=device_name(gpu),
@@ -411,7 +419,7 @@ def releases() -> tuple:
 
     from .vllm_lora import VOCAB_RULES
 
-    from .vllm_cache_flags import MAMBA_DTYPE_RULES, READS_SSM_SINCE
+    from .vllm_cache_flags import MAMBA1_FP32_SINCE, MAMBA_DTYPE_RULES, READS_SSM_SINCE
     from .vllm_pooler_config import BOUNDARIES as POOLER_BOUNDARIES
     from .vllm_runner_flag import BOUNDARIES as RUNNER_BOUNDARIES
 
@@ -421,7 +429,8 @@ def releases() -> tuple:
     return release_boundaries(flags + [EPLB_CONFIG_SINCE, DUMMY_OPTIONS_SINCE, MEDIA_FLAGS_DROPPED_SINCE]
                               + [row[0] for row in VOCAB_RULES] + list(RUNNER_BOUNDARIES)
                               + list(POOLER_BOUNDARIES) + [row[0] for row in OVERRIDE_RULES]
-                              + [row[0] for row in MAMBA_DTYPE_RULES] + list(READS_SSM_SINCE.values()))
+                              + [row[0] for row in MAMBA_DTYPE_RULES] + list(READS_SSM_SINCE.values())
+                              + [MAMBA1_FP32_SINCE])
 
 
 def _encoder_only_refusal(spec, version: str):

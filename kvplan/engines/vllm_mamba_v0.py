@@ -35,6 +35,36 @@ vllm_versions.py), are planned by V0's rules (v0_rules), with the state cache V0
   raise_if_cache_size_invalid :560-577 skips the length check);
 - concurrency: a request holds a slot, and V0's scheduler runs at most max_num_seqs, V0's default 256 (arg_utils.py
   0.9.2:1567-1569 _set_default_args_v0; 0.6.6:211-213), never past the slots (padded up from it).
+- the scheduler (0.8-0.10.1, batch_defaults "v0.8": v0_batched_tokens): _set_default_args_v0 (arg_utils.py
+  0.8.0:1606-1660, 0.9.2:1507-1569, 0.10.1.1:1522-1582) leaves chunked prefill off unless max_model_len > 32,768 on
+  CUDA without a sliding window, a speculative config, LoRA, a pooling runner, a multimodal model or MLA
+  (v0_chunked_prefill); SchedulerConfig.__post_init__ (config.py 0.9.2:2242-2277) then takes
+  DEFAULT_MAX_NUM_BATCHED_TOKENS (2,048: utils/__init__.py 0.9.2:81, config.py 0.8.0:61) with it on, else
+  max(max_model_len, 2,048), capped at max_num_seqs x max_model_len. V1's GPU tiers never apply.
+- the profile run (worker/model_runner.py 0.9.2:1296-1300, 0.8.0:1240-1243, 0.10.1.1:1201-1204 profile_run ->
+  _dummy_run): max_num_seqs dummy prompts sharing max_num_batched_tokens (:1375-1376), so the forward covers the
+  batched tokens, then the driver worker alone (:1948) samples one row a prompt with top_p 0.99, top_k vocab - 1
+  (:1331): the LM head's logits, Sampler.forward's float32 copy (model_executor/layers/sampler.py 0.9.2:281) and
+  _apply_top_k_top_p's sort (:398-424, the FlashInfer sampler off unless VLLM_USE_FLASHINFER_SAMPLER: :26-33),
+  V1's own sort later took over (vllm_profile.sorting_bytes_per_logit, "sort"); the peak is max(forward, sampler
+  with the forward's output held): vllm_profile.profile_peak. The Mamba cache, allocated in that first forward, stays
+  under it (v0_state_term). The non-torch reserve: vllm_budget CONSTANTS "v0_non_torch_logged".
+- --mamba-cache-dtype / --mamba-ssm-cache-dtype: in 0.10.1's arg_utils.py (:426-427; not 0.10.0's), values auto and
+  float32 (config/cache.py 0.10.1.1:26); the V0 classes read them when the cache is built (get_mamba_state_dtype_
+  from_config: jamba.py 0.10.1.1:529-557, bamba.py :447-456), but a Mamba-1 mixer (Jamba, Mamba) raises "fp32 state
+  for mamba1 is not yet supported" on either float32 (mamba_utils.py 0.10.1.1:27-38; 0.10.2 takes it:
+  vllm_cache_flags.mamba1_fp32_refusal).
+- CUDA graphs past 8,192 sequences: V0 captures up to the first of [1, 2, 4, 8, ..., 8192] at least max_num_seqs,
+  8,192 at most (config.py 0.9.2:4700-4716; 0.7.3:3376, 0.10.1.1 config/__init__.py:3741), and pad_for_cudagraph
+  indexes bs_to_padded_graph_size, one entry a size up to that (config.py 0.9.2:4452-4457, :4266-4269), so from
+  0.7.3 MambaCacheManager's pad_for_cudagraph(max_num_seqs) raises IndexError in the profile run past 8,192
+  (v0_slots_refusal); 0.6.5-0.7.2's class takes max_capture_size (8,192) itself there (jamba.py 0.6.6:425-431).
+- pipeline parallelism: each stage's cache holds its own Mamba layers (get_num_layers_by_block_type over the
+  stage's layers, config.py 0.9.2:1267-1278) and its attention blocks; the classes' SupportsPP decides as in V1
+  (Jamba, Mamba, Bamba, Nemotron-H, Granite 4.0 take it, Mamba2ForCausalLM does not: jamba.py 0.9.2:363, mamba2.py
+  0.9.2:200; plan/sharding.NO_PIPELINE). Not modelled: V0's pp virtual engines, each scheduling max_num_seqs over
+  num_gpu_blocks // pp (core/scheduler.py 0.9.2:453, worker/cache_engine.py :46) while one set of slots serves
+  them all; kvplan plans one engine's max_num_seqs over the stage's blocks.
 Not modelled, refused in one line (V0_UNMODELLED): MiniMax's lightning attention (its own MinimaxCacheManager, float32,
 minimax_text_01.py 0.9.2:859), Falcon-H1 and Zamba2 (every layer counted a Mamba layer beside attention in the same
 layer: falcon_h1.py 0.9.2:584-590, zamba2.py 0.9.2:928, config.py 0.9.2:1297-1304), Plamo2 and Phi4Flash (their own
@@ -74,9 +104,11 @@ V0_DEFAULT_SEQS = 256  # V0's max_num_seqs unless given (arg_utils.py 0.6.6:211-
 # - "graph_batch" (0.5.x-0.6.4): _get_graph_batch_size(n) eager or not (jamba.py 0.5.5:832-834, 0.6.4:392-394).
 # The padding: the smallest of [1, 2, 4, 8, 16, 24, ...] at least n (config.py 0.9.2:4700-4722 _set_cudagraph_sizes,
 # 0.6.6:3199-3209; worker/model_runner.py 0.5.5:1632-1644 _get_graph_batch_size: up to 2 itself, 4, else a multiple
-# of 8). Not mirrored: n past 8,192 with graphs (pad_for_cudagraph's table ends there).
+# of 8). Past MAX_CAPTURE with graphs (module docstring): "manager" raises (v0_slots_refusal), "model" takes
+# MAX_CAPTURE.
 SLOT_RULES = (((0, 7, 3), "manager"), ((0, 6, 5), "model"), ((0, 5), "graph_batch"))
 EAGER_SLOTS = 8192 + 2
+MAX_CAPTURE = 8192  # V0's largest CUDA graph batch: [1, 2, 4] + [8 * i for i in range(1, 1025)] (config.py 0.9.2:4700)
 
 
 def padded_slots(n: int) -> int:
@@ -91,7 +123,23 @@ def v0_slots(max_num_seqs: int, enforce_eager: bool, version: str) -> int:
         return max_num_seqs
     if enforce_eager and rule == "model":
         return EAGER_SLOTS
+    if rule == "model" and max_num_seqs > MAX_CAPTURE:
+        return MAX_CAPTURE
     return padded_slots(max_num_seqs)
+
+
+def v0_slots_refusal(spec, max_num_seqs: int, enforce_eager: bool, version: str):
+    """vLLM `version`'s IndexError building V0's Mamba cache in the profile run where max_num_seqs is past the
+    largest CUDA graph batch (module docstring), as a start refusal whatever the memory; None elsewhere."""
+    from .figures import Refusal
+
+    if enforce_eager or max_num_seqs <= MAX_CAPTURE or not keeps_v0_state(spec, version) or \
+            release_rule(SLOT_RULES, version, "graph_batch") != "manager":
+        return None
+    return Refusal(f"IndexError: list index out of range (MambaCacheManager: pad_for_cudagraph({max_num_seqs}) past "
+                   f"V0's largest CUDA graph batch, {MAX_CAPTURE}).", None, configuration=True, field="max_num_seqs",
+                   headline=f"V0's Mamba cache pads max_num_seqs to a CUDA graph batch, {MAX_CAPTURE:,} at most",
+                   remedy=f"--max-num-seqs {MAX_CAPTURE} or less, or --enforce-eager")
 
 
 def runs_v0(spec, version: str) -> bool:
@@ -129,7 +177,28 @@ def v0_rules(spec, version: str):
     if not runs_v0(spec, version):
         return None
     return replace(behaviour(version), era="v0", tokens_rule="blocks", one_log_line=False, null_block_in_check=False,
-                   concurrent_batches=False, graphs_subtracted=False, batch_defaults="v0")
+                   concurrent_batches=False, graphs_subtracted=False, batch_defaults="v0.8")
+
+
+V0_LONG_CONTEXT = 32768  # _set_default_args_v0's use_long_context: max_model_len past it (arg_utils.py 0.9.2:1511)
+V0_CHUNKED_TOKENS = 2048  # DEFAULT_MAX_NUM_BATCHED_TOKENS (utils/__init__.py 0.9.2:81, 0.10.1.1:86; config.py 0.8.0:61)
+
+
+def v0_chunked_prefill(spec, max_model_len: int, rocm: bool, flags, pooling: bool) -> bool:
+    """Whether 0.8-0.10.1's V0 turns chunked prefill on by default (module docstring: _set_default_args_v0)."""
+    from ..model.kinds import ChunkedAttention, MLALatent, SlidingWindow
+
+    windowed = any(isinstance(layer, (SlidingWindow, ChunkedAttention)) for layer in spec.layers)
+    mla = any(isinstance(layer, MLALatent) for layer in spec.layers)
+    return (max_model_len > V0_LONG_CONTEXT and not rocm and not windowed and not mla and not spec.multimodal
+            and not pooling and getattr(flags, "speculative", None) is None
+            and not getattr(flags, "enable_lora", None))
+
+
+def v0_batched_tokens(max_model_len: int, chunked_prefill: bool) -> int:
+    """SchedulerConfig's max_num_batched_tokens for V0 before the max_num_seqs x max_model_len cap (module
+    docstring)."""
+    return V0_CHUNKED_TOKENS if chunked_prefill else max(max_model_len, V0_CHUNKED_TOKENS)
 
 
 def v0_state_bytes(spec, tp: int, version: str, stage=None) -> int:

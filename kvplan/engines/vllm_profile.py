@@ -522,6 +522,22 @@ def mlp_transient(spec, tp: int, tokens: int, rules: Behaviour, moe=None, mxfp4=
     return mlp_buffers(spec, tp, tokens, rules, moe, mxfp4) - moe_workspace(spec, tp, tokens, rules, moe, mxfp4)
 
 
+def v0_fallback_peak(spec, tp: int, settings, rules: Behaviour, last: bool, moe: str, layout, mxfp4, gpu) -> tuple:
+    """(bytes, source) of V0's profile run in 0.8-0.10.1 (vllm_mamba_v0.py: worker/model_runner.py 0.9.2:1296-1376):
+    the forward over max_num_batched_tokens as V0's scheduler sets them, then on the last stage the driver's sampler
+    over one row for each of the max_num_seqs dummy prompts, top-k / top-p by sorting (sampler.py 0.9.2:281,
+    :398-424: sampler_pass_bytes "sort"), with the forward's output held (held_under_sampler). Not multimodal: no
+    class that falls back to V0 for its state is."""
+    tokens, requests = settings.max_num_batched_tokens, settings.max_num_seqs
+    forward = forward_peak(spec, tp, tokens, rules, layout, mxfp4=mxfp4)
+    source = f"forward over {tokens} tokens{moe} (V0's scheduler) {format_gib(forward)} GiB"
+    if not last:
+        return forward, source
+    sampler, how = sampler_pass_bytes(spec, "sort", requests, gpu)
+    sampler += held_under_sampler(spec, tp, tokens, requests, rules, "sort", layout, mxfp4)
+    return max(forward, sampler), f"max({source}, V0's sampler over {how} {format_gib(sampler)} GiB)"
+
+
 def profile_peak(spec, tp: int, stage, settings, rules: Behaviour, runner: Runner, skip_mm: bool = False,
                  gpu=None, mm_limits: Optional[MediaLimits] = None, data_parallel: bool = False,
                  layout=None, processor_kwargs: Optional[ProcessorKwargs] = None, stage_buffers: int = 0,
@@ -538,6 +554,8 @@ def profile_peak(spec, tp: int, stage, settings, rules: Behaviour, runner: Runne
     if spec.experts and layout is not None and not layout.default:
         moe += (f" (experts at TP {layout.moe_tp}" + (f", over the {layout.dp} DP ranks' tokens" if layout.dp > 1
                                                       else "") + ")")
+    if rules.batch_defaults == "v0.8":  # 0.8-0.10.1 falling back to V0 for Mamba state (vllm_mamba_v0.py)
+        return v0_fallback_peak(spec, tp, settings, rules, last, moe, layout, mxfp4, gpu)
     if rules.era == "v0":
         tokens = max(settings.max_model_len, 2048) if settings.max_model_len <= 32768 else 512
         forward = forward_peak(spec, tp, tokens, rules, layout, mxfp4=mxfp4)

@@ -35,7 +35,13 @@ def batch_defaults(gpu_name: str, gpu_memory: int, tiers: str = "0.28") -> tuple
     """(max_num_batched_tokens, max_num_seqs) that `vllm serve` picks on this GPU, by the release's tiers
     (vllm_versions.Behaviour.batch_defaults: the 160 GiB tier from 0.28, the A100 exception from 0.9); "v0": V0's
     256 sequences (vllm_mamba_v0.V0_DEFAULT_SEQS) beside 0.9's tokens, which V0's own profile does not read
-    (vllm_profile.profile_peak)."""
+    (vllm_profile.profile_peak); "v0.8" (0.8-0.10.1 falling back to V0): the same sequences beside V0's
+    chunked-prefill tokens, which resolve_settings raises to a whole prompt without chunked prefill
+    (vllm_mamba_v0.v0_batched_tokens)."""
+    if tiers == "v0.8":
+        from .vllm_mamba_v0 import V0_CHUNKED_TOKENS, V0_DEFAULT_SEQS
+
+        return V0_CHUNKED_TOKENS, V0_DEFAULT_SEQS
     if tiers == "v0":
         from .vllm_mamba_v0 import V0_DEFAULT_SEQS
 
@@ -96,10 +102,14 @@ def resolve_settings(max_model_len: int, gpu_name: str, gpu_memory: int, pp: int
     to (vllm_media_floor.media_floor), applied only where max_num_batched_tokens is vLLM's to pick.
     `chunked_prefill` False (a pooling model's default: vllm_pooling_budget.incremental_prefill): vLLM's pick is
     raised to a whole prompt (whole_prompt_batch). `rules`: the release's (None) or V0's where it falls back to V0
-    for the model (vllm_mamba_v0.v0_rules)."""
+    for the model (vllm_mamba_v0.v0_rules), whose `chunked_prefill` is V0's default (v0_chunked_prefill)."""
     rules = rules or behaviour(version)
     default, seqs = batch_defaults(gpu_name, gpu_memory, rules.batch_defaults)
-    if not chunked_prefill:
+    if rules.batch_defaults == "v0.8":  # V0's SchedulerConfig, chunked prefill as V0 leaves it (vllm_mamba_v0.py)
+        from .vllm_mamba_v0 import v0_batched_tokens
+
+        default = v0_batched_tokens(max_model_len, chunked_prefill)
+    elif not chunked_prefill:
         default = whole_prompt_batch(default, max_model_len, version)
     seqs = seqs if max_num_seqs is None else max_num_seqs
     tokens, raised, picked = max_num_batched_tokens, "", None
@@ -107,6 +117,8 @@ def resolve_settings(max_model_len: int, gpu_name: str, gpu_memory: int, pp: int
         picked = (default, media_floor[0])
         tokens = min(seqs * max_model_len, max(picked))
         raised = raised_note(default, media_floor, tokens) or ""
+    if rules.batch_defaults == "v0.8" and not chunked_prefill and tokens < max_model_len:
+        raise v0_short_batch(tokens, max_model_len)
     if max_num_seqs is None:
         seqs = min(seqs, tokens)
     elif tokens < seqs:  # config/scheduler.py verify_max_model_len (0.11.0 ... 0.34.0; 0.32.0:328-333)
@@ -141,6 +153,15 @@ def hooked_seqs(spec, seqs: int, version: str = PINNED) -> int:
     if hook is None or parse_version(version) < hook[0] or seqs < hook[1]:
         return seqs
     return hook[2]
+
+
+def v0_short_batch(tokens: int, max_model_len: int) -> FieldError:
+    """V0's refusal of fewer batched tokens than max_model_len without chunked prefill (SchedulerConfig._verify_args,
+    config.py 0.9.2:2304-2312; 0.8-0.10.1 falling back to V0: vllm_mamba_v0.py)."""
+    return FieldError("max_num_batched_tokens",
+                      f"{tokens} is smaller than max_model_len {max_model_len}, which vLLM's V0 engine refuses "
+                      f"without chunked prefill; set max_num_batched_tokens to {max_model_len} or more, or "
+                      f"max_model_len to {tokens} or less.", names=("max_num_batched_tokens", "max_model_len"))
 
 
 def more_seqs_than_tokens(seqs: int, tokens: int, raised: Optional[str]) -> FieldError:

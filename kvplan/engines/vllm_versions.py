@@ -8,7 +8,8 @@ special cases scattered through the engine.
   (max_model_len <= 32K) [A01, A02]; KV = total x util - peak memory.
 - a model with Mamba state on 0.8-0.10.1 falls back to V0 (vllm_mamba_v0.v0_rules: the release's rules with era
   "v0"); V0 keeps the states in the model's own cache, outside the KV blocks (vllm_mamba_v0.py), and runs 256
-  sequences unless asked (batch_defaults "v0").
+  sequences unless asked, with V0's own batched tokens, profile run and A11's logged non-torch (batch_defaults
+  "v0.8").
 - engine "v1" 0.8-0.20: "GPU KV cache size: N tokens" with N = num_blocks // groups x block_size [A14: 317,136
   tokens at 102.78x for 3,072-token requests], concurrency over groups; no null block in the start-up check; CUDA
   graphs captured after the cache is sized, so not subtracted [A19, A20, A27], until 0.20.0 turned the graph
@@ -94,7 +95,8 @@ class Behaviour:
     moe_chunk_tokens: Optional[int]  # VLLM_FUSED_MOE_CHUNK_SIZE's default; None: no chunking
     runner: str = "v1"  # how the release picks its model runner: a key of vllm_runner.RULES
     # the tiers of `vllm serve`'s batch defaults (vllm_settings.batch_defaults): 0.8 | 0.9 | 0.28 | v0 (V0's 256
-    # sequences: arg_utils.py 0.6.6:211-213)
+    # sequences: arg_utils.py 0.6.6:211-213) | v0.8 (0.8-0.10.1 falling back to V0: its 256 sequences and its
+    # scheduler's batched tokens, which its profile and non-torch reserve follow: vllm_mamba_v0.py)
     batch_defaults: str = "0.9"
     # The V1 runner's top-k / top-p sampling (vllm_profile.dummy_sampler): "flashinfer" by default where FlashInfer
     # runs, or "native"; and the native path's top-k / top-p: "sort" (a sorted copy, scattered into a new tensor)
