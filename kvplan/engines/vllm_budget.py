@@ -63,6 +63,7 @@ from .vllm_indexer_profile import (VIEWS_RELEASED_SINCE, flashmla_reservation, g
                                    prefill_buffer_keys, profile_allocation, workspace_views)
 from .vllm_mamba_v0 import v0_state_term
 from .vllm_mxfp4 import kernel as mxfp4_kernel
+from .vllm_mxfp4_online import applies as online_applies, linear_padding as online_linear_padding
 from .vllm_profile import (FLASHINFER_SAMPLER_BYTES, moe_workspace, persistent_after_profile, profile_peak,
                            tower_data_parallel)
 from .vllm_specs import GDN_FLAVOR, PREFILL_CHECKPOINTS
@@ -1127,6 +1128,11 @@ def _budget(spec, tp: int, gpu, gpu_util: float, settings, rules: Behaviour, ver
     if index_buffers:
         weights += index_buffers
         weights_source += f"; + {format_gib(index_buffers)} GiB of sparse attention's top-k index buffers"
+    padding = online_linear_padding(spec, cuda_capability(gpu), tp) \
+        if not is_rocm(gpu) and online_applies(spec, version) else 0
+    if padding:
+        weights += padding
+        weights_source += f"; + {format_gib(padding)} GiB of the MXFP4 linear kernel's padding"
     copies = mla_dequantized_copies(spec, tp, stage)
     if copies:
         weights += copies

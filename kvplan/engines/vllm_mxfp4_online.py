@@ -9,15 +9,39 @@ unless named):
   0.28.0:67-83, :157-182; 0.32.0 :400-411; 0.34.0 :462-499): attention, dense MLP and shared-expert projections
   become MXFP4 as well as the routed experts; the embedding and the LM head (VocabParallelEmbedding, not a
   LinearBase) stay in the model dtype. Before 0.28 Mxfp4Config quantises the experts alone (vllm_budget
-  loaded_weights). Routers built with the quant config (Qwen3-MoE's GateLinear, a ReplicatedLinear: fused_moe/router/
-  gate_linear.py 0.32.0:21) are quantised too; kvplan keeps them in the model dtype (Qwen3-30B-A3B: 25 MB).
+  loaded_weights). Of each group only the LinearBase weight matrices (ParamGroup.linear): the norms beside them
+  (Qwen3's q/k norms, MLA's kv_a_layernorm: RMSNorm, no quant method), biases and sinks stay in the model dtype.
+- Routers: a LinearBase built with quant_config None takes UnquantizedLinearMethod and never asks the online config
+  (layers/linear.py 0.32.0:288-291); one built with it gets Mxfp4OnlineLinearMethod (online/base.py 0.32.0:289-311,
+  the shorthand ignoring nothing, config/quantization.py 0.32.0:121). Qwen3-MoE builds its gate with it
+  (qwen3_moe.py 0.28.0:167-171 ReplicatedLinear, 0.31.0 on GateLinear, a ReplicatedLinear: 0.32.0:170-174,
+  fused_moe/router/gate_linear.py :21; a quantised gate drops GateLinear's special kernels, :103-104), as Qwen3-VL's
+  MoE text model (qwen3_vl_moe.py 0.32.0:47-51 reuses the block) and LFM2-MoE (lfm2_moe.py 0.28.0:128-132, 0.32.0
+  :128-131) do: QUANTISED_ROUTERS. The rest build it without (0.28.0-0.34.0 read): Qwen2-MoE (qwen2_moe.py 0.32.0
+  :142-146), Mixtral (mixtral.py :111-116), DeepSeek-V2/V3 and Kimi (deepseek_v2.py :321-326), OLMoE (olmoe.py
+  :89-93), GLM-4 MoE (glm4_moe.py :141-147, float32), Qwen3-Next / Qwen3.5 (qwen3_next.py :191-195), Llama 4
+  (llama4.py :101-105), Jamba (jamba.py :77-82), Nemotron-H (nemotron_h.py :160-166), Gemma 4 (gemma4.py
+  :325-331). Shared-expert gates (Qwen2-MoE, Qwen3-Next: quant_config=None, qwen2_moe.py 0.32.0:148-152) stay
+  bf16; shared experts' MLPs are quantised. Qwen3-30B-A3B: 48 x 128 x 2,048 gate weights, 18.5 MB less.
 - A linear's bytes: Mxfp4OnlineLinearMethod quantises the bf16 weight after loading (mxfp4_quantize: uint8 [N, K/2]
   and one E8M0 byte per 32 inputs, [N, K/32]; quantization/online/mxfp4.py 0.28.0:117-129) and hands it to the
-  linear kernel (model_executor/kernels/linear/__init__.py 0.28.0:553-566, 0.32.0 the same list): FlashInfer's CuteDSL
-  W4A4 on capability 10.0 and up (kernels/linear/mxfp4/flashinfer.py 0.32.0:25-47: the scales' rows padded to 128,
-  not counted), else Marlin W4A16 from 7.5 (marlin.py :14-44; marlin_utils_fp4.py :219-290: the weight repacked
-  at 4 bits, the scales kept as E8M0 bytes, padding only off Marlin's 64 x 128 tile): 4.25 bits a weight, as kvplan
-  prices a stored MXFP4 matrix (params.quantized_bytes).
+  linear kernel (model_executor/kernels/linear/__init__.py 0.28.0:553-566, 0.32.0:607-616, 0.34.0:626-629):
+  FlashInfer's CuteDSL W4A4 on capability 10.0 and up (kernels/linear/mxfp4/flashinfer.py 0.32.0:25-47), else
+  Marlin W4A16 from 7.5 (marlin.py :14-44): 4.25 bits a weight, as kvplan prices a stored MXFP4 matrix
+  (params.quantized_bytes), plus what the kernel pads (linear_padding): CuteDSL replaces the scales by their
+  swizzled copy, [ceil(N/128) x 128, ceil(K/128) x 4] bytes (flashinfer.py 0.28.0 and 0.34.0 :38-47;
+  swizzle_mxfp4_scales, fused_moe/experts/cutlass_moe.py 0.32.0:980-1021), the weight as quantised; Marlin repacks
+  weight and scales at marlin_padded_nk's tile, N to 64 and K to 128 or N to 128 and K to 64, the smaller
+  (quantization/utils/marlin_utils.py 0.28.0:221, 0.32.0:222-244; marlin_utils_fp4.py 0.32.0:231-290, the scales
+  back to E8M0 bytes). N and K are a rank's partition: kvplan counts the padding at tp 1 (the fused module's shape:
+  qkv_proj, gate_up_proj) and none at tp > 1, whose split of each matrix it does not record. DeepSeek-V2-Lite on
+  B200: kv_a_proj_with_mqa's 576 scale rows to 640, 112 KiB in all.
+- MLA (DeepSeek-V2-Lite): kv_b_proj is a ColumnParallelLinear built with the quant config (deepseek_v2.py 0.32.0
+  :1099-1103), so MXFP4; split_kv_b_proj dequantises it through get_and_maybe_dequant_weights' generic path, the
+  quant method run on an identity (quantization/utils/quant_utils.py 0.28.0:544-555, 0.32.0:559-571, 0.34.0
+  :576-587), into a new [kv_lora_rank, heads x (nope + v)] tensor in the activation dtype whose views MLAAttention
+  keeps as W_UV and W_UK_T (layers/attention/mla_attention.py 0.32.0:407-416, :1248-1255, :1325-1327; 0.34.0
+  :416-425, :1534-1536): vllm_budget.mla_dequantized_copies, as for fp8 (the attention group is no longer 16-bit).
 - The bf16 weights are not kept: OnlineMoEMethodBase creates them on the meta device and QeRL's layerwise loader
   materialises and quantises one layer at a time (quantization/online/moe_base.py 0.32.0:22-104; the linear base
   likewise, online/fp8.py :123-179). That transient peak precedes memory_profiling, which resets the peak statistics
@@ -67,6 +91,10 @@ from .vllm_versions import parse_version
 
 # linears Mxfp4OnlineLinearMethod quantises (module docstring); kvplan's groups of LinearBase layers
 LINEAR_GROUPS = ("attention", "linear", "dense", "shared_experts")
+# model types whose MoE gate is built with the quant config (module docstring: qwen3_moe.py 0.28.0:167-171,
+# 0.32.0:170-174; lfm2_moe.py 0.32.0:128-131), so the online method quantises the router matrix too; Qwen3-VL's
+# MoE text model reuses Qwen3MoeSparseMoeBlock (qwen3_vl_moe.py 0.32.0:47-51)
+QUANTISED_ROUTERS = ("qwen3_moe", "qwen3_vl_moe", "qwen3_vl_moe_text", "lfm2_moe")
 _DENSE_NOTE = "mxfp4 quantises routed experts only"  # model/quantization.with_quantization's note, true before 0.28
 REFUSAL = ("vLLM {version} cannot serve this MoE model with --quantization mxfp4 on a CUDA GPU: the online MXFP4 "
            "method asks for MXFP4 activations, which only ROCm's AITER and the amd-quark emulation take before 0.32, "
@@ -80,15 +108,61 @@ def applies(spec, version: str) -> bool:
         and parse_version(version) >= ONLINE_SINCE["mxfp4"]
 
 
+def quantised_groups(spec) -> tuple:
+    """The groups whose LinearBase matrices the online method quantises: LINEAR_GROUPS, and the router where the
+    family builds its gate with the quant config (QUANTISED_ROUTERS)."""
+    return LINEAR_GROUPS + (("router",) if spec.model_type in QUANTISED_ROUTERS else ())
+
+
 def online_view(spec, version: str):
     """`spec` as the online method loads it (module docstring): its linear layers in MXFP4 too; unchanged before
     0.28, for a checkpoint with its own quantization config, or once its linears are re-priced."""
     if not applies(spec, version):
         return spec
-    if not any(g.name in LINEAR_GROUPS and g.parameters and g.stored == spec.dtype for g in spec.params):
+    names = quantised_groups(spec)
+    if not any(g.name in names and g.linear is not None and g.linear.stored == spec.dtype for g in spec.params):
         return spec
-    spec = requantized(spec, LINEAR_GROUPS, "mxfp4", "vLLM's online mxfp4 quantises the linear layers too")
+    spec = requantized(spec, names, "mxfp4", "vLLM's online mxfp4 quantises the linear layers too")
     return replace(spec, notes=tuple(n for n in spec.notes if not n.startswith(_DENSE_NOTE)))
+
+
+def linear_kernel(capability) -> str:
+    """The MXFP4 linear kernel init_mxfp4_linear_kernel picks on a CUDA GPU (module docstring): "cutedsl" from
+    capability 10.0, "marlin" from 7.5, "" below (or unknown)."""
+    capability = tuple(capability or ())
+    return "cutedsl" if capability >= (10, 0) else "marlin" if capability >= (7, 5) else ""
+
+
+def linear_padding(spec, capability, tp: int) -> int:
+    """Bytes the MXFP4 linear kernel keeps beyond 4.25 bits a weight of the online-quantised linears (module
+    docstring), on one rank of tp 1: CuteDSL's swizzled scales, rows padded to 128 and scale columns to 4; Marlin's
+    weight and scales at marlin_padded_nk's tile. 0 at tp > 1 (each rank pads its own partition, whose split kvplan
+    does not record: not counted), on ROCm (not modelled) and without online-quantised linears."""
+    kind = linear_kernel(capability)
+    if tp != 1 or not kind:
+        return 0
+    names = quantised_groups(spec)
+    shapes = [shape for g in spec.params if g.name in names and g.linear is not None and g.linear.stored == "mxfp4"
+              for shape in g.linear.shapes]
+    extra = 0
+    for (rows, cols), count in shapes:
+        if kind == "cutedsl":
+            extra += count * (_round_up(rows, 128) * _round_up(cols // 32, 4) - rows * cols // 32)
+        else:
+            padded_rows, padded_cols = marlin_padded(rows, cols)
+            extra += count * (padded_rows * padded_cols - rows * cols) * 17 // 32
+    return extra
+
+
+def marlin_padded(rows: int, cols: int) -> tuple:
+    """marlin_padded_nk for MXFP4's group of 32 (module docstring): the cheaper of (N to 64, K to 128) and (N to
+    128, K to 64), by area and then by perimeter."""
+    return min(((_round_up(rows, 64), _round_up(cols, 128)), (_round_up(rows, 128), _round_up(cols, 64))),
+               key=lambda nk: (nk[0] * nk[1], nk[0] + nk[1]))
+
+
+def _round_up(value: int, tile: int) -> int:
+    return -(-value // tile) * tile
 
 
 def online_refusal(spec, capability, version: str) -> Optional[Refusal]:

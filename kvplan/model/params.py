@@ -442,7 +442,9 @@ def grouped(layers: list, qcfg, dtype: str, cfg: Optional[Config] = None) -> tup
     whole = {name: 0.0 for name in GROUPS}  # of stored: what every TP rank holds whole
     by_kv = {name: {} for name in GROUPS}  # of stored: what TP splits by KV heads, by their count
     formats = {name: set() for name in GROUPS}
+    linear = {name: _Sums() for name in GROUPS}  # of the above: the LinearBase weight matrices (ParamGroup.linear)
     for tensors, times, *index in layers:
+        fused = {}  # (group, vLLM module, cols, copies) -> rows: the projections one module fuses, as one matrix
         for t in tensors:
             size, quantized = _stored_bytes(t, fmt, opts, model_bytes, index[0] if index else None, styles, blocks)
             counts[t.group] += times * t.elements
@@ -452,10 +454,43 @@ def grouped(layers: list, qcfg, dtype: str, cfg: Optional[Config] = None) -> tup
                 by_kv[t.group][t.kv_split] = by_kv[t.group].get(t.kv_split, 0.0) + times * size
             if quantized:
                 formats[t.group].add(quantized)
+            if (t.linear or t.gate) and t.cols > 1:
+                linear[t.group].add(t, times, size, quantized)
+                # a named module fuses its projections (K and V are one tensor of two copies), but each expert
+                # of a FusedMoE is a matrix of its own; an unnamed tensor is a module of its own
+                folded = bool(t.vllm_module) and t.group != "experts"
+                key = (t.group, t.vllm_module or ("", len(fused)), t.cols, 1 if folded else t.copies)
+                fused[key] = fused.get(key, 0) + t.rows * (t.copies if folded else 1)
+        for (group, _, cols, copies), rows in fused.items():
+            linear[group].shapes[(rows, cols)] = linear[group].shapes.get((rows, cols), 0) + times * copies
     return tuple(ParamGroup(name, counts[name], stored[name] / counts[name] if counts[name] else model_bytes,
                             min(formats[name], default=dtype), round(whole[name]),
-                            tuple((kv, round(size)) for kv, size in sorted(by_kv[name].items())))
+                            tuple((kv, round(size)) for kv, size in sorted(by_kv[name].items())),
+                            linear[name].group(name, dtype))
                  for name in GROUPS)
+
+
+class _Sums:
+    """A group's LinearBase weight matrices as grouped() adds them up (ParamGroup.linear)."""
+
+    def __init__(self):
+        self.count, self.stored, self.whole, self.by_kv, self.shapes, self.formats = 0, 0.0, 0.0, {}, {}, set()
+
+    def add(self, t, times: int, size: float, quantized: Optional[str]) -> None:
+        self.count += times * t.elements
+        self.stored += times * size
+        self.whole += times * size if t.replicated else 0
+        if t.kv_split:
+            self.by_kv[t.kv_split] = self.by_kv.get(t.kv_split, 0.0) + times * size
+        if quantized:
+            self.formats.add(quantized)
+
+    def group(self, name: str, dtype: str) -> Optional[ParamGroup]:
+        if not self.count:
+            return None
+        return ParamGroup(name, self.count, self.stored / self.count, min(self.formats, default=dtype),
+                          round(self.whole), tuple((kv, round(size)) for kv, size in sorted(self.by_kv.items())),
+                          shapes=tuple(sorted(self.shapes.items())))
 
 
 def parameter_groups(cfg: Config, *, hidden: int, layers: int, heads: int, kv_heads: int, head_dim: int,

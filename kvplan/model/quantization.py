@@ -72,7 +72,11 @@ def checkpoint_format(spec: ModelSpec) -> Optional[str]:
 
 
 def _reprice(group: ParamGroup, per_param: float, stored: str) -> ParamGroup:
-    return replace(group, bytes_per_param=per_param, stored=stored)
+    """The whole group at `per_param` bytes a parameter, its linear matrices (ParamGroup.linear) with it."""
+    linear = group.linear
+    if linear is not None and linear.stored == group.stored:
+        linear = replace(linear, bytes_per_param=per_param, stored=stored)
+    return replace(group, bytes_per_param=per_param, stored=stored, linear=linear)
 
 
 def _with_groups(spec: ModelSpec, groups: tuple, dtype: str, what: str) -> ModelSpec:
@@ -148,13 +152,28 @@ def with_quantization(spec: ModelSpec, method: Optional[str]) -> ModelSpec:
 
 
 def requantized(spec: ModelSpec, names: tuple, method: str, what: str) -> ModelSpec:
-    """`spec` with its groups named `names` still in the model dtype re-priced as `method` quantises a 16-bit
-    checkpoint (an engine release's own rule: engines/vllm_mxfp4_online.py), `what` saying why in the weights'
-    source."""
+    """`spec` with the LinearBase weight matrices (ParamGroup.linear) of its groups named `names` still in the model
+    dtype re-priced as `method` quantises a 16-bit checkpoint (an engine release's own rule: engines/
+    vllm_mxfp4_online.py); the norms, biases and sinks beside them stay as they are. `what` says why in the
+    weights' source."""
     fmt, per_param, _ = _format_of(method, spec.hidden_size)
-    groups = tuple(_reprice(g, per_param, fmt) if g.name in names and g.stored == spec.dtype and g.parameters else g
-                   for g in spec.params)
+    groups = tuple(_reprice_linear(g, per_param, fmt) if g.name in names and g.linear is not None
+                   and g.linear.stored == spec.dtype else g for g in spec.params)
     return _with_groups(spec, groups, spec.dtype, what)
+
+
+def _reprice_linear(group: ParamGroup, per_param: float, stored: str) -> ParamGroup:
+    """`group` with its linear matrices at `per_param` bytes each, their shares of what every rank holds whole and
+    of what splits by KV heads scaled alike; the group named by the new format (a blend, as gpt-oss's experts)."""
+    linear = group.linear
+    ratio = per_param / linear.bytes_per_param
+    kv = dict(group.kv_split)
+    for heads, size in linear.kv_split:
+        kv[heads] += round(size * ratio) - size
+    return replace(group, bytes_per_param=(group.bytes - linear.bytes + linear.parameters * per_param)
+                   / group.parameters, stored=stored,
+                   replicated=group.replicated - linear.replicated + round(linear.replicated * ratio),
+                   kv_split=tuple(sorted(kv.items())), linear=_reprice(linear, per_param, stored))
 
 
 def _mismatch(key: str, current: str) -> FieldError:

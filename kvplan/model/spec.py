@@ -26,6 +26,12 @@ class ParamGroup:
     replicated: int = 0  # stored bytes of the group every TP rank holds whole (model/tensors.py Tensor.replicated)
     # (KV heads, stored bytes) of the group split by that many KV heads (model/tensors.py Tensor.kv_split)
     kv_split: tuple = ()
+    # the weight matrices of its LinearBase layers (Tensor.linear, and a router's GateLinear: Tensor.gate) as a group
+    # of their own, with their share of `replicated` and `kv_split`: what an online method re-prices (engines/
+    # vllm_mxfp4_online.py) apart from the norms, biases and sinks beside them; None where the group has none
+    linear: Optional["ParamGroup"] = None
+    # of a `linear` group: ((rows, cols), how many) of its matrices at tp 1, for a kernel's tile padding
+    shapes: tuple = ()
 
     @property
     def bytes(self) -> int:

@@ -78,6 +78,10 @@ class Tensor(NamedTuple):
     # the module's name inside its decoder layer as vLLM builds it (fused: self_attn.qkv_proj, mlp.gate_up_proj,
     # mlp.experts), which a GPTQ `dynamic` rule matches (gptq_dynamic.py); "" where kvplan does not name it
     vllm_module: str = ""
+    # a router's matrix: a GateLinear / ReplicatedLinear weight, so a LinearBase an online method may quantise where
+    # the family builds it with the quant config (engines/vllm_mxfp4_online.py), though no checkpoint format
+    # quantises it (hence not `linear`)
+    gate: bool = False
 
     @property
     def elements(self) -> int:
@@ -484,7 +488,7 @@ def _feed_forward(cfg: Config, d: dict, ffn: str) -> list:
         return []
     experts = cfg.int(EXPERT_KEYS)
     out = _mlp(cfg, "experts", h, sizes.expert, experts)
-    out += [Tensor("router", experts, h, fp32=cfg.model_type in FP32_ROUTER, replicated=True)]
+    out += [Tensor("router", experts, h, fp32=cfg.model_type in FP32_ROUTER, replicated=True, gate=True)]
     router = routing(cfg)
     if router.logit_bias:
         out.append(Tensor("router", experts, replicated=True))
