@@ -115,6 +115,10 @@ class Behaviour:
     block_size: int = 16  # config/cache.py DEFAULT_BLOCK_SIZE
     # A pooling model's async scheduling off by default (config/vllm.py 0.20.0:800-807; vllm_pooling_budget.py)
     pooling_sync: bool = False
+    # V0 (<= 0.7) past 32K tokens, where EngineArgs turns chunked prefill on: SchedulerConfig's max_num_batched_tokens,
+    # which its profile run covers; 512 up to 0.6.4 (config.py 0.5.5:901, 0.6.0:977, 0.6.4.post1:1114), 2,048 from
+    # 0.6.5 (config.py 0.6.5:1344, 0.6.6:1438, 0.7.3:1532)
+    v0_chunk_tokens: int = 512
 
 
 BEHAVIOURS = {
@@ -129,6 +133,7 @@ BEHAVIOURS = {
 }
 # VLLM_USE_FLASHINFER_SAMPLER (envs.py): unset means FlashInfer's sampler up to 0.11.0 (`is not False`), opt-in from
 # 0.11.1 to 0.20, on again from 0.21; v1/sample/ops/topk_topp_triton.py from 0.17 (read in the wheels 0.8.5-0.21.0)
+BEHAVIOURS["v0.6.5"] = replace(BEHAVIOURS["v0"], v0_chunk_tokens=2048)
 BEHAVIOURS["0.11.1"] = replace(BEHAVIOURS["0.9"], v1_sampler="native")
 BEHAVIOURS["0.17"] = replace(BEHAVIOURS["0.14"], topk_topp="triton")
 # From 0.20 each release changes a few rules; each entry is the one before with its changes (read in the wheels:
@@ -169,7 +174,8 @@ def _chain(steps, base: str) -> list:
 
 
 _FROM = _chain(_STEPS, "0.18") + [((0, 18), "0.18"), ((0, 17), "0.17"), ((0, 14), "0.14"), ((0, 12), "0.12"),
-                                  ((0, 11, 1), "0.11.1"), ((0, 9), "0.9"), ((0, 8), "v1"), ((0, 2), "v0")]
+                                  ((0, 11, 1), "0.11.1"), ((0, 9), "0.9"), ((0, 8), "v1"), ((0, 6, 5), "v0.6.5"),
+                                  ((0, 2), "v0")]
 
 
 # --kv-cache-dtype's choices by release (CacheDType in vllm/config.py, from 0.11 vllm/config/cache.py; read in every
