@@ -95,14 +95,18 @@ def test_mtp_module_without_num_nextn_predict_layers(release, modules):
 
 def test_glm5_without_first_k_dense_replace():
     """GLM-5.2's bundled config without first_k_dense_replace: 78 layers, 3 dense where the class fills 3 (5.12.0 on:
-    75 MoE), none before (0.19.1-0.22.1: 78 MoE, the getter's 0; vLLM's deepseek_v2.py reads
-    config.first_k_dense_replace, 0.19.1:1069, which that class lacks)."""
+    75 MoE); before (0.19.1-0.22.1) the class lacks it and vLLM's deepseek_v2.py, reading
+    config.first_k_dense_replace (0.19.1:1069), stops: refused (tests/test_leftovers_s73.py)."""
     import yaml
+
+    from kvplan.errors import KvplanError
 
     config = yaml.safe_load((ROOT / "model_specs" / "zai-org--GLM-5.2.yaml").read_text())["config"]
     assert config["first_k_dense_replace"] == 3 and config["num_hidden_layers"] == 78
     bare = {k: v for k, v in config.items() if k != "first_k_dense_replace"}
-    assert [_read(bare, r).moe_layers for r in ("0.22.1", "0.23.0", "0.34.0")] == [78, 78 - 3, 78 - 3]
+    assert [_read(bare, r).moe_layers for r in ("0.23.0", "0.34.0")] == [78 - 3, 78 - 3]
+    with pytest.raises(KvplanError, match="first_k_dense_replace"):
+        _read(bare, "0.22.1")
     assert _read(config, "0.22.1").moe_layers == 75  # the published config names it
 
 

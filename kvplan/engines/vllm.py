@@ -353,7 +353,7 @@ def _configuration_refusal(spec, precision, *, tp: int, length: int, block_size:
         built_quantization_refusal(spec, capability, version) or \
         gpu_dtype_refusal(spec, capability, version, gpu_name) or \
         scheme_refusal(spec, capability, version) or marlin_refusal(spec, capability, version) or \
-        online_refusal(spec, capability, version) or \
+        online_refusal(spec, capability, version, tp) or \
         kv_scheme_refusal(spec, version) or checkpoint_e5m2_refusal(spec, precision, capability, version, tp) or \
         v4_dtype_refusal(spec, precision, capability, version) or \
         diffkv_refusal(spec, precision, capability, version) or octave_refusal(precision, capability) or \

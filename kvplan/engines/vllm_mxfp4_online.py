@@ -33,9 +33,21 @@ unless named):
   swizzle_mxfp4_scales, fused_moe/experts/cutlass_moe.py 0.32.0:980-1021), the weight as quantised; Marlin repacks
   weight and scales at marlin_padded_nk's tile, N to 64 and K to 128 or N to 128 and K to 64, the smaller
   (quantization/utils/marlin_utils.py 0.28.0:221, 0.32.0:222-244; marlin_utils_fp4.py 0.32.0:231-290, the scales
-  back to E8M0 bytes). N and K are a rank's partition: kvplan counts the padding at tp 1 (the fused module's shape:
-  qkv_proj, gate_up_proj) and none at tp > 1, whose split of each matrix it does not record. DeepSeek-V2-Lite on
-  B200: kv_a_proj_with_mqa's 576 scale rows to 640, 112 KiB in all.
+  back to E8M0 bytes). N and K are a rank's partition (output_size_per_partition, input_size_per_partition:
+  marlin_utils_fp4.py 0.32.0:231-232; the scales CuteDSL swizzles are the partition's): the fused module's shape
+  (qkv_proj, gate_up_proj) split by its outputs, a row-parallel one's (o_proj, down_proj) by its inputs, a
+  replicated one whole (params.LinearShape.on_rank). DeepSeek-V2-Lite on B200: kv_a_proj_with_mqa's 576 scale rows
+  to 640, 112 KiB in all at tp 1, 114 KiB a rank at tp 2 (the dense layer's 5,472-input down_proj and 10,944-row
+  gate_up_proj pad too).
+- A partition whose input width is no multiple of 32 stops the model's build: create_weights' ValueError "MXFP4
+  requires input_size_per_partition (K) to be divisible by 32." (quantization/online/mxfp4.py 0.28.0:100-104,
+  0.32.0:101-105, 0.34.0:107-111), on any platform: block_refusal. Gemma 3n's AltUp coefficients (ReplicatedLinear
+  of altup_num_inputs, 4, inputs with the quant config: gemma3n.py 0.32.0:89-110) at any tp; DeepSeek-V2-Lite's
+  dense down_proj at tp 4 (2,736).
+- Other ReplicatedLinears built with the quant config are quantised as any linear: Gemma 4's and Gemma 3n's
+  per_layer_input_gate / per_layer_projection (gemma4.py 0.32.0:682-697, 0.34.0:704-719; gemma3n.py 0.32.0:493-506),
+  in kvplan's dense group. ERNIE-4.5-VL's text / vision expert gates too (ernie45_vl_moe.py 0.32.0, 0.34.0
+  :255-262, :292-299), a family kvplan does not read (its config refused: moe_num_experts a list).
 - MLA (DeepSeek-V2-Lite): kv_b_proj is a ColumnParallelLinear built with the quant config (deepseek_v2.py 0.32.0
   :1099-1103), so MXFP4; split_kv_b_proj dequantises it through get_and_maybe_dequant_weights' generic path, the
   quant method run on an identity (quantization/utils/quant_utils.py 0.28.0:544-555, 0.32.0:559-571, 0.34.0
@@ -86,7 +98,7 @@ from typing import Optional
 from ..model.quantization import requantized
 from .figures import Refusal
 from .vllm_mxfp4 import ONLINE_BF16_FALLBACK_SINCE, has_mxfp4_experts
-from .vllm_quant import ONLINE_SINCE, REMEDY_FLAGS
+from .vllm_quant import ONLINE_SINCE, REMEDY_FLAGS, unquantised_words
 from .vllm_versions import parse_version
 
 # linears Mxfp4OnlineLinearMethod quantises (module docstring); kvplan's groups of LinearBase layers
@@ -95,6 +107,10 @@ LINEAR_GROUPS = ("attention", "linear", "dense", "shared_experts")
 # 0.32.0:170-174; lfm2_moe.py 0.32.0:128-131), so the online method quantises the router matrix too; Qwen3-VL's
 # MoE text model reuses Qwen3MoeSparseMoeBlock (qwen3_vl_moe.py 0.32.0:47-51)
 QUANTISED_ROUTERS = ("qwen3_moe", "qwen3_vl_moe", "qwen3_vl_moe_text", "lfm2_moe")
+# Mxfp4OnlineLinearMethod.create_weights refuses a partition whose input width is no multiple of MXFP4's block
+# (quantization/online/mxfp4.py 0.28.0:100-104, 0.32.0:101-105, 0.34.0:107-111: a ValueError while the model is built)
+MXFP4_BLOCK = 32
+BLOCK_REFUSAL = "MXFP4 requires input_size_per_partition ({width}) to be divisible by 32."
 _DENSE_NOTE = "mxfp4 quantises routed experts only"  # model/quantization.with_quantization's note, true before 0.28
 REFUSAL = ("vLLM {version} cannot serve this MoE model with --quantization mxfp4 on a CUDA GPU: the online MXFP4 "
            "method asks for MXFP4 activations, which only ROCm's AITER and the amd-quark emulation take before 0.32, "
@@ -135,23 +151,29 @@ def linear_kernel(capability) -> str:
 
 def linear_padding(spec, capability, tp: int) -> int:
     """Bytes the MXFP4 linear kernel keeps beyond 4.25 bits a weight of the online-quantised linears (module
-    docstring), on one rank of tp 1: CuteDSL's swizzled scales, rows padded to 128 and scale columns to 4; Marlin's
-    weight and scales at marlin_padded_nk's tile. 0 at tp > 1 (each rank pads its own partition, whose split kvplan
-    does not record: not counted), on ROCm (not modelled) and without online-quantised linears."""
+    docstring) on one rank of `tp`, each matrix at that rank's partition (LinearShape.on_rank): CuteDSL's swizzled
+    scales, rows padded to 128 and scale columns to 4; Marlin's weight and scales at marlin_padded_nk's tile. 0 on
+    ROCm (not modelled) and without online-quantised linears."""
     kind = linear_kernel(capability)
-    if tp != 1 or not kind:
+    if not kind:
         return 0
-    names = quantised_groups(spec)
-    shapes = [shape for g in spec.params if g.name in names and g.linear is not None and g.linear.stored == "mxfp4"
-              for shape in g.linear.shapes]
     extra = 0
-    for (rows, cols), count in shapes:
+    for shape, count in _quantised_shapes(spec, ("mxfp4",)):
+        rows, cols = shape.on_rank(tp)
         if kind == "cutedsl":
             extra += count * (_round_up(rows, 128) * _round_up(cols // 32, 4) - rows * cols // 32)
         else:
             padded_rows, padded_cols = marlin_padded(rows, cols)
             extra += count * (padded_rows * padded_cols - rows * cols) * 17 // 32
     return extra
+
+
+def _quantised_shapes(spec, stored: tuple) -> list:
+    """(LinearShape, how many) of the linear matrices the online method quantises, of the groups stored as `stored`
+    names."""
+    names = quantised_groups(spec)
+    return [shape for g in spec.params if g.name in names and g.linear is not None and g.linear.stored in stored
+            for shape in g.linear.shapes]
 
 
 def marlin_padded(rows: int, cols: int) -> tuple:
@@ -165,10 +187,13 @@ def _round_up(value: int, tile: int) -> int:
     return -(-value // tile) * tile
 
 
-def online_refusal(spec, capability, version: str) -> Optional[Refusal]:
-    """Model loading's stop in 0.28-0.31 for a model with routed experts on a CUDA GPU (module docstring)."""
+def online_refusal(spec, capability, version: str, tp: int = 1) -> Optional[Refusal]:
+    """Model loading's stop in 0.28-0.31 for a model with routed experts on a CUDA GPU (module docstring), or on any
+    platform for a linear whose rank's input width is no multiple of 32 (block_refusal)."""
     from .vllm_sparse import is_rocm_platform
 
+    if applies(spec, version) and (refusal := block_refusal(spec, version, tp)):
+        return refusal
     if not capability or is_rocm_platform(capability) or not applies(spec, version) \
             or parse_version(version) >= ONLINE_BF16_FALLBACK_SINCE or not has_mxfp4_experts(spec):
         return None
@@ -177,3 +202,19 @@ def online_refusal(spec, capability, version: str) -> Optional[Refusal]:
     return Refusal(reason, None, configuration=True, field="quantization", headline=reason.split(": ")[0],
                    remedy=f"vLLM accepts --engine {later} or newer, or the model without --quantization",
                    fix_field="engine", options=(later,), onward="newer", remedy_flags=REMEDY_FLAGS)
+
+
+def block_refusal(spec, version: str, tp: int) -> Optional[Refusal]:
+    """Mxfp4OnlineLinearMethod.create_weights' stop (module docstring) for the quantised linear whose partition's
+    input width (LinearShape.on_rank) is no multiple of 32: the narrowest where several are (vLLM names the first it
+    builds). Gemma 3n's AltUp coefficients (4 inputs) at any tp; DeepSeek-V2-Lite's dense down_proj (10,944 / 4 =
+    2,736) at tp 4."""
+    widths = sorted(shape.on_rank(tp)[1] for shape, _ in _quantised_shapes(spec, (spec.dtype, "mxfp4")))
+    width = next((k for k in widths if k % MXFP4_BLOCK), None)
+    if width is None:
+        return None
+    reason = BLOCK_REFUSAL.format(width=width)
+    at = f" at tp {tp}" if tp > 1 else ""
+    return Refusal(f"vLLM {version} stops loading the model with --quantization mxfp4{at}: {reason}", None,
+                   configuration=True, field="quantization", headline=reason,
+                   remedy=f"vLLM accepts {unquantised_words(spec, 'mxfp4')}", remedy_flags=REMEDY_FLAGS)

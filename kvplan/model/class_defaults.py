@@ -444,7 +444,9 @@ HEAD_DIM_REQUIRED = {
 }
 
 # Fields a family's class leaves None and derives nothing from, which vLLM's model reads as they are: without them
-# vLLM cannot build the model, so kvplan refuses the config (no_default_error). Each with what to add.
+# vLLM cannot build the model, so kvplan refuses the config (no_default_error). Each with what to add. A field a
+# newer transformers fills (the table of the release planned says: defaults_table) is refused only where the table
+# read lacks it, naming the first release whose table fills it (filled_since).
 NO_DEFAULT = {
     # transformers 5.22.2 DeepseekV2Config: num_experts_per_tok, n_group, topk_group None. vLLM 0.34.0
     # deepseek_v2.py:378 top_k=config.num_experts_per_tok, :383-385 use_grouped_topk=True with
@@ -455,9 +457,16 @@ NO_DEFAULT = {
         "n_group": "the expert groups the router picks from (DeepSeek-V2: 8, DeepSeek-V2-Lite: 1)",
         "topk_group": "the groups each token's experts come from (DeepSeek-V2: 3, DeepSeek-V2-Lite: 1)",
     },
+    # GlmMoeDsaConfig of transformers 5.5.4-5.10.2 (vLLM 0.19.1-0.22.1) declares no first_k_dense_replace (its
+    # __post_init__ derives mlp_layer_types instead: configuration_glm_moe_dsa.py 5.5.4:114-129, 5.10.2:115-145);
+    # 5.12.0 fills 3 (:128). vLLM's deepseek_v2.py reads config.first_k_dense_replace for every layer (0.19.1:1069,
+    # 0.22.1:1131) and for num_moe_layers (0.19.1:1357, 0.22.1:1650): an AttributeError on a config without it
+    "glm_moe_dsa": {
+        "first_k_dense_replace": "the leading dense layers (GLM-5: 3)",
+    },
 }
 # the class NO_DEFAULT cites, for the message
-NO_DEFAULT_CLASS = {"deepseek_v2": "DeepseekV2Config"}
+NO_DEFAULT_CLASS = {"deepseek_v2": "DeepseekV2Config", "glm_moe_dsa": "GlmMoeDsaConfig"}
 
 
 # Defaults a family's class fills whatever the model, which its vLLM model reads only on the layers that use them:
@@ -497,12 +506,28 @@ def with_defaults(fields: dict, family: str, transformers: Optional[str] = None)
     return {**defaults, **fields} if defaults else fields
 
 
+def filled_since(family: str, field: str) -> Optional[tuple]:
+    """The first vLLM release from which every newer release's transformers fills `field` of `family`'s class
+    (TRANSFORMERS_SINCE, defaults_table); None where the newest does not."""
+    since = None
+    for release, version in TRANSFORMERS_SINCE:  # newest first
+        if field not in defaults_table(transformers_for(release)).get(SAME_CLASS.get(family, family), {}):
+            break
+        since = release
+    return since
+
+
 def no_default_error(fields: dict, family: str, experts: int) -> Optional[KvplanError]:
     """The refusal of a config that leaves out (or nulls) a field NO_DEFAULT lists for its family, for a model with
-    routed experts (`experts`, the count read); None where nothing is missing."""
+    routed experts (`experts`, the count read), `fields` as the planned release's transformers fills them
+    (with_defaults); None where nothing is missing."""
     for field, what in NO_DEFAULT.get(family, {}).items():
         if experts and fields.get(field) is None:
+            since = filled_since(family, field) if field not in fields else None  # a null is the file's own
+            release = ".".join(map(str, since or ()))
+            before = f" before {dict(TRANSFORMERS_SINCE)[since]}, which vLLM {release} installs" if since else ""
+            later = f", or serve it with vLLM {release} or newer" if since else ""
             return KvplanError(f"config field '{field}' is missing; transformers' {NO_DEFAULT_CLASS[family]} "
-                               f"({family}) has no default for it, so vLLM cannot build the model: add "
-                               f"{field}, {what}.")
+                               f"({family}) has no default for it{before}, so vLLM cannot build the model: add "
+                               f"{field}, {what}{later}.")
     return None

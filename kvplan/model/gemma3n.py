@@ -36,13 +36,14 @@ def layer_tensors(cfg: Config, d: dict, inter: int, shared: bool) -> list:
     out = _whole([Tensor("dense", streams, streams, linear=True), Tensor("dense", streams * streams, streams,
                                                                         linear=True),
                   Tensor("dense", streams, h, linear=True), Tensor("norms", h), Tensor("norms", h, fp32=True)])
-    out += [Tensor("attention", heads * hd, h, linear=True), Tensor("attention", h, heads * hd, linear=True),
+    out += [Tensor("attention", heads * hd, h, linear=True),
+            Tensor("attention", h, heads * hd, linear=True, row_parallel=True),
             Tensor("attention", hd, replicated=True)]
     if not shared:
         out += [Tensor("attention", kv * hd, h, copies=2, linear=True, kv_split=kv),
                 Tensor("attention", hd, replicated=True)]
     out += _mlp(cfg, "dense", h, inter)
-    out += [Tensor("dense", rank, h, linear=True), Tensor("dense", h, rank, linear=True)]
+    out += [Tensor("dense", rank, h, linear=True), Tensor("dense", h, rank, linear=True, row_parallel=True)]
     out += _whole([Tensor("dense", ple, h, linear=True), Tensor("dense", h, ple, linear=True)])
     return out + [Tensor("norms", h, copies=6, replicated=True)]  # five layer norms and Laurel's
 

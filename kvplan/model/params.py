@@ -42,7 +42,7 @@ from .layers import (ffn_kinds, first_shared_layer, gemma4_attention, gemma4_k_e
                      is_gemma4, is_v4, mixer_kinds, V4_RATIOS, v4_ratios)
 from .precision import DTYPE_BYTES
 from .quantized import CheckpointFormat, scheme_bytes
-from .spec import ParamGroup, Weights
+from .spec import LinearShape, ParamGroup, Weights
 from .tensors import (GROUPS, gemma4_layer_tensors, gemma4_load_delta, gemma4_model_tensors, layer_tensors,
                       model_tensors, mtp_blocks, mtp_module_tensors, mtp_tensors, shared_expert_name, vllm_blocks,
                       vllm_names)
@@ -457,12 +457,17 @@ def grouped(layers: list, qcfg, dtype: str, cfg: Optional[Config] = None) -> tup
             if (t.linear or t.gate) and t.cols > 1:
                 linear[t.group].add(t, times, size, quantized)
                 # a named module fuses its projections (K and V are one tensor of two copies), but each expert
-                # of a FusedMoE is a matrix of its own; an unnamed tensor is a module of its own
+                # of a FusedMoE is a matrix of its own; an unnamed tensor is a module of its own. How TP splits it:
+                # whole, by its inputs (row-parallel) or by its outputs, K / V rows by their heads (LinearShape)
                 folded = bool(t.vllm_module) and t.group != "experts"
-                key = (t.group, t.vllm_module or ("", len(fused)), t.cols, 1 if folded else t.copies)
-                fused[key] = fused.get(key, 0) + t.rows * (t.copies if folded else 1)
-        for (group, _, cols, copies), rows in fused.items():
-            linear[group].shapes[(rows, cols)] = linear[group].shapes.get((rows, cols), 0) + times * copies
+                split = "" if t.replicated else "cols" if t.row_parallel else "rows"
+                key = (t.group, t.vllm_module or ("", len(fused)), t.cols, 1 if folded else t.copies, split)
+                rows, kv_rows, kv_heads = fused.get(key, (0, 0, 0))
+                stacked = t.rows * (t.copies if folded else 1)
+                fused[key] = (rows + stacked, kv_rows + (stacked if t.kv_split else 0), t.kv_split or kv_heads)
+        for (group, _, cols, copies, split), (rows, kv_rows, kv_heads) in fused.items():
+            shape = LinearShape(rows, cols, split, kv_rows, kv_heads)
+            linear[group].shapes[shape] = linear[group].shapes.get(shape, 0) + times * copies
     return tuple(ParamGroup(name, counts[name], stored[name] / counts[name] if counts[name] else model_bytes,
                             min(formats[name], default=dtype), round(whole[name]),
                             tuple((kv, round(size)) for kv, size in sorted(by_kv[name].items())),

@@ -6,10 +6,33 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass
 from functools import cached_property
-from typing import Optional
+from typing import NamedTuple, Optional
 
 from .kinds import FullAttention, LinearState, MLALatent, SharedKV
 from .vision import MediaPrefix, VisionEncoder
+
+
+class LinearShape(NamedTuple):
+    """One LinearBase module's weight matrix (a fused module's parts stacked: QKVParallelLinear's q, k and v) and how
+    TP splits it: `split` "rows" (column-parallel: each rank a slice of the outputs), "cols" (row-parallel: o_proj,
+    down_proj, a mixer's out_proj, Mamba-1's x_proj: a slice of the inputs) or "" (every rank holds it whole:
+    ReplicatedLinear, disable_tp); `kv_rows` of its rows are K / V heads (`kv_heads` of them), of which a rank holds
+    one whole head where tp exceeds them (QKVParallelLinear num_kv_head_replicas)."""
+
+    rows: int  # N: outputs
+    cols: int  # K: inputs
+    split: str = "rows"
+    kv_rows: int = 0
+    kv_heads: int = 0
+
+    def on_rank(self, tp: int) -> tuple:
+        """(N, K) of one rank's partition at `tp` (vLLM's output_size_per_partition, input_size_per_partition)."""
+        if self.split == "cols":
+            return self.rows, self.cols // tp
+        if self.split != "rows":
+            return self.rows, self.cols
+        kv = self.kv_rows // min(tp, self.kv_heads) if self.kv_heads else 0
+        return (self.rows - self.kv_rows) // tp + kv, self.cols
 
 
 @dataclass(frozen=True)
@@ -30,7 +53,7 @@ class ParamGroup:
     # of their own, with their share of `replicated` and `kv_split`: what an online method re-prices (engines/
     # vllm_mxfp4_online.py) apart from the norms, biases and sinks beside them; None where the group has none
     linear: Optional["ParamGroup"] = None
-    # of a `linear` group: ((rows, cols), how many) of its matrices at tp 1, for a kernel's tile padding
+    # of a `linear` group: (LinearShape, how many) of its matrices, for a kernel's tile padding
     shapes: tuple = ()
 
     @property

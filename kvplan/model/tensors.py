@@ -82,14 +82,18 @@ class Tensor(NamedTuple):
     # the family builds it with the quant config (engines/vllm_mxfp4_online.py), though no checkpoint format
     # quantises it (hence not `linear`)
     gate: bool = False
+    # a RowParallelLinear's matrix: TP splits its input columns (o_proj, down_proj, a mixer's out_proj, Mamba-1's
+    # x_proj), not its output rows as a column-parallel one's; a rank's partition is what an MXFP4 linear kernel pads
+    # (params.LinearShape, engines/vllm_mxfp4_online.py)
+    row_parallel: bool = False
 
     @property
     def elements(self) -> int:
         return self.copies * self.rows * self.cols
 
 
-def _matrix(group: str, rows: int, cols: int, bias: bool = False, copies: int = 1) -> list:
-    out = [Tensor(group, rows, cols, copies, linear=True)]
+def _matrix(group: str, rows: int, cols: int, bias: bool = False, copies: int = 1, row_parallel: bool = False) -> list:
+    out = [Tensor(group, rows, cols, copies, linear=True, row_parallel=row_parallel)]
     return out + [Tensor(group, rows, copies=copies)] if bias else out
 
 
@@ -239,7 +243,8 @@ def _attention(cfg: Config, d: dict, indexer: bool = True) -> list:
               *_matrix("attention", heads * (nope + rope), q_rank)] if q_rank
              else _matrix("attention", heads * (nope + rope), h))
         return q + [*_whole([*_matrix("attention", kv_rank + rope, h), Tensor("attention", kv_rank)]),
-                    *_matrix("attention", heads * (nope + v_dim), kv_rank), *_matrix("attention", h, heads * v_dim),
+                    *_matrix("attention", heads * (nope + v_dim), kv_rank),
+                    *_matrix("attention", h, heads * v_dim, row_parallel=True),
                     *(_indexer(cfg, h, q_rank) if indexer else [])]
     family = cfg.model_type
     flagged = family in FLAGGED_ATTENTION and cfg.flag("attention_bias", False)  # q / k / v only
@@ -251,7 +256,8 @@ def _attention(cfg: Config, d: dict, indexer: bool = True) -> list:
     names = vllm_names(cfg)
     out = [*_named([*_matrix("attention", heads * hd * gate, h, qkv), *kv_proj], _projection(names.attention,
                                                                                               names.qkv)),
-           *_named(_matrix("attention", h, heads * hd, all_biased), _projection(names.attention, names.out))]
+           *_named(_matrix("attention", h, heads * hd, all_biased, row_parallel=True),
+                  _projection(names.attention, names.out))]
     if per_head_qk_norm(cfg):
         out += [Tensor("attention", hd, copies=2, replicated=True)]
     if family in WHOLE_QK_NORM:
@@ -286,7 +292,7 @@ def v4_attention(cfg: Config, d: dict, ratio: int) -> list:
     out_rank = cfg.int("o_lora_rank")
     out = [*_whole([*_matrix("attention", q_rank + dim, h), Tensor("attention", q_rank), Tensor("attention", dim)]),
            *_matrix("attention", heads * dim, q_rank), *_matrix("attention", groups * out_rank, heads * dim // groups),
-           *_matrix("attention", h, groups * out_rank), Tensor("attention", heads, fp32=True)]
+           *_matrix("attention", h, groups * out_rank, row_parallel=True), Tensor("attention", heads, fp32=True)]
     if ratio:
         out += _v4_compressor(h, dim, ratio)
     if ratio == 4:
@@ -339,7 +345,7 @@ def _kda_mixer(cfg: Config, h: int) -> list:
             *_matrix("linear", width, dim), Tensor("linear", width, fp32=True),
             Tensor("linear", 3 * width, shape.kernel, fp32=True), Tensor("linear", heads, fp32=True),
             *_whole(_matrix("linear", dim, h)), *_matrix("linear", width, dim),
-            Tensor("linear", dim, replicated=True), *_matrix("linear", h, width)]
+            Tensor("linear", dim, replicated=True), *_matrix("linear", h, width, row_parallel=True)]
 
 
 def _linear_mixer(cfg: Config, d: dict) -> list:
@@ -352,11 +358,11 @@ def _linear_mixer(cfg: Config, d: dict) -> list:
         key, value = nk * dk, nv * dv
         return [*_matrix("linear", 2 * key + 2 * value, h), *_matrix("linear", 2 * nv, h),
                 Tensor("linear", 2 * key + value, cfg.int("linear_conv_kernel_dim")), Tensor("linear", nv),
-                Tensor("linear", nv, fp32=True), Tensor("linear", dv), *_matrix("linear", h, value)]
+                Tensor("linear", nv, fp32=True), Tensor("linear", dv), *_matrix("linear", h, value, row_parallel=True)]
     if flavor == "shortconv":  # LFM2 (vLLM short_conv.py): in_proj -> B, C, x; depthwise conv; out_proj
         width, bias = cfg.int(("conv_dim", "hidden_size")), cfg.flag("conv_bias", False)
         return [*_matrix("linear", 3 * width, h, bias), Tensor("linear", width, cfg.int("conv_L_cache")),
-                *([Tensor("linear", width)] if bias else []), *_matrix("linear", h, width, bias)]
+                *([Tensor("linear", width)] if bias else []), *_matrix("linear", h, width, bias, row_parallel=True)]
     proj_bias = cfg.flag("mamba_proj_bias", False) or cfg.flag("use_bias", False)
     conv_bias = cfg.flag("mamba_conv_bias", True) and cfg.flag("use_conv_bias", True)
     kernel = cfg.int(("conv_kernel", "mamba_d_conv"), default=4)
@@ -372,16 +378,18 @@ def _linear_mixer(cfg: Config, d: dict) -> list:
         return [*_matrix("linear", 2 * inner + heads, h, proj_bias), *(_whole(bc) if groups == 1 else bc),
                 Tensor("linear", inner, kernel), *([Tensor("linear", inner)] if conv_bias else []),
                 Tensor("linear", heads, copies=2), Tensor("linear", heads, fp32=True),
-                *([Tensor("linear", inner)] if norm else []), *_matrix("linear", h, inner, proj_bias)]
+                *([Tensor("linear", inner)] if norm else []),
+                *_matrix("linear", h, inner, proj_bias, row_parallel=True)]
     inner = mamba1_inner(cfg)  # Mamba-1 (Jamba, Mamba, Falcon-Mamba)
     state = cfg.int(("mamba_d_state", "state_size"))
     # transformers' MambaConfig: time_step_rank "auto" is ceil(hidden / 16), as Jamba's default
     rank_key = "mamba_dt_rank" if cfg.has("mamba_dt_rank") else "time_step_rank"
     rank = math.ceil(h / 16) if cfg.get(rank_key, "auto") == "auto" else cfg.int(rank_key)
     out = [*_matrix("linear", 2 * inner, h, proj_bias), Tensor("linear", inner, kernel),
-           *([Tensor("linear", inner)] if conv_bias else []), *_matrix("linear", rank + 2 * state, inner),
+           *([Tensor("linear", inner)] if conv_bias else []),
+           *_matrix("linear", rank + 2 * state, inner, row_parallel=True),
            *_matrix("linear", inner, rank, True), Tensor("linear", inner, state, fp32=True), Tensor("linear", inner),
-           *_matrix("linear", h, inner, proj_bias)]
+           *_matrix("linear", h, inner, proj_bias, row_parallel=True)]
     if cfg.model_type == "jamba":  # Jamba norms dt, B and C before the scan
         out += [Tensor("linear", rank), Tensor("linear", state, copies=2)]
     return out
@@ -392,9 +400,10 @@ def _mlp(cfg: Config, group: str, h: int, inter: int, copies: int = 1) -> list:
     bias = family in ALWAYS_BIASED or cfg.flag("bias" if family in FALCON else "mlp_bias", False)
     block, names = ffn_block(cfg, group), vllm_names(cfg)
     if family == "gpt_oss":  # fused gate_up and down, each with a bias, per expert
-        return _named([*_matrix(group, 2 * inter, h, True, copies), *_matrix(group, h, inter, True, copies)], block)
+        return _named([*_matrix(group, 2 * inter, h, True, copies),
+                       *_matrix(group, h, inter, True, copies, row_parallel=True)], block)
     up = _matrix(group, inter, h, bias, copies) * (1 if family in NON_GATED_MLP else 2)
-    down = _matrix(group, h, inter, bias, copies)
+    down = _matrix(group, h, inter, bias, copies, row_parallel=True)
     if group == "experts":  # one FusedMoE module holds them all
         return _named(up + down, block)
     return _named(up, _projection(block, names.up)) + _named(down, _projection(block, names.down))
@@ -514,7 +523,7 @@ def mimo_layer_tensors(cfg: Config, d: dict, mixer: str, ffn: str) -> list:
     out = [Tensor("norms", h, copies=2, replicated=True), *_matrix("attention", heads * width, h, bias),
            *[t._replace(kv_split=kv) for t in _matrix("attention", kv * width, h, bias)],
            *[t._replace(kv_split=kv) for t in _matrix("attention", kv * value, h, bias)],
-           Tensor("attention", h, heads * value, linear=True, module="self_attn.o_proj")]
+           Tensor("attention", h, heads * value, linear=True, module="self_attn.o_proj", row_parallel=True)]
     if mixer == "sliding" and cfg.flag("add_swa_attention_sink_bias", False):
         out.append(Tensor("attention", heads))
     if ffn == "dense":
@@ -602,7 +611,7 @@ def gemma4_layer_tensors(cfg: Config, d: dict, shared: bool) -> list:
     norms = 4 + (1 if ple else 0) + (3 if experts else 0)
     out = [Tensor("norms", h, copies=norms, replicated=True), Tensor("norms", 1, replicated=True),
            Tensor("attention", heads * hd, h, linear=True), *_gemma4_kv(d, shared),
-           Tensor("attention", h, heads * hd, linear=True), Tensor("attention", hd, replicated=True)]
+           Tensor("attention", h, heads * hd, linear=True, row_parallel=True), Tensor("attention", hd, replicated=True)]
     wide = 2 if shared and cfg.flag("use_double_wide_mlp", False) else 1
     out += _mlp(cfg, "dense", h, wide * cfg.int("intermediate_size"))
     if experts:
