@@ -20,7 +20,8 @@ Facts read in vLLM (wheels 0.10.1-0.34.0, 0.9.2 and 0.10.0; paths under vllm/ of
   with the canvas (256 tokens, DiffusionConfig.canvas_length) as the draft tokens of a decode step
   (num_speculative_tokens, 0.32.0:608-611; tests/test_dgemma_drafter_s72.py): query length 257, cap
   min(8 x 257 x 2, 512) = 512, the grid 1, 2, 4, 8..256 by 8, 272..512 by 16 (51 sizes) and the decode size 257 = 52
-  PIECEWISE graphs; FULL decode graphs at n x 257 within 512: 257 = 1 (:2360-2441). It calls Gemma4Config's hook
+  PIECEWISE graphs (:2360-2441); FULL decode graphs at the V2 runner's query length, the canvas 256 (session 73,
+  tests/test_dgemma_s73.py): the sizes rounded up to 256 and 512 = 2. It calls Gemma4Config's hook
   first (0.24.0:120, 0.32.0:330, 0.34.0:650).
 - Gemma4Config (0.19.0:61-111 ... 0.34.0:532-600): 0.19-0.23 force TRITON_ATTN where the two head sizes differ and
   the larger is over 256 (0.19.0:96 `max_head_dim > 256`); from 0.24 wherever they differ (0.24.0:75, 0.28.0:220
@@ -120,7 +121,7 @@ def test_diffusion_gemma_with_the_hook_plans_as_eight_sequences_asked(write_conf
     hooked, asked = _plan(model, "H100", "0.32.0"), _plan(model, "H100", "0.32.0", max_num_seqs=8)
     assert hooked.to_dict() == asked.to_dict()
     graphs = next(t for t in hooked.budget.terms if t.name == "cuda_graphs").source
-    assert "PIECEWISE=52 (largest=512), FULL=1 (largest=257)" in graphs  # the docstring (session 72, dgemma)
+    assert "PIECEWISE=52 (largest=512), FULL=2 (largest=512)" in graphs  # the docstring (session 72, dgemma)
 
 
 def test_diffusion_gemma_keeps_the_default_before_its_hook(write_config):

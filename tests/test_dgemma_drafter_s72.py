@@ -180,12 +180,12 @@ def test_a_prefix_lm_from_0_31(write_config, version, refused):
 
 
 @pytest.mark.parametrize("canvas, graphs", [
-    # q = 257: cap min(8 x 257 x 2, 512) = 512; PIECEWISE the grid 1, 2, 4, 8..256 by 8, 272..512 by 16 (51) and the
-    # decode size 257; FULL (V2's manager rounds each size up to a multiple of q, keeping those within the cap and
-    # max_num_seqs requests: the comment at config/vllm.py 0.32.0:2393-2398): 257 alone, 514 being over 512
-    (None, "PIECEWISE=52 (largest=512), FULL=1 (largest=257)"),
-    # q = 33: the grid's 51 and the decode sizes 33, 66, 132, 264 (n x 33 for n = 1, 2, 4, 8); FULL 33 x 1..8
-    (32, "PIECEWISE=55 (largest=512), FULL=8 (largest=264)"),
+    # the config's q = 257: cap min(8 x 257 x 2, 512) = 512; PIECEWISE the grid 1, 2, 4, 8..256 by 8, 272..512 by 16
+    # (51) and the decode size 257; FULL: V2's manager rounds each size up to a multiple of its own decode_query_len,
+    # the canvas 256 (session 73: tests/test_dgemma_s73.py), keeping those within the cap and 8 x 256: 256 and 512
+    (None, "PIECEWISE=52 (largest=512), FULL=2 (largest=512)"),
+    # q = 33: the grid's 51 and the decode sizes 33, 66, 132, 264 (n x 33 for n = 1, 2, 4, 8); FULL 32 x 1..8
+    (32, "PIECEWISE=55 (largest=512), FULL=8 (largest=256)"),
 ])
 def test_the_canvas_is_a_decode_steps_draft(write_config, canvas, graphs):
     outer = {} if canvas is None else {"canvas_length": canvas}

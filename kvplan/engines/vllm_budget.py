@@ -987,7 +987,8 @@ def capture_counts(spec, settings, gpu, version: str, flags: EngineFlags, runner
     draft = getattr(getattr(spec, "draft", None), "config", None)
     # the draft tokens a decode step verifies, else a diffusion model's canvas, which vLLM schedules as such
     # (VllmConfig.num_speculative_tokens, config/vllm.py 0.24.0:510-518, 0.34.0:587-598; model/layers.py
-    # diffusion_canvas)
+    # diffusion_canvas): the config's q; the V2 runner's decode_query_len is a diffusion model's canvas alone
+    # (decode_query_len)
     query_len = 1 + (getattr(draft, "num_speculative_tokens", 0) or getattr(spec, "canvas_length", 0))
     capability = cuda_capability(gpu)
     return graph_counts(release, settings.max_num_seqs, settings.max_num_batched_tokens, query_len,
@@ -998,7 +999,19 @@ def capture_counts(spec, settings, gpu, version: str, flags: EngineFlags, runner
                         # gpt-oss's handler: MODELS_CONFIG_MAP by model_config.architecture, the top-level name
                         # vLLM resolved (config/vllm.py 0.32.0:2638-2659), never a nested config's
                         architecture=served_architecture(spec, version),
-                        v1_runner=runner.name == "V1")
+                        v1_runner=runner.name == "V1", decode_query_len=decode_query_len(spec, runner, query_len))
+
+
+def decode_query_len(spec, runner: Runner, query_len: int) -> int:
+    """The model runner's uniform decode query length, where the config's is `query_len` (1 + the draft tokens or
+    the canvas): V2's is num_speculative_steps + the ModelState's num_new_sampled_tokens_per_step
+    (v1/worker/gpu/model_runner.py 0.24.0:318-321, 0.32.0:435-438, 0.34.0:451-454), which is 0 for a diffusion
+    model (diffusion_gemma.py 0.24.0:1027, 0.28.0:1032, 0.32.0:1121, 0.34.0:1139: nothing sampled beside the
+    canvas), so the canvas alone, one less; 1 for any other, and V1's is the config's (uniform_decode_query_len)."""
+    if runner.name == "V2" and getattr(spec, "canvas_length", 0) and getattr(getattr(spec, "draft", None), "config",
+                                                                             None) is None:
+        return spec.canvas_length
+    return query_len
 
 
 def graph_bytes(counts) -> tuple:

@@ -44,6 +44,18 @@ This module gives those counts from vLLM's own rules, each read in the release t
   at the request counts min(ceil(s / q), max_num_seqs) of those sizes; on SM100, where neither legacy flag is given,
   the wider grids of config/compilation.py:78-124 instead (prefill tokens up to min(8192, max_num_batched_tokens),
   decode requests up to max_num_seqs).
+- A diffusion model (DiffusionGemma, 0.24 on) decodes its canvas: the config's q is 1 + canvas (num_speculative_tokens
+  is the canvas: config/vllm.py 0.24.0:508-518, 0.34.0:587-598; uniform_decode_query_len 0.29.0:624-642, 0.34.0:
+  657-675), which sets the cap, the appended decode sizes and 0.34's decode request counts and recorded largest size
+  (_set_cudagraph_sizes 0.24.0:1689-1691, 0.32.0:2360-2364, 0.34.0:2385-2447, :2662-2671, :2686-2732); the V2
+  runner's q, its decode_query_len, is the canvas alone (num_speculative_steps + the ModelState's
+  num_new_sampled_tokens_per_step, 0 for DiffusionGemma:
+  v1/worker/gpu/model_runner.py 0.24.0:318-321, 0.32.0:435-438, 0.34.0:451-454; diffusion_gemma.py 0.24.0:1027,
+  0.34.0:1139), which rounds the sizes in 0.24 (resolve_cudagraph_mode_and_sizes and the manager both get it:
+  model_runner.py 0.24.0:458-462, cudagraph_utils.py 0.24.0:144-147), rounds and bounds the FULL graphs up to 0.33
+  (cudagraph_utils.py 0.25.0:188-254, 0.32.0:258-338) and shapes 0.34's (the manager's decode_query_lens
+  {q: max_num_seqs}, model_runner.py 0.34.0:801-807, config/vllm.py:677-693; cudagraph_utils.py 0.34.0:337-352).
+  graph_counts' `decode_query_len`; the two are one where a drafter sets q (1 + n on either runner).
 
 Not modelled: LongcatFlashNgram's hook (0.26+: FULL graphs, no compilation, unless configured), attention backends
 that downgrade the mode (FlashInfer's spec-decode PIECEWISE fallback, an AttentionCGSupport of NEVER), sequence
@@ -212,8 +224,11 @@ def _full_token_counts(sizes: list, max_num_seqs: int, query_len: int) -> list:
 
 
 def _split_counts(sizes: list, legacy: bool, max_num_seqs: int, mnbt: int, query_len: int, sm100: bool,
-                  gpt_oss: bool = False) -> tuple:
-    """0.34's (prefill token sizes, decode request counts) (config/vllm.py:2558-2717)."""
+                  gpt_oss: bool = False, decode_query_len: Optional[int] = None) -> tuple:
+    """0.34's (prefill token sizes, decode request counts) (config/vllm.py:2558-2717): the counts from the config's q
+    (`query_len`), reached by the runner's (`decode_query_len`, None: the same) within the recorded largest size
+    (decode_cudagraph_capture_shapes, config/compilation.py 0.34.0:54-68, as v1/worker/gpu/cudagraph_utils.py
+    :337-341 calls it)."""
     wide = sm100 and not legacy
     if wide:
         prefill = _walk(min(SM100_PREFILL_TOKENS, mnbt), lambda t: min(t, max(8, t / 4), 0.07 * max(t, 4096)))
@@ -227,7 +242,7 @@ def _split_counts(sizes: list, legacy: bool, max_num_seqs: int, mnbt: int, query
         requests = sorted({min(-(-s // query_len), max_num_seqs) for s in sizes if -(-s // query_len) * query_len
                            <= top})
         decode_tokens = min(mnbt, max(top, max((n * query_len for n in requests), default=0)))
-    limit = min(max_num_seqs, decode_tokens // query_len)
+    limit = min(max_num_seqs, decode_tokens // (decode_query_len or query_len))
     reachable = [n for n in requests if n < limit] + ([limit] if any(n >= limit for n in requests) else [])
     return prefill, sorted({min(n, limit) for n in reachable if limit >= 1})
 
@@ -248,20 +263,22 @@ def _gpt_oss_split(max_num_seqs: int, mnbt: int, query_len: int) -> tuple:
 
 def _mode_sizes(version: tuple, max_num_seqs: int, max_num_batched_tokens: int, query_len: int, sm100: bool,
                 max_capture_size: Optional[int], capture_sizes: Optional[Sequence[int]], architecture: str = "",
-                spec_rounding: bool = False) -> tuple:
+                spec_rounding: bool = False, decode_query_len: Optional[int] = None) -> tuple:
     """(PIECEWISE token sizes, FULL decode token sizes) of a generating model; `spec_rounding`: the runner rounds the
-    shared sizes to q (rounds_for_spec)."""
+    shared sizes to its q (rounds_for_spec); `decode_query_len`: the runner's q where it differs from the config's
+    `query_len` (a diffusion model's canvas: module docstring)."""
     legacy = max_capture_size is not None or capture_sizes is not None
     max_capture_size, capture_sizes = family_sizes(version, architecture, max_capture_size, capture_sizes)
     sizes = shared_sizes(version, max_num_seqs, max_num_batched_tokens, query_len, sm100, max_capture_size,
                          capture_sizes)
+    runner_q = decode_query_len or query_len
     if version >= SPLIT_SIZES_SINCE:
         prefill, requests = _split_counts(sizes, legacy, max_num_seqs, max_num_batched_tokens, query_len, sm100,
-                                          gpt_oss=architecture == GPT_OSS)
-        return prefill, [n * query_len for n in requests]
+                                          gpt_oss=architecture == GPT_OSS, decode_query_len=runner_q)
+        return prefill, [n * runner_q for n in requests]
     if spec_rounding:
-        sizes = spec_rounded(sizes, query_len)
-    return sizes, _full_token_counts(sizes, max_num_seqs, query_len)
+        sizes = spec_rounded(sizes, runner_q)
+    return sizes, _full_token_counts(sizes, max_num_seqs, runner_q)
 
 
 def decode_sizes(version: tuple, max_num_seqs: int, max_num_batched_tokens: int, sm100: bool = False,
@@ -277,13 +294,17 @@ def decode_sizes(version: tuple, max_num_seqs: int, max_num_batched_tokens: int,
 def graph_counts(version: tuple, max_num_seqs: int, max_num_batched_tokens: int, query_len: int = 1,
                  sm100: bool = False, pooling: bool = False, encoder_decoder: bool = False,
                  max_capture_size: Optional[int] = None, capture_sizes: Optional[Sequence[int]] = None,
-                 architecture: str = "", v1_runner: bool = True) -> GraphCounts:
+                 architecture: str = "", v1_runner: bool = True,
+                 decode_query_len: Optional[int] = None) -> GraphCounts:
     """The PIECEWISE and FULL graphs vLLM `version` captures (module docstring) for a generating model (`pooling`:
     PIECEWISE only; `encoder_decoder`: FULL decode only); `architecture`: the model's (gpt-oss's hook);
-    `v1_runner`: the V1 model runner, which rounds the sizes to q with speculative decoding."""
-    rounding = not pooling and rounds_for_spec(version, query_len, v1_runner)  # pooling: no FULL decode mode
+    `v1_runner`: the V1 model runner, which rounds the sizes to q with speculative decoding; `query_len`: the
+    config's uniform decode query length, `decode_query_len` the runner's (None: the same; a diffusion model's
+    canvas, one less)."""
+    runner_q = decode_query_len or query_len
+    rounding = not pooling and rounds_for_spec(version, runner_q, v1_runner)  # pooling: no FULL decode mode
     prefill, full = _mode_sizes(version, max_num_seqs, max_num_batched_tokens, query_len, sm100, max_capture_size,
-                                capture_sizes, architecture, rounding)
+                                capture_sizes, architecture, rounding, runner_q)
     if pooling:
         full = []
     if encoder_decoder:
