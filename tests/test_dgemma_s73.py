@@ -1,4 +1,4 @@
-"""Session 73 (dgemma): DiffusionGemma's CUDA-graph query length, and verify's profile sampler pass for it. Read in
+"""Session 73 (dgemma): DiffusionGemma's CUDA-graph query length, and verify's refusal of it. Read in
 vLLM's wheels 0.24.0-0.34.0 (paths under vllm/ of the release named).
 
 1. Two query lengths, one apart. The config's is 1 + the canvas: VllmConfig.num_speculative_tokens returns
@@ -18,11 +18,10 @@ vLLM's wheels 0.24.0-0.34.0 (paths under vllm/ of the release named).
    The graph term is one figure whatever the count (vllm_budget.graph_bytes), so the blocks and concurrency do not
    move; the counts do, and 0.24 no longer refuses a cap of 256 (257 rounds past it, 256 does not).
 
-2. verify's profile run sampled DiffusionGemma with the runner's own pass (Gumbel, and 0.33-0.34's warmup-parameter
-   pass) where vLLM runs DiffusionSampler (tests/test_dgemma_profile_s72.py): 0.24-0.33 the dummy requests' logits
-   and their float32 softcap, nothing sampled; 0.34 one canvas of zero hidden states through the LM head, the float32
-   logits and the softmax in the model dtype beside them. The engine now names those passes ("diffusion",
-   "diffusion-canvas") and gpu/measure.py runs them; here on the CPU over small tensors.
+2. verify: run on an H100 (session 73, benchmarks/s73_device.sh), it stopped with an internal error at the full
+   layers' K = V cache write: its generic forward does not run DiffusionGemma (Gemma 4's layers, the self-conditioning
+   MLP, a 256-token canvas denoised a step). It is refused now in one line, before torch, as other architectures
+   verify's forward does not run are.
 
 Fixture: google/diffusiongemma-26B-A4B-it's config (tests/test_dgemma_drafter_s72.py): canvas 256, vocab 262,144,
 hidden 2,816, bf16; vLLM's defaults for it on an H100: max_num_seqs 8 (its hook), max_num_batched_tokens 8,192.
@@ -31,16 +30,13 @@ hidden 2,816, bf16; vLLM's defaults for it on an H100: max_num_seqs 8 (its hook)
 from types import SimpleNamespace
 
 import pytest
-import torch
 
 from conftest import estimate_plan, run_kvplan
 
-from kvplan.engines import EngineFlags, get_engine
+from kvplan.engines import EngineFlags
 from kvplan.engines.vllm_budget import capture_counts, decode_query_len
-from kvplan.engines.vllm_profile import diffusion_sampler_pass_bytes
 from kvplan.engines.vllm_runner import model_runner
 from kvplan.engines.vllm_versions import behaviour
-from kvplan.gpu.measure import diffusion_canvas_pass, sampler_pass
 from kvplan.model.sources import resolve
 from kvplan.plan.catalog import find_gpu
 
@@ -108,91 +104,9 @@ def test_the_plan_names_the_graphs_and_keeps_its_figures(write_config):
     assert plan["engine"]["max_concurrency"] == pytest.approx(3.2347, abs=1e-4)
 
 
-@pytest.mark.parametrize("version, kind", [("0.24.0", "diffusion"), ("0.32.0", "diffusion"),
-                                           ("0.33.0", "diffusion"), ("0.34.0", "diffusion-canvas")])
-def test_verify_samples_as_diffusion_sampler(write_config, version, kind):
-    """What verify's profile run is told to run: DiffusionSampler's pass, never the runner's Gumbel / warmup pass
-    (0.33-0.34's "v2-flashinfer" for any other model here)."""
-    spec = resolve(_model(write_config), None)
-    assert get_engine(f"vllm=={version}").dummy_sampler(spec) == kind
-    assert get_engine(f"vllm=={version}").dummy_sampler(resolve("meta-llama/Llama-3.1-8B-Instruct")) != kind
 
-
-def test_the_prefill_pass_holds_the_float32_softcap(write_config):
-    """0.24-0.33: 8 dummy rows of bf16 logits and their float32 copy, 2 + 4 = 6 bytes a logit: 8 x 262,144 x 6 =
-    12,582,912 bytes, the engine's figure for the pass."""
-    logits = torch.randn(8, 262_144, dtype=torch.bfloat16)
-    held = sampler_pass(logits, "diffusion")
-    assert held.dtype == torch.float32 and held.shape == logits.shape
-    assert torch.equal(held, logits.float())
-    measured = logits.numel() * logits.element_size() + held.numel() * held.element_size()
-    assert measured == 8 * 262_144 * 6 == 12_582_912
-    spec = resolve(_model(write_config), None)
-    runner = model_runner(spec, behaviour("0.32.0"), find_gpu("h100"), "0.32.0")
-    assert diffusion_sampler_pass_bytes(spec, 8, runner)[0] == measured
-
-
-class _Head:
-    """A model of verify's shape (gpu/model.py Transformer: arch, rt.device, logits) over a small vocabulary."""
-
-    def __init__(self, hidden, vocab, dtype):
-        self.arch = SimpleNamespace(hidden=hidden, vocab=vocab, dtype=dtype)
-        self.rt = SimpleNamespace(device=torch.device("cpu"))
-        self.head = torch.randn(vocab, hidden, dtype=torch.bfloat16)
-        self.seen = None
-
-    def logits(self, x):
-        self.seen = x
-        return x @ self.head.t()
-
-
-def test_the_canvas_pass_runs_one_canvas_of_zero_hidden_states():
-    """0.34 (DiffusionSampler.profile_run, diffusion_gemma.py 0.34.0:1284-1300): 256 rows of zeros [256, hidden] in
-    the model dtype; float32 logits [256, vocab] and the bf16 softmax beside them (4 + 2 bytes a logit). Zero hidden
-    states give zero logits, so each softmax row is uniform: 1 / vocab."""
-    model = _Head(hidden=16, vocab=1000, dtype="bf16")
-    logits, probs = diffusion_canvas_pass(model, 256)
-    assert model.seen.shape == (256, 16) and model.seen.dtype == torch.bfloat16 and not model.seen.any()
-    assert logits.shape == probs.shape == (256, 1000)
-    assert (logits.dtype, probs.dtype) == (torch.float32, torch.bfloat16)
-    assert torch.allclose(probs.float(), torch.full((256, 1000), 1 / 1000), rtol=1e-2)
-    held = logits.numel() * logits.element_size() + probs.numel() * probs.element_size()
-    held += model.seen.numel() * model.seen.element_size()
-    assert held == 256 * 1000 * 6 + 256 * 16 * 2 == 1_544_192
-    spec = SimpleNamespace(vocab_size=1000, dtype="bf16", canvas_length=256, hidden_size=16)
-    assert diffusion_sampler_pass_bytes(spec, 8, SimpleNamespace(model_state_sampler=True))[0] == held
-
-
-def test_verifys_own_model_runs_the_canvas_pass_on_the_cpu():
-    """The tiny Gemma 4 (DiffusionGemma's backbone, tests/tiny_models.py) as verify builds it, bf16 weights: a canvas
-    of 16 zero rows through its tied LM head and soft cap (30) gives zero logits, float32, and a uniform bf16
-    softmax, 1 / 128 a token."""
-    from kvplan.gpu.model import Runtime, Transformer
-    from kvplan.gpu.weights import full_weights
-    from test_verify_gemma4 import tiny
-
-    arch = tiny("gemma4")
-    weights = {k: v.to(torch.bfloat16) if v.dtype == torch.float32 else v for k, v in full_weights(arch, 0).items()}
-    logits, probs = diffusion_canvas_pass(Transformer(arch, weights, Runtime("cpu")), 16)
-    assert (logits.shape, logits.dtype, probs.dtype) == ((16, 128), torch.float32, torch.bfloat16)
-    assert not logits.any() and torch.equal(probs, torch.full((16, 128), 1 / 128, dtype=torch.bfloat16))
-
-
-def test_the_verify_table_counts_the_canvas_rows():
-    """verify's profile record names the rows its sampler pass ran over (gpu/measure.py profile_run's sampler_rows):
-    one canvas of 256 for 0.34's DiffusionGemma; a record without it (older runs: benchmarks/
-    verify_h200_2026-12-01_s4.jsonl) reads as before, one row a sequence."""
-    import copy
-    import json
-    from pathlib import Path
-
-    from kvplan.commands.verify import VerifyResult
-    from kvplan.render import emit
-
-    path = Path(__file__).resolve().parents[1] / "benchmarks" / "verify_h200_2026-12-01_s4.jsonl"
-    old = json.loads(path.read_text().splitlines()[0])["result"]
-    seqs = old["profile"]["sequences"]
-    assert f"sampler over {seqs} rows" in " ".join(emit(VerifyResult(old), "table").split())
-    canvas = copy.deepcopy(old)
-    canvas["profile"].update(sampler="diffusion-canvas", sampler_rows=256)
-    assert "sampler over 256 rows" in " ".join(emit(VerifyResult(canvas), "table").split())
+def test_verify_refuses_diffusion_gemma_in_one_line(write_config):
+    result = run_kvplan("verify", _model(write_config), "--engine", "vllm==0.34.0", "-c", "4096")
+    assert result.returncode == 2 and not result.stdout
+    assert result.stderr.count("\n") == 1 and "is DiffusionGemma, which denoises a 256-token canvas" in result.stderr
+    assert "so use estimate." in result.stderr

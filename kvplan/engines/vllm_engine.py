@@ -246,14 +246,12 @@ class VllmEngine:
         return (v0_rules(spec, self.version) if spec is not None else None) or self.rules
 
     def dummy_sampler(self, spec, gpu=None) -> str:
-        """How the profile run samples for `spec` on `gpu` (None: a CUDA GPU): as its model runner does, or as
-        DiffusionGemma's DiffusionSampler does where it replaces the runner's (vllm_profile.diffusion_sampler)."""
-        from .vllm_profile import diffusion_sampler, dummy_sampler
+        """How the profile run samples for `spec` on `gpu` (None: a CUDA GPU): as its model runner does."""
+        from .vllm_profile import dummy_sampler
         from .vllm_runner import model_runner
 
         rules = self.rules_for(spec)
-        runner = model_runner(spec, rules, gpu, self.version)
-        return diffusion_sampler(spec, runner) or dummy_sampler(runner, rules, gpu)
+        return dummy_sampler(model_runner(spec, rules, gpu, self.version), rules, gpu)
 
     def settings(self, context: int, gpu, pp: int = 1, max_num_batched_tokens: Optional[int] = None,
                  max_num_seqs: Optional[int] = None, spec=None):

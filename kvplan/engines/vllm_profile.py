@@ -180,16 +180,6 @@ def diffusion_samples(spec, runner: Runner) -> bool:
     return bool(getattr(spec, "canvas_length", 0)) and runner.name == "V2"
 
 
-def diffusion_sampler(spec, runner: Runner) -> str:
-    """The kind of DiffusionGemma's profile sampler pass, as verify runs it (gpu/measure.py), "" for any other model:
-    "diffusion" (0.24-0.33: the dummy requests' logits and their float32 softcap, nothing sampled) or
-    "diffusion-canvas" (0.34: one canvas of zero hidden states through the LM head, float32 softcapped logits and
-    the softmax beside them); diffusion_sampler_pass_bytes prices each."""
-    if not diffusion_samples(spec, runner):
-        return ""
-    return "diffusion-canvas" if runner.model_state_sampler else "diffusion"
-
-
 def diffusion_sampler_pass_bytes(spec, requests: int, runner: Runner) -> tuple:
     """(bytes, how) of DiffusionGemma's profile sampler pass. Its compute_logits runs the LM head (logits in the
     model dtype) and then _softcap_logits, one compiled kernel (torch.compile, diffusion_gemma.py 0.24.0:123-129,

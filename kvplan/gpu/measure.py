@@ -2,8 +2,7 @@
 gpu_worker.py determine_available_memory, gpu_model_runner.py profile_run / _dummy_sampler_run):
 
 - the profile run: one forward over max_num_batched_tokens tokens split into min(max_num_seqs, tokens)
-  sequences, no KV cache, then the engine's sampler pass over their last tokens' logits (DiffusionGemma's
-  DiffusionSampler instead, 0.34's over one canvas: diffusion_pass, diffusion_canvas_pass); its peak is torch's
+  sequences, no KV cache, then the engine's sampler pass over their last tokens' logits; its peak is torch's
   max_memory_allocated above the weights; what verify's own run leaves allocated (persistent) is recorded, not
   the engine's (vLLM 0.34 keeps its Triton sampler rows and fused-MoE workspace, which verify frees or lacks, and
   not verify's scratch): 0.34's measured sizing takes the engine's part as predicted (gpu/verify_run.py);
@@ -22,7 +21,6 @@ from .caches import caches_from_layout
 from .generate import decode, prefill
 from ..verify.terms import vllm_method_estimate
 from .timing import capture
-from .weights import torch_dtype
 
 
 def used_bytes() -> int:
@@ -42,10 +40,7 @@ def sampler_pass(logits, kind: str = "gumbel", temperature: float = 0.5, top_p: 
     noise) a few rows at a time; "v2-flashinfer" / "v2-triton" (Model Runner V2 from vLLM 0.33) add the warmup
     parameters' pass (warmup_pass); every V1 kind ("flashinfer", "sort", "triton") runs here as V1's float32
     temperature, top-p by sorting, softmax and an exponential race (verify plans with vLLM 0.32 by default, whose
-    runner is V2 for every model on CUDA); "diffusion" (DiffusionGemma up to vLLM 0.33) holds the float32 softcapped
-    logits beside the LM head's and samples nothing (diffusion_pass)."""
-    if kind == "diffusion":
-        return diffusion_pass(logits)
+    runner is V2 for every model on CUDA)."""
     if kind == "gumbel":
         out = torch.empty(logits.shape[0], dtype=torch.int64, device=logits.device)
         for i in range(0, logits.shape[0], GUMBEL_ROWS):
@@ -84,28 +79,6 @@ def warmup_pass(logits, masked_copy: bool, temperature: float = 0.9):
     return sampled
 
 
-def diffusion_pass(logits):
-    """DiffusionGemma's profile sampler pass up to vLLM 0.33 (engines/vllm_profile.py diffusion_sampler_pass_bytes):
-    its compute_logits writes the float32 softcap beside the LM head's logits (verify's model soft-caps in the model
-    dtype; the float32 copy stands for _softcap_logits' output), and DiffusionSampler takes the dummy batch as a
-    prefill, sampling nothing."""
-    return logits.float()
-
-
-def diffusion_canvas_pass(model, canvas: int):
-    """DiffusionGemma's profile sampler pass in vLLM 0.34 (DiffusionSampler.profile_run, engines/vllm_profile.py
-    diffusion_sampler_pass_bytes): one request's canvas of zero hidden states in the model dtype through the LM
-    head, the float32 softcapped logits (the LM head's output freed as vLLM rebinds the name), then the softmax
-    written in the model dtype beside them for self-conditioning (a few rows at a time: vLLM's kernel needs no
-    float32 scratch). Returns (float32 logits, softmax)."""
-    hidden = torch.zeros(canvas, model.arch.hidden, dtype=torch_dtype(model.arch.dtype), device=model.rt.device)
-    logits = model.logits(hidden).float()
-    probs = torch.empty_like(logits, dtype=hidden.dtype)
-    for i in range(0, canvas, GUMBEL_ROWS):
-        probs[i:i + GUMBEL_ROWS] = logits[i:i + GUMBEL_ROWS].softmax(dim=-1)
-    return logits, probs
-
-
 def triton_rows(logits):
     """The float32 vocabulary rows vLLM's Triton top-k / top-p kernel caches: min(next power of two of min(SMs,
     requests), SMs) (v1/sample/ops/topk_topp_triton.py:1688-1696 in 0.33)."""
@@ -114,10 +87,8 @@ def triton_rows(logits):
     return torch.empty(min(1 << (min(sms, requests) - 1).bit_length(), sms), vocab, device=logits.device)
 
 
-def profile_run(model, vocab: int, tokens: int, max_num_seqs: int, sampler: str = "gumbel", canvas: int = 0) -> dict:
-    """Peak bytes of the profile forward + sampler above what was allocated before it. `sampler`
-    "diffusion-canvas": DiffusionGemma's pass over one `canvas` (vLLM 0.34 runs it instead of computing the dummy
-    requests' logits: model_runner.py:1039-1042)."""
+def profile_run(model, vocab: int, tokens: int, max_num_seqs: int, sampler: str = "gumbel") -> dict:
+    """Peak bytes of the profile forward + sampler above what was allocated before it."""
     seqs = min(max_num_seqs, tokens)
     per_seq = tokens // seqs
     torch.cuda.synchronize()
@@ -127,11 +98,7 @@ def profile_run(model, vocab: int, tokens: int, max_num_seqs: int, sampler: str 
     t0 = time.perf_counter()
     ids = torch.randint(0, vocab, (seqs, per_seq), device="cuda")
     logits = prefill(model, ids)
-    if sampler == "diffusion-canvas":
-        del logits  # the dummy requests' logits are never computed in vLLM 0.34
-        logits = diffusion_canvas_pass(model, canvas)
-    else:
-        sampler_pass(logits, sampler)
+    sampler_pass(logits, sampler)
     torch.cuda.synchronize()
     peak = torch.cuda.max_memory_allocated() - base
     del ids, logits
@@ -142,8 +109,7 @@ def profile_run(model, vocab: int, tokens: int, max_num_seqs: int, sampler: str 
     return {"tokens": seqs * per_seq, "sequences": seqs, "tokens_per_sequence": per_seq, "peak_bytes": int(peak),
             "persistent_bytes": int(persistent),
             "reserved_after_bytes": int(torch.cuda.memory_reserved()), "seconds": time.perf_counter() - t0,
-            "attention": "torch SDPA over each sequence's tokens (no KV cache exists yet)", "sampler": sampler,
-            "sampler_rows": canvas if sampler == "diffusion-canvas" else seqs}
+            "attention": "torch SDPA over each sequence's tokens (no KV cache exists yet)", "sampler": sampler}
 
 
 def non_torch_bytes() -> int:

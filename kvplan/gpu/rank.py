@@ -181,7 +181,7 @@ def measure_terms(spec, opts: Options, held: dict, progress, plan, read_bw: floa
         gemm["decode_order"] = decode_order_stream(model.rt.mm, held["weights"], model.arch.tied_embeddings, read_bw)
     with progress.step(f"profile run: prefill of {opts.max_num_batched_tokens:,} tokens + sampler"):
         profile = profile_run(model, model.arch.vocab, opts.max_num_batched_tokens, opts.max_num_seqs,
-                              plan_engine(spec, opts).dummy_sampler(spec), getattr(spec, "canvas_length", 0))
+                              plan_engine(spec, opts).dummy_sampler(spec))
         torch.cuda.synchronize()  # growth of memory outside torch's pool since the baseline (NVML)
         outside = nvml.used() - baseline[0] - (torch.cuda.memory_reserved() - baseline[1])
     capability = torch.cuda.get_device_capability()

@@ -119,9 +119,8 @@ def _graphs_line(gr: dict) -> str:
 
 def measurement_lines(r: dict) -> list:
     p, gr = r["profile"], r["graphs"]
-    rows = p.get("sampler_rows", p["sequences"])  # DiffusionGemma's canvas in vLLM 0.34 (gpu/measure.py)
     return [f"Profile run: {p['tokens']:,} tokens as {p['sequences']} sequences of {p['tokens_per_sequence']} "
-            f"({escape(p['attention'])}), sampler over {rows} rows: peak {size(p['peak_bytes'])} "
+            f"({escape(p['attention'])}), sampler over {p['sequences']} rows: peak {size(p['peak_bytes'])} "
             f"above the weights ({p['seconds']:.1f} s).",
             _graphs_line(gr),
             f"CUDA context {size(r['gpu']['cuda_context_bytes_nvml'])} (NVML)" + _cublas(r["gpu"]) + ": "

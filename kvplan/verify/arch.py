@@ -14,8 +14,8 @@ from ..errors import KvplanError, json_value, quote
 from ..model.config import Config
 from ..model.kda import kda_config, kda_shape
 from ..model.kinds import IndexerKeys, LinearState, MLALatent, SharedKV
-from ..model.layers import (ATTENTION_FREE, MAMBA1_ONLY, ffn_kinds, first_shared_layer, gemma4_mixers, is_mimo_v2,
-                            mamba1_inner, mamba2_shape, mimo_shape, mixer_kinds)
+from ..model.layers import (ATTENTION_FREE, MAMBA1_ONLY, ffn_kinds, first_shared_layer, gemma4_mixers,
+                            is_diffusion_gemma, is_mimo_v2, mamba1_inner, mamba2_shape, mimo_shape, mixer_kinds)
 from ..model.params import fp8_ignored, quantized_format
 from ..model.routing import Routing, routing
 from ..model.spec import ModelSpec
@@ -296,6 +296,10 @@ def architecture(raw: dict, spec: ModelSpec, tp: int) -> Arch:
     family = cfg.model_type
     if family in ATTENTION_FREE:
         _attention_free_refusals(cfg, spec)
+    if is_diffusion_gemma(cfg):  # run on an H100 in session 73, it stopped at its K = V layers' cache write
+        raise KvplanError(f"{spec.name} is DiffusionGemma, which denoises a {spec.canvas_length}-token canvas a "
+                          f"step with a self-conditioning MLP beside Gemma 4's layers; verify's forward pass decodes "
+                          f"one token a step and runs neither, so use estimate.")
     if spec.compressed_attention:
         raise KvplanError(f"{spec.name} uses DeepSeek-V4's compressed sparse attention (window, compressed and "
                           f"indexer caches, compressor states, hyper-connections); verify's forward pass does not run "

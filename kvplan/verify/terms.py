@@ -22,8 +22,7 @@ TERMS = {
     "weights": ("weights of this rank", "torch.cuda.memory_allocated() delta over the dummy weights"),
     "activation_peak": ("profile-run peak above the weights",
                         "torch.cuda.max_memory_allocated() over a prefill of max_num_batched_tokens tokens "
-                        "(min(max_num_seqs, tokens) sequences) and a sampler pass over max_num_seqs rows "
-                        "(DiffusionGemma: its DiffusionSampler's, over one canvas from vLLM 0.34)"),
+                        "(min(max_num_seqs, tokens) sequences) and a sampler pass over max_num_seqs rows"),
     "non_torch": ("growth of memory outside torch's allocator once the CUDA context exists (cuBLAS's handles "
                   "before vLLM 0.33, kernel modules)",
                   "NVML used-memory growth less torch.cuda.memory_reserved() growth, from the engine's init snapshot "
