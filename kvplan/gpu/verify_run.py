@@ -109,7 +109,11 @@ def _gpu_info(nvml, held: dict, group, warm_cublas: bool) -> tuple:
 def _warm_cublas(nvml) -> int:
     """Make cuBLAS's and cuBLASLt's handles and workspaces the way vLLM 0.33+'s worker does before its init snapshot
     (0.34.0 v1/worker/gpu_worker.py:533-540: torch.mm and a biased F.linear over a 16 x 16 tensor, then gc and
-    empty_cache), so the snapshot that follows is the engine's; returns the used memory they added (NVML)."""
+    empty_cache), so the snapshot that follows is the engine's; returns the used memory they added (NVML), counted
+    from a cache emptied first: blocks an earlier run in this process left cached would otherwise be freed inside
+    the window and read as negative growth (an H100 in session 73: -4 MiB after other verify runs in one pytest)."""
+    gc.collect()
+    torch.cuda.empty_cache()
     used = nvml.used()
     x = torch.ones(16, 16, dtype=torch.bfloat16, device="cuda")  # the model's dtype in vLLM; verify's forward: bf16
     torch.mm(x, x)
