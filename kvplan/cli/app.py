@@ -21,7 +21,8 @@ from .flags import (CAPTURE_SIZES_HELP, MAX_CAPTURE_HELP,  # noqa: I001
                     MAMBA_CACHE_DTYPE_HELP, MAMBA_SSM_CACHE_DTYPE_HELP, DISABLE_SLIDING_WINDOW_HELP,
                     FULLY_SHARDED_LORAS_HELP, RUNNER_HELP, CONVERT_HELP, POOLER_CONFIG_HELP, PREFIX_CACHING_HELP,
                     MAMBA_BLOCK_SIZE_HELP, loose_capture_sizes, prefix_caching_typed,
-                    DP_HELP, ENFORCE_EAGER_HELP, EP_HELP, EPLB_CONFIG_HELP, EPLB_HELP, REDUNDANT_HELP,
+                    DCP_HELP, DCP_INTERLEAVE_HELP, DP_HELP, ENFORCE_EAGER_HELP, EP_HELP, EPLB_CONFIG_HELP, EPLB_HELP,
+                    REDUNDANT_HELP,
                     GPU_BLOCKS_OVERRIDE_HELP, SPECULATIVE_HELP,
                     FORMAT_HELP, GPU_UTIL_HELP, HUB_TIMEOUT_HELP, KV_BUDGET_HELP, KV_DTYPE_HELP,
                     LANGUAGE_MODEL_ONLY_HELP, LIMIT_MM_HELP, MM_ENCODER_TP_HELP, MODEL_HELP, SKIP_MM_PROFILING_HELP,
@@ -173,6 +174,9 @@ MM_PROCESSOR_KWARGS = typer.Option(None, "--mm-processor-kwargs", help=MM_PROCES
 NUM_GPU_BLOCKS_OVERRIDE = typer.Option(None, "--num-gpu-blocks-override", help=GPU_BLOCKS_OVERRIDE_HELP)
 SPECULATIVE_CONFIG = typer.Option(None, "--speculative-config", help=SPECULATIVE_HELP)
 DATA_PARALLEL_SIZE = typer.Option(None, "-dp", "--data-parallel-size", "--dp", help=DP_HELP)
+DECODE_CONTEXT_PARALLEL_SIZE = typer.Option(None, "-dcp", "--decode-context-parallel-size", "--dcp", help=DCP_HELP)
+DCP_INTERLEAVE = typer.Option(None, "--cp-kv-cache-interleave-size", "--dcp-kv-cache-interleave-size",
+                              help=DCP_INTERLEAVE_HELP)
 ENABLE_EXPERT_PARALLEL = typer.Option(False, "--enable-expert-parallel", "-ep", help=EP_HELP)
 ENABLE_EPLB = typer.Option(False, "--enable-eplb", help=EPLB_HELP)
 EPLB_CONFIG = typer.Option(None, "--eplb-config", help=EPLB_CONFIG_HELP)
@@ -274,6 +278,8 @@ def estimate(
     gpu_blocks: Optional[str] = NUM_GPU_BLOCKS_OVERRIDE,
     speculative: Optional[str] = SPECULATIVE_CONFIG,
     dp: Optional[str] = DATA_PARALLEL_SIZE,
+    dcp: Optional[str] = DECODE_CONTEXT_PARALLEL_SIZE,
+    dcp_interleave: Optional[str] = DCP_INTERLEAVE,
     expert_parallel: bool = ENABLE_EXPERT_PARALLEL,
     eplb: bool = ENABLE_EPLB,
     eplb_config: Optional[str] = EPLB_CONFIG,
@@ -314,6 +320,8 @@ def estimate(
     from ..engines.vllm_runner_flag import convert_choice, runner_choice
     from ..engines.vllm_graphs import capture_sizes_value, max_capture_size_value
 
+    from ..engines.vllm_dcp import check_tp, dcp_size, interleave_size
+
     fmt = check_format(fmt)
     balancer = enable_eplb(eplb, eplb_config, redundant)
     adapters = enable_lora(lora, max_loras, max_lora_rank, lora_dtype, fully_sharded_loras)
@@ -327,6 +335,7 @@ def estimate(
 
         partition = None if pp_partition is None else layer_partition(pp_partition)  # '' is refused, not unset
         batched = None if max_num_batched_tokens is None else batched_tokens(max_num_batched_tokens)
+    check_tp(dcp_size(dcp), _list(tp, "tp"))  # -dcp dividing every TP degree asked
     with hub_deadline(hub_timeout):
         result = run(model, contexts=contexts, kv_dtypes=kv_dtype.split(","),
                      tps=_list(tp, "tp"), block_size=block_size, kv_budget=kv_budget, gpu=gpu,
@@ -340,6 +349,7 @@ def estimate(
                                        encoder_tp_mode(mm_encoder_tp_mode), cpu_offload_gb(cpu_offload),
                                        num_gpu_blocks_override=gpu_blocks_override(gpu_blocks),
                                        speculative=speculative_config(speculative), dp=data_parallel_size(dp),
+                                       dcp=dcp_size(dcp), dcp_interleave=interleave_size(dcp_interleave),
                                        enable_expert_parallel=expert_parallel,
                                        mm_processor_kwargs=mm_processor_kwargs(processor_kwargs),
                                        enable_eplb=balancer, enable_lora=adapters,
@@ -387,7 +397,8 @@ def check(
                                        "kv_dtype, min_concurrency, revision, engine, enforce_eager, "
                                        "skip_mm_profiling, language_model_only, limit_mm_per_prompt, "
                                        "mm_encoder_tp_mode, cpu_offload_gb, num_gpu_blocks_override, "
-                                       "speculative_config, dp, enable_expert_parallel, enable_eplb, "
+                                       "speculative_config, dp, dcp, dcp_interleave, enable_expert_parallel, "
+                                       "enable_eplb, "
                                        "eplb_config, num_redundant_experts, mm_processor_kwargs, block_size, "
                                        "quantization, dtype, max_num_seqs, max_num_batched_tokens, "
                                        "pp_layer_partition, gpu_memory, gpus_per_node, enable_lora, max_loras, "
@@ -427,6 +438,8 @@ def check(
     gpu_blocks: Optional[str] = NUM_GPU_BLOCKS_OVERRIDE,
     speculative: Optional[str] = SPECULATIVE_CONFIG,
     dp: Optional[str] = DATA_PARALLEL_SIZE,
+    dcp: Optional[str] = DECODE_CONTEXT_PARALLEL_SIZE,
+    dcp_interleave: Optional[str] = DCP_INTERLEAVE,
     expert_parallel: bool = ENABLE_EXPERT_PARALLEL,
     eplb: bool = ENABLE_EPLB,
     eplb_config: Optional[str] = EPLB_CONFIG,
@@ -462,6 +475,7 @@ def check(
     """CI gate: TP/PP sharding and capacity targets. Exit 0 pass, 1 a rule fails, 2 bad input.
     Under GitHub Actions, also prints ::error/::warning annotations (to stderr)."""
     from ..engines import data_parallel_size, gpu_blocks_override
+    from ..engines.vllm_dcp import dcp_size, interleave_size
     from ..engines.vllm_eplb import redundant_count
     from ..engines.vllm_prefix_flag import mamba_block_size
     from ..commands import check as run
@@ -476,7 +490,8 @@ def check(
                    language_model_only=language_model_only or None, limit_mm_per_prompt=limit_mm_per_prompt,
                    mm_encoder_tp_mode=mm_encoder_tp_mode, cpu_offload_gb=cpu_offload,
                    num_gpu_blocks_override=None if gpu_blocks is None else gpu_blocks_override(gpu_blocks),
-                   speculative_config=speculative, dp=data_parallel_size(dp),
+                   speculative_config=speculative, dp=data_parallel_size(dp), dcp=dcp_size(dcp),
+                   dcp_interleave=interleave_size(dcp_interleave),
                    enable_expert_parallel=expert_parallel or None, enable_eplb=eplb or None,
                    mm_processor_kwargs=processor_kwargs, eplb_config=eplb_config,
                    num_redundant_experts=redundant_count(redundant),  # the flag's text read as estimate reads it
@@ -562,6 +577,8 @@ def verify(
                                                     help=MAMBA_CACHE_DTYPE_HELP + VERIFY_MAMBA_DTYPE),
     mamba_ssm_cache_dtype: Optional[str] = typer.Option(None, "--mamba-ssm-cache-dtype",
                                                         help=MAMBA_SSM_CACHE_DTYPE_HELP + VERIFY_MAMBA_DTYPE),
+    dcp: Optional[str] = typer.Option(None, "-dcp", "--decode-context-parallel-size", "--dcp", hidden=True,
+                                      help="Not measured by verify: 1 only (kvplan estimate plans -dcp)."),
     hub_timeout: Optional[str] = typer.Option(None, "--hub-timeout", help=HUB_TIMEOUT_HELP),
     fmt: str = typer.Option("table", "--format", "-f", help=VERIFY_FORMAT_HELP),
 ) -> int:
@@ -572,7 +589,12 @@ def verify(
     from ..commands.verify import VerifyResult, verify as run
     from ..render import check_format
 
+    from ..engines.vllm_dcp import dcp_size
+
     fmt = check_format(fmt, VerifyResult.formats)
+    if dcp_size(dcp):  # one rank's cache on one GPU: no DCP group to shard a request over
+        raise FieldError("dcp", "is not measured by verify (it runs one GPU's ranks, no decode-context-parallel "
+                                "group); leave it out or at 1, and plan it with kvplan estimate.")
     lengths = [None] if context is None else _list(context, "context", "8192 or 32K", tokens=True)
     if len(lengths) != 1:
         raise FieldError("context", f"takes one length for verify (it allocates one plan), got {quote(context)}.")

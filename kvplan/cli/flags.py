@@ -21,7 +21,9 @@ FLAGS = {
     "language_model_only": "--language-model-only", "limit_mm_per_prompt": "--limit-mm-per-prompt",
     "mm_encoder_tp_mode": "--mm-encoder-tp-mode", "cpu_offload_gb": "--cpu-offload-gb",
     "num_gpu_blocks_override": "--num-gpu-blocks-override", "speculative_config": "--speculative-config",
-    "dp": "--data-parallel-size", "enable_expert_parallel": "--enable-expert-parallel", "enable_eplb": "--enable-eplb",
+    "dp": "--data-parallel-size", "dcp": "--decode-context-parallel-size",
+    "dcp_interleave": "--cp-kv-cache-interleave-size", "enable_expert_parallel": "--enable-expert-parallel",
+    "enable_eplb": "--enable-eplb",
     "mm_processor_kwargs": "--mm-processor-kwargs", "eplb_config": "--eplb-config",
     "num_redundant_experts": "--num-redundant-experts", "gpus_per_node": "--gpus-per-node",
     "enable_lora": "--enable-lora", "max_loras": "--max-loras",
@@ -38,7 +40,9 @@ ALIASES = {
     "tp": ("-tp", "--tensor-parallel-size", "--tp"), "pp": ("-pp", "--pipeline-parallel-size", "--pp"),
     "context": ("--max-model-len", "--context", "-c"), "kv_dtype": ("--kv-cache-dtype", "--kv-dtype"),
     "kv_budget": ("--kv-cache-memory-bytes", "--kv-budget"), "gpu_util": ("--gpu-memory-utilization", "--gpu-util"),
-    "dp": ("-dp", "--data-parallel-size", "--dp"), "enable_expert_parallel": ("--enable-expert-parallel", "-ep"),
+    "dp": ("-dp", "--data-parallel-size", "--dp"), "dcp": ("-dcp", "--decode-context-parallel-size", "--dcp"),
+    "dcp_interleave": ("--cp-kv-cache-interleave-size", "--dcp-kv-cache-interleave-size"),
+    "enable_expert_parallel": ("--enable-expert-parallel", "-ep"),
     "quantization": ("--quantization", "-q"),
     "enable_prefix_caching": ("--enable-prefix-caching", "--no-enable-prefix-caching"),
 }
@@ -62,7 +66,8 @@ NOT_THIS_COMMAND = {
 CHECK_MODEL_OPTIONS = ("pp", "gpu", "gpu_util", "kv_budget", "context", "kv_dtype", "min_concurrency", "revision",
                        "engine", "enforce_eager", "skip_mm_profiling", "language_model_only", "limit_mm_per_prompt",
                        "mm_encoder_tp_mode", "cpu_offload_gb", "num_gpu_blocks_override", "speculative_config",
-                       "dp", "enable_expert_parallel", "enable_eplb", "mm_processor_kwargs", "eplb_config",
+                       "dp", "dcp", "dcp_interleave", "enable_expert_parallel", "enable_eplb", "mm_processor_kwargs",
+                       "eplb_config",
                        "num_redundant_experts", "block_size", "quantization", "dtype", "max_num_seqs",
                        "max_num_batched_tokens", "pp_layer_partition", "gpu_memory", "gpus_per_node", "enable_lora",
                        "max_loras", "max_lora_rank", "lora_dtype", "fully_sharded_loras", "runner", "convert",
@@ -130,6 +135,11 @@ DP_HELP = ("As vLLM's --data-parallel-size (0.9+): engine replicas of TP GPUs ea
            "cache, scheduler and max_num_seqs; the figures are one replica's (what its log prints), the total "
            "resident requests D times them. An MoE model's experts span all D x TP GPUs (vLLM's FusedMoE). "
            "Default 1.")
+DCP_HELP = ("As vLLM's --decode-context-parallel-size (0.10.2+): D of the TP ranks share each request's KV "
+            "cache, a token on each in turn, so it holds D times the tokens (MLA's cache is otherwise whole on every "
+            "rank); D divides TP; a GQA model needs TP / KV heads >= D. Default 1.")
+DCP_INTERLEAVE_HELP = ("As vLLM's --cp-kv-cache-interleave-size / --dcp-kv-cache-interleave-size (0.11.1+): tokens "
+                       "a DCP rank keeps in a row; must divide the block size. Default 1.")
 EP_HELP = ("As vLLM's --enable-expert-parallel / -ep (0.9+): each of the TP x DP GPUs holds its share of the routed "
            "experts whole (experts / ranks, the first ranks one more); attention, shared experts and embeddings "
            "stay split over TP. vLLM refuses it on a model without experts.")

@@ -231,15 +231,18 @@ def _budget_for(spec: ModelSpec, dep: Deployment):
 
 def _engine(dep: Deployment):
     from ..engines import enable_eplb, eplb_spelled_off, ignored_lora
+    from ..engines.vllm_dcp import check_tp
     from .deployments import lora_settings
 
+    check_tp(dep.dcp, (dep.tp,))  # -dcp dividing the deployment's TP degree
     balancer = enable_eplb(dep.enable_eplb, dep.eplb_config, dep.num_redundant_experts)
     adapters = lora_settings(vars(dep))
     ignored = ignored_lora(dep.enable_lora, dep.max_loras, dep.max_lora_rank, dep.lora_dtype, dep.fully_sharded_loras)
     return get_engine(dep.engine, EngineFlags(dep.enforce_eager, dep.skip_mm_profiling, dep.language_model_only,
                                               dep.limit_mm_per_prompt, dep.mm_encoder_tp_mode, dep.cpu_offload_gb,
                                               num_gpu_blocks_override=dep.num_gpu_blocks_override,
-                                              speculative=dep.speculative_config, dp=dep.dp,
+                                              speculative=dep.speculative_config, dp=dep.dp, dcp=dep.dcp,
+                                              dcp_interleave=dep.dcp_interleave,
                                               enable_expert_parallel=dep.enable_expert_parallel,
                                               mm_processor_kwargs=dep.mm_processor_kwargs, enable_eplb=balancer,
                                               eplb_spelled_off=eplb_spelled_off(dep.enable_eplb, dep.eplb_config,

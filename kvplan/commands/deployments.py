@@ -26,7 +26,8 @@ REQUIRED_KEYS = ("name", "model", "tp")
 OPTIONAL_KEYS = ("pp", "gpu", "gpu_util", "kv_budget", "context", "kv_dtype", "min_concurrency", "revision",
                  "engine", "enforce_eager", "skip_mm_profiling", "language_model_only", "limit_mm_per_prompt",
                  "mm_encoder_tp_mode", "cpu_offload_gb", "num_gpu_blocks_override", "speculative_config", "dp",
-                 "enable_expert_parallel", "enable_eplb", "mm_processor_kwargs", "eplb_config", "num_redundant_experts",
+                 "dcp", "dcp_interleave", "enable_expert_parallel", "enable_eplb", "mm_processor_kwargs", "eplb_config",
+                 "num_redundant_experts",
                  "block_size", "quantization", "dtype", "max_num_seqs", "max_num_batched_tokens", "pp_layer_partition",
                  "gpu_memory", "gpus_per_node", "enable_lora", "max_loras", "max_lora_rank", "lora_dtype",
                  "fully_sharded_loras", "runner", "convert", "pooler_config", "max_cudagraph_capture_size",
@@ -64,6 +65,8 @@ class Deployment:
     num_gpu_blocks_override: Optional[int] = None  # vLLM's --num-gpu-blocks-override
     speculative_config: Optional[object] = None  # vLLM's --speculative-config (engines/vllm_speculative.py)
     dp: Optional[int] = None  # vLLM's --data-parallel-size (None: 1)
+    dcp: Optional[int] = None  # vLLM's --decode-context-parallel-size (None: 1; engines/vllm_dcp.py)
+    dcp_interleave: Optional[int] = None  # vLLM's --cp-kv-cache-interleave-size (None: 1)
     enable_expert_parallel: bool = False  # vLLM's --enable-expert-parallel
     enable_eplb: bool = False  # vLLM's --enable-eplb (engines/vllm_eplb.py, with the next two)
     eplb_config: Optional[object] = None  # vLLM's --eplb-config: its JSON object, as a mapping
@@ -164,6 +167,18 @@ def _gpu_blocks(value) -> Optional[int]:
         raise FieldError("num_gpu_blocks_override", f"must be a whole number of KV-cache blocks, unquoted, got "
                                                     f"{quote(value)}.")
     return gpu_blocks_override(value)
+
+
+def _dcp():
+    from ..engines import vllm_dcp
+
+    return vllm_dcp
+
+
+def _unquoted(field: str, value):
+    if isinstance(value, str):  # a YAML integer, not text (as tp)
+        raise FieldError(field, f"must be a whole number, unquoted, got {quote(value)}.")
+    return value
 
 
 def _dp(value) -> Optional[int]:
@@ -349,6 +364,8 @@ VALIDATORS = {
     "num_gpu_blocks_override": _gpu_blocks,
     "speculative_config": _speculative,
     "dp": _dp,
+    "dcp": lambda v: _dcp().dcp_size(_unquoted("dcp", v)),
+    "dcp_interleave": lambda v: _dcp().interleave_size(_unquoted("dcp_interleave", v)),
     "enable_expert_parallel": _flag("enable_expert_parallel"),
     "enable_eplb": _flag("enable_eplb"),
     "eplb_config": _eplb_config,
@@ -421,7 +438,8 @@ def model_deployments(model: str, tps: list, **options) -> list:
 MAX_FILE_BYTES = 2**20
 MAX_DEPTH = 32
 MAX_VALUES = 20_000
-INT_FIELDS = ("tp", "pp", "min_concurrency", "context", "kv_budget", "num_gpu_blocks_override", "dp",
+INT_FIELDS = ("tp", "pp", "min_concurrency", "context", "kv_budget", "num_gpu_blocks_override", "dp", "dcp",
+              "dcp_interleave",
               "num_redundant_experts", "block_size", "max_num_seqs", "max_num_batched_tokens", "pp_layer_partition",
               "gpu_memory", "gpus_per_node", "mamba_block_size")
 # YAML 1.1 (PyYAML) reads a float only with a dot and a signed exponent, so 9e-1, 1e300 and 1.0e300 stay strings
@@ -658,7 +676,9 @@ def _decimal_text(node) -> bool:
 # 0.32.0; `vllm serve` spells them --max-model-len): an unknown key that is one of them, or close to one, names the
 # entry's key, where a plain closest match would name another field (kv_cache_dtype -> mamba_cache_dtype)
 VLLM_NAMES = {"max_model_len": "context", "tensor_parallel_size": "tp", "pipeline_parallel_size": "pp",
-              "data_parallel_size": "dp", "gpu_memory_utilization": "gpu_util", "kv_cache_dtype": "kv_dtype",
+              "data_parallel_size": "dp", "decode_context_parallel_size": "dcp",
+              "cp_kv_cache_interleave_size": "dcp_interleave", "dcp_kv_cache_interleave_size": "dcp_interleave",
+              "gpu_memory_utilization": "gpu_util", "kv_cache_dtype": "kv_dtype",
               "kv_cache_memory_bytes": "kv_budget"}
 
 

@@ -38,6 +38,9 @@ class EngineFlags:
     num_gpu_blocks_override: Optional[int] = None  # --num-gpu-blocks-override: the pool's blocks, whatever the budget
     speculative: Optional[object] = None  # --speculative-config: vllm_speculative.Speculative (0.32 rules)
     dp: Optional[int] = None  # --data-parallel-size: engine cores of T GPUs each (None: 1)
+    # --decode-context-parallel-size (None: 1) and --cp-kv-cache-interleave-size (None: 1): vllm_dcp.py
+    dcp: Optional[int] = None
+    dcp_interleave: Optional[int] = None
     enable_expert_parallel: bool = False  # --enable-expert-parallel: routed experts whole, over T x D ranks
     mm_processor_kwargs: Optional["ProcessorKwargs"] = None  # --mm-processor-kwargs: the Qwen-VL dummy items' size
     enable_eplb: Optional[object] = None  # --enable-eplb with --eplb-config: vllm_eplb.Eplb (None: off)
@@ -402,7 +405,8 @@ def get_engine(name, flags: EngineFlags = EngineFlags()):
 
     text = str(name).strip().lower() if isinstance(name, str) else None
     if text == "none":
-        vllm_only = {"dp": "no expert or data-parallel layout", "enable_expert_parallel": "no expert layout",
+        vllm_only = {"dp": "no expert or data-parallel layout", "dcp": "no context-parallel cache",
+                     "enable_expert_parallel": "no expert layout",
                      "enable_eplb": "no expert load balancer", "enable_lora": "no LoRA adapter slots",
                      "num_gpu_blocks_override": "no blocks to override", "speculative": "no drafter",
                      "cpu_offload_gb": "no CPU offload", "skip_mm_profiling": "no profile run",

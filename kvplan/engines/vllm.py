@@ -38,6 +38,7 @@ from .vllm_backend_refusals import (attention_block_refusal, checkpoint_e5m2_ref
                                     mla_hybrid_block_refusal, nvfp4_refusal, octave_refusal, sm120_decode_refusal,
                                     sparse_block_refusal, sparse_dtype_refusal, sparse_gpu_refusal, v4_dtype_refusal)
 from .vllm_cache_flags import kda_refusal, mamba1_fp32_refusal
+from .vllm_dcp import dcp_groups, dcp_refusal, interleave_refusal, multiply_line
 from .vllm_config_read import config_read_refusal
 from .vllm_ct_kv import kv_scheme_refusal
 from .vllm_fa4_fp8_block import fa4_fp8_block
@@ -53,8 +54,8 @@ from .vllm_model_dtype import (built_quantization_refusal, float_kv_refusal, gpu
 from .vllm_mxfp4_online import online_refusal
 from .vllm_quant import is_deprecation, marlin_refusal, model_config_refusal, scheme_refusal
 from .vllm_settings import Settings, with_model_defaults
-from .vllm_specs import (attention_block_size, hybrid_block_size, kv_cache_groups, layer_spec, mamba_all_blocks,
-                         prefill_checkpoint_alignment)
+from .vllm_specs import (attention_block_size, dense_mla_backend, hybrid_block_size, kv_cache_groups, layer_spec,
+                         mamba_all_blocks, prefill_checkpoint_alignment)
 from .vllm_triton_fp8 import triton_fp8_refusal
 from .vllm_v4_pool import check_block, concurrency_blocks, kernel_pages, kernel_stride, pool_block, v4_pool_rule
 from .vllm_versions import PINNED, Behaviour, behaviour, parse_version, release_rule
@@ -393,7 +394,8 @@ class Startup:
 def start(spec, *, tp: int, precision, settings: Settings, available: list, stages: Optional[list] = None,
           block_size: Optional[int] = None, version: str = PINNED, override: Optional[int] = None,
           capability: tuple = (), measured: Optional[list] = None, gpu_name: str = "",
-          flag_refusal: Optional[Refusal] = None) -> Startup:
+          flag_refusal: Optional[Refusal] = None, dcp: Optional[int] = None,
+          interleave: Optional[int] = None) -> Startup:
     """What vLLM `version` makes of `available` KV bytes on each pipeline stage (`stages`: the cache-layer
     indices each stage holds; None: one stage holding every layer); `override`: --num-gpu-blocks-override;
     `capability`: the GPU's CUDA compute capability (() for Hopper's rules); `measured`: each stage's
@@ -401,15 +403,18 @@ def start(spec, *, tp: int, precision, settings: Settings, available: list, stag
     `flag_refusal`: a refusal of the engine's flags, whatever the memory: a prefix-LM's media item past the batched
     tokens (vllm_media_floor.item_refusal), which the front end meets before the engine core starts, LoRA's
     (vllm_lora.lora_refusal, speculative_refusal); before the memory and, as kvplan orders them, after the
-    configuration's other checks (vLLM meets the worker's and the attention backends' after the front end's)."""
+    configuration's other checks (vLLM meets the worker's and the attention backends' after the front end's);
+    `dcp` / `interleave`: --decode-context-parallel-size and its interleave (vllm_dcp.py: the scheduler's block spans
+    block x dcp tokens of a request, the pages stay those of one rank)."""
     rules = v0_rules(spec, version) or behaviour(version)  # V0's where the release falls back to it (vllm_mamba_v0)
     settings = with_model_defaults(spec, settings, version)
     cache = cache_precision(spec, precision, capability, version, tp).name
     specs, bs, lines = layer_specs(spec, tp, precision, settings, block_size, rules, version, capability)
     groups, padding = groups_for(specs, rules)
+    sched = dcp_groups(groups, dcp)  # the groups as the scheduler counts a request's blocks (vllm_dcp.py)
     stages = stages or [set(range(len(specs)))]
     length = settings.max_model_len
-    per_request = blocks_per_request(groups, settings, length)
+    per_request = blocks_per_request(sched, settings, length)
     pool_rule = v4_pool_rule(spec, version)  # DeepSeek-V4's pool by release (vllm_v4_pool.py), else None
     if pool_rule is None:
         block_of = priced = partial(_stage_block, groups)
@@ -419,7 +424,8 @@ def start(spec, *, tp: int, precision, settings: Settings, available: list, stag
         block_of = partial(pool_block, groups, rule=pool_rule, stride=stride)
         priced = partial(check_block, groups, rule=pool_rule, stride=stride)
     refusal = configuration_refusal(spec, precision, tp=tp, length=length, block_size=block_size, version=version,
-                                    capability=capability, gpu_name=gpu_name) or flag_refusal
+                                    capability=capability, gpu_name=gpu_name) or flag_refusal \
+        or _dcp_refusal(spec, precision, dcp, interleave, tp, bs, version, capability)
     if refusal is not None:  # refused while reading the config: no memory profile, no log lines
         return Startup(_figures(version, min(available), None, None, None, refusal, (), bs, groups, per_request, 0,
                                 settings, cache), 0, "memory")
@@ -430,7 +436,7 @@ def start(spec, *, tp: int, precision, settings: Settings, available: list, stag
         lines += [f"Available KV cache memory: {format_gib(a)} GiB" for a in dict.fromkeys(profiled)]
         lines += [f"Add {pad} padding layers, may waste at most {100 * pad / n:.2f}% KV cache memory"
                   for pad, n in padding]
-    check = partial(memory_refusal, groups=groups, settings=settings, per_request=per_request, rules=rules)
+    check = partial(memory_refusal, groups=sched, settings=settings, per_request=per_request, rules=rules)
     util = measured[0].gpu_util if measured else None
     if measured:  # get_kv_cache_configs checks the profiled figure of every worker before warmup
         refusal = next((r for stage, memory in zip(stages, profiled)
@@ -465,8 +471,9 @@ def start(spec, *, tp: int, precision, settings: Settings, available: list, stag
     per_block = block_of(stages[0])
     logged = per_request if pool_rule is None else concurrency_blocks(  # the first worker's log line
         groups, [blocks_per_request((g,), settings, length) for g in groups], stages[0], pool_rule)
-    tokens, concurrency, size = size_lines(num_blocks, logged, groups, settings, rules, per_block,
+    tokens, concurrency, size = size_lines(num_blocks, logged, sched, settings, rules, per_block,
                                            v0_blocks_word(version, gpu_name))
+    size = [line for line in (multiply_line(dcp, version, rules),) if line] + size
     overridden = dict(num_gpu_blocks_override=override, override_kv_cache_bytes=override * per_block) \
         if rule is not None and rule != "ignored" else {}
     if refusal is not None:
@@ -477,7 +484,7 @@ def start(spec, *, tp: int, precision, settings: Settings, available: list, stag
     if measured:  # extensible_kv_cache.py:536-540, each worker once it commits the agreed count
         committed = committed_bytes(num_blocks, _segment_strides(spec, groups, stages[0]), measured[0].granule_bytes)
         lines.append(f"Extended KV cache to {num_blocks} blocks ({committed / 2**30:.2f} GiB).")
-    one = footprint(groups, length, settings.max_num_batched_tokens, settings.in_flight_batches,
+    one = footprint(sched, length, settings.max_num_batched_tokens, settings.in_flight_batches,
                     settings.prefix_caching, settings.in_flight_tokens)
     resident = one.resident(num_blocks - 1)  # the null block is never handed out
     figures = replace(_figures(version, min(available), num_blocks, tokens, concurrency, None, lines + size, bs,
@@ -505,6 +512,18 @@ def attention_free_start(version: str, available: list, bs: int, settings: Setti
     figures = _figures(version, min(available), 0, 0, 0.0, None, lines, bs, (), 0, settings.max_num_seqs, settings,
                        cache)
     return Startup(figures, settings.max_num_seqs, "max_num_seqs", bs)
+
+
+def _dcp_refusal(spec, precision, dcp, interleave, tp: int, block: int, version: str, capability) -> Optional[Refusal]:
+    """vLLM's refusal of -dcp for this model (vllm_dcp.dcp_refusal) on the backend it picks: dense MLA's by GPU and
+    release (vllm_specs.dense_mla_backend), FlashAttention / FlashInfer for the rest (the same DCP history), then
+    the interleave against the block."""
+    if not dcp:
+        return None
+    mla = next((layer for layer in spec.layers if isinstance(layer, MLALatent)), None)
+    backend = "FLASH_ATTN" if mla is None else dense_mla_backend(precision.bits < 16, version, capability,
+                                                                 mla.qk_nope_head_dim)
+    return dcp_refusal(spec, dcp, tp, backend, version) or interleave_refusal(dcp, interleave, block, version)
 
 
 def after_warmup_refusal(groups, stages: list, num_blocks: int, check) -> Optional[Refusal]:

@@ -18,6 +18,7 @@ from .vllm_settings import hooked_seqs, resolve_settings
 from .vllm_multimodal import DROPPED_SINCE as MEDIA_FLAGS_DROPPED_SINCE, text_only_refusal
 from .vllm_budget import sized_after_warmup, vllm_budget
 from .vllm_cache_flags import release_refusal
+from .vllm_dcp import check_flags as check_dcp_flags, check_layout as check_dcp_layout
 from .vllm_pooling import runner_name
 from .vllm_runner import is_rocm
 from .vllm_sparse import ROCM
@@ -89,6 +90,7 @@ class VllmEngine:
             raise FieldError("enable_prefix_caching", f"off (--no-enable-prefix-caching) needs vLLM 0.6.5 or later "
                                                       f"(vllm=={version} {had}); leave it out.")
         release_refusal(flags, version)  # a Mamba dtype this release's argparse does not list
+        check_dcp_flags(flags.dcp, flags.dcp_interleave, version)  # -dcp from 0.10.2, its interleave from 0.11.1
         if flags.enable_eplb and not flags.enable_expert_parallel:  # config/parallel.py ParallelConfig
             raise FieldError("enable_eplb", "needs enable_expert_parallel: vLLM refuses EPLB without it "
                                             "(\"enable_expert_parallel must be True to use EPLB\").",
@@ -304,6 +306,7 @@ class VllmEngine:
         from .vllm_mamba_v0 import v0_slots_refusal
         from .vllm_media_floor import item_refusal
 
+        check_dcp_layout(spec, self.flags.dcp)  # -dcp on a cache kvplan shards by token
         settings = self.settings(context, gpu, pp, max_num_batched_tokens, max_num_seqs, spec)
         # a release whose registry lacks the architecture refuses it before any media item (start's first refusal)
         registered = architectures_refusal(registry_names(spec), self.version) is None
@@ -318,7 +321,7 @@ class VllmEngine:
         result = start(spec, tp=tp, precision=precision, settings=settings, available=budgets, stages=stages,
                        block_size=block_size, version=self.version, override=self.flags.num_gpu_blocks_override,
                        capability=_capability(gpu), measured=measured, gpu_name=device_name(gpu),
-                       flag_refusal=refused_flag)
+                       flag_refusal=refused_flag, dcp=self.flags.dcp, interleave=self.flags.dcp_interleave)
         f = replace(result.figures, runner=runner_name(spec, self.version))
         if f.refusal is not None and self.flags.enable_lora:
             asked_auto = getattr(precision, "auto", False)  # auto that a checkpoint resolved: search auto, as asked

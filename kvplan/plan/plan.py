@@ -371,7 +371,9 @@ def plan(spec: ModelSpec, *, context: int, kv_dtype: str, tp: int, budget_for: C
                             measured=[b.measured for b in budgets] if budget.measured else None)
     # arithmetic of the stage with the most cache per token, at the engine's block size
     widest = max(stage_specs, key=lambda s: token_bytes(s, tp, kept))
-    numbers = capacity(widest, tp, kept, context, result.block_size, budget.kv_budget_bytes_per_gpu)
+    # under -dcp D a GPU keeps a request's every D-th token: its share of the sequence (engines/vllm_dcp.py)
+    dcp = getattr(getattr(model, "flags", None), "dcp", None) or 1
+    numbers = capacity(widest, tp, kept, -(-context // dcp), result.block_size, budget.kv_budget_bytes_per_gpu)
     fits = result.max_concurrency > 0
     options, reach = (), None
     figures = result.figures

@@ -1,0 +1,214 @@
+"""vLLM's decode context parallelism (--decode-context-parallel-size / -dcp D): the D ranks of one DCP group, carved
+out of the TP ranks (no extra GPUs), each keep every D-th token (or every D-th run of `interleave` tokens) of every
+request, so one request's cache is spread over D GPUs. Paths under vllm/ of the release named; read in the wheels
+0.10.1.1 (no flag), 0.10.2, 0.11.0, 0.11.1, 0.11.2, 0.12.0, 0.14.0, 0.18.0, 0.20.0, 0.20.1, 0.24.0-0.28.0, 0.32.0,
+0.34.0.
+
+The flag: engine/arg_utils.py 0.10.2:647 (absent from 0.10.1.1's), default 1 (config/parallel.py 0.10.2:173; a
+pydantic Field ge=1 from 0.24: :339). --dcp-kv-cache-interleave-size from 0.11.1 (config/parallel.py 0.11.1:242,
+default 1); --cp-kv-cache-interleave-size from 0.12 (arg_utils.py 0.12.0:763, the dcp spelling overrides it:
+config/vllm.py 0.12.0:781-791). --prefill-context-parallel-size / -pcp from 0.12 (arg_utils.py 0.12.0:768) is not
+modelled (it adds GPUs: world_size = pp x tp x pcp, config/parallel.py 0.32.0:945-948).
+
+What vLLM checks (each one line of kvplan's, exit 2, or vLLM's start refusal):
+- tp % dcp: config/parallel.py 0.18.0:416-419 and 0.32.0:593-596 (ValueError "tp_size=T must be divisible by
+  dcp_size=D."); up to 0.17 distributed/parallel_state.py 0.10.2:1120-1124 reshapes the TP ranks into rows of D,
+  which fails likewise. kvplan: bad input on -dcp.
+- GQA / MHA (not MLA) from 0.11.1 (config/model.py 0.11.1:1170-1190 asserts; ValueErrors from 0.27, 0.28.0:1386-1413,
+  0.32.0:1565-1592): tp > total KV heads, D <= tp // KV heads, and the query heads a KV head divisible by D. So
+  Llama-3.1-70B (8 KV heads) at tp 8 is refused at any D > 1; at tp 16, D = 2 passes.
+- the attention impl must return the softmax LSE for decode (v1/worker/gpu_model_runner.py 0.10.2:3592-3602,
+  0.11.0:4001-4011; v1/worker/cp_utils.py 0.14.0:30-35, 0.18.0:31-36): 0.10.2 only FLASH_ATTN_MLA
+  (v1/attention/backends/mla/flashattn_mla.py 0.10.2:181), so every default backend (FlashMLA on Hopper, CUTLASS MLA
+  on SM100, FlashAttention for GQA) is refused; from 0.11.0 FLASHMLA, FLASH_ATTN_MLA, CUTLASS_MLA and TRITON_MLA;
+  from 0.11.1 FLASH_ATTN and FLASHINFER too; FLASHINFER_MLA from 0.25 (flashinfer_mla.py 0.25.0:125, absent from
+  0.24.0). From 0.28 the selector drops a backend without DCP (v1/attention/backend.py 0.32.0:343-344 "DCP not
+  supported") where 0.15-0.24 start FLASHINFER_MLA on SM10x and fail the assert.
+- the block a multiple of the interleave, at least it (config/vllm.py 0.11.1:611-622, 0.12.0:781-800).
+- layers other than full attention / MLA: "DCP not support sliding window." (v1/kv_cache_interface.py 0.10.2:171,
+  0.32.0:888-891), "DCP not support hybrid attn now." (v1/core/kv_cache_coordinator.py 0.11.0:286, 0.24.0:548);
+  kvplan does not model DCP for them, nor for sparse MLA's indexer or DeepSeek-V4's pools (bad input on -dcp).
+
+The cache (the pages per rank are those of dcp 1; num_blocks = available // bytes per block unchanged):
+- a request of L tokens needs cdiv(cdiv(L, D), block) blocks on each rank (FullAttentionSpec.max_memory_usage_bytes:
+  v1/kv_cache_interface.py 0.10.2:86-95, 0.32.0:602-607), the same as cdiv(L, block x D): the scheduler's block is
+  block x D tokens (v1/core/single_type_kv_cache_manager.py 0.10.2:38-40, 0.32.0:106-108), so concurrency =
+  num_blocks / that, and resident requests are admitted at block x D (dcp_groups).
+- "GPU KV cache size": up to 0.20.0 num_blocks // groups x block x D, after the line "Multiplying the GPU KV cache size
+  by the dcp_world_size D." (v1/core/kv_cache_utils.py 0.10.2:857-861, 0.11.x) or "... by the cp_world_size D
+  (pcp_world_size 1 * dcp_world_size D)." (0.12.0:1274-1283, 0.20.0:1704); from 0.20.1 int(concurrency x L), which
+  carries D through the concurrency (0.32.0:2302-2335), no extra line.
+
+Not modelled: the profile run's DCP buffers (the query all-gather and the LSE-corrected output: D x the decode
+query's heads, under a MiB a layer at the profile's batch) and MLA's chunked-prefill workspace, which 0.10.2 already
+divides by D (v1/attention/backends/mla/common.py 0.10.2:486-495); --dcp-comm-backend / --dcp-q-replicate (0.18+:
+communication only); --prefill-context-parallel-size.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Optional
+
+from ..errors import FieldError
+from .figures import Refusal
+from .vllm_versions import parse_version, release_rule
+
+DCP_SINCE = (0, 10, 2)  # engine/arg_utils.py 0.10.2:647
+INTERLEAVE_SINCE = (0, 11, 1)  # config/parallel.py 0.11.1:242
+GQA_CHECK_SINCE = (0, 11, 1)  # config/model.py 0.11.1:1170-1190
+# the attention backends whose impl returns the softmax LSE for decode, by first release (newest first)
+_MLA_011 = frozenset({"FLASHMLA", "FLASH_ATTN_MLA", "CUTLASS_MLA", "TRITON_MLA"})
+LSE_BACKENDS = (((0, 25), _MLA_011 | {"FLASH_ATTN", "FLASHINFER", "FLASHINFER_MLA"}),
+                ((0, 11, 1), _MLA_011 | {"FLASH_ATTN", "FLASHINFER"}),
+                ((0, 11), _MLA_011),
+                ((0, 10, 2), frozenset({"FLASH_ATTN_MLA"})))
+IMPL_NAMES = {"FLASHMLA": "FlashMLAImpl", "CUTLASS_MLA": "CutlassMLAImpl", "TRITON_MLA": "TritonMLAImpl",
+              "FLASHINFER_MLA": "FlashInferMLAImpl", "FLASH_ATTN": "FlashAttentionImpl"}
+# where the LSE assert sits, by first release (newest first)
+LSE_ASSERT_AT = (((0, 14), "v1/worker/cp_utils.py check_attention_cp_compatibility"),
+                 ((0, 10, 2), "v1/worker/gpu_model_runner.py initialize_kv_cache"))
+DCP_KINDS = ("full", "mla")  # the cache kinds a DCP rank shards by token
+
+
+def dcp_size(value) -> Optional[int]:
+    """vLLM's --decode-context-parallel-size: a whole number 1 or more; None when not given or 1."""
+    from ..errors import quote
+    from ..units import whole_number
+
+    if value is None:
+        return None
+    number = whole_number(value)
+    if isinstance(number, bool) or not isinstance(number, int) or not 1 <= number <= 1024:
+        raise FieldError("dcp", f"must be a whole number of decode-context-parallel ranks, 1 to 1024, dividing the "
+                                f"TP degree (vLLM's --decode-context-parallel-size), got {quote(value)}.")
+    return number if number > 1 else None
+
+
+def interleave_size(value) -> Optional[int]:
+    """vLLM's --dcp-kv-cache-interleave-size / --cp-kv-cache-interleave-size: tokens a DCP rank takes in a row;
+    None when not given or 1."""
+    from ..errors import quote
+    from ..units import whole_number
+
+    if value is None:
+        return None
+    number = whole_number(value)
+    if isinstance(number, bool) or not isinstance(number, int) or not 1 <= number <= 2**20:
+        raise FieldError("dcp_interleave", f"must be a whole number of tokens, 1 or more, dividing the block size "
+                                           f"(vLLM's --cp-kv-cache-interleave-size), got {quote(value)}.")
+    return number if number > 1 else None
+
+
+def check_flags(dcp: Optional[int], interleave: Optional[int], version: str) -> None:
+    """The release has the flags (exit 2 naming the flag where not); interleave without DCP is accepted and
+    ignored, as vLLM ignores it."""
+    release = parse_version(version)
+    if dcp and release < DCP_SINCE:
+        raise FieldError("dcp", f"needs vLLM 0.10.2 or later (vllm=={version} has no such flag); leave it off or "
+                                f"pick a later release.")
+    if interleave and release < INTERLEAVE_SINCE:
+        raise FieldError("dcp_interleave", f"needs vLLM 0.11.1 or later (vllm=={version} has no such flag); leave "
+                                           f"it off or pick a later release.")
+
+
+def check_tp(dcp: Optional[int], tps) -> None:
+    """Bad input on -dcp: D not dividing a TP degree asked (vLLM's ValueError, config/parallel.py 0.32.0:593-596)."""
+    for tp in tps if dcp else ():
+        if tp % dcp:
+            raise FieldError("dcp", f"must divide the TP degree: vLLM refuses tp_size={tp} with dcp_size={dcp} "
+                                    f"(\"tp_size={tp} must be divisible by dcp_size={dcp}.\"); pick a divisor of "
+                                    f"{tp}.")
+
+
+def tp_refusal(dcp: Optional[int], tp: int) -> Optional[Refusal]:
+    """The same as vLLM's start refusal, for a TP degree a remedy tries (check_tp refuses one asked)."""
+    if not dcp or tp % dcp == 0:
+        return None
+    return Refusal(f"ValueError: tp_size={tp} must be divisible by dcp_size={dcp}. (config/parallel.py "
+                   f"ParallelConfig)", None, configuration=True, field="dcp")
+
+
+def check_layout(spec, dcp: Optional[int]) -> None:
+    """Bad input on -dcp: a model whose cache kvplan does not shard by token (sliding / chunked / state / indexer /
+    DeepSeek-V4 layers)."""
+    if not dcp:
+        return
+    others = sorted({layer.kind for layer in spec.layers if layer is not None} - set(DCP_KINDS))
+    if others:
+        kinds = ", ".join(others)
+        raise FieldError("dcp", f"is modelled for full-attention and MLA caches only; this model also has "
+                                f"{kinds} layers (vLLM refuses sliding-window and hybrid caches under DCP).")
+
+
+def dcp_refusal(spec, dcp: Optional[int], tp: int, backend: str, version: str) -> Optional[Refusal]:
+    """vLLM's start refusal of DCP for this model: GQA / MHA head counts (config/model.py), then a backend whose impl
+    returns no LSE for decode (LSE_BACKENDS); None where it starts."""
+    if not dcp:
+        return None
+    if tp % dcp:
+        return tp_refusal(dcp, tp)
+    release = parse_version(version)
+    mla = any(layer.kind == "mla" for layer in spec.layers if layer is not None)
+    if not mla and release >= GQA_CHECK_SINCE:
+        kv = next(layer.kv_heads for layer in spec.layers if layer is not None)
+        words = _gqa_words(tp, kv, dcp, spec.num_attention_heads // kv, release >= (0, 27))
+        if words:
+            return Refusal(f"Decode context parallelism refused for this GQA/MHA model: vLLM {version} checks the "
+                           f"KV heads as it reads the config (config/model.py ModelConfig.verify_with_parallel_config)"
+                           f": {words}", None, configuration=True, field="dcp")
+    if backend in release_rule(LSE_BACKENDS, version, frozenset()):
+        return None
+    impl = IMPL_NAMES.get(backend, backend)
+    return Refusal(f"No decode context parallelism on {backend}, the attention backend vLLM {version} picks here: "
+                   f"its workers stop as they set up the KV cache ({release_rule(LSE_ASSERT_AT, version)}): "
+                   f"AssertionError: DCP requires attention impls to return the softmax lse for decode, but the impl "
+                   f"{impl} does not return the softmax lse for decode.", None, configuration=True, field="dcp")
+
+
+def _gqa_words(tp: int, kv: int, dcp: int, q_per_kv: int, value_error: bool) -> Optional[str]:
+    """config/model.py's three checks in order (0.11.1 asserts, 0.27 on ValueErrors); None when all pass."""
+    if tp <= kv:
+        return (f"ValueError: Decode context parallelism for GQA/MQA requires `--tensor-parallel-size` ({tp}) to be "
+                f"greater than the model's total number of KV heads ({kv}). Increase `--tensor-parallel-size` or set "
+                f"`--decode-context-parallel-size 1`." if value_error else
+                f"AssertionError: tensor parallel size {tp} must be greater than total num kv heads {kv} when enable "
+                f"decode context parallel for GQA/MQA")
+    if dcp > tp // kv:
+        return (f"ValueError: `--decode-context-parallel-size` ({dcp}) exceeds the maximum supported value "
+                f"({tp // kv}) for `--tensor-parallel-size` ({tp}) and {kv} model KV heads." if value_error else
+                f"AssertionError: decode context parallel size must less than or equal to (tensor parallel size {tp} "
+                f"// total num kv heads {kv}) = {tp // kv}, but got {dcp}")
+    if q_per_kv % dcp:
+        return (f"ValueError: The model's number of query heads per KV head ({q_per_kv}) must be divisible by "
+                f"`--decode-context-parallel-size` ({dcp}) for GQA/MQA." if value_error else
+                f"AssertionError: Total number of q per kv attn heads ({q_per_kv}) must be divisible by dcp world "
+                f"size when enable decode context parallel for GQA ({dcp}).")
+    return None
+
+
+def interleave_refusal(dcp: Optional[int], interleave: Optional[int], block: int, version: str) -> Optional[Refusal]:
+    """config/vllm.py 0.11.1:611-622 (0.12.0:781-800 the cp spelling): the block a multiple of the interleave."""
+    if not dcp or not interleave or (interleave <= block and block % interleave == 0):
+        return None
+    name = "dcp_kv_cache_interleave_size" if parse_version(version) < (0, 12) else "cp_kv_cache_interleave_size"
+    return Refusal(f"AssertionError: Block_size({block}) should be greater than or equal to and divisible by {name} "
+                   f"({interleave}).", None, configuration=True, field="dcp_interleave")
+
+
+def dcp_groups(groups, dcp: Optional[int]):
+    """The groups as the scheduler sees them: a full / MLA group's block spans block x D tokens of a request
+    (single_type_kv_cache_manager.py), its pages unchanged."""
+    if not dcp:
+        return groups
+    return type(groups)(replace(g, spec=replace(g.spec, block_size=g.spec.block_size * dcp))
+                        if g.spec.kind in DCP_KINDS else g for g in groups)
+
+
+def multiply_line(dcp: Optional[int], version: str, rules) -> Optional[str]:
+    """The line logged before "GPU KV cache size" up to 0.20.0 (kv_cache_utils.py 0.10.2:857-861, 0.12.0:1274-1283)."""
+    if not dcp or rules.tokens_rule != "blocks_per_group":
+        return None
+    if parse_version(version) < (0, 12):
+        return f"Multiplying the GPU KV cache size by the dcp_world_size {dcp}."
+    return f"Multiplying the GPU KV cache size by the cp_world_size {dcp} (pcp_world_size 1 * dcp_world_size {dcp})."
