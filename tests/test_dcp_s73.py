@@ -113,3 +113,15 @@ def test_api_keyword():
     (plan,) = api.estimate(DSV3, gpu="H200", tensor_parallel_size=8, decode_context_parallel_size=8)
     data = plan.to_dict() if hasattr(plan, "to_dict") else json.loads(json.dumps(plan, default=vars))
     assert data["engine"]["gpu_kv_cache_tokens"] == 128 * data["engine"]["num_gpu_blocks"]
+
+
+def test_decode_reads_each_gpus_share_of_the_sequence():
+    """Under -dcp 8 a GPU holds and reads every 8th token: DeepSeek-V3's latent is (512 + 64) x 2 B = 1,152 B a token
+    a layer, 61 layers = 70,272 B a token; the full 163,840 tokens read 11,513,364,480 B, a share of 20,480 tokens
+    1,439,170,560 B; the plan still names the request's whole length."""
+    one = estimate_plan(DSV3, *H200)["decode"]
+    eight = estimate_plan(DSV3, *H200, "-dcp", "8")["decode"]
+    assert one["kv_bytes_read_per_sequence"] == 163_840 * 70_272 == 11_513_364_480
+    assert eight["kv_bytes_read_per_sequence"] == 20_480 * 70_272 == 1_439_170_560
+    assert one["context"] == eight["context"] == 163_840
+    assert eight["points"][0]["itl_ms"] < one["points"][0]["itl_ms"]

@@ -39,6 +39,8 @@ The cache (the pages per rank are those of dcp 1; num_blocks = available // byte
   (pcp_world_size 1 * dcp_world_size D)." (0.12.0:1274-1283, 0.20.0:1704); from 0.20.1 int(concurrency x L), which
   carries D through the concurrency (0.32.0:2302-2335), no extra line.
 
+Decode speed (plan/plan.py): a GPU reads and attends over its share of each request, cdiv(L, D) tokens; the
+all-gather of the query heads and the exchange of partial outputs and their LSEs are not priced.
 Not modelled: the profile run's DCP buffers (the query all-gather and the LSE-corrected output: D x the decode
 query's heads, under a MiB a layer at the profile's batch) and MLA's chunked-prefill workspace, which 0.10.2 already
 divides by D (v1/attention/backends/mla/common.py 0.10.2:486-495); --dcp-comm-backend / --dcp-q-replicate (0.18+:
