@@ -1,0 +1,67 @@
+"""-dcp's surfaces: the header of vLLM's startup lines names --decode-context-parallel-size (and the interleave
+where not 1) as given; the JSON's plans carry `dcp` and `dcp_interleave` after `pp` only where D > 1 (the default
+JSON keeps its keys, as `data_parallel` appears only with DP / EP); check's rows carry them where the entry sets
+them (check.SET_ONLY_KEYS)."""
+
+from __future__ import annotations
+
+import json
+
+from conftest import deployments_file, estimate_plan, run_kvplan
+
+DSV3 = "deepseek-ai/DeepSeek-V3"
+H200 = ("--gpu", "H200", "-tp", "8")
+
+
+def _header(*args) -> str:
+    result = run_kvplan("estimate", DSV3, *H200, *args, env={"COLUMNS": "400"})
+    assert result.returncode == 0, result.stderr
+    return result.stdout.splitlines()[0]
+
+
+def test_header_names_dcp_as_given():
+    assert _header() == ("vllm 0.32.0 at --max-model-len 163840, --kv-cache-dtype bfloat16, "
+                         "--tensor-parallel-size 8:")
+    assert _header("-dcp", "8") == ("vllm 0.32.0 at --max-model-len 163840, --kv-cache-dtype bfloat16, "
+                                    "--tensor-parallel-size 8, --decode-context-parallel-size 8:")
+    assert _header("-dcp", "8", "--dcp-kv-cache-interleave-size", "4") == (
+        "vllm 0.32.0 at --max-model-len 163840, --kv-cache-dtype bfloat16, --tensor-parallel-size 8, "
+        "--decode-context-parallel-size 8, --cp-kv-cache-interleave-size 4:")
+    assert _header("-dcp", "1") == _header()  # 1 is the default: said as without it
+
+
+def test_json_keys_after_pp_only_with_dcp():
+    plain = estimate_plan(DSV3, *H200)
+    assert "dcp" not in plain and "dcp_interleave" not in plain
+    assert estimate_plan(DSV3, *H200, "-dcp", "1").keys() == plain.keys()
+    # an interleave without DCP: vLLM ignores it, and so does the JSON
+    assert estimate_plan(DSV3, *H200, "--cp-kv-cache-interleave-size", "4").keys() == plain.keys()
+    dcp = estimate_plan(DSV3, *H200, "-dcp", "8")
+    keys = list(dcp)
+    assert keys[keys.index("pp") + 1:keys.index("pp") + 3] == ["dcp", "dcp_interleave"]
+    assert (dcp["tp"], dcp["pp"], dcp["dcp"], dcp["dcp_interleave"]) == (8, 1, 8, 1)
+    assert [k for k in keys if k not in ("dcp", "dcp_interleave")] == list(plain)
+    assert estimate_plan(DSV3, *H200, "-dcp", "4", "--cp-kv-cache-interleave-size", "8")["dcp_interleave"] == 8
+
+
+def test_yaml_carries_dcp():
+    result = run_kvplan("estimate", DSV3, *H200, "-dcp", "2", "--format", "yaml")
+    assert result.returncode == 0, result.stderr
+    assert "\n  pp: 1\n  dcp: 2\n  dcp_interleave: 1\n" in result.stdout
+
+
+def test_check_row_carries_dcp_where_set(tmp_path):
+    body = (f"  - name: a\n    model: {DSV3}\n    gpu: H200\n    tp: 8\n    dcp: 8\n"
+            f"    dcp_interleave: 4\n  - name: b\n    model: {DSV3}\n    gpu: H200\n    tp: 8\n")
+    result = run_kvplan("check", "--file", deployments_file(tmp_path, body), "--format", "json")
+    assert result.returncode == 0, result.stderr
+    a, b = json.loads(result.stdout)["results"]
+    assert (a["dcp"], a["dcp_interleave"]) == (8, 4)
+    assert "dcp" not in b and "dcp_interleave" not in b
+
+
+def test_api_plan_carries_dcp():
+    from kvplan import api
+
+    (plan,) = api.estimate(DSV3, gpu="H200", tensor_parallel_size=8, decode_context_parallel_size=2)
+    assert (plan.dcp, plan.to_dict()["dcp"]) == (2, 2)
