@@ -93,3 +93,37 @@ def test_pcp_api_keyword():
         api.estimate(DSV3, gpu="H200", tensor_parallel_size=8, prefill_context_parallel_size=2)
     (plan,) = api.estimate(DSV3, gpu="H200", tensor_parallel_size=8, prefill_context_parallel_size=1)
     assert plan.max_concurrency == api.estimate(DSV3, gpu="H200", tensor_parallel_size=8)[0].max_concurrency
+
+
+def test_dcp_remedy_by_hand():
+    """DeepSeek-V3 tp 8 on a 4 GiB KV budget (H200 holds tp 8 as one node: no wider TP to try). A page is 16 tokens
+    x (512 + 64) x 2 B x 61 layers = 1,124,352 B, so 4,294,967,296 B hold 3,819 blocks. One 163,840-token request
+    needs 10,240 blocks at dcp 1; under -dcp D a rank keeps cdiv(163,840 / D, 16): D 2 -> 5,120 (short), D 4 ->
+    2,560 (holds); fp8 halves the page (7,639 blocks) against 10,240 blocks a request (short). So the remedy names
+    -dcp 4, and -dcp 4 planned holds 3,819 / 2,560 = 1.49 requests."""
+    budget = ("--kv-cache-memory-bytes", "4GiB")
+    plan = estimate_plan(DSV3, *H200, *budget)
+    assert plan["max_concurrency"] == 0
+    assert "would fit with --decode-context-parallel-size 4 or --max-model-len" in plan["suggestion"]
+    assert "--kv-cache-dtype fp8" not in plan["suggestion"]
+    served = estimate_plan(DSV3, *H200, *budget, "-dcp", "4")
+    assert served["engine"]["num_gpu_blocks"] == 4_294_967_296 // 1_124_352 == 3_819
+    assert served["engine"]["max_concurrency"] == 3_819 / 2_560 and served["max_concurrency"] == 1
+    # from -dcp 2 the search tries the larger divisors of tp only
+    assert "--decode-context-parallel-size 4" in estimate_plan(DSV3, *H200, *budget, "-dcp", "2")["suggestion"]
+
+
+def test_dcp_remedy_in_check_words():
+    result = run_kvplan("check", DSV3, "--gpu", "H200", "-tp", "8", "--kv-budget", "4GiB", env={"COLUMNS": "400"})
+    assert result.returncode == 1
+    assert "would fit with --decode-context-parallel-size 4 or --max-model-len" in result.stdout
+
+
+def test_no_dcp_remedy_where_vllm_refuses_it():
+    """Llama-3.1-70B at tp 8: 8 KV heads, so vLLM refuses every D > 1 (config/model.py 0.32.0:1565-1592); gemma-3's
+    sliding layers are not sharded by DCP; vLLM 0.10.1 has no flag."""
+    budget = ("--kv-cache-memory-bytes", "1GiB")
+    for model, args in (("meta-llama/Llama-3.1-70B-Instruct", ()), ("google/gemma-3-27b-it", ()),
+                        (DSV3, ("--engine", "vllm==0.10.1"))):
+        plan = estimate_plan(model, *H200, *budget, *args)
+        assert plan["max_concurrency"] == 0 and "decode-context-parallel" not in plan["suggestion"], model

@@ -220,6 +220,22 @@ def interleave_refusal(dcp: Optional[int], interleave: Optional[int], block: int
                    f"({interleave}).", None, configuration=True, field="dcp_interleave")
 
 
+def remedy_engines(model, spec, tp: int):
+    """(D, the engine at -dcp D) for each D the remedies may try at `tp` (plan.fitting_remedies): above the D asked,
+    dividing tp, on a vLLM release with the flag, for a model whose caches are all full attention / MLA (check_layout);
+    lazily, smallest first. vLLM's own refusals at D (GQA heads, the backend's LSE, the interleave) are the engine's:
+    a refused plan holds no request, so that D is not named."""
+    flags = getattr(model, "flags", None)
+    if flags is None or parse_version(model.version) < DCP_SINCE:
+        return
+    if {layer.kind for layer in spec.layers if layer is not None} - set(DCP_KINDS):
+        return
+    asked = flags.dcp or 1
+    for d in range(asked + 1, tp + 1):
+        if tp % d == 0:
+            yield d, type(model)(model.version, replace(flags, dcp=d))
+
+
 def dcp_groups(groups, dcp: Optional[int]):
     """The groups as the scheduler sees them: a full / MLA group's block spans block x D tokens of a request
     (single_type_kv_cache_manager.py), its pages unchanged."""

@@ -23,6 +23,7 @@ from dataclasses import asdict, dataclass, field as dataclass_field, replace
 from typing import Callable, Optional
 
 from ..engines.figures import Fix, first_named, release_number, release_span
+from ..engines.vllm_dcp import remedy_engines
 from ..errors import FieldError, KvplanError
 from ..memo import remember
 from ..model.precision import Precision, resolve_kv_dtype
@@ -592,7 +593,7 @@ class Reach:
         fields = dict(remedy)
         if "pp" in fields:
             return fields.get("tp", self.tp) * fields["pp"] <= self.node
-        return "tp" in fields or "kv_dtype" in fields
+        return "tp" in fields or "kv_dtype" in fields or "dcp" in fields
 
     def shortfall(self, remedies, spell: Callable[[str], str], verb: str) -> str:
         """Why no remedy keeps to one node, where none does: "no tp up to 8 (one H100-80GB-SXM node) fits, even
@@ -694,6 +695,10 @@ def fitting_remedies(spec: ModelSpec, context: int, precision: Precision, tp: in
     remedies = [smallest(remedy((("tp", t),), tp=t) for t in reach.wider)]
     if reach.fp8 is not None:
         remedies.append(remedy((("kv_dtype", "fp8"),), precision=reach.fp8))
+    # vLLM's -dcp D (no more GPUs: D of the TP ranks each keep 1/D of a request's cache), the smallest D that holds
+    remedies.append(smallest(remedy((("dcp", d),), settings=dict(settings, engine=engine))
+                             for d, engine in remedy_engines(_engine(settings.get("engine", "none")), spec, tp)))
+    if reach.fp8 is not None:
         if not any(remedies):
             remedies.append(smallest(remedy((("tp", t), ("kv_dtype", "fp8")), tp=t, precision=reach.fp8)
                                      for t in reach.wider))
