@@ -21,6 +21,7 @@ KEYWORDS = {
     "context": "max_model_len", "kv_dtype": "kv_cache_dtype", "tp": "tensor_parallel_size",
     "pp": "pipeline_parallel_size", "gpu_util": "gpu_memory_utilization", "kv_budget": "kv_cache_memory_bytes",
     "dp": "data_parallel_size", "dcp": "decode_context_parallel_size", "dcp_interleave": "cp_kv_cache_interleave_size",
+    "pcp": "prefill_context_parallel_size",
 }
 
 Many = Union[int, str, Sequence]
@@ -109,7 +110,8 @@ def estimate(model: str, *, max_model_len: Optional[Many] = None, kv_cache_dtype
              mamba_ssm_cache_dtype: Optional[str] = None, disable_sliding_window: bool = False,
              enable_prefix_caching: Optional[bool] = None, mamba_block_size: Optional[int] = None,
              decode_context_parallel_size: Optional[int] = None,
-             cp_kv_cache_interleave_size: Optional[int] = None) -> list:
+             cp_kv_cache_interleave_size: Optional[int] = None,
+             prefill_context_parallel_size: Optional[int] = None) -> list:
     """One `kvplan.plan.plan.Plan` per (max_model_len, kv_cache_dtype, tensor_parallel_size), as
     `kvplan estimate` computes them. Each of those keywords takes one value or a list (a sweep); every default
     is vLLM's (max_model_len: the model's own; gpu_memory_utilization, block_size, max_num_batched_tokens,
@@ -136,9 +138,10 @@ def estimate(model: str, *, max_model_len: Optional[Many] = None, kv_cache_dtype
     (engines/vllm_cache_flags.py); enable_prefix_caching (True / False; None: vLLM's default) and mamba_block_size
     (tokens) as vLLM's --enable-prefix-caching / --no-enable-prefix-caching and --mamba-block-size
     (engines/vllm_prefix_flag.py); decode_context_parallel_size and cp_kv_cache_interleave_size as vLLM's
-    -dcp / --cp-kv-cache-interleave-size (engines/vllm_dcp.py)."""
+    -dcp / --cp-kv-cache-interleave-size (engines/vllm_dcp.py); prefill_context_parallel_size as vLLM's -pcp: 1 only
+    (more is not modelled: FieldError)."""
     from .commands.estimate import estimate as run
-    from .engines.vllm_dcp import check_tp, dcp_size, interleave_size
+    from .engines.vllm_dcp import check_tp, dcp_size, interleave_size, pcp_size
     from .engines.vllm_graphs import capture_sizes_value, max_capture_size_value
     from .engines import (EngineFlags, cpu_offload_gb as offload, data_parallel_size as replicas, enable_eplb as eplb,
                           enable_lora as lora, encoder_tp_mode, eplb_spelled_off, gpu_blocks_override, ignored_lora,
@@ -168,6 +171,7 @@ def estimate(model: str, *, max_model_len: Optional[Many] = None, kv_cache_dtype
         partition = layer_partition(list(pp_layer_partition) if isinstance(pp_layer_partition, tuple)
                                     else pp_layer_partition)
     check_tp(dcp_size(decode_context_parallel_size), _many(tensor_parallel_size, "tp"))
+    pcp_size(prefill_context_parallel_size)
     result = run(model, contexts=contexts, kv_dtypes=_strings(kv_cache_dtype, "kv_dtype"),
                  tps=_many(tensor_parallel_size, "tp"), pp=pipeline_parallel_size, pp_partition=partition,
                  block_size=block_size,

@@ -15,7 +15,7 @@ import typer
 from ..errors import FieldError, KvplanError, quote
 from ..engines.vllm_releases import SPAN
 from ..units import is_auto_length
-from .flags import (CAPTURE_SIZES_HELP, MAX_CAPTURE_HELP,  # noqa: I001
+from .flags import (CAPTURE_SIZES_HELP, MAX_CAPTURE_HELP, PCP_HELP,  # noqa: I001
                     CHECK_CONTEXT_HELP, CHECK_MODEL_OPTIONS, CONTEXT_HELP, CPU_OFFLOAD_HELP, DEFAULT_GPU_HELP,
                     MM_PROCESSOR_KWARGS_HELP, ENABLE_LORA_HELP, MAX_LORAS_HELP, MAX_LORA_RANK_HELP, LORA_DTYPE_HELP,
                     MAMBA_CACHE_DTYPE_HELP, MAMBA_SSM_CACHE_DTYPE_HELP, DISABLE_SLIDING_WINDOW_HELP,
@@ -177,6 +177,7 @@ DATA_PARALLEL_SIZE = typer.Option(None, "-dp", "--data-parallel-size", "--dp", h
 DECODE_CONTEXT_PARALLEL_SIZE = typer.Option(None, "-dcp", "--decode-context-parallel-size", "--dcp", help=DCP_HELP)
 DCP_INTERLEAVE = typer.Option(None, "--cp-kv-cache-interleave-size", "--dcp-kv-cache-interleave-size",
                               help=DCP_INTERLEAVE_HELP)
+PREFILL_CONTEXT_PARALLEL_SIZE = typer.Option(None, "-pcp", "--prefill-context-parallel-size", "--pcp", help=PCP_HELP)
 ENABLE_EXPERT_PARALLEL = typer.Option(False, "--enable-expert-parallel", "-ep", help=EP_HELP)
 ENABLE_EPLB = typer.Option(False, "--enable-eplb", help=EPLB_HELP)
 EPLB_CONFIG = typer.Option(None, "--eplb-config", help=EPLB_CONFIG_HELP)
@@ -280,6 +281,7 @@ def estimate(
     dp: Optional[str] = DATA_PARALLEL_SIZE,
     dcp: Optional[str] = DECODE_CONTEXT_PARALLEL_SIZE,
     dcp_interleave: Optional[str] = DCP_INTERLEAVE,
+    pcp: Optional[str] = PREFILL_CONTEXT_PARALLEL_SIZE,
     expert_parallel: bool = ENABLE_EXPERT_PARALLEL,
     eplb: bool = ENABLE_EPLB,
     eplb_config: Optional[str] = EPLB_CONFIG,
@@ -320,7 +322,7 @@ def estimate(
     from ..engines.vllm_runner_flag import convert_choice, runner_choice
     from ..engines.vllm_graphs import capture_sizes_value, max_capture_size_value
 
-    from ..engines.vllm_dcp import check_tp, dcp_size, interleave_size
+    from ..engines.vllm_dcp import check_tp, dcp_size, interleave_size, pcp_size
 
     fmt = check_format(fmt)
     balancer = enable_eplb(eplb, eplb_config, redundant)
@@ -336,6 +338,7 @@ def estimate(
         partition = None if pp_partition is None else layer_partition(pp_partition)  # '' is refused, not unset
         batched = None if max_num_batched_tokens is None else batched_tokens(max_num_batched_tokens)
     check_tp(dcp_size(dcp), _list(tp, "tp"))  # -dcp dividing every TP degree asked
+    pcp_size(pcp)  # -pcp: 1 taken, more not modelled (bad input)
     with hub_deadline(hub_timeout):
         result = run(model, contexts=contexts, kv_dtypes=kv_dtype.split(","),
                      tps=_list(tp, "tp"), block_size=block_size, kv_budget=kv_budget, gpu=gpu,
@@ -440,6 +443,7 @@ def check(
     dp: Optional[str] = DATA_PARALLEL_SIZE,
     dcp: Optional[str] = DECODE_CONTEXT_PARALLEL_SIZE,
     dcp_interleave: Optional[str] = DCP_INTERLEAVE,
+    pcp: Optional[str] = PREFILL_CONTEXT_PARALLEL_SIZE,
     expert_parallel: bool = ENABLE_EXPERT_PARALLEL,
     eplb: bool = ENABLE_EPLB,
     eplb_config: Optional[str] = EPLB_CONFIG,
@@ -475,7 +479,7 @@ def check(
     """CI gate: TP/PP sharding and capacity targets. Exit 0 pass, 1 a rule fails, 2 bad input.
     Under GitHub Actions, also prints ::error/::warning annotations (to stderr)."""
     from ..engines import data_parallel_size, gpu_blocks_override
-    from ..engines.vllm_dcp import dcp_size, interleave_size
+    from ..engines.vllm_dcp import dcp_size, interleave_size, pcp_size
     from ..engines.vllm_eplb import redundant_count
     from ..engines.vllm_prefix_flag import mamba_block_size
     from ..commands import check as run
@@ -491,7 +495,7 @@ def check(
                    mm_encoder_tp_mode=mm_encoder_tp_mode, cpu_offload_gb=cpu_offload,
                    num_gpu_blocks_override=None if gpu_blocks is None else gpu_blocks_override(gpu_blocks),
                    speculative_config=speculative, dp=data_parallel_size(dp), dcp=dcp_size(dcp),
-                   dcp_interleave=interleave_size(dcp_interleave),
+                   dcp_interleave=interleave_size(dcp_interleave), pcp=pcp_size(pcp),
                    enable_expert_parallel=expert_parallel or None, enable_eplb=eplb or None,
                    mm_processor_kwargs=processor_kwargs, eplb_config=eplb_config,
                    num_redundant_experts=redundant_count(redundant),  # the flag's text read as estimate reads it

@@ -22,7 +22,8 @@ FLAGS = {
     "mm_encoder_tp_mode": "--mm-encoder-tp-mode", "cpu_offload_gb": "--cpu-offload-gb",
     "num_gpu_blocks_override": "--num-gpu-blocks-override", "speculative_config": "--speculative-config",
     "dp": "--data-parallel-size", "dcp": "--decode-context-parallel-size",
-    "dcp_interleave": "--cp-kv-cache-interleave-size", "enable_expert_parallel": "--enable-expert-parallel",
+    "dcp_interleave": "--cp-kv-cache-interleave-size", "pcp": "--prefill-context-parallel-size",
+    "enable_expert_parallel": "--enable-expert-parallel",
     "enable_eplb": "--enable-eplb",
     "mm_processor_kwargs": "--mm-processor-kwargs", "eplb_config": "--eplb-config",
     "num_redundant_experts": "--num-redundant-experts", "gpus_per_node": "--gpus-per-node",
@@ -42,6 +43,7 @@ ALIASES = {
     "kv_budget": ("--kv-cache-memory-bytes", "--kv-budget"), "gpu_util": ("--gpu-memory-utilization", "--gpu-util"),
     "dp": ("-dp", "--data-parallel-size", "--dp"), "dcp": ("-dcp", "--decode-context-parallel-size", "--dcp"),
     "dcp_interleave": ("--cp-kv-cache-interleave-size", "--dcp-kv-cache-interleave-size"),
+    "pcp": ("-pcp", "--prefill-context-parallel-size", "--pcp"),
     "enable_expert_parallel": ("--enable-expert-parallel", "-ep"),
     "quantization": ("--quantization", "-q"),
     "enable_prefix_caching": ("--enable-prefix-caching", "--no-enable-prefix-caching"),
@@ -66,8 +68,8 @@ NOT_THIS_COMMAND = {
 CHECK_MODEL_OPTIONS = ("pp", "gpu", "gpu_util", "kv_budget", "context", "kv_dtype", "min_concurrency", "revision",
                        "engine", "enforce_eager", "skip_mm_profiling", "language_model_only", "limit_mm_per_prompt",
                        "mm_encoder_tp_mode", "cpu_offload_gb", "num_gpu_blocks_override", "speculative_config",
-                       "dp", "dcp", "dcp_interleave", "enable_expert_parallel", "enable_eplb", "mm_processor_kwargs",
-                       "eplb_config",
+                       "dp", "dcp", "dcp_interleave", "pcp", "enable_expert_parallel", "enable_eplb",
+                       "mm_processor_kwargs", "eplb_config",
                        "num_redundant_experts", "block_size", "quantization", "dtype", "max_num_seqs",
                        "max_num_batched_tokens", "pp_layer_partition", "gpu_memory", "gpus_per_node", "enable_lora",
                        "max_loras", "max_lora_rank", "lora_dtype", "fully_sharded_loras", "runner", "convert",
@@ -140,6 +142,8 @@ DCP_HELP = ("As vLLM's --decode-context-parallel-size (0.10.2+): D of the TP ran
             "rank); D divides TP; a GQA model needs TP / KV heads >= D. Default 1.")
 DCP_INTERLEAVE_HELP = ("As vLLM's --cp-kv-cache-interleave-size / --dcp-kv-cache-interleave-size (0.11.1+): tokens "
                        "a DCP rank keeps in a row; must divide the block size. Default 1.")
+PCP_HELP = ("As vLLM's --prefill-context-parallel-size (0.12+): 1 only; kvplan does not model more (it adds GPUs, "
+            "world size = pp x tp x pcp, and shards the cache over pcp x dcp ranks). Default 1.")
 EP_HELP = ("As vLLM's --enable-expert-parallel / -ep (0.9+): each of the TP x DP GPUs holds its share of the routed "
            "experts whole (experts / ranks, the first ranks one more); attention, shared experts and embeddings "
            "stay split over TP. vLLM refuses it on a model without experts.")

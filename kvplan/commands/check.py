@@ -603,7 +603,7 @@ def check_deployment(dep: Deployment, spell: Callable[[str], str] = str, resolve
 
 # the keys a row carries only when the deployment sets them (the JSON contract's other keys stay as they were)
 SET_ONLY_KEYS = ("quantization", "dtype", "max_num_seqs", "max_num_batched_tokens", "pp_layer_partition",
-                 "gpu_memory")
+                 "gpu_memory", "dcp", "dcp_interleave")
 
 
 def _listed(value: Optional[tuple]) -> Optional[list]:

@@ -26,8 +26,8 @@ REQUIRED_KEYS = ("name", "model", "tp")
 OPTIONAL_KEYS = ("pp", "gpu", "gpu_util", "kv_budget", "context", "kv_dtype", "min_concurrency", "revision",
                  "engine", "enforce_eager", "skip_mm_profiling", "language_model_only", "limit_mm_per_prompt",
                  "mm_encoder_tp_mode", "cpu_offload_gb", "num_gpu_blocks_override", "speculative_config", "dp",
-                 "dcp", "dcp_interleave", "enable_expert_parallel", "enable_eplb", "mm_processor_kwargs", "eplb_config",
-                 "num_redundant_experts",
+                 "dcp", "dcp_interleave", "pcp", "enable_expert_parallel", "enable_eplb", "mm_processor_kwargs",
+                 "eplb_config", "num_redundant_experts",
                  "block_size", "quantization", "dtype", "max_num_seqs", "max_num_batched_tokens", "pp_layer_partition",
                  "gpu_memory", "gpus_per_node", "enable_lora", "max_loras", "max_lora_rank", "lora_dtype",
                  "fully_sharded_loras", "runner", "convert", "pooler_config", "max_cudagraph_capture_size",
@@ -67,6 +67,7 @@ class Deployment:
     dp: Optional[int] = None  # vLLM's --data-parallel-size (None: 1)
     dcp: Optional[int] = None  # vLLM's --decode-context-parallel-size (None: 1; engines/vllm_dcp.py)
     dcp_interleave: Optional[int] = None  # vLLM's --cp-kv-cache-interleave-size (None: 1)
+    pcp: Optional[int] = None  # vLLM's --prefill-context-parallel-size: 1 only, more refused (vllm_dcp.pcp_size)
     enable_expert_parallel: bool = False  # vLLM's --enable-expert-parallel
     enable_eplb: bool = False  # vLLM's --enable-eplb (engines/vllm_eplb.py, with the next two)
     eplb_config: Optional[object] = None  # vLLM's --eplb-config: its JSON object, as a mapping
@@ -366,6 +367,7 @@ VALIDATORS = {
     "dp": _dp,
     "dcp": lambda v: _dcp().dcp_size(_unquoted("dcp", v)),
     "dcp_interleave": lambda v: _dcp().interleave_size(_unquoted("dcp_interleave", v)),
+    "pcp": lambda v: _dcp().pcp_size(_unquoted("pcp", v)),
     "enable_expert_parallel": _flag("enable_expert_parallel"),
     "enable_eplb": _flag("enable_eplb"),
     "eplb_config": _eplb_config,
@@ -439,7 +441,7 @@ MAX_FILE_BYTES = 2**20
 MAX_DEPTH = 32
 MAX_VALUES = 20_000
 INT_FIELDS = ("tp", "pp", "min_concurrency", "context", "kv_budget", "num_gpu_blocks_override", "dp", "dcp",
-              "dcp_interleave",
+              "dcp_interleave", "pcp",
               "num_redundant_experts", "block_size", "max_num_seqs", "max_num_batched_tokens", "pp_layer_partition",
               "gpu_memory", "gpus_per_node", "mamba_block_size")
 # YAML 1.1 (PyYAML) reads a float only with a dot and a signed exponent, so 9e-1, 1e300 and 1.0e300 stay strings
@@ -678,6 +680,7 @@ def _decimal_text(node) -> bool:
 VLLM_NAMES = {"max_model_len": "context", "tensor_parallel_size": "tp", "pipeline_parallel_size": "pp",
               "data_parallel_size": "dp", "decode_context_parallel_size": "dcp",
               "cp_kv_cache_interleave_size": "dcp_interleave", "dcp_kv_cache_interleave_size": "dcp_interleave",
+              "prefill_context_parallel_size": "pcp",
               "gpu_memory_utilization": "gpu_util", "kv_cache_dtype": "kv_dtype",
               "kv_cache_memory_bytes": "kv_budget"}
 

@@ -44,7 +44,7 @@ all-gather of the query heads and the exchange of partial outputs and their LSEs
 Not modelled: the profile run's DCP buffers (the query all-gather and the LSE-corrected output: D x the decode
 query's heads, under a MiB a layer at the profile's batch) and MLA's chunked-prefill workspace, which 0.10.2 already
 divides by D (v1/attention/backends/mla/common.py 0.10.2:486-495); --dcp-comm-backend / --dcp-q-replicate (0.18+:
-communication only); --prefill-context-parallel-size.
+communication only); --prefill-context-parallel-size above 1 (pcp_size: 1 taken, more refused as bad input).
 """
 
 from __future__ import annotations
@@ -85,6 +85,28 @@ def dcp_size(value) -> Optional[int]:
         raise FieldError("dcp", f"must be a whole number of decode-context-parallel ranks, 1 to 1024, dividing the "
                                 f"TP degree (vLLM's --decode-context-parallel-size), got {quote(value)}.")
     return number if number > 1 else None
+
+
+def pcp_size(value) -> None:
+    """vLLM's --prefill-context-parallel-size / -pcp (engine/arg_utils.py 0.12.0:767-769, 0.32.0:1204-1206): 1, its
+    default, is taken (and said as without it); more is bad input: not modelled, as it adds GPUs (world_size = pp x
+    tp x pcp, config/parallel.py 0.12.0:503-507, 0.32.0:945-948), shards the cache over pcp x dcp ranks
+    (the cp_world_size, kv_cache_utils.py 0.12.0:1274-1283) and turns chunked prefill and prefix caching off by
+    default (arg_utils.py 0.12.0:1887-1896); 0.12.0 itself refuses it above 1 (config/parallel.py 0.12.0:315-319)."""
+    from ..errors import quote
+    from ..units import whole_number
+
+    if value is None:
+        return None
+    number = whole_number(value)
+    if isinstance(number, bool) or not isinstance(number, int) or number < 1:
+        raise FieldError("pcp", f"must be a whole number of prefill-context-parallel ranks, and kvplan models only 1 "
+                                f"(vLLM's --prefill-context-parallel-size), got {quote(value)}.")
+    if number > 1:
+        raise FieldError("pcp", f"is not modelled above 1 (got {number}): prefill context parallelism adds GPUs "
+                                f"(world size = pp x tp x pcp) and shards each request's cache over pcp x dcp ranks; "
+                                f"leave it at 1 (decode context parallelism is planned).")
+    return None
 
 
 def interleave_size(value) -> Optional[int]:
@@ -196,6 +218,22 @@ def interleave_refusal(dcp: Optional[int], interleave: Optional[int], block: int
     name = "dcp_kv_cache_interleave_size" if parse_version(version) < (0, 12) else "cp_kv_cache_interleave_size"
     return Refusal(f"AssertionError: Block_size({block}) should be greater than or equal to and divisible by {name} "
                    f"({interleave}).", None, configuration=True, field="dcp_interleave")
+
+
+def remedy_engines(model, spec, tp: int):
+    """(D, the engine at -dcp D) for each D the remedies may try at `tp` (plan.fitting_remedies): above the D asked,
+    dividing tp, on a vLLM release with the flag, for a model whose caches are all full attention / MLA (check_layout);
+    lazily, smallest first. vLLM's own refusals at D (GQA heads, the backend's LSE, the interleave) are the engine's:
+    a refused plan holds no request, so that D is not named."""
+    flags = getattr(model, "flags", None)
+    if flags is None or parse_version(model.version) < DCP_SINCE:
+        return
+    if {layer.kind for layer in spec.layers if layer is not None} - set(DCP_KINDS):
+        return
+    asked = flags.dcp or 1
+    for d in range(asked + 1, tp + 1):
+        if tp % d == 0:
+            yield d, type(model)(model.version, replace(flags, dcp=d))
 
 
 def dcp_groups(groups, dcp: Optional[int]):

@@ -23,6 +23,7 @@ from dataclasses import asdict, dataclass, field as dataclass_field, replace
 from typing import Callable, Optional
 
 from ..engines.figures import Fix, first_named, release_number, release_span
+from ..engines.vllm_dcp import remedy_engines
 from ..errors import FieldError, KvplanError
 from ..memo import remember
 from ..model.precision import Precision, resolve_kv_dtype
@@ -92,6 +93,10 @@ class Plan:
     # the JSON as `runner` on every plan, beside engine.runner, which a null engine (--engine none, a TP degree that
     # does not shard) leaves unsaid
     runner: str = "generate"
+    # vLLM's --decode-context-parallel-size and its interleave (engines/vllm_dcp.py; None: 1): in the JSON as `dcp`
+    # and `dcp_interleave` after `pp`, only where -dcp was given above 1 (the default JSON keeps its keys)
+    dcp: Optional[int] = None
+    dcp_interleave: Optional[int] = None
 
     @property
     def fits_with(self) -> tuple:
@@ -167,7 +172,20 @@ class Plan:
                 "max_concurrency_per_dp_rank": self.max_concurrency, "max_concurrency_total": self.total_concurrency,
                 "prefill": "TP-equivalent (DP / EP not modelled in time to first token)"}
         data["runner"] = data.pop("runner")  # last: the CSV's earlier columns keep their places
+        return _with_dcp(data, data.pop("dcp"), data.pop("dcp_interleave"))
+
+
+def _with_dcp(data: dict, dcp: Optional[int], interleave: Optional[int]) -> dict:
+    """The plan's JSON with `dcp` and `dcp_interleave` (1 unless given) after `pp` where -dcp D > 1 was planned;
+    unchanged otherwise (an interleave without DCP is ignored, as vLLM ignores it)."""
+    if not dcp:
         return data
+    out = {}
+    for key, value in data.items():
+        out[key] = value
+        if key == "pp":
+            out.update(dcp=dcp, dcp_interleave=interleave or 1)
+    return out
 
 
 def _engine(engine):
@@ -354,7 +372,8 @@ def plan(spec: ModelSpec, *, context: int, kv_dtype: str, tp: int, budget_for: C
                   tp_errors=sharding.errors,
                   tp_warnings=sharding.warnings + ((past_node,) if past_node else ()),
                   pp_errors=sharding.pp_errors, kv_budget_bytes_per_gpu=budget.kv_budget_bytes_per_gpu, budget=budget,
-                  node=(engine_gpu.node_gpus, engine_gpu.node_source), runner=_runner(spec, model))
+                  node=(engine_gpu.node_gpus, engine_gpu.node_source), runner=_runner(spec, model),
+                  **dcp_of(model))
     if not sharding.valid:
         return Plan(**common, block_size=block_size or DEFAULT_BLOCK_SIZE, kv_heads_per_gpu=None,
                     kv_bytes_per_token=None, kv_bytes_per_token_per_gpu=None, kv_bytes_per_sequence_per_gpu=None,
@@ -372,7 +391,7 @@ def plan(spec: ModelSpec, *, context: int, kv_dtype: str, tp: int, budget_for: C
     # arithmetic of the stage with the most cache per token, at the engine's block size
     widest = max(stage_specs, key=lambda s: token_bytes(s, tp, kept))
     # under -dcp D a GPU keeps a request's every D-th token: its share of the sequence (engines/vllm_dcp.py)
-    dcp = getattr(getattr(model, "flags", None), "dcp", None) or 1
+    dcp = common["dcp"] or 1
     numbers = capacity(widest, tp, kept, -(-context // dcp), result.block_size, budget.kv_budget_bytes_per_gpu)
     fits = result.max_concurrency > 0
     options, reach = (), None
@@ -416,6 +435,13 @@ def plan(spec: ModelSpec, *, context: int, kv_dtype: str, tp: int, budget_for: C
     return Plan(**common, block_size=result.block_size, kv_heads_per_gpu=sharding.served_kv_heads_per_gpu, **arithmetic,
                 max_concurrency_limited_by=result.limited_by, fits=fits, fitting_options=options, engine=figures,
                 decode=steps, prefill=prompt, reach=reach)
+
+
+def dcp_of(model) -> dict:
+    """The plan's `dcp` and `dcp_interleave` (None: 1) from a vLLM model's flags; the interleave only under DCP."""
+    flags = getattr(model, "flags", None)
+    dcp = getattr(flags, "dcp", None)
+    return dict(dcp=dcp, dcp_interleave=getattr(flags, "dcp_interleave", None) if dcp else None)
 
 
 def served_budget(budget_for: Callable[..., Budget], tp: int, stage, kv_dtype: str) -> Budget:
@@ -567,7 +593,7 @@ class Reach:
         fields = dict(remedy)
         if "pp" in fields:
             return fields.get("tp", self.tp) * fields["pp"] <= self.node
-        return "tp" in fields or "kv_dtype" in fields
+        return "tp" in fields or "kv_dtype" in fields or "dcp" in fields
 
     def shortfall(self, remedies, spell: Callable[[str], str], verb: str) -> str:
         """Why no remedy keeps to one node, where none does: "no tp up to 8 (one H100-80GB-SXM node) fits, even
@@ -669,6 +695,10 @@ def fitting_remedies(spec: ModelSpec, context: int, precision: Precision, tp: in
     remedies = [smallest(remedy((("tp", t),), tp=t) for t in reach.wider)]
     if reach.fp8 is not None:
         remedies.append(remedy((("kv_dtype", "fp8"),), precision=reach.fp8))
+    # vLLM's -dcp D (no more GPUs: D of the TP ranks each keep 1/D of a request's cache), the smallest D that holds
+    remedies.append(smallest(remedy((("dcp", d),), settings=dict(settings, engine=engine))
+                             for d, engine in remedy_engines(_engine(settings.get("engine", "none")), spec, tp)))
+    if reach.fp8 is not None:
         if not any(remedies):
             remedies.append(smallest(remedy((("tp", t), ("kv_dtype", "fp8")), tp=t, precision=reach.fp8)
                                      for t in reach.wider))

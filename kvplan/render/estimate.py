@@ -85,7 +85,7 @@ def log_block(plan, spell=str) -> list:
     kv = header_kv_dtype(plan)
     kv = f"{spell('kv_dtype')} {kv}, " if kv else ""
     out = [f"[bold]{escape(e.name)} {escape(e.version)}[/bold] at {spell('context')} {plan.context}, "
-           f"{kv}{spell('tp')} {plan.tp}{pp}:"]
+           f"{kv}{spell('tp')} {plan.tp}{pp}{dcp_words(plan, spell)}:"]
     note = cache_dtype_note(plan)
     if note:
         out.append(f"  [yellow]{note}[/yellow]")
@@ -95,6 +95,15 @@ def log_block(plan, spell=str) -> list:
     elif resident_line(plan, spell):
         out.append(f"  {resident_line(plan, spell)}")
     return out
+
+
+def dcp_words(plan, spell=str) -> str:
+    """", -dcp D" and its interleave (where not 1) as given, for a plan's header; '' without DCP."""
+    dcp = getattr(plan, "dcp", None)
+    if not dcp:
+        return ""
+    interleave = getattr(plan, "dcp_interleave", None)
+    return f", {spell('dcp')} {dcp}" + (f", {spell('dcp_interleave')} {interleave}" if interleave else "")
 
 
 def resident_line(plan, spell=str) -> str:

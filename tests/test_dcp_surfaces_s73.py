@@ -1,0 +1,129 @@
+"""-dcp's surfaces: the header of vLLM's startup lines names --decode-context-parallel-size (and the interleave
+where not 1) as given; the JSON's plans carry `dcp` and `dcp_interleave` after `pp` only where D > 1 (the default
+JSON keeps its keys, as `data_parallel` appears only with DP / EP); check's rows carry them where the entry sets
+them (check.SET_ONLY_KEYS)."""
+
+from __future__ import annotations
+
+import json
+
+from conftest import deployments_file, estimate_plan, run_kvplan
+
+DSV3 = "deepseek-ai/DeepSeek-V3"
+H200 = ("--gpu", "H200", "-tp", "8")
+
+
+def _header(*args) -> str:
+    result = run_kvplan("estimate", DSV3, *H200, *args, env={"COLUMNS": "400"})
+    assert result.returncode == 0, result.stderr
+    return result.stdout.splitlines()[0]
+
+
+def test_header_names_dcp_as_given():
+    assert _header() == ("vllm 0.32.0 at --max-model-len 163840, --kv-cache-dtype bfloat16, "
+                         "--tensor-parallel-size 8:")
+    assert _header("-dcp", "8") == ("vllm 0.32.0 at --max-model-len 163840, --kv-cache-dtype bfloat16, "
+                                    "--tensor-parallel-size 8, --decode-context-parallel-size 8:")
+    assert _header("-dcp", "8", "--dcp-kv-cache-interleave-size", "4") == (
+        "vllm 0.32.0 at --max-model-len 163840, --kv-cache-dtype bfloat16, --tensor-parallel-size 8, "
+        "--decode-context-parallel-size 8, --cp-kv-cache-interleave-size 4:")
+    assert _header("-dcp", "1") == _header()  # 1 is the default: said as without it
+
+
+def test_json_keys_after_pp_only_with_dcp():
+    plain = estimate_plan(DSV3, *H200)
+    assert "dcp" not in plain and "dcp_interleave" not in plain
+    assert estimate_plan(DSV3, *H200, "-dcp", "1").keys() == plain.keys()
+    # an interleave without DCP: vLLM ignores it, and so does the JSON
+    assert estimate_plan(DSV3, *H200, "--cp-kv-cache-interleave-size", "4").keys() == plain.keys()
+    dcp = estimate_plan(DSV3, *H200, "-dcp", "8")
+    keys = list(dcp)
+    assert keys[keys.index("pp") + 1:keys.index("pp") + 3] == ["dcp", "dcp_interleave"]
+    assert (dcp["tp"], dcp["pp"], dcp["dcp"], dcp["dcp_interleave"]) == (8, 1, 8, 1)
+    assert [k for k in keys if k not in ("dcp", "dcp_interleave")] == list(plain)
+    assert estimate_plan(DSV3, *H200, "-dcp", "4", "--cp-kv-cache-interleave-size", "8")["dcp_interleave"] == 8
+
+
+def test_yaml_carries_dcp():
+    result = run_kvplan("estimate", DSV3, *H200, "-dcp", "2", "--format", "yaml")
+    assert result.returncode == 0, result.stderr
+    assert "\n  pp: 1\n  dcp: 2\n  dcp_interleave: 1\n" in result.stdout
+
+
+def test_check_row_carries_dcp_where_set(tmp_path):
+    body = (f"  - name: a\n    model: {DSV3}\n    gpu: H200\n    tp: 8\n    dcp: 8\n"
+            f"    dcp_interleave: 4\n  - name: b\n    model: {DSV3}\n    gpu: H200\n    tp: 8\n")
+    result = run_kvplan("check", "--file", deployments_file(tmp_path, body), "--format", "json")
+    assert result.returncode == 0, result.stderr
+    a, b = json.loads(result.stdout)["results"]
+    assert (a["dcp"], a["dcp_interleave"]) == (8, 4)
+    assert "dcp" not in b and "dcp_interleave" not in b
+
+
+def test_api_plan_carries_dcp():
+    from kvplan import api
+
+    (plan,) = api.estimate(DSV3, gpu="H200", tensor_parallel_size=8, decode_context_parallel_size=2)
+    assert (plan.dcp, plan.to_dict()["dcp"]) == (2, 2)
+
+
+def test_pcp_one_taken_more_refused(tmp_path):
+    """-pcp (vLLM 0.12+, engine/arg_utils.py 0.32.0:1204-1206): 1 plans as without it; more is one line, exit 2."""
+    from conftest import one_error_line
+
+    assert estimate_plan(DSV3, *H200, "-pcp", "1") == estimate_plan(DSV3, *H200)
+    for flag in ("-pcp", "--prefill-context-parallel-size", "--pcp"):
+        line = one_error_line(run_kvplan("estimate", DSV3, *H200, flag, "2"))
+        assert line.startswith(f"kvplan: error: {flag} is not modelled above 1 (got 2)")
+    assert "must be a whole number" in one_error_line(run_kvplan("estimate", DSV3, *H200, "-pcp", "0"))
+    assert "-pcp is not modelled above 1 (got 4)" in one_error_line(run_kvplan("check", DSV3, "-tp", "8", "-pcp", "4"))
+    path = deployments_file(tmp_path, f"  - name: a\n    model: {DSV3}\n    tp: 8\n    pcp: 2\n")
+    assert "field 'pcp' is not modelled above 1 (got 2)" in one_error_line(run_kvplan("check", "--file", path))
+    path = deployments_file(tmp_path, f"  - name: a\n    model: {DSV3}\n    gpu: H200\n    tp: 8\n    pcp: 1\n")
+    assert run_kvplan("check", "--file", path).returncode == 0
+
+
+def test_pcp_api_keyword():
+    import pytest
+
+    from kvplan import api
+    from kvplan.errors import FieldError
+
+    with pytest.raises(FieldError, match="not modelled above 1"):
+        api.estimate(DSV3, gpu="H200", tensor_parallel_size=8, prefill_context_parallel_size=2)
+    (plan,) = api.estimate(DSV3, gpu="H200", tensor_parallel_size=8, prefill_context_parallel_size=1)
+    assert plan.max_concurrency == api.estimate(DSV3, gpu="H200", tensor_parallel_size=8)[0].max_concurrency
+
+
+def test_dcp_remedy_by_hand():
+    """DeepSeek-V3 tp 8 on a 4 GiB KV budget (H200 holds tp 8 as one node: no wider TP to try). A page is 16 tokens
+    x (512 + 64) x 2 B x 61 layers = 1,124,352 B, so 4,294,967,296 B hold 3,819 blocks. One 163,840-token request
+    needs 10,240 blocks at dcp 1; under -dcp D a rank keeps cdiv(163,840 / D, 16): D 2 -> 5,120 (short), D 4 ->
+    2,560 (holds); fp8 halves the page (7,639 blocks) against 10,240 blocks a request (short). So the remedy names
+    -dcp 4, and -dcp 4 planned holds 3,819 / 2,560 = 1.49 requests."""
+    budget = ("--kv-cache-memory-bytes", "4GiB")
+    plan = estimate_plan(DSV3, *H200, *budget)
+    assert plan["max_concurrency"] == 0
+    assert "would fit with --decode-context-parallel-size 4 or --max-model-len" in plan["suggestion"]
+    assert "--kv-cache-dtype fp8" not in plan["suggestion"]
+    served = estimate_plan(DSV3, *H200, *budget, "-dcp", "4")
+    assert served["engine"]["num_gpu_blocks"] == 4_294_967_296 // 1_124_352 == 3_819
+    assert served["engine"]["max_concurrency"] == 3_819 / 2_560 and served["max_concurrency"] == 1
+    # from -dcp 2 the search tries the larger divisors of tp only
+    assert "--decode-context-parallel-size 4" in estimate_plan(DSV3, *H200, *budget, "-dcp", "2")["suggestion"]
+
+
+def test_dcp_remedy_in_check_words():
+    result = run_kvplan("check", DSV3, "--gpu", "H200", "-tp", "8", "--kv-budget", "4GiB", env={"COLUMNS": "400"})
+    assert result.returncode == 1
+    assert "would fit with --decode-context-parallel-size 4 or --max-model-len" in result.stdout
+
+
+def test_no_dcp_remedy_where_vllm_refuses_it():
+    """Llama-3.1-70B at tp 8: 8 KV heads, so vLLM refuses every D > 1 (config/model.py 0.32.0:1565-1592); gemma-3's
+    sliding layers are not sharded by DCP; vLLM 0.10.1 has no flag."""
+    budget = ("--kv-cache-memory-bytes", "1GiB")
+    for model, args in (("meta-llama/Llama-3.1-70B-Instruct", ()), ("google/gemma-3-27b-it", ()),
+                        (DSV3, ("--engine", "vllm==0.10.1"))):
+        plan = estimate_plan(model, *H200, *budget, *args)
+        assert plan["max_concurrency"] == 0 and "decode-context-parallel" not in plan["suggestion"], model
