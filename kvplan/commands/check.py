@@ -258,8 +258,9 @@ def _engine(dep: Deployment):
                                               mamba_block_size=dep.mamba_block_size))
 
 
-def _replication(spec: ModelSpec, tp: int, precision) -> str:
-    group, single = token_bytes(spec, tp, precision) * tp, token_bytes(spec, 1, precision)
+def _replication(spec: ModelSpec, tp: int, precision, dcp: int = 1) -> str:
+    """A token's KV over the group against one unreplicated copy; under -dcp D a token is on tp / D of the GPUs."""
+    group, single = token_bytes(spec, tp, precision) * tp // dcp, token_bytes(spec, 1, precision)
     return (f"at kv_dtype {precision.name} one token takes {size(group)} of KV across the {tp} GPUs vs "
             f"{size(single)} unreplicated ({group} vs {single} bytes, +{group - single})")
 
@@ -448,7 +449,7 @@ def check_deployment(dep: Deployment, spell: Callable[[str], str] = str, resolve
     tp_only = shard(spec, dep.tp)
     partition = dep.pp_layer_partition  # as plan() shards: a partition without pp is checked against pp 1
     sharding = with_layout_errors(shard(spec, dep.tp, dep.pp or (1 if partition else None), partition, spell,
-                                        release_of(_engine(dep))), layout)
+                                        release_of(_engine(dep)), dep.dcp or 1), layout)
     findings = []
 
     def add(level: str, key: Optional[str], message: str) -> None:
@@ -461,7 +462,7 @@ def check_deployment(dep: Deployment, spell: Callable[[str], str] = str, resolve
     replicated = [warning for warning in sharding.warnings if "replicated" in warning]
     for warning in sharding.warnings:
         if replicated and warning == replicated[-1]:  # the whole cache's figures, once (after every layer shape's)
-            warning = f"{warning.rstrip('.')}; {_replication(spec, dep.tp, precision)}."
+            warning = f"{warning.rstrip('.')}; {_replication(spec, dep.tp, precision, dep.dcp or 1)}."
         add("warning", "tp", warning)
     device = _device(dep)
     past_node = node_note(dep.tp, device, spell)

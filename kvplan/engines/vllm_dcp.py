@@ -70,6 +70,13 @@ IMPL_NAMES = {"FLASHMLA": "FlashMLAImpl", "CUTLASS_MLA": "CutlassMLAImpl", "TRIT
 # where the LSE assert sits, by first release (newest first)
 LSE_ASSERT_AT = (((0, 14), "v1/worker/cp_utils.py check_attention_cp_compatibility"),
                  ((0, 10, 2), "v1/worker/gpu_model_runner.py initialize_kv_cache"))
+# the assert's words, by first release (newest first): reworded in 0.20.0 (v1/worker/cp_utils.py 0.19.1:31-36,
+# 0.20.0:31-37, 0.32.0:51-57)
+LSE_ASSERT_WORDS = (((0, 20), "Decode Context Parallelism (DCP) requires attention implementations to return the "
+                              "softmax LSE during decode, but {impl} does not. Try a different backend by setting "
+                              "--attention-backend or disable DCP."),
+                    ((0, 10, 2), "DCP requires attention impls to return the softmax lse for decode, but the impl "
+                                 "{impl} does not return the softmax lse for decode."))
 DCP_KINDS = ("full", "mla")  # the cache kinds a DCP rank shards by token
 
 
@@ -186,8 +193,8 @@ def dcp_refusal(spec, dcp: Optional[int], tp: int, backend: str, version: str) -
     impl = IMPL_NAMES.get(backend, backend)
     return Refusal(f"No decode context parallelism on {backend}, the attention backend vLLM {version} picks here: "
                    f"its workers stop as they set up the KV cache ({release_rule(LSE_ASSERT_AT, version)}): "
-                   f"AssertionError: DCP requires attention impls to return the softmax lse for decode, but the impl "
-                   f"{impl} does not return the softmax lse for decode.", None, configuration=True, field="dcp")
+                   f"AssertionError: {release_rule(LSE_ASSERT_WORDS, version).format(impl=impl)}", None,
+                   configuration=True, field="dcp")
 
 
 def _gqa_words(tp: int, kv: int, dcp: int, q_per_kv: int, value_error: bool) -> Optional[str]:

@@ -216,5 +216,5 @@ def block_refusal(spec, version: str, tp: int) -> Optional[Refusal]:
     reason = BLOCK_REFUSAL.format(width=width)
     at = f" at tp {tp}" if tp > 1 else ""
     return Refusal(f"vLLM {version} stops loading the model with --quantization mxfp4{at}: {reason}", None,
-                   configuration=True, field="quantization", headline=reason,
+                   configuration=True, field="quantization", headline=reason.rstrip("."),
                    remedy=f"vLLM accepts {unquantised_words(spec, 'mxfp4')}", remedy_flags=REMEDY_FLAGS)

@@ -171,15 +171,19 @@ class FullAttention(PagedKV):
         return (f"{self.heads_field} ({kv}) and tp {tp} do not divide each other: vLLM needs tp to divide the "
                 f"KV heads or the KV heads to divide tp.",)
 
-    def tp_warnings(self, tp: int, layers: Optional[int] = None) -> tuple:
+    def tp_warnings(self, tp: int, layers: Optional[int] = None, dcp: int = 1) -> tuple:
         """`layers`: how many layers have these KV heads, where the model's layers do not all have the same count
-        (MiMo-V2, Gemma 4): the copies then cost those layers, not the group's whole cache, `tp // kv_heads` times."""
+        (MiMo-V2, Gemma 4): the copies then cost those layers, not the group's whole cache, `tp // kv_heads` times.
+        `dcp`: --decode-context-parallel-size, whose ranks split the tokens of the head they share (vllm_dcp.py), so
+        only `tp // kv_heads // dcp` of them are copies."""
         kv = self.kv_heads
-        if tp > kv and tp % kv == 0:
+        copies = tp // kv // dcp
+        if tp > kv and tp % kv == 0 and copies > 1:
             holder = "the group holds" if layers is None else f"its {layers} layers with them hold"
             heads = f"{kv} KV heads" if layers is None else f"{kv} KV heads ({self.heads_field})"
-            return (f"tp {tp} > {heads}: each KV head is replicated on {tp // kv} GPUs, so {holder} "
-                    f"{tp // kv}x the KV memory of an unreplicated split.",)
+            split = f" ({dcp} DCP ranks splitting its tokens)" if dcp > 1 else ""
+            return (f"tp {tp} > {heads}: each KV head is replicated on {tp // kv} GPUs{split}, so {holder} "
+                    f"{copies}x the KV memory of an unreplicated split.",)
         return ()
 
     def page_shapes(self, blocks: int, block_size: int, tp: int) -> tuple:

@@ -359,8 +359,10 @@ def plan(spec: ModelSpec, *, context: int, kv_dtype: str, tp: int, budget_for: C
     kept = model.cache_precision(spec, precision, engine_gpu, tp)
     scheme = precision.scheme if kept.name == precision.name else f"{model.name} keeps {kept.name}: {kept.scheme}"
     layout = moe_layout_of(model, spec, tp)
+    # -dcp D: the D ranks sharing a KV head hold its tokens in turn (engines/vllm_dcp.py)
+    dcp = dcp_of(model)["dcp"] or 1
     sharding = with_layout_errors(shard(spec, tp, pp if pp > 1 or pp_partition else None, pp_partition, spell,
-                                        getattr(model, "version", None)), layout)
+                                        getattr(model, "version", None), dcp), layout)
     past_node = node_note(tp, engine_gpu, spell)
     stages = pp_stages(spec.num_hidden_layers, pp, pp_partition) if sharding.valid and pp > 1 else ()
     budgets = [served_budget(budget_for, tp, stage, kv_dtype) for stage in (stages or [None])]
@@ -390,8 +392,7 @@ def plan(spec: ModelSpec, *, context: int, kv_dtype: str, tp: int, budget_for: C
                             measured=[b.measured for b in budgets] if budget.measured else None)
     # arithmetic of the stage with the most cache per token, at the engine's block size
     widest = max(stage_specs, key=lambda s: token_bytes(s, tp, kept))
-    # under -dcp D a GPU keeps a request's every D-th token: its share of the sequence (engines/vllm_dcp.py)
-    dcp = common["dcp"] or 1
+    # under -dcp D a GPU keeps a request's every D-th token: its share of the sequence (dcp above)
     numbers = capacity(widest, tp, kept, -(-context // dcp), result.block_size, budget.kv_budget_bytes_per_gpu)
     fits = result.max_concurrency > 0
     options, reach = (), None

@@ -244,23 +244,23 @@ def _unique(messages) -> tuple:
     return tuple(dict.fromkeys(messages))
 
 
-def _tp_warnings(spec: ModelSpec, kind, tp: int) -> tuple:
+def _tp_warnings(spec: ModelSpec, kind, tp: int, dcp: int = 1) -> tuple:
     """A kind's TP warnings; where the attention layers have more than one KV head count, each count's warning
-    names its field and its layers (the replicated copies cost those layers only)."""
+    names its field and its layers (the replicated copies cost those layers only); `dcp`: FullAttention.tp_warnings."""
     counts = {}
     for other, n in layer_kinds(spec):
         if isinstance(other, FullAttention):
             counts[other.kv_heads] = counts.get(other.kv_heads, 0) + n
-    if isinstance(kind, FullAttention) and len(counts) > 1:
-        return kind.tp_warnings(tp, counts[kind.kv_heads])
+    if isinstance(kind, FullAttention):
+        return kind.tp_warnings(tp, counts[kind.kv_heads] if len(counts) > 1 else None, dcp)
     return kind.tp_warnings(tp)
 
 
 def shard(spec: ModelSpec, tp: int, pp: Optional[int] = None, partition: Optional[tuple] = None,
-          spell: Callable[[str], str] = str, version: Optional[str] = None) -> Sharding:
+          spell: Callable[[str], str] = str, version: Optional[str] = None, dcp: int = 1) -> Sharding:
     """Whether `tp` (and `pp` stages, `partition` layers each) shard the model as vLLM `version` does (None: kvplan's
     pinned release); the pipeline errors name their fields (`pp`, `pp_layer_partition`) as `spell` writes them, the
-    caller's flag, key or keyword."""
+    caller's flag, key or keyword; `dcp`: --decode-context-parallel-size, for the KV head copies warned of."""
     require_positive("tp", tp)
     if pp is not None:
         require_positive("pp", pp)
@@ -272,7 +272,7 @@ def shard(spec: ModelSpec, tp: int, pp: Optional[int] = None, partition: Optiona
     # attention kinds, then linear ones, each once (layer_kinds: not a walk over every layer per TP degree)
     kinds = sorted((kind for kind, _ in layer_kinds(spec)), key=lambda kind: isinstance(kind, LinearState))
     errors += _unique(m for kind in kinds for m in kind.tp_errors(tp))
-    warnings = _unique(m for kind in kinds for m in _tp_warnings(spec, kind, tp))
+    warnings = _unique(m for kind in kinds for m in _tp_warnings(spec, kind, tp, dcp))
     split, pp_errors = (), ()
     if pp is not None:
         pp_errors = _pp_errors(spec, pp, partition, spell, version)

@@ -26,6 +26,7 @@ SEGMENTS = {
     "nccl": ("NCCL", "░", "cyan"),
     "margin": ("kept free for transients", "·", "magenta"),
     "runner_state": ("model runner's persistent buffers", "▒", "yellow"),
+    "mamba_cache": ("V0's Mamba state cache", "▓", "green"),
     "kv": ("KV cache", "■", "green"),
     "free": ("left free by utilization", "·", "bright_black"),
 }

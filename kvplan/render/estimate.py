@@ -163,7 +163,8 @@ def cache_dtype_note(plan) -> str:
 
 TERM_NAMES = {"weights": "weights", "profile_peak": "profile peak", "activation": "activations",
               "non_torch": "non-torch", "cuda_context": "CUDA context", "cuda_graphs": "CUDA graphs", "nccl": "NCCL",
-              "margin": "transient margin", "runner_state": "runner buffers", "lora": "LoRA slots"}
+              "margin": "transient margin", "runner_state": "runner buffers", "lora": "LoRA slots",
+              "mamba_cache": "Mamba state cache"}
 
 
 def budget_line(plan: Plan, spell=str) -> str:
