@@ -557,8 +557,7 @@ def profile_peak(spec, tp: int, stage, settings, rules: Behaviour, runner: Runne
     if rules.batch_defaults == "v0.8":  # 0.8-0.10.1 falling back to V0 for Mamba state (vllm_mamba_v0.py)
         return v0_fallback_peak(spec, tp, settings, rules, last, moe, layout, mxfp4, gpu)
     if rules.era == "v0":
-        long = settings.max_model_len > 32768  # chunked prefill on: Behaviour.v0_chunk_tokens
-        tokens = rules.v0_chunk_tokens if long else max(settings.max_model_len, 2048)
+        tokens = settings.max_num_batched_tokens  # V0's scheduler's (vllm_settings.resolve_settings, tier "v0")
         forward = forward_peak(spec, tp, tokens, rules, layout, mxfp4=mxfp4)
         mm = "; V0's multimodal dummy data not modelled" if spec.multimodal and not skip_mm else ""
         return forward, f"forward over {tokens} tokens{moe} (V0 profile, chunked prefill off up to 32K){mm}"

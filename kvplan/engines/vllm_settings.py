@@ -34,9 +34,10 @@ GiB = 2**30
 def batch_defaults(gpu_name: str, gpu_memory: int, tiers: str = "0.28") -> tuple:
     """(max_num_batched_tokens, max_num_seqs) that `vllm serve` picks on this GPU, by the release's tiers
     (vllm_versions.Behaviour.batch_defaults: the 160 GiB tier from 0.28, the A100 exception from 0.9); "v0": V0's
-    256 sequences (vllm_mamba_v0.V0_DEFAULT_SEQS) beside 0.9's tokens, which V0's own profile does not read
-    (vllm_profile.profile_peak); "v0.8" (0.8-0.10.1 falling back to V0): the same sequences beside V0's
-    chunked-prefill tokens, which resolve_settings raises to a whole prompt without chunked prefill
+    256 sequences (vllm_mamba_v0.V0_DEFAULT_SEQS) beside 0.9's tokens, which resolve_settings replaces with V0's
+    (SchedulerConfig: max(max_model_len, 2048), or Behaviour.v0_chunk_tokens past 32K), which its profile covers
+    (vllm_profile.profile_peak); "v0.8" (0.8-0.10.1 falling back to V0): the same sequences beside V0's chunked-prefill
+    tokens, which resolve_settings raises to a whole prompt without chunked prefill
     (vllm_mamba_v0.v0_batched_tokens)."""
     if tiers == "v0.8":
         from .vllm_mamba_v0 import V0_CHUNKED_TOKENS, V0_DEFAULT_SEQS
@@ -109,6 +110,10 @@ def resolve_settings(max_model_len: int, gpu_name: str, gpu_memory: int, pp: int
         from .vllm_mamba_v0 import v0_batched_tokens
 
         default = v0_batched_tokens(max_model_len, chunked_prefill)
+    elif rules.batch_defaults == "v0":  # <= 0.7: the whole length, or the release's chunk past 32K (chunked prefill)
+        from .vllm_mamba_v0 import V0_LONG_CONTEXT
+
+        default = rules.v0_chunk_tokens if max_model_len > V0_LONG_CONTEXT else max(max_model_len, 2048)
     elif not chunked_prefill:
         default = whole_prompt_batch(default, max_model_len, version)
     seqs = seqs if max_num_seqs is None else max_num_seqs
