@@ -125,3 +125,27 @@ def test_decode_reads_each_gpus_share_of_the_sequence():
     assert eight["kv_bytes_read_per_sequence"] == 20_480 * 70_272 == 1_439_170_560
     assert one["context"] == eight["context"] == 163_840
     assert eight["points"][0]["itl_ms"] < one["points"][0]["itl_ms"]
+
+
+def test_nothing_fits_names_the_dcp_degrees_tried():
+    """Where no remedy holds a request, the sentence lists -dcp beside the TP, fp8 and pipeline searches: DeepSeek-V3
+    (MLA, every layer) at tp 8 on vLLM 0.32 tries D = 2, 4, 8; vLLM 0.10.1 (no flag), Llama-3.1-70B (vLLM's KV-head check refuses
+    every D at tp 8) and Gemma 3 (sliding windows) try none."""
+    from kvplan.cli.flags import flag
+    from kvplan.engines import get_engine
+    from kvplan.model.precision import resolve_kv_dtype
+    from kvplan.model.sources import resolve
+    from kvplan.plan.plan import remedy_reach
+
+    def reach(model: str, version: str):
+        spec = resolve(model)
+        return remedy_reach(spec, 8, 1, resolve_kv_dtype("auto", spec.dtype), None, version,
+                            get_engine(f"vllm=={version}"))
+
+    v3 = reach(DSV3, "0.32.0")
+    assert v3.dcp == 8
+    assert "--decode-context-parallel-size up to 8" in v3.nothing(flag, "makes it fit")
+    assert reach(DSV3, "0.10.1").dcp == 0
+    assert reach(LLAMA70, "0.32.0").dcp == 0  # 8 KV heads at tp 8: vLLM's head check refuses every D
+    gemma = reach("google/gemma-3-27b-it", "0.32.0")  # sliding-window layers: vLLM's DCP takes none
+    assert gemma.dcp == 0 and "decode-context" not in gemma.nothing(flag, "makes it fit")

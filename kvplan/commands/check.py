@@ -274,7 +274,7 @@ def what_would_reach(spec: ModelSpec, dep: Deployment, budget_for, target: int, 
     remedies = fitting_remedies(spec, dep.context, precision, dep.tp, dep.block_size, budget_for, target, dep.pp,
                                 settings=dict(engine=_engine(dep), gpu=device, **_settings(dep)))
     remedies += [r for r in (_text_only_remedy(spec, dep, target),) if r]
-    reach = remedy_reach(spec, dep.tp, dep.pp, precision, device, release_of(_engine(dep)))
+    reach = remedy_reach(spec, dep.tp, dep.pp, precision, device, release_of(_engine(dep)), _engine(dep))
     if not remedies:
         even = f", even with {_changes_in_words(along, spell)}" if along else ""
         return f"{reach.nothing(spell, 'reaches it')} on this budget{even}"

@@ -179,21 +179,30 @@ def dcp_refusal(spec, dcp: Optional[int], tp: int, backend: str, version: str) -
         return None
     if tp % dcp:
         return tp_refusal(dcp, tp)
-    release = parse_version(version)
-    mla = any(layer.kind == "mla" for layer in spec.layers if layer is not None)
-    if not mla and release >= GQA_CHECK_SINCE:
-        kv = next(layer.kv_heads for layer in spec.layers if layer is not None)
-        words = _gqa_words(tp, kv, dcp, spec.num_attention_heads // kv, release >= (0, 27))
-        if words:
-            return Refusal(f"Decode context parallelism refused for this GQA/MHA model: vLLM {version} checks the "
-                           f"KV heads as it reads the config (config/model.py ModelConfig.verify_with_parallel_config)"
-                           f": {words}", None, configuration=True, field="dcp")
+    heads = heads_refusal(spec, dcp, tp, version)
+    if heads is not None:
+        return heads
     if backend in release_rule(LSE_BACKENDS, version, frozenset()):
         return None
     impl = IMPL_NAMES.get(backend, backend)
     return Refusal(f"No decode context parallelism on {backend}, the attention backend vLLM {version} picks here: "
                    f"its workers stop as they set up the KV cache ({release_rule(LSE_ASSERT_AT, version)}): "
                    f"AssertionError: {release_rule(LSE_ASSERT_WORDS, version).format(impl=impl)}", None,
+                   configuration=True, field="dcp")
+
+
+def heads_refusal(spec, dcp: int, tp: int, version: str) -> Optional[Refusal]:
+    """vLLM's refusal of -dcp `dcp` at `tp` for a GQA / MHA model's KV heads, as it reads the config (from 0.11.1);
+    None for MLA, earlier releases and head counts it takes."""
+    release = parse_version(version)
+    if release < GQA_CHECK_SINCE or any(layer.kind == "mla" for layer in spec.layers if layer is not None):
+        return None
+    kv = next(layer.kv_heads for layer in spec.layers if layer is not None)
+    words = _gqa_words(tp, kv, dcp, spec.num_attention_heads // kv, release >= (0, 27))
+    if words is None:
+        return None
+    return Refusal(f"Decode context parallelism refused for this GQA/MHA model: vLLM {version} checks the KV heads "
+                   f"as it reads the config (config/model.py ModelConfig.verify_with_parallel_config): {words}", None,
                    configuration=True, field="dcp")
 
 
@@ -230,8 +239,8 @@ def interleave_refusal(dcp: Optional[int], interleave: Optional[int], block: int
 def remedy_engines(model, spec, tp: int):
     """(D, the engine at -dcp D) for each D the remedies may try at `tp` (plan.fitting_remedies): above the D asked,
     dividing tp, on a vLLM release with the flag, for a model whose caches are all full attention / MLA (check_layout);
-    lazily, smallest first. vLLM's own refusals at D (GQA heads, the backend's LSE, the interleave) are the engine's:
-    a refused plan holds no request, so that D is not named."""
+    lazily, smallest first, but none vLLM's KV-head check refuses (heads_refusal). Its other refusals at D (the
+    backend's LSE, the interleave) are the engine's: a refused plan holds no request, so that D is not named."""
     flags = getattr(model, "flags", None)
     if flags is None or parse_version(model.version) < DCP_SINCE:
         return
@@ -239,7 +248,7 @@ def remedy_engines(model, spec, tp: int):
         return
     asked = flags.dcp or 1
     for d in range(asked + 1, tp + 1):
-        if tp % d == 0:
+        if tp % d == 0 and heads_refusal(spec, d, tp, model.version) is None:  # the heads' refusal needs no plan
             yield d, type(model)(model.version, replace(flags, dcp=d))
 
 

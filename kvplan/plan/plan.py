@@ -417,7 +417,7 @@ def plan(spec: ModelSpec, *, context: int, kv_dtype: str, tp: int, budget_for: C
                                                            max_num_seqs=max_num_seqs,
                                                            max_num_batched_tokens=max_num_batched_tokens),
                                              asked=asked))
-        reach = remedy_reach(spec, tp, pp, precision, gpu, getattr(model, "version", None))
+        reach = remedy_reach(spec, tp, pp, precision, gpu, getattr(model, "version", None), model)
     steps = prompt = None
     if gpu is not None and speed:
         profile, rate = speed_profile(gpu), bandwidth or gpu.decode_bandwidth
@@ -573,6 +573,7 @@ class Reach:
     layers: int  # decoder layers: no more pipeline stages than these
     most_gpus: int  # the pipeline remedy's tp x pp at most; 0 where it tries none (a drafter, no SupportsPP)
     barred: str  # what bars every TP degree above `tp` within the node ("the 11 attention heads"); "" for nothing
+    dcp: int = 0  # the largest -dcp D the remedies try (engines/vllm_dcp.remedy_engines); 0 for none
 
     @property
     def node(self) -> int:
@@ -614,6 +615,7 @@ class Reach:
         wider = not self.barred and self.tp <= self.node
         tried = [self._within(spell)] if wider else []
         tried += [f"{spell('kv_dtype')} fp8"] if self.fp8 is not None else []
+        tried += [f"{spell('dcp')} up to {self.dcp}"] if self.dcp else []
         if self.most_gpus:
             tried.append(f"{spell('tp')} x {spell('pp')} up to {self.most_gpus} GPUs")
         tried.append(f"shorter {spell('context')}")
@@ -631,9 +633,10 @@ class Reach:
 
 
 def remedy_reach(spec: ModelSpec, tp: int, pp: Optional[int], precision: Precision, gpu=None,
-                 version: Optional[str] = None) -> Reach:
+                 version: Optional[str] = None, engine=None) -> Reach:
     """The Reach of a deployment at `tp` x `pp` with a `precision` cache on `gpu` (None: the default GPU), served by
-    vLLM `version` (None: the pinned release), which may refuse any pipeline stage (sharding.pipeline_refusal)."""
+    vLLM `version` (None: the pinned release), which may refuse any pipeline stage (sharding.pipeline_refusal);
+    `engine` (the engine model with its flags; None: no -dcp remedy) the -dcp degrees it tries."""
     if gpu is None:
         from .catalog import DEFAULT_GPU, find_gpu
 
@@ -642,8 +645,9 @@ def remedy_reach(spec: ModelSpec, tp: int, pp: Optional[int], precision: Precisi
     tps = tuple(t for t in range(1, node + 1) if shard(spec, t).valid)
     staged = spec.draft is None and not pipeline_refusal(spec, version)  # kvplan places no drafter with pp
     fp8 = resolve_kv_dtype("fp8", spec.dtype) if precision.bits > 8 else None
+    dcp = max((d for d, _ in remedy_engines(engine, spec, tp)), default=0) if engine is not None else 0
     return Reach(gpu, fp8, tp, pp or 1, tps, spec.num_hidden_layers, MAX_STAGED_NODES * node if staged else 0,
-                 _barred(spec, tp, node, tps))
+                 _barred(spec, tp, node, tps), dcp)
 
 
 def _barred(spec: ModelSpec, tp: int, node: int, tps: tuple) -> str:
@@ -665,7 +669,9 @@ def fitting_remedies(spec: ModelSpec, context: int, precision: Precision, tp: in
     raised to `target` (raised_cap) where that cap, not memory, keeps it short:
     ((("tp", 2), ("max_num_seqs", 1500)), (("kv_dtype", "fp8"), ("max_num_seqs", 1500)), ...)."""
     settings = settings or {}
-    reach = remedy_reach(spec, tp, pp, precision, settings.get("gpu"), release_of(settings.get("engine", "none")))
+    engine = _engine(settings.get("engine", "none"))
+    reach = remedy_reach(spec, tp, pp, precision, settings.get("gpu"), release_of(settings.get("engine", "none")),
+                         engine)
     raised_budgets = {}  # the budget at each raised cap and length, built once for the whole search
 
     def budget_at(changes: tuple):
@@ -697,8 +703,8 @@ def fitting_remedies(spec: ModelSpec, context: int, precision: Precision, tp: in
     if reach.fp8 is not None:
         remedies.append(remedy((("kv_dtype", "fp8"),), precision=reach.fp8))
     # vLLM's -dcp D (no more GPUs: D of the TP ranks each keep 1/D of a request's cache), the smallest D that holds
-    remedies.append(smallest(remedy((("dcp", d),), settings=dict(settings, engine=engine))
-                             for d, engine in remedy_engines(_engine(settings.get("engine", "none")), spec, tp)))
+    remedies.append(smallest(remedy((("dcp", d),), settings=dict(settings, engine=at_d))
+                             for d, at_d in remedy_engines(engine, spec, tp)))
     if reach.fp8 is not None:
         if not any(remedies):
             remedies.append(smallest(remedy((("tp", t), ("kv_dtype", "fp8")), tp=t, precision=reach.fp8)
