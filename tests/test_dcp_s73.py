@@ -129,8 +129,8 @@ def test_decode_reads_each_gpus_share_of_the_sequence():
 
 def test_nothing_fits_names_the_dcp_degrees_tried():
     """Where no remedy holds a request, the sentence lists -dcp beside the TP, fp8 and pipeline searches: DeepSeek-V3
-    (MLA, every layer) at tp 8 on vLLM 0.32 tries D = 2, 4, 8; vLLM 0.10.1 (no flag), Llama-3.1-70B (vLLM's KV-head check refuses
-    every D at tp 8) and Gemma 3 (sliding windows) try none."""
+    (MLA, every layer) at tp 8 on vLLM 0.32 tries D = 2, 4, 8; vLLM 0.10.1 (no flag), Llama-3.1-70B (vLLM's KV-head
+    check refuses every D at tp 8) and Gemma 3 (sliding windows) try none."""
     from kvplan.cli.flags import flag
     from kvplan.engines import get_engine
     from kvplan.model.precision import resolve_kv_dtype
