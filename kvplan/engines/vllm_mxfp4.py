@@ -116,6 +116,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Optional
 
+from ..model.kinds import round_up
 from ..model.precision import DTYPE_BYTES
 from .vllm_quant import ONLINE_SINCE
 from .vllm_runner import cuda_capability, is_rocm
@@ -220,7 +221,7 @@ class Mxfp4Kernel:
 
     def padded(self, hidden: int, inter: int) -> tuple:
         """(hidden, a rank's intermediate) as the kernel allocates them."""
-        return _round_up(hidden, self.backend.hidden_tile), _round_up(inter, self.backend.inter_tile)
+        return round_up(hidden, self.backend.hidden_tile), round_up(inter, self.backend.inter_tile)
 
     def kept(self, spec, moe_tp: int, tokens: int, layout=None) -> int:
         """Bytes of the buffers the workspace manager keeps after the profile forward of `tokens` tokens through the
@@ -248,7 +249,7 @@ class Mxfp4Kernel:
         if kind == "deepgemm":
             experts = layout.local_experts if ep and layout.local_experts else spec.experts
             routes = tokens * k
-            rows = _round_up(routes + min(routes, experts) * (DEEPGEMM_ALIGNMENT - 1), DEEPGEMM_ALIGNMENT)
+            rows = round_up(routes + min(routes, experts) * (DEEPGEMM_ALIGNMENT - 1), DEEPGEMM_ALIGNMENT)
             widest = max(inter, hidden)
             first = rows * (-(-widest // width) if self.release >= DEEPGEMM_FP8_WORKSPACE_SINCE else widest)
             return (max(first, tokens * hidden) + rows * max(2 * inter, hidden)) * width
@@ -260,10 +261,6 @@ class Mxfp4Kernel:
         mlp_per_token) and what it keeps in the workspace manager (kept): TRT-LLM keeps only its output, beside the
         buffers FlashInfer allocates per call; the other modular kernels keep all of theirs."""
         return estimate + kept if self.backend.kind == "trtllm" else max(estimate, kept)
-
-
-def _round_up(value: int, tile: int) -> int:
-    return -(-value // tile) * tile
 
 
 def gpu_class(capability) -> str:

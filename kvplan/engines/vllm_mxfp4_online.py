@@ -95,6 +95,7 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Optional
 
+from ..model.kinds import round_up
 from ..model.quantization import requantized
 from .figures import Refusal
 from .vllm_mxfp4 import ONLINE_BF16_FALLBACK_SINCE, has_mxfp4_experts
@@ -161,7 +162,7 @@ def linear_padding(spec, capability, tp: int) -> int:
     for shape, count in _quantised_shapes(spec, ("mxfp4",)):
         rows, cols = shape.on_rank(tp)
         if kind == "cutedsl":
-            extra += count * (_round_up(rows, 128) * _round_up(cols // 32, 4) - rows * cols // 32)
+            extra += count * (round_up(rows, 128) * round_up(cols // 32, 4) - rows * cols // 32)
         else:
             padded_rows, padded_cols = marlin_padded(rows, cols)
             extra += count * (padded_rows * padded_cols - rows * cols) * 17 // 32
@@ -179,12 +180,8 @@ def _quantised_shapes(spec, stored: tuple) -> list:
 def marlin_padded(rows: int, cols: int) -> tuple:
     """marlin_padded_nk for MXFP4's group of 32 (module docstring): the cheaper of (N to 64, K to 128) and (N to
     128, K to 64), by area and then by perimeter."""
-    return min(((_round_up(rows, 64), _round_up(cols, 128)), (_round_up(rows, 128), _round_up(cols, 64))),
+    return min(((round_up(rows, 64), round_up(cols, 128)), (round_up(rows, 128), round_up(cols, 64))),
                key=lambda nk: (nk[0] * nk[1], nk[0] + nk[1]))
-
-
-def _round_up(value: int, tile: int) -> int:
-    return -(-value // tile) * tile
 
 
 def online_refusal(spec, capability, version: str, tp: int = 1) -> Optional[Refusal]:
