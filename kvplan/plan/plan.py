@@ -393,7 +393,8 @@ def plan(spec: ModelSpec, *, context: int, kv_dtype: str, tp: int, budget_for: C
     # arithmetic of the stage with the most cache per token, at the engine's block size
     widest = max(stage_specs, key=lambda s: token_bytes(s, tp, kept))
     # under -dcp D a GPU keeps a request's every D-th token: its share of the sequence (dcp above)
-    numbers = capacity(widest, tp, kept, -(-context // dcp), result.block_size, budget.kv_budget_bytes_per_gpu)
+    share = -(-context // dcp)
+    numbers = capacity(widest, tp, kept, share, result.block_size, budget.kv_budget_bytes_per_gpu)
     fits = result.max_concurrency > 0
     options, reach = (), None
     figures = result.figures
@@ -426,7 +427,7 @@ def plan(spec: ModelSpec, *, context: int, kv_dtype: str, tp: int, budget_for: C
         reads = layout.logical() if layout is not None else None
         # under -dcp D a GPU reads (and attends over) its share of each sequence; the exchange of partial outputs
         # and their LSEs across the D ranks is not priced (engines/vllm_dcp.py)
-        steps = decode(spec, tp, kept, -(-context // dcp), result.max_concurrency, batches, profile, rate, reads)
+        steps = decode(spec, tp, kept, share, result.max_concurrency, batches, profile, rate, reads)
         steps = replace(steps, context=context) if dcp > 1 else steps
         asked = prompt_for(input_len, context, spec, getattr(model, "version", None)) if ttft else Prompt(0, None)
         prompt = prefill(spec, tp, kept, asked.tokens, chunk, profile, rate, asked.note) if asked.tokens else None
