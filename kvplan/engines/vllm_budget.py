@@ -55,7 +55,7 @@ from ..model.params import quantized_bytes
 from ..model.precision import DTYPE_BYTES
 from ..model.vision import UNCOUNTED_TOWER
 from ..plan.budget import NCCL_BYTES, NCCL_SOURCE, Budget, BudgetTerm, MeasuredSizing
-from ..plan.sharding import shard, stage_weights
+from ..plan.sharding import layer_share, shard, stage_weights
 from .vllm import format_gib
 from .vllm_gdn_workspace import gdn_checkpoint_workspace
 from .vllm_index_share import shared_indexer_weights
@@ -165,7 +165,7 @@ def loaded_weights(spec, tp: int, stage, mxfp4=None, moe=None, head: bool = True
     # the routed experts' checkpoint bytes on this GPU, as stage_weights shares them: this stage's layers over the
     # experts' own TP degree (moe.share under DP / EP), never among what every rank holds whole
     fraction = sum(g.bytes for g in experts) / sum(g.bytes for g in spec.params)
-    layers = 1.0 if stage is None or stage.stages == 1 else stage.layers / spec.num_hidden_layers
+    layers = layer_share(spec, stage)
     stored = fraction * spec.resident_weight_bytes * layers * (1 / tp if moe is None or moe.default else moe.share)
     moe_tp = moe.moe_tp if moe is not None else tp
     factor = mxfp4_padding(spec, moe_tp, mxfp4)
@@ -216,8 +216,8 @@ def offloaded_weights(spec, tp: int, stage, weights: int, source: str, gib: floa
         return weights, source + f"; --cpu-offload-gb {gib:g} does nothing on {runner.name} before 0.28 (vllm#51396)"
     estimated = sum(g.bytes for g in spec.params)
     layers = sum(g.bytes for g in spec.params if g.name not in ("embed", "lm_head", "vision"))
-    share = stage.layers / spec.num_hidden_layers if stage is not None and stage.stages > 1 else 1.0
-    offloadable = int(spec.resident_weight_bytes * layers * share / estimated / tp) if estimated else 0
+    offloadable = int(spec.resident_weight_bytes * layers * layer_share(spec, stage) / estimated / tp) \
+        if estimated else 0
     moved = min(int(gib * GiB), offloadable)
     return weights - moved, source + (f"; {format_gib(moved)} GiB of the decoder layers' weights in CPU memory "
                                       f"(--cpu-offload-gb; decode times do not count reading them over the host link)")
@@ -1141,7 +1141,7 @@ def _budget(spec, tp: int, gpu, gpu_util: float, settings, rules: Behaviour, ver
     if index_buffers:
         weights += index_buffers
         weights_source += f"; + {format_gib(index_buffers)} GiB of sparse attention's top-k index buffers"
-    padding = online_linear_padding(spec, cuda_capability(gpu), tp) \
+    padding = online_linear_padding(spec, cuda_capability(gpu), tp, stage) \
         if not is_rocm(gpu) and online_applies(spec, version) else 0
     if padding:
         weights += padding

@@ -191,6 +191,7 @@ METHOD_RULES = (
 # (first release, backend by class, where read); before 0.32 a CUDA GPU has no backend (vllm_mxfp4_online.
 # online_refusal)
 CUTLASS = Backend("CUTLASS MXFP4 x MXFP4", 128, 128, "cutlass")  # CutlassExpertsMxfp4, modular
+CUTLASS_SCALE_ROWS = 163840  # VLLM_MAX_TOKENS_PER_EXPERT_FP4_MOE's default (envs.py 0.32.0:1844-1846), a row a route
 ONLINE_RULES = (
     ((0, 32), {**_ALL_MARLIN, "sm90": TRITON, "sm100": CUTLASS, "sm10x": CUTLASS, "sm11x": CUTLASS},
      "oracle/mxfp4.py 0.32.0:389-422, :545-562 (MXFP4 activations first, BF16 after); 0.34.0 :421-458"),
@@ -256,10 +257,29 @@ class Mxfp4Kernel:
         return 0
 
 
-    def forward_buffers(self, estimate: int, kept: int) -> int:
+    def scratch(self, spec, moe_tp: int, tokens: int) -> int:
+        """Bytes CUTLASS's MXFP4 experts allocate per call beside the workspace they keep, at the fullest of the three
+        moments of run_cutlass_moe_mxfp4 (vllm_mxfp4_online module docstring); 0 for the other kernels."""
+        if self.backend.kind != "cutlass" or tokens <= 0:
+            return 0
+        k, width = spec.experts_per_token, DTYPE_BYTES[spec.dtype]
+        hidden, inter = self.padded(spec.hidden_size, -(-spec.expert_intermediate_size // moe_tp))
+        routes = tokens * k
+        shuffled = routes * hidden * width  # the permuted input, alive until the call returns
+
+        def quantised(cols: int) -> int:  # MXFP4 values, and the E8M0 scales sized by the token cap, not the batch
+            return routes * cols // 2 + CUTLASS_SCALE_ROWS * k * -(-cols // 128) * 4
+
+        last = 2 * routes * hidden * width + tokens * hidden * width  # c3 unpermuted, x the router weights, summed
+        return 2 * routes * 4 + shuffled + max(quantised(hidden), quantised(inter), last)
+
+    def forward_buffers(self, estimate: int, kept: int, scratch: int = 0) -> int:
         """The profile forward's bytes of expert buffers, from kvplan's estimate of the kernel's own (vllm_profile.
-        mlp_per_token) and what it keeps in the workspace manager (kept): TRT-LLM keeps only its output, beside the
-        buffers FlashInfer allocates per call; the other modular kernels keep all of theirs."""
+        mlp_per_token), what it keeps in the workspace manager (kept) and what it is known to allocate per call
+        beside it (scratch): TRT-LLM keeps only its output, beside the buffers FlashInfer allocates per call; CUTLASS
+        keeps its workspace and allocates its scratch; the other modular kernels keep all of theirs."""
+        if scratch:
+            return kept + scratch
         return estimate + kept if self.backend.kind == "trtllm" else max(estimate, kept)
 
 

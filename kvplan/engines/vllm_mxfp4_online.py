@@ -88,6 +88,18 @@ unless named):
   (modular_kernel.py 0.32.0:1141-1150: workspace13 and the output share one buffer): workspace1 M k x max(2 N, K),
   workspace2 M k x N, output M x K, in the activations' dtype (experts/cutlass_moe.py 0.32.0:1076-1093, 0.34.0
   :1103-1120): max(M k max(2 N, K), M K) + M k N elements.
+- Per-call scratch beside it (run_cutlass_moe_mxfp4, experts/cutlass_moe.py 0.32.0:831-977, 0.34.0 from :841; the
+  caching allocator's, so in the profile peak, freed after the layer: vllm_mxfp4.Mxfp4Kernel.scratch): the int32 row
+  maps a_map and c_map (M k each); the input permuted to M k x K (shuffle_rows, _custom_ops.py 0.32.0:932-943),
+  which the local `a` keeps alive to the end; and at the fullest of three moments: the input quantised for the first
+  GEMM, M k x K/2 bytes and E8M0 scales of VLLM_MAX_TOKENS_PER_EXPERT_FP4_MOE (163,840, envs.py 0.32.0:1844-1846)
+  x k rows of ceil(K/128) int32, whatever the batch (mxfp4_experts_quant, _custom_ops.py 0.32.0:1720-1776); the
+  activated intermediate quantised likewise at N (silu_and_mul_mxfp4_experts_quant :1779-1819); or the end, where
+  the second GEMM's M k x K output is permuted back into a new tensor, multiplied by the router weights into another
+  and summed to M x K (cutlass_moe.py 0.32.0:964-973). K and N are the padded sizes, in the activations' dtype but
+  the quantised bytes. 0.34 adds sorted_expert_ids (M k int32 more, above 16 experts): not counted. Qwen3-30B-A3B
+  on B200 over 8,192 tokens (k 8, K 2,048): 3 x 65,536 x 2,048 x 2 + 8,192 x 2,048 x 2 bytes at the end, 800 MiB
+  with the maps, beside a kept workspace of 352 MiB.
 """
 
 from __future__ import annotations
@@ -97,6 +109,7 @@ from typing import Optional
 
 from ..model.kinds import round_up
 from ..model.quantization import requantized
+from ..plan.sharding import layer_share
 from .figures import Refusal
 from .vllm_mxfp4 import ONLINE_BF16_FALLBACK_SINCE, has_mxfp4_experts
 from .vllm_quant import ONLINE_SINCE, REMEDY_FLAGS, unquantised_words
@@ -150,11 +163,13 @@ def linear_kernel(capability) -> str:
     return "cutedsl" if capability >= (10, 0) else "marlin" if capability >= (7, 5) else ""
 
 
-def linear_padding(spec, capability, tp: int) -> int:
+def linear_padding(spec, capability, tp: int, stage=None) -> int:
     """Bytes the MXFP4 linear kernel keeps beyond 4.25 bits a weight of the online-quantised linears (module
     docstring) on one rank of `tp`, each matrix at that rank's partition (LinearShape.on_rank): CuteDSL's swizzled
-    scales, rows padded to 128 and scale columns to 4; Marlin's weight and scales at marlin_padded_nk's tile. 0 on
-    ROCm (not modelled) and without online-quantised linears."""
+    scales, rows padded to 128 and scale columns to 4; Marlin's weight and scales at marlin_padded_nk's tile. Of
+    pipeline `stage` (None: the whole model) only its own layers' matrices (sharding.layer_share: the rest are
+    PPMissingLayer, never built), spread over the layers as stage_weights spreads their bytes. 0 on ROCm (not
+    modelled) and without online-quantised linears."""
     kind = linear_kernel(capability)
     if not kind:
         return 0
@@ -166,7 +181,7 @@ def linear_padding(spec, capability, tp: int) -> int:
         else:
             padded_rows, padded_cols = marlin_padded(rows, cols)
             extra += count * (padded_rows * padded_cols - rows * cols) * 17 // 32
-    return extra
+    return int(extra * layer_share(spec, stage))
 
 
 def _quantised_shapes(spec, stored: tuple) -> list:

@@ -342,11 +342,13 @@ def forward_peak(spec, tp: int, tokens: int, rules: Behaviour, moe=None, later_s
 
 def mlp_buffers(spec, tp: int, tokens: int, rules: Behaviour, moe=None, mxfp4=None) -> int:
     """Bytes of the forward's MLP buffers: mlp_per_token over the tokens they cover (expert_tokens), or for MXFP4
-    experts on a modular kernel what it keeps where that is more (vllm_mxfp4.Mxfp4Kernel.forward_buffers)."""
+    experts on a modular kernel what it keeps where that is more, and CUTLASS's per-call scratch beside it
+    (vllm_mxfp4.Mxfp4Kernel.forward_buffers, scratch)."""
     covered = expert_tokens(spec, tokens, rules, moe, mxfp4) if spec.experts else tokens
     mlp = covered * mlp_per_token(spec, tp, rules, moe)
     if spec.experts and mxfp4_experts(spec) and mxfp4 is not None:  # the buffers a modular kernel keeps
-        mlp = mxfp4.forward_buffers(mlp, moe_workspace(spec, tp, tokens, rules, moe, mxfp4))
+        scratch = mxfp4.scratch(spec, tp if moe is None else moe.moe_tp, covered)
+        mlp = mxfp4.forward_buffers(mlp, moe_workspace(spec, tp, tokens, rules, moe, mxfp4), scratch)
     return mlp
 
 

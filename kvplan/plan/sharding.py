@@ -92,6 +92,14 @@ def _pp_stages(num_hidden_layers: int, pp: int, partition: Optional[tuple] = Non
     return tuple(stages)
 
 
+def layer_share(spec: ModelSpec, stage: Optional[Stage]) -> float:
+    """The share of the decoder layers pipeline `stage` builds (make_layers: get_pp_indices' range, the rest
+    PPMissingLayer; vllm/model_executor/models/utils.py 0.32.0:886-916): what a stage holds of anything that comes
+    once a layer (its weights, a kernel's padding of them), spread evenly over the layers as kvplan's per-layer bytes
+    are; 1.0 for the whole model (None) or a one-stage pipeline."""
+    return 1.0 if stage is None or stage.stages == 1 else stage.layers / spec.num_hidden_layers
+
+
 def stage_cache_layers(spec: ModelSpec, stages: tuple) -> list:
     """The cache-layer indices (positions in spec.layers) each stage holds. Every bundled family keeps a cache in
     every decoder layer; when a config has cache-less layers (Nemotron-H MLP blocks) their positions are not in
@@ -429,15 +437,15 @@ def stage_weights(spec: ModelSpec, tp: int, stage: Optional[Stage] = None, moe: 
     if not estimated:
         return -(-total // tp)
     replicated = sums["replicated"]  # in the decoder layers but for the final norm
-    if stage is None or stage.stages == 1:
-        share, layers = 1.0, 1.0
+    layers = layer_share(spec, stage)
+    if layers == 1.0:
+        share = 1.0
     else:
         per_layer, embed = sums["per_layer"], sums["embed"]
         # vLLM builds a multimodal model's tower and projector on every pipeline rank (gemma3_mm.py, mllama4.py
         # __init__: no get_pp_group() check, 0.8.5 to 0.32.0 read), and loads their weights there
         tower = sums["vision"]
         head_bytes = (sums["lm_head"] or embed) if head else 0
-        layers = stage.layers / spec.num_hidden_layers
         share = (per_layer * layers + embed * stage.is_first + head_bytes * stage.is_last + tower) / estimated
     # the estimate's split applied to the checkpoint's own bytes
     whole = int(total * replicated * layers / estimated) if tp > 1 else 0
