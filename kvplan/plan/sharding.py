@@ -438,7 +438,7 @@ def stage_weights(spec: ModelSpec, tp: int, stage: Optional[Stage] = None, moe: 
         return -(-total // tp)
     replicated = sums["replicated"]  # in the decoder layers but for the final norm
     layers = layer_share(spec, stage)
-    if layers == 1.0:
+    if stage is None or stage.stages == 1:
         share = 1.0
     else:
         per_layer, embed = sums["per_layer"], sums["embed"]
