@@ -13,7 +13,6 @@ from ..errors import FieldError, KvplanError, RefusedInput, quote, respelled, va
 from ..gpu.detect import choose_gpu
 from ..model.precision import resolve_kv_dtype
 from ..model.files import unloadable_notes
-from ..model.class_defaults import transformers_for
 from ..model.hub import unchecked_notes
 from ..model.quantization import apply_weight_precision, settings_file_method
 from ..model.sources import resolve
@@ -32,7 +31,7 @@ from ..engines.vllm_rope_len import rope_note
 from ..engines.vllm_pooler_config import ignored_note as ignored_pooler_note, refuse_pooler_config
 from ..engines.vllm_runner_flag import refuse_runner
 from ..engines.vllm_speculative import served
-from ..engines.vllm_versions import parse_version
+from ..engines.vllm_versions import release_transformers
 from ..plan.capacity import token_bytes
 from ..plan.catalog import with_node_gpus
 from ..plan.max_len import default_max_model_len, served_length_limit
@@ -110,8 +109,8 @@ class SuggestResult:
 def _resolve(dep: Deployment, resolved: dict) -> ModelSpec:
     """The deployment's model, read once per check() call: `resolved` (that call's, keyed by model, revision,
     settings file and the transformers the deployment's release installs, which fills the fields its config leaves
-    out: class_defaults.transformers_for) is shared by its deployments and their remedies under other releases, and
-    a config.json edited between calls is read again. A model that is no text is resolve()'s to refuse, as
+    out: vllm_versions.release_transformers) is shared by its deployments and their remedies under other releases,
+    and a config.json edited between calls is read again. A model that is no text is resolve()'s to refuse, as
     estimate's is, not a key."""
     settings = settings_file_method(dep.quantization)
     if not isinstance(dep.model, str):
@@ -120,7 +119,7 @@ def _resolve(dep: Deployment, resolved: dict) -> ModelSpec:
         version = get_engine(dep.engine).version
     except FieldError:  # a bad engine is said where the deployment's engine is read, after its model's errors
         version = None
-    transformers = transformers_for(None if version is None else parse_version(version))
+    transformers = release_transformers(version)
     key = (dep.model, dep.revision, settings, transformers)
     if key not in resolved:
         resolved[key] = resolve(dep.model, dep.revision, quantization=settings, transformers=transformers)

@@ -16,10 +16,9 @@ from ..engines.vllm_pooler_config import ignored_note as ignored_pooler_note, re
 from ..engines.vllm_prefix_flag import prefix_notes
 from ..engines.vllm_runner_flag import refuse_runner
 from ..engines.vllm_speculative import served
-from ..engines.vllm_versions import parse_version
+from ..engines.vllm_versions import release_transformers
 from ..errors import FieldError, KvplanError
 from ..gpu.detect import choose_gpu
-from ..model.class_defaults import transformers_for
 from ..model.quantization import apply_weight_precision
 from ..model.sources import resolve
 from ..model.spec import ModelSpec, identical
@@ -154,7 +153,7 @@ def estimate(model: str, *, contexts: Optional[list] = None, kv_dtypes: list = (
     if hasattr(engine_model, "check_block_size"):  # nor its --block-size
         engine_model.check_block_size(block_size)
     # the config's omitted fields as the transformers the release installs fills them (--engine none: the newest)
-    table = transformers_for(None if engine_model.version is None else parse_version(engine_model.version))
+    table = release_transformers(engine_model.version)
     plain = apply_weight_precision(resolve(model, revision, quantization=quantization, transformers=table),
                                    quantization, dtype)
     weighted = flags.with_runner(plain)  # --runner / --convert / --pooler-config, the Mamba dtypes, the window switch
@@ -229,7 +228,7 @@ def estimate(model: str, *, contexts: Optional[list] = None, kv_dtypes: list = (
         transformers it installs where that fills the config's omitted fields otherwise), the engine model with the
         same flags, and its budget."""
         release = get_engine(name, flags)
-        own = transformers_for(None if release.version is None else parse_version(release.version))
+        own = release_transformers(release.version)
         served_spec = served(weighted if own == table else read_as(own), release, pp)
         # the spec planned, where this release serves it alike: the memos keyed by a spec's identity (the engine's
         # configuration refusals, settings and stage-free budget terms) then answer the remedy's search and each

@@ -13,7 +13,8 @@ What it does, in order (the GPU work lives in kvplan/gpu/, the pure parts in kvp
 
 With --tp N and N GPUs, one process per GPU runs its rank (kvplan/gpu/tp.py); with fewer, one rank is
 simulated and said to be. --engine vllm==X.Y.Z judges that vLLM release's plan (its defaults, budget terms and
-sizing: verify/terms.py; 0.34 sizes the cache from the memory measured after warmup).
+sizing: verify/terms.py; 0.34 sizes the cache from the memory measured after warmup), the model's omitted config
+fields filled as the transformers that release installs fills them (the spec and the forward's shapes alike).
 
 The engine flags that change the plan and that the GPU run can honour are taken as estimate takes them (parsed by
 the same functions, carried as engines.EngineFlags on gpu/rank.py Options): --enforce-eager (no graph term, no
@@ -40,6 +41,7 @@ from ..engines.vllm_graphs import refuse_capture_flags
 from ..engines.vllm_kv_dtype import release_view, unviewed
 from ..engines.vllm_pooling import pooling_runner
 from ..engines.vllm_releases import SPAN
+from ..engines.vllm_versions import release_transformers
 from ..errors import FieldError, quote
 from ..render import VERIFY_FORMATS
 from ..units import switches
@@ -188,7 +190,9 @@ def verify(model: str, *, tp: int = 1, context: Optional[int] = None, kv_dtype: 
     engine_model.check_kv_dtype(kv_dtype)  # a dtype this release's --kv-cache-dtype does not list
     engine_model.check_block_size(block_size)  # a block its --block-size does not
     raw: list = []
-    spec = with_cache_flags(resolve(model, revision, raw_out=raw), flags)  # --disable-sliding-window: layers full
+    # the config's omitted fields as the release's transformers fills them, for the forward's raw reads too (arch.py)
+    spec = with_cache_flags(resolve(model, revision, raw_out=raw, transformers=release_transformers(version)),
+                            flags)  # --disable-sliding-window: layers full
     refuse_encoder_only(spec, version)  # before torch, as the release-independent refusal
     v0_state_unmodelled(spec, version)  # V0 state kvplan does not model (vllm_mamba_v0.V0_UNMODELLED)
     viewed = release_view(unviewed(spec), version)  # the length as this release derives it (RoPE factors)

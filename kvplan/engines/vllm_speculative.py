@@ -25,7 +25,8 @@
   target (only DSpark gets its own), so the fused-MoE workspace does not grow; kvplan adds the held hidden
   states and the module's 2h input to the forward peak (DRAFT_PASS).
 - draft_model (inferred from "model"): a second model, read by kvplan's one config reader (model/sources.py
-  resolve: bundled spec, local path, Hub cache), built whole at the target's TP with its own embedding and LM head
+  resolve: bundled spec, local path, Hub cache; its omitted fields as the target's release's transformers fills
+  them, read_draft), built whole at the target's TP with its own embedding and LM head
   (v1/spec_decode/draft_model.py: no sharing; draft_tensor_parallel_size must equal the target's; equal
   vocabularies); every cache layer of it joins the groups; lookahead as MTP's.
 - Mamba / linear-attention layers, whatever the method: the convolution state keeps conv_kernel - 1 + k inputs
@@ -415,7 +416,7 @@ def with_drafter(spec, config: Speculative, version: str, pp: int = 1):
 
 
 def _with_drafter(spec, config: Speculative, version: str, pp: int = 1):
-    from .vllm_versions import parse_version
+    from .vllm_versions import parse_version, release_transformers
 
     if parse_version(version) < SINCE:
         raise FieldError(FIELD, f"is modelled as vLLM 0.32 treats it; vllm=={version}'s rules (model runner, MTP "
@@ -434,9 +435,9 @@ def _with_drafter(spec, config: Speculative, version: str, pp: int = 1):
         spec = replace(spec, layers=tuple(layer.widened(k) if isinstance(layer, LinearState) else layer
                                           for layer in spec.layers))
     if config.method == "draft_model":
-        return with_draft_model(spec, config)
+        return with_draft_model(spec, config, release_transformers(version))
     if config.method in EAGLE:
-        return with_eagle_head(spec, config)
+        return with_eagle_head(spec, config, release_transformers(version))
     if config.method != "mtp":
         return replace(spec, draft=Drafter(config, 0, (), ()))
     n = spec.mtp_modules
@@ -468,12 +469,13 @@ def mtp_cache_layers(spec) -> tuple:
     return (spec.attention_layers[-1],)
 
 
-def with_draft_model(spec, config: Speculative):
-    """A separate draft model (v1/spec_decode/draft_model.py DraftModelProposer): its config read as the target's,
+def with_draft_model(spec, config: Speculative, transformers: Optional[str] = None):
+    """A separate draft model (v1/spec_decode/draft_model.py DraftModelProposer): its config read as the target's
+    (by the same transformers, the release's: `transformers`, vllm_versions.release_transformers; None: the newest),
     built whole with its own embedding and LM head (_maybe_share_embeddings / _maybe_share_lm_head do nothing),
     every cache layer of it beside the target's; vLLM refuses a draft whose vocabulary differs
     (SpeculativeConfig.verify_equal_vocab_size_if_draft_model)."""
-    draft = read_draft(config.model)
+    draft = read_draft(config.model, transformers)
     if draft.vocab_size != spec.vocab_size:
         raise FieldError(FIELD, f"draft model {quote(config.model)} has vocab_size {draft.vocab_size}, the target "
                                 f"{spec.vocab_size}: vLLM refuses a draft model with another vocabulary.")
@@ -483,19 +485,21 @@ def with_draft_model(spec, config: Speculative):
     return replace(spec, layers=spec.layers + draft.layers, draft=Drafter(config, 0, (), draft.layers, draft, True))
 
 
-def read_draft(model: str, raw: Optional[list] = None):
+def read_draft(model: str, transformers: Optional[str] = None, raw: Optional[list] = None):
     """The draft's spec through kvplan's one config reader (model/sources.py resolve: bundled spec, local path,
-    Hub cache), or FieldError naming the flag."""
+    Hub cache), the fields its config leaves out filled by `transformers` (the target's release's: the draft's
+    ModelConfig, config/speculative.py 0.32.0:1289, reads its config through get_config as the target's does,
+    config/model.py:669, in the one transformers installed), or FieldError naming the flag."""
     from ..errors import KvplanError
     from ..model.sources import resolve
 
     try:
-        return resolve(model, None, raw_out=raw)
+        return resolve(model, None, raw_out=raw, transformers=transformers)
     except KvplanError as exc:
         raise FieldError(FIELD, f"draft model {quote(model)} cannot be read: {exc}") from None
 
 
-def with_eagle_head(spec, config: Speculative):
+def with_eagle_head(spec, config: Speculative, transformers: Optional[str] = None):
     """An EAGLE / EAGLE-3 head (model/tensors.py eagle_head_tensors: llama_eagle.py, llama_eagle3.py), its
     attention layers in the cache groups. vLLM shares the target's embedding (and EAGLE's LM head) only when the
     checkpoint has none of its own or an identical one (_maybe_share_embeddings, _maybe_share_lm_head compare
@@ -504,11 +508,12 @@ def with_eagle_head(spec, config: Speculative):
     from ..model.parse import eagle_head_groups
 
     raw: list = []
-    head = read_draft(config.model, raw)
+    head = read_draft(config.model, transformers, raw)
     if head.model_type != "llama" or not raw or head.linear_layers:
         raise FieldError(FIELD, f"{config.method} head {quote(config.model)} is not a Llama head (model_type "
                                 f"{quote(head.model_type)}): only llama_eagle.py / llama_eagle3.py are modelled yet.")
-    params = eagle_head_groups(raw[0], head.name, config.method == "eagle3", spec.vocab_size, spec.dtype)
+    params = eagle_head_groups(raw[0], head.name, config.method == "eagle3", spec.vocab_size, spec.dtype,
+                               head.transformers)
     return replace(spec, layers=spec.layers + head.layers, draft=Drafter(config, 0, params, head.layers, head))
 
 

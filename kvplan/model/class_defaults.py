@@ -22,11 +22,13 @@ it builds a config (merged under the file's own fields, which win, null included
 
 - OLDER_DEFAULTS: what older transformers fill differently, for the vLLM releases that install them (0.2.0-0.25.1):
   TRANSFORMERS_SINCE maps a release to the transformers a fresh install of it got on its day, transformers_for reads
-  it (the engine's release: commands estimate and check hand it to sources.resolve, which hands it to Config; a
-  remedy under another release reads the model again where that release's table differs), and defaults_table
-  composes the table of that version; frozen by the same script under transformers 5.12.0, 5.5.4, 4.57.6 and 4.45.2
-  (tests/data/transformers_config_defaults_<version>.json), checked by tests/test_transformers_4x_defaults_s73.py and
-  tests/test_transformers_5x_defaults_s73.py (which also reads 5.17.0's freeze: 0.26.0-0.34.0 read alike).
+  it (the engine's release, through engines/vllm_versions.py release_transformers: commands estimate, check and
+  verify hand it to sources.resolve, which hands it to Config, and so does a speculative draft's read; a remedy
+  under another release reads the model again where that release's table differs; verify's forward reads the raw
+  config with the spec's, ModelSpec.transformers), and defaults_table composes the table of that version; frozen by
+  the same script under transformers 5.12.0, 5.5.4, 4.57.6 and 4.45.2 (tests/data/transformers_config_defaults_
+  <version>.json), checked by tests/test_transformers_4x_defaults_s73.py and tests/test_transformers_5x_defaults_s73.py
+  (which also reads 5.17.0's freeze: 0.26.0-0.34.0 read alike).
 
 Defaults a class derives from other fields stay with the readers that derive them the same way (parse._kv_heads:
 num_key_value_heads = num_attention_heads; parse._head_dim: hidden_size // num_attention_heads; tensors.mlp_width:

@@ -236,6 +236,7 @@ def _parse_config(raw: Any, name: str, weights: Optional[Weights], transformers:
         module_settings=module_settings(cfg, hidden=hidden, layers=n, heads=heads, kv_heads=kv, head_dim=head_dim),
         dynamic_overrides=dynamic_overrides(cfg.get("quantization_config")),
         modelopt_legacy=modelopt_legacy_form(cfg.get("quantization_config")),
+        transformers=transformers,
     )
 
 
@@ -275,10 +276,12 @@ def _checkpoint_kv(raw: dict, cfg: Config, layers: tuple, notes: list) -> str:
     return kv
 
 
-def eagle_head_groups(raw: dict, name: str, eagle3: bool, target_vocab: int, dtype: str) -> tuple:
+def eagle_head_groups(raw: dict, name: str, eagle3: bool, target_vocab: int, dtype: str,
+                      transformers: Optional[str] = None) -> tuple:
     """ParamGroups of an EAGLE head's config as vLLM builds it (tensors.eagle_head_tensors), in `dtype` (the
-    target's: the draft's ModelConfig takes it) and the head's own quantisation."""
-    cfg = Config(raw, name)
+    target's: the draft's ModelConfig takes it) and the head's own quantisation; its omitted fields filled by
+    `transformers` (the head's spec's: ModelSpec.transformers)."""
+    cfg = Config(raw, name, transformers)
     hidden, heads = cfg.int(HIDDEN_KEYS), cfg.int(HEAD_KEYS)
     kv = _kv_heads(cfg, heads)
     dims = {"hidden": hidden, "heads": heads, "kv_heads": kv, "head_dim": _head_dim(cfg, hidden, heads)}

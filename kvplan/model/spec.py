@@ -4,7 +4,7 @@ config dict. Layers are layer kinds (model/kinds.py); weights are parameter grou
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property
 from typing import NamedTuple, Optional
 
@@ -147,6 +147,10 @@ class ModelSpec:
     # (model/layers.py diffusion_canvas: DiffusionGemma's); 0: an autoregressive model
     canvas_length: int = 0
     draft: Optional[object] = None  # engines/vllm_speculative.py Drafter: what --speculative-config adds to serving
+    # the frozen transformers whose config classes filled what the config left out (class_defaults.transformers_for;
+    # None: the newest), with which verify's forward reads the same raw config (verify/arch.py); not compared (nor by
+    # identical): two specs read alike are the same model whichever table read them
+    transformers: Optional[str] = field(default=None, compare=False)
     # (parameters, stored bytes) vLLM loads beyond the checkpoint, negative for fewer (params.load_delta: Gemma 4's
     # K = V layers gain V rows, its KV-sharing layers drop the K / V the checkpoint ships)
     load_delta: tuple = (0, 0)

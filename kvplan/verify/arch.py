@@ -291,8 +291,9 @@ LINEAR_MIXERS = {"gated-deltanet": "linear", "kda": "kda", "mamba2": "mamba", "m
 
 
 def architecture(raw: dict, spec: ModelSpec, tp: int) -> Arch:
-    """The forward pass of `spec` on one rank of `tp`, from the config fields the spec does not keep."""
-    cfg = Config(raw, spec.name)
+    """The forward pass of `spec` on one rank of `tp`, from the config fields the spec does not keep; the fields
+    `raw` leaves out filled as the spec's were (ModelSpec.transformers: the planned release's transformers)."""
+    cfg = Config(raw, spec.name, spec.transformers)
     family = cfg.model_type
     if family in ATTENTION_FREE:
         _attention_free_refusals(cfg, spec)
@@ -848,7 +849,7 @@ def _gemma4_refusals(cfg: Config, spec: ModelSpec) -> None:
 
 def gemma4_architecture(raw: dict, spec: ModelSpec, tp: int) -> Arch:
     """The forward pass of a Gemma 4 `spec` on one rank of `tp`."""
-    cfg = Config(raw, spec.name)
+    cfg = Config(raw, spec.name, spec.transformers)
     _gemma4_refusals(cfg, spec)
     n, hidden = spec.num_hidden_layers, spec.hidden_size
     kinds, _ = gemma4_mixers(cfg, n)
@@ -1005,7 +1006,7 @@ def gemma3n_architecture(raw: dict, spec: ModelSpec, tp: int) -> Arch:
     """The forward pass of a Gemma 3n `spec` on one rank of `tp`."""
     from ..model.gemma3n import widths
 
-    cfg = Config(raw, spec.name)
+    cfg = Config(raw, spec.name, spec.transformers)
     _gemma3n_refusals(cfg, spec)
     n, hidden, head_dim = spec.num_hidden_layers, spec.hidden_size, cfg.int("head_dim")
     streams = cfg.int("altup_num_inputs")
