@@ -47,7 +47,8 @@ from .vllm_index_share import index_share_refusal
 from .vllm_kv_dtype import cache_precision, config_hook_line
 from .vllm_mamba_mode import mamba_all_mode
 from .vllm_mamba_state import hybrid_pages, mamba_state_bytes, ssm_state_dtype
-from .vllm_mamba_v0 import v0_rules, v0_state_refusal
+from .vllm_mamba_v0 import keeps_v0_state, v0_rules, v0_state_refusal
+from .vllm_v0_pp import checked_engines, v0_resident, virtual_engines
 from .vllm_mimo import diffkv_refusal, served_layers
 from .vllm_model_dtype import (built_quantization_refusal, float_kv_refusal, gpu_dtype_refusal, model_dtype_refusal,
                                servable_dtypes)
@@ -406,7 +407,11 @@ def start(spec, *, tp: int, precision, settings: Settings, available: list, stag
     configuration's other checks (vLLM meets the worker's and the attention backends' after the front end's);
     `dcp` / `interleave`: --decode-context-parallel-size and its interleave (vllm_dcp.py: the scheduler's block spans
     block x dcp tokens of a request, the pages stay those of one rank)."""
-    rules = v0_rules(spec, version) or behaviour(version)  # V0's where the release falls back to it (vllm_mamba_v0)
+    pp = len(stages) if stages else 1
+    rules = v0_rules(spec, version, pp) or behaviour(version)  # V0's where the release falls back to it (vllm_mamba_v0)
+    # V0's virtual engines, one a stage, each scheduling its share of the blocks (vllm_v0_pp.py); one where a V0
+    # state cache serves them all (vllm_mamba_v0.py: not modelled)
+    engines = 1 if keeps_v0_state(spec, version) else virtual_engines(rules, pp)
     settings = with_model_defaults(spec, settings, version)
     cache = cache_precision(spec, precision, capability, version, tp).name
     specs, bs, lines = layer_specs(spec, tp, precision, settings, block_size, rules, version, capability)
@@ -436,7 +441,8 @@ def start(spec, *, tp: int, precision, settings: Settings, available: list, stag
         lines += [f"Available KV cache memory: {format_gib(a)} GiB" for a in dict.fromkeys(profiled)]
         lines += [f"Add {pad} padding layers, may waste at most {100 * pad / n:.2f}% KV cache memory"
                   for pad, n in padding]
-    check = partial(memory_refusal, groups=sched, settings=settings, per_request=per_request, rules=rules)
+    check = partial(memory_refusal, groups=sched, settings=settings, per_request=per_request, rules=rules,
+                    engines=checked_engines(engines, version))
     util = measured[0].gpu_util if measured else None
     if measured:  # get_kv_cache_configs checks the profiled figure of every worker before warmup
         refusal = next((r for stage, memory in zip(stages, profiled)
@@ -459,8 +465,10 @@ def start(spec, *, tp: int, precision, settings: Settings, available: list, stag
             fit = committed_blocks(memory, _segment_strides(spec, groups, stage), measured[index].granule_bytes)
             memory = min(fit, measured[index].profiled_bytes // per_block) * per_block
         blocks.append(override if rule in ("checked", "after_check") else memory // per_block)
-        if refusal is None and not measured:
+        if refusal is None and not measured and rules.era != "v0":
             refusal = check(memory, priced(stage), hint=more_memory_hint(rules, util))
+    if refusal is None and rules.era == "v0" and blocks:  # every V0 worker checks the count the executor logs
+        refusal = check(min(blocks), 1)
     if refusal is None and measured and blocks:
         refusal = after_warmup_refusal(groups, stages, min(blocks), partial(check, hint=more_memory_hint(rules, util)))
     if refusal is None and too_big is not None:
@@ -486,12 +494,14 @@ def start(spec, *, tp: int, precision, settings: Settings, available: list, stag
         lines.append(f"Extended KV cache to {num_blocks} blocks ({committed / 2**30:.2f} GiB).")
     one = footprint(sched, length, settings.max_num_batched_tokens, settings.in_flight_batches,
                     settings.prefix_caching, settings.in_flight_tokens)
-    resident = one.resident(num_blocks - 1)  # the null block is never handed out
+    resident = v0_resident(lambda pool: one.resident(pool - 1), num_blocks, engines, settings.max_num_seqs)[1] \
+        if engines > 1 else one.resident(num_blocks - 1)  # the null block is never handed out
     figures = replace(_figures(version, min(available), num_blocks, tokens, concurrency, None, lines + size, bs,
                                groups, per_request, resident, settings, cache), **overridden)
-    decoding = one.resident(num_blocks - 1, one.decoding)  # chunked layers full again before a chunk ends
-    capped = min(decoding, settings.max_num_seqs)
-    return Startup(figures, capped, "max_num_seqs" if decoding > settings.max_num_seqs else "memory", bs)
+    # chunked layers full again before a chunk ends; each virtual engine caps its own share at max_num_seqs
+    capped, _, over = v0_resident(lambda pool: one.resident(pool - 1, one.decoding), num_blocks, engines,
+                                  settings.max_num_seqs)
+    return Startup(figures, capped, "max_num_seqs" if over else "memory", bs)
 
 
 def attention_free_start(version: str, available: list, bs: int, settings: Settings, cache: str, lines: list,
@@ -547,10 +557,13 @@ def _stage_block(groups, stage: set) -> int:
 
 
 def memory_refusal(memory: int, per_block: int, *, groups, settings: Settings, per_request: int, rules: Behaviour,
-                   hint: Optional[str] = None) -> Optional[Refusal]:
+                   hint: Optional[str] = None, engines: int = 1) -> Optional[Refusal]:
     """kv_cache_utils._check_enough_kv_cache_memory on one worker's `memory`, the null block held back from 0.29:
-    no block at all, or too few for one max_model_len request (with vLLM's estimate of the longest that fits)."""
+    no block at all, or too few for one max_model_len request (with vLLM's estimate of the longest that fits).
+    V0: raise_if_cache_size_invalid on one of `engines` shares (vllm_v0_pp.checked_engines)."""
     check = memory - per_block if rules.null_block_in_check else memory
+    if engines > 1 and per_block:  # V0 from 0.8: the blocks of one share
+        check = max(check, 0) // per_block // engines * per_block
     if check <= 0 and rules.era != "v0":
         return Refusal(no_memory_message(hint), 0)
     if per_block * per_request <= check:

@@ -240,12 +240,12 @@ class VllmEngine:
         measured memory (0.34), else the release's default."""
         return 1.0 if sized_after_warmup(self.rules, self.flags) else self.rules.default_gpu_util
 
-    def rules_for(self, spec):
-        """The rules `spec` is planned by: V0's where this release falls back to V0 for its Mamba states
-        (vllm_mamba_v0.v0_rules), else the release's."""
+    def rules_for(self, spec, pp: int = 1):
+        """The rules `spec` is planned by at `pp` stages: V0's where this release falls back to V0 for its Mamba
+        states or the pipeline (vllm_mamba_v0.v0_rules), else the release's."""
         from .vllm_mamba_v0 import v0_rules
 
-        return (v0_rules(spec, self.version) if spec is not None else None) or self.rules
+        return (v0_rules(spec, self.version, pp) if spec is not None else None) or self.rules
 
     def dummy_sampler(self, spec, gpu=None) -> str:
         """How the profile run samples for `spec` on `gpu` (None: a CUDA GPU): as its model runner does."""
@@ -281,7 +281,7 @@ class VllmEngine:
         if spec is None:
             return resolve_settings(context, gpu.name, gpu.memory_bytes, pp, max_num_batched_tokens, max_num_seqs,
                                     self.version)
-        rules = self.rules_for(spec)
+        rules = self.rules_for(spec, pp)
         runner = model_runner(spec, rules, gpu, self.version)
         incremental = incremental_prefill(spec, self.version)  # a pooling model's chunked prefill / prefix caching
         chunked = incremental
@@ -383,7 +383,8 @@ class VllmEngine:
         spec, settings = self._budget_settings(spec, gpu, gpu_memory, 1 if stage is None else stage.stages, context,
                                                max_num_batched_tokens, max_num_seqs)
         util = self.default_gpu_util if gpu_util is None else gpu_util
-        return vllm_budget(spec, tp, gpu, util, settings, self.rules_for(spec), self.version, gpu_memory, stage,
+        rules = self.rules_for(spec, 1 if stage is None else stage.stages)
+        return vllm_budget(spec, tp, gpu, util, settings, rules, self.version, gpu_memory, stage,
                            self.flags, block_size, asked_context, kv_dtype)
 
     def _budget_settings(self, spec, gpu, gpu_memory: Optional[int], pp: int, context: Optional[int],

@@ -63,9 +63,10 @@ vllm_versions.py), are planned by V0's rules (v0_rules), with the state cache V0
 - pipeline parallelism: each stage's cache holds its own Mamba layers (get_num_layers_by_block_type over the
   stage's layers, config.py 0.9.2:1267-1278) and its attention blocks; the classes' SupportsPP decides as in V1
   (Jamba, Mamba, Bamba, Nemotron-H, Granite 4.0 take it, Mamba2ForCausalLM does not: jamba.py 0.9.2:363, mamba2.py
-  0.9.2:200; plan/sharding.NO_PIPELINE). Not modelled: V0's pp virtual engines, each scheduling max_num_seqs over
-  num_gpu_blocks // pp (core/scheduler.py 0.9.2:453, worker/cache_engine.py :46) while one set of slots serves
-  them all; kvplan plans one engine's max_num_seqs over the stage's blocks.
+  0.9.2:200; plan/sharding.NO_PIPELINE). V0's pp virtual engines, each scheduling max_num_seqs over
+  num_gpu_blocks // pp (core/scheduler.py 0.9.2:453, worker/cache_engine.py :46), are modelled for models without
+  V0 state (vllm_v0_pp.py); not for these, where one set of slots serves every virtual engine: kvplan plans one
+  engine's max_num_seqs over the stage's blocks.
 Not modelled, refused in one line (V0_UNMODELLED): MiniMax's lightning attention (its own MinimaxCacheManager, float32,
 minimax_text_01.py 0.9.2:859), Falcon-H1 and Zamba2 (every layer counted a Mamba layer beside attention in the same
 layer: falcon_h1.py 0.9.2:584-590, zamba2.py 0.9.2:928, config.py 0.9.2:1297-1304), Plamo2 and Phi4Flash (their own
@@ -171,11 +172,14 @@ def v0_unmodelled(spec, version: str) -> Optional[str]:
     return V0_UNMODELLED.get(served_architecture(spec, version))
 
 
-def v0_rules(spec, version: str):
-    """The rules vLLM `version` plans `spec` by where it falls back to V0 for its states (runs_v0): the release's
-    own, but V0's engine (era "v0": attention-only blocks, "# cuda blocks" lines, V0's profile and reserves, V0's
-    256 sequences); None elsewhere (the release's rules stand)."""
-    if not runs_v0(spec, version):
+def v0_rules(spec, version: str, pp: int = 1):
+    """The rules vLLM `version` plans `spec` by where it falls back to V0 for its states (runs_v0) or, on
+    0.8.0-0.9.0, for pp > 1 (vllm_v0_pp.pp_runs_v0): the release's own, but V0's engine (era "v0": attention-only
+    blocks, "# cuda blocks" lines, V0's profile and reserves, V0's 256 sequences, its pp virtual engines); None
+    elsewhere (the release's rules stand)."""
+    from .vllm_v0_pp import pp_runs_v0
+
+    if not runs_v0(spec, version) and not pp_runs_v0(version, pp):
         return None
     return replace(behaviour(version), era="v0", tokens_rule="blocks", one_log_line=False, null_block_in_check=False,
                    concurrent_batches=False, graphs_subtracted=False, batch_defaults="v0.8")

@@ -10,6 +10,8 @@ special cases scattered through the engine.
   "v0"); V0 keeps the states in the model's own cache, outside the KV blocks (vllm_mamba_v0.py), and runs 256
   sequences unless asked, with V0's own batched tokens, profile run and A11's logged non-torch (batch_defaults
   "v0.8").
+- pp > 1: V0 runs a scheduler a stage over num_gpu_blocks // pp each (its virtual engines), and 0.8.0-0.9.0 fall
+  back to V0 for any model there (vllm_v0_pp.py).
 - engine "v1" 0.8-0.20: "GPU KV cache size: N tokens" with N = num_blocks // groups x block_size [A14: 317,136
   tokens at 102.78x for 3,072-token requests], concurrency over groups; no null block in the start-up check; CUDA
   graphs captured after the cache is sized, so not subtracted [A19, A20, A27], until 0.20.0 turned the graph

@@ -110,7 +110,18 @@ def resident_line(plan, spell=str) -> str:
     """The requests resident where --max-num-seqs, not memory, caps them; '' otherwise."""
     if plan.max_concurrency_limited_by != "max_num_seqs":
         return ""
-    return f"resident: {plan.max_concurrency:,} requests ({spell('max_num_seqs')} caps them)"
+    return f"resident: {plan.max_concurrency:,} requests ({seqs_cap(plan, spell)})"
+
+
+def seqs_cap(plan, spell=str) -> str:
+    """Why max_num_seqs holds the requests: it caps them, or each of V0's virtual engines (vllm_v0_pp.py)."""
+    from ..engines.vllm_v0_pp import logged_engines
+
+    engines = logged_engines(_engine(plan), plan.pp)
+    if engines == 1:
+        return f"{spell('max_num_seqs')} caps them"
+    return (f"{spell('max_num_seqs')} caps each of V0's {engines} virtual engines, one a pipeline stage, at "
+            f"{plan.max_concurrency // engines:,}")
 
 
 def dtype_label(plan, kept_only: bool = False) -> str:
@@ -492,17 +503,28 @@ def small_budget_note(budget, spell=str, mark=str) -> str:
 def concurrency_note(p: Plan, spell=str) -> str:
     """Where the row's `requests` (what the engine holds at once: vllm_admission, max_num_seqs) is not vLLM's logged
     "Maximum concurrency" rounded down, both and why; '' where they agree."""
+    from ..engines.vllm_v0_pp import logged_engines
+
     e = _engine(p)
+    if e is not None and e.starts and p.max_concurrency == 0 and e.num_gpu_blocks and logged_engines(e, p.pp) > 1:
+        engines = logged_engines(e, p.pp)  # up to 0.7 V0 starts on the whole count (vllm_v0_pp.py)
+        share = e.num_gpu_blocks // engines
+        return (f"max len {p.context:,} {dtype_label(p)} tp {p.tp}: vLLM starts, but each of V0's {engines} virtual "
+                f"engines (one a pipeline stage) schedules {share:,} blocks ({share * e.block_size:,} tokens), fewer "
+                f"than one request of max len needs: it never runs one (\"exceeds the capacity of block_manager\").")
     if not p.fits or e is None or e.max_concurrency is None or p.max_concurrency is None:
         return ""
     logged = int(e.max_concurrency)
     if p.max_concurrency == logged:
         return ""
     if p.max_concurrency_limited_by == "max_num_seqs":
-        why = f"{spell('max_num_seqs')} caps them"
+        why = seqs_cap(p, spell)
     elif p.max_concurrency > logged:
         why = ("vLLM's figure counts each request at the blocks of its whole max len, while a running one holds "
                "fewer: blocks past a sliding window or attention chunk, and Mamba states behind the newest, are freed")
+    elif logged_engines(e, p.pp) > 1:
+        why = (f"V0's {logged_engines(e, p.pp)} virtual engines, one a pipeline stage, each schedule their own "
+               f"{e.num_gpu_blocks // logged_engines(e, p.pp):,} blocks")
     else:
         why = ("the scheduler admits a request only while all its blocks are free, out of the pool less its null "
                "block")
