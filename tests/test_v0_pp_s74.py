@@ -10,6 +10,7 @@ import pytest
 
 import kvplan.api as api
 from kvplan.engines.vllm_v0_pp import pp_runs_v0
+from kvplan.render.estimate import concurrency_note, resident_line
 
 MODEL = "meta-llama/Llama-3.1-8B-Instruct"
 
@@ -95,3 +96,22 @@ def test_table_says_why():
     out = run_kvplan("estimate", MODEL, "-pp", "2", "--max-model-len", "131072", "--gpu", "L4",
                      "--engine", "vllm==0.6.3")
     assert "each of V0's 2 virtual engines (one a pipeline stage) schedules" in " ".join(out.stdout.split())
+
+
+def test_v0_state_model_at_pp2_is_one_engine_in_the_plan_and_its_notes():
+    # Jamba keeps a V0 Mamba state cache on 0.9.2 (vllm_mamba_v0.keeps_v0_state), whose slots serve every virtual
+    # engine: kvplan plans it as one scheduler, and the table's notes must say the same (they once read the engine
+    # count again from the V0 block line, which a V0 state model logs too)
+    (plan,) = api.estimate("ai21labs/AI21-Jamba-1.5-Mini", max_model_len=8192, pipeline_parallel_size=2, gpu="H200",
+                           engine="vllm==0.9.2")
+    assert plan.engine.virtual_engines == 1
+    assert plan.engine.log_lines[0].startswith("# ")
+    notes = concurrency_note(plan) + resident_line(plan)
+    assert "virtual engines" not in notes
+    assert "virtual_engines" not in plan.engine.to_dict()
+
+
+def test_engine_count_rides_on_the_figures():
+    plan = _plan("0.6.3", 1024)
+    assert plan.engine.virtual_engines == 2
+    assert "virtual_engines" not in plan.engine.to_dict()  # kvplan's reading, not a JSON key

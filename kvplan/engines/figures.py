@@ -189,10 +189,14 @@ class EngineFigures:
     num_gpu_blocks_override: Optional[int] = None
     override_kv_cache_bytes: Optional[int] = None
     runner: str = "generate"  # the runner vLLM serves the model with: generate | pooling (vllm_pooling.pooling_runner)
+    # V0's schedulers sharing the blocks, one a pipeline stage (vllm_v0_pp.virtual_engines); kvplan's own reading,
+    # which the render's notes take (not in the JSON: the log lines and max_num_seqs already say it)
+    virtual_engines: int = 1
 
     def to_dict(self, spell: Callable[[str], str] = str) -> dict:
         """`spell`: how the refusal's remedy names the field at fault (Refusal.advice)."""
         data = asdict(self)
+        del data["virtual_engines"]
         data["log_lines"] = list(self.log_lines)
         for key in ("num_gpu_blocks_override", "override_kv_cache_bytes"):
             if data[key] is None:
@@ -222,7 +226,8 @@ def figure_columns() -> tuple:
     those of LATER_REFUSAL_KEYS are later_figure_columns'."""
     refusal = [f"refusal_{f.name}" for f in fields(Refusal)
                if f.name not in REFUSAL_NOT_IN_JSON + LATER_REFUSAL_KEYS]
-    return tuple(key for f in fields(EngineFigures) for key in (refusal if f.name == "refusal" else [f.name]))
+    return tuple(key for f in fields(EngineFigures) if f.name != "virtual_engines"
+                 for key in (refusal if f.name == "refusal" else [f.name]))
 
 
 def later_figure_columns() -> tuple:

@@ -497,7 +497,7 @@ def start(spec, *, tp: int, precision, settings: Settings, available: list, stag
     resident = v0_resident(lambda pool: one.resident(pool - 1), num_blocks, engines, settings.max_num_seqs)[1] \
         if engines > 1 else one.resident(num_blocks - 1)  # the null block is never handed out
     figures = replace(_figures(version, min(available), num_blocks, tokens, concurrency, None, lines + size, bs,
-                               groups, per_request, resident, settings, cache), **overridden)
+                               groups, per_request, resident, settings, cache), **overridden, virtual_engines=engines)
     # chunked layers full again before a chunk ends; each virtual engine caps its own share at max_num_seqs
     capped, _, over = v0_resident(lambda pool: one.resident(pool - 1, one.decoding), num_blocks, engines,
                                   settings.max_num_seqs)

@@ -29,8 +29,6 @@ list of the architectures that take it (config.py 0.5.0:629-631, 0.5.1:271-274).
 
 from __future__ import annotations
 
-import re
-
 from .vllm_versions import parse_version
 
 PP_FALLBACK = ((0, 8), (0, 9, 1))  # [from, before): pp > 1 falls back to V0 with the default executor (docstring)
@@ -60,12 +58,3 @@ def v0_resident(resident_of, num_blocks: int, engines: int, max_num_seqs: int) -
     max_num_seqs over num_blocks // engines; resident_of(blocks) is what one pool of `blocks` holds."""
     one = resident_of(num_blocks // engines)
     return engines * min(one, max_num_seqs), engines * one, one > max_num_seqs
-
-
-V0_BLOCKS_LINE = re.compile(r"# \S+ blocks: \d+, # CPU blocks: \d+")  # V0's block-count line (vllm.size_lines)
-
-
-def logged_engines(figures, pp: int) -> int:
-    """The virtual engines behind a plan's figures: pp where the engine logged V0's block counts, else one."""
-    v0 = figures is not None and any(V0_BLOCKS_LINE.fullmatch(line) for line in figures.log_lines)
-    return max(pp or 1, 1) if v0 else 1

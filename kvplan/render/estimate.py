@@ -115,9 +115,8 @@ def resident_line(plan, spell=str) -> str:
 
 def seqs_cap(plan, spell=str) -> str:
     """Why max_num_seqs holds the requests: it caps them, or each of V0's virtual engines (vllm_v0_pp.py)."""
-    from ..engines.vllm_v0_pp import logged_engines
-
-    engines = logged_engines(_engine(plan), plan.pp)
+    e = _engine(plan)
+    engines = 1 if e is None else e.virtual_engines
     if engines == 1:
         return f"{spell('max_num_seqs')} caps them"
     return (f"{spell('max_num_seqs')} caps each of V0's {engines} virtual engines, one a pipeline stage, at "
@@ -503,11 +502,10 @@ def small_budget_note(budget, spell=str, mark=str) -> str:
 def concurrency_note(p: Plan, spell=str) -> str:
     """Where the row's `requests` (what the engine holds at once: vllm_admission, max_num_seqs) is not vLLM's logged
     "Maximum concurrency" rounded down, both and why; '' where they agree."""
-    from ..engines.vllm_v0_pp import logged_engines
-
     e = _engine(p)
-    if e is not None and e.starts and p.max_concurrency == 0 and e.num_gpu_blocks and logged_engines(e, p.pp) > 1:
-        engines = logged_engines(e, p.pp)  # up to 0.7 V0 starts on the whole count (vllm_v0_pp.py)
+    engines = 1 if e is None else e.virtual_engines
+    if e is not None and e.starts and p.max_concurrency == 0 and e.num_gpu_blocks and engines > 1:
+        # up to 0.7 V0 starts on the whole count (vllm_v0_pp.py)
         share = e.num_gpu_blocks // engines
         return (f"max len {p.context:,} {dtype_label(p)} tp {p.tp}: vLLM starts, but each of V0's {engines} virtual "
                 f"engines (one a pipeline stage) schedules {share:,} blocks ({share * e.block_size:,} tokens), fewer "
@@ -522,9 +520,9 @@ def concurrency_note(p: Plan, spell=str) -> str:
     elif p.max_concurrency > logged:
         why = ("vLLM's figure counts each request at the blocks of its whole max len, while a running one holds "
                "fewer: blocks past a sliding window or attention chunk, and Mamba states behind the newest, are freed")
-    elif logged_engines(e, p.pp) > 1:
-        why = (f"V0's {logged_engines(e, p.pp)} virtual engines, one a pipeline stage, each schedule their own "
-               f"{e.num_gpu_blocks // logged_engines(e, p.pp):,} blocks")
+    elif engines > 1:
+        why = (f"V0's {engines} virtual engines, one a pipeline stage, each schedule their own "
+               f"{e.num_gpu_blocks // engines:,} blocks")
     else:
         why = ("the scheduler admits a request only while all its blocks are free, out of the pool less its null "
                "block")
