@@ -124,7 +124,8 @@ def test_decode_reads_each_gpus_share_of_the_sequence():
     assert one["kv_bytes_read_per_sequence"] == 163_840 * 70_272 == 11_513_364_480
     assert eight["kv_bytes_read_per_sequence"] == 20_480 * 70_272 == 1_439_170_560
     assert one["context"] == eight["context"] == 163_840
-    assert eight["points"][0]["itl_ms"] < one["points"][0]["itl_ms"]
+    # the roofline reads an eighth of the cache; the engine estimate adds DCP's exchange (test_dcp_cost_s74.py)
+    assert eight["points"][0]["roofline_itl_ms"] < one["points"][0]["roofline_itl_ms"]
 
 
 def test_nothing_fits_names_the_dcp_degrees_tried():

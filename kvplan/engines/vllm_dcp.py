@@ -39,12 +39,26 @@ The cache (the pages per rank are those of dcp 1; num_blocks = available // byte
   (pcp_world_size 1 * dcp_world_size D)." (0.12.0:1274-1283, 0.20.0:1704); from 0.20.1 int(concurrency x L), which
   carries D through the concurrency (0.32.0:2302-2335), no extra line.
 
-Decode speed (plan/plan.py): a GPU reads and attends over its share of each request, cdiv(L, D) tokens; the
-all-gather of the query heads and the exchange of partial outputs and their LSEs are not priced.
-Not modelled: the profile run's DCP buffers (the query all-gather and the LSE-corrected output: D x the decode
-query's heads, under a MiB a layer at the profile's batch) and MLA's chunked-prefill workspace, which 0.10.2 already
-divides by D (v1/attention/backends/mla/common.py 0.10.2:486-495); --dcp-comm-backend / --dcp-q-replicate (0.18+:
-communication only); --prefill-context-parallel-size above 1 (pcp_size: 1 taken, more refused as bad input).
+Decode speed (plan/plan.py, plan/work.py dcp_exchange): a GPU reads its share of each request, cdiv(L, D) tokens,
+attends over it with the D x heads / TP query heads its DCP group gathers, and each attention layer runs three
+collectives over the D ranks (query all-gather, LSE all-gather, output reduce-scatter: the default "ag_rs" backend
+of 0.32.0 and 0.34.0), priced as the TP all-reduces are. Not priced: --dcp-comm-backend a2a (two calls a layer; the
+default only for GLM-MoE-DSA and, from 0.34, Mistral Large 3/4, sparse MLA kvplan refuses under DCP) and
+--dcp-q-replicate (0.18+); the correction / merge kernels beside the collectives (within layer_us); prefill's DCP
+collectives (MLA's context KV all-gather, GQA's query gather).
+Not in the budget, by reading 0.32.0: the profile run builds no attention metadata, so attention returns before any
+DCP collective or buffer (v1/worker/gpu_model_runner.py 0.32.0:5698 force_attention off in profile_run :6192;
+flash_attn.py 0.32.0:1221-1223, mla_attention.py 0.32.0:919-938): the profile peak is dcp 1's. What DCP allocates
+elsewhere: MLA's metadata builder keeps W + W / D rows of latent instead of W (mla_attention.py 0.32.0:2428-2459;
+DeepSeek-V3 at 163,840: W = 65,536, 8,192 rows x 1,152 B = 9 MiB more at D 8), built after the profile run; on a
+node where NVLS multicast spans the group, the direct symmetric-memory query-gather and context-KV-gather
+workspaces (v1/attention/ops/dcp.py 0.32.0 get_direct_dcp_q_gather_workspace, get_direct_dcp_kv_gather_workspace:
+tokens x D x heads / TP x 576 x 2 B, 1,024 x 128 x 1,152 = 144 MiB, and 2 x 65,536 x 1,152 = 144 MiB for
+DeepSeek-V3), symmetric memory outside the torch allocator, where they land in vLLM's accounting unread; GQA's
+context-output workspace (flash_attn.py 0.32.0:1528-1537, max_num_batched_tokens x D x heads / TP x head_dim x 2 B:
+16 MiB for Qwen3-30B-A3B tp 8 -dcp 2) from the first real forward. Left out of the budget (under 0.2% of an
+H200's 141 GiB each). Not modelled either: --prefill-context-parallel-size above 1 (pcp_size: 1 taken, more refused
+as bad input).
 """
 
 from __future__ import annotations

@@ -425,9 +425,9 @@ def plan(spec: ModelSpec, *, context: int, kv_dtype: str, tp: int, budget_for: C
         chunk = batched_tokens(model, spec, engine_gpu, context, pp, max_num_batched_tokens, max_num_seqs)
         # EPLB's redundant experts are second copies: a token reads one replica (MoeLayout.logical)
         reads = layout.logical() if layout is not None else None
-        # under -dcp D a GPU reads (and attends over) its share of each sequence; the exchange of partial outputs
-        # and their LSEs across the D ranks is not priced (engines/vllm_dcp.py)
-        steps = decode(spec, tp, kept, share, result.max_concurrency, batches, profile, rate, reads)
+        # under -dcp D a GPU reads its share of each sequence, attends over it with its DCP group's D x heads / TP
+        # query heads, and exchanges queries, LSEs and partial outputs with the D ranks (work.dcp_exchange)
+        steps = decode(spec, tp, kept, share, result.max_concurrency, batches, profile, rate, reads, dcp)
         steps = replace(steps, context=context) if dcp > 1 else steps
         asked = prompt_for(input_len, context, spec, getattr(model, "version", None)) if ttft else Prompt(0, None)
         prompt = prefill(spec, tp, kept, asked.tokens, chunk, profile, rate, asked.note) if asked.tokens else None

@@ -10,6 +10,8 @@
   all-gather of the D ranks' tokens and reduce-scatter back (allgather_reducescatter, vLLM 0.32): per layer one
   all-reduce over TP (attention) + those two over the T x D ranks, each at allreduce_us x log2(ranks) + bytes / link
   (every layer priced as an MoE layer).
+  With -dcp D > 1 each attention layer adds three collectives over its D ranks (plan/work.py dcp_exchange: the query
+  all-gather, the LSE all-gather, the output reduce-scatter), each at allreduce_us x log2(D) + bytes / link.
     + matmul FLOPs / (dense peak x gemm_efficiency)          rows padded to the MMA tile; + attention FLOPs
   The three constants per GPU are fitted offline (benchmarks/calibrate_decode.py) with each source left out
   in turn, and shipped as data in plan/catalog.py."""
@@ -53,9 +55,12 @@ def basis(work: PassWork, bandwidth: float, compute: Compute) -> Basis:
         ranks = tp * work.dp
         latency = work.layers * math.log2(tp) + 2 * work.layers * math.log2(ranks)
         moved = work.layers * (ring * activation + 2 * (ranks - 1) / ranks * activation * work.dp)
-        return Basis(work.bytes / bandwidth * 1e3, work.layers, latency, moved / compute.link * 1e3, flops_ms)
-    return Basis(work.bytes / bandwidth * 1e3, work.layers, calls * math.log2(tp) if tp > 1 else 0,
-                 calls * ring * activation / compute.link * 1e3, flops_ms)
+    else:
+        latency, moved = calls * math.log2(tp) if tp > 1 else 0, calls * ring * activation
+    if work.dcp is not None:  # -dcp D: attention's query / LSE all-gathers and output reduce-scatter over D ranks
+        latency += work.dcp.calls * math.log2(work.dcp.ranks)
+        moved += work.dcp.bytes_sent
+    return Basis(work.bytes / bandwidth * 1e3, work.layers, latency, moved / compute.link * 1e3, flops_ms)
 
 
 def chunk_basis(work: PassWork, bandwidth: float, compute: Compute):
@@ -118,21 +123,22 @@ def profile_constants(profile: SpeedProfile, bandwidth: float) -> dict:
 
 
 def decode_point(spec: ModelSpec, tp: int, precision: Precision, context: int, batch: int, profile: SpeedProfile,
-                 bandwidth: float, fits: bool, moe=None) -> DecodePoint:
-    b = basis(decode_work(spec, tp, precision, context, batch, moe), bandwidth, profile.compute)
+                 bandwidth: float, fits: bool, moe=None, dcp: int = 1) -> DecodePoint:
+    b = basis(decode_work(spec, tp, precision, context, batch, moe, dcp), bandwidth, profile.compute)
     fit = profile.fit
     itl = engine_ms(b, fit.layer_us, fit.allreduce_us, fit.gemm_efficiency)
     return DecodePoint(batch, itl, b.roofline_ms, batch * 1e3 / itl, fits)
 
 
 def decode(spec: ModelSpec, tp: int, precision: Precision, context: int, max_concurrency: int, batches,
-           profile: SpeedProfile, bandwidth: float, moe=None) -> Decode:
+           profile: SpeedProfile, bandwidth: float, moe=None, dcp: int = 1) -> Decode:
     """Decode at batch 1, at max concurrency (when anything fits) and at every asked batch size; batches
     beyond max concurrency are estimated too and marked fits=False. Under DP (`moe`: sharding.MoeLayout) a batch
-    is one DP rank's, every rank running one as large in the same step."""
+    is one DP rank's, every rank running one as large in the same step. Under -dcp D (`dcp`) `context` is a GPU's
+    share of each sequence (work.decode_work)."""
     wanted = sorted({1, *(b for b in batches), *([max_concurrency] if max_concurrency > 0 else [])})
-    points = tuple(decode_point(spec, tp, precision, context, b, profile, bandwidth, b <= max_concurrency, moe)
+    points = tuple(decode_point(spec, tp, precision, context, b, profile, bandwidth, b <= max_concurrency, moe, dcp)
                    for b in wanted)
-    one = decode_work(spec, tp, precision, context, 1, moe)
+    one = decode_work(spec, tp, precision, context, 1, moe, dcp)
     return Decode(context, points, bandwidth, int(sum(one.weight_bytes.values())), int(one.kv_bytes),
                   profile_constants(profile, bandwidth))

@@ -25,7 +25,7 @@ import math
 from dataclasses import dataclass
 from typing import Optional
 
-from ..model.precision import Precision
+from ..model.precision import DTYPE_BYTES, Precision
 from ..model.spec import ModelSpec
 from .capacity import layer_kinds, read_bytes, state_bytes
 
@@ -200,19 +200,65 @@ class PassWork:
     linear_flops: dict  # stored precision -> FLOPs
     attention_flops: float
     dp: int = 1  # data-parallel ranks whose tokens the MoE layers all-gather (sharding.MoeLayout.dp)
+    dcp: Optional["DcpExchange"] = None  # -dcp D > 1: the collectives of its attention layers (dcp_exchange)
 
     @property
     def bytes(self) -> float:
         return sum(self.weight_bytes.values()) + self.kv_bytes
 
 
-def decode_work(spec: ModelSpec, tp: int, precision: Precision, context: int, batch: int, moe=None) -> PassWork:
-    """One decode step: `batch` sequences of `context` tokens each add one (on every DP rank, under `moe`)."""
+@dataclass(frozen=True)
+class DcpExchange:
+    """What one decode step's attention sends over a DCP group of `ranks` GPUs (vLLM's -dcp D, ag_rs backend):
+    `calls` collectives in all, and the bytes one GPU sends in them (dcp_exchange)."""
+
+    ranks: int
+    calls: int
+    bytes_sent: float
+
+
+def dcp_exchange(spec: ModelSpec, tp: int, precision: Precision, batch: int, dcp: int) -> DcpExchange:
+    """Each attention layer's decode under -dcp D, as vLLM 0.32.0 and 0.34.0 run it by default
+    (dcp_comm_backend "ag_rs": config/parallel.py 0.32.0:397-406 and set_dcp_defaults :610-620, which only GLM-MoE-DSA
+    (models/config.py 0.32.0:68) and Mistral Large 3/4 (0.34.0:134) turn to "a2a", sparse MLA that kvplan does not
+    plan under DCP), three collectives over the D ranks:
+    1. the query all-gather over heads: a rank's H = heads / TP query heads become the D x H of its DCP group
+       (MLA: model_executor/layers/attention/mla_attention.py 0.32.0:1099-1112, MLADCPManager._gather_query,
+       v1/attention/ops/dcp.py 0.32.0; (B, H, kv_lora_rank + rope) in fp8 under an fp8 cache, mla_attention.py
+       0.32.0:690-697; GQA: v1/attention/backends/flash_attn.py 0.32.0:1511, flashinfer.py 0.32.0:2426,
+       (B, H, head_dim) in the layer's query dtype);
+    2. the all-gather of the partial softmax LSEs, float32 (B, D x H) (dcp.py 0.32.0 _cp_lse_common);
+    3. the reduce-scatter of the LSE-corrected partial outputs back to H heads a rank, (B, D x H, kv_lora_rank) for
+       MLA, (B, D x H, head_dim) for GQA, in the model dtype (dcp.py cp_lse_ag_out_rs; flash_attn.py 0.32.0:1167-1175).
+    A ring all-gather or reduce-scatter sends (D - 1) / D of the gathered (scattered) tensor, as speed.basis prices
+    the MoE's under DP. The query gather may run as a direct symmetric-memory kernel (VLLM_USE_DIRECT_DCP_Q_GATHER,
+    on by default where NVLS multicast spans the group: v1/attention/ops/cp_common.py 0.32.0 direct_cp_enabled):
+    priced as an all-gather all the same."""
+    heads = spec.num_attention_heads / tp
+    out_bytes = DTYPE_BYTES.get(spec.dtype, 2)
+    query_bytes = 1 if precision.bits == 8 else out_bytes  # the decode kernels take an fp8 query under an fp8 cache
+    share = (dcp - 1) / dcp
+    sent, layers = 0.0, 0
+    for layer, n in layer_kinds(spec):
+        query, value = (layer.latent_dim, layer.kv_lora_rank) if layer.kind == "mla" else \
+            (layer.head_dim, layer.value_dim)
+        gathered = dcp * heads * (query * query_bytes + dcp * 4 + value * out_bytes)  # per token: q, LSEs, output
+        sent += n * share * gathered * batch
+        layers += n
+    return DcpExchange(dcp, 3 * layers, sent)
+
+
+def decode_work(spec: ModelSpec, tp: int, precision: Precision, context: int, batch: int, moe=None,
+                dcp: int = 1) -> PassWork:
+    """One decode step: `batch` sequences of `context` tokens each add one (on every DP rank, under `moe`). Under
+    -dcp D (`dcp`) `context` is a GPU's share of each sequence, and its attention runs the D x heads / TP query heads
+    its DCP group gathers over that share (dcp_exchange), as many FLOPs as heads / TP over the whole sequence."""
     dp = moe.dp if _laid_out(moe) and spec.experts else 1
+    exchange = dcp_exchange(spec, tp, precision, batch, dcp) if dcp > 1 else None
     return PassWork(batch, tp, spec.dtype, spec.num_hidden_layers, spec.hidden_size,
                     weight_bytes_read(spec, tp, batch, moe), batch * read_bytes(spec, tp, precision, context),
                     linear_flops(spec, tp, batch, batch, moe),
-                    batch * attention_flops(spec, tp, context - 1, 1, decode=True), dp)
+                    batch * attention_flops(spec, tp // dcp, context - 1, 1, decode=True), dp, exchange)
 
 
 def prefill_work(spec: ModelSpec, tp: int, precision: Precision, start: int, count: int) -> PassWork:
