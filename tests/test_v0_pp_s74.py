@@ -28,8 +28,8 @@ def test_v0_pp2_holds_two_shares_of_blocks():
     assert e.num_gpu_blocks == 62194  # [kvplan's V0 budget on an H100 at pp 2: 60.7 GiB // 1 MiB a block]
     # the logged concurrency is the whole pool's: 62,194 x 16 / 8,192 = 121.47
     assert e.log_lines[1] == "Maximum concurrency for 8192 tokens per request: 121.47x"
-    # each of 2 virtual engines schedules 62,194 // 2 = 31,097 blocks; the first request takes 512 of the 31,096
-    # handed out, each further one 512: (31,096 - 512) // 512 + 1 = 59 + 1 = 60, so 2 x 60 = 120 (one pool: 121)
+    # each of 2 virtual engines schedules 62,194 // 2 = 31,097 blocks, admitting while int(0.01 x 31,097) = 310 stay
+    # free (vllm_v0_admission.py): (31,097 - 310 - 512) // 512 + 1 = 59 + 1 = 60, so 2 x 60 = 120 (one pool: 121)
     assert (plan.max_concurrency, plan.max_concurrency_limited_by) == (120, "memory")
     assert e.resident_sequences == 120
 
@@ -39,13 +39,15 @@ def test_v0_pp2_caps_each_engine_at_max_num_seqs():
     # 1,024 tokens: 64 blocks a request, ~491 a share (62,866 // 2 = 31,433 blocks): V0's 256 caps each scheduler
     assert plan.engine.max_num_seqs == 256
     assert (plan.max_concurrency, plan.max_concurrency_limited_by) == (2 * 256, "max_num_seqs")
-    assert plan.engine.resident_sequences == 2 * ((31433 - 1 - 64) // 64 + 1) == 2 * 491
+    # each share keeps int(0.01 x 31,433) = 314 blocks free at admission: (31,433 - 314 - 64) // 64 + 1 = 486
+    assert plan.engine.resident_sequences == 2 * ((31433 - 314 - 64) // 64 + 1) == 2 * 486
 
 
 def test_v0_pp1_unchanged():
     plan = _plan("0.6.3", 8192, pp=1)
     n = plan.engine.num_gpu_blocks
-    assert plan.max_concurrency == (n - 1 - 512) // 512 + 1  # one scheduler over every block, as before
+    # one scheduler over every block, less its 1% watermark (vllm_v0_admission.py)
+    assert plan.max_concurrency == (n - n // 100 - 512) // 512 + 1
 
 
 def test_v1_pp2_schedules_one_pool():

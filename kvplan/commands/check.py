@@ -379,20 +379,24 @@ def _asked_eight_bits_kept(result) -> bool:
     return str(result.kv_dtype).startswith("fp8") and str(kept).startswith("fp8")
 
 
-def _past_the_cap(spec: ModelSpec, dep: Deployment, have: int, where: str, precision, spell, device) -> str:
+def _past_the_cap(spec: ModelSpec, dep: Deployment, have: int, where: str, precision, spell, device,
+                  engines: int = 1) -> str:
     """min_concurrency above the max_num_seqs the scheduler runs at once (v1/core/sched/scheduler.py): planned again
     with the cap raised to min_concurrency (plan.raised_cap), whose per-request runner buffers shrink the cache, to
-    say whether raising it is enough or what else is needed."""
+    say whether raising it is enough or what else is needed. `engines`: V0's virtual engines, each running
+    max_num_seqs on its own (vllm_v0_pp.py), so the cap asked is min_concurrency / engines, rounded up."""
     want, flag = dep.min_concurrency, spell("max_num_seqs")
 
     def plan_with(changes: tuple):
         raised = replace(dep, **dict(changes))
         return _planned(spec, raised, dep.pp or 1, device, _budget_for(spec, raised)[1])
 
-    cap, held = raised_cap(want, plan_with)
+    cap, held = raised_cap(want, plan_with, engines)
     raised, words = replace(dep, **dict(cap)), _changes_in_words(cap, spell)  # max_num_seqs, the batched tokens
-    head = (f"max_concurrency {have} < min_concurrency {want}: vLLM runs at most {flag} {have} sequences at once "
-            f"({where})")
+    runs = f"{flag} {have} sequences at once" if engines == 1 else \
+        (f"{flag} {have // engines} sequences at once on each of V0's {engines} virtual engines (one a pipeline "
+         f"stage), {have} in all")
+    head = f"max_concurrency {have} < min_concurrency {want}: vLLM runs at most {runs} ({where})"
     if held.max_concurrency >= want:  # exactly there: more sequences mean more runner buffers, a smaller cache
         return f"{head}; it holds {want} with {words}."
     reach = what_would_reach(spec, raised, _budget_for(spec, raised)[1], want, precision, spell, device, along=cap)
@@ -544,7 +548,8 @@ def check_deployment(dep: Deployment, spell: Callable[[str], str] = str, resolve
             add("warning", "kv_dtype", kept + ".")
         if want is not None and have < want and not refused and result.max_concurrency_limited_by == "max_num_seqs":
             add("error", "max_num_seqs" if dep.max_num_seqs is not None else "min_concurrency",
-                _past_the_cap(spec, dep, have, where, precision, spell, device))
+                _past_the_cap(spec, dep, have, where, precision, spell, device,
+                              result.engine.virtual_engines if result.engine else 1))
         elif want is not None and have < want and not refused:  # a server that does not start holds no capacity
             need = f"{want} need about {size(want * per_sequence)} per GPU"
             groups = result.engine.num_kv_cache_groups if result.engine else 0

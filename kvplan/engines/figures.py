@@ -164,6 +164,7 @@ class Refusal:
         return respelled(text, self.remedy_flags, spell)
 
 
+NOT_IN_JSON = ("virtual_engines", "watermark_blocks")  # EngineFigures' own readings, which the notes take
 REFUSAL_NOT_IN_JSON = ("options", "onward", "note", "fixes", "remedy_flags", "fix_field", "also", "headline")
 
 
@@ -192,11 +193,15 @@ class EngineFigures:
     # V0's schedulers sharing the blocks, one a pipeline stage (vllm_v0_pp.virtual_engines); kvplan's own reading,
     # which the render's notes take (not in the JSON: the log lines and max_num_seqs already say it)
     virtual_engines: int = 1
+    # the blocks each V0 scheduler keeps free when it admits a request (vllm_v0_admission.watermark_blocks); 0 on
+    # V1. kvplan's reading like virtual_engines, not in the JSON
+    watermark_blocks: int = 0
 
     def to_dict(self, spell: Callable[[str], str] = str) -> dict:
         """`spell`: how the refusal's remedy names the field at fault (Refusal.advice)."""
         data = asdict(self)
-        del data["virtual_engines"]
+        for key in NOT_IN_JSON:
+            del data[key]
         data["log_lines"] = list(self.log_lines)
         for key in ("num_gpu_blocks_override", "override_kv_cache_bytes"):
             if data[key] is None:
@@ -226,7 +231,7 @@ def figure_columns() -> tuple:
     those of LATER_REFUSAL_KEYS are later_figure_columns'."""
     refusal = [f"refusal_{f.name}" for f in fields(Refusal)
                if f.name not in REFUSAL_NOT_IN_JSON + LATER_REFUSAL_KEYS]
-    return tuple(key for f in fields(EngineFigures) if f.name != "virtual_engines"
+    return tuple(key for f in fields(EngineFigures) if f.name not in NOT_IN_JSON
                  for key in (refusal if f.name == "refusal" else [f.name]))
 
 

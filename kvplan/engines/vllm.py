@@ -12,7 +12,8 @@ Rules and where vLLM 0.32.0 has them (paths under vllm/):
   (the null block, v1/core/block_pool.py) is held back before checking that one max_model_len request fits,
   else vLLM refuses with its estimate of the longest max_model_len that would (estimate_max_model_len);
   concurrency = num_blocks / blocks per request over all groups (get_max_concurrency_for_kv_cache_config).
-- resident sequences: vllm_admission.py.
+- resident sequences: vllm_admission.py; V0's scheduler admits them into its share less the watermark:
+  vllm_v0_admission.py.
 - --num-gpu-blocks-override N: OVERRIDE_RULES.
 - configurations refused whatever the memory, asked in the order start-up meets them: configuration_refusal. The
   architecture and the length, while the config is read: vllm_config_read.py; a --dtype, a 16-bit cache dtype other
@@ -48,6 +49,7 @@ from .vllm_kv_dtype import cache_precision, config_hook_line
 from .vllm_mamba_mode import mamba_all_mode
 from .vllm_mamba_state import hybrid_pages, mamba_state_bytes, ssm_state_dtype
 from .vllm_mamba_v0 import keeps_v0_state, v0_rules, v0_state_refusal
+from .vllm_v0_admission import admission_blocks, watermark_blocks
 from .vllm_v0_pp import checked_engines, v0_resident, virtual_engines
 from .vllm_mimo import diffkv_refusal, served_layers
 from .vllm_model_dtype import (built_quantization_refusal, float_kv_refusal, gpu_dtype_refusal, model_dtype_refusal,
@@ -494,12 +496,16 @@ def start(spec, *, tp: int, precision, settings: Settings, available: list, stag
         lines.append(f"Extended KV cache to {num_blocks} blocks ({committed / 2**30:.2f} GiB).")
     one = footprint(sched, length, settings.max_num_batched_tokens, settings.in_flight_batches,
                     settings.prefix_caching, settings.in_flight_tokens)
-    resident = v0_resident(lambda pool: one.resident(pool - 1), num_blocks, engines, settings.max_num_seqs)[1] \
-        if engines > 1 else one.resident(num_blocks - 1)  # the null block is never handed out
+    # the blocks a scheduler admits requests into: V1's pool less its null block, never handed out; each V0 virtual
+    # engine's share less its block manager's watermark (vllm_v0_admission.py)
+    usable = partial(admission_blocks, groups=sched, version=version) if rules.era == "v0" else lambda pool: pool - 1
+    resident = v0_resident(lambda pool: one.resident(usable(pool)), num_blocks, engines, settings.max_num_seqs)[1]
+    watermark = watermark_blocks(num_blocks // engines) if rules.era == "v0" else 0
     figures = replace(_figures(version, min(available), num_blocks, tokens, concurrency, None, lines + size, bs,
-                               groups, per_request, resident, settings, cache), **overridden, virtual_engines=engines)
+                               groups, per_request, resident, settings, cache), **overridden, virtual_engines=engines,
+                      watermark_blocks=watermark)
     # chunked layers full again before a chunk ends; each virtual engine caps its own share at max_num_seqs
-    capped, _, over = v0_resident(lambda pool: one.resident(pool - 1, one.decoding), num_blocks, engines,
+    capped, _, over = v0_resident(lambda pool: one.resident(usable(pool), one.decoding), num_blocks, engines,
                                   settings.max_num_seqs)
     return Startup(figures, capped, "max_num_seqs" if over else "memory", bs)
 

@@ -23,9 +23,9 @@ cache, each with its own share of the blocks and its own max_num_seqs (read in t
   backend ray in 0.8.5 (:1476-1482), ray, mp or external_launcher in 0.9.0 (:1378-1384; the default, None, falls
   back); 0.9.1 takes ParallelConfig's default (None) too (:1434-1441), so V1 from there. kvplan plans the default
   executor. 0.9.1-0.10.1 run pp > 1 on V0 only for a model that falls back for its Mamba state (vllm_mamba_v0.py).
-Not modelled: V0's block-manager watermark (1% of a share kept free at admission: core/block_manager_v2.py
-0.6.3:91, :140-142), which no V0 plan of kvplan prices at pp 1 either; 0.5.0's refusal of any pp > 1 and 0.5.1-0.5.x's
-list of the architectures that take it (config.py 0.5.0:629-631, 0.5.1:271-274)."""
+Each share's scheduler admits requests into it less its block manager's watermark (vllm_v0_admission.py, 1% of the
+share); releases that refuse pp > 1 (every one before 0.5.1, 0.5.1-0.5.2 with their default executor, 0.5.3-0.6.2 for
+an architecture off their list) are plan.sharding.EARLY_PIPELINE's."""
 
 from __future__ import annotations
 

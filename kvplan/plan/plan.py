@@ -506,13 +506,20 @@ def _plan_afresh(spec, context, precision, tp, block_size, budget_for, pp, setti
     return held if held.tp_valid else None  # EPLB may refuse a degree the heads allow
 
 
-def raised_cap(target: int, plan_with: Callable[[tuple], Optional[Plan]]) -> tuple:
+def virtual_engines(held: Plan) -> int:
+    """The schedulers of `held`'s engine that each run max_num_seqs (EngineFigures.virtual_engines); 1 without one."""
+    return held.engine.virtual_engines if held.engine is not None else 1
+
+
+def raised_cap(target: int, plan_with: Callable[[tuple], Optional[Plan]], engines: int = 1) -> tuple:
     """(changes, plan): the engine's cap on the sequences it runs at once raised to `target` (max_num_seqs: vLLM
     0.32.0 v1/core/sched/scheduler.py:129 max_num_running_reqs), and max_num_batched_tokens with it where the engine
     refuses fewer batched tokens than sequences (config/scheduler.py:328-333; engines/vllm_settings.py
     resolve_settings says so on max_num_seqs). `plan_with(changes)` plans the deployment with those settings changed:
     its budget too, as each running request's buffers grow with max_num_seqs. The one place kvplan raises the cap
-    (check's remedies)."""
+    (check's remedies). `engines`: the schedulers that each take max_num_seqs on their own (V0's virtual engines, one
+    a pipeline stage: vllm_v0_pp.py), so that target / engines, rounded up, a scheduler is enough."""
+    target = -(-target // max(engines, 1))
     changes = (("max_num_seqs", target),)
     try:
         return changes, plan_with(changes)
@@ -536,7 +543,7 @@ def reaching(change: tuple, target: int, plan_with: Callable[[tuple], Optional[P
         return change
     if held.max_concurrency_limited_by != "max_num_seqs":  # memory's limit: no cap raised lifts it
         return None
-    cap, held = raised_cap(target, plan_with)
+    cap, held = raised_cap(target, plan_with, virtual_engines(held))
     return change + cap if held is not None and held.max_concurrency >= target else None
 
 

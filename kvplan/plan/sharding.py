@@ -159,12 +159,76 @@ NO_PIPELINE = {
 }
 
 
+# Before SupportsPP (0.6.3), by release (config.py, read in the wheels 0.2.0, 0.4.0, 0.5.0, 0.5.0.post1, 0.5.1-0.5.5,
+# 0.5.3.post1, 0.6.0, 0.6.1, 0.6.1.post2, 0.6.2):
+# - up to 0.5.0.post1 ParallelConfig._verify_args refuses any pp > 1 (0.2.0:250-253, 0.4.0:503-506, 0.5.0:628-631);
+# - 0.5.1 and 0.5.2 refuse it with the multiprocessing executor (0.5.1:711-714, 0.5.2:702-705), which ParallelConfig
+#   picks on one node where no Ray placement group is set (0.5.1:679, 0.5.2:676); kvplan plans that default (Ray's
+#   executor would meet the list below);
+# - 0.5.3 to 0.6.2 ModelConfig.verify_with_parallel_config takes pp > 1 only where every name of the config's
+#   `architectures` is on _PP_SUPPORTED_MODELS (0.5.3:31, :281-285; 0.5.3.post1:31, :275; 0.5.4:32, :283; 0.5.5:36,
+#   :347; 0.6.0:37, :413; 0.6.1:37, :418; 0.6.2:36, :424), each release's list below in its own order (the message
+#   prints it). From 0.6.3 the registry's SupportsPP decides (NO_PIPELINE, modelled from 0.11.0).
+# Each row: first release, the refusal (vLLM's message), the architectures taken (None: none), where vLLM says it.
+_PP_051 = ("AquilaModel", "AquilaForCausalLM", "InternLMForCausalLM", "LlamaForCausalLM", "LLaMAForCausalLM",
+           "MistralForCausalLM", "Phi3ForCausalLM", "GPT2LMHeadModel")
+_PP_054 = ("AquilaModel", "AquilaForCausalLM", "DeepseekV2ForCausalLM", "InternLMForCausalLM", "LlamaForCausalLM",
+           "LLaMAForCausalLM", "MistralForCausalLM", "Phi3ForCausalLM", "GPT2LMHeadModel", "MixtralForCausalLM",
+           "NemotronForCausalLM", "Qwen2ForCausalLM", "Qwen2MoeForCausalLM", "QWenLMHeadModel")
+_PP_061 = ("AquilaForCausalLM", "AquilaModel", "DeepseekV2ForCausalLM", "GPT2LMHeadModel", "InternLM2ForCausalLM",
+           "InternLMForCausalLM", "InternVLChatModel", "JAISLMHeadModel", "LlamaForCausalLM", "LLaMAForCausalLM",
+           "MistralForCausalLM", "MixtralForCausalLM", "NemotronForCausalLM", "Phi3ForCausalLM", "Qwen2ForCausalLM",
+           "Qwen2MoeForCausalLM", "QWenLMHeadModel")
+PP_LISTED = "Pipeline parallelism is only supported for the following  architectures: {listed}."
+_LISTED_BY = "config.py ModelConfig.verify_with_parallel_config"
+EARLY_PIPELINE = (
+    ((0, 2), "Pipeline parallelism is not supported yet.", None, "config.py ParallelConfig._verify_args"),
+    ((0, 5, 1), "Pipeline parallelism is not supported yet with multiprocessing.", None,
+     "config.py ParallelConfig._verify_args, with the executor it picks on one node"),
+    ((0, 5, 3), PP_LISTED, _PP_051 + ("MixtralForCausalLM",), _LISTED_BY),
+    ((0, 5, 4), PP_LISTED, _PP_054, _LISTED_BY),
+    ((0, 5, 5), PP_LISTED, _PP_054[:4] + ("JAISLMHeadModel",) + _PP_054[4:], _LISTED_BY),
+    ((0, 6, 1), PP_LISTED, _PP_061, _LISTED_BY),
+    ((0, 6, 2), PP_LISTED, _PP_061 + ("Qwen2VLForConditionalGeneration",), _LISTED_BY),
+)
+SUPPORTS_PP_SINCE = (0, 6, 3)
+
+
+def _early_pipeline_refusal(names: tuple, release: tuple) -> str:
+    """vLLM's own message refusing pp > 1 for a config naming `names` before SUPPORTS_PP_SINCE (EARLY_PIPELINE); ""
+    where the release takes them."""
+    row = next((row for row in reversed(EARLY_PIPELINE) if release >= row[0]), None)
+    if row is None or release >= SUPPORTS_PP_SINCE:
+        return ""
+    _, message, taken, where = row
+    if taken is not None and all(name in taken for name in names):
+        return ""
+    return f"\"{message.format(listed=list(taken or ()))}\" ({where})"
+
+
+def pipeline_release(spec: ModelSpec, version: str) -> str:
+    """The first release after `version`, up to 0.6.3, that takes pp > 1 for the model (EARLY_PIPELINE; at 0.6.3
+    NO_PIPELINE's architectures refused in every release before 0.11 too), "" where none of them does."""
+    from ..engines.vllm_versions import parse_version
+
+    later = sorted({row[0] for row in EARLY_PIPELINE} | {SUPPORTS_PP_SINCE})
+    for release in (r for r in later if r > parse_version(version)):
+        named = ".".join(map(str, release + (0,) * (3 - len(release))))
+        if not pipeline_refusal(spec, named):
+            return named
+    return ""
+
+
 def pipeline_refusal(spec: ModelSpec, version: Optional[str] = None) -> str:
-    """vLLM `version`'s refusal of any pp > 1 for the model's architecture (NO_PIPELINE; None: kvplan's pinned
-    release), in words; "" where it takes pipeline stages."""
+    """vLLM `version`'s refusal of any pp > 1 for the model's architecture (EARLY_PIPELINE before 0.6.3, NO_PIPELINE;
+    None: kvplan's pinned release), in words; "" where it takes pipeline stages."""
+    from ..engines.vllm_config_read import registry_names
     from ..engines.vllm_registry import served_architecture
     from ..engines.vllm_versions import PINNED, parse_version
 
+    early = _early_pipeline_refusal(registry_names(spec), parse_version(version or PINNED))
+    if early:
+        return f"vLLM {version} refuses it: {early}"
     architecture = served_architecture(spec, version)
     refused = NO_PIPELINE.get(architecture)
     release = parse_version(version or PINNED)
@@ -181,7 +245,9 @@ def _pp_errors(spec: ModelSpec, pp: int, partition: Optional[tuple], spell: Call
     layers, stages, split = spec.num_hidden_layers, spell("pp"), spell("pp_layer_partition")
     refused = pipeline_refusal(spec, version) if pp > 1 else ""
     if refused:
-        return [f"{stages} {pp}: {refused}; only {stages} 1 starts."]
+        later = pipeline_release(spec, version) if version else ""
+        newer = f"{spell('engine')} vllm=={later} or newer takes it; at vllm=={version} " if later else ""
+        return [f"{stages} {pp}: {refused}; {newer}only {stages} 1 starts."]
     if partition is not None:
         if len(partition) != pp:
             return [f"{split} has {len(partition)} stages ({','.join(map(str, partition))}) but {stages} is {pp}: "

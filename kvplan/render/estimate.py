@@ -499,17 +499,29 @@ def small_budget_note(budget, spell=str, mark=str) -> str:
             f"{n}G ({n} GiB) or {n}GiB?")
 
 
+def watermark_words(e) -> str:
+    """What V0's block manager keeps free when it admits a request (vllm_v0_admission.py); '' on V1."""
+    if not e.watermark_blocks:
+        return ""
+    return (f", admitting a request only while it leaves {e.watermark_blocks:,} of them free (the block manager's 1% "
+            f"watermark)")
+
+
 def concurrency_note(p: Plan, spell=str) -> str:
     """Where the row's `requests` (what the engine holds at once: vllm_admission, max_num_seqs) is not vLLM's logged
     "Maximum concurrency" rounded down, both and why; '' where they agree."""
     e = _engine(p)
     engines = 1 if e is None else e.virtual_engines
-    if e is not None and e.starts and p.max_concurrency == 0 and e.num_gpu_blocks and engines > 1:
-        # up to 0.7 V0 starts on the whole count (vllm_v0_pp.py)
+    if e is not None and e.starts and p.max_concurrency == 0 and e.num_gpu_blocks and e.watermark_blocks + engines > 1:
+        # V0 starts on the whole count up to 0.7 (vllm_v0_pp.py), and admits into a share less its watermark
         share = e.num_gpu_blocks // engines
-        return (f"max len {p.context:,} {dtype_label(p)} tp {p.tp}: vLLM starts, but each of V0's {engines} virtual "
-                f"engines (one a pipeline stage) schedules {share:,} blocks ({share * e.block_size:,} tokens), fewer "
-                f"than one request of max len needs: it never runs one (\"exceeds the capacity of block_manager\").")
+        who = f"each of V0's {engines} virtual engines (one a pipeline stage) schedules" if engines > 1 \
+            else "V0's scheduler schedules"
+        left = share - e.watermark_blocks
+        need = f", fewer than the {e.blocks_per_request:,} one request of max len needs" if e.blocks_per_request else ""
+        return (f"max len {p.context:,} {dtype_label(p)} tp {p.tp}: vLLM starts, but {who} {share:,} blocks"
+                f"{watermark_words(e)}: {left:,} blocks ({left * e.block_size:,} tokens){need}, so it never runs "
+                f"one (\"exceeds the capacity of block_manager\").")
     if not p.fits or e is None or e.max_concurrency is None or p.max_concurrency is None:
         return ""
     logged = int(e.max_concurrency)
@@ -522,7 +534,9 @@ def concurrency_note(p: Plan, spell=str) -> str:
                "fewer: blocks past a sliding window or attention chunk, and Mamba states behind the newest, are freed")
     elif engines > 1:
         why = (f"V0's {engines} virtual engines, one a pipeline stage, each schedule their own "
-               f"{e.num_gpu_blocks // engines:,} blocks")
+               f"{e.num_gpu_blocks // engines:,} blocks{watermark_words(e)}")
+    elif e.watermark_blocks:
+        why = f"V0's scheduler schedules {e.num_gpu_blocks:,} blocks{watermark_words(e)}"
     else:
         why = ("the scheduler admits a request only while all its blocks are free, out of the pool less its null "
                "block")
