@@ -455,8 +455,9 @@ def start(spec, *, tp: int, precision, settings: Settings, available: list, stag
         per_block = block_of(stage)
         if per_block == 0:
             continue
-        if rule is not None:
+        if rule is not None and rules.era != "v0":  # each V1 worker logs its own count (V0: v0_override_line)
             lines.append(f"Overriding num_gpu_blocks={memory // per_block} with num_gpu_blocks_override={override}")
+        if rule is not None:
             if rule != "ignored" and override * per_block > memory and too_big is None:
                 too_big = (override * per_block, memory)
             if rule == "checked":
@@ -467,6 +468,8 @@ def start(spec, *, tp: int, precision, settings: Settings, available: list, stag
         blocks.append(override if rule in ("checked", "after_check") else memory // per_block)
         if refusal is None and not measured and rules.era != "v0":
             refusal = check(memory, priced(stage), hint=more_memory_hint(rules, util))
+    if rule is not None and rules.era == "v0" and blocks:
+        lines.append(v0_override_line(stages, available, block_of, override))
     if refusal is None and rules.era == "v0" and blocks:  # every V0 worker checks the count the executor logs
         refusal = check(min(blocks), 1)
     if refusal is None and measured and blocks:
@@ -488,7 +491,8 @@ def start(spec, *, tp: int, precision, settings: Settings, available: list, stag
         if rules.era == "v0":  # V0 logged its block counts before refusing
             lines += size
         return Startup(replace(_figures(version, min(available), num_blocks, None, None, refusal, lines, bs, groups,
-                                        per_request, 0, settings, cache), **overridden), 0, "memory")
+                                        per_request, 0, settings, cache), **overridden, virtual_engines=engines),
+                       0, "memory")
     if measured:  # extensible_kv_cache.py:536-540, each worker once it commits the agreed count
         committed = committed_bytes(num_blocks, _segment_strides(spec, groups, stages[0]), measured[0].granule_bytes)
         lines.append(f"Extended KV cache to {num_blocks} blocks ({committed / 2**30:.2f} GiB).")
@@ -554,6 +558,14 @@ def after_warmup_refusal(groups, stages: list, num_blocks: int, check) -> Option
 def _stage_block(groups, stage: set) -> int:
     """Pool bytes a block on one stage: the widest group's (every other group's layers share its tensors)."""
     return max(g.bytes_per_block(stage) for g in groups)
+
+
+def v0_override_line(stages, available: list, block_of, override: int) -> str:
+    """V0's one --num-gpu-blocks-override line: LLMEngine._initialize_kv_caches logs it once, with the count
+    determine_num_available_blocks agrees on, the fewest of any worker (engine/llm_engine.py 0.7.3:423-429, 0.8.5:
+    424-429; executor/executor_base.py 0.8.5:103-106), where each V1 worker logs its own."""
+    fewest = min(memory // block_of(stage) for stage, memory in zip(stages, available) if block_of(stage))
+    return f"Overriding num_gpu_blocks={fewest} with num_gpu_blocks_override={override}"
 
 
 def memory_refusal(memory: int, per_block: int, *, groups, settings: Settings, per_request: int, rules: Behaviour,
