@@ -164,7 +164,8 @@ class Refusal:
         return respelled(text, self.remedy_flags, spell)
 
 
-NOT_IN_JSON = ("virtual_engines", "watermark_blocks")  # EngineFigures' own readings, which the notes take
+# EngineFigures' own readings, which the notes take
+NOT_IN_JSON = ("virtual_engines", "watermark_blocks", "fewest_blocks")
 REFUSAL_NOT_IN_JSON = ("options", "onward", "note", "fixes", "remedy_flags", "fix_field", "also", "headline")
 
 
@@ -196,6 +197,10 @@ class EngineFigures:
     # the blocks each V0 scheduler keeps free when it admits a request (vllm_v0_admission.watermark_blocks); 0 on
     # V1. kvplan's reading like virtual_engines, not in the JSON
     watermark_blocks: int = 0
+    # the fewest blocks with which the engine admits one request of max len (V1: the request's and the null block;
+    # V0: each virtual engine's share past its watermark, vllm_v0_admission.fewest_share), for the fix of a
+    # --num-gpu-blocks-override too small; kvplan's reading, not in the JSON
+    fewest_blocks: Optional[int] = None
 
     def to_dict(self, spell: Callable[[str], str] = str) -> dict:
         """`spell`: how the refusal's remedy names the field at fault (Refusal.advice)."""

@@ -49,7 +49,7 @@ from .vllm_kv_dtype import cache_precision, config_hook_line
 from .vllm_mamba_mode import mamba_all_mode
 from .vllm_mamba_state import hybrid_pages, mamba_state_bytes, ssm_state_dtype
 from .vllm_mamba_v0 import keeps_v0_state, v0_rules, v0_state_refusal
-from .vllm_v0_admission import admission_blocks, watermark_blocks
+from .vllm_v0_admission import admission_blocks, fewest_share, null_blocks, watermark_blocks
 from .vllm_v0_pp import checked_engines, v0_resident, virtual_engines
 from .vllm_mimo import diffkv_refusal, served_layers
 from .vllm_model_dtype import (built_quantization_refusal, float_kv_refusal, gpu_dtype_refusal, model_dtype_refusal,
@@ -457,8 +457,9 @@ def start(spec, *, tp: int, precision, settings: Settings, available: list, stag
         per_block = block_of(stage)
         if per_block == 0:
             continue
-        if rule is not None:
+        if rule is not None and rules.era != "v0":  # each V1 worker logs its own count (V0: v0_override_line)
             lines.append(f"Overriding num_gpu_blocks={memory // per_block} with num_gpu_blocks_override={override}")
+        if rule is not None:
             if rule != "ignored" and override * per_block > memory and too_big is None:
                 too_big = (override * per_block, memory)
             if rule == "checked":
@@ -469,6 +470,8 @@ def start(spec, *, tp: int, precision, settings: Settings, available: list, stag
         blocks.append(override if rule in ("checked", "after_check") else memory // per_block)
         if refusal is None and not measured and rules.era != "v0":
             refusal = check(memory, priced(stage), hint=more_memory_hint(rules, util))
+    if rule is not None and rules.era == "v0" and blocks:
+        lines.append(v0_override_line(stages, available, block_of, override))
     if refusal is None and rules.era == "v0" and blocks:  # every V0 worker checks the count the executor logs
         refusal = check(min(blocks), 1)
     if refusal is None and measured and blocks:
@@ -486,11 +489,17 @@ def start(spec, *, tp: int, precision, settings: Settings, available: list, stag
     size = [line for line in (multiply_line(dcp, version, rules),) if line] + size
     overridden = dict(num_gpu_blocks_override=override, override_kv_cache_bytes=override * per_block) \
         if rule is not None and rule != "ignored" else {}
+    # the fewest blocks that admit one request of max len: V1's pool holds back its null block, each V0 share its
+    # watermark (vllm_v0_admission.py)
+    fewest = engines * fewest_share(per_request, null_blocks(sched, version)) if rules.era == "v0" \
+        else per_request + 1
+    watermark = watermark_blocks(num_blocks // engines) if rules.era == "v0" else 0
     if refusal is not None:
         if rules.era == "v0":  # V0 logged its block counts before refusing
             lines += size
         return Startup(replace(_figures(version, min(available), num_blocks, None, None, refusal, lines, bs, groups,
-                                        per_request, 0, settings, cache), **overridden), 0, "memory")
+                                        per_request, 0, settings, cache), **overridden, virtual_engines=engines,
+                               watermark_blocks=watermark, fewest_blocks=fewest), 0, "memory")
     if measured:  # extensible_kv_cache.py:536-540, each worker once it commits the agreed count
         committed = committed_bytes(num_blocks, _segment_strides(spec, groups, stages[0]), measured[0].granule_bytes)
         lines.append(f"Extended KV cache to {num_blocks} blocks ({committed / 2**30:.2f} GiB).")
@@ -500,10 +509,9 @@ def start(spec, *, tp: int, precision, settings: Settings, available: list, stag
     # engine's share less its block manager's watermark (vllm_v0_admission.py)
     usable = partial(admission_blocks, groups=sched, version=version) if rules.era == "v0" else lambda pool: pool - 1
     resident = v0_resident(lambda pool: one.resident(usable(pool)), num_blocks, engines, settings.max_num_seqs)[1]
-    watermark = watermark_blocks(num_blocks // engines) if rules.era == "v0" else 0
     figures = replace(_figures(version, min(available), num_blocks, tokens, concurrency, None, lines + size, bs,
                                groups, per_request, resident, settings, cache), **overridden, virtual_engines=engines,
-                      watermark_blocks=watermark)
+                      watermark_blocks=watermark, fewest_blocks=fewest)
     # chunked layers full again before a chunk ends; each virtual engine caps its own share at max_num_seqs
     capped, _, over = v0_resident(lambda pool: one.resident(usable(pool), one.decoding), num_blocks, engines,
                                   settings.max_num_seqs)
@@ -560,6 +568,14 @@ def after_warmup_refusal(groups, stages: list, num_blocks: int, check) -> Option
 def _stage_block(groups, stage: set) -> int:
     """Pool bytes a block on one stage: the widest group's (every other group's layers share its tensors)."""
     return max(g.bytes_per_block(stage) for g in groups)
+
+
+def v0_override_line(stages, available: list, block_of, override: int) -> str:
+    """V0's one --num-gpu-blocks-override line: LLMEngine._initialize_kv_caches logs it once, with the count
+    determine_num_available_blocks agrees on, the fewest of any worker (engine/llm_engine.py 0.7.3:423-429, 0.8.5:
+    424-429; executor/executor_base.py 0.8.5:103-106), where each V1 worker logs its own."""
+    fewest = min(memory // block_of(stage) for stage, memory in zip(stages, available) if block_of(stage))
+    return f"Overriding num_gpu_blocks={fewest} with num_gpu_blocks_override={override}"
 
 
 def memory_refusal(memory: int, per_block: int, *, groups, settings: Settings, per_request: int, rules: Behaviour,

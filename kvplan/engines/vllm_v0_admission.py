@@ -39,6 +39,21 @@ def watermark_blocks(share: int) -> int:
 def admission_blocks(share: int, groups, version: str) -> int:
     """Blocks of a V0 scheduler's `share` that the requests it admits one after another may take: the share less its
     watermark, less the null block where a sliding window's requests drop blocks under BlockSpaceManagerV2."""
+    return share - watermark_blocks(share) - null_blocks(groups, version)
+
+
+def null_blocks(groups, version: str) -> int:
+    """The null block V0 holds back in a scheduler's share: one where a sliding window's requests drop blocks under
+    BlockSpaceManagerV2 (NULL_BLOCK_SINCE), else none."""
     sliding = any(g.spec.kind == "sliding" for g in groups)
-    null = 1 if sliding and parse_version(version) >= NULL_BLOCK_SINCE else 0
-    return share - watermark_blocks(share) - null
+    return 1 if sliding and parse_version(version) >= NULL_BLOCK_SINCE else 0
+
+
+def fewest_share(need: int, null: int) -> int:
+    """The smallest share whose scheduler admits one request of `need` blocks: share - int(0.01 x share) - null >=
+    need (can_allocate's test, docstring). The watermark grows by a block every 100, so the answer is within
+    need / 99 + 2 blocks of need + null."""
+    share = need + null
+    while share - watermark_blocks(share) - null < need:
+        share += 1
+    return share

@@ -238,9 +238,29 @@ def override_fix(plan: Plan, spell=str) -> str:
     most = plan.kv_budget_bytes_per_gpu // per_block
     if e.override_kv_cache_bytes > plan.kv_budget_bytes_per_gpu:
         return f"{flag} {e.num_gpu_blocks_override:,} blocks do not fit the budget; at most {most:,} do."
+    budget = f", and the budget holds {most:,}." if most > 0 else "."
+    if e.virtual_engines > 1:  # V0 schedules a share of them a stage (vllm_v0_pp.py)
+        return (f"{flag} {e.num_gpu_blocks_override:,} blocks hold no request of max len: {v0_shares(e)}"
+                f"{watermark_words(e)}, so at least {e.fewest_blocks:,} in all" + budget)
+    kept = "its watermark kept free" if e.watermark_blocks else "the null block included"
     return (f"{flag} {e.num_gpu_blocks_override:,} blocks hold no request of max len; one needs "
-            f"{e.blocks_per_request + 1:,} (the null block included)" + (f", and the budget holds {most:,}."
-                                                                           if most > 0 else "."))
+            f"{e.fewest_blocks:,} ({kept})" + budget)
+
+
+def v0_shared(plan) -> bool:
+    """Whether V0's virtual engines, one a pipeline stage, share the plan's logged blocks (vllm_v0_pp.py)."""
+    e = _engine(plan)
+    return e is not None and e.virtual_engines > 1 and bool(e.num_gpu_blocks)
+
+
+def v0_shares(e) -> str:
+    """How V0's virtual engines split the blocks `e` (EngineFigures) logs, against what one request of max len
+    needs: "each of V0's 2 virtual engines (one a pipeline stage) schedules 1,570 of the 3,140 blocks (25,120
+    tokens), and one request of max len needs 2,048" (vllm_v0_pp.py: block manager num_gpu_blocks // pp)."""
+    share = e.num_gpu_blocks // e.virtual_engines
+    return (f"each of V0's {e.virtual_engines} virtual engines (one a pipeline stage) schedules {share:,} of the "
+            f"{e.num_gpu_blocks:,} blocks ({share * e.block_size:,} tokens), and one request of max len needs "
+            f"{e.blocks_per_request:,}")
 
 
 def decode_cells(p: Plan) -> tuple:
@@ -479,6 +499,12 @@ def footnotes(result, plans: list, spell=str) -> list:
             outcome = "starts but holds no request" if _engine(p).starts else "does not start"
             lines.append(f"[red]max len {p.context:,} {p.kv_dtype} tp {p.tp} {outcome}:[/red] "
                          + override_fix(p, spell))
+        elif not p.fits and v0_shared(p):
+            # the budget holds a request, the share one V0 scheduler gets of it does not (vllm_v0_pp.py); where
+            # vLLM starts all the same, concurrency_note has said so
+            head = f"[red]max len {p.context:,} {p.kv_dtype} tp {p.tp}"
+            lines.append(f"{head} starts but holds no request:[/red] {p.suggestion(spell)}." if _engine(p).starts
+                         else f"{head} does not fit:[/red] {v0_shares(_engine(p))}; {p.suggestion(spell)}.")
         elif not p.fits:
             lines.append(f"[red]max len {p.context:,} {p.kv_dtype} tp {p.tp} does not fit:[/red] one request "
                          f"needs {size(p.kv_bytes_per_sequence_per_gpu)} of KV per GPU, the budget is "
