@@ -85,3 +85,18 @@ def test_override_fix_names_the_share_not_the_null_block():
     # what kvplan's own plan then holds: 2 x 517 = 1,034 blocks give each share one request; 1,033 // 2 = 516, none
     assert _plan("0.7.3", max_model_len=8192, num_gpu_blocks_override=1034).max_concurrency == 2
     assert _plan("0.7.3", max_model_len=8192, num_gpu_blocks_override=1033).max_concurrency == 0
+
+
+def test_a_config_naming_thousands_of_architectures_plans_in_time():
+    """Fuzz campaign seed 7474 (session 74): a config whose `architectures` repeats one name 5,000 times took 4 s to
+    plan (served_name walked the list in every one of ~440 calls). Each list is walked once now; the answer is
+    vLLM's walk's: the first name its registry lists, else the first."""
+    from kvplan.engines.vllm_registry import _first_served, served_name
+
+    names = ["NoSuchForCausalLM"] * 5000 + ["LlamaForCausalLM"]
+    assert served_name(names, "0.28.0") == "LlamaForCausalLM"
+    assert served_name(["NoSuchForCausalLM"] * 5000, "0.28.0") == "NoSuchForCausalLM"
+    walked = _first_served.cache_info().misses
+    for _ in range(3):  # a plan asks again and again: the list is walked once
+        assert served_name(names, "0.28.0") == "LlamaForCausalLM"
+    assert _first_served.cache_info().misses == walked

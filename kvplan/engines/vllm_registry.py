@@ -37,6 +37,7 @@ language_model_architecture (the nested config's class, walked alike).
 
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import NamedTuple, Optional
 
 from .vllm_registry_names import LISTED_0_32
@@ -450,9 +451,14 @@ def served_name(names, version: Optional[str]) -> str:
     (model_loader/utils.py 0.7.2:45-74, :92-98), so the first decides there too.
     Not modelled: where no name is in the registry by its own name, 0.32 tries the Transformers backend on the first
     name before a later one served through _normalize_arch (:1345-1355); kvplan takes the walk's."""
-    names = tuple(names)
-    release = version or PINNED
-    return next((name for name in names if lists(name, release)), names[0] if names else "")
+    return _first_served(tuple(names), version or PINNED)
+
+
+@lru_cache(maxsize=256)
+def _first_served(names: tuple, release: str) -> str:
+    """served_name's walk, once a list and release: a plan asks it hundreds of times, and a config may name
+    thousands (a fuzzed one took seconds a plan), each name asked once."""
+    return next((name for name in dict.fromkeys(names) if lists(name, release)), names[0] if names else "")
 
 
 def served_architecture(spec, version: Optional[str] = None) -> str:
