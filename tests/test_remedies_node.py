@@ -397,8 +397,9 @@ def test_gemma_3n_is_refused_pipeline_stages_on_the_pp_key():
     assert finding["key"] == "pp"
     assert finding["message"] == ("--pipeline-parallel-size 2: vLLM 0.32.0 refuses pipeline parallelism for "
                                   "Gemma3nForConditionalGeneration: its model class does not implement SupportsPP "
-                                  "(config/model.py verify_with_parallel_config); only --pipeline-parallel-size 1 "
-                                  "starts.")
+                                  "(\"Pipeline parallelism is not supported for this model. Supported models "
+                                  "implement the `SupportsPP` interface.\", config/model.py "
+                                  "ModelConfig.verify_with_parallel_config); only --pipeline-parallel-size 1 starts.")
     assert _passes("google/gemma-3n-E2B", gpu="L4", tensor_parallel_size=1, max_model_len=32768)
 
 

@@ -129,13 +129,16 @@ def stage_cache_layers(spec: ModelSpec, stages: tuple) -> list:
     return held
 
 
-# Architectures whose vLLM model class does not implement SupportsPP, which config/model.py refuses at pp > 1 whatever
-# the memory (verify_with_parallel_config, 0.32.0:1557-1563: "Pipeline parallelism is not supported for this model"; the
-# same check in every release 0.11.0-0.34.0, e.g. 0.11.0:1062, 0.34.0:1594): architecture -> (first release refused,
-# last release refused; "" for every one before or since). Read off each release's registry (every class of
-# model_executor/models/registry.py _VLLM_MODELS imported and asked interfaces.supports_pp, 0.11.0 to 0.34.0; 0.15.0 and
-# 0.15.1, wheels only, by their registries' classes' bases, SupportsPP or not, which give 0.14.1's and 0.16.0's answers
-# there too): the generative decoders among them (drafters and encoder-only models never take pp here), e.g. 0.32.0
+# Architectures whose vLLM model class does not implement SupportsPP, which ModelConfig.verify_with_parallel_config
+# refuses at pp > 1 whatever the memory, in the same words from 0.6.3 on (SUPPORTS_PP_REFUSAL; config.py 0.6.3:415-418,
+# 0.8.5:944-947, 0.10.0:1218-1221; config/__init__.py 0.10.1:1315-1319, 0.10.2:1365-1369; config/model.py
+# 0.11.0:1059-1063, 0.32.0:1557-1563, 0.34.0:1590-1595): architecture -> (first release refused, last release
+# refused; "" for every one before or since). Read off each release's registry: 0.6.3-0.10.2 by
+# benchmarks/vllm_reference/supports_pp_scan.py (every three-part release's wheel, the registered class's bases,
+# SupportsPP or not, through the classes it subclasses); 0.11.0 to 0.34.0 by every class of
+# model_executor/models/registry.py _VLLM_MODELS imported and asked interfaces.supports_pp (0.15.0 and 0.15.1, wheels
+# only, by their bases, which give 0.14.1's and 0.16.0's answers there too). The generative decoders among them
+# (drafters, pooling and encoder-decoder models never take pp here), e.g. 0.32.0
 # gemma3n.py:1102 Gemma3nForCausalLM(nn.Module), gemma3n_mm.py:575-576, mamba2.py:170-171, zamba2.py:836,
 # idefics3.py:522-523 (SmolVLM subclasses it: smolvlm.py:31), phi4mm.py:1035, iquest_loopcoder.py:536, hrm_text.py:457,
 # paddleocr_vl.py:934, aria.py:375; DeepSeek-V4 from 0.21.0 on (deepseek_v4.py 0.20.0:1413
@@ -144,6 +147,17 @@ def stage_cache_layers(spec: ModelSpec, stages: tuple) -> list:
 # 0.34.0's alice_ai.py:581 (nn.Module, HasInnerState, IsHybrid, SupportsLoRA, MixtureOfExperts), domyn_edge.py:226 and
 # dory.py:283 (nn.Module), zaya.py:536 (nn.Module, HasInnerState, IsHybrid), models/mistral/mistral_large4/
 # nvidia/model.py:449 and amd/model.py:468 (nn.Module, SupportsEagle3): the first three registered from 0.33.0.
+# Those refused before 0.11 only, until the release before the one whose class gains SupportsPP: ChatGLM (chatglm.py
+# 0.6.3:565, 0.6.4:580) and Molmo (molmo.py 0.6.3:1031, 0.6.4:1025) until 0.6.3; Mamba / FalconMamba (mamba.py
+# 0.6.4:133, 0.6.5:156) and Jamba (jamba.py 0.6.4:330, 0.6.5:364) until 0.6.4; Llama 4 (mllama4.py 0.8.3:692,
+# 0.8.4:653) until 0.8.3; Ovis (ovis.py 0.9.0:398, 0.9.1:404) until 0.9.0; Plamo2 (plamo2.py 0.10.0:585, 0.10.1:703)
+# until 0.10.0; HunYuan V1 dense / MoE (hunyuan_v1.py 0.10.1:844 HunYuanV1Base(nn.Module, SupportsLoRA), 0.10.2:844
+# with SupportsPP), Kimi-VL (kimi_vl.py 0.10.1:273, 0.10.2:281) and gpt-oss (gpt_oss.py 0.10.1:229
+# GptOssForCausalLM(nn.Module), 0.10.2:616) until 0.10.1; Mllama (mllama.py 0.6.3:895 ... 0.10.2:1273), Phi-4-flash
+# (phi4flash.py 0.10.2:598) and NemotronH_Nano_VL (nano_nemotron_vl.py, 0.10.2 only; NemotronH_Nano_VL_V2 from 0.11.0)
+# in every release that lists them. Every other generative decoder registered in 0.6.3-0.10.2 implements SupportsPP
+# there (Gemma-2, Phi-3, Mixtral, DeepSeek-V2 from 0.6.3: gemma2.py 0.6.3:363, phi3.py 0.6.3:8 subclassing llama.py
+# :443 LlamaForCausalLM(nn.Module, SupportsLoRA, SupportsPP), mixtral.py :312, deepseek_v2.py :479).
 NO_PIPELINE = {
     **dict.fromkeys(("Gemma3nForCausalLM", "Gemma3nForConditionalGeneration", "Idefics3ForConditionalGeneration",
                      "SmolVLMForConditionalGeneration", "Mamba2ForCausalLM", "Zamba2ForCausalLM", "Phi4MMForCausalLM",
@@ -156,7 +170,35 @@ NO_PIPELINE = {
     "DeepseekV4ForCausalLM": ("", "0.20.2"), "AriaForConditionalGeneration": ("", "0.33.0"),
     "OuroForCausalLM": ("", "0.26.0"), "Phi4MultimodalForCausalLM": ("", "0.12.0"),
     "DiffusionGemmaForBlockDiffusion": ("0.27.0", ""),
+    **dict.fromkeys(("ChatGLMModel", "ChatGLMForConditionalGeneration", "MolmoForCausalLM"), ("", "0.6.3")),
+    **dict.fromkeys(("MambaForCausalLM", "FalconMambaForCausalLM", "JambaForCausalLM"), ("", "0.6.4")),
+    "Llama4ForConditionalGeneration": ("", "0.8.3"), "Ovis": ("", "0.9.0"), "Plamo2ForCausalLM": ("", "0.10.0"),
+    **dict.fromkeys(("HunYuanDenseV1ForCausalLM", "HunYuanMoEV1ForCausalLM", "KimiVLForConditionalGeneration",
+                     "GptOssForCausalLM"), ("", "0.10.1")),
+    **dict.fromkeys(("MllamaForConditionalGeneration", "Phi4FlashForCausalLM", "NemotronH_Nano_VL"), ("", "0.10.2")),
 }
+SUPPORTS_PP_REFUSAL = ("Pipeline parallelism is not supported for this model. Supported models implement the "
+                       "`SupportsPP` interface.")
+
+
+def refuses_pipeline(architecture: str, version: Optional[str] = None) -> bool:
+    """Whether vLLM `version` (None: kvplan's pinned release) refuses pp > 1 for `architecture` since its class lacks
+    SupportsPP (NO_PIPELINE; releases before SUPPORTS_PP_SINCE refuse by EARLY_PIPELINE instead). Not where the
+    release's registry refuses the name (vllm_config_read.architecture_refusal): that comes first, while the config
+    is read."""
+    from ..engines.vllm_config_read import architecture_refusal
+    from ..engines.vllm_versions import PINNED, parse_version
+
+    refused, release = NO_PIPELINE.get(architecture), parse_version(version or PINNED)
+    return (refused is not None and release >= SUPPORTS_PP_SINCE
+            and architecture_refusal(architecture, version or PINNED) is None
+            and not (refused[0] and release < parse_version(refused[0]))
+            and not (refused[1] and release > parse_version(refused[1])))
+
+
+def _supports_pp_file(release: tuple) -> str:
+    """The file ModelConfig.verify_with_parallel_config lives in (SUPPORTS_PP_REFUSAL's citations)."""
+    return "config.py" if release < (0, 10, 1) else "config/__init__.py" if release < (0, 11) else "config/model.py"
 
 
 # Before SupportsPP (0.6.3), by release (config.py, read in the wheels 0.2.0, 0.4.0, 0.5.0, 0.5.0.post1, 0.5.1-0.5.5,
@@ -168,7 +210,7 @@ NO_PIPELINE = {
 # - 0.5.3 to 0.6.2 ModelConfig.verify_with_parallel_config takes pp > 1 only where every name of the config's
 #   `architectures` is on _PP_SUPPORTED_MODELS (0.5.3:31, :281-285; 0.5.3.post1:31, :275; 0.5.4:32, :283; 0.5.5:36,
 #   :347; 0.6.0:37, :413; 0.6.1:37, :418; 0.6.2:36, :424), each release's list below in its own order (the message
-#   prints it). From 0.6.3 the registry's SupportsPP decides (NO_PIPELINE, modelled from 0.11.0).
+#   prints it). From 0.6.3 the registry's SupportsPP decides (NO_PIPELINE).
 # Each row: first release, the refusal (vLLM's message), the architectures taken (None: none), where vLLM says it.
 _PP_051 = ("AquilaModel", "AquilaForCausalLM", "InternLMForCausalLM", "LlamaForCausalLM", "LLaMAForCausalLM",
            "MistralForCausalLM", "Phi3ForCausalLM", "GPT2LMHeadModel")
@@ -207,36 +249,39 @@ def _early_pipeline_refusal(names: tuple, release: tuple) -> str:
 
 
 def pipeline_release(spec: ModelSpec, version: str) -> str:
-    """The first release after `version`, up to 0.6.3, that takes pp > 1 for the model (EARLY_PIPELINE; at 0.6.3
-    NO_PIPELINE's architectures refused in every release before 0.11 too), "" where none of them does."""
+    """The first release after `version` whose registry serves the model (vllm_registry.lists) and takes pp > 1 for
+    it (EARLY_PIPELINE, NO_PIPELINE), "" where none does."""
+    from ..engines.vllm_registry import lists, served_architecture
+    from ..engines.vllm_releases import PUBLISHED
     from ..engines.vllm_versions import parse_version
 
-    later = sorted({row[0] for row in EARLY_PIPELINE} | {SUPPORTS_PP_SINCE})
-    for release in (r for r in later if r > parse_version(version)):
+    asked = parse_version(version)
+    later = sorted({parse_version(name) for name in PUBLISHED if parse_version(name) > asked})
+    for release in later:
         named = ".".join(map(str, release + (0,) * (3 - len(release))))
-        if not pipeline_refusal(spec, named):
+        if lists(served_architecture(spec, named), named) and not pipeline_refusal(spec, named):
             return named
     return ""
 
 
 def pipeline_refusal(spec: ModelSpec, version: Optional[str] = None) -> str:
-    """vLLM `version`'s refusal of any pp > 1 for the model's architecture (EARLY_PIPELINE before 0.6.3, NO_PIPELINE;
-    None: kvplan's pinned release), in words; "" where it takes pipeline stages."""
+    """vLLM `version`'s refusal of any pp > 1 for the model's architecture (EARLY_PIPELINE before 0.6.3, NO_PIPELINE
+    from then on: refuses_pipeline; None: kvplan's pinned release), in vLLM's words; "" where it takes pipeline
+    stages."""
     from ..engines.vllm_config_read import registry_names
     from ..engines.vllm_registry import served_architecture
     from ..engines.vllm_versions import PINNED, parse_version
 
-    early = _early_pipeline_refusal(registry_names(spec), parse_version(version or PINNED))
+    release = parse_version(version or PINNED)
+    early = _early_pipeline_refusal(registry_names(spec), release)
     if early:
         return f"vLLM {version} refuses it: {early}"
     architecture = served_architecture(spec, version)
-    refused = NO_PIPELINE.get(architecture)
-    release = parse_version(version or PINNED)
-    if refused is None or (refused[0] and release < parse_version(refused[0])) or \
-            (refused[1] and release > parse_version(refused[1])):
+    if not refuses_pipeline(architecture, version):
         return ""
     return (f"vLLM {version or PINNED} refuses pipeline parallelism for {architecture}: its model class does not "
-            f"implement SupportsPP (config/model.py verify_with_parallel_config)")
+            f"implement SupportsPP (\"{SUPPORTS_PP_REFUSAL}\", {_supports_pp_file(release)} "
+            f"ModelConfig.verify_with_parallel_config)")
 
 
 def _pp_errors(spec: ModelSpec, pp: int, partition: Optional[tuple], spell: Callable[[str], str],
