@@ -81,8 +81,8 @@ def budget_function(spec: ModelSpec, *, engine, device, gpu_util: Optional[float
                     kv_budget: Optional[int] = None, gpu_memory: Optional[int] = None,
                     max_num_batched_tokens: Optional[int] = None, max_num_seqs: Optional[int] = None,
                     block_size: Optional[int] = None, asked_context: Optional[int] = None):
-    """budget_for(tp[, stage][, kv_dtype]) as plan() takes it, cached: the engine's budget of one GPU for the
-    --kv-cache-dtype served (plan.served_budget), or the given one.
+    """budget_for(tp[, stage][, kv_dtype][, pp]) as plan() takes it, cached: the engine's budget of one GPU for the
+    --kv-cache-dtype served (plan.served_budget; `pp` where a pipeline cannot be laid out), or the given one.
     `block_size`: --block-size; `asked_context`: the length asked where --max-model-len auto plans `context`.
     budget_for.at(context=..., block_size=...): the same deployment's at another length or block size (a remedy's),
     for vLLM builds buffers the budget counts at both (engines/vllm_budget.py runner_state)."""
@@ -91,12 +91,12 @@ def budget_function(spec: ModelSpec, *, engine, device, gpu_util: Optional[float
                  block_size=block_size, asked_context=asked_context)
 
     @lru_cache(maxsize=None)
-    def budget_for(tp: int, stage=None, kv_dtype: str = "auto"):
+    def budget_for(tp: int, stage=None, kv_dtype: str = "auto", pp: int = 1):
         if kv_budget is not None:
             return flag_budget(kv_budget, None if stage is None else stage.index)
         return engine.budget(spec, tp, device, gpu_util, gpu_memory=gpu_memory, stage=stage, context=context,
                              max_num_batched_tokens=max_num_batched_tokens, max_num_seqs=max_num_seqs,
-                             block_size=block_size, asked_context=asked_context, kv_dtype=kv_dtype)
+                             block_size=block_size, asked_context=asked_context, kv_dtype=kv_dtype, pp=pp)
 
     budget_for.at = lambda **changes: budget_function(  # a new length is the one asked: no auto-fit behind it
         spec, **{**asked, **changes, **({"asked_context": None} if "context" in changes else {})})

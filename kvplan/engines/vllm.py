@@ -253,8 +253,10 @@ def refusal_message(max_model_len: int, needed: int, available: int, estimate: i
 # - "after_check" (0.8-0.9.0, 0.9.2-0.20.0): the check runs on the profiled memory, then may_override_num_blocks
 #   (get_num_blocks) sets N: a pool too small for one request starts and never schedules it.
 # - "ignored" (0.9.1): get_num_blocks logs the override and keeps the profiled count (fixed by vllm#19503).
-# - V0 (<= 0.7): LLMEngine._initialize_kv_caches sets N; the worker's raise_if_cache_size_invalid checks N x
-#   block_size tokens against max_model_len, as "checked" does.
+# - V0 (<= 0.7, and wherever a later release falls back to V0: vllm_mamba_v0.v0_rules): LLMEngine._initialize_kv_caches
+#   sets N (engine/llm_engine.py 0.8.0:434-440, 0.9.1:415-421, 0.9.2:415-421), and the worker's
+#   raise_if_cache_size_invalid checks N x block_size tokens (one virtual engine's share from 0.8: worker/worker.py
+#   0.9.1:318-322, :570) against max_model_len, as "checked" does (V0_OVERRIDE): 0.9.1's bug is V1's alone.
 OVERRIDE_RULES = (((0, 20, 1), "checked"), ((0, 9, 2), "after_check"), ((0, 9, 1), "ignored"),
                   ((0, 8), "after_check"), ((0, 2), "checked"))
 OVERRIDE_TOO_BIG = ("--num-gpu-blocks-override {n:,} asks for {needed} GiB of KV cache a GPU, more than the {left} "
@@ -263,8 +265,12 @@ OVERRIDE_TOO_BIG = ("--num-gpu-blocks-override {n:,} asks for {needed} GiB of KV
                     "out of memory (or run past --gpu-memory-utilization)")
 
 
-def override_rule(version: str) -> str:
-    return release_rule(OVERRIDE_RULES, version)
+V0_OVERRIDE = "checked"  # V0's LLMEngine sets N and its workers check it, in every release that runs V0 (above)
+
+
+def override_rule(version: str, rules: Behaviour) -> str:
+    """How vLLM `version` applies --num-gpu-blocks-override on the engine `rules` plan it by (OVERRIDE_RULES)."""
+    return V0_OVERRIDE if rules.era == "v0" else release_rule(OVERRIDE_RULES, version)
 
 
 SWAP_SPACE = 4 * GiB  # V0's default --swap-space per worker: "# CPU blocks" = this // bytes per block
@@ -451,7 +457,7 @@ def start(spec, *, tp: int, precision, settings: Settings, available: list, stag
                         if (r := check(memory, priced(stage),
                                        hint=more_memory_hint(rules, util, after_warmup=False))) is not None), None)
     blocks = []
-    rule = override_rule(version) if override else None
+    rule = override_rule(version, rules) if override else None
     too_big = None  # (bytes N blocks take, bytes the budget leaves) on the first stage short of them
     for index, (stage, memory) in enumerate(zip(stages, available)):  # every worker checked, in order
         per_block = block_of(stage)

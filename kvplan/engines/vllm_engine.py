@@ -294,7 +294,7 @@ class VllmEngine:
                                     self.version, async_scheduling(spec, rules, runner),
                                     prefix_caching=incremental, v1_runner=runner.name == "V1",
                                     media_floor=media_floor(spec, self.version, self.flags),
-                                    chunked_prefill=chunked, rules=rules)
+                                    chunked_prefill=chunked, rules=rules, multimodal=spec.multimodal)
         return replace(settings, max_num_seqs=hooked_seqs(spec, settings.max_num_seqs, self.version),
                        pooling_runner=runner.pooling, pooler_config=given(spec) is not None,
                        prefix_caching_asked=self.flags.enable_prefix_caching,
@@ -303,7 +303,7 @@ class VllmEngine:
     def capacity(self, stage_specs: list, *, spec, stages: list, context: int, precision, tp: int, budgets: list,
                  block_size: Optional[int], gpu, pp: int = 1, max_num_seqs: Optional[int] = None,
                  max_num_batched_tokens: Optional[int] = None, measured: Optional[list] = None) -> EngineResult:
-        from .vllm_mamba_v0 import v0_slots_refusal
+        from .vllm_mamba_v0 import v0_data_parallel_refusal, v0_slots_refusal
         from .vllm_media_floor import item_refusal
 
         check_dcp_layout(spec, self.flags.dcp)  # -dcp on a cache kvplan shards by token
@@ -317,7 +317,8 @@ class VllmEngine:
             or self._speculative_lora_refusal(settings, gpu, given_seqs=max_num_seqs is not None)
             or item_refusal(spec, self.version, self.flags, settings, _capability(gpu))
             or self._lora_refusal(spec)
-            or v0_slots_refusal(spec, settings.max_num_seqs, self.flags.enforce_eager, self.version))
+            or v0_slots_refusal(spec, settings.max_num_seqs, self.flags.enforce_eager, self.version)
+            or v0_data_parallel_refusal(spec, self.version, pp, self.flags.dp))
         result = start(spec, tp=tp, precision=precision, settings=settings, available=budgets, stages=stages,
                        block_size=block_size, version=self.version, override=self.flags.num_gpu_blocks_override,
                        capability=_capability(gpu), measured=measured, gpu_name=device_name(gpu),
@@ -377,13 +378,15 @@ class VllmEngine:
     def budget(self, spec, tp: int, gpu, gpu_util: Optional[float], *, gpu_memory: Optional[int] = None, stage=None,
                context: Optional[int] = None, max_num_batched_tokens: Optional[int] = None,
                max_num_seqs: Optional[int] = None, block_size: Optional[int] = None,
-               asked_context: Optional[int] = None, kv_dtype: str = "auto"):
+               asked_context: Optional[int] = None, kv_dtype: str = "auto", pp: int = 1):
         """`asked_context`: the length asked where --max-model-len auto plans a shorter `context`; `kv_dtype`: the
-        --kv-cache-dtype served (0.34 builds its block tables at that cache's block size)."""
-        spec, settings = self._budget_settings(spec, gpu, gpu_memory, 1 if stage is None else stage.stages, context,
-                                               max_num_batched_tokens, max_num_seqs)
+        --kv-cache-dtype served (0.34 builds its block tables at that cache's block size); `pp`: the stages asked where
+        `stage` is None (a pipeline that cannot be laid out, plan.served_budget): the whole model, by their rules."""
+        stages = pp if stage is None else stage.stages
+        spec, settings = self._budget_settings(spec, gpu, gpu_memory, stages, context, max_num_batched_tokens,
+                                               max_num_seqs)
         util = self.default_gpu_util if gpu_util is None else gpu_util
-        rules = self.rules_for(spec, 1 if stage is None else stage.stages)
+        rules = self.rules_for(spec, stages)
         return vllm_budget(spec, tp, gpu, util, settings, rules, self.version, gpu_memory, stage,
                            self.flags, block_size, asked_context, kv_dtype)
 

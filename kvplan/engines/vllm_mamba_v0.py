@@ -41,7 +41,10 @@ vllm_versions.py), are planned by V0's rules (v0_rules), with the state cache V0
   CUDA without a sliding window, a speculative config, LoRA, a pooling runner, a multimodal model or MLA
   (v0_chunked_prefill); SchedulerConfig.__post_init__ (config.py 0.9.2:2242-2277) then takes
   DEFAULT_MAX_NUM_BATCHED_TOKENS (2,048: utils/__init__.py 0.9.2:81, config.py 0.8.0:61) with it on, else
-  max(max_model_len, 2,048), capped at max_num_seqs x max_model_len. V1's GPU tiers never apply.
+  max(max_model_len, 2,048), raised to 5,120 for a multimodal model (MULTIMODAL_MODEL_MAX_NUM_BATCHED_TOKENS: config.py
+  0.8.0:63, :1682-1687, 0.8.5:70, :1996; utils.py 0.9.0:85, config.py :2100-2105: where a pipeline's V0 on 0.8.0-0.9.0
+  serves them, vllm_v0_pp.py), capped at
+  max_num_seqs x max_model_len. V1's GPU tiers never apply.
 - the profile run (worker/model_runner.py 0.9.2:1296-1300, 0.8.0:1240-1243, 0.10.1.1:1201-1204 profile_run ->
   _dummy_run): max_num_seqs dummy prompts sharing max_num_batched_tokens (:1375-1376), so the forward covers the
   batched tokens, then the driver worker alone (:1948) samples one row a prompt with top_p 0.99, top_k vocab - 1
@@ -185,7 +188,28 @@ def v0_rules(spec, version: str, pp: int = 1):
                    concurrent_batches=False, graphs_subtracted=False, batch_defaults="v0.8")
 
 
+def v0_data_parallel_refusal(spec, version: str, pp: int, dp):
+    """The start refusal of --data-parallel-size `dp` > 1 where vLLM `version` runs `spec` at `pp` stages on V0
+    (v0_rules: its pipeline or its Mamba state), which launches no DP rank but waits for them all
+    (vllm_v0_pp.py's docstring); None elsewhere. The remedy: the first release that runs it on V1, or -dp left out."""
+    from .figures import Refusal
+    from .vllm_v0_pp import PP_FALLBACK
+
+    if (dp or 1) <= 1 or v0_rules(spec, version, pp) is None:
+        return None
+    why = "its Mamba state" if runs_v0(spec, version) else f"--pipeline-parallel-size {pp} (the default executor)"
+    first = ".".join(map(str, PP_FALLBACK[1]))
+    v1 = V1_STATE_SINCE if runs_v0(spec, first) or runs_v0(spec, version) else first
+    return Refusal(f"vLLM {version} serves this on its V0 engine for {why}, which launches no data-parallel ranks: "
+                   f"with --data-parallel-size {dp} each worker waits in init_distributed_environment for the "
+                   f"{dp - 1} other DP rank(s) of a tp x pp x dp group that nothing starts, so the server never "
+                   f"starts.", None, configuration=True, field="engine", options=(f"vllm=={v1}",), onward="newer",
+                   also="leave --data-parallel-size out (one server a replica)",
+                   remedy_flags=(("engine", "--engine"), ("dp", "--data-parallel-size")))
+
+
 V0_LONG_CONTEXT = 32768  # _set_default_args_v0's use_long_context: max_model_len past it (arg_utils.py 0.9.2:1511)
+V0_MULTIMODAL_TOKENS = 5120  # SchedulerConfig's floor for a multimodal model (config.py 0.8.0:63, utils.py 0.9.0:85)
 V0_CHUNKED_TOKENS = 2048  # DEFAULT_MAX_NUM_BATCHED_TOKENS (utils/__init__.py 0.9.2:81, 0.10.1.1:86; config.py 0.8.0:61)
 
 
@@ -200,10 +224,11 @@ def v0_chunked_prefill(spec, max_model_len: int, rocm: bool, flags, pooling: boo
             and not getattr(flags, "enable_lora", None))
 
 
-def v0_batched_tokens(max_model_len: int, chunked_prefill: bool) -> int:
+def v0_batched_tokens(max_model_len: int, chunked_prefill: bool, multimodal: bool = False) -> int:
     """SchedulerConfig's max_num_batched_tokens for V0 before the max_num_seqs x max_model_len cap (module
     docstring)."""
-    return V0_CHUNKED_TOKENS if chunked_prefill else max(max_model_len, V0_CHUNKED_TOKENS)
+    tokens = V0_CHUNKED_TOKENS if chunked_prefill else max(max_model_len, V0_CHUNKED_TOKENS)
+    return max(tokens, V0_MULTIMODAL_TOKENS) if multimodal else tokens
 
 
 def v0_state_bytes(spec, tp: int, version: str, stage=None) -> int:

@@ -524,15 +524,20 @@ def mlp_transient(spec, tp: int, tokens: int, rules: Behaviour, moe=None, mxfp4=
     return mlp_buffers(spec, tp, tokens, rules, moe, mxfp4) - moe_workspace(spec, tp, tokens, rules, moe, mxfp4)
 
 
-def v0_fallback_peak(spec, tp: int, settings, rules: Behaviour, last: bool, moe: str, layout, mxfp4, gpu) -> tuple:
+def v0_fallback_peak(spec, tp: int, settings, rules: Behaviour, last: bool, moe: str, layout, mxfp4, gpu,
+                     skip_mm: bool = False) -> tuple:
     """(bytes, source) of V0's profile run in 0.8-0.10.1 (vllm_mamba_v0.py: worker/model_runner.py 0.9.2:1296-1376):
     the forward over max_num_batched_tokens as V0's scheduler sets them, then on the last stage the driver's sampler
     over one row for each of the max_num_seqs dummy prompts, top-k / top-p by sorting (sampler.py 0.9.2:281,
-    :398-424: sampler_pass_bytes "sort"), with the forward's output held (held_under_sampler). Not multimodal: no
-    class that falls back to V0 for its state is."""
+    :398-424: sampler_pass_bytes "sort"), with the forward's output held (held_under_sampler). No class that falls
+    back to V0 for its state is multimodal, but a pipeline's V0 on 0.8.0-0.9.0 (vllm_v0_pp.py) serves any model:
+    V0's multimodal dummy data (one item a modality unless --limit-mm-per-prompt: MultiModalConfig
+    get_limit_per_prompt, "999 if envs.VLLM_USE_V1 else 1", config.py 0.8.5:2800-2808) is not modelled, and said so
+    (skip_mm: --skip-mm-profiling, which 0.8-0.9 lack)."""
     tokens, requests = settings.max_num_batched_tokens, settings.max_num_seqs
     forward = forward_peak(spec, tp, tokens, rules, layout, mxfp4=mxfp4)
-    source = f"forward over {tokens} tokens{moe} (V0's scheduler) {format_gib(forward)} GiB"
+    mm = "; V0's multimodal dummy data not modelled" if spec.multimodal and not skip_mm else ""
+    source = f"forward over {tokens} tokens{moe} (V0's scheduler{mm}) {format_gib(forward)} GiB"
     if not last:
         return forward, source
     sampler, how = sampler_pass_bytes(spec, "sort", requests, gpu)
@@ -557,7 +562,7 @@ def profile_peak(spec, tp: int, stage, settings, rules: Behaviour, runner: Runne
         moe += (f" (experts at TP {layout.moe_tp}" + (f", over the {layout.dp} DP ranks' tokens" if layout.dp > 1
                                                       else "") + ")")
     if rules.batch_defaults == "v0.8":  # 0.8-0.10.1 falling back to V0 for Mamba state (vllm_mamba_v0.py)
-        return v0_fallback_peak(spec, tp, settings, rules, last, moe, layout, mxfp4, gpu)
+        return v0_fallback_peak(spec, tp, settings, rules, last, moe, layout, mxfp4, gpu, skip_mm)
     if rules.era == "v0":
         tokens = settings.max_num_batched_tokens  # V0's scheduler's (vllm_settings.resolve_settings, tier "v0")
         forward = forward_peak(spec, tp, tokens, rules, layout, mxfp4=mxfp4)

@@ -98,18 +98,20 @@ def resolve_settings(max_model_len: int, gpu_name: str, gpu_memory: int, pp: int
                      max_num_batched_tokens: Optional[int] = None, max_num_seqs: Optional[int] = None,
                      version: str = PINNED, async_scheduling: Optional[bool] = None,
                      prefix_caching: bool = True, v1_runner: bool = False, media_floor: tuple = (0, ""),
-                     chunked_prefill: bool = True, rules: Optional[Behaviour] = None) -> Settings:
+                     chunked_prefill: bool = True, rules: Optional[Behaviour] = None,
+                     multimodal: bool = False) -> Settings:
     """`media_floor`: (tokens, modality) of the media item a multimodal prefix-LM raises the default batched tokens
     to (vllm_media_floor.media_floor), applied only where max_num_batched_tokens is vLLM's to pick.
     `chunked_prefill` False (a pooling model's default: vllm_pooling_budget.incremental_prefill): vLLM's pick is
     raised to a whole prompt (whole_prompt_batch). `rules`: the release's (None) or V0's where it falls back to V0
-    for the model (vllm_mamba_v0.v0_rules), whose `chunked_prefill` is V0's default (v0_chunked_prefill)."""
+    for the model (vllm_mamba_v0.v0_rules), whose `chunked_prefill` is V0's default (v0_chunked_prefill) and whose
+    SchedulerConfig raises a `multimodal` model's batched tokens (v0_batched_tokens)."""
     rules = rules or behaviour(version)
     default, seqs = batch_defaults(gpu_name, gpu_memory, rules.batch_defaults)
     if rules.batch_defaults == "v0.8":  # V0's SchedulerConfig, chunked prefill as V0 leaves it (vllm_mamba_v0.py)
         from .vllm_mamba_v0 import v0_batched_tokens
 
-        default = v0_batched_tokens(max_model_len, chunked_prefill)
+        default = v0_batched_tokens(max_model_len, chunked_prefill, multimodal)
     elif rules.batch_defaults == "v0":  # <= 0.7: the whole length, or the release's chunk past 32K (chunked prefill)
         from .vllm_mamba_v0 import V0_LONG_CONTEXT
 

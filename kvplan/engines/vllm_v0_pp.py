@@ -24,6 +24,16 @@ cache, each with its own share of the blocks and its own max_num_seqs (read in t
   backend ray in 0.8.5 (:1476-1482), ray, mp or external_launcher in 0.9.0 (:1378-1384; the default, None, falls
   back); 0.9.1 takes ParallelConfig's default (None) too (:1434-1441), so V1 from there. kvplan plans the default
   executor. 0.9.1-0.10.1 run pp > 1 on V0 only for a model that falls back for its Mamba state (vllm_mamba_v0.py).
+V0 serves no --data-parallel-size: it has no DP coordinator (the engine-core processes one a DP rank, and headless
+mode, are V1's: entrypoints/cli/serve.py 0.9.0:80-82 "Headless mode is only supported for V1"), yet ParallelConfig
+keeps data_parallel_size, and each worker's init_distributed_environment, run under the VllmConfig (worker/
+worker_base.py 0.9.0:601-603), widens the process group to world_size_across_dp = tp x pp x dp ranks and waits at its
+TCP rendezvous for the (dp - 1) x tp x pp ranks nothing launches (distributed/parallel_state.py 0.9.0:923-935,
+0.10.1.1:982-991; worker/worker.py 0.9.0:529, 0.10.1.1:541): the server never starts. So wherever a release from 0.8
+falls back to V0 (pp > 1 on 0.9.0, as 0.8.0-0.8.5 take -dp only where kvplan does not model it; a Mamba model's
+state on 0.9.1-0.10.1) -dp > 1 is a start refusal (vllm_mamba_v0.v0_data_parallel_refusal, beside v0_rules), whose
+remedy is the first release that runs the deployment on V1. Before 0.8 kvplan refuses -dp as input
+(vllm_engine.MODELLED_SINCE).
 Each share's scheduler admits requests into it less its block manager's watermark (vllm_v0_admission.py, 1% of the
 share); releases that refuse pp > 1 (every one before 0.5.1, 0.5.1-0.5.2 with their default executor, 0.5.3-0.6.2 for
 an architecture off their list) are plan.sharding.EARLY_PIPELINE's."""

@@ -176,7 +176,7 @@ def fixed_budget(kv_budget: int):
     """A budget_for (plan.plan's) of `kv_budget` bytes at every TP degree, stage and --kv-cache-dtype: a budget
     given, not an engine's, so the dtype plan.served_budget passes changes nothing."""
 
-    def budget_for(tp: int, stage=None, kv_dtype: str = "auto") -> Budget:
+    def budget_for(tp: int, stage=None, kv_dtype: str = "auto", pp: int = 1) -> Budget:
         return flag_budget(kv_budget)
 
     return budget_for

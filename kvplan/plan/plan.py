@@ -365,7 +365,11 @@ def plan(spec: ModelSpec, *, context: int, kv_dtype: str, tp: int, budget_for: C
                                         getattr(model, "version", None), dcp), layout)
     past_node = node_note(tp, engine_gpu, spell)
     stages = pp_stages(spec.num_hidden_layers, pp, pp_partition) if sharding.valid and pp > 1 else ()
-    budgets = [served_budget(budget_for, tp, stage, kv_dtype) for stage in (stages or [None])]
+    # a pipeline vLLM cannot lay out (sharding.pp_errors) has no stage to budget: the whole model on one GPU, by the
+    # rules its pp selects (vLLM 0.8.0-0.9.0 fall back to V0 for any pp > 1: engines/vllm_v0_pp.py), as every pp > 1
+    # row of those releases is planned
+    whole = pp if sharding.pp_errors else 1
+    budgets = [served_budget(budget_for, tp, stage, kv_dtype, whole) for stage in (stages or [None])]
     budget = min(budgets, key=lambda b: b.kv_budget_bytes_per_gpu)
     common = dict(model=spec.name, context=context, kv_dtype=precision.name, kv_dtype_scheme=scheme, spell=spell,
                   kv_cache_dtype=kv_dtype.strip().lower(), tp=tp, pp=pp,
@@ -446,12 +450,16 @@ def dcp_of(model) -> dict:
     return dict(dcp=dcp, dcp_interleave=getattr(flags, "dcp_interleave", None) if dcp else None)
 
 
-def served_budget(budget_for: Callable[..., Budget], tp: int, stage, kv_dtype: str) -> Budget:
+def served_budget(budget_for: Callable[..., Budget], tp: int, stage, kv_dtype: str, pp: int = 1) -> Budget:
     """budget_for(tp[, stage], kv_dtype=) for the --kv-cache-dtype served: every budget_for takes the keyword (the
     engine's depends on it: vLLM 0.34 builds its block tables at that cache's block size, engines/vllm_budget.py
-    table_groups; a fixed budget ignores it), so a budget_for without it fails loudly rather than losing the dtype."""
+    table_groups; a fixed budget ignores it), so a budget_for without it fails loudly rather than losing the dtype.
+    `pp` > 1 with no stage: the whole model at a pipeline that cannot be laid out, by the rules that pp selects
+    (budget_for(tp, kv_dtype=, pp=))."""
     served = kv_dtype.strip().lower()
-    return budget_for(tp, stage, kv_dtype=served) if stage is not None else budget_for(tp, kv_dtype=served)
+    if stage is not None:
+        return budget_for(tp, stage, kv_dtype=served)
+    return budget_for(tp, kv_dtype=served, pp=pp) if pp > 1 else budget_for(tp, kv_dtype=served)
 
 
 def node_note(tp: int, gpu: GPU, spell: Callable[[str], str] = str) -> str:
