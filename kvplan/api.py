@@ -138,10 +138,11 @@ def estimate(model: str, *, max_model_len: Optional[Many] = None, kv_cache_dtype
     (engines/vllm_cache_flags.py); enable_prefix_caching (True / False; None: vLLM's default) and mamba_block_size
     (tokens) as vLLM's --enable-prefix-caching / --no-enable-prefix-caching and --mamba-block-size
     (engines/vllm_prefix_flag.py); decode_context_parallel_size and cp_kv_cache_interleave_size as vLLM's
-    -dcp / --cp-kv-cache-interleave-size (engines/vllm_dcp.py); prefill_context_parallel_size as vLLM's -pcp: 1 only
-    (more is not modelled: FieldError)."""
+    -dcp / --cp-kv-cache-interleave-size (engines/vllm_dcp.py); prefill_context_parallel_size as vLLM's -pcp
+    (engines/vllm_pcp.py: dense MLA models, -dcp 1)."""
     from .commands.estimate import estimate as run
-    from .engines.vllm_dcp import check_tp, dcp_size, interleave_size, pcp_size
+    from .engines.vllm_dcp import check_tp, dcp_size, interleave_size
+    from .engines.vllm_pcp import pcp_size
     from .engines.vllm_graphs import capture_sizes_value, max_capture_size_value
     from .engines import (EngineFlags, cpu_offload_gb as offload, data_parallel_size as replicas, enable_eplb as eplb,
                           enable_lora as lora, encoder_tp_mode, eplb_spelled_off, gpu_blocks_override, ignored_lora,
@@ -171,7 +172,6 @@ def estimate(model: str, *, max_model_len: Optional[Many] = None, kv_cache_dtype
         partition = layer_partition(list(pp_layer_partition) if isinstance(pp_layer_partition, tuple)
                                     else pp_layer_partition)
     check_tp(dcp_size(decode_context_parallel_size), _many(tensor_parallel_size, "tp"))
-    pcp_size(prefill_context_parallel_size)
     result = run(model, contexts=contexts, kv_dtypes=_strings(kv_cache_dtype, "kv_dtype"),
                  tps=_many(tensor_parallel_size, "tp"), pp=pipeline_parallel_size, pp_partition=partition,
                  block_size=block_size,
@@ -186,6 +186,7 @@ def estimate(model: str, *, max_model_len: Optional[Many] = None, kv_cache_dtype
                                    speculative=speculative(speculative_config), dp=replicas(data_parallel_size),
                                    dcp=dcp_size(decode_context_parallel_size),
                                    dcp_interleave=interleave_size(cp_kv_cache_interleave_size),
+                                   pcp=pcp_size(prefill_context_parallel_size),
                                    enable_expert_parallel=enable_expert_parallel,
                                    mm_processor_kwargs=processor(mm_processor_kwargs), enable_eplb=balancer,
                                    enable_lora=adapters,

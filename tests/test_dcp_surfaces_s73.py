@@ -67,32 +67,9 @@ def test_api_plan_carries_dcp():
     assert (plan.dcp, plan.to_dict()["dcp"]) == (2, 2)
 
 
-def test_pcp_one_taken_more_refused(tmp_path):
-    """-pcp (vLLM 0.12+, engine/arg_utils.py 0.32.0:1204-1206): 1 plans as without it; more is one line, exit 2."""
-    from conftest import one_error_line
-
+def test_pcp_one_plans_as_without_it():
+    """-pcp 1 (vLLM 0.12+, engine/arg_utils.py 0.32.0:1204-1206) plans as without it; more: tests/test_pcp_s74.py."""
     assert estimate_plan(DSV3, *H200, "-pcp", "1") == estimate_plan(DSV3, *H200)
-    for flag in ("-pcp", "--prefill-context-parallel-size", "--pcp"):
-        line = one_error_line(run_kvplan("estimate", DSV3, *H200, flag, "2"))
-        assert line.startswith(f"kvplan: error: {flag} is not modelled above 1 (got 2)")
-    assert "must be a whole number" in one_error_line(run_kvplan("estimate", DSV3, *H200, "-pcp", "0"))
-    assert "-pcp is not modelled above 1 (got 4)" in one_error_line(run_kvplan("check", DSV3, "-tp", "8", "-pcp", "4"))
-    path = deployments_file(tmp_path, f"  - name: a\n    model: {DSV3}\n    tp: 8\n    pcp: 2\n")
-    assert "field 'pcp' is not modelled above 1 (got 2)" in one_error_line(run_kvplan("check", "--file", path))
-    path = deployments_file(tmp_path, f"  - name: a\n    model: {DSV3}\n    gpu: H200\n    tp: 8\n    pcp: 1\n")
-    assert run_kvplan("check", "--file", path).returncode == 0
-
-
-def test_pcp_api_keyword():
-    import pytest
-
-    from kvplan import api
-    from kvplan.errors import FieldError
-
-    with pytest.raises(FieldError, match="not modelled above 1"):
-        api.estimate(DSV3, gpu="H200", tensor_parallel_size=8, prefill_context_parallel_size=2)
-    (plan,) = api.estimate(DSV3, gpu="H200", tensor_parallel_size=8, prefill_context_parallel_size=1)
-    assert plan.max_concurrency == api.estimate(DSV3, gpu="H200", tensor_parallel_size=8)[0].max_concurrency
 
 
 def test_dcp_remedy_by_hand():

@@ -322,7 +322,8 @@ def estimate(
     from ..engines.vllm_runner_flag import convert_choice, runner_choice
     from ..engines.vllm_graphs import capture_sizes_value, max_capture_size_value
 
-    from ..engines.vllm_dcp import check_tp, dcp_size, interleave_size, pcp_size
+    from ..engines.vllm_dcp import check_tp, dcp_size, interleave_size
+    from ..engines.vllm_pcp import pcp_size
 
     fmt = check_format(fmt)
     balancer = enable_eplb(eplb, eplb_config, redundant)
@@ -338,7 +339,7 @@ def estimate(
         partition = None if pp_partition is None else layer_partition(pp_partition)  # '' is refused, not unset
         batched = None if max_num_batched_tokens is None else batched_tokens(max_num_batched_tokens)
     check_tp(dcp_size(dcp), _list(tp, "tp"))  # -dcp dividing every TP degree asked
-    pcp_size(pcp)  # -pcp: 1 taken, more not modelled (bad input)
+    pcp_size(pcp)  # -pcp: a whole number (bad input before the Hub is asked)
     with hub_deadline(hub_timeout):
         result = run(model, contexts=contexts, kv_dtypes=kv_dtype.split(","),
                      tps=_list(tp, "tp"), block_size=block_size, kv_budget=kv_budget, gpu=gpu,
@@ -353,6 +354,7 @@ def estimate(
                                        num_gpu_blocks_override=gpu_blocks_override(gpu_blocks),
                                        speculative=speculative_config(speculative), dp=data_parallel_size(dp),
                                        dcp=dcp_size(dcp), dcp_interleave=interleave_size(dcp_interleave),
+                                       pcp=pcp_size(pcp),
                                        enable_expert_parallel=expert_parallel,
                                        mm_processor_kwargs=mm_processor_kwargs(processor_kwargs),
                                        enable_eplb=balancer, enable_lora=adapters,
@@ -479,7 +481,8 @@ def check(
     """CI gate: TP/PP sharding and capacity targets. Exit 0 pass, 1 a rule fails, 2 bad input.
     Under GitHub Actions, also prints ::error/::warning annotations (to stderr)."""
     from ..engines import data_parallel_size, gpu_blocks_override
-    from ..engines.vllm_dcp import dcp_size, interleave_size, pcp_size
+    from ..engines.vllm_dcp import dcp_size, interleave_size
+    from ..engines.vllm_pcp import pcp_size
     from ..engines.vllm_eplb import redundant_count
     from ..engines.vllm_prefix_flag import mamba_block_size
     from ..commands import check as run

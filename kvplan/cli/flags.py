@@ -142,8 +142,9 @@ DCP_HELP = ("As vLLM's --decode-context-parallel-size (0.10.2+): D of the TP ran
             "rank); D divides TP; a GQA model needs TP / KV heads >= D. Default 1.")
 DCP_INTERLEAVE_HELP = ("As vLLM's --cp-kv-cache-interleave-size / --dcp-kv-cache-interleave-size (0.11.1+): tokens "
                        "a DCP rank keeps in a row; must divide the block size. Default 1.")
-PCP_HELP = ("As vLLM's --prefill-context-parallel-size (0.12+): 1 only; kvplan does not model more (it adds GPUs, "
-            "world size = pp x tp x pcp, and shards the cache over pcp x dcp ranks). Default 1.")
+PCP_HELP = ("As vLLM's --prefill-context-parallel-size (0.12+; starts from 0.27, MLA models only): P copies of the "
+            "TP x PP GPUs in one engine, each keeping the whole cache (per-GPU figures as pcp 1), routed experts "
+            "split over TP x P; decode / prefill times not modelled. With -dcp 1 only. Default 1.")
 EP_HELP = ("As vLLM's --enable-expert-parallel / -ep (0.9+): each of the TP x DP GPUs holds its share of the routed "
            "experts whole (experts / ranks, the first ranks one more); attention, shared experts and embeddings "
            "stay split over TP. vLLM refuses it on a model without experts.")

@@ -67,7 +67,7 @@ class Deployment:
     dp: Optional[int] = None  # vLLM's --data-parallel-size (None: 1)
     dcp: Optional[int] = None  # vLLM's --decode-context-parallel-size (None: 1; engines/vllm_dcp.py)
     dcp_interleave: Optional[int] = None  # vLLM's --cp-kv-cache-interleave-size (None: 1)
-    pcp: Optional[int] = None  # vLLM's --prefill-context-parallel-size: 1 only, more refused (vllm_dcp.pcp_size)
+    pcp: Optional[int] = None  # vLLM's --prefill-context-parallel-size (engines/vllm_pcp.py; None: 1)
     enable_expert_parallel: bool = False  # vLLM's --enable-expert-parallel
     enable_eplb: bool = False  # vLLM's --enable-eplb (engines/vllm_eplb.py, with the next two)
     eplb_config: Optional[object] = None  # vLLM's --eplb-config: its JSON object, as a mapping
@@ -174,6 +174,12 @@ def _dcp():
     from ..engines import vllm_dcp
 
     return vllm_dcp
+
+
+def _pcp():
+    from ..engines import vllm_pcp
+
+    return vllm_pcp
 
 
 def _unquoted(field: str, value):
@@ -367,7 +373,7 @@ VALIDATORS = {
     "dp": _dp,
     "dcp": lambda v: _dcp().dcp_size(_unquoted("dcp", v)),
     "dcp_interleave": lambda v: _dcp().interleave_size(_unquoted("dcp_interleave", v)),
-    "pcp": lambda v: _dcp().pcp_size(_unquoted("pcp", v)),
+    "pcp": lambda v: _pcp().pcp_size(_unquoted("pcp", v)),
     "enable_expert_parallel": _flag("enable_expert_parallel"),
     "enable_eplb": _flag("enable_eplb"),
     "eplb_config": _eplb_config,

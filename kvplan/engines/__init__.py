@@ -41,6 +41,7 @@ class EngineFlags:
     # --decode-context-parallel-size (None: 1) and --cp-kv-cache-interleave-size (None: 1): vllm_dcp.py
     dcp: Optional[int] = None
     dcp_interleave: Optional[int] = None
+    pcp: Optional[int] = None  # --prefill-context-parallel-size (None: 1): vllm_pcp.py
     enable_expert_parallel: bool = False  # --enable-expert-parallel: routed experts whole, over T x D ranks
     mm_processor_kwargs: Optional["ProcessorKwargs"] = None  # --mm-processor-kwargs: the Qwen-VL dummy items' size
     enable_eplb: Optional[object] = None  # --enable-eplb with --eplb-config: vllm_eplb.Eplb (None: off)
@@ -89,9 +90,10 @@ class EngineFlags:
         from ..plan.sharding import moe_layout
 
         eplb = self.enable_eplb
+        ranks = tp * (self.dp or 1) * (self.pcp or 1)
         return moe_layout(spec, tp, self.dp or 1, self.enable_expert_parallel,
                           remainder_last=version is not None and version < (0, 10, 1), eplb=eplb is not None,
-                          redundant=eplb.redundant_for(spec.experts, tp * (self.dp or 1), version) if eplb else 0)
+                          redundant=eplb.redundant_for(spec.experts, ranks, version) if eplb else 0, pcp=self.pcp or 1)
 
 
 # EngineFlags' multimodal flags -> the field each is (vLLM's MultiModalConfig reads them all)
@@ -406,6 +408,7 @@ def get_engine(name, flags: EngineFlags = EngineFlags()):
     text = str(name).strip().lower() if isinstance(name, str) else None
     if text == "none":
         vllm_only = {"dp": "no expert or data-parallel layout", "dcp": "no context-parallel cache",
+                     "pcp": "no context-parallel ranks",
                      "enable_expert_parallel": "no expert layout",
                      "enable_eplb": "no expert load balancer", "enable_lora": "no LoRA adapter slots",
                      "num_gpu_blocks_override": "no blocks to override", "speculative": "no drafter",

@@ -550,10 +550,16 @@ def _dcp_refusal(spec, precision, dcp, interleave, tp: int, block: int, version:
     the interleave against the block."""
     if not dcp:
         return None
-    mla = next((layer for layer in spec.layers if isinstance(layer, MLALatent)), None)
-    backend = "FLASH_ATTN" if mla is None else dense_mla_backend(precision.bits < 16, version, capability,
-                                                                 mla.qk_nope_head_dim)
+    backend = attention_backend(spec, precision, version, capability)
     return dcp_refusal(spec, dcp, tp, backend, version) or interleave_refusal(dcp, interleave, block, version)
+
+
+def attention_backend(spec, precision, version: str, capability) -> str:
+    """The backend whose support DCP and PCP ask: dense MLA's by GPU and release (vllm_specs.dense_mla_backend),
+    FlashAttention for the rest."""
+    mla = next((layer for layer in spec.layers if isinstance(layer, MLALatent)), None)
+    return "FLASH_ATTN" if mla is None else dense_mla_backend(precision.bits < 16, version, capability,
+                                                              mla.qk_nope_head_dim)
 
 
 def after_warmup_refusal(groups, stages: list, num_blocks: int, check) -> Optional[Refusal]:

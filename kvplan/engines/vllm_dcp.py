@@ -7,8 +7,7 @@ request, so one request's cache is spread over D GPUs. Paths under vllm/ of the 
 The flag: engine/arg_utils.py 0.10.2:647 (absent from 0.10.1.1's), default 1 (config/parallel.py 0.10.2:173; a
 pydantic Field ge=1 from 0.24: :339). --dcp-kv-cache-interleave-size from 0.11.1 (config/parallel.py 0.11.1:242,
 default 1); --cp-kv-cache-interleave-size from 0.12 (arg_utils.py 0.12.0:763, the dcp spelling overrides it:
-config/vllm.py 0.12.0:781-791). --prefill-context-parallel-size / -pcp from 0.12 (arg_utils.py 0.12.0:768) is not
-modelled (it adds GPUs: world_size = pp x tp x pcp, config/parallel.py 0.32.0:945-948).
+config/vllm.py 0.12.0:781-791). --prefill-context-parallel-size / -pcp from 0.12 (arg_utils.py 0.12.0:768): vllm_pcp.py.
 
 What vLLM checks (each one line of kvplan's, exit 2, or vLLM's start refusal):
 - tp % dcp: config/parallel.py 0.18.0:416-419 and 0.32.0:593-596 (ValueError "tp_size=T must be divisible by
@@ -57,8 +56,7 @@ tokens x D x heads / TP x 576 x 2 B, 1,024 x 128 x 1,152 = 144 MiB, and 2 x 65,5
 DeepSeek-V3), symmetric memory outside the torch allocator, where they land in vLLM's accounting unread; GQA's
 context-output workspace (flash_attn.py 0.32.0:1528-1537, max_num_batched_tokens x D x heads / TP x head_dim x 2 B:
 16 MiB for Qwen3-30B-A3B tp 8 -dcp 2) from the first real forward. Left out of the budget (under 0.2% of an
-H200's 141 GiB each). Not modelled either: --prefill-context-parallel-size above 1 (pcp_size: 1 taken, more refused
-as bad input).
+H200's 141 GiB each).
 """
 
 from __future__ import annotations
@@ -79,8 +77,8 @@ LSE_BACKENDS = (((0, 25), _MLA_011 | {"FLASH_ATTN", "FLASHINFER", "FLASHINFER_ML
                 ((0, 11, 1), _MLA_011 | {"FLASH_ATTN", "FLASHINFER"}),
                 ((0, 11), _MLA_011),
                 ((0, 10, 2), frozenset({"FLASH_ATTN_MLA"})))
-IMPL_NAMES = {"FLASHMLA": "FlashMLAImpl", "CUTLASS_MLA": "CutlassMLAImpl", "TRITON_MLA": "TritonMLAImpl",
-              "FLASHINFER_MLA": "FlashInferMLAImpl", "FLASH_ATTN": "FlashAttentionImpl"}
+IMPL_NAMES = {"FLASHMLA": "FlashMLAImpl", "FLASH_ATTN_MLA": "FlashAttnMLAImpl", "CUTLASS_MLA": "CutlassMLAImpl",
+              "TRITON_MLA": "TritonMLAImpl", "FLASHINFER_MLA": "FlashInferMLAImpl", "FLASH_ATTN": "FlashAttentionImpl"}
 # where the LSE assert sits, by first release (newest first)
 LSE_ASSERT_AT = (((0, 14), "v1/worker/cp_utils.py check_attention_cp_compatibility"),
                  ((0, 10, 2), "v1/worker/gpu_model_runner.py initialize_kv_cache"))
@@ -96,6 +94,13 @@ DCP_KINDS = ("full", "mla")  # the cache kinds a DCP rank shards by token
 
 def dcp_size(value) -> Optional[int]:
     """vLLM's --decode-context-parallel-size: a whole number 1 or more; None when not given or 1."""
+    return context_ranks(value, "dcp", "decode-context-parallel ranks, 1 to 1024, dividing the TP degree (vLLM's "
+                                       "--decode-context-parallel-size)")
+
+
+def context_ranks(value, field: str, what: str) -> Optional[int]:
+    """A context-parallel degree (-dcp, -pcp): a whole number 1 to 1024; None when not given or 1; bad input naming
+    `field` and `what` it must be otherwise."""
     from ..errors import quote
     from ..units import whole_number
 
@@ -103,31 +108,8 @@ def dcp_size(value) -> Optional[int]:
         return None
     number = whole_number(value)
     if isinstance(number, bool) or not isinstance(number, int) or not 1 <= number <= 1024:
-        raise FieldError("dcp", f"must be a whole number of decode-context-parallel ranks, 1 to 1024, dividing the "
-                                f"TP degree (vLLM's --decode-context-parallel-size), got {quote(value)}.")
+        raise FieldError(field, f"must be a whole number of {what}, got {quote(value)}.")
     return number if number > 1 else None
-
-
-def pcp_size(value) -> None:
-    """vLLM's --prefill-context-parallel-size / -pcp (engine/arg_utils.py 0.12.0:767-769, 0.32.0:1204-1206): 1, its
-    default, is taken (and said as without it); more is bad input: not modelled, as it adds GPUs (world_size = pp x
-    tp x pcp, config/parallel.py 0.12.0:503-507, 0.32.0:945-948), shards the cache over pcp x dcp ranks
-    (the cp_world_size, kv_cache_utils.py 0.12.0:1274-1283) and turns chunked prefill and prefix caching off by
-    default (arg_utils.py 0.12.0:1887-1896); 0.12.0 itself refuses it above 1 (config/parallel.py 0.12.0:315-319)."""
-    from ..errors import quote
-    from ..units import whole_number
-
-    if value is None:
-        return None
-    number = whole_number(value)
-    if isinstance(number, bool) or not isinstance(number, int) or number < 1:
-        raise FieldError("pcp", f"must be a whole number of prefill-context-parallel ranks, and kvplan models only 1 "
-                                f"(vLLM's --prefill-context-parallel-size), got {quote(value)}.")
-    if number > 1:
-        raise FieldError("pcp", f"is not modelled above 1 (got {number}): prefill context parallelism adds GPUs "
-                                f"(world size = pp x tp x pcp) and shards each request's cache over pcp x dcp ranks; "
-                                f"leave it at 1 (decode context parallelism is planned).")
-    return None
 
 
 def interleave_size(value) -> Optional[int]:
@@ -256,7 +238,7 @@ def remedy_engines(model, spec, tp: int):
     lazily, smallest first, but none vLLM's KV-head check refuses (heads_refusal). Its other refusals at D (the
     backend's LSE, the interleave) are the engine's: a refused plan holds no request, so that D is not named."""
     flags = getattr(model, "flags", None)
-    if flags is None or parse_version(model.version) < DCP_SINCE:
+    if flags is None or flags.pcp or parse_version(model.version) < DCP_SINCE:  # -pcp plans -dcp 1 only
         return
     if {layer.kind for layer in spec.layers if layer is not None} - set(DCP_KINDS):
         return

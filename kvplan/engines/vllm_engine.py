@@ -12,13 +12,14 @@ from ..memo import remember
 from ..plan.catalog import device_name
 from . import EngineFlags
 from .ideal import EngineResult
-from .vllm import OVERRIDE_RULES, start
+from .vllm import OVERRIDE_RULES, attention_backend, start
 from .vllm_config_read import architectures_refusal, registry_names
 from .vllm_settings import hooked_seqs, resolve_settings
 from .vllm_multimodal import DROPPED_SINCE as MEDIA_FLAGS_DROPPED_SINCE, text_only_refusal
 from .vllm_budget import sized_after_warmup, vllm_budget
 from .vllm_cache_flags import release_refusal
 from .vllm_dcp import check_flags as check_dcp_flags, check_layout as check_dcp_layout
+from .vllm_pcp import check_flags as check_pcp_flags, check_layout as check_pcp_layout, pcp_refusal
 from .vllm_pooling import runner_name
 from .vllm_runner import is_rocm
 from .vllm_sparse import ROCM
@@ -91,6 +92,7 @@ class VllmEngine:
                                                       f"(vllm=={version} {had}); leave it out.")
         release_refusal(flags, version)  # a Mamba dtype this release's argparse does not list
         check_dcp_flags(flags.dcp, flags.dcp_interleave, version)  # -dcp from 0.10.2, its interleave from 0.11.1
+        check_pcp_flags(flags, version)  # -pcp from 0.12, with -dcp 1 and no drafter (vllm_pcp.py)
         if flags.enable_eplb and not flags.enable_expert_parallel:  # config/parallel.py ParallelConfig
             raise FieldError("enable_eplb", "needs enable_expert_parallel: vLLM refuses EPLB without it "
                                             "(\"enable_expert_parallel must be True to use EPLB\").",
@@ -307,6 +309,7 @@ class VllmEngine:
         from .vllm_media_floor import item_refusal
 
         check_dcp_layout(spec, self.flags.dcp)  # -dcp on a cache kvplan shards by token
+        check_pcp_layout(spec, self.flags.pcp)  # -pcp on a dense MLA cache only
         settings = self.settings(context, gpu, pp, max_num_batched_tokens, max_num_seqs, spec)
         # a release whose registry lacks the architecture refuses it before any media item (start's first refusal)
         registered = architectures_refusal(registry_names(spec), self.version) is None
@@ -318,7 +321,9 @@ class VllmEngine:
             or item_refusal(spec, self.version, self.flags, settings, _capability(gpu))
             or self._lora_refusal(spec)
             or v0_slots_refusal(spec, settings.max_num_seqs, self.flags.enforce_eager, self.version)
-            or v0_data_parallel_refusal(spec, self.version, pp, self.flags.dp))
+            or v0_data_parallel_refusal(spec, self.version, pp, self.flags.dp)
+            or pcp_refusal(spec, self.flags, pp, attention_backend(spec, precision, self.version, _capability(gpu)),
+                           self.version))
         result = start(spec, tp=tp, precision=precision, settings=settings, available=budgets, stages=stages,
                        block_size=block_size, version=self.version, override=self.flags.num_gpu_blocks_override,
                        capability=_capability(gpu), measured=measured, gpu_name=device_name(gpu),

@@ -97,6 +97,9 @@ class Plan:
     # and `dcp_interleave` after `pp`, only where -dcp was given above 1 (the default JSON keeps its keys)
     dcp: Optional[int] = None
     dcp_interleave: Optional[int] = None
+    # vLLM's --prefill-context-parallel-size (engines/vllm_pcp.py; None: 1): in the JSON as `pcp` after `pp` (and
+    # `dcp`), only where -pcp was given above 1; the GPUs it takes are tp x pp x pcp, the per-GPU figures pcp 1's
+    pcp: Optional[int] = None
 
     @property
     def fits_with(self) -> tuple:
@@ -172,19 +175,21 @@ class Plan:
                 "max_concurrency_per_dp_rank": self.max_concurrency, "max_concurrency_total": self.total_concurrency,
                 "prefill": "TP-equivalent (DP / EP not modelled in time to first token)"}
         data["runner"] = data.pop("runner")  # last: the CSV's earlier columns keep their places
-        return _with_dcp(data, data.pop("dcp"), data.pop("dcp_interleave"))
+        return _with_dcp(data, data.pop("dcp"), data.pop("dcp_interleave"), data.pop("pcp"))
 
 
-def _with_dcp(data: dict, dcp: Optional[int], interleave: Optional[int]) -> dict:
-    """The plan's JSON with `dcp` and `dcp_interleave` (1 unless given) after `pp` where -dcp D > 1 was planned;
-    unchanged otherwise (an interleave without DCP is ignored, as vLLM ignores it)."""
-    if not dcp:
+def _with_dcp(data: dict, dcp: Optional[int], interleave: Optional[int], pcp: Optional[int] = None) -> dict:
+    """The plan's JSON with `dcp` and `dcp_interleave` (1 unless given) after `pp` where -dcp D > 1 was planned,
+    and `pcp` after them where -pcp P > 1 was; unchanged otherwise (an interleave without DCP is ignored, as vLLM
+    ignores it)."""
+    if not dcp and not pcp:
         return data
     out = {}
     for key, value in data.items():
         out[key] = value
         if key == "pp":
-            out.update(dcp=dcp, dcp_interleave=interleave or 1)
+            out.update(dict(dcp=dcp, dcp_interleave=interleave or 1) if dcp else {})
+            out.update(dict(pcp=pcp) if pcp else {})
     return out
 
 
@@ -424,7 +429,8 @@ def plan(spec: ModelSpec, *, context: int, kv_dtype: str, tp: int, budget_for: C
                                              asked=asked))
         reach = remedy_reach(spec, tp, pp, precision, gpu, getattr(model, "version", None), model)
     steps = prompt = None
-    if gpu is not None and speed:
+    # -pcp P: prefill split over P ranks, decode on one PCP owner a request: not priced (engines/vllm_pcp.py)
+    if gpu is not None and speed and not dcp_of(model)["pcp"]:
         profile, rate = speed_profile(gpu), bandwidth or gpu.decode_bandwidth
         chunk = batched_tokens(model, spec, engine_gpu, context, pp, max_num_batched_tokens, max_num_seqs)
         # EPLB's redundant experts are second copies: a token reads one replica (MoeLayout.logical)
@@ -444,10 +450,12 @@ def plan(spec: ModelSpec, *, context: int, kv_dtype: str, tp: int, budget_for: C
 
 
 def dcp_of(model) -> dict:
-    """The plan's `dcp` and `dcp_interleave` (None: 1) from a vLLM model's flags; the interleave only under DCP."""
+    """The plan's `dcp`, `dcp_interleave` and `pcp` (None: 1) from a vLLM model's flags; the interleave only under
+    DCP."""
     flags = getattr(model, "flags", None)
     dcp = getattr(flags, "dcp", None)
-    return dict(dcp=dcp, dcp_interleave=getattr(flags, "dcp_interleave", None) if dcp else None)
+    return dict(dcp=dcp, dcp_interleave=getattr(flags, "dcp_interleave", None) if dcp else None,
+                pcp=getattr(flags, "pcp", None))
 
 
 def served_budget(budget_for: Callable[..., Budget], tp: int, stage, kv_dtype: str, pp: int = 1) -> Budget:

@@ -420,6 +420,7 @@ class MoeLayout:
     eplb: bool = False  # --enable-eplb
     redundant: int = 0  # EPLB's redundant experts: E + redundant physical experts over the EP ranks
     errors: tuple = ()  # vLLM's refusals of this layout (eplb_errors), each a sentence
+    pcp: int = 1  # --prefill-context-parallel-size (P): copies of the T ranks in one engine, experts over T x D x P
 
     def experts_on(self, rank: int) -> int:
         """Routed experts EP rank `rank` holds (determine_expert_map: the first E % ep ranks one more; under EPLB
@@ -459,7 +460,8 @@ class MoeLayout:
                     f"{self.tp}, copied on the {self.dp} DP rank(s)")
         if self.moe_tp == 1:  # FusedMoEParallelConfig.make: use_ep needs T x D > 1
             return "one GPU holds every expert: expert parallelism changes nothing on a single rank"
-        return f"routed experts split over TP {self.moe_tp} (T x D), the rest over TP {self.tp}"
+        over = "T x D x PCP" if self.pcp > 1 else "T x D"
+        return f"routed experts split over TP {self.moe_tp} ({over}), the rest over TP {self.tp}"
 
 
 def eplb_errors(experts: int, ranks: int, redundant: int) -> tuple:
@@ -479,7 +481,7 @@ def eplb_errors(experts: int, ranks: int, redundant: int) -> tuple:
 
 
 def moe_layout(spec: ModelSpec, tp: int, dp: int = 1, expert_parallel: bool = False,
-               remainder_last: bool = False, eplb: bool = False, redundant: int = 0) -> MoeLayout:
+               remainder_last: bool = False, eplb: bool = False, redundant: int = 0, pcp: int = 1) -> MoeLayout:
     """vLLM's layout of the routed experts (0.32.0 read; the same from 0.9 on but where noted):
     - config/parallel.py ParallelConfig: --data-parallel-size D engine cores (v1/engine/core.py run_engine_core:
       DPEngineCoreProc for an MoE model), each with T GPUs, its own KV cache pool, scheduler and max_num_seqs; a
@@ -494,7 +496,9 @@ def moe_layout(spec: ModelSpec, tp: int, dp: int = 1, expert_parallel: bool = Fa
       MoeLayout.errors, per TP degree as a plan's tp_errors (the busiest rank then holds ceil((E + R) / ep)).
     - attention, dense MLP layers, shared experts, routers, embeddings and the LM head stay TP-sharded over T and are
       copied on every DP rank.
-    - config/model.py _verify_with_expert_parallelism: EP on a model without experts is refused."""
+    - config/model.py _verify_with_expert_parallelism: EP on a model without experts is refused.
+    - --prefill-context-parallel-size P (engines/vllm_pcp.py): the MoE flattens TP across DP and PCP, T x D x P ranks
+      (flatten_tp_across_dp_and_pcp, fused_moe/config.py 0.32.0:1097-1104), the rest copied on every PCP rank."""
     if isinstance(dp, bool) or not isinstance(dp, int) or dp < 1:
         raise FieldError("dp", f"must be a whole number of engine replicas, 1 or more (vLLM's --data-parallel-size), "
                                f"got {quote(dp)}.")
@@ -504,12 +508,12 @@ def moe_layout(spec: ModelSpec, tp: int, dp: int = 1, expert_parallel: bool = Fa
                                                    f"vLLM refuses it (\"Number of experts in the model must be "
                                                    f"greater than 0 when expert parallelism is enabled\").")
     if not experts:
-        return MoeLayout(tp, dp, expert_parallel, tp, 1, 0, 0)
-    ranks = tp * dp
+        return MoeLayout(tp, dp, expert_parallel, tp, 1, 0, 0, pcp=pcp)
+    ranks = tp * dp * pcp
     refusals = eplb_errors(experts, ranks, redundant) if eplb else ()
     if not (expert_parallel and ranks > 1):
-        return MoeLayout(tp, dp, expert_parallel, ranks, 1, experts, experts, errors=refusals)
-    layout = MoeLayout(tp, dp, expert_parallel, 1, ranks, experts, 0, remainder_last, eplb, redundant, refusals)
+        return MoeLayout(tp, dp, expert_parallel, ranks, 1, experts, experts, errors=refusals, pcp=pcp)
+    layout = MoeLayout(tp, dp, expert_parallel, 1, ranks, experts, 0, remainder_last, eplb, redundant, refusals, pcp)
     busiest = max(layout.experts_on(0), layout.experts_on(ranks - 1))  # the first rank, or the last before 0.10.1
     return replace(layout, local_experts=busiest)
 

@@ -98,12 +98,13 @@ def log_block(plan, spell=str) -> list:
 
 
 def dcp_words(plan, spell=str) -> str:
-    """", -dcp D" and its interleave (where not 1) as given, for a plan's header; '' without DCP."""
-    dcp = getattr(plan, "dcp", None)
-    if not dcp:
-        return ""
+    """", -dcp D" and its interleave (where not 1) as given, and ", -pcp P (N GPUs)" (tp x pp x pcp), for a plan's
+    header; '' without either."""
+    dcp, pcp = getattr(plan, "dcp", None), getattr(plan, "pcp", None)
     interleave = getattr(plan, "dcp_interleave", None)
-    return f", {spell('dcp')} {dcp}" + (f", {spell('dcp_interleave')} {interleave}" if interleave else "")
+    words = f", {spell('dcp')} {dcp}" + (f", {spell('dcp_interleave')} {interleave}" if interleave else "") \
+        if dcp else ""
+    return words + (f", {spell('pcp')} {pcp} ({plan.tp * plan.pp * pcp} GPUs)" if pcp else "")
 
 
 def resident_line(plan, spell=str) -> str:
