@@ -60,6 +60,9 @@ def test_json_key_after_pp_and_speed_left_out():
 def test_header_names_the_gpus():
     out = " ".join(run_kvplan("estimate", DSV3, *H200, "-pcp", "2").stdout.split())  # the table wraps at 80
     assert "--tensor-parallel-size 8, --prefill-context-parallel-size 2 (16 GPUs):" in out
+    # the table's "-" speed cells say why (decode and prefill are not priced under PCP)
+    assert "--prefill-context-parallel-size: decode and prefill are not estimated" in out
+    assert "not estimated" not in " ".join(run_kvplan("estimate", DSV3, *H200).stdout.split())
 
 
 def _refusal(*args) -> str:

@@ -304,6 +304,10 @@ def speed_lines(plans: list, spell=str) -> list:
                      "measurements they are fitted on ran; eager steps launch every kernel from the host and run "
                      "slower at small batches.")
     lines += [line for line in (batch_line(p, plans, spell) for p in plans) if line]
+    if any(getattr(p, "pcp", None) and p.fits and not p.decode for p in plans):
+        lines.append(f"[yellow]{spell('pcp')}:[/yellow] decode and prefill are not estimated (ITL and tok/s read "
+                     "\"-\"): vLLM splits each prompt over the prefill context-parallel ranks and exchanges their "
+                     "KV, and each request decodes on one of them, which kvplan does not price (engines/vllm_pcp.py).")
     for p in plans:
         if p.decode and p.decode.constants["fallback"]:
             lines.append(f"[yellow]Speed:[/yellow] {p.decode.constants['fallback']}.")
