@@ -1,8 +1,8 @@
 """Which releases run a model with Mamba / linear-attention state on vLLM's V0 engine by default, where V1's hybrid
 cache (MambaSpec pages beside attention, vllm_mamba_state.py) is not what vLLM does: kvplan plans them by V0's rules
 (vllm_v1_oracle.v0_rules; v0_state_term below), and refuses in one line only the states it does not model
-(V0_UNMODELLED: v0_state_unmodelled, RefusedInput, exit 2, for vLLM does start there), which a remedy never names (v0_state_refusal
-among the configuration's refusals).
+(V0_UNMODELLED: v0_state_unmodelled, RefusedInput, exit 2, for vLLM does start there), which a remedy never names
+(v0_state_refusal among the configuration's refusals).
 
 EngineArgs._is_v1_supported_oracle (engine/arg_utils.py), asked as the engine config is created, right after
 ModelConfig (the architecture, the length, the dtype and the quantisation are read first):
