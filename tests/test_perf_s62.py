@@ -98,13 +98,14 @@ def _unmemoised(monkeypatch):
     monkeypatch.setattr(vb, "stage_free", lambda name, objects, values, compute: compute())
     monkeypatch.setattr(plan_module, "_stage_specs", _stage_views)
 
-    def settings_afresh(self, spec, gpu, gpu_memory, pp, context, max_num_batched_tokens, max_num_seqs):
+    def settings_afresh(self, spec, gpu, gpu_memory, pp, context, max_num_batched_tokens, max_num_seqs,
+                        kv_dtype="auto"):
         from kvplan.engines.vllm_engine import _with_memory
 
         viewed = self.on_gpu(spec, gpu)
         length = context or viewed.max_position_embeddings or 8192
         memory_gpu = gpu if gpu_memory is None else _with_memory(gpu, gpu_memory)
-        return viewed, self.settings(length, memory_gpu, pp, max_num_batched_tokens, max_num_seqs, viewed)
+        return viewed, self.settings(length, memory_gpu, pp, max_num_batched_tokens, max_num_seqs, viewed, kv_dtype)
 
     monkeypatch.setattr(VllmEngine, "_budget_settings", settings_afresh)
     monkeypatch.setattr(plan_module, "_replanned", lambda spec, context, precision, tp, block_size, budget_for,

@@ -22,7 +22,7 @@ from ..engines.vllm_lora import ignored_note
 from ..engines.vllm_graphs import refuse_capture_flags
 from ..engines.figures import figure_columns, later_figure_columns
 from ..engines.vllm_config_read import refuse_encoder_only, unlisted_note
-from ..engines.vllm_mamba_v0 import v0_state_unmodelled
+from ..engines.vllm_v1_oracle import refuse_v0_unmodelled
 from ..engines.vllm_pooling import pooling_field, pooling_note, refuse_st_pooling, runner_name
 from ..engines.vllm_cache_flags import with_cache_flags
 from ..engines.vllm_cache_notes import cache_flag_notes
@@ -133,7 +133,7 @@ def _spec_for(dep: Deployment, resolved: dict) -> ModelSpec:
         spec = with_cache_flags(replace(_resolve(dep, resolved), runner=dep.runner, convert=dep.convert,
                                         pooler_config=dep.pooler_config), dep)  # as estimate's flags
         refuse_encoder_only(spec, get_engine(dep.engine).version)  # said on the model's line, as any model error
-        v0_state_unmodelled(spec, get_engine(dep.engine).version)  # V0 state kvplan does not model: not planned
+        refuse_v0_unmodelled(spec, get_engine(dep.engine).version)  # V0 kvplan does not model: not planned
         refuse_runner(spec, get_engine(dep.engine).version)  # a runner the class cannot do, as vLLM's ModelConfig
         refuse_pooler_config(spec, get_engine(dep.engine).version)  # a field or type the release refuses
         refuse_st_pooling(spec, get_engine(dep.engine).version)  # 0.11-0.13 stop on a Pooling module's config.json

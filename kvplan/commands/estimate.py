@@ -10,7 +10,7 @@ from ..engines import EngineFlags, get_engine, unused_media_note
 from ..engines.vllm_cache_notes import cache_flag_notes
 from ..engines.vllm_config_read import model_length_refusal, refuse_encoder_only, unlisted_note
 from ..engines.vllm_lora import lora_notes
-from ..engines.vllm_mamba_v0 import v0_state_unmodelled
+from ..engines.vllm_v1_oracle import refuse_v0_unmodelled
 from ..engines.vllm_pooling import pooling_note, refuse_st_pooling
 from ..engines.vllm_pooler_config import ignored_note as ignored_pooler_note, refuse_pooler_config
 from ..engines.vllm_prefix_flag import prefix_notes
@@ -158,7 +158,7 @@ def estimate(model: str, *, contexts: Optional[list] = None, kv_dtypes: list = (
                                    quantization, dtype)
     weighted = flags.with_runner(plain)  # --runner / --convert / --pooler-config, the Mamba dtypes, the window switch
     refuse_encoder_only(weighted, engine_model.version)  # vLLM's rules by release; --engine none: the newest's
-    v0_state_unmodelled(weighted, engine_model.version)  # V0 state kvplan does not model (MiniMax ...): not planned
+    refuse_v0_unmodelled(weighted, engine_model.version)  # V0 kvplan does not model (MiniMax's, pooling): not planned
     refuse_runner(weighted, engine_model.version)  # a runner the class cannot do, as vLLM's ModelConfig
     refuse_pooler_config(weighted, engine_model.version)  # a field or type the release refuses
     refuse_st_pooling(weighted, engine_model.version)  # 0.11-0.13 stop on a Pooling module's missing config.json
@@ -193,7 +193,8 @@ def estimate(model: str, *, contexts: Optional[list] = None, kv_dtypes: list = (
                           f"{spec.num_hidden_layers:,}-layer model; at most {MAX_LAYER_PLANS:,} plans x layers per "
                           f"run ({MAX_LAYER_PLANS // spec.num_hidden_layers:,} plans of this model).")
     # at the longest length: a shorter one caps the default only where its prompt is one chunk anyway
-    chunk = batched_tokens(engine_model, spec, device, max(contexts), pp, max_num_batched_tokens, max_num_seqs)
+    chunk = min(batched_tokens(engine_model, spec, device, max(contexts), pp, max_num_batched_tokens, max_num_seqs,
+                               kv_dtype) for kv_dtype in kv_dtypes)  # V0's default where a dtype falls back to it
     owner = None if max_num_batched_tokens else "vLLM's" if hasattr(engine_model, "settings") else "kvplan's"
     if input_len is not None:  # as plan() checks it, before the chunk bound would blame max_num_batched_tokens
         check_input_len(input_len, min(contexts), spec, engine_model.version)

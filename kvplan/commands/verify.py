@@ -36,7 +36,7 @@ from ..engines import ENGINE_NAMES, EngineFlags, get_engine
 from ..engines.figures import fixes_advice
 from ..engines.vllm_cache_flags import with_cache_flags
 from ..engines.vllm_config_read import config_read_refusal, model_length_refusal, refuse_encoder_only
-from ..engines.vllm_mamba_v0 import v0_state_unmodelled
+from ..engines.vllm_v1_oracle import refuse_v0_unmodelled
 from ..engines.vllm_graphs import refuse_capture_flags
 from ..engines.vllm_kv_dtype import release_view, unviewed
 from ..engines.vllm_pooling import pooling_runner
@@ -194,7 +194,7 @@ def verify(model: str, *, tp: int = 1, context: Optional[int] = None, kv_dtype: 
     spec = with_cache_flags(resolve(model, revision, raw_out=raw, transformers=release_transformers(version)),
                             flags)  # --disable-sliding-window: layers full
     refuse_encoder_only(spec, version)  # before torch, as the release-independent refusal
-    v0_state_unmodelled(spec, version)  # V0 state kvplan does not model (vllm_mamba_v0.V0_UNMODELLED)
+    refuse_v0_unmodelled(spec, version)  # V0 kvplan does not model (vllm_mamba_v0 / vllm_v1_oracle V0_UNMODELLED)
     viewed = release_view(unviewed(spec), version)  # the length as this release derives it (RoPE factors)
     context = verify_length(viewed, context)
     refuse_config_read(viewed, context, engine_model, kv_dtype=kv_dtype, block_size=block_size, tp=tp)

@@ -165,7 +165,7 @@ class Refusal:
 
 
 # EngineFigures' own readings, which the notes take
-NOT_IN_JSON = ("virtual_engines", "watermark_blocks", "fewest_blocks")
+NOT_IN_JSON = ("virtual_engines", "watermark_blocks", "fewest_blocks", "v0_reason")
 REFUSAL_NOT_IN_JSON = ("options", "onward", "note", "fixes", "remedy_flags", "fix_field", "also", "headline")
 
 
@@ -201,6 +201,9 @@ class EngineFigures:
     # V0: each virtual engine's share past its watermark, vllm_v0_admission.fewest_share), for the fix of a
     # --num-gpu-blocks-override too small; kvplan's reading, not in the JSON
     fewest_blocks: Optional[int] = None
+    # why a release from 0.8 serves the deployment on V0 (vllm_v1_oracle.v0_fallback's words), "" on V1 and before
+    # 0.8; kvplan's reading for the render's note, not in the JSON
+    v0_reason: str = ""
 
     def to_dict(self, spell: Callable[[str], str] = str) -> dict:
         """`spell`: how the refusal's remedy names the field at fault (Refusal.advice)."""

@@ -48,7 +48,8 @@ from .vllm_index_share import index_share_refusal
 from .vllm_kv_dtype import cache_precision, config_hook_line
 from .vllm_mamba_mode import mamba_all_mode
 from .vllm_mamba_state import hybrid_pages, mamba_state_bytes, ssm_state_dtype
-from .vllm_mamba_v0 import keeps_v0_state, v0_rules, v0_state_refusal
+from .vllm_mamba_v0 import keeps_v0_state, v0_state_refusal
+from .vllm_v1_oracle import asked_kv_dtype, v0_rules, v0_unmodelled_refusal
 from .vllm_v0_admission import admission_blocks, fewest_share, null_blocks, watermark_blocks
 from .vllm_v0_pp import checked_engines, v0_resident, virtual_engines
 from .vllm_mimo import diffkv_refusal, served_layers
@@ -253,10 +254,11 @@ def refusal_message(max_model_len: int, needed: int, available: int, estimate: i
 # - "after_check" (0.8-0.9.0, 0.9.2-0.20.0): the check runs on the profiled memory, then may_override_num_blocks
 #   (get_num_blocks) sets N: a pool too small for one request starts and never schedules it.
 # - "ignored" (0.9.1): get_num_blocks logs the override and keeps the profiled count (fixed by vllm#19503).
-# - V0 (<= 0.7, and wherever a later release falls back to V0: vllm_mamba_v0.v0_rules): LLMEngine._initialize_kv_caches
-#   sets N (engine/llm_engine.py 0.8.0:434-440, 0.9.1:415-421, 0.9.2:415-421), and the worker's
-#   raise_if_cache_size_invalid checks N x block_size tokens (one virtual engine's share from 0.8: worker/worker.py
-#   0.9.1:318-322, :570) against max_model_len, as "checked" does (V0_OVERRIDE): 0.9.1's bug is V1's alone.
+# - V0 (<= 0.7, and wherever a later release falls back to V0: vllm_v1_oracle.v0_rules):
+#   LLMEngine._initialize_kv_caches sets N (engine/llm_engine.py 0.8.0:434-440, 0.9.1:415-421, 0.9.2:415-421), and
+#   the worker's raise_if_cache_size_invalid checks N x block_size tokens (one virtual engine's share from 0.8:
+#   worker/worker.py 0.9.1:318-322, :570) against max_model_len, as "checked" does (V0_OVERRIDE): 0.9.1's bug is
+#   V1's alone.
 OVERRIDE_RULES = (((0, 20, 1), "checked"), ((0, 9, 2), "after_check"), ((0, 9, 1), "ignored"),
                   ((0, 8), "after_check"), ((0, 2), "checked"))
 OVERRIDE_TOO_BIG = ("--num-gpu-blocks-override {n:,} asks for {needed} GiB of KV cache a GPU, more than the {left} "
@@ -358,7 +360,8 @@ def _configuration_refusal(spec, precision, *, tp: int, length: int, block_size:
                            capability, gpu_name: str, checked: bool, allow_deprecated: bool) -> Optional[Refusal]:
     refusal = config_read_refusal(spec, length, version) or model_dtype_refusal(spec, version, capability) or \
         model_config_refusal(spec, capability, version, allow_deprecated=allow_deprecated) or \
-        v0_state_refusal(spec, version) or kda_refusal(spec, version) or mamba1_fp32_refusal(spec, version) or \
+        v0_state_refusal(spec, version) or v0_unmodelled_refusal(spec, version) or kda_refusal(spec, version) or \
+        mamba1_fp32_refusal(spec, version) or \
         float_kv_refusal(spec, precision, version, capability) or \
         built_quantization_refusal(spec, capability, version) or \
         gpu_dtype_refusal(spec, capability, version, gpu_name) or \
@@ -404,7 +407,7 @@ def start(spec, *, tp: int, precision, settings: Settings, available: list, stag
           block_size: Optional[int] = None, version: str = PINNED, override: Optional[int] = None,
           capability: tuple = (), measured: Optional[list] = None, gpu_name: str = "",
           flag_refusal: Optional[Refusal] = None, dcp: Optional[int] = None,
-          interleave: Optional[int] = None) -> Startup:
+          interleave: Optional[int] = None, flags=None) -> Startup:
     """What vLLM `version` makes of `available` KV bytes on each pipeline stage (`stages`: the cache-layer
     indices each stage holds; None: one stage holding every layer); `override`: --num-gpu-blocks-override;
     `capability`: the GPU's CUDA compute capability (() for Hopper's rules); `measured`: each stage's
@@ -414,9 +417,11 @@ def start(spec, *, tp: int, precision, settings: Settings, available: list, stag
     (vllm_lora.lora_refusal, speculative_refusal); before the memory and, as kvplan orders them, after the
     configuration's other checks (vLLM meets the worker's and the attention backends' after the front end's);
     `dcp` / `interleave`: --decode-context-parallel-size and its interleave (vllm_dcp.py: the scheduler's block spans
-    block x dcp tokens of a request, the pages stay those of one rank)."""
+    block x dcp tokens of a request, the pages stay those of one rank); `flags`: the engine's EngineFlags, which the
+    V1 oracle reads (vllm_v1_oracle.v0_fallback)."""
     pp = len(stages) if stages else 1
-    rules = v0_rules(spec, version, pp) or behaviour(version)  # V0's where the release falls back to it (vllm_mamba_v0)
+    # V0's where the release falls back to it (vllm_v1_oracle.v0_fallback: the pipeline, the cache dtype, the GPU, ...)
+    rules = v0_rules(spec, version, pp, asked_kv_dtype(precision), capability, flags) or behaviour(version)
     # V0's virtual engines, one a stage, each scheduling its share of the blocks (vllm_v0_pp.py); one where a V0
     # state cache serves them all (vllm_mamba_v0.py: not modelled)
     engines = 1 if keeps_v0_state(spec, version) else virtual_engines(rules, pp)

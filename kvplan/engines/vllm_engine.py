@@ -24,6 +24,7 @@ from .vllm_pooling import runner_name
 from .vllm_runner import is_rocm
 from .vllm_sparse import ROCM
 from .vllm_speculative import NO_WEIGHTS
+from .vllm_v1_oracle import asked_kv_dtype, reason_words, v0_fallback
 from ..model.precision import RESULT_NAMES, check_kv_dtype, kv_dtype_name, vllm_name
 from ..model.quantization import QUANTIZATIONS
 from .vllm_versions import (KV_DTYPE_FLAG_SINCE, PINNED, behaviour, block_size_choices, kv_dtype_choices,
@@ -242,39 +243,43 @@ class VllmEngine:
         measured memory (0.34), else the release's default."""
         return 1.0 if sized_after_warmup(self.rules, self.flags) else self.rules.default_gpu_util
 
-    def rules_for(self, spec, pp: int = 1):
-        """The rules `spec` is planned by at `pp` stages: V0's where this release falls back to V0 for its Mamba
-        states or the pipeline (vllm_mamba_v0.v0_rules), else the release's."""
-        from .vllm_mamba_v0 import v0_rules
+    def rules_for(self, spec, pp: int = 1, gpu=None, kv_dtype: str = "auto"):
+        """The rules `spec` is planned by at `pp` stages on `gpu` with --kv-cache-dtype `kv_dtype` (as asked): V0's
+        where this release falls back to V0 for them (vllm_v1_oracle.v0_fallback, through its v0_rules:
+        its Mamba states, the pipeline, the cache dtype, the GPU, the flags), else the release's."""
+        from .vllm_v1_oracle import v0_rules
 
-        return (v0_rules(spec, self.version, pp) if spec is not None else None) or self.rules
+        if spec is None:
+            return self.rules
+        return v0_rules(spec, self.version, pp, kv_dtype, _capability(gpu), self.flags) or self.rules
 
-    def dummy_sampler(self, spec, gpu=None) -> str:
+    def dummy_sampler(self, spec, gpu=None, kv_dtype: str = "auto") -> str:
         """How the profile run samples for `spec` on `gpu` (None: a CUDA GPU): as its model runner does."""
         from .vllm_profile import dummy_sampler
         from .vllm_runner import model_runner
 
-        rules = self.rules_for(spec)
+        rules = self.rules_for(spec, 1, gpu, kv_dtype)
         return dummy_sampler(model_runner(spec, rules, gpu, self.version), rules, gpu)
 
     def settings(self, context: int, gpu, pp: int = 1, max_num_batched_tokens: Optional[int] = None,
-                 max_num_seqs: Optional[int] = None, spec=None):
-        """The engine's settings on `gpu`; with `spec`, the batches in flight as its model runner runs them (and
+                 max_num_seqs: Optional[int] = None, spec=None, kv_dtype: str = "auto"):
+        """The engine's settings on `gpu` with --kv-cache-dtype `kv_dtype` (as asked: V0's where it falls back to V0,
+        rules_for); with `spec`, the batches in flight as its model runner runs them (and
         async scheduling as its speculative method leaves it: vllm_runner.async_scheduling), the default batched
         tokens raised to a prefix-LM's largest media item (vllm_media_floor.py), and a pooling model's chunked
         prefill and prefix caching (vllm_pooling_budget.incremental_prefill). Worked out once per engine for these
         arguments (`gpu` and `spec` by identity, kept alive with the answer): a plan asks it for its budget
         (_budget_settings) and again for its start-up figures (capacity), as does every release a remedy plans."""
-        key = (context, id(gpu), pp, max_num_batched_tokens, max_num_seqs, id(spec))
+        key = (context, id(gpu), pp, max_num_batched_tokens, max_num_seqs, id(spec), kv_dtype)
         held = self._settings_of.get(key)
         if held is not None and held[0] is gpu and held[1] is spec:
             return held[2]
-        answer = self._settings(context, gpu, pp, max_num_batched_tokens, max_num_seqs, spec)
+        answer = self._settings(context, gpu, pp, max_num_batched_tokens, max_num_seqs, spec, kv_dtype)
         remember(self._settings_of, MAX_SETTINGS, key, (gpu, spec, answer))  # the oldest goes (and what it kept)
         return answer
 
     def _settings(self, context: int, gpu, pp: int, max_num_batched_tokens: Optional[int],
-                  max_num_seqs: Optional[int], spec):
+                  max_num_seqs: Optional[int], spec, kv_dtype: str = "auto"):
         from .vllm_media_floor import media_floor
         from .vllm_pooler_config import given
         from .vllm_pooling_budget import incremental_prefill
@@ -283,7 +288,7 @@ class VllmEngine:
         if spec is None:
             return resolve_settings(context, gpu.name, gpu.memory_bytes, pp, max_num_batched_tokens, max_num_seqs,
                                     self.version)
-        rules = self.rules_for(spec, pp)
+        rules = self.rules_for(spec, pp, gpu, kv_dtype)
         runner = model_runner(spec, rules, gpu, self.version)
         incremental = incremental_prefill(spec, self.version)  # a pooling model's chunked prefill / prefix caching
         chunked = incremental
@@ -305,12 +310,14 @@ class VllmEngine:
     def capacity(self, stage_specs: list, *, spec, stages: list, context: int, precision, tp: int, budgets: list,
                  block_size: Optional[int], gpu, pp: int = 1, max_num_seqs: Optional[int] = None,
                  max_num_batched_tokens: Optional[int] = None, measured: Optional[list] = None) -> EngineResult:
-        from .vllm_mamba_v0 import v0_data_parallel_refusal, v0_slots_refusal
+        from .vllm_mamba_v0 import v0_slots_refusal
+        from .vllm_v1_oracle import v0_data_parallel_refusal
         from .vllm_media_floor import item_refusal
 
         check_dcp_layout(spec, self.flags.dcp)  # -dcp on a cache kvplan shards by token
         check_pcp_layout(spec, self.flags.pcp)  # -pcp on a dense MLA cache only
-        settings = self.settings(context, gpu, pp, max_num_batched_tokens, max_num_seqs, spec)
+        kv_dtype = asked_kv_dtype(precision)  # the oracle's --kv-cache-dtype (vllm_v1_oracle.v0_fallback)
+        settings = self.settings(context, gpu, pp, max_num_batched_tokens, max_num_seqs, spec, kv_dtype)
         # a release whose registry lacks the architecture refuses it before any media item (start's first refusal)
         registered = architectures_refusal(registry_names(spec), self.version) is None
         # then, up to 0.10.0, a media flag on a text class (ModelConfig), LoRA's batch for drafts (create_engine_
@@ -321,14 +328,17 @@ class VllmEngine:
             or item_refusal(spec, self.version, self.flags, settings, _capability(gpu))
             or self._lora_refusal(spec)
             or v0_slots_refusal(spec, settings.max_num_seqs, self.flags.enforce_eager, self.version)
-            or v0_data_parallel_refusal(spec, self.version, pp, self.flags.dp)
+            or v0_data_parallel_refusal(spec, self.version, pp, self.flags.dp, kv_dtype, _capability(gpu), self.flags)
             or pcp_refusal(spec, self.flags, pp, attention_backend(spec, precision, self.version, _capability(gpu)),
                            self.version))
         result = start(spec, tp=tp, precision=precision, settings=settings, available=budgets, stages=stages,
                        block_size=block_size, version=self.version, override=self.flags.num_gpu_blocks_override,
                        capability=_capability(gpu), measured=measured, gpu_name=device_name(gpu),
-                       flag_refusal=refused_flag, dcp=self.flags.dcp, interleave=self.flags.dcp_interleave)
-        f = replace(result.figures, runner=runner_name(spec, self.version))
+                       flag_refusal=refused_flag, dcp=self.flags.dcp, interleave=self.flags.dcp_interleave,
+                       flags=self.flags)
+        reason = v0_fallback(spec, self.version, pp, kv_dtype, _capability(gpu), self.flags)
+        f = replace(result.figures, runner=runner_name(spec, self.version), v0_reason=reason_words(reason) if reason
+                    else "")
         if f.refusal is not None and self.flags.enable_lora:
             asked_auto = getattr(precision, "auto", False)  # auto that a checkpoint resolved: search auto, as asked
             kv_dtype = "auto" if asked_auto else (getattr(precision, "spelling", "") or "auto")
@@ -389,27 +399,28 @@ class VllmEngine:
         `stage` is None (a pipeline that cannot be laid out, plan.served_budget): the whole model, by their rules."""
         stages = pp if stage is None else stage.stages
         spec, settings = self._budget_settings(spec, gpu, gpu_memory, stages, context, max_num_batched_tokens,
-                                               max_num_seqs)
+                                               max_num_seqs, kv_dtype)
         util = self.default_gpu_util if gpu_util is None else gpu_util
-        rules = self.rules_for(spec, stages)
+        rules = self.rules_for(spec, stages, gpu, kv_dtype)
         return vllm_budget(spec, tp, gpu, util, settings, rules, self.version, gpu_memory, stage,
                            self.flags, block_size, asked_context, kv_dtype)
 
     def _budget_settings(self, spec, gpu, gpu_memory: Optional[int], pp: int, context: Optional[int],
-                         max_num_batched_tokens: Optional[int], max_num_seqs: Optional[int]) -> tuple:
+                         max_num_batched_tokens: Optional[int], max_num_seqs: Optional[int],
+                         kv_dtype: str = "auto") -> tuple:
         """(spec as served on `gpu`, the engine's settings) for budget(): the same for every pipeline stage of a
         deployment, so kept per engine (a pp 16 plan asks 16 times, a release remedy's search once per release). Both
         are pure in these arguments and the engine's version, rules and flags (fixed at construction); `spec` is
         keyed by identity and kept alive with its answer, so an id is never reused while its key is held (and so is
         `gpu`: a frozen GPU's hash reads every field, each stage's budget again)."""
-        key = (id(spec), id(gpu), gpu_memory, pp, context, max_num_batched_tokens, max_num_seqs)
+        key = (id(spec), id(gpu), gpu_memory, pp, context, max_num_batched_tokens, max_num_seqs, kv_dtype)
         held = self._settings_memo.get(key)
         if held is not None and held[0] is spec and held[2] is gpu:
             return held[1]
         viewed = self.on_gpu(spec, gpu)  # the weights in the dtype vLLM serves there (a T4's float32 Gemma 3)
         length = context or viewed.max_position_embeddings or 8192
         memory_gpu = gpu if gpu_memory is None else _with_memory(gpu, gpu_memory)
-        answer = viewed, self.settings(length, memory_gpu, pp, max_num_batched_tokens, max_num_seqs, viewed)
+        answer = viewed, self.settings(length, memory_gpu, pp, max_num_batched_tokens, max_num_seqs, viewed, kv_dtype)
         remember(self._settings_memo, MAX_SETTINGS, key, (spec, answer, gpu))  # the oldest goes (and what it kept)
         return answer
 

@@ -1,8 +1,8 @@
 """Which releases run a model with Mamba / linear-attention state on vLLM's V0 engine by default, where V1's hybrid
 cache (MambaSpec pages beside attention, vllm_mamba_state.py) is not what vLLM does: kvplan plans them by V0's rules
-(v0_rules, v0_state_term, below), and refuses in one line only the states it does not model (V0_UNMODELLED:
-v0_state_unmodelled, RefusedInput, exit 2, for vLLM does start there), which a remedy never names (v0_state_refusal
-among the configuration's refusals).
+(vllm_v1_oracle.v0_rules; v0_state_term below), and refuses in one line only the states it does not model
+(V0_UNMODELLED: v0_state_unmodelled, RefusedInput, exit 2, for vLLM does start there), which a remedy never names
+(v0_state_refusal among the configuration's refusals).
 
 EngineArgs._is_v1_supported_oracle (engine/arg_utils.py), asked as the engine config is created, right after
 ModelConfig (the architecture, the length, the dtype and the quantisation are read first):
@@ -19,7 +19,7 @@ ModelConfig (the architecture, the length, the dtype and the quantisation are re
 - 0.10.2: the Mamba fallback is gone (0.10.2:1479-1490 keeps only is_v1_compatible); Phi4FlashForCausalLM stays
   SupportsV0Only (phi4flash.py 0.10.2:598) until V0 is removed with it in 0.11.
 kvplan models vLLM's default, VLLM_USE_V1 unset: these releases, like every release up to 0.7 (kvplan's era "v0",
-vllm_versions.py), are planned by V0's rules (v0_rules), with the state cache V0 keeps:
+vllm_versions.py), are planned by V0's rules (vllm_v1_oracle.v0_rules), with the state cache V0 keeps:
 - the slots: the model's MambaCacheManager holds one state a slot (v0_slots), allocated in the first forward the
   worker runs, the profile run (worker/worker.py determine_num_available_blocks profile_run under memory_profiling,
   0.9.2:250-263), so the profile's non-KV memory holds it and the KV cache gets what is left (v0_state_term);
@@ -79,7 +79,6 @@ layer patterns, not read).
 from __future__ import annotations
 
 from typing import Optional
-from dataclasses import replace
 
 from .vllm_registry import served_architecture
 from .vllm_versions import behaviour, parse_version, release_rule
@@ -173,39 +172,6 @@ def v0_unmodelled(spec, version: str) -> Optional[str]:
     if not keeps_v0_state(spec, version) and not runs_v0(spec, version):
         return None
     return V0_UNMODELLED.get(served_architecture(spec, version))
-
-
-def v0_rules(spec, version: str, pp: int = 1):
-    """The rules vLLM `version` plans `spec` by where it falls back to V0 for its states (runs_v0) or, on
-    0.8.0-0.9.0, for pp > 1 (vllm_v0_pp.pp_runs_v0): the release's own, but V0's engine (era "v0": attention-only
-    blocks, "# cuda blocks" lines, V0's profile and reserves, V0's 256 sequences, its pp virtual engines); None
-    elsewhere (the release's rules stand)."""
-    from .vllm_v0_pp import pp_runs_v0
-
-    if not runs_v0(spec, version) and not pp_runs_v0(version, pp):
-        return None
-    return replace(behaviour(version), era="v0", tokens_rule="blocks", one_log_line=False, null_block_in_check=False,
-                   concurrent_batches=False, graphs_subtracted=False, batch_defaults="v0.8")
-
-
-def v0_data_parallel_refusal(spec, version: str, pp: int, dp):
-    """The start refusal of --data-parallel-size `dp` > 1 where vLLM `version` runs `spec` at `pp` stages on V0
-    (v0_rules: its pipeline or its Mamba state), which launches no DP rank but waits for them all
-    (vllm_v0_pp.py's docstring); None elsewhere. The remedy: the first release that runs it on V1, or -dp left out."""
-    from .figures import Refusal
-    from .vllm_v0_pp import PP_FALLBACK
-
-    if (dp or 1) <= 1 or v0_rules(spec, version, pp) is None:
-        return None
-    why = "its Mamba state" if runs_v0(spec, version) else f"--pipeline-parallel-size {pp} (the default executor)"
-    first = ".".join(map(str, PP_FALLBACK[1]))
-    v1 = V1_STATE_SINCE if runs_v0(spec, first) or runs_v0(spec, version) else first
-    return Refusal(f"vLLM {version} serves this on its V0 engine for {why}, which launches no data-parallel ranks: "
-                   f"with --data-parallel-size {dp} each worker waits in init_distributed_environment for the "
-                   f"{dp - 1} other DP rank(s) of a tp x pp x dp group that nothing starts, so the server never "
-                   f"starts.", None, configuration=True, field="engine", options=(f"vllm=={v1}",), onward="newer",
-                   also="leave --data-parallel-size out (one server a replica)",
-                   remedy_flags=(("engine", "--engine"), ("dp", "--data-parallel-size")))
 
 
 V0_LONG_CONTEXT = 32768  # _set_default_args_v0's use_long_context: max_model_len past it (arg_utils.py 0.9.2:1511)

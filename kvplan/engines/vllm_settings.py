@@ -104,7 +104,7 @@ def resolve_settings(max_model_len: int, gpu_name: str, gpu_memory: int, pp: int
     to (vllm_media_floor.media_floor), applied only where max_num_batched_tokens is vLLM's to pick.
     `chunked_prefill` False (a pooling model's default: vllm_pooling_budget.incremental_prefill): vLLM's pick is
     raised to a whole prompt (whole_prompt_batch). `rules`: the release's (None) or V0's where it falls back to V0
-    for the model (vllm_mamba_v0.v0_rules), whose `chunked_prefill` is V0's default (v0_chunked_prefill) and whose
+    for the model (vllm_v1_oracle.v0_rules), whose `chunked_prefill` is V0's default (v0_chunked_prefill) and whose
     SchedulerConfig raises a `multimodal` model's batched tokens (v0_batched_tokens)."""
     rules = rules or behaviour(version)
     default, seqs = batch_defaults(gpu_name, gpu_memory, rules.batch_defaults)

@@ -31,7 +31,7 @@ worker_base.py 0.9.0:601-603), widens the process group to world_size_across_dp 
 TCP rendezvous for the (dp - 1) x tp x pp ranks nothing launches (distributed/parallel_state.py 0.9.0:923-935,
 0.10.1.1:982-991; worker/worker.py 0.9.0:529, 0.10.1.1:541): the server never starts. So wherever a release from 0.8
 falls back to V0 (pp > 1 on 0.9.0, as 0.8.0-0.8.5 take -dp only where kvplan does not model it; a Mamba model's
-state on 0.9.1-0.10.1) -dp > 1 is a start refusal (vllm_mamba_v0.v0_data_parallel_refusal, beside v0_rules), whose
+state on 0.9.1-0.10.1) -dp > 1 is a start refusal (vllm_v1_oracle.v0_data_parallel_refusal, beside v0_rules), whose
 remedy is the first release that runs the deployment on V1. Before 0.8 kvplan refuses -dp as input
 (vllm_engine.MODELLED_SINCE).
 Each share's scheduler admits requests into it less its block manager's watermark (vllm_v0_admission.py, 1% of the

@@ -6,12 +6,16 @@ special cases scattered through the engine.
 - engine "v0" (<= 0.7): "# GPU blocks: N, # CPU blocks: M" ("# CUDA blocks" from 0.7.0, "# cuda blocks" from
   0.7.3: vllm.v0_blocks_word); the profile run covers max(max_model_len, 2048) tokens when chunked prefill is off
   (max_model_len <= 32K) [A01, A02]; KV = total x util - peak memory.
-- a model with Mamba state on 0.8-0.10.1 falls back to V0 (vllm_mamba_v0.v0_rules: the release's rules with era
+- a model with Mamba state on 0.8-0.10.1 falls back to V0 (vllm_v1_oracle.v0_rules: the release's rules with era
   "v0"); V0 keeps the states in the model's own cache, outside the KV blocks (vllm_mamba_v0.py), and runs 256
   sequences unless asked, with V0's own batched tokens, profile run and A11's logged non-torch (batch_defaults
   "v0.8").
 - pp > 1: V0 runs a scheduler a stage over num_gpu_blocks // pp each (its virtual engines), and 0.8.0-0.9.0 fall
   back to V0 for any model there (vllm_v0_pp.py).
+- 0.8-0.10.2 fall back to V0 for more than these (EngineArgs._is_v1_supported_oracle, asked once:
+  vllm_v1_oracle.v0_fallback): a GPU below compute capability 8.0, a --kv-cache-dtype V1's backend there does not
+  take, --dtype float32, --cpu-offload-gb, ROCm; a pooling model on 0.8.0-0.9.1 is refused (V0's pooling runner is not
+  modelled).
 - engine "v1" 0.8-0.20: "GPU KV cache size: N tokens" with N = num_blocks // groups x block_size [A14: 317,136
   tokens at 102.78x for 3,072-token requests], concurrency over groups; no null block in the start-up check; CUDA
   graphs captured after the cache is sized, so not subtracted [A19, A20, A27], until 0.20.0 turned the graph

@@ -72,8 +72,10 @@ def resolve_options(spec, opts: Options, gpu, total: int) -> Options:
     util = engine.default_gpu_util if opts.gpu_util is None else opts.gpu_util
     seqs = opts.max_num_seqs
     if hasattr(engine, "settings"):
-        seqs = engine.settings(opts.context, device, 1, opts.max_num_batched_tokens, seqs, spec).max_num_seqs
-    tokens = batched_tokens(engine, spec, device, opts.context, 1, opts.max_num_batched_tokens, opts.max_num_seqs)
+        seqs = engine.settings(opts.context, device, 1, opts.max_num_batched_tokens, seqs, spec,
+                               opts.kv_dtype).max_num_seqs
+    tokens = batched_tokens(engine, spec, device, opts.context, 1, opts.max_num_batched_tokens, opts.max_num_seqs,
+                            opts.kv_dtype)
     return replace(opts, gpu_util=util, max_num_seqs=seqs or 256, max_num_batched_tokens=tokens)
 
 
@@ -181,7 +183,7 @@ def measure_terms(spec, opts: Options, held: dict, progress, plan, read_bw: floa
         gemm["decode_order"] = decode_order_stream(model.rt.mm, held["weights"], model.arch.tied_embeddings, read_bw)
     with progress.step(f"profile run: prefill of {opts.max_num_batched_tokens:,} tokens + sampler"):
         profile = profile_run(model, model.arch.vocab, opts.max_num_batched_tokens, opts.max_num_seqs,
-                              plan_engine(spec, opts).dummy_sampler(spec))
+                              plan_engine(spec, opts).dummy_sampler(spec, kv_dtype=opts.kv_dtype))
         torch.cuda.synchronize()  # growth of memory outside torch's pool since the baseline (NVML)
         outside = nvml.used() - baseline[0] - (torch.cuda.memory_reserved() - baseline[1])
     capability = torch.cuda.get_device_capability()

@@ -100,12 +100,14 @@ SAMPLER_COPIES = 3
 
 
 def batched_tokens(engine_model, spec: ModelSpec, device, context: int, pp: int = 1,
-                   max_num_batched_tokens: Optional[int] = None, max_num_seqs: Optional[int] = None) -> int:
+                   max_num_batched_tokens: Optional[int] = None, max_num_seqs: Optional[int] = None,
+                   kv_dtype: str = "auto") -> int:
     """The tokens a plan's forward pass takes and splits a prompt by (max_num_batched_tokens): the engine's settings
-    where it has them (vLLM's default for the GPU, raised to a prefix-LM's largest media item:
-    engines/vllm_media_floor.py; the flag where given), else the flag or the ideal pool's IDEAL_BATCHED_TOKENS."""
+    where it has them (vLLM's default for the GPU and --kv-cache-dtype `kv_dtype`, V0's where vLLM falls back to it,
+    raised to a prefix-LM's largest media item: engines/vllm_media_floor.py; the flag where given), else the flag or
+    the ideal pool's IDEAL_BATCHED_TOKENS."""
     if hasattr(engine_model, "settings"):
-        settings = engine_model.settings(context, device, pp, max_num_batched_tokens, max_num_seqs, spec)
+        settings = engine_model.settings(context, device, pp, max_num_batched_tokens, max_num_seqs, spec, kv_dtype)
         return settings.max_num_batched_tokens
     return max_num_batched_tokens or IDEAL_BATCHED_TOKENS
 

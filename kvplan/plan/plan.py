@@ -432,7 +432,7 @@ def plan(spec: ModelSpec, *, context: int, kv_dtype: str, tp: int, budget_for: C
     # -pcp P: prefill split over P ranks, decode on one PCP owner a request: not priced (engines/vllm_pcp.py)
     if gpu is not None and speed and not dcp_of(model)["pcp"]:
         profile, rate = speed_profile(gpu), bandwidth or gpu.decode_bandwidth
-        chunk = batched_tokens(model, spec, engine_gpu, context, pp, max_num_batched_tokens, max_num_seqs)
+        chunk = batched_tokens(model, spec, engine_gpu, context, pp, max_num_batched_tokens, max_num_seqs, kv_dtype)
         # EPLB's redundant experts are second copies: a token reads one replica (MoeLayout.logical)
         reads = layout.logical() if layout is not None else None
         # under -dcp D a GPU reads its share of each sequence, attends over it with its DCP group's D x heads / TP

@@ -178,6 +178,35 @@ TERM_NAMES = {"weights": "weights", "profile_peak": "profile peak", "activation"
               "mamba_cache": "Mamba state cache"}
 
 
+def budget_lines(plans: list, spell=str) -> list:
+    """Each tp's budget line, of its first plan; where some of its KV dtypes run on V0 and some on V1 (v0_notes), one
+    for each engine, naming its dtypes."""
+    by_tp: dict = {}
+    for p in plans:
+        engine = getattr(_engine(p), "v0_reason", "")
+        by_tp.setdefault(p.tp, {}).setdefault(engine, []).append(p)
+    lines = []
+    for tp, engines in by_tp.items():
+        for group in engines.values():
+            dtypes = "/".join(dict.fromkeys(p.kv_dtype for p in group))
+            named = f"(tp {tp}, {dtypes}" if len(engines) > 1 else f"(tp {tp}"
+            lines.append(budget_line(group[0], spell).replace(f"(tp {tp}", named, 1) + ".")
+    return lines
+
+
+def v0_notes(plans: list) -> list:
+    """One line per V0 fallback among the plans (engines/vllm_v1_oracle.py: a release from 0.8 that serves them on
+    its V0 engine), each naming its reason once: "vLLM 0.8.5 serves fp8_e4m3 on its V0 engine for ..."."""
+    said: dict = {}
+    for p in plans:
+        e = _engine(p)
+        if e is not None and getattr(e, "v0_reason", ""):
+            said.setdefault((e.version, e.v0_reason), []).append(p.kv_dtype)
+    return [f"Engine: vLLM {version} serves {'/'.join(dict.fromkeys(dtypes))} on its V0 engine, not V1, for {reason} "
+            f"(EngineArgs._is_v1_supported_oracle): its budget, blocks and log lines are V0's."
+            for (version, reason), dtypes in said.items()]
+
+
 def budget_line(plan: Plan, spell=str) -> str:
     b = plan.budget
     if b.source != "gpu":
@@ -442,12 +471,9 @@ def footnotes(result, plans: list, spell=str) -> list:
                  f"{w.source}{tower}).")
     if spec.draft is not None:
         lines.append(drafter_line(replace(spec, draft=drafter), spell))
-    seen = set()
-    for p in plans:
-        if p.tp not in seen:
-            seen.add(p.tp)
-            lines.append(budget_line(p, spell) + ".")
+    lines += budget_lines(plans, spell)
     lines += [f"[yellow]{note}.[/yellow]" for note in getattr(result, "notes", ())]
+    lines += v0_notes(plans)
     dtypes = {p.kv_dtype: dtype_scheme(p) for p in plans}
     lines.append("KV dtype: " + "; ".join(f"{k} = {v}" for k, v in dtypes.items()) + ".")
     from ..plan.max_len import served_length_limit
