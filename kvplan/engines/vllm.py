@@ -159,12 +159,22 @@ def layer_specs(spec, tp: int, precision, settings: Settings, block_size: Option
 def groups_for(specs, rules: Behaviour):
     """V0: no cache groups, every attention layer in one block table with the first one's page; its Mamba layers
     keep their states in the model's own cache (CacheEngine counts attention layers only: worker/cache_engine.py
-    0.9.2:121-143; vllm_mamba_v0.py), so an attention-free model has no group. V1: kv_cache_groups."""
+    0.9.2:121-143; vllm_mamba_v0.py), so an attention-free model has no group. V1: kv_cache_groups.
+    V0's block manager knows one window, CacheConfig.sliding_window (engine/arg_utils.py 0.6.3:909, 0.7.3:1143:
+    model_config.get_sliding_window()), so it schedules every layer as full attention where they do not all slide
+    alike: an interleaved model's window is dropped from the config, "the scheduler and the model
+    treat it as full attention" (config.py 0.6.5:296-319, 0.7.3:329-354, 0.8.4:451-475; Gemma-2 before 0.6.5 turns
+    its window off and caps max_model_len to it, config.py 0.6.3:176-184, 0.6.4:226-240: the cap not modelled), and
+    a chunked layer (Llama 4's irope) "will fall back to global attention" (attention/backends/flash_attn.py
+    0.8.4:625-628), the chunk unknown to the scheduler."""
     if rules.era == "v0":
         paged = [s if s is not None and s.kind != "mamba" else None for s in specs]
         first = next((s for s in paged if s is not None), None)
         if first is None:
             return (), []
+        if first.kind in ("sliding", "chunked") and (first.kind == "chunked" or any(
+                s is not None and (s.kind, s.window) != (first.kind, first.window) for s in paged)):
+            first = replace(first, kind="full", window=0)  # no window V0's scheduler knows (docstring)
         return kv_cache_groups([first if s is not None else None for s in paged])[0], []
     return kv_cache_groups(specs)
 
@@ -605,12 +615,13 @@ def memory_refusal(memory: int, per_block: int, *, groups, settings: Settings, p
         check = max(check, 0) // per_block // engines * per_block
     if check <= 0 and rules.era != "v0":
         return Refusal(no_memory_message(hint), 0)
+    length = settings.max_model_len
+    if rules.era == "v0":  # max_model_len against block_size x blocks (worker.py 0.6.3:490-491, 0.8.5:563-564): a
+        # sliding window's request is held to its whole length too, not to the blocks its scheduler admits it with
+        tokens = max(check, 0) // per_block * min(g.spec.block_size for g in groups) if per_block else 0
+        return None if length <= tokens else Refusal(refusal_message(length, 0, check, tokens, rules), None)
     if per_block * per_request <= check:
         return None
-    length = settings.max_model_len
-    if rules.era == "v0":
-        tokens = max(check, 0) // per_block * min(g.spec.block_size for g in groups)
-        return Refusal(refusal_message(length, 0, check, tokens, rules), None)
     estimate = estimate_max_model_len(groups, settings, per_block, check, length)
     return Refusal(refusal_message(length, per_block * per_request, check, estimate, rules, hint), estimate)
 

@@ -54,6 +54,28 @@ def batch_defaults(gpu_name: str, gpu_memory: int, tiers: str = "0.28") -> tuple
     return 2048, 256
 
 
+# V0 up to 0.7 on a multimodal model (read in the wheels 0.6.0-0.6.6, 0.7.3): SchedulerConfig raises the batched
+# tokens it picks to _MULTIMODAL_MODEL_MAX_NUM_BATCHED_TOKENS, 4,096 in 0.6.0-0.6.2 and 5,120 from 0.6.3 (config.py
+# 0.6.0:35, :989; 0.6.2:34, :1000; 0.6.3:34, :995-1000; 0.7.3:54, :1544-1549), and from 0.6.1.post2 (kvplan reads a
+# post-release as its base: from 0.6.2 here) EngineArgs leaves chunked prefill off for it past 32K too (engine/
+# arg_utils.py 0.6.1.post2:887, 0.6.3:944, 0.7.3:1168-1172), so the whole length is one batch.
+EARLY_V0_MEDIA_FLOOR = (((0, 6, 3), 5120), ((0, 6), 4096))  # (first release, tokens), newest first
+EARLY_V0_MEDIA_WHOLE_SINCE = (0, 6, 2)
+
+
+def early_v0_batched_tokens(max_model_len: int, rules: Behaviour, version: str, multimodal: bool) -> int:
+    """V0's (<= 0.7) max_num_batched_tokens before the max_num_seqs x max_model_len cap: max(max_model_len, 2048),
+    or the release's chunk (Behaviour.v0_chunk_tokens) where chunked prefill turns on past 32K, a multimodal model's
+    raised to its floor (EARLY_V0_MEDIA_FLOOR)."""
+    from .vllm_mamba_v0 import V0_LONG_CONTEXT
+
+    release = parse_version(version)
+    chunked = max_model_len > V0_LONG_CONTEXT and not (multimodal and release >= EARLY_V0_MEDIA_WHOLE_SINCE)
+    tokens = rules.v0_chunk_tokens if chunked else max(max_model_len, 2048)
+    floor = next((t for since, t in EARLY_V0_MEDIA_FLOOR if release >= since), 0) if multimodal else 0
+    return max(tokens, floor)
+
+
 WHOLE_PROMPT_FLOOR_SINCE = (0, 11, 1)  # engine/arg_utils.py 0.11.1:2013-2018 (0.34.0:3231-3236): max(len, default)
 
 
@@ -113,9 +135,7 @@ def resolve_settings(max_model_len: int, gpu_name: str, gpu_memory: int, pp: int
 
         default = v0_batched_tokens(max_model_len, chunked_prefill, multimodal)
     elif rules.batch_defaults == "v0":  # <= 0.7: the whole length, or the release's chunk past 32K (chunked prefill)
-        from .vllm_mamba_v0 import V0_LONG_CONTEXT
-
-        default = rules.v0_chunk_tokens if max_model_len > V0_LONG_CONTEXT else max(max_model_len, 2048)
+        default = early_v0_batched_tokens(max_model_len, rules, version, multimodal)
     elif not chunked_prefill:
         default = whole_prompt_batch(default, max_model_len, version)
     seqs = seqs if max_num_seqs is None else max_num_seqs

@@ -112,6 +112,12 @@ class Plan:
         return self.kv_cache_dtype or self.kv_dtype
 
     @property
+    def core_gpus(self) -> int:
+        """GPUs of one engine core: tp x pp x pcp (config/parallel.py 0.32.0:945-948 world_size; vllm_pcp.py), which
+        --data-parallel-size copies."""
+        return self.tp * self.pp * (self.pcp or 1)
+
+    @property
     def total_concurrency(self) -> Optional[int]:
         """Requests the whole deployment keeps resident: each of the D data-parallel engine cores holds
         max_concurrency (its own KV cache, scheduler and max_num_seqs)."""
@@ -168,12 +174,13 @@ class Plan:
         if layout is not None:  # only when DP / EP was asked: the default JSON keeps its keys
             data["data_parallel"] = {
                 "data_parallel_size": layout["dp"], "enable_expert_parallel": layout["expert_parallel"],
-                "gpus": layout["dp"] * self.tp * self.pp, "expert_parallel_size": layout["ep"],
+                "gpus": layout["dp"] * self.core_gpus, "expert_parallel_size": layout["ep"],
                 "experts_tp": layout["moe_tp"], "routed_experts": layout["experts"],
                 "routed_experts_per_gpu": layout["local_experts"],
                 **({"enable_eplb": True, "num_redundant_experts": layout["redundant"]} if layout["eplb"] else {}),
                 "max_concurrency_per_dp_rank": self.max_concurrency, "max_concurrency_total": self.total_concurrency,
-                "prefill": "TP-equivalent (DP / EP not modelled in time to first token)"}
+                "prefill": "not estimated under -pcp" if self.pcp else
+                "TP-equivalent (DP / EP not modelled in time to first token)"}
         data["runner"] = data.pop("runner")  # last: the CSV's earlier columns keep their places
         return _with_dcp(data, data.pop("dcp"), data.pop("dcp_interleave"), data.pop("pcp"))
 

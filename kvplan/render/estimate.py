@@ -104,7 +104,9 @@ def dcp_words(plan, spell=str) -> str:
     interleave = getattr(plan, "dcp_interleave", None)
     words = f", {spell('dcp')} {dcp}" + (f", {spell('dcp_interleave')} {interleave}" if interleave else "") \
         if dcp else ""
-    return words + (f", {spell('pcp')} {pcp} ({plan.tp * plan.pp * pcp} GPUs)" if pcp else "")
+    dp = plan.parallel.dp if getattr(plan, "parallel", None) is not None else 1
+    gpus = f"{plan.core_gpus * dp} GPUs" + (f" with {spell('dp')} {dp}" if dp > 1 else "")
+    return words + (f", {spell('pcp')} {pcp} ({gpus})" if pcp else "")
 
 
 def resident_line(plan, spell=str) -> str:
@@ -621,6 +623,8 @@ def parallel_line(p: Plan, spell=str, swept: bool = False) -> str:
     """--data-parallel-size / --enable-expert-parallel: what the figures are one of, the deployment's total
     (parallel_capacity), and how decode is timed across the ranks; `swept`: the plans differ in max len or KV dtype,
     so the line names them as well as tp."""
+    if p.pcp:  # no decode or prefill time under -pcp (speed_lines says why)
+        return f"{parallel_capacity(p, spell, swept)}{eplb_note(p.parallel)}"
     return (f"{parallel_capacity(p, spell, swept)} Decode at batch b = b requests on every DP rank in the same step "
             f"(MoE layers over all ranks' tokens; under EP the busiest rank's touched experts); time to first token as "
             f"without DP / EP.{eplb_note(p.parallel)}")
@@ -631,12 +635,12 @@ def parallel_capacity(p: Plan, spell=str, swept: bool = False) -> str:
     requests resident in all, the layout of the ranks."""
     layout = p.parallel
     which = f"max len {p.context:,} {p.kv_dtype} tp {p.tp}" if swept else f"tp {p.tp}"
-    gpus = layout.dp * p.tp * p.pp
+    gpus = layout.dp * p.core_gpus
     held = f"{p.total_concurrency:,} requests resident in all" if p.fits else "none resident"
     flags = ([f"{spell('dp')} {layout.dp}"] if layout.dp > 1 else []) + (
         [spell("enable_expert_parallel")] if layout.expert_parallel else []) + (
         [spell("enable_eplb")] if layout.eplb else [])
-    return (f"{' + '.join(flags)} ({which}): {layout.dp} engine core(s) x {p.tp * p.pp} GPU(s) = {gpus} GPUs; "
+    return (f"{' + '.join(flags)} ({which}): {layout.dp} engine core(s) x {p.core_gpus} GPU(s) = {gpus} GPUs; "
             f"the figures above are one DP rank's, as its vLLM log prints them: {held}. {layout.describe()[0].upper()}"
             f"{layout.describe()[1:]}.")
 
