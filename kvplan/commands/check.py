@@ -28,6 +28,7 @@ from ..engines.vllm_cache_flags import with_cache_flags
 from ..engines.vllm_cache_notes import cache_flag_notes
 from ..engines.vllm_prefix_flag import prefix_notes
 from ..engines.vllm_rope_len import rope_note
+from ..engines.vllm_gemma2_window import window_capper
 from ..engines.vllm_pooler_config import ignored_note as ignored_pooler_note, refuse_pooler_config
 from ..engines.vllm_runner_flag import refuse_runner
 from ..engines.vllm_speculative import served
@@ -41,7 +42,7 @@ from ..plan.sharding import shard, valid_tp_degrees
 from .estimate import bounded_prefill, budget_function, ignored_beside_kv_budget, refused_length
 from ..render.estimate import (cache_dtype_note, concurrency_note, drafter_line, graph_reserve_note, lora_graphs_note,
                                override_fix, override_note, parallel_capacity, resident_line, small_budget_note,
-                               vision_note, weights_exceed)
+                               v0_notes, vision_note, weights_exceed)
 from ..render.text import size
 from .deployments import VALID_KEYS, Deployment, one_line
 
@@ -194,6 +195,19 @@ def _override_fix(result, spell) -> str:
     render/estimate.py override_fix); '' otherwise."""
     blocked = not result.fits and not weights_exceed(result) and override_note(result)
     return override_fix(result, spell) if blocked else ""
+
+
+def _engine_notices(dep: Deployment, result, spell) -> list:
+    """(key, sentence) for estimate's notes on the engine that serves the plan, refused or not: the GPUs of one engine
+    core under -pcp (tp x pp x pcp, Plan.core_gpus; with -dp parallel_capacity says it), and the V0 fallback of a
+    release from 0.8 (render/estimate.py v0_notes). `result`: the deployment's Plan, None where sharding failed."""
+    if result is None:
+        return []
+    said = [("engine", note) for note in v0_notes([result])]
+    if dep.pcp and result.parallel is None:
+        said.insert(0, ("pcp", f"{spell('pcp')} {dep.pcp}: one engine core is tp {dep.tp} x pp {dep.pp or 1} x pcp "
+                               f"{dep.pcp} = {result.core_gpus} GPUs (vLLM's world size), the figures each GPU's"))
+    return said
 
 
 def _spec_notices(spec: ModelSpec, spell) -> list:
@@ -474,7 +488,7 @@ def check_deployment(dep: Deployment, spell: Callable[[str], str] = str, resolve
     length_limit, limit_key = served_length_limit(spec)
     if length_limit and dep.context > length_limit:
         limit = limit_key if spec.length_key != "sliding_window" else \
-            f"the sliding window {spell('disable_sliding_window')} caps the length to"
+            f"the sliding window {window_capper(spec, spell)} caps the length to"
         add("warning", "context", f"context {dep.context} exceeds {limit} "
                                   f"({length_limit}); vLLM serves longer sequences only with RoPE "
                                   f"scaling or VLLM_ALLOW_LONG_MAX_MODEL_LEN.")
@@ -509,9 +523,9 @@ def check_deployment(dep: Deployment, spell: Callable[[str], str] = str, resolve
                         dep.max_num_batched_tokens, 1, refused=(dep.context, limit) if limit else ())
     numbers = dict.fromkeys(("kv_bytes_per_token", "kv_bytes_per_token_per_gpu", "kv_bytes_per_sequence_per_gpu",
                              "max_concurrency", "max_concurrency_limited_by", "engine"))
-    budget_per_gpu, explained = None, None  # explained: the plan whose figures estimate's notes explain
+    budget_per_gpu, explained, planned = None, None, None  # explained: the plan whose figures estimate's notes explain
     if sharding.valid:
-        result = plan(spec, context=dep.context, kv_dtype=dep.kv_dtype, tp=dep.tp, budget_for=budget_for,
+        result = planned = plan(spec, context=dep.context, kv_dtype=dep.kv_dtype, tp=dep.tp, budget_for=budget_for,
                       block_size=dep.block_size, suggest=False, remedies=True, speed=False, engine=_engine(dep),
                       pp=pp, gpu=device, spell=spell, other_engine=other_engine(dep, resolved, spec),
                       **_settings(dep))
@@ -571,7 +585,8 @@ def check_deployment(dep: Deployment, spell: Callable[[str], str] = str, resolve
     unitless = small_budget_note(explained.budget, spell) if explained is not None else ""
     if unitless:  # a kv_budget missing its unit, as estimate warns of it
         add("warning", "kv_budget", unitless)
-    for key, said in _spec_notices(spec, spell) + _plan_notices(dep, explained, spell):  # estimate's, last
+    for key, said in _spec_notices(spec, spell) + _engine_notices(dep, planned, spell) + \
+            _plan_notices(dep, explained, spell):  # estimate's, last
         add("notice", key, said if said.endswith(".") else said + ".")
     errors = [f.message for f in findings if f.level == "error"]
     return {

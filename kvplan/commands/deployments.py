@@ -430,9 +430,10 @@ def model_deployments(model: str, tps: list, **options) -> list:
         raise FieldError("kv_dtype", f"takes one KV-cache dtype in check, got {quote(kv_dtype)}: check sweeps TP "
                                      f"degrees, not KV dtypes; run it once per dtype (estimate sweeps them).")
     common = deployment_fields(options)
-    pp = common["pp"]
-    return [Deployment(name=f"tp{tp}" + (f"-pp{pp}" if pp else ""), model=model, tp=tp, **common)
-            for tp in dict.fromkeys(tps)]
+    # the name says the parallel degrees set: the pipeline's and the context-parallel ones (-dcp shares the TP
+    # GPUs, -pcp multiplies them: its notice gives the GPU count)
+    degrees = "".join(f"-{key}{common[key]}" for key in ("pp", "dcp", "pcp") if common.get(key))
+    return [Deployment(name=f"tp{tp}{degrees}", model=model, tp=tp, **common) for tp in dict.fromkeys(tps)]
 
 
 # ---- the deployments file ----------------------------------------------------------------------------------

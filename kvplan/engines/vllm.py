@@ -34,7 +34,7 @@ from ..memo import remember
 from ..model.kinds import V4_KINDS, MLALatent
 from ..model.layers import MAMBA_CHUNK_FALLBACK
 from .figures import EngineFigures, Refusal
-from .vllm_admission import footprint
+from .vllm_admission import Footprint, footprint
 from .vllm_backend_refusals import (attention_block_refusal, checkpoint_e5m2_refusal, dense_mla_dtype_refusal,
                                     mla_hybrid_block_refusal, nvfp4_refusal, octave_refusal, sm120_decode_refusal,
                                     sparse_block_refusal, sparse_dtype_refusal, sparse_gpu_refusal, v4_dtype_refusal)
@@ -50,7 +50,7 @@ from .vllm_mamba_mode import mamba_all_mode
 from .vllm_mamba_state import hybrid_pages, mamba_state_bytes, ssm_state_dtype
 from .vllm_mamba_v0 import keeps_v0_state, v0_state_refusal
 from .vllm_v1_oracle import asked_kv_dtype, v0_rules, v0_unmodelled_refusal
-from .vllm_v0_admission import admission_blocks, fewest_share, null_blocks, watermark_blocks
+from .vllm_v0_admission import admitted, fewest_share, null_blocks, v0_footprint, watermark_blocks
 from .vllm_v0_pp import checked_engines, v0_resident, virtual_engines
 from .vllm_mimo import diffkv_refusal, served_layers
 from .vllm_model_dtype import (built_quantization_refusal, float_kv_refusal, gpu_dtype_refusal, model_dtype_refusal,
@@ -201,6 +201,12 @@ def estimate_max_model_len(groups, settings, per_block: int, memory: int, upper:
 NO_MEMORY = ("No available memory for the cache blocks. Try increasing `gpu_memory_utilization` when initializing "
              "the engine (this flag also controls CPU memory reservation on the CPU backend, despite its name). "
              "See https://docs.vllm.ai/en/latest/configuration/conserving_memory/ for more details.")
+
+# V0's ValueError for num_gpu_blocks <= 0, before the length is held against the blocks (worker/worker.py
+# raise_if_cache_size_invalid 0.5.0:369-372, 0.6.3:486-489, 0.8.5:559-562, 0.10.1.1:576-579; engine/llm_engine.py
+# 0.2.0:208-211): the whole count, not a virtual engine's share
+V0_NO_MEMORY = ("No available memory for the cache blocks. Try increasing `gpu_memory_utilization` when initializing "
+                "the engine.")
 
 
 def more_memory_hint(rules: Behaviour, measured_util: Optional[float], after_warmup: bool = True) -> Optional[str]:
@@ -512,8 +518,12 @@ def start(spec, *, tp: int, precision, settings: Settings, available: list, stag
         if rule is not None and rule != "ignored" else {}
     # the fewest blocks that admit one request of max len: V1's pool holds back its null block, each V0 share its
     # watermark (vllm_v0_admission.py)
-    fewest = engines * fewest_share(per_request, null_blocks(sched, version)) if rules.era == "v0" \
-        else per_request + 1
+    # a sliding window's request as V0's block manager gates, allocates and keeps it (vllm_v0_admission.py)
+    v0_one = v0_footprint(sched, length, version) if rules.era == "v0" else None
+    if v0_one is not None:  # what it allocates, not V1's admission cap
+        per_request = v0_one.peak
+    fewest = engines * fewest_share(v0_one or Footprint(per_request, per_request, per_request)) \
+        if rules.era == "v0" else per_request + 1
     watermark = watermark_blocks(num_blocks // engines) if rules.era == "v0" else 0
     if refusal is not None:
         if rules.era == "v0":  # V0 logged its block counts before refusing
@@ -524,18 +534,19 @@ def start(spec, *, tp: int, precision, settings: Settings, available: list, stag
     if measured:  # extensible_kv_cache.py:536-540, each worker once it commits the agreed count
         committed = committed_bytes(num_blocks, _segment_strides(spec, groups, stages[0]), measured[0].granule_bytes)
         lines.append(f"Extended KV cache to {num_blocks} blocks ({committed / 2**30:.2f} GiB).")
-    one = footprint(sched, length, settings.max_num_batched_tokens, settings.in_flight_batches,
-                    settings.prefix_caching, settings.in_flight_tokens)
-    # the blocks a scheduler admits requests into: V1's pool less its null block, never handed out; each V0 virtual
-    # engine's share less its block manager's watermark (vllm_v0_admission.py)
-    usable = partial(admission_blocks, groups=sched, version=version) if rules.era == "v0" else lambda pool: pool - 1
-    resident = v0_resident(lambda pool: one.resident(usable(pool)), num_blocks, engines, settings.max_num_seqs)[1]
+    one = v0_one or footprint(sched, length, settings.max_num_batched_tokens, settings.in_flight_batches,
+                              settings.prefix_caching, settings.in_flight_tokens)
+    # the requests a scheduler admits: V1's pool less its null block, never handed out; each V0 virtual engine's
+    # share past its block manager's watermark and null block (vllm_v0_admission.py)
+    null = null_blocks(sched, version)
+    held_by = (lambda pool, held=None: admitted(pool, one, null, held)) if rules.era == "v0" else \
+        (lambda pool, held=None: one.resident(pool - 1, held))
+    resident = v0_resident(held_by, num_blocks, engines, settings.max_num_seqs)[1]
     figures = replace(_figures(version, min(available), num_blocks, tokens, concurrency, None, lines + size, bs,
                                groups, per_request, resident, settings, cache), **overridden, virtual_engines=engines,
                       watermark_blocks=watermark, fewest_blocks=fewest)
     # chunked layers full again before a chunk ends; each virtual engine caps its own share at max_num_seqs
-    capped, _, over = v0_resident(lambda pool: one.resident(usable(pool), one.decoding), num_blocks, engines,
-                                  settings.max_num_seqs)
+    capped, _, over = v0_resident(lambda pool: held_by(pool, one.decoding), num_blocks, engines, settings.max_num_seqs)
     return Startup(figures, capped, "max_num_seqs" if over else "memory", bs)
 
 
@@ -609,8 +620,11 @@ def memory_refusal(memory: int, per_block: int, *, groups, settings: Settings, p
                    hint: Optional[str] = None, engines: int = 1) -> Optional[Refusal]:
     """kv_cache_utils._check_enough_kv_cache_memory on one worker's `memory`, the null block held back from 0.29:
     no block at all, or too few for one max_model_len request (with vLLM's estimate of the longest that fits).
-    V0: raise_if_cache_size_invalid on one of `engines` shares (vllm_v0_pp.checked_engines)."""
+    V0: raise_if_cache_size_invalid, no block at all (V0_NO_MEMORY) on the whole count, then max_model_len against
+    one of `engines` shares (vllm_v0_pp.checked_engines)."""
     check = memory - per_block if rules.null_block_in_check else memory
+    if rules.era == "v0" and (max(check, 0) // per_block if per_block else 0) <= 0:  # the whole count, not a share
+        return Refusal(V0_NO_MEMORY, 0)
     if engines > 1 and per_block:  # V0 from 0.8: the blocks of one share
         check = max(check, 0) // per_block // engines * per_block
     if check <= 0 and rules.era != "v0":

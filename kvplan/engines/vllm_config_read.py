@@ -413,6 +413,14 @@ def config_read_refusal(spec, length: int, version: str) -> Optional[Refusal]:
 
 def model_length_refusal(spec, length: int) -> Optional[Refusal]:
     """length_refusal of `length` against `spec`'s own length (`spec` as the release views it:
-    vllm_kv_dtype.release_view)."""
-    return length_refusal(length, spec.max_position_embeddings, getattr(spec, "model_type", ""),
-                          getattr(spec, "length_key", "max_position_embeddings"))
+    vllm_kv_dtype.release_view); where the release itself capped it to Gemma 2's window (vllm_gemma2_window.py),
+    the note says so and names no flag to clear."""
+    from .vllm_gemma2_window import capped_by_release
+
+    refusal = length_refusal(length, spec.max_position_embeddings, getattr(spec, "model_type", ""),
+                             getattr(spec, "length_key", "max_position_embeddings"))
+    if refusal is None or not capped_by_release(spec):
+        return refusal
+    return replace(refusal, remedy_flags=(), note="the sliding window vLLM caps Gemma 2's length to before 0.6.5, "
+                                                  "which serves the model's own; or VLLM_ALLOW_LONG_MAX_MODEL_LEN=1, "
+                                                  "at your own risk")

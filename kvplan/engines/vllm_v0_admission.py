@@ -20,10 +20,26 @@ less the watermark, with no null block held back (read in the wheels 0.2.0, 0.4.
   (block_manager_v1.py 0.6.3:327-329); V2's block table takes one block as its null block the first time a
   sliding-window request drops blocks (core/block/block_table.py 0.6.3:137-147, cpu_gpu_block_allocator.py
   0.6.3:113-117), one for the whole share: held back where the release runs V2 by default (NULL_BLOCK_SINCE).
+- A sliding window's request (one window for every layer: vllm.groups_for) by block manager (v0_footprint):
+  BlockSpaceManagerV1 (the default up to 0.6.2) caps it at ceil(window / block_size) blocks, gate and table alike,
+  reusing them in turn (block_manager_v1.py 0.6.2:253, :299-300, :322-324, :460-462). BlockSpaceManagerV2 (0.6.3 on;
+  block_manager.py from 0.6.6) gates it on min(prompt blocks, window // block_size + 2) (max_block_sliding_window:
+  block_manager_v2.py 0.6.3:76-84, :132-133; block_manager.py 0.7.3:77-85, :133-134, 0.10.1.1:78-86, :134-135), yet
+  allocate() takes every prompt block at once, chunked prefill or not (block_manager_v2.py 0.6.3:147-155,
+  block_table.py 0.6.3:81-100; block_manager.py 0.10.1.1:149-161): the free blocks must hold them all (else the
+  allocator raises NoFreeBlocksError, block/naive_block.py 0.6.3:130). Its next step's append_token_ids drops the
+  blocks before the window's, each a reference to the one null block (block_table.py 0.6.3:137-147, 0.10.1.1:
+  150-158), so a decoding request keeps at most
+  max_block_sliding_window + 1 blocks (ensure_num_empty_slots adds the next token's). The null block is allocated
+  on that first append, after the first request is admitted: the first admission finds the whole share.
 The figures vLLM logs ("# GPU blocks", "Maximum concurrency") are counted before any of this: unchanged."""
 
 from __future__ import annotations
 
+from typing import Optional
+
+from ..model.kinds import blocks_for
+from .vllm_admission import Footprint
 from .vllm_versions import parse_version
 
 WATERMARK = 0.01  # BlockSpaceManager's default watermark (docstring)
@@ -49,11 +65,38 @@ def null_blocks(groups, version: str) -> int:
     return 1 if sliding and parse_version(version) >= NULL_BLOCK_SINCE else 0
 
 
-def fewest_share(need: int, null: int) -> int:
-    """The smallest share whose scheduler admits one request of `need` blocks: share - int(0.01 x share) - null >=
-    need (can_allocate's test, docstring). The watermark grows by a block every 100, so the answer is within
-    need / 99 + 2 blocks of need + null."""
-    share = need + null
-    while share - watermark_blocks(share) - null < need:
+def v0_footprint(groups, length: int, version: str) -> Optional[Footprint]:
+    """One request of `length` tokens in a sliding window's group as V0's block manager handles it (docstring): the
+    blocks can_allocate asks for, the blocks allocate takes, the most it then keeps; None where no group slides
+    (the engine's footprint stands: every block of the request, gate and table alike)."""
+    spec = next((g.spec for g in groups if g.spec.kind == "sliding"), None)
+    if spec is None:
+        return None
+    prompt = blocks_for(length, spec.block_size)
+    if parse_version(version) < NULL_BLOCK_SINCE:  # BlockSpaceManagerV1: ceil(window / block) blocks reused
+        kept = min(prompt, blocks_for(spec.window, spec.block_size))
+        return Footprint(gate=kept, peak=kept, held=kept, decoding=kept)
+    window_blocks = spec.window // spec.block_size + 2  # BlockSpaceManagerV2's max_block_sliding_window
+    kept = min(prompt, window_blocks + 1)
+    return Footprint(gate=min(prompt, window_blocks), peak=prompt, held=kept, decoding=kept)
+
+
+def admitted(share: int, one: Footprint, null: int, held: Optional[int] = None) -> int:
+    """Requests a V0 scheduler of `share` blocks admits one after another, each keeping `held` (one.held by
+    default): while the free blocks less can_allocate's gate keep the watermark and hold allocate's peak; the null
+    block (`null`) gone from the second admission on (docstring)."""
+    held = one.held if held is None else held
+    need = max(one.gate + watermark_blocks(share), one.peak)
+    if share < need or held <= 0:
+        return 0
+    return 1 if share - null < need else (share - null - need) // held + 1
+
+
+def fewest_share(one: Footprint) -> int:
+    """The smallest share whose scheduler admits one request of `one` (admitted >= 1: share - int(0.01 x share) >=
+    gate and share >= peak). The watermark grows by a block every 100, so the answer is within gate / 99 + 2
+    blocks of the larger of gate and peak."""
+    share = max(one.gate, one.peak)
+    while admitted(share, one, 0, 1) < 1:
         share += 1
     return share

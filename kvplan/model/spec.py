@@ -204,6 +204,9 @@ class ModelSpec:
     # release's view gave every one an indexer (engines/vllm_index_share.py index_view); (): the layers say it
     config_index_leaders: tuple = ()
     sliding_window_disabled: bool = False  # --disable-sliding-window asked (engines/vllm_cache_flags.with_cache_flags)
+    # what a release's view changed where it turned the window off itself (Gemma 2 before vLLM 0.6.5:
+    # engines/vllm_gemma2_window.py window_view), to view the config again for another release; (): nothing
+    release_window: tuple = ()
     # the smallest share of an expert's intermediate size a TP rank holds, vLLM padding the experts to tp x it
     # when tp splits them thinner (Kimi Linear: 256, kimi_k3/nvidia/model.py KimiMoE); 0: no padding
     expert_min_partition: int = 0

@@ -498,7 +498,7 @@ def footnotes(result, plans: list, spell=str) -> list:
     for context in sorted({p.context for p in plans}):
         if limit and context > limit:
             capped = getattr(spec, "length_key", "") == "sliding_window"  # --disable-sliding-window's cap
-            limit_name = f"sliding window ({spell('disable_sliding_window')})" if capped else limit_key
+            limit_name = f"sliding window ({_capper(spec, spell)})" if capped else limit_key
             if getattr(spec, "rope_base_length", None):
                 limit_name += " x its RoPE factor"
             lines.append(f"[yellow]{spell('context')} {context:,} exceeds the model's {limit_name} "
@@ -714,6 +714,12 @@ def renderable(result, width: Optional[int] = None, chart: bool = False):
     return Group(*parts)
 
 
+def _capper(spec, spell) -> str:
+    from ..engines.vllm_gemma2_window import window_capper
+
+    return window_capper(spec, spell)
+
+
 def _default_length_source(spec, spell) -> str:
     """Where the default max len comes from: the model's own length, or the window --disable-sliding-window caps it
     to (vLLM's _get_and_verify_max_len, config/model.py 0.32.0:2544-2550, max_len_key 'sliding_window'), each
@@ -724,7 +730,7 @@ def _default_length_source(spec, spell) -> str:
     if getattr(spec, "length_key", "") == "sliding_window":
         own = f"({spec.config_length:,}) " if spec.config_length else "(none in the config) "
         return f"the model's max_position_embeddings {own}capped to its sliding window by " \
-               f"{spell('disable_sliding_window')}{scaled}"
+               f"{_capper(spec, spell)}{scaled}"
     if scaled:
         return f"the model's own (max_position_embeddings{scaled})"
     source = "max_position_embeddings" if spec.max_position_embeddings else "none in the config: vLLM's fallback"

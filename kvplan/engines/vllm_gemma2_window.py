@@ -1,0 +1,80 @@
+"""Gemma 2's sliding window before vLLM 0.6.5: ModelConfig turns it off and caps the model's length to it.
+
+vLLM 0.5.1 (the release that registers Gemma2ForCausalLM) to 0.6.3, on a "gemma2" model type whose config names a
+sliding_window, warns "Gemma 2 uses sliding window attention for every odd layer, which is currently not supported
+by vLLM. Disabling sliding window and capping the max length to the sliding window size (4096)." and sets
+disable_sliding_window (config.py 0.5.1:156-164, 0.5.5:204-212, 0.6.3:176-184); 0.6.4 says the same of any model with
+interleaved attention, a "gemma2" type or a list of windows (0.6.4:226-240). _get_and_verify_max_len then caps the
+derived length to the window (max_len_key "sliding_window": 0.5.1:1394-1397, 0.6.3:1715-1718, 0.6.4:1907-1910), so
+the default is 4,096 tokens for google/gemma-2-9b (max_position_embeddings 8,192) and a longer --max-model-len is
+refused as any length past the derived one; every layer attends in full (get_sliding_window is None once
+disabled, and gemma2.py 0.6.3:146-148 drops its per-layer window unused). 0.6.5 keeps the window in the attention
+layers and schedules them as full attention (config.py 0.6.5:296-319) except on the XFORMERS backend, which still
+turns it off (not modelled: kvplan plans the default backend). Not modelled either: a list-valued sliding_window in
+0.6.4 (kvplan reads one window a layer)."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from .vllm_versions import parse_version
+
+# [from, before): the releases whose ModelConfig turns a "gemma2" model's window off (docstring)
+WINDOW_OFF = ((0, 5, 1), (0, 6, 5))
+NOTE_START = "Gemma 2's sliding window: vLLM"
+
+
+def window_off(spec, version: str) -> bool:
+    """Whether vLLM `version` turns `spec`'s sliding window off as it reads the config (WINDOW_OFF)."""
+    from .vllm_cache_flags import config_window
+
+    start, end = WINDOW_OFF
+    return spec.model_type == "gemma2" and start <= parse_version(version) < end and config_window(spec) is not None
+
+
+def window_view(spec, version: str):
+    """`spec` as vLLM `version` reads it: Gemma 2's layers all full and its length capped to the window where the
+    release turns the window off (vllm_cache_flags.without_sliding_window, marked for its RoPE refusal as the flag
+    is), with a note saying so; what it changed kept in ModelSpec.release_window for `unwindowed`."""
+    from .vllm_cache_flags import config_window, without_sliding_window
+
+    spec = unwindowed(spec)
+    if not window_off(spec, version):
+        return spec
+    window = config_window(spec)
+    off = without_sliding_window(spec)
+    changed = tuple((index, layer) for index, (layer, now) in enumerate(zip(spec.layers, off.layers)) if layer != now)
+    kept = (changed, spec.max_position_embeddings, spec.length_key, spec.config_length, spec.sliding_window_disabled)
+    capped = off.length_key == "sliding_window" and spec.length_key != "sliding_window"
+    said = (f"{NOTE_START} {version} turns it off for every layer (\"Gemma 2 uses sliding window attention for every "
+            f"odd layer, which is currently not supported by vLLM\")" +
+            (f" and caps max_model_len to it, {window:,} tokens" if capped else "") +
+            " (config.py ModelConfig; 0.6.5 keeps the window)")
+    return replace(off, release_window=kept, sliding_window_disabled=spec.sliding_window_disabled or
+                   bool(spec.rope_factors), notes=spec.notes + (said,))
+
+
+def unwindowed(spec):
+    """`spec` before window_view: its layers, length and note as the config gives them."""
+    kept = getattr(spec, "release_window", ())
+    if not kept:
+        return spec
+    changed, length, key, config_length, disabled = kept
+    layers = list(spec.layers)
+    for index, layer in changed:
+        layers[index] = layer
+    return replace(spec, layers=tuple(layers), max_position_embeddings=length, length_key=key,
+                   config_length=config_length, sliding_window_disabled=disabled, release_window=(),
+                   notes=tuple(note for note in spec.notes if not note.startswith(NOTE_START)))
+
+
+def capped_by_release(spec) -> bool:
+    """Whether the length `spec` carries is the window a release capped it to (window_view), not the flag's cap."""
+    return bool(getattr(spec, "release_window", ())) and spec.length_key == "sliding_window" and \
+        spec.release_window[2] != "sliding_window"
+
+
+def window_capper(spec, spell=str) -> str:
+    """Who capped `spec`'s length to its window, in words: the release (window_view) or --disable-sliding-window."""
+    return "vLLM itself (Gemma 2's window off before 0.6.5)" if capped_by_release(spec) else \
+        spell("disable_sliding_window")
