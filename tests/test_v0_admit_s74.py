@@ -15,7 +15,7 @@ import pytest
 
 import kvplan.api as api
 from kvplan.engines.figures import figure_columns
-from kvplan.engines.vllm_v0_admission import admission_blocks, watermark_blocks
+from kvplan.engines.vllm_v0_admission import null_blocks, watermark_blocks
 from kvplan.plan.plan import raised_cap, reaching
 from kvplan.render.estimate import concurrency_note
 
@@ -40,9 +40,9 @@ def _groups(kind):
 def test_null_block_only_for_a_sliding_window_under_block_manager_v2():
     # BlockSpaceManagerV2, the default from 0.6.3, takes one null block once a sliding window drops blocks; V1 (the
     # default up to 0.6.2) reuses the window's blocks in place; a full-attention table never drops any
-    assert admission_blocks(10000, _groups("full"), "0.6.3") == 10000 - 100
-    assert admission_blocks(10000, _groups("sliding"), "0.6.2") == 10000 - 100
-    assert admission_blocks(10000, _groups("sliding"), "0.6.3") == 10000 - 100 - 1
+    assert null_blocks(_groups("full"), "0.6.3") == 0
+    assert null_blocks(_groups("sliding"), "0.6.2") == 0
+    assert null_blocks(_groups("sliding"), "0.6.3") == 1
 
 
 def test_llama_8k_on_0_6_3_admits_one_fewer():

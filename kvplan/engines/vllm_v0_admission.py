@@ -52,12 +52,6 @@ def watermark_blocks(share: int) -> int:
     return int(WATERMARK * share)
 
 
-def admission_blocks(share: int, groups, version: str) -> int:
-    """Blocks of a V0 scheduler's `share` that the requests it admits one after another may take: the share less its
-    watermark, less the null block where a sliding window's requests drop blocks under BlockSpaceManagerV2."""
-    return share - watermark_blocks(share) - null_blocks(groups, version)
-
-
 def null_blocks(groups, version: str) -> int:
     """The null block V0 holds back in a scheduler's share: one where a sliding window's requests drop blocks under
     BlockSpaceManagerV2 (NULL_BLOCK_SINCE), else none."""
