@@ -50,18 +50,19 @@ def test_deepseek_v3_tp8_pcp2_on_h200_capacity_by_hand():
         in two["engine"]["log_lines"]
 
 
-def test_json_key_after_pp_and_speed_left_out():
+def test_json_key_after_pp_and_speed_priced():
     plan = estimate_plan(DSV3, *H200, "-pcp", "2")
     keys = list(plan)
     assert plan["pcp"] == 2 and keys.index("pcp") == keys.index("pp") + 1
-    assert plan["decode"] is None and plan["prefill"] is None  # not priced under PCP
+    assert plan["decode"] is not None and plan["prefill"] is not None  # priced from 0.32 (test_pcp_speed_s74.py)
 
 
 def test_header_names_the_gpus():
     out = " ".join(run_kvplan("estimate", DSV3, *H200, "-pcp", "2").stdout.split())  # the table wraps at 80
     assert "--tensor-parallel-size 8, --prefill-context-parallel-size 2 (16 GPUs):" in out
-    # the table's "-" speed cells say why (decode and prefill are not priced under PCP)
-    assert "--prefill-context-parallel-size: decode and prefill are not estimated" in out
+    # before 0.32 the table's "-" speed cells say why (test_pcp_speed_s74.py prices 0.32 on)
+    older = " ".join(run_kvplan("estimate", DSV3, *H200, "-pcp", "2", "--engine", "vllm==0.31.0").stdout.split())
+    assert "--prefill-context-parallel-size: decode and prefill are not estimated before vLLM 0.32" in older
     assert "not estimated" not in " ".join(run_kvplan("estimate", DSV3, *H200).stdout.split())
 
 

@@ -51,10 +51,11 @@ def test_pcp_with_dp_counts_each_core_as_tp_x_pp_x_pcp_gpus():
     text = " ".join(table.stdout.split())
     assert "--prefill-context-parallel-size 2 (32 GPUs with --data-parallel-size 2)" in text
     assert "2 engine core(s) x 16 GPU(s) = 32 GPUs" in text
-    assert "Decode at batch b" not in text  # no decode time under -pcp
+    assert "each PCP rank of a core decoding ceil(b / 2) of them" in text  # priced from 0.32 (test_pcp_speed_s74)
     plan = json.loads(run_kvplan("estimate", *PCP_DP, "-f", "json").stdout)["plans"][0]
     assert plan["data_parallel"]["gpus"] == 32 and plan["pcp"] == 2
-    assert plan["decode"] is None and plan["data_parallel"]["prefill"] == "not estimated under -pcp"
+    assert plan["decode"] is not None
+    assert plan["data_parallel"]["prefill"] == "over the PCP ranks, each DP rank's step as large"
     check = run_kvplan("check", *PCP_DP)
     assert check.returncode == 0 and "2 engine core(s) x 16 GPU(s) = 32 GPUs" in " ".join(check.stdout.split())
 

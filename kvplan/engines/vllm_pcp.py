@@ -41,9 +41,11 @@ the routed experts flatten over TP x DP x PCP (fused_moe/config.py 0.32.0:1097-1
 (sharding.moe_layout). The profile run (V2's prepare_inputs_for_capture_or_profile splits the dummy batch over the
 P ranks, v1/worker/gpu/model_runner.py 0.34.0:1964) is priced as pcp 1's: not read further.
 
-Speed is not modelled: prefill splits a prompt's tokens over P ranks (DualChunkSwap rows, pcp_manager.py) with their
-KV exchanged, and decode runs each request on one PCP owner while the experts' tokens cross all T x P ranks; kvplan
-leaves decode and prefill times out of a -pcp plan rather than price them as one TP group's.
+Speed, from 0.32 (OWNER_SINCE): decode runs each request on one PCP owner (pcp_shard_decode_requests), a rank its
+ceil(batch / P) requests, the MoE layers over all P ranks' tokens (plan/speed.py); prefill splits each chunk over the P
+ranks in DualChunkSwap pieces (plan/prefill.py); both pay the PCP group's collectives (plan/work.py pcp_exchange).
+0.27-0.31 run every decode request on every PCP rank (pcp_manager.py 0.31.0:263, "decodes ... are replicated"), the
+MoE layers over P copies of each token: their decode and prefill times are left out.
 """
 
 from __future__ import annotations
@@ -58,6 +60,8 @@ PCP_SINCE = (0, 12)  # engine/arg_utils.py 0.12.0:767-769
 RUNS_SINCE = (0, 27)  # PCP forces Model Runner V2 (config/vllm.py 0.27.0:583-585)
 V2_PCP_RULES_UNTIL = (0, 30)  # 0.27-0.29: no DP, no PP, no full CUDA graphs under PCP
 PCP_KINDS = ("mla",)  # the caches kvplan plans under PCP: every layer MLA
+# decode and prefill priced from here: each decode request on one PCP owner (config/parallel.py 0.32.0:627-639)
+OWNER_SINCE = (0, 32)
 
 
 def pcp_size(value) -> Optional[int]:

@@ -179,7 +179,8 @@ class Plan:
                 "routed_experts_per_gpu": layout["local_experts"],
                 **({"enable_eplb": True, "num_redundant_experts": layout["redundant"]} if layout["eplb"] else {}),
                 "max_concurrency_per_dp_rank": self.max_concurrency, "max_concurrency_total": self.total_concurrency,
-                "prefill": "not estimated under -pcp" if self.pcp else
+                "prefill": ("over the PCP ranks, each DP rank's step as large" if self.prefill else
+                            "not estimated under -pcp") if self.pcp else
                 "TP-equivalent (DP / EP not modelled in time to first token)"}
         data["runner"] = data.pop("runner")  # last: the CSV's earlier columns keep their places
         return _with_dcp(data, data.pop("dcp"), data.pop("dcp_interleave"), data.pop("pcp"))
@@ -436,24 +437,45 @@ def plan(spec: ModelSpec, *, context: int, kv_dtype: str, tp: int, budget_for: C
                                              asked=asked))
         reach = remedy_reach(spec, tp, pp, precision, gpu, getattr(model, "version", None), model)
     steps = prompt = None
-    # -pcp P: prefill split over P ranks, decode on one PCP owner a request: not priced (engines/vllm_pcp.py)
-    if gpu is not None and speed and not dcp_of(model)["pcp"]:
+    pcp = dcp_of(model)["pcp"] or 1
+    if gpu is not None and speed and pcp_priced(model, pcp):
         profile, rate = speed_profile(gpu), bandwidth or gpu.decode_bandwidth
         chunk = batched_tokens(model, spec, engine_gpu, context, pp, max_num_batched_tokens, max_num_seqs, kv_dtype)
+        # -pcp P: the experts over T x D x P (the budget's layout), whether or not DP / EP was asked
+        experts = layout if pcp == 1 else pcp_layout(model, spec, tp)
         # EPLB's redundant experts are second copies: a token reads one replica (MoeLayout.logical)
-        reads = layout.logical() if layout is not None else None
+        reads = experts.logical() if experts is not None else None
         # under -dcp D a GPU reads its share of each sequence, attends over it with its DCP group's D x heads / TP
-        # query heads, and exchanges queries, LSEs and partial outputs with the D ranks (work.dcp_exchange)
-        steps = decode(spec, tp, kept, share, result.max_concurrency, batches, profile, rate, reads, dcp)
+        # query heads, and exchanges queries, LSEs and partial outputs with the D ranks (work.dcp_exchange); under
+        # -pcp P a rank decodes its share of the requests, the MoE layers over all P ranks' (speed.decode)
+        steps = decode(spec, tp, kept, share, result.max_concurrency, batches, profile, rate, reads, dcp, pcp)
         steps = replace(steps, context=context) if dcp > 1 else steps
         asked = prompt_for(input_len, context, spec, getattr(model, "version", None)) if ttft else Prompt(0, None)
-        prompt = prefill(spec, tp, kept, asked.tokens, chunk, profile, rate, asked.note) if asked.tokens else None
+        # -pcp P: each chunk over the P ranks, their latent KV gathered (prefill.pcp_chunk_times)
+        prompt = prefill(spec, tp, kept, asked.tokens, chunk, profile, rate, asked.note, reads if pcp > 1 else None,
+                         pcp) if asked.tokens else None
     arithmetic = asdict(numbers)
     arithmetic.update(kv_bytes_per_token=token_bytes(spec, tp, kept) * tp, kv_blocks=result.kv_blocks,
                       kv_capacity_tokens=result.kv_capacity_tokens, max_concurrency=result.max_concurrency)
     return Plan(**common, block_size=result.block_size, kv_heads_per_gpu=sharding.served_kv_heads_per_gpu, **arithmetic,
                 max_concurrency_limited_by=result.limited_by, fits=fits, fitting_options=options, engine=figures,
                 decode=steps, prefill=prompt, reach=reach)
+
+
+def pcp_priced(model, pcp: int) -> bool:
+    """Whether decode and prefill are priced under -pcp `pcp`: always at 1; above, from the release where a decode
+    request runs on one PCP owner (engines/vllm_pcp.py OWNER_SINCE)."""
+    from ..engines.vllm_pcp import OWNER_SINCE
+    from ..engines.vllm_versions import parse_version
+
+    return pcp == 1 or parse_version(model.version) >= OWNER_SINCE
+
+
+def pcp_layout(model, spec: ModelSpec, tp: int) -> MoeLayout:
+    """The routed experts' layout under -pcp (T x D x P ranks, engines.EngineFlags.moe_layout), DP / EP asked or not."""
+    from ..engines.vllm_versions import parse_version
+
+    return model.flags.moe_layout(spec, tp, parse_version(model.version))
 
 
 def dcp_of(model) -> dict:

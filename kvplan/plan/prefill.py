@@ -3,7 +3,16 @@ max_num_batched_tokens tokens (vLLM's chunked prefill), the last chunk yields th
 priced like a decode step (plan/speed.py: bytes / bandwidth + per-layer fixed cost + all-reduces), with its
 matmul and attention FLOPs (causal, window-capped) over the dense peak x the GPU's prefill efficiency, a
 constant fitted apart from decode on batch-1 first-token latencies (benchmarks/calibrate_decode.py). Engine
-time only: no HTTP, tokenizer or queueing (serving benchmarks add 20-50 ms of those at short prompts)."""
+time only: no HTTP, tokenizer or queueing (serving benchmarks add 20-50 ms of those at short prompts).
+
+Under -pcp P (vLLM 0.27+, Model Runner V2) each scheduler chunk splits over the P ranks in 2P pieces of
+ceil(chunk / 2P) tokens, rank r taking pieces r and 2P - 1 - r (DualChunkSwap: v1/worker/gpu/pcp_manager.py
+0.32.0:235-282, 0.34.0 the same; a prefill is never replicated at -dcp 1, :222-233); the ranks pad to the largest
+rank's rows (:340-347). A rank runs its rows through the TP group's weights and the MoE layers over the P ranks' rows
+(experts over T x P), each piece attending the prompt before it from the cache, which every rank keeps whole: the
+piece's new latent KV is all-gathered each layer before the attention reads it (plan/work.py pcp_exchange). A step
+takes its slowest rank. Not priced: the up-projection of the cached context (as at pcp 1), the cache writes of the
+other ranks' rows."""
 
 from __future__ import annotations
 
@@ -49,8 +58,36 @@ def chunk_times(spec: ModelSpec, tp: int, precision: Precision, input_len: int, 
     return out
 
 
+def pcp_pieces(start: int, count: int, pcp: int) -> list:
+    """Each PCP rank's (start, tokens) pieces of a chunk of `count` tokens after `start` (DualChunkSwap)."""
+    size = -(-count // (2 * pcp))
+    return [[(start + j * size, min(size, count - j * size)) for j in (r, 2 * pcp - 1 - r) if count > j * size]
+            for r in range(pcp)]
+
+
+def pcp_chunk_times(spec: ModelSpec, tp: int, precision: Precision, input_len: int, chunk_tokens: int,
+                    profile: SpeedProfile, bandwidth: float, moe, pcp: int) -> list:
+    """chunk_times under -pcp P: per chunk the slowest rank's (engine ms, floor ms) (the module docstring)."""
+    fit, kinds, first = profile.fit, layer_kinds(spec), {}
+    read, attention = kv_reader(spec, tp, precision, kinds), attention_counter(spec, tp, False, kinds)
+    out = []
+    for start in range(0, input_len, chunk_tokens):
+        ranks = pcp_pieces(start, min(chunk_tokens, input_len - start), pcp)
+        rows = max(sum(n for _, n in pieces) for pieces in ranks)
+        if rows not in first:
+            first[rows] = chunk_basis(prefill_work(spec, tp, precision, 0, rows, moe, pcp), bandwidth,
+                                      profile.compute)
+        times = [first[rows](sum(read(s) for s, _ in pieces if s), sum(attention(s, n) for s, n in pieces))
+                 for pieces in ranks]
+        out.append((max(engine_ms(b, fit.layer_us, fit.allreduce_us, fit.prefill_efficiency) for b in times),
+                    max(max(b.roofline_ms, b.peak_ms) for b in times)))
+    return out
+
+
 def prefill(spec: ModelSpec, tp: int, precision: Precision, input_len: int, chunk_tokens: int,
-            profile: SpeedProfile, bandwidth: float, input_len_note: Optional[str] = None) -> Prefill:
-    times = chunk_times(spec, tp, precision, input_len, chunk_tokens, profile, bandwidth)
+            profile: SpeedProfile, bandwidth: float, input_len_note: Optional[str] = None, moe=None,
+            pcp: int = 1) -> Prefill:
+    times = pcp_chunk_times(spec, tp, precision, input_len, chunk_tokens, profile, bandwidth, moe, pcp) if pcp > 1 \
+        else chunk_times(spec, tp, precision, input_len, chunk_tokens, profile, bandwidth)
     return Prefill(input_len, sum(t for t, _ in times), sum(f for _, f in times), len(times), chunk_tokens,
                    input_len_note=input_len_note)

@@ -437,6 +437,12 @@ class MoeLayout:
         return self.local_experts / self.experts / self.moe_tp if self.experts else 1 / self.tp
 
     @property
+    def gathered(self) -> int:
+        """The ranks whose tokens one GPU's MoE layers run: D (DP's all-gather), times P (PCP's all-gather of its
+        ranks' tokens, moe_runner.py 0.32.0:824-828)."""
+        return self.dp * self.pcp
+
+    @property
     def default(self) -> bool:
         """The experts split as everything else: 1/T a rank (D 1, no EP): kvplan's figures before DP/EP."""
         return self.moe_tp == self.tp and self.ep == 1

@@ -12,6 +12,11 @@
   (every layer priced as an MoE layer).
   With -dcp D > 1 each attention layer adds three collectives over its D ranks (plan/work.py dcp_exchange: the query
   all-gather, the LSE all-gather, the output reduce-scatter), each at allreduce_us x log2(D) + bytes / link.
+  With -pcp P > 1 (vLLM 0.32+ gives each decode request one PCP owner) a step is one rank's ceil(batch / P)
+  requests through the TP group's weights and their own cache, the MoE layers over the P ranks' tokens with the
+  experts split over T x P, plus the rank's collectives over its P ranks (plan/work.py pcp_exchange: the latent KV
+  gathered each layer, the MoE's all-gathers and reduce-scatter, the hidden states gathered to sample), each at
+  allreduce_us x log2(P) + bytes / link.
     + matmul FLOPs / (dense peak x gemm_efficiency)          rows padded to the MMA tile; + attention FLOPs
   The three constants per GPU are fitted offline (benchmarks/calibrate_decode.py) with each source left out
   in turn, and shipped as data in plan/catalog.py."""
@@ -57,9 +62,12 @@ def basis(work: PassWork, bandwidth: float, compute: Compute) -> Basis:
         moved = work.layers * (ring * activation + 2 * (ranks - 1) / ranks * activation * work.dp)
     else:
         latency, moved = calls * math.log2(tp) if tp > 1 else 0, calls * ring * activation
-    if work.dcp is not None:  # -dcp D: attention's query / LSE all-gathers and output reduce-scatter over D ranks
-        latency += work.dcp.calls * math.log2(work.dcp.ranks)
-        moved += work.dcp.bytes_sent
+    # -dcp D: attention's query / LSE all-gathers and output reduce-scatter over D ranks; -pcp P: the KV, MoE and
+    # output gathers over P ranks (work.pcp_exchange)
+    for exchange in (work.dcp, work.pcp):
+        if exchange is not None:
+            latency += exchange.calls * math.log2(exchange.ranks)
+            moved += exchange.bytes_sent
     return Basis(work.bytes / bandwidth * 1e3, work.layers, latency, moved / compute.link * 1e3, flops_ms)
 
 
@@ -123,22 +131,25 @@ def profile_constants(profile: SpeedProfile, bandwidth: float) -> dict:
 
 
 def decode_point(spec: ModelSpec, tp: int, precision: Precision, context: int, batch: int, profile: SpeedProfile,
-                 bandwidth: float, fits: bool, moe=None, dcp: int = 1) -> DecodePoint:
-    b = basis(decode_work(spec, tp, precision, context, batch, moe, dcp), bandwidth, profile.compute)
+                 bandwidth: float, fits: bool, moe=None, dcp: int = 1, pcp: int = 1) -> DecodePoint:
+    # -pcp P: the busiest PCP rank's requests (round robin over the ranks: pcp_manager.py 0.32.0:264-272)
+    b = basis(decode_work(spec, tp, precision, context, -(-batch // pcp), moe, dcp, pcp, batch), bandwidth,
+              profile.compute)
     fit = profile.fit
     itl = engine_ms(b, fit.layer_us, fit.allreduce_us, fit.gemm_efficiency)
     return DecodePoint(batch, itl, b.roofline_ms, batch * 1e3 / itl, fits)
 
 
 def decode(spec: ModelSpec, tp: int, precision: Precision, context: int, max_concurrency: int, batches,
-           profile: SpeedProfile, bandwidth: float, moe=None, dcp: int = 1) -> Decode:
+           profile: SpeedProfile, bandwidth: float, moe=None, dcp: int = 1, pcp: int = 1) -> Decode:
     """Decode at batch 1, at max concurrency (when anything fits) and at every asked batch size; batches
     beyond max concurrency are estimated too and marked fits=False. Under DP (`moe`: sharding.MoeLayout) a batch
     is one DP rank's, every rank running one as large in the same step. Under -dcp D (`dcp`) `context` is a GPU's
-    share of each sequence (work.decode_work)."""
+    share of each sequence (work.decode_work). Under -pcp P (`pcp`) a batch is the engine's (one scheduler, the cache
+    on every rank: max concurrency is the engine's), each PCP rank decoding ceil(batch / P) of it."""
     wanted = sorted({1, *(b for b in batches), *([max_concurrency] if max_concurrency > 0 else [])})
-    points = tuple(decode_point(spec, tp, precision, context, b, profile, bandwidth, b <= max_concurrency, moe, dcp)
-                   for b in wanted)
-    one = decode_work(spec, tp, precision, context, 1, moe, dcp)
+    points = tuple(decode_point(spec, tp, precision, context, b, profile, bandwidth, b <= max_concurrency, moe, dcp,
+                                pcp) for b in wanted)
+    one = decode_work(spec, tp, precision, context, 1, moe, dcp, pcp)
     return Decode(context, points, bandwidth, int(sum(one.weight_bytes.values())), int(one.kv_bytes),
                   profile_constants(profile, bandwidth))

@@ -10,11 +10,11 @@ Bytes a decode step reads, per group:
   of E experts), times their stored bytes, split by TP;
 - router, norms: read whole on every GPU (vLLM's MoE gate is a ReplicatedLinear).
 Under --data-parallel-size D / --enable-expert-parallel (`moe`: sharding.MoeLayout) the MoE layers run on all D
-ranks' tokens (D x batch, all-gathered); a GPU reads the experts of its own that those tokens touch
-(rank_expert_share): without EP its 1/(T x D) slice of every touched expert; with EP its whole local experts that
-are touched, at the busiest rank's expectation (each layer's step waits for its slowest rank): uniform routing,
-the count of a rank's L experts touched ~ mean L p, sd sqrt(L p (1 - p)), the busiest of ep ranks taken as
-mean + sd sqrt(2 ln ep) (the Gaussian bound on a maximum), at most L.
+ranks' tokens (D x batch, all-gathered; under -pcp P the P ranks' too, MoeLayout.gathered); a GPU reads the experts
+of its own that those tokens touch (rank_expert_share): without EP its 1/(T x D) slice of every touched expert; with
+EP its whole local experts that are touched, at the busiest rank's expectation (each layer's step waits for its
+slowest rank): uniform routing, the count of a rank's L experts touched ~ mean L p, sd sqrt(L p (1 - p)), the
+busiest of ep ranks taken as mean + sd sqrt(2 ln ep) (the Gaussian bound on a maximum), at most L.
 FLOPs: 2 x parameters x rows / TP per weight matrix, where a matrix multiplies at least TILE_ROWS rows (a
 tensor-core MMA is 16 rows tall: a decode batch of 3 costs what 16 rows cost) and a routed expert multiplies
 only the tokens routed to it; plus attention over the tokens each layer reads."""
@@ -95,7 +95,7 @@ def weight_bytes_read(spec: ModelSpec, tp: int, tokens: int, moe=None) -> dict:
         share = touched_share(spec, tokens) if group.name == "experts" else 1.0
         split = 1 if group.name in REPLICATED else tp
         if group.name == "experts" and _laid_out(moe):
-            share, split = rank_expert_share(spec, moe, tokens * moe.dp), 1
+            share, split = rank_expert_share(spec, moe, tokens * moe.gathered), 1
         out[group.name] = out.get(group.name, 0.0) + _group_params(spec, group) * group.bytes_per_param * share / split
     return out
 
@@ -111,7 +111,7 @@ def linear_flops(spec: ModelSpec, tp: int, tokens: int, head_tokens: int, moe=No
         params = _group_params(spec, group)
         split = 1 if group.name in REPLICATED else tp
         if group.name == "experts" and spec.experts and spec.experts_per_token:
-            routed = tokens * moe.dp if _laid_out(moe) else tokens
+            routed = tokens * moe.gathered if _laid_out(moe) else tokens
             touched = touched_share(spec, routed)
             per_expert = routed * spec.experts_per_token / (spec.experts * touched)
             if _laid_out(moe):  # this GPU's touched experts (or slices of them), each over its routed rows
@@ -201,6 +201,7 @@ class PassWork:
     attention_flops: float
     dp: int = 1  # data-parallel ranks whose tokens the MoE layers all-gather (sharding.MoeLayout.dp)
     dcp: Optional["DcpExchange"] = None  # -dcp D > 1: the collectives of its attention layers (dcp_exchange)
+    pcp: Optional["DcpExchange"] = None  # -pcp P > 1: the KV, MoE and output collectives over P ranks (pcp_exchange)
 
     @property
     def bytes(self) -> float:
@@ -209,8 +210,9 @@ class PassWork:
 
 @dataclass(frozen=True)
 class DcpExchange:
-    """What one decode step's attention sends over a DCP group of `ranks` GPUs (vLLM's -dcp D, ag_rs backend):
-    `calls` collectives in all, and the bytes one GPU sends in them (dcp_exchange)."""
+    """What one forward pass sends over a context-parallel group of `ranks` GPUs: `calls` collectives in all, and the
+    bytes one GPU sends in them (dcp_exchange: a decode step's attention under -dcp D, ag_rs backend; pcp_exchange:
+    a pass under -pcp P)."""
 
     ranks: int
     calls: int
@@ -248,22 +250,52 @@ def dcp_exchange(spec: ModelSpec, tp: int, precision: Precision, batch: int, dcp
     return DcpExchange(dcp, 3 * layers, sent)
 
 
+def pcp_exchange(spec: ModelSpec, rows: int, pcp: int, dp: int = 1) -> DcpExchange:
+    """What one forward pass of `rows` rows a rank sends over its -pcp P group, as vLLM 0.32.0 and 0.34.0 run it (Model
+    Runner V2, -dcp 1), each collective an all-gather or reduce-scatter of which a ring sends (P - 1) / P:
+    1. every attention layer all-gathers its ranks' new latent KV, kv_c_normed (kv_lora_rank) and k_pe (rope dims) in
+       the model dtype, two calls, so that every rank writes the whole cache (v1/attention/ops/pcp.py 0.32.0:35-42
+       _gather_prefill_cache_inputs, called from MLAAttention.update_kv_cache, mla_attention.py 0.32.0:777-789);
+    2. every MoE layer all-gathers the hidden states and the router logits (model dtype: DeepSeek's gate keeps it
+       unless moe_router_dtype is float32, models/deepseek_v2.py 0.32.0:135-145) of the P ranks and reduce-scatters
+       the experts' output back (fused_moe/runner/moe_runner.py 0.32.0:824-828, 853-860; with EP the default
+       allgather_reducescatter backend does the same over the PCP group, distributed/device_communicators/all2all.py
+       0.32.0:76-86); under DP these carry the D ranks' tokens DP's dispatch gathered first (`dp`);
+    3. once a pass the model runner all-gathers the last hidden states to sample the whole batch on every rank
+       (PCPManager.restore_hidden_states, v1/worker/gpu/pcp_manager.py 0.32.0:773-777).
+    Where a kind has no latent (kvplan plans -pcp for all-MLA models only) its KV gather is the K and V heads'."""
+    act = DTYPE_BYTES.get(spec.dtype, 2)
+    kv = sum(n * (layer.latent_dim if layer.kind == "mla" else 2 * layer.head_dim) for layer, n in layer_kinds(spec))
+    moe_layers = spec.moe_layers if spec.experts else 0
+    per_row = (kv * act + moe_layers * dp * (2 * spec.hidden_size + spec.experts) * act + spec.hidden_size * act)
+    attention_layers = sum(n for _, n in layer_kinds(spec))
+    return DcpExchange(pcp, 2 * attention_layers + 3 * moe_layers + 1, (pcp - 1) * rows * per_row)
+
+
 def decode_work(spec: ModelSpec, tp: int, precision: Precision, context: int, batch: int, moe=None,
-                dcp: int = 1) -> PassWork:
+                dcp: int = 1, pcp: int = 1, head_rows: Optional[int] = None) -> PassWork:
     """One decode step: `batch` sequences of `context` tokens each add one (on every DP rank, under `moe`). Under
     -dcp D (`dcp`) `context` is a GPU's share of each sequence, and its attention runs the D x heads / TP query heads
-    its DCP group gathers over that share (dcp_exchange), as many FLOPs as heads / TP over the whole sequence."""
+    its DCP group gathers over that share (dcp_exchange), as many FLOPs as heads / TP over the whole sequence. Under
+    -pcp P (`pcp`) `batch` is one PCP rank's share of the engine's requests, whose cache it reads; the MoE layers run
+    the P ranks' (MoeLayout.gathered) and the LM head the engine's `head_rows` (pcp_exchange)."""
     dp = moe.dp if _laid_out(moe) and spec.experts else 1
     exchange = dcp_exchange(spec, tp, precision, batch, dcp) if dcp > 1 else None
+    gather = pcp_exchange(spec, batch, pcp, dp) if pcp > 1 else None
     return PassWork(batch, tp, spec.dtype, spec.num_hidden_layers, spec.hidden_size,
                     weight_bytes_read(spec, tp, batch, moe), batch * read_bytes(spec, tp, precision, context),
-                    linear_flops(spec, tp, batch, batch, moe),
-                    batch * attention_flops(spec, tp // dcp, context - 1, 1, decode=True), dp, exchange)
+                    linear_flops(spec, tp, batch, head_rows or batch, moe),
+                    batch * attention_flops(spec, tp // dcp, context - 1, 1, decode=True), dp, exchange, gather)
 
 
-def prefill_work(spec: ModelSpec, tp: int, precision: Precision, start: int, count: int) -> PassWork:
-    """One prefill chunk of `count` tokens of one sequence that already holds `start` (its cache is read once)."""
+def prefill_work(spec: ModelSpec, tp: int, precision: Precision, start: int, count: int, moe=None,
+                 pcp: int = 1) -> PassWork:
+    """One prefill chunk of `count` tokens of one sequence that already holds `start` (its cache is read once). Under
+    -pcp P (`moe`: its MoeLayout) `count` is one PCP rank's rows, the MoE layers running the P ranks' (and under DP
+    the D ranks', each DP rank's step as large, as decode_work has them)."""
     kv = kv_read_bytes(spec, tp, precision, start) if start else 0
+    dp = moe.dp if _laid_out(moe) and spec.experts else 1
+    gather = pcp_exchange(spec, count, pcp, dp) if pcp > 1 else None
     return PassWork(count, tp, spec.dtype, spec.num_hidden_layers, spec.hidden_size,
-                    weight_bytes_read(spec, tp, count), kv, linear_flops(spec, tp, count, 1),
-                    attention_flops(spec, tp, start, count, decode=False))
+                    weight_bytes_read(spec, tp, count, moe), kv, linear_flops(spec, tp, count, 1, moe),
+                    attention_flops(spec, tp, start, count, decode=False), dp, pcp=gather)

@@ -335,10 +335,7 @@ def speed_lines(plans: list, spell=str) -> list:
                      "measurements they are fitted on ran; eager steps launch every kernel from the host and run "
                      "slower at small batches.")
     lines += [line for line in (batch_line(p, plans, spell) for p in plans) if line]
-    if any(getattr(p, "pcp", None) and p.fits and not p.decode for p in plans):
-        lines.append(f"[yellow]{spell('pcp')}:[/yellow] decode and prefill are not estimated (ITL and tok/s read "
-                     "\"-\"): vLLM splits each prompt over the prefill context-parallel ranks and exchanges their "
-                     "KV, and each request decodes on one of them, which kvplan does not price (engines/vllm_pcp.py).")
+    lines += pcp_speed_lines(plans, spell)
     for p in plans:
         if p.decode and p.decode.constants["fallback"]:
             lines.append(f"[yellow]Speed:[/yellow] {p.decode.constants['fallback']}.")
@@ -349,6 +346,23 @@ def speed_lines(plans: list, spell=str) -> list:
                          f"{'s' if p.prefill.chunks > 1 else ''} of at most {p.prefill.chunk_tokens:,} tokens).")
         elif p.decode and p.fits and p.engine is not None:  # timed, yet no prompt: the release serves none here
             lines.append(no_prompt_line(p))
+    return lines
+
+
+def pcp_speed_lines(plans: list, spell=str) -> list:
+    """-pcp P: what its decode and prefill times are (plan/speed.py, plan/prefill.py), or why a release has none."""
+    lines = []
+    if any(getattr(p, "pcp", None) and p.fits and p.decode for p in plans):
+        lines.append(f"{spell('pcp')}: a batch is the engine's, each PCP rank decoding ceil(batch / P) of its requests "
+                     "from its own copy of their cache, the MoE layers over all P ranks' tokens (experts over TP x "
+                     "PCP); a prompt's chunk splits over the P ranks in 2P pieces (DualChunkSwap). Both add the "
+                     "ranks' collectives over P each step: the new latent KV gathered every layer, the MoE's "
+                     "all-gathers and reduce-scatter, the hidden states gathered to sample.")
+    if any(getattr(p, "pcp", None) and p.fits and not p.decode for p in plans):
+        lines.append(f"[yellow]{spell('pcp')}:[/yellow] decode and prefill are not estimated before vLLM 0.32 (ITL "
+                     "and tok/s read \"-\"): 0.27-0.31 run every decode request on every prefill context-parallel "
+                     "rank, the MoE layers over P copies of each token, which kvplan does not price "
+                     "(engines/vllm_pcp.py).")
     return lines
 
 
@@ -623,8 +637,12 @@ def parallel_line(p: Plan, spell=str, swept: bool = False) -> str:
     """--data-parallel-size / --enable-expert-parallel: what the figures are one of, the deployment's total
     (parallel_capacity), and how decode is timed across the ranks; `swept`: the plans differ in max len or KV dtype,
     so the line names them as well as tp."""
-    if p.pcp:  # no decode or prefill time under -pcp (speed_lines says why)
+    if p.pcp and not p.decode:  # no decode or prefill time before vLLM 0.32 (speed_lines says why)
         return f"{parallel_capacity(p, spell, swept)}{eplb_note(p.parallel)}"
+    if p.pcp:
+        return (f"{parallel_capacity(p, spell, swept)} Decode at batch b = b requests on every DP rank in the same "
+                f"step, each PCP rank of a core decoding ceil(b / {p.pcp}) of them (MoE layers over all ranks' "
+                f"tokens); time to first token with every DP rank's step as large.{eplb_note(p.parallel)}")
     return (f"{parallel_capacity(p, spell, swept)} Decode at batch b = b requests on every DP rank in the same step "
             f"(MoE layers over all ranks' tokens; under EP the busiest rank's touched experts); time to first token as "
             f"without DP / EP.{eplb_note(p.parallel)}")
