@@ -24,6 +24,7 @@ import pytest
 from conftest import run_kvplan
 
 import kvplan
+from kvplan.engines.vllm_kv_dtype import release_view
 from kvplan.engines.vllm_v1_oracle import v0_fallback
 from kvplan.model.sources import resolve
 
@@ -82,3 +83,15 @@ def test_check_offers_no_fp8_remedy_for_mla_where_it_never_starts():
     assert "--kv-cache-dtype fp8" not in out.split("would fit with", 1)[1].split("notice")[0]
     length = int(re.search(r"--max-model-len (\d+)", out).group(1))
     assert " pass" in check_row(DEEPSEEK_LITE, *asked, "-c", str(length))
+
+
+@pytest.mark.parametrize("version, words", [
+    ("0.6.3", "Gemma 2 uses sliding window attention for every odd layer, which is currently not supported by vLLM"),
+    ("0.6.4", "gemma2 has interleaved attention, which is currently not supported by vLLM"),  # config.py 0.6.4:236-237
+])
+def test_gemma2_window_note_quotes_the_release_own_warning(version, words):
+    """3. vLLM 0.6.4 words the warning by model type (config.py 0.6.4:235-238 f"{model_type} has interleaved
+    attention, ..."); the note quoted 0.5.1-0.6.3's words for it."""
+    note = next(n for n in release_view(resolve("google/gemma-2-9b"), version).notes
+                if n.startswith("Gemma 2's sliding window"))
+    assert f'("{words}")' in note
