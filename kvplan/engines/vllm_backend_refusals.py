@@ -21,6 +21,7 @@ from .figures import Refusal
 from .vllm_e5m2 import MLA_BACKEND_FIRST, e5m2_refusal
 from .vllm_kv_dtype import V4_AUTO, _sparse_layer_args, cache_precision, is_sparse, is_v4, sparse_choice
 from .vllm_mamba_state import hybrid_pages
+from .vllm_mla_quantized import quantized_mla_refusal_line
 from .vllm_nvfp4 import nvfp4_refusal_line, refusal_options
 from .vllm_sparse import (ROCM_NO_SPARSE, ROCM_SPARSE_SINCE, SM120, TRITON_MLA_QUANTIZED, dense_mla_fp8,
                           dense_mla_refusal_line, is_rocm_platform, refusal_line, rocm_block_refusal,
@@ -85,9 +86,13 @@ def dense_mla_dtype_refusal(spec, precision, capability=(), version: str = PINNE
                             tp: Optional[int] = None) -> Optional[Refusal]:
     """vLLM's refusal of a plain fp8 cache (fp8_e5m2) no dense MLA backend takes on this GPU, on the dtype the layers
     are built with (vllm_sparse.DENSE_MLA_FP8); the remedy names the values that start. In 0.11.0 TRITON_MLA, the
-    backend of every CUDA GPU but Hopper and 10.0, raises for any dtype but auto (vllm_sparse.TRITON_MLA_QUANTIZED)."""
+    backend of every CUDA GPU but Hopper and 10.0, raises for any dtype but auto (vllm_sparse.TRITON_MLA_QUANTIZED);
+    0.8.0-0.10.2's MLA impls, V0's and V1's, raise for it themselves (vllm_mla_quantized.py)."""
     if not _has_dense_mla(spec):
         return None
+    early = early_mla_refusal(spec, precision, capability, version)
+    if early is not None:
+        return early
     built = cache_precision(spec, precision, capability, version, tp).vllm_dtype
     triton = release_rule(TRITON_MLA_QUANTIZED, version, "")
     if triton and not precision.auto and not is_rocm_platform(capability) and \
@@ -98,6 +103,20 @@ def dense_mla_dtype_refusal(spec, precision, capability=(), version: str = PINNE
         return None
     return Refusal(why, None, configuration=True, field="kv_dtype",
                    options=("auto",) + dense_mla_fp8(capability, version))
+
+
+def early_mla_refusal(spec, precision, capability, version: str) -> Optional[Refusal]:
+    """0.8.0-0.10.2's refusal of a dense MLA model's cache dtype other than auto on CUDA, in the words of the impl the
+    engine the V1 oracle picks builds (vllm_mla_quantized.py); None elsewhere."""
+    from .vllm_v1_oracle import asked_kv_dtype, v0_fallback
+
+    if not precision.quantized or is_rocm_platform(capability):  # 16 bits: `auto`, the one such value they take
+        return None
+    asked = asked_kv_dtype(precision)
+    # one stage read: a pipeline on 0.8-0.9.0 runs V0, whose impl's words differ but whose verdict does not
+    v1 = v0_fallback(spec, version, kv_dtype=asked, capability=capability) is None
+    why = quantized_mla_refusal_line(capability, version, v1)
+    return None if why is None else Refusal(why, None, configuration=True, field="kv_dtype", options=("auto",))
 
 
 def _mla_backend_first(spec, precision, capability, version: str, tp: Optional[int]) -> bool:

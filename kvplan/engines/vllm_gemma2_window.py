@@ -17,10 +17,14 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from .vllm_versions import parse_version
+from .vllm_versions import parse_version, release_rule
 
 # [from, before): the releases whose ModelConfig turns a "gemma2" model's window off (docstring)
 WINDOW_OFF = ((0, 5, 1), (0, 6, 5))
+# the warning each release logs as it turns the window off, newest first (docstring: 0.6.4:235-238, 0.5.1:160-163)
+WARNINGS = (((0, 6, 4), "gemma2 has interleaved attention, which is currently not supported by vLLM"),
+            ((0, 5, 1), "Gemma 2 uses sliding window attention for every odd layer, which is currently not supported "
+                        "by vLLM"))
 NOTE_START = "Gemma 2's sliding window: vLLM"
 
 
@@ -46,8 +50,7 @@ def window_view(spec, version: str):
     changed = tuple((index, layer) for index, (layer, now) in enumerate(zip(spec.layers, off.layers)) if layer != now)
     kept = (changed, spec.max_position_embeddings, spec.length_key, spec.config_length, spec.sliding_window_disabled)
     capped = off.length_key == "sliding_window" and spec.length_key != "sliding_window"
-    said = (f"{NOTE_START} {version} turns it off for every layer (\"Gemma 2 uses sliding window attention for every "
-            f"odd layer, which is currently not supported by vLLM\")" +
+    said = (f"{NOTE_START} {version} turns it off for every layer (\"{release_rule(WARNINGS, version)}\")" +
             (f" and caps max_model_len to it, {window:,} tokens" if capped else "") +
             " (config.py ModelConfig; 0.6.5 keeps the window)")
     return replace(off, release_window=kept, sliding_window_disabled=spec.sliding_window_disabled or

@@ -57,6 +57,10 @@ ROCM_KV_SINCE = (0, 9)  # ROCm takes any --kv-cache-dtype (arg_utils.py 0.9.0:12
 # the rest anywhere), "blackwell" (0.10.0-0.10.1: 10.0 any, fp8 on 9.x), "fa3" (0.8.2-0.9.2: fp8 on 9.x), "none"
 KV_DTYPE_RULES = (((0, 10, 2), "model"), ((0, 10), "blackwell"), ((0, 8, 2), "fa3"), ((0, 8), "none"))
 V1_DTYPES = ("bf16", "fp16")  # torch.bfloat16, torch.float16 (arg_utils.py 0.8.0:1498)
+# 16-bit cache names the oracle reads as auto: 0.8-0.10.2's --kv-cache-dtype lists auto and fp8 spellings only
+# (arg_utils.py 0.8.0:369; config.py 0.10.0:1609 CacheDType), so such a name is kvplan's own replan of `auto` (a
+# remedy planned at the model's dtype by name), never a flag the user gave
+AUTO_NAMES = ("bf16", "bfloat16", "fp16", "float16", "half")
 
 # fallbacks whose V0 rules kvplan does not model: the reason's key, what is not modelled
 V0_UNMODELLED = {"pooling": "V0's pooling runner (its scheduler's placeholder block manager)"}
@@ -118,7 +122,7 @@ def v0_fallback(spec, version: str, pp: int = 1, kv_dtype: str = "auto", capabil
     if not rocm and capability and capability[0] < 8 and _within(CAPABILITY_FALLBACK, release):
         return f"capability: compute capability {'.'.join(map(str, capability[:2]))} (V1 needs 8.0 or later)"
     kv = (kv_dtype or "auto").strip().lower()
-    if kv != "auto":
+    if kv != "auto" and kv not in AUTO_NAMES:
         mla = any(isinstance(layer, MLALatent) for layer in spec.layers)
         if not v1_takes_kv_dtype(kv, capability, version, mla):
             return f"kv_dtype: --kv-cache-dtype {kv} (V1's attention backend here takes no such cache)"
