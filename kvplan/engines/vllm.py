@@ -308,18 +308,31 @@ def v0_blocks_word(version: str, gpu_name: str = "") -> str:
     return "rocm" if gpu_name.startswith("AMD ") else "cuda"
 
 
+V0_CONCURRENCY_SINCE = (0, 6, 3)  # the first release whose V0 executors log "Maximum concurrency" (below)
+
+
+def v0_concurrency_lines(version: str, length: int, concurrency: float) -> tuple:
+    """(the concurrency V0 logs, its lines): from 0.6.3 every executor logs "Maximum concurrency for L tokens per
+    request: C x" after its block counts (gpu_executor.py 0.6.3:124-127, distributed_gpu_executor.py 0.6.3:59-62,
+    which the Ray and multiprocessing executors inherit; executor_base.py 0.7.0:111-114, 0.9.2:116-119); up to 0.6.2
+    they log the block counts alone (gpu_executor.py 0.6.2:122-123, distributed_gpu_executor.py 0.6.2:57-58,
+    0.5.0:56-57; llm_engine.py 0.2.0:205): no such line, no figure (None)."""
+    if parse_version(version) < V0_CONCURRENCY_SINCE:
+        return None, []
+    return concurrency, [f"Maximum concurrency for {length} tokens per request: {concurrency:.2f}x"]
+
+
 def size_lines(num_blocks: int, per_request: int, groups, settings: Settings, rules: Behaviour,
-               per_block: int = 0, device: str = "GPU") -> tuple:
+               per_block: int = 0, device: str = "GPU", version: str = PINNED) -> tuple:
     """(tokens, concurrency, log lines) as each release logs them; `device`: V0's word for its GPU blocks
-    (v0_blocks_word)."""
+    (v0_blocks_word); concurrency None where the release logs none (v0_concurrency_lines)."""
     length = settings.max_model_len
     block = min(g.spec.block_size for g in groups)
     if rules.era == "v0":
         tokens = num_blocks * block
-        concurrency = tokens / length
+        concurrency, most = v0_concurrency_lines(version, length, tokens / length)
         return tokens, concurrency, [f"# {device} blocks: {num_blocks}, # CPU blocks: "
-                                     f"{SWAP_SPACE // per_block if per_block else 0}",
-                                     f"Maximum concurrency for {length} tokens per request: {concurrency:.2f}x"]
+                                     f"{SWAP_SPACE // per_block if per_block else 0}", *most]
     concurrency = num_blocks / per_request
     if rules.tokens_rule == "blocks_per_group":
         tokens = num_blocks // len(groups) * block
@@ -512,7 +525,7 @@ def start(spec, *, tp: int, precision, settings: Settings, available: list, stag
     logged = per_request if pool_rule is None else concurrency_blocks(  # the first worker's log line
         groups, [blocks_per_request((g,), settings, length) for g in groups], stages[0], pool_rule)
     tokens, concurrency, size = size_lines(num_blocks, logged, sched, settings, rules, per_block,
-                                           v0_blocks_word(version, gpu_name))
+                                           v0_blocks_word(version, gpu_name), version)
     size = [line for line in (multiply_line(dcp, version, rules),) if line] + size
     overridden = dict(num_gpu_blocks_override=override, override_kv_cache_bytes=override * per_block) \
         if rule is not None and rule != "ignored" else {}
@@ -557,15 +570,15 @@ def attention_free_start(version: str, available: list, bs: int, settings: Setti
     (:560-577): vLLM starts wherever the profile run itself fit the GPU, past --gpu-memory-utilization's share if
     need be, which kvplan does not follow, refusing where its budget leaves less than nothing. The scheduler then
     runs max_num_seqs requests, each in a state slot (vllm_mamba_v0.v0_slots pads them up)."""
-    lines = list(lines) + [f"# {v0_blocks_word(version, gpu_name)} blocks: 0, # CPU blocks: 0",
-                           f"Maximum concurrency for {settings.max_model_len} tokens per request: 0.00x"]
+    logged, most = v0_concurrency_lines(version, settings.max_model_len, 0.0)
+    lines = list(lines) + [f"# {v0_blocks_word(version, gpu_name)} blocks: 0, # CPU blocks: 0", *most]
     if min(available) < 0:
         refusal = Refusal("The weights, the profile run's activations and V0's Mamba state cache take more than "
                           "--gpu-memory-utilization's share of the GPU; vLLM checks no KV memory for an attention-free "
                           "model and starts only if the GPU itself holds them", None)
         return Startup(_figures(version, min(available), 0, None, None, refusal, lines, bs, (), 0, 0, settings,
                                 cache), 0, "memory")
-    figures = _figures(version, min(available), 0, 0, 0.0, None, lines, bs, (), 0, settings.max_num_seqs, settings,
+    figures = _figures(version, min(available), 0, 0, logged, None, lines, bs, (), 0, settings.max_num_seqs, settings,
                        cache)
     return Startup(figures, settings.max_num_seqs, "max_num_seqs", bs)
 

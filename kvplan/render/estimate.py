@@ -595,9 +595,14 @@ def concurrency_note(p: Plan, spell=str) -> str:
         return (f"max len {p.context:,} {dtype_label(p)} tp {p.tp}: vLLM starts, but {who} {share:,} blocks"
                 f"{watermark_words(e)}: {left:,} blocks ({left * e.block_size:,} tokens){need}, so it never runs "
                 f"one (\"exceeds the capacity of block_manager\").")
-    if not p.fits or e is None or e.max_concurrency is None or p.max_concurrency is None:
+    if not p.fits or e is None or p.max_concurrency is None:
         return ""
-    logged = int(e.max_concurrency)
+    figure = e.max_concurrency
+    if figure is None and e.num_gpu_blocks:  # V0 before 0.6.3 logs its blocks alone
+        figure = e.num_gpu_blocks * e.block_size / p.context
+    if figure is None:
+        return ""
+    logged = int(figure)
     if p.max_concurrency == logged:
         return ""
     if p.max_concurrency_limited_by == "max_num_seqs":
@@ -613,8 +618,11 @@ def concurrency_note(p: Plan, spell=str) -> str:
     else:
         why = ("the scheduler admits a request only while all its blocks are free, out of the pool less its null "
                "block")
+    said = f"vLLM logs \"Maximum concurrency\" {figure:,.2f}x" if e.max_concurrency is not None else (
+        f"vLLM {e.version} logs no \"Maximum concurrency\" (from 0.6.3), but its {e.num_gpu_blocks:,} blocks hold "
+        f"{figure:,.2f} of max len")
     return (f"max len {p.context:,} {dtype_label(p)} tp {p.tp}: requests {p.max_concurrency:,} is what the engine "
-            f"holds at once; vLLM logs \"Maximum concurrency\" {e.max_concurrency:,.2f}x ({why}).")
+            f"holds at once; {said} ({why}).")
 
 
 def dtype_scheme(plan) -> str:
