@@ -278,9 +278,13 @@ DENSE_MLA_BLOCK_RULES = (
                          "becomes 64)"),
     ((0, 11, 1), "cutlass-sm100", "0.11.1 platforms/cuda.py:184-225 (0.12.0 :182-223): as 0.13, but Blackwell is "
                                   "is_device_capability(100), compute capability 10.0 exactly"),
-    ((0, 11), "exact", "0.11.0 platforms/cuda.py:142-177: compute capability 10.0 exactly forces CUTLASS_MLA's 128, "
-                       "Hopper FLASHMLA's 64 (is_flashmla_supported: major 9); any other block, multiples included, "
-                       "is replaced"),
+    ((0, 10, 1), "exact", "0.11.0 platforms/cuda.py:142-177 (0.10.1 / 0.10.1.1 :142-178, 0.10.2 :142-181): compute "
+                          "capability 10.0 exactly forces CUTLASS_MLA's 128, Hopper FLASHMLA's 64 "
+                          "(is_flashmla_supported: major 9); any other block, multiples included, is replaced"),
+    ((0, 8), "hopper", "0.8.0 platforms/cuda.py:149-160 (0.8.5 :147-158, 0.9.2 :155-166, 0.10.0 :152-163): Hopper "
+                       "FLASHMLA's 64 forced (is_flashmla_supported: major 9, attention/ops/flashmla.py 0.8.0:28), "
+                       "any other block replaced, on V0 and V1 alike; no other GPU's block forced (CUTLASS_MLA's 128 "
+                       "only under VLLM_ATTENTION_BACKEND, 0.10.0 :165-170): TRITON_MLA at --block-size or 16"),
 )
 MLA_KERNEL_BLOCKS = {"FLASHINFER_MLA": (32, 64), "CUTLASS_MLA": (128,), "FLASHMLA": (64,), "FLASH_ATTN_MLA": (16,),
                      "TRITON_MLA": (16,)}  # a block is taken where one of them divides it (backend.py:170-186)
@@ -297,7 +301,8 @@ FLASHINFER_MLA_NOPE = (((0, 19), (64, 128, 192)), ((0, 18), (64, 128)), ((0, 15)
 
 
 def dense_mla_block_rule(version: str) -> Optional[str]:
-    """DENSE_MLA_BLOCK_RULES' rule for vLLM `version`; None before 0.11 (not read)."""
+    """DENSE_MLA_BLOCK_RULES' rule for vLLM `version`; None before 0.8 (0.7's V0 TritonMLA takes any block:
+    platforms/cuda.py 0.7.3:141-143 sets 16 where unset and forces none)."""
     return release_rule(DENSE_MLA_BLOCK_RULES, version)
 
 
@@ -312,7 +317,8 @@ def dense_mla_backend(kv_quantized: bool, version: str = PINNED, capability=(), 
     major = major_of(capability)
     if major == HOPPER:
         return "FLASH_ATTN_MLA" if rule == "preferred" and not kv_quantized else "FLASHMLA"
-    if major != BLACKWELL or (rule in ("exact", "cutlass-sm100") and tuple(capability[:2]) != (10, 0)):
+    if major != BLACKWELL or rule == "hopper" or (rule in ("exact", "cutlass-sm100") and
+                                                   tuple(capability[:2]) != (10, 0)):
         return "TRITON_MLA"
     if rule in ("preferred", "flashinfer") and qk_nope_head_dim in release_rule(FLASHINFER_MLA_NOPE, version, ()):
         return "FLASHINFER_MLA"
@@ -321,7 +327,7 @@ def dense_mla_backend(kv_quantized: bool, version: str = PINNED, capability=(), 
 
 def dense_mla_block(block_size: Optional[int], kv_quantized: bool, version: str = PINNED, capability=(),
                     qk_nope_head_dim: int = 128) -> int:
-    """A dense MLA model's block in vLLM `version` (0.11 on) on a CUDA GPU of `capability` (DENSE_MLA_BLOCK_RULES) at
+    """A dense MLA model's block in vLLM `version` (0.8 on) on a CUDA GPU of `capability` (DENSE_MLA_BLOCK_RULES) at
     --block-size `block_size` (None: unset), for a model of `qk_nope_head_dim` (dense_mla_backend). From 0.18: as
     given, else the backend's preferred block (SM10x's FLASHINFER_MLA: 32, 64 from 0.34; CUTLASS_MLA: 128; Hopper's
     FLASHMLA for a quantized cache: 64); up to 0.17: given or 16, then replaced by the forced backend's block unless
@@ -334,7 +340,7 @@ def dense_mla_block(block_size: Optional[int], kv_quantized: bool, version: str 
     if backend not in FORCED_MLA_BLOCK:
         return block
     forced = FORCED_MLA_BLOCK[backend]
-    if rule == "exact":
+    if rule in ("exact", "hopper"):
         return forced
     if backend == "FLASHINFER_MLA":  # 32 kept, else multiples of 64 only (not 96: backend.py would take it)
         return block if block == 32 or block % 64 == 0 else forced
@@ -411,7 +417,7 @@ def attention_block_size(layers: tuple, kv_quantized: bool, block_size: Optional
         return block_size
     if sparse:
         return SPARSE_MLA_BLOCK
-    if kv_quantized and dense_mla:  # ROCm, and releases before 0.11 (not read): FLASHMLA's 64
+    if kv_quantized and dense_mla:  # ROCm, and releases before 0.8: FLASHMLA's 64
         return max(64, default)
     return default
 
