@@ -164,7 +164,7 @@ def groups_for(specs, rules: Behaviour):
     model_config.get_sliding_window()), so it schedules every layer as full attention where they do not all slide
     alike: an interleaved model's window is dropped from the config, "the scheduler and the model
     treat it as full attention" (config.py 0.6.5:296-319, 0.7.3:329-354, 0.8.4:451-475; Gemma-2 before 0.6.5 turns
-    its window off and caps max_model_len to it, config.py 0.6.3:176-184, 0.6.4:226-240: the cap not modelled), and
+    its window off and caps max_model_len to it, config.py 0.6.3:176-184, 0.6.4:226-240: vllm_gemma2_window.py), and
     a chunked layer (Llama 4's irope) "will fall back to global attention" (attention/backends/flash_attn.py
     0.8.4:625-628), the chunk unknown to the scheduler."""
     if rules.era == "v0":
