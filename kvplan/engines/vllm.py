@@ -37,7 +37,8 @@ from .figures import EngineFigures, Refusal
 from .vllm_admission import Footprint, footprint
 from .vllm_backend_refusals import (attention_block_refusal, checkpoint_e5m2_refusal, dense_mla_dtype_refusal,
                                     mla_hybrid_block_refusal, nvfp4_refusal, octave_refusal, sm120_decode_refusal,
-                                    sparse_block_refusal, sparse_dtype_refusal, sparse_gpu_refusal, v4_dtype_refusal)
+                                    softcap_refusal, sparse_block_refusal, sparse_dtype_refusal, sparse_gpu_refusal,
+                                    v4_dtype_refusal)
 from .vllm_cache_flags import kda_refusal, mamba1_fp32_refusal
 from .vllm_dcp import dcp_groups, dcp_refusal, interleave_refusal, multiply_line
 from .vllm_config_read import config_read_refusal
@@ -406,6 +407,7 @@ def _configuration_refusal(spec, precision, *, tp: int, length: int, block_size:
         sparse_block_refusal(spec, block_size, capability, version, precision.vllm_dtype) or \
         attention_block_refusal(spec, precision, block_size, capability, version, tp) or \
         triton_fp8_refusal(spec, precision, capability, version, gpu_name) or \
+        softcap_refusal(spec, precision, block_size, capability, version) or \
         index_share_refusal(spec, version, capability) or \
         mla_hybrid_block_refusal(spec, precision, block_size, capability, version, tp) or \
         sm120_decode_refusal(spec, capability, version)

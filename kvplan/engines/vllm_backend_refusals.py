@@ -7,7 +7,8 @@ each on the dtype the layers are built with (vllm_kv_dtype.cache_precision):
   (checkpoint_e5m2_refusal, over vllm_e5m2.py);
 - sparse MLA or DeepSeek-V4 on a GPU none of its kernels runs on (sparse_gpu_refusal);
 - a --block-size no backend takes (sparse_block_refusal, attention_block_refusal, over vllm_specs.py), and an MLA
-  hybrid's pages the block forced on its MLA backend leaves ununified (mla_hybrid_block_refusal).
+  hybrid's pages the block forced on its MLA backend leaves ununified (mla_hybrid_block_refusal);
+- a logit soft-cap (Gemma 2) on V0's XFormers backend in 0.5.4-0.6.4 (softcap_refusal).
 vllm.configuration_refusal asks them in the order vLLM meets them.
 """
 
@@ -328,3 +329,38 @@ def nvfp4_refusal(spec, precision, capability=(), version: str = PINNED) -> Opti
         return None
     return Refusal(why, None, configuration=True, field="kv_dtype",
                    options=refusal_options(dtype, capability, version, heads, sinks))
+
+
+# V0's XFormersImpl.__init__ raises on a logit soft-cap in 0.5.4-0.6.4 (attention/backends/xformers.py 0.5.4:416-418,
+# 0.5.5-0.6.2 :421-423, 0.6.3 :424-426, 0.6.4 :388-390); from 0.6.5 it warns "XFormers does not support logits soft
+# cap. Outputs may be slightly off." and goes on (0.6.5 :386-388, 0.10.2 :398-400). [from, before)
+XFORMERS_SOFTCAP_RAISES = ((0, 5, 4), (0, 6, 5))
+XFORMERS_SOFTCAP = "XFormers does not support attention logits soft capping."
+XFORMERS_BLOCK_MULTIPLE = 16  # FlashAttention-2 takes a block that is a multiple of 16 (selector below)
+V0_DEFAULT_BLOCK = 16  # --block-size unset (engine/arg_utils.py 0.6.3:107 block_size: int = 16)
+
+
+def softcap_refusal(spec, precision, block_size: Optional[int], capability=(),
+                    version: str = PINNED) -> Optional[Refusal]:
+    """vLLM's refusal of a soft-capped model (spec.attention_softcap: Gemma 2) where V0's CUDA selector lands on
+    XFormers in 0.5.4-0.6.4 (XFORMERS_SOFTCAP_RAISES), None elsewhere. which_attn_to_use (attention/selector.py
+    0.5.4:149-172, 0.6.3:222-249, 0.6.4:259-282) leaves FlashAttention-2 for XFormers on a GPU below compute
+    capability 8.0, for an fp8* cache dtype (its "Cannot use FlashAttention-2 backend for FP8 KV cache", with advice to
+    set VLLM_ATTENTION_BACKEND=FLASHINFER, whose impl takes the cap: flashinfer.py 0.6.3:729-742; kvplan plans the
+    default backend) and for a block not a multiple of 16; Gemma 2's window is off in these releases
+    (vllm_gemma2_window), so the sliding-window branch does not fire. ROCm's selector picks ROCM_FLASH. The remedy:
+    the cache dtype `auto` on an fp8 cache, a block of 16 or 32 on an odd one, and below SM 8.0 the first release
+    where XFormers only warns (0.6.5)."""
+    start, end = XFORMERS_SOFTCAP_RAISES
+    if not getattr(spec, "attention_softcap", False) or is_rocm_platform(capability) or \
+            not start <= parse_version(version) + (0,) < end:
+        return None
+    first = ".".join(map(str, end))
+    if capability and tuple(capability) < (8, 0):
+        return Refusal(XFORMERS_SOFTCAP, None, configuration=True, field="engine", options=(f"vllm=={first}",),
+                       onward="newer")
+    if not precision.auto and precision.vllm_dtype.startswith("fp8"):
+        return Refusal(XFORMERS_SOFTCAP, None, configuration=True, field="kv_dtype", options=("auto",))
+    if (block_size or V0_DEFAULT_BLOCK) % XFORMERS_BLOCK_MULTIPLE:
+        return Refusal(XFORMERS_SOFTCAP, None, configuration=True, field="block_size", options=(16, 32))
+    return None

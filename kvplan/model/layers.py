@@ -80,6 +80,25 @@ def attention_sinks(cfg: Config, kinds) -> bool:
     return False
 
 
+# Families whose attention layers vLLM builds with a logit soft-cap (Attention(..., logits_soft_cap=...)), which the
+# attention backend must take (engines/vllm_backend_refusals.softcap_refusal): Gemma 2, from attn_logit_softcapping
+# (gemma2.py 0.5.4:155 and :194, 0.6.4:157 and :196; 0.5.1-0.5.3 pass none). Where the file leaves the field out,
+# Gemma2Config fills 50.0 (transformers 4.45.2 configuration_gemma2.py:127; the class's default since 4.42, the first
+# with Gemma 2), read here since class_defaults' frozen tables do not probe it; null turns the cap off. Gemma 3 builds
+# its layers with none (gemma3.py 0.8.5:297 attn_logits_soft_cap=None).
+SOFTCAP_FAMILIES = {"gemma2": 50.0}
+
+
+def attention_softcap(cfg: Config) -> bool:
+    """Whether vLLM builds this config's attention layers with a logit soft-cap (SOFTCAP_FAMILIES)."""
+    if cfg.model_type not in SOFTCAP_FAMILIES:
+        return False
+    cap = cfg.fields.get("attn_logit_softcapping", SOFTCAP_FAMILIES[cfg.model_type])  # a null stays None
+    if cap is not None and (isinstance(cap, bool) or not isinstance(cap, (int, float))):
+        raise KvplanError(f"config field 'attn_logit_softcapping' must be a number or null, got {json_value(cap)}.")
+    return cap is not None
+
+
 def mixer_kinds(cfg: Config, n: int) -> tuple[list, str]:
     """One of full | sliding | chunked | linear | parallel | none per layer, and the rule that decided it."""
     window_on = _window_on(cfg)

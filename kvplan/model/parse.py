@@ -11,8 +11,8 @@ from ..errors import json_value, KvplanError
 from .class_defaults import HEAD_DIM_REQUIRED
 from .config import (EXPERT_KEYS, EXPERTS_PER_TOKEN_KEYS, MAX_TOKENS, Config, in_nested_config,
                      language_model_config)
-from .layers import (ATTENTION_FREE, HIDDEN_KEYS, attention_kind, attention_sinks, cache_layers, diffusion_canvas,
-                     ffn_kinds, is_v4, laguna_before_031_note, mixer_kinds)
+from .layers import (ATTENTION_FREE, HIDDEN_KEYS, attention_kind, attention_sinks, attention_softcap, cache_layers,
+                     diffusion_canvas, ffn_kinds, is_v4, laguna_before_031_note, mixer_kinds)
 from .kinds import FullAttention
 from .params import (NO_METHOD_NOTE, checkpoint_kv_note, checkpoint_method, compressed_kv_cache, compressed_kv_scheme,
                      dynamic_overrides, estimate_weights, grouped, load_delta, modelopt_kv_cache, modelopt_legacy_form,
@@ -231,6 +231,7 @@ def _parse_config(raw: Any, name: str, weights: Optional[Weights], transformers:
         ssm_cache_dtype=_named_state_dtype(raw, "mamba_ssm_cache_dtype"),
         config_ssm_dtype=_named_state_dtype(raw, "mamba_ssm_dtype"),
         attention_sinks=attention_sinks(cfg, kinds),
+        attention_softcap=attention_softcap(cfg),
         quantization=checkpoint_method(cfg.get("quantization_config")),
         quantization_fields=quantization_fields(cfg.get("quantization_config")),
         module_settings=module_settings(cfg, hidden=hidden, layers=n, heads=heads, kv_heads=kv, head_dim=head_dim),

@@ -186,6 +186,7 @@ class ModelSpec:
     # view (engines/vllm_model_dtype.py on_gpu from mamba_state_dtypes, the page size's rule); (): the model dtype
     state_dtypes: tuple = ()
     attention_sinks: bool = False  # some attention layer has a learned sink a head (layers.attention_sinks)
+    attention_softcap: bool = False  # its attention layers soft-cap their logits (layers.attention_softcap)
     # --dtype named the model dtype (vLLM resolves only `auto` per GPU: vllm_model_dtype.served_dtype)
     dtype_asked: bool = False
     length_key: str = "max_position_embeddings"  # the config field max_position_embeddings was read from
