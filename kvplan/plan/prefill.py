@@ -12,7 +12,11 @@ rank's rows (:340-347). A rank runs its rows through the TP group's weights and 
 (experts over T x P), each piece attending the prompt before it from the cache, which every rank keeps whole: the
 piece's new latent KV is all-gathered each layer before the attention reads it (plan/work.py pcp_exchange). A step
 takes its slowest rank. Not priced: the up-projection of the cached context (as at pcp 1), the cache writes of the
-other ranks' rows."""
+other ranks' rows.
+
+Under -dcp D a chunk reads a GPU's share of the cache, ceil(start / D) tokens, and adds the exchange over its D ranks
+(plan/work.py dcp_exchange): MLA all-gathers the cached latent rows each layer, GQA gathers the queries and merges the
+partial outputs by their LSEs as in decode; the attention FLOPs are those of -dcp 1."""
 
 from __future__ import annotations
 
@@ -23,7 +27,7 @@ from ..model.precision import Precision
 from ..model.spec import ModelSpec
 from .catalog import SpeedProfile
 from .speed import chunk_basis, engine_ms
-from .work import attention_counter, kv_reader, layer_kinds, prefill_work
+from .work import attention_counter, dcp_exchange, kv_reader, layer_kinds, prefill_work
 
 PREFILL_LABEL = ("engine estimate at batch 1: per chunk of max-num-batched-tokens, weights read + fixed costs + "
                  "matmul and causal attention FLOPs over the dense peak x the fitted prefill efficiency")
@@ -42,9 +46,10 @@ class Prefill:
 
 
 def chunk_times(spec: ModelSpec, tp: int, precision: Precision, input_len: int, chunk_tokens: int,
-                profile: SpeedProfile, bandwidth: float) -> list:
-    """(engine ms, floor ms) per chunk. Chunks differ only in the cache they attend and read: the weights' part
-    of a chunk of `count` tokens is worked out once (a 10M-token prompt is 1,221 chunks)."""
+                profile: SpeedProfile, bandwidth: float, dcp: int = 1) -> list:
+    """(engine ms, floor ms) per chunk. Chunks differ only in the cache they attend and read (under -dcp D a GPU's
+    share of it, and the exchange over the D ranks: work.prefill_work): the weights' part of a chunk of `count`
+    tokens is worked out once (a 10M-token prompt is 1,221 chunks)."""
     fit, kinds, first = profile.fit, layer_kinds(spec), {}
     read, attention = kv_reader(spec, tp, precision, kinds), attention_counter(spec, tp, False, kinds)
     out = []
@@ -52,7 +57,8 @@ def chunk_times(spec: ModelSpec, tp: int, precision: Precision, input_len: int, 
         count = min(chunk_tokens, input_len - start)
         if count not in first:
             first[count] = chunk_basis(prefill_work(spec, tp, precision, 0, count), bandwidth, profile.compute)
-        b = first[count](read(start) if start else 0, attention(start, count))
+        exchange = dcp_exchange(spec, tp, precision, count, dcp, start) if dcp > 1 else None
+        b = first[count](read(-(-start // dcp)) if start else 0, attention(start, count), exchange)
         out.append((engine_ms(b, fit.layer_us, fit.allreduce_us, fit.prefill_efficiency),
                     max(b.roofline_ms, b.peak_ms)))
     return out
@@ -86,8 +92,8 @@ def pcp_chunk_times(spec: ModelSpec, tp: int, precision: Precision, input_len: i
 
 def prefill(spec: ModelSpec, tp: int, precision: Precision, input_len: int, chunk_tokens: int,
             profile: SpeedProfile, bandwidth: float, input_len_note: Optional[str] = None, moe=None,
-            pcp: int = 1) -> Prefill:
+            pcp: int = 1, dcp: int = 1) -> Prefill:
     times = pcp_chunk_times(spec, tp, precision, input_len, chunk_tokens, profile, bandwidth, moe, pcp) if pcp > 1 \
-        else chunk_times(spec, tp, precision, input_len, chunk_tokens, profile, bandwidth)
+        else chunk_times(spec, tp, precision, input_len, chunk_tokens, profile, bandwidth, dcp)
     return Prefill(input_len, sum(t for t, _ in times), sum(f for _, f in times), len(times), chunk_tokens,
                    input_len_note=input_len_note)

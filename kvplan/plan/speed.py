@@ -11,7 +11,8 @@
   all-reduce over TP (attention) + those two over the T x D ranks, each at allreduce_us x log2(ranks) + bytes / link
   (every layer priced as an MoE layer).
   With -dcp D > 1 each attention layer adds three collectives over its D ranks (plan/work.py dcp_exchange: the query
-  all-gather, the LSE all-gather, the output reduce-scatter), each at allreduce_us x log2(D) + bytes / link.
+  all-gather, the LSE all-gather, the output reduce-scatter), each at allreduce_us x log2(D) + bytes / link; a
+  prefill chunk after a cache adds its own (MLA: the cached latent rows all-gathered; chunk_basis's `dcp`).
   With -pcp P > 1 (vLLM 0.32+ gives each decode request one PCP owner) a step is one rank's ceil(batch / P)
   requests through the TP group's weights and their own cache, the MoE layers over the P ranks' tokens with the
   experts split over T x P, plus the rank's collectives over its P ranks (plan/work.py pcp_exchange: the latent KV
@@ -24,7 +25,7 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Optional
 
 from ..model.precision import DTYPE_BYTES, Precision
@@ -50,12 +51,18 @@ class Basis:
 
 
 def basis(work: PassWork, bandwidth: float, compute: Compute) -> Basis:
+    flops_ms = sum(f / compute.peak(stored) for stored, f in work.linear_flops.items()) * 1e3
+    flops_ms += work.attention_flops / compute.peak(work.dtype) * 1e3
+    latency, moved = collectives(work)
+    return Basis(work.bytes / bandwidth * 1e3, work.layers, latency, moved / compute.link * 1e3, flops_ms)
+
+
+def collectives(work: PassWork) -> tuple:
+    """(what allreduce_us multiplies, bytes one GPU sends) of the pass's collectives."""
     tp = work.tp
     calls = 2 * work.layers if tp > 1 else 0
     activation = work.tokens * work.hidden_size * DTYPE_BYTES.get(work.dtype, 2)
     ring = 2 * (tp - 1) / tp  # bytes each GPU sends in a ring all-reduce, per byte reduced
-    flops_ms = sum(f / compute.peak(stored) for stored, f in work.linear_flops.items()) * 1e3
-    flops_ms += work.attention_flops / compute.peak(work.dtype) * 1e3
     if work.dp > 1:  # attention's all-reduce over TP; the MoE's all-gather + reduce-scatter over T x D ranks
         ranks = tp * work.dp
         latency = work.layers * math.log2(tp) + 2 * work.layers * math.log2(ranks)
@@ -68,23 +75,27 @@ def basis(work: PassWork, bandwidth: float, compute: Compute) -> Basis:
         if exchange is not None:
             latency += exchange.calls * math.log2(exchange.ranks)
             moved += exchange.bytes_sent
-    return Basis(work.bytes / bandwidth * 1e3, work.layers, latency, moved / compute.link * 1e3, flops_ms)
+    return latency, moved
 
 
 def chunk_basis(work: PassWork, bandwidth: float, compute: Compute):
-    """basis() of `work` with other kv_bytes and attention_flops, as a function of those two: the prefill chunks of
-    one size differ in nothing else (plan/prefill.py walks up to 32,768 of them). The same arithmetic in the same
-    order as basis(), the rest worked out once, so each chunk's figures are basis()'s to the last bit."""
+    """basis() of `work` with other kv_bytes, attention_flops and -dcp exchange (`dcp`: work.dcp_exchange of the
+    chunk, which depends on the cache it follows), as a function of those: the prefill chunks of one size differ in
+    nothing else (plan/prefill.py walks up to 32,768 of them). The same arithmetic in the same order as basis(), the
+    rest worked out once, so each chunk's figures are basis()'s to the last bit."""
     fixed = basis(work, bandwidth, compute)
     weights = sum(work.weight_bytes.values())
     linear_ms = sum(f / compute.peak(stored) for stored, f in work.linear_flops.items()) * 1e3
     attention_peak = compute.peak(work.dtype)
 
-    def at(kv_bytes: float, attention_flops: float) -> Basis:
+    def at(kv_bytes: float, attention_flops: float, dcp=None) -> Basis:
         flops_ms = linear_ms
         flops_ms += attention_flops / attention_peak * 1e3
-        return Basis((weights + kv_bytes) / bandwidth * 1e3, fixed.layer_units, fixed.allreduce_calls,
-                     fixed.allreduce_bytes_ms, flops_ms)
+        calls, moved_ms = fixed.allreduce_calls, fixed.allreduce_bytes_ms
+        if dcp is not None:
+            latency, moved = collectives(replace(work, dcp=dcp))
+            calls, moved_ms = latency, moved / compute.link * 1e3
+        return Basis((weights + kv_bytes) / bandwidth * 1e3, fixed.layer_units, calls, moved_ms, flops_ms)
     return at
 
 

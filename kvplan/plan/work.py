@@ -219,7 +219,13 @@ class DcpExchange:
     bytes_sent: float
 
 
-def dcp_exchange(spec: ModelSpec, tp: int, precision: Precision, batch: int, dcp: int) -> DcpExchange:
+# the MLA prefill's context workspace holds at most this many context rows (min(max(8 x max len, ...), 64K), rounded
+# to the block: model_executor/layers/attention/mla_attention.py 0.32.0:2293-2318); a longer context takes more chunks
+MLA_CONTEXT_ROWS = 64 * 1024
+
+
+def dcp_exchange(spec: ModelSpec, tp: int, precision: Precision, batch: int, dcp: int,
+                 cached: Optional[int] = None) -> DcpExchange:
     """Each attention layer's decode under -dcp D, as vLLM 0.32.0 and 0.34.0 run it by default
     (dcp_comm_backend "ag_rs": config/parallel.py 0.32.0:397-406 and set_dcp_defaults :610-620, which only GLM-MoE-DSA
     (models/config.py 0.32.0:68) and Mistral Large 3/4 (0.34.0:134) turn to "a2a", sparse MLA that kvplan does not
@@ -235,19 +241,38 @@ def dcp_exchange(spec: ModelSpec, tp: int, precision: Precision, batch: int, dcp
     A ring all-gather or reduce-scatter sends (D - 1) / D of the gathered (scattered) tensor, as speed.basis prices
     the MoE's under DP. The query gather may run as a direct symmetric-memory kernel (VLLM_USE_DIRECT_DCP_Q_GATHER,
     on by default where NVLS multicast spans the group: v1/attention/ops/cp_common.py 0.32.0 direct_cp_enabled):
-    priced as an all-gather all the same."""
+    priced as an all-gather all the same.
+
+    With `cached` (an int) the pass is a prefill chunk of `batch` new tokens after `cached` tokens in the cache; a
+    rank reads its 1/D of those (get_dcp_local_seq_lens) and the new tokens attend each other unsharded, as at -dcp 1:
+    - MLA (forward_mha, mla_attention.py 0.32.0:3182-3264, _context_parallel_compute_prefill_context :3037-3180):
+      per layer and per workspace chunk of MLA_CONTEXT_ROWS context rows, one all-gather of the ranks' latent rows,
+      (rows / D, kv_lora_rank + rope) in the model dtype (the workspace's, bf16 under fp8_ds_mla: :2427-2443), at
+      :3119 (MLADCPManager.kv_gather: all_gather_into_tensor or its direct symmetric-memory kernel,
+      v1/attention/ops/dcp.py 0.32.0:1610-1650); each rank then attends the whole context with its own heads / TP
+      heads: no LSE exchange;
+    - GQA (FlashAttentionImpl._forward_with_dcp, flash_attn.py 0.32.0:1463-1637; FlashInfer's BatchDCPPrefillWrapper,
+      flashinfer.py 0.32.0:386-428): decode's three collectives over the chunk's tokens, skipped where no request
+      has cached context (v1/worker/cp_utils.py 0.32.0:117-127; FlashInfer runs them all the same, not modelled)."""
     heads = spec.num_attention_heads / tp
     out_bytes = DTYPE_BYTES.get(spec.dtype, 2)
     query_bytes = 1 if precision.bits == 8 else out_bytes  # the decode kernels take an fp8 query under an fp8 cache
     share = (dcp - 1) / dcp
-    sent, layers = 0.0, 0
+    sent, calls = 0.0, 0
     for layer, n in layer_kinds(spec):
+        if cached is not None and layer.kind == "mla":  # prefill: the latent context gathered, workspace by workspace
+            if cached:
+                calls += n * -(-cached // MLA_CONTEXT_ROWS)
+                sent += n * (dcp - 1) * -(-cached // dcp) * layer.latent_dim * out_bytes
+            continue
+        if cached == 0:  # GQA's first chunk: nothing cached, no collective
+            continue
         query, value = (layer.latent_dim, layer.kv_lora_rank) if layer.kind == "mla" else \
             (layer.head_dim, layer.value_dim)
         gathered = dcp * heads * (query * query_bytes + dcp * 4 + value * out_bytes)  # per token: q, LSEs, output
         sent += n * share * gathered * batch
-        layers += n
-    return DcpExchange(dcp, 3 * layers, sent)
+        calls += 3 * n
+    return DcpExchange(dcp, calls, sent)
 
 
 def pcp_exchange(spec: ModelSpec, rows: int, pcp: int, dp: int = 1) -> DcpExchange:
@@ -289,13 +314,16 @@ def decode_work(spec: ModelSpec, tp: int, precision: Precision, context: int, ba
 
 
 def prefill_work(spec: ModelSpec, tp: int, precision: Precision, start: int, count: int, moe=None,
-                 pcp: int = 1) -> PassWork:
+                 pcp: int = 1, dcp: int = 1) -> PassWork:
     """One prefill chunk of `count` tokens of one sequence that already holds `start` (its cache is read once). Under
     -pcp P (`moe`: its MoeLayout) `count` is one PCP rank's rows, the MoE layers running the P ranks' (and under DP
-    the D ranks', each DP rank's step as large, as decode_work has them)."""
-    kv = kv_read_bytes(spec, tp, precision, start) if start else 0
+    the D ranks', each DP rank's step as large, as decode_work has them). Under -dcp D (`dcp`) a GPU reads its share
+    of the cache, ceil(start / D) tokens, and exchanges with its D ranks (dcp_exchange); the attention FLOPs stay
+    heads / TP over the whole sequence (MLA gathers the context; GQA runs D x the heads over the share)."""
+    kv = kv_read_bytes(spec, tp, precision, -(-start // dcp)) if start else 0
     dp = moe.dp if _laid_out(moe) and spec.experts else 1
     gather = pcp_exchange(spec, count, pcp, dp) if pcp > 1 else None
+    exchange = dcp_exchange(spec, tp, precision, count, dcp, start) if dcp > 1 else None
     return PassWork(count, tp, spec.dtype, spec.num_hidden_layers, spec.hidden_size,
                     weight_bytes_read(spec, tp, count, moe), kv, linear_flops(spec, tp, count, 1, moe),
-                    attention_flops(spec, tp, start, count, decode=False), dp, pcp=gather)
+                    attention_flops(spec, tp, start, count, decode=False), dp, exchange, gather)
