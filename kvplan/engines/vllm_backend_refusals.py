@@ -23,7 +23,9 @@ from .vllm_e5m2 import MLA_BACKEND_FIRST, e5m2_refusal
 from .vllm_kv_dtype import V4_AUTO, _sparse_layer_args, cache_precision, is_sparse, is_v4, sparse_choice
 from .vllm_mamba_state import hybrid_pages
 from .vllm_mla_quantized import quantized_mla_refusal_line
+from .vllm_model_dtype import served_dtype
 from .vllm_nvfp4 import nvfp4_refusal_line, refusal_options
+from .vllm_quant import REMEDY_FLAGS
 from .vllm_sparse import (ROCM_NO_SPARSE, ROCM_SPARSE_SINCE, SM120, TRITON_MLA_QUANTIZED, dense_mla_fp8,
                           dense_mla_refusal_line, is_rocm_platform, refusal_line, rocm_block_refusal,
                           sm120_first_release, sm120_pin_refusal_line, sm120_sparse, sparse_gpu_refusal_line,
@@ -345,12 +347,13 @@ def softcap_refusal(spec, precision, block_size: Optional[int], capability=(),
     """vLLM's refusal of a soft-capped model (spec.attention_softcap: Gemma 2) where V0's CUDA selector lands on
     XFormers in 0.5.4-0.6.4 (XFORMERS_SOFTCAP_RAISES), None elsewhere. which_attn_to_use (attention/selector.py
     0.5.4:149-172, 0.6.3:222-249, 0.6.4:259-282) leaves FlashAttention-2 for XFormers on a GPU below compute
-    capability 8.0, for an fp8* cache dtype (its "Cannot use FlashAttention-2 backend for FP8 KV cache", with advice to
+    capability 8.0, for a model dtype other than float16 / bfloat16 (--dtype float32: 0.5.4:155-159, 0.6.4:265-269),
+    for an fp8* cache dtype (its "Cannot use FlashAttention-2 backend for FP8 KV cache", with advice to
     set VLLM_ATTENTION_BACKEND=FLASHINFER, whose impl takes the cap: flashinfer.py 0.6.3:729-742; kvplan plans the
     default backend) and for a block not a multiple of 16; Gemma 2's window is off in these releases
     (vllm_gemma2_window), so the sliding-window branch does not fire. ROCm's selector picks ROCM_FLASH. The remedy:
-    the cache dtype `auto` on an fp8 cache, a block of 16 or 32 on an odd one, and below SM 8.0 the first release
-    where XFormers only warns (0.6.5)."""
+    the cache dtype `auto` on an fp8 cache, a block of 16 or 32 on an odd one, and below SM 8.0 or on float32 the
+    first release where XFormers only warns (0.6.5), which clears float32 beside an fp8 cache or odd block too."""
     start, end = XFORMERS_SOFTCAP_RAISES
     if not getattr(spec, "attention_softcap", False) or is_rocm_platform(capability) or \
             not start <= parse_version(version) + (0,) < end:
@@ -359,6 +362,9 @@ def softcap_refusal(spec, precision, block_size: Optional[int], capability=(),
     if capability and tuple(capability) < (8, 0):
         return Refusal(XFORMERS_SOFTCAP, None, configuration=True, field="engine", options=(f"vllm=={first}",),
                        onward="newer")
+    if served_dtype(spec, capability, version) == "fp32":  # the selector's dtype check comes before the cache's
+        return Refusal(XFORMERS_SOFTCAP, None, configuration=True, field="dtype", remedy_flags=REMEDY_FLAGS,
+                       fix_field="engine", options=(f"vllm=={first}",), onward="newer")
     if not precision.auto and precision.vllm_dtype.startswith("fp8"):
         return Refusal(XFORMERS_SOFTCAP, None, configuration=True, field="kv_dtype", options=("auto",))
     if (block_size or V0_DEFAULT_BLOCK) % XFORMERS_BLOCK_MULTIPLE:
