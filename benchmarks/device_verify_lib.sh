@@ -5,12 +5,20 @@
 # `run_qwen3next_tp2 RUNNER` (Qwen3-Next tp 2 as listed and with a float32 SSM state), `verify_gpu_test_files`
 # (every tests/test_verify_*.py that needs CUDA), `$state_tests` (the state-step GPU tests), `run_h200_list` (issue 13's
 # whole list as JSON on an H200 rank), `run_kernel_bench` (issue 14's table; carry .peers), `run_verify_tests` and
-# `pack_runs` (the per-run outputs as one runs.tgz: the device returns only a few files a call).
+# `pack_runs` (the per-run outputs as one runs.tgz: the device returns only a few files a call), `left` (seconds of
+# the script's `limit` left since it sourced this) and `test_config MODULE NAME DIR` (DIR/config.json from a
+# test module's config constant).
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 export PYTHONPATH=$PWD PYTHONUNBUFFERED=1 HF_HUB_OFFLINE=1
 LOG=$OUT/${session}_$mode.txt
 nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader | tee "$LOG"
 date -u | tee -a "$LOG"
+start=$SECONDS
+left() { echo $((limit - (SECONDS - start))); }  # the calling script sets `limit` (seconds)
+test_config() {  # module, constant, folder: the folder's config.json from tests/MODULE.py's CONSTANT
+  mkdir -p "$3"
+  python3 -c "import json, sys; sys.path.insert(0, 'tests'); import $1 as m; json.dump(m.$2, open('$3/config.json', 'w'))"
+}
 run() {  # name, then verify's arguments
   local name=$1; shift
   local t0=$SECONDS

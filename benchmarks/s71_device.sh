@@ -8,8 +8,7 @@
 set -u
 session=s71 mode=${1:-h200}
 source "$(dirname "$0")/device_verify_lib.sh"
-limit=${2:-560} start=$SECONDS
-left() { echo $((limit - (SECONDS - start))); }
+limit=${2:-560}
 python3 -m pytest -q -p no:cacheprovider -rfE tests/test_nvrtc_arch_s70.py 2>&1 | tail -2 | tee -a "$LOG"
 [ "$mode" = h200 ] && run_json qwen3next Qwen/Qwen3-Next-80B-A3B-Thinking -c 8192 --tp 2
 if [ "$mode" = h200 ]; then

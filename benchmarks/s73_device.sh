@@ -6,15 +6,8 @@
 set -u
 session=s73 mode=dgemma
 source "$(dirname "$0")/device_verify_lib.sh"
-limit=${1:-360} start=$SECONDS
-left() { echo $((limit - (SECONDS - start))); }
-mkdir -p /tmp/dgemma
-python3 - <<'PY'
-import json, sys
-sys.path.insert(0, "tests")
-from test_dgemma_drafter_s72 import CONFIG
-json.dump(CONFIG, open("/tmp/dgemma/config.json", "w"))
-PY
+limit=${1:-360}
+test_config test_dgemma_drafter_s72 CONFIG /tmp/dgemma
 run_json dgemma_034 /tmp/dgemma/config.json --engine vllm==0.34.0 -c 4096
 run_json dgemma_032 /tmp/dgemma/config.json --engine vllm==0.32.0 -c 4096
 python3 -m pytest -q -p no:cacheprovider -rfE tests/test_dgemma_s73.py tests/test_dgemma_profile_s72.py 2>&1 | tail -3 \

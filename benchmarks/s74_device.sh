@@ -7,15 +7,8 @@
 set -u
 session=s74 mode=${MODE:-h100}
 source "$(dirname "$0")/device_verify_lib.sh"
-limit=${1:-540} start=$SECONDS
-left() { echo $((limit - (SECONDS - start))); }
-mkdir -p /tmp/g2
-python3 - <<'PY'
-import json, sys
-sys.path.insert(0, "tests")
-from test_release_defaults_s74 import GEMMA2
-json.dump(GEMMA2, open("/tmp/g2/config.json", "w"))
-PY
+limit=${1:-540}
+test_config test_release_defaults_s74 GEMMA2 /tmp/g2
 run_json gemma2_064 /tmp/g2/config.json --engine vllm==0.6.4 -c 4096
 run_json gemma2_034 /tmp/g2/config.json --engine vllm==0.34.0 -c 4096
 run_verify_tests 220

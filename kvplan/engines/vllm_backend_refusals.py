@@ -34,7 +34,7 @@ from .vllm_specs import (BACKEND_BLOCK_MULTIPLE, DENSE_MLA_BLOCK_RULES, backend_
                          cuda_sparse_block_refusal, default_block_size, dense_mla_backend, forced_mla_block,
                          hybrid_block_size, ununified_pages_error)
 from .vllm_v4_gpu import v4_gpu_refusal_line, v4_sm120_first_release, v4_sm120_pin_refusal_line
-from .vllm_versions import PINNED, parse_version, release_rule
+from .vllm_versions import PINNED, in_span, parse_version, release_rule
 
 # DeepSeek-V4 on NVIDIA Hopper and Blackwell datacenter GPUs (models/deepseek_v4/nvidia/model.py
 # _select_dsv4_attn_cls: DeepseekV4FlashMLAAttention unless SM12x or an explicit FlashInfer backend), and on SM12x
@@ -354,11 +354,10 @@ def softcap_refusal(spec, precision, block_size: Optional[int], capability=(),
     (vllm_gemma2_window), so the sliding-window branch does not fire. ROCm's selector picks ROCM_FLASH. The remedy:
     the cache dtype `auto` on an fp8 cache, a block of 16 or 32 on an odd one, and below SM 8.0 or on float32 the
     first release where XFormers only warns (0.6.5), which clears float32 beside an fp8 cache or odd block too."""
-    start, end = XFORMERS_SOFTCAP_RAISES
     if not getattr(spec, "attention_softcap", False) or is_rocm_platform(capability) or \
-            not start <= parse_version(version) + (0,) < end:
+            not in_span(version, XFORMERS_SOFTCAP_RAISES):
         return None
-    first = ".".join(map(str, end))
+    first = ".".join(map(str, XFORMERS_SOFTCAP_RAISES[1]))
     if capability and tuple(capability) < (8, 0):
         return Refusal(XFORMERS_SOFTCAP, None, configuration=True, field="engine", options=(f"vllm=={first}",),
                        onward="newer")

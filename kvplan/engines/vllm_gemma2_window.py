@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from .vllm_versions import parse_version, release_rule
+from .vllm_versions import in_span, release_rule
 
 # [from, before): the releases whose ModelConfig turns a "gemma2" model's window off (docstring)
 WINDOW_OFF = ((0, 5, 1), (0, 6, 5))
@@ -32,8 +32,7 @@ def window_off(spec, version: str) -> bool:
     """Whether vLLM `version` turns `spec`'s sliding window off as it reads the config (WINDOW_OFF)."""
     from .vllm_cache_flags import config_window
 
-    start, end = WINDOW_OFF
-    return spec.model_type == "gemma2" and start <= parse_version(version) < end and config_window(spec) is not None
+    return spec.model_type == "gemma2" and in_span(version, WINDOW_OFF) and config_window(spec) is not None
 
 
 def window_view(spec, version: str):

@@ -40,7 +40,7 @@ an architecture off their list) are plan.sharding.EARLY_PIPELINE's."""
 
 from __future__ import annotations
 
-from .vllm_versions import parse_version
+from .vllm_versions import in_span, parse_version
 
 PP_FALLBACK = ((0, 8), (0, 9, 1))  # [from, before): pp > 1 falls back to V0 with the default executor (docstring)
 SHARE_CHECK_SINCE = (0, 8)  # raise_if_cache_size_invalid checks one virtual engine's share from here (docstring)
@@ -48,8 +48,7 @@ SHARE_CHECK_SINCE = (0, 8)  # raise_if_cache_size_invalid checks one virtual eng
 
 def pp_runs_v0(version: str, pp: int) -> bool:
     """Whether vLLM `version` (0.8 on) falls back to V0 for pp > 1 with the default executor (PP_FALLBACK)."""
-    first, before = PP_FALLBACK
-    return pp > 1 and first <= parse_version(version) < before
+    return pp > 1 and in_span(version, PP_FALLBACK)
 
 
 def virtual_engines(rules, pp: int) -> int:

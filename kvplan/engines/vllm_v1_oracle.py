@@ -44,7 +44,7 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Optional
 
-from .vllm_versions import behaviour, parse_version, release_rule
+from .vllm_versions import behaviour, in_span, parse_version, release_rule
 
 ORACLE = ((0, 8), (0, 11))  # [from, before): releases that choose between V1 and V0 (V0 removed in 0.11)
 CAPABILITY_FALLBACK = ((0, 8), (0, 10, 2))  # [from, before): "Compute Capability < 8.0" (docstring)
@@ -76,12 +76,7 @@ def asked_kv_dtype(precision) -> str:
 
 def oracle_release(version: str) -> bool:
     """Whether vLLM `version` picks its engine by the oracle (ORACLE)."""
-    first, before = ORACLE
-    return first <= parse_version(version) < before
-
-
-def _within(span: tuple, release: tuple) -> bool:
-    return span[0] <= release < span[1]
+    return in_span(version, ORACLE)
 
 
 def v1_takes_kv_dtype(kv_dtype: str, capability: tuple, version: str, mla: bool = False) -> bool:
@@ -117,26 +112,25 @@ def v0_fallback(spec, version: str, pp: int = 1, kv_dtype: str = "auto", capabil
 
     if not oracle_release(version):
         return None
-    release = parse_version(version)
     rocm = capability == ROCM
-    if not rocm and capability and capability[0] < 8 and _within(CAPABILITY_FALLBACK, release):
+    if not rocm and capability and capability[0] < 8 and in_span(version, CAPABILITY_FALLBACK):
         return f"capability: compute capability {'.'.join(map(str, capability[:2]))} (V1 needs 8.0 or later)"
     kv = (kv_dtype or "auto").strip().lower()
     if kv != "auto" and kv not in AUTO_NAMES:
         mla = any(isinstance(layer, MLALatent) for layer in spec.layers)
         if not v1_takes_kv_dtype(kv, capability, version, mla):
             return f"kv_dtype: --kv-cache-dtype {kv} (V1's attention backend here takes no such cache)"
-    if getattr(flags, "cpu_offload_gb", None) and _within(CPU_OFFLOAD_FALLBACK, release):
+    if getattr(flags, "cpu_offload_gb", None) and in_span(version, CPU_OFFLOAD_FALLBACK):
         return "cpu_offload_gb: --cpu-offload-gb"
-    if spec.dtype not in V1_DTYPES and _within(DTYPE_FALLBACK, release):
+    if spec.dtype not in V1_DTYPES and in_span(version, DTYPE_FALLBACK):
         return f"dtype: model dtype {spec.dtype} (V1 takes float16 and bfloat16 only)"
-    if pooling_runner(spec, version) and _within(POOLING_FALLBACK, release):
+    if pooling_runner(spec, version) and in_span(version, POOLING_FALLBACK):
         return "pooling: the pooling runner (V1 pools from 0.9.2)"
     if runs_v0(spec, version):
         return "state: its Mamba state"
     if pp_runs_v0(version, pp):
         return f"pp: --pipeline-parallel-size {pp} (the default executor)"
-    if rocm and _within(ROCM_FALLBACK, release):
+    if rocm and in_span(version, ROCM_FALLBACK):
         return "platform: ROCm (V1 is experimental there)"
     return None
 
@@ -202,7 +196,7 @@ def v0_unmodelled(spec, version: str) -> Optional[str]:
     flags (V0_UNMODELLED: the pooling runner on 0.8.0-0.9.1), else None."""
     from .vllm_pooling import pooling_runner
 
-    if oracle_release(version) and _within(POOLING_FALLBACK, parse_version(version)) and pooling_runner(spec, version):
+    if oracle_release(version) and in_span(version, POOLING_FALLBACK) and pooling_runner(spec, version):
         return V0_UNMODELLED["pooling"]
     return None
 

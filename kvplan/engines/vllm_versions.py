@@ -297,6 +297,13 @@ def release_transformers(version: Optional[str]) -> Optional[str]:
     return transformers_for(None if version is None else parse_version(version))
 
 
+def in_span(version: str, span: tuple) -> bool:
+    """Whether vLLM `version` lies in `span` = (first release, first release past it), as tuples: the [from, before)
+    ranges of the rules that hold for a run of releases."""
+    first, before = span
+    return first <= parse_version(version) < before
+
+
 def release_rule(rules, version: str, default=None):
     """The rule of the newest row of `rules` ((first release, rule, ...citation), newest first) that vLLM `version`
     has reached; `default` before the oldest."""
