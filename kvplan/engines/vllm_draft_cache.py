@@ -42,10 +42,9 @@ def _keeps_auto(spec, config, capability, version: str) -> bool:
     """Whether GlmMoeDsaForCausalLM's hook sets the drafter's kv_cache_dtype to `auto` (SM10X_DRAFT_AUTO)."""
     from .vllm_registry import served_architecture
     from .vllm_sparse import BLACKWELL, SM10X_AUTO, is_rocm_platform, major_of
-    from .vllm_versions import parse_version, release_rule
+    from .vllm_versions import in_span, release_rule
 
-    first, last = SM10X_DRAFT_AUTO
-    if config.method == "mtp" or not first <= parse_version(version) < last:
+    if config.method == "mtp" or not in_span(version, SM10X_DRAFT_AUTO):
         return False
     if is_rocm_platform(capability) or major_of(capability) != BLACKWELL:
         return False

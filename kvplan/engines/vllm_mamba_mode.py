@@ -4,7 +4,7 @@ the rule vllm_settings.py (with_model_defaults), vllm.py (layer_specs) and vllm_
 from __future__ import annotations
 
 from .vllm_registry import served_architecture
-from .vllm_versions import parse_version
+from .vllm_versions import in_span, parse_version
 
 # Hybrid classes that implement SupportsMambaPrefixCaching (model_executor/models/*.py 0.11.1-0.25.1: bamba.py (to
 # 0.25.0), falcon_h1.py, granitemoehybrid.py, jamba.py, nemotron_h.py, zamba2.py). With prefix caching on, the others
@@ -43,8 +43,7 @@ def mamba_all_mode(spec, version: str, prefix_caching: bool) -> str:
     MAMBA_ALL_MODE: a pooling runner's, a --pooler-config's (vllm_settings.HYBRID_PREFIX_RULES) or
     --enable-prefix-caching's (vllm_prefix_flag.py); "frees" from 0.14,
     else "keeps" (MAMBA_FREES_STATES_SINCE)."""
-    first, before = MAMBA_ALL_MODE
-    release = parse_version(version)
-    if not (prefix_caching and _is_hybrid(spec) and _mamba_prefix_class(spec, version) and first <= release < before):
+    if not (prefix_caching and in_span(version, MAMBA_ALL_MODE) and _is_hybrid(spec)
+            and _mamba_prefix_class(spec, version)):
         return ""
-    return "frees" if release >= MAMBA_FREES_STATES_SINCE else "keeps"
+    return "frees" if parse_version(version) >= MAMBA_FREES_STATES_SINCE else "keeps"

@@ -35,7 +35,7 @@ from ..model.kinds import FullAttention, SlidingWindow
 from ..model.layers import MIMO_ARCHITECTURES
 from .figures import Refusal
 from .vllm_sparse import HOPPER, is_rocm_platform
-from .vllm_versions import parse_version
+from .vllm_versions import in_span, parse_version
 
 VALUE_WIDTH_SINCE = (0, 20)  # the first release whose MiMo-V2 layers cache the value at its own width
 DIFFKV_FORCED = ((0, 20), (0, 24))  # [from, before): FlashAttentionDiffKVBackend on every GPU
@@ -65,16 +65,14 @@ def diffkv_refusal(spec, precision, capability=(), version: str = "0.32.0") -> O
     CUDA GPU (DIFFKV_FORCED): in 0.20-0.21 a quantised cache off Hopper (FP8_CHECKED), then the sliding layers' sinks
     where its FlashAttention is FA2 (SINK_FA_MAJORS); None elsewhere. The remedies: 0.24 or later
     (TRITON_ATTN_DIFFKV), 0.19 or earlier (the selector's backend), or a Hopper / SM10x GPU."""
-    first, before = DIFFKV_FORCED
-    release = parse_version(version)
-    if spec.architecture not in MIMO_ARCHITECTURES or not first <= release < before:
+    if spec.architecture not in MIMO_ARCHITECTURES or not in_span(version, DIFFKV_FORCED):
         return None
     if not capability or is_rocm_platform(capability):
         return None
     if not any(isinstance(layer, FullAttention) and layer.value_dim != layer.head_dim for layer in spec.layers):
         return None  # every value as wide as its key: the selector's backend, no DiffKV
     cc = f"{capability[0]}.{capability[1]}"
-    if precision.quantized and FP8_CHECKED[0] <= release < FP8_CHECKED[1] and capability[0] != HOPPER:
+    if precision.quantized and in_span(version, FP8_CHECKED) and capability[0] != HOPPER:
         why = (f"vLLM {version} builds MiMo-V2's layers, whose values are narrower than their keys, on "
                f"FlashAttentionDiffKVBackend whatever the GPU, and its FlashAttention stores a quantised cache with "
                f"FA3 on Hopper only, not on compute capability {cc}: start-up stops as the model is built "

@@ -38,7 +38,7 @@ from typing import Optional
 from ..errors import FieldError, quote
 from .vllm_mamba_mode import MAMBA_PREFIX_CLASSES, mamba_all_mode
 from .vllm_registry import served_architecture
-from .vllm_versions import parse_version
+from .vllm_versions import in_span, parse_version
 
 MAMBA_PREFIX_OFF_BEFORE = (0, 11, 1)  # MambaModelConfig turns it off whatever the flag (0.11.0:296-298)
 UNSUPPORTED_CLASS_OFF_BEFORE = (0, 15)  # a class without SupportsMambaPrefixCaching has it off (0.14.1:333-348)
@@ -140,8 +140,7 @@ def as_asked(spec, settings, version: str):
 def _aligns(spec, version: str) -> bool:
     """Whether vLLM `version` keeps `spec`'s Mamba states in "align" mode with prefix caching on, in a release whose
     "align" refuses a speculative config (ALIGN_REFUSES_DRAFTS)."""
-    first, before = ALIGN_REFUSES_DRAFTS
-    return bool(_states(spec)) and first <= parse_version(version) < before and not mamba_all_mode(spec, version, True)
+    return bool(_states(spec)) and in_span(version, ALIGN_REFUSES_DRAFTS) and not mamba_all_mode(spec, version, True)
 
 
 def _off_because(spec, version: str, asked: Optional[bool]) -> str:

@@ -37,7 +37,7 @@ import sys
 from dataclasses import replace
 from typing import Optional
 
-from .vllm_versions import parse_version, release_rule
+from .vllm_versions import in_span, parse_version, release_rule
 
 YARN_LIKE = ("yarn", "deepseek_yarn", "deepseek_llama_scaling")
 # (first release, the rope types whose factor leaves the derived length alone), newest first (docstring)
@@ -76,8 +76,7 @@ def _yarn_original(entries: tuple, spec, version: str) -> Optional[int]:
     patch_rope_parameters copies over the entry's (transformers_utils/config.py 0.12.0:316-318), before 0.12 the
     entry's own (rope_scaling["original_max_position_embeddings"], config/model.py 0.11.2:2103); else the config's
     own length. None where the release does not do this (or no entry is YaRN)."""
-    start, end = YARN_FROM_ORIGINAL
-    if not start <= parse_version(version) < end:
+    if not in_span(version, YARN_FROM_ORIGINAL):
         return None
     top = getattr(spec, "rope_original", None) if parse_version(version) >= TOP_ORIGINAL_SINCE else None
     for entry in entries:
@@ -163,8 +162,7 @@ def _longrope_default(spec, version: str) -> Optional[int]:
 def window_pair_refused(spec, version: str, disabled: bool) -> str:
     """vLLM 0.4.3-0.11.x's refusal of --disable-sliding-window beside a RoPE type it scales by (NotImplementedError,
     config.py 0.4.3:1217-1223, config/model.py 0.11.0:1847-1855), in its words; '' where it starts."""
-    start, end = WINDOW_PAIR_REFUSED
-    if not disabled or not start <= parse_version(version) < end:
+    if not disabled or not in_span(version, WINDOW_PAIR_REFUSED):
         return ""
     if "gemma3" in (spec.model_type or "") and parse_version(version) >= GEMMA3_SKIPPED_SINCE:
         return ""

@@ -28,7 +28,7 @@ from ..model.kinds import (V4_KINDS, ChunkedAttention, IndexerKeys, LinearState,
                            V4Compressed, V4IndexerKeys, blocks_for)
 from .vllm_sparse import (BLACKWELL, FLASHINFER, FLASHINFER_DTYPES, HOPPER, is_rocm_platform, major_of,
                           rocm_sparse_block)
-from .vllm_versions import PINNED, behaviour, parse_version, release_rule
+from .vllm_versions import PINNED, behaviour, in_span, parse_version, release_rule
 
 MLA_ALIGN_BLOCK = 128  # platforms/interface.py _align_hybrid_block_size: MLA hybrids align blocks to 128 (0.27 on)
 # The kernel block alignment a hybrid's attention block is raised by (its first release, rule, citation), newest
@@ -167,8 +167,7 @@ def backend_block_refusal(block_size: Optional[int], version: str, mla: bool, dt
     release = parse_version(version)
     if block_size is None or release < BACKEND_BLOCK_SINCE or block_size % BACKEND_BLOCK_MULTIPLE == 0:
         return ""
-    first, before = FLEX_ANY_BLOCK
-    if not mla and first <= release < before and dtype in FLEX_DTYPES and not sinks:
+    if not mla and in_span(version, FLEX_ANY_BLOCK) and dtype in FLEX_DTYPES and not sinks:
         return ""
     return (f"No valid attention backend found for block size {block_size}: vLLM {version}'s "
             f"{'MLA ' if mla else ''}attention backends on CUDA take blocks of a multiple of {BACKEND_BLOCK_MULTIPLE} "
