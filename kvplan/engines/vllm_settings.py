@@ -6,8 +6,10 @@ Rules and where vLLM 0.32.0 has them (paths under vllm/):
   batched tokens / 1024 sequences; >= 70 GiB and not an A100: 8192 / 1024; others 2048 / 256 (older releases:
   vllm_versions.py); a multimodal prefix-LM's default raised to its largest media item (0.22+: vllm_media_floor.py);
   then max_num_batched_tokens <= max_num_seqs x max_model_len and max_num_seqs <= max_num_batched_tokens
-  (_set_default_max_num_seqs_and_batched_tokens_args); then a model's config hook may lower max_num_seqs
-  (SEQS_HOOKS: DiffusionGemma's 8, from 0.24).
+  (_set_default_max_num_seqs_and_batched_tokens_args; the latter from 0.10.1 on V1 only: DEFAULT_SEQS_RULES); then
+  SchedulerConfig's checks, refused in vLLM's words (check_batch: fewer batched tokens than max_model_len without
+  chunked prefill, or than max_num_seqs); then a model's config hook may lower max_num_seqs (SEQS_HOOKS:
+  DiffusionGemma's 8, from 0.24).
 - batches in flight (config/vllm.py max_concurrent_batches): pp, +1 with async scheduling (on by default); the V1
   model runner (vllm_runner.py) overlaps two batches only without PP; in-flight tokens = batches x
   max_num_batched_tokens (max_in_flight_tokens). Releases before 0.26 reserved one batch (vllm_versions.py).
@@ -26,7 +28,7 @@ from ..errors import FieldError
 from .vllm_mamba_mode import _is_hybrid, _mamba_prefix_class
 from .vllm_media_floor import raised_note
 from .vllm_prefix_flag import as_asked
-from .vllm_versions import PINNED, Behaviour, behaviour, parse_version
+from .vllm_versions import PINNED, Behaviour, behaviour, in_span, parse_version, release_rule
 
 GiB = 2**30
 
@@ -61,18 +63,28 @@ def batch_defaults(gpu_name: str, gpu_memory: int, tiers: str = "0.28") -> tuple
 # arg_utils.py 0.6.1.post2:887, 0.6.3:944, 0.7.3:1168-1172), so the whole length is one batch.
 EARLY_V0_MEDIA_FLOOR = (((0, 6, 3), 5120), ((0, 6), 4096))  # (first release, tokens), newest first
 EARLY_V0_MEDIA_WHOLE_SINCE = (0, 6, 2)
+# V0's EngineArgs turns chunked prefill on past 32K only from 0.5.3 (engine/arg_utils.py 0.5.3:747-769, 0.6.3:936-960,
+# 0.7.3:1164-1194); up to 0.5.2 it stays off unless --enable-chunked-prefill, which kvplan does not take
+# (enable_chunked_prefill: bool = False, arg_utils.py 0.4.3:84, 0.5.2:85)
+EARLY_V0_LONG_CHUNKED = ((0, 5, 3), (0, 8))
+
+
+def early_v0_chunked_prefill(max_model_len: int, version: str, multimodal: bool) -> bool:
+    """Whether V0 (<= 0.7) runs with chunked prefill: past 32K from 0.5.3 (EARLY_V0_LONG_CHUNKED), but for a
+    multimodal model from 0.6.2 (EARLY_V0_MEDIA_WHOLE_SINCE)."""
+    from .vllm_mamba_v0 import V0_LONG_CONTEXT
+
+    return (max_model_len > V0_LONG_CONTEXT and in_span(version, EARLY_V0_LONG_CHUNKED)
+            and not (multimodal and parse_version(version) >= EARLY_V0_MEDIA_WHOLE_SINCE))
 
 
 def early_v0_batched_tokens(max_model_len: int, rules: Behaviour, version: str, multimodal: bool) -> int:
     """V0's (<= 0.7) max_num_batched_tokens before the max_num_seqs x max_model_len cap: max(max_model_len, 2048),
-    or the release's chunk (Behaviour.v0_chunk_tokens) where chunked prefill turns on past 32K, a multimodal model's
-    raised to its floor (EARLY_V0_MEDIA_FLOOR)."""
-    from .vllm_mamba_v0 import V0_LONG_CONTEXT
-
-    release = parse_version(version)
-    chunked = max_model_len > V0_LONG_CONTEXT and not (multimodal and release >= EARLY_V0_MEDIA_WHOLE_SINCE)
+    or the release's chunk (Behaviour.v0_chunk_tokens) with chunked prefill (early_v0_chunked_prefill), a multimodal
+    model's raised to its floor (EARLY_V0_MEDIA_FLOOR)."""
+    chunked = early_v0_chunked_prefill(max_model_len, version, multimodal)
     tokens = rules.v0_chunk_tokens if chunked else max(max_model_len, 2048)
-    floor = next((t for since, t in EARLY_V0_MEDIA_FLOOR if release >= since), 0) if multimodal else 0
+    floor = next((t for since, t in EARLY_V0_MEDIA_FLOOR if parse_version(version) >= since), 0) if multimodal else 0
     return max(tokens, floor)
 
 
@@ -127,7 +139,8 @@ def resolve_settings(max_model_len: int, gpu_name: str, gpu_memory: int, pp: int
     `chunked_prefill` False (a pooling model's default: vllm_pooling_budget.incremental_prefill): vLLM's pick is
     raised to a whole prompt (whole_prompt_batch). `rules`: the release's (None) or V0's where it falls back to V0
     for the model (vllm_v1_oracle.v0_rules), whose `chunked_prefill` is V0's default (v0_chunked_prefill) and whose
-    SchedulerConfig raises a `multimodal` model's batched tokens (v0_batched_tokens)."""
+    SchedulerConfig raises a `multimodal` model's batched tokens (v0_batched_tokens); V0 up to 0.7 takes its own
+    (early_v0_chunked_prefill). Settings vLLM refuses raise FieldError (check_batch)."""
     rules = rules or behaviour(version)
     default, seqs = batch_defaults(gpu_name, gpu_memory, rules.batch_defaults)
     if rules.batch_defaults == "v0.8":  # V0's SchedulerConfig, chunked prefill as V0 leaves it (vllm_mamba_v0.py)
@@ -136,6 +149,7 @@ def resolve_settings(max_model_len: int, gpu_name: str, gpu_memory: int, pp: int
         default = v0_batched_tokens(max_model_len, chunked_prefill, multimodal)
     elif rules.batch_defaults == "v0":  # <= 0.7: the whole length, or the release's chunk past 32K (chunked prefill)
         default = early_v0_batched_tokens(max_model_len, rules, version, multimodal)
+        chunked_prefill = early_v0_chunked_prefill(max_model_len, version, multimodal)
     elif not chunked_prefill:
         default = whole_prompt_batch(default, max_model_len, version)
     seqs = seqs if max_num_seqs is None else max_num_seqs
@@ -144,12 +158,10 @@ def resolve_settings(max_model_len: int, gpu_name: str, gpu_memory: int, pp: int
         picked = (default, media_floor[0])
         tokens = min(seqs * max_model_len, max(picked))
         raised = raised_note(default, media_floor, tokens) or ""
-    if rules.batch_defaults == "v0.8" and not chunked_prefill and tokens < max_model_len:
-        raise v0_short_batch(tokens, max_model_len)
-    if max_num_seqs is None:
+    if max_num_seqs is None and caps_default_seqs(rules, version):
         seqs = min(seqs, tokens)
-    elif tokens < seqs:  # config/scheduler.py verify_max_model_len (0.11.0 ... 0.34.0; 0.32.0:328-333)
-        raise more_seqs_than_tokens(seqs, tokens, None if max_num_batched_tokens else raised)
+    check_batch(tokens, seqs, max_model_len, chunked_prefill, version, max_num_batched_tokens is not None,
+                max_num_seqs is not None, raised)
     asynchronous = async_scheduling is not False  # on by default (0.14+) unless something turns it off
     if not rules.concurrent_batches:
         batches = 1
@@ -182,13 +194,58 @@ def hooked_seqs(spec, seqs: int, version: str = PINNED) -> int:
     return hook[2]
 
 
-def v0_short_batch(tokens: int, max_model_len: int) -> FieldError:
-    """V0's refusal of fewer batched tokens than max_model_len without chunked prefill (SchedulerConfig._verify_args,
-    config.py 0.9.2:2304-2312; 0.8-0.10.1 falling back to V0: vllm_mamba_v0.py)."""
+# SchedulerConfig's batch checks, the same two in this order in every release read (0.2.0-0.34.0: config.py
+# 0.2.7:385-397, 0.4.3:689-703, 0.5.5:928-942, 0.6.3:1024-1038, 0.7.3:1575-1589, 0.8.5:2023-2037, 0.9.2:2304-2318;
+# config/scheduler.py 0.10.2:252-266, 0.11.0:235-249, 0.14.0:251-267, 0.32.0:316-332, 0.34.0:363-379): first
+# max_num_batched_tokens below max_model_len without chunked prefill (up to 0.4.0 whatever chunked prefill: config.py
+# 0.4.0:563, never on there), then max_num_batched_tokens below max_num_seqs. Chunked prefill: always on V1
+# (arg_utils.py 0.8.5:1568-1569) but for a pooling model (vllm_pooling_budget.incremental_prefill); on V0 past 32K
+# only (early_v0_chunked_prefill, vllm_mamba_v0.v0_chunked_prefill). A max_num_seqs left to vLLM is capped at the
+# batched tokens from 0.10.1 on V1 (DEFAULT_SEQS_RULES); V0's 256 never is (arg_utils.py 0.2.7:30, 0.6.3:115,
+# 0.7.3:223-224; _set_default_args_v0 0.8.5:1562-1563, 0.10.1:1581-1582), nor V1's 1,024 / 256 before 0.10.1
+# (0.8.5:1620-1621, 0.10.0:1652-1654).
+DEFAULT_SEQS_RULES = (  # (first release, what V1 does to a defaulted max_num_seqs above the batched tokens, where)
+    ((0, 10, 1), "capped", "engine/arg_utils.py 0.10.1:1709-1712, 0.11.0:1676-1679, 0.14.0:2025, 0.32.0:3180"),
+    ((0, 8), "refused", "engine/arg_utils.py 0.8.5:1620-1621, 0.10.0:1652-1654"),
+)
+
+
+def caps_default_seqs(rules: Behaviour, version: str) -> bool:
+    """Whether vLLM `version` (V0 where `rules` say so) lowers a max_num_seqs it picks to the batched tokens."""
+    return rules.batch_defaults not in ("v0", "v0.8") and release_rule(DEFAULT_SEQS_RULES, version) == "capped"
+
+
+def check_batch(tokens: int, seqs: int, max_model_len: int, chunked_prefill: bool, version: str, tokens_given: bool,
+                seqs_given: bool, raised: str = "") -> None:
+    """SchedulerConfig's two checks, in vLLM's order (above DEFAULT_SEQS_RULES), on the settings it would take."""
+    if tokens < max_model_len and not chunked_prefill:
+        raise short_batch(tokens, max_model_len, seqs, version)
+    if tokens >= seqs:
+        return
+    if seqs_given or not tokens_given:
+        raise more_seqs_than_tokens(seqs, tokens, None if tokens_given else raised)
+    raise fewer_tokens_than_default_seqs(tokens, seqs, version)
+
+
+def short_batch(tokens: int, max_model_len: int, seqs: int, version: str) -> FieldError:
+    """vLLM's refusal of fewer batched tokens than max_model_len without chunked prefill; the remedy passes the
+    max_num_seqs check that follows it too."""
+    also = f" and max_num_seqs to {tokens} or less" if seqs > tokens else ""
     return FieldError("max_num_batched_tokens",
-                      f"{tokens} is smaller than max_model_len {max_model_len}, which vLLM's V0 engine refuses "
-                      f"without chunked prefill; set max_num_batched_tokens to {max_model_len} or more, or "
-                      f"max_model_len to {tokens} or less.", names=("max_num_batched_tokens", "max_model_len"))
+                      f"{tokens} is smaller than max_model_len {max_model_len}, which vLLM {version} refuses with "
+                      f"chunked prefill off, as it is here (\"max_num_batched_tokens ({tokens}) is smaller than "
+                      f"max_model_len ({max_model_len})\"); set max_num_batched_tokens to {max(max_model_len, seqs)} "
+                      f"or more, or max_model_len to {tokens} or less{also}.",
+                      names=("max_num_batched_tokens", "max_model_len", "max_num_seqs"))
+
+
+def fewer_tokens_than_default_seqs(tokens: int, seqs: int, version: str) -> FieldError:
+    """vLLM's refusal of batched tokens below the max_num_seqs it picks and does not lower (DEFAULT_SEQS_RULES)."""
+    return FieldError("max_num_batched_tokens",
+                      f"{tokens} is less than max_num_seqs {seqs}, vLLM {version}'s default here, which it does not "
+                      f"lower to the batched tokens but refuses (\"max_num_batched_tokens ({tokens}) must be greater "
+                      f"than or equal to max_num_seqs ({seqs})\"); set max_num_batched_tokens to {seqs} or more, or "
+                      f"max_num_seqs to {tokens} or less.", names=("max_num_batched_tokens", "max_num_seqs"))
 
 
 def more_seqs_than_tokens(seqs: int, tokens: int, raised: Optional[str]) -> FieldError:
