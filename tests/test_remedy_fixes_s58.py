@@ -205,7 +205,9 @@ def test_check_says_both_in_its_keys_and_keeps_its_columns(tmp_path):
     assert "because of runner pooling and convert reward: " in note
     text = run_kvplan("check", "--file", path, "--format", "csv").stdout
     header = text.splitlines()[0].split(",")
-    assert header[-3:] == ["runner", "engine_refusal_remedy_range_from", "engine_refusal_remedy_range_before"]
+    assert header[-7:-4] == ["runner", "engine_refusal_remedy_range_from", "engine_refusal_remedy_range_before"]
+    # s75's engine keys after them (tests/test_engine_core_s75.py)
+    assert header[-4:] == ["engine_core", "engine_v0_reason", "engine_virtual_engines", "engine_watermark_blocks"]
     rows = list(csv.DictReader(io.StringIO(text)))
     assert [(r["engine_refusal_remedy_range_from"], r["engine_refusal_remedy_range_before"]) for r in rows] == \
         [("", ""), ("0.11.0", "0.18.0"), ("0.11.1", "0.16.0")]

@@ -228,9 +228,9 @@ def test_check_names_the_run_and_what_stops_the_nearest(tmp_path):
     table = _flat(run_kvplan("check", "--file", path).stdout)
     assert f"{kimi_said}." in table and f"older); {qwen_said}." in table
     text = run_kvplan("check", "--file", path, "--format", "csv").stdout
-    # appended after runner: every column before it keeps its place
-    assert text.splitlines()[0].split(",")[-3:] == ["runner", "engine_refusal_remedy_range_from",
-                                                    "engine_refusal_remedy_range_before"]
+    # appended after runner: every column before it keeps its place (s75's four engine keys after them)
+    assert text.splitlines()[0].split(",")[-7:-4] == ["runner", "engine_refusal_remedy_range_from",
+                                                      "engine_refusal_remedy_range_before"]
     rows = list(csv.DictReader(io.StringIO(text)))
     assert [r["engine_refusal_remedy"] for r in rows] == [kimi_said, qwen_said]
     assert [(r["engine_refusal_remedy_range_from"], r["engine_refusal_remedy_range_before"]) for r in rows] == \

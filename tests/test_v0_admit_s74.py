@@ -94,11 +94,12 @@ def test_v1_keeps_its_null_block_and_no_watermark():
     assert plan.max_concurrency == (n - 1 - 512) // 512 + 1
 
 
-def test_the_json_is_unchanged():
-    plan = _plan("0.6.3", 8192)
-    data = plan.engine.to_dict()
-    assert "watermark_blocks" not in data and "virtual_engines" not in data
-    assert "engine.watermark_blocks" not in figure_columns() and "watermark_blocks" not in figure_columns()
+def test_the_json_says_the_watermark_on_v0_only():
+    # s75: V0's readings joined the JSON (tests/test_engine_core_s75.py), after the older keys
+    data = _plan("0.6.3", 8192).engine.to_dict()
+    assert data["watermark_blocks"] == 272 and list(data)[-3:] == ["core", "virtual_engines", "watermark_blocks"]
+    assert "watermark_blocks" not in _plan("0.11.0", 8192).engine.to_dict()
+    assert "watermark_blocks" not in figure_columns() and "fewest_blocks" not in figure_columns()
 
 
 # pipeline stages refused before SupportsPP

@@ -110,10 +110,10 @@ def test_v0_state_model_at_pp2_is_one_engine_in_the_plan_and_its_notes():
     assert plan.engine.log_lines[0].startswith("# ")
     notes = concurrency_note(plan) + resident_line(plan)
     assert "virtual engines" not in notes
-    assert "virtual_engines" not in plan.engine.to_dict()
+    assert plan.engine.to_dict()["virtual_engines"] == 1  # the JSON says the same (s75)
 
 
 def test_engine_count_rides_on_the_figures():
     plan = _plan("0.6.3", 1024)
     assert plan.engine.virtual_engines == 2
-    assert "virtual_engines" not in plan.engine.to_dict()  # kvplan's reading, not a JSON key
+    assert plan.engine.to_dict()["virtual_engines"] == 2  # in the JSON on V0 since s75

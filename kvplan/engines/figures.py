@@ -165,7 +165,10 @@ class Refusal:
 
 
 # EngineFigures' own readings, which the notes take
-NOT_IN_JSON = ("virtual_engines", "watermark_blocks", "fewest_blocks", "v0_reason")
+NOT_IN_JSON = ("fewest_blocks",)
+# V0's readings, in the JSON only where the plan runs on V0 (`core` "v0"), after `core`; v0_reason only where a
+# release from 0.8 falls back to V0 (before 0.8 V0 is the only engine)
+V0_KEYS = ("v0_reason", "virtual_engines", "watermark_blocks")
 REFUSAL_NOT_IN_JSON = ("options", "onward", "note", "fixes", "remedy_flags", "fix_field", "also", "headline")
 
 
@@ -191,25 +194,31 @@ class EngineFigures:
     num_gpu_blocks_override: Optional[int] = None
     override_kv_cache_bytes: Optional[int] = None
     runner: str = "generate"  # the runner vLLM serves the model with: generate | pooling (vllm_pooling.pooling_runner)
-    # V0's schedulers sharing the blocks, one a pipeline stage (vllm_v0_pp.virtual_engines); kvplan's own reading,
-    # which the render's notes take (not in the JSON: the log lines and max_num_seqs already say it)
+    # V0's schedulers sharing the blocks, one a pipeline stage (vllm_v0_pp.virtual_engines); in the JSON on V0 only
     virtual_engines: int = 1
     # the blocks each V0 scheduler keeps free when it admits a request (vllm_v0_admission.watermark_blocks); 0 on
-    # V1. kvplan's reading like virtual_engines, not in the JSON
+    # V1; in the JSON on V0 only
     watermark_blocks: int = 0
     # the fewest blocks with which the engine admits one request of max len (V1: the request's and the null block;
     # V0: each virtual engine's share past its watermark, vllm_v0_admission.fewest_share), for the fix of a
     # --num-gpu-blocks-override too small; kvplan's reading, not in the JSON
     fewest_blocks: Optional[int] = None
     # why a release from 0.8 serves the deployment on V0 (vllm_v1_oracle.v0_fallback's words), "" on V1 and before
-    # 0.8; kvplan's reading for the render's note, not in the JSON
+    # 0.8; in the JSON only when set
     v0_reason: str = ""
+    # which of vLLM's engines serves the plan: "v0" (every release up to 0.7, and 0.8-0.10.2 where
+    # EngineArgs._is_v1_supported_oracle falls back: v0_reason) or "v1" (vllm_engine.VllmEngine.capacity)
+    core: str = ""
 
     def to_dict(self, spell: Callable[[str], str] = str) -> dict:
         """`spell`: how the refusal's remedy names the field at fault (Refusal.advice)."""
         data = asdict(self)
         for key in NOT_IN_JSON:
             del data[key]
+        v0 = {key: data.pop(key) for key in V0_KEYS}
+        data["core"] = data.pop("core")  # after the older keys: a CSV's earlier columns keep their places
+        if self.core == "v0":
+            data.update({key: value for key, value in v0.items() if key != "v0_reason" or value})
         data["log_lines"] = list(self.log_lines)
         for key in ("num_gpu_blocks_override", "override_kv_cache_bytes"):
             if data[key] is None:
@@ -234,15 +243,20 @@ LATER_REFUSAL_KEYS = ("remedy_range",)
 LATER_REFUSAL_COLUMNS = ("remedy_range_from", "remedy_range_before")
 
 
+# engine keys added after check's CSV columns were set, written after the later refusal keys
+LATER_ENGINE_KEYS = ("core",) + V0_KEYS
+
+
 def figure_columns() -> tuple:
     """Every key EngineFigures.to_dict can write, its refusal's as refusal_<key>: a CSV's columns whatever the row;
-    those of LATER_REFUSAL_KEYS are later_figure_columns'."""
+    those of LATER_REFUSAL_KEYS and LATER_ENGINE_KEYS are later_figure_columns'."""
     refusal = [f"refusal_{f.name}" for f in fields(Refusal)
                if f.name not in REFUSAL_NOT_IN_JSON + LATER_REFUSAL_KEYS]
-    return tuple(key for f in fields(EngineFigures) if f.name not in NOT_IN_JSON
+    return tuple(key for f in fields(EngineFigures) if f.name not in NOT_IN_JSON + LATER_ENGINE_KEYS
                  for key in (refusal if f.name == "refusal" else [f.name]))
 
 
 def later_figure_columns() -> tuple:
-    """The refusal's columns a CSV writes after all its other columns (LATER_REFUSAL_COLUMNS)."""
-    return tuple(f"refusal_{key}" for key in LATER_REFUSAL_COLUMNS)
+    """The columns a CSV writes after all its other columns: the refusal's (LATER_REFUSAL_COLUMNS), then the engine's
+    (LATER_ENGINE_KEYS)."""
+    return tuple(f"refusal_{key}" for key in LATER_REFUSAL_COLUMNS) + LATER_ENGINE_KEYS

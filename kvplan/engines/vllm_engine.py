@@ -337,8 +337,9 @@ class VllmEngine:
                        flag_refusal=refused_flag, dcp=self.flags.dcp, interleave=self.flags.dcp_interleave,
                        flags=self.flags)
         reason = v0_fallback(spec, self.version, pp, kv_dtype, _capability(gpu), self.flags)
+        core = "v0" if reason or self.rules.era == "v0" else "v1"  # as rules_for: V0 to 0.7, or a fallback
         f = replace(result.figures, runner=runner_name(spec, self.version), v0_reason=reason_words(reason) if reason
-                    else "")
+                    else "", core=core)
         if f.refusal is not None and self.flags.enable_lora:
             asked_auto = getattr(precision, "auto", False)  # auto that a checkpoint resolved: search auto, as asked
             kv_dtype = "auto" if asked_auto else (getattr(precision, "spelling", "") or "auto")
