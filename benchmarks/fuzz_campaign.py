@@ -662,6 +662,8 @@ def contract_gaps(plan: dict, engine: str) -> list:
         gaps += [f"engine.{k}" for k in ENGINE_KEYS if not isinstance(figures, dict) or k not in figures]
         if isinstance(figures, dict) and figures.get("starts") is False and not figures.get("refusal"):
             gaps.append("engine refuses with no refusal")
+        if engine.startswith("vllm") and isinstance(figures, dict) and figures.get("core") not in ("v0", "v1"):
+            gaps.append(f"engine.core {figures.get('core')!r} (a vLLM plan runs on v0 or v1)")
     points = (plan.get("decode") or {}).get("points", [])
     gaps += sorted({f"decode.points[].{k}" for point in points for k in POINT_KEYS if k not in point})
     if isinstance(plan.get("prefill"), dict):
