@@ -39,7 +39,7 @@ from kvplan.model.precision import resolve_kv_dtype  # noqa: E402
 from kvplan.model.quantization import with_quantization  # noqa: E402
 from kvplan.model.sources import resolve  # noqa: E402
 from kvplan.plan.catalog import COMPUTE, find_gpu  # noqa: E402
-from kvplan.plan.speed import Basis, basis, engine_ms  # noqa: E402
+from kvplan.plan.speed import Basis, basis, compute_ms, engine_ms  # noqa: E402
 from kvplan.plan.work import decode_work, prefill_work  # noqa: E402
 
 DATA = ROOT / "tests" / "data"
@@ -62,7 +62,9 @@ class Case:
     gpu: str
     fit: bool
     measured_ms: float
-    basis: Basis  # decode: one step; prefill: the chunks' bases summed (the estimate is linear in them)
+    # decode: one step; prefill: the chunks' bases summed (the estimate is linear in them but for the compute term's
+    # tile floor, which binds on chunks of a few tokens only: every prefill case here is one chunk)
+    basis: Basis
     label: str
     notes: str = ""
     batch: int = 1  # sequences the engine's host prepares, summed over the steps: decode batch; prefill chunks
@@ -141,15 +143,16 @@ def load_prefill(path: Path = PREFILL_FILE, chunk: int = 8192) -> list:
     return out
 
 
-def step_ms(b: Basis, batch, constants):
-    """kvplan's engine_ms on the first three constants (layer_us, allreduce_us, efficiency); the host variants'
-    fourth, host_us, adds host_us x batch. Scalars or arrays over cases alike."""
-    ms = engine_ms(b, *constants[:3])
+def step_ms(b: Basis, batch, constants, tile_efficiency=None):
+    """kvplan's engine_ms on the first three constants (layer_us, allreduce_us, efficiency) and, for prefill, decode's
+    gemm_efficiency for the compute term's tile floor; the host variants' fourth, host_us, adds host_us x batch.
+    Scalars or arrays over cases alike."""
+    ms = engine_ms(b, *constants[:3], tile_efficiency)
     return ms + constants[3] * batch * 1e-3 if len(constants) > 3 else ms
 
 
-def predict(case: Case, *constants: float) -> float:
-    return step_ms(case.basis, case.batch, constants)
+def predict(case: Case, *constants: float, tile_efficiency=None) -> float:
+    return step_ms(case.basis, case.batch, constants, tile_efficiency)
 
 
 def stacked(cases: list):
@@ -201,7 +204,7 @@ def fit_prefill(cases: list, decode: dict, gpus: list) -> dict:
     held = [np.array([decode[c.gpu][k] for c in cases]) for k in range(len(START))]
 
     def residuals(x):
-        fit = np.log(step_ms(b, batch, with_efficiency(held, np.exp(x[index]))) / measured)
+        fit = np.log(step_ms(b, batch, with_efficiency(held, np.exp(x[index])), held[2]) / measured)
         return np.concatenate([fit, np.sqrt(LAMBDA) * (x[:-1] - x[-1])])
 
     result = least_squares(residuals, np.log(np.full(len(gpus) + 1, PREFILL_START)), loss=LOSS,
@@ -240,8 +243,9 @@ def prefill_errors(prefill: list, decode: dict) -> dict:
         eff = fit_prefill([c for c in prefill if c.fit and c.source != source], decode, gpus)
         for c in prefill:
             if c.source == source:
-                constants = with_efficiency(_constants_for(decode, c.gpu), _constants_for(eff, c.gpu))
-                errors[c.id] = predict(c, *constants) / c.measured_ms - 1
+                held = _constants_for(decode, c.gpu)
+                constants = with_efficiency(held, _constants_for(eff, c.gpu))
+                errors[c.id] = predict(c, *constants, tile_efficiency=held[2]) / c.measured_ms - 1
     return errors
 
 
@@ -332,11 +336,11 @@ VARIANTS = ("shipped", "no-tile", "tile-64", "flat-allreduce", "moe-block", "no-
 MOE_BLOCK = False  # variant moe-block: each MoE layer pays the per-layer fixed cost twice
 
 
-def overlapped_engine_ms(b: Basis, layer_us, allreduce_us, efficiency):
-    """Variant overlap: memory and compute overlap, max(roofline, FLOPs at peak / efficiency), not their sum."""
+def overlapped_engine_ms(b: Basis, layer_us, allreduce_us, efficiency, tile_efficiency=None):
+    """Variant overlap: memory and compute overlap, max(roofline, kvplan's compute term), not their sum."""
     import numpy as np
 
-    return (np.maximum(b.roofline_ms, b.peak_ms / efficiency) + b.layer_units * layer_us * 1e-3
+    return (np.maximum(b.roofline_ms, compute_ms(b, efficiency, tile_efficiency)) + b.layer_units * layer_us * 1e-3
             + b.allreduce_calls * allreduce_us * 1e-3 + b.allreduce_bytes_ms)
 
 

@@ -195,7 +195,7 @@ def test_a_chunks_basis_is_basis_to_the_last_bit(model, tp, dp):
     from kvplan.model.sources import resolve
     from kvplan.plan import prefill as pf
     from kvplan.plan.catalog import find_gpu, speed_profile
-    from kvplan.plan.speed import basis, chunk_basis, engine_ms
+    from kvplan.plan.speed import basis, chunk_basis
     from kvplan.plan.work import attention_flops, kv_read_bytes, prefill_work
 
     spec, gpu = resolve(model), find_gpu("H100")
@@ -213,6 +213,5 @@ def test_a_chunks_basis_is_basis_to_the_last_bit(model, tp, dp):
         b = basis(replace(prefill_work(spec, tp, precision, 0, count),
                           kv_bytes=kv_read_bytes(spec, tp, precision, start) if start else 0,
                           attention_flops=attention_flops(spec, tp, start, count, False)), bandwidth, profile.compute)
-        one_by_one.append((engine_ms(b, fit.layer_us, fit.allreduce_us, fit.prefill_efficiency),
-                           max(b.roofline_ms, b.peak_ms)))
+        one_by_one.append((pf.chunk_ms(b, fit), max(b.roofline_ms, b.peak_ms)))
     assert pf.chunk_times(spec, tp, precision, prompt, chunk, profile, bandwidth) == one_by_one

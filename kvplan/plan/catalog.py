@@ -530,9 +530,9 @@ class SpeedFit:
 
 # BEGIN FITTED CONSTANTS (written by `python benchmarks/calibrate_decode.py --write`; do not edit by hand)
 FITTED = {
-    "A100-80GB": SpeedFit(36.08, 11.93, 0.3731, 0.6601, 16, 0.0636, 0.1596, 10, 0.1093),
-    "H100-80GB-SXM": SpeedFit(35.13, 11.49, 0.1930, 0.4467, 14, 0.0656, 0.5126, 4, 0.2848),
-    "H200": SpeedFit(37.61, 11.64, 0.2166, 0.5430, 9, 0.0632, 0.1631, 0, 0.0000),
+    "A100-80GB": SpeedFit(36.08, 11.93, 0.3731, 0.6636, 16, 0.0636, 0.1596, 10, 0.0646),
+    "H100-80GB-SXM": SpeedFit(35.13, 11.49, 0.1930, 0.4467, 14, 0.0656, 0.5126, 4, 0.2920),
+    "H200": SpeedFit(37.61, 11.64, 0.2166, 0.5445, 9, 0.0632, 0.1631, 0, 0.0000),
 }
 FIT_SOURCE = ("benchmarks/calibrate_decode.py on tests/data/decode-measurements.yaml and "
               "prefill-measurements.yaml, sources S01, S02, S04, S06, S10, S11, P01, P02")

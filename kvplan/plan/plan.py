@@ -453,8 +453,8 @@ def plan(spec: ModelSpec, *, context: int, kv_dtype: str, tp: int, budget_for: C
         asked = prompt_for(input_len, context, spec, getattr(model, "version", None)) if ttft else Prompt(0, None)
         # -pcp P: each chunk over the P ranks, their latent KV gathered (prefill.pcp_chunk_times); -dcp D: a GPU's
         # share of the cache read, the exchange over the D ranks (work.dcp_exchange)
-        prompt = prefill(spec, tp, kept, asked.tokens, chunk, profile, rate, asked.note, reads if pcp > 1 else None,
-                         pcp, dcp) if asked.tokens else None
+        prompt = prefill(spec, tp, kept, asked.tokens, chunk, profile, rate, asked.note, reads, pcp, dcp) \
+            if asked.tokens else None
     arithmetic = asdict(numbers)
     arithmetic.update(kv_bytes_per_token=token_bytes(spec, tp, kept) * tp, kv_blocks=result.kv_blocks,
                       kv_capacity_tokens=result.kv_capacity_tokens, max_concurrency=result.max_concurrency)

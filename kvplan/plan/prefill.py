@@ -2,8 +2,11 @@
 max_num_batched_tokens tokens (vLLM's chunked prefill), the last chunk yields the first token. Each chunk is
 priced like a decode step (plan/speed.py: bytes / bandwidth + per-layer fixed cost + all-reduces), with its
 matmul and attention FLOPs (causal, window-capped) over the dense peak x the GPU's prefill efficiency, a
-constant fitted apart from decode on batch-1 first-token latencies (benchmarks/calibrate_decode.py). Engine
-time only: no HTTP, tokenizer or queueing (serving benchmarks add 20-50 ms of those at short prompts).
+constant fitted apart from decode on batch-1 first-token latencies (benchmarks/calibrate_decode.py), never below
+the matmuls of a batch-1 decode step at decode's efficiency (speed.compute_ms' tile floor: a chunk of a few tokens
+runs the same one-tile GEMMs). Under DP / EP (`moe`) the MoE layers run as decode's do (sharding.MoeLayout). So a
+1-token prompt costs what a batch-1 decode step costs less its cache read. Engine time only: no HTTP, tokenizer or
+queueing (serving benchmarks add 20-50 ms of those at short prompts).
 
 Under -pcp P (vLLM 0.27+, Model Runner V2) each scheduler chunk splits over the P ranks in 2P pieces of
 ceil(chunk / 2P) tokens, rank r taking pieces r and 2P - 1 - r (DualChunkSwap: v1/worker/gpu/pcp_manager.py
@@ -16,7 +19,8 @@ other ranks' rows.
 
 Under -dcp D a chunk reads a GPU's share of the cache, ceil(start / D) tokens, and adds the exchange over its D ranks
 (plan/work.py dcp_exchange): MLA all-gathers the cached latent rows each layer, GQA gathers the queries and merges the
-partial outputs by their LSEs as in decode; the attention FLOPs are those of -dcp 1."""
+partial outputs by their LSEs as in decode; the attention FLOPs are those of -dcp 1. An MLA chunk of one token runs
+MLA's decode path and pays decode's exchange (work.MLA_DECODE_QUERY_LEN)."""
 
 from __future__ import annotations
 
@@ -45,8 +49,14 @@ class Prefill:
     input_len_note: Optional[str] = None
 
 
+def chunk_ms(b, fit) -> float:
+    """A chunk's engine estimate: decode's fixed costs, its FLOPs at the prefill efficiency, never below a batch-1
+    decode step's matmuls (speed.engine_ms' tile floor: a prompt of a token or a few runs those GEMMs)."""
+    return engine_ms(b, fit.layer_us, fit.allreduce_us, fit.prefill_efficiency, fit.gemm_efficiency)
+
+
 def chunk_times(spec: ModelSpec, tp: int, precision: Precision, input_len: int, chunk_tokens: int,
-                profile: SpeedProfile, bandwidth: float, dcp: int = 1) -> list:
+                profile: SpeedProfile, bandwidth: float, dcp: int = 1, moe=None) -> list:
     """(engine ms, floor ms) per chunk. Chunks differ only in the cache they attend and read (under -dcp D a GPU's
     share of it, and the exchange over the D ranks: work.prefill_work): the weights' part of a chunk of `count`
     tokens is worked out once (a 10M-token prompt is 1,221 chunks)."""
@@ -56,11 +66,10 @@ def chunk_times(spec: ModelSpec, tp: int, precision: Precision, input_len: int, 
     for start in range(0, input_len, chunk_tokens):
         count = min(chunk_tokens, input_len - start)
         if count not in first:
-            first[count] = chunk_basis(prefill_work(spec, tp, precision, 0, count), bandwidth, profile.compute)
+            first[count] = chunk_basis(prefill_work(spec, tp, precision, 0, count, moe), bandwidth, profile.compute)
         exchange = dcp_exchange(spec, tp, precision, count, dcp, start) if dcp > 1 else None
         b = first[count](read(-(-start // dcp)) if start else 0, attention(start, count), exchange)
-        out.append((engine_ms(b, fit.layer_us, fit.allreduce_us, fit.prefill_efficiency),
-                    max(b.roofline_ms, b.peak_ms)))
+        out.append((chunk_ms(b, fit), max(b.roofline_ms, b.peak_ms)))
     return out
 
 
@@ -85,7 +94,7 @@ def pcp_chunk_times(spec: ModelSpec, tp: int, precision: Precision, input_len: i
                                       profile.compute)
         times = [first[rows](sum(read(s) for s, _ in pieces if s), sum(attention(s, n) for s, n in pieces))
                  for pieces in ranks]
-        out.append((max(engine_ms(b, fit.layer_us, fit.allreduce_us, fit.prefill_efficiency) for b in times),
+        out.append((max(chunk_ms(b, fit) for b in times),
                     max(max(b.roofline_ms, b.peak_ms) for b in times)))
     return out
 
@@ -94,6 +103,6 @@ def prefill(spec: ModelSpec, tp: int, precision: Precision, input_len: int, chun
             profile: SpeedProfile, bandwidth: float, input_len_note: Optional[str] = None, moe=None,
             pcp: int = 1, dcp: int = 1) -> Prefill:
     times = pcp_chunk_times(spec, tp, precision, input_len, chunk_tokens, profile, bandwidth, moe, pcp) if pcp > 1 \
-        else chunk_times(spec, tp, precision, input_len, chunk_tokens, profile, bandwidth, dcp)
+        else chunk_times(spec, tp, precision, input_len, chunk_tokens, profile, bandwidth, dcp, moe)
     return Prefill(input_len, sum(t for t, _ in times), sum(f for _, f in times), len(times), chunk_tokens,
                    input_len_note=input_len_note)

@@ -19,6 +19,8 @@
   gathered each layer, the MoE's all-gathers and reduce-scatter, the hidden states gathered to sample), each at
   allreduce_us x log2(P) + bytes / link.
     + matmul FLOPs / (dense peak x gemm_efficiency)          rows padded to the MMA tile; + attention FLOPs
+  A prefill chunk divides its FLOPs by prefill_efficiency instead, but never costs less than one tile of rows at
+  gemm_efficiency (compute_ms: a 1-token chunk runs a batch-1 decode step's GEMMs).
   The three constants per GPU are fitted offline (benchmarks/calibrate_decode.py) with each source left out
   in turn, and shipped as data in plan/catalog.py."""
 
@@ -48,13 +50,15 @@ class Basis:
     allreduce_calls: float  # 2 x layers x log2(TP): what allreduce_us multiplies
     allreduce_bytes_ms: float  # the all-reduces' bytes over the link
     peak_ms: float  # FLOPs at the dense peak: what 1/efficiency multiplies
+    tile_ms: float  # one MMA tile of rows through the weights at the dense peak: the compute term's floor (engine_ms)
 
 
 def basis(work: PassWork, bandwidth: float, compute: Compute) -> Basis:
     flops_ms = sum(f / compute.peak(stored) for stored, f in work.linear_flops.items()) * 1e3
     flops_ms += work.attention_flops / compute.peak(work.dtype) * 1e3
     latency, moved = collectives(work)
-    return Basis(work.bytes / bandwidth * 1e3, work.layers, latency, moved / compute.link * 1e3, flops_ms)
+    tile_ms = sum(f / compute.peak(stored) for stored, f in (work.tile_flops or {}).items()) * 1e3
+    return Basis(work.bytes / bandwidth * 1e3, work.layers, latency, moved / compute.link * 1e3, flops_ms, tile_ms)
 
 
 def collectives(work: PassWork) -> tuple:
@@ -95,14 +99,27 @@ def chunk_basis(work: PassWork, bandwidth: float, compute: Compute):
         if dcp is not None:
             latency, moved = collectives(replace(work, dcp=dcp))
             calls, moved_ms = latency, moved / compute.link * 1e3
-        return Basis((weights + kv_bytes) / bandwidth * 1e3, fixed.layer_units, calls, moved_ms, flops_ms)
+        return Basis((weights + kv_bytes) / bandwidth * 1e3, fixed.layer_units, calls, moved_ms, flops_ms,
+                     fixed.tile_ms)
     return at
 
 
-def engine_ms(b: Basis, layer_us: float, allreduce_us: float, efficiency: float) -> float:
-    """The engine estimate of one forward pass (the formula the calibration fits, term by term)."""
+def engine_ms(b: Basis, layer_us: float, allreduce_us: float, efficiency: float,
+              tile_efficiency: Optional[float] = None) -> float:
+    """The engine estimate of one forward pass (the formula the calibration fits, term by term). The compute term is
+    at least one MMA tile of rows through the weights at `tile_efficiency` (decode's gemm_efficiency, fitted on steps
+    of a tile or more): a prefill chunk of a few tokens runs the GEMMs of a batch-1 decode step, whatever prefill's
+    own efficiency (fitted on long chunks) says. A decode step's FLOPs are never below the tile's: no floor there."""
     return (b.roofline_ms + b.layer_units * layer_us * 1e-3 + b.allreduce_calls * allreduce_us * 1e-3
-            + b.allreduce_bytes_ms + b.peak_ms / efficiency)
+            + b.allreduce_bytes_ms + compute_ms(b, efficiency, tile_efficiency))
+
+
+def compute_ms(b: Basis, efficiency: float, tile_efficiency: Optional[float] = None) -> float:
+    """engine_ms' compute term: FLOPs at the peak / efficiency, at least the tile's at `tile_efficiency`."""
+    compute = b.peak_ms / efficiency
+    floor = b.tile_ms / (efficiency if tile_efficiency is None else tile_efficiency)
+    # the larger of the two, for floats and the calibration's arrays alike: x * True + y * False is x to the bit
+    return compute * (compute >= floor) + floor * (compute < floor)
 
 
 @dataclass(frozen=True)

@@ -202,6 +202,7 @@ class PassWork:
     dp: int = 1  # data-parallel ranks whose tokens the MoE layers all-gather (sharding.MoeLayout.dp)
     dcp: Optional["DcpExchange"] = None  # -dcp D > 1: the collectives of its attention layers (dcp_exchange)
     pcp: Optional["DcpExchange"] = None  # -pcp P > 1: the KV, MoE and output collectives over P ranks (pcp_exchange)
+    tile_flops: Optional[dict] = None  # linear_flops of a one-token pass (one MMA tile of rows): speed.engine_ms' floor
 
     @property
     def bytes(self) -> float:
@@ -222,6 +223,10 @@ class DcpExchange:
 # the MLA prefill's context workspace holds at most this many context rows (min(max(8 x max len, ...), 64K), rounded
 # to the block: model_executor/layers/attention/mla_attention.py 0.32.0:2293-2318); a longer context takes more chunks
 MLA_CONTEXT_ROWS = 64 * 1024
+# MLA attention runs a request of at most this many new tokens as a decode, a 1-token prompt included (the batch split
+# at reorder_batch_threshold, 1 by default: mla_attention.py 0.32.0:2265, 2571-2578; split_decodes_and_prefills
+# counts short extends as decodes, v1/attention/backends/utils.py 0.32.0:838-843); speculative decoding raises it
+MLA_DECODE_QUERY_LEN = 1
 
 
 def dcp_exchange(spec: ModelSpec, tp: int, precision: Precision, batch: int, dcp: int,
@@ -253,19 +258,22 @@ def dcp_exchange(spec: ModelSpec, tp: int, precision: Precision, batch: int, dcp
       heads: no LSE exchange;
     - GQA (FlashAttentionImpl._forward_with_dcp, flash_attn.py 0.32.0:1463-1637; FlashInfer's BatchDCPPrefillWrapper,
       flashinfer.py 0.32.0:386-428): decode's three collectives over the chunk's tokens, skipped where no request
-      has cached context (v1/worker/cp_utils.py 0.32.0:117-127; FlashInfer runs them all the same, not modelled)."""
+      has cached context (v1/worker/cp_utils.py 0.32.0:117-127; FlashInfer runs them all the same, not modelled);
+    - MLA, a chunk of MLA_DECODE_QUERY_LEN tokens (a 1-token prompt): decode's three collectives, as a decode step."""
     heads = spec.num_attention_heads / tp
     out_bytes = DTYPE_BYTES.get(spec.dtype, 2)
     query_bytes = 1 if precision.bits == 8 else out_bytes  # the decode kernels take an fp8 query under an fp8 cache
     share = (dcp - 1) / dcp
     sent, calls = 0.0, 0
     for layer, n in layer_kinds(spec):
-        if cached is not None and layer.kind == "mla":  # prefill: the latent context gathered, workspace by workspace
+        # a chunk of MLA_DECODE_QUERY_LEN tokens or fewer runs MLA's decode path: decode's three collectives
+        if cached is not None and layer.kind == "mla" and batch > MLA_DECODE_QUERY_LEN:
+            # prefill: the latent context gathered, workspace by workspace
             if cached:
                 calls += n * -(-cached // MLA_CONTEXT_ROWS)
                 sent += n * (dcp - 1) * -(-cached // dcp) * layer.latent_dim * out_bytes
             continue
-        if cached == 0:  # GQA's first chunk: nothing cached, no collective
+        if cached == 0 and layer.kind != "mla":  # GQA's first chunk: nothing cached, no collective
             continue
         query, value = (layer.latent_dim, layer.kv_lora_rank) if layer.kind == "mla" else \
             (layer.head_dim, layer.value_dim)
@@ -310,7 +318,8 @@ def decode_work(spec: ModelSpec, tp: int, precision: Precision, context: int, ba
     return PassWork(batch, tp, spec.dtype, spec.num_hidden_layers, spec.hidden_size,
                     weight_bytes_read(spec, tp, batch, moe), batch * read_bytes(spec, tp, precision, context),
                     linear_flops(spec, tp, batch, head_rows or batch, moe),
-                    batch * attention_flops(spec, tp // dcp, context - 1, 1, decode=True), dp, exchange, gather)
+                    batch * attention_flops(spec, tp // dcp, context - 1, 1, decode=True), dp, exchange, gather,
+                    tile_flops(spec, tp, moe))
 
 
 def prefill_work(spec: ModelSpec, tp: int, precision: Precision, start: int, count: int, moe=None,
@@ -326,4 +335,11 @@ def prefill_work(spec: ModelSpec, tp: int, precision: Precision, start: int, cou
     exchange = dcp_exchange(spec, tp, precision, count, dcp, start) if dcp > 1 else None
     return PassWork(count, tp, spec.dtype, spec.num_hidden_layers, spec.hidden_size,
                     weight_bytes_read(spec, tp, count, moe), kv, linear_flops(spec, tp, count, 1, moe),
-                    attention_flops(spec, tp, start, count, decode=False), dp, exchange, gather)
+                    attention_flops(spec, tp, start, count, decode=False), dp, exchange, gather,
+                    tile_flops(spec, tp, moe))
+
+
+def tile_flops(spec: ModelSpec, tp: int, moe=None) -> dict:
+    """linear_flops of one token through the weights: every matrix over one MMA tile of rows, the routed experts one
+    token picks (a batch-1 decode step's, and a 1-token prefill chunk's)."""
+    return linear_flops(spec, tp, 1, 1, moe)
