@@ -292,11 +292,12 @@ class VllmEngine:
         runner = model_runner(spec, rules, gpu, self.version)
         incremental = incremental_prefill(spec, self.version)  # a pooling model's chunked prefill / prefix caching
         chunked = incremental
-        if rules.batch_defaults == "v0.8":  # V0's own default (vllm_mamba_v0.v0_chunked_prefill)
-            from .vllm_mamba_v0 import v0_chunked_prefill
+        if rules.batch_defaults in ("v0", "v0.8"):  # V0's own default, for the model and flags (vllm_v0_chunked.py)
             from .vllm_runner import is_rocm
+            from .vllm_v0_chunked import v0_chunked_prefill
 
-            chunked = v0_chunked_prefill(spec, context, is_rocm(gpu), self.flags, runner.pooling)
+            chunked = v0_chunked_prefill(context, self.version, spec, rocm=is_rocm(gpu), flags=self.flags,
+                                         pooling=runner.pooling)
         settings = resolve_settings(context, gpu.name, gpu.memory_bytes, pp, max_num_batched_tokens, max_num_seqs,
                                     self.version, async_scheduling(spec, rules, runner),
                                     prefix_caching=incremental, v1_runner=runner.name == "V1",

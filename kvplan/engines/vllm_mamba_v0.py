@@ -39,11 +39,11 @@ vllm_versions.py), are planned by V0's rules (vllm_v1_oracle.v0_rules), with the
 - the scheduler (0.8-0.10.1, batch_defaults "v0.8": v0_batched_tokens): _set_default_args_v0 (arg_utils.py
   0.8.0:1606-1660, 0.9.2:1507-1569, 0.10.1.1:1522-1582) leaves chunked prefill off unless max_model_len > 32,768 on
   CUDA without a sliding window, a speculative config, LoRA, a pooling runner, a multimodal model or MLA
-  (v0_chunked_prefill); SchedulerConfig.__post_init__ (config.py 0.9.2:2242-2277) then takes
-  DEFAULT_MAX_NUM_BATCHED_TOKENS (2,048: utils/__init__.py 0.9.2:81, config.py 0.8.0:61) with it on, else
-  max(max_model_len, 2,048), raised to 5,120 for a multimodal model (MULTIMODAL_MODEL_MAX_NUM_BATCHED_TOKENS: config.py
-  0.8.0:63, :1682-1687, 0.8.5:70, :1996; utils.py 0.9.0:85, config.py :2100-2105: where a pipeline's V0 on 0.8.0-0.9.0
-  serves them, vllm_v0_pp.py), capped at
+  (vllm_v0_chunked.v0_chunked_prefill, V0's one rule, up to 0.7 too); SchedulerConfig.__post_init__ (config.py
+  0.9.2:2242-2277) then takes DEFAULT_MAX_NUM_BATCHED_TOKENS (2,048: utils/__init__.py 0.9.2:81, config.py 0.8.0:61)
+  with it on, else max(max_model_len, 2,048), raised to 5,120 for a multimodal model
+  (MULTIMODAL_MODEL_MAX_NUM_BATCHED_TOKENS: config.py 0.8.0:63, :1682-1687, 0.8.5:70, :1996; utils.py 0.9.0:85,
+  config.py :2100-2105: where a pipeline's V0 on 0.8.0-0.9.0 serves them, vllm_v0_pp.py), capped at
   max_num_seqs x max_model_len. V1's GPU tiers never apply.
 - the profile run (worker/model_runner.py 0.9.2:1296-1300, 0.8.0:1240-1243, 0.10.1.1:1201-1204 profile_run ->
   _dummy_run): max_num_seqs dummy prompts sharing max_num_batched_tokens (:1375-1376), so the forward covers the
@@ -174,20 +174,8 @@ def v0_unmodelled(spec, version: str) -> Optional[str]:
     return V0_UNMODELLED.get(served_architecture(spec, version))
 
 
-V0_LONG_CONTEXT = 32768  # _set_default_args_v0's use_long_context: max_model_len past it (arg_utils.py 0.9.2:1511)
 V0_MULTIMODAL_TOKENS = 5120  # SchedulerConfig's floor for a multimodal model (config.py 0.8.0:63, utils.py 0.9.0:85)
 V0_CHUNKED_TOKENS = 2048  # DEFAULT_MAX_NUM_BATCHED_TOKENS (utils/__init__.py 0.9.2:81, 0.10.1.1:86; config.py 0.8.0:61)
-
-
-def v0_chunked_prefill(spec, max_model_len: int, rocm: bool, flags, pooling: bool) -> bool:
-    """Whether 0.8-0.10.1's V0 turns chunked prefill on by default (module docstring: _set_default_args_v0)."""
-    from ..model.kinds import ChunkedAttention, MLALatent, SlidingWindow
-
-    windowed = any(isinstance(layer, (SlidingWindow, ChunkedAttention)) for layer in spec.layers)
-    mla = any(isinstance(layer, MLALatent) for layer in spec.layers)
-    return (max_model_len > V0_LONG_CONTEXT and not rocm and not windowed and not mla and not spec.multimodal
-            and not pooling and getattr(flags, "speculative", None) is None
-            and not getattr(flags, "enable_lora", None))
 
 
 def v0_batched_tokens(max_model_len: int, chunked_prefill: bool, multimodal: bool = False) -> int:

@@ -567,7 +567,7 @@ def profile_peak(spec, tp: int, stage, settings, rules: Behaviour, runner: Runne
         tokens = settings.max_num_batched_tokens  # V0's scheduler's (vllm_settings.resolve_settings, tier "v0")
         forward = forward_peak(spec, tp, tokens, rules, layout, mxfp4=mxfp4)
         mm = "; V0's multimodal dummy data not modelled" if spec.multimodal and not skip_mm else ""
-        return forward, f"forward over {tokens} tokens{moe} (V0 profile, chunked prefill off up to 32K){mm}"
+        return forward, f"forward over {tokens} tokens{moe} (V0 profile: the scheduler's batch){mm}"
     tokens = settings.max_num_batched_tokens
     requests = min(settings.max_num_seqs, tokens)
     forward = forward_peak(spec, tp, tokens, rules, layout, stage is not None and stage.index > 0, mxfp4)

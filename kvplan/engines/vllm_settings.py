@@ -28,7 +28,7 @@ from ..errors import FieldError
 from .vllm_mamba_mode import _is_hybrid, _mamba_prefix_class
 from .vllm_media_floor import raised_note
 from .vllm_prefix_flag import as_asked
-from .vllm_versions import PINNED, Behaviour, behaviour, in_span, parse_version, release_rule
+from .vllm_versions import PINNED, Behaviour, behaviour, parse_version, release_rule
 
 GiB = 2**30
 
@@ -58,31 +58,26 @@ def batch_defaults(gpu_name: str, gpu_memory: int, tiers: str = "0.28") -> tuple
 
 # V0 up to 0.7 on a multimodal model (read in the wheels 0.6.0-0.6.6, 0.7.3): SchedulerConfig raises the batched
 # tokens it picks to _MULTIMODAL_MODEL_MAX_NUM_BATCHED_TOKENS, 4,096 in 0.6.0-0.6.2 and 5,120 from 0.6.3 (config.py
-# 0.6.0:35, :989; 0.6.2:34, :1000; 0.6.3:34, :995-1000; 0.7.3:54, :1544-1549), and from 0.6.1.post2 (kvplan reads a
-# post-release as its base: from 0.6.2 here) EngineArgs leaves chunked prefill off for it past 32K too (engine/
-# arg_utils.py 0.6.1.post2:887, 0.6.3:944, 0.7.3:1168-1172), so the whole length is one batch.
+# 0.6.0:35, :989; 0.6.2:34, :1000; 0.6.3:34, :995-1000; 0.7.3:54, :1544-1549); whether chunked prefill is on (past 32K,
+# not for a multimodal model from 0.6.2, ...) is vllm_v0_chunked.v0_chunked_prefill's.
 EARLY_V0_MEDIA_FLOOR = (((0, 6, 3), 5120), ((0, 6), 4096))  # (first release, tokens), newest first
-EARLY_V0_MEDIA_WHOLE_SINCE = (0, 6, 2)
-# V0's EngineArgs turns chunked prefill on past 32K only from 0.5.3 (engine/arg_utils.py 0.5.3:747-769, 0.6.3:936-960,
-# 0.7.3:1164-1194); up to 0.5.2 it stays off unless --enable-chunked-prefill, which kvplan does not take
-# (enable_chunked_prefill: bool = False, arg_utils.py 0.4.3:84, 0.5.2:85)
-EARLY_V0_LONG_CHUNKED = ((0, 5, 3), (0, 8))
 
 
 def early_v0_chunked_prefill(max_model_len: int, version: str, multimodal: bool) -> bool:
-    """Whether V0 (<= 0.7) runs with chunked prefill: past 32K from 0.5.3 (EARLY_V0_LONG_CHUNKED), but for a
-    multimodal model from 0.6.2 (EARLY_V0_MEDIA_WHOLE_SINCE)."""
-    from .vllm_mamba_v0 import V0_LONG_CONTEXT
+    """Whether V0 (<= 0.7) runs with chunked prefill by the length, the release and `multimodal` alone
+    (vllm_v0_chunked.v0_chunked_prefill without a spec or flags: what a model and its flags can only turn off)."""
+    from .vllm_v0_chunked import v0_chunked_prefill
 
-    return (max_model_len > V0_LONG_CONTEXT and in_span(version, EARLY_V0_LONG_CHUNKED)
-            and not (multimodal and parse_version(version) >= EARLY_V0_MEDIA_WHOLE_SINCE))
+    return v0_chunked_prefill(max_model_len, version, multimodal=multimodal)
 
 
-def early_v0_batched_tokens(max_model_len: int, rules: Behaviour, version: str, multimodal: bool) -> int:
+def early_v0_batched_tokens(max_model_len: int, rules: Behaviour, version: str, multimodal: bool,
+                            chunked: Optional[bool] = None) -> int:
     """V0's (<= 0.7) max_num_batched_tokens before the max_num_seqs x max_model_len cap: max(max_model_len, 2048),
-    or the release's chunk (Behaviour.v0_chunk_tokens) with chunked prefill (early_v0_chunked_prefill), a multimodal
-    model's raised to its floor (EARLY_V0_MEDIA_FLOOR)."""
-    chunked = early_v0_chunked_prefill(max_model_len, version, multimodal)
+    or the release's chunk (Behaviour.v0_chunk_tokens) with chunked prefill (`chunked`; None:
+    early_v0_chunked_prefill), a multimodal model's raised to its floor (EARLY_V0_MEDIA_FLOOR)."""
+    if chunked is None:
+        chunked = early_v0_chunked_prefill(max_model_len, version, multimodal)
     tokens = rules.v0_chunk_tokens if chunked else max(max_model_len, 2048)
     floor = next((t for since, t in EARLY_V0_MEDIA_FLOOR if parse_version(version) >= since), 0) if multimodal else 0
     return max(tokens, floor)
@@ -138,9 +133,10 @@ def resolve_settings(max_model_len: int, gpu_name: str, gpu_memory: int, pp: int
     to (vllm_media_floor.media_floor), applied only where max_num_batched_tokens is vLLM's to pick.
     `chunked_prefill` False (a pooling model's default: vllm_pooling_budget.incremental_prefill): vLLM's pick is
     raised to a whole prompt (whole_prompt_batch). `rules`: the release's (None) or V0's where it falls back to V0
-    for the model (vllm_v1_oracle.v0_rules), whose `chunked_prefill` is V0's default (v0_chunked_prefill) and whose
-    SchedulerConfig raises a `multimodal` model's batched tokens (v0_batched_tokens); V0 up to 0.7 takes its own
-    (early_v0_chunked_prefill). Settings vLLM refuses raise FieldError (check_batch)."""
+    for the model (vllm_v1_oracle.v0_rules), whose SchedulerConfig raises a `multimodal` model's batched tokens
+    (v0_batched_tokens). On V0 (up to 0.7, or falling back) `chunked_prefill` is V0's default for the model and flags
+    (vllm_v0_chunked.v0_chunked_prefill, which the engine passes); up to 0.7 a caller without a model gets it by
+    the length and release (early_v0_chunked_prefill). Settings vLLM refuses raise FieldError (check_batch)."""
     rules = rules or behaviour(version)
     default, seqs = batch_defaults(gpu_name, gpu_memory, rules.batch_defaults)
     if rules.batch_defaults == "v0.8":  # V0's SchedulerConfig, chunked prefill as V0 leaves it (vllm_mamba_v0.py)
@@ -148,8 +144,8 @@ def resolve_settings(max_model_len: int, gpu_name: str, gpu_memory: int, pp: int
 
         default = v0_batched_tokens(max_model_len, chunked_prefill, multimodal)
     elif rules.batch_defaults == "v0":  # <= 0.7: the whole length, or the release's chunk past 32K (chunked prefill)
-        default = early_v0_batched_tokens(max_model_len, rules, version, multimodal)
-        chunked_prefill = early_v0_chunked_prefill(max_model_len, version, multimodal)
+        chunked_prefill = chunked_prefill and early_v0_chunked_prefill(max_model_len, version, multimodal)
+        default = early_v0_batched_tokens(max_model_len, rules, version, multimodal, chunked_prefill)
     elif not chunked_prefill:
         default = whole_prompt_batch(default, max_model_len, version)
     seqs = seqs if max_num_seqs is None else max_num_seqs
@@ -200,10 +196,10 @@ def hooked_seqs(spec, seqs: int, version: str = PINNED) -> int:
 # max_num_batched_tokens below max_model_len without chunked prefill (up to 0.4.0 whatever chunked prefill: config.py
 # 0.4.0:563, never on there), then max_num_batched_tokens below max_num_seqs. Chunked prefill: always on V1
 # (arg_utils.py 0.8.5:1568-1569) but for a pooling model (vllm_pooling_budget.incremental_prefill); on V0 past 32K
-# only (early_v0_chunked_prefill, vllm_mamba_v0.v0_chunked_prefill). A max_num_seqs left to vLLM is capped at the
-# batched tokens from 0.10.1 on V1 (DEFAULT_SEQS_RULES); V0's 256 never is (arg_utils.py 0.2.7:30, 0.6.3:115,
-# 0.7.3:223-224; _set_default_args_v0 0.8.5:1562-1563, 0.10.1:1581-1582), nor V1's 1,024 / 256 before 0.10.1
-# (0.8.5:1620-1621, 0.10.0:1652-1654).
+# only, unless the model or its flags keep it off (vllm_v0_chunked.v0_chunked_prefill). A max_num_seqs left to vLLM
+# is capped at the batched tokens from 0.10.1 on V1 (DEFAULT_SEQS_RULES); V0's 256 never is (arg_utils.py 0.2.7:30,
+# 0.6.3:115, 0.7.3:223-224; _set_default_args_v0 0.8.5:1562-1563, 0.10.1:1581-1582), nor V1's 1,024 / 256 before
+# 0.10.1 (0.8.5:1620-1621, 0.10.0:1652-1654).
 DEFAULT_SEQS_RULES = (  # (first release, what V1 does to a defaulted max_num_seqs above the batched tokens, where)
     ((0, 10, 1), "capped", "engine/arg_utils.py 0.10.1:1709-1712, 0.11.0:1676-1679, 0.14.0:2025, 0.32.0:3180"),
     ((0, 8), "refused", "engine/arg_utils.py 0.8.5:1620-1621, 0.10.0:1652-1654"),
