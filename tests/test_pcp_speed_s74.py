@@ -130,15 +130,11 @@ def test_full_prompt_vs_pcp_1():
     assert one["chunks"] == two["chunks"] == 16
 
 
-def test_0_34_priced_0_31_not():
-    """0.34.0 shards decode as 0.32.0 (config/parallel.py 0.34.0:713-717, pcp_manager.py 0.34.0:292); 0.27-0.31 run
-    every decode on every PCP rank (pcp_manager.py 0.31.0:263): left out, the note says why."""
+def test_0_34_priced_as_0_32():
+    """0.34.0 shards decode as 0.32.0 (config/parallel.py 0.34.0:713-717, pcp_manager.py 0.34.0:292); 0.27-0.31, which
+    run every decode on every PCP rank, are priced in test_pcp_speed_s75.py."""
     newer = estimate_plan(DSV3, *H200, "-pcp", "2", "--engine", "vllm==0.34.0")
     assert newer["decode"] is not None and newer["prefill"] is not None
-    older = estimate_plan(DSV3, *H200, "-pcp", "2", "--engine", "vllm==0.31.0")
-    assert older["decode"] is None and older["prefill"] is None and older["max_concurrency"] == 9
-    text = " ".join(run_kvplan("estimate", DSV3, *H200, "-pcp", "2", "--engine", "vllm==0.31.0").stdout.split())
-    assert "decode and prefill are not estimated before vLLM 0.32" in text
 
 
 def test_table_note_says_what_is_priced():

@@ -38,14 +38,28 @@ rank keeps the whole cache of every request, so blocks, "GPU KV cache size" and 
 What it does to the budget: each PCP rank holds a whole TP shard of attention, dense layers, embeddings and LM head;
 the routed experts flatten over TP x DP x PCP (fused_moe/config.py 0.32.0:1097-1104 flatten_tp_across_dp_and_pcp,
 0.27.0:1119, 0.34.0:1149): intermediate / (T x D x P) a rank without EP, ep_size = T x D x P with it
-(sharding.moe_layout). The profile run (V2's prepare_inputs_for_capture_or_profile splits the dummy batch over the
-P ranks, v1/worker/gpu/model_runner.py 0.34.0:1964) is priced as pcp 1's: not read further.
+(sharding.moe_layout). The profile run is not split over the ranks: every rank runs the whole dummy batch of
+max_num_batched_tokens (profile_run -> _dummy_run(self.max_num_tokens), v1/worker/gpu/model_runner.py 0.27.0:720,
+0.29.0:869, 0.32.0:1004; the dummy InputBatch is built at the batch's tokens and only staged in the PCP buffers,
+never partitioned: model_runner.py 0.29.0:1617, 0.32.0:1838-1851, pcp_manager.py 0.32.0:686-703
+prepare_inputs_to_capture, 0.34.0:723-751, whose moe_is_padding widens the mask to "the rows the MoE routes", P x
+the batch), and each MoE layer all-gathers its P ranks' rows (fused_moe/runner/moe_runner.py 0.29.0:815-819,
+0.32.0:824-828): the fused-MoE buffers cover P x max_num_batched_tokens rows, and the gathered hidden states are
+held beside them (vllm_profile.forward_peak, MoeLayout.gathered), as DP's are.
 
-Speed, from 0.32 (OWNER_SINCE): decode runs each request on one PCP owner (pcp_shard_decode_requests), a rank its
-ceil(batch / P) requests, the MoE layers over all P ranks' tokens (plan/speed.py); prefill splits each chunk over the P
-ranks in DualChunkSwap pieces (plan/prefill.py); both pay the PCP group's collectives (plan/work.py pcp_exchange).
-0.27-0.31 run every decode request on every PCP rank (pcp_manager.py 0.31.0:263, "decodes ... are replicated"), the
-MoE layers over P copies of each token: their decode and prefill times are left out.
+Speed (plan/speed.py, plan/prefill.py, plan/work.py pcp_exchange), priced from 0.27, where PCP first runs:
+- prefill, every release: each chunk splits over the P ranks in DualChunkSwap pieces, 2P of ceil(chunk / 2P), rank r
+  taking r and 2P - 1 - r (pcp_manager.py 0.27.0:195-244, 0.29.0:196-230, 0.31.0:235-273, 0.32.0:235-282), each
+  layer all-gathering the pieces' new latent KV (v1/attention/ops/pcp.py 0.29.0:24-28, 0.32.0:38-42), every MoE layer
+  the ranks' rows, the last hidden states gathered to sample (pcp_manager.py 0.27.0:610, 0.31.0:753, 0.32.0:776);
+- decode from 0.32 (OWNER_SINCE): each request on one PCP owner (pcp_shard_decode_requests), a rank its
+  ceil(batch / P) requests, their latent KV all-gathered so every rank writes the whole cache (pcp.py 0.32.0:38-42);
+- decode in 0.27-0.31 (decodes_replicated): every PCP rank runs every decode request ("decodes are replicated",
+  pcp_manager.py 0.27.0:225, 0.29.0:221, 0.31.0:263), reading the whole batch's cache; each rank writes its own copy
+  of the new latent KV, so a decode-only step gathers none ("Keep replicated decode writes local and gather
+  partitioned prefills", pcp.py 0.27.0:16-22 under model_executor/layers/attention/, 0.29.0:16-22, 0.31.0:21-29); the
+  MoE layers still all-gather the P ranks' rows, P copies of each token, through experts split over T x P, and the
+  last hidden states are gathered to sample all the same (pcp_manager.py 0.29.0:653-657).
 """
 
 from __future__ import annotations
@@ -60,7 +74,7 @@ PCP_SINCE = (0, 12)  # engine/arg_utils.py 0.12.0:767-769
 RUNS_SINCE = (0, 27)  # PCP forces Model Runner V2 (config/vllm.py 0.27.0:583-585)
 V2_PCP_RULES_UNTIL = (0, 30)  # 0.27-0.29: no DP, no PP, no full CUDA graphs under PCP
 PCP_KINDS = ("mla",)  # the caches kvplan plans under PCP: every layer MLA
-# decode and prefill priced from here: each decode request on one PCP owner (config/parallel.py 0.32.0:627-639)
+# each decode request on one PCP owner from here (config/parallel.py 0.32.0:627-639); before, on every PCP rank
 OWNER_SINCE = (0, 32)
 
 
@@ -70,6 +84,17 @@ def pcp_size(value) -> Optional[int]:
 
     return context_ranks(value, "pcp", "prefill-context-parallel ranks, 1 to 1024 (vLLM's "
                                        "--prefill-context-parallel-size)")
+
+
+def decodes_replicated(version: str) -> bool:
+    """Whether every PCP rank runs every decode request (0.27-0.31, the module docstring); from 0.32 each has one
+    owner."""
+    return parse_version(version) < OWNER_SINCE
+
+
+def speed_priced(version: str) -> bool:
+    """Whether kvplan prices decode and prefill under -pcp on this release: from 0.27, where PCP first runs."""
+    return parse_version(version) >= RUNS_SINCE
 
 
 def check_flags(flags, version: str) -> None:

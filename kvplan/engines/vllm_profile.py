@@ -327,15 +327,16 @@ def forward_peak(spec, tp: int, tokens: int, rules: Behaviour, moe=None, later_s
     _dummy_run(max_num_tokens) on every rank), so the experts see D x tokens, and the gathered hidden states are one
     more D x tokens x hidden tensor (the router logits gathered beside them not counted). That backend keeps no
     workspace of its own (device_communicators/all2all.py AgRsAll2AllManager: NCCL all-gather / reduce-scatter over
-    the DP group, or the EP group with sequence-parallel MoE; nothing allocated before the KV cache). `later_stage`:
+    the DP group, or the EP group with sequence-parallel MoE; nothing allocated before the KV cache). Under -pcp P
+    the same again over the P ranks: each runs the whole dummy batch and the MoE layers all-gather the P ranks' rows
+    (engines/vllm_pcp.py; MoeLayout.gathered: D x P). `later_stage`:
     a later pipeline stage's residual is its intermediate buffer (activation_per_token). `mxfp4`
     (vllm_mxfp4.Mxfp4Kernel): the kernel of MXFP4 experts, which decides their chunking (expert_tokens) and, run
     modular, holds its buffers in the workspace it keeps (moe_workspace; Mxfp4Kernel.forward_buffers: DeepSeek-V4's
     Marlin at TP 8 keeps 10.7 times the three I-wide buffers mlp_per_token counts, the hidden size being 16 times a
     rank's intermediate)."""
-    dp = _dp_ranks(spec, moe)
-    gathered = tokens * dp
-    held = gathered * spec.hidden_size * DTYPE_BYTES[spec.dtype] if dp > 1 else 0
+    ranks = _gathered_ranks(spec, moe)
+    held = tokens * ranks * spec.hidden_size * DTYPE_BYTES[spec.dtype] if ranks > 1 else 0
     mlp = mlp_buffers(spec, tp, tokens, rules, moe, mxfp4)
     return tokens * activation_per_token(spec, tp, later_stage) + mlp + held
 
@@ -352,22 +353,29 @@ def mlp_buffers(spec, tp: int, tokens: int, rules: Behaviour, moe=None, mxfp4=No
     return mlp
 
 
-def _dp_ranks(spec, moe) -> int:
-    """The DP ranks whose tokens the MoE layers gather (forward_peak); 1 for a dense model."""
-    return moe.dp if moe is not None and spec.experts and moe.dp > 1 else 1
+def gathered_words(layout) -> str:
+    """Whose tokens the profile's MoE layers run beyond this rank's, in words: the DP ranks', the PCP ranks'."""
+    ranks = [f"{n} {name}" for n, name in ((layout.dp, "DP"), (layout.pcp, "PCP")) if n > 1]
+    return f", over the {' x '.join(ranks)} ranks' tokens" if ranks else ""
+
+
+def _gathered_ranks(spec, moe) -> int:
+    """The DP x PCP ranks whose tokens the MoE layers gather (forward_peak, MoeLayout.gathered); 1 for a dense
+    model."""
+    return moe.gathered if moe is not None and spec.experts else 1
 
 
 def expert_tokens(spec, tokens: int, rules: Behaviour, moe=None, mxfp4=None) -> int:
-    """The tokens the fused-MoE buffers cover: every DP rank's, at most the release's chunk (forward_peak). MXFP4
-    experts are chunked only where their kernel runs in the modular kernel (`mxfp4`, vllm_mxfp4.Mxfp4Kernel.modular;
-    None: not known, taken as unchunked): fused_marlin_moe (0.10.1 fused_marlin_moe.py:94-127; 0.16.0 the same,
-    called from quantization/mxfp4.py:904), triton_kernel_moe_forward and FlashInfer's TRT-LLM MoE size their buffers
-    by the whole batch, VLLM_FUSED_MOE_CHUNK_SIZE being the Triton experts' (fused_experts_impl) and the modular
-    kernel's; 0.17's MarlinExperts run in the modular kernel, which chunks them (modular_kernel.py 0.17.0:1038-1053,
-    MarlinExperts.supports_chunking True), while Hopper's OAI Triton and SM10x's TRT-LLM stay monolithic in 0.17
-    (quantization/mxfp4.py 0.17.0:1003-1011 is_monolithic, :1152-1166). The modular OAI Triton / TRT-LLM classes of
-    0.19 on meet no chunk (none from 0.18)."""
-    gathered = tokens * _dp_ranks(spec, moe)
+    """The tokens the fused-MoE buffers cover: every DP and PCP rank's, at most the release's chunk (forward_peak).
+    MXFP4 experts are chunked only where their kernel runs in the modular kernel (`mxfp4`,
+    vllm_mxfp4.Mxfp4Kernel.modular; None: not known, taken as unchunked): fused_marlin_moe (0.10.1
+    fused_marlin_moe.py:94-127; 0.16.0 the same, called from quantization/mxfp4.py:904), triton_kernel_moe_forward and
+    FlashInfer's TRT-LLM MoE size their buffers by the whole batch, VLLM_FUSED_MOE_CHUNK_SIZE being the Triton experts'
+    (fused_experts_impl) and the modular kernel's; 0.17's MarlinExperts run in the modular kernel, which chunks them
+    (modular_kernel.py 0.17.0:1038-1053, MarlinExperts.supports_chunking True), while Hopper's OAI Triton and SM10x's
+    TRT-LLM stay monolithic in 0.17 (quantization/mxfp4.py 0.17.0:1003-1011 is_monolithic, :1152-1166). The modular OAI
+    Triton / TRT-LLM classes of 0.19 on meet no chunk (none from 0.18)."""
+    gathered = tokens * _gathered_ranks(spec, moe)
     chunked = not mxfp4_experts(spec) or (mxfp4 is not None and mxfp4.modular)
     chunk = rules.moe_chunk_tokens if chunked else None
     return min(gathered, chunk or gathered)
@@ -559,8 +567,7 @@ def profile_peak(spec, tp: int, stage, settings, rules: Behaviour, runner: Runne
     last = stage is None or stage.is_last
     moe = f" with the {MOE_BUFFERS[rules.moe_buffers]}" if spec.experts else ""
     if spec.experts and layout is not None and not layout.default:
-        moe += (f" (experts at TP {layout.moe_tp}" + (f", over the {layout.dp} DP ranks' tokens" if layout.dp > 1
-                                                      else "") + ")")
+        moe += f" (experts at TP {layout.moe_tp}{gathered_words(layout)})"
     if rules.batch_defaults == "v0.8":  # 0.8-0.10.1 falling back to V0 for Mamba state (vllm_mamba_v0.py)
         return v0_fallback_peak(spec, tp, settings, rules, last, moe, layout, mxfp4, gpu, skip_mm)
     if rules.era == "v0":

@@ -24,6 +24,7 @@ from typing import Callable, Optional
 
 from ..engines.figures import Fix, first_named, release_number, release_span
 from ..engines.vllm_dcp import remedy_engines
+from ..engines.vllm_pcp import decodes_replicated, speed_priced
 from ..errors import FieldError, KvplanError
 from ..memo import remember
 from ..model.precision import Precision, resolve_kv_dtype
@@ -438,7 +439,7 @@ def plan(spec: ModelSpec, *, context: int, kv_dtype: str, tp: int, budget_for: C
         reach = remedy_reach(spec, tp, pp, precision, gpu, getattr(model, "version", None), model)
     steps = prompt = None
     pcp = dcp_of(model)["pcp"] or 1
-    if gpu is not None and speed and pcp_priced(model, pcp):
+    if gpu is not None and speed and (pcp == 1 or speed_priced(model.version)):
         profile, rate = speed_profile(gpu), bandwidth or gpu.decode_bandwidth
         chunk = batched_tokens(model, spec, engine_gpu, context, pp, max_num_batched_tokens, max_num_seqs, kv_dtype)
         # -pcp P: the experts over T x D x P (the budget's layout), whether or not DP / EP was asked
@@ -447,8 +448,11 @@ def plan(spec: ModelSpec, *, context: int, kv_dtype: str, tp: int, budget_for: C
         reads = experts.logical() if experts is not None else None
         # under -dcp D a GPU reads its share of each sequence, attends over it with its DCP group's D x heads / TP
         # query heads, and exchanges queries, LSEs and partial outputs with the D ranks (work.dcp_exchange); under
-        # -pcp P a rank decodes its share of the requests, the MoE layers over all P ranks' (speed.decode)
-        steps = decode(spec, tp, kept, share, result.max_concurrency, batches, profile, rate, reads, dcp, pcp)
+        # -pcp P a rank decodes its share of the requests (0.27-0.31: all of them), the MoE layers over all P ranks'
+        # (speed.decode)
+        replicated = pcp > 1 and decodes_replicated(model.version)
+        steps = decode(spec, tp, kept, share, result.max_concurrency, batches, profile, rate, reads, dcp, pcp,
+                       replicated)
         steps = replace(steps, context=context) if dcp > 1 else steps
         asked = prompt_for(input_len, context, spec, getattr(model, "version", None)) if ttft else Prompt(0, None)
         # -pcp P: each chunk over the P ranks, their latent KV gathered (prefill.pcp_chunk_times); -dcp D: a GPU's
@@ -461,15 +465,6 @@ def plan(spec: ModelSpec, *, context: int, kv_dtype: str, tp: int, budget_for: C
     return Plan(**common, block_size=result.block_size, kv_heads_per_gpu=sharding.served_kv_heads_per_gpu, **arithmetic,
                 max_concurrency_limited_by=result.limited_by, fits=fits, fitting_options=options, engine=figures,
                 decode=steps, prefill=prompt, reach=reach)
-
-
-def pcp_priced(model, pcp: int) -> bool:
-    """Whether decode and prefill are priced under -pcp `pcp`: always at 1; above, from the release where a decode
-    request runs on one PCP owner (engines/vllm_pcp.py OWNER_SINCE)."""
-    from ..engines.vllm_pcp import OWNER_SINCE
-    from ..engines.vllm_versions import parse_version
-
-    return pcp == 1 or parse_version(model.version) >= OWNER_SINCE
 
 
 def pcp_layout(model, spec: ModelSpec, tp: int) -> MoeLayout:

@@ -17,7 +17,9 @@
   requests through the TP group's weights and their own cache, the MoE layers over the P ranks' tokens with the
   experts split over T x P, plus the rank's collectives over its P ranks (plan/work.py pcp_exchange: the latent KV
   gathered each layer, the MoE's all-gathers and reduce-scatter, the hidden states gathered to sample), each at
-  allreduce_us x log2(P) + bytes / link.
+  allreduce_us x log2(P) + bytes / link. On 0.27-0.31 every rank runs the whole batch (engines/vllm_pcp.py
+  decodes_replicated): pcp 1's step at that batch, but the MoE layers over P copies of each token with the experts
+  split over T x P, and the same collectives less the latent KV's.
     + matmul FLOPs / (dense peak x gemm_efficiency)          rows padded to the MMA tile; + attention FLOPs
   A prefill chunk divides its FLOPs by prefill_efficiency instead, but never costs less than one tile of rows at
   gemm_efficiency (compute_ms: a 1-token chunk runs a batch-1 decode step's GEMMs).
@@ -159,9 +161,12 @@ def profile_constants(profile: SpeedProfile, bandwidth: float) -> dict:
 
 
 def decode_point(spec: ModelSpec, tp: int, precision: Precision, context: int, batch: int, profile: SpeedProfile,
-                 bandwidth: float, fits: bool, moe=None, dcp: int = 1, pcp: int = 1) -> DecodePoint:
-    # -pcp P: the busiest PCP rank's requests (round robin over the ranks: pcp_manager.py 0.32.0:264-272)
-    b = basis(decode_work(spec, tp, precision, context, -(-batch // pcp), moe, dcp, pcp, batch), bandwidth,
+                 bandwidth: float, fits: bool, moe=None, dcp: int = 1, pcp: int = 1,
+                 replicated: bool = False) -> DecodePoint:
+    # -pcp P: the busiest PCP rank's requests (round robin over the ranks: pcp_manager.py 0.32.0:264-272); all of
+    # them on every rank where decodes are `replicated` (0.27-0.31: pcp_manager.py 0.29.0:221)
+    rows = batch if replicated else -(-batch // pcp)
+    b = basis(decode_work(spec, tp, precision, context, rows, moe, dcp, pcp, batch, replicated), bandwidth,
               profile.compute)
     fit = profile.fit
     itl = engine_ms(b, fit.layer_us, fit.allreduce_us, fit.gemm_efficiency)
@@ -169,15 +174,17 @@ def decode_point(spec: ModelSpec, tp: int, precision: Precision, context: int, b
 
 
 def decode(spec: ModelSpec, tp: int, precision: Precision, context: int, max_concurrency: int, batches,
-           profile: SpeedProfile, bandwidth: float, moe=None, dcp: int = 1, pcp: int = 1) -> Decode:
+           profile: SpeedProfile, bandwidth: float, moe=None, dcp: int = 1, pcp: int = 1,
+           replicated: bool = False) -> Decode:
     """Decode at batch 1, at max concurrency (when anything fits) and at every asked batch size; batches
     beyond max concurrency are estimated too and marked fits=False. Under DP (`moe`: sharding.MoeLayout) a batch
     is one DP rank's, every rank running one as large in the same step. Under -dcp D (`dcp`) `context` is a GPU's
     share of each sequence (work.decode_work). Under -pcp P (`pcp`) a batch is the engine's (one scheduler, the cache
-    on every rank: max concurrency is the engine's), each PCP rank decoding ceil(batch / P) of it."""
+    on every rank: max concurrency is the engine's), each PCP rank decoding ceil(batch / P) of it, or all of it where
+    decodes are `replicated` (vLLM 0.27-0.31)."""
     wanted = sorted({1, *(b for b in batches), *([max_concurrency] if max_concurrency > 0 else [])})
     points = tuple(decode_point(spec, tp, precision, context, b, profile, bandwidth, b <= max_concurrency, moe, dcp,
-                                pcp) for b in wanted)
-    one = decode_work(spec, tp, precision, context, 1, moe, dcp, pcp)
+                                pcp, replicated) for b in wanted)
+    one = decode_work(spec, tp, precision, context, 1, moe, dcp, pcp, replicated=replicated)
     return Decode(context, points, bandwidth, int(sum(one.weight_bytes.values())), int(one.kv_bytes),
                   profile_constants(profile, bandwidth))

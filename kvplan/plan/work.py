@@ -86,8 +86,10 @@ def _laid_out(moe) -> bool:
     return moe is not None and not moe.default
 
 
-def weight_bytes_read(spec: ModelSpec, tp: int, tokens: int, moe=None) -> dict:
-    """Bytes of each parameter group one GPU reads in one forward pass over `tokens` tokens (of this DP rank)."""
+def weight_bytes_read(spec: ModelSpec, tp: int, tokens: int, moe=None, copies: int = 1) -> dict:
+    """Bytes of each parameter group one GPU reads in one forward pass over `tokens` tokens (of this DP rank). `copies`:
+    of the ranks whose rows the MoE layers gather, how many carry the same tokens (P where every PCP rank runs the
+    same decode rows, vLLM 0.27-0.31: engines/vllm_pcp.py), so the experts read are those the distinct tokens touch."""
     out: dict = {}
     for group in spec.params:
         if group.name in NOT_STREAMED:
@@ -95,15 +97,17 @@ def weight_bytes_read(spec: ModelSpec, tp: int, tokens: int, moe=None) -> dict:
         share = touched_share(spec, tokens) if group.name == "experts" else 1.0
         split = 1 if group.name in REPLICATED else tp
         if group.name == "experts" and _laid_out(moe):
-            share, split = rank_expert_share(spec, moe, tokens * moe.gathered), 1
+            share, split = rank_expert_share(spec, moe, tokens * moe.gathered // copies), 1
         out[group.name] = out.get(group.name, 0.0) + _group_params(spec, group) * group.bytes_per_param * share / split
     return out
 
 
-def linear_flops(spec: ModelSpec, tp: int, tokens: int, head_tokens: int, moe=None) -> dict:
+def linear_flops(spec: ModelSpec, tp: int, tokens: int, head_tokens: int, moe=None, copies: int = 1) -> dict:
     """FLOPs of the weight matmuls on one GPU, per stored precision (it picks the tensor-core peak): every
     matrix over `tokens` rows padded to the MMA tile, routed experts each over the rows routed to it, the LM
-    head over `head_tokens` rows (decode: every sequence; prefill: the last token of the chunk)."""
+    head over `head_tokens` rows (decode: every sequence; prefill: the last token of the chunk). `copies`
+    (weight_bytes_read): the gathered rows are `copies` copies of their tokens, each copy multiplied, the experts
+    touched those of the distinct tokens."""
     out: dict = {}
     for group in spec.params:
         if group.name in NOT_STREAMED + NO_MATMUL:
@@ -112,10 +116,10 @@ def linear_flops(spec: ModelSpec, tp: int, tokens: int, head_tokens: int, moe=No
         split = 1 if group.name in REPLICATED else tp
         if group.name == "experts" and spec.experts and spec.experts_per_token:
             routed = tokens * moe.gathered if _laid_out(moe) else tokens
-            touched = touched_share(spec, routed)
+            touched = touched_share(spec, routed // copies)
             per_expert = routed * spec.experts_per_token / (spec.experts * touched)
             if _laid_out(moe):  # this GPU's touched experts (or slices of them), each over its routed rows
-                touched, split = rank_expert_share(spec, moe, routed), 1
+                touched, split = rank_expert_share(spec, moe, routed // copies), 1
             rows = touched * padded(per_expert)  # in units of "all experts' parameters"
         else:
             rows = padded(head_tokens if group.name == "lm_head" else tokens)
@@ -283,8 +287,8 @@ def dcp_exchange(spec: ModelSpec, tp: int, precision: Precision, batch: int, dcp
     return DcpExchange(dcp, calls, sent)
 
 
-def pcp_exchange(spec: ModelSpec, rows: int, pcp: int, dp: int = 1) -> DcpExchange:
-    """What one forward pass of `rows` rows a rank sends over its -pcp P group, as vLLM 0.32.0 and 0.34.0 run it (Model
+def pcp_exchange(spec: ModelSpec, rows: int, pcp: int, dp: int = 1, latent: bool = True) -> DcpExchange:
+    """What one forward pass of `rows` rows a rank sends over its -pcp P group, as vLLM 0.27.0-0.34.0 run it (Model
     Runner V2, -dcp 1), each collective an all-gather or reduce-scatter of which a ring sends (P - 1) / P:
     1. every attention layer all-gathers its ranks' new latent KV, kv_c_normed (kv_lora_rank) and k_pe (rope dims) in
        the model dtype, two calls, so that every rank writes the whole cache (v1/attention/ops/pcp.py 0.32.0:35-42
@@ -296,28 +300,34 @@ def pcp_exchange(spec: ModelSpec, rows: int, pcp: int, dp: int = 1) -> DcpExchan
        0.32.0:76-86); under DP these carry the D ranks' tokens DP's dispatch gathered first (`dp`);
     3. once a pass the model runner all-gathers the last hidden states to sample the whole batch on every rank
        (PCPManager.restore_hidden_states, v1/worker/gpu/pcp_manager.py 0.32.0:773-777).
-    Where a kind has no latent (kvplan plans -pcp for all-MLA models only) its KV gather is the K and V heads'."""
+    Where a kind has no latent (kvplan plans -pcp for all-MLA models only) its KV gather is the K and V heads'.
+    `latent` False: a 0.27-0.31 decode step, whose rows every rank runs and writes to its own cache, gathering no KV
+    (v1/attention/ops/pcp.py 0.29.0:16-22: "Keep replicated decode writes local"; engines/vllm_pcp.py)."""
     act = DTYPE_BYTES.get(spec.dtype, 2)
-    kv = sum(n * (layer.latent_dim if layer.kind == "mla" else 2 * layer.head_dim) for layer, n in layer_kinds(spec))
+    kv = sum(n * (layer.latent_dim if layer.kind == "mla" else 2 * layer.head_dim)
+             for layer, n in layer_kinds(spec)) if latent else 0
     moe_layers = spec.moe_layers if spec.experts else 0
     per_row = (kv * act + moe_layers * dp * (2 * spec.hidden_size + spec.experts) * act + spec.hidden_size * act)
-    attention_layers = sum(n for _, n in layer_kinds(spec))
+    attention_layers = sum(n for _, n in layer_kinds(spec)) if latent else 0
     return DcpExchange(pcp, 2 * attention_layers + 3 * moe_layers + 1, (pcp - 1) * rows * per_row)
 
 
 def decode_work(spec: ModelSpec, tp: int, precision: Precision, context: int, batch: int, moe=None,
-                dcp: int = 1, pcp: int = 1, head_rows: Optional[int] = None) -> PassWork:
+                dcp: int = 1, pcp: int = 1, head_rows: Optional[int] = None, replicated: bool = False) -> PassWork:
     """One decode step: `batch` sequences of `context` tokens each add one (on every DP rank, under `moe`). Under
     -dcp D (`dcp`) `context` is a GPU's share of each sequence, and its attention runs the D x heads / TP query heads
     its DCP group gathers over that share (dcp_exchange), as many FLOPs as heads / TP over the whole sequence. Under
     -pcp P (`pcp`) `batch` is one PCP rank's share of the engine's requests, whose cache it reads; the MoE layers run
-    the P ranks' (MoeLayout.gathered) and the LM head the engine's `head_rows` (pcp_exchange)."""
+    the P ranks' (MoeLayout.gathered) and the LM head the engine's `head_rows` (pcp_exchange). `replicated` (vLLM
+    0.27-0.31, engines/vllm_pcp.py decodes_replicated): every PCP rank runs the engine's whole `batch`, so the MoE
+    layers multiply P copies of each token and no latent KV is gathered."""
     dp = moe.dp if _laid_out(moe) and spec.experts else 1
+    copies = pcp if replicated else 1
     exchange = dcp_exchange(spec, tp, precision, batch, dcp) if dcp > 1 else None
-    gather = pcp_exchange(spec, batch, pcp, dp) if pcp > 1 else None
+    gather = pcp_exchange(spec, batch, pcp, dp, latent=not replicated) if pcp > 1 else None
     return PassWork(batch, tp, spec.dtype, spec.num_hidden_layers, spec.hidden_size,
-                    weight_bytes_read(spec, tp, batch, moe), batch * read_bytes(spec, tp, precision, context),
-                    linear_flops(spec, tp, batch, head_rows or batch, moe),
+                    weight_bytes_read(spec, tp, batch, moe, copies), batch * read_bytes(spec, tp, precision, context),
+                    linear_flops(spec, tp, batch, head_rows or batch, moe, copies),
                     batch * attention_flops(spec, tp // dcp, context - 1, 1, decode=True), dp, exchange, gather,
                     tile_flops(spec, tp, moe))
 

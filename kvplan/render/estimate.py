@@ -350,20 +350,31 @@ def speed_lines(plans: list, spell=str) -> list:
 
 
 def pcp_speed_lines(plans: list, spell=str) -> list:
-    """-pcp P: what its decode and prefill times are (plan/speed.py, plan/prefill.py), or why a release has none."""
+    """-pcp P: what its decode and prefill times are (plan/speed.py, plan/prefill.py), by how the release runs a
+    decode request (engines/vllm_pcp.py decodes_replicated: on every rank before 0.32, on one owner from 0.32)."""
+    timed = [p for p in plans if getattr(p, "pcp", None) and p.fits and p.decode]
+    copied = {pcp_decodes_replicated(p) for p in timed}
     lines = []
-    if any(getattr(p, "pcp", None) and p.fits and p.decode for p in plans):
+    if False in copied:
         lines.append(f"{spell('pcp')}: a batch is the engine's, each PCP rank decoding ceil(batch / P) of its requests "
                      "from its own copy of their cache, the MoE layers over all P ranks' tokens (experts over TP x "
                      "PCP); a prompt's chunk splits over the P ranks in 2P pieces (DualChunkSwap). Both add the "
                      "ranks' collectives over P each step: the new latent KV gathered every layer, the MoE's "
                      "all-gathers and reduce-scatter, the hidden states gathered to sample.")
-    if any(getattr(p, "pcp", None) and p.fits and not p.decode for p in plans):
-        lines.append(f"[yellow]{spell('pcp')}:[/yellow] decode and prefill are not estimated before vLLM 0.32 (ITL "
-                     "and tok/s read \"-\"): 0.27-0.31 run every decode request on every prefill context-parallel "
-                     "rank, the MoE layers over P copies of each token, which kvplan does not price "
-                     "(engines/vllm_pcp.py).")
+    if True in copied:
+        lines.append(f"{spell('pcp')}: vLLM 0.27-0.31 run every decode request on every PCP rank, so a step is pcp 1's "
+                     "at the whole batch but for the MoE layers, which run P copies of each token with the experts "
+                     "over TP x PCP, and the collectives over P (the MoE's all-gathers and reduce-scatter, the hidden "
+                     "states gathered to sample); a prompt's chunk splits over the P ranks in 2P pieces "
+                     "(DualChunkSwap), its new latent KV gathered every layer.")
     return lines
+
+
+def pcp_decodes_replicated(p: Plan) -> bool:
+    """Whether the plan's release runs every decode request on every PCP rank (engines/vllm_pcp.py)."""
+    from ..engines.vllm_pcp import decodes_replicated
+
+    return p.engine is not None and decodes_replicated(p.engine.version)
 
 
 def no_prompt_line(p: Plan) -> str:
@@ -645,11 +656,12 @@ def parallel_line(p: Plan, spell=str, swept: bool = False) -> str:
     """--data-parallel-size / --enable-expert-parallel: what the figures are one of, the deployment's total
     (parallel_capacity), and how decode is timed across the ranks; `swept`: the plans differ in max len or KV dtype,
     so the line names them as well as tp."""
-    if p.pcp and not p.decode:  # no decode or prefill time before vLLM 0.32 (speed_lines says why)
+    if p.pcp and not p.decode:  # no decode or prefill time (no GPU to time them on)
         return f"{parallel_capacity(p, spell, swept)}{eplb_note(p.parallel)}"
     if p.pcp:
+        share = "all" if pcp_decodes_replicated(p) else f"ceil(b / {p.pcp})"
         return (f"{parallel_capacity(p, spell, swept)} Decode at batch b = b requests on every DP rank in the same "
-                f"step, each PCP rank of a core decoding ceil(b / {p.pcp}) of them (MoE layers over all ranks' "
+                f"step, each PCP rank of a core decoding {share} of them (MoE layers over all ranks' "
                 f"tokens); time to first token with every DP rank's step as large.{eplb_note(p.parallel)}")
     return (f"{parallel_capacity(p, spell, swept)} Decode at batch b = b requests on every DP rank in the same step "
             f"(MoE layers over all ranks' tokens; under EP the busiest rank's touched experts); time to first token as "
