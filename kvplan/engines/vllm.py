@@ -157,7 +157,7 @@ def layer_specs(spec, tp: int, precision, settings: Settings, block_size: Option
     return specs, bs, lines
 
 
-def groups_for(specs, rules: Behaviour):
+def groups_for(specs, rules: Behaviour, listed: bool = False):
     """V0: no cache groups, every attention layer in one block table with the first one's page; its Mamba layers
     keep their states in the model's own cache (CacheEngine counts attention layers only: worker/cache_engine.py
     0.9.2:121-143; vllm_mamba_v0.py), so an attention-free model has no group. V1: kv_cache_groups.
@@ -167,13 +167,15 @@ def groups_for(specs, rules: Behaviour):
     treat it as full attention" (config.py 0.6.5:296-319, 0.7.3:329-354, 0.8.4:451-475; Gemma-2 before 0.6.5 turns
     its window off and caps max_model_len to it, config.py 0.6.3:176-184, 0.6.4:226-240: vllm_gemma2_window.py), and
     a chunked layer (Llama 4's irope) "will fall back to global attention" (attention/backends/flash_attn.py
-    0.8.4:625-628), the chunk unknown to the scheduler."""
+    0.8.4:625-628), the chunk unknown to the scheduler. `listed`: the config's sliding_window is a list, which
+    0.6.5-0.10.0 move off CacheConfig alike however its layers slide (vllm_window_list.py; earlier and later releases
+    refuse it)."""
     if rules.era == "v0":
         paged = [s if s is not None and s.kind != "mamba" else None for s in specs]
         first = next((s for s in paged if s is not None), None)
         if first is None:
             return (), []
-        if first.kind in ("sliding", "chunked") and (first.kind == "chunked" or any(
+        if first.kind in ("sliding", "chunked") and (first.kind == "chunked" or listed or any(
                 s is not None and (s.kind, s.window) != (first.kind, first.window) for s in paged)):
             first = replace(first, kind="full", window=0)  # no window V0's scheduler knows (docstring)
         return kv_cache_groups([first if s is not None else None for s in paged])[0], []
@@ -459,7 +461,7 @@ def start(spec, *, tp: int, precision, settings: Settings, available: list, stag
     settings = with_model_defaults(spec, settings, version)
     cache = cache_precision(spec, precision, capability, version, tp).name
     specs, bs, lines = layer_specs(spec, tp, precision, settings, block_size, rules, version, capability)
-    groups, padding = groups_for(specs, rules)
+    groups, padding = groups_for(specs, rules, bool(getattr(spec, "window_list", ())))
     sched = dcp_groups(groups, dcp)  # the groups as the scheduler counts a request's blocks (vllm_dcp.py)
     stages = stages or [set(range(len(specs)))]
     length = settings.max_model_len

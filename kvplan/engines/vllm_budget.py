@@ -704,7 +704,7 @@ def table_groups(spec, tp: int, settings, block_size: Optional[int], rules: Beha
     capability = ROCM if is_rocm(gpu) else cuda_capability(gpu)  # as the engine's plans
     specs, _, _ = layer_specs(spec, tp, precision, with_model_defaults(spec, settings, version), block_size, rules,
                               version, capability)
-    return tuple(group.spec for group in groups_for(specs, rules)[0])
+    return tuple(group.spec for group in groups_for(specs, rules, bool(getattr(spec, "window_list", ())))[0])
 
 
 def block_tables(settings, runner: Runner, version: str, rules: Behaviour, measured: bool, groups: tuple = (),

@@ -185,7 +185,9 @@ def with_cache_flags(spec, flags):
                                           for layer in spec.layers))
     if getattr(flags, "disable_sliding_window", False):
         spec = without_sliding_window(spec)
-        if getattr(spec, "rope_factors", ()):  # marked for 0.11's refusal beside a RoPE scaling (vllm_rope_len.py)
+        # marked for 0.11's refusal beside a RoPE scaling (vllm_rope_len.py), and for a list of windows, whose length
+        # check then fails in the releases that cannot read it (vllm_window_list.list_refusal)
+        if getattr(spec, "rope_factors", ()) or getattr(spec, "window_list", ()):
             spec = replace(spec, sliding_window_disabled=True)
     return spec
 
@@ -199,6 +201,8 @@ def config_window(spec) -> Optional[int]:
     (their own field; None where none slides, which covers use_sliding_window false: transformers then leaves it
     None)."""
     windows = {layer.sliding_window for layer in spec.layers if plain_sliding(layer)}
+    if windows and any(getattr(spec, "window_list", ())):  # a list's smallest (get_min_sliding_window, config.py
+        return min(window for window in spec.window_list if window)  # 0.6.4:1997-2002), the layers' or not
     return min(windows) if windows else None
 
 

@@ -404,11 +404,14 @@ def rope_window_refusal(spec, version: str) -> Optional[Refusal]:
 
 def config_read_refusal(spec, length: int, version: str) -> Optional[Refusal]:
     """The first refusals start-up meets, while ModelConfig reads the config and before anything reads the GPU: the
-    architecture (the release's registry), the length past the model's own (or the window --disable-sliding-window
-    caps it to) and a RoPE type the release cannot pair with that switch. The same on every GPU, so verify asks them
+    architecture (the release's registry), a list of per-layer windows (vllm_window_list.py), the length past the
+    model's own (or the window --disable-sliding-window caps it to) and a RoPE type the release cannot pair with that
+    switch. The same on every GPU, so verify asks them
     before torch (commands/verify.py); `spec` as the release views it (vllm_kv_dtype.release_view)."""
-    return architectures_refusal(registry_names(spec), version) or model_length_refusal(spec, length) or \
-        rope_window_refusal(spec, version)
+    from .vllm_window_list import list_refusal
+
+    return architectures_refusal(registry_names(spec), version) or list_refusal(spec, version) or \
+        model_length_refusal(spec, length) or rope_window_refusal(spec, version)
 
 
 def model_length_refusal(spec, length: int) -> Optional[Refusal]:
@@ -421,6 +424,8 @@ def model_length_refusal(spec, length: int) -> Optional[Refusal]:
                              getattr(spec, "length_key", "max_position_embeddings"))
     if refusal is None or not capped_by_release(spec):
         return refusal
-    return replace(refusal, remedy_flags=(), note="the sliding window vLLM caps Gemma 2's length to before 0.6.5, "
-                                                  "which serves the model's own; or VLLM_ALLOW_LONG_MAX_MODEL_LEN=1, "
-                                                  "at your own risk")
+    whose = "a list of windows' smallest in 0.6.4" if getattr(spec, "window_list", ()) else \
+        "Gemma 2's window before 0.6.5"
+    return replace(refusal, remedy_flags=(), note=f"the sliding window vLLM caps the length to ({whose}); 0.6.5 "
+                                                  f"serves the model's own; or VLLM_ALLOW_LONG_MAX_MODEL_LEN=1, at "
+                                                  f"your own risk")

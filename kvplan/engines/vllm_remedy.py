@@ -38,7 +38,7 @@ def release_boundaries(firsts_elsewhere=()) -> tuple:
     """The first release of every row of the rules a configuration refusal reads (and `firsts_elsewhere`: the
     engine's flags), oldest first, as vLLM names them."""
     from . import (vllm_config_read, vllm_index_share, vllm_kv_dtype, vllm_nvfp4, vllm_quant, vllm_registry,
-                   vllm_sparse, vllm_specs, vllm_v4_gpu, vllm_versions)
+                   vllm_sparse, vllm_specs, vllm_v4_gpu, vllm_versions, vllm_window_list)
 
     firsts = {(0, 2), parse_version(PINNED)}
     for table in (vllm_specs.DENSE_MLA_BLOCK_RULES, vllm_specs.HYBRID_ALIGN_RULES,
@@ -55,6 +55,7 @@ def release_boundaries(firsts_elsewhere=()) -> tuple:
     firsts.update(vllm_versions.KV_DTYPE_SINCE.values())
     firsts.update(firsts_elsewhere)
     firsts.update(parse_version(v) for v in vllm_config_read.ADDED_ARCHITECTURES.values())
+    firsts.update(vllm_window_list.boundaries())  # a list of per-layer windows, by release
     firsts.update(vllm_registry.retired_boundaries())  # where a dropped architecture is last served, then refused
     firsts.update(vllm_registry.unlisted_boundaries())  # a registry that drops an architecture, and one that lists it
     # the first release that builds a model encoder-only (a remedy skips it and those after: vllm_engine)

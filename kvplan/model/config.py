@@ -66,7 +66,8 @@ FIELDS = {
     **_ints("vocab_size padded_vocab_size", 1, MAX_VOCAB),
     **_ints("max_position_embeddings n_positions seq_length max_seq_len attention_chunk_size model_max_length "
             "sliding_window_size mamba_chunk_size", 1, MAX_TOKENS),
-    **_ints("sliding_window", 0, MAX_TOKENS),  # 0 (or null) means no window
+    # one window for every layer (0 or null: none), or a list of per-layer windows (WINDOW_LIST)
+    "sliding_window": ("window",),
     **{name: ("bool",) for name in "multi_query new_decoder_architecture use_sliding_window tie_word_embeddings "
        "attention_bias mlp_bias parallel_attn mamba_proj_bias mamba_conv_bias use_conv_bias norm_topk_prob "
        "tie_embedding conv_bias block_auto_adjust_ff_dim use_expert_bias add_swa_attention_sink_bias".split()},
@@ -145,11 +146,31 @@ def checked_int(key: str, value: Any, minimum: int, maximum: int) -> int:
     return number
 
 
+# sliding_window as a list: layer i attends within entry i % len (null: in full), as vLLM 0.6.5-0.10.0's llama.py reads
+# it (LlamaAttention, 0.6.6:171-182, 0.10.0:170-181); what each release makes of it: engines/vllm_window_list.py
+WINDOW_LIST = ("config field 'sliding_window' must be an integer >= 0 (0 or null: no window) or a non-empty list of "
+               "per-layer windows (positive integers, null for a full-attention layer), got {value}.")
+
+
+def _check_window(key: str, value: Any) -> None:
+    if not isinstance(value, list):
+        if as_int(value) is None:
+            raise KvplanError(WINDOW_LIST.format(value=json_value(value)))
+        checked_int(key, value, 0, MAX_TOKENS)
+        return
+    numbers = [as_int(item) for item in value if item is not None]
+    if not value or len(value) > MAX_LAYERS or None in numbers or \
+            any(not 1 <= number <= MAX_TOKENS for number in numbers):
+        raise KvplanError(WINDOW_LIST.format(value=json_value(value)))
+
+
 def _check_field(key: str, value: Any) -> None:
     spec = FIELDS[key]
     kind = spec[0]
     if kind == "int":
         checked_int(key, value, spec[1], spec[2])
+    elif kind == "window":
+        _check_window(key, value)
     elif kind == "bool" and not isinstance(value, bool):
         raise KvplanError(f"config field '{key}' must be true or false, got {json_value(value)}.")
     elif kind == "str" and not isinstance(value, str):
@@ -329,6 +350,8 @@ class Config:
     def _bidirectional_window(self, family: str) -> None:
         """sliding_window as the family's config class rewrites it for a two-sided window (BIDIRECTIONAL_WINDOW)."""
         trigger, flag = BIDIRECTIONAL_WINDOW.get(family), self.fields.get("use_bidirectional_attention")
+        if trigger is None or isinstance(self.fields.get("sliding_window"), list):
+            return
         window = self.optional_int("sliding_window", maximum=MAX_TOKENS)
         if trigger is None or flag != trigger or not isinstance(flag, type(trigger)) or not window:
             return
@@ -351,7 +374,9 @@ class Config:
                                   f"attn_layer_period ({period}): otherwise no layer is attention.")
         positions = self.int(POSITION_KEYS, required=False, maximum=MAX_TOKENS)
         for window_key in ("sliding_window", "attention_chunk_size"):
-            window = self.optional_int(window_key, maximum=MAX_TOKENS)
+            value = self.fields.get(window_key)
+            window = max((as_int(w) for w in value if w is not None), default=0) if isinstance(value, list) else \
+                self.optional_int(window_key, maximum=MAX_TOKENS)
             in_use = window_key != "sliding_window" or self.fields.get("use_sliding_window") is not False
             if positions and in_use and window > positions:
                 self.notes.append(f"{window_key} ({window:,}) exceeds max_position_embeddings ({positions:,}): "
@@ -402,7 +427,19 @@ class Config:
                 return default
             also = f" (nor {', '.join(keys[1:])})" if len(keys) > 1 else ""
             raise KvplanError(f"config field '{keys[0]}' is missing{also}; it must be a positive integer.")
+        if key == "sliding_window" and isinstance(value, list):
+            raise KvplanError(f"config field 'sliding_window' is a list of per-layer windows, which kvplan reads only "
+                              f"where no other field types the layers ({self.name}'s rules want one window); give "
+                              f"one integer.")
         return checked_int(key, value, minimum, maximum)
+
+    def window_list(self) -> tuple:
+        """sliding_window where it is a list of per-layer windows (WINDOW_LIST; None: a full-attention layer), with
+        use_sliding_window not false; () otherwise."""
+        value = self.fields.get("sliding_window")
+        if not isinstance(value, list) or self.fields.get("use_sliding_window") is False:
+            return ()
+        return tuple(None if item is None else as_int(item) for item in value)
 
     def optional_int(self, keys, *, minimum: int = 0, maximum: int = MAX_COUNT) -> int:
         """An optional count: 0 when absent; checked like int() when present."""

@@ -4,6 +4,7 @@ parameter groups and the cache layout both follow from this one answer."""
 from __future__ import annotations
 
 import math
+from typing import Optional
 from dataclasses import replace
 
 from ..errors import json_value, KvplanError
@@ -55,7 +56,13 @@ MAMBA2_HEAD_DIM = ("mamba_head_dim", "mamba_d_head")
 def _window_on(cfg: Config) -> bool:
     window = cfg.get("sliding_window")
     on = isinstance(window, (int, float)) and not isinstance(window, bool) and window > 0
-    return on and cfg.get("use_sliding_window", True) is not False
+    return (on or any(cfg.window_list())) and cfg.get("use_sliding_window", True) is not False
+
+
+def listed_window(cfg: Config, i: int) -> Optional[int]:
+    """Layer i's entry of a per-layer sliding_window list (config.WINDOW_LIST): entry i % len, None for full."""
+    windows = cfg.window_list()
+    return windows[i % len(windows)]
 
 
 # Families whose attention layers vLLM builds with a learned sink a query head (Attention(..., sinks=...)), which the
@@ -140,6 +147,8 @@ def mixer_kinds(cfg: Config, n: int) -> tuple[list, str]:
             return cfg.per_layer("no_rope_layers", n, {"1": "chunked", "0": "full"}), "no_rope_layers"
         every = cfg.int("no_rope_layer_interval", default=4)
         return ["full" if (i + 1) % every == 0 else "chunked" for i in range(n)], "attention_chunk_size"
+    if window_on and cfg.window_list():  # per-layer windows, the list repeated over the layers
+        return ["full" if listed_window(cfg, i) is None else "sliding" for i in range(n)], "the sliding_window list"
     if window_on and cfg.has("max_window_layers") and "use_sliding_window" in cfg.fields:
         first = cfg.int("max_window_layers", minimum=0)  # Qwen2: layers from max_window_layers on slide
         return ["sliding" if i >= first else "full" for i in range(n)], "max_window_layers"
@@ -654,7 +663,11 @@ def cache_layers(cfg: Config, kinds: list, attention) -> tuple:
             layers.append(attention)
         elif kind in ("sliding", "chunked"):
             key = "attention_chunk_size" if kind == "chunked" else "sliding_window"
-            window = cfg.int(key, maximum=MAX_TOKENS)
+            window = listed_window(cfg, i) if kind == "sliding" and cfg.window_list() else \
+                cfg.int(key, maximum=MAX_TOKENS)
+            if window is None:
+                raise KvplanError(f"config field 'sliding_window' gives layer {i} no window (null) where the config's "
+                                  f"other fields make it a sliding layer; give it a window.")
             if mla:
                 raise KvplanError(f"config combines MLA (kv_lora_rank) with windowed layers ({key}); "
                                   "kvplan does not model that pairing.")

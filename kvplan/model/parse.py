@@ -232,6 +232,7 @@ def _parse_config(raw: Any, name: str, weights: Optional[Weights], transformers:
         config_ssm_dtype=_named_state_dtype(raw, "mamba_ssm_dtype"),
         attention_sinks=attention_sinks(cfg, kinds),
         attention_softcap=attention_softcap(cfg),
+        window_list=cfg.window_list(),
         quantization=checkpoint_method(cfg.get("quantization_config")),
         quantization_fields=quantization_fields(cfg.get("quantization_config")),
         module_settings=module_settings(cfg, hidden=hidden, layers=n, heads=heads, kv_heads=kv, head_dim=head_dim),

@@ -204,6 +204,10 @@ class ModelSpec:
     # whether each decoder layer's sparse latent runs its own indexer as the config says (vLLM 0.32's reading) where a
     # release's view gave every one an indexer (engines/vllm_index_share.py index_view); (): the layers say it
     config_index_leaders: tuple = ()
+    # the config's sliding_window where it is a list of per-layer windows (model/config.py WINDOW_LIST; None for a
+    # full-attention layer), as written, which each vLLM release reads its own way (engines/vllm_window_list.py); ()
+    # for one window or none
+    window_list: tuple = ()
     sliding_window_disabled: bool = False  # --disable-sliding-window asked (engines/vllm_cache_flags.with_cache_flags)
     # what a release's view changed where it turned the window off itself (Gemma 2 before vLLM 0.6.5:
     # engines/vllm_gemma2_window.py window_view), to view the config again for another release; (): nothing
