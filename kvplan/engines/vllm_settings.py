@@ -28,7 +28,7 @@ from ..errors import FieldError
 from .vllm_mamba_mode import _is_hybrid, _mamba_prefix_class
 from .vllm_media_floor import raised_note
 from .vllm_prefix_flag import as_asked
-from .vllm_versions import PINNED, Behaviour, behaviour, parse_version, release_rule
+from .vllm_versions import PINNED, Behaviour, behaviour, in_span, parse_version, release_rule
 
 GiB = 2**30
 
@@ -84,6 +84,10 @@ def early_v0_batched_tokens(max_model_len: int, rules: Behaviour, version: str, 
 
 
 WHOLE_PROMPT_FLOOR_SINCE = (0, 11, 1)  # engine/arg_utils.py 0.11.1:2013-2018 (0.34.0:3231-3236): max(len, default)
+# [from, before): V1 with chunked prefill off sets max_num_batched_tokens to max_model_len whatever was given
+# (_set_default_args_v1, engine/arg_utils.py 0.9.2:1601-1602, 0.10.0:1556-1557; a pooling model is V1's from 0.9.2);
+# from 0.10.1 only where it is left to vLLM (0.10.1.1:1699-1701)
+WHOLE_PROMPT_OVERRIDES = ((0, 9, 2), (0, 10, 1))
 
 
 def whole_prompt_batch(default: int, max_model_len: int, version: str) -> int:
@@ -148,6 +152,9 @@ def resolve_settings(max_model_len: int, gpu_name: str, gpu_memory: int, pp: int
         default = early_v0_batched_tokens(max_model_len, rules, version, multimodal, chunked_prefill)
     elif not chunked_prefill:
         default = whole_prompt_batch(default, max_model_len, version)
+    settable = rules.batch_defaults in ("v0", "v0.8") or chunked_prefill or not in_span(version, WHOLE_PROMPT_OVERRIDES)
+    if not settable:
+        max_num_batched_tokens = None  # vLLM's own pick, whatever was given
     seqs = seqs if max_num_seqs is None else max_num_seqs
     tokens, raised, picked = max_num_batched_tokens, "", None
     if tokens is None:  # arg_utils.py _set_default_max_num_seqs_and_batched_tokens_args: the floor, then the cap
@@ -157,7 +164,7 @@ def resolve_settings(max_model_len: int, gpu_name: str, gpu_memory: int, pp: int
     if max_num_seqs is None and caps_default_seqs(rules, version):
         seqs = min(seqs, tokens)
     check_batch(tokens, seqs, max_model_len, chunked_prefill, version, max_num_batched_tokens is not None,
-                max_num_seqs is not None, raised)
+                max_num_seqs is not None, raised, settable)
     asynchronous = async_scheduling is not False  # on by default (0.14+) unless something turns it off
     if not rules.concurrent_batches:
         batches = 1
@@ -212,14 +219,15 @@ def caps_default_seqs(rules: Behaviour, version: str) -> bool:
 
 
 def check_batch(tokens: int, seqs: int, max_model_len: int, chunked_prefill: bool, version: str, tokens_given: bool,
-                seqs_given: bool, raised: str = "") -> None:
-    """SchedulerConfig's two checks, in vLLM's order (above DEFAULT_SEQS_RULES), on the settings it would take."""
+                seqs_given: bool, raised: str = "", tokens_settable: bool = True) -> None:
+    """SchedulerConfig's two checks, in vLLM's order (above DEFAULT_SEQS_RULES), on the settings it would take;
+    `tokens_settable` False where vLLM replaces a given max_num_batched_tokens (WHOLE_PROMPT_OVERRIDES)."""
     if tokens < max_model_len and not chunked_prefill:
         raise short_batch(tokens, max_model_len, seqs, version)
     if tokens >= seqs:
         return
     if seqs_given or not tokens_given:
-        raise more_seqs_than_tokens(seqs, tokens, None if tokens_given else raised)
+        raise more_seqs_than_tokens(seqs, tokens, None if tokens_given else raised, tokens_settable)
     raise fewer_tokens_than_default_seqs(tokens, seqs, version)
 
 
@@ -244,16 +252,21 @@ def fewer_tokens_than_default_seqs(tokens: int, seqs: int, version: str) -> Fiel
                       f"max_num_seqs to {tokens} or less.", names=("max_num_batched_tokens", "max_num_seqs"))
 
 
-def more_seqs_than_tokens(seqs: int, tokens: int, raised: Optional[str]) -> FieldError:
+def more_seqs_than_tokens(seqs: int, tokens: int, raised: Optional[str], tokens_settable: bool = True) -> FieldError:
     """vLLM's refusal of more sequences than batched tokens, on max_num_seqs; `raised`: None where the user gave
     the batched tokens, else why vLLM's own pick is what it is ("" for the GPU's default). The remedy names both
     limits by their keys (FieldError.names), which the caller writes its own way (the command line's flags); a pick
-    of vLLM's is named in a code span, as vLLM's setting, which no caller respells (errors.respelled)."""
+    of vLLM's is named in a code span, as vLLM's setting, which no caller respells (errors.respelled).
+    `tokens_settable` False: vLLM sets the batched tokens to max_model_len whatever is given (WHOLE_PROMPT_OVERRIDES),
+    so only max_num_seqs helps."""
     limit = f"max_num_batched_tokens {tokens}" if raised is None else \
         f"vLLM's `max_num_batched_tokens` {tokens} (the default here{f': {raised}' if raised else ''})"
+    if not tokens_settable:
+        limit = f"vLLM's `max_num_batched_tokens` {tokens} (max_model_len, whatever is given, with chunked prefill off)"
+    remedy = f"max_num_batched_tokens to {seqs} or more, or " if tokens_settable else ""
     return FieldError("max_num_seqs", f"{seqs} is more than {limit}, which vLLM refuses (\"max_num_batched_tokens "
                                       f"({tokens}) must be greater than or equal to max_num_seqs ({seqs})\"); set "
-                                      f"max_num_batched_tokens to {seqs} or more, or max_num_seqs to {tokens} or less.",
+                                      f"{remedy}max_num_seqs to {tokens} or less.",
                       names=("max_num_batched_tokens", "max_num_seqs"))
 
 

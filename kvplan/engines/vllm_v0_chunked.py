@@ -1,11 +1,12 @@
 """Whether vLLM's V0 engine turns chunked prefill on by default: one rule for every release up to 0.7.3
-(EngineArgs.create_engine_config) and for 0.8-0.10.1 where they fall back to V0 (_set_default_args_v0), which
+(EngineArgs.create_engine_config) and for 0.8-0.10.2 where they fall back to V0 (_set_default_args_v0), which
 vllm_settings.resolve_settings reads for V0's max_num_batched_tokens (the whole length without it, the release's chunk
 with it) and for SchedulerConfig's refusal of fewer batched tokens than max_model_len without it (check_batch).
 
 With --enable-chunked-prefill unset (kvplan does not take it) V0 turns it on only where max_model_len > 32,768, from
 0.5.3 (arg_utils.py 0.5.3:747-769; up to 0.5.2 it stays off: enable_chunked_prefill False, 0.5.2:85), and none of
-these holds (KEEPS_OFF; engine/arg_utils.py lines of the releases read, 0.5.3-0.7.3 and 0.8.0 / 0.9.2 / 0.10.1.1):
+these holds (KEEPS_OFF; engine/arg_utils.py lines of the releases read, 0.5.3-0.7.3 and 0.8.0 / 0.9.2 / 0.10.1.1 /
+0.10.2, the last with V0: 0.10.2:1566-1597):
 - a multimodal model, from 0.6.1.post2 (kvplan reads a post-release as its base: from 0.6.2): 0.6.1.post2:887,
   0.6.3:944, 0.6.5:1072-1073, 0.7.3:1172-1173, then "is_multimodal_model or use_mla" (0.9.2:1514, 0.10.1.1:1529);
 - MLA, from 0.8 (the same line). 0.7.1-0.7.3 turn it off for MLA only in VllmConfig.__post_init__ ("MLA is enabled;
@@ -27,26 +28,28 @@ these holds (KEEPS_OFF; engine/arg_utils.py lines of the releases read, 0.5.3-0.
   naming a non-attention layer (0.5.4:757-764, 0.6.2:922-928; config.py 0.5.4:402-426, 0.6.2:538-562), which among
   the classes these releases serve only Jamba's config carries (Mamba's has none, so it counts as attention);
   gone in 0.6.3 (0.6.3:946-951);
-- the pooling runner, from 0.6.5 (runner_type != "pooling", 0.6.5:1083, 0.7.3:1184, 0.9.2:1529, 0.10.1.1:1542);
-  before, an embedding model's chunked prefill follows the rest.
+- the pooling runner, 0.6.5-0.10.1 (runner_type != "pooling", 0.6.5:1083, 0.7.3:1184, 0.9.2:1529, 0.10.1.1:1542;
+  gone in 0.10.2:1584-1585); before, an embedding model's chunked prefill follows the rest.
 """
 
 from __future__ import annotations
 
 from typing import Optional
 
+from .vllm_v1_oracle import ORACLE
 from .vllm_versions import in_span, release_rule
 
 V0_LONG_CONTEXT = 32768  # use_long_context: max_model_len past it (arg_utils.py 0.5.3:747, 0.9.2:1511)
-LONG_CHUNKED = ((0, 5, 3), (0, 10, 2))  # [from, before): the releases whose V0 turns it on past 32K (docstring)
+V0_BEFORE = ORACLE[1]  # the first release without V0: 0.10.2 still falls back to it (vllm_v1_oracle.v0_fallback)
+LONG_CHUNKED = ((0, 5, 3), V0_BEFORE)  # [from, before): the releases whose V0 turns it on past 32K (docstring)
 # (what keeps it off, [from, before)), in the docstring's order
 KEEPS_OFF = (
-    ("a multimodal model", ((0, 6, 2), (0, 10, 2))),
-    ("MLA", ((0, 8), (0, 10, 2))),
-    ("ROCm", ((0, 6, 5), (0, 10, 2))),
-    ("a sliding window", ((0, 5, 3), (0, 10, 2))),
-    ("--speculative-config", ((0, 5, 3), (0, 10, 2))),
-    ("--enable-lora", ((0, 5, 3), (0, 10, 2))),
+    ("a multimodal model", ((0, 6, 2), V0_BEFORE)),
+    ("MLA", ((0, 8), V0_BEFORE)),
+    ("ROCm", ((0, 6, 5), V0_BEFORE)),
+    ("a sliding window", ((0, 5, 3), V0_BEFORE)),
+    ("--speculative-config", ((0, 5, 3), V0_BEFORE)),
+    ("--enable-lora", ((0, 5, 3), V0_BEFORE)),
     ("--enable-prefix-caching", ((0, 5, 3), (0, 6, 1))),
     ("Mamba layers", ((0, 5, 4), (0, 6, 3))),
     ("the pooling runner", ((0, 6, 5), (0, 10, 2))),
