@@ -45,6 +45,7 @@ from .vllm_config_read import config_read_refusal
 from .vllm_ct_kv import kv_scheme_refusal
 from .vllm_fa4_fp8_block import fa4_fp8_block
 from .vllm_gemma4_backend import forced_triton_refusal
+from .vllm_hybrid_manager import TOKENS_OVER_LENGTH, per_layer_groups, plan_specs
 from .vllm_index_share import index_share_refusal
 from .vllm_kv_dtype import cache_precision, config_hook_line
 from .vllm_mamba_mode import mamba_all_mode
@@ -63,7 +64,7 @@ from .vllm_specs import (attention_block_size, dense_mla_backend, hybrid_block_s
                          mamba_all_blocks, prefill_checkpoint_alignment)
 from .vllm_triton_fp8 import triton_fp8_refusal
 from .vllm_v4_pool import check_block, concurrency_blocks, kernel_pages, kernel_stride, pool_block, v4_pool_rule
-from .vllm_versions import PINNED, Behaviour, behaviour, parse_version, release_rule
+from .vllm_versions import PINNED, Behaviour, behaviour, in_span, parse_version, release_rule
 
 GiB = 2**30
 
@@ -180,6 +181,34 @@ def groups_for(specs, rules: Behaviour, listed: bool = False):
             first = replace(first, kind="full", window=0)  # no window V0's scheduler knows (docstring)
         return kv_cache_groups([first if s is not None else None for s in paged])[0], []
     return kv_cache_groups(specs)
+
+
+def v1_planned(specs, rules: Behaviour, version: str, flags=None):
+    """vllm_hybrid_manager.plan_specs for a V1 start (None for V0's, whose groups_for has its own rule)."""
+    if rules.era == "v0":
+        return None
+    method = getattr(getattr(flags, "speculative", None), "method", "") or ""
+    return plan_specs(specs, version, method)
+
+
+def _layer_check(specs, settings: Settings, check):
+    """(check, priced) pricing each layer of a worker's `stage` at its own spec (per_layer_groups), as
+    check_enough_kv_cache_memory sums them; `check` the grouped one, whose other terms stay."""
+    layers = per_layer_groups(specs)
+
+    def own(stage) -> tuple:
+        return tuple(g for g in layers if g.layers[0] in stage)
+
+    def checked(memory: int, per_block: int, stage=(), **terms):
+        mine = own(stage)
+        return check(memory, per_block, groups=mine, per_request=blocks_per_request(mine, settings,
+                                                                                     settings.max_model_len), **terms)
+    return checked, lambda stage: _stage_block(own(stage), stage)
+
+
+def _on(stage, planned) -> dict:
+    """The worker's layers for a check that prices them one by one (_layer_check)."""
+    return {"stage": stage} if planned else {}
 
 
 def blocks_per_request(groups, settings: Settings, max_model_len: int) -> int:
@@ -341,6 +370,8 @@ def size_lines(num_blocks: int, per_request: int, groups, settings: Settings, ru
         tokens = num_blocks // len(groups) * block
     else:
         tokens = int(concurrency * length)
+    if in_span(version, TOKENS_OVER_LENGTH):  # 0.8.0-0.9.0: a sliding window's request counted at its whole length
+        concurrency = tokens / length
     size = f"GPU KV cache size: {tokens:,} tokens"
     most = f"Maximum concurrency for {length:,} tokens per request: {concurrency:.2f}x"
     return tokens, concurrency, [f"{size}, {most}"] if rules.one_log_line else [size, most]
@@ -461,7 +492,8 @@ def start(spec, *, tp: int, precision, settings: Settings, available: list, stag
     settings = with_model_defaults(spec, settings, version)
     cache = cache_precision(spec, precision, capability, version, tp).name
     specs, bs, lines = layer_specs(spec, tp, precision, settings, block_size, rules, version, capability)
-    groups, padding = groups_for(specs, rules, bool(getattr(spec, "window_list", ())))
+    planned = v1_planned(specs, rules, version, flags)  # no hybrid manager, or one turned off (vllm_hybrid_manager)
+    groups, padding = groups_for(planned.grouped if planned else specs, rules, bool(getattr(spec, "window_list", ())))
     sched = dcp_groups(groups, dcp)  # the groups as the scheduler counts a request's blocks (vllm_dcp.py)
     stages = stages or [set(range(len(specs)))]
     length = settings.max_model_len
@@ -483,17 +515,21 @@ def start(spec, *, tp: int, precision, settings: Settings, available: list, stag
     if not groups:  # V0, attention-free: no KV block, a request holds a state slot only (attention_free_start)
         return attention_free_start(version, available, bs, settings, cache, lines, gpu_name)
     profiled = [m.profiled_bytes for m in measured] if measured else available
+    lines += planned.config_lines if planned else ()
     if rules.era != "v0":  # V0 logged a "Memory profiling results" line instead
         lines += [f"Available KV cache memory: {format_gib(a)} GiB" for a in dict.fromkeys(profiled)]
+        lines += planned.cache_lines if planned else ()
         lines += [f"Add {pad} padding layers, may waste at most {100 * pad / n:.2f}% KV cache memory"
                   for pad, n in padding]
     check = partial(memory_refusal, groups=sched, settings=settings, per_request=per_request, rules=rules,
                     engines=checked_engines(engines, version))
+    if planned:  # check_enough_kv_cache_memory reads the runner's specs, layer by layer, before they are unified
+        check, priced = _layer_check(planned.checked, settings, check)
     util = measured[0].gpu_util if measured else None
     if measured:  # get_kv_cache_configs checks the profiled figure of every worker before warmup
         refusal = next((r for stage, memory in zip(stages, profiled)
-                        if (r := check(memory, priced(stage),
-                                       hint=more_memory_hint(rules, util, after_warmup=False))) is not None), None)
+                        if (r := check(memory, priced(stage), hint=more_memory_hint(rules, util, after_warmup=False),
+                                       **_on(stage, planned))) is not None), None)
     blocks = []
     rule = override_rule(version, rules) if override else None
     too_big = None  # (bytes N blocks take, bytes the budget leaves) on the first stage short of them
@@ -513,7 +549,7 @@ def start(spec, *, tp: int, precision, settings: Settings, available: list, stag
             memory = min(fit, measured[index].profiled_bytes // per_block) * per_block
         blocks.append(override if rule in ("checked", "after_check") else memory // per_block)
         if refusal is None and not measured and rules.era != "v0":
-            refusal = check(memory, priced(stage), hint=more_memory_hint(rules, util))
+            refusal = check(memory, priced(stage), hint=more_memory_hint(rules, util), **_on(stage, planned))
     if rule is not None and rules.era == "v0" and blocks:
         lines.append(v0_override_line(stages, available, block_of, override))
     if refusal is None and rules.era == "v0" and blocks:  # every V0 worker checks the count the executor logs

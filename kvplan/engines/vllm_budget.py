@@ -696,7 +696,7 @@ def table_groups(spec, tp: int, settings, block_size: Optional[int], rules: Beha
     `kv_dtype`): the dtype sets a Mamba hybrid's attention block (matched to the state's page: 0.34.0
     platforms/interface.py:797 _align_hybrid_block_size) and a dense MLA backend's block, so a table's width."""
     from ..model.precision import resolve_kv_dtype
-    from .vllm import groups_for, layer_specs
+    from .vllm import groups_for, layer_specs, v1_planned
     from .vllm_settings import with_model_defaults
     from .vllm_sparse import ROCM
 
@@ -704,6 +704,8 @@ def table_groups(spec, tp: int, settings, block_size: Optional[int], rules: Beha
     capability = ROCM if is_rocm(gpu) else cuda_capability(gpu)  # as the engine's plans
     specs, _, _ = layer_specs(spec, tp, precision, with_model_defaults(spec, settings, version), block_size, rules,
                               version, capability)
+    planned = v1_planned(specs, rules, version)  # sliding layers planned as full (vllm_hybrid_manager)
+    specs = planned.grouped if planned else specs
     return tuple(group.spec for group in groups_for(specs, rules, bool(getattr(spec, "window_list", ())))[0])
 
 

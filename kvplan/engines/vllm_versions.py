@@ -26,6 +26,8 @@ special cases scattered through the engine.
 - 0.20 on: CUDA graph memory profiled and subtracted (gpu_worker.py determine_available_memory), as the model
   runner counts it; 0.22 on: the model runner (V1 or Model Runner V2) picked per model, which decides that term
   and the profile's sampler pass (vllm_runner.py).
+- V1 0.8.0-0.9.0 has no hybrid KV cache manager: sliding layers beside full ones (and chunked ones to 0.9.x) are
+  planned as full attention, one group; 0.10.1-0.13.x turn it off for chunked local attention (vllm_hybrid_manager.py).
 - up to 0.25 a sliding or chunked layer reserves window - 1 + one batch (v1/kv_cache_interface.py
   SlidingWindowSpec.max_memory_usage_bytes: max_num_batched_tokens, whatever the pipeline or async scheduling,
   which is on by default from 0.14); from 0.26 max_in_flight_tokens = VllmConfig.max_concurrent_batches x

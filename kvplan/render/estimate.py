@@ -563,6 +563,13 @@ def footnotes(result, plans: list, spell=str) -> list:
             head = f"[red]max len {p.context:,} {p.kv_dtype} tp {p.tp}"
             lines.append(f"{head} starts but holds no request:[/red] {p.suggestion(spell)}." if _engine(p).starts
                          else f"{head} does not fit:[/red] {v0_shares(_engine(p))}; {p.suggestion(spell)}.")
+        elif not p.fits and _engine(p) is not None and _engine(p).starts and _engine(p).blocks_per_request:
+            # its start-up check passed, its pool holds less (vllm_hybrid_manager.py: 0.8.3-0.9.0 check the sliding
+            # layers at their window, then size the pool with every layer in full)
+            e = _engine(p)
+            lines.append(f"[red]max len {p.context:,} {p.kv_dtype} tp {p.tp} starts but holds no request:[/red] "
+                         f"one request of max len needs {e.blocks_per_request:,} of the {e.num_gpu_blocks:,} blocks "
+                         f"vLLM {e.version} has; {p.suggestion(spell)}.")
         elif not p.fits:
             lines.append(f"[red]max len {p.context:,} {p.kv_dtype} tp {p.tp} does not fit:[/red] one request "
                          f"needs {size(p.kv_bytes_per_sequence_per_gpu)} of KV per GPU, the budget is "
