@@ -38,16 +38,16 @@ def test_json_keys_after_pp_only_with_dcp():
     assert estimate_plan(DSV3, *H200, "--cp-kv-cache-interleave-size", "4").keys() == plain.keys()
     dcp = estimate_plan(DSV3, *H200, "-dcp", "8")
     keys = list(dcp)
-    assert keys[keys.index("pp") + 1:keys.index("pp") + 3] == ["dcp", "dcp_interleave"]
-    assert (dcp["tp"], dcp["pp"], dcp["dcp"], dcp["dcp_interleave"]) == (8, 1, 8, 1)
-    assert [k for k in keys if k not in ("dcp", "dcp_interleave")] == list(plain)
+    assert keys[keys.index("pp") + 1:keys.index("pp") + 4] == ["dcp", "dcp_interleave", "dcp_comm_backend"]
+    assert (dcp["tp"], dcp["pp"], dcp["dcp"], dcp["dcp_interleave"], dcp["dcp_comm_backend"]) == (8, 1, 8, 1, "ag_rs")
+    assert [k for k in keys if k not in ("dcp", "dcp_interleave", "dcp_comm_backend")] == list(plain)
     assert estimate_plan(DSV3, *H200, "-dcp", "4", "--cp-kv-cache-interleave-size", "8")["dcp_interleave"] == 8
 
 
 def test_yaml_carries_dcp():
     result = run_kvplan("estimate", DSV3, *H200, "-dcp", "2", "--format", "yaml")
     assert result.returncode == 0, result.stderr
-    assert "\n  pp: 1\n  dcp: 2\n  dcp_interleave: 1\n" in result.stdout
+    assert "\n  pp: 1\n  dcp: 2\n  dcp_interleave: 1\n  dcp_comm_backend: ag_rs\n" in result.stdout
 
 
 def test_check_row_carries_dcp_where_set(tmp_path):

@@ -21,7 +21,8 @@ from .flags import (CAPTURE_SIZES_HELP, MAX_CAPTURE_HELP, PCP_HELP,  # noqa: I00
                     MAMBA_CACHE_DTYPE_HELP, MAMBA_SSM_CACHE_DTYPE_HELP, DISABLE_SLIDING_WINDOW_HELP,
                     FULLY_SHARDED_LORAS_HELP, RUNNER_HELP, CONVERT_HELP, POOLER_CONFIG_HELP, PREFIX_CACHING_HELP,
                     MAMBA_BLOCK_SIZE_HELP, loose_capture_sizes, prefix_caching_typed,
-                    DCP_HELP, DCP_INTERLEAVE_HELP, DP_HELP, ENFORCE_EAGER_HELP, EP_HELP, EPLB_CONFIG_HELP, EPLB_HELP,
+                    DCP_HELP, DCP_INTERLEAVE_HELP, DCP_COMM_BACKEND_HELP, DP_HELP, ENFORCE_EAGER_HELP, EP_HELP,
+                    EPLB_CONFIG_HELP, EPLB_HELP,
                     REDUNDANT_HELP,
                     GPU_BLOCKS_OVERRIDE_HELP, SPECULATIVE_HELP,
                     FORMAT_HELP, GPU_UTIL_HELP, HUB_TIMEOUT_HELP, KV_BUDGET_HELP, KV_DTYPE_HELP,
@@ -177,6 +178,7 @@ DATA_PARALLEL_SIZE = typer.Option(None, "-dp", "--data-parallel-size", "--dp", h
 DECODE_CONTEXT_PARALLEL_SIZE = typer.Option(None, "-dcp", "--decode-context-parallel-size", "--dcp", help=DCP_HELP)
 DCP_INTERLEAVE = typer.Option(None, "--cp-kv-cache-interleave-size", "--dcp-kv-cache-interleave-size",
                               help=DCP_INTERLEAVE_HELP)
+DCP_COMM_BACKEND = typer.Option(None, "--dcp-comm-backend", help=DCP_COMM_BACKEND_HELP)
 PREFILL_CONTEXT_PARALLEL_SIZE = typer.Option(None, "-pcp", "--prefill-context-parallel-size", "--pcp", help=PCP_HELP)
 ENABLE_EXPERT_PARALLEL = typer.Option(False, "--enable-expert-parallel", "-ep", help=EP_HELP)
 ENABLE_EPLB = typer.Option(False, "--enable-eplb", help=EPLB_HELP)
@@ -281,6 +283,7 @@ def estimate(
     dp: Optional[str] = DATA_PARALLEL_SIZE,
     dcp: Optional[str] = DECODE_CONTEXT_PARALLEL_SIZE,
     dcp_interleave: Optional[str] = DCP_INTERLEAVE,
+    dcp_comm: Optional[str] = DCP_COMM_BACKEND,
     pcp: Optional[str] = PREFILL_CONTEXT_PARALLEL_SIZE,
     expert_parallel: bool = ENABLE_EXPERT_PARALLEL,
     eplb: bool = ENABLE_EPLB,
@@ -322,7 +325,7 @@ def estimate(
     from ..engines.vllm_runner_flag import convert_choice, runner_choice
     from ..engines.vllm_graphs import capture_sizes_value, max_capture_size_value
 
-    from ..engines.vllm_dcp import check_tp, dcp_size, interleave_size
+    from ..engines.vllm_dcp import check_tp, comm_backend, dcp_size, interleave_size
     from ..engines.vllm_pcp import pcp_size
 
     fmt = check_format(fmt)
@@ -354,7 +357,7 @@ def estimate(
                                        num_gpu_blocks_override=gpu_blocks_override(gpu_blocks),
                                        speculative=speculative_config(speculative), dp=data_parallel_size(dp),
                                        dcp=dcp_size(dcp), dcp_interleave=interleave_size(dcp_interleave),
-                                       pcp=pcp_size(pcp),
+                                       dcp_comm_backend=comm_backend(dcp_comm), pcp=pcp_size(pcp),
                                        enable_expert_parallel=expert_parallel,
                                        mm_processor_kwargs=mm_processor_kwargs(processor_kwargs),
                                        enable_eplb=balancer, enable_lora=adapters,
@@ -402,7 +405,8 @@ def check(
                                        "kv_dtype, min_concurrency, revision, engine, enforce_eager, "
                                        "skip_mm_profiling, language_model_only, limit_mm_per_prompt, "
                                        "mm_encoder_tp_mode, cpu_offload_gb, num_gpu_blocks_override, "
-                                       "speculative_config, dp, dcp, dcp_interleave, enable_expert_parallel, "
+                                       "speculative_config, dp, dcp, dcp_interleave, dcp_comm_backend, "
+                                       "enable_expert_parallel, "
                                        "enable_eplb, "
                                        "eplb_config, num_redundant_experts, mm_processor_kwargs, block_size, "
                                        "quantization, dtype, max_num_seqs, max_num_batched_tokens, "
@@ -445,6 +449,7 @@ def check(
     dp: Optional[str] = DATA_PARALLEL_SIZE,
     dcp: Optional[str] = DECODE_CONTEXT_PARALLEL_SIZE,
     dcp_interleave: Optional[str] = DCP_INTERLEAVE,
+    dcp_comm: Optional[str] = DCP_COMM_BACKEND,
     pcp: Optional[str] = PREFILL_CONTEXT_PARALLEL_SIZE,
     expert_parallel: bool = ENABLE_EXPERT_PARALLEL,
     eplb: bool = ENABLE_EPLB,
@@ -481,7 +486,7 @@ def check(
     """CI gate: TP/PP sharding and capacity targets. Exit 0 pass, 1 a rule fails, 2 bad input.
     Under GitHub Actions, also prints ::error/::warning annotations (to stderr)."""
     from ..engines import data_parallel_size, gpu_blocks_override
-    from ..engines.vllm_dcp import dcp_size, interleave_size
+    from ..engines.vllm_dcp import comm_backend, dcp_size, interleave_size
     from ..engines.vllm_pcp import pcp_size
     from ..engines.vllm_eplb import redundant_count
     from ..engines.vllm_prefix_flag import mamba_block_size
@@ -498,7 +503,8 @@ def check(
                    mm_encoder_tp_mode=mm_encoder_tp_mode, cpu_offload_gb=cpu_offload,
                    num_gpu_blocks_override=None if gpu_blocks is None else gpu_blocks_override(gpu_blocks),
                    speculative_config=speculative, dp=data_parallel_size(dp), dcp=dcp_size(dcp),
-                   dcp_interleave=interleave_size(dcp_interleave), pcp=pcp_size(pcp),
+                   dcp_interleave=interleave_size(dcp_interleave), dcp_comm_backend=comm_backend(dcp_comm),
+                   pcp=pcp_size(pcp),
                    enable_expert_parallel=expert_parallel or None, enable_eplb=eplb or None,
                    mm_processor_kwargs=processor_kwargs, eplb_config=eplb_config,
                    num_redundant_experts=redundant_count(redundant),  # the flag's text read as estimate reads it

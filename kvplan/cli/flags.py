@@ -23,6 +23,7 @@ FLAGS = {
     "num_gpu_blocks_override": "--num-gpu-blocks-override", "speculative_config": "--speculative-config",
     "dp": "--data-parallel-size", "dcp": "--decode-context-parallel-size",
     "dcp_interleave": "--cp-kv-cache-interleave-size", "pcp": "--prefill-context-parallel-size",
+    "dcp_comm_backend": "--dcp-comm-backend",
     "enable_expert_parallel": "--enable-expert-parallel",
     "enable_eplb": "--enable-eplb",
     "mm_processor_kwargs": "--mm-processor-kwargs", "eplb_config": "--eplb-config",
@@ -68,7 +69,8 @@ NOT_THIS_COMMAND = {
 CHECK_MODEL_OPTIONS = ("pp", "gpu", "gpu_util", "kv_budget", "context", "kv_dtype", "min_concurrency", "revision",
                        "engine", "enforce_eager", "skip_mm_profiling", "language_model_only", "limit_mm_per_prompt",
                        "mm_encoder_tp_mode", "cpu_offload_gb", "num_gpu_blocks_override", "speculative_config",
-                       "dp", "dcp", "dcp_interleave", "pcp", "enable_expert_parallel", "enable_eplb",
+                       "dp", "dcp", "dcp_interleave", "dcp_comm_backend", "pcp", "enable_expert_parallel",
+                       "enable_eplb",
                        "mm_processor_kwargs", "eplb_config",
                        "num_redundant_experts", "block_size", "quantization", "dtype", "max_num_seqs",
                        "max_num_batched_tokens", "pp_layer_partition", "gpu_memory", "gpus_per_node", "enable_lora",
@@ -142,6 +144,9 @@ DCP_HELP = ("As vLLM's --decode-context-parallel-size (0.10.2+): D of the TP ran
             "rank); D divides TP; a GQA model needs TP / KV heads >= D. Default 1.")
 DCP_INTERLEAVE_HELP = ("As vLLM's --cp-kv-cache-interleave-size / --dcp-kv-cache-interleave-size (0.11.1+): tokens "
                        "a DCP rank keeps in a row; must divide the block size. Default 1.")
+DCP_COMM_BACKEND_HELP = ("As vLLM's --dcp-comm-backend (0.18+): how the DCP ranks merge their partial attention "
+                         "outputs: ag_rs (all-gather of LSEs + reduce-scatter, vLLM's default) or a2a (one "
+                         "all-to-all; two before 0.21). Decode / prefill times only.")
 PCP_HELP = ("As vLLM's --prefill-context-parallel-size (0.12+; starts from 0.27, MLA models only): P copies of the "
             "TP x PP GPUs in one engine, each keeping the whole cache (per-GPU figures as pcp 1), routed experts "
             "split over TP x P; decode / prefill times not modelled. With -dcp 1 only. Default 1.")

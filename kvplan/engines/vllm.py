@@ -635,10 +635,13 @@ def _dcp_refusal(spec, precision, dcp, interleave, tp: int, block: int, version:
 
 def attention_backend(spec, precision, version: str, capability) -> str:
     """The backend whose support DCP and PCP ask: dense MLA's by GPU and release (vllm_specs.dense_mla_backend),
-    FlashAttention for the rest."""
+    for the rest FlashInfer on SM10x (platforms/cuda.py 0.32.0:158-166, 0.11.1 on; 0.10.2-0.11.0 on capability 10.0
+    only, cuda.py 0.10.2:335-346), FlashAttention elsewhere (0.32.0:167-179)."""
     mla = next((layer for layer in spec.layers if isinstance(layer, MLALatent)), None)
-    return "FLASH_ATTN" if mla is None else dense_mla_backend(precision.bits < 16, version, capability,
-                                                              mla.qk_nope_head_dim)
+    if mla is not None:
+        return dense_mla_backend(precision.bits < 16, version, capability, mla.qk_nope_head_dim)
+    sm10x = capability[:1] == (10,) if parse_version(version) >= (0, 11, 1) else tuple(capability[:2]) == (10, 0)
+    return "FLASHINFER" if sm10x else "FLASH_ATTN"
 
 
 def after_warmup_refusal(groups, stages: list, num_blocks: int, check) -> Optional[Refusal]:

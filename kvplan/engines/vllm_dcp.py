@@ -40,11 +40,31 @@ The cache (the pages per rank are those of dcp 1; num_blocks = available // byte
 
 Decode speed (plan/plan.py, plan/work.py dcp_exchange): a GPU reads its share of each request, cdiv(L, D) tokens,
 attends over it with the D x heads / TP query heads its DCP group gathers, and each attention layer runs three
-collectives over the D ranks (query all-gather, LSE all-gather, output reduce-scatter: the default "ag_rs" backend
-of 0.32.0 and 0.34.0), priced as the TP all-reduces are. Not priced: --dcp-comm-backend a2a (two calls a layer; the
-default only for GLM-MoE-DSA and, from 0.34, Mistral Large 3/4, sparse MLA kvplan refuses under DCP) and
---dcp-q-replicate (0.18+); the correction / merge kernels beside the collectives (within layer_us); prefill's DCP
-collectives (MLA's context KV all-gather, GQA's query gather).
+collectives over the D ranks (query all-gather, LSE all-gather, output reduce-scatter: the default "ag_rs" backend),
+priced as the TP all-reduces are. How the run departs from that (dcp_comm, a work.DcpComm):
+- --dcp-comm-backend ag_rs | a2a from 0.18.0 (config/parallel.py 0.18.0:309-315, arg_utils.py 0.18.0:834; absent
+  from 0.17.0's), "ag_rs" by default; "a2a" with -dcp 1 a ValueError up to 0.28 ("dcp_comm_backend='a2a' requires
+  decode_context_parallel_size > 1.", config/parallel.py 0.18.0:422-425, 0.28.0:541-544), accepted and unused from
+  0.29 (None, the model's set_dcp_defaults choosing: 0.32.0:397-406, 610-620; only GLM-MoE-DSA and Mistral Large 4,
+  sparse MLA kvplan refuses under DCP, pick a2a). a2a exchanges each rank's partial outputs and LSEs with one
+  all-to-all after the query gather from 0.21 (packed: v1/attention/ops/dcp_alltoall.py 0.21.0, dcp.py 0.32.0:
+  939-1010), two all-to-alls in 0.18-0.20 (dcp_alltoall.py 0.18.0 dcp_a2a_lse_reduce), for MLA
+  (mla_attention.py 0.32.0:1110-1140, the direct symmetric-memory A2A where NVLS spans the group priced the same)
+  and GQA (flash_attn.py 0.32.0:1162-1167, flashinfer.py 0.32.0:323-328, 1934-1942) alike.
+- a GQA prefill chunk with nothing cached: FlashAttention skips the exchange from 0.26 (should_skip_dcp_context_
+  attention, v1/worker/cp_utils.py 0.27.0:123, 0.32.0:117-127; flash_attn.py 0.26.0), runs it before (flash_attn.py
+  0.18.0:852 gathers the query for every chunk); FlashInfer runs it on every chunk (BatchDCPPrefillWrapper.run,
+  flashinfer.py 0.32.0:394-409, called for any prefill under DCP :2193-2219; 0.34.0:428, 520), and FlashInfer is the
+  GQA default on SM100 (platforms/cuda.py 0.32.0:158-166, 0.34.0:157-161; 0.10.2-0.11.0 on capability 10.0 only,
+  cuda.py 0.10.2:335-346), FlashAttention on Hopper (0.32.0:167-179).
+- the interleave I: a rank holds at most cdiv(L, D x I) x I tokens of a request, within I - 1 of cdiv(L, D) (decode
+  reads priced at cdiv(L, D)); MLA's prefill gather pads each rank's rows to it (mla_attention.py 0.32.0:2050-2060).
+  It changes no capacity: blocks are allocated per block x D tokens whatever I (single_type_kv_cache_manager.py
+  0.32.0:106-108, kv_cache_interface.py 0.32.0:602-607 and 0.34.0 take no interleave), and the context workspace is
+  aligned to lcm(block, D x I) rows (align_mla_chunked_context_workspace_size, mla_attention.py 0.32.0:1989-2001),
+  which 64K rows already are for D x I a power of two.
+Not priced: --dcp-q-replicate (0.29+: config/parallel.py 0.29.0, 0.32.0:408-417; skips MLA's query gather); the
+correction / merge kernels beside the collectives (within layer_us).
 Not in the budget, by reading 0.32.0: the profile run builds no attention metadata, so attention returns before any
 DCP collective or buffer (v1/worker/gpu_model_runner.py 0.32.0:5698 force_attention off in profile_run :6192;
 flash_attn.py 0.32.0:1221-1223, mla_attention.py 0.32.0:919-938): the profile peak is dcp 1's. What DCP allocates
@@ -78,7 +98,8 @@ LSE_BACKENDS = (((0, 25), _MLA_011 | {"FLASH_ATTN", "FLASHINFER", "FLASHINFER_ML
                 ((0, 11), _MLA_011),
                 ((0, 10, 2), frozenset({"FLASH_ATTN_MLA"})))
 IMPL_NAMES = {"FLASHMLA": "FlashMLAImpl", "FLASH_ATTN_MLA": "FlashAttnMLAImpl", "CUTLASS_MLA": "CutlassMLAImpl",
-              "TRITON_MLA": "TritonMLAImpl", "FLASHINFER_MLA": "FlashInferMLAImpl", "FLASH_ATTN": "FlashAttentionImpl"}
+              "TRITON_MLA": "TritonMLAImpl", "FLASHINFER_MLA": "FlashInferMLAImpl", "FLASH_ATTN": "FlashAttentionImpl",
+              "FLASHINFER": "FlashInferImpl"}
 # where the LSE assert sits, by first release (newest first)
 LSE_ASSERT_AT = (((0, 14), "v1/worker/cp_utils.py check_attention_cp_compatibility"),
                  ((0, 10, 2), "v1/worker/gpu_model_runner.py initialize_kv_cache"))
@@ -90,6 +111,11 @@ LSE_ASSERT_WORDS = (((0, 20), "Decode Context Parallelism (DCP) requires attenti
                     ((0, 10, 2), "DCP requires attention impls to return the softmax lse for decode, but the impl "
                                  "{impl} does not return the softmax lse for decode."))
 DCP_KINDS = ("full", "mla")  # the cache kinds a DCP rank shards by token
+COMM_BACKENDS = ("ag_rs", "a2a")  # config/parallel.py 0.18.0:39 DCPCommBackend
+COMM_BACKEND_SINCE = (0, 18)  # config/parallel.py 0.18.0:309 (absent from 0.17.0)
+A2A_NEEDS_DCP_UNTIL = (0, 29)  # the ValueError of a2a at -dcp 1: config/parallel.py 0.18.0:422-425 .. 0.28.0:541-544
+A2A_CALLS = (((0, 21), 1), ((0, 18), 2))  # output and LSE packed in one all-to-all from 0.21 (dcp_alltoall.py 0.21.0)
+FA_SKIPS_EMPTY_CONTEXT_SINCE = (0, 26)  # flash_attn.py 0.26.0 skip_dcp_context_attention
 
 
 def dcp_size(value) -> Optional[int]:
@@ -127,10 +153,30 @@ def interleave_size(value) -> Optional[int]:
     return number if number > 1 else None
 
 
-def check_flags(dcp: Optional[int], interleave: Optional[int], version: str) -> None:
+def comm_backend(value) -> Optional[str]:
+    """vLLM's --dcp-comm-backend: ag_rs or a2a (any case); None when not given."""
+    from ..errors import quote
+
+    if value is None:
+        return None
+    name = str(value).strip().lower()
+    if name not in COMM_BACKENDS:
+        raise FieldError("dcp_comm_backend", f"must be one of ag_rs, a2a (vLLM's --dcp-comm-backend), got "
+                                             f"{quote(value)}.")
+    return name
+
+
+def check_flags(dcp: Optional[int], interleave: Optional[int], version: str, backend: Optional[str] = None) -> None:
     """The release has the flags (exit 2 naming the flag where not); interleave without DCP is accepted and
-    ignored, as vLLM ignores it."""
+    ignored, as vLLM ignores it; --dcp-comm-backend a2a without DCP refused where vLLM refuses it (up to 0.28)."""
     release = parse_version(version)
+    if backend and release < COMM_BACKEND_SINCE:
+        raise FieldError("dcp_comm_backend", f"needs vLLM 0.18.0 or later (vllm=={version} has no such flag); leave "
+                                             f"it off or pick a later release.")
+    if backend == "a2a" and not dcp and release < A2A_NEEDS_DCP_UNTIL:
+        raise FieldError("dcp_comm_backend", f"a2a needs dcp above 1: vllm=={version} refuses it (\"dcp_comm_backend="
+                                             f"'a2a' requires decode_context_parallel_size > 1.\"); give dcp or "
+                                             f"leave it off.", names=("dcp",))
     if dcp and release < DCP_SINCE:
         raise FieldError("dcp", f"needs vLLM 0.10.2 or later (vllm=={version} has no such flag); leave it off or "
                                 f"pick a later release.")
@@ -246,6 +292,19 @@ def remedy_engines(model, spec, tp: int):
     for d in range(asked + 1, tp + 1):
         if tp % d == 0 and heads_refusal(spec, d, tp, model.version) is None:  # the heads' refusal needs no plan
             yield d, type(model)(model.version, replace(flags, dcp=d))
+
+
+def dcp_comm(flags, version: str, backend: str):
+    """The work.DcpComm of a -dcp run on attention backend `backend` (the module docstring's departures from
+    0.32's default); None without -dcp."""
+    from ..plan.work import DcpComm
+
+    if not getattr(flags, "dcp", None):
+        return None
+    release = parse_version(version)
+    a2a = getattr(flags, "dcp_comm_backend", None) == "a2a"
+    empty_context = backend == "FLASHINFER" or release < FA_SKIPS_EMPTY_CONTEXT_SINCE
+    return DcpComm(release_rule(A2A_CALLS, version, 0) if a2a else 0, empty_context, flags.dcp_interleave or 1)
 
 
 def dcp_groups(groups, dcp: Optional[int]):

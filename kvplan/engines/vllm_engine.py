@@ -92,7 +92,8 @@ class VllmEngine:
             raise FieldError("enable_prefix_caching", f"off (--no-enable-prefix-caching) needs vLLM 0.6.5 or later "
                                                       f"(vllm=={version} {had}); leave it out.")
         release_refusal(flags, version)  # a Mamba dtype this release's argparse does not list
-        check_dcp_flags(flags.dcp, flags.dcp_interleave, version)  # -dcp from 0.10.2, its interleave from 0.11.1
+        # -dcp from 0.10.2, its interleave from 0.11.1, --dcp-comm-backend from 0.18
+        check_dcp_flags(flags.dcp, flags.dcp_interleave, version, flags.dcp_comm_backend)
         check_pcp_flags(flags, version)  # -pcp from 0.12, with -dcp 1 and no drafter (vllm_pcp.py)
         if flags.enable_eplb and not flags.enable_expert_parallel:  # config/parallel.py ParallelConfig
             raise FieldError("enable_eplb", "needs enable_expert_parallel: vLLM refuses EPLB without it "
@@ -160,6 +161,12 @@ class VllmEngine:
         from .vllm_model_dtype import on_gpu
 
         return on_gpu(spec, _capability(gpu), self.version)
+
+    def dcp_comm(self, spec, precision, gpu=None):
+        """The plan/work.DcpComm of this engine's -dcp group on `gpu`'s attention backend (vllm_dcp.dcp_comm)."""
+        from .vllm_dcp import dcp_comm
+
+        return dcp_comm(self.flags, self.version, attention_backend(spec, precision, self.version, _capability(gpu)))
 
     def configuration_refusal(self, spec, asked: dict, tp: int, gpu=None):
         """vLLM's first refusal of the configuration `asked` (engine, kv_dtype as spelled, context, block_size) for

@@ -94,10 +94,12 @@ class Plan:
     # the JSON as `runner` on every plan, beside engine.runner, which a null engine (--engine none, a TP degree that
     # does not shard) leaves unsaid
     runner: str = "generate"
-    # vLLM's --decode-context-parallel-size and its interleave (engines/vllm_dcp.py; None: 1): in the JSON as `dcp`
-    # and `dcp_interleave` after `pp`, only where -dcp was given above 1 (the default JSON keeps its keys)
+    # vLLM's --decode-context-parallel-size, its interleave and --dcp-comm-backend (engines/vllm_dcp.py; None: 1, 1,
+    # ag_rs): in the JSON as `dcp`, `dcp_interleave` and `dcp_comm_backend` after `pp`, only where -dcp was given
+    # above 1 (the default JSON keeps its keys)
     dcp: Optional[int] = None
     dcp_interleave: Optional[int] = None
+    dcp_comm_backend: Optional[str] = None
     # vLLM's --prefill-context-parallel-size (engines/vllm_pcp.py; None: 1): in the JSON as `pcp` after `pp` (and
     # `dcp`), only where -pcp was given above 1; the GPUs it takes are tp x pp x pcp, the per-GPU figures pcp 1's
     pcp: Optional[int] = None
@@ -184,20 +186,23 @@ class Plan:
                             "not estimated under -pcp") if self.pcp else
                 "TP-equivalent (DP / EP not modelled in time to first token)"}
         data["runner"] = data.pop("runner")  # last: the CSV's earlier columns keep their places
-        return _with_dcp(data, data.pop("dcp"), data.pop("dcp_interleave"), data.pop("pcp"))
+        return _with_dcp(data, data.pop("dcp"), data.pop("dcp_interleave"), data.pop("pcp"),
+                         data.pop("dcp_comm_backend"))
 
 
-def _with_dcp(data: dict, dcp: Optional[int], interleave: Optional[int], pcp: Optional[int] = None) -> dict:
-    """The plan's JSON with `dcp` and `dcp_interleave` (1 unless given) after `pp` where -dcp D > 1 was planned,
-    and `pcp` after them where -pcp P > 1 was; unchanged otherwise (an interleave without DCP is ignored, as vLLM
-    ignores it)."""
+def _with_dcp(data: dict, dcp: Optional[int], interleave: Optional[int], pcp: Optional[int] = None,
+              comm: Optional[str] = None) -> dict:
+    """The plan's JSON with `dcp`, `dcp_interleave` (1 unless given) and `dcp_comm_backend` (ag_rs unless given)
+    after `pp` where -dcp D > 1 was planned, and `pcp` after them where -pcp P > 1 was; unchanged otherwise (an
+    interleave or backend without DCP is ignored, as vLLM ignores them)."""
     if not dcp and not pcp:
         return data
     out = {}
     for key, value in data.items():
         out[key] = value
         if key == "pp":
-            out.update(dict(dcp=dcp, dcp_interleave=interleave or 1) if dcp else {})
+            out.update(dict(dcp=dcp, dcp_interleave=interleave or 1, dcp_comm_backend=comm or "ag_rs") if dcp
+                       else {})
             out.update(dict(pcp=pcp) if pcp else {})
     return out
 
@@ -451,13 +456,15 @@ def plan(spec: ModelSpec, *, context: int, kv_dtype: str, tp: int, budget_for: C
         # -pcp P a rank decodes its share of the requests (0.27-0.31: all of them), the MoE layers over all P ranks'
         # (speed.decode)
         replicated = pcp > 1 and decodes_replicated(model.version)
+        # -dcp D: how its group exchanges on this GPU's attention backend (a2a, an empty context's exchange)
+        comm = model.dcp_comm(spec, kept, engine_gpu) if dcp > 1 else None
         steps = decode(spec, tp, kept, share, result.max_concurrency, batches, profile, rate, reads, dcp, pcp,
-                       replicated)
+                       replicated, comm)
         steps = replace(steps, context=context) if dcp > 1 else steps
         asked = prompt_for(input_len, context, spec, getattr(model, "version", None)) if ttft else Prompt(0, None)
         # -pcp P: each chunk over the P ranks, their latent KV gathered (prefill.pcp_chunk_times); -dcp D: a GPU's
         # share of the cache read, the exchange over the D ranks (work.dcp_exchange)
-        prompt = prefill(spec, tp, kept, asked.tokens, chunk, profile, rate, asked.note, reads, pcp, dcp) \
+        prompt = prefill(spec, tp, kept, asked.tokens, chunk, profile, rate, asked.note, reads, pcp, dcp, comm) \
             if asked.tokens else None
     arithmetic = asdict(numbers)
     arithmetic.update(kv_bytes_per_token=token_bytes(spec, tp, kept) * tp, kv_blocks=result.kv_blocks,
@@ -475,11 +482,12 @@ def pcp_layout(model, spec: ModelSpec, tp: int) -> MoeLayout:
 
 
 def dcp_of(model) -> dict:
-    """The plan's `dcp`, `dcp_interleave` and `pcp` (None: 1) from a vLLM model's flags; the interleave only under
-    DCP."""
+    """The plan's `dcp`, `dcp_interleave`, `dcp_comm_backend` and `pcp` (None: 1, 1, ag_rs, 1) from a vLLM model's
+    flags; the interleave and the backend only under DCP."""
     flags = getattr(model, "flags", None)
     dcp = getattr(flags, "dcp", None)
     return dict(dcp=dcp, dcp_interleave=getattr(flags, "dcp_interleave", None) if dcp else None,
+                dcp_comm_backend=getattr(flags, "dcp_comm_backend", None) if dcp else None,
                 pcp=getattr(flags, "pcp", None))
 
 

@@ -19,8 +19,9 @@ other ranks' rows.
 
 Under -dcp D a chunk reads a GPU's share of the cache, ceil(start / D) tokens, and adds the exchange over its D ranks
 (plan/work.py dcp_exchange): MLA all-gathers the cached latent rows each layer, GQA gathers the queries and merges the
-partial outputs by their LSEs as in decode; the attention FLOPs are those of -dcp 1. An MLA chunk of one token runs
-MLA's decode path and pays decode's exchange (work.MLA_DECODE_QUERY_LEN)."""
+partial outputs by their LSEs as in decode (FlashAttention from vLLM 0.26 skips it on a chunk with nothing cached;
+FlashInfer and earlier FlashAttention do not: engines/vllm_dcp.py dcp_comm); the attention FLOPs are those of -dcp 1.
+An MLA chunk of one token runs MLA's decode path and pays decode's exchange (work.MLA_DECODE_QUERY_LEN)."""
 
 from __future__ import annotations
 
@@ -56,10 +57,10 @@ def chunk_ms(b, fit) -> float:
 
 
 def chunk_times(spec: ModelSpec, tp: int, precision: Precision, input_len: int, chunk_tokens: int,
-                profile: SpeedProfile, bandwidth: float, dcp: int = 1, moe=None) -> list:
+                profile: SpeedProfile, bandwidth: float, dcp: int = 1, moe=None, comm=None) -> list:
     """(engine ms, floor ms) per chunk. Chunks differ only in the cache they attend and read (under -dcp D a GPU's
-    share of it, and the exchange over the D ranks: work.prefill_work): the weights' part of a chunk of `count`
-    tokens is worked out once (a 10M-token prompt is 1,221 chunks)."""
+    share of it, and the exchange over the D ranks: work.prefill_work, `comm` its work.DcpComm): the weights' part of
+    a chunk of `count` tokens is worked out once (a 10M-token prompt is 1,221 chunks)."""
     fit, kinds, first = profile.fit, layer_kinds(spec), {}
     read, attention = kv_reader(spec, tp, precision, kinds), attention_counter(spec, tp, False, kinds)
     out = []
@@ -67,7 +68,7 @@ def chunk_times(spec: ModelSpec, tp: int, precision: Precision, input_len: int, 
         count = min(chunk_tokens, input_len - start)
         if count not in first:
             first[count] = chunk_basis(prefill_work(spec, tp, precision, 0, count, moe), bandwidth, profile.compute)
-        exchange = dcp_exchange(spec, tp, precision, count, dcp, start) if dcp > 1 else None
+        exchange = dcp_exchange(spec, tp, precision, count, dcp, start, comm) if dcp > 1 else None
         b = first[count](read(-(-start // dcp)) if start else 0, attention(start, count), exchange)
         out.append((chunk_ms(b, fit), max(b.roofline_ms, b.peak_ms)))
     return out
@@ -101,8 +102,8 @@ def pcp_chunk_times(spec: ModelSpec, tp: int, precision: Precision, input_len: i
 
 def prefill(spec: ModelSpec, tp: int, precision: Precision, input_len: int, chunk_tokens: int,
             profile: SpeedProfile, bandwidth: float, input_len_note: Optional[str] = None, moe=None,
-            pcp: int = 1, dcp: int = 1) -> Prefill:
+            pcp: int = 1, dcp: int = 1, comm=None) -> Prefill:
     times = pcp_chunk_times(spec, tp, precision, input_len, chunk_tokens, profile, bandwidth, moe, pcp) if pcp > 1 \
-        else chunk_times(spec, tp, precision, input_len, chunk_tokens, profile, bandwidth, dcp, moe)
+        else chunk_times(spec, tp, precision, input_len, chunk_tokens, profile, bandwidth, dcp, moe, comm)
     return Prefill(input_len, sum(t for t, _ in times), sum(f for _, f in times), len(times), chunk_tokens,
                    input_len_note=input_len_note)

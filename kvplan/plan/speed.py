@@ -11,7 +11,8 @@
   all-reduce over TP (attention) + those two over the T x D ranks, each at allreduce_us x log2(ranks) + bytes / link
   (every layer priced as an MoE layer).
   With -dcp D > 1 each attention layer adds three collectives over its D ranks (plan/work.py dcp_exchange: the query
-  all-gather, the LSE all-gather, the output reduce-scatter), each at allreduce_us x log2(D) + bytes / link; a
+  all-gather, the LSE all-gather, the output reduce-scatter; under --dcp-comm-backend a2a the query all-gather and
+  one all-to-all of outputs and LSEs, two before vLLM 0.21), each at allreduce_us x log2(D) + bytes / link; a
   prefill chunk after a cache adds its own (MLA: the cached latent rows all-gathered; chunk_basis's `dcp`).
   With -pcp P > 1 (vLLM 0.32+ gives each decode request one PCP owner) a step is one rank's ceil(batch / P)
   requests through the TP group's weights and their own cache, the MoE layers over the P ranks' tokens with the
@@ -162,11 +163,11 @@ def profile_constants(profile: SpeedProfile, bandwidth: float) -> dict:
 
 def decode_point(spec: ModelSpec, tp: int, precision: Precision, context: int, batch: int, profile: SpeedProfile,
                  bandwidth: float, fits: bool, moe=None, dcp: int = 1, pcp: int = 1,
-                 replicated: bool = False) -> DecodePoint:
+                 replicated: bool = False, comm=None) -> DecodePoint:
     # -pcp P: the busiest PCP rank's requests (round robin over the ranks: pcp_manager.py 0.32.0:264-272); all of
     # them on every rank where decodes are `replicated` (0.27-0.31: pcp_manager.py 0.29.0:221)
     rows = batch if replicated else -(-batch // pcp)
-    b = basis(decode_work(spec, tp, precision, context, rows, moe, dcp, pcp, batch, replicated), bandwidth,
+    b = basis(decode_work(spec, tp, precision, context, rows, moe, dcp, pcp, batch, replicated, comm), bandwidth,
               profile.compute)
     fit = profile.fit
     itl = engine_ms(b, fit.layer_us, fit.allreduce_us, fit.gemm_efficiency)
@@ -175,16 +176,16 @@ def decode_point(spec: ModelSpec, tp: int, precision: Precision, context: int, b
 
 def decode(spec: ModelSpec, tp: int, precision: Precision, context: int, max_concurrency: int, batches,
            profile: SpeedProfile, bandwidth: float, moe=None, dcp: int = 1, pcp: int = 1,
-           replicated: bool = False) -> Decode:
+           replicated: bool = False, comm=None) -> Decode:
     """Decode at batch 1, at max concurrency (when anything fits) and at every asked batch size; batches
     beyond max concurrency are estimated too and marked fits=False. Under DP (`moe`: sharding.MoeLayout) a batch
     is one DP rank's, every rank running one as large in the same step. Under -dcp D (`dcp`) `context` is a GPU's
-    share of each sequence (work.decode_work). Under -pcp P (`pcp`) a batch is the engine's (one scheduler, the cache
-    on every rank: max concurrency is the engine's), each PCP rank decoding ceil(batch / P) of it, or all of it where
-    decodes are `replicated` (vLLM 0.27-0.31)."""
+    share of each sequence (work.decode_work; `comm`: its work.DcpComm). Under -pcp P (`pcp`) a batch is the
+    engine's (one scheduler, the cache on every rank: max concurrency is the engine's), each PCP rank decoding
+    ceil(batch / P) of it, or all of it where decodes are `replicated` (vLLM 0.27-0.31)."""
     wanted = sorted({1, *(b for b in batches), *([max_concurrency] if max_concurrency > 0 else [])})
     points = tuple(decode_point(spec, tp, precision, context, b, profile, bandwidth, b <= max_concurrency, moe, dcp,
-                                pcp, replicated) for b in wanted)
-    one = decode_work(spec, tp, precision, context, 1, moe, dcp, pcp, replicated=replicated)
+                                pcp, replicated, comm) for b in wanted)
+    one = decode_work(spec, tp, precision, context, 1, moe, dcp, pcp, replicated=replicated, comm=comm)
     return Decode(context, points, bandwidth, int(sum(one.weight_bytes.values())), int(one.kv_bytes),
                   profile_constants(profile, bandwidth))

@@ -224,6 +224,19 @@ class DcpExchange:
     bytes_sent: float
 
 
+@dataclass(frozen=True)
+class DcpComm:
+    """How a -dcp group runs its attention exchange, where it departs from vLLM 0.32's default (engines/vllm_dcp.py
+    dcp_comm has the rules): `a2a_calls` 0 for the "ag_rs" backend, else the all-to-all calls that replace its LSE
+    all-gather and output reduce-scatter (1 where output and LSE travel packed, 2 where apart); `empty_context` True
+    where a GQA prefill chunk with nothing cached still runs the exchange; `interleave` the tokens a rank takes in a
+    row, to which MLA's prefill gather pads each rank's rows."""
+
+    a2a_calls: int = 0
+    empty_context: bool = False
+    interleave: int = 1
+
+
 # the MLA prefill's context workspace holds at most this many context rows (min(max(8 x max len, ...), 64K), rounded
 # to the block: model_executor/layers/attention/mla_attention.py 0.32.0:2293-2318); a longer context takes more chunks
 MLA_CONTEXT_ROWS = 64 * 1024
@@ -234,10 +247,10 @@ MLA_DECODE_QUERY_LEN = 1
 
 
 def dcp_exchange(spec: ModelSpec, tp: int, precision: Precision, batch: int, dcp: int,
-                 cached: Optional[int] = None) -> DcpExchange:
+                 cached: Optional[int] = None, comm: Optional[DcpComm] = None) -> DcpExchange:
     """Each attention layer's decode under -dcp D, as vLLM 0.32.0 and 0.34.0 run it by default
     (dcp_comm_backend "ag_rs": config/parallel.py 0.32.0:397-406 and set_dcp_defaults :610-620, which only GLM-MoE-DSA
-    (models/config.py 0.32.0:68) and Mistral Large 3/4 (0.34.0:134) turn to "a2a", sparse MLA that kvplan does not
+    (models/config.py 0.32.0:68) and Mistral Large 4 (0.34.0:121-134) turn to "a2a", sparse MLA that kvplan does not
     plan under DCP), three collectives over the D ranks:
     1. the query all-gather over heads: a rank's H = heads / TP query heads become the D x H of its DCP group
        (MLA: model_executor/layers/attention/mla_attention.py 0.32.0:1099-1112, MLADCPManager._gather_query,
@@ -263,11 +276,24 @@ def dcp_exchange(spec: ModelSpec, tp: int, precision: Precision, batch: int, dcp
     - GQA (FlashAttentionImpl._forward_with_dcp, flash_attn.py 0.32.0:1463-1637; FlashInfer's BatchDCPPrefillWrapper,
       flashinfer.py 0.32.0:386-428): decode's three collectives over the chunk's tokens, skipped where no request
       has cached context (v1/worker/cp_utils.py 0.32.0:117-127; FlashInfer runs them all the same, not modelled);
-    - MLA, a chunk of MLA_DECODE_QUERY_LEN tokens (a 1-token prompt): decode's three collectives, as a decode step."""
+    - MLA, a chunk of MLA_DECODE_QUERY_LEN tokens (a 1-token prompt): decode's three collectives, as a decode step.
+
+    `comm` (DcpComm; None: the above) where the run departs from it:
+    - --dcp-comm-backend a2a: steps 2 and 3 give way to all-to-alls in which a rank sends each other rank the partial
+      outputs and LSEs of that rank's H heads, (D - 1) / D of its (B, D x H, value dim) outputs, as the reduce-scatter
+      sends, and of its (B, D x H) float32 LSEs, 1 / D of the LSE all-gather's; one call packing both from 0.21
+      (v1/attention/ops/dcp.py 0.32.0:939-1010 dcp_a2a_lse_reduce), two before (dcp_alltoall.py 0.18.0
+      dcp_a2a_lse_reduce); the query gather stays (mla_attention.py 0.32.0:1110-1112, flash_attn.py 0.32.0:1511);
+    - a GQA chunk with nothing cached runs the exchange all the same (`empty_context`);
+    - MLA's prefill gather pads each rank's rows to the interleave I: cdiv(cached, D x I) x I rows a rank
+      (mla_attention.py 0.32.0:2050-2060 padded_rows, the chunks aligned to D x I)."""
     heads = spec.num_attention_heads / tp
     out_bytes = DTYPE_BYTES.get(spec.dtype, 2)
     query_bytes = 1 if precision.bits == 8 else out_bytes  # the decode kernels take an fp8 query under an fp8 cache
+    comm = comm or DcpComm()
     share = (dcp - 1) / dcp
+    rank_rows = comm.interleave * -(-cached // (dcp * comm.interleave)) if cached else 0  # a rank's cached rows
+    lse_copies = 1 if comm.a2a_calls else dcp  # the all-to-all sends a rank's LSEs once, the all-gather D times
     sent, calls = 0.0, 0
     for layer, n in layer_kinds(spec):
         # a chunk of MLA_DECODE_QUERY_LEN tokens or fewer runs MLA's decode path: decode's three collectives
@@ -275,15 +301,16 @@ def dcp_exchange(spec: ModelSpec, tp: int, precision: Precision, batch: int, dcp
             # prefill: the latent context gathered, workspace by workspace
             if cached:
                 calls += n * -(-cached // MLA_CONTEXT_ROWS)
-                sent += n * (dcp - 1) * -(-cached // dcp) * layer.latent_dim * out_bytes
+                sent += n * (dcp - 1) * rank_rows * layer.latent_dim * out_bytes
             continue
-        if cached == 0 and layer.kind != "mla":  # GQA's first chunk: nothing cached, no collective
+        if cached == 0 and layer.kind != "mla" and not comm.empty_context:  # GQA's first chunk: no collective
             continue
         query, value = (layer.latent_dim, layer.kv_lora_rank) if layer.kind == "mla" else \
             (layer.head_dim, layer.value_dim)
-        gathered = dcp * heads * (query * query_bytes + dcp * 4 + value * out_bytes)  # per token: q, LSEs, output
+        # per token: the queries gathered, the LSEs, the partial outputs
+        gathered = dcp * heads * (query * query_bytes + lse_copies * 4 + value * out_bytes)
         sent += n * share * gathered * batch
-        calls += 3 * n
+        calls += n * (1 + (comm.a2a_calls or 2))
     return DcpExchange(dcp, calls, sent)
 
 
@@ -313,17 +340,18 @@ def pcp_exchange(spec: ModelSpec, rows: int, pcp: int, dp: int = 1, latent: bool
 
 
 def decode_work(spec: ModelSpec, tp: int, precision: Precision, context: int, batch: int, moe=None,
-                dcp: int = 1, pcp: int = 1, head_rows: Optional[int] = None, replicated: bool = False) -> PassWork:
+                dcp: int = 1, pcp: int = 1, head_rows: Optional[int] = None, replicated: bool = False,
+                comm: Optional[DcpComm] = None) -> PassWork:
     """One decode step: `batch` sequences of `context` tokens each add one (on every DP rank, under `moe`). Under
     -dcp D (`dcp`) `context` is a GPU's share of each sequence, and its attention runs the D x heads / TP query heads
     its DCP group gathers over that share (dcp_exchange), as many FLOPs as heads / TP over the whole sequence. Under
     -pcp P (`pcp`) `batch` is one PCP rank's share of the engine's requests, whose cache it reads; the MoE layers run
     the P ranks' (MoeLayout.gathered) and the LM head the engine's `head_rows` (pcp_exchange). `replicated` (vLLM
     0.27-0.31, engines/vllm_pcp.py decodes_replicated): every PCP rank runs the engine's whole `batch`, so the MoE
-    layers multiply P copies of each token and no latent KV is gathered."""
+    layers multiply P copies of each token and no latent KV is gathered. `comm`: dcp_exchange's."""
     dp = moe.dp if _laid_out(moe) and spec.experts else 1
     copies = pcp if replicated else 1
-    exchange = dcp_exchange(spec, tp, precision, batch, dcp) if dcp > 1 else None
+    exchange = dcp_exchange(spec, tp, precision, batch, dcp, comm=comm) if dcp > 1 else None
     gather = pcp_exchange(spec, batch, pcp, dp, latent=not replicated) if pcp > 1 else None
     return PassWork(batch, tp, spec.dtype, spec.num_hidden_layers, spec.hidden_size,
                     weight_bytes_read(spec, tp, batch, moe, copies), batch * read_bytes(spec, tp, precision, context),
@@ -333,16 +361,17 @@ def decode_work(spec: ModelSpec, tp: int, precision: Precision, context: int, ba
 
 
 def prefill_work(spec: ModelSpec, tp: int, precision: Precision, start: int, count: int, moe=None,
-                 pcp: int = 1, dcp: int = 1) -> PassWork:
+                 pcp: int = 1, dcp: int = 1, comm: Optional[DcpComm] = None) -> PassWork:
     """One prefill chunk of `count` tokens of one sequence that already holds `start` (its cache is read once). Under
     -pcp P (`moe`: its MoeLayout) `count` is one PCP rank's rows, the MoE layers running the P ranks' (and under DP
     the D ranks', each DP rank's step as large, as decode_work has them). Under -dcp D (`dcp`) a GPU reads its share
     of the cache, ceil(start / D) tokens, and exchanges with its D ranks (dcp_exchange); the attention FLOPs stay
-    heads / TP over the whole sequence (MLA gathers the context; GQA runs D x the heads over the share)."""
+    heads / TP over the whole sequence (MLA gathers the context; GQA runs D x the heads over the share). `comm`:
+    dcp_exchange's."""
     kv = kv_read_bytes(spec, tp, precision, -(-start // dcp)) if start else 0
     dp = moe.dp if _laid_out(moe) and spec.experts else 1
     gather = pcp_exchange(spec, count, pcp, dp) if pcp > 1 else None
-    exchange = dcp_exchange(spec, tp, precision, count, dcp, start) if dcp > 1 else None
+    exchange = dcp_exchange(spec, tp, precision, count, dcp, start, comm) if dcp > 1 else None
     return PassWork(count, tp, spec.dtype, spec.num_hidden_layers, spec.hidden_size,
                     weight_bytes_read(spec, tp, count, moe), kv, linear_flops(spec, tp, count, 1, moe),
                     attention_flops(spec, tp, start, count, decode=False), dp, exchange, gather,

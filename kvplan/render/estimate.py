@@ -101,9 +101,9 @@ def dcp_words(plan, spell=str) -> str:
     """", -dcp D" and its interleave (where not 1) as given, and ", -pcp P (N GPUs)" (tp x pp x pcp), for a plan's
     header; '' without either."""
     dcp, pcp = getattr(plan, "dcp", None), getattr(plan, "pcp", None)
-    interleave = getattr(plan, "dcp_interleave", None)
+    interleave, comm = getattr(plan, "dcp_interleave", None), getattr(plan, "dcp_comm_backend", None)
     words = f", {spell('dcp')} {dcp}" + (f", {spell('dcp_interleave')} {interleave}" if interleave else "") \
-        if dcp else ""
+        + (f", {spell('dcp_comm_backend')} {comm}" if comm else "") if dcp else ""
     dp = plan.parallel.dp if getattr(plan, "parallel", None) is not None else 1
     gpus = f"{plan.core_gpus * dp} GPUs" + (f" with {spell('dp')} {dp}" if dp > 1 else "")
     return words + (f", {spell('pcp')} {pcp} ({gpus})" if pcp else "")
