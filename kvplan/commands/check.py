@@ -33,11 +33,12 @@ from ..engines.vllm_pooler_config import ignored_note as ignored_pooler_note, re
 from ..engines.vllm_runner_flag import refuse_runner
 from ..engines.vllm_speculative import served
 from ..engines.vllm_versions import release_transformers
+from ..plan.budget import prompt_limit
 from ..plan.capacity import token_bytes
 from ..plan.catalog import with_node_gpus
 from ..plan.max_len import default_max_model_len, served_length_limit
-from ..plan.plan import (MAX_TP, fitting_remedies, moe_layout_of, plan, prompt_for, raised_cap,
-                         reaching, release_of, node_note, remedy_reach, with_layout_errors)
+from ..plan.plan import (MAX_TP, fitting_remedies, moe_layout_of, plan, prompt_for, prompt_limit_warning,
+                         raised_cap, reaching, release_of, node_note, remedy_reach, with_layout_errors)
 from ..plan.sharding import shard, valid_tp_degrees
 from .estimate import bounded_prefill, budget_function, ignored_beside_kv_budget, refused_length
 from ..render.estimate import (cache_dtype_note, concurrency_note, drafter_line, graph_reserve_note, lora_graphs_note,
@@ -229,6 +230,15 @@ def _settings(dep: Deployment) -> dict:
     """plan()'s engine settings the deployment sets: its layer partition and batch limits (None: the engine's)."""
     return dict(pp_partition=dep.pp_layer_partition, max_num_seqs=dep.max_num_seqs,
                 max_num_batched_tokens=dep.max_num_batched_tokens)
+
+
+def _prompt_limit_note(spec: ModelSpec, dep: Deployment, device, spell) -> str:
+    """plan()'s warning where the engine serves no prompt of the whole length (plan.prompt_limit_warning), "" where
+    it does."""
+    engine = _engine(dep)
+    limit = prompt_limit(engine, spec, device, dep.context, dep.pp or 1, dep.max_num_batched_tokens,
+                         dep.max_num_seqs, dep.kv_dtype)
+    return prompt_limit_warning(engine, limit, dep.context, spell)
 
 
 def _budget_for(spec: ModelSpec, dep: Deployment):
@@ -559,6 +569,9 @@ def check_deployment(dep: Deployment, spell: Callable[[str], str] = str, resolve
             where += f"; vLLM would refuse to start: {refusal.reason.split('. Try')[0]}"
         explained = None if refused or crashes else result  # a server that does not start has no figures to explain
         kept = "" if refused or crashes or _asked_eight_bits_kept(result) else cache_dtype_note(result)
+        limited = None if refused or crashes else _prompt_limit_note(spec, dep, device, spell)
+        if limited:  # vLLM serves no prompt of the whole length (0.7.1-0.7.3 on MLA): said on context
+            add("warning", "context", limited)
         if kept:  # the engine stores another cache than kv_dtype asks (a kv_cache_scheme in vLLM 0.15-0.21, Falcon)
             add("warning", "kv_dtype", kept + ".")
         if want is not None and have < want and not refused and result.max_concurrency_limited_by == "max_num_seqs":

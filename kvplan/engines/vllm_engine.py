@@ -298,7 +298,7 @@ class VllmEngine:
         rules = self.rules_for(spec, pp, gpu, kv_dtype)
         runner = model_runner(spec, rules, gpu, self.version)
         incremental = incremental_prefill(spec, self.version)  # a pooling model's chunked prefill / prefix caching
-        chunked = incremental
+        chunked, limit = incremental, None
         if rules.batch_defaults in ("v0", "v0.8"):  # V0's own default, for the model and flags (vllm_v0_chunked.py)
             from .vllm_runner import is_rocm
             from .vllm_v0_chunked import v0_chunked_prefill
@@ -309,11 +309,17 @@ class VllmEngine:
                                     self.version, async_scheduling(spec, rules, runner),
                                     prefix_caching=incremental, v1_runner=runner.name == "V1",
                                     media_floor=media_floor(spec, self.version, self.flags),
-                                    chunked_prefill=chunked, rules=rules, multimodal=spec.multimodal)
+                                    chunked_prefill=chunked, rules=rules, multimodal=spec.multimodal,
+                                    pooling=runner.pooling)
+        if rules.batch_defaults == "v0":  # 0.7.1-0.7.3 turn chunked prefill off for MLA once the batch is picked
+            from .vllm_v0_chunked import mla_prompt_limit
+
+            limit = mla_prompt_limit(spec, self.version, context, settings.max_num_batched_tokens)
         return replace(settings, max_num_seqs=hooked_seqs(spec, settings.max_num_seqs, self.version),
                        pooling_runner=runner.pooling, pooler_config=given(spec) is not None,
                        prefix_caching_asked=self.flags.enable_prefix_caching,
-                       mamba_block_size=self.flags.mamba_block_size, speculative=self.flags.speculative is not None)
+                       mamba_block_size=self.flags.mamba_block_size, speculative=self.flags.speculative is not None,
+                       prompt_limit=limit)
 
     def capacity(self, stage_specs: list, *, spec, stages: list, context: int, precision, tp: int, budgets: list,
                  block_size: Optional[int], gpu, pp: int = 1, max_num_seqs: Optional[int] = None,

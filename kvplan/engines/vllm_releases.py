@@ -3,8 +3,20 @@ vllm_versions.NEWEST), or a minor series of them (0.10: its .0 release's rules, 
 
 PUBLISHED is data, not a rule: `pip index versions vllm` of 2026-12-05 (PyPI's index), 0.2.0 to 0.34.0; 0.2.1 was
 published only as 0.2.1.post1. A four-part release (0.9.0.1, 0.10.1.1) or a post-release (0.8.5.post1) is a fix of
-its three-part base and takes the base's rules (vllm_versions.parse_version drops the fourth part): kvplan models
-no difference between them.
+its three-part base and takes the base's rules (vllm_versions.parse_version drops the fourth part), but for a rule
+written with a four-part boundary (vllm_versions.in_span / release_rule order a fix after its base: release_order).
+Diffing every published fix against its base (all of vllm/*.py from the wheels), the rules kvplan models that differ:
+- 0.5.3.post1: the RoPE types that leave the length alone are 0.5.4's, "llama3" in place of "extended", and a
+  "rope_type" key is read (config.py 0.5.3:1497-1499 against 0.5.3.post1:1486-1497): vllm_rope_len.SKIPPED_BY_RELEASE.
+- 0.6.1.post1 (so post2 too): V0 keeps chunked prefill off for a multimodal model (engine/arg_utils.py
+  0.6.1.post1:887; 0.6.1 has no such test): vllm_v0_chunked.KEEPS_OFF.
+- 0.6.3.post1: a list of windows is interleaved attention, turned off with the length capped to its smallest, and
+  Gemma 2's warning says "has interleaved attention" (config.py 0.6.3.post1:176-190, :1708-1715), as kvplan has it
+  from 0.6.4 (vllm_window_list.py, vllm_gemma2_window.py: not yet split at the fix); a factor-less RoPE entry scales
+  by 1 (:1754; vllm_rope_len.py says 0.6.4, which kvplan's output does not tell apart: before, not modelled).
+No other: 0.4.0.post1, 0.5.0.post1, 0.6.1.post2 (against post1), 0.6.4.post1, 0.6.6.post1, 0.8.5.post1, 0.9.0.1 and
+0.10.1.1 change runtime code, help texts and flags kvplan does not take (--lora-dtype float32 in 0.6.4.post1, the
+VLLM_USE_FLASHINFER_SAMPLER default of 0.6.6.post1's V1, which kvplan does not plan before 0.8).
 """
 
 from __future__ import annotations
@@ -51,6 +63,20 @@ def _release_parts(name: str) -> Optional[tuple]:
     if match is None:
         return None
     return tuple(int(part) for part in match.groups()[:3] if part is not None)
+
+
+def release_order_parts(text) -> Optional[tuple]:
+    """release_parts with a four-part or post-release's number after its base's (0.10.1.1 -> (0, 10, 1, 1),
+    0.6.1.post2 -> (0, 6, 1, 2)): the key that orders a fix after its base and before the next release."""
+    return _release_order_parts(str(text).strip())
+
+
+@lru_cache(maxsize=1024)
+def _release_order_parts(name: str) -> Optional[tuple]:
+    match = RELEASE_FORM.fullmatch(name)
+    if match is None:
+        return None
+    return tuple(int(part) for part in match.groups() if part is not None)
 
 
 def published(text) -> bool:

@@ -5,7 +5,8 @@ longer --max-model-len. Read in the sources of every release where the rule chan
 
 - which types leave the length alone (SKIPPED_BY_RELEASE): none in 0.2.0-0.4.1 (config.py 0.2.0:390-395); "su" from
   0.4.2 (0.4.2:1134); + "longrope" 0.5.1 (0.5.1:1417-1418); "su", "longrope", "extended" in 0.5.3 (0.5.3:1497-1499);
-  "su", "longrope", "llama3" 0.5.4-0.29.x (0.5.4:1526, 0.11.0:1847, 0.29.0:2452); from 0.30 the YaRN variants too,
+  "su", "longrope", "llama3" from the fix 0.5.3.post1 to 0.29.x (0.5.3.post1:1497, 0.5.4:1526, 0.11.0:1847,
+  0.29.0:2452: a fix's boundary, vllm_versions.release_order); from 0.30 the YaRN variants too,
   "yarn", "deepseek_yarn", "deepseek_llama_scaling" (config/model.py 0.30.0:2471-2478, 0.32.0:2595-2602,
   0.34.0:2657-2664: "YaRN variants leave max_position_embeddings already scaled").
 - YaRN before 0.30 (from 0.2.2: config.py 0.2.2:442-444, 0.11.0:1860-1862, 0.12.0:2220-2221, 0.29.0:2457-2458) sets
@@ -29,7 +30,8 @@ The multiplied length is a float: the default is its int (0.34.0:2696), a longer
 past the float (:2700), so 4,097 x 1.5 serves 6,145 and refuses 6,146 (tests/data/vllm_rope_max_len.json).
 Not modelled: the tokenizer's model_max_length (vLLM 0.34 reads tokenizer_config.json only for a pooling model
 with absolute positions: 0.34.0:2191-2203; kvplan reads no tokenizer files), a rope_scaling that names only
-'rope_type' before 0.5.4 (KeyError on 'type'), and factor-less non-mrope entries before 0.6.4 (an assert)."""
+'rope_type' before 0.5.3.post1 (KeyError on 'type'; read from 0.5.3.post1:1487-1493), and factor-less non-mrope
+entries before 0.6.3.post1 (an assert; .get("factor", 1.0) from 0.6.3.post1:1754)."""
 
 from __future__ import annotations
 
@@ -42,7 +44,7 @@ from .vllm_versions import in_span, parse_version, release_rule
 YARN_LIKE = ("yarn", "deepseek_yarn", "deepseek_llama_scaling")
 # (first release, the rope types whose factor leaves the derived length alone), newest first (docstring)
 SKIPPED_BY_RELEASE = (((0, 30), ("su", "longrope", "llama3") + YARN_LIKE),
-                      ((0, 5, 4), ("su", "longrope", "llama3")),
+                      ((0, 5, 3, 1), ("su", "longrope", "llama3")),  # from 0.5.3.post1
                       ((0, 5, 3), ("su", "longrope", "extended")),
                       ((0, 5, 1), ("su", "longrope")),
                       ((0, 4, 2), ("su",)),

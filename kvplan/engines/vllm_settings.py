@@ -61,6 +61,14 @@ def batch_defaults(gpu_name: str, gpu_memory: int, tiers: str = "0.28") -> tuple
 # 0.6.0:35, :989; 0.6.2:34, :1000; 0.6.3:34, :995-1000; 0.7.3:54, :1544-1549); whether chunked prefill is on (past 32K,
 # not for a multimodal model from 0.6.2, ...) is vllm_v0_chunked.v0_chunked_prefill's.
 EARLY_V0_MEDIA_FLOOR = (((0, 6, 3), 5120), ((0, 6), 4096))  # (first release, tokens), newest first
+# ... and a pooling model's (the embedding model: ModelConfig.embedding_mode up to 0.6.3, task "embedding" in 0.6.4,
+# runner_type "pooling" from 0.6.5) to _EMBEDDING_MODEL_MAX_NUM_BATCHED_TOKENS (_POOLING_MODEL_... from 0.6.5),
+# 32,768: from 0.4.3 (none in 0.4.0-0.4.2's config.py) only without chunked prefill, its place the whole length's
+# ("elif embedding_mode": max(max_model_len, 32,768), config.py 0.4.3:23, :663-670; 0.5.1:778-781; 0.5.5:902-905), so a
+# chunk past 32K stays 512; from 0.6.0 after either (0.6.0:983-988, 0.6.4:1120-1125, 0.6.5:1350-1355, 0.7.3:1538-1543;
+# the same in 0.8.5:1986-1990, where V0's pooling runner is not planned: vllm_v1_oracle.v0_unmodelled; gone in 0.9.0).
+EARLY_V0_POOLING_FLOOR = 32768
+POOLING_FLOOR_RULES = (((0, 6), "any"), ((0, 4, 3), "whole prompt"))  # (first release, which batch it raises)
 
 
 def early_v0_chunked_prefill(max_model_len: int, version: str, multimodal: bool) -> bool:
@@ -72,14 +80,18 @@ def early_v0_chunked_prefill(max_model_len: int, version: str, multimodal: bool)
 
 
 def early_v0_batched_tokens(max_model_len: int, rules: Behaviour, version: str, multimodal: bool,
-                            chunked: Optional[bool] = None) -> int:
-    """V0's (<= 0.7) max_num_batched_tokens before the max_num_seqs x max_model_len cap: max(max_model_len, 2048),
-    or the release's chunk (Behaviour.v0_chunk_tokens) with chunked prefill (`chunked`; None:
-    early_v0_chunked_prefill), a multimodal model's raised to its floor (EARLY_V0_MEDIA_FLOOR)."""
+                            chunked: Optional[bool] = None, pooling: bool = False) -> int:
+    """V0's (<= 0.7) max_num_batched_tokens, which SchedulerConfig picks with no max_num_seqs x max_model_len cap
+    (config.py 0.6.3:975-1000, 0.7.3:1521-1549): max(max_model_len, 2048), or the release's chunk
+    (Behaviour.v0_chunk_tokens) with chunked prefill (`chunked`; None: early_v0_chunked_prefill), a multimodal
+    model's raised to its floor (EARLY_V0_MEDIA_FLOOR), a `pooling` model's to its own (POOLING_FLOOR_RULES)."""
     if chunked is None:
         chunked = early_v0_chunked_prefill(max_model_len, version, multimodal)
     tokens = rules.v0_chunk_tokens if chunked else max(max_model_len, 2048)
     floor = next((t for since, t in EARLY_V0_MEDIA_FLOOR if parse_version(version) >= since), 0) if multimodal else 0
+    raises = release_rule(POOLING_FLOOR_RULES, version) if pooling else None
+    if raises == "any" or (raises == "whole prompt" and not chunked):
+        floor = max(floor, EARLY_V0_POOLING_FLOOR)
     return max(tokens, floor)
 
 
@@ -121,6 +133,9 @@ class Settings:
     prefix_caching_asked: Optional[bool] = None
     mamba_block_size: Optional[int] = None
     speculative: bool = False
+    # the longest prompt V0's scheduler serves where below max_model_len (vllm_v0_chunked.mla_prompt_limit); None: the
+    # whole length. Set by VllmEngine.settings
+    prompt_limit: Optional[int] = None
 
     @property
     def in_flight_tokens(self) -> int:
@@ -132,13 +147,14 @@ def resolve_settings(max_model_len: int, gpu_name: str, gpu_memory: int, pp: int
                      version: str = PINNED, async_scheduling: Optional[bool] = None,
                      prefix_caching: bool = True, v1_runner: bool = False, media_floor: tuple = (0, ""),
                      chunked_prefill: bool = True, rules: Optional[Behaviour] = None,
-                     multimodal: bool = False) -> Settings:
+                     multimodal: bool = False, pooling: bool = False) -> Settings:
     """`media_floor`: (tokens, modality) of the media item a multimodal prefix-LM raises the default batched tokens
     to (vllm_media_floor.media_floor), applied only where max_num_batched_tokens is vLLM's to pick.
     `chunked_prefill` False (a pooling model's default: vllm_pooling_budget.incremental_prefill): vLLM's pick is
     raised to a whole prompt (whole_prompt_batch). `rules`: the release's (None) or V0's where it falls back to V0
     for the model (vllm_v1_oracle.v0_rules), whose SchedulerConfig raises a `multimodal` model's batched tokens
-    (v0_batched_tokens). On V0 (up to 0.7, or falling back) `chunked_prefill` is V0's default for the model and flags
+    (v0_batched_tokens), and up to 0.7 a `pooling` model's (early_v0_batched_tokens). On V0 (up to 0.7, or falling
+    back) `chunked_prefill` is V0's default for the model and flags
     (vllm_v0_chunked.v0_chunked_prefill, which the engine passes); up to 0.7 a caller without a model gets it by
     the length and release (early_v0_chunked_prefill). Settings vLLM refuses raise FieldError (check_batch)."""
     rules = rules or behaviour(version)
@@ -149,7 +165,7 @@ def resolve_settings(max_model_len: int, gpu_name: str, gpu_memory: int, pp: int
         default = v0_batched_tokens(max_model_len, chunked_prefill, multimodal)
     elif rules.batch_defaults == "v0":  # <= 0.7: the whole length, or the release's chunk past 32K (chunked prefill)
         chunked_prefill = chunked_prefill and early_v0_chunked_prefill(max_model_len, version, multimodal)
-        default = early_v0_batched_tokens(max_model_len, rules, version, multimodal, chunked_prefill)
+        default = early_v0_batched_tokens(max_model_len, rules, version, multimodal, chunked_prefill, pooling)
     elif not chunked_prefill:
         default = whole_prompt_batch(default, max_model_len, version)
     settable = rules.batch_defaults in ("v0", "v0.8") or chunked_prefill or not in_span(version, WHOLE_PROMPT_OVERRIDES)
@@ -159,7 +175,8 @@ def resolve_settings(max_model_len: int, gpu_name: str, gpu_memory: int, pp: int
     tokens, raised, picked = max_num_batched_tokens, "", None
     if tokens is None:  # arg_utils.py _set_default_max_num_seqs_and_batched_tokens_args: the floor, then the cap
         picked = (default, media_floor[0])
-        tokens = min(seqs * max_model_len, max(picked))
+        # V0 up to 0.7 picks it in SchedulerConfig, uncapped (early_v0_batched_tokens)
+        tokens = max(picked) if rules.batch_defaults == "v0" else min(seqs * max_model_len, max(picked))
         raised = raised_note(default, media_floor, tokens) or ""
     if max_num_seqs is None and caps_default_seqs(rules, version):
         seqs = min(seqs, tokens)

@@ -7,12 +7,14 @@ With --enable-chunked-prefill unset (kvplan does not take it) V0 turns it on onl
 0.5.3 (arg_utils.py 0.5.3:747-769; up to 0.5.2 it stays off: enable_chunked_prefill False, 0.5.2:85), and none of
 these holds (KEEPS_OFF; engine/arg_utils.py lines of the releases read, 0.5.3-0.7.3 and 0.8.0 / 0.9.2 / 0.10.1.1 /
 0.10.2, the last with V0: 0.10.2:1566-1597):
-- a multimodal model, from 0.6.1.post2 (kvplan reads a post-release as its base: from 0.6.2): 0.6.1.post2:887,
-  0.6.3:944, 0.6.5:1072-1073, 0.7.3:1172-1173, then "is_multimodal_model or use_mla" (0.9.2:1514, 0.10.1.1:1529);
+- a multimodal model, from 0.6.1.post1 (0.6.1.post1:887, 0.6.1.post2:887; plain 0.6.1 has no such test: a fix's
+  boundary, vllm_versions.release_order), 0.6.3:944, 0.6.5:1072-1073, 0.7.3:1172-1173, then "is_multimodal_model
+  or use_mla" (0.9.2:1514, 0.10.1.1:1529);
 - MLA, from 0.8 (the same line). 0.7.1-0.7.3 turn it off for MLA only in VllmConfig.__post_init__ ("MLA is enabled;
   forcing chunked prefill and prefix caching to be disabled", config.py 0.7.1:3255-3262, 0.7.3:3327-3335), after
   SchedulerConfig has picked the chunk and run its checks with it on (config.py 0.7.3:1522-1589), so the batch stays
-  the chunk and nothing is refused: for the batch, MLA there counts as on;
+  the chunk and nothing is refused: for the batch, MLA there counts as on; but the scheduler then takes no prompt
+  longer than the batch (mla_prompt_limit);
 - not a CUDA GPU: device_type "cuda" (0.5.3:753, 0.7.3:1176), which ROCm is too, until `not
   current_platform.is_rocm()` from 0.6.5 (0.6.5:1084, 0.7.3:1185); current_platform.is_cuda() from 0.8 (0.9.2:1521);
 - a sliding window, ModelConfig.get_sliding_window() not None (0.5.3:754, 0.6.3:946, 0.7.3:1177, 0.9.2:1522):
@@ -36,6 +38,7 @@ from __future__ import annotations
 
 from typing import Optional
 
+from ..errors import FieldError
 from .vllm_v1_oracle import ORACLE
 from .vllm_versions import in_span, release_rule
 
@@ -44,7 +47,7 @@ V0_BEFORE = ORACLE[1]  # the first release without V0: 0.10.2 still falls back t
 LONG_CHUNKED = ((0, 5, 3), V0_BEFORE)  # [from, before): the releases whose V0 turns it on past 32K (docstring)
 # (what keeps it off, [from, before)), in the docstring's order
 KEEPS_OFF = (
-    ("a multimodal model", ((0, 6, 2), V0_BEFORE)),
+    ("a multimodal model", ((0, 6, 1, 1), V0_BEFORE)),  # from 0.6.1.post1
     ("MLA", ((0, 8), V0_BEFORE)),
     ("ROCm", ((0, 6, 5), V0_BEFORE)),
     ("a sliding window", ((0, 5, 3), V0_BEFORE)),
@@ -62,6 +65,56 @@ KEEPS_OFF = (
 # windows (interleaved in all of these) is not modelled: kvplan reads one window a layer. Newest first.
 INTERLEAVED = (((0, 10, 1), ()), ((0, 8), ("gemma2", "gemma3_text", "cohere2")), ((0, 7), ("gemma2", "cohere2")),
                ((0, 6, 5), ("gemma2",)))
+
+
+# VllmConfig.__post_init__ of 0.7.1-0.7.3 turns chunked prefill off for MLA (ModelConfig.use_mla: a DeepSeek-V2/V3
+# config with kv_lora_rank, config.py 0.7.3:763-767, :998-999) and leaves max_num_batched_tokens as SchedulerConfig
+# picked it (config.py 0.7.1:3255-3263, 0.7.2:3273-3281, 0.7.3:3327-3335: only the two flags and prefix caching). V0's
+# scheduler then limits a prompt to min(max_model_len, max_num_batched_tokens) (core/scheduler.py _get_prompt_limit,
+# 0.7.1:801-807, 0.7.2:803-809, 0.7.3:924-932) and finishes a longer one unserved ("Input prompt (%d tokens) is too
+# long and exceeds limit of %d", 0.7.3:1089-1101). So past 32K, where the chunk was picked (2,048 tokens), a prompt of
+# more than 2,048 tokens is never served. 0.7.0 has no MLA (no use_mla in config.py); from 0.8 V0 keeps chunked prefill
+# off for MLA from the start (KEEPS_OFF), so SchedulerConfig picks the whole length, and the branch that turns it off
+# late there is for platforms other than CUDA and ROCm and resets the batch to max(max_model_len, 2,048) (config.py
+# 0.8.0:3513-3522, 0.8.5:3933-3942).
+MLA_OFF_LATE = ((0, 7, 1), (0, 8))  # [from, before)
+LATE_WORDS = "MLA is enabled; forcing chunked prefill and prefix caching to be disabled."
+
+
+def mla_prompt_limit(spec, version: str, max_model_len: int, batched_tokens: int) -> Optional[int]:
+    """The longest prompt V0 in vLLM `version` serves for `spec` where it turns chunked prefill off for MLA after the
+    batch was picked (MLA_OFF_LATE): `batched_tokens` where below `max_model_len`; None where a prompt of the whole
+    length is served."""
+    if not in_span(version, MLA_OFF_LATE) or not _has_mla(spec) or batched_tokens >= max_model_len:
+        return None
+    return batched_tokens
+
+
+def prompt_limit_words(version: str, limit: int, max_model_len: int, spell=str) -> str:
+    """The plan's warning where vLLM `version` serves no prompt past `limit` tokens at `max_model_len`
+    (MLA_OFF_LATE), with the settings that serve the whole length, named as `spell` writes them."""
+    return (f"vLLM {version} {_late_off(limit, max_model_len)}: a request reaches max len {max_model_len:,} only "
+            f"through its output; {_whole_prompts(max_model_len, spell)}")
+
+
+def prompt_limit_refusal(version: str, limit: int, input_len: int, max_model_len: int) -> FieldError:
+    """An asked prompt longer than the `limit` vLLM `version` serves at `max_model_len` (MLA_OFF_LATE)."""
+    return FieldError("input_len", f"({input_len:,}) is longer than vLLM {version} serves here: it "
+                                   f"{_late_off(limit, input_len)}; give at most {limit:,}, or "
+                                   f"{_whole_prompts(max_model_len)}.", names=("max_num_batched_tokens", "context"))
+
+
+def _late_off(limit: int, prompt: int) -> str:
+    """What the release does (MLA_OFF_LATE), in its words for a prompt of `prompt` tokens."""
+    return (f"turns chunked prefill off for MLA (\"{LATE_WORDS}\") after picking `max_num_batched_tokens` "
+            f"{limit:,}, so its scheduler serves prompts of at most {limit:,} tokens and drops a longer one "
+            f"(\"Input prompt ({prompt} tokens) is too long and exceeds limit of {limit}\")")
+
+
+def _whole_prompts(max_model_len: int, spell=str) -> str:
+    """The settings under which the scheduler serves a prompt of the whole length."""
+    shorter = f", or {spell('context')} to {V0_LONG_CONTEXT} or less" if max_model_len > V0_LONG_CONTEXT else ""
+    return f"set {spell('max_num_batched_tokens')} to {max_model_len} or more to serve whole prompts{shorter}"
 
 
 def v0_chunked_prefill(max_model_len: int, version: str, spec=None, *, multimodal: bool = False, rocm: bool = False,

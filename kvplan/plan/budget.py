@@ -112,6 +112,17 @@ def batched_tokens(engine_model, spec: ModelSpec, device, context: int, pp: int 
     return max_num_batched_tokens or IDEAL_BATCHED_TOKENS
 
 
+def prompt_limit(engine_model, spec: ModelSpec, device, context: int, pp: int = 1,
+                 max_num_batched_tokens: Optional[int] = None, max_num_seqs: Optional[int] = None,
+                 kv_dtype: str = "auto") -> Optional[int]:
+    """The longest prompt the engine serves where it is below `context` (vLLM 0.7.1-0.7.3 on an MLA model:
+    engines/vllm_v0_chunked.mla_prompt_limit); None where a prompt of the whole length is served."""
+    if not hasattr(engine_model, "settings"):
+        return None
+    settings = engine_model.settings(context, device, pp, max_num_batched_tokens, max_num_seqs, spec, kv_dtype)
+    return settings.prompt_limit
+
+
 def qkv_width(spec: ModelSpec, tp: int) -> int:
     """Values per token of one GPU's q, k and v projections (0 for an attention-free model)."""
     if not spec.num_attention_heads:

@@ -30,7 +30,7 @@ from ..memo import remember
 from ..model.precision import Precision, resolve_kv_dtype
 from ..model.spec import ModelSpec
 from ..units import require_positive
-from .budget import Budget, batched_tokens
+from .budget import Budget, batched_tokens, prompt_limit
 from .capacity import capacity, token_bytes
 from .catalog import GPU, speed_profile
 from .longest import longest_fitting, page_cycles
@@ -284,9 +284,26 @@ def default_prompt(context: int, spec: ModelSpec, version: Optional[str]) -> Pro
     return Prompt(context - 1, f"vLLM {version} {KEEPS_ROOM}")
 
 
-def prompt_for(input_len: Optional[int], context: int, spec: ModelSpec, version: Optional[str]) -> Prompt:
-    """The prompt asked (`input_len`, as check_input_len checked it), else the release's default (default_prompt)."""
-    return Prompt(input_len, None) if input_len is not None else default_prompt(context, spec, version)
+def prompt_for(input_len: Optional[int], context: int, spec: ModelSpec, version: Optional[str],
+               limit: Optional[int] = None) -> Prompt:
+    """The prompt asked (`input_len`, as check_input_len checked it), else the release's default (default_prompt),
+    no longer than the `limit` the engine's scheduler serves (budget.prompt_limit; None: the whole length)."""
+    if input_len is not None:
+        return Prompt(input_len, None)
+    prompt = default_prompt(context, spec, version)
+    if limit is None or prompt.tokens <= limit:
+        return prompt
+    return Prompt(limit, f"the longest vLLM {version} serves here: MLA turns its chunked prefill off")
+
+
+def prompt_limit_warning(model, limit: Optional[int], context: int, spell: Callable[[str], str] = str) -> str:
+    """The plan's warning where the engine serves no prompt of the whole length (budget.prompt_limit), "" where it
+    does."""
+    if limit is None:
+        return ""
+    from ..engines.vllm_v0_chunked import prompt_limit_words
+
+    return prompt_limit_words(model.version, limit, context, spell) + "."
 
 
 def _refuses_full_prompt(spec: ModelSpec, version: str) -> bool:
@@ -372,6 +389,13 @@ def plan(spec: ModelSpec, *, context: int, kv_dtype: str, tp: int, budget_for: C
         engine_gpu = find_gpu(DEFAULT_GPU)
     if hasattr(model, "on_gpu"):  # what `auto` stores on this GPU (GLM-5.x: fp8 on SM10x)
         spec = model.on_gpu(spec, engine_gpu)
+    # the longest prompt the engine serves, where shorter than the length (vLLM 0.7.1-0.7.3 on MLA); None: the whole
+    limit = prompt_limit(model, spec, engine_gpu, context, pp, max_num_batched_tokens, max_num_seqs, kv_dtype)
+    limit_warning = prompt_limit_warning(model, limit, context, spell)
+    if input_len is not None and limit is not None and input_len > limit:
+        from ..engines.vllm_v0_chunked import prompt_limit_refusal
+
+        raise prompt_limit_refusal(model.version, limit, input_len, context)
     precision = resolve_kv_dtype(kv_dtype, spec.dtype, spec.auto_kv_dtype)
     # the cache the engine keeps for it (V3.2 / V4 under fp8: fp8_ds_mla; Falcon under fp8: bf16), which the bytes a
     # token and a sequence, the decode reads and the prefill count; the row keeps the dtype asked
@@ -395,7 +419,7 @@ def plan(spec: ModelSpec, *, context: int, kv_dtype: str, tp: int, budget_for: C
                   pp_partition=sharding.stage_layers(spec.num_hidden_layers),
                   tp_valid=sharding.valid, parallel=layout,
                   tp_errors=sharding.errors,
-                  tp_warnings=sharding.warnings + ((past_node,) if past_node else ()),
+                  tp_warnings=sharding.warnings + tuple(w for w in (past_node, limit_warning) if w),
                   pp_errors=sharding.pp_errors, kv_budget_bytes_per_gpu=budget.kv_budget_bytes_per_gpu, budget=budget,
                   node=(engine_gpu.node_gpus, engine_gpu.node_source), runner=_runner(spec, model),
                   **dcp_of(model))
@@ -461,7 +485,8 @@ def plan(spec: ModelSpec, *, context: int, kv_dtype: str, tp: int, budget_for: C
         steps = decode(spec, tp, kept, share, result.max_concurrency, batches, profile, rate, reads, dcp, pcp,
                        replicated, comm)
         steps = replace(steps, context=context) if dcp > 1 else steps
-        asked = prompt_for(input_len, context, spec, getattr(model, "version", None)) if ttft else Prompt(0, None)
+        asked = prompt_for(input_len, context, spec, getattr(model, "version", None), limit) if ttft \
+            else Prompt(0, None)
         # -pcp P: each chunk over the P ranks, their latent KV gathered (prefill.pcp_chunk_times); -dcp D: a GPU's
         # share of the cache read, the exchange over the D ranks (work.dcp_exchange)
         prompt = prefill(spec, tp, kept, asked.tokens, chunk, profile, rate, asked.note, reads, pcp, dcp, comm) \
