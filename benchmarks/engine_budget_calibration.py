@@ -24,6 +24,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from kvplan.engines import get_engine  # noqa: E402
+from kvplan.engines.vllm_speculative import served  # noqa: E402
 from kvplan.model.sources import resolve  # noqa: E402
 from kvplan.plan.catalog import find_gpu  # noqa: E402
 
@@ -80,8 +81,20 @@ CASES = [
             reason="kvcached runs two engines on one GPU with its own memory limit"),
     LogCase("A15", "deepseek-ai/DeepSeek-V2-Lite", None, None,
             reason="GPU not named; the run used cpu_offload_gb and enforce_eager"),
-    LogCase("A16", None, None, None, reason="pre-MLA DeepSeek-V2 caching in vLLM 0.5 (per-head K/V)"),
-    LogCase("A17", None, None, None, reason="pre-MLA DeepSeek-V2 caching in vLLM 0.5 (per-head K/V)"),
+    # DeepSeek-Coder-V2-Lite-Instruct has DeepSeek-V2-Lite's shape field for field (the bundled spec's notes); the
+    # issue (2024-07-08) names no release: 0.5.1, the first with DeepseekV2ForCausalLM (0.5.1 to 0.6.6 cache alike,
+    # kvplan/engines/vllm_premla.py). 63,040 tokens x 27 layers x 2 x 8 heads x 256 x 2 B = 12.99 GiB.
+    LogCase("A16", "deepseek-ai/DeepSeek-V2-Lite", "L40", "0.5.1", tp=2, context=163840,
+            available_gib=63040 * 27 * 2 * 8 * 256 * 2 / GiB,
+            available_from="63,040 tokens x 216 KiB (per-head K/V at head size 256, 8 heads a rank; within one block)",
+            reason="kvplan's V0 terms beside the cache (a 163,840-token profile forward of a MoE, 10.7 GiB, "
+                   "non-torch and NCCL: 15.1 GiB) exceed the 12.3 GiB the log leaves them; the release is inferred "
+                   "from the date"),
+    LogCase("A17", None, "H100-80GB-SXM", "0.5.4", tp=8, gpu_util=0.95, context=16000,
+            available_gib=2368 * 60 * 2 * 16 * 256 * 2 / GiB,
+            available_from="2,368 tokens x 960 KiB (per-head K/V at head size 256, 16 heads a rank)",
+            reason="DeepSeek-Coder-V2-Instruct (236B) is not bundled: the public config copies disagree on "
+                   "rope_scaling and none cites its parameter count"),
     LogCase("A18", None, None, None, reason="GPU and gpu_memory_utilization not in the log (DeepSeek-V3.2 is "
             "bundled: its 1,214,464 tokens are 18,976 of the 64-token blocks kvplan plans for it)"),
     LogCase("A19", "openai/gpt-oss-120b", "H100-80GB-SXM", "0.10.1", available_gib=-2.14,
@@ -104,6 +117,7 @@ def predict(case: LogCase):
     gpu = find_gpu(case.gpu)
     memory = int(case.total_gib * GiB) if case.total_gib else None
     engine = get_engine(f"vllm=={case.version}")
+    spec = served(spec, engine)  # as the release builds it (its layers' caches, its length)
     return engine.budget(spec, case.tp, gpu, case.gpu_util, gpu_memory=memory, context=case.context,
                          max_num_batched_tokens=case.max_num_batched_tokens)
 
@@ -124,13 +138,17 @@ def rows() -> list:
     return out
 
 
+def _gib(value: Optional[float]) -> str:
+    return "-" if value is None else f"{value:.2f}"
+
+
 def table(data: list) -> str:
     lines = ["| case | model | GPU | vLLM | TP | logged GiB | kvplan GiB | error | fitted on it / held out |",
              "|---|---|---|---|---|---|---|---|---|"]
     for r in data:
         if r["predicted_gib"] is None:
             lines.append(f"| {r['id']} | {r['model'] or '-'} | {r['gpu'] or '-'} | {r['version'] or '-'} | "
-                         f"{r['tp']} | {r['logged_gib'] if r['logged_gib'] is not None else '-'} | - | - | "
+                         f"{r['tp']} | {_gib(r['logged_gib'])} | - | - | "
                          f"not budgeted: {r['reason']} |")
             continue
         role = ("fitted: " + ", ".join(r["fitted"])) if r["fitted"] else "held out"

@@ -229,16 +229,19 @@ def release_view(spec, version: str):
     (auto_kv_dtype), the note on the checkpoint's KV cache saying what this release makes of it, the model's
     length as this release scales it by the RoPE factor (vllm_rope_len.rope_view), its sparse layers' indexers
     as this release builds them (vllm_index_share.index_view), --quantization mxfp4's linear layers where the
-    release quantises them online (vllm_mxfp4_online.online_view), and Gemma 2's window where the release turns it
-    off (vllm_gemma2_window.window_view: its layers full, its length capped)."""
+    release quantises them online (vllm_mxfp4_online.online_view), Gemma 2's window where the release turns it
+    off (vllm_gemma2_window.window_view: its layers full, its length capped), and DeepSeek-V2/V3's MLA layers as
+    every head's K and V where the release caches no latent (vllm_premla.per_head_view)."""
     from .vllm_gemma2_window import unwindowed, window_view
     from .vllm_index_share import index_view
     from .vllm_mxfp4_online import online_view
+    from .vllm_premla import per_head_view
     from .vllm_rope_len import rope_view
 
     # the window's cap after the RoPE factor: a release that turns the window off refuses a factor it would apply
     # (vllm_rope_len.window_pair_refused), so the order changes no length served
     spec = window_view(online_view(index_view(rope_view(unwindowed(spec), version), version), version), version)
+    spec = per_head_view(spec, version)
     auto = auto_kv_dtype(spec, version)
     notes = _checkpoint_kv_note(spec, version)
     if (auto, notes) == (spec.auto_kv_dtype, spec.notes):

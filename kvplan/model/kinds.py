@@ -256,6 +256,17 @@ class MLALatent(PagedKV):
     def sparse(self) -> bool:
         return self.index_topk > 0
 
+    @property
+    def qk_head_dim(self) -> int:
+        """One head's query / key width once the latent is up-projected per head: the non-rotary and rotary dims."""
+        return self.qk_nope_head_dim + self.qk_rope_head_dim
+
+    def per_head(self, heads: int, head_size: int = 0) -> FullAttention:
+        """This layer as an engine holds it that caches every head's K and V instead of the latent: `heads` K and V
+        rows of `head_size` each (0: qk_head_dim), the values padded to it, in this layer's own cache dtype."""
+        return FullAttention(heads, head_size or self.qk_head_dim, heads_field="num_attention_heads",
+                             cache=self.cache, auto_cache=self.auto_cache)
+
     def tokens_read(self, context: int) -> int:
         held = self.tokens_held(context)
         return min(held, self.index_topk) if self.sparse else held

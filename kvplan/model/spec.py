@@ -212,6 +212,9 @@ class ModelSpec:
     # what a release's view changed where it turned the window off itself (Gemma 2 before vLLM 0.6.5:
     # engines/vllm_gemma2_window.py window_view), to view the config again for another release; (): nothing
     release_window: tuple = ()
+    # the MLA layers where a release's view cached every head's K and V instead (engines/vllm_premla.py per_head_view),
+    # to view the config again for another release; (): nothing
+    release_latents: tuple = ()
     # the smallest share of an expert's intermediate size a TP rank holds, vLLM padding the experts to tp x it
     # when tp splits them thinner (Kimi Linear: 256, kimi_k3/nvidia/model.py KimiMoE); 0: no padding
     expert_min_partition: int = 0
