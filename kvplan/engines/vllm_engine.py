@@ -168,6 +168,23 @@ class VllmEngine:
 
         return dcp_comm(self.flags, self.version, attention_backend(spec, precision, self.version, _capability(gpu)))
 
+    def mla_decode_query_len(self, spec, precision, gpu=None) -> int:
+        """The most new tokens a request of dense-MLA `spec` may bring and still run MLA's decode path on `gpu`
+        (reorder_batch_threshold of the backend that runs: vllm_mla_decode); 1 for other models, sparse MLA and
+        ROCm."""
+        from ..model.kinds import MLALatent
+        from .vllm_mla_decode import decode_query_len, running_backend
+
+        mla = next((layer for layer in spec.layers if isinstance(layer, MLALatent)), None)
+        capability = _capability(gpu)
+        if mla is None or mla.index_topk or capability == ROCM:
+            return 1
+        quantized = precision.bits < 16
+        backend = running_backend(attention_backend(spec, precision, self.version, capability), quantized, self.version)
+        draft = self.flags.speculative
+        return decode_query_len(backend, self.version, self.flags.dcp or 1, self.flags.dcp_interleave,
+                                draft.num_speculative_tokens if draft else 0, bool(draft and draft.parallel_drafting))
+
     def configuration_refusal(self, spec, asked: dict, tp: int, gpu=None):
         """vLLM's first refusal of the configuration `asked` (engine, kv_dtype as spelled, context, block_size) for
         `spec` (as any release serves it) at `tp` ranks on `gpu`, whatever the memory (vllm.configuration_refusal);

@@ -37,6 +37,7 @@ from .longest import longest_fitting, page_cycles
 from .prefill import Prefill, prefill
 from .sharding import MoeLayout, Sharding, pipeline_refusal, pp_stages, shard, stage_cache_layers
 from .speed import Decode, decode
+from .work import MLA_DECODE_QUERY_LEN
 
 DEFAULT_BLOCK_SIZE = 16
 MAX_TP = 64  # `check --suggest` lists the TP degrees the heads allow up to this; remedies stop at one node (Reach)
@@ -489,8 +490,11 @@ def plan(spec: ModelSpec, *, context: int, kv_dtype: str, tp: int, budget_for: C
             else Prompt(0, None)
         # -pcp P: each chunk over the P ranks, their latent KV gathered (prefill.pcp_chunk_times); -dcp D: a GPU's
         # share of the cache read, the exchange over the D ranks (work.dcp_exchange)
-        prompt = prefill(spec, tp, kept, asked.tokens, chunk, profile, rate, asked.note, reads, pcp, dcp, comm) \
-            if asked.tokens else None
+        # a chunk of at most the MLA backend's reorder_batch_threshold tokens runs MLA's decode path
+        decode_tokens = model.mla_decode_query_len(spec, kept, engine_gpu) \
+            if hasattr(model, "mla_decode_query_len") else MLA_DECODE_QUERY_LEN
+        prompt = prefill(spec, tp, kept, asked.tokens, chunk, profile, rate, asked.note, reads, pcp, dcp, comm,
+                         decode_tokens) if asked.tokens else None
     arithmetic = asdict(numbers)
     arithmetic.update(kv_bytes_per_token=token_bytes(spec, tp, kept) * tp, kv_blocks=result.kv_blocks,
                       kv_capacity_tokens=result.kv_capacity_tokens, max_concurrency=result.max_concurrency)

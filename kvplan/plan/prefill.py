@@ -21,7 +21,11 @@ Under -dcp D a chunk reads a GPU's share of the cache, ceil(start / D) tokens, a
 (plan/work.py dcp_exchange): MLA all-gathers the cached latent rows each layer, GQA gathers the queries and merges the
 partial outputs by their LSEs as in decode (FlashAttention from vLLM 0.26 skips it on a chunk with nothing cached;
 FlashInfer and earlier FlashAttention do not: engines/vllm_dcp.py dcp_comm); the attention FLOPs are those of -dcp 1.
-An MLA chunk of one token runs MLA's decode path and pays decode's exchange (work.MLA_DECODE_QUERY_LEN)."""
+
+An MLA chunk of at most the backend's reorder_batch_threshold tokens (`decode_tokens`: 1, a 1-token prompt, by
+default; 512 on Hopper's FLASH_ATTN_MLA for a 16-bit cache, 128 on its FLASHMLA without -dcp: engines/
+vllm_mla_decode.py) runs MLA's decode path: absorbed attention against the latent, and under -dcp decode's exchange
+(work.dcp_exchange) in place of the context gather."""
 
 from __future__ import annotations
 
@@ -32,7 +36,7 @@ from ..model.precision import Precision
 from ..model.spec import ModelSpec
 from .catalog import SpeedProfile
 from .speed import chunk_basis, engine_ms
-from .work import attention_counter, dcp_exchange, kv_reader, layer_kinds, prefill_work
+from .work import MLA_DECODE_QUERY_LEN, attention_counter, dcp_exchange, kv_reader, layer_kinds, prefill_work
 
 PREFILL_LABEL = ("engine estimate at batch 1: per chunk of max-num-batched-tokens, weights read + fixed costs + "
                  "matmul and causal attention FLOPs over the dense peak x the fitted prefill efficiency")
@@ -57,19 +61,24 @@ def chunk_ms(b, fit) -> float:
 
 
 def chunk_times(spec: ModelSpec, tp: int, precision: Precision, input_len: int, chunk_tokens: int,
-                profile: SpeedProfile, bandwidth: float, dcp: int = 1, moe=None, comm=None) -> list:
+                profile: SpeedProfile, bandwidth: float, dcp: int = 1, moe=None, comm=None,
+                decode_tokens: int = MLA_DECODE_QUERY_LEN) -> list:
     """(engine ms, floor ms) per chunk. Chunks differ only in the cache they attend and read (under -dcp D a GPU's
-    share of it, and the exchange over the D ranks: work.prefill_work, `comm` its work.DcpComm): the weights' part of
-    a chunk of `count` tokens is worked out once (a 10M-token prompt is 1,221 chunks)."""
+    share of it, and the exchange over the D ranks: work.prefill_work, `comm` its work.DcpComm; a chunk of at most
+    `decode_tokens` on MLA's decode path): the weights' part of a chunk of `count` tokens is worked out once (a
+    10M-token prompt is 1,221 chunks)."""
     fit, kinds, first = profile.fit, layer_kinds(spec), {}
-    read, attention = kv_reader(spec, tp, precision, kinds), attention_counter(spec, tp, False, kinds)
+    read = kv_reader(spec, tp, precision, kinds)
+    attention = attention_counter(spec, tp, False, kinds)
+    absorbed = attention_counter(spec, tp, False, kinds, absorbed=True)  # a chunk MLA runs as a decode
     out = []
     for start in range(0, input_len, chunk_tokens):
         count = min(chunk_tokens, input_len - start)
         if count not in first:
             first[count] = chunk_basis(prefill_work(spec, tp, precision, 0, count, moe), bandwidth, profile.compute)
-        exchange = dcp_exchange(spec, tp, precision, count, dcp, start, comm) if dcp > 1 else None
-        b = first[count](read(-(-start // dcp)) if start else 0, attention(start, count), exchange)
+        exchange = dcp_exchange(spec, tp, precision, count, dcp, start, comm, decode_tokens) if dcp > 1 else None
+        attended = (absorbed if count <= decode_tokens else attention)(start, count)
+        b = first[count](read(-(-start // dcp)) if start else 0, attended, exchange)
         out.append((chunk_ms(b, fit), max(b.roofline_ms, b.peak_ms)))
     return out
 
@@ -102,8 +111,10 @@ def pcp_chunk_times(spec: ModelSpec, tp: int, precision: Precision, input_len: i
 
 def prefill(spec: ModelSpec, tp: int, precision: Precision, input_len: int, chunk_tokens: int,
             profile: SpeedProfile, bandwidth: float, input_len_note: Optional[str] = None, moe=None,
-            pcp: int = 1, dcp: int = 1, comm=None) -> Prefill:
+            pcp: int = 1, dcp: int = 1, comm=None, decode_tokens: int = MLA_DECODE_QUERY_LEN) -> Prefill:
+    """`decode_tokens`: the most tokens a chunk may bring and run MLA's decode path (the module docstring)."""
     times = pcp_chunk_times(spec, tp, precision, input_len, chunk_tokens, profile, bandwidth, moe, pcp) if pcp > 1 \
-        else chunk_times(spec, tp, precision, input_len, chunk_tokens, profile, bandwidth, dcp, moe, comm)
+        else chunk_times(spec, tp, precision, input_len, chunk_tokens, profile, bandwidth, dcp, moe, comm,
+                         decode_tokens)
     return Prefill(input_len, sum(t for t, _ in times), sum(f for _, f in times), len(times), chunk_tokens,
                    input_len_note=input_len_note)

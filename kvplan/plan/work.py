@@ -149,11 +149,12 @@ def attention_flops(spec: ModelSpec, tp: int, start: int, count: int, decode: bo
     return attention_counter(spec, tp, decode, kinds)(start, count)
 
 
-def attention_counter(spec: ModelSpec, tp: int, decode: bool, kinds: Optional[tuple] = None):
+def attention_counter(spec: ModelSpec, tp: int, decode: bool, kinds: Optional[tuple] = None, absorbed: bool = False):
     """attention_flops as a function of (start, count) alone: each layer kind's factor worked out once (a prefill asks
     once per chunk, up to 32,768 times). Each term is the same product in the same order (n x 2 x scoring x per_key,
     then x keys; n x 4 x state elements, then x count) and the terms are summed in the same order from 0.0, so every
-    float is attention_flops' own to the last bit."""
+    float is attention_flops' own to the last bit. `absorbed`: a prefill chunk that MLA runs on its decode path
+    (MLA_DECODE_QUERY_LEN): MLA layers score against the latent as decode does, over the causal keys of a prefill."""
     heads = spec.num_attention_heads / tp
     terms = []
     for layer, n in kinds or layer_kinds(spec):
@@ -168,7 +169,7 @@ def attention_counter(spec: ModelSpec, tp: int, decode: bool, kinds: Optional[tu
         if layer.kind == "indexer":
             per_key, scoring = layer.head_dim, layer.heads
         elif layer.kind == "mla":
-            per_key = (layer.latent_dim + layer.kv_lora_rank) if decode else \
+            per_key = (layer.latent_dim + layer.kv_lora_rank) if decode or absorbed else \
                 (layer.kv_lora_rank // 4 + layer.qk_rope_head_dim + layer.kv_lora_rank // 4)
         else:
             per_key = layer.head_dim + layer.value_dim
@@ -241,13 +242,15 @@ class DcpComm:
 # to the block: model_executor/layers/attention/mla_attention.py 0.32.0:2293-2318); a longer context takes more chunks
 MLA_CONTEXT_ROWS = 64 * 1024
 # MLA attention runs a request of at most this many new tokens as a decode, a 1-token prompt included (the batch split
-# at reorder_batch_threshold, 1 by default: mla_attention.py 0.32.0:2265, 2571-2578; split_decodes_and_prefills
-# counts short extends as decodes, v1/attention/backends/utils.py 0.32.0:838-843); speculative decoding raises it
+# at reorder_batch_threshold, 1 in the base builder: mla_attention.py 0.32.0:2265, 2571-2578; split_decodes_and_prefills
+# counts short extends as decodes, v1/attention/backends/utils.py 0.32.0:838-843). The default of the `decode_tokens`
+# arguments below; the engine's backend may raise it (engines/vllm_mla_decode.py: 512 for Hopper's FLASH_ATTN_MLA)
 MLA_DECODE_QUERY_LEN = 1
 
 
 def dcp_exchange(spec: ModelSpec, tp: int, precision: Precision, batch: int, dcp: int,
-                 cached: Optional[int] = None, comm: Optional[DcpComm] = None) -> DcpExchange:
+                 cached: Optional[int] = None, comm: Optional[DcpComm] = None,
+                 decode_tokens: int = MLA_DECODE_QUERY_LEN) -> DcpExchange:
     """Each attention layer's decode under -dcp D, as vLLM 0.32.0 and 0.34.0 run it by default
     (dcp_comm_backend "ag_rs": config/parallel.py 0.32.0:397-406 and set_dcp_defaults :610-620, which only GLM-MoE-DSA
     (models/config.py 0.32.0:68) and Mistral Large 4 (0.34.0:121-134) turn to "a2a", sparse MLA that kvplan does not
@@ -276,7 +279,8 @@ def dcp_exchange(spec: ModelSpec, tp: int, precision: Precision, batch: int, dcp
     - GQA (FlashAttentionImpl._forward_with_dcp, flash_attn.py 0.32.0:1463-1637; FlashInfer's BatchDCPPrefillWrapper,
       flashinfer.py 0.32.0:386-428): decode's three collectives over the chunk's tokens, skipped where no request
       has cached context (v1/worker/cp_utils.py 0.32.0:117-127; FlashInfer runs them all the same, not modelled);
-    - MLA, a chunk of MLA_DECODE_QUERY_LEN tokens (a 1-token prompt): decode's three collectives, as a decode step.
+    - MLA, a chunk of at most `decode_tokens` tokens (reorder_batch_threshold: 1, a 1-token prompt, by default;
+      512 on Hopper's FLASH_ATTN_MLA, engines/vllm_mla_decode.py): decode's three collectives, as a decode step.
 
     `comm` (DcpComm; None: the above) where the run departs from it:
     - --dcp-comm-backend a2a: steps 2 and 3 give way to all-to-alls in which a rank sends each other rank the partial
@@ -296,8 +300,8 @@ def dcp_exchange(spec: ModelSpec, tp: int, precision: Precision, batch: int, dcp
     lse_copies = 1 if comm.a2a_calls else dcp  # the all-to-all sends a rank's LSEs once, the all-gather D times
     sent, calls = 0.0, 0
     for layer, n in layer_kinds(spec):
-        # a chunk of MLA_DECODE_QUERY_LEN tokens or fewer runs MLA's decode path: decode's three collectives
-        if cached is not None and layer.kind == "mla" and batch > MLA_DECODE_QUERY_LEN:
+        # a chunk of `decode_tokens` tokens or fewer runs MLA's decode path: decode's three collectives
+        if cached is not None and layer.kind == "mla" and batch > decode_tokens:
             # prefill: the latent context gathered, workspace by workspace
             if cached:
                 calls += n * -(-cached // MLA_CONTEXT_ROWS)
@@ -361,20 +365,23 @@ def decode_work(spec: ModelSpec, tp: int, precision: Precision, context: int, ba
 
 
 def prefill_work(spec: ModelSpec, tp: int, precision: Precision, start: int, count: int, moe=None,
-                 pcp: int = 1, dcp: int = 1, comm: Optional[DcpComm] = None) -> PassWork:
+                 pcp: int = 1, dcp: int = 1, comm: Optional[DcpComm] = None,
+                 decode_tokens: int = MLA_DECODE_QUERY_LEN) -> PassWork:
     """One prefill chunk of `count` tokens of one sequence that already holds `start` (its cache is read once). Under
     -pcp P (`moe`: its MoeLayout) `count` is one PCP rank's rows, the MoE layers running the P ranks' (and under DP
     the D ranks', each DP rank's step as large, as decode_work has them). Under -dcp D (`dcp`) a GPU reads its share
     of the cache, ceil(start / D) tokens, and exchanges with its D ranks (dcp_exchange); the attention FLOPs stay
     heads / TP over the whole sequence (MLA gathers the context; GQA runs D x the heads over the share). `comm`:
-    dcp_exchange's."""
+    dcp_exchange's. A chunk of at most `decode_tokens` tokens runs MLA's decode path (MLA_DECODE_QUERY_LEN): its
+    MLA layers attend absorbed (attention_counter) and exchange as decode does."""
     kv = kv_read_bytes(spec, tp, precision, -(-start // dcp)) if start else 0
     dp = moe.dp if _laid_out(moe) and spec.experts else 1
     gather = pcp_exchange(spec, count, pcp, dp) if pcp > 1 else None
-    exchange = dcp_exchange(spec, tp, precision, count, dcp, start, comm) if dcp > 1 else None
+    exchange = dcp_exchange(spec, tp, precision, count, dcp, start, comm, decode_tokens) if dcp > 1 else None
+    attention = attention_counter(spec, tp, False, absorbed=count <= decode_tokens)(start, count)
     return PassWork(count, tp, spec.dtype, spec.num_hidden_layers, spec.hidden_size,
                     weight_bytes_read(spec, tp, count, moe), kv, linear_flops(spec, tp, count, 1, moe),
-                    attention_flops(spec, tp, start, count, decode=False), dp, exchange, gather,
+                    attention, dp, exchange, gather,
                     tile_flops(spec, tp, moe))
 
 
