@@ -424,7 +424,7 @@ def model_length_refusal(spec, length: int) -> Optional[Refusal]:
                              getattr(spec, "length_key", "max_position_embeddings"))
     if refusal is None or not capped_by_release(spec):
         return refusal
-    whose = "a list of windows' smallest in 0.6.4" if getattr(spec, "window_list", ()) else \
+    whose = "a list of windows' smallest in 0.6.3.post1-0.6.4" if getattr(spec, "window_list", ()) else \
         "Gemma 2's window before 0.6.5"
     return replace(refusal, remedy_flags=(), note=f"the sliding window vLLM caps the length to ({whose}); 0.6.5 "
                                                   f"serves the model's own; or VLLM_ALLOW_LONG_MAX_MODEL_LEN=1, at "

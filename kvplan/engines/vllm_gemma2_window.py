@@ -1,20 +1,22 @@
-"""Gemma 2's sliding window before vLLM 0.6.5, and a list of per-layer windows in 0.6.4: ModelConfig turns it off
-and caps the model's length to it; 0.6.5-0.10.0 serve such a list with every layer full where the model reads none.
+"""Gemma 2's sliding window before vLLM 0.6.5, and a list of per-layer windows in 0.6.3.post1-0.6.4: ModelConfig
+turns it off and caps the model's length to it; 0.6.5-0.10.0 serve such a list with every layer full where the
+model reads none.
 
 vLLM 0.5.1 (the release that registers Gemma2ForCausalLM) to 0.6.3, on a "gemma2" model type whose config names a
 sliding_window, warns "Gemma 2 uses sliding window attention for every odd layer, which is currently not supported
 by vLLM. Disabling sliding window and capping the max length to the sliding window size (4096)." and sets
-disable_sliding_window (config.py 0.5.1:156-164, 0.5.5:204-212, 0.6.3:176-184); 0.6.4 says the same of any model with
-interleaved attention, a "gemma2" type or a list of windows (0.6.4:226-240). _get_and_verify_max_len then caps the
-derived length to the window (max_len_key "sliding_window": 0.5.1:1394-1397, 0.6.3:1715-1718, 0.6.4:1907-1910), so
-the default is 4,096 tokens for google/gemma-2-9b (max_position_embeddings 8,192) and a longer --max-model-len is
-refused as any length past the derived one; every layer attends in full (get_sliding_window is None once
-disabled, and gemma2.py 0.6.3:146-148 drops its per-layer window unused). 0.6.5 keeps the window in the attention
-layers and schedules them as full attention (config.py 0.6.5:296-319) except on the XFORMERS backend, which still
-turns it off (not modelled: kvplan plans the default backend). A list-valued sliding_window (vllm_window_list.py)
-is turned off alike in 0.6.4, the length capped to its smallest window (get_min_sliding_window, 0.6.4:1997-2002);
-0.6.5-0.10.0 keep its windows only in llama.py's layers (vllm_window_list.windows_unread: the others attend in
-full, with no cap)."""
+disable_sliding_window (config.py 0.5.1:156-164, 0.5.5:204-212, 0.6.3:176-184); from the fix 0.6.3.post1 it says
+"gemma2 has interleaved attention, ..." of any model with interleaved attention, a "gemma2" type or a list of
+windows (0.6.3.post1:176-190, 0.6.4:226-240; a fix's boundary, vllm_versions.release_order).
+_get_and_verify_max_len then caps the derived length to the window (max_len_key "sliding_window":
+0.5.1:1394-1397, 0.6.3:1715-1718, 0.6.4:1907-1910), so the default is 4,096 tokens for google/gemma-2-9b
+(max_position_embeddings 8,192) and a longer --max-model-len is refused as any length past the derived one; every
+layer attends in full (get_sliding_window is None once disabled, and gemma2.py 0.6.3:146-148 drops its per-layer
+window unused). 0.6.5 keeps the window in the attention layers and schedules them as full attention (config.py
+0.6.5:296-319) except on the XFORMERS backend, which still turns it off (not modelled: kvplan plans the default
+backend). A list-valued sliding_window (vllm_window_list.py) is turned off alike in 0.6.3.post1-0.6.4, the length
+capped to its smallest window (get_min_sliding_window, 0.6.4:1997-2002); 0.6.5-0.10.0 keep its windows only in
+llama.py's layers (vllm_window_list.windows_unread: the others attend in full, with no cap)."""
 
 from __future__ import annotations
 
@@ -24,8 +26,9 @@ from .vllm_versions import in_span, release_rule
 
 # [from, before): the releases whose ModelConfig turns a "gemma2" model's window off (docstring)
 WINDOW_OFF = ((0, 5, 1), (0, 6, 5))
-# the warning each release logs as it turns the window off, newest first (docstring: 0.6.4:235-238, 0.5.1:160-163)
-WARNINGS = (((0, 6, 4), "{model_type} has interleaved attention, which is currently not supported by vLLM"),
+# the warning each release logs as it turns the window off, newest first (docstring: 0.6.3.post1:185-189, 0.6.4:235-238,
+# 0.5.1:160-163)
+WARNINGS = (((0, 6, 3, 1), "{model_type} has interleaved attention, which is currently not supported by vLLM"),
             ((0, 5, 1), "Gemma 2 uses sliding window attention for every odd layer, which is currently not supported "
                         "by vLLM"))
 NOTE_START = "Gemma 2's sliding window: vLLM"
@@ -33,7 +36,8 @@ LIST_NOTE_START = "The sliding_window list: vLLM"
 
 
 def _list_off(spec, version: str) -> bool:
-    """0.6.4 turns any list of windows off (vllm_window_list.TURNED_OFF); a list of nulls it refuses instead."""
+    """0.6.3.post1-0.6.4 turn any list of windows off (vllm_window_list.TURNED_OFF); a list of nulls they refuse
+    instead."""
     from .vllm_window_list import TURNED_OFF, listed
 
     return any(listed(spec)) and in_span(version, TURNED_OFF)
@@ -50,7 +54,7 @@ def window_off(spec, version: str) -> bool:
 def window_view(spec, version: str):
     """`spec` as vLLM `version` reads it: Gemma 2's layers all full and its length capped to the window where the
     release turns the window off (vllm_cache_flags.without_sliding_window, marked for its RoPE refusal as the flag
-    is), with a note saying so, and a list of windows alike in 0.6.4; a list no layer reads (0.6.5-0.10.0,
+    is), with a note saying so, and a list of windows alike in 0.6.3.post1-0.6.4; a list no layer reads (0.6.5-0.10.0,
     vllm_window_list.windows_unread) leaves every layer full at the config's length. What it changed is kept in
     ModelSpec.release_window for `unwindowed`."""
     from .vllm_cache_flags import config_window, without_sliding_window
@@ -114,5 +118,5 @@ def window_capper(spec, spell=str) -> str:
     """Who capped `spec`'s length to its window, in words: the release (window_view) or --disable-sliding-window."""
     if not capped_by_release(spec):
         return spell("disable_sliding_window")
-    return "vLLM itself (a list of windows off in 0.6.4)" if getattr(spec, "window_list", ()) else \
+    return "vLLM itself (a list of windows off in 0.6.3.post1-0.6.4)" if getattr(spec, "window_list", ()) else \
         "vLLM itself (Gemma 2's window off before 0.6.5)"

@@ -11,8 +11,8 @@ Diffing every published fix against its base (all of vllm/*.py from the wheels),
 - 0.6.1.post1 (so post2 too): V0 keeps chunked prefill off for a multimodal model (engine/arg_utils.py
   0.6.1.post1:887; 0.6.1 has no such test): vllm_v0_chunked.KEEPS_OFF.
 - 0.6.3.post1: a list of windows is interleaved attention, turned off with the length capped to its smallest, and
-  Gemma 2's warning says "has interleaved attention" (config.py 0.6.3.post1:176-190, :1708-1715), as kvplan has it
-  from 0.6.4 (vllm_window_list.py, vllm_gemma2_window.py: not yet split at the fix); a factor-less RoPE entry scales
+  Gemma 2's warning says "has interleaved attention" (config.py 0.6.3.post1:176-190, :1708-1715, :1796-1799):
+  vllm_window_list.CRASHES_BEFORE, vllm_gemma2_window.WARNINGS; a factor-less RoPE entry scales
   by 1 (:1754; vllm_rope_len.py says 0.6.4, which kvplan's output does not tell apart: before, not modelled).
 No other: 0.4.0.post1, 0.5.0.post1, 0.6.1.post2 (against post1), 0.6.4.post1, 0.6.6.post1, 0.8.5.post1, 0.9.0.1 and
 0.10.1.1 change runtime code, help texts and flags kvplan does not take (--lora-dtype float32 in 0.6.4.post1, the

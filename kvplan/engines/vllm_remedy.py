@@ -24,8 +24,8 @@ from dataclasses import replace
 from typing import Callable, Optional
 
 from .figures import Fix, Refusal, release_span
-from .vllm_releases import nearest_published, published
-from .vllm_versions import PINNED, parse_version
+from .vllm_releases import PUBLISHED, nearest_published, published, release_order_parts
+from .vllm_versions import PINNED, parse_version, release_order
 
 MAX_FIELDS = 3  # fields one fix may change (engine, kv_dtype, block_size: the longest chain kvplan models)
 # the fields the search changes, as vLLM's flags name them (Refusal.remedy_flags: written as the caller spells them)
@@ -67,7 +67,10 @@ def release_boundaries(firsts_elsewhere=()) -> tuple:
 
 
 def _published_name(name: str) -> str:
-    """The name PyPI publishes a release under: 0.2.1 only as 0.2.1.post1 (vllm_releases.PUBLISHED)."""
+    """The name PyPI publishes a release under: 0.2.1 only as 0.2.1.post1, a fix's four-part boundary 0.6.3.1 as
+    0.6.3.post1 (vllm_releases.PUBLISHED)."""
+    if name.count(".") == 3:
+        return next((r for r in PUBLISHED if release_order_parts(r) == release_order_parts(name)), name)
     return name if published(name) else (nearest_published(name) or (name,))[0]
 
 
@@ -76,7 +79,8 @@ Refused = Callable[[dict], Optional[Refusal]]
 
 
 def release_of(engine: str) -> tuple:
-    return parse_version(engine.split("==", 1)[1]) if "==" in engine else parse_version(PINNED)
+    """The release an --engine value names, ordered as vllm_versions.release_order (a fix after its base)."""
+    return release_order(engine.split("==", 1)[1]) if "==" in engine else release_order(PINNED)
 
 
 def searched(refusal: Refusal) -> str:
@@ -94,7 +98,7 @@ def _candidates(refusal: Refusal, releases: tuple) -> list:
         max(release_of(option) for option in refusal.options)
     newer = refusal.onward == "newer"
     ordered = releases if newer else tuple(reversed(releases))
-    return [f"vllm=={r}" for r in ordered if (parse_version(r) >= first if newer else parse_version(r) <= first)]
+    return [f"vllm=={r}" for r in ordered if (release_order(r) >= first if newer else release_order(r) <= first)]
 
 
 def _clearing(refused: Refused, asked: dict, refusal: Refusal, changed: tuple, releases: tuple) -> list:
@@ -123,8 +127,8 @@ def _passing_run(refused: Refused, asked: dict, changes: tuple, onward: str, rel
     first, up to the first that does not; and whether that run reaches the last of them (the fix holds onward)."""
     release = release_of(changes[0][1])
     rest = dict(changes[1:])
-    past = [r for r in releases if (parse_version(r) > release if onward == "newer" else parse_version(r) < release)]
-    past.sort(key=parse_version, reverse=onward == "older")
+    past = [r for r in releases if (release_order(r) > release if onward == "newer" else release_order(r) < release)]
+    past.sort(key=release_order, reverse=onward == "older")
     run = []
     for r in past:
         # the run ends at the first modelled release that refuses: the ones past it are not claimed even where they

@@ -59,7 +59,7 @@ def batch_defaults(gpu_name: str, gpu_memory: int, tiers: str = "0.28") -> tuple
 # V0 up to 0.7 on a multimodal model (read in the wheels 0.6.0-0.6.6, 0.7.3): SchedulerConfig raises the batched
 # tokens it picks to _MULTIMODAL_MODEL_MAX_NUM_BATCHED_TOKENS, 4,096 in 0.6.0-0.6.2 and 5,120 from 0.6.3 (config.py
 # 0.6.0:35, :989; 0.6.2:34, :1000; 0.6.3:34, :995-1000; 0.7.3:54, :1544-1549); whether chunked prefill is on (past 32K,
-# not for a multimodal model from 0.6.2, ...) is vllm_v0_chunked.v0_chunked_prefill's.
+# not for a multimodal model from 0.6.1.post1, ...) is vllm_v0_chunked.v0_chunked_prefill's.
 EARLY_V0_MEDIA_FLOOR = (((0, 6, 3), 5120), ((0, 6), 4096))  # (first release, tokens), newest first
 # ... and a pooling model's (the embedding model: ModelConfig.embedding_mode up to 0.6.3, task "embedding" in 0.6.4,
 # runner_type "pooling" from 0.6.5) to _EMBEDDING_MODEL_MAX_NUM_BATCHED_TOKENS (_POOLING_MODEL_... from 0.6.5),

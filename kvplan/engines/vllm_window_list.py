@@ -1,14 +1,15 @@
 """A config whose sliding_window is a list of per-layer windows (model/config.py WINDOW_LIST: layer i takes entry
 i % len, null a full-attention layer), as each vLLM release reads it (VLLM_ATTENTION_BACKEND unset):
 
-- up to 0.6.3: the list is CacheConfig's one window (engine/arg_utils.py 0.6.3:909-917 get_sliding_window), the
-  selector leaves FlashAttention for XFormers on any window (attention/selector.py 0.6.3:246-249), and the profile run
-  adds the block size to it: TypeError (worker/model_runner.py 0.6.3:457-459). Where the window is turned off first
-  (--disable-sliding-window; Gemma 2's own rule 0.5.1-0.6.3, config.py 0.6.3:176-184), the length check compares
-  the list with the length instead: TypeError (config.py 0.6.3:1715-1717).
-- 0.6.4: any list is interleaved attention, turned off with the length capped to its smallest window (config.py
-  0.6.4:226-240, get_min_sliding_window :1997-2002, _get_and_verify_max_len :1907-1913): the rule Gemma 2's window
-  has there, vllm_gemma2_window.py, which applies it; a list of nulls only has no smallest: ValueError (:2000).
+- up to 0.6.3 (not its fix 0.6.3.post1): the list is CacheConfig's one window (engine/arg_utils.py 0.6.3:909-917
+  get_sliding_window), the selector leaves FlashAttention for XFormers on any window (attention/selector.py
+  0.6.3:246-249), and the profile run adds the block size to it: TypeError (worker/model_runner.py 0.6.3:457-459).
+  Where the window is turned off first (--disable-sliding-window; Gemma 2's own rule 0.5.1-0.6.3, config.py
+  0.6.3:176-184), the length check compares the list with the length instead: TypeError (config.py 0.6.3:1715-1717).
+- 0.6.3.post1-0.6.4: any list is interleaved attention, turned off with the length capped to its smallest window
+  (config.py 0.6.3.post1:176-190, 0.6.4:226-240, get_min_sliding_window :1997-2002, _get_and_verify_max_len
+  :1907-1913; a fix's boundary, vllm_versions.release_order): the rule Gemma 2's window has there,
+  vllm_gemma2_window.py, which applies it; a list of nulls only has no smallest: ValueError (:2000).
 - 0.6.5-0.10.0: the list moves to interleaved_sliding_window and sliding_window is deleted (config.py 0.6.5:296-319,
   0.6.6:301-326, 0.7.3:329-355, 0.8.5:480-506, 0.10.0:618-647), so CacheConfig has no window and V0 caches every
   layer in full (vllm.groups_for). Only llama.py's attention reads the list, layer by layer (LISTED_READERS); V1
@@ -20,7 +21,7 @@ i % len, null a full-attention layer), as each vLLM release reads it (VLLM_ATTEN
   --disable-sliding-window the length check meets it first (config/__init__.py 0.10.1.1:2868-2869, config/model.py
   0.34.0:2606-2609): TypeError.
 
-Not modelled: a list beside use_sliding_window false (kvplan reads no window, as releases up to 0.6.3 do; 0.6.4 on
+Not modelled: a list beside use_sliding_window false (kvplan reads no window, as releases up to 0.6.3 do; 0.6.3.post1 on
 treat the list as interleaved all the same), and VLLM_ATTENTION_BACKEND=XFORMERS (0.6.5 on turn the window off).
 """
 
@@ -29,11 +30,11 @@ from __future__ import annotations
 from typing import Optional
 
 from .figures import Refusal
-from .vllm_versions import in_span, parse_version
+from .vllm_versions import in_span, release_order
 
 # [from, before) of each release's reading (docstring)
-CRASHES_BEFORE = (0, 6, 4)
-TURNED_OFF = ((0, 6, 4), (0, 6, 5))
+CRASHES_BEFORE = (0, 6, 3, 1)  # 0.6.3.post1
+TURNED_OFF = (CRASHES_BEFORE, (0, 6, 5))
 READ_PER_LAYER = ((0, 6, 5), (0, 10, 1))
 # the architectures whose decoder layers are llama.py's LlamaAttention, the one reader of a list (llama.py
 # 0.6.6:171-182, 0.10.0:170-181): the registry's llama-module names (registry.py 0.6.6:33-123, 0.10.0:34-156) and
@@ -49,8 +50,8 @@ COMPARE = "TypeError: '<' not supported between instances of 'list' and 'int'"
 EMPTY_MIN = "ValueError: min() arg is an empty sequence"
 PYDANTIC = ("1 validation error for CacheConfig sliding_window: Input should be a valid integer [type=int_type, "
             "input_value={value}, input_type=list]")
-SERVED_NOTE = ("vLLM 0.6.5 to 0.10.0 serve config field 'sliding_window' as a list of per-layer windows; 0.6.4 turns "
-               "them off and caps the length to the smallest")
+SERVED_NOTE = ("vLLM 0.6.5 to 0.10.0 serve config field 'sliding_window' as a list of per-layer windows; 0.6.3.post1 "
+               "and 0.6.4 turn them off and cap the length to the smallest")
 
 
 def boundaries() -> tuple:
@@ -81,7 +82,7 @@ def list_refusal(spec, version: str) -> Optional[Refusal]:
     windows = listed(spec)
     if not windows:
         return None
-    release = parse_version(version)
+    release = release_order(version)
     disabled = getattr(spec, "sliding_window_disabled", False)
     if release < CRASHES_BEFORE:
         gemma2 = spec.model_type == "gemma2" and release >= (0, 5, 1)
