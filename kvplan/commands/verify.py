@@ -40,6 +40,7 @@ from ..engines.vllm_v1_oracle import refuse_v0_unmodelled
 from ..engines.vllm_graphs import refuse_capture_flags
 from ..engines.vllm_kv_dtype import release_view, unviewed
 from ..engines.vllm_pooling import pooling_runner
+from ..engines.vllm_premla import ALWAYS_PER_HEAD, caches_per_head
 from ..engines.vllm_releases import SPAN
 from ..engines.vllm_versions import release_transformers
 from ..errors import FieldError, quote
@@ -155,6 +156,26 @@ def refuse_no_prompt(spec, context: int, version: str) -> None:
                                     f"{no_prompt_words()}.")
 
 
+def refuse_per_head_mla(spec, version: str) -> None:
+    """A release that caches an MLA model's every head's K and V (engines/vllm_premla.py: MiniCPM3 always, DeepSeek
+    before 0.7.3) plans a cache verify's forward does not build: its MLA layers cache the latent (gpu/mixers.py
+    MLAttention), and its paged kernels take no head size 96 or 192 (kernels/limits.py HEAD_DIMS). Refused before
+    torch rather than measured against another cache."""
+    if not caches_per_head(spec, version):
+        return
+    if spec.model_type in ALWAYS_PER_HEAD:
+        raise FieldError("model", f"{quote(spec.name)}: vLLM {version} {_per_head_words('its MLA layers')}.")
+    layers = f"the MLA layers of {quote(spec.name)}"
+    raise FieldError("engine", f"vllm=={version} {_per_head_words(layers)}; a release from 0.7.3 caches the latent, "
+                               f"which verify builds.")
+
+
+def _per_head_words(layers: str) -> str:
+    return (f"caches every head's K and V of {layers} (engines/vllm_premla.py), while verify's forward "
+            f"builds MLA layers that cache the latent, so it would not measure the cache planned; `kvplan estimate` "
+            f"plans it")
+
+
 def refuse_pooling(spec, version: str) -> None:
     """verify builds a generating model's rank (its LM head, a sampler pass, decode steps); a model vLLM serves with its
     pooling runner has none of them (engines/vllm_pooling_budget.py: no LM head, a pooler pass), so its plan is not
@@ -200,6 +221,7 @@ def verify(model: str, *, tp: int = 1, context: Optional[int] = None, kv_dtype: 
     refuse_config_read(viewed, context, engine_model, kv_dtype=kv_dtype, block_size=block_size, tp=tp)
     refuse_no_prompt(spec, context, version)
     refuse_pooling(spec, version)
+    refuse_per_head_mla(spec, version)
     refuse_state_dtypes(spec, flags, version)
     refuse_prefix_flags(spec, flags, context, version)
     if spec.compressed_attention:  # before the KV dtype: no dtype would make verify run it
