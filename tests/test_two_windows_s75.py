@@ -109,5 +109,7 @@ def test_unit_rule():
     assert coordinator_refusal(_groups(full, wide, full, wide), "0.11.0", True) is None
     # no full attention: two windows fail in the loop first; one window alone after it (0.13.0:403-406)
     assert coordinator_refusal(_groups(wide, narrow), "0.11.0", True).reason.endswith(ASSERTION)
+    no_full = coordinator_refusal(_groups(wide, wide), "0.11.0", True)  # the check after the loop (0.13.0:403-406)
+    assert no_full.reason.endswith("assumes exactly one type of full attention groups now.")
     mixed_full = coordinator_refusal(_groups(full, CacheSpec("full", 16, 8192), wide), "0.11.0", True)
     assert mixed_full.reason.endswith("assumes exactly one type of full attention groups now.")
