@@ -45,7 +45,7 @@ from .vllm_config_read import config_read_refusal
 from .vllm_ct_kv import kv_scheme_refusal
 from .vllm_fa4_fp8_block import fa4_fp8_block
 from .vllm_gemma4_backend import forced_triton_refusal
-from .vllm_hybrid_manager import TOKENS_OVER_LENGTH, per_layer_groups, plan_specs
+from .vllm_hybrid_manager import TOKENS_OVER_LENGTH, coordinator_refusal, per_layer_groups, plan_specs
 from .vllm_index_share import index_share_refusal
 from .vllm_kv_dtype import cache_precision, config_hook_line
 from .vllm_mamba_mode import mamba_all_mode
@@ -559,7 +559,10 @@ def start(spec, *, tp: int, precision, settings: Settings, available: list, stag
     if refusal is None and too_big is not None:
         refusal = Refusal(OVERRIDE_TOO_BIG.format(n=override, needed=format_gib(too_big[0]),
                                                   left=format_gib(max(too_big[1], 0))), None, allocation_fails=True)
-    refusal = refusal or all_mode_block_refusal(groups, version)  # the scheduler's, once the cache is sized
+    # the scheduler's, once the cache is sized and its lines logged (v1/engine/core.py 0.13.0:109-135)
+    scheduler = None if refusal is not None else all_mode_block_refusal(groups, version) or coordinator_refusal(
+        groups, version, settings.prefix_caching, bool(getattr(spec, "window_list", ())))
+    refusal = refusal or scheduler
     num_blocks = max(min(blocks), 0) if blocks else 0
     per_block = block_of(stages[0])
     logged = per_request if pool_rule is None else concurrency_blocks(  # the first worker's log line
@@ -579,7 +582,7 @@ def start(spec, *, tp: int, precision, settings: Settings, available: list, stag
         if rules.era == "v0" else per_request + 1
     watermark = watermark_blocks(num_blocks // engines) if rules.era == "v0" else 0
     if refusal is not None:
-        if rules.era == "v0":  # V0 logged its block counts before refusing
+        if rules.era == "v0" or scheduler is not None:  # its block counts logged before it refused
             lines += size
         return Startup(replace(_figures(version, min(available), num_blocks, None, None, refusal, lines, bs, groups,
                                         per_request, 0, settings, cache), **overridden, virtual_engines=engines,

@@ -154,14 +154,17 @@ def interleave_size(value) -> Optional[int]:
 
 
 def comm_backend(value) -> Optional[str]:
-    """vLLM's --dcp-comm-backend: ag_rs or a2a (any case); None when not given."""
+    """vLLM's --dcp-comm-backend: ag_rs or a2a, spelled as vLLM spells them (argparse choices from the
+    DCPCommBackend Literal, arg_utils.py 0.18.0:833-835, literal_to_kwargs :174-187: "A2A" is an invalid choice);
+    None when not given."""
     from ..errors import quote
 
     if value is None:
         return None
-    name = str(value).strip().lower()
+    name = str(value).strip()
     if name not in COMM_BACKENDS:
-        raise FieldError("dcp_comm_backend", f"must be one of ag_rs, a2a (vLLM's --dcp-comm-backend), got "
+        case = ", in lower case" if name.lower() in COMM_BACKENDS else ""
+        raise FieldError("dcp_comm_backend", f"must be one of ag_rs, a2a (vLLM's --dcp-comm-backend{case}), got "
                                              f"{quote(value)}.")
     return name
 

@@ -26,6 +26,18 @@ kind, vllm_specs.kv_cache_groups, "Add N padding layers") or plans every layer a
 kvplan has none of --disable-hybrid-kv-cache-manager, --kv-transfer-config, --kv-events-config and plans CUDA and
 ROCm GPUs only, so the chunked rules are the ones it meets. Not modelled: layers of two windows and no full layer,
 which 0.8.3-0.9.0 (and a disabled manager later) cannot unify (NotImplementedError / ValueError).
+
+The groups, once the cache is sized, meet the scheduler's coordinator (coordinator_refusal). Up to 0.13.x
+HybridKVCacheCoordinator finds prefix-cache hits for full attention and one other kind only: over the groups it
+asserts one full-attention spec and one other spec, so two windows (a sliding_window list [4096, null, 1024, null]),
+or a window beside a Mamba state, stop the engine core as it builds its scheduler, after the KV cache lines are
+logged (v1/engine/core.py 0.9.1:83-107, 0.13.0:109-135). A window size is part of the spec (type_id
+sliding_window_{w}_..., kv_cache_interface.py 0.9.1; dataclass equality from 0.10.1). Read in 0.9.1 :207-256, 0.9.2
+:209-258, 0.10.0 :238-289, 0.10.1 :236-284, 0.10.2 / 0.11.0 :268-322, 0.13.0 :329-409 (v1/core/kv_cache_coordinator.py).
+get_kv_cache_coordinator builds it for any model of more than one group in 0.9.1-0.9.2 (0.9.1:352-363); from 0.10.0
+only with prefix caching on, KVCacheCoordinatorNoPrefixCache checking nothing otherwise (0.10.0:387-394, 0.13.0
+:526-547; the scheduler's enable_caching is --enable-prefix-caching, v1/core/sched/scheduler.py 0.10.0:154-157).
+0.14.0's coordinator takes any number of kinds ("requires at least two attention groups", 0.14.0:395-421).
 """
 
 from __future__ import annotations
@@ -33,6 +45,7 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import NamedTuple, Optional
 
+from .figures import Refusal
 from .vllm_specs import Group
 from .vllm_versions import in_span, parse_version
 
@@ -47,6 +60,12 @@ EAGLE_CHUNKED_OFF_SINCE = (0, 10)  # chunked local attention + an EAGLE drafter 
 CHUNKED_OFF = ((0, 10, 1), (0, 14))  # [from, before): chunked local attention turns it off by default
 EAGLE_METHODS = ("eagle", "eagle3", "mtp", "deepseek_mtp")  # use_eagle (config.py 0.10.0:3045-3046); "mtp" later
 WINDOWED = ("sliding", "chunked")
+ANY_KINDS_SINCE = "0.14.0"  # the coordinator takes any number of kinds
+ONE_OTHER_KIND = ((0, 9, 1), parse_version(ANY_KINDS_SINCE))  # [from, before): one kind beside full (docstring)
+NO_PREFIX_COORDINATOR_SINCE = (0, 10)  # KVCacheCoordinatorNoPrefixCache where prefix caching is off
+FULL_KINDS = ("full", "mla", "indexer")  # FullAttentionSpec and its subclass MLAAttentionSpec
+COORDINATOR_WORDS = {"full": "HybridKVCacheCoordinator assumes exactly one type of full attention groups now.",
+                     "other": "HybridKVCacheCoordinator assumes exactly one other type of groups now."}
 
 DISABLED_WARNING = ("Hybrid KV cache manager is disabled for this hybrid model, This means we do not enable any "
                     "optimizations for saving KV cache memory (e.g., dropping the KV cache outside the sliding "
@@ -124,3 +143,66 @@ def plan_specs(specs: list, version: str, method: str = "") -> Optional[Planned]
     if grouped == specs and not config_lines and not cache_lines:
         return None
     return Planned(grouped, given, config_lines, cache_lines)
+
+
+def coordinator_refusal(groups, version: str, prefix_caching: bool, listed: bool = False) -> Optional[Refusal]:
+    """vLLM `version`'s AssertionError where HybridKVCacheCoordinator (docstring: ONE_OTHER_KIND) meets `groups` of
+    two full-attention specs, or of two other specs (two windows, a window and a Mamba state), or of no full
+    attention at all; None where it is not built (one group, prefix caching off from 0.10.0) or they pass. `listed`:
+    the config's sliding_window is a list, which only 0.6.5-0.10.0 read (vllm_window_list), so the remedy keeps to
+    0.10.0."""
+    if len(groups) < 2 or not in_span(version, ONE_OTHER_KIND):
+        return None
+    if not prefix_caching and parse_version(version) >= NO_PREFIX_COORDINATOR_SINCE:
+        return None
+    broken = _first_assertion([g.spec for g in groups])
+    if broken is None:
+        return None
+    kinds = sorted({_kind_words(g.spec) for g in groups})
+    return Refusal(f"HybridKVCacheCoordinator takes full attention and one other kind of KV cache only: vLLM {version} "
+                   f"finds prefix-cache hits for one kind beside full attention, and this model's cache groups are "
+                   f"{', '.join(kinds)}. Its engine core stops as it builds the scheduler "
+                   f"(v1/core/kv_cache_coordinator.py verify_and_split_kv_cache_groups): AssertionError: "
+                   f"{COORDINATOR_WORDS[broken]}", None, configuration=True, field="engine",
+                   remedy=_coordinator_remedy(version, listed, "full attention" in kinds),
+                   remedy_flags=(("engine", "--engine"),))
+
+
+def _first_assertion(specs: list) -> Optional[str]:
+    """Which of verify_and_split_kv_cache_groups' assertions fails first over the groups' `specs`, in order: a
+    second full spec, a second other spec, then no full spec at all; None where none does."""
+    full = other = None
+    for spec in specs:
+        if spec.kind in FULL_KINDS:
+            if full is not None and spec != full:
+                return "full"
+            full = spec
+        else:
+            if other is not None and spec != other:
+                return "other"
+            other = spec
+    return "full" if full is None else None
+
+
+def _kind_words(spec) -> str:
+    """A group's kind as the refusal names it: "sliding window 4096", "full attention", "Mamba state"."""
+    if spec.kind in FULL_KINDS:
+        return "full attention"
+    if spec.kind == "mamba":
+        return "Mamba state"
+    return f"{'sliding window' if spec.kind == 'sliding' else 'attention chunk'} {spec.window}"
+
+
+def _coordinator_remedy(version: str, listed: bool, full: bool) -> str:
+    """What gets past the coordinator: prefix caching off from 0.10.0 (no hybrid coordinator built), or 0.14.0 on.
+    A sliding_window list is read by 0.10.0 at the latest, so its ways are 0.10.0 with prefix caching off, or, where
+    a layer attends in `full`, the releases before 0.9.1 that plan every layer as full attention (unified)."""
+    off = "--no-enable-prefix-caching (vLLM then builds KVCacheCoordinatorNoPrefixCache, which checks no kinds)"
+    if listed:
+        where = "" if version == "0.10.0" else " on --engine vllm==0.10.0, the last release that reads a " \
+                                                "sliding_window list,"
+        older = ", or on --engine vllm==0.9.0 or older, which plan every layer as full attention" if full else ""
+        return f"it gets past this check{where} with {off}{older}"
+    if parse_version(version) >= NO_PREFIX_COORDINATOR_SINCE:
+        return f"it gets past this check with {off}, or on --engine vllm=={ANY_KINDS_SINCE} or newer"
+    return f"it gets past this check on --engine vllm=={ANY_KINDS_SINCE} or newer, or on 0.10.0-0.13.x with {off}"
