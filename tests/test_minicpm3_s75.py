@@ -151,6 +151,7 @@ def test_verify_refuses_before_torch(model):
 
 def test_verify_refuses_pre_mla_deepseek_but_not_its_latent_releases():
     line = one_error_line(run_kvplan("verify", "deepseek-ai/DeepSeek-V2-Lite", "--engine", "vllm==0.6.3"))
-    assert "--engine vllm==0.6.3" in line and "0.7.3 caches the latent" in line
+    # unquantized: use_mla is on from 0.7.1 (config.py 0.7.1:972-1000), not only from 0.7.3 (AWQ / GPTQ's first)
+    assert "--engine vllm==0.6.3" in line and "--engine vllm==0.7.1 or newer" in line
     spec = resolve("deepseek-ai/DeepSeek-V2-Lite")
     assert refuse_per_head_mla(spec, "0.8.0") is None

@@ -40,7 +40,7 @@ from ..engines.vllm_v1_oracle import refuse_v0_unmodelled
 from ..engines.vllm_graphs import refuse_capture_flags
 from ..engines.vllm_kv_dtype import release_view, unviewed
 from ..engines.vllm_pooling import pooling_runner
-from ..engines.vllm_premla import ALWAYS_PER_HEAD, caches_per_head
+from ..engines.vllm_premla import ALWAYS_PER_HEAD, caches_per_head, latent_since
 from ..engines.vllm_releases import SPAN
 from ..engines.vllm_versions import release_transformers
 from ..errors import FieldError, quote
@@ -166,8 +166,9 @@ def refuse_per_head_mla(spec, version: str) -> None:
     if spec.model_type in ALWAYS_PER_HEAD:
         raise FieldError("model", f"{quote(spec.name)}: vLLM {version} {_per_head_words('its MLA layers')}.")
     layers = f"the MLA layers of {quote(spec.name)}"
-    raise FieldError("engine", f"vllm=={version} {_per_head_words(layers)}; a release from 0.7.3 caches the latent, "
-                               f"which verify builds.")
+    first = latent_since(spec)  # 0.7.1, or 0.7.3 where the checkpoint's quantization keeps use_mla off before it
+    raise FieldError("engine", f"vllm=={version} {_per_head_words(layers)}; verify it with --engine vllm=={first} or "
+                               f"newer, the first release that caches this checkpoint's latent, which verify builds.")
 
 
 def _per_head_words(layers: str) -> str:
@@ -221,7 +222,6 @@ def verify(model: str, *, tp: int = 1, context: Optional[int] = None, kv_dtype: 
     refuse_config_read(viewed, context, engine_model, kv_dtype=kv_dtype, block_size=block_size, tp=tp)
     refuse_no_prompt(spec, context, version)
     refuse_pooling(spec, version)
-    refuse_per_head_mla(spec, version)
     refuse_state_dtypes(spec, flags, version)
     refuse_prefix_flags(spec, flags, context, version)
     if spec.compressed_attention:  # before the KV dtype: no dtype would make verify run it
@@ -233,6 +233,8 @@ def verify(model: str, *, tp: int = 1, context: Optional[int] = None, kv_dtype: 
     # a model the forward pass does not cover, or a rank's tensors it cannot shard (an fp8 block cut), is refused
     # before torch loads
     rank_weights(architecture(raw[0], spec, tp))
+    # after the weights: a checkpoint verify's forward runs on no release (AWQ's int4) is said before a release to try
+    refuse_per_head_mla(spec, version)
     from ..gpu.nvml import import_stack
 
     import_stack()  # no torch, no CUDA GPU, no NVML: one clear line before any module needs them

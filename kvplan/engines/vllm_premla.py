@@ -78,6 +78,13 @@ def per_head_view(spec, version: str):
                    notes=spec.notes + (_note(spec, layers, version),))
 
 
+def latent_since(spec) -> str:
+    """The first release that caches DeepSeek `spec`'s MLA latent (module docstring): 0.7.3 under a quantization
+    that turns use_mla off in 0.7.1-0.7.2 (QUANTIZED_OFF), else 0.7.1 (MLA_SINCE)."""
+    off = caches_per_head(spec, ".".join(map(str, QUANTIZED_OFF[0])))
+    return ".".join(map(str, QUANTIZED_OFF[1] if off else MLA_SINCE))
+
+
 def with_latents(spec):
     """`spec` before per_head_view: its MLA layers back where a release's view replaced them."""
     kept = getattr(spec, "release_latents", ())
