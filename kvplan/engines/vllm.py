@@ -45,7 +45,7 @@ from .vllm_config_read import config_read_refusal
 from .vllm_ct_kv import kv_scheme_refusal
 from .vllm_fa4_fp8_block import fa4_fp8_block
 from .vllm_gemma4_backend import forced_triton_refusal
-from .vllm_hybrid_manager import TOKENS_OVER_LENGTH, coordinator_refusal, per_layer_groups, plan_specs
+from .vllm_hybrid_manager import TOKENS_OVER_LENGTH, check_pricing, coordinator_refusal, per_layer_groups, plan_specs
 from .vllm_index_share import index_share_refusal
 from .vllm_kv_dtype import cache_precision, config_hook_line
 from .vllm_mamba_mode import mamba_all_mode
@@ -204,6 +204,17 @@ def _layer_check(specs, settings: Settings, check):
         return check(memory, per_block, groups=mine, per_request=blocks_per_request(mine, settings,
                                                                                      settings.max_model_len), **terms)
     return checked, lambda stage: _stage_block(own(stage), stage)
+
+
+def _checked_layers(specs, planned, sched, version: str, dcp, pool_rule) -> list:
+    """The specs the start-up check prices layer by layer (vllm_hybrid_manager.CHECK_PRICING "layers"): the runner's
+    where the manager is absent or off, the model's own where it groups kinds; [] where it prices groups. A DCP run
+    keeps the groups' pricing (each rank's share of a request, vllm_dcp.py)."""
+    if check_pricing(version) != "layers" or pool_rule is not None:
+        return []
+    if planned:
+        return planned.checked
+    return specs if len(sched) > 1 and (dcp or 1) == 1 else []
 
 
 def _on(stage, planned) -> dict:
@@ -523,13 +534,14 @@ def start(spec, *, tp: int, precision, settings: Settings, available: list, stag
                   for pad, n in padding]
     check = partial(memory_refusal, groups=sched, settings=settings, per_request=per_request, rules=rules,
                     engines=checked_engines(engines, version))
-    if planned:  # check_enough_kv_cache_memory reads the runner's specs, layer by layer, before they are unified
-        check, priced = _layer_check(planned.checked, settings, check)
+    layered = _checked_layers(specs, planned, sched, version, dcp, pool_rule)
+    if layered:  # check_enough_kv_cache_memory reads the runner's specs, layer by layer, before they are grouped
+        check, priced = _layer_check(layered, settings, check)
     util = measured[0].gpu_util if measured else None
     if measured:  # get_kv_cache_configs checks the profiled figure of every worker before warmup
         refusal = next((r for stage, memory in zip(stages, profiled)
                         if (r := check(memory, priced(stage), hint=more_memory_hint(rules, util, after_warmup=False),
-                                       **_on(stage, planned))) is not None), None)
+                                       **_on(stage, layered))) is not None), None)
     blocks = []
     rule = override_rule(version, rules) if override else None
     too_big = None  # (bytes N blocks take, bytes the budget leaves) on the first stage short of them
@@ -549,7 +561,7 @@ def start(spec, *, tp: int, precision, settings: Settings, available: list, stag
             memory = min(fit, measured[index].profiled_bytes // per_block) * per_block
         blocks.append(override if rule in ("checked", "after_check") else memory // per_block)
         if refusal is None and not measured and rules.era != "v0":
-            refusal = check(memory, priced(stage), hint=more_memory_hint(rules, util), **_on(stage, planned))
+            refusal = check(memory, priced(stage), hint=more_memory_hint(rules, util), **_on(stage, layered))
     if rule is not None and rules.era == "v0" and blocks:
         lines.append(v0_override_line(stages, available, block_of, override))
     if refusal is None and rules.era == "v0" and blocks:  # every V0 worker checks the count the executor logs

@@ -47,7 +47,7 @@ from typing import NamedTuple, Optional
 
 from .figures import Refusal
 from .vllm_specs import Group
-from .vllm_versions import in_span, parse_version
+from .vllm_versions import in_span, parse_version, release_rule
 
 SLIDING_AS_FULL = ((0, 8), (0, 8, 3))  # [from, before): the runner's specs are all full attention (docstring)
 UNIFIED_ALWAYS = ((0, 8), (0, 9, 1))  # [from, before): no hybrid manager, mixed kinds unified to full
@@ -121,6 +121,25 @@ def per_layer_groups(specs: list) -> tuple:
 
 def _full(s):
     return replace(s, kind="full", window=0)
+
+
+# How the start-up check prices a max_model_len request where the layers' kinds differ, by release (first release ->
+# rule, newest first):
+# - "groups" (0.29.0 on): each group's blocks summed, at the pool's block, the padding layers' share included
+#   (_max_memory_usage_bytes_from_groups, kv_cache_utils.py 0.29.0, 0.32.0:2337-2366; 0.34.0 :1297-1330).
+# - "first_group" (0.14.0-0.28): the group size x the page x the first group's blocks only (same function 0.14.0
+#   :1318-1351, 0.27.0), read on the global groups after padding (get_kv_cache_configs 0.14.0:1507-1523); the first
+#   group is the kind of the model's first layer, a window in Gemma 3 and gpt-oss. Not modelled yet: kvplan
+#   prices "groups" there (vllm.start), and its auto-fit reads the same pricing.
+# - "layers" (to 0.13): every layer's own spec summed (max_memory_usage_bytes 0.9.1:484-490, 0.13.0), read by
+#   check_enough_kv_cache_memory before the layers are grouped or padded (get_kv_cache_config 0.9.1:940,
+#   get_kv_cache_configs 0.10.1:1095, 0.11.0:1240-1244, 0.13.0:1340).
+CHECK_PRICING = (((0, 29), "groups"), ((0, 14), "first_group"), ((0, 0), "layers"))
+
+
+def check_pricing(version: str) -> str:
+    """CHECK_PRICING's rule for `version`."""
+    return release_rule(CHECK_PRICING, version)
 
 
 class Planned(NamedTuple):
