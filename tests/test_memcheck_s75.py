@@ -7,23 +7,23 @@ cdiv(1023 + 8192, 16) + 1 = 577 pages = 3.664 GiB (SlidingWindowSpec.max_memory_
 1095). The grouped sum would add the 8 padding layers' 577 pages, 0.56 GiB, to 14.23 GiB.
 """
 
-import os
-import subprocess
-import sys
+import json
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from conftest import run_kvplan
 
 
-def _estimate(version: str, util: str) -> str:
-    args = [sys.executable, "-m", "kvplan", "estimate", "google/gemma-3-27b-it", "--gpu", "H100", "-c", "131072",
-            "--engine", f"vllm=={version}", "--gpu-memory-utilization", util]
-    run = subprocess.run(args, capture_output=True, text=True, cwd=ROOT, env={**os.environ, "PYTHONPATH": ROOT})
-    return run.stdout + run.stderr
+def _engine(version: str, util: str) -> dict:
+    run = run_kvplan("estimate", "google/gemma-3-27b-it", "--gpu", "H100", "-c", "131072", "--engine",
+                     f"vllm=={version}", "--gpu-memory-utilization", util, "--format", "json")
+    assert run.returncode == 0, run.stderr
+    (plan,) = json.loads(run.stdout)["plans"]
+    return plan["engine"]
 
 
 def test_layers_priced_at_their_own_spec_before_0_14():
-    refused = _estimate("0.10.1", "0.94")  # 13.5 GiB available
-    assert "(13.66 GiB KV cache is needed" in refused
-    started = _estimate("0.10.1", "0.945")  # 13.89 GiB: under the padded 14.23, over the layers' 13.66
-    assert "Available KV cache memory: 13.89 GiB" in started
-    assert "KV cache is needed" not in started
+    refused = _engine("0.10.1", "0.94")  # 13.5 GiB available
+    assert refused["starts"] is False
+    assert "(13.66 GiB KV cache is needed" in str(refused["refusal"])
+    started = _engine("0.10.1", "0.945")  # 13.89 GiB: under the padded 14.23, over the layers' 13.66
+    assert started["starts"] is True and started["refusal"] is None
+    assert round(started["available_kv_cache_bytes"] / 2**30, 2) == 13.89
