@@ -173,12 +173,13 @@ class VllmEngine:
         (reorder_batch_threshold of the backend that runs: vllm_mla_decode); 1 for other models, sparse MLA and
         ROCm."""
         from ..model.kinds import MLALatent
-        from .vllm_mla_decode import decode_query_len, running_backend
 
         mla = next((layer for layer in spec.layers if isinstance(layer, MLALatent)), None)
         capability = _capability(gpu)
         if mla is None or mla.index_topk or capability == ROCM:
             return 1
+        from .vllm_mla_decode import decode_query_len, running_backend  # only for dense MLA: off the common path
+
         quantized = precision.bits < 16
         backend = running_backend(attention_backend(spec, precision, self.version, capability), quantized, self.version)
         draft = self.flags.speculative
