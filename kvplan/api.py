@@ -111,7 +111,8 @@ def estimate(model: str, *, max_model_len: Optional[Many] = None, kv_cache_dtype
              enable_prefix_caching: Optional[bool] = None, mamba_block_size: Optional[int] = None,
              decode_context_parallel_size: Optional[int] = None,
              cp_kv_cache_interleave_size: Optional[int] = None,
-             prefill_context_parallel_size: Optional[int] = None, dcp_comm_backend: Optional[str] = None) -> list:
+             prefill_context_parallel_size: Optional[int] = None, dcp_comm_backend: Optional[str] = None,
+             dcp_q_replicate: Optional[bool] = None) -> list:
     """One `kvplan.plan.plan.Plan` per (max_model_len, kv_cache_dtype, tensor_parallel_size), as
     `kvplan estimate` computes them. Each of those keywords takes one value or a list (a sweep); every default
     is vLLM's (max_model_len: the model's own; gpu_memory_utilization, block_size, max_num_batched_tokens,
@@ -138,11 +139,12 @@ def estimate(model: str, *, max_model_len: Optional[Many] = None, kv_cache_dtype
     (engines/vllm_cache_flags.py); enable_prefix_caching (True / False; None: vLLM's default) and mamba_block_size
     (tokens) as vLLM's --enable-prefix-caching / --no-enable-prefix-caching and --mamba-block-size
     (engines/vllm_prefix_flag.py); decode_context_parallel_size and cp_kv_cache_interleave_size as vLLM's
-    -dcp / --cp-kv-cache-interleave-size, dcp_comm_backend ('ag_rs', 'a2a') as vLLM's --dcp-comm-backend
+    -dcp / --cp-kv-cache-interleave-size, dcp_comm_backend ('ag_rs', 'a2a') as vLLM's --dcp-comm-backend,
+    dcp_q_replicate (True / False) as vLLM's --dcp-q-replicate / --no-dcp-q-replicate
     (engines/vllm_dcp.py); prefill_context_parallel_size as vLLM's -pcp (engines/vllm_pcp.py: dense MLA models,
     -dcp 1)."""
     from .commands.estimate import estimate as run
-    from .engines.vllm_dcp import check_tp, comm_backend, dcp_size, interleave_size
+    from .engines.vllm_dcp import check_tp, comm_backend, dcp_size, interleave_size, q_replicate
     from .engines.vllm_pcp import pcp_size
     from .engines.vllm_graphs import capture_sizes_value, max_capture_size_value
     from .engines import (EngineFlags, cpu_offload_gb as offload, data_parallel_size as replicas, enable_eplb as eplb,
@@ -188,6 +190,7 @@ def estimate(model: str, *, max_model_len: Optional[Many] = None, kv_cache_dtype
                                    dcp=dcp_size(decode_context_parallel_size),
                                    dcp_interleave=interleave_size(cp_kv_cache_interleave_size),
                                    dcp_comm_backend=comm_backend(dcp_comm_backend),
+                                   dcp_q_replicate=q_replicate(dcp_q_replicate),
                                    pcp=pcp_size(prefill_context_parallel_size),
                                    enable_expert_parallel=enable_expert_parallel,
                                    mm_processor_kwargs=processor(mm_processor_kwargs), enable_eplb=balancer,

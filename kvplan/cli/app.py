@@ -20,8 +20,9 @@ from .flags import (CAPTURE_SIZES_HELP, MAX_CAPTURE_HELP, PCP_HELP,  # noqa: I00
                     MM_PROCESSOR_KWARGS_HELP, ENABLE_LORA_HELP, MAX_LORAS_HELP, MAX_LORA_RANK_HELP, LORA_DTYPE_HELP,
                     MAMBA_CACHE_DTYPE_HELP, MAMBA_SSM_CACHE_DTYPE_HELP, DISABLE_SLIDING_WINDOW_HELP,
                     FULLY_SHARDED_LORAS_HELP, RUNNER_HELP, CONVERT_HELP, POOLER_CONFIG_HELP, PREFIX_CACHING_HELP,
-                    MAMBA_BLOCK_SIZE_HELP, loose_capture_sizes, prefix_caching_typed,
-                    DCP_HELP, DCP_INTERLEAVE_HELP, DCP_COMM_BACKEND_HELP, DP_HELP, ENFORCE_EAGER_HELP, EP_HELP,
+                    MAMBA_BLOCK_SIZE_HELP, loose_capture_sizes, prefix_caching_typed, dcp_q_replicate_typed,
+                    DCP_HELP, DCP_INTERLEAVE_HELP, DCP_COMM_BACKEND_HELP, DCP_Q_REPLICATE_HELP, DP_HELP,
+                    ENFORCE_EAGER_HELP, EP_HELP,
                     EPLB_CONFIG_HELP, EPLB_HELP,
                     REDUNDANT_HELP,
                     GPU_BLOCKS_OVERRIDE_HELP, SPECULATIVE_HELP,
@@ -179,6 +180,9 @@ DECODE_CONTEXT_PARALLEL_SIZE = typer.Option(None, "-dcp", "--decode-context-para
 DCP_INTERLEAVE = typer.Option(None, "--cp-kv-cache-interleave-size", "--dcp-kv-cache-interleave-size",
                               help=DCP_INTERLEAVE_HELP)
 DCP_COMM_BACKEND = typer.Option(None, "--dcp-comm-backend", help=DCP_COMM_BACKEND_HELP)
+DCP_Q_REPLICATE = typer.Option(False, "--dcp-q-replicate", help=DCP_Q_REPLICATE_HELP)
+NO_DCP_Q_REPLICATE = typer.Option(False, "--no-dcp-q-replicate", help="As vLLM's --no-dcp-q-replicate: its default, "
+                                  "the query gathered (see --dcp-q-replicate).")
 PREFILL_CONTEXT_PARALLEL_SIZE = typer.Option(None, "-pcp", "--prefill-context-parallel-size", "--pcp", help=PCP_HELP)
 ENABLE_EXPERT_PARALLEL = typer.Option(False, "--enable-expert-parallel", "-ep", help=EP_HELP)
 ENABLE_EPLB = typer.Option(False, "--enable-eplb", help=EPLB_HELP)
@@ -284,6 +288,8 @@ def estimate(
     dcp: Optional[str] = DECODE_CONTEXT_PARALLEL_SIZE,
     dcp_interleave: Optional[str] = DCP_INTERLEAVE,
     dcp_comm: Optional[str] = DCP_COMM_BACKEND,
+    dcp_q_replicate: bool = DCP_Q_REPLICATE,
+    no_dcp_q_replicate: bool = NO_DCP_Q_REPLICATE,
     pcp: Optional[str] = PREFILL_CONTEXT_PARALLEL_SIZE,
     expert_parallel: bool = ENABLE_EXPERT_PARALLEL,
     eplb: bool = ENABLE_EPLB,
@@ -357,7 +363,9 @@ def estimate(
                                        num_gpu_blocks_override=gpu_blocks_override(gpu_blocks),
                                        speculative=speculative_config(speculative), dp=data_parallel_size(dp),
                                        dcp=dcp_size(dcp), dcp_interleave=interleave_size(dcp_interleave),
-                                       dcp_comm_backend=comm_backend(dcp_comm), pcp=pcp_size(pcp),
+                                       dcp_comm_backend=comm_backend(dcp_comm),
+                                       dcp_q_replicate=dcp_q_replicate_typed(dcp_q_replicate, no_dcp_q_replicate),
+                                       pcp=pcp_size(pcp),
                                        enable_expert_parallel=expert_parallel,
                                        mm_processor_kwargs=mm_processor_kwargs(processor_kwargs),
                                        enable_eplb=balancer, enable_lora=adapters,
@@ -406,7 +414,7 @@ def check(
                                        "skip_mm_profiling, language_model_only, limit_mm_per_prompt, "
                                        "mm_encoder_tp_mode, cpu_offload_gb, num_gpu_blocks_override, "
                                        "speculative_config, dp, dcp, dcp_interleave, dcp_comm_backend, "
-                                       "enable_expert_parallel, "
+                                       "dcp_q_replicate, enable_expert_parallel, "
                                        "enable_eplb, "
                                        "eplb_config, num_redundant_experts, mm_processor_kwargs, block_size, "
                                        "quantization, dtype, max_num_seqs, max_num_batched_tokens, "
@@ -450,6 +458,8 @@ def check(
     dcp: Optional[str] = DECODE_CONTEXT_PARALLEL_SIZE,
     dcp_interleave: Optional[str] = DCP_INTERLEAVE,
     dcp_comm: Optional[str] = DCP_COMM_BACKEND,
+    dcp_q_replicate: bool = DCP_Q_REPLICATE,
+    no_dcp_q_replicate: bool = NO_DCP_Q_REPLICATE,
     pcp: Optional[str] = PREFILL_CONTEXT_PARALLEL_SIZE,
     expert_parallel: bool = ENABLE_EXPERT_PARALLEL,
     eplb: bool = ENABLE_EPLB,
@@ -504,6 +514,7 @@ def check(
                    num_gpu_blocks_override=None if gpu_blocks is None else gpu_blocks_override(gpu_blocks),
                    speculative_config=speculative, dp=data_parallel_size(dp), dcp=dcp_size(dcp),
                    dcp_interleave=interleave_size(dcp_interleave), dcp_comm_backend=comm_backend(dcp_comm),
+                   dcp_q_replicate=dcp_q_replicate_typed(dcp_q_replicate, no_dcp_q_replicate),
                    pcp=pcp_size(pcp),
                    enable_expert_parallel=expert_parallel or None, enable_eplb=eplb or None,
                    mm_processor_kwargs=processor_kwargs, eplb_config=eplb_config,

@@ -23,7 +23,7 @@ FLAGS = {
     "num_gpu_blocks_override": "--num-gpu-blocks-override", "speculative_config": "--speculative-config",
     "dp": "--data-parallel-size", "dcp": "--decode-context-parallel-size",
     "dcp_interleave": "--cp-kv-cache-interleave-size", "pcp": "--prefill-context-parallel-size",
-    "dcp_comm_backend": "--dcp-comm-backend",
+    "dcp_comm_backend": "--dcp-comm-backend", "dcp_q_replicate": "--dcp-q-replicate",
     "enable_expert_parallel": "--enable-expert-parallel",
     "enable_eplb": "--enable-eplb",
     "mm_processor_kwargs": "--mm-processor-kwargs", "eplb_config": "--eplb-config",
@@ -69,7 +69,8 @@ NOT_THIS_COMMAND = {
 CHECK_MODEL_OPTIONS = ("pp", "gpu", "gpu_util", "kv_budget", "context", "kv_dtype", "min_concurrency", "revision",
                        "engine", "enforce_eager", "skip_mm_profiling", "language_model_only", "limit_mm_per_prompt",
                        "mm_encoder_tp_mode", "cpu_offload_gb", "num_gpu_blocks_override", "speculative_config",
-                       "dp", "dcp", "dcp_interleave", "dcp_comm_backend", "pcp", "enable_expert_parallel",
+                       "dp", "dcp", "dcp_interleave", "dcp_comm_backend", "dcp_q_replicate", "pcp",
+                       "enable_expert_parallel",
                        "enable_eplb",
                        "mm_processor_kwargs", "eplb_config",
                        "num_redundant_experts", "block_size", "quantization", "dtype", "max_num_seqs",
@@ -147,6 +148,9 @@ DCP_INTERLEAVE_HELP = ("As vLLM's --cp-kv-cache-interleave-size / --dcp-kv-cache
 DCP_COMM_BACKEND_HELP = ("As vLLM's --dcp-comm-backend (0.18+): how the DCP ranks merge their partial attention "
                          "outputs: ag_rs (all-gather of LSEs + reduce-scatter, vLLM's default) or a2a (one "
                          "all-to-all; two before 0.21). Decode / prefill times only.")
+DCP_Q_REPLICATE_HELP = ("As vLLM's --dcp-q-replicate / --no-dcp-q-replicate (0.29+): each DCP rank computes its "
+                        "group's whole MLA query (q_b_proj over TP / DCP) and skips decode's query all-gather; "
+                        "DeepSeek-V2/V3-style MLA models only (others ignore it); more weights a rank. Default off.")
 PCP_HELP = ("As vLLM's --prefill-context-parallel-size (0.12+; starts from 0.27, MLA models only): P copies of the "
             "TP x PP GPUs in one engine, each keeping the whole cache (per-GPU figures as pcp 1), routed experts "
             "split over TP x P; decode / prefill times not modelled. With -dcp 1 only. Default 1.")
@@ -316,11 +320,23 @@ def loose_capture_sizes(args: list) -> list:
 
 
 def prefix_caching_typed(on: bool, off: bool):
-    """--enable-prefix-caching / --no-enable-prefix-caching (None: neither). Both given, the last typed wins, as with
-    vLLM's argparse.BooleanOptionalAction (engine/arg_utils.py 0.34.0:1420-1426); the arguments after `--` are
-    MODEL's."""
+    """--enable-prefix-caching / --no-enable-prefix-caching (None: neither): boolean_typed."""
+    return boolean_typed(on, off, "--enable-prefix-caching")
+
+
+def dcp_q_replicate_typed(on: bool, off: bool):
+    """--dcp-q-replicate / --no-dcp-q-replicate (None: neither): boolean_typed (arg_utils.py 0.32.0:378-380 gives
+    the bool | None field a BooleanOptionalAction)."""
+    return boolean_typed(on, off, "--dcp-q-replicate")
+
+
+def boolean_typed(on: bool, off: bool, flag: str):
+    """A vLLM flag and its --no- spelling, two options here (one column of --help each): None where neither is given.
+    Both given, the last typed wins, as with vLLM's argparse.BooleanOptionalAction (engine/arg_utils.py
+    0.34.0:1420-1426); the arguments after `--` are MODEL's."""
     if on and off:
+        negated = "--no-" + flag[2:]
         options = typed_args[:typed_args.index("--")] if "--" in typed_args else typed_args
-        spelled = [arg for arg in options if arg in ("--enable-prefix-caching", "--no-enable-prefix-caching")]
-        return spelled[-1] == "--enable-prefix-caching"
+        spelled = [arg for arg in options if arg in (flag, negated)]
+        return spelled[-1] == flag
     return True if on else False if off else None

@@ -266,7 +266,8 @@ def _engine(dep: Deployment):
                                               num_gpu_blocks_override=dep.num_gpu_blocks_override,
                                               speculative=dep.speculative_config, dp=dep.dp, dcp=dep.dcp,
                                               dcp_interleave=dep.dcp_interleave,
-                                              dcp_comm_backend=dep.dcp_comm_backend, pcp=dep.pcp,
+                                              dcp_comm_backend=dep.dcp_comm_backend,
+                                              dcp_q_replicate=dep.dcp_q_replicate, pcp=dep.pcp,
                                               enable_expert_parallel=dep.enable_expert_parallel,
                                               mm_processor_kwargs=dep.mm_processor_kwargs, enable_eplb=balancer,
                                               eplb_spelled_off=eplb_spelled_off(dep.enable_eplb, dep.eplb_config,
@@ -637,7 +638,7 @@ def check_deployment(dep: Deployment, spell: Callable[[str], str] = str, resolve
 
 # the keys a row carries only when the deployment sets them (the JSON contract's other keys stay as they were)
 SET_ONLY_KEYS = ("quantization", "dtype", "max_num_seqs", "max_num_batched_tokens", "pp_layer_partition",
-                 "gpu_memory", "dcp", "dcp_interleave", "dcp_comm_backend", "pcp")
+                 "gpu_memory", "dcp", "dcp_interleave", "dcp_comm_backend", "dcp_q_replicate", "pcp")
 
 
 def _listed(value: Optional[tuple]) -> Optional[list]:

@@ -26,7 +26,8 @@ REQUIRED_KEYS = ("name", "model", "tp")
 OPTIONAL_KEYS = ("pp", "gpu", "gpu_util", "kv_budget", "context", "kv_dtype", "min_concurrency", "revision",
                  "engine", "enforce_eager", "skip_mm_profiling", "language_model_only", "limit_mm_per_prompt",
                  "mm_encoder_tp_mode", "cpu_offload_gb", "num_gpu_blocks_override", "speculative_config", "dp",
-                 "dcp", "dcp_interleave", "dcp_comm_backend", "pcp", "enable_expert_parallel", "enable_eplb",
+                 "dcp", "dcp_interleave", "dcp_comm_backend", "dcp_q_replicate", "pcp", "enable_expert_parallel",
+                 "enable_eplb",
                  "mm_processor_kwargs",
                  "eplb_config", "num_redundant_experts",
                  "block_size", "quantization", "dtype", "max_num_seqs", "max_num_batched_tokens", "pp_layer_partition",
@@ -69,6 +70,7 @@ class Deployment:
     dcp: Optional[int] = None  # vLLM's --decode-context-parallel-size (None: 1; engines/vllm_dcp.py)
     dcp_interleave: Optional[int] = None  # vLLM's --cp-kv-cache-interleave-size (None: 1)
     dcp_comm_backend: Optional[str] = None  # vLLM's --dcp-comm-backend (None: ag_rs; engines/vllm_dcp.py)
+    dcp_q_replicate: Optional[bool] = None  # vLLM's --dcp-q-replicate / --no-dcp-q-replicate (None: off)
     pcp: Optional[int] = None  # vLLM's --prefill-context-parallel-size (engines/vllm_pcp.py; None: 1)
     enable_expert_parallel: bool = False  # vLLM's --enable-expert-parallel
     enable_eplb: bool = False  # vLLM's --enable-eplb (engines/vllm_eplb.py, with the next two)
@@ -376,6 +378,7 @@ VALIDATORS = {
     "dcp": lambda v: _dcp().dcp_size(_unquoted("dcp", v)),
     "dcp_interleave": lambda v: _dcp().interleave_size(_unquoted("dcp_interleave", v)),
     "dcp_comm_backend": lambda v: _dcp().comm_backend(v),
+    "dcp_q_replicate": _flag("dcp_q_replicate"),
     "pcp": lambda v: _pcp().pcp_size(_unquoted("pcp", v)),
     "enable_expert_parallel": _flag("enable_expert_parallel"),
     "enable_eplb": _flag("enable_eplb"),

@@ -42,6 +42,7 @@ class EngineFlags:
     dcp: Optional[int] = None
     dcp_interleave: Optional[int] = None
     dcp_comm_backend: Optional[str] = None  # --dcp-comm-backend ag_rs | a2a (0.18+; None: vLLM's ag_rs): vllm_dcp.py
+    dcp_q_replicate: Optional[bool] = None  # --dcp-q-replicate / --no-dcp-q-replicate (0.29+; None: off): vllm_dcp.py
     pcp: Optional[int] = None  # --prefill-context-parallel-size (None: 1): vllm_pcp.py
     enable_expert_parallel: bool = False  # --enable-expert-parallel: routed experts whole, over T x D ranks
     mm_processor_kwargs: Optional["ProcessorKwargs"] = None  # --mm-processor-kwargs: the Qwen-VL dummy items' size

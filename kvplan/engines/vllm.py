@@ -519,7 +519,8 @@ def start(spec, *, tp: int, precision, settings: Settings, available: list, stag
         priced = partial(check_block, groups, rule=pool_rule, stride=stride)
     refusal = configuration_refusal(spec, precision, tp=tp, length=length, block_size=block_size, version=version,
                                     capability=capability, gpu_name=gpu_name) or flag_refusal \
-        or _dcp_refusal(spec, precision, dcp, interleave, tp, bs, version, capability)
+        or _dcp_refusal(spec, precision, dcp, interleave, tp, bs, version, capability,
+                        getattr(flags, "dcp_q_replicate", None))
     if refusal is not None:  # refused while reading the config: no memory profile, no log lines
         return Startup(_figures(version, min(available), None, None, None, refusal, (), bs, groups, per_request, 0,
                                 settings, cache), 0, "memory")
@@ -638,14 +639,16 @@ def attention_free_start(version: str, available: list, bs: int, settings: Setti
     return Startup(figures, settings.max_num_seqs, "max_num_seqs", bs)
 
 
-def _dcp_refusal(spec, precision, dcp, interleave, tp: int, block: int, version: str, capability) -> Optional[Refusal]:
-    """vLLM's refusal of -dcp for this model (vllm_dcp.dcp_refusal) on the backend it picks: dense MLA's by GPU and
-    release (vllm_specs.dense_mla_backend), FlashAttention / FlashInfer for the rest (the same DCP history), then
-    the interleave against the block."""
+def _dcp_refusal(spec, precision, dcp, interleave, tp: int, block: int, version: str, capability,
+                 replicate=None) -> Optional[Refusal]:
+    """vLLM's refusal of -dcp for this model (vllm_dcp.dcp_refusal, `replicate` its --dcp-q-replicate) on the backend
+    it picks: dense MLA's by GPU and release (vllm_specs.dense_mla_backend), FlashAttention / FlashInfer for the rest
+    (the same DCP history), then the interleave against the block."""
     if not dcp:
         return None
     backend = attention_backend(spec, precision, version, capability)
-    return dcp_refusal(spec, dcp, tp, backend, version) or interleave_refusal(dcp, interleave, block, version)
+    return dcp_refusal(spec, dcp, tp, backend, version, replicate) or interleave_refusal(dcp, interleave, block,
+                                                                                        version)
 
 
 def attention_backend(spec, precision, version: str, capability) -> str:

@@ -63,8 +63,28 @@ priced as the TP all-reduces are. How the run departs from that (dcp_comm, a wor
   0.32.0:106-108, kv_cache_interface.py 0.32.0:602-607 and 0.34.0 take no interleave), and the context workspace is
   aligned to lcm(block, D x I) rows (align_mla_chunked_context_workspace_size, mla_attention.py 0.32.0:1989-2001),
   which 64K rows already are for D x I a power of two.
-Not priced: --dcp-q-replicate (0.29+: config/parallel.py 0.29.0, 0.32.0:408-417; skips MLA's query gather); the
-correction / merge kernels beside the collectives (within layer_us).
+- --dcp-q-replicate / --no-dcp-q-replicate from 0.29.0 (config/parallel.py 0.29.0:372, 0.32.0:408-417, 0.34.0:450,
+  `bool | None`, None; arg_utils.py 0.29.0:1120, 0.32.0:1189, 0.34.0:1236, argparse's BooleanOptionalAction for a
+  bool field, :378-380; 0.28.0's argparse has no such flag, only the environment variable VLLM_DCP_Q_REPLICATE,
+  envs.py 0.28.0:198, which kvplan does not read). None means the model's set_dcp_defaults (0.32.0:607-620): off,
+  but for GLM-MoE-DSA (models/config.py 0.32.0:66-70, 0.34.0:177-181), sparse MLA kvplan refuses under DCP. vLLM
+  refuses nothing at parse time: DeepseekV2MLAAttention (models/deepseek_v2.py 0.29.0:1058-1070, 0.32.0:1068-1080,
+  0.34.0:1068-1080) turns it on only with -dcp above 1 and -pcp 1, and builds q_b_proj (q_proj without a q LoRA) as
+  a DCPGroupColumnParallelLinear (layers/linear.py 0.32.0:632-670, 0.34.0:648-686), split over tp / D instead of tp:
+  each rank computes its whole DCP group's D x heads / TP query heads (layers/mla.py 0.32.0:222-242), so decode
+  skips the query all-gather (mla_attention.py 0.29.0:965-967, 0.32.0:1110-1112, 0.34.0:1393-1395) and multiplies
+  by W_UK_T_dcp_qrep, the D ranks' W_UK_T all-gathered once at load, a new activation-dtype tensor (0.32.0:1328-1334,
+  0.34.0:1537-1541). The LSE all-gather and output reduce-scatter (or a2a) stay. Other MLA models build a plain
+  ColumnParallelLinear and ignore the flag, as does every GQA model and -dcp 1 (QREP_ARCHITECTURES). Its one start
+  refusal: a head-padding decode backend (CUTLASS_MLA, q_pad_num_heads 128, v1/attention/backends/mla/cutlass_mla.py
+  0.32.0:134) with other than 128 heads a rank: "DCP query replication is unsupported on head-padding MLA backends
+  (q_pad_num_heads)." (mla_attention.py 0.29.0:1093-1098, 0.32.0:1233-1238, 0.34.0:1442-1447, as weights load).
+  Priced (work.replicated_query, dcp_exchange): the query gather's call and bytes gone from each MLA decode layer;
+  q_b_proj's (D - 1) / D more weights read and FLOPs a rank on every token, decode and prefill; W_UK_T_dcp_qrep's
+  (D - 1) x heads / TP x qk_nope x kv_lora_rank more 16-bit bytes read and FLOPs in decode. The weights term gains
+  the same q_b_proj and W_UK_T_dcp_qrep bytes (vllm_budget.replicated_query_weights): DeepSeek-V3 tp 8 -dcp 8,
+  61 x (7 x 4,718,592 x 1.00024 + 128 x 128 x 512 x 2) B = 2.83 GiB less KV cache a rank.
+Not priced: the correction / merge kernels beside the collectives (within layer_us).
 Not in the budget, by reading 0.32.0: the profile run builds no attention metadata, so attention returns before any
 DCP collective or buffer (v1/worker/gpu_model_runner.py 0.32.0:5698 force_attention off in profile_run :6192;
 flash_attn.py 0.32.0:1221-1223, mla_attention.py 0.32.0:919-938): the profile peak is dcp 1's. What DCP allocates
@@ -116,6 +136,15 @@ COMM_BACKEND_SINCE = (0, 18)  # config/parallel.py 0.18.0:309 (absent from 0.17.
 A2A_NEEDS_DCP_UNTIL = (0, 29)  # the ValueError of a2a at -dcp 1: config/parallel.py 0.18.0:422-425 .. 0.28.0:541-544
 A2A_CALLS = (((0, 21), 1), ((0, 18), 2))  # output and LSE packed in one all-to-all from 0.21 (dcp_alltoall.py 0.21.0)
 FA_SKIPS_EMPTY_CONTEXT_SINCE = (0, 26)  # flash_attn.py 0.26.0 skip_dcp_context_attention
+Q_REPLICATE_SINCE = (0, 29)  # config/parallel.py 0.29.0:372 dcp_q_replicate (absent from 0.28.0's)
+# the architectures whose MLA layers are DeepseekV2MLAAttention, the one that reads dcp_q_replicate (deepseek_v2.py
+# 0.32.0:1068-1080, 1289-1290; glm4_moe_lite.py :104, longcat_flash.py :269, mistral_large_3.py :12 build it;
+# kimi_k25.py :380 its language model as DeepseekV2ForCausalLM); Dots3NoteForCausalLM (models/dots3_note) likewise
+QREP_ARCHITECTURES = frozenset({"DeepseekV2ForCausalLM", "DeepseekV3ForCausalLM", "Glm4MoeLiteForCausalLM",
+                                "LongcatFlashForCausalLM", "MistralLarge3ForCausalLM",
+                                "KimiK25ForConditionalGeneration", "Dots3NoteForCausalLM"})
+HEAD_PADDING = {"CUTLASS_MLA": 128}  # q_pad_num_heads: cutlass_mla.py 0.29.0:133, 0.32.0:134, 0.34.0:134
+QREP_PADDING_WORDS = "DCP query replication is unsupported on head-padding MLA backends (q_pad_num_heads)."
 
 
 def dcp_size(value) -> Optional[int]:
@@ -169,10 +198,28 @@ def comm_backend(value) -> Optional[str]:
     return name
 
 
-def check_flags(dcp: Optional[int], interleave: Optional[int], version: str, backend: Optional[str] = None) -> None:
+def q_replicate(value) -> Optional[bool]:
+    """vLLM's --dcp-q-replicate / --no-dcp-q-replicate as a deployment file or the API gives it: true or false (None:
+    not given, vLLM's None)."""
+    from ..errors import quote
+
+    if value is None or isinstance(value, bool):
+        return value
+    raise FieldError("dcp_q_replicate", f"must be true or false (vLLM's --dcp-q-replicate / --no-dcp-q-replicate), "
+                                        f"got {quote(value)}.")
+
+
+def check_flags(dcp: Optional[int], interleave: Optional[int], version: str, backend: Optional[str] = None,
+                replicate: Optional[bool] = None) -> None:
     """The release has the flags (exit 2 naming the flag where not); interleave without DCP is accepted and
-    ignored, as vLLM ignores it; --dcp-comm-backend a2a without DCP refused where vLLM refuses it (up to 0.28)."""
+    ignored, as vLLM ignores it; --dcp-comm-backend a2a without DCP refused where vLLM refuses it (up to 0.28);
+    --dcp-q-replicate either way only from 0.29 (0.28's argparse: unrecognized arguments)."""
     release = parse_version(version)
+    if replicate is not None and release < Q_REPLICATE_SINCE:
+        spelled = "--dcp-q-replicate" if replicate else "--no-dcp-q-replicate"
+        raise FieldError("dcp_q_replicate", f"needs vLLM 0.29.0 or later (vllm=={version} has no such flag: its "
+                                            f"argparse stops at \"unrecognized arguments: {spelled}\"); leave it "
+                                            f"off or pick a later release.")
     if backend and release < COMM_BACKEND_SINCE:
         raise FieldError("dcp_comm_backend", f"needs vLLM 0.18.0 or later (vllm=={version} has no such flag); leave "
                                              f"it off or pick a later release.")
@@ -217,9 +264,11 @@ def check_layout(spec, dcp: Optional[int]) -> None:
                                 f"{kinds} layers (vLLM refuses sliding-window and hybrid caches under DCP).")
 
 
-def dcp_refusal(spec, dcp: Optional[int], tp: int, backend: str, version: str) -> Optional[Refusal]:
+def dcp_refusal(spec, dcp: Optional[int], tp: int, backend: str, version: str,
+                replicate: Optional[bool] = None) -> Optional[Refusal]:
     """vLLM's start refusal of DCP for this model: GQA / MHA head counts (config/model.py), then a backend whose impl
-    returns no LSE for decode (LSE_BACKENDS); None where it starts."""
+    returns no LSE for decode (LSE_BACKENDS), then --dcp-q-replicate on a head-padding backend; None where it
+    starts."""
     if not dcp:
         return None
     if tp % dcp:
@@ -228,7 +277,7 @@ def dcp_refusal(spec, dcp: Optional[int], tp: int, backend: str, version: str) -
     if heads is not None:
         return heads
     if backend in release_rule(LSE_BACKENDS, version, frozenset()):
-        return None
+        return padding_refusal(spec, tp, backend) if q_replicated(spec, dcp, replicate, version) else None
     impl = IMPL_NAMES.get(backend, backend)
     return Refusal(f"No decode context parallelism on {backend}, the attention backend vLLM {version} picks here: "
                    f"its workers stop as they set up the KV cache ({release_rule(LSE_ASSERT_AT, version)}): "
@@ -297,9 +346,9 @@ def remedy_engines(model, spec, tp: int):
             yield d, type(model)(model.version, replace(flags, dcp=d))
 
 
-def dcp_comm(flags, version: str, backend: str):
+def dcp_comm(flags, version: str, backend: str, spec=None):
     """The work.DcpComm of a -dcp run on attention backend `backend` (the module docstring's departures from
-    0.32's default); None without -dcp."""
+    0.32's default) for `spec`; None without -dcp."""
     from ..plan.work import DcpComm
 
     if not getattr(flags, "dcp", None):
@@ -307,7 +356,29 @@ def dcp_comm(flags, version: str, backend: str):
     release = parse_version(version)
     a2a = getattr(flags, "dcp_comm_backend", None) == "a2a"
     empty_context = backend == "FLASHINFER" or release < FA_SKIPS_EMPTY_CONTEXT_SINCE
-    return DcpComm(release_rule(A2A_CALLS, version, 0) if a2a else 0, empty_context, flags.dcp_interleave or 1)
+    replicated = spec is not None and q_replicated(spec, flags.dcp, getattr(flags, "dcp_q_replicate", None), version,
+                                                   getattr(flags, "pcp", None))
+    return DcpComm(release_rule(A2A_CALLS, version, 0) if a2a else 0, empty_context, flags.dcp_interleave or 1,
+                   replicated)
+
+
+def q_replicated(spec, dcp: Optional[int], replicate: Optional[bool], version: str, pcp: Optional[int] = None) -> bool:
+    """Whether vLLM builds this model's query projection replicated over the DCP group (the module docstring's
+    --dcp-q-replicate): asked (None: off, set_dcp_defaults), -dcp above 1, -pcp 1, an architecture whose MLA layers
+    read it, a release with the flag."""
+    return bool(replicate and dcp and dcp > 1 and not (pcp and pcp > 1) and spec.mla_q_elements
+                and spec.architecture in QREP_ARCHITECTURES and parse_version(version) >= Q_REPLICATE_SINCE)
+
+
+def padding_refusal(spec, tp: int, backend: str) -> Optional[Refusal]:
+    """The assert of MLAAttention.process_weights_after_loading: a backend that pads the query to q_pad_num_heads
+    heads takes no replicated query unless a rank's heads are that many already."""
+    padded = HEAD_PADDING.get(backend)
+    if padded is None or spec.num_attention_heads // tp == padded:
+        return None
+    return Refusal(f"No --dcp-q-replicate on {backend}, the attention backend vLLM picks here: its workers stop as "
+                   f"the weights load (MLAAttention.process_weights_after_loading): AssertionError: "
+                   f"{QREP_PADDING_WORDS}", None, configuration=True, field="dcp_q_replicate")
 
 
 def dcp_groups(groups, dcp: Optional[int]):

@@ -92,8 +92,8 @@ class VllmEngine:
             raise FieldError("enable_prefix_caching", f"off (--no-enable-prefix-caching) needs vLLM 0.6.5 or later "
                                                       f"(vllm=={version} {had}); leave it out.")
         release_refusal(flags, version)  # a Mamba dtype this release's argparse does not list
-        # -dcp from 0.10.2, its interleave from 0.11.1, --dcp-comm-backend from 0.18
-        check_dcp_flags(flags.dcp, flags.dcp_interleave, version, flags.dcp_comm_backend)
+        # -dcp from 0.10.2, its interleave from 0.11.1, --dcp-comm-backend from 0.18, --dcp-q-replicate from 0.29
+        check_dcp_flags(flags.dcp, flags.dcp_interleave, version, flags.dcp_comm_backend, flags.dcp_q_replicate)
         check_pcp_flags(flags, version)  # -pcp from 0.12, with -dcp 1 and no drafter (vllm_pcp.py)
         if flags.enable_eplb and not flags.enable_expert_parallel:  # config/parallel.py ParallelConfig
             raise FieldError("enable_eplb", "needs enable_expert_parallel: vLLM refuses EPLB without it "
@@ -166,7 +166,8 @@ class VllmEngine:
         """The plan/work.DcpComm of this engine's -dcp group on `gpu`'s attention backend (vllm_dcp.dcp_comm)."""
         from .vllm_dcp import dcp_comm
 
-        return dcp_comm(self.flags, self.version, attention_backend(spec, precision, self.version, _capability(gpu)))
+        return dcp_comm(self.flags, self.version, attention_backend(spec, precision, self.version, _capability(gpu)),
+                        spec)
 
     def mla_decode_query_len(self, spec, precision, gpu=None) -> int:
         """The most new tokens a request of dense-MLA `spec` may bring and still run MLA's decode path on `gpu`

@@ -17,8 +17,8 @@ from .kinds import FullAttention
 from .params import (NO_METHOD_NOTE, checkpoint_kv_note, checkpoint_method, compressed_kv_cache, compressed_kv_scheme,
                      dynamic_overrides, estimate_weights, grouped, load_delta, modelopt_kv_cache, modelopt_legacy_form,
                      module_settings, mtp_module_groups, mtp_size, parameter_groups, quant_method, quantization_fields)
-from .tensors import (eagle_head_tensors, expert_width, mla_up_projection, mlp_width, mtp_blocks, per_layer_input,
-                      per_layer_table)
+from .tensors import (eagle_head_tensors, expert_width, mla_query_projection, mla_up_projection, mlp_width,
+                      mtp_blocks, per_layer_input, per_layer_table)
 from .unmodelled import refuse_unmodelled
 from .precision import normalize_dtype_name
 from .spec import ModelSpec, RopeEntry, Weights
@@ -200,6 +200,7 @@ def _parse_config(raw: Any, name: str, weights: Optional[Weights], transformers:
         load_delta=delta,
         per_layer_input=per_layer_input(cfg),
         mla_up_elements=mla_up_projection(cfg, heads),
+        mla_q_elements=mla_query_projection(cfg, heads, hidden),
         indexer_q_rank=cfg.optional_int("q_lora_rank") if cfg.has("index_topk") else 0,
         per_layer_table=per_layer_table(cfg, n),
         params=groups,

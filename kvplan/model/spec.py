@@ -156,6 +156,7 @@ class ModelSpec:
     load_delta: tuple = (0, 0)
     per_layer_input: int = 0  # Gemma 4's hidden_size_per_layer_input (per-layer embeddings; 0: none)
     mla_up_elements: int = 0  # one MLA layer's kv_b_proj elements at tp 1 (tensors.mla_up_projection; 0: no MLA)
+    mla_q_elements: int = 0  # one MLA layer's q_b_proj / q_proj elements at tp 1 (tensors.mla_query_projection)
     # the lightning indexer's wq_b input width (q_lora_rank) of a sparse-attention config (0: no indexer), which the
     # indexers a release builds beyond the config's are priced by (engines/vllm_index_share.py shared_indexer_weights)
     indexer_q_rank: int = 0

@@ -232,6 +232,16 @@ def mla_up_projection(cfg: Config, heads: int) -> int:
     return heads * (nope + v_dim) * cfg.int("kv_lora_rank")
 
 
+def mla_query_projection(cfg: Config, heads: int, hidden: int) -> int:
+    """Elements of one MLA layer's query up-projection at tp 1, heads x (qk_nope + qk_rope) x (q_lora_rank, or the
+    hidden size without one): q_b_proj / q_proj, which --dcp-q-replicate holds D times over (engines/vllm_dcp.py;
+    0 without MLA)."""
+    if not cfg.has("kv_lora_rank"):
+        return 0
+    rows = heads * (cfg.optional_int("qk_nope_head_dim") + cfg.optional_int("qk_rope_head_dim"))
+    return rows * (cfg.optional_int("q_lora_rank") or hidden)
+
+
 def _attention(cfg: Config, d: dict, indexer: bool = True) -> list:
     h, heads, kv, hd = d["hidden"], d["heads"], d["kv_heads"], d["head_dim"]
     if cfg.has("kv_lora_rank"):  # MLA: low-rank q (when q_lora_rank) and a joint kv latent, each with its norm

@@ -97,10 +97,12 @@ class Plan:
     runner: str = "generate"
     # vLLM's --decode-context-parallel-size, its interleave and --dcp-comm-backend (engines/vllm_dcp.py; None: 1, 1,
     # ag_rs): in the JSON as `dcp`, `dcp_interleave` and `dcp_comm_backend` after `pp`, only where -dcp was given
-    # above 1 (the default JSON keeps its keys)
+    # above 1 (the default JSON keeps its keys); --dcp-q-replicate / --no-dcp-q-replicate as `dcp_q_replicate` after
+    # them, only where given with -dcp
     dcp: Optional[int] = None
     dcp_interleave: Optional[int] = None
     dcp_comm_backend: Optional[str] = None
+    dcp_q_replicate: Optional[bool] = None
     # vLLM's --prefill-context-parallel-size (engines/vllm_pcp.py; None: 1): in the JSON as `pcp` after `pp` (and
     # `dcp`), only where -pcp was given above 1; the GPUs it takes are tp x pp x pcp, the per-GPU figures pcp 1's
     pcp: Optional[int] = None
@@ -188,14 +190,14 @@ class Plan:
                 "TP-equivalent (DP / EP not modelled in time to first token)"}
         data["runner"] = data.pop("runner")  # last: the CSV's earlier columns keep their places
         return _with_dcp(data, data.pop("dcp"), data.pop("dcp_interleave"), data.pop("pcp"),
-                         data.pop("dcp_comm_backend"))
+                         data.pop("dcp_comm_backend"), data.pop("dcp_q_replicate"))
 
 
 def _with_dcp(data: dict, dcp: Optional[int], interleave: Optional[int], pcp: Optional[int] = None,
-              comm: Optional[str] = None) -> dict:
+              comm: Optional[str] = None, replicate: Optional[bool] = None) -> dict:
     """The plan's JSON with `dcp`, `dcp_interleave` (1 unless given) and `dcp_comm_backend` (ag_rs unless given)
-    after `pp` where -dcp D > 1 was planned, and `pcp` after them where -pcp P > 1 was; unchanged otherwise (an
-    interleave or backend without DCP is ignored, as vLLM ignores them)."""
+    after `pp` where -dcp D > 1 was planned (`dcp_q_replicate` after them where given), and `pcp` after them where
+    -pcp P > 1 was; unchanged otherwise (an interleave or backend without DCP is ignored, as vLLM ignores them)."""
     if not dcp and not pcp:
         return data
     out = {}
@@ -204,6 +206,7 @@ def _with_dcp(data: dict, dcp: Optional[int], interleave: Optional[int], pcp: Op
         if key == "pp":
             out.update(dict(dcp=dcp, dcp_interleave=interleave or 1, dcp_comm_backend=comm or "ag_rs") if dcp
                        else {})
+            out.update(dict(dcp_q_replicate=replicate) if dcp and replicate is not None else {})
             out.update(dict(pcp=pcp) if pcp else {})
     return out
 
@@ -517,6 +520,7 @@ def dcp_of(model) -> dict:
     dcp = getattr(flags, "dcp", None)
     return dict(dcp=dcp, dcp_interleave=getattr(flags, "dcp_interleave", None) if dcp else None,
                 dcp_comm_backend=getattr(flags, "dcp_comm_backend", None) if dcp else None,
+                dcp_q_replicate=getattr(flags, "dcp_q_replicate", None) if dcp else None,
                 pcp=getattr(flags, "pcp", None))
 
 

@@ -75,7 +75,9 @@ def chunk_times(spec: ModelSpec, tp: int, precision: Precision, input_len: int, 
     for start in range(0, input_len, chunk_tokens):
         count = min(chunk_tokens, input_len - start)
         if count not in first:
-            first[count] = chunk_basis(prefill_work(spec, tp, precision, 0, count, moe), bandwidth, profile.compute)
+            # (-dcp's comm for --dcp-q-replicate's weights and FLOPs; the exchange is the chunk's own, below)
+            first[count] = chunk_basis(prefill_work(spec, tp, precision, 0, count, moe, dcp=dcp, comm=comm,
+                                                    decode_tokens=decode_tokens), bandwidth, profile.compute)
         exchange = dcp_exchange(spec, tp, precision, count, dcp, start, comm, decode_tokens) if dcp > 1 else None
         attended = (absorbed if count <= decode_tokens else attention)(start, count)
         b = first[count](read(-(-start // dcp)) if start else 0, attended, exchange)

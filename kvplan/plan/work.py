@@ -22,7 +22,7 @@ only the tokens routed to it; plus attention over the tokens each layer reads.""
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Optional
 
 from ..model.precision import DTYPE_BYTES, Precision
@@ -231,11 +231,13 @@ class DcpComm:
     dcp_comm has the rules): `a2a_calls` 0 for the "ag_rs" backend, else the all-to-all calls that replace its LSE
     all-gather and output reduce-scatter (1 where output and LSE travel packed, 2 where apart); `empty_context` True
     where a GQA prefill chunk with nothing cached still runs the exchange; `interleave` the tokens a rank takes in a
-    row, to which MLA's prefill gather pads each rank's rows."""
+    row, to which MLA's prefill gather pads each rank's rows; `q_replicated` True where each rank computes its DCP
+    group's whole query (--dcp-q-replicate: replicated_query)."""
 
     a2a_calls: int = 0
     empty_context: bool = False
     interleave: int = 1
+    q_replicated: bool = False
 
 
 # the MLA prefill's context workspace holds at most this many context rows (min(max(8 x max len, ...), 64K), rounded
@@ -290,7 +292,9 @@ def dcp_exchange(spec: ModelSpec, tp: int, precision: Precision, batch: int, dcp
       dcp_a2a_lse_reduce); the query gather stays (mla_attention.py 0.32.0:1110-1112, flash_attn.py 0.32.0:1511);
     - a GQA chunk with nothing cached runs the exchange all the same (`empty_context`);
     - MLA's prefill gather pads each rank's rows to the interleave I: cdiv(cached, D x I) x I rows a rank
-      (mla_attention.py 0.32.0:2050-2060 padded_rows, the chunks aligned to D x I)."""
+      (mla_attention.py 0.32.0:2050-2060 padded_rows, the chunks aligned to D x I);
+    - --dcp-q-replicate (`q_replicated`): an MLA layer's decode skips step 1, each rank holding its group's D x H
+      query heads already (mla_attention.py 0.32.0:1110-1112; what that costs: replicated_query)."""
     heads = spec.num_attention_heads / tp
     out_bytes = DTYPE_BYTES.get(spec.dtype, 2)
     query_bytes = 1 if precision.bits == 8 else out_bytes  # the decode kernels take an fp8 query under an fp8 cache
@@ -311,10 +315,11 @@ def dcp_exchange(spec: ModelSpec, tp: int, precision: Precision, batch: int, dcp
             continue
         query, value = (layer.latent_dim, layer.kv_lora_rank) if layer.kind == "mla" else \
             (layer.head_dim, layer.value_dim)
+        gather = 0 if comm.q_replicated and layer.kind == "mla" else 1  # the query all-gather's call
         # per token: the queries gathered, the LSEs, the partial outputs
-        gathered = dcp * heads * (query * query_bytes + lse_copies * 4 + value * out_bytes)
+        gathered = dcp * heads * (gather * query * query_bytes + lse_copies * 4 + value * out_bytes)
         sent += n * share * gathered * batch
-        calls += n * (1 + (comm.a2a_calls or 2))
+        calls += n * (gather + (comm.a2a_calls or 2))
     return DcpExchange(dcp, calls, sent)
 
 
@@ -343,6 +348,42 @@ def pcp_exchange(spec: ModelSpec, rows: int, pcp: int, dp: int = 1, latent: bool
     return DcpExchange(pcp, 2 * attention_layers + 3 * moe_layers + 1, (pcp - 1) * rows * per_row)
 
 
+def replicated_query(spec: ModelSpec, tp: int, dcp: int, rows: int, decode: bool) -> tuple:
+    """(bytes, {stored precision: FLOPs}) one rank adds to a pass of `rows` rows under --dcp-q-replicate
+    (engines/vllm_dcp.py): every MLA layer's q_b_proj split over tp / D, not tp, so (D - 1) x its tp share more read
+    and multiplied (layers/linear.py 0.32.0:632-670 DCPGroupColumnParallelLinear, prefill included: layers/mla.py
+    0.32.0:222-242); in decode the absorbed key multiply by W_UK_T_dcp_qrep, D x heads / TP heads of qk_nope x
+    kv_lora_rank in the activation dtype, where W_UK_T has heads / TP (mla_attention.py 0.32.0:1071, 1328-1334)."""
+    attention = next((g for g in spec.params if g.name == "attention"), None)
+    if attention is None:
+        return 0.0, {}
+    stored = attention.linear or attention
+    act = DTYPE_BYTES.get(spec.dtype, 2)
+    latents = [(layer, n) for layer, n in layer_kinds(spec) if layer.kind == "mla"]
+    q_more = sum(n for _, n in latents) * spec.mla_q_elements * (dcp - 1) / tp  # q_b_proj elements more a rank
+    uk_more = sum(n * layer.qk_nope_head_dim * layer.kv_lora_rank for layer, n in latents) \
+        * spec.num_attention_heads * (dcp - 1) / tp if decode else 0  # W_UK_T_dcp_qrep elements more
+    flops = {stored.stored: 2 * q_more * padded(rows)}
+    if uk_more:
+        flops[spec.dtype] = flops.get(spec.dtype, 0.0) + 2 * uk_more * rows
+    return q_more * stored.bytes_per_param + uk_more * act, flops
+
+
+def _with_replicated_query(work: "PassWork", spec: ModelSpec, dcp: int, comm: Optional[DcpComm],
+                           decode: bool) -> "PassWork":
+    """`work` with replicated_query's bytes and FLOPs where `comm` replicates the query (tile_flops as one row)."""
+    if comm is None or not comm.q_replicated:
+        return work
+    more, flops = replicated_query(spec, work.tp, dcp, work.tokens, decode)
+    tile = replicated_query(spec, work.tp, dcp, 1, decode)[1]
+    return replace(work, weight_bytes={**work.weight_bytes, "dcp_q_replicate": more},
+                   linear_flops=_added(work.linear_flops, flops), tile_flops=_added(work.tile_flops or {}, tile))
+
+
+def _added(a: dict, b: dict) -> dict:
+    return {key: a.get(key, 0.0) + b.get(key, 0.0) for key in {**a, **b}}
+
+
 def decode_work(spec: ModelSpec, tp: int, precision: Precision, context: int, batch: int, moe=None,
                 dcp: int = 1, pcp: int = 1, head_rows: Optional[int] = None, replicated: bool = False,
                 comm: Optional[DcpComm] = None) -> PassWork:
@@ -357,11 +398,12 @@ def decode_work(spec: ModelSpec, tp: int, precision: Precision, context: int, ba
     copies = pcp if replicated else 1
     exchange = dcp_exchange(spec, tp, precision, batch, dcp, comm=comm) if dcp > 1 else None
     gather = pcp_exchange(spec, batch, pcp, dp, latent=not replicated) if pcp > 1 else None
-    return PassWork(batch, tp, spec.dtype, spec.num_hidden_layers, spec.hidden_size,
+    work = PassWork(batch, tp, spec.dtype, spec.num_hidden_layers, spec.hidden_size,
                     weight_bytes_read(spec, tp, batch, moe, copies), batch * read_bytes(spec, tp, precision, context),
                     linear_flops(spec, tp, batch, head_rows or batch, moe, copies),
                     batch * attention_flops(spec, tp // dcp, context - 1, 1, decode=True), dp, exchange, gather,
                     tile_flops(spec, tp, moe))
+    return _with_replicated_query(work, spec, dcp, comm, decode=True)
 
 
 def prefill_work(spec: ModelSpec, tp: int, precision: Precision, start: int, count: int, moe=None,
@@ -379,10 +421,11 @@ def prefill_work(spec: ModelSpec, tp: int, precision: Precision, start: int, cou
     gather = pcp_exchange(spec, count, pcp, dp) if pcp > 1 else None
     exchange = dcp_exchange(spec, tp, precision, count, dcp, start, comm, decode_tokens) if dcp > 1 else None
     attention = attention_counter(spec, tp, False, absorbed=count <= decode_tokens)(start, count)
-    return PassWork(count, tp, spec.dtype, spec.num_hidden_layers, spec.hidden_size,
+    work = PassWork(count, tp, spec.dtype, spec.num_hidden_layers, spec.hidden_size,
                     weight_bytes_read(spec, tp, count, moe), kv, linear_flops(spec, tp, count, 1, moe),
                     attention, dp, exchange, gather,
                     tile_flops(spec, tp, moe))
+    return _with_replicated_query(work, spec, dcp, comm, decode=count <= decode_tokens)
 
 
 def tile_flops(spec: ModelSpec, tp: int, moe=None) -> dict:

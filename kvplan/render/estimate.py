@@ -103,7 +103,9 @@ def dcp_words(plan, spell=str) -> str:
     dcp, pcp = getattr(plan, "dcp", None), getattr(plan, "pcp", None)
     interleave, comm = getattr(plan, "dcp_interleave", None), getattr(plan, "dcp_comm_backend", None)
     words = f", {spell('dcp')} {dcp}" + (f", {spell('dcp_interleave')} {interleave}" if interleave else "") \
-        + (f", {spell('dcp_comm_backend')} {comm}" if comm else "") if dcp else ""
+        + (f", {spell('dcp_comm_backend')} {comm}" if comm else "") \
+        + {True: f", {spell('dcp_q_replicate')}", False: ", --no-dcp-q-replicate", None: ""}[
+            getattr(plan, "dcp_q_replicate", None)] if dcp else ""
     dp = plan.parallel.dp if getattr(plan, "parallel", None) is not None else 1
     gpus = f"{plan.core_gpus * dp} GPUs" + (f" with {spell('dp')} {dp}" if dp > 1 else "")
     return words + (f", {spell('pcp')} {pcp} ({gpus})" if pcp else "")
