@@ -281,7 +281,7 @@ def test_the_block_size_asked_sets_the_tables():
 def test_the_runner_keeps_the_length_asked_through_auto_fit():
     """--max-model-len auto fits a shorter length after the profile (0.28.0 v1/engine/core.py:310-316:
     update_max_model_len rebuilds nothing), so V1's placeholder table and a drafter's token history keep the length
-    asked: at 131,072 asked and 3,360 planned, V1's table is 1,024 x 8,192 x 4 + 8,192 x 8 = 33,619,968 B, not
+    asked: at 131,072 asked and (say) 3,360 planned, V1's table is 1,024 x 8,192 x 4 + 8,192 x 8 = 33,619,968 B, not
     1,024 x 216 x 4 + 65,536 (cdiv(3,360, 16) = 210 rounded up to 216)."""
     fitted = Settings(3360, 8192, 1024, 2)
     rules = behaviour("0.28.0")
@@ -289,12 +289,22 @@ def test_the_runner_keeps_the_length_asked_through_auto_fit():
     assert block_tables(fitted, V1, "0.28.0", rules, False) == 1024 * 216 * 4 + 65_536
     ngram = types.SimpleNamespace(draft=types.SimpleNamespace(config=types.SimpleNamespace(method="ngram_gpu")))
     assert token_history(ngram, fitted, V1, "0.28.0", 131_072) == 1024 * 131_072 * 4
-    # end to end: gpt-oss-120b under 0.28 runs V1 (MoE, not listed); 76 GiB fits 3,360 tokens, the table stays 131,072
+    # end to end: gpt-oss-120b under 0.28 runs V1 (MoE, not listed) and its table stays 131,072. 0.28's auto-fit sums
+    # every group's blocks (_max_memory_usage_bytes_from_groups, kv_cache_utils.py 0.28.0:1878-1938): 18 sliding
+    # (window 128, layer 0) + 18 full layers, a page 2 x 8 x 64 x 2 B x 16 = 32,768 B, a block 18 x 32,768 =
+    # 589,824 B; a window holds cdiv(127 + 2 x 8,192 in flight, 16) + 1 = 1,033 blocks, so the length fitted is
+    # (available // 589,824 - 1,033) x 16: 128,080 at this budget's 5,330,865,374 B (9,038 blocks). 0.14.0-0.18.1
+    # price the first group (the window) alone, one batch in flight: (cdiv(127 + 8,192, 16) + 1) x 589,824 =
+    # 307,298,304 B, under any budget here, so they fit the whole 131,072.
     out = run_kvplan("estimate", "openai/gpt-oss-120b", "-c", "auto", "--engine", "vllm==0.28.0", "--gpu", "h100",
                      "--gpu-memory", "76GiB", "--format", "json")
     (row,) = json.loads(out.stdout)["plans"]
     source = next(t["source"] for t in row["budget"]["terms"] if t["name"] == "runner_state")
-    assert row["context"] < 131_072 and "max_model_len 131,072 / 16" in source
+    blocks = row["engine"]["available_kv_cache_bytes"] // 589_824
+    assert row["context"] == (blocks - 1_033) * 16 < 131_072 and "max_model_len 131,072 / 16" in source
+    first_group = run_kvplan("estimate", "openai/gpt-oss-120b", "-c", "auto", "--engine", "vllm==0.18.1", "--gpu",
+                             "h100", "--gpu-memory", "76GiB", "--format", "json")
+    assert json.loads(first_group.stdout)["plans"][0]["context"] == 131_072
 
 
 def test_v1_makes_a_later_stage_s_inputs_inside_the_profile_up_to_0_26():

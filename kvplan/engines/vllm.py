@@ -10,7 +10,8 @@ Rules and where vLLM 0.32.0 has them (paths under vllm/):
 - start-up (v1/core/kv_cache_utils.py get_kv_cache_configs): groups from the whole model, projected on each
   pipeline stage; num_blocks = available // bytes per block on each stage, the smallest stage wins; one block
   (the null block, v1/core/block_pool.py) is held back before checking that one max_model_len request fits,
-  else vLLM refuses with its estimate of the longest max_model_len that would (estimate_max_model_len);
+  else vLLM refuses with its estimate of the longest max_model_len that would (estimate_max_model_len); which
+  groups or layers price that request depends on the release (vllm_hybrid_manager.CHECK_PRICING, priced_groups);
   concurrency = num_blocks / blocks per request over all groups (get_max_concurrency_for_kv_cache_config).
 - resident sequences: vllm_admission.py; V0's scheduler admits them into its share less the watermark:
   vllm_v0_admission.py.
@@ -45,7 +46,8 @@ from .vllm_config_read import config_read_refusal
 from .vllm_ct_kv import kv_scheme_refusal
 from .vllm_fa4_fp8_block import fa4_fp8_block
 from .vllm_gemma4_backend import forced_triton_refusal
-from .vllm_hybrid_manager import TOKENS_OVER_LENGTH, check_pricing, coordinator_refusal, per_layer_groups, plan_specs
+from .vllm_hybrid_manager import (TOKENS_OVER_LENGTH, check_pricing, coordinator_refusal, per_layer_groups, plan_specs,
+                                  priced_groups)
 from .vllm_index_share import index_share_refusal
 from .vllm_kv_dtype import cache_precision, config_hook_line
 from .vllm_mamba_mode import mamba_all_mode
@@ -533,7 +535,9 @@ def start(spec, *, tp: int, precision, settings: Settings, available: list, stag
         lines += planned.cache_lines if planned else ()
         lines += [f"Add {pad} padding layers, may waste at most {100 * pad / n:.2f}% KV cache memory"
                   for pad, n in padding]
-    check = partial(memory_refusal, groups=sched, settings=settings, per_request=per_request, rules=rules,
+    checked = sched if pool_rule is not None else priced_groups(sched, version)  # the groups a request is priced on
+    check = partial(memory_refusal, groups=checked, settings=settings, rules=rules,
+                    per_request=blocks_per_request(checked, settings, length),
                     engines=checked_engines(engines, version))
     layered = _checked_layers(specs, planned, sched, version, dcp, pool_rule)
     if layered:  # check_enough_kv_cache_memory reads the runner's specs, layer by layer, before they are grouped

@@ -123,23 +123,35 @@ def _full(s):
     return replace(s, kind="full", window=0)
 
 
-# How the start-up check prices a max_model_len request where the layers' kinds differ, by release (first release ->
-# rule, newest first):
-# - "groups" (0.29.0 on): each group's blocks summed, at the pool's block, the padding layers' share included
-#   (_max_memory_usage_bytes_from_groups, kv_cache_utils.py 0.29.0, 0.32.0:2337-2366; 0.34.0 :1297-1330).
-# - "first_group" (0.14.0-0.28): the group size x the page x the first group's blocks only (same function 0.14.0
-#   :1318-1351, 0.27.0), read on the global groups after padding (get_kv_cache_configs 0.14.0:1507-1523); the first
-#   group is the kind of the model's first layer, a window in Gemma 3 and gpt-oss. Not modelled yet: kvplan
-#   prices "groups" there (vllm.start), and its auto-fit reads the same pricing.
-# - "layers" (to 0.13): every layer's own spec summed (max_memory_usage_bytes 0.9.1:484-490, 0.13.0), read by
+# How the start-up check (and the auto-fit and the refusal's estimate, which price alike) counts one max_model_len
+# request where the layers' kinds differ, by release (first release -> rule, newest first):
+# - "groups" (0.19.0 on): each group's blocks summed, at the pool's block (group size x page), the padding layers'
+#   share included (_max_memory_usage_bytes_from_groups, kv_cache_utils.py 0.19.0:1332-1367, 0.20.0:1723-1783,
+#   0.27.0:1890-1950, 0.28.0:1878-1938; 0.29.0:2041-2070 sums the same blocks at _pool_bytes_per_block, and holds the
+#   null block back, Behaviour.null_block_in_check; 0.32.0:2337-2366; 0.34.0 kv_cache_planning.py:1297-1330).
+# - "first_group" (0.14.0-0.18.1): group size x page x the FIRST group's blocks only ("any_spec =
+#   kv_cache_groups[0]", 0.14.0:1318-1351, 0.16.0:1320-1353, 0.18.0 / 0.18.1:1329-1362), for the check, the
+#   refusal's estimate (_estimate_max_model_len_from_groups 0.14.0:1354-1386) and the auto-fit (0.14.0:1389-1449).
+#   0.14.0-0.16 read it on the global groups against the smallest worker (get_kv_cache_configs 0.14.0:1507-1523),
+#   0.17.0 on each worker's projected groups (0.18.1:1574). The first group is the kind of the model's first cache
+#   layer (same_type_layers in layer order, 0.14.0:1017-1019): a window in Gemma 3 and gpt-oss, whose full layers
+#   then go unpriced.
+# - "layers" (to 0.13): every layer's own spec summed (max_memory_usage_bytes 0.9.1:484-490, 0.13.0:609-615), read by
 #   check_enough_kv_cache_memory before the layers are grouped or padded (get_kv_cache_config 0.9.1:940,
 #   get_kv_cache_configs 0.10.1:1095, 0.11.0:1240-1244, 0.13.0:1340).
-CHECK_PRICING = (((0, 29), "groups"), ((0, 14), "first_group"), ((0, 0), "layers"))
+CHECK_PRICING = (((0, 19), "groups"), ((0, 14), "first_group"), ((0, 0), "layers"))
 
 
 def check_pricing(version: str) -> str:
     """CHECK_PRICING's rule for `version`."""
     return release_rule(CHECK_PRICING, version)
+
+
+def priced_groups(groups: tuple, version: str) -> tuple:
+    """The groups whose blocks `version`'s start-up check, its refusal's estimate and its auto-fit count for one
+    request (each at the pool's block): the first alone under CHECK_PRICING's "first_group", else all. The "layers"
+    rule prices the layers' own specs instead (vllm._layer_check) where the kinds are grouped or unified."""
+    return tuple(groups[:1]) if check_pricing(version) == "first_group" else tuple(groups)
 
 
 class Planned(NamedTuple):
