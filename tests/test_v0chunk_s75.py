@@ -78,11 +78,13 @@ def test_multimodal_from_0_6_2():
 
 def test_jamba_at_full_length_on_0_6_2_takes_the_whole_length_and_does_not_start():
     # contains_seqlen_agnostic_layers: JambaConfig.layers_block_type names "mamba" layers (config.py 0.6.2:538-562);
-    # so SchedulerConfig takes max(262144, 2048) = 262,144 tokens, and the profile run over them leaves no cache at
-    # TP 2 on H100s (kvplan had the 512-token chunk and 145,645 blocks)
+    # so SchedulerConfig takes max(262144, 2048) = 262,144 tokens, and the profile run over them leaves too small a
+    # cache at TP 2 on H100s (kvplan had the 512-token chunk and 145,645 blocks). Session 76: the experts' buffers
+    # cover 32,768 of them (fused_moe.py 0.6.0:588-589, VLLM_FUSED_MOE_CHUNK_SIZE) and the dense layers all (Jamba's
+    # period 2), so some blocks are left, fewer than one request's 16,384
     plan = one(JAMBA, engine="vllm==0.6.2", tensor_parallel_size=2)
     assert plan.context == 262144 and plan.engine.max_num_batched_tokens == 262144
-    assert not plan.engine.starts and plan.engine.num_gpu_blocks == 0
+    assert not plan.engine.starts and 0 < plan.engine.num_gpu_blocks < 262144 // 16
     assert one(JAMBA, engine="vllm==0.5.5", tensor_parallel_size=2).engine.max_num_batched_tokens == 262144
 
 

@@ -260,6 +260,17 @@ def activation_per_token(spec, tp: int, later_stage: bool = False) -> int:
     return (hidden * spec.hidden_size + qkv_width(spec, tp)) * DTYPE_BYTES[spec.dtype]
 
 
+def dense_layers(spec) -> bool:
+    """Whether an MoE model has dense MLP layers beside its routed ones (DeepSeek's first_k_dense_replace, Jamba's
+    period, ...: model/layers.py ffn_kinds), whose width is the config's intermediate_size (the "dense" weights)."""
+    return any(g.name == "dense" and g.parameters for g in spec.params) and spec.intermediate_size > 0
+
+
+def dense_mlp_per_token(spec, tp: int) -> int:
+    """Bytes per token of a dense MLP layer's gate/up and activated outputs (3 I over tp), as a dense model's."""
+    return 3 * spec.intermediate_size // tp * DTYPE_BYTES[spec.dtype]
+
+
 def mlp_per_token(spec, tp: int, rules: Behaviour, moe=None) -> int:
     """Bytes per token of the MLP's intermediates: a dense MLP's gate/up and activated outputs (3 I), or the
     fused-MoE buffers of the release (vllm_versions module docstring) for k routed pairs of N = 2 I gate/up rows
@@ -279,7 +290,7 @@ def mlp_per_token(spec, tp: int, rules: Behaviour, moe=None) -> int:
     intermediate (DeepSeek-V3, Qwen3 MoE, any MoE at a high enough tp). `moe` (sharding.MoeLayout): the experts'
     own TP degree under DP / EP (1 with EP: whole experts, so the whole intermediate a pair)."""
     if not spec.experts:
-        return 3 * spec.intermediate_size // tp * DTYPE_BYTES[spec.dtype]
+        return dense_mlp_per_token(spec, tp)
     moe_tp = tp if moe is None else moe.moe_tp
     k, inter, hidden = spec.experts_per_token, spec.expert_intermediate_size // moe_tp, spec.hidden_size
     if mxfp4_experts(spec):  # Marlin's two caches, unpadded (docstring)
@@ -344,9 +355,15 @@ def forward_peak(spec, tp: int, tokens: int, rules: Behaviour, moe=None, later_s
 def mlp_buffers(spec, tp: int, tokens: int, rules: Behaviour, moe=None, mxfp4=None) -> int:
     """Bytes of the forward's MLP buffers: mlp_per_token over the tokens they cover (expert_tokens), or for MXFP4
     experts on a modular kernel what it keeps where that is more, and CUTLASS's per-call scratch beside it
-    (vllm_mxfp4.Mxfp4Kernel.forward_buffers, scratch)."""
+    (vllm_mxfp4.Mxfp4Kernel.forward_buffers, scratch). V0 ("separate" buffers, freed after every call) runs an MoE
+    model's dense layers over the whole batch, so theirs where larger: past the fused-MoE chunk a dense layer of
+    intermediate_size outgrows the experts' buffers (DeepSeek-V2-Lite's layer 0, DeepseekV2MLP of 10,944 over
+    163,840 tokens beside MoE buffers of 65,536: deepseek_v2.py 0.5.1:79-83, :366-375; fused_moe.py 0.5.1:428-456).
+    V1's dense layers are left out (compiled forward not re-read; from 0.14 the MoE workspace outlives the layer)."""
     covered = expert_tokens(spec, tokens, rules, moe, mxfp4) if spec.experts else tokens
     mlp = covered * mlp_per_token(spec, tp, rules, moe)
+    if spec.experts and rules.moe_buffers == "separate" and dense_layers(spec):
+        mlp = max(mlp, tokens * dense_mlp_per_token(spec, tp))
     if spec.experts and mxfp4_experts(spec) and mxfp4 is not None:  # the buffers a modular kernel keeps
         scratch = mxfp4.scratch(spec, tp if moe is None else moe.moe_tp, covered)
         mlp = mxfp4.forward_buffers(mlp, moe_workspace(spec, tp, tokens, rules, moe, mxfp4), scratch)

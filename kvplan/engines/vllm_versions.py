@@ -60,8 +60,11 @@ Each boundary was read in the wheels on both sides of it (0.19.0-0.32.0, 0.20.1 
 The fused-MoE buffers of the profile's forward (Triton experts, no expert parallelism; read in the released wheels
 0.4.3, 0.5.4, 0.6.4, 0.7.3, 0.8.5, 0.9.2, 0.10.1, 0.11.0, 0.13.0, 0.14.0, 0.15.1, 0.20.2, 0.32.0, the releases
 between 0.8.5 and 0.32.0 grep-checked; N = 2I gate/up rows per rank, K = hidden):
-- "separate" (V0, <= 0.7): fused_moe.py fused_experts allocates M x k x N, M x k x N / 2 and M x k x K per call
-  (chunks of 65,536 tokens in 0.5, 32,768 in 0.6-0.7, none in 0.4: V0's profile never reaches them).
+- "separate" (V0, <= 0.7): fused_moe.py fused_experts allocates M x k x N, M x k x N / 2 and M x k x K per call,
+  M at most VLLM_FUSED_MOE_CHUNK_SIZE: none up to 0.5.0.post1 (read there and in 0.4.3), 65,536 in 0.5.1-0.5.5
+  (envs.py 0.5.1:253, fused_moe.py 0.5.1:428-456; 0.5.5 envs.py:351), 32,768 in 0.6-0.7 (0.6.0 envs.py:356). V0's
+  profile covers them where its batch is longer: 0.5.1-0.5.4 never turn chunked prefill on by the length, so a
+  model of 163,840 tokens (DeepSeek-V2) profiles a batch of that many (config.py 0.5.1:785) [A16].
 - "caches" (0.8-0.13): fused_moe.py fused_experts_impl allocates M x k x max(N, K) (intermediate caches 1 and 3
   share it) and M x k x N / 2 per call, freed after the layer; M is the tokens up to VLLM_FUSED_MOE_CHUNK_SIZE
   (32,768 until 0.11, 16,384 in 0.12-0.17).
@@ -142,7 +145,9 @@ BEHAVIOURS = {
 }
 # VLLM_USE_FLASHINFER_SAMPLER (envs.py): unset means FlashInfer's sampler up to 0.11.0 (`is not False`), opt-in from
 # 0.11.1 to 0.20, on again from 0.21; v1/sample/ops/topk_topp_triton.py from 0.17 (read in the wheels 0.8.5-0.21.0)
-BEHAVIOURS["v0.6.5"] = replace(BEHAVIOURS["v0"], v0_chunk_tokens=2048)
+BEHAVIOURS["v0.5.1"] = replace(BEHAVIOURS["v0"], moe_chunk_tokens=65536)  # the fused-MoE chunk (module docstring)
+BEHAVIOURS["v0.6"] = replace(BEHAVIOURS["v0"], moe_chunk_tokens=32768)
+BEHAVIOURS["v0.6.5"] = replace(BEHAVIOURS["v0.6"], v0_chunk_tokens=2048)
 BEHAVIOURS["0.11.1"] = replace(BEHAVIOURS["0.9"], v1_sampler="native")
 BEHAVIOURS["0.17"] = replace(BEHAVIOURS["0.14"], topk_topp="triton")
 # From 0.20 each release changes a few rules; each entry is the one before with its changes (read in the wheels:
@@ -184,7 +189,7 @@ def _chain(steps, base: str) -> list:
 
 _FROM = _chain(_STEPS, "0.18") + [((0, 18), "0.18"), ((0, 17), "0.17"), ((0, 14), "0.14"), ((0, 12), "0.12"),
                                   ((0, 11, 1), "0.11.1"), ((0, 9), "0.9"), ((0, 8), "v1"), ((0, 6, 5), "v0.6.5"),
-                                  ((0, 2), "v0")]
+                                  ((0, 6), "v0.6"), ((0, 5, 1), "v0.5.1"), ((0, 2), "v0")]
 
 
 # --kv-cache-dtype's choices by release (CacheDType in vllm/config.py, from 0.11 vllm/config/cache.py; read in every
