@@ -143,7 +143,7 @@ def test_release_before_0_29_refused():
                             flag)
         assert result.returncode == 2
         assert one_error_line(result) == (
-            f"kvplan: error: --dcp-q-replicate needs vLLM 0.29.0 or later (vllm==0.28.0 has no such flag: its "
+            f"kvplan: error: {flag} needs vLLM 0.29.0 or later (vllm==0.28.0 has no such flag: its "
             f"argparse stops at \"unrecognized arguments: {flag}\"); leave it off or pick a later release.")
     assert estimate_plan(DSV3, "--gpu", "H200", "-tp", "8", "-dcp", "8", "--engine", "vllm==0.29.0",
                          "--dcp-q-replicate")["engine"]["refusal"] is None

@@ -48,6 +48,7 @@ ALIASES = {
     "enable_expert_parallel": ("--enable-expert-parallel", "-ep"),
     "quantization": ("--quantization", "-q"),
     "enable_prefix_caching": ("--enable-prefix-caching", "--no-enable-prefix-caching"),
+    "dcp_q_replicate": ("--dcp-q-replicate", "--no-dcp-q-replicate"),
 }
 typed_args: list = []  # this run's arguments (set by run.main)
 # vLLM's serve flags that change nothing kvplan plans (no memory, capacity or speed: the HTTP server, logging, the

@@ -230,7 +230,9 @@ def blocks_per_request(groups, settings: Settings, max_model_len: int) -> int:
 
 
 def estimate_max_model_len(groups, settings, per_block: int, memory: int, upper: int) -> int:
-    """kv_cache_utils._estimate_max_model_len_from_groups: binary search over 1..max_model_len."""
+    """kv_cache_utils._estimate_max_model_len_from_groups: binary search over 1..max_model_len (0.20.0:1786-1818),
+    on the memory the check holds (memory_refusal: every block before 0.29, so the length it names may start yet
+    never admit a prompt of that length: the length remedy, plan.fitting_remedies, names the longest that does)."""
     def fits(length: int) -> bool:
         return per_block * blocks_per_request(groups, settings, length) <= memory
 

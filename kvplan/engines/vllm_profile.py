@@ -262,7 +262,8 @@ def activation_per_token(spec, tp: int, later_stage: bool = False) -> int:
 
 def dense_layers(spec) -> bool:
     """Whether an MoE model has dense MLP layers beside its routed ones (DeepSeek's first_k_dense_replace, Jamba's
-    period, ...: model/layers.py ffn_kinds), whose width is the config's intermediate_size (the "dense" weights)."""
+    period, Llama 4 Maverick's interleave_moe_layer_step 2, ...: model/layers.py ffn_kinds), whose width is
+    spec.intermediate_size, the "dense" weights' (intermediate_size; Llama 4's intermediate_size_mlp)."""
     return any(g.name == "dense" and g.parameters for g in spec.params) and spec.intermediate_size > 0
 
 

@@ -17,7 +17,7 @@ from .kinds import FullAttention
 from .params import (NO_METHOD_NOTE, checkpoint_kv_note, checkpoint_method, compressed_kv_cache, compressed_kv_scheme,
                      dynamic_overrides, estimate_weights, grouped, load_delta, modelopt_kv_cache, modelopt_legacy_form,
                      module_settings, mtp_module_groups, mtp_size, parameter_groups, quant_method, quantization_fields)
-from .tensors import (eagle_head_tensors, expert_width, mla_query_projection, mla_up_projection, mlp_width,
+from .tensors import (eagle_head_tensors, expert_width, feed_forward_sizes, mla_query_projection, mla_up_projection,
                       mtp_blocks, per_layer_input, per_layer_table)
 from .unmodelled import refuse_unmodelled
 from .precision import normalize_dtype_name
@@ -204,7 +204,9 @@ def _parse_config(raw: Any, name: str, weights: Optional[Weights], transformers:
         indexer_q_rank=cfg.optional_int("q_lora_rank") if cfg.has("index_topk") else 0,
         per_layer_table=per_layer_table(cfg, n),
         params=groups,
-        intermediate_size=mlp_width(cfg, hidden),
+        # the width vLLM builds a dense MLP layer at (Llama 4: intermediate_size_mlp, LFM2: its adjusted ff dim),
+        # not the experts' intermediate_size
+        intermediate_size=feed_forward_sizes(cfg, hidden).dense,
         vocab_size=cfg.vocab_size(),
         experts=experts,
         moe_layers=ffn_kinds(cfg, n)[0].count("moe") if experts else 0,

@@ -98,7 +98,7 @@ class ModelSpec:
     weights: Weights
     params: tuple = ()  # ParamGroups estimated from the config (they sum to the estimate, not to `weights`)
     # Shapes the activation-reserve estimate needs (per token, whole model width).
-    intermediate_size: int = 0
+    intermediate_size: int = 0  # a dense MLP layer's width (tensors.feed_forward_sizes: the dense weights' width)
     vocab_size: int = 0
     experts: int = 0  # routed experts per MoE layer
     moe_layers: int = 0  # decoder layers that route to experts (layers.py ffn_kinds)

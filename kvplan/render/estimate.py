@@ -102,13 +102,24 @@ def dcp_words(plan, spell=str) -> str:
     header; '' without either."""
     dcp, pcp = getattr(plan, "dcp", None), getattr(plan, "pcp", None)
     interleave, comm = getattr(plan, "dcp_interleave", None), getattr(plan, "dcp_comm_backend", None)
+    replicate = getattr(plan, "dcp_q_replicate", None)
     words = f", {spell('dcp')} {dcp}" + (f", {spell('dcp_interleave')} {interleave}" if interleave else "") \
         + (f", {spell('dcp_comm_backend')} {comm}" if comm else "") \
-        + {True: f", {spell('dcp_q_replicate')}", False: ", --no-dcp-q-replicate", None: ""}[
-            getattr(plan, "dcp_q_replicate", None)] if dcp else ""
+        + (f", {switch_words('dcp_q_replicate', replicate, spell)}" if replicate is not None else "") if dcp else ""
     dp = plan.parallel.dp if getattr(plan, "parallel", None) is not None else 1
     gpus = f"{plan.core_gpus * dp} GPUs" + (f" with {spell('dp')} {dp}" if dp > 1 else "")
     return words + (f", {spell('pcp')} {pcp} ({gpus})" if pcp else "")
+
+
+def switch_words(field: str, on: bool, spell=str) -> str:
+    """A boolean setting given either way, as the caller names its fields (`spell`): a flag alone when on and in its
+    --no- form when off, as vLLM's BooleanOptionalAction takes it ("--no-dcp-q-replicate"); a deployment file's
+    key or the API's keyword with its value when off ("dcp_q_replicate false"), alone when on (as
+    parallel_capacity names enable_expert_parallel)."""
+    spelled = spell(field)
+    if on:
+        return spelled
+    return "--no-" + spelled[2:] if spelled.startswith("--") else f"{spelled} false"
 
 
 def resident_line(plan, spell=str) -> str:
