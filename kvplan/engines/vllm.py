@@ -11,7 +11,8 @@ Rules and where vLLM 0.32.0 has them (paths under vllm/):
   pipeline stage; num_blocks = available // bytes per block on each stage, the smallest stage wins; one block
   (the null block, v1/core/block_pool.py) is held back before checking that one max_model_len request fits,
   else vLLM refuses with its estimate of the longest max_model_len that would (estimate_max_model_len); which
-  groups or layers price that request depends on the release (vllm_hybrid_manager.CHECK_PRICING, priced_groups);
+  groups or layers price that request depends on the release (vllm_hybrid_manager.CHECK_PRICING, priced_groups),
+  and so does whose share under pipeline parallelism (CHECK_SCOPE: the whole model's in 0.14-0.16);
   concurrency = num_blocks / blocks per request over all groups (get_max_concurrency_for_kv_cache_config).
 - resident sequences: vllm_admission.py; V0's scheduler admits them into its share less the watermark:
   vllm_v0_admission.py.
@@ -46,8 +47,8 @@ from .vllm_config_read import config_read_refusal
 from .vllm_ct_kv import kv_scheme_refusal
 from .vllm_fa4_fp8_block import fa4_fp8_block
 from .vllm_gemma4_backend import forced_triton_refusal
-from .vllm_hybrid_manager import (TOKENS_OVER_LENGTH, check_pricing, coordinator_refusal, per_layer_groups, plan_specs,
-                                  priced_groups)
+from .vllm_hybrid_manager import (TOKENS_OVER_LENGTH, check_pricing, check_scope, coordinator_refusal, per_layer_groups,
+                                  plan_specs, priced_groups)
 from .vllm_index_share import index_share_refusal
 from .vllm_kv_dtype import cache_precision, config_hook_line
 from .vllm_mamba_mode import mamba_all_mode
@@ -160,7 +161,7 @@ def layer_specs(spec, tp: int, precision, settings: Settings, block_size: Option
     return specs, bs, lines
 
 
-def groups_for(specs, rules: Behaviour, listed: bool = False):
+def groups_for(specs, rules: Behaviour, listed: bool = False, version: str = PINNED):
     """V0: no cache groups, every attention layer in one block table with the first one's page; its Mamba layers
     keep their states in the model's own cache (CacheEngine counts attention layers only: worker/cache_engine.py
     0.9.2:121-143; vllm_mamba_v0.py), so an attention-free model has no group. V1: kv_cache_groups.
@@ -181,8 +182,8 @@ def groups_for(specs, rules: Behaviour, listed: bool = False):
         if first.kind in ("sliding", "chunked") and (first.kind == "chunked" or listed or any(
                 s is not None and (s.kind, s.window) != (first.kind, first.window) for s in paged)):
             first = replace(first, kind="full", window=0)  # no window V0's scheduler knows (docstring)
-        return kv_cache_groups([first if s is not None else None for s in paged])[0], []
-    return kv_cache_groups(specs)
+        return kv_cache_groups([first if s is not None else None for s in paged], version)[0], []
+    return kv_cache_groups(specs, version)
 
 
 def v1_planned(specs, rules: Behaviour, version: str, flags=None):
@@ -508,7 +509,8 @@ def start(spec, *, tp: int, precision, settings: Settings, available: list, stag
     cache = cache_precision(spec, precision, capability, version, tp).name
     specs, bs, lines = layer_specs(spec, tp, precision, settings, block_size, rules, version, capability)
     planned = v1_planned(specs, rules, version, flags)  # no hybrid manager, or one turned off (vllm_hybrid_manager)
-    groups, padding = groups_for(planned.grouped if planned else specs, rules, bool(getattr(spec, "window_list", ())))
+    groups, padding = groups_for(planned.grouped if planned else specs, rules, bool(getattr(spec, "window_list", ())),
+                                 version)
     sched = dcp_groups(groups, dcp)  # the groups as the scheduler counts a request's blocks (vllm_dcp.py)
     stages = stages or [set(range(len(specs)))]
     length = settings.max_model_len
@@ -549,6 +551,10 @@ def start(spec, *, tp: int, precision, settings: Settings, available: list, stag
         refusal = next((r for stage, memory in zip(stages, profiled)
                         if (r := check(memory, priced(stage), hint=more_memory_hint(rules, util, after_warmup=False),
                                        **_on(stage, layered))) is not None), None)
+    # 0.14-0.16 price the whole model's groups once, against the smallest worker (vllm_hybrid_manager.CHECK_SCOPE)
+    whole = len(stages) > 1 and rules.era != "v0" and not measured and check_scope(version) == "whole_model"
+    if whole:
+        refusal = check(min(available), priced(set(range(len(specs)))), hint=more_memory_hint(rules, util))
     blocks = []
     rule = override_rule(version, rules) if override else None
     too_big = None  # (bytes N blocks take, bytes the budget leaves) on the first stage short of them
@@ -567,7 +573,7 @@ def start(spec, *, tp: int, precision, settings: Settings, available: list, stag
             fit = committed_blocks(memory, _segment_strides(spec, groups, stage), measured[index].granule_bytes)
             memory = min(fit, measured[index].profiled_bytes // per_block) * per_block
         blocks.append(override if rule in ("checked", "after_check") else memory // per_block)
-        if refusal is None and not measured and rules.era != "v0":
+        if refusal is None and not measured and rules.era != "v0" and not whole:
             refusal = check(memory, priced(stage), hint=more_memory_hint(rules, util), **_on(stage, layered))
     if rule is not None and rules.era == "v0" and blocks:
         lines.append(v0_override_line(stages, available, block_of, override))

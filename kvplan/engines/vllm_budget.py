@@ -730,7 +730,7 @@ def table_groups(spec, tp: int, settings, block_size: Optional[int], rules: Beha
                               version, capability)
     planned = v1_planned(specs, rules, version)  # sliding layers planned as full (vllm_hybrid_manager)
     specs = planned.grouped if planned else specs
-    return tuple(group.spec for group in groups_for(specs, rules, bool(getattr(spec, "window_list", ())))[0])
+    return tuple(group.spec for group in groups_for(specs, rules, bool(getattr(spec, "window_list", ())), version)[0])
 
 
 def block_tables(settings, runner: Runner, version: str, rules: Behaviour, measured: bool, groups: tuple = (),

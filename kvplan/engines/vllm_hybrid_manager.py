@@ -132,8 +132,8 @@ def _full(s):
 # - "first_group" (0.14.0-0.18.1): group size x page x the FIRST group's blocks only ("any_spec =
 #   kv_cache_groups[0]", 0.14.0:1318-1351, 0.16.0:1320-1353, 0.18.0 / 0.18.1:1329-1362), for the check, the
 #   refusal's estimate (_estimate_max_model_len_from_groups 0.14.0:1354-1386) and the auto-fit (0.14.0:1389-1449).
-#   0.14.0-0.16 read it on the global groups against the smallest worker (get_kv_cache_configs 0.14.0:1507-1523),
-#   0.17.0 on each worker's projected groups (0.18.1:1574). The first group is the kind of the model's first cache
+#   0.14.0-0.16 read it on the global groups against the smallest worker, 0.17.0 on each worker's projected groups
+#   (CHECK_SCOPE). The first group is the kind of the model's first cache
 #   layer (same_type_layers in layer order, 0.14.0:1017-1019): a window in Gemma 3 and gpt-oss, whose full layers
 #   then go unpriced.
 # - "layers" (to 0.13): every layer's own spec summed (max_memory_usage_bytes 0.9.1:484-490, 0.13.0:609-615), read by
@@ -145,6 +145,23 @@ CHECK_PRICING = (((0, 19), "groups"), ((0, 14), "first_group"), ((0, 0), "layers
 def check_pricing(version: str) -> str:
     """CHECK_PRICING's rule for `version`."""
     return release_rule(CHECK_PRICING, version)
+
+
+# Whose share of the layers the start-up check (and the refusal's estimate and the auto-fit) prices under pipeline
+# parallelism, by release (first release -> rule, newest first):
+# - "worker" (0.17.0 on): each worker its own layers, against its own memory (_project_kv_cache_groups_to_worker,
+#   get_kv_cache_configs 0.17.0:1558-1577, 0.18.1:1560-1579; _auto_fit_max_model_len 0.17.0:1429-1436).
+# - "whole_model" (0.14.0-0.16.x): the whole model's groups (group size x page: the whole model's group size, one
+#   group holding every layer of a single-kind model) against the smallest worker's memory, once
+#   (get_kv_cache_configs 0.14.0:1503-1523, 0.15.1 / 0.16.0:1514-1525; _auto_fit_max_model_len 0.14.0:1420).
+# - "worker" (to 0.13): check_enough_kv_cache_memory over each worker's own layers (get_kv_cache_configs
+#   0.11.0:1240-1244, 0.13.0:1337-1342; get_kv_cache_config per worker 0.9.1-0.10.2, v1/engine/core.py 0.10.1:187-191).
+CHECK_SCOPE = (((0, 17), "worker"), ((0, 14), "whole_model"), ((0, 0), "worker"))
+
+
+def check_scope(version: str) -> str:
+    """CHECK_SCOPE's rule for `version`."""
+    return release_rule(CHECK_SCOPE, version)
 
 
 def priced_groups(groups: tuple, version: str) -> tuple:

@@ -12,7 +12,8 @@ function it mirrors (paths under vllm/); nothing here is copied from vLLM.
 - Groups (v1/core/kv_cache_utils.py get_kv_cache_groups): all specs equal, or one "uniform type" -> one group;
   otherwise pages are unified (`unify_kv_cache_spec_page_size`) and each bucket of equal specs is split into
   groups of `group_size` layers (`_get_kv_cache_groups_uniform_page_size`: the smallest bucket, or the largest
-  when it is < 1.5x the smallest), layers[i::n] to group i, the last groups padded.
+  when it is within a release's factor of the smallest, vllm_group_size.py), layers[i::n] to group i, the last
+  groups padded.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from ..model.kinds import (V4_KINDS, ChunkedAttention, IndexerKeys, LinearState,
                            V4Compressed, V4IndexerKeys, blocks_for)
 from .vllm_sparse import (BLACKWELL, FLASHINFER, FLASHINFER_DTYPES, HOPPER, is_rocm_platform, major_of,
                           rocm_sparse_block)
+from .vllm_group_size import group_size
 from .vllm_versions import PINNED, behaviour, in_span, parse_version, release_rule
 
 MLA_ALIGN_BLOCK = 128  # platforms/interface.py _align_hybrid_block_size: MLA hybrids align blocks to 128 (0.27 on)
@@ -651,11 +653,12 @@ def packed_groups(specs: list) -> tuple:
     return tuple(groups), []
 
 
-def kv_cache_groups(specs: list) -> tuple:
-    """(groups, [(padding layers, bucket layers)] per padded bucket) as get_kv_cache_groups builds them for the
-    layers with a spec (a group's layers are indices into `specs`, whose None entries hold no cache) and for the
-    hybrid allocator (on by default): vLLM's default layer-outermost layout, or the block-outermost one
-    (packed_groups) where a backend takes only that (DeepSeek-V4's indexer)."""
+def kv_cache_groups(specs: list, version: str = PINNED) -> tuple:
+    """(groups, [(padding layers, bucket layers)] per padded bucket) as `version`'s get_kv_cache_groups builds
+    them for the layers with a spec (a group's layers are indices into `specs`, whose None entries hold no cache) and
+    for the hybrid allocator (on by default): vLLM's default layer-outermost layout, or the block-outermost one
+    (packed_groups) where a backend takes only that (DeepSeek-V4's indexer); the group size by release:
+    vllm_group_size."""
     everyone = tuple(i for i, s in enumerate(specs) if s is not None)  # a KV-sharing layer has no spec (None)
     specs = [specs[i] for i in everyone]
     if not specs:
@@ -672,13 +675,12 @@ def kv_cache_groups(specs: list) -> tuple:
     buckets: dict = {}
     for i, s in zip(everyone, specs):  # same_type_layers, in first-seen order
         buckets.setdefault(s, []).append(i)
-    sizes = [len(v) for v in buckets.values()]
-    group_size = max(sizes) if max(sizes) < min(sizes) * 1.5 else min(sizes)
+    size = group_size([len(v) for v in buckets.values()], version)
     groups, padding = [], []
     for spec, layers in buckets.items():
-        count = -(-len(layers) // group_size)
-        if count * group_size > len(layers):  # logged: "Add N padding layers, may waste at most X% ..."
-            padding.append((count * group_size - len(layers), len(layers)))
+        count = -(-len(layers) // size)
+        if count * size > len(layers):  # logged: "Add N padding layers, may waste at most X% ..."
+            padding.append((count * size - len(layers), len(layers)))
         for i in range(count):
             members = tuple(layers[i::count])
             groups.append(Group(spec, members, (spec.page_bytes,) * len(members)))
