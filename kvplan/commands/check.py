@@ -37,8 +37,9 @@ from ..plan.budget import prompt_limit
 from ..plan.capacity import token_bytes
 from ..plan.catalog import with_node_gpus
 from ..plan.max_len import default_max_model_len, served_length_limit
-from ..plan.plan import (MAX_TP, fitting_remedies, moe_layout_of, plan, prompt_for, prompt_limit_warning,
-                         raised_cap, reaching, release_of, node_note, remedy_reach, with_layout_errors)
+from ..plan.plan import (MAX_TP, fitting_remedies, length_note, moe_layout_of, plan, prompt_for,
+                         prompt_limit_warning, raised_cap, reaching, release_of, node_note, remedy_reach,
+                         with_layout_errors)
 from ..plan.sharding import shard, valid_tp_degrees
 from .estimate import bounded_prefill, budget_function, ignored_beside_kv_budget, refused_length
 from ..render.estimate import (cache_dtype_note, concurrency_note, drafter_line, graph_reserve_note, lora_graphs_note,
@@ -183,12 +184,13 @@ def _plan_notices(dep: Deployment, result, spell) -> list:
             ("num_gpu_blocks_override", _override_fix(result, spell)),
             (eager, graph_reserve_note(result.budget)),
             ("enable_lora", lora_graphs_note(result.budget).removeprefix("; ")),
-            (None, vision_note(result.budget).removeprefix("; "))]
+            (None, vision_note(result.budget, spell).removeprefix("; "))]
     return [(key, respelled(text, BUDGET_FLAGS, spell)) for key, text in said if text]
 
 
-# the flags the budget's own sentences name as the command line writes them (engines/vllm_budget.py, vision_note)
-BUDGET_FLAGS = (("enforce_eager", "--enforce-eager"), ("skip_mm_profiling", "--skip-mm-profiling"))
+# the flags the budget terms' own sources name as the command line writes them (engines/vllm_budget.py); the
+# notes render/estimate.py words (vision_note, override_note) spell theirs through the caller already
+BUDGET_FLAGS = (("enforce_eager", "--enforce-eager"),)
 
 
 def _override_fix(result, spell) -> str:
@@ -291,11 +293,11 @@ def _replication(spec: ModelSpec, tp: int, precision, dcp: int = 1) -> str:
 
 
 def what_would_reach(spec: ModelSpec, dep: Deployment, budget_for, target: int, precision,
-                     spell: Callable[[str], str], device=None, along: tuple = ()) -> str:
+                     spell: Callable[[str], str], device=None, along: tuple = (), note=lambda _: "") -> str:
     """The nearest remedies that hold `target` sequences (plan.fitting_remedies: each with max_num_seqs raised where
     the cap stops it; a multimodal deployment's text-only one), each with the changes `along` (the cap a caller has
     raised already), in the caller's words for every field each one changes; said first where none keeps to one
-    node (plan.Reach)."""
+    node (plan.Reach). `note`: a clause after an option (plan.length_note)."""
     remedies = fitting_remedies(spec, dep.context, precision, dep.tp, dep.block_size, budget_for, target, dep.pp,
                                 settings=dict(engine=_engine(dep), gpu=device, **_settings(dep)))
     remedies += [r for r in (_text_only_remedy(spec, dep, target),) if r]
@@ -305,18 +307,20 @@ def what_would_reach(spec: ModelSpec, dep: Deployment, budget_for, target: int, 
         return f"{reach.nothing(spell, 'reaches it')} on this budget{even}"
     short = reach.shortfall(remedies, spell, "reaches it")
     return (f"{short}; " if short else "") + "would fit with " + _options_in_words([r + along for r in remedies],
-                                                                                    spell)
+                                                                                    spell, note)
 
 
-def _options_in_words(options: list, spell: Callable[[str], str]) -> str:
+def _options_in_words(options: list, spell: Callable[[str], str], note=lambda _: "") -> str:
     """Remedies, each a tuple of (field, value) changes, as one list that reads one way: the changes every option
     shares said once ("tp 2, kv_dtype fp8 or context 288, each with max_num_seqs 1500"); otherwise options of
-    several changes apart by "; or" ("tp 2; or kv_dtype fp8 and max_num_seqs 1500"), single ones by commas."""
+    several changes apart by "; or" ("tp 2; or kv_dtype fp8 and max_num_seqs 1500"), single ones by commas. `note`:
+    a clause in parentheses after an option (plan.length_note)."""
     shared = tuple(c for c in options[0] if all(c in o for o in options)) if len(options) > 1 else ()
     own = [tuple(c for c in o if c not in shared) for o in options]
     if not all(own):  # an option that is only the shared changes: each said whole
         shared, own = (), options
-    words = [_changes_in_words(changes, spell) for changes in own]
+    words = [_changes_in_words(changes, spell) + (f" ({note(whole)})" if note(whole) else "")
+             for changes, whole in zip(own, options)]
     if any(len(changes) > 1 for changes in own):
         listed = "; or ".join(words)
     else:
@@ -591,8 +595,9 @@ def check_deployment(dep: Deployment, spell: Callable[[str], str] = str, resolve
             # vLLM refusing to start is a deployment that cannot work: an error without min_concurrency too; the
             # ideal pool (engine none) models no engine's start-up, so there it stays a warning
             level = "error" if refusal is not None else "warning"
-            add(level, None, f"not one sequence fits: {where}; "
-                             f"{what_would_reach(spec, dep, budget_for, 1, precision, spell, device)}"
+            reach = what_would_reach(spec, dep, budget_for, 1, precision, spell, device,
+                                     note=length_note(result.engine, dep.context))
+            add(level, None, f"not one sequence fits: {where}; {reach}"
                              + ("." if level == "error" else " (set min_concurrency to make capacity a rule)."))
     moot = ignored_beside_kv_budget(dep.kv_budget, dep.gpu_util, dep.gpu_memory, spell)
     if moot:

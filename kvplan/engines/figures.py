@@ -140,6 +140,9 @@ class Refusal:
     # the engine's message as a one-line summary says it where `summary`'s cut at ": " would drop the value at fault
     # ("Unknown quantization method: marlin", "Unsupported quantization config: bits=3, sym=True"); not in the JSON
     headline: str = ""
+    # vLLM's price of one max_model_len request in its memory check (vllm.memory_refusal: bytes a block x the blocks
+    # its groups reserve), where that check refused; 0 otherwise. Not in the JSON: the reason quotes it
+    needed_bytes: int = 0
 
     @property
     def first_sentence(self) -> str:
@@ -169,7 +172,8 @@ NOT_IN_JSON = ("fewest_blocks",)
 # V0's readings, in the JSON only where the plan runs on V0 (`core` "v0"), after `core`; v0_reason only where a
 # release from 0.8 falls back to V0 (before 0.8 V0 is the only engine)
 V0_KEYS = ("v0_reason", "virtual_engines", "watermark_blocks")
-REFUSAL_NOT_IN_JSON = ("options", "onward", "note", "fixes", "remedy_flags", "fix_field", "also", "headline")
+REFUSAL_NOT_IN_JSON = ("options", "onward", "note", "fixes", "remedy_flags", "fix_field", "also", "headline",
+                       "needed_bytes")
 
 
 @dataclass(frozen=True)

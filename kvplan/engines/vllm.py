@@ -723,7 +723,8 @@ def memory_refusal(memory: int, per_block: int, *, groups, settings: Settings, p
     if per_block * per_request <= check:
         return None
     estimate = estimate_max_model_len(groups, settings, per_block, check, length)
-    return Refusal(refusal_message(length, per_block * per_request, check, estimate, rules, hint), estimate)
+    return Refusal(refusal_message(length, per_block * per_request, check, estimate, rules, hint), estimate,
+                   needed_bytes=per_block * per_request)
 
 
 def _segment_strides(spec, groups, stage: set) -> tuple:

@@ -356,19 +356,47 @@ def forward_peak(spec, tp: int, tokens: int, rules: Behaviour, moe=None, later_s
 def mlp_buffers(spec, tp: int, tokens: int, rules: Behaviour, moe=None, mxfp4=None) -> int:
     """Bytes of the forward's MLP buffers: mlp_per_token over the tokens they cover (expert_tokens), or for MXFP4
     experts on a modular kernel what it keeps where that is more, and CUTLASS's per-call scratch beside it
-    (vllm_mxfp4.Mxfp4Kernel.forward_buffers, scratch). V0 ("separate" buffers, freed after every call) runs an MoE
-    model's dense layers over the whole batch, so theirs where larger: past the fused-MoE chunk a dense layer of
-    intermediate_size outgrows the experts' buffers (DeepSeek-V2-Lite's layer 0, DeepseekV2MLP of 10,944 over
-    163,840 tokens beside MoE buffers of 65,536: deepseek_v2.py 0.5.1:79-83, :366-375; fused_moe.py 0.5.1:428-456).
-    V1's dense layers are left out (compiled forward not re-read; from 0.14 the MoE workspace outlives the layer)."""
+    (vllm_mxfp4.Mxfp4Kernel.forward_buffers, scratch), or an MoE model's dense layers where V0 runs them
+    (dense_layers_outgrow)."""
     covered = expert_tokens(spec, tokens, rules, moe, mxfp4) if spec.experts else tokens
     mlp = covered * mlp_per_token(spec, tp, rules, moe)
-    if spec.experts and rules.moe_buffers == "separate" and dense_layers(spec):
-        mlp = max(mlp, tokens * dense_mlp_per_token(spec, tp))
+    if dense_layers_outgrow(spec, tp, tokens, rules, moe, mxfp4):
+        mlp = tokens * dense_mlp_per_token(spec, tp)
     if spec.experts and mxfp4_experts(spec) and mxfp4 is not None:  # the buffers a modular kernel keeps
         scratch = mxfp4.scratch(spec, tp if moe is None else moe.moe_tp, covered)
         mlp = mxfp4.forward_buffers(mlp, moe_workspace(spec, tp, tokens, rules, moe, mxfp4), scratch)
     return mlp
+
+
+def dense_layers_outgrow(spec, tp: int, tokens: int, rules: Behaviour, moe=None, mxfp4=None) -> bool:
+    """Whether V0's profile forward peaks in an MoE model's dense MLP layers rather than in its fused-MoE buffers.
+    V0's forward is eager and runs a dense layer over the whole batch, its gate/up and activated outputs freed after
+    the layer as the experts' buffers are, so the larger of the two per layer sets the peak: past the fused-MoE chunk
+    (DeepSeek-V2-Lite's layer 0, DeepseekV2MLP of 10,944 over 163,840 tokens beside MoE buffers of 65,536:
+    deepseek_v2.py 0.5.1:79-83, :366-375; fused_moe.py 0.5.1:428-456), or wherever the dense width outweighs the
+    routed pairs' (Llama 4 Maverick at TP 4: 3 x 16,384 / 4 x 2 = 24,576 B a token against the caches' 14,336).
+    That is every V0, the releases up to 0.7 and 0.8-0.10.x falling back to it (vllm_v1_oracle.v0_rules, era "v0"),
+    whose fused-MoE caches are V1's: 0.8.5 and 0.9.2 run the model eager on V0 (config.py 0.8.5:3884-3898,
+    0.9.2:4558-4564: the piecewise compile only under VLLM_USE_V1), profile V0's scheduler's batch
+    (worker/model_runner.py 0.8.5:1233-1237, 0.9.2:1296-1300), and the dense layers are LlamaMLP of
+    intermediate_size_mlp (llama4.py 0.8.5:276-290, 0.9.2:277-291) and DeepseekV2MLP of intermediate_size
+    (deepseek_v2.py 0.8.5:88-92, :526-540; 0.9.2:91-95, :567-581) beside fused_experts_impl's caches for at most
+    VLLM_FUSED_MOE_CHUNK_SIZE 32,768 tokens (envs.py 0.8.5:456-457, 0.9.2:547-548; fused_moe.py 0.8.5:1275-1304,
+    0.9.2:1266-1300). V1's dense layers are left out (compiled forward not re-read; from 0.14 the MoE workspace
+    outlives the layer). A pipeline stage is priced as the whole model (a stage without a dense layer included)."""
+    if not spec.experts or rules.era != "v0" or not dense_layers(spec):
+        return False
+    covered = expert_tokens(spec, tokens, rules, moe, mxfp4)
+    return tokens * dense_mlp_per_token(spec, tp) > covered * mlp_per_token(spec, tp, rules, moe)
+
+
+def dense_words(spec, tp: int, tokens: int, rules: Behaviour, moe=None, mxfp4=None) -> str:
+    """The profile source's words where V0's dense layers set the MLP's peak (dense_layers_outgrow), else ""."""
+    if not dense_layers_outgrow(spec, tp, tokens, rules, moe, mxfp4):
+        return ""
+    per = dense_mlp_per_token(spec, tp)
+    return (f", the dense layers' MLP larger ({tokens} tokens x 3 x {spec.intermediate_size} / {tp} x "
+            f"{DTYPE_BYTES[spec.dtype]} B = {format_gib(tokens * per)} GiB)")
 
 
 def gathered_words(layout) -> str:
@@ -562,6 +590,7 @@ def v0_fallback_peak(spec, tp: int, settings, rules: Behaviour, last: bool, moe:
     (skip_mm: --skip-mm-profiling, which 0.8-0.9 lack)."""
     tokens, requests = settings.max_num_batched_tokens, settings.max_num_seqs
     forward = forward_peak(spec, tp, tokens, rules, layout, mxfp4=mxfp4)
+    moe += dense_words(spec, tp, tokens, rules, layout, mxfp4)
     mm = "; V0's multimodal dummy data not modelled" if spec.multimodal and not skip_mm else ""
     source = f"forward over {tokens} tokens{moe} (V0's scheduler{mm}) {format_gib(forward)} GiB"
     if not last:
@@ -591,6 +620,7 @@ def profile_peak(spec, tp: int, stage, settings, rules: Behaviour, runner: Runne
     if rules.era == "v0":
         tokens = settings.max_num_batched_tokens  # V0's scheduler's (vllm_settings.resolve_settings, tier "v0")
         forward = forward_peak(spec, tp, tokens, rules, layout, mxfp4=mxfp4)
+        moe += dense_words(spec, tp, tokens, rules, layout, mxfp4)
         mm = "; V0's multimodal dummy data not modelled" if spec.multimodal and not skip_mm else ""
         return forward, f"forward over {tokens} tokens{moe} (V0 profile: the scheduler's batch){mm}"
     tokens = settings.max_num_batched_tokens

@@ -145,7 +145,8 @@ class Plan:
         if not self.fitting_options:
             return self.reach.nothing(spell, "makes it fit") + (": the weights alone exceed the budget of one GPU"
                                                                 if self.kv_budget_bytes_per_gpu <= 0 else "")
-        words = "would fit with " + options_in_words(self.fitting_options, spell)
+        note = length_note(self.engine, self.context)  # vLLM's own estimate where it quotes another length
+        words = "would fit with " + options_in_words(self.fitting_options, spell, note)
         short = self.reach.shortfall(self.fitting_options, spell, "fits")
         return f"{short}; {words}" if short else words
 
@@ -1062,8 +1063,26 @@ def fits_at(fix: Fix, remedies: tuple, spell: Callable[[str], str] = str) -> str
     return "would fit with " + " or ".join(alone) if alone else f"at {at} it would fit with {others}"
 
 
-def options_in_words(options, spell: Callable[[str], str] = str) -> str:
+def options_in_words(options, spell: Callable[[str], str] = str, note: Callable[[tuple], str] = lambda _: "") \
+        -> str:
     """Remedies as one list: "tp 2 or kv_dtype fp8"; one of several changes joins them by "and", and options are
-    then apart by "; or" ("tp 8 and kv_dtype fp8; or context 4096"), as check's are (commands/check.py)."""
-    words = [" and ".join(f"{spell(field)} {value}" for field, value in option) for option in options]
+    then apart by "; or" ("tp 8 and kv_dtype fp8; or context 4096"), as check's are (commands/check.py). `note`:
+    a clause said after an option, in parentheses where not "" (length_note)."""
+    words = [" and ".join(f"{spell(field)} {value}" for field, value in option) + _parenthesised(note(option))
+             for option in options]
     return ("; or " if any(len(option) > 1 for option in options) else " or ").join(words)
+
+
+def _parenthesised(clause: str) -> str:
+    return f" ({clause})" if clause else ""
+
+
+def length_note(figures, asked: int) -> Callable[[tuple], str]:
+    """For options_in_words: the clause on a remedy's length where the engine refused `asked` tokens for memory
+    quoting an estimate of its own that differs (engines/vllm_estimate_gap.py), "" on every other option."""
+    from ..engines.vllm_estimate_gap import estimate_gap_words
+
+    def note(option: tuple) -> str:
+        length = dict(option).get("context")
+        return estimate_gap_words(figures, asked, length) if length is not None else ""
+    return note

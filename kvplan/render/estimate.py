@@ -237,7 +237,7 @@ def budget_line(plan: Plan, spell=str) -> str:
     total = size(left) if left > 0 else f"nothing left (short by {size(-left)})"
     graphs = graph_reserve_note(b)
     return (f"KV budget (tp {plan.tp}{where}{whose}) = {terms} = {total}" + (f"; {graphs}" if graphs else "")
-            + lora_graphs_note(b) + vision_note(b) + override_note(plan, spell))
+            + lora_graphs_note(b) + vision_note(b, spell) + override_note(plan, spell))
 
 
 def graph_reserve_note(budget) -> str:
@@ -266,13 +266,14 @@ def override_note(plan: Plan, spell=str) -> str:
             f"{spell('num_gpu_blocks_override')}, not what the budget leaves")
 
 
-def vision_note(b) -> str:
-    """What the profile peak says of a multimodal model's vision tower (vllm_profile.encoder_pass), for the line."""
+def vision_note(b, spell=str) -> str:
+    """What the profile peak says of a multimodal model's vision tower (vllm_profile.encoder_pass), for the line; the
+    switch that leaves the pass out as the caller names it (`spell`: the flag, a deployment key, the API keyword)."""
     peak = next((t.source for t in b.terms if t.name == "profile_peak"), "")
     images = re.search(r"vision tower over (\d+) images", peak)
     if images:
         return (f"; the profile peak holds the vision tower's pass over {images.group(1)} dummy images "
-                f"(--skip-mm-profiling leaves it out, as vLLM's)")
+                f"({switch_words('skip_mm_profiling', True, spell)} leaves it out, as vLLM's)")
     return "; this architecture's vision-tower profile pass is not modelled" if "not modelled" in peak else ""
 
 
@@ -584,13 +585,30 @@ def footnotes(result, plans: list, spell=str) -> list:
                          f"one request of max len needs {e.blocks_per_request:,} of the {e.num_gpu_blocks:,} blocks "
                          f"vLLM {e.version} has; {p.suggestion(spell)}.")
         elif not p.fits:
-            lines.append(f"[red]max len {p.context:,} {p.kv_dtype} tp {p.tp} does not fit:[/red] one request "
-                         f"needs {size(p.kv_bytes_per_sequence_per_gpu)} of KV per GPU, the budget is "
+            priced = request_price(p)
+            lines.append(f"[red]max len {p.context:,} {p.kv_dtype} tp {p.tp} does not "
+                         f"{'start' if priced.startswith('vLLM') else 'fit'}:[/red] {priced}, the budget is "
                          f"{size(max(p.kv_budget_bytes_per_gpu, 0))}; {p.suggestion(spell)}.")
     swept = len({(p.context, p.kv_dtype) for p in plans}) > 1  # then tp alone does not name the plan
     lines += [parallel_line(p, spell, swept) for p in plans if p.parallel is not None and p.tp_valid]
     lines.extend(speed_lines(plans, spell))
     return sorted(set(lines), key=lines.index)
+
+
+def request_price(p: Plan) -> str:
+    """What one request of max len takes, beside the budget: kvplan's footprint (the table's "per request"), or
+    where vLLM's start-up check refused it for memory at a price that reads otherwise, vLLM's price
+    (Refusal.needed_bytes: every block its layer groups reserve, as its message rounds it) with the footprint named
+    as such (a sliding window's pages padded to the groups' size: gemma-3-27b-it at 131,072 tokens, 14.23 GiB
+    against the 10.4 GiB one keeps)."""
+    from ..engines.vllm import format_gib
+
+    kept = size(p.kv_bytes_per_sequence_per_gpu)
+    needed = getattr(getattr(_engine(p), "refusal", None), "needed_bytes", 0)
+    if not needed or size(needed) == kept:
+        return f"one request needs {kept} of KV per GPU"
+    return (f"vLLM's start-up check prices one request at {format_gib(needed)} GiB of KV per GPU (kvplan's {kept} "
+            f"per request is what one keeps once admitted)")
 
 
 def small_budget_note(budget, spell=str, mark=str) -> str:
