@@ -8,11 +8,13 @@ Rules and where vLLM 0.32.0 has them (paths under vllm/):
   formats) vllm_kv_dtype.py; the model's dtype on each GPU vllm_model_dtype.py; the Mamba states' dtypes and a
   hybrid's pages vllm_mamba_state.py; each layer's page and block: layer_specs over vllm_specs.py.
 - start-up (v1/core/kv_cache_utils.py get_kv_cache_configs): groups from the whole model, projected on each
-  pipeline stage; num_blocks = available // bytes per block on each stage, the smallest stage wins; one block
-  (the null block, v1/core/block_pool.py) is held back before checking that one max_model_len request fits,
-  else vLLM refuses with its estimate of the longest max_model_len that would (estimate_max_model_len); which
-  groups or layers price that request depends on the release (vllm_hybrid_manager.CHECK_PRICING, priced_groups),
-  and so does whose share under pipeline parallelism (CHECK_SCOPE: the whole model's in 0.14-0.16);
+  pipeline stage (0.8.2-0.10.2: each stage's own layers grouped alone, the scheduler counting stage 0's, and to
+  0.11.0 each worker's lines of its own count: vllm_pp_groups.py); num_blocks = available // bytes per block on
+  each stage, the smallest stage wins; one block (the null block, v1/core/block_pool.py) is held back before
+  checking that one max_model_len request fits, else vLLM refuses with its estimate of the longest max_model_len
+  that would (estimate_max_model_len); which groups or layers price that request depends on the release
+  (vllm_hybrid_manager.CHECK_PRICING, priced_groups), and so does whose share under pipeline parallelism
+  (CHECK_SCOPE: the whole model's in 0.14-0.16);
   concurrency = num_blocks / blocks per request over all groups (get_max_concurrency_for_kv_cache_config).
 - resident sequences: vllm_admission.py; V0's scheduler admits them into its share less the watermark:
   vllm_v0_admission.py.
@@ -58,6 +60,8 @@ from .vllm_v1_oracle import asked_kv_dtype, v0_rules, v0_unmodelled_refusal
 from .vllm_v0_admission import admitted, fewest_share, null_blocks, v0_footprint, watermark_blocks
 from .vllm_v0_pp import checked_engines, v0_resident, virtual_engines
 from .vllm_mimo import diffkv_refusal, served_layers
+from .vllm_pp_groups import (groups_own_layers, lines_per_worker, stage_groups, stage_mismatch_refusal,
+                             worker_lines)
 from .vllm_model_dtype import (built_quantization_refusal, float_kv_refusal, gpu_dtype_refusal, model_dtype_refusal,
                                servable_dtypes)
 from .vllm_mxfp4_online import online_refusal
@@ -509,14 +513,23 @@ def start(spec, *, tp: int, precision, settings: Settings, available: list, stag
     cache = cache_precision(spec, precision, capability, version, tp).name
     specs, bs, lines = layer_specs(spec, tp, precision, settings, block_size, rules, version, capability)
     planned = v1_planned(specs, rules, version, flags)  # no hybrid manager, or one turned off (vllm_hybrid_manager)
-    groups, padding = groups_for(planned.grouped if planned else specs, rules, bool(getattr(spec, "window_list", ())),
-                                 version)
-    sched = dcp_groups(groups, dcp)  # the groups as the scheduler counts a request's blocks (vllm_dcp.py)
+    grouping = partial(groups_for, rules=rules, listed=bool(getattr(spec, "window_list", ())), version=version)
+    groups, padding = grouping(planned.grouped if planned else specs)
     stages = stages or [set(range(len(specs)))]
+    # 0.8.2-0.10.2: each pipeline worker groups its own layers; the scheduler counts stage 0's (vllm_pp_groups.py)
+    own = stage_groups(planned.grouped if planned else specs, stages, grouping) \
+        if len(stages) > 1 and rules.era != "v0" and groups_own_layers(version) else None
+    if own and all(g for g, _ in own):  # a stage without a cache layer: not modelled, the projection kept
+        groups, padding = own[0]
+    else:
+        own = None
+    sched = dcp_groups(groups, dcp)  # the groups as the scheduler counts a request's blocks (vllm_dcp.py)
     length = settings.max_model_len
     per_request = blocks_per_request(sched, settings, length)
     pool_rule = v4_pool_rule(spec, version)  # DeepSeek-V4's pool by release (vllm_v4_pool.py), else None
-    if pool_rule is None:
+    if own:
+        block_of = priced = partial(_own_stage_block, {frozenset(st): g for st, (g, _) in zip(stages, own)})
+    elif pool_rule is None:
         block_of = priced = partial(_stage_block, groups)
     else:
         stored = cache_precision(spec, precision, capability, version, tp)
@@ -537,8 +550,7 @@ def start(spec, *, tp: int, precision, settings: Settings, available: list, stag
     if rules.era != "v0":  # V0 logged a "Memory profiling results" line instead
         lines += [f"Available KV cache memory: {format_gib(a)} GiB" for a in dict.fromkeys(profiled)]
         lines += planned.cache_lines if planned else ()
-        lines += [f"Add {pad} padding layers, may waste at most {100 * pad / n:.2f}% KV cache memory"
-                  for pad, n in padding]
+        lines += [] if own else padding_lines(padding)  # "own": each worker's before its size lines
     checked = sched if pool_rule is not None else priced_groups(sched, version)  # the groups a request is priced on
     check = partial(memory_refusal, groups=checked, settings=settings, rules=rules,
                     per_request=blocks_per_request(checked, settings, length),
@@ -555,7 +567,7 @@ def start(spec, *, tp: int, precision, settings: Settings, available: list, stag
     whole = len(stages) > 1 and rules.era != "v0" and not measured and check_scope(version) == "whole_model"
     if whole:
         refusal = check(min(available), priced(set(range(len(specs)))), hint=more_memory_hint(rules, util))
-    blocks = []
+    blocks, counted = [], []  # counted: (stage, its own count) as each worker logs it before the smallest is taken
     rule = override_rule(version, rules) if override else None
     too_big = None  # (bytes N blocks take, bytes the budget leaves) on the first stage short of them
     for index, (stage, memory) in enumerate(zip(stages, available)):  # every worker checked, in order
@@ -573,6 +585,7 @@ def start(spec, *, tp: int, precision, settings: Settings, available: list, stag
             fit = committed_blocks(memory, _segment_strides(spec, groups, stage), measured[index].granule_bytes)
             memory = min(fit, measured[index].profiled_bytes // per_block) * per_block
         blocks.append(override if rule in ("checked", "after_check") else memory // per_block)
+        counted.append((index, blocks[-1]))
         if refusal is None and not measured and rules.era != "v0" and not whole:
             refusal = check(memory, priced(stage), hint=more_memory_hint(rules, util), **_on(stage, layered))
     if rule is not None and rules.era == "v0" and blocks:
@@ -585,8 +598,10 @@ def start(spec, *, tp: int, precision, settings: Settings, available: list, stag
         refusal = Refusal(OVERRIDE_TOO_BIG.format(n=override, needed=format_gib(too_big[0]),
                                                   left=format_gib(max(too_big[1], 0))), None, allocation_fails=True)
     # the scheduler's, once the cache is sized and its lines logged (v1/engine/core.py 0.13.0:109-135)
-    scheduler = None if refusal is not None else all_mode_block_refusal(groups, version) or coordinator_refusal(
-        groups, version, settings.prefix_caching, bool(getattr(spec, "window_list", ())))
+    # ... and, where each pipeline worker grouped its own layers, unify_kv_cache_configs' agreement before it
+    scheduler = None if refusal is not None else (own and stage_mismatch_refusal([g for g, _ in own], version)) \
+        or all_mode_block_refusal(groups, version) or coordinator_refusal(
+            groups, version, settings.prefix_caching, bool(getattr(spec, "window_list", ())))
     refusal = refusal or scheduler
     num_blocks = max(min(blocks), 0) if blocks else 0
     per_block = block_of(stages[0])
@@ -594,6 +609,13 @@ def start(spec, *, tp: int, precision, settings: Settings, available: list, stag
         groups, [blocks_per_request((g,), settings, length) for g in groups], stages[0], pool_rule)
     tokens, concurrency, size = size_lines(num_blocks, logged, sched, settings, rules, per_block,
                                            v0_blocks_word(version, gpu_name), version)
+    if len(stages) > 1 and rules.era != "v0" and lines_per_worker(version) and counted and pool_rule is None:
+        # each worker logs its own count (and, "own", its own groups' padding) before the smallest is taken; the
+        # figures are worker 0's, the first logged (vllm_pp_groups.py)
+        said = [_worker_size(own[i] if own else (groups, ()), count, settings, rules, version, stages[i])
+                for i, count in counted]
+        tokens, concurrency = said[0][0], said[0][1]
+        size = worker_lines([lines for _, _, lines in said])
     size = [line for line in (multiply_line(dcp, version, rules),) if line] + size
     overridden = dict(num_gpu_blocks_override=override, override_kv_cache_bytes=override * per_block) \
         if rule is not None and rule != "ignored" else {}
@@ -687,6 +709,26 @@ def after_warmup_refusal(groups, stages: list, num_blocks: int, check) -> Option
         if per_block and (refusal := check(num_blocks * per_block, per_block)) is not None:
             return refusal
     return None
+
+
+def padding_lines(padding) -> list:
+    """get_kv_cache_groups' warning for each padded bucket: (padding layers, the bucket's layers)."""
+    return [f"Add {pad} padding layers, may waste at most {100 * pad / n:.2f}% KV cache memory" for pad, n in padding]
+
+
+def _worker_size(grouped, count: int, settings: Settings, rules: Behaviour, version: str, stage: set) -> tuple:
+    """(tokens, concurrency, lines) one pipeline worker logs for its own block `count` over `grouped` (its groups,
+    their padding): its padding warnings, then size_lines over the groups it holds."""
+    groups, padding = grouped
+    per_request = blocks_per_request(groups, settings, settings.max_model_len)
+    tokens, concurrency, size = size_lines(count, per_request, groups, settings, rules, _stage_block(groups, stage),
+                                           version=version)
+    return tokens, concurrency, padding_lines(padding) + size
+
+
+def _own_stage_block(table: dict, stage: set) -> int:
+    """Pool bytes a block on one stage whose worker grouped its own layers (`table`: stage -> its groups)."""
+    return _stage_block(table[frozenset(stage)], stage)
 
 
 def _stage_block(groups, stage: set) -> int:

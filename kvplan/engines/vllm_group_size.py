@@ -16,9 +16,9 @@ Read alike in every release and left as kvplan has them: buckets are equal specs
 from 0.10.1); 0.27.0 merges buckets whose specs merge (kv_cache_utils.py 0.27.0:1211-1231: full-attention specs
 differing only in window, chunk or causality, which kvplan's hybrid-manager specs never do). A group takes
 layers[i::n] from 0.11.0 (0.11.0:997-1000), contiguous slices before (0.10.2:991-992); the counts on one worker are
-the same. Not modelled: 0.9.1-0.10.2 group each pipeline worker's layers on their own (get_kv_cache_config per
-worker, v1/engine/core.py 0.10.1:187-198), where kvplan projects the whole model's groups on each stage as 0.11.0
-on does (kv_cache_utils.py 0.11.0:1258-1280).
+the same. Under pipeline parallelism 0.9.1-0.10.2 group each worker's layers on their own (get_kv_cache_config per
+worker, v1/engine/core.py 0.10.1.1:188-193), 0.11.0 on project the whole model's groups on each stage
+(kv_cache_utils.py 0.11.0:1258-1280): vllm_pp_groups.py.
 """
 
 from __future__ import annotations
