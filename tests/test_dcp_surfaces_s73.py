@@ -100,7 +100,17 @@ def test_no_dcp_remedy_where_vllm_refuses_it():
     """Llama-3.1-70B at tp 8: 8 KV heads, so vLLM refuses every D > 1 (config/model.py 0.32.0:1565-1592); gemma-3's
     sliding layers are not sharded by DCP; vLLM 0.10.1 has no flag."""
     budget = ("--kv-cache-memory-bytes", "1GiB")
-    for model, args in (("meta-llama/Llama-3.1-70B-Instruct", ()), ("google/gemma-3-27b-it", ()),
-                        (DSV3, ("--engine", "vllm==0.10.1"))):
-        plan = estimate_plan(model, *H200, *budget, *args)
+    for model in ("meta-llama/Llama-3.1-70B-Instruct", "google/gemma-3-27b-it"):
+        plan = estimate_plan(model, *H200, *budget)
         assert plan["max_concurrency"] == 0 and "decode-context-parallel" not in plan["suggestion"], model
+    # 0.10.1 has no --kv-cache-memory-bytes either (0.10.2 on), so the memory is cut with --gpu-memory-utilization:
+    # 0.62 x 139.8 GiB = 93.07 GB a GPU, less the weights' 85.40 GB at tp 8, leaves at most 7.67 GB before the profile
+    # run's terms, short of one 163,840-token request's 61 layers x 576 x 2 B x 163,840 = 11,513,364,480 B; the
+    # pinned release at the same setting names -dcp, 0.10.1 does not
+    short = ("--gpu-memory-utilization", "0.62")
+    plan = estimate_plan(DSV3, *H200, *short, "--engine", "vllm==0.10.1")
+    terms = {t["name"]: t["bytes"] for t in plan["budget"]["terms"]}
+    assert terms["memory"] - terms["weights"] < plan["kv_bytes_per_sequence_per_gpu"] == 11_513_364_480
+    assert plan["kv_budget_bytes_per_gpu"] > 0 and plan["max_concurrency"] == 0
+    assert "decode-context-parallel" not in plan["suggestion"]
+    assert "--decode-context-parallel-size" in estimate_plan(DSV3, *H200, *short)["suggestion"]

@@ -76,15 +76,17 @@ def test_each_virtual_engine_keeps_its_own_watermark():
 
 
 def test_a_request_within_the_pool_but_past_the_watermark_never_runs():
-    # 16,500 MiB / 2 MiB = 8,250 blocks: the worker's check passes (8,250 x 16 = 132,000 >= 131,072 tokens), but
-    # can_allocate finds 8,250 - 8,192 = 58 < int(82.5) = 82: NEVER, the prompt is ignored
-    plan = _plan("0.6.3", 131072, kv_cache_memory_bytes="16500MiB")
+    # 8,250 blocks, set with --num-gpu-blocks-override (V0's LLMEngine takes it as the pool; 0.6.3 has no
+    # --kv-cache-memory-bytes, a flag from 0.10.2; 16,500 MiB / 2 MiB was the same 8,250): the worker's check passes
+    # (8,250 x 16 = 132,000 >= 131,072 tokens), but can_allocate finds 8,250 - 8,192 = 58 < int(82.5) = 82: NEVER, the
+    # prompt is ignored
+    plan = _plan("0.6.3", 131072, num_gpu_blocks_override=8250)
     assert plan.engine.num_gpu_blocks == 8250 and plan.engine.starts
     assert plan.max_concurrency == 0 and not plan.fits
     note = concurrency_note(plan)
     assert "8,168 blocks (130,688 tokens), fewer than the 8,192 one request of max len needs" in note
     # 8,500 blocks keep 85: 8,500 - 8,192 = 308 >= 85, one request runs
-    assert _plan("0.6.3", 131072, kv_cache_memory_bytes="17000MiB").max_concurrency == 1
+    assert _plan("0.6.3", 131072, num_gpu_blocks_override=8500).max_concurrency == 1
 
 
 def test_v1_keeps_its_null_block_and_no_watermark():

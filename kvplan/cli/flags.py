@@ -103,8 +103,8 @@ KV_DTYPE_HELP = ("KV-cache dtype, vLLM's values: auto (the model's dtype, or the
                  "nvfp4_4over6, turboquant_k8v4, turboquant_4bit_nc, turboquant_k3v4_nc, turboquant_3bit_nc, "
                  "ultraquant_4bit, fp8_ds_mla, nvfp4_ds_mla; from vLLM 0.33 octave_k3v4, octave_k3v3, "
                  "octave_k3v3_compact (ROCm's).")
-KV_BUDGET_HELP = ("KV-cache bytes per GPU; replaces the GPU budget, as vLLM. 10G = 10 GiB, 10g = 10^10 (vLLM's "
-                  "rule), or 10GiB / 80GB.")
+KV_BUDGET_HELP = ("KV-cache bytes per GPU; replaces the GPU budget, as vLLM 0.10.2+ (older releases have no such "
+                  "flag). 10G = 10 GiB, 10g = 10^10 (vLLM's rule), or 10GiB / 80GB.")
 GPU_UTIL_HELP = ("Fraction of GPU memory the engine may use (default: the engine's, 0.92 for vLLM 0.32, 1.0 for 0.34's "
                  "extensible KV cache).")
 # the engine flags that change its budget (engines.EngineFlags), for estimate and check alike

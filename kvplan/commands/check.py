@@ -282,7 +282,7 @@ def _engine(dep: Deployment):
                                               mamba_ssm_cache_dtype=dep.mamba_ssm_cache_dtype,
                                               disable_sliding_window=dep.disable_sliding_window,
                                               enable_prefix_caching=dep.enable_prefix_caching,
-                                              mamba_block_size=dep.mamba_block_size))
+                                              mamba_block_size=dep.mamba_block_size, kv_budget=dep.kv_budget))
 
 
 def _replication(spec: ModelSpec, tp: int, precision, dcp: int = 1) -> str:

@@ -124,6 +124,8 @@ def estimate(model: str, *, contexts: Optional[list] = None, kv_dtypes: list = (
     # plans two spellings make alike
     contexts = distinct(contexts or []) or None
     kv_dtypes, tps = distinct(kv_dtypes, _kv_spelling), distinct(tps)
+    budget_bytes = parse_size(kv_budget, "kv_budget") if kv_budget is not None else None
+    flags = replace(flags, kv_budget=budget_bytes)  # the release's rules refuse it before 0.10.2 (FLAG_SINCE)
     engine_model = get_engine(engine, flags)
     if gpu_util is not None:
         require_fraction("gpu_util", gpu_util)
@@ -143,7 +145,6 @@ def estimate(model: str, *, contexts: Optional[list] = None, kv_dtypes: list = (
     if gpus_per_node is not None:
         node_gpus(gpus_per_node)
     require_stage_counts(pp, pp_partition)  # the caller's own settings disagree: bad input, before the model
-    budget_bytes = parse_size(kv_budget, "kv_budget") if kv_budget is not None else None
     memory = parse_gpu_memory(gpu_memory) if gpu_memory is not None else None
     if hasattr(engine_model, "check_kv_dtype"):  # a value the release's --kv-cache-dtype does not list
         for kv_dtype in kv_dtypes:

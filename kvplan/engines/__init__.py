@@ -27,7 +27,7 @@ TRI_STATE_FLAGS = ("enable_prefix_caching",)  # None where not given: False is t
 class EngineFlags:
     """The engine's own flags that change its budget (vLLM's names). The ideal engine reads enforce_eager and the
     runner (whether an LM head is loaded) only: it has no profile run and loads whatever the model holds, so
-    get_engine refuses the others with it."""
+    get_engine refuses the others with it, all but kv_budget, which budget_function applies for either engine."""
 
     enforce_eager: bool = False  # --enforce-eager: no CUDA graphs, so no graph reserve
     skip_mm_profiling: bool = False  # --skip-mm-profiling: no vision-tower pass in the profile run (0.10.1+)
@@ -64,6 +64,9 @@ class EngineFlags:
     # (vllm_prefix_flag.py)
     enable_prefix_caching: Optional[bool] = None
     mamba_block_size: Optional[int] = None
+    # --kv-cache-memory-bytes in bytes (None: not given), here for the release rules alone (vllm_engine.FLAG_SINCE:
+    # 0.10.2+); the budget it replaces is budget_function's (commands/estimate.py flag_budget)
+    kv_budget: Optional[int] = None
 
     def unused_on(self, spec, version: Optional[str] = None) -> tuple:
         """The multimodal flags set (as MEDIA_FLAGS names their fields) that change nothing for `spec`, a model vLLM's

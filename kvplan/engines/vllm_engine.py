@@ -42,7 +42,10 @@ from .vllm_versions import (KV_DTYPE_FLAG_SINCE, PINNED, behaviour, block_size_c
 # not 0.4.2's): vllm_cache_flags.py
 # enforce_eager: --enforce-eager first in 0.2.6's arg_utils.py (:192-196), absent from 0.2.0-0.2.5's;
 # enable_prefix_caching (on): --enable-prefix-caching first in 0.4.0's (:199-201), absent from 0.2.0-0.3.3's
-FLAG_SINCE = {"enforce_eager": (0, 2, 6), "enable_prefix_caching": (0, 4),
+# kv_budget: --kv-cache-memory-bytes first in 0.10.2's (:233, :344, :745), absent from 0.10.1.1's, whose argparse
+# stops `vllm serve` on it ("unrecognized arguments"); V1 and V0 alike size the cache as given from 0.10.2
+# (v1/worker/gpu_worker.py 0.10.2:235-252, worker/worker.py 0.10.2:235-254)
+FLAG_SINCE = {"enforce_eager": (0, 2, 6), "enable_prefix_caching": (0, 4), "kv_budget": (0, 10, 2),
               "skip_mm_profiling": (0, 10, 1), "language_model_only": (0, 17), "mm_encoder_tp_mode": (0, 10, 2),
               "cpu_offload_gb": (0, 5, 3), "enable_eplb": (0, 9, 2), "mamba_cache_dtype": (0, 10, 1),
               "mamba_ssm_cache_dtype": (0, 10, 1), "disable_sliding_window": (0, 4, 3),
