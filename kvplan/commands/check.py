@@ -44,7 +44,7 @@ from ..plan.sharding import shard, valid_tp_degrees
 from .estimate import bounded_prefill, budget_function, ignored_beside_kv_budget, refused_length
 from ..render.estimate import (cache_dtype_note, concurrency_note, drafter_line, graph_reserve_note, lora_graphs_note,
                                override_fix, override_note, parallel_capacity, resident_line, small_budget_note,
-                               v0_notes, vision_note, weights_exceed)
+                               start_up_price, v0_notes, vision_note, weights_exceed)
 from ..render.text import size
 from .deployments import VALID_KEYS, Deployment, one_line
 
@@ -557,11 +557,16 @@ def check_deployment(dep: Deployment, spell: Callable[[str], str] = str, resolve
             numbers.update(data_parallel_size=result.parallel.dp, max_concurrency_total=result.total_concurrency)
         shape = f"tp {dep.tp}" + (f", pp {pp} ({','.join(map(str, result.pp_partition))} layers)" if pp > 1 else "")
         who = "an ideal paged pool" if dep.engine == "none" else "vLLM"
+        refusal = result.engine.refusal if result.engine else None
+        # kvplan's footprint of a request, and vLLM's start-up price of one where its refusal quotes another
+        priced = start_up_price(refusal, per_sequence)
+        each = (f"kvplan's footprint of an admitted request: {size(per_sequence)} of KV per GPU" if priced
+                else f"{size(per_sequence)} of KV each per GPU")
         where = (f"{who} keeps {have} sequences of {dep.context} tokens resident {_on_budget(budget_per_gpu)} "
-                 f"({size(per_sequence)} of KV each per GPU at {shape}, kv_dtype {precision.name})")
+                 f"({each} at {shape}, kv_dtype {precision.name}"
+                 + (f"; vLLM's start-up check prices one at {priced}" if priced else "") + ")")
         if result.parallel is not None and result.parallel.dp > 1:
             where += f", on each of {result.parallel.dp} DP ranks ({result.total_concurrency} in all)"
-        refusal = result.engine.refusal if result.engine else None
         crashes = refusal is not None and refusal.allocation_fails
         refused = refusal is not None and refusal.configuration  # whatever the memory: not a capacity question
         if crashes:  # a crash at start-up, not one of vLLM's refusals

@@ -168,7 +168,7 @@ class Refusal:
 
 
 # EngineFigures' own readings, which the notes take
-NOT_IN_JSON = ("fewest_blocks",)
+NOT_IN_JSON = ("fewest_blocks", "admission_blocks")
 # V0's readings, in the JSON only where the plan runs on V0 (`core` "v0"), after `core`; v0_reason only where a
 # release from 0.8 falls back to V0 (before 0.8 V0 is the only engine)
 V0_KEYS = ("v0_reason", "virtual_engines", "watermark_blocks")
@@ -203,10 +203,14 @@ class EngineFigures:
     # the blocks each V0 scheduler keeps free when it admits a request (vllm_v0_admission.watermark_blocks); 0 on
     # V1; in the JSON on V0 only
     watermark_blocks: int = 0
-    # the fewest blocks with which the engine admits one request of max len (V1: the request's and the null block;
-    # V0: each virtual engine's share past its watermark, vllm_v0_admission.fewest_share), for the fix of a
-    # --num-gpu-blocks-override too small; kvplan's reading, not in the JSON
+    # the fewest blocks with which the engine admits one request of max len (V1: the request's at its start-up check
+    # or its admission, and the null block from 0.8.3; V0: each virtual engine's share past its watermark,
+    # vllm_v0_admission.fewest_share), for the fix of a --num-gpu-blocks-override too small; kvplan's reading, not
+    # in the JSON
     fewest_blocks: Optional[int] = None
+    # V1: the free blocks one request of max len needs to be let in and prefilled (the release's admission gate or
+    # the prefill's peak, whichever is more: vllm_admission_gate.py); kvplan's reading, not in the JSON
+    admission_blocks: Optional[int] = None
     # why a release from 0.8 serves the deployment on V0 (vllm_v1_oracle.v0_fallback's words), "" on V1 and before
     # 0.8; in the JSON only when set
     v0_reason: str = ""

@@ -16,8 +16,8 @@ Rules and where vLLM 0.32.0 has them (paths under vllm/):
   (vllm_hybrid_manager.CHECK_PRICING, priced_groups), and so does whose share under pipeline parallelism
   (CHECK_SCOPE: the whole model's in 0.14-0.16);
   concurrency = num_blocks / blocks per request over all groups (get_max_concurrency_for_kv_cache_config).
-- resident sequences: vllm_admission.py; V0's scheduler admits them into its share less the watermark:
-  vllm_v0_admission.py.
+- resident sequences: vllm_admission.py, past the release's admission gate (vllm_admission_gate.py); V0's
+  scheduler admits them into its share less the watermark: vllm_v0_admission.py.
 - --num-gpu-blocks-override N: OVERRIDE_RULES.
 - configurations refused whatever the memory, asked in the order start-up meets them: configuration_refusal. The
   architecture and the length, while the config is read: vllm_config_read.py; a --dtype, a 16-bit cache dtype other
@@ -39,6 +39,7 @@ from ..model.kinds import V4_KINDS, MLALatent
 from ..model.layers import MAMBA_CHUNK_FALLBACK
 from .figures import EngineFigures, Refusal
 from .vllm_admission import Footprint, footprint
+from .vllm_admission_gate import admission_rule, handed_out
 from .vllm_backend_refusals import (attention_block_refusal, checkpoint_e5m2_refusal, dense_mla_dtype_refusal,
                                     mla_hybrid_block_refusal, nvfp4_refusal, octave_refusal, sm120_decode_refusal,
                                     softcap_refusal, sparse_block_refusal, sparse_dtype_refusal, sparse_gpu_refusal,
@@ -625,8 +626,9 @@ def start(spec, *, tp: int, precision, settings: Settings, available: list, stag
     v0_one = v0_footprint(sched, length, version) if rules.era == "v0" else None
     if v0_one is not None:  # what it allocates, not V1's admission cap
         per_request = v0_one.peak
+    admission = admission_rule(version)  # V1: what its scheduler asks to let a prompt in, what its pool hands out
     fewest = engines * fewest_share(v0_one or Footprint(per_request, per_request, per_request)) \
-        if rules.era == "v0" else per_request + 1
+        if rules.era == "v0" else per_request + admission.null_block
     watermark = watermark_blocks(num_blocks // engines) if rules.era == "v0" else 0
     if refusal is not None:
         if rules.era == "v0" or scheduler is not None:  # its block counts logged before it refused
@@ -638,16 +640,21 @@ def start(spec, *, tp: int, precision, settings: Settings, available: list, stag
         committed = committed_bytes(num_blocks, _segment_strides(spec, groups, stages[0]), measured[0].granule_bytes)
         lines.append(f"Extended KV cache to {num_blocks} blocks ({committed / 2**30:.2f} GiB).")
     one = v0_one or footprint(sched, length, settings.max_num_batched_tokens, settings.in_flight_batches,
-                              settings.prefix_caching, settings.in_flight_tokens)
-    # the requests a scheduler admits: V1's pool less its null block, never handed out; each V0 virtual engine's
-    # share past its block manager's watermark and null block (vllm_v0_admission.py)
+                              settings.prefix_caching, settings.in_flight_tokens,
+                              "capped" if rules.era == "v0" else admission.gate)  # V0 asks for the whole prompt
+    # the requests a scheduler admits: V1's pool less its null block (from 0.8.3), never handed out, each past the
+    # release's admission gate (vllm_admission_gate.py); each V0 virtual engine's share past its block manager's
+    # watermark and null block (vllm_v0_admission.py)
     null = null_blocks(sched, version)
     held_by = (lambda pool, held=None: admitted(pool, one, null, held)) if rules.era == "v0" else \
-        (lambda pool, held=None: one.resident(pool - 1, held))
+        (lambda pool, held=None: one.resident(handed_out(pool, version), held))
     resident = v0_resident(held_by, num_blocks, engines, settings.max_num_seqs)[1]
+    need = max(one.gate, one.peak) if rules.era != "v0" else None
+    if need is not None:  # the fewest that start it and let one prompt of max len in
+        fewest = max(fewest, need + admission.null_block)
     figures = replace(_figures(version, min(available), num_blocks, tokens, concurrency, None, lines + size, bs,
                                groups, per_request, resident, settings, cache), **overridden, virtual_engines=engines,
-                      watermark_blocks=watermark, fewest_blocks=fewest)
+                      watermark_blocks=watermark, fewest_blocks=fewest, admission_blocks=need)
     # chunked layers full again before a chunk ends; each virtual engine caps its own share at max_num_seqs
     capped, _, over = v0_resident(lambda pool: held_by(pool, one.decoding), num_blocks, engines, settings.max_num_seqs)
     return Startup(figures, capped, "max_num_seqs" if over else "memory", bs)

@@ -4,10 +4,12 @@ and the single-type managers (v1/core/single_type_kv_cache_manager.py) hand them
 one after another until the block pool (less the null block) refuses one.
 
 Per request, in scheduler order:
-- admission gate (`full_sequence_must_fit`, SchedulerConfig.scheduler_reserve_full_isl, on by default): the
-  whole sequence's blocks, capped by `max_admission_blocks_per_request` for sliding/chunked groups, one Mamba
-  block in "align" mode (in "all" mode a state block every block of the sequence, as a full-attention group's),
-  must be free;
+- admission gate (`full_sequence_must_fit`, SchedulerConfig.scheduler_reserve_full_isl, on by default from 0.19:
+  `gate` as vllm_admission_gate.py gives it by release): the whole sequence's blocks, capped by
+  `max_admission_blocks_per_request` for sliding/chunked groups from 0.20 ("capped"; every group at the whole
+  sequence in 0.19, "uncapped"), one Mamba block in "align" mode (in "all" mode a state block every block of the
+  sequence, as a full-attention group's), must be free; before 0.19 ("none") only the first chunk's, so the
+  prefill's peak decides;
 - each prefill chunk of max_num_batched_tokens: `remove_skipped_blocks` frees what fell out of the window up to
   the processed tokens (computed minus the previous chunk still in flight under async scheduling), then the
   chunk's new blocks must be free;
@@ -17,7 +19,8 @@ Per request, in scheduler order:
   before a boundary it holds the whole chunk. `decoding` is the most the request holds at any point; the plan's
   concurrency uses it (Llama 4 at 8K: the chunk of 8,192 tokens is all freed at max_model_len itself, so the
   footprint counts 131 requests at tp 2 on an H200 where 34 decode at once; verify admits 34, session 37).
-The pool holds num_blocks - 1 usable blocks (BlockPool keeps block 0 as the null block).
+The pool hands out num_blocks - 1 blocks from 0.8.3 (BlockPool keeps block 0 as the null block), all before
+(vllm_admission_gate.handed_out).
 """
 
 from __future__ import annotations
@@ -206,13 +209,14 @@ _REMEMBERED: dict = {}  # (specs, arguments) -> Footprint: the remedy search ask
 
 
 def footprint(groups, max_model_len: int, chunk: int, in_flight_batches: int, mamba_align: bool,
-              admission_in_flight: int) -> Footprint:
+              admission_in_flight: int, gate: str = "capped") -> Footprint:
     """Simulate one request through every group. `admission_in_flight` is VllmConfig.max_in_flight_tokens
     (the sliding/chunked admission caps); the previous chunk stays in flight while the next is allocated
     when more than one batch is in flight (async scheduling). Whole periods of identical steps are jumped
     (_Period), so a chunk of 1 token at a million-token length costs a few periods, not a million steps.
-    The same specs and arguments give the same footprint, remembered (the simulation reads nothing else)."""
-    args = (max_model_len, chunk, in_flight_batches, mamba_align, admission_in_flight)
+    The same specs and arguments give the same footprint, remembered (the simulation reads nothing else).
+    `gate`: the release's admission gate (vllm_admission_gate.AdmissionRule.gate)."""
+    args = (max_model_len, chunk, in_flight_batches, mamba_align, admission_in_flight, gate)
     specs = tuple(g.spec for g in groups)
     if not all(isinstance(spec, Hashable) for spec in specs):
         return _simulated(groups, *args)
@@ -226,11 +230,13 @@ def footprint(groups, max_model_len: int, chunk: int, in_flight_batches: int, ma
 
 
 def _simulated(groups, max_model_len: int, chunk: int, in_flight_batches: int, mamba_align: bool,
-               admission_in_flight: int) -> Footprint:
+               admission_in_flight: int, gate_rule: str = "capped") -> Footprint:
     states = [(_MambaAlign if g.spec.kind == "mamba" and mamba_align and not g.spec.all_mode else _Blocks)(
         g.spec, max_model_len) for g in groups]
-    gate = sum(s.gate(max_model_len, g.spec.admission_cap(max_model_len, admission_in_flight))
-               for s, g in zip(states, groups))
+    capped = gate_rule == "capped"
+    gate = 0 if gate_rule == "none" else sum(
+        s.gate(max_model_len, g.spec.admission_cap(max_model_len, admission_in_flight) if capped else None)
+        for s, g in zip(states, groups))
     period = _Period(states, chunk, max_model_len)
     peak, computed, previous = 0, 0, 0
     while computed < max_model_len:

@@ -288,7 +288,11 @@ def override_fix(plan: Plan, spell=str) -> str:
     if e.virtual_engines > 1:  # V0 schedules a share of them a stage (vllm_v0_pp.py)
         return (f"{flag} {e.num_gpu_blocks_override:,} blocks hold no request of max len: {v0_shares(e)}"
                 f"{watermark_words(e)}, so at least {e.fewest_blocks:,} in all" + budget)
-    kept = "its watermark kept free" if e.watermark_blocks else "the null block included"
+    from ..engines.vllm_admission_gate import admission_rule
+
+    null = e.core == "v0" or admission_rule(e.version).null_block  # V1 keeps none back before 0.8.3
+    kept = "its watermark kept free" if e.watermark_blocks else ("the null block included" if null else
+                                                                 f"vLLM {e.version} keeps no null block back")
     return (f"{flag} {e.num_gpu_blocks_override:,} blocks hold no request of max len; one needs "
             f"{e.fewest_blocks:,} ({kept})" + budget)
 
@@ -582,8 +586,7 @@ def footnotes(result, plans: list, spell=str) -> list:
             # layers at their window, then size the pool with every layer in full)
             e = _engine(p)
             lines.append(f"[red]max len {p.context:,} {p.kv_dtype} tp {p.tp} starts but holds no request:[/red] "
-                         f"one request of max len needs {e.blocks_per_request:,} of the {e.num_gpu_blocks:,} blocks "
-                         f"vLLM {e.version} has; {p.suggestion(spell)}.")
+                         f"{never_runs(e)}; {p.suggestion(spell)}.")
         elif not p.fits:
             priced = request_price(p)
             lines.append(f"[red]max len {p.context:,} {p.kv_dtype} tp {p.tp} does not "
@@ -595,20 +598,39 @@ def footnotes(result, plans: list, spell=str) -> list:
     return sorted(set(lines), key=lines.index)
 
 
+def never_runs(e) -> str:
+    """Why an engine that starts holds no request of max len: V1's admission by release (vllm_admission_gate.py:
+    gemma-3-27b-it at 128,096 tokens on 0.20.0 needs 11,468 blocks free, the pool hands out 11,467 of 11,468), else
+    the blocks its start-up priced against those it has."""
+    from ..engines.vllm_admission_gate import never_admitted_words
+
+    if e.admission_blocks is not None and e.num_gpu_blocks:
+        return never_admitted_words(e.version, e.admission_blocks, e.num_gpu_blocks)
+    return (f"one request of max len needs {e.blocks_per_request:,} of the {e.num_gpu_blocks:,} blocks vLLM "
+            f"{e.version} has")
+
+
 def request_price(p: Plan) -> str:
     """What one request of max len takes, beside the budget: kvplan's footprint (the table's "per request"), or
-    where vLLM's start-up check refused it for memory at a price that reads otherwise, vLLM's price
-    (Refusal.needed_bytes: every block its layer groups reserve, as its message rounds it) with the footprint named
-    as such (a sliding window's pages padded to the groups' size: gemma-3-27b-it at 131,072 tokens, 14.23 GiB
-    against the 10.4 GiB one keeps)."""
+    where vLLM's start-up check refused it for memory at a price that reads otherwise (start_up_price), vLLM's price
+    with the footprint named as such (a sliding window's pages padded to the groups' size: gemma-3-27b-it at 131,072
+    tokens, 14.23 GiB against the 10.4 GiB one keeps)."""
+    kept = size(p.kv_bytes_per_sequence_per_gpu)
+    priced = start_up_price(getattr(_engine(p), "refusal", None), p.kv_bytes_per_sequence_per_gpu)
+    if not priced:
+        return f"one request needs {kept} of KV per GPU"
+    return (f"vLLM's start-up check prices one request at {priced} of KV per GPU (kvplan's {kept} "
+            f"per request is what one keeps once admitted)")
+
+
+def start_up_price(refusal, kept: int) -> str:
+    """vLLM's price of one request of max len where its start-up check refused it for memory (Refusal.needed_bytes:
+    every block its layer groups reserve), as its message rounds it ("14.23 GiB"); '' where there is none or it
+    reads as kvplan's footprint `kept` (bytes) does."""
     from ..engines.vllm import format_gib
 
-    kept = size(p.kv_bytes_per_sequence_per_gpu)
-    needed = getattr(getattr(_engine(p), "refusal", None), "needed_bytes", 0)
-    if not needed or size(needed) == kept:
-        return f"one request needs {kept} of KV per GPU"
-    return (f"vLLM's start-up check prices one request at {format_gib(needed)} GiB of KV per GPU (kvplan's {kept} "
-            f"per request is what one keeps once admitted)")
+    needed = getattr(refusal, "needed_bytes", 0)
+    return "" if not needed or size(needed) == size(kept) else f"{format_gib(needed)} GiB"
 
 
 def small_budget_note(budget, spell=str, mark=str) -> str:
@@ -664,9 +686,12 @@ def concurrency_note(p: Plan, spell=str) -> str:
                f"{e.num_gpu_blocks // engines:,} blocks{watermark_words(e)}")
     elif e.watermark_blocks:
         why = f"V0's scheduler schedules {e.num_gpu_blocks:,} blocks{watermark_words(e)}"
-    else:
+    elif e.core == "v0":
         why = ("the scheduler admits a request only while all its blocks are free, out of the pool less its null "
                "block")
+    else:  # by release: the admission gate, the null block (vllm_admission_gate.py)
+        from ..engines.vllm_admission_gate import fewer_words
+        why = fewer_words(e.version)
     said = f"vLLM logs \"Maximum concurrency\" {figure:,.2f}x" if e.max_concurrency is not None else (
         f"vLLM {e.version} logs no \"Maximum concurrency\" (from 0.6.3), but its {e.num_gpu_blocks:,} blocks hold "
         f"{figure:,.2f} of max len")
