@@ -43,14 +43,22 @@ def test_rule_table_by_release():
     assert handed_out(4096, "0.8.2") == 4096 and handed_out(4096, "0.8.3") == 4095
 
 
+def _pool_of_4096(version: str) -> tuple:
+    """An L4 with 4,096 blocks: 8 GiB of KV memory where the release has --kv-cache-memory-bytes (0.10.2 on); before,
+    the pool given outright (--num-gpu-blocks-override, which V1 takes as its block count after the start-up check
+    on the memory it measured) on an H100, whose 51 GiB pass that check where an L4's 3.3 GiB would not."""
+    if tuple(map(int, version.split("."))) < (0, 10, 2):
+        return ("--gpu", "H100", "--num-gpu-blocks-override", "4096")
+    return ("--gpu", "L4", "--kv-cache-memory-bytes", EIGHT_GIB)
+
+
 def test_llama_8b_l4_null_block_by_release():
     # 4,096 blocks, a request of 32,768 tokens 2,048: vLLM logs 2.00x everywhere; 0.8.0-0.8.2 hand out all 4,096
     # (2 requests), from 0.8.3 4,095: (4,095 - 2,048) // 2,048 + 1 = 1. Full attention: gate = peak = 2,048, so
     # 0.18.1 (no gate), 0.20.0 and 0.32.0 (the gate) hold the same.
     held = {}
     for version in ("0.8.2", "0.8.3", "0.18.1", "0.20.0", "0.32.0"):
-        plan = estimate_plan(LLAMA, "--gpu", "L4", "-c", "32768", "--kv-cache-memory-bytes", EIGHT_GIB,
-                             "--engine", f"vllm=={version}")
+        plan = estimate_plan(LLAMA, "-c", "32768", *_pool_of_4096(version), "--engine", f"vllm=={version}")
         assert plan["engine"]["num_gpu_blocks"] == 4096 and plan["engine"]["blocks_per_request"] == 2048
         assert plan["engine"]["max_concurrency"] == 2.0
         held[version] = plan["max_concurrency"]
