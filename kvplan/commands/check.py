@@ -43,8 +43,8 @@ from ..plan.plan import (MAX_TP, fitting_remedies, length_note, moe_layout_of, p
 from ..plan.sharding import shard, valid_tp_degrees
 from .estimate import bounded_prefill, budget_function, ignored_beside_kv_budget, refused_length
 from ..render.estimate import (cache_dtype_note, concurrency_note, drafter_line, graph_reserve_note, lora_graphs_note,
-                               override_fix, override_note, parallel_capacity, resident_line, small_budget_note,
-                               start_up_price, v0_notes, vision_note, weights_exceed)
+                               held_none_reason, override_fix, override_note, parallel_capacity, resident_line,
+                               small_budget_note, start_up_price, v0_notes, vision_note, weights_exceed)
 from ..render.text import size
 from .deployments import VALID_KEYS, Deployment, one_line
 
@@ -577,6 +577,8 @@ def check_deployment(dep: Deployment, spell: Callable[[str], str] = str, resolve
                 findings[:] = [f for f in findings if not (f.level == "warning" and f.key == "context")]
         elif refusal is not None:
             where += f"; vLLM would refuse to start: {refusal.reason.split('. Try')[0]}"
+        elif held_none_reason(result):  # it starts, yet never runs one: why, in estimate's words
+            where += f"; it starts but holds no request: {held_none_reason(result)}"
         explained = None if refused or crashes else result  # a server that does not start has no figures to explain
         kept = "" if refused or crashes or _asked_eight_bits_kept(result) else cache_dtype_note(result)
         limited = None if refused or crashes else _prompt_limit_note(spec, dep, device, spell)

@@ -260,11 +260,19 @@ def activation_per_token(spec, tp: int, later_stage: bool = False) -> int:
     return (hidden * spec.hidden_size + qkv_width(spec, tp)) * DTYPE_BYTES[spec.dtype]
 
 
-def dense_layers(spec) -> bool:
+def dense_layers(spec, stage=None) -> bool:
     """Whether an MoE model has dense MLP layers beside its routed ones (DeepSeek's first_k_dense_replace, Jamba's
     period, Llama 4 Maverick's interleave_moe_layer_step 2, ...: model/layers.py ffn_kinds), whose width is
-    spec.intermediate_size, the "dense" weights' (intermediate_size; Llama 4's intermediate_size_mlp)."""
-    return any(g.name == "dense" and g.parameters for g in spec.params) and spec.intermediate_size > 0
+    spec.intermediate_size, the "dense" weights' (intermediate_size; Llama 4's intermediate_size_mlp). On pipeline
+    `stage` only among the layers it builds and runs, [first_layer, end_layer) as get_pp_indices deals them: the rest
+    are PPMissingLayer (models/utils.py make_layers 0.5.5:181, 0.6.0:233, 0.8.5:595-613) and the forward loops over
+    start_layer..end_layer alone (deepseek_v2.py 0.5.5:459, 0.6.0:459, 0.8.5:658), so DeepSeek-V2-Lite's one dense
+    layer (layer 0, first_k_dense_replace 1: deepseek_v2.py 0.8.5:526-528) is stage 0's only."""
+    if not any(g.name == "dense" and g.parameters for g in spec.params) or spec.intermediate_size <= 0:
+        return False
+    if stage is None or not spec.ffn_kinds:
+        return True
+    return "dense" in spec.ffn_kinds[max(stage.first_layer, 0):stage.end_layer]
 
 
 def dense_mlp_per_token(spec, tp: int) -> int:
@@ -330,7 +338,7 @@ MOE_BUFFERS = {"separate": "fused-MoE buffers", "caches": "fused-MoE caches", "w
 
 
 def forward_peak(spec, tp: int, tokens: int, rules: Behaviour, moe=None, later_stage: bool = False,
-                 mxfp4=None) -> int:
+                 mxfp4=None, stage=None) -> int:
     """The profile forward's activations over `tokens` tokens; the fused-MoE buffers cover at most the release's
     chunk of tokens. With D > 1 data-parallel ranks (`moe`: sharding.MoeLayout) the MoE layers run on every DP
     rank's tokens: the default all2all backend (config/parallel.py all2all_backend "allgather_reducescatter", 0.32)
@@ -346,21 +354,21 @@ def forward_peak(spec, tp: int, tokens: int, rules: Behaviour, moe=None, later_s
     (vllm_mxfp4.Mxfp4Kernel): the kernel of MXFP4 experts, which decides their chunking (expert_tokens) and, run
     modular, holds its buffers in the workspace it keeps (moe_workspace; Mxfp4Kernel.forward_buffers: DeepSeek-V4's
     Marlin at TP 8 keeps 10.7 times the three I-wide buffers mlp_per_token counts, the hidden size being 16 times a
-    rank's intermediate)."""
+    rank's intermediate). `stage`: the pipeline stage whose layers run (dense_layers; None: the whole model)."""
     ranks = _gathered_ranks(spec, moe)
     held = tokens * ranks * spec.hidden_size * DTYPE_BYTES[spec.dtype] if ranks > 1 else 0
-    mlp = mlp_buffers(spec, tp, tokens, rules, moe, mxfp4)
+    mlp = mlp_buffers(spec, tp, tokens, rules, moe, mxfp4, stage)
     return tokens * activation_per_token(spec, tp, later_stage) + mlp + held
 
 
-def mlp_buffers(spec, tp: int, tokens: int, rules: Behaviour, moe=None, mxfp4=None) -> int:
+def mlp_buffers(spec, tp: int, tokens: int, rules: Behaviour, moe=None, mxfp4=None, stage=None) -> int:
     """Bytes of the forward's MLP buffers: mlp_per_token over the tokens they cover (expert_tokens), or for MXFP4
     experts on a modular kernel what it keeps where that is more, and CUTLASS's per-call scratch beside it
     (vllm_mxfp4.Mxfp4Kernel.forward_buffers, scratch), or an MoE model's dense layers where V0 runs them
-    (dense_layers_outgrow)."""
+    (dense_layers_outgrow; on `stage`, where its own layers include one)."""
     covered = expert_tokens(spec, tokens, rules, moe, mxfp4) if spec.experts else tokens
     mlp = covered * mlp_per_token(spec, tp, rules, moe)
-    if dense_layers_outgrow(spec, tp, tokens, rules, moe, mxfp4):
+    if dense_layers_outgrow(spec, tp, tokens, rules, moe, mxfp4, stage):
         mlp = tokens * dense_mlp_per_token(spec, tp)
     if spec.experts and mxfp4_experts(spec) and mxfp4 is not None:  # the buffers a modular kernel keeps
         scratch = mxfp4.scratch(spec, tp if moe is None else moe.moe_tp, covered)
@@ -368,7 +376,7 @@ def mlp_buffers(spec, tp: int, tokens: int, rules: Behaviour, moe=None, mxfp4=No
     return mlp
 
 
-def dense_layers_outgrow(spec, tp: int, tokens: int, rules: Behaviour, moe=None, mxfp4=None) -> bool:
+def dense_layers_outgrow(spec, tp: int, tokens: int, rules: Behaviour, moe=None, mxfp4=None, stage=None) -> bool:
     """Whether V0's profile forward peaks in an MoE model's dense MLP layers rather than in its fused-MoE buffers.
     V0's forward is eager and runs a dense layer over the whole batch, its gate/up and activated outputs freed after
     the layer as the experts' buffers are, so the larger of the two per layer sets the peak: past the fused-MoE chunk
@@ -383,16 +391,17 @@ def dense_layers_outgrow(spec, tp: int, tokens: int, rules: Behaviour, moe=None,
     (deepseek_v2.py 0.8.5:88-92, :526-540; 0.9.2:91-95, :567-581) beside fused_experts_impl's caches for at most
     VLLM_FUSED_MOE_CHUNK_SIZE 32,768 tokens (envs.py 0.8.5:456-457, 0.9.2:547-548; fused_moe.py 0.8.5:1275-1304,
     0.9.2:1266-1300). V1's dense layers are left out (compiled forward not re-read; from 0.14 the MoE workspace
-    outlives the layer). A pipeline stage is priced as the whole model (a stage without a dense layer included)."""
-    if not spec.experts or rules.era != "v0" or not dense_layers(spec):
+    outlives the layer). A pipeline `stage` counts them only where its own layers include a dense one (dense_layers:
+    DeepSeek-V2-Lite at -pp 2 on stage 0 alone; Maverick's alternate, so every stage)."""
+    if not spec.experts or rules.era != "v0" or not dense_layers(spec, stage):
         return False
     covered = expert_tokens(spec, tokens, rules, moe, mxfp4)
     return tokens * dense_mlp_per_token(spec, tp) > covered * mlp_per_token(spec, tp, rules, moe)
 
 
-def dense_words(spec, tp: int, tokens: int, rules: Behaviour, moe=None, mxfp4=None) -> str:
+def dense_words(spec, tp: int, tokens: int, rules: Behaviour, moe=None, mxfp4=None, stage=None) -> str:
     """The profile source's words where V0's dense layers set the MLP's peak (dense_layers_outgrow), else ""."""
-    if not dense_layers_outgrow(spec, tp, tokens, rules, moe, mxfp4):
+    if not dense_layers_outgrow(spec, tp, tokens, rules, moe, mxfp4, stage):
         return ""
     per = dense_mlp_per_token(spec, tp)
     return (f", the dense layers' MLP larger ({tokens} tokens x 3 x {spec.intermediate_size} / {tp} x "
@@ -578,7 +587,7 @@ def mlp_transient(spec, tp: int, tokens: int, rules: Behaviour, moe=None, mxfp4=
     return mlp_buffers(spec, tp, tokens, rules, moe, mxfp4) - moe_workspace(spec, tp, tokens, rules, moe, mxfp4)
 
 
-def v0_fallback_peak(spec, tp: int, settings, rules: Behaviour, last: bool, moe: str, layout, mxfp4, gpu,
+def v0_fallback_peak(spec, tp: int, settings, rules: Behaviour, stage, moe: str, layout, mxfp4, gpu,
                      skip_mm: bool = False) -> tuple:
     """(bytes, source) of V0's profile run in 0.8-0.10.1 (vllm_mamba_v0.py: worker/model_runner.py 0.9.2:1296-1376):
     the forward over max_num_batched_tokens as V0's scheduler sets them, then on the last stage the driver's sampler
@@ -589,11 +598,11 @@ def v0_fallback_peak(spec, tp: int, settings, rules: Behaviour, last: bool, moe:
     get_limit_per_prompt, "999 if envs.VLLM_USE_V1 else 1", config.py 0.8.5:2800-2808) is not modelled, and said so
     (skip_mm: --skip-mm-profiling, which 0.8-0.9 lack)."""
     tokens, requests = settings.max_num_batched_tokens, settings.max_num_seqs
-    forward = forward_peak(spec, tp, tokens, rules, layout, mxfp4=mxfp4)
-    moe += dense_words(spec, tp, tokens, rules, layout, mxfp4)
+    forward = forward_peak(spec, tp, tokens, rules, layout, mxfp4=mxfp4, stage=stage)
+    moe += dense_words(spec, tp, tokens, rules, layout, mxfp4, stage)
     mm = "; V0's multimodal dummy data not modelled" if spec.multimodal and not skip_mm else ""
     source = f"forward over {tokens} tokens{moe} (V0's scheduler{mm}) {format_gib(forward)} GiB"
-    if not last:
+    if stage is not None and not stage.is_last:
         return forward, source
     sampler, how = sampler_pass_bytes(spec, "sort", requests, gpu)
     sampler += held_under_sampler(spec, tp, tokens, requests, rules, "sort", layout, mxfp4)
@@ -616,11 +625,11 @@ def profile_peak(spec, tp: int, stage, settings, rules: Behaviour, runner: Runne
     if spec.experts and layout is not None and not layout.default:
         moe += f" (experts at TP {layout.moe_tp}{gathered_words(layout)})"
     if rules.batch_defaults == "v0.8":  # 0.8-0.10.1 falling back to V0 for Mamba state (vllm_mamba_v0.py)
-        return v0_fallback_peak(spec, tp, settings, rules, last, moe, layout, mxfp4, gpu, skip_mm)
+        return v0_fallback_peak(spec, tp, settings, rules, stage, moe, layout, mxfp4, gpu, skip_mm)
     if rules.era == "v0":
         tokens = settings.max_num_batched_tokens  # V0's scheduler's (vllm_settings.resolve_settings, tier "v0")
-        forward = forward_peak(spec, tp, tokens, rules, layout, mxfp4=mxfp4)
-        moe += dense_words(spec, tp, tokens, rules, layout, mxfp4)
+        forward = forward_peak(spec, tp, tokens, rules, layout, mxfp4=mxfp4, stage=stage)
+        moe += dense_words(spec, tp, tokens, rules, layout, mxfp4, stage)
         mm = "; V0's multimodal dummy data not modelled" if spec.multimodal and not skip_mm else ""
         return forward, f"forward over {tokens} tokens{moe} (V0 profile: the scheduler's batch){mm}"
     tokens = settings.max_num_batched_tokens

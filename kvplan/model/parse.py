@@ -184,6 +184,7 @@ def _parse_config(raw: Any, name: str, weights: Optional[Weights], transformers:
     # with routed experts each token takes 1 or more of them (vLLM's FusedMoE top_k); 0 planned as if every expert
     # were read (work.py touched_share's share for an unknown top-k)
     experts_per_token = cfg.optional_int(EXPERTS_PER_TOKEN_KEYS, minimum=1 if experts else 0)
+    feed_forward = tuple(ffn_kinds(cfg, n)[0]) if experts else ()
     return ModelSpec(
         name=name,
         layers=layers,
@@ -209,7 +210,8 @@ def _parse_config(raw: Any, name: str, weights: Optional[Weights], transformers:
         intermediate_size=feed_forward_sizes(cfg, hidden).dense,
         vocab_size=cfg.vocab_size(),
         experts=experts,
-        moe_layers=ffn_kinds(cfg, n)[0].count("moe") if experts else 0,
+        moe_layers=feed_forward.count("moe"),
+        ffn_kinds=feed_forward,
         experts_per_token=experts_per_token if experts else 0,
         expert_intermediate_size=expert_inter,
         notes=tuple(notes),

@@ -102,6 +102,9 @@ class ModelSpec:
     vocab_size: int = 0
     experts: int = 0  # routed experts per MoE layer
     moe_layers: int = 0  # decoder layers that route to experts (layers.py ffn_kinds)
+    # an MoE model's feed-forward block per decoder layer, dense | moe | none (layers.py ffn_kinds): which layers a
+    # pipeline stage builds as dense MLPs; () for a model without routed experts
+    ffn_kinds: tuple = ()
     experts_per_token: int = 0
     expert_intermediate_size: int = 0
     notes: tuple = ()  # parser decisions worth telling the user ("dtype float32 served as bf16")

@@ -581,12 +581,9 @@ def footnotes(result, plans: list, spell=str) -> list:
             head = f"[red]max len {p.context:,} {p.kv_dtype} tp {p.tp}"
             lines.append(f"{head} starts but holds no request:[/red] {p.suggestion(spell)}." if _engine(p).starts
                          else f"{head} does not fit:[/red] {v0_shares(_engine(p))}; {p.suggestion(spell)}.")
-        elif not p.fits and _engine(p) is not None and _engine(p).starts and _engine(p).blocks_per_request:
-            # its start-up check passed, its pool holds less (vllm_hybrid_manager.py: 0.8.3-0.9.0 check the sliding
-            # layers at their window, then size the pool with every layer in full)
-            e = _engine(p)
+        elif held_none_reason(p):
             lines.append(f"[red]max len {p.context:,} {p.kv_dtype} tp {p.tp} starts but holds no request:[/red] "
-                         f"{never_runs(e)}; {p.suggestion(spell)}.")
+                         f"{held_none_reason(p)}; {p.suggestion(spell)}.")
         elif not p.fits:
             priced = request_price(p)
             lines.append(f"[red]max len {p.context:,} {p.kv_dtype} tp {p.tp} does not "
@@ -596,6 +593,20 @@ def footnotes(result, plans: list, spell=str) -> list:
     lines += [parallel_line(p, spell, swept) for p in plans if p.parallel is not None and p.tp_valid]
     lines.extend(speed_lines(plans, spell))
     return sorted(set(lines), key=lines.index)
+
+
+def held_none_reason(p: Plan) -> str:
+    """Why plan `p`'s engine starts, its start-up check passed, and holds no request of max len (never_runs): V1's
+    admission by release, or a pool that holds less than its check priced (vllm_hybrid_manager.py: 0.8.3-0.9.0 check
+    the sliding layers at their window, then size the pool with every layer in full); '' where it holds one, does
+    not start, or another line says why (the weights, --num-gpu-blocks-override, V0's shares). Estimate's line and
+    check's finding both say it from here."""
+    e = _engine(p)
+    if p.fits or e is None or not e.starts or not e.blocks_per_request:
+        return ""
+    if weights_exceed(p) or override_note(p) or v0_shared(p):
+        return ""
+    return never_runs(e)
 
 
 def never_runs(e) -> str:
