@@ -11,8 +11,9 @@ Per request, in scheduler order:
   sequence, as a full-attention group's), must be free; before 0.19 ("none") only the first chunk's, so the
   prefill's peak decides;
 - each prefill chunk of max_num_batched_tokens: `remove_skipped_blocks` frees what fell out of the window up to
-  the processed tokens (computed minus the previous chunk still in flight under async scheduling), then the
-  chunk's new blocks must be free;
+  the scheduled tokens (kv_cache_manager.py 0.20.0:380-382), from 0.26 up to the processed ones, the previous
+  chunk still in flight under async scheduling left out (0.26.0:443-447, 0.32.0:557; `in_flight_batches` above 1
+  only from 0.26: vllm_settings.py), then the chunk's new blocks must be free;
 - after the prefill settles, the blocks outside the window are freed: what the request keeps is its footprint
   (what vLLM's KVCacheManager holds for a request of exactly max_model_len tokens);
 - while it decodes towards max_model_len a chunked layer refills its chunk, emptied at each chunk boundary: just
@@ -212,8 +213,9 @@ def footprint(groups, max_model_len: int, chunk: int, in_flight_batches: int, ma
               admission_in_flight: int, gate: str = "capped") -> Footprint:
     """Simulate one request through every group. `admission_in_flight` is VllmConfig.max_in_flight_tokens
     (the sliding/chunked admission caps); the previous chunk stays in flight while the next is allocated
-    when more than one batch is in flight (async scheduling). Whole periods of identical steps are jumped
-    (_Period), so a chunk of 1 token at a million-token length costs a few periods, not a million steps.
+    when more than one batch is in flight (async scheduling, 0.26 on: module docstring). Whole periods of
+    identical steps are jumped (_Period), so a chunk of 1 token at a million-token length costs a few periods,
+    not a million steps.
     The same specs and arguments give the same footprint, remembered (the simulation reads nothing else).
     `gate`: the release's admission gate (vllm_admission_gate.AdmissionRule.gate)."""
     args = (max_model_len, chunk, in_flight_batches, mamba_align, admission_in_flight, gate)

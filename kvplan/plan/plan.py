@@ -804,14 +804,8 @@ def fitting_remedies(spec: ModelSpec, context: int, precision: Precision, tp: in
     asked = _replanned(spec, context, precision, tp, block_size, budget_for, pp, settings)
     if asked is not None and not asked.budget.weights_exceed:  # weights past the GPU leave no length room
         # The longest length that starts AND keeps `target` requests resident, which may sit below the estimate a
-        # start refusal quotes (vllm.estimate_max_model_len, vLLM's own figure, kept as vLLM words it): before 0.29
-        # vLLM's check and estimate price a request against every block (kv_cache_utils.py 0.20.0:1723-1818,
-        # :1995-2003), while the pool hands out all but the null block (block_pool.py 0.20.0:176) and the admission gate
-        # (scheduler_reserve_full_isl, on by default: sched/scheduler.py 0.20.0:744-755, kv_cache_manager.py
-        # :225-262 can_fit_full_sequence) waits for the whole prompt's blocks to be free: a length in between starts
-        # and never admits a prompt of its own length (by release, engines/vllm_admission_gate.py: 0.19.x's gate
-        # asks for every group at the whole prompt, 0.8.3-0.18.x's prefill peak decides, 0.8.0-0.8.2 keep no null
-        # block). gemma-3-27b-it, 14 GiB of KV (--kv-cache-memory-bytes), H100,
+        # start refusal quotes (vllm.estimate_max_model_len, vLLM's own figure, kept as vLLM words it); why, by
+        # release: engines/vllm_estimate_gap.py. gemma-3-27b-it, 14 GiB of KV (--kv-cache-memory-bytes), H100,
         # 0.20.0, 8,192 batched tokens: 11,468 blocks of 10 pages, a request cdiv(L, 16) full + 6 x 577 sliding;
         # vLLM's estimate 128,096 (8,006 + 3,462 = 11,468 blocks), the remedy 128,080 (8,005 + 3,462 = 11,467).
         remedies.append(longest_fitting(context, at_length, *page_cycles(spec.layers, asked.block_size)))
