@@ -72,6 +72,7 @@ from .vllm_registry import served_architecture
 from .vllm_runner import Runner, cuda_capability, is_rocm, model_runner
 from .vllm_shared_kv import shared_kv_projections
 from .vllm_v4_gpu import V4_SM120_WORKSPACE, v4_flashinfer_sm120
+from .vllm_dcp import replicated_query_weights
 from . import EngineFlags
 from .vllm_versions import PINNED, Behaviour, behaviour, parse_version, release_rule
 
@@ -366,30 +367,6 @@ def mla_dequantized_copies(spec, tp: int, stage=None) -> int:
     if stage is not None and stage.stages > 1:
         latents = latents * stage.layers // spec.num_hidden_layers
     return latents * (spec.mla_up_elements // tp) * DTYPE_BYTES[spec.dtype]
-
-
-def replicated_query_weights(spec, tp: int, stage, flags, version: str) -> int:
-    """Bytes --dcp-q-replicate adds to a rank's weights as they load (engines/vllm_dcp.py): each MLA layer's q_b_proj
-    split over tp / D, (D - 1) x its tp share more at the attention weights' stored bytes, and W_UK_T_dcp_qrep, the
-    D ranks' W_UK_T all-gathered into a new activation-dtype tensor of D x heads / TP x qk_nope x kv_lora_rank
-    (mla_attention.py 0.32.0:1328-1334, in process_weights_after_loading, inside load_model's measurement). The
-    layers of this stage (its share under PP, as mla_dequantized_copies counts them); drafter layers left out."""
-    from .vllm_dcp import q_replicated
-
-    dcp = getattr(flags, "dcp", None)
-    if not q_replicated(spec, dcp, getattr(flags, "dcp_q_replicate", None), version, getattr(flags, "pcp", None)):
-        return 0
-    attention = next((g for g in spec.params if g.name == "attention"), None)
-    if attention is None:
-        return 0
-    stored = (attention.linear or attention).bytes_per_param
-    drafted = len(spec.draft.layers) if spec.draft is not None else 0
-    latents = [layer for layer in spec.layers[:len(spec.layers) - drafted] if isinstance(layer, MLALatent)]
-    uk = sum(layer.qk_nope_head_dim * layer.kv_lora_rank for layer in latents) * spec.num_attention_heads // tp
-    more = len(latents) * spec.mla_q_elements * (dcp - 1) / tp * stored + dcp * uk * DTYPE_BYTES[spec.dtype]
-    if stage is not None and stage.stages > 1:
-        more = more * stage.layers / spec.num_hidden_layers
-    return int(more)
 
 
 # The multimodal Gemma 4 wrappers (gemma4_mm.py, and gemma4_unified.py's subclass) keep a per-layer-input buffer, and

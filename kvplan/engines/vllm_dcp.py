@@ -82,7 +82,7 @@ priced as the TP all-reduces are. How the run departs from that (dcp_comm, a wor
   Priced (work.replicated_query, dcp_exchange): the query gather's call and bytes gone from each MLA decode layer;
   q_b_proj's (D - 1) / D more weights read and FLOPs a rank on every token, decode and prefill; W_UK_T_dcp_qrep's
   (D - 1) x heads / TP x qk_nope x kv_lora_rank more 16-bit bytes read and FLOPs in decode. The weights term gains
-  the same q_b_proj and W_UK_T_dcp_qrep bytes (vllm_budget.replicated_query_weights): DeepSeek-V3 tp 8 -dcp 8,
+  the same q_b_proj and W_UK_T_dcp_qrep bytes (replicated_query_weights, below): DeepSeek-V3 tp 8 -dcp 8,
   61 x (7 x 4,718,592 x 1.00024 + 128 x 128 x 512 x 2) B = 2.83 GiB less KV cache a rank.
 Not priced: the correction / merge kernels beside the collectives (within layer_us).
 Not in the budget, by reading 0.32.0: the profile run builds no attention metadata, so attention returns before any
@@ -105,6 +105,8 @@ from dataclasses import replace
 from typing import Optional
 
 from ..errors import FieldError
+from ..model.kinds import MLALatent
+from ..model.precision import DTYPE_BYTES
 from .figures import Refusal
 from .vllm_versions import parse_version, release_rule
 
@@ -397,3 +399,25 @@ def multiply_line(dcp: Optional[int], version: str, rules) -> Optional[str]:
     if parse_version(version) < (0, 12):
         return f"Multiplying the GPU KV cache size by the dcp_world_size {dcp}."
     return f"Multiplying the GPU KV cache size by the cp_world_size {dcp} (pcp_world_size 1 * dcp_world_size {dcp})."
+
+
+def replicated_query_weights(spec, tp: int, stage, flags, version: str) -> int:
+    """Bytes --dcp-q-replicate adds to a rank's weights as they load (engines/vllm_dcp.py): each MLA layer's q_b_proj
+    split over tp / D, (D - 1) x its tp share more at the attention weights' stored bytes, and W_UK_T_dcp_qrep, the
+    D ranks' W_UK_T all-gathered into a new activation-dtype tensor of D x heads / TP x qk_nope x kv_lora_rank
+    (mla_attention.py 0.32.0:1328-1334, in process_weights_after_loading, inside load_model's measurement). The
+    layers of this stage (its share under PP, as mla_dequantized_copies counts them); drafter layers left out."""
+    dcp = getattr(flags, "dcp", None)
+    if not q_replicated(spec, dcp, getattr(flags, "dcp_q_replicate", None), version, getattr(flags, "pcp", None)):
+        return 0
+    attention = next((g for g in spec.params if g.name == "attention"), None)
+    if attention is None:
+        return 0
+    stored = (attention.linear or attention).bytes_per_param
+    drafted = len(spec.draft.layers) if spec.draft is not None else 0
+    latents = [layer for layer in spec.layers[:len(spec.layers) - drafted] if isinstance(layer, MLALatent)]
+    uk = sum(layer.qk_nope_head_dim * layer.kv_lora_rank for layer in latents) * spec.num_attention_heads // tp
+    more = len(latents) * spec.mla_q_elements * (dcp - 1) / tp * stored + dcp * uk * DTYPE_BYTES[spec.dtype]
+    if stage is not None and stage.stages > 1:
+        more = more * stage.layers / spec.num_hidden_layers
+    return int(more)
