@@ -61,8 +61,7 @@ from .vllm_v1_oracle import asked_kv_dtype, v0_rules, v0_unmodelled_refusal
 from .vllm_v0_admission import admitted, fewest_share, null_blocks, v0_footprint, watermark_blocks
 from .vllm_v0_pp import checked_engines, v0_resident, virtual_engines
 from .vllm_mimo import diffkv_refusal, served_layers
-from .vllm_pp_groups import (groups_own_layers, lines_per_worker, stage_groups, stage_mismatch_refusal,
-                             worker_lines)
+from .vllm_pp_groups import lines_per_worker, pipeline_groups, stage_mismatch_refusal, worker_lines
 from .vllm_model_dtype import (built_quantization_refusal, float_kv_refusal, gpu_dtype_refusal, model_dtype_refusal,
                                servable_dtypes)
 from .vllm_mxfp4_online import online_refusal
@@ -515,28 +514,15 @@ def start(spec, *, tp: int, precision, settings: Settings, available: list, stag
     specs, bs, lines = layer_specs(spec, tp, precision, settings, block_size, rules, version, capability)
     planned = v1_planned(specs, rules, version, flags)  # no hybrid manager, or one turned off (vllm_hybrid_manager)
     grouping = partial(groups_for, rules=rules, listed=bool(getattr(spec, "window_list", ())), version=version)
-    groups, padding = grouping(planned.grouped if planned else specs)
     stages = stages or [set(range(len(specs)))]
     # 0.8.2-0.10.2: each pipeline worker groups its own layers; the scheduler counts stage 0's (vllm_pp_groups.py)
-    own = stage_groups(planned.grouped if planned else specs, stages, grouping) \
-        if len(stages) > 1 and rules.era != "v0" and groups_own_layers(version) else None
-    if own and all(g for g, _ in own):  # a stage without a cache layer: not modelled, the projection kept
-        groups, padding = own[0]
-    else:
-        own = None
+    groups, padding, own = pipeline_groups(planned.grouped if planned else specs, stages, grouping, version,
+                                           v0=rules.era == "v0")
     sched = dcp_groups(groups, dcp)  # the groups as the scheduler counts a request's blocks (vllm_dcp.py)
     length = settings.max_model_len
     per_request = blocks_per_request(sched, settings, length)
     pool_rule = v4_pool_rule(spec, version)  # DeepSeek-V4's pool by release (vllm_v4_pool.py), else None
-    if own:
-        block_of = priced = partial(_own_stage_block, {frozenset(st): g for st, (g, _) in zip(stages, own)})
-    elif pool_rule is None:
-        block_of = priced = partial(_stage_block, groups)
-    else:
-        stored = cache_precision(spec, precision, capability, version, tp)
-        stride = kernel_stride(kernel_pages(spec, tp, stored), bs, version)
-        block_of = partial(pool_block, groups, rule=pool_rule, stride=stride)
-        priced = partial(check_block, groups, rule=pool_rule, stride=stride)
+    block_of, priced = _block_pricing(spec, precision, tp, bs, version, capability, groups, stages, own, pool_rule)
     refusal = configuration_refusal(spec, precision, tp=tp, length=length, block_size=block_size, version=version,
                                     capability=capability, gpu_name=gpu_name) or flag_refusal \
         or _dcp_refusal(spec, precision, dcp, interleave, tp, bs, version, capability,
@@ -642,14 +628,9 @@ def start(spec, *, tp: int, precision, settings: Settings, available: list, stag
     one = v0_one or footprint(sched, length, settings.max_num_batched_tokens, settings.in_flight_batches,
                               settings.prefix_caching, settings.in_flight_tokens,
                               "capped" if rules.era == "v0" else admission.gate)  # V0 asks for the whole prompt
-    # the requests a scheduler admits: V1's pool less its null block (from 0.8.3), never handed out, each past the
-    # release's admission gate (vllm_admission_gate.py); each V0 virtual engine's share past its block manager's
-    # watermark and null block (vllm_v0_admission.py)
-    null = null_blocks(sched, version)
-    held_by = (lambda pool, held=None: admitted(pool, one, null, held)) if rules.era == "v0" else \
-        (lambda pool, held=None: one.resident(handed_out(pool, version), held))
+    held_by = _admitted_by(one, sched, version, v0=rules.era == "v0")
     resident = v0_resident(held_by, num_blocks, engines, settings.max_num_seqs)[1]
-    need = max(one.gate, one.peak) if rules.era != "v0" else None
+    need = max(one.gate, one.peak) if rules.era != "v0" else None  # V1: what its scheduler asks to let a prompt in
     if need is not None:  # the fewest that start it and let one prompt of max len in
         fewest = max(fewest, need + admission.null_block)
     figures = replace(_figures(version, min(available), num_blocks, tokens, concurrency, None, lines + size, bs,
@@ -731,6 +712,33 @@ def _worker_size(grouped, count: int, settings: Settings, rules: Behaviour, vers
     tokens, concurrency, size = size_lines(count, per_request, groups, settings, rules, _stage_block(groups, stage),
                                            version=version)
     return tokens, concurrency, padding_lines(padding) + size
+
+
+def _admitted_by(one, sched, version: str, v0: bool):
+    """pool, held=None -> the requests of footprint `one` a scheduler of `pool` blocks admits, each keeping `held`
+    (one's own by default): V1's pool less its null block (from 0.8.3), never handed out, each past the release's
+    admission gate (vllm_admission_gate.py); a V0 virtual engine's share past its block manager's watermark and null
+    block (vllm_v0_admission.py)."""
+    if v0:
+        null = null_blocks(sched, version)
+        return lambda pool, held=None: admitted(pool, one, null, held)
+    return lambda pool, held=None: one.resident(handed_out(pool, version), held)
+
+
+def _block_pricing(spec, precision, tp: int, bs: int, version: str, capability: tuple, groups, stages: list,
+                   own: Optional[list], pool_rule) -> tuple:
+    """(block_of, priced): a stage's pool bytes a block as its worker sizes the cache, and as the start-up check
+    prices a request's blocks: over each stage's own groups where every worker grouped its own layers (`own`,
+    vllm_pp_groups.pipeline_groups), else the whole model's groups on the stage's layers; DeepSeek-V4's pool
+    (`pool_rule`, vllm_v4_pool.py) sizes and checks a block apart."""
+    if own:
+        return (partial(_own_stage_block, {frozenset(st): g for st, (g, _) in zip(stages, own)}),) * 2
+    if pool_rule is None:
+        return (partial(_stage_block, groups),) * 2
+    stored = cache_precision(spec, precision, capability, version, tp)
+    stride = kernel_stride(kernel_pages(spec, tp, stored), bs, version)
+    return partial(pool_block, groups, rule=pool_rule, stride=stride), \
+        partial(check_block, groups, rule=pool_rule, stride=stride)
 
 
 def _own_stage_block(table: dict, stage: set) -> int:

@@ -40,9 +40,8 @@ from __future__ import annotations
 from typing import Optional
 
 from .figures import Refusal
-from .vllm_versions import parse_version, release_rule
+from .vllm_versions import release_rule
 
-CLASS_ORDER_SINCE = (0, 10, 1)  # unify_kv_cache_configs sorts by class name and fields, before by type_id
 TYPE_ID = {"full": "full_attention", "mla": "full_attention", "indexer": "full_attention", "chunked": "local_attention",
            "mamba": "mamba", "sliding": "sliding_window"}
 CLASS_NAME = {"full": "FullAttentionSpec", "mla": "FullAttentionSpec", "indexer": "FullAttentionSpec",
@@ -78,17 +77,47 @@ def stage_groups(specs: list, stages: list, group) -> list:
     return [group([s if i in stage else None for i, s in enumerate(specs)]) for stage in stages]
 
 
+def pipeline_groups(specs: list, stages: list, group, version: str, v0: bool) -> tuple:
+    """(groups, padding, own): the KV-cache groups the scheduler counts a request's blocks over, their padding, and
+    each stage's (groups, padding) where every pipeline worker of `version` groups its own layers (docstring: "own",
+    0.8.2-0.10.2; the scheduler takes stage 0's), else None: `group` (the release's grouping of a spec list) applied
+    to the whole model once ("projected", "agreed"; V0 (`v0`) and one stage alike). A stage without a cache layer
+    under "own" is not modelled: the whole model's groups are kept."""
+    groups, padding = group(specs)
+    if len(stages) < 2 or v0 or not groups_own_layers(version):
+        return groups, padding, None
+    own = stage_groups(specs, stages, group)
+    if not all(g for g, _ in own):
+        return groups, padding, None
+    return own[0][0], own[0][1], own
+
+
 def worker_lines(per_stage: list) -> list:
     """The start-up lines of every worker, stage by stage (`per_stage`: each stage's lines), one copy where stages
     log alike (as the "Available KV cache memory" lines: TP ranks of a stage log the same words)."""
     return [line for lines in dict.fromkeys(tuple(lines) for lines in per_stage) for line in lines]
 
 
+def _by_class(spec) -> tuple:
+    """A group's place by its spec's class name, then fields (0.10.1 on), on kvplan's spec fields."""
+    return CLASS_NAME.get(spec.kind, spec.kind), spec.block_size, spec.window, spec.page_bytes
+
+
+def _by_type_id(spec) -> tuple:
+    """A group's place by its spec's type_id (to 0.10.0), on kvplan's spec fields."""
+    return TYPE_ID.get(spec.kind, spec.kind), str(spec.window), spec.block_size, spec.page_bytes
+
+
+# unify_kv_cache_configs' order of a worker's groups by release, newest first (module docstring)
+GROUP_ORDER = (
+    ((0, 10, 1), _by_class, "0.10.1.1 kv_cache_utils.py:1134-1136: class name, then fields"),
+    ((0, 0), _by_type_id, "0.9.1 kv_cache_utils.py:975-979, 0.10.0:1122-1126: type_id"),
+)
+
+
 def _sort_key(version: str):
-    """unify_kv_cache_configs' order of a worker's groups in `version` (docstring), on kvplan's spec fields."""
-    if parse_version(version) >= CLASS_ORDER_SINCE:
-        return lambda spec: (CLASS_NAME.get(spec.kind, spec.kind), spec.block_size, spec.window, spec.page_bytes)
-    return lambda spec: (TYPE_ID.get(spec.kind, spec.kind), str(spec.window), spec.block_size, spec.page_bytes)
+    """unify_kv_cache_configs' order of a worker's groups in `version` (GROUP_ORDER)."""
+    return release_rule(GROUP_ORDER, version)
 
 
 def stage_mismatch_refusal(per_stage: list, version: str) -> Optional[Refusal]:
