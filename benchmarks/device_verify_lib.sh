@@ -1,13 +1,13 @@
-# What every session's device script shares (source it after setting `session` and `mode`): the environment, a log
-# under $OUT opened with the GPU and the date, `run NAME VERIFY-ARGS...` (one verify run, its output in
-# $OUT/v_NAME.txt, its verdict lines in the log), `run_json NAME VERIFY-ARGS...` (the whole result as JSON, its
-# decode table and verdicts rendered in the log), `run_issue13_list` (issue 13's ten deployments),
-# `run_qwen3next_tp2 RUNNER` (Qwen3-Next tp 2 as listed and with a float32 SSM state), `verify_gpu_test_files`
-# (every tests/test_verify_*.py that needs CUDA), `$state_tests` (the state-step GPU tests), `run_h200_list` (issue 13's
-# whole list as JSON on an H200 rank), `run_kernel_bench` (issue 14's table; carry .peers), `run_verify_tests` and
-# `pack_runs` (the per-run outputs as one runs.tgz: the device returns only a few files a call), `left` (seconds of
-# the script's `limit` left since it sourced this) and `test_config MODULE NAME DIR` (DIR/config.json from a
-# test module's config constant).
+# What every session's device script shares (source it after setting `session` and `mode`): the environment, a log under
+# $OUT opened with the GPU and the date, `run NAME VERIFY-ARGS...` (one verify run, its output in $OUT/v_NAME.txt, its
+# verdict lines in the log), `run_json NAME VERIFY-ARGS...` (the whole result as JSON, its decode table and verdicts
+# rendered in the log), `run_issue13_list` (issue 13's ten deployments), `run_qwen3next_tp2 RUNNER` (Qwen3-Next tp 2 as
+# listed and with a float32 SSM state), `verify_gpu_test_files` (every tests/test_verify_*.py that needs CUDA),
+# `$state_tests` (the state-step GPU tests), `run_h200_list` (issue 13's whole list as JSON on an H200 rank),
+# `run_kernel_bench` (issue 14's table; carry .peers), `run_verify_tests` and `pack_runs` (the per-run outputs as one
+# runs.tgz: the device returns only a few files a call), `finish_call [SECONDS]` (the rest of a session call: the kernel
+# table, verify's tests, the nine, packed), `left` (seconds of the script's `limit` left since it sourced this) and
+# `test_config MODULE NAME DIR` (DIR/config.json from a test module's config constant).
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 export PYTHONPATH=$PWD PYTHONUNBUFFERED=1 HF_HUB_OFFLINE=1
 LOG=$OUT/${session}_$mode.txt
@@ -87,4 +87,20 @@ run_kernel_tests() {  # kernel_gpu_test_files within SECONDS (default 400), on f
   local workers=""; python3 -c "import xdist" 2>/dev/null && workers="-n 4 --dist loadfile"
   timeout "${1:-400}" python3 -m pytest -q -p no:cacheprovider -rfE $workers $(kernel_gpu_test_files) 2>&1 \
     | tail -8 | tee -a "$LOG"
+}
+finish_call() {  # the rest of a call after its first runs: on an H200 issue 14's table (carry .peers), then verify's
+  # tests; on an H100 verify's tests (within SECONDS, default 180), then the table; then the nine of issue 13's list
+  # an 80 GB rank holds with the time left, and the per-run outputs packed
+  if [ "$mode" = h200 ]; then
+    [ -d .peers ] && BENCH_LIMIT=200 run_kernel_bench
+    run_verify_tests $(( $(left) > 240 ? 200 : $(left) / 2 ))
+  else
+    run_verify_tests "${1:-180}"
+    [ -d .peers ] && BENCH_LIMIT=$(( $(left) > 300 ? 180 : $(left) / 2 )) run_kernel_bench
+  fi
+  export -f run_json run_issue13_list_80gb
+  export LOG OUT
+  [ "$(left)" -gt 30 ] && timeout "$(left)" bash -c 'run_issue13_list_80gb run_json'
+  echo "stopped at $(date -u)" | tee -a "$LOG"
+  pack_runs
 }

@@ -11,15 +11,4 @@ source "$(dirname "$0")/device_verify_lib.sh"
 limit=${2:-560}
 python3 -m pytest -q -p no:cacheprovider -rfE tests/test_nvrtc_arch_s70.py 2>&1 | tail -2 | tee -a "$LOG"
 [ "$mode" = h200 ] && run_json qwen3next Qwen/Qwen3-Next-80B-A3B-Thinking -c 8192 --tp 2
-if [ "$mode" = h200 ]; then
-  [ -d .peers ] && BENCH_LIMIT=200 run_kernel_bench
-  run_verify_tests $(( $(left) > 240 ? 200 : $(left) / 2 ))
-else
-  run_verify_tests 180
-  [ -d .peers ] && BENCH_LIMIT=$(( $(left) > 300 ? 180 : $(left) / 2 )) run_kernel_bench
-fi
-export -f run_json run_issue13_list_80gb
-export LOG OUT
-[ "$(left)" -gt 30 ] && timeout "$(left)" bash -c 'run_issue13_list_80gb run_json'
-echo "stopped at $(date -u)" | tee -a "$LOG"
-pack_runs
+finish_call 180

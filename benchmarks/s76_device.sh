@@ -10,16 +10,5 @@ set -u
 session=s76 mode=${1:-h200}
 source "$(dirname "$0")/device_verify_lib.sh"
 limit=${2:-560}
-if [ "$mode" = h200 ]; then
-  run_qwen3next_tp2 run_json
-  [ -d .peers ] && BENCH_LIMIT=200 run_kernel_bench
-  run_verify_tests $(( $(left) > 240 ? 200 : $(left) / 2 ))
-else
-  run_verify_tests 220
-  [ -d .peers ] && BENCH_LIMIT=$(( $(left) > 300 ? 180 : $(left) / 2 )) run_kernel_bench
-fi
-export -f run_json run_issue13_list_80gb
-export LOG OUT
-[ "$(left)" -gt 30 ] && timeout "$(left)" bash -c 'run_issue13_list_80gb run_json'
-echo "stopped at $(date -u)" | tee -a "$LOG"
-pack_runs
+[ "$mode" = h200 ] && run_qwen3next_tp2 run_json
+finish_call 220
