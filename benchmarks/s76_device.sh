@@ -7,7 +7,7 @@
 #   bash benchmarks/s76_device.sh h100 [LIMIT]   verify's GPU tests (session 75's merges touched engine rules and the
 #                                                speed model), issue 14's table (carry .peers), the nine with the rest
 set -u
-session=s76 mode=${1:-h200}
+session=${SESSION:-s76} mode=${1:-h200}
 source "$(dirname "$0")/device_verify_lib.sh"
 limit=${2:-560}
 [ "$mode" = h200 ] && run_qwen3next_tp2 run_json

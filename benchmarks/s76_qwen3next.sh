@@ -3,7 +3,7 @@
 # verify as JSON, as listed and with a float32 SSM state, within LIMIT seconds (default 200).
 #   bash benchmarks/s76_qwen3next.sh [LIMIT]
 set -u
-session=s76 mode=h200q
+session=${SESSION:-s76} mode=h200q
 source "$(dirname "$0")/device_verify_lib.sh"
 limit=${1:-200}
 run_qwen3next_tp2 run_json
