@@ -24,8 +24,9 @@ Added in s62 (each off unless asked):
   through estimate with one of FIELD_FLAGS (sweeps, old releases, small --max-num-batched-tokens, PP, auto).
 - --parity N: N deployments with random valid keys, through `check --file` and through estimate's flags: the
   numbers and the engine's figures must agree (parity_differences says what differs by design).
-- --contract: every bundled model x 7 engines x tp 1/2/8 x kv auto/fp8 through estimate --format json: design.md's
-  plan/engine/decode/prefill keys present, no NaN/Infinity, and runs over 0.5 s listed.
+- --contract: every bundled model x 7 engines x tp 1/2/8 (and pp 2 at tp 1) x kv auto/fp8 through estimate --format
+  json: design.md's plan/engine/decode/prefill keys present, README's `stages` (pp > 1 only: s77), no NaN/Infinity,
+  and runs over 0.5 s listed.
 
 Every run is in-process (kvplan.cli.main), stdout/stderr captured, under a 5 s alarm and a 6 GiB address-space
 limit. Counted: tracebacks (an exception escaping main, or exit 3: kvplan's own crash code), exit codes
@@ -649,10 +650,13 @@ PLAN_KEYS = ("context", "kv_dtype", "tp", "pp", "block_size", "tp_valid", "tp_er
 ENGINE_KEYS = ("name", "version", "available_kv_cache_bytes", "num_gpu_blocks", "gpu_kv_cache_tokens",
                "max_concurrency", "starts", "refusal", "log_lines")
 POINT_KEYS = ("batch", "itl_ms", "roofline_itl_ms", "tokens_per_s", "fits")
+# README "What the numbers mean": a plan with pp > 1 lists every stage (s77); a pp 1 plan has no `stages` key
+STAGE_KEYS = ("stage", "first_layer", "end_layer", "layers", "weights_bytes_per_gpu", "activation_bytes", "terms",
+              "kv_budget_bytes_per_gpu", "kv_blocks", "sets_capacity")
 
 
 def contract_gaps(plan: dict, engine: str) -> list:
-    gaps = [f"plan.{k}" for k in PLAN_KEYS if k not in plan]
+    gaps = [f"plan.{k}" for k in PLAN_KEYS if k not in plan] + stage_gaps(plan)
     if not plan.get("tp_valid"):
         return gaps
     if plan.get("max_concurrency_limited_by") not in ("memory", "max_num_seqs"):
@@ -671,30 +675,54 @@ def contract_gaps(plan: dict, engine: str) -> list:
     return gaps
 
 
+def stage_gaps(plan: dict) -> list:
+    """`stages`: absent at pp 1; at pp > 1 null where the plan is not valid, else one record a stage, in order, the
+    smallest budget the plan's, one stage setting capacity where any counted blocks."""
+    if plan.get("pp", 1) <= 1:
+        return ["plan.stages at pp 1"] if "stages" in plan else []
+    stages = plan.get("stages", "absent")
+    if not plan.get("tp_valid"):
+        return [] if stages is None else [f"plan.stages {stages!r} on an invalid plan"]
+    if not isinstance(stages, list) or len(stages) != plan["pp"]:
+        return [f"plan.stages is not {plan['pp']} stages"]
+    gaps = sorted({f"stages[].{k}" for s in stages for k in STAGE_KEYS if k not in s})
+    if gaps:
+        return gaps
+    if [s["stage"] for s in stages] != list(range(plan["pp"])):
+        gaps.append("stages out of order")
+    if min(s["kv_budget_bytes_per_gpu"] for s in stages) != plan.get("kv_budget_bytes_per_gpu"):
+        gaps.append("no stage has the plan's kv_budget_bytes_per_gpu")
+    counted = any(s["kv_blocks"] is not None for s in stages)
+    if sum(bool(s["sets_capacity"]) for s in stages) != (1 if counted else 0):
+        gaps.append("not one stage sets capacity")
+    return gaps
+
+
 def contract_family(models: list, tally: Tally) -> None:
     for model in models:
         for engine in ("vllm", "vllm==0.10.2", "vllm==0.15.0", "vllm==0.20.0", "vllm==0.28.0", "vllm==0.34.0", "none"):
-            for tp in ("1", "2", "8"):
+            # (tp, pp): pp 2 at tp 1 for the `stages` list
+            for tp, pp in (("1", "1"), ("2", "1"), ("8", "1"), ("1", "2")):
                 for kv in ("auto", "fp8"):
                     args = ["estimate", model, "--engine", engine, "-tp", tp, "--kv-cache-dtype", kv,
-                            "--format", "json"]
+                            "--format", "json"] + (["-pp", pp] if pp != "1" else [])
                     started = time.monotonic()
                     code, out, err = captured(args)
                     tally.counts["runs"] += 1
                     if time.monotonic() - started > 0.5:
-                        tally.bad("runs over 0.5 s (not failures)", " ".join(args[1:8]))
+                        tally.bad("runs over 0.5 s (not failures)", " ".join(args[1:]))
                     if code != 0:
                         if code != 2 or len(err.strip().splitlines()) != 1:
                             tally.bad("traceback" if code == 3 else "exit code outside the contract",
-                                      f"{args[1:8]} exit {code}: {err[:200]}")
+                                      f"{args[1:]} exit {code}: {err[:200]}")
                         continue
                     data = json.loads(out, parse_constant=lambda c: (_ for _ in ()).throw(ValueError(c)))
                     why = nonsense(data)
                     if why:
-                        tally.bad("nonsense output", f"{args[1:8]}: {why}")
+                        tally.bad("nonsense output", f"{args[1:]}: {why}")
                     for plan in data["plans"]:
                         for gap in contract_gaps(plan, engine):
-                            tally.bad("JSON contract gap", f"{args[1:8]}: {gap}")
+                            tally.bad("JSON contract gap", f"{args[1:]}: {gap}")
 
 
 # ---- the Hub -------------------------------------------------------------------------------------------------

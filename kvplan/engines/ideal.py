@@ -28,6 +28,10 @@ class EngineResult:
     kv_blocks: int
     kv_capacity_tokens: int
     block_size: int
+    # each pipeline stage's own blocks, in stage order (None: a stage holding no KV layer; (): none counted), and the
+    # stage whose figures set the plan's capacity (None: none counted)
+    stage_blocks: tuple = ()
+    capacity_stage: Optional[int] = None
 
 
 class IdealEngine:
@@ -72,13 +76,14 @@ class IdealEngine:
                  block_size: int, max_num_seqs: Optional[int] = None, **_) -> EngineResult:
         """Per stage: budget // bytes per sequence; the tightest stage sets the plan."""
         numbers = [capacity(s, tp, precision, context, block_size, b) for s, b in zip(stage_specs, budgets)]
-        tight = min(numbers, key=lambda n: n.max_concurrency)
-        most = tight.max_concurrency
+        tight = min(range(len(numbers)), key=lambda i: numbers[i].max_concurrency)
+        most = numbers[tight].max_concurrency
         limited = "memory"
         if max_num_seqs is not None and most > max_num_seqs:
             most, limited = max_num_seqs, "max_num_seqs"
         return EngineResult(None, most, limited, min(n.kv_blocks for n in numbers),
-                            min(n.kv_capacity_tokens for n in numbers), block_size)
+                            min(n.kv_capacity_tokens for n in numbers), block_size,
+                            tuple(n.kv_blocks for n in numbers), tight)
 
 
 def _headless(budget, spec, tp: int, stage):

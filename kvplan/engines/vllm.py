@@ -485,6 +485,11 @@ class Startup:
     max_concurrency: int  # resident sequences, capped by max_num_seqs
     limited_by: str  # memory | max_num_seqs
     block_size: int = 0  # the attention block the pages were sized at (figures.block_size: vLLM's final one)
+    # each pipeline worker's own block count before the smallest is taken, in stage order (None: a stage with no KV
+    # layer); () where none was counted (a refusal before the memory): get_kv_cache_configs sizes one config a worker
+    # on its own profiled memory (kv_cache_utils.py 0.32.0:2649-2660, the memory from executor/abstract.py :162-163)
+    # and gives every worker the smallest count (:2662-2679)
+    stage_blocks: tuple = ()
 
 
 def start(spec, *, tp: int, precision, settings: Settings, available: list, stages: Optional[list] = None,
@@ -621,7 +626,8 @@ def start(spec, *, tp: int, precision, settings: Settings, available: list, stag
             lines += size
         return Startup(replace(_figures(version, min(available), num_blocks, None, None, refusal, lines, bs, groups,
                                         per_request, 0, settings, cache), **overridden, virtual_engines=engines,
-                               watermark_blocks=watermark, fewest_blocks=fewest), 0, "memory")
+                               watermark_blocks=watermark, fewest_blocks=fewest), 0, "memory",
+                       stage_blocks=_stage_counts(counted, len(stages)))
     if measured:  # extensible_kv_cache.py:536-540, each worker once it commits the agreed count
         committed = committed_bytes(num_blocks, _segment_strides(spec, groups, stages[0]), measured[0].granule_bytes)
         lines.append(f"Extended KV cache to {num_blocks} blocks ({committed / 2**30:.2f} GiB).")
@@ -638,7 +644,14 @@ def start(spec, *, tp: int, precision, settings: Settings, available: list, stag
                       watermark_blocks=watermark, fewest_blocks=fewest, admission_blocks=need)
     # chunked layers full again before a chunk ends; each virtual engine caps its own share at max_num_seqs
     capped, _, over = v0_resident(lambda pool: held_by(pool, one.decoding), num_blocks, engines, settings.max_num_seqs)
-    return Startup(figures, capped, "max_num_seqs" if over else "memory", bs)
+    return Startup(figures, capped, "max_num_seqs" if over else "memory", bs, _stage_counts(counted, len(stages)))
+
+
+def _stage_counts(counted: list, stages: int) -> tuple:
+    """start()'s (stage, its own count) pairs as one count a stage, in order (None: a stage it counted none on); a
+    budget below nothing counts 0 blocks, as start()'s num_blocks does (vLLM refuses there: no memory for the cache)."""
+    counts = dict(counted)
+    return tuple(None if index not in counts else max(counts[index], 0) for index in range(stages))
 
 
 def attention_free_start(version: str, available: list, bs: int, settings: Settings, cache: str, lines: list,

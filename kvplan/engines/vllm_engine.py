@@ -381,7 +381,8 @@ class VllmEngine:
             kv_dtype = "auto" if asked_auto else (getattr(precision, "spelling", "") or "auto")
             f = replace(f, refusal=self._lora_off_remedy(spec, f.refusal, kv_dtype, context, block_size, tp, gpu))
         return EngineResult(f, result.max_concurrency, result.limited_by, f.num_gpu_blocks,
-                            f.gpu_kv_cache_tokens or 0, result.block_size or f.block_size)
+                            f.gpu_kv_cache_tokens or 0, result.block_size or f.block_size, result.stage_blocks,
+                            fewest_blocks_stage(result.stage_blocks, budgets))
 
     def _speculative_lora_refusal(self, settings, gpu, given_seqs: bool):
         """With LoRA, a speculative config's drafts past the batched tokens (vllm_lora.speculative_refusal); its
@@ -603,3 +604,10 @@ def nearest_block_sizes(choices: tuple, asked: int) -> tuple:
 
 def _with_memory(gpu, memory: int):
     return replace(gpu, memory_bytes=memory)
+
+
+def fewest_blocks_stage(counts: tuple, budgets: list) -> Optional[int]:
+    """The pipeline stage whose own block count every worker takes (the smallest: vllm.Startup.stage_blocks), the
+    one with the smaller KV budget among equal counts; None where no stage counted blocks."""
+    counted = [(count, budgets[i], i) for i, count in enumerate(counts) if count is not None]
+    return min(counted)[2] if counted else None

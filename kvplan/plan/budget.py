@@ -69,11 +69,15 @@ class Budget:
         """The weights alone take all the GPU memory the engine may use (nothing else can fit beside them)."""
         return self.source == "gpu" and self.weights_bytes_per_gpu >= self.usable_bytes
 
+    def terms_dict(self, spell: Callable[[str], str] = str) -> list:
+        """The terms as JSON, each source's engine flags written as `spell` writes their fields (to_dict)."""
+        return [dict(asdict(t), source=_flags_spelled(t.source, spell)) for t in self.terms]
+
     def to_dict(self, spell: Callable[[str], str] = str) -> dict:
         """The budget as JSON, the engine flags its terms' sources name ("--enforce-eager sets ...") written as
         `spell` writes their fields (the Python API: enforce_eager)."""
         data = asdict(self)
-        data["terms"] = [dict(asdict(t), source=_flags_spelled(t.source, spell)) for t in self.terms]
+        data["terms"] = self.terms_dict(spell)
         if self.measured is None:  # a key of 0.34's sizing only: older plans' JSON stays as it was
             del data["measured"]
         return data

@@ -37,6 +37,7 @@ from .longest import longest_fitting, page_cycles
 from .prefill import Prefill, prefill
 from .sharding import MoeLayout, Sharding, pipeline_refusal, pp_stages, shard, stage_cache_layers
 from .speed import Decode, decode
+from .stages import pipeline_stages
 from .work import MLA_DECODE_QUERY_LEN
 
 DEFAULT_BLOCK_SIZE = 16
@@ -106,6 +107,9 @@ class Plan:
     # vLLM's --prefill-context-parallel-size (engines/vllm_pcp.py; None: 1): in the JSON as `pcp` after `pp` (and
     # `dcp`), only where -pcp was given above 1; the GPUs it takes are tp x pp x pcp, the per-GPU figures pcp 1's
     pcp: Optional[int] = None
+    # every pipeline stage's budget and blocks (plan/stages.py PipelineStage), in stage order; () at pp 1 or where no
+    # stage was budgeted: in the JSON as `stages` last, only where pp > 1 (null where the pipeline is not laid out)
+    stages: tuple = ()
 
     @property
     def fits_with(self) -> tuple:
@@ -190,6 +194,9 @@ class Plan:
                             "not estimated under -pcp") if self.pcp else
                 "TP-equivalent (DP / EP not modelled in time to first token)"}
         data["runner"] = data.pop("runner")  # last: the CSV's earlier columns keep their places
+        del data["stages"]
+        if self.pp > 1:  # after runner: a pp 1 plan's JSON keeps its keys
+            data["stages"] = [s.to_dict(spell) for s in self.stages] if self.stages else None
         return _with_dcp(data, data.pop("dcp"), data.pop("dcp_interleave"), data.pop("pcp"),
                          data.pop("dcp_comm_backend"), data.pop("dcp_q_replicate"))
 
@@ -504,7 +511,8 @@ def plan(spec: ModelSpec, *, context: int, kv_dtype: str, tp: int, budget_for: C
                       kv_capacity_tokens=result.kv_capacity_tokens, max_concurrency=result.max_concurrency)
     return Plan(**common, block_size=result.block_size, kv_heads_per_gpu=sharding.served_kv_heads_per_gpu, **arithmetic,
                 max_concurrency_limited_by=result.limited_by, fits=fits, fitting_options=options, engine=figures,
-                decode=steps, prefill=prompt, reach=reach)
+                decode=steps, prefill=prompt, reach=reach,
+                stages=pipeline_stages(stages, budgets, result.stage_blocks, result.capacity_stage))
 
 
 def pcp_layout(model, spec: ModelSpec, tp: int) -> MoeLayout:

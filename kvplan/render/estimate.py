@@ -12,6 +12,7 @@ from typing import Optional
 from ..model.vision import UNCOUNTED_TOWER
 from ..plan.plan import KEEPS_ROOM, Plan, no_prompt_words, options_in_words
 from ..plan.sharding import pipeline_refusal
+from ..plan.stages import differs
 from .text import Column, fitted_table, prompt_words, size
 
 
@@ -206,6 +207,28 @@ def budget_lines(plans: list, spell=str) -> list:
             dtypes = "/".join(dict.fromkeys(p.kv_dtype for p in group))
             named = f"(tp {tp}, {dtypes}" if len(engines) > 1 else f"(tp {tp}"
             lines.append(budget_line(group[0], spell).replace(f"(tp {tp}", named, 1) + ".")
+    return lines
+
+
+def stage_lines(plans: list) -> list:
+    """Where a pipeline's stages differ, a line a TP degree (of its first plan, as budget_lines): the stage whose
+    blocks set the capacity, then the other stages' KV budgets (plan/stages.py); none at pp 1."""
+    lines, said = [], set()
+    for p in plans:
+        if p.tp in said or not differs(p.stages):
+            continue
+        said.add(p.tp)
+        tight = next((s for s in p.stages if s.sets_capacity), None)
+        others = ", ".join(f"stage {s.stage} {size(s.budget.kv_budget_bytes_per_gpu)}" for s in p.stages
+                           if s is not tight)
+        if tight is None:  # no stage counted blocks (refused before the memory)
+            lines.append(f"Pipeline stages (tp {p.tp}): KV budgets {others}.")
+            continue
+        blocks = f", {tight.kv_blocks:,} blocks" if tight.kv_blocks is not None else ""
+        # a stage of more layers has the larger block: the fewest blocks need not be the smallest budget
+        why = f" of {tight.end_layer - tight.first_layer} layers" if tight.stage != p.budget.stage else ""
+        lines.append(f"Pipeline stages (tp {p.tp}): stage {tight.stage}{why} sets capacity "
+                     f"({size(tight.budget.kv_budget_bytes_per_gpu)}{blocks}); {others}.")
     return lines
 
 
@@ -517,6 +540,7 @@ def footnotes(result, plans: list, spell=str) -> list:
     if spec.draft is not None:
         lines.append(drafter_line(replace(spec, draft=drafter), spell))
     lines += budget_lines(plans, spell)
+    lines += stage_lines(plans)
     lines += [f"[yellow]{note}.[/yellow]" for note in getattr(result, "notes", ())]
     lines += v0_notes(plans)
     dtypes = {p.kv_dtype: dtype_scheme(p) for p in plans}
