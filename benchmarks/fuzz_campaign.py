@@ -677,7 +677,7 @@ def contract_gaps(plan: dict, engine: str) -> list:
 
 def stage_gaps(plan: dict) -> list:
     """`stages`: absent at pp 1; at pp > 1 null where the plan is not valid, else one record a stage, in order, the
-    smallest budget the plan's, one stage setting capacity where any counted blocks."""
+    one stage setting capacity where any counted blocks and its budget the plan's (else the smallest)."""
     if plan.get("pp", 1) <= 1:
         return ["plan.stages at pp 1"] if "stages" in plan else []
     stages = plan.get("stages", "absent")
@@ -690,11 +690,13 @@ def stage_gaps(plan: dict) -> list:
         return gaps
     if [s["stage"] for s in stages] != list(range(plan["pp"])):
         gaps.append("stages out of order")
-    if min(s["kv_budget_bytes_per_gpu"] for s in stages) != plan.get("kv_budget_bytes_per_gpu"):
-        gaps.append("no stage has the plan's kv_budget_bytes_per_gpu")
     counted = any(s["kv_blocks"] is not None for s in stages)
     if sum(bool(s["sets_capacity"]) for s in stages) != (1 if counted else 0):
-        gaps.append("not one stage sets capacity")
+        return gaps + ["not one stage sets capacity"]
+    tight = [s["kv_budget_bytes_per_gpu"] for s in stages if s["sets_capacity"]] or \
+        [min(s["kv_budget_bytes_per_gpu"] for s in stages)]
+    if tight[0] != plan.get("kv_budget_bytes_per_gpu"):
+        gaps.append("the plan's kv_budget_bytes_per_gpu is not its capacity stage's")
     return gaps
 
 

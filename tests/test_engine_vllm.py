@@ -251,13 +251,23 @@ def test_pp_stages_size_their_own_pools(write_config):
 
 def test_pp_budget_per_stage_has_its_own_weights():
     """Without --kv-budget each stage is budgeted with its own weights (embeddings first, LM head last) and the
-    plan reports the tightest stage."""
+    plan reports the stage whose own blocks every worker takes."""
     # 32 layers over 3 stages (11/11/10): the embedding on the first, the LM head and the sampler on the last, so
     # each stage logs its own figure (70B over 2 stages would not: 40/40 layers, embedding = LM head bytes)
     (row,) = estimate("meta-llama/Llama-3.1-8B-Instruct", "--gpu", "h100", "-pp", "3")
     lines = [line for line in row["engine"]["log_lines"] if line.startswith("Available KV cache memory")]
-    assert len(set(lines)) == 3 and row["budget"]["stage"] in (0, 1, 2)
-    assert row["engine"]["available_kv_cache_bytes"] == row["kv_budget_bytes_per_gpu"]
+    assert len(set(lines)) == 3
+    budgets = [s["kv_budget_bytes_per_gpu"] for s in row["stages"]]
+    # the engine's figure is the smallest worker's memory; the blocks are the fewest any worker counts at its own
+    # page: 16 tokens x 8 KV heads x 128 x (K, V) x 2 B = 65,536 B a layer, 11 / 11 / 10 layers a stage
+    assert row["engine"]["available_kv_cache_bytes"] == min(budgets)
+    own = [b // (n * 65536) for b, n in zip(budgets, (11, 11, 10))]
+    assert row["kv_blocks"] == min(own)
+    # the plan's budget and bytes a token are that stage's, so its KV memory and its tokens agree (stage 2 has the
+    # smallest budget but 10 layers: more blocks than stage 0's 11)
+    tight = own.index(min(own))
+    assert row["budget"]["stage"] == tight == 0 and row["kv_budget_bytes_per_gpu"] == budgets[tight]
+    assert row["kv_bytes_per_token_per_gpu"] == 11 * 65536 // 16
 
 
 # ---- bad input ---------------------------------------------------------------------------------------------------

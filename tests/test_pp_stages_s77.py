@@ -2,8 +2,8 @@
 
 vLLM sizes one KV cache a worker: each profiles its own memory and counts its own blocks (get_kv_cache_configs,
 v1/core/kv_cache_utils.py 0.32.0:2649-2660, the memory from executor/abstract.py :162-163, one figure a worker), then
-every worker takes the smallest count (:2662-2679). The plan's top-level figures are the tightest stage's; `stages`
-says what each holds.
+every worker takes the smallest count (:2662-2679). The plan's top-level figures are that stage's; `stages` says
+what each holds.
 
 Hand arithmetic, Llama-3.1-8B (hidden 4,096, intermediate 14,336, 32 heads, 8 KV heads, head_dim 128, vocab 128,256,
 32 layers, untied LM head, bf16) on an H100, vLLM 0.32.0 (pinned), max len 131,072, max_num_batched_tokens 8,192,
@@ -31,7 +31,7 @@ max_num_seqs 1,024:
 - One block, 16 tokens of K and V: 16 x 2 x 8 x 128 x 2 B = 65,536 B a layer; stage 0 and 1: 11 x 65,536 =
   720,896 B, stage 2: 10 x 65,536 = 655,360 B. Stage 0 has 0.98 GB less than stage 1 at the same block, and stage 2
   only 0.21 GB less than stage 0 at a block 10 % smaller: stage 0 has the fewest blocks and sets capacity, not stage
-  2 (the smallest budget, which the top-level budget reports).
+  2 (the smallest budget, the engine's available_kv_cache_bytes); the top-level budget is stage 0's.
 """
 
 import json
@@ -89,10 +89,10 @@ def test_uneven_split_every_stage():
         assert s["kv_budget_bytes_per_gpu"] == _term(s, "memory") - sum(
             t["bytes"] for t in s["terms"] if t["name"] != "memory")
         assert s["activation_bytes"] == _term(s, "profile_peak")
-    # the tightest stage's budget is the plan's, and the top-level budget says which stage it is
-    assert plan["kv_budget_bytes_per_gpu"] == min(budgets) == budgets[2]
-    assert plan["budget"]["stage"] == 2
-    assert plan["engine"]["available_kv_cache_bytes"] == budgets[2]
+    # the engine's figure is the smallest worker's memory (stage 2's); the plan's budget is the capacity stage's
+    # (below: stage 0, whose 11 layers make the larger block), so its KV memory and its tokens are one stage's
+    assert plan["engine"]["available_kv_cache_bytes"] == min(budgets) == budgets[2]
+    assert plan["kv_budget_bytes_per_gpu"] == budgets[0] and plan["budget"]["stage"] == 0
     # each stage's own count at its own block; every worker takes the smallest, stage 0's
     blocks = [b // (s["layers"] * BLOCK_LAYER) for s, b in zip(stages, budgets)]
     assert [s["kv_blocks"] for s in stages] == blocks
@@ -108,11 +108,11 @@ def test_ideal_pool_every_stage():
     stages = plan["stages"]
     assert [s["weights_bytes_per_gpu"] for s in stages] == [11 * LAYER + EMBED, 11 * LAYER, 10 * LAYER + EMBED]
     budgets = [s["kv_budget_bytes_per_gpu"] for s in stages]
-    assert plan["kv_budget_bytes_per_gpu"] == min(budgets)
     blocks = [b // (s["layers"] * BLOCK_LAYER) for s, b in zip(stages, budgets)]
     assert [s["kv_blocks"] for s in stages] == blocks
     fewest = blocks.index(min(blocks))
     assert [s["sets_capacity"] for s in stages] == [i == fewest for i in range(3)]
+    assert plan["kv_budget_bytes_per_gpu"] == budgets[fewest]
     assert plan["kv_blocks"] == min(blocks)
 
 
@@ -158,7 +158,7 @@ def test_table_line():
     r = run_kvplan("estimate", LLAMA, "-pp", "3", "--gpu", "H100", env={"COLUMNS": "200"})
     assert r.returncode == 0, r.stderr
     (line,) = [x for x in r.stdout.splitlines() if x.startswith("Pipeline stages")]
-    assert line.startswith("Pipeline stages (tp 1): stage 0 of 11 layers sets capacity (")
+    assert line.startswith("Pipeline stages (tp 1): stage 0 sets capacity (")
     assert "blocks); stage 1 " in line and ", stage 2 " in line
     one = run_kvplan("estimate", LLAMA, "--gpu", "H100", env={"COLUMNS": "200"})
     assert one.returncode == 0 and "Pipeline stages" not in one.stdout

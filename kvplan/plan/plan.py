@@ -9,8 +9,8 @@ running server keeps resident, capped by max_num_seqs (`max_concurrency_limited_
 are the ideal pool: budget // bytes per sequence, and `engine` is None.
 
 Pipeline parallel: each stage holds its own layers (get_pp_indices) and has its own budget (its weights); the
-per-GPU arithmetic fields describe the stage holding the most cache per token, kv_budget_bytes_per_gpu the
-smallest stage budget, and capacity comes from the tightest stage.
+engine takes the fewest blocks any stage counts, and the plan's budget and per-GPU arithmetic fields are that
+stage's (`stages` lists every one: plan/stages.py).
 
 Nodes: the remedies keep a TP group within the GPUs of one node (Reach) and put pipeline stages across nodes; the node
 is the catalog's (GPU.node_gpus) or the user's (--gpus-per-node, gpus_per_node: GPU.node_given), reported as
@@ -449,8 +449,15 @@ def plan(spec: ModelSpec, *, context: int, kv_dtype: str, tp: int, budget_for: C
                             budgets=amounts, block_size=block_size, gpu=engine_gpu, pp=pp, max_num_seqs=max_num_seqs,
                             max_num_batched_tokens=max_num_batched_tokens,
                             measured=[b.measured for b in budgets] if budget.measured else None)
-    # arithmetic of the stage with the most cache per token, at the engine's block size
-    widest = max(stage_specs, key=lambda s: token_bytes(s, tp, kept))
+    if result.capacity_stage is not None and len(budgets) > 1:
+        # the stage whose own blocks every worker takes sets the plan's figures: its budget and its cache a token
+        # (an uneven split's stage of more layers has the larger block, so the fewest blocks need not be the
+        # smallest budget: Llama-3.1-8B -pp 3 on 11/11/10 layers, plan/stages.py)
+        budget = budgets[result.capacity_stage]
+        common.update(kv_budget_bytes_per_gpu=budget.kv_budget_bytes_per_gpu, budget=budget)
+        widest = stage_specs[result.capacity_stage]
+    else:  # arithmetic of the stage with the most cache per token, at the engine's block size
+        widest = max(stage_specs, key=lambda s: token_bytes(s, tp, kept))
     # under -dcp D a GPU keeps a request's every D-th token: its share of the sequence (dcp above)
     share = -(-context // dcp)
     numbers = capacity(widest, tp, kept, share, result.block_size, budget.kv_budget_bytes_per_gpu)

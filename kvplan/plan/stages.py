@@ -3,7 +3,7 @@
 vLLM sizes one KV cache a worker: each profiles its own memory (its layers' weights; the embeddings on stage 0, the
 LM head and the sampler's profile pass on the last, a later stage's hidden-state inputs) and counts its own blocks
 at its own page (its layers), then every worker takes the smallest count (vllm.Startup.stage_blocks). The plan's
-top-level figures are the tightest stage's; this says what each stage holds, from the budgets and counts plan() and
+top-level figures are that stage's; this says what each stage holds, from the budgets and counts plan() and
 the engine model already made (nothing is reckoned here)."""
 
 from __future__ import annotations

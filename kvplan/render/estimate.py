@@ -225,9 +225,7 @@ def stage_lines(plans: list) -> list:
             lines.append(f"Pipeline stages (tp {p.tp}): KV budgets {others}.")
             continue
         blocks = f", {tight.kv_blocks:,} blocks" if tight.kv_blocks is not None else ""
-        # a stage of more layers has the larger block: the fewest blocks need not be the smallest budget
-        why = f" of {tight.end_layer - tight.first_layer} layers" if tight.stage != p.budget.stage else ""
-        lines.append(f"Pipeline stages (tp {p.tp}): stage {tight.stage}{why} sets capacity "
+        lines.append(f"Pipeline stages (tp {p.tp}): stage {tight.stage} sets capacity "
                      f"({size(tight.budget.kv_budget_bytes_per_gpu)}{blocks}); {others}.")
     return lines
 
