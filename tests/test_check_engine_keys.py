@@ -242,7 +242,7 @@ def test_with_a_file_the_flags_are_refused(tmp_path):
 def test_the_row_gains_a_key_only_when_set_and_the_csv_has_every_column(tmp_path):
     path = _write(tmp_path, f"  - name: plain\n    model: {LLAMA_8B}\n    tp: 1\n    context: 8192\n"
                             f"  - name: set\n    model: {LLAMA_8B}\n    tp: 1\n    context: 8192\n"
-                            f"    quantization: FP8\n    dtype: bfloat16\n    max_num_seqs: 32\n"
+                            f"    quantization: fp8\n    dtype: bfloat16\n    max_num_seqs: 32\n"  # FP8: refused (s77)
                             f"    max_num_batched_tokens: 4K\n    pp_layer_partition: [32]\n    gpu_memory: 80GiB\n")
     rows = _check_file(path)[1]
     assert not set(NEW_KEYS) & set(rows["plain"])

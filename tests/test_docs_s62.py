@@ -236,7 +236,10 @@ def test_every_flag_the_pages_name_is_a_flag_of_kvplan():
     ours = {"--version", "--help", "--install-completion", "--show-completion"}
     for command in click_command().commands.values():
         ours |= {o for p in command.params for o in getattr(p, "opts", []) + getattr(p, "secondary_opts", [])}
+    from kvplan.cli.flags import LATER_SPELLINGS
     from kvplan.cli.flags import VLLM_SERVER_FLAGS  # vLLM's serve flags kvplan names as changing no plan
+
+    ours |= set(LATER_SPELLINGS)  # vLLM's later spellings, read as the flags themselves (app._read_later_spellings)
 
     others = {"--index-url", "--dist", "--ordered-pages", "--walks", "--enable-prompt-embeds", "--task",
               *VLLM_SERVER_FLAGS}

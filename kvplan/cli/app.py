@@ -32,7 +32,7 @@ from .flags import (CAPTURE_SIZES_HELP, MAX_CAPTURE_HELP, PCP_HELP,  # noqa: I00
                     MAX_NUM_SEQS_HELP,
                     PP_PARTITION_HELP, QUANTIZATION_HELP, REVISION_HELP,
                     VERIFY_ENFORCE_EAGER_HELP, VERIFY_FORMAT_HELP, VERIFY_GRAPHS, VERIFY_MAMBA_DTYPE, VERIFY_WINDOW,
-                    _complete_gpu, _complete_kv_dtype, _complete_model, flag, typed)
+                    _complete_gpu, _complete_kv_dtype, _complete_model, flag, typed, typed_spelling, LATER_SPELLINGS)
 
 app = typer.Typer(
     add_completion=True,
@@ -56,7 +56,25 @@ def click_command():
     command = typer.main.get_command(app)
     for name in ("estimate", "check", "verify"):
         _refuse_loose_capture_sizes(command.commands[name])
+        _read_later_spellings(command.commands[name])
     return command
+
+
+def _read_later_spellings(command) -> None:
+    """Have `command` read vLLM's later spellings of its flags as the flags themselves (flags.LATER_SPELLINGS); the
+    run's typed_args keep them as typed, for errors and the release check (refuse_later_spellings)."""
+    parse = command.parse_args
+
+    def parse_args(ctx, args):
+        cut = args.index("--") if "--" in args else len(args)
+        return parse(ctx, [_respelled(arg) for arg in args[:cut]] + list(args[cut:]))
+
+    command.parse_args = parse_args
+
+
+def _respelled(arg: str) -> str:
+    name, equals, value = arg.partition("=")
+    return LATER_SPELLINGS.get(name, name) + equals + value if name in LATER_SPELLINGS else arg
 
 
 def _refuse_loose_capture_sizes(command) -> None:
@@ -73,6 +91,15 @@ def _refuse_loose_capture_sizes(command) -> None:
         return parse(ctx, args)
 
     command.parse_args = parse_args
+
+
+def refuse_later_spellings(engine) -> None:
+    """A vLLM flag typed as a release newer than `engine`'s first spells it (engines/vllm_engine.py SPELLING_SINCE:
+    that release's `vllm serve` stops on it), anywhere in the run's flags."""
+    from ..engines.vllm_engine import SPELLING_SINCE, refuse_spelling
+
+    for spelling in SPELLING_SINCE:
+        refuse_spelling(typed_spelling((spelling,)), engine)
 
 
 class ReaderLeft(Exception):
@@ -201,7 +228,8 @@ MAMBA_SSM_CACHE_DTYPE = typer.Option(None, "--mamba-ssm-cache-dtype", help=MAMBA
 DISABLE_SLIDING_WINDOW = typer.Option(False, "--disable-sliding-window", help=DISABLE_SLIDING_WINDOW_HELP)
 # two plain flags, not typer's on/off pair, whose second column would squeeze every option name at 80 columns
 PREFIX_CACHING = typer.Option(False, "--enable-prefix-caching", help=PREFIX_CACHING_HELP)
-NO_PREFIX_CACHING = typer.Option(False, "--no-enable-prefix-caching", help="As vLLM's --no-enable-prefix-caching: "
+NO_PREFIX_CACHING = typer.Option(False, "--no-enable-prefix-caching",
+                                 help="As vLLM's --no-enable-prefix-caching (--disable-prefix-caching from vLLM 0.33): "
                                  "prefix caching off (see --enable-prefix-caching).")
 MAMBA_BLOCK_SIZE = typer.Option(None, "--mamba-block-size", show_default=False, help=MAMBA_BLOCK_SIZE_HELP)
 # the other flags that change capacity, declared once for estimate and check
@@ -347,6 +375,7 @@ def estimate(
 
         partition = None if pp_partition is None else layer_partition(pp_partition)  # '' is refused, not unset
         batched = None if max_num_batched_tokens is None else batched_tokens(max_num_batched_tokens)
+    refuse_later_spellings(engine)  # --disable-prefix-caching before vLLM 0.33, ...
     check_tp(dcp_size(dcp), _list(tp, "tp"))  # -dcp dividing every TP degree asked
     pcp_size(pcp)  # -pcp: a whole number (bad input before the Hub is asked)
     with hub_deadline(hub_timeout):
@@ -552,6 +581,7 @@ def check(
             show(run.suggest(models[0], revision), fmt)
         return 0
     else:
+        refuse_later_spellings(engine)  # --disable-prefix-caching before vLLM 0.33, ...
         deployments = model_deployments(models[0], tps or [], **options)
     with hub_deadline(hub_timeout):
         result = run.check(deployments, spell=str if files else flag)
@@ -616,6 +646,7 @@ def verify(
     from ..engines.vllm_dcp import dcp_size
 
     fmt = check_format(fmt, VerifyResult.formats)
+    refuse_later_spellings(engine)  # --disable-prefix-caching before vLLM 0.33, ...
     if dcp_size(dcp):  # one rank's cache on one GPU: no DCP group to shard a request over
         raise FieldError("dcp", "is not measured by verify (it runs one GPU's ranks, no decode-context-parallel "
                                 "group); leave it out or at 1, and plan it with kvplan estimate.")

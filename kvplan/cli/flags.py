@@ -41,15 +41,22 @@ FLAGS = {
 ALIASES = {
     "tp": ("-tp", "--tensor-parallel-size", "--tp"), "pp": ("-pp", "--pipeline-parallel-size", "--pp"),
     "context": ("--max-model-len", "--context", "-c"), "kv_dtype": ("--kv-cache-dtype", "--kv-dtype"),
-    "kv_budget": ("--kv-cache-memory-bytes", "--kv-budget"), "gpu_util": ("--gpu-memory-utilization", "--gpu-util"),
+    "kv_budget": ("--kv-cache-memory-bytes", "--kv-budget"),
+    "gpu_util": ("--gpu-memory-utilization", "--gpu-util", "--device-memory-utilization"),
     "dp": ("-dp", "--data-parallel-size", "--dp"), "dcp": ("-dcp", "--decode-context-parallel-size", "--dcp"),
     "dcp_interleave": ("--cp-kv-cache-interleave-size", "--dcp-kv-cache-interleave-size"),
     "pcp": ("-pcp", "--prefill-context-parallel-size", "--pcp"),
     "enable_expert_parallel": ("--enable-expert-parallel", "-ep"),
     "quantization": ("--quantization", "-q"),
-    "enable_prefix_caching": ("--enable-prefix-caching", "--no-enable-prefix-caching"),
+    "enable_prefix_caching": ("--enable-prefix-caching", "--no-enable-prefix-caching",
+                              "--disable-prefix-caching"),
     "dcp_q_replicate": ("--dcp-q-replicate", "--no-dcp-q-replicate"),
 }
+# vLLM's later spellings of a flag (engines/vllm_engine.py SPELLING_SINCE says from which release), read as the flag
+# itself (app._read_later_spellings) rather than declared: a third name would squeeze --help's option column at 80
+# columns; each flag's help names them
+LATER_SPELLINGS = {"--device-memory-utilization": "--gpu-memory-utilization",
+                   "--disable-prefix-caching": "--no-enable-prefix-caching"}
 typed_args: list = []  # this run's arguments (set by run.main)
 # vLLM's serve flags that change nothing kvplan plans (no memory, capacity or speed: the HTTP server, logging, the
 # chat template and tool parsers, remote code, the seed), so a `vllm serve` line pasted whole is told what to drop:
@@ -106,7 +113,7 @@ KV_DTYPE_HELP = ("KV-cache dtype, vLLM's values: auto (the model's dtype, or the
 KV_BUDGET_HELP = ("KV-cache bytes per GPU; replaces the GPU budget, as vLLM 0.10.2+ (older releases have no such "
                   "flag). 10G = 10 GiB, 10g = 10^10 (vLLM's rule), or 10GiB / 80GB.")
 GPU_UTIL_HELP = ("Fraction of GPU memory the engine may use (default: the engine's, 0.92 for vLLM 0.32, 1.0 for 0.34's "
-                 "extensible KV cache).")
+                 "extensible KV cache); --device-memory-utilization is vLLM 0.31+'s other spelling.")
 # the engine flags that change its budget (engines.EngineFlags), for estimate and check alike
 ENFORCE_EAGER_HELP = ("As vLLM's --enforce-eager: no CUDA graphs, so vLLM 0.20+ reserves no graph memory (decode "
                       "times still assume graphs).")
@@ -239,8 +246,8 @@ DEFAULT_GPU_HELP = "GPU from `kvplan gpus` (nvidia-smi's name or an alias); defa
 
 def _in_typed_case(names, incomplete: str) -> list:
     """`names` that start with `incomplete` in any case, each spelled so that it starts with `incomplete` as typed:
-    typer keeps only completions that do (typer/core.py compat_autocompletion), while --gpu, --kv-cache-dtype and a
-    bundled id take any case. `h1` completes to h100-80gb-sxm, `H1` to H100-80GB-SXM."""
+    typer keeps only completions that do (typer/core.py compat_autocompletion), while --gpu and a bundled id take any
+    case. `h1` completes to h100-80gb-sxm, `H1` to H100-80GB-SXM."""
     out = []
     for name in names:
         if not name.lower().startswith(incomplete.lower()):
@@ -259,7 +266,8 @@ def _complete_gpu(incomplete: str) -> list:
 def _complete_kv_dtype(incomplete: str) -> list:
     from ..model.precision import VLLM_KV_DTYPES
 
-    return _in_typed_case(("auto", *VLLM_KV_DTYPES), incomplete)
+    # as vLLM spells them only (model/choices.py: FP8 is refused), so no case-folding as --gpu's
+    return [name for name in ("auto", *VLLM_KV_DTYPES) if name.startswith(incomplete)]
 
 
 def _complete_model(incomplete: str) -> list:
@@ -336,8 +344,9 @@ def boolean_typed(on: bool, off: bool, flag: str):
     Both given, the last typed wins, as with vLLM's argparse.BooleanOptionalAction (engine/arg_utils.py
     0.34.0:1420-1426); the arguments after `--` are MODEL's."""
     if on and off:
-        negated = "--no-" + flag[2:]
+        # vLLM 0.33+ spells --no-enable-x --disable-x too (EnableDisableAction, utils/argparse_utils.py 0.33.0:120-150)
+        negated = ("--no-" + flag[2:], "--disable-" + flag[len("--enable-"):] if flag.startswith("--enable-") else "")
         options = typed_args[:typed_args.index("--")] if "--" in typed_args else typed_args
-        spelled = [arg for arg in options if arg in (flag, negated)]
+        spelled = [arg for arg in options if arg == flag or arg in negated]
         return spelled[-1] == flag
     return True if on else False if off else None

@@ -19,6 +19,7 @@ from ..engines.vllm_speculative import served
 from ..engines.vllm_versions import release_transformers
 from ..errors import FieldError, KvplanError
 from ..gpu.detect import choose_gpu
+from ..model.precision import check_kv_dtype
 from ..model.quantization import apply_weight_precision
 from ..model.sources import resolve
 from ..model.spec import ModelSpec, identical
@@ -120,7 +121,7 @@ def estimate(model: str, *, contexts: Optional[list] = None, kv_dtypes: list = (
     estimate its refusal names). `flags`: the engine's flags that change its budget (--enforce-eager,
     --skip-mm-profiling, --language-model-only: engines.EngineFlags). `gpus_per_node`: the GPUs of one node in place
     of the catalog's (GPU.node_gpus), which the remedies keep a TP group within."""
-    # a value given twice is planned once (-c 8K,8192, --kv-cache-dtype fp8,FP8, -tp 2,2); distinct_plans drops the
+    # a value given twice is planned once (-c 8K,8192, --kv-cache-dtype fp8,fp8, -tp 2,2); distinct_plans drops the
     # plans two spellings make alike
     contexts = distinct(contexts or []) or None
     kv_dtypes, tps = distinct(kv_dtypes, _kv_spelling), distinct(tps)
@@ -146,9 +147,8 @@ def estimate(model: str, *, contexts: Optional[list] = None, kv_dtypes: list = (
         node_gpus(gpus_per_node)
     require_stage_counts(pp, pp_partition)  # the caller's own settings disagree: bad input, before the model
     memory = parse_gpu_memory(gpu_memory) if gpu_memory is not None else None
-    if hasattr(engine_model, "check_kv_dtype"):  # a value the release's --kv-cache-dtype does not list
-        for kv_dtype in kv_dtypes:
-            engine_model.check_kv_dtype(kv_dtype)
+    for kv_dtype in kv_dtypes:  # as vLLM spells it (--engine none too); a value the release's flag does not list
+        getattr(engine_model, "check_kv_dtype", check_kv_dtype)(kv_dtype)
     if hasattr(engine_model, "check_quantization"):  # nor its --quantization
         engine_model.check_quantization(quantization)
     if hasattr(engine_model, "check_block_size"):  # nor its --block-size
@@ -282,8 +282,9 @@ def distinct(values, key=lambda value: value) -> list:
 
 
 def _kv_spelling(name) -> str:
-    """--kv-cache-dtype's values in any case (FP8 is fp8)."""
-    return str(name).strip().lower()
+    """--kv-cache-dtype's values as typed, outer spaces dropped (FP8 is not merged into fp8: it is refused, as vLLM
+    refuses it, model/choices.py)."""
+    return str(name).strip()
 
 
 def distinct_plans(plans: list, fitted: list, spell: Callable[[str], str]) -> tuple:

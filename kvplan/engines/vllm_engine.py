@@ -25,7 +25,7 @@ from .vllm_runner import is_rocm
 from .vllm_sparse import ROCM
 from .vllm_speculative import NO_WEIGHTS
 from .vllm_v1_oracle import asked_kv_dtype, reason_words, v0_fallback
-from ..model.precision import RESULT_NAMES, check_kv_dtype, kv_dtype_name, vllm_name
+from ..model.precision import check_kv_dtype
 from ..model.quantization import QUANTIZATIONS
 from .vllm_versions import (KV_DTYPE_FLAG_SINCE, PINNED, behaviour, block_size_choices, kv_dtype_choices,
                             kv_dtype_first_after, parse_version, quantization_choices, quantization_first_listed)
@@ -50,6 +50,28 @@ FLAG_SINCE = {"enforce_eager": (0, 2, 6), "enable_prefix_caching": (0, 4), "kv_b
               "cpu_offload_gb": (0, 5, 3), "enable_eplb": (0, 9, 2), "mamba_cache_dtype": (0, 10, 1),
               "mamba_ssm_cache_dtype": (0, 10, 1), "disable_sliding_window": (0, 4, 3),
               "mamba_block_size": (0, 11, 1)}  # --mamba-block-size: arg_utils.py 0.11.1:933, not in 0.11.0's
+
+# vLLM's later spellings of a flag kvplan has: the first release whose `vllm serve` parses each (an older one stops
+# on it, "unrecognized arguments"). --device-memory-utilization: --gpu-memory-utilization's alias, engine/arg_utils.py
+# 0.31.0:1327, 0.32.0:1358, 0.34.0:1405 (absent from 0.30.0's); --disable-prefix-caching: EnableDisableAction gives
+# every --enable-x flag a --disable-x inverse, utils/argparse_utils.py 0.33.0:120-150, :179 (0.32.0 has no such class)
+SPELLING_SINCE = {"--device-memory-utilization": ("gpu_util", (0, 31), "--gpu-memory-utilization"),
+                  "--disable-prefix-caching": ("enable_prefix_caching", (0, 33), "--no-enable-prefix-caching")}
+
+
+def refuse_spelling(spelling: Optional[str], engine) -> None:
+    """FieldError on the flag where it was typed as `spelling` (SPELLING_SINCE) and the release `engine` names (vllm,
+    vllm==X; none: no release, so any) is older than that spelling's first; the older spelling is named instead."""
+    if spelling not in SPELLING_SINCE:
+        return
+    from . import get_engine
+
+    version = getattr(get_engine(engine or "vllm"), "version", None)
+    field, since, older = SPELLING_SINCE[spelling]
+    if version is not None and parse_version(version) < since:
+        raise FieldError(field, f"needs vLLM {'.'.join(map(str, since))} or later (vllm=={version} stops on that "
+                                f"spelling: \"unrecognized arguments\"); write {older}, as that release does.")
+
 
 # --no-enable-prefix-caching: argparse.BooleanOptionalAction first in 0.6.5's arg_utils.py (:431-434); 0.4.0-0.6.4
 # take --enable-prefix-caching alone (action='store_true', 0.4.0:199-201, 0.6.4:409-411)
@@ -121,8 +143,7 @@ class VllmEngine:
     def check_kv_dtype(self, name: str) -> None:
         """Refuse a --kv-cache-dtype value this release does not list (its argparse choices: KV_DTYPE_SINCE); one
         no release takes as precision.check_kv_dtype does (known_kv_dtype)."""
-        self.known_kv_dtype(name)
-        asked = vllm_name(kv_dtype_name(name)) if name.strip().lower() in RESULT_NAMES else name.strip().lower()
+        asked = self.known_kv_dtype(name)  # as vLLM spells it (model/choices.py), else refused
         choices = kv_dtype_choices(self.version)
         if asked != "auto" and parse_version(self.version) < KV_DTYPE_FLAG_SINCE:
             raise FieldError("kv_dtype", f"{asked} needs vLLM 0.3.0 or later (vllm=={self.version} has no such flag: "

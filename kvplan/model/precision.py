@@ -39,6 +39,7 @@ from dataclasses import dataclass, field, replace
 from typing import Optional
 
 from ..errors import FieldError, quote
+from .choices import exact_choice
 
 FP32_SCALE = 4  # bytes of one per-token-head scale
 
@@ -173,7 +174,8 @@ VLLM_KV_DTYPES = {
                                "octave_k3v3_compact", "ultraquant_4bit", "int4_per_token_head", "int8_per_token_head",
                                "fp8_per_token_head", "nvfp4", "nvfp4_4over6")},
 }
-# Spellings kvplan's results use (its JSON `kv_dtype`), accepted back as input.
+# Spellings kvplan's results use (its JSON `kv_dtype`): read by the planner's own calls (resolve_kv_dtype), refused
+# as the user's input (check_kv_dtype names vLLM's spelling), as `vllm serve` refuses them.
 RESULT_NAMES = {"fp16": "fp16", "bf16": "bf16"}
 NEWEST_KV_DTYPES = ("auto",) + tuple(VLLM_KV_DTYPES)  # what a refusal lists when no release is chosen (--engine none)
 # Names vLLM does not take, with what it calls the same thing.
@@ -209,12 +211,19 @@ def kv_dtype_name(name) -> Optional[str]:
 
 
 def check_kv_dtype(name, choices: tuple = NEWEST_KV_DTYPES, release: Optional[str] = None) -> str:
-    """`name` when it is `auto` or one of vLLM's KV-cache dtypes (before the model's dtype is known). A refusal
-    lists `choices`, vLLM `release`'s --kv-cache-dtype values: the chosen engine's (engines/vllm_engine.py
-    VllmEngine.known_kv_dtype); None: no release is chosen (--engine none), the newest read, 0.34's."""
-    if kv_dtype_name(name):
-        return name.strip()
-    hint = NOT_VLLM.get(str(name).strip().lower()) if isinstance(name, str) else None
+    """`name` when it is `auto` or one of vLLM's KV-cache dtypes, spelled as vLLM spells them (model/choices.py:
+    `FP8`, `Auto` and kvplan's own `bf16` stop `vllm serve`, so they are refused here, the one check of every
+    command's input). A refusal lists `choices`, vLLM `release`'s --kv-cache-dtype values: the chosen engine's
+    (engines/vllm_engine.py VllmEngine.known_kv_dtype); None: no release is chosen (--engine none), the newest read,
+    0.34's."""
+    spelled = exact_choice("kv_dtype", name, NEWEST_KV_DTYPES)  # FP8, Auto: refused, as vLLM refuses them
+    if spelled is not None:
+        return spelled
+    key = str(name).strip().lower() if isinstance(name, str) else None
+    if key in RESULT_NAMES:  # bf16 / fp16: kvplan's JSON names a precision so; `vllm serve` stops on them
+        raise FieldError("kv_dtype", f"{quote(name)} is kvplan's short name for the precision in its results; "
+                                     f"vLLM's --kv-cache-dtype spells it {vllm_name(key)}.")
+    hint = NOT_VLLM.get(key) if key else None
     if hint and hint.split()[0] in choices:  # a hint the release takes (int8_per_token_head: 0.20 on); else the list
         raise FieldError("kv_dtype", f"{quote(name)} is not one of vLLM's KV-cache dtypes; use {hint}.")
     whose = f"vLLM {release}'s --kv-cache-dtype values" if release else \
@@ -227,7 +236,9 @@ def resolve_kv_dtype(name: str, model_dtype: str, auto: str = "") -> Precision:
     """`auto` means the model's own dtype, as in vLLM, or the cache format a model's attention defaults to
     (`auto`: ModelSpec.auto_kv_dtype). An explicit value keeps its spelling (Precision.spelling): vLLM's sparse MLA
     backends take `fp8` and `fp8_e4m3` apart."""
-    key = kv_dtype_name(check_kv_dtype(name))
+    key = kv_dtype_name(name)  # kvplan's own names too (bf16): the commands checked the user's spelling
+    if key is None:
+        check_kv_dtype(name)  # says why
     if key == "auto":
         resolved = PRECISIONS[kv_dtype_name(auto) if auto else model_dtype]  # vLLM's spelling ("fp8") or kvplan's
         # a model's own default (GLM-5.x on SM10x) or its checkpoint's (vllm_kv_dtype.CHECKPOINT_KV)

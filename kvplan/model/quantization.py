@@ -19,6 +19,7 @@ from dataclasses import replace
 from typing import Optional
 
 from ..errors import FieldError, KvplanError, json_kind, quote
+from .choices import exact_choice
 from .config import NESTED_TEXT_KEYS
 from .params import NO_METHOD_NOTE, QUANTIZED_GROUPS, quantized_bytes, quantized_format
 from .precision import DTYPE_BYTES
@@ -91,20 +92,22 @@ def _with_groups(spec: ModelSpec, groups: tuple, dtype: str, what: str) -> Model
 
 
 def model_dtype(value) -> str:
-    """vLLM's --dtype value, lower-cased (auto, half, float16, bfloat16, float, float32); FieldError('dtype')
-    naming the values otherwise. Estimate's flag and check's key both go through it."""
-    key = str(value).strip().lower()
-    if key not in DTYPES:
+    """vLLM's --dtype value as vLLM spells it (auto, half, float16, bfloat16, float, float32: argparse's choices, in
+    lower case, model/choices.py); FieldError('dtype') naming the values otherwise. Estimate's flag and check's key
+    both go through it."""
+    key = exact_choice("dtype", value, DTYPES)
+    if key is None:
         raise FieldError("dtype", f"{quote(value)} is not a model dtype vLLM takes; use one of "
                                   f"{', '.join(DTYPES)}.")
     return key
 
 
 def quantization_method(value) -> str:
-    """A --quantization method kvplan prices (fp8, awq, gptq, mxfp4), lower-cased; FieldError('quantization')
-    naming them otherwise. Estimate's flag and check's key both go through it."""
-    key = str(value).strip().lower()
-    if key not in QUANTIZATIONS:
+    """A --quantization method kvplan prices (fp8, awq, gptq, mxfp4), as vLLM spells it (lower case: vLLM refuses
+    "Unknown quantization method: FP8", model/choices.py); FieldError('quantization') naming them otherwise.
+    Estimate's flag and check's key both go through it."""
+    key = exact_choice("quantization", value, QUANTIZATIONS)
+    if key is None:
         raise FieldError("quantization", f"{quote(value)} is not a weight quantization kvplan prices; use one of "
                                          f"{', '.join(QUANTIZATIONS)}.")
     return key
