@@ -92,7 +92,7 @@ def test_pre_028_hybrid_layout_at_one_token_a_chunk_jumps(monkeypatch, attention
 def test_fuzzed_hybrid_estimates_spend_little_in_the_footprint(monkeypatch, args):
     """The fuzzer's commands (2.6-15.7 s before, the footprint's walk all of it): the footprint's share now under
     0.5 s (measured in-process around every call, so the import and the rest of the plan do not count)."""
-    from kvplan.engines import vllm as engine
+    from kvplan.engines import vllm_resident as engine  # where start() asks the footprint
     from kvplan.cli import main
 
     spent, simulate = [], admission.footprint

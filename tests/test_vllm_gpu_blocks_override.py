@@ -1,6 +1,6 @@
-"""vLLM's --num-gpu-blocks-override in the engine model (engines/vllm.py OVERRIDE_RULES): the pool holds exactly N
-blocks, capacity follows from N, and nothing in vLLM compares N blocks with the memory it profiled. Held to vLLM
-0.32.0's own EngineCore._initialize_kv_caches and KVCacheManager run on the CPU with the override set
+"""vLLM's --num-gpu-blocks-override in the engine model (engines/vllm_workers.py OVERRIDE_RULES): the pool holds
+exactly N blocks, capacity follows from N, and nothing in vLLM compares N blocks with the memory it profiled. Held to
+vLLM 0.32.0's own EngineCore._initialize_kv_caches and KVCacheManager run on the CPU with the override set
 (tests/data/vllm_gpu_blocks_override.json, made by benchmarks/vllm_reference/gpu_blocks_override.py)."""
 
 import json

@@ -97,6 +97,12 @@ def _merged(fixes: tuple) -> list:
     return out
 
 
+def format_gib(value: int) -> str:
+    """GiB as vLLM words them in its log lines and refusals (vllm/utils/mem_utils.py format_gib): str(round(bytes /
+    2**30, 2)), so 6.5 not 6.50."""
+    return f"{round(value / 2**30, 2)}"
+
+
 @dataclass(frozen=True)
 class Refusal:
     """Why the engine would not start: its own message, and the longest max_model_len it says would fit."""

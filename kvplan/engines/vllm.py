@@ -16,9 +16,10 @@ Rules and where vLLM 0.32.0 has them (paths under vllm/):
   (vllm_hybrid_manager.CHECK_PRICING, priced_groups), and so does whose share under pipeline parallelism
   (CHECK_SCOPE: the whole model's in 0.14-0.16);
   concurrency = num_blocks / blocks per request over all groups (get_max_concurrency_for_kv_cache_config).
-- resident sequences: vllm_admission.py, past the release's admission gate (vllm_admission_gate.py); V0's
-  scheduler admits them into its share less the watermark: vllm_v0_admission.py.
-- --num-gpu-blocks-override N: OVERRIDE_RULES.
+- each worker's own count, in stage order, and --num-gpu-blocks-override N's rule by release: vllm_workers.py.
+- the fewest blocks and the resident sequences: vllm_resident.py over vllm_admission.py, past the release's
+  admission gate (vllm_admission_gate.py); V0's scheduler admits them into its share less the watermark:
+  vllm_v0_admission.py.
 - configurations refused whatever the memory, asked in the order start-up meets them: configuration_refusal. The
   architecture and the length, while the config is read: vllm_config_read.py; a --dtype, a 16-bit cache dtype other
   than the model's from 0.33 and the quantisation on this GPU: vllm_model_dtype.py; the cache dtype, ROCm's sparse
@@ -37,9 +38,7 @@ from typing import Optional
 from ..memo import remember
 from ..model.kinds import V4_KINDS, MLALatent
 from ..model.layers import MAMBA_CHUNK_FALLBACK
-from .figures import EngineFigures, Refusal
-from .vllm_admission import Footprint, footprint
-from .vllm_admission_gate import admission_rule, handed_out
+from .figures import EngineFigures, Refusal, format_gib
 from .vllm_backend_refusals import (attention_block_refusal, checkpoint_e5m2_refusal, dense_mla_dtype_refusal,
                                     mla_hybrid_block_refusal, nvfp4_refusal, octave_refusal, sm120_decode_refusal,
                                     softcap_refusal, sparse_block_refusal, sparse_dtype_refusal, sparse_gpu_refusal,
@@ -58,8 +57,7 @@ from .vllm_mamba_mode import mamba_all_mode
 from .vllm_mamba_state import hybrid_pages, mamba_state_bytes, ssm_state_dtype
 from .vllm_mamba_v0 import keeps_v0_state, v0_state_refusal
 from .vllm_v1_oracle import asked_kv_dtype, v0_rules, v0_unmodelled_refusal
-from .vllm_v0_admission import admitted, fewest_share, null_blocks, v0_footprint, watermark_blocks
-from .vllm_v0_pp import checked_engines, v0_resident, virtual_engines
+from .vllm_v0_pp import checked_engines, virtual_engines
 from .vllm_mimo import diffkv_refusal, served_layers
 from .vllm_pp_groups import lines_per_worker, pipeline_groups, stage_mismatch_refusal, worker_lines
 from .vllm_model_dtype import (built_quantization_refusal, float_kv_refusal, gpu_dtype_refusal, model_dtype_refusal,
@@ -71,7 +69,9 @@ from .vllm_specs import (attention_block_size, dense_mla_backend, hybrid_block_s
                          mamba_all_blocks, prefill_checkpoint_alignment)
 from .vllm_triton_fp8 import triton_fp8_refusal
 from .vllm_v4_pool import check_block, concurrency_blocks, kernel_pages, kernel_stride, pool_block, v4_pool_rule
+from .vllm_resident import resident_admission
 from .vllm_versions import PINNED, Behaviour, behaviour, in_span, parse_version, release_rule
+from .vllm_workers import size_workers
 
 GiB = 2**30
 
@@ -103,11 +103,6 @@ def all_mode_block_refusal(groups, version: str) -> Optional[Refusal]:
                    f"builds the scheduler (v1/core/kv_cache_coordinator.py HybridKVCacheCoordinator): AssertionError: "
                    f"{words}", None, configuration=True,
                    field="block_size", options=(mamba,), onward="less")
-
-
-def format_gib(value: int) -> str:
-    """vllm/utils/mem_utils.py format_gib: str(round(bytes / GiB, 2)), so 6.5 not 6.50."""
-    return f"{round(value / GiB, 2)}"
 
 
 def layer_specs(spec, tp: int, precision, settings: Settings, block_size: Optional[int], rules: Behaviour,
@@ -313,36 +308,6 @@ def refusal_message(max_model_len: int, needed: int, available: int, estimate: i
             f"See https://docs.vllm.ai/en/latest/configuration/conserving_memory/ for more details.")
 
 
-# --num-gpu-blocks-override N (config/cache.py CacheConfig.num_gpu_blocks_override, "used for testing preemption"):
-# the pool holds N blocks of every group whatever the profiled memory; nothing compares N blocks with that memory,
-# so a pool larger than the budget fails when the worker allocates it (or runs past gpu_memory_utilization).
-# By release (first release -> rule, newest first):
-# - "checked" (0.20.1 on, vllm#41069): get_kv_cache_configs replaces each worker's available memory by N x bytes
-#   per block, so the one-request check (null block held back) and auto-fit run against N blocks.
-# - "after_check" (0.8-0.9.0, 0.9.2-0.20.0): the check runs on the profiled memory, then may_override_num_blocks
-#   (get_num_blocks) sets N: a pool too small for one request starts and never schedules it.
-# - "ignored" (0.9.1): get_num_blocks logs the override and keeps the profiled count (fixed by vllm#19503).
-# - V0 (<= 0.7, and wherever a later release falls back to V0: vllm_v1_oracle.v0_rules):
-#   LLMEngine._initialize_kv_caches sets N (engine/llm_engine.py 0.8.0:434-440, 0.9.1:415-421, 0.9.2:415-421), and
-#   the worker's raise_if_cache_size_invalid checks N x block_size tokens (one virtual engine's share from 0.8:
-#   worker/worker.py 0.9.1:318-322, :570) against max_model_len, as "checked" does (V0_OVERRIDE): 0.9.1's bug is
-#   V1's alone.
-OVERRIDE_RULES = (((0, 20, 1), "checked"), ((0, 9, 2), "after_check"), ((0, 9, 1), "ignored"),
-                  ((0, 8), "after_check"), ((0, 2), "checked"))
-OVERRIDE_TOO_BIG = ("--num-gpu-blocks-override {n:,} asks for {needed} GiB of KV cache a GPU, more than the {left} "
-                    "GiB the budget leaves: vLLM does not check the override against free memory "
-                    "(v1/core/kv_cache_utils.py get_kv_cache_configs), so allocating the cache would fail with CUDA "
-                    "out of memory (or run past --gpu-memory-utilization)")
-
-
-V0_OVERRIDE = "checked"  # V0's LLMEngine sets N and its workers check it, in every release that runs V0 (above)
-
-
-def override_rule(version: str, rules: Behaviour) -> str:
-    """How vLLM `version` applies --num-gpu-blocks-override on the engine `rules` plan it by (OVERRIDE_RULES)."""
-    return V0_OVERRIDE if rules.era == "v0" else release_rule(OVERRIDE_RULES, version)
-
-
 SWAP_SPACE = 4 * GiB  # V0's default --swap-space per worker: "# CPU blocks" = this // bytes per block
 
 
@@ -511,23 +476,27 @@ def start(spec, *, tp: int, precision, settings: Settings, available: list, stag
     pp = len(stages) if stages else 1
     # V0's where the release falls back to it (vllm_v1_oracle.v0_fallback: the pipeline, the cache dtype, the GPU, ...)
     rules = v0_rules(spec, version, pp, asked_kv_dtype(precision), capability, flags) or behaviour(version)
+    v0 = rules.era == "v0"
     # V0's virtual engines, one a stage, each scheduling its share of the blocks (vllm_v0_pp.py); one where a V0
     # state cache serves them all (vllm_mamba_v0.py: not modelled)
     engines = 1 if keeps_v0_state(spec, version) else virtual_engines(rules, pp)
     settings = with_model_defaults(spec, settings, version)
     cache = cache_precision(spec, precision, capability, version, tp).name
+    # the cache layout: each layer's spec (layer_specs, vllm_specs.py), grouped (v1/core/kv_cache_utils.py
+    # get_kv_cache_groups: groups_for, vllm_hybrid_manager.py) and projected on each pipeline stage
     specs, bs, lines = layer_specs(spec, tp, precision, settings, block_size, rules, version, capability)
     planned = v1_planned(specs, rules, version, flags)  # no hybrid manager, or one turned off (vllm_hybrid_manager)
     grouping = partial(groups_for, rules=rules, listed=bool(getattr(spec, "window_list", ())), version=version)
     stages = stages or [set(range(len(specs)))]
     # 0.8.2-0.10.2: each pipeline worker groups its own layers; the scheduler counts stage 0's (vllm_pp_groups.py)
-    groups, padding, own = pipeline_groups(planned.grouped if planned else specs, stages, grouping, version,
-                                           v0=rules.era == "v0")
+    groups, padding, own = pipeline_groups(planned.grouped if planned else specs, stages, grouping, version, v0=v0)
     sched = dcp_groups(groups, dcp)  # the groups as the scheduler counts a request's blocks (vllm_dcp.py)
     length = settings.max_model_len
     per_request = blocks_per_request(sched, settings, length)
     pool_rule = v4_pool_rule(spec, version)  # DeepSeek-V4's pool by release (vllm_v4_pool.py), else None
     block_of, priced = _block_pricing(spec, precision, tp, bs, version, capability, groups, stages, own, pool_rule)
+    # the configuration's refusals, whatever the memory (configuration_refusal: config/model.py, config/vllm.py,
+    # the attention backends), then the front end's flags' and DCP's
     refusal = configuration_refusal(spec, precision, tp=tp, length=length, block_size=block_size, version=version,
                                     capability=capability, gpu_name=gpu_name) or flag_refusal \
         or _dcp_refusal(spec, precision, dcp, interleave, tp, bs, version, capability,
@@ -537,114 +506,129 @@ def start(spec, *, tp: int, precision, settings: Settings, available: list, stag
                                 settings, cache), 0, "memory")
     if not groups:  # V0, attention-free: no KV block, a request holds a state slot only (attention_free_start)
         return attention_free_start(version, available, bs, settings, cache, lines, gpu_name)
+    # the profiled memory each worker reports (v1/worker/gpu_worker.py determine_available_memory), then the
+    # one-request check on it (v1/core/kv_cache_utils.py _check_enough_kv_cache_memory, memory_refusal)
     profiled = [m.profiled_bytes for m in measured] if measured else available
-    lines += planned.config_lines if planned else ()
-    if rules.era != "v0":  # V0 logged a "Memory profiling results" line instead
-        lines += [f"Available KV cache memory: {format_gib(a)} GiB" for a in dict.fromkeys(profiled)]
-        lines += planned.cache_lines if planned else ()
-        lines += [] if own else padding_lines(padding)  # "own": each worker's before its size lines
-    checked = sched if pool_rule is not None else priced_groups(sched, version)  # the groups a request is priced on
-    check = partial(memory_refusal, groups=checked, settings=settings, rules=rules,
-                    per_request=blocks_per_request(checked, settings, length),
-                    engines=checked_engines(engines, version))
-    layered = _checked_layers(specs, planned, sched, version, dcp, pool_rule)
-    if layered:  # check_enough_kv_cache_memory reads the runner's specs, layer by layer, before they are grouped
-        check, priced = _layer_check(layered, settings, check)
+    lines += _memory_lines(profiled, planned, padding, own, rules)
+    check, priced, layered = _request_check(specs, planned, sched, settings, rules, version, dcp, pool_rule, engines,
+                                            priced)
     util = measured[0].gpu_util if measured else None
     if measured:  # get_kv_cache_configs checks the profiled figure of every worker before warmup
         refusal = next((r for stage, memory in zip(stages, profiled)
                         if (r := check(memory, priced(stage), hint=more_memory_hint(rules, util, after_warmup=False),
                                        **_on(stage, layered))) is not None), None)
     # 0.14-0.16 price the whole model's groups once, against the smallest worker (vllm_hybrid_manager.CHECK_SCOPE)
-    whole = len(stages) > 1 and rules.era != "v0" and not measured and check_scope(version) == "whole_model"
+    whole = len(stages) > 1 and not v0 and not measured and check_scope(version) == "whole_model"
     if whole:
         refusal = check(min(available), priced(set(range(len(specs)))), hint=more_memory_hint(rules, util))
-    blocks, counted = [], []  # counted: (stage, its own count) as each worker logs it before the smallest is taken
-    rule = override_rule(version, rules) if override else None
-    too_big = None  # (bytes N blocks take, bytes the budget leaves) on the first stage short of them
-    for index, (stage, memory) in enumerate(zip(stages, available)):  # every worker checked, in order
-        per_block = block_of(stage)
-        if per_block == 0:
-            continue
-        if rule is not None and rules.era != "v0":  # each V1 worker logs its own count (V0: v0_override_line)
-            lines.append(f"Overriding num_gpu_blocks={memory // per_block} with num_gpu_blocks_override={override}")
-        if rule is not None:
-            if rule != "ignored" and override * per_block > memory and too_big is None:
-                too_big = (override * per_block, memory)
-            if rule == "checked":
-                memory = override * per_block
-        if measured:  # the blocks whose granules fit, at most the reserved ones (blocks_within), then checked
-            fit = committed_blocks(memory, _segment_strides(spec, groups, stage), measured[index].granule_bytes)
-            memory = min(fit, measured[index].profiled_bytes // per_block) * per_block
-        blocks.append(override if rule in ("checked", "after_check") else memory // per_block)
-        counted.append((index, blocks[-1]))
-        if refusal is None and not measured and rules.era != "v0" and not whole:
-            refusal = check(memory, priced(stage), hint=more_memory_hint(rules, util), **_on(stage, layered))
-    if rule is not None and rules.era == "v0" and blocks:
-        lines.append(v0_override_line(stages, available, block_of, override))
-    if refusal is None and rules.era == "v0" and blocks:  # every V0 worker checks the count the executor logs
+    # each worker sizes its own cache, in order, with --num-gpu-blocks-override's rule (get_kv_cache_configs:
+    # vllm_workers.py); a V1 worker sized on its own profile checks one request there
+    sized_check = None if refusal is not None or measured or v0 or whole else \
+        lambda stage, memory: check(memory, priced(stage), hint=more_memory_hint(rules, util), **_on(stage, layered))
+    sizing = size_workers(stages, available, block_of, override=override, version=version, rules=rules,
+                          check=sized_check, fit=_committed_fit(spec, groups, measured) if measured else None)
+    lines += sizing.lines
+    blocks = sizing.blocks
+    refusal = refusal or sizing.refusal
+    # the count the workers agree on, the smallest, checked: V0's executor's, 0.34's after warmup; then the override's
+    if refusal is None and v0 and blocks:  # every V0 worker checks the count the executor logs
         refusal = check(min(blocks), 1)
     if refusal is None and measured and blocks:
         refusal = after_warmup_refusal(groups, stages, min(blocks), partial(check, hint=more_memory_hint(rules, util)))
-    if refusal is None and too_big is not None:
-        refusal = Refusal(OVERRIDE_TOO_BIG.format(n=override, needed=format_gib(too_big[0]),
-                                                  left=format_gib(max(too_big[1], 0))), None, allocation_fails=True)
+    refusal = refusal or sizing.too_big
     # the scheduler's, once the cache is sized and its lines logged (v1/engine/core.py 0.13.0:109-135)
-    # ... and, where each pipeline worker grouped its own layers, unify_kv_cache_configs' agreement before it
-    scheduler = None if refusal is not None else (own and stage_mismatch_refusal([g for g, _ in own], version)) \
-        or all_mode_block_refusal(groups, version) or coordinator_refusal(
-            groups, version, settings.prefix_caching, bool(getattr(spec, "window_list", ())))
+    scheduler = None if refusal is not None else _scheduler_refusal(spec, groups, own, settings, version)
     refusal = refusal or scheduler
     num_blocks = max(min(blocks), 0) if blocks else 0
     per_block = block_of(stages[0])
+    # the size lines (kv_cache_utils.py _report_kv_cache_config; V0: the executor's initialize_cache), then the
+    # fewest blocks and the resident requests (the scheduler's admission: vllm_resident.py)
+    tokens, concurrency, size = _size_lines_logged(num_blocks, sizing.counted, groups, sched, own, stages, settings,
+                                                   rules, version, pool_rule, per_request, per_block, dcp, gpu_name)
+    admission = resident_admission(sched, settings, version, v0=v0, engines=engines, num_blocks=num_blocks,
+                                   per_request=per_request, started=refusal is None)
+    shared = dict(**sizing.overridden(per_block), virtual_engines=engines, watermark_blocks=admission.watermark,
+                  fewest_blocks=admission.fewest)
+    stage_blocks = _stage_counts(sizing.counted, len(stages))
+    if refusal is not None:
+        if v0 or scheduler is not None:  # its block counts logged before it refused
+            lines += size
+        return Startup(replace(_figures(version, min(available), num_blocks, None, None, refusal, lines, bs, groups,
+                                        admission.per_request, 0, settings, cache), **shared), 0, "memory",
+                       stage_blocks=stage_blocks)
+    if measured:  # extensible_kv_cache.py:536-540, each worker once it commits the agreed count
+        committed = committed_bytes(num_blocks, _segment_strides(spec, groups, stages[0]), measured[0].granule_bytes)
+        lines.append(f"Extended KV cache to {num_blocks} blocks ({committed / 2**30:.2f} GiB).")
+    figures = replace(_figures(version, min(available), num_blocks, tokens, concurrency, None, lines + size, bs,
+                               groups, admission.per_request, admission.resident, settings, cache), **shared,
+                      admission_blocks=admission.need)
+    return Startup(figures, admission.capped, admission.limited_by, bs, stage_blocks)
+
+
+def _memory_lines(profiled: list, planned, padding, own, rules: Behaviour) -> list:
+    """What start-up logs once the memory is profiled, before any count: the hybrid manager's config lines, then
+    (V1; V0 logged a "Memory profiling results" line instead) each distinct "Available KV cache memory", the manager's
+    cache lines and the groups' padding warnings (where each worker grouped its own, "own": with its size lines)."""
+    lines = list(planned.config_lines) if planned else []
+    if rules.era == "v0":
+        return lines
+    lines += [f"Available KV cache memory: {format_gib(a)} GiB" for a in dict.fromkeys(profiled)]
+    lines += planned.cache_lines if planned else ()
+    return lines + ([] if own else padding_lines(padding))
+
+
+def _request_check(specs, planned, sched, settings: Settings, rules: Behaviour, version: str, dcp, pool_rule,
+                   engines: int, priced) -> tuple:
+    """(check, priced, layered): check(memory, per_block, ...) -> memory_refusal of one max_model_len request on a
+    worker, over the groups the release prices a request on (every group under DeepSeek-V4's pool, else
+    priced_groups), or layer by layer (`layered`, _checked_layers) where check_enough_kv_cache_memory reads the
+    runner's specs before they are grouped, `priced` then pricing a block over them."""
+    checked = sched if pool_rule is not None else priced_groups(sched, version)  # the groups a request is priced on
+    check = partial(memory_refusal, groups=checked, settings=settings, rules=rules,
+                    per_request=blocks_per_request(checked, settings, settings.max_model_len),
+                    engines=checked_engines(engines, version))
+    layered = _checked_layers(specs, planned, sched, version, dcp, pool_rule)
+    if layered:
+        check, priced = _layer_check(layered, settings, check)
+    return check, priced, layered
+
+
+def _committed_fit(spec, groups, measured: list):
+    """0.34's extensible cache on worker `index`: (index, stage, memory, per_block) -> the bytes of the blocks whose
+    granules fit `memory`, at most the reserved ones (blocks_within)."""
+    def fit(index: int, stage: set, memory: int, per_block: int) -> int:
+        fits = committed_blocks(memory, _segment_strides(spec, groups, stage), measured[index].granule_bytes)
+        return min(fits, measured[index].profiled_bytes // per_block) * per_block
+    return fit
+
+
+def _scheduler_refusal(spec, groups, own, settings: Settings, version: str) -> Optional[Refusal]:
+    """The scheduler's refusals as the engine core builds it: where each pipeline worker grouped its own layers,
+    unify_kv_cache_configs' agreement before it (vllm_pp_groups.stage_mismatch_refusal); "all" mode's blocks; the
+    hybrid coordinator's (vllm_hybrid_manager.coordinator_refusal)."""
+    return (own and stage_mismatch_refusal([g for g, _ in own], version)) \
+        or all_mode_block_refusal(groups, version) or coordinator_refusal(
+            groups, version, settings.prefix_caching, bool(getattr(spec, "window_list", ())))
+
+
+def _size_lines_logged(num_blocks: int, counted: tuple, groups, sched, own, stages: list, settings: Settings,
+                       rules: Behaviour, version: str, pool_rule, per_request: int, per_block: int, dcp,
+                       gpu_name: str) -> tuple:
+    """(tokens, concurrency, lines) the start-up logs for the agreed `num_blocks`: the first worker's (DeepSeek-V4's
+    pool: its own concurrency, vllm_v4_pool.concurrency_blocks); where each pipeline worker logs its own count
+    (`counted`) before the smallest is taken, every worker's lines and worker 0's figures, the first logged
+    (vllm_pp_groups.py); DCP's multiplied-size line first (vllm_dcp.multiply_line)."""
     logged = per_request if pool_rule is None else concurrency_blocks(  # the first worker's log line
-        groups, [blocks_per_request((g,), settings, length) for g in groups], stages[0], pool_rule)
+        groups, [blocks_per_request((g,), settings, settings.max_model_len) for g in groups], stages[0], pool_rule)
     tokens, concurrency, size = size_lines(num_blocks, logged, sched, settings, rules, per_block,
                                            v0_blocks_word(version, gpu_name), version)
     if len(stages) > 1 and rules.era != "v0" and lines_per_worker(version) and counted and pool_rule is None:
-        # each worker logs its own count (and, "own", its own groups' padding) before the smallest is taken; the
-        # figures are worker 0's, the first logged (vllm_pp_groups.py)
+        # each worker logs its own count (and, "own", its own groups' padding) before the smallest is taken
         said = [_worker_size(own[i] if own else (groups, ()), count, settings, rules, version, stages[i])
                 for i, count in counted]
         tokens, concurrency = said[0][0], said[0][1]
         size = worker_lines([lines for _, _, lines in said])
-    size = [line for line in (multiply_line(dcp, version, rules),) if line] + size
-    overridden = dict(num_gpu_blocks_override=override, override_kv_cache_bytes=override * per_block) \
-        if rule is not None and rule != "ignored" else {}
-    # the fewest blocks that admit one request of max len: V1's pool holds back its null block, each V0 share its
-    # watermark (vllm_v0_admission.py)
-    # a sliding window's request as V0's block manager gates, allocates and keeps it (vllm_v0_admission.py)
-    v0_one = v0_footprint(sched, length, version) if rules.era == "v0" else None
-    if v0_one is not None:  # what it allocates, not V1's admission cap
-        per_request = v0_one.peak
-    admission = admission_rule(version)  # V1: what its scheduler asks to let a prompt in, what its pool hands out
-    fewest = engines * fewest_share(v0_one or Footprint(per_request, per_request, per_request)) \
-        if rules.era == "v0" else per_request + admission.null_block
-    watermark = watermark_blocks(num_blocks // engines) if rules.era == "v0" else 0
-    if refusal is not None:
-        if rules.era == "v0" or scheduler is not None:  # its block counts logged before it refused
-            lines += size
-        return Startup(replace(_figures(version, min(available), num_blocks, None, None, refusal, lines, bs, groups,
-                                        per_request, 0, settings, cache), **overridden, virtual_engines=engines,
-                               watermark_blocks=watermark, fewest_blocks=fewest), 0, "memory",
-                       stage_blocks=_stage_counts(counted, len(stages)))
-    if measured:  # extensible_kv_cache.py:536-540, each worker once it commits the agreed count
-        committed = committed_bytes(num_blocks, _segment_strides(spec, groups, stages[0]), measured[0].granule_bytes)
-        lines.append(f"Extended KV cache to {num_blocks} blocks ({committed / 2**30:.2f} GiB).")
-    one = v0_one or footprint(sched, length, settings.max_num_batched_tokens, settings.in_flight_batches,
-                              settings.prefix_caching, settings.in_flight_tokens,
-                              "capped" if rules.era == "v0" else admission.gate)  # V0 asks for the whole prompt
-    held_by = _admitted_by(one, sched, version, v0=rules.era == "v0")
-    resident = v0_resident(held_by, num_blocks, engines, settings.max_num_seqs)[1]
-    need = max(one.gate, one.peak) if rules.era != "v0" else None  # V1: what its scheduler asks to let a prompt in
-    if need is not None:  # the fewest that start it and let one prompt of max len in
-        fewest = max(fewest, need + admission.null_block)
-    figures = replace(_figures(version, min(available), num_blocks, tokens, concurrency, None, lines + size, bs,
-                               groups, per_request, resident, settings, cache), **overridden, virtual_engines=engines,
-                      watermark_blocks=watermark, fewest_blocks=fewest, admission_blocks=need)
-    # chunked layers full again before a chunk ends; each virtual engine caps its own share at max_num_seqs
-    capped, _, over = v0_resident(lambda pool: held_by(pool, one.decoding), num_blocks, engines, settings.max_num_seqs)
-    return Startup(figures, capped, "max_num_seqs" if over else "memory", bs, _stage_counts(counted, len(stages)))
+    return tokens, concurrency, [line for line in (multiply_line(dcp, version, rules),) if line] + size
 
 
 def _stage_counts(counted: list, stages: int) -> tuple:
@@ -727,17 +711,6 @@ def _worker_size(grouped, count: int, settings: Settings, rules: Behaviour, vers
     return tokens, concurrency, padding_lines(padding) + size
 
 
-def _admitted_by(one, sched, version: str, v0: bool):
-    """pool, held=None -> the requests of footprint `one` a scheduler of `pool` blocks admits, each keeping `held`
-    (one's own by default): V1's pool less its null block (from 0.8.3), never handed out, each past the release's
-    admission gate (vllm_admission_gate.py); a V0 virtual engine's share past its block manager's watermark and null
-    block (vllm_v0_admission.py)."""
-    if v0:
-        null = null_blocks(sched, version)
-        return lambda pool, held=None: admitted(pool, one, null, held)
-    return lambda pool, held=None: one.resident(handed_out(pool, version), held)
-
-
 def _block_pricing(spec, precision, tp: int, bs: int, version: str, capability: tuple, groups, stages: list,
                    own: Optional[list], pool_rule) -> tuple:
     """(block_of, priced): a stage's pool bytes a block as its worker sizes the cache, and as the start-up check
@@ -762,14 +735,6 @@ def _own_stage_block(table: dict, stage: set) -> int:
 def _stage_block(groups, stage: set) -> int:
     """Pool bytes a block on one stage: the widest group's (every other group's layers share its tensors)."""
     return max(g.bytes_per_block(stage) for g in groups)
-
-
-def v0_override_line(stages, available: list, block_of, override: int) -> str:
-    """V0's one --num-gpu-blocks-override line: LLMEngine._initialize_kv_caches logs it once, with the count
-    determine_num_available_blocks agrees on, the fewest of any worker (engine/llm_engine.py 0.7.3:423-429, 0.8.5:
-    424-429; executor/executor_base.py 0.8.5:103-106), where each V1 worker logs its own."""
-    fewest = min(memory // block_of(stage) for stage, memory in zip(stages, available) if block_of(stage))
-    return f"Overriding num_gpu_blocks={fewest} with num_gpu_blocks_override={override}"
 
 
 def memory_refusal(memory: int, per_block: int, *, groups, settings: Settings, per_request: int, rules: Behaviour,

@@ -12,7 +12,7 @@ from ..memo import remember
 from ..plan.catalog import device_name
 from . import EngineFlags
 from .ideal import EngineResult
-from .vllm import OVERRIDE_RULES, attention_backend, start
+from .vllm import attention_backend, start
 from .vllm_config_read import architectures_refusal, registry_names
 from .vllm_settings import hooked_seqs, resolve_settings
 from .vllm_multimodal import DROPPED_SINCE as MEDIA_FLAGS_DROPPED_SINCE, text_only_refusal
@@ -25,6 +25,7 @@ from .vllm_runner import is_rocm
 from .vllm_sparse import ROCM
 from .vllm_speculative import NO_WEIGHTS
 from .vllm_v1_oracle import asked_kv_dtype, reason_words, v0_fallback
+from .vllm_workers import OVERRIDE_RULES
 from ..model.precision import check_kv_dtype
 from ..model.quantization import QUANTIZATIONS
 from .vllm_versions import (KV_DTYPE_FLAG_SINCE, PINNED, behaviour, block_size_choices, kv_dtype_choices,
@@ -506,8 +507,8 @@ def releases() -> tuple:
     from .vllm_runner_flag import BOUNDARIES as RUNNER_BOUNDARIES
 
     flags = list(FLAG_SINCE.values()) + [since for since, _ in MODELLED_SINCE.values()]
-    # --num-gpu-blocks-override's rules too: 0.9.1 ignores it, unlike 0.9.0 and 0.9.2 (vllm.OVERRIDE_RULES), so a run
-    # of releases holds over 0.9.1 only where it is planned there
+    # --num-gpu-blocks-override's rules too: 0.9.1 ignores it, unlike 0.9.0 and 0.9.2 (vllm_workers.OVERRIDE_RULES),
+    # so a run of releases holds over 0.9.1 only where it is planned there
     return release_boundaries(flags + [EPLB_CONFIG_SINCE, DUMMY_OPTIONS_SINCE, MEDIA_FLAGS_DROPPED_SINCE]
                               + [row[0] for row in VOCAB_RULES] + list(RUNNER_BOUNDARIES)
                               + list(POOLER_BOUNDARIES) + [row[0] for row in OVERRIDE_RULES]

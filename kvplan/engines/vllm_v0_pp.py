@@ -11,7 +11,7 @@ cache, each with its own share of the blocks and its own max_num_seqs (read in t
 - The block-count lines print the whole count: "# GPU blocks: N" and "Maximum concurrency ...: N x block_size /
   max_model_len" before any division (executor/distributed_gpu_executor.py 0.6.3:57-62, gpu_executor.py :122-127;
   executor_base.py 0.7.3:111-117, 0.10.1.1:114-120): vllm.size_lines, unchanged; so does the one --num-gpu-blocks-
-  override line, the fewest of any worker (vllm.v0_override_line), where V1 logs one a worker.
+  override line, the fewest of any worker (vllm_workers.v0_override_line), where V1 logs one a worker.
 - The start-up check (worker/worker.py raise_if_cache_size_invalid), by release (SHARE_CHECK_SINCE):
   up to 0.7.3 on the whole count (0.5.5:474, 0.6.3:490, 0.7.3:542: block_size x num_gpu_blocks), so a server whose
   share is shorter than max_model_len starts, and each scheduler then ignores a request longer than its share

@@ -278,7 +278,8 @@ def lora_graphs_note(budget) -> str:
 
 
 def override_note(plan: Plan, spell=str) -> str:
-    """The KV cache a --num-gpu-blocks-override sizes, whatever the budget leaves (engines/vllm.py OVERRIDE_RULES)."""
+    """The KV cache a --num-gpu-blocks-override sizes, whatever the budget leaves (engines/vllm_workers.py
+    OVERRIDE_RULES)."""
     e = _engine(plan)
     blocks = getattr(e, "num_gpu_blocks_override", None)
     if not blocks:
