@@ -56,7 +56,7 @@ from ..model.precision import DTYPE_BYTES
 from ..model.vision import UNCOUNTED_TOWER
 from ..plan.budget import NCCL_BYTES, NCCL_SOURCE, Budget, BudgetTerm, MeasuredSizing
 from ..plan.sharding import layer_share, shard, stage_weights
-from .vllm import format_gib
+from .figures import format_gib
 from .vllm_gdn_workspace import gdn_checkpoint_workspace
 from .vllm_index_share import shared_indexer_weights
 from .vllm_indexer_profile import (VIEWS_RELEASED_SINCE, flashmla_reservation, gather_bytes, indexer_profile,

@@ -66,7 +66,6 @@ mode, dynamic speculative decoding's tiers, encoder CUDA graphs.
 from __future__ import annotations
 
 import math
-import re
 from dataclasses import dataclass
 from typing import Optional, Sequence
 

@@ -16,7 +16,7 @@ from ..model.tensors import NON_GATED_MLP
 from ..plan.budget import qkv_width
 from ..plan.catalog import DEFAULT_SM_COUNT, sm_count
 from . import MediaLimits, ProcessorKwargs
-from .vllm import format_gib
+from .figures import format_gib
 from .vllm_pooling_budget import pooler_pass_bytes
 from .vllm_registry import served_architecture
 from .vllm_runner import Runner, is_rocm

@@ -661,7 +661,7 @@ def start_up_price(refusal, kept: int) -> str:
     """vLLM's price of one request of max len where its start-up check refused it for memory (Refusal.needed_bytes:
     every block its layer groups reserve), as its message rounds it ("14.23 GiB"); '' where there is none or it
     reads as kvplan's footprint `kept` (bytes) does."""
-    from ..engines.vllm import format_gib
+    from ..engines.figures import format_gib
 
     needed = getattr(refusal, "needed_bytes", 0)
     return "" if not needed or size(needed) == size(kept) else f"{format_gib(needed)} GiB"
