@@ -154,6 +154,8 @@ def test_estimate_reads_the_alias_as_the_flag():
     (["--enable-prefix-caching", "--disable-prefix-caching"], False),
     (["--disable-prefix-caching", "--enable-prefix-caching"], True),
 ])
-def test_the_last_prefix_switch_wins(monkeypatch, typed, on):
-    monkeypatch.setattr(flags, "typed_args", ["check", LLAMA, *typed])
-    assert flags.prefix_caching_typed(True, True) is on
+def test_the_last_prefix_switch_wins(typed, on):
+    # the arguments click is given (flags.last_switches; tests/test_bool_flags_s77.py has every boolean flag)
+    switches = flags.switch_spellings({"--enable-prefix-caching"})
+    assert flags.last_switches(["check", LLAMA, *typed], switches) == \
+        ["check", LLAMA, "--enable-prefix-caching" if on else "--no-enable-prefix-caching"]

@@ -231,17 +231,16 @@ def test_the_repository_paths_the_pages_name_exist():
 def test_every_flag_the_pages_name_is_a_flag_of_kvplan():
     """A --flag README.md or docs/*.md names is one of kvplan's (its commands' or its own), or one of the few the
     pages name as another tool's: pip's, pytest's, a benchmark script's, or vLLM's that kvplan has no flag for."""
-    from kvplan.cli.app import click_command
+    from kvplan.cli.app import click_command, read_names
 
     ours = {"--version", "--help", "--install-completion", "--show-completion"}
     for command in click_command().commands.values():
         ours |= {o for p in command.params for o in getattr(p, "opts", []) + getattr(p, "secondary_opts", [])}
-    from kvplan.cli.flags import LATER_SPELLINGS
+        ours |= read_names(command)  # vLLM's later and negative spellings, read as the flags themselves
     from kvplan.cli.flags import VLLM_SERVER_FLAGS  # vLLM's serve flags kvplan names as changing no plan
 
-    ours |= set(LATER_SPELLINGS)  # vLLM's later spellings, read as the flags themselves (app._read_later_spellings)
-
     others = {"--index-url", "--dist", "--ordered-pages", "--walks", "--enable-prompt-embeds", "--task",
+              "--max-model", "--enable-l",  # vLLM's argparse abbreviations, which kvplan refuses (README)
               *VLLM_SERVER_FLAGS}
     for page in PAGES:
         named = set(re.findall(r"(?<![\w-])(--[a-z][a-z0-9-]+)", page.read_text()))

@@ -105,8 +105,11 @@ def test_header_of_a_release_without_the_flag_names_no_kv_dtype():
 def test_did_you_mean_puts_the_closest_option_first():
     """Before: "did you mean --data-parallel-size or --enable-expert-parallel or --tensor-parallel-size?" (sorted by
     name); click ranks them by similarity, and --tensor-parallel-size is the one meant."""
-    line = one_error_line(run_kvplan("estimate", QWEN3_8B, "--tensor-parallel", "2"))
+    line = one_error_line(run_kvplan("estimate", QWEN3_8B, "--tensor-paralel", "2"))
     assert "did you mean --tensor-parallel-size or " in line
+    # a flag's beginning (vLLM's argparse abbreviation) names the whole flag (tests/test_bool_flags_s77.py)
+    line = one_error_line(run_kvplan("estimate", QWEN3_8B, "--tensor-parallel", "2"))
+    assert "write the whole flag, --tensor-parallel-size (" in line
 
 
 @pytest.mark.parametrize("args, tail", [

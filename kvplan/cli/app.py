@@ -32,7 +32,8 @@ from .flags import (CAPTURE_SIZES_HELP, MAX_CAPTURE_HELP, PCP_HELP,  # noqa: I00
                     MAX_NUM_SEQS_HELP,
                     PP_PARTITION_HELP, QUANTIZATION_HELP, REVISION_HELP,
                     VERIFY_ENFORCE_EAGER_HELP, VERIFY_FORMAT_HELP, VERIFY_GRAPHS, VERIFY_MAMBA_DTYPE, VERIFY_WINDOW,
-                    _complete_gpu, _complete_kv_dtype, _complete_model, flag, typed, typed_spelling, LATER_SPELLINGS)
+                    _complete_gpu, _complete_kv_dtype, _complete_model, flag, typed, typed_spelling, LATER_SPELLINGS,
+                    NEGATIVES, last_switches, switch_spellings)
 
 app = typer.Typer(
     add_completion=True,
@@ -61,15 +62,25 @@ def click_command():
 
 
 def _read_later_spellings(command) -> None:
-    """Have `command` read vLLM's later spellings of its flags as the flags themselves (flags.LATER_SPELLINGS); the
-    run's typed_args keep them as typed, for errors and the release check (refuse_later_spellings)."""
+    """Have `command` read vLLM's later spellings of its flags as the flags themselves (flags.LATER_SPELLINGS) and
+    each boolean flag's spellings as its last one typed (flags.last_switches: --no-enforce-eager, ...); the run's
+    typed_args keep them as typed, for errors and the release check (refuse_later_spellings)."""
     parse = command.parse_args
+    switches = switch_spellings(read_names(command, switches=False))
 
     def parse_args(ctx, args):
         cut = args.index("--") if "--" in args else len(args)
-        return parse(ctx, [_respelled(arg) for arg in args[:cut]] + list(args[cut:]))
+        return parse(ctx, last_switches([_respelled(arg) for arg in args[:cut]], switches) + list(args[cut:]))
 
     command.parse_args = parse_args
+
+
+def read_names(command, switches: bool = True) -> set:
+    """Every flag name `command` reads: its options' own, vLLM's later spellings of them and (`switches`) the
+    negative spellings of its boolean flags."""
+    names = {name for param in command.params for name in getattr(param, "opts", [])}
+    names |= {later for later, flag_name in LATER_SPELLINGS.items() if flag_name in names}
+    return names | set(switch_spellings(names)) if switches else names
 
 
 def _respelled(arg: str) -> str:
@@ -94,12 +105,17 @@ def _refuse_loose_capture_sizes(command) -> None:
 
 
 def refuse_later_spellings(engine) -> None:
-    """A vLLM flag typed as a release newer than `engine`'s first spells it (engines/vllm_engine.py SPELLING_SINCE:
-    that release's `vllm serve` stops on it), anywhere in the run's flags."""
-    from ..engines.vllm_engine import SPELLING_SINCE, refuse_spelling
+    """A vLLM flag typed as a release newer than `engine`'s first spells it (engines/vllm_engine.py SPELLING_SINCE,
+    a boolean flag's negatives vllm_bool_flags.py: that release's `vllm serve` stops on it), anywhere in the run's
+    flags."""
+    from ..engines.vllm_engine import SPELLING_SINCE, refuse_spelling, refuse_switch
 
     for spelling in SPELLING_SINCE:
         refuse_spelling(typed_spelling((spelling,)), engine)
+    for field, spellings in NEGATIVES.items():
+        for spelling in spellings:
+            if typed_spelling((spelling,)):
+                refuse_switch(field, flag(field), spelling, engine)
 
 
 class ReaderLeft(Exception):
@@ -563,9 +579,12 @@ def check(
     if files:  # each --file given, not the last only: a gate never drops a file
         if suggest:
             raise KvplanError("--suggest takes a MODEL, not --file; run `kvplan check --suggest MODEL`.")
-        if tps or given:
-            raise KvplanError(f"{typed('tp' if tps else given[0])} applies to MODEL only; with --file give it on "
-                              f"each deployment (valid keys: {', '.join(VALID_KEYS)}).")
+        # a boolean flag typed off, which last_switches left out where off is its absence (--no-enforce-eager)
+        off = next((spelling for field in CHECK_MODEL_OPTIONS for spelling in NEGATIVES.get(field, ())
+                    if typed_spelling((spelling,))), None)
+        if tps or given or off:
+            raise KvplanError(f"{typed('tp' if tps else given[0]) if tps or given else off} applies to MODEL only; "
+                              f"with --file give it on each deployment (valid keys: {', '.join(VALID_KEYS)}).")
         deployments = [dep for path in [*files, *map(further_file, models)] for dep in load_deployments(path)]
     elif not models:
         raise KvplanError(f"kvplan check needs MODEL with {flag('tp')} N (or --suggest), or --file "

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from typing import Optional
 
+from ..engines.vllm_bool_flags import NO_FORM_SINCE, field_negatives, negatives
 from ..render import VERIFY_FORMATS, format_help
 
 # field (as the core names it) -> the flag a user types (vLLM's spelling where vLLM has the flag)
@@ -48,15 +49,21 @@ ALIASES = {
     "pcp": ("-pcp", "--prefill-context-parallel-size", "--pcp"),
     "enable_expert_parallel": ("--enable-expert-parallel", "-ep"),
     "quantization": ("--quantization", "-q"),
-    "enable_prefix_caching": ("--enable-prefix-caching", "--no-enable-prefix-caching",
-                              "--disable-prefix-caching"),
-    "dcp_q_replicate": ("--dcp-q-replicate", "--no-dcp-q-replicate"),
 }
+# vLLM's negative spellings of its boolean flags (--no-enforce-eager; --disable-prefix-caching from 0.33), by the rule
+# and releases of engines/vllm_bool_flags.py: read as the flag's last value (app._read_later_spellings), not declared,
+# so --help keeps one line a flag; the release check is vllm_engine.refuse_switch
+NEGATIVES = {field: tuple(field_negatives(field, FLAGS[field])) for field in NO_FORM_SINCE}
+# those flags whose off differs from their absence (None: vLLM's default), declared as options of their own
+SWITCH_OFF = {"enable_prefix_caching": "--no-enable-prefix-caching", "dcp_q_replicate": "--no-dcp-q-replicate"}
+# a flag's own spellings, which turn it on (-ep too)
+SWITCH_ON = {field: ALIASES.get(field, (FLAGS[field],)) for field in NEGATIVES}
+# an error on a flag whose off is a value names the spelling typed (off, an error on the flag on names the flag)
+ALIASES.update({field: (*SWITCH_ON[field], *NEGATIVES[field]) for field in SWITCH_OFF})
 # vLLM's later spellings of a flag (engines/vllm_engine.py SPELLING_SINCE says from which release), read as the flag
 # itself (app._read_later_spellings) rather than declared: a third name would squeeze --help's option column at 80
 # columns; each flag's help names them
-LATER_SPELLINGS = {"--device-memory-utilization": "--gpu-memory-utilization",
-                   "--disable-prefix-caching": "--no-enable-prefix-caching"}
+LATER_SPELLINGS = {"--device-memory-utilization": "--gpu-memory-utilization"}
 typed_args: list = []  # this run's arguments (set by run.main)
 # vLLM's serve flags that change nothing kvplan plans (no memory, capacity or speed: the HTTP server, logging, the
 # chat template and tool parsers, remote code, the seed), so a `vllm serve` line pasted whole is told what to drop:
@@ -70,6 +77,22 @@ VLLM_SERVER_FLAGS = {
     "--enable-auto-tool-choice": False, "--disable-log-stats": False, "--enable-log-requests": False,
     "--disable-log-requests": False, "--disable-uvicorn-access-log": False,
 }
+# those of them vLLM declares BooleanOptionalAction (so --no-trust-remote-code, and from 0.33 --disable-auto-tool-choice
+# too: engines/vllm_bool_flags.py): --trust-remote-code from 0.9.0 (ModelConfig's bool, arg_utils.py 0.9.0:457),
+# FrontendArgs' bools (entrypoints/openai/cli_args.py 0.10.2:82, :138, get_kwargs :187-189), --enable-log-requests and
+# --disable-log-requests (arg_utils.py 0.10.1:1748-1755); --disable-log-stats stays store_true (0.34.0:1950-1953)
+SERVER_SWITCHES = ("--trust-remote-code", "--enable-auto-tool-choice", "--disable-uvicorn-access-log",
+                   "--enable-log-requests", "--disable-log-requests")
+
+
+def server_flag(name: str) -> Optional[str]:
+    """The flag of VLLM_SERVER_FLAGS that `name` spells (itself, or a negative of a switch: --no-trust-remote-code),
+    or None."""
+    if name in VLLM_SERVER_FLAGS:
+        return name
+    return next((switch for switch in SERVER_SWITCHES if name in negatives(switch)), None)
+
+
 # flags of other commands that one command lacks, with what that command does instead
 NOT_THIS_COMMAND = {
     ("verify", "--gpu"): "verify runs on the local GPU (`kvplan gpus` shows the one detected); drop it",
@@ -330,23 +353,61 @@ def loose_capture_sizes(args: list) -> list:
 
 def prefix_caching_typed(on: bool, off: bool):
     """--enable-prefix-caching / --no-enable-prefix-caching (None: neither): boolean_typed."""
-    return boolean_typed(on, off, "--enable-prefix-caching")
+    return boolean_typed(on, off)
 
 
 def dcp_q_replicate_typed(on: bool, off: bool):
     """--dcp-q-replicate / --no-dcp-q-replicate (None: neither): boolean_typed (arg_utils.py 0.32.0:378-380 gives
     the bool | None field a BooleanOptionalAction)."""
-    return boolean_typed(on, off, "--dcp-q-replicate")
+    return boolean_typed(on, off)
 
 
-def boolean_typed(on: bool, off: bool, flag: str):
-    """A vLLM flag and its --no- spelling, two options here (one column of --help each): None where neither is given.
-    Both given, the last typed wins, as with vLLM's argparse.BooleanOptionalAction (engine/arg_utils.py
-    0.34.0:1420-1426); the arguments after `--` are MODEL's."""
-    if on and off:
-        # vLLM 0.33+ spells --no-enable-x --disable-x too (EnableDisableAction, utils/argparse_utils.py 0.33.0:120-150)
-        negated = ("--no-" + flag[2:], "--disable-" + flag[len("--enable-"):] if flag.startswith("--enable-") else "")
-        options = typed_args[:typed_args.index("--")] if "--" in typed_args else typed_args
-        spelled = [arg for arg in options if arg == flag or arg in negated]
-        return spelled[-1] == flag
+def boolean_typed(on: bool, off: bool):
+    """A vLLM flag and its declared off option (SWITCH_OFF), two options here (one column of --help each): None where
+    neither is given. last_switches has left at most one of them, the last typed."""
     return True if on else False if off else None
+
+
+def switch_spellings(declared) -> dict:
+    """{spelling: (field, on)} of every boolean flag among `declared` (a command's option names): the flag's own
+    spellings (-ep too) on, its NEGATIVES off."""
+    found = {}
+    for field, spelled_off in NEGATIVES.items():
+        if FLAGS[field] in declared:
+            found.update({**{spelling: (field, True) for spelling in SWITCH_ON[field]},
+                          **{spelling: (field, False) for spelling in spelled_off}})
+    return found
+
+
+def last_switches(args: list, switches: dict) -> list:
+    """`args` with each boolean flag's spellings (`switches`, switch_spellings) cut to its last, as vLLM's argparse
+    keeps the last one typed (BooleanOptionalAction sets the field at each; engine/arg_utils.py 0.34.0:1420-1426):
+    on, the flag; off, its SWITCH_OFF option, or nothing where off is the flag left out."""
+    last = {}
+    for arg in args:
+        if arg in switches:
+            field, on = switches[arg]
+            last.pop(field, None)  # the order of the flags kept: the last typed last
+            last[field] = on
+    kept = [arg for arg in args if arg not in switches]
+    return kept + [FLAGS[field] if on else SWITCH_OFF[field] for field, on in last.items()
+                   if on or field in SWITCH_OFF]
+
+
+# Abbreviations (ABBREVIATIONS): vLLM's parsers are argparse's with allow_abbrev at its default, True (no release sets
+# it: FlexibleArgumentParser, utils/argparse_utils.py 0.32.0-0.34.0, utils.py before), so `vllm serve --max-model 8192`
+# runs as --max-model-len 8192 where no other flag of that release begins so, and stops ("ambiguous option") where
+# several do. click takes none. kvplan takes none either, and names the whole flag (exit 2): whether a beginning is
+# unique depends on all of the release's flags (262 named in engine/arg_utils.py 0.34.0 alone, with their --no- forms
+# and the server's besides), not kvplan's: --enable-l is --enable-lora here, ambiguous in 0.34.0 (--enable-lora,
+# --enable-layerwise-nvtx-tracing, --enable-logging-iteration-details, --enable-log-requests: arg_utils.py
+# 0.34.0:1629, :1732, :1740, :3297), --cpu too (--cpu-offload-gb, --cpu-offload-params,
+# --cpu-distributed-timeout-seconds: :1489-1491, :1199), so reading beginnings would pass lines vLLM stops on, and
+# kvplan's own --gpu-memory begins vLLM's --gpu-memory-utilization (:1404). Writing the whole name is one edit that
+# every release takes.
+def whole_flags(prefix: str, names) -> list:
+    """The flags among `names` that `prefix` begins (argparse's abbreviations: `--max-model` for --max-model-len), in
+    order; [] where `prefix` is no flag's beginning or is a whole flag."""
+    if not prefix.startswith("-") or len(prefix) < 2 or prefix in names:
+        return []
+    return sorted(name for name in names if name.startswith(prefix))

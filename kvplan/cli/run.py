@@ -10,7 +10,7 @@ from typing import Optional
 
 from ..errors import MAX_QUOTED, FieldError, KvplanError, quote
 from . import flags
-from .app import GuardedStdout, ReaderLeft, _drop_stdout, app, click_command
+from .app import GuardedStdout, ReaderLeft, _drop_stdout, app, click_command, read_names
 
 def _click_errors() -> tuple:
     """(usage errors, Abort, Exit) of whichever click typer runs on: vendored since typer 0.26."""
@@ -167,10 +167,16 @@ def _usage_sentence(exc) -> Optional[str]:
         instead = flags.NOT_THIS_COMMAND.get((ctx.command.name, name))
         if instead:
             return f"{path} has no option {name}: {instead}."
-        if name in flags.VLLM_SERVER_FLAGS and ctx.command.name in ("estimate", "check", "verify"):
-            value = " and its value" if flags.VLLM_SERVER_FLAGS[name] else ""
+        vllm_line = ctx.command.name in ("estimate", "check", "verify")  # the commands a `vllm serve` line is for
+        server = flags.server_flag(name)
+        if server and vllm_line:
+            value = " and its value" if flags.VLLM_SERVER_FLAGS[server] else ""
             return (f"{path} has no option {name}: vLLM's {name} changes nothing kvplan plans (memory, capacity, "
                     f"speed); drop it{value}.")
+        whole = flags.whole_flags(name, read_names(ctx.command)) if vllm_line else []
+        if whole:  # vLLM's argparse would read a prefix unique among its own flags (flags.py: Abbreviations)
+            return (f"{path} has no option {name}: write the whole flag, {' or '.join(whole)} (kvplan does not read "
+                    f"a flag's beginning as vLLM's argparse does).")
         near = list(getattr(exc, "possibilities", None) or ())  # click's order: the closest first
         return (f"{path} has no option {quote(name)[1:-1]}; " +
                 (f"did you mean {' or '.join(near)}?" if near else f"`{path} -h` lists the options it takes."))

@@ -7,7 +7,7 @@ import functools
 from dataclasses import replace
 from typing import Optional
 
-from ..errors import FieldError
+from ..errors import FieldError, KvplanError
 from ..memo import remember
 from ..plan.catalog import device_name
 from . import EngineFlags
@@ -17,6 +17,7 @@ from .vllm_config_read import architectures_refusal, registry_names
 from .vllm_settings import hooked_seqs, resolve_settings
 from .vllm_multimodal import DROPPED_SINCE as MEDIA_FLAGS_DROPPED_SINCE, text_only_refusal
 from .vllm_budget import sized_after_warmup, vllm_budget
+from .vllm_bool_flags import NO_FORM_SINCE, refusal
 from .vllm_cache_flags import release_refusal
 from .vllm_dcp import check_flags as check_dcp_flags, check_layout as check_dcp_layout
 from .vllm_pcp import check_flags as check_pcp_flags, check_layout as check_pcp_layout, pcp_refusal
@@ -54,29 +55,42 @@ FLAG_SINCE = {"enforce_eager": (0, 2, 6), "enable_prefix_caching": (0, 4), "kv_b
 
 # vLLM's later spellings of a flag kvplan has: the first release whose `vllm serve` parses each (an older one stops
 # on it, "unrecognized arguments"). --device-memory-utilization: --gpu-memory-utilization's alias, engine/arg_utils.py
-# 0.31.0:1327, 0.32.0:1358, 0.34.0:1405 (absent from 0.30.0's); --disable-prefix-caching: EnableDisableAction gives
-# every --enable-x flag a --disable-x inverse, utils/argparse_utils.py 0.33.0:120-150, :179 (0.32.0 has no such class)
-SPELLING_SINCE = {"--device-memory-utilization": ("gpu_util", (0, 31), "--gpu-memory-utilization"),
-                  "--disable-prefix-caching": ("enable_prefix_caching", (0, 33), "--no-enable-prefix-caching")}
+# 0.31.0:1327, 0.32.0:1358, 0.34.0:1405 (absent from 0.30.0's). A boolean flag's negatives (--disable-prefix-caching
+# from 0.33, --no-enforce-eager from 0.9): vllm_bool_flags.py, refuse_switch
+SPELLING_SINCE = {"--device-memory-utilization": ("gpu_util", (0, 31), "--gpu-memory-utilization")}
+
+
+def _release(engine) -> Optional[str]:
+    """The vLLM release `engine` names (vllm, vllm==X), None for none (no release, so any spelling)."""
+    from . import get_engine
+
+    return getattr(get_engine(engine or "vllm"), "version", None)
 
 
 def refuse_spelling(spelling: Optional[str], engine) -> None:
-    """FieldError on the flag where it was typed as `spelling` (SPELLING_SINCE) and the release `engine` names (vllm,
-    vllm==X; none: no release, so any) is older than that spelling's first; the older spelling is named instead."""
+    """KvplanError where `spelling` (SPELLING_SINCE) was typed and the release `engine` names is older than that
+    spelling's first; the older spelling is named instead."""
     if spelling not in SPELLING_SINCE:
         return
-    from . import get_engine
-
-    version = getattr(get_engine(engine or "vllm"), "version", None)
+    version = _release(engine)
     field, since, older = SPELLING_SINCE[spelling]
     if version is not None and parse_version(version) < since:
-        raise FieldError(field, f"needs vLLM {'.'.join(map(str, since))} or later (vllm=={version} stops on that "
-                                f"spelling: \"unrecognized arguments\"); write {older}, as that release does.")
+        raise KvplanError(f"{spelling} needs vLLM {'.'.join(map(str, since))} or later (vllm=={version} stops on "
+                          f"that spelling: \"unrecognized arguments\"); write {older}, as that release does.")
 
 
-# --no-enable-prefix-caching: argparse.BooleanOptionalAction first in 0.6.5's arg_utils.py (:431-434); 0.4.0-0.6.4
-# take --enable-prefix-caching alone (action='store_true', 0.4.0:199-201, 0.6.4:409-411)
-PREFIX_OFF_FLAG_SINCE = (0, 6, 5)
+def refuse_switch(field: str, flag: str, spelling: str, engine) -> None:
+    """KvplanError where `spelling`, a negative of the boolean `flag` (vllm_bool_flags.py), is one the release
+    `engine` names does not parse."""
+    version = _release(engine)
+    text = None if version is None else refusal(field, flag, spelling, version, FLAG_SINCE.get(field))
+    if text:
+        raise KvplanError(text)
+
+
+# prefix caching off (the API's and a deployments file's too): --no-enable-prefix-caching, a BooleanOptionalAction from
+# 0.6.5 (vllm_bool_flags.py); 0.4.0-0.6.4 take --enable-prefix-caching alone
+PREFIX_OFF_FLAG_SINCE = NO_FORM_SINCE["enable_prefix_caching"]
 
 # older releases have these flags, not what kvplan models: (first release modelled, what it models)
 MODELLED_SINCE = {"dp": ((0, 9), "lays out the experts"), "enable_expert_parallel": ((0, 9), "lays out the experts"),
