@@ -214,7 +214,8 @@ def estimate(model: str, *, max_model_len: Optional[Many] = None, kv_cache_dtype
 @_keywords
 def check(model: str, *, tensor_parallel_size: Many, pipeline_parallel_size: Optional[int] = None,
           min_concurrency: Optional[int] = None, max_model_len: Optional[Union[int, str]] = None,
-          kv_cache_dtype: Optional[str] = None, gpu: Optional[str] = None,
+          min_model_len: Optional[Union[int, str]] = None, kv_cache_dtype: Optional[str] = None,
+          gpu: Optional[str] = None,
           gpu_memory_utilization: Optional[float] = None, kv_cache_memory_bytes: Optional[Union[int, str]] = None,
           revision: Optional[str] = None, engine: Optional[str] = None, enforce_eager: bool = False,
           skip_mm_profiling: bool = False, language_model_only: bool = False, limit_mm_per_prompt=None,
@@ -238,7 +239,8 @@ def check(model: str, *, tensor_parallel_size: Many, pipeline_parallel_size: Opt
     `max_num_seqs`, `max_num_batched_tokens`, `gpu_memory`, `pp_layer_partition`, `gpus_per_node` and the LoRA
     settings (`enable_lora`, `max_loras`, `max_lora_rank`, `lora_dtype`, `fully_sharded_loras`), `runner`,
     `convert`, `pooler_config`, `mamba_cache_dtype`, `mamba_ssm_cache_dtype`, `disable_sliding_window`,
-    `enable_prefix_caching` and `mamba_block_size` as `kvplan estimate` takes them."""
+    `enable_prefix_caching` and `mamba_block_size` as `kvplan estimate` takes them. `max_model_len="auto"` (or -1):
+    checked at the length vLLM's auto-fit picks (`context` and `auto_fit` say it); `min_model_len`: fail below it."""
     from .commands import check as run
     from .commands.deployments import model_deployments
     from .engines.vllm_graphs import capture_sizes_value, max_capture_size_value
@@ -261,6 +263,7 @@ def check(model: str, *, tensor_parallel_size: Many, pipeline_parallel_size: Opt
     deployments = model_deployments(model, _many(tensor_parallel_size, "tp"), pp=pipeline_parallel_size, gpu=gpu,
                                     gpu_util=gpu_memory_utilization, kv_budget=kv_cache_memory_bytes,
                                     context=max_model_len, kv_dtype=kv_cache_dtype, min_concurrency=min_concurrency,
+                                    min_model_len=min_model_len,
                                     revision=revision, engine=engine, enforce_eager=enforce_eager or None,
                                     skip_mm_profiling=skip_mm_profiling or None,
                                     language_model_only=language_model_only or None,

@@ -125,7 +125,8 @@ def test_llama_pp2_worker_check(version):
     _, engine = _engine(LLAMA, version, *LLAMA_FLAGS)
     assert engine["starts"] is True and engine["num_gpu_blocks"] == 12_288
     assert "Maximum concurrency for 131,072 tokens per request: 1.50x" in engine["log_lines"]
-    assert _engine(LLAMA, version, *LLAMA_FLAGS, context="auto")[0] == 131_072
+    if version != "0.13.0":  # no auto-fit before 0.14.0 (vllm_auto_fit.AUTO_FIT_SINCE; test_check_auto_s77.py)
+        assert _engine(LLAMA, version, *LLAMA_FLAGS, context="auto")[0] == 131_072
 
 
 # gpt-oss-20b at -pp 2: 24 layers alternating sliding (window 128, layer 0) / full, 12 a stage (6 + 6); a page

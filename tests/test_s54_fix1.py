@@ -212,26 +212,20 @@ def test_nothing_reaches_it_even_with_the_cap():
 
 # 5. check's max model length, estimate's refused row ----------------------------------------------------------
 
-def test_check_help_does_not_offer_auto_and_estimate_still_does():
+def test_check_help_offers_auto_as_estimate_does():
+    """Session 77 (tests/test_check_auto_s77.py): check takes --max-model-len auto and checks the fitted length."""
     check_help, estimate_help = (" ".join(run_kvplan(command, "--help").stdout.replace("│", " ").split())
                                  for command in ("check", "estimate"))
-    assert "auto-fit" not in check_help and "auto (or -1)" not in check_help
+    assert "auto (or -1, vLLM 0.14+)" in check_help and "--min-model-len" in check_help
     assert "auto (or -1)" in estimate_help
 
 
 @pytest.mark.parametrize("flag, value", [("-c", "auto"), ("--max-model-len", "-1"), ("--context", "AUTO")])
-def test_check_refuses_auto_by_name(flag, value):
-    line = one_error_line(run_kvplan("check", LLAMA_8B, "-tp", "1", flag, value))
-    assert line == (f"kvplan: error: {flag} takes a fixed length in check (8192, 32K), got '{value}'; the longest "
-                    f"that fits (vLLM's auto-fit, auto or -1) is estimate's answer.")
-
-
-def test_a_deployments_file_and_the_api_refuse_auto_alike(tmp_path):
-    path = deployments_file(tmp_path, f"  - name: a\n    model: {LLAMA_8B}\n    tp: 1\n    context: -1\n")
-    assert "deployment 'a' field 'context' takes a fixed length in check" in \
-        one_error_line(run_kvplan("check", "--file", path))
-    with pytest.raises(FieldError, match="^max_model_len takes a fixed length in check"):
-        kvplan.check(LLAMA_8B, tensor_parallel_size=1, max_model_len="auto")
+def test_check_takes_auto_by_name(flag, value):
+    """Every spelling of vLLM's auto-fit is the same deployment (human_readable_int_or_auto lower-cases it)."""
+    run = run_kvplan("check", LLAMA_8B, "-tp", "1", flag, value, "--format", "json")
+    (row,) = json.loads(run.stdout)["results"]
+    assert row["auto_fit"]["from"] == 131072
 
 
 @pytest.mark.parametrize("args, label", [(("-pp", "40"), "bad PP"), (("-tp", "3"), "bad TP"),

@@ -455,7 +455,7 @@ def check(
                                                 "deployment files (as pre-commit passes them)."),
     files: Optional[List[str]] = typer.Option(None, "--file", help="YAML file with a list under 'deployments:' "
                                        "(name, model, tp; optional pp, gpu, gpu_util, kv_budget, context, "
-                                       "kv_dtype, min_concurrency, revision, engine, enforce_eager, "
+                                       "kv_dtype, min_concurrency, min_model_len, revision, engine, enforce_eager, "
                                        "skip_mm_profiling, language_model_only, limit_mm_per_prompt, "
                                        "mm_encoder_tp_mode, cpu_offload_gb, num_gpu_blocks_override, "
                                        "speculative_config, dp, dcp, dcp_interleave, dcp_comm_backend, "
@@ -476,6 +476,10 @@ def check(
     min_concurrency: Optional[int] = typer.Option(None, "--min-concurrency", help="Fail unless this many "
                                                   "requests of --max-model-len tokens fit at once (default: no "
                                                   "target; not one request fails anyway, as vLLM refuses to start)."),
+    min_model_len: Optional[str] = typer.Option(None, "--min-model-len", help="Fail unless the max model length "
+                                                "served is at least this many tokens (kvplan's flag: a gate on what "
+                                                "--max-model-len auto fits; a fixed length is held to it too). "
+                                                "Default: no target."),
     context: Optional[str] = typer.Option(None, "--max-model-len", "--context", "-c", help=CHECK_CONTEXT_HELP),
     kv_dtype: Optional[str] = typer.Option(None, "--kv-cache-dtype", "--kv-dtype",
                                            help=KV_DTYPE_HELP + " Default: auto."),
@@ -552,7 +556,7 @@ def check(
     fmt = check_format(fmt)
     models = list(model or [])
     options = dict(pp=pp, gpu=gpu, gpu_util=gpu_util, kv_budget=kv_budget, context=context, kv_dtype=kv_dtype,
-                   min_concurrency=min_concurrency, revision=revision, engine=engine,
+                   min_concurrency=min_concurrency, min_model_len=min_model_len, revision=revision, engine=engine,
                    enforce_eager=enforce_eager or None, skip_mm_profiling=skip_mm_profiling or None,
                    language_model_only=language_model_only or None, limit_mm_per_prompt=limit_mm_per_prompt,
                    mm_encoder_tp_mode=mm_encoder_tp_mode, cpu_offload_gb=cpu_offload,

@@ -15,7 +15,8 @@ FLAGS = {
     "context": "--max-model-len", "kv_dtype": "--kv-cache-dtype", "block_size": "--block-size",
     "kv_budget": "--kv-cache-memory-bytes", "gpu": "--gpu", "gpu_memory": "--gpu-memory",
     "gpu_util": "--gpu-memory-utilization", "max_num_batched_tokens": "--max-num-batched-tokens",
-    "revision": "--revision", "min_concurrency": "--min-concurrency", "file": "--file", "format": "--format",
+    "revision": "--revision", "min_concurrency": "--min-concurrency",
+    "min_model_len": "--min-model-len", "file": "--file", "format": "--format",
     "engine": "--engine", "max_num_seqs": "--max-num-seqs", "pp_layer_partition": "--pp-layer-partition",
     "batch": "--batch", "quantization": "--quantization", "dtype": "--dtype", "input_len": "--input-len",
     "hub_timeout": "--hub-timeout", "enforce_eager": "--enforce-eager", "skip_mm_profiling": "--skip-mm-profiling",
@@ -97,7 +98,8 @@ def server_flag(name: str) -> Optional[str]:
 NOT_THIS_COMMAND = {
     ("verify", "--gpu"): "verify runs on the local GPU (`kvplan gpus` shows the one detected); drop it",
 }
-CHECK_MODEL_OPTIONS = ("pp", "gpu", "gpu_util", "kv_budget", "context", "kv_dtype", "min_concurrency", "revision",
+CHECK_MODEL_OPTIONS = ("pp", "gpu", "gpu_util", "kv_budget", "context", "kv_dtype", "min_concurrency", "min_model_len",
+                       "revision",
                        "engine", "enforce_eager", "skip_mm_profiling", "language_model_only", "limit_mm_per_prompt",
                        "mm_encoder_tp_mode", "cpu_offload_gb", "num_gpu_blocks_override", "speculative_config",
                        "dp", "dcp", "dcp_interleave", "dcp_comm_backend", "dcp_q_replicate", "pcp",
@@ -121,9 +123,10 @@ HUB_TIMEOUT_HELP = ("Seconds the Hugging Face Hub may take for MODEL, all reques
 SUFFIXES = "vLLM's suffixes: k/m = 10^3/10^6, K/M = 2^10/2^20 (32K = 32,768; 32k = 32,000; 1M = 1,048,576)"
 CONTEXT_HELP = (f"Tokens per request (vLLM's max model length). Default: the model's max_position_embeddings, "
                 f"as vLLM; auto (or -1): the longest that fits, as vLLM's auto-fit. {SUFFIXES}.")
-# check's: a gate holds a deployment to the length it serves; the longest that fits (auto) is estimate's question
+# check's: the length the deployment serves, auto-fit's too (--min-model-len gates what it fits)
 CHECK_CONTEXT_HELP = (f"Tokens per request (vLLM's max model length). Default: the model's max_position_embeddings, "
-                      f"as vLLM. {SUFFIXES}.")
+                      f"as vLLM; auto (or -1, vLLM 0.14+): the longest that fits, as vLLM's auto-fit, checked at "
+                      f"that length (--min-model-len sets the shortest it may fit). {SUFFIXES}.")
 KV_DTYPE_HELP = ("KV-cache dtype, vLLM's values: auto (the model's dtype, or the one the checkpoint names where "
                  "the release reads it: a ModelOpt fp8 from vLLM 0.14, nvfp4 from 0.20; a compressed-tensors "
                  "kv_cache_scheme's fp8 from 0.15, in 0.15-0.21 whatever is asked), float16, bfloat16, fp8 "

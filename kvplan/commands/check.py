@@ -23,6 +23,7 @@ from ..engines.vllm_graphs import refuse_capture_flags
 from ..engines.figures import figure_columns, later_figure_columns
 from ..engines.vllm_config_read import refuse_encoder_only, unlisted_note
 from ..engines.vllm_v1_oracle import refuse_v0_unmodelled
+from ..engines.vllm_auto_fit import NO_TOKEN, no_fit_refusal, refuse_auto_fit
 from ..engines.vllm_pooling import pooling_field, pooling_note, refuse_st_pooling, runner_name
 from ..engines.vllm_cache_flags import with_cache_flags
 from ..engines.vllm_cache_notes import cache_flag_notes
@@ -41,12 +42,12 @@ from ..plan.plan import (MAX_TP, fitting_remedies, length_note, moe_layout_of, p
                          prompt_limit_warning, raised_cap, reaching, release_of, node_note, remedy_reach,
                          with_layout_errors)
 from ..plan.sharding import shard, valid_tp_degrees
-from .estimate import bounded_prefill, budget_function, ignored_beside_kv_budget, refused_length
+from .estimate import auto_fitted, bounded_prefill, budget_function, ignored_beside_kv_budget, refused_length
 from ..render.estimate import (cache_dtype_note, concurrency_note, drafter_line, graph_reserve_note, lora_graphs_note,
                                held_none_reason, override_fix, override_note, parallel_capacity, resident_line,
                                small_budget_note, start_up_price, v0_notes, vision_note, weights_exceed)
 from ..render.text import size
-from .deployments import VALID_KEYS, Deployment, one_line
+from .deployments import AUTO_FIT, VALID_KEYS, Deployment, one_line
 
 
 
@@ -251,7 +252,8 @@ def _budget_for(spec: ModelSpec, dep: Deployment):
     return device, budget_function(spec, engine=_engine(dep), device=device, gpu_util=dep.gpu_util,
                                    context=dep.context, kv_budget=dep.kv_budget, gpu_memory=dep.gpu_memory,
                                    max_num_batched_tokens=dep.max_num_batched_tokens, max_num_seqs=dep.max_num_seqs,
-                                   block_size=dep.block_size)
+                                   block_size=dep.block_size,
+                                   asked_context=dep.fitted_from if dep.fitted_from != dep.context else None)
 
 
 def _engine(dep: Deployment):
@@ -293,14 +295,17 @@ def _replication(spec: ModelSpec, tp: int, precision, dcp: int = 1) -> str:
 
 
 def what_would_reach(spec: ModelSpec, dep: Deployment, budget_for, target: int, precision,
-                     spell: Callable[[str], str], device=None, along: tuple = (), note=lambda _: "") -> str:
+                     spell: Callable[[str], str], device=None, along: tuple = (), note=lambda _: "",
+                     keep=lambda _: True) -> str:
     """The nearest remedies that hold `target` sequences (plan.fitting_remedies: each with max_num_seqs raised where
     the cap stops it; a multimodal deployment's text-only one), each with the changes `along` (the cap a caller has
     raised already), in the caller's words for every field each one changes; said first where none keeps to one
-    node (plan.Reach). `note`: a clause after an option (plan.length_note)."""
+    node (plan.Reach). `note`: a clause after an option (plan.length_note); `keep(changes)`: whether a remedy found
+    is offered (auto-fit's, _auto_reach)."""
     remedies = fitting_remedies(spec, dep.context, precision, dep.tp, dep.block_size, budget_for, target, dep.pp,
                                 settings=dict(engine=_engine(dep), gpu=device, **_settings(dep)))
     remedies += [r for r in (_text_only_remedy(spec, dep, target),) if r]
+    remedies = [r for r in remedies if keep(r)]
     reach = remedy_reach(spec, dep.tp, dep.pp, precision, device, release_of(_engine(dep)), _engine(dep))
     if not remedies:
         even = f", even with {_changes_in_words(along, spell)}" if along else ""
@@ -402,6 +407,83 @@ def _planned(spec: ModelSpec, dep: Deployment, pp: int, device, budget_for):
                 **_settings(dep))
 
 
+def _fitted(spec: ModelSpec, dep: Deployment) -> Deployment:
+    """--max-model-len auto (AUTO_FIT): the deployment at the length vLLM's auto-fit picks, planned from the model's
+    own by the rule estimate plans it with (estimate.auto_fitted: each refusal's estimate until one starts), that
+    length kept as fitted_from (vLLM builds the runner's buffers at it: _budget_for). Refused before vLLM 0.14.0,
+    which has no auto-fit (vllm_auto_fit.refuse_auto_fit)."""
+    refuse_auto_fit(release_of(_engine(dep)))
+    own = default_max_model_len(spec)
+    start = replace(dep, context=own, fitted_from=own)
+
+    def plan_at(context: int, kv_dtype: str, tp: int, asked: Optional[int] = None):
+        at = replace(start, context=context)
+        return _planned(spec, at, at.pp or 1, *_budget_for(spec, at))
+    return replace(start, context=auto_fitted(plan_at(own, dep.kv_dtype, dep.tp), plan_at).context)
+
+
+def _fit_words(dep: Deployment, spell) -> str:
+    """What vLLM's auto-fit made of the deployment's length, as estimate's note says it (render/estimate.py)."""
+    if dep.fitted_from == dep.context:
+        return f"{spell('context')} auto: the model's full length {dep.context} fits (vLLM's auto-fit keeps it)."
+    return (f"{spell('context')} auto: vLLM's auto-fit reduces max_model_len from {dep.fitted_from} to {dep.context} "
+            f"to fit the available KV cache memory; checked at that length.")
+
+
+def _passes(dep: Deployment, target: int, resolved: dict) -> bool:
+    """Whether `dep` (a deployment a remedy changed) starts and holds `target` requests at a length of at least its
+    min_model_len: at the length auto-fit picks where its context is AUTO_FIT, as check_deployment plans it."""
+    try:
+        spec = served(_spec_for(dep, resolved), _engine(dep), dep.pp or 1)
+        if dep.context == AUTO_FIT:
+            dep = _fitted(spec, dep)
+        held = no_fit_refusal(_planned(spec, dep, dep.pp or 1, *_budget_for(spec, dep)))
+    except KvplanError:  # a change the engine's rules refuse as input: no remedy
+        return False
+    starts = held.engine is None or held.engine.refusal is None
+    return held.tp_valid and starts and (held.max_concurrency or 0) >= target and \
+        dep.context >= (dep.min_model_len or 0)
+
+
+def _auto_reach(spec: ModelSpec, dep: Deployment, target: int, precision, spell, device, resolved: dict) -> str:
+    """what_would_reach for a deployment under auto-fit. The remedies are searched at the length the gate needs: the
+    model's own where more than one request is asked (a length auto-fit shortens is the longest that holds one
+    request, so it holds no second), else min_model_len (or the model's own); each is offered only where the
+    deployment so changed passes with auto-fit picking its length again (_passes), or, where the remedy names a
+    context, at that fixed length in place of auto."""
+    own = dep.fitted_from
+    length = own if target > 1 or dep.min_model_len is None else min(dep.min_model_len, own)
+    at = replace(dep, context=length, fitted_from=None)
+
+    def keep(changes: tuple) -> bool:
+        changed = replace(at, **dict(changes))
+        if "pp" in dict(changes):  # vLLM's own layer split, as the remedy planned it
+            changed = replace(changed, pp_layer_partition=None)
+        return _passes(changed if "context" in dict(changes) else replace(changed, context=AUTO_FIT), target,
+                       resolved)
+    return what_would_reach(spec, at, _budget_for(spec, at)[1], target, precision, spell, device, keep=keep)
+
+
+def _short_of_length(spec: ModelSpec, dep: Deployment, asked: Optional[int], target: int, precision, spell, device,
+                     resolved: dict) -> str:
+    """min_model_len's error: the length served below it, how it came to be (auto-fit's fit, the context set
+    (`asked`), or the model's own, shorter), and what would serve it."""
+    want, own = dep.min_model_len, default_max_model_len(spec)
+    head = f"max_model_len {dep.context} < min_model_len {want}: "
+    if dep.auto_fit:
+        return (f"{head}vLLM's auto-fit reduces max_model_len from {dep.fitted_from} to {dep.context} to fit the "
+                f"available KV cache memory; {_auto_reach(spec, dep, target, precision, spell, device, resolved)}")
+    if want > own:
+        return f"{head}the model's own max length is {own} (vLLM refuses a longer max_model_len without RoPE scaling)"
+    said = f"{spell('context')} {asked} as set"  # the model's own length is shorter only where `want` is past it
+    at = replace(dep, context=want)
+    if _passes(at, target, resolved):
+        return f"{head}{said}; {spell('context')} {want} holds {target}"
+    reach = what_would_reach(spec, at, _budget_for(spec, at)[1], target, precision, spell, device,
+                             keep=lambda changes: dict(changes).get("context", want) >= want)
+    return f"{head}{said}; at {spell('context')} {want}, {reach}"
+
+
 def _asked_eight_bits_kept(result) -> bool:
     """An fp8 cache asked and an fp8 one kept in the engine's own layout (DeepSeek-V3.2 / V4's fp8_ds_mla): the
     deployment gets the 8-bit cache it asked for, so check has nothing to warn of (estimate still says it)."""
@@ -464,6 +546,7 @@ def check_deployment(dep: Deployment, spell: Callable[[str], str] = str, resolve
     """`resolved`: the models read so far in this check() call (_resolve); None: a dict of this deployment's own."""
     resolved = {} if resolved is None else resolved
     spec = served(_spec_for(dep, resolved), _engine(dep), dep.pp or 1)
+    asked = dep.context if dep.context != AUTO_FIT else None  # the length the deployment sets (None: not one)
     if dep.context is None:  # vLLM's default: the model's own max length
         dep = replace(dep, context=default_max_model_len(spec))
     if hasattr(_engine(dep), "check_kv_dtype"):  # a value the release's --kv-cache-dtype does not list
@@ -475,6 +558,8 @@ def check_deployment(dep: Deployment, spell: Callable[[str], str] = str, resolve
     if getattr(_engine(dep), "flags", None) is not None:  # a capture pair no TP degree starts: before sharding
         refuse_capture_flags(_engine(dep).flags, _engine(dep).version, dep.max_num_batched_tokens)
         _refuse_unpriced_lora(spec, _engine(dep))
+    if dep.context == AUTO_FIT:  # vLLM's auto-fit: the deployment is checked at the length vLLM would start with
+        dep = _fitted(spec, dep)
     engine = _engine(dep)  # `auto` as the engine serves the model on this GPU (a T4's float16 or float32)
     viewed = engine.on_gpu(spec, _device(dep)) if hasattr(engine, "on_gpu") else spec
     precision = resolve_kv_dtype(dep.kv_dtype, viewed.dtype, viewed.auto_kv_dtype)
@@ -545,6 +630,8 @@ def check_deployment(dep: Deployment, spell: Callable[[str], str] = str, resolve
                       block_size=dep.block_size, suggest=False, remedies=True, speed=False, engine=_engine(dep),
                       pp=pp, gpu=device, spell=spell, other_engine=other_engine(dep, resolved, spec),
                       **_settings(dep))
+        if dep.auto_fit:  # where no length fits, vLLM's auto-fit refuses in its own words
+            result = planned = no_fit_refusal(result)
         budget_per_gpu = result.kv_budget_bytes_per_gpu
         have, want = result.max_concurrency, dep.min_concurrency
         per_sequence = result.kv_bytes_per_sequence_per_gpu + result.state_bytes_per_sequence_per_gpu
@@ -562,7 +649,9 @@ def check_deployment(dep: Deployment, spell: Callable[[str], str] = str, resolve
         priced = start_up_price(refusal, per_sequence)
         each = (f"kvplan's footprint of an admitted request: {size(per_sequence)} of KV per GPU" if priced
                 else f"{size(per_sequence)} of KV each per GPU")
-        where = (f"{who} keeps {have} sequences of {dep.context} tokens resident {_on_budget(budget_per_gpu)} "
+        fit = f" (vLLM's auto-fit, from the model's {dep.fitted_from})" \
+            if dep.auto_fit and dep.fitted_from != dep.context else ""
+        where = (f"{who} keeps {have} sequences of {dep.context} tokens{fit} resident {_on_budget(budget_per_gpu)} "
                  f"({each} at {shape}, kv_dtype {precision.name}"
                  + (f"; vLLM's start-up check prices one at {priced}" if priced else "") + ")")
         if result.parallel is not None and result.parallel.dp > 1:
@@ -595,17 +684,24 @@ def check_deployment(dep: Deployment, spell: Callable[[str], str] = str, resolve
             groups = result.engine.num_kv_cache_groups if result.engine else 0
             if groups > 1 and want * per_sequence <= budget_per_gpu:  # bytes would hold them, the block groups don't
                 need += f" as bytes, but vLLM's {groups} KV-cache block groups (equal pages, padded) hold only {have}"
-            add("error", "min_concurrency",
-                f"max_concurrency {have} < min_concurrency {want}: {where}, and {need}; "
-                f"{what_would_reach(spec, dep, budget_for, want, precision, spell, device)}.")
+            reach = _auto_reach(spec, dep, want, precision, spell, device, resolved) if dep.auto_fit else \
+                what_would_reach(spec, dep, budget_for, want, precision, spell, device)
+            add("error", "min_concurrency", f"max_concurrency {have} < min_concurrency {want}: {where}, and {need}; "
+                                            f"{reach}.")
         elif want is None and have == 0 and not crashes and not refused:
             # vLLM refusing to start is a deployment that cannot work: an error without min_concurrency too; the
             # ideal pool (engine none) models no engine's start-up, so there it stays a warning
             level = "error" if refusal is not None else "warning"
-            reach = what_would_reach(spec, dep, budget_for, 1, precision, spell, device,
-                                     note=length_note(result.engine, dep.context))
+            reach = _auto_reach(spec, dep, 1, precision, spell, device, resolved) if dep.auto_fit else \
+                what_would_reach(spec, dep, budget_for, 1, precision, spell, device,
+                                 note=length_note(result.engine, dep.context))
             add(level, None, f"not one sequence fits: {where}; {reach}"
                              + ("." if level == "error" else " (set min_concurrency to make capacity a rule)."))
+        if dep.min_model_len is not None and dep.context < dep.min_model_len and not refused and not crashes:
+            add("error", "min_model_len", _short_of_length(spec, dep, asked, max(want or 1, 1), precision, spell,
+                                                           device, resolved) + ".")
+        if dep.auto_fit and (refusal is None or not refusal.reason.startswith(NO_TOKEN)):
+            add("notice", "context", _fit_words(dep, spell))
     moot = ignored_beside_kv_budget(dep.kv_budget, dep.gpu_util, dep.gpu_memory, spell)
     if moot:
         add("notice", "gpu_util" if dep.gpu_util is not None else "gpu_memory", moot + ".")
@@ -635,6 +731,8 @@ def check_deployment(dep: Deployment, spell: Callable[[str], str] = str, resolve
         "kv_heads_per_gpu": sharding.served_kv_heads_per_gpu,
         "kv_heads_replicated": sharding.replicated,
         "context": dep.context,
+        **({"auto_fit": {"from": dep.fitted_from, "to": None if _no_length(planned) else dep.context}}
+           if dep.auto_fit else {}),  # only under auto: the JSON's other keys stay as they were
         "kv_dtype": precision.name,
         "gpu": device.name if dep.kv_budget is None else None,
         "node_gpus": device.node_gpus,  # the node the remedies keep a TP group within, and where it comes from
@@ -649,8 +747,15 @@ def check_deployment(dep: Deployment, spell: Callable[[str], str] = str, resolve
 
 
 # the keys a row carries only when the deployment sets them (the JSON contract's other keys stay as they were)
-SET_ONLY_KEYS = ("quantization", "dtype", "max_num_seqs", "max_num_batched_tokens", "pp_layer_partition",
-                 "gpu_memory", "dcp", "dcp_interleave", "dcp_comm_backend", "dcp_q_replicate", "pcp")
+SET_ONLY_KEYS = ("min_model_len", "quantization", "dtype", "max_num_seqs", "max_num_batched_tokens",
+                 "pp_layer_partition", "gpu_memory", "dcp", "dcp_interleave", "dcp_comm_backend", "dcp_q_replicate",
+                 "pcp")
+
+
+def _no_length(planned) -> bool:
+    """Whether auto-fit found no length at all (vLLM's auto-fit refusal, vllm_auto_fit.NO_TOKEN)."""
+    refusal = getattr(getattr(planned, "engine", None), "refusal", None)
+    return refusal is not None and refusal.reason.startswith(NO_TOKEN)
 
 
 def _listed(value: Optional[tuple]) -> Optional[list]:

@@ -34,7 +34,7 @@ OPTIONAL_KEYS = ("pp", "gpu", "gpu_util", "kv_budget", "context", "kv_dtype", "m
                  "gpu_memory", "gpus_per_node", "enable_lora", "max_loras", "max_lora_rank", "lora_dtype",
                  "fully_sharded_loras", "runner", "convert", "pooler_config", "max_cudagraph_capture_size",
                  "cudagraph_capture_sizes", "mamba_cache_dtype", "mamba_ssm_cache_dtype", "disable_sliding_window",
-                 "enable_prefix_caching", "mamba_block_size")
+                 "enable_prefix_caching", "mamba_block_size", "min_model_len")
 VALID_KEYS = REQUIRED_KEYS + OPTIONAL_KEYS
 TOP_KEYS = ("deployments",)
 
@@ -53,6 +53,9 @@ class Deployment:
     context: Optional[int] = DEFAULT_CONTEXT
     kv_dtype: str = "auto"
     min_concurrency: Optional[int] = None
+    # the shortest max model length the deployment must serve (kvplan's own: a gate on what --max-model-len auto
+    # fits; a fixed context is held to it too)
+    min_model_len: Optional[int] = None
     block_size: Optional[int] = None  # vLLM's --block-size (None: the engine's own)
     revision: Optional[str] = None
     engine: str = "vllm"  # the engine model (engines.get_engine): "vllm", "vllm==<release>", "none"
@@ -99,12 +102,20 @@ class Deployment:
     # (engines/vllm_prefix_flag.py)
     enable_prefix_caching: Optional[bool] = None
     mamba_block_size: Optional[int] = None
+    # the model's own length where context is vLLM's auto-fit (AUTO_FIT) and check has fitted it (check.py
+    # _fitted): the length vLLM builds its runner with before it fits a shorter one; None otherwise
+    fitted_from: Optional[int] = None
     file: Optional[str] = None  # the deployments file, as given on the command line
     line: Optional[int] = None  # 1-based line of the entry's first key
     key_lines: dict = field(default_factory=dict)  # key -> 1-based line
 
     def line_of(self, key: Optional[str]) -> Optional[int]:
         return self.key_lines.get(key, self.line) if key else self.line
+
+    @property
+    def auto_fit(self) -> bool:
+        """context is vLLM's auto-fit: as given (AUTO_FIT), or fitted (fitted_from)."""
+        return self.context == AUTO_FIT or self.fitted_from is not None
 
 
 def one_line(message: str) -> str:
@@ -324,12 +335,16 @@ def layer_partition(value, field: str = "pp_layer_partition") -> tuple:
     return tuple(int_list(str(value), field, "31,30"))
 
 
-def _fixed_length(value) -> int:
-    """check's context: the length a gate holds the deployment to. vLLM's auto-fit (auto or -1: the longest that
-    fits) answers another question, estimate's; refused here by name rather than as a malformed number."""
+# context as vLLM's auto-fit: auto and -1 both read as -1 (utils/argparse_utils.py 0.32.0:76-93
+# human_readable_int_or_auto); check fits the length as vLLM would (check.py _fitted)
+AUTO_FIT = -1
+
+
+def _length(value) -> int:
+    """check's context: one length, or vLLM's auto-fit (auto or -1: AUTO_FIT), whose release check_deployment
+    checks (vllm_auto_fit.refuse_auto_fit)."""
     if isinstance(value, (str, int)) and not isinstance(value, bool) and str(value).strip().lower() in AUTO_LENGTHS:
-        raise FieldError("context", f"takes a fixed length in check (8192, 32K), got {quote(value)}; the longest "
-                                    f"that fits (vLLM's auto-fit, auto or -1) is estimate's answer.")
+        return AUTO_FIT
     if isinstance(value, (list, tuple)) or isinstance(value, str) and "," in value:  # not a malformed number
         raise FieldError("context", f"takes one length in check, got {quote(value)}: a deployment is checked at "
                                     f"one max model length, so check each length on its own (estimate sweeps them).")
@@ -360,7 +375,8 @@ VALIDATORS = {
     "gpu": _gpu,
     "gpu_util": lambda v: require_fraction("gpu_util", v),
     "kv_budget": lambda v: parse_size(v, "kv_budget"),
-    "context": _fixed_length,
+    "context": _length,
+    "min_model_len": lambda v: parse_tokens(v, "min_model_len"),
     "min_concurrency": lambda v: require_positive("min_concurrency", v),
     "revision": check_revision,
     "engine": _engine,
@@ -453,8 +469,8 @@ def model_deployments(model: str, tps: list, **options) -> list:
 MAX_FILE_BYTES = 2**20
 MAX_DEPTH = 32
 MAX_VALUES = 20_000
-INT_FIELDS = ("tp", "pp", "min_concurrency", "context", "kv_budget", "num_gpu_blocks_override", "dp", "dcp",
-              "dcp_interleave", "pcp",
+INT_FIELDS = ("tp", "pp", "min_concurrency", "min_model_len", "context", "kv_budget", "num_gpu_blocks_override", "dp",
+              "dcp", "dcp_interleave", "pcp",
               "num_redundant_experts", "block_size", "max_num_seqs", "max_num_batched_tokens", "pp_layer_partition",
               "gpu_memory", "gpus_per_node", "mamba_block_size")
 # YAML 1.1 (PyYAML) reads a float only with a dot and a signed exponent, so 9e-1, 1e300 and 1.0e300 stay strings

@@ -7,6 +7,7 @@ from functools import lru_cache, partial
 from typing import Callable, Optional, Union
 
 from ..engines import EngineFlags, get_engine, unused_media_note
+from ..engines.vllm_auto_fit import no_fit_refusal, refuse_auto_fit
 from ..engines.vllm_cache_notes import cache_flag_notes
 from ..engines.vllm_config_read import model_length_refusal, refuse_encoder_only, unlisted_note
 from ..engines.vllm_lora import lora_notes
@@ -153,6 +154,8 @@ def estimate(model: str, *, contexts: Optional[list] = None, kv_dtypes: list = (
         engine_model.check_quantization(quantization)
     if hasattr(engine_model, "check_block_size"):  # nor its --block-size
         engine_model.check_block_size(block_size)
+    if auto_fit:  # nor --max-model-len auto (before 0.14.0)
+        refuse_auto_fit(engine_model.version)
     # the config's omitted fields as the transformers the release installs fills them (--engine none: the newest)
     table = release_transformers(engine_model.version)
     plain = apply_weight_precision(resolve(model, revision, quantization=quantization, transformers=table),
@@ -259,7 +262,8 @@ def estimate(model: str, *, contexts: Optional[list] = None, kv_dtypes: list = (
                 plans[i] = fit
         bound([p.context for p in plans], 1)
         asked = dict(fitted)
-        plans = [plan_at(p.context, p.asked_kv_dtype, p.tp, asked=asked.get(i)) for i, p in enumerate(plans)]
+        plans = [no_fit_refusal(plan_at(p.context, p.asked_kv_dtype, p.tp, asked=asked.get(i)))
+                 for i, p in enumerate(plans)]
     plans, fitted = distinct_plans(plans, fitted, spell)
     drawn = ()
     if chart:

@@ -149,6 +149,9 @@ class Refusal:
     # vLLM's price of one max_model_len request in its memory check (vllm.memory_refusal: bytes a block x the blocks
     # its groups reserve), where that check refused; 0 otherwise. Not in the JSON: the reason quotes it
     needed_bytes: int = 0
+    # the advice vLLM 0.34's memory checks append (vllm.more_memory_hint), which its auto-fit's refusal gives too
+    # (vllm_auto_fit.no_fit_refusal); "" otherwise. Not in the JSON: the reason quotes it
+    hint: str = ""
 
     @property
     def first_sentence(self) -> str:
@@ -179,7 +182,7 @@ NOT_IN_JSON = ("fewest_blocks", "admission_blocks")
 # release from 0.8 falls back to V0 (before 0.8 V0 is the only engine)
 V0_KEYS = ("v0_reason", "virtual_engines", "watermark_blocks")
 REFUSAL_NOT_IN_JSON = ("options", "onward", "note", "fixes", "remedy_flags", "fix_field", "also", "headline",
-                       "needed_bytes")
+                       "needed_bytes", "hint")
 
 
 @dataclass(frozen=True)

@@ -749,7 +749,7 @@ def memory_refusal(memory: int, per_block: int, *, groups, settings: Settings, p
     if engines > 1 and per_block:  # V0 from 0.8: the blocks of one share
         check = max(check, 0) // per_block // engines * per_block
     if check <= 0 and rules.era != "v0":
-        return Refusal(no_memory_message(hint), 0)
+        return Refusal(no_memory_message(hint), 0, hint=hint or "")
     length = settings.max_model_len
     if rules.era == "v0":  # max_model_len against block_size x blocks (worker.py 0.6.3:490-491, 0.8.5:563-564): a
         # sliding window's request is held to its whole length too, not to the blocks its scheduler admits it with
@@ -759,7 +759,7 @@ def memory_refusal(memory: int, per_block: int, *, groups, settings: Settings, p
         return None
     estimate = estimate_max_model_len(groups, settings, per_block, check, length)
     return Refusal(refusal_message(length, per_block * per_request, check, estimate, rules, hint), estimate,
-                   needed_bytes=per_block * per_request)
+                   needed_bytes=per_block * per_request, hint=hint or "")
 
 
 def _segment_strides(spec, groups, stage: set) -> tuple:

@@ -82,8 +82,9 @@ def renderable(result, width=None):
             heads += " (repl.)"
         verdict = Text("FAIL", style="bold red") if not r["passed"] else \
             Text("pass, warned", style="yellow") if r["warnings"] else Text("pass", style="green")
-        rows.append([Text(r["name"]), Text(r["model_id"]), str(r["tp"]), str(r["pp"] or "-"), heads,
-                     f"{r['context']:,}", "-" if r["max_concurrency"] is None else f"{r['max_concurrency']:,}",
+        length = f"{r['context']:,}" + (" (auto)" if r.get("auto_fit") else "")  # the length auto-fit picked
+        rows.append([Text(r["name"]), Text(r["model_id"]), str(r["tp"]), str(r["pp"] or "-"), heads, length,
+                     "-" if r["max_concurrency"] is None else f"{r['max_concurrency']:,}",
                      "-" if r["min_concurrency"] is None else f"{r['min_concurrency']:,}", verdict])
     table, _ = fitted_table(list(COLUMNS), rows, width, title=escape(title))
     notes = []
