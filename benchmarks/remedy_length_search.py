@@ -14,7 +14,7 @@ import time
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-import kvplan.commands.check as check_command  # noqa: E402
+import kvplan.commands.check.remedies as check_remedies  # noqa: E402
 import kvplan.engines.vllm_admission as admission  # noqa: E402
 import kvplan.plan.plan as plan_module  # noqa: E402
 from kvplan.api import check, estimate  # noqa: E402
@@ -57,12 +57,12 @@ def timed_searches(command, model: str, keywords: dict) -> tuple:
         lengths.extend(dict(r)["context"] for r in found if "context" in dict(r))
         return found
 
-    plan_module.fitting_remedies = check_command.fitting_remedies = measured
+    plan_module.fitting_remedies = check_remedies.fitting_remedies = measured
     plan_module._plan_afresh = counted
     try:
         command(model, **keywords)
     finally:
-        plan_module.fitting_remedies = check_command.fitting_remedies = search
+        plan_module.fitting_remedies = check_remedies.fitting_remedies = search
         plan_module._plan_afresh = afresh
     return spent[0], lengths, plans[0]
 

@@ -7,7 +7,7 @@ import pytest
 from typer.testing import CliRunner
 
 from kvplan.cli.app import app
-from kvplan.commands import check as check_module
+from kvplan.commands.check.served import other_engine
 from kvplan.model.sources import resolve
 from kvplan.model.spec import identical
 from kvplan.plan.catalog import find_gpu
@@ -104,7 +104,7 @@ def test_check_shares_one_spec_among_releases_that_serve_it_alike():
     from kvplan.commands.deployments import model_deployments
 
     deps = model_deployments("tiiuae/falcon-40b", [1])
-    build = check_module.other_engine(replace(deps[0], context=2048), {})
+    build = other_engine(replace(deps[0], context=2048), {})
     first, second = build("vllm==0.10.2", 2048)[0], build("vllm==0.28.0", 2048)[0]
     assert first is second
     spec = resolve("tiiuae/falcon-40b", None)

@@ -18,7 +18,7 @@ import pytest
 import yaml
 
 from conftest import run_kvplan
-from kvplan.commands.check import CHECK_COLUMNS
+from kvplan.commands.check.results import CHECK_COLUMNS
 
 MODEL = "meta-llama/Llama-3.1-8B-Instruct"
 V0_KEYS = ("v0_reason", "virtual_engines", "watermark_blocks")

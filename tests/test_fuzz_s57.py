@@ -84,7 +84,7 @@ def test_check_reads_an_edited_config_again(tmp_path):
 
 
 def test_check_reads_a_model_once_per_call(monkeypatch):
-    from kvplan.commands import check as command
+    from kvplan.commands.check import served as command
 
     reads = []
     real = command.resolve

@@ -175,9 +175,9 @@ def test_a_text_only_deployment_is_not_offered_text_only():
 # 4. one wording ------------------------------------------------------------------------------------------------
 
 def _words(options: list) -> str:
-    from kvplan.commands.check import _options_in_words
+    from kvplan.commands.check.remedy_words import options_in_words
 
-    return _options_in_words(options, str)
+    return options_in_words(options, str)
 
 
 def test_shared_changes_are_said_once():

@@ -4,7 +4,7 @@ TRANSFORMERS_SINCE's comment maps each release). The script tests/data/transform
 .json: DeepseekV3Config / Glm4MoeConfig fill no num_nextn_predict_layers before 5.14.1 and GlmMoeDsaConfig no
 first_k_dense_replace before 5.12.0, hence tables for 0.19.1-0.22.1 (5.5.4) and 0.23.0-0.25.1 (5.12.0); 5.17.0 reads
 as CLASS_DEFAULTS (5.22.2) does. A remedy naming another release reads the model with that release's table, in check
-(commands/check.py _resolve, keyed by it) and estimate (commands/estimate.py other_engine). Figures by hand."""
+(commands/check/served.py read_model, keyed by it) and estimate (commands/estimate.py other_engine). Figures by hand."""
 
 import json
 

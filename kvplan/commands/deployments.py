@@ -102,8 +102,8 @@ class Deployment:
     # (engines/vllm_prefix_flag.py)
     enable_prefix_caching: Optional[bool] = None
     mamba_block_size: Optional[int] = None
-    # the model's own length where context is vLLM's auto-fit (AUTO_FIT) and check has fitted it (check.py
-    # _fitted): the length vLLM builds its runner with before it fits a shorter one; None otherwise
+    # the model's own length where context is vLLM's auto-fit (AUTO_FIT) and check has fitted it (check/auto_fit.py
+    # fitted): the length vLLM builds its runner with before it fits a shorter one; None otherwise
     fitted_from: Optional[int] = None
     file: Optional[str] = None  # the deployments file, as given on the command line
     line: Optional[int] = None  # 1-based line of the entry's first key
@@ -336,7 +336,7 @@ def layer_partition(value, field: str = "pp_layer_partition") -> tuple:
 
 
 # context as vLLM's auto-fit: auto and -1 both read as -1 (utils/argparse_utils.py 0.32.0:76-93
-# human_readable_int_or_auto); check fits the length as vLLM would (check.py _fitted)
+# human_readable_int_or_auto); check fits the length as vLLM would (check/auto_fit.py fitted)
 AUTO_FIT = -1
 
 

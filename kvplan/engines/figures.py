@@ -253,8 +253,8 @@ class EngineFigures:
         return data
 
 
-# refusal keys added after check's CSV columns were set (commands/check.py CHECK_COLUMNS), as a CSV flattens them
-# (remedy_range's from and before): written after all the others, so that a script reading a column by position
+# refusal keys added after check's CSV columns were set (commands/check/results.py CHECK_COLUMNS), as a CSV flattens
+# them (remedy_range's from and before): written after all the others, so that a script reading a column by position
 # finds the older ones where they were
 LATER_REFUSAL_KEYS = ("remedy_range",)
 LATER_REFUSAL_COLUMNS = ("remedy_range_from", "remedy_range_before")

@@ -219,7 +219,7 @@ def without_sliding_window(spec):
     why = UNMODELLED_SLIDING.get(spec.model_type)
     if why is None and any(getattr(layer, "kind", "").startswith("v4") for layer in spec.layers):
         why = "its compressed window layers are not plain sliding layers"
-    if why is not None:  # on the flag's own key in a deployments file (commands/check.py _spec_for)
+    if why is not None:  # on the flag's own key in a deployments file (commands/check/served.py spec_for)
         raise RefusedInput(f"--disable-sliding-window is not modelled for {spec.name} ({spec.model_type}): {why}; "
                            f"leave it off.", (("disable_sliding_window", "--disable-sliding-window"),),
                            "disable_sliding_window")

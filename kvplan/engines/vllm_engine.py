@@ -548,7 +548,7 @@ def _encoder_only_refusal(spec, version: str):
 def _st_pooling_refusal(spec, version: str):
     """A release that stops on the Sentence Transformers Pooling module's config.json (vllm_pooling.st_pooling_refusal:
     0.11-0.13) as a refusal of the release, so that a remedy never names it; the release asked meets it before the
-    engine runs (commands/estimate.py, check.py), so here only a remedy's other releases do."""
+    engine runs (commands/estimate.py, check/), so here only a remedy's other releases do."""
     from .figures import Refusal
     from .vllm_pooling import st_pooling_refusal
 

@@ -1,6 +1,6 @@
 """Why kvplan's length remedy differs from the estimate vLLM quotes when it refuses a length for memory
 (vllm.memory_refusal: kv_cache_utils._estimate_max_model_len_from_groups, 0.20.0:1786-1818), said beside the remedy
-(plan.Plan.suggestion, commands/check.what_would_reach) so that the two numbers the user reads are explained.
+(plan.Plan.suggestion, commands/check/remedies.what_would_reach) so that the two numbers the user reads are explained.
 
 - Below the estimate: vLLM's start-up check and its estimate price a request against every block of the pool before
   0.29 (kv_cache_utils.py 0.20.0:1723-1818, :1995-2003; vllm_versions.Behaviour.null_block_in_check), while the pool

@@ -1077,8 +1077,9 @@ def fits_at(fix: Fix, remedies: tuple, spell: Callable[[str], str] = str) -> str
 def options_in_words(options, spell: Callable[[str], str] = str, note: Callable[[tuple], str] = lambda _: "") \
         -> str:
     """Remedies as one list: "tp 2 or kv_dtype fp8"; one of several changes joins them by "and", and options are
-    then apart by "; or" ("tp 8 and kv_dtype fp8; or context 4096"), as check's are (commands/check.py). `note`:
-    a clause said after an option, in parentheses where not "" (length_note)."""
+    then apart by "; or" ("tp 8 and kv_dtype fp8; or context 4096"), as check's are
+    (commands/check/remedy_words.py). `note`: a clause said after an option, in parentheses where not ""
+    (length_note)."""
     words = [" and ".join(f"{spell(field)} {value}" for field, value in option) + _parenthesised(note(option))
              for option in options]
     return ("; or " if any(len(option) > 1 for option in options) else " or ").join(words)

@@ -1,0 +1,34 @@
+"""Remedies in words: each a tuple of (field, value) changes, said with the fields as the caller spells them."""
+
+from __future__ import annotations
+
+from typing import Callable
+
+
+def options_in_words(options: list, spell: Callable[[str], str], note=lambda _: "") -> str:
+    """Remedies, each a tuple of (field, value) changes, as one list that reads one way: the changes every option
+    shares said once ("tp 2, kv_dtype fp8 or context 288, each with max_num_seqs 1500"); otherwise options of
+    several changes apart by "; or" ("tp 2; or kv_dtype fp8 and max_num_seqs 1500"), single ones by commas. `note`:
+    a clause in parentheses after an option (plan.length_note)."""
+    shared = tuple(c for c in options[0] if all(c in o for o in options)) if len(options) > 1 else ()
+    own = [tuple(c for c in o if c not in shared) for o in options]
+    if not all(own):  # an option that is only the shared changes: each said whole
+        shared, own = (), options
+    words = [changes_in_words(changes, spell) + (f" ({note(whole)})" if note(whole) else "")
+             for changes, whole in zip(own, options)]
+    if any(len(changes) > 1 for changes in own):
+        listed = "; or ".join(words)
+    else:
+        listed = ", ".join(words[:-1]) + (" or " if len(words) > 1 else "") + words[-1]
+    return listed + (f", each with {changes_in_words(shared, spell)}" if shared else "")
+
+
+def changes_in_words(changes: tuple, spell: Callable[[str], str]) -> str:
+    """((tp, 2), (max_num_seqs, 1500)) as "tp 2 and max_num_seqs 1500", each field as `spell` writes it."""
+    return " and ".join(_change_in_words(field, value, spell) for field, value in changes)
+
+
+def _change_in_words(field: str, value, spell: Callable[[str], str]) -> str:
+    if field == "language_model_only":  # a switch: its name alone
+        return f"{spell(field)} (text only: no vision tower)"
+    return f"{spell(field)} {value}"
