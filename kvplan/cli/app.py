@@ -14,6 +14,7 @@ import typer
 
 from ..errors import FieldError, KvplanError, quote
 from ..engines.vllm_releases import SPAN
+from ..engines.vllm_underscore_flags import dashed
 from ..units import is_auto_length
 from .flags import (CAPTURE_SIZES_HELP, MAX_CAPTURE_HELP, PCP_HELP,  # noqa: I001
                     CHECK_CONTEXT_HELP, CHECK_MODEL_OPTIONS, CONTEXT_HELP, CPU_OFFLOAD_HELP, DEFAULT_GPU_HELP,
@@ -33,7 +34,7 @@ from .flags import (CAPTURE_SIZES_HELP, MAX_CAPTURE_HELP, PCP_HELP,  # noqa: I00
                     PP_PARTITION_HELP, QUANTIZATION_HELP, REVISION_HELP,
                     VERIFY_ENFORCE_EAGER_HELP, VERIFY_FORMAT_HELP, VERIFY_GRAPHS, VERIFY_MAMBA_DTYPE, VERIFY_WINDOW,
                     _complete_gpu, _complete_kv_dtype, _complete_model, flag, typed, typed_spelling, LATER_SPELLINGS,
-                    NEGATIVES, last_switches, switch_spellings)
+                    NEGATIVES, KVPLAN_OWN, last_switches, switch_spellings, typed_args)
 
 app = typer.Typer(
     add_completion=True,
@@ -62,9 +63,11 @@ def click_command():
 
 
 def _read_later_spellings(command) -> None:
-    """Have `command` read vLLM's later spellings of its flags as the flags themselves (flags.LATER_SPELLINGS) and
-    each boolean flag's spellings as its last one typed (flags.last_switches: --no-enforce-eager, ...); the run's
-    typed_args keep them as typed, for errors and the release check (refuse_later_spellings)."""
+    """Have `command` read its long flags' underscores as dashes (--max_model_len, as vLLM's parser: flags.KVPLAN_OWN
+    says why kvplan's own too), vLLM's later spellings of its flags as the flags themselves (flags.LATER_SPELLINGS)
+    and each boolean flag's spellings as its last one typed (flags.last_switches: --no-enforce-eager, ...); the run's
+    typed_args keep them as typed, for errors and the release check (refuse_later_spellings). The arguments after
+    `--` are MODEL's, left as typed."""
     parse = command.parse_args
     switches = switch_spellings(read_names(command, switches=False))
 
@@ -84,8 +87,8 @@ def read_names(command, switches: bool = True) -> set:
 
 
 def _respelled(arg: str) -> str:
-    name, equals, value = arg.partition("=")
-    return LATER_SPELLINGS.get(name, name) + equals + value if name in LATER_SPELLINGS else arg
+    name, equals, value = dashed(arg).partition("=")
+    return LATER_SPELLINGS.get(name, name) + equals + value
 
 
 def _refuse_loose_capture_sizes(command) -> None:
@@ -108,7 +111,7 @@ def refuse_later_spellings(engine) -> None:
     """A vLLM flag typed as a release newer than `engine`'s first spells it (engines/vllm_engine.py SPELLING_SINCE,
     a boolean flag's negatives vllm_bool_flags.py: that release's `vllm serve` stops on it), anywhere in the run's
     flags."""
-    from ..engines.vllm_engine import SPELLING_SINCE, refuse_spelling, refuse_switch
+    from ..engines.vllm_engine import SPELLING_SINCE, refuse_spelling, refuse_switch, refuse_underscore
 
     for spelling in SPELLING_SINCE:
         refuse_spelling(typed_spelling((spelling,)), engine)
@@ -116,6 +119,16 @@ def refuse_later_spellings(engine) -> None:
         for spelling in spellings:
             if typed_spelling((spelling,)):
                 refuse_switch(field, flag(field), spelling, engine)
+    for name in underscored_names():  # --max_model_len before vLLM 0.5.1
+        refuse_underscore(name, engine)
+
+
+def underscored_names() -> list:
+    """The names of vLLM's long flags the user typed with an underscore (--max_model_len; kvplan's own flags, which
+    no release reads, are left out: flags.KVPLAN_OWN), in the order typed."""
+    options = typed_args[:typed_args.index("--")] if "--" in typed_args else typed_args
+    names = [arg.partition("=")[0] for arg in options if arg.startswith("--")]
+    return [name for name in names if "_" in name.partition(".")[0] and dashed(name) not in KVPLAN_OWN]
 
 
 class ReaderLeft(Exception):
@@ -584,8 +597,8 @@ def check(
         if suggest:
             raise KvplanError("--suggest takes a MODEL, not --file; run `kvplan check --suggest MODEL`.")
         # a boolean flag typed off, which last_switches left out where off is its absence (--no-enforce-eager)
-        off = next((spelling for field in CHECK_MODEL_OPTIONS for spelling in NEGATIVES.get(field, ())
-                    if typed_spelling((spelling,))), None)
+        off = next((typed_spelling((spelling,), as_typed=True) for field in CHECK_MODEL_OPTIONS
+                    for spelling in NEGATIVES.get(field, ()) if typed_spelling((spelling,))), None)
         if tps or given or off:
             raise KvplanError(f"{typed('tp' if tps else given[0]) if tps or given else off} applies to MODEL only; "
                               f"with --file give it on each deployment (valid keys: {', '.join(VALID_KEYS)}).")

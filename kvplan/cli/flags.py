@@ -7,6 +7,7 @@ from __future__ import annotations
 from typing import Optional
 
 from ..engines.vllm_bool_flags import NO_FORM_SINCE, field_negatives, negatives
+from ..engines.vllm_underscore_flags import dashed
 from ..render import VERIFY_FORMATS, format_help
 
 # field (as the core names it) -> the flag a user types (vLLM's spelling where vLLM has the flag)
@@ -65,6 +66,15 @@ ALIASES.update({field: (*SWITCH_ON[field], *NEGATIVES[field]) for field in SWITC
 # itself (app._read_later_spellings) rather than declared: a third name would squeeze --help's option column at 80
 # columns; each flag's help names them
 LATER_SPELLINGS = {"--device-memory-utilization": "--gpu-memory-utilization"}
+# Underscores: vLLM's parser reads `--max_model_len` as --max-model-len (engines/vllm_underscore_flags.py), so every
+# long flag's name is read so before the later spellings (app._respelled), kvplan's own flags too: one rule for a line
+# typed by the same hands, no flag of kvplan's has an underscore of its own to collide with, and the dashed name is
+# the one --help shows. The release check (vllm_engine.refuse_underscore) judges vLLM's flags only: no `vllm serve`
+# reads these, kvplan's own long names, so no release stops on them however they are spelled.
+KVPLAN_OWN = frozenset({"--gpu", "--gpu-memory", "--gpus-per-node", "--min-concurrency", "--min-model-len", "--file",
+                        "--format", "--engine", "--pp-layer-partition", "--batch", "--input-len", "--hub-timeout",
+                        "--suggest", "--chart", "--context", "--kv-dtype", "--kv-budget", "--gpu-util", "--tp",
+                        "--pp", "--dp", "--dcp", "--pcp"})
 typed_args: list = []  # this run's arguments (set by run.main)
 # vLLM's serve flags that change nothing kvplan plans (no memory, capacity or speed: the HTTP server, logging, the
 # chat template and tool parsers, remote code, the seed), so a `vllm serve` line pasted whole is told what to drop:
@@ -308,26 +318,34 @@ def flag(field: str) -> str:
 
 
 def typed(field: str) -> str:
-    """The flag for `field` as the user typed it in this run (an error names what they wrote), else vLLM's. Where
-    two spellings were typed (-c 8K --max-model-len 0) the last is the one whose value was read, as click keeps an
-    option's last value; the arguments after `--` are MODEL's, not flags."""
-    return typed_spelling(ALIASES.get(field, ())) or flag(field)
+    """The flag for `field` as the user typed it in this run (an error names what they wrote: --max_model_len too),
+    else vLLM's. Where two spellings were typed (-c 8K --max-model-len 0) the last is the one whose value was read, as
+    click keeps an option's last value; the arguments after `--` are MODEL's, not flags."""
+    return typed_spelling(ALIASES.get(field, (flag(field),)), as_typed=True) or flag(field)
 
 
-def typed_spelling(spellings) -> Optional[str]:
-    """Which of an option's `spellings` the user typed last in this run (the one whose value click read), or None."""
+def typed_spelling(spellings, as_typed: bool = False) -> Optional[str]:
+    """Which of an option's `spellings` the user typed last in this run (the one whose value click read), or None;
+    `as_typed`: the name as typed (--max_model_len, where the spelling is --max-model-len)."""
     options = typed_args[:typed_args.index("--")] if "--" in typed_args else typed_args
     for arg in reversed(options):
         spelling = next((s for s in spellings if _spells(arg, s)), None)
         if spelling is not None:
-            return spelling
+            return arg.partition("=")[0] if as_typed and arg.startswith("--") else spelling
     return None
 
 
+def as_typed(name: str) -> str:
+    """The flag name `name` (as click read it: --max-model-len) as the user typed it last (--max_model_len)."""
+    return typed_spelling((name,), as_typed=True) or name
+
+
 def _spells(arg: str, spelling: str) -> bool:
-    """Whether the argument `arg` is the flag `spelling`: alone, with `=value`, or a one-letter flag with its value
-    attached (-c8K, -qfp8: click reads the rest of the argument as the value)."""
+    """Whether the argument `arg` is the flag `spelling`: alone, with `=value` (its name's underscores read as
+    dashes, as vLLM reads them), or a one-letter flag with its value attached (-c8K, -qfp8: click reads the rest of
+    the argument as the value)."""
     attached = len(spelling) == 2 and spelling[0] == "-" and spelling[1] != "-" and len(arg) > 2
+    arg = dashed(arg)
     return arg == spelling or arg.startswith(spelling + "=") or (attached and arg.startswith(spelling))
 MAX_CAPTURE_HELP = ("As vLLM's --max-cudagraph-capture-size (0.11.1+): the largest batch, in tokens, given a CUDA "
                     "graph (default: min(2 x max_num_seqs x (1 + speculative tokens) (0.13+), 512); 1024 on "

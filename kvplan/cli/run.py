@@ -144,7 +144,7 @@ def _usage_sentence(exc) -> Optional[str]:
     if needs:  # click gives this one no context: the command is the run's first argument
         given = flags.typed_args[:1]
         path = f"kvplan {given[0]}" if given and given[0] in click_command().commands else "kvplan"
-        return f"{needs[1]} needs a value after it; `{path} -h` says what it takes."
+        return f"{flags.as_typed(needs[1])} needs a value after it; `{path} -h` says what it takes."
     ctx = getattr(exc, "ctx", None)
     if ctx is None:
         return None
@@ -157,28 +157,29 @@ def _usage_sentence(exc) -> Optional[str]:
     param = getattr(exc, "param", None)
     number = NOT_A_NUMBER.fullmatch(message)
     if number and param is not None:
-        spelled = flags.typed_spelling(param.opts) or param.opts[0]
+        spelled = flags.typed_spelling(param.opts, as_typed=True) or param.opts[0]
         whole = number[2] != "float"
         return f"{spelled} takes {'a whole number' if whole else 'a number'}, got {number[1]}."
     if param is not None and param.param_type_name == "argument" and message.startswith("Missing argument"):
         return f"{path} needs {param.name.upper()}: {flags.MODEL_HELP}"  # MODEL: the one argument a command needs
     name = getattr(exc, "option_name", None)
     if name is not None:
+        typed = flags.as_typed(name)  # click names the flag as read: --max-model, typed --max_model
         instead = flags.NOT_THIS_COMMAND.get((ctx.command.name, name))
         if instead:
-            return f"{path} has no option {name}: {instead}."
+            return f"{path} has no option {typed}: {instead}."
         vllm_line = ctx.command.name in ("estimate", "check", "verify")  # the commands a `vllm serve` line is for
         server = flags.server_flag(name)
         if server and vllm_line:
             value = " and its value" if flags.VLLM_SERVER_FLAGS[server] else ""
-            return (f"{path} has no option {name}: vLLM's {name} changes nothing kvplan plans (memory, capacity, "
+            return (f"{path} has no option {typed}: vLLM's {name} changes nothing kvplan plans (memory, capacity, "
                     f"speed); drop it{value}.")
         whole = flags.whole_flags(name, read_names(ctx.command)) if vllm_line else []
         if whole:  # vLLM's argparse would read a prefix unique among its own flags (flags.py: Abbreviations)
-            return (f"{path} has no option {name}: write the whole flag, {' or '.join(whole)} (kvplan does not read "
+            return (f"{path} has no option {typed}: write the whole flag, {' or '.join(whole)} (kvplan does not read "
                     f"a flag's beginning as vLLM's argparse does).")
         near = list(getattr(exc, "possibilities", None) or ())  # click's order: the closest first
-        return (f"{path} has no option {quote(name)[1:-1]}; " +
+        return (f"{path} has no option {quote(typed)[1:-1]}; " +
                 (f"did you mean {' or '.join(near)}?" if near else f"`{path} -h` lists the options it takes."))
     extra = EXTRA_ARGUMENTS.fullmatch(exc.format_message())
     if extra is None:

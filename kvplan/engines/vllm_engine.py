@@ -18,6 +18,7 @@ from .vllm_settings import hooked_seqs, resolve_settings
 from .vllm_multimodal import DROPPED_SINCE as MEDIA_FLAGS_DROPPED_SINCE, text_only_refusal
 from .vllm_budget import sized_after_warmup, vllm_budget
 from .vllm_bool_flags import NO_FORM_SINCE, refusal
+from .vllm_underscore_flags import refusal as underscore_refusal
 from .vllm_cache_flags import release_refusal
 from .vllm_dcp import check_flags as check_dcp_flags, check_layout as check_dcp_layout
 from .vllm_pcp import check_flags as check_pcp_flags, check_layout as check_pcp_layout, pcp_refusal
@@ -84,6 +85,15 @@ def refuse_switch(field: str, flag: str, spelling: str, engine) -> None:
     `engine` names does not parse."""
     version = _release(engine)
     text = None if version is None else refusal(field, flag, spelling, version, FLAG_SINCE.get(field))
+    if text:
+        raise KvplanError(text)
+
+
+def refuse_underscore(typed: str, engine) -> None:
+    """KvplanError where the flag name `typed` has an underscore and the release `engine` names reads none
+    (vllm_underscore_flags.py: before 0.5.1)."""
+    version = _release(engine)
+    text = None if version is None else underscore_refusal(typed, version)
     if text:
         raise KvplanError(text)
 
