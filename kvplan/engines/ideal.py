@@ -81,9 +81,9 @@ class IdealEngine:
         limited = "memory"
         if max_num_seqs is not None and most > max_num_seqs:
             most, limited = max_num_seqs, "max_num_seqs"
-        return EngineResult(None, most, limited, min(n.kv_blocks for n in numbers),
-                            min(n.kv_capacity_tokens for n in numbers), block_size,
-                            tuple(n.kv_blocks for n in numbers), tight)
+        # the plan's blocks and tokens are that stage's, as its budget is (plan.py): not another stage's fewer blocks
+        return EngineResult(None, most, limited, numbers[tight].kv_blocks, numbers[tight].kv_capacity_tokens,
+                            block_size, tuple(n.kv_blocks for n in numbers), tight)
 
 
 def _headless(budget, spec, tp: int, stage):

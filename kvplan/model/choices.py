@@ -20,15 +20,16 @@ from typing import Optional
 from ..errors import FieldError, quote
 
 
-def exact_choice(field: str, value, choices) -> Optional[str]:
+def exact_choice(field: str, value, choices, offered=None) -> Optional[str]:
     """`value`, outer spaces dropped, where it is one of `choices` as spelled; FieldError naming `field` where it is one
-    only in another case (FP8, Auto, BFloat16); None where it is none of them, for the caller to say what is valid."""
+    only in another case (FP8, Auto, BFloat16) and that spelling is `offered` (default: `choices`; the chosen
+    release's values, which may lack it: bfloat16 before 0.11); None otherwise, for the caller to say what is valid."""
     if not isinstance(value, str):
         return None
     text = value.strip()
     if text in choices:
         return text
-    if text.lower() in choices:
+    if text.lower() in (choices if offered is None else offered):
         raise FieldError(field, f"{quote(value)} is not vLLM's spelling: `vllm serve` matches these values exactly, "
                                 f"in lower case, and stops on it; write {text.lower()}.")
     return None

@@ -216,11 +216,12 @@ def check_kv_dtype(name, choices: tuple = NEWEST_KV_DTYPES, release: Optional[st
     command's input). A refusal lists `choices`, vLLM `release`'s --kv-cache-dtype values: the chosen engine's
     (engines/vllm_engine.py VllmEngine.known_kv_dtype); None: no release is chosen (--engine none), the newest read,
     0.34's."""
-    spelled = exact_choice("kv_dtype", name, NEWEST_KV_DTYPES)  # FP8, Auto: refused, as vLLM refuses them
+    # FP8, Auto: refused, as vLLM refuses them, naming vLLM's spelling where the release takes it (else the list)
+    spelled = exact_choice("kv_dtype", name, NEWEST_KV_DTYPES, choices)
     if spelled is not None:
         return spelled
     key = str(name).strip().lower() if isinstance(name, str) else None
-    if key in RESULT_NAMES:  # bf16 / fp16: kvplan's JSON names a precision so; `vllm serve` stops on them
+    if key in RESULT_NAMES and vllm_name(key) in choices:  # bf16 / fp16: kvplan's JSON names a precision so
         raise FieldError("kv_dtype", f"{quote(name)} is kvplan's short name for the precision in its results; "
                                      f"vLLM's --kv-cache-dtype spells it {vllm_name(key)}.")
     hint = NOT_VLLM.get(key) if key else None

@@ -22,11 +22,11 @@ def short_of_length(spec: ModelSpec, dep: Deployment, asked: Optional[int], targ
     (`asked`), or the model's own, shorter), and what would serve it."""
     want, own = dep.min_model_len, default_max_model_len(spec)
     head = f"max_model_len {dep.context} < min_model_len {want}: "
+    if want > own:  # auto-fit too: it fits from the model's own length down, never past it
+        return f"{head}the model's own max length is {own} (vLLM refuses a longer max_model_len without RoPE scaling)"
     if dep.auto_fit:
         return (f"{head}vLLM's auto-fit reduces max_model_len from {dep.fitted_from} to {dep.context} to fit the "
                 f"available KV cache memory; {auto_reach(spec, dep, target, precision, spell, device, resolved)}")
-    if want > own:
-        return f"{head}the model's own max length is {own} (vLLM refuses a longer max_model_len without RoPE scaling)"
     said = f"{spell('context')} {asked} as set"  # the model's own length is shorter only where `want` is past it
     at = replace(dep, context=want)
     if passes(at, target, resolved):
