@@ -31,7 +31,7 @@ run_json() {  # name, then verify's arguments: the whole result as JSON (progres
   # verdicts rendered again here by the table's render path (so that later render changes can be run on it)
   local name=$1; shift
   local t0=$SECONDS
-  timeout 80 python3 -m kvplan verify "$@" -f json >"$OUT/v_$name.json" 2>"$OUT/v_$name.err"
+  timeout 150 python3 -m kvplan verify "$@" -f json >"$OUT/v_$name.json" 2>"$OUT/v_$name.err"
   echo "$name ($*) rc=$? $((SECONDS - t0)) s" | tee -a "$LOG"
   python3 -c "import json, sys; from kvplan.render import emit; from kvplan.commands.verify import VerifyResult
 print(emit(VerifyResult(json.load(open(sys.argv[1]))), 'table'))" "$OUT/v_$name.json" 2>&1 \

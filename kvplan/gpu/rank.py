@@ -169,8 +169,12 @@ def build(spec, raw, opts: Options, held: dict, progress, comm, total: int, gpu_
             held["per_layer_input_buffer"] = torch.zeros(buffer, dtype=torch.uint8, device="cuda")
         torch.cuda.synchronize()
         measured = torch.cuda.memory_allocated() - before
-    rt = Runtime("cuda", comm)
-    held["model"] = Transformer(arch, weights, rt)
+    # the layers load their kernels as they are built: NVRTC compiles on a fresh machine (Qwen3-Next tp 2 on an H200,
+    # 50 s; cached after the first run, then about a second)
+    with progress.step("building the layers and loading their kernels (compiled once, then cached)"):
+        rt = Runtime("cuda", comm)
+        held["model"] = Transformer(arch, weights, rt)
+        torch.cuda.synchronize()
     return {"arch": arch, "weights_bytes": measured, "arch_bytes": arch_bytes, "vision_held_bytes": extra,
             "per_layer_input_buffer_bytes": buffer}
 
