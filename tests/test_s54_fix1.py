@@ -175,7 +175,7 @@ def test_a_text_only_deployment_is_not_offered_text_only():
 # 4. one wording ------------------------------------------------------------------------------------------------
 
 def _words(options: list) -> str:
-    from kvplan.commands.check.remedy_words import options_in_words
+    from kvplan.plan.remedy_words import options_in_words
 
     return options_in_words(options, str)
 

@@ -208,15 +208,15 @@ def _layer_check(specs, settings: Settings, check):
     return checked, lambda stage: _stage_block(own(stage), stage)
 
 
-def _checked_layers(specs, planned, sched, version: str, dcp, pool_rule) -> list:
+def _checked_layers(layout: CacheLayout) -> list:
     """The specs the start-up check prices layer by layer (vllm_hybrid_manager.CHECK_PRICING "layers"): the runner's
     where the manager is absent or off, the model's own where it groups kinds; [] where it prices groups. A DCP run
     keeps the groups' pricing (each rank's share of a request, vllm_dcp.py)."""
-    if check_pricing(version) != "layers" or pool_rule is not None:
+    if check_pricing(layout.version) != "layers" or layout.pool_rule is not None:
         return []
-    if planned:
-        return planned.checked
-    return specs if len(sched) > 1 and (dcp or 1) == 1 else []
+    if layout.planned:
+        return layout.planned.checked
+    return layout.specs if len(layout.sched) > 1 and (layout.dcp or 1) == 1 else []
 
 
 def _on(stage, planned) -> dict:
@@ -482,71 +482,56 @@ def start(spec, *, tp: int, precision, settings: Settings, available: list, stag
     engines = 1 if keeps_v0_state(spec, version) else virtual_engines(rules, pp)
     settings = with_model_defaults(spec, settings, version)
     cache = cache_precision(spec, precision, capability, version, tp).name
-    # the cache layout: each layer's spec (layer_specs, vllm_specs.py), grouped (v1/core/kv_cache_utils.py
-    # get_kv_cache_groups: groups_for, vllm_hybrid_manager.py) and projected on each pipeline stage
-    specs, bs, lines = layer_specs(spec, tp, precision, settings, block_size, rules, version, capability)
-    planned = v1_planned(specs, rules, version, flags)  # no hybrid manager, or one turned off (vllm_hybrid_manager)
-    grouping = partial(groups_for, rules=rules, listed=bool(getattr(spec, "window_list", ())), version=version)
-    stages = stages or [set(range(len(specs)))]
-    # 0.8.2-0.10.2: each pipeline worker groups its own layers; the scheduler counts stage 0's (vllm_pp_groups.py)
-    groups, padding, own = pipeline_groups(planned.grouped if planned else specs, stages, grouping, version, v0=v0)
-    sched = dcp_groups(groups, dcp)  # the groups as the scheduler counts a request's blocks (vllm_dcp.py)
-    length = settings.max_model_len
-    per_request = blocks_per_request(sched, settings, length)
-    pool_rule = v4_pool_rule(spec, version)  # DeepSeek-V4's pool by release (vllm_v4_pool.py), else None
-    block_of, priced = _block_pricing(spec, precision, tp, bs, version, capability, groups, stages, own, pool_rule)
-    # the configuration's refusals, whatever the memory (configuration_refusal: config/model.py, config/vllm.py,
+    # 1. the cache layout: each layer's spec, grouped, projected on each pipeline stage (cache_layout)
+    layout, lines = cache_layout(spec, tp, precision, settings, rules, stages, block_size=block_size, version=version,
+                                 capability=capability, dcp=dcp, flags=flags)
+    bs, groups, stages = layout.block_size, layout.groups, layout.stages
+    block_of, priced = _block_pricing(spec, precision, tp, capability, layout)
+    # 2. the configuration's refusals, whatever the memory (configuration_refusal: config/model.py, config/vllm.py,
     # the attention backends), then the front end's flags' and DCP's
-    refusal = configuration_refusal(spec, precision, tp=tp, length=length, block_size=block_size, version=version,
-                                    capability=capability, gpu_name=gpu_name) or flag_refusal \
+    refusal = configuration_refusal(spec, precision, tp=tp, length=settings.max_model_len, block_size=block_size,
+                                    version=version, capability=capability, gpu_name=gpu_name) or flag_refusal \
         or _dcp_refusal(spec, precision, dcp, interleave, tp, bs, version, capability,
                         getattr(flags, "dcp_q_replicate", None))
     if refusal is not None:  # refused while reading the config: no memory profile, no log lines
-        return Startup(_figures(version, min(available), None, None, None, refusal, (), bs, groups, per_request, 0,
-                                settings, cache), 0, "memory")
+        return Startup(_figures(version, min(available), None, None, None, refusal, (), bs, groups,
+                                layout.per_request, 0, settings, cache), 0, "memory")
     if not groups:  # V0, attention-free: no KV block, a request holds a state slot only (attention_free_start)
         return attention_free_start(version, available, bs, settings, cache, lines, gpu_name)
-    # the profiled memory each worker reports (v1/worker/gpu_worker.py determine_available_memory), then the
-    # one-request check on it (v1/core/kv_cache_utils.py _check_enough_kv_cache_memory, memory_refusal)
+    # 3. the profiled memory each worker reports (v1/worker/gpu_worker.py determine_available_memory), then the
+    # one-request check on it (v1/core/kv_cache_utils.py _check_enough_kv_cache_memory, memory_refusal) where the
+    # release makes it before any worker sizes its cache (pre_sizing_refusal)
     profiled = [m.profiled_bytes for m in measured] if measured else available
-    lines += _memory_lines(profiled, planned, padding, own, rules)
-    check, priced, layered = _request_check(specs, planned, sched, settings, rules, version, dcp, pool_rule, engines,
-                                            priced)
-    util = measured[0].gpu_util if measured else None
-    if measured:  # get_kv_cache_configs checks the profiled figure of every worker before warmup
-        refusal = next((r for stage, memory in zip(stages, profiled)
-                        if (r := check(memory, priced(stage), hint=more_memory_hint(rules, util, after_warmup=False),
-                                       **_on(stage, layered))) is not None), None)
-    # 0.14-0.16 price the whole model's groups once, against the smallest worker (vllm_hybrid_manager.CHECK_SCOPE)
-    whole = len(stages) > 1 and not v0 and not measured and check_scope(version) == "whole_model"
-    if whole:
-        refusal = check(min(available), priced(set(range(len(specs)))), hint=more_memory_hint(rules, util))
-    # each worker sizes its own cache, in order, with --num-gpu-blocks-override's rule (get_kv_cache_configs:
+    lines += _memory_lines(profiled, layout)
+    check, priced, layered = _request_check(layout, engines, priced)
+    refusal, checked = pre_sizing_refusal(layout, check, priced, layered, available, measured)
+    # 4. each worker sizes its own cache, in order, with --num-gpu-blocks-override's rule (get_kv_cache_configs:
     # vllm_workers.py); a V1 worker sized on its own profile checks one request there
-    sized_check = None if refusal is not None or measured or v0 or whole else \
+    util = measured[0].gpu_util if measured else None
+    sized_check = None if refusal is not None or checked or v0 else \
         lambda stage, memory: check(memory, priced(stage), hint=more_memory_hint(rules, util), **_on(stage, layered))
     sizing = size_workers(stages, available, block_of, override=override, version=version, rules=rules,
                           check=sized_check, fit=_committed_fit(spec, groups, measured) if measured else None)
     lines += sizing.lines
     blocks = sizing.blocks
     refusal = refusal or sizing.refusal
-    # the count the workers agree on, the smallest, checked: V0's executor's, 0.34's after warmup; then the override's
+    # 5. the count the workers agree on, the smallest, checked: V0's executor's, 0.34's after warmup; then the
+    # override's
     if refusal is None and v0 and blocks:  # every V0 worker checks the count the executor logs
         refusal = check(min(blocks), 1)
     if refusal is None and measured and blocks:
         refusal = after_warmup_refusal(groups, stages, min(blocks), partial(check, hint=more_memory_hint(rules, util)))
     refusal = refusal or sizing.too_big
-    # the scheduler's, once the cache is sized and its lines logged (v1/engine/core.py 0.13.0:109-135)
-    scheduler = None if refusal is not None else _scheduler_refusal(spec, groups, own, settings, version)
+    # 6. the scheduler's, once the cache is sized and its lines logged (v1/engine/core.py 0.13.0:109-135)
+    scheduler = None if refusal is not None else _scheduler_refusal(spec, layout)
     refusal = refusal or scheduler
     num_blocks = max(min(blocks), 0) if blocks else 0
     per_block = block_of(stages[0])
-    # the size lines (kv_cache_utils.py _report_kv_cache_config; V0: the executor's initialize_cache), then the
+    # 7. the size lines (kv_cache_utils.py _report_kv_cache_config; V0: the executor's initialize_cache), then the
     # fewest blocks and the resident requests (the scheduler's admission: vllm_resident.py)
-    tokens, concurrency, size = _size_lines_logged(num_blocks, sizing.counted, groups, sched, own, stages, settings,
-                                                   rules, version, pool_rule, per_request, per_block, dcp, gpu_name)
-    admission = resident_admission(sched, settings, version, v0=v0, engines=engines, num_blocks=num_blocks,
-                                   per_request=per_request, started=refusal is None)
+    tokens, concurrency, size = _size_lines_logged(layout, num_blocks, sizing.counted, per_block, gpu_name)
+    admission = resident_admission(layout.sched, settings, version, v0=v0, engines=engines, num_blocks=num_blocks,
+                                   per_request=layout.per_request, started=refusal is None)
     shared = dict(**sizing.overridden(per_block), virtual_engines=engines, watermark_blocks=admission.watermark,
                   fewest_blocks=admission.fewest)
     stage_blocks = _stage_counts(sizing.counted, len(stages))
@@ -565,29 +550,92 @@ def start(spec, *, tp: int, precision, settings: Settings, available: list, stag
     return Startup(figures, admission.capped, admission.limited_by, bs, stage_blocks)
 
 
-def _memory_lines(profiled: list, planned, padding, own, rules: Behaviour) -> list:
+@dataclass(frozen=True)
+class CacheLayout:
+    """The cache layout start() works out once, before any memory, with the rules and settings it was made under:
+    each layer's spec and the attention block (layer_specs), the hybrid manager's plan (v1_planned), the groups over
+    the whole model and their padding, each pipeline worker's own where it groups its own layers (`own`, 0.8.2-0.10.2:
+    vllm_pp_groups.pipeline_groups), the groups as the scheduler counts a request's blocks (`sched`: vllm_dcp.py under
+    -dcp), each stage's layers, DeepSeek-V4's pool rule (vllm_v4_pool.py, else None) and the blocks one max_model_len
+    request takes over `sched`."""
+    version: str
+    rules: Behaviour
+    settings: Settings
+    specs: list
+    block_size: int
+    planned: object  # vllm_hybrid_manager.Planned, None for V0
+    groups: tuple
+    padding: list
+    own: Optional[list]
+    sched: tuple
+    stages: list
+    pool_rule: object
+    per_request: int
+    dcp: Optional[int]
+
+
+def cache_layout(spec, tp: int, precision, settings: Settings, rules: Behaviour, stages: Optional[list], *,
+                 block_size: Optional[int], version: str, capability: tuple, dcp: Optional[int], flags) -> tuple:
+    """(CacheLayout, the lines logged as the layers' specs are made): each layer's spec (layer_specs, vllm_specs.py),
+    grouped (v1/core/kv_cache_utils.py get_kv_cache_groups: groups_for, vllm_hybrid_manager.py) and projected on each
+    pipeline stage (`stages`; None: one stage holding every layer)."""
+    specs, bs, lines = layer_specs(spec, tp, precision, settings, block_size, rules, version, capability)
+    planned = v1_planned(specs, rules, version, flags)  # no hybrid manager, or one turned off (vllm_hybrid_manager)
+    grouping = partial(groups_for, rules=rules, listed=bool(getattr(spec, "window_list", ())), version=version)
+    stages = stages or [set(range(len(specs)))]
+    # 0.8.2-0.10.2: each pipeline worker groups its own layers; the scheduler counts stage 0's (vllm_pp_groups.py)
+    groups, padding, own = pipeline_groups(planned.grouped if planned else specs, stages, grouping, version,
+                                           v0=rules.era == "v0")
+    sched = dcp_groups(groups, dcp)  # the groups as the scheduler counts a request's blocks (vllm_dcp.py)
+    per_request = blocks_per_request(sched, settings, settings.max_model_len)
+    layout = CacheLayout(version, rules, settings, specs, bs, planned, groups, padding, own, sched, stages,
+                         v4_pool_rule(spec, version), per_request, dcp)
+    return layout, lines
+
+
+def pre_sizing_refusal(layout: CacheLayout, check, priced, layered, available: list, measured) -> tuple:
+    """(refusal, checked) of the one-request check where get_kv_cache_configs makes it before any worker sizes its
+    cache, `checked` whether it did (the workers then size without checking): 0.34's extensible cache checks every
+    worker's profiled memory, before warmup, in worker order (v1/core/kv_cache_planning.py 0.34.0:1652-1662; the
+    count measured after warmup is checked again: after_warmup_refusal); 0.14-0.16 price the whole model's groups
+    once, against the smallest worker's memory (v1/core/kv_cache_utils.py 0.14.0:1511-1523,
+    vllm_hybrid_manager.CHECK_SCOPE). Elsewhere each worker checks its own as it sizes (vllm_workers.size_workers)."""
+    rules, stages = layout.rules, layout.stages
+    if measured:
+        hint = more_memory_hint(rules, measured[0].gpu_util, after_warmup=False)
+        return next((r for stage, m in zip(stages, measured)
+                     if (r := check(m.profiled_bytes, priced(stage), hint=hint, **_on(stage, layered))) is not None),
+                    None), True
+    if len(stages) > 1 and rules.era != "v0" and check_scope(layout.version) == "whole_model":
+        return check(min(available), priced(set(range(len(layout.specs)))), hint=more_memory_hint(rules, None)), True
+    return None, False
+
+
+def _memory_lines(profiled: list, layout: CacheLayout) -> list:
     """What start-up logs once the memory is profiled, before any count: the hybrid manager's config lines, then
     (V1; V0 logged a "Memory profiling results" line instead) each distinct "Available KV cache memory", the manager's
     cache lines and the groups' padding warnings (where each worker grouped its own, "own": with its size lines)."""
+    planned = layout.planned
     lines = list(planned.config_lines) if planned else []
-    if rules.era == "v0":
+    if layout.rules.era == "v0":
         return lines
     lines += [f"Available KV cache memory: {format_gib(a)} GiB" for a in dict.fromkeys(profiled)]
     lines += planned.cache_lines if planned else ()
-    return lines + ([] if own else padding_lines(padding))
+    return lines + ([] if layout.own else padding_lines(layout.padding))
 
 
-def _request_check(specs, planned, sched, settings: Settings, rules: Behaviour, version: str, dcp, pool_rule,
-                   engines: int, priced) -> tuple:
+def _request_check(layout: CacheLayout, engines: int, priced) -> tuple:
     """(check, priced, layered): check(memory, per_block, ...) -> memory_refusal of one max_model_len request on a
     worker, over the groups the release prices a request on (every group under DeepSeek-V4's pool, else
     priced_groups), or layer by layer (`layered`, _checked_layers) where check_enough_kv_cache_memory reads the
     runner's specs before they are grouped, `priced` then pricing a block over them."""
-    checked = sched if pool_rule is not None else priced_groups(sched, version)  # the groups a request is priced on
-    check = partial(memory_refusal, groups=checked, settings=settings, rules=rules,
+    settings, sched = layout.settings, layout.sched
+    # the groups a request is priced on
+    checked = sched if layout.pool_rule is not None else priced_groups(sched, layout.version)
+    check = partial(memory_refusal, groups=checked, settings=settings, rules=layout.rules,
                     per_request=blocks_per_request(checked, settings, settings.max_model_len),
-                    engines=checked_engines(engines, version))
-    layered = _checked_layers(specs, planned, sched, version, dcp, pool_rule)
+                    engines=checked_engines(engines, layout.version))
+    layered = _checked_layers(layout)
     if layered:
         check, priced = _layer_check(layered, settings, check)
     return check, priced, layered
@@ -602,25 +650,27 @@ def _committed_fit(spec, groups, measured: list):
     return fit
 
 
-def _scheduler_refusal(spec, groups, own, settings: Settings, version: str) -> Optional[Refusal]:
+def _scheduler_refusal(spec, layout: CacheLayout) -> Optional[Refusal]:
     """The scheduler's refusals as the engine core builds it: where each pipeline worker grouped its own layers,
     unify_kv_cache_configs' agreement before it (vllm_pp_groups.stage_mismatch_refusal); "all" mode's blocks; the
     hybrid coordinator's (vllm_hybrid_manager.coordinator_refusal)."""
+    groups, own, version = layout.groups, layout.own, layout.version
     return (own and stage_mismatch_refusal([g for g, _ in own], version)) \
         or all_mode_block_refusal(groups, version) or coordinator_refusal(
-            groups, version, settings.prefix_caching, bool(getattr(spec, "window_list", ())))
+            groups, version, layout.settings.prefix_caching, bool(getattr(spec, "window_list", ())))
 
 
-def _size_lines_logged(num_blocks: int, counted: tuple, groups, sched, own, stages: list, settings: Settings,
-                       rules: Behaviour, version: str, pool_rule, per_request: int, per_block: int, dcp,
-                       gpu_name: str) -> tuple:
+def _size_lines_logged(layout: CacheLayout, num_blocks: int, counted: tuple, per_block: int, gpu_name: str) -> tuple:
     """(tokens, concurrency, lines) the start-up logs for the agreed `num_blocks`: the first worker's (DeepSeek-V4's
     pool: its own concurrency, vllm_v4_pool.concurrency_blocks); where each pipeline worker logs its own count
     (`counted`) before the smallest is taken, every worker's lines and worker 0's figures, the first logged
     (vllm_pp_groups.py); DCP's multiplied-size line first (vllm_dcp.multiply_line)."""
-    logged = per_request if pool_rule is None else concurrency_blocks(  # the first worker's log line
+    groups, own, stages, settings, rules, version = (layout.groups, layout.own, layout.stages, layout.settings,
+                                                     layout.rules, layout.version)
+    pool_rule = layout.pool_rule
+    logged = layout.per_request if pool_rule is None else concurrency_blocks(  # the first worker's log line
         groups, [blocks_per_request((g,), settings, settings.max_model_len) for g in groups], stages[0], pool_rule)
-    tokens, concurrency, size = size_lines(num_blocks, logged, sched, settings, rules, per_block,
+    tokens, concurrency, size = size_lines(num_blocks, logged, layout.sched, settings, rules, per_block,
                                            v0_blocks_word(version, gpu_name), version)
     if len(stages) > 1 and rules.era != "v0" and lines_per_worker(version) and counted and pool_rule is None:
         # each worker logs its own count (and, "own", its own groups' padding) before the smallest is taken
@@ -628,7 +678,7 @@ def _size_lines_logged(num_blocks: int, counted: tuple, groups, sched, own, stag
                 for i, count in counted]
         tokens, concurrency = said[0][0], said[0][1]
         size = worker_lines([lines for _, _, lines in said])
-    return tokens, concurrency, [line for line in (multiply_line(dcp, version, rules),) if line] + size
+    return tokens, concurrency, [line for line in (multiply_line(layout.dcp, version, rules),) if line] + size
 
 
 def _stage_counts(counted: list, stages: int) -> tuple:
@@ -711,18 +761,18 @@ def _worker_size(grouped, count: int, settings: Settings, rules: Behaviour, vers
     return tokens, concurrency, padding_lines(padding) + size
 
 
-def _block_pricing(spec, precision, tp: int, bs: int, version: str, capability: tuple, groups, stages: list,
-                   own: Optional[list], pool_rule) -> tuple:
+def _block_pricing(spec, precision, tp: int, capability: tuple, layout: CacheLayout) -> tuple:
     """(block_of, priced): a stage's pool bytes a block as its worker sizes the cache, and as the start-up check
     prices a request's blocks: over each stage's own groups where every worker grouped its own layers (`own`,
     vllm_pp_groups.pipeline_groups), else the whole model's groups on the stage's layers; DeepSeek-V4's pool
     (`pool_rule`, vllm_v4_pool.py) sizes and checks a block apart."""
+    groups, own, stages, pool_rule, version = layout.groups, layout.own, layout.stages, layout.pool_rule, layout.version
     if own:
         return (partial(_own_stage_block, {frozenset(st): g for st, (g, _) in zip(stages, own)}),) * 2
     if pool_rule is None:
         return (partial(_stage_block, groups),) * 2
     stored = cache_precision(spec, precision, capability, version, tp)
-    stride = kernel_stride(kernel_pages(spec, tp, stored), bs, version)
+    stride = kernel_stride(kernel_pages(spec, tp, stored), layout.block_size, version)
     return partial(pool_block, groups, rule=pool_rule, stride=stride), \
         partial(check_block, groups, rule=pool_rule, stride=stride)
 

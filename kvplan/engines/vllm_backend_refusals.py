@@ -143,12 +143,7 @@ def sparse_gpu_refusal(spec, capability=(), version: str = PINNED) -> Optional[R
     the release, dtype, length and block only, so the remedy is said in words, and on SM12x (RTX PRO 6000, RTX 5090:
     no sparse MLA backend before 0.24, FlashMLA's V4 path before 0.24) the search also tries the releases from the
     first that starts there (vllm_sparse.sm120_first_release, vllm_v4_gpu.v4_sm120_first_release)."""
-    if is_v4(spec):
-        why, first = v4_gpu_refusal_line(capability, version), v4_sm120_first_release()
-    elif is_sparse(spec):
-        why, first = sparse_gpu_refusal_line(capability, version), sm120_first_release()
-    else:
-        return None
+    why, first = _sparse_words(spec, v4_gpu_refusal_line, sparse_gpu_refusal_line, capability, version)
     if not why:
         return None
     if capability and capability[0] == SM120:
@@ -164,16 +159,21 @@ def sm120_decode_refusal(spec, capability=(), version: str = PINNED) -> Optional
     failing as start-up warms it up (vllm_v4_gpu.V4_SM120_ARGS_SINCE). The release is at fault: the remedy is
     the first whose pin takes it, or a GPU without the SM12x path. Met after every other configuration check (and
     after the memory check, which kvplan does not order against it)."""
-    if is_v4(spec):
-        why, first = v4_sm120_pin_refusal_line(capability, version), v4_sm120_first_release()
-    elif is_sparse(spec):
-        why, first = sm120_pin_refusal_line(capability, version), sm120_first_release()
-    else:
-        return None
+    why, first = _sparse_words(spec, v4_sm120_pin_refusal_line, sm120_pin_refusal_line, capability, version)
     if not why:
         return None
     return Refusal(why, None, configuration=True, field="engine", options=(f"vllm=={first}",), onward="newer",
                    also=SM120_GPU_ALSO if is_v4(spec) else "")
+
+
+def _sparse_words(spec, v4_line, sparse_line, capability, version: str) -> tuple:
+    """(vLLM's refusal line, the first release whose SM12x path starts) for DeepSeek-V4's attention (`v4_line`,
+    vllm_v4_gpu.py) or another sparse MLA layer (`sparse_line`, vllm_sparse.py); ("", None) for any other model."""
+    if is_v4(spec):
+        return v4_line(capability, version), v4_sm120_first_release()
+    if is_sparse(spec):
+        return sparse_line(capability, version), sm120_first_release()
+    return "", None
 
 
 def sparse_block_refusal(spec, block_size: Optional[int], capability=(), version: str = PINNED,

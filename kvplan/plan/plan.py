@@ -35,6 +35,7 @@ from .capacity import capacity, token_bytes
 from .catalog import GPU, speed_profile
 from .longest import longest_fitting, page_cycles
 from .prefill import Prefill, prefill
+from .remedy_words import length_note, options_said_whole
 from .sharding import MoeLayout, Sharding, pipeline_refusal, pp_stages, shard, stage_cache_layers
 from .speed import Decode, decode
 from .stages import pipeline_stages
@@ -150,7 +151,7 @@ class Plan:
             return self.reach.nothing(spell, "makes it fit") + (": the weights alone exceed the budget of one GPU"
                                                                 if self.kv_budget_bytes_per_gpu <= 0 else "")
         note = length_note(self.engine, self.context)  # vLLM's own estimate where it quotes another length
-        words = "would fit with " + options_in_words(self.fitting_options, spell, note)
+        words = "would fit with " + options_said_whole(self.fitting_options, spell, note)
         short = self.reach.shortfall(self.fitting_options, spell, "fits")
         return f"{short}; {words}" if short else words
 
@@ -1067,34 +1068,8 @@ def fits_at(fix: Fix, remedies: tuple, spell: Callable[[str], str] = str) -> str
     fields = dict(fix.changes)
     alone = [Fix(tuple((f, dict(remedy).get(f, v)) for f, v in fix.changes)).words(spell)
              for remedy in remedies if all(field in fields for field, _ in remedy)]
-    others = options_in_words([r for r in remedies if not any(field in fields for field, _ in r)], spell)
+    others = options_said_whole([r for r in remedies if not any(field in fields for field, _ in r)], spell)
     at = Fix(fix.changes).words(spell)
     if alone and others:
         return "would fit with " + " or ".join(alone) + f", or at {at} with {others}"
     return "would fit with " + " or ".join(alone) if alone else f"at {at} it would fit with {others}"
-
-
-def options_in_words(options, spell: Callable[[str], str] = str, note: Callable[[tuple], str] = lambda _: "") \
-        -> str:
-    """Remedies as one list: "tp 2 or kv_dtype fp8"; one of several changes joins them by "and", and options are
-    then apart by "; or" ("tp 8 and kv_dtype fp8; or context 4096"), as check's are
-    (commands/check/remedy_words.py). `note`: a clause said after an option, in parentheses where not ""
-    (length_note)."""
-    words = [" and ".join(f"{spell(field)} {value}" for field, value in option) + _parenthesised(note(option))
-             for option in options]
-    return ("; or " if any(len(option) > 1 for option in options) else " or ").join(words)
-
-
-def _parenthesised(clause: str) -> str:
-    return f" ({clause})" if clause else ""
-
-
-def length_note(figures, asked: int) -> Callable[[tuple], str]:
-    """For options_in_words: the clause on a remedy's length where the engine refused `asked` tokens for memory
-    quoting an estimate of its own that differs (engines/vllm_estimate_gap.py), "" on every other option."""
-    from ..engines.vllm_estimate_gap import estimate_gap_words
-
-    def note(option: tuple) -> str:
-        length = dict(option).get("context")
-        return estimate_gap_words(figures, asked, length) if length is not None else ""
-    return note

@@ -10,7 +10,8 @@ from dataclasses import replace
 from typing import Optional
 
 from ..model.vision import UNCOUNTED_TOWER
-from ..plan.plan import KEEPS_ROOM, Plan, no_prompt_words, options_in_words
+from ..plan.plan import KEEPS_ROOM, Plan, no_prompt_words
+from ..plan.remedy_words import changes_in_words
 from ..plan.sharding import pipeline_refusal
 from ..plan.stages import differs
 from .text import Column, fitted_table, prompt_words, size
@@ -501,7 +502,7 @@ def _weights_message(plan: Plan, spec, spell, fp8_refused=None) -> str:
     fp8 = spec.weights.bytes / max(spec.weights.parameters, 1) > 1.5  # 16-bit weights: fp8 halves them
     # a refused row's changes were searched at its remedy (its own line says so), not at this configuration; a TP
     # degree within one node, or a tp x pp shape (plan.fitting_remedies, staged_remedy, staged_cost)
-    options = [] if configuration_refusal(plan) else [options_in_words([o], spell) for o in plan.fitting_options
+    options = [] if configuration_refusal(plan) else [changes_in_words(o, spell) for o in plan.fitting_options
                                                        if "tp" in dict(o)]
     reserves = b.usable_bytes - b.weights_bytes_per_gpu - b.kv_budget_bytes_per_gpu  # activations, runtime
     room = b.usable_bytes - reserves

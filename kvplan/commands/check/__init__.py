@@ -4,7 +4,7 @@ and on which key of the deployments file; `ok` is false when any rule fails.
 
 Where each rule lives: deployment.py (the rules in order: bad input, sharding, estimate's warnings, notices),
 capacity.py (the plan and its findings), requirements.py (min_concurrency past the max_num_seqs cap,
-min_model_len), remedies.py and remedy_words.py (what would reach a target, in words), auto_fit.py (--max-model-len
+min_model_len), remedies.py (what would reach a target, said by plan/remedy_words.py), auto_fit.py (--max-model-len
 auto), notices.py (estimate's notes on a key), served.py (the deployment as the engine serves it), row.py (the
 row's keys), results.py (the result objects)."""
 

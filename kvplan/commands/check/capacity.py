@@ -8,7 +8,8 @@ from typing import Callable, NamedTuple, Optional
 
 from ...model.spec import ModelSpec
 from ...engines.vllm_auto_fit import NO_TOKEN, no_fit_refusal
-from ...plan.plan import length_note, plan, prompt_for, release_of
+from ...plan.plan import plan, prompt_for, release_of
+from ...plan.remedy_words import length_note
 from ...render.estimate import cache_dtype_note, held_none_reason, start_up_price
 from ...render.text import size
 from ..deployments import Deployment

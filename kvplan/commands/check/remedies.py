@@ -9,8 +9,8 @@ from typing import Callable, Optional
 from ...errors import KvplanError
 from ...model.spec import ModelSpec
 from ...plan.plan import fitting_remedies, reaching, release_of, remedy_reach
+from ...plan.remedy_words import changes_in_words, options_in_words
 from ..deployments import Deployment
-from .remedy_words import changes_in_words, options_in_words
 from .served import device_and_budget, engine_for, plan_deployment, settings_for
 
 
@@ -20,8 +20,8 @@ def what_would_reach(spec: ModelSpec, dep: Deployment, budget_for, target: int, 
     """The nearest remedies that hold `target` sequences (plan.fitting_remedies: each with max_num_seqs raised where
     the cap stops it; a multimodal deployment's text-only one), each with the changes `along` (the cap a caller has
     raised already), in the caller's words for every field each one changes; said first where none keeps to one
-    node (plan.Reach). `note`: a clause after an option (plan.length_note); `keep(changes)`: whether a remedy found
-    is offered (auto-fit's, auto_reach)."""
+    node (plan.Reach). `note`: a clause after an option (remedy_words.length_note); `keep(changes)`: whether a
+    remedy found is offered (auto-fit's, auto_reach)."""
     remedies = fitting_remedies(spec, dep.context, precision, dep.tp, dep.block_size, budget_for, target, dep.pp,
                                 settings=dict(engine=engine_for(dep), gpu=device, **settings_for(dep)))
     remedies += [r for r in (text_only_remedy(spec, dep, target),) if r]

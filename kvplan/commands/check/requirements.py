@@ -9,10 +9,10 @@ from typing import Optional
 from ...model.spec import ModelSpec
 from ...plan.max_len import default_max_model_len
 from ...plan.plan import raised_cap
+from ...plan.remedy_words import changes_in_words
 from ..deployments import Deployment
 from .auto_fit import auto_reach, passes
 from .remedies import what_would_reach
-from .remedy_words import changes_in_words
 from .served import device_and_budget, plan_deployment
 
 
