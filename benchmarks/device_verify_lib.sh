@@ -74,7 +74,10 @@ run_kernel_bench() {  # issue 14's kernel table against FlashInfer and SDPA (.pe
 }
 run_verify_tests() {  # every verify GPU test file and the state-step tests, within SECONDS (default 500)
   local files; files=$(verify_gpu_test_files)
-  timeout "${1:-500}" python3 -m pytest -q -p no:cacheprovider -rfE $state_tests $files 2>&1 | tail -8 | tee -a "$LOG"
+  # the whole output kept (packed with the runs): a box that cuts pytest before its summary loses no failure's name
+  timeout "${1:-500}" python3 -m pytest -q -p no:cacheprovider -rfE $state_tests $files >"$OUT/v_verify_tests.txt" 2>&1
+  grep -E "^(FAILED|ERROR) |_{5,} .* _{5,}|Error|assert" "$OUT/v_verify_tests.txt" | head -40 | tee -a "$LOG"
+  tail -8 "$OUT/v_verify_tests.txt" | tee -a "$LOG"
 }
 kernel_gpu_test_files() {  # every GPU test file that is not verify's or a state step's (kernels and forward parts;
   # not CI's compile test)
