@@ -525,7 +525,8 @@ def test_every_kda_instantiation_compiles_without_spills():
             assert len(cubin) > 1000, (cfg.name, arch)
             if "Function properties for kvp_kda_step" not in report:  # a cached entry's lost log: ask once more
                 cubin, report = build.compile_entry(cfg, arch, use_cache=False)
-            assert "Function properties for kvp_kda_step" in report, f"{cfg.name} {arch}: no ptxas report: {report[:400]}"
+            assert "Function properties for kvp_kda_step" in report, \
+                f"{cfg.name} {arch}: no ptxas report: {report[:400]}"
             body = report.split("Function properties for kvp_kda_step", 1)[1]
             found = re.search(r"(\d+) bytes spill stores", body), re.search(r"Used (\d+) registers", body)
             # a report ptxas words otherwise fails naming itself (one such failure on an H200, session 77, lost its
