@@ -21,7 +21,7 @@ from .flags import (CAPTURE_SIZES_HELP, MAX_CAPTURE_HELP, PCP_HELP,  # noqa: I00
                     MM_PROCESSOR_KWARGS_HELP, ENABLE_LORA_HELP, MAX_LORAS_HELP, MAX_LORA_RANK_HELP, LORA_DTYPE_HELP,
                     MAMBA_CACHE_DTYPE_HELP, MAMBA_SSM_CACHE_DTYPE_HELP, DISABLE_SLIDING_WINDOW_HELP,
                     FULLY_SHARDED_LORAS_HELP, RUNNER_HELP, CONVERT_HELP, POOLER_CONFIG_HELP, PREFIX_CACHING_HELP,
-                    MAMBA_BLOCK_SIZE_HELP, loose_capture_sizes, prefix_caching_typed, dcp_q_replicate_typed,
+                    MAMBA_BLOCK_SIZE_HELP, loose_capture_sizes, boolean_typed,
                     DCP_HELP, DCP_INTERLEAVE_HELP, DCP_COMM_BACKEND_HELP, DCP_Q_REPLICATE_HELP, DP_HELP,
                     ENFORCE_EAGER_HELP, EP_HELP,
                     EPLB_CONFIG_HELP, EPLB_HELP,
@@ -422,7 +422,7 @@ def estimate(
                                        speculative=speculative_config(speculative), dp=data_parallel_size(dp),
                                        dcp=dcp_size(dcp), dcp_interleave=interleave_size(dcp_interleave),
                                        dcp_comm_backend=comm_backend(dcp_comm),
-                                       dcp_q_replicate=dcp_q_replicate_typed(dcp_q_replicate, no_dcp_q_replicate),
+                                       dcp_q_replicate=boolean_typed(dcp_q_replicate, no_dcp_q_replicate),
                                        pcp=pcp_size(pcp),
                                        enable_expert_parallel=expert_parallel,
                                        mm_processor_kwargs=mm_processor_kwargs(processor_kwargs),
@@ -438,7 +438,7 @@ def estimate(
                                        mamba_ssm_cache_dtype=mamba_dtype("mamba_ssm_cache_dtype",
                                                                          mamba_ssm_cache_dtype),
                                        disable_sliding_window=disable_sliding_window,
-                                       enable_prefix_caching=prefix_caching_typed(prefix_caching, no_prefix_caching),
+                                       enable_prefix_caching=boolean_typed(prefix_caching, no_prefix_caching),
                                        mamba_block_size=mamba_block_size(mamba_block)))
     show(result, fmt, chart=chart)
 
@@ -576,7 +576,7 @@ def check(
                    num_gpu_blocks_override=None if gpu_blocks is None else gpu_blocks_override(gpu_blocks),
                    speculative_config=speculative, dp=data_parallel_size(dp), dcp=dcp_size(dcp),
                    dcp_interleave=interleave_size(dcp_interleave), dcp_comm_backend=comm_backend(dcp_comm),
-                   dcp_q_replicate=dcp_q_replicate_typed(dcp_q_replicate, no_dcp_q_replicate),
+                   dcp_q_replicate=boolean_typed(dcp_q_replicate, no_dcp_q_replicate),
                    pcp=pcp_size(pcp),
                    enable_expert_parallel=expert_parallel or None, enable_eplb=eplb or None,
                    mm_processor_kwargs=processor_kwargs, eplb_config=eplb_config,
@@ -589,7 +589,7 @@ def check(
                    pooler_config=pooler_config, max_cudagraph_capture_size=max_capture_size,
                    cudagraph_capture_sizes=capture_sizes, mamba_cache_dtype=mamba_cache_dtype,
                    mamba_ssm_cache_dtype=mamba_ssm_cache_dtype, disable_sliding_window=disable_sliding_window or None,
-                   enable_prefix_caching=prefix_caching_typed(prefix_caching, no_prefix_caching),
+                   enable_prefix_caching=boolean_typed(prefix_caching, no_prefix_caching),
                    mamba_block_size=None if mamba_block is None else mamba_block_size(mamba_block))
     given = [name for name in CHECK_MODEL_OPTIONS if options[name] is not None]
     tps = None if tp is None else _list(tp, "tp")
@@ -697,7 +697,7 @@ def verify(
                      block_size=block_size, max_num_seqs=max_num_seqs, max_num_batched_tokens=batched,
                      revision=revision, engine=engine, enforce_eager=enforce_eager,
                      max_cudagraph_capture_size=max_capture_size, cudagraph_capture_sizes=capture_sizes,
-                     enable_prefix_caching=prefix_caching_typed(prefix_caching, no_prefix_caching),
+                     enable_prefix_caching=boolean_typed(prefix_caching, no_prefix_caching),
                      mamba_block_size=mamba_block, disable_sliding_window=disable_sliding_window,
                      mamba_cache_dtype=mamba_cache_dtype, mamba_ssm_cache_dtype=mamba_ssm_cache_dtype)
     show(result, fmt)

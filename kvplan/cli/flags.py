@@ -372,20 +372,11 @@ def loose_capture_sizes(args: list) -> list:
     return []
 
 
-def prefix_caching_typed(on: bool, off: bool):
-    """--enable-prefix-caching / --no-enable-prefix-caching (None: neither): boolean_typed."""
-    return boolean_typed(on, off)
-
-
-def dcp_q_replicate_typed(on: bool, off: bool):
-    """--dcp-q-replicate / --no-dcp-q-replicate (None: neither): boolean_typed (arg_utils.py 0.32.0:378-380 gives
-    the bool | None field a BooleanOptionalAction)."""
-    return boolean_typed(on, off)
-
-
 def boolean_typed(on: bool, off: bool):
-    """A vLLM flag and its declared off option (SWITCH_OFF), two options here (one column of --help each): None where
-    neither is given. last_switches has left at most one of them, the last typed."""
+    """A vLLM flag and its declared off option (SWITCH_OFF: --enable-prefix-caching / --no-enable-prefix-caching,
+    --dcp-q-replicate / --no-dcp-q-replicate, whose bool | None field arg_utils.py 0.32.0:378-380 gives a
+    BooleanOptionalAction), two options here (one column of --help each): None where neither is given.
+    last_switches has left at most one of them, the last typed."""
     return True if on else False if off else None
 
 
