@@ -65,13 +65,15 @@ def _refuse_huge_numbers(value, field: str, depth: int = 3) -> None:
             _refuse_huge_numbers(item, field, depth - 1)
 
 
-def _many(value, field: str, tokens: bool = False, auto_alone: bool = False) -> list:
+def _many(value, field: str, tokens: bool = False, auto_alone: bool = False, example: str = "") -> list:
     """An int, a '4096,32K' string, or a list of either -> a list of positive ints. `auto_alone`: max_model_len's,
-    whose 'auto' stands alone (units.refuse_auto_in_list)."""
+    whose 'auto' stands alone (units.refuse_auto_in_list). `example`: a refusal's (default: lengths' for `tokens`,
+    as the command line's, else TP degrees')."""
     from .units import int_list, parse_tokens, refuse_auto_in_list, require_positive
 
     if isinstance(value, str):
-        return int_list(value, field, tokens=tokens, auto_alone=auto_alone)
+        return int_list(value, field, example or ("8192,32K" if tokens else "1,2,4,8"), tokens=tokens,
+                        auto_alone=auto_alone)
     values = list(value) if isinstance(value, (list, tuple)) else [value]
     if not values:
         raise FieldError(field, "must name at least one value.")
@@ -311,7 +313,8 @@ def verify(model: str, *, tensor_parallel_size: int = 1, max_model_len: Optional
 
     (enforce_eager, disable_sliding_window, progress) = switches(
         enforce_eager=enforce_eager, disable_sliding_window=disable_sliding_window, progress=progress).values()
-    lengths = [None] if max_model_len is None else _many(max_model_len, "context", tokens=True)
+    lengths = [None] if max_model_len is None else _many(max_model_len, "context", tokens=True,
+                                                                     example="8192 or 32K")
     if len(lengths) != 1:
         raise FieldError("context", f"takes one length for verify (it allocates one plan), got {quote(max_model_len)}.")
     batched = human_int(max_num_batched_tokens, "max_num_batched_tokens") \

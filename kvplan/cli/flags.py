@@ -420,6 +420,6 @@ def last_switches(args: list, switches: dict) -> list:
 def whole_flags(prefix: str, names) -> list:
     """The flags among `names` that `prefix` begins (argparse's abbreviations: `--max-model` for --max-model-len), in
     order; [] where `prefix` is no flag's beginning or is a whole flag."""
-    if not prefix.startswith("-") or len(prefix) < 2 or prefix in names:
+    if not prefix.startswith("-") or not prefix.strip("-") or prefix in names:  # `--=5`: no name, no flag's beginning
         return []
     return sorted(name for name in names if name.startswith(prefix))

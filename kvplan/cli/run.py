@@ -169,6 +169,8 @@ def _usage_sentence(exc) -> Optional[str]:
         if instead:
             return f"{path} has no option {typed}: {instead}."
         vllm_line = ctx.command.name in ("estimate", "check", "verify")  # the commands a `vllm serve` line is for
+        if name in read_names(ctx.command):  # a negative switch (--no-enforce-eager=1), read but not declared
+            return f"{typed} is a switch and takes no value (neither does vLLM's); write it alone."
         server = flags.server_flag(name)
         if server and vllm_line:
             value = " and its value" if flags.VLLM_SERVER_FLAGS[server] else ""
