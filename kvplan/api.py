@@ -314,7 +314,7 @@ def verify(model: str, *, tensor_parallel_size: int = 1, max_model_len: Optional
     (enforce_eager, disable_sliding_window, progress) = switches(
         enforce_eager=enforce_eager, disable_sliding_window=disable_sliding_window, progress=progress).values()
     lengths = [None] if max_model_len is None else _many(max_model_len, "context", tokens=True,
-                                                                     example="8192 or 32K")
+                                                         example="8192 or 32K")
     if len(lengths) != 1:
         raise FieldError("context", f"takes one length for verify (it allocates one plan), got {quote(max_model_len)}.")
     batched = human_int(max_num_batched_tokens, "max_num_batched_tokens") \
