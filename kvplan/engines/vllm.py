@@ -71,7 +71,7 @@ from .vllm_triton_fp8 import triton_fp8_refusal
 from .vllm_v4_pool import check_block, concurrency_blocks, kernel_pages, kernel_stride, pool_block, v4_pool_rule
 from .vllm_resident import resident_admission
 from .vllm_versions import PINNED, Behaviour, behaviour, in_span, parse_version, release_rule
-from .vllm_workers import size_workers
+from .vllm_workers import fewest_blocks_stage, size_workers
 
 GiB = 2**30
 
@@ -532,9 +532,11 @@ def start(spec, *, tp: int, precision, settings: Settings, available: list, stag
     tokens, concurrency, size = _size_lines_logged(layout, num_blocks, sizing.counted, per_block, gpu_name)
     admission = resident_admission(layout.sched, settings, version, v0=v0, engines=engines, num_blocks=num_blocks,
                                    per_request=layout.per_request, started=refusal is None)
-    shared = dict(**sizing.overridden(per_block), virtual_engines=engines, watermark_blocks=admission.watermark,
-                  fewest_blocks=admission.fewest)
     stage_blocks = _stage_counts(sizing.counted, len(stages))
+    # an override's bytes at the stage the plan's figures are (every stage holds N blocks of its own page)
+    capacity = fewest_blocks_stage(stage_blocks, available)
+    shared = dict(**sizing.overridden(block_of(stages[capacity or 0])), virtual_engines=engines,
+                  watermark_blocks=admission.watermark, fewest_blocks=admission.fewest)
     if refusal is not None:
         if v0 or scheduler is not None:  # its block counts logged before it refused
             lines += size

@@ -27,7 +27,7 @@ from .vllm_runner import is_rocm
 from .vllm_sparse import ROCM
 from .vllm_speculative import NO_WEIGHTS
 from .vllm_v1_oracle import asked_kv_dtype, reason_words, v0_fallback
-from .vllm_workers import OVERRIDE_RULES
+from .vllm_workers import OVERRIDE_RULES, fewest_blocks_stage
 from ..model.precision import check_kv_dtype
 from ..model.quantization import QUANTIZATIONS
 from .vllm_versions import (KV_DTYPE_FLAG_SINCE, PINNED, behaviour, block_size_choices, kv_dtype_choices,
@@ -650,10 +650,3 @@ def nearest_block_sizes(choices: tuple, asked: int) -> tuple:
 
 def _with_memory(gpu, memory: int):
     return replace(gpu, memory_bytes=memory)
-
-
-def fewest_blocks_stage(counts: tuple, budgets: list) -> Optional[int]:
-    """The pipeline stage whose own block count every worker takes (the smallest: vllm.Startup.stage_blocks), the
-    one with the smaller KV budget among equal counts; None where no stage counted blocks."""
-    counted = [(count, budgets[i], i) for i, count in enumerate(counts) if count is not None]
-    return min(counted)[2] if counted else None

@@ -110,3 +110,10 @@ def _too_big_refusal(override: Optional[int], too_big: Optional[tuple]) -> Optio
         return None
     return Refusal(OVERRIDE_TOO_BIG.format(n=override, needed=format_gib(too_big[0]),
                                            left=format_gib(max(too_big[1], 0))), None, allocation_fails=True)
+
+
+def fewest_blocks_stage(counts: tuple, budgets: list) -> Optional[int]:
+    """The pipeline stage whose own block count every worker takes (the smallest: vllm.Startup.stage_blocks), the
+    one with the smaller KV budget among equal counts; None where no stage counted blocks."""
+    counted = [(count, budgets[i], i) for i, count in enumerate(counts) if count is not None]
+    return min(counted)[2] if counted else None
