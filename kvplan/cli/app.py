@@ -34,7 +34,8 @@ from .flags import (CAPTURE_SIZES_HELP, MAX_CAPTURE_HELP, PCP_HELP,  # noqa: I00
                     PP_PARTITION_HELP, QUANTIZATION_HELP, REVISION_HELP,
                     VERIFY_ENFORCE_EAGER_HELP, VERIFY_FORMAT_HELP, VERIFY_GRAPHS, VERIFY_MAMBA_DTYPE, VERIFY_WINDOW,
                     _complete_gpu, _complete_kv_dtype, _complete_model, flag, typed, typed_spelling, LATER_SPELLINGS,
-                    NEGATIVES, KVPLAN_OWN, last_switches, switch_spellings, typed_args)
+                    NEGATIVES, KVPLAN_OWN, last_switches, switch_spellings, typed_args,
+                    COMPILATION_CONFIG_HELP, OPTIMIZATION_LEVEL_HELP, JSON_FLAGS)
 
 app = typer.Typer(
     add_completion=True,
@@ -72,8 +73,11 @@ def _read_later_spellings(command) -> None:
     switches = switch_spellings(read_names(command, switches=False))
 
     def parse_args(ctx, args):
+        from ..engines.vllm_dotted_flags import fold
+
         cut = args.index("--") if "--" in args else len(args)
-        return parse(ctx, last_switches([_respelled(arg) for arg in args[:cut]], switches) + list(args[cut:]))
+        respelled = fold([_respelled(arg) for arg in args[:cut]], JSON_FLAGS)  # --speculative-config.method ngram
+        return parse(ctx, last_switches(respelled, switches) + list(args[cut:]))
 
     command.parse_args = parse_args
 
@@ -121,6 +125,28 @@ def refuse_later_spellings(engine) -> None:
                 refuse_switch(field, flag(field), spelling, engine)
     for name in underscored_names():  # --max_model_len before vLLM 0.5.1
         refuse_underscore(name, engine)
+    refuse_dotted(engine)
+
+
+def refuse_dotted(engine) -> None:
+    """A dotted JSON key (--speculative-config.method ngram) typed where the release `engine` names does not fold it
+    so (engines/vllm_dotted_flags.py)."""
+    from ..engines.vllm_dotted_flags import refusal, split
+    from ..engines.vllm_engine import _release
+
+    options = typed_args[:typed_args.index("--")] if "--" in typed_args else typed_args
+    version = None
+    for index, arg in enumerate(options):
+        parts = split(dashed(arg))
+        if parts is None or parts[0] not in JSON_FLAGS:
+            continue
+        version = version or _release(engine)
+        if version is None:
+            return
+        value = parts[2] if parts[2] is not None else (options[index + 1] if index + 1 < len(options) else None)
+        said = refusal(arg, value, version)
+        if said:
+            raise KvplanError(said)
 
 
 def underscored_names() -> list:
@@ -261,6 +287,8 @@ NO_PREFIX_CACHING = typer.Option(False, "--no-enable-prefix-caching",
                                  help="As vLLM's --no-enable-prefix-caching (--disable-prefix-caching from vLLM 0.33): "
                                  "prefix caching off (see --enable-prefix-caching).")
 MAMBA_BLOCK_SIZE = typer.Option(None, "--mamba-block-size", show_default=False, help=MAMBA_BLOCK_SIZE_HELP)
+COMPILATION_CONFIG = typer.Option(None, "--compilation-config", "-cc", help=COMPILATION_CONFIG_HELP)
+OPTIMIZATION_LEVEL = typer.Option(None, "-O", "--optimization-level", help=OPTIMIZATION_LEVEL_HELP)
 # the other flags that change capacity, declared once for estimate and check
 QUANTIZATION = typer.Option(None, "--quantization", "-q", help=QUANTIZATION_HELP)
 DTYPE = typer.Option(None, "--dtype", help=DTYPE_HELP)
@@ -368,6 +396,8 @@ def estimate(
     prefix_caching: bool = PREFIX_CACHING,
     no_prefix_caching: bool = NO_PREFIX_CACHING,
     mamba_block: Optional[str] = MAMBA_BLOCK_SIZE,
+    compilation_config: Optional[str] = COMPILATION_CONFIG,
+    optimization_level: Optional[str] = OPTIMIZATION_LEVEL,
     chart: bool = typer.Option(False, "--chart", help="Also draw requests held against max model length and "
                                "each GPU's memory as a stacked bar (always in --format html)."),
     fmt: str = typer.Option("table", "--format", "-f", help=FORMAT_HELP[:-1] + "; html's page has the chart, "
@@ -387,6 +417,7 @@ def estimate(
     from ..engines.vllm_prefix_flag import mamba_block_size
     from ..engines.vllm_runner_flag import convert_choice, runner_choice
     from ..engines.vllm_graphs import capture_sizes_value, max_capture_size_value
+    from ..engines.vllm_compilation import config_value, level_value
 
     from ..engines.vllm_dcp import check_tp, comm_backend, dcp_size, interleave_size
     from ..engines.vllm_pcp import pcp_size
@@ -439,7 +470,9 @@ def estimate(
                                                                          mamba_ssm_cache_dtype),
                                        disable_sliding_window=disable_sliding_window,
                                        enable_prefix_caching=boolean_typed(prefix_caching, no_prefix_caching),
-                                       mamba_block_size=mamba_block_size(mamba_block)))
+                                       mamba_block_size=mamba_block_size(mamba_block),
+                                       compilation_config=config_value(compilation_config),
+                                       optimization_level=level_value(optimization_level)))
     show(result, fmt, chart=chart)
 
 
@@ -480,7 +513,8 @@ def check(
                                        "max_lora_rank, lora_dtype, fully_sharded_loras, runner, convert, "
                                        "pooler_config, max_cudagraph_capture_size, cudagraph_capture_sizes, "
                                        "mamba_cache_dtype, mamba_ssm_cache_dtype, disable_sliding_window, "
-                                       "enable_prefix_caching, mamba_block_size); repeat --file for more "
+                                       "enable_prefix_caching, mamba_block_size, compilation_config (a "
+                                       "mapping), optimization_level); repeat --file for more "
                                        "files, each checked. See docs/ci.md."),
     tp: Optional[str] = typer.Option(None, "-tp", "--tensor-parallel-size", "--tp",
                                      help="TP degrees to check for MODEL (8 or 2,4,8); required with MODEL."),
@@ -543,6 +577,8 @@ def check(
     prefix_caching: bool = PREFIX_CACHING,
     no_prefix_caching: bool = NO_PREFIX_CACHING,
     mamba_block: Optional[str] = MAMBA_BLOCK_SIZE,
+    compilation_config: Optional[str] = COMPILATION_CONFIG,
+    optimization_level: Optional[str] = OPTIMIZATION_LEVEL,
     quantization: Optional[str] = QUANTIZATION,
     dtype: Optional[str] = DTYPE,
     max_num_seqs: Optional[int] = MAX_NUM_SEQS,
@@ -590,7 +626,8 @@ def check(
                    cudagraph_capture_sizes=capture_sizes, mamba_cache_dtype=mamba_cache_dtype,
                    mamba_ssm_cache_dtype=mamba_ssm_cache_dtype, disable_sliding_window=disable_sliding_window or None,
                    enable_prefix_caching=boolean_typed(prefix_caching, no_prefix_caching),
-                   mamba_block_size=None if mamba_block is None else mamba_block_size(mamba_block))
+                   mamba_block_size=None if mamba_block is None else mamba_block_size(mamba_block),
+                   compilation_config=compilation_config, optimization_level=optimization_level)
     given = [name for name in CHECK_MODEL_OPTIONS if options[name] is not None]
     tps = None if tp is None else _list(tp, "tp")
     if files:  # each --file given, not the last only: a gate never drops a file

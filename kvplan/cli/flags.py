@@ -36,6 +36,7 @@ FLAGS = {
     "runner": "--runner", "convert": "--convert", "pooler_config": "--pooler-config",
     "max_cudagraph_capture_size": "--max-cudagraph-capture-size",
     "cudagraph_capture_sizes": "--cudagraph-capture-sizes",
+    "compilation_config": "--compilation-config", "optimization_level": "-O",
     "mamba_cache_dtype": "--mamba-cache-dtype", "mamba_ssm_cache_dtype": "--mamba-ssm-cache-dtype",
     "disable_sliding_window": "--disable-sliding-window",
     "enable_prefix_caching": "--enable-prefix-caching", "mamba_block_size": "--mamba-block-size",
@@ -51,7 +52,13 @@ ALIASES = {
     "pcp": ("-pcp", "--prefill-context-parallel-size", "--pcp"),
     "enable_expert_parallel": ("--enable-expert-parallel", "-ep"),
     "quantization": ("--quantization", "-q"),
+    "compilation_config": ("--compilation-config", "-cc"), "optimization_level": ("-O", "--optimization-level"),
 }
+# vLLM's JSON-valued flags kvplan reads, whose dotted keys vLLM folds into the object (engines/vllm_dotted_flags.py:
+# --speculative-config.method ngram): spelling -> the flag. -O.x is the compilation config's (up to vLLM 0.12)
+JSON_FLAGS = {name: name for name in ("--speculative-config", "--eplb-config", "--pooler-config",
+                                      "--limit-mm-per-prompt", "--mm-processor-kwargs", "--compilation-config")}
+JSON_FLAGS.update({"-cc": "--compilation-config", "-O": "--compilation-config"})
 # vLLM's negative spellings of its boolean flags (--no-enforce-eager; --disable-prefix-caching from 0.33), by the rule
 # and releases of engines/vllm_bool_flags.py: read as the flag's last value (app._read_later_spellings), not declared,
 # so --help keeps one line a flag; the release check is vllm_engine.refuse_switch
@@ -121,7 +128,7 @@ CHECK_MODEL_OPTIONS = ("pp", "gpu", "gpu_util", "kv_budget", "context", "kv_dtyp
                        "max_loras", "max_lora_rank", "lora_dtype", "fully_sharded_loras", "runner", "convert",
                        "pooler_config", "max_cudagraph_capture_size", "cudagraph_capture_sizes",
                        "mamba_cache_dtype", "mamba_ssm_cache_dtype", "disable_sliding_window",
-                       "enable_prefix_caching", "mamba_block_size")
+                       "enable_prefix_caching", "mamba_block_size", "compilation_config", "optimization_level")
 
 
 MODEL_HELP = "Hugging Face id (bundled spec first, then the Hub), a local config.json, or a model folder."
@@ -350,6 +357,16 @@ def _spells(arg: str, spelling: str) -> bool:
 MAX_CAPTURE_HELP = ("As vLLM's --max-cudagraph-capture-size (0.11.1+): the largest batch, in tokens, given a CUDA "
                     "graph (default: min(2 x max_num_seqs x (1 + speculative tokens) (0.13+), 512); 1024 on "
                     "B200-class GPUs from 0.28; gpt-oss 1024); changes the graph counts the CUDA-graph term reports.")
+COMPILATION_CONFIG_HELP = ("As vLLM's --compilation-config / -cc (0.6.5+; -cc from 0.12, -O before), a JSON object; "
+                           "kvplan reads cudagraph_mode (0.10.1+: NONE captures no graph, so no graph term, as "
+                           "--enforce-eager; PIECEWISE, FULL, FULL_DECODE_ONLY, FULL_AND_PIECEWISE the default), "
+                           "cudagraph_capture_sizes and max_cudagraph_capture_size (as the flags; not both ways) and "
+                           "mode / level (below 3 drops the piecewise graphs). Other fields vLLM takes change "
+                           "nothing here and are ignored; vLLM's dotted keys work too "
+                           "(--compilation-config.cudagraph_mode NONE).")
+OPTIMIZATION_LEVEL_HELP = ("As vLLM's -O / --optimization-level (0.12+): 0 (no compilation, no CUDA graphs), 1 "
+                           "(PIECEWISE graphs), 2 (the default) or 3 (FULL_AND_PIECEWISE); -O3, -O 3 and -O=3 alike. "
+                           "Before vLLM 0.12 -O is the compilation config: its level, or a JSON object.")
 CAPTURE_SIZES_HELP = ("As vLLM's --cudagraph-capture-sizes (0.11.1+): the batch sizes, in tokens, given CUDA graphs. "
                       "vLLM takes them space-separated (--cudagraph-capture-sizes 1 2 4 8); here quote that list "
                       "('1 2 4 8') or join it with commas (1,2,4,8).")

@@ -34,7 +34,8 @@ OPTIONAL_KEYS = ("pp", "gpu", "gpu_util", "kv_budget", "context", "kv_dtype", "m
                  "gpu_memory", "gpus_per_node", "enable_lora", "max_loras", "max_lora_rank", "lora_dtype",
                  "fully_sharded_loras", "runner", "convert", "pooler_config", "max_cudagraph_capture_size",
                  "cudagraph_capture_sizes", "mamba_cache_dtype", "mamba_ssm_cache_dtype", "disable_sliding_window",
-                 "enable_prefix_caching", "mamba_block_size", "min_model_len")
+                 "enable_prefix_caching", "mamba_block_size", "min_model_len", "compilation_config",
+                 "optimization_level")
 VALID_KEYS = REQUIRED_KEYS + OPTIONAL_KEYS
 TOP_KEYS = ("deployments",)
 
@@ -102,6 +103,9 @@ class Deployment:
     # (engines/vllm_prefix_flag.py)
     enable_prefix_caching: Optional[bool] = None
     mamba_block_size: Optional[int] = None
+    # vLLM's --compilation-config (canonical JSON) and -O / --optimization-level (as given): engines/vllm_compilation.py
+    compilation_config: Optional[str] = None
+    optimization_level: Optional[str] = None
     # the model's own length where context is vLLM's auto-fit (AUTO_FIT) and check has fitted it (check/auto_fit.py
     # fitted): the length vLLM builds its runner with before it fits a shorter one; None otherwise
     fitted_from: Optional[int] = None
@@ -422,7 +426,15 @@ VALIDATORS = {
     "disable_sliding_window": _flag("disable_sliding_window"),
     "enable_prefix_caching": _flag("enable_prefix_caching"),
     "mamba_block_size": _mamba_block_size,
+    "compilation_config": lambda v: _compilation().config_value(v),
+    "optimization_level": lambda v: _compilation().level_value(v),
 }
+
+
+def _compilation():
+    from ..engines import vllm_compilation
+
+    return vllm_compilation
 DEFAULTS = {"gpu_util": DEFAULT_GPU_UTIL, "context": DEFAULT_CONTEXT, "kv_dtype": "auto", "engine": "vllm",
             "enforce_eager": False, "skip_mm_profiling": False, "language_model_only": False,
             "enable_expert_parallel": False, "enable_eplb": False, "enable_lora": False, "fully_sharded_loras": False,

@@ -55,6 +55,12 @@ class EngineFlags:
     pooler_config: Optional[str] = None  # --pooler-config, canonical JSON (vllm_pooler_config.py), on the spec too
     max_cudagraph_capture_size: Optional[int] = None  # --max-cudagraph-capture-size (vllm_graphs.py; 0.11.1+)
     cudagraph_capture_sizes: Optional[tuple] = None  # --cudagraph-capture-sizes (vllm_graphs.py; 0.11.1+)
+    # --compilation-config (canonical JSON) and -O (as typed), which get_engine resolves for the release into
+    # cudagraph_mode (None: vLLM's default, FULL_AND_PIECEWISE) and the two capture-size fields
+    # (vllm_compilation.py)
+    compilation_config: Optional[str] = None
+    optimization_level: Optional[str] = None
+    cudagraph_mode: Optional[str] = None
     # --mamba-cache-dtype / --mamba-ssm-cache-dtype as vLLM spells them (None: not given) and
     # --disable-sliding-window: carried on the spec (vllm_cache_flags.with_cache_flags)
     mamba_cache_dtype: Optional[str] = None
@@ -67,6 +73,11 @@ class EngineFlags:
     # --kv-cache-memory-bytes in bytes (None: not given), here for the release rules alone (vllm_engine.FLAG_SINCE:
     # 0.10.2+); the budget it replaces is budget_function's (commands/estimate.py flag_budget)
     kv_budget: Optional[int] = None
+
+    @property
+    def graphs_off(self) -> bool:
+        """No CUDA graph captured: --enforce-eager, or cudagraph_mode NONE (the compilation config, -O0)."""
+        return self.enforce_eager or self.cudagraph_mode == "NONE"
 
     def unused_on(self, spec, version: Optional[str] = None) -> tuple:
         """The multimodal flags set (as MEDIA_FLAGS names their fields) that change nothing for `spec`, a model vLLM's
@@ -424,7 +435,8 @@ def get_engine(name, flags: EngineFlags = EngineFlags()):
                      "mamba_cache_dtype": "no state dtype rules", "mamba_ssm_cache_dtype": "no state dtype rules",
                      "disable_sliding_window": "no sliding-window switch",
                      "enable_prefix_caching": "no prefix-caching rule", "mamba_block_size": "no Mamba block rule",
-                     "max_cudagraph_capture_size": "no CUDA graphs", "cudagraph_capture_sizes": "no CUDA graphs"}
+                     "max_cudagraph_capture_size": "no CUDA graphs", "cudagraph_capture_sizes": "no CUDA graphs",
+                     "compilation_config": "no CUDA graphs", "optimization_level": "no CUDA graphs"}
         fields = {"speculative": "speculative_config", "mm_limits": "limit_mm_per_prompt"}
         for name, missing in vllm_only.items():  # refused, not silently left out of the figures
             value = getattr(flags, name)
@@ -433,10 +445,13 @@ def get_engine(name, flags: EngineFlags = EngineFlags()):
                 raise FieldError(field, f"is modelled with vLLM only (engine vllm): engine none, ideal paging, "
                                         f"has {missing}.", names=("engine",))
         return IdealEngine(flags.enforce_eager)
+    from .vllm_compilation import with_compilation
+
     if text == "vllm":
-        return VllmEngine(PINNED, flags)
+        return VllmEngine(PINNED, with_compilation(flags, PINNED))
     if text is not None and text.startswith("vllm=="):
         version = text[len("vllm=="):]
         behaviour(version)  # FieldError for a release outside the table
-        return VllmEngine(canonical(version), flags)  # as PyPI spells it: " 0.32.0" and 0.10.01 are 0.32.0, 0.10.1
+        release = canonical(version)  # as PyPI spells it: " 0.32.0" and 0.10.01 are 0.32.0, 0.10.1
+        return VllmEngine(release, with_compilation(flags, release))
     raise FieldError("engine", f"{quote(name)} is not an engine kvplan models; use one of {VALID}.")

@@ -278,7 +278,7 @@ def adapter_slots(spec, tp: int, stage, settings, flags: EngineFlags, version: s
 def _lora_graphs(flags: EngineFlags, lora: Optional[BudgetTerm]) -> str:
     """What the graph term's source adds where LoRA's slots are built (`lora`, adapter_slots: None where vLLM refuses
     LoRA) and graphs captured (not --enforce-eager): its second capture of every size, not modelled."""
-    if lora is None or flags.enforce_eager:
+    if lora is None or flags.graphs_off:
         return ""
     from .vllm_lora import GRAPHS_NOTE
 
@@ -941,12 +941,12 @@ def extensible_budget(gpu, memory: int, requested: int, gpu_util: float, version
     context, nccl = _value("cuda_context"), NCCL_BYTES if tp > 1 or stage is not None else 0
     peak = terms["profile_peak"].bytes
     transient = peak - persistent
-    graphs, graph_source = (0, "") if flags.enforce_eager else graph_bytes(counts)  # captured, then measured
+    graphs, graph_source = (0, "") if flags.graphs_off else graph_bytes(counts)  # captured, then measured
     lora = terms.get("lora")  # --enable-lora's slots, built at load beside the weights
     used = (terms["weights"].bytes + (lora.bytes if lora else 0) + terms["non_torch"].bytes
             + terms["runner_state"].bytes + graphs)
     margin = max((3 if rocm else 1) * GiB, int(EXTENSIBLE_MARGIN_FRACTION * transient))
-    graph_term = BudgetTerm("cuda_graphs", graphs, "0: --enforce-eager captures no graphs" if flags.enforce_eager
+    graph_term = BudgetTerm("cuda_graphs", graphs, f"0: {_no_graphs(flags)} captures no graphs" if flags.graphs_off
                             else f"captured before the cache is sized, {graph_source}"
                             + _lora_graphs(flags, lora))
     if memory - context - nccl - margin < requested:  # the device's headroom binds (always at utilisation 1.0)
@@ -985,7 +985,7 @@ def capture_counts(spec, settings, gpu, version: str, flags: EngineFlags, runner
 
     release = parse_version(version)
     check_flags(release, flags.max_cudagraph_capture_size, flags.cudagraph_capture_sizes)
-    if flags.enforce_eager:
+    if flags.graphs_off:
         return None
     draft = getattr(getattr(spec, "draft", None), "config", None)
     # the draft tokens a decode step verifies, else a diffusion model's canvas, which vLLM schedules as such
@@ -1002,7 +1002,13 @@ def capture_counts(spec, settings, gpu, version: str, flags: EngineFlags, runner
                         # gpt-oss's handler: MODELS_CONFIG_MAP by model_config.architecture, the top-level name
                         # vLLM resolved (config/vllm.py 0.32.0:2638-2659), never a nested config's
                         architecture=served_architecture(spec, version),
-                        v1_runner=runner.name == "V1", decode_query_len=decode_query_len(spec, runner, query_len))
+                        v1_runner=runner.name == "V1", decode_query_len=decode_query_len(spec, runner, query_len),
+                        cudagraph_mode=flags.cudagraph_mode)
+
+
+def _no_graphs(flags: EngineFlags) -> str:
+    """What turned the graphs off, as the graph term's source says it."""
+    return "--enforce-eager" if flags.enforce_eager else "cudagraph_mode NONE (--compilation-config, -O0)"
 
 
 def decode_query_len(spec, runner: Runner, query_len: int) -> int:
@@ -1028,13 +1034,13 @@ def graph_bytes(counts) -> tuple:
 
 
 def graph_reserve(rules: Behaviour, runner: Runner, gpu, eager: bool = False, version: str = PINNED,
-                  counts=None) -> tuple:
+                  counts=None, why_eager: str = "--enforce-eager sets cudagraph_mode NONE") -> tuple:
     """(bytes, source) of the CUDA-graph term: what profile_cudagraph_memory returns, where the worker asks it.
     `counts`: the graphs it captures (capture_counts)."""
     if not rules.graphs_subtracted:
         return 0, "0: graphs captured after the cache was sized"
     if eager:
-        return 0, "0: --enforce-eager sets cudagraph_mode NONE, so the worker skips the graph profile"
+        return 0, f"0: {why_eager}, so the worker skips the graph profile"
     if is_rocm(gpu) and parse_version(version) < ROCM_GRAPHS_SINCE:
         return 0, "0: the worker skips the graph profile on ROCm before 0.26 (gpu_worker.py determine_available_memory)"
     if not runner.graphs_profiled:
@@ -1228,8 +1234,10 @@ def _budget(spec, tp: int, gpu, gpu_util: float, settings, rules: Behaviour, ver
                    - block_tables(settings, runner, version, rules, False, groups, block_size, built_len))
         return extensible_budget(gpu, memory, requested, gpu_util, version, stage, flags, tp, terms, persistent,
                                  kv_init, _capture_counts(spec, settings, gpu, version, flags, runner))
-    graphs, graph_source = graph_reserve(rules, runner, gpu, flags.enforce_eager, version,
-                                         _capture_counts(spec, settings, gpu, version, flags, runner))
+    graphs, graph_source = graph_reserve(rules, runner, gpu, flags.graphs_off, version,
+                                         _capture_counts(spec, settings, gpu, version, flags, runner),
+                                         *(() if flags.enforce_eager or not flags.graphs_off
+                                           else ("the compilation config sets cudagraph_mode NONE",)))
     lora = lora_term.bytes if lora_term else 0
     # V0's Mamba state cache, allocated in the profile run's first forward (vllm_mamba_v0.py)
     mamba_term = v0_state_term(spec, tp, settings, flags.enforce_eager, version, stage) if rules.era == "v0" else None

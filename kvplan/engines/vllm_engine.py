@@ -58,7 +58,11 @@ FLAG_SINCE = {"enforce_eager": (0, 2, 6), "enable_prefix_caching": (0, 4), "kv_b
 # on it, "unrecognized arguments"). --device-memory-utilization: --gpu-memory-utilization's alias, engine/arg_utils.py
 # 0.31.0:1327, 0.32.0:1358, 0.34.0:1405 (absent from 0.30.0's). A boolean flag's negatives (--disable-prefix-caching
 # from 0.33, --no-enforce-eager from 0.9): vllm_bool_flags.py, refuse_switch
-SPELLING_SINCE = {"--device-memory-utilization": ("gpu_util", (0, 31), "--gpu-memory-utilization")}
+SPELLING_SINCE = {"--device-memory-utilization": ("gpu_util", (0, 31), "--gpu-memory-utilization"),
+                  # the compilation config's -cc and --optimization-level: engine/arg_utils.py 0.12.0:1128, :1138
+                  # (0.11.1:1149 has -O alone: vllm_compilation.py)
+                  "-cc": ("compilation_config", (0, 12), "-O"),
+                  "--optimization-level": ("optimization_level", (0, 12), "-O")}
 
 
 def _release(engine) -> Optional[str]:

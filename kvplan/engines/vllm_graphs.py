@@ -294,20 +294,31 @@ def graph_counts(version: tuple, max_num_seqs: int, max_num_batched_tokens: int,
                  sm100: bool = False, pooling: bool = False, encoder_decoder: bool = False,
                  max_capture_size: Optional[int] = None, capture_sizes: Optional[Sequence[int]] = None,
                  architecture: str = "", v1_runner: bool = True,
-                 decode_query_len: Optional[int] = None) -> GraphCounts:
+                 decode_query_len: Optional[int] = None, cudagraph_mode: Optional[str] = None) -> GraphCounts:
     """The PIECEWISE and FULL graphs vLLM `version` captures (module docstring) for a generating model (`pooling`:
     PIECEWISE only; `encoder_decoder`: FULL decode only); `architecture`: the model's (gpt-oss's hook);
     `v1_runner`: the V1 model runner, which rounds the sizes to q with speculative decoding; `query_len`: the
     config's uniform decode query length, `decode_query_len` the runner's (None: the same; a diffusion model's
-    canvas, one less)."""
+    canvas, one less); `cudagraph_mode`: the compilation config's (vllm_compilation.py; None: FULL_AND_PIECEWISE).
+    A pooling model's mode with FULL graphs becomes PIECEWISE, an encoder-decoder's FULL_DECODE_ONLY (config/vllm.py
+    0.32.0:1876-1898); then PIECEWISE keeps the mixed sizes only, FULL_DECODE_ONLY the decode graphs only, and FULL
+    captures one FULL graph at every mixed size and no separate decode graphs (v1/cudagraph_dispatcher.py 0.32.0
+    :187-229: mixed_mode() at every size, decode graphs only where separate_routine())."""
+    mode = cudagraph_mode or "FULL_AND_PIECEWISE"
+    if pooling and mode != "PIECEWISE":
+        mode = "PIECEWISE"
+    elif encoder_decoder and mode != "FULL_DECODE_ONLY":
+        mode = "FULL_DECODE_ONLY"
     runner_q = decode_query_len or query_len
-    rounding = not pooling and rounds_for_spec(version, runner_q, v1_runner)  # pooling: no FULL decode mode
+    rounding = mode != "PIECEWISE" and rounds_for_spec(version, runner_q, v1_runner)  # no FULL graph: no rounding
     prefill, full = _mode_sizes(version, max_num_seqs, max_num_batched_tokens, query_len, sm100, max_capture_size,
                                 capture_sizes, architecture, rounding, runner_q)
-    if pooling:
+    if mode == "PIECEWISE":
         full = []
-    if encoder_decoder:
+    elif mode == "FULL_DECODE_ONLY":
         prefill = []
+    elif mode == "FULL":
+        prefill, full = [], prefill
     return GraphCounts(len(prefill), max(prefill, default=0), len(full), max(full, default=0))
 
 

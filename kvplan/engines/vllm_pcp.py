@@ -166,7 +166,7 @@ def _refusal_words(spec, flags, pp: int, backend: str, release: tuple) -> Option
         return "NotImplementedError: MRV2 PCP does not support PP yet. (v1/worker/gpu/pcp_manager.py)"
     if flags.enable_lora:
         return "NotImplementedError: MRV2 PCP does not support LoRA yet. (v1/worker/gpu/pcp_manager.py)"
-    if early and not flags.enforce_eager:
+    if early and not flags.graphs_off and flags.cudagraph_mode != "PIECEWISE":
         return ("NotImplementedError: MRV2 PCP supports PIECEWISE CUDA graphs only. (v1/worker/gpu/pcp_manager.py; "
                 "the default cudagraph_mode FULL_AND_PIECEWISE captures full graphs: --enforce-eager, or 0.30+)")
     return None

@@ -1,0 +1,250 @@
+"""vLLM's --compilation-config and -O: the CUDA-graph mode and capture sizes they set, by release.
+
+What kvplan reads of the JSON object (every other field vLLM takes changes no figure of kvplan's and is left alone):
+`cudagraph_mode`, `cudagraph_capture_sizes`, `max_cudagraph_capture_size` and the compilation `level` / `mode`,
+with -O's level. They change figures only where vLLM subtracts the graphs from the KV budget (0.20+,
+vllm_budget.graph_reserve); before, they are checked as the release checks them and change nothing.
+
+- The flag: `--compilation-config` / `-O` from 0.6.5 (engine/arg_utils.py 0.6.5:914-915; 0.6.4 has none), a level
+  0-3 or a Python / JSON object (config.py 0.6.5 CompilationConfig.from_cli :2703-2709, 0.8.5 :3529-3535). 0.12
+  moves it to `--compilation-config` / `-cc` and gives -O to --optimization-level (arg_utils.py 0.12.0:1128, 0.32.0:
+  1853, :1872; 0.11.1:1149 still `-O`).
+- -O's forms (FlexibleArgumentParser.parse_args): up to 0.9.1 argparse's own, `-O3`, `-O 3`, `-O=3` the level
+  (utils.py 0.8.5:1362 never fires); 0.9.2-0.11.x rewrite `-O3` / `-O=3` / `-O 3` to `-O.level=3` (utils/__init__.py
+  0.9.2:1504-1514, 0.11.0:1891-1901), `-O '{...}'` the object; from 0.12 the three are `--optimization-level 3`
+  (utils/argparse_utils.py 0.12.0:247-259, 0.34.0:395-405), levels 0-3, and an object after -O is refused.
+- cudagraph_mode from 0.10.1 (config/compilation.py 0.10.1:35-44, :226; 0.10.0 has no CUDAGraphMode): NONE,
+  PIECEWISE, FULL, FULL_DECODE_ONLY, FULL_AND_PIECEWISE, read by name in any case (0.32.0:873-878
+  CUDAGraphMode[value.upper()]). -O's level sets it where not given (config/vllm.py OPTIMIZATION_LEVEL_00-03,
+  0.12.0:103-159, 0.32.0:247-336, 0.34.0:283-366): O0 NONE, O1 PIECEWISE, O2 (the default) and O3
+  FULL_AND_PIECEWISE; and the compilation mode, VLLM_COMPILE above O0, NONE at O0 (0.32.0:1752-1756).
+- A piecewise mode without VLLM_COMPILE (mode / level below 3): NONE up to 0.29 (config/vllm.py 0.14.0:713-723,
+  0.24.0:1172-1183, 0.29.0:1476), from 0.30 its part without piecewise, PIECEWISE -> NONE and FULL_AND_PIECEWISE ->
+  FULL_DECODE_ONLY (0.30.0:1010-1030, 0.32.0:1077-1097, 0.34.0:1050-1070).
+- `level` 0.6.5-0.14 (compilation.py 0.14.0:349, read as mode :749-758), gone in 0.18.0 (0.15-0.17 not read: taken
+  as 0.14); `mode` from 0.11.1 (0.11.1:246), 0-3 or NONE, STOCK_TORCH_COMPILE, DYNAMO_TRACE_ONCE, VLLM_COMPILE
+  (0.32.0:853-871).
+- Capture sizes: the JSON fields mean what --cudagraph-capture-sizes / --max-cudagraph-capture-size mean
+  (vllm_graphs.py); from 0.11.1, when the flags came, vLLM refuses a flag and its field both given, whether or not
+  they agree ("... are mutually exclusive": engine/arg_utils.py 0.11.1:1749-1766, 0.32.0:2788-2803, 0.34.0:
+  2870-2885). Before 0.11.1 no figure reads them.
+- Fields: from 0.13 the config forbids one it lacks (`@dataclass(config=ConfigDict(extra="forbid"))`,
+  compilation.py 0.13.0:293, config/utils.py 0.34.0:71-72); before, pydantic drops it. KNOWN_FIELDS is the union of
+  the fields of 0.13.0, 0.14.0, 0.18.0, 0.20.0, 0.24.0, 0.27.0, 0.28.0, 0.30.0, 0.32.0 and 0.34.0's CompilationConfig.
+
+The modes' graphs (graph_counts, vllm_graphs.py): FULL_AND_PIECEWISE both; PIECEWISE the mixed sizes only; FULL one
+FULL graph at every mixed size and no separate decode graphs; FULL_DECODE_ONLY the decode graphs only (V1's
+v1/cudagraph_dispatcher.py 0.32.0:164-231; V2 v1/worker/gpu/cudagraph_utils.py 0.34.0:289-360).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Optional
+
+from ..errors import FieldError, quote
+
+FLAG_SINCE = (0, 6, 5)
+CUDAGRAPH_MODE_SINCE = (0, 10, 1)
+MODE_FIELD_SINCE = (0, 11, 1)
+OPTIMIZATION_LEVEL_SINCE = (0, 12)  # -O is --optimization-level; the config's short flag -cc
+LEVEL_FIELD_UNTIL = (0, 18)  # the first release read without `level`
+FORBID_SINCE = (0, 13)
+EXCLUSIVE_SINCE = (0, 11, 1)
+WITHOUT_PIECEWISE_SINCE = (0, 30)
+MODES = ("NONE", "PIECEWISE", "FULL", "FULL_DECODE_ONLY", "FULL_AND_PIECEWISE")
+COMPILATION_MODES = ("NONE", "STOCK_TORCH_COMPILE", "DYNAMO_TRACE_ONCE", "VLLM_COMPILE")  # 0, 1, 2, 3
+VLLM_COMPILE = 3
+LEVEL_MODES = {0: "NONE", 1: "PIECEWISE", 2: "FULL_AND_PIECEWISE", 3: "FULL_AND_PIECEWISE"}
+DEFAULT_LEVEL = 2
+KNOWN_FIELDS = frozenset({
+    "backend", "bs_to_padded_graph_size", "cache_dir", "compilation_time", "compile_cache_save_format",
+    "compile_mm_encoder", "compile_ranges_endpoints", "compile_ranges_split_points", "compile_sizes",
+    "cudagraph_capture_sizes", "cudagraph_copy_inputs", "cudagraph_decoder_replay", "cudagraph_mm_encoder",
+    "cudagraph_mode", "cudagraph_num_of_warmups", "cudagraph_specialize_lora", "custom_ops", "debug_dump_path",
+    "decode_cudagraph_capture_request_sizes", "decoder_replay_cudagraph_capture_sizes",
+    "decoder_replay_trim_threshold", "disabled_custom_ops", "dynamic_shapes_config", "enabled_custom_ops",
+    "encoder_compilation_time", "encoder_cudagraph_max_frames_per_batch", "encoder_cudagraph_max_token_budget",
+    "encoder_cudagraph_max_vision_items_per_batch", "encoder_cudagraph_token_budgets", "fast_moe_cold_start",
+    "inductor_compile_config", "inductor_passes", "ir_enable_torch_wrap", "level", "local_cache_dir",
+    "max_cudagraph_capture_size", "max_decode_cudagraph_capture_requests", "max_decode_cudagraph_capture_tokens",
+    "max_prefill_cudagraph_capture_tokens", "mode", "pass_config", "prefill_cudagraph_capture_token_sizes",
+    "splitting_ops", "static_all_moe_layers", "static_forward_context", "traced_files", "use_breakable_cudagraph",
+    "use_inductor_graph_partition", "use_cudagraph", "full_cuda_graph"})
+# fields that change the graphs vLLM captures in ways kvplan does not model: 0.34's split sizes
+# (config/vllm.py 0.34.0:2558-2717) and the encoder's graphs (cudagraph_mm_encoder, profiled as ENCODER=n,
+# v1/worker/gpu_model_runner.py 0.32.0:6345-6366); refused rather than silently priced without them
+UNMODELLED = ("prefill_cudagraph_capture_token_sizes", "decode_cudagraph_capture_request_sizes",
+              "max_prefill_cudagraph_capture_tokens", "max_decode_cudagraph_capture_requests",
+              "max_decode_cudagraph_capture_tokens", "cudagraph_mm_encoder")
+
+
+def _dotted(version: tuple) -> str:
+    return ".".join(map(str, version))
+
+
+def config_value(value) -> Optional[str]:
+    """--compilation-config / compilation_config: a JSON object (a YAML mapping in a deployments file), or a level
+    0-3 as vLLM before 0.12 takes it; canonical JSON (a level as {"level": n}), None where not given."""
+    if value is None:
+        return None
+    if isinstance(value, str) and value.strip() in ("0", "1", "2", "3"):
+        return json.dumps({"level": int(value.strip())})
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except ValueError:
+            raise FieldError("compilation_config", f"{quote(value)} is not a JSON object (e.g. "
+                                                   f"'{{\"cudagraph_mode\": \"PIECEWISE\"}}').") from None
+    if not isinstance(value, dict):
+        raise FieldError("compilation_config", f"takes a JSON object of CompilationConfig fields (e.g. "
+                                               f"'{{\"cudagraph_mode\": \"PIECEWISE\"}}'), got {quote(value)}.")
+    return json.dumps(value, sort_keys=True)
+
+
+def level_value(value) -> Optional[str]:
+    """-O's value as typed (its meaning is the release's: resolve)."""
+    if value is None:
+        return None
+    text = str(value).strip()
+    return text[1:] if text.startswith("=") else text  # click reads -O=3 as "=3", argparse and vLLM as 3
+
+
+@dataclass(frozen=True)
+class Graphs:
+    """What the compilation flags leave for the graph term: the mode (None: vLLM's default) and the capture sizes
+    from the JSON (None: not given there)."""
+
+    cudagraph_mode: Optional[str] = None
+    max_cudagraph_capture_size: Optional[int] = None
+    cudagraph_capture_sizes: Optional[tuple] = None
+
+
+def _mode(value, release: tuple) -> Optional[int]:
+    """The compilation mode / level as a number 0-3."""
+    if isinstance(value, str) and value.strip().upper() in COMPILATION_MODES and release >= MODE_FIELD_SINCE:
+        return COMPILATION_MODES.index(value.strip().upper())
+    if isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= 3:
+        return value
+    names = f"0-3 or {', '.join(COMPILATION_MODES)}" if release >= MODE_FIELD_SINCE else "0-3"
+    raise FieldError("compilation_config", f"mode / level {quote(value)} is not one vLLM {_dotted(release)} takes: "
+                                           f"{names}.")
+
+
+def _optimization_level(text: str, release: tuple) -> int:
+    if text not in ("0", "1", "2", "3"):
+        raise FieldError("optimization_level", f"{quote(text)} is not a level: vLLM {_dotted(release)} reads -O as "
+                                               f"--optimization-level, 0, 1, 2 or 3; give the compilation config "
+                                               f"with --compilation-config (-cc).")
+    return int(text)
+
+
+def resolve(config: Optional[str], level: Optional[str], version: str, spell=str) -> Graphs:
+    """The graph mode and sizes of --compilation-config `config` (canonical JSON) and -O `level` (as typed) under
+    vLLM `version`; FieldError (exit 2) for what that release refuses."""
+    from .vllm_versions import parse_version
+
+    release = parse_version(version)
+    if config is None and level is None:
+        return Graphs()
+    if release < FLAG_SINCE:
+        field = "compilation_config" if config is not None else "optimization_level"
+        raise FieldError(field, f"is not a flag of vLLM {_dotted(release)}: --compilation-config / -O came with "
+                                f"{_dotted(FLAG_SINCE)} (engine/arg_utils.py); give vllm=={_dotted(FLAG_SINCE)} or "
+                                f"later.")
+    fields = json.loads(config) if config is not None else {}
+    optimization = DEFAULT_LEVEL
+    if level is not None and release >= OPTIMIZATION_LEVEL_SINCE:
+        optimization = _optimization_level(level, release)
+    elif level is not None:  # before 0.12 -O is the compilation config itself: a level, or an object
+        fields = {**fields, **json.loads(config_value(level) or "{}")}
+    _check_fields(fields, release)
+    mode = fields.get("mode", fields.get("level"))
+    mode = None if mode is None else _mode(mode, release)
+    graph_mode = fields.get("cudagraph_mode")
+    if graph_mode is not None:
+        graph_mode = _graph_mode(graph_mode, release)
+    if release >= OPTIMIZATION_LEVEL_SINCE:
+        graph_mode = graph_mode or LEVEL_MODES[optimization]
+        compiled = (mode if mode is not None else (VLLM_COMPILE if optimization > 0 else 0)) == VLLM_COMPILE
+        if graph_mode in ("PIECEWISE", "FULL_AND_PIECEWISE") and not compiled:
+            graph_mode = "NONE" if release < WITHOUT_PIECEWISE_SINCE or graph_mode == "PIECEWISE" \
+                else "FULL_DECODE_ONLY"
+        graph_mode = None if graph_mode == "FULL_AND_PIECEWISE" else graph_mode  # vLLM's default
+    from .vllm_graphs import FLAGS_SINCE, capture_sizes_value, max_capture_size_value
+
+    largest, sizes = fields.get("max_cudagraph_capture_size"), fields.get("cudagraph_capture_sizes")
+    largest = _field(max_capture_size_value, "max_cudagraph_capture_size", largest)
+    sizes = _field(capture_sizes_value, "cudagraph_capture_sizes", sizes)
+    if release < FLAGS_SINCE:  # no figure reads them before the graphs are subtracted (0.20)
+        largest = sizes = None
+    return Graphs(graph_mode, largest, sizes)
+
+
+def _field(read, name: str, value):
+    try:
+        return read(value)
+    except FieldError as exc:
+        raise FieldError("compilation_config", f"{name} {exc.problem}") from None
+
+
+def _graph_mode(value, release: tuple) -> str:
+    if release < CUDAGRAPH_MODE_SINCE:
+        raise FieldError("compilation_config", f"cudagraph_mode is not a field of vLLM {_dotted(release)}'s "
+                                               f"CompilationConfig: it came with {_dotted(CUDAGRAPH_MODE_SINCE)}.")
+    name = value.strip().upper() if isinstance(value, str) else None
+    if name not in MODES:
+        raise FieldError("compilation_config", f"cudagraph_mode {quote(value)} is not one of vLLM's: "
+                                               f"{', '.join(MODES)}.")
+    return name
+
+
+def _check_fields(fields: dict, release: tuple) -> None:
+    for name, value in fields.items():
+        if name == "level" and release >= LEVEL_FIELD_UNTIL:
+            raise FieldError("compilation_config", f"level is not a field of vLLM {_dotted(release)}'s "
+                                                   f"CompilationConfig (gone by 0.18); write mode (0-3).")
+        if name == "mode" and release < MODE_FIELD_SINCE:
+            raise FieldError("compilation_config", f"mode is not a field of vLLM {_dotted(release)}'s "
+                                                   f"CompilationConfig (from 0.11.1); write level (0-3).")
+        if name not in KNOWN_FIELDS and release >= FORBID_SINCE:
+            raise FieldError("compilation_config", f"{quote(name)} is not a field of vLLM's CompilationConfig, "
+                                                   f"which refuses it (extra fields forbidden from 0.13); the fields "
+                                                   f"kvplan reads are cudagraph_mode, cudagraph_capture_sizes, "
+                                                   f"max_cudagraph_capture_size, mode and level.")
+        if name in UNMODELLED and value:
+            raise FieldError("compilation_config", f"{name} changes the CUDA graphs vLLM captures in a way kvplan "
+                                                   f"does not model; leave it out (kvplan reads cudagraph_mode and "
+                                                   f"the capture sizes).")
+
+
+def refuse_both(flags, graphs: Graphs, version: str) -> None:
+    """A capture size given as its flag and in the compilation config: vLLM refuses the pair (module docstring)."""
+    from .vllm_versions import parse_version
+
+    if parse_version(version) < EXCLUSIVE_SINCE:
+        return
+    for field in ("cudagraph_capture_sizes", "max_cudagraph_capture_size"):
+        if getattr(flags, field) is not None and getattr(graphs, field) is not None:
+            raise FieldError(field, f"is given in --compilation-config too: vLLM refuses the two together, even "
+                                    f"when they agree (\"{field} and compilation_config.{field} are mutually "
+                                    f"exclusive\"); give it once.")
+
+
+def with_compilation(flags, version: str):
+    """`flags` (engines.EngineFlags) with their compilation config and -O resolved for vLLM `version`: the graph mode
+    and the capture sizes given in the JSON in the flags' own fields."""
+    from dataclasses import replace
+
+    if flags.compilation_config is None and flags.optimization_level is None:
+        return flags
+    graphs = resolve(flags.compilation_config, flags.optimization_level, version)
+    refuse_both(flags, graphs, version)
+    return replace(flags, cudagraph_mode=graphs.cudagraph_mode,
+                   max_cudagraph_capture_size=(graphs.max_cudagraph_capture_size
+                                               if graphs.max_cudagraph_capture_size is not None
+                                               else flags.max_cudagraph_capture_size),
+                   cudagraph_capture_sizes=(graphs.cudagraph_capture_sizes
+                                            if graphs.cudagraph_capture_sizes is not None
+                                            else flags.cudagraph_capture_sizes))

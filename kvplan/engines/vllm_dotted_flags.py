@@ -1,0 +1,111 @@
+"""vLLM's dotted JSON arguments: `--speculative-config.method ngram` is `--speculative-config '{"method": "ngram"}'`.
+
+FlexibleArgumentParser.parse_args folds every argument whose name holds a `.` into its flag's JSON object: the name
+before the first `.` is the flag, the rest the keys (nested: `--x.a.b 1` is {"a": {"b": 1}}), the value after `=`
+or the next argument; the arguments of one flag merge into one object, appended after all the others as `--x
+'{...}'`, so it replaces the same flag given whole (argparse keeps the last). By release:
+
+- DOTTED_SINCE 0.9.0: names starting `--` only, the value kept as text (utils.py 0.9.0:1452-1466, 0.9.1:1508-1522;
+  0.8.5 has no fold, argparse stops on the name: "unrecognized arguments").
+- 0.9.2: any name starting `-` (so `-O.level=3`), the value read as JSON where it parses (else text), and a name
+  ending `+` takes a comma list (utils/__init__.py 0.9.2:1556-1580, 0.11.0:1943-1967, utils/argparse_utils.py
+  0.34.0:452-485).
+- `-O.x` is the compilation config up to 0.11 (-O is --compilation-config); 0.12 rewrites it to `-cc.x` with a
+  deprecation warning (utils/argparse_utils.py 0.12.0:260-270); from 0.13 `-O<anything>` is --optimization-level
+  (0.13.0:247-251), so `-O.x` stops ("invalid choice"). `-cc`, the compilation config's short flag, from 0.12.
+- 0.24 reads a value that is no JSON as vLLM's human-readable integer first (1k; utils/argparse_utils.py 0.24.0:
+  404-412); kvplan's JSON flags take no such number, so kvplan does not.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Optional
+
+DOTTED_SINCE = (0, 9)
+DASH_SINCE = (0, 9, 2)  # single-dash names (-O.x), JSON values, `+` lists
+CC_SINCE = (0, 12)
+O_DOTTED_UNTIL = (0, 13)
+
+
+def _dotted(version: tuple) -> str:
+    return ".".join(map(str, version))
+
+
+def split(arg: str) -> Optional[tuple]:
+    """(flag, keys, value or None) of a dotted argument (`--x.a.b=1`: ('--x', ['a', 'b'], '1')), else None."""
+    if not arg.startswith("-"):
+        return None
+    name, equals, value = arg.partition("=")
+    if "." not in name:
+        return None
+    head, *keys = name.split(".")
+    return head, keys, (value if equals else None)
+
+
+def fold(args: list, heads: dict) -> list:
+    """`args` with the dotted arguments of the flags `heads` ({spelling: flag}) folded into one `flag JSON` each,
+    after the others, as vLLM's parser does (module docstring); a dotted argument of another flag is left as typed."""
+    kept, objects, index = [], {}, 0
+    while index < len(args):
+        arg, parts = args[index], split(args[index])
+        index += 1
+        if parts is None or parts[0] not in heads or not parts[1] or not all(parts[1]):
+            kept.append(arg)
+            continue
+        head, keys, value = parts
+        if value is None:
+            if index >= len(args):
+                kept.append(arg)  # no value after it: click says so
+                continue
+            value, index = args[index], index + 1
+        if keys[-1].endswith("+"):
+            keys[-1], parsed = keys[-1][:-1], value.split(",")
+        else:
+            try:
+                parsed = json.loads(value)
+            except ValueError:
+                parsed = value
+        target = objects.setdefault(heads[head], {})
+        for key in keys[:-1]:
+            if not isinstance(target.get(key), dict):
+                target[key] = {}
+            target = target[key]
+        target[keys[-1]] = parsed
+    for flag, value in objects.items():
+        kept += [flag, json.dumps(value)]
+    return kept
+
+
+def refusal(arg: str, value: Optional[str], version: str) -> Optional[str]:
+    """The sentence refusing the dotted argument `arg` (its name as typed; `value` its value) where vLLM `version`
+    does not fold it so; None where it does."""
+    from .vllm_versions import parse_version
+
+    release = parse_version(version)
+    name = arg.partition("=")[0]
+    head = name.split(".")[0]
+    flag = "--compilation-config" if head in ("-O", "-cc") else head
+    whole = f"write {flag} with the JSON object"
+    if release < DOTTED_SINCE:
+        return (f"{name} needs vLLM {_dotted(DOTTED_SINCE)} or later, whose parser folds dotted keys into the JSON "
+                f"(vllm=={version} stops on it: \"unrecognized arguments\"); {whole}.")
+    if head == "-O" and release >= O_DOTTED_UNTIL:
+        return (f"{name}: from vLLM 0.12 -O is --optimization-level and from 0.13 -O.<key> is read as one "
+                f"(vllm=={version} stops on it); write -cc.{name.split('.', 1)[1]} or --compilation-config.")
+    if head == "-cc" and release < CC_SINCE:
+        return f"{name} needs vLLM 0.12 or later (-cc came with it); write -O.{name.split('.', 1)[1]} or {flag}."
+    if release < DASH_SINCE and not name.startswith("--"):
+        return (f"{name} needs vLLM {_dotted(DASH_SINCE)} or later (vllm=={version} folds only names starting "
+                f"--); {whole}.")
+    if release < DASH_SINCE and (name.endswith("+") or _not_text(value)):
+        return (f"{name}: vllm=={version} keeps a dotted key's value as text (it reads JSON from "
+                f"{_dotted(DASH_SINCE)}), so {value} would not be a number or list there; {whole}.")
+    return None
+
+
+def _not_text(value: Optional[str]) -> bool:
+    try:
+        return not isinstance(json.loads(value), str) if value is not None else False
+    except ValueError:
+        return False
