@@ -114,7 +114,8 @@ def estimate(model: str, *, max_model_len: Optional[Many] = None, kv_cache_dtype
              decode_context_parallel_size: Optional[int] = None,
              cp_kv_cache_interleave_size: Optional[int] = None,
              prefill_context_parallel_size: Optional[int] = None, dcp_comm_backend: Optional[str] = None,
-             dcp_q_replicate: Optional[bool] = None) -> list:
+             dcp_q_replicate: Optional[bool] = None, compilation_config=None,
+             optimization_level: Optional[Union[int, str]] = None) -> list:
     """One `kvplan.plan.plan.Plan` per (max_model_len, kv_cache_dtype, tensor_parallel_size), as
     `kvplan estimate` computes them. Each of those keywords takes one value or a list (a sweep); every default
     is vLLM's (max_model_len: the model's own; gpu_memory_utilization, block_size, max_num_batched_tokens,
@@ -144,11 +145,13 @@ def estimate(model: str, *, max_model_len: Optional[Many] = None, kv_cache_dtype
     -dcp / --cp-kv-cache-interleave-size, dcp_comm_backend ('ag_rs', 'a2a') as vLLM's --dcp-comm-backend,
     dcp_q_replicate (True / False) as vLLM's --dcp-q-replicate / --no-dcp-q-replicate
     (engines/vllm_dcp.py); prefill_context_parallel_size as vLLM's -pcp (engines/vllm_pcp.py: dense MLA models,
-    -dcp 1)."""
+    -dcp 1); compilation_config (JSON text or a dict, '{"cudagraph_mode": "NONE"}') and optimization_level (0-3) as
+    vLLM's --compilation-config and -O (engines/vllm_compilation.py)."""
     from .commands.estimate import estimate as run
     from .engines.vllm_dcp import check_tp, comm_backend, dcp_size, interleave_size, q_replicate
     from .engines.vllm_pcp import pcp_size
     from .engines.vllm_graphs import capture_sizes_value, max_capture_size_value
+    from .engines.vllm_compilation import config_value, level_value
     from .engines import (EngineFlags, cpu_offload_gb as offload, data_parallel_size as replicas, enable_eplb as eplb,
                           enable_lora as lora, encoder_tp_mode, eplb_spelled_off, gpu_blocks_override, ignored_lora,
                           media_limits, mm_processor_kwargs as processor, speculative_config as speculative)
@@ -209,7 +212,9 @@ def estimate(model: str, *, max_model_len: Optional[Many] = None, kv_cache_dtype
                                    mamba_ssm_cache_dtype=mamba_dtype("mamba_ssm_cache_dtype", mamba_ssm_cache_dtype),
                                    disable_sliding_window=disable_sliding_window,
                                    enable_prefix_caching=prefix_caching_choice(enable_prefix_caching),
-                                   mamba_block_size=mamba_block(mamba_block_size)))
+                                   mamba_block_size=mamba_block(mamba_block_size),
+                                   compilation_config=config_value(compilation_config),
+                                   optimization_level=level_value(optimization_level)))
     return list(result.plans)
 
 
@@ -235,13 +240,15 @@ def check(model: str, *, tensor_parallel_size: Many, pipeline_parallel_size: Opt
           convert: Optional[str] = None, pooler_config=None, max_cudagraph_capture_size: Optional[int] = None,
           cudagraph_capture_sizes: Optional[Sequence] = None, mamba_cache_dtype: Optional[str] = None,
           mamba_ssm_cache_dtype: Optional[str] = None, disable_sliding_window: bool = False,
-          enable_prefix_caching: Optional[bool] = None, mamba_block_size: Optional[int] = None) -> list:
+          enable_prefix_caching: Optional[bool] = None, mamba_block_size: Optional[int] = None,
+          compilation_config=None, optimization_level: Optional[Union[int, str]] = None) -> list:
     """`kvplan check MODEL`: one result dict per TP degree (`passed`, `errors`, `warnings`, `max_concurrency`,
     ...), the same dicts as `kvplan check --format json`; `engine`, `block_size`, `quantization`, `dtype`,
     `max_num_seqs`, `max_num_batched_tokens`, `gpu_memory`, `pp_layer_partition`, `gpus_per_node` and the LoRA
     settings (`enable_lora`, `max_loras`, `max_lora_rank`, `lora_dtype`, `fully_sharded_loras`), `runner`,
     `convert`, `pooler_config`, `mamba_cache_dtype`, `mamba_ssm_cache_dtype`, `disable_sliding_window`,
-    `enable_prefix_caching` and `mamba_block_size` as `kvplan estimate` takes them. `max_model_len="auto"` (or -1):
+    `enable_prefix_caching`, `mamba_block_size`, `compilation_config` and `optimization_level` as `kvplan estimate`
+    takes them. `max_model_len="auto"` (or -1):
     checked at the length vLLM's auto-fit picks (`context` and `auto_fit` say it); `min_model_len`: fail below it."""
     from .commands import check as run
     from .commands.deployments import model_deployments
@@ -288,7 +295,8 @@ def check(model: str, *, tensor_parallel_size: Many, pipeline_parallel_size: Opt
                                     mamba_cache_dtype=mamba_cache_dtype, mamba_ssm_cache_dtype=mamba_ssm_cache_dtype,
                                     disable_sliding_window=disable_sliding_window or None,
                                     enable_prefix_caching=prefix_caching_choice(enable_prefix_caching),
-                                    mamba_block_size=mamba_block(mamba_block_size))
+                                    mamba_block_size=mamba_block(mamba_block_size),
+                                    compilation_config=compilation_config, optimization_level=optimization_level)
     return run.check(deployments, spell=keyword).results
 
 

@@ -21,16 +21,20 @@ vllm_budget.graph_reserve); before, they are checked as the release checks them 
 - A piecewise mode without VLLM_COMPILE (mode / level below 3): NONE up to 0.29 (config/vllm.py 0.14.0:713-723,
   0.24.0:1172-1183, 0.29.0:1476), from 0.30 its part without piecewise, PIECEWISE -> NONE and FULL_AND_PIECEWISE ->
   FULL_DECODE_ONLY (0.30.0:1010-1030, 0.32.0:1077-1097, 0.34.0:1050-1070).
-- `level` 0.6.5-0.14 (compilation.py 0.14.0:349, read as mode :749-758), gone in 0.18.0 (0.15-0.17 not read: taken
-  as 0.14); `mode` from 0.11.1 (0.11.1:246), 0-3 or NONE, STOCK_TORCH_COMPILE, DYNAMO_TRACE_ONCE, VLLM_COMPILE
+- `level` 0.6.5-0.17 (compilation.py 0.14.0:349, 0.17.0:385, read as mode where none is given 0.17.0:804-813),
+  gone in 0.18.0; `mode` from 0.11.1 (0.11.1:246), 0-3 or NONE, STOCK_TORCH_COMPILE, DYNAMO_TRACE_ONCE, VLLM_COMPILE
   (0.32.0:853-871).
 - Capture sizes: the JSON fields mean what --cudagraph-capture-sizes / --max-cudagraph-capture-size mean
   (vllm_graphs.py); from 0.11.1, when the flags came, vLLM refuses a flag and its field both given, whether or not
   they agree ("... are mutually exclusive": engine/arg_utils.py 0.11.1:1749-1766, 0.32.0:2788-2803, 0.34.0:
   2870-2885). Before 0.11.1 no figure reads them.
 - Fields: from 0.13 the config forbids one it lacks (`@dataclass(config=ConfigDict(extra="forbid"))`,
-  compilation.py 0.13.0:293, config/utils.py 0.34.0:71-72); before, pydantic drops it. KNOWN_FIELDS is the union of
-  the fields of 0.13.0, 0.14.0, 0.18.0, 0.20.0, 0.24.0, 0.27.0, 0.28.0, 0.30.0, 0.32.0 and 0.34.0's CompilationConfig.
+  compilation.py 0.13.0:293, config/utils.py 0.34.0:71-72), and a `field(init=False)` one too ("Unexpected keyword
+  argument": compilation_time, traced_files, ...); before, pydantic drops it. FIELDS / FIELDS_BY_RELEASE: the
+  CompilationConfig fields of every minor release 0.13.0-0.34.0, read one by one (patch releases taken as their .0).
+- A bare level after --compilation-config ("3"): CompilationConfig.from_cli's up to 0.9.1 (config.py 0.9.1:4047-4051);
+  from 0.9.2 the value is TypeAdapter(CompilationConfig).validate_json's alone (config.py 0.9.2:4165-4169,
+  engine/arg_utils.py 0.11.0:198-202 parse_dataclass), which refuses a number; -O 3 stays the level up to 0.11.
 
 The modes' graphs (graph_counts, vllm_graphs.py): FULL_AND_PIECEWISE both; PIECEWISE the mixed sizes only; FULL one
 FULL graph at every mixed size and no separate decode graphs; FULL_DECODE_ONLY the decode graphs only (V1's
@@ -58,20 +62,35 @@ COMPILATION_MODES = ("NONE", "STOCK_TORCH_COMPILE", "DYNAMO_TRACE_ONCE", "VLLM_C
 VLLM_COMPILE = 3
 LEVEL_MODES = {0: "NONE", 1: "PIECEWISE", 2: "FULL_AND_PIECEWISE", 3: "FULL_AND_PIECEWISE"}
 DEFAULT_LEVEL = 2
-KNOWN_FIELDS = frozenset({
-    "backend", "bs_to_padded_graph_size", "cache_dir", "compilation_time", "compile_cache_save_format",
-    "compile_mm_encoder", "compile_ranges_endpoints", "compile_ranges_split_points", "compile_sizes",
-    "cudagraph_capture_sizes", "cudagraph_copy_inputs", "cudagraph_decoder_replay", "cudagraph_mm_encoder",
-    "cudagraph_mode", "cudagraph_num_of_warmups", "cudagraph_specialize_lora", "custom_ops", "debug_dump_path",
-    "decode_cudagraph_capture_request_sizes", "decoder_replay_cudagraph_capture_sizes",
-    "decoder_replay_trim_threshold", "disabled_custom_ops", "dynamic_shapes_config", "enabled_custom_ops",
-    "encoder_compilation_time", "encoder_cudagraph_max_frames_per_batch", "encoder_cudagraph_max_token_budget",
-    "encoder_cudagraph_max_vision_items_per_batch", "encoder_cudagraph_token_budgets", "fast_moe_cold_start",
-    "inductor_compile_config", "inductor_passes", "ir_enable_torch_wrap", "level", "local_cache_dir",
-    "max_cudagraph_capture_size", "max_decode_cudagraph_capture_requests", "max_decode_cudagraph_capture_tokens",
-    "max_prefill_cudagraph_capture_tokens", "mode", "pass_config", "prefill_cudagraph_capture_token_sizes",
-    "splitting_ops", "static_all_moe_layers", "static_forward_context", "traced_files", "use_breakable_cudagraph",
-    "use_inductor_graph_partition", "use_cudagraph", "full_cuda_graph"})
+BARE_LEVEL_UNTIL = (0, 9, 2)  # the first release whose --compilation-config takes no bare level
+# the fields every release 0.13-0.34 takes, and those it takes from a release (first with, first without)
+FIELDS = frozenset({
+    "backend", "cache_dir", "compile_cache_save_format", "compile_mm_encoder", "compile_sizes",
+    "cudagraph_capture_sizes", "cudagraph_copy_inputs", "cudagraph_mode", "cudagraph_num_of_warmups",
+    "cudagraph_specialize_lora", "custom_ops", "debug_dump_path", "dynamic_shapes_config", "inductor_compile_config",
+    "inductor_passes", "max_cudagraph_capture_size", "mode", "pass_config", "splitting_ops",
+    "use_inductor_graph_partition"})
+FIELDS_BY_RELEASE = {
+    "level": ((0, 13), LEVEL_FIELD_UNTIL), "compile_ranges_split_points": ((0, 13), (0, 18)),
+    "compile_ranges_endpoints": ((0, 18), None), "fast_moe_cold_start": ((0, 16), None),
+    "cudagraph_mm_encoder": ((0, 19), None), "encoder_cudagraph_token_budgets": ((0, 19), None),
+    "encoder_cudagraph_max_images_per_batch": ((0, 19), (0, 20)),
+    "encoder_cudagraph_max_frames_per_batch": ((0, 20), None),
+    "encoder_cudagraph_max_vision_items_per_batch": ((0, 20), None), "ir_enable_torch_wrap": ((0, 20), None),
+    "cudagraph_decoder_replay": ((0, 32), None), "decoder_replay_cudagraph_capture_sizes": ((0, 32), None),
+    "decoder_replay_trim_threshold": ((0, 32), None),
+    **{name: ((0, 34), None) for name in (
+        "decode_cudagraph_capture_request_sizes", "encoder_cudagraph_max_token_budget",
+        "max_decode_cudagraph_capture_requests", "max_decode_cudagraph_capture_tokens",
+        "max_prefill_cudagraph_capture_tokens", "prefill_cudagraph_capture_token_sizes", "use_breakable_cudagraph")}}
+
+
+def release_has(name: str, release: tuple) -> bool:
+    """Whether vLLM `release` (0.13+) takes the CompilationConfig field `name`."""
+    since, until = FIELDS_BY_RELEASE.get(name, (None, None))
+    return name in FIELDS or (since is not None and since <= release and (until is None or release < until))
+
+
 # fields that change the graphs vLLM captures in ways kvplan does not model: 0.34's split sizes
 # (config/vllm.py 0.34.0:2558-2717) and the encoder's graphs (cudagraph_mm_encoder, profiled as ENCODER=n,
 # v1/worker/gpu_model_runner.py 0.32.0:6345-6366); refused rather than silently priced without them
@@ -86,11 +105,13 @@ def _dotted(version: tuple) -> str:
 
 def config_value(value) -> Optional[str]:
     """--compilation-config / compilation_config: a JSON object (a YAML mapping in a deployments file), or a level
-    0-3 as vLLM before 0.12 takes it; canonical JSON (a level as {"level": n}), None where not given."""
+    0-3 as vLLM before 0.9.2 takes it; canonical JSON (a level as the number, for resolve), None where not given."""
     if value is None:
         return None
     if isinstance(value, str) and value.strip() in ("0", "1", "2", "3"):
-        return json.dumps({"level": int(value.strip())})
+        return value.strip()
+    if isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= 3:
+        return str(value)
     if isinstance(value, str):
         try:
             value = json.loads(value)
@@ -153,12 +174,13 @@ def resolve(config: Optional[str], level: Optional[str], version: str, spell=str
         raise FieldError(field, f"is not a flag of vLLM {_dotted(release)}: --compilation-config / -O came with "
                                 f"{_dotted(FLAG_SINCE)} (engine/arg_utils.py); give vllm=={_dotted(FLAG_SINCE)} or "
                                 f"later.")
-    fields = json.loads(config) if config is not None else {}
+    fields = _object(json.loads(config), release) if config is not None else {}
     optimization = DEFAULT_LEVEL
     if level is not None and release >= OPTIMIZATION_LEVEL_SINCE:
         optimization = _optimization_level(level, release)
-    elif level is not None:  # before 0.12 -O is the compilation config itself: a level, or an object
-        fields = {**fields, **json.loads(config_value(level) or "{}")}
+    elif level is not None:  # before 0.12 -O is the compilation config itself: a level (-O.level n), or an object
+        given = json.loads(config_value(level))
+        fields = {**fields, **({"level": given} if isinstance(given, int) else given)}
     _check_fields(fields, release)
     mode = fields.get("mode", fields.get("level"))
     mode = None if mode is None else _mode(mode, release)
@@ -180,6 +202,18 @@ def resolve(config: Optional[str], level: Optional[str], version: str, spell=str
     if release < FLAGS_SINCE:  # no figure reads them before the graphs are subtracted (0.20)
         largest = sizes = None
     return Graphs(graph_mode, largest, sizes)
+
+
+def _object(fields, release: tuple) -> dict:
+    """The compilation config's fields; a bare level as the release takes it after --compilation-config."""
+    if not isinstance(fields, int):
+        return fields
+    if release < BARE_LEVEL_UNTIL:
+        return {"level": fields}
+    field = "mode" if release >= MODE_FIELD_SINCE else "level"
+    raise FieldError("compilation_config", f"takes a JSON object from vLLM {_dotted(BARE_LEVEL_UNTIL)} (its parser "
+                                           f"validates the value as a CompilationConfig), not the bare level "
+                                           f"{fields}; write '{{\"{field}\": {fields}}}'.")
 
 
 def _field(read, name: str, value):
@@ -208,9 +242,10 @@ def _check_fields(fields: dict, release: tuple) -> None:
         if name == "mode" and release < MODE_FIELD_SINCE:
             raise FieldError("compilation_config", f"mode is not a field of vLLM {_dotted(release)}'s "
                                                    f"CompilationConfig (from 0.11.1); write level (0-3).")
-        if name not in KNOWN_FIELDS and release >= FORBID_SINCE:
-            raise FieldError("compilation_config", f"{quote(name)} is not a field of vLLM's CompilationConfig, "
-                                                   f"which refuses it (extra fields forbidden from 0.13); the fields "
+        if release >= FORBID_SINCE and not release_has(name, release):
+            raise FieldError("compilation_config", f"{quote(name)} is not a field of vLLM's CompilationConfig in "
+                                                   f"{_dotted(release)}, which refuses it (extra fields forbidden "
+                                                   f"from 0.13); the fields "
                                                    f"kvplan reads are cudagraph_mode, cudagraph_capture_sizes, "
                                                    f"max_cudagraph_capture_size, mode and level.")
         if name in UNMODELLED and value:

@@ -2,8 +2,9 @@
 
 FlexibleArgumentParser.parse_args folds every argument whose name holds a `.` into its flag's JSON object: the name
 before the first `.` is the flag, the rest the keys (nested: `--x.a.b 1` is {"a": {"b": 1}}), the value after `=`
-or the next argument; the arguments of one flag merge into one object, appended after all the others as `--x
-'{...}'`, so it replaces the same flag given whole (argparse keeps the last). By release:
+or the next argument; the arguments of one name as typed merge into one object (a list given twice joined, from
+0.9.2), appended after all the others as `--x '{...}'` in the order of their first key, so the last replaces the
+same flag given whole or under its other name (-cc; argparse keeps the last). By release:
 
 - DOTTED_SINCE 0.9.0: names starting `--` only, the value kept as text (utils.py 0.9.0:1452-1466, 0.9.1:1508-1522;
   0.8.5 has no fold, argparse stops on the name: "unrecognized arguments").
@@ -13,8 +14,9 @@ or the next argument; the arguments of one flag merge into one object, appended 
 - `-O.x` is the compilation config up to 0.11 (-O is --compilation-config); 0.12 rewrites it to `-cc.x` with a
   deprecation warning (utils/argparse_utils.py 0.12.0:260-270); from 0.13 `-O<anything>` is --optimization-level
   (0.13.0:247-251), so `-O.x` stops ("invalid choice"). `-cc`, the compilation config's short flag, from 0.12.
-- 0.24 reads a value that is no JSON as vLLM's human-readable integer first (1k; utils/argparse_utils.py 0.24.0:
-  404-412); kvplan's JSON flags take no such number, so kvplan does not.
+- 0.20 reads a value that is no JSON as vLLM's human-readable integer first (1k; utils/argparse_utils.py 0.24.0:
+  404-412; absent from 0.19.0's), and the whole JSON's bare 1k too (engine/arg_utils.py
+  _expand_json_human_readable_numbers); kvplan's JSON flags take no such number, so kvplan refuses it.
 """
 
 from __future__ import annotations
@@ -66,13 +68,17 @@ def fold(args: list, heads: dict) -> list:
                 parsed = json.loads(value)
             except ValueError:
                 parsed = value
-        target = objects.setdefault(heads[head], {})
+        # one object per name as typed (0.12 reads -O.x as -cc.x), each after the others in the order of its first
+        # key: -cc.x and --compilation-config.y are two, of which the flag keeps the last, as argparse does
+        target = objects.setdefault("-cc" if head == "-O" else head, (heads[head], {}))[1]
         for key in keys[:-1]:
             if not isinstance(target.get(key), dict):
                 target[key] = {}
             target = target[key]
+        if isinstance(parsed, list) and isinstance(target.get(keys[-1]), list):
+            parsed = target[keys[-1]] + parsed  # a list given twice is joined (recursive_dict_update)
         target[keys[-1]] = parsed
-    for flag, value in objects.items():
+    for flag, value in objects.values():
         kept += [flag, json.dumps(value)]
     return kept
 
