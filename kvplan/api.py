@@ -83,7 +83,7 @@ def _many(value, field: str, tokens: bool = False, auto_alone: bool = False, exa
 
 
 def _strings(value, field: str) -> list:
-    if isinstance(value, str):  # each as given: the checks read past spaces, and quote a refused one as written
+    if isinstance(value, str):  # each as given: the checks refuse spaces around one, as vLLM, quoting it as written
         return value.split(",")
     if isinstance(value, (list, tuple)) and value and all(isinstance(v, str) for v in value):
         return list(value)

@@ -286,9 +286,9 @@ def distinct(values, key=lambda value: value) -> list:
 
 
 def _kv_spelling(name) -> str:
-    """--kv-cache-dtype's values as typed, outer spaces dropped (FP8 is not merged into fp8: it is refused, as vLLM
-    refuses it, model/choices.py)."""
-    return str(name).strip()
+    """--kv-cache-dtype's values as typed (FP8 and " fp8" are not merged into fp8: they are refused, as vLLM refuses
+    them, model/choices.py)."""
+    return str(name)
 
 
 def distinct_plans(plans: list, fitted: list, spell: Callable[[str], str]) -> tuple:
