@@ -6,7 +6,8 @@ choice"; FlexibleArgumentParser strips only its human-readable integers (utils/a
 numbers keep being read past spaces. The fields: CacheDType (config/cache.py 0.32.0:39), MambaDType (:62), ModelDType
 (config/model.py 0.32.0:99), LoRADType (config/lora.py 0.32.0:25), RunnerOption / ConvertOption and
 MMEncoderTPMode (config/model.py, config/multimodal.py), DCPCommBackend (0.18+); --quantization is any text that
-_verify_quantization refuses unless listed as written (config/model.py 0.32.0:1370-1456)."""
+_verify_quantization refuses unless listed as written (config/model.py 0.32.0:1370-1456). --runner / --convert took
+no spaces already (vllm_runner_flag._choice, session 59: tests/test_review_text_s59.py)."""
 
 from __future__ import annotations
 
@@ -29,8 +30,7 @@ def _said(flag: str, value: str, meant: str) -> str:
     ("--kv-cache-dtype", " fp8 ", "fp8", ()), ("--kv-cache-dtype", "fp8_e4m3 ", "fp8_e4m3", ()),
     ("--dtype", " half", "half", ()), ("-q", "fp8 ", "fp8", ()),
     ("--mamba-cache-dtype", " float32", "float32", ()), ("--mamba-ssm-cache-dtype", "auto ", "auto", ()),
-    ("--lora-dtype", " bfloat16", "bfloat16", ("--enable-lora",)), ("--runner", "generate ", "generate", ()),
-    ("--convert", " none", "none", ()), ("--mm-encoder-tp-mode", " data", "data", ()),
+    ("--lora-dtype", " bfloat16", "bfloat16", ("--enable-lora",)), ("--mm-encoder-tp-mode", " data", "data", ()),
     ("--dcp-comm-backend", "a2a ", "a2a", ()),
 ])
 def test_estimate_refuses_spaces(flag, value, meant, extra):
@@ -76,4 +76,5 @@ def test_case_is_still_its_own_refusal():
     """" FP8 " is wrong twice: the case refusal (session 77) names the lower-case spelling."""
     assert "' FP8 ' is not vLLM's spelling" in one_error_line(run_kvplan(*PLAN, "--kv-cache-dtype", " FP8 "))
     line = one_error_line(run_kvplan(*PLAN, "--lora-dtype", "FLOAT16", "--enable-lora"))
-    assert line == "kvplan: error: --lora-dtype must be one of auto, float16, bfloat16 (vLLM's LoRADType), got 'FLOAT16'."
+    assert line == ("kvplan: error: --lora-dtype must be one of auto, float16, bfloat16 (vLLM's LoRADType), got "
+                    "'FLOAT16'.")

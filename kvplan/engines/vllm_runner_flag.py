@@ -43,7 +43,6 @@ from __future__ import annotations
 from typing import Optional
 
 from ..errors import FieldError, RefusedInput, quote
-from ..model.choices import refuse_spaces
 from .vllm_pooling import BOTH_RUNNERS, CONVERT_PICKS_RUNNER_SINCE, POOLING_NAMED, architecture_runner, pooling_runner
 from .vllm_versions import PINNED, parse_version
 
@@ -97,7 +96,6 @@ def _choice(field: str, value, valid: tuple, whose: str, names: tuple = ()) -> s
     literal_to_kwargs: `choices`, type str), so POOLING or " embed" is refused as vLLM refuses it ("argument
     --runner: invalid choice: 'POOLING' (choose from ...)"; measured on 0.11.0, 0.14.1, 0.20.0 and 0.34.0)."""
     if not isinstance(value, str) or value not in valid:
-        refuse_spaces(field, value, valid)
         hint = "; vLLM takes them exactly as written" if isinstance(value, str) and value.strip().lower() in valid \
             else ""
         raise FieldError(field, f"must be one of {', '.join(valid)}{whose}, got {quote(value)}{hint}.", names)

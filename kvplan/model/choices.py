@@ -41,9 +41,9 @@ def exact_choice(field: str, value, choices, offered=None) -> Optional[str]:
 
 
 def refuse_spaces(field: str, value, choices) -> None:
-    """FieldError naming `field` where `value` is one of `choices` with spaces around it: argparse compares a choice as typed (`value not in
-    action.choices`; vLLM's FlexibleArgumentParser strips only its human-readable integers, utils/argparse_utils.py
-    0.32.0:39, :88), so `vllm serve --kv-cache-dtype " fp8 "` stops on an invalid choice."""
+    """FieldError naming `field` where `value` is one of `choices` with spaces around it: argparse compares a choice
+    as typed (`value not in action.choices`; vLLM's FlexibleArgumentParser strips only its human-readable integers,
+    utils/argparse_utils.py 0.32.0:39, :88), so `vllm serve --kv-cache-dtype " fp8 "` stops on an invalid choice."""
     if isinstance(value, str) and value != value.strip() and value.strip() in choices:
         raise FieldError(field, f"{quote(value)} has spaces around it: `vllm serve` matches these values exactly as "
                                 f"typed and stops on it; write {value.strip()}.")
