@@ -83,7 +83,7 @@ def _many(value, field: str, tokens: bool = False, auto_alone: bool = False, exa
 
 
 def _strings(value, field: str) -> list:
-    if isinstance(value, str):  # each as given: the checks read past spaces, and quote a refused one as written
+    if isinstance(value, str):  # each as given: the checks refuse spaces around one, as vLLM, quoting it as written
         return value.split(",")
     if isinstance(value, (list, tuple)) and value and all(isinstance(v, str) for v in value):
         return list(value)
@@ -309,12 +309,15 @@ def verify(model: str, *, tensor_parallel_size: int = 1, max_model_len: Optional
            cudagraph_capture_sizes: Optional[Sequence] = None, enable_prefix_caching: Optional[bool] = None,
            mamba_block_size: Optional[int] = None, disable_sliding_window: bool = False,
            mamba_cache_dtype: Optional[str] = None, mamba_ssm_cache_dtype: Optional[str] = None,
-           progress: bool = False) -> dict:
+           compilation_config: Optional[Union[dict, str]] = None,
+           optimization_level: Optional[Union[int, str]] = None, progress: bool = False) -> dict:
     """`kvplan verify MODEL` on the local GPU: the result dict `kvplan verify --format json` prints (`verdict` with
     `ok`, the budget terms predicted vs measured, the pools, the boundary, decode and prefill timed). Needs the `gpu`
     extra; no usable GPU or NVRTC is a `KvplanError` in one sentence, bad input a `FieldError` naming the keyword,
     both before torch is imported. `max_model_len` None: 8192, or the model's own maximum where that is shorter.
-    `progress`: the steps' timed lines on stderr, as the command prints them."""
+    `progress`: the steps' timed lines on stderr, as the command prints them. `compilation_config` (a dict or its
+    JSON) and `optimization_level` as vLLM's --compilation-config and -O for the release judged: cudagraph_mode NONE
+    (level 0) captures no decode graph, as enforce_eager."""
     from .commands.verify import verify as run
     from .units import human_int
     from .verify.progress import Progress
@@ -338,7 +341,8 @@ def verify(model: str, *, tensor_parallel_size: int = 1, max_model_len: Optional
                max_cudagraph_capture_size=max_cudagraph_capture_size, cudagraph_capture_sizes=cudagraph_capture_sizes,
                enable_prefix_caching=enable_prefix_caching, mamba_block_size=mamba_block_size,
                disable_sliding_window=disable_sliding_window, mamba_cache_dtype=mamba_cache_dtype,
-               mamba_ssm_cache_dtype=mamba_ssm_cache_dtype, progress=quiet).to_dict()
+               mamba_ssm_cache_dtype=mamba_ssm_cache_dtype, compilation_config=compilation_config,
+               optimization_level=optimization_level, progress=quiet).to_dict()
 
 
 def models() -> list:

@@ -32,7 +32,8 @@ from .flags import (CAPTURE_SIZES_HELP, MAX_CAPTURE_HELP, PCP_HELP,  # noqa: I00
                     SUFFIXES, DTYPE_HELP, GPU_MEMORY_HELP, GPUS_PER_NODE_HELP, MAX_NUM_BATCHED_TOKENS_HELP,
                     MAX_NUM_SEQS_HELP,
                     PP_PARTITION_HELP, QUANTIZATION_HELP, REVISION_HELP,
-                    VERIFY_ENFORCE_EAGER_HELP, VERIFY_FORMAT_HELP, VERIFY_GRAPHS, VERIFY_MAMBA_DTYPE, VERIFY_WINDOW,
+                    VERIFY_COMPILATION, VERIFY_ENFORCE_EAGER_HELP, VERIFY_FORMAT_HELP, VERIFY_GRAPHS,
+                    VERIFY_MAMBA_DTYPE, VERIFY_WINDOW,
                     _complete_gpu, _complete_kv_dtype, _complete_model, flag, typed, typed_spelling, LATER_SPELLINGS,
                     NEGATIVES, KVPLAN_OWN, last_switches, switch_spellings, typed_args,
                     COMPILATION_CONFIG_HELP, OPTIMIZATION_LEVEL_HELP, JSON_FLAGS)
@@ -704,6 +705,10 @@ def verify(
                                                     help=MAMBA_CACHE_DTYPE_HELP + VERIFY_MAMBA_DTYPE),
     mamba_ssm_cache_dtype: Optional[str] = typer.Option(None, "--mamba-ssm-cache-dtype",
                                                         help=MAMBA_SSM_CACHE_DTYPE_HELP + VERIFY_MAMBA_DTYPE),
+    compilation_config: Optional[str] = typer.Option(None, "--compilation-config", "-cc",
+                                                     help=COMPILATION_CONFIG_HELP + VERIFY_COMPILATION),
+    optimization_level: Optional[str] = typer.Option(None, "-O", "--optimization-level",
+                                                     help=OPTIMIZATION_LEVEL_HELP + VERIFY_COMPILATION),
     dcp: Optional[str] = typer.Option(None, "-dcp", "--decode-context-parallel-size", "--dcp", hidden=True,
                                       help="Not measured by verify: 1 only (kvplan estimate plans -dcp)."),
     hub_timeout: Optional[str] = typer.Option(None, "--hub-timeout", help=HUB_TIMEOUT_HELP),
@@ -736,7 +741,8 @@ def verify(
                      max_cudagraph_capture_size=max_capture_size, cudagraph_capture_sizes=capture_sizes,
                      enable_prefix_caching=boolean_typed(prefix_caching, no_prefix_caching),
                      mamba_block_size=mamba_block, disable_sliding_window=disable_sliding_window,
-                     mamba_cache_dtype=mamba_cache_dtype, mamba_ssm_cache_dtype=mamba_ssm_cache_dtype)
+                     mamba_cache_dtype=mamba_cache_dtype, mamba_ssm_cache_dtype=mamba_ssm_cache_dtype,
+                     compilation_config=compilation_config, optimization_level=optimization_level)
     show(result, fmt)
     return 0 if result.ok else 1
 

@@ -7,7 +7,7 @@ from functools import lru_cache, partial
 from typing import Callable, Optional, Union
 
 from ..engines import EngineFlags, get_engine, unused_media_note
-from ..engines.vllm_auto_fit import no_fit_refusal, refuse_auto_fit
+from ..engines.vllm_auto_fit import NO_TOKEN, no_fit_refusal, refuse_auto_fit
 from ..engines.vllm_cache_notes import cache_flag_notes
 from ..engines.vllm_config_read import model_length_refusal, refuse_encoder_only, unlisted_note
 from ..engines.vllm_lora import lora_notes
@@ -60,7 +60,31 @@ class EstimateResult:
         return data
 
     def rows(self) -> list:
-        return [p.to_dict(self.spell) for p in self.plans]
+        rows = [p.to_dict(self.spell) for p in self.plans]
+        if self.auto_fitted is None:  # only under auto: the JSON's other keys stay as they were, as check's
+            return rows
+        fitted = dict(self.auto_fitted)
+        return [after_context(row, "auto_fit", auto_fit_record(fitted.get(i, p.context), p.context, p))
+                for i, (row, p) in enumerate(zip(rows, self.plans))]
+
+
+def after_context(row: dict, key: str, value) -> dict:
+    """`row` with `key` right after its context, where check's rows carry it too."""
+    items = list(row.items())
+    at = next((i + 1 for i, (name, _) in enumerate(items) if name == "context"), len(items))
+    return dict(items[:at] + [(key, value)] + items[at:])
+
+
+def auto_fit_record(asked: int, length: int, planned) -> dict:
+    """The JSON's `auto_fit` under --max-model-len auto, estimate's plans and check's rows alike: the length auto-fit
+    started from (the model's own) and the one it picked, None where no length holds a token (no_length)."""
+    return {"from": asked, "to": None if no_length(planned) else length}
+
+
+def no_length(planned) -> bool:
+    """Whether auto-fit found no length at all (vLLM's auto-fit refusal, vllm_auto_fit.NO_TOKEN)."""
+    refusal = getattr(getattr(planned, "engine", None), "refusal", None)
+    return refusal is not None and refusal.reason.startswith(NO_TOKEN)
 
 
 def ignored_beside_kv_budget(kv_budget, gpu_util, gpu_memory, spell: Callable[[str], str] = str) -> str:
@@ -286,9 +310,9 @@ def distinct(values, key=lambda value: value) -> list:
 
 
 def _kv_spelling(name) -> str:
-    """--kv-cache-dtype's values as typed, outer spaces dropped (FP8 is not merged into fp8: it is refused, as vLLM
-    refuses it, model/choices.py)."""
-    return str(name).strip()
+    """--kv-cache-dtype's values as typed (FP8 and " fp8" are not merged into fp8: they are refused, as vLLM refuses
+    them, model/choices.py)."""
+    return str(name)
 
 
 def distinct_plans(plans: list, fitted: list, spell: Callable[[str], str]) -> tuple:

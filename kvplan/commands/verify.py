@@ -19,7 +19,9 @@ fields filled as the transformers that release installs fills them (the spec and
 The engine flags that change the plan and that the GPU run can honour are taken as estimate takes them (parsed by
 the same functions, carried as engines.EngineFlags on gpu/rank.py Options): --enforce-eager (no graph term, no
 decode graphs captured, decode timed eagerly), --max-cudagraph-capture-size / --cudagraph-capture-sizes (the sizes
-captured), --enable-prefix-caching / --no-enable-prefix-caching and --mamba-block-size (a hybrid's blocks), and
+captured), --compilation-config / -cc and -O / --optimization-level (resolved for the release judged as estimate
+resolves them, engines/vllm_compilation.py; see gpu/rank.py graph_flags for what each cudagraph_mode does here),
+--enable-prefix-caching / --no-enable-prefix-caching and --mamba-block-size (a hybrid's blocks), and
 --disable-sliding-window (the spec's sliding layers full, so the forward's too), and the Mamba state dtypes (the
 pools in the engine's dtypes), refused where they would split a state verify's forward holds in one tensor
 (refuse_state_dtypes).
@@ -193,18 +195,21 @@ def verify(model: str, *, tp: int = 1, context: Optional[int] = None, kv_dtype: 
            progress: Optional[Progress] = None, engine: str = "vllm", enforce_eager: bool = False,
            max_cudagraph_capture_size=None, cudagraph_capture_sizes=None,
            enable_prefix_caching: Optional[bool] = None, mamba_block_size=None, disable_sliding_window: bool = False,
-           mamba_cache_dtype: Optional[str] = None, mamba_ssm_cache_dtype: Optional[str] = None) -> VerifyResult:
+           mamba_cache_dtype: Optional[str] = None, mamba_ssm_cache_dtype: Optional[str] = None,
+           compilation_config=None, optimization_level=None) -> VerifyResult:
     """Everything `kvplan verify` does. Every GPU tensor it makes is released before it returns, raises or is
     interrupted. None means the engine's default (vLLM's, for this GPU); `engine`: the vLLM release whose plan is
     judged (vllm: 0.32.0, vllm==X.Y.Z); `context` None: verify_length's; the engine flags as vLLM's keywords, taken
     as kvplan.api.estimate takes them (verify_flags)."""
     check_options(tp, context, gpu_util, block_size, max_num_seqs, max_num_batched_tokens)
     flags = verify_flags(enforce_eager, max_cudagraph_capture_size, cudagraph_capture_sizes, enable_prefix_caching,
-                         mamba_block_size, disable_sliding_window, mamba_cache_dtype, mamba_ssm_cache_dtype)
+                         mamba_block_size, disable_sliding_window, mamba_cache_dtype, mamba_ssm_cache_dtype,
+                         compilation_config, optimization_level)
     release = verify_engine(engine)
-    engine_model = get_engine(release, flags)  # the release's own refusals of the flags (engines/vllm_engine.py)
+    # the release's own refusals of the flags (engines/vllm_engine.py), the compilation config's among them
+    engine_model = get_engine(release, flags)
     version = engine_model.version
-    refuse_capture_flags(flags, version, max_num_batched_tokens)
+    refuse_capture_flags(engine_model.flags, version, max_num_batched_tokens)  # resolved: the JSON's sizes too
     # before the model is read (from the Hub, maybe), as estimate checks them: they need no model
     if isinstance(kv_dtype, str) and "," in kv_dtype:  # a sweep's list, which the dtype check would call unknown
         raise FieldError("kv_dtype", f"takes one KV-cache dtype for verify (it allocates one plan), got "
@@ -258,10 +263,12 @@ def verify(model: str, *, tp: int = 1, context: Optional[int] = None, kv_dtype: 
 
 def verify_flags(enforce_eager=False, max_capture_size=None, capture_sizes=None, prefix_caching=None,
                  mamba_block=None, disable_sliding_window=False, mamba_cache_dtype=None,
-                 mamba_ssm_cache_dtype=None) -> EngineFlags:
+                 mamba_ssm_cache_dtype=None, compilation_config=None, optimization_level=None) -> EngineFlags:
     """The engine flags as estimate reads them (the same parsers: engines/vllm_graphs.py, vllm_prefix_flag.py,
-    vllm_cache_flags.py; units.switches), the command line's strings or the Python values alike. Before torch."""
+    vllm_cache_flags.py, vllm_compilation.py; units.switches), the command line's strings or the Python values
+    alike; the compilation config and -O as given, which get_engine resolves for the release. Before torch."""
     from ..engines.vllm_cache_flags import mamba_dtype
+    from ..engines.vllm_compilation import config_value, level_value
     from ..engines.vllm_graphs import capture_sizes_value, max_capture_size_value
     from ..engines.vllm_prefix_flag import mamba_block_size, prefix_caching_choice
 
@@ -271,7 +278,9 @@ def verify_flags(enforce_eager=False, max_capture_size=None, capture_sizes=None,
                        enable_prefix_caching=prefix_caching_choice(prefix_caching),
                        mamba_block_size=mamba_block_size(mamba_block), disable_sliding_window=no_window,
                        mamba_cache_dtype=mamba_dtype("mamba_cache_dtype", mamba_cache_dtype),
-                       mamba_ssm_cache_dtype=mamba_dtype("mamba_ssm_cache_dtype", mamba_ssm_cache_dtype))
+                       mamba_ssm_cache_dtype=mamba_dtype("mamba_ssm_cache_dtype", mamba_ssm_cache_dtype),
+                       compilation_config=config_value(compilation_config),
+                       optimization_level=level_value(optimization_level))
 
 
 def refuse_state_dtypes(spec, flags: EngineFlags, version: str) -> None:

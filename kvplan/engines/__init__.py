@@ -13,6 +13,7 @@ from dataclasses import dataclass, replace
 from typing import Optional
 
 from ..errors import FieldError, quote
+from ..model.choices import refuse_spaces
 from ..units import MAX_BYTES, REAL_TEXT, whole_number
 from .vllm_releases import SPAN, canonical
 
@@ -227,6 +228,7 @@ def encoder_tp_mode(value) -> Optional[str]:
     if value is None:
         return None
     if value not in ENCODER_TP_MODES:
+        refuse_spaces("mm_encoder_tp_mode", value, ENCODER_TP_MODES)
         raise FieldError("mm_encoder_tp_mode", f"must be one of {', '.join(ENCODER_TP_MODES)} (vLLM's values), got "
                                                f"{quote(value)}.")
     return value

@@ -52,6 +52,7 @@ from dataclasses import replace
 from typing import Optional
 
 from ..errors import FieldError, RefusedInput, quote
+from ..model.choices import refuse_spaces
 from ..model.kinds import ChunkedAttention, FullAttention, LinearState, SharedKV, SlidingWindow
 from ..model.precision import normalize_dtype_name
 from .vllm_versions import parse_version, release_rule
@@ -96,8 +97,9 @@ def mamba_dtype(field: str, value) -> Optional[str]:
     Literal, config/cache.py 0.34.0:175). The release's own list is checked by the engine (release_refusal)."""
     if value is None:
         return None
-    text = value.strip() if isinstance(value, str) else None
-    if text not in ALL_MAMBA_DTYPES:
+    text = value if isinstance(value, str) else None
+    if text not in ALL_MAMBA_DTYPES:  # " float32 " too: argparse compares as typed
+        refuse_spaces(field, value, ALL_MAMBA_DTYPES)
         raise FieldError(field, f"must be one of {', '.join(ALL_MAMBA_DTYPES)}, in lower case (vLLM's values; "
                                 f"bfloat16 from 0.22, float16 from 0.13), got {quote(value)}.")
     return text

@@ -105,6 +105,7 @@ from dataclasses import replace
 from typing import Optional
 
 from ..errors import FieldError
+from ..model.choices import refuse_spaces
 from ..model.kinds import MLALatent
 from ..model.precision import DTYPE_BYTES
 from .figures import Refusal
@@ -192,8 +193,9 @@ def comm_backend(value) -> Optional[str]:
 
     if value is None:
         return None
-    name = str(value).strip()
+    name = str(value)  # as typed: argparse's choices take no " a2a " either
     if name not in COMM_BACKENDS:
+        refuse_spaces("dcp_comm_backend", value, COMM_BACKENDS)
         case = ", in lower case" if name.lower() in COMM_BACKENDS else ""
         raise FieldError("dcp_comm_backend", f"must be one of ag_rs, a2a (vLLM's --dcp-comm-backend{case}), got "
                                              f"{quote(value)}.")

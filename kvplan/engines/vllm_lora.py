@@ -66,6 +66,7 @@ from dataclasses import dataclass
 from typing import Optional
 
 from ..errors import FieldError, quote
+from ..model.choices import refuse_spaces
 from ..model.kinds import kv_heads_per_gpu
 from ..model.precision import DTYPE_BYTES
 from ..units import whole_number
@@ -159,8 +160,11 @@ def lora_config(enable, max_loras=None, max_lora_rank=None, lora_dtype=None,
     if rank not in ranks:
         raise FieldError("max_lora_rank", f"must be one of {', '.join(map(str, ranks))} (vLLM's MaxLoRARanks), got "
                                           f"{rank}.")
-    dtype = "auto" if lora_dtype is None else str(lora_dtype).strip().lower()
+    # as typed: argparse takes LoRADType's choices exactly (config/lora.py 0.32.0:25, :45; engine/arg_utils.py
+    # 0.32.0:214-228 literal_to_kwargs), so " auto" and FLOAT16 stop `vllm serve` (model/choices.py)
+    dtype = "auto" if lora_dtype is None else lora_dtype
     if dtype not in LORA_DTYPES:
+        refuse_spaces("lora_dtype", dtype, LORA_DTYPES)
         raise FieldError("lora_dtype", f"must be one of {', '.join(LORA_DTYPES)} (vLLM's LoRADType), got "
                                        f"{quote(lora_dtype)}.")
     return LoraConfig(slots, rank, dtype, bool(fully_sharded_loras)) if enable else None

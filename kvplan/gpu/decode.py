@@ -28,7 +28,7 @@ def _inputs(layout, allocator, batch: int, context: int) -> tuple:
 
 def time_decode(model, layout, allocator, batch: int, context: int, reps: int = 20, eager: bool = False) -> dict:
     """Milliseconds of one decode step of `batch` sequences whose new token is token `context` - 1; `eager`: each
-    step launched kernel by kernel, no graph (vLLM's --enforce-eager)."""
+    step launched kernel by kernel, no graph (vLLM's --enforce-eager, or cudagraph_mode NONE)."""
     tables, slots = _inputs(layout, allocator, batch, context)
     tokens = torch.randint(0, model.arch.vocab, (batch,), device="cuda")
     positions = torch.full((batch,), context - 1, dtype=torch.int64, device="cuda")

@@ -55,7 +55,8 @@ class Options:
 
 # the engine flags verify takes (EngineFlags' fields, vLLM's keywords)
 VERIFY_FLAGS = ("enforce_eager", "max_cudagraph_capture_size", "cudagraph_capture_sizes", "enable_prefix_caching",
-                "mamba_block_size", "disable_sliding_window", "mamba_cache_dtype", "mamba_ssm_cache_dtype")
+                "mamba_block_size", "disable_sliding_window", "mamba_cache_dtype", "mamba_ssm_cache_dtype",
+                "compilation_config", "optimization_level")
 
 
 def plan_engine(spec, opts: Options):
@@ -63,6 +64,16 @@ def plan_engine(spec, opts: Options):
     multimodal model is planned as vLLM runs it with --skip-mm-profiling: the profile peak it measures is the text
     forward's."""
     return get_engine(opts.engine, replace(opts.flags, skip_mm_profiling=spec.multimodal))
+
+
+def graph_flags(spec, opts: Options) -> EngineFlags:
+    """The flags as the release judged resolves them (engines/vllm_compilation.with_compilation, through get_engine):
+    --compilation-config / -O as cudagraph_mode and the capture sizes given in the JSON. What verify captures reads
+    these: graphs_off (--enforce-eager, or cudagraph_mode NONE, -O0 among them) captures no decode graph and times
+    decode eagerly, as vLLM runs it then. PIECEWISE, FULL and FULL_DECODE_ONLY change only the plan's graph term
+    (vllm_graphs.graph_counts): verify still captures its whole decode step at the decode sizes (terms.capture_sizes),
+    the step vLLM's FULL decode graphs hold, rather than pieces its forward has no split points for."""
+    return plan_engine(spec, opts).flags
 
 
 def resolve_options(spec, opts: Options, gpu, total: int) -> Options:
@@ -191,13 +202,13 @@ def measure_terms(spec, opts: Options, held: dict, progress, plan, read_bw: floa
         torch.cuda.synchronize()  # growth of memory outside torch's pool since the baseline (NVML)
         outside = nvml.used() - baseline[0] - (torch.cuda.memory_reserved() - baseline[1])
     capability = torch.cuda.get_device_capability()
-    version = plan_engine(spec, opts).version
+    version, flags = plan_engine(spec, opts).version, graph_flags(spec, opts)
     asked = (version, opts.max_num_seqs, opts.max_num_batched_tokens, capability[0] == 10,
-             served_architecture(spec, version), opts.flags.max_cudagraph_capture_size,  # as vllm_budget's
-             opts.flags.cudagraph_capture_sizes)
-    sizes = [] if opts.flags.enforce_eager else capture_sizes(*asked)
-    if not sizes:  # --enforce-eager, or no size within max_num_batched_tokens: vLLM captures none
-        return {"gemm": gemm, "profile": profile, "non_torch_bytes": outside, "graphs": no_graphs(opts.flags)}
+             served_architecture(spec, version), flags.max_cudagraph_capture_size,  # as vllm_budget's
+             flags.cudagraph_capture_sizes)
+    sizes = [] if flags.graphs_off else capture_sizes(*asked)
+    if not sizes:  # --enforce-eager / cudagraph_mode NONE, or no size within max_num_batched_tokens: vLLM captures none
+        return {"gemm": gemm, "profile": profile, "non_torch_bytes": outside, "graphs": no_graphs(flags)}
     with progress.step(f"capturing the decode graphs at {len(sizes)} batch sizes (1..{max(sizes)})"):
         graphs = graph_memory(model, cache_layout(spec, plan), sizes)
     graphs["largest_graph_tokens"] = largest_graph(*asked)  # a decode step of more runs without a graph in vLLM
@@ -206,11 +217,14 @@ def measure_terms(spec, opts: Options, held: dict, progress, plan, read_bw: floa
 
 def no_graphs(flags: EngineFlags) -> dict:
     """The graphs record where none is captured, as vLLM captures none: --enforce-eager (cudagraph_mode NONE, config/
-    vllm.py 0.32.0:1928-1932), or no capture size left within max_num_batched_tokens."""
-    why = ("--enforce-eager: vLLM captures no CUDA graph, so neither does verify, and decode runs eagerly"
-           if flags.enforce_eager else "no capture size is within max_num_batched_tokens: vLLM captures none")
+    vllm.py 0.32.0:1928-1932), the compilation config's cudagraph_mode NONE (-O0's too: graph_flags, resolved), or no
+    capture size left within max_num_batched_tokens. `flags` resolved (graph_flags)."""
+    cause = ("--enforce-eager" if flags.enforce_eager else
+             "cudagraph_mode NONE (--compilation-config / -O)" if flags.graphs_off else None)
+    why = (f"{cause}: vLLM captures no CUDA graph, so neither does verify, and decode runs eagerly" if cause
+           else "no capture size is within max_num_batched_tokens: vLLM captures none")
     return {"sizes": [], "bytes": 0, "pool_bytes": 0, "driver_bytes": 0, "seconds": 0.0, "first_capture_bytes": 0,
-            "second_capture_bytes": None, "vllm_method_bytes": 0, "eager": flags.enforce_eager, "why": why}
+            "second_capture_bytes": None, "vllm_method_bytes": 0, "eager": flags.graphs_off, "why": why}
 
 
 def pool_plan(spec, opts: Options, budget: int, block_size: int):
@@ -268,7 +282,8 @@ def allocate_pools(spec, opts: Options, held: dict, progress, nvml, budget: int,
 
 def time_forward(spec, opts: Options, held: dict, progress, pools: dict, input_len: int) -> dict:
     model, layout, allocator = held["model"], pools["layout"], pools["allocator"]
-    points, eager = [], opts.flags.enforce_eager  # --enforce-eager: the step as vLLM runs it then, no graph
+    # --enforce-eager or cudagraph_mode NONE: the step as vLLM runs it then, no graph
+    points, eager = [], graph_flags(spec, opts).graphs_off
     for batch in decode_batches(pools["boundary"].served, opts.max_num_seqs):
         with progress.step(f"decode, batch {batch} ({'eager' if eager else 'CUDA graph of the whole step'})"):
             points.append(time_decode(model, layout, allocator, batch, opts.context, eager=eager))

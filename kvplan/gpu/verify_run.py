@@ -183,7 +183,7 @@ def _verify(spec, raw, opts, progress, comm, group, nvml, held) -> dict:
     ttft_estimate = prefill_prediction(spec, plan, precision, prompt.tokens, opts.max_num_batched_tokens, device,
                                        gpu.decode_bandwidth)
     batches = decode_batches(pools["boundary"].served, opts.max_num_seqs)
-    tp = R.time_all_reduce(held, progress, batches, plan, opts.flags.enforce_eager) if in_group else None
+    tp = R.time_all_reduce(held, progress, batches, plan, R.graph_flags(spec, opts).graphs_off) if in_group else None
     return _result(spec, opts, info, plan, precision, facts, m, measured, usable, (own, budget), pools, timed,
                    ttft_estimate, tp, group, t0, engine_view, subtracted, device, sizing, prompt.note)
 

@@ -157,8 +157,8 @@ def judge_decode(points: list, torch_parts: tuple = ()) -> tuple:
         return None, (f"not judged: {', '.join(torch_parts)} ran a torch stand-in, not a CUDA kernel, so the step "
                       f"times torch rather than an engine; {steps}")
     if all(p.get("eager") for p in points):
-        return None, (f"not judged: the step ran eagerly, as vLLM runs it with --enforce-eager, and the planner's "
-                      f"calibrated estimate assumes CUDA graphs; {steps}")
+        return None, (f"not judged: the step ran eagerly, as vLLM runs it with --enforce-eager or cudagraph_mode "
+                      f"NONE, and the planner's calibrated estimate assumes CUDA graphs; {steps}")
     parts, within, judged, missed = [], True, True, []
     derived = step_terms(points)
     for p in points:

@@ -8,7 +8,7 @@ from typing import Optional
 
 from ...errors import KvplanError
 from ...model.spec import ModelSpec
-from ...engines.vllm_auto_fit import NO_TOKEN, no_fit_refusal, refuse_auto_fit
+from ...engines.vllm_auto_fit import no_fit_refusal, refuse_auto_fit
 from ...engines.vllm_speculative import served
 from ...plan.max_len import default_max_model_len
 from ...plan.plan import release_of
@@ -74,8 +74,3 @@ def auto_reach(spec: ModelSpec, dep: Deployment, target: int, precision, spell, 
                       resolved)
     return what_would_reach(spec, at, device_and_budget(spec, at)[1], target, precision, spell, device, keep=keep)
 
-
-def no_length(planned) -> bool:
-    """Whether auto-fit found no length at all (vLLM's auto-fit refusal, vllm_auto_fit.NO_TOKEN)."""
-    refusal = getattr(getattr(planned, "engine", None), "refusal", None)
-    return refusal is not None and refusal.reason.startswith(NO_TOKEN)

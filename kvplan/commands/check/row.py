@@ -9,7 +9,7 @@ from ...model.spec import ModelSpec
 from ...engines.vllm_pooling import runner_name
 from ...plan.plan import release_of
 from ..deployments import Deployment
-from .auto_fit import no_length
+from ..estimate import auto_fit_record
 from .capacity import Capacity
 from .results import Findings
 from .served import engine_for
@@ -37,7 +37,7 @@ def deployment_row(dep: Deployment, spec: ModelSpec, sharding, precision, device
         "kv_heads_per_gpu": sharding.served_kv_heads_per_gpu,
         "kv_heads_replicated": sharding.replicated,
         "context": dep.context,
-        **({"auto_fit": {"from": dep.fitted_from, "to": None if no_length(found.planned) else dep.context}}
+        **({"auto_fit": auto_fit_record(dep.fitted_from, dep.context, found.planned)}
            if dep.auto_fit else {}),  # only under auto: the JSON's other keys stay as they were
         "kv_dtype": precision.name,
         "gpu": device.name if dep.kv_budget is None else None,
