@@ -111,6 +111,7 @@ def estimate(model: str, *, max_model_len: Optional[Many] = None, kv_cache_dtype
              cudagraph_capture_sizes: Optional[Sequence] = None, mamba_cache_dtype: Optional[str] = None,
              mamba_ssm_cache_dtype: Optional[str] = None, disable_sliding_window: bool = False,
              enable_prefix_caching: Optional[bool] = None, mamba_block_size: Optional[int] = None,
+             enable_chunked_prefill: Optional[bool] = None,
              decode_context_parallel_size: Optional[int] = None,
              cp_kv_cache_interleave_size: Optional[int] = None,
              prefill_context_parallel_size: Optional[int] = None, dcp_comm_backend: Optional[str] = None,
@@ -141,7 +142,9 @@ def estimate(model: str, *, max_model_len: Optional[Many] = None, kv_cache_dtype
     'bfloat16', as the release takes them) and disable_sliding_window (a bool) as vLLM's flags
     (engines/vllm_cache_flags.py); enable_prefix_caching (True / False; None: vLLM's default) and mamba_block_size
     (tokens) as vLLM's --enable-prefix-caching / --no-enable-prefix-caching and --mamba-block-size
-    (engines/vllm_prefix_flag.py); decode_context_parallel_size and cp_kv_cache_interleave_size as vLLM's
+    (engines/vllm_prefix_flag.py); enable_chunked_prefill (True / False; None: vLLM's default) as vLLM's
+    --enable-chunked-prefill / --no-enable-chunked-prefill (engines/vllm_chunked_flag.py: off raises vLLM's batch to
+    a whole prompt); decode_context_parallel_size and cp_kv_cache_interleave_size as vLLM's
     -dcp / --cp-kv-cache-interleave-size, dcp_comm_backend ('ag_rs', 'a2a') as vLLM's --dcp-comm-backend,
     dcp_q_replicate (True / False) as vLLM's --dcp-q-replicate / --no-dcp-q-replicate
     (engines/vllm_dcp.py); prefill_context_parallel_size as vLLM's -pcp (engines/vllm_pcp.py: dense MLA models,
@@ -158,6 +161,7 @@ def estimate(model: str, *, max_model_len: Optional[Many] = None, kv_cache_dtype
     from .engines.vllm_cache_flags import mamba_dtype
     from .engines.vllm_pooler_config import pooler_config_choice
     from .engines.vllm_prefix_flag import mamba_block_size as mamba_block, prefix_caching_choice
+    from .engines.vllm_chunked_flag import chunked_prefill_choice
     from .engines.vllm_runner_flag import convert_choice, runner_choice
     from .units import human_int
 
@@ -213,6 +217,7 @@ def estimate(model: str, *, max_model_len: Optional[Many] = None, kv_cache_dtype
                                    disable_sliding_window=disable_sliding_window,
                                    enable_prefix_caching=prefix_caching_choice(enable_prefix_caching),
                                    mamba_block_size=mamba_block(mamba_block_size),
+                                   enable_chunked_prefill=chunked_prefill_choice(enable_chunked_prefill),
                                    compilation_config=config_value(compilation_config),
                                    optimization_level=level_value(optimization_level)))
     return list(result.plans)
@@ -241,13 +246,15 @@ def check(model: str, *, tensor_parallel_size: Many, pipeline_parallel_size: Opt
           cudagraph_capture_sizes: Optional[Sequence] = None, mamba_cache_dtype: Optional[str] = None,
           mamba_ssm_cache_dtype: Optional[str] = None, disable_sliding_window: bool = False,
           enable_prefix_caching: Optional[bool] = None, mamba_block_size: Optional[int] = None,
-          compilation_config=None, optimization_level: Optional[Union[int, str]] = None) -> list:
+          enable_chunked_prefill: Optional[bool] = None, compilation_config=None,
+          optimization_level: Optional[Union[int, str]] = None) -> list:
     """`kvplan check MODEL`: one result dict per TP degree (`passed`, `errors`, `warnings`, `max_concurrency`,
     ...), the same dicts as `kvplan check --format json`; `engine`, `block_size`, `quantization`, `dtype`,
     `max_num_seqs`, `max_num_batched_tokens`, `gpu_memory`, `pp_layer_partition`, `gpus_per_node` and the LoRA
     settings (`enable_lora`, `max_loras`, `max_lora_rank`, `lora_dtype`, `fully_sharded_loras`), `runner`,
     `convert`, `pooler_config`, `mamba_cache_dtype`, `mamba_ssm_cache_dtype`, `disable_sliding_window`,
-    `enable_prefix_caching`, `mamba_block_size`, `compilation_config` and `optimization_level` as `kvplan estimate`
+    `enable_prefix_caching`, `mamba_block_size`, `enable_chunked_prefill`, `compilation_config` and
+    `optimization_level` as `kvplan estimate`
     takes them. `max_model_len="auto"` (or -1):
     checked at the length vLLM's auto-fit picks (`context` and `auto_fit` say it); `min_model_len`: fail below it."""
     from .commands import check as run
@@ -256,6 +263,7 @@ def check(model: str, *, tensor_parallel_size: Many, pipeline_parallel_size: Opt
     from .engines import data_parallel_size as replicas, enable_eplb as eplb, enable_lora as lora, gpu_blocks_override
     from .engines.vllm_eplb import eplb_config as eplb_config_of, redundant_count
     from .engines.vllm_prefix_flag import mamba_block_size as mamba_block, prefix_caching_choice
+    from .engines.vllm_chunked_flag import chunked_prefill_choice
 
     # read as estimate() reads them (a deployments file's validators would take "2" for a quoted YAML value)
     data_parallel_size, num_gpu_blocks_override = replicas(data_parallel_size), gpu_blocks_override(
@@ -296,6 +304,7 @@ def check(model: str, *, tensor_parallel_size: Many, pipeline_parallel_size: Opt
                                     disable_sliding_window=disable_sliding_window or None,
                                     enable_prefix_caching=prefix_caching_choice(enable_prefix_caching),
                                     mamba_block_size=mamba_block(mamba_block_size),
+                                    enable_chunked_prefill=chunked_prefill_choice(enable_chunked_prefill),
                                     compilation_config=compilation_config, optimization_level=optimization_level)
     return run.check(deployments, spell=keyword).results
 
@@ -308,6 +317,7 @@ def verify(model: str, *, tensor_parallel_size: int = 1, max_model_len: Optional
            engine: str = "vllm", enforce_eager: bool = False, max_cudagraph_capture_size: Optional[int] = None,
            cudagraph_capture_sizes: Optional[Sequence] = None, enable_prefix_caching: Optional[bool] = None,
            mamba_block_size: Optional[int] = None, disable_sliding_window: bool = False,
+           enable_chunked_prefill: Optional[bool] = None,
            mamba_cache_dtype: Optional[str] = None, mamba_ssm_cache_dtype: Optional[str] = None,
            compilation_config: Optional[Union[dict, str]] = None,
            optimization_level: Optional[Union[int, str]] = None, progress: bool = False) -> dict:
@@ -317,7 +327,8 @@ def verify(model: str, *, tensor_parallel_size: int = 1, max_model_len: Optional
     both before torch is imported. `max_model_len` None: 8192, or the model's own maximum where that is shorter.
     `progress`: the steps' timed lines on stderr, as the command prints them. `compilation_config` (a dict or its
     JSON) and `optimization_level` as vLLM's --compilation-config and -O for the release judged: cudagraph_mode NONE
-    (level 0) captures no decode graph, as enforce_eager."""
+    (level 0) captures no decode graph, as enforce_eager. `enable_chunked_prefill` as estimate's: off, the profile
+    run's batch is vLLM's whole-prompt one."""
     from .commands.verify import verify as run
     from .units import human_int
     from .verify.progress import Progress
@@ -340,7 +351,8 @@ def verify(model: str, *, tensor_parallel_size: int = 1, max_model_len: Optional
                max_num_batched_tokens=batched, revision=revision, engine=engine, enforce_eager=enforce_eager,
                max_cudagraph_capture_size=max_cudagraph_capture_size, cudagraph_capture_sizes=cudagraph_capture_sizes,
                enable_prefix_caching=enable_prefix_caching, mamba_block_size=mamba_block_size,
-               disable_sliding_window=disable_sliding_window, mamba_cache_dtype=mamba_cache_dtype,
+               enable_chunked_prefill=enable_chunked_prefill, disable_sliding_window=disable_sliding_window,
+               mamba_cache_dtype=mamba_cache_dtype,
                mamba_ssm_cache_dtype=mamba_ssm_cache_dtype, compilation_config=compilation_config,
                optimization_level=optimization_level, progress=quiet).to_dict()
 

@@ -21,7 +21,8 @@ from .flags import (CAPTURE_SIZES_HELP, MAX_CAPTURE_HELP, PCP_HELP,  # noqa: I00
                     MM_PROCESSOR_KWARGS_HELP, ENABLE_LORA_HELP, MAX_LORAS_HELP, MAX_LORA_RANK_HELP, LORA_DTYPE_HELP,
                     MAMBA_CACHE_DTYPE_HELP, MAMBA_SSM_CACHE_DTYPE_HELP, DISABLE_SLIDING_WINDOW_HELP,
                     FULLY_SHARDED_LORAS_HELP, RUNNER_HELP, CONVERT_HELP, POOLER_CONFIG_HELP, PREFIX_CACHING_HELP,
-                    MAMBA_BLOCK_SIZE_HELP, loose_capture_sizes, boolean_typed,
+                    MAMBA_BLOCK_SIZE_HELP, CHUNKED_PREFILL_HELP, loose_capture_sizes, boolean_typed,
+                    valued_switches, typed_value_form,
                     DCP_HELP, DCP_INTERLEAVE_HELP, DCP_COMM_BACKEND_HELP, DCP_Q_REPLICATE_HELP, DP_HELP,
                     ENFORCE_EAGER_HELP, EP_HELP,
                     EPLB_CONFIG_HELP, EPLB_HELP,
@@ -78,6 +79,7 @@ def _read_later_spellings(command) -> None:
 
         cut = args.index("--") if "--" in args else len(args)
         respelled = fold([_respelled(arg) for arg in args[:cut]], JSON_FLAGS)  # --speculative-config.method ngram
+        respelled = valued_switches(respelled)  # --enable-chunked-prefill false (vLLM 0.5.3-0.8.4)
         return parse(ctx, last_switches(respelled, switches) + list(args[cut:]))
 
     command.parse_args = parse_args
@@ -116,7 +118,8 @@ def refuse_later_spellings(engine) -> None:
     """A vLLM flag typed as a release newer than `engine`'s first spells it (engines/vllm_engine.py SPELLING_SINCE,
     a boolean flag's negatives vllm_bool_flags.py: that release's `vllm serve` stops on it), anywhere in the run's
     flags."""
-    from ..engines.vllm_engine import SPELLING_SINCE, refuse_spelling, refuse_switch, refuse_underscore
+    from ..engines.vllm_bool_flags import VALUE_FORMS, value_refusal
+    from ..engines.vllm_engine import SPELLING_SINCE, _release, refuse_spelling, refuse_switch, refuse_underscore
 
     for spelling in SPELLING_SINCE:
         refuse_spelling(typed_spelling((spelling,)), engine)
@@ -124,6 +127,12 @@ def refuse_later_spellings(engine) -> None:
         for spelling in spellings:
             if typed_spelling((spelling,)):
                 refuse_switch(field, flag(field), spelling, engine)
+    for field in VALUE_FORMS:  # --enable-chunked-prefill false where the release's flag takes no value
+        spelled = typed_value_form(field)
+        version = _release(engine) if spelled else None
+        said = version and value_refusal(field, flag(field), spelled, version)
+        if said:
+            raise KvplanError(said)
     for name in underscored_names():  # --max_model_len before vLLM 0.5.1
         refuse_underscore(name, engine)
     refuse_dotted(engine)
@@ -288,6 +297,10 @@ NO_PREFIX_CACHING = typer.Option(False, "--no-enable-prefix-caching",
                                  help="As vLLM's --no-enable-prefix-caching (--disable-prefix-caching from vLLM 0.33): "
                                  "prefix caching off (see --enable-prefix-caching).")
 MAMBA_BLOCK_SIZE = typer.Option(None, "--mamba-block-size", show_default=False, help=MAMBA_BLOCK_SIZE_HELP)
+CHUNKED_PREFILL = typer.Option(False, "--enable-chunked-prefill", help=CHUNKED_PREFILL_HELP)
+NO_CHUNKED_PREFILL = typer.Option(False, "--no-enable-chunked-prefill",
+                                  help="As vLLM's --no-enable-chunked-prefill (--disable-chunked-prefill from vLLM "
+                                  "0.33): chunked prefill off (see --enable-chunked-prefill).")
 COMPILATION_CONFIG = typer.Option(None, "--compilation-config", "-cc", help=COMPILATION_CONFIG_HELP)
 OPTIMIZATION_LEVEL = typer.Option(None, "-O", "--optimization-level", help=OPTIMIZATION_LEVEL_HELP)
 # the other flags that change capacity, declared once for estimate and check
@@ -397,6 +410,8 @@ def estimate(
     prefix_caching: bool = PREFIX_CACHING,
     no_prefix_caching: bool = NO_PREFIX_CACHING,
     mamba_block: Optional[str] = MAMBA_BLOCK_SIZE,
+    chunked: bool = CHUNKED_PREFILL,
+    no_chunked: bool = NO_CHUNKED_PREFILL,
     compilation_config: Optional[str] = COMPILATION_CONFIG,
     optimization_level: Optional[str] = OPTIMIZATION_LEVEL,
     chart: bool = typer.Option(False, "--chart", help="Also draw requests held against max model length and "
@@ -472,6 +487,7 @@ def estimate(
                                        disable_sliding_window=disable_sliding_window,
                                        enable_prefix_caching=boolean_typed(prefix_caching, no_prefix_caching),
                                        mamba_block_size=mamba_block_size(mamba_block),
+                                       enable_chunked_prefill=boolean_typed(chunked, no_chunked),
                                        compilation_config=config_value(compilation_config),
                                        optimization_level=level_value(optimization_level)))
     show(result, fmt, chart=chart)
@@ -514,7 +530,8 @@ def check(
                                        "max_lora_rank, lora_dtype, fully_sharded_loras, runner, convert, "
                                        "pooler_config, max_cudagraph_capture_size, cudagraph_capture_sizes, "
                                        "mamba_cache_dtype, mamba_ssm_cache_dtype, disable_sliding_window, "
-                                       "enable_prefix_caching, mamba_block_size, compilation_config (a "
+                                       "enable_prefix_caching, enable_chunked_prefill, mamba_block_size, "
+                                       "compilation_config (a "
                                        "mapping), optimization_level); repeat --file for more "
                                        "files, each checked. See docs/ci.md."),
     tp: Optional[str] = typer.Option(None, "-tp", "--tensor-parallel-size", "--tp",
@@ -578,6 +595,8 @@ def check(
     prefix_caching: bool = PREFIX_CACHING,
     no_prefix_caching: bool = NO_PREFIX_CACHING,
     mamba_block: Optional[str] = MAMBA_BLOCK_SIZE,
+    chunked: bool = CHUNKED_PREFILL,
+    no_chunked: bool = NO_CHUNKED_PREFILL,
     compilation_config: Optional[str] = COMPILATION_CONFIG,
     optimization_level: Optional[str] = OPTIMIZATION_LEVEL,
     quantization: Optional[str] = QUANTIZATION,
@@ -628,7 +647,8 @@ def check(
                    mamba_ssm_cache_dtype=mamba_ssm_cache_dtype, disable_sliding_window=disable_sliding_window or None,
                    enable_prefix_caching=boolean_typed(prefix_caching, no_prefix_caching),
                    mamba_block_size=None if mamba_block is None else mamba_block_size(mamba_block),
-                   compilation_config=compilation_config, optimization_level=optimization_level)
+                   compilation_config=compilation_config, optimization_level=optimization_level,
+                   enable_chunked_prefill=boolean_typed(chunked, no_chunked))
     given = [name for name in CHECK_MODEL_OPTIONS if options[name] is not None]
     tps = None if tp is None else _list(tp, "tp")
     if files:  # each --file given, not the last only: a gate never drops a file
@@ -699,6 +719,8 @@ def verify(
     prefix_caching: bool = PREFIX_CACHING,
     no_prefix_caching: bool = NO_PREFIX_CACHING,
     mamba_block: Optional[str] = MAMBA_BLOCK_SIZE,
+    chunked: bool = CHUNKED_PREFILL,
+    no_chunked: bool = NO_CHUNKED_PREFILL,
     disable_sliding_window: bool = typer.Option(False, "--disable-sliding-window",
                                                 help=DISABLE_SLIDING_WINDOW_HELP + VERIFY_WINDOW),
     mamba_cache_dtype: Optional[str] = typer.Option(None, "--mamba-cache-dtype",
@@ -742,7 +764,8 @@ def verify(
                      enable_prefix_caching=boolean_typed(prefix_caching, no_prefix_caching),
                      mamba_block_size=mamba_block, disable_sliding_window=disable_sliding_window,
                      mamba_cache_dtype=mamba_cache_dtype, mamba_ssm_cache_dtype=mamba_ssm_cache_dtype,
-                     compilation_config=compilation_config, optimization_level=optimization_level)
+                     compilation_config=compilation_config, optimization_level=optimization_level,
+                     enable_chunked_prefill=boolean_typed(chunked, no_chunked))
     show(result, fmt)
     return 0 if result.ok else 1
 

@@ -8,6 +8,7 @@ from typing import Optional
 
 from ..engines.vllm_bool_flags import NO_FORM_SINCE, field_negatives, negatives
 from ..engines.vllm_underscore_flags import dashed
+from ..errors import FieldError, quote
 from ..render import VERIFY_FORMATS, format_help
 
 # field (as the core names it) -> the flag a user types (vLLM's spelling where vLLM has the flag)
@@ -40,6 +41,7 @@ FLAGS = {
     "mamba_cache_dtype": "--mamba-cache-dtype", "mamba_ssm_cache_dtype": "--mamba-ssm-cache-dtype",
     "disable_sliding_window": "--disable-sliding-window",
     "enable_prefix_caching": "--enable-prefix-caching", "mamba_block_size": "--mamba-block-size",
+    "enable_chunked_prefill": "--enable-chunked-prefill",
 }
 # every spelling of a field's flag; errors and suggestions use the one the user typed
 ALIASES = {
@@ -64,7 +66,8 @@ JSON_FLAGS.update({"-cc": "--compilation-config", "-O": "--compilation-config"})
 # so --help keeps one line a flag; the release check is vllm_engine.refuse_switch
 NEGATIVES = {field: tuple(field_negatives(field, FLAGS[field])) for field in NO_FORM_SINCE}
 # those flags whose off differs from their absence (None: vLLM's default), declared as options of their own
-SWITCH_OFF = {"enable_prefix_caching": "--no-enable-prefix-caching", "dcp_q_replicate": "--no-dcp-q-replicate"}
+SWITCH_OFF = {"enable_prefix_caching": "--no-enable-prefix-caching", "dcp_q_replicate": "--no-dcp-q-replicate",
+              "enable_chunked_prefill": "--no-enable-chunked-prefill"}
 # a flag's own spellings, which turn it on (-ep too)
 SWITCH_ON = {field: ALIASES.get(field, (FLAGS[field],)) for field in NEGATIVES}
 # an error on a flag whose off is a value names the spelling typed (off, an error on the flag on names the flag)
@@ -128,7 +131,8 @@ CHECK_MODEL_OPTIONS = ("pp", "gpu", "gpu_util", "kv_budget", "context", "kv_dtyp
                        "max_loras", "max_lora_rank", "lora_dtype", "fully_sharded_loras", "runner", "convert",
                        "pooler_config", "max_cudagraph_capture_size", "cudagraph_capture_sizes",
                        "mamba_cache_dtype", "mamba_ssm_cache_dtype", "disable_sliding_window",
-                       "enable_prefix_caching", "mamba_block_size", "compilation_config", "optimization_level")
+                       "enable_prefix_caching", "mamba_block_size", "compilation_config", "optimization_level",
+                       "enable_chunked_prefill")
 
 
 MODEL_HELP = "Hugging Face id (bundled spec first, then the Hub), a local config.json, or a model folder."
@@ -254,6 +258,10 @@ PREFIX_CACHING_HELP = ("As vLLM's --enable-prefix-caching / --no-enable-prefix-c
                        "Mamba state of max_model_len a request; on, a state a block (0.15+; 0.11.1-0.14 only the "
                        "classes with Mamba prefix caching, vLLM turns it off for the others, as up to 0.11.0 for "
                        "all).")
+CHUNKED_PREFILL_HELP = ("As vLLM's --enable-chunked-prefill / --no-enable-chunked-prefill (0.5.3-0.8.4: "
+                        "--enable-chunked-prefill false; --disable-chunked-prefill from 0.33). Off, vLLM raises "
+                        "max_num_batched_tokens to at least max_model_len (a whole prompt a step), which the profile "
+                        "run covers; V1 keeps it on for a generating model before 0.11.1.")
 MAMBA_BLOCK_SIZE_HELP = ("As vLLM's --mamba-block-size (0.11.1+), tokens: only with prefix caching on (vLLM refuses "
                          "it otherwise); the base of the Mamba block in \"all\" mode (Jamba, Nemotron-H, Granite 4, "
                          "Bamba, Falcon-H1, Zamba2 in 0.11.1-0.27), which it raises the attention block to; in "
@@ -390,6 +398,45 @@ def loose_capture_sizes(args: list) -> list:
             if stray:
                 return stray
     return []
+
+
+def valued_switches(args: list) -> list:
+    """`args` with a boolean flag's value spellings (engines/vllm_bool_flags.py VALUE_FORMS: `--enable-chunked-prefill
+    false`, `--enable-chunked-prefill=True`, as vLLM 0.5.3-0.8.4 reads them) written as the flag or its SWITCH_OFF
+    option; the release check is app.refuse_later_spellings's. Another value after `=` is refused, as StoreBoolean
+    refuses it ("Expected 'true' or 'false'")."""
+    from ..engines.vllm_bool_flags import BOOLEAN_VALUES, VALUE_FORMS
+
+    valued = {FLAGS[field]: field for field in VALUE_FORMS}
+    out, index = [], 0
+    while index < len(args):
+        name, equals, value = args[index].partition("=")
+        following = args[index + 1] if index + 1 < len(args) else ""
+        if name in valued and not equals and following.lower() in BOOLEAN_VALUES:
+            value, equals, index = following, "=", index + 1
+        if name in valued and equals:
+            if value.lower() not in BOOLEAN_VALUES:
+                raise FieldError(valued[name], f"takes true or false after {name}= (vLLM 0.5.3-0.8.4's form), got "
+                                               f"{quote(value)}; or write {name} / {SWITCH_OFF[valued[name]]}.")
+            out.append(name if value.lower() == "true" else SWITCH_OFF[valued[name]])
+        else:
+            out.append(args[index])
+        index += 1
+    return out
+
+
+def typed_value_form(field: str) -> Optional[str]:
+    """`field`'s flag as typed with a value in this run (`--enable-chunked-prefill false`), the last one, or None."""
+    from ..engines.vllm_bool_flags import BOOLEAN_VALUES
+
+    options = typed_args[:typed_args.index("--")] if "--" in typed_args else typed_args
+    found = None
+    for index, arg in enumerate(options):
+        name, equals, value = dashed(arg).partition("=")
+        following = options[index + 1] if index + 1 < len(options) else ""
+        if name == FLAGS[field] and (equals or following.lower() in BOOLEAN_VALUES):
+            found = arg if equals else f"{arg} {following}"
+    return found
 
 
 def boolean_typed(on: bool, off: bool):

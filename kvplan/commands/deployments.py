@@ -35,7 +35,7 @@ OPTIONAL_KEYS = ("pp", "gpu", "gpu_util", "kv_budget", "context", "kv_dtype", "m
                  "fully_sharded_loras", "runner", "convert", "pooler_config", "max_cudagraph_capture_size",
                  "cudagraph_capture_sizes", "mamba_cache_dtype", "mamba_ssm_cache_dtype", "disable_sliding_window",
                  "enable_prefix_caching", "mamba_block_size", "min_model_len", "compilation_config",
-                 "optimization_level")
+                 "optimization_level", "enable_chunked_prefill")
 VALID_KEYS = REQUIRED_KEYS + OPTIONAL_KEYS
 TOP_KEYS = ("deployments",)
 
@@ -103,6 +103,8 @@ class Deployment:
     # (engines/vllm_prefix_flag.py)
     enable_prefix_caching: Optional[bool] = None
     mamba_block_size: Optional[int] = None
+    # vLLM's --enable-chunked-prefill / --no-enable-chunked-prefill (None: vLLM's default): engines/vllm_chunked_flag.py
+    enable_chunked_prefill: Optional[bool] = None
     # vLLM's --compilation-config (canonical JSON) and -O / --optimization-level (as given): engines/vllm_compilation.py
     compilation_config: Optional[str] = None
     optimization_level: Optional[str] = None
@@ -425,6 +427,7 @@ VALIDATORS = {
     "mamba_ssm_cache_dtype": lambda v: _mamba_dtype("mamba_ssm_cache_dtype", v),
     "disable_sliding_window": _flag("disable_sliding_window"),
     "enable_prefix_caching": _flag("enable_prefix_caching"),
+    "enable_chunked_prefill": _flag("enable_chunked_prefill"),
     "mamba_block_size": _mamba_block_size,
     "compilation_config": lambda v: _compilation().config_value(v),
     "optimization_level": lambda v: _compilation().level_value(v),

@@ -14,6 +14,7 @@ from ..engines.vllm_lora import lora_notes
 from ..engines.vllm_v1_oracle import refuse_v0_unmodelled
 from ..engines.vllm_pooling import pooling_note, refuse_st_pooling
 from ..engines.vllm_pooler_config import ignored_note as ignored_pooler_note, refuse_pooler_config
+from ..engines.vllm_chunked_flag import chunked_notes
 from ..engines.vllm_prefix_flag import prefix_notes
 from ..engines.vllm_runner_flag import refuse_runner
 from ..engines.vllm_speculative import served
@@ -210,6 +211,9 @@ def estimate(model: str, *, contexts: Optional[list] = None, kv_dtypes: list = (
         spec = replace(spec, notes=spec.notes + (dropped,))
     # what --enable-prefix-caching / --no-enable-prefix-caching and --mamba-block-size did (vllm_prefix_flag.py)
     spec = replace(spec, notes=spec.notes + prefix_notes(spec, flags, engine_model.version, spell))
+    # and what --enable-chunked-prefill / --no-enable-chunked-prefill did (vllm_chunked_flag.py)
+    if engine_model.name == "vllm":
+        spec = replace(spec, notes=spec.notes + chunked_notes(spec, flags, engine_model.version))
     device = with_node_gpus(choose_gpu(gpu), gpus_per_node)
     if memory is not None:
         device = replace(device, memory_bytes=memory)

@@ -196,7 +196,8 @@ def verify(model: str, *, tp: int = 1, context: Optional[int] = None, kv_dtype: 
            max_cudagraph_capture_size=None, cudagraph_capture_sizes=None,
            enable_prefix_caching: Optional[bool] = None, mamba_block_size=None, disable_sliding_window: bool = False,
            mamba_cache_dtype: Optional[str] = None, mamba_ssm_cache_dtype: Optional[str] = None,
-           compilation_config=None, optimization_level=None) -> VerifyResult:
+           compilation_config=None, optimization_level=None,
+           enable_chunked_prefill: Optional[bool] = None) -> VerifyResult:
     """Everything `kvplan verify` does. Every GPU tensor it makes is released before it returns, raises or is
     interrupted. None means the engine's default (vLLM's, for this GPU); `engine`: the vLLM release whose plan is
     judged (vllm: 0.32.0, vllm==X.Y.Z); `context` None: verify_length's; the engine flags as vLLM's keywords, taken
@@ -204,7 +205,7 @@ def verify(model: str, *, tp: int = 1, context: Optional[int] = None, kv_dtype: 
     check_options(tp, context, gpu_util, block_size, max_num_seqs, max_num_batched_tokens)
     flags = verify_flags(enforce_eager, max_cudagraph_capture_size, cudagraph_capture_sizes, enable_prefix_caching,
                          mamba_block_size, disable_sliding_window, mamba_cache_dtype, mamba_ssm_cache_dtype,
-                         compilation_config, optimization_level)
+                         compilation_config, optimization_level, enable_chunked_prefill)
     release = verify_engine(engine)
     # the release's own refusals of the flags (engines/vllm_engine.py), the compilation config's among them
     engine_model = get_engine(release, flags)
@@ -263,13 +264,15 @@ def verify(model: str, *, tp: int = 1, context: Optional[int] = None, kv_dtype: 
 
 def verify_flags(enforce_eager=False, max_capture_size=None, capture_sizes=None, prefix_caching=None,
                  mamba_block=None, disable_sliding_window=False, mamba_cache_dtype=None,
-                 mamba_ssm_cache_dtype=None, compilation_config=None, optimization_level=None) -> EngineFlags:
+                 mamba_ssm_cache_dtype=None, compilation_config=None, optimization_level=None,
+                 chunked_prefill=None) -> EngineFlags:
     """The engine flags as estimate reads them (the same parsers: engines/vllm_graphs.py, vllm_prefix_flag.py,
     vllm_cache_flags.py, vllm_compilation.py; units.switches), the command line's strings or the Python values
     alike; the compilation config and -O as given, which get_engine resolves for the release. Before torch."""
     from ..engines.vllm_cache_flags import mamba_dtype
     from ..engines.vllm_compilation import config_value, level_value
     from ..engines.vllm_graphs import capture_sizes_value, max_capture_size_value
+    from ..engines.vllm_chunked_flag import chunked_prefill_choice
     from ..engines.vllm_prefix_flag import mamba_block_size, prefix_caching_choice
 
     eager, no_window = switches(enforce_eager=enforce_eager, disable_sliding_window=disable_sliding_window).values()
@@ -280,7 +283,8 @@ def verify_flags(enforce_eager=False, max_capture_size=None, capture_sizes=None,
                        mamba_cache_dtype=mamba_dtype("mamba_cache_dtype", mamba_cache_dtype),
                        mamba_ssm_cache_dtype=mamba_dtype("mamba_ssm_cache_dtype", mamba_ssm_cache_dtype),
                        compilation_config=config_value(compilation_config),
-                       optimization_level=level_value(optimization_level))
+                       optimization_level=level_value(optimization_level),
+                       enable_chunked_prefill=chunked_prefill_choice(chunked_prefill))
 
 
 def refuse_state_dtypes(spec, flags: EngineFlags, version: str) -> None:
@@ -318,13 +322,15 @@ MIXER_NAMES = {"mamba": "Mamba-1", "gated-deltanet": "gated DeltaNet"}  # Linear
 
 
 def refuse_prefix_flags(spec, flags: EngineFlags, context: int, version: str) -> None:
-    """--enable-prefix-caching / --no-enable-prefix-caching and --mamba-block-size where vLLM `version` refuses them
+    """--enable-prefix-caching / --no-enable-prefix-caching, --mamba-block-size and --no-enable-chunked-prefill where
+    vLLM `version` refuses them
     for `spec` (vllm_prefix_flag.as_asked, through vllm_settings.with_model_defaults as the plan applies them after
     torch): before torch. as_asked reads the length and these flags of the settings (verify builds a generating model
     with no drafter), so the batch figures there are placeholders."""
     from ..engines.vllm_settings import Settings, with_model_defaults
 
-    if flags.enable_prefix_caching is None and flags.mamba_block_size is None:
+    chunked = flags.enable_chunked_prefill is not False  # off: a Mamba prefix cache may need it (vllm_chunked_flag)
+    if flags.enable_prefix_caching is None and flags.mamba_block_size is None and chunked:
         return
     with_model_defaults(spec, Settings(context, 1, 1, 1, prefix_caching_asked=flags.enable_prefix_caching,
-                                       mamba_block_size=flags.mamba_block_size), version)
+                                       mamba_block_size=flags.mamba_block_size, chunked_prefill=chunked), version)

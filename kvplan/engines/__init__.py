@@ -21,7 +21,8 @@ ENGINE_NAMES = ("vllm", "none")
 VALID = f"vllm (vLLM 0.32.0), vllm==<release> (another vLLM release, {SPAN}), none (ideal paging, no engine)"
 
 
-TRI_STATE_FLAGS = ("enable_prefix_caching",)  # None where not given: False is the user's --no-enable-prefix-caching
+# None where not given: False is the user's --no-enable-prefix-caching / --no-enable-chunked-prefill
+TRI_STATE_FLAGS = ("enable_prefix_caching", "enable_chunked_prefill")
 
 
 @dataclass(frozen=True)
@@ -71,6 +72,8 @@ class EngineFlags:
     # (vllm_prefix_flag.py)
     enable_prefix_caching: Optional[bool] = None
     mamba_block_size: Optional[int] = None
+    # --enable-chunked-prefill / --no-enable-chunked-prefill (None: vLLM's default): vllm_chunked_flag.py
+    enable_chunked_prefill: Optional[bool] = None
     # --kv-cache-memory-bytes in bytes (None: not given), here for the release rules alone (vllm_engine.FLAG_SINCE:
     # 0.10.2+); the budget it replaces is budget_function's (commands/estimate.py flag_budget)
     kv_budget: Optional[int] = None
@@ -437,6 +440,7 @@ def get_engine(name, flags: EngineFlags = EngineFlags()):
                      "mamba_cache_dtype": "no state dtype rules", "mamba_ssm_cache_dtype": "no state dtype rules",
                      "disable_sliding_window": "no sliding-window switch",
                      "enable_prefix_caching": "no prefix-caching rule", "mamba_block_size": "no Mamba block rule",
+                     "enable_chunked_prefill": "no scheduler batch rule",
                      "max_cudagraph_capture_size": "no CUDA graphs", "cudagraph_capture_sizes": "no CUDA graphs",
                      "compilation_config": "no CUDA graphs", "optimization_level": "no CUDA graphs"}
         fields = {"speculative": "speculative_config", "mm_limits": "limit_mm_per_prompt"}

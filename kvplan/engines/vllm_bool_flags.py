@@ -18,6 +18,10 @@ the two cited were read too):
 - enable_lora: store_true up to 0.8.4 (0.8.4:694); BooleanOptionalAction from 0.8.5 (:696-698).
 - fully_sharded_loras: store_true 0.4.2-0.8.4 (0.8.4:739); LoRAConfig's bool from 0.8.5 (:715, config.py 0.8.5:2626).
 - enable_prefix_caching: store_true 0.4.0-0.6.4 (0.6.4:409-411); BooleanOptionalAction from 0.6.5 (:431-434).
+- enable_chunked_prefill: store_true 0.4.1-0.5.2 (0.4.1:416-419, 0.5.2:482-485); StoreBoolean 0.5.3-0.8.4, which takes
+  an optional true / false in any case (nargs "?", const "True": 0.5.3:514-519, 0.8.4:784-789, StoreBoolean
+  0.6.0:1039-1048) and no --no- form (VALUE_FORMS); SchedulerConfig's bool from 0.8.5 (:852-853, config.py :1871),
+  which takes no value (argparse: "ignored explicit argument"; a separate `false` is an extra argument).
 - enable_eplb (0.9.2:687), skip_mm_profiling (0.10.1:733), language_model_only (0.18.0:1044; the flag from 0.17),
   dcp_q_replicate (0.29.0:1119): bool fields of their configs from their first release, so --no- from the start.
 """
@@ -29,13 +33,17 @@ from typing import Optional
 NO_FORM_SINCE = {"enforce_eager": (0, 9), "disable_sliding_window": (0, 9), "enable_expert_parallel": (0, 8, 5),
                  "enable_lora": (0, 8, 5), "fully_sharded_loras": (0, 8, 5), "enable_prefix_caching": (0, 6, 5),
                  "enable_eplb": (0, 9, 2), "skip_mm_profiling": (0, 10, 1), "language_model_only": (0, 17),
-                 "dcp_q_replicate": (0, 29)}
+                 "dcp_q_replicate": (0, 29), "enable_chunked_prefill": (0, 8, 5)}
 # the flags born BooleanOptionalAction: a release before NO_FORM_SINCE has no such flag at all
 BORN_NEGATABLE = frozenset({"enable_eplb", "skip_mm_profiling", "language_model_only", "dcp_q_replicate"})
 # the first release of the store_true flags vllm_engine.FLAG_SINCE does not list (it holds a flag's first release
 # where kvplan refuses the flag on before it): --enable-expert-parallel 0.8.0's arg_utils.py (:438; absent from
 # 0.7.3's), --fully-sharded-loras 0.4.2's (:398; absent from 0.4.1's), --enable-lora 0.3.0's (:226; absent from 0.2.7's)
-STORE_TRUE_SINCE = {"enable_expert_parallel": (0, 8), "fully_sharded_loras": (0, 4, 2), "enable_lora": (0, 3)}
+STORE_TRUE_SINCE = {"enable_expert_parallel": (0, 8), "fully_sharded_loras": (0, 4, 2), "enable_lora": (0, 3),
+                    "enable_chunked_prefill": (0, 4)}
+# the flags whose `--flag true` / `--flag=false` a release parses (StoreBoolean): [from, before)
+VALUE_FORMS = {"enable_chunked_prefill": ((0, 5, 3), (0, 8, 5))}
+BOOLEAN_VALUES = ("true", "false")  # StoreBoolean reads values.lower()
 INVERSE_SINCE = (0, 33)  # EnableDisableAction
 INVERSES = {"--enable-": "--disable-", "--disable-": "--enable-"}
 
@@ -70,6 +78,34 @@ def refusal(field: str, flag: str, spelling: str, version: str, flag_since: Opti
     if other is not None:
         return (f"{spelling} needs vLLM {needs} or later (vllm=={version} stops on that spelling: \"unrecognized "
                 f"arguments\"); write {other}, as that release does.")
+    valued = VALUE_FORMS.get(field)
+    if valued and valued[0] <= release < valued[1]:
+        return (f"{spelling} needs vLLM {needs} or later (vllm=={version} stops on that spelling: \"unrecognized "
+                f"arguments\"); write {flag} false, as that release does.")
     born = spellings["--no-" + flag[2:]] if field in BORN_NEGATABLE else STORE_TRUE_SINCE.get(field, flag_since)
     had = f"has no {flag}" if release < (born or (0,)) else f"takes {flag} alone, a switch off unless given,"
     return f"{spelling} needs vLLM {needs} or later (vllm=={version} {had} and stops on that spelling); leave it out."
+
+
+def value_refusal(field: str, flag: str, typed: str, version: str) -> Optional[str]:
+    """The sentence refusing `typed` (`flag false`, `flag=true`: a value after `field`'s flag) where vLLM `version`'s
+    flag takes none (VALUE_FORMS), naming the spelling that release takes; None where it parses it."""
+    from .vllm_versions import parse_version
+
+    since, before = VALUE_FORMS[field]
+    release = parse_version(version)
+    if since <= release < before:
+        return None
+    off = typed.lower().endswith("false")
+    if release >= before:
+        other = next(name for name, first in field_negatives(field, flag).items() if release >= first) if off \
+            else flag
+        return (f"{typed} is read by vLLM {'.'.join(map(str, since))} to {_last_before(before)} only (vllm=={version}"
+                f"'s {flag} takes no value and stops on it); write {other}.")
+    return (f"{typed} needs vLLM {'.'.join(map(str, since))} or later (vllm=={version}'s {flag} takes no value and "
+            f"stops on it); {'leave it out: off is its default there' if off else f'write {flag} alone'}.")
+
+
+def _last_before(release: tuple) -> str:
+    """The release before `release` in words (0.8.5 -> 0.8.4)."""
+    return ".".join(map(str, (*release[:-1], release[-1] - 1)))

@@ -18,6 +18,7 @@ from .vllm_settings import hooked_seqs, resolve_settings
 from .vllm_multimodal import DROPPED_SINCE as MEDIA_FLAGS_DROPPED_SINCE, text_only_refusal
 from .vllm_budget import sized_after_warmup, vllm_budget
 from .vllm_bool_flags import NO_FORM_SINCE, refusal
+from .vllm_chunked_flag import release_refusal as chunked_flag_refusal
 from .vllm_underscore_flags import refusal as underscore_refusal
 from .vllm_cache_flags import release_refusal
 from .vllm_dcp import check_flags as check_dcp_flags, check_layout as check_dcp_layout
@@ -146,6 +147,7 @@ class VllmEngine:
             raise FieldError("enable_prefix_caching", f"off (--no-enable-prefix-caching) needs vLLM 0.6.5 or later "
                                                       f"(vllm=={version} {had}); leave it out.")
         release_refusal(flags, version)  # a Mamba dtype this release's argparse does not list
+        chunked_flag_refusal(flags.enable_chunked_prefill, version)  # a release with no such spelling
         # -dcp from 0.10.2, its interleave from 0.11.1, --dcp-comm-backend from 0.18, --dcp-q-replicate from 0.29
         check_dcp_flags(flags.dcp, flags.dcp_interleave, version, flags.dcp_comm_backend, flags.dcp_q_replicate)
         check_pcp_flags(flags, version)  # -pcp from 0.12, with -dcp 1 and no drafter (vllm_pcp.py)
@@ -359,14 +361,16 @@ class VllmEngine:
 
     def _settings(self, context: int, gpu, pp: int, max_num_batched_tokens: Optional[int],
                   max_num_seqs: Optional[int], spec, kv_dtype: str = "auto"):
+        from .vllm_chunked_flag import chunked_prefill
         from .vllm_media_floor import media_floor
         from .vllm_pooler_config import given
         from .vllm_pooling_budget import incremental_prefill
         from .vllm_runner import async_scheduling, model_runner
 
+        asked = self.flags.enable_chunked_prefill  # --enable-chunked-prefill as given (vllm_chunked_flag.py)
         if spec is None:
             return resolve_settings(context, gpu.name, gpu.memory_bytes, pp, max_num_batched_tokens, max_num_seqs,
-                                    self.version)
+                                    self.version, chunked_prefill=asked is not False, chunked_given=asked is not None)
         rules = self.rules_for(spec, pp, gpu, kv_dtype)
         runner = model_runner(spec, rules, gpu, self.version)
         incremental = incremental_prefill(spec, self.version)  # a pooling model's chunked prefill / prefix caching
@@ -377,12 +381,14 @@ class VllmEngine:
 
             chunked = v0_chunked_prefill(context, self.version, spec, rocm=is_rocm(gpu), flags=self.flags,
                                          pooling=runner.pooling)
+        v0 = rules.batch_defaults in ("v0", "v0.8")
+        chunked = chunked_prefill(chunked, asked, self.version, v0, runner.pooling)
         settings = resolve_settings(context, gpu.name, gpu.memory_bytes, pp, max_num_batched_tokens, max_num_seqs,
                                     self.version, async_scheduling(spec, rules, runner),
                                     prefix_caching=incremental, v1_runner=runner.name == "V1",
                                     media_floor=media_floor(spec, self.version, self.flags),
                                     chunked_prefill=chunked, rules=rules, multimodal=spec.multimodal,
-                                    pooling=runner.pooling)
+                                    pooling=runner.pooling, chunked_given=asked is not None)
         if rules.batch_defaults == "v0":  # 0.7.1-0.7.3 turn chunked prefill off for MLA once the batch is picked
             from .vllm_v0_chunked import mla_prompt_limit
 

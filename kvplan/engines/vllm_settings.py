@@ -136,6 +136,9 @@ class Settings:
     # the longest prompt V0's scheduler serves where below max_model_len (vllm_v0_chunked.mla_prompt_limit); None: the
     # whole length. Set by VllmEngine.settings
     prompt_limit: Optional[int] = None
+    # whether chunked prefill runs (the default, or --enable-chunked-prefill as vllm_chunked_flag.chunked_prefill reads
+    # it), which the Mamba prefix cache may need (vllm_chunked_flag.mamba_refusal)
+    chunked_prefill: bool = True
 
     @property
     def in_flight_tokens(self) -> int:
@@ -147,7 +150,7 @@ def resolve_settings(max_model_len: int, gpu_name: str, gpu_memory: int, pp: int
                      version: str = PINNED, async_scheduling: Optional[bool] = None,
                      prefix_caching: bool = True, v1_runner: bool = False, media_floor: tuple = (0, ""),
                      chunked_prefill: bool = True, rules: Optional[Behaviour] = None,
-                     multimodal: bool = False, pooling: bool = False) -> Settings:
+                     multimodal: bool = False, pooling: bool = False, chunked_given: bool = False) -> Settings:
     """`media_floor`: (tokens, modality) of the media item a multimodal prefix-LM raises the default batched tokens
     to (vllm_media_floor.media_floor), applied only where max_num_batched_tokens is vLLM's to pick.
     `chunked_prefill` False (a pooling model's default: vllm_pooling_budget.incremental_prefill): vLLM's pick is
@@ -156,7 +159,9 @@ def resolve_settings(max_model_len: int, gpu_name: str, gpu_memory: int, pp: int
     (v0_batched_tokens), and up to 0.7 a `pooling` model's (early_v0_batched_tokens). On V0 (up to 0.7, or falling
     back) `chunked_prefill` is V0's default for the model and flags
     (vllm_v0_chunked.v0_chunked_prefill, which the engine passes); up to 0.7 a caller without a model gets it by
-    the length and release (early_v0_chunked_prefill). Settings vLLM refuses raise FieldError (check_batch)."""
+    the length and release (early_v0_chunked_prefill), unless `chunked_given` (--enable-chunked-prefill /
+    --no-enable-chunked-prefill, which V0 keeps: vllm_chunked_flag.py). Settings vLLM refuses raise FieldError
+    (check_batch)."""
     rules = rules or behaviour(version)
     default, seqs = batch_defaults(gpu_name, gpu_memory, rules.batch_defaults)
     if rules.batch_defaults == "v0.8":  # V0's SchedulerConfig, chunked prefill as V0 leaves it (vllm_mamba_v0.py)
@@ -164,7 +169,8 @@ def resolve_settings(max_model_len: int, gpu_name: str, gpu_memory: int, pp: int
 
         default = v0_batched_tokens(max_model_len, chunked_prefill, multimodal)
     elif rules.batch_defaults == "v0":  # <= 0.7: the whole length, or the release's chunk past 32K (chunked prefill)
-        chunked_prefill = chunked_prefill and early_v0_chunked_prefill(max_model_len, version, multimodal)
+        if not chunked_given:
+            chunked_prefill = chunked_prefill and early_v0_chunked_prefill(max_model_len, version, multimodal)
         default = early_v0_batched_tokens(max_model_len, rules, version, multimodal, chunked_prefill, pooling)
     elif not chunked_prefill:
         default = whole_prompt_batch(default, max_model_len, version)
@@ -189,7 +195,8 @@ def resolve_settings(max_model_len: int, gpu_name: str, gpu_memory: int, pp: int
         batches = 2 if asynchronous and pp <= 1 else pp
     else:
         batches = pp + (1 if asynchronous else 0)
-    return Settings(max_model_len, tokens, seqs, batches, prefix_caching, raised, picked)
+    return Settings(max_model_len, tokens, seqs, batches, prefix_caching, raised, picked,
+                    chunked_prefill=chunked_prefill)
 
 
 # A config hook that lowers max_num_seqs (model_executor/models/config.py, run by VllmConfig.__post_init__'s
@@ -317,12 +324,15 @@ def with_model_defaults(spec, settings: Settings, version: str = PINNED) -> Sett
     layer a Mamba state: config/model.py is_prefix_caching_supported, 'Attention free models do not support prefix
     caching') and, by HYBRID_PREFIX_RULES, for a hybrid one, so each state block holds a whole max_model_len and a
     request one block; then --enable-prefix-caching / --no-enable-prefix-caching and --mamba-block-size as vLLM
-    `version` takes them (vllm_prefix_flag.as_asked)."""
-    if spec.layers and len(spec.linear_layers) == len(spec.layers):
-        return as_asked(spec, replace(settings, prefix_caching=False), version)
-    if hybrid_without_prefix_caching(spec, version, settings.pooling_runner, settings.pooler_config):
-        return as_asked(spec, replace(settings, prefix_caching=False), version)
-    return as_asked(spec, settings, version)
+    `version` takes them (vllm_prefix_flag.as_asked), and the chunked prefill a Mamba prefix cache needs
+    (vllm_chunked_flag.mamba_refusal)."""
+    from .vllm_chunked_flag import mamba_refusal
+
+    off = (spec.layers and len(spec.linear_layers) == len(spec.layers)) or \
+        hybrid_without_prefix_caching(spec, version, settings.pooling_runner, settings.pooler_config)
+    resolved = as_asked(spec, replace(settings, prefix_caching=False) if off else settings, version)
+    mamba_refusal(spec, resolved, version)
+    return resolved
 
 
 def hybrid_without_prefix_caching(spec, version: str, pooling_runner: bool = False,

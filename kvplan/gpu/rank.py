@@ -11,7 +11,7 @@ from typing import Optional
 import torch
 
 from ..errors import FieldError, KvplanError
-from ..engines import EngineFlags, get_engine
+from ..engines import TRI_STATE_FLAGS, EngineFlags, get_engine
 from ..engines.vllm_budget import per_layer_input_buffer
 from ..engines.vllm_registry import served_architecture
 from ..plan.budget import batched_tokens, fixed_budget, flag_budget
@@ -47,16 +47,17 @@ class Options:
 
     def given_flags(self) -> dict:
         """The engine flags given, by vLLM's keywords, for the result's options: a switch when on, and prefix caching
-        whichever way it was asked (False is --no-enable-prefix-caching, which changes a hybrid's block size)."""
+        and chunked prefill whichever way they were asked (False is --no-enable-prefix-caching, which changes a
+        hybrid's block size, or --no-enable-chunked-prefill, which raises the profile's batch)."""
         values = {name: getattr(self.flags, name) for name in VERIFY_FLAGS}
         return {name: list(value) if isinstance(value, tuple) else value for name, value in values.items()
-                if value is not None and (value is not False or name == "enable_prefix_caching")}
+                if value is not None and (value is not False or name in TRI_STATE_FLAGS)}
 
 
 # the engine flags verify takes (EngineFlags' fields, vLLM's keywords)
 VERIFY_FLAGS = ("enforce_eager", "max_cudagraph_capture_size", "cudagraph_capture_sizes", "enable_prefix_caching",
                 "mamba_block_size", "disable_sliding_window", "mamba_cache_dtype", "mamba_ssm_cache_dtype",
-                "compilation_config", "optimization_level")
+                "compilation_config", "optimization_level", "enable_chunked_prefill")
 
 
 def plan_engine(spec, opts: Options):

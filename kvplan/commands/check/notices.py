@@ -6,6 +6,7 @@ from __future__ import annotations
 from ...errors import respelled
 from ...model.spec import ModelSpec
 from ...engines.vllm_cache_notes import cache_flag_notes
+from ...engines.vllm_chunked_flag import chunked_notes
 from ...engines.vllm_prefix_flag import prefix_notes
 from ...engines.vllm_rope_len import rope_note
 from ...plan.budget import prompt_limit
@@ -30,7 +31,10 @@ def cache_flag_findings(dep: Deployment, spec: ModelSpec, resolved: dict, spell)
         found += zip(keys, said)
     # prefix_notes says the prefix-caching flag first, then the Mamba block, each only where given
     keys = [k for k in ("enable_prefix_caching", "mamba_block_size") if getattr(dep, k) is not None]
-    return found + list(zip(keys, prefix_notes(spec, dep, release_of(engine_for(dep)), spell)))
+    found += zip(keys, prefix_notes(spec, dep, release_of(engine_for(dep)), spell))
+    release = release_of(engine_for(dep))
+    said = chunked_notes(spec, dep, release) if release else ()  # vllm_chunked_flag.py; none for engine none
+    return found + [("enable_chunked_prefill", note) for note in said]
 
 
 def plan_notices(dep: Deployment, result, spell) -> list:

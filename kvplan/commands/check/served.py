@@ -122,6 +122,7 @@ def engine_for(dep: Deployment):
                                               mamba_ssm_cache_dtype=dep.mamba_ssm_cache_dtype,
                                               disable_sliding_window=dep.disable_sliding_window,
                                               enable_prefix_caching=dep.enable_prefix_caching,
+                                              enable_chunked_prefill=dep.enable_chunked_prefill,
                                               mamba_block_size=dep.mamba_block_size, kv_budget=dep.kv_budget,
                                               compilation_config=dep.compilation_config,
                                               optimization_level=dep.optimization_level))
