@@ -63,7 +63,7 @@ def test_none_mode_is_enforce_eager(options, keywords):
     graphs = no_graphs(flags)
     eager = no_graphs(graph_flags(*options(LLAMA_8B, context=8192, enforce_eager=True)))
     assert graphs["sizes"] == [] and graphs["bytes"] == 0 and graphs["eager"] is True
-    assert graphs["why"].startswith("cudagraph_mode NONE (--compilation-config / -O): vLLM captures no CUDA graph")
+    assert graphs["why"].startswith("cudagraph_mode NONE (--compilation-config, -O0): vLLM captures no CUDA graph")
     assert {k: v for k, v in graphs.items() if k != "why"} == {k: v for k, v in eager.items() if k != "why"}
 
 

@@ -322,7 +322,8 @@ BAD = [
     (("--max-cudagraph-capture-size", "8", "--cudagraph-capture-sizes", "1,2,4"),
      "--max-cudagraph-capture-size 8 is not one of --cudagraph-capture-sizes (1, 2, 4)"),
     (("--max-cudagraph-capture-size", "8", "--cudagraph-capture-sizes", "1,2,4,8,16", "--max-num-batched-tokens",
-      "2048"), "--max-cudagraph-capture-size 8 differs from the largest of --cudagraph-capture-sizes (16)"),
+      "2048"), ("--max-cudagraph-capture-size 8 is not the largest of --cudagraph-capture-sizes within "
+                 "--max-num-batched-tokens 2048, which keeps 16 as the largest")),
     (("--max-cudagraph-capture-size", "8", "--engine", "vllm==0.11.0"),
      "--max-cudagraph-capture-size is not a flag of vLLM 0.11.0"),
     (("--mamba-block-size", "0"), "--mamba-block-size must be a whole number of tokens above 0"),

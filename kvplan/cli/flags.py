@@ -114,6 +114,13 @@ def server_flag(name: str) -> Optional[str]:
     return next((switch for switch in SERVER_SWITCHES if name in negatives(switch)), None)
 
 
+def unnegatable_server_flag(name: str) -> Optional[str]:
+    """The flag of VLLM_SERVER_FLAGS that `name` negates where vLLM has no negative of it (--no-disable-log-stats,
+    --enable-log-stats: --disable-log-stats is store_true; --no-host: --host takes a value), or None."""
+    return next((flag for flag in VLLM_SERVER_FLAGS if flag not in SERVER_SWITCHES and name in negatives(flag)),
+                None)
+
+
 # flags of other commands that one command lacks, with what that command does instead
 NOT_THIS_COMMAND = {
     ("verify", "--gpu"): "verify runs on the local GPU (`kvplan gpus` shows the one detected); drop it",

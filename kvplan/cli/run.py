@@ -176,6 +176,11 @@ def _usage_sentence(exc) -> Optional[str]:
             value = " and its value" if flags.VLLM_SERVER_FLAGS[server] else ""
             return (f"{path} has no option {typed}: vLLM's {name} changes nothing kvplan plans (memory, capacity, "
                     f"speed); drop it{value}.")
+        lacking = flags.unnegatable_server_flag(name)
+        if lacking and vllm_line:  # vLLM stops on it too ("unrecognized arguments"): no near flag of kvplan's helps
+            kind = ("takes a value and has no negative" if flags.VLLM_SERVER_FLAGS[lacking]
+                    else "is a plain switch with no negative (off is the flag left out)")
+            return f"{path} has no option {typed}, nor has vLLM: its {lacking} {kind}; drop it."
         whole = flags.whole_flags(name, read_names(ctx.command)) if vllm_line else []
         if whole:  # vLLM's argparse would read a prefix unique among its own flags (flags.py: Abbreviations)
             return (f"{path} has no option {typed}: write the whole flag, {' or '.join(whole)} (kvplan does not read "

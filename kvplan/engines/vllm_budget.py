@@ -946,8 +946,8 @@ def extensible_budget(gpu, memory: int, requested: int, gpu_util: float, version
     used = (terms["weights"].bytes + (lora.bytes if lora else 0) + terms["non_torch"].bytes
             + terms["runner_state"].bytes + graphs)
     margin = max((3 if rocm else 1) * GiB, int(EXTENSIBLE_MARGIN_FRACTION * transient))
-    graph_term = BudgetTerm("cuda_graphs", graphs, f"0: {_no_graphs(flags)} captures no graphs" if flags.graphs_off
-                            else f"captured before the cache is sized, {graph_source}"
+    graph_term = BudgetTerm("cuda_graphs", graphs, f"0: {graphs_off_cause(flags)} captures no graphs"
+                            if flags.graphs_off else f"captured before the cache is sized, {graph_source}"
                             + _lora_graphs(flags, lora))
     if memory - context - nccl - margin < requested:  # the device's headroom binds (always at utilisation 1.0)
         top = memory
@@ -1006,8 +1006,8 @@ def capture_counts(spec, settings, gpu, version: str, flags: EngineFlags, runner
                         cudagraph_mode=flags.cudagraph_mode)
 
 
-def _no_graphs(flags: EngineFlags) -> str:
-    """What turned the graphs off, as the graph term's source says it."""
+def graphs_off_cause(flags: EngineFlags) -> str:
+    """What turned the graphs off, as the graph term's source says it (verify's eager decode says it alike)."""
     return "--enforce-eager" if flags.enforce_eager else "cudagraph_mode NONE (--compilation-config, -O0)"
 
 

@@ -14,7 +14,7 @@ vllm_budget.graph_reserve); before, they are checked as the release checks them 
   0.9.2:1504-1514, 0.11.0:1891-1901), `-O '{...}'` the object; from 0.12 the three are `--optimization-level 3`
   (utils/argparse_utils.py 0.12.0:247-259, 0.34.0:395-405), levels 0-3, and an object after -O is refused.
 - cudagraph_mode from 0.10.1 (config/compilation.py 0.10.1:35-44, :226; 0.10.0 has no CUDAGraphMode): NONE,
-  PIECEWISE, FULL, FULL_DECODE_ONLY, FULL_AND_PIECEWISE, read by name in any case (0.32.0:873-878
+  PIECEWISE, FULL, FULL_DECODE_ONLY, FULL_AND_PIECEWISE, read by name in any case, no space stripped (0.32.0:873-878
   CUDAGraphMode[value.upper()]). -O's level sets it where not given (config/vllm.py OPTIMIZATION_LEVEL_00-03,
   0.12.0:103-159, 0.32.0:247-336, 0.34.0:283-366): O0 NONE, O1 PIECEWISE, O2 (the default) and O3
   FULL_AND_PIECEWISE; and the compilation mode, VLLM_COMPILE above O0, NONE at O0 (0.32.0:1752-1756).
@@ -44,6 +44,7 @@ v1/cudagraph_dispatcher.py 0.32.0:164-231; V2 v1/worker/gpu/cudagraph_utils.py 0
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from typing import Optional
 
@@ -143,14 +144,24 @@ class Graphs:
 
 
 def _mode(value, release: tuple) -> Optional[int]:
-    """The compilation mode / level as a number 0-3."""
-    if isinstance(value, str) and value.strip().upper() in COMPILATION_MODES and release >= MODE_FIELD_SINCE:
-        return COMPILATION_MODES.index(value.strip().upper())
+    """The compilation mode / level as a number 0-3; a name as vLLM reads it, `value.upper()` looked up as it
+    stands, no space stripped (compilation.py 0.11.1:571, 0.32.0:862, 0.34.0:1012)."""
+    if isinstance(value, str) and value.upper() in COMPILATION_MODES and release >= MODE_FIELD_SINCE:
+        return COMPILATION_MODES.index(value.upper())
     if isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= 3:
         return value
-    names = f"0-3 or {', '.join(COMPILATION_MODES)}" if release >= MODE_FIELD_SINCE else "0-3"
+    names = f"0-3 or {', '.join(COMPILATION_MODES)} (any case, no spaces)" if release >= MODE_FIELD_SINCE else "0-3"
     raise FieldError("compilation_config", f"mode / level {quote(value)} is not one vLLM {_dotted(release)} takes: "
                                            f"{names}.")
+
+
+def level_flag(engine) -> str:
+    """-O's level as vLLM `engine` ("vllm==0.11.0", "vllm 0.32.0", a result's engine; None: the newest) spells it:
+    -O before 0.12, whose parser has no --optimization-level; --optimization-level from 0.12 (module docstring)."""
+    from .vllm_releases import release_parts
+
+    release = release_parts(re.sub(r"^vllm\s*(==)?\s*|,.*$", "", str(engine or ""))) if engine else None
+    return "-O" if release is not None and release < OPTIMIZATION_LEVEL_SINCE else "--optimization-level"
 
 
 def _optimization_level(text: str, release: tuple) -> int:
@@ -227,10 +238,12 @@ def _graph_mode(value, release: tuple) -> str:
     if release < CUDAGRAPH_MODE_SINCE:
         raise FieldError("compilation_config", f"cudagraph_mode is not a field of vLLM {_dotted(release)}'s "
                                                f"CompilationConfig: it came with {_dotted(CUDAGRAPH_MODE_SINCE)}.")
-    name = value.strip().upper() if isinstance(value, str) else None
+    # CUDAGraphMode[value.upper()] (compilation.py 0.10.1:402, 0.32.0:878, 0.34.0:1028): folded by str.upper, no
+    # space stripped, so " NONE " is vLLM's KeyError
+    name = value.upper() if isinstance(value, str) else None
     if name not in MODES:
         raise FieldError("compilation_config", f"cudagraph_mode {quote(value)} is not one of vLLM's: "
-                                               f"{', '.join(MODES)}.")
+                                               f"{', '.join(MODES)} (any case, no spaces).")
     return name
 
 

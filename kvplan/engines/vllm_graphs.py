@@ -149,16 +149,8 @@ def shared_sizes(version: tuple, max_num_seqs: int, max_num_batched_tokens: int,
     PIECEWISE graphs), before 0.34's split."""
     mnbt = max_num_batched_tokens
     if capture_sizes is not None:
-        sizes = sorted({s for s in capture_sizes if s <= mnbt})
-        # the largest kept, 0 where none is within max_num_batched_tokens (config/vllm.py 0.32.0:2503-2505, 0.11.1:
-        # 900-902, 0.34.0:2508-2510), must equal a max size given (the ValueError, 0.32.0:2506-2518)
-        largest = sizes[-1] if sizes else 0
-        if max_capture_size is not None and max_capture_size != largest:
-            within = "" if sizes else f", none of them within --max-num-batched-tokens {mnbt}"
-            raise FieldError("max_cudagraph_capture_size",
-                             f"{max_capture_size} differs from the largest of --cudagraph-capture-sizes "
-                             f"({largest}{within}): vLLM requires them equal (config/vllm.py _set_cudagraph_sizes).")
-        return sizes
+        refuse_unequal_sizes(max_capture_size, capture_sizes, mnbt)
+        return sorted({s for s in capture_sizes if s <= mnbt})
     decode_sizes = []
     cap = max_capture_size
     if cap is None and version < SEQS_CAP_SINCE:
@@ -389,22 +381,31 @@ def refuse_capture_flags(flags, version: str, max_num_batched_tokens: Optional[i
 
     largest, sizes = flags.max_cudagraph_capture_size, flags.cudagraph_capture_sizes
     check_flags(parse_version(version), largest, sizes)
-    if largest is None or sizes is None or flags.enforce_eager:  # eager: vLLM empties both (0.32.0:1928-1932)
+    if not flags.enforce_eager:  # eager: vLLM empties both (0.32.0:1928-1932)
+        refuse_unequal_sizes(largest, sizes, max_num_batched_tokens)
+
+
+def refuse_unequal_sizes(largest: Optional[int], sizes, max_num_batched_tokens: Optional[int]) -> None:
+    """_set_cudagraph_sizes' ValueError where both capture-size flags are given: the largest size within
+    max_num_batched_tokens (0 where none is: config/vllm.py 0.11.1:900-902, 0.32.0:2503-2505, 0.34.0:2508-2510) must
+    equal the max size (0.32.0:2506-2518). One sentence for estimate, check and verify alike: a max that is none of
+    the sizes whatever the batch; else the largest kept at `max_num_batched_tokens`, or, where it is not given (verify
+    and check before the GPU's default is known), at the smallest default, which keeps every size a larger one
+    would (a max below it is refused whatever the GPU)."""
+    if largest is None or sizes is None:
         return
+    names = ("cudagraph_capture_sizes", "max_num_batched_tokens")
     if largest not in sizes:
         raise FieldError("max_cudagraph_capture_size", f"{largest} is not one of cudagraph_capture_sizes "
                                                         f"({', '.join(map(str, sizes))}): vLLM requires it to equal "
                                                         f"the largest of them within max_num_batched_tokens "
-                                                        f"(config/vllm.py _set_cudagraph_sizes).",
-                         names=("cudagraph_capture_sizes", "max_num_batched_tokens"))
-    if max_num_batched_tokens is not None:
-        shared_sizes(parse_version(version), 1, max_num_batched_tokens, max_capture_size=largest, capture_sizes=sizes)
-        return
-    kept = max((s for s in sizes if s <= SMALLEST_DEFAULT_BATCHED), default=0)
-    if largest < kept:  # whatever default the GPU gets, a larger size than the max given stays
+                                                        f"(config/vllm.py _set_cudagraph_sizes).", names=names)
+    bound = SMALLEST_DEFAULT_BATCHED if max_num_batched_tokens is None else max_num_batched_tokens
+    kept = max((s for s in sizes if s <= bound), default=0)
+    if largest < kept or (max_num_batched_tokens is not None and largest != kept):
+        where = f" (at least {bound:,} by default)" if max_num_batched_tokens is None else f" {bound}"
+        which = f"which keeps {kept} as the largest" if kept else "which keeps none of them, so the largest is 0"
         raise FieldError("max_cudagraph_capture_size", f"{largest} is not the largest of cudagraph_capture_sizes "
-                                                        f"within vLLM's max_num_batched_tokens (at least "
-                                                        f"{SMALLEST_DEFAULT_BATCHED:,} by default, which keeps "
-                                                        f"{kept}): vLLM requires them equal (config/vllm.py "
-                                                        f"_set_cudagraph_sizes).",
-                         names=("cudagraph_capture_sizes", "max_num_batched_tokens"))
+                                                        f"within max_num_batched_tokens{where}, {which}: vLLM requires "
+                                                        f"them equal (config/vllm.py _set_cudagraph_sizes).",
+                         names=names)

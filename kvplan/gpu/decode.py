@@ -1,9 +1,11 @@
 """Timing the forward pass over the allocated pools: the decode step of `batch` admitted sequences of `context`
 tokens (the whole model, LM head and greedy pick included) captured in a CUDA graph and replayed (launched eagerly
-under --enforce-eager, as vLLM then runs it); and the prefill of one prompt (TTFT), eager, as its own allocator
-blocks."""
+under --enforce-eager or cudagraph_mode NONE, as vLLM then runs it); and the prefill of one prompt (TTFT), eager,
+as its own allocator blocks."""
 
 from __future__ import annotations
+
+from typing import Optional
 
 import torch
 
@@ -26,9 +28,18 @@ def _inputs(layout, allocator, batch: int, context: int) -> tuple:
     return tables, slots
 
 
-def time_decode(model, layout, allocator, batch: int, context: int, reps: int = 20, eager: bool = False) -> dict:
-    """Milliseconds of one decode step of `batch` sequences whose new token is token `context` - 1; `eager`: each
-    step launched kernel by kernel, no graph (vLLM's --enforce-eager, or cudagraph_mode NONE)."""
+def step_method(eager: Optional[str]) -> str:
+    """How a decode step was timed: `eager` names what turned the graphs off (vllm_budget.graphs_off_cause), None
+    for a graph."""
+    how = f"eager launches ({eager}, as vLLM runs it)" if eager else "CUDA graph replay"
+    return f"{how}, CUDA events, median"
+
+
+def time_decode(model, layout, allocator, batch: int, context: int, reps: int = 20,
+                eager: Optional[str] = None) -> dict:
+    """Milliseconds of one decode step of `batch` sequences whose new token is token `context` - 1; `eager`: what
+    turned the graphs off (vLLM's --enforce-eager, or cudagraph_mode NONE), each step launched kernel by kernel;
+    None: the step captured in a graph and replayed."""
     tables, slots = _inputs(layout, allocator, batch, context)
     tokens = torch.randint(0, model.arch.vocab, (batch,), device="cuda")
     positions = torch.full((batch,), context - 1, dtype=torch.int64, device="cuda")
@@ -42,9 +53,8 @@ def time_decode(model, layout, allocator, batch: int, context: int, reps: int = 
     finally:
         del graph
         torch.cuda.empty_cache()
-    how = "eager launches (--enforce-eager, as vLLM runs it)" if eager else "CUDA graph replay"
     return {"batch": batch, "measured_ms": timing["ms"], "measured_ms_min": timing["ms_min"], "reps": timing["reps"],
-            "tokens_per_s": batch / (timing["ms"] / 1e3), "eager": eager, "method": f"{how}, CUDA events, median"}
+            "tokens_per_s": batch / (timing["ms"] / 1e3), "eager": bool(eager), "method": step_method(eager)}
 
 
 def time_prefill(model, layout, allocator, input_len: int, reps: int = 3) -> dict:

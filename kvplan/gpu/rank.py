@@ -12,7 +12,7 @@ import torch
 
 from ..errors import FieldError, KvplanError
 from ..engines import TRI_STATE_FLAGS, EngineFlags, get_engine
-from ..engines.vllm_budget import per_layer_input_buffer
+from ..engines.vllm_budget import graphs_off_cause, per_layer_input_buffer
 from ..engines.vllm_registry import served_architecture
 from ..plan.budget import batched_tokens, fixed_budget, flag_budget
 from ..plan.plan import plan as make_plan
@@ -220,8 +220,7 @@ def no_graphs(flags: EngineFlags) -> dict:
     """The graphs record where none is captured, as vLLM captures none: --enforce-eager (cudagraph_mode NONE, config/
     vllm.py 0.32.0:1928-1932), the compilation config's cudagraph_mode NONE (-O0's too: graph_flags, resolved), or no
     capture size left within max_num_batched_tokens. `flags` resolved (graph_flags)."""
-    cause = ("--enforce-eager" if flags.enforce_eager else
-             "cudagraph_mode NONE (--compilation-config / -O)" if flags.graphs_off else None)
+    cause = graphs_off_cause(flags) if flags.graphs_off else None
     why = (f"{cause}: vLLM captures no CUDA graph, so neither does verify, and decode runs eagerly" if cause
            else "no capture size is within max_num_batched_tokens: vLLM captures none")
     return {"sizes": [], "bytes": 0, "pool_bytes": 0, "driver_bytes": 0, "seconds": 0.0, "first_capture_bytes": 0,
@@ -283,14 +282,16 @@ def allocate_pools(spec, opts: Options, held: dict, progress, nvml, budget: int,
 
 def time_forward(spec, opts: Options, held: dict, progress, pools: dict, input_len: int) -> dict:
     model, layout, allocator = held["model"], pools["layout"], pools["allocator"]
-    # --enforce-eager or cudagraph_mode NONE: the step as vLLM runs it then, no graph
-    points, eager = [], graph_flags(spec, opts).graphs_off
+    # --enforce-eager or cudagraph_mode NONE: the step as vLLM runs it then, no graph; `off_by` names which
+    flags = graph_flags(spec, opts)
+    points, off_by = [], graphs_off_cause(flags) if flags.graphs_off else None
     for batch in decode_batches(pools["boundary"].served, opts.max_num_seqs):
-        with progress.step(f"decode, batch {batch} ({'eager' if eager else 'CUDA graph of the whole step'})"):
-            points.append(time_decode(model, layout, allocator, batch, opts.context, eager=eager))
+        with progress.step(f"decode, batch {batch} ({'eager' if off_by else 'CUDA graph of the whole step'})"):
+            points.append(time_decode(model, layout, allocator, batch, opts.context, eager=off_by))
     with progress.step(f"prefill of one {input_len:,}-token prompt (TTFT)"):
         prefill = time_prefill(model, layout, allocator, input_len)
-    return {"points": points, "prefill": prefill, "labels": {**model.rt.paged.labels, **model.rt.labels}}
+    return {"points": points, "prefill": prefill, "labels": {**model.rt.paged.labels, **model.rt.labels},
+            "graphs_off_by": off_by}
 
 
 def bandwidth(progress) -> dict:

@@ -315,7 +315,8 @@ def _result(spec, opts, info, plan, precision, facts, m, measured, usable, budge
                        "gpu_used_after_bytes": pools["gpu_used_after_bytes"],
                        "gpu_used_after_fraction": pools["gpu_used_after_bytes"] / info["nvml_total_bytes"]},
         "boundary": dict(boundary.__dict__),
-        "decode": {"points": points, "per_layer_fixed_us": fixed_us, "per_layer_fixed_how": fixed_how},
+        "decode": {"points": points, "per_layer_fixed_us": fixed_us, "per_layer_fixed_how": fixed_how,
+                   "graphs_off_by": timed.get("graphs_off_by")},  # what made the steps eager (None: graphs)
         "prefill": prefill,
         "tp": tp,
         "verdict": verdict_dict(verdict),

@@ -50,7 +50,7 @@ def header_lines(r: dict) -> list:
              "Options: " + (f"engine {engine_release(r)}, " if engine_release(r) else "")
              + f"context {o['context']:,}, KV {r['plan']['kv_dtype']}, block {_block_size(r)}, "
              f"--gpu-util {o['gpu_util']:.2f}, max_num_seqs {o['max_num_seqs']}, max_num_batched_tokens "
-             f"{o['max_num_batched_tokens']:,}{_engine_flags(o.get('engine_flags'))}."]
+             f"{o['max_num_batched_tokens']:,}{_engine_flags(o.get('engine_flags'), engine_release(r))}."]
     lines += [f"Forward ({kind}): {escape(label)}." for kind, label in r["forward"]["labels"].items()]
     return lines
 
@@ -61,11 +61,14 @@ def _block_size(r: dict):
     return recorded(r["plan"], "block_size")
 
 
-def _engine_flags(given) -> str:
-    """The engine flags given (the result's options), as vLLM's command line spells them."""
+def _engine_flags(given, release=None) -> str:
+    """The engine flags given (the result's options), as the command line of vLLM `release` (as engine_release
+    names it) spells them: -O's level is --optimization-level from 0.12 only (vllm_compilation.level_flag)."""
+    from ..engines.vllm_compilation import level_flag
+
     words = []
     for name, value in (given or {}).items():
-        flag = "--" + name.replace("_", "-")
+        flag = level_flag(release) if name == "optimization_level" else "--" + name.replace("_", "-")
         if value is True:
             words.append(flag)
         elif value is False:  # --no-enable-prefix-caching
@@ -108,7 +111,7 @@ def _vllm_method(gr: dict) -> str:
             f"{len(gr['sizes']) - 1} x {size(max(second or 0, 1 << 20))}) would charge {size(gr['vllm_method_bytes'])}")
 
 def _graphs_line(gr: dict) -> str:
-    """The decode graphs captured, or why none was (gpu/rank.py no_graphs: --enforce-eager)."""
+    """The decode graphs captured, or why none was (gpu/rank.py no_graphs: --enforce-eager, cudagraph_mode NONE)."""
     if not gr["sizes"]:
         return f"Decode graphs: none captured ({escape(gr.get('why', 'no capture size'))})."
     sizes = ", ".join(map(str, gr["sizes"])) if len(gr["sizes"]) <= 8 else f"1..{max(gr['sizes'])}"
@@ -280,7 +283,9 @@ def decode_table(r: dict):
     from rich.table import Table
 
     eager = any(p.get("eager") for p in r["decode"]["points"])
-    title = f"Decode step (whole forward, {'eager: --enforce-eager' if eager else 'CUDA graph'}), ms"
+    # what turned the graphs off; results recorded before it was had --enforce-eager alone
+    off_by = r["decode"].get("graphs_off_by") or "--enforce-eager"
+    title = f"Decode step (whole forward, {f'eager: {escape(off_by)}' if eager else 'CUDA graph'}), ms"
     split = of_result(r)
     if split:
         return terms_of_step_table(r, split, title + ": the calibrated estimate term by term vs this forward pass")
