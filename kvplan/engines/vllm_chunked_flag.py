@@ -92,6 +92,28 @@ def chunked_prefill(default: bool, asked: Optional[bool], version: str, v0: bool
     return asked
 
 
+# V0 releases that stop on chunked prefill on for a model (only --enable-chunked-prefill gets there: V0 keeps it off
+# by default for both, vllm_v0_chunked.KEEPS_OFF): (what, [from, before), vLLM's words)
+V0_REFUSES_ON = (
+    # JambaForCausalLM.__init__ asserts it off (models/jamba.py 0.5.4:588-589, 0.6.0:572-573, 0.6.2:574-575; 0.5.3's
+    # and 0.6.3.post1's assert nothing)
+    ("jamba", ((0, 5, 4), (0, 6, 3)), "Jamba currently does not support chunked prefill"),
+    # EngineArgs' ValueError for the pooling runner (engine/arg_utils.py 0.6.5:1101-1104, 0.7.3:1202-1205,
+    # 0.10.1:1560-1563, V0 only; 0.6.4 has none)
+    ("pooling", ((0, 6, 5), (0, 10, 2)), "Chunked prefill is not supported for pooling models"),
+)
+
+
+def v0_refusal(spec, chunked: bool, version: str, v0: bool, pooling: bool) -> None:
+    """FieldError where V0 of vLLM `version` stops on chunked prefill on (`chunked`, as chunked_prefill resolved it)
+    for `spec` (V0_REFUSES_ON); `pooling`: the pooling runner."""
+    held = {"jamba": spec.model_type == "jamba", "pooling": pooling}
+    said = next((words for what, span, words in V0_REFUSES_ON if held[what] and in_span(version, span)), None)
+    if chunked and v0 and said:
+        raise FieldError("enable_chunked_prefill", f"is refused by vLLM {version} for this model (\"{said}\"); "
+                                                   f"leave it out.")
+
+
 def mamba_refusal(spec, settings, version: str) -> None:
     """FieldError where vLLM `version` asserts chunked prefill for `spec`'s Mamba states with prefix caching on
     (module docstring); `settings` as vllm_settings.with_model_defaults resolved them."""

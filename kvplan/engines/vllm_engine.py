@@ -361,7 +361,7 @@ class VllmEngine:
 
     def _settings(self, context: int, gpu, pp: int, max_num_batched_tokens: Optional[int],
                   max_num_seqs: Optional[int], spec, kv_dtype: str = "auto"):
-        from .vllm_chunked_flag import chunked_prefill
+        from .vllm_chunked_flag import chunked_prefill, v0_refusal
         from .vllm_media_floor import media_floor
         from .vllm_pooler_config import given
         from .vllm_pooling_budget import incremental_prefill
@@ -383,6 +383,7 @@ class VllmEngine:
                                          pooling=runner.pooling)
         v0 = rules.batch_defaults in ("v0", "v0.8")
         chunked = chunked_prefill(chunked, asked, self.version, v0, runner.pooling)
+        v0_refusal(spec, chunked, self.version, v0, runner.pooling)  # Jamba's assert, the pooling runner's ValueError
         settings = resolve_settings(context, gpu.name, gpu.memory_bytes, pp, max_num_batched_tokens, max_num_seqs,
                                     self.version, async_scheduling(spec, rules, runner),
                                     prefix_caching=incremental, v1_runner=runner.name == "V1",
