@@ -181,6 +181,9 @@ def _usage_sentence(exc) -> Optional[str]:
             kind = ("takes a value and has no negative" if flags.VLLM_SERVER_FLAGS[lacking]
                     else "is a plain switch with no negative (off is the flag left out)")
             return f"{path} has no option {typed}, nor has vLLM: its {lacking} {kind}; drop it."
+        known = _vllm_flag(name, read_names(ctx.command)) if vllm_line else None
+        if known is not None:  # a flag of `vllm serve` kvplan does not read: never a kvplan flag's near miss
+            return _vllm_flag_sentence(path, *known)
         whole = flags.whole_flags(name, read_names(ctx.command)) if vllm_line else []
         if whole:  # vLLM's argparse would read a prefix unique among its own flags (flags.py: Abbreviations)
             return (f"{path} has no option {typed}: write the whole flag, {' or '.join(whole)} (kvplan does not read "
@@ -196,6 +199,43 @@ def _usage_sentence(exc) -> Optional[str]:
         return f"{path} takes no arguments, got {quote(extra[1])}; `{path} -h` lists the options it takes."
     return (f"{path} takes one {' '.join(takes)}, got {quote(extra[1])} besides; each option takes one value (a "
             f"list joined with commas: 8K,32K), and `{path} -h` lists the options.")
+
+
+def _vllm_flag(name: str, read: set):
+    """(the spelling typed, vLLM's name, what vllm_serve_flags says of it) where the unknown option `name` is a flag
+    of `vllm serve` kvplan does not read (vllm_serve_flags.py, imported only here), else None. click names a short
+    option it cannot match by its first letter (-dpl 2: "-d"), so a short one is found as typed."""
+    from .vllm_serve_flags import ELSEWHERE, SHORT, vllm_flag
+
+    options = flags.typed_args[:flags.typed_args.index("--")] if "--" in flags.typed_args else flags.typed_args
+    if len(name) == 2 and name[1] != "-":
+        name = next((arg.partition("=")[0] for arg in options if arg.startswith(name) and arg.partition("=")[0] in
+                     (*SHORT, *ELSEWHERE) and arg not in read), name)
+    typed = flags.as_typed(name)
+    value = None  # the value typed with it (--load-format ipc_cache, --load-format=ipc_cache)
+    for index, arg in enumerate(options):
+        spelled, equals, given = arg.partition("=")
+        if spelled in (name, typed):
+            value = given if equals else options[index + 1] if index + 1 < len(options) else None
+    known = vllm_flag(name, value)
+    return None if known is None else (typed, name, known)
+
+
+def _vllm_flag_sentence(path: str, typed: str, name: str, known) -> str:
+    """One sentence for a vLLM flag kvplan does not read (vllm_serve_flags.Flag): what to write instead, that vLLM has
+    no such negative either, what it changes that kvplan does not model, or that it changes nothing."""
+    if known.instead:
+        return f"{path} has no option {typed}: {known.instead}."
+    if known.negated and (known.value is not False or not known.negatable):
+        kind = ("takes a value and has no negative" if known.value is not False
+                else "is a plain switch with no negative (off is the flag left out)")
+        return f"{path} has no option {typed}, nor has vLLM: its {known.flag} {kind}; drop it."
+    from .vllm_serve_flags import SHORT, consequence
+
+    if name in SHORT:  # -dpl: the flag's long name too
+        name = f"{name} ({known.flag})"
+    value = {True: " and its value", "optional": " and its value, if it has one"}.get(known.value, "")
+    return f"{path} has no option {typed}: vLLM's {name} {consequence(known)}{'' if known.unmodelled else value}."
 
 
 def _cut_arguments(message: str, args: list) -> str:

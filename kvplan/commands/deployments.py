@@ -733,6 +733,9 @@ def _unknown_key(where: str, key, valid: tuple) -> KvplanError:
     import difflib
 
     written = str(key).strip().lstrip("-").replace("-", "_").lower()  # a flag's spelling: --max-num-seqs
+    said = _vllm_key(where, key, written)
+    if said is not None:
+        return _bad(said)
     names = {**({k: k for k in valid}), **({k: v for k, v in VLLM_NAMES.items() if v in valid})}
     close = [written] if written in names else difflib.get_close_matches(written, list(names), n=1)
     hint = ""
@@ -741,6 +744,23 @@ def _unknown_key(where: str, key, valid: tuple) -> KvplanError:
     elif close:
         hint = f" (did you mean '{close[0]}'?)"
     return _bad(f"{where} has unknown key {quote(key)}{hint}; valid keys are {', '.join(valid)}.")
+
+
+def _vllm_key(where: str, key, written: str):
+    """The sentence for an unknown key that is a `vllm serve` flag kvplan does not read (written as an EngineArgs
+    field, hf_overrides, or as the flag), as the command line says it (cli/vllm_serve_flags.py, imported only here):
+    what to write instead, what it changes that kvplan does not model, or that it changes nothing; None for others."""
+    from ..cli.flags import VLLM_SERVER_FLAGS
+    from ..cli.vllm_serve_flags import NOTHING, consequence, vllm_flag
+
+    flag = "--" + written.replace("_", "-")
+    if flag in VLLM_SERVER_FLAGS:
+        return f"{where} has key {quote(key)}: vLLM's {flag} {NOTHING}."
+    known = vllm_flag(flag)
+    if known is None or known.negated:
+        return None
+    said = known.instead or f"vLLM's {flag} {consequence(known)}"
+    return f"{where} has key {quote(key)}: {said}."
 
 
 def _kind(value) -> str:
