@@ -26,6 +26,11 @@ resolves them, engines/vllm_compilation.py; see gpu/rank.py graph_flags for what
 pools in the engine's dtypes), refused where they would split a state verify's forward holds in one tensor
 (refuse_state_dtypes).
 
+Bad input is refused before the CUDA probe wherever no GPU would change it: the flags and the model's own checks
+first, then the plan verify makes once it has the GPU, worked out on the catalog's CUDA GPUs (verify/stand_in.py:
+a refusal every one meets in the same words is said, in estimate's words, on a machine without a GPU too; one whose
+words depend on the GPU waits for it). A valid run pays for one stand-in's plan (milliseconds).
+
 Nothing here imports torch or pynvml: `kvplan estimate` never pays for them.
 """
 
@@ -35,13 +40,13 @@ from dataclasses import dataclass
 from typing import Optional
 
 from ..engines import ENGINE_NAMES, EngineFlags, get_engine
-from ..engines.figures import fixes_advice
 from ..engines.vllm_cache_flags import with_cache_flags
 from ..engines.vllm_config_read import config_read_refusal, model_length_refusal, refuse_encoder_only
 from ..engines.vllm_v1_oracle import refuse_v0_unmodelled
 from ..engines.vllm_graphs import refuse_capture_flags
 from ..engines.vllm_kv_dtype import release_view, unviewed
 from ..engines.vllm_pooling import pooling_runner
+from ..engines.vllm_rope_len import rope_view
 from ..engines.vllm_premla import ALWAYS_PER_HEAD, caches_per_head, latent_since
 from ..engines.vllm_releases import SPAN
 from ..engines.vllm_versions import release_transformers
@@ -54,8 +59,10 @@ from ..plan.sharding import shard
 from ..units import require_fraction, require_positive
 from ..verify.arch import architecture
 from ..verify.layout import TORCH_DTYPES, kernel_kv_dtype
+from ..verify.planned import Options
 from ..verify.progress import Progress
 from ..verify.shards import rank_weights
+from ..verify.stand_in import any_gpu_refusal, refuse_on_every_gpu
 
 KERNEL_BLOCK_SIZES = (8, 16, 32, 64, 128)
 
@@ -138,16 +145,9 @@ def refuse_config_read(spec, context: int, engine, *, kv_dtype: str, block_size:
     config_read_refusal: the architecture, the length), named before torch as estimate plans them, with the values
     the release accepts instead (its own fix search, unplanned: whether those hold a request is the GPU's to say)."""
     refusal = config_read_refusal(spec, context, engine.version)
-    if refusal is None:
-        return
-    fixes = engine.fixes(spec, refusal, kv_dtype=kv_dtype, context=context, block_size=block_size, tp=tp)
-    advice = fixes_advice(fixes) or refusal.remedy
-    # the value as the flag takes it: "-c 8,192" would read as a sweep of 8 and 192
-    value = f"{context}" if refusal.field == "context" else f"vllm=={engine.version}"
-    whom = "the model" if refusal.field == "engine" else "it"
-    raise FieldError(refusal.field, f"{value}: vLLM {engine.version} refuses {whom} on any GPU (\"{refusal.summary}\")"
-                                    f"{'; ' + advice if advice else ''}.",
-                     names=tuple(dict.fromkeys(field for fix in fixes for field, _ in fix.changes)))
+    if refusal is not None:
+        raise any_gpu_refusal(spec, refusal, engine, context=context, kv_dtype=kv_dtype, block_size=block_size,
+                              tp=tp, given={"context": context, "engine": f"vllm=={engine.version}"})
 
 
 def refuse_no_prompt(spec, context: int, version: str) -> None:
@@ -221,6 +221,9 @@ def verify(model: str, *, tp: int = 1, context: Optional[int] = None, kv_dtype: 
     # the config's omitted fields as the release's transformers fills them, for the forward's raw reads too (arch.py)
     spec = with_cache_flags(resolve(model, revision, raw_out=raw, transformers=release_transformers(version)),
                             flags)  # --disable-sliding-window: layers full
+    # the length as the release derives it (a RoPE factor's), which the plan checks as estimate's does; the forward
+    # reads no length, so its shapes are the config's still
+    spec = rope_view(spec, version)
     refuse_encoder_only(spec, version)  # before torch, as the release-independent refusal
     refuse_v0_unmodelled(spec, version)  # V0 kvplan does not model (vllm_mamba_v0 / vllm_v1_oracle V0_UNMODELLED)
     viewed = release_view(unviewed(spec), version)  # the length as this release derives it (RoPE factors)
@@ -241,15 +244,16 @@ def verify(model: str, *, tp: int = 1, context: Optional[int] = None, kv_dtype: 
     rank_weights(architecture(raw[0], spec, tp))
     # after the weights: a checkpoint verify's forward runs on no release (AWQ's int4) is said before a release to try
     refuse_per_head_mla(spec, version)
+    options = Options(tp, context, kv_dtype, gpu_util, block_size, max_num_seqs, max_num_batched_tokens, release,
+                      flags)
+    # the plan's own refusals that no GPU would change (vLLM's settings checks, flags the release refuses for the
+    # model), met on the catalog's GPUs as estimate meets them: said on a machine without one too
+    refuse_on_every_gpu(spec, options)
     from ..gpu.nvml import import_stack
 
     import_stack()  # no torch, no CUDA GPU, no NVML: one clear line before any module needs them
     import torch  # only verify pays for it
 
-    from ..gpu.rank import Options
-
-    options = Options(tp, context, kv_dtype, gpu_util, block_size, max_num_seqs, max_num_batched_tokens, release,
-                      flags)
     progress = progress or Progress()
     if tp > 1 and torch.cuda.device_count() >= tp:  # a real group: one process per GPU
         from ..gpu.tp import verify_group

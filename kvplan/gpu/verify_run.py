@@ -23,7 +23,7 @@ from ..plan.catalog import GPU, match_device_name
 from ..verify.decode_terms import of_run
 from ..verify.judge import (budget_counts, capacity_errors, judge, judge_budget, judge_capacity, judge_decode,
                             relative_error, stand_in_graphs_note, stand_ins, verdict_dict)
-from ..verify.layout import kernel_kv_dtype, served_spec
+from ..verify.planned import plan_for_gpu
 from ..verify.terms import (ExtensibleSizing, cublas_before_snapshot, decode_batches, decode_prediction,
                             extensible_baseline, extensible_subtracted, measured_extensible_budget, measured_kv_budget,
                             plan_sized_after_warmup, predicted_kv_init, predicted_persistent, predicted_terms,
@@ -143,13 +143,9 @@ def _verify(spec, raw, opts, progress, comm, group, nvml, held) -> dict:
         info, baseline, total = _gpu_info(nvml, held, group, warm)
         gpu, source = device_gpu(info, total)
     info.update(bandwidth_planner_bytes_per_s=gpu.decode_bandwidth, bandwidth_planner_source=source)
-    spec = served_spec(spec, R.plan_engine(spec, opts), gpu)  # `auto` as the estimate resolves it on this GPU
-    precision = kernel_kv_dtype(opts.kv_dtype, spec)
+    # the plan's bad input, as the stand-ins before CUDA met it (verify/stand_in.py), then the memory's verdicts
+    spec, precision, opts, plan = plan_for_gpu(spec, opts, gpu, total)
     R.check_fits_gpu(spec, raw, opts, total, info["name"])
-    opts = R.resolve_options(spec, opts, gpu, total)
-    plan = R.predicted_plan(spec, opts, gpu, total)
-    if not plan.tp_valid:
-        raise KvplanError(f"tp {opts.tp} cannot shard {spec.name}: {plan.tp_errors[0].rstrip('.')}.")
     if not plan.fits:
         raise KvplanError(R.no_fit_message(spec, plan, info["name"]))
     facts = R.build(spec, raw, opts, held, progress, comm, total, info["name"])
