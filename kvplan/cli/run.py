@@ -226,7 +226,7 @@ def _vllm_flag_sentence(path: str, typed: str, name: str, known) -> str:
     no such negative either, what it changes that kvplan does not model, or that it changes nothing."""
     if known.instead:
         return f"{path} has no option {typed}: {known.instead}."
-    if known.negated and (known.value is not False or not known.negatable):
+    if known.negated and not known.negatable:  # a negative vLLM has in some release is the flag's own
         kind = ("takes a value and has no negative" if known.value is not False
                 else "is a plain switch with no negative (off is the flag left out)")
         return f"{path} has no option {typed}, nor has vLLM: its {known.flag} {kind}; drop it."
