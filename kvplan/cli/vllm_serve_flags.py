@@ -484,23 +484,27 @@ UNMODELLED_VALUES = {
         ("cpu", "the CPU"), ("neuron", "AWS Neuron"), ("openvino", "OpenVINO"), ("tpu", "a TPU"),
         ("xpu", "an Intel GPU"), ("hpu", "Intel Gaudi"))},
 }
+# EngineArgs spec_method / spec_model / spec_tokens (engine/arg_utils.py 0.34.0:1900-1904, :2142-2144) fold into the
+# speculative config: flag -> its key there
+SPEC_KEYS = {"--spec-method": "method", "--spec-model": "model", "--spec-tokens": "num_speculative_tokens"}
 # vLLM's spellings of what kvplan reads under another name: spelling -> what to write instead
 ELSEWHERE = {
     "--model": "vLLM's --model is MODEL here; give the model as the command's argument",
     "-sc": "vLLM's -sc is --speculative-config; write that",
-    # EngineArgs spec_method / spec_model / spec_tokens (engine/arg_utils.py 0.34.0:1900-1904, :2142-2144) fold
-    # into the speculative config
-    "--spec-method": "vLLM's --spec-method is the speculative config's method; write --speculative-config "
-                     "'{\"method\": ...}'",
-    "--spec-model": "vLLM's --spec-model is the speculative config's model; write --speculative-config "
-                    "'{\"model\": ...}'",
-    "--spec-tokens": "vLLM's --spec-tokens is the speculative config's num_speculative_tokens; write "
-                     "--speculative-config '{\"num_speculative_tokens\": ...}'",
     # ModelConfig raises at startup for it (config.py 0.5.5:161-163, 0.6.3.post1:154-156; the flag ends with 0.6.3)
     "--max-context-len-to-capture": "vLLM's --max-context-len-to-capture stops vLLM at startup (\"`max_context_len_to_"
                                     "capture` is deprecated. Use `max_seq_len_to_capture` instead.\"); leave it out",
     "--config": "vLLM's --config reads more serve flags from a YAML file, which kvplan does not read; give them here "
                 "as flags",
+    **{flag: f"vLLM's {flag} is the speculative config's {key}; write --speculative-config '{{\"{key}\": ...}}'"
+       for flag, key in SPEC_KEYS.items()},
+}
+# ELSEWHERE's sentences where a deployments entry writes otherwise (in_file)
+ELSEWHERE_IN_FILE = {
+    "--config": "vLLM's --config reads more serve flags from a YAML file, which kvplan does not read; give them in "
+                "this entry as keys",
+    **{flag: f"vLLM's {flag} is the speculative config's {key}; write speculative_config: {{{key}: ...}}"
+       for flag, key in SPEC_KEYS.items()},
 }
 
 
@@ -543,6 +547,20 @@ NOTHING = "changes nothing kvplan plans (memory, capacity, speed); drop it"
 def consequence(known: Flag) -> str:
     """What a flag does to the plan, in the words after "vLLM's --X ": NOTHING, or what it changes unmodelled."""
     return f"changes {known.unmodelled} and kvplan does not model it" if known.unmodelled else NOTHING
+
+
+def in_file(known: Flag, keys: dict) -> str:
+    """What a deployments entry is told of its key that spells vLLM's `known` flag: the command line's sentence
+    ("vLLM's --X changes ..."), pointing at the entry's own spellings: ELSEWHERE_IN_FILE's, and every other flag it
+    names that kvplan reads as that flag's key (`keys`: flag -> key, --cudagraph-capture-sizes ->
+    cudagraph_capture_sizes). The flag the sentence is about stays vLLM's name."""
+    import re
+
+    if known.flag in ELSEWHERE_IN_FILE:
+        return ELSEWHERE_IN_FILE[known.flag]
+    said = known.instead or f"vLLM's {known.flag} {consequence(known)}"
+    head, subject, rest = said.partition(known.flag)
+    return head + subject + re.sub(r"(?<![\w-])--[a-z0-9][a-z0-9-]*", lambda found: keys.get(found[0], found[0]), rest)
 
 
 def _value(flag: str):
