@@ -59,9 +59,17 @@ def test_every_classified_flag_is_a_flag_of_a_frozen_release():
     assert serve.flag_names() - set(names) == set()
     assert not (set(serve.NO_EFFECT) | set(serve.UNMODELLED)) & read_by_kvplan()  # none kvplan reads
     assert not set(serve.NO_EFFECT) & set(serve.UNMODELLED) and not set(VLLM_SERVER_FLAGS) & serve.flag_names()
-    for flag in (*serve.NO_EFFECT, *serve.UNMODELLED):  # as argparse declares it
-        assert serve._value(flag) == names[flag]["value"], flag
-        assert (flag in serve.NEGATABLE) == bool(names[flag]["negative"]), flag
+    declared = {}  # name -> every release's entry of it
+    for flags in RELEASES.values():
+        for entry in flags.values():
+            for name in entry["names"]:
+                declared.setdefault(name, []).append(entry)
+    for flag in (*serve.NO_EFFECT, *serve.UNMODELLED):  # as argparse declares it, in every release that has it
+        values = {json.dumps(entry["value"]) for entry in declared[flag]}
+        # a StoreBoolean's true / false (before 0.8.5) that became a switch: either, as "optional" says
+        assert serve._value(flag) == (names[flag]["value"] if len(values) == 1 else "optional"), flag
+        assert values <= {"false", '"optional"'} or len(values) == 1, flag
+        assert (flag in serve.NEGATABLE) == any(entry["negative"] for entry in declared[flag]), flag  # in some release
     for flag, takes_value in VLLM_SERVER_FLAGS.items():  # the hand list agrees too (--disable-log-requests: 0.10.1)
         assert names[flag]["value"] is takes_value
         assert (flag in SERVER_SWITCHES) == any(flags.get(flag, {}).get("negative") for flags in RELEASES.values())

@@ -21,6 +21,11 @@ from pathlib import Path
 
 FRONTEND_FILES = ("entrypoints/common/cli_args.py", "entrypoints/launchers/cli_args.py",
                   "entrypoints/openai/cli_args.py")
+# the `serve` subcommand's own flags, added before make_arg_parser's (serve_parser.add_argument): scripts.py 0.5-0.6
+# (--config from 0.6.2: 0.6.6:161-169), entrypoints/cli/serve.py 0.7-0.9 (--headless, -dpr, -asc: 0.9.2:73-100);
+# from 0.10 make_arg_parser adds them itself
+SERVE_FILES = ("scripts.py", "entrypoints/cli/serve.py")
+VERSION_FILES = ("_version.py", "version.py")  # setuptools_scm's from 0.6.3; version.py's literal before
 
 
 def classes(root: Path) -> dict:
@@ -53,12 +58,37 @@ def field_types(name: str, known: dict) -> dict:
 
 
 def value_of(annotation: str) -> str:
-    """get_kwargs's reading of a field's type: "switch" (BooleanOptionalAction), "optional" (bool | str | None:
-    nargs="?"), else "value"."""
-    parts = {p.strip() for p in annotation.replace("Optional[", "").replace("]", "").split("|")}
-    if "bool" in parts and "str" in parts:
+    """get_kwargs's reading of a field's type: "optional" (exactly bool | str | None: nargs="?", engine/arg_utils.py
+    0.32.0:373-377), "switch" where bool is one of the union's types (BooleanOptionalAction: 0.8.5:150-152,
+    0.9.2:221-223, 0.32.0:378-380), else "value". Only the union's own types count (dict[str, bool] is a value), and
+    Optional / Union / Annotated / SkipValidation are looked through, as get_kwargs's get_args is."""
+    types = set(_union_types(ast.parse(annotation, mode="eval").body))
+    if types == {"bool", "str", "None"}:
         return "optional"
-    return "switch" if "bool" in parts else "value"
+    return "switch" if "bool" in types else "value"
+
+
+def _union_types(node: ast.AST):
+    """The names of the types a field's annotation unites (`Optional[Union[bool, str]]`: bool, str, None)."""
+    if isinstance(node, ast.BinOp) and isinstance(node.op, ast.BitOr):
+        yield from _union_types(node.left)
+        yield from _union_types(node.right)
+    elif isinstance(node, ast.Subscript):
+        base = ast.unparse(node.value).rpartition(".")[2]
+        inner = node.slice.elts if isinstance(node.slice, ast.Tuple) else [node.slice]
+        if base in ("Optional", "Union"):
+            for part in inner:
+                yield from _union_types(part)
+            if base == "Optional":
+                yield "None"
+        elif base in ("Annotated", "SkipValidation"):
+            yield from _union_types(inner[0])
+        else:
+            yield base
+    elif isinstance(node, ast.Constant) and node.value is None:
+        yield "None"
+    else:
+        yield ast.unparse(node).rpartition(".")[2]
 
 
 def entry(kind: str, names: list) -> dict:
@@ -67,8 +97,9 @@ def entry(kind: str, names: list) -> dict:
             "negative": "--no-" + long[2:] if kind == "switch" else None}
 
 
-def call_flags(tree: ast.AST, known: dict) -> dict:
-    """{long flag: entry} of every add_argument call in `tree` with literal flag names."""
+def call_flags(tree: ast.AST, known: dict, receiver: str = None) -> dict:
+    """{long flag: entry} of every add_argument call in `tree` with literal flag names (`receiver`: only those called
+    on the parser of that name)."""
     sources = {}  # x_kwargs -> config class, from `x_kwargs = get_kwargs(Cls)` (or get_kwargs(Cls)["field"])
     for node in ast.walk(tree):
         if isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name):
@@ -84,6 +115,8 @@ def call_flags(tree: ast.AST, known: dict) -> dict:
         if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
                 and node.func.attr == "add_argument"):
             continue
+        if receiver and not (isinstance(node.func.value, ast.Name) and node.func.value.id == receiver):
+            continue  # scripts.py's chat and complete subcommands
         names = [a.value for a in node.args if isinstance(a, ast.Constant) and isinstance(a.value, str)]
         if not names or not names[0].startswith("-"):
             continue  # model_tag, the positional
@@ -129,10 +162,20 @@ def serve_flags(root: Path) -> dict:
     tree = ast.parse(path.read_text())
     flags.update(frontend_flags(tree, known))
     flags.update(call_flags(tree, known))  # make_arg_parser's own (--headless, --api-server-count, ...)
-    version = {}
-    exec((vllm / "_version.py").read_text(), version)
-    return {"version": version["__version__"], "frontend": str(path.relative_to(root)),
-            "flags": dict(sorted(flags.items()))}
+    for name in SERVE_FILES:
+        if (vllm / name).exists():
+            flags.update(call_flags(ast.parse((vllm / name).read_text()), known, receiver="serve_parser"))
+    return {"version": release(vllm), "frontend": str(path.relative_to(root)), "flags": dict(sorted(flags.items()))}
+
+
+def release(vllm: Path) -> str:
+    """The release's `__version__ = "X"` literal."""
+    for name in VERSION_FILES:
+        if (vllm / name).exists():
+            for node in ast.walk(ast.parse((vllm / name).read_text())):
+                if isinstance(node, ast.Assign) and any(getattr(t, "id", None) == "__version__" for t in node.targets):
+                    return ast.literal_eval(node.value)
+    raise SystemExit(f"no __version__ under {vllm}")
 
 
 def main(roots: list) -> None:

@@ -8,7 +8,7 @@ from typing import Optional
 
 from ..engines.vllm_bool_flags import NO_FORM_SINCE, field_negatives, negatives
 from ..engines.vllm_underscore_flags import dashed
-from ..errors import FieldError, quote
+from ..errors import FieldError
 from ..render import VERIFY_FORMATS, format_help
 
 # field (as the core names it) -> the flag a user types (vLLM's spelling where vLLM has the flag)
@@ -411,8 +411,9 @@ def valued_switches(args: list) -> list:
     """`args` with a boolean flag's value spellings (engines/vllm_bool_flags.py VALUE_FORMS: `--enable-chunked-prefill
     false`, `--enable-chunked-prefill=True`, as vLLM 0.5.3-0.8.4 reads them) written as the flag or its SWITCH_OFF
     option; the release check is app.refuse_later_spellings's. Another value after `=` is refused, as StoreBoolean
-    refuses it ("Expected 'true' or 'false'")."""
-    from ..engines.vllm_bool_flags import BOOLEAN_VALUES, VALUE_FORMS
+    refuses it ("Expected 'true' or 'false'"), naming the spellings of the release --engine names
+    (vllm_bool_flags.bad_value_refusal)."""
+    from ..engines.vllm_bool_flags import BOOLEAN_VALUES, VALUE_FORMS, bad_value_refusal
 
     valued = {FLAGS[field]: field for field in VALUE_FORMS}
     out, index = [], 0
@@ -423,13 +424,29 @@ def valued_switches(args: list) -> list:
             value, equals, index = following, "=", index + 1
         if name in valued and equals:
             if value.lower() not in BOOLEAN_VALUES:
-                raise FieldError(valued[name], f"takes true or false after {name}= (vLLM 0.5.3-0.8.4's form), got "
-                                               f"{quote(value)}; or write {name} / {SWITCH_OFF[valued[name]]}.")
+                raise FieldError(valued[name], bad_value_refusal(valued[name], name, value, _engine_release(args)))
             out.append(name if value.lower() == "true" else SWITCH_OFF[valued[name]])
         else:
             out.append(args[index])
         index += 1
     return out
+
+
+def _engine_release(args: list) -> Optional[str]:
+    """The vLLM release the --engine among `args` names (the command's default, vllm, where none is), for a sentence
+    read before click has read --engine; None where it names no release (none, or a name whose own error comes
+    later)."""
+    from ..engines.vllm_engine import _release
+
+    engine = None
+    for index, arg in enumerate(args):
+        name, equals, value = arg.partition("=")
+        if name == "--engine":
+            engine = value if equals else args[index + 1] if index + 1 < len(args) else None
+    try:
+        return _release(engine)
+    except FieldError:
+        return None
 
 
 def typed_value_form(field: str) -> Optional[str]:

@@ -184,10 +184,9 @@ def _usage_sentence(exc) -> Optional[str]:
         known = _vllm_flag(name, read_names(ctx.command)) if vllm_line else None
         if known is not None:  # a flag of `vllm serve` kvplan does not read: never a kvplan flag's near miss
             return _vllm_flag_sentence(path, *known)
-        whole = flags.whole_flags(name, read_names(ctx.command)) if vllm_line else []
-        if whole:  # vLLM's argparse would read a prefix unique among its own flags (flags.py: Abbreviations)
-            return (f"{path} has no option {typed}: write the whole flag, {' or '.join(whole)} (kvplan does not read "
-                    f"a flag's beginning as vLLM's argparse does).")
+        beginning = _beginning_sentence(path, typed, name, read_names(ctx.command)) if vllm_line else None
+        if beginning:  # vLLM's argparse would read a prefix unique among its own flags (flags.py: Abbreviations)
+            return beginning
         near = list(getattr(exc, "possibilities", None) or ())  # click's order: the closest first
         return (f"{path} has no option {quote(typed)[1:-1]}; " +
                 (f"did you mean {' or '.join(near)}?" if near else f"`{path} -h` lists the options it takes."))
@@ -201,6 +200,49 @@ def _usage_sentence(exc) -> Optional[str]:
             f"list joined with commas: 8K,32K), and `{path} -h` lists the options.")
 
 
+def _beginning_sentence(path: str, typed: str, name: str, read: set) -> Optional[str]:
+    """The sentence for `name`, a beginning of flags (flags.whole_flags), or None: of kvplan's own, write the whole
+    flag; else of vLLM's flags kvplan does not read (vllm_serve_flags.py, the hand list), the flags, or where only one
+    begins so, the flag argparse reads it as and what kvplan does with that flag."""
+    whole = flags.whole_flags(name, read)
+    if not whole:
+        from .vllm_serve_flags import flag_names
+
+        whole = flags.whole_flags(name, flag_names() | set(flags.VLLM_SERVER_FLAGS))
+        if len(whole) == 1:
+            said = _whole_flag_words(whole[0], name)
+            return f"{path} has no option {typed}: vLLM's argparse reads {typed} as {said}."
+    if not whole:
+        return None
+    return (f"{path} has no option {typed}: write the whole flag, {' or '.join(whole)} (kvplan does not read a flag's "
+            f"beginning as vLLM's argparse does).")
+
+
+def _whole_flag_words(flag: str, typed_as: str) -> str:
+    """`flag` (a vLLM flag kvplan does not read, typed as its beginning `typed_as`) and what kvplan does with it."""
+    from .vllm_serve_flags import NOTHING, consequence, vllm_flag
+
+    if flag in flags.VLLM_SERVER_FLAGS:
+        return f"{flag}, which {NOTHING}{' and its value' if flags.VLLM_SERVER_FLAGS[flag] else ''}"
+    known = vllm_flag(flag, _typed_value(typed_as))
+    if known.instead:
+        return f"{flag}: {known.instead}"
+    value = {True: " and its value", "optional": " and its value, if it has one"}.get(known.value, "")
+    return f"{flag}, which {consequence(known)}{'' if known.unmodelled else value}"
+
+
+def _typed_value(name: str) -> Optional[str]:
+    """The value typed with the option `name` (--load-format ipc_cache, --load-format=ipc_cache), the last, or None."""
+    options = flags.typed_args[:flags.typed_args.index("--")] if "--" in flags.typed_args else flags.typed_args
+    typed = flags.as_typed(name)
+    value = None
+    for index, arg in enumerate(options):
+        spelled, equals, given = arg.partition("=")
+        if spelled in (name, typed):
+            value = given if equals else options[index + 1] if index + 1 < len(options) else None
+    return value
+
+
 def _vllm_flag(name: str, read: set):
     """(the spelling typed, vLLM's name, what vllm_serve_flags says of it) where the unknown option `name` is a flag
     of `vllm serve` kvplan does not read (vllm_serve_flags.py, imported only here), else None. click names a short
@@ -211,14 +253,8 @@ def _vllm_flag(name: str, read: set):
     if len(name) == 2 and name[1] != "-":
         name = next((arg.partition("=")[0] for arg in options if arg.startswith(name) and arg.partition("=")[0] in
                      (*SHORT, *ELSEWHERE) and arg not in read), name)
-    typed = flags.as_typed(name)
-    value = None  # the value typed with it (--load-format ipc_cache, --load-format=ipc_cache)
-    for index, arg in enumerate(options):
-        spelled, equals, given = arg.partition("=")
-        if spelled in (name, typed):
-            value = given if equals else options[index + 1] if index + 1 < len(options) else None
-    known = vllm_flag(name, value)
-    return None if known is None else (typed, name, known)
+    known = vllm_flag(name, _typed_value(name))
+    return None if known is None else (flags.as_typed(name), name, known)
 
 
 def _vllm_flag_sentence(path: str, typed: str, name: str, known) -> str:
@@ -226,7 +262,7 @@ def _vllm_flag_sentence(path: str, typed: str, name: str, known) -> str:
     no such negative either, what it changes that kvplan does not model, or that it changes nothing."""
     if known.instead:
         return f"{path} has no option {typed}: {known.instead}."
-    if known.negated and (known.value is not False or not known.negatable):
+    if known.negated and not known.negatable:  # a negative vLLM has in some release is the flag's own
         kind = ("takes a value and has no negative" if known.value is not False
                 else "is a plain switch with no negative (off is the flag left out)")
         return f"{path} has no option {typed}, nor has vLLM: its {known.flag} {kind}; drop it."

@@ -9,12 +9,15 @@ nearest kvplan flag (`--load-format` is no `--format`):
   the KV cache's layout or admission): "vLLM's --X changes <what> and kvplan does not model it", so nobody gets a
   plan silently without it.
 
-Both exit 2. The flags: vLLM 0.10.1, 0.32.0 and 0.34.0's `vllm serve` (engine/arg_utils.py EngineArgs.add_cli_args
-and AsyncEngineArgs's, the frontend's cli_args.py make_arg_parser and FrontendArgs), frozen by
-benchmarks/vllm_reference/serve_flags.py in tests/data/vllm_serve_flags.json, which tests/test_serve_flags_s78.py
-checks this module against (every flag of 0.32.0 and 0.34.0 is read by kvplan or classified here, every flag here is
-one of those releases'). A value: True takes one, False a switch, "optional" (get_kwargs's `bool | str | None`,
---hf-token) either. Imported only when a flag or key is unknown: `kvplan estimate` starts without it."""
+Both exit 2. The flags: `vllm serve` of vLLM 0.5.5, 0.6.3.post1, 0.6.6, 0.7.3, 0.8.5, 0.9.2, 0.10.1, 0.32.0 and 0.34.0
+(engine/arg_utils.py EngineArgs.add_cli_args and AsyncEngineArgs's, the frontend's cli_args.py make_arg_parser and
+FrontendArgs, the serve subcommand's own in scripts.py / entrypoints/cli/serve.py before 0.10), frozen by
+benchmarks/vllm_reference/serve_flags.py in tests/data/vllm_serve_flags.json, which tests/test_serve_flags_s78.py and
+tests/test_serve_flags_old_s78.py check this module against (every flag of those releases is read by kvplan or
+classified here, every flag here is one of those releases'). A flag's class holds for every release that has it; where
+a flag does something in some releases only, its words say which. A value: True takes one, False a switch, "optional"
+(get_kwargs's `bool | str | None`, --hf-token; StoreBoolean's true / false before 0.8.5) either. Imported only when a
+flag or key is unknown: `kvplan estimate` starts without it."""
 
 from __future__ import annotations
 
@@ -53,6 +56,9 @@ NO_EFFECT = {
     "--data-parallel-supervisor-port": True,
     "--default-chat-template-kwargs": True,
     "--default-mm-loras": True,  # adapters loaded into the --max-loras slots kvplan plans
+    # the platform vLLM runs on: auto and cuda are the GPU kvplan plans (--gpu names it); the others are told
+    # apart in UNMODELLED_VALUES
+    "--device": True,
     "--device-ids": True,  # which GPUs, not what each holds
     "--disable-access-log-for-endpoints": True,
     # vLLM's help: cascade attention was removed and the flag has no effect (0.32, 0.34)
@@ -83,16 +89,19 @@ NO_EFFECT = {
     "--enable-offline-docs": False,
     "--enable-per-request-metrics": False,
     "--enable-prompt-tokens-details": False,
+    "--enable-reasoning": False,  # with --reasoning-parser: how the API server splits out a reply's reasoning
     "--enable-request-id-headers": False,
     "--enable-scale-out": False,
     "--enable-server-load-tracking": False,
     "--enable-shm-tensor-arena": False,  # host shared memory for inputs on their way to the workers
     "--enable-ssl-refresh": False,
     "--enable-tokenizer-info-endpoint": False,
+    "--engine-use-ray": False,  # the engine in a Ray actor of its own (0.5), not what the GPUs hold
     "--eplb-log-balancedness": False,  # a log line; kvplan reads --enable-eplb and --num-redundant-experts
     "--eplb-step-interval": True,  # when the experts are rebalanced, not how many a rank holds
     "--eplb-window-size": True,  # the load history rebalancing reads, not how many experts a rank holds
     "--exclude-tools-when-tool-choice-none": False,
+    "--expand-tools-even-if-tool-choice-none": False,
     "--expert-placement-strategy": True,  # which experts a rank holds, not how many
     "--fail-on-environ-validation": False,
     "--fault-tolerance-config": True,
@@ -155,6 +164,9 @@ NO_EFFECT = {
     "--mm-shm-cache-max-object-size-mb": True,  # a cache in host memory
     "--mm-tensor-ipc": True,  # how inputs travel between host processes
     "--model-loader-extra-config": True,  # options of the loader --load-format picks
+    # when multi-step's tokens reach the client, not the steps that make them (a value 0.6.3-0.7.3 StoreBoolean,
+    # a switch from 0.8.5)
+    "--multi-step-stream-outputs": "optional",
     # how many nodes the ranks span; each rank's plan is the same (kvplan's --gpus-per-node places them)
     "--nnodes": True,
     "--node-rank": True,
@@ -170,7 +182,11 @@ NO_EFFECT = {
     "--prefix-caching-hash-algo": True,
     "--prefix-match-unit": True,  # where a prefix-cache hit may land (the hashing), not the blocks
     "--profiler-config": True,  # the torch profiler, run only when asked through the API
+    "--prompt-adapters": True,  # adapters loaded into the prompt-adapter slots (--enable-prompt-adapter is named apart)
     "--pt-load-map-location": True,
+    # the fp8 KV cache's scales on ROCm, read from a file (model_runner.py 0.6.6:1141-1154): their values, not the
+    # cache's bytes
+    "--quantization-param-path": True,
     "--ray-workers-use-nsight": False,
     "--reasoning-config": True,  # the markers of a reasoning model's thinking
     "--reasoning-effort-map": True,
@@ -202,6 +218,9 @@ NO_EFFECT = {
     "--swap-space": True,  # host memory for V0's swapped-out requests, not the GPU's
     "--tokenizer": True,
     "--tokenizer-mode": True,
+    "--tokenizer-pool-extra-config": True,  # tokenizer processes on the host
+    "--tokenizer-pool-size": True,  # tokenizer processes on the host (Ray)
+    "--tokenizer-pool-type": True,  # tokenizer processes on the host
     "--tokenizer-revision": True,
     "--tokens-only": False,
     "--tool-parser-plugin": True,
@@ -213,7 +232,11 @@ NO_EFFECT = {
     "--video-pruning-method": True,  # the algorithm --video-pruning-rate uses, which is named apart
     "--watchdog-config": True,
     "--worker-extension-cls": True,  # methods added to the worker for remote calls
+    "--worker-use-ray": False,  # --distributed-executor-backend ray: how the workers are launched, not what they hold
 }
+# vLLM 0.5-0.7's speculative flags, which 0.8 folded into --speculative-config (kvplan models that from 0.32 only)
+FOLDED = "vLLM 0.8 folded the flag into --speculative-config"
+ACCEPTED = "so the tokens a speculative step keeps"
 # (b) flag -> (value, what it changes): "vLLM's FLAG changes WHAT and kvplan does not model it"
 UNMODELLED = {
     "--additional-config": (True, "settings handed to the platform's own code (any of its memory or kernels)"),
@@ -246,6 +269,8 @@ UNMODELLED = {
     "--disable-hybrid-kv-cache-manager": (False,
         "the KV cache of a model with sliding-window or linear-attention layers (every layer cached at full "
         "length), so its bytes per token and block groups"),
+    "--disable-logprobs-during-spec-decoding": ("optional",
+        "the speculative step (logprobs of the proposed tokens computed or not), so its time"),
     "--ec-manager-config": (True, "the encoder cache (multimodal embeddings kept on the GPU)"),
     "--ec-transfer-config": (True, "the encoder cache, with a connector moving it between instances"),
     "--elastic-ep-max-dp-size": (True, "elastic expert parallelism's groups, so the experts a rank holds"),
@@ -300,6 +325,9 @@ UNMODELLED = {
         "own)"),
     "--linear-backend": (True, "the linear layers' GEMM kernels, so the step time"),
     "--logits-processors": (True, "the sampler (processors of its own in every step and in the profile run)"),
+    "--long-lora-scaling-factors": (True,
+        "the rotary embedding under LoRA (a cos/sin cache for each long-context scaling factor: lora/layers.py "
+        "0.6.6:1126-1145)"),
     "--lora-extra-vocab-size": (True, "the LoRA slots (the extra vocabulary's embeddings)"),
     "--lora-target-modules": (True, "the LoRA slots (adapters on the modules named only)"),
     "--mamba-backend": (True, "the Mamba kernels, so the step time"),
@@ -313,9 +341,14 @@ UNMODELLED = {
     "--max-num-scheduled-tokens": (True,
         "the tokens a step schedules (below --max-num-batched-tokens), so the prefill chunks and the tokens in "
         "flight"),
+    "--max-prompt-adapter-token": (True, "the prompt-adapter slots on the GPU (the tokens of each)"),
+    "--max-prompt-adapters": (True, "the prompt-adapter slots on the GPU"),
+    # V0's decode graphs cover sequences up to it (model_runner.py 0.6.6:754-762) and are captured after the KV cache
+    # is sized (worker.py 0.6.6:177-257, then initialize_cache :260-275 -> capture_model :1401): no KV bytes change.
+    # V1 never reads it (0.10.1: only worker/model_runner.py and V0's attention backends)
     "--max-seq-len-to-capture": (True,
-        "the longest sequence decode CUDA graphs cover (longer ones run eagerly), so the graph memory and the "
-        "decode step time"),
+        "the longest sequence decode CUDA graphs cover under V0 (a step past it runs eagerly), so V0's decode step "
+        "time (V0 captures its graphs after sizing the KV cache; V1 does not read it)"),
     "--media-io-kwargs": (True, "how a request's media decode (a video's frames), so the vision tower's work"),
     "--mm-device-do-normalize": (True, "where the vision inputs are normalised (on the GPU)"),
     "--mm-encoder-attn-backend": (True, "the vision tower's attention kernels, so its profile and time"),
@@ -327,7 +360,20 @@ UNMODELLED = {
     "--model-impl": (True, "the model's implementation (vLLM's or Transformers'), whose memory and speed differ"),
     "--moe-backend": (True, "the MoE kernels, so their workspace and the step time"),
     "--monokernel": (False, "the decode step (layers run as one persistent kernel)"),
-    "--num-lookahead-slots": (True, "the KV slots a sequence holds ahead of its tokens"),
+    "--ngram-prompt-lookup-max": (True, f"the n-gram proposer (its longest match), {ACCEPTED}"),
+    "--ngram-prompt-lookup-min": (True, f"the n-gram proposer (its shortest match), {ACCEPTED}"),
+    # V0's can_append_slots (core/block_manager.py 0.6.6:205-230); V1 takes its lookahead from the speculative config
+    # only (v1/core/sched/scheduler.py 0.10.1:146-151)
+    "--num-lookahead-slots": (True,
+        "the KV slots a sequence holds ahead of its tokens in V0's scheduler (V1 holds the speculative config's only)"),
+    # multi-step: lookahead slots max(--num-lookahead-slots, steps - 1) (engine/arg_utils.py 0.6.6:1161-1167,
+    # 0.8.5:1187-1194); the runner profiles and captures as the base runner (multi_step_model_runner.py
+    # 0.6.6:665-672), so no memory of its own; V1 falls back to V0 for it (arg_utils.py 0.8.5:1327-1330)
+    "--num-scheduler-steps": (True,
+        "V0's multi-step scheduling (a decoding sequence holds KV slots for the steps ahead, and the host's gaps "
+        "between steps shrink; vLLM 0.8-0.9 leave V1 for V0 for it)"),
+    "--num-speculative-tokens": (True,
+        f"speculative decoding (the tokens a step proposes, with KV slots held ahead for them; {FOLDED})"),
     "--offload-backend": (True,
         "the weights on the GPU (layers offloaded to the CPU and prefetched), so the memory and the step time"),
     "--offload-group-size": (True,
@@ -344,6 +390,8 @@ UNMODELLED = {
         "the CUDA graphs and kernels (tuned for latency or throughput), so the graph memory and the step time"),
     "--prefill-schedule-interval": (True, "when prefill runs (every Nth step), so the time to first token"),
     "--prefix-cache-retention-interval": (True, "the sliding-window and Mamba blocks prefix caching keeps"),
+    # bitsandbytes only; the quantisation config read from the adapter (weight_utils.py 0.6.6:151-159)
+    "--qlora-adapter-name-or-path": (True, "the weights (bitsandbytes 4-bit, quantised as the QLoRA adapter says)"),
     "--quantization-config": (True, "the weights' bytes (a quantisation per layer kind, with layers left out)"),
     "--replayssm-buffer-len": (True, "the Mamba state (ReplaySSM's history rows)"),
     "--return-sampling-mask": (False, "the sampler's output (a vocabulary-wide mask a sample)"),
@@ -351,13 +399,34 @@ UNMODELLED = {
     "--rope-theta": (True, "the model's config (its rope)"),
     "--scheduler-cls": (True, "the scheduler (a class of your own in place of vLLM's)"),
     "--sparse-indexer-topk-backend": (True, "the sparse indexer's top-k kernels, so the decode step time"),
+    "--spec-decoding-acceptance-method": (True,
+        f"the speculative step's acceptance (rejection or typical-acceptance sampling), {ACCEPTED}"),
     "--specialize-active-lora": (False,
         "the CUDA graphs (captured for each count of active adapters), so the graph memory"),
+    "--speculative-disable-by-batch-size": (True,
+        f"speculative decoding (off past that many requests), so the step time ({FOLDED})"),
+    "--speculative-disable-mqa-scorer": (False,
+        "the speculative step's scorer (batch expansion in place of the MQA scorer), its time and memory"),
+    "--speculative-draft-tensor-parallel-size": (True,
+        f"the draft model's sharding (its weights and KV cache per GPU; {FOLDED})"),
+    "--speculative-max-model-len": (True,
+        f"speculative decoding (off for sequences longer than it), so the step time ({FOLDED})"),
+    "--speculative-model": (True,
+        f"speculative decoding (a draft model's weights and KV cache beside the target's, and the step; {FOLDED})"),
+    "--speculative-model-quantization": (True, f"the draft model's weights (their quantisation; {FOLDED})"),
     "--swa-bounded-replay": (False, "the sliding-window blocks prefix caching keeps and the prefill after a hit"),
     "--task": (True, "the model's task (--runner / --convert from vLLM 0.10.2)"),
+    "--typical-acceptance-sampler-posterior-alpha": (True, f"the typical-acceptance sampler, {ACCEPTED}"),
+    "--typical-acceptance-sampler-posterior-threshold": (True,
+        f"the typical-acceptance sampler, {ACCEPTED}"),
     "--ubatch-size": (True, "the step (dual batch overlap's microbatches), its time and its buffers"),
     "--use-fp64-gumbel": (False, "the sampler (float64 noise), so the step time"),
     "--use-replayssm": (False, "the Mamba decode kernel and its state history"),
+    # V1 and V2 admit alike; V2 keeps a sliding-window request's blocks otherwise (engines/vllm_v0_admission.py);
+    # from 0.6.3 V2 is the default (engine/arg_utils.py 0.6.3:110) and a store_true flag cannot turn it off
+    "--use-v2-block-manager": (False,
+        "a sliding-window request's KV blocks before vLLM 0.6.3 (V0's block manager v2 in place of v1; from 0.6.3 "
+        "v2 is the default and the flag does nothing)"),
     "--video-pruning-rate": (True, "a video's tokens (some pruned), so the vision tower's profile"),
     "--watermark": (True, "the resident concurrency (a share of the KV blocks kept free when admitting)"),
     "--watermark-config": (True, "the sampler (text watermarking in every step)"),
@@ -372,7 +441,7 @@ NEGATABLE = frozenset({
     "--checkpoint-prepare-on-startup", "--cohere-is-reasoning-model", "--cudagraph-metrics",
     "--data-parallel-external-lb", "--data-parallel-hybrid-lb", "--disable-cascade-attn",
     "--disable-chunked-mm-input", "--disable-custom-all-reduce", "--disable-fastapi-docs",
-    "--disable-frontend-multiprocessing", "--disable-hybrid-kv-cache-manager",
+    "--disable-frontend-multiprocessing", "--disable-hybrid-kv-cache-manager", "--disable-mm-preprocessor-cache",
     "--disable-nccl-for-dp-synchronization", "--enable-batch-sharded-sampling", "--enable-cumem-allocator",
     "--enable-dbo", "--enable-elastic-ep", "--enable-ep-weight-filter", "--enable-extensible-kv-cache",
     "--enable-fault-tolerance", "--enable-flash-late-interaction", "--enable-flashinfer-autotune",
@@ -381,19 +450,20 @@ NEGATABLE = frozenset({
     "--enable-mamba-cache-stochastic-rounding", "--enable-mamba-shared-prefix-checkpoint", "--enable-mfu-metrics",
     "--enable-mixed-moe-lora-format", "--enable-mm-embeds", "--enable-moe-shared-loras",
     "--enable-multimodal-encoder-data-parallel", "--enable-nccl-comm-suspend", "--enable-offline-docs",
-    "--enable-per-request-metrics", "--enable-prompt-embeds", "--enable-prompt-tokens-details",
-    "--enable-request-id-headers", "--enable-return-routed-experts", "--enable-scale-out",
-    "--enable-server-load-tracking", "--enable-shm-tensor-arena", "--enable-sleep-mode", "--enable-ssl-refresh",
-    "--enable-tokenizer-info-endpoint", "--enable-tower-connector-lora", "--enable-trace-replay",
-    "--eplb-log-balancedness", "--exclude-tools-when-tool-choice-none", "--fail-on-environ-validation",
+    "--enable-per-request-metrics", "--enable-prompt-adapter", "--enable-prompt-embeds",
+    "--enable-prompt-tokens-details", "--enable-reasoning", "--enable-request-id-headers",
+    "--enable-return-routed-experts", "--enable-scale-out", "--enable-server-load-tracking",
+    "--enable-shm-tensor-arena", "--enable-sleep-mode", "--enable-ssl-refresh", "--enable-tokenizer-info-endpoint",
+    "--enable-tower-connector-lora", "--enable-trace-replay", "--eplb-log-balancedness",
+    "--exclude-tools-when-tool-choice-none", "--fail-on-environ-validation",
     "--guided-decoding-disable-additional-properties", "--guided-decoding-disable-any-whitespace",
     "--guided-decoding-disable-fallback", "--interleave-mm-strings", "--jit-monitor-verbose", "--kv-cache-metrics",
-    "--kv-sharing-fast-prefill", "--log-error-stack", "--long-prefill-token-threshold-adaptive", "--mm-encoder-only",
-    "--monokernel", "--numa-bind", "--ray-workers-use-nsight", "--return-sampling-mask",
-    "--return-tokens-as-token-ids", "--scheduler-reserve-full-isl", "--shuffle-safetensors-files",
-    "--skip-tokenizer-init", "--sleep-mode-offload-cudagraph", "--specialize-active-lora", "--swa-bounded-replay",
-    "--tokens-only", "--trust-request-chat-template", "--trust-request-mm-kwargs", "--use-fp64-gumbel",
-    "--use-replayssm", "--use-tqdm-on-load",
+    "--kv-sharing-fast-prefill", "--log-error-stack", "--long-prefill-token-threshold-adaptive",
+    "--mm-encoder-only", "--monokernel", "--multi-step-stream-outputs", "--numa-bind", "--ray-workers-use-nsight",
+    "--return-sampling-mask", "--return-tokens-as-token-ids", "--scheduler-reserve-full-isl",
+    "--shuffle-safetensors-files", "--skip-tokenizer-init", "--sleep-mode-offload-cudagraph",
+    "--specialize-active-lora", "--swa-bounded-replay", "--tokens-only", "--trust-request-chat-template",
+    "--trust-request-mm-kwargs", "--use-fp64-gumbel", "--use-replayssm", "--use-tqdm-on-load",
 })
 # vLLM's short spellings of these flags
 SHORT = {
@@ -402,27 +472,39 @@ SHORT = {
     "-dph": "--data-parallel-hybrid-lb", "-dpl": "--data-parallel-size-local",
     "-dpm": "--data-parallel-multi-port-external-lb", "-dpn": "--data-parallel-rank",
     "-dpp": "--data-parallel-rpc-port", "-dpr": "--data-parallel-start-rank", "-n": "--nnodes", "-r": "--node-rank",
+    "-spec-draft-tp": "--speculative-draft-tensor-parallel-size",  # 0.5-0.7
 }
 # a value of a NO_EFFECT flag that changes what kvplan plans: (flag, value) -> what it changes
 UNMODELLED_VALUES = {
     # LoadConfig.load_format (config/load.py 0.34.0:29-60): the daemon's weights come over CUDA IPC, not loaded by
     # the worker, so the memory the profile counts as weights differs
     ("--load-format", "ipc_cache"): "the weights (mapped from `vllm preload`'s daemon over CUDA IPC)",
+    # DEVICE_OPTIONS (engine/arg_utils.py 0.6.6:33-42; config.py 0.9.2:2369 Device): the platforms other than a GPU's
+    **{("--device", device): f"the device ({name} in place of the CUDA GPU kvplan plans)" for device, name in (
+        ("cpu", "the CPU"), ("neuron", "AWS Neuron"), ("openvino", "OpenVINO"), ("tpu", "a TPU"),
+        ("xpu", "an Intel GPU"), ("hpu", "Intel Gaudi"))},
 }
+# EngineArgs spec_method / spec_model / spec_tokens (engine/arg_utils.py 0.34.0:1900-1904, :2142-2144) fold into the
+# speculative config: flag -> its key there
+SPEC_KEYS = {"--spec-method": "method", "--spec-model": "model", "--spec-tokens": "num_speculative_tokens"}
 # vLLM's spellings of what kvplan reads under another name: spelling -> what to write instead
 ELSEWHERE = {
     "--model": "vLLM's --model is MODEL here; give the model as the command's argument",
     "-sc": "vLLM's -sc is --speculative-config; write that",
-    # EngineArgs spec_method / spec_model / spec_tokens (engine/arg_utils.py 0.34.0:1900-1904, :2142-2144) fold
-    # into the speculative config
-    "--spec-method": "vLLM's --spec-method is the speculative config's method; write --speculative-config "
-                     "'{\"method\": ...}'",
-    "--spec-model": "vLLM's --spec-model is the speculative config's model; write --speculative-config "
-                    "'{\"model\": ...}'",
-    "--spec-tokens": "vLLM's --spec-tokens is the speculative config's num_speculative_tokens; write "
-                     "--speculative-config '{\"num_speculative_tokens\": ...}'",
+    # ModelConfig raises at startup for it (config.py 0.5.5:161-163, 0.6.3.post1:154-156; the flag ends with 0.6.3)
+    "--max-context-len-to-capture": "vLLM's --max-context-len-to-capture stops vLLM at startup (\"`max_context_len_to_"
+                                    "capture` is deprecated. Use `max_seq_len_to_capture` instead.\"); leave it out",
     "--config": "vLLM's --config reads more serve flags from a YAML file, which kvplan does not read; give them here "
                 "as flags",
+    **{flag: f"vLLM's {flag} is the speculative config's {key}; write --speculative-config '{{\"{key}\": ...}}'"
+       for flag, key in SPEC_KEYS.items()},
+}
+# ELSEWHERE's sentences where a deployments entry writes otherwise (in_file)
+ELSEWHERE_IN_FILE = {
+    "--config": "vLLM's --config reads more serve flags from a YAML file, which kvplan does not read; give them in "
+                "this entry as keys",
+    **{flag: f"vLLM's {flag} is the speculative config's {key}; write speculative_config: {{{key}: ...}}"
+       for flag, key in SPEC_KEYS.items()},
 }
 
 
@@ -465,6 +547,20 @@ NOTHING = "changes nothing kvplan plans (memory, capacity, speed); drop it"
 def consequence(known: Flag) -> str:
     """What a flag does to the plan, in the words after "vLLM's --X ": NOTHING, or what it changes unmodelled."""
     return f"changes {known.unmodelled} and kvplan does not model it" if known.unmodelled else NOTHING
+
+
+def in_file(known: Flag, keys: dict) -> str:
+    """What a deployments entry is told of its key that spells vLLM's `known` flag: the command line's sentence
+    ("vLLM's --X changes ..."), pointing at the entry's own spellings: ELSEWHERE_IN_FILE's, and every other flag it
+    names that kvplan reads as that flag's key (`keys`: flag -> key, --cudagraph-capture-sizes ->
+    cudagraph_capture_sizes). The flag the sentence is about stays vLLM's name."""
+    import re
+
+    if known.flag in ELSEWHERE_IN_FILE:
+        return ELSEWHERE_IN_FILE[known.flag]
+    said = known.instead or f"vLLM's {known.flag} {consequence(known)}"
+    head, subject, rest = said.partition(known.flag)
+    return head + subject + re.sub(r"(?<![\w-])--[a-z0-9][a-z0-9-]*", lambda found: keys.get(found[0], found[0]), rest)
 
 
 def _value(flag: str):

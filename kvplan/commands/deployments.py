@@ -750,8 +750,8 @@ def _vllm_key(where: str, key, written: str):
     """The sentence for an unknown key that is a `vllm serve` flag kvplan does not read (written as an EngineArgs
     field, hf_overrides, or as the flag), as the command line says it (cli/vllm_serve_flags.py, imported only here):
     what to write instead, what it changes that kvplan does not model, or that it changes nothing; None for others."""
-    from ..cli.flags import VLLM_SERVER_FLAGS
-    from ..cli.vllm_serve_flags import NOTHING, consequence, vllm_flag
+    from ..cli.flags import FLAGS, VLLM_SERVER_FLAGS
+    from ..cli.vllm_serve_flags import NOTHING, in_file, vllm_flag
 
     flag = "--" + written.replace("_", "-")
     if flag in VLLM_SERVER_FLAGS:
@@ -759,8 +759,8 @@ def _vllm_key(where: str, key, written: str):
     known = vllm_flag(flag)
     if known is None or known.negated:
         return None
-    said = known.instead or f"vLLM's {flag} {consequence(known)}"
-    return f"{where} has key {quote(key)}: {said}."
+    keys = {FLAGS[field]: field for field in VALID_KEYS if field in FLAGS}  # the flags kvplan reads, as keys here
+    return f"{where} has key {quote(key)}: {in_file(known, keys)}."
 
 
 def _kind(value) -> str:

@@ -106,6 +106,32 @@ def value_refusal(field: str, flag: str, typed: str, version: str) -> Optional[s
             f"stops on it); {'leave it out: off is its default there' if off else f'write {flag} alone'}.")
 
 
+def bad_value_refusal(field: str, flag: str, value: str, version: Optional[str]) -> str:
+    """The sentence refusing `value`, neither true nor false, after `field`'s flag= (the words after the flag's name),
+    naming the spellings vLLM `version` takes (None: no release named, each spelling with its releases): StoreBoolean
+    (VALUE_FORMS) raises on it ("Invalid boolean value: yes. Expected 'true' or 'false'.", utils.py 0.6.6:1100-1109),
+    a switch takes no value."""
+    from ..errors import quote
+    from .vllm_versions import parse_version
+
+    since, before = VALUE_FORMS[field]
+    head = (f"takes true or false after {flag}= (vLLM {'.'.join(map(str, since))}-{_last_before(before)}'s form), got "
+            f"{quote(value)}; ")
+    if version is None:
+        negative = next(iter(field_negatives(field, flag)))
+        return (f"{head}write {flag}, and for off {flag}=false (vLLM {'.'.join(map(str, since))}-"
+                f"{_last_before(before)}) or {negative} (from {'.'.join(map(str, before))}).")
+    release, takes = parse_version(version), f"as vllm=={version} takes them"
+    if since <= release < before:
+        return f"{head}write {flag} alone, {flag}=true or {flag}=false, {takes}."
+    if release >= before:
+        negative = next(name for name, first in field_negatives(field, flag).items() if release >= first)
+        return f"{head}write {flag} or {negative}, {takes}."
+    if release >= STORE_TRUE_SINCE.get(field, since):
+        return f"{head}write {flag} alone, or leave it out for off, {takes}."
+    return f"{head}vllm=={version} has no {flag}; leave it out."
+
+
 def _last_before(release: tuple) -> str:
     """The release before `release` in words (0.8.5 -> 0.8.4)."""
     return ".".join(map(str, (*release[:-1], release[-1] - 1)))
