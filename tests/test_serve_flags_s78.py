@@ -82,9 +82,7 @@ def test_every_classified_flag_is_a_flag_of_a_frozen_release():
     (("--tokenizer-mode", "auto"), "--tokenizer-mode"),
     (("--generation-config", "vllm"), "--generation-config"),
     (("--max-logprobs", "50"), "--max-logprobs"),
-    (("--scheduling-policy", "priority"), "--scheduling-policy"),
     (("--structured-outputs-config", "{}"), "--structured-outputs-config"),
-    (("--long-prefill-token-threshold", "512"), "--long-prefill-token-threshold"),
     (("--swap-space", "4"), "--swap-space"),  # host memory for V0's swapping (0.10.1)
     (("--data-parallel-size-local", "2"), "--data-parallel-size-local"),
     (("--max_logprobs", "5"), "--max-logprobs"),  # underscores, as vLLM reads them

@@ -69,7 +69,8 @@ NO_EFFECT = {
     "--disable-mm-preprocessor-cache": False,  # a cache in host memory
     # a one-number all-reduce between -dp ranks each step, on Gloo instead of NCCL
     "--disable-nccl-for-dp-synchronization": False,
-    "--distributed-executor-backend": True,  # how the worker processes are launched (mp, ray), not what they hold
+    # how the worker processes are launched (mp, ray), not what they hold; but see UNMODELLED_VALUES (-pp, 0.8-0.9)
+    "--distributed-executor-backend": True,
     "--distributed-timeout-seconds": True,
     "--dp-supervisor-probe-failure-threshold": True,
     "--dp-supervisor-probe-interval-s": True,
@@ -110,7 +111,6 @@ NO_EFFECT = {
     "--generation-config": True,  # the default sampling parameters of a request
     "--grpc": False,
     "--grpc-port": True,
-    "--guided-decoding-backend": True,  # only requests asking for structured output use it
     "--guided-decoding-disable-additional-properties": False,
     "--guided-decoding-disable-any-whitespace": False,
     "--guided-decoding-disable-fallback": False,
@@ -133,11 +133,7 @@ NO_EFFECT = {
     "--log-error-stack": False,
     "--log-level": True,
     "--logging-config": True,
-    "--logits-processor-pattern": True,
     "--logprobs-mode": True,  # what a request's logprobs return, computed only for requests asking for them
-    # a long prompt's share of a step beside others; a lone request (kvplan's time to first token) is not capped, and no
-    # memory changes
-    "--long-prefill-token-threshold": True,
     # a long prompt's share of a step beside others, as --long-prefill-token-threshold
     "--long-prefill-token-threshold-adaptive": False,
     "--lora-modules": True,  # adapters loaded into the --max-loras slots kvplan plans
@@ -148,9 +144,6 @@ NO_EFFECT = {
     # max_num_logprobs=None; 0.34.0 v1/worker/gpu/model_runner.py:1039-1062 a fixed warmup), and -1 only blocks
     # --enable-batch-sharded-sampling (config/vllm.py 0.32.0:3050-3053)
     "--max-logprobs": True,
-    # how many long prompts share a step, not the memory or a lone request's prefill
-    "--max-long-partial-prefills": True,
-    "--max-num-partial-prefills": True,  # how many prompts share a step, not the memory or a lone request's prefill
     "--max-num-queued-reqs": True,  # the waiting queue (requests past it get HTTP 503), not the running ones
     "--max-num-queued-tokens": True,  # the waiting queue (requests past it get HTTP 503), not the running ones
     "--max-parallel-loading-workers": True,
@@ -173,12 +166,9 @@ NO_EFFECT = {
     "--numa-bind": False,  # host CPU pinning
     "--numa-bind-cpus": True,  # host CPU pinning
     "--numa-bind-nodes": True,  # host CPU pinning
-    "--otlp-traces-endpoint": True,
     "--override-generation-config": True,  # the default sampling parameters of a request
     "--override-neuron-config": True,  # AWS Neuron devices only
     "--per-request-spec-decode-metrics": True,
-    # what V0 does with a request it preempts (recompute or swap to host memory), not how many fit
-    "--preemption-mode": True,
     "--prefix-caching-hash-algo": True,
     "--prefix-match-unit": True,  # where a prefix-cache hit may land (the hashing), not the blocks
     "--profiler-config": True,  # the torch profiler, run only when asked through the API
@@ -196,10 +186,8 @@ NO_EFFECT = {
     "--safetensors-load-strategy": True,
     "--safetensors-prefetch-block-size": True,
     "--safetensors-prefetch-num-threads": True,
-    "--scheduler-delay-factor": True,  # how long a prompt waits to be batched, not the memory or the step
     # whether a prompt's whole length must fit before it starts, not how many fit at full length
     "--scheduler-reserve-full-isl": False,
-    "--scheduling-policy": True,  # the order requests run in, not how many fit
     "--show-hidden-metrics-for-version": True,
     "--shuffle-safetensors-files": False,
     "--shutdown-timeout": True,
@@ -433,6 +421,35 @@ UNMODELLED = {
     "--weight-transfer-config": (True, "the memory outside the cache (a weight-transfer channel for RL)"),
     "--worker-cls": (True, "the GPU worker, which runs the memory profile"),
 }
+# Flags any value of which but the default sends vLLM 0.8-0.10 from V1 to V0 (EngineArgs._is_v1_supported_oracle,
+# _raise_or_fallback, VLLM_USE_V1 unset), whose budget, blocks and admission kvplan plans by V0's rules only where it
+# asks the oracle itself (engines/vllm_v1_oracle.py): engine/arg_utils.py 0.8.5:1307 (--logits-processor-pattern),
+# :1312 (--preemption-mode), :1323 (--scheduling-policy, to 0.9.1:1275), :1333 (--scheduler-delay-factor), :1342
+# (--guided-decoding-backend other than V1's, to 0.10.0:1335-1339), :1409-1413 (partial prefills), :1419
+# (--otlp-traces-endpoint, to 0.10.1:1444); 0.10.2:1445, :1450, :1461, :1490. Before 0.8 V0 runs anyway; from 0.11
+# there is no V0.
+V0_SENT = "(any value but its default sends vLLM {releases} from its V1 engine to V0)"
+UNMODELLED.update({
+    "--guided-decoding-backend": (True,
+        "the engine " + V0_SENT.format(releases="0.8.0-0.10.0") + "; else only structured-output requests use it"),
+    "--logits-processor-pattern": (True, "the engine " + V0_SENT.format(releases="0.8-0.10")),
+    "--max-long-partial-prefills": (True,
+        "the engine " + V0_SENT.format(releases="0.8-0.10") + ", and V0's prefills beside others"),
+    "--max-num-partial-prefills": (True,
+        "the engine " + V0_SENT.format(releases="0.8-0.10") + ", and V0's prefills beside others (past 1 it sets "
+        "--long-prefill-token-threshold to 4% of --max-model-len)"),
+    "--otlp-traces-endpoint": (True, "the engine " + V0_SENT.format(releases="0.8.0-0.10.1")),
+    "--preemption-mode": (True, "the engine " + V0_SENT.format(releases="0.8-0.10")),
+    "--scheduler-delay-factor": (True,
+        "the engine " + V0_SENT.format(releases="0.8-0.10") + ", and how long V0 holds a prompt back"),
+    "--scheduling-policy": (True, "the engine " + V0_SENT.format(releases="0.8.0-0.9.1")),
+    # V1 caps each request's tokens a step at it, a lone request's prefill chunks too (v1/core/sched/scheduler.py
+    # 0.10.1:209-212, :412-415; 0.30.0:661-662); from 0.31.0 (:611-619) a lone request is exempt; V0 caps only beside
+    # other prefills (core/scheduler.py 0.7.3:353-370)
+    "--long-prefill-token-threshold": (True,
+        "the time to first token under V1 up to vLLM 0.30 (a lone prompt's prefill chunks are capped at it, below "
+        "--max-num-batched-tokens)"),
+})
 # the switches vLLM declares BooleanOptionalAction in some release (get_kwargs's bool fields, engine/arg_utils.py
 # 0.34.0:383-385): they have --no-X, and from 0.33 --disable-X for --enable-X (engines/vllm_bool_flags.py); the other
 # switches are store_true, whose negative vLLM stops on too
@@ -479,6 +496,18 @@ UNMODELLED_VALUES = {
     # LoadConfig.load_format (config/load.py 0.34.0:29-60): the daemon's weights come over CUDA IPC, not loaded by
     # the worker, so the memory the profile counts as weights differs
     ("--load-format", "ipc_cache"): "the weights (mapped from `vllm preload`'s daemon over CUDA IPC)",
+    # V1 -> V0 (engine/arg_utils.py 0.8.4:1360-1361 tensorizer and sharded_state; 0.9.0:1198, 0.10.2:1439
+    # sharded_state)
+    ("--load-format", "sharded_state"): "the engine " + V0_SENT.format(releases="0.8-0.10").replace(
+        "any value but its default", "this load format"),
+    ("--load-format", "tensorizer"): "the engine " + V0_SENT.format(releases="0.8.0-0.8.5").replace(
+        "any value but its default", "this load format"),
+    # -pp > 1 runs V1 with it, where kvplan plans V0's pipeline stages for the default executor (vllm_v0_pp.py):
+    # engine/arg_utils.py 0.8.4:1545-1547, 0.8.5:1479 ray only (0.8.0:1590 V0 whatever the executor); 0.9.0:1378-1380
+    # ray, mp, external_launcher
+    **{("--distributed-executor-backend", backend): f"the engine under -pp > 1 (vLLM {releases} run V1 with it, V0 "
+       "with the default executor, which kvplan plans)" for backend, releases in (
+        ("ray", "0.8.4-0.9.0"), ("mp", "0.9.0"), ("external_launcher", "0.9.0"))},
     # DEVICE_OPTIONS (engine/arg_utils.py 0.6.6:33-42; config.py 0.9.2:2369 Device): the platforms other than a GPU's
     **{("--device", device): f"the device ({name} in place of the CUDA GPU kvplan plans)" for device, name in (
         ("cpu", "the CPU"), ("neuron", "AWS Neuron"), ("openvino", "OpenVINO"), ("tpu", "a TPU"),
