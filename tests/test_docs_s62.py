@@ -238,10 +238,11 @@ def test_every_flag_the_pages_name_is_a_flag_of_kvplan():
         ours |= {o for p in command.params for o in getattr(p, "opts", []) + getattr(p, "secondary_opts", [])}
         ours |= read_names(command)  # vLLM's later and negative spellings, read as the flags themselves
     from kvplan.cli.flags import VLLM_SERVER_FLAGS  # vLLM's serve flags kvplan names as changing no plan
+    from kvplan.cli.vllm_serve_flags import NO_EFFECT, UNMODELLED  # every other serve flag kvplan does not read
 
     others = {"--index-url", "--dist", "--ordered-pages", "--walks", "--enable-prompt-embeds", "--task",
               "--max-model", "--enable-l",  # vLLM's argparse abbreviations, which kvplan refuses (README)
-              *VLLM_SERVER_FLAGS}
+              *VLLM_SERVER_FLAGS, *NO_EFFECT, *UNMODELLED}
     for page in PAGES:
         # a name with underscores (--max_model_len) is the dashed flag, as vLLM's parser and kvplan read it
         named = {name.replace("_", "-") for name in re.findall(r"(?<![\w-])(--[a-z][a-z0-9_-]+)", page.read_text())}
