@@ -100,7 +100,6 @@ NO_EFFECT = {
     "--engine-use-ray": False,  # the engine in a Ray actor of its own (0.5), not what the GPUs hold
     "--eplb-log-balancedness": False,  # a log line; kvplan reads --enable-eplb and --num-redundant-experts
     "--eplb-step-interval": True,  # when the experts are rebalanced, not how many a rank holds
-    "--eplb-window-size": True,  # the load history rebalancing reads, not how many experts a rank holds
     "--exclude-tools-when-tool-choice-none": False,
     "--expand-tools-even-if-tool-choice-none": False,
     "--expert-placement-strategy": True,  # which experts a rank holds, not how many
@@ -293,6 +292,9 @@ UNMODELLED = {
     "--enable-tower-connector-lora": (False, "the LoRA slots (adapters on the vision tower and connector too)"),
     "--enable-trace-replay": (False, "the memory outside the cache (a trace buffer a request)"),
     "--engram-config": (True, "the weights (n-gram embedding tables and their sharding)"),
+    "--eplb-window-size": (True,
+        "EPLB's load window, per-layer expert loads over that many steps kept on each GPU (0.9.2-0.10.1; kvplan "
+        "prices it as --eplb-config's window_size from 0.24)"),
     "--gdn-prefill-backend": (True, "the gated DeltaNet prefill kernels, so the time to first token"),
     "--hf-config-path": (True, "the config the model's shape is read from"),
     "--hf-overrides": (True, "the model's config (its layers, heads, lengths)"),
