@@ -634,7 +634,13 @@ def check(
         if tps or given or off:
             raise KvplanError(f"{typed('tp' if tps else given[0]) if tps or given else off} applies to MODEL only; "
                               f"with --file give it on each deployment (valid keys: {', '.join(VALID_KEYS)}).")
-        deployments = [dep for path in [*files, *map(further_file, models)] for dep in load_deployments(path)]
+        from functools import partial
+
+        from .serve_command import read_serve
+
+        serve = partial(read_serve, group=click_command(), check_options=check_options,
+                        refuse_later=refuse_later_spellings)  # `serve:` read as this command line is
+        deployments = [dep for path in [*files, *map(further_file, models)] for dep in load_deployments(path, serve)]
     elif not models:
         raise KvplanError(f"kvplan check needs MODEL with {flag('tp')} N (or --suggest), or --file "
                           f"deployments.yaml.")

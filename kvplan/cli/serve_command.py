@@ -12,13 +12,22 @@ import re
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import PurePosixPath
-from typing import Optional
+from typing import Callable, Optional
 
 from ..errors import FieldError, KvplanError, quote
 from . import flags
 
 API_SERVER = "vllm.entrypoints.openai.api_server"
 PYTHON = re.compile(r"python[0-9.]*")
+class ServeUsage(KvplanError):
+    """click's usage error on a `serve:` command, said by run.main as the command line says it (its sentences need
+    the command line's modules, which import this one), at `where` (the entry, set by the deployments loader)."""
+
+    def __init__(self, usage, args: tuple):
+        super().__init__(usage.format_message())
+        self.usage, self.command, self.where = usage, ServeCommand(None, None, {}, args), ""
+
+
 # check's options a deployment's command may not hold: they are the run's, not a deployment's
 RUN_ONLY = {"files": "--file", "suggest": "--suggest", "fmt": "--format", "hub_timeout": "--hub-timeout"}
 
@@ -33,6 +42,7 @@ class ServeCommand:
     fields: dict
     args: tuple
     model_by_flag: bool = False  # the model came as --model X (taken out of args)
+    refuse_later: Optional[Callable] = None  # app.refuse_later_spellings, handed in by the command line
 
     def spell(self, field: str) -> str:
         """The flag that gave `field`, as this command typed it (--max_model_len), or MODEL's place."""
@@ -48,10 +58,8 @@ class ServeCommand:
 
     def refuse_later_spellings(self, engine) -> None:
         """A flag typed as a release after `engine`'s spells it (app.refuse_later_spellings, as the command line)."""
-        from .app import refuse_later_spellings
-
         with self.reading():
-            refuse_later_spellings(engine)
+            self.refuse_later(engine)
 
     @contextmanager
     def reading(self):
@@ -123,26 +131,27 @@ def model_option(args: list) -> tuple:
     return rest + args[cut:], (models[0] if models else None)
 
 
-def read_serve(value) -> ServeCommand:
-    """The `serve:` value read as `kvplan check` reads its command line; a bad command is a KvplanError of one
-    sentence (the caller names the entry)."""
-    from .app import _list, check_options, click_command
-    from .run import _click_errors, _cut_arguments, _usage_sentence
+def read_serve(value, group, check_options, refuse_later) -> ServeCommand:
+    """The `serve:` value read as `kvplan check` reads its command line: by `group`'s check command (app.click_command),
+    `check_options` and `refuse_later` (app.check_options, app.refuse_later_spellings), handed in by the command line
+    (this module imports none of it: app imports this one); a bad command is a KvplanError of one
+    sentence (the caller names the entry), a usage error ServeUsage."""
+    from ..units import int_list
+    from .run_errors import click_errors
 
     args, flag_model = model_option(without_launcher(serve_arguments(value)))
     command = ServeCommand(None, None, {}, tuple(args))
-    group = click_command()
     check = group.commands["check"]
-    usage_errors, _, exit_ = _click_errors()
+    usage_errors, _, exit_ = click_errors()
     with command.reading():
         try:
             ctx = check.make_context("check", list(args), parent=group.context_class(group, info_name="kvplan"))
             fields = {key: value for key, value in check_options(ctx.params).items() if value is not None}
-            tps = None if ctx.params["tp"] is None else _list(ctx.params["tp"], "tp")
+            tps = None if ctx.params["tp"] is None else int_list(ctx.params["tp"], "tp", "1,2,4,8", False, False)
         except FieldError as exc:
             raise KvplanError(command.said(exc)) from None
         except usage_errors as exc:
-            raise KvplanError(_cut_arguments(_usage_sentence(exc) or exc.format_message(), list(args))) from None
+            raise ServeUsage(exc, tuple(args)) from None
         except exit_:  # -h, --help: help is the command line's
             raise KvplanError("asks for help (-h); give the command the deployment runs.") from None
     for name, spelled in RUN_ONLY.items():
@@ -154,4 +163,4 @@ def read_serve(value) -> ServeCommand:
     if tps is not None and len(tps) != 1:
         raise KvplanError(f"gives {command.spell('tp')} {ctx.params['tp']}; a deployment runs at one TP degree.")
     return ServeCommand(models[0] if models else None, tps[0] if tps else None, fields, tuple(args),
-                        flag_model is not None)
+                        flag_model is not None, refuse_later)

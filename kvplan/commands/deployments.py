@@ -7,7 +7,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Optional
+from typing import TYPE_CHECKING, Callable, Optional
 
 from ..errors import FieldError, KvplanError, quote, values_as_yaml
 from ..model.precision import check_kv_dtype
@@ -799,14 +799,15 @@ def further_file(path: str) -> str:
     return path
 
 
-def load_deployments(path: str) -> list:
+def load_deployments(path: str, read_serve: Optional[Callable] = None) -> list:
     """Every entry under `deployments:`, validated, with the line of each key for annotations; a value the file
-    wrote is said in errors as YAML writes it (errors.values_as_yaml)."""
+    wrote is said in errors as YAML writes it (errors.values_as_yaml). `read_serve` reads a `serve:` command as the
+    command line reads its flags (cli/serve_command.read_serve, handed in by the command line, whose parser it is)."""
     with values_as_yaml():
-        return _load_deployments(path)
+        return _load_deployments(path, read_serve)
 
 
-def _load_deployments(path: str) -> list:
+def _load_deployments(path: str, read_serve: Optional[Callable]) -> list:
     import yaml
 
     root = _read_yaml(path)
@@ -831,7 +832,7 @@ def _load_deployments(path: str) -> list:
         raise _bad(f"{where} is an empty list; add at least one entry with name, model and tp.")
     deployments, seen = [], {}
     for index, node in enumerate(seq.value, start=1):
-        dep = _deployment(path, index, node, values)
+        dep = _deployment(path, index, node, values, read_serve)
         if dep.name in seen:
             raise _bad(f"{path}:{dep.line}: deployment name {quote(dep.name)} is already used at line "
                        f"{seen[dep.name]}; give each entry a unique name.")
@@ -885,7 +886,7 @@ def _written_name(node) -> Optional[str]:
     return None
 
 
-def _deployment(path: str, index: int, node, values: _Values) -> Deployment:
+def _deployment(path: str, index: int, node, values: _Values, read_serve: Optional[Callable]) -> Deployment:
     import yaml
 
     line = _line(node)
@@ -919,7 +920,7 @@ def _deployment(path: str, index: int, node, values: _Values) -> Deployment:
         raise _bad(exc.spelled(label_of(exc.field, name))) from None
     serve = None
     if SERVE_KEY in entry:
-        serve = _serve(entry, lines, f"{path}:{lines[SERVE_KEY]}: deployment {quote(name)} field '{SERVE_KEY}'")
+        serve = _serve(entry, lines, read_serve, f"{path}:{lines[SERVE_KEY]}: deployment {quote(name)} field '{SERVE_KEY}'")
     model = entry["model"]
     if not isinstance(model, str) or not model.strip():
         raise _bad(f"{label_of('model', name)} must be a Hugging Face id, a config.json or a model folder, got "
@@ -941,15 +942,19 @@ def _deployment(path: str, index: int, node, values: _Values) -> Deployment:
                       key_lines=lines)
 
 
-def _serve(entry: dict, lines: dict, where: str):
+def _serve(entry: dict, lines: dict, read_serve: Optional[Callable], where: str):
     """The entry's `serve:` command read (cli/serve_command.py) and its fields put in `entry`, each at the command's
     line; a field the entry also gives as a key, a model given in neither or a bad command is refused, at `where`.
     TP not given in either is vLLM's default, 1."""
-    from ..cli.serve_command import read_serve
-
+    if read_serve is None:
+        raise _bad(f"{where}: is read by `kvplan check --file`, whose parser reads its flags; give the fields as keys "
+                   f"here.")
     try:
         serve = read_serve(entry.pop(SERVE_KEY))
     except KvplanError as exc:
+        if hasattr(exc, "usage"):  # cli/serve_command.ServeUsage: said by the command line, at this entry
+            exc.where = where
+            raise
         raise _bad(f"{where}: {exc}") from None
     given = {**serve.fields, **{key: value for key, value in (("model", serve.model), ("tp", serve.tp))
                                 if value is not None}}
