@@ -30,7 +30,8 @@ def _without_place(result: dict) -> dict:
     f"    serve: vllm serve {LLAMA} {' '.join(FLAGS)}\n",
     f"    serve: python3 -m vllm.entrypoints.openai.api_server --model {LLAMA} {' '.join(FLAGS)}\n",
     "    serve: |\n"  # a script's lines, continued with backslashes
-    f"      vllm serve {LLAMA} \\\n        --tensor-parallel-size 2 \\\n        --max-model-len 32768 --kv-cache-dtype fp8\n",
+    f"      vllm serve {LLAMA} \\\n        --tensor-parallel-size 2 \\\n"
+    "        --max-model-len 32768 --kv-cache-dtype fp8\n",
     "    serve: [" + ", ".join(json.dumps(arg) for arg in [LLAMA, *FLAGS]) + "]\n",  # a container's args
     "    serve:\n" + "".join(f"      - \"{arg}\"\n" for arg in ["--model", LLAMA, *FLAGS]),
     f"    serve: vllm serve {LLAMA} --tensor_parallel_size=2 --max_model_len 32K --kv-cache-dtype=fp8\n",

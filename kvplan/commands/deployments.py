@@ -920,7 +920,7 @@ def _deployment(path: str, index: int, node, values: _Values, read_serve: Option
         raise _bad(exc.spelled(label_of(exc.field, name))) from None
     serve = None
     if SERVE_KEY in entry:
-        serve = _serve(entry, lines, read_serve, f"{path}:{lines[SERVE_KEY]}: deployment {quote(name)} field '{SERVE_KEY}'")
+        serve = _serve(entry, lines, read_serve, label_of(SERVE_KEY, name))
     model = entry["model"]
     if not isinstance(model, str) or not model.strip():
         raise _bad(f"{label_of('model', name)} must be a Hugging Face id, a config.json or a model folder, got "
