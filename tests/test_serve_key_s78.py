@@ -76,7 +76,8 @@ def _where(tmp_path) -> str:
     ["--kv-cache-dtype", "auto,fp8"],  # one dtype in check
     ["--max-num"],  # a beginning of two flags
     ["--dp", "0"],
-    ["--load-format", "dummy"],  # vLLM's, changes nothing kvplan plans: the command line's sentence
+    ["--hf-overrides", "{}"],  # vLLM's, changes the plan unmodelled: the command line's sentence (one that changes
+    # nothing is skipped: test_serve_skips_the_flags_that_change_nothing)
 ])
 def test_a_bad_flag_is_refused_as_the_command_line_refuses_it(tmp_path, flags):
     said = _refusal(tmp_path, f"    serve: vllm serve {LLAMA} -tp 2 {' '.join(flags)}\n")
@@ -124,3 +125,25 @@ def test_a_bad_command_is_one_sentence_naming_the_entry(tmp_path, entry, words):
 def test_an_entry_without_serve_still_needs_model_and_tp(tmp_path):
     said = _refusal(tmp_path, "    gpu: H100\n")
     assert "is missing 'model'" in said
+
+
+def test_serve_skips_the_flags_that_change_nothing(tmp_path):
+    """A deployed command's server flags (--host, --port, --served-model-name, --trust-remote-code, a --no- form,
+    --seed=0, --tokenizer-mode, which the command line refuses as changing nothing) are skipped with their values:
+    the entry's JSON is the bare command's."""
+    (tmp_path / "b").mkdir()
+    (tmp_path / "d").mkdir()
+    bare = deployments_file(tmp_path / "b", f"  - name: tp2\n    serve: vllm serve {LLAMA} {' '.join(FLAGS)}\n"
+                                            + BESIDE)
+    deployed = deployments_file(tmp_path / "d", f"  - name: tp2\n    serve: vllm serve {LLAMA} --host 0.0.0.0 --port "
+                                                f"8000 --served-model-name llama --trust-remote-code "
+                                                f"{' '.join(FLAGS)} --no-enable-log-requests --seed=0 "
+                                                f"--tokenizer-mode auto\n" + BESIDE)
+    assert _without_place(_result(deployed)) == _without_place(_result(bare))
+
+
+def test_serve_still_refuses_a_flag_that_changes_the_plan_unmodelled(tmp_path):
+    path = deployments_file(tmp_path, f"  - name: tp2\n    serve: vllm serve {LLAMA} --port 8000 "
+                                      f"--kv-transfer-config '{{}}'\n" + BESIDE)
+    line = one_error_line(run_kvplan("check", "--file", path))
+    assert "--kv-transfer-config changes the KV cache" in line and "does not model it" in line

@@ -131,6 +131,33 @@ def model_option(args: list) -> tuple:
     return rest + args[cut:], (models[0] if models else None)
 
 
+def without_idle_flags(args: list) -> list:
+    """The arguments without the vLLM flags that change nothing kvplan plans (--port 8000, --host, --served-model-name,
+    --trust-remote-code...: flags.VLLM_SERVER_FLAGS and vllm_serve_flags' NO_EFFECT, a value's exceptions kept) and
+    their values: a deployed command holds them, and the command line's "drop it" would make every real command be
+    trimmed before the gate reads it. What changes the plan unmodelled stays, to be refused as the command line
+    refuses it."""
+    from .vllm_serve_flags import vllm_flag
+
+    cut = args.index("--") if "--" in args else len(args)
+    kept, index = [], 0
+    while index < cut:
+        name, equals, typed = args[index].partition("=")
+        server = flags.server_flag(name)
+        known = None if server or not name.startswith("-") else vllm_flag(name, typed if equals else
+                                                                          (args[index + 1] if index + 1 < cut
+                                                                           else None))
+        idle = server is not None or (known is not None and known.unmodelled is None and known.instead is None)
+        if not idle:
+            kept.append(args[index])
+            index += 1
+            continue
+        takes_value = flags.VLLM_SERVER_FLAGS.get(server, False) if server else known.value is True
+        negated = server is not None and server != name or known is not None and known.negated
+        index += 2 if takes_value and not equals and not negated else 1
+    return kept + args[cut:]
+
+
 def read_serve(value, group, check_options, refuse_later) -> ServeCommand:
     """The `serve:` value read as `kvplan check` reads its command line: by `group`'s check command (app.click_command),
     `check_options` and `refuse_later` (app.check_options, app.refuse_later_spellings), handed in by the command line
@@ -139,7 +166,7 @@ def read_serve(value, group, check_options, refuse_later) -> ServeCommand:
     from ..units import int_list
     from .run_errors import click_errors
 
-    args, flag_model = model_option(without_launcher(serve_arguments(value)))
+    args, flag_model = model_option(without_idle_flags(without_launcher(serve_arguments(value))))
     command = ServeCommand(None, None, {}, tuple(args))
     check = group.commands["check"]
     usage_errors, _, exit_ = click_errors()
