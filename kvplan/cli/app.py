@@ -7,6 +7,7 @@ they run, so that one command never pays for another's modules."""
 
 import sys
 from contextlib import contextmanager
+from types import SimpleNamespace
 from functools import lru_cache
 from typing import List, Optional
 
@@ -532,7 +533,8 @@ def check(
                                        "mamba_cache_dtype, mamba_ssm_cache_dtype, disable_sliding_window, "
                                        "enable_prefix_caching, enable_chunked_prefill, mamba_block_size, "
                                        "compilation_config (a "
-                                       "mapping), optimization_level); repeat --file for more "
+                                       "mapping), optimization_level; or serve: the `vllm serve` "
+                                       "command, its flags read as here); repeat --file for more "
                                        "files, each checked. See docs/ci.md."),
     tp: Optional[str] = typer.Option(None, "-tp", "--tensor-parallel-size", "--tp",
                                      help="TP degrees to check for MODEL (8 or 2,4,8); required with MODEL."),
@@ -613,42 +615,14 @@ def check(
 ) -> int:
     """CI gate: TP/PP sharding and capacity targets. Exit 0 pass, 1 a rule fails, 2 bad input.
     Under GitHub Actions, also prints ::error/::warning annotations (to stderr)."""
-    from ..engines import data_parallel_size, gpu_blocks_override
-    from ..engines.vllm_dcp import comm_backend, dcp_size, interleave_size
-    from ..engines.vllm_pcp import pcp_size
-    from ..engines.vllm_eplb import redundant_count
-    from ..engines.vllm_prefix_flag import mamba_block_size
+    params = dict(locals())  # check_options reads them by name, as it reads a `serve:` command
     from ..commands import check as run
     from ..commands.deployments import VALID_KEYS, further_file, load_deployments, model_deployments
     from ..render import check_format
 
     fmt = check_format(fmt)
     models = list(model or [])
-    options = dict(pp=pp, gpu=gpu, gpu_util=gpu_util, kv_budget=kv_budget, context=context, kv_dtype=kv_dtype,
-                   min_concurrency=min_concurrency, min_model_len=min_model_len, revision=revision, engine=engine,
-                   enforce_eager=enforce_eager or None, skip_mm_profiling=skip_mm_profiling or None,
-                   language_model_only=language_model_only or None, limit_mm_per_prompt=limit_mm_per_prompt,
-                   mm_encoder_tp_mode=mm_encoder_tp_mode, cpu_offload_gb=cpu_offload,
-                   num_gpu_blocks_override=None if gpu_blocks is None else gpu_blocks_override(gpu_blocks),
-                   speculative_config=speculative, dp=data_parallel_size(dp), dcp=dcp_size(dcp),
-                   dcp_interleave=interleave_size(dcp_interleave), dcp_comm_backend=comm_backend(dcp_comm),
-                   dcp_q_replicate=boolean_typed(dcp_q_replicate, no_dcp_q_replicate),
-                   pcp=pcp_size(pcp),
-                   enable_expert_parallel=expert_parallel or None, enable_eplb=eplb or None,
-                   mm_processor_kwargs=processor_kwargs, eplb_config=eplb_config,
-                   num_redundant_experts=redundant_count(redundant),  # the flag's text read as estimate reads it
-                   block_size=block_size, quantization=quantization, dtype=dtype, max_num_seqs=max_num_seqs,
-                   max_num_batched_tokens=max_num_batched_tokens, pp_layer_partition=pp_partition,
-                   gpu_memory=gpu_memory, gpus_per_node=gpus_per_node, enable_lora=lora or None,
-                   max_loras=max_loras, max_lora_rank=max_lora_rank, lora_dtype=lora_dtype,
-                   fully_sharded_loras=fully_sharded_loras or None, runner=runner, convert=convert,
-                   pooler_config=pooler_config, max_cudagraph_capture_size=max_capture_size,
-                   cudagraph_capture_sizes=capture_sizes, mamba_cache_dtype=mamba_cache_dtype,
-                   mamba_ssm_cache_dtype=mamba_ssm_cache_dtype, disable_sliding_window=disable_sliding_window or None,
-                   enable_prefix_caching=boolean_typed(prefix_caching, no_prefix_caching),
-                   mamba_block_size=None if mamba_block is None else mamba_block_size(mamba_block),
-                   compilation_config=compilation_config, optimization_level=optimization_level,
-                   enable_chunked_prefill=boolean_typed(chunked, no_chunked))
+    options = check_options(params)
     given = [name for name in CHECK_MODEL_OPTIONS if options[name] is not None]
     tps = None if tp is None else _list(tp, "tp")
     if files:  # each --file given, not the last only: a gate never drops a file
@@ -660,7 +634,13 @@ def check(
         if tps or given or off:
             raise KvplanError(f"{typed('tp' if tps else given[0]) if tps or given else off} applies to MODEL only; "
                               f"with --file give it on each deployment (valid keys: {', '.join(VALID_KEYS)}).")
-        deployments = [dep for path in [*files, *map(further_file, models)] for dep in load_deployments(path)]
+        from functools import partial
+
+        from .serve_command import read_serve
+
+        serve = partial(read_serve, group=click_command(), check_options=check_options,
+                        refuse_later=refuse_later_spellings)  # `serve:` read as this command line is
+        deployments = [dep for path in [*files, *map(further_file, models)] for dep in load_deployments(path, serve)]
     elif not models:
         raise KvplanError(f"kvplan check needs MODEL with {flag('tp')} N (or --suggest), or --file "
                           f"deployments.yaml.")
@@ -686,6 +666,43 @@ def check(
         sys.stderr.write(annotations(result))
         sys.stderr.flush()
     return 0 if result.ok else 1
+
+
+def check_options(params: dict) -> dict:
+    """The deployment fields check's flags give (None: not given), from `params`, check's parameters by name as click
+    parsed them: the one reading of the flags, for the command line and a deployments file's `serve:` command
+    (serve_command.py) alike."""
+    from ..engines import data_parallel_size, gpu_blocks_override
+    from ..engines.vllm_dcp import comm_backend, dcp_size, interleave_size
+    from ..engines.vllm_pcp import pcp_size
+    from ..engines.vllm_eplb import redundant_count
+    from ..engines.vllm_prefix_flag import mamba_block_size
+
+    p = SimpleNamespace(**params)
+    return dict(pp=p.pp, gpu=p.gpu, gpu_util=p.gpu_util, kv_budget=p.kv_budget, context=p.context, kv_dtype=p.kv_dtype,
+                min_concurrency=p.min_concurrency, min_model_len=p.min_model_len, revision=p.revision, engine=p.engine,
+                enforce_eager=p.enforce_eager or None, skip_mm_profiling=p.skip_mm_profiling or None,
+                language_model_only=p.language_model_only or None, limit_mm_per_prompt=p.limit_mm_per_prompt,
+                mm_encoder_tp_mode=p.mm_encoder_tp_mode, cpu_offload_gb=p.cpu_offload,
+                num_gpu_blocks_override=None if p.gpu_blocks is None else gpu_blocks_override(p.gpu_blocks),
+                speculative_config=p.speculative, dp=data_parallel_size(p.dp), dcp=dcp_size(p.dcp),
+                dcp_interleave=interleave_size(p.dcp_interleave), dcp_comm_backend=comm_backend(p.dcp_comm),
+                dcp_q_replicate=boolean_typed(p.dcp_q_replicate, p.no_dcp_q_replicate), pcp=pcp_size(p.pcp),
+                enable_expert_parallel=p.expert_parallel or None, enable_eplb=p.eplb or None,
+                mm_processor_kwargs=p.processor_kwargs, eplb_config=p.eplb_config,
+                num_redundant_experts=redundant_count(p.redundant), block_size=p.block_size,
+                quantization=p.quantization, dtype=p.dtype, max_num_seqs=p.max_num_seqs,
+                max_num_batched_tokens=p.max_num_batched_tokens, pp_layer_partition=p.pp_partition,
+                gpu_memory=p.gpu_memory, gpus_per_node=p.gpus_per_node, enable_lora=p.lora or None,
+                max_loras=p.max_loras, max_lora_rank=p.max_lora_rank, lora_dtype=p.lora_dtype,
+                fully_sharded_loras=p.fully_sharded_loras or None, runner=p.runner, convert=p.convert,
+                pooler_config=p.pooler_config, max_cudagraph_capture_size=p.max_capture_size,
+                cudagraph_capture_sizes=p.capture_sizes, mamba_cache_dtype=p.mamba_cache_dtype,
+                mamba_ssm_cache_dtype=p.mamba_ssm_cache_dtype, disable_sliding_window=p.disable_sliding_window or None,
+                enable_prefix_caching=boolean_typed(p.prefix_caching, p.no_prefix_caching),
+                mamba_block_size=None if p.mamba_block is None else mamba_block_size(p.mamba_block),
+                compilation_config=p.compilation_config, optimization_level=p.optimization_level,
+                enable_chunked_prefill=boolean_typed(p.chunked, p.no_chunked))
 
 
 @app.command(short_help="Prove a plan on the local GPU: allocate the KV cache, time decode.")

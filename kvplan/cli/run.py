@@ -11,16 +11,8 @@ from typing import Optional
 from ..errors import MAX_QUOTED, FieldError, KvplanError, quote
 from . import flags
 from .app import GuardedStdout, ReaderLeft, _drop_stdout, app, click_command, read_names
-
-def _click_errors() -> tuple:
-    """(usage errors, Abort, Exit) of whichever click typer runs on: vendored since typer 0.26."""
-    try:
-        from typer._click.exceptions import ClickException, UsageError
-        from typer.exceptions import Abort, Exit
-    except ImportError:
-        from click.exceptions import Abort, ClickException, Exit, UsageError
-    return (UsageError, ClickException), Abort, Exit
-
+from .run_errors import click_errors as _click_errors
+from .serve_command import ServeUsage
 
 @contextmanager
 def guarded_stdout(finished: tuple = ()):
@@ -95,6 +87,11 @@ def main(argv: Optional[list] = None) -> int:
             result = _runner()(args=args or ["--help"], prog_name="kvplan", standalone_mode=False)
     except FieldError as exc:
         say(f"kvplan: error: {exc.spelled(flags.typed(exc.field), flags.typed)}")
+        return 2
+    except ServeUsage as exc:  # a deployments file's `serve:` command: its flags said as the command line says them
+        with exc.command.reading():
+            sentence = _usage_sentence(exc.usage) or exc.usage.format_message()
+        say(f"kvplan: error: {exc.where}: {_cut_arguments(sentence, list(exc.command.args))}")
         return 2
     except KvplanError as exc:
         say(f"kvplan: error: {exc}")

@@ -7,7 +7,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Optional
+from typing import TYPE_CHECKING, Callable, Optional
 
 from ..errors import FieldError, KvplanError, quote, values_as_yaml
 from ..model.precision import check_kv_dtype
@@ -36,7 +36,9 @@ OPTIONAL_KEYS = ("pp", "gpu", "gpu_util", "kv_budget", "context", "kv_dtype", "m
                  "cudagraph_capture_sizes", "mamba_cache_dtype", "mamba_ssm_cache_dtype", "disable_sliding_window",
                  "enable_prefix_caching", "mamba_block_size", "min_model_len", "compilation_config",
                  "optimization_level", "enable_chunked_prefill")
-VALID_KEYS = REQUIRED_KEYS + OPTIONAL_KEYS
+# the `vllm serve` command the deployment runs, its flags read as check's command line reads them (cli/serve_command.py)
+SERVE_KEY = "serve"
+VALID_KEYS = REQUIRED_KEYS + OPTIONAL_KEYS + (SERVE_KEY,)
 TOP_KEYS = ("deployments",)
 
 
@@ -456,16 +458,21 @@ def deployment_fields(values: dict) -> dict:
     return fields
 
 
+def one_kv_dtype(kv_dtype) -> None:
+    """--kv-cache-dtype as check's flag takes it: one dtype (a comma list refused before the dtype check, which would
+    call the list unknown)."""
+    if isinstance(kv_dtype, str) and "," in kv_dtype:
+        raise FieldError("kv_dtype", f"takes one KV-cache dtype in check, got {quote(kv_dtype)}: check sweeps TP "
+                                     f"degrees, not KV dtypes; run it once per dtype (estimate sweeps them).")
+
+
 def model_deployments(model: str, tps: list, **options) -> list:
     """`kvplan check MODEL` at each TP degree: one deployment per degree, named after it."""
     if not tps:
         raise FieldError("tp", "is required with MODEL (a TP degree such as 8, or several: 2,4,8).")
     for tp in tps:
         require_positive("tp", tp)
-    kv_dtype = options.get("kv_dtype")
-    if isinstance(kv_dtype, str) and "," in kv_dtype:  # before the dtype check, which would call the list unknown
-        raise FieldError("kv_dtype", f"takes one KV-cache dtype in check, got {quote(kv_dtype)}: check sweeps TP "
-                                     f"degrees, not KV dtypes; run it once per dtype (estimate sweeps them).")
+    one_kv_dtype(options.get("kv_dtype"))
     common = deployment_fields(options)
     # the name says the parallel degrees set: the pipeline's and the context-parallel ones (-dcp shares the TP
     # GPUs, -pcp multiplies them: its notice gives the GPU count)
@@ -792,14 +799,15 @@ def further_file(path: str) -> str:
     return path
 
 
-def load_deployments(path: str) -> list:
+def load_deployments(path: str, read_serve: Optional[Callable] = None) -> list:
     """Every entry under `deployments:`, validated, with the line of each key for annotations; a value the file
-    wrote is said in errors as YAML writes it (errors.values_as_yaml)."""
+    wrote is said in errors as YAML writes it (errors.values_as_yaml). `read_serve` reads a `serve:` command as the
+    command line reads its flags (cli/serve_command.read_serve, handed in by the command line, whose parser it is)."""
     with values_as_yaml():
-        return _load_deployments(path)
+        return _load_deployments(path, read_serve)
 
 
-def _load_deployments(path: str) -> list:
+def _load_deployments(path: str, read_serve: Optional[Callable]) -> list:
     import yaml
 
     root = _read_yaml(path)
@@ -824,7 +832,7 @@ def _load_deployments(path: str) -> list:
         raise _bad(f"{where} is an empty list; add at least one entry with name, model and tp.")
     deployments, seen = [], {}
     for index, node in enumerate(seq.value, start=1):
-        dep = _deployment(path, index, node, values)
+        dep = _deployment(path, index, node, values, read_serve)
         if dep.name in seen:
             raise _bad(f"{path}:{dep.line}: deployment name {quote(dep.name)} is already used at line "
                        f"{seen[dep.name]}; give each entry a unique name.")
@@ -878,7 +886,7 @@ def _written_name(node) -> Optional[str]:
     return None
 
 
-def _deployment(path: str, index: int, node, values: _Values) -> Deployment:
+def _deployment(path: str, index: int, node, values: _Values, read_serve: Optional[Callable]) -> Deployment:
     import yaml
 
     line = _line(node)
@@ -894,7 +902,7 @@ def _deployment(path: str, index: int, node, values: _Values) -> Deployment:
         if key not in VALID_KEYS:
             raise _unknown_key(f"{path}:{lines[key]}: {entry_is}", key, VALID_KEYS)
     for key in REQUIRED_KEYS:
-        if key not in keys:
+        if key not in keys and (key == "name" or SERVE_KEY not in keys):  # serve: gives model and tp
             what = {"name": "a unique label", "model": "a Hugging Face id, config.json or model folder",
                     "tp": "a positive integer"}[key]
             raise _bad(f"{path}:{line}: {entry_is} is missing '{key}' ({what}); every entry needs name, model and tp.")
@@ -910,14 +918,53 @@ def _deployment(path: str, index: int, node, values: _Values) -> Deployment:
         entry = {key: values.field(key, value) for key, (_, value) in keys.items() if key != "name"}
     except FieldError as exc:
         raise _bad(exc.spelled(label_of(exc.field, name))) from None
+    serve = None
+    if SERVE_KEY in entry:
+        serve = _serve(entry, lines, read_serve, label_of(SERVE_KEY, name))
     model = entry["model"]
     if not isinstance(model, str) or not model.strip():
         raise _bad(f"{label_of('model', name)} must be a Hugging Face id, a config.json or a model folder, got "
                    f"{quote(model)}.")
     try:
         tp = VALIDATORS["tp"](entry["tp"])
+        if serve is not None:
+            one_kv_dtype(serve.fields.get("kv_dtype"))
         fields = deployment_fields({key: entry.get(key) for key in OPTIONAL_KEYS})
+        if serve is not None:
+            serve.refuse_later_spellings(fields["engine"])
     except FieldError as exc:
+        if serve is not None and exc.field in serve.fields:
+            raise _bad(f"{label_of(SERVE_KEY, name)}: {serve.said(exc)}") from None
         raise _bad(exc.spelled(label_of(exc.field, name))) from None
+    except KvplanError as exc:  # refuse_later_spellings: the command line's sentence
+        raise _bad(f"{label_of(SERVE_KEY, name)}: {exc}") from None
     return Deployment(name=name, model=_local_model(path, model), tp=tp, **fields, file=path, line=line,
                       key_lines=lines)
+
+
+def _serve(entry: dict, lines: dict, read_serve: Optional[Callable], where: str):
+    """The entry's `serve:` command read (cli/serve_command.py) and its fields put in `entry`, each at the command's
+    line; a field the entry also gives as a key, a model given in neither or a bad command is refused, at `where`.
+    TP not given in either is vLLM's default, 1."""
+    if read_serve is None:
+        raise _bad(f"{where}: is read by `kvplan check --file`, whose parser reads its flags; give the fields as keys "
+                   f"here.")
+    try:
+        serve = read_serve(entry.pop(SERVE_KEY))
+    except KvplanError as exc:
+        if hasattr(exc, "usage"):  # cli/serve_command.ServeUsage: said by the command line, at this entry
+            exc.where = where
+            raise
+        raise _bad(f"{where}: {exc}") from None
+    given = {**serve.fields, **{key: value for key, value in (("model", serve.model), ("tp", serve.tp))
+                                if value is not None}}
+    for key in given:
+        if key in entry:
+            raise _bad(f"{where}: gives {serve.spell(key)} and the entry gives key '{key}' at line {lines[key]}; "
+                       f"give it once, in one place.")
+    if "model" not in given and "model" not in entry:
+        raise _bad(f"{where}: names no model and the entry has no 'model' key; give the model as `vllm serve` takes "
+                   f"it (vllm serve MODEL, or --model MODEL).")
+    entry.update({"tp": 1, **given} if "tp" not in entry else given)
+    lines.update({key: lines[SERVE_KEY] for key in given})
+    return serve

@@ -1,0 +1,193 @@
+"""A deployments file's `serve:` key: the `vllm serve` command a deployment runs, as a string (a docker-compose
+`command:`, a script's line: split as a POSIX shell splits it) or a list of arguments (a Kubernetes container's
+`args:`). Its flags are read by `kvplan check`'s own click command and check_options, as `kvplan check MODEL
+--flags...` reads them (underscores, negatives, dotted JSON keys, later spellings, the refusals of vLLM flags kvplan
+does not read), so an entry's fields, figures and refusals are the command line's. Only what a deployed command
+holds around the flags is read here: its launcher (`vllm serve`, `python -m vllm.entrypoints.openai.api_server`)
+and `--model X`, which `vllm serve` takes beside its MODEL argument."""
+
+from __future__ import annotations
+
+import re
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import PurePosixPath
+from typing import Callable, Optional
+
+from ..errors import FieldError, KvplanError, quote
+from . import flags
+
+API_SERVER = "vllm.entrypoints.openai.api_server"
+PYTHON = re.compile(r"python[0-9.]*")
+class ServeUsage(KvplanError):
+    """click's usage error on a `serve:` command, said by run.main as the command line says it (its sentences need
+    the command line's modules, which import this one), at `where` (the entry, set by the deployments loader)."""
+
+    def __init__(self, usage, args: tuple):
+        super().__init__(usage.format_message())
+        self.usage, self.command, self.where = usage, ServeCommand(None, None, {}, args), ""
+
+
+# check's options a deployment's command may not hold: they are the run's, not a deployment's
+RUN_ONLY = {"files": "--file", "suggest": "--suggest", "fmt": "--format", "hub_timeout": "--hub-timeout"}
+
+
+@dataclass(frozen=True)
+class ServeCommand:
+    """What one `serve:` command gives: its MODEL, its TP degree (None: not given), the other fields it gives (as
+    check_options reads them, None left out) and the arguments as read (the flags' spellings in errors)."""
+
+    model: Optional[str]
+    tp: Optional[int]
+    fields: dict
+    args: tuple
+    model_by_flag: bool = False  # the model came as --model X (taken out of args)
+    refuse_later: Optional[Callable] = None  # app.refuse_later_spellings, handed in by the command line
+
+    def spell(self, field: str) -> str:
+        """The flag that gave `field`, as this command typed it (--max_model_len), or MODEL's place."""
+        if field == "model":
+            return "--model" if self.model_by_flag else "its MODEL argument"
+        with self.reading():
+            return flags.typed(field)
+
+    def said(self, exc: FieldError) -> str:
+        """A field's error as `kvplan check` says it for the same flags."""
+        with self.reading():
+            return exc.spelled(flags.typed(exc.field), flags.typed)
+
+    def refuse_later_spellings(self, engine) -> None:
+        """A flag typed as a release after `engine`'s spells it (app.refuse_later_spellings, as the command line)."""
+        with self.reading():
+            self.refuse_later(engine)
+
+    @contextmanager
+    def reading(self):
+        """flags.typed_args as this command's, for the command line's readers of what was typed; restored after."""
+        saved = list(flags.typed_args)
+        flags.typed_args[:] = ["check", *self.args]
+        try:
+            yield
+        finally:
+            flags.typed_args[:] = saved
+
+
+def serve_arguments(value) -> list:
+    """The command's arguments: a list of strings as given, a string split as a POSIX shell splits it (a backslash
+    before a line break continues the line, as in a script)."""
+    import shlex
+
+    if isinstance(value, list):
+        bad = next((item for item in value if not isinstance(item, str)), None)
+        if bad is not None or not value:
+            what = "is an empty list" if not value else f"holds {quote(bad)}, which is not text"
+            raise KvplanError(f"{what}; give the command as a string or a list of strings, each argument quoted "
+                              f"where YAML would read a number (as a Kubernetes container's args).")
+        return list(value)
+    if not isinstance(value, str) or not value.strip():
+        raise KvplanError(f"must be the `vllm serve` command as a string or a list of arguments, got "
+                          f"{quote(value)}.")
+    try:
+        return shlex.split(value.replace("\\\n", " "))
+    except ValueError as exc:  # "No closing quotation", "No escaped character"
+        raise KvplanError(f"cannot be split as a shell splits it ({str(exc).lower()}); balance its quotes.") from None
+
+
+def without_launcher(args: list) -> list:
+    """The arguments after `vllm serve` or `python -m vllm.entrypoints.openai.api_server` (any path to either);
+    arguments without one (a container's args) as they are."""
+    first = PurePosixPath(args[0]).name if args else ""
+    if first == "vllm":
+        if args[1:2] != ["serve"]:
+            raise KvplanError(f"runs `vllm {' '.join(args[1:2])}`; give the `vllm serve` command (or python -m "
+                              f"{API_SERVER}).")
+        return args[2:]
+    if PYTHON.fullmatch(first):
+        if args[1:3] != ["-m", API_SERVER]:
+            raise KvplanError(f"runs {quote(' '.join(args[:3]))}; give the `vllm serve` command (or python -m "
+                              f"{API_SERVER}).")
+        return args[3:]
+    return args
+
+
+def model_option(args: list) -> tuple:
+    """(the arguments without `--model X` / `--model=X`, X or None): vLLM's flag for MODEL, which check reads as its
+    argument; given twice, refused."""
+    cut = args.index("--") if "--" in args else len(args)
+    rest, models, index = [], [], 0
+    while index < cut:
+        arg = args[index]
+        if arg == "--model" and index + 1 < cut:  # without a value: left to check's "needs a value"
+            models.append(args[index + 1])
+            index += 2
+            continue
+        if arg.startswith("--model="):
+            models.append(arg.partition("=")[2])
+        else:
+            rest.append(arg)
+        index += 1
+    if len(models) > 1:
+        raise KvplanError(f"gives --model twice ({', '.join(map(quote, models))}); a deployment serves one model.")
+    return rest + args[cut:], (models[0] if models else None)
+
+
+def without_idle_flags(args: list) -> list:
+    """The arguments without the vLLM flags that change nothing kvplan plans (--port 8000, --host, --served-model-name,
+    --trust-remote-code...: flags.VLLM_SERVER_FLAGS and vllm_serve_flags' NO_EFFECT, a value's exceptions kept) and
+    their values: a deployed command holds them, and the command line's "drop it" would make every real command be
+    trimmed before the gate reads it. What changes the plan unmodelled stays, to be refused as the command line
+    refuses it."""
+    from .vllm_serve_flags import vllm_flag
+
+    cut = args.index("--") if "--" in args else len(args)
+    kept, index = [], 0
+    while index < cut:
+        name, equals, typed = args[index].partition("=")
+        server = flags.server_flag(name)
+        known = None if server or not name.startswith("-") else vllm_flag(name, typed if equals else
+                                                                          (args[index + 1] if index + 1 < cut
+                                                                           else None))
+        idle = server is not None or (known is not None and known.unmodelled is None and known.instead is None)
+        if not idle:
+            kept.append(args[index])
+            index += 1
+            continue
+        takes_value = flags.VLLM_SERVER_FLAGS.get(server, False) if server else known.value is True
+        negated = server is not None and server != name or known is not None and known.negated
+        index += 2 if takes_value and not equals and not negated else 1
+    return kept + args[cut:]
+
+
+def read_serve(value, group, check_options, refuse_later) -> ServeCommand:
+    """The `serve:` value read as `kvplan check` reads its command line: by `group`'s check command (app.click_command),
+    `check_options` and `refuse_later` (app.check_options, app.refuse_later_spellings), handed in by the command line
+    (this module imports none of it: app imports this one); a bad command is a KvplanError of one
+    sentence (the caller names the entry), a usage error ServeUsage."""
+    from ..units import int_list
+    from .run_errors import click_errors
+
+    args, flag_model = model_option(without_idle_flags(without_launcher(serve_arguments(value))))
+    command = ServeCommand(None, None, {}, tuple(args))
+    check = group.commands["check"]
+    usage_errors, _, exit_ = click_errors()
+    with command.reading():
+        try:
+            ctx = check.make_context("check", list(args), parent=group.context_class(group, info_name="kvplan"))
+            fields = {key: value for key, value in check_options(ctx.params).items() if value is not None}
+            tps = None if ctx.params["tp"] is None else int_list(ctx.params["tp"], "tp", "1,2,4,8", False, False)
+        except FieldError as exc:
+            raise KvplanError(command.said(exc)) from None
+        except usage_errors as exc:
+            raise ServeUsage(exc, tuple(args)) from None
+        except exit_:  # -h, --help: help is the command line's
+            raise KvplanError("asks for help (-h); give the command the deployment runs.") from None
+    for name, spelled in RUN_ONLY.items():
+        if ctx.get_parameter_source(name).name != "DEFAULT":
+            raise KvplanError(f"holds {spelled}, a flag of kvplan check's run, not of a deployment; drop it.")
+    models = list(ctx.params["model"] or []) + ([flag_model] if flag_model is not None else [])
+    if len(models) > 1:
+        raise KvplanError(f"gives the model twice ({', '.join(map(quote, models))}); a deployment serves one model.")
+    if tps is not None and len(tps) != 1:
+        raise KvplanError(f"gives {command.spell('tp')} {ctx.params['tp']}; a deployment runs at one TP degree.")
+    return ServeCommand(models[0] if models else None, tps[0] if tps else None, fields, tuple(args),
+                        flag_model is not None, refuse_later)
