@@ -12,7 +12,6 @@ from ..errors import MAX_QUOTED, FieldError, KvplanError, quote
 from . import flags
 from .app import GuardedStdout, ReaderLeft, _drop_stdout, app, click_command, read_names
 from .run_errors import click_errors as _click_errors
-from .serve_command import ServeUsage
 
 @contextmanager
 def guarded_stdout(finished: tuple = ()):
@@ -88,12 +87,14 @@ def main(argv: Optional[list] = None) -> int:
     except FieldError as exc:
         say(f"kvplan: error: {exc.spelled(flags.typed(exc.field), flags.typed)}")
         return 2
-    except ServeUsage as exc:  # a deployments file's `serve:` command: its flags said as the command line says them
-        with exc.command.reading():
-            sentence = _usage_sentence(exc.usage) or exc.usage.format_message()
-        say(f"kvplan: error: {exc.where}: {_cut_arguments(sentence, list(exc.command.args))}")
-        return 2
     except KvplanError as exc:
+        # a deployments file's `serve:` command's usage error (serve_command.ServeUsage, not imported here: a run
+        # without `serve:` never loads it): its flags said as the command line says them
+        if getattr(exc, "usage", None) is not None:
+            with exc.command.reading():
+                sentence = _usage_sentence(exc.usage) or exc.usage.format_message()
+            say(f"kvplan: error: {exc.where}: {_cut_arguments(sentence, list(exc.command.args))}")
+            return 2
         say(f"kvplan: error: {exc}")
         return 2
     except usage_errors as exc:
