@@ -49,6 +49,7 @@ from dataclasses import dataclass
 from typing import Optional
 
 from ..errors import FieldError, quote
+from .vllm_dotted_flags import release_text as _dotted
 
 FLAG_SINCE = (0, 6, 5)
 CUDAGRAPH_MODE_SINCE = (0, 10, 1)
@@ -98,10 +99,6 @@ def release_has(name: str, release: tuple) -> bool:
 UNMODELLED = ("prefill_cudagraph_capture_token_sizes", "decode_cudagraph_capture_request_sizes",
               "max_prefill_cudagraph_capture_tokens", "max_decode_cudagraph_capture_requests",
               "max_decode_cudagraph_capture_tokens", "cudagraph_mm_encoder")
-
-
-def _dotted(version: tuple) -> str:
-    return ".".join(map(str, version))
 
 
 def config_value(value) -> Optional[str]:

@@ -30,8 +30,12 @@ CC_SINCE = (0, 12)
 O_DOTTED_UNTIL = (0, 13)
 
 
-def _dotted(version: tuple) -> str:
+def release_text(version: tuple) -> str:
+    """A release as a tuple, written as vLLM's: (0, 9, 2) -> "0.9.2"."""
     return ".".join(map(str, version))
+
+
+_dotted = release_text
 
 
 def split(arg: str) -> Optional[tuple]:
