@@ -17,6 +17,7 @@ from ..errors import FieldError, KvplanError, quote
 from ..engines.vllm_releases import SPAN
 from ..engines.vllm_underscore_flags import dashed
 from ..units import is_auto_length
+from .help_layout import fold_long_words
 from .flags import (CAPTURE_SIZES_HELP, MAX_CAPTURE_HELP, PCP_HELP,  # noqa: I001
                     CHECK_CONTEXT_HELP, CHECK_MODEL_OPTIONS, CONTEXT_HELP, CPU_OFFLOAD_HELP, DEFAULT_GPU_HELP,
                     MM_PROCESSOR_KWARGS_HELP, ENABLE_LORA_HELP, MAX_LORAS_HELP, MAX_LORA_RANK_HELP, LORA_DTYPE_HELP,
@@ -60,6 +61,7 @@ def click_command():
     be: each call parses into a fresh context, the options' defaults are never written, and help reads the terminal's
     width and COLUMNS as it is laid out, not here."""
     command = typer.main.get_command(app)
+    fold_long_words(command)  # --help spells every long flag whole at 80 columns (help_layout.py)
     for name in ("estimate", "check", "verify"):
         _refuse_loose_capture_sizes(command.commands[name])
         _read_later_spellings(command.commands[name])
