@@ -177,6 +177,12 @@ def prefix_notes(spec, flags, version: str, spell=str) -> tuple:
     return tuple(notes)
 
 
+def only_confirms(spec) -> bool:
+    """Whether prefix_notes' note on the prefix-caching flag only confirms what was asked: a model without Mamba
+    states keeps one KV page a block whatever the flag, and no release overrides it (asked_prefix_caching)."""
+    return not _states(spec)
+
+
 def _what_it_did(spec, version: str, on: bool) -> str:
     if not _states(spec):
         return f"prefix caching {'on' if on else 'off'} as asked"

@@ -95,7 +95,8 @@ def _sharding(spec: ModelSpec, dep: Deployment, precision, spell, findings: Find
 def _served_warnings(spec: ModelSpec, dep: Deployment, device, spell, resolved: dict, findings: Findings) -> None:
     """What vLLM runs yet warns of, or ignores, as estimate says it: a TP group past one node, a length past the
     model's, flags the model or the release ignores, a model folder or Hub listing kvplan could not read whole, the
-    pooling runner, the Transformers backend, and what the cache flags did: each a warning on the key it speaks of."""
+    pooling runner, the Transformers backend, and what the cache flags did: each a warning on the key it speaks of
+    (a prefix-caching flag that changes nothing planned: a notice)."""
     add = findings.add
     past_node = node_note(dep.tp, device, spell)
     if past_node:  # vLLM runs it (its Ray executor warns): a warning, not a failure
@@ -127,8 +128,8 @@ def _served_warnings(spec: ModelSpec, dep: Deployment, device, spell, resolved: 
     dropped = ignored_pooler_note(spec, release_of(engine_for(dep)), spell)
     if dropped:  # names vLLM 0.11-0.15 drop without a word: a warning on the pooler_config key, not a failure
         add("warning", "pooler_config", dropped + ".")
-    for key, said in cache_flag_findings(dep, spec, resolved, spell):  # what the cache flags did, on their key
-        add("warning", key, said + ".")
+    for level, key, said in cache_flag_findings(dep, spec, resolved, spell):  # what the cache flags did, on their key
+        add(level, key, said + ".")
 
 
 def _notices(spec: ModelSpec, dep: Deployment, found: Capacity, spell, findings: Findings) -> None:

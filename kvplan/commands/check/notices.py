@@ -7,7 +7,7 @@ from ...errors import respelled
 from ...model.spec import ModelSpec
 from ...engines.vllm_cache_notes import cache_flag_notes
 from ...engines.vllm_chunked_flag import chunked_notes
-from ...engines.vllm_prefix_flag import prefix_notes
+from ...engines.vllm_prefix_flag import only_confirms, prefix_notes
 from ...engines.vllm_rope_len import rope_note
 from ...plan.budget import prompt_limit
 from ...plan.plan import prompt_limit_warning, release_of
@@ -19,22 +19,24 @@ from .served import engine_for, read_model
 
 
 def cache_flag_findings(dep: Deployment, spec: ModelSpec, resolved: dict, spell) -> list:
-    """(key, sentence) for each of the Mamba dtypes, --disable-sliding-window, --enable-prefix-caching and
+    """(level, key, sentence) for each of the Mamba dtypes, --disable-sliding-window, --enable-prefix-caching and
     --mamba-block-size the deployment sets: estimate's notes (vllm_cache_notes.cache_flag_notes,
-    vllm_prefix_flag.prefix_notes), each on the key it speaks of."""
+    vllm_prefix_flag.prefix_notes), each on the key it speaks of; a warning, but a notice where the note only
+    confirms a prefix-caching flag that changes nothing planned (a `vllm serve` line spelling out the default)."""
     found = []
     if dep.mamba_cache_dtype or dep.mamba_ssm_cache_dtype or dep.disable_sliding_window:
         said = cache_flag_notes(read_model(dep, resolved), spec, dep, release_of(engine_for(dep)), spell)
         keys = ([next(k for k in ("mamba_cache_dtype", "mamba_ssm_cache_dtype") if getattr(dep, k))]
                 if dep.mamba_cache_dtype or dep.mamba_ssm_cache_dtype else []) + \
             (["disable_sliding_window"] if dep.disable_sliding_window else [])
-        found += zip(keys, said)
+        found += (("warning", key, note) for key, note in zip(keys, said))
     # prefix_notes says the prefix-caching flag first, then the Mamba block, each only where given
     keys = [k for k in ("enable_prefix_caching", "mamba_block_size") if getattr(dep, k) is not None]
-    found += zip(keys, prefix_notes(spec, dep, release_of(engine_for(dep)), spell))
     release = release_of(engine_for(dep))
+    found += (("notice" if key == "enable_prefix_caching" and only_confirms(spec) else "warning", key, note)
+              for key, note in zip(keys, prefix_notes(spec, dep, release, spell)))
     said = chunked_notes(spec, dep, release) if release else ()  # vllm_chunked_flag.py; none for engine none
-    return found + [("enable_chunked_prefill", note) for note in said]
+    return found + [("warning", "enable_chunked_prefill", note) for note in said]
 
 
 def plan_notices(dep: Deployment, result, spell) -> list:

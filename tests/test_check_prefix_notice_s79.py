@@ -1,0 +1,53 @@
+"""`--enable-prefix-caching` on a model without Mamba states changes nothing kvplan plans (every layer keeps one KV
+page a block whatever the flag; vLLM 0.32.0 turns it on by default for generating models, config/cache.py
+enable_prefix_caching: bool = True, and V1's block pool reuses cached blocks without reserving any), so check says
+so as a notice, which neither fails nor warns: a `vllm serve` line copied from a deployment, the flag spelled out, must
+not mark every such deployment "pass, warned" (nor annotate it on GitHub). Where the flag does change the plan (Mamba
+states in "all" / "align" mode) or vLLM overrides it, the warning stays (tests/test_check_flag_notes.py)."""
+
+from __future__ import annotations
+
+import json
+
+from tests.conftest import deployments_file, run_kvplan
+
+LLAMA, JAMBA = "meta-llama/Llama-3.1-8B-Instruct", "ai21labs/AI21-Jamba-1.5-Mini"
+
+
+def _findings(path) -> dict:
+    r = run_kvplan("check", "--file", path, "--format", "json")
+    assert r.returncode == 0, r.stderr
+    return {row["name"]: row for row in json.loads(r.stdout)["results"]}
+
+
+def test_the_flag_on_an_attention_model_is_a_notice_not_a_warning(tmp_path):
+    path = deployments_file(tmp_path, """  - name: served
+    gpu: H100
+    serve: vllm serve meta-llama/Llama-3.1-8B-Instruct --max-model-len 8192 --enable-prefix-caching
+  - name: off
+    gpu: H100
+    serve: vllm serve meta-llama/Llama-3.1-8B-Instruct --max-model-len 8192 --no-enable-prefix-caching
+  - name: plain
+    gpu: H100
+    serve: vllm serve meta-llama/Llama-3.1-8B-Instruct --max-model-len 8192
+""")
+    rows = _findings(path)
+    for name, said in (("served", "prefix caching on as asked."), ("off", "prefix caching off as asked.")):
+        row = rows[name]
+        assert [f["message"] for f in row["findings"] if f["key"] == "enable_prefix_caching"] == [said]
+        assert [f["level"] for f in row["findings"] if f["key"] == "enable_prefix_caching"] == ["notice"]
+        assert row["warnings"] == rows["plain"]["warnings"] == []
+        assert row["max_concurrency"] == rows["plain"]["max_concurrency"]  # the flag changes nothing planned
+
+
+def test_the_flag_vllm_overrides_on_a_mamba_model_stays_a_warning(tmp_path):
+    path = deployments_file(tmp_path, f"""  - name: asked
+    model: {JAMBA}
+    tp: 2
+    gpu: H100
+    context: 8192
+    engine: vllm==0.11.0
+    enable_prefix_caching: true
+""")
+    row = _findings(path)["asked"]
+    assert [f["level"] for f in row["findings"] if f["key"] == "enable_prefix_caching"] == ["warning"]
