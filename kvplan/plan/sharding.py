@@ -455,9 +455,11 @@ class MoeLayout:
         plain = replace(self, redundant=0)
         return replace(plain, local_experts=max(plain.experts_on(0), plain.experts_on(self.ep - 1)))
 
-    def describe(self) -> str:
+    def describe(self, pp: int = 1) -> str:
+        """The ranks' layout in words; `pp`: the pipeline stages of each engine (a dense model's DP ranks)."""
         if not self.experts:
-            return f"dense model: {self.dp} independent engine(s) of TP {self.tp}"
+            stages = f" x PP {pp}" if pp > 1 else ""
+            return f"dense model: {self.dp} independent engine(s) of TP {self.tp}{stages}"
         if self.ep > 1:
             held = (f"{self.local_experts} of the {self.experts} + {self.redundant} redundant (EPLB) = "
                     f"{self.experts + self.redundant} routed experts"

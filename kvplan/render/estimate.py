@@ -777,8 +777,8 @@ def parallel_capacity(p: Plan, spell=str, swept: bool = False) -> str:
         [spell("enable_expert_parallel")] if layout.expert_parallel else []) + (
         [spell("enable_eplb")] if layout.eplb else [])
     return (f"{' + '.join(flags)} ({which}): {layout.dp} engine core(s) x {p.core_gpus} GPU(s) = {gpus} GPUs; "
-            f"the figures above are one DP rank's, as its vLLM log prints them: {held}. {layout.describe()[0].upper()}"
-            f"{layout.describe()[1:]}.")
+            f"the figures above are one DP rank's, as its vLLM log prints them: {held}. "
+            f"{layout.describe(p.pp)[0].upper()}{layout.describe(p.pp)[1:]}.")
 
 
 def eplb_note(layout) -> str:

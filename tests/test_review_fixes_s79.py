@@ -1,6 +1,8 @@
-"""`--enable-prefix-caching` on a model without Mamba states changes nothing kvplan plans (every layer keeps one KV
+"""Review fixes of session 79.
+
+`--enable-prefix-caching` on a model without Mamba states changes nothing kvplan plans (every layer keeps one KV
 page a block whatever the flag; vLLM 0.32.0 turns it on by default for generating models, config/cache.py
-enable_prefix_caching: bool = True, and V1's block pool reuses cached blocks without reserving any), so check says
+enable_prefix_caching: bool = True at :141, and V1's block pool reuses cached blocks without reserving any), so check says
 so as a notice, which neither fails nor warns: a `vllm serve` line copied from a deployment, the flag spelled out, must
 not mark every such deployment "pass, warned" (nor annotate it on GitHub). Where the flag does change the plan (Mamba
 states in "all" / "align" mode) or vLLM overrides it, the warning stays (tests/test_check_flag_notes.py)."""
@@ -51,3 +53,14 @@ def test_the_flag_vllm_overrides_on_a_mamba_model_stays_a_warning(tmp_path):
 """)
     row = _findings(path)["asked"]
     assert [f["level"] for f in row["findings"] if f["key"] == "enable_prefix_caching"] == ["warning"]
+
+
+def test_dense_data_parallel_engines_name_their_pipeline_stages():
+    """-tp 4 -pp 2 -dp 2: vLLM starts 2 engine cores of 4 x 2 = 8 GPUs each (16 in all, the line's own sum); each core
+    is a TP 4 x PP 2 engine, not a TP 4 one."""
+    r = run_kvplan("estimate", "meta-llama/Llama-3.1-70B-Instruct", "--gpu", "H100", "-c", "8192", "-tp", "4", "-pp",
+                   "2", "-dp", "2")
+    assert r.returncode == 0, r.stderr
+    text = " ".join(r.stdout.split())
+    assert "2 engine core(s) x 8 GPU(s) = 16 GPUs" in text
+    assert "Dense model: 2 independent engine(s) of TP 4 x PP 2." in text
