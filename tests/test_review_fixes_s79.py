@@ -64,3 +64,25 @@ def test_dense_data_parallel_engines_name_their_pipeline_stages():
     text = " ".join(r.stdout.split())
     assert "2 engine core(s) x 8 GPU(s) = 16 GPUs" in text
     assert "Dense model: 2 independent engine(s) of TP 4 x PP 2." in text
+
+
+def test_check_and_models_name_the_columns_a_narrow_terminal_leaves_out(tmp_path):
+    """estimate and gpus said which columns an 80-column terminal left out; check and models dropped theirs without a
+    word. At 80 columns check's table cannot hold a 32-character model id beside the other eight columns."""
+    path = deployments_file(tmp_path, """  - name: served
+    gpu: H100
+    serve: vllm serve meta-llama/Llama-3.1-8B-Instruct --max-model-len 8192
+""")
+    narrow = run_kvplan("check", "--file", path, env={"COLUMNS": "80"})
+    assert narrow.returncode == 0, narrow.stderr
+    said = " ".join(narrow.stdout.split())
+    assert "not shown at this width: model, PP, KV heads/GPU (a wider terminal or --format json has them)." in said
+    assert "meta-llama" not in said  # the id's column is the one left out
+    wide = run_kvplan("check", "--file", path, env={"COLUMNS": "200"})
+    assert "meta-llama/Llama-3.1-8B-Instruct" in wide.stdout and "not shown" not in wide.stdout
+    models = run_kvplan("models", env={"COLUMNS": "80"})
+    header = models.stdout.splitlines()[1].split()
+    assert "weights" not in header  # the first to go (priority 7)
+    assert "not shown at this width:" in " ".join(models.stdout.split())
+    assert "weights" in " ".join(models.stdout.split()).split("not shown at this width:")[1].split("(")[0]
+    assert "not shown" not in run_kvplan("models", env={"COLUMNS": "250"}).stdout

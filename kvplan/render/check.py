@@ -7,7 +7,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from .text import Column, fitted_table
+from .text import Column, fitted_table, left_out
 
 
 def _escape(text: str, prop: bool = False) -> str:
@@ -86,8 +86,8 @@ def renderable(result, width=None):
         rows.append([Text(r["name"]), Text(r["model_id"]), str(r["tp"]), str(r["pp"] or "-"), heads, length,
                      "-" if r["max_concurrency"] is None else f"{r['max_concurrency']:,}",
                      "-" if r["min_concurrency"] is None else f"{r['min_concurrency']:,}", verdict])
-    table, _ = fitted_table(list(COLUMNS), rows, width, title=escape(title))
-    notes = []
+    table, shown = fitted_table(list(COLUMNS), rows, width, title=escape(title))
+    notes = [Text(left_out(COLUMNS, shown) + ".", style="dim")] if left_out(COLUMNS, shown) else []
     for r in results:
         for f in r["findings"]:
             where = f" ({r['file']}:{f['line']})" if r["file"] and f["line"] else ""

@@ -14,7 +14,7 @@ from ..plan.plan import KEEPS_ROOM, Plan, no_prompt_words
 from ..plan.remedy_words import changes_in_words
 from ..plan.sharding import pipeline_refusal
 from ..plan.stages import differs
-from .text import Column, fitted_table, prompt_words, size
+from .text import Column, fitted_table, left_out, prompt_words, size
 
 
 def escape(text: str) -> str:
@@ -800,10 +800,8 @@ def legend(shown: list, columns: list = COLUMNS):
     for column in shown:
         if column.legend:
             grid.add_row(column.header, column.legend)
-    dropped = [c.header for c in columns if c not in shown]
-    if dropped:
-        grid.add_row("", f"not shown at this width: {', '.join(dropped)} (a wider terminal or --format json "
-                         f"has them)")
+    if left_out(columns, shown):
+        grid.add_row("", left_out(columns, shown))
     return grid
 
 

@@ -7,7 +7,7 @@ from typing import Optional
 
 from rich.markup import escape
 
-from .text import Column, fitted_table, size
+from .text import Column, fitted_table, left_out, size
 
 COLUMNS = (
     Column("id", justify="left", wrap=False),
@@ -30,9 +30,10 @@ def renderable(result, width: Optional[int] = None):
         rows.append([escape(r["id"]), str(r["layers"]), str(r["attention_heads"] or "-"), ", ".join(r["kv_shapes"]),
                      ",".join(r["layer_kinds"]), f"{r['default_max_model_len']:,}", f"{r['parameters'] / 1e9:,.1f}B",
                      size(r["weights_bytes"])])
-    table, _ = fitted_table(list(COLUMNS), rows, width, title=f"{len(rows)} bundled model specs")
+    table, shown = fitted_table(list(COLUMNS), rows, width, title=f"{len(rows)} bundled model specs")
     aliases = sum(len(r["aliases"]) for r in result.models)
-    return Group(table, Text("max len: the max model length vLLM serves by default (the config's, RoPE-scaled; "
+    dropped = [Text(left_out(COLUMNS, shown) + ".", style="dim")] if left_out(COLUMNS, shown) else []
+    return Group(table, *dropped, Text("max len: the max model length vLLM serves by default (the config's, RoPE-scaled; "
                              "2,048 where it names none).", style="dim"),
                  Text(f"{aliases} more ids resolve as aliases of these (instruct/chat variants with the same "
                              f"config): `kvplan models --format json` lists them.", style="dim"))

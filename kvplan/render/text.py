@@ -131,6 +131,13 @@ def fitted_table(columns: list, rows: list, width: Optional[int], **table_option
     return build(kept), [columns[i] for i in kept]
 
 
+def left_out(columns: list, shown: list) -> str:
+    """The sentence naming the columns fitted_table left out at this width ("" where none was)."""
+    dropped = [c.header for c in columns if c not in shown]
+    return f"not shown at this width: {', '.join(dropped)} (a wider terminal or --format json has them)" \
+        if dropped else ""
+
+
 def legend_lines(columns: list) -> list:
     """'header: what it holds' for each shown column that has a legend."""
     return [f"{c.header}: {c.legend}" for c in columns if c.legend]
