@@ -154,7 +154,8 @@ def estimate(model: str, *, max_model_len: Optional[Many] = None, kv_cache_dtype
     from .engines.vllm_dcp import check_tp, comm_backend, dcp_size, interleave_size, q_replicate
     from .engines.vllm_pcp import pcp_size
     from .engines.vllm_graphs import capture_sizes_value, max_capture_size_value
-    from .engines.vllm_compilation import config_value, level_value
+    from .engines.vllm_compilation import level_value
+    from .engines.vllm_compilation_text import engine_config_value
     from .engines import (EngineFlags, cpu_offload_gb as offload, data_parallel_size as replicas, enable_eplb as eplb,
                           enable_lora as lora, encoder_tp_mode, eplb_spelled_off, gpu_blocks_override, ignored_lora,
                           media_limits, mm_processor_kwargs as processor, speculative_config as speculative)
@@ -218,7 +219,7 @@ def estimate(model: str, *, max_model_len: Optional[Many] = None, kv_cache_dtype
                                    enable_prefix_caching=prefix_caching_choice(enable_prefix_caching),
                                    mamba_block_size=mamba_block(mamba_block_size),
                                    enable_chunked_prefill=chunked_prefill_choice(enable_chunked_prefill),
-                                   compilation_config=config_value(compilation_config),
+                                   compilation_config=engine_config_value(compilation_config, engine),
                                    optimization_level=level_value(optimization_level)))
     return list(result.plans)
 

@@ -113,7 +113,7 @@ def test_result_records_the_flags_as_given(options):
 BAD = [
     (("-O", "5"), "-O '5' is not a level: vLLM 0.32.0 reads -O as --optimization-level, 0, 1, 2 or 3"),
     (("-cc", '{"cudagraph_mode": "EAGER"}'), "-cc cudagraph_mode 'EAGER' is not one of vLLM's: NONE, PIECEWISE"),
-    (("--compilation-config", "{"), "--compilation-config '{' is not a JSON object"),
+    (("--compilation-config", "{"), "--compilation-config takes a JSON object"),
     (("--compilation-config", NONE_JSON, "--engine", "vllm==0.10.0"), "cudagraph_mode is not a field of vLLM 0.10.0"),
     (("-cc", NONE_JSON, "--engine", "vllm==0.11.0"), "-cc needs vLLM 0.12 or later"),
     (("-O0", "--engine", "vllm==0.6.4"), "-O is not a flag of vLLM 0.6.4"),

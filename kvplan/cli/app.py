@@ -436,7 +436,8 @@ def estimate(
     from ..engines.vllm_prefix_flag import mamba_block_size
     from ..engines.vllm_runner_flag import convert_choice, runner_choice
     from ..engines.vllm_graphs import capture_sizes_value, max_capture_size_value
-    from ..engines.vllm_compilation import config_value, level_value
+    from ..engines.vllm_compilation import level_value
+    from ..engines.vllm_compilation_text import engine_config_value
 
     from ..engines.vllm_dcp import check_tp, comm_backend, dcp_size, interleave_size
     from ..engines.vllm_pcp import pcp_size
@@ -455,6 +456,8 @@ def estimate(
         partition = None if pp_partition is None else layer_partition(pp_partition)  # '' is refused, not unset
         batched = None if max_num_batched_tokens is None else batched_tokens(max_num_batched_tokens)
     refuse_later_spellings(engine)  # --disable-prefix-caching before vLLM 0.33, ...
+    compilation_config, optimization_level = compilation_fields(compilation_config, optimization_level,
+                                                                engine).values()
     check_tp(dcp_size(dcp), _list(tp, "tp"))  # -dcp dividing every TP degree asked
     pcp_size(pcp)  # -pcp: a whole number (bad input before the Hub is asked)
     with hub_deadline(hub_timeout):
@@ -491,7 +494,7 @@ def estimate(
                                        enable_prefix_caching=boolean_typed(prefix_caching, no_prefix_caching),
                                        mamba_block_size=mamba_block_size(mamba_block),
                                        enable_chunked_prefill=boolean_typed(chunked, no_chunked),
-                                       compilation_config=config_value(compilation_config),
+                                       compilation_config=engine_config_value(compilation_config, engine),
                                        optimization_level=level_value(optimization_level)))
     show(result, fmt, chart=chart)
 
@@ -703,8 +706,17 @@ def check_options(params: dict) -> dict:
                 mamba_ssm_cache_dtype=p.mamba_ssm_cache_dtype, disable_sliding_window=p.disable_sliding_window or None,
                 enable_prefix_caching=boolean_typed(p.prefix_caching, p.no_prefix_caching),
                 mamba_block_size=None if p.mamba_block is None else mamba_block_size(p.mamba_block),
-                compilation_config=p.compilation_config, optimization_level=p.optimization_level,
+                **compilation_fields(p.compilation_config, p.optimization_level, p.engine),
                 enable_chunked_prefill=boolean_typed(p.chunked, p.no_chunked))
+
+
+def compilation_fields(config, level, engine) -> dict:
+    """--compilation-config and -O as typed, one kept where vLLM `engine` keeps one (vllm_compilation_text.one_flag):
+    a deployments file's `serve:` read again with the file's engine (ServeCommand.compilation)."""
+    from ..engines.vllm_compilation import one_flag
+
+    config, level = one_flag(typed_args, config, level, engine)
+    return {"compilation_config": config, "optimization_level": level}
 
 
 @app.command(short_help="Prove a plan on the local GPU: allocate the KV cache, time decode.")
@@ -766,6 +778,7 @@ def verify(
 
     fmt = check_format(fmt, VerifyResult.formats)
     refuse_later_spellings(engine)  # --disable-prefix-caching before vLLM 0.33, ...
+    compilation = compilation_fields(compilation_config, optimization_level, engine)
     if dcp_size(dcp):  # one rank's cache on one GPU: no DCP group to shard a request over
         raise FieldError("dcp", "is not measured by verify (it runs one GPU's ranks, no decode-context-parallel "
                                 "group); leave it out or at 1, and plan it with kvplan estimate.")
@@ -783,8 +796,7 @@ def verify(
                      enable_prefix_caching=boolean_typed(prefix_caching, no_prefix_caching),
                      mamba_block_size=mamba_block, disable_sliding_window=disable_sliding_window,
                      mamba_cache_dtype=mamba_cache_dtype, mamba_ssm_cache_dtype=mamba_ssm_cache_dtype,
-                     compilation_config=compilation_config, optimization_level=optimization_level,
-                     enable_chunked_prefill=boolean_typed(chunked, no_chunked))
+                     **compilation, enable_chunked_prefill=boolean_typed(chunked, no_chunked))
     show(result, fmt)
     return 0 if result.ok else 1
 

@@ -61,6 +61,16 @@ class ServeCommand:
         with self.reading():
             self.refuse_later(engine)
 
+    def compilation(self, entry: dict) -> dict:
+        """The entry's compilation_config and optimization_level with one kept where the entry's release (its
+        engine, a key or this command's) keeps one of those this command typed (vllm_compilation_text.one_flag)."""
+        from ..engines.vllm_compilation import one_flag
+
+        config, level = entry.get("compilation_config"), entry.get("optimization_level")
+        with self.reading():
+            config, level = one_flag(flags.typed_args, config, level, entry.get("engine"))
+        return {"compilation_config": config, "optimization_level": level}
+
     @contextmanager
     def reading(self):
         """flags.typed_args as this command's, for the command line's readers of what was typed; restored after."""

@@ -431,7 +431,7 @@ VALIDATORS = {
     "enable_prefix_caching": _flag("enable_prefix_caching"),
     "enable_chunked_prefill": _flag("enable_chunked_prefill"),
     "mamba_block_size": _mamba_block_size,
-    "compilation_config": lambda v: _compilation().config_value(v),
+    "compilation_config": lambda v: v,  # read as the entry's release reads it: deployment_fields
     "optimization_level": lambda v: _compilation().level_value(v),
 }
 
@@ -454,6 +454,11 @@ def deployment_fields(values: dict) -> dict:
     fields = {key: DEFAULTS.get(key) if values.get(key) is None else VALIDATORS[key](values[key])
               for key in OPTIONAL_KEYS if key != "kv_dtype"}
     fields["kv_dtype"] = _kv_dtype(values.get("kv_dtype"), fields["engine"])
+    if fields["compilation_config"] is not None:  # text as the release's parser reads it (vllm_compilation_text.py)
+        from ..engines.vllm_compilation_text import release_of
+
+        fields["compilation_config"] = _compilation().config_value(fields["compilation_config"],
+                                                                   release_of(fields["engine"]))
     require_stage_counts(fields["pp"], fields["pp_layer_partition"])
     return fields
 
@@ -929,6 +934,8 @@ def _deployment(path: str, index: int, node, values: _Values, read_serve: Option
         tp = VALIDATORS["tp"](entry["tp"])
         if serve is not None:
             one_kv_dtype(serve.fields.get("kv_dtype"))
+        if serve is not None:  # -O and --compilation-config, one kept before vLLM 0.12 as the entry's release keeps it
+            entry.update(serve.compilation(entry))
         fields = deployment_fields({key: entry.get(key) for key in OPTIONAL_KEYS})
         if serve is not None:
             serve.refuse_later_spellings(fields["engine"])

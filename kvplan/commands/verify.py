@@ -205,7 +205,7 @@ def verify(model: str, *, tp: int = 1, context: Optional[int] = None, kv_dtype: 
     check_options(tp, context, gpu_util, block_size, max_num_seqs, max_num_batched_tokens)
     flags = verify_flags(enforce_eager, max_cudagraph_capture_size, cudagraph_capture_sizes, enable_prefix_caching,
                          mamba_block_size, disable_sliding_window, mamba_cache_dtype, mamba_ssm_cache_dtype,
-                         compilation_config, optimization_level, enable_chunked_prefill)
+                         compilation_config, optimization_level, enable_chunked_prefill, engine=engine)
     release = verify_engine(engine)
     # the release's own refusals of the flags (engines/vllm_engine.py), the compilation config's among them
     engine_model = get_engine(release, flags)
@@ -269,12 +269,13 @@ def verify(model: str, *, tp: int = 1, context: Optional[int] = None, kv_dtype: 
 def verify_flags(enforce_eager=False, max_capture_size=None, capture_sizes=None, prefix_caching=None,
                  mamba_block=None, disable_sliding_window=False, mamba_cache_dtype=None,
                  mamba_ssm_cache_dtype=None, compilation_config=None, optimization_level=None,
-                 chunked_prefill=None) -> EngineFlags:
+                 chunked_prefill=None, engine=None) -> EngineFlags:
     """The engine flags as estimate reads them (the same parsers: engines/vllm_graphs.py, vllm_prefix_flag.py,
     vllm_cache_flags.py, vllm_compilation.py; units.switches), the command line's strings or the Python values
     alike; the compilation config and -O as given, which get_engine resolves for the release. Before torch."""
     from ..engines.vllm_cache_flags import mamba_dtype
-    from ..engines.vllm_compilation import config_value, level_value
+    from ..engines.vllm_compilation import level_value
+    from ..engines.vllm_compilation_text import engine_config_value
     from ..engines.vllm_graphs import capture_sizes_value, max_capture_size_value
     from ..engines.vllm_chunked_flag import chunked_prefill_choice
     from ..engines.vllm_prefix_flag import mamba_block_size, prefix_caching_choice
@@ -286,7 +287,7 @@ def verify_flags(enforce_eager=False, max_capture_size=None, capture_sizes=None,
                        mamba_block_size=mamba_block_size(mamba_block), disable_sliding_window=no_window,
                        mamba_cache_dtype=mamba_dtype("mamba_cache_dtype", mamba_cache_dtype),
                        mamba_ssm_cache_dtype=mamba_dtype("mamba_ssm_cache_dtype", mamba_ssm_cache_dtype),
-                       compilation_config=config_value(compilation_config),
+                       compilation_config=engine_config_value(compilation_config, engine),
                        optimization_level=level_value(optimization_level),
                        enable_chunked_prefill=chunked_prefill_choice(chunked_prefill))
 

@@ -18,7 +18,10 @@ vllm_budget.graph_reserve); before, they are checked as the release checks them 
   CUDAGraphMode[value.upper()]). -O's level sets it where not given (config/vllm.py OPTIMIZATION_LEVEL_00-03,
   0.12.0:103-159, 0.32.0:247-336, 0.34.0:283-366): O0 NONE, O1 PIECEWISE, O2 (the default) and O3
   FULL_AND_PIECEWISE; and the compilation mode, VLLM_COMPILE above O0, NONE at O0 (0.32.0:1752-1756).
-- A piecewise mode without VLLM_COMPILE (mode / level below 3): NONE up to 0.29 (config/vllm.py 0.14.0:713-723,
+- A graph mode without VLLM_COMPILE (mode / level below 3): 0.12.x any mode NONE, FULL and FULL_DECODE_ONLY too
+  (config/vllm.py 0.12.0:647-658, `cudagraph_mode != NONE`; changes verify's capture plan, no budget byte before 0.20);
+  from 0.13 the piecewise ones (requires_piecewise_compilation, 0.13.0:670-680):
+  NONE up to 0.29 (config/vllm.py 0.14.0:713-723,
   0.24.0:1172-1183, 0.29.0:1476), from 0.30 its part without piecewise, PIECEWISE -> NONE and FULL_AND_PIECEWISE ->
   FULL_DECODE_ONLY (0.30.0:1010-1030, 0.32.0:1077-1097, 0.34.0:1050-1070).
 - `level` 0.6.5-0.17 (compilation.py 0.14.0:349, 0.17.0:385, read as mode where none is given 0.17.0:804-813),
@@ -32,9 +35,9 @@ vllm_budget.graph_reserve); before, they are checked as the release checks them 
   compilation.py 0.13.0:293, config/utils.py 0.34.0:71-72), and a `field(init=False)` one too ("Unexpected keyword
   argument": compilation_time, traced_files, ...); before, pydantic drops it. FIELDS / FIELDS_BY_RELEASE: the
   CompilationConfig fields of every minor release 0.13.0-0.34.0, read one by one (patch releases taken as their .0).
-- A bare level after --compilation-config ("3"): CompilationConfig.from_cli's up to 0.9.1 (config.py 0.9.1:4047-4051);
-  from 0.9.2 the value is TypeAdapter(CompilationConfig).validate_json's alone (config.py 0.9.2:4165-4169,
-  engine/arg_utils.py 0.11.0:198-202 parse_dataclass), which refuses a number; -O 3 stays the level up to 0.11.
+- The text of the value (a Python literal up to 0.8.5, JSON after; a bare level up to 0.9.1), and which of several
+  values the one argument before 0.12 keeps (-O and --compilation-config, in vLLM's order): vllm_compilation_text.py.
+  Where no order is known (a deployments file's keys, the API) both before 0.12 are refused.
 
 The modes' graphs (graph_counts, vllm_graphs.py): FULL_AND_PIECEWISE both; PIECEWISE the mixed sizes only; FULL one
 FULL graph at every mixed size and no separate decode graphs; FULL_DECODE_ONLY the decode graphs only (V1's
@@ -49,7 +52,10 @@ from dataclasses import dataclass
 from typing import Optional
 
 from ..errors import FieldError, quote
+from .vllm_compilation_text import BARE_LEVEL_UNTIL, LEVELS, ONE_FLAG_UNTIL, config_value, last_given, release_of
 from .vllm_dotted_flags import release_text as _dotted
+
+__all__ = ["config_value", "level_value", "resolve", "with_compilation", "level_flag", "release_has", "one_flag"]
 
 FLAG_SINCE = (0, 6, 5)
 CUDAGRAPH_MODE_SINCE = (0, 10, 1)
@@ -64,7 +70,7 @@ COMPILATION_MODES = ("NONE", "STOCK_TORCH_COMPILE", "DYNAMO_TRACE_ONCE", "VLLM_C
 VLLM_COMPILE = 3
 LEVEL_MODES = {0: "NONE", 1: "PIECEWISE", 2: "FULL_AND_PIECEWISE", 3: "FULL_AND_PIECEWISE"}
 DEFAULT_LEVEL = 2
-BARE_LEVEL_UNTIL = (0, 9, 2)  # the first release whose --compilation-config takes no bare level
+ANY_MODE_OFF_UNTIL = (0, 13)  # 0.12 turns every graph mode off without VLLM_COMPILE, 0.13 the piecewise ones
 # the fields every release 0.13-0.34 takes, and those it takes from a release (first with, first without)
 FIELDS = frozenset({
     "backend", "cache_dir", "compile_cache_save_format", "compile_mm_encoder", "compile_sizes",
@@ -99,27 +105,6 @@ def release_has(name: str, release: tuple) -> bool:
 UNMODELLED = ("prefill_cudagraph_capture_token_sizes", "decode_cudagraph_capture_request_sizes",
               "max_prefill_cudagraph_capture_tokens", "max_decode_cudagraph_capture_requests",
               "max_decode_cudagraph_capture_tokens", "cudagraph_mm_encoder")
-
-
-def config_value(value) -> Optional[str]:
-    """--compilation-config / compilation_config: a JSON object (a YAML mapping in a deployments file), or a level
-    0-3 as vLLM before 0.9.2 takes it; canonical JSON (a level as the number, for resolve), None where not given."""
-    if value is None:
-        return None
-    if isinstance(value, str) and value.strip() in ("0", "1", "2", "3"):
-        return value.strip()
-    if isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= 3:
-        return str(value)
-    if isinstance(value, str):
-        try:
-            value = json.loads(value)
-        except ValueError:
-            raise FieldError("compilation_config", f"{quote(value)} is not a JSON object (e.g. "
-                                                   f"'{{\"cudagraph_mode\": \"PIECEWISE\"}}').") from None
-    if not isinstance(value, dict):
-        raise FieldError("compilation_config", f"takes a JSON object of CompilationConfig fields (e.g. "
-                                               f"'{{\"cudagraph_mode\": \"PIECEWISE\"}}'), got {quote(value)}.")
-    return json.dumps(value, sort_keys=True)
 
 
 def level_value(value) -> Optional[str]:
@@ -182,13 +167,18 @@ def resolve(config: Optional[str], level: Optional[str], version: str, spell=str
         raise FieldError(field, f"is not a flag of vLLM {_dotted(release)}: --compilation-config / -O came with "
                                 f"{_dotted(FLAG_SINCE)} (engine/arg_utils.py); give vllm=={_dotted(FLAG_SINCE)} or "
                                 f"later.")
+    if config is not None and level is not None and release < ONE_FLAG_UNTIL:
+        raise FieldError("optimization_level", f"and compilation_config are one flag of vLLM {_dotted(release)} (-O "
+                                               f"is --compilation-config before 0.12), which keeps the last given "
+                                               f"as typed; give one (a command line's order is read as vLLM reads "
+                                               f"it).", names=("compilation_config",))
+    if level is not None and release < ONE_FLAG_UNTIL:  # -O is the compilation config itself: a level, an object
+        given = config_value(level, release)
+        config, level = (json.dumps({"level": int(given)}) if given in LEVELS else given), None
     fields = _object(json.loads(config), release) if config is not None else {}
     optimization = DEFAULT_LEVEL
-    if level is not None and release >= OPTIMIZATION_LEVEL_SINCE:
+    if level is not None:
         optimization = _optimization_level(level, release)
-    elif level is not None:  # before 0.12 -O is the compilation config itself: a level (-O.level n), or an object
-        given = json.loads(config_value(level))
-        fields = {**fields, **({"level": given} if isinstance(given, int) else given)}
     _check_fields(fields, release)
     mode = fields.get("mode", fields.get("level"))
     mode = None if mode is None else _mode(mode, release)
@@ -198,7 +188,9 @@ def resolve(config: Optional[str], level: Optional[str], version: str, spell=str
     if release >= OPTIMIZATION_LEVEL_SINCE:
         graph_mode = graph_mode or LEVEL_MODES[optimization]
         compiled = (mode if mode is not None else (VLLM_COMPILE if optimization > 0 else 0)) == VLLM_COMPILE
-        if graph_mode in ("PIECEWISE", "FULL_AND_PIECEWISE") and not compiled:
+        if release < ANY_MODE_OFF_UNTIL and not compiled:  # 0.12.0 config/vllm.py:647-658: FULL too
+            graph_mode = "NONE"
+        elif graph_mode in ("PIECEWISE", "FULL_AND_PIECEWISE") and not compiled:
             graph_mode = "NONE" if release < WITHOUT_PIECEWISE_SINCE or graph_mode == "PIECEWISE" \
                 else "FULL_DECODE_ONLY"
         graph_mode = None if graph_mode == "FULL_AND_PIECEWISE" else graph_mode  # vLLM's default
@@ -293,3 +285,17 @@ def with_compilation(flags, version: str):
                    cudagraph_capture_sizes=(graphs.cudagraph_capture_sizes
                                             if graphs.cudagraph_capture_sizes is not None
                                             else flags.cudagraph_capture_sizes))
+
+
+def one_flag(args: list, config, level, engine) -> tuple:
+    """(compilation_config, optimization_level) as typed on the command line `args`, where vLLM `engine` (before
+    0.12) keeps one of several values given (last_given): each parsed and checked as vLLM parses it, the last as
+    compilation_config alone; otherwise `config` and `level` as they are."""
+    release = release_of(engine) if config is not None or level is not None else None
+    values = last_given(args, release) if release is not None and release >= FLAG_SINCE else None
+    if values is None:
+        return config, level
+    version = _dotted(release)
+    for value in values:  # argparse's `type` runs on each, the kept one and the dropped ones alike
+        resolve(config_value(value, release), None, version)
+    return values[-1], None
