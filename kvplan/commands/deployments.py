@@ -932,9 +932,8 @@ def _deployment(path: str, index: int, node, values: _Values, read_serve: Option
                    f"{quote(model)}.")
     try:
         tp = VALIDATORS["tp"](entry["tp"])
-        if serve is not None:
+        if serve is not None:  # -O and --compilation-config: one kept before vLLM 0.12, as the entry's release keeps it
             one_kv_dtype(serve.fields.get("kv_dtype"))
-        if serve is not None:  # -O and --compilation-config, one kept before vLLM 0.12 as the entry's release keeps it
             entry.update(serve.compilation(entry))
         fields = deployment_fields({key: entry.get(key) for key in OPTIONAL_KEYS})
         if serve is not None:
