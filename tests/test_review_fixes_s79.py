@@ -1,8 +1,8 @@
 """Review fixes of session 79.
 
 `--enable-prefix-caching` on a model without Mamba states changes nothing kvplan plans (every layer keeps one KV
-page a block whatever the flag; vLLM 0.32.0 turns it on by default for generating models, config/cache.py
-enable_prefix_caching: bool = True at :141, and V1's block pool reuses cached blocks without reserving any), so check says
+page a block whatever the flag; vLLM 0.32.0 turns it on by default for generating models, config/cache.py:141
+enable_prefix_caching: bool = True, and V1's block pool reuses cached blocks without reserving any), so check says
 so as a notice, which neither fails nor warns: a `vllm serve` line copied from a deployment, the flag spelled out, must
 not mark every such deployment "pass, warned" (nor annotate it on GitHub). Where the flag does change the plan (Mamba
 states in "all" / "align" mode) or vLLM overrides it, the warning stays (tests/test_check_flag_notes.py)."""

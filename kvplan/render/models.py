@@ -33,7 +33,8 @@ def renderable(result, width: Optional[int] = None):
     table, shown = fitted_table(list(COLUMNS), rows, width, title=f"{len(rows)} bundled model specs")
     aliases = sum(len(r["aliases"]) for r in result.models)
     dropped = [Text(left_out(COLUMNS, shown) + ".", style="dim")] if left_out(COLUMNS, shown) else []
-    return Group(table, *dropped, Text("max len: the max model length vLLM serves by default (the config's, RoPE-scaled; "
-                             "2,048 where it names none).", style="dim"),
+    length = Text("max len: the max model length vLLM serves by default (the config's, RoPE-scaled; 2,048 where it "
+                  "names none).", style="dim")
+    return Group(table, *dropped, length,
                  Text(f"{aliases} more ids resolve as aliases of these (instruct/chat variants with the same "
                              f"config): `kvplan models --format json` lists them.", style="dim"))
