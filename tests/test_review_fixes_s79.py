@@ -10,6 +10,9 @@ states in "all" / "align" mode) or vLLM overrides it, the warning stays (tests/t
 from __future__ import annotations
 
 import json
+from pathlib import Path
+
+import pytest
 
 from tests.conftest import deployments_file, run_kvplan
 
@@ -86,3 +89,46 @@ def test_check_and_models_name_the_columns_a_narrow_terminal_leaves_out(tmp_path
     assert "not shown at this width:" in " ".join(models.stdout.split())
     assert "weights" in " ".join(models.stdout.split()).split("not shown at this width:")[1].split("(")[0]
     assert "not shown" not in run_kvplan("models", env={"COLUMNS": "250"}).stdout
+
+
+@pytest.mark.parametrize("typed, said", [
+    ("--gpu H100", "holds --gpu, a flag of kvplan's that `vllm serve` does not take (vLLM stops on it); give it as "
+                   "the entry's `gpu:` key."),
+    ("--min-concurrency 4", "holds --min-concurrency, a flag of kvplan's that `vllm serve` does not take (vLLM stops "
+                            "on it); give it as the entry's `min_concurrency:` key."),
+    ("--engine vllm==0.32.0", "holds --engine, a flag of kvplan's that `vllm serve` does not take (vLLM stops on it); "
+                              "give it as the entry's `engine:` key."),
+    ("--kv-dtype fp8", "holds --kv-dtype, kvplan's name for vLLM's --kv-cache-dtype, which `vllm serve` does not take "
+                       "(vLLM stops on it); write --kv-cache-dtype."),
+    ("-c 8K", "holds -c, kvplan's name for vLLM's --max-model-len, which `vllm serve` does not take (vLLM stops on "
+              "it); write --max-model-len."),
+    ("--tp 2", "holds --tp, kvplan's name for vLLM's --tensor-parallel-size, which `vllm serve` does not take (vLLM "
+               "stops on it); write --tensor-parallel-size."),
+])
+def test_a_served_command_holding_kvplans_own_flags_is_refused(tmp_path, typed, said):
+    """A `serve:` line is the command the deployment runs: vLLM's parser (argparse) stops on a flag it lacks
+    ("unrecognized arguments"), so a gate that read kvplan's own --gpu or --kv-dtype there passed a deployment that
+    never starts. The flags vLLM lacks are those check takes that no release's `vllm serve` lists
+    (tests/data/vllm_serve_flags.json, 0.5.5-0.34.0)."""
+    path = deployments_file(tmp_path, f"""  - name: served
+    gpu: A100-80GB
+    serve: vllm serve meta-llama/Llama-3.1-8B-Instruct --max-model-len 8192 {typed}
+""".replace("--max-model-len 8192 -c 8K", "-c 8K").replace("--max-model-len 8192 --kv-dtype", "--kv-dtype"))
+    r = run_kvplan("check", "--file", path)
+    assert r.returncode == 2 and r.stdout == ""
+    assert r.stderr.strip().endswith(said), r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1
+
+
+def test_kvplans_own_flag_names_are_the_ones_no_vllm_release_lists():
+    """The set serve: refuses is exactly check's spellings that none of the nine frozen releases' `vllm serve` has."""
+    from kvplan.cli.app import click_command
+    from kvplan.cli.serve_command import NOT_VLLM
+
+    frozen = json.loads((Path(__file__).parent / "data" / "vllm_serve_flags.json").read_text())
+    vllm = {name for release in frozen["releases"] for flag in release["flags"].values()
+            for name in flag["names"] + ([flag["negative"]] if flag["negative"] else [])}
+    check = click_command().commands["check"]
+    spelled = {o for p in check.params for o in p.opts + p.secondary_opts if o.startswith("-")}
+    run_only = {"--file", "--format", "-f", "--suggest", "--hub-timeout"}  # refused as the run's (RUN_ONLY)
+    assert {o for o in spelled if o not in vllm} - run_only == {o for o in NOT_VLLM if o in spelled} - run_only

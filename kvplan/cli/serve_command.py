@@ -30,6 +30,10 @@ class ServeUsage(KvplanError):
 
 # check's options a deployment's command may not hold: they are the run's, not a deployment's
 RUN_ONLY = {"files": "--file", "suggest": "--suggest", "fmt": "--format", "hub_timeout": "--hub-timeout"}
+# check's spellings that no release's `vllm serve` takes (none of 0.5.5-0.34.0 lists them:
+# tests/data/vllm_serve_flags.json), so a deployed command holding one stops on argparse's "unrecognized arguments"
+NOT_VLLM = flags.KVPLAN_OWN | {"-c"}
+KEY_OF = {"pp_partition": "pp_layer_partition"}  # the entry's key for an option of kvplan's, where not its name
 
 
 @dataclass(frozen=True)
@@ -194,6 +198,8 @@ def read_serve(value, group, check_options, refuse_later) -> ServeCommand:
     for name, spelled in RUN_ONLY.items():
         if ctx.get_parameter_source(name).name != "DEFAULT":
             raise KvplanError(f"holds {spelled}, a flag of kvplan check's run, not of a deployment; drop it.")
+    with command.reading():
+        _refuse_kvplan_flags(check, ctx)
     models = list(ctx.params["model"] or []) + ([flag_model] if flag_model is not None else [])
     if len(models) > 1:
         raise KvplanError(f"gives the model twice ({', '.join(map(quote, models))}); a deployment serves one model.")
@@ -201,3 +207,20 @@ def read_serve(value, group, check_options, refuse_later) -> ServeCommand:
         raise KvplanError(f"gives {command.spell('tp')} {ctx.params['tp']}; a deployment runs at one TP degree.")
     return ServeCommand(models[0] if models else None, tps[0] if tps else None, fields, tuple(args),
                         flag_model is not None, refuse_later)
+
+
+def _refuse_kvplan_flags(check, ctx) -> None:
+    """A flag of kvplan's own in the command (NOT_VLLM, as typed: flags.typed_args is the command's), said with what
+    vLLM's command holds instead: vLLM's spelling of the same option, or the entry's key for one vLLM has none of."""
+    for param in check.params:
+        if param.name in RUN_ONLY or ctx.get_parameter_source(param.name).name == "DEFAULT":
+            continue
+        spelled = flags.typed_spelling(param.opts + param.secondary_opts)
+        if spelled not in NOT_VLLM:
+            continue
+        vllm = next((o for o in param.opts if o.startswith("--") and o not in NOT_VLLM), None)
+        if vllm is not None:
+            raise KvplanError(f"holds {spelled}, kvplan's name for vLLM's {vllm}, which `vllm serve` does not take "
+                              f"(vLLM stops on it); write {vllm}.")
+        raise KvplanError(f"holds {spelled}, a flag of kvplan's that `vllm serve` does not take (vLLM stops on it); "
+                          f"give it as the entry's `{KEY_OF.get(param.name, param.name)}:` key.")
