@@ -3,7 +3,7 @@ quantisation kernel against its torch reference (where they differ), verify's Ma
 row counts (the skinny kernel's fp8 form, the quantisation + cuBLAS form), and the tiny DeepSeek-V3 fp8 model's
 layers compared with the CPU forward on the same weights.
 
-    python3 benchmarks/block_fp8_check.py
+    python3 benchmarks/probes/block_fp8_check.py
 """
 
 from __future__ import annotations

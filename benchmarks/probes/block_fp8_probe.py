@@ -3,7 +3,7 @@
 error against the product of the dequantised operands; then graph-timed products over DeepSeek-V3's per-rank
 shapes at TP 8 against bf16 F.linear over the same matrix and a dequantise-then-F.linear form.
 
-    python3 benchmarks/block_fp8_probe.py
+    python3 benchmarks/probes/block_fp8_probe.py
 """
 
 from __future__ import annotations

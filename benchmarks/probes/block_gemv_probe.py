@@ -11,10 +11,10 @@
 then the routed experts with the joined shared expert (257 x [512 + 256 rows at tp 8], top 8 + 1) through the MoE
 pairs kernel's fp8 form, by variant (MOE_VARIANTS), us per layer and % of read over the bytes the layer touches.
 
-    python3 benchmarks/block_gemv_probe.py [--batches=1,8] [--rotate]
-    python3 benchmarks/block_gemv_probe.py --experts
-    python3 benchmarks/block_gemv_probe.py --experts --by-expert   # 32 / 84 / 256 tokens: k split vs row tiles
-    python3 benchmarks/block_gemv_probe.py --prefill     # one MoE layer of a long prompt: by expert vs in chunks
+    python3 benchmarks/probes/block_gemv_probe.py [--batches=1,8] [--rotate]
+    python3 benchmarks/probes/block_gemv_probe.py --experts
+    python3 benchmarks/probes/block_gemv_probe.py --experts --by-expert   # 32 / 84 / 256 tokens: k split vs row tiles
+    python3 benchmarks/probes/block_gemv_probe.py --prefill     # one MoE layer of a long prompt: by expert vs in chunks
 """
 from __future__ import annotations
 

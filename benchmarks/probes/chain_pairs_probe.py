@@ -3,7 +3,7 @@ the read probe, each shape alone 89-91%). The forms verify chooses for each shap
 pair of neighbouring shapes alternating (qkv o qkv o ..., o gate_up ..., gate_up down ..., down qkv ...), and the
 whole chain; % of read each. Run with KVPLAN_PDL=0 too to see what programmatic dependent launch does to it.
 
-    python3 benchmarks/chain_pairs_probe.py [--model 14b] [--batch 1]
+    python3 benchmarks/probes/chain_pairs_probe.py [--model 14b] [--batch 1]
 """
 
 import argparse

@@ -7,7 +7,7 @@ differ sit next to each other. Here: random 16-bit weights of a dense model's sh
 chooses them, then one graph of every linear in decode order per batch (nothing between them: attention, norms
 and activations left out), % of the read probe beside the per-shape figure.
 
-    python3 benchmarks/decode_chain_stream.py [--models 8b,14b,1b] [--batches 1,8]
+    python3 benchmarks/probes/decode_chain_stream.py [--models 8b,14b,1b] [--batches 1,8]
 """
 
 import argparse

@@ -1,6 +1,6 @@
 """Decode-attention benchmark: kvplan's NVRTC paged kernel vs torch SDPA vs gather+SDPA vs roofline.
 
-    python benchmarks/decode_kernel.py [--json PATH] [--quick] [--sweep]
+    python benchmarks/probes/decode_kernel.py [--json PATH] [--quick] [--sweep]
 
 Prints one table. Every timing is the median over many CUDA-graph replays (each replay runs the op
 several times, cycling through enough input copies that they do not fit in L2), measured with CUDA
@@ -27,7 +27,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the repository root
 
 from kvplan.kernels import KernelOptions, paged_decode_attention, paged_decode_plan  # noqa: E402
 
@@ -139,7 +139,8 @@ class Case:
         self.bt = []
         for r in range(self.rot):
             # permuted: pages scattered as in a long-running server; else each sequence contiguous
-            perm = (torch.randperm(nb, device=DEV) if permuted else torch.arange(nb, device=DEV)).to(torch.int32) + r * nb
+            order = torch.randperm(nb, device=DEV) if permuted else torch.arange(nb, device=DEV)
+            perm = order.to(torch.int32) + r * nb
             self.bt.append(perm.view(B, ctx // BS).contiguous())
         self.sl = torch.full((B,), ctx, dtype=torch.int32, device=DEV)
         self.out = [torch.empty(B, Hq, D, device=DEV, dtype=torch.bfloat16) for _ in range(self.rot)]
@@ -229,8 +230,8 @@ def run_case(label, case, copy_bw, baselines=True, per_call=False, **kw):
 
 
 def fmt_table(rows):
-    hdr = ("| shape | KV MB | kernel µs | % copy BW | SDPA µs | gather+SDPA µs | vs SDPA | vs gather | roofline µs |"
-           " splits |")
+    hdr = ("| shape | KV MB | kernel µs | % copy BW | SDPA µs | gather+SDPA µs | vs SDPA | vs gather "
+           "| roofline µs | splits |")
     lines = [hdr, "|" + "---|" * 10]
     for r in rows:
         sd = f"{r['sdpa_us']:.1f}" if "sdpa_us" in r else "–"

@@ -2,7 +2,7 @@
 and torch SDPA on a contiguous copy, on large-group shapes: same tensors (pages shuffled), CUDA graphs, the plans
 alternating twice. Variants: heads a CTA and 64-token steps in flight.
 
-    python3 benchmarks/decode_wg_ab.py
+    python3 benchmarks/probes/decode_wg_ab.py
 """
 
 from __future__ import annotations

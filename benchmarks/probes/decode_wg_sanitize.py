@@ -1,7 +1,7 @@
 """A few small warpgroup-MMA decode calls for compute-sanitizer (racecheck / memcheck): one and two warpgroups, one
 split and several, ragged lengths around the 64-token step, 16-token pages; each against the float64 reference.
 
-    compute-sanitizer --tool racecheck python3 benchmarks/decode_wg_sanitize.py
+    compute-sanitizer --tool racecheck python3 benchmarks/probes/decode_wg_sanitize.py
 """
 
 from __future__ import annotations

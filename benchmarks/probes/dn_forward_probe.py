@@ -2,7 +2,7 @@
 DeltaNet heads): the worst relative error against the float64 reference with every kernel, then with each of the
 prefill kernels and the decode step kernel refused in turn (their torch forms run).
 
-    python3 benchmarks/dn_forward_probe.py
+    python3 benchmarks/probes/dn_forward_probe.py
 """
 
 import sys

@@ -2,15 +2,15 @@
 in the checkout (each is read once a decode step; the streaming GEMV's and the decode kernels' bulk copies gained
 1.5-2.5 points and 1-3% from this policy in session 19, benchmarks/RESULTS.md):
 
-    python3 benchmarks/evict_first_patch.py fp8-decode DIR   # paged_decode.cu's cp.async (the fp8 path on sm_90)
-    python3 benchmarks/evict_first_patch.py skinny DIR       # skinny_gemm.cu: ld.global.nc and the row-tile cp.async
+    python3 benchmarks/probes/evict_first_patch.py fp8-decode DIR   # paged_decode.cu's cp.async (fp8 path, sm_90)
+    python3 benchmarks/probes/evict_first_patch.py skinny DIR       # skinny_gemm.cu: ld.global.nc, row-tile cp.async
 
-Used by benchmarks/s20_call2_device.sh and s20_call3_device.sh."""
+Used by benchmarks/sessions/s20_call2_device.sh and s20_call3_device.sh."""
 import re
 import sys
 from pathlib import Path
 
-KERNELS = Path(__file__).resolve().parents[1] / "kvplan" / "kernels"
+KERNELS = Path(__file__).resolve().parents[2] / "kvplan" / "kernels"
 
 
 def policy_fn(name: str) -> str:

@@ -5,7 +5,7 @@ side stream, as kvplan.gpu.timing does), then with the output buffers held betwe
 torch.cuda.empty_cache() between captures; TB/s each time, and the cuBLAS kernels a capture launches (torch
 profiler over one replay).
 
-    python3 benchmarks/flinear_capture_probe.py
+    python3 benchmarks/probes/flinear_capture_probe.py
 """
 
 import json

@@ -4,8 +4,8 @@ Qwen3-Next-80B's at tp 2 (513 with the shared one joined, hidden 2,048, intermed
 kernels (k split, row tiles) with and without the joined expert dealt over CTA rows, the row tiles' ring depth and
 a joined expert's passes per CTA row.
 
-    python3 benchmarks/fp8_experts_probe.py [--qwen3-next]   # the table
-    python3 benchmarks/fp8_experts_probe.py --one=NAME       # one layer of one variant at 84 tokens, 3 runs (ncu)
+    python3 benchmarks/probes/fp8_experts_probe.py [--qwen3-next]   # the table
+    python3 benchmarks/probes/fp8_experts_probe.py --one=NAME       # one layer, one variant, 84 tokens, 3 runs (ncu)
 """
 
 from __future__ import annotations

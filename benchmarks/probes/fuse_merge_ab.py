@@ -2,7 +2,7 @@
 on the standing table's split shapes, block tables shuffled and sorted once (plan.sorted_block_table); the plans
 alternate on the same tensors (kernel_vs_flashinfer.time_alternating), CUDA graphs, µs.
 
-    python3 benchmarks/fuse_merge_ab.py
+    python3 benchmarks/probes/fuse_merge_ab.py
 """
 
 from __future__ import annotations

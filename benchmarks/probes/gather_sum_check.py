@@ -3,7 +3,7 @@ call by call: shapes, strides, dtypes and the largest difference (tests/test_ver
 forward's error with the kernel launched but torch's result returned ("launch, torch's result"), with the kernel's
 result cloned ("kernel's result, cloned"), and whether a returned result changed after the call.
 
-    python3 benchmarks/gather_sum_check.py nemotron_h_moe
+    python3 benchmarks/probes/gather_sum_check.py nemotron_h_moe
 """
 
 import os
@@ -11,7 +11,7 @@ import sys
 
 import torch
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests"))
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "tests"))
 
 from kvplan.kernels import moe_gather_sum  # noqa: E402
 from test_verify_gpu import _run_tiny  # noqa: E402

@@ -1,7 +1,7 @@
 """Prints verify's weight-stream figures from a results.jsonl of benchmarks/verify_device_run.py: per model the
 stream's % of read bandwidth at batch 1-8, and per weight shape and batch the form chosen with each form's TB/s.
 
-    python3 benchmarks/gemm_forms_md.py results.jsonl [--shapes]"""
+    python3 benchmarks/probes/gemm_forms_md.py results.jsonl [--shapes]"""
 
 import json
 import sys

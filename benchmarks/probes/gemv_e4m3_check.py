@@ -1,8 +1,8 @@
 """The streaming GEMV's e4m3 kernel on one shape, every launch form: worst relative error against float64 per batch,
 and where the worst rows sit (64-row tiles, CTAs), to tell a precision limit from a cut-tile bug.
 
-    python3 benchmarks/gemv_e4m3_check.py [n k] [--quick]
-    python3 benchmarks/gemv_e4m3_check.py --variants     # the failing launch under changes, one suspect each"""
+    python3 benchmarks/probes/gemv_e4m3_check.py [n k] [--quick]
+    python3 benchmarks/probes/gemv_e4m3_check.py --variants     # the failing launch under changes, one suspect each"""
 
 import sys
 
@@ -24,7 +24,8 @@ def main(argv):
     n, k = (int(argv[0]), int(argv[1])) if len(argv) >= 2 else (4096, 5120)
     gen = torch.Generator(device="cuda").manual_seed(0)
     bf = torch.randn(n, k // 2, device="cuda", generator=gen).mul_((k // 2) ** -0.5).bfloat16()
-    for form in () if quick else ({"ctas_per_sm": 1}, {"ctas_per_sm": 2}):  # the 16-bit kernel on the same bytes (k / 2 values)
+    # the 16-bit kernel on the same bytes (k / 2 values)
+    for form in () if quick else ({"ctas_per_sm": 1}, {"ctas_per_sm": 2}):
         plan = gemv_stream_plan(n, k // 2, torch.bfloat16, device=0, **form)
         for rep in range(3):
             x = torch.randn(1, k // 2, device="cuda", generator=gen).bfloat16()

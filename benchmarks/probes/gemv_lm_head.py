@@ -2,7 +2,7 @@
 with a ring of 8 against two with rings of 6 (gemv_stream_config.launch_shape's two launches), F.linear beside;
 % of read bandwidth, two weight copies in turn in one CUDA graph (each over 0.5 GB: read from HBM, not L2).
 
-    python3 benchmarks/gemv_lm_head.py
+    python3 benchmarks/probes/gemv_lm_head.py
 """
 import sys
 
@@ -37,7 +37,7 @@ for name, (n, k) in SHAPES.items():
         cells = {"F.linear": timed(lambda: [F.linear(x, w) for w in ws])}
         for f, p in plans.items():
             cells[f] = timed(lambda: [p.run(x, w) for w in ws])
-        print(f"{name:28s} b{b}: " + ", ".join(f"{f} {100 * nbytes / (ms / 1e3) / bw:5.1f}%" for f, ms in cells.items()),
-              flush=True)
+        shares = ", ".join(f"{f} {100 * nbytes / (ms / 1e3) / bw:5.1f}%" for f, ms in cells.items())
+        print(f"{name:28s} b{b}: " + shares, flush=True)
     del ws, plans
     torch.cuda.empty_cache()

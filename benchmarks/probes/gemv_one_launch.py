@@ -1,6 +1,6 @@
 """A few launches of one dense decode matmul for a profiler: the streaming GEMV or F.linear (cuBLAS).
 
-    python3 benchmarks/gemv_one_launch.py N K BATCH [gemv | linear] [CTAS_PER_SM] [DEPTH]
+    python3 benchmarks/probes/gemv_one_launch.py N K BATCH [gemv | linear] [CTAS_PER_SM] [DEPTH]
 
 Eight weight copies in turn (2 GB at 28672 x 4096), so that every launch reads from HBM, not L2."""
 import sys

@@ -1,9 +1,10 @@
 """verify's measured CUDA-graph memory with and without the three-CTA row-owned form (session 44: it rose by 640 MiB
 on three dense models when the form arrived — cuBLAS workspaces of the fresh side streams warm-ups ran on, which
-shifted with the number of streams made before; one side stream a device since, kvplan/gpu/timing.py). Runs `kvplan verify MODEL --format json` in this process with
-the form refused (`off`) or allowed (`on`) and prints the graphs' bytes.
+shifted with the number of streams made before; one side stream a device since, kvplan/gpu/timing.py). Runs
+`kvplan verify MODEL --format json` in this process with the form refused (`off`) or allowed (`on`) and prints the
+graphs' bytes.
 
-    python3 benchmarks/graph_form_ab.py off meta-llama/Llama-3.1-8B-Instruct
+    python3 benchmarks/probes/graph_form_ab.py off meta-llama/Llama-3.1-8B-Instruct
 """
 
 import json

@@ -5,7 +5,7 @@ For n tiny kernels (in-place adds on a 1 KiB tensor, no allocation inside the ca
 second one of the same n into the same pool, and read the free-memory drop (cudaMemGetInfo) around each capture and
 instantiation; torch's reserved memory is printed beside it (it should not move). Run on the GPU machine:
 
-    python3 benchmarks/graph_node_memory.py
+    python3 benchmarks/probes/graph_node_memory.py
 """
 
 import json

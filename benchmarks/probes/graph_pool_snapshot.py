@@ -2,7 +2,7 @@
 exist): torch's memory snapshot at graph_memory's two readings, the segments the captures added, their largest
 blocks and where those were allocated.
 
-    python3 benchmarks/graph_pool_snapshot.py meta-llama/Llama-3.1-8B-Instruct
+    python3 benchmarks/probes/graph_pool_snapshot.py meta-llama/Llama-3.1-8B-Instruct
 
 Session 44 (before timing.side_stream): 20 new 32 MiB segments in the default pool, one per stream, allocated at
 ops.py's F.linear during the captures' warm-ups: cuBLAS workspaces.

@@ -3,7 +3,7 @@ through the bundled kernels (kvplan/kernels/mamba1_scan.cu) against the torch pa
 graphs, with in_proj, x_proj, dt_proj and out_proj; and a prompt's scan alone (the kernel, CUDA events) at 1,024 and
 8,192 tokens, the torch recurrence at 1,024.
 
-    python3 benchmarks/mamba1_scan_time.py [--batches=1,64,256]
+    python3 benchmarks/probes/mamba1_scan_time.py [--batches=1,64,256]
 """
 
 import json
@@ -18,7 +18,7 @@ from kvplan.gpu.model import Runtime  # noqa: E402
 from kvplan.gpu.weights import allocate_weights  # noqa: E402
 from kvplan.kernels import mamba1_scan as m1  # noqa: E402
 from kvplan.kernels.mamba1_scan import Mamba1Plan  # noqa: E402
-from mamba_step_time import decode_step_times  # noqa: E402  (benchmarks/, the script's own folder)
+from mamba_step_time import decode_step_times  # noqa: E402  (benchmarks/probes/, the script's own folder)
 from kvplan.model import parse_config  # noqa: E402
 from kvplan.verify.arch import architecture  # noqa: E402
 

@@ -1,6 +1,6 @@
 """Small launches of the Mamba-2 step kernel (mamba_step.cu), for compute-sanitizer (memcheck, racecheck, synccheck):
 
-    compute-sanitizer --tool racecheck python3 benchmarks/mamba_step_check.py
+    compute-sanitizer --tool racecheck python3 benchmarks/probes/mamba_step_check.py
 """
 
 import sys

@@ -2,7 +2,7 @@
 bundled step kernel (kvplan/kernels/mamba_step.cu) against the torch path of kvplan/gpu/mamba.py, CUDA graphs:
 ms and the state bytes moved (each slot read and written once) as a share of the measured read bandwidth.
 
-    python3 benchmarks/mamba_step_time.py [--batches 1,64,256]
+    python3 benchmarks/probes/mamba_step_time.py [--batches 1,64,256]
 """
 
 import json

@@ -1,7 +1,7 @@
 """The GQA split merge for few splits (kvp_merge_few: several rows a CTA) against the one-row-a-CTA merge, on the
 shapes whose default splits are 2-8, same tensors, CUDA graphs, pages shuffled, alternating (few / one row, twice).
 
-    python3 benchmarks/merge_few_ab.py
+    python3 benchmarks/probes/merge_few_ab.py
 """
 
 from __future__ import annotations

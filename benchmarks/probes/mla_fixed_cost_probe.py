@@ -1,6 +1,6 @@
 """What an MLA decode call costs beyond its bytes: time against context length at a fixed CTA count.
 
-`python3 benchmarks/mla_fixed_cost_probe.py` (GPU): for each path (heads in M, warpgroup MMAs) at 16 heads and 32
+`python3 benchmarks/probes/mla_fixed_cost_probe.py` (GPU): for each path (heads in M, warpgroup MMAs) at 16 heads and 32
 sequences, the CUDA-graph time of a call at contexts 1K-32K with the split count fixed (so the grid is the same
 and only the bytes per CTA change), with and without the split merge launch (without it the output is wrong: a
 timing probe only), then a split-count sweep at 8K, then the read kernel over buffers of the same sizes. A line
@@ -11,7 +11,7 @@ import json
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # benchmarks/: kernel_vs_flashinfer
 
 import torch  # noqa: E402
 

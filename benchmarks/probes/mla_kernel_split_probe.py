@@ -1,6 +1,6 @@
 """Where an MLA decode call's time goes: the main kernel and the split merge, each timed by the CUDA profiler.
 
-`python3 benchmarks/mla_kernel_split_probe.py` (GPU): for each shape and path (heads in M, warpgroup MMAs), the
+`python3 benchmarks/probes/mla_kernel_split_probe.py` (GPU): for each shape and path (heads in M, warpgroup MMAs), the
 mean GPU time of each kernel over 50 calls on tensors out of L2 (kernel_vs_flashinfer.py's inputs), beside the
 wall time of the whole call in a CUDA graph; one JSON line per row.
 """
@@ -10,7 +10,7 @@ import sys
 from collections import defaultdict
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # benchmarks/: kernel_vs_flashinfer
 
 import torch  # noqa: E402
 

@@ -1,5 +1,5 @@
 """One MLA decode launch set (16 heads, B32 8K) for a profiler:
-python3 benchmarks/mla_one_launch.py [tokens|-] [stages|-] [fp8]   ("-": the default; fp8: fp8 e4m3 latents)"""
+python3 benchmarks/probes/mla_one_launch.py [tokens|-] [stages|-] [fp8]   ("-": the default; fp8: fp8 e4m3 latents)"""
 import torch, sys
 sys.path.insert(0, ".")
 from kvplan.kernels import paged_mla_decode_plan

@@ -3,7 +3,7 @@ splits, B8 32K at 16, B128 4K at 1) on the H200's 132 SMs, one CTA per SM. The s
 at 4 splits, B132 4K at 1): equal times per call mean each SM's own step bounds it (a split over all 132 SMs would
 gain up to 3%); times longer by 33/32 mean the memory system does. CUDA graphs, pages shuffled, alternating twice.
 
-    python3 benchmarks/mla_sm_count.py
+    python3 benchmarks/probes/mla_sm_count.py
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """MLA decode at small batch: time against forced split counts (the default's choice among them), to set the
 shortest chunk a split may get. CUDA graphs over enough input copies to stay out of L2, pages shuffled.
 
-    python3 benchmarks/mla_splits.py [--json PATH]
+    python3 benchmarks/probes/mla_splits.py [--json PATH]
 """
 
 from __future__ import annotations

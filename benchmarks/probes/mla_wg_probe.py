@@ -1,7 +1,7 @@
 """MLA decode with its latents resident in L2 against the same from DRAM: how much of a step is the step itself.
 
-`python3 benchmarks/mla_wg_probe.py` (GPU): for each shape and path, µs per call (CUDA graphs) on one copy of the
-tensors (fits L2: the step's own rate) and on enough copies to stay out of L2 (kernel_vs_flashinfer.py's
+`python3 benchmarks/probes/mla_wg_probe.py` (GPU): for each shape and path, µs per call (CUDA graphs) on one copy of
+the tensors (fits L2: the step's own rate) and on enough copies to stay out of L2 (kernel_vs_flashinfer.py's
 inputs); prints one JSON line per row.
 """
 
@@ -9,7 +9,7 @@ import json
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # benchmarks/: kernel_vs_flashinfer
 
 import torch  # noqa: E402
 

@@ -2,13 +2,13 @@
 the forward's worst relative error with each bundled MoE piece switched off in turn (the router kernel, the MoE
 pairs kernel, the gather-sum kernel) and with all of them off (torch only).
 
-    python3 benchmarks/moe_forward_diagnose.py deepseek_v3_groups llama4 nemotron_h_moe
+    python3 benchmarks/probes/moe_forward_diagnose.py deepseek_v3_groups llama4 nemotron_h_moe
 """
 
 import os
 import sys
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests"))
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "tests"))
 
 from kvplan.gpu import ffn  # noqa: E402
 from kvplan.kernels import moe_gather_sum  # noqa: E402

@@ -1,7 +1,7 @@
 """One MoE pairs-kernel call set for a profiler: a model's routed experts at `tokens` tokens (the up launch, then
 the down launch, then the combine; three times).
 
-    python3 benchmarks/moe_one_launch.py [tokens] [gpt-oss | qwen3-next | dsv2-lite]
+    python3 benchmarks/probes/moe_one_launch.py [tokens] [gpt-oss | qwen3-next | dsv2-lite]
 
 gpt-oss-20b: 32 x mxfp4 [5760, 2880] + [2880, 2880], top 4; Qwen3-Next-80B at tp 2: 512 x bf16 [512, 2048] +
 [2048, 256], top 10; DeepSeek-V2-Lite: 64 x bf16 [2816, 2048] + [2048, 1408], top 6."""

@@ -2,7 +2,7 @@
 GEMV's gather form (kvplan/kernels/moe_one_token.py), each over 8 layers of distinct weights in one CUDA graph, us a
 layer and % of read bandwidth over the bytes of the token's experts (each read once).
 
-    python3 benchmarks/moe_one_token_probe.py [--only=NAME,...]
+    python3 benchmarks/probes/moe_one_token_probe.py [--only=NAME,...]
 """
 
 from __future__ import annotations

@@ -5,7 +5,7 @@ x beside 8 KB of weights (x re-read from L2 by every CTA); a 128-row step halves
 graph, 40 / 32 layers) with each shape's fastest form, with and without the 128-row forms allowed.
 Each shape's layers in one CUDA graph (distinct weights, so they stream from HBM), % of the read probe.
 
-    python3 benchmarks/mt2_probe.py [--batches 1,8]
+    python3 benchmarks/probes/mt2_probe.py [--batches 1,8]
 """
 
 import argparse

@@ -3,7 +3,7 @@ buffers (so each call reads fresh rows), us per call, for torch's add + F.rms_no
 kvplan's add + RMS norm kernel (kvplan/kernels/norm.cu). In verify's decode step the norm read 6-10 us per
 launch; this says whether that is the kernel or what runs around it.
 
-    python3 benchmarks/norm_probe.py [--launches 200] [--kernel-only]
+    python3 benchmarks/probes/norm_probe.py [--launches 200] [--kernel-only]
 """
 
 from __future__ import annotations

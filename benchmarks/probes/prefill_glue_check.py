@@ -2,7 +2,7 @@
 activation (gated_act.cu), both RoPE + cache entries (one value and eight values a thread, GQA and MLA, decode and
 prefill forms, slots of -1, fp8 caches) and every entry of the add + RMS norm (norm.cu):
 
-    compute-sanitizer --tool memcheck python3 benchmarks/prefill_glue_check.py
+    compute-sanitizer --tool memcheck python3 benchmarks/probes/prefill_glue_check.py
 """
 
 import sys

@@ -1,7 +1,7 @@
 """Small launches of the prefill kernels (deltanet_prefill.cu's five, moe_gather_sum.cu, ssd_prefill.cu's five), for
 compute-sanitizer (memcheck, racecheck, synccheck):
 
-    compute-sanitizer --tool racecheck python3 benchmarks/prefill_kernels_check.py
+    compute-sanitizer --tool racecheck python3 benchmarks/probes/prefill_kernels_check.py
 """
 
 import sys

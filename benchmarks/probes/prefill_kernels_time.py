@@ -2,7 +2,7 @@
 tokens (16 value heads of 128 x 128, 8 key heads, 4,096 convolution channels of width 4, 10 routed experts a token
 over a 2,048 hidden size), CUDA events around each call, the median of `--reps`:
 
-    python3 benchmarks/prefill_kernels_time.py [--tokens 8192] [--reps 20]
+    python3 benchmarks/probes/prefill_kernels_time.py [--tokens 8192] [--reps 20]
 """
 
 from __future__ import annotations

@@ -1,13 +1,13 @@
 """Judge recorded verify runs again with the current judge (kvplan/verify/judge.py), without a GPU: the decode
 verdict of each run in a verify_device_run.py JSONL file from its measured points and the estimate terms recorded
 beside them, split term by term at the run's measured read bandwidth (kvplan/verify/decode_terms.py).
-Usage: python benchmarks/rejudge_verify.py benchmarks/verify_h200_....jsonl [...]"""
+Usage: python benchmarks/probes/rejudge_verify.py benchmarks/device_runs/early/verify_h200_....jsonl [...]"""
 
 import json
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the repository root
 
 from kvplan.verify.decode_terms import of_result  # noqa: E402
 from kvplan.verify.judge import judge_decode  # noqa: E402

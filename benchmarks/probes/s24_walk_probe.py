@@ -1,6 +1,6 @@
 """The warpgroup MLA kernel's copy pattern without its arithmetic: one CTA per SM, a ring of 2 or 3 stages of one
 64-token latent page each (73,728 bytes bf16: the kvp_walk_bulk probe's K and V buffers each hold half a page), one
-bulk copy per half page, a spin in place of a step's arithmetic. `python3 benchmarks/s24_walk_probe.py` (GPU)."""
+bulk copy per half page, a spin in place of a step's arithmetic. `python3 benchmarks/probes/s24_walk_probe.py` (GPU)."""
 import sys
 
 sys.path.insert(0, ".")

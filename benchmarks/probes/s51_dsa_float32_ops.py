@@ -8,7 +8,7 @@ Three views, same weights and prompts as tests/test_verify_sparse_mla.py's graph
 3. the end-to-end difference with SDPA held to its math backend, and with float32 matmuls at "highest".
 Work done by kvplan's own CUDA kernels (not torch calls) shows in view 2 only.
 
-    python3 benchmarks/s51_dsa_float32_ops.py
+    python3 benchmarks/probes/s51_dsa_float32_ops.py
 """
 import collections
 import random

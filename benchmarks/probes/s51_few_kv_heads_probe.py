@@ -4,7 +4,7 @@ GLM-4.5-Air (24q / 2kv at tp 4) or GLM-4.6 (12q / 1kv at tp 8) at batch 1 took 3
 MIN_SPLIT_TOKENS = 256 caps the splits at span / 256, so few pairs launch few one-warp CTAs. Each shape under the
 default plan and the options that change it; CUDA graphs, pages shuffled, % of the read probe.
 
-    python3 benchmarks/s51_few_kv_heads_probe.py [--json PATH] [--options NAME,NAME]
+    python3 benchmarks/probes/s51_few_kv_heads_probe.py [--json PATH] [--options NAME,NAME]
 """
 import json
 import os
@@ -13,7 +13,7 @@ import sys
 import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
 from decode_kernel import Case, time_calls  # noqa: E402
 from kvplan.gpu.timing import read_bandwidth  # noqa: E402
 from kvplan.kernels import KernelOptions, paged_decode_plan  # noqa: E402

@@ -3,7 +3,7 @@
 and its tuning arguments, and the one-token GEMVs, 8 layers of distinct weights in one CUDA graph, us a layer and % of
 read over the token's experts' bytes (moe_one_token_probe.py's method).
 
-    python3 benchmarks/s51_moe_small_inter_probe.py
+    python3 benchmarks/probes/s51_moe_small_inter_probe.py
 """
 import sys
 

@@ -1,8 +1,8 @@
 """The once-a-step sort of block tables (kvplan/kernels/page_order.py): page_order.cu against the torch ops that
 define its result, on the standing table's GQA shapes (16-token pages, the plan's runs), CUDA graphs, µs.
 
-    python3 benchmarks/sort_pages_time.py            # the timings
-    python3 benchmarks/sort_pages_time.py --check    # a few small sorts against the torch ops (for compute-sanitizer)
+    python3 benchmarks/probes/sort_pages_time.py            # the timings
+    python3 benchmarks/probes/sort_pages_time.py --check    # small sorts against the torch ops (compute-sanitizer)
 """
 
 from __future__ import annotations

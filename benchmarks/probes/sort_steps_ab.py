@@ -1,7 +1,7 @@
 """Steps in the address order of their pages (`KernelOptions(sort_steps=True)`) against the default order, on the
 GQA shapes of the standing table: same tensors (pages shuffled), CUDA graphs, alternating (default / sorted, twice).
 
-    python3 benchmarks/sort_steps_ab.py [--ordered-pages]
+    python3 benchmarks/probes/sort_steps_ab.py [--ordered-pages]
 """
 
 from __future__ import annotations

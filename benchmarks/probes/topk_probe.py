@@ -1,4 +1,4 @@
-"""torch.topk sorted vs unsorted on router shapes (CUDA graphs, us per call): python3 benchmarks/topk_probe.py"""
+"""torch.topk sorted vs unsorted on router shapes (CUDA graphs, us per call): python3 benchmarks/probes/topk_probe.py"""
 import sys
 
 import torch

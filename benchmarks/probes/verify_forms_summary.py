@@ -1,7 +1,7 @@
 """Which matmul form verify chose per weight shape and batch, and its weight stream, from the results.jsonl that
 benchmarks/verify_device_run.py wrote into $OUT (used by the device scripts after a verify run):
 
-    python3 benchmarks/verify_forms_summary.py [RESULTS_JSONL]
+    python3 benchmarks/probes/verify_forms_summary.py [RESULTS_JSONL]
 """
 import json
 import os

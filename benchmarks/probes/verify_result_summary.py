@@ -1,7 +1,7 @@
 """The lines of one `kvplan verify --format json` result a device log keeps: verdict, rank, allocation, budget, terms,
 layout, decode, prefill, labels and notes. A file that holds no JSON (the run failed) says so in one line.
 
-    python3 benchmarks/verify_result_summary.py RESULT.json"""
+    python3 benchmarks/probes/verify_result_summary.py RESULT.json"""
 
 import json
 import sys

@@ -1,6 +1,6 @@
 """RESULTS.md tables from the device run's results.jsonl (benchmarks/verify_device_run.py):
 
-    python3 benchmarks/verify_results_md.py benchmarks/verify_h200_2026-12-01.jsonl
+    python3 benchmarks/probes/verify_results_md.py benchmarks/device_runs/early/verify_h200_2026-12-01.jsonl
 """
 
 import json
@@ -24,8 +24,8 @@ def model_section(run: dict) -> list:
         tail = [ln for ln in run["stderr_tail"].splitlines() if ln.strip()][-1:]
         return out + [f"Failed: `{tail[0] if tail else '?'}`", ""]
     g, rank, v = r["gpu"], r["rank"], r["verdict"]
-    out.append(f"Rank: {rank['mode']}. Forward: " + "; ".join(f"{k}: {lbl}" for k, lbl in r["forward"]["labels"].items())
-               + ".")
+    labels = "; ".join(f"{k}: {lbl}" for k, lbl in r["forward"]["labels"].items())
+    out.append(f"Rank: {rank['mode']}. Forward: " + labels + ".")
     out += ["", "| term | predicted GiB | measured GiB | error |", "|---|---|---|---|"]
     for t in r["terms"]:
         out.append(f"| {t['term']} | {gib(t['predicted_bytes'])} | {gib(t['measured_bytes'])} | {pct(t['error'])} |")
@@ -34,11 +34,13 @@ def model_section(run: dict) -> list:
                f"{pct(b['measured_kv_budget_bytes'] / b['predicted_kv_budget_bytes'] - 1)} |")
     a, bd, p = r["allocation"], r["boundary"], r["profile"]
     out += ["", f"Profile run {p['tokens']:,} tokens as {p['sequences']} x {p['tokens_per_sequence']}; decode graphs "
-                f"{len(r['graphs']['sizes'])} sizes in {r['graphs']['seconds']:.1f} s (pool {gib(r['graphs']['pool_bytes'])}"
+                f"{len(r['graphs']['sizes'])} sizes in {r['graphs']['seconds']:.1f} s "
+                f"(pool {gib(r['graphs']['pool_bytes'])}"
                 f" GiB, driver {gib(r['graphs']['driver_bytes'])} GiB). Pools: {gib(a['layout_bytes'])} GiB, torch "
                 f"{a['torch_error']:+.3%}, NVML {a['nvml_error']:+.3%}; boundary "
                 f"{'confirmed' if bd['confirmed'] else 'NOT confirmed'}: {bd['served']} admitted, {bd['served'] + 1}th "
-                f"refused; planned max concurrency {r['plan']['max_concurrency']} vs {r['measured_plan']['max_concurrency']} "
+                f"refused; planned max concurrency {r['plan']['max_concurrency']} vs "
+                f"{r['measured_plan']['max_concurrency']} "
                 f"measured.", ""]
     out += ["| batch | decode ms | roofline ms | vs roofline | tokens/s |", "|---|---|---|---|---|"]
     for q in r["decode"]["points"]:
@@ -47,7 +49,8 @@ def model_section(run: dict) -> list:
     stream = ", ".join(f"{bt}: {s['fraction_of_read']:.1%}" for bt, s in r["gemm"]["stream"].items())
     out += ["", f"Weight stream (dense linears) / read bandwidth {g['bandwidth_read_bytes_per_s'] / 1e12:.2f} TB/s: "
                 f"{stream}. Per-layer fixed cost {r['decode']['per_layer_fixed_us']:.0f} us. TTFT "
-                f"{r['prefill']['input_len']:,} tokens: {r['prefill']['ttft_ms']:.0f} ms (no prefill estimate in the plan).",
+                f"{r['prefill']['input_len']:,} tokens: {r['prefill']['ttft_ms']:.0f} ms "
+                "(no prefill estimate in the plan).",
             "", f"Verdicts: capacity {'CONFIRMED' if v['capacity_confirmed'] else 'NOT CONFIRMED'}; budget "
                 f"{'within' if v['budget_within'] else 'NOT within'} ({v['budget_reason']}); decode "
                 f"{ {True: 'within', False: 'NOT within', None: 'not judged'}[v['decode_within']]}.", ""]

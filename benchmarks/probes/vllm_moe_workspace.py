@@ -9,7 +9,7 @@ activations' dtype. Triton is what vLLM 0.32 picks for 16-bit experts on Hopper 
 moves FlashInfer's kernels back on SM90); quantised experts pick other backends with other shapes (DeepGemm,
 FlashInfer, OAI Triton for mxfp4), so their rows here are the Triton figure, not vLLM's.
 
-    python3 benchmarks/vllm_moe_workspace.py
+    python3 benchmarks/probes/vllm_moe_workspace.py
 """
 from __future__ import annotations
 

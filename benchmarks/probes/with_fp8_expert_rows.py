@@ -2,7 +2,7 @@
 instead of the k-split one, so both can be profiled in the same forward before one becomes the default (session 42
 calls 1-2; the row tiles are the default since, so this changes nothing now, and is kept for those scripts):
 
-    python3 benchmarks/with_fp8_expert_rows.py benchmarks/forward_profile.py deepseek-ai/DeepSeek-V3 --tp 8 ...
+    python3 benchmarks/probes/with_fp8_expert_rows.py benchmarks/forward_profile.py deepseek-ai/DeepSeek-V3 --tp 8 ...
 """
 
 import runpy

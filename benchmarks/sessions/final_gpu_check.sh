@@ -1,5 +1,5 @@
 # The GPU tests of every module a session touched, then verify on three models (allocation, budget and decode
-# verdicts), in one device call.      Device: bash benchmarks/final_gpu_check.sh
+# verdicts), in one device call.      Device: bash benchmarks/sessions/final_gpu_check.sh
 export PYTHONPATH=$PWD PYTHONUNBUFFERED=1 HF_HUB_OFFLINE=1 KVPLAN_CACHE_DIR=/tmp/kc
 python3 -m kvplan.kernels.batch sm_90 > /dev/null 2>&1
 nvidia-smi --query-gpu=name,driver_version --format=csv,noheader > $OUT/log.txt

@@ -1,5 +1,5 @@
 # Racecheck with source lines: the whole case list twice, then case 4 (32 heads on 1 KV head) six times.
-# Device: bash benchmarks/kernel_racecheck_lines.sh   (writes $OUT/race_*.txt)
+# Device: bash benchmarks/sessions/kernel_racecheck_lines.sh   (writes $OUT/race_*.txt)
 export PYTHONPATH=$PWD PYTHONUNBUFFERED=1 KVPLAN_NVRTC_LINEINFO=1 KVPLAN_CACHE_DIR=/tmp/kc-line
 san="compute-sanitizer --report-api-errors no --tool racecheck --racecheck-report all --print-limit 30"
 python3 -m kvplan.kernels.batch sm_90 > /dev/null 2>&1

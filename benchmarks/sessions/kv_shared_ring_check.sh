@@ -1,6 +1,6 @@
 # KV heads sharing one bulk ring (the default for many pairs on sm_90): its GPU tests, racecheck of every case
 # that uses it (kernel_memcheck.py 8, 9, 10, 18), then default vs kv_per_cta=1 (the 8-slice default before it).
-#     Device: bash benchmarks/kv_shared_ring_check.sh
+#     Device: bash benchmarks/sessions/kv_shared_ring_check.sh
 S=${S:-"B64 8K,B16 32K,head_dim 64 B16 32K,8kv B128 2K,B32 4K,head_dim 64 B64 8K,head_dim 64 B32 4K,B8 8K,B1 32K"}
 V=${V:-"kv_per_cta=1"}
 export PYTHONPATH=$PWD PYTHONUNBUFFERED=1 KVPLAN_CACHE_DIR=/tmp/kc KVPLAN_REQUIRE_NVRTC=1

@@ -1,7 +1,7 @@
 # One device call for KV heads per CTA on the bulk path: decode-kernel GPU tests for bulk copies and KV heads per
 # CTA, memcheck + racecheck over kernel_memcheck.py, then the GQA launch sweep with kv_per_cta variants (kvplan
 # only). Written in session 5 for the shared multi-head ring; run on it in session 6 (RESULTS.md, "KV heads sharing one ring").
-#     Device: bash benchmarks/kv_shared_ring_device.sh
+#     Device: bash benchmarks/sessions/kv_shared_ring_device.sh
 export PYTHONPATH=$PWD PYTHONUNBUFFERED=1 KVPLAN_CACHE_DIR=/tmp/kc KVPLAN_REQUIRE_NVRTC=1
 python3 -m kvplan.kernels.batch sm_90 > /dev/null 2>&1
 nvidia-smi --query-gpu=name,driver_version --format=csv,noheader > $OUT/log.txt

@@ -1,5 +1,5 @@
 # Racecheck of the KV-heads-per-CTA cases, then the shared-ring sweep (KH x stages) over the GQA shapes.
-#     Device: bash benchmarks/kv_shared_ring_sweep.sh
+#     Device: bash benchmarks/sessions/kv_shared_ring_sweep.sh
 export PYTHONPATH=$PWD PYTHONUNBUFFERED=1 KVPLAN_CACHE_DIR=/tmp/kc KVPLAN_REQUIRE_NVRTC=1
 python3 -m kvplan.kernels.batch sm_90 > /dev/null 2>&1
 san="compute-sanitizer --report-api-errors no --error-exitcode 1 --tool racecheck --racecheck-report all"

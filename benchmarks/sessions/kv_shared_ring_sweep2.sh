@@ -1,5 +1,5 @@
 # Racecheck report of case 8 (8 kv heads per CTA sharing one bulk ring), then head_dim 64 shapes x KH x stages.
-#     Device: bash benchmarks/kv_shared_ring_sweep2.sh
+#     Device: bash benchmarks/sessions/kv_shared_ring_sweep2.sh
 export PYTHONPATH=$PWD PYTHONUNBUFFERED=1 KVPLAN_CACHE_DIR=/tmp/kc KVPLAN_REQUIRE_NVRTC=1
 python3 -m kvplan.kernels.batch sm_90 > /dev/null 2>&1
 san="compute-sanitizer --report-api-errors no --error-exitcode 1 --tool racecheck --racecheck-report all --print-limit 6"

@@ -1,5 +1,5 @@
 # One device call for the MLA stage-size option (session 5): the MLA GPU tests, then the MLA table and the MLA
-# launch sweep (tokens per stage x stages), kvplan and SDPA only.     Device: bash benchmarks/mla_stages_device.sh
+# launch sweep (tokens per stage x stages), kvplan and SDPA only.     Device: bash benchmarks/sessions/mla_stages_device.sh
 export PYTHONPATH=$PWD PYTHONUNBUFFERED=1 KVPLAN_CACHE_DIR=/tmp/kc KVPLAN_REQUIRE_NVRTC=1
 python3 -m kvplan.kernels.batch sm_90 > /dev/null 2>&1
 nvidia-smi --query-gpu=name,driver_version --format=csv,noheader > $OUT/log.txt

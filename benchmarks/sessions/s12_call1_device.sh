@@ -6,7 +6,7 @@ timeout 240 python3 benchmarks/mla_probe.py "stages=3;tokens=64" > $OUT/probe.tx
 cat $OUT/probe.txt
 NCU=/usr/local/cuda/bin/ncu
 timeout 150 $NCU -f -o /tmp/full --kernel-name kvp_mla_decode --launch-skip 2 --launch-count 1 --set full \
-  python3 benchmarks/mla_one_launch.py > $OUT/ncu_full_run.txt 2>&1
+  python3 benchmarks/probes/mla_one_launch.py > $OUT/ncu_full_run.txt 2>&1
 $NCU --import /tmp/full.ncu-rep --page details > $OUT/ncu_full_details.txt 2>&1
-NCU_OUT=$OUT/stalls timeout 150 bash benchmarks/ncu_kernel_device.sh kvp_mla_decode benchmarks/mla_one_launch.py
+NCU_OUT=$OUT/stalls timeout 150 bash benchmarks/ncu_kernel_device.sh kvp_mla_decode benchmarks/probes/mla_one_launch.py
 head -30 $OUT/stalls/top_stalls.txt

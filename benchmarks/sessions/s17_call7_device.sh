@@ -6,7 +6,7 @@ for form in "linear" "gemv 1 8" "gemv 1 12"; do
   set -- $form
   k=kvp_gemv_stream_bf16; [ $1 = linear ] && k=regex:nvjet
   d=$OUT/${shape// /x}_${form// /_}
-  NCU_OUT=$d NCU_SKIP=3 bash benchmarks/ncu_kernel_device.sh $k benchmarks/gemv_one_launch.py $shape 1 $form
+  NCU_OUT=$d NCU_SKIP=3 bash benchmarks/ncu_kernel_device.sh $k benchmarks/probes/gemv_one_launch.py $shape 1 $form
   echo "== $shape $form"; grep -E "Duration|DRAM Throughput|L2 Cache Throughput|Achieved Occupancy|Dynamic Shared|Registers Per" $d/ncu_details.txt | head -8
   head -8 $d/top_stalls.txt | tail -6
   rm -f $d/ncu_run.txt

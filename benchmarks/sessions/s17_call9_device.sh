@@ -5,4 +5,4 @@ export PYTHONPATH=$PWD PYTHONUNBUFFERED=1 HF_HUB_OFFLINE=1 KVPLAN_CACHE_DIR=/tmp
 python3 -m kvplan.kernels.batch sm_90 > /dev/null 2>&1
 timeout 150 python3 -m pytest -q -p no:cacheprovider tests/test_gemv_stream_gpu.py tests/test_verify_gpu.py > $OUT/t.txt 2>&1; tail -3 $OUT/t.txt
 timeout 260 python3 benchmarks/verify_device_run.py models --only=llama8b-8k,qwen3-14b,llama1b --budget=250 > /dev/null 2>&1; tail -5 $OUT/summary.txt
-python3 benchmarks/verify_forms_summary.py
+python3 benchmarks/probes/verify_forms_summary.py

@@ -16,4 +16,4 @@ timeout 120 python3 benchmarks/skinny_gemm.py --gemv --forms "gemv d8,no ef,d10,
   | tee -a $OUT/log.txt
 timeout 250 python3 benchmarks/verify_device_run.py models --only=llama8b-8k,qwen3-14b,llama1b --budget=240 \
   > /dev/null 2>&1; tail -5 $OUT/summary.txt | tee -a $OUT/log.txt
-python3 benchmarks/verify_forms_summary.py
+python3 benchmarks/probes/verify_forms_summary.py

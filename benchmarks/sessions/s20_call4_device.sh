@@ -8,8 +8,8 @@ tail -1 $OUT/t.txt | tee $OUT/log.txt
 grep -qE "[0-9]+ (failed|errors?)" $OUT/t.txt && { grep -m5 -B2 -A25 "^____" $OUT/t.txt > $OUT/fail.txt; exit 1; }
 timeout 150 python3 benchmarks/skinny_gemm.py --gemv --per-shape-all --forms "gemv,c1 d8,c2 d6" \
   --out $OUT/gemv.json 2>&1 | tee -a $OUT/log.txt
-timeout 100 python3 benchmarks/gemv_lm_head.py 2>&1 | tee -a $OUT/log.txt
+timeout 100 python3 benchmarks/probes/gemv_lm_head.py 2>&1 | tee -a $OUT/log.txt
 export ROOT=$OUT
 OUT=$ROOT/v timeout 150 python3 benchmarks/verify_device_run.py models --only=llama1b,llama8b-8k,qwen3-14b \
   --budget=140 > /dev/null 2>&1
-python3 benchmarks/verify_forms_summary.py $ROOT/v/results.jsonl 2>&1 | tee -a $ROOT/log.txt
+python3 benchmarks/probes/verify_forms_summary.py $ROOT/v/results.jsonl 2>&1 | tee -a $ROOT/log.txt

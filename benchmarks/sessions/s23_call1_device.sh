@@ -7,4 +7,4 @@ echo "tests rc $?" | tee -a $OUT/log.txt; tail -25 $OUT/tests.txt | tee -a $OUT/
 timeout 300 python3 benchmarks/kernel_vs_flashinfer.py --no-flashinfer --mla-only --sweep \
   --json $OUT/mla.json > $OUT/mla.txt 2>&1
 echo "bench rc $?" | tee -a $OUT/log.txt; grep -v "^{" $OUT/mla.txt | tail -30 | tee -a $OUT/log.txt
-python3 benchmarks/sweep_rows.py < $OUT/mla.txt | tee -a $OUT/log.txt
+python3 benchmarks/probes/sweep_rows.py < $OUT/mla.txt | tee -a $OUT/log.txt

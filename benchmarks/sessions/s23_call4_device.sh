@@ -4,9 +4,9 @@ export PYTHONPATH=$PWD PYTHONUNBUFFERED=1 HF_HUB_OFFLINE=1 KVPLAN_CACHE_DIR=/tmp
 nvidia-smi --query-gpu=name,driver_version --format=csv,noheader | tee $OUT/log.txt
 timeout 200 python3 -m pytest -q -x -p no:cacheprovider tests/test_kernel_mla_gpu.py -k wgmma > $OUT/tests.txt 2>&1
 echo "tests rc $?" | tee -a $OUT/log.txt; tail -3 $OUT/tests.txt | tee -a $OUT/log.txt
-timeout 120 python3 benchmarks/mla_wg_probe.py > $OUT/probe.txt 2>&1; echo "probe rc $?" | tee -a $OUT/log.txt
+timeout 120 python3 benchmarks/probes/mla_wg_probe.py > $OUT/probe.txt 2>&1; echo "probe rc $?" | tee -a $OUT/log.txt
 cat $OUT/probe.txt | tee -a $OUT/log.txt
 timeout 300 python3 benchmarks/kernel_vs_flashinfer.py --no-flashinfer --mla-only --sweep \
   --json $OUT/mla.json > $OUT/mla.txt 2>&1
 echo "bench rc $?" | tee -a $OUT/log.txt
-python3 benchmarks/sweep_rows.py < $OUT/mla.txt | grep -v "tokens\|bulk" | tee -a $OUT/log.txt
+python3 benchmarks/probes/sweep_rows.py < $OUT/mla.txt | grep -v "tokens\|bulk" | tee -a $OUT/log.txt

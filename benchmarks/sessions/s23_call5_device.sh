@@ -13,4 +13,4 @@ echo "racecheck rc $?" | tee -a $OUT/log.txt; tail -2 $OUT/racecheck.txt | tee -
 timeout 200 python3 benchmarks/kernel_vs_flashinfer.py --no-flashinfer --mla-only --sweep \
   --json $OUT/mla.json > $OUT/mla.txt 2>&1
 echo "bench rc $?" | tee -a $OUT/log.txt
-python3 benchmarks/sweep_rows.py < $OUT/mla.txt | grep -v "tokens\|bulk" | tee -a $OUT/log.txt
+python3 benchmarks/probes/sweep_rows.py < $OUT/mla.txt | grep -v "tokens\|bulk" | tee -a $OUT/log.txt

@@ -11,6 +11,6 @@ done
 timeout 150 $SAN --tool memcheck --error-exitcode 1 python3 benchmarks/kernel_memcheck.py --mla 2>&1 | tail -2
 python3 benchmarks/mla_probe.py "" "16h fp8 B1 4K,16h fp8 B1 32K,16h fp8 B8 32K,16h fp8 B32 8K,16h fp8 B128 4K,16h fp8 B64 16K,8h fp8 B32 8K,64h fp8 B32 8K,128h fp8 B8 8K,128h fp8 B32 4K" 2>&1 | grep -v Warn
 python3 benchmarks/mla_probe.py "wgmma=True" "16h B32 8K,16h B128 4K,16h B8 32K" 2>&1 | grep -v Warn
-NCU_OUT=$OUT/ncu NCU_CLOCK=none bash benchmarks/ncu_kernel_device.sh kvp_mla_wg benchmarks/mla_one_launch.py - - fp8
+NCU_OUT=$OUT/ncu NCU_CLOCK=none bash benchmarks/ncu_kernel_device.sh kvp_mla_wg benchmarks/probes/mla_one_launch.py - - fp8
 cat $OUT/ncu/stall_reasons.txt; head -12 $OUT/ncu/top_stalls.txt; grep -E "Duration|Warp Cycles Per Issued" $OUT/ncu/ncu_details.txt
 python3 benchmarks/kernel_vs_flashinfer.py --mla-only --no-flashinfer --json $OUT/mla_table.json 2>&1 | grep -v Warn | tail -14

@@ -11,4 +11,4 @@ for i in 17 18; do
 done
 timeout 100 python3 benchmarks/mla_probe.py "wgmma=True early_free=2" "16h B1 4K,16h B1 32K,16h fp8 B32 8K,128h B32 4K,128h B8 8K,128h B1 32K" 2>&1 | grep -v Warn
 timeout 300 python3 benchmarks/verify_device_run.py models --only=llama8b-8k,qwen3-14b,llama1b,gemma3-27b --budget=290 2>&1 | tail -6
-python3 benchmarks/verify_forms_summary.py 2>&1 | tail -30
+python3 benchmarks/probes/verify_forms_summary.py 2>&1 | tail -30

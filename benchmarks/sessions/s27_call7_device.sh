@@ -1,7 +1,7 @@
 # session 27 call 7: the e4m3 MLA kernel's first READY hand-over a barrier.sync on both sides: racecheck by steps per
 # CTA (call 6's runs), racecheck of every MLA sanitizer case, memcheck, MLA GPU tests, fp8 times
 export PYTHONPATH=$PWD PYTHONUNBUFFERED=1 HF_HUB_OFFLINE=1 KVPLAN_CACHE_DIR=/tmp/kc KVPLAN_REQUIRE_NVRTC=1
-bash benchmarks/s27_call6_device.sh 2>&1
+bash benchmarks/sessions/s27_call6_device.sh 2>&1
 unset KVPLAN_NVRTC_LINEINFO
 SAN="compute-sanitizer --report-api-errors no"
 for i in 17 18; do

@@ -6,7 +6,7 @@ O=$OUT/s31_call1_h200_2026-12-03.txt
 {
 nvidia-smi --query-gpu=name,driver_version --format=csv,noheader
 timeout 60 python3 -m pytest -q -p no:cacheprovider tests/test_kernel_gpu.py -k "sorted" 2>&1 | tail -2
-timeout 130 python3 benchmarks/sort_steps_ab.py 2>&1 | grep -v Warning
+timeout 130 python3 benchmarks/probes/sort_steps_ab.py 2>&1 | grep -v Warning
 timeout 50 compute-sanitizer --report-api-errors no --tool memcheck python3 -m pytest -q -p no:cacheprovider \
   tests/test_kernel_gpu.py -k "sorted_steps_with or (test_sorted_steps and kv_dtype2)" 2>&1 \
   | grep -E "ERROR SUMMARY|passed|failed" | head -3 | sed "s/^/memcheck: /"

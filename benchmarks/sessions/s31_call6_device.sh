@@ -7,6 +7,6 @@ O=$OUT/s31_call6_h200_2026-12-03.txt
 for w in 1 2; do
   echo "## warpgroups $w"
   timeout 120 compute-sanitizer --report-api-errors no --tool racecheck --racecheck-report hazard \
-    python3 benchmarks/decode_wg_sanitize.py $w 2>&1 | grep -vE "^=========\s+$" | head -40
+    python3 benchmarks/probes/decode_wg_sanitize.py $w 2>&1 | grep -vE "^=========\s+$" | head -40
 done
 } 2>&1 | tee $O

@@ -7,7 +7,7 @@ export PYTHONPATH=$PWD PYTHONUNBUFFERED=1 HF_HUB_OFFLINE=1 KVPLAN_CACHE_DIR=/tmp
 nvidia-smi --query-gpu=name,driver_version --format=csv,noheader
 timeout 200 python3 -m pytest -q -p no:cacheprovider tests/test_kernel_mla_gpu.py tests/test_kernel_gpu.py \
   -k "early_free or refuses or sort" 2>&1 | tail -3
-timeout 60 python3 benchmarks/sort_pages_time.py 2>&1
+timeout 60 python3 benchmarks/probes/sort_pages_time.py 2>&1
 for run in 1 2; do
 timeout 150 python3 benchmarks/mla_probe.py "l2_ahead=1;l2_ahead=2;l2_ahead=3" \
   "16h B1 32K,16h B32 8K,16h B8 32K,16h B128 4K,16h B200 8K" 2>&1

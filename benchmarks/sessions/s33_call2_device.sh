@@ -7,7 +7,7 @@ export PYTHONPATH=$PWD PYTHONUNBUFFERED=1 HF_HUB_OFFLINE=1 KVPLAN_CACHE_DIR=/tmp
 nvidia-smi --query-gpu=name,driver_version --format=csv,noheader
 timeout 200 python3 -m pytest -q -p no:cacheprovider tests/test_prefill_kernels.py tests/test_deltanet_step.py \
   tests/test_verify_gpu.py -k "not end_to_end and not interrupt and not cli" 2>&1 | tail -4
-timeout 60 python3 benchmarks/prefill_kernels_time.py
+timeout 60 python3 benchmarks/probes/prefill_kernels_time.py
 Q=Qwen/Qwen3-Next-80B-A3B-Thinking
 for flags in "" "--torch-deltanet --torch-combine"; do
   timeout 120 python3 benchmarks/prefill_profile.py $Q --tp 2 --top 16 $flags 2>&1 | grep -v "Warn\|_warn_once" \

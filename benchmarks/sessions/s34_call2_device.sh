@@ -9,7 +9,7 @@ timeout 200 python3 -m pytest -q -p no:cacheprovider tests/test_gated_act.py tes
   -k "not end_to_end and not interrupt and not cli" 2>&1 | tail -6 | cut -c1-300
 for tool in memcheck racecheck synccheck; do
   echo "== $tool"; timeout 60 compute-sanitizer --report-api-errors no --tool $tool python3 \
-    benchmarks/prefill_glue_check.py 2>&1 | tail -2
+    benchmarks/probes/prefill_glue_check.py 2>&1 | tail -2
 done
 for m in openai/gpt-oss-20b deepseek-ai/DeepSeek-V2-Lite meta-llama/Llama-3.1-8B-Instruct google/gemma-3-27b-it; do
   timeout 60 python3 benchmarks/prefill_profile.py $m --top 10 2>&1 | grep -v "Warn\|_warn_once" | cut -c1-200

@@ -10,9 +10,9 @@ timeout 200 python3 -m pytest -q -p no:cacheprovider tests/test_prefill_kernels.
   -k "not end_to_end and not interrupt and not cli" 2>&1 | tail -4 | cut -c1-300
 for tool in memcheck racecheck synccheck; do
   echo "== $tool"; timeout 60 compute-sanitizer --report-api-errors no --tool $tool python3 \
-    benchmarks/prefill_kernels_check.py 2>&1 | tail -2
+    benchmarks/probes/prefill_kernels_check.py 2>&1 | tail -2
 done
-timeout 60 python3 benchmarks/prefill_kernels_time.py
+timeout 60 python3 benchmarks/probes/prefill_kernels_time.py
 timeout 60 python3 benchmarks/prefill_profile.py Qwen/Qwen3-Next-80B-A3B-Thinking --tp 2 --top 16 2>&1 \
   | grep -v "Warn\|_warn_once" | cut -c1-200
 OUT=$OUT/v timeout 200 python3 benchmarks/verify_device_run.py models --only=qwen3next-tp2,dsv2-lite --budget=190 \

@@ -4,7 +4,7 @@
 # GPU tests (step kernels, verify's tiny forwards vs float64 incl. nemotron_h, end-to-end), sanitizers over small
 # step launches, the step kernel against the torch path at Nemotron-H-8B's shapes, then kvplan verify on it.
 set -u
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/../.."  # the repository root
 LOG=$OUT/s35_call${CALL:-1}_h200_2026-12-03.txt
 {
   nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader
@@ -13,9 +13,9 @@ LOG=$OUT/s35_call${CALL:-1}_h200_2026-12-03.txt
     tests/test_verify_gpu.py -k "mamba or step or forward_on_gpu" 2>&1 | tail -8
   for tool in memcheck racecheck synccheck; do
     echo "== $tool"
-    compute-sanitizer --report-api-errors no --tool $tool python3 benchmarks/mamba_step_check.py 2>&1 | tail -3
+    compute-sanitizer --report-api-errors no --tool $tool python3 benchmarks/probes/mamba_step_check.py 2>&1 | tail -3
   done
-  python3 benchmarks/mamba_step_time.py --batches=1,16,64,256,630 2>&1 | tail -6
+  python3 benchmarks/probes/mamba_step_time.py --batches=1,16,64,256,630 2>&1 | tail -6
 } 2>&1 | tee "$LOG"
 python3 benchmarks/verify_device_run.py models --only=nemotron-h-8b --budget=200 2>&1 | tail -5 | tee -a "$LOG"
 tail -c 3000 "$OUT/progress.txt" >> "$LOG" 2>/dev/null

@@ -2,7 +2,7 @@
 # Session 35, call 5: where Nemotron-H-8B's TTFT goes (8,192 tokens, tp 1), the torch SSD prefill as landed and with
 # TF32 matmuls (issue 13).
 set -u
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/../.."  # the repository root
 CFG=benchmarks/configs/nvidia--Nemotron-H-8B-Base-8K.json
 {
   python3 benchmarks/prefill_profile.py $CFG --top 22 2>&1 | tail -30

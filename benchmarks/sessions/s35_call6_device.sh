@@ -2,7 +2,7 @@
 # Session 35, call 6: Nemotron-H-8B's prefill with the SSD in batched-matmul layouts and TF32, profiled; verify's
 # GPU tests (tiny forwards vs float64, step kernels); kvplan verify on it (issue 13).
 set -u
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/../.."  # the repository root
 CFG=benchmarks/configs/nvidia--Nemotron-H-8B-Base-8K.json
 LOG=$OUT/s35_call6_h200_2026-12-03.txt
 {

@@ -2,7 +2,7 @@
 # Session 35, call 7: Nemotron-H-8B's prefill with the convolution as shifted multiply-adds over token-major rows;
 # verify's GPU forward tests; kvplan verify on it (issue 13).
 set -u
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/../.."  # the repository root
 CFG=benchmarks/configs/nvidia--Nemotron-H-8B-Base-8K.json
 LOG=$OUT/s35_call7_h200_2026-12-03.txt
 {

@@ -3,7 +3,7 @@
 # bias) and the forward passes that route by it (tiny DeepSeek-V3, Llama 4, Nemotron-H MoE on the GPU against the
 # float64 reference), then verify on GLM-4.7-Flash and Llama-4-Scout (tp 2, one rank) and two MoE regressions.
 set -u
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/../.."  # the repository root
 export PYTHONPATH=$PWD
 LOG=$OUT/s37_call1_h200_2026-12-03.txt
 python3 -m pytest -q -p no:cacheprovider tests/test_router.py tests/test_verify_gpu.py tests/test_mxfp4_gpu.py \

@@ -3,7 +3,7 @@
 # (the correction bias now held in float32 by the MoE), verify on Llama-4-Scout (tp 2, one rank; its chunked caches)
 # and NVIDIA-Nemotron-3-Nano-30B-A3B (Mamba-2 + MoE, sigmoid routing).
 set -u
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/../.."  # the repository root
 export PYTHONPATH=$PWD
 LOG=$OUT/s37_call2_h200_2026-12-03.txt
 python3 -m pytest -q -p no:cacheprovider tests/test_verify_gpu.py -k "deepseek_v3_groups or llama4 or nemotron or gpt_oss" \

@@ -2,7 +2,7 @@
 # Session 37, call 8: every GPU test the routing work touches (the router kernel, verify's tiny forwards with sigmoid
 # routers at x 2, mxfp4 experts, the prefill kernels with the gather-sum) and verify on every MoE model it changes.
 set -u
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/../.."  # the repository root
 export PYTHONPATH=$PWD
 LOG=$OUT/s37_call8_h200_2026-12-03.txt
 python3 -m pytest -q -p no:cacheprovider tests/test_router.py tests/test_verify_gpu.py tests/test_mxfp4_gpu.py \

@@ -3,7 +3,7 @@
 # experts), its GPU tests and every other skinny / verify GPU test, then verify on NVIDIA-Nemotron-3-Nano (its
 # experts through the kernel instead of gathered weights: call 8 had 5.03 ms at batch 1, 2.68 GiB of graphs).
 set -u
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/../.."  # the repository root
 export PYTHONPATH=$PWD
 LOG=$OUT/s37_call9_h200_2026-12-03.txt
 python3 -m pytest -q -p no:cacheprovider tests/test_skinny_gpu.py tests/test_verify_gpu.py tests/test_mxfp4_gpu.py \

@@ -4,7 +4,7 @@
 # MLA warpgroup kernel with QK's wgmmas in independent accumulator chains and PV's issued k-step major
 # (paged_mla_wg.cu KVP_MLA_QKC / KVP_MLA_PVI): GPU tests, then DRAM / L2-resident times against the default order.
 set -u
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/../.."  # the repository root
 export PYTHONPATH=$PWD
 LOG=$OUT/s38_call1_h200_2026-12-03.txt
 nvidia-smi --query-gpu=name,driver_version --format=csv,noheader | tee "$LOG"

@@ -2,7 +2,7 @@
 # Session 38, call 2: (a) the MLA issue orders (call 1's plan factory did not pass them on): GPU tests, then DRAM /
 # L2-resident times against the default order; (b) where Nemotron-H-8B's TTFT goes with the SSD kernels.
 set -u
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/../.."  # the repository root
 export PYTHONPATH=$PWD
 LOG=$OUT/s38_call2_h200_2026-12-03.txt
 nvidia-smi --query-gpu=name,driver_version --format=csv,noheader | tee "$LOG"

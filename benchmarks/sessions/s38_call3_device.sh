@@ -3,7 +3,7 @@
 # scan, state passing eight chunks a load) and the Mamba-2 prefill's gated norm through the step's norm launch:
 # GPU tests, Nemotron-H-8B's prefill profile, verify on Nemotron-H-8B and Nemotron-3-Nano.
 set -u
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/../.."  # the repository root
 export PYTHONPATH=$PWD
 LOG=$OUT/s38_call3_h200_2026-12-03.txt
 nvidia-smi --query-gpu=name,driver_version --format=csv,noheader | tee "$LOG"

@@ -4,7 +4,7 @@
 # compute-sanitizer over the SSD launches; Nemotron-H-8B's and Nemotron-3-Nano's prefill profiles; verify on
 # Nemotron-H-8B, Nemotron-3-Nano and Qwen3-Next (tp 2, one rank: its DeltaNet prefill is untouched).
 set -u
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/../.."  # the repository root
 export PYTHONPATH=$PWD
 LOG=$OUT/s38_call5_h200_2026-12-03.txt
 nvidia-smi --query-gpu=name,driver_version --format=csv,noheader | tee "$LOG"
@@ -12,7 +12,7 @@ python3 -m pytest -q tests/test_ssd_prefill.py tests/test_mamba_step.py tests/te
   tests/test_router.py tests/test_verify_gpu.py 2>&1 | tail -3 | tee -a "$LOG"
 for tool in memcheck racecheck; do
   echo "== $tool" | tee -a "$LOG"
-  timeout 90 compute-sanitizer --report-api-errors no --tool $tool python3 benchmarks/prefill_kernels_check.py 2>&1 \
+  timeout 90 compute-sanitizer --report-api-errors no --tool $tool python3 benchmarks/probes/prefill_kernels_check.py 2>&1 \
     | tail -2 | tee -a "$LOG"
 done
 for m in nvidia/Nemotron-H-8B-Base-8K benchmarks/configs/nvidia--NVIDIA-Nemotron-3-Nano-30B-A3B-BF16.json; do

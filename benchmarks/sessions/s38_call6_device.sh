@@ -3,7 +3,7 @@
 # GPU tests of the activation kernel (the gated forms' SASS changed too) and of the Nemotron-H forwards; sanitizer;
 # Nemotron-H-8B's prefill profile; verify on Nemotron-H-8B and Nemotron-3-Nano.
 set -u
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/../.."  # the repository root
 export PYTHONPATH=$PWD
 LOG=$OUT/s38_call6_h200_2026-12-03.txt
 nvidia-smi --query-gpu=name,driver_version --format=csv,noheader | tee "$LOG"
@@ -11,7 +11,7 @@ python3 -m pytest -q tests/test_gated_act.py tests/test_verify_gpu.py -k "act or
   | tail -3 | tee -a "$LOG"
 for tool in memcheck racecheck; do
   echo "== $tool" | tee -a "$LOG"
-  timeout 90 compute-sanitizer --report-api-errors no --tool $tool python3 benchmarks/prefill_glue_check.py 2>&1 \
+  timeout 90 compute-sanitizer --report-api-errors no --tool $tool python3 benchmarks/probes/prefill_glue_check.py 2>&1 \
     | tail -2 | tee -a "$LOG"
 done
 echo "== prefill profile, Nemotron-H-8B" | tee -a "$LOG"

@@ -4,7 +4,7 @@
 # over the Mamba-1 kernel tests; the layer's timings; verify on AI21-Jamba-1.5-Mini (tp 1) and Nemotron-H-8B (the
 # moved convolution helpers).
 set -u
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/../.."  # the repository root
 export PYTHONPATH=$PWD
 LOG=$OUT/s39_call1_h200_2026-12-04.txt
 nvidia-smi --query-gpu=name,driver_version --format=csv,noheader | tee "$LOG"
@@ -16,7 +16,7 @@ for tool in memcheck racecheck; do
     -k "not thousand" 2>&1 | tail -2 | tee -a "$LOG"
 done
 echo "== Mamba-1 layer timings" | tee -a "$LOG"
-timeout 120 python3 benchmarks/mamba1_scan_time.py 2>&1 | grep -v -i warn | tail -8 | tee -a "$LOG"
+timeout 120 python3 benchmarks/probes/mamba1_scan_time.py 2>&1 | grep -v -i warn | tail -8 | tee -a "$LOG"
 python3 benchmarks/verify_device_run.py models --budget=200 --only=jamba-mini,nemotron-h-8b 2>&1 | tail -4 \
   | tee -a "$LOG"
 python3 benchmarks/verify_summary_md.py "$OUT/results.jsonl" 2>&1 | head -5 | tee -a "$LOG"

@@ -3,7 +3,7 @@
 # prompts split into segments (two phases). GPU tests, compute-sanitizer (memcheck, racecheck, synccheck)
 # over the kernel's tests, the layer's timings, Jamba's prefill profile, verify on AI21-Jamba-1.5-Mini.
 set -u
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/../.."  # the repository root
 export PYTHONPATH=$PWD
 LOG=$OUT/s39_call3_h200_2026-12-04.txt
 nvidia-smi --query-gpu=name,driver_version --format=csv,noheader | tee "$LOG"
@@ -15,7 +15,7 @@ for tool in memcheck racecheck synccheck; do
     -k "not thousand" 2>&1 | tail -2 | tee -a "$LOG"
 done
 echo "== Mamba-1 layer timings" | tee -a "$LOG"
-timeout 120 python3 benchmarks/mamba1_scan_time.py 2>&1 | grep -v -i warn | tail -8 | tee -a "$LOG"
+timeout 120 python3 benchmarks/probes/mamba1_scan_time.py 2>&1 | grep -v -i warn | tail -8 | tee -a "$LOG"
 echo "== prefill profile, Jamba-1.5-Mini" | tee -a "$LOG"
 timeout 150 python3 benchmarks/prefill_profile.py benchmarks/configs/ai21labs--AI21-Jamba-1.5-Mini.json --top 14 2>&1 \
   | grep -v -i warn | tail -16 | tee -a "$LOG"

@@ -2,7 +2,7 @@
 # Session 39, call 6: where GLM-4.7-Flash's batch-1 decode step goes (it misses the 15% verdict by one point at
 # batch 1: 4.81 against 4.16 ms in session 37), kernel by kernel; verify on it as the tree stands.
 set -u
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/../.."  # the repository root
 export PYTHONPATH=$PWD
 LOG=$OUT/s39_call6_h200_2026-12-04.txt
 nvidia-smi --query-gpu=name,driver_version --format=csv,noheader | tee "$LOG"

@@ -3,7 +3,7 @@
 # AI21-Jamba-1.5-Mini at tp 2 (one simulated rank: x_proj split by channels) and NVIDIA-Nemotron-3-Nano (the Mamba-2
 # convolution helpers moved to module functions).
 set -u
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/../.."  # the repository root
 export PYTHONPATH=$PWD
 LOG=$OUT/s39_call7_h200_2026-12-04.txt
 nvidia-smi --query-gpu=name,driver_version --format=csv,noheader | tee "$LOG"

@@ -4,7 +4,7 @@
 # then verify on DeepSeek-V3 at tp 8 (one simulated rank), and DeepSeek-V2-Lite / GLM-4.7-Flash (the MoE kernel's
 # cubin changed).
 set -u
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/../.."  # the repository root
 export PYTHONPATH=$PWD
 LOG=$OUT/s40_call3_h200_2026-12-04.txt
 nvidia-smi --query-gpu=name,driver_version --format=csv,noheader | tee "$LOG"

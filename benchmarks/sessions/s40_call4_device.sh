@@ -4,7 +4,7 @@
 # DeepSeek-V3 and DeepSeek-R1 at tp 8 (one simulated rank; the estimate now counts the replicated weights); then
 # DeepSeek-V3's batch-1 step kernel by kernel.
 set -u
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/../.."  # the repository root
 export PYTHONPATH=$PWD
 LOG=$OUT/s40_call4_h200_2026-12-04.txt
 nvidia-smi --query-gpu=name,driver_version --format=csv,noheader | tee "$LOG"

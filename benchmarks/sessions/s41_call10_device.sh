@@ -3,7 +3,7 @@
 # over its own rows (calls 7-9: whole prompt with a second buffer 3.2 GiB of profile peak, TTFT 448 ms; slices of
 # 2,048 1.27 GiB, 946 ms). Verify on DeepSeek-V3 tp 8.
 set -u
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/../.."  # the repository root
 export PYTHONPATH=$PWD
 LOG=$OUT/s41_call10_h200_2026-12-04.txt
 nvidia-smi --query-gpu=name,driver_version --format=csv,noheader | tee "$LOG"

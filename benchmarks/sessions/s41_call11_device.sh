@@ -2,7 +2,7 @@
 # Session 41, call 11: verify's GPU tests on the final tree (every tiny forward, the block matmul forms); DeepSeek-V3
 # at tp 8, batch 84 (its max concurrency at 8K), kernel by kernel: where the +137% at max concurrency goes.
 set -u
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/../.."  # the repository root
 export PYTHONPATH=$PWD
 LOG=$OUT/s41_call11_h200_2026-12-04.txt
 nvidia-smi --query-gpu=name,driver_version --format=csv,noheader | tee "$LOG"

@@ -4,7 +4,7 @@
 # at tp 8 (the forms chosen per shape, the weight stream, the allocation fields behind NVML's -3%); the batch-1 step
 # kernel by kernel.
 set -u
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/../.."  # the repository root
 export PYTHONPATH=$PWD
 LOG=$OUT/s41_call1_h200_2026-12-04.txt
 nvidia-smi --query-gpu=name,driver_version --format=csv,noheader | tee "$LOG"
@@ -18,7 +18,7 @@ timeout 120 compute-sanitizer --report-api-errors no --tool memcheck python3 -m 
   tests/test_gemv_stream_gpu.py -k "$K" 2>&1 | tail -3 | tee -a "$LOG"
 python3 benchmarks/verify_device_run.py models --budget=120 --only=dsv3-tp8 2>&1 | tail -3 | tee -a "$LOG"
 python3 benchmarks/verify_summary_md.py "$OUT/results.jsonl" 2>&1 | head -8 | tee -a "$LOG"
-python3 benchmarks/verify_forms_summary.py "$OUT/results.jsonl" 2>&1 | head -60 | tee -a "$LOG"
+python3 benchmarks/probes/verify_forms_summary.py "$OUT/results.jsonl" 2>&1 | head -60 | tee -a "$LOG"
 python3 - "$OUT/results.jsonl" <<'PY' 2>&1 | tee -a "$LOG"
 import json, sys
 for line in open(sys.argv[1]):

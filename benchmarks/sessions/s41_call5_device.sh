@@ -5,7 +5,7 @@
 # (block_gemv_probe.py, calls 2-4 before: 50.2-50.6 us a layer at batch 1); verify on DeepSeek-V3 tp 8 and
 # Qwen3-Next tp 2; DeepSeek-V3's batch-1 step kernel by kernel.
 set -u
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/../.."  # the repository root
 export PYTHONPATH=$PWD
 LOG=$OUT/s41_call5_h200_2026-12-04.txt
 nvidia-smi --query-gpu=name,driver_version --format=csv,noheader | tee "$LOG"
@@ -18,7 +18,7 @@ for tool in memcheck racecheck; do
   timeout 100 compute-sanitizer --report-api-errors no --tool $tool python3 -m pytest -q -x -p no:cacheprovider \
     tests/test_skinny_gpu.py -k "$K" 2>&1 | tail -2 | tee -a "$LOG"
 done
-timeout 120 python3 benchmarks/block_gemv_probe.py --experts --default-only 2>&1 | grep -v -i warn | tee -a "$LOG"
+timeout 120 python3 benchmarks/probes/block_gemv_probe.py --experts --default-only 2>&1 | grep -v -i warn | tee -a "$LOG"
 python3 benchmarks/verify_device_run.py models --budget=200 --only=dsv3-tp8,qwen3next-tp2 2>&1 | tail -3 | tee -a "$LOG"
 python3 benchmarks/verify_summary_md.py "$OUT/results.jsonl" 2>&1 | head -10 | tee -a "$LOG"
 cp "$OUT/results.jsonl" "$OUT/verify_h200_2026-12-04_s41_call5.jsonl" 2>/dev/null

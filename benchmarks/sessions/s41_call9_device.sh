@@ -3,7 +3,7 @@
 # the slices into one output (call 8: slices of 2,048 tokens still put the profile peak at 1.48 GiB, 88 / 85 NOT
 # within). GPU tests of the dequantisation and the chunked MoE; verify on DeepSeek-V3 tp 8.
 set -u
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/../.."  # the repository root
 export PYTHONPATH=$PWD
 LOG=$OUT/s41_call9_h200_2026-12-04.txt
 nvidia-smi --query-gpu=name,driver_version --format=csv,noheader | tee "$LOG"

@@ -3,7 +3,7 @@
 # at 440 tokens 527 vs 537 us a layer, the same below). The row-tile and fp8 GPU tests, verify's GPU tests, verify on
 # the models with a joined shared expert (Qwen3-Next tp 2, DeepSeek-V2-Lite, GLM-4.7-Flash, Nemotron-3-Nano) and R1.
 set -u
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/../.."  # the repository root
 export PYTHONPATH=$PWD
 LOG=$OUT/s42_call5_h200_2026-12-04.txt
 nvidia-smi --query-gpu=name,driver_version --format=csv,noheader | tee "$LOG"

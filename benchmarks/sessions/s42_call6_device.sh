@@ -2,7 +2,7 @@
 # Session 42, call 6: where DeepSeek-V3's TTFT goes (443 ms against a 192 ms estimate) and Qwen3-Next's (155 / 86),
 # kernel by kernel, for the next session; DeepSeek-V3's batch-1 step on the final tree.
 set -u
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/../.."  # the repository root
 export PYTHONPATH=$PWD
 LOG=$OUT/s42_call6_h200_2026-12-04.txt
 nvidia-smi --query-gpu=name,driver_version --format=csv,noheader | tee "$LOG"

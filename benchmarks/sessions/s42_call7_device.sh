@@ -3,7 +3,7 @@
 # vllm_budget.py mlp_per_token): the budget verdicts of the MoE models whose hidden exceeds their per-rank
 # intermediate (DeepSeek-V3 tp 8: 0.33 -> 1.98 GiB predicted; Qwen3-Next tp 2, DeepSeek-V2-Lite).
 set -u
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/../.."  # the repository root
 export PYTHONPATH=$PWD
 LOG=$OUT/s42_call7_h200_2026-12-04.txt
 nvidia-smi --query-gpu=name,driver_version --format=csv,noheader | tee "$LOG"

@@ -2,7 +2,7 @@
 # Session 42, call 8: memcheck and racecheck of the row-tile kernels with a joined expert's passes one per CTA row
 # (fp8 and 16-bit), on the final tree.
 set -u
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/../.."  # the repository root
 export PYTHONPATH=$PWD
 LOG=$OUT/s42_call8_h200_2026-12-04.txt
 nvidia-smi --query-gpu=name,driver_version --format=csv,noheader | tee "$LOG"

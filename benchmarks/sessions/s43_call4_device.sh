@@ -4,14 +4,14 @@
 # GEMVs for 16-bit experts of >= 1,536 intermediate values a rank (ffn.ONE_TOKEN_MIN_INTER). Tests, sanitizers,
 # probe, verify on the 16-bit MoE models.
 set -u
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/../.."  # the repository root
 export PYTHONPATH=$PWD
 LOG=$OUT/s43_call4_h200_2026-12-04.txt
 nvidia-smi --query-gpu=name,driver_version --format=csv,noheader | tee "$LOG"
 echo "== tests" | tee -a "$LOG"
 timeout 150 python3 -m pytest -q -p no:cacheprovider tests/test_moe_one_token_gpu.py 2>&1 | tail -4 | tee -a "$LOG"
 echo "== probe" | tee -a "$LOG"
-timeout 150 python3 benchmarks/moe_one_token_probe.py 2>&1 | tail -8 | tee -a "$LOG"
+timeout 150 python3 benchmarks/probes/moe_one_token_probe.py 2>&1 | tail -8 | tee -a "$LOG"
 for tool in memcheck racecheck; do
   echo "== $tool" | tee -a "$LOG"
   timeout 70 compute-sanitizer --report-api-errors no --tool $tool python3 -m pytest -q -x -p no:cacheprovider \

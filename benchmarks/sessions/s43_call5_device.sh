@@ -3,14 +3,14 @@
 # shuffle (call 4 read them through L2 every step: GLM-4.7-Flash 36 -> 41 us a layer). Tests, sanitizers, probe,
 # verify on the models whose experts take it (16-bit, >= 1,536 intermediate values a rank).
 set -u
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/../.."  # the repository root
 export PYTHONPATH=$PWD
 LOG=$OUT/s43_call5_h200_2026-12-04.txt
 nvidia-smi --query-gpu=name,driver_version --format=csv,noheader | tee "$LOG"
 echo "== tests" | tee -a "$LOG"
 timeout 150 python3 -m pytest -q -p no:cacheprovider tests/test_moe_one_token_gpu.py 2>&1 | tail -4 | tee -a "$LOG"
 echo "== probe" | tee -a "$LOG"
-timeout 150 python3 benchmarks/moe_one_token_probe.py 2>&1 | tail -8 | tee -a "$LOG"
+timeout 150 python3 benchmarks/probes/moe_one_token_probe.py 2>&1 | tail -8 | tee -a "$LOG"
 for tool in memcheck racecheck; do
   echo "== $tool" | tee -a "$LOG"
   timeout 70 compute-sanitizer --report-api-errors no --tool $tool python3 -m pytest -q -x -p no:cacheprovider \

@@ -4,7 +4,7 @@
 # one-token MoE path inside verify's forward) and the compile test's disk cache round trip (its assertion on NVRTC's
 # log relaxed for the GPU machine's empty log).
 set -u
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/../.."  # the repository root
 export PYTHONPATH=$PWD
 LOG=$OUT/s43_call6_h200_2026-12-04.txt
 nvidia-smi --query-gpu=name,driver_version --format=csv,noheader | tee "$LOG"

@@ -4,8 +4,8 @@
 # (Slower on every shape; the variant and the probe options were removed after this call: commit 6e982d2 has the code.
 # Kept as the record of what ran.)
 set -u
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/../.."  # the repository root
 export PYTHONPATH=$PWD
 LOG=$OUT/s43_call7_h200_2026-12-04.txt
 nvidia-smi --query-gpu=name,driver_version --format=csv,noheader | tee "$LOG"
-timeout 150 python3 benchmarks/moe_one_token_probe.py --pair-prefetch --pairs-only 2>&1 | tail -8 | tee -a "$LOG"
+timeout 150 python3 benchmarks/probes/moe_one_token_probe.py --pair-prefetch --pairs-only 2>&1 | tail -8 | tee -a "$LOG"

@@ -2,7 +2,7 @@
 # Session 44, call 1: the final tree's verify path on the GPU after the engine model learned vLLM's model runner
 # (verify's profile run now asks the engine for its sampler pass per model): verify's GPU tests and two verify runs.
 set -u
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/../.."  # the repository root
 export PYTHONPATH=$PWD
 LOG=$OUT/s44_call1_h200_2026-12-04.txt
 nvidia-smi --query-gpu=name,driver_version --format=csv,noheader | tee "$LOG"

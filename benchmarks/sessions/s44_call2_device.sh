@@ -2,7 +2,7 @@
 # Session 44, call 2: the final tree (engine settings now per model runner, the release table rebuilt) on the GPU:
 # verify's GPU tests and verify on a sliding-window model (gpt-oss-20b: its reserve counts the batches in flight).
 set -u
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/../.."  # the repository root
 export PYTHONPATH=$PWD
 LOG=$OUT/s44_call2_h200_2026-12-04.txt
 nvidia-smi --query-gpu=name,driver_version --format=csv,noheader | tee "$LOG"

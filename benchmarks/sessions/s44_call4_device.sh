@@ -2,7 +2,7 @@
 # Session 44, call 4: the row-owned GEMV's split3 form (a group of three slices as two then one) and its launch per
 # shape against F.linear; its GPU tests (own form, every batch, groups of 3 and 4-then-3) and memcheck.
 set -u
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/../.."  # the repository root
 export PYTHONPATH=$PWD
 LOG=$OUT/s44_call4_h200_2026-12-04.txt
 nvidia-smi --query-gpu=name,driver_version --format=csv,noheader | tee "$LOG"

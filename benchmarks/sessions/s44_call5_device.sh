@@ -2,7 +2,7 @@
 # Session 44, call 5: the row-owned GEMV with 3-4 CTAs an SM (one 16-row slice a CTA where slices outnumber 2 x SMs:
 # Qwen3-14B's o [5120, 5120] has 320 on 132 SMs), against F.linear; the own tests at 3 / 4 CTAs an SM.
 set -u
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/../.."  # the repository root
 export PYTHONPATH=$PWD
 LOG=$OUT/s44_call5_h200_2026-12-04.txt
 nvidia-smi --query-gpu=name,driver_version --format=csv,noheader | tee "$LOG"

@@ -3,7 +3,7 @@
 # batch, 16-bit and e4m3, 1 / 2 / 3 CTAs an SM, split3), memcheck of the 3-CTA launch, verify's GPU tests, and verify
 # on the models whose shapes it takes (Qwen3-14B, Llama-3.1-8B, gemma-3-27b): weight stream and decode.
 set -u
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/../.."  # the repository root
 export PYTHONPATH=$PWD
 LOG=$OUT/s44_call6_h200_2026-12-04.txt
 nvidia-smi --query-gpu=name,driver_version --format=csv,noheader | tee "$LOG"

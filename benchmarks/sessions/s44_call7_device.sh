@@ -3,13 +3,13 @@
 # three-CTA form refused and timed (it was 432 / 1,072 MiB on Llama-3.1-8B: cuBLAS workspaces of fresh streams),
 # verify's GPU tests, and verify with the form on Qwen3-14B and gemma-3-27b.
 set -u
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/../.."  # the repository root
 export PYTHONPATH=$PWD
 LOG=$OUT/s44_call7_h200_2026-12-04.txt
 nvidia-smi --query-gpu=name,driver_version --format=csv,noheader | tee "$LOG"
 echo "== graph memory A/B" | tee -a "$LOG"
-timeout 60 python3 benchmarks/graph_form_ab.py off meta-llama/Llama-3.1-8B-Instruct 2>/dev/null | tail -1 | tee -a "$LOG"
-KVPLAN_GEMV_THREE_CTAS=1 timeout 60 python3 benchmarks/graph_form_ab.py on meta-llama/Llama-3.1-8B-Instruct \
+timeout 60 python3 benchmarks/probes/graph_form_ab.py off meta-llama/Llama-3.1-8B-Instruct 2>/dev/null | tail -1 | tee -a "$LOG"
+KVPLAN_GEMV_THREE_CTAS=1 timeout 60 python3 benchmarks/probes/graph_form_ab.py on meta-llama/Llama-3.1-8B-Instruct \
   2>/dev/null | tail -1 | tee -a "$LOG"
 echo "== verify with the form" | tee -a "$LOG"
 KVPLAN_GEMV_THREE_CTAS=1 timeout 120 python3 benchmarks/verify_device_run.py models --budget=110 \

@@ -2,7 +2,7 @@
 # Session 44, call 8: the final tree (three-CTA form a default verify form, one warm-up stream): verify's GPU tests
 # and Llama-3.1-8B's verify.
 set -u
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/../.."  # the repository root
 export PYTHONPATH=$PWD
 LOG=$OUT/s44_call8_h200_2026-12-04.txt
 nvidia-smi --query-gpu=name,driver_version --format=csv,noheader | tee "$LOG"

@@ -3,7 +3,7 @@
 # way): verify's decode step (forward_profile.py, b1 8K) both ways for Qwen3-14B and Llama-3.1-8B; the GEMV and
 # verify GPU tests on the default.
 set -u
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/../.."  # the repository root
 export PYTHONPATH=$PWD
 LOG=$OUT/s45_call10_h200_2026-12-04.txt
 nvidia-smi --query-gpu=name,driver_version --format=csv,noheader | tee "$LOG"

@@ -2,7 +2,7 @@
 # Session 45, call 1: F.linear kept only on a 1% tie (was 3%) and the weight stream the chosen forms timed again:
 # verify's GPU tests, then verify on the dense models (weight stream at batch 1-8, the shapes' choices at batch 8).
 set -u
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/../.."  # the repository root
 export PYTHONPATH=$PWD
 LOG=$OUT/s45_call1_h200_2026-12-04.txt
 nvidia-smi --query-gpu=name,driver_version --format=csv,noheader | tee "$LOG"

@@ -2,7 +2,7 @@
 # Session 45, call 2: the chosen forms timed again in a pass of their own; verify on issue 13's whole list but the
 # three dense models of call 1 (and gemma-3-27b again: its F.linear re-time had read 8% slower in call 1).
 set -u
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/../.."  # the repository root
 export PYTHONPATH=$PWD
 LOG=$OUT/s45_call2_h200_2026-12-04.txt
 nvidia-smi --query-gpu=name,driver_version --format=csv,noheader | tee "$LOG"

@@ -2,7 +2,7 @@
 # Session 45, call 3: the final tree: verify's GPU tests; verify on the multimodal models (planned without the
 # vision tower's profile pass, which verify does not build) and on Qwen3-14B again (the weight stream at batch 8).
 set -u
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/../.."  # the repository root
 export PYTHONPATH=$PWD
 LOG=$OUT/s45_call3_h200_2026-12-04.txt
 nvidia-smi --query-gpu=name,driver_version --format=csv,noheader | tee "$LOG"

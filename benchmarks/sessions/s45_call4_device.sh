@@ -1,13 +1,13 @@
 #!/usr/bin/env bash
-# Session 45, call 4: F.linear's speed at each capture (benchmarks/flinear_capture_probe.py); verify's GPU tests with
+# Session 45, call 4: F.linear's speed at each capture (benchmarks/probes/flinear_capture_probe.py); verify's GPU tests with
 # the re-time fallback; verify on Gemma-3-27B, Qwen3-14B and Llama-3.1-8B (weight stream at batch 1-8).
 set -u
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/../.."  # the repository root
 export PYTHONPATH=$PWD
 LOG=$OUT/s45_call4_h200_2026-12-04.txt
 nvidia-smi --query-gpu=name,driver_version --format=csv,noheader | tee "$LOG"
 echo "== F.linear captures" | tee -a "$LOG"
-timeout 150 python3 benchmarks/flinear_capture_probe.py 2>&1 | tail -8 | tee -a "$LOG"
+timeout 150 python3 benchmarks/probes/flinear_capture_probe.py 2>&1 | tail -8 | tee -a "$LOG"
 echo "== verify tests" | tee -a "$LOG"
 timeout 150 python3 -m pytest -q -p no:cacheprovider tests/test_verify_gpu.py 2>&1 | tail -2 | tee -a "$LOG"
 echo "== verify" | tee -a "$LOG"

@@ -2,7 +2,7 @@
 # Session 45, call 5: the final tree (the V1 sampler by release, verify's engine for multimodal models): verify's GPU
 # tests and Llama-3.1-8B's and Gemma-3-27B's verify.
 set -u
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/../.."  # the repository root
 export PYTHONPATH=$PWD
 LOG=$OUT/s45_call5_h200_2026-12-04.txt
 nvidia-smi --query-gpu=name,driver_version --format=csv,noheader | tee "$LOG"

@@ -2,7 +2,7 @@
 # Session 45, call 8: does the GEMV chain's PDL interaction (call 7) reach verify's real decode step? Qwen3-14B and
 # Llama-3.1-8B decode steps (benchmarks/forward_profile.py: graph step time, the top kernels), PDL on and off.
 set -u
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/../.."  # the repository root
 export PYTHONPATH=$PWD
 LOG=$OUT/s45_call8_h200_2026-12-04.txt
 nvidia-smi --query-gpu=name,driver_version --format=csv,noheader | tee "$LOG"

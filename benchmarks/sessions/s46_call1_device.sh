@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
-# Session 46, call 1, on branch gemv-balanced-s46 (git checkout gemv-balanced-s46 && bash benchmarks/s46_call1_device.sh):
+# Session 46, call 1, on branch gemv-balanced-s46 (git checkout gemv-balanced-s46 && bash benchmarks/sessions/s46_call1_device.sh):
 # the balanced row-owned GEMV (own=True, balanced=True; gemv_stream.cu gemv_bal), not merged: its GPU tests, memcheck
 # and racecheck of one launch with slices cut between CTAs, then benchmarks/balanced_own_probe.py.
 set -u
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/../.."  # the repository root
 export PYTHONPATH=$PWD
 LOG=$OUT/s46_call1_h200_2026-12-04.txt
 nvidia-smi --query-gpu=name,driver_version --format=csv,noheader | tee "$LOG"

@@ -2,7 +2,7 @@
 # Session 46, call 2: verify's weight stream in decode order beside its shape-by-shape figure (gpu/gemm.py
 # decode_order_stream): verify's GPU tests, then verify on the dense models and two MoE ones.
 set -u
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/../.."  # the repository root
 export PYTHONPATH=$PWD
 LOG=$OUT/s46_call2_h200_2026-12-04.txt
 nvidia-smi --query-gpu=name,driver_version --format=csv,noheader | tee "$LOG"

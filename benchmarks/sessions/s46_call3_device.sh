@@ -3,13 +3,13 @@
 # ("all") against dense only (the default since session 45): the one-token MoE probe and verify's real decode step
 # at batch 1 for MoE models, alternating.
 set -u
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/../.."  # the repository root
 export PYTHONPATH=$PWD
 LOG=$OUT/s46_call3_h200_2026-12-04.txt
 nvidia-smi --query-gpu=name,driver_version --format=csv,noheader | tee "$LOG"
 for rep in 1 2; do
   for spread in 1 all; do
-    KVPLAN_GV_SPREAD=$spread timeout 60 python3 benchmarks/moe_one_token_probe.py 2>&1 | grep -v "^read" \
+    KVPLAN_GV_SPREAD=$spread timeout 60 python3 benchmarks/probes/moe_one_token_probe.py 2>&1 | grep -v "^read" \
       | sed "s/^/spread=$spread /" | tee -a "$LOG"
   done
 done

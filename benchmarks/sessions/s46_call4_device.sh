@@ -3,7 +3,7 @@
 # default): their GPU tests, verify's decode step at batch 1 for two 16-bit MoE models both ways, verify on
 # DeepSeek-V3 (one rank of tp 8).
 set -u
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/../.."  # the repository root
 export PYTHONPATH=$PWD
 LOG=$OUT/s46_call4_h200_2026-12-04.txt
 nvidia-smi --query-gpu=name,driver_version --format=csv,noheader | tee "$LOG"

@@ -2,7 +2,7 @@
 # Session 46, call 6: verify on the rest of issue 13's list (every GEMV launch padded, MoE one-token GEMVs
 # included) and on Devstral-Small-2 with its Pixtral tower now counted (held as its bytes beside the language model).
 set -u
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/../.."  # the repository root
 export PYTHONPATH=$PWD
 LOG=$OUT/s46_call6_h200_2026-12-04.txt
 nvidia-smi --query-gpu=name,driver_version --format=csv,noheader | tee "$LOG"

@@ -2,7 +2,7 @@
 # Session 47, call 2: the final tree (engine model: speculative decoding, blocks override, expert / data parallelism,
 # the Qwen-VL towers' pass; no kernel change) on the GPU: issue 13's list through verify, then verify's GPU tests.
 set -u
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/../.."  # the repository root
 export PYTHONPATH=$PWD
 LOG=$OUT/s47_call2_h200_2026-12-04.txt
 nvidia-smi --query-gpu=name,driver_version --format=csv,noheader | tee "$LOG"

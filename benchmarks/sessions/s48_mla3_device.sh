@@ -5,9 +5,9 @@
 # runs out: its GPU tests (own process: a trap would poison the rest), the probe (default / no early refill / three
 # stages / three stages + early refill; DRAM and L2-resident), memcheck and racecheck on its two sanitizer cases, the
 # other MLA GPU tests, a second probe run. ~8 minutes at most (timeouts sum to 570 s).
-# Device: bash benchmarks/s48_mla3_device.sh   (writes $OUT/s48_mla3_h200_2026-12-04.txt)
+# Device: bash benchmarks/sessions/s48_mla3_device.sh   (writes $OUT/s48_mla3_h200_2026-12-04.txt)
 set -u
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/../.."  # the repository root
 export PYTHONPATH=$PWD PYTHONUNBUFFERED=1 KVPLAN_REQUIRE_NVRTC=1
 LOG=$OUT/s48_mla3_h200_2026-12-04.txt
 nvidia-smi --query-gpu=name,driver_version --format=csv,noheader | tee "$LOG"

@@ -6,9 +6,9 @@
 # (one rank of four simulated on one H200: 53.7 GiB of weights), GLM-4.7-Flash as the control of the MoE change
 # (its activations' dtype now read from the layer's norm), then the rest of verify's GPU tests. ~9 minutes at most
 # (timeouts sum to 560 s).
-# Device: bash benchmarks/s48_verify_minimax_device.sh   (writes $OUT/s48_verify_minimax_h200_2026-12-04.txt)
+# Device: bash benchmarks/sessions/s48_verify_minimax_device.sh   (writes $OUT/s48_verify_minimax_h200_2026-12-04.txt)
 set -u
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/../.."  # the repository root
 export PYTHONPATH=$PWD PYTHONUNBUFFERED=1
 LOG=$OUT/s48_verify_minimax_h200_2026-12-04.txt
 nvidia-smi --query-gpu=name,driver_version --format=csv,noheader | tee "$LOG"

@@ -7,9 +7,9 @@
 # then verify of ERNIE-4.5-21B-A3B's shape at tp 1 (benchmarks/configs: not a verbatim config; 40.7 GiB of bf16
 # weights), then the rest of verify's GPU tests as the control of the shared rope / attention changes.
 # ~9.5 minutes at most (timeouts sum to 560 s; run with timeout_s 600).
-# Device: bash benchmarks/s49_ernie_device.sh   (writes $OUT/s49_ernie_h200.txt and $OUT/s49_ernie_a3b_tp1.json)
+# Device: bash benchmarks/sessions/s49_ernie_device.sh   (writes $OUT/s49_ernie_h200.txt and $OUT/s49_ernie_a3b_tp1.json)
 set -u
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/../.."  # the repository root
 export PYTHONPATH=$PWD PYTHONUNBUFFERED=1 HF_HUB_OFFLINE=1 COLUMNS=100
 LOG=$OUT/s49_ernie_h200.txt
 nvidia-smi --query-gpu=name,driver_version --format=csv,noheader | tee "$LOG"

@@ -11,9 +11,9 @@
 # Timeouts sum to 560 s. What to look at: verdict.capacity_confirmed, allocation errors (< 0.5%), budget's responsible
 # term, forward labels (the 512-wide ones say torch; the 256-wide ones the bundled kernels), prefill ttft_ms (the
 # 512-wide prefill runs torch SDPA in query blocks of 1,024: an OOM or a long TTFT there is the first suspect).
-# Device: bash benchmarks/s49_gemma4_device.sh   (writes $OUT/s49_gemma4_h200.txt, $OUT/gemma4_{31b,e4b}.json/.err)
+# Device: bash benchmarks/sessions/s49_gemma4_device.sh   (writes $OUT/s49_gemma4_h200.txt, $OUT/gemma4_{31b,e4b}.json/.err)
 set -u
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/../.."  # the repository root
 export PYTHONPATH=$PWD PYTHONUNBUFFERED=1 HF_HUB_OFFLINE=1 COLUMNS=100
 LOG=$OUT/s49_gemma4_h200.txt
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader | tee "$LOG"
@@ -27,5 +27,5 @@ for run in "31b google/gemma-4-31B-it 250" "e4b google/gemma-4-E4B-it 170"; do
     2> "$OUT/gemma4_$1.err"
   echo "rc $?" | tee -a "$LOG"
   tail -4 "$OUT/gemma4_$1.err" | cut -c1-300 | tee -a "$LOG"
-  python3 benchmarks/verify_result_summary.py "$OUT/gemma4_$1.json" 2>&1 | tee -a "$LOG"
+  python3 benchmarks/probes/verify_result_summary.py "$OUT/gemma4_$1.json" 2>&1 | tee -a "$LOG"
 done

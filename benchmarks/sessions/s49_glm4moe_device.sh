@@ -8,9 +8,9 @@
 # bf16 weights, vLLM's own 53,509,292,544 bytes), then GLM-4.6's shape at tp 8 (82.4 GiB, 88,474,617,472 bytes).
 # Both configs are shape configs (benchmarks/configs/README.md: no verbatim config.json was found).
 # ~9.5 minutes at most (timeouts sum to 560 s; run with timeout_s 600).
-# Device: bash benchmarks/s49_glm4moe_device.sh   (writes $OUT/s49_glm4moe_h200.txt and $OUT/s49_glm4moe_*.json)
+# Device: bash benchmarks/sessions/s49_glm4moe_device.sh   (writes $OUT/s49_glm4moe_h200.txt and $OUT/s49_glm4moe_*.json)
 set -u
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/../.."  # the repository root
 export PYTHONPATH=$PWD PYTHONUNBUFFERED=1 HF_HUB_OFFLINE=1 COLUMNS=100
 LOG=$OUT/s49_glm4moe_h200.txt
 nvidia-smi --query-gpu=name,driver_version --format=csv,noheader | tee "$LOG"

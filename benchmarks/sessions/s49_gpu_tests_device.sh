@@ -5,9 +5,9 @@
 # (interleaved rotary), MiMo-V2 (sinks, keys wider than values: torch stand-in), Kimi Linear (KDA stand-in, MLA
 # without RoPE through the MLA kernel), DeepSeek-V3.2 / GLM-5.2 (indexer, top-k, sparse MLA stand-in), GLM-4.x
 # (q/k norms, partial rotary), Gemma 4 (512-wide stand-in layers, KV sharing), then the rest of verify's GPU tests
-# as the control. Device: bash benchmarks/s49_gpu_tests_device.sh   (writes $OUT/s49_gpu_tests_h200.txt)
+# as the control. Device: bash benchmarks/sessions/s49_gpu_tests_device.sh   (writes $OUT/s49_gpu_tests_h200.txt)
 set -u
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/../.."  # the repository root
 export PYTHONPATH=$PWD PYTHONUNBUFFERED=1 HF_HUB_OFFLINE=1 COLUMNS=100
 OUT=${OUT:-/tmp/kvplan-s49-gpu-tests}
 mkdir -p "$OUT"

@@ -5,9 +5,9 @@
 # 128-token pages; 256 experts + 1 shared). In order of what matters most if time runs out: the KDA GPU tests and the
 # tiny Kimi Linear on the GPU against the float64 reference (eager and CUDA graph), then `kvplan verify` of the real
 # model at tp 1 on one H200 (91.5 GiB of weights) at 8K and 32K. Timeouts sum to 560 s.
-# Device: bash benchmarks/s49_kda_device.sh   (writes $OUT/s49_kda_h200.txt, $OUT/results.jsonl, $OUT/progress.txt)
+# Device: bash benchmarks/sessions/s49_kda_device.sh   (writes $OUT/s49_kda_h200.txt, $OUT/results.jsonl, $OUT/progress.txt)
 set -u
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/../.."  # the repository root
 export PYTHONPATH=$PWD PYTHONUNBUFFERED=1 HF_HUB_OFFLINE=1 COLUMNS=100
 OUT=${OUT:-/tmp/kvplan-s49-kda}
 mkdir -p "$OUT"

@@ -7,9 +7,9 @@
 # reference (eager and CUDA graph) and this branch's GPU tests of the sink prefill and the stand-in decode; the real
 # model at tp 4 (one rank of four simulated on one H200: 72.75 GiB of weights, weight_bytes); a 6-layer MiMo-V2
 # end to end. Timeouts sum to 570 s.
-# Device: bash benchmarks/s49_mimo_device.sh   (writes $OUT/s49_mimo_h200.txt and $OUT/s49_mimo_flash_tp4.json)
+# Device: bash benchmarks/sessions/s49_mimo_device.sh   (writes $OUT/s49_mimo_h200.txt and $OUT/s49_mimo_flash_tp4.json)
 set -u
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/../.."  # the repository root
 export PYTHONPATH=$PWD PYTHONUNBUFFERED=1 HF_HUB_OFFLINE=1 COLUMNS=100
 export NCCL_NVLS_ENABLE=0 TORCH_SYMM_MEM_DISABLE_MULTICAST=1 NVSHMEM_DISABLE_NVLS=1
 LOG=$OUT/s49_mimo_h200.txt

@@ -6,9 +6,9 @@
 # bf16 tiny forwards with a wide top-k), DeepSeek-V3.2 at tp 8 (one rank of eight simulated on one H200: 80.2 GiB of
 # weights, 61 latent + 61 indexer-key pools), then GLM-5.2 at tp 16 (89.3 GiB a rank; tp 8 would hold 176 GiB) if
 # time is left. ~9.5 minutes at most (timeouts sum to 550 s).
-# Device: bash benchmarks/s49_sparsemla_device.sh   (writes $OUT/s49_sparsemla_h200.txt and the verify JSON files)
+# Device: bash benchmarks/sessions/s49_sparsemla_device.sh   (writes $OUT/s49_sparsemla_h200.txt and the verify JSON files)
 set -u
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/../.."  # the repository root
 export PYTHONPATH=$PWD PYTHONUNBUFFERED=1 HF_HUB_OFFLINE=1 COLUMNS=100
 LOG=$OUT/s49_sparsemla_h200.txt
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader | tee "$LOG"

@@ -2,9 +2,9 @@
 # Session 50, call 1 (first GPU since session 47): every verify forward written in session 49 on the GPU (tiny models
 # against float64, eager and CUDA graphs; one pytest process so kernels compile once), then the MLA third stage
 # of session 48 (its GPU tests in their own process, then the probe). Timeouts sum to 540 s.
-# Device: bash benchmarks/s50_call1_device.sh   (writes $OUT/s50_call1_h200.txt)
+# Device: bash benchmarks/sessions/s50_call1_device.sh   (writes $OUT/s50_call1_h200.txt)
 set -u
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/../.."  # the repository root
 export PYTHONPATH=$PWD PYTHONUNBUFFERED=1 HF_HUB_OFFLINE=1 COLUMNS=100 KVPLAN_REQUIRE_NVRTC=1
 LOG=$OUT/s50_call1_h200.txt
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader | tee "$LOG"

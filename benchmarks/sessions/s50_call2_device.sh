@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Session 50, call 2: issue 13's ten models through verify on the current tree (session 47's list), then memcheck
 # and racecheck on the MLA three-stage cases. Timeouts sum to 560 s.
-# Device: bash benchmarks/s50_call2_device.sh   (writes $OUT/s50_call2_h200.txt, $OUT/verify_h200_s50.jsonl)
+# Device: bash benchmarks/sessions/s50_call2_device.sh   (writes $OUT/s50_call2_h200.txt, $OUT/verify_h200_s50.jsonl)
 set -u
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/../.."  # the repository root
 export PYTHONPATH=$PWD PYTHONUNBUFFERED=1 KVPLAN_REQUIRE_NVRTC=1
 LOG=$OUT/s50_call2_h200.txt
 nvidia-smi --query-gpu=name,driver_version --format=csv,noheader | tee "$LOG"

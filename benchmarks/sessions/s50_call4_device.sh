@@ -4,9 +4,9 @@
 # forwards new this session; MiMo's end-to-end failure with its traceback; where the DSA tiny models part between the
 # CPU and the GPU in float32; then verify on Falcon-Mamba-7B and
 # Gemma-3n-E2B. Timeouts sum to 550 s.
-# Device: bash benchmarks/s50_call4_device.sh   (writes $OUT/s50_call4_h200.txt and the files beside it)
+# Device: bash benchmarks/sessions/s50_call4_device.sh   (writes $OUT/s50_call4_h200.txt and the files beside it)
 set -u
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/../.."  # the repository root
 export PYTHONPATH=$PWD PYTHONUNBUFFERED=1 HF_HUB_OFFLINE=1 COLUMNS=100
 LOG=$OUT/s50_call4_h200.txt
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader | tee "$LOG"
@@ -20,8 +20,8 @@ echo "== MiMo end to end, traceback" | tee -a "$LOG"
 timeout 80 python3 -m pytest -q -p no:cacheprovider -x --tb=long \
   tests/test_verify_mimo_v2.py::test_small_mimo_end_to_end > "$OUT/mimo_e2e.txt" 2>&1
 tail -3 "$OUT/mimo_e2e.txt" | tee -a "$LOG"
-echo "== DSA float32, CPU against GPU (session 51: benchmarks/s51_dsa_float32_ops.py, which replaced the script run here)" | tee -a "$LOG"
-timeout 50 python3 benchmarks/s51_dsa_float32_ops.py 2>&1 | tail -40 | tee -a "$LOG"
+echo "== DSA float32, CPU against GPU (session 51: benchmarks/probes/s51_dsa_float32_ops.py, which replaced the script run here)" | tee -a "$LOG"
+timeout 50 python3 benchmarks/probes/s51_dsa_float32_ops.py 2>&1 | tail -40 | tee -a "$LOG"
 echo "== verify tiiuae/falcon-mamba-7b" | tee -a "$LOG"
 timeout 110 python3 -m kvplan verify tiiuae/falcon-mamba-7b --format json > "$OUT/fmamba.json" 2> "$OUT/fmamba.err"
 echo "rc $?" | tee -a "$LOG"

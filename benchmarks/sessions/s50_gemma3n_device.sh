@@ -12,9 +12,9 @@
 # What to look at: verdict.capacity_confirmed, allocation errors (< 0.5%), the weights term (rank.arch_weights_bytes
 # 8,870,488,256 + vision_held_bytes 1,966,563,008 = the estimate's 10,837,051,264, plus the buffer), budget's
 # responsible term, forward labels, decode and prefill times.
-# Device: bash benchmarks/s50_gemma3n_device.sh   (writes $OUT/s50_gemma3n_h200.txt, $OUT/gemma3n_e2b.json/.err)
+# Device: bash benchmarks/sessions/s50_gemma3n_device.sh   (writes $OUT/s50_gemma3n_h200.txt, $OUT/gemma3n_e2b.json/.err)
 set -u
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/../.."  # the repository root
 export PYTHONPATH=$PWD PYTHONUNBUFFERED=1 HF_HUB_OFFLINE=1 COLUMNS=100
 LOG=$OUT/s50_gemma3n_h200.txt
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader | tee "$LOG"
@@ -26,4 +26,4 @@ timeout 300 python3 -m kvplan verify google/gemma-3n-E2B --context 8192 --format
   2> "$OUT/gemma3n_e2b.err"
 echo "rc $?" | tee -a "$LOG"
 tail -4 "$OUT/gemma3n_e2b.err" | cut -c1-300 | tee -a "$LOG"
-python3 benchmarks/verify_result_summary.py "$OUT/gemma3n_e2b.json" 2>&1 | tee -a "$LOG"
+python3 benchmarks/probes/verify_result_summary.py "$OUT/gemma3n_e2b.json" 2>&1 | tee -a "$LOG"

@@ -3,9 +3,9 @@
 # Mamba-2 in bf16 through the bundled kernels vs the float64 reference; Falcon-Mamba-7B end to end at max_num_seqs 8)
 # and test_verify_gpu.py's Mamba and Jamba forwards (Jamba's mixer code changed too), then `kvplan verify
 # tiiuae/falcon-mamba-7b` (defaults: context 8192) beside `kvplan estimate` of the same model, GPU and context.
-# Run: bash benchmarks/s50_mambaonly_device.sh (results in $OUT).
+# Run: bash benchmarks/sessions/s50_mambaonly_device.sh (results in $OUT).
 set -u
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/../.."  # the repository root
 export PYTHONPATH=$PWD PYTHONUNBUFFERED=1 HF_HUB_OFFLINE=1
 LOG=$OUT/s50_mambaonly.txt
 nvidia-smi --query-gpu=name,driver_version --format=csv,noheader | tee "$LOG"

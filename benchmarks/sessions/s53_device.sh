@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Session 53 (prepared, not run: no GPU lent): verify --engine, Llama-3.1-8B-Instruct under vLLM 0.32 and 0.34 (sized
 # after warmup: baseline, persistent profile memory, margin, 2 MiB granules), then the GPU tests. Timeouts: 560 s.
-# Device: bash benchmarks/s53_device.sh   (writes $OUT/s53_gpu.txt and the results beside it)
+# Device: bash benchmarks/sessions/s53_device.sh   (writes $OUT/s53_gpu.txt and the results beside it)
 set -u
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/../.."  # the repository root
 export PYTHONPATH=$PWD PYTHONUNBUFFERED=1 HF_HUB_OFFLINE=1
 LOG=$OUT/s53_gpu.txt
 nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader | tee "$LOG"
@@ -14,7 +14,7 @@ for release in 0.32.0 0.34.0; do
     --format json >"$out.json" 2>"$out.err"
   echo "rc=$?" | tee -a "$LOG"
   tail -3 "$out.err" | tee -a "$LOG"
-  python3 benchmarks/verify_result_summary.py "$out.json" 2>&1 | head -12 | tee -a "$LOG"
+  python3 benchmarks/probes/verify_result_summary.py "$out.json" 2>&1 | head -12 | tee -a "$LOG"
   python3 -c "import json,sys; b=json.load(open(sys.argv[1]))['budget']; print('sizing', b.get('sizing'),
     b.get('extensible'))" "$out.json" 2>&1 | tee -a "$LOG"
 done

@@ -2,10 +2,10 @@
 # Session 54: every test file with GPU tests (kernels, verify's forward passes, verify --engine) on the merged tree
 # of the session (runner buffers at the served KV dtype, the media floor in verify's settings), then verify on
 # Llama-3.1-8B-Instruct at 8K under 0.34 as the control. The whole list ran past 420 s on an H200 (76% of 1,698
-# tests), so it runs in two calls: bash benchmarks/s54_device.sh kernels, then bash benchmarks/s54_device.sh verify
+# tests), so it runs in two calls: bash benchmarks/sessions/s54_device.sh kernels, then bash benchmarks/sessions/s54_device.sh verify
 # (writes $OUT/s54_gpu.txt)
 set -u
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/../.."  # the repository root
 export PYTHONPATH=$PWD PYTHONUNBUFFERED=1 HF_HUB_OFFLINE=1
 LOG=$OUT/s54_gpu.txt
 nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader | tee "$LOG"

@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
 # Session 56, on an H200 (two calls that each fit the 600 s limit):
-#   bash benchmarks/s56_device.sh kernels   issue 14: memcheck + racecheck over every kernel case, then the table
+#   bash benchmarks/sessions/s56_device.sh kernels   issue 14: memcheck + racecheck over every kernel case, then the table
 #                                           against FlashInfer and SDPA (carry .peers; $OUT/s56_kernels.txt)
-#   bash benchmarks/s56_device.sh verify    issue 13: Qwen3-Next-80B tp 2 (does not fit an 80 GB rank), Llama-3.1-8B
+#   bash benchmarks/sessions/s56_device.sh verify    issue 13: Qwen3-Next-80B tp 2 (does not fit an 80 GB rank), Llama-3.1-8B
 #                                           at 8K under vllm 0.34.0, then verify's GPU test files ($OUT/s56_verify.txt)
 set -u
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/../.."  # the repository root
 export PYTHONPATH=$PWD PYTHONUNBUFFERED=1 HF_HUB_OFFLINE=1
 mode=${1:-kernels}
 LOG=$OUT/s56_$mode.txt

@@ -2,7 +2,7 @@
 # Session 56, last call: the final tree's verify (TTFT prompt one token short of the context under vLLM 0.34.0, as
 # that release admits) on Llama-3.1-8B, then verify's GPU test files ($OUT/s56_final.txt).
 set -u
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/../.."  # the repository root
 export PYTHONPATH=$PWD PYTHONUNBUFFERED=1 HF_HUB_OFFLINE=1
 LOG=$OUT/s56_final.txt
 nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader | tee "$LOG"

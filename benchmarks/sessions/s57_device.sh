@@ -3,7 +3,7 @@
 # through verify on two models whose budget rules moved nearest today's changes (gpt-oss-20b: MXFP4 experts;
 # Llama-3.2-1B), a pooling model's one-line refusal, then verify's and the kernels' GPU test files ($OUT/s57.txt).
 set -u
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/../.."  # the repository root
 export PYTHONPATH=$PWD PYTHONUNBUFFERED=1 HF_HUB_OFFLINE=1
 LOG=$OUT/s57.txt
 nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader | tee "$LOG"

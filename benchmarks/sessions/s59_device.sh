@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # Session 59: the tree of sessions 57-58 (vLLM 0.15.x rules, remedies, runner key, fuzz fixes) on a GPU.
-#   bash benchmarks/s59_device.sh verify   issue 13's models through verify (8K; vLLM 0.32.0 unless said) + kernel tests
-#   bash benchmarks/s59_device.sh tests    verify's GPU test files
+#   bash benchmarks/sessions/s59_device.sh verify   issue 13's models through verify (8K; vLLM 0.32.0 unless said) + kernel tests
+#   bash benchmarks/sessions/s59_device.sh tests    verify's GPU test files
 set -u
 session=s59 mode=${1:-verify}
-source "$(dirname "$0")/device_verify_lib.sh"  # the environment, the log, run()
+source "$(dirname "$0")/../device_verify_lib.sh"  # the environment, the log, run()
 if [ "$mode" = verify ]; then
   run llama8b meta-llama/Llama-3.1-8B-Instruct -c 8192
   run llama8b_034 meta-llama/Llama-3.1-8B-Instruct -c 8192 --engine vllm==0.34.0

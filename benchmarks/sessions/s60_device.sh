@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
 # Session 60: verify with the graphs beside vLLM's own estimator; the tree of session 59 and 60 on a GPU.
-#   bash benchmarks/s60_device.sh verify   four of issue 13's models through verify (8K, vLLM 0.32.0) + verify's GPU tests
-#   bash benchmarks/s60_device.sh list     issue 13's whole list through verify (after the session's merges)
-#   bash benchmarks/s60_device.sh tests    verify's GPU test files
+#   bash benchmarks/sessions/s60_device.sh verify   four of issue 13's models through verify (8K, vLLM 0.32.0) + verify's GPU tests
+#   bash benchmarks/sessions/s60_device.sh list     issue 13's whole list through verify (after the session's merges)
+#   bash benchmarks/sessions/s60_device.sh tests    verify's GPU test files
 set -u
 session=s60 mode=${1:-verify}
-source "$(dirname "$0")/device_verify_lib.sh"  # the environment, the log, run()
+source "$(dirname "$0")/../device_verify_lib.sh"  # the environment, the log, run()
 if [ "$mode" = verify ]; then
   run llama8b meta-llama/Llama-3.1-8B-Instruct -c 8192
   run gptoss openai/gpt-oss-20b -c 8192

@@ -1,15 +1,15 @@
 #!/usr/bin/env bash
 # Session 61: issue 13's list and verify's GPU tests on the tree of session 60 (and 61's merges).
-#   bash benchmarks/s61_device.sh verify   four of issue 13's models through verify (8K, vLLM 0.32.0) + verify's GPU tests
-#   bash benchmarks/s61_device.sh list     issue 13's whole list through verify (after the session's merges)
-#   bash benchmarks/s61_device.sh tests    verify's GPU test files
-#   bash benchmarks/s61_device.sh final    the session's last tree: gated DeltaNet's two-dtype slots through verify, then the
+#   bash benchmarks/sessions/s61_device.sh verify   four of issue 13's models through verify (8K, vLLM 0.32.0) + verify's GPU tests
+#   bash benchmarks/sessions/s61_device.sh list     issue 13's whole list through verify (after the session's merges)
+#   bash benchmarks/sessions/s61_device.sh tests    verify's GPU test files
+#   bash benchmarks/sessions/s61_device.sh final    the session's last tree: gated DeltaNet's two-dtype slots through verify, then the
 #                                          GPU tests of the files the session touched
-#   bash benchmarks/s61_device.sh mamba    Nemotron-H with its float32 SSM state in two-dtype slots, the Mamba GPU tests,
+#   bash benchmarks/sessions/s61_device.sh mamba    Nemotron-H with its float32 SSM state in two-dtype slots, the Mamba GPU tests,
 #                                          the list's three runs whose files did not come back in call 1
 set -u
 session=s61 mode=${1:-verify}
-source "$(dirname "$0")/device_verify_lib.sh"  # the environment, the log, run()
+source "$(dirname "$0")/../device_verify_lib.sh"  # the environment, the log, run()
 if [ "$mode" = verify ]; then
   run llama8b meta-llama/Llama-3.1-8B-Instruct -c 8192
   run gptoss openai/gpt-oss-20b -c 8192

@@ -1,17 +1,17 @@
 #!/usr/bin/env bash
 # Session 62: session 61's last tree on the GPU (the calls it could not make), then this session's merges.
-#   bash benchmarks/s62_device.sh final    gated DeltaNet's and KDA's two-tensor slots through verify, Nemotron-H, then
+#   bash benchmarks/sessions/s62_device.sh final    gated DeltaNet's and KDA's two-tensor slots through verify, Nemotron-H, then
 #                                          the GPU tests of the files session 61 touched and every verify GPU test file
-#   bash benchmarks/s62_device.sh last     the session's last tree: the state-step and every verify GPU test file, then
+#   bash benchmarks/sessions/s62_device.sh last     the session's last tree: the state-step and every verify GPU test file, then
 #                                          Kimi-Linear tp 2 and Qwen3-Next tp 2 float32 (an H200 rank), Llama-3.1-8B
-#   bash benchmarks/s62_device.sh list     issue 13's whole list through verify (8K, vLLM 0.32.0)
-#   bash benchmarks/s62_device.sh tests    verify's GPU test files
-#   bash benchmarks/s62_device.sh state    the state-step kernels' GPU tests, then Qwen3.5-9B (gated DeltaNet over two
+#   bash benchmarks/sessions/s62_device.sh list     issue 13's whole list through verify (8K, vLLM 0.32.0)
+#   bash benchmarks/sessions/s62_device.sh tests    verify's GPU test files
+#   bash benchmarks/sessions/s62_device.sh state    the state-step kernels' GPU tests, then Qwen3.5-9B (gated DeltaNet over two
 #                                          pools), Kimi-Linear tp 2 (the KDA step kernel), Qwen3-Next tp 2 float32
 #                                          state (where the rank fits), and verify's csv on Llama-3.2-1B
 set -u
 session=s62 mode=${1:-final}
-source "$(dirname "$0")/device_verify_lib.sh"
+source "$(dirname "$0")/../device_verify_lib.sh"
 if [ "$mode" = final ]; then
   run qwen3next_ssm_fp32 Qwen/Qwen3-Next-80B-A3B-Thinking -c 8192 --tp 2 --mamba-ssm-cache-dtype float32
   run kimi_linear_tp2 moonshotai/Kimi-Linear-48B-A3B-Instruct -c 8192 --tp 2

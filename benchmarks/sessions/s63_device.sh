@@ -1,18 +1,18 @@
 #!/usr/bin/env bash
 # Session 63: session 62's tree on an H200 (gated DeltaNet over two pools on the real Qwen3-Next rank, which needs an
 # H200's memory), then this session's merges.
-#   bash benchmarks/s63_device.sh h200     Qwen3-Next tp 2 (issue 13's list; its gated DeltaNet over two pools since
+#   bash benchmarks/sessions/s63_device.sh h200     Qwen3-Next tp 2 (issue 13's list; its gated DeltaNet over two pools since
 #                                          session 62) and with a float32 SSM state, then the state-step GPU tests
-#   bash benchmarks/s63_device.sh h100     the decode terms on a real run (Llama-3.1-8B, Kimi-Linear tp 2 csv), then
+#   bash benchmarks/sessions/s63_device.sh h100     the decode terms on a real run (Llama-3.1-8B, Kimi-Linear tp 2 csv), then
 #                                          every verify GPU test file and the state-step tests
-#   bash benchmarks/s63_device.sh list     issue 13's list but Qwen3-Next tp 2 (an H200 rank) through verify as JSON
+#   bash benchmarks/sessions/s63_device.sh list     issue 13's list but Qwen3-Next tp 2 (an H200 rank) through verify as JSON
 #                                          (v_NAME.json, progress in v_NAME.err), its verdict lines rendered here
-#   bash benchmarks/s63_device.sh final    the session's last tree: gpt-oss-20b through verify (the weight-stream table
+#   bash benchmarks/sessions/s63_device.sh final    the session's last tree: gpt-oss-20b through verify (the weight-stream table
 #                                          and its refused forms from a real run), then every verify GPU test file
-#   bash benchmarks/s63_device.sh tests    every verify GPU test file and the state-step tests
+#   bash benchmarks/sessions/s63_device.sh tests    every verify GPU test file and the state-step tests
 set -u
 session=s63 mode=${1:-h200}
-source "$(dirname "$0")/device_verify_lib.sh"
+source "$(dirname "$0")/../device_verify_lib.sh"
 if [ "$mode" = h200 ]; then
   run_qwen3next_tp2 run
   sed -n '/^Decode step/,/^TTFT/p' "$OUT/v_qwen3next.txt" | tee -a "$LOG"

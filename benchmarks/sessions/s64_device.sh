@@ -1,27 +1,27 @@
 #!/usr/bin/env bash
 # Session 64.
-#   bash benchmarks/s64_device.sh h200     issue 13's whole list on an H200 rank as JSON (Qwen3-Next tp 2 first, with
+#   bash benchmarks/sessions/s64_device.sh h200     issue 13's whole list on an H200 rank as JSON (Qwen3-Next tp 2 first, with
 #                                          session 62's two-pool gated DeltaNet, then with a float32 SSM state, then
 #                                          the nine), its decode tables and verdicts rendered in the log
-#   bash benchmarks/s64_device.sh bench    issue 14's kernel table against FlashInfer and SDPA (carry .peers)
-#   bash benchmarks/s64_device.sh ktail    the row-owned GEMV with k past its last box of four steps (gpt-oss's 2,880):
+#   bash benchmarks/sessions/s64_device.sh bench    issue 14's kernel table against FlashInfer and SDPA (carry .peers)
+#   bash benchmarks/sessions/s64_device.sh ktail    the row-owned GEMV with k past its last box of four steps (gpt-oss's 2,880):
 #                                          its GPU tests, memcheck and racecheck; gpt-oss-20b through verify; where
 #                                          gpt-oss's step at 295 sequences and DeepSeek-V2-Lite's at 174 go, kernel by
 #                                          kernel (benchmarks/forward_profile.py)
-#   bash benchmarks/s64_device.sh profile  gpt-oss-20b's step at 295 sequences kernel by kernel (2K context: at 8K every
+#   bash benchmarks/sessions/s64_device.sh profile  gpt-oss-20b's step at 295 sequences kernel by kernel (2K context: at 8K every
 #                                          layer's own pool does not fit 80 GB), and at 64
-#   bash benchmarks/s64_device.sh mx       mxfp4 experts through the row-tile by-expert kernel: the MoE GPU tests, gpt-oss-20b's
+#   bash benchmarks/sessions/s64_device.sh mx       mxfp4 experts through the row-tile by-expert kernel: the MoE GPU tests, gpt-oss-20b's
 #                                          experts by tokens (row tiles, k split, dequantised + grouped GEMMs), then
 #                                          gpt-oss-20b through verify and its step at 295 sequences kernel by kernel
-#   bash benchmarks/s64_device.sh final    the session's last tree: the review's new GPU cases (gpt-oss's qkv past k in
+#   bash benchmarks/sessions/s64_device.sh final    the session's last tree: the review's new GPU cases (gpt-oss's qkv past k in
 #                                          groups of two slices, mxfp4 row tiles joined / large scales), memcheck and
 #                                          racecheck of the row-owned GEMV, the mxfp4 threshold tests, every verify GPU
 #                                          test file and the state-step tests, then gpt-oss-20b and DeepSeek-V2-Lite
 #                                          (its 2048 x 10944 down past k) through verify as JSON
-#   bash benchmarks/s64_device.sh tests    every verify GPU test file and the state-step tests
+#   bash benchmarks/sessions/s64_device.sh tests    every verify GPU test file and the state-step tests
 set -u
 session=s64 mode=${1:-h200}
-source "$(dirname "$0")/device_verify_lib.sh"
+source "$(dirname "$0")/../device_verify_lib.sh"
 if [ "$mode" = h200 ]; then
   run_h200_list
 elif [ "$mode" = bench ]; then

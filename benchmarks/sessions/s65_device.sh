@@ -1,19 +1,19 @@
 #!/usr/bin/env bash
 # SESSION=sNN names the log and the raw-output folder of a later session that reuses this script.
 # Session 65.
-#   bash benchmarks/s65_device.sh h200     issue 13's whole list on an H200 rank as JSON (Qwen3-Next tp 2 first, as
+#   bash benchmarks/sessions/s65_device.sh h200     issue 13's whole list on an H200 rank as JSON (Qwen3-Next tp 2 first, as
 #                                          listed and with a float32 SSM state, then the nine)
-#   bash benchmarks/s65_device.sh bench    issue 14's kernel table against FlashInfer and SDPA (carry .peers)
-#   bash benchmarks/s65_device.sh skinny   the skinny GEMM's GPU tests by expert and in pair slots, the MoE one-token and
+#   bash benchmarks/sessions/s65_device.sh bench    issue 14's kernel table against FlashInfer and SDPA (carry .peers)
+#   bash benchmarks/sessions/s65_device.sh skinny   the skinny GEMM's GPU tests by expert and in pair slots, the MoE one-token and
 #                                          mxfp4 tests (skinny_gemm.cu's by-expert kernels now sit behind an #if)
-#   bash benchmarks/s65_device.sh tests    every verify GPU test file and the state-step tests
-#   bash benchmarks/s65_device.sh public   verify at the batch and length of public vLLM decode measurements
+#   bash benchmarks/sessions/s65_device.sh tests    every verify GPU test file and the state-step tests
+#   bash benchmarks/sessions/s65_device.sh public   verify at the batch and length of public vLLM decode measurements
 #                                          (decode-measurements.yaml D01/D04, D08/D11, D10/D13, D09/D12)
-#   bash benchmarks/s65_device.sh list80   the nine of issue 13's list an 80 GB rank holds (all but Qwen3-Next tp 2)
-#   bash benchmarks/s65_device.sh kernels  every other GPU test file (the kernels and forward parts), four workers
+#   bash benchmarks/sessions/s65_device.sh list80   the nine of issue 13's list an 80 GB rank holds (all but Qwen3-Next tp 2)
+#   bash benchmarks/sessions/s65_device.sh kernels  every other GPU test file (the kernels and forward parts), four workers
 set -u
 session=${SESSION:-s65} mode=${1:-h200}
-source "$(dirname "$0")/device_verify_lib.sh"
+source "$(dirname "$0")/../device_verify_lib.sh"
 if [ "$mode" = h200 ]; then
   run_h200_list
 elif [ "$mode" = bench ]; then

@@ -1,13 +1,13 @@
 #!/usr/bin/env bash
 # Session 70: what one device call does with whichever GPU comes, within LIMIT seconds (default 560).
-#   bash benchmarks/s70_device.sh h200 [LIMIT]   Qwen3-Next tp 2 through verify (the one plan of issue 13 an 80 GB rank
+#   bash benchmarks/sessions/s70_device.sh h200 [LIMIT]   Qwen3-Next tp 2 through verify (the one plan of issue 13 an 80 GB rank
 #                                                cannot hold), issue 14's kernel table (carry .peers), then verify's
 #                                                GPU tests and the nine of the list with the time left
-#   bash benchmarks/s70_device.sh h100 [LIMIT]   verify's GPU tests (session 69's float64 reference as matmuls and
+#   bash benchmarks/sessions/s70_device.sh h100 [LIMIT]   verify's GPU tests (session 69's float64 reference as matmuls and
 #                                                rank.py's served name, never run on a GPU) and the NVRTC-arch check
 set -u
 session=s70 mode=${1:-h200}
-source "$(dirname "$0")/device_verify_lib.sh"
+source "$(dirname "$0")/../device_verify_lib.sh"
 limit=${2:-560} start=$SECONDS
 left() { echo $((limit - (SECONDS - start))); }
 python3 -m pytest -q -p no:cacheprovider -rfE tests/test_nvrtc_arch_s70.py 2>&1 | tail -2 | tee -a "$LOG"

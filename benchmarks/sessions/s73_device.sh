@@ -2,10 +2,10 @@
 # Session 73: DiffusionGemma's verify on a GPU (its DiffusionSampler passes, new this session: 0.34 the canvas pass,
 # 0.32 the float32 softcap copy), then the verify GPU test files in reverse order (session 73's first call ran the
 # first 76% of them in order) within LIMIT seconds (default 360).
-#   bash benchmarks/s73_device.sh [LIMIT]
+#   bash benchmarks/sessions/s73_device.sh [LIMIT]
 set -u
 session=s73 mode=dgemma
-source "$(dirname "$0")/device_verify_lib.sh"
+source "$(dirname "$0")/../device_verify_lib.sh"
 limit=${1:-360}
 test_config test_dgemma_drafter_s72 CONFIG /tmp/dgemma
 run_json dgemma_034 /tmp/dgemma/config.json --engine vllm==0.34.0 -c 4096

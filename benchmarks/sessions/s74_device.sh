@@ -3,10 +3,10 @@
 # session): a Gemma-2-9B config without its widths verified on the GPU under 0.6.4 (transformers 4.45.2: 16 KV heads,
 # MLP 24,576) and 0.34.0 (newest: 4 and 9,216); then verify's GPU test files and the state-step tests, and issue 13's
 # nine an 80 GB rank holds with the time left, within LIMIT seconds (default 540).
-#   bash benchmarks/s74_device.sh [LIMIT]
+#   bash benchmarks/sessions/s74_device.sh [LIMIT]
 set -u
 session=s74 mode=${MODE:-h100}
-source "$(dirname "$0")/device_verify_lib.sh"
+source "$(dirname "$0")/../device_verify_lib.sh"
 limit=${1:-540}
 test_config test_release_defaults_s74 GEMMA2 /tmp/g2
 run_json gemma2_064 /tmp/g2/config.json --engine vllm==0.6.4 -c 4096

@@ -3,7 +3,7 @@
 export PYTHONPATH=$PWD PYTHONUNBUFFERED=1 HF_HUB_OFFLINE=1
 for m in qwen3-next dsv2-lite; do
   for skip in 2 3; do
-    NCU_OUT=/tmp/ncu_$m$skip NCU_SKIP=$skip timeout 100 bash benchmarks/ncu_kernel_device.sh kvp_skinny_bf16_c8 benchmarks/moe_one_launch.py 1 $m
+    NCU_OUT=/tmp/ncu_$m$skip NCU_SKIP=$skip timeout 100 bash benchmarks/ncu_kernel_device.sh kvp_skinny_bf16_c8 benchmarks/probes/moe_one_launch.py 1 $m
     echo "=== $m launch $skip" >> $OUT/ncu_moe.txt
     grep -E "Grid Size|Duration|DRAM Throughput|Memory Throughput|Elapsed Cycles|SM Frequency|Registers Per|Achieved Occupancy|Waves Per SM|Theoretical Occ" /tmp/ncu_$m$skip/ncu_details.txt | head -14 >> $OUT/ncu_moe.txt
     sort -t' ' -k2 -n -r /tmp/ncu_$m$skip/stall_reasons.txt | head -6 >> $OUT/ncu_moe.txt
