@@ -1,6 +1,6 @@
-"""The recorded H200 measurements (benchmarks/verify_h200_2026-12-01.jsonl, taken when kvplan's planner still
-held generic reserves) judged against the planner as it is now: the budget terms of the vLLM release each record
-names (options.engine; vLLM 0.32 for records from before --engine) for the same settings (gpu_memory_utilization
+"""The recorded H200 measurements (benchmarks/device_runs/early/verify_h200_2026-12-01.jsonl, taken when kvplan's
+planner still held generic reserves) judged against the planner as it is now: the budget terms of the vLLM release each
+record names (options.engine; vLLM 0.32 for records from before --engine) for the same settings (gpu_memory_utilization
 0.9, max_num_seqs 256, max_num_batched_tokens 8192, block 16) and the calibrated decode / prefill estimates at the
 batches measured. Nothing is re-measured; one correction is applied to records taken before verify compared with
 an engine model (their budget names no engine): the engine counts non-torch memory from after the CUDA context
@@ -15,7 +15,7 @@ measured budget subtracts its prediction, as the plan does, its row reads "not r
 line names the term and the predicted size taken. (Until 2026-12-05 the script left such a term out of the measured
 budget, so the measured side had that much more room than the plan: see benchmarks/RESULTS.md.)
 
-    python3 benchmarks/verify_rejudge.py benchmarks/verify_h200_2026-12-01.jsonl
+    python3 benchmarks/verify_rejudge.py benchmarks/device_runs/early/verify_h200_2026-12-01.jsonl
 """
 
 import json
@@ -134,7 +134,8 @@ def main(path: str) -> None:
         missing = "".join(f" Not recorded: {term}, taken as predicted ({size / GiB:.2f} GiB) in the measured budget."
                           for term, size in j["unrecorded"].items())
         print(f"- `{j['args']}`: budget: {j['budget_why']}.{missing} Engine estimate's per-layer constant "
-              f"{j['points'][0]['layer_us']:.0f} us; this forward's measured per-layer fixed cost {j['fixed_us']:.0f} us.")
+              f"{j['points'][0]['layer_us']:.0f} us; this forward's measured per-layer fixed cost "
+              f"{j['fixed_us']:.0f} us.")
 
 
 if __name__ == "__main__":

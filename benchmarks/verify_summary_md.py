@@ -1,7 +1,7 @@
 """The judged summary of a verify device run (RESULTS.md): per model the capacity, budget and decode verdicts
 against the planner, and every budget term predicted vs measured.
 
-    python3 benchmarks/verify_summary_md.py benchmarks/verify_h200_2026-12-01_s4.jsonl
+    python3 benchmarks/verify_summary_md.py benchmarks/device_runs/early/verify_h200_2026-12-01_s4.jsonl
 
 Records from before the plan carried a calibrated estimate (verify_h200_2026-12-01.jsonl) have none to compare: their
 cells read "-" and their decode verdict "not judged", as recorded.
@@ -63,7 +63,8 @@ def main(path):
         def err(pt):
             if not known(pt["estimate_ms"]):
                 return f"{pt['measured_ms']:.2f} / -"
-            return f"{pt['measured_ms']:.2f} / {pt['estimate_ms']:.2f} ({pt['measured_ms'] / pt['estimate_ms'] - 1:+.0%})"
+            error = pt['measured_ms'] / pt['estimate_ms'] - 1
+            return f"{pt['measured_ms']:.2f} / {pt['estimate_ms']:.2f} ({error:+.0%})"
 
         ttft = (f"{p['ttft_ms']:.0f} / {p['estimate_ms']:.0f} ({p['error']:+.0%})" if known(p["estimate_ms"])
                 else f"{p['ttft_ms']:.0f} / -")

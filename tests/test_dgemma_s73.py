@@ -18,7 +18,7 @@ vLLM's wheels 0.24.0-0.34.0 (paths under vllm/ of the release named).
    The graph term is one figure whatever the count (vllm_budget.graph_bytes), so the blocks and concurrency do not
    move; the counts do, and 0.24 no longer refuses a cap of 256 (257 rounds past it, 256 does not).
 
-2. verify: run on an H100 (session 73, benchmarks/s73_device.sh), it stopped with an internal error at the full
+2. verify: run on an H100 (session 73, benchmarks/sessions/s73_device.sh), it stopped with an internal error at the full
    layers' K = V cache write: its generic forward does not run DiffusionGemma (Gemma 4's layers, the self-conditioning
    MLP, a 256-token canvas denoised a step). It is refused now in one line, before torch, as other architectures
    verify's forward does not run are.

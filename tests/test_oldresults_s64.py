@@ -21,7 +21,8 @@ from kvplan.render import verify as table_view
 from kvplan.verify.recorded import NOT_RECORDED, current, known, recorded
 
 ROOT = Path(__file__).resolve().parents[1]
-OLDEST = ROOT / "benchmarks/verify_h200_2026-12-01.jsonl"  # session 4's first H200 run, before pools were counted
+# session 4's first H200 run, before pools were counted
+OLDEST = ROOT / "benchmarks/device_runs/early/verify_h200_2026-12-01.jsonl"
 H100_LLAMA8B = ROOT / "benchmarks/device_runs/s63_h100_2026-12-06_call2/v_llama8b.json"  # session 63, H100
 
 
@@ -158,7 +159,7 @@ def test_the_summary_scripts_read_the_oldest_records(capsys):
     lines = _script("verify_verdict_lines")
     lines.main(str(OLDEST))
     assert "  TTFT 241.7 ms, estimate -\n" in capsys.readouterr().out
-    lines.main(str(ROOT / "benchmarks/verify_h200_2026-12-03_s37_call1.jsonl"))
+    lines.main(str(ROOT / "benchmarks/device_runs/early/verify_h200_2026-12-03_s37_call1.jsonl"))
     assert "llama4-scout-tp2 no result (exit 3)\n" in capsys.readouterr().out
 
 

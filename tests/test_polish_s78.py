@@ -99,7 +99,7 @@ class _Progress:
 
 def _recorded(flags: dict, engine: str, off_by=None) -> dict:
     """A 0.32 result recorded on an H200 (DeepSeek-V3), rewritten as these flags under `engine` would leave it."""
-    with open(ROOT / "benchmarks" / "verify_h200_2026-12-04_s41_call1.jsonl") as handle:
+    with open(ROOT / "benchmarks" / "device_runs" / "early" / "verify_h200_2026-12-04_s41_call1.jsonl") as handle:
         r = copy.deepcopy(next(r["result"] for r in map(json.loads, handle) if r["result"]))
     r["options"]["engine_flags"], r["options"]["engine"] = flags, engine
     r["budget"]["engine"] = "vllm " + engine.split("==")[1]

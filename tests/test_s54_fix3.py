@@ -240,7 +240,7 @@ def test_rejudge_subtracts_the_unrecorded_runner_state_at_its_prediction():
     less the recorded terms (non-torch less the CUDA context the old recording counted) less runner_state as
     predicted, so plan and measured side subtract the same terms: 62 planned / 61 measured (RESULTS.md)."""
     module = _rejudge_module()
-    lines = (ROOT / "benchmarks" / "verify_h200_2026-12-01.jsonl").read_text().splitlines()
+    lines = (ROOT / "benchmarks" / "device_runs" / "early" / "verify_h200_2026-12-01.jsonl").read_text().splitlines()
     record = next(run for run in map(json.loads, lines) if run["result"] and run["args"] == ["google/gemma-3-27b-it"])
     judged = module.rejudge(record)
     r = record["result"]

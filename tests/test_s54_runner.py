@@ -246,7 +246,7 @@ def _rejudge():
 
 
 def _qwen3_14b_record() -> dict:
-    lines = (ROOT / "benchmarks" / "verify_h200_2026-12-01.jsonl").read_text().splitlines()
+    lines = (ROOT / "benchmarks" / "device_runs" / "early" / "verify_h200_2026-12-01.jsonl").read_text().splitlines()
     return next(run for run in map(json.loads, lines) if run["result"] and run["args"] == ["Qwen/Qwen3-14B"])
 
 

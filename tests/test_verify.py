@@ -329,10 +329,11 @@ def test_decode_verdict():
 
 
 def test_decode_verdict_below_the_estimate_splits_the_forward_by_its_batch1_cost():
-    """H200 verify, Llama-3.1-8B-Instruct, session 26 (benchmarks/verify_h200_2026-12-03_s26_call2.jsonl): batch 1
-    4.816 ms against a 3.765 ms roofline is (4.816 - 3.765) / 32 = 32.8 us a layer, near the 37.61 fitted; so at
-    batch 1 the compute term (1.141 ms) is what the forward does not spend, and at batch 111 it spends
-    32.732 - 31.413 - 32 x 0.0328 = 0.268 ms beyond that cost against the 10.069 ms compute term."""
+    """H200 verify, Llama-3.1-8B-Instruct, session 26
+    (benchmarks/device_runs/early/verify_h200_2026-12-03_s26_call2.jsonl): batch 1 4.816 ms against a 3.765 ms roofline
+    is (4.816 - 3.765) / 32 = 32.8 us a layer, near the 37.61 fitted; so at batch 1 the compute term (1.141 ms) is what
+    the forward does not spend, and at batch 111 it spends 32.732 - 31.413 - 32 x 0.0328 = 0.268 ms beyond that cost
+    against the 10.069 ms compute term."""
     from kvplan.verify.judge import judge_decode
 
     def point(batch, measured, estimate, roofline, compute):
@@ -489,7 +490,7 @@ def test_help_documents_the_command():
 def _recorded():
     import json
 
-    with open(ROOT / "benchmarks" / "verify_h200_2026-12-01.jsonl") as handle:
+    with open(ROOT / "benchmarks" / "device_runs" / "early" / "verify_h200_2026-12-01.jsonl") as handle:
         return [json.loads(line) for line in handle]
 
 
@@ -525,8 +526,8 @@ def test_table_view_of_a_tp_group():
 
 
 def test_recorded_h200_results_render_in_every_format():
-    """The 10 verify results recorded on the H200 (benchmarks/verify_h200_2026-12-01_s4.jsonl) go through the one
-    render path as table, JSON and YAML; a simulated rank judged without the all-reduce term says so."""
+    """The 10 verify results recorded on the H200 (benchmarks/device_runs/early/verify_h200_2026-12-01_s4.jsonl) go
+    through the one render path as table, JSON and YAML; a simulated rank judged without the all-reduce term says so."""
     import copy
     import json as _json
     from pathlib import Path
@@ -534,7 +535,7 @@ def test_recorded_h200_results_render_in_every_format():
     from kvplan.commands.verify import VerifyResult
     from kvplan.render import emit
 
-    path = Path(__file__).resolve().parents[1] / "benchmarks" / "verify_h200_2026-12-01_s4.jsonl"
+    path = Path(__file__).resolve().parents[1] / "benchmarks/device_runs/early/verify_h200_2026-12-01_s4.jsonl"
     runs = [_json.loads(line) for line in path.read_text().splitlines()]
     assert len(runs) == 10 and all(r["result"] for r in runs)
     for run in runs:
@@ -549,10 +550,10 @@ def test_recorded_h200_results_render_in_every_format():
 
 
 def test_pools_in_torch_cache_count_in_nvml_view():
-    """DeepSeek-V3 at tp 8 on an H200 (session 41, benchmarks/verify_h200_2026-12-04_s41_call1.jsonl): the pools
-    took 49,762,635,776 bytes in torch's view (the layout 49,742,456,832), NVML and torch's reserved memory both grew
-    48,131,735,552: 1,630,900,224 bytes came from free parts of torch's own segments, which NVML counted already.
-    Bytes the driver spends beyond what torch reserved stay visible."""
+    """DeepSeek-V3 at tp 8 on an H200 (session 41, benchmarks/device_runs/early/verify_h200_2026-12-04_s41_call1.jsonl):
+    the pools took 49,762,635,776 bytes in torch's view (the layout 49,742,456,832), NVML and torch's reserved memory
+    both grew 48,131,735,552: 1,630,900,224 bytes came from free parts of torch's own segments, which NVML counted
+    already. Bytes the driver spends beyond what torch reserved stay visible."""
     from kvplan.verify.judge import judge_capacity, pool_bytes_in_nvml_view, relative_error
 
     seen = pool_bytes_in_nvml_view(48_131_735_552, 49_762_635_776, 48_131_735_552)
@@ -564,16 +565,16 @@ def test_pools_in_torch_cache_count_in_nvml_view():
 
 
 def test_the_weight_stream_in_decode_order_renders_beside_the_shape_by_shape_one():
-    """H200, session 46 (benchmarks/verify_h200_2026-12-04_s46_call2.jsonl): Llama-3.1-8B's linears timed shape by
-    shape read 92.5% of the read probe at batch 1 and 89.6% at batch 8, in decode order (one graph of every linear,
-    gpu/gemm.py decode_order_stream) 92.8% and 89.3%; the report line gives both."""
+    """H200, session 46 (benchmarks/device_runs/early/verify_h200_2026-12-04_s46_call2.jsonl): Llama-3.1-8B's linears
+    timed shape by shape read 92.5% of the read probe at batch 1 and 89.6% at batch 8, in decode order (one graph of
+    every linear, gpu/gemm.py decode_order_stream) 92.8% and 89.3%; the report line gives both."""
     import json as _json
     from pathlib import Path
 
     from kvplan.commands.verify import VerifyResult
     from kvplan.render import emit
 
-    path = Path(__file__).resolve().parents[1] / "benchmarks" / "verify_h200_2026-12-04_s46_call2.jsonl"
+    path = Path(__file__).resolve().parents[1] / "benchmarks/device_runs/early/verify_h200_2026-12-04_s46_call2.jsonl"
     run = next(r for r in map(_json.loads, path.read_text().splitlines()) if r["name"] == "llama8b-8k")
     chain = run["result"]["gemm"]["decode_order"]
     assert round(100 * chain["1"]["fraction_of_read"], 1) == 92.8 and round(100 * chain["8"]["fraction_of_read"],
@@ -602,8 +603,8 @@ def test_a_stand_in_label_is_not_hidden_by_a_later_layers_kernel():
 
 
 def test_nvml_counts_the_caching_allocators_rounding_of_each_pool_tensor():
-    """GLM-5.2 at tp 16 on an H200 (session 50, benchmarks/s49_sparsemla_device.sh): 78 latent tensors [6458, 64, 576]
-    bf16 and 21 indexer key tensors [6458, 64, 132] bytes; torch counted their 38,284,263,936 bytes, NVML
+    """GLM-5.2 at tp 16 on an H200 (session 50, benchmarks/sessions/s49_sparsemla_device.sh): 78 latent tensors [6458,
+    64, 576] bf16 and 21 indexer key tensors [6458, 64, 132] bytes; torch counted their 38,284,263,936 bytes, NVML
     38,484,836,352 (+0.524%, over the 0.5% tolerance): each tensor's segment rounded up to 2 MiB, by hand
     78 x 228 x 2 MiB + 21 x 27 x 2 MiB."""
     from kvplan.verify.judge import judge_capacity

@@ -418,7 +418,7 @@ def test_034_engine_view_commits_granules():
 # ---- the result ------------------------------------------------------------------------------------------------
 
 def _recorded_032():
-    with open(ROOT / "benchmarks" / "verify_h200_2026-12-04_s41_call1.jsonl") as handle:
+    with open(ROOT / "benchmarks" / "device_runs" / "early" / "verify_h200_2026-12-04_s41_call1.jsonl") as handle:
         return next(r["result"] for r in map(json.loads, handle) if r["result"])
 
 
@@ -545,7 +545,7 @@ def test_rejudge_plans_with_the_records_engine(engine, expected):
     assert next(row["measured_bytes"] for row in j["rows"] if row["term"] == "non_torch") == recorded
 
 
-# ---- on a GPU (next session's device run: benchmarks/s53_device.sh) ---------------------------------------------
+# ---- on a GPU (next session's device run: benchmarks/sessions/s53_device.sh) -----------------------------------------
 
 def _cuda() -> bool:
     try:

@@ -427,7 +427,7 @@ def _recorded_eager():
     """A 0.32 result recorded on an H200 (DeepSeek-V3), rewritten as --enforce-eager would leave it."""
     from kvplan.gpu.rank import no_graphs
 
-    with open(ROOT / "benchmarks" / "verify_h200_2026-12-04_s41_call1.jsonl") as handle:
+    with open(ROOT / "benchmarks" / "device_runs" / "early" / "verify_h200_2026-12-04_s41_call1.jsonl") as handle:
         r = copy.deepcopy(next(r["result"] for r in map(json.loads, handle) if r["result"]))
     r["graphs"] = no_graphs(EngineFlags(enforce_eager=True))
     r["options"]["engine_flags"] = {"enforce_eager": True, "enable_prefix_caching": False}

@@ -6,7 +6,7 @@ per-layer inputs, soft-capped logits. On the CPU against the float64 reference (
 a time, contiguous caches, the streams as lists of vectors) with paged caches in shuffled blocks and NaN in every
 unused slot; tp 2 on gloo ranks; the bytes a rank holds against the estimate's weights and against vLLM's own
 meta-device parameter count (tests/data/vllm_gemma3n_figures.json) for the bundled google/gemma-3n-E2B. GPU tests
-at the end skip without CUDA (benchmarks/s50_gemma3n_device.sh runs them)."""
+at the end skip without CUDA (benchmarks/sessions/s50_gemma3n_device.sh runs them)."""
 
 import copy
 import json

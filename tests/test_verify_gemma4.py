@@ -5,7 +5,7 @@ the MoE block beside the MLP (26B-A4B), soft-capped logits. On the CPU against t
 (kvplan/gpu/reference.py: one token at a time, contiguous caches) with paged caches in shuffled blocks and NaN in
 every unused slot; tp 2 on gloo ranks; the bytes a rank holds against the estimate's weights for the bundled 31B
 and E4B (the estimate's own figures are checked against the published parameter count in tests/test_gemma4.py) and
-hand arithmetic. GPU tests at the end skip without CUDA (benchmarks/s49_gemma4_device.sh runs them)."""
+hand arithmetic. GPU tests at the end skip without CUDA (benchmarks/sessions/s49_gemma4_device.sh runs them)."""
 
 import copy
 import math

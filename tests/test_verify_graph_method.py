@@ -25,7 +25,7 @@ def test_the_estimator_extrapolates_the_second_capture_over_the_other_graphs():
 def test_the_report_gives_the_estimators_figure_beside_what_the_graphs_hold():
     """A recorded H200 run (session 46, Llama-3.1-8B at 8K) with the captures' samples added as verify now records
     them; results recorded before have none and render as before."""
-    path = ROOT / "benchmarks" / "verify_h200_2026-12-04_s46_call2.jsonl"
+    path = ROOT / "benchmarks" / "device_runs" / "early" / "verify_h200_2026-12-04_s46_call2.jsonl"
     run = next(r for r in map(json.loads, path.read_text().splitlines()) if r["name"] == "llama8b-8k")
     result = run["result"]
     before = " ".join(emit(VerifyResult(result), "table").split())

@@ -357,7 +357,7 @@ def test_on_the_gpu_in_float32_with_a_graphed_decode(name):
     for i in range(2):
         want = refs[i].step(int(tokens[i]))
         # float32's 1e-3: session 50's H200 ran 0.31% / 0.57% off while grouped_mm rounded float32 rows through bf16
-        # on the GPU (found in session 51: benchmarks/s51_dsa_float32_ops.py; now a gathered bmm)
+        # on the GPU (found in session 51: benchmarks/probes/s51_dsa_float32_ops.py; now a gathered bmm)
         assert float((out[i].double().cpu() - want).abs().max() / want.abs().max()) < 1e-3
     assert "NOT a CUDA kernel" in model.rt.paged.labels["sparse mla"]
 

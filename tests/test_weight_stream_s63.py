@@ -1,6 +1,7 @@
 """verify's weight stream shape by shape (kvplan/verify/weight_stream.py, its table and csv rows), on verify results
-recorded on an NVIDIA H100 80GB HBM3 (session 63, `bash benchmarks/s63_device.sh list`): figures checked by hand from
-the recorded per-shape bandwidths, and the shapes' bytes against the stream's byte count the GPU run summed itself."""
+recorded on an NVIDIA H100 80GB HBM3 (session 63, `bash benchmarks/sessions/s63_device.sh list`): figures checked by
+hand from the recorded per-shape bandwidths, and the shapes' bytes against the stream's byte count the GPU run summed
+itself."""
 
 import csv
 import io

@@ -61,7 +61,7 @@ MXFP4_GROUPED_LABEL = ("; from {tokens} tokens on every expert dequantised to bf
 # what vLLM 0.32 itself holds for the same forward: its fused-MoE workspace (fused_moe/modular_kernel.py
 # _allocate_buffers, TritonExperts.workspace_shapes: M x topk x max(I, H) and M x topk x max(2I, H) in bf16) is
 # 1.88 GB for DeepSeek-V3 at tp 8, M = 8,192, top 8. (With a second buffer for the outputs the peak was 3.2 GiB.)
-# H200, session 41, one DeepSeek-V3 tp 8 layer, ms (benchmarks/block_gemv_probe.py --prefill), by expert / chunks
+# H200, session 41, one DeepSeek-V3 tp 8 layer, ms (benchmarks/probes/block_gemv_probe.py --prefill), by expert / chunks
 # in slices of 2,048 / the whole prompt at once: 256 tokens 3.18 / 3.35, 384 3.51 / 3.37, 512 4.16 / 3.40, 1,024
 # 6.11 / 3.47, 2,048 11.9 / 3.65, 8,192 47.2 / 14.4 / 5.79.
 FP8_GROUPED_TOKENS = 384
@@ -75,8 +75,8 @@ PAIRS_LABEL = ("bundled MoE pairs kernel (NVRTC, kvplan/kernels/skinny_gemm.cu) 
 # One token (a batch-1 decode step) on Hopper, 16-bit experts of at least ONE_TOKEN_MIN_INTER intermediate values
 # per rank: the routed experts as two streaming GEMVs over the token's experts (kvplan/kernels/moe_one_token.py,
 # gemv_stream.cu's gather form), the activation between, the routing weights inside the down launch. H200, session
-# 43 (benchmarks/moe_one_token_probe.py, 8 layers in a graph, us a layer, pairs kernel against the GEMVs): GLM-4.7-
-# Flash (I 1,536) 41.6 / 36.2, Nemotron-3-Nano (1,856, no gate) 51.5 / 49.5, Mixtral tp 2 (7,168) 104.3 / 101.3,
+# 43 (benchmarks/probes/moe_one_token_probe.py, 8 layers in a graph, us a layer, pairs kernel against the GEMVs):
+# GLM-4.7-Flash (I 1,536) 41.6 / 36.2, Nemotron-3-Nano (1,856, no gate) 51.5 / 49.5, Mixtral tp 2 (7,168) 104.3 / 101.3,
 # DeepSeek-V2-Lite (1,408) 47.9 / 48.0, Qwen3-Next tp 2 (256) 19.3 / 22.9: three launches of a few MB each lose to
 # the pairs kernel's. Block-scaled fp8 experts keep the pairs kernel: with x and the activations quantised per 128
 # values first (five launches) DeepSeek-V3's at tp 8 ran 40.9 against 33.5, and 33.4 against 33.0 once the GEMV's
@@ -105,7 +105,7 @@ def grouped_mm(x, w, offsets):
 def _gathered_mm(x, w, offsets):
     """grouped_mm in x's own float precision on a GPU (the tests' float32 / float64 runs): torch._grouped_mm takes
     16-bit rows only there, and rounding through bf16 put the float32 MoE forwards 0.3-0.6% off float64 (H200,
-    session 51: benchmarks/s51_dsa_float32_ops.py). Each row's weight gathered, one batched matmul; no host sync,
+    session 51: benchmarks/probes/s51_dsa_float32_ops.py). Each row's weight gathered, one batched matmul; no host sync,
     so a CUDA graph captures it."""
     rows = torch.arange(x.shape[0], device=x.device, dtype=offsets.dtype)
     group = torch.searchsorted(offsets, rows, right=True).clamp_(max=w.shape[0] - 1)

@@ -74,7 +74,7 @@ BLOCK = 128
 SKINNY_TOKENS = 16
 ROW_PAD = 16
 # cuBLAS's block-scaled GEMM returned garbage for K = 128 (one scale per row: 700x off) and was right for K >= 256
-# (H200, torch 2.11 + CUDA 13, benchmarks/block_fp8_check.py, session 40); such a K takes the dequantised weight
+# (H200, torch 2.11 + CUDA 13, benchmarks/probes/block_fp8_check.py, session 40); such a K takes the dequantised weight
 CUBLAS_MIN_K = 2 * BLOCK
 BLOCK_LABEL = ("block-scaled fp8 (e4m3 weights, a float32 scale per 128 x 128 block): up to {tokens} tokens the "
                "bundled skinny kernel's fp8 format (x in bf16, the weights dequantised in registers) or, where it "

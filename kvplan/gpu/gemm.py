@@ -151,7 +151,7 @@ def _timed_again(mm, key: tuple, x, tensors: list, times: dict, reps: int) -> fl
     chosen, the fastest other form is timed again too and the faster of the two kept. H200, session 45: on some
     machines a shape read ~8% slower in the second pass (Gemma-3-27B's gate_up through F.linear 4.27-4.30 TB/s
     when chosen, 3.89-3.94 again, and once its runner-up no faster), while five captures in a row on another agreed
-    within 0.5% (benchmarks/flinear_capture_probe.py): the machine's state, not the form."""
+    within 0.5% (benchmarks/probes/flinear_capture_probe.py): the machine's state, not the form."""
     best = mm.forms[key]
     again = _graph_ms(lambda: [mm(x, w) for w in tensors], reps)
     others = [form for form in times if form != best]

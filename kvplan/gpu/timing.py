@@ -18,7 +18,7 @@ def side_stream():
     """The side stream warm-ups run on, one a device. A new torch.cuda.Stream() each time cycles through torch's
     pool of 32 streams, and cuBLAS keeps a 32 MiB workspace for every stream it has run on: verify's measured graph
     memory took 640 MiB of such workspaces whenever the stream count before it shifted (H200, session 44,
-    benchmarks/graph_pool_snapshot.py)."""
+    benchmarks/probes/graph_pool_snapshot.py)."""
     device = torch.cuda.current_device()
     if device not in _SIDE:
         _SIDE[device] = torch.cuda.Stream()

@@ -243,7 +243,7 @@ def decode_wg_heads(group: int) -> int:
 
 def decode_wg_default(group: int, head_dim: int) -> bool:
     """Whether a plan that can take the warpgroup-MMA decode does so by default (16-bit caches on sm_90): groups of
-    a multiple of 64 query heads per KV head. H200, session 31 (benchmarks/decode_wg_ab.py, shuffled pages), µs
+    a multiple of 64 query heads per KV head. H200, session 31 (benchmarks/probes/decode_wg_ab.py, shuffled pages), µs
     default -> warpgroup MMAs (SDPA on a contiguous copy): MQA 64q/1kv B8 32K 71.3 -> 55.1 (63.4), B1 32K 28.6 ->
     17.5 (16.4), B64 4K 70.4 -> 58.7 (58.4), head_dim 64 B8 32K 52.8 -> 39.5 (42.8), 128q/1kv B8 16K 77.4 -> 54.6
     (62.3). Groups of 16 stay with heads in M (64q/4kv B16 16K 137 against 145-149: 80-82% of read against 86%);

@@ -106,10 +106,10 @@ def lone_leaves_heads_in_m(group: int, head_dim: int, kv_dtype: str) -> bool:
     """Whether lone pairs run the default layout's 8 token slices a CTA instead of heads in M's one warp: groups of
     9-16 query heads, 16-bit caches at head_dim 128 (what was measured). With heads in M a lone pair's sequence is
     split into one-warp CTAs (at most span / MIN_SPLIT_TOKENS of them), too few to stream: H200, session 51
-    (benchmarks/s51_few_kv_heads_probe.py), a TP rank of GLM-4.5-Air (24q / 2kv) B1 8K 32.6 -> 12.3 us, B1 32K 35.6 ->
-    19.4, B4 8K 34.4 -> 17.5; GLM-4.6 tp 8 (12q / 1kv) B1 8K 32.3 -> 12.2, B8 8K 33.7 -> 17.5; 32q / 2kv B1 8K 32.6 ->
-    13.2. From 32 pairs on heads in M keeps up (B16 8K 41.2 vs 41.9; 64q / 4kv B16 16K 132.9 vs 136.9), and larger
-    groups keep it (MQA 64q / 1kv B8 32K 55.5 vs 86.0)."""
+    (benchmarks/probes/s51_few_kv_heads_probe.py), a TP rank of GLM-4.5-Air (24q / 2kv) B1 8K 32.6 -> 12.3 us, B1 32K
+    35.6 -> 19.4, B4 8K 34.4 -> 17.5; GLM-4.6 tp 8 (12q / 1kv) B1 8K 32.3 -> 12.2, B8 8K 33.7 -> 17.5; 32q / 2kv B1 8K
+    32.6 -> 13.2. From 32 pairs on heads in M keeps up (B16 8K 41.2 vs 41.9; 64q / 4kv B16 16K 132.9 vs 136.9), and
+    larger groups keep it (MQA 64q / 1kv B8 32K 55.5 vs 86.0)."""
     return 8 < group <= 16 and head_dim == 128 and kv_dtype != "float8_e4m3fn"
 
 

@@ -127,9 +127,10 @@ class GemvStreamPlan:
             # No more CTAs an SM than the launch is shaped for (each CTA has a fixed share), however much shared
             # memory a kernel before it leaves free there: a grid launched early (PDL) onto SMs part-filled by the
             # one before filled the free room, some SMs taking more CTAs than intended. H200, session 45
-            # (benchmarks/chain_pairs_probe.py): Qwen3-14B's linears in decode order 58 -> 92% of read at batch 1;
-            # session 46 (benchmarks/moe_one_token_probe.py): DeepSeek-V3's block-scaled experts at one token 40.5
-            # -> 33.4 us a layer, 16-bit MoE gather launches level. KVPLAN_GV_SPREAD=0 the old launch, A/B only.
+            # (benchmarks/probes/chain_pairs_probe.py): Qwen3-14B's linears in decode order 58 -> 92% of read at
+            # batch 1; session 46 (benchmarks/probes/moe_one_token_probe.py): DeepSeek-V3's block-scaled experts at
+            # one token 40.5 -> 33.4 us a layer, 16-bit MoE gather launches level. KVPLAN_GV_SPREAD=0 the old launch,
+            # A/B only.
             self.smem = max(self.smem, min(dev.smem_optin - 1024, dev.smem_per_sm // ctas_per_sm - 1024 - 16))
         maps = ("tmap4",) if own else ("tmap",)
         self._launch = rt.PreparedLaunch(ld, kernel, maps + _ARGS + (_BLOCK_ARGS if block_scaled else ())

@@ -57,8 +57,8 @@ def row_pass(weight_format: str) -> int:
     return 8 * (ROW_TILES_FP4 if weight_format == "mxfp4" else ROW_TILES)
 
 # a hot (joined) expert's passes dealt over CTA rows, at most this many each. H200, session 42
-# (benchmarks/fp8_experts_probe.py, us a layer, one pass a CTA row against two): DeepSeek-V3's fp8 experts at tp 8,
-# 84 tokens 601 vs 816, 256 tokens 745 vs 940, 32 tokens the same; Qwen3-Next's bf16 experts at tp 2, 440 tokens
+# (benchmarks/probes/fp8_experts_probe.py, us a layer, one pass a CTA row against two): DeepSeek-V3's fp8 experts at
+# tp 8, 84 tokens 601 vs 816, 256 tokens 745 vs 940, 32 tokens the same; Qwen3-Next's bf16 experts at tp 2, 440 tokens
 # 527 vs 537, 64 and 128 tokens the same
 ROW_PASSES_PER_CTA = 1
 # the row-tile kernel's weight ring (KVP_SK_ROW_STAGES): steps of 4 KB per warp copied ahead with cp.async; 2 stages

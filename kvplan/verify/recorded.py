@@ -1,5 +1,6 @@
-"""Verify results recorded by earlier kvplan versions (benchmarks/verify_*.jsonl, benchmarks/device_runs/*/v_*.json)
-go through the same renderers as a fresh run's. What a field such a result lacks reads as is decided here, once:
+"""Verify results recorded by earlier kvplan versions (benchmarks/device_runs/early/verify_*.jsonl,
+benchmarks/device_runs/*/v_*.json) go through the same renderers as a fresh run's. What a field such a result lacks
+reads as is decided here, once:
 
 - a figure the result has no field for reads NOT_RECORDED, which prints "not recorded" under any format spec, is
   falsy (so no error or ratio is worked out from it) and takes part in no arithmetic: a missing figure is never

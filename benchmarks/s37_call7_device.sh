@@ -1,9 +1,0 @@
-#!/usr/bin/env bash
-# Session 37, call 7: the gather-sum kernel inside the tiny Nemotron-H MoE forward against torch's combine, call by
-# call (call 6: the kernel equals torch call by call, yet the forward is 1.146 off): launched with torch's result returned,
-set -u
-cd "$(dirname "$0")/.."
-export PYTHONPATH=$PWD
-LOG=$OUT/s37_call7_h200_2026-12-03.txt
-python3 benchmarks/gather_sum_check.py nemotron_h_moe 2>&1 | grep -v Warn | cut -c1-330 | tail -6 | tee "$LOG"
-python3 -m pytest -q -p no:cacheprovider tests/test_prefill_kernels.py -k gather_sum 2>&1 | tail -3 | tee -a "$LOG"

@@ -1,0 +1,13 @@
+# session 27 call 7: the e4m3 MLA kernel's first READY hand-over a barrier.sync on both sides: racecheck by steps per
+# CTA (call 6's runs), racecheck of every MLA sanitizer case, memcheck, MLA GPU tests, fp8 times
+export PYTHONPATH=$PWD PYTHONUNBUFFERED=1 HF_HUB_OFFLINE=1 KVPLAN_CACHE_DIR=/tmp/kc KVPLAN_REQUIRE_NVRTC=1
+bash benchmarks/sessions/s27_call6_device.sh 2>&1
+unset KVPLAN_NVRTC_LINEINFO
+SAN="compute-sanitizer --report-api-errors no"
+for i in 17 18; do
+  timeout 60 $SAN --tool synccheck python3 benchmarks/kernel_memcheck.py --mla $i 2>&1 | grep -E "ERROR SUMMARY" | sed "s/^/synccheck $i: /"
+done
+timeout 150 $SAN --tool racecheck --racecheck-report all --print-limit 3 python3 benchmarks/kernel_memcheck.py --mla 2>&1 | grep -E "RACECHECK SUMMARY|Potential|cases OK" | head -4 | sed "s/^/racecheck all MLA cases: /"
+timeout 100 $SAN --tool memcheck python3 benchmarks/kernel_memcheck.py --mla 2>&1 | grep -E "ERROR SUMMARY|cases OK" | sed "s/^/memcheck all MLA cases: /"
+timeout 150 python3 -m pytest -q -p no:cacheprovider tests/test_kernel_mla_gpu.py 2>&1 | tail -1
+timeout 60 python3 benchmarks/mla_probe.py "" "16h fp8 B32 8K,16h fp8 B8 32K,16h fp8 B128 4K,16h fp8 B1 32K" 2>&1 | grep -v Warn

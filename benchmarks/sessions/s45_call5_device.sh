@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# Session 45, call 5: the final tree (the V1 sampler by release, verify's engine for multimodal models): verify's GPU
+# tests and Llama-3.1-8B's and Gemma-3-27B's verify.
+set -u
+cd "$(dirname "$0")/../.."  # the repository root
+export PYTHONPATH=$PWD
+LOG=$OUT/s45_call5_h200_2026-12-04.txt
+nvidia-smi --query-gpu=name,driver_version --format=csv,noheader | tee "$LOG"
+timeout 200 python3 -m pytest -q -p no:cacheprovider tests/test_verify_gpu.py 2>&1 | tail -2 | tee -a "$LOG"
+timeout 150 python3 benchmarks/verify_device_run.py models --budget=140 --only=llama8b-8k,gemma3-27b 2>&1 | tail -4 \
+  | tee -a "$LOG"
+python3 benchmarks/verify_summary_md.py "$OUT/results.jsonl" 2>&1 | head -10 | tee -a "$LOG"
+python3 - "$OUT/results.jsonl" <<'PY' 2>&1 | tee -a "$LOG"
+import json, sys
+for line in open(sys.argv[1]):
+    r = json.loads(line).get("result") or {}
+    g = r.get("gemm") or {}
+    print(r.get("model"), {b: round(100 * v["fraction_of_read"], 1) for b, v in g.get("stream", {}).items()})
+PY
+cp "$OUT/results.jsonl" "$OUT/verify_h200_2026-12-04_s45_call5.jsonl" 2>/dev/null
