@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Session 79: one device call with whichever GPU comes, within LIMIT seconds (default 560). Session 78's queue (no GPU
+# was lent then): the KDA spill test that failed in session 77, then
+#   h200: Qwen3-Next tp 2 as issue 13 lists it on a cold machine, issue 14's table (carry .peers), the four of the list
+#         session 77's H200 call did not reach, verify's GPU tests with the time left;
+#   h100: verify's GPU tests first (sessions 78-79 changed verify's flags and plan steps), issue 14's table, the four.
+#   bash benchmarks/sessions/s79_device.sh h200|h100 [LIMIT]
+set -u
+session=s79 mode=${1:-h200}
+source "$(dirname "$0")/../device_verify_lib.sh"
+limit=${2:-560}
+python3 -m pytest -q -p no:cacheprovider -rfE tests/test_statestep_s62.py -k compiles_without_spills 2>&1 | tail -30 \
+  | tee -a "$LOG"
+four() {
+  run_json v2lite deepseek-ai/DeepSeek-V2-Lite -c 8192
+  run_json mixtral_tp2 mistralai/Mixtral-8x7B-v0.1 -c 8192 --tp 2
+  run_json llama70b_tp2 meta-llama/Llama-3.1-70B-Instruct -c 8192 --tp 2
+  run_json llama1b meta-llama/Llama-3.2-1B-Instruct -c 8192
+}
+if [ "$mode" = h200 ]; then
+  run_json qwen3next Qwen/Qwen3-Next-80B-A3B-Thinking -c 8192 --tp 2
+  head -20 "$OUT/v_qwen3next.err" | tee -a "$LOG"
+  [ -d .peers ] && BENCH_LIMIT=120 run_kernel_bench
+  four
+  [ "$(left)" -gt 40 ] && run_verify_tests $(( $(left) - 15 ))
+else
+  run_verify_tests 200
+  [ -d .peers ] && BENCH_LIMIT=120 run_kernel_bench
+  four
+fi
+echo "stopped at $(date -u)" | tee -a "$LOG"
+pack_runs
