@@ -52,7 +52,8 @@ from dataclasses import dataclass
 from typing import Optional
 
 from ..errors import FieldError, quote
-from .vllm_compilation_text import BARE_LEVEL_UNTIL, LEVELS, ONE_FLAG_UNTIL, config_value, last_given, release_of
+from .vllm_compilation_text import (BARE_LEVEL_UNTIL, LEVELS, LITERAL_UNTIL, ONE_FLAG_UNTIL, config_value, last_given,
+                                     release_of)
 from .vllm_dotted_flags import release_text as _dotted
 
 __all__ = ["config_value", "level_value", "resolve", "with_compilation", "level_flag", "release_has", "one_flag"]
@@ -181,8 +182,19 @@ def resolve(config: Optional[str], level: Optional[str], version: str, spell=str
                                                f"as typed; give one (a command line's order is read as vLLM reads "
                                                f"it).", names=("compilation_config",))
     if level is not None and release < ONE_FLAG_UNTIL:  # -O is the compilation config itself: a level, an object
-        given = config_value(level, release)
-        config, level = (json.dumps({"level": int(given)}) if given in LEVELS else given), None
+        try:  # read as the config, its errors said of -O's field (a deployments key, the API's argument)
+            given = config_value(level, release)
+        except FieldError:
+            kind = "a Python dict literal" if release < LITERAL_UNTIL else "a JSON object"
+            raise FieldError("optimization_level", f"takes a level 0, 1, 2 or 3 or {kind} of CompilationConfig "
+                                                   f"fields in vLLM {_dotted(release)} (-O is --compilation-config "
+                                                   f"before 0.12), got {quote(level)}.") from None
+        try:
+            return resolve(json.dumps({"level": int(given)}) if given in LEVELS else given, None, version, spell)
+        except FieldError as exc:
+            if exc.field != "compilation_config":
+                raise
+            raise FieldError("optimization_level", exc.problem, exc.names) from None
     fields = _object(json.loads(config), release) if config is not None else {}
     optimization = DEFAULT_LEVEL
     if level is not None:
