@@ -71,6 +71,10 @@ class ServeCommand:
         from ..engines.vllm_compilation import one_flag
 
         config, level = entry.get("compilation_config"), entry.get("optimization_level")
+        if any(value is not None and key not in self.fields
+               for key, value in (("compilation_config", config), ("optimization_level", level))):
+            # a key has no place in the command's order: both as given, which resolve refuses together before 0.12
+            return {"compilation_config": config, "optimization_level": level}
         with self.reading():
             config, level = one_flag(flags.typed_args, config, level, entry.get("engine"))
         return {"compilation_config": config, "optimization_level": level}

@@ -52,7 +52,8 @@ from dataclasses import dataclass
 from typing import Optional
 
 from ..errors import FieldError, quote
-from .vllm_compilation_text import BARE_LEVEL_UNTIL, LEVELS, ONE_FLAG_UNTIL, config_value, last_given, release_of
+from .vllm_compilation_text import (BARE_LEVEL_UNTIL, LEVELS, LITERAL_UNTIL, ONE_FLAG_UNTIL, config_value, last_given,
+                                     release_of)
 from .vllm_dotted_flags import release_text as _dotted
 
 __all__ = ["config_value", "level_value", "resolve", "with_compilation", "level_flag", "release_has", "one_flag"]
@@ -63,6 +64,14 @@ MODE_FIELD_SINCE = (0, 11, 1)
 OPTIMIZATION_LEVEL_SINCE = (0, 12)  # -O is --optimization-level; the config's short flag -cc
 LEVEL_FIELD_UNTIL = (0, 18)  # the first release read without `level`
 FORBID_SINCE = (0, 13)
+# 0.9.0 builds the config as cls(**json.loads(value)), a plain dataclass (config.py 0.9.0:3694-3696, :3910-3914), so
+# a key that is no init field of it is a TypeError ("invalid from_cli value"); its init fields, 0.9.0:3734-3829
+# (max_capture_size, compilation_time, ... are init=False, :3832-3856). 0.9.1's validate_json drops such a key.
+KWARGS_ONLY = ((0, 9), (0, 9, 1))
+FIELDS_0_9_0 = frozenset({
+    "level", "debug_dump_path", "cache_dir", "backend", "custom_ops", "splitting_ops", "use_inductor", "compile_sizes",
+    "inductor_compile_config", "inductor_passes", "use_cudagraph", "cudagraph_num_of_warmups",
+    "cudagraph_capture_sizes", "cudagraph_copy_inputs", "full_cuda_graph", "pass_config"})
 EXCLUSIVE_SINCE = (0, 11, 1)
 WITHOUT_PIECEWISE_SINCE = (0, 30)
 MODES = ("NONE", "PIECEWISE", "FULL", "FULL_DECODE_ONLY", "FULL_AND_PIECEWISE")
@@ -173,8 +182,19 @@ def resolve(config: Optional[str], level: Optional[str], version: str, spell=str
                                                f"as typed; give one (a command line's order is read as vLLM reads "
                                                f"it).", names=("compilation_config",))
     if level is not None and release < ONE_FLAG_UNTIL:  # -O is the compilation config itself: a level, an object
-        given = config_value(level, release)
-        config, level = (json.dumps({"level": int(given)}) if given in LEVELS else given), None
+        try:  # read as the config, its errors said of -O's field (a deployments key, the API's argument)
+            given = config_value(level, release)
+        except FieldError:
+            kind = "a Python dict literal" if release < LITERAL_UNTIL else "a JSON object"
+            raise FieldError("optimization_level", f"takes a level 0, 1, 2 or 3 or {kind} of CompilationConfig "
+                                                   f"fields in vLLM {_dotted(release)} (-O is --compilation-config "
+                                                   f"before 0.12), got {quote(level)}.") from None
+        try:
+            return resolve(json.dumps({"level": int(given)}) if given in LEVELS else given, None, version, spell)
+        except FieldError as exc:
+            if exc.field != "compilation_config":
+                raise
+            raise FieldError("optimization_level", exc.problem, exc.names) from None
     fields = _object(json.loads(config), release) if config is not None else {}
     optimization = DEFAULT_LEVEL
     if level is not None:
@@ -244,6 +264,12 @@ def _check_fields(fields: dict, release: tuple) -> None:
         if name == "mode" and release < MODE_FIELD_SINCE:
             raise FieldError("compilation_config", f"mode is not a field of vLLM {_dotted(release)}'s "
                                                    f"CompilationConfig (from 0.11.1); write level (0-3).")
+        if KWARGS_ONLY[0] <= release < KWARGS_ONLY[1] and name not in FIELDS_0_9_0 and name != "cudagraph_mode":
+            raise FieldError("compilation_config", f"{quote(name)} is not a field of vLLM {_dotted(release)}'s "
+                                                   f"CompilationConfig, which refuses it (its from_cli passes the "
+                                                   f"keys to the dataclass: \"unexpected keyword argument\"); "
+                                                   f"its fields include level, use_cudagraph, full_cuda_graph and "
+                                                   f"cudagraph_capture_sizes.")
         if release >= FORBID_SINCE and not release_has(name, release):
             raise FieldError("compilation_config", f"{quote(name)} is not a field of vLLM's CompilationConfig in "
                                                    f"{_dotted(release)}, which refuses it (extra fields forbidden "
