@@ -132,3 +132,35 @@ def test_kvplans_own_flag_names_are_the_ones_no_vllm_release_lists():
     spelled = {o for p in check.params for o in p.opts + p.secondary_opts if o.startswith("-")}
     run_only = {"--file", "--format", "-f", "--suggest", "--hub-timeout"}  # refused as the run's (RUN_ONLY)
     assert {o for o in spelled if o not in vllm} - run_only == {o for o in NOT_VLLM if o in spelled} - run_only
+
+
+@pytest.mark.parametrize("typed", ["-cc.cudagraph_mode=NONE", "-cc '{\"cudagraph_mode\":\"NONE\"}'"])
+def test_a_served_compilation_config_is_not_read_as_kvplans_dash_c(tmp_path, typed):
+    """-cc is vLLM's --compilation-config (0.12+), not kvplan's -c with the value 'c...' attached: a command holding it
+    is vLLM's own and passes (the graph term 0, as cudagraph_mode NONE captures none)."""
+    path = deployments_file(tmp_path, f"""  - name: served
+    gpu: H100
+    serve: vllm serve meta-llama/Llama-3.1-8B-Instruct --max-model-len 8192 {typed}
+""")
+    r = run_kvplan("check", "--file", path, "--format", "json")
+    assert r.returncode == 0, r.stderr
+    (row,) = json.loads(r.stdout)["results"]
+    assert row["context"] == 8192 and row["passed"]
+
+
+def test_an_error_names_dash_cc_as_typed_not_dash_c():
+    """flags.typed_spelling: the last spelling of the context flag typed is --max-model-len, though -cc... follows."""
+    from kvplan.cli import flags
+
+    saved = list(flags.typed_args)
+    flags.typed_args[:] = ["--max-model-len", "8192", "-cc.cudagraph_mode=NONE", "-c8K"]
+    try:
+        assert flags.typed_spelling(flags.ALIASES["context"]) == "-c"  # -c8K: the value attached
+        flags.typed_args[:] = ["--max-model-len", "8192", "-cc.cudagraph_mode=NONE"]
+        assert flags.typed_spelling(flags.ALIASES["context"]) == "--max-model-len"
+        flags.typed_args[:] = ["--max-model-len", "8192", "-cc", '{"level": 0}', "-tp", "2"]
+        assert flags.typed_spelling(flags.ALIASES["context"]) == "--max-model-len"
+        assert flags.typed_spelling(flags.ALIASES["compilation_config"]) == "-cc"
+        assert flags.typed_spelling(flags.ALIASES["tp"]) == "-tp"
+    finally:
+        flags.typed_args[:] = saved

@@ -61,6 +61,9 @@ ALIASES = {
 JSON_FLAGS = {name: name for name in ("--speculative-config", "--eplb-config", "--pooler-config",
                                       "--limit-mm-per-prompt", "--mm-processor-kwargs", "--compilation-config")}
 JSON_FLAGS.update({"-cc": "--compilation-config", "-O": "--compilation-config"})
+# the single-dash spellings (-tp, -cc, -c, -q, -O): _spells tells -cc from -c with a value attached
+_SHORT_FLAGS = frozenset(name for names in ALIASES.values() for name in names if not name.startswith("--")) | \
+    frozenset(name for name in JSON_FLAGS if not name.startswith("--"))
 # vLLM's negative spellings of its boolean flags (--no-enforce-eager; --disable-prefix-caching from 0.33), by the rule
 # and releases of engines/vllm_bool_flags.py: read as the flag's last value (app._read_later_spellings), not declared,
 # so --help keeps one line a flag; the release check is vllm_engine.refuse_switch
@@ -371,6 +374,8 @@ def _spells(arg: str, spelling: str) -> bool:
     the argument as the value)."""
     attached = len(spelling) == 2 and spelling[0] == "-" and spelling[1] != "-" and len(arg) > 2
     arg = dashed(arg)
+    if attached and any(arg.startswith(other) for other in _SHORT_FLAGS if len(other) > 2):
+        attached = False  # -cc..., -tp, -dcp: a flag of its own, not -c / -t / -d with a value attached
     return arg == spelling or arg.startswith(spelling + "=") or (attached and arg.startswith(spelling))
 MAX_CAPTURE_HELP = ("As vLLM's --max-cudagraph-capture-size (0.11.1+): the largest batch, in tokens, given a CUDA "
                     "graph (default: min(2 x max_num_seqs x (1 + speculative tokens) (0.13+), 512); 1024 on "
