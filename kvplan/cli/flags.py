@@ -389,7 +389,8 @@ COMPILATION_CONFIG_HELP = ("As vLLM's --compilation-config / -cc (0.6.5+; -cc fr
                            "(--compilation-config.cudagraph_mode NONE).")
 OPTIMIZATION_LEVEL_HELP = ("As vLLM's -O / --optimization-level (0.12+): 0 (no compilation, no CUDA graphs), 1 "
                            "(PIECEWISE graphs), 2 (the default) or 3 (FULL_AND_PIECEWISE); -O3, -O 3 and -O=3 alike. "
-                           "Before vLLM 0.12 -O is the compilation config: its level, or a JSON object.")
+                           "Before vLLM 0.12 -O is the compilation config: its level, or a JSON object (in "
+                           "0.10.1-0.11 a level below 3 captures no CUDA graphs).")
 CAPTURE_SIZES_HELP = ("As vLLM's --cudagraph-capture-sizes (0.11.1+): the batch sizes, in tokens, given CUDA graphs. "
                       "vLLM takes them space-separated (--cudagraph-capture-sizes 1 2 4 8); here quote that list "
                       "('1 2 4 8') or join it with commas (1,2,4,8).")

@@ -1,0 +1,79 @@
+"""Follow-up review of the compilation flags (session 79, ccfollow), each item against the vLLM code it mirrors.
+
+1. The graphs a compilation level below 3 leaves before 0.12, by release:
+   - 0.10.1-0.11.x (V1): a level / mode given below 3 with no cudagraph_mode sets cudagraph_mode NONE (config/
+     __init__.py 0.10.1:3554-3560, 0.11.0:361-376; config/vllm.py 0.11.1:465-474, the level read as mode
+     compilation.py 0.11.1:608-618); none given is PIECEWISE / VLLM_COMPILE (0.10.1:3529-3533, 0.11.1:440-444). A
+     piecewise mode given below 3 stops start-up: "Compilation level should be CompilationLevel.PIECEWISE when
+     cudagraph_mode piecewise cudagraphs is used" (AssertionError, 0.10.1:3637-3643, 0.11.0:472-478, 0.11.1:674-679),
+     past --enforce-eager's NONE (0.11.0:378-382).
+   - 0.8.0-0.10.0 (V1): __post_init__ sets level PIECEWISE whenever V1 runs without --enforce-eager, whatever was
+     given (config.py 0.8.0:3478-3491, 0.8.5:3884-3895, 0.9.2:4558-4564, 0.10.0:4585-4591), so the runner's
+     `use_cuda_graph = level == PIECEWISE and ...` (v1/worker/gpu_model_runner.py 0.8.5:196-198, 0.10.0:220-224)
+     holds: -O0 still captures.
+   - V0 (to 0.7): its runner captures unless --enforce-eager, whatever the level.
+   No budget byte moves before 0.20 (the graph term is subtracted from 0.20: vllm_budget.graph_reserve); verify's
+   capture plan does (graphs_off: no decode graph, decode timed eagerly).
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from conftest import estimate_plan, one_error_line, run_kvplan
+
+from kvplan.engines import EngineFlags, get_engine
+from kvplan.engines.vllm_compilation import resolve
+
+LLAMA = "meta-llama/Llama-3.1-8B-Instruct"
+H100 = ("--gpu", "H100")
+
+
+# ---- 1. a level below 3 before 0.12 -----------------------------------------------------------------------------
+
+@pytest.mark.parametrize("engine, config, level, graphs_off", [
+    # 0.10.1-0.11.x: below 3 with no cudagraph_mode is NONE; -O0 is -O.level=0, the config {"level": 0}
+    ("vllm==0.11.0", None, "0", True),
+    ("vllm==0.11.0", None, "1", True),  # levels 1 and 2 (dynamo alone) as much as 0: `!= PIECEWISE`
+    ("vllm==0.10.1", '{"level": 2}', None, True),
+    ("vllm==0.11.1", '{"mode": 0}', None, True),
+    ("vllm==0.11.1", '{"level": 0, "mode": 3}', None, False),  # mode wins over level (0.11.1:608-618)
+    ("vllm==0.11.0", None, "3", False),
+    ("vllm==0.11.0", '{"cudagraph_mode": "FULL", "level": 0}', None, False),  # FULL needs no piecewise compile
+    ("vllm==0.11.0", '{"cudagraph_mode": "NONE", "level": 3}', None, True),
+    # 0.8.0-0.10.0: V1 sets level 3 itself, so -O0 captures; V0 (0.7.3) captures whatever the level
+    ("vllm==0.10.0", None, "0", False),
+    ("vllm==0.9.2", '{"level": 1}', None, False),
+    ("vllm==0.8.5", None, "0", False),
+    ("vllm==0.7.3", None, "0", False),
+])
+def test_a_level_below_3_before_0_12(engine, config, level, graphs_off):
+    flags = get_engine(engine, EngineFlags(compilation_config=config, optimization_level=level)).flags
+    assert flags.graphs_off is graphs_off
+
+
+def test_a_piecewise_mode_below_level_3_stops_0_11():
+    r = run_kvplan("estimate", LLAMA, *H100, "--engine", "vllm==0.11.0", "--compilation-config",
+                   '{"cudagraph_mode": "PIECEWISE", "level": 0}')
+    line = one_error_line(r)
+    assert r.returncode == 2 and "--compilation-config" in line and "level 3" in line and "0.11.0" in line
+    # --enforce-eager sets NONE before vLLM asserts: it starts
+    eager = run_kvplan("estimate", LLAMA, *H100, "--engine", "vllm==0.11.0", "--enforce-eager",
+                       "--compilation-config", '{"cudagraph_mode": "FULL_AND_PIECEWISE", "level": 1}')
+    assert eager.returncode == 0, eager.stderr
+    # the same object is only parsed where it is not kept (argparse's type): 0.10.1 keeps -O3's level
+    dropped = run_kvplan("estimate", LLAMA, *H100, "--engine", "vllm==0.10.1", "--compilation-config",
+                         '{"cudagraph_mode": "PIECEWISE", "level": 0}', "-O3")
+    assert dropped.returncode == 0, dropped.stderr
+    # 0.10.0 has no cudagraph_mode (refused as before), so no such start-up stop to mirror
+    assert resolve('{"level": 0}', None, "0.10.0").cudagraph_mode is None
+
+
+@pytest.mark.parametrize("engine", ["vllm==0.11.0", "vllm==0.10.1"])
+def test_level_0_moves_no_budget_byte_before_0_20(engine):
+    # graphs are captured after the cache is sized before 0.20: -O0's NONE changes verify's plan, not the budget
+    base = estimate_plan(LLAMA, *H100, "--engine", engine)
+    off = estimate_plan(LLAMA, *H100, "--engine", engine, "-O0")
+    assert off["engine"]["available_kv_cache_bytes"] == base["engine"]["available_kv_cache_bytes"]
+    assert json.dumps(off["budget"]["terms"]) == json.dumps(base["budget"]["terms"])
