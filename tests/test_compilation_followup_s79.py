@@ -21,7 +21,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from conftest import estimate_plan, one_error_line, run_kvplan
+from conftest import deployments_file, estimate_plan, one_error_line, run_kvplan
 
 from kvplan.engines import EngineFlags, get_engine
 from kvplan.engines.vllm_compilation import resolve
@@ -77,3 +77,36 @@ def test_level_0_moves_no_budget_byte_before_0_20(engine):
     off = estimate_plan(LLAMA, *H100, "--engine", engine, "-O0")
     assert off["engine"]["available_kv_cache_bytes"] == base["engine"]["available_kv_cache_bytes"]
     assert json.dumps(off["budget"]["terms"]) == json.dumps(base["budget"]["terms"])
+
+
+# ---- 4. the flag named as typed --------------------------------------------------------------------------------
+# Before 0.12 -O is the compilation config (engine/arg_utils.py 0.11.0:934-935): a value -O gave, or a dotted -O.k,
+# is said as -O, the flag the user typed, not --compilation-config.
+
+def _served(tmp_path, args, keys=""):
+    command = json.dumps(["vllm", "serve", LLAMA, *args])
+    return deployments_file(tmp_path, f"  - name: o\n    engine: vllm==0.11.0\n    gpu: H100\n"
+                                      f"    serve: {command}\n{keys}")
+
+
+def test_a_serve_line_names_the_dotted_o_it_typed(tmp_path):
+    # -O.level 0 folds into -O's object; beside the key compilation_config the line gave -O, as typed
+    line = one_error_line(run_kvplan("check", "--file", _served(tmp_path, ["-O.level", "0"],
+                                                                "    compilation_config:\n      level: 3\n")))
+    assert "gives -O and the entry gives key 'compilation_config'" in line, line
+
+
+def test_a_value_o_gave_is_said_as_o(tmp_path):
+    bogus = '{"cudagraph_mode": "bogus"}'
+    r = run_kvplan("estimate", LLAMA, *H100, "--engine", "vllm==0.11.0", "-O", bogus)
+    assert r.returncode == 2 and "error: -O cudagraph_mode 'bogus'" in one_error_line(r), r.stderr
+    # the serve: line that typed it, at its own line, not a compilation_config key the entry lacks
+    line = one_error_line(run_kvplan("check", "--file", _served(tmp_path, ["-O", bogus])))
+    assert "field 'serve': -O cudagraph_mode 'bogus'" in line, line
+    # a dropped -O value is still parsed (argparse's type), and said as -O: 0.8.5 keeps the last typed
+    dropped = run_kvplan("estimate", LLAMA, *H100, "--engine", "vllm==0.8.5", "-O", "{'level': 'x'}",
+                         "--compilation-config", "{}")
+    assert dropped.returncode == 2 and "error: -O " in one_error_line(dropped), dropped.stderr
+    # --compilation-config's own value is still said as --compilation-config
+    own = run_kvplan("estimate", LLAMA, *H100, "--engine", "vllm==0.11.0", "-O3", "--compilation-config", bogus)
+    assert own.returncode == 2 and "error: --compilation-config cudagraph_mode" in one_error_line(own), own.stderr

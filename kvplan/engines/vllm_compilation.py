@@ -62,8 +62,8 @@ from dataclasses import dataclass
 from typing import Optional
 
 from ..errors import FieldError, quote
-from .vllm_compilation_text import (BARE_LEVEL_UNTIL, LEVELS, LITERAL_UNTIL, ONE_FLAG_UNTIL, config_value, last_given,
-                                     release_of)
+from .vllm_compilation_text import (BARE_LEVEL_UNTIL, LEVELS, LITERAL_UNTIL, ONE_FLAG_UNTIL, config_value,
+                                     given_by_flag, release_of)
 from .vllm_dotted_flags import release_text as _dotted
 
 __all__ = ["config_value", "level_value", "resolve", "with_compilation", "level_flag", "release_has", "one_flag"]
@@ -349,13 +349,18 @@ def with_compilation(flags, version: str):
 
 def one_flag(args: list, config, level, engine) -> tuple:
     """(compilation_config, optimization_level) as typed on the command line `args`, where vLLM `engine` (before
-    0.12) keeps one of several values given (last_given): each parsed and checked as vLLM parses it, the last as
-    compilation_config alone; otherwise `config` and `level` as they are."""
+    0.12) keeps one of several values given (last_given): each parsed and checked as vLLM parses it, the last kept,
+    as -O's (optimization_level) where -O gave it as typed (an -O.k alone is the config's, as click read it), so
+    its errors name the flag typed; otherwise `config` and `level` as they are."""
     release = release_of(engine) if config is not None or level is not None else None
-    values = last_given(args, release) if release is not None and release >= FLAG_SINCE else None
+    values = given_by_flag(args, release) if release is not None and release >= FLAG_SINCE else None
     if values is None:
         return config, level
     version = _dotted(release)
-    for value in values:  # argparse's `type` runs on each, the kept one and the dropped ones alike
-        resolve(config_value(value, release), None, version)
-    return values[-1], None
+    for flag, value in values:  # argparse's `type` runs on each, the kept one and the dropped ones alike
+        if flag == "-O" and level is not None:
+            resolve(None, value, version)  # its errors said as -O's
+        else:
+            resolve(config_value(value, release), None, version)
+    flag, value = values[-1]
+    return (None, value) if flag == "-O" and level is not None else (value, None)
