@@ -14,6 +14,14 @@
    - V0 (to 0.7): its runner captures unless --enforce-eager, whatever the level.
    No budget byte moves before 0.20 (the graph term is subtracted from 0.20: vllm_budget.graph_reserve); verify's
    capture plan does (graphs_off: no decode graph, decode timed eagerly).
+2. A dotted key's value as text (0.9.0-0.9.1 fold it unparsed: utils.py 0.9.0:1452-1466, 0.9.1:1508-1522): 0.9.1's
+   configs are pydantic dataclasses (config.py 0.9.1:27), validated in lax mode, so "3" is 3 and "false" False where
+   the field is a number or a bool (CompilationConfig.from_cli's validate_json, 0.9.1:4047-4051; SpeculativeConfig.
+   from_dict; MultiModalConfig's dict[str, int], 0.9.1:2997); not num_speculative_tokens (SkipValidation[int],
+   0.9.1:2352), nor mm_processor_kwargs' dict[str, object] (0.9.1:3007), nor a list / object / null given as text.
+   0.9.0's are stdlib dataclasses (config.py 0.9.0:14; from_cli cls(**json.loads(value)), 0.9.0:3910-3914): the text
+   stays text.
+4. Before 0.12 a compilation value -O gave is said as -O, the flag typed.
 """
 
 from __future__ import annotations
@@ -25,6 +33,7 @@ from conftest import deployments_file, estimate_plan, one_error_line, run_kvplan
 
 from kvplan.engines import EngineFlags, get_engine
 from kvplan.engines.vllm_compilation import resolve
+from kvplan.engines.vllm_dotted_flags import refusal
 
 LLAMA = "meta-llama/Llama-3.1-8B-Instruct"
 H100 = ("--gpu", "H100")
@@ -77,6 +86,33 @@ def test_level_0_moves_no_budget_byte_before_0_20(engine):
     off = estimate_plan(LLAMA, *H100, "--engine", engine, "-O0")
     assert off["engine"]["available_kv_cache_bytes"] == base["engine"]["available_kv_cache_bytes"]
     assert json.dumps(off["budget"]["terms"]) == json.dumps(base["budget"]["terms"])
+
+
+# ---- 2. a dotted key's text, coerced where the release's target does ---------------------------------------------
+
+@pytest.mark.parametrize("arg, value, version, refused", [
+    ("--compilation-config.level", "3", "0.9.1", False),  # validate_json, lax: "3" -> 3
+    ("--compilation-config.use_cudagraph", "false", "0.9.1", False),
+    ("--compilation_config.level", "2", "0.9.1", False),  # the underscored name alike
+    ("--compilation-config.level", "3", "0.9.0", True),  # cls(**json.loads(...)): level "3", a str
+    ("--compilation-config.cudagraph_capture_sizes", "[1, 2]", "0.9.1", True),  # "Input should be a valid array"
+    ("--compilation-config.level", "null", "0.9.1", True),  # "unable to parse string as an integer"
+    ("--speculative-config.prompt_lookup_max", "4", "0.9.1", False),  # Optional[int], validated
+    ("--speculative-config.num_speculative_tokens", "3", "0.9.1", True),  # SkipValidation[int]
+    ("--limit-mm-per-prompt.image", "2", "0.9.1", False),  # dict[str, int]
+    ("--limit-mm-per-prompt.image", "2", "0.9.0", True),
+    ("--mm-processor-kwargs.max_pixels", "1000", "0.9.1", True),  # dict[str, object]: "1000" stays a str
+    ("--compilation-config.backend", "inductor", "0.9.0", False),  # text is text everywhere
+])
+def test_dotted_text_refused_only_where_the_release_keeps_it_text(arg, value, version, refused):
+    assert (refusal(arg, value, version) is not None) is refused
+
+
+def test_dotted_level_on_the_command_line_0_9_1():
+    ok = run_kvplan("estimate", LLAMA, *H100, "--engine", "vllm==0.9.1", "--compilation-config.level", "3")
+    assert ok.returncode == 0, ok.stderr
+    r = run_kvplan("estimate", LLAMA, *H100, "--engine", "vllm==0.9.0", "--compilation-config.level", "3")
+    assert r.returncode == 2 and "would not be a number" in one_error_line(r)
 
 
 # ---- 4. the flag named as typed --------------------------------------------------------------------------------
