@@ -66,17 +66,32 @@ def test_from_0_12_the_two_are_two_flags():
     # 0.10.1: the level is kept whatever the order, so NONE is dropped: graphs captured
     ("vllm==0.10.1", ["--compilation-config", NONE_JSON, "-O3"], False),
     ("vllm==0.10.1", ["-O3", "--compilation-config", NONE_JSON], False),
-    # 0.8.5: the order typed; the JSON typed last is kept (cudagraph_mode came with 0.10.1, so the level here)
-    ("vllm==0.8.5", ["--compilation-config", '{"level": 0}', "-O3"], False),
     # 0.11.0: a --compilation-config.k typed after the level is its own group, second: kept
     ("vllm==0.11.0", ["-O3", "--compilation-config.cudagraph_mode", "NONE"], True),
+    # 0.11.0's level 0 captures none (config/__init__.py 0.11.0:361-376), so the level kept decides: -O0 folded
+    # after the plain --compilation-config wins; a --compilation-config.level typed after -O0 is the later group
+    ("vllm==0.11.0", ["--compilation-config", '{"level": 3}', "-O0"], True),
+    ("vllm==0.11.0", ["-O0", "--compilation-config.level", "3"], False),
 ])
 def test_the_kept_value_is_what_the_engine_reads(engine, args, graphs_off):
     config, level = one_flag(args, "x", "x", engine)
-    assert level is None
+    assert (config is None) != (level is None)  # one kept: -O's where -O gave it, else --compilation-config's
     release = tuple(map(int, engine.split("==")[1].split(".")))
-    flags = get_engine(engine, EngineFlags(compilation_config=config_value(config, release))).flags
+    flags = get_engine(engine, EngineFlags(compilation_config=config_value(config, release),
+                                           optimization_level=level)).flags
     assert flags.graphs_off is graphs_off
+
+
+@pytest.mark.parametrize("args, kept", [
+    # 0.8.5 keeps the value typed last. No graph figure tells them apart there (its V1 sets level 3 itself,
+    # config.py 0.8.5:3884-3895, and cudagraph_mode came with 0.10.1), so the kept value is asserted: the two
+    # orders keep different ones
+    (["--compilation-config", '{"level": 0}', "-O3"], (None, "3")),
+    (["-O3", "--compilation-config", '{"level": 0}'], ('{"level": 0}', None)),
+    (["-O", "0", "-O", "3"], (None, "3")),
+])
+def test_0_8_5_keeps_the_value_typed_last(args, kept):
+    assert one_flag(args, "x", "x", "vllm==0.8.5") == kept
 
 
 def test_a_dropped_value_is_still_parsed():

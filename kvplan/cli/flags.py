@@ -349,17 +349,21 @@ def typed(field: str) -> str:
     """The flag for `field` as the user typed it in this run (an error names what they wrote: --max_model_len too),
     else vLLM's. Where two spellings were typed (-c 8K --max-model-len 0) the last is the one whose value was read, as
     click keeps an option's last value; the arguments after `--` are MODEL's, not flags."""
-    return typed_spelling(ALIASES.get(field, (flag(field),)), as_typed=True) or flag(field)
+    return typed_spelling(ALIASES.get(field, (flag(field),)), as_typed=True, dotted=True) or flag(field)
 
 
-def typed_spelling(spellings, as_typed: bool = False) -> Optional[str]:
+def typed_spelling(spellings, as_typed: bool = False, dotted: bool = False) -> Optional[str]:
     """Which of an option's `spellings` the user typed last in this run (the one whose value click read), or None;
-    `as_typed`: the name as typed (--max_model_len, where the spelling is --max-model-len)."""
+    `as_typed`: the name as typed (--max_model_len, where the spelling is --max-model-len); `dotted`: a JSON flag's
+    dotted key counts, said by the flag it was typed under (-O.level=0: -O, the compilation config before 0.12)."""
     options = typed_args[:typed_args.index("--")] if "--" in typed_args else typed_args
     for arg in reversed(options):
         spelling = next((s for s in spellings if _spells(arg, s)), None)
         if spelling is not None:
             return arg.partition("=")[0] if as_typed and arg.startswith("--") else spelling
+        head = dashed(arg).partition("=")[0].split(".")[0] if dotted and "." in arg.partition("=")[0] else None
+        if head is not None and JSON_FLAGS.get(head) in spellings:
+            return arg.partition("=")[0].split(".")[0] if as_typed else head
     return None
 
 
@@ -389,7 +393,8 @@ COMPILATION_CONFIG_HELP = ("As vLLM's --compilation-config / -cc (0.6.5+; -cc fr
                            "(--compilation-config.cudagraph_mode NONE).")
 OPTIMIZATION_LEVEL_HELP = ("As vLLM's -O / --optimization-level (0.12+): 0 (no compilation, no CUDA graphs), 1 "
                            "(PIECEWISE graphs), 2 (the default) or 3 (FULL_AND_PIECEWISE); -O3, -O 3 and -O=3 alike. "
-                           "Before vLLM 0.12 -O is the compilation config: its level, or a JSON object.")
+                           "Before vLLM 0.12 -O is the compilation config: its level, or a JSON object (in "
+                           "0.10.1-0.11 a level below 3 captures no CUDA graphs).")
 CAPTURE_SIZES_HELP = ("As vLLM's --cudagraph-capture-sizes (0.11.1+): the batch sizes, in tokens, given CUDA graphs. "
                       "vLLM takes them space-separated (--cudagraph-capture-sizes 1 2 4 8); here quote that list "
                       "('1 2 4 8') or join it with commas (1,2,4,8).")

@@ -18,6 +18,16 @@ vllm_budget.graph_reserve); before, they are checked as the release checks them 
   CUDAGraphMode[value.upper()]). -O's level sets it where not given (config/vllm.py OPTIMIZATION_LEVEL_00-03,
   0.12.0:103-159, 0.32.0:247-336, 0.34.0:283-366): O0 NONE, O1 PIECEWISE, O2 (the default) and O3
   FULL_AND_PIECEWISE; and the compilation mode, VLLM_COMPILE above O0, NONE at O0 (0.32.0:1752-1756).
+- A level / mode below 3 before 0.12: 0.10.1-0.11.x (V1) set cudagraph_mode NONE where none is given (config/
+  __init__.py 0.10.1:3554-3560, 0.10.2:3389-3395, 0.11.0:361-376; config/vllm.py 0.11.1:465-474; levels 1 and 2
+  too, `!= PIECEWISE`), and a piecewise one given stops start-up unless --enforce-eager set NONE first
+  (AssertionError "Compilation level should be CompilationLevel.PIECEWISE ...", 0.10.1:3637-3643, 0.10.2:3512-3517,
+  0.11.0:472-478, 0.11.1:674-679); none given is
+  PIECEWISE / VLLM_COMPILE (0.10.1:3529-3533, 0.11.1:440-444). 0.8.0-0.10.0's V1 sets level PIECEWISE itself
+  without --enforce-eager, whatever was given (config.py 0.8.0:3478-3491, 0.8.5:3884-3895, 0.9.2:4558-4564,
+  0.10.0:4585-4591), so its runner's `level == PIECEWISE` capture test (v1/worker/gpu_model_runner.py 0.8.5:196-198,
+  0.10.0:220-224) holds; V0 (to 0.7) captures unless --enforce-eager, whatever the level. Verify's capture plan
+  reads it; no budget byte before 0.20.
 - A graph mode without VLLM_COMPILE (mode / level below 3): 0.12.x any mode NONE, FULL and FULL_DECODE_ONLY too
   (config/vllm.py 0.12.0:647-658, `cudagraph_mode != NONE`; changes verify's capture plan, no budget byte before 0.20);
   from 0.13 the piecewise ones (requires_piecewise_compilation, 0.13.0:670-680):
@@ -52,14 +62,15 @@ from dataclasses import dataclass
 from typing import Optional
 
 from ..errors import FieldError, quote
-from .vllm_compilation_text import (BARE_LEVEL_UNTIL, LEVELS, LITERAL_UNTIL, ONE_FLAG_UNTIL, config_value, last_given,
-                                     release_of)
+from .vllm_compilation_text import (BARE_LEVEL_UNTIL, LEVELS, LITERAL_UNTIL, ONE_FLAG_UNTIL, config_value,
+                                     given_by_flag, release_of)
 from .vllm_dotted_flags import release_text as _dotted
 
 __all__ = ["config_value", "level_value", "resolve", "with_compilation", "level_flag", "release_has", "one_flag"]
 
 FLAG_SINCE = (0, 6, 5)
 CUDAGRAPH_MODE_SINCE = (0, 10, 1)
+LEVEL_GRAPHS_SINCE = (0, 10, 1)  # a level below 3 leaves no graphs (before: V1 sets level 3 itself)
 MODE_FIELD_SINCE = (0, 11, 1)
 OPTIMIZATION_LEVEL_SINCE = (0, 12)  # -O is --optimization-level; the config's short flag -cc
 LEVEL_FIELD_UNTIL = (0, 18)  # the first release read without `level`
@@ -163,9 +174,11 @@ def _optimization_level(text: str, release: tuple) -> int:
     return int(text)
 
 
-def resolve(config: Optional[str], level: Optional[str], version: str, spell=str) -> Graphs:
+def resolve(config: Optional[str], level: Optional[str], version: str, spell=str,
+            eager: Optional[bool] = None) -> Graphs:
     """The graph mode and sizes of --compilation-config `config` (canonical JSON) and -O `level` (as typed) under
-    vLLM `version`; FieldError (exit 2) for what that release refuses."""
+    vLLM `version`; FieldError (exit 2) for what that release refuses. `eager`: --enforce-eager, where the config is
+    the one vLLM starts with (None: a value only parsed, as argparse parses one it then drops)."""
     from .vllm_versions import parse_version
 
     release = parse_version(version)
@@ -190,7 +203,8 @@ def resolve(config: Optional[str], level: Optional[str], version: str, spell=str
                                                    f"fields in vLLM {_dotted(release)} (-O is --compilation-config "
                                                    f"before 0.12), got {quote(level)}.") from None
         try:
-            return resolve(json.dumps({"level": int(given)}) if given in LEVELS else given, None, version, spell)
+            return resolve(json.dumps({"level": int(given)}) if given in LEVELS else given, None, version, spell,
+                           eager)
         except FieldError as exc:
             if exc.field != "compilation_config":
                 raise
@@ -205,6 +219,8 @@ def resolve(config: Optional[str], level: Optional[str], version: str, spell=str
     graph_mode = fields.get("cudagraph_mode")
     if graph_mode is not None:
         graph_mode = _graph_mode(graph_mode, release)
+    if LEVEL_GRAPHS_SINCE <= release < OPTIMIZATION_LEVEL_SINCE:
+        graph_mode = _below_level_3(graph_mode, mode, release, eager)
     if release >= OPTIMIZATION_LEVEL_SINCE:
         graph_mode = graph_mode or LEVEL_MODES[optimization]
         compiled = (mode if mode is not None else (VLLM_COMPILE if optimization > 0 else 0)) == VLLM_COMPILE
@@ -222,6 +238,24 @@ def resolve(config: Optional[str], level: Optional[str], version: str, spell=str
     if release < FLAGS_SINCE:  # no figure reads them before the graphs are subtracted (0.20)
         largest = sizes = None
     return Graphs(graph_mode, largest, sizes)
+
+
+def _below_level_3(graph_mode: Optional[str], mode: Optional[int], release: tuple, eager: Optional[bool]):
+    """0.10.1-0.11.x: the graph mode a compilation level / mode below 3 leaves (module docstring); None given is
+    VLLM_COMPILE (V1 without --enforce-eager)."""
+    if mode is None or mode == VLLM_COMPILE:
+        return graph_mode
+    if graph_mode is None:
+        return "NONE"
+    if graph_mode in ("PIECEWISE", "FULL_AND_PIECEWISE") and eager is False:
+        said = ("Compilation mode should be CompilationMode.VLLM_COMPILE" if release >= MODE_FIELD_SINCE
+                else "Compilation level should be CompilationLevel.PIECEWISE")
+        raise FieldError("compilation_config", f"cudagraph_mode {graph_mode} needs compilation level 3 in vLLM "
+                                               f"{_dotted(release)}, which stops at start-up below it "
+                                               f"(AssertionError: \"{said} when cudagraph_mode piecewise "
+                                               f"cudagraphs is used\"); give level 3, or cudagraph_mode FULL or "
+                                               f"NONE.")
+    return graph_mode
 
 
 def _object(fields, release: tuple) -> dict:
@@ -302,7 +336,7 @@ def with_compilation(flags, version: str):
 
     if flags.compilation_config is None and flags.optimization_level is None:
         return flags
-    graphs = resolve(flags.compilation_config, flags.optimization_level, version)
+    graphs = resolve(flags.compilation_config, flags.optimization_level, version, eager=bool(flags.enforce_eager))
     refuse_both(flags, graphs, version)
     return replace(flags, cudagraph_mode=graphs.cudagraph_mode,
                    max_cudagraph_capture_size=(graphs.max_cudagraph_capture_size
@@ -315,13 +349,18 @@ def with_compilation(flags, version: str):
 
 def one_flag(args: list, config, level, engine) -> tuple:
     """(compilation_config, optimization_level) as typed on the command line `args`, where vLLM `engine` (before
-    0.12) keeps one of several values given (last_given): each parsed and checked as vLLM parses it, the last as
-    compilation_config alone; otherwise `config` and `level` as they are."""
+    0.12) keeps one of several values given (last_given): each parsed and checked as vLLM parses it, the last kept,
+    as -O's (optimization_level) where -O gave it as typed (an -O.k alone is the config's, as click read it), so
+    its errors name the flag typed; otherwise `config` and `level` as they are."""
     release = release_of(engine) if config is not None or level is not None else None
-    values = last_given(args, release) if release is not None and release >= FLAG_SINCE else None
+    values = given_by_flag(args, release) if release is not None and release >= FLAG_SINCE else None
     if values is None:
         return config, level
     version = _dotted(release)
-    for value in values:  # argparse's `type` runs on each, the kept one and the dropped ones alike
-        resolve(config_value(value, release), None, version)
-    return values[-1], None
+    for flag, value in values:  # argparse's `type` runs on each, the kept one and the dropped ones alike
+        if flag == "-O" and level is not None:
+            resolve(None, value, version)  # its errors said as -O's
+        else:
+            resolve(config_value(value, release), None, version)
+    flag, value = values[-1]
+    return (None, value) if flag == "-O" and level is not None else (value, None)

@@ -133,6 +133,12 @@ def compilation_args(args: list) -> list:
 def last_given(args: list, release: tuple) -> Optional[list]:
     """The values vLLM `release` (before 0.12) parses for its one --compilation-config / -O argument, in the order
     it parses them (the last is kept), from the command line `args`; None from 0.12 or where none is given."""
+    given = given_by_flag(args, release)
+    return None if given is None else [value for _, value in given]
+
+
+def given_by_flag(args: list, release: tuple) -> Optional[list]:
+    """last_given's values as (the flag that gave it, --compilation-config or -O; the value)."""
     picked = compilation_args(args)
     if release >= ONE_FLAG_UNTIL or not picked:
         return None
@@ -155,12 +161,12 @@ def last_given(args: list, release: tuple) -> Optional[list]:
         index += 1
         if arg in FLAG_NAMES:
             if index < len(folded):
-                values.append(folded[index])
+                values.append((arg, folded[index]))
                 index += 1
         elif arg.startswith("--compilation-config="):
-            values.append(arg.partition("=")[2])
+            values.append((FLAG_NAMES[0], arg.partition("=")[2]))
         elif arg.startswith("-O"):  # -O3, -O=3: argparse's attached value (up to 0.9.1)
-            values.append(arg[3:] if arg[2:3] == "=" else arg[2:])
+            values.append(("-O", arg[3:] if arg[2:3] == "=" else arg[2:]))
     return values or None
 
 

@@ -7,7 +7,14 @@ or the next argument; the arguments of one name as typed merge into one object (
 same flag given whole or under its other name (-cc; argparse keeps the last). By release:
 
 - DOTTED_SINCE 0.9.0: names starting `--` only, the value kept as text (utils.py 0.9.0:1452-1466, 0.9.1:1508-1522;
-  0.8.5 has no fold, argparse stops on the name: "unrecognized arguments").
+  0.8.5 has no fold, argparse stops on the name: "unrecognized arguments"). What the text becomes is the target's:
+  0.9.0's configs are stdlib dataclasses (config.py 0.9.0:14; CompilationConfig.from_cli cls(**json.loads(value)),
+  0.9.0:3910-3914), so "3" stays a str; 0.9.1's are pydantic dataclasses (config.py 0.9.1:27) validated in lax
+  mode, so "3" is 3 and "false" False where the field is a number or bool (CompilationConfig.from_cli's
+  TypeAdapter.validate_json, 0.9.1:4047-4051; SpeculativeConfig.from_dict; MultiModalConfig.limit_per_prompt
+  dict[str, int], 0.9.1:2997), but not num_speculative_tokens (SkipValidation[int], 0.9.1:2352) nor
+  mm_processor_kwargs (dict[str, object], 0.9.1:3007), and a list, object or null given as text is refused
+  ("Input should be a valid array"). kvplan refuses the text where the release keeps it text.
 - 0.9.2: any name starting `-` (so `-O.level=3`), the value read as JSON where it parses (else text), and a name
   ending `+` takes a comma list (utils/__init__.py 0.9.2:1556-1580, 0.11.0:1943-1967, utils/argparse_utils.py
   0.34.0:452-485).
@@ -27,6 +34,9 @@ from typing import Optional
 DOTTED_SINCE = (0, 9)
 DASH_SINCE = (0, 9, 2)  # single-dash names (-O.x), JSON values, `+` lists
 CC_SINCE = (0, 12)
+COERCED_SINCE = (0, 9, 1)  # pydantic dataclasses, lax: a number's / bool's text read as one (module docstring)
+# the dotted keys whose text 0.9.1 validates as no number (flag -> its keys; None: every key)
+UNVALIDATED = {"--mm-processor-kwargs": None, "--speculative-config": ("num_speculative_tokens",)}
 O_DOTTED_UNTIL = (0, 13)
 
 
@@ -108,10 +118,26 @@ def refusal(arg: str, value: Optional[str], version: str) -> Optional[str]:
     if release < DASH_SINCE and not name.startswith("--"):
         return (f"{name} needs vLLM {_dotted(DASH_SINCE)} or later (vllm=={version} folds only names starting "
                 f"--); {whole}.")
-    if release < DASH_SINCE and (name.endswith("+") or _not_text(value)):
+    if release < DASH_SINCE and (name.endswith("+") or (_not_text(value) and not _coerced(name, value, release))):
         return (f"{name}: vllm=={version} keeps a dotted key's value as text (it reads JSON from "
                 f"{_dotted(DASH_SINCE)}), so {value} would not be a number or list there; {whole}.")
     return None
+
+
+def _coerced(name: str, value: str, release: tuple) -> bool:
+    """Whether vLLM `release` (0.9.0-0.9.1) reads the text `value` of the dotted key `name` as the number or bool
+    JSON reads it as (module docstring): from 0.9.1, where the field validates it."""
+    from .vllm_underscore_flags import dashed
+
+    head, *keys = dashed(name).split(".")
+    try:
+        parsed = json.loads(value)
+    except ValueError:
+        return False
+    unvalidated = UNVALIDATED.get(head, ())
+    one_level = head != "--limit-mm-per-prompt" or len(keys) == 1  # dict[str, int]: a nested key is an object
+    return (release >= COERCED_SINCE and isinstance(parsed, (int, float)) and one_level
+            and unvalidated is not None and keys[0] not in unvalidated)
 
 
 def _not_text(value: Optional[str]) -> bool:
