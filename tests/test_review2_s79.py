@@ -51,17 +51,18 @@ def test_prefix_caching_where_vllm_takes_it(args):
     assert r.returncode == 0, r.stderr
 
 
-def test_a_v0_deployment_with_prefix_caching_on_a_window_fails_the_gate(tmp_path):
+def test_a_v0_deployment_with_prefix_caching_on_a_window_is_refused_at_its_line(tmp_path):
+    """As check refuses V0's other refusals of a flag (Jamba's chunked prefill): exit 2, the entry's line named."""
     path = deployments_file(tmp_path, f"""  - name: served
     gpu: H100
     engine: vllm==0.6.3
     serve: vllm serve {MISTRAL} --max-model-len 8192 --enable-prefix-caching
 """)
-    r = run_kvplan("check", "--file", path, "--format", "json")
-    (row,) = json.loads(r.stdout)["results"]
-    assert not row["passed"] and r.returncode == 1
-    errors = [f for f in row["findings"] if f["level"] == "error"]
-    assert any("Prefix caching is not supported with sliding window." in f["message"] for f in errors), errors
+    r = run_kvplan("check", "--file", path)
+    assert r.returncode == 2 and r.stdout == ""
+    said = " ".join(r.stderr.split())
+    assert "deployment 'served' field 'enable_prefix_caching' is refused by vLLM 0.6.3's V0 engine" in said
+    assert "Prefix caching is not supported with sliding window." in said
 
 
 # 2 -------------------------------------------------------------------------------------------------------------
