@@ -2,12 +2,12 @@
 flags, the left-out-columns sentence): each defect as the input that showed it.
 
 1. V0's CacheConfig refuses prefix caching where it holds a sliding window: `CacheConfig._verify_prefix_caching`
-   raises NotImplementedError("Prefix caching is not supported with sliding window. Run with
-   --disable-sliding-window to use prefix caching.") (config.py 0.5.5:585, 0.6.3:661-668, 0.7.3:1106-1111; from 0.8
-   only `and not envs.VLLM_USE_V1`: 0.8.0:1175-1177, 0.9.2:1605-1607), its window being
-   ModelConfig.get_sliding_window() (engine/arg_utils.py 0.6.3:909-917, 0.7.3:1143, 0.8.5:1133). Mistral-7B-v0.1
-   (sliding_window 4096 in every layer) on vllm==0.6.3 with --enable-prefix-caching never starts; kvplan passed it
-   with the notice "prefix caching on as asked".
+   raises NotImplementedError("Prefix caching is not supported with sliding window. Run with --disable-sliding-
+   window to use prefix caching.") (config.py 0.5.5:579-586, 0.6.3:644-651, 0.7.3:1104-1111; from 0.8 only `and
+   not envs.VLLM_USE_V1`: 0.8.0:1175-1177, 0.9.2:1605-1607), its window being ModelConfig.get_sliding_window()
+   (engine/arg_utils.py 0.6.3:917, 0.7.3:1143, 0.8.5:1133). Mistral-7B-v0.1 (sliding_window 4096 in every layer)
+   on vllm==0.6.3 with --enable-prefix-caching never starts; kvplan passed it with the notice "prefix caching on
+   as asked".
 2. 0.7.1-0.7.3 turn prefix caching off for MLA (VllmConfig.__post_init__: "MLA is enabled; forcing chunked prefill
    and prefix caching to be disabled.", config.py 0.7.3:3327-3335); kvplan said "prefix caching on as asked", a notice.
 3. A serve: line's `--gpu-memory 0.85` (or `--gpu 0.85`) is read by every release's argparse (allow_abbrev, the
