@@ -96,13 +96,13 @@ def test_v0_mla_release_turning_prefix_caching_off_is_a_warning(tmp_path):
 @pytest.mark.parametrize("typed, said", [
     ("--gpu-memory 0.85", "holds --gpu-memory, a flag of kvplan's that `vllm serve` reads as the beginning of "
                           "--gpu-memory-utilization (argparse's abbreviation); write --gpu-memory-utilization, or "
-                          "give kvplan's as the entry's `gpu_memory:` key."),
+                          "give kvplan's --gpu-memory as the entry's `gpu_memory:` key."),
     ("--gpu=0.85", "holds --gpu, a flag of kvplan's that `vllm serve` reads as the beginning of "
                    "--gpu-memory-utilization (argparse's abbreviation); write --gpu-memory-utilization, or give "
-                   "kvplan's as the entry's `gpu:` key."),
+                   "kvplan's --gpu as the entry's `gpu:` key."),
     ("--gpu_memory 80GB", "holds --gpu_memory, a flag of kvplan's that `vllm serve` reads as the beginning of "
                           "--gpu-memory-utilization (argparse's abbreviation); write --gpu-memory-utilization, or "
-                          "give kvplan's as the entry's `gpu_memory:` key."),
+                          "give kvplan's --gpu-memory as the entry's `gpu_memory:` key."),
     ("--min_model_len 4096", "holds --min_model_len, a flag of kvplan's that `vllm serve` does not take (vLLM stops "
                              "on it); give it as the entry's `min_model_len:` key."),
     ("--kv_dtype fp8", "holds --kv_dtype, kvplan's name for vLLM's --kv-cache-dtype, which `vllm serve` does not "
