@@ -92,8 +92,10 @@ def test_check_and_models_name_the_columns_a_narrow_terminal_leaves_out(tmp_path
 
 
 @pytest.mark.parametrize("typed, said", [
-    ("--gpu H100", "holds --gpu, a flag of kvplan's that `vllm serve` does not take (vLLM stops on it); give it as "
-                   "the entry's `gpu:` key."),
+    # vLLM's argparse reads --gpu as the beginning of --gpu-memory-utilization (tests/test_review2_s79.py)
+    ("--gpu H100", "holds --gpu, a flag of kvplan's that `vllm serve` reads as the beginning of "
+                   "--gpu-memory-utilization (argparse's abbreviation); write --gpu-memory-utilization, or give "
+                   "kvplan's --gpu as the entry's `gpu:` key."),
     ("--min-concurrency 4", "holds --min-concurrency, a flag of kvplan's that `vllm serve` does not take (vLLM stops "
                             "on it); give it as the entry's `min_concurrency:` key."),
     ("--engine vllm==0.32.0", "holds --engine, a flag of kvplan's that `vllm serve` does not take (vLLM stops on it); "

@@ -199,10 +199,12 @@ def read_serve(value, group, check_options, refuse_later) -> ServeCommand:
             raise ServeUsage(exc, tuple(args)) from None
         except exit_:  # -h, --help: help is the command line's
             raise KvplanError("asks for help (-h); give the command the deployment runs.") from None
-    for name, spelled in RUN_ONLY.items():
-        if ctx.get_parameter_source(name).name != "DEFAULT":
-            raise KvplanError(f"holds {spelled}, a flag of kvplan check's run, not of a deployment; drop it.")
     with command.reading():
+        for name, spelled in RUN_ONLY.items():
+            if ctx.get_parameter_source(name).name != "DEFAULT":
+                param = next(p for p in check.params if p.name == name)
+                spelled = flags.typed_spelling(param.opts + param.secondary_opts, as_typed=True) or spelled
+                raise KvplanError(f"holds {spelled}, a flag of kvplan check's run, not of a deployment; drop it.")
         _refuse_kvplan_flags(check, ctx)
     models = list(ctx.params["model"] or []) + ([flag_model] if flag_model is not None else [])
     if len(models) > 1:
@@ -215,16 +217,41 @@ def read_serve(value, group, check_options, refuse_later) -> ServeCommand:
 
 def _refuse_kvplan_flags(check, ctx) -> None:
     """A flag of kvplan's own in the command (NOT_VLLM, as typed: flags.typed_args is the command's), said with what
-    vLLM's command holds instead: vLLM's spelling of the same option, or the entry's key for one vLLM has none of."""
+    vLLM's command holds instead: vLLM's spelling of the same option, or the entry's key for one vLLM has none of;
+    where vLLM's argparse reads it as the beginning of one flag of its own (--gpu-memory: --gpu-memory-utilization,
+    _vllm_reads_as), that flag."""
     for param in check.params:
         if param.name in RUN_ONLY or ctx.get_parameter_source(param.name).name == "DEFAULT":
             continue
-        spelled = flags.typed_spelling(param.opts + param.secondary_opts)
+        spellings = param.opts + param.secondary_opts
+        spelled = flags.typed_spelling(spellings)
         if spelled not in NOT_VLLM:
             continue
+        typed = flags.typed_spelling(spellings, as_typed=True)  # --gpu_memory, as the line has it
+        key = KEY_OF.get(param.name, param.name)
+        begun = _vllm_reads_as(spelled, check)
+        if begun is not None:
+            raise KvplanError(f"holds {typed}, a flag of kvplan's that `vllm serve` reads as the beginning of "
+                              f"{begun} (argparse's abbreviation); write {begun}, or give kvplan's {spelled} as the "
+                              f"entry's `{key}:` key.")
         vllm = next((o for o in param.opts if o.startswith("--") and o not in NOT_VLLM), None)
         if vllm is not None:
-            raise KvplanError(f"holds {spelled}, kvplan's name for vLLM's {vllm}, which `vllm serve` does not take "
+            raise KvplanError(f"holds {typed}, kvplan's name for vLLM's {vllm}, which `vllm serve` does not take "
                               f"(vLLM stops on it); write {vllm}.")
-        raise KvplanError(f"holds {spelled}, a flag of kvplan's that `vllm serve` does not take (vLLM stops on it); "
-                          f"give it as the entry's `{KEY_OF.get(param.name, param.name)}:` key.")
+        raise KvplanError(f"holds {typed}, a flag of kvplan's that `vllm serve` does not take (vLLM stops on it); "
+                          f"give it as the entry's `{key}:` key.")
+
+
+def _vllm_reads_as(spelled: str, check) -> Optional[str]:
+    """The vLLM flag that `spelled`, a long flag of kvplan's own, is the one beginning of among every `vllm serve`
+    flag kvplan knows (those check declares as vLLM's, and vllm_serve_flags' classes), where it is one kvplan reads:
+    vLLM's parsers keep argparse's allow_abbrev (flags.whole_flags), so `--gpu-memory 0.9` runs as
+    --gpu-memory-utilization 0.9 in every release (0.5.5-0.34.0: tests/data/vllm_serve_flags.json); None where
+    none or several begin so (vLLM stops: "unrecognized arguments", "ambiguous option")."""
+    from .vllm_serve_flags import flag_names
+
+    if not spelled.startswith("--"):
+        return None
+    read = {o for p in check.params for o in p.opts + p.secondary_opts if o.startswith("--") and o not in NOT_VLLM}
+    begun = [name for name in read | flag_names() | set(flags.VLLM_SERVER_FLAGS) if name.startswith(spelled)]
+    return begun[0] if len(begun) == 1 and begun[0] in read else None

@@ -366,6 +366,7 @@ class VllmEngine:
         from .vllm_pooler_config import given
         from .vllm_pooling_budget import incremental_prefill
         from .vllm_runner import async_scheduling, model_runner
+        from .vllm_v0_prefix_window import v0_window_refusal
 
         asked = self.flags.enable_chunked_prefill  # --enable-chunked-prefill as given (vllm_chunked_flag.py)
         if spec is None:
@@ -384,6 +385,7 @@ class VllmEngine:
         v0 = rules.batch_defaults in ("v0", "v0.8")
         chunked = chunked_prefill(chunked, asked, self.version, v0, runner.pooling)
         v0_refusal(spec, chunked, self.version, v0, runner.pooling)  # Jamba's assert, the pooling runner's ValueError
+        v0_window_refusal(spec, self.flags.enable_prefix_caching, self.version, v0)  # CacheConfig's NotImplementedError
         settings = resolve_settings(context, gpu.name, gpu.memory_bytes, pp, max_num_batched_tokens, max_num_seqs,
                                     self.version, async_scheduling(spec, rules, runner),
                                     prefix_caching=incremental, v1_runner=runner.name == "V1",

@@ -92,6 +92,11 @@ def asked_prefix_caching(spec, version: str, asked: bool, spell=None) -> tuple:
     """(prefix caching as vLLM `version` runs it, the note saying why where that is not `asked`): the flag kept, but
     turned off again for a model with Mamba layers as the module docstring says. `spell`: the caller's name for the
     field (None: vLLM's flag)."""
+    if asked and _mla_off_late(spec, version):
+        return False, (f"vLLM {version} turns prefix caching off for MLA whatever "
+                       f"{spell('enable_prefix_caching') if spell else '--enable-prefix-caching'} says (\"MLA is "
+                       f"enabled; forcing chunked prefill and prefix caching to be disabled.\", config.py "
+                       f"VllmConfig.__post_init__, 0.7.1:3255-3263 to 0.7.3:3327-3335)")
     if not asked or not _states(spec):
         return asked, ""
     release = parse_version(version)
@@ -177,10 +182,19 @@ def prefix_notes(spec, flags, version: str, spell=str) -> tuple:
     return tuple(notes)
 
 
-def only_confirms(spec) -> bool:
-    """Whether prefix_notes' note on the prefix-caching flag only confirms what was asked: a model without Mamba
-    states keeps one KV page a block whatever the flag, and no release overrides it (asked_prefix_caching)."""
-    return not _states(spec)
+def only_confirms(spec, version: str, asked: bool) -> bool:
+    """Whether prefix_notes' note on the prefix-caching flag only confirms what was `asked`: a model without Mamba
+    states keeps one KV page a block whatever the flag, where vLLM `version` does not override it (asked_prefix_caching:
+    0.7.1-0.7.3's MLA)."""
+    return not _states(spec) and not asked_prefix_caching(spec, version, asked)[1]
+
+
+def _mla_off_late(spec, version: str) -> bool:
+    """Whether vLLM `version` turns prefix caching off for `spec`'s MLA (vllm_v0_chunked.MLA_OFF_LATE: VllmConfig's
+    __post_init__ of 0.7.1-0.7.3 sets CacheConfig.enable_prefix_caching False for ModelConfig.use_mla)."""
+    from .vllm_v0_chunked import MLA_OFF_LATE, _has_mla
+
+    return bool(version) and in_span(version, MLA_OFF_LATE) and _has_mla(spec)
 
 
 def _what_it_did(spec, version: str, on: bool) -> str:

@@ -6,7 +6,7 @@ import re
 from typing import Optional
 
 from ..plan.catalog import DEFAULT_GPU
-from .text import Column, fitted_table, size
+from .text import Column, fitted_table, left_out, size
 
 COLUMNS = (
     Column("name", justify="left"),
@@ -34,6 +34,6 @@ def renderable(result, width: Optional[int] = None):
     line = f"Detected: {found.name}" if found else f"Detected: none (no NVIDIA driver); default {DEFAULT_GPU}"
     note = Text("Memory as the CUDA runtime reports it (less than the label: the driver keeps some). --gpu takes "
                 "a name, nvidia-smi's device name or any alias, case-insensitively; `--format json` has each "
-                "figure's source." + ("" if COLUMNS[3] in shown else " (A wider terminal shows the device names.)"),
-                style="dim")
-    return Group(table, note, Text(line))
+                "figure's source.", style="dim")
+    dropped = [Text(left_out(COLUMNS, shown) + ".", style="dim")] if left_out(COLUMNS, shown) else []
+    return Group(table, *dropped, note, Text(line))

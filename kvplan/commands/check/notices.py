@@ -33,7 +33,8 @@ def cache_flag_findings(dep: Deployment, spec: ModelSpec, resolved: dict, spell)
     # prefix_notes says the prefix-caching flag first, then the Mamba block, each only where given
     keys = [k for k in ("enable_prefix_caching", "mamba_block_size") if getattr(dep, k) is not None]
     release = release_of(engine_for(dep))
-    found += (("notice" if key == "enable_prefix_caching" and only_confirms(spec) else "warning", key, note)
+    confirms = only_confirms(spec, release, dep.enable_prefix_caching)
+    found += (("notice" if key == "enable_prefix_caching" and confirms else "warning", key, note)
               for key, note in zip(keys, prefix_notes(spec, dep, release, spell)))
     said = chunked_notes(spec, dep, release) if release else ()  # vllm_chunked_flag.py; none for engine none
     return found + [("warning", "enable_chunked_prefill", note) for note in said]
