@@ -85,7 +85,8 @@ def test_level_0_moves_no_budget_byte_before_0_20(engine):
     base = estimate_plan(LLAMA, *H100, "--engine", engine)
     off = estimate_plan(LLAMA, *H100, "--engine", engine, "-O0")
     assert off["engine"]["available_kv_cache_bytes"] == base["engine"]["available_kv_cache_bytes"]
-    assert json.dumps(off["budget"]["terms"]) == json.dumps(base["budget"]["terms"])
+    assert json.dumps([t["bytes"] for t in off["budget"]["terms"]]) == \
+        json.dumps([t["bytes"] for t in base["budget"]["terms"]])  # the graph term's source says graphs are off
 
 
 # ---- 2. a dotted key's text, coerced where the release's target does ---------------------------------------------

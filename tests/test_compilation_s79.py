@@ -209,4 +209,5 @@ def test_0_12_rule_changes_the_capture_plan_not_the_budget():
     off = estimate_plan(LLAMA, *H100, "--engine", "vllm==0.12.0", "--compilation-config",
                         '{"cudagraph_mode": "FULL", "mode": 0}')
     assert off["engine"]["available_kv_cache_bytes"] == base["engine"]["available_kv_cache_bytes"]
-    assert json.dumps(off["budget"]["terms"]) == json.dumps(base["budget"]["terms"])
+    assert json.dumps([t["bytes"] for t in off["budget"]["terms"]]) == \
+        json.dumps([t["bytes"] for t in base["budget"]["terms"]])  # the graph term's source says graphs are off

@@ -63,6 +63,9 @@ class EngineFlags:
     compilation_config: Optional[str] = None
     optimization_level: Optional[str] = None
     cudagraph_mode: Optional[str] = None
+    # use_cudagraph as the release reads it (False: it set cudagraph_mode NONE, 0.9.1-0.11.0; None: not given, or
+    # a release that ignores it): what graphs_off_cause names
+    use_cudagraph: Optional[bool] = None
     # --mamba-cache-dtype / --mamba-ssm-cache-dtype as vLLM spells them (None: not given) and
     # --disable-sliding-window: carried on the spec (vllm_cache_flags.with_cache_flags)
     mamba_cache_dtype: Optional[str] = None
@@ -80,7 +83,8 @@ class EngineFlags:
 
     @property
     def graphs_off(self) -> bool:
-        """No CUDA graph captured: --enforce-eager, or cudagraph_mode NONE (the compilation config, -O0)."""
+        """No CUDA graph captured by V1: --enforce-eager, or cudagraph_mode NONE (the compilation config, -O0,
+        use_cudagraph false). A plan V0 runs reads vllm_graphs_off.core_flags' view, which drops cudagraph_mode."""
         return self.enforce_eager or self.cudagraph_mode == "NONE"
 
     def unused_on(self, spec, version: Optional[str] = None) -> tuple:

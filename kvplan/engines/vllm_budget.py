@@ -62,6 +62,7 @@ from .vllm_index_share import shared_indexer_weights
 from .vllm_indexer_profile import (VIEWS_RELEASED_SINCE, flashmla_reservation, gather_bytes, indexer_profile,
                                    prefill_buffer_keys, profile_allocation, workspace_views)
 from .vllm_mamba_v0 import v0_state_term
+from .vllm_graphs_off import core_flags, graphs_off_cause, v0_keeps_graphs, v0_note
 from .vllm_mxfp4 import kernel as mxfp4_kernel
 from .vllm_mxfp4_online import applies as online_applies, linear_padding as online_linear_padding
 from .vllm_profile import (FLASHINFER_SAMPLER_BYTES, moe_workspace, persistent_after_profile, profile_peak,
@@ -1006,11 +1007,6 @@ def capture_counts(spec, settings, gpu, version: str, flags: EngineFlags, runner
                         cudagraph_mode=flags.cudagraph_mode)
 
 
-def graphs_off_cause(flags: EngineFlags) -> str:
-    """What turned the graphs off, as the graph term's source says it (verify's eager decode says it alike)."""
-    return "--enforce-eager" if flags.enforce_eager else "cudagraph_mode NONE (--compilation-config, -O0)"
-
-
 def decode_query_len(spec, runner: Runner, query_len: int) -> int:
     """The model runner's uniform decode query length, where the config's is `query_len` (1 + the draft tokens or
     the canvas): V2's is num_speculative_steps + the ModelState's num_new_sampled_tokens_per_step
@@ -1034,11 +1030,17 @@ def graph_bytes(counts) -> tuple:
 
 
 def graph_reserve(rules: Behaviour, runner: Runner, gpu, eager: bool = False, version: str = PINNED,
-                  counts=None, why_eager: str = "--enforce-eager sets cudagraph_mode NONE") -> tuple:
+                  counts=None, why_eager: str = "--enforce-eager sets cudagraph_mode NONE", cause: str = "",
+                  kept: str = "") -> tuple:
     """(bytes, source) of the CUDA-graph term: what profile_cudagraph_memory returns, where the worker asks it.
-    `counts`: the graphs it captures (capture_counts)."""
+    `counts`: the graphs it captures (capture_counts). Before 0.20 none is subtracted, graphs or not: the source
+    says which, `cause` what turned them off (vllm_graphs_off.graphs_off_cause), `kept` why a plan on V0 keeps the
+    graphs its compilation config turns off (vllm_graphs_off.v0_note)."""
     if not rules.graphs_subtracted:
-        return 0, "0: graphs captured after the cache was sized"
+        if eager:
+            return 0, f"0: {cause or 'the compilation config'} captures no graphs (and this release captures them " \
+                      f"after the cache was sized)"
+        return 0, "0: graphs captured after the cache was sized" + (f" ({kept})" if kept else "")
     if eager:
         return 0, f"0: {why_eager}, so the worker skips the graph profile"
     if is_rocm(gpu) and parse_version(version) < ROCM_GRAPHS_SINCE:
@@ -1234,10 +1236,13 @@ def _budget(spec, tp: int, gpu, gpu_util: float, settings, rules: Behaviour, ver
                    - block_tables(settings, runner, version, rules, False, groups, block_size, built_len))
         return extensible_budget(gpu, memory, requested, gpu_util, version, stage, flags, tp, terms, persistent,
                                  kv_init, _capture_counts(spec, settings, gpu, version, flags, runner))
-    graphs, graph_source = graph_reserve(rules, runner, gpu, flags.graphs_off, version,
-                                         _capture_counts(spec, settings, gpu, version, flags, runner),
-                                         *(() if flags.enforce_eager or not flags.graphs_off
-                                           else ("the compilation config sets cudagraph_mode NONE",)))
+    served = core_flags(flags, rules)  # the graphs as the engine core that runs the plan decides them (V0 or V1)
+    graphs, graph_source = graph_reserve(rules, runner, gpu, served.graphs_off, version,
+                                         _capture_counts(spec, settings, gpu, version, served, runner),
+                                         *(() if served.enforce_eager or not served.graphs_off
+                                           else ("the compilation config sets cudagraph_mode NONE",)),
+                                         cause=graphs_off_cause(served) if served.graphs_off else "",
+                                         kept=v0_note(flags) if v0_keeps_graphs(flags, rules) else "")
     lora = lora_term.bytes if lora_term else 0
     # V0's Mamba state cache, allocated in the profile run's first forward (vllm_mamba_v0.py)
     mamba_term = v0_state_term(spec, tp, settings, flags.enforce_eager, version, stage) if rules.era == "v0" else None
@@ -1251,7 +1256,7 @@ def _budget(spec, tp: int, gpu, gpu_util: float, settings, rules: Behaviour, ver
         BudgetTerm("non_torch", non_torch, nt_source),
         *((state_term,) if state else ()),
         *((mamba_term,) if mamba else ()),
-        BudgetTerm("cuda_graphs", graphs, graph_source + (_lora_graphs(flags, lora_term) if graphs else "")),
+        BudgetTerm("cuda_graphs", graphs, graph_source + (_lora_graphs(served, lora_term) if graphs else "")),
         BudgetTerm("nccl", nccl, nccl_source if tp > 1 else "tp 1"),
     )
     return Budget(available, "gpu", gpu.name, memory, gpu_util, requested, weights, peak, non_torch, graphs, nccl,

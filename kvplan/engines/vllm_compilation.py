@@ -2,8 +2,10 @@
 
 What kvplan reads of the JSON object (every other field vLLM takes changes no figure of kvplan's and is left alone):
 `cudagraph_mode`, `cudagraph_capture_sizes`, `max_cudagraph_capture_size` and the compilation `level` / `mode`,
-with -O's level. They change figures only where vLLM subtracts the graphs from the KV budget (0.20+,
-vllm_budget.graph_reserve); before, they are checked as the release checks them and change nothing.
+with -O's level, and the deprecated `use_cudagraph` (false: no graphs on V1 in 0.9.1-0.11.0; use_cudagraph). They
+change figures only where vLLM subtracts the graphs from the KV budget (0.20+, vllm_budget.graph_reserve); before,
+they are checked as the release checks them and change the graph term's words, not its bytes (and a plan vLLM runs
+on V0 keeps its graphs whatever they say: vllm_graphs_off.py).
 
 - The flag: `--compilation-config` / `-O` from 0.6.5 (engine/arg_utils.py 0.6.5:914-915; 0.6.4 has none), a level
   0-3 or a Python / JSON object (config.py 0.6.5 CompilationConfig.from_cli :2703-2709, 0.8.5 :3529-3535). 0.12
@@ -84,6 +86,11 @@ FIELDS_0_9_0 = frozenset({
     "inductor_compile_config", "inductor_passes", "use_cudagraph", "cudagraph_num_of_warmups",
     "cudagraph_capture_sizes", "cudagraph_copy_inputs", "full_cuda_graph", "pass_config"})
 EXCLUSIVE_SINCE = (0, 11, 1)
+USE_CUDAGRAPH_READ = ((0, 9, 1), (0, 11, 1))  # [from, before): V1 reads use_cudagraph (use_cudagraph)
+USE_CUDAGRAPH_UNTIL = (0, 11, 1)  # the first release without the field
+# pydantic's lax bool texts (lower-cased), the value each is
+BOOL_TEXTS = {**dict.fromkeys(("0", "off", "f", "false", "n", "no"), False),
+              **dict.fromkeys(("1", "on", "t", "true", "y", "yes"), True)}
 WITHOUT_PIECEWISE_SINCE = (0, 30)
 MODES = ("NONE", "PIECEWISE", "FULL", "FULL_DECODE_ONLY", "FULL_AND_PIECEWISE")
 COMPILATION_MODES = ("NONE", "STOCK_TORCH_COMPILE", "DYNAMO_TRACE_ONCE", "VLLM_COMPILE")  # 0, 1, 2, 3
@@ -143,6 +150,7 @@ class Graphs:
     cudagraph_mode: Optional[str] = None
     max_cudagraph_capture_size: Optional[int] = None
     cudagraph_capture_sizes: Optional[tuple] = None
+    use_cudagraph: Optional[bool] = None  # as the release reads it (use_cudagraph); None: not read
 
 
 def _mode(value, release: tuple) -> Optional[int]:
@@ -219,6 +227,9 @@ def resolve(config: Optional[str], level: Optional[str], version: str, spell=str
     graph_mode = fields.get("cudagraph_mode")
     if graph_mode is not None:
         graph_mode = _graph_mode(graph_mode, release)
+    cudagraph_on = use_cudagraph(fields, release)
+    if cudagraph_on is False:
+        graph_mode = "NONE"
     if LEVEL_GRAPHS_SINCE <= release < OPTIMIZATION_LEVEL_SINCE:
         graph_mode = _below_level_3(graph_mode, mode, release, eager)
     if release >= OPTIMIZATION_LEVEL_SINCE:
@@ -237,7 +248,7 @@ def resolve(config: Optional[str], level: Optional[str], version: str, spell=str
     sizes = _field(capture_sizes_value, "cudagraph_capture_sizes", sizes)
     if release < FLAGS_SINCE:  # no figure reads them before the graphs are subtracted (0.20)
         largest = sizes = None
-    return Graphs(graph_mode, largest, sizes)
+    return Graphs(graph_mode, largest, sizes, cudagraph_on)
 
 
 def _below_level_3(graph_mode: Optional[str], mode: Optional[int], release: tuple, eager: Optional[bool]):
@@ -256,6 +267,45 @@ def _below_level_3(graph_mode: Optional[str], mode: Optional[int], release: tupl
                                                f"cudagraphs is used\"); give level 3, or cudagraph_mode FULL or "
                                                f"NONE.")
     return graph_mode
+
+
+def use_cudagraph(fields: dict, release: tuple) -> Optional[bool]:
+    """use_cudagraph of the compilation config as vLLM `release` reads it; None where given to no effect or not given.
+
+    - 0.6.5-0.9.0 a field (config.py 0.6.5:2601, 0.8.5:3427, 0.9.0:3798) that V1 sets True itself without
+      --enforce-eager (0.8.5:3884-3893, 0.9.0:4307-4316) and V0 never reads: no effect.
+    - 0.9.1-0.10.0 V1 reads it: 0.9.1's piecewise backend captures no size without it (compilation/
+      cuda_piecewise_backend.py 0.9.1:74-76), the runner of 0.9.2-0.10.0 skips capture_model (v1/worker/
+      gpu_model_runner.py 0.9.2:218-222, 0.10.0:220-224).
+    - 0.10.1-0.11.0 deprecated: False is cudagraph_mode NONE, and with a cudagraph_mode given, or full_cuda_graph
+      true, a ValueError at parse ("... are mutually exclusive": config/compilation.py 0.10.1:442-459, 0.10.2:
+      445-462, 0.11.0:464-481).
+    - 0.11.1-0.12.x gone: the pydantic dataclass drops the key (TypeAdapter(...).validate_json, arg_utils.py
+      0.11.1:273-275); from 0.13 refused as any field the release lacks (_check_fields).
+    The value as pydantic's lax bool (0.8-0.11.0): JSON true / false, 0 / 1, or a text such as "false", "no"."""
+    if "use_cudagraph" not in fields or release >= USE_CUDAGRAPH_UNTIL:
+        return None
+    value = fields["use_cudagraph"]
+    if isinstance(value, bool):
+        on = value
+    elif isinstance(value, int) and value in (0, 1):
+        on = bool(value)
+    elif isinstance(value, str) and value.lower() in BOOL_TEXTS:
+        on = BOOL_TEXTS[value.lower()]
+    else:
+        raise FieldError("compilation_config", f"use_cudagraph takes true or false (vLLM {_dotted(release)} "
+                                               f"validates it as a bool), got {quote(value)}.")
+    if not USE_CUDAGRAPH_READ[0] <= release < USE_CUDAGRAPH_READ[1]:
+        return None
+    if not on and release >= CUDAGRAPH_MODE_SINCE:
+        other = ("cudagraph_mode" if fields.get("cudagraph_mode") is not None
+                 else "full_cuda_graph" if fields.get("full_cuda_graph") else None)
+        if other:
+            raise FieldError("compilation_config", f"use_cudagraph false and {other} are mutually exclusive in vLLM "
+                                                   f"{_dotted(release)}, which sets cudagraph_mode NONE for "
+                                                   f"use_cudagraph false and refuses a second mode (ValueError at "
+                                                   f"parse); give cudagraph_mode alone (NONE for no graphs).")
+    return on
 
 
 def _object(fields, release: tuple) -> dict:
@@ -304,6 +354,11 @@ def _check_fields(fields: dict, release: tuple) -> None:
                                                    f"keys to the dataclass: \"unexpected keyword argument\"); "
                                                    f"its fields include level, use_cudagraph, full_cuda_graph and "
                                                    f"cudagraph_capture_sizes.")
+        if release >= FORBID_SINCE and name in ("use_cudagraph", "full_cuda_graph"):
+            mode = "NONE" if name == "use_cudagraph" else "FULL"
+            raise FieldError("compilation_config", f"{name} is not a field of vLLM {_dotted(release)}'s "
+                                                   f"CompilationConfig, which refuses it (gone from 0.11.1, extra "
+                                                   f"fields forbidden from 0.13); write cudagraph_mode {mode}.")
         if release >= FORBID_SINCE and not release_has(name, release):
             raise FieldError("compilation_config", f"{quote(name)} is not a field of vLLM's CompilationConfig in "
                                                    f"{_dotted(release)}, which refuses it (extra fields forbidden "
@@ -338,7 +393,7 @@ def with_compilation(flags, version: str):
         return flags
     graphs = resolve(flags.compilation_config, flags.optimization_level, version, eager=bool(flags.enforce_eager))
     refuse_both(flags, graphs, version)
-    return replace(flags, cudagraph_mode=graphs.cudagraph_mode,
+    return replace(flags, cudagraph_mode=graphs.cudagraph_mode, use_cudagraph=graphs.use_cudagraph,
                    max_cudagraph_capture_size=(graphs.max_cudagraph_capture_size
                                                if graphs.max_cudagraph_capture_size is not None
                                                else flags.max_cudagraph_capture_size),

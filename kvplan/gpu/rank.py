@@ -91,8 +91,10 @@ def build(spec, raw, opts: Options, held: dict, progress, comm, total: int, gpu_
             "per_layer_input_buffer_bytes": buffer}
 
 
-def measure_terms(spec, opts: Options, held: dict, progress, plan, read_bw: float, nvml, baseline: tuple) -> dict:
-    """Matmul forms, the profile run and the graph memory of this rank."""
+def measure_terms(spec, opts: Options, held: dict, progress, plan, read_bw: float, nvml, baseline: tuple,
+                  gpu=None) -> dict:
+    """Matmul forms, the profile run and the graph memory of this rank (`gpu`: the catalog's, whose engine core,
+    V0 or V1, decides the graphs: graph_flags)."""
     model = held["model"]
     with progress.step("choosing the skinny matmul form per weight shape (batches 1-8)"):
         gemm = choose_forms(model.rt.mm, held["weights"], model.arch.tied_embeddings, read_bw)
@@ -103,7 +105,7 @@ def measure_terms(spec, opts: Options, held: dict, progress, plan, read_bw: floa
         torch.cuda.synchronize()  # growth of memory outside torch's pool since the baseline (NVML)
         outside = nvml.used() - baseline[0] - (torch.cuda.memory_reserved() - baseline[1])
     capability = torch.cuda.get_device_capability()
-    version, flags = plan_engine(spec, opts).version, graph_flags(spec, opts)
+    version, flags = plan_engine(spec, opts).version, graph_flags(spec, opts, gpu)
     asked = (version, opts.max_num_seqs, opts.max_num_batched_tokens, capability[0] == 10,
              served_architecture(spec, version), flags.max_cudagraph_capture_size,  # as vllm_budget's
              flags.cudagraph_capture_sizes)
@@ -180,10 +182,10 @@ def allocate_pools(spec, opts: Options, held: dict, progress, nvml, budget: int,
             "driver_free_drop_bytes": free_0 - free_1, "torch_reserved_bytes": reserved_1 - reserved_0}
 
 
-def time_forward(spec, opts: Options, held: dict, progress, pools: dict, input_len: int) -> dict:
+def time_forward(spec, opts: Options, held: dict, progress, pools: dict, input_len: int, gpu=None) -> dict:
     model, layout, allocator = held["model"], pools["layout"], pools["allocator"]
     # --enforce-eager or cudagraph_mode NONE: the step as vLLM runs it then, no graph; `off_by` names which
-    flags = graph_flags(spec, opts)
+    flags = graph_flags(spec, opts, gpu)
     points, off_by = [], graphs_off_cause(flags) if flags.graphs_off else None
     for batch in decode_batches(pools["boundary"].served, opts.max_num_seqs):
         with progress.step(f"decode, batch {batch} ({'eager' if off_by else 'CUDA graph of the whole step'})"):

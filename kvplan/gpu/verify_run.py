@@ -151,7 +151,7 @@ def _verify(spec, raw, opts, progress, comm, group, nvml, held) -> dict:
     facts = R.build(spec, raw, opts, held, progress, comm, total, info["name"])
     read = R.bandwidth(progress)
     info.update(bandwidth_read_bytes_per_s=read["bytes_per_s"], bandwidth_read_method=read["method"])
-    m = R.measure_terms(spec, opts, held, progress, plan, read["bytes_per_s"], nvml, baseline)
+    m = R.measure_terms(spec, opts, held, progress, plan, read["bytes_per_s"], nvml, baseline, gpu)
     predicted = predicted_terms(plan)
     measured = {"weights": facts["weights_bytes"], "activation_peak": m["profile"]["peak_bytes"],
                 "non_torch": m["non_torch_bytes"], "cuda_graphs": m["graphs"]["bytes"],
@@ -174,12 +174,13 @@ def _verify(spec, raw, opts, progress, comm, group, nvml, held) -> dict:
     engine_view = R.predicted_plan(spec, opts, gpu, total, budget=budget, measured=committed)
     pools = R.allocate_pools(spec, opts, held, progress, nvml, budget, plan.block_size)
     prompt = ttft_prompt(spec, opts.context, opts.max_num_batched_tokens, R.plan_engine(spec, opts).version)
-    timed = R.time_forward(spec, opts, held, progress, pools, prompt.tokens)
+    timed = R.time_forward(spec, opts, held, progress, pools, prompt.tokens, gpu)
     device = replace(gpu, memory_bytes=total)
     ttft_estimate = prefill_prediction(spec, plan, precision, prompt.tokens, opts.max_num_batched_tokens, device,
                                        gpu.decode_bandwidth)
     batches = decode_batches(pools["boundary"].served, opts.max_num_seqs)
-    tp = R.time_all_reduce(held, progress, batches, plan, R.graph_flags(spec, opts).graphs_off) if in_group else None
+    eager = R.graph_flags(spec, opts, gpu).graphs_off
+    tp = R.time_all_reduce(held, progress, batches, plan, eager) if in_group else None
     return _result(spec, opts, info, plan, precision, facts, m, measured, usable, (own, budget), pools, timed,
                    ttft_estimate, tp, group, t0, engine_view, subtracted, device, sizing, prompt.note)
 

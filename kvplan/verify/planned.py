@@ -62,14 +62,21 @@ def plan_engine(spec, opts: Options):
                                    f"--engine vllm=={first} or later (`kvplan estimate` plans it).") from None
 
 
-def graph_flags(spec, opts: Options) -> EngineFlags:
+def graph_flags(spec, opts: Options, gpu=None) -> EngineFlags:
     """The flags as the release judged resolves them (engines/vllm_compilation.with_compilation, through get_engine):
     --compilation-config / -O as cudagraph_mode and the capture sizes given in the JSON. What verify captures reads
     these: graphs_off (--enforce-eager, or cudagraph_mode NONE, -O0 among them) captures no decode graph and times
     decode eagerly, as vLLM runs it then. PIECEWISE, FULL and FULL_DECODE_ONLY change only the plan's graph term
     (vllm_graphs.graph_counts): verify still captures its whole decode step at the decode sizes (terms.capture_sizes),
-    the step vLLM's FULL decode graphs hold, rather than pieces its forward has no split points for."""
-    return plan_engine(spec, opts).flags
+    the step vLLM's FULL decode graphs hold, rather than pieces its forward has no split points for. A plan vLLM
+    runs on V0 (0.8-0.10.2's fallback on `gpu`, the catalog's; None: a CUDA GPU of compute capability 8.0 or more)
+    captures unless --enforce-eager, whatever the compilation config (engines/vllm_graphs_off.core_flags)."""
+    from ..engines.vllm_graphs_off import core_flags
+
+    engine = plan_engine(spec, opts)
+    if not hasattr(engine, "rules_for"):  # the ideal engine: --enforce-eager alone
+        return engine.flags
+    return core_flags(engine.flags, engine.rules_for(spec, 1, gpu, opts.kv_dtype))
 
 
 def resolve_options(spec, opts: Options, gpu, total: int) -> Options:

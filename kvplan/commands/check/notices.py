@@ -49,7 +49,8 @@ def plan_notices(dep: Deployment, result, spell) -> list:
     if result is None:
         return []
     capped = result.max_concurrency_limited_by == "max_num_seqs" and dep.max_num_seqs is not None
-    eager = next((k for k in ("enforce_eager", "max_cudagraph_capture_size", "cudagraph_capture_sizes")
+    eager = next((k for k in ("enforce_eager", "compilation_config", "optimization_level", "max_cudagraph_capture_size",
+                              "cudagraph_capture_sizes")
                   if getattr(dep, k)), None)
     ranks = next((k for k in ("dp", "enable_expert_parallel", "enable_eplb", "eplb_config") if getattr(dep, k)), "dp")
     said = [("max_num_seqs" if capped else None, concurrency_note(result, spell) or resident_line(result, spell)),
