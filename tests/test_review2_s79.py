@@ -146,7 +146,7 @@ def test_gpus_names_every_column_a_narrow_terminal_leaves_out():
     header = next(line for line in narrow.stdout.splitlines() if line.startswith("name"))
     assert "also" not in header.split() and "device" not in header.split()
     said = " ".join(narrow.stdout.split())
-    assert "not shown at this width: device name (nvidia-smi, ROCm), also (a wider terminal or --format json has " \
-           "them)." in said
+    assert "not shown at this width: device name (nvidia-smi, ROCm), also; a wider terminal or --format json has " \
+           "them." in said
     wide = run_kvplan("gpus", env={"COLUMNS": "250"})
     assert "not shown" not in wide.stdout and "wider terminal" not in wide.stdout

@@ -79,7 +79,7 @@ def test_check_and_models_name_the_columns_a_narrow_terminal_leaves_out(tmp_path
     narrow = run_kvplan("check", "--file", path, env={"COLUMNS": "80"})
     assert narrow.returncode == 0, narrow.stderr
     said = " ".join(narrow.stdout.split())
-    assert "not shown at this width: model, PP, KV heads/GPU (a wider terminal or --format json has them)." in said
+    assert "not shown at this width: model, PP, KV heads/GPU; a wider terminal or --format json has them." in said
     assert "meta-llama" not in said  # the id's column is the one left out
     wide = run_kvplan("check", "--file", path, env={"COLUMNS": "200"})
     assert "meta-llama/Llama-3.1-8B-Instruct" in wide.stdout and "not shown" not in wide.stdout
@@ -166,3 +166,20 @@ def test_an_error_names_dash_cc_as_typed_not_dash_c():
         assert flags.typed_spelling(flags.ALIASES["tp"]) == "-tp"
     finally:
         flags.typed_args[:] = saved
+
+
+@pytest.mark.parametrize("extra, said", [
+    ((), "Routed experts split over TP 4 (T x D), the rest over TP 2, in each of the 2 pipeline stages."),
+    (("--enable-expert-parallel",), "EP 4: 2 of 8 routed experts whole on the busiest GPU, attention/shared "
+                                    "experts/embeddings over TP 2, copied on the 2 DP rank(s), in each of the 2 "
+                                    "pipeline stages."),
+])
+def test_moe_data_parallel_layouts_name_their_pipeline_stages(extra, said):
+    """Mixtral -tp 2 -pp 2 -dp 2: each of the 2 engine cores is 2 x 2 = 4 GPUs; the MoE layers flatten TP over DP
+    (2 x 2 = 4 ranks), so without EP a rank holds 1/4 of each expert, with EP 8 / 4 = 2 whole experts, in the layers
+    of its own stage."""
+    r = run_kvplan("estimate", "mistralai/Mixtral-8x7B-v0.1", "--gpu", "H100", "-c", "8192", "-tp", "2", "-pp", "2",
+                   "-dp", "2", *extra)
+    assert r.returncode == 0, r.stderr
+    text = " ".join(r.stdout.split())
+    assert "2 engine core(s) x 4 GPU(s) = 8 GPUs" in text and said in text

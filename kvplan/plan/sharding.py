@@ -456,10 +456,13 @@ class MoeLayout:
         return replace(plain, local_experts=max(plain.experts_on(0), plain.experts_on(self.ep - 1)))
 
     def describe(self, pp: int = 1) -> str:
-        """The ranks' layout in words; `pp`: the pipeline stages of each engine (a dense model's DP ranks)."""
+        """The ranks' layout in words; `pp`: the pipeline stages of each engine (each stage lays its layers out so)."""
         if not self.experts:
             stages = f" x PP {pp}" if pp > 1 else ""
             return f"dense model: {self.dp} independent engine(s) of TP {self.tp}{stages}"
+        return self._experts_described() + (f", in each of the {pp} pipeline stages" if pp > 1 else "")
+
+    def _experts_described(self) -> str:
         if self.ep > 1:
             held = (f"{self.local_experts} of the {self.experts} + {self.redundant} redundant (EPLB) = "
                     f"{self.experts + self.redundant} routed experts"

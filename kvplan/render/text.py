@@ -134,7 +134,7 @@ def fitted_table(columns: list, rows: list, width: Optional[int], **table_option
 def left_out(columns: list, shown: list) -> str:
     """The sentence naming the columns fitted_table left out at this width ("" where none was)."""
     dropped = [c.header for c in columns if c not in shown]
-    return f"not shown at this width: {', '.join(dropped)} (a wider terminal or --format json has them)" \
+    return f"not shown at this width: {', '.join(dropped)}; a wider terminal or --format json has them" \
         if dropped else ""
 
 
