@@ -99,14 +99,16 @@ def test_check_keys_and_serve_line(tmp_path):
   - name: served-v0
     gpu: A100-80GB
     engine: vllm==0.10.2
-    serve: vllm serve {LLAMA} --max-model-len 4096 --kv-cache-dtype fp8 --compilation-config '{PAIR}'
+    serve: >-
+      vllm serve {LLAMA} --max-model-len 4096 --kv-cache-dtype fp8 --compilation-config '{PAIR}'
 """)
     r = run_kvplan("check", "--file", v0)
     assert r.returncode == 0, r.stderr
     v1 = deployments_file(tmp_path, f"""  - name: served-v1
     gpu: H100
     engine: vllm==0.10.2
-    serve: vllm serve {LLAMA} --max-model-len 4096 --kv-cache-dtype fp8 --compilation-config '{PAIR}'
+    serve: >-
+      vllm serve {LLAMA} --max-model-len 4096 --kv-cache-dtype fp8 --compilation-config '{PAIR}'
 """)
     r = run_kvplan("check", "--file", v1)
     assert r.returncode == 2 and r.stdout == ""
@@ -132,3 +134,23 @@ def test_api():
         api.estimate(LLAMA, max_model_len=4096, gpu="H100", kv_cache_dtype="fp8", engine="vllm==0.10.1",
                      compilation_config=json.loads(PAIR))
     assert raised.value.field == "compilation_config" and SAID in str(raised.value)
+
+
+def test_a_remedy_that_moves_the_plan_to_v1_is_refused():
+    """A fix kvplan searches (another release, another cache dtype) is checked as the engine it runs on would start:
+    A100 fp8 runs V0 on 0.10.1 and 0.10.2 (starts), V1 on 0.11.0 (no V0) or at auto (stops)."""
+    from kvplan.engines import EngineFlags, get_engine
+    from kvplan.model.sources import resolve as resolve_model
+    from kvplan.plan.catalog import find_gpu
+
+    spec, gpu = resolve_model(LLAMA), find_gpu("A100-80GB")
+    engine = get_engine("vllm==0.10.1", EngineFlags(compilation_config=PAIR))
+
+    def refused(release, kv_dtype):
+        asked = dict(engine=release, kv_dtype=kv_dtype, context=4096, block_size=None)
+        return engine.configuration_refusal(spec, asked, 1, gpu)
+
+    assert refused("vllm==0.10.1", "fp8") is None and refused("vllm==0.10.2", "fp8") is None
+    for release, kv_dtype in (("vllm==0.11.0", "fp8"), ("vllm==0.10.1", "auto")):
+        refusal = refused(release, kv_dtype)
+        assert refusal.field == "compilation_config" and SAID in refusal.reason
