@@ -66,6 +66,9 @@ class EngineFlags:
     # use_cudagraph as the release reads it (False: it set cudagraph_mode NONE, 0.9.1-0.11.0; None: not given, or
     # a release that ignores it): what graphs_off_cause names
     use_cudagraph: Optional[bool] = None
+    # a piecewise cudagraph_mode given below compilation level 3 (0.10.1-0.11.x) without --enforce-eager: V1 stops
+    # at start-up, V0 starts; the plan, which knows its engine, refuses it (vllm_level_assert.py)
+    piecewise_below_level_3: Optional[str] = None
     # --mamba-cache-dtype / --mamba-ssm-cache-dtype as vLLM spells them (None: not given) and
     # --disable-sliding-window: carried on the spec (vllm_cache_flags.with_cache_flags)
     mamba_cache_dtype: Optional[str] = None

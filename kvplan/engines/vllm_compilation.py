@@ -24,7 +24,10 @@ on V0 keeps its graphs whatever they say: vllm_graphs_off.py).
   __init__.py 0.10.1:3554-3560, 0.10.2:3389-3395, 0.11.0:361-376; config/vllm.py 0.11.1:465-474; levels 1 and 2
   too, `!= PIECEWISE`), and a piecewise one given stops start-up unless --enforce-eager set NONE first
   (AssertionError "Compilation level should be CompilationLevel.PIECEWISE ...", 0.10.1:3637-3643, 0.10.2:3512-3517,
-  0.11.0:472-478, 0.11.1:674-679); none given is
+  0.11.0:472-478, 0.11.1:674-679). That check is V1's alone (`if envs.VLLM_USE_V1 and ...`: 0.10.1:3628,
+  0.10.2:3502, 0.11.0:463), so resolve notes the pair (Graphs.piecewise_below_level_3) and the plan, which knows its
+  engine, refuses it on V1 (vllm_level_assert.py). V0 asserts nothing on the config's level or graphs (custom_ops'
+  'none' / 'all' at parse alone: config.py 0.6.5:2715, 0.7.3:2985). None given is
   PIECEWISE / VLLM_COMPILE (0.10.1:3529-3533, 0.11.1:440-444). 0.8.0-0.10.0's V1 sets level PIECEWISE itself
   without --enforce-eager, whatever was given (config.py 0.8.0:3478-3491, 0.8.5:3884-3895, 0.9.2:4558-4564,
   0.10.0:4585-4591), so its runner's `level == PIECEWISE` capture test (v1/worker/gpu_model_runner.py 0.8.5:196-198,
@@ -93,6 +96,7 @@ BOOL_TEXTS = {**dict.fromkeys(("0", "off", "f", "false", "n", "no"), False),
               **dict.fromkeys(("1", "on", "t", "true", "y", "yes"), True)}
 WITHOUT_PIECEWISE_SINCE = (0, 30)
 MODES = ("NONE", "PIECEWISE", "FULL", "FULL_DECODE_ONLY", "FULL_AND_PIECEWISE")
+PIECEWISE_MODES = ("PIECEWISE", "FULL_AND_PIECEWISE")  # requires_piecewise_compilation (compilation.py 0.10.1:54-56)
 COMPILATION_MODES = ("NONE", "STOCK_TORCH_COMPILE", "DYNAMO_TRACE_ONCE", "VLLM_COMPILE")  # 0, 1, 2, 3
 VLLM_COMPILE = 3
 LEVEL_MODES = {0: "NONE", 1: "PIECEWISE", 2: "FULL_AND_PIECEWISE", 3: "FULL_AND_PIECEWISE"}
@@ -151,6 +155,9 @@ class Graphs:
     max_cudagraph_capture_size: Optional[int] = None
     cudagraph_capture_sizes: Optional[tuple] = None
     use_cudagraph: Optional[bool] = None  # as the release reads it (use_cudagraph); None: not read
+    # a piecewise cudagraph_mode given below compilation level 3 in 0.10.1-0.11.x, which V1 refuses at start-up
+    # (vllm_level_assert.py)
+    piecewise_below_level_3: Optional[str] = None
 
 
 def _mode(value, release: tuple) -> Optional[int]:
@@ -182,11 +189,10 @@ def _optimization_level(text: str, release: tuple) -> int:
     return int(text)
 
 
-def resolve(config: Optional[str], level: Optional[str], version: str, spell=str,
-            eager: Optional[bool] = None) -> Graphs:
+def resolve(config: Optional[str], level: Optional[str], version: str, spell=str) -> Graphs:
     """The graph mode and sizes of --compilation-config `config` (canonical JSON) and -O `level` (as typed) under
-    vLLM `version`; FieldError (exit 2) for what that release refuses. `eager`: --enforce-eager, where the config is
-    the one vLLM starts with (None: a value only parsed, as argparse parses one it then drops)."""
+    vLLM `version`; FieldError (exit 2) for what that release refuses whatever engine runs the plan (V1's own
+    refusal: vllm_level_assert.py)."""
     from .vllm_versions import parse_version
 
     release = parse_version(version)
@@ -211,8 +217,7 @@ def resolve(config: Optional[str], level: Optional[str], version: str, spell=str
                                                    f"fields in vLLM {_dotted(release)} (-O is --compilation-config "
                                                    f"before 0.12), got {quote(level)}.") from None
         try:
-            return resolve(json.dumps({"level": int(given)}) if given in LEVELS else given, None, version, spell,
-                           eager)
+            return resolve(json.dumps({"level": int(given)}) if given in LEVELS else given, None, version, spell)
         except FieldError as exc:
             if exc.field != "compilation_config":
                 raise
@@ -230,8 +235,10 @@ def resolve(config: Optional[str], level: Optional[str], version: str, spell=str
     cudagraph_on = use_cudagraph(fields, release)
     if cudagraph_on is False:
         graph_mode = "NONE"
-    if LEVEL_GRAPHS_SINCE <= release < OPTIMIZATION_LEVEL_SINCE:
-        graph_mode = _below_level_3(graph_mode, mode, release, eager)
+    piecewise_below = None
+    if LEVEL_GRAPHS_SINCE <= release < OPTIMIZATION_LEVEL_SINCE and mode is not None and mode != VLLM_COMPILE:
+        piecewise_below = graph_mode if graph_mode in PIECEWISE_MODES else None
+        graph_mode = graph_mode or "NONE"  # none given below level 3: NONE (module docstring)
     if release >= OPTIMIZATION_LEVEL_SINCE:
         graph_mode = graph_mode or LEVEL_MODES[optimization]
         compiled = (mode if mode is not None else (VLLM_COMPILE if optimization > 0 else 0)) == VLLM_COMPILE
@@ -248,25 +255,7 @@ def resolve(config: Optional[str], level: Optional[str], version: str, spell=str
     sizes = _field(capture_sizes_value, "cudagraph_capture_sizes", sizes)
     if release < FLAGS_SINCE:  # no figure reads them before the graphs are subtracted (0.20)
         largest = sizes = None
-    return Graphs(graph_mode, largest, sizes, cudagraph_on)
-
-
-def _below_level_3(graph_mode: Optional[str], mode: Optional[int], release: tuple, eager: Optional[bool]):
-    """0.10.1-0.11.x: the graph mode a compilation level / mode below 3 leaves (module docstring); None given is
-    VLLM_COMPILE (V1 without --enforce-eager)."""
-    if mode is None or mode == VLLM_COMPILE:
-        return graph_mode
-    if graph_mode is None:
-        return "NONE"
-    if graph_mode in ("PIECEWISE", "FULL_AND_PIECEWISE") and eager is False:
-        said = ("Compilation mode should be CompilationMode.VLLM_COMPILE" if release >= MODE_FIELD_SINCE
-                else "Compilation level should be CompilationLevel.PIECEWISE")
-        raise FieldError("compilation_config", f"cudagraph_mode {graph_mode} needs compilation level 3 in vLLM "
-                                               f"{_dotted(release)}, which stops at start-up below it "
-                                               f"(AssertionError: \"{said} when cudagraph_mode piecewise "
-                                               f"cudagraphs is used\"); give level 3, or cudagraph_mode FULL or "
-                                               f"NONE.")
-    return graph_mode
+    return Graphs(graph_mode, largest, sizes, cudagraph_on, piecewise_below)
 
 
 def use_cudagraph(fields: dict, release: tuple) -> Optional[bool]:
@@ -391,9 +380,10 @@ def with_compilation(flags, version: str):
 
     if flags.compilation_config is None and flags.optimization_level is None:
         return flags
-    graphs = resolve(flags.compilation_config, flags.optimization_level, version, eager=bool(flags.enforce_eager))
+    graphs = resolve(flags.compilation_config, flags.optimization_level, version)
     refuse_both(flags, graphs, version)
     return replace(flags, cudagraph_mode=graphs.cudagraph_mode, use_cudagraph=graphs.use_cudagraph,
+                   piecewise_below_level_3=None if flags.enforce_eager else graphs.piecewise_below_level_3,
                    max_cudagraph_capture_size=(graphs.max_cudagraph_capture_size
                                                if graphs.max_cudagraph_capture_size is not None
                                                else flags.max_cudagraph_capture_size),

@@ -261,6 +261,7 @@ class VllmEngine:
         from ..model.precision import resolve_kv_dtype
         from .figures import Refusal
         from .vllm import configuration_refusal
+        from .vllm_level_assert import v1_level_refusal
         from .vllm_kv_dtype import release_view, unviewed
         from .vllm_model_dtype import on_gpu
 
@@ -278,6 +279,14 @@ class VllmEngine:
         except FieldError as exc:  # the release's choices, the nearest to the one asked first
             return Refusal(str(exc), None, configuration=True, field=exc.field,
                            options=nearest_block_sizes(block_size_choices(engine.version), asked["block_size"]))
+        # V1's start-up assert on the compilation level (a trial's release or cache dtype may move the plan to V1);
+        # the pipeline is no oracle condition from 0.10.1, where the assert begins, so one stage stands for all
+        if engine.flags.piecewise_below_level_3 is not None:
+            try:
+                v1_level_refusal(engine.flags, engine.version, engine.rules_for(spec, 1, gpu, asked["kv_dtype"]).era
+                                 != "v0")
+            except FieldError as exc:
+                return Refusal(str(exc), None, configuration=True, field=exc.field)
         capability = _capability(gpu)
         viewed = on_gpu(release_view(unviewed(spec), engine.version), capability, engine.version)
         precision = resolve_kv_dtype(asked["kv_dtype"], viewed.dtype, viewed.auto_kv_dtype)
@@ -362,6 +371,7 @@ class VllmEngine:
     def _settings(self, context: int, gpu, pp: int, max_num_batched_tokens: Optional[int],
                   max_num_seqs: Optional[int], spec, kv_dtype: str = "auto"):
         from .vllm_chunked_flag import chunked_prefill, v0_refusal
+        from .vllm_level_assert import v1_level_refusal
         from .vllm_media_floor import media_floor
         from .vllm_pooler_config import given
         from .vllm_pooling_budget import incremental_prefill
@@ -369,10 +379,11 @@ class VllmEngine:
         from .vllm_v0_prefix_window import v0_window_refusal
 
         asked = self.flags.enable_chunked_prefill  # --enable-chunked-prefill as given (vllm_chunked_flag.py)
+        rules = self.rules_for(spec, pp, gpu, kv_dtype)
+        v1_level_refusal(self.flags, self.version, rules.era != "v0")  # V1's AssertionError; V0 starts
         if spec is None:
             return resolve_settings(context, gpu.name, gpu.memory_bytes, pp, max_num_batched_tokens, max_num_seqs,
                                     self.version, chunked_prefill=asked is not False, chunked_given=asked is not None)
-        rules = self.rules_for(spec, pp, gpu, kv_dtype)
         runner = model_runner(spec, rules, gpu, self.version)
         incremental = incremental_prefill(spec, self.version)  # a pooling model's chunked prefill / prefix caching
         chunked, limit = incremental, None
