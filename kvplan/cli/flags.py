@@ -389,9 +389,9 @@ COMPILATION_CONFIG_HELP = ("As vLLM's --compilation-config / -cc (0.6.5+; -cc fr
                            "--enforce-eager; PIECEWISE, FULL, FULL_DECODE_ONLY, FULL_AND_PIECEWISE the default), "
                            "cudagraph_capture_sizes and max_cudagraph_capture_size (as the flags; not both ways) and "
                            "mode / level (below 3 drops the piecewise graphs), and the deprecated use_cudagraph "
-                           "(false: no graphs, 0.9.1-0.11.0; a plan vLLM runs on V0 keeps its graphs). Other fields "
-                           "vLLM takes change nothing here and are ignored; vLLM's dotted keys work too "
-                           "(--compilation-config.cudagraph_mode NONE).")
+                           "(false: no graphs, 0.9.1-0.11.0; a plan vLLM runs on V0 keeps its graphs) and "
+                           "full_cuda_graph (true: FULL, 0.10.1-0.11.0). Other fields vLLM takes change nothing here "
+                           "and are ignored; vLLM's dotted keys work too (--compilation-config.cudagraph_mode NONE).")
 OPTIMIZATION_LEVEL_HELP = ("As vLLM's -O / --optimization-level (0.12+): 0 (no compilation, no CUDA graphs), 1 "
                            "(PIECEWISE graphs), 2 (the default) or 3 (FULL_AND_PIECEWISE); -O3, -O 3 and -O=3 alike. "
                            "Before vLLM 0.12 -O is the compilation config: its level, or a JSON object (in "

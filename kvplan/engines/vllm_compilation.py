@@ -2,7 +2,8 @@
 
 What kvplan reads of the JSON object (every other field vLLM takes changes no figure of kvplan's and is left alone):
 `cudagraph_mode`, `cudagraph_capture_sizes`, `max_cudagraph_capture_size` and the compilation `level` / `mode`,
-with -O's level, and the deprecated `use_cudagraph` (false: no graphs on V1 in 0.9.1-0.11.0; use_cudagraph). They
+with -O's level, and the deprecated `use_cudagraph` (false: no graphs on V1 in 0.9.1-0.11.0; use_cudagraph) and
+`full_cuda_graph` (true: cudagraph_mode FULL in 0.10.1-0.11.0, kept below level 3; full_cuda_graph). They
 change figures only where vLLM subtracts the graphs from the KV budget (0.20+, vllm_budget.graph_reserve); before,
 they are checked as the release checks them and change the graph term's words, not its bytes (and a plan vLLM runs
 on V0 keeps its graphs whatever they say: vllm_graphs_off.py).
@@ -235,6 +236,8 @@ def resolve(config: Optional[str], level: Optional[str], version: str, spell=str
     cudagraph_on = use_cudagraph(fields, release)
     if cudagraph_on is False:
         graph_mode = "NONE"
+    elif full_cuda_graph(fields, release):  # its migration follows use_cudagraph's (full_cuda_graph)
+        graph_mode = "FULL"
     piecewise_below = None
     if LEVEL_GRAPHS_SINCE <= release < OPTIMIZATION_LEVEL_SINCE and mode is not None and mode != VLLM_COMPILE:
         piecewise_below = graph_mode if graph_mode in PIECEWISE_MODES else None
@@ -274,27 +277,49 @@ def use_cudagraph(fields: dict, release: tuple) -> Optional[bool]:
     The value as pydantic's lax bool (0.8-0.11.0): JSON true / false, 0 / 1, or a text such as "false", "no"."""
     if "use_cudagraph" not in fields or release >= USE_CUDAGRAPH_UNTIL:
         return None
-    value = fields["use_cudagraph"]
-    if isinstance(value, bool):
-        on = value
-    elif isinstance(value, int) and value in (0, 1):
-        on = bool(value)
-    elif isinstance(value, str) and value.lower() in BOOL_TEXTS:
-        on = BOOL_TEXTS[value.lower()]
-    else:
-        raise FieldError("compilation_config", f"use_cudagraph takes true or false (vLLM {_dotted(release)} "
-                                               f"validates it as a bool), got {quote(value)}.")
+    on = _lax_bool(fields["use_cudagraph"], "use_cudagraph", release)
     if not USE_CUDAGRAPH_READ[0] <= release < USE_CUDAGRAPH_READ[1]:
         return None
     if not on and release >= CUDAGRAPH_MODE_SINCE:
         other = ("cudagraph_mode" if fields.get("cudagraph_mode") is not None
-                 else "full_cuda_graph" if fields.get("full_cuda_graph") else None)
+                 else "full_cuda_graph" if full_cuda_graph(fields, release) else None)
         if other:
             raise FieldError("compilation_config", f"use_cudagraph false and {other} are mutually exclusive in vLLM "
                                                    f"{_dotted(release)}, which sets cudagraph_mode NONE for "
                                                    f"use_cudagraph false and refuses a second mode (ValueError at "
                                                    f"parse); give cudagraph_mode alone (NONE for no graphs).")
     return on
+
+
+def full_cuda_graph(fields: dict, release: tuple) -> bool:
+    """Whether the deprecated full_cuda_graph sets cudagraph_mode FULL in vLLM `release` (0.10.1-0.11.0: compilation.py
+    0.10.1:452-459, 0.10.2:455-462, 0.11.0:474-481, after use_cudagraph's migration); a ValueError at parse beside a
+    cudagraph_mode given. Before 0.10.1 it picks V1's full graph at the level 3 V1 sets itself: graphs either way,
+    nothing kvplan reads (a key 0.8 ignores, a field 0.9.x's dataclass takes unchecked); 0.11.1-0.12 drop the key,
+    0.13+ refuse it (_check_fields). `Optional[bool]` (0.10.1:292, 0.11.0:291): null is None, else a lax bool."""
+    value = fields.get("full_cuda_graph")
+    if value is None or not CUDAGRAPH_MODE_SINCE <= release < USE_CUDAGRAPH_UNTIL:
+        return False
+    on = _lax_bool(value, "full_cuda_graph", release)
+    if on and fields.get("cudagraph_mode") is not None:
+        raise FieldError("compilation_config", f"full_cuda_graph and cudagraph_mode are mutually exclusive in vLLM "
+                                               f"{_dotted(release)}, which sets cudagraph_mode FULL for "
+                                               f"full_cuda_graph true and refuses a second mode (ValueError at "
+                                               f"parse); give cudagraph_mode alone (FULL for full graphs).")
+    return on
+
+
+def _lax_bool(value, name: str, release: tuple) -> bool:
+    """A bool field as pydantic's lax mode reads it (TypeAdapter.validate_json, engine/arg_utils.py 0.10.1:189):
+    JSON true / false, 0 / 1, or BOOL_TEXTS."""
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int) and value in (0, 1):
+        return bool(value)
+    if isinstance(value, str) and value.lower() in BOOL_TEXTS:
+        return BOOL_TEXTS[value.lower()]
+    raise FieldError("compilation_config", f"{name} takes true or false (vLLM {_dotted(release)} validates it as a "
+                                           f"bool), got {quote(value)}.")
 
 
 def _object(fields, release: tuple) -> dict:
