@@ -13,9 +13,9 @@ the two, so it starts. By release:
 - 0.12.0: every mode other than NONE becomes NONE without VLLM_COMPILE first (647-658), before the downgrade
   (673-703, -pcp > 1 added), so nothing is left to assert: it starts, without graphs.
 - 0.13.0: the NONE rule takes the piecewise modes only (670-680); the downgrade is a pooling model's alone (-dcp
-  and -pcp gone), an encoder-decoder getting FULL_DECODE_ONLY (695-716); assert 866-870. So FULL / FULL_DECODE_ONLY
-  below VLLM_COMPILE stops a pooling model; same order and assert through 0.21 (pooling 0.20.0:1039-1046, assert
-  0.20.0:1209-1214) and on to 0.34 (pooling 0.34.0:1867-1873, assert 0.34.0:2075-2086).
+  and -pcp gone), an encoder-decoder getting FULL_DECODE_ONLY (696-716); assert 866-871. So FULL / FULL_DECODE_ONLY
+  below VLLM_COMPILE stops a pooling model; same order and assert through 0.21 (pooling 0.20.0:1036-1046, assert
+  0.20.0:1209-1214) and on to 0.34 (pooling 0.34.0:1864-1873, assert 0.34.0:2077-2088).
 kvplan refuses encoder-decoder models (model/unmodelled.py), so only -dcp and pooling reach this check.
 """
 
@@ -68,8 +68,8 @@ def test_dcp_full_at_vllm_compile_starts_0_11_1():
 
 @pytest.mark.parametrize("engine", ["vllm==0.11.1", "vllm==0.13.0", "vllm==0.20.0", "vllm==0.34.0"])
 def test_pooling_full_below_vllm_compile_stops(engine):
-    # 0.11.1:485-490, 0.13.0:695-704, 0.20.0:1039-1046, 0.34.0:1867-1873: a pooling model's full graphs -> PIECEWISE;
-    # assert 0.11.1:674-679, 0.13.0:866-870, 0.20.0:1209-1214, 0.34.0:2075-2086
+    # 0.11.1:485-490, 0.13.0:696-704, 0.20.0:1036-1046, 0.34.0:1864-1873: a pooling model's full graphs -> PIECEWISE;
+    # assert 0.11.1:674-679, 0.13.0:866-871, 0.20.0:1209-1214, 0.34.0:2077-2088
     r = run_kvplan("estimate", *EMBED, "--engine", engine, "--compilation-config", '{"mode":1,"cudagraph_mode":"FULL"}')
     line = one_error_line(r)
     assert "--compilation-config" in line and ASSERTED in line and "pooling" in line
@@ -77,7 +77,7 @@ def test_pooling_full_below_vllm_compile_stops(engine):
 
 def test_pooling_full_below_optimization_level_0_stops_0_13():
     # 0.13.0: --optimization-level 0 leaves mode NONE (OPTIMIZATION_LEVEL_00); FULL is no piecewise mode, so the NONE
-    # rule (670-680) keeps it, the pooling downgrade (695-704) makes it PIECEWISE, the assert (866-870) stops it
+    # rule (670-680) keeps it, the pooling downgrade (696-704) makes it PIECEWISE, the assert (866-871) stops it
     r = run_kvplan("estimate", *EMBED, "--engine", "vllm==0.13.0", "-O", "0",
                    "--compilation-config", '{"cudagraph_mode":"FULL_DECODE_ONLY"}')
     assert ASSERTED in one_error_line(r)
@@ -93,6 +93,6 @@ def test_pooling_full_starts(engine, config):
 
 
 def test_pooling_full_below_vllm_compile_with_enforce_eager_starts_0_13():
-    # 0.13.0:718-724 --enforce-eager sets NONE after the downgrade, before the assert
+    # 0.13.0:721-726 --enforce-eager sets NONE after the downgrade, before the assert
     estimate_plan(*EMBED, "--engine", "vllm==0.13.0", "--enforce-eager",
                   "--compilation-config", '{"mode":1,"cudagraph_mode":"FULL"}')
