@@ -69,6 +69,10 @@ class EngineFlags:
     # a piecewise cudagraph_mode given below compilation level 3 (0.10.1-0.11.x) without --enforce-eager: V1 stops
     # at start-up, V0 starts; the plan, which knows its engine, refuses it (vllm_level_assert.py)
     piecewise_below_level_3: Optional[str] = None
+    # a full cudagraph_mode (FULL, FULL_DECODE_ONLY) kept below compilation mode VLLM_COMPILE without --enforce-eager
+    # (0.11.1-0.11.x, 0.13+), which vLLM turns PIECEWISE for -dcp or a pooling model and then stops on
+    # (vllm_level_assert.downgrade_refusal)
+    full_below_compile: Optional[str] = None
     # --mamba-cache-dtype / --mamba-ssm-cache-dtype as vLLM spells them (None: not given) and
     # --disable-sliding-window: carried on the spec (vllm_cache_flags.with_cache_flags)
     mamba_cache_dtype: Optional[str] = None

@@ -40,6 +40,12 @@ on V0 keeps its graphs whatever they say: vllm_graphs_off.py).
   NONE up to 0.29 (config/vllm.py 0.14.0:713-723,
   0.24.0:1172-1183, 0.29.0:1476), from 0.30 its part without piecewise, PIECEWISE -> NONE and FULL_AND_PIECEWISE ->
   FULL_DECODE_ONLY (0.30.0:1010-1030, 0.32.0:1077-1097, 0.34.0:1050-1070).
+- A full mode kept below VLLM_COMPILE (FULL, FULL_DECODE_ONLY; 0.11.1-0.11.x and 0.13+, where no rule above turns
+  it NONE) meets the same assert where vLLM turns full graphs PIECEWISE (-dcp > 1 in 0.11.x, a pooling model):
+  resolve notes it (Graphs.full_below_compile), the plan, which knows -dcp and its runner, refuses it
+  (vllm_level_assert.downgrade_refusal). The PIECEWISE it leaves where vLLM starts moves nothing before 0.20 (the
+  graph term's bytes) and verify captures the whole decode step whatever the mode; from 0.20 graph_counts makes a
+  pooling model's PIECEWISE itself, and the -dcp downgrade is gone from 0.13.
 - `level` 0.6.5-0.17 (compilation.py 0.14.0:349, 0.17.0:385, read as mode where none is given 0.17.0:804-813),
   gone in 0.18.0; `mode` from 0.11.1 (0.11.1:246), 0-3 or NONE, STOCK_TORCH_COMPILE, DYNAMO_TRACE_ONCE, VLLM_COMPILE
   (0.32.0:853-871).
@@ -98,6 +104,7 @@ BOOL_TEXTS = {**dict.fromkeys(("0", "off", "f", "false", "n", "no"), False),
 WITHOUT_PIECEWISE_SINCE = (0, 30)
 MODES = ("NONE", "PIECEWISE", "FULL", "FULL_DECODE_ONLY", "FULL_AND_PIECEWISE")
 PIECEWISE_MODES = ("PIECEWISE", "FULL_AND_PIECEWISE")  # requires_piecewise_compilation (compilation.py 0.10.1:54-56)
+FULL_ONLY_MODES = ("FULL", "FULL_DECODE_ONLY")  # has_full_cudagraphs without piecewise (compilation.py 0.11.1:75-82)
 COMPILATION_MODES = ("NONE", "STOCK_TORCH_COMPILE", "DYNAMO_TRACE_ONCE", "VLLM_COMPILE")  # 0, 1, 2, 3
 VLLM_COMPILE = 3
 LEVEL_MODES = {0: "NONE", 1: "PIECEWISE", 2: "FULL_AND_PIECEWISE", 3: "FULL_AND_PIECEWISE"}
@@ -159,6 +166,9 @@ class Graphs:
     # a piecewise cudagraph_mode given below compilation level 3 in 0.10.1-0.11.x, which V1 refuses at start-up
     # (vllm_level_assert.py)
     piecewise_below_level_3: Optional[str] = None
+    # a full mode kept below VLLM_COMPILE where a later downgrade to PIECEWISE trips the same assert
+    # (vllm_level_assert.downgrade_refusal)
+    full_below_compile: Optional[str] = None
 
 
 def _mode(value, release: tuple) -> Optional[int]:
@@ -238,9 +248,10 @@ def resolve(config: Optional[str], level: Optional[str], version: str, spell=str
         graph_mode = "NONE"
     elif full_cuda_graph(fields, release):  # its migration follows use_cudagraph's (full_cuda_graph)
         graph_mode = "FULL"
-    piecewise_below = None
+    piecewise_below = full_below = None
     if LEVEL_GRAPHS_SINCE <= release < OPTIMIZATION_LEVEL_SINCE and mode is not None and mode != VLLM_COMPILE:
         piecewise_below = graph_mode if graph_mode in PIECEWISE_MODES else None
+        full_below = graph_mode if graph_mode in FULL_ONLY_MODES else None
         graph_mode = graph_mode or "NONE"  # none given below level 3: NONE (module docstring)
     if release >= OPTIMIZATION_LEVEL_SINCE:
         graph_mode = graph_mode or LEVEL_MODES[optimization]
@@ -250,6 +261,7 @@ def resolve(config: Optional[str], level: Optional[str], version: str, spell=str
         elif graph_mode in ("PIECEWISE", "FULL_AND_PIECEWISE") and not compiled:
             graph_mode = "NONE" if release < WITHOUT_PIECEWISE_SINCE or graph_mode == "PIECEWISE" \
                 else "FULL_DECODE_ONLY"
+        full_below = graph_mode if graph_mode in FULL_ONLY_MODES and not compiled else None
         graph_mode = None if graph_mode == "FULL_AND_PIECEWISE" else graph_mode  # vLLM's default
     from .vllm_graphs import FLAGS_SINCE, capture_sizes_value, max_capture_size_value
 
@@ -258,7 +270,7 @@ def resolve(config: Optional[str], level: Optional[str], version: str, spell=str
     sizes = _field(capture_sizes_value, "cudagraph_capture_sizes", sizes)
     if release < FLAGS_SINCE:  # no figure reads them before the graphs are subtracted (0.20)
         largest = sizes = None
-    return Graphs(graph_mode, largest, sizes, cudagraph_on, piecewise_below)
+    return Graphs(graph_mode, largest, sizes, cudagraph_on, piecewise_below, full_below)
 
 
 def use_cudagraph(fields: dict, release: tuple) -> Optional[bool]:
@@ -409,6 +421,7 @@ def with_compilation(flags, version: str):
     refuse_both(flags, graphs, version)
     return replace(flags, cudagraph_mode=graphs.cudagraph_mode, use_cudagraph=graphs.use_cudagraph,
                    piecewise_below_level_3=None if flags.enforce_eager else graphs.piecewise_below_level_3,
+                   full_below_compile=None if flags.enforce_eager else graphs.full_below_compile,
                    max_cudagraph_capture_size=(graphs.max_cudagraph_capture_size
                                                if graphs.max_cudagraph_capture_size is not None
                                                else flags.max_cudagraph_capture_size),

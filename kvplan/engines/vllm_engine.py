@@ -287,6 +287,14 @@ class VllmEngine:
                                  != "v0")
             except FieldError as exc:
                 return Refusal(str(exc), None, configuration=True, field=exc.field)
+        if engine.flags.full_below_compile is not None:  # the same assert, past the downgrade to PIECEWISE
+            from .vllm_level_assert import downgrade_refusal
+            from .vllm_pooling import pooling_runner
+
+            try:
+                downgrade_refusal(engine.flags, engine.version, pooling_runner(spec, engine.version))
+            except FieldError as exc:
+                return Refusal(str(exc), None, configuration=True, field=exc.field)
         capability = _capability(gpu)
         viewed = on_gpu(release_view(unviewed(spec), engine.version), capability, engine.version)
         precision = resolve_kv_dtype(asked["kv_dtype"], viewed.dtype, viewed.auto_kv_dtype)
@@ -371,7 +379,7 @@ class VllmEngine:
     def _settings(self, context: int, gpu, pp: int, max_num_batched_tokens: Optional[int],
                   max_num_seqs: Optional[int], spec, kv_dtype: str = "auto"):
         from .vllm_chunked_flag import chunked_prefill, v0_refusal
-        from .vllm_level_assert import v1_level_refusal
+        from .vllm_level_assert import downgrade_refusal, v1_level_refusal
         from .vllm_media_floor import media_floor
         from .vllm_pooler_config import given
         from .vllm_pooling_budget import incremental_prefill
@@ -385,6 +393,7 @@ class VllmEngine:
             return resolve_settings(context, gpu.name, gpu.memory_bytes, pp, max_num_batched_tokens, max_num_seqs,
                                     self.version, chunked_prefill=asked is not False, chunked_given=asked is not None)
         runner = model_runner(spec, rules, gpu, self.version)
+        downgrade_refusal(self.flags, self.version, runner.pooling)  # -dcp / pooling's PIECEWISE, then the assert
         incremental = incremental_prefill(spec, self.version)  # a pooling model's chunked prefill / prefix caching
         chunked, limit = incremental, None
         if rules.batch_defaults in ("v0", "v0.8"):  # V0's own default, for the model and flags (vllm_v0_chunked.py)

@@ -1,5 +1,5 @@
 """V1's start-up assert on a piecewise cudagraph_mode below compilation level 3 (0.10.1-0.11.x), said only where the
-plan runs V1.
+plan runs V1; and the same assert past vLLM's downgrade of a full mode to PIECEWISE (-dcp, pooling: downgrade_refusal).
 
 VllmConfig.__post_init__ asserts `level == CompilationLevel.PIECEWISE` ("Compilation level should be
 CompilationLevel.PIECEWISE when cudagraph_mode piecewise cudagraphs is used") where cudagraph_mode
@@ -36,3 +36,43 @@ def v1_level_refusal(flags, version: str, v1: bool) -> None:
                             f"runs this plan and stops at start-up below it (AssertionError: \"{said} when "
                             f"cudagraph_mode piecewise cudagraphs is used\"); give level 3, or cudagraph_mode FULL "
                             f"or NONE.")
+
+
+# The same assert reached from a full mode: VllmConfig.__post_init__ turns a mode with full graphs PIECEWISE for
+# -dcp > 1, else a pooling model, else an encoder-decoder (config/vllm.py 0.11.1:474-496, 0.11.2 the same file),
+# then asserts VLLM_COMPILE (0.11.1:674-679); --enforce-eager's NONE comes between (0.11.1:499-501). 0.12 turns
+# every mode NONE without VLLM_COMPILE before the downgrade (0.12.0:647-658 before 673-703): nothing left. From 0.13
+# the NONE rule takes the piecewise modes alone (0.13.0:670-680) and the downgrade is a pooling model's (an
+# encoder-decoder's is FULL_DECODE_ONLY): 0.13.0:696-704 then 866-871, 0.20.0:1036-1046 then 1209-1214, 0.34.0:
+# 1864-1873 then 2077-2088 (its breakable graphs, which pass the assert, are on by default for two generating
+# architectures alone: 0.34.0:138-153, 810-834). kvplan refuses encoder-decoder models (model/unmodelled.py), so
+# -dcp and pooling remain.
+DCP_DOWNGRADE = ((0, 11, 1), (0, 12))  # [from, before)
+POOLING_DOWNGRADE = (((0, 11, 1), (0, 12)), ((0, 13), None))
+
+
+def _within(release: tuple, span: tuple) -> bool:
+    return span[0] <= release and (span[1] is None or release < span[1])
+
+
+def downgrade_refusal(flags, version: str, pooling: bool) -> None:
+    """FieldError where vLLM `version` turns `flags`' full cudagraph_mode kept below VLLM_COMPILE
+    (EngineFlags.full_below_compile) PIECEWISE, for -dcp > 1 or a pooling model (`pooling`: the plan's runner), and
+    so stops at start-up on its assert (the comment above)."""
+    mode = flags.full_below_compile
+    if mode is None:
+        return
+    release = parse_version(version)
+    if (flags.dcp or 1) > 1 and _within(release, DCP_DOWNGRADE):
+        why = (f"-dcp {flags.dcp} (\"Decode context parallel (DCP) is enabled, which is incompatible with full CUDA "
+               f"graphs\")")
+    elif pooling and any(_within(release, span) for span in POOLING_DOWNGRADE):
+        why = "a pooling model (\"Pooling models do not support full cudagraphs\")"
+    else:
+        return
+    field = "optimization_level" if flags.compilation_config is None else "compilation_config"
+    raise FieldError(field, f"cudagraph_mode {mode} below compilation mode VLLM_COMPILE stops vLLM {version} at "
+                            f"start-up: it overrides cudagraph_mode to PIECEWISE for {why} and then asserts "
+                            f"(AssertionError: \"Compilation mode should be CompilationMode.VLLM_COMPILE when "
+                            f"cudagraph_mode piecewise cudagraphs is used\"); give mode 3 (VLLM_COMPILE), "
+                            f"cudagraph_mode NONE or --enforce-eager.")
