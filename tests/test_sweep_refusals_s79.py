@@ -30,9 +30,10 @@ def test_level_assert_names_the_auto_plan_of_a_dtype_sweep():
 
 
 def test_the_plan_is_named_with_the_flags_as_typed_and_only_those_swept():
-    # -c is swept and typed -c; --kv-cache-dtype typed --kv-dtype (its kvplan spelling); -tp is one value: not named
+    # -c is swept and typed -c; --kv-cache-dtype typed --kv-dtype (its kvplan spelling); -tp is one value: not named.
+    # The release's settings are read at the sweep's longest length first (the prefill bound), which meets the assert
     line = refused(*LLAMA, "-c", "4096,8192", "--kv-dtype", "fp8,auto", "-tp", "1")
-    assert line.endswith("(the plan at -c 4096 --kv-dtype auto).")
+    assert line.endswith("(the plan at -c 8192 --kv-dtype auto).")
 
 
 def test_v0_prefix_window_refusal_names_the_fp8_plan():
