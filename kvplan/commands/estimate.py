@@ -227,7 +227,8 @@ def estimate(model: str, *, contexts: Optional[list] = None, kv_dtypes: list = (
                           f"run ({MAX_LAYER_PLANS // spec.num_hidden_layers:,} plans of this model).")
     # the fields the sweep gives more than one value, each named by a plan refused (a value without separators: a
     # comma would read as a sweep)
-    swept = [field for field, values in (("context", contexts), ("kv_dtype", kv_dtypes), ("tp", tps)) if len(values) > 1]
+    axes = (("context", contexts), ("kv_dtype", kv_dtypes), ("tp", tps))
+    swept = [field for field, values in axes if len(values) > 1]
 
     def naming(context: int, kv_dtype: str, tp: int):
         """A refusal raised while planning at these values names the plan where the sweep has several
