@@ -33,7 +33,7 @@ class FieldError(KvplanError):
         super().__init__(f"{field} {problem}")
         self.field = field
         self.problem = problem
-        self.names = names  # the other fields `problem` names, by their keys
+        self.names = names  # the other fields `problem` names, by their keys, or as (key, as written) pairs
 
     def spelled(self, name: str, spell: Callable[[str], str] = str) -> str:
         """The message with the field written as the caller knows it (a flag, a file key), and the other fields
@@ -42,7 +42,7 @@ class FieldError(KvplanError):
 
     def problem_as(self, spell: Callable[[str], str]) -> str:
         """`problem` with the other fields it names written as `spell` writes them."""
-        return respelled(self.problem, ((key, key) for key in self.names), spell)
+        return respelled(self.problem, ((key, key) if isinstance(key, str) else key for key in self.names), spell)
 
 
 class RefusedInput(KvplanError):

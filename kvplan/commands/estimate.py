@@ -32,6 +32,7 @@ from ..plan.plan import check_input_len, plan, prompt_for
 from ..plan.sharding import require_stage_counts
 from ..units import parse_gpu_memory, parse_size, require_fraction, require_positive
 from .describe import model_summary
+from .sweep_plan import naming_plan
 
 
 MAX_PLANS = 256
@@ -224,9 +225,24 @@ def estimate(model: str, *, contexts: Optional[list] = None, kv_dtypes: list = (
         raise KvplanError(f"the sweep asks for {layer_plans // spec.num_hidden_layers:,} plans of a "
                           f"{spec.num_hidden_layers:,}-layer model; at most {MAX_LAYER_PLANS:,} plans x layers per "
                           f"run ({MAX_LAYER_PLANS // spec.num_hidden_layers:,} plans of this model).")
+    # the fields the sweep gives more than one value, each named by a plan refused (a value without separators: a
+    # comma would read as a sweep)
+    axes = (("context", contexts), ("kv_dtype", kv_dtypes), ("tp", tps))
+    swept = [field for field, values in axes if len(values) > 1]
+
+    def naming(context: int, kv_dtype: str, tp: int):
+        """A refusal raised while planning at these values names the plan where the sweep has several
+        (sweep_plan.naming_plan)."""
+        at = {"context": context, "kv_dtype": kv_dtype, "tp": tp}
+        return naming_plan(tuple((field, at[field]) for field in swept), spell)
+
+    def chunk_at(kv_dtype: str) -> int:
+        with naming(max(contexts), kv_dtype, tps[0]):  # the release's settings refuse the first plan at this dtype
+            return batched_tokens(engine_model, spec, device, max(contexts), pp, max_num_batched_tokens, max_num_seqs,
+                                  kv_dtype)
+
     # at the longest length: a shorter one caps the default only where its prompt is one chunk anyway
-    chunk = min(batched_tokens(engine_model, spec, device, max(contexts), pp, max_num_batched_tokens, max_num_seqs,
-                               kv_dtype) for kv_dtype in kv_dtypes)  # V0's default where a dtype falls back to it
+    chunk = min(chunk_at(kv_dtype) for kv_dtype in kv_dtypes)  # V0's default where a dtype falls back to it
     owner = None if max_num_batched_tokens else "vLLM's" if hasattr(engine_model, "settings") else "kvplan's"
     if input_len is not None:  # as plan() checks it, before the chunk bound would blame max_num_batched_tokens
         check_input_len(input_len, min(contexts), spec, engine_model.version)
@@ -241,7 +257,12 @@ def estimate(model: str, *, contexts: Optional[list] = None, kv_dtypes: list = (
 
     def plan_at(context: int, kv_dtype: str, tp: int, suggest: bool = True, asked: Optional[int] = None,
                 ttft: bool = True):
-        """`ttft` False (a chart's point, at lengths the asked prompt may exceed): no prompt is timed."""
+        """`ttft` False (a chart's point, at lengths the asked prompt may exceed): no prompt is timed. A refusal
+        raised while planning it names the plan where the sweep has more than one (sweep_plan.naming_plan)."""
+        with naming(asked or context, kv_dtype, tp):
+            return plan_one(context, kv_dtype, tp, suggest, asked, ttft)
+
+    def plan_one(context: int, kv_dtype: str, tp: int, suggest: bool, asked: Optional[int], ttft: bool):
         budget_for = budgets(context, asked)
         return plan(spec, context=context, kv_dtype=kv_dtype, tp=tp, budget_for=budget_for, block_size=block_size,
                     gpu=device, batches=tuple(batches), input_len=input_len if ttft else None, engine=engine_model,
