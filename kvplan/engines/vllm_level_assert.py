@@ -17,7 +17,7 @@ here (vllm_engine: the plan's settings, and each remedy a fix search tries).
 from __future__ import annotations
 
 from ..errors import FieldError
-from .vllm_versions import parse_version
+from .vllm_versions import in_span, parse_version
 
 MODE_WORDS_SINCE = (0, 11, 1)  # the assert names CompilationMode.VLLM_COMPILE (config/vllm.py 0.11.1:674-679)
 
@@ -48,11 +48,8 @@ def v1_level_refusal(flags, version: str, v1: bool) -> None:
 # architectures alone: 0.34.0:138-153, 810-834). kvplan refuses encoder-decoder models (model/unmodelled.py), so
 # -dcp and pooling remain.
 DCP_DOWNGRADE = ((0, 11, 1), (0, 12))  # [from, before)
-POOLING_DOWNGRADE = (((0, 11, 1), (0, 12)), ((0, 13), None))
-
-
-def _within(release: tuple, span: tuple) -> bool:
-    return span[0] <= release and (span[1] is None or release < span[1])
+POOLING_DOWNGRADE = ((0, 11, 1), (0, 12))  # and again from POOLING_DOWNGRADE_SINCE
+POOLING_DOWNGRADE_SINCE = (0, 13)
 
 
 def downgrade_refusal(flags, version: str, pooling: bool) -> None:
@@ -62,11 +59,10 @@ def downgrade_refusal(flags, version: str, pooling: bool) -> None:
     mode = flags.full_below_compile
     if mode is None:
         return
-    release = parse_version(version)
-    if (flags.dcp or 1) > 1 and _within(release, DCP_DOWNGRADE):
+    if (flags.dcp or 1) > 1 and in_span(version, DCP_DOWNGRADE):
         why = (f"-dcp {flags.dcp} (\"Decode context parallel (DCP) is enabled, which is incompatible with full CUDA "
                f"graphs\")")
-    elif pooling and any(_within(release, span) for span in POOLING_DOWNGRADE):
+    elif pooling and (in_span(version, POOLING_DOWNGRADE) or parse_version(version) >= POOLING_DOWNGRADE_SINCE):
         why = "a pooling model (\"Pooling models do not support full cudagraphs\")"
     else:
         return
