@@ -58,13 +58,13 @@ def downgrade_refusal(flags, version: str, pooling: bool, pooler_config: bool = 
     """FieldError where vLLM `version` turns `flags`' full cudagraph_mode kept below VLLM_COMPILE
     (EngineFlags.full_below_compile) PIECEWISE, for -dcp > 1 or a pooler config (`pooling`: the plan's runner is the
     pooling one; `pooler_config`: --pooler-config given, which the generate runner keeps), and so stops at start-up
-    on its assert (the comment above)."""
+    on its assert (the comment above). The other inputs it names are written as keys, spelled by the caller."""
     mode = flags.full_below_compile
     if mode is None:
         return
     pooled = pooling or pooler_config
     if (flags.dcp or 1) > 1 and in_span(version, DCP_DOWNGRADE):
-        why = (f"-dcp {flags.dcp} (\"Decode context parallel (DCP) is enabled, which is incompatible with full CUDA "
+        why = (f"dcp {flags.dcp} (\"Decode context parallel (DCP) is enabled, which is incompatible with full CUDA "
                f"graphs\")")
     elif pooled and (in_span(version, POOLING_DOWNGRADE) or parse_version(version) >= POOLING_DOWNGRADE_SINCE):
         whose = "a pooling model" if pooling else "a generating model given pooler_config"
@@ -76,4 +76,4 @@ def downgrade_refusal(flags, version: str, pooling: bool, pooler_config: bool = 
                             f"start-up: it overrides cudagraph_mode to PIECEWISE for {why} and then asserts "
                             f"(AssertionError: \"Compilation mode should be CompilationMode.VLLM_COMPILE when "
                             f"cudagraph_mode piecewise cudagraphs is used\"); give mode 3 (VLLM_COMPILE), "
-                            f"cudagraph_mode NONE or --enforce-eager.", names=("pooler_config",))
+                            f"cudagraph_mode NONE or enforce_eager.", names=("dcp", "pooler_config", "enforce_eager"))
