@@ -289,10 +289,12 @@ class VllmEngine:
                 return Refusal(str(exc), None, configuration=True, field=exc.field)
         if engine.flags.full_below_compile is not None:  # the same assert, past the downgrade to PIECEWISE
             from .vllm_level_assert import downgrade_refusal
+            from .vllm_pooler_config import given
             from .vllm_pooling import pooling_runner
 
             try:
-                downgrade_refusal(engine.flags, engine.version, pooling_runner(spec, engine.version))
+                downgrade_refusal(engine.flags, engine.version, pooling_runner(spec, engine.version),
+                                  given(spec) is not None)
             except FieldError as exc:
                 return Refusal(str(exc), None, configuration=True, field=exc.field)
         capability = _capability(gpu)
@@ -393,7 +395,7 @@ class VllmEngine:
             return resolve_settings(context, gpu.name, gpu.memory_bytes, pp, max_num_batched_tokens, max_num_seqs,
                                     self.version, chunked_prefill=asked is not False, chunked_given=asked is not None)
         runner = model_runner(spec, rules, gpu, self.version)
-        downgrade_refusal(self.flags, self.version, runner.pooling)  # -dcp / pooling's PIECEWISE, then the assert
+        downgrade_refusal(self.flags, self.version, runner.pooling, given(spec) is not None)  # PIECEWISE, then assert
         incremental = incremental_prefill(spec, self.version)  # a pooling model's chunked prefill / prefix caching
         chunked, limit = incremental, None
         if rules.batch_defaults in ("v0", "v0.8"):  # V0's own default, for the model and flags (vllm_v0_chunked.py)

@@ -46,24 +46,29 @@ def v1_level_refusal(flags, version: str, v1: bool) -> None:
 # encoder-decoder's is FULL_DECODE_ONLY): 0.13.0:696-704 then 866-871, 0.20.0:1036-1046 then 1209-1214, 0.34.0:
 # 1864-1873 then 2077-2088 (its breakable graphs, which pass the assert, are on by default for two generating
 # architectures alone: 0.34.0:138-153, 810-834). kvplan refuses encoder-decoder models (model/unmodelled.py), so
-# -dcp and pooling remain.
+# -dcp and pooling remain. "Pooling" is `model_config.pooler_config is not None` (0.11.1:485, 0.13.0:698,
+# 0.34.0:1867): the pooling runner fills one (config/model.py 0.11.1:634-659, 0.34.0:796-798), the generate runner
+# keeps the user's --pooler-config as given (nothing sets it None), so a generating model given one downgrades too.
 DCP_DOWNGRADE = ((0, 11, 1), (0, 12))  # [from, before)
 POOLING_DOWNGRADE = ((0, 11, 1), (0, 12))  # and again from POOLING_DOWNGRADE_SINCE
 POOLING_DOWNGRADE_SINCE = (0, 13)
 
 
-def downgrade_refusal(flags, version: str, pooling: bool) -> None:
+def downgrade_refusal(flags, version: str, pooling: bool, pooler_config: bool = False) -> None:
     """FieldError where vLLM `version` turns `flags`' full cudagraph_mode kept below VLLM_COMPILE
-    (EngineFlags.full_below_compile) PIECEWISE, for -dcp > 1 or a pooling model (`pooling`: the plan's runner), and
-    so stops at start-up on its assert (the comment above)."""
+    (EngineFlags.full_below_compile) PIECEWISE, for -dcp > 1 or a pooler config (`pooling`: the plan's runner is the
+    pooling one; `pooler_config`: --pooler-config given, which the generate runner keeps), and so stops at start-up
+    on its assert (the comment above). The other inputs it names are written as keys, spelled by the caller."""
     mode = flags.full_below_compile
     if mode is None:
         return
+    pooled = pooling or pooler_config
     if (flags.dcp or 1) > 1 and in_span(version, DCP_DOWNGRADE):
-        why = (f"-dcp {flags.dcp} (\"Decode context parallel (DCP) is enabled, which is incompatible with full CUDA "
+        why = (f"dcp {flags.dcp} (\"Decode context parallel (DCP) is enabled, which is incompatible with full CUDA "
                f"graphs\")")
-    elif pooling and (in_span(version, POOLING_DOWNGRADE) or parse_version(version) >= POOLING_DOWNGRADE_SINCE):
-        why = "a pooling model (\"Pooling models do not support full cudagraphs\")"
+    elif pooled and (in_span(version, POOLING_DOWNGRADE) or parse_version(version) >= POOLING_DOWNGRADE_SINCE):
+        whose = "a pooling model" if pooling else "a generating model given pooler_config"
+        why = f"{whose} (\"Pooling models do not support full cudagraphs\")"
     else:
         return
     field = "optimization_level" if flags.compilation_config is None else "compilation_config"
@@ -71,4 +76,4 @@ def downgrade_refusal(flags, version: str, pooling: bool) -> None:
                             f"start-up: it overrides cudagraph_mode to PIECEWISE for {why} and then asserts "
                             f"(AssertionError: \"Compilation mode should be CompilationMode.VLLM_COMPILE when "
                             f"cudagraph_mode piecewise cudagraphs is used\"); give mode 3 (VLLM_COMPILE), "
-                            f"cudagraph_mode NONE or --enforce-eager.")
+                            f"cudagraph_mode NONE or enforce_eager.", names=("dcp", "pooler_config", "enforce_eager"))
