@@ -244,6 +244,16 @@ def deployments_file(tmp_path, body: str):
     return path
 
 
+def served_refusal(tmp_path, gpu: str, serve: str) -> str:
+    """`kvplan check`'s refusal of one entry on `gpu` running `serve`: exit 2, nothing on stdout, one line on stderr
+    (returned, stripped)."""
+    path = deployments_file(tmp_path, f"  - name: served\n    gpu: {gpu}\n    serve: {serve}\n")
+    r = run_kvplan("check", "--file", path)
+    assert r.returncode == 2 and r.stdout == "", r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1, r.stderr
+    return r.stderr.strip()
+
+
 def line_of(path, needle: str, after: str) -> int:
     """The 1-based line of the first `needle` at or after the first line holding `after` (a finding's line)."""
     lines = path.read_text().splitlines()

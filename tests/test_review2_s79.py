@@ -25,7 +25,7 @@ import json
 
 import pytest
 
-from tests.conftest import deployments_file, run_kvplan
+from tests.conftest import deployments_file, run_kvplan, served_refusal
 
 MISTRAL = "mistralai/Mistral-7B-v0.1"  # model_specs: sliding_window 4096, every layer
 
@@ -115,14 +115,9 @@ def test_v0_mla_release_turning_prefix_caching_off_is_a_warning(tmp_path):
     ("-f json", "holds -f, a flag of kvplan check's run, not of a deployment; drop it."),
 ])
 def test_a_served_kvplan_flag_is_said_as_typed_and_as_vllm_reads_it(tmp_path, typed, said):
-    path = deployments_file(tmp_path, f"""  - name: served
-    gpu: H100
-    serve: vllm serve meta-llama/Llama-3.1-8B-Instruct --max-model-len 8192 {typed}
-""")
-    r = run_kvplan("check", "--file", path)
-    assert r.returncode == 2 and r.stdout == ""
-    assert r.stderr.strip().endswith(said), r.stderr
-    assert len(r.stderr.strip().splitlines()) == 1
+    refused = served_refusal(tmp_path, "H100", f"vllm serve meta-llama/Llama-3.1-8B-Instruct --max-model-len 8192 "
+                                               f"{typed}")
+    assert refused.endswith(said), refused
 
 
 def test_gpu_memory_utilization_is_the_only_vllm_flag_kvplans_gpu_flags_begin():

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import deployments_file, run_kvplan
+from tests.conftest import deployments_file, run_kvplan, served_refusal
 
 LLAMA, JAMBA = "meta-llama/Llama-3.1-8B-Instruct", "ai21labs/AI21-Jamba-1.5-Mini"
 
@@ -112,14 +112,9 @@ def test_a_served_command_holding_kvplans_own_flags_is_refused(tmp_path, typed, 
     ("unrecognized arguments"), so a gate that read kvplan's own --gpu or --kv-dtype there passed a deployment that
     never starts. The flags vLLM lacks are those check takes that no release's `vllm serve` lists
     (tests/data/vllm_serve_flags.json, 0.5.5-0.34.0)."""
-    path = deployments_file(tmp_path, f"""  - name: served
-    gpu: A100-80GB
-    serve: vllm serve meta-llama/Llama-3.1-8B-Instruct --max-model-len 8192 {typed}
-""".replace("--max-model-len 8192 -c 8K", "-c 8K").replace("--max-model-len 8192 --kv-dtype", "--kv-dtype"))
-    r = run_kvplan("check", "--file", path)
-    assert r.returncode == 2 and r.stdout == ""
-    assert r.stderr.strip().endswith(said), r.stderr
-    assert len(r.stderr.strip().splitlines()) == 1
+    length = "" if typed.startswith(("-c ", "--kv-dtype")) else "--max-model-len 8192 "  # one length flag, one dtype
+    refused = served_refusal(tmp_path, "A100-80GB", f"vllm serve meta-llama/Llama-3.1-8B-Instruct {length}{typed}")
+    assert refused.endswith(said), refused
 
 
 def test_kvplans_own_flag_names_are_the_ones_no_vllm_release_lists():
