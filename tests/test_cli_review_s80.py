@@ -3,9 +3,12 @@ exit code and the key words of the one-sentence message it should have (no snaps
 
 from __future__ import annotations
 
+import csv
+import io
+
 import pytest
 
-from conftest import served_refusal
+from conftest import run_kvplan, served_refusal
 
 LLAMA = "meta-llama/Llama-3.1-8B-Instruct"
 
@@ -25,3 +28,22 @@ def test_a_command_with_words_before_vllm_serve_says_what_they_are(tmp_path, ser
     line = served_refusal(tmp_path, "H100", serve)
     assert line.startswith("kvplan: error: ") and "field 'serve'" in line and said in line, line
     assert "give the `vllm serve` command" in line and not_said not in line, line
+
+
+def _csv_header(*args) -> list:
+    r = run_kvplan("estimate", LLAMA, "--gpu", "H100", *args, "--format", "csv")
+    assert r.returncode == 0 and r.stderr == "", r.stderr
+    return next(csv.reader(io.StringIO(r.stdout)))
+
+
+def test_estimate_csv_keeps_its_engine_columns_whatever_the_plan():
+    # a script reads the same columns whether vLLM starts (8K), refuses (1M, past the model's 131,072) or no engine
+    # is modelled: before, a run without a refusal had one `engine_refusal` column where a refused one had
+    # engine_refusal_reason, ...; --engine none had no engine columns at all
+    starts, refused, ideal = _csv_header("-c", "8K"), _csv_header("-c", "1M"), _csv_header("-c", "8K", "--engine",
+                                                                                        "none")
+    assert starts == refused == ideal
+    assert "engine_refusal" not in starts and "engine_refusal_reason" in starts and "engine_num_gpu_blocks" in starts
+    rows = list(csv.DictReader(io.StringIO(run_kvplan("estimate", LLAMA, "--gpu", "H100", "-c", "8K", "--format",
+                                                      "csv").stdout)))
+    assert rows[0]["engine_refusal_reason"] == "" and rows[0]["engine_version"] == "0.32.0"
