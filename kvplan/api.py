@@ -16,7 +16,7 @@ import functools
 import os
 from typing import TYPE_CHECKING, Any, Mapping, Optional, Sequence, Union
 
-from .errors import FieldError, RefusedInput, quote
+from .errors import FieldError, KvplanError, RefusedInput, quote
 from .units import is_auto_length, switches
 
 if TYPE_CHECKING:
@@ -34,14 +34,23 @@ Many = Union[int, str, Sequence]
 JsonOrDict = Optional[Union[str, Mapping[str, Any]]]  # vLLM's JSON flags: the JSON text or the object it holds
 
 
-class Plans(list):
-    """`estimate`'s plans, a list of `kvplan.plan.plan.Plan`, with the run they came from: `to_dict()` is the
-    document `kvplan estimate --format json` prints ({"model": ..., "plans": [...]}, `auto_fit` under
-    max_model_len="auto"), `rows()` its CSV rows, and `emit(plans, fmt)` renders it as the command does."""
+class _RunList(list):
+    """A list of one run's results that renders what it holds: `to_dict()`, `rows()` and `emit` read the items as
+    they are now (after a sort, a `del`, a `pop`), and a slice is one of these too, so `plans[1:]` is the document of
+    the plans it keeps, not the run's."""
 
-    def __init__(self, result):
-        super().__init__(result.plans)
-        self.result = result  # commands.estimate.EstimateResult
+    def __init__(self, result, items=None):
+        super().__init__(self._items(result) if items is None else items)
+        self._run = result
+
+    def __getitem__(self, index):
+        got = super().__getitem__(index)
+        return type(self)(self._run, got) if isinstance(index, slice) else got
+
+    @property
+    def result(self):
+        """The command's result object for the items held (what `emit` renders)."""
+        raise NotImplementedError
 
     def to_dict(self) -> dict:
         return _as_json(self.result.to_dict())
@@ -50,24 +59,48 @@ class Plans(list):
         return self.result.rows()
 
 
-class Checks(list):
-    """`check`'s result dicts, one per deployment, with `ok` (every one passed): `to_dict()` is the document
-    `kvplan check --format json` prints ({"ok": ..., "results": [...]}), and `emit(checks, fmt)` renders it as the
-    command does."""
+class Plans(_RunList):
+    """`estimate`'s plans, a list of `kvplan.plan.plan.Plan`, with the run they came from: `to_dict()` is the
+    document `kvplan estimate --format json` prints ({"model": ..., "plans": [...]}, `auto_fit` under
+    max_model_len="auto", `curves` with chart=True: the run's), the suggestions' flags spelled as keywords
+    ("max_model_len 30864"); `rows()` its rows, and `emit(plans, fmt)` renders it as the command does. A slice or
+    a sorted list is the document of the plans it holds."""
 
-    def __init__(self, result):
-        super().__init__(result.results)
-        self.result = result  # commands.check.results.CheckResult
+    @staticmethod
+    def _items(result) -> list:
+        return result.plans
+
+    @property
+    def result(self):  # commands.estimate.EstimateResult of these plans, auto-fit's records following their plans
+        from dataclasses import replace
+
+        run = self._run
+        if run.auto_fitted is None:
+            return replace(run, plans=list(self))
+        asked = {id(run.plans[index]): length for index, length in run.auto_fitted}
+        fitted = tuple((i, asked[id(p)]) for i, p in enumerate(self) if id(p) in asked)
+        return replace(run, plans=list(self), auto_fitted=fitted)
+
+
+class Checks(_RunList):
+    """`check`'s result dicts, one per deployment, with `ok` (every one passed): `to_dict()` is the document
+    `kvplan check --format json` prints ({"ok": ..., "results": [...]}), the flags in its messages spelled as
+    keywords, and `emit(checks, fmt)` renders it as the command does. A slice is the document of the deployments
+    it holds."""
+
+    @staticmethod
+    def _items(result) -> list:
+        return result.results
+
+    @property
+    def result(self):  # commands.check.results.CheckResult of these deployments
+        from dataclasses import replace
+
+        return replace(self._run, results=list(self))
 
     @property
     def ok(self) -> bool:
         return self.result.ok
-
-    def to_dict(self) -> dict:
-        return _as_json(self.result.to_dict())
-
-    def rows(self) -> list:
-        return self.result.rows()
 
 
 def _as_json(data: dict) -> dict:
@@ -376,13 +409,21 @@ def check_deployments(deployments: Union[str, os.PathLike, Mapping[str, Any], Se
     A bad entry is a KvplanError naming the deployment and its key (with the file's line for a file); `serve:`
     commands are read by the command line only."""
     from .commands import check as run
+    from .commands.check.results import CheckResult
     from .commands.deployments import load_deployments, mapping_deployments
 
     if isinstance(deployments, (str, os.PathLike)):
-        found = load_deployments(os.fspath(deployments))
-    else:
-        found = mapping_deployments(deployments)
-    return Checks(run.check(found))
+        return Checks(run.check(load_deployments(os.fspath(deployments))))  # its errors name the entry and line
+    results = []
+    for dep in mapping_deployments(deployments):  # one at a time, so that an error names its entry as a file's
+        try:
+            results += run.check([dep]).results
+        except FieldError as exc:
+            raise KvplanError(exc.spelled(f"deployment {quote(dep.name)} field '{exc.field}'")) from None
+        except KvplanError as exc:  # the model's (not on the Hub, refused by the release), after the entry's name
+            said = exc.spelled() if isinstance(exc, RefusedInput) else str(exc)
+            raise KvplanError(f"deployment {quote(dep.name)}: {said}") from None
+    return Checks(CheckResult(results))
 
 
 @_keywords
@@ -461,7 +502,10 @@ def emit(result: Union[Plans, Checks], fmt: str = "table", **options: Any) -> st
     `estimate(..., chart=True)` under the table, as --chart. A bad `fmt` is a FieldError naming `format`."""
     from .render import emit as render
 
-    inner = getattr(result, "result", None)
-    if not isinstance(result, (Plans, Checks)) or inner is None:
+    if not isinstance(result, (Plans, Checks)):
         raise FieldError("result", f"must be what kvplan.estimate or kvplan.check returned, got {quote(result)}.")
-    return render(inner, fmt, **options)
+    if not result:  # a table, a chart, a page of nothing: said, not an IndexError
+        held = "plans" if isinstance(result, Plans) else "deployments"
+        raise FieldError("result", f"holds no {held}; emit what kvplan.estimate or kvplan.check returned, or a slice "
+                                   f"that keeps one.")
+    return render(result.result, fmt, **options)

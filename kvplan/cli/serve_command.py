@@ -96,7 +96,7 @@ class ServeCommand:
 
 def serve_arguments(value) -> list:
     """The command's arguments: a list of strings as given, a string split as a POSIX shell splits it (a backslash
-    before a line break continues the line, as in a script)."""
+    before a line break continues the line, as in a script; a comment is dropped)."""
     import shlex
 
     if isinstance(value, list):
@@ -110,16 +110,45 @@ def serve_arguments(value) -> list:
         raise KvplanError(f"must be the `vllm serve` command as a string or a list of arguments, got "
                           f"{quote(value)}.")
     try:
-        return shlex.split(value.replace("\\\n", " "))
+        args = shlex.split(without_comments(value).replace("\\\n", " "))
     except ValueError as exc:  # "No closing quotation", "No escaped character"
         raise KvplanError(f"cannot be split as a shell splits it ({str(exc).lower()}); balance its quotes.") from None
+    if not args:
+        raise KvplanError("holds only a comment; give the `vllm serve` command the deployment runs.")
+    return args
+
+
+def without_comments(text: str) -> str:
+    """`text` without its shell comments: from a `#` that begins a word, outside quotes, to the end of its line (a
+    YAML block scalar keeps `vllm serve X -tp 2  # two GPUs` whole; a shell drops the comment). A `#` inside a word
+    (a#b), quoted or escaped is the word's, as a shell reads it (shlex's comments=True would cut a#b)."""
+    kept, quoting, word_start, index = [], None, True, 0
+    while index < len(text):
+        char = text[index]
+        if char == "#" and quoting is None and word_start:
+            end = text.find("\n", index)
+            index = len(text) if end < 0 else end
+            continue
+        if char == "\\" and quoting != "'":  # the next character as it is; a line's continuation joins the lines
+            kept.append(text[index:index + 2])
+            word_start = word_start and text[index + 1:index + 2] == "\n"
+            index += 2
+            continue
+        if quoting is None and char in "'\"":
+            quoting = char
+        elif char == quoting:
+            quoting = None
+        kept.append(char)
+        word_start = quoting is None and char.isspace()
+        index += 1
+    return "".join(kept)
 
 
 def without_launcher(args: list) -> list:
     """The arguments after `vllm serve` or `python -m vllm.entrypoints.openai.api_server` (any path to either);
     arguments without one (a container's args) as they are."""
     first = PurePosixPath(args[0]).name if args else ""
-    if ASSIGNMENT.match(first):  # else its words would read as MODELs ("gives the model twice")
+    if args and ASSIGNMENT.match(args[0]):  # the word, not its name (HF_HOME=/data/hf's is 'hf'): else MODELs
         raise KvplanError(f"sets {quote(args[0])} in the command's environment, which kvplan does not read; "
                           f"{LAUNCH} without it.")
     serve_at = next((i for i in range(1, len(args) - 1)

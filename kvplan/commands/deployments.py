@@ -518,6 +518,9 @@ def _mapping_deployment(index: int, entry) -> Deployment:
     except FieldError as exc:
         raise _bad(exc.spelled(f"deployments entry {index} field 'name'")) from None
     where = f"deployment {quote(name)}"
+    if "serve" in entry:  # a file's key, whose flags only the command line's parser reads: not "unknown"
+        raise _bad(f"{where} holds 'serve', which only `kvplan check --file` reads; give its flags as the entry's "
+                   f"keys (tp, context, kv_dtype, ...).")
     for key in entry:
         if key not in keys:
             raise _unknown_key(where, key, keys)
