@@ -7,23 +7,12 @@ import json
 import pytest
 
 import kvplan
-from conftest import environment, run_kvplan, served_refusal
+from conftest import run_kvplan, served_refusal
 from kvplan.cli.serve_command import serve_arguments
+from test_api_review_s80 import cli_json, offline  # noqa: F401 (offline: the autouse fixture, offline Hub)
 
 MODEL = "meta-llama/Llama-3.1-8B-Instruct"
 KV_PER_GPU_TP2 = 32 * 2 * 8 * 128 * 2 // 2  # the 8 KV heads split over 2 GPUs: 65536 B a token a GPU
-
-
-@pytest.fixture(autouse=True)
-def offline():
-    with environment({"HF_HUB_OFFLINE": "1", "COLUMNS": "100"}):
-        yield
-
-
-def cli_json(*args) -> dict:
-    r = run_kvplan(*args, "--format", "json")
-    assert r.returncode in (0, 1), r.stderr
-    return json.loads(r.stdout)
 
 
 # ---- Plans / Checks: what the list holds is what renders ----------------------------------------------------------
