@@ -165,6 +165,9 @@ class Graphs:
     # a full mode kept below VLLM_COMPILE where a later downgrade to PIECEWISE trips the same assert
     # (vllm_level_assert.downgrade_refusal)
     full_below_compile: Optional[str] = None
+    # the mode before the compile-mode rules below (None: FULL_AND_PIECEWISE), which breakable CUDA graphs keep
+    # (vllm_breakable.py; 0.22+)
+    breakable_mode: Optional[str] = None
 
 
 def _mode(value, release: tuple) -> Optional[int]:
@@ -249,8 +252,10 @@ def resolve(config: Optional[str], level: Optional[str], version: str, spell=str
         piecewise_below = graph_mode if graph_mode in PIECEWISE_MODES else None
         full_below = graph_mode if graph_mode in FULL_ONLY_MODES else None
         graph_mode = graph_mode or "NONE"  # none given below level 3: NONE (module docstring)
+    breakable_mode = graph_mode
     if release >= OPTIMIZATION_LEVEL_SINCE:
         graph_mode = graph_mode or LEVEL_MODES[optimization]
+        breakable_mode = None if graph_mode == "FULL_AND_PIECEWISE" else graph_mode
         compiled = (mode if mode is not None else (VLLM_COMPILE if optimization > 0 else 0)) == VLLM_COMPILE
         if release < ANY_MODE_OFF_UNTIL and not compiled:  # 0.12.0 config/vllm.py:647-658: FULL too
             graph_mode = "NONE"
@@ -266,7 +271,7 @@ def resolve(config: Optional[str], level: Optional[str], version: str, spell=str
     sizes = _field(capture_sizes_value, "cudagraph_capture_sizes", sizes)
     if release < FLAGS_SINCE:  # no figure reads them before the graphs are subtracted (0.20)
         largest = sizes = None
-    return Graphs(graph_mode, largest, sizes, cudagraph_on, piecewise_below, full_below)
+    return Graphs(graph_mode, largest, sizes, cudagraph_on, piecewise_below, full_below, breakable_mode)
 
 
 def _object(fields, release: tuple) -> dict:
@@ -355,6 +360,7 @@ def with_compilation(flags, version: str):
     graphs = resolve(flags.compilation_config, flags.optimization_level, version)
     refuse_both(flags, graphs, version)
     return replace(flags, cudagraph_mode=graphs.cudagraph_mode, use_cudagraph=graphs.use_cudagraph,
+                   breakable_cudagraph_mode=graphs.breakable_mode,
                    piecewise_below_level_3=None if flags.enforce_eager else graphs.piecewise_below_level_3,
                    full_below_compile=None if flags.enforce_eager else graphs.full_below_compile,
                    max_cudagraph_capture_size=(graphs.max_cudagraph_capture_size
