@@ -4,17 +4,23 @@
 of vLLM's worded with its flags, `RefusedInput`, is re-spelled with the keywords).
 
 Results speak the same names: a `Plan` from `estimate` words its `suggestion()`, `to_dict()` and its engine refusal's
-`remedy` with these keywords ("max_model_len 131072", "block_size 1"), as `check`'s result dicts do.
+`remedy` with these keywords ("max_model_len 131072", "block_size 1"), as `check`'s result dicts do. `estimate`
+returns `Plans` and `check` `Checks`: lists (of Plan, of result dicts) that also carry the command's result, so
+`to_dict()` is the document `--format json` prints and `emit(result, "table")` renders it as the command does.
 
 Nothing heavy is imported until a function runs (no typer, no rich, no Hub client)."""
 
 from __future__ import annotations
 
 import functools
-from typing import Optional, Sequence, Union
+import os
+from typing import TYPE_CHECKING, Any, Mapping, Optional, Sequence, Union
 
 from .errors import FieldError, RefusedInput, quote
 from .units import is_auto_length, switches
+
+if TYPE_CHECKING:
+    from .plan.catalog import GPU
 
 # field (as the core names it) -> the keyword these functions take
 KEYWORDS = {
@@ -25,6 +31,53 @@ KEYWORDS = {
 }
 
 Many = Union[int, str, Sequence]
+JsonOrDict = Optional[Union[str, Mapping[str, Any]]]  # vLLM's JSON flags: the JSON text or the object it holds
+
+
+class Plans(list):
+    """`estimate`'s plans, a list of `kvplan.plan.plan.Plan`, with the run they came from: `to_dict()` is the
+    document `kvplan estimate --format json` prints ({"model": ..., "plans": [...]}, `auto_fit` under
+    max_model_len="auto"), `rows()` its CSV rows, and `emit(plans, fmt)` renders it as the command does."""
+
+    def __init__(self, result):
+        super().__init__(result.plans)
+        self.result = result  # commands.estimate.EstimateResult
+
+    def to_dict(self) -> dict:
+        return _as_json(self.result.to_dict())
+
+    def rows(self) -> list:
+        return self.result.rows()
+
+
+class Checks(list):
+    """`check`'s result dicts, one per deployment, with `ok` (every one passed): `to_dict()` is the document
+    `kvplan check --format json` prints ({"ok": ..., "results": [...]}), and `emit(checks, fmt)` renders it as the
+    command does."""
+
+    def __init__(self, result):
+        super().__init__(result.results)
+        self.result = result  # commands.check.results.CheckResult
+
+    @property
+    def ok(self) -> bool:
+        return self.result.ok
+
+    def to_dict(self) -> dict:
+        return _as_json(self.result.to_dict())
+
+    def rows(self) -> list:
+        return self.result.rows()
+
+
+def _as_json(data: dict) -> dict:
+    """`data` as `--format json` writes it, read back: lists for the tuples inside a result, so the dict equals the
+    command's JSON loaded."""
+    import json
+
+    from .render.formats import to_json
+
+    return json.loads(to_json(data))
 
 
 def keyword(field: str) -> str:
@@ -99,15 +152,15 @@ def estimate(model: str, *, max_model_len: Optional[Many] = None, kv_cache_dtype
              quantization: Optional[str] = None, dtype: Optional[str] = None, batch: Optional[Many] = None,
              input_len: Optional[int] = None, engine: str = "vllm", revision: Optional[str] = None,
              enforce_eager: bool = False, skip_mm_profiling: bool = False, language_model_only: bool = False,
-             limit_mm_per_prompt=None, mm_encoder_tp_mode: Optional[str] = None,
+             limit_mm_per_prompt: JsonOrDict = None, mm_encoder_tp_mode: Optional[str] = None,
              cpu_offload_gb: Optional[float] = None, num_gpu_blocks_override: Optional[int] = None,
-             speculative_config=None, data_parallel_size: Optional[int] = None,
-             enable_expert_parallel: bool = False, enable_eplb: bool = False, mm_processor_kwargs=None,
-             eplb_config=None, num_redundant_experts: Optional[int] = None,
+             speculative_config: JsonOrDict = None, data_parallel_size: Optional[int] = None,
+             enable_expert_parallel: bool = False, enable_eplb: bool = False, mm_processor_kwargs: JsonOrDict = None,
+             eplb_config: JsonOrDict = None, num_redundant_experts: Optional[int] = None,
              pp_layer_partition: Optional[Union[str, Sequence]] = None, gpus_per_node: Optional[int] = None,
              enable_lora: bool = False, max_loras: Optional[int] = None, max_lora_rank: Optional[int] = None,
              lora_dtype: Optional[str] = None, fully_sharded_loras: bool = False, runner: str = "auto",
-             convert: str = "auto", pooler_config=None, max_cudagraph_capture_size: Optional[int] = None,
+             convert: str = "auto", pooler_config: JsonOrDict = None, max_cudagraph_capture_size: Optional[int] = None,
              cudagraph_capture_sizes: Optional[Sequence] = None, mamba_cache_dtype: Optional[str] = None,
              mamba_ssm_cache_dtype: Optional[str] = None, disable_sliding_window: bool = False,
              enable_prefix_caching: Optional[bool] = None, mamba_block_size: Optional[int] = None,
@@ -115,8 +168,8 @@ def estimate(model: str, *, max_model_len: Optional[Many] = None, kv_cache_dtype
              decode_context_parallel_size: Optional[int] = None,
              cp_kv_cache_interleave_size: Optional[int] = None,
              prefill_context_parallel_size: Optional[int] = None, dcp_comm_backend: Optional[str] = None,
-             dcp_q_replicate: Optional[bool] = None, compilation_config=None,
-             optimization_level: Optional[Union[int, str]] = None) -> list:
+             dcp_q_replicate: Optional[bool] = None, compilation_config: JsonOrDict = None,
+             optimization_level: Optional[Union[int, str]] = None, chart: bool = False) -> Plans:
     """One `kvplan.plan.plan.Plan` per (max_model_len, kv_cache_dtype, tensor_parallel_size), as
     `kvplan estimate` computes them. Each of those keywords takes one value or a list (a sweep); every default
     is vLLM's (max_model_len: the model's own; gpu_memory_utilization, block_size, max_num_batched_tokens,
@@ -149,7 +202,9 @@ def estimate(model: str, *, max_model_len: Optional[Many] = None, kv_cache_dtype
     dcp_q_replicate (True / False) as vLLM's --dcp-q-replicate / --no-dcp-q-replicate
     (engines/vllm_dcp.py); prefill_context_parallel_size as vLLM's -pcp (engines/vllm_pcp.py: dense MLA models,
     -dcp 1); compilation_config (JSON text or a dict, '{"cudagraph_mode": "NONE"}') and optimization_level (0-3) as
-    vLLM's --compilation-config and -O (engines/vllm_compilation.py)."""
+    vLLM's --compilation-config and -O (engines/vllm_compilation.py); chart (True / False) as --chart: the
+    concurrency curves, in `to_dict()["curves"]`, drawn by `emit(plans, "table", chart=True)` and html's page.
+    The list returned is `Plans`: `to_dict()` is `kvplan estimate --format json`'s document."""
     from .commands.estimate import estimate as run
     from .engines.vllm_dcp import check_tp, comm_backend, dcp_size, interleave_size, q_replicate
     from .engines.vllm_pcp import pcp_size
@@ -167,10 +222,10 @@ def estimate(model: str, *, max_model_len: Optional[Many] = None, kv_cache_dtype
     from .units import human_int
 
     (enforce_eager, skip_mm_profiling, language_model_only, enable_expert_parallel, enable_eplb, enable_lora,
-     fully_sharded_loras, disable_sliding_window) = switches(
+     fully_sharded_loras, disable_sliding_window, chart) = switches(
         enforce_eager=enforce_eager, skip_mm_profiling=skip_mm_profiling, language_model_only=language_model_only,
         enable_expert_parallel=enable_expert_parallel, enable_eplb=enable_eplb, enable_lora=enable_lora,
-        fully_sharded_loras=fully_sharded_loras, disable_sliding_window=disable_sliding_window).values()
+        fully_sharded_loras=fully_sharded_loras, disable_sliding_window=disable_sliding_window, chart=chart).values()
     balancer = eplb(enable_eplb, eplb_config, num_redundant_experts)
     adapters = lora(enable_lora, max_loras, max_lora_rank, lora_dtype, fully_sharded_loras)
     auto_fit = max_model_len is not None and is_auto_length(max_model_len)  # 'auto', ['auto'], [-1], 'auto,-1'
@@ -191,7 +246,8 @@ def estimate(model: str, *, max_model_len: Optional[Many] = None, kv_cache_dtype
                  kv_budget=kv_cache_memory_bytes, gpu=gpu, gpu_memory=gpu_memory, gpu_util=gpu_memory_utilization,
                  max_num_batched_tokens=batched, max_num_seqs=max_num_seqs, quantization=quantization, dtype=dtype,
                  batches=tuple(_many(batch, "batch")) if batch is not None else (), input_len=input_len,
-                 engine=engine, revision=revision, spell=keyword, auto_fit=auto_fit, gpus_per_node=gpus_per_node,
+                 engine=engine, revision=revision, spell=keyword, chart=chart, auto_fit=auto_fit,
+                 gpus_per_node=gpus_per_node,
                  flags=EngineFlags(enforce_eager, skip_mm_profiling, language_model_only,
                                    media_limits(limit_mm_per_prompt),
                                    encoder_tp_mode(mm_encoder_tp_mode), offload(cpu_offload_gb),
@@ -221,7 +277,7 @@ def estimate(model: str, *, max_model_len: Optional[Many] = None, kv_cache_dtype
                                    enable_chunked_prefill=chunked_prefill_choice(enable_chunked_prefill),
                                    compilation_config=engine_config_value(compilation_config, engine),
                                    optimization_level=level_value(optimization_level)))
-    return list(result.plans)
+    return Plans(result)
 
 
 @_keywords
@@ -231,11 +287,11 @@ def check(model: str, *, tensor_parallel_size: Many, pipeline_parallel_size: Opt
           gpu: Optional[str] = None,
           gpu_memory_utilization: Optional[float] = None, kv_cache_memory_bytes: Optional[Union[int, str]] = None,
           revision: Optional[str] = None, engine: Optional[str] = None, enforce_eager: bool = False,
-          skip_mm_profiling: bool = False, language_model_only: bool = False, limit_mm_per_prompt=None,
+          skip_mm_profiling: bool = False, language_model_only: bool = False, limit_mm_per_prompt: JsonOrDict = None,
           mm_encoder_tp_mode: Optional[str] = None, cpu_offload_gb: Optional[float] = None,
-          num_gpu_blocks_override: Optional[int] = None, speculative_config=None,
+          num_gpu_blocks_override: Optional[int] = None, speculative_config: JsonOrDict = None,
           data_parallel_size: Optional[int] = None, enable_expert_parallel: bool = False,
-          enable_eplb: bool = False, mm_processor_kwargs=None, eplb_config=None,
+          enable_eplb: bool = False, mm_processor_kwargs: JsonOrDict = None, eplb_config: JsonOrDict = None,
           num_redundant_experts: Optional[int] = None, block_size: Optional[int] = None,
           quantization: Optional[str] = None, dtype: Optional[str] = None, max_num_seqs: Optional[int] = None,
           max_num_batched_tokens: Optional[Union[int, str]] = None,
@@ -243,12 +299,13 @@ def check(model: str, *, tensor_parallel_size: Many, pipeline_parallel_size: Opt
           pp_layer_partition: Optional[Union[str, Sequence]] = None, gpus_per_node: Optional[int] = None,
           enable_lora: bool = False, max_loras: Optional[int] = None, max_lora_rank: Optional[int] = None,
           lora_dtype: Optional[str] = None, fully_sharded_loras: bool = False, runner: Optional[str] = None,
-          convert: Optional[str] = None, pooler_config=None, max_cudagraph_capture_size: Optional[int] = None,
+          convert: Optional[str] = None, pooler_config: JsonOrDict = None,
+          max_cudagraph_capture_size: Optional[int] = None,
           cudagraph_capture_sizes: Optional[Sequence] = None, mamba_cache_dtype: Optional[str] = None,
           mamba_ssm_cache_dtype: Optional[str] = None, disable_sliding_window: bool = False,
           enable_prefix_caching: Optional[bool] = None, mamba_block_size: Optional[int] = None,
-          enable_chunked_prefill: Optional[bool] = None, compilation_config=None,
-          optimization_level: Optional[Union[int, str]] = None) -> list:
+          enable_chunked_prefill: Optional[bool] = None, compilation_config: JsonOrDict = None,
+          optimization_level: Optional[Union[int, str]] = None) -> Checks:
     """`kvplan check MODEL`: one result dict per TP degree (`passed`, `errors`, `warnings`, `max_concurrency`,
     ...), the same dicts as `kvplan check --format json`; `engine`, `block_size`, `quantization`, `dtype`,
     `max_num_seqs`, `max_num_batched_tokens`, `gpu_memory`, `pp_layer_partition`, `gpus_per_node` and the LoRA
@@ -307,7 +364,25 @@ def check(model: str, *, tensor_parallel_size: Many, pipeline_parallel_size: Opt
                                     mamba_block_size=mamba_block(mamba_block_size),
                                     enable_chunked_prefill=chunked_prefill_choice(enable_chunked_prefill),
                                     compilation_config=compilation_config, optimization_level=optimization_level)
-    return run.check(deployments, spell=keyword).results
+    return Checks(run.check(deployments, spell=keyword))
+
+
+def check_deployments(deployments: Union[str, os.PathLike, Mapping[str, Any], Sequence[Mapping[str, Any]]]
+                      ) -> Checks:
+    """`kvplan check --file deployments.yaml`: the file's path, or its content as Python, {"deployments": [...]} or
+    the list itself, each entry a dict with the file's keys (`name`, `model`, `tp`; `context`, `kv_dtype`,
+    `min_concurrency`, `gpu`, ...: docs/ci.md), checked by the same validators. Returns `Checks`, whose
+    `to_dict()` is `kvplan check --file ... --format json`'s document; suggestions name the file's keys ("tp 4").
+    A bad entry is a KvplanError naming the deployment and its key (with the file's line for a file); `serve:`
+    commands are read by the command line only."""
+    from .commands import check as run
+    from .commands.deployments import load_deployments, mapping_deployments
+
+    if isinstance(deployments, (str, os.PathLike)):
+        found = load_deployments(os.fspath(deployments))
+    else:
+        found = mapping_deployments(deployments)
+    return Checks(run.check(found))
 
 
 @_keywords
@@ -320,7 +395,7 @@ def verify(model: str, *, tensor_parallel_size: int = 1, max_model_len: Optional
            mamba_block_size: Optional[int] = None, disable_sliding_window: bool = False,
            enable_chunked_prefill: Optional[bool] = None,
            mamba_cache_dtype: Optional[str] = None, mamba_ssm_cache_dtype: Optional[str] = None,
-           compilation_config: Optional[Union[dict, str]] = None,
+           compilation_config: JsonOrDict = None,
            optimization_level: Optional[Union[int, str]] = None, progress: bool = False) -> dict:
     """`kvplan verify MODEL` on the local GPU: the result dict `kvplan verify --format json` prints (`verdict` with
     `ok`, the budget terms predicted vs measured, the pools, the boundary, decode and prefill timed). Needs the `gpu`
@@ -373,8 +448,20 @@ def gpus() -> list:
     return list(CATALOG)
 
 
-def find_gpu(name: str):
+def find_gpu(name: str) -> "GPU":
     """The catalog entry a name (nvidia-smi's or an alias) means; FieldError('gpu', ...) otherwise."""
     from .plan.catalog import find_gpu as find
 
     return find(name)
+
+
+def emit(result: Union[Plans, Checks], fmt: str = "table", **options: Any) -> str:
+    """`result` (what `estimate` or `check` returned) as the command prints it with `--format fmt`: table (for
+    people, as wide as the terminal), json, yaml, csv or html; `chart=True` draws the curves of an
+    `estimate(..., chart=True)` under the table, as --chart. A bad `fmt` is a FieldError naming `format`."""
+    from .render import emit as render
+
+    inner = getattr(result, "result", None)
+    if not isinstance(result, (Plans, Checks)) or inner is None:
+        raise FieldError("result", f"must be what kvplan.estimate or kvplan.check returned, got {quote(result)}.")
+    return render(inner, fmt, **options)

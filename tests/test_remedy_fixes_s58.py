@@ -149,7 +149,8 @@ def test_falcon_lora_names_the_length_and_the_lora_refusal_after_it():
     (plan,) = yaml.safe_load(_run(*FALCON_LORA, fmt="yaml"))["plans"]
     assert plan["engine"]["refusal"]["remedy"] == FALCON_STOP
     (row,) = list(csv.DictReader(io.StringIO(_run(*FALCON_LORA, fmt="csv"))))
-    assert row["engine_refusal_remedy"] == FALCON_STOP and "engine_refusal_remedy_range_from" not in row
+    # estimate's CSV has check's engine columns whatever the rows (session 80): an empty range here
+    assert row["engine_refusal_remedy"] == FALCON_STOP and row["engine_refusal_remedy_range_from"] == ""
 
 
 def test_api_spells_the_fields_as_keywords():

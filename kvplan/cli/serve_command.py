@@ -19,6 +19,10 @@ from . import flags
 
 API_SERVER = "vllm.entrypoints.openai.api_server"
 PYTHON = re.compile(r"python[0-9.]*")
+ASSIGNMENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*=")  # a shell's `NAME=value` before the command
+LAUNCH = f"give the `vllm serve` command (or python -m {API_SERVER})"
+
+
 class ServeUsage(KvplanError):
     """click's usage error on a `serve:` command, said by run.main as the command line says it (its sentences need
     the command line's modules, which import this one), at `where` (the entry, set by the deployments loader)."""
@@ -115,15 +119,20 @@ def without_launcher(args: list) -> list:
     """The arguments after `vllm serve` or `python -m vllm.entrypoints.openai.api_server` (any path to either);
     arguments without one (a container's args) as they are."""
     first = PurePosixPath(args[0]).name if args else ""
+    if ASSIGNMENT.match(first):  # else its words would read as MODELs ("gives the model twice")
+        raise KvplanError(f"sets {quote(args[0])} in the command's environment, which kvplan does not read; "
+                          f"{LAUNCH} without it.")
+    serve_at = next((i for i in range(1, len(args) - 1)
+                     if PurePosixPath(args[i]).name == "vllm" and args[i + 1] == "serve"), None)
+    if first != "vllm" and not PYTHON.fullmatch(first) and serve_at is not None:  # docker exec ..., uv run ...
+        raise KvplanError(f"runs {quote(' '.join(args[:serve_at]))} before `vllm serve`; {LAUNCH} alone.")
     if first == "vllm":
         if args[1:2] != ["serve"]:
-            raise KvplanError(f"runs `vllm {' '.join(args[1:2])}`; give the `vllm serve` command (or python -m "
-                              f"{API_SERVER}).")
+            raise KvplanError(f"runs `vllm {' '.join(args[1:2])}`; {LAUNCH}.")
         return args[2:]
     if PYTHON.fullmatch(first):
         if args[1:3] != ["-m", API_SERVER]:
-            raise KvplanError(f"runs {quote(' '.join(args[:3]))}; give the `vllm serve` command (or python -m "
-                              f"{API_SERVER}).")
+            raise KvplanError(f"runs {quote(' '.join(args[:3]))}; {LAUNCH}.")
         return args[3:]
     return args
 
@@ -206,7 +215,11 @@ def read_serve(value, group, check_options, refuse_later) -> ServeCommand:
                 spelled = flags.typed_spelling(param.opts + param.secondary_opts, as_typed=True) or spelled
                 raise KvplanError(f"holds {spelled}, a flag of kvplan check's run, not of a deployment; drop it.")
         _refuse_kvplan_flags(check, ctx)
-    models = list(ctx.params["model"] or []) + ([flag_model] if flag_model is not None else [])
+    words = list(ctx.params["model"] or [])
+    if len(words) > 1:  # `vllm serve` takes one positional word (argparse: "unrecognized arguments")
+        raise KvplanError(f"holds {len(words)} words where `vllm serve` takes one MODEL "
+                          f"({', '.join(map(quote, words))}); {LAUNCH}, or a container's args.")
+    models = words + ([flag_model] if flag_model is not None else [])
     if len(models) > 1:
         raise KvplanError(f"gives the model twice ({', '.join(map(quote, models))}); a deployment serves one model.")
     if tps is not None and len(tps) != 1:

@@ -464,9 +464,9 @@ def deployment_fields(values: dict) -> dict:
 
 
 def one_kv_dtype(kv_dtype) -> None:
-    """--kv-cache-dtype as check's flag takes it: one dtype (a comma list refused before the dtype check, which would
-    call the list unknown)."""
-    if isinstance(kv_dtype, str) and "," in kv_dtype:
+    """--kv-cache-dtype as check's flag takes it: one dtype (a comma list, or the API's list, refused before the dtype
+    check, which would call the list unknown)."""
+    if isinstance(kv_dtype, (list, tuple)) or isinstance(kv_dtype, str) and "," in kv_dtype:
         raise FieldError("kv_dtype", f"takes one KV-cache dtype in check, got {quote(kv_dtype)}: check sweeps TP "
                                      f"degrees, not KV dtypes; run it once per dtype (estimate sweeps them).")
 
@@ -483,6 +483,57 @@ def model_deployments(model: str, tps: list, **options) -> list:
     # GPUs, -pcp multiplies them: its notice gives the GPU count)
     degrees = "".join(f"-{key}{common[key]}" for key in ("pp", "dcp", "pcp") if common.get(key))
     return [Deployment(name=f"tp{tp}{degrees}", model=model, tp=tp, **common) for tp in dict.fromkeys(tps)]
+
+
+def mapping_deployments(value) -> list:
+    """A deployments file's content given as Python (the API's check_deployments): {"deployments": [entry, ...]} or
+    the list itself, each entry a dict with the file's keys, checked by the same validators as the file's values. An
+    error names the entry and the key as the file's do, without a line."""
+    if isinstance(value, dict):
+        for key in value:
+            if key not in TOP_KEYS:
+                raise _unknown_key("the deployments mapping", key, TOP_KEYS)
+        if "deployments" not in value:
+            raise FieldError("deployments", "has no 'deployments' key; list the deployments to check under it.")
+        value = value["deployments"]
+    if not isinstance(value, (list, tuple)) or not value:
+        raise FieldError("deployments", f"must be a non-empty list of entries (each a dict with name, model and tp), "
+                                        f"got {quote(value)}.")
+    deployments, seen = [], set()
+    for index, entry in enumerate(value, start=1):
+        dep = _mapping_deployment(index, entry)
+        if dep.name in seen:
+            raise _bad(f"deployment name {quote(dep.name)} is used twice; give each entry a unique name.")
+        seen.add(dep.name)
+        deployments.append(dep)
+    return deployments
+
+
+def _mapping_deployment(index: int, entry) -> Deployment:
+    keys = REQUIRED_KEYS + OPTIONAL_KEYS  # no `serve:`: its flags are read by the command line's parser
+    if not isinstance(entry, dict):
+        raise _bad(f"deployments entry {index} must be a dict with name, model and tp, got {quote(entry)}.")
+    try:
+        name = deployment_name(entry.get("name"))
+    except FieldError as exc:
+        raise _bad(exc.spelled(f"deployments entry {index} field 'name'")) from None
+    where = f"deployment {quote(name)}"
+    for key in entry:
+        if key not in keys:
+            raise _unknown_key(where, key, keys)
+    for key in REQUIRED_KEYS[1:]:
+        if key not in entry:
+            raise _bad(f"{where} is missing '{key}'; every entry needs name, model and tp.")
+    try:
+        if not isinstance(entry["model"], str) or not entry["model"].strip():
+            raise FieldError("model", f"must be a Hugging Face id, a config.json or a model folder, got "
+                                      f"{quote(entry['model'])}.")
+        tp = VALIDATORS["tp"](entry["tp"])
+        one_kv_dtype(entry.get("kv_dtype"))
+        fields = deployment_fields({key: entry.get(key) for key in OPTIONAL_KEYS})
+    except FieldError as exc:
+        raise _bad(exc.spelled(f"{where} field '{exc.field}'")) from None
+    return Deployment(name=name, model=entry["model"], tp=tp, **fields)
 
 
 # ---- the deployments file ----------------------------------------------------------------------------------

@@ -69,6 +69,20 @@ class EstimateResult:
         return [after_context(row, "auto_fit", auto_fit_record(fitted.get(i, p.context), p.context, p))
                 for i, (row, p) in enumerate(zip(rows, self.plans))]
 
+    def csv_rows(self) -> list:
+        """rows() with the engine's figures in the columns check's CSV writes (figure_columns), whatever the plans:
+        flattened from the plans alone, a refusal's columns came and went with a refusal, and an unsharded plan or
+        --engine none left one `engine` column, so a script's column moved from one run to the next."""
+        from ..engines.figures import figure_columns, later_figure_columns
+        from ..render.formats import flatten
+
+        columns = figure_columns() + later_figure_columns()
+
+        def cells(engine: Optional[dict]) -> dict:  # a refusal of None is its own empty columns, not a column
+            return dict.fromkeys(columns) | {k: v for k, v in flatten(engine or {}).items() if k != "refusal"}
+
+        return [{**row, "engine": cells(row["engine"])} for row in self.rows()]
+
 
 def after_context(row: dict, key: str, value) -> dict:
     """`row` with `key` right after its context, where check's rows carry it too."""

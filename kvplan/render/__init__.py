@@ -41,7 +41,7 @@ def emit(result, fmt: str, **options) -> str:
     if fmt == "yaml":
         return formats.to_yaml(result.to_dict())
     if fmt == "csv":
-        return formats.to_csv(result.rows())
+        return formats.to_csv(getattr(result, "csv_rows", result.rows)())  # a fixed schema where it has one
     if fmt == "html":
         from .html import page
 
