@@ -7,15 +7,17 @@ given with a piecewise graph mode is where a figure moves: without them PIECEWIS
 without_piecewise; CUDAGraphMode.without_piecewise, compilation.py: PIECEWISE -> NONE), no graph is captured and the
 worker subtracts no graph term; with them the PIECEWISE graphs are captured and profiled (v1/worker/gpu/
 cudagraph_utils.py 0.34.0:989-1068), the graph term kvplan prices whatever the count (GRAPH_TERM). Default flags move
-no figure (the mode stays FULL_AND_PIECEWISE either way)."""
+no figure (the mode stays FULL_AND_PIECEWISE either way). kvplan models vLLM's default by architecture and release
+alone: VLLM_USE_BREAKABLE_CUDAGRAPH is the serving host's, which kvplan does not read."""
 
 import json
 
 import pytest
 
-from conftest import estimate_plan, run_kvplan
+from conftest import run_kvplan
 from test_verify_engine_flags import GRAPH_TERM, options, verify_plan  # noqa: F401 (fixture)
 from kvplan.engines.vllm_breakable import default_architectures, enabled
+from kvplan.model.sources import resolve
 
 ENV = "VLLM_USE_BREAKABLE_CUDAGRAPH"
 QWEN35 = "Qwen/Qwen3.5-9B"  # Qwen3_5ForConditionalGeneration (model_specs/Qwen--Qwen3.5-9B.yaml)
@@ -46,29 +48,23 @@ def test_listed_architecture_keeps_piecewise_on_034():
     assert "breakable CUDA graphs" in default_source  # said on the default plan too; its figures are unchanged
 
 
-def test_env_zero_opts_out():
-    """VLLM_USE_BREAKABLE_CUDAGRAPH=0 set: the env branch wins (0.34.0:811-812) and reads False (envs.py 0.34.0:
-    821-823, `== "1"`), so the mode is compiled's: mode NONE drops PIECEWISE to NONE (0.34.0:1055-1067), no graph,
-    no graph term, so a larger KV budget."""
-    bytes_, source, budget = _graphs(QWEN35, "vllm==0.34.0", "-cc", PIECEWISE_UNCOMPILED, env={ENV: "0"})
-    _, _, on_budget = _graphs(QWEN35, "vllm==0.34.0", "-cc", PIECEWISE_UNCOMPILED)
-    assert bytes_ == 0 and "cudagraph_mode NONE" in source and "breakable" not in source
-    assert budget > on_budget
-
-
-def test_env_true_is_not_one():
-    """Only "1" turns them on (envs.py 0.34.0:821-823): "true" set is off, as =0."""
-    assert enabled(object(), "0.34.0", "true") is False
-    assert enabled(object(), "0.34.0", "1") is True
+def test_environment_not_read():
+    """A plan is a function of its flags alone: VLLM_USE_BREAKABLE_CUDAGRAPH in kvplan's own environment (=0 vLLM's
+    opt-out, =1 its forcing: config/vllm.py 0.34.0:811-812) moves no figure and no word, with PIECEWISE below
+    VLLM_COMPILE (where breakable graphs matter) and with default flags; the graph term names the opt-out instead."""
+    for args in (("-cc", PIECEWISE_UNCOMPILED), ()):
+        plain = _graphs(QWEN35, "vllm==0.34.0", *args)
+        assert _graphs(QWEN35, "vllm==0.34.0", *args, env={ENV: "0"}) == plain
+        assert _graphs(QWEN3, "vllm==0.34.0", *args, env={ENV: "1"}) == _graphs(QWEN3, "vllm==0.34.0", *args)
+        assert f"{ENV}=0 on the serving host opts out, which kvplan does not read" in plain[1]
 
 
 def test_unlisted_architecture_unchanged():
     """Qwen3ForCausalLM is in no default set (0.34.0:99-134, 88-97), so PIECEWISE below VLLM_COMPILE is NONE as before
-    (0.34.0:1055-1067): no graph term. VLLM_USE_BREAKABLE_CUDAGRAPH=1 forces them on for it (:811-812)."""
+    (0.34.0:1055-1067): no graph term."""
     bytes_, source, _ = _graphs(QWEN3, "vllm==0.34.0", "-cc", PIECEWISE_UNCOMPILED)
     assert bytes_ == 0 and "breakable" not in source
-    forced, forced_source, _ = _graphs(QWEN3, "vllm==0.34.0", "-cc", PIECEWISE_UNCOMPILED, env={ENV: "1"})
-    assert forced == GRAPH_TERM and f"{ENV}=1 set" in forced_source
+    assert not enabled(resolve(QWEN3), "0.34.0") and enabled(resolve(QWEN35), "0.34.0")
 
 
 def test_release_before_the_entry_unchanged():
@@ -78,22 +74,20 @@ def test_release_before_the_entry_unchanged():
     assert bytes_ == 0 and "breakable" not in source
 
 
-def test_release_before_the_feature_ignores_the_env():
-    """0.21 has no breakable graphs (0.22.0:1047 is the first read of VLLM_USE_BREAKABLE_CUDAGRAPH): =1 changes nothing,
-    and mode NONE turns PIECEWISE NONE (the 0.13-0.29 rule)."""
-    bytes_, source, _ = _graphs(QWEN3, "vllm==0.21.0", "-cc", PIECEWISE_UNCOMPILED, env={ENV: "1"})
-    assert bytes_ == 0 and "breakable" not in source
-    assert enabled(object(), "0.21.0", "1") is False
+def test_022_has_no_default_architecture():
+    """0.22 reads VLLM_USE_BREAKABLE_CUDAGRAPH alone (config/vllm.py 0.22.0:1047), which kvplan does not read, and the
+    first default set is 0.23's (0.23.0:1074-1080): no 0.22 plan has breakable graphs, DeepSeek-V4's neither."""
+    assert default_architectures((0, 22)) == frozenset() and default_architectures((0, 21)) == frozenset()
+    assert "DeepseekV4ForCausalLM" in default_architectures((0, 23))
 
 
 def test_deepseek_v4_on_024_keeps_graphs_below_compile():
     """DeepSeek-V4 is on by default from 0.23 (0.23.0:1074-1080; 0.24.0:1081-1093). 0.13-0.29 turn a piecewise mode
     NONE without VLLM_COMPILE unless breakable (0.24.0:1173-1183): -cc mode NONE leaves FULL_AND_PIECEWISE and its
-    graph term with them, none with =0 (fp8: 0.24 refuses auto for its fp8_ds_mla cache)."""
+    graph term with them (fp8: 0.24 refuses auto for its fp8_ds_mla cache)."""
     args = ("-tp", "8", "--kv-cache-dtype", "fp8", "-cc", '{"mode": "NONE"}')
     on, source, _ = _graphs("deepseek-ai/DeepSeek-V4-Flash", "vllm==0.24.0", *args)
-    off, _, _ = _graphs("deepseek-ai/DeepSeek-V4-Flash", "vllm==0.24.0", *args, env={ENV: "0"})
-    assert on == GRAPH_TERM and "PIECEWISE=" in source and "FULL=" in source and off == 0
+    assert on == GRAPH_TERM and "PIECEWISE=" in source and "FULL=" in source
 
 
 @pytest.mark.parametrize("architecture, first", [
@@ -129,13 +123,3 @@ def test_verify_captures_with_breakable_graphs(options):
     assert flags.cudagraph_mode == "PIECEWISE" and not flags.graphs_off and flags.breakable
     plan, _ = verify_plan(spec, opts)
     assert plan.budget.cuda_graph_bytes == GRAPH_TERM
-
-
-def test_default_plan_figures_unchanged():
-    """No compilation flag: FULL_AND_PIECEWISE with or without breakable graphs, so =0 moves no figure of the plan."""
-    on = estimate_plan(QWEN35, "--engine", "vllm==0.34.0", "--gpu", "H100", "--max-model-len", "32768")
-    r = run_kvplan("estimate", QWEN35, "--engine", "vllm==0.34.0", "--gpu", "H100", "--max-model-len", "32768",
-                   "--format", "json", env={ENV: "0"})
-    (off,) = json.loads(r.stdout)["plans"]
-    assert (on["kv_budget_bytes_per_gpu"], on["max_concurrency"], on["engine"]["num_gpu_blocks"]) == \
-        (off["kv_budget_bytes_per_gpu"], off["max_concurrency"], off["engine"]["num_gpu_blocks"])

@@ -73,10 +73,9 @@ class EngineFlags:
     # (0.11.1-0.11.x, 0.13+), which vLLM turns PIECEWISE for -dcp or a pooling model and then stops on
     # (vllm_level_assert.downgrade_refusal)
     full_below_compile: Optional[str] = None
-    # breakable CUDA graphs (vllm_breakable.py): VLLM_USE_BREAKABLE_CUDAGRAPH as set where kvplan plans (get_engine
-    # stamps it; None: unset), the graph mode the compilation flags leave with no compile-mode downgrade (None:
-    # FULL_AND_PIECEWISE), and, on a plan's graph view alone, why they are on ("": off)
-    breakable_env: Optional[str] = None
+    # breakable CUDA graphs (vllm_breakable.py, on by default per architecture): the graph mode the compilation flags
+    # leave with no compile-mode rule (None: FULL_AND_PIECEWISE), and, on a plan's graph view alone, why they are on
+    # ("": off)
     breakable_cudagraph_mode: Optional[str] = None
     breakable: str = ""
     # --mamba-cache-dtype / --mamba-ssm-cache-dtype as vLLM spells them (None: not given) and
@@ -468,10 +467,8 @@ def get_engine(name, flags: EngineFlags = EngineFlags()):
                 raise FieldError(field, f"is modelled with vLLM only (engine vllm): engine none, ideal paging, "
                                         f"has {missing}.", names=("engine",))
         return IdealEngine(flags.enforce_eager)
-    from .vllm_breakable import with_env
     from .vllm_compilation import with_compilation
 
-    flags = with_env(flags)  # VLLM_USE_BREAKABLE_CUDAGRAPH, read where vLLM would read it: at the plan's start
     if text == "vllm":
         return VllmEngine(PINNED, with_compilation(flags, PINNED))
     if text is not None and text.startswith("vllm=="):

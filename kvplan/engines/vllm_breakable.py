@@ -1,4 +1,5 @@
-"""vLLM's breakable CUDA graphs (VLLM_USE_BREAKABLE_CUDAGRAPH): when they are on, and the graph mode they leave.
+"""vLLM's breakable CUDA graphs: the architectures they are on for by default, by release, and the graph mode they
+leave.
 
 Breakable graphs capture the PIECEWISE graphs without torch.compile: one stream capture over the whole forward,
 broken at the attention / KV-cache ops, which run eagerly in between (compilation/breakable_cudagraph.py 0.34.0:1-21).
@@ -17,31 +18,30 @@ difference is where a compilation mode below VLLM_COMPILE is given (-cc '{"mode"
 graphs 0.13-0.29 turn the piecewise modes NONE (no graph, no graph term from 0.20) and 0.30+ PIECEWISE NONE and
 FULL_AND_PIECEWISE FULL_DECODE_ONLY (vllm_compilation.resolve); with them the mode given stays
 (EngineFlags.breakable_cudagraph_mode), and a full mode kept below VLLM_COMPILE no longer trips the assert
-(vllm_level_assert.downgrade_refusal).
+(vllm_level_assert.downgrade_refusal). The empty splitting_ops / fuse_attn_quant rule, which acts under
+VLLM_COMPILE alone (vllm_splitting_ops.py), leaves that mode too.
 
-When they are on (VllmConfig's own order):
-- The environment variable, where set: on only for "1" (envs.py 0.24.0:697-699, 0.32.0:776-778, 0.34.0:821-823:
-  `os.environ.get(..., "0") == "1"`), so =0, =true and an empty value all turn them off. 0.22 reads it alone (no
-  default architecture: 0.22.0:1047); kvplan reads it where it plans (get_engine stamps it on the flags).
-- Else the model's architecture in the release's default set on that platform: the inline lists of 0.23-0.28
-  (0.23.0:1074-1080, 0.24.0:1081-1093, 0.25.0:1115-1127, 0.26.0:1182-1196, 0.27.0:1213-1230, 0.28.0:1316-1333; any
-  platform), DEFAULT_BREAKABLE_CUDAGRAPH_ARCHITECTURES from 0.29 (0.29.0:75, 0.30.0:77, 0.31.0:79, 0.32.0:74,
-  0.33.0:76, 0.34.0:99-134) with default_breakable_cudagraph_architectures' ROCm set (0.29.0:98-110: the list less
-  DeepSeek-V3.2; 0.30.0:108-120 to 0.33.0:113-125: DeepseekV41ForCausalLM alone; 0.34.0:138-158: that and HYV4) and,
-  on CUDA in 0.34, Qwen3.5 (_QWEN3_5_ARCHITECTURES, 0.34.0:88-97, :154-157). 0.23-0.33 read
-  model_config.architectures (the top-level config's); 0.34 adds hf_text_config's (0.34.0:764-773).
-- Else VLLM_BATCH_INVARIANT=1 with a tuned bf16 matmul shape (0.34.0:775-808, 817-828): not modelled (kvplan reads
-  no VLLM_BATCH_INVARIANT).
+When they are on, as kvplan models it: the model's architecture in the release's default set on that platform,
+the inline lists of 0.23-0.28 (config/vllm.py 0.23.0:1074-1080, 0.24.0:1081-1093, 0.25.0:1115-1127, 0.26.0:
+1182-1196, 0.27.0:1213-1230, 0.28.0:1316-1333; any platform), DEFAULT_BREAKABLE_CUDAGRAPH_ARCHITECTURES from 0.29
+(0.29.0:75, 0.30.0:77, 0.31.0:79, 0.32.0:74, 0.33.0:76, 0.34.0:99-134) with default_breakable_cudagraph_architectures'
+ROCm set (0.29.0:98-110: the list less DeepSeek-V3.2; 0.30.0:108-120 to 0.33.0:113-125: DeepseekV41ForCausalLM
+alone; 0.34.0:138-158: that and HYV4) and, on CUDA in 0.34, Qwen3.5 (_QWEN3_5_ARCHITECTURES, 0.34.0:88-97,
+:154-157). 0.23-0.33 read model_config.architectures (the top-level config's); 0.34 adds hf_text_config's
+(0.34.0:764-773). 0.22 has no default set (0.22.0:1047 reads the environment alone), so no 0.22 plan has them.
+
+What kvplan does not read: the serving host's environment. VLLM_USE_BREAKABLE_CUDAGRAPH, where set there, wins
+over the architecture (0.34.0:811-812; on only for "1", envs.py 0.34.0:821-823), and VLLM_BATCH_INVARIANT=1 with a
+tuned bf16 matmul shape turns them on too (0.34.0:775-808, 817-828); a plan is a function of its flags alone (the
+machine kvplan runs on is not the serving host), so the graph term says the opt-out instead (graph_words). The
+CompilationConfig field use_breakable_cudagraph (0.34) is no input either: VllmConfig overwrites it (0.34.0:830).
 """
 
 from __future__ import annotations
 
-import os
 from dataclasses import replace
-from typing import Optional
 
 ENV = "VLLM_USE_BREAKABLE_CUDAGRAPH"
-SINCE = (0, 22)
 TEXT_CONFIG_SINCE = (0, 34)  # hf_text_config's architectures read too
 
 _V23 = frozenset({"DeepseekV4ForCausalLM", "DeepSeekV4MTPModel"})
@@ -73,18 +73,6 @@ DEFAULTS = (
 )
 
 
-def env_setting() -> Optional[str]:
-    """VLLM_USE_BREAKABLE_CUDAGRAPH as set where kvplan runs (None: unset), which vLLM started there would read."""
-    return os.environ.get(ENV)
-
-
-def with_env(flags):
-    """`flags` (engines.EngineFlags) carrying env_setting() where it is set and they carry none (the API may give
-    breakable_env itself); themselves otherwise, so a plan's memos keyed by their identity hold."""
-    env = env_setting()
-    return flags if env is None or flags.breakable_env is not None else replace(flags, breakable_env=env)
-
-
 def default_architectures(release: tuple, rocm: bool = False) -> frozenset:
     """The architectures vLLM `release` turns breakable graphs on for by default (module docstring)."""
     for since, cuda, amd in DEFAULTS:
@@ -100,24 +88,19 @@ def _architectures(spec, release: tuple) -> set:
     return names - {""}
 
 
-def enabled(spec, version: str, env: Optional[str], rocm: bool = False) -> bool:
-    """Whether vLLM `version` runs `spec` with breakable graphs, VLLM_USE_BREAKABLE_CUDAGRAPH being `env` (None:
-    unset)."""
+def enabled(spec, version: str, rocm: bool = False) -> bool:
+    """Whether vLLM `version` runs `spec` with breakable graphs by default (module docstring)."""
     from .vllm_versions import parse_version
 
     release = parse_version(version)
-    if release < SINCE:
-        return False
-    if env is not None:
-        return env == "1"
     return bool(_architectures(spec, release) & default_architectures(release, rocm))
 
 
-def why(spec, version: str, env: Optional[str]) -> str:
-    """Why breakable graphs are on, in words for the graph term (enabled is true)."""
-    if env is not None:
-        return f"{ENV}=1 set"
-    return f"on by default for {getattr(spec, 'architecture', '') or 'this architecture'}; {ENV}=0 opts out"
+def why(spec) -> str:
+    """Why breakable graphs are on, in words for the graph term (enabled is true): the default, and the opt-out
+    kvplan cannot see."""
+    return (f"on by default for {getattr(spec, 'architecture', '') or 'this architecture'}; {ENV}=0 on the serving "
+            f"host opts out, which kvplan does not read")
 
 
 # (id(flags), id(spec), rocm, version) -> (flags, spec, view): one view a plan, so memos keyed by identity hold
@@ -129,7 +112,7 @@ def graph_view(flags, spec, version: str, rocm: bool = False):
     """`flags` (engines.EngineFlags, resolved by with_compilation) as vLLM `version` reads their graphs for `spec`:
     where breakable graphs are on, cudagraph_mode is the one given (no compile-mode downgrade), no full mode trips the
     assert, and `breakable` says why; otherwise `flags` themselves."""
-    if spec is None or not enabled(spec, version, flags.breakable_env, rocm):
+    if spec is None or not enabled(spec, version, rocm):
         return flags
     key = (id(flags), id(spec), rocm, version)
     held = _VIEWS.get(key)
@@ -138,7 +121,7 @@ def graph_view(flags, spec, version: str, rocm: bool = False):
     if len(_VIEWS) >= MAX_VIEWS:
         _VIEWS.pop(next(iter(_VIEWS)))  # the oldest goes
     view = replace(flags, cudagraph_mode=flags.breakable_cudagraph_mode, full_below_compile=None,
-                   breakable=why(spec, version, flags.breakable_env))
+                   breakable=why(spec))
     _VIEWS[key] = (flags, spec, view)
     return view
 
