@@ -73,6 +73,11 @@ class EngineFlags:
     # (0.11.1-0.11.x, 0.13+), which vLLM turns PIECEWISE for -dcp or a pooling model and then stops on
     # (vllm_level_assert.downgrade_refusal)
     full_below_compile: Optional[str] = None
+    # breakable CUDA graphs (vllm_breakable.py, on by default per architecture): the graph mode the compilation flags
+    # leave with no compile-mode rule (None: FULL_AND_PIECEWISE), and, on a plan's graph view alone, why they are on
+    # ("": off)
+    breakable_cudagraph_mode: Optional[str] = None
+    breakable: str = ""
     # --mamba-cache-dtype / --mamba-ssm-cache-dtype as vLLM spells them (None: not given) and
     # --disable-sliding-window: carried on the spec (vllm_cache_flags.with_cache_flags)
     mamba_cache_dtype: Optional[str] = None

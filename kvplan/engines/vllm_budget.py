@@ -63,6 +63,7 @@ from .vllm_indexer_profile import (VIEWS_RELEASED_SINCE, flashmla_reservation, g
                                    prefill_buffer_keys, profile_allocation, workspace_views)
 from .vllm_mamba_v0 import v0_state_term
 from .vllm_graphs_off import core_flags, graphs_off_cause, v0_keeps_graphs, v0_note
+from .vllm_breakable import graph_words
 from .vllm_mxfp4 import kernel as mxfp4_kernel
 from .vllm_mxfp4_online import applies as online_applies, linear_padding as online_linear_padding
 from .vllm_profile import (FLASHINFER_SAMPLER_BYTES, moe_workspace, persistent_after_profile, profile_peak,
@@ -949,6 +950,7 @@ def extensible_budget(gpu, memory: int, requested: int, gpu_util: float, version
     margin = max((3 if rocm else 1) * GiB, int(EXTENSIBLE_MARGIN_FRACTION * transient))
     graph_term = BudgetTerm("cuda_graphs", graphs, f"0: {graphs_off_cause(flags)} captures no graphs"
                             if flags.graphs_off else f"captured before the cache is sized, {graph_source}"
+                            f"{graph_words(flags)}"
                             + _lora_graphs(flags, lora))
     if memory - context - nccl - margin < requested:  # the device's headroom binds (always at utilisation 1.0)
         top = memory
@@ -1243,6 +1245,7 @@ def _budget(spec, tp: int, gpu, gpu_util: float, settings, rules: Behaviour, ver
                                            else ("the compilation config sets cudagraph_mode NONE",)),
                                          cause=graphs_off_cause(served) if served.graphs_off else "",
                                          kept=v0_note(flags) if v0_keeps_graphs(flags, rules) else "")
+    graph_source += graph_words(served)  # breakable CUDA graphs: the mode they keep, said
     lora = lora_term.bytes if lora_term else 0
     # V0's Mamba state cache, allocated in the profile run's first forward (vllm_mamba_v0.py)
     mamba_term = v0_state_term(spec, tp, settings, flags.enforce_eager, version, stage) if rules.era == "v0" else None

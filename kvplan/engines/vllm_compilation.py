@@ -2,11 +2,12 @@
 
 What kvplan reads of the JSON object (every other field vLLM takes changes no figure of kvplan's and is left alone):
 `cudagraph_mode`, `cudagraph_capture_sizes`, `max_cudagraph_capture_size` and the compilation `level` / `mode`,
-with -O's level, and the deprecated `use_cudagraph` (false: no graphs on V1 in 0.9.1-0.11.0; use_cudagraph) and
-`full_cuda_graph` (true: cudagraph_mode FULL in 0.10.1-0.11.0, kept below level 3; full_cuda_graph). They
-change figures only where vLLM subtracts the graphs from the KV budget (0.20+, vllm_budget.graph_reserve); before,
-they are checked as the release checks them and change the graph term's words, not its bytes (and a plan vLLM runs
-on V0 keeps its graphs whatever they say: vllm_graphs_off.py).
+with -O's level, `splitting_ops`, `pass_config.fuse_attn_quant` / `enable_attn_fusion` and
+`use_inductor_graph_partition` (vllm_splitting_ops.py), and the deprecated `use_cudagraph` (false: no graphs on V1
+in 0.9.1-0.11.0; use_cudagraph) and `full_cuda_graph` (true: cudagraph_mode FULL in 0.10.1-0.11.0, kept below level
+3; full_cuda_graph). They change figures only where vLLM subtracts the graphs from the KV budget (0.20+,
+vllm_budget.graph_reserve); before, they are checked as the release checks them and change the graph term's words,
+not its bytes (and a plan vLLM runs on V0 keeps its graphs whatever they say: vllm_graphs_off.py).
 
 - The flag: `--compilation-config` / `-O` from 0.6.5 (engine/arg_utils.py 0.6.5:914-915; 0.6.4 has none), a level
   0-3 or a Python / JSON object (config.py 0.6.5 CompilationConfig.from_cli :2703-2709, 0.8.5 :3529-3535). 0.12
@@ -40,6 +41,8 @@ on V0 keeps its graphs whatever they say: vllm_graphs_off.py).
   NONE up to 0.29 (config/vllm.py 0.14.0:713-723,
   0.24.0:1172-1183, 0.29.0:1476), from 0.30 its part without piecewise, PIECEWISE -> NONE and FULL_AND_PIECEWISE ->
   FULL_DECODE_ONLY (0.30.0:1010-1030, 0.32.0:1077-1097, 0.34.0:1050-1070).
+- Under VLLM_COMPILE, `splitting_ops: []` and `pass_config.fuse_attn_quant` take the piecewise graphs away
+  (PIECEWISE NONE or FULL, FULL_AND_PIECEWISE FULL; 0.11.1+): vllm_splitting_ops.py.
 - A full mode kept below VLLM_COMPILE (FULL, FULL_DECODE_ONLY; 0.11.1-0.11.x and 0.13+, where no rule above turns
   it NONE) meets the same assert where vLLM turns full graphs PIECEWISE (-dcp > 1 in 0.11.x, a pooling model):
   resolve notes it (Graphs.full_below_compile), the plan, which knows -dcp and its runner, refuses it
@@ -78,6 +81,7 @@ from .vllm_compilation_text import (BARE_LEVEL_UNTIL, LEVELS, LITERAL_UNTIL, ONE
                                      given_by_flag, release_of)
 from .vllm_dotted_flags import release_text as _dotted
 from .vllm_legacy_graph_fields import CUDAGRAPH_MODE_SINCE, full_cuda_graph, use_cudagraph
+from .vllm_splitting_ops import pieces_left
 
 __all__ = ["config_value", "level_value", "resolve", "with_compilation", "level_flag", "release_has", "one_flag"]
 
@@ -165,6 +169,9 @@ class Graphs:
     # a full mode kept below VLLM_COMPILE where a later downgrade to PIECEWISE trips the same assert
     # (vllm_level_assert.downgrade_refusal)
     full_below_compile: Optional[str] = None
+    # the mode before the compile-mode and splitting_ops rules below (None: FULL_AND_PIECEWISE), which breakable
+    # CUDA graphs keep (vllm_breakable.py; 0.23+)
+    breakable_mode: Optional[str] = None
 
 
 def _mode(value, release: tuple) -> Optional[int]:
@@ -249,8 +256,11 @@ def resolve(config: Optional[str], level: Optional[str], version: str, spell=str
         piecewise_below = graph_mode if graph_mode in PIECEWISE_MODES else None
         full_below = graph_mode if graph_mode in FULL_ONLY_MODES else None
         graph_mode = graph_mode or "NONE"  # none given below level 3: NONE (module docstring)
+    breakable_mode = graph_mode
+    compiled = mode is None or mode == VLLM_COMPILE  # before 0.12: none given is VLLM_COMPILE (module docstring)
     if release >= OPTIMIZATION_LEVEL_SINCE:
         graph_mode = graph_mode or LEVEL_MODES[optimization]
+        breakable_mode = None if graph_mode == "FULL_AND_PIECEWISE" else graph_mode
         compiled = (mode if mode is not None else (VLLM_COMPILE if optimization > 0 else 0)) == VLLM_COMPILE
         if release < ANY_MODE_OFF_UNTIL and not compiled:  # 0.12.0 config/vllm.py:647-658: FULL too
             graph_mode = "NONE"
@@ -259,6 +269,7 @@ def resolve(config: Optional[str], level: Optional[str], version: str, spell=str
                 else "FULL_DECODE_ONLY"
         full_below = graph_mode if graph_mode in FULL_ONLY_MODES and not compiled else None
         graph_mode = None if graph_mode == "FULL_AND_PIECEWISE" else graph_mode  # vLLM's default
+    graph_mode = pieces_left(graph_mode, fields, release, compiled)  # splitting_ops [], fuse_attn_quant (0.11.1+)
     from .vllm_graphs import FLAGS_SINCE, capture_sizes_value, max_capture_size_value
 
     largest, sizes = fields.get("max_cudagraph_capture_size"), fields.get("cudagraph_capture_sizes")
@@ -266,7 +277,7 @@ def resolve(config: Optional[str], level: Optional[str], version: str, spell=str
     sizes = _field(capture_sizes_value, "cudagraph_capture_sizes", sizes)
     if release < FLAGS_SINCE:  # no figure reads them before the graphs are subtracted (0.20)
         largest = sizes = None
-    return Graphs(graph_mode, largest, sizes, cudagraph_on, piecewise_below, full_below)
+    return Graphs(graph_mode, largest, sizes, cudagraph_on, piecewise_below, full_below, breakable_mode)
 
 
 def _object(fields, release: tuple) -> dict:
@@ -323,9 +334,10 @@ def _check_fields(fields: dict, release: tuple) -> None:
         if release >= FORBID_SINCE and not release_has(name, release):
             raise FieldError("compilation_config", f"{quote(name)} is not a field of vLLM's CompilationConfig in "
                                                    f"{_dotted(release)}, which refuses it (extra fields forbidden "
-                                                   f"from 0.13); the fields "
-                                                   f"kvplan reads are cudagraph_mode, cudagraph_capture_sizes, "
-                                                   f"max_cudagraph_capture_size, mode and level.")
+                                                   f"from 0.13); the fields kvplan reads are "
+                                                   f"cudagraph_mode, cudagraph_capture_sizes, "
+                                                   f"max_cudagraph_capture_size, mode, level, splitting_ops, "
+                                                   f"pass_config and use_inductor_graph_partition.")
         if name in UNMODELLED and value:
             raise FieldError("compilation_config", f"{name} changes the CUDA graphs vLLM captures in a way kvplan "
                                                    f"does not model; leave it out (kvplan reads cudagraph_mode and "
@@ -355,6 +367,7 @@ def with_compilation(flags, version: str):
     graphs = resolve(flags.compilation_config, flags.optimization_level, version)
     refuse_both(flags, graphs, version)
     return replace(flags, cudagraph_mode=graphs.cudagraph_mode, use_cudagraph=graphs.use_cudagraph,
+                   breakable_cudagraph_mode=graphs.breakable_mode,
                    piecewise_below_level_3=None if flags.enforce_eager else graphs.piecewise_below_level_3,
                    full_below_compile=None if flags.enforce_eager else graphs.full_below_compile,
                    max_cudagraph_capture_size=(graphs.max_cudagraph_capture_size

@@ -167,6 +167,14 @@ class VllmEngine:
         self.flags = flags
         self.enforce_eager = flags.enforce_eager  # vLLM's --enforce-eager: cudagraph_mode NONE
 
+    def graph_flags(self, spec, gpu=None) -> EngineFlags:
+        """The flags as this release reads their CUDA graphs for `spec` on `gpu` (None: a CUDA GPU): breakable graphs
+        keep the mode given (vllm_breakable.graph_view); the flags themselves otherwise."""
+        from .vllm_breakable import graph_view
+        from .vllm_runner import is_rocm
+
+        return graph_view(self.flags, spec, self.version, gpu is not None and is_rocm(gpu))
+
     def known_kv_dtype(self, name) -> str:
         """precision.check_kv_dtype, whose refusal of a value no release takes lists this release's values."""
         return check_kv_dtype(name, kv_dtype_choices(self.version), self.version)
@@ -287,13 +295,13 @@ class VllmEngine:
                                  != "v0")
             except FieldError as exc:
                 return Refusal(str(exc), None, configuration=True, field=exc.field)
-        if engine.flags.full_below_compile is not None:  # the same assert, past the downgrade to PIECEWISE
+        if engine.graph_flags(spec, gpu).full_below_compile is not None:  # the same assert, past the downgrade
             from .vllm_level_assert import downgrade_refusal
             from .vllm_pooler_config import given
             from .vllm_pooling import pooling_runner
 
             try:
-                downgrade_refusal(engine.flags, engine.version, pooling_runner(spec, engine.version),
+                downgrade_refusal(engine.graph_flags(spec, gpu), engine.version, pooling_runner(spec, engine.version),
                                   given(spec) is not None)
             except FieldError as exc:
                 return Refusal(str(exc), None, configuration=True, field=exc.field)
@@ -395,7 +403,8 @@ class VllmEngine:
             return resolve_settings(context, gpu.name, gpu.memory_bytes, pp, max_num_batched_tokens, max_num_seqs,
                                     self.version, chunked_prefill=asked is not False, chunked_given=asked is not None)
         runner = model_runner(spec, rules, gpu, self.version)
-        downgrade_refusal(self.flags, self.version, runner.pooling, given(spec) is not None)  # PIECEWISE, then assert
+        downgrade_refusal(self.graph_flags(spec, gpu), self.version, runner.pooling,
+                          given(spec) is not None)  # PIECEWISE, then assert
         incremental = incremental_prefill(spec, self.version)  # a pooling model's chunked prefill / prefix caching
         chunked, limit = incremental, None
         if rules.batch_defaults in ("v0", "v0.8"):  # V0's own default, for the model and flags (vllm_v0_chunked.py)
@@ -446,8 +455,8 @@ class VllmEngine:
             or self._lora_refusal(spec)
             or v0_slots_refusal(spec, settings.max_num_seqs, self.flags.enforce_eager, self.version)
             or v0_data_parallel_refusal(spec, self.version, pp, self.flags.dp, kv_dtype, _capability(gpu), self.flags)
-            or pcp_refusal(spec, self.flags, pp, attention_backend(spec, precision, self.version, _capability(gpu)),
-                           self.version))
+            or pcp_refusal(spec, self.graph_flags(spec, gpu), pp,
+                           attention_backend(spec, precision, self.version, _capability(gpu)), self.version))
         result = start(spec, tp=tp, precision=precision, settings=settings, available=budgets, stages=stages,
                        block_size=block_size, version=self.version, override=self.flags.num_gpu_blocks_override,
                        capability=_capability(gpu), measured=measured, gpu_name=device_name(gpu),
@@ -522,7 +531,7 @@ class VllmEngine:
         util = self.default_gpu_util if gpu_util is None else gpu_util
         rules = self.rules_for(spec, stages, gpu, kv_dtype)
         return vllm_budget(spec, tp, gpu, util, settings, rules, self.version, gpu_memory, stage,
-                           self.flags, block_size, asked_context, kv_dtype)
+                           self.graph_flags(spec, gpu), block_size, asked_context, kv_dtype)
 
     def _budget_settings(self, spec, gpu, gpu_memory: Optional[int], pp: int, context: Optional[int],
                          max_num_batched_tokens: Optional[int], max_num_seqs: Optional[int],

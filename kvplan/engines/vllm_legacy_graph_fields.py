@@ -31,7 +31,7 @@ def use_cudagraph(fields: dict, release: tuple) -> Optional[bool]:
     The value as pydantic's lax bool (0.8-0.11.0): JSON true / false, 0 / 1, or a text such as "false", "no"."""
     if "use_cudagraph" not in fields or release >= USE_CUDAGRAPH_UNTIL:
         return None
-    on = _lax_bool(fields["use_cudagraph"], "use_cudagraph", release)
+    on = lax_bool(fields["use_cudagraph"], "use_cudagraph", release)
     if not USE_CUDAGRAPH_READ[0] <= release < USE_CUDAGRAPH_READ[1]:
         return None
     if not on and release >= CUDAGRAPH_MODE_SINCE:
@@ -54,7 +54,7 @@ def full_cuda_graph(fields: dict, release: tuple) -> bool:
     value = fields.get("full_cuda_graph")
     if value is None or not CUDAGRAPH_MODE_SINCE <= release < USE_CUDAGRAPH_UNTIL:
         return False
-    on = _lax_bool(value, "full_cuda_graph", release)
+    on = lax_bool(value, "full_cuda_graph", release)
     if on and fields.get("cudagraph_mode") is not None:
         raise FieldError("compilation_config", f"full_cuda_graph and cudagraph_mode are mutually exclusive in vLLM "
                                                f"{_dotted(release)}, which sets cudagraph_mode FULL for "
@@ -63,7 +63,7 @@ def full_cuda_graph(fields: dict, release: tuple) -> bool:
     return on
 
 
-def _lax_bool(value, name: str, release: tuple) -> bool:
+def lax_bool(value, name: str, release: tuple) -> bool:
     """A bool field as pydantic's lax mode reads it (TypeAdapter.validate_json, engine/arg_utils.py 0.10.1:189):
     JSON true / false, 0 / 1, or BOOL_TEXTS."""
     if isinstance(value, bool):

@@ -44,8 +44,8 @@ def v1_level_refusal(flags, version: str, v1: bool) -> None:
 # every mode NONE without VLLM_COMPILE before the downgrade (0.12.0:647-658 before 673-703): nothing left. From 0.13
 # the NONE rule takes the piecewise modes alone (0.13.0:670-680) and the downgrade is a pooling model's (an
 # encoder-decoder's is FULL_DECODE_ONLY): 0.13.0:696-704 then 866-871, 0.20.0:1036-1046 then 1209-1214, 0.34.0:
-# 1864-1873 then 2077-2088 (its breakable graphs, which pass the assert, are on by default for two generating
-# architectures alone: 0.34.0:138-153, 810-834). kvplan refuses encoder-decoder models (model/unmodelled.py), so
+# 1864-1873 then 2077-2088 (breakable graphs pass the assert: a plan that has them is given no full_below_compile,
+# vllm_breakable.graph_view). kvplan refuses encoder-decoder models (model/unmodelled.py), so
 # -dcp and pooling remain. "Pooling" is `model_config.pooler_config is not None` (0.11.1:485, 0.13.0:698,
 # 0.34.0:1867): the pooling runner fills one (config/model.py 0.11.1:634-659, 0.34.0:796-798), the generate runner
 # keeps the user's --pooler-config as given (nothing sets it None), so a generating model given one downgrades too.

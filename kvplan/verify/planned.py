@@ -70,13 +70,15 @@ def graph_flags(spec, opts: Options, gpu=None) -> EngineFlags:
     (vllm_graphs.graph_counts): verify still captures its whole decode step at the decode sizes (terms.capture_sizes),
     the step vLLM's FULL decode graphs hold, rather than pieces its forward has no split points for. A plan vLLM
     runs on V0 (0.8-0.10.2's fallback on `gpu`, the catalog's; None: a CUDA GPU of compute capability 8.0 or more)
-    captures unless --enforce-eager, whatever the compilation config (engines/vllm_graphs_off.core_flags)."""
+    captures unless --enforce-eager, whatever the compilation config (engines/vllm_graphs_off.core_flags). Breakable
+    CUDA graphs (engines/vllm_breakable.py, on by default for some architectures from 0.23) keep the mode given, so
+    the plan captures where a compilation mode below VLLM_COMPILE would otherwise leave none."""
     from ..engines.vllm_graphs_off import core_flags
 
     engine = plan_engine(spec, opts)
     if not hasattr(engine, "rules_for"):  # the ideal engine: --enforce-eager alone
         return engine.flags
-    return core_flags(engine.flags, engine.rules_for(spec, 1, gpu, opts.kv_dtype))
+    return core_flags(engine.graph_flags(spec, gpu), engine.rules_for(spec, 1, gpu, opts.kv_dtype))
 
 
 def resolve_options(spec, opts: Options, gpu, total: int) -> Options:
