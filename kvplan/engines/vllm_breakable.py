@@ -82,48 +82,48 @@ def default_architectures(release: tuple, rocm: bool = False) -> frozenset:
 
 
 def _architectures(spec, release: tuple) -> set:
-    names = set(getattr(spec, "architectures", ()) or ()) | {getattr(spec, "architecture", "") or ""}
+    """The names `release` checks: model_config.architectures, the top-level config's list (ModelSpec.architectures
+    where it names several, registered_architecture where a nested config names another class, else architecture),
+    and from 0.34 hf_text_config's own (language_architectures where several, architecture where it names one other
+    than the top-level's). A wrapper's nested name is not the top-level's before 0.34."""
+    registered = getattr(spec, "registered_architecture", "") or ""
+    names = set(getattr(spec, "architectures", ()) or ()) or {registered or getattr(spec, "architecture", "") or ""}
     if release >= TEXT_CONFIG_SINCE:
-        names |= set(getattr(spec, "language_architectures", ()) or ())
+        names |= set(getattr(spec, "language_architectures", ()) or ()) or (
+            {getattr(spec, "architecture", "") or ""} if registered else set())
     return names - {""}
+
+
+def listed(spec, version: str, rocm: bool = False) -> tuple:
+    """The names of `spec` vLLM `version` finds in its default set (sorted; () where breakable graphs stay off)."""
+    from .vllm_versions import parse_version
+
+    release = parse_version(version)
+    return tuple(sorted(_architectures(spec, release) & default_architectures(release, rocm)))
 
 
 def enabled(spec, version: str, rocm: bool = False) -> bool:
     """Whether vLLM `version` runs `spec` with breakable graphs by default (module docstring)."""
-    from .vllm_versions import parse_version
-
-    release = parse_version(version)
-    return bool(_architectures(spec, release) & default_architectures(release, rocm))
+    return bool(listed(spec, version, rocm))
 
 
-def why(spec) -> str:
-    """Why breakable graphs are on, in words for the graph term (enabled is true): the default, and the opt-out
+def why(names: tuple) -> str:
+    """Why breakable graphs are on, in words for the graph term (`names`: listed's): the default, and the opt-out
     kvplan cannot see."""
-    return (f"on by default for {getattr(spec, 'architecture', '') or 'this architecture'}; {ENV}=0 on the serving "
-            f"host opts out, which kvplan does not read")
-
-
-# (id(flags), id(spec), rocm, version) -> (flags, spec, view): one view a plan, so memos keyed by identity hold
-_VIEWS: dict = {}
-MAX_VIEWS = 256
+    return (f"on by default for {', '.join(names)}; {ENV}=0 on the serving host opts out, which kvplan does not "
+            f"read")
 
 
 def graph_view(flags, spec, version: str, rocm: bool = False):
     """`flags` (engines.EngineFlags, resolved by with_compilation) as vLLM `version` reads their graphs for `spec`:
     where breakable graphs are on, cudagraph_mode is the one given (no compile-mode downgrade), no full mode trips the
-    assert, and `breakable` says why; otherwise `flags` themselves."""
-    if spec is None or not enabled(spec, version, rocm):
+    assert, and `breakable` says why; otherwise `flags` themselves. Made afresh each call (a few microseconds, a
+    hundred calls a 24-plan sweep): no memo, so no spec or flags outlive their plan here."""
+    names = () if spec is None else listed(spec, version, rocm)
+    if not names:
         return flags
-    key = (id(flags), id(spec), rocm, version)
-    held = _VIEWS.get(key)
-    if held is not None and held[0] is flags and held[1] is spec:
-        return held[2]
-    if len(_VIEWS) >= MAX_VIEWS:
-        _VIEWS.pop(next(iter(_VIEWS)))  # the oldest goes
-    view = replace(flags, cudagraph_mode=flags.breakable_cudagraph_mode, full_below_compile=None,
-                   breakable=why(spec))
-    _VIEWS[key] = (flags, spec, view)
-    return view
+    return replace(flags, cudagraph_mode=flags.breakable_cudagraph_mode, full_below_compile=None,
+                   breakable=why(names))
 
 
 def graph_words(flags) -> str:
