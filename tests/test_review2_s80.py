@@ -21,7 +21,7 @@ import weakref
 import pytest
 import yaml
 
-from conftest import ROOT, run_kvplan
+from conftest import ROOT, estimate_plan
 from test_verify_engine_flags import GRAPH_TERM
 from kvplan.engines import EngineFlags
 from kvplan.engines.vllm_breakable import enabled, graph_view
@@ -50,15 +50,15 @@ INNER_LISTED = _wrapper("LlavaForConditionalGeneration", "KimiLinearForCausalLM"
 TOP_LISTED = _wrapper("MuseSparkForConditionalGeneration", "LlamaForCausalLM")
 
 
+def _term(plan: dict) -> dict:
+    return next(t for t in plan["budget"]["terms"] if t["name"] == "cuda_graphs")
+
+
 def _graphs(tmp_path, config: dict, engine: str, *args) -> tuple:
     path = tmp_path / "config.json"
     path.write_text(json.dumps(config))
-    r = run_kvplan("estimate", path, "--engine", engine, "--gpu", "H100", "--max-model-len", "8192", *args,
-                   "--format", "json")
-    assert r.returncode == 0, r.stderr
-    (plan,) = json.loads(r.stdout)["plans"]
-    term = next(t for t in plan["budget"]["terms"] if t["name"] == "cuda_graphs")
-    return term["bytes"], term["source"], plan["kv_budget_bytes_per_gpu"]
+    plan = estimate_plan(path, "--engine", engine, "--gpu", "H100", "--max-model-len", "8192", *args)
+    return _term(plan)["bytes"], _term(plan)["source"], plan["kv_budget_bytes_per_gpu"]
 
 
 def test_a_nested_listed_name_is_not_read_before_034():
@@ -138,11 +138,8 @@ def test_verify_and_the_budget_decide_the_graphs_alike(model):
     for release in RELEASES:
         for args in FLAGS:
             for gpu in ("H100", "MI300X"):
-                r = run_kvplan("estimate", model, "--engine", f"vllm=={release}", "--gpu", gpu, "--max-model-len",
-                               "8192", *args, "--format", "json")
-                assert r.returncode == 0, r.stderr
-                (plan,) = json.loads(r.stdout)["plans"]
-                term = next(t for t in plan["budget"]["terms"] if t["name"] == "cuda_graphs")
+                term = _term(estimate_plan(model, "--engine", f"vllm=={release}", "--gpu", gpu, "--max-model-len",
+                                           "8192", *args))
                 cc = args[1] if args[:1] == ("-cc",) else None
                 flags = EngineFlags(compilation_config=cc, optimization_level="0" if args == ("-O0",) else None,
                                     enforce_eager=args == ("--enforce-eager",))
