@@ -414,16 +414,18 @@ def check_deployments(deployments: Union[str, os.PathLike, Mapping[str, Any], Se
 
     if isinstance(deployments, (str, os.PathLike)):
         return Checks(run.check(load_deployments(os.fspath(deployments))))  # its errors name the entry and line
-    results = []
+    results, shapes = [], {}
     for dep in mapping_deployments(deployments):  # one at a time, so that an error names its entry as a file's
         try:
-            results += run.check([dep]).results
+            checked = run.check([dep])
+            results += checked.results
+            shapes.update(checked.shapes)
         except FieldError as exc:
             raise KvplanError(exc.spelled(f"deployment {quote(dep.name)} field '{exc.field}'")) from None
         except KvplanError as exc:  # the model's (not on the Hub, refused by the release), after the entry's name
             said = exc.spelled() if isinstance(exc, RefusedInput) else str(exc)
             raise KvplanError(f"deployment {quote(dep.name)}: {said}") from None
-    return Checks(CheckResult(results))
+    return Checks(CheckResult(results, shapes))
 
 
 @_keywords

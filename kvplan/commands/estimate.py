@@ -70,18 +70,23 @@ class EstimateResult:
                 for i, (row, p) in enumerate(zip(rows, self.plans))]
 
     def csv_rows(self) -> list:
-        """rows() with the engine's figures in the columns check's CSV writes (figure_columns), whatever the plans:
-        flattened from the plans alone, a refusal's columns came and went with a refusal, and an unsharded plan or
-        --engine none left one `engine` column, so a script's column moved from one run to the next."""
+        """rows() with the engine's figures in the columns check's CSV writes (figure_columns) and decode's and
+        prefill's in theirs, whatever the plans: flattened from the plans alone, a refusal's columns came and went
+        with a refusal, and a plan without a record (an unshardable TP degree, --engine none, -c 1's untimed
+        prompt) left one empty column in its place, so a script's column moved from one run to the next."""
         from ..engines.figures import figure_columns, later_figure_columns
+        from ..plan.prefill import prefill_columns
+        from ..plan.speed import decode_columns
         from ..render.formats import flatten
 
-        columns = figure_columns() + later_figure_columns()
+        fixed = {"engine": figure_columns() + later_figure_columns(), "decode": decode_columns(),
+                 "prefill": prefill_columns()}
 
-        def cells(engine: Optional[dict]) -> dict:  # a refusal of None is its own empty columns, not a column
-            return dict.fromkeys(columns) | {k: v for k, v in flatten(engine or {}).items() if k != "refusal"}
+        def cells(columns: tuple, record: Optional[dict]) -> dict:  # a null record inside (a refusal of None) is
+            return dict.fromkeys(columns) | {k: v for k, v in flatten(record or {}).items()  # its own columns
+                                             if k in columns or v is not None}
 
-        return [{**row, "engine": cells(row["engine"])} for row in self.rows()]
+        return [{**row, **{key: cells(columns, row[key]) for key, columns in fixed.items()}} for row in self.rows()]
 
 
 def after_context(row: dict, key: str, value) -> dict:

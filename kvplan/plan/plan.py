@@ -220,6 +220,12 @@ def _with_dcp(data: dict, dcp: Optional[int], interleave: Optional[int], pcp: Op
     return out
 
 
+def unplanned_block_size(engine, block_size: Optional[int]) -> int:
+    """The block size a plan states where no cache is laid out (an unshardable TP degree), estimate's and check's
+    alike: the one asked, else the engine's own where it fixes one (the ideal pool's 16), else DEFAULT_BLOCK_SIZE."""
+    return block_size or _engine(engine).default_block_size() or DEFAULT_BLOCK_SIZE
+
+
 def _engine(engine):
     from ..engines import get_engine
 
@@ -437,7 +443,7 @@ def plan(spec: ModelSpec, *, context: int, kv_dtype: str, tp: int, budget_for: C
                   node=(engine_gpu.node_gpus, engine_gpu.node_source), runner=_runner(spec, model),
                   **dcp_of(model))
     if not sharding.valid:
-        return Plan(**common, block_size=block_size or DEFAULT_BLOCK_SIZE, kv_heads_per_gpu=None,
+        return Plan(**common, block_size=unplanned_block_size(model, block_size), kv_heads_per_gpu=None,
                     kv_bytes_per_token=None, kv_bytes_per_token_per_gpu=None, kv_bytes_per_sequence_per_gpu=None,
                     state_bytes_per_sequence_per_gpu=None, kv_blocks=None, kv_capacity_tokens=None,
                     max_concurrency=None, max_concurrency_limited_by=None, contiguous_bytes_per_sequence_per_gpu=None,

@@ -29,7 +29,7 @@ vllm_mla_decode.py) runs MLA's decode path: absorbed attention against the laten
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import Optional
 
 from ..model.precision import Precision
@@ -52,6 +52,11 @@ class Prefill:
     label: str = PREFILL_LABEL
     # why the prompt is shorter than the max model length where none was asked (plan.default_prompt); else None
     input_len_note: Optional[str] = None
+
+
+def prefill_columns() -> tuple:
+    """Every key a Prefill's JSON holds: a CSV's prefill columns whatever the plan, empty where no prompt is timed."""
+    return tuple(f.name for f in fields(Prefill))
 
 
 def chunk_ms(b, fit) -> float:

@@ -30,7 +30,7 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, fields, replace
 from typing import Optional
 
 from ..model.precision import DTYPE_BYTES, Precision
@@ -159,6 +159,19 @@ def profile_constants(profile: SpeedProfile, bandwidth: float) -> dict:
             "fit_source": f"fitted on {fit.decode_cases} decode cases on {profile.fitted_on}: leave-one-source-out "
                           f"median error {fit.decode_loso_median:.1%}, max {fit.decode_loso_max:.1%} "
                           f"(benchmarks/calibrate_decode.py, tests/data/)"}
+
+
+# profile_constants' keys as a CSV flattens them (its peak_flops record's as peak_flops_<dtype>)
+CONSTANT_COLUMNS = ("gpu", "fitted_on", "fallback", "layer_us", "allreduce_us", "gemm_efficiency", "prefill_efficiency",
+                    "bandwidth_bytes_per_s", "peak_flops_bf16", "peak_flops_fp8", "peak_flops_fp32", "link_bytes_per_s",
+                    "compute_source", "fit_source")
+
+
+def decode_columns() -> tuple:
+    """Every key a Decode's JSON holds, flattened as a CSV writes it (constants_peak_flops_bf16): a CSV's decode columns
+    whatever the plan, empty where it has no decode (an unshardable TP degree)."""
+    return tuple(key for f in fields(Decode)
+                 for key in ([f"constants_{c}" for c in CONSTANT_COLUMNS] if f.name == "constants" else [f.name]))
 
 
 def decode_point(spec: ModelSpec, tp: int, precision: Precision, context: int, batch: int, profile: SpeedProfile,

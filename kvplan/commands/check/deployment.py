@@ -31,12 +31,13 @@ from .auto_fit import fitted
 from .capacity import Capacity, capacity
 from .notices import cache_flag_findings, engine_notices, plan_notices, spec_notices
 from .results import Findings
-from .row import deployment_row
+from .row import deployment_row, planned_shape
 from .served import device_for, engine_for, spec_for
 
 
-def check_deployment(dep: Deployment, spell: Callable[[str], str] = str, resolved: Optional[dict] = None) -> dict:
-    """`resolved`: the models read so far in this check() call (read_model); None: a dict of this deployment's own."""
+def check_deployment(dep: Deployment, spell: Callable[[str], str] = str, resolved: Optional[dict] = None) -> tuple:
+    """(the deployment's row, the pp and block size it was planned with: row.planned_shape). `resolved`: the models
+    read so far in this check() call (read_model); None: a dict of this deployment's own."""
     resolved = {} if resolved is None else resolved
     spec = served(spec_for(dep, resolved), engine_for(dep), dep.pp or 1)
     asked = dep.context if dep.context != AUTO_FIT else None  # the length the deployment sets (None: not one)
@@ -54,7 +55,8 @@ def check_deployment(dep: Deployment, spell: Callable[[str], str] = str, resolve
     _served_warnings(spec, dep, device, spell, resolved, findings)
     found = capacity(spec, dep, sharding, precision, device, asked, spell, resolved, findings)
     _notices(spec, dep, found, spell, findings)
-    return deployment_row(dep, spec, sharding, precision, device, found, findings)
+    row = deployment_row(dep, spec, sharding, precision, device, found, findings)
+    return row, planned_shape(dep, found, engine)
 
 
 def _refuse_unlisted_values(spec: ModelSpec, dep: Deployment) -> None:

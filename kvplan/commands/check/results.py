@@ -3,7 +3,7 @@ in CHECK_COLUMNS for CSV / HTML) and the TP degrees --suggest lists. render/chec
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Optional
 
 from ...engines.figures import figure_columns, later_figure_columns
@@ -21,6 +21,9 @@ class Finding:
 @dataclass(frozen=True)
 class CheckResult:
     results: list  # one dict per deployment
+    # id of a result dict -> the pp and block size its plan used (row.planned_shape): the CSV's, where the JSON
+    # keeps what the deployment set (a slice or sort of the results keeps its dicts, and so their shapes)
+    shapes: dict = field(default_factory=dict)
     view = "check"
 
     @property
@@ -32,10 +35,12 @@ class CheckResult:
 
     def rows(self) -> list:
         """The same columns in the same order whatever the deployments (a refused, unsharded or data-parallel
-        one included): CHECK_COLUMNS, then anything else a row carries, sorted."""
+        one included): CHECK_COLUMNS, then anything else a row carries, sorted. `pp` and `block_size` are the ones
+        the plan used, as estimate's CSV writes them (1 and the engine's block where the deployment sets none)."""
         from ...render.formats import flatten
 
-        flat = [flatten({k: v for k, v in r.items() if k not in ("findings", "engine")}) for r in self.results]
+        flat = [flatten({k: v for k, v in r.items() if k not in ("findings", "engine")} | self.shapes.get(id(r), {}))
+                for r in self.results]
         engines = [{k: v for k, v in (r["engine"] or {}).items() if v is not None} for r in self.results]
         flat = [{**row, **flatten(engine, "engine_")} for row, engine in zip(flat, engines)]
         extra = sorted({key for row in flat for key in row} - set(CHECK_COLUMNS))

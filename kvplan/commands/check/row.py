@@ -7,7 +7,7 @@ from typing import Optional
 
 from ...model.spec import ModelSpec
 from ...engines.vllm_pooling import runner_name
-from ...plan.plan import release_of
+from ...plan.plan import release_of, unplanned_block_size
 from ..deployments import Deployment
 from ..estimate import auto_fit_record
 from .capacity import Capacity
@@ -50,6 +50,15 @@ def deployment_row(dep: Deployment, spec: ModelSpec, sharding, precision, device
         **({"block_size": dep.block_size} if dep.block_size is not None else {}),  # only when set: the JSON's keys
         **_set_keys(dep),
     }
+
+
+def planned_shape(dep: Deployment, found: Capacity, engine) -> dict:
+    """The pipeline stages and block size the deployment was planned with, as estimate's plan of it states them: pp
+    1 where unset, the block the plan laid its cache out in (or, where sharding failed, unplanned_block_size's). The
+    CSV's `pp` and `block_size`, where the JSON keeps what the deployment set (docs/ci.md)."""
+    planned = found.planned
+    return {"pp": dep.pp or 1,
+            "block_size": planned.block_size if planned is not None else unplanned_block_size(engine, dep.block_size)}
 
 
 # the keys a row carries only when the deployment sets them (the JSON contract's other keys stay as they were)
