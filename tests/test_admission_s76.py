@@ -126,7 +126,8 @@ def test_check_names_kvplans_footprint_and_vllms_price():
     text = _flat(result.stdout)
     assert result.returncode == 1
     assert ("(kvplan's footprint of an admitted request: 10.4 GiB of KV per GPU at tp 1, kv_dtype bf16; vLLM's "
-            "start-up check prices one at 14.23 GiB); vLLM would refuse to start: To serve at least one") in text
+            "start-up check prices one at 14.23 GiB); vLLM would refuse to start, saying \"To serve at least one") \
+        in text
     # where the two read alike, the sentence stays as it was: Llama-3.1-8B at 32,768 tokens on the L4's own budget,
     # 2,048 blocks x 2 MiB = 4.00 GiB either way
     llama = _flat(run_kvplan("check", LLAMA, "-tp", "1", "--gpu", "L4", "-c", "32768", "--engine",

@@ -10,7 +10,8 @@ D2  `kvplan verify MODEL --kv-cache-dtype auto,fp8` called the list "not a KV-ca
 D3  `kvplan estimate MODEL -c 999999999` (past the model's own length, which vLLM refuses while it reads the config)
     failed with "--max-num-batched-tokens (vLLM's default here, 8,192) splits the prompts of this run into 122,071
     prefill chunks", naming only a flag the user never gave and not the length, which vLLM refuses anyway (check's
-    bound on a deployment's max_num_batched_tokens likewise); the bound now says so.
+    bound on a deployment's max_num_batched_tokens likewise); the bound now says so (from session 80 the length leads:
+    test_wording_s80.py).
 D4  `--gpu 8xH100` (H100:8, 8 x H100: a cluster spec's count) was "not in the GPU catalog (did you mean
     H100-80GB-SXM?)", which drops the count without a word: dropping the 8x plans one GPU.
 D5  a config.json saved with a UTF-8 byte-order mark said "is not valid JSON: Unexpected UTF-8 BOM (decode using
@@ -74,6 +75,10 @@ def test_verify_takes_one_kv_dtype():
 # vLLM 0.32.0 config/model.py _get_and_verify_max_len refuses a max_model_len past max_position_embeddings (131,072
 # for Llama-3.1-8B) unless VLLM_ALLOW_LONG_MAX_MODEL_LEN=1, before any request: its words start so
 REFUSED = "User-specified max_model_len ({}) is greater than the derived max_model_len"
+PAST = ("kvplan: error: {} is past the model's own 131,072 tokens, which vLLM refuses unless "
+        "VLLM_ALLOW_LONG_MAX_MODEL_LEN=1, and past what kvplan plans: --max-num-batched-tokens (vLLM's default here, "
+        "8,192) splits the prompts of this run into {:,} prefill chunks, more than the 32,768 kvplan prices in one "
+        "run; ask for 131,072 tokens or less.")
 BOUND = ("kvplan: error: --max-num-batched-tokens (vLLM's default here, 8,192) splits the prompts of this run into "
          "{:,} prefill chunks, more than the 32,768 kvplan prices in one run; raise it, or ask for shorter max model "
          "lengths or fewer plans")
@@ -87,8 +92,9 @@ BOUND = ("kvplan: error: --max-num-batched-tokens (vLLM's default here, 8,192) s
 ])
 def test_the_chunk_bound_says_that_vllm_refuses_the_length(args, chunks, said):
     line = one_error_line(run_kvplan("estimate", LLAMA, *args))
-    # the length after its flag without separators: "-c 999,999,999" would be the flag's sweep of three lengths
-    assert line == BOUND.format(chunks) + f" (vLLM refuses {said} anyway, past the model's own 131,072 tokens)."
+    # the length after its flag without separators: "-c 999,999,999" would be the flag's sweep of three lengths; the
+    # length leads, as the fault vLLM refuses whatever the chunks (session 80's wording review, test_wording_s80.py)
+    assert line == PAST.format(said, chunks)
 
 
 def test_the_chunk_bound_alone_where_the_engine_takes_the_length():
@@ -108,25 +114,25 @@ def test_check_says_that_vllm_refuses_the_length():
     # 999,999,999 tokens less one (vLLM 0.32's room for an output token) in chunks of 16: 62,500,000
     line = one_error_line(run_kvplan("check", LLAMA, "-tp", "1", "--max-model-len", "999999999",
                                      "--max-num-batched-tokens", "16", "--max-num-seqs", "16"))
-    assert line == ("kvplan: error: --max-num-batched-tokens (16) splits the prompts of this run into 62,500,000 "
-                    "prefill chunks, more than the 32,768 kvplan prices in one run; raise it, or ask for shorter max "
-                    "model lengths or fewer plans (vLLM refuses --max-model-len 999999999 anyway, past the model's "
-                    "own 131,072 tokens).")
+    assert line == PAST.format("--max-model-len 999999999", 62_500_000).replace("vLLM's default here, 8,192", "16")
 
 
-@pytest.mark.parametrize("context, chunk, chunks, refused", [
-    # 999,999,999 tokens less one in chunks of 16: 62,500,000; vLLM refuses the length anyway
-    (999_999_999, 16, "62,500,000", " (vLLM refuses context 999999999 anyway, past the model's own 131,072 tokens)"),
+@pytest.mark.parametrize("context, chunk, said", [
+    # 999,999,999 tokens less one in chunks of 16: 62,500,000; vLLM refuses the length anyway, which leads (its line)
+    (999_999_999, 16, "deploy.yaml:5: deployment 'a' field 'context' 999999999 is past the model's own 131,072 "
+                      "tokens, which vLLM refuses unless VLLM_ALLOW_LONG_MAX_MODEL_LEN=1, and past what kvplan plans: "
+                      "max_num_batched_tokens (16) splits the prompts of this run into 62,500,000 prefill chunks, "
+                      "more than the 32,768 kvplan prices in one run; ask for 131,072 tokens or less."),
     # the model's own 131,072 tokens less one (vLLM 0.32's room for an output token) in chunks of 2: 65,536
-    (131_072, 2, "65,536", ""),
+    (131_072, 2, "deploy.yaml:6: deployment 'a' field 'max_num_batched_tokens' (2) splits the prompts of this run "
+                 "into 65,536 prefill chunks, more than the 32,768 kvplan prices in one run; raise it, or ask for "
+                 "shorter max model lengths or fewer plans."),
 ])
-def test_a_deployments_chunk_bound(tmp_path, context, chunk, chunks, refused):
+def test_a_deployments_chunk_bound(tmp_path, context, chunk, said):
     path = _deployments(tmp_path, f"    context: {context}\n    max_num_batched_tokens: {chunk}\n"
                                   f"    max_num_seqs: {chunk}\n")
     line = one_error_line(run_kvplan("check", "--file", path))
-    assert line.endswith(f"deploy.yaml:6: deployment 'a' field 'max_num_batched_tokens' ({chunk}) splits the prompts "
-                         f"of this run into {chunks} prefill chunks, more than the 32,768 kvplan prices in one run; "
-                         f"raise it, or ask for shorter max model lengths or fewer plans{refused}.")
+    assert line.endswith(said), line
 
 
 # ---- D4: --gpu with a count ---------------------------------------------------------------------------------------

@@ -111,8 +111,8 @@ def test_not_one_token_is_vllms_auto_fit_refusal():
     assert code == 1 and not row["passed"]
     assert row["engine"]["refusal"]["reason"] == AUTO_FIT_REFUSAL
     assert row["auto_fit"] == {"from": 131072, "to": None}
-    assert "vLLM would refuse to start: Cannot auto-fit max_model_len: not enough GPU memory available to serve " \
-           "even a single token;" in row["errors"][0]
+    assert "vLLM would refuse to start, saying \"Cannot auto-fit max_model_len: not enough GPU memory available to " \
+           "serve even a single token\";" in row["errors"][0]  # vLLM's words quoted (test_wording_s80.py)
     plan = estimate_plan(LLAMA, "-c", "auto", "--kv-cache-memory-bytes", "3MiB")
     assert plan["engine"]["refusal"]["reason"] == AUTO_FIT_REFUSAL
 

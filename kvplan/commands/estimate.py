@@ -412,12 +412,17 @@ def bounded_prefill(prompts: list, chunk: int, plans_per_context: int, default_o
     default); `default_owner`: whose default `chunk` is ("vLLM's") where the caller set no max_num_batched_tokens;
     `refused`: (the longest of the run's lengths the engine refuses, the model's own, refused_length), said too."""
     chunks = sum(-(-tokens // chunk) for tokens in prompts) * plans_per_context
-    if chunks > MAX_PREFILL_CHUNKS:
-        value = f"({default_owner} default here, {chunk:,})" if default_owner else f"({chunk:,})"
+    if chunks <= MAX_PREFILL_CHUNKS:
+        return
+    value = f"({default_owner} default here, {chunk:,})" if default_owner else f"({chunk:,})"
+    bound = (f"splits the prompts of this run into {chunks:,} prefill chunks, more than the {MAX_PREFILL_CHUNKS:,} "
+             f"kvplan prices in one run")
+    if refused:  # the length is at fault first: vLLM refuses it whatever the chunks
         # a length written without thousands separators after its flag: -c 1,048,576 would read as a sweep
-        past = f" (vLLM refuses context {refused[0]} anyway, past the model's own {refused[1]:,} tokens)" \
-            if refused else ""
-        raise FieldError("max_num_batched_tokens", f"{value} splits the prompts of this run into {chunks:,} "
-                                                   f"prefill chunks, more than the {MAX_PREFILL_CHUNKS:,} kvplan "
-                                                   f"prices in one run; raise it, or ask for shorter max model "
-                                                   f"lengths or fewer plans{past}.", names=("context",))
+        length, own = refused
+        raise FieldError("context", f"{length} is past the model's own {own:,} tokens, which vLLM refuses unless "
+                                    f"VLLM_ALLOW_LONG_MAX_MODEL_LEN=1, and past what kvplan plans: "
+                                    f"max_num_batched_tokens {value} {bound}; ask for {own:,} tokens or less.",
+                         names=("max_num_batched_tokens",))
+    raise FieldError("max_num_batched_tokens", f"{value} {bound}; raise it, or ask for shorter max model lengths or "
+                                               f"fewer plans.", names=("context",))

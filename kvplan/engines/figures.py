@@ -103,6 +103,11 @@ def format_gib(value: int) -> str:
     return f"{round(value / 2**30, 2)}"
 
 
+# how vLLM's memory check begins its estimate of the longest max_model_len that fits (kv_cache_utils.py
+# 0.32.0:1025-1027; 0.34.0 kv_cache_planning.py:120)
+ESTIMATE_SAID = "Based on the available memory, the estimated maximum model length is"
+
+
 @dataclass(frozen=True)
 class Refusal:
     """Why the engine would not start: its own message, and the longest max_model_len it says would fit."""
@@ -157,6 +162,14 @@ class Refusal:
     def first_sentence(self) -> str:
         """The engine's message up to its first full stop (its advice after that is the remedy's job)."""
         return self.reason.split(". ")[0].rstrip(".")
+
+    @property
+    def statement(self) -> str:
+        """The engine's message as it states the problem, its advice left out (what to try, a hint, a link: kvplan's
+        remedy says what would start): its first sentence and, where it gives one, its estimate of the longest length
+        that fits (vllm.refusal_message), for a sentence of kvplan's to quote."""
+        rest = self.reason.split(". ")[1:]
+        return ". ".join([self.first_sentence, *(s.rstrip(".") for s in rest if s.startswith(ESTIMATE_SAID))])
 
     @property
     def summary(self) -> str:

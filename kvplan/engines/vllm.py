@@ -38,7 +38,7 @@ from typing import Optional
 from ..memo import remember
 from ..model.kinds import V4_KINDS, MLALatent
 from ..model.layers import MAMBA_CHUNK_FALLBACK
-from .figures import EngineFigures, Refusal, format_gib
+from .figures import ESTIMATE_SAID, EngineFigures, Refusal, format_gib
 from .vllm_backend_refusals import (attention_block_refusal, checkpoint_e5m2_refusal, dense_mla_dtype_refusal,
                                     mla_hybrid_block_refusal, nvfp4_refusal, octave_refusal, sm120_decode_refusal,
                                     softcap_refusal, sparse_block_refusal, sparse_dtype_refusal, sparse_gpu_refusal,
@@ -293,8 +293,7 @@ def refusal_message(max_model_len: int, needed: int, available: int, estimate: i
         return (f"The model's max seq len ({max_model_len}) is larger than the maximum number of tokens that can "
                 f"be stored in KV cache ({estimate}). Try increasing `gpu_memory_utilization` or decreasing "
                 f"`max_model_len` when initializing the engine.")
-    estimated = f"Based on the available memory, the estimated maximum model length is {estimate}. " if estimate \
-        else ""
+    estimated = f"{ESTIMATE_SAID} {estimate}. " if estimate else ""
     if hint is not None:
         return (f"To serve at least one request with the model's max seq len ({max_model_len}), "
                 f"({format_gib(needed)} GiB KV cache is needed, which is larger than the available KV cache memory "

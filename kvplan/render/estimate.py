@@ -32,7 +32,7 @@ COLUMNS = (
     Column("requests", legend="requests of max len the engine holds at once (vLLM's \"Maximum concurrency\" "
                               "rounded down, unless a note below gives both); ! = a warning below"),
     Column("KV memory", priority=2, legend="KV-cache memory per GPU (vLLM's \"Available KV cache memory\")"),
-    Column("KV tokens", priority=4, legend="tokens the KV cache holds per GPU (vLLM's \"GPU KV cache size\")"),
+    Column("KV tokens", priority=4, legend=""),  # kv_tokens_legend: what the figure counts, by the plans' engine
     Column("per request", priority=3, legend="KV bytes one request of max len holds per GPU (paged, windows "
                                              "capped)"),
     Column("per token", priority=5, legend="KV bytes of one token per GPU, all layers"),
@@ -460,10 +460,34 @@ PP_COLUMN = Column("PP", legend="pipeline stages (vLLM's --pipeline-parallel-siz
                                   "stage's")
 
 
+# what the KV tokens column counts (engines/vllm_logged_tokens.py): vLLM's logged figure, kept as users compare it
+KV_TOKENS_LEGENDS = {
+    "requests": "vLLM's \"GPU KV cache size\" per GPU: max len x the requests of max len it holds (unrounded), "
+                "not its token slots",
+    "slots": "token slots in the KV cache per GPU: blocks x block size, per block group (vLLM's \"GPU KV cache "
+             "size\")",
+    "v0_slots": "token slots in the KV cache per GPU: V0's GPU blocks x block size (V0 logs no token count)",
+    "ideal": "token slots of the ideal paged pool per GPU: blocks x block size (with windows or linear state, "
+             "requests x max len)",
+}
+
+
+def kv_tokens_legend(plans: list) -> str:
+    """What the KV tokens column counts for these plans (one engine for all): the engine's logged figure as its
+    release counts it, or the ideal pool's; "" where no plan has a figure to show (none shards)."""
+    from ..engines.vllm_logged_tokens import logged_tokens_count
+
+    figures = next((p.engine for p in plans if _engine(p) is not None), None)
+    if figures is not None and figures.name == "vllm":
+        return KV_TOKENS_LEGENDS[logged_tokens_count(figures.version, figures.core)]
+    return KV_TOKENS_LEGENDS["ideal"] if any(p.tp_valid for p in plans) else ""
+
+
 def columns_for(plans: list) -> list:
-    """The estimate's columns; PP only when a plan has pipeline stages."""
+    """The estimate's columns (PP only when a plan has pipeline stages), the KV tokens legend the plans' own."""
     with_pp = any(getattr(p, "pp", 1) > 1 for p in plans)
-    return [*COLUMNS[:3], PP_COLUMN, *COLUMNS[3:]] if with_pp else list(COLUMNS)
+    columns = [replace(c, legend=kv_tokens_legend(plans)) if c.header == "KV tokens" else c for c in COLUMNS]
+    return [*columns[:3], PP_COLUMN, *columns[3:]] if with_pp else columns
 
 
 def plan_rows(plans: list) -> tuple:

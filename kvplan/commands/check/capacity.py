@@ -63,16 +63,19 @@ def capacity(spec: ModelSpec, dep: Deployment, sharding, precision, device, aske
     where = _resident_words(dep, result, per_sequence, precision)
     crashes = refusal is not None and refusal.allocation_fails
     refused = refusal is not None and refusal.configuration  # whatever the memory: not a capacity question
+    aside = ""  # a clause of its own after `where`: vLLM's refusal, or why the server runs none
     if crashes:  # a crash at start-up, not one of vLLM's refusals
         add("error", "num_gpu_blocks_override", refusal.reason + ".")
     elif refused:
         add("error", _refusal_key(dep, refusal), refused_message(refusal, result.engine.version, spell))
         if refusal.field == "context":  # the error on context says it, in vLLM's words
             findings.drop_warnings_on("context")
-    elif refusal is not None:
-        where += f"; vLLM would refuse to start: {refusal.reason.split('. Try')[0]}"
+    elif refusal is not None:  # vLLM's words quoted, its advice left to the remedy the finding ends with
+        aside = f'vLLM would refuse to start, saying "{refusal.statement}"'
     elif held_none_reason(result):  # it starts, yet never runs one: why, in estimate's words
-        where += f"; it starts but holds no request: {held_none_reason(result)}"
+        aside = f"it starts but holds no request: {held_none_reason(result)}"
+    where += f"; {aside}" if aside else ""
+    also = "; " if aside else ", and "  # after a clause of its own, ", and" would read as part of it
     explained = None if refused or crashes else result  # a server that does not start has no figures to explain
     kept = "" if refused or crashes or asked_eight_bits_kept(result) else cache_dtype_note(result)
     limited = None if refused or crashes else prompt_limit_note(spec, dep, device, spell)
@@ -91,7 +94,7 @@ def capacity(spec: ModelSpec, dep: Deployment, sharding, precision, device, aske
             need += f" as bytes, but vLLM's {groups} KV-cache block groups (equal pages, padded) hold only {have}"
         reach = auto_reach(spec, dep, want, precision, spell, device, resolved) if dep.auto_fit else \
             what_would_reach(spec, dep, budget_for, want, precision, spell, device)
-        add("error", "min_concurrency", f"max_concurrency {have} < min_concurrency {want}: {where}, and {need}; "
+        add("error", "min_concurrency", f"max_concurrency {have} < min_concurrency {want}: {where}{also}{need}; "
                                         f"{reach}.")
     elif want is None and have == 0 and not crashes and not refused:
         # vLLM refusing to start is a deployment that cannot work: an error without min_concurrency too; the
