@@ -78,6 +78,11 @@ class EngineFlags:
     # ("": off)
     breakable_cudagraph_mode: Optional[str] = None
     breakable: str = ""
+    # the mode the compilation flags leave where vLLM turns full graphs PIECEWISE before its splitting_ops rule (a
+    # pooler config; -dcp in 0.11.1-0.12): vllm_full_downgrade.py (None: no compilation flags, PIECEWISE)
+    downgraded_cudagraph_mode: Optional[str] = None
+    # compilation mode STOCK_TORCH_COMPILE given, whose graphs 0.32+ turn off (vllm_stock_compile.py)
+    stock_compile: bool = False
     # --mamba-cache-dtype / --mamba-ssm-cache-dtype as vLLM spells them (None: not given) and
     # --disable-sliding-window: carried on the spec (vllm_cache_flags.with_cache_flags)
     mamba_cache_dtype: Optional[str] = None

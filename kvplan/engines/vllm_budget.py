@@ -984,6 +984,7 @@ ROCM_GRAPHS_SINCE = (0, 26)  # gpu_worker.py determine_available_memory: is_cuda
 
 def capture_counts(spec, settings, gpu, version: str, flags: EngineFlags, runner: Runner):
     """The graphs vLLM's memory profile captures for this deployment (vllm_graphs.graph_counts); None: eager."""
+    from .vllm_full_downgrade import SINCE as DOWNGRADE_SINCE
     from .vllm_graphs import check_flags, graph_counts
 
     release = parse_version(version)
@@ -998,7 +999,9 @@ def capture_counts(spec, settings, gpu, version: str, flags: EngineFlags, runner
     query_len = 1 + (getattr(draft, "num_speculative_tokens", 0) or getattr(spec, "canvas_length", 0))
     capability = cuda_capability(gpu)
     return graph_counts(release, settings.max_num_seqs, settings.max_num_batched_tokens, query_len,
-                        sm100=bool(capability) and capability[0] == 10 and not is_rocm(gpu), pooling=runner.pooling,
+                        sm100=bool(capability) and capability[0] == 10 and not is_rocm(gpu),
+                        # from 0.11.1 the flags carry a pooling model's mode (vllm_full_downgrade.graph_view)
+                        pooling=runner.pooling and release < DOWNGRADE_SINCE,
                         encoder_decoder=bool(getattr(spec, "encoder_decoder", False)),
                         max_capture_size=flags.max_cudagraph_capture_size,
                         capture_sizes=flags.cudagraph_capture_sizes,

@@ -42,7 +42,11 @@ not its bytes (and a plan vLLM runs on V0 keeps its graphs whatever they say: vl
   0.24.0:1172-1183, 0.29.0:1476), from 0.30 its part without piecewise, PIECEWISE -> NONE and FULL_AND_PIECEWISE ->
   FULL_DECODE_ONLY (0.30.0:1010-1030, 0.32.0:1077-1097, 0.34.0:1050-1070).
 - Under VLLM_COMPILE, `splitting_ops: []` and `pass_config.fuse_attn_quant` take the piecewise graphs away
-  (PIECEWISE NONE or FULL, FULL_AND_PIECEWISE FULL; 0.11.1+): vllm_splitting_ops.py.
+  (PIECEWISE NONE or FULL, FULL_AND_PIECEWISE FULL; 0.11.1+): vllm_splitting_ops.py. A pooling model's (and -dcp's,
+  0.11.1-0.12) full graphs are turned PIECEWISE before that rule: resolve works out that mode too
+  (Graphs.downgraded_mode), which the plan, knowing its runner, picks (vllm_full_downgrade.py).
+- Compilation mode 1 (STOCK_TORCH_COMPILE): no graphs on 0.34, and on 0.32-0.33's Model Runner V2
+  (Graphs.stock_compile; vllm_stock_compile.py).
 - A full mode kept below VLLM_COMPILE (FULL, FULL_DECODE_ONLY; 0.11.1-0.11.x and 0.13+, where no rule above turns
   it NONE) meets the same assert where vLLM turns full graphs PIECEWISE (-dcp > 1 in 0.11.x, a pooling model):
   resolve notes it (Graphs.full_below_compile), the plan, which knows -dcp and its runner, refuses it
@@ -81,7 +85,9 @@ from .vllm_compilation_text import (BARE_LEVEL_UNTIL, LEVELS, LITERAL_UNTIL, ONE
                                      given_by_flag, release_of)
 from .vllm_dotted_flags import release_text as _dotted
 from .vllm_legacy_graph_fields import CUDAGRAPH_MODE_SINCE, full_cuda_graph, use_cudagraph
+from .vllm_full_downgrade import downgraded_after_splitting
 from .vllm_splitting_ops import pieces_left
+from .vllm_stock_compile import STOCK_TORCH_COMPILE
 
 __all__ = ["config_value", "level_value", "resolve", "with_compilation", "level_flag", "release_has", "one_flag"]
 
@@ -172,6 +178,9 @@ class Graphs:
     # the mode before the compile-mode and splitting_ops rules below (None: FULL_AND_PIECEWISE), which breakable
     # CUDA graphs keep (vllm_breakable.py; 0.23+)
     breakable_mode: Optional[str] = None
+    # the mode where vLLM turns full graphs PIECEWISE before the splitting_ops rule (vllm_full_downgrade.py)
+    downgraded_mode: Optional[str] = None
+    stock_compile: bool = False  # compilation mode STOCK_TORCH_COMPILE (vllm_stock_compile.py)
 
 
 def _mode(value, release: tuple) -> Optional[int]:
@@ -269,6 +278,8 @@ def resolve(config: Optional[str], level: Optional[str], version: str, spell=str
                 else "FULL_DECODE_ONLY"
         full_below = graph_mode if graph_mode in FULL_ONLY_MODES and not compiled else None
         graph_mode = None if graph_mode == "FULL_AND_PIECEWISE" else graph_mode  # vLLM's default
+    # a pooling model's (-dcp's) PIECEWISE comes before the splitting_ops rule (vllm_full_downgrade.py)
+    downgraded_mode = downgraded_after_splitting(graph_mode, fields, release, compiled)
     graph_mode = pieces_left(graph_mode, fields, release, compiled)  # splitting_ops [], fuse_attn_quant (0.11.1+)
     from .vllm_graphs import FLAGS_SINCE, capture_sizes_value, max_capture_size_value
 
@@ -277,7 +288,8 @@ def resolve(config: Optional[str], level: Optional[str], version: str, spell=str
     sizes = _field(capture_sizes_value, "cudagraph_capture_sizes", sizes)
     if release < FLAGS_SINCE:  # no figure reads them before the graphs are subtracted (0.20)
         largest = sizes = None
-    return Graphs(graph_mode, largest, sizes, cudagraph_on, piecewise_below, full_below, breakable_mode)
+    return Graphs(graph_mode, largest, sizes, cudagraph_on, piecewise_below, full_below, breakable_mode,
+                  downgraded_mode, mode == STOCK_TORCH_COMPILE)
 
 
 def _object(fields, release: tuple) -> dict:
@@ -368,6 +380,7 @@ def with_compilation(flags, version: str):
     refuse_both(flags, graphs, version)
     return replace(flags, cudagraph_mode=graphs.cudagraph_mode, use_cudagraph=graphs.use_cudagraph,
                    breakable_cudagraph_mode=graphs.breakable_mode,
+                   downgraded_cudagraph_mode=graphs.downgraded_mode, stock_compile=graphs.stock_compile,
                    piecewise_below_level_3=None if flags.enforce_eager else graphs.piecewise_below_level_3,
                    full_below_compile=None if flags.enforce_eager else graphs.full_below_compile,
                    max_cudagraph_capture_size=(graphs.max_cudagraph_capture_size

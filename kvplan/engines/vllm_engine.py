@@ -168,12 +168,22 @@ class VllmEngine:
         self.enforce_eager = flags.enforce_eager  # vLLM's --enforce-eager: cudagraph_mode NONE
 
     def graph_flags(self, spec, gpu=None) -> EngineFlags:
-        """The flags as this release reads their CUDA graphs for `spec` on `gpu` (None: a CUDA GPU): breakable graphs
-        keep the mode given (vllm_breakable.graph_view); the flags themselves otherwise."""
+        """The flags as this release reads their CUDA graphs for `spec` on `gpu` (None: a CUDA GPU), in vLLM's order:
+        breakable graphs keep the mode given (vllm_breakable.graph_view), a pooler config's (-dcp's) downgrade to
+        PIECEWISE comes before the splitting_ops rule (vllm_full_downgrade.graph_view), stock torch.compile has none
+        (vllm_stock_compile.graph_view); the flags themselves otherwise."""
         from .vllm_breakable import graph_view
-        from .vllm_runner import is_rocm
+        from .vllm_full_downgrade import graph_view as downgrade_view
+        from .vllm_pooler_config import given
+        from .vllm_pooling import pooling_runner
+        from .vllm_runner import is_rocm, model_runner
+        from .vllm_stock_compile import graph_view as stock_view
 
-        return graph_view(self.flags, spec, self.version, gpu is not None and is_rocm(gpu))
+        flags = graph_view(self.flags, spec, self.version, gpu is not None and is_rocm(gpu))
+        if spec is not None:
+            flags = downgrade_view(flags, self.version, pooling_runner(spec, self.version) or given(spec) is not None)
+        return stock_view(flags, parse_version(self.version),
+                          lambda: spec is not None and model_runner(spec, self.rules, gpu, self.version).name == "V2")
 
     def known_kv_dtype(self, name) -> str:
         """precision.check_kv_dtype, whose refusal of a value no release takes lists this release's values."""

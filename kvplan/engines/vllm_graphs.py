@@ -292,10 +292,12 @@ def graph_counts(version: tuple, max_num_seqs: int, max_num_batched_tokens: int,
     `v1_runner`: the V1 model runner, which rounds the sizes to q with speculative decoding; `query_len`: the
     config's uniform decode query length, `decode_query_len` the runner's (None: the same; a diffusion model's
     canvas, one less); `cudagraph_mode`: the compilation config's (vllm_compilation.py; None: FULL_AND_PIECEWISE).
-    A pooling model's mode with FULL graphs becomes PIECEWISE, an encoder-decoder's FULL_DECODE_ONLY (config/vllm.py
-    0.32.0:1876-1898); then PIECEWISE keeps the mixed sizes only, FULL_DECODE_ONLY the decode graphs only, and FULL
-    captures one FULL graph at every mixed size and no separate decode graphs (v1/cudagraph_dispatcher.py 0.32.0
-    :187-229: mixed_mode() at every size, decode graphs only where separate_routine())."""
+    A pooling model's mode with FULL graphs becomes PIECEWISE (`pooling`: before 0.11.1; from then the mode given is
+    the plan's, downgraded before the splitting_ops rule: vllm_full_downgrade.py), an encoder-decoder's
+    FULL_DECODE_ONLY (config/vllm.py 0.32.0:1876-1898); then PIECEWISE keeps the mixed sizes only, FULL_DECODE_ONLY
+    the decode graphs only, and FULL captures one FULL graph at every mixed size and no separate decode graphs
+    (v1/cudagraph_dispatcher.py 0.32.0:187-229: mixed_mode() at every size, decode graphs only where
+    separate_routine())."""
     mode = cudagraph_mode or "FULL_AND_PIECEWISE"
     if pooling and mode != "PIECEWISE":
         mode = "PIECEWISE"

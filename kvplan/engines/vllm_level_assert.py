@@ -45,13 +45,16 @@ def v1_level_refusal(flags, version: str, v1: bool) -> None:
 # the NONE rule takes the piecewise modes alone (0.13.0:670-680) and the downgrade is a pooling model's (an
 # encoder-decoder's is FULL_DECODE_ONLY): 0.13.0:696-704 then 866-871, 0.20.0:1036-1046 then 1209-1214, 0.34.0:
 # 1864-1873 then 2077-2088 (breakable graphs pass the assert: a plan that has them is given no full_below_compile,
-# vllm_breakable.graph_view). kvplan refuses encoder-decoder models (model/unmodelled.py), so
+# vllm_breakable.graph_view). From 0.30 the compile-mode rule runs again between the two (0.30.0:1728-1736 then
+# :1844, 0.32.0:1877-1885 then :2007, 0.34.0:1863-1873 then :1995), turning the PIECEWISE left NONE: vLLM starts
+# without graphs (vllm_full_downgrade.py), so the refusal ends with 0.29. kvplan refuses encoder-decoder models
+# (model/unmodelled.py), so
 # -dcp and pooling remain. "Pooling" is `model_config.pooler_config is not None` (0.11.1:485, 0.13.0:698,
 # 0.34.0:1867): the pooling runner fills one (config/model.py 0.11.1:634-659, 0.34.0:796-798), the generate runner
 # keeps the user's --pooler-config as given (nothing sets it None), so a generating model given one downgrades too.
 DCP_DOWNGRADE = ((0, 11, 1), (0, 12))  # [from, before)
-POOLING_DOWNGRADE = ((0, 11, 1), (0, 12))  # and again from POOLING_DOWNGRADE_SINCE
-POOLING_DOWNGRADE_SINCE = (0, 13)
+POOLING_DOWNGRADE = ((0, 11, 1), (0, 12))  # and again in POOLING_DOWNGRADE_AGAIN
+POOLING_DOWNGRADE_AGAIN = ((0, 13), (0, 30))
 
 
 def downgrade_refusal(flags, version: str, pooling: bool, pooler_config: bool = False) -> None:
@@ -66,7 +69,7 @@ def downgrade_refusal(flags, version: str, pooling: bool, pooler_config: bool = 
     if (flags.dcp or 1) > 1 and in_span(version, DCP_DOWNGRADE):
         why = (f"dcp {flags.dcp} (\"Decode context parallel (DCP) is enabled, which is incompatible with full CUDA "
                f"graphs\")")
-    elif pooled and (in_span(version, POOLING_DOWNGRADE) or parse_version(version) >= POOLING_DOWNGRADE_SINCE):
+    elif pooled and (in_span(version, POOLING_DOWNGRADE) or in_span(version, POOLING_DOWNGRADE_AGAIN)):
         whose = "a pooling model" if pooling else "a generating model given pooler_config"
         why = f"{whose} (\"Pooling models do not support full cudagraphs\")"
     else:

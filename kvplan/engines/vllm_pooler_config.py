@@ -27,8 +27,9 @@ ModelConfig and EngineArgs (benchmarks/vllm_reference/pooler_config.py, tests/da
   .lower() on its pooling_type (config/model.py 0.12.0:1774-1783, 0.13.0:1685-1694: an AttributeError without one);
   from 0.14.0 off for seq MEAN / CLS or tok STEP (0.34.0:2240-2266; measured: Qwen3ForCausalLM --runner generate
   --pooler-config '{"pooling_type": "MEAN"}' runs without chunked prefill, 32,768 batched tokens). Its full-graph
-  override (config/vllm.py 0.34.0:1862-1873: PIECEWISE) stops a full mode kept below VLLM_COMPILE, as a pooling
-  model's does (vllm_level_assert.downgrade_refusal); elsewhere it is not modelled, as for a pooling model.
+  override (config/vllm.py 0.34.0:1862-1873: PIECEWISE) is a pooling model's: the graphs it leaves
+  (vllm_full_downgrade.py), and the stop of a full mode kept below VLLM_COMPILE up to 0.29
+  (vllm_level_assert.downgrade_refusal).
 """
 
 from __future__ import annotations

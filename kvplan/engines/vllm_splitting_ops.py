@@ -20,10 +20,12 @@ VLLM_COMPILE (0.11.1+), so a plan that keeps FULL_AND_PIECEWISE or PIECEWISE pas
   vllm.py 0.34.0:2068-2074). So not with breakable CUDA graphs, which set the mode NONE first (0.34.0:1724;
   vllm_breakable.py): their graph view keeps the mode from before this rule (Graphs.breakable_mode).
 
+A pooling model's (and -dcp's) downgrade to PIECEWISE comes before this rule (config/vllm.py 0.34.0:1863-1873), so
+[] leaves such a plan NONE and fuse_attn_quant FULL: vllm_full_downgrade.py runs this rule after it.
+
 Not modelled: 0.10.1-0.11.0's older rule (an empty list turns PIECEWISE FULL: 0.10.1:548-560, 0.11.0:597-612);
-a pooling model's or -dcp's downgrade to PIECEWISE, which vLLM makes before this rule (config/vllm.py 0.34.0:
-1863-1873), so vLLM leaves such a plan with [] NONE where kvplan keeps PIECEWISE; sequence parallelism's own
-empty list (pass_config.enable_sp / fuse_gemm_comms, 0.20.0:1152-1170, conditional on TP and the hidden size).
+sequence parallelism's own empty list (pass_config.enable_sp / fuse_gemm_comms, 0.20.0:1152-1170, conditional on TP
+and the hidden size).
 """
 
 from __future__ import annotations
