@@ -93,10 +93,12 @@ class Checks(_RunList):
         return result.results
 
     @property
-    def result(self):  # commands.check.results.CheckResult of these deployments
+    def result(self):  # commands.check.results.CheckResult of these deployments, each with its plan's shape
         from dataclasses import replace
 
-        return replace(self._run, results=list(self))
+        run = self._run  # its dicts are alive while it is, so no id below is a freed dict's
+        shape_of = {id(row): shape for row, shape in zip(run.results, run.shapes)}
+        return replace(run, results=list(self), shapes=tuple(shape_of.get(id(row), {}) for row in self))
 
     @property
     def ok(self) -> bool:
@@ -414,18 +416,18 @@ def check_deployments(deployments: Union[str, os.PathLike, Mapping[str, Any], Se
 
     if isinstance(deployments, (str, os.PathLike)):
         return Checks(run.check(load_deployments(os.fspath(deployments))))  # its errors name the entry and line
-    results, shapes = [], {}
+    results, shapes = [], []
     for dep in mapping_deployments(deployments):  # one at a time, so that an error names its entry as a file's
         try:
             checked = run.check([dep])
             results += checked.results
-            shapes.update(checked.shapes)
+            shapes += checked.shapes
         except FieldError as exc:
             raise KvplanError(exc.spelled(f"deployment {quote(dep.name)} field '{exc.field}'")) from None
         except KvplanError as exc:  # the model's (not on the Hub, refused by the release), after the entry's name
             said = exc.spelled() if isinstance(exc, RefusedInput) else str(exc)
             raise KvplanError(f"deployment {quote(dep.name)}: {said}") from None
-    return Checks(CheckResult(results, shapes))
+    return Checks(CheckResult(results, tuple(shapes)))
 
 
 @_keywords

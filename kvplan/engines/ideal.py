@@ -51,6 +51,9 @@ class IdealEngine:
     def default_block_size(self) -> int:
         return 16
 
+    def unsharded_block_size(self) -> int:
+        return self.default_block_size()
+
     def on_gpu(self, spec, gpu=None):
         """`spec` with its Mamba temporal state in the dtype its own config declares (Qwen3.5's mamba_ssm_dtype,
         Nemotron-H's mamba_ssm_cache_dtype: ModelSpec.config_ssm_dtype / ssm_cache_dtype), else the model dtype:

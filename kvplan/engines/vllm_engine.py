@@ -355,6 +355,13 @@ class VllmEngine:
         # (vllm_specs.DENSE_MLA_BLOCK_RULES: 64 for fp8 on Hopper, 32 on Blackwell 0.18-0.33); raised for hybrids
         return None
 
+    def unsharded_block_size(self) -> int:
+        """cache_config.block_size when vLLM refuses the TP degree: CacheConfig fills in its DEFAULT_BLOCK_SIZE as it
+        is built (config/cache.py 0.34.0:481-491, 64; 0.32.0:343-345, 16), before VllmConfig.__post_init__ verifies
+        the parallel config (config/vllm.py 0.34.0:1498, config/model.py :1582 "must be divisible by tensor
+        parallel size"), and no backend has raised it yet."""
+        return self.rules.block_size
+
     @functools.cached_property  # of the rules and flags, fixed at construction; every stage's budget reads it
     def default_gpu_util(self) -> float:
         """config/cache.py resolved_gpu_memory_utilization: 1.0 where the extensible KV cache sizes the cache from

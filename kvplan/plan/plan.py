@@ -41,7 +41,6 @@ from .speed import Decode, decode
 from .stages import pipeline_stages
 from .work import MLA_DECODE_QUERY_LEN
 
-DEFAULT_BLOCK_SIZE = 16
 MAX_TP = 64  # `check --suggest` lists the TP degrees the heads allow up to this; remedies stop at one node (Reach)
 MAX_STAGED_NODES = 8  # the pipeline remedy's reach: tp x pp over at most this many nodes' GPUs (Reach.most_gpus)
 
@@ -222,8 +221,9 @@ def _with_dcp(data: dict, dcp: Optional[int], interleave: Optional[int], pcp: Op
 
 def unplanned_block_size(engine, block_size: Optional[int]) -> int:
     """The block size a plan states where no cache is laid out (an unshardable TP degree), estimate's and check's
-    alike: the one asked, else the engine's own where it fixes one (the ideal pool's 16), else DEFAULT_BLOCK_SIZE."""
-    return block_size or _engine(engine).default_block_size() or DEFAULT_BLOCK_SIZE
+    alike: the one asked, else the engine's when it refuses the degree (vLLM's release default: 16, 64 from 0.34;
+    the ideal pool's 16)."""
+    return block_size or _engine(engine).unsharded_block_size()
 
 
 def _engine(engine):

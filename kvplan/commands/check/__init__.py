@@ -25,19 +25,19 @@ from .results import CheckResult, SuggestResult
 def check(deployments: list, spell: Callable[[str], str] = str) -> CheckResult:
     """Every deployment; suggestions name the fields as `spell` writes them (a deployments file's keys by
     default: tp 4, kv_dtype fp8, context 16384)."""
-    results, shapes, resolved = [], {}, {}  # resolved: each model read once in this call (read_model)
+    results, shapes, resolved = [], [], {}  # resolved: each model read once in this call (read_model)
     for dep in deployments:
         try:
             with values_as_yaml() if dep.file is not None else nullcontext():  # a file's values as it wrote them
                 row, shape = check_deployment(dep, spell, resolved)
                 results.append(row)
-                shapes[id(row)] = shape
+                shapes.append(shape)
         except FieldError as exc:  # an engine rule on a file's key (a release without the flag, pp with a drafter)
             if dep.file is None or exc.field not in VALID_KEYS:
                 raise
             raise KvplanError(one_line(exc.spelled(f"{dep.file}:{dep.line_of(exc.field)}: deployment "
                                                    f"{quote(dep.name)} field '{exc.field}'"))) from None
-    return CheckResult(results, shapes)
+    return CheckResult(results, tuple(shapes))
 
 
 def suggest(model: str, revision: Optional[str] = None) -> SuggestResult:

@@ -3,7 +3,7 @@ in CHECK_COLUMNS for CSV / HTML) and the TP degrees --suggest lists. render/chec
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Optional
 
 from ...engines.figures import figure_columns, later_figure_columns
@@ -21,9 +21,10 @@ class Finding:
 @dataclass(frozen=True)
 class CheckResult:
     results: list  # one dict per deployment
-    # id of a result dict -> the pp and block size its plan used (row.planned_shape): the CSV's, where the JSON
-    # keeps what the deployment set (a slice or sort of the results keeps its dicts, and so their shapes)
-    shapes: dict = field(default_factory=dict)
+    # the pp and block size each result's plan used (row.planned_shape), in the results' order: the CSV's, where the
+    # JSON keeps what the deployment set. By position, not by id(): a pickled or deep-copied result keeps its order,
+    # where ids change and a freed dict's id comes back on another (api.Checks maps a slice or sort onto it)
+    shapes: tuple = ()
     view = "check"
 
     @property
@@ -39,8 +40,9 @@ class CheckResult:
         the plan used, as estimate's CSV writes them (1 and the engine's block where the deployment sets none)."""
         from ...render.formats import flatten
 
-        flat = [flatten({k: v for k, v in r.items() if k not in ("findings", "engine")} | self.shapes.get(id(r), {}))
-                for r in self.results]
+        shapes = self.shapes + ({},) * (len(self.results) - len(self.shapes))  # none: the row's own values
+        flat = [flatten({k: v for k, v in r.items() if k not in ("findings", "engine")} | shape)
+                for r, shape in zip(self.results, shapes)]
         engines = [{k: v for k, v in (r["engine"] or {}).items() if v is not None} for r in self.results]
         flat = [{**row, **flatten(engine, "engine_")} for row, engine in zip(flat, engines)]
         extra = sorted({key for row in flat for key in row} - set(CHECK_COLUMNS))
