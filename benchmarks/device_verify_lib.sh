@@ -4,7 +4,7 @@
 # rendered in the log), `run_issue13_list` (issue 13's ten deployments), `run_qwen3next_tp2 RUNNER` (Qwen3-Next tp 2 as
 # listed and with a float32 SSM state), `verify_gpu_test_files` (every tests/test_verify_*.py that needs CUDA),
 # `$state_tests` (the state-step GPU tests), `run_h200_list` (issue 13's whole list as JSON on an H200 rank),
-# `run_kernel_bench` (issue 14's table; carry .peers), `run_verify_tests` and `pack_runs` (the per-run outputs as one
+# `run_four_json` (the four of the list session 77's H200 call did not reach), `run_kernel_bench` (issue 14's table; carry .peers), `run_verify_tests` and `pack_runs` (the per-run outputs as one
 # runs.tgz: the device returns only a few files a call), `finish_call [SECONDS]` (the rest of a session call: the kernel
 # table, verify's tests, the nine, packed), `left` (seconds of the script's `limit` left since it sourced this) and
 # `test_config MODULE NAME DIR` (DIR/config.json from a test module's config constant).
@@ -62,6 +62,12 @@ run_issue13_list_80gb() {  # the nine of the list an 80 GB rank holds (not Qwen3
   $runner mixtral_tp2 mistralai/Mixtral-8x7B-v0.1 -c 8192 --tp 2
   $runner llama70b_tp2 meta-llama/Llama-3.1-70B-Instruct -c 8192 --tp 2
   $runner llama1b meta-llama/Llama-3.2-1B-Instruct -c 8192
+}
+run_four_json() {  # the four of issue 13's list session 77's H200 call did not reach, as JSON (run_json)
+  run_json v2lite deepseek-ai/DeepSeek-V2-Lite -c 8192
+  run_json mixtral_tp2 mistralai/Mixtral-8x7B-v0.1 -c 8192 --tp 2
+  run_json llama70b_tp2 meta-llama/Llama-3.1-70B-Instruct -c 8192 --tp 2
+  run_json llama1b meta-llama/Llama-3.2-1B-Instruct -c 8192
 }
 run_h200_list() {  # issue 13's whole list on an H200 rank as JSON: Qwen3-Next tp 2 first (as listed, then with a float32
   # SSM state), then the nine an 80 GB rank holds

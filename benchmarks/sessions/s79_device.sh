@@ -11,22 +11,16 @@ source "$(dirname "$0")/../device_verify_lib.sh"
 limit=${2:-560}
 python3 -m pytest -q -p no:cacheprovider -rfE tests/test_statestep_s62.py -k compiles_without_spills 2>&1 | tail -30 \
   | tee -a "$LOG"
-four() {
-  run_json v2lite deepseek-ai/DeepSeek-V2-Lite -c 8192
-  run_json mixtral_tp2 mistralai/Mixtral-8x7B-v0.1 -c 8192 --tp 2
-  run_json llama70b_tp2 meta-llama/Llama-3.1-70B-Instruct -c 8192 --tp 2
-  run_json llama1b meta-llama/Llama-3.2-1B-Instruct -c 8192
-}
 if [ "$mode" = h200 ]; then
   run_json qwen3next Qwen/Qwen3-Next-80B-A3B-Thinking -c 8192 --tp 2
   head -20 "$OUT/v_qwen3next.err" | tee -a "$LOG"
   run_verify_tests 210  # after the H100 call: the graph decision by engine (V0 / V1) moved into verify's plan
   [ -d .peers ] && BENCH_LIMIT=100 run_kernel_bench
-  four
+  run_four_json
 else
   run_verify_tests 200
   [ -d .peers ] && BENCH_LIMIT=120 run_kernel_bench
-  four
+  run_four_json
 fi
 echo "stopped at $(date -u)" | tee -a "$LOG"
 pack_runs

@@ -15,10 +15,7 @@ if [ "$mode" = h200 ]; then
   head -20 "$OUT/v_qwen3next.err" | tee -a "$LOG"
 fi
 [ -d .peers ] && BENCH_LIMIT=130 run_kernel_bench
-run_json v2lite deepseek-ai/DeepSeek-V2-Lite -c 8192
-run_json mixtral_tp2 mistralai/Mixtral-8x7B-v0.1 -c 8192 --tp 2
-run_json llama70b_tp2 meta-llama/Llama-3.1-70B-Instruct -c 8192 --tp 2
-run_json llama1b meta-llama/Llama-3.2-1B-Instruct -c 8192
+run_four_json
 [ "$(left)" -gt 40 ] && run_verify_tests $(( $(left) - 15 ))
 echo "stopped at $(date -u)" | tee -a "$LOG"
 pack_runs
