@@ -4,10 +4,11 @@
 # rendered in the log), `run_issue13_list` (issue 13's ten deployments), `run_qwen3next_tp2 RUNNER` (Qwen3-Next tp 2 as
 # listed and with a float32 SSM state), `verify_gpu_test_files` (every tests/test_verify_*.py that needs CUDA),
 # `$state_tests` (the state-step GPU tests), `run_h200_list` (issue 13's whole list as JSON on an H200 rank),
-# `run_four_json` (the four of the list session 77's H200 call did not reach), `run_kernel_bench` (issue 14's table; carry .peers), `run_verify_tests` and `pack_runs` (the per-run outputs as one
-# runs.tgz: the device returns only a few files a call), `finish_call [SECONDS]` (the rest of a session call: the kernel
-# table, verify's tests, the nine, packed), `left` (seconds of the script's `limit` left since it sourced this) and
-# `test_config MODULE NAME DIR` (DIR/config.json from a test module's config constant).
+# `run_four_json` (the four of the list session 77's H200 call did not reach), `run_kernel_bench` (issue 14's table;
+# carry .peers), `run_verify_tests` and `pack_runs` (the per-run outputs as one runs.tgz: the device returns only a few
+# files a call), `finish_call [SECONDS]` (the rest of a session call: the kernel table, verify's tests, the nine,
+# packed), `left` (seconds of the script's `limit` left since it sourced this) and `test_config MODULE NAME DIR`
+# (DIR/config.json from a test module's config constant).
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 export PYTHONPATH=$PWD PYTHONUNBUFFERED=1 HF_HUB_OFFLINE=1
 LOG=$OUT/${session}_$mode.txt
