@@ -117,8 +117,8 @@ def why(names: tuple) -> str:
 def graph_view(flags, spec, version: str, rocm: bool = False):
     """`flags` (engines.EngineFlags, resolved by with_compilation) as vLLM `version` reads their graphs for `spec`:
     where breakable graphs are on, cudagraph_mode is the one given (no compile-mode downgrade), no full mode trips the
-    assert, and `breakable` says why; otherwise `flags` themselves. Made afresh each call (a few microseconds, a
-    hundred calls a 24-plan sweep): no memo, so no spec or flags outlive their plan here."""
+    assert, and `breakable` says why; otherwise `flags` themselves. Made afresh each call (a few microseconds); the
+    engine keeps one view per (spec, GPU) for the budget's identity-keyed memos (VllmEngine.graph_flags)."""
     names = () if spec is None else listed(spec, version, rocm)
     if not names:
         return flags

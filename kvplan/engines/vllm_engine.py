@@ -129,6 +129,7 @@ class VllmEngine:
         self.rules = behaviour(version)
         self._settings_memo: dict = {}  # _budget_settings' answers
         self._settings_of: dict = {}  # settings' answers
+        self._graph_views: dict = {}  # graph_flags' answers
         for name, since in FLAG_SINCE.items():
             if getattr(flags, name) and parse_version(version) < since:
                 raise FieldError(name, f"needs vLLM {'.'.join(map(str, since))} or later (vllm=={version} has no "
@@ -171,7 +172,18 @@ class VllmEngine:
         """The flags as this release reads their CUDA graphs for `spec` on `gpu` (None: a CUDA GPU), in vLLM's order:
         breakable graphs keep the mode given (vllm_breakable.graph_view), a pooler config's (-dcp's) downgrade to
         PIECEWISE comes before the splitting_ops rule (vllm_full_downgrade.graph_view), stock torch.compile has none
-        (vllm_stock_compile.graph_view); the flags themselves otherwise."""
+        (vllm_stock_compile.graph_view); the flags themselves otherwise. One object per (spec, gpu), kept by identity
+        with both alive, as the budget's memos key on the flags' identity (vllm_budget.stage_free): a new view each
+        call would work out every pipeline stage afresh."""
+        key = (id(spec), id(gpu))
+        held = self._graph_views.get(key)
+        if held is not None and held[0] is spec and held[1] is gpu:
+            return held[2]
+        answer = self._graph_flags(spec, gpu)
+        remember(self._graph_views, MAX_SETTINGS, key, (spec, gpu, answer))  # the oldest goes (and what it kept)
+        return answer
+
+    def _graph_flags(self, spec, gpu) -> EngineFlags:
         from .vllm_breakable import graph_view
         from .vllm_full_downgrade import graph_view as downgrade_view
         from .vllm_pooler_config import given
