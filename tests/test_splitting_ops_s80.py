@@ -85,7 +85,7 @@ def test_piecewise_with_empty_list_has_no_graph_term(engine):
     0.34: nothing captured), so the budget is PIECEWISE's own plus exactly the graph term it no longer holds."""
     piecewise, _, piecewise_budget = _graphs(QWEN3, engine, "-cc", '{"cudagraph_mode": "PIECEWISE"}')
     none, source, none_budget = _graphs(QWEN3, engine, "-cc", '{"cudagraph_mode": "PIECEWISE", ' + EMPTY + "}")
-    assert piecewise == GRAPH_TERM and none == 0 and "cudagraph_mode NONE" in source
+    assert piecewise == GRAPH_TERM and none == 0 and "PIECEWISE with splitting_ops []" in source  # the rule named
     assert none_budget - piecewise_budget == GRAPH_TERM
 
 

@@ -83,6 +83,12 @@ class EngineFlags:
     downgraded_cudagraph_mode: Optional[str] = None
     # compilation mode STOCK_TORCH_COMPILE given, whose graphs 0.32+ turn off (vllm_stock_compile.py)
     stock_compile: bool = False
+    # why cudagraph_mode is NONE, in the words of the rule that left it so, written by the step that decided
+    # (vllm_compilation.resolve, the graph views; read by vllm_graphs_off.graphs_off_cause; "": not NONE), and the
+    # same for the breakable mode and for the downgraded one (there the part after the downgrade's cause)
+    cudagraph_mode_why: str = ""
+    breakable_mode_why: str = ""
+    downgraded_mode_why: str = ""
     # --mamba-cache-dtype / --mamba-ssm-cache-dtype as vLLM spells them (None: not given) and
     # --disable-sliding-window: carried on the spec (vllm_cache_flags.with_cache_flags)
     mamba_cache_dtype: Optional[str] = None
@@ -101,7 +107,8 @@ class EngineFlags:
     @property
     def graphs_off(self) -> bool:
         """No CUDA graph captured by V1: --enforce-eager, or cudagraph_mode NONE (the compilation config, -O0,
-        use_cudagraph false). A plan V0 runs reads vllm_graphs_off.core_flags' view, which drops cudagraph_mode."""
+        use_cudagraph false, or a later rule: cudagraph_mode_why says which). A plan V0 runs reads
+        vllm_graphs_off.core_flags' view, which drops cudagraph_mode."""
         return self.enforce_eager or self.cudagraph_mode == "NONE"
 
     def unused_on(self, spec, version: Optional[str] = None) -> tuple:

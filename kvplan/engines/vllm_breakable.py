@@ -123,7 +123,7 @@ def graph_view(flags, spec, version: str, rocm: bool = False):
     if not names:
         return flags
     return replace(flags, cudagraph_mode=flags.breakable_cudagraph_mode, full_below_compile=None,
-                   breakable=why(names))
+                   breakable=why(names), cudagraph_mode_why=flags.breakable_mode_why)
 
 
 def graph_words(flags) -> str:

@@ -62,7 +62,7 @@ from .vllm_index_share import shared_indexer_weights
 from .vllm_indexer_profile import (VIEWS_RELEASED_SINCE, flashmla_reservation, gather_bytes, indexer_profile,
                                    prefill_buffer_keys, profile_allocation, workspace_views)
 from .vllm_mamba_v0 import v0_state_term
-from .vllm_graphs_off import core_flags, graphs_off_cause, v0_keeps_graphs, v0_note
+from .vllm_graphs_off import ENFORCE_EAGER, core_flags, graphs_off_cause, v0_keeps_graphs, v0_note
 from .vllm_breakable import graph_words
 from .vllm_mxfp4 import kernel as mxfp4_kernel
 from .vllm_mxfp4_online import applies as online_applies, linear_padding as online_linear_padding
@@ -1035,19 +1035,18 @@ def graph_bytes(counts) -> tuple:
 
 
 def graph_reserve(rules: Behaviour, runner: Runner, gpu, eager: bool = False, version: str = PINNED,
-                  counts=None, why_eager: str = "--enforce-eager sets cudagraph_mode NONE", cause: str = "",
-                  kept: str = "") -> tuple:
+                  counts=None, cause: str = ENFORCE_EAGER, kept: str = "") -> tuple:
     """(bytes, source) of the CUDA-graph term: what profile_cudagraph_memory returns, where the worker asks it.
-    `counts`: the graphs it captures (capture_counts). Before 0.20 none is subtracted, graphs or not: the source
-    says which, `cause` what turned them off (vllm_graphs_off.graphs_off_cause), `kept` why a plan on V0 keeps the
-    graphs its compilation config turns off (vllm_graphs_off.v0_note)."""
+    `counts`: the graphs it captures (capture_counts); `eager`: none, `cause` saying what turned them off
+    (vllm_graphs_off.graphs_off_cause). Before 0.20 none is subtracted, graphs or not: the source says which, `kept`
+    why a plan on V0 keeps the graphs its compilation config turns off (vllm_graphs_off.v0_note)."""
     if not rules.graphs_subtracted:
         if eager:
-            return 0, f"0: {cause or 'the compilation config'} captures no graphs (and this release captures them " \
-                      f"after the cache was sized)"
+            return 0, f"0: {cause} captures no graphs (and this release captures them after the cache was sized)"
         return 0, "0: graphs captured after the cache was sized" + (f" ({kept})" if kept else "")
     if eager:
-        return 0, f"0: {why_eager}, so the worker skips the graph profile"
+        done = "sets cudagraph_mode NONE" if cause == ENFORCE_EAGER else "captures no graphs"  # the flag's own words
+        return 0, f"0: {cause} {done}, so the worker skips the graph profile"
     if is_rocm(gpu) and parse_version(version) < ROCM_GRAPHS_SINCE:
         return 0, "0: the worker skips the graph profile on ROCm before 0.26 (gpu_worker.py determine_available_memory)"
     if not runner.graphs_profiled:
@@ -1244,8 +1243,6 @@ def _budget(spec, tp: int, gpu, gpu_util: float, settings, rules: Behaviour, ver
     served = core_flags(flags, rules)  # the graphs as the engine core that runs the plan decides them (V0 or V1)
     graphs, graph_source = graph_reserve(rules, runner, gpu, served.graphs_off, version,
                                          _capture_counts(spec, settings, gpu, version, served, runner),
-                                         *(() if served.enforce_eager or not served.graphs_off
-                                           else ("the compilation config sets cudagraph_mode NONE",)),
                                          cause=graphs_off_cause(served) if served.graphs_off else "",
                                          kept=v0_note(flags) if v0_keeps_graphs(flags, rules) else "")
     graph_source += graph_words(served)  # breakable CUDA graphs: the mode they keep, said

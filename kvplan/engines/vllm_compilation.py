@@ -84,8 +84,9 @@ from ..errors import FieldError, quote
 from .vllm_compilation_text import (BARE_LEVEL_UNTIL, LEVELS, LITERAL_UNTIL, ONE_FLAG_UNTIL, config_value,
                                      given_by_flag, release_of)
 from .vllm_dotted_flags import release_text as _dotted
-from .vllm_legacy_graph_fields import CUDAGRAPH_MODE_SINCE, full_cuda_graph, use_cudagraph
+from .vllm_legacy_graph_fields import CUDAGRAPH_MODE_SINCE, USE_CUDAGRAPH_FALSE, full_cuda_graph, use_cudagraph
 from .vllm_full_downgrade import downgraded_after_splitting
+from .vllm_graphs_off import GIVEN_NONE
 from .vllm_splitting_ops import pieces_left
 from .vllm_stock_compile import STOCK_TORCH_COMPILE
 
@@ -181,6 +182,10 @@ class Graphs:
     # the mode where vLLM turns full graphs PIECEWISE before the splitting_ops rule (vllm_full_downgrade.py)
     downgraded_mode: Optional[str] = None
     stock_compile: bool = False  # compilation mode STOCK_TORCH_COMPILE (vllm_stock_compile.py)
+    # why each mode above is NONE, as the rule that decided words it (EngineFlags.cudagraph_mode_why; "": not NONE)
+    why: str = ""
+    breakable_why: str = ""
+    downgraded_why: str = ""  # what follows the downgrade's cause (vllm_full_downgrade.graph_view)
 
 
 def _mode(value, release: tuple) -> Optional[int]:
@@ -255,32 +260,41 @@ def resolve(config: Optional[str], level: Optional[str], version: str, spell=str
     graph_mode = fields.get("cudagraph_mode")
     if graph_mode is not None:
         graph_mode = _graph_mode(graph_mode, release)
+    # why the mode is NONE, in the words of the rule that last decided it (EngineFlags.cudagraph_mode_why)
+    why = GIVEN_NONE if graph_mode == "NONE" else ""
     cudagraph_on = use_cudagraph(fields, release)
     if cudagraph_on is False:
-        graph_mode = "NONE"
+        graph_mode, why = "NONE", USE_CUDAGRAPH_FALSE
     elif full_cuda_graph(fields, release):  # its migration follows use_cudagraph's (full_cuda_graph)
         graph_mode = "FULL"
     piecewise_below = full_below = None
+    below = _below_compile(fields)  # the flag that leaves the compilation mode below VLLM_COMPILE
     if LEVEL_GRAPHS_SINCE <= release < OPTIMIZATION_LEVEL_SINCE and mode is not None and mode != VLLM_COMPILE:
         piecewise_below = graph_mode if graph_mode in PIECEWISE_MODES else None
         full_below = graph_mode if graph_mode in FULL_ONLY_MODES else None
-        graph_mode = graph_mode or "NONE"  # none given below level 3: NONE (module docstring)
-    breakable_mode = graph_mode
+        if graph_mode is None:  # none given below level 3: NONE (module docstring)
+            graph_mode, why = "NONE", f"compilation level below 3 with no cudagraph_mode ({below})"
+    breakable_mode, breakable_why = graph_mode, why
     compiled = mode is None or mode == VLLM_COMPILE  # before 0.12: none given is VLLM_COMPILE (module docstring)
     if release >= OPTIMIZATION_LEVEL_SINCE:
         graph_mode = graph_mode or LEVEL_MODES[optimization]
-        breakable_mode = None if graph_mode == "FULL_AND_PIECEWISE" else graph_mode
+        why = why or (GIVEN_NONE if graph_mode == "NONE" else "")  # -O0's own NONE
+        breakable_mode, breakable_why = (None if graph_mode == "FULL_AND_PIECEWISE" else graph_mode), why
         compiled = (mode if mode is not None else (VLLM_COMPILE if optimization > 0 else 0)) == VLLM_COMPILE
+        given, below = graph_mode, below or "--optimization-level 0"
         if release < ANY_MODE_OFF_UNTIL and not compiled:  # 0.12.0 config/vllm.py:647-658: FULL too
             graph_mode = "NONE"
         elif graph_mode in ("PIECEWISE", "FULL_AND_PIECEWISE") and not compiled:
             graph_mode = "NONE" if release < WITHOUT_PIECEWISE_SINCE or graph_mode == "PIECEWISE" \
                 else "FULL_DECODE_ONLY"
+        if graph_mode == "NONE" and given != "NONE":
+            why = f"cudagraph_mode {given} below VLLM_COMPILE ({below})"
         full_below = graph_mode if graph_mode in FULL_ONLY_MODES and not compiled else None
         graph_mode = None if graph_mode == "FULL_AND_PIECEWISE" else graph_mode  # vLLM's default
     # a pooling model's (-dcp's) PIECEWISE comes before the splitting_ops rule (vllm_full_downgrade.py)
-    downgraded_mode = downgraded_after_splitting(graph_mode, fields, release, compiled)
-    graph_mode = pieces_left(graph_mode, fields, release, compiled)  # splitting_ops [], fuse_attn_quant (0.11.1+)
+    downgraded_mode, downgraded_why = downgraded_after_splitting(graph_mode, fields, release, compiled, below)
+    graph_mode, split_why = pieces_left(graph_mode, fields, release, compiled)  # splitting_ops [], fuse_attn_quant
+    why = f"PIECEWISE with {split_why}" if split_why else why
     from .vllm_graphs import FLAGS_SINCE, capture_sizes_value, max_capture_size_value
 
     largest, sizes = fields.get("max_cudagraph_capture_size"), fields.get("cudagraph_capture_sizes")
@@ -289,7 +303,14 @@ def resolve(config: Optional[str], level: Optional[str], version: str, spell=str
     if release < FLAGS_SINCE:  # no figure reads them before the graphs are subtracted (0.20)
         largest = sizes = None
     return Graphs(graph_mode, largest, sizes, cudagraph_on, piecewise_below, full_below, breakable_mode,
-                  downgraded_mode, mode == STOCK_TORCH_COMPILE)
+                  downgraded_mode, mode == STOCK_TORCH_COMPILE, why, breakable_why, downgraded_why)
+
+
+def _below_compile(fields: dict) -> str:
+    """The compilation config's mode / level as given, as the graph term names the flag ("": not given; -O's, one
+    flag with --compilation-config before 0.12)."""
+    key = "mode" if "mode" in fields else "level" if "level" in fields else None
+    return f"--compilation-config {key} {fields[key]}" if key else ""
 
 
 def _object(fields, release: tuple) -> dict:
@@ -381,6 +402,8 @@ def with_compilation(flags, version: str):
     return replace(flags, cudagraph_mode=graphs.cudagraph_mode, use_cudagraph=graphs.use_cudagraph,
                    breakable_cudagraph_mode=graphs.breakable_mode,
                    downgraded_cudagraph_mode=graphs.downgraded_mode, stock_compile=graphs.stock_compile,
+                   cudagraph_mode_why=graphs.why, breakable_mode_why=graphs.breakable_why,
+                   downgraded_mode_why=graphs.downgraded_why,
                    piecewise_below_level_3=None if flags.enforce_eager else graphs.piecewise_below_level_3,
                    full_below_compile=None if flags.enforce_eager else graphs.full_below_compile,
                    max_cudagraph_capture_size=(graphs.max_cudagraph_capture_size

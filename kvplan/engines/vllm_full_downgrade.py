@@ -41,28 +41,42 @@ def downgraded(mode: Optional[str], compiled: bool, release: tuple) -> str:
     return "NONE" if not compiled and release >= SECOND_NORMALIZE_SINCE else "PIECEWISE"
 
 
-def downgraded_after_splitting(mode: Optional[str], fields: dict, release: tuple, compiled: bool) -> str:
-    """downgraded, then set_splitting_ops_for_v1 over the compilation config `fields` (vllm_splitting_ops)."""
-    return pieces_left(downgraded(mode, compiled, release), fields, release, compiled)
+def downgraded_after_splitting(mode: Optional[str], fields: dict, release: tuple, compiled: bool,
+                               below: str = "") -> tuple:
+    """(mode, why): downgraded, then set_splitting_ops_for_v1 over the compilation config `fields`
+    (vllm_splitting_ops), and where a downgraded full mode ends NONE the rule after the downgrade that did, as the
+    words that follow the downgrade's cause in the graph term (graph_view; "" otherwise). `below`: the flag that
+    left the compilation mode below VLLM_COMPILE, as vllm_compilation.resolve names it."""
+    left = downgraded(mode, compiled, release)
+    if left == "NONE" and mode != "NONE":  # 0.30+'s second compile-mode rule
+        return left, f" below VLLM_COMPILE ({below})"
+    left, why = pieces_left(left, fields, release, compiled)
+    return left, (f", then {why}" if why else "")
 
 
-def downgrades(flags, version: str, pooled: bool) -> bool:
-    """Whether vLLM `version` turns `flags`' full graphs PIECEWISE (`pooled`: the plan has a pooler config)."""
+def downgrade_cause(flags, version: str, pooled: bool) -> str:
+    """What makes vLLM `version` turn `flags`' full graphs PIECEWISE, as the graph term names it ("": nothing;
+    `pooled`: the plan has a pooler config)."""
     from .vllm_versions import in_span, parse_version
 
     if parse_version(version) < SINCE:
-        return False
-    return pooled or ((flags.dcp or 1) > 1 and in_span(version, DCP_SPAN))
+        return ""
+    if pooled:
+        return "the pooler config's"
+    return f"-dcp {flags.dcp}'s" if (flags.dcp or 1) > 1 and in_span(version, DCP_SPAN) else ""
 
 
 def graph_view(flags, version: str, pooled: bool):
     """`flags` (a vllm_breakable.graph_view) with the mode vLLM leaves where it downgrades full graphs (module
-    docstring); `flags` themselves elsewhere."""
-    if not downgrades(flags, version, pooled) or flags.graphs_off:
+    docstring), and where that mode is NONE why (the downgrade's cause, then the rule after it); `flags` themselves
+    elsewhere."""
+    cause = downgrade_cause(flags, version, pooled)
+    if not cause or flags.graphs_off:
         return flags
     if flags.breakable:  # no later rule: the breakable mode, downgraded
         from .vllm_versions import parse_version
 
         return replace(flags, cudagraph_mode=downgraded(flags.cudagraph_mode, True, parse_version(version)))
     mode = flags.downgraded_cudagraph_mode  # None: no compilation config, vLLM's FULL_AND_PIECEWISE
-    return replace(flags, cudagraph_mode=mode if mode is not None else "PIECEWISE")
+    why = f"{cause} PIECEWISE downgrade{flags.downgraded_mode_why}" if mode == "NONE" else ""
+    return replace(flags, cudagraph_mode=mode if mode is not None else "PIECEWISE", cudagraph_mode_why=why)

@@ -11,6 +11,12 @@
 
 Before 0.20 no budget byte reads this (the graphs are captured after the cache is sized: vllm_budget.graph_reserve);
 the graph term's source, the speed note and verify's capture plan do.
+
+What turned them off (graphs_off_cause) is the rule that left cudagraph_mode NONE, in the words that rule's step
+recorded (EngineFlags.cudagraph_mode_why): vllm_compilation.resolve (a NONE given or -O0's, use_cudagraph false, a
+level below 3, the compile-mode rule, splitting_ops []), vllm_full_downgrade.graph_view (the pooler config's or -dcp's
+PIECEWISE downgrade, then splitting_ops [] or 0.30+'s second compile-mode rule), vllm_stock_compile.graph_view; the
+budget and verify only print them.
 """
 
 from __future__ import annotations
@@ -18,6 +24,10 @@ from __future__ import annotations
 from dataclasses import replace
 
 from . import EngineFlags
+
+# the words of a cudagraph_mode NONE given, or -O0's (vllm_compilation.resolve records them), and of --enforce-eager
+GIVEN_NONE = "cudagraph_mode NONE (--compilation-config, -O0)"
+ENFORCE_EAGER = "--enforce-eager"
 
 # V0's view of an engine's flags (cudagraph_mode dropped), one per flags object, so the budget's memos keyed by the
 # flags' identity see one object a deployment (id -> (flags, V0's))
@@ -34,7 +44,7 @@ def core_flags(flags: EngineFlags, rules) -> EngineFlags:
         return held[1]
     if len(_V0_FLAGS) >= MAX_V0_FLAGS:
         _V0_FLAGS.pop(next(iter(_V0_FLAGS)))  # the oldest goes
-    answer = replace(flags, cudagraph_mode=None)
+    answer = replace(flags, cudagraph_mode=None, cudagraph_mode_why="")
     _V0_FLAGS[id(flags)] = (flags, answer)
     return answer
 
@@ -45,12 +55,12 @@ def v0_keeps_graphs(flags: EngineFlags, rules) -> bool:
 
 
 def graphs_off_cause(flags: EngineFlags) -> str:
-    """What turned the graphs off, as the graph term's source says it (verify's eager decode says it alike)."""
+    """What turned the graphs off, as the graph term's source says it (verify's eager decode says it alike): the
+    words the rule that left cudagraph_mode NONE recorded (EngineFlags.cudagraph_mode_why), a NONE given where
+    none was recorded (flags built without vllm_compilation.with_compilation)."""
     if flags.enforce_eager:
-        return "--enforce-eager"
-    if flags.use_cudagraph is False:
-        return "use_cudagraph false (--compilation-config)"
-    return "cudagraph_mode NONE (--compilation-config, -O0)"
+        return ENFORCE_EAGER
+    return flags.cudagraph_mode_why or GIVEN_NONE
 
 
 def v0_note(flags: EngineFlags) -> str:

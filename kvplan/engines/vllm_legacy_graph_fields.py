@@ -11,6 +11,7 @@ from .vllm_dotted_flags import release_text as _dotted
 CUDAGRAPH_MODE_SINCE = (0, 10, 1)  # cudagraph_mode came; use_cudagraph / full_cuda_graph map onto it
 USE_CUDAGRAPH_READ = ((0, 9, 1), (0, 11, 1))  # [from, before): V1 reads use_cudagraph (use_cudagraph)
 USE_CUDAGRAPH_UNTIL = (0, 11, 1)  # the first release without the field
+USE_CUDAGRAPH_FALSE = "use_cudagraph false (--compilation-config)"  # the graph term's words (resolve records them)
 BOOL_TEXTS = {**dict.fromkeys(("0", "off", "f", "false", "n", "no"), False),
               **dict.fromkeys(("1", "on", "t", "true", "y", "yes"), True)}
 

@@ -75,19 +75,20 @@ def fuse_attn_quant(fields: dict, release: tuple) -> bool:
     return False
 
 
-def pieces_left(mode: Optional[str], fields: dict, release: tuple, compiled: bool) -> Optional[str]:
-    """The graph mode `mode` (None: FULL_AND_PIECEWISE) after set_splitting_ops_for_v1 reads the compilation config
-    `fields` in vLLM `release`, `compiled` saying the compilation mode is VLLM_COMPILE; the fields checked whatever
-    the mode."""
+def pieces_left(mode: Optional[str], fields: dict, release: tuple, compiled: bool) -> tuple:
+    """(mode, why): the graph mode `mode` (None: FULL_AND_PIECEWISE) after set_splitting_ops_for_v1 reads the
+    compilation config `fields` in vLLM `release`, `compiled` saying the compilation mode is VLLM_COMPILE, and where
+    it turns PIECEWISE NONE the field that did, as the graph term names it ("" otherwise); the fields checked
+    whatever the mode."""
     ops, fusion = splitting_ops(fields, release), fuse_attn_quant(fields, release)
     partition = fields.get("use_inductor_graph_partition")
     partition = release >= SINCE and partition is not None and lax_bool(partition, "use_inductor_graph_partition",
                                                                          release)
     given = mode or "FULL_AND_PIECEWISE"
     if not compiled or given not in PIECEWISE_MODES or (partition and release < PARTITION_SKIPS_BOTH_UNTIL):
-        return mode
+        return mode, ""
     if fusion and not partition:
-        return "FULL" if ops is None else mode
-    if ops == []:
-        return "NONE" if given == "PIECEWISE" else "FULL"
-    return mode
+        return ("FULL" if ops is None else mode), ""
+    if ops == [] and given == "PIECEWISE":  # no op to split at: no piece, so no graph at all
+        return "NONE", "splitting_ops [] (--compilation-config)"
+    return ("FULL" if ops == [] else mode), ""

@@ -22,16 +22,20 @@ from __future__ import annotations
 from dataclasses import replace
 
 STOCK_TORCH_COMPILE = 1
+FLAG = f"--compilation-config mode {STOCK_TORCH_COMPILE}"  # as the graph term names it
 ALL_RUNNERS_SINCE = (0, 34)
 V2_SINCE = (0, 32)
 
 
 def graph_view(flags, release: tuple, v2_runner):
-    """`flags` with cudagraph_mode NONE where `release` turns a stock-compile plan's graphs off; `v2_runner`: a
-    callable answering whether the plan runs on Model Runner V2 (asked for 0.32-0.33 alone). Breakable CUDA graphs
-    set the compilation mode NONE first (vllm_breakable.py), so the rule passes them by."""
+    """`flags` with cudagraph_mode NONE, and why, where `release` turns a stock-compile plan's graphs off;
+    `v2_runner`: a callable answering whether the plan runs on Model Runner V2 (asked for 0.32-0.33 alone).
+    Breakable CUDA graphs set the compilation mode NONE first (vllm_breakable.py), so the rule passes them by."""
     if not flags.stock_compile or flags.breakable or flags.cudagraph_mode == "NONE" or release < V2_SINCE:
         return flags
-    if release >= ALL_RUNNERS_SINCE or v2_runner():
-        return replace(flags, cudagraph_mode="NONE")
+    if release >= ALL_RUNNERS_SINCE:
+        return replace(flags, cudagraph_mode="NONE", cudagraph_mode_why=f"stock torch.compile ({FLAG})")
+    if v2_runner():
+        return replace(flags, cudagraph_mode="NONE",
+                       cudagraph_mode_why=f"stock torch.compile on Model Runner V2 ({FLAG})")
     return flags

@@ -66,9 +66,11 @@ def graph_flags(spec, opts: Options, gpu=None) -> EngineFlags:
     """The flags as the release judged resolves them (engines/vllm_compilation.with_compilation, through get_engine):
     --compilation-config / -O as cudagraph_mode and the capture sizes given in the JSON. What verify captures reads
     these: graphs_off (--enforce-eager, or cudagraph_mode NONE, -O0 among them) captures no decode graph and times
-    decode eagerly, as vLLM runs it then. PIECEWISE, FULL and FULL_DECODE_ONLY change only the plan's graph term
-    (vllm_graphs.graph_counts): verify still captures its whole decode step at the decode sizes (terms.capture_sizes),
-    the step vLLM's FULL decode graphs hold, rather than pieces its forward has no split points for. A plan vLLM
+    decode eagerly, as vLLM runs it then, naming the rule that left NONE as the graph term does (engines/
+    vllm_graphs_off.graphs_off_cause: the words the deciding step recorded). PIECEWISE, FULL and FULL_DECODE_ONLY
+    change only the plan's graph term (vllm_graphs.graph_counts): verify still captures its whole decode step at the
+    decode sizes (terms.capture_sizes), the step vLLM's FULL decode graphs hold, rather than pieces its forward has no
+    split points for. A plan vLLM
     runs on V0 (0.8-0.10.2's fallback on `gpu`, the catalog's; None: a CUDA GPU of compute capability 8.0 or more)
     captures unless --enforce-eager, whatever the compilation config (engines/vllm_graphs_off.core_flags). Breakable
     CUDA graphs (engines/vllm_breakable.py, on by default for some architectures from 0.23) keep the mode given, so
