@@ -6,10 +6,11 @@ decode will be, in vLLM's terms.
     plans[0].max_concurrency
 
 `estimate`, `check`, `models`, `gpus` and `find_gpu` take vLLM's keyword names (kvplan/api.py; `kvplan.api.verify`
-runs verify on the local GPU: `kvplan.verify` is the package of its pure parts); `check_deployments` takes a
-deployments file or its content as dicts; `emit(result, "table")` renders what `estimate` / `check` returned as the
-command does, and `result.to_dict()` is its `--format json` document. Importing kvplan loads neither
-typer, rich, torch nor the Hub client."""
+runs verify on the local GPU: `kvplan.verify` is the package of its pure parts); MODEL is a Hub id, a config.json,
+a model folder or a config.json's object as a dict; `check_deployments` takes a deployments file or its content as
+dicts; `emit(result, "table")` renders what `estimate` / `check` returned as the command does, and
+`result.to_dict()` is its `--format json` document. Importing kvplan loads neither typer, rich, torch nor the Hub
+client."""
 
 __version__ = "0.1.0"
 
