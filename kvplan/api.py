@@ -10,7 +10,8 @@ same reader as that file (model/sources.py, source 0) and named by its `_name_or
 Results speak the same names: a `Plan` from `estimate` words its `suggestion()`, `to_dict()` and its engine refusal's
 `remedy` with these keywords ("max_model_len 131072", "block_size 1"), as `check`'s result dicts do. `estimate`
 returns `Plans` and `check` `Checks`: lists (of Plan, of result dicts) that also carry the command's result, so
-`to_dict()` is the document `--format json` prints and `emit(result, "table")` renders it as the command does.
+`to_dict()` is the document `--format json` prints and `emit(result, "table")` renders it as the command does;
+`verify` returns a `Verification`, the result dict, which `to_dict()` and `emit` treat alike.
 
 Nothing heavy is imported until a function runs (no typer, no rich, no Hub client)."""
 
@@ -108,6 +109,32 @@ class Checks(_RunList):
     @property
     def ok(self) -> bool:
         return self.result.ok
+
+
+class Verification(dict):
+    """`verify`'s result: the dict `kvplan verify --format json` prints (`result["verdict"]["ok"]`, `terms`, `pools`,
+    `boundary`, `decode`, ...), with `ok` (every verdict held: the command's exit 0), `to_dict()` (that document, as
+    json.loads reads the command's output) and `rows()` (its CSV rows); `emit(verification, fmt)` renders it as
+    `kvplan verify --format fmt` does: table, json, yaml or csv (a measured run has no html page). It renders what
+    the dict holds now, so a result saved with `--format json` renders too: `Verification(json.load(file))`, its
+    fields read under today's names as the command reads a recorded one (verify/recorded.py)."""
+
+    @property
+    def result(self):
+        """The command's result object for what the dict holds (what `emit` renders)."""
+        from .commands.verify import VerifyResult
+
+        return VerifyResult(dict(self))
+
+    @property
+    def ok(self) -> bool:
+        return bool(self.result.ok)
+
+    def to_dict(self) -> dict:
+        return _as_json(self.result.to_dict())
+
+    def rows(self) -> list:
+        return self.result.rows()
 
 
 def _as_json(data: dict) -> dict:
@@ -475,10 +502,10 @@ def verify(model: Model, *, tensor_parallel_size: int = 1, max_model_len: Option
            enable_chunked_prefill: Optional[bool] = None,
            mamba_cache_dtype: Optional[str] = None, mamba_ssm_cache_dtype: Optional[str] = None,
            compilation_config: JsonOrDict = None,
-           optimization_level: Optional[Union[int, str]] = None, progress: bool = False) -> dict:
-    """`kvplan verify MODEL` on the local GPU: the result dict `kvplan verify --format json` prints (`verdict` with
-    `ok`, the budget terms predicted vs measured, the pools, the boundary, decode and prefill timed). `model` as
-    estimate's: a config.json's
+           optimization_level: Optional[Union[int, str]] = None, progress: bool = False) -> Verification:
+    """`kvplan verify MODEL` on the local GPU: a `Verification`, the result dict `kvplan verify --format json` prints
+    (`verdict` with `ok`, the budget terms predicted vs measured, the pools, the boundary, decode and prefill timed),
+    with `.ok`, `.to_dict()` and `emit(result, fmt)` as the command's --format. `model` as estimate's: a config.json's
     object (a dict) too, whose forward pass is built from that object (dummy weights, as always). Needs the `gpu`
     extra; no usable GPU or NVRTC is a `KvplanError` in one sentence, bad input a `FieldError` naming the keyword,
     both before torch is imported. `max_model_len` None: 8192, or the model's own maximum where that is shorter.
@@ -513,7 +540,7 @@ def verify(model: Model, *, tensor_parallel_size: int = 1, max_model_len: Option
                  disable_sliding_window=disable_sliding_window, mamba_cache_dtype=mamba_cache_dtype,
                  mamba_ssm_cache_dtype=mamba_ssm_cache_dtype, compilation_config=compilation_config,
                  optimization_level=optimization_level, progress=quiet)
-    return result.to_dict()
+    return Verification(result.to_dict())  # the run's dict as it was: result["verdict"] as before
 
 
 def models() -> list:
@@ -538,14 +565,18 @@ def find_gpu(name: str) -> "GPU":
     return find(name)
 
 
-def emit(result: Union[Plans, Checks], fmt: str = "table", **options: Any) -> str:
-    """`result` (what `estimate` or `check` returned) as the command prints it with `--format fmt`: table (for
-    people, as wide as the terminal), json, yaml, csv or html; `chart=True` draws the curves of an
-    `estimate(..., chart=True)` under the table, as --chart. A bad `fmt` is a FieldError naming `format`."""
+def emit(result: Union[Plans, Checks, Verification], fmt: str = "table", **options: Any) -> str:
+    """`result` (what `estimate`, `check` or `verify` returned) as the command prints it with `--format fmt`: table
+    (for people, as wide as the terminal), json, yaml, csv or html (not verify's: a measured run has no page);
+    `chart=True` draws the curves of an `estimate(..., chart=True)` under the table, as --chart. A bad `fmt` is a
+    FieldError naming `format`."""
     from .render import emit as render
 
+    if isinstance(result, Verification):
+        return render(result.result, fmt, **options)
     if not isinstance(result, (Plans, Checks)):
-        raise FieldError("result", f"must be what kvplan.estimate or kvplan.check returned, got {quote(result)}.")
+        raise FieldError("result", f"must be what kvplan.estimate or kvplan.check returned (or kvplan.api.verify), "
+                                   f"got {quote(result)}.")
     if not result:  # a table, a chart, a page of nothing: said, not an IndexError
         held = "plans" if isinstance(result, Plans) else "deployments"
         raise FieldError("result", f"holds no {held}; emit what kvplan.estimate or kvplan.check returned, or a slice "

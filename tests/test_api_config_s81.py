@@ -1,9 +1,13 @@
 """Session 81 (apiconfig): the Python API takes a config.json's object (a dict) for MODEL, read by the one config
-reader as that file on disk (kvplan/model/sources.py, source 0: nothing beside it, never the Hub).
+reader as that file on disk (kvplan/model/sources.py, source 0: nothing beside it, never the Hub); and
+`kvplan.api.verify` returns a `Verification` (a dict, with `.ok`, `.to_dict()`) that `kvplan.emit` renders as
+`kvplan verify --format fmt` does.
 
 The dict's plans are held to `kvplan estimate path/config.json --format json` for the same config written to disk
 (the bundled specs' configs: dense GQA, MLA, sliding-window multimodal, hybrid gated-DeltaNet), the names aside; the
-numbers that are not an equality come from hand arithmetic on the configs."""
+numbers that are not an equality come from hand arithmetic on the configs. Verify's wrapping is tested on a result
+recorded on an H200 (benchmarks/device_runs/, as test_verify_csv_s62.py reads it) and with the GPU run replaced, so
+no GPU is needed."""
 
 import json
 import subprocess
@@ -258,3 +262,71 @@ def test_two_dicts_under_one_name_are_two_models():
                                      {**entry, "name": "b", "model": {**config, "num_hidden_layers": 16}}])
     assert [row["num_attention_heads"] for row in gate] == [32, 32]
     assert gate[1]["max_concurrency"] > gate[0]["max_concurrency"]
+
+
+# ---- verify's result ----------------------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def recorded() -> dict:
+    return json.loads(RECORDED.read_text())
+
+
+def test_a_verification_is_the_dict_with_ok_and_the_document(recorded):
+    from kvplan.commands.verify import VerifyResult
+    from kvplan.render import emit as command_emit  # what `kvplan verify` writes (cli show: render.emit)
+
+    verification = kvplan.Verification(recorded)
+    assert isinstance(verification, dict) and verification == recorded
+    assert verification["verdict"]["ok"] is recorded["verdict"]["ok"] and verification.ok is recorded["verdict"]["ok"]
+    assert verification.to_dict() == json.loads(command_emit(VerifyResult(recorded), "json"))
+    for fmt in ("table", "json", "yaml", "csv", "JSON"):
+        assert kvplan.emit(verification, fmt) == command_emit(VerifyResult(recorded), fmt), fmt
+    assert verification.rows() == VerifyResult(recorded).rows()
+    with pytest.raises(FieldError, match=r"^format 'html' is not one of table, json, yaml, csv\.$"):
+        kvplan.emit(verification, "html")
+
+
+def test_a_verification_renders_what_it_holds_now(recorded):
+    verification = kvplan.Verification(json.loads(json.dumps(recorded)))
+    verification["verdict"] = {**verification["verdict"], "ok": not recorded["verdict"]["ok"]}
+    assert verification.ok is (not recorded["verdict"]["ok"])
+    assert json.loads(kvplan.emit(verification, "json"))["verdict"]["ok"] is (not recorded["verdict"]["ok"])
+
+
+def test_api_verify_returns_a_verification(recorded, monkeypatch):
+    """The GPU run replaced by the recorded result: what api.verify hands back, and the model it passes on (a dict
+    as the config object the readers take)."""
+    from kvplan.commands import verify as command
+    from kvplan.commands.verify import VerifyResult
+
+    given = []
+
+    def run(model, **options):
+        given.append(model)
+        return VerifyResult(json.loads(json.dumps(recorded)))
+
+    monkeypatch.setattr(command, "verify", run)
+    result = api.verify(LLAMA, max_model_len="8K")
+    assert isinstance(result, kvplan.Verification) and result == recorded and result.ok is recorded["verdict"]["ok"]
+    assert result["verdict"]["ok"] is recorded["verdict"]["ok"]  # the dict code written for it still reads it
+    assert kvplan.emit(result, "csv") == kvplan.emit(kvplan.Verification(recorded), "csv")
+    api.verify({**bundled_config(LLAMA), "_name_or_path": "patched"})
+    assert given[0] == LLAMA and isinstance(given[1], sources.ConfigObject) and given[1].name == "patched"
+    assert json.loads(given[1].text)["num_hidden_layers"] == 32
+
+
+def test_emit_still_refuses_what_no_function_returned(recorded):
+    with pytest.raises(FieldError, match=r"^result must be what kvplan.estimate or kvplan.check returned"):
+        kvplan.emit(recorded, "json")  # a plain dict: wrap it, Verification(result)
+
+
+def test_a_saved_result_of_an_older_kvplan_renders_under_todays_names(recorded):
+    """boundary.distinct_blocks was renamed no_block_shared (verify/recorded.py RENAMED): the dict keeps what it was
+    given, its document and renderings the current name, as the command reads a recorded result."""
+    old = json.loads(json.dumps(recorded))
+    old["boundary"] = {("distinct_blocks" if key == "no_block_shared" else key): value
+                       for key, value in old["boundary"].items()}
+    verification = kvplan.Verification(old)
+    assert "distinct_blocks" in verification["boundary"]
+    assert verification.to_dict()["boundary"]["no_block_shared"] == recorded["boundary"]["no_block_shared"]
+    assert "distinct_blocks" not in kvplan.emit(verification, "yaml")
