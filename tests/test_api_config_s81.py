@@ -224,6 +224,15 @@ def test_what_is_neither_text_nor_a_mapping_is_refused(model):
         kvplan.estimate(model)
 
 
+def test_an_empty_dict_is_an_empty_config_json(tmp_path):
+    line = one_error_line(run_kvplan("estimate", written(tmp_path, {})))
+    for call in (lambda: kvplan.estimate({}), lambda: kvplan.check({}, tensor_parallel_size=1)):
+        with pytest.raises(KvplanError) as caught:
+            call()
+        assert "kvplan: error: " + str(caught.value) == line
+        assert "config field 'num_hidden_layers' is missing" in line
+
+
 def test_check_a_dict_as_its_path(tmp_path):
     config = {**bundled_config("google/gemma-3-12b-it"), "_name_or_path": "google/gemma-3-12b-it-patched"}
     path = str(written(tmp_path, config))
