@@ -3,10 +3,15 @@
 `kvplan.errors.FieldError` / `KvplanError` whose message names the keyword, never a command-line flag (a refusal
 of vLLM's worded with its flags, `RefusedInput`, is re-spelled with the keywords).
 
+MODEL is what the command line takes (a Hub id, bundled or not, a config.json or a model folder) or a config.json's
+object as Python holds it (a dict: json.load's, transformers' `AutoConfig.to_dict()`, one you patched), read by the
+same reader as that file (model/sources.py, source 0) and named by its `_name_or_path` (else "config").
+
 Results speak the same names: a `Plan` from `estimate` words its `suggestion()`, `to_dict()` and its engine refusal's
 `remedy` with these keywords ("max_model_len 131072", "block_size 1"), as `check`'s result dicts do. `estimate`
 returns `Plans` and `check` `Checks`: lists (of Plan, of result dicts) that also carry the command's result, so
-`to_dict()` is the document `--format json` prints and `emit(result, "table")` renders it as the command does.
+`to_dict()` is the document `--format json` prints and `emit(result, "table")` renders it as the command does;
+`verify` returns a `Verification`, the result dict, which `to_dict()` and `emit` treat alike.
 
 Nothing heavy is imported until a function runs (no typer, no rich, no Hub client)."""
 
@@ -31,6 +36,7 @@ KEYWORDS = {
 }
 
 Many = Union[int, str, Sequence]
+Model = Union[str, Mapping[str, Any]]  # MODEL as the command line takes it, or a config.json's object
 JsonOrDict = Optional[Union[str, Mapping[str, Any]]]  # vLLM's JSON flags: the JSON text or the object it holds
 
 
@@ -105,6 +111,32 @@ class Checks(_RunList):
         return self.result.ok
 
 
+class Verification(dict):
+    """`verify`'s result: the dict `kvplan verify --format json` prints (`result["verdict"]["ok"]`, `terms`, `pools`,
+    `boundary`, `decode`, ...), with `ok` (every verdict held: the command's exit 0), `to_dict()` (that document, as
+    json.loads reads the command's output) and `rows()` (its CSV rows); `emit(verification, fmt)` renders it as
+    `kvplan verify --format fmt` does: table, json, yaml or csv (a measured run has no html page). It renders what
+    the dict holds now, so a result saved with `--format json` renders too: `Verification(json.load(file))`, its
+    fields read under today's names as the command reads a recorded one (verify/recorded.py)."""
+
+    @property
+    def result(self):
+        """The command's result object for what the dict holds (what `emit` renders)."""
+        from .commands.verify import VerifyResult
+
+        return VerifyResult(dict(self))
+
+    @property
+    def ok(self) -> bool:
+        return bool(self.result.ok)
+
+    def to_dict(self) -> dict:
+        return _as_json(self.result.to_dict())
+
+    def rows(self) -> list:
+        return self.result.rows()
+
+
 def _as_json(data: dict) -> dict:
     """`data` as `--format json` writes it, read back: lists for the tuples inside a result, so the dict equals the
     command's JSON loaded."""
@@ -125,7 +157,8 @@ def _keywords(function):
     @functools.wraps(function)
     def wrapper(*args, **kwargs):
         for name, value in kwargs.items():
-            _refuse_huge_numbers(value, name)
+            if not (name == "model" and isinstance(value, Mapping)):  # a config's object: _model says where
+                _refuse_huge_numbers(value, name)
         try:
             return function(*args, **kwargs)
         except FieldError as exc:
@@ -151,6 +184,20 @@ def _refuse_huge_numbers(value, field: str, depth: int = 3) -> None:
         for key, item in list(value.items())[:1000]:
             _refuse_huge_numbers(key, field, depth - 1)
             _refuse_huge_numbers(item, field, depth - 1)
+
+
+def _model(model):
+    """MODEL as the readers take it: a Mapping (a config.json's object) as model.sources.ConfigObject, written as
+    JSON here, so that a value no config.json can hold is refused naming `model` before anything else runs; anything
+    else as given, for resolve() to read or refuse."""
+    if isinstance(model, Mapping):
+        from .model.sources import config_object
+
+        return config_object(model)
+    if not isinstance(model, str):  # the command line's MODEL is text; here a dict may stand for a config.json too
+        raise FieldError("model", f"must be a Hugging Face id, a config.json, a model folder or a config.json's "
+                                  f"object (a dict), got {quote(model)}.")
+    return model
 
 
 def _many(value, field: str, tokens: bool = False, auto_alone: bool = False, example: str = "") -> list:
@@ -179,7 +226,7 @@ def _strings(value, field: str) -> list:
 
 
 @_keywords
-def estimate(model: str, *, max_model_len: Optional[Many] = None, kv_cache_dtype: Union[str, Sequence] = "auto",
+def estimate(model: Model, *, max_model_len: Optional[Many] = None, kv_cache_dtype: Union[str, Sequence] = "auto",
              tensor_parallel_size: Many = 1, pipeline_parallel_size: int = 1, block_size: Optional[int] = None,
              kv_cache_memory_bytes: Optional[Union[int, str]] = None, gpu: Optional[str] = None,
              gpu_memory: Optional[Union[int, str]] = None, gpu_memory_utilization: Optional[float] = None,
@@ -206,7 +253,17 @@ def estimate(model: str, *, max_model_len: Optional[Many] = None, kv_cache_dtype
              dcp_q_replicate: Optional[bool] = None, compilation_config: JsonOrDict = None,
              optimization_level: Optional[Union[int, str]] = None, chart: bool = False) -> Plans:
     """One `kvplan.plan.plan.Plan` per (max_model_len, kv_cache_dtype, tensor_parallel_size), as
-    `kvplan estimate` computes them. Each of those keywords takes one value or a list (a sweep); every default
+    `kvplan estimate` computes them. `model`: a Hub id (a bundled spec's, or the Hub's), a config.json or a model
+    folder, as MODEL on the command line, or a config.json's object as a dict (json.load's, transformers'
+    `AutoConfig.from_pretrained(...).to_dict()`), read exactly as a config.json file holding it: the same reader
+    and checks (a bad field is refused as the file's would be, naming it), the same plans and JSON but for the
+    model's name, which is its `_name_or_path` where that is non-empty text, else "config". Nothing beside a
+    config.json exists for a dict, so its quantisation side files (hf_quant_config.json, quant_config.json /
+    quantize_config.json) and checkpoint shards are never read, nor is the network or the Hub cache: the size is
+    the config's estimate. A value no JSON file can hold (a set, a torch.dtype) is a FieldError('model') saying
+    where.
+
+    Each of max_model_len, kv_cache_dtype and tensor_parallel_size takes one value or a list (a sweep); every default
     is vLLM's (max_model_len: the model's own; gpu_memory_utilization, block_size, max_num_batched_tokens,
     max_num_seqs: what the engine picks); sizes take ints (bytes, a whole float too) or strings ('10G', '80GiB'), and
     gpu_memory refuses a number without a unit below 1 MiB (40 is 40 bytes: write '40GiB'); a value given twice in
@@ -256,6 +313,7 @@ def estimate(model: str, *, max_model_len: Optional[Many] = None, kv_cache_dtype
     from .engines.vllm_runner_flag import convert_choice, runner_choice
     from .units import human_int
 
+    model = _model(model)
     (enforce_eager, skip_mm_profiling, language_model_only, enable_expert_parallel, enable_eplb, enable_lora,
      fully_sharded_loras, disable_sliding_window, chart) = switches(
         enforce_eager=enforce_eager, skip_mm_profiling=skip_mm_profiling, language_model_only=language_model_only,
@@ -316,7 +374,7 @@ def estimate(model: str, *, max_model_len: Optional[Many] = None, kv_cache_dtype
 
 
 @_keywords
-def check(model: str, *, tensor_parallel_size: Many, pipeline_parallel_size: Optional[int] = None,
+def check(model: Model, *, tensor_parallel_size: Many, pipeline_parallel_size: Optional[int] = None,
           min_concurrency: Optional[int] = None, max_model_len: Optional[Union[int, str]] = None,
           min_model_len: Optional[Union[int, str]] = None, kv_cache_dtype: Optional[str] = None,
           gpu: Optional[str] = None,
@@ -349,7 +407,8 @@ def check(model: str, *, tensor_parallel_size: Many, pipeline_parallel_size: Opt
     `enable_prefix_caching`, `mamba_block_size`, `enable_chunked_prefill`, `compilation_config` and
     `optimization_level` as `kvplan estimate`
     takes them. `max_model_len="auto"` (or -1):
-    checked at the length vLLM's auto-fit picks (`context` and `auto_fit` say it); `min_model_len`: fail below it."""
+    checked at the length vLLM's auto-fit picks (`context` and `auto_fit` say it); `min_model_len`: fail below it.
+    `model` as estimate's: a config.json's object (a dict) too, whose name the rows' `model` and `model_id` give."""
     from .commands import check as run
     from .commands.deployments import model_deployments
     from .engines.vllm_graphs import capture_sizes_value, max_capture_size_value
@@ -358,6 +417,7 @@ def check(model: str, *, tensor_parallel_size: Many, pipeline_parallel_size: Opt
     from .engines.vllm_prefix_flag import mamba_block_size as mamba_block, prefix_caching_choice
     from .engines.vllm_chunked_flag import chunked_prefill_choice
 
+    model = _model(model)
     # read as estimate() reads them (a deployments file's validators would take "2" for a quoted YAML value)
     data_parallel_size, num_gpu_blocks_override = replicas(data_parallel_size), gpu_blocks_override(
         num_gpu_blocks_override)
@@ -408,6 +468,7 @@ def check_deployments(deployments: Union[str, os.PathLike, Mapping[str, Any], Se
     the list itself, each entry a dict with the file's keys (`name`, `model`, `tp`; `context`, `kv_dtype`,
     `min_concurrency`, `gpu`, ...: docs/ci.md), checked by the same validators. Returns `Checks`, whose
     `to_dict()` is `kvplan check --file ... --format json`'s document; suggestions name the file's keys ("tp 4").
+    An entry given as a dict may give its `model` as a config.json's object (a dict), read as estimate reads one.
     A bad entry is a KvplanError naming the deployment and its key (with the file's line for a file); `serve:`
     commands are read by the command line only."""
     from .commands import check as run
@@ -431,7 +492,7 @@ def check_deployments(deployments: Union[str, os.PathLike, Mapping[str, Any], Se
 
 
 @_keywords
-def verify(model: str, *, tensor_parallel_size: int = 1, max_model_len: Optional[Union[int, str]] = None,
+def verify(model: Model, *, tensor_parallel_size: int = 1, max_model_len: Optional[Union[int, str]] = None,
            kv_cache_dtype: str = "auto", gpu_memory_utilization: Optional[float] = None,
            block_size: Optional[int] = None, max_num_seqs: Optional[int] = None,
            max_num_batched_tokens: Optional[Union[int, str]] = None, revision: Optional[str] = None,
@@ -441,9 +502,11 @@ def verify(model: str, *, tensor_parallel_size: int = 1, max_model_len: Optional
            enable_chunked_prefill: Optional[bool] = None,
            mamba_cache_dtype: Optional[str] = None, mamba_ssm_cache_dtype: Optional[str] = None,
            compilation_config: JsonOrDict = None,
-           optimization_level: Optional[Union[int, str]] = None, progress: bool = False) -> dict:
-    """`kvplan verify MODEL` on the local GPU: the result dict `kvplan verify --format json` prints (`verdict` with
-    `ok`, the budget terms predicted vs measured, the pools, the boundary, decode and prefill timed). Needs the `gpu`
+           optimization_level: Optional[Union[int, str]] = None, progress: bool = False) -> Verification:
+    """`kvplan verify MODEL` on the local GPU: a `Verification`, the result dict `kvplan verify --format json` prints
+    (`verdict` with `ok`, the budget terms predicted vs measured, the pools, the boundary, decode and prefill timed),
+    with `.ok`, `.to_dict()` and `emit(result, fmt)` as the command's --format. `model` as estimate's: a config.json's
+    object (a dict) too, whose forward pass is built from that object (dummy weights, as always). Needs the `gpu`
     extra; no usable GPU or NVRTC is a `KvplanError` in one sentence, bad input a `FieldError` naming the keyword,
     both before torch is imported. `max_model_len` None: 8192, or the model's own maximum where that is shorter.
     `progress`: the steps' timed lines on stderr, as the command prints them. `compilation_config` (a dict or its
@@ -454,6 +517,7 @@ def verify(model: str, *, tensor_parallel_size: int = 1, max_model_len: Optional
     from .units import human_int
     from .verify.progress import Progress
 
+    model = _model(model)
     (enforce_eager, disable_sliding_window, progress) = switches(
         enforce_eager=enforce_eager, disable_sliding_window=disable_sliding_window, progress=progress).values()
     lengths = [None] if max_model_len is None else _many(max_model_len, "context", tokens=True,
@@ -467,15 +531,16 @@ def verify(model: str, *, tensor_parallel_size: int = 1, max_model_len: Optional
         from rich.console import Console
 
         quiet = Progress(Console(stderr=True, quiet=True))
-    return run(model, tp=tensor_parallel_size, context=lengths[0], kv_dtype=kv_cache_dtype,
-               gpu_util=gpu_memory_utilization, block_size=block_size, max_num_seqs=max_num_seqs,
-               max_num_batched_tokens=batched, revision=revision, engine=engine, enforce_eager=enforce_eager,
-               max_cudagraph_capture_size=max_cudagraph_capture_size, cudagraph_capture_sizes=cudagraph_capture_sizes,
-               enable_prefix_caching=enable_prefix_caching, mamba_block_size=mamba_block_size,
-               enable_chunked_prefill=enable_chunked_prefill, disable_sliding_window=disable_sliding_window,
-               mamba_cache_dtype=mamba_cache_dtype,
-               mamba_ssm_cache_dtype=mamba_ssm_cache_dtype, compilation_config=compilation_config,
-               optimization_level=optimization_level, progress=quiet).to_dict()
+    result = run(model, tp=tensor_parallel_size, context=lengths[0], kv_dtype=kv_cache_dtype,
+                 gpu_util=gpu_memory_utilization, block_size=block_size, max_num_seqs=max_num_seqs,
+                 max_num_batched_tokens=batched, revision=revision, engine=engine, enforce_eager=enforce_eager,
+                 max_cudagraph_capture_size=max_cudagraph_capture_size,
+                 cudagraph_capture_sizes=cudagraph_capture_sizes, enable_prefix_caching=enable_prefix_caching,
+                 mamba_block_size=mamba_block_size, enable_chunked_prefill=enable_chunked_prefill,
+                 disable_sliding_window=disable_sliding_window, mamba_cache_dtype=mamba_cache_dtype,
+                 mamba_ssm_cache_dtype=mamba_ssm_cache_dtype, compilation_config=compilation_config,
+                 optimization_level=optimization_level, progress=quiet)
+    return Verification(result.to_dict())  # the run's dict as it was: result["verdict"] as before
 
 
 def models() -> list:
@@ -500,14 +565,18 @@ def find_gpu(name: str) -> "GPU":
     return find(name)
 
 
-def emit(result: Union[Plans, Checks], fmt: str = "table", **options: Any) -> str:
-    """`result` (what `estimate` or `check` returned) as the command prints it with `--format fmt`: table (for
-    people, as wide as the terminal), json, yaml, csv or html; `chart=True` draws the curves of an
-    `estimate(..., chart=True)` under the table, as --chart. A bad `fmt` is a FieldError naming `format`."""
+def emit(result: Union[Plans, Checks, Verification], fmt: str = "table", **options: Any) -> str:
+    """`result` (what `estimate`, `check` or `verify` returned) as the command prints it with `--format fmt`: table
+    (for people, as wide as the terminal), json, yaml, csv or html (not verify's: a measured run has no page);
+    `chart=True` draws the curves of an `estimate(..., chart=True)` under the table, as --chart. A bad `fmt` is a
+    FieldError naming `format`."""
     from .render import emit as render
 
+    if isinstance(result, Verification):
+        return render(result.result, fmt, **options)
     if not isinstance(result, (Plans, Checks)):
-        raise FieldError("result", f"must be what kvplan.estimate or kvplan.check returned, got {quote(result)}.")
+        raise FieldError("result", f"must be what kvplan.estimate or kvplan.check returned (or kvplan.api.verify), "
+                                   f"got {quote(result)}.")
     if not result:  # a table, a chart, a page of nothing: said, not an IndexError
         held = "plans" if isinstance(result, Plans) else "deployments"
         raise FieldError("result", f"holds no {held}; emit what kvplan.estimate or kvplan.check returned, or a slice "

@@ -97,7 +97,8 @@ def test_check_reads_a_model_once_per_call(monkeypatch):
 
 # D6 ------------------------------------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("model", [[], {}, ["meta-llama/Llama-3.1-8B"]])
+# a dict ({}) is a config.json's object since session 81 (tests/test_api_config_s81.py), read as that file
+@pytest.mark.parametrize("model", [[], set(), ["meta-llama/Llama-3.1-8B"]])
 def test_check_refuses_a_model_that_is_no_text_as_estimate_does(model):
     with pytest.raises(FieldError) as estimate:
         kvplan.estimate(model)

@@ -5,6 +5,7 @@ same validators as the rest of kvplan; a bad one is reported with its file, line
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Optional
@@ -47,7 +48,7 @@ class Deployment:
     """One thing to check: a model at one TP (and optional PP) degree, with the capacity target it must meet."""
 
     name: str
-    model: str
+    model: str  # as given; the API's config.json object as a model.sources.ConfigObject
     tp: int
     pp: Optional[int] = None
     gpu: Optional[str] = None
@@ -528,15 +529,20 @@ def _mapping_deployment(index: int, entry) -> Deployment:
         if key not in entry:
             raise _bad(f"{where} is missing '{key}'; every entry needs name, model and tp.")
     try:
-        if not isinstance(entry["model"], str) or not entry["model"].strip():
-            raise FieldError("model", f"must be a Hugging Face id, a config.json or a model folder, got "
-                                      f"{quote(entry['model'])}.")
+        model = entry["model"]
+        if isinstance(model, Mapping):  # a config.json's object, read as that file would be (model/sources.py)
+            from ..model.sources import config_object
+
+            model = config_object(model)
+        elif not isinstance(model, str) or not model.strip():
+            raise FieldError("model", f"must be a Hugging Face id, a config.json, a model folder or a config.json's "
+                                      f"object (a dict), got {quote(model)}.")
         tp = VALIDATORS["tp"](entry["tp"])
         one_kv_dtype(entry.get("kv_dtype"))
         fields = deployment_fields({key: entry.get(key) for key in OPTIONAL_KEYS})
     except FieldError as exc:
         raise _bad(exc.spelled(f"{where} field '{exc.field}'")) from None
-    return Deployment(name=name, model=entry["model"], tp=tp, **fields)
+    return Deployment(name=name, model=model, tp=tp, **fields)
 
 
 # ---- the deployments file ----------------------------------------------------------------------------------

@@ -3,6 +3,9 @@ and the three it leans on (bundled.py, files.py, hub.py) are the only ones touch
 raw configs to the one parser.
 
 Which source a MODEL names (in this order):
+0. A config.json given as the object it holds (the Python API's model=<dict>, as a ConfigObject): read by the one
+   parser as that file would be, and nothing else: no file beside it (hf_quant_config.json, a quantize_config.json,
+   modules.json, checkpoint shards) can exist for it, and neither the Hub nor its cache is asked.
 1. A Hub id that is bundled (its id or an alias; no --revision) is the bundled spec, even when a folder of the
    same name exists in the working directory: a Hub id means the same model wherever kvplan runs. Such a
    folder is mentioned in the plan's notes; write it as a path (./owner/name) to read it instead.
@@ -26,15 +29,18 @@ safetensors headers under a size cap before anything is allocated."""
 
 from __future__ import annotations
 
+import json
 import os
 import re
-from dataclasses import replace
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Optional
+from typing import Optional, Union
 
 from ..errors import FieldError, KvplanError, quote
 from .bundled import bundled_files, bundled_names, did_you_mean, find_bundled, load_bundled, spec_dir
-from .files import MAX_JSON_BYTES, json_names, load_json, local_weights, parse_json, read_regular, weights_from_counts
+from .files import (MAX_JSON_BYTES, MAX_JSON_DEPTH, json_names, load_json, local_weights, parse_json, read_regular,
+                    weights_from_counts)
 from .hub import check_revision, from_hub, hub_deadline, hub_timeout_seconds
 from .parse import parse_config
 from .quantization import (MODELOPT_FILE, has_quantization_settings, reads_modelopt_file, settings_file_method,
@@ -45,7 +51,7 @@ from .st_modules import MODULES_FILE, pooling_modules, read_pooling_modes
 __all__ = ["bundled_files", "bundled_names", "did_you_mean", "find_bundled", "load_bundled", "spec_dir", "load_json",
            "local_weights", "parse_json", "read_regular", "weights_from_counts", "check_revision", "from_hub",
            "hub_deadline", "hub_timeout_seconds", "resolve", "existing_path", "bundled_for", "looks_like_path",
-           "from_path"]
+           "from_path", "ConfigObject", "config_object", "from_object"]
 # \Z, not $: $ also matches before a final newline, and 'owner/name\n' (a YAML block scalar's) is no Hub id
 HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]{0,95}(/[A-Za-z0-9][\w.-]{0,95})?\Z", re.ASCII)
 # a model's Hub address pasted for its id: https://huggingface.co/owner/name[/tree/main...], hf.co, hf://
@@ -127,6 +133,94 @@ def from_path(path: Path, raw_out: Optional[list] = None, quantization: Optional
     return replace(spec, weights=weights)
 
 
+UNNAMED_CONFIG = "config"  # a ConfigObject's name where its object has no _name_or_path to give
+
+
+@dataclass(frozen=True)
+class ConfigObject:
+    """A config.json given as the object it holds (kvplan.api's model=<dict>; source 0 in the module docstring):
+    `text`, the object written as JSON (what a config.json holding it would read), which resolve() reads as that
+    file's, and `name`, the model's name where a path's would be (its id in the JSON, `str()` of it). Frozen and
+    hashable, as a MODEL string, so that check reads it once per call (check/served.py read_model)."""
+
+    name: str
+    text: str = field(repr=False)
+
+    def __str__(self) -> str:
+        return self.name
+
+
+def config_object(value: Mapping, what: str = "model") -> ConfigObject:
+    """`value`, a config.json's object as Python holds it (json.load's, transformers' PretrainedConfig.to_dict()),
+    as a ConfigObject: written as json.dump would write it to a file (a nested Mapping as an object, a tuple as a
+    list, NaN as a file may hold it), named by its `_name_or_path` where that is non-empty text, else UNNAMED_CONFIG
+    ("config"). A value no JSON file can hold (a set, a torch.dtype, an integer past Python's 4,300-digit str()
+    limit, an object that holds itself) is a FieldError(`what`) naming where it sits; the fields themselves are the
+    parser's to check, as a file's are."""
+    if not isinstance(value, Mapping):
+        raise FieldError(what, f"must be a config.json's object (a dict of its fields), got {quote(value)}.")
+    name = value.get("_name_or_path")
+    name = name if isinstance(name, str) and name.strip() else UNNAMED_CONFIG
+    try:
+        text = json.dumps(value, default=_json_object, allow_nan=True)
+    except (TypeError, ValueError, RecursionError):
+        raise FieldError(what, _unwritable(value)) from None
+    return ConfigObject(name, text)
+
+
+def _json_object(value):
+    """json.dumps' hook: a Mapping that is not a dict (MappingProxyType, a transformers sub-config's dict view) is
+    written as the object it is; anything else is unwritable."""
+    if isinstance(value, Mapping):
+        return dict(value)
+    raise TypeError(type(value).__name__)
+
+
+def _unwritable(value: Mapping) -> str:
+    """Why json.dumps refused `value`, after a field name: where the first item no JSON file can hold sits (its
+    fields' path, 'rope_scaling.factor', 'layer_types[3]') and what it is. Walks at most MAX_JSON_DEPTH levels, which
+    a readable config stays within (parse_json's limit)."""
+    stack = [(value, "", 1, ())]
+    while stack:
+        item, path, level, inside = stack.pop()
+        at = f" at {quote(path)}" if path else ""
+        if isinstance(item, (Mapping, list, tuple)):
+            if any(item is outer for outer in inside):
+                return f"holds itself{at}, which no JSON file can; give a config.json's object."
+            if level > MAX_JSON_DEPTH:
+                return f"nests deeper than {MAX_JSON_DEPTH} levels{at}; a config.json has a few."
+            if isinstance(item, Mapping):
+                for key in item:
+                    if key is not None and not isinstance(key, (str, int, float)):
+                        return (f"has the key {quote(key)}{at}, which no JSON object can (its keys are text); give "
+                                f"a config.json's object.")
+                entries = [(item[key], f"{path}.{key}" if path else str(key)) for key in item]
+            else:
+                entries = [(child, f"{path}[{index}]") for index, child in enumerate(item)]
+            stack.extend((child, spot, level + 1, inside + (item,)) for child, spot in reversed(entries))
+            continue
+        try:
+            json.dumps(item, allow_nan=True)
+        except ValueError:  # an int past sys.get_int_max_str_digits()
+            return f"holds an integer of thousands of digits{at}, which no config field takes."
+        except TypeError:
+            kind = type(item)
+            named = kind.__qualname__ if kind.__module__ == "builtins" else f"{kind.__module__}.{kind.__qualname__}"
+            return (f"holds a value of type {named}{at}, which no JSON file can (it holds text, numbers, true / "
+                    f"false, null, lists and objects); give its JSON value.")
+    return "cannot be written as JSON; give a config.json's object."
+
+
+def from_object(config: ConfigObject, raw_out: Optional[list] = None,
+                transformers: Optional[str] = None) -> ModelSpec:
+    """The spec of a config.json given as its object: its JSON text read as a config.json file's (parse_json's
+    bounds, then the one parser), named as `config.name`; nothing beside it is read (source 0)."""
+    raw = parse_json(config.text.encode("utf-8"), f"the config {quote(config.name)}")
+    if raw_out is not None:
+        raw_out.append(raw)
+    return parse_config(raw, config.name, transformers=transformers)
+
+
 def looks_like_path(model: str) -> bool:
     return model.startswith((".", "/", "~")) or model.endswith((".json", ".yaml")) or os.sep + os.sep in model
 
@@ -154,7 +248,7 @@ def bundled_for(model: str, revision: Optional[str] = None) -> Optional[Path]:
     return find_bundled(model)
 
 
-def resolve(model: str, revision: Optional[str] = None, raw_out: Optional[list] = None,
+def resolve(model: Union[str, ConfigObject], revision: Optional[str] = None, raw_out: Optional[list] = None,
             hub_timeout: Optional[float] = None, quantization: Optional[str] = None,
             transformers: Optional[str] = None) -> ModelSpec:
     """The spec of MODEL (sources in the order of the module docstring); `raw_out`, when given, receives the
@@ -163,7 +257,11 @@ def resolve(model: str, revision: Optional[str] = None, raw_out: Optional[list] 
     Hub repo's, asked for only then); `quantization` (the -q flag, unchecked here): awq / gptq also read the settings
     file vLLM reads beside a config.json with still none; a bundled spec is read from its bundled config alone (its
     Hub repo is never asked). `transformers`: whose config classes fill the fields a config leaves out
-    (class_defaults.transformers_for the planned release; None: the newest)."""
+    (class_defaults.transformers_for the planned release; None: the newest). A ConfigObject (source 0) is read
+    from its object alone; `revision` is checked and, as for a local path, names nothing to read."""
+    if isinstance(model, ConfigObject):
+        check_revision(revision)
+        return from_object(model, raw_out, transformers)
     if not isinstance(model, str) or not model.strip() or len(model) > 4096:
         raise FieldError("model", f"must be a Hugging Face id, a config.json or a model folder, got {quote(model)}.")
     revision = check_revision(revision)

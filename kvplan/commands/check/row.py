@@ -20,7 +20,7 @@ def deployment_row(dep: Deployment, spec: ModelSpec, sharding, precision, device
     errors = findings.messages("error")
     return {
         "name": dep.name,
-        "model": dep.model,
+        "model": str(dep.model),  # as given; a config.json's object (the API's model=<dict>) by its name
         "model_id": spec.name,
         "file": dep.file,
         "line": dep.line,

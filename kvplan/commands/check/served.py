@@ -11,7 +11,7 @@ from typing import Optional
 from ...errors import FieldError, KvplanError, RefusedInput
 from ...gpu.detect import choose_gpu
 from ...model.quantization import apply_weight_precision, settings_file_method
-from ...model.sources import resolve
+from ...model.sources import ConfigObject, resolve
 from ...model.spec import ModelSpec, identical
 from ...engines import EngineFlags, get_engine
 from ...engines.vllm_cache_flags import with_cache_flags
@@ -35,7 +35,7 @@ def read_model(dep: Deployment, resolved: dict) -> ModelSpec:
     and a config.json edited between calls is read again. A model that is no text is resolve()'s to refuse, as
     estimate's is, not a key."""
     settings = settings_file_method(dep.quantization)
-    if not isinstance(dep.model, str):
+    if not isinstance(dep.model, (str, ConfigObject)):  # a config.json's object (the API's) is read as a path is
         return resolve(dep.model, dep.revision, quantization=settings)  # FieldError('model')
     try:
         version = get_engine(dep.engine).version
