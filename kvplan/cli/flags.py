@@ -281,9 +281,12 @@ VERIFY_ENFORCE_EAGER_HELP = ("As vLLM's --enforce-eager: no CUDA graphs, so the 
                              "0.20+); verify captures none and times decode eagerly, as vLLM runs it (not judged: "
                              "the planner's decode estimate assumes graphs).")
 VERIFY_GRAPHS = " Verify captures its decode graphs at the sizes this leaves."
-VERIFY_COMPILATION = (" Verify: cudagraph_mode NONE (-O0) captures no decode graph and times decode eagerly, as "
-                      "--enforce-eager; the other modes change the plan's graph term only (verify captures the whole "
-                      "decode step).")
+VERIFY_COMPILATION = (" Verify: where the release leaves cudagraph_mode NONE (given, -O0's, or by a rule of vLLM's: a "
+                      "piecewise mode below VLLM_COMPILE, splitting_ops [] with PIECEWISE, a pooling model's "
+                      "PIECEWISE downgrade before either, stock torch.compile from 0.32, use_cudagraph false) it "
+                      "captures no decode graph and times decode eagerly, as --enforce-eager, naming that rule as the "
+                      "plan's graph term does; the other modes change the plan's graph term only (verify captures the "
+                      "whole decode step).")
 VERIFY_MAMBA_DTYPE = (" Verify refuses a pair its forward holds in one tensor (Mamba-1 keeps the convolution and SSM "
                       "states in one dtype there; Kimi's KDA a float32 SSM state only); estimate plans it.")
 VERIFY_WINDOW = " Verify's forward pass then attends in full in those layers."

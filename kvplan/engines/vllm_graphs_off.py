@@ -21,6 +21,7 @@ budget and verify only print them.
 
 from __future__ import annotations
 
+import re
 from dataclasses import replace
 
 from . import EngineFlags
@@ -70,11 +71,17 @@ def v0_note(flags: EngineFlags) -> str:
 
 
 # the graph term's sources that say no graph is captured: before 0.20 and 0.34 (graph_reserve, extensible_budget),
-# 0.20-0.33 (graph_reserve's eager branch)
+# 0.20-0.33 (graph_reserve's eager branch); and what follows the cause in them (--enforce-eager's own words there)
 OFF_WORDS = ("captures no graphs", "so the worker skips the graph profile")
+CAUSE_ENDS = re.compile(r" (?:captures no graphs|sets cudagraph_mode NONE, so the worker skips the graph profile)")
 
 
-def graphs_off_said(budget) -> bool:
-    """Whether a budget's graph term says the engine captures no CUDA graph (for the speed note, render/estimate)."""
-    return any(t.name == "cuda_graphs" and not t.bytes and any(w in t.source for w in OFF_WORDS)
-               for t in getattr(budget, "terms", ()))
+def graphs_off_named(budget) -> str:
+    """What a budget's graph term says turned the engine's CUDA graphs off (graphs_off_cause's words, as the source
+    names them), for the speed note (render/estimate); "" where it captures graphs."""
+    for t in getattr(budget, "terms", ()):
+        if t.name == "cuda_graphs" and not t.bytes and t.source.startswith("0: "):
+            cause = CAUSE_ENDS.split(t.source[len("0: "):], 1)
+            if len(cause) > 1:
+                return cause[0]
+    return ""

@@ -368,17 +368,19 @@ def batch_line(p: Plan, plans: list, spell=str) -> str:
 
 
 def speed_lines(plans: list, spell=str) -> list:
-    from ..engines.vllm_graphs_off import graphs_off_said
+    from ..engines.vllm_graphs_off import graphs_off_named
 
     lines = ["ITL and tok/s: engine estimate = bytes read / bandwidth + per-layer fixed cost + all-reduce latency + "
              "matmul FLOPs over the dense peak, constants fitted on public engine measurements (--format json: "
              "every batch, the roofline floor, the constants and their source)."]
     eager = any(p.budget.engine.endswith("enforce eager") for p in plans if p.budget.engine)
-    if eager or any(graphs_off_said(p.budget) for p in plans):  # --enforce-eager, or the compilation config's
-        label = "--enforce-eager" if eager else "No CUDA graphs (the compilation config)"
-        lines.append(f"[yellow]{label}:[/yellow] the decode and prefill times assume CUDA graphs, as the "
-                     "measurements they are fitted on ran; eager steps launch every kernel from the host and run "
-                     "slower at small batches.")
+    # --enforce-eager, or the rule of the release the graph term names (a NONE given, -O0, splitting_ops [], ...)
+    causes = [cause for cause in dict.fromkeys(graphs_off_named(p.budget) for p in plans) if cause]
+    if eager or causes:
+        said = "[yellow]--enforce-eager:[/yellow]" if eager else \
+            f"[yellow]No CUDA graphs:[/yellow] {' / '.join(causes)} captures none, and"
+        lines.append(f"{said} the decode and prefill times assume CUDA graphs, as the measurements they are fitted on "
+                     "ran; eager steps launch every kernel from the host and run slower at small batches.")
     lines += [line for line in (batch_line(p, plans, spell) for p in plans) if line]
     lines += pcp_speed_lines(plans, spell)
     for p in plans:

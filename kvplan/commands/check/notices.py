@@ -63,9 +63,11 @@ def plan_notices(dep: Deployment, result, spell) -> list:
     return [(key, respelled(text, BUDGET_FLAGS, spell)) for key, text in said if text]
 
 
-# the flags the budget terms' own sources name as the command line writes them (engines/vllm_budget.py); the
+# the flags the budget terms' own sources name as the command line writes them (engines/vllm_budget.py; the graph
+# term's cause, engines/vllm_graphs_off.graphs_off_cause: "stock torch.compile (--compilation-config mode 1)"); the
 # notes render/estimate.py words (vision_note, override_note) spell theirs through the caller already
-BUDGET_FLAGS = (("enforce_eager", "--enforce-eager"),)
+BUDGET_FLAGS = (("enforce_eager", "--enforce-eager"), ("compilation_config", "--compilation-config"),
+                ("optimization_level", "--optimization-level"))
 
 
 def _override_fix(result, spell) -> str:
