@@ -3,9 +3,10 @@
 `kvplan.errors.FieldError` / `KvplanError` whose message names the keyword, never a command-line flag (a refusal
 of vLLM's worded with its flags, `RefusedInput`, is re-spelled with the keywords).
 
-MODEL is what the command line takes (a Hub id, bundled or not, a config.json or a model folder) or a config.json's
-object as Python holds it (a dict: json.load's, transformers' `AutoConfig.to_dict()`, one you patched), read by the
-same reader as that file (model/sources.py, source 0) and named by its `_name_or_path` (else "config").
+MODEL is what the command line takes (a Hub id, bundled or not, a config.json or a model folder; a path also as a
+`pathlib.Path`, always read as a path, never a Hub id) or a config.json's object as Python holds it (a dict:
+json.load's, transformers' `AutoConfig.to_dict()`, one you patched), read by the same reader as that file
+(model/sources.py, source 0) and named by its `_name_or_path` (else "config").
 
 Results speak the same names: a `Plan` from `estimate` words its `suggestion()`, `to_dict()` and its engine refusal's
 `remedy` with these keywords ("max_model_len 131072", "block_size 1"), as `check`'s result dicts do. `estimate`
@@ -36,7 +37,7 @@ KEYWORDS = {
 }
 
 Many = Union[int, str, Sequence]
-Model = Union[str, Mapping[str, Any]]  # MODEL as the command line takes it, or a config.json's object
+Model = Union[str, "os.PathLike[str]", Mapping[str, Any]]  # MODEL as the command line takes it, or a config's object
 JsonOrDict = Optional[Union[str, Mapping[str, Any]]]  # vLLM's JSON flags: the JSON text or the object it holds
 
 
@@ -187,17 +188,12 @@ def _refuse_huge_numbers(value, field: str, depth: int = 3) -> None:
 
 
 def _model(model):
-    """MODEL as the readers take it: a Mapping (a config.json's object) as model.sources.ConfigObject, written as
-    JSON here, so that a value no config.json can hold is refused naming `model` before anything else runs; anything
-    else as given, for resolve() to read or refuse."""
-    if isinstance(model, Mapping):
-        from .model.sources import config_object
+    """MODEL as the readers take it (model.sources.model_argument): a Mapping (a config.json's object) as a
+    ConfigObject, written as JSON here, so that a value no config.json can hold is refused naming `model` before
+    anything else runs; a pathlib.Path as the path it names; text as given, for resolve() to read or refuse."""
+    from .model.sources import model_argument
 
-        return config_object(model)
-    if not isinstance(model, str):  # the command line's MODEL is text; here a dict may stand for a config.json too
-        raise FieldError("model", f"must be a Hugging Face id, a config.json, a model folder or a config.json's "
-                                  f"object (a dict), got {quote(model)}.")
-    return model
+    return model_argument(model)
 
 
 def _many(value, field: str, tokens: bool = False, auto_alone: bool = False, example: str = "") -> list:
@@ -254,8 +250,9 @@ def estimate(model: Model, *, max_model_len: Optional[Many] = None, kv_cache_dty
              optimization_level: Optional[Union[int, str]] = None, chart: bool = False) -> Plans:
     """One `kvplan.plan.plan.Plan` per (max_model_len, kv_cache_dtype, tensor_parallel_size), as
     `kvplan estimate` computes them. `model`: a Hub id (a bundled spec's, or the Hub's), a config.json or a model
-    folder, as MODEL on the command line, or a config.json's object as a dict (json.load's, transformers'
-    `AutoConfig.from_pretrained(...).to_dict()`), read exactly as a config.json file holding it: the same reader
+    folder, as MODEL on the command line (a path as text or a pathlib.Path, which is never taken for a Hub id),
+    or a config.json's object as a dict (json.load's, transformers' `AutoConfig.from_pretrained(...).to_dict()`),
+    read exactly as a config.json file holding it: the same reader
     and checks (a bad field is refused as the file's would be, naming it), the same plans and JSON but for the
     model's name, which is its `_name_or_path` where that is non-empty text, else "config". Nothing beside a
     config.json exists for a dict, so its quantisation side files (hf_quant_config.json, quant_config.json /
