@@ -112,6 +112,9 @@ class Checks(_RunList):
         return self.result.ok
 
 
+VERIFY_RESULT = "give what kvplan.api.verify returned, or such a result saved as JSON."  # what a Verification holds
+
+
 class Verification(dict):
     """`verify`'s result: the dict `kvplan verify --format json` prints (`result["verdict"]["ok"]`, `terms`, `pools`,
     `boundary`, `decode`, ...), with `ok` (every verdict held: the command's exit 0), `to_dict()` (that document, as
@@ -122,20 +125,40 @@ class Verification(dict):
 
     @property
     def result(self):
-        """The command's result object for what the dict holds (what `emit` renders)."""
+        """The command's result object for what the dict holds (what `emit` renders); a FieldError('result') where
+        it holds no verdict to render."""
         from .commands.verify import VerifyResult
 
+        if not isinstance(self.get("verdict"), Mapping):
+            raise FieldError("result", f"has no verdict (a dict with ok), which every `kvplan verify --format json` "
+                                       f"result holds; {VERIFY_RESULT}")
         return VerifyResult(dict(self))
 
     @property
     def ok(self) -> bool:
-        return bool(self.result.ok)
+        """Whether every verdict held (the command's exit 0): False where the dict records no verdict `ok` true."""
+        verdict = self.get("verdict")
+        return isinstance(verdict, Mapping) and verdict.get("ok") is True
 
     def to_dict(self) -> dict:
         return _as_json(self.result.to_dict())
 
     def rows(self) -> list:
-        return self.result.rows()
+        return self._rendered(lambda result: result.rows())
+
+    def copy(self) -> "Verification":
+        """A shallow copy that is a Verification still (dict.copy would give a plain dict, which emit refuses)."""
+        return type(self)(self)
+
+    def _rendered(self, render):
+        """render(self.result); a section every verify result holds missing from the dict (a KeyError of the
+        renderers, which read what a fresh run writes) is a FieldError('result') naming it."""
+        result = self.result
+        try:
+            return render(result)
+        except KeyError as exc:
+            raise FieldError("result", f"has no {quote(exc.args[0])}, which every `kvplan verify --format json` "
+                                       f"result holds; {VERIFY_RESULT}") from None
 
 
 def _as_json(data: dict) -> dict:
@@ -565,15 +588,25 @@ def find_gpu(name: str) -> "GPU":
 def emit(result: Union[Plans, Checks, Verification], fmt: str = "table", **options: Any) -> str:
     """`result` (what `estimate`, `check` or `verify` returned) as the command prints it with `--format fmt`: table
     (for people, as wide as the terminal), json, yaml, csv or html (not verify's: a measured run has no page);
-    `chart=True` draws the curves of an `estimate(..., chart=True)` under the table, as --chart. A bad `fmt` is a
-    FieldError naming `format`."""
+    `chart=True` draws the curves of an `estimate(..., chart=True)` under the table, as --chart (the one option).
+    A bad `fmt` is a FieldError naming `format`; a Verification that holds no verify result's sections (its
+    `verdict`, `gpu`, ...) one naming `result`."""
     from .render import emit as render
 
+    for option in options:
+        if option != "chart":
+            raise FieldError(str(option), "is not an option of emit, which takes chart=True (the curves of an "
+                                          "estimate(..., chart=True) under its table).")
+    if options.get("chart") and not isinstance(result, Plans):
+        raise FieldError("chart", "draws kvplan.estimate's curves (estimate(..., chart=True)); a check or verify "
+                                  "result has none.")
     if isinstance(result, Verification):
-        return render(result.result, fmt, **options)
+        return result._rendered(lambda run: render(run, fmt, **options))
     if not isinstance(result, (Plans, Checks)):
-        raise FieldError("result", f"must be what kvplan.estimate or kvplan.check returned (or kvplan.api.verify), "
-                                   f"got {quote(result)}.")
+        wrap = (" (a verify result as a plain dict: wrap it, kvplan.Verification(result))"
+                if isinstance(result, Mapping) and "verdict" in result else "")
+        raise FieldError("result", f"must be what kvplan.estimate or kvplan.check returned (or kvplan.api.verify)"
+                                   f"{wrap}, got {quote(result)}.")
     if not result:  # a table, a chart, a page of nothing: said, not an IndexError
         held = "plans" if isinstance(result, Plans) else "deployments"
         raise FieldError("result", f"holds no {held}; emit what kvplan.estimate or kvplan.check returned, or a slice "

@@ -5,8 +5,10 @@ copied, emit's options, and the README's claims for the dict example.
 Numbers are hand arithmetic on the configs (KV bytes a token: layers x 2 (K and V) x KV heads x head_dim x 2 B) and
 the README's own comments; no formula under test is copied."""
 
+import copy
 import json
 import os
+import pickle
 import re
 from pathlib import Path, PurePosixPath
 
@@ -119,6 +121,57 @@ def test_a_bytes_path_is_refused_naming_model():
         with pytest.raises(FieldError, match=r"^model must be a Hugging Face id, a config.json, a model folder or a "
                                              r"config.json's object \(a dict\), got "):
             call()
+
+
+# ---- Verification --------------------------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def recorded() -> dict:
+    return json.loads(RECORDED.read_text())
+
+
+@pytest.mark.parametrize("held", [{}, {"verdict": None}, {"verdict": {}}, {"verdict": {"ok": False}},
+                                  {"verdict": {"ok": "yes"}}, {"verdict": {"ok": 1}}])
+def test_ok_is_false_unless_the_verdict_says_true(held):
+    assert kvplan.Verification(held).ok is False
+
+
+def test_a_dict_that_is_no_verify_result_is_refused_in_a_sentence(recorded):
+    partial = kvplan.Verification({key: value for key, value in recorded.items() if key != "gpu"})
+    for fmt in ("table", "csv"):
+        with pytest.raises(FieldError, match=r"^result has no 'gpu', which every `kvplan verify --format json` "
+                                             r"result holds; "):
+            kvplan.emit(partial, fmt)
+    for bad in ({}, {"verdict": None}):
+        for call in (lambda: kvplan.emit(kvplan.Verification(bad), "table"), kvplan.Verification(bad).rows):
+            with pytest.raises(FieldError, match=r"^result has no verdict"):
+                call()
+    assert json.loads(kvplan.emit(kvplan.Verification({"verdict": {"ok": True}}), "json")) == {"verdict": {"ok": True}}
+
+
+def test_a_copy_stays_a_verification(recorded):
+    verification = kvplan.Verification(recorded)
+    for copied in (verification.copy(), copy.copy(verification), copy.deepcopy(verification),
+                   pickle.loads(pickle.dumps(verification))):
+        assert type(copied) is kvplan.Verification and copied == recorded
+        assert copied.ok is recorded["verdict"]["ok"]
+        assert kvplan.emit(copied, "csv") == kvplan.emit(verification, "csv")
+    assert json.loads(json.dumps(verification)) == recorded
+
+
+def test_a_plain_verify_dict_given_to_emit_is_told_to_wrap_it(recorded):
+    with pytest.raises(FieldError, match=r"kvplan\.Verification\(result\)"):
+        kvplan.emit(dict(recorded), "json")
+
+
+def test_emit_options_are_checked(recorded):
+    plans = kvplan.estimate(LLAMA, gpu="H100", max_model_len=8192)
+    assert kvplan.emit(plans, "table", chart=True)
+    for result in (kvplan.Verification(recorded), kvplan.check(LLAMA, tensor_parallel_size=1, gpu="H100")):
+        with pytest.raises(FieldError, match=r"^chart draws kvplan\.estimate's curves"):
+            kvplan.emit(result, "table", chart=True)
+    with pytest.raises(FieldError, match=r"^colour is not an option of emit, which takes chart=True"):
+        kvplan.emit(plans, "table", colour=True)
 
 
 # ---- the README -------------------------------------------------------------------------------------------------
