@@ -3,9 +3,10 @@
 `kvplan.errors.FieldError` / `KvplanError` whose message names the keyword, never a command-line flag (a refusal
 of vLLM's worded with its flags, `RefusedInput`, is re-spelled with the keywords).
 
-MODEL is what the command line takes (a Hub id, bundled or not, a config.json or a model folder) or a config.json's
-object as Python holds it (a dict: json.load's, transformers' `AutoConfig.to_dict()`, one you patched), read by the
-same reader as that file (model/sources.py, source 0) and named by its `_name_or_path` (else "config").
+MODEL is what the command line takes (a Hub id, bundled or not, a config.json or a model folder; a path also as a
+`pathlib.Path`, always read as a path, never a Hub id) or a config.json's object as Python holds it (a dict:
+json.load's, transformers' `AutoConfig.to_dict()`, one you patched), read by the same reader as that file
+(model/sources.py, source 0) and named by its `_name_or_path` (else "config").
 
 Results speak the same names: a `Plan` from `estimate` words its `suggestion()`, `to_dict()` and its engine refusal's
 `remedy` with these keywords ("max_model_len 131072", "block_size 1"), as `check`'s result dicts do. `estimate`
@@ -36,7 +37,7 @@ KEYWORDS = {
 }
 
 Many = Union[int, str, Sequence]
-Model = Union[str, Mapping[str, Any]]  # MODEL as the command line takes it, or a config.json's object
+Model = Union[str, "os.PathLike[str]", Mapping[str, Any]]  # MODEL as the command line takes it, or a config's object
 JsonOrDict = Optional[Union[str, Mapping[str, Any]]]  # vLLM's JSON flags: the JSON text or the object it holds
 
 
@@ -111,6 +112,9 @@ class Checks(_RunList):
         return self.result.ok
 
 
+VERIFY_RESULT = "give what kvplan.api.verify returned, or such a result saved as JSON."  # what a Verification holds
+
+
 class Verification(dict):
     """`verify`'s result: the dict `kvplan verify --format json` prints (`result["verdict"]["ok"]`, `terms`, `pools`,
     `boundary`, `decode`, ...), with `ok` (every verdict held: the command's exit 0), `to_dict()` (that document, as
@@ -121,20 +125,40 @@ class Verification(dict):
 
     @property
     def result(self):
-        """The command's result object for what the dict holds (what `emit` renders)."""
+        """The command's result object for what the dict holds (what `emit` renders); a FieldError('result') where
+        it holds no verdict to render."""
         from .commands.verify import VerifyResult
 
+        if not isinstance(self.get("verdict"), Mapping):
+            raise FieldError("result", f"has no verdict (a dict with ok), which every `kvplan verify --format json` "
+                                       f"result holds; {VERIFY_RESULT}")
         return VerifyResult(dict(self))
 
     @property
     def ok(self) -> bool:
-        return bool(self.result.ok)
+        """Whether every verdict held (the command's exit 0): False where the dict records no verdict `ok` true."""
+        verdict = self.get("verdict")
+        return isinstance(verdict, Mapping) and verdict.get("ok") is True
 
     def to_dict(self) -> dict:
         return _as_json(self.result.to_dict())
 
     def rows(self) -> list:
-        return self.result.rows()
+        return self._rendered(lambda result: result.rows())
+
+    def copy(self) -> "Verification":
+        """A shallow copy that is a Verification still (dict.copy would give a plain dict, which emit refuses)."""
+        return type(self)(self)
+
+    def _rendered(self, render):
+        """render(self.result); a section every verify result holds missing from the dict (a KeyError of the
+        renderers, which read what a fresh run writes) is a FieldError('result') naming it."""
+        result = self.result
+        try:
+            return render(result)
+        except KeyError as exc:
+            raise FieldError("result", f"has no {quote(exc.args[0])}, which every `kvplan verify --format json` "
+                                       f"result holds; {VERIFY_RESULT}") from None
 
 
 def _as_json(data: dict) -> dict:
@@ -187,17 +211,12 @@ def _refuse_huge_numbers(value, field: str, depth: int = 3) -> None:
 
 
 def _model(model):
-    """MODEL as the readers take it: a Mapping (a config.json's object) as model.sources.ConfigObject, written as
-    JSON here, so that a value no config.json can hold is refused naming `model` before anything else runs; anything
-    else as given, for resolve() to read or refuse."""
-    if isinstance(model, Mapping):
-        from .model.sources import config_object
+    """MODEL as the readers take it (model.sources.model_argument): a Mapping (a config.json's object) as a
+    ConfigObject, written as JSON here, so that a value no config.json can hold is refused naming `model` before
+    anything else runs; a pathlib.Path as the path it names; text as given, for resolve() to read or refuse."""
+    from .model.sources import model_argument
 
-        return config_object(model)
-    if not isinstance(model, str):  # the command line's MODEL is text; here a dict may stand for a config.json too
-        raise FieldError("model", f"must be a Hugging Face id, a config.json, a model folder or a config.json's "
-                                  f"object (a dict), got {quote(model)}.")
-    return model
+    return model_argument(model)
 
 
 def _many(value, field: str, tokens: bool = False, auto_alone: bool = False, example: str = "") -> list:
@@ -254,8 +273,9 @@ def estimate(model: Model, *, max_model_len: Optional[Many] = None, kv_cache_dty
              optimization_level: Optional[Union[int, str]] = None, chart: bool = False) -> Plans:
     """One `kvplan.plan.plan.Plan` per (max_model_len, kv_cache_dtype, tensor_parallel_size), as
     `kvplan estimate` computes them. `model`: a Hub id (a bundled spec's, or the Hub's), a config.json or a model
-    folder, as MODEL on the command line, or a config.json's object as a dict (json.load's, transformers'
-    `AutoConfig.from_pretrained(...).to_dict()`), read exactly as a config.json file holding it: the same reader
+    folder, as MODEL on the command line (a path as text or a pathlib.Path, which is never taken for a Hub id),
+    or a config.json's object as a dict (json.load's, transformers' `AutoConfig.from_pretrained(...).to_dict()`),
+    read exactly as a config.json file holding it: the same reader
     and checks (a bad field is refused as the file's would be, naming it), the same plans and JSON but for the
     model's name, which is its `_name_or_path` where that is non-empty text, else "config". Nothing beside a
     config.json exists for a dict, so its quantisation side files (hf_quant_config.json, quant_config.json /
@@ -568,15 +588,25 @@ def find_gpu(name: str) -> "GPU":
 def emit(result: Union[Plans, Checks, Verification], fmt: str = "table", **options: Any) -> str:
     """`result` (what `estimate`, `check` or `verify` returned) as the command prints it with `--format fmt`: table
     (for people, as wide as the terminal), json, yaml, csv or html (not verify's: a measured run has no page);
-    `chart=True` draws the curves of an `estimate(..., chart=True)` under the table, as --chart. A bad `fmt` is a
-    FieldError naming `format`."""
+    `chart=True` draws the curves of an `estimate(..., chart=True)` under the table, as --chart (the one option).
+    A bad `fmt` is a FieldError naming `format`; a Verification that holds no verify result's sections (its
+    `verdict`, `gpu`, ...) one naming `result`."""
     from .render import emit as render
 
+    for option in options:
+        if option != "chart":
+            raise FieldError(str(option), "is not an option of emit, which takes chart=True (the curves of an "
+                                          "estimate(..., chart=True) under its table).")
+    if options.get("chart") and not isinstance(result, Plans):
+        raise FieldError("chart", "draws kvplan.estimate's curves (estimate(..., chart=True)); a check or verify "
+                                  "result has none.")
     if isinstance(result, Verification):
-        return render(result.result, fmt, **options)
+        return result._rendered(lambda run: render(run, fmt, **options))
     if not isinstance(result, (Plans, Checks)):
-        raise FieldError("result", f"must be what kvplan.estimate or kvplan.check returned (or kvplan.api.verify), "
-                                   f"got {quote(result)}.")
+        wrap = (" (a verify result as a plain dict: wrap it, kvplan.Verification(result))"
+                if isinstance(result, Mapping) and "verdict" in result else "")
+        raise FieldError("result", f"must be what kvplan.estimate or kvplan.check returned (or kvplan.api.verify)"
+                                   f"{wrap}, got {quote(result)}.")
     if not result:  # a table, a chart, a page of nothing: said, not an IndexError
         held = "plans" if isinstance(result, Plans) else "deployments"
         raise FieldError("result", f"holds no {held}; emit what kvplan.estimate or kvplan.check returned, or a slice "

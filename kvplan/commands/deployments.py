@@ -5,7 +5,6 @@ same validators as the rest of kvplan; a bad one is reported with its file, line
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Optional
@@ -530,11 +529,11 @@ def _mapping_deployment(index: int, entry) -> Deployment:
             raise _bad(f"{where} is missing '{key}'; every entry needs name, model and tp.")
     try:
         model = entry["model"]
-        if isinstance(model, Mapping):  # a config.json's object, read as that file would be (model/sources.py)
-            from ..model.sources import config_object
+        if not isinstance(model, str):  # a config.json's object, read as that file would be, or a pathlib.Path,
+            from ..model.sources import model_argument  # as its path (model/sources.py); else FieldError('model')
 
-            model = config_object(model)
-        elif not isinstance(model, str) or not model.strip():
+            model = model_argument(model)
+        elif not model.strip():
             raise FieldError("model", f"must be a Hugging Face id, a config.json, a model folder or a config.json's "
                                       f"object (a dict), got {quote(model)}.")
         tp = VALIDATORS["tp"](entry["tp"])

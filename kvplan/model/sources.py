@@ -51,7 +51,7 @@ from .st_modules import MODULES_FILE, pooling_modules, read_pooling_modes
 __all__ = ["bundled_files", "bundled_names", "did_you_mean", "find_bundled", "load_bundled", "spec_dir", "load_json",
            "local_weights", "parse_json", "read_regular", "weights_from_counts", "check_revision", "from_hub",
            "hub_deadline", "hub_timeout_seconds", "resolve", "existing_path", "bundled_for", "looks_like_path",
-           "from_path", "ConfigObject", "config_object", "from_object"]
+           "from_path", "ConfigObject", "config_object", "from_object", "model_argument"]
 # \Z, not $: $ also matches before a final newline, and 'owner/name\n' (a YAML block scalar's) is no Hub id
 HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]{0,95}(/[A-Za-z0-9][\w.-]{0,95})?\Z", re.ASCII)
 # a model's Hub address pasted for its id: https://huggingface.co/owner/name[/tree/main...], hf.co, hf://
@@ -219,6 +219,26 @@ def from_object(config: ConfigObject, raw_out: Optional[list] = None,
     if raw_out is not None:
         raw_out.append(raw)
     return parse_config(raw, config.name, transformers=transformers)
+
+
+MODEL_KINDS = "a Hugging Face id, a config.json, a model folder or a config.json's object (a dict)"
+
+
+def model_argument(value, what: str = "model") -> Union[str, ConfigObject]:
+    """MODEL as the Python API takes it, as resolve() reads it: a Mapping (a config.json's object) as a
+    ConfigObject; an os.PathLike (pathlib.Path) as its text, which is read as a path, never a Hub id nor a bundled
+    spec: a relative one that could be read as an id gets ./ before it (Path('owner/name') is the folder here,
+    as `./owner/name` is on the command line; its plans name it as that path, `owner/name`); text as given. Anything
+    else, a bytes path included, is a FieldError(`what`)."""
+    if isinstance(value, Mapping):
+        return config_object(value, what)
+    if isinstance(value, os.PathLike):
+        text = os.fspath(value)
+        if isinstance(text, str):
+            return text if looks_like_path(text) else os.path.join(os.curdir, text)
+    if not isinstance(value, str):
+        raise FieldError(what, f"must be {MODEL_KINDS}, got {quote(value)}.")
+    return value
 
 
 def looks_like_path(model: str) -> bool:
