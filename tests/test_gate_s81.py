@@ -29,3 +29,33 @@ def test_file_help_names_every_key_an_entry_takes():
     (files,) = [p for p in click_command().commands["check"].params if p.name == "files"]
     missing = [key for key in VALID_KEYS if not re.search(rf"\b{key}\b", files.help)]
     assert missing == []
+
+
+def _hook_files() -> "re.Pattern":
+    import yaml
+
+    (hook,) = yaml.safe_load((ROOT / ".pre-commit-hooks.yaml").read_text())
+    assert hook["id"] == "kvplan-check" and hook["entry"] == "kvplan check --file"
+    return re.compile(hook["files"])  # pre-commit matches it with Python's re.search on the repo-relative path
+
+
+@pytest.mark.parametrize("path", ["deployments.yaml", "deploy/deployments.yaml", "deploy.yaml", "deploy.yml",
+                                  "serving/deployments-prod.yaml", "deploy_staging.yml", "deployments.gpu.yaml"])
+def test_the_hook_checks_kvplans_files(path):
+    assert _hook_files().search(path)
+
+
+@pytest.mark.parametrize("path", ["chart/templates/deployment.yaml", "k8s/deployment.yml", "deployment.yaml",
+                                  "k8s/deployment-vllm.yaml", "deploy/values.yaml", "deployments.yaml.bak"])
+def test_the_hook_leaves_kubernetes_manifests_alone(path):
+    """A Kubernetes Deployment manifest is deployment.yaml (`helm create` writes templates/deployment.yaml): the hook's
+    deploy*.yaml pattern ran `kvplan check --file` on it, which refuses it (exit 2, "unknown key 'apiVersion'"), so
+    the documented hook failed every commit of a repository with a Helm chart."""
+    assert not _hook_files().search(path)
+
+
+def test_a_kubernetes_manifest_is_not_a_deployments_file(tmp_path):
+    """What the hook ran on such a file: bad input, which no kvplan file in the hook's pattern is for this reason."""
+    path = tmp_path / "deployment.yaml"
+    path.write_text("apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: vllm\n")
+    assert "unknown key 'apiVersion'" in one_error_line(run_kvplan("check", "--file", path))
