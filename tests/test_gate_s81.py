@@ -59,3 +59,28 @@ def test_a_kubernetes_manifest_is_not_a_deployments_file(tmp_path):
     path = tmp_path / "deployment.yaml"
     path.write_text("apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: vllm\n")
     assert "unknown key 'apiVersion'" in one_error_line(run_kvplan("check", "--file", path))
+
+
+@pytest.mark.parametrize("flag, near", [
+    ("--foo 1", None),  # was: did you mean --format?
+    ("--formats json", None),
+    ("--enginee vllm", None),  # was: --engine, kvplan's own
+    ("--kv-dtypes fp8", "--dtype or --kv-cache-dtype"),  # was: --kv-dtype or --dtype or --kv-cache-dtype
+    ("--gpu-memry-utilization 0.9", "--gpu-memory-utilization"),  # was: ... or --gpu-memory or --gpu-util
+    ("--tensor-paralel-size 2", "--tensor-parallel-size or --data-parallel-size or --pipeline-parallel-size"),
+])
+def test_a_serve_commands_unknown_flag_is_offered_only_vllms_near_flags(tmp_path, flag, near):
+    """An unknown flag in `serve:` was offered kvplan's near flags, which the same command then refuses ("holds
+    --format, a flag of kvplan check's run"; "--kv-dtype, kvplan's name for vLLM's --kv-cache-dtype"): only the
+    flags `vllm serve` takes are offered."""
+    path = deployments_file(tmp_path, f"  - name: x\n    serve: vllm serve Qwen/Qwen3-8B {flag}\n")
+    line = one_error_line(run_kvplan("check", "--file", path))
+    typed = flag.split()[0]
+    head = f"kvplan: error: {path}:3: deployment 'x' field 'serve': kvplan check has no option {typed}; "
+    assert line == head + (f"did you mean {near}?" if near else "`kvplan check -h` lists the options it takes.")
+
+
+def test_the_command_line_still_offers_kvplans_own_flags():
+    """On check's own command line --format is a flag: offered there as before."""
+    line = one_error_line(run_kvplan("check", "Qwen/Qwen3-8B", "-tp", "1", "--formats", "json"))
+    assert line == "kvplan: error: kvplan check has no option --formats; did you mean --format?"
