@@ -84,3 +84,14 @@ def test_the_command_line_still_offers_kvplans_own_flags():
     """On check's own command line --format is a flag: offered there as before."""
     line = one_error_line(run_kvplan("check", "Qwen/Qwen3-8B", "-tp", "1", "--formats", "json"))
     assert line == "kvplan: error: kvplan check has no option --formats; did you mean --format?"
+
+
+def test_a_fixed_length_short_of_min_model_len_names_the_fix(tmp_path):
+    """context 16K below min_model_len 32K: the error said "context 32768 holds 1", which reads as if 32K held a
+    single request (Qwen3-8B at 32,768 on an H100 holds 12: estimate's "Maximum concurrency ... 12.21x"). It now
+    says the fix in the words every other remedy uses: "would fit with context 32768"."""
+    path = deployments_file(tmp_path, "  - name: short\n    model: Qwen/Qwen3-8B\n    tp: 1\n    gpu: H100\n"
+                                      "    context: 16K\n    min_model_len: 32K\n")
+    code, (row,) = _result("--file", path)
+    assert code == 1 and row["errors"] == ["max_model_len 16384 < min_model_len 32768: context 16384 as set; "
+                                           "would fit with context 32768."]
