@@ -95,3 +95,31 @@ def test_a_fixed_length_short_of_min_model_len_names_the_fix(tmp_path):
     code, (row,) = _result("--file", path)
     assert code == 1 and row["errors"] == ["max_model_len 16384 < min_model_len 32768: context 16384 as set; "
                                            "would fit with context 32768."]
+
+
+def test_a_tp_the_heads_refuse_names_the_tp_degrees_that_shard_them(tmp_path):
+    """A sharding error said only the rule ("so tp must divide 28"): the gate's most common failure had no fix in the
+    CI log. The last TP error now names the degrees within one node that shard the model. Qwen2.5-7B, 28 query and
+    4 KV heads, up to 8 GPUs: 1, 2, 4 divide both (7 divides 28 but neither 4 nor 7 divides the other); Qwen3-8B,
+    32 / 8 heads: 1, 2, 4, 8; with gpus_per_node 4: 1, 2, 4."""
+    path = deployments_file(tmp_path, "  - name: qwen25\n    model: Qwen/Qwen2.5-7B\n    tp: 8\n"
+                                      "  - name: qwen3\n    model: Qwen/Qwen3-8B\n    tp: 3\n"
+                                      "  - name: small-node\n    model: Qwen/Qwen3-8B\n    tp: 6\n"
+                                      "    gpus_per_node: 4\n"
+                                      "  - name: fine\n    model: Qwen/Qwen3-8B\n    tp: 4\n")
+    code, (qwen25, qwen3, small, fine) = _result("--file", path)
+    assert code == 1 and fine["passed"] and fine["errors"] == []
+    assert qwen25["errors"] == ["num_attention_heads (28) is not divisible by tp 8: vLLM splits query heads evenly, "
+                                "so tp must divide 28; would shard with tp 1, 2 or 4 within one H100-80GB-SXM node."]
+    first, last = qwen3["errors"]
+    assert first == "num_attention_heads (32) is not divisible by tp 3: vLLM splits query heads evenly, so tp must " \
+                    "divide 32."
+    assert last.endswith("the KV heads to divide tp; would shard with tp 1, 2, 4 or 8 within one H100-80GB-SXM node.")
+    assert small["errors"][-1].endswith("; would shard with tp 1, 2 or 4 within one node of gpus_per_node 4.")
+    assert [f["key"] for f in qwen3["findings"] if f["level"] == "error"] == ["tp", "tp"]
+
+
+def test_model_tp_names_them_as_flags():
+    code, (row,) = _result("Qwen/Qwen2.5-7B", "-tp", "8")
+    assert code == 1 and row["errors"][0].endswith("; would shard with --tensor-parallel-size 1, 2 or 4 within one "
+                                                   "H100-80GB-SXM node.")
