@@ -123,3 +123,11 @@ def test_model_tp_names_them_as_flags():
     code, (row,) = _result("Qwen/Qwen2.5-7B", "-tp", "8")
     assert code == 1 and row["errors"][0].endswith("; would shard with --tensor-parallel-size 1, 2 or 4 within one "
                                                    "H100-80GB-SXM node.")
+
+
+def test_standard_input_is_said_as_not_read(tmp_path):
+    """`--file -` (the usual spelling of standard input) said "--file - does not exist": the file is read by its path
+    only, and the sentence now says so."""
+    line = one_error_line(run_kvplan("check", "--file", "-"))
+    assert line == ("kvplan: error: --file - is standard input, which kvplan check does not read; give the "
+                    "deployments file's path.")

@@ -594,6 +594,9 @@ def _read_yaml(path: str):
     if not path:  # Path('') is the current folder: said as what was given (' ' is a file name like any other)
         raise FieldError("file", f"is empty ({quote(path)}); give a YAML file with a list of entries under "
                                  f"'deployments:'.")
+    if path == "-":  # the usual spelling of standard input, which a gate reading files by path does not read
+        raise FieldError("file", "- is standard input, which kvplan check does not read; give the deployments file's "
+                                 "path.")
     try:
         target = existing_path(path, what="")
     except KvplanError as exc:  # a name too long, a folder we may not enter
