@@ -131,3 +131,38 @@ def test_standard_input_is_said_as_not_read(tmp_path):
     line = one_error_line(run_kvplan("check", "--file", "-"))
     assert line == ("kvplan: error: --file - is standard input, which kvplan check does not read; give the "
                     "deployments file's path.")
+
+
+@pytest.mark.parametrize("written, means", [("yes", "true"), ("on", "true"), ("No", "false"), ("OFF", "false")])
+def test_a_yaml_1_1_boolean_is_refused_as_its_numbers_are(tmp_path, written, means):
+    """`enforce_eager: no` was read as false (PyYAML's YAML 1.1), while a YAML 1.2 reader (Go's yaml.v3, a deploy
+    script) reads the text "no", which a script that tests it for truth takes as on: the file is read strictly so
+    that what kvplan checks is what any YAML reader sees, as 010 and 1_000 are refused in number fields."""
+    path = deployments_file(tmp_path, f"  - name: x\n    model: Qwen/Qwen3-8B\n    tp: 1\n"
+                                      f"    enforce_eager: {written}\n")
+    assert one_error_line(run_kvplan("check", "--file", path)) == (
+        f"kvplan: error: {path}:5: deployment 'x' field 'enforce_eager' is written '{written}', which YAML 1.1 reads "
+        f"as {means} and YAML 1.2 as text; write {means}.")
+
+
+def test_yaml_1_2_booleans_and_text_that_looks_like_one_still_read(tmp_path):
+    path = deployments_file(tmp_path, "  - name: yes\n    model: Qwen/Qwen3-8B\n    tp: 1\n    enforce_eager: True\n"
+                                      "  - name: b\n    model: Qwen/Qwen3-8B\n    tp: 1\n    enforce_eager: FALSE\n")
+    code, (first, second) = _result("--file", path)
+    assert code == 0 and first["name"] == "yes" and second["name"] == "b"
+
+
+def test_a_yaml_1_1_boolean_inside_a_mapping_is_refused_at_its_field(tmp_path):
+    path = deployments_file(tmp_path, "  - name: x\n    model: Qwen/Qwen3-8B\n    tp: 1\n"
+                                      "    compilation_config:\n      use_cudagraph: off\n")
+    line = one_error_line(run_kvplan("check", "--file", path))
+    assert line == (f"kvplan: error: {path}:5: deployment 'x' field 'compilation_config' is written 'off', which "
+                    f"YAML 1.1 reads as false and YAML 1.2 as text; write false, or quote it to mean the text.")
+
+
+def test_a_yaml_1_1_boolean_in_a_field_that_takes_text_is_its_text(tmp_path):
+    """In a field that takes no boolean, `yes` is read as YAML 1.2 reads it, the text, which the field's own check
+    then says of (mm_encoder_tp_mode takes weights or data)."""
+    path = deployments_file(tmp_path, "  - name: x\n    model: Qwen/Qwen3-8B\n    tp: 1\n    mm_encoder_tp_mode: yes\n")
+    line = one_error_line(run_kvplan("check", "--file", path))
+    assert "field 'mm_encoder_tp_mode'" in line and "'yes'" in line and "weights, data" in line
