@@ -162,10 +162,10 @@ def test_a_deployments_file(tmp_path):
 
 def test_min_model_len_holds_a_fixed_length_too():
     """A fixed 8,192 below min_model_len 32K fails (the length the deployment serves); 32,768 tokens on 40 GiB:
-    2,048 blocks a request of 20,479, so context 32K holds one."""
+    2,048 blocks a request of 20,479, so context 32K holds one, and the error names it as every remedy is named."""
     code, row = _check("-tp", "1", "-c", "8192", "--kv-cache-memory-bytes", "40GiB", "--min-model-len", "32K")
     assert code == 1 and row["errors"] == ["max_model_len 8192 < min_model_len 32768: --max-model-len 8192 as set; "
-                                           "--max-model-len 32768 holds 1."]
+                                           "would fit with --max-model-len 32768."]
 
 
 def test_the_api():

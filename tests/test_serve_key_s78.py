@@ -71,7 +71,8 @@ def _where(tmp_path) -> str:
 
 
 @pytest.mark.parametrize("flags", [
-    ["--frobnicate", "3"],  # a flag vLLM lacks
+    ["--tensor-paralel-size", "3"],  # a flag vLLM lacks, its near flags vLLM's (kvplan's own are not offered in a
+    # command: test_gate_s81.test_a_serve_commands_unknown_flag_is_offered_only_vllms_near_flags)
     ["--max_model_len", "32x"],  # a value the flag refuses, named as typed
     ["--kv-cache-dtype", "auto,fp8"],  # one dtype in check
     ["--max-num"],  # a beginning of two flags

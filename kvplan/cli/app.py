@@ -528,7 +528,7 @@ def check(
                                        "skip_mm_profiling, language_model_only, limit_mm_per_prompt, "
                                        "mm_encoder_tp_mode, cpu_offload_gb, num_gpu_blocks_override, "
                                        "speculative_config, dp, dcp, dcp_interleave, dcp_comm_backend, "
-                                       "dcp_q_replicate, enable_expert_parallel, "
+                                       "dcp_q_replicate, pcp, enable_expert_parallel, "
                                        "enable_eplb, "
                                        "eplb_config, num_redundant_experts, mm_processor_kwargs, block_size, "
                                        "quantization, dtype, max_num_seqs, max_num_batched_tokens, "

@@ -28,6 +28,9 @@ class ServeUsage(KvplanError):
     the command line's modules, which import this one), at `where` (the entry, set by the deployments loader)."""
 
     def __init__(self, usage, args: tuple):
+        if getattr(usage, "possibilities", None):  # click's near flags for one the command lacks: only vLLM's, since
+            # a flag of kvplan's own (--format, --kv-dtype, --gpu-util, --engine: NOT_VLLM) is refused in the command
+            usage.possibilities = [near for near in usage.possibilities if near not in NOT_VLLM]
         super().__init__(usage.format_message())
         self.usage, self.command, self.where = usage, ServeCommand(None, None, {}, args), ""
 

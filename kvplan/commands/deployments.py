@@ -157,6 +157,7 @@ def _flag(name: str):
             what = f"the text {quote(value)}" if isinstance(value, str) else quote(value)
             raise FieldError(name, f"must be true or false (a YAML boolean, unquoted), got {what}.")
         return value
+    check.boolean = True  # a switch: YAML 1.1's yes / no / on / off are refused in it (_Values)
     return check
 
 
@@ -549,8 +550,9 @@ def _mapping_deployment(index: int, entry) -> Deployment:
 # value and the line it is reported at come from the same parse. Bounded: at most MAX_FILE_BYTES, MAX_DEPTH
 # levels of nesting (checked on the parser's events, before the composer recurses) and MAX_VALUES values after
 # aliases are expanded (a billion-laughs file stops there). Refused with their line: a key given twice at any
-# level (YAML keeps the last one silently), merge keys (<<), keys that are not plain scalars, and integer
-# and float fields written in a YAML 1.1 form another parser reads differently (010 octal, 0x10, 1_000, 2:16:32).
+# level (YAML keeps the last one silently), merge keys (<<), keys that are not plain scalars, integer
+# and float fields written in a YAML 1.1 form another parser reads differently (010 octal, 0x10, 1_000, 2:16:32), and
+# YAML 1.1's booleans yes / no / on / off (text to YAML 1.2).
 
 MAX_FILE_BYTES = 2**20
 MAX_DEPTH = 32
@@ -571,6 +573,10 @@ TEXT_FIELDS = ("name", "gpu", "kv_dtype", "revision", "engine", "quantization", 
                "mamba_cache_dtype", "mamba_ssm_cache_dtype")
 PLAIN_INT = re.compile(r"^[-+]?(0|[1-9][0-9]*)$")
 INT_TAG = "tag:yaml.org,2002:int"
+# YAML 1.2's booleans (its core schema); PyYAML's YAML 1.1 also reads yes/no/on/off (any case) as booleans, which a
+# YAML 1.2 reader reads as text: refused, as YAML 1.1-only numbers are
+BOOL_TAG = "tag:yaml.org,2002:bool"
+YAML_1_2_BOOLS = ("true", "True", "TRUE", "false", "False", "FALSE")
 
 
 def _line(node) -> int:
@@ -599,6 +605,9 @@ def _read_yaml(path: str):
     if not path:  # Path('') is the current folder: said as what was given (' ' is a file name like any other)
         raise FieldError("file", f"is empty ({quote(path)}); give a YAML file with a list of entries under "
                                  f"'deployments:'.")
+    if path == "-":  # the usual spelling of standard input, which a gate reading files by path does not read
+        raise FieldError("file", "- is standard input, which kvplan check does not read; give the deployments file's "
+                                 "path.")
     try:
         target = existing_path(path, what="")
     except KvplanError as exc:  # a name too long, a folder we may not enter
@@ -675,6 +684,14 @@ class _Values:
             return self.collection(node)
         if node.tag == INT_TAG and oversized(node.value):  # before PyYAML's int(), which stops at 4,300 digits
             return oversized(node.value)
+        if node.tag == BOOL_TAG and node.value not in YAML_1_2_BOOLS:  # yes / no / on / off: YAML 1.1's only
+            means = str(self.constructor.construct_object(node)).lower()
+            switch = getattr(VALIDATORS.get(self.key), "boolean", False) and not self.building
+            problem = (f"is written {quote(node.value)}, which YAML 1.1 reads as {means} and YAML 1.2 as text; write "
+                       f"{means}{'' if switch else ', or quote it to mean the text'}.")
+            if self.key:
+                raise FieldError(self.key, problem)
+            raise _bad(f"{self.path}:{_line(node)}: a value {problem}")
         try:
             return self.constructor.construct_object(node, deep=True)
         except yaml.YAMLError as exc:
@@ -751,6 +768,9 @@ class _Values:
                                       f"{_yaml_1_1_form(item.value)} and YAML 1.2 may not; write {digits}.")
         if key in TEXT_FIELDS and node.tag != "tag:yaml.org,2002:null" and not isinstance(node.value, list):
             return node.value
+        if node.tag == BOOL_TAG and node.value not in YAML_1_2_BOOLS and not getattr(VALIDATORS.get(key), "boolean",
+                                                                                      False):
+            return node.value  # `mm_encoder_tp_mode: yes`: the text YAML 1.2 reads, which the field's check speaks of
         if key in FLOAT_FIELDS and _decimal_text(node):
             return float(node.value)  # inf past the float range: the field's validator refuses it
         self.key = key

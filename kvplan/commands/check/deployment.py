@@ -22,7 +22,7 @@ from ...engines.vllm_speculative import served
 from ...plan.capacity import token_bytes
 from ...plan.max_len import default_max_model_len, served_length_limit
 from ...plan.plan import moe_layout_of, node_note, release_of, with_layout_errors
-from ...plan.sharding import shard
+from ...plan.sharding import shard, valid_tp_degrees
 from ...render.estimate import small_budget_note
 from ...render.text import size
 from ..deployments import AUTO_FIT, Deployment
@@ -83,15 +83,30 @@ def _sharding(spec: ModelSpec, dep: Deployment, precision, spell, findings: Find
                                         release_of(engine_for(dep)), dep.dcp or 1), layout)
     refusals = layout.errors if layout is not None else ()
     stages = "pp_layer_partition" if partition else "pp"  # the key a pipeline error points at
+    last_tp = next((error for error in reversed(sharding.errors) if error in tp_only.errors), None)
     for error in sharding.errors:
-        findings.add("error", "tp" if error in tp_only.errors else _eplb_key(dep) if error in refusals else stages,
-                     error)
+        key = "tp" if error in tp_only.errors else _eplb_key(dep) if error in refusals else stages
+        if error == last_tp:  # what would fix it, once, after the heads' rules
+            error = f"{error.rstrip('.')}; {_sharding_degrees(spec, dep, spell)}."
+        findings.add("error", key, error)
     replicated = [warning for warning in sharding.warnings if "replicated" in warning]
     for warning in sharding.warnings:
         if replicated and warning == replicated[-1]:  # the whole cache's figures, once (after every layer shape's)
             warning = f"{warning.rstrip('.')}; {_replication(spec, dep.tp, precision, dep.dcp or 1)}."
         findings.add("warning", "tp", warning)
     return sharding
+
+
+def _sharding_degrees(spec: ModelSpec, dep: Deployment, spell) -> str:
+    """The TP degrees within one node whose heads shard as vLLM splits them (the rules `kvplan check --suggest` lists
+    by: plan/sharding.valid_tp_degrees), said as a remedy: "would shard with tp 1, 2 or 4 within one H100-80GB-SXM
+    node"."""
+    device = device_for(dep)
+    degrees = [str(s.tp) for s in valid_tp_degrees(spec, device.node_gpus)]
+    if not degrees:
+        return f"no {spell('tp')} within {device.node_words(spell)} shards it"
+    listed = degrees[0] if len(degrees) == 1 else f"{', '.join(degrees[:-1])} or {degrees[-1]}"
+    return f"would shard with {spell('tp')} {listed} within {device.node_words(spell)}"
 
 
 def _served_warnings(spec: ModelSpec, dep: Deployment, device, spell, resolved: dict, findings: Findings) -> None:

@@ -30,7 +30,7 @@ def short_of_length(spec: ModelSpec, dep: Deployment, asked: Optional[int], targ
     said = f"{spell('context')} {asked} as set"  # the model's own length is shorter only where `want` is past it
     at = replace(dep, context=want)
     if passes(at, target, resolved):
-        return f"{head}{said}; {spell('context')} {want} holds {target}"
+        return f"{head}{said}; would fit with {spell('context')} {want}"  # the words of every remedy
     reach = what_would_reach(spec, at, device_and_budget(spec, at)[1], target, precision, spell, device,
                              keep=lambda changes: dict(changes).get("context", want) >= want)
     return f"{head}{said}; at {spell('context')} {want}, {reach}"
