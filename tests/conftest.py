@@ -106,7 +106,8 @@ def run_kvplan(*args, env=None, cwd=None):
     from kvplan.cli import main
 
     out, err = io.StringIO(), io.StringIO()
-    with environment({"HF_HUB_OFFLINE": "1", "COLUMNS": "100", **(env or {})}, cwd):
+    # GITHUB_ACTIONS cleared: a suite run on a GitHub runner gets no annotation lines beside an error's one line
+    with environment({"HF_HUB_OFFLINE": "1", "COLUMNS": "100", "GITHUB_ACTIONS": "", **(env or {})}, cwd):
         with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
             code = main([str(a) for a in args])
     return Run(code, out.getvalue(), err.getvalue())

@@ -156,8 +156,9 @@ def test_a_yaml_1_1_boolean_inside_a_mapping_is_refused_at_its_field(tmp_path):
     path = deployments_file(tmp_path, "  - name: x\n    model: Qwen/Qwen3-8B\n    tp: 1\n"
                                       "    compilation_config:\n      use_cudagraph: off\n")
     line = one_error_line(run_kvplan("check", "--file", path))
-    assert line == (f"kvplan: error: {path}:5: deployment 'x' field 'compilation_config' is written 'off', which "
-                    f"YAML 1.1 reads as false and YAML 1.2 as text; write false, or quote it to mean the text.")
+    assert line == (f"kvplan: error: {path}:5: deployment 'x' field 'compilation_config' has use_cudagraph: off at "
+                    f"line 6, which YAML 1.1 reads as false and YAML 1.2 as text; write false, or quote it to mean "
+                    f"the text.")
 
 
 def test_a_yaml_1_1_boolean_in_a_field_that_takes_text_is_its_text(tmp_path):
@@ -166,3 +167,84 @@ def test_a_yaml_1_1_boolean_in_a_field_that_takes_text_is_its_text(tmp_path):
     path = deployments_file(tmp_path, "  - name: x\n    model: Qwen/Qwen3-8B\n    tp: 1\n    mm_encoder_tp_mode: yes\n")
     line = one_error_line(run_kvplan("check", "--file", path))
     assert "field 'mm_encoder_tp_mode'" in line and "'yes'" in line and "weights, data" in line
+
+
+@pytest.mark.parametrize("value, said", [
+    ("compilation_config:\n      mode: 3\n      use_cudagraph: off",
+     "has use_cudagraph: off at line 7, which YAML 1.1 reads as false and YAML 1.2 as text; write false, or quote it "
+     "to mean the text."),
+    ("mm_processor_kwargs: {do_pan_and_scan: yes}",
+     "has do_pan_and_scan: yes at line 5, which YAML 1.1 reads as true and YAML 1.2 as text; write true, or quote it "
+     "to mean the text."),
+    ("cudagraph_capture_sizes:\n      - 1\n      - on",
+     "has 'on' at line 7, which YAML 1.1 reads as true and YAML 1.2 as text; write true, or quote it to mean the "
+     "text.")])
+def test_a_yaml_1_1_boolean_inside_a_field_is_named_with_its_key_and_line(tmp_path, value, said):
+    """Inside a mapping or list the message said "field 'compilation_config' is written 'off'" at the field's line:
+    the field holds a mapping, not 'off', and in a long compilation_config the user was not told which key or line
+    held it (the file's other nested refusals, a repeated or merge key, say their line)."""
+    path = deployments_file(tmp_path, f"  - name: x\n    model: Qwen/Qwen3-8B\n    tp: 1\n    {value}\n")
+    assert one_error_line(run_kvplan("check", "--file", path)) == (
+        f"kvplan: error: {path}:5: deployment 'x' field '{value.partition(':')[0]}' {said}")
+
+
+def test_a_yaml_1_1_boolean_in_a_serve_list_is_told_to_be_quoted(tmp_path):
+    """A `serve:` list holds text only (a boolean in it is refused as not text), so "write true" sent the user to
+    another refusal; the fix is to quote it."""
+    path = deployments_file(tmp_path, "  - name: x\n    serve: [vllm, serve, Qwen/Qwen3-8B, --model-impl, on]\n")
+    assert one_error_line(run_kvplan("check", "--file", path)) == (
+        f"kvplan: error: {path}:3: deployment 'x' field 'serve' has 'on' at line 3, which YAML 1.1 reads as true and "
+        f"YAML 1.2 as text; quote it to mean the text.")
+
+
+# ---- a bad input's place as a GitHub workflow annotation ------------------------------------------------------
+
+def _github(*args, cwd, env=None):
+    return run_kvplan(*args, cwd=cwd, env={"GITHUB_ACTIONS": "true", "GITHUB_WORKSPACE": "", **(env or {})})
+
+
+def test_a_bad_input_at_a_files_line_is_annotated_under_github_actions(tmp_path):
+    """check's violations were annotated on their line, but a bad input (exit 2) with a file and line only said it in
+    the log: the pull request's diff showed nothing at the line at fault. Now it gets the same ::error command."""
+    deployments_file(tmp_path, "  - name: x\n    model: Qwen/Qwen3-8B\n    tp: 1\n    enforce_eager: yes\n")
+    run = _github("check", "--file", "deployments.yaml", cwd=tmp_path)
+    said = ("deployment 'x' field 'enforce_eager' is written 'yes', which YAML 1.1 reads as true and YAML 1.2 as text; "
+            "write true.")
+    assert run.returncode == 2 and run.stdout == ""
+    assert run.stderr.splitlines() == [f"kvplan: error: deployments.yaml:5: {said}",
+                                       f"::error file=deployments.yaml,line=5::{said}"]
+
+
+def test_the_annotation_escapes_as_checks_violations_do(tmp_path):
+    """GitHub's escaping: % in the message (data), and : , % in the file property; an absolute path inside the
+    checkout is said relative to GITHUB_WORKSPACE, as check's violations' annotations say it."""
+    path = tmp_path / "deploy,a:b%.yaml"
+    path.write_text("deployments:\n  - name: 50%\n    model: Qwen/Qwen3-8B\n    tp: 1\n    tpp: 2\n")
+    run = _github("check", "--file", path, cwd=tmp_path, env={"GITHUB_WORKSPACE": str(tmp_path)})
+    assert run.returncode == 2
+    error, annotation = run.stderr.splitlines()
+    assert error.startswith(f"kvplan: error: {path}:5: deployment '50%' (entry 1) has unknown key 'tpp'")
+    assert annotation.startswith("::error file=deploy%2Ca%3Ab%25.yaml,line=5::deployment '50%25' (entry 1) has "
+                                 "unknown key 'tpp'")
+
+
+def test_a_file_that_does_not_parse_is_annotated_at_its_line(tmp_path):
+    deployments_file(tmp_path, "  - name: x\n    tp: [1\n")
+    run = _github("check", "--file", "deployments.yaml", cwd=tmp_path)
+    error, annotation = run.stderr.splitlines()
+    assert error == ("kvplan: error: --file deployments.yaml is not valid YAML at line 4: did not find expected ',' "
+                     "or ']'.")
+    assert annotation == ("::error file=deployments.yaml,line=4::--file deployments.yaml is not valid YAML at line 4: "
+                          "did not find expected ',' or ']'.")
+
+
+@pytest.mark.parametrize("args", [("--file", "missing.yaml"), ("Qwen/Qwen3-8B", "-tp", "1", "--kv-dtype", "fp9")])
+def test_a_bad_input_without_a_files_line_is_not_annotated(tmp_path, args):
+    run = _github("check", *args, cwd=tmp_path)
+    assert run.returncode == 2 and len(run.stderr.splitlines()) == 1 and "::error" not in run.stderr
+
+
+def test_no_annotation_outside_github_actions(tmp_path):
+    deployments_file(tmp_path, "  - name: x\n    model: Qwen/Qwen3-8B\n    tp: 1\n    enforce_eager: yes\n")
+    run = run_kvplan("check", "--file", "deployments.yaml", cwd=tmp_path, env={"GITHUB_ACTIONS": ""})
+    assert one_error_line(run).startswith("kvplan: error: deployments.yaml:5: ")

@@ -645,7 +645,9 @@ def check(
 
         serve = partial(read_serve, group=click_command(), check_options=check_options,
                         refuse_later=refuse_later_spellings)  # `serve:` read as this command line is
-        deployments = [dep for path in [*files, *map(further_file, models)] for dep in load_deployments(path, serve)]
+        paths = [*files, *map(further_file, models)]
+        with _placed_in(paths):
+            deployments = [dep for path in paths for dep in load_deployments(path, serve)]
     elif not models:
         raise KvplanError(f"kvplan check needs MODEL with {flag('tp')} N (or --suggest), or --file "
                           f"deployments.yaml.")
@@ -662,7 +664,7 @@ def check(
     else:
         refuse_later_spellings(engine)  # --disable-prefix-caching before vLLM 0.33, ...
         deployments = model_deployments(models[0], tps or [], **options)
-    with hub_deadline(hub_timeout):
+    with hub_deadline(hub_timeout), _placed_in(paths if files else ()):
         result = run.check(deployments, spell=str if files else flag)
     show(result, fmt)
     from ..render.check import annotations, in_github_actions
@@ -671,6 +673,18 @@ def check(
         sys.stderr.write(annotations(result))
         sys.stderr.flush()
     return 0 if result.ok else 1
+
+
+@contextmanager
+def _placed_in(paths):
+    """A bad input raised while `kvplan check --file` reads and checks `paths` is marked with them, so that run.main
+    says one at a file's line as a GitHub annotation too (render/check.input_annotation)."""
+    try:
+        yield
+    except KvplanError as exc:
+        if paths:
+            exc.deployments_files = tuple(paths)
+        raise
 
 
 def check_options(params: dict) -> dict:

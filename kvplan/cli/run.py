@@ -64,6 +64,24 @@ def _crash_line(exc: BaseException) -> str:
             f"your input; please report it with the command line (KVPLAN_TRACEBACK=1 shows the traceback).")
 
 
+def _said_error(exc: BaseException, sentence: str) -> None:
+    """A bad input's line; under GitHub Actions, where `kvplan check --file` marked the error with the files it read
+    (exc.deployments_files) and the sentence starts with one's place, also its ::error workflow command at that line,
+    as check's violations get (render/check.py)."""
+    say(f"kvplan: error: {sentence}")
+    files = getattr(exc, "deployments_files", None)
+    if files:
+        from ..render.check import in_github_actions, input_annotation
+
+        annotation = input_annotation(LINE_BREAKS.sub(" ", sentence).strip(), files) if in_github_actions() else ""
+        try:
+            if annotation and sys.stderr is not None:
+                sys.stderr.write(annotation)
+                sys.stderr.flush()
+        except (OSError, ValueError):
+            pass
+
+
 def _runner():
     """The command to run: the one built once (click_command); under KVPLAN_TRACEBACK=1 typer's app itself, whose
     call installs typer's traceback printer for the crash that leaves main."""
@@ -85,7 +103,7 @@ def main(argv: Optional[list] = None) -> int:
         with guarded_stdout((exit_, SystemExit)):  # `kvplan` alone: the command list and a first command, exit 0
             result = _runner()(args=args or ["--help"], prog_name="kvplan", standalone_mode=False)
     except FieldError as exc:
-        say(f"kvplan: error: {exc.spelled(flags.typed(exc.field), flags.typed)}")
+        _said_error(exc, exc.spelled(flags.typed(exc.field), flags.typed))
         return 2
     except KvplanError as exc:
         # a deployments file's `serve:` command's usage error (serve_command.ServeUsage, not imported here: a run
@@ -93,9 +111,9 @@ def main(argv: Optional[list] = None) -> int:
         if getattr(exc, "usage", None) is not None:
             with exc.command.reading():
                 sentence = _usage_sentence(exc.usage) or exc.usage.format_message()
-            say(f"kvplan: error: {exc.where}: {_cut_arguments(sentence, list(exc.command.args))}")
+            _said_error(exc, f"{exc.where}: {_cut_arguments(sentence, list(exc.command.args))}")
             return 2
-        say(f"kvplan: error: {exc}")
+        _said_error(exc, str(exc))
         return 2
     except usage_errors as exc:
         say(f"kvplan: error: {_cut_arguments(_usage_sentence(exc) or exc.format_message(), args)}")

@@ -665,6 +665,7 @@ class _Values:
         self.path = path
         self.left = MAX_VALUES
         self.building: list = []  # the lists and mappings being built, outermost first
+        self.inner: list = []  # the key (None: a list item) of each value being built inside them
         self.key: Optional[str] = None  # the deployment field being built (field), which an error names
         self.constructor = yaml.constructor.SafeConstructor()
         self.seen: set = set()  # ids of the nodes built: an alias is the node it names, met again
@@ -685,19 +686,29 @@ class _Values:
         if node.tag == INT_TAG and oversized(node.value):  # before PyYAML's int(), which stops at 4,300 digits
             return oversized(node.value)
         if node.tag == BOOL_TAG and node.value not in YAML_1_2_BOOLS:  # yes / no / on / off: YAML 1.1's only
-            means = str(self.constructor.construct_object(node)).lower()
-            switch = getattr(VALIDATORS.get(self.key), "boolean", False) and not self.building
-            problem = (f"is written {quote(node.value)}, which YAML 1.1 reads as {means} and YAML 1.2 as text; write "
-                       f"{means}{'' if switch else ', or quote it to mean the text'}.")
-            if self.key:
-                raise FieldError(self.key, problem)
-            raise _bad(f"{self.path}:{_line(node)}: a value {problem}")
+            raise self.yaml_1_1_boolean(node)
         try:
             return self.constructor.construct_object(node, deep=True)
         except yaml.YAMLError as exc:
             if self.key and isinstance(node, yaml.ScalarNode):  # `gpu_util: =` (YAML 1.1's value tag)
                 raise _unbuildable(self.key, node) from None
             raise _bad(f"{self.path}:{_line(node)}: {getattr(exc, 'problem', None) or exc}.") from None
+
+    def yaml_1_1_boolean(self, node) -> KvplanError:
+        """yes / no / on / off, which YAML 1.1 reads as a boolean and YAML 1.2 as text: said with what to write (a
+        switch: the boolean; within a field's mapping or list, at its key and line: the boolean, or quoted text; in
+        a `serve:` list, whose arguments are text, quoted)."""
+        means = str(self.constructor.construct_object(node)).lower()
+        reads = f"which YAML 1.1 reads as {means} and YAML 1.2 as text"
+        if not self.key:  # outside a deployment's fields (`- yes` for an entry): at its line
+            return _bad(f"{self.path}:{_line(node)}: a value is written {quote(node.value)}, {reads}; write {means}, "
+                        f"or quote it to mean the text.")
+        if not self.building:  # a field's own value: a switch's (a field taking text reads it as text: field())
+            return FieldError(self.key, f"is written {quote(node.value)}, {reads}; write {means}.")
+        inner = self.inner[-1]  # the field's line is the error's: the key and line inside it are said
+        held = quote(node.value) if inner is None else f"{inner}: {node.value}"
+        fix = "quote it" if self.key == SERVE_KEY else f"write {means}, or quote it"
+        return FieldError(self.key, f"has {held} at line {_line(node)}, {reads}; {fix} to mean the text.")
 
     def collection(self, node):
         """A list or mapping, refused where an alias puts it inside itself (&a [*a]: it never ends) or nests it
@@ -717,10 +728,18 @@ class _Values:
         self.building.append(node)
         try:
             if isinstance(node, yaml.MappingNode):
-                return {key: self(value) for key, (_, value) in self.keys(node).items()}
-            return [self(item) for item in node.value]
+                return {key: self.within(key, value) for key, (_, value) in self.keys(node).items()}
+            return [self.within(None, item) for item in node.value]
         finally:
             self.building.pop()
+
+    def within(self, key: Optional[str], node):
+        """A value of a mapping (its key) or list (None) being built, which an error inside it names."""
+        self.inner.append(key)
+        try:
+            return self(node)
+        finally:
+            self.inner.pop()
 
     def keys(self, node, owner: str = "") -> dict:
         """key -> (line, value node) of a mapping node; a repeated key, a merge key or a key that is not a

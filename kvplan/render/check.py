@@ -46,6 +46,24 @@ def annotations(result) -> str:
     return "".join(line + "\n" for line in lines)
 
 
+def input_annotation(said: str, files) -> str:
+    """A bad input's `::error file=PATH,line=N::message` workflow command, where `said` (the error line's sentence)
+    starts with the place of one of the deployments `files` checked: "PATH:N: ..." (an entry's key, said without the
+    place), "--file PATH:N: ..." or "--file PATH is not valid YAML at line N: ..." (said whole); else ''."""
+    import re
+
+    text = said.removeprefix("--file ")
+    for path in sorted({str(f) for f in files}, key=len, reverse=True):  # the longest first: a.yaml before a.yam
+        if not text.startswith(path):
+            continue
+        placed = re.match(r":(\d+): (.+)", text[len(path):], re.DOTALL)
+        unparsed = re.match(r" is not valid YAML at line (\d+)\b", text[len(path):])
+        if placed or unparsed:
+            line, message = (placed.group(1), placed.group(2)) if placed else (unparsed.group(1), said)
+            return f"::error file={_escape(_annotation_path(path), True)},line={line}::{_escape(message)}\n"
+    return ""
+
+
 def in_github_actions() -> bool:
     return os.environ.get("GITHUB_ACTIONS") == "true"
 
