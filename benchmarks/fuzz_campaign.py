@@ -187,7 +187,9 @@ def run(tally: Tally, label: str, args: list, codes=(0, 2), env: dict | None = N
         print("   e.g.", label, stderr.strip()[:220])
     if code == 2 and errors is not None:
         errors.append(([str(a) for a in args], stderr.strip()))
-    if code == 2 and len(stderr.strip().splitlines()) != 1:
+    lines = stderr.strip().splitlines()
+    annotated = env and env.get("GITHUB_ACTIONS") == "true" and len(lines) == 2 and lines[1].startswith("::error file=")
+    if code == 2 and len(lines) != 1 and not annotated:  # under GitHub Actions: the line, then its file's annotation
         tally.bad("bad-input error not one line", f"{label}: {stderr[:300]!r}")
     if code == 2 and stdout:
         tally.bad("output on stdout with exit 2", f"{label}: {stdout[:100]!r}")
