@@ -79,6 +79,41 @@ COLUMNS = (
     Column("min", priority=1),
     Column("result", justify="left"),
 )
+# shown only where some row needs it, so that a table of one file with no min_model_len is laid out as it always was:
+# the file each row came from (the path as given) where the rows come from more than one file, first, as entries of
+# one name in two files are told apart; min_model_len's target beside the length served where some entry sets it,
+# dropped before "max len" (never shown without it)
+FILE_COLUMN = Column("file", justify="left", wrap=True)
+MIN_LEN_COLUMN = Column("min len", priority=3)
+
+
+def columns_for(results) -> list:
+    """COLUMNS with FILE_COLUMN first where the rows come from more than one file, and MIN_LEN_COLUMN after
+    "max len" where some row sets min_model_len."""
+    columns = list(COLUMNS)
+    if any(r.get("min_model_len") is not None for r in results):
+        columns.insert(columns.index(COLUMNS[5]) + 1, MIN_LEN_COLUMN)
+    if len({r["file"] for r in results}) > 1:
+        columns.insert(0, FILE_COLUMN)
+    return columns
+
+
+def _cells(r, columns) -> list:
+    """One row's cells for `columns` (columns_for's)."""
+    from rich.text import Text
+
+    heads = "MLA" if r["mla"] else "-" if r["kv_heads_per_gpu"] is None else str(r["kv_heads_per_gpu"])
+    if r["kv_heads_replicated"]:
+        heads += " (repl.)"
+    verdict = Text("FAIL", style="bold red") if not r["passed"] else \
+        Text("pass, warned", style="yellow") if r["warnings"] else Text("pass", style="green")
+    length = f"{r['context']:,}" + (" (auto)" if r.get("auto_fit") else "")  # the length auto-fit picked
+    cells = {"file": Text("-" if r["file"] is None else str(r["file"])), "name": Text(r["name"]),
+             "model": Text(r["model_id"]), "TP": str(r["tp"]), "PP": str(r["pp"] or "-"), "KV heads/GPU": heads,
+             "max len": length, "min len": "-" if r.get("min_model_len") is None else f"{r['min_model_len']:,}",
+             "requests": "-" if r["max_concurrency"] is None else f"{r['max_concurrency']:,}",
+             "min": "-" if r["min_concurrency"] is None else f"{r['min_concurrency']:,}", "result": verdict}
+    return [cells[c.header] for c in columns]
 
 
 MARKS = {"error": "red", "warning": "yellow", "notice": "cyan"}  # a finding's level, as its line is marked
@@ -93,19 +128,10 @@ def renderable(result, width=None):
     failed = sum(not r["passed"] for r in results)
     title = (f"kvplan check: {len(results)} deployment{'s' * (len(results) != 1)}, "
              + (f"{failed} failing" if failed else "all pass"))
-    rows = []
-    for r in results:
-        heads = "MLA" if r["mla"] else "-" if r["kv_heads_per_gpu"] is None else str(r["kv_heads_per_gpu"])
-        if r["kv_heads_replicated"]:
-            heads += " (repl.)"
-        verdict = Text("FAIL", style="bold red") if not r["passed"] else \
-            Text("pass, warned", style="yellow") if r["warnings"] else Text("pass", style="green")
-        length = f"{r['context']:,}" + (" (auto)" if r.get("auto_fit") else "")  # the length auto-fit picked
-        rows.append([Text(r["name"]), Text(r["model_id"]), str(r["tp"]), str(r["pp"] or "-"), heads, length,
-                     "-" if r["max_concurrency"] is None else f"{r['max_concurrency']:,}",
-                     "-" if r["min_concurrency"] is None else f"{r['min_concurrency']:,}", verdict])
-    table, shown = fitted_table(list(COLUMNS), rows, width, title=escape(title))
-    notes = [Text(left_out(COLUMNS, shown) + ".", style="dim")] if left_out(COLUMNS, shown) else []
+    columns = columns_for(results)
+    rows = [_cells(r, columns) for r in results]
+    table, shown = fitted_table(columns, rows, width, title=escape(title))
+    notes = [Text(left_out(columns, shown) + ".", style="dim")] if left_out(columns, shown) else []
     for r in results:
         for f in r["findings"]:
             where = f" ({r['file']}:{f['line']})" if r["file"] and f["line"] else ""
