@@ -92,7 +92,7 @@ def columns_for(results) -> list:
     "max len" where some row sets min_model_len."""
     columns = list(COLUMNS)
     if any(r.get("min_model_len") is not None for r in results):
-        columns.insert(columns.index(COLUMNS[5]) + 1, MIN_LEN_COLUMN)
+        columns.insert([c.header for c in columns].index("max len") + 1, MIN_LEN_COLUMN)
     if len({r["file"] for r in results}) > 1:
         columns.insert(0, FILE_COLUMN)
     return columns
